@@ -1,0 +1,227 @@
+import { DurableObject } from "cloudflare:workers";
+import type { JWK } from "jose";
+import { GENESIS_PREV, entryHash, type LogEntry } from "../worker/log/chain.ts";
+import type { JsonValue } from "../worker/log/canonical.ts";
+import type { DeviceOs } from "../worker/policy/targets.ts";
+
+/** Assurance a device session can carry; hardware kinds arrive with the attestation verifiers. */
+export type Assurance = "software" | "tpm" | "sev-snp" | "tdx";
+
+/** A registered device as its Durable Object keeps it. */
+export interface DeviceRecord {
+  id: string;
+  tenant: string;
+  os: DeviceOs;
+  /** Public JWK (Ed25519 or P-256) the device signs nonces and DPoP proofs with. */
+  publicJwk: JWK;
+  /** RFC 7638 thumbprint of `publicJwk`; sessions and action tokens bind to it. */
+  jkt: string;
+  assurance: Assurance;
+  status: "active" | "disabled";
+  registeredAt: string;
+}
+
+/** Expected failures come back as values: an exception thrown across RPC loses its class. */
+export type Refusal = { ok: false; code: "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled" };
+export type Outcome<T> = ({ ok: true } & T) | Refusal;
+
+/** A single-use value (DPoP proof or token `jti`) with the time after which it can be forgotten. */
+export interface SingleUse {
+  jti: string;
+  expiresAt: number;
+}
+
+export interface AppendedEntry {
+  seq: number;
+  hash: string;
+}
+
+/** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
+const MAX_OUTSTANDING_NONCES = 32;
+
+/**
+ * One per device (named `<tenant>/<device id>`): the device's registration, its
+ * nonces, the single-use proofs it has spent, and its hash-chained log.
+ * Every method takes `now` (ms since the epoch) from the caller, so tests pin time
+ * and the object never reads the clock.
+ */
+export class DeviceLog extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private head: AppendedEntry = { seq: 0, hash: GENESIS_PREV };
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => {
+      this.migrate();
+      this.head = this.storedHead();
+    });
+  }
+
+  private storedHead(): AppendedEntry {
+    const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").toArray()[0];
+    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_PREV };
+  }
+
+  /** A storage transaction after which the cached head matches storage, committed or rolled back. */
+  private transaction<T>(body: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(body);
+    } catch (error) {
+      this.head = this.storedHead();
+      throw error;
+    }
+  }
+
+  private migrate(): void {
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS device (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        record TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS nonces (
+        nonce TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS spent (
+        jti TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS spent_expiry ON spent (expires_at);
+      CREATE TABLE IF NOT EXISTS log (
+        seq INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL,
+        entry TEXT NOT NULL
+      );
+    `);
+  }
+
+  /** Registers the device; a second registration under the same id is refused. */
+  register(record: DeviceRecord, now: number): Outcome<{ log: AppendedEntry }> {
+    return this.transaction(() => {
+      if (this.readDevice()) return { ok: false, code: "already_exists" } as const;
+      this.sql.exec("INSERT INTO device (singleton, record) VALUES (1, ?)", JSON.stringify(record));
+      const log = this.appendInTransaction(record.id, "device.registered", { os: record.os, jkt: record.jkt, assurance: record.assurance }, now);
+      return { ok: true, log } as const;
+    });
+  }
+
+  device(): DeviceRecord | null {
+    return this.readDevice();
+  }
+
+  /** Stores a fresh server nonce until `expiresAt`. */
+  issueNonce(nonce: string, expiresAt: number, now: number): Outcome<{ expiresAt: number }> {
+    const device = this.readDevice();
+    if (!device) return { ok: false, code: "not_found" };
+    if (device.status !== "active") return { ok: false, code: "device_disabled" };
+    this.transaction(() => {
+      this.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", now);
+      this.sql.exec("INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", nonce, expiresAt);
+      this.sql.exec(
+        "DELETE FROM nonces WHERE nonce NOT IN (SELECT nonce FROM nonces ORDER BY expires_at DESC LIMIT ?)",
+        MAX_OUTSTANDING_NONCES,
+      );
+    });
+    return { ok: true, expiresAt };
+  }
+
+  /**
+   * Consumes the nonce and the proof that carried it in one transaction, and logs the
+   * session. A nonce that is unknown, expired or already used is refused, and a used one
+   * stays used even when the rest fails.
+   */
+  openSession(
+    args: { nonce: string; proof: SingleUse; now: number; session: { [key: string]: JsonValue } },
+  ): Outcome<{ device: DeviceRecord; log: AppendedEntry }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      const deleted = this.sql.exec("DELETE FROM nonces WHERE nonce = ? AND expires_at > ? RETURNING nonce", args.nonce, args.now).toArray();
+      if (deleted.length !== 1) return { ok: false, code: "nonce_invalid" } as const;
+      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
+      const log = this.appendInTransaction(device.id, "session.opened", args.session, args.now);
+      return { ok: true, device, log } as const;
+    });
+  }
+
+  /**
+   * Spends the request's DPoP proof and appends its decisions in one transaction,
+   * so a replayed proof is never logged as a decision and a decision is never
+   * answered without its entry.
+   */
+  recordDecisions(args: { proof: SingleUse; now: number; decisions: { [key: string]: JsonValue }[] }): Outcome<{ logs: AppendedEntry[] }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
+      const logs = args.decisions.map((data) => this.appendInTransaction(device.id, "decision", data, args.now));
+      return { ok: true, logs } as const;
+    });
+  }
+
+  /** Spends a DPoP proof of a request that changes nothing else (a read). */
+  spendProof(proof: SingleUse, now: number): Outcome<object> {
+    return this.transaction(() => (this.spend(proof, "dpop", now) ? ({ ok: true } as const) : ({ ok: false, code: "replay_detected" } as const)));
+  }
+
+  /**
+   * Redeems a single-use action token: its `jti` and the presenting proof are spent together,
+   * and the redemption is logged.
+   */
+  redeemActionToken(args: { token: SingleUse; proof: SingleUse; now: number; data: { [key: string]: JsonValue } }): Outcome<{ log: AppendedEntry }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
+      if (!this.spend(args.token, "action", args.now)) return { ok: false, code: "replay_detected" } as const;
+      const log = this.appendInTransaction(device.id, "action.redeemed", args.data, args.now);
+      return { ok: true, log } as const;
+    });
+  }
+
+  /** Appends one entry of any type; the primitive every logged event goes through. */
+  append(type: string, data: { [key: string]: JsonValue }, now: number): Outcome<{ log: AppendedEntry }> {
+    const device = this.readDevice();
+    if (!device) return { ok: false, code: "not_found" };
+    return { ok: true, log: this.transaction(() => this.appendInTransaction(device.id, type, data, now)) };
+  }
+
+  /** Entries with seq > `after`, oldest first, at most `limit`, as their stored JSON text. */
+  readLog(after: number, limit: number): { exists: boolean; entries: string[]; head: AppendedEntry } {
+    const rows = this.sql.exec<{ entry: string }>("SELECT entry FROM log WHERE seq > ? ORDER BY seq LIMIT ?", after, limit).toArray();
+    return { exists: this.readDevice() !== null, entries: rows.map((row) => row.entry), head: this.head };
+  }
+
+  private readDevice(): DeviceRecord | null {
+    const row = this.sql.exec<{ record: string }>("SELECT record FROM device WHERE singleton = 1").toArray()[0];
+    return row ? (JSON.parse(row.record) as DeviceRecord) : null;
+  }
+
+  /** Marks a single-use value spent; false when it already was. Forgets values past their expiry. */
+  private spend(value: SingleUse, kind: "dpop" | "action", now: number): boolean {
+    this.sql.exec("DELETE FROM spent WHERE expires_at <= ?", now);
+    const inserted = this.sql
+      .exec("INSERT INTO spent (jti, kind, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING RETURNING jti", `${kind}:${value.jti}`, kind, value.expiresAt)
+      .toArray();
+    return inserted.length === 1;
+  }
+
+  /**
+   * Must run inside `transaction`: head read, hash and insert happen with no
+   * await in between, so concurrent requests cannot fork the chain; a rollback
+   * restores the cached head from storage.
+   */
+  private appendInTransaction(device: string, type: string, data: { [key: string]: JsonValue }, now: number): AppendedEntry {
+    const body = { seq: this.head.seq + 1, time: new Date(now).toISOString(), prev: this.head.hash, device, type, data };
+    const entry: LogEntry = { ...body, hash: entryHash(body) };
+    this.sql.exec("INSERT INTO log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, JSON.stringify(entry));
+    const appended = { seq: entry.seq, hash: entry.hash };
+    this.head = appended;
+    return appended;
+  }
+}

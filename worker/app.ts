@@ -1,0 +1,79 @@
+import { HTTPException } from "hono/http-exception";
+import { bodyLimit } from "hono/body-limit";
+import { WardenError } from "./errors.ts";
+import { runtimeDeps, type Deps } from "./context.ts";
+import { router } from "./openapi.ts";
+import { problemResponse } from "./problem.ts";
+import { actions } from "./routes/actions.ts";
+import { attestation } from "./routes/attestation.ts";
+import { decisions } from "./routes/decisions.ts";
+import { devices } from "./routes/devices.ts";
+import { logs } from "./routes/logs.ts";
+import { wellKnown } from "./routes/well-known.ts";
+import { docsPage } from "./docs-page.ts";
+
+/** Request bodies above this are refused before anything parses them. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Builds the Warden app around its dependencies; `worker/index.ts` passes the runtime ones. */
+export function createApp(deps: Deps = runtimeDeps) {
+  const app = router();
+
+  app.use("*", async function injectDeps(c, next) {
+    c.set("deps", deps);
+    await next();
+  });
+  app.use("/v1/*", async function requireJson(c, next) {
+    if (c.req.method === "POST" || c.req.method === "PUT") {
+      const type = c.req.header("content-type") ?? "";
+      if (!/^application\/json(\s*;|$)/i.test(type)) return problemResponse("unsupported_media_type");
+    }
+    return next();
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problemResponse("payload_too_large", { detail: `at most ${MAX_BODY_BYTES} bytes` }) }),
+  );
+
+  app.route("/", wellKnown);
+  app.route("/", devices);
+  app.route("/", logs);
+  app.route("/", attestation);
+  app.route("/", decisions);
+  app.route("/", actions);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "ADMIN_TOKEN or AUDITOR_TOKEN (behind Cloudflare Access in production)",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "dpop", {
+    type: "apiKey",
+    in: "header",
+    name: "Authorization",
+    description: "`DPoP <session token>` with a `DPoP` proof header (RFC 9449) by the device key",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Warden",
+      version: "0.1.0",
+      description: "Policy decisions and attestation verification for autonomous AI agents. Errors are application/problem+json with a stable `code`.",
+    },
+  });
+  app.get("/docs", (c) => c.html(docsPage));
+
+  app.notFound(() => problemResponse("not_found"));
+  app.onError((error, c) => {
+    if (error instanceof WardenError) {
+      const status = error.code === "internal_error" || error.code === "configuration_error";
+      console.warn(JSON.stringify({ event: "request.refused", code: error.code, message: error.message, path: c.req.path }));
+      return problemResponse(error.code, status ? {} : { detail: error.message });
+    }
+    if (error instanceof HTTPException && error.status === 400) return problemResponse("malformed_request", { detail: "the body is not valid JSON" });
+    if (error instanceof HTTPException && error.status === 413) return problemResponse("payload_too_large");
+    console.error(JSON.stringify({ event: "request.failed", path: c.req.path, error: String(error), stack: error instanceof Error ? error.stack : undefined }));
+    return problemResponse("internal_error");
+  });
+  return app;
+}

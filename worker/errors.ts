@@ -1,0 +1,52 @@
+/**
+ * Every failure Warden reports has one stable code from this closed union.
+ * Adding a code does not compile until `problemFor` maps it (see `worker/problem.ts`).
+ */
+export type ErrorCode =
+  // malformed input
+  | "malformed_request"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "malformed_evidence"
+  // authentication and authorisation
+  | "unauthenticated"
+  | "invalid_token"
+  | "invalid_dpop_proof"
+  | "replay_detected"
+  | "token_scope_mismatch"
+  | "forbidden"
+  // state
+  | "not_found"
+  | "already_exists"
+  | "nonce_invalid"
+  | "device_disabled"
+  // configuration and internals
+  | "configuration_error"
+  | "bundle_unavailable"
+  | "internal_error";
+
+/**
+ * Base of every error Warden raises on purpose. `name` follows the subclass,
+ * `code` is what tests and clients rely on; the message is for logs only.
+ */
+export class WardenError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Input that does not have the shape or size Warden accepts. */
+export class MalformedInputError extends WardenError {}
+
+/** A credential, proof or piece of evidence that does not verify. */
+export class VerificationError extends WardenError {}
+
+/** A request that is well formed and authentic but not allowed in the current state. */
+export class StateError extends WardenError {}
+
+/** Warden itself is misconfigured; the caller cannot fix it. */
+export class ConfigurationError extends WardenError {}

@@ -1,0 +1,5 @@
+import { createApp } from "./app.ts";
+
+export { DeviceLog } from "../durable-objects/DeviceLog.ts";
+
+export default createApp();

@@ -1,0 +1,22 @@
+/**
+ * RFC 8785 JSON Canonicalization Scheme. Log entries and bundle digests are
+ * hashed over this form, so any party (the worker, the CLI, an auditor's own
+ * tool) that re-serialises a parsed entry gets the same bytes.
+ */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined };
+
+export function canonicalJson(value: JsonValue): string {
+  if (value === null || typeof value === "boolean") return JSON.stringify(value);
+  if (typeof value === "number") {
+    // RFC 8785 §3.2.2.3: numbers serialise as ECMAScript Number.prototype.toString; NaN and Infinity have no JSON form.
+    if (!Number.isFinite(value)) throw new TypeError("non-finite number has no canonical JSON form");
+    return JSON.stringify(value);
+  }
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  // RFC 8785 §3.2.3: members sorted by their UTF-16 code units, which is what the default sort compares.
+  const keys = Object.keys(value)
+    .filter((key) => value[key] !== undefined)
+    .sort();
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key] as JsonValue)}`).join(",")}}`;
+}

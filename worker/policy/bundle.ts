@@ -1,0 +1,244 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import {
+  checkParseSchema,
+  policySetTextToParts,
+  policyToJson,
+  preparseSchema,
+  schemaToJson,
+  validate,
+  type DetailedError,
+  type PolicyJson,
+} from "./cedar.ts";
+import { canonicalJson, type JsonValue } from "../log/canonical.ts";
+
+/** The manifest: what the worker needs from a bundle beyond Cedar. */
+export const BundleManifestSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  description: z.string().max(1000).optional(),
+  review_tiers: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
+        sla_minutes: z.int().min(1).max(7 * 24 * 60),
+        on_timeout: z.enum(["deny", "permit"]).default("deny"),
+      }),
+    )
+    .max(8)
+    .default([]),
+  action_token: z.strictObject({ ttl_seconds: z.int().min(1).max(60) }).default({ ttl_seconds: 60 }),
+});
+export type BundleManifest = z.infer<typeof BundleManifestSchema>;
+
+/** The parts a bundle is made of, as authored in `policy-bundles/<name>/`. */
+export interface BundleSources {
+  policies: string;
+  schema: string;
+  manifest: JsonValue;
+}
+
+/** A bundle as stored in R2: its parts and the digest that names them together. */
+export const BundleDocumentSchema = z.strictObject({
+  format: z.literal("warden.bundle.v1"),
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  policies: z.string().max(4 * 1024 * 1024),
+  schema: z.string().max(1024 * 1024),
+  manifest: z.json(),
+});
+export type BundleDocument = z.infer<typeof BundleDocumentSchema>;
+
+/** SHA-256 over the canonical JSON of all parts together, so parts of different bundles cannot be mixed. */
+export function bundleDigest(sources: BundleSources): string {
+  const canonical = canonicalJson({ policies: sources.policies, schema: sources.schema, manifest: sources.manifest });
+  return `sha256:${createHash("sha256").update(canonical).digest("hex")}`;
+}
+
+export function bundleDocument(sources: BundleSources): BundleDocument {
+  return { format: "warden.bundle.v1", digest: bundleDigest(sources), ...sources, manifest: sources.manifest as BundleDocument["manifest"] };
+}
+
+/** Why a bundle cannot be used; the decision path turns any of these into `deny`. */
+export class BundleError extends Error {
+  constructor(
+    message: string,
+    readonly details: string[] = [],
+  ) {
+    super(message);
+    this.name = "BundleError";
+  }
+}
+
+/** Which policies can apply to a request with a given action, and whether a principal restricts them. */
+export interface PolicyScope {
+  id: string;
+  effect: "permit" | "forbid";
+  /** Tier named by `@review("<tier>")` on a forbid policy. */
+  reviewTier?: string;
+  /** `Agent` id the policy is restricted to by `principal ==`, or null when any principal can match. */
+  principal: string | null;
+}
+
+/** The policies that can apply to one action: those for any agent, and those naming one agent. */
+export interface ActionPolicies {
+  anyAgent: readonly PolicyScope[];
+  byAgent: ReadonlyMap<string, readonly PolicyScope[]>;
+}
+
+/** A bundle parsed, validated and indexed once; evaluation only looks things up. */
+export interface CompiledBundle {
+  digest: string;
+  manifest: BundleManifest;
+  /** Id under which cedar-wasm holds the preparsed schema. */
+  schemaId: string;
+  policyText: ReadonlyMap<string, string>;
+  policies: ReadonlyMap<string, PolicyScope>;
+  /** For each action in the schema: the resource entity types it applies to. */
+  actions: ReadonlyMap<string, ReadonlySet<string>>;
+  /** For each action: the policies whose action scope can include it, split by principal scope. */
+  policiesByAction: ReadonlyMap<string, ActionPolicies>;
+  /** Tier names in escalation order. */
+  tierOrder: readonly string[];
+}
+
+const ENTITY_TYPE_BY_KIND = { path: "File", url: "Url", command: "Command" } as const;
+export type TargetKind = keyof typeof ENTITY_TYPE_BY_KIND;
+export function entityTypeFor(kind: TargetKind): string {
+  return ENTITY_TYPE_BY_KIND[kind];
+}
+
+/**
+ * Verifies the digest, parses and strictly validates the policies against the
+ * schema, and indexes every policy by the actions its scope admits. Throws
+ * `BundleError` for anything that would make evaluation ambiguous.
+ */
+export function compileBundle(document: BundleDocument): CompiledBundle {
+  const sources: BundleSources = { policies: document.policies, schema: document.schema, manifest: document.manifest as JsonValue };
+  if (bundleDigest(sources) !== document.digest) throw new BundleError("the bundle digest does not match its parts");
+
+  const manifestResult = BundleManifestSchema.safeParse(document.manifest);
+  if (!manifestResult.success) {
+    throw new BundleError("the manifest is invalid", manifestResult.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  }
+  const manifest = manifestResult.data;
+  const tierOrder = manifest.review_tiers.map((tier) => tier.name);
+
+  const schemaCheck = checkParseSchema(document.schema);
+  if (schemaCheck.type === "failure") throw new BundleError("the schema does not parse", messages(schemaCheck.errors));
+
+  const parts = policySetTextToParts(document.policies);
+  if (parts.type === "failure") throw new BundleError("the policies do not parse", messages(parts.errors));
+  if (parts.policy_templates.length > 0) throw new BundleError("policy templates are not supported");
+
+  const policyText = new Map<string, string>();
+  const scopes: { scope: PolicyScope; json: PolicyJson }[] = [];
+  for (const text of parts.policies) {
+    const parsed = policyToJson(text);
+    if (parsed.type === "failure") throw new BundleError("a policy does not parse", messages(parsed.errors));
+    const json = parsed.json;
+    const id = json.annotations?.["id"];
+    if (!id) throw new BundleError("every policy needs an @id annotation", [text.slice(0, 120)]);
+    if (policyText.has(id)) throw new BundleError(`policy id ${id} is used twice`);
+    const reviewTier = json.annotations?.["review"];
+    if (reviewTier !== undefined) {
+      if (json.effect !== "forbid") throw new BundleError(`policy ${id}: @review applies to forbid policies only`);
+      if (!tierOrder.includes(reviewTier)) throw new BundleError(`policy ${id}: review tier ${reviewTier} is not in the manifest`);
+    }
+    policyText.set(id, text);
+    const scope: PolicyScope = { id, effect: json.effect, principal: exactAgent(json) };
+    if (reviewTier !== undefined) scope.reviewTier = reviewTier;
+    scopes.push({ scope, json });
+  }
+
+  const validation = validate({
+    validationSettings: { mode: "strict" },
+    schema: document.schema,
+    policies: { staticPolicies: Object.fromEntries(policyText) },
+  });
+  if (validation.type === "failure") throw new BundleError("validation could not run", messages(validation.errors));
+  if (validation.validationErrors.length > 0) {
+    throw new BundleError(
+      "the policies do not validate against the schema",
+      validation.validationErrors.map((error) => `${error.policyId}: ${error.error.message}`),
+    );
+  }
+
+  const actions = schemaActions(document.schema);
+  const policiesByAction = new Map<string, ActionPolicies>();
+  for (const [action, { ancestors }] of actions) {
+    const anyAgent: PolicyScope[] = [];
+    const byAgent = new Map<string, PolicyScope[]>();
+    for (const { scope, json } of scopes) {
+      if (!actionScopeAdmits(json, action, ancestors)) continue;
+      if (scope.principal === null) anyAgent.push(scope);
+      else {
+        const named = byAgent.get(scope.principal);
+        if (named) named.push(scope);
+        else byAgent.set(scope.principal, [scope]);
+      }
+    }
+    policiesByAction.set(action, { anyAgent, byAgent });
+  }
+
+  const schemaId = `schema:${document.digest}`;
+  const preparsed = preparseSchema(schemaId, document.schema);
+  if (preparsed.type === "failure") throw new BundleError("the schema could not be prepared", messages(preparsed.errors));
+
+  return {
+    digest: document.digest,
+    manifest,
+    schemaId,
+    policyText,
+    policies: new Map(scopes.map(({ scope }) => [scope.id, scope])),
+    actions: new Map([...actions].map(([action, { resourceTypes }]) => [action, resourceTypes])),
+    policiesByAction,
+    tierOrder,
+  };
+}
+
+function messages(errors: DetailedError[]): string[] {
+  return errors.map((error) => error.message);
+}
+
+/** The agent a policy names with `principal == Agent::"…"`; any other principal scope may match anyone. */
+function exactAgent(json: PolicyJson): string | null {
+  const principal = json.principal;
+  if (principal.op !== "==" || !("entity" in principal)) return null;
+  const uid = "__entity" in principal.entity ? principal.entity.__entity : principal.entity;
+  return uid.type === "Agent" ? uid.id : null;
+}
+
+function actionScopeAdmits(json: PolicyJson, action: string, ancestors: ReadonlySet<string>): boolean {
+  const scope = json.action;
+  if (scope.op === "All") return true;
+  const named = scope.op === "==" ? ("entity" in scope ? [scope.entity] : []) : "entity" in scope ? [scope.entity] : scope.entities;
+  return named.some((uid) => {
+    const { id } = "__entity" in uid ? uid.__entity : uid;
+    return scope.op === "==" ? id === action : id === action || ancestors.has(id);
+  });
+}
+
+/** Actions of the (unnamespaced) schema with their resource types and action-group ancestors. */
+function schemaActions(schema: string): Map<string, { resourceTypes: Set<string>; ancestors: Set<string> }> {
+  const json = schemaToJson(schema);
+  if (json.type === "failure") throw new BundleError("the schema cannot be read", messages(json.errors));
+  const namespaces = Object.keys(json.json);
+  if (namespaces.length !== 1 || namespaces[0] !== "") throw new BundleError("the schema must not declare a namespace");
+  const declared = json.json[""]?.actions ?? {};
+  const parents = new Map<string, string[]>();
+  for (const [name, action] of Object.entries(declared)) parents.set(name, (action.memberOf ?? []).map((parent) => parent.id));
+  const ancestorsOf = (name: string, seen = new Set<string>()): Set<string> => {
+    for (const parent of parents.get(name) ?? []) {
+      if (!seen.has(parent)) {
+        seen.add(parent);
+        ancestorsOf(parent, seen);
+      }
+    }
+    return seen;
+  };
+  const actions = new Map<string, { resourceTypes: Set<string>; ancestors: Set<string> }>();
+  for (const [name, action] of Object.entries(declared)) {
+    if (!action.appliesTo) continue;
+    actions.set(name, { resourceTypes: new Set(action.appliesTo.resourceTypes), ancestors: ancestorsOf(name) });
+  }
+  return actions;
+}

@@ -1,0 +1,139 @@
+import type { EntityJson } from "./cedar.ts";
+import { entityTypeFor, type CompiledBundle, type TargetKind } from "./bundle.ts";
+import { evaluateTarget, highestTier } from "./engine.ts";
+import { canonicalizeCommand, canonicalizePath, canonicalizeUrl, type DeviceOs, type TargetRejection } from "./targets.ts";
+import type { Assurance } from "../../durable-objects/DeviceLog.ts";
+
+/** Why a decision came out as it did. Fail-closed denials each have their own code. */
+export type ReasonCode =
+  | "policy_permit"
+  | "policy_forbid"
+  | "policy_review"
+  | "no_applicable_permit"
+  | "policy_evaluation_error"
+  | "request_not_in_schema"
+  | "unknown_action"
+  | "target_kind_mismatch"
+  | "target_not_canonical"
+  | "no_active_bundle"
+  | "bundle_invalid"
+  | "log_append_failed"
+  | "internal_error";
+
+export type Decision = "permit" | "deny" | "review";
+
+export interface ActionRequest {
+  agent: { id: string; version: string; artifact_sha256?: string | undefined };
+  action: {
+    type: string;
+    targets: { kind: TargetKind; value: string }[];
+    inputs_sha256?: string | undefined;
+    sends_external?: boolean | undefined;
+  };
+}
+
+export interface DeviceContext {
+  id: string;
+  os: DeviceOs;
+  assurance: Assurance;
+}
+
+/** A target as the policy saw it: canonical value, or the reason it could not be made canonical. */
+export type CanonicalTarget = { kind: TargetKind; value: string } | { kind: TargetKind; rejected: TargetRejection };
+
+export interface Verdict {
+  decision: Decision;
+  reasonCode: ReasonCode;
+  /** Ids of the policies that determined the decision (or that failed to evaluate). */
+  reasons: string[];
+  tier?: string;
+  targets: CanonicalTarget[];
+}
+
+/** Canonicalises one target into the entity Cedar sees, or says why it cannot be. */
+export function targetEntity(kind: TargetKind, raw: string, os: DeviceOs): { ok: true; entity: EntityJson; value: string } | { ok: false; reason: TargetRejection } {
+  const type = entityTypeFor(kind);
+  switch (kind) {
+    case "path": {
+      const result = canonicalizePath(raw, os);
+      if (!result.ok) return result;
+      const { path, segments, within } = result.value;
+      return { ok: true, value: path, entity: { uid: { type, id: path }, attrs: { path, segments, within }, parents: [] } };
+    }
+    case "url": {
+      const result = canonicalizeUrl(raw);
+      if (!result.ok) return result;
+      const { url, scheme, host, port, path } = result.value;
+      return { ok: true, value: url, entity: { uid: { type, id: url }, attrs: { url, scheme, host, port, path }, parents: [] } };
+    }
+    case "command": {
+      const result = canonicalizeCommand(raw, os);
+      if (!result.ok) return result;
+      const { line, program } = result.value;
+      return { ok: true, value: line, entity: { uid: { type, id: line }, attrs: { line, program }, parents: [] } };
+    }
+  }
+}
+
+/**
+ * Decides one action on every one of its targets. All must be permitted for a
+ * permit; any error, rejection or forbid denies; otherwise any hold makes it a review.
+ */
+export function decide(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number): Verdict {
+  const { action } = request;
+  const resourceTypes = bundle.actions.get(action.type);
+  const targets: CanonicalTarget[] = [];
+  const entities: EntityJson[] = [];
+  let rejected = false;
+  for (const target of action.targets) {
+    const result = targetEntity(target.kind, target.value, device.os);
+    if (result.ok) {
+      targets.push({ kind: target.kind, value: result.value });
+      entities.push(result.entity);
+    } else {
+      targets.push({ kind: target.kind, rejected: result.reason });
+      rejected = true;
+    }
+  }
+  const deny = (reasonCode: ReasonCode, reasons: string[] = []): Verdict => ({ decision: "deny", reasonCode, reasons, targets });
+  if (!resourceTypes) return deny("unknown_action");
+  if (action.targets.some((target) => !resourceTypes.has(entityTypeFor(target.kind)))) return deny("target_kind_mismatch");
+  if (rejected) return deny("target_not_canonical");
+
+  const agentAttrs: Record<string, string> = { version: request.agent.version };
+  if (request.agent.artifact_sha256 !== undefined) agentAttrs["artifact_sha256"] = request.agent.artifact_sha256;
+  const agent: EntityJson = { uid: { type: "Agent", id: request.agent.id }, attrs: agentAttrs, parents: [] };
+  const context: Record<string, string | number | boolean | Record<string, string>> = {
+    now: Math.floor(now / 1000),
+    device: { id: device.id, assurance: device.assurance, os: device.os },
+    sends_external: action.sends_external ?? false,
+  };
+  if (action.inputs_sha256 !== undefined) context["inputs_sha256"] = action.inputs_sha256;
+
+  const permits = new Set<string>();
+  const holds = new Set<string>();
+  const tiers: string[] = [];
+  let noPermit = false;
+  for (const resource of entities) {
+    const verdict = evaluateTarget(bundle, { agent, action: action.type, resource, context });
+    switch (verdict.outcome) {
+      case "error":
+        return deny(verdict.code, verdict.reasons);
+      case "forbid":
+        return deny("policy_forbid", verdict.reasons);
+      case "no_permit":
+        noPermit = true;
+        break;
+      case "review":
+        tiers.push(verdict.tier);
+        verdict.reasons.forEach((id) => holds.add(id));
+        break;
+      case "permit":
+        verdict.reasons.forEach((id) => permits.add(id));
+        break;
+    }
+  }
+  if (noPermit) return deny("no_applicable_permit");
+  if (tiers.length > 0) return { decision: "review", reasonCode: "policy_review", reasons: [...holds], tier: highestTier(bundle, tiers), targets };
+  return { decision: "permit", reasonCode: "policy_permit", reasons: [...permits], targets };
+}

@@ -1,0 +1,93 @@
+import { preparsePolicySet, statefulIsAuthorized, type Context, type EntityJson } from "./cedar.ts";
+import type { CompiledBundle, PolicyScope } from "./bundle.ts";
+
+/** The outcome for one target, before targets are combined into a decision. */
+export type TargetVerdict =
+  | { outcome: "permit"; reasons: string[] }
+  | { outcome: "forbid"; reasons: string[] }
+  | { outcome: "review"; tier: string; reasons: string[] }
+  | { outcome: "no_permit" }
+  | { outcome: "error"; code: "policy_evaluation_error" | "request_not_in_schema"; reasons: string[] };
+
+/** One Cedar request: the agent acting, the action, one canonical target, the server-built context. */
+export interface CedarRequest {
+  agent: EntityJson;
+  action: string;
+  resource: EntityJson;
+  context: Context;
+}
+
+/**
+ * Preparsed policy sets, one per (bundle, action, agent slice, with or without review
+ * policies). Built on first use and kept for the isolate's life: a bundle's slices
+ * are few (actions × agents its policies name), and per request only lookups remain.
+ */
+const preparsedSlices = new Map<string, string>();
+
+function sliceId(bundle: CompiledBundle, action: string, agentId: string, withReview: boolean): string {
+  const policies = bundle.policiesByAction.get(action);
+  const named = policies?.byAgent.get(agentId);
+  const key = `${bundle.digest}|${action}|${named ? agentId : "*"}|${withReview ? "all" : "no-review"}`;
+  let id = preparsedSlices.get(key);
+  if (id === undefined) {
+    const slice: PolicyScope[] = [...(policies?.anyAgent ?? []), ...(named ?? [])].filter((policy) => withReview || policy.reviewTier === undefined);
+    const staticPolicies = Object.fromEntries(slice.map((policy) => [policy.id, bundle.policyText.get(policy.id) ?? ""]));
+    const prepared = preparsePolicySet(key, { staticPolicies });
+    if (prepared.type === "failure") throw new Error(`policy slice ${key} failed to prepare: ${prepared.errors.map((e) => e.message).join("; ")}`);
+    preparsedSlices.set(key, key);
+    id = key;
+  }
+  return id;
+}
+
+function authorize(bundle: CompiledBundle, request: CedarRequest, withReview: boolean) {
+  return statefulIsAuthorized({
+    principal: request.agent.uid,
+    action: { type: "Action", id: request.action },
+    resource: request.resource.uid,
+    context: request.context,
+    preparsedSchemaName: bundle.schemaId,
+    validateRequest: true,
+    preparsedPolicySetId: sliceId(bundle, request.action, agentId(request.agent), withReview),
+    entities: [request.agent, request.resource],
+  });
+}
+
+function agentId(agent: EntityJson): string {
+  const uid = agent.uid;
+  return "__entity" in uid ? uid.__entity.id : uid.id;
+}
+
+/**
+ * Evaluates one target. Cedar skips a policy that errors, which could let a permit
+ * through past a broken forbid, so any evaluation error is its own outcome and the
+ * caller denies. A forbid annotated `@review` holds the action only when it is the
+ * sole reason for denial and the action would otherwise be permitted.
+ */
+export function evaluateTarget(bundle: CompiledBundle, request: CedarRequest): TargetVerdict {
+  const answer = authorize(bundle, request, true);
+  if (answer.type === "failure") return { outcome: "error", code: "request_not_in_schema", reasons: [] };
+  const { decision, diagnostics } = answer.response;
+  if (diagnostics.errors.length > 0) {
+    return { outcome: "error", code: "policy_evaluation_error", reasons: [...new Set(diagnostics.errors.map((error) => error.policyId))] };
+  }
+  if (decision === "allow") return { outcome: "permit", reasons: diagnostics.reason };
+  if (diagnostics.reason.length === 0) return { outcome: "no_permit" };
+
+  const tiers = diagnostics.reason.map((id) => bundle.policies.get(id)?.reviewTier);
+  if (tiers.some((tier) => tier === undefined)) {
+    return { outcome: "forbid", reasons: diagnostics.reason.filter((_, index) => tiers[index] === undefined) };
+  }
+  const withoutReview = authorize(bundle, request, false);
+  if (withoutReview.type === "failure") return { outcome: "error", code: "request_not_in_schema", reasons: [] };
+  if (withoutReview.response.diagnostics.errors.length > 0) {
+    return { outcome: "error", code: "policy_evaluation_error", reasons: withoutReview.response.diagnostics.errors.map((error) => error.policyId) };
+  }
+  if (withoutReview.response.decision !== "allow") return { outcome: "no_permit" };
+  return { outcome: "review", tier: highestTier(bundle, tiers as string[]), reasons: diagnostics.reason };
+}
+
+/** When targets ask for different tiers, the one furthest up the escalation order holds the action. */
+export function highestTier(bundle: CompiledBundle, tiers: readonly string[]): string {
+  return tiers.reduce((highest, tier) => (bundle.tierOrder.indexOf(tier) > bundle.tierOrder.indexOf(highest) ? tier : highest));
+}

@@ -1,0 +1,657 @@
+/**
+ * Canonical forms of the targets an agent wants to act on (file paths, URLs,
+ * commands), computed before Cedar evaluation so that a policy written against
+ * one spelling of a target also governs every other spelling of it.
+ *
+ * Everything here fails closed: a target that cannot be reduced to a single
+ * canonical form without touching the filesystem, the network or a shell is
+ * rejected with a reason, never passed through. Pure code, no I/O, no
+ * dependencies, so it behaves identically in workerd and Node.
+ */
+
+/** Operating system of the device the agent runs on; it decides path and command syntax. */
+export type DeviceOs = "linux" | "macos" | "windows";
+
+/** Why a target was refused. Stable codes: tests, clients and audit logs rely on them. */
+export type TargetRejection =
+  | "empty"
+  | "too_long"
+  | "nul_byte"
+  | "control_character"
+  | "invisible_character"
+  | "double_encoding"
+  | "invalid_utf8"
+  | "not_absolute"
+  | "drive_relative"
+  | "alternate_data_stream"
+  | "device_name"
+  | "device_namespace"
+  | "short_name"
+  | "invalid_segment"
+  | "too_many_segments"
+  | "unsupported_scheme"
+  | "url_credentials"
+  | "invalid_url"
+  | "invalid_command";
+
+/** Either the canonical value or the reason the target was refused. */
+export type TargetResult<T> = { ok: true; value: T } | { ok: false; reason: TargetRejection };
+
+/** A canonical absolute path. */
+export interface CanonicalPath {
+  /**
+   * The canonical path: `/home/alice/project` (linux, case preserved),
+   * `/users/alice/project` (macos, case folded), `c:/users/alice` or
+   * `//server/share/dir` (windows, case folded, `/` separators).
+   */
+  path: string;
+  /** The segments after the root (for UNC paths the root is `//server/share`). */
+  segments: string[];
+  /**
+   * Every prefix of `path` from the root down to `path` itself, so that a
+   * policy can test containment with `resource.within.contains("/home/alice/project")`
+   * without string-prefix matching (which would also match `/home/alice/project-evil`).
+   */
+  within: string[];
+}
+
+/** A canonical http(s)/ws(s) URL. */
+export interface CanonicalUrl {
+  /** The serialised URL without its fragment. */
+  url: string;
+  /** `http`, `https`, `ws` or `wss`. */
+  scheme: string;
+  /** Lowercase host, IDNs in punycode, IPv4 in dotted decimal, no trailing dot. */
+  host: string;
+  /** The explicit port, or the scheme's default (80 or 443). */
+  port: number;
+  /** The percent-encoded path, dot segments resolved. */
+  path: string;
+}
+
+/** A canonical command line. */
+export interface CanonicalCommand {
+  /** The NFC-normalised line with surrounding whitespace trimmed. */
+  line: string;
+  /** Basename of the program the line runs (case folded and without `.exe`-style suffix on windows). */
+  program: string;
+}
+
+const MAX_PATH_LENGTH = 4096;
+const MAX_PATH_SEGMENTS = 256;
+const MAX_URL_LENGTH = 8192;
+const MAX_COMMAND_LENGTH = 8192;
+
+// A JS string can hold UTF-16 that has no UTF-8 encoding; such a target has no
+// well-defined name on any filesystem or wire.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// C0 (except NUL and tab, checked separately), DEL, C1, and the Unicode line and
+// paragraph separators: they split log lines and terminal output, and no
+// legitimate file name, URL or single command contains them.
+const CONTROL = /[\u0001-\u0008\u000A-\u001F\u007F-\u009F\u2028\u2029]/;
+// Format and default-ignorable characters render as nothing, so `r\u200Bm` looks
+// like `rm` and U+202E reorders what a reviewer reads; a policy cannot name them.
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+const ENCODED_BYTE = /%[0-9A-Fa-f]{2}/;
+
+// Windows "best fit" conversion maps these to `/ \ : * ? " < > |` when a path
+// reaches an ANSI API (the WorstFit attacks), so they may name a different file
+// than the one the policy saw.
+const WINDOWS_LOOKALIKES = /[\uFF0F\uFF3C\uFF1A\uFF0A\uFF1F\uFF02\uFF1C\uFF1E\uFF5C\u2215\u2216\u29F5\uFE68\u00A5\u20A9]/;
+// Win32 refuses these in names; `?` and `*` are also wildcards to some APIs.
+const WINDOWS_FORBIDDEN = /[<>"|?*]/;
+// Win32 maps these names to devices in every directory, with or without an
+// extension (`nul.txt`, `con .txt`); the superscript digits count as digits.
+const WINDOWS_DEVICE = /^(?:con|prn|aux|nul|conin\$|conout\$|clock\$|com[0-9\u00B9\u00B2\u00B3]|lpt[0-9\u00B9\u00B2\u00B3])$/;
+// 8.3 aliases (`progra~1`) name a long file only the filesystem knows.
+const SHORT_NAME = /~[0-9]/;
+// Administrative shares alias local directories (`\\host\c$\windows` is `c:\windows`
+// when host is this machine, which cannot be known here).
+const ADMIN_SHARE = /^(?:[a-z]\$|admin\$)$/;
+const UNNAMED_DATA_STREAM = "::$data";
+const VERBATIM_PREFIX = "\\\\?\\";
+// `\\.\`, and any `//?/`-style spelling of it, plus the NT `\??\` prefix that
+// CreateFile passes straight to the object manager.
+const DEVICE_PREFIX = /^(?:[\\/]{2}[.?](?:[\\/]|$)|[\\/]\?\?(?:[\\/]|$))/;
+
+const DEFAULT_PORTS: ReadonlyMap<string, number> = new Map([
+  ["http", 80],
+  ["https", 443],
+  ["ws", 80],
+  ["wss", 443],
+]);
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+const POSIX_ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const WINDOWS_PROGRAM_SUFFIX = /\.(?:exe|com|bat|cmd)$/;
+
+type Rejected = { ok: false; reason: TargetRejection };
+
+function reject(reason: TargetRejection): Rejected {
+  return { ok: false, reason };
+}
+
+function accept<T>(value: T): TargetResult<T> {
+  return { ok: true, value };
+}
+
+function assertOs(os: DeviceOs): void {
+  // The type is only a compile-time promise; a value read from a request that
+  // is none of these must not silently get some default syntax.
+  if (os !== "linux" && os !== "macos" && os !== "windows") {
+    throw new TypeError(`unknown device os: ${String(os)}`);
+  }
+}
+
+function screenText(text: string, allowTab: boolean): TargetRejection | null {
+  if (LONE_SURROGATE.test(text)) return "invalid_utf8";
+  if (text.includes("\u0000")) return "nul_byte";
+  if (CONTROL.test(text) || (!allowTab && text.includes("\t"))) return "control_character";
+  if (INVISIBLE.test(text)) return "invisible_character";
+  return null;
+}
+
+function isHexDigit(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x46) || (code >= 0x61 && code <= 0x66);
+}
+
+/**
+ * Strict UTF-8 decoding: overlong forms (`%C0%AE` for `.`), encoded surrogates
+ * and code points above U+10FFFF are refused, because lenient decoders turn them
+ * into `.` or `/` after a policy has looked at the bytes. Hand-written rather
+ * than TextDecoder so a leading BOM is kept (TextDecoder drops it) and behaviour
+ * does not depend on the runtime.
+ */
+function decodeUtf8(bytes: readonly number[]): string | null {
+  let out = "";
+  let i = 0;
+  const continuation = (offset: number, low = 0x80, high = 0xbf): number | null => {
+    const byte = bytes[i + offset];
+    return byte !== undefined && byte >= low && byte <= high ? byte & 0x3f : null;
+  };
+  while (i < bytes.length) {
+    const lead = bytes[i] ?? 0;
+    if (lead < 0x80) {
+      out += String.fromCharCode(lead);
+      i += 1;
+    } else if (lead >= 0xc2 && lead <= 0xdf) {
+      const b1 = continuation(1);
+      if (b1 === null) return null;
+      out += String.fromCodePoint(((lead & 0x1f) << 6) | b1);
+      i += 2;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+      const low = lead === 0xe0 ? 0xa0 : 0x80;
+      const high = lead === 0xed ? 0x9f : 0xbf;
+      const b1 = continuation(1, low, high);
+      const b2 = continuation(2);
+      if (b1 === null || b2 === null) return null;
+      out += String.fromCodePoint(((lead & 0x0f) << 12) | (b1 << 6) | b2);
+      i += 3;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      const low = lead === 0xf0 ? 0x90 : 0x80;
+      const high = lead === 0xf4 ? 0x8f : 0xbf;
+      const b1 = continuation(1, low, high);
+      const b2 = continuation(2);
+      const b3 = continuation(3);
+      if (b1 === null || b2 === null || b3 === null) return null;
+      out += String.fromCodePoint(((lead & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3);
+      i += 4;
+    } else {
+      return null;
+    }
+  }
+  return out;
+}
+
+/** Decodes every `%XX` exactly once; a `%` not followed by two hex digits stays literal. */
+function percentDecodeOnce(text: string): TargetResult<string> {
+  let out = "";
+  let bytes: number[] = [];
+  for (let i = 0; i <= text.length; ) {
+    if (
+      i < text.length &&
+      text.charCodeAt(i) === 0x25 &&
+      isHexDigit(text.charCodeAt(i + 1)) &&
+      isHexDigit(text.charCodeAt(i + 2))
+    ) {
+      bytes.push(Number.parseInt(text.slice(i + 1, i + 3), 16));
+      i += 3;
+      continue;
+    }
+    if (bytes.length > 0) {
+      const decoded = decodeUtf8(bytes);
+      if (decoded === null) return reject("invalid_utf8");
+      out += decoded;
+      bytes = [];
+    }
+    out += text.charAt(i);
+    i += 1;
+  }
+  return accept(out);
+}
+
+/**
+ * Case folding for case-insensitive filesystems. Lowercasing alone misses
+ * letters with several lowercase forms that the filesystem treats as one:
+ * final sigma, long s (`ſ`), micro sign, dotless i, sharp s. Round-tripping
+ * through uppercase merges them; merging too much only makes a policy match
+ * more names, never fewer.
+ */
+function foldCase(text: string): string {
+  return text.toLowerCase().toUpperCase().toLowerCase().replace(/\u03C2/g, "\u03C3").normalize("NFC");
+}
+
+function stripTrailingDotsAndSpaces(text: string): string {
+  return text.replace(/[. ]+$/, "");
+}
+
+function buildPath(root: string, segments: string[]): CanonicalPath {
+  const within = [root];
+  let current = root;
+  for (const segment of segments) {
+    current = current.endsWith("/") ? current + segment : `${current}/${segment}`;
+    within.push(current);
+  }
+  return { path: current, segments, within };
+}
+
+/**
+ * Canonicalises an absolute file path for the given device OS.
+ *
+ * The input is percent-decoded exactly once, screened for NUL, control and
+ * invisible characters, NFC-normalised per segment, and resolved lexically
+ * (`.` dropped, `..` pops but never climbs above the root). On macOS and
+ * Windows every segment is case folded. Windows paths are further reduced the
+ * way Win32 reduces them (trailing dots and spaces, `::$DATA`) and refused
+ * where only the filesystem could say what they name (short names, devices,
+ * alternate data streams, device namespace).
+ *
+ * Symlinks, mount points and hard links are not resolved: that needs the
+ * filesystem.
+ *
+ * @throws TypeError if `os` is not one of the three supported values.
+ */
+export function canonicalizePath(raw: string, os: DeviceOs): TargetResult<CanonicalPath> {
+  assertOs(os);
+  if (raw.length === 0) return reject("empty");
+  if (raw.length > MAX_PATH_LENGTH) return reject("too_long");
+  const rawProblem = screenText(raw, false);
+  if (rawProblem !== null) return reject(rawProblem);
+  const decoded = percentDecodeOnce(raw);
+  if (!decoded.ok) return decoded;
+  const text = decoded.value;
+  const decodedProblem = screenText(text, false);
+  if (decodedProblem !== null) return reject(decodedProblem);
+  // A second layer of encoding is decoded by whichever component decodes
+  // twice, after the policy has seen the once-decoded form.
+  if (ENCODED_BYTE.test(text)) return reject("double_encoding");
+
+  const result = os === "windows" ? canonicalizeWindowsPath(text) : canonicalizePosixPath(text, os === "macos");
+  if (result.ok && result.value.segments.length > MAX_PATH_SEGMENTS) return reject("too_many_segments");
+  return result;
+}
+
+function canonicalizePosixPath(text: string, caseInsensitive: boolean): TargetResult<CanonicalPath> {
+  // `\` is an ordinary file name character on POSIX, but policies written with
+  // Windows in mind read it as a separator; refuse rather than guess.
+  if (text.includes("\\")) return reject("invalid_segment");
+  if (!text.startsWith("/")) return reject("not_absolute");
+  const segments: string[] = [];
+  for (const part of text.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      // POSIX: `/..` is `/`.
+      segments.pop();
+      continue;
+    }
+    const normalized = part.normalize("NFC");
+    // APFS and HFS+ are case-insensitive (and normalisation-insensitive) by default.
+    segments.push(caseInsensitive ? foldCase(normalized) : normalized);
+  }
+  return accept(buildPath("/", segments));
+}
+
+function canonicalizeWindowsPath(text: string): TargetResult<CanonicalPath> {
+  if (WINDOWS_LOOKALIKES.test(text)) return reject("invalid_segment");
+
+  let root: string;
+  let parts: string[];
+  // `\\?\` paths skip Win32 normalisation: `..`, `.` and trailing dots reach
+  // the filesystem literally and name something other than the reduced path.
+  let verbatim = false;
+
+  if (text.startsWith(VERBATIM_PREFIX)) {
+    verbatim = true;
+    const body = text.slice(VERBATIM_PREFIX.length);
+    // Only `\` separates in a verbatim path.
+    if (body.includes("/")) return reject("invalid_segment");
+    if (/^[A-Za-z]:\\/.test(body)) {
+      root = `${body.charAt(0).toLowerCase()}:/`;
+      parts = body.slice(3).split("\\");
+    } else if (/^unc\\/i.test(body)) {
+      const unc = parseUncRoot(body.slice(4).split("\\"), true);
+      if (!unc.ok) return unc;
+      ({ root, parts } = unc.value);
+    } else {
+      // `\\?\C:` (the raw volume), `\\?\GLOBALROOT\...`, `\\?\Volume{...}\...`.
+      return reject("device_namespace");
+    }
+  } else if (DEVICE_PREFIX.test(text)) {
+    return reject("device_namespace");
+  } else {
+    const unified = text.replace(/\//g, "\\");
+    if (unified.startsWith("\\\\")) {
+      const unc = parseUncRoot(unified.slice(2).split("\\"), false);
+      if (!unc.ok) return unc;
+      ({ root, parts } = unc.value);
+    } else if (/^[A-Za-z]:/.test(unified)) {
+      // `C:foo` and `C:` are relative to the per-drive current directory.
+      if (unified.charAt(2) !== "\\") return reject("drive_relative");
+      root = `${unified.charAt(0).toLowerCase()}:/`;
+      parts = unified.slice(3).split("\\");
+    } else {
+      // `\foo` is relative to the current drive, `foo\bar` to the current directory.
+      return reject("not_absolute");
+    }
+  }
+
+  const segments: string[] = [];
+  for (const part of parts) {
+    if (part === "") continue;
+    if (part === "." || part === "..") {
+      if (verbatim) return reject("invalid_segment");
+      // Win32: `..` never climbs above the drive root or `\\server\share`.
+      if (part === "..") segments.pop();
+      continue;
+    }
+    const segment = windowsSegment(part, verbatim);
+    if (!segment.ok) return segment;
+    segments.push(segment.value);
+  }
+  return accept(buildPath(root, segments));
+}
+
+function parseUncRoot(
+  components: string[],
+  verbatim: boolean,
+): TargetResult<{ root: string; parts: string[] }> {
+  const [server = "", share = "", ...parts] = components;
+  const names: string[] = [];
+  for (const component of [server, share]) {
+    if (component === "" || component === "." || component === ".." || component.includes(":")) {
+      return reject("invalid_segment");
+    }
+    const name = windowsSegment(component, verbatim);
+    if (!name.ok) return name;
+    names.push(name.value);
+  }
+  const [serverName = "", shareName = ""] = names;
+  if (ADMIN_SHARE.test(shareName)) return reject("invalid_segment");
+  return accept({ root: `//${serverName}/${shareName}`, parts });
+}
+
+function windowsSegment(part: string, verbatim: boolean): TargetResult<string> {
+  if (WINDOWS_FORBIDDEN.test(part)) return reject("invalid_segment");
+  // NTFS compares names through an uppercase table: case-insensitive.
+  const folded = foldCase(part.normalize("NFC"));
+  if (WINDOWS_FORBIDDEN.test(folded)) return reject("invalid_segment");
+
+  // Win32 drops trailing dots and spaces: `secret.txt. ` opens `secret.txt`.
+  let name = stripTrailingDotsAndSpaces(folded);
+  if (verbatim && name !== folded) return reject("invalid_segment");
+  if (name.endsWith(UNNAMED_DATA_STREAM)) {
+    // `file::$DATA` is the file's own unnamed stream, i.e. the file itself.
+    const base = name.slice(0, -UNNAMED_DATA_STREAM.length);
+    name = stripTrailingDotsAndSpaces(base);
+    if (verbatim && name !== base) return reject("invalid_segment");
+  }
+  // Any other `:` selects a named stream or a stream type (`$INDEX_ALLOCATION`):
+  // data a policy on the file name does not describe.
+  if (name.includes(":")) return reject("alternate_data_stream");
+  if (name === "") return reject("invalid_segment");
+
+  const stem = (name.split(".")[0] ?? "").replace(/ +$/, "");
+  if (WINDOWS_DEVICE.test(stem)) return reject("device_name");
+  if (SHORT_NAME.test(name)) return reject("short_name");
+  return accept(name);
+}
+
+/**
+ * Canonicalises an http, https, ws or wss URL with the WHATWG URL parser.
+ *
+ * Credentials and other schemes are refused. The fragment is dropped, a
+ * trailing dot on the host is removed, percent-encoded unreserved characters
+ * in the path are decoded and the remaining escapes uppercased. Paths that a
+ * server could decode into a different path than the one the policy saw (an
+ * encoded `/` or `\`, dot segments with parameters or trailing spaces, a second
+ * layer of encoding, overlong UTF-8) are refused. The query is kept verbatim.
+ */
+export function canonicalizeUrl(raw: string): TargetResult<CanonicalUrl> {
+  if (raw.trim() === "") return reject("empty");
+  if (raw.length > MAX_URL_LENGTH) return reject("too_long");
+  // The URL parser silently deletes tabs and newlines anywhere (`java\tscript:`)
+  // and strips leading controls; refuse instead of letting the policy see a
+  // string the agent did not send.
+  const problem = screenText(raw, false);
+  if (problem !== null) return reject(problem);
+
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return reject("invalid_url");
+  }
+  const scheme = url.protocol.replace(/:$/, "");
+  const defaultPort = DEFAULT_PORTS.get(scheme);
+  if (defaultPort === undefined) return reject("unsupported_scheme");
+  if (url.username !== "" || url.password !== "") return reject("url_credentials");
+
+  // `example.com.` is the same DNS name as `example.com`.
+  let host = url.hostname;
+  if (host.endsWith(".")) {
+    host = host.slice(0, -1);
+    if (host === "" || host.endsWith(".")) return reject("invalid_url");
+    url.hostname = host;
+    if (url.hostname !== host) return reject("invalid_url");
+  }
+  if (host === "") return reject("invalid_url");
+
+  const path = canonicalUrlPath(url.pathname);
+  if (!path.ok) return path;
+  if (path.value !== url.pathname) {
+    url.pathname = path.value;
+    if (url.pathname !== path.value) return reject("invalid_url");
+  }
+  url.hash = "";
+
+  return accept({
+    url: url.href,
+    scheme,
+    host: url.hostname,
+    port: url.port === "" ? defaultPort : Number(url.port),
+    path: url.pathname,
+  });
+}
+
+function canonicalUrlPath(pathname: string): TargetResult<string> {
+  // The parser already resolved `.`, `..` and their `%2e` spellings; an encoded
+  // separator survives it and becomes one when the server decodes.
+  if (/%(?:2f|5c)/i.test(pathname)) return reject("invalid_url");
+  const decoded = percentDecodeOnce(pathname);
+  if (!decoded.ok) return decoded;
+  const problem = screenText(decoded.value, false);
+  if (problem !== null) return reject(problem);
+  if (ENCODED_BYTE.test(decoded.value)) return reject("double_encoding");
+  for (const segment of decoded.value.split("/")) {
+    // Servers that strip `;params` (Tomcat: `/..;/`) or trailing dots and
+    // spaces (IIS: `/.. /`) turn these into traversal.
+    const name = (segment.split(";")[0] ?? "");
+    if (name.includes(".") && stripTrailingDotsAndSpaces(name) === "") return reject("invalid_url");
+  }
+  // RFC 3986 6.2.2: `%61dmin` and `admin` are the same path to every server.
+  return accept(
+    pathname.replace(/%([0-9A-Fa-f]{2})/g, (_match, hex: string) => {
+      const char = String.fromCharCode(Number.parseInt(hex, 16));
+      return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
+    }),
+  );
+}
+
+/**
+ * Canonicalises a command line and extracts the program it runs.
+ *
+ * `line` is the NFC-normalised, trimmed input. `program` is the basename of
+ * the first word after shell quote removal (`"/bin/r"m` runs `rm`), skipping
+ * POSIX `NAME=value` prefixes. A first word whose program depends on expansion
+ * (variables, command substitution, globs, braces, escapes in cmd.exe) or on
+ * redirection order is refused. On macOS and Windows the program is case
+ * folded because the filesystem that resolves it is case-insensitive.
+ *
+ * Only the first simple command is analysed: `ls; rm -rf /` yields program
+ * `ls`, so policies that care must also inspect `line`.
+ *
+ * @throws TypeError if `os` is not one of the three supported values.
+ */
+export function canonicalizeCommand(raw: string, os: DeviceOs): TargetResult<CanonicalCommand> {
+  assertOs(os);
+  if (raw.length > MAX_COMMAND_LENGTH) return reject("too_long");
+  // Newlines would start a second command the program field does not show.
+  const problem = screenText(raw, true);
+  if (problem !== null) return reject(problem);
+  const line = raw.normalize("NFC").trim();
+  if (line === "") return reject("empty");
+
+  if (os === "windows") {
+    const word = readWindowsProgramWord(line);
+    if (!word.ok) return word;
+    const program = windowsProgramName(word.value);
+    if (!program.ok) return program;
+    return accept({ line, program: program.value });
+  }
+  const word = readPosixProgramWord(line);
+  if (!word.ok) return word;
+  const base = word.value.split("/").pop() ?? "";
+  if (base === "") return reject("invalid_command");
+  return accept({ line, program: os === "macos" ? foldCase(base) : base });
+}
+
+interface ShellWord {
+  /** The word after quote removal. */
+  text: string;
+  /** The word as written. */
+  raw: string;
+  /** Index just past the word. */
+  end: number;
+}
+
+function readPosixProgramWord(line: string): TargetResult<string> {
+  let position = 0;
+  for (;;) {
+    const word = readPosixWord(line, position);
+    if (!word.ok) return word;
+    const { text, raw, end } = word.value;
+    // Empty: the line starts with an operator. `#`: the line is a comment.
+    if (raw === "" || raw.startsWith("#")) return reject("invalid_command");
+    if (!POSIX_ASSIGNMENT.test(raw)) return accept(text);
+    // `FOO=1 rm` runs rm; the program is the next word.
+    let next = end;
+    while (line.charAt(next) === " " || line.charAt(next) === "\t") next += 1;
+    if (next === end || next >= line.length) return reject("invalid_command");
+    position = next;
+  }
+}
+
+function readPosixWord(line: string, start: number): TargetResult<ShellWord> {
+  let text = "";
+  let glob = false;
+  let i = start;
+  while (i < line.length) {
+    const c = line.charAt(i);
+    if (c === " " || c === "\t" || c === ";" || c === "&" || c === "|") break;
+    if (c === "'") {
+      const close = line.indexOf("'", i + 1);
+      if (close < 0) return reject("invalid_command");
+      text += line.slice(i + 1, close);
+      i = close + 1;
+    } else if (c === '"') {
+      i += 1;
+      for (;;) {
+        if (i >= line.length) return reject("invalid_command");
+        const d = line.charAt(i);
+        if (d === '"') break;
+        if (d === "$" || d === "`") return reject("invalid_command");
+        const escaped = line.charAt(i + 1);
+        if (d === "\\" && (escaped === "$" || escaped === "`" || escaped === '"' || escaped === "\\")) {
+          text += escaped;
+          i += 2;
+        } else {
+          text += d;
+          i += 1;
+        }
+      }
+      i += 1;
+    } else if (c === "\\") {
+      if (i + 1 >= line.length) return reject("invalid_command");
+      text += line.charAt(i + 1);
+      i += 2;
+    } else if (c === "[") {
+      glob = true;
+      text += c;
+      i += 1;
+    } else if ("$`*?{}()!<>".includes(c)) {
+      // Expansion, grouping, negation and redirection: the program is not
+      // this word, or not knowable without running a shell. A redirection in
+      // the middle of the word also refuses `2>/dev/null rm`.
+      return reject("invalid_command");
+    } else {
+      text += c;
+      i += 1;
+    }
+  }
+  const raw = line.slice(start, i);
+  // `[` and `[[` are the test command; elsewhere `[` starts a glob.
+  if (glob && raw !== "[" && raw !== "[[") return reject("invalid_command");
+  return accept({ text, raw, end: i });
+}
+
+function readWindowsProgramWord(line: string): TargetResult<string> {
+  let text = "";
+  let i = 0;
+  while (i < line.length) {
+    const c = line.charAt(i);
+    // cmd.exe also separates the command name at `;`, `,` and `=`.
+    if (" \t&|;,=".includes(c)) break;
+    if (c === '"' || c === "'") {
+      const close = line.indexOf(c, i + 1);
+      if (close < 0) return reject("invalid_command");
+      const inner = line.slice(i + 1, close);
+      // cmd expands %VAR% and !VAR! even inside quotes, PowerShell expands $var
+      // inside double quotes and resolves wildcards in command paths.
+      if (/[%!*?]/.test(inner) || (c === '"' && /[$`]/.test(inner))) return reject("invalid_command");
+      text += inner;
+      i = close + 1;
+    } else if ("<>%!^`$*?()@".includes(c)) {
+      // cmd escapes (`c^m^d` is cmd), variables, PowerShell escapes and
+      // variables, wildcards, grouping and echo suppression.
+      return reject("invalid_command");
+    } else {
+      text += c;
+      i += 1;
+    }
+  }
+  if (text === "") return reject("invalid_command");
+  return accept(text);
+}
+
+function windowsProgramName(word: string): TargetResult<string> {
+  const base = word.split(/[\\/]/).pop() ?? "";
+  if (WINDOWS_LOOKALIKES.test(base)) return reject("invalid_command");
+  // CreateProcess drops trailing dots and spaces and appends PATHEXT suffixes,
+  // so `CMD.EXE.`, `cmd.exe` and `cmd` all run the same file.
+  const folded = foldCase(stripTrailingDotsAndSpaces(base));
+  const name = stripTrailingDotsAndSpaces(folded.replace(WINDOWS_PROGRAM_SUFFIX, ""));
+  // `:` here is a drive-relative path (`C:cmd.exe`) or a stream (`a.txt:x.exe`).
+  if (name === "" || name.includes(":")) return reject("invalid_command");
+  if (SHORT_NAME.test(name)) return reject("short_name");
+  return accept(name);
+}

@@ -1,0 +1,78 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorCode } from "./errors.ts";
+
+interface ProblemShape {
+  status: ContentfulStatusCode;
+  title: string;
+}
+
+/**
+ * The one place an error code becomes an HTTP status. The switch is exhaustive:
+ * a code added to `ErrorCode` without a case here fails to compile.
+ */
+export function problemFor(code: ErrorCode): ProblemShape {
+  switch (code) {
+    case "malformed_request":
+      return { status: 400, title: "The request is malformed" };
+    case "malformed_evidence":
+      return { status: 400, title: "The evidence is malformed" };
+    case "payload_too_large":
+      return { status: 413, title: "The request body is too large" };
+    case "unsupported_media_type":
+      return { status: 415, title: "The request body must be application/json" };
+    case "unauthenticated":
+      return { status: 401, title: "Authentication is required" };
+    case "invalid_token":
+      return { status: 401, title: "The token is not valid" };
+    case "invalid_dpop_proof":
+      return { status: 401, title: "The DPoP proof is not valid" };
+    case "replay_detected":
+      return { status: 401, title: "The proof or token was already used" };
+    case "token_scope_mismatch":
+      return { status: 403, title: "The token does not permit this action" };
+    case "forbidden":
+      return { status: 403, title: "The caller may not do this" };
+    case "not_found":
+      return { status: 404, title: "Not found" };
+    case "already_exists":
+      return { status: 409, title: "It already exists" };
+    case "nonce_invalid":
+      return { status: 401, title: "The nonce is unknown, used or expired" };
+    case "device_disabled":
+      return { status: 403, title: "The device is disabled" };
+    case "configuration_error":
+      return { status: 500, title: "Warden is misconfigured" };
+    case "bundle_unavailable":
+      return { status: 503, title: "No policy bundle is active" };
+    case "internal_error":
+      return { status: 500, title: "Internal error" };
+  }
+}
+
+/** Body of an `application/problem+json` response (RFC 9457). */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail?: string;
+  instance?: string;
+  errors?: { path: string; message: string }[];
+}
+
+export const PROBLEM_TYPE_BASE = "https://warden.dev/problems/";
+
+/** Builds the problem+json response for `code`; `detail` must never carry secrets or stack traces. */
+export function problemResponse(
+  code: ErrorCode,
+  extra: { detail?: string; instance?: string; errors?: ProblemBody["errors"]; headers?: HeadersInit } = {},
+): Response {
+  const { status, title } = problemFor(code);
+  const body: ProblemBody = { type: PROBLEM_TYPE_BASE + code, title, status, code };
+  if (extra.detail !== undefined) body.detail = extra.detail;
+  if (extra.instance !== undefined) body.instance = extra.instance;
+  if (extra.errors !== undefined) body.errors = extra.errors;
+  const headers = new Headers(extra.headers);
+  headers.set("content-type", "application/problem+json");
+  return new Response(JSON.stringify(body), { status, headers });
+}

@@ -1,0 +1,92 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { base64url } from "jose";
+import { StateError, WardenError } from "../errors.ts";
+import { DeviceIdSchema, jsonBody, problems, router } from "../openapi.ts";
+import { verifyDpopProof } from "../tokens/dpop.ts";
+import { signWardenJwt } from "../tokens/jwt.ts";
+import { signingKey } from "../tokens/keys.ts";
+
+/** 256 bits: well past the 128 a nonce needs to be unguessable. */
+const NONCE_BYTES = 32;
+const NONCE_TTL_SECONDS = 300;
+const SESSION_TTL_SECONDS = 900;
+
+const NonceRequestSchema = z.strictObject({ device_id: DeviceIdSchema }).openapi("NonceRequest");
+const NonceSchema = z
+  .object({ nonce: z.string(), expires_at: z.string() })
+  .openapi("Nonce", { description: "Single use; sign it in the `nonce` claim of the DPoP proof of POST /v1/sessions" });
+
+const SessionRequestSchema = z
+  .strictObject({ device_id: DeviceIdSchema, nonce: z.string().min(22).max(64) })
+  .openapi("SessionRequest");
+const SessionSchema = z
+  .object({
+    session_token: z.string(),
+    token_type: z.literal("DPoP"),
+    expires_in: z.int(),
+    assurance: z.string(),
+  })
+  .openapi("Session");
+
+export const attestation = router();
+
+attestation.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/attestation/nonce",
+    summary: "Get a single-use nonce for opening a session",
+    request: jsonBody(NonceRequestSchema),
+    responses: {
+      201: { description: "A fresh nonce", content: { "application/json": { schema: NonceSchema } } },
+      ...problems(400, 403, 404, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { device_id } = c.req.valid("json");
+    const { deps } = c.var;
+    const now = deps.now();
+    const nonce = base64url.encode(deps.randomBytes(NONCE_BYTES));
+    const outcome = await deps.deviceStore(c.env, c.env.TENANT, device_id).issueNonce(nonce, now + NONCE_TTL_SECONDS * 1000, now);
+    if (!outcome.ok) throw new StateError(outcome.code, "no nonce for this device");
+    return c.json({ nonce, expires_at: new Date(outcome.expiresAt).toISOString() }, 201);
+  },
+);
+
+attestation.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/sessions",
+    summary: "Open a device session by signing a server nonce",
+    description:
+      "The DPoP header carries a proof (RFC 9449) made with the registered device key whose `nonce` claim is the nonce from POST /v1/attestation/nonce. The first valid proof consumes the nonce; it cannot open a second session.",
+    request: { ...jsonBody(SessionRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    responses: {
+      201: { description: "A session token bound to the device key", content: { "application/json": { schema: SessionSchema } } },
+      ...problems(400, 401, 403, 404, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { device_id, nonce } = c.req.valid("json");
+    const { deps } = c.var;
+    const now = deps.now();
+    const store = deps.deviceStore(c.env, c.env.TENANT, device_id);
+    const device = await store.device();
+    if (!device) throw new WardenError("not_found", "no such device");
+    const { proof } = await verifyDpopProof(c.req.header("dpop"), { method: "POST", url: c.req.url, now, jkt: device.jkt, nonce });
+    const sessionId = deps.newId();
+    const opened = await store.openSession({
+      nonce,
+      proof,
+      now,
+      session: { session_id: sessionId, assurance: device.assurance, expires_in: SESSION_TTL_SECONDS },
+    });
+    if (!opened.ok) throw new StateError(opened.code, "the session cannot be opened");
+    const { token } = await signWardenJwt(
+      await signingKey(c.env.SIGNING_KEY),
+      "warden-session+jwt",
+      { sub: device.id, tnt: device.tenant, jti: sessionId, cnf: { jkt: device.jkt }, os: device.os, assurance: opened.device.assurance },
+      { now, ttlSeconds: SESSION_TTL_SECONDS },
+    );
+    return c.json({ session_token: token, token_type: "DPoP" as const, expires_in: SESSION_TTL_SECONDS, assurance: opened.device.assurance }, 201);
+  },
+);

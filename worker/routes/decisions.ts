@@ -1,0 +1,216 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { deviceOf, requireRole } from "../auth.ts";
+import type { AppEnv, DeviceSession } from "../context.ts";
+import { StateError } from "../errors.ts";
+import type { JsonValue } from "../log/canonical.ts";
+import { decide, type ActionRequest, type CanonicalTarget, type ReasonCode, type Verdict } from "../policy/decide.ts";
+import { activeBundle } from "../policy/store.ts";
+import { Sha256HexSchema, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { issueActionToken } from "../tokens/action.ts";
+import { signingKey } from "../tokens/keys.ts";
+import { LogHeadSchema } from "./devices.ts";
+
+const TargetSchema = z
+  .strictObject({
+    kind: z.enum(["path", "url", "command"]),
+    value: z.string().min(1).max(8192),
+  })
+  .openapi("Target");
+
+export const ActionRequestSchema = z
+  .strictObject({
+    agent: z.strictObject({
+      id: z.string().min(1).max(128),
+      version: z.string().min(1).max(64),
+      artifact_sha256: Sha256HexSchema.optional(),
+    }),
+    action: z.strictObject({
+      type: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/).openapi({ example: "file.write" }),
+      targets: z.array(TargetSchema).min(1).max(64),
+      inputs_sha256: Sha256HexSchema.optional(),
+      sends_external: z.boolean().optional(),
+    }),
+    context: z
+      .record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
+      .refine((record) => Object.keys(record).length <= 32, "at most 32 context keys")
+      .optional()
+      .openapi({ description: "Caller's context (task id, ticket…): logged with the decision, not seen by policy" }),
+  })
+  .openapi("DecisionRequest");
+
+const DecisionSchema = z
+  .object({
+    decision: z.enum(["permit", "deny", "review"]),
+    reason_code: z.string().openapi({ description: "Why: policy_permit, policy_forbid, policy_review, or the fail-closed cause" }),
+    reasons: z.array(z.string()).openapi({ description: "Ids of the policies that determined the decision" }),
+    policy: z.string().nullable().openapi({ description: "Digest of the bundle that decided; null when none could" }),
+    decision_id: z.string(),
+    log: LogHeadSchema.nullable().openapi({ description: "The decision's log entry; null only when the append itself failed" }),
+    targets: z.array(z.object({ kind: z.string(), value: z.string().optional(), rejected: z.string().optional() })),
+    token: z.string().optional().openapi({ description: "On permit: single-use action token (JWT, EdDSA, at most 60 s)" }),
+    token_expires_at: z.string().optional(),
+    review: z.object({ tier: z.string() }).optional(),
+  })
+  .openapi("Decision");
+
+const BatchRequestSchema = z.strictObject({ decisions: z.array(ActionRequestSchema).min(1).max(30) }).openapi("DecisionBatchRequest");
+const BatchSchema = z.object({ decisions: z.array(DecisionSchema) }).openapi("DecisionBatch");
+
+type DecisionBody = z.infer<typeof DecisionSchema>;
+type ActionBody = z.infer<typeof ActionRequestSchema>;
+
+/** A verdict with what comes with it before it is logged: its id, bundle and, on permit, token. */
+interface PendingDecision {
+  id: string;
+  verdict: Verdict;
+  policy: string | null;
+  token?: { value: string; jti: string; expiresAt: number };
+  request: ActionBody;
+}
+
+function failClosed(reasonCode: ReasonCode, targets: CanonicalTarget[] = []): Verdict {
+  return { decision: "deny", reasonCode, reasons: [], targets };
+}
+
+/**
+ * Decides one action. Any failure up to the log append denies, with its own reason
+ * code; nothing thrown here escapes as an error response.
+ */
+async function prepare(c: Context<AppEnv>, session: DeviceSession, request: ActionBody, now: number): Promise<PendingDecision> {
+  const { deps } = c.var;
+  const id = deps.newId();
+  let policy: string | null = null;
+  try {
+    const active = await activeBundle(c.env.BUNDLES, c.env.TENANT, Number(c.env.BUNDLE_REFRESH_SECONDS), now);
+    if (!active.ok) {
+      console.warn(JSON.stringify({ event: "decision.no_bundle", code: active.code, detail: active.detail }));
+      return { id, verdict: failClosed(active.code), policy, request };
+    }
+    policy = active.bundle.digest;
+    const verdict = decide(active.bundle, request as ActionRequest, { id: session.deviceId, os: session.os, assurance: session.assurance }, now);
+    if (verdict.decision !== "permit") return { id, verdict, policy, request };
+    const jti = deps.newId();
+    const { token, expiresAt } = await issueActionToken(await signingKey(c.env.SIGNING_KEY), {
+      device: session.deviceId,
+      tenant: session.tenant,
+      jkt: session.jkt,
+      os: session.os,
+      jti,
+      decisionId: id,
+      policy,
+      action: request.action.type,
+      targets: verdict.targets,
+      now,
+      ttlSeconds: active.bundle.manifest.action_token.ttl_seconds,
+    });
+    return { id, verdict, policy, request, token: { value: token, jti, expiresAt } };
+  } catch (error) {
+    console.error(JSON.stringify({ event: "decision.internal_error", error: String(error) }));
+    return { id, verdict: failClosed("internal_error"), policy, request };
+  }
+}
+
+function logData(pending: PendingDecision, session: DeviceSession): { [key: string]: JsonValue } {
+  const { verdict, request } = pending;
+  return {
+    decision_id: pending.id,
+    decision: verdict.decision,
+    reason_code: verdict.reasonCode,
+    reasons: verdict.reasons,
+    policy: pending.policy,
+    tier: verdict.tier ?? null,
+    session: session.sessionId,
+    agent: { id: request.agent.id, version: request.agent.version, artifact_sha256: request.agent.artifact_sha256 ?? null },
+    action: {
+      type: request.action.type,
+      targets: verdict.targets.map((target) => ({ ...target })),
+      submitted: request.action.targets.map((target) => ({ ...target })),
+      inputs_sha256: request.action.inputs_sha256 ?? null,
+      sends_external: request.action.sends_external ?? false,
+    },
+    context: request.context ?? null,
+    token_jti: pending.token?.jti ?? null,
+  };
+}
+
+function responseBody(pending: PendingDecision, log: { seq: number; hash: string } | null): DecisionBody {
+  const { verdict } = pending;
+  const body: DecisionBody = {
+    decision: verdict.decision,
+    reason_code: verdict.reasonCode,
+    reasons: verdict.reasons,
+    policy: pending.policy,
+    decision_id: pending.id,
+    log,
+    targets: verdict.targets,
+  };
+  if (pending.token) {
+    body.token = pending.token.value;
+    body.token_expires_at = new Date(pending.token.expiresAt).toISOString();
+  }
+  if (verdict.tier !== undefined) body.review = { tier: verdict.tier };
+  return body;
+}
+
+/**
+ * Logs the decisions and only then shapes the answers. If the append fails the
+ * decisions become denials without tokens: an unlogged permit never leaves.
+ */
+async function logAndAnswer(c: Context<AppEnv>, session: DeviceSession, pending: PendingDecision[], now: number): Promise<DecisionBody[]> {
+  const store = c.var.deps.deviceStore(c.env, session.tenant, session.deviceId);
+  let outcome;
+  try {
+    outcome = await store.recordDecisions({ proof: session.proof, now, decisions: pending.map((item) => logData(item, session)) });
+  } catch (error) {
+    console.error(JSON.stringify({ event: "decision.log_append_failed", device: session.deviceId, error: String(error) }));
+    return pending.map((item) => responseBody({ ...item, verdict: failClosed("log_append_failed", item.verdict.targets), token: undefined }, null));
+  }
+  if (!outcome.ok) throw new StateError(outcome.code, "the decision could not be recorded");
+  return pending.map((item, index) => responseBody(item, outcome.logs[index] ?? null));
+}
+
+export const decisions = router();
+
+decisions.use("/v1/decisions", requireRole("device"));
+decisions.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/decisions",
+    summary: "Decide permit, deny or review for one agent action",
+    security: deviceSecurity,
+    request: { ...jsonBody(ActionRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    responses: {
+      200: { description: "The decision, already in the device's log", content: { "application/json": { schema: DecisionSchema } } },
+      ...problems(400, 401, 403, 413, 415),
+    },
+  }),
+  async (c) => {
+    const session = deviceOf(c);
+    const now = c.var.deps.now();
+    const pending = await prepare(c, session, c.req.valid("json"), now);
+    const [body] = await logAndAnswer(c, session, [pending], now);
+    return c.json(body as DecisionBody, 200);
+  },
+);
+
+decisions.use("/v1/decisions/batch", requireRole("device"));
+decisions.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/decisions/batch",
+    summary: "Decide up to 30 actions of one device, logged together",
+    security: deviceSecurity,
+    request: { ...jsonBody(BatchRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    responses: {
+      200: { description: "One decision per action, in request order", content: { "application/json": { schema: BatchSchema } } },
+      ...problems(400, 401, 403, 413, 415),
+    },
+  }),
+  async (c) => {
+    const session = deviceOf(c);
+    const now = c.var.deps.now();
+    const pending = await Promise.all(c.req.valid("json").decisions.map((request) => prepare(c, session, request, now)));
+    return c.json({ decisions: await logAndAnswer(c, session, pending, now) }, 200);
+  },
+);

@@ -1,0 +1,130 @@
+import {
+  base64url,
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  importJWK,
+  jwtVerify,
+  type JWK,
+} from "jose";
+import { VerificationError } from "../errors.ts";
+import type { SingleUse } from "../../durable-objects/DeviceLog.ts";
+
+/** Device key algorithms Warden accepts, for registration and DPoP alike. */
+export const DEVICE_KEY_ALGORITHMS = ["EdDSA", "ES256"] as const;
+export type DeviceKeyAlgorithm = (typeof DEVICE_KEY_ALGORITHMS)[number];
+
+/** How far a proof's `iat` may lie in the past, and ahead of our clock (RFC 9449 §11.1). */
+const PROOF_MAX_AGE_SECONDS = 60;
+const PROOF_MAX_SKEW_SECONDS = 5;
+const MAX_JTI_LENGTH = 128;
+
+/** The public part of a device key, reduced to the members its thumbprint covers. */
+export function devicePublicJwk(jwk: JWK): { jwk: JWK; alg: DeviceKeyAlgorithm } {
+  if ("d" in jwk || "p" in jwk || "k" in jwk) throw new VerificationError("invalid_dpop_proof", "a private or symmetric key was sent");
+  if (jwk.kty === "OKP" && jwk.crv === "Ed25519" && typeof jwk.x === "string") {
+    return { jwk: { kty: "OKP", crv: "Ed25519", x: jwk.x }, alg: "EdDSA" };
+  }
+  if (jwk.kty === "EC" && jwk.crv === "P-256" && typeof jwk.x === "string" && typeof jwk.y === "string") {
+    return { jwk: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, alg: "ES256" };
+  }
+  throw new VerificationError("invalid_dpop_proof", "device keys must be Ed25519 or P-256");
+}
+
+/** Imported device keys by thumbprint: a device signs every request with the same key. */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_IMPORTED_KEYS = 1024;
+
+function importDeviceKey(jkt: string, jwk: JWK, alg: DeviceKeyAlgorithm): Promise<CryptoKey> {
+  let key = importedKeys.get(jkt);
+  if (!key) {
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.clear();
+    key = importJWK(jwk, alg) as Promise<CryptoKey>;
+    importedKeys.set(jkt, key);
+    key.catch(() => importedKeys.delete(jkt));
+  }
+  return key;
+}
+
+export interface DpopExpectations {
+  method: string;
+  /** The request URL; compared to `htu` without query and fragment (RFC 9449 §4.3 item 9). */
+  url: string;
+  now: number;
+  /** Thumbprint the proof's key must have (the token's `cnf.jkt`). */
+  jkt: string;
+  /** Access token the proof must be bound to through `ath`. */
+  accessToken?: string;
+  /** Server nonce the proof must carry in `nonce`. */
+  nonce?: string;
+}
+
+/** A verified proof: its key thumbprint and the single-use value to spend. */
+export interface VerifiedProof {
+  jkt: string;
+  proof: SingleUse;
+}
+
+/**
+ * Verifies a DPoP proof (RFC 9449 §4.3) except for `jti` replay, which the caller
+ * settles by spending `proof` in the device's Durable Object.
+ */
+export async function verifyDpopProof(proof: string | undefined, expect: DpopExpectations): Promise<VerifiedProof> {
+  if (!proof) throw new VerificationError("invalid_dpop_proof", "the DPoP header is missing");
+  let header;
+  try {
+    header = decodeProtectedHeader(proof);
+  } catch (cause) {
+    throw new VerificationError("invalid_dpop_proof", "the DPoP proof is not a JWS", { cause });
+  }
+  if (header.typ !== "dpop+jwt") throw new VerificationError("invalid_dpop_proof", "typ must be dpop+jwt");
+  if (!DEVICE_KEY_ALGORITHMS.includes(header.alg as DeviceKeyAlgorithm)) {
+    throw new VerificationError("invalid_dpop_proof", "alg is not allowed");
+  }
+  if (!header.jwk || typeof header.jwk !== "object") throw new VerificationError("invalid_dpop_proof", "jwk header is missing");
+  const { jwk, alg } = devicePublicJwk(header.jwk as JWK);
+  if (alg !== header.alg) throw new VerificationError("invalid_dpop_proof", "alg does not match the key");
+  const jkt = await calculateJwkThumbprint(jwk);
+  // Compared before the signature is checked: a proof by any other key is refused without work.
+  if (jkt !== expect.jkt) throw new VerificationError("invalid_dpop_proof", "the proof is signed by another key");
+
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(proof, await importDeviceKey(jkt, jwk, alg), {
+      algorithms: [alg],
+      typ: "dpop+jwt",
+      currentDate: new Date(expect.now),
+    }));
+  } catch (cause) {
+    const why = cause instanceof joseErrors.JOSEError ? cause.code : "unparseable";
+    throw new VerificationError("invalid_dpop_proof", `the DPoP proof does not verify: ${why}`, { cause });
+  }
+
+  const { jti, htm, htu, iat, ath, nonce } = payload as Record<string, unknown>;
+  if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_LENGTH) throw new VerificationError("invalid_dpop_proof", "jti is missing or too long");
+  if (htm !== expect.method) throw new VerificationError("invalid_dpop_proof", "htm does not match the request method");
+  if (typeof htu !== "string" || !sameTarget(htu, expect.url)) throw new VerificationError("invalid_dpop_proof", "htu does not match the request URL");
+  const nowSeconds = Math.floor(expect.now / 1000);
+  if (typeof iat !== "number" || !Number.isInteger(iat)) throw new VerificationError("invalid_dpop_proof", "iat is missing");
+  if (iat < nowSeconds - PROOF_MAX_AGE_SECONDS || iat > nowSeconds + PROOF_MAX_SKEW_SECONDS) {
+    throw new VerificationError("invalid_dpop_proof", "iat is outside the acceptance window");
+  }
+  if (expect.accessToken !== undefined) {
+    const expected = base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(expect.accessToken))));
+    if (ath !== expected) throw new VerificationError("invalid_dpop_proof", "ath does not match the access token");
+  }
+  if (expect.nonce !== undefined && nonce !== expect.nonce) throw new VerificationError("invalid_dpop_proof", "nonce does not match");
+
+  // Kept until it can no longer pass the iat window, so a replay inside the window is always caught.
+  return { jkt, proof: { jti, expiresAt: (iat + PROOF_MAX_AGE_SECONDS + PROOF_MAX_SKEW_SECONDS + 1) * 1000 } };
+}
+
+function sameTarget(htu: string, requestUrl: string): boolean {
+  try {
+    const claimed = new URL(htu);
+    const actual = new URL(requestUrl);
+    return claimed.protocol === actual.protocol && claimed.host === actual.host && claimed.pathname === actual.pathname;
+  } catch {
+    return false;
+  }
+}

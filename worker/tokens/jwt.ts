@@ -1,0 +1,55 @@
+import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import { VerificationError } from "../errors.ts";
+import type { SigningKey } from "./keys.ts";
+
+/** Every token Warden issues names itself in `typ`, so one kind can never stand in for another. */
+export type WardenTokenType = "warden-session+jwt" | "warden-action+jwt";
+
+export const ISSUER = "warden";
+
+/** Signs `claims` as a compact JWS (EdDSA) with `typ`, `kid`, `iat` and `exp` set from `now`. */
+export async function signWardenJwt(
+  key: SigningKey,
+  typ: WardenTokenType,
+  claims: JWTPayload,
+  { now, ttlSeconds }: { now: number; ttlSeconds: number },
+): Promise<{ token: string; expiresAt: number }> {
+  const iat = Math.floor(now / 1000);
+  const exp = iat + ttlSeconds;
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg: "EdDSA", typ, kid: key.kid })
+    .setIssuer(ISSUER)
+    .setAudience(typ)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .sign(key.privateKey);
+  return { token, expiresAt: exp * 1000 };
+}
+
+/**
+ * Verifies a token Warden issued: EdDSA only (so `none` and HMAC are refused before any
+ * key is used), our `kid`, the expected `typ` and audience, and `exp` against `now`.
+ */
+export async function verifyWardenJwt(
+  token: string,
+  key: SigningKey,
+  typ: WardenTokenType,
+  now: number,
+): Promise<JWTPayload> {
+  try {
+    const { payload, protectedHeader } = await jwtVerify(token, key.publicKey, {
+      algorithms: ["EdDSA"],
+      typ,
+      issuer: ISSUER,
+      audience: typ,
+      currentDate: new Date(now),
+      requiredClaims: ["exp", "iat", "sub", "jti"],
+    });
+    if (protectedHeader.kid !== key.kid) throw new VerificationError("invalid_token", "token was signed by another key");
+    return payload;
+  } catch (cause) {
+    if (cause instanceof VerificationError) throw cause;
+    if (cause instanceof joseErrors.JOSEError) throw new VerificationError("invalid_token", `token rejected: ${cause.code}`, { cause });
+    throw new VerificationError("invalid_token", "token could not be parsed", { cause });
+  }
+}

@@ -1,0 +1,39 @@
+import { calculateJwkThumbprint, importJWK, type JWK } from "jose";
+import { ConfigurationError } from "../errors.ts";
+
+/** The worker's token-signing key, with the public half as published in the JWKS. */
+export interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+let cached: { source: string; key: Promise<SigningKey> } | undefined;
+
+/**
+ * Imports `SIGNING_KEY` (an Ed25519 private JWK) once per isolate and value.
+ * The `kid` is the key's RFC 7638 thumbprint, so it changes whenever the key does.
+ */
+export function signingKey(source: string | undefined): Promise<SigningKey> {
+  if (!source) return Promise.reject(new ConfigurationError("configuration_error", "SIGNING_KEY is not set"));
+  if (cached?.source !== source) cached = { source, key: importSigningKey(source) };
+  return cached.key;
+}
+
+async function importSigningKey(source: string): Promise<SigningKey> {
+  let jwk: JWK;
+  try {
+    jwk = JSON.parse(source) as JWK;
+  } catch (cause) {
+    throw new ConfigurationError("configuration_error", "SIGNING_KEY is not JSON", { cause });
+  }
+  if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.d !== "string" || typeof jwk.x !== "string") {
+    throw new ConfigurationError("configuration_error", "SIGNING_KEY must be an Ed25519 private JWK");
+  }
+  const publicJwk: JWK = { kty: "OKP", crv: "Ed25519", x: jwk.x };
+  const kid = await calculateJwkThumbprint(publicJwk);
+  const privateKey = (await importJWK({ ...publicJwk, d: jwk.d }, "EdDSA")) as CryptoKey;
+  const publicKey = (await importJWK(publicJwk, "EdDSA")) as CryptoKey;
+  return { kid, privateKey, publicKey, publicJwk: { ...publicJwk, kid, alg: "EdDSA", use: "sig" } };
+}
