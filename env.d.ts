@@ -18,13 +18,3 @@ declare global {
     AUDITOR_TOKEN: string;
   }
 }
-
-declare module "*.wasm" {
-  const module: WebAssembly.Module;
-  export default module;
-}
-
-declare module "*?raw" {
-  const text: string;
-  export default text;
-}

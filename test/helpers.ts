@@ -3,7 +3,7 @@ import defaultPolicies from "../policy-bundles/default/policies.cedar?raw";
 import defaultSchema from "../policy-bundles/default/schema.cedarschema?raw";
 import defaultManifest from "../policy-bundles/default/manifest.json";
 import { WardenClient, generateDeviceKey, type DeviceAlg } from "../cli/client.ts";
-import { bundleDocument, type BundleSources } from "../worker/policy/bundle.ts";
+import { bundleDocument, type BundleSources } from "../worker/policy/artifact.ts";
 import { activeBundleKey } from "../worker/policy/store.ts";
 
 export const BASE_URL = "https://warden.test";

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { activate, agent, defaultSources, fileAction, readyDevice } from "../helpers.ts";
-import { bundleDigest } from "../../worker/policy/bundle.ts";
+import { bundleDigest } from "../../worker/policy/artifact.ts";
 
 beforeAll(async () => {
   await activate();

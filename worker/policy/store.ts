@@ -1,4 +1,5 @@
-import { BundleDocumentSchema, BundleError, compileBundle, type CompiledBundle } from "./bundle.ts";
+import { BundleDocumentSchema } from "./artifact.ts";
+import { BundleError, compileBundle, type CompiledBundle } from "./bundle.ts";
 
 export type ActiveBundle =
   | { ok: true; bundle: CompiledBundle }
