@@ -11,13 +11,12 @@ export function activeBundleKey(tenant: string): string {
 }
 
 interface CachedPointer {
-  tenant: string;
   checkedAt: number;
   etag: string | null;
   result: ActiveBundle;
 }
 
-let pointer: CachedPointer | undefined;
+const pointers = new Map<string, CachedPointer>();
 /** Compiled bundles by digest: parsing, validation and indexing happen once per isolate and version. */
 const compiled = new Map<string, CompiledBundle>();
 
@@ -27,17 +26,19 @@ const compiled = new Map<string, CompiledBundle>();
  * path normally costs a map lookup.
  */
 export async function activeBundle(bucket: R2Bucket, tenant: string, refreshSeconds: number, now: number): Promise<ActiveBundle> {
-  if (pointer && pointer.tenant === tenant && now - pointer.checkedAt < refreshSeconds * 1000) return pointer.result;
-  const etag = pointer?.tenant === tenant ? pointer.etag : null;
-  const object = await bucket.get(activeBundleKey(tenant), etag ? { onlyIf: { etagDoesNotMatch: etag } } : {});
+  const cached = pointers.get(tenant);
+  if (cached && now - cached.checkedAt < refreshSeconds * 1000) return cached.result;
+  const object = await bucket.get(activeBundleKey(tenant), cached?.etag ? { onlyIf: { etagDoesNotMatch: cached.etag } } : {});
+  let pointer: CachedPointer;
   if (object === null) {
-    pointer = { tenant, checkedAt: now, etag: null, result: { ok: false, code: "no_active_bundle", detail: "no bundle has been activated" } };
-  } else if (!("body" in object) && pointer) {
-    pointer = { ...pointer, checkedAt: now };
+    pointer = { checkedAt: now, etag: null, result: { ok: false, code: "no_active_bundle", detail: "no bundle has been activated" } };
+  } else if (!("body" in object) && cached) {
+    pointer = { ...cached, checkedAt: now };
   } else {
     const text = "body" in object ? await object.text() : "";
-    pointer = { tenant, checkedAt: now, etag: object.etag, result: load(text) };
+    pointer = { checkedAt: now, etag: object.etag, result: load(text) };
   }
+  pointers.set(tenant, pointer);
   return pointer.result;
 }
 
