@@ -73,6 +73,7 @@ const acceptedPaths: PathCase[] = [
   ["windows", "C:\\dir. \\file", "c:/dir/file"],
   ["windows", "C:\\Secret.txt::$DATA", "c:/secret.txt"],
   ["windows", "C:\\secret.txt::$data", "c:/secret.txt"],
+  ["windows", "C:\\secret.txt.::$DATA", "c:/secret.txt"],
   // windows: verbatim and UNC roots
   ["windows", "\\\\?\\C:\\Users\\Alice", "c:/users/alice"],
   ["windows", "\\\\?\\c:\\", "c:/"],
@@ -109,6 +110,7 @@ const rejectedPaths: RejectCase[] = [
   // NUL, raw and encoded
   ["linux", "/etc/passwd\u0000.png", "nul_byte"],
   ["linux", "/etc/passwd%00.png", "nul_byte"],
+  ["linux", "/a%C3\u0000", "nul_byte"],
   ["windows", "C:\\a%00", "nul_byte"],
   // other controls, raw and encoded
   ["linux", "/a\u0001b", "control_character"],
@@ -125,6 +127,8 @@ const rejectedPaths: RejectCase[] = [
   ["linux", "/%EF%BB%BFetc/passwd", "invisible_character"],
   ["linux", "/a\u00ADb", "invisible_character"],
   ["linux", "/a\u2060b", "invisible_character"],
+  ["linux", "/a\u034Fb", "invisible_character"],
+  ["linux", "/a\u3164b", "invisible_character"],
   ["macos", "/a\u200Db", "invisible_character"],
   ["windows", "C:\\a\u202E", "invisible_character"],
   // double encoding
@@ -134,6 +138,8 @@ const rejectedPaths: RejectCase[] = [
   ["windows", "C:\\a%255c..%255cb", "double_encoding"],
   // invalid UTF-8, including the overlong `.` of the IIS unicode bug
   ["linux", "/a/%C0%AE%C0%AE/etc", "invalid_utf8"],
+  ["linux", "/a/%E0%80%AE%E0%80%AE/etc", "invalid_utf8"],
+  ["linux", "/a/%F0%80%80%AE/etc", "invalid_utf8"],
   ["linux", "/a/%ff", "invalid_utf8"],
   ["linux", "/a/%C3", "invalid_utf8"],
   ["linux", "/a/%C3x", "invalid_utf8"],
@@ -194,6 +200,7 @@ const rejectedPaths: RejectCase[] = [
   ["windows", "C:\\a*", "invalid_segment"],
   ["windows", "C:\\a?b", "invalid_segment"],
   ["windows", 'C:\\a"b', "invalid_segment"],
+  ["windows", "C:\\a<\u0338b", "invalid_segment"],
   ["windows", "C:\\...\\x", "invalid_segment"],
   ["windows", "C:\\ \\x", "invalid_segment"],
   ["windows", "C:\\.. \\x", "invalid_segment"],
@@ -407,36 +414,51 @@ describe("canonicalizeUrl rejects", () => {
 });
 
 describe("canonicalizeCommand accepts", () => {
-  it.each<[DeviceOs, string, string, string]>([
-    ["linux", "  ls   -la\t/tmp  ", "ls   -la\t/tmp", "ls"],
-    ["linux", "/usr/bin/git status", "/usr/bin/git status", "git"],
-    ["linux", '"/opt/my tools/run" --x', '"/opt/my tools/run" --x', "run"],
-    ["linux", "'/opt/my tools/run' --x", "'/opt/my tools/run' --x", "run"],
-    ["linux", '"/bin/r"m -rf /', '"/bin/r"m -rf /', "rm"],
-    ["linux", "r''m -rf /", "r''m -rf /", "rm"],
-    ["linux", "\\rm -rf /", "\\rm -rf /", "rm"],
-    ["linux", 'FOO=1 BAR="x y" npm test', 'FOO=1 BAR="x y" npm test', "npm"],
-    ["linux", "ls;rm -rf /", "ls;rm -rf /", "ls"],
-    ["linux", "cat a | grep b", "cat a | grep b", "cat"],
-    ["linux", "[ -f x ]", "[ -f x ]", "["],
-    ["linux", "'$HOME' x", "'$HOME' x", "$HOME"],
-    ["linux", "RM -rf /", "RM -rf /", "RM"],
-    ["linux", "cafe\u0301 x", "caf\u00e9 x", "caf\u00e9"],
-    ["macos", "RM -rf /", "RM -rf /", "rm"],
-    ["macos", "/BIN/RM x", "/BIN/RM x", "rm"],
-    ["windows", '"C:\\Program Files\\Git\\bin\\GIT.EXE" status', '"C:\\Program Files\\Git\\bin\\GIT.EXE" status', "git"],
-    ["windows", "C:\\Windows\\System32\\cmd.exe /c dir", "C:\\Windows\\System32\\cmd.exe /c dir", "cmd"],
-    ["windows", "powershell.EXE -NoProfile", "powershell.EXE -NoProfile", "powershell"],
-    ["windows", "build.bat", "build.bat", "build"],
-    ["windows", "tool.CMD x", "tool.CMD x", "tool"],
-    ["windows", "app.com", "app.com", "app"],
-    ["windows", "C:/tools/node.exe x", "C:/tools/node.exe x", "node"],
-    ["windows", "CMD.EXE. /c dir", "CMD.EXE. /c dir", "cmd"],
-    ["windows", "notepad.txt", "notepad.txt", "notepad.txt"],
-    ["windows", "'C:\\my tools\\x.exe' y", "'C:\\my tools\\x.exe' y", "x"],
-    ["windows", "dir&del x", "dir&del x", "dir"],
-  ])("%s %j -> %j", (os, raw, line, program) => {
-    expect(canonicalizeCommand(raw, os)).toEqual({ ok: true, value: { line, program } });
+  it.each<[DeviceOs, string, string, string, boolean]>([
+    ["linux", "  ls   -la\t/tmp  ", "ls   -la\t/tmp", "ls", false],
+    ["linux", "/usr/bin/git status", "/usr/bin/git status", "git", false],
+    ["linux", '"/opt/my tools/run" --x', '"/opt/my tools/run" --x', "run", false],
+    ["linux", "'/opt/my tools/run' --x", "'/opt/my tools/run' --x", "run", false],
+    ["linux", '"/bin/r"m -rf /', '"/bin/r"m -rf /', "rm", false],
+    ["linux", "r''m -rf /", "r''m -rf /", "rm", false],
+    ["linux", "\\rm -rf /", "\\rm -rf /", "rm", false],
+    ["linux", 'FOO=1 BAR="x y" npm test', 'FOO=1 BAR="x y" npm test', "npm", false],
+    ["linux", "ls;rm -rf /", "ls;rm -rf /", "ls", true],
+    ["linux", "cat a | grep b", "cat a | grep b", "cat", true],
+    ["linux", "[ -f x ]", "[ -f x ]", "[", false],
+    ["linux", "'$HOME' x", "'$HOME' x", "$HOME", false],
+    ["linux", "RM -rf /", "RM -rf /", "RM", false],
+    ["linux", "cafe\u0301 x", "caf\u00e9 x", "caf\u00e9", false],
+    ["macos", "RM -rf /", "RM -rf /", "rm", false],
+    ["macos", "/BIN/RM x", "/BIN/RM x", "rm", false],
+    ["windows", '"C:\\Program Files\\Git\\bin\\GIT.EXE" status', '"C:\\Program Files\\Git\\bin\\GIT.EXE" status', "git", false],
+    ["windows", "C:\\Windows\\System32\\cmd.exe /c dir", "C:\\Windows\\System32\\cmd.exe /c dir", "cmd", false],
+    ["windows", "powershell.EXE -NoProfile", "powershell.EXE -NoProfile", "powershell", false],
+    ["windows", "build.bat", "build.bat", "build", false],
+    ["windows", "tool.CMD x", "tool.CMD x", "tool", false],
+    ["windows", "app.com", "app.com", "app", false],
+    ["windows", "C:/tools/node.exe x", "C:/tools/node.exe x", "node", false],
+    ["windows", "CMD.EXE. /c dir", "CMD.EXE. /c dir", "cmd", false],
+    ["windows", "cmd..exe /c dir", "cmd..exe /c dir", "cmd", false],
+    ["windows", "notepad.txt", "notepad.txt", "notepad.txt", false],
+    ["windows", "'C:\\my tools\\x.exe' y", "'C:\\my tools\\x.exe' y", "x", false],
+    ["windows", "dir&del x", "dir&del x", "dir", true],
+    ["linux", "echo $(rm -rf /)", "echo $(rm -rf /)", "echo", true],
+    ["linux", 'echo "`id`"', 'echo "`id`"', "echo", true],
+    ["linux", 'echo "$(id)"', 'echo "$(id)"', "echo", true],
+    ["linux", "echo '$(id) `id` ; | &'", "echo '$(id) `id` ; | &'", "echo", false],
+    ["linux", 'git commit -m "a; b | c && d"', 'git commit -m "a; b | c && d"', "git", false],
+    ["linux", "echo a\\;b", "echo a\\;b", "echo", false],
+    ["linux", "ls > /etc/passwd", "ls > /etc/passwd", "ls", true],
+    ["linux", "cat < /etc/shadow", "cat < /etc/shadow", "cat", true],
+    ["linux", "npm test && curl x", "npm test && curl x", "npm", true],
+    ["linux", "sleep 1 &", "sleep 1 &", "sleep", true],
+    ["windows", 'echo "a&b|c"', 'echo "a&b|c"', "echo", false],
+    ["windows", "echo a^&b", "echo a^&b", "echo", false],
+    ["windows", "type x > y", "type x > y", "type", true],
+    ["windows", "dir | findstr x", "dir | findstr x", "dir", true],
+  ])("%s %j -> %j", (os, raw, line, program, chained) => {
+    expect(canonicalizeCommand(raw, os)).toEqual({ ok: true, value: { line, program, chained } });
   });
 });
 
@@ -483,6 +505,7 @@ describe("canonicalizeCommand rejects", () => {
     ["windows", "C:cmd.exe", "invalid_command"],
     ["windows", ".exe", "invalid_command"],
     ["windows", "C:\\x\\", "invalid_command"],
+    ["windows", "C:\\x\uFF3Ccmd.exe", "invalid_command"],
     ["windows", "C:\\PROGRA~1\\App\\POWERS~1.EXE", "short_name"],
   ])("%s %j -> %s", (os, raw, reason) => {
     expect(canonicalizeCommand(raw, os)).toEqual({ ok: false, reason });

@@ -69,8 +69,8 @@ export function targetEntity(kind: TargetKind, raw: string, os: DeviceOs): { ok:
     case "command": {
       const result = canonicalizeCommand(raw, os);
       if (!result.ok) return result;
-      const { line, program } = result.value;
-      return { ok: true, value: line, entity: { uid: { type, id: line }, attrs: { line, program }, parents: [] } };
+      const { line, program, chained } = result.value;
+      return { ok: true, value: line, entity: { uid: { type, id: line }, attrs: { line, program, chained }, parents: [] } };
     }
   }
 }

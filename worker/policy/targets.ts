@@ -75,6 +75,12 @@ export interface CanonicalCommand {
   line: string;
   /** Basename of the program the line runs (case folded and without `.exe`-style suffix on windows). */
   program: string;
+  /**
+   * True when the shell would run more than `program` with these arguments: an unquoted
+   * `;`, `&`, `|`, redirection, or a command substitution. `program` names only the first
+   * command, so a policy that trusts a program must also require `!resource.chained`.
+   */
+  chained: boolean;
 }
 
 const MAX_PATH_LENGTH = 4096;
@@ -378,7 +384,7 @@ function parseUncRoot(
   const [server = "", share = "", ...parts] = components;
   const names: string[] = [];
   for (const component of [server, share]) {
-    if (component === "" || component === "." || component === ".." || component.includes(":")) {
+    if (component === "" || component.includes(":")) {
       return reject("invalid_segment");
     }
     const name = windowsSegment(component, verbatim);
@@ -526,13 +532,49 @@ export function canonicalizeCommand(raw: string, os: DeviceOs): TargetResult<Can
     if (!word.ok) return word;
     const program = windowsProgramName(word.value);
     if (!program.ok) return program;
-    return accept({ line, program: program.value });
+    return accept({ line, program: program.value, chained: hasWindowsControlOperator(line) });
   }
   const word = readPosixProgramWord(line);
   if (!word.ok) return word;
   const base = word.value.split("/").pop() ?? "";
   if (base === "") return reject("invalid_command");
-  return accept({ line, program: os === "macos" ? foldCase(base) : base });
+  return accept({ line, program: os === "macos" ? foldCase(base) : base, chained: hasPosixControlOperator(line) });
+}
+
+/** POSIX sh: operators outside quotes, and substitutions outside single quotes (they run inside double quotes too). */
+function hasPosixControlOperator(line: string): boolean {
+  let quote: "'" | '"' | null = null;
+  for (let i = 0; i < line.length; i += 1) {
+    const c = line.charAt(i);
+    if (quote === "'") {
+      if (c === "'") quote = null;
+      continue;
+    }
+    if (c === "\\") {
+      i += 1;
+      continue;
+    }
+    if (c === "`" || (c === "$" && line.charAt(i + 1) === "(")) return true;
+    if (quote === '"') {
+      if (c === '"') quote = null;
+      continue;
+    }
+    if (c === "'" || c === '"') quote = c;
+    else if (";&|<>".includes(c)) return true;
+  }
+  return false;
+}
+
+/** cmd.exe: `&`, `|`, `<`, `>` outside double quotes and not escaped by `^`. */
+function hasWindowsControlOperator(line: string): boolean {
+  let quoted = false;
+  for (let i = 0; i < line.length; i += 1) {
+    const c = line.charAt(i);
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && c === "^") i += 1;
+    else if (!quoted && "&|<>".includes(c)) return true;
+  }
+  return false;
 }
 
 interface ShellWord {
@@ -556,7 +598,7 @@ function readPosixProgramWord(line: string): TargetResult<string> {
     // `FOO=1 rm` runs rm; the program is the next word.
     let next = end;
     while (line.charAt(next) === " " || line.charAt(next) === "\t") next += 1;
-    if (next === end || next >= line.length) return reject("invalid_command");
+    if (next >= line.length) return reject("invalid_command");
     position = next;
   }
 }
@@ -639,7 +681,6 @@ function readWindowsProgramWord(line: string): TargetResult<string> {
       i += 1;
     }
   }
-  if (text === "") return reject("invalid_command");
   return accept(text);
 }
 

@@ -1,0 +1,263 @@
+import { env } from "cloudflare:test";
+import { SignJWT, UnsecuredJWT, base64url, decodeJwt, generateKeyPair, importJWK, type JWK } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
+import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
+import { activate, fileAction, newClient, readyDevice } from "../helpers.ts";
+
+beforeAll(async () => {
+  await activate();
+});
+
+const permitted = fileAction("file.write", "/home/dev/workspace/a.txt");
+
+/** Re-signs the session claims of `client` with `key`, the way a forger with some other key would. */
+async function forgedSession(client: WardenClient, key: CryptoKey, alg: string, header: Record<string, unknown> = {}): Promise<string> {
+  const claims = decodeJwt(client.sessionToken!);
+  return new SignJWT(claims).setProtectedHeader({ alg, typ: "warden-session+jwt", ...header }).sign(key);
+}
+
+async function serverKey(): Promise<CryptoKey> {
+  return (await importJWK(JSON.parse(env.SIGNING_KEY) as JWK, "EdDSA")) as CryptoKey;
+}
+
+describe("session tokens", () => {
+  it("an expired session token is refused", async () => {
+    const client = await readyDevice();
+    const claims = decodeJwt(client.sessionToken!);
+    const past = Math.floor(Date.now() / 1000) - 3600;
+    const expired = await new SignJWT({ ...claims, iat: past, exp: past + 900 })
+      .setProtectedHeader({ alg: "EdDSA", typ: "warden-session+jwt", kid: (await client.request<{ keys: { kid: string }[] }>("GET", "/.well-known/jwks.json")).body.keys[0]!.kid })
+      .sign(await serverKey());
+    const { status, body } = await client.authorized<{ code: string }>("POST", "/v1/decisions", permitted, expired);
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_token");
+  });
+
+  it("a session token signed by another key is refused", async () => {
+    const client = await readyDevice();
+    const other = await generateKeyPair("EdDSA");
+    const { status, body } = await client.authorized<{ code: string }>("POST", "/v1/decisions", permitted, await forgedSession(client, other.privateKey, "EdDSA"));
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_token");
+  });
+
+  it("alg none is refused", async () => {
+    const client = await readyDevice();
+    const unsigned = new UnsecuredJWT(decodeJwt(client.sessionToken!)).encode();
+    const { status, body } = await client.authorized<{ code: string }>("POST", "/v1/decisions", permitted, unsigned);
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_token");
+  });
+
+  it("HS256 keyed with the public key (algorithm confusion) is refused", async () => {
+    const client = await readyDevice();
+    const jwks = await client.request<{ keys: JWK[] }>("GET", "/.well-known/jwks.json");
+    const secret = new TextEncoder().encode(JSON.stringify(jwks.body.keys[0]));
+    const forged = await new SignJWT(decodeJwt(client.sessionToken!)).setProtectedHeader({ alg: "HS256", typ: "warden-session+jwt" }).sign(secret);
+    const { status, body } = await client.authorized<{ code: string }>("POST", "/v1/decisions", permitted, forged);
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_token");
+  });
+
+  it("an action token cannot stand in for a session token", async () => {
+    const client = await readyDevice();
+    const { body: decision } = await client.decide(permitted);
+    const { status, body } = await client.authorized<{ code: string }>("POST", "/v1/decisions", permitted, decision.token);
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_token");
+  });
+
+  it("a session token presented with another device's key is refused", async () => {
+    const victim = await readyDevice();
+    const thief = new WardenClient({ url: victim.url, deviceId: victim.deviceId, key: await generateDeviceKey(), fetch: (request) => globalThis.fetch(request) });
+    // The thief signs proofs with its own key; the session is bound to the victim's.
+    const dpop = await thief.proof("POST", "/v1/decisions", { accessToken: victim.sessionToken! });
+    const { status, body } = await victim.request<{ code: string }>("POST", "/v1/decisions", permitted, { authorization: `DPoP ${victim.sessionToken}`, dpop });
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_dpop_proof");
+  });
+
+  it("a request without credentials, or with a Bearer session token, is refused", async () => {
+    const client = await readyDevice();
+    const none = await client.request<{ code: string }>("POST", "/v1/decisions", permitted);
+    expect(none.status).toBe(401);
+    expect(none.body.code).toBe("unauthenticated");
+    const bearer = await client.request<{ code: string }>("POST", "/v1/decisions", permitted, { authorization: `Bearer ${client.sessionToken}` });
+    expect(bearer.status).toBe(401);
+    expect(bearer.body.code).toBe("invalid_token");
+  });
+});
+
+describe("DPoP proofs (RFC 9449)", () => {
+  async function decideWith(client: WardenClient, dpop: string) {
+    return client.request<{ code: string; decision?: string }>("POST", "/v1/decisions", permitted, { authorization: `DPoP ${client.sessionToken}`, dpop });
+  }
+
+  it("a proof made for another method is refused", async () => {
+    const client = await readyDevice();
+    const { status, body } = await decideWith(client, await client.proof("GET", "/v1/decisions", { accessToken: client.sessionToken! }));
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_dpop_proof");
+  });
+
+  it("a proof made for another URL is refused", async () => {
+    const client = await readyDevice();
+    const { status, body } = await decideWith(client, await client.proof("POST", "/v1/decisions/batch", { accessToken: client.sessionToken! }));
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_dpop_proof");
+  });
+
+  it("a proof bound to another access token (ath) is refused", async () => {
+    const client = await readyDevice();
+    const { status, body } = await decideWith(client, await client.proof("POST", "/v1/decisions", { accessToken: "another token" }));
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_dpop_proof");
+  });
+
+  it("a proof too old or from the future is refused", async () => {
+    const client = await readyDevice();
+    const now = Math.floor(Date.now() / 1000);
+    for (const iat of [now - 120, now + 60]) {
+      const { status, body } = await decideWith(client, await client.proof("POST", "/v1/decisions", { accessToken: client.sessionToken!, iat }));
+      expect(status).toBe(401);
+      expect(body.code).toBe("invalid_dpop_proof");
+    }
+  });
+
+  it("a replayed proof is refused, and the replay is not logged as a decision", async () => {
+    const client = await readyDevice();
+    const dpop = await client.proof("POST", "/v1/decisions", { accessToken: client.sessionToken! });
+    const first = await decideWith(client, dpop);
+    expect(first.status).toBe(200);
+    const replay = await decideWith(client, dpop);
+    expect(replay.status).toBe(401);
+    expect(replay.body.code).toBe("replay_detected");
+    const log = await client.request<{ entries: unknown[] }>("GET", `/v1/devices/${client.deviceId}/log`, undefined, { authorization: `Bearer ${env.AUDITOR_TOKEN}` });
+    expect(log.body.entries).toHaveLength(3);
+  });
+
+  it("a proof with alg none or a symmetric key is refused", async () => {
+    const client = await readyDevice();
+    const header = base64url.encode(JSON.stringify({ alg: "none", typ: "dpop+jwt", jwk: client.key.publicJwk }));
+    const payload = base64url.encode(JSON.stringify({ htm: "POST", htu: `${client.url}/v1/decisions`, iat: Math.floor(Date.now() / 1000), jti: "x" }));
+    const { status, body } = await decideWith(client, `${header}.${payload}.`);
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_dpop_proof");
+  });
+});
+
+describe("nonces and sessions", () => {
+  it("a nonce opens one session only", async () => {
+    const client = await newClient();
+    await client.register(env.ADMIN_TOKEN);
+    const { body: nonce } = await client.request<{ nonce: string; expires_at: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
+    expect(base64url.decode(nonce.nonce).length).toBeGreaterThanOrEqual(16);
+    expect(Date.parse(nonce.expires_at) - Date.now()).toBeLessThanOrEqual(300_000);
+    const open = async () =>
+      client.request<{ code: string; session_token?: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: nonce.nonce }, {
+        dpop: await client.proof("POST", "/v1/sessions", { nonce: nonce.nonce }),
+      });
+    const first = await open();
+    expect(first.status).toBe(201);
+    const claims = decodeJwt(first.body.session_token!);
+    expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(900);
+    expect(claims["cnf"]).toEqual({ jkt: expect.any(String) });
+    const second = await open();
+    expect(second.status).toBe(401);
+    expect(second.body.code).toBe("nonce_invalid");
+  });
+
+  it("concurrent attempts with one nonce open exactly one session", async () => {
+    const client = await newClient();
+    await client.register(env.ADMIN_TOKEN);
+    const { body: nonce } = await client.request<{ nonce: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
+    const attempts = await Promise.all(
+      Array.from({ length: 8 }, async () =>
+        client.request("POST", "/v1/sessions", { device_id: client.deviceId, nonce: nonce.nonce }, { dpop: await client.proof("POST", "/v1/sessions", { nonce: nonce.nonce }) }),
+      ),
+    );
+    expect(attempts.filter((attempt) => attempt.status === 201)).toHaveLength(1);
+  });
+
+  it("a proof over a different nonce, or by another key, opens nothing", async () => {
+    const client = await newClient();
+    await client.register(env.ADMIN_TOKEN);
+    const { body: nonce } = await client.request<{ nonce: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
+    const wrongNonce = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: nonce.nonce }, {
+      dpop: await client.proof("POST", "/v1/sessions", { nonce: "A".repeat(43) }),
+    });
+    expect(wrongNonce.body.code).toBe("invalid_dpop_proof");
+    const impostor = await newClient({ id: client.deviceId });
+    const wrongKey = await impostor.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: nonce.nonce }, {
+      dpop: await impostor.proof("POST", "/v1/sessions", { nonce: nonce.nonce }),
+    });
+    expect(wrongKey.status).toBe(401);
+    expect(wrongKey.body.code).toBe("invalid_dpop_proof");
+  });
+
+  it("an unknown nonce and an unknown device are refused", async () => {
+    const client = await newClient();
+    const unknownDevice = await client.request<{ code: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
+    expect(unknownDevice.status).toBe(404);
+    await client.register(env.ADMIN_TOKEN);
+    const madeUp = "B".repeat(43);
+    const unknownNonce = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: madeUp }, {
+      dpop: await client.proof("POST", "/v1/sessions", { nonce: madeUp }),
+    });
+    expect(unknownNonce.status).toBe(401);
+    expect(unknownNonce.body.code).toBe("nonce_invalid");
+  });
+
+  it("P-256 device keys work as well as Ed25519", async () => {
+    const client = await readyDevice({ alg: "ES256" });
+    const { body } = await client.decide(permitted);
+    expect(body.decision).toBe("permit");
+  });
+});
+
+describe("action tokens", () => {
+  it("are EdDSA, at most 60 s, scoped to exactly the permitted action and bound to the device key", async () => {
+    const client = await readyDevice();
+    const { body } = await client.decide(fileAction("file.write", "/home/dev/workspace/./a.txt"));
+    const [header] = body.token!.split(".");
+    expect(JSON.parse(new TextDecoder().decode(base64url.decode(header!)))).toMatchObject({ alg: "EdDSA", typ: "warden-action+jwt" });
+    const claims = decodeJwt(body.token!);
+    expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(60);
+    expect(claims["scope"]).toEqual({ action: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a.txt" }] });
+    expect(claims["cnf"]).toEqual(decodeJwt(client.sessionToken!)["cnf"]);
+    expect(claims.jti).toEqual(expect.any(String));
+    expect(claims["decision_id"]).toBe(body.decision_id);
+  });
+
+  it("redeem once for exactly the permitted action; a replayed jti is refused", async () => {
+    const client = await readyDevice();
+    const { body } = await client.decide(permitted);
+    const first = await client.redeem(body.token!, permitted.action);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ redeemed: true, decision_id: body.decision_id });
+    const replay = await client.redeem(body.token!, permitted.action);
+    expect(replay.status).toBe(401);
+    expect((replay.body as { code: string }).code).toBe("replay_detected");
+  });
+
+  it("a token does not cover another target or action", async () => {
+    const client = await readyDevice();
+    const { body } = await client.decide(permitted);
+    for (const other of [fileAction("file.write", "/home/dev/workspace/b.txt").action, fileAction("file.read", "/home/dev/workspace/a.txt").action, fileAction("file.write", "/home/dev/workspace/a.txt", "/etc/passwd").action]) {
+      const response = await client.redeem(body.token!, other);
+      expect(response.status).toBe(403);
+      expect((response.body as { code: string }).code).toBe("token_scope_mismatch");
+    }
+    // A different spelling of the same canonical path is the same action.
+    expect((await client.redeem(body.token!, fileAction("file.write", "/home/dev//workspace/x/../a.txt").action)).status).toBe(200);
+  });
+
+  it("a token presented with another device's proof is refused", async () => {
+    const owner = await readyDevice();
+    const { body } = await owner.decide(permitted);
+    const other = await readyDevice();
+    const response = await other.redeem(body.token!, permitted.action);
+    expect(response.status).toBe(401);
+    expect((response.body as { code: string }).code).toBe("invalid_dpop_proof");
+  });
+});
