@@ -7,7 +7,6 @@ export type ErrorCode =
   | "malformed_request"
   | "payload_too_large"
   | "unsupported_media_type"
-  | "malformed_evidence"
   // authentication and authorisation
   | "unauthenticated"
   | "invalid_token"
@@ -22,7 +21,6 @@ export type ErrorCode =
   | "device_disabled"
   // configuration and internals
   | "configuration_error"
-  | "bundle_unavailable"
   | "internal_error";
 
 /**

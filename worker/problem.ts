@@ -14,8 +14,6 @@ export function problemFor(code: ErrorCode): ProblemShape {
   switch (code) {
     case "malformed_request":
       return { status: 400, title: "The request is malformed" };
-    case "malformed_evidence":
-      return { status: 400, title: "The evidence is malformed" };
     case "payload_too_large":
       return { status: 413, title: "The request body is too large" };
     case "unsupported_media_type":
@@ -42,8 +40,6 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 403, title: "The device is disabled" };
     case "configuration_error":
       return { status: 500, title: "Warden is misconfigured" };
-    case "bundle_unavailable":
-      return { status: 503, title: "No policy bundle is active" };
     case "internal_error":
       return { status: 500, title: "Internal error" };
   }
