@@ -1,0 +1,214 @@
+import { open, readFile, unlink } from "node:fs/promises";
+import { ClientError, WardenClient, exportDeviceKey, generateDeviceKey, importDeviceKey, type DecisionRequest, type DeviceKey } from "./client.ts";
+import { group, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
+import { EXIT, decisionExitCode } from "./exit.ts";
+
+/**
+ * The reference shim: what an endpoint runs before letting an agent act.
+ * `register` enrols a device key (admin); `decide` asks Warden about one action
+ * and exits 0 only on permit, so `warden shim decide ... && do-the-thing` fails closed.
+ */
+
+const OSES = ["linux", "macos", "windows"] as const;
+const ALGS = ["EdDSA", "ES256"] as const;
+const DEFAULT_TIMEOUT_SECONDS = 10;
+
+const REGISTER = "warden shim register";
+const DECIDE = "warden shim decide";
+
+function baseUrl(command: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--url must be an absolute http(s) URL, not ${JSON.stringify(value)}`, command);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new UsageError("--url must be an http(s) URL", command);
+  return value.replace(/\/+$/, "");
+}
+
+function timeoutMs(command: string, value: string | undefined): number {
+  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS * 1000;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError("--timeout must be a positive number of seconds", command);
+  return seconds * 1000;
+}
+
+/** fetch with a deadline: a Warden that does not answer is an error, not a hang. */
+function fetchWithTimeout(ms: number) {
+  return (request: Request) => fetch(request, { signal: AbortSignal.timeout(ms) });
+}
+
+/** Runs the exchange with Warden, naming the two failures that are not Warden's refusals. */
+async function talk<T>(url: string, ms: number, exchange: () => Promise<T>): Promise<T> {
+  try {
+    return await exchange();
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new Error(`malformed response from ${url}: ${error.message}`);
+    if (error instanceof DOMException && error.name === "TimeoutError") throw new Error(`no answer from ${url} within ${ms / 1000} s`);
+    throw error;
+  }
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}
+
+const register: Command = {
+  summary: "Generate a device key, register it (admin) and save the private key",
+  help: `Usage: ${REGISTER} --url <warden> --admin-token <token> --device <id> --key-out <file> [options]
+
+Generates a device key pair, registers its public key with POST /v1/devices and
+writes the private JWK to --key-out (mode 0600; an existing file is never
+overwritten). Prints the registration as JSON.
+
+Options:
+  --url <url>            Warden base URL, e.g. http://localhost:8787
+  --admin-token <token>  Admin bearer token (default: $WARDEN_ADMIN_TOKEN)
+  --device <id>          Device id to register: [A-Za-z0-9][A-Za-z0-9._-]{0,127}
+  --key-out <file>       Where to write the private key (JWK)
+  --os <os>              linux | macos | windows (default linux): how paths are canonicalised
+  --alg <alg>            EdDSA | ES256 (default EdDSA)
+  --timeout <seconds>    Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+  -h, --help             Show this help
+
+Exit status: 0 registered, 1 any error.`,
+
+  async run(argv) {
+    const values = parseOptions(REGISTER, argv, {
+      url: { type: "string" },
+      "admin-token": { type: "string" },
+      device: { type: "string" },
+      "key-out": { type: "string" },
+      os: { type: "string", default: "linux" },
+      alg: { type: "string", default: "EdDSA" },
+      timeout: { type: "string" },
+    });
+    const url = baseUrl(REGISTER, required(REGISTER, values, "url"));
+    const adminToken = values["admin-token"] || process.env["WARDEN_ADMIN_TOKEN"];
+    if (!adminToken) throw new UsageError("--admin-token (or WARDEN_ADMIN_TOKEN) is required", REGISTER);
+    const deviceId = required<string>(REGISTER, values, "device");
+    const keyOut = required<string>(REGISTER, values, "key-out");
+    const os = oneOf(REGISTER, "os", values.os, OSES);
+    const alg = oneOf(REGISTER, "alg", values.alg, ALGS);
+    const timeout = timeoutMs(REGISTER, values.timeout);
+
+    // Claim the key file first: a registered key with nowhere to go would be lost.
+    let file;
+    try {
+      file = await open(keyOut, "wx", 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`refusing to overwrite existing key file ${keyOut}`);
+      throw new Error(`cannot create key file ${keyOut}: ${(error as Error).message}`);
+    }
+    let registered = false;
+    try {
+      await file.chmod(0o600);
+      const key = await generateDeviceKey(alg, true);
+      const client = new WardenClient({ url, deviceId, key, fetch: fetchWithTimeout(timeout) });
+      const response = await talk(url, timeout, () => client.register(adminToken, os));
+      if (response.status !== 201) throw new ClientError("registration", response);
+      registered = true;
+      await file.writeFile(JSON.stringify(await exportDeviceKey(key)) + "\n");
+      await file.sync();
+      printJson(response.body);
+      return 0;
+    } catch (error) {
+      if (registered) throw new Error(`device ${deviceId} was registered but its key could not be saved to ${keyOut}: ${(error as Error).message}`);
+      throw error;
+    } finally {
+      await file.close();
+      if (!registered) await unlink(keyOut).catch(() => undefined);
+    }
+  },
+};
+
+async function loadKey(path: string): Promise<DeviceKey> {
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    throw new Error(`cannot read key file ${path}: ${(error as Error).message}`);
+  }
+  if (typeof jwk !== "object" || jwk === null || typeof (jwk as { d?: unknown }).d !== "string") {
+    throw new Error(`key file ${path} is not a private JWK (written by \`warden shim register --key-out\`)`);
+  }
+  try {
+    return await importDeviceKey(jwk as Parameters<typeof importDeviceKey>[0]);
+  } catch (error) {
+    throw new Error(`key file ${path} holds no usable device key: ${(error as Error).message}`);
+  }
+}
+
+const decide: Command = {
+  summary: "Ask Warden whether an action may run; exit 0 only on permit",
+  help: `Usage: ${DECIDE} --url <warden> --device <id> --key <file> --action <type> --target <path>... [options]
+
+Opens a session (nonce, then a DPoP proof over it with the device key) and asks
+POST /v1/decisions about one action. Prints the decision as JSON; on permit it
+carries the single-use action token.
+
+Options:
+  --url <url>              Warden base URL, e.g. http://localhost:8787
+  --device <id>            Registered device id
+  --key <file>             The device's private JWK (from \`warden shim register\`)
+  --action <type>          Action type, e.g. file.read, file.write, command.exec
+  --target <path>          A path target (repeatable)
+  --url-target <url>       A URL target (repeatable)
+  --command <line>         A command-line target
+  --agent-id <id>          Agent id (default warden-shim)
+  --agent-version <v>      Agent version (default 0)
+  --sends-external         The action sends data off the device
+  --timeout <seconds>      Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+  -h, --help               Show this help
+
+At least one of --target, --url-target or --command is required.
+
+Exit status: ${EXIT.permit} permit, ${EXIT.deny} deny, ${EXIT.review} review, ${EXIT.error} any error (network, non-200
+answer, bad arguments, malformed response). Errors go to stderr as one line.`,
+
+  async run(argv) {
+    const values = parseOptions(DECIDE, argv, {
+      url: { type: "string" },
+      device: { type: "string" },
+      key: { type: "string" },
+      action: { type: "string" },
+      target: { type: "string", multiple: true },
+      "url-target": { type: "string", multiple: true },
+      command: { type: "string" },
+      "agent-id": { type: "string", default: "warden-shim" },
+      "agent-version": { type: "string", default: "0" },
+      "sends-external": { type: "boolean", default: false },
+      timeout: { type: "string" },
+    });
+    const url = baseUrl(DECIDE, required(DECIDE, values, "url"));
+    const deviceId = required<string>(DECIDE, values, "device");
+    const keyPath = required<string>(DECIDE, values, "key");
+    const action = required<string>(DECIDE, values, "action");
+    const timeout = timeoutMs(DECIDE, values.timeout);
+    const targets: DecisionRequest["action"]["targets"] = [
+      ...(values.target ?? []).map((value) => ({ kind: "path" as const, value })),
+      ...(values["url-target"] ?? []).map((value) => ({ kind: "url" as const, value })),
+      ...(values.command !== undefined ? [{ kind: "command" as const, value: values.command }] : []),
+    ];
+    if (targets.length === 0) throw new UsageError("at least one --target, --url-target or --command is required", DECIDE);
+
+    const request: DecisionRequest = {
+      agent: { id: values["agent-id"], version: values["agent-version"] },
+      action: { type: action, targets, ...(values["sends-external"] ? { sends_external: true } : {}) },
+    };
+    const key = await loadKey(keyPath);
+    const client = new WardenClient({ url, deviceId, key, fetch: fetchWithTimeout(timeout) });
+    const response = await talk(url, timeout, async () => {
+      await client.openSession();
+      return client.decide<unknown>(request);
+    });
+    if (response.status !== 200) throw new ClientError("decision", response);
+    const code = decisionExitCode(response.status, response.body);
+    if (code === EXIT.error) throw new Error(`malformed decision response: ${JSON.stringify(response.body)}`);
+    printJson(response.body);
+    return code;
+  },
+};
+
+export default group("shim", "Reference shim: register a device key, ask for decisions", { register, decide });
