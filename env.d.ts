@@ -1,3 +1,4 @@
+import type { BundleRegistry } from "./durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "./durable-objects/DeviceLog.ts";
 
 declare global {
@@ -8,7 +9,11 @@ declare global {
   /** Bindings and configuration of the Warden worker (wrangler.jsonc, secrets, .dev.vars). */
   interface WardenEnv {
     DEVICES: DurableObjectNamespace<DeviceLog>;
+    BUNDLE_REGISTRY: DurableObjectNamespace<BundleRegistry>;
+    /** Signed bundle artifacts and each tenant's deployment pointer. */
     BUNDLES: R2Bucket;
+    /** JWK Set of the Ed25519 publisher keys whose bundle artifacts may be activated. */
+    PUBLISHER_KEYS: string;
     TENANT: string;
     /** Seconds an isolate trusts its copy of the active-bundle pointer before re-reading R2. */
     BUNDLE_REFRESH_SECONDS: string;
@@ -16,5 +21,23 @@ declare global {
     SIGNING_KEY: string;
     ADMIN_TOKEN: string;
     AUDITOR_TOKEN: string;
+    /** Sealed log segments (create-only objects); a bucket lock in production. */
+    ARCHIVE: R2Bucket;
+    /** Ed25519 private JWK (JSON) that signs log checkpoints and export manifests. Secret. */
+    LOG_SIGNING_KEY: string;
+    /** During a log key rotation: the retiring key, which co-signs the rotation entry. Secret. */
+    LOG_SIGNING_KEY_PREVIOUS?: string;
+    /** base64url of ≥ 32 random bytes: the key of the chained HMAC on log entries. Secret. */
+    LOG_HMAC_KEY?: string;
+    /** Schema-less URL every device log's checkpoint origin starts with (`<LOG_ORIGIN>/<tenant>/<device>`). */
+    LOG_ORIGIN?: string;
+    /** Sign a checkpoint once this many entries are unsigned (default 256)… */
+    LOG_CHECKPOINT_ENTRIES?: string;
+    /** …or once the oldest unsigned entry is this many seconds old (default 10). */
+    LOG_CHECKPOINT_SECONDS?: string;
+    /** Seal an archive segment at this many entries (default 1024)… */
+    ARCHIVE_SEGMENT_ENTRIES?: string;
+    /** …or once its oldest entry is this many minutes old (default 60). */
+    ARCHIVE_SEGMENT_MINUTES?: string;
   }
 }

@@ -92,8 +92,8 @@ export class WardenClient {
   }
 
   /** Registers this device's public key (an admin call). */
-  register(adminToken: string, os: "linux" | "macos" | "windows" = "linux"): Promise<WardenResponse> {
-    return this.request("POST", "/v1/devices", { id: this.deviceId, os, public_key: this.key.publicJwk }, { authorization: `Bearer ${adminToken}` });
+  register(adminToken: string, os: "linux" | "macos" | "windows" = "linux", groups: string[] = []): Promise<WardenResponse> {
+    return this.request("POST", "/v1/devices", { id: this.deviceId, os, public_key: this.key.publicJwk, groups }, { authorization: `Bearer ${adminToken}` });
   }
 
   /** Nonce, then a session opened by a proof over that nonce. Keeps the token for later calls. */

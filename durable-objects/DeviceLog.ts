@@ -1,8 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { JWK } from "jose";
-import { GENESIS_PREV, entryHash, type LogEntry } from "../worker/log/chain.ts";
+import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { DeviceOs } from "../worker/policy/targets.ts";
+import type { ExportManifest } from "../worker/log/export.ts";
+import type { Frontier } from "../worker/log/merkle.ts";
+import { AuditTrail, type ExportSlice, type StoredCheckpoint } from "./audit-trail.ts";
 
 /** Assurance a device session can carry; hardware kinds arrive with the attestation verifiers. */
 export type Assurance = "software" | "tpm" | "sev-snp" | "tdx";
@@ -17,6 +20,8 @@ export interface DeviceRecord {
   /** RFC 7638 thumbprint of `publicJwk`; sessions and action tokens bind to it. */
   jkt: string;
   assurance: Assurance;
+  /** Named groups (e.g. a team) a canary bundle can target. */
+  groups: string[];
   status: "active" | "disabled";
   registeredAt: string;
 }
@@ -48,28 +53,52 @@ const MAX_OUTSTANDING_NONCES = 32;
 export class DeviceLog extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private head: AppendedEntry = { seq: 0, hash: GENESIS_PREV };
+  /** Checkpoints, HMAC, archival (durable-objects/audit-trail.ts). */
+  readonly audit: AuditTrail;
+  /** `now` of the latest append in the running transaction, for scheduling once it commits. */
+  private appendedAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.audit = new AuditTrail(ctx, env, {
+      head: () => this.head,
+      device: () => this.readDevice(),
+      appendWith: (before, type, data, now) =>
+        this.transaction(() => {
+          before();
+          const device = this.readDevice();
+          if (!device) throw new Error("no device");
+          return this.appendInTransaction(device.id, type, data, now);
+        }),
+    });
     void ctx.blockConcurrencyWhile(async () => {
       this.migrate();
+      this.audit.migrate();
       this.head = this.storedHead();
+      this.audit.reload();
+      await this.audit.loadAlarm();
     });
   }
 
   private storedHead(): AppendedEntry {
     const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").toArray()[0];
-    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_PREV };
+    // With every entry archived and pruned, the head is the end of the last sealed segment.
+    return last ? { seq: last.seq, hash: last.hash } : (this.audit.archivedHead() ?? { seq: 0, hash: GENESIS_PREV });
   }
 
   /** A storage transaction after which the cached head matches storage, committed or rolled back. */
   private transaction<T>(body: () => T): T {
     try {
-      return this.ctx.storage.transactionSync(body);
+      const result = this.ctx.storage.transactionSync(body);
+      if (this.appendedAt !== null) this.audit.afterCommit(this.appendedAt);
+      return result;
     } catch (error) {
       this.head = this.storedHead();
+      this.audit.reload();
       throw error;
+    } finally {
+      this.appendedAt = null;
     }
   }
 
@@ -102,7 +131,7 @@ export class DeviceLog extends DurableObject<Env> {
     return this.transaction(() => {
       if (this.readDevice()) return { ok: false, code: "already_exists" } as const;
       this.sql.exec("INSERT INTO device (singleton, record) VALUES (1, ?)", JSON.stringify(record));
-      const log = this.appendInTransaction(record.id, "device.registered", { os: record.os, jkt: record.jkt, assurance: record.assurance }, now);
+      const log = this.appendInTransaction(record.id, "device.registered", { os: record.os, jkt: record.jkt, assurance: record.assurance, groups: record.groups }, now);
       return { ok: true, log } as const;
     });
   }
@@ -197,6 +226,37 @@ export class DeviceLog extends DurableObject<Env> {
     return { exists: this.readDevice() !== null, entries: rows.map((row) => row.entry), head: this.head };
   }
 
+  /** Signs a checkpoint if one is due by count or age (or there is none yet), then returns the latest. */
+  async checkpoint(now: number): Promise<{ exists: boolean; checkpoint: StoredCheckpoint | null }> {
+    if (!this.readDevice()) return { exists: false, checkpoint: null };
+    return { exists: true, checkpoint: await this.audit.checkpointIfDue(now) };
+  }
+
+  /** The compact range after entry `size` if it can be built from entries still here; null when `size` is archived. */
+  exportTree(size: number): Frontier | null {
+    return size < this.audit.archivedUpto() ? null : this.audit.frontierAt(size);
+  }
+
+  /** What an export needs first: whether the device exists, the head, and the latest checkpoint. */
+  exportStart(): { exists: boolean; head: AppendedEntry; checkpoint: StoredCheckpoint | null } {
+    return { exists: this.readDevice() !== null, head: this.head, checkpoint: this.audit.latestCheckpoint() };
+  }
+
+  /** Where entry `cursor` is now (archived segment, still here, or past the head). */
+  exportSlice(cursor: number, limit: number): ExportSlice {
+    return this.audit.exportSlice(cursor, limit);
+  }
+
+  /** Signs an export manifest with the log's current key. */
+  signExportManifest(manifest: Omit<ExportManifest, "key" | "format" | "origin">): Promise<string> {
+    return this.audit.signExportManifest(manifest);
+  }
+
+  /** Signs checkpoints, rotates the log key, seals and archives segments (durable-objects/audit-trail.ts). */
+  override async alarm(): Promise<void> {
+    await this.audit.alarm();
+  }
+
   private readDevice(): DeviceRecord | null {
     const row = this.sql.exec<{ record: string }>("SELECT record FROM device WHERE singleton = 1").toArray()[0];
     return row ? (JSON.parse(row.record) as DeviceRecord) : null;
@@ -217,8 +277,8 @@ export class DeviceLog extends DurableObject<Env> {
    * restores the cached head from storage.
    */
   private appendInTransaction(device: string, type: string, data: { [key: string]: JsonValue }, now: number): AppendedEntry {
-    const body = { seq: this.head.seq + 1, time: new Date(now).toISOString(), prev: this.head.hash, device, type, data };
-    const entry: LogEntry = { ...body, hash: entryHash(body) };
+    const entry = this.audit.stamp(nextEntry(this.head, device, type, data, now, this.audit.entryKey(this.head.seq + 1)));
+    this.appendedAt = now;
     this.sql.exec("INSERT INTO log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, JSON.stringify(entry));
     const appended = { seq: entry.seq, hash: entry.hash };
     this.head = appended;

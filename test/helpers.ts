@@ -5,8 +5,9 @@ import defaultManifest from "../policy-bundles/default/manifest.json";
 import { WardenClient, generateDeviceKey, type DeviceAlg } from "../cli/client.ts";
 import { createApp } from "../worker/app.ts";
 import { runtimeDeps, type Deps } from "../worker/context.ts";
-import { bundleDocument, type BundleSources } from "../worker/policy/artifact.ts";
-import { activeBundleKey } from "../worker/policy/store.ts";
+import type { JWK } from "jose";
+import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { artifactKey } from "../durable-objects/BundleRegistry.ts";
 
 export const BASE_URL = "https://warden.test";
 
@@ -14,11 +15,59 @@ export const defaultSources: BundleSources = { policies: defaultPolicies, schema
 
 type Fetch = (request: Request) => Promise<Response>;
 
-/** Makes `sources` the tenant's active bundle, as `npm start` and publishing do. */
+/** The private key of the publisher `PUBLISHER_KEYS` trusts in this run (vitest.config.mts). */
+export const testPublisherKey = JSON.parse(Reflect.get(env, "TEST_PUBLISHER_KEY") as string) as JWK;
+
+let lastVersion = 0;
+/** Increasing across every test file of the run, as publishers' versions are. */
+export function nextVersion(): number {
+  lastVersion = Math.max(lastVersion + 1, Date.now() * 1000);
+  return lastVersion;
+}
+
+export interface PublishOptions {
+  tenant?: string;
+  version?: number;
+  slot?: "active" | "canary" | "shadow";
+  percent?: number;
+  group?: string;
+  rollback?: boolean;
+  createdAt?: Date;
+  expiresAt?: Date;
+  key?: JWK;
+}
+
+/** Signs `sources` as an artifact, uploads it to R2 and asks the admin API to activate it, as `warden bundle publish` does. */
+export async function publish(sources: BundleSources = defaultSources, options: PublishOptions = {}) {
+  const tenant = options.tenant ?? env.TENANT;
+  const version = options.version ?? nextVersion();
+  const createdAt = options.createdAt ?? new Date();
+  const statement = bundleStatement(sources, {
+    name: "test",
+    tenant,
+    version,
+    createdAt,
+    expiresAt: options.expiresAt ?? new Date(createdAt.getTime() + 30 * 86_400_000),
+  });
+  await env.BUNDLES.put(artifactKey(tenant, version), await signBundle(statement, options.key ?? testPublisherKey));
+  const body: Record<string, unknown> = { version, slot: options.slot ?? "active", rollback: options.rollback ?? false };
+  if (options.percent !== undefined) body["percent"] = options.percent;
+  if (options.group !== undefined) body["group"] = options.group;
+  const response = await workerFetch({ tenant })(
+    new Request(`${BASE_URL}/v1/bundles/activate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+  );
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> & { code?: string }, statement };
+}
+
+/** Makes `sources` the tenant's active bundle; returns its digest. */
 export async function activate(sources: BundleSources = defaultSources, tenant = env.TENANT): Promise<string> {
-  const document = bundleDocument(sources);
-  await env.BUNDLES.put(activeBundleKey(tenant), JSON.stringify(document));
-  return document.digest;
+  const published = await publish(sources, { tenant });
+  if (published.status !== 200) throw new Error(`activation failed: ${JSON.stringify(published.body)}`);
+  return published.statement.digest;
 }
 
 let counter = 0;
@@ -41,19 +90,22 @@ export function workerFetch(options: { tenant?: string; deps?: Partial<Deps> } =
 }
 
 /** A client talking to the worker under test. */
-export async function newClient(options: { id?: string; alg?: DeviceAlg; fetch?: Fetch } = {}): Promise<WardenClient> {
+export async function newClient(options: { id?: string; alg?: DeviceAlg; fetch?: Fetch; now?: () => number } = {}): Promise<WardenClient> {
   return new WardenClient({
     url: BASE_URL,
     deviceId: options.id ?? uniqueId(),
     key: await generateDeviceKey(options.alg ?? "EdDSA"),
     fetch: options.fetch ?? workerFetch(),
+    ...(options.now ? { now: options.now } : {}),
   });
 }
 
 /** A registered device with an open session. */
-export async function readyDevice(options: { alg?: DeviceAlg; os?: "linux" | "macos" | "windows"; fetch?: Fetch } = {}): Promise<WardenClient> {
+export async function readyDevice(
+  options: { alg?: DeviceAlg; os?: "linux" | "macos" | "windows"; groups?: string[]; fetch?: Fetch; now?: () => number } = {},
+): Promise<WardenClient> {
   const client = await newClient(options);
-  const registered = await client.register(env.ADMIN_TOKEN, options.os ?? "linux");
+  const registered = await client.register(env.ADMIN_TOKEN, options.os ?? "linux", options.groups);
   if (registered.status !== 201) throw new Error(`registration failed: ${JSON.stringify(registered.body)}`);
   await client.openSession();
   return client;

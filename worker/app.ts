@@ -1,3 +1,4 @@
+import "./policy/cedar-workerd.ts";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { WardenError } from "./errors.ts";
@@ -6,6 +7,8 @@ import { router } from "./openapi.ts";
 import { problemResponse } from "./problem.ts";
 import { actions } from "./routes/actions.ts";
 import { attestation } from "./routes/attestation.ts";
+import { audit } from "./routes/audit.ts";
+import { bundles } from "./routes/bundles.ts";
 import { decisions } from "./routes/decisions.ts";
 import { devices } from "./routes/devices.ts";
 import { logs } from "./routes/logs.ts";
@@ -38,9 +41,11 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.route("/", wellKnown);
   app.route("/", devices);
   app.route("/", logs);
+  app.route("/", audit);
   app.route("/", attestation);
   app.route("/", decisions);
   app.route("/", actions);
+  app.route("/", bundles);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -45,8 +45,9 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
   const now = c.var.deps.now();
   const claims = await verifyWardenJwt(token, await signingKey(c.env.SIGNING_KEY), "warden-session+jwt", now);
   const cnf = claims["cnf"] as { jkt?: unknown } | undefined;
-  const { tnt, os, assurance } = claims as Record<string, unknown>;
-  if (typeof cnf?.jkt !== "string" || typeof tnt !== "string" || typeof os !== "string" || typeof assurance !== "string") {
+  const { tnt, os, assurance, grp } = claims as Record<string, unknown>;
+  const groups = Array.isArray(grp) && grp.every((group) => typeof group === "string") ? (grp as string[]) : null;
+  if (typeof cnf?.jkt !== "string" || typeof tnt !== "string" || typeof os !== "string" || typeof assurance !== "string" || groups === null) {
     throw new VerificationError("invalid_token", "the session token lacks its binding claims");
   }
   // A session token from another tenant's deployment sharing the key is not ours to honour.
@@ -64,6 +65,7 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
     jkt: cnf.jkt,
     os: os as DeviceOs,
     assurance: assurance as Assurance,
+    groups,
     sessionId: claims.jti as string,
     proof,
   };

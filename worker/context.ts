@@ -1,3 +1,4 @@
+import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 import type { Assurance, DeviceLog } from "../durable-objects/DeviceLog.ts";
 import type { SingleUse } from "../durable-objects/DeviceLog.ts";
 import type { DeviceOs } from "./policy/targets.ts";
@@ -11,6 +12,7 @@ export interface Deps {
   randomBytes(length: number): Uint8Array;
   newId(): string;
   deviceStore(env: Env, tenant: string, deviceId: string): DurableObjectStub<DeviceLog>;
+  bundleRegistry(env: Env, tenant: string): DurableObjectStub<BundleRegistry>;
 }
 
 export const runtimeDeps: Deps = {
@@ -18,6 +20,7 @@ export const runtimeDeps: Deps = {
   randomBytes: (length) => crypto.getRandomValues(new Uint8Array(length)),
   newId: () => crypto.randomUUID(),
   deviceStore: (env, tenant, deviceId) => env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${deviceId}`)),
+  bundleRegistry: (env, tenant) => env.BUNDLE_REGISTRY.get(env.BUNDLE_REGISTRY.idFromName(tenant)),
 };
 
 /** A device authenticated by its session token and a DPoP proof of the same key. */
@@ -27,6 +30,8 @@ export interface DeviceSession {
   jkt: string;
   os: DeviceOs;
   assurance: Assurance;
+  /** Device groups from registration; a canary may target one. */
+  groups: string[];
   sessionId: string;
   /** The request's DPoP proof, to be spent in the device's Durable Object with the request's effect. */
   proof: SingleUse;

@@ -20,6 +20,15 @@ export type ErrorCode =
   | "nonce_invalid"
   | "device_disabled"
   // configuration and internals
+  // policy bundles
+  | "bundle_malformed"
+  | "bundle_untrusted_key"
+  | "bundle_signature_invalid"
+  | "bundle_digest_mismatch"
+  | "bundle_expired"
+  | "bundle_not_yet_valid"
+  | "bundle_invalid"
+  | "bundle_version_conflict"
   | "configuration_error"
   | "internal_error";
 

@@ -1,5 +1,6 @@
 import { createApp } from "./app.ts";
 
+export { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 export { DeviceLog } from "../durable-objects/DeviceLog.ts";
 
 export default createApp();

@@ -37,7 +37,7 @@ export const ProblemSchema = z
 const problemContent = { "application/problem+json": { schema: ProblemSchema } };
 
 /** The error responses a route can give, for its OpenAPI entry. */
-export function problems(...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 503)[]) {
+export function problems(...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503)[]) {
   return Object.fromEntries(statuses.map((status) => [status, { description: `Problem (${status})`, content: problemContent }]));
 }
 

@@ -38,6 +38,22 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 401, title: "The nonce is unknown, used or expired" };
     case "device_disabled":
       return { status: 403, title: "The device is disabled" };
+    case "bundle_malformed":
+      return { status: 422, title: "The bundle artifact is not a signed warden bundle" };
+    case "bundle_untrusted_key":
+      return { status: 422, title: "The bundle is not signed by a trusted publisher key" };
+    case "bundle_signature_invalid":
+      return { status: 422, title: "The bundle signature does not verify" };
+    case "bundle_digest_mismatch":
+      return { status: 422, title: "The bundle digest does not match its parts" };
+    case "bundle_expired":
+      return { status: 422, title: "The bundle has expired" };
+    case "bundle_not_yet_valid":
+      return { status: 422, title: "The bundle is not valid yet" };
+    case "bundle_invalid":
+      return { status: 422, title: "The bundle's policies, schema or manifest are invalid" };
+    case "bundle_version_conflict":
+      return { status: 409, title: "The bundle version does not move forward" };
     case "configuration_error":
       return { status: 500, title: "Warden is misconfigured" };
     case "internal_error":

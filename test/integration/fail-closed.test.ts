@@ -1,9 +1,9 @@
 import { env } from "cloudflare:test";
+import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
 import { runtimeDeps, type Deps } from "../../worker/context.ts";
-import { activeBundleKey } from "../../worker/policy/store.ts";
-import { bundleDocument } from "../../worker/policy/artifact.ts";
-import { activate, defaultSources, fileAction, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { deploymentKey } from "../../durable-objects/BundleRegistry.ts";
+import { activate, defaultSources, fileAction, publish, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 
 /** A device on a tenant of the test's own, so its bundle can be anything. */
@@ -55,25 +55,39 @@ forbid (principal, action, resource) when { context.now * 9223372036854775807 > 
     expect(await health.json()).toMatchObject({ status: "degraded", bundle: { active: false, problem: "no_active_bundle" } });
   });
 
-  const unusable: [string, (tenant: string) => Promise<void>][] = [
-    ["not JSON", (tenant) => env.BUNDLES.put(activeBundleKey(tenant), "{not json").then(() => undefined)],
-    [
-      "a digest that does not match its parts",
-      (tenant) =>
-        env.BUNDLES.put(activeBundleKey(tenant), JSON.stringify({ ...bundleDocument(defaultSources), policies: `${defaultSources.policies}\n@id("x") permit (principal, action, resource);` })).then(() => undefined),
-    ],
-    ["policies that do not validate against the schema", (tenant) => activate({ ...defaultSources, policies: `@id("typo") permit (principal, action, resource) when { resource.pathh == "/" };` }, tenant).then(() => undefined)],
-    ["a policy without an @id", (tenant) => activate({ ...defaultSources, policies: `permit (principal, action, resource);` }, tenant).then(() => undefined)],
-    ["a review tier the manifest does not define", (tenant) => activate({ ...defaultSources, policies: `@id("r") @review("tier9") forbid (principal, action, resource);` }, tenant).then(() => undefined)],
-    ["@review on a permit", (tenant) => activate({ ...defaultSources, policies: `@id("r") @review("tier1") permit (principal, action, resource);` }, tenant).then(() => undefined)],
-    ["a manifest that does not match its schema", (tenant) => activate({ ...defaultSources, manifest: { name: "Bad Name!" } }, tenant).then(() => undefined)],
-  ];
-  it.each(unusable)("an active bundle that is %s", async (_, install) => {
+  it("a deployment pointer that is not JSON", async () => {
     const { tenant, client } = await deviceOnOwnTenant();
-    await install(tenant);
+    await env.BUNDLES.put(deploymentKey(tenant), "{not json");
     const { body } = await client.decide(fileAction("file.write", "/home/dev/workspace/a"));
     expect(body).toMatchObject({ decision: "deny", reason_code: "bundle_invalid", policy: null });
     expect(body.log?.seq).toBeGreaterThan(0);
+  });
+
+  it("an artifact altered in R2 after activation no longer verifies", async () => {
+    const { tenant, client } = await deviceOnOwnTenant();
+    const { statement } = await publish(defaultSources, { tenant });
+    const key = `${tenant}/bundles/artifacts/${statement.version}.jws`;
+    const artifact = await (await env.BUNDLES.get(key))!.text();
+    const [header, payload, signature] = artifact.split(".");
+    const altered = JSON.parse(new TextDecoder().decode(base64url.decode(payload!))) as { policies: string };
+    altered.policies += `\n@id("x") permit (principal, action, resource);`;
+    const reencoded = base64url.encode(JSON.stringify(altered));
+    await env.BUNDLES.put(key, `${header}.${reencoded}.${signature}`);
+    const { body } = await client.decide(fileAction("file.write", "/home/dev/workspace/a"));
+    expect(body).toMatchObject({ decision: "deny", reason_code: "bundle_invalid", policy: null });
+  });
+
+  it("an active bundle past its expiry decides nothing", async () => {
+    const tenant = uniqueId("tenant");
+    const start = Date.now();
+    await publish(defaultSources, { tenant, createdAt: new Date(start), expiresAt: new Date(start + 3_600_000) });
+    let now = start;
+    const client = await readyDevice({ fetch: workerFetch({ tenant, deps: { now: () => now } }), now: () => now });
+    expect((await client.decide(fileAction("file.write", "/home/dev/workspace/a"))).body.decision).toBe("permit");
+    now = start + 2 * 3_600_000;
+    await client.openSession();
+    const { body } = await client.decide(fileAction("file.write", "/home/dev/workspace/a"));
+    expect(body).toMatchObject({ decision: "deny", reason_code: "bundle_invalid", policy: null });
   });
 
   it("a log append that throws: deny without a token, and no log position claimed", async () => {

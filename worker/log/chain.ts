@@ -16,7 +16,13 @@ export interface LogEntry extends ChainPosition {
   device: string;
   type: string;
   data: { [key: string]: JsonValue | undefined };
+  /** RFC 7638 thumbprint of the log signing key in force when the entry was appended (covered by `hash`). */
+  key?: string;
   hash: string;
+  /** Chained HMAC-SHA256 (`worker/log/mac.ts`), outside `hash`: it is computed over it. */
+  mac?: string;
+  /** Id of the HMAC key that made `mac`. */
+  mac_key?: string;
 }
 
 /**
@@ -25,11 +31,25 @@ export interface LogEntry extends ChainPosition {
  * head and writing the entry, where an awaited digest would let another
  * request interleave and fork the chain.
  */
-export function entryHash(entry: Omit<LogEntry, "hash">): string {
-  const { seq, time, prev, device, type, data } = entry;
+export function entryHash(entry: Omit<LogEntry, "hash" | "mac" | "mac_key">): string {
+  const { seq, time, prev, device, type, data, key } = entry;
+  // An absent `key` drops out of the canonical form, so entries from before log keys hash as they did.
   return createHash("sha256")
-    .update(canonicalJson({ seq, time, prev, device, type, data }))
+    .update(canonicalJson({ seq, time, prev, device, type, data, key }))
     .digest("hex");
+}
+
+/** The entry that follows `head` in a chain: what every log's append computes, inside its transaction. */
+export function nextEntry(
+  head: { seq: number; hash: string },
+  device: string,
+  type: string,
+  data: LogEntry["data"],
+  now: number,
+  key?: string,
+): LogEntry {
+  const body = { seq: head.seq + 1, time: new Date(now).toISOString(), prev: head.hash, device, type, data, ...(key === undefined ? {} : { key }) };
+  return { ...body, hash: entryHash(body) };
 }
 
 export type ChainBreak =

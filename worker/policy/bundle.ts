@@ -9,8 +9,7 @@ import {
   type DetailedError,
   type PolicyJson,
 } from "./cedar.ts";
-import type { JsonValue } from "../log/canonical.ts";
-import { bundleDigest, type BundleDocument, type BundleSources } from "./artifact.ts";
+import { BundleError, type BundleStatement } from "./artifact.ts";
 
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
@@ -29,17 +28,6 @@ export const BundleManifestSchema = z.strictObject({
   action_token: z.strictObject({ ttl_seconds: z.int().min(1).max(60) }).default({ ttl_seconds: 60 }),
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
-
-/** Why a bundle cannot be used; the decision path turns any of these into `deny`. */
-export class BundleError extends Error {
-  constructor(
-    message: string,
-    readonly details: string[] = [],
-  ) {
-    super(message);
-    this.name = "BundleError";
-  }
-}
 
 /** Which policies can apply to a request with a given action, and whether a principal restricts them. */
 export interface PolicyScope {
@@ -60,6 +48,8 @@ export interface ActionPolicies {
 /** A bundle parsed, validated and indexed once; evaluation only looks things up. */
 export interface CompiledBundle {
   digest: string;
+  version: number;
+  name: string;
   manifest: BundleManifest;
   /** Id under which cedar-wasm holds the preparsed schema. */
   schemaId: string;
@@ -80,41 +70,38 @@ export function entityTypeFor(kind: TargetKind): string {
 }
 
 /**
- * Verifies the digest, parses and strictly validates the policies against the
+ * Parses and strictly validates the policies of a verified statement against its
  * schema, and indexes every policy by the actions its scope admits. Throws
  * `BundleError` for anything that would make evaluation ambiguous.
  */
-export function compileBundle(document: BundleDocument): CompiledBundle {
-  const sources: BundleSources = { policies: document.policies, schema: document.schema, manifest: document.manifest as JsonValue };
-  if (bundleDigest(sources) !== document.digest) throw new BundleError("the bundle digest does not match its parts");
-
+export function compileBundle(document: BundleStatement): CompiledBundle {
   const manifestResult = BundleManifestSchema.safeParse(document.manifest);
   if (!manifestResult.success) {
-    throw new BundleError("the manifest is invalid", manifestResult.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+    throw new BundleError("bundle_invalid", "the manifest is invalid", manifestResult.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }
   const manifest = manifestResult.data;
   const tierOrder = manifest.review_tiers.map((tier) => tier.name);
 
   const schemaCheck = checkParseSchema(document.schema);
-  if (schemaCheck.type === "failure") throw new BundleError("the schema does not parse", messages(schemaCheck.errors));
+  if (schemaCheck.type === "failure") throw new BundleError("bundle_invalid", "the schema does not parse", messages(schemaCheck.errors));
 
   const parts = policySetTextToParts(document.policies);
-  if (parts.type === "failure") throw new BundleError("the policies do not parse", messages(parts.errors));
-  if (parts.policy_templates.length > 0) throw new BundleError("policy templates are not supported");
+  if (parts.type === "failure") throw new BundleError("bundle_invalid", "the policies do not parse", messages(parts.errors));
+  if (parts.policy_templates.length > 0) throw new BundleError("bundle_invalid", "policy templates are not supported");
 
   const policyText = new Map<string, string>();
   const scopes: { scope: PolicyScope; json: PolicyJson }[] = [];
   for (const text of parts.policies) {
     const parsed = policyToJson(text);
-    if (parsed.type === "failure") throw new BundleError("a policy does not parse", messages(parsed.errors));
+    if (parsed.type === "failure") throw new BundleError("bundle_invalid", "a policy does not parse", messages(parsed.errors));
     const json = parsed.json;
     const id = json.annotations?.["id"];
-    if (!id) throw new BundleError("every policy needs an @id annotation", [text.slice(0, 120)]);
-    if (policyText.has(id)) throw new BundleError(`policy id ${id} is used twice`);
+    if (!id) throw new BundleError("bundle_invalid", "every policy needs an @id annotation", [text.slice(0, 120)]);
+    if (policyText.has(id)) throw new BundleError("bundle_invalid", `policy id ${id} is used twice`);
     const reviewTier = json.annotations?.["review"];
     if (reviewTier !== undefined) {
-      if (json.effect !== "forbid") throw new BundleError(`policy ${id}: @review applies to forbid policies only`);
-      if (!tierOrder.includes(reviewTier)) throw new BundleError(`policy ${id}: review tier ${reviewTier} is not in the manifest`);
+      if (json.effect !== "forbid") throw new BundleError("bundle_invalid", `policy ${id}: @review applies to forbid policies only`);
+      if (!tierOrder.includes(reviewTier)) throw new BundleError("bundle_invalid", `policy ${id}: review tier ${reviewTier} is not in the manifest`);
     }
     policyText.set(id, text);
     const scope: PolicyScope = { id, effect: json.effect, principal: exactAgent(json) };
@@ -127,9 +114,10 @@ export function compileBundle(document: BundleDocument): CompiledBundle {
     schema: document.schema,
     policies: { staticPolicies: Object.fromEntries(policyText) },
   });
-  if (validation.type === "failure") throw new BundleError("validation could not run", messages(validation.errors));
+  if (validation.type === "failure") throw new BundleError("bundle_invalid", "validation could not run", messages(validation.errors));
   if (validation.validationErrors.length > 0) {
     throw new BundleError(
+      "bundle_invalid",
       "the policies do not validate against the schema",
       validation.validationErrors.map((error) => `${error.policyId}: ${error.error.message}`),
     );
@@ -154,10 +142,12 @@ export function compileBundle(document: BundleDocument): CompiledBundle {
 
   const schemaId = `schema:${document.digest}`;
   const preparsed = preparseSchema(schemaId, document.schema);
-  if (preparsed.type === "failure") throw new BundleError("the schema could not be prepared", messages(preparsed.errors));
+  if (preparsed.type === "failure") throw new BundleError("bundle_invalid", "the schema could not be prepared", messages(preparsed.errors));
 
   return {
     digest: document.digest,
+    version: document.version,
+    name: document.name,
     manifest,
     schemaId,
     policyText,
@@ -193,9 +183,9 @@ function actionScopeAdmits(json: PolicyJson, action: string, ancestors: Readonly
 /** Actions of the (unnamespaced) schema with their resource types and action-group ancestors. */
 function schemaActions(schema: string): Map<string, { resourceTypes: Set<string>; ancestors: Set<string> }> {
   const json = schemaToJson(schema);
-  if (json.type === "failure") throw new BundleError("the schema cannot be read", messages(json.errors));
+  if (json.type === "failure") throw new BundleError("bundle_invalid", "the schema cannot be read", messages(json.errors));
   const namespaces = Object.keys(json.json);
-  if (namespaces.length !== 1 || namespaces[0] !== "") throw new BundleError("the schema must not declare a namespace");
+  if (namespaces.length !== 1 || namespaces[0] !== "") throw new BundleError("bundle_invalid", "the schema must not declare a namespace");
   const declared = json.json[""]?.actions ?? {};
   const parents = new Map<string, string[]>();
   for (const [name, action] of Object.entries(declared)) parents.set(name, (action.memberOf ?? []).map((parent) => parent.id));

@@ -1,13 +1,9 @@
-// cedar-wasm's `web` build, instantiated synchronously from the module the bundler
-// compiled; the .wasm is imported by path because the package does not export it.
-import { initSync } from "@cedar-policy/cedar-wasm/web";
-// @ts-expect-error -- the package types the .wasm as its exports; the Workers bundler hands over the compiled module.
-import cedarModule from "../../node_modules/@cedar-policy/cedar-wasm/web/cedar_wasm_bg.wasm";
-
-initSync({ module: cedarModule });
-
+// cedar-wasm's `web` build: the same bindings in workerd and in Node. Each runtime
+// instantiates the module once before first use (worker/policy/cedar-workerd.ts in
+// the worker, cli/cedar-node.ts in the CLI).
 export {
   checkParseSchema,
+  initSync,
   policySetTextToParts,
   policyToJson,
   preparsePolicySet,

@@ -1,64 +1,122 @@
-import { BundleDocumentSchema } from "./artifact.ts";
-import { BundleError, compileBundle, type CompiledBundle } from "./bundle.ts";
+import { createHash } from "node:crypto";
+import { BundleError, publisherKeys, verifyBundleArtifact, type PublisherKeys } from "./artifact.ts";
+import { compileBundle, type CompiledBundle } from "./bundle.ts";
+import { deploymentKey, type BundleRef, type Deployment } from "../../durable-objects/BundleRegistry.ts";
 
-export type ActiveBundle =
-  | { ok: true; bundle: CompiledBundle }
-  | { ok: false; code: "no_active_bundle" | "bundle_invalid"; detail: string };
+export type BundleProblem = "no_active_bundle" | "bundle_invalid";
 
-/** R2 key of the document naming the tenant's active bundle. */
-export function activeBundleKey(tenant: string): string {
-  return `${tenant}/bundles/active.json`;
+export type LoadedBundle = { ok: true; bundle: CompiledBundle; expiresAt: number } | { ok: false; code: BundleProblem; detail: string };
+
+/** The tenant's deployment with every referenced bundle verified and compiled. */
+export interface LoadedDeployment {
+  generation: number;
+  active: LoadedBundle;
+  canary: { bundle: CompiledBundle; percent: number | null; group: string | null } | null;
+  shadow: CompiledBundle | null;
 }
 
 interface CachedPointer {
   checkedAt: number;
   etag: string | null;
-  result: ActiveBundle;
+  deployment: LoadedDeployment;
 }
 
 const pointers = new Map<string, CachedPointer>();
-/** Compiled bundles by digest: parsing, validation and indexing happen once per isolate and version. */
-const compiled = new Map<string, CompiledBundle>();
+/** Compiled bundles by artifact key and digest: verified, parsed and indexed once per isolate and version. */
+const compiled = new Map<string, LoadedBundle>();
+/** Trusted publisher keys, parsed once per isolate and `PUBLISHER_KEYS` value. */
+let trusted: { source: string | undefined; keys: Promise<PublisherKeys> } | undefined;
+
+export function trustedKeys(source: string | undefined): Promise<PublisherKeys> {
+  if (!trusted || trusted.source !== source) trusted = { source, keys: publisherKeys(source) };
+  return trusted.keys;
+}
+
+const NO_BUNDLE: LoadedBundle = { ok: false, code: "no_active_bundle", detail: "no bundle has been activated" };
 
 /**
- * The tenant's active bundle. The R2 pointer is re-read at most every
- * `refreshSeconds` and only re-parsed when its etag changes, so the decision
- * path normally costs a map lookup.
+ * The tenant's deployment as this isolate knows it. The R2 pointer is re-read at most
+ * every `refreshSeconds` and only when its etag changed; an artifact is fetched and its
+ * signature verified once, so the decision path normally costs a map lookup.
  */
-export async function activeBundle(bucket: R2Bucket, tenant: string, refreshSeconds: number, now: number): Promise<ActiveBundle> {
+export async function loadDeployment(env: Env, tenant: string, now: number): Promise<LoadedDeployment> {
   const cached = pointers.get(tenant);
-  if (cached && now - cached.checkedAt < refreshSeconds * 1000) return cached.result;
-  const object = await bucket.get(activeBundleKey(tenant), cached?.etag ? { onlyIf: { etagDoesNotMatch: cached.etag } } : {});
+  if (cached && now - cached.checkedAt < Number(env.BUNDLE_REFRESH_SECONDS) * 1000) return cached.deployment;
+  const object = await env.BUNDLES.get(deploymentKey(tenant), cached?.etag ? { onlyIf: { etagDoesNotMatch: cached.etag } } : {});
   let pointer: CachedPointer;
   if (object === null) {
-    pointer = { checkedAt: now, etag: null, result: { ok: false, code: "no_active_bundle", detail: "no bundle has been activated" } };
+    pointer = { checkedAt: now, etag: null, deployment: { generation: 0, active: NO_BUNDLE, canary: null, shadow: null } };
   } else if (!("body" in object) && cached) {
     pointer = { ...cached, checkedAt: now };
   } else {
     const text = "body" in object ? await object.text() : "";
-    pointer = { checkedAt: now, etag: object.etag, result: load(text) };
+    pointer = { checkedAt: now, etag: object.etag, deployment: await load(env, text, now) };
   }
   pointers.set(tenant, pointer);
-  return pointer.result;
+  return pointer.deployment;
 }
 
-function load(text: string): ActiveBundle {
-  let json: unknown;
+async function load(env: Env, text: string, now: number): Promise<LoadedDeployment> {
+  let deployment: Deployment;
   try {
-    json = JSON.parse(text);
+    deployment = JSON.parse(text) as Deployment;
   } catch {
-    return { ok: false, code: "bundle_invalid", detail: "the active bundle is not JSON" };
+    return { generation: -1, active: { ok: false, code: "bundle_invalid", detail: "the deployment pointer is not JSON" }, canary: null, shadow: null };
   }
-  const document = BundleDocumentSchema.safeParse(json);
-  if (!document.success) return { ok: false, code: "bundle_invalid", detail: "the active bundle is not a warden.bundle.v1 document" };
-  const known = compiled.get(document.data.digest);
-  if (known) return { ok: true, bundle: known };
+  const active = deployment.active ? await loadArtifact(env, deployment.active, now) : NO_BUNDLE;
+  // A candidate that fails to load is dropped, never substituted: the active bundle keeps deciding.
+  const canaryBundle = deployment.canary ? await loadArtifact(env, deployment.canary.bundle, now) : null;
+  const shadowBundle = deployment.shadow ? await loadArtifact(env, deployment.shadow, now) : null;
+  return {
+    generation: deployment.generation,
+    active,
+    canary: deployment.canary && canaryBundle?.ok ? { bundle: canaryBundle.bundle, percent: deployment.canary.percent, group: deployment.canary.group } : null,
+    shadow: shadowBundle?.ok ? shadowBundle.bundle : null,
+  };
+}
+
+/** Fetches, verifies and compiles one artifact; it must be exactly the one the pointer names. */
+export async function loadArtifact(env: Env, ref: BundleRef, now: number): Promise<LoadedBundle> {
+  const cacheKey = `${ref.key}|${ref.digest}`;
+  const known = compiled.get(cacheKey);
+  if (known) return known;
+  const object = await env.BUNDLES.get(ref.key);
+  if (!object) return { ok: false, code: "bundle_invalid", detail: `artifact ${ref.key} is missing` };
+  let loaded: LoadedBundle;
   try {
-    const bundle = compileBundle(document.data);
-    compiled.set(bundle.digest, bundle);
-    return { ok: true, bundle };
+    const statement = await verifyBundleArtifact(await object.text(), await trustedKeys(env.PUBLISHER_KEYS), now);
+    if (statement.digest !== ref.digest || statement.version !== ref.version) throw new BundleError("bundle_digest_mismatch", "the artifact is not the one the deployment names");
+    loaded = { ok: true, bundle: compileBundle(statement), expiresAt: Date.parse(statement.expires_at) };
   } catch (error) {
-    if (error instanceof BundleError) return { ok: false, code: "bundle_invalid", detail: [error.message, ...error.details].join("; ") };
-    throw error;
+    if (!(error instanceof BundleError)) throw error;
+    // Not cached: a transient problem (or a fixed artifact) is retried on the next refresh.
+    return { ok: false, code: "bundle_invalid", detail: `${error.code}: ${error.message}` };
   }
+  compiled.set(cacheKey, loaded);
+  return loaded;
+}
+
+/**
+ * The bundle that decides for this device: the canary for its group or its stable
+ * share of devices (by hash of tenant and device id), otherwise the active one. An
+ * active bundle past its expiry decides nothing.
+ */
+export function bundleFor(
+  deployment: LoadedDeployment,
+  device: { tenant: string; id: string; groups: readonly string[] },
+  now: number,
+): { ok: true; bundle: CompiledBundle; role: "active" | "canary" } | { ok: false; code: BundleProblem; detail: string } {
+  const { canary, active } = deployment;
+  if (canary && (canary.group !== null ? device.groups.includes(canary.group) : canaryShare(device.tenant, device.id) < (canary.percent ?? 0))) {
+    return { ok: true, bundle: canary.bundle, role: "canary" };
+  }
+  if (!active.ok) return active;
+  if (active.expiresAt <= now) return { ok: false, code: "bundle_invalid", detail: "the active bundle has expired" };
+  return { ok: true, bundle: active.bundle, role: "active" };
+}
+
+/** A device's position in [0, 100): stable across calls and isolates, uniform over devices. */
+export function canaryShare(tenant: string, deviceId: string): number {
+  const digest = createHash("sha256").update(`${tenant}/${deviceId}`).digest();
+  return (digest.readUInt32BE(0) / 2 ** 32) * 100;
 }

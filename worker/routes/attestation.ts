@@ -84,7 +84,7 @@ attestation.openapi(
     const { token } = await signWardenJwt(
       await signingKey(c.env.SIGNING_KEY),
       "warden-session+jwt",
-      { sub: device.id, tnt: device.tenant, jti: sessionId, cnf: { jkt: device.jkt }, os: device.os, assurance: opened.device.assurance },
+      { sub: device.id, tnt: device.tenant, jti: sessionId, cnf: { jkt: device.jkt }, os: device.os, grp: device.groups, assurance: opened.device.assurance },
       { now, ttlSeconds: SESSION_TTL_SECONDS },
     );
     return c.json({ session_token: token, token_type: "DPoP" as const, expires_in: SESSION_TTL_SECONDS, assurance: opened.device.assurance }, 201);

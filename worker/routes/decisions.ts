@@ -5,7 +5,8 @@ import type { AppEnv, DeviceSession } from "../context.ts";
 import { StateError } from "../errors.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import { decide, type ActionRequest, type CanonicalTarget, type ReasonCode, type Verdict } from "../policy/decide.ts";
-import { activeBundle } from "../policy/store.ts";
+import { bundleFor, loadDeployment, type LoadedDeployment } from "../policy/store.ts";
+import type { CompiledBundle } from "../policy/bundle.ts";
 import { Sha256HexSchema, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
@@ -65,6 +66,7 @@ interface PendingDecision {
   id: string;
   verdict: Verdict;
   policy: string | null;
+  bundle: { version: number; role: "active" | "canary" } | null;
   token?: { value: string; jti: string; expiresAt: number };
   request: ActionBody;
 }
@@ -81,15 +83,20 @@ async function prepare(c: Context<AppEnv>, session: DeviceSession, request: Acti
   const { deps } = c.var;
   const id = deps.newId();
   let policy: string | null = null;
+  let bundle: PendingDecision["bundle"] = null;
   try {
-    const active = await activeBundle(c.env.BUNDLES, c.env.TENANT, Number(c.env.BUNDLE_REFRESH_SECONDS), now);
-    if (!active.ok) {
-      console.warn(JSON.stringify({ event: "decision.no_bundle", code: active.code, detail: active.detail }));
-      return { id, verdict: failClosed(active.code), policy, request };
+    const deployment = await loadDeployment(c.env, c.env.TENANT, now);
+    const chosen = bundleFor(deployment, { tenant: session.tenant, id: session.deviceId, groups: session.groups }, now);
+    if (!chosen.ok) {
+      console.warn(JSON.stringify({ event: "decision.no_bundle", code: chosen.code, detail: chosen.detail }));
+      return { id, verdict: failClosed(chosen.code), policy, bundle, request };
     }
-    policy = active.bundle.digest;
-    const verdict = decide(active.bundle, request as ActionRequest, { id: session.deviceId, os: session.os, assurance: session.assurance }, now);
-    if (verdict.decision !== "permit") return { id, verdict, policy, request };
+    policy = chosen.bundle.digest;
+    bundle = { version: chosen.bundle.version, role: chosen.role };
+    const device = { id: session.deviceId, os: session.os, assurance: session.assurance };
+    const verdict = decide(chosen.bundle, request as ActionRequest, device, now);
+    if (deployment.shadow && chosen.role === "active") compareInShadow(c, deployment.shadow, verdict, request as ActionRequest, device, id, now);
+    if (verdict.decision !== "permit") return { id, verdict, policy, bundle, request };
     const jti = deps.newId();
     const { token, expiresAt } = await issueActionToken(await signingKey(c.env.SIGNING_KEY), {
       device: session.deviceId,
@@ -102,13 +109,39 @@ async function prepare(c: Context<AppEnv>, session: DeviceSession, request: Acti
       action: request.action.type,
       targets: verdict.targets,
       now,
-      ttlSeconds: active.bundle.manifest.action_token.ttl_seconds,
+      ttlSeconds: chosen.bundle.manifest.action_token.ttl_seconds,
     });
-    return { id, verdict, policy, request, token: { value: token, jti, expiresAt } };
+    return { id, verdict, policy, bundle, request, token: { value: token, jti, expiresAt } };
   } catch (error) {
     console.error(JSON.stringify({ event: "decision.internal_error", error: String(error) }));
-    return { id, verdict: failClosed("internal_error"), policy, request };
+    return { id, verdict: failClosed("internal_error"), policy, bundle, request };
   }
+}
+
+/**
+ * Evaluates the shadow bundle on the same request and reports agreement after the
+ * response: the answer never waits for, or depends on, the candidate.
+ */
+function compareInShadow(
+  c: Context<AppEnv>,
+  shadow: CompiledBundle,
+  verdict: Verdict,
+  request: ActionRequest,
+  device: Parameters<typeof decide>[2],
+  decisionId: string,
+  now: number,
+): void {
+  let candidate: Verdict;
+  try {
+    candidate = decide(shadow, request, device, now);
+  } catch {
+    candidate = failClosed("internal_error");
+  }
+  const summary = (v: Verdict) => ({ decision: v.decision, reason_code: v.reasonCode, reasons: [...v.reasons].sort() });
+  const agree = JSON.stringify(summary(verdict)) === JSON.stringify(summary(candidate));
+  const example = agree ? null : { time: new Date(now).toISOString(), device: device.id, decision_id: decisionId, active: summary(verdict), shadow: summary(candidate) };
+  const report = c.var.deps.bundleRegistry(c.env, c.env.TENANT).recordShadow({ version: shadow.version, agree, example });
+  c.executionCtx.waitUntil(report.catch((error: unknown) => console.error(JSON.stringify({ event: "shadow.report_failed", error: String(error) }))));
 }
 
 function logData(pending: PendingDecision, session: DeviceSession): { [key: string]: JsonValue } {
@@ -119,6 +152,7 @@ function logData(pending: PendingDecision, session: DeviceSession): { [key: stri
     reason_code: verdict.reasonCode,
     reasons: verdict.reasons,
     policy: pending.policy,
+    bundle: pending.bundle,
     tier: verdict.tier ?? null,
     session: session.sessionId,
     agent: { id: request.agent.id, version: request.agent.version, artifact_sha256: request.agent.artifact_sha256 ?? null },
@@ -164,7 +198,10 @@ async function logAndAnswer(c: Context<AppEnv>, session: DeviceSession, pending:
     outcome = await store.recordDecisions({ proof: session.proof, now, decisions: pending.map((item) => logData(item, session)) });
   } catch (error) {
     console.error(JSON.stringify({ event: "decision.log_append_failed", device: session.deviceId, error: String(error) }));
-    return pending.map((item) => responseBody({ ...item, verdict: failClosed("log_append_failed", item.verdict.targets), token: undefined }, null));
+    return pending.map((item) => {
+      const { token: _discarded, ...rest } = item;
+      return responseBody({ ...rest, verdict: failClosed("log_append_failed", item.verdict.targets) }, null);
+    });
   }
   if (!outcome.ok) throw new StateError(outcome.code, "the decision could not be recorded");
   return pending.map((item, index) => responseBody(item, outcome.logs[index] ?? null));

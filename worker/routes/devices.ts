@@ -21,6 +21,11 @@ const RegisterDeviceSchema = z
     id: DeviceIdSchema,
     os: z.enum(["linux", "macos", "windows"]).openapi({ description: "Decides how path targets are canonicalised" }),
     public_key: PublicJwkSchema,
+    groups: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/))
+      .max(16)
+      .default([])
+      .openapi({ description: "Named groups a canary bundle can target" }),
   })
   .openapi("RegisterDevice");
 
@@ -33,12 +38,13 @@ const DeviceSchema = z
     jkt: z.string(),
     assurance: z.string(),
     status: z.string(),
+    groups: z.array(z.string()),
     registered_at: z.string(),
   })
   .openapi("Device");
 
 function deviceView(record: DeviceRecord) {
-  return { id: record.id, os: record.os, jkt: record.jkt, assurance: record.assurance, status: record.status, registered_at: record.registeredAt };
+  return { id: record.id, os: record.os, jkt: record.jkt, assurance: record.assurance, status: record.status, groups: record.groups, registered_at: record.registeredAt };
 }
 
 export const devices = router();
@@ -73,6 +79,7 @@ devices.openapi(
       publicJwk,
       jkt: await calculateJwkThumbprint(publicJwk),
       assurance: "software",
+      groups: [...new Set(body.groups)],
       status: "active",
       registeredAt: new Date(now).toISOString(),
     };

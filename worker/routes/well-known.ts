@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { router } from "../openapi.ts";
-import { activeBundle } from "../policy/store.ts";
+import { loadDeployment } from "../policy/store.ts";
 import { signingKey } from "../tokens/keys.ts";
 
 const JwksSchema = z
@@ -8,7 +8,7 @@ const JwksSchema = z
   .openapi("Jwks");
 
 const HealthSchema = z
-  .object({ status: z.enum(["ok", "degraded"]), bundle: z.object({ active: z.boolean(), digest: z.string().nullable(), problem: z.string().nullable() }) })
+  .object({ status: z.enum(["ok", "degraded"]), bundle: z.object({ active: z.boolean(), version: z.int().nullable(), digest: z.string().nullable(), problem: z.string().nullable() }) })
   .openapi("Health");
 
 export const wellKnown = router();
@@ -38,8 +38,8 @@ wellKnown.openapi(
     },
   }),
   async (c) => {
-    const active = await activeBundle(c.env.BUNDLES, c.env.TENANT, Number(c.env.BUNDLE_REFRESH_SECONDS), c.var.deps.now());
-    if (active.ok) return c.json({ status: "ok" as const, bundle: { active: true, digest: active.bundle.digest, problem: null } }, 200);
-    return c.json({ status: "degraded" as const, bundle: { active: false, digest: null, problem: active.code } }, 503);
+    const { active } = await loadDeployment(c.env, c.env.TENANT, c.var.deps.now());
+    if (active.ok) return c.json({ status: "ok" as const, bundle: { active: true, version: active.bundle.version, digest: active.bundle.digest, problem: null } }, 200);
+    return c.json({ status: "degraded" as const, bundle: { active: false, version: null, digest: null, problem: active.code } }, 503);
   },
 );

@@ -1,0 +1,223 @@
+import { DurableObject } from "cloudflare:workers";
+import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
+import type { JsonValue } from "../worker/log/canonical.ts";
+
+/** A verified artifact in R2 that a deployment slot points at. */
+export interface BundleRef {
+  version: number;
+  digest: string;
+  name: string;
+  /** R2 key of the signed artifact. */
+  key: string;
+  expiresAt: string;
+}
+
+/** Which bundle decides for whom. Written to R2 for every isolate to read (see worker/policy/store.ts). */
+export interface Deployment {
+  /** Bumped on every change, so a reader can tell a newer pointer from an older one. */
+  generation: number;
+  active: BundleRef | null;
+  /** A candidate that decides for a stable share of devices or for one device group. */
+  canary: { bundle: BundleRef; percent: number | null; group: string | null } | null;
+  /** A candidate evaluated beside the active bundle without changing any answer. */
+  shadow: BundleRef | null;
+}
+
+export type Slot = "active" | "canary" | "shadow";
+
+export type RegistryRefusal = { ok: false; code: "bundle_version_conflict" | "not_found"; detail: string };
+
+/** A decision reduced to what shadow evaluation compares. */
+export interface DecisionSummary {
+  decision: string;
+  reason_code: string;
+  reasons: string[];
+}
+
+export interface ShadowReport {
+  version: number;
+  agree: number;
+  disagree: number;
+  examples: { time: string; device: string; decision_id: string; active: DecisionSummary; shadow: DecisionSummary }[];
+}
+
+/** R2 key of a tenant's deployment pointer. */
+export function deploymentKey(tenant: string): string {
+  return `${tenant}/bundles/deployment.json`;
+}
+
+/** R2 key of a published artifact. */
+export function artifactKey(tenant: string, version: number): string {
+  return `${tenant}/bundles/artifacts/${version}.jws`;
+}
+
+const MAX_SHADOW_EXAMPLES = 20;
+const EMPTY: Deployment = { generation: 0, active: null, canary: null, shadow: null };
+
+/**
+ * One per tenant: the deployment (active, canary and shadow bundles), the admin log of
+ * every activation, rollback and refusal (hash-chained like a device log), and shadow
+ * agreement counts. Activation is serialised here; the worker has already verified the
+ * artifact's signature and compiled it before asking.
+ */
+export class BundleRegistry extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private head = { seq: 0, hash: GENESIS_PREV };
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(`
+        CREATE TABLE IF NOT EXISTS deployment (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), state TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS activated (version INTEGER PRIMARY KEY, digest TEXT NOT NULL, ref TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS admin_log (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS shadow_counts (version INTEGER PRIMARY KEY, agree INTEGER NOT NULL, disagree INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS shadow_examples (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, example TEXT NOT NULL);
+      `);
+      const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM admin_log ORDER BY seq DESC LIMIT 1").toArray()[0];
+      if (last) this.head = { seq: last.seq, hash: last.hash };
+    });
+  }
+
+  deployment(): Deployment {
+    const row = this.sql.exec<{ state: string }>("SELECT state FROM deployment").toArray()[0];
+    return row ? (JSON.parse(row.state) as Deployment) : EMPTY;
+  }
+
+  /**
+   * Puts `ref` in `slot`. Versions only move up: the active slot takes a version above
+   * the active one, or, with `rollback`, one that was active before; candidates must be
+   * above the active version. The R2 pointer is written before the change commits, so
+   * isolates never read a deployment the registry does not hold.
+   */
+  async activate(args: {
+    tenant: string;
+    ref: BundleRef;
+    slot: Slot;
+    percent?: number | undefined;
+    group?: string | undefined;
+    rollback: boolean;
+    reason?: string | undefined;
+    now: number;
+  }): Promise<{ ok: true; deployment: Deployment; log: { seq: number; hash: string } } | RegistryRefusal> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const current = this.deployment();
+      const refusal = this.checkVersion(current, args.ref, args.slot, args.rollback);
+      if (refusal) {
+        this.appendLog("bundle.refused", { version: args.ref.version, digest: args.ref.digest, slot: args.slot, code: refusal.code, detail: refusal.detail }, args.now);
+        return refusal;
+      }
+      const next: Deployment = { ...current, generation: current.generation + 1 };
+      if (args.slot === "active") {
+        next.active = args.ref;
+        // A candidate at or below the new active version has nothing left to test.
+        if (next.canary && next.canary.bundle.version <= args.ref.version) next.canary = null;
+        if (next.shadow && next.shadow.version <= args.ref.version) next.shadow = null;
+      } else if (args.slot === "canary") {
+        next.canary = { bundle: args.ref, percent: args.percent ?? null, group: args.group ?? null };
+      } else {
+        next.shadow = args.ref;
+      }
+      await this.env.BUNDLES.put(deploymentKey(args.tenant), JSON.stringify(next));
+      const type = args.rollback ? "bundle.rolled_back" : `bundle.${args.slot === "active" ? "activated" : args.slot}`;
+      const log = this.ctx.storage.transactionSync(() => {
+        this.sql.exec("INSERT INTO deployment (singleton, state) VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE SET state = excluded.state", JSON.stringify(next));
+        if (args.slot === "active") {
+          this.sql.exec("INSERT INTO activated (version, digest, ref) VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING", args.ref.version, args.ref.digest, JSON.stringify(args.ref));
+        }
+        return this.appendLog(
+          type,
+          {
+            version: args.ref.version,
+            digest: args.ref.digest,
+            name: args.ref.name,
+            slot: args.slot,
+            percent: args.percent ?? null,
+            group: args.group ?? null,
+            previous: current.active ? { version: current.active.version, digest: current.active.digest } : null,
+            reason: args.reason ?? null,
+          },
+          args.now,
+        );
+      });
+      return { ok: true as const, deployment: next, log };
+    });
+  }
+
+  /** Ends a canary or shadow evaluation. */
+  async clear(args: { tenant: string; slot: "canary" | "shadow"; now: number }): Promise<{ ok: true; deployment: Deployment } | RegistryRefusal> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const current = this.deployment();
+      if (!current[args.slot]) return { ok: false as const, code: "not_found" as const, detail: `no ${args.slot} bundle` };
+      const next: Deployment = { ...current, generation: current.generation + 1, [args.slot]: null };
+      await this.env.BUNDLES.put(deploymentKey(args.tenant), JSON.stringify(next));
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("UPDATE deployment SET state = ?", JSON.stringify(next));
+        this.appendLog(`bundle.${args.slot}_cleared`, { previous: args.slot === "canary" ? current.canary!.bundle.version : current.shadow!.version }, args.now);
+      });
+      return { ok: true as const, deployment: next };
+    });
+  }
+
+  /** Records an artifact refused before it reached the registry (signature, expiry, validation). */
+  recordRefusal(args: { version: number | null; code: string; detail: string; now: number }): { seq: number; hash: string } {
+    return this.ctx.storage.transactionSync(() => this.appendLog("bundle.refused", { version: args.version, code: args.code, detail: args.detail }, args.now));
+  }
+
+  /** Counts one shadow comparison; keeps the first few disagreements as examples. */
+  recordShadow(args: { version: number; agree: boolean; example: ShadowReport["examples"][number] | null }): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "INSERT INTO shadow_counts (version, agree, disagree) VALUES (?, ?, ?) ON CONFLICT (version) DO UPDATE SET agree = agree + excluded.agree, disagree = disagree + excluded.disagree",
+        args.version,
+        args.agree ? 1 : 0,
+        args.agree ? 0 : 1,
+      );
+      if (!args.agree && args.example) {
+        const kept = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM shadow_examples WHERE version = ?", args.version).one().n;
+        if (kept < MAX_SHADOW_EXAMPLES) this.sql.exec("INSERT INTO shadow_examples (version, example) VALUES (?, ?)", args.version, JSON.stringify(args.example));
+      }
+    });
+  }
+
+  shadowReport(version: number): ShadowReport {
+    const counts = this.sql.exec<{ agree: number; disagree: number }>("SELECT agree, disagree FROM shadow_counts WHERE version = ?", version).toArray()[0];
+    const examples = this.sql
+      .exec<{ example: string }>("SELECT example FROM shadow_examples WHERE version = ? ORDER BY id", version)
+      .toArray()
+      .map((row) => JSON.parse(row.example) as ShadowReport["examples"][number]);
+    return { version, agree: counts?.agree ?? 0, disagree: counts?.disagree ?? 0, examples };
+  }
+
+  /** Admin log entries with seq > `after`, as stored JSON text. */
+  readLog(after: number, limit: number): string[] {
+    return this.sql.exec<{ entry: string }>("SELECT entry FROM admin_log WHERE seq > ? ORDER BY seq LIMIT ?", after, limit).toArray().map((row) => row.entry);
+  }
+
+  private checkVersion(current: Deployment, ref: BundleRef, slot: Slot, rollback: boolean): RegistryRefusal | null {
+    const active = current.active;
+    const conflict = (detail: string): RegistryRefusal => ({ ok: false, code: "bundle_version_conflict", detail });
+    if (slot !== "active") {
+      if (rollback) return conflict("only the active slot rolls back");
+      if (active && ref.version <= active.version) return conflict(`a ${slot} must be above active version ${active.version}`);
+      return null;
+    }
+    if (!rollback) {
+      if (active && ref.version <= active.version) return conflict(`version ${ref.version} is not above active version ${active.version}; roll back explicitly`);
+      return null;
+    }
+    if (!active || ref.version >= active.version) return conflict("a rollback goes to a version below the active one");
+    const earlier = this.sql.exec<{ digest: string }>("SELECT digest FROM activated WHERE version = ?", ref.version).toArray()[0];
+    if (!earlier) return conflict(`version ${ref.version} was never active`);
+    if (earlier.digest !== ref.digest) return conflict(`version ${ref.version} now has another digest than when it was active`);
+    return null;
+  }
+
+  private appendLog(type: string, data: { [key: string]: JsonValue }, now: number): { seq: number; hash: string } {
+    const entry = nextEntry(this.head, "bundle-registry", type, data, now);
+    this.sql.exec("INSERT INTO admin_log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, JSON.stringify(entry));
+    this.head = { seq: entry.seq, hash: entry.hash };
+    return this.head;
+  }
+}

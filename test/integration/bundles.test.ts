@@ -1,0 +1,244 @@
+import { env } from "cloudflare:test";
+import { base64url, exportJWK, generateKeyPair } from "jose";
+import { describe, expect, it } from "vitest";
+import { artifactKey } from "../../durable-objects/BundleRegistry.ts";
+import { bundleStatement, signBundle, type BundleSources } from "../../worker/policy/artifact.ts";
+import { canaryShare } from "../../worker/policy/store.ts";
+import type { LogEntry } from "../../worker/log/chain.ts";
+import { BASE_URL, defaultSources, fileAction, nextVersion, publish, readyDevice, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
+
+const write = fileAction("file.write", "/home/dev/workspace/a.ts");
+
+/** The default bundle with workspace writes forbidden: a candidate that disagrees on `write`. */
+const strictSources: BundleSources = {
+  ...defaultSources,
+  policies: `${defaultSources.policies}\n@id("freeze-writes")\nforbid (principal, action == Action::"file.write", resource);`,
+};
+
+async function admin(tenant: string, method: string, path: string, body?: unknown) {
+  const response = await workerFetch({ tenant })(
+    new Request(BASE_URL + path, {
+      method,
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    }),
+  );
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> & { code?: string } };
+}
+
+async function adminLog(tenant: string): Promise<LogEntry[]> {
+  return (await admin(tenant, "GET", "/v1/bundles/log?limit=1000")).body["entries"] as LogEntry[];
+}
+
+/** Uploads `artifact` as version `version` and asks for its activation. */
+async function activateRaw(tenant: string, version: number, artifact: string) {
+  await env.BUNDLES.put(artifactKey(tenant, version), artifact);
+  return admin(tenant, "POST", "/v1/bundles/activate", { version });
+}
+
+async function signed(tenant: string, version: number, sources: BundleSources = defaultSources, meta: { expiresAt?: Date; createdAt?: Date } = {}) {
+  const createdAt = meta.createdAt ?? new Date();
+  const statement = bundleStatement(sources, { name: "test", tenant, version, createdAt, expiresAt: meta.expiresAt ?? new Date(createdAt.getTime() + 86_400_000) });
+  return { statement, artifact: await signBundle(statement, testPublisherKey) };
+}
+
+function payloadOf(artifact: string): Record<string, unknown> {
+  return JSON.parse(new TextDecoder().decode(base64url.decode(artifact.split(".")[1]!))) as Record<string, unknown>;
+}
+
+function withPayload(artifact: string, payload: unknown): string {
+  const [header, , signature] = artifact.split(".");
+  return `${header}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
+}
+
+describe("activation accepts only signed, current, valid artifacts", () => {
+  it.each(["policies", "schema", "manifest"])("a tampered byte in the %s is refused: bundle_signature_invalid", async (part) => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const { artifact } = await signed(tenant, version);
+    const payload = payloadOf(artifact);
+    payload[part] = part === "manifest" ? { ...(payload[part] as object), name: "defaulT" } : (payload[part] as string).replace("dev", "deV");
+    const { status, body } = await activateRaw(tenant, version, withPayload(artifact, payload));
+    expect(status).toBe(422);
+    expect(body.code).toBe("bundle_signature_invalid");
+  });
+
+  it("a flipped signature byte is refused", async () => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const { artifact } = await signed(tenant, version);
+    const [header, payload, signature] = artifact.split(".");
+    const bytes = base64url.decode(signature!);
+    bytes[0]! ^= 1;
+    const { status, body } = await activateRaw(tenant, version, `${header}.${payload}.${base64url.encode(bytes)}`);
+    expect(status).toBe(422);
+    expect(body.code).toBe("bundle_signature_invalid");
+  });
+
+  it("a signature by an untrusted key is refused, and the refusal is recorded", async () => {
+    const tenant = uniqueId("tenant");
+    const stranger = await exportJWK((await generateKeyPair("EdDSA", { extractable: true })).privateKey);
+    const { status, body } = await publish(defaultSources, { tenant, key: stranger });
+    expect(status).toBe(422);
+    expect(body.code).toBe("bundle_untrusted_key");
+    expect((await adminLog(tenant)).map((entry) => [entry.type, entry.data["code"]])).toEqual([["bundle.refused", "bundle_untrusted_key"]]);
+  });
+
+  it("an expired artifact is refused", async () => {
+    const tenant = uniqueId("tenant");
+    const { status, body } = await publish(defaultSources, { tenant, createdAt: new Date(Date.now() - 2 * 86_400_000), expiresAt: new Date(Date.now() - 60_000) });
+    expect(status).toBe(422);
+    expect(body.code).toBe("bundle_expired");
+  });
+
+  it("parts mixed from two builds: the signed digest does not match the parts", async () => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const first = bundleStatement(defaultSources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
+    const second = bundleStatement(strictSources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
+    const mixed = { ...second, digest: first.digest };
+    const { status, body } = await activateRaw(tenant, version, await signBundle(mixed, testPublisherKey));
+    expect(status).toBe(422);
+    expect(body.code).toBe("bundle_digest_mismatch");
+  });
+
+  it("an artifact for another tenant, or uploaded under another version, is refused", async () => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    expect((await activateRaw(tenant, version, (await signed("someone-else", version)).artifact)).body.code).toBe("bundle_invalid");
+    expect((await activateRaw(tenant, version + 1, (await signed(tenant, version)).artifact)).body.code).toBe("bundle_invalid");
+  });
+
+  it("policies that do not validate are refused and the previous bundle keeps deciding", async () => {
+    const tenant = uniqueId("tenant");
+    const good = await publish(defaultSources, { tenant });
+    expect(good.status).toBe(200);
+    const client = await readyDevice({ fetch: workerFetch({ tenant }) });
+    const bad = await publish({ ...defaultSources, policies: `@id("typo") permit (principal, action, resource) when { resource.pathh == "/" };` }, { tenant });
+    expect(bad.status).toBe(422);
+    expect(bad.body.code).toBe("bundle_invalid");
+    const { body } = await client.decide(write);
+    expect(body.decision).toBe("permit");
+    expect(body.policy).toBe(good.statement.digest);
+    expect((await admin(tenant, "GET", "/v1/bundles")).body).toMatchObject({ active: { version: good.statement.version } });
+  });
+
+  it("an artifact nobody uploaded is 404, recorded", async () => {
+    const tenant = uniqueId("tenant");
+    const { status } = await admin(tenant, "POST", "/v1/bundles/activate", { version: 42 });
+    expect(status).toBe(404);
+    expect((await adminLog(tenant)).at(-1)).toMatchObject({ type: "bundle.refused", data: { version: 42, code: "not_found" } });
+  });
+});
+
+describe("versions only move forward", () => {
+  it("a replayed older version is refused with 409; a rollback must say so and is recorded", async () => {
+    const tenant = uniqueId("tenant");
+    const v1 = await publish(defaultSources, { tenant });
+    const v2 = await publish(strictSources, { tenant });
+    expect([v1.status, v2.status]).toEqual([200, 200]);
+    const replay = await admin(tenant, "POST", "/v1/bundles/activate", { version: v1.statement.version });
+    expect(replay.status).toBe(409);
+    expect(replay.body.code).toBe("bundle_version_conflict");
+    const same = await admin(tenant, "POST", "/v1/bundles/activate", { version: v2.statement.version });
+    expect(same.status).toBe(409);
+
+    const rollback = await admin(tenant, "POST", "/v1/bundles/activate", { version: v1.statement.version, rollback: true, reason: "freeze broke CI" });
+    expect(rollback.status).toBe(200);
+    const client = await readyDevice({ fetch: workerFetch({ tenant }) });
+    expect((await client.decide(write)).body.policy).toBe(v1.statement.digest);
+    const log = await adminLog(tenant);
+    expect(log.map((entry) => entry.type)).toEqual(["bundle.activated", "bundle.activated", "bundle.refused", "bundle.refused", "bundle.rolled_back"]);
+    expect(log.at(-1)?.data).toMatchObject({ version: v1.statement.version, previous: { version: v2.statement.version }, reason: "freeze broke CI" });
+  });
+
+  it("a rollback goes only to a version that was active before", async () => {
+    const tenant = uniqueId("tenant");
+    const older = nextVersion();
+    const active = await publish(defaultSources, { tenant });
+    await env.BUNDLES.put(artifactKey(tenant, older), (await signed(tenant, older)).artifact);
+    const rollback = await admin(tenant, "POST", "/v1/bundles/activate", { version: older, rollback: true });
+    expect(rollback.status).toBe(409);
+    expect(active.status).toBe(200);
+  });
+});
+
+describe("canary and shadow", () => {
+  it("canary shares are stable per device and near the requested share", () => {
+    const ids = Array.from({ length: 4000 }, (_, i) => `device-${i}`);
+    const inCanary = ids.filter((id) => canaryShare("t", id) < 10).length;
+    expect(inCanary / ids.length).toBeGreaterThan(0.085);
+    expect(inCanary / ids.length).toBeLessThan(0.115);
+    expect(ids.slice(0, 50).map((id) => canaryShare("t", id))).toEqual(ids.slice(0, 50).map((id) => canaryShare("t", id)));
+  });
+
+  it("a canary decides for its share of devices, the same way on every call", async () => {
+    const tenant = uniqueId("tenant");
+    const stable = await publish(defaultSources, { tenant });
+    const candidate = await publish(strictSources, { tenant, slot: "canary", percent: 50 });
+    expect(candidate.status).toBe(200);
+    const devices = await Promise.all(Array.from({ length: 12 }, () => readyDevice({ fetch: workerFetch({ tenant }) })));
+    for (const device of devices) {
+      const expected = canaryShare(tenant, device.deviceId) < 50 ? candidate.statement.digest : stable.statement.digest;
+      for (let call = 0; call < 2; call += 1) {
+        const { body } = await device.decide(write);
+        expect(body.policy).toBe(expected);
+        expect(body.decision).toBe(expected === candidate.statement.digest ? "deny" : "permit");
+      }
+    }
+    const listed = await admin(tenant, "GET", "/v1/bundles");
+    expect(listed.body).toMatchObject({
+      active: { version: stable.statement.version, digest: stable.statement.digest },
+      canary: { bundle: { version: candidate.statement.version, digest: candidate.statement.digest }, percent: 50, group: null },
+      shadow: null,
+    });
+  });
+
+  it("a group canary decides for the group's devices only, and every decision records its bundle", async () => {
+    const tenant = uniqueId("tenant");
+    const stable = await publish(defaultSources, { tenant });
+    const candidate = await publish(strictSources, { tenant, slot: "canary", group: "platform" });
+    const member = await readyDevice({ fetch: workerFetch({ tenant }), groups: ["platform"] });
+    const other = await readyDevice({ fetch: workerFetch({ tenant }), groups: ["sales"] });
+    expect((await member.decide(write)).body).toMatchObject({ decision: "deny", policy: candidate.statement.digest, reasons: ["freeze-writes"] });
+    expect((await other.decide(write)).body).toMatchObject({ decision: "permit", policy: stable.statement.digest });
+    const log = await member.request<{ entries: LogEntry[] }>("GET", `/v1/devices/${member.deviceId}/log`, undefined, { authorization: `Bearer ${env.AUDITOR_TOKEN}` });
+    expect(log.body.entries.at(-1)?.data).toMatchObject({ policy: candidate.statement.digest, bundle: { version: candidate.statement.version, role: "canary" } });
+  });
+
+  it("a shadow bundle never changes an answer; its agreement is counted with examples of disagreement", async () => {
+    const tenant = uniqueId("tenant");
+    const stable = await publish(defaultSources, { tenant });
+    const shadow = await publish(strictSources, { tenant, slot: "shadow" });
+    const client = await readyDevice({ fetch: workerFetch({ tenant }) });
+    for (let i = 0; i < 3; i += 1) expect((await client.decide(write)).body).toMatchObject({ decision: "permit", policy: stable.statement.digest });
+    for (let i = 0; i < 2; i += 1) expect((await client.decide(fileAction("file.read", "/etc/shadow"))).body.decision).toBe("deny");
+    const report = await admin(tenant, "GET", `/v1/bundles/${shadow.statement.version}/shadow-report`);
+    expect(report.body).toMatchObject({ version: shadow.statement.version, agree: 2, disagree: 3 });
+    expect((report.body["examples"] as unknown[])[0]).toMatchObject({
+      device: client.deviceId,
+      active: { decision: "permit", reasons: ["workspace-read-write"] },
+      shadow: { decision: "deny", reason_code: "policy_forbid", reasons: ["freeze-writes"] },
+    });
+    expect((await admin(tenant, "DELETE", "/v1/bundles/shadow")).body).toMatchObject({ shadow: null });
+  });
+
+  it("a candidate must be above the active version", async () => {
+    const tenant = uniqueId("tenant");
+    const older = nextVersion();
+    await publish(defaultSources, { tenant });
+    await env.BUNDLES.put(artifactKey(tenant, older), (await signed(tenant, older, strictSources)).artifact);
+    const { status, body } = await admin(tenant, "POST", "/v1/bundles/activate", { version: older, slot: "canary", percent: 10 });
+    expect(status).toBe(409);
+    expect(body.code).toBe("bundle_version_conflict");
+  });
+
+  it("activation requests are validated: a canary takes one of percent or group", async () => {
+    const tenant = uniqueId("tenant");
+    for (const body of [{ version: 1, slot: "canary" }, { version: 1, slot: "canary", percent: 5, group: "x" }, { version: 1, percent: 5 }, { version: 1, slot: "canary", percent: 0 }]) {
+      const response = await admin(tenant, "POST", "/v1/bundles/activate", body);
+      expect(response.status).toBe(400);
+      expect(response.body.code).toBe("malformed_request");
+    }
+  });
+});

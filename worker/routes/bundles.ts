@@ -1,0 +1,159 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireRole } from "../auth.ts";
+import { StateError, VerificationError, WardenError } from "../errors.ts";
+import { bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { BundleError, verifyBundleArtifact } from "../policy/artifact.ts";
+import { compileBundle } from "../policy/bundle.ts";
+import { trustedKeys } from "../policy/store.ts";
+import { artifactKey, type BundleRef } from "../../durable-objects/BundleRegistry.ts";
+import { LogHeadSchema } from "./devices.ts";
+
+const ActivateSchema = z
+  .strictObject({
+    version: z.int().min(1).openapi({ description: "Version of an artifact uploaded to R2 at <tenant>/bundles/artifacts/<version>.jws" }),
+    slot: z.enum(["active", "canary", "shadow"]).default("active"),
+    percent: z.number().gt(0).max(100).optional().openapi({ description: "Canary: share of devices (stable by device id)" }),
+    group: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).optional().openapi({ description: "Canary: a device group instead of a share" }),
+    rollback: z.boolean().default(false).openapi({ description: "Explicitly activate a version below the active one that was active before" }),
+    reason: z.string().max(500).optional(),
+  })
+  .refine((body) => body.slot !== "canary" || (body.percent === undefined) !== (body.group === undefined), "a canary takes exactly one of percent or group")
+  .refine((body) => body.slot === "canary" || (body.percent === undefined && body.group === undefined), "percent and group apply to a canary only")
+  .openapi("ActivateBundle");
+
+const RefSchema = z.object({ version: z.int(), digest: z.string(), name: z.string(), key: z.string(), expiresAt: z.string() }).openapi("BundleRef");
+const DeploymentSchema = z
+  .object({
+    generation: z.int(),
+    active: RefSchema.nullable(),
+    canary: z.object({ bundle: RefSchema, percent: z.number().nullable(), group: z.string().nullable() }).nullable(),
+    shadow: RefSchema.nullable(),
+  })
+  .openapi("Deployment");
+
+const SummarySchema = z.object({ decision: z.string(), reason_code: z.string(), reasons: z.array(z.string()) });
+
+const ShadowReportSchema = z
+  .object({
+    version: z.int(),
+    agree: z.int(),
+    disagree: z.int(),
+    examples: z.array(z.object({ time: z.string(), device: z.string(), decision_id: z.string(), active: SummarySchema, shadow: SummarySchema })),
+  })
+  .openapi("ShadowReport");
+
+export const bundles = router();
+
+bundles.use("/v1/bundles/activate", requireRole("admin"));
+bundles.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/bundles/activate",
+    summary: "Activate a signed bundle artifact as active, canary or shadow (admin)",
+    description:
+      "Reads the artifact from R2, verifies its signature with a trusted publisher key over exactly the bytes it parses, refuses it if expired, for another tenant, or invalid, and moves the deployment forward only (a lower version needs `rollback`). Every activation, rollback and refusal is recorded in the admin log; on any failure the previous bundle stays active.",
+    security: bearerSecurity,
+    request: jsonBody(ActivateSchema),
+    responses: {
+      200: { description: "The new deployment", content: { "application/json": { schema: z.object({ deployment: DeploymentSchema, log: LogHeadSchema }) } } },
+      ...problems(400, 401, 403, 404, 409, 413, 415, 422),
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const { deps } = c.var;
+    const now = deps.now();
+    const tenant = c.env.TENANT;
+    const registry = deps.bundleRegistry(c.env, tenant);
+    const key = artifactKey(tenant, body.version);
+    const object = await c.env.BUNDLES.get(key);
+    if (!object) {
+      await registry.recordRefusal({ version: body.version, code: "not_found", detail: `no artifact at ${key}`, now });
+      throw new WardenError("not_found", `no artifact at ${key}: upload it first (warden bundle publish does)`);
+    }
+    let ref: BundleRef;
+    try {
+      const statement = await verifyBundleArtifact(await object.text(), await trustedKeys(c.env.PUBLISHER_KEYS), now);
+      if (statement.tenant !== tenant) throw new BundleError("bundle_invalid", `the artifact is for tenant ${statement.tenant}`);
+      if (statement.version !== body.version) throw new BundleError("bundle_invalid", `the artifact at ${key} carries version ${statement.version}`);
+      compileBundle(statement);
+      ref = { version: statement.version, digest: statement.digest, name: statement.name, key, expiresAt: statement.expires_at };
+    } catch (error) {
+      if (!(error instanceof BundleError)) throw error;
+      const detail = [error.message, ...error.details].join("; ");
+      await registry.recordRefusal({ version: body.version, code: error.code, detail, now });
+      throw new VerificationError(error.code, detail);
+    }
+    const outcome = await registry.activate({ tenant, ref, slot: body.slot, percent: body.percent, group: body.group, rollback: body.rollback, reason: body.reason, now });
+    if (!outcome.ok) throw new StateError(outcome.code, outcome.detail);
+    return c.json({ deployment: outcome.deployment, log: outcome.log }, 200);
+  },
+);
+
+bundles.use("/v1/bundles", requireRole("admin", "auditor"));
+bundles.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/bundles",
+    summary: "The active, canary and shadow bundles with their digests",
+    security: bearerSecurity,
+    responses: { 200: { description: "The deployment", content: { "application/json": { schema: DeploymentSchema } } }, ...problems(401, 403) },
+  }),
+  async (c) => c.json(await c.var.deps.bundleRegistry(c.env, c.env.TENANT).deployment(), 200),
+);
+
+bundles.use("/v1/bundles/:slot{canary|shadow}", requireRole("admin"));
+bundles.openapi(
+  createRoute({
+    method: "delete",
+    path: "/v1/bundles/{slot}",
+    summary: "End a canary or shadow evaluation (admin)",
+    security: bearerSecurity,
+    request: { params: z.object({ slot: z.enum(["canary", "shadow"]) }) },
+    responses: { 200: { description: "The deployment after", content: { "application/json": { schema: DeploymentSchema } } }, ...problems(401, 403, 404) },
+  }),
+  async (c) => {
+    const { slot } = c.req.valid("param");
+    const outcome = await c.var.deps.bundleRegistry(c.env, c.env.TENANT).clear({ tenant: c.env.TENANT, slot, now: c.var.deps.now() });
+    if (!outcome.ok) throw new StateError(outcome.code, outcome.detail);
+    return c.json(outcome.deployment, 200);
+  },
+);
+
+bundles.use("/v1/bundles/:version/shadow-report", requireRole("admin", "auditor"));
+bundles.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/bundles/{version}/shadow-report",
+    summary: "How often a shadow bundle agreed with the active one, with examples of disagreement",
+    security: bearerSecurity,
+    request: { params: z.object({ version: z.coerce.number().int().min(1) }) },
+    responses: { 200: { description: "Agreement counts", content: { "application/json": { schema: ShadowReportSchema } } }, ...problems(400, 401, 403) },
+  }),
+  async (c) => c.json(await c.var.deps.bundleRegistry(c.env, c.env.TENANT).shadowReport(c.req.valid("param").version), 200),
+);
+
+bundles.use("/v1/bundles/log", requireRole("admin", "auditor"));
+bundles.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/bundles/log",
+    summary: "The admin log: every activation, rollback and refusal, hash-chained",
+    security: bearerSecurity,
+    request: {
+      query: z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+    },
+    responses: {
+      200: {
+        description: "Entries, oldest first",
+        content: { "application/json": { schema: z.object({ entries: z.array(z.object({ seq: z.int(), type: z.string(), time: z.string(), hash: z.string(), prev: z.string(), device: z.string(), data: z.record(z.string(), z.unknown()) })) }) } },
+      },
+      ...problems(400, 401, 403),
+    },
+  }),
+  async (c) => {
+    const { after, limit } = c.req.valid("query");
+    const stored = await c.var.deps.bundleRegistry(c.env, c.env.TENANT).readLog(after, limit);
+    return c.json({ entries: stored.map((text) => JSON.parse(text) as { seq: number; type: string; time: string; hash: string; prev: string; device: string; data: Record<string, unknown> }) }, 200);
+  },
+);
