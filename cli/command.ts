@@ -39,6 +39,18 @@ export function parseOptions<const T extends Options>(command: string, argv: str
   }
 }
 
+/** Like `parseOptions`, for commands that take exactly `count` positional arguments (`warden bundle test <dir>`). */
+export function parseWithPositionals<const T extends Options>(command: string, argv: string[], options: T, count: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error), command);
+  }
+  if (parsed.positionals.length !== count) throw new UsageError(`expected ${count} argument${count === 1 ? "" : "s"}, got ${parsed.positionals.length}`, command);
+  return { values: parsed.values, positionals: parsed.positionals };
+}
+
 /** The value of a required option, or a usage error. */
 export function required<T>(command: string, values: Record<string, unknown>, name: string): T {
   const value = values[name];

@@ -14,6 +14,8 @@ interface CommandEntry {
 
 const commands: Record<string, CommandEntry> = {
   shim: { summary: "Reference shim: register a device key, ask for decisions", load: () => import("./shim.ts") },
+  bundle: { summary: "Test, build, sign and publish policy bundles", load: () => import("./bundle.ts") },
+  keys: { summary: "Manage bundle publisher keys", load: () => import("./keys.ts") },
 };
 
 export const HELP = [

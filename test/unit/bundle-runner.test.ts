@@ -1,0 +1,45 @@
+import "../../worker/policy/cedar-workerd.ts";
+import { describe, expect, it } from "vitest";
+import defaultTests from "../../policy-bundles/default/tests/default.json";
+import { compileForTest, formatReport, runBundleTests, TestFileSchema, type TestCase } from "../../cli/bundle-runner.ts";
+import { BundleError } from "../../worker/policy/artifact.ts";
+import { defaultSources } from "../helpers.ts";
+
+const now = new Date("2026-11-22T12:00:00Z");
+const cases = TestFileSchema.parse(defaultTests).cases;
+
+describe("warden bundle test", () => {
+  it("the example bundle passes its own tests and exercises every forbid and review policy", () => {
+    const bundle = compileForTest(defaultSources, now);
+    const report = runBundleTests(bundle, [{ file: "tests/default.json", cases }], now);
+    expect(report.results.filter((result) => result.failures.length > 0)).toEqual([]);
+    expect(report.uncovered).toEqual([]);
+    expect(report.passed).toBe(true);
+  });
+
+  it("reports a failing case with its request, what was expected and what was decided", () => {
+    const bundle = compileForTest(defaultSources, now);
+    const wrong: TestCase = { ...cases[0]!, name: "wrong on purpose", expect: { decision: "deny", reasons: ["secrets-never"] } };
+    const report = runBundleTests(bundle, [{ file: "tests/x.json", cases: [...cases, wrong] }], now);
+    expect(report.passed).toBe(false);
+    const failed = report.results.find((result) => result.case.name === "wrong on purpose")!;
+    expect(failed.failures).toEqual(["expected deny, decided permit (policy_permit)", "expected reasons [secrets-never], got [workspace-read-write]"]);
+    const text = formatReport(report, bundle);
+    expect(text).toContain("✗ tests/x.json › wrong on purpose");
+    expect(text).toContain('request: {"agent"');
+    expect(text).toContain(`${cases.length} passed, 1 failed`);
+  });
+
+  it("fails when a forbid or review policy has no case that exercises it", () => {
+    const bundle = compileForTest(defaultSources, now);
+    const withoutSecrets = cases.filter((testCase) => !(testCase.expect.reasons ?? []).includes("secrets-never"));
+    const report = runBundleTests(bundle, [{ file: "tests/default.json", cases: withoutSecrets }], now);
+    expect(report.results.every((result) => result.failures.length === 0)).toBe(true);
+    expect(report.uncovered).toEqual(["secrets-never"]);
+    expect(report.passed).toBe(false);
+  });
+
+  it("refuses policies that do not validate strictly against the schema", () => {
+    expect(() => compileForTest({ ...defaultSources, policies: `@id("a") permit (principal, action, resource) when { principal.nickname == "x" };` }, now)).toThrow(BundleError);
+  });
+});
