@@ -20,6 +20,7 @@ describe("every path of the default bundle", () => {
     { name: "system read", request: fileAction("file.read", "/usr/include/stdio.h"), decision: "permit", reason_code: "policy_permit", reasons: ["system-read"] },
     { name: "system write has no permit", request: fileAction("file.write", "/usr/bin/env"), decision: "deny", reason_code: "no_applicable_permit", reasons: [] },
     { name: "shadow file", request: fileAction("file.read", "/etc/shadow"), decision: "deny", reason_code: "policy_forbid", reasons: ["secrets-never"] },
+    { name: "a manifest path class", request: fileAction("file.write", "/home/dev/.aws/credentials"), decision: "deny", reason_code: "policy_forbid", reasons: ["secrets-never"] },
     { name: "ssh keys", request: fileAction("file.read", "/home/dev/.ssh/id_ed25519"), decision: "deny", reason_code: "policy_forbid", reasons: ["secrets-never"] },
     { name: ".env inside the workspace: forbid beats permit", request: fileAction("file.read", "/home/dev/workspace/.env"), decision: "deny", reason_code: "policy_forbid", reasons: ["secrets-never"] },
     { name: "delete in .git is held for tier1", request: fileAction("file.delete", "/home/dev/workspace/.git/HEAD"), decision: "review", reason_code: "policy_review", reasons: ["git-history-delete-review"], tier: "tier1" },

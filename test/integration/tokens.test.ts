@@ -229,6 +229,13 @@ describe("action tokens", () => {
     expect(claims["decision_id"]).toBe(body.decision_id);
   });
 
+  it("take the shorter lifetime the manifest sets for an action", async () => {
+    const client = await readyDevice();
+    const { body } = await client.decide({ agent: permitted.agent, action: { type: "command.exec", targets: [{ kind: "command", value: "git status" }] } });
+    const claims = decodeJwt(body.token!);
+    expect(claims.exp! - claims.iat!).toBe(15);
+  });
+
   it("redeem once for exactly the permitted action; a replayed jti is refused", async () => {
     const client = await readyDevice();
     const { body } = await client.decide(permitted);

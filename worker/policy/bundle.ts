@@ -10,6 +10,7 @@ import {
   type PolicyJson,
 } from "./cedar.ts";
 import { BundleError, type BundleStatement } from "./artifact.ts";
+import { canonicalizePath } from "./targets.ts";
 
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
@@ -25,7 +26,21 @@ export const BundleManifestSchema = z.strictObject({
     )
     .max(8)
     .default([]),
-  action_token: z.strictObject({ ttl_seconds: z.int().min(1).max(60) }).default({ ttl_seconds: 60 }),
+  action_token: z
+    .strictObject({
+      ttl_seconds: z.int().min(1).max(60),
+      /** Shorter lifetimes for some actions, e.g. `{ "command.exec": 10 }`. */
+      per_action: z.record(z.string(), z.int().min(1).max(60)).default({}),
+    })
+    .default({ ttl_seconds: 60, per_action: {} }),
+  /**
+   * Named classes of paths (canonical prefixes, e.g. `"secrets": ["/etc/shadow", "/home/dev/.ssh"]`).
+   * A `File` carries the names of the classes whose prefix contains it in `classes`, so policies
+   * name the class and the manifest keeps the list.
+   */
+  path_classes: z
+    .record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/), z.array(z.string().min(1).max(4096)).min(1).max(256))
+    .default({}),
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
@@ -61,6 +76,8 @@ export interface CompiledBundle {
   policiesByAction: ReadonlyMap<string, ActionPolicies>;
   /** Tier names in escalation order. */
   tierOrder: readonly string[];
+  /** Path class names by canonical prefix, for the `classes` of a `File`. */
+  pathClasses: ReadonlyMap<string, readonly string[]>;
 }
 
 const ENTITY_TYPE_BY_KIND = { path: "File", url: "Url", command: "Command" } as const;
@@ -81,6 +98,15 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
   }
   const manifest = manifestResult.data;
   const tierOrder = manifest.review_tiers.map((tier) => tier.name);
+  const pathClasses = new Map<string, string[]>();
+  for (const [name, prefixes] of Object.entries(manifest.path_classes)) {
+    for (const prefix of prefixes) {
+      // A prefix matches through `within`, which holds canonical paths only: a non-canonical one would never match.
+      const canonical = canonicalizePath(prefix, prefix.includes(":") || prefix.startsWith("//") ? "windows" : "linux");
+      if (!canonical.ok || canonical.value.path !== prefix) throw new BundleError("bundle_invalid", `path class ${name}: ${prefix} is not a canonical path`);
+      pathClasses.set(prefix, [...(pathClasses.get(prefix) ?? []), name]);
+    }
+  }
 
   const schemaCheck = checkParseSchema(document.schema);
   if (schemaCheck.type === "failure") throw new BundleError("bundle_invalid", "the schema does not parse", messages(schemaCheck.errors));
@@ -155,6 +181,7 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
     actions: new Map([...actions].map(([action, { resourceTypes }]) => [action, resourceTypes])),
     policiesByAction,
     tierOrder,
+    pathClasses,
   };
 }
 

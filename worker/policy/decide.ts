@@ -51,14 +51,20 @@ export interface Verdict {
 }
 
 /** Canonicalises one target into the entity Cedar sees, or says why it cannot be. */
-export function targetEntity(kind: TargetKind, raw: string, os: DeviceOs): { ok: true; entity: EntityJson; value: string } | { ok: false; reason: TargetRejection } {
+export function targetEntity(
+  kind: TargetKind,
+  raw: string,
+  os: DeviceOs,
+  pathClasses: ReadonlyMap<string, readonly string[]> = new Map(),
+): { ok: true; entity: EntityJson; value: string } | { ok: false; reason: TargetRejection } {
   const type = entityTypeFor(kind);
   switch (kind) {
     case "path": {
       const result = canonicalizePath(raw, os);
       if (!result.ok) return result;
       const { path, segments, within } = result.value;
-      return { ok: true, value: path, entity: { uid: { type, id: path }, attrs: { path, segments, within }, parents: [] } };
+      const classes = [...new Set(within.flatMap((prefix) => pathClasses.get(prefix) ?? []))];
+      return { ok: true, value: path, entity: { uid: { type, id: path }, attrs: { path, segments, within, classes }, parents: [] } };
     }
     case "url": {
       const result = canonicalizeUrl(raw);
@@ -86,7 +92,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
   const entities: EntityJson[] = [];
   let rejected = false;
   for (const target of action.targets) {
-    const result = targetEntity(target.kind, target.value, device.os);
+    const result = targetEntity(target.kind, target.value, device.os, bundle.pathClasses);
     if (result.ok) {
       targets.push({ kind: target.kind, value: result.value });
       entities.push(result.entity);

@@ -109,7 +109,7 @@ async function prepare(c: Context<AppEnv>, session: DeviceSession, request: Acti
       action: request.action.type,
       targets: verdict.targets,
       now,
-      ttlSeconds: chosen.bundle.manifest.action_token.ttl_seconds,
+      ttlSeconds: chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds,
     });
     return { id, verdict, policy, bundle, request, token: { value: token, jti, expiresAt } };
   } catch (error) {
