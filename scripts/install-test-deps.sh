@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs what the test suite needs beyond npm packages, from Debian's archive, and
+# only what is missing (idempotent: nothing runs when every tool is already on PATH).
+#
+# - swtpm (the software TPM), swtpm-tools (swtpm_setup and swtpm_localca: manufacture a
+#   TPM state with EK certificates from a local CA) and tpm2-tools: test/setup/swtpm.ts.
+# - chromium: test/browser/review-page.spec.ts.
+set -eu
+
+missing=""
+need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
+need swtpm swtpm
+need swtpm_setup swtpm-tools
+need tpm2_createek tpm2-tools
+# Headless Chromium for the reviewer-page test (test/browser/, playwright-core drives it).
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$missing chromium"
+
+if [ -z "$missing" ]; then exit 0; fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-deps: missing$missing and no apt-get; install them with your package manager" >&2
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-test-deps: missing$missing; run as root or install sudo" >&2
+    exit 1
+  fi
+fi
+echo "install-test-deps: installing$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

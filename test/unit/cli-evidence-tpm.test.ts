@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { runTpmEvidenceVerify, verifyTpmEk, verifyTpmQuote } from "../../cli/evidence-tpm.ts";
+import { fromBase64 } from "./verifiers/pki.ts";
+import { der, pem, q1, swtpm } from "./verifiers/tpm-fixtures.ts";
+
+// `warden evidence verify --type tpm | tpm-ek` on the fixtures (cli/evidence-tpm.ts).
+
+const now = new Date("2026-11-22T00:00:00Z");
+
+describe("warden evidence verify --type tpm-ek", () => {
+  it("accepts real vendor EKs (DER and PEM) and names vendor and chain", async () => {
+    expect(await verifyTpmEk({ evidence: der.ek1, now })).toMatchObject({
+      valid: true,
+      vendor: "Infineon",
+      chain: ["C=DE, O=Infineon Technologies AG, OU=OPTIGA(TM) TPM2.0, CN=Infineon OPTIGA(TM) RSA Manufacturing CA 007", "C=DE, O=Infineon Technologies AG, OU=OPTIGA(TM) Devices, CN=Infineon OPTIGA(TM) RSA Root CA"],
+      tpm: { manufacturer: "id:49465800", manufacturer_name: "Infineon", model: "SLB 9670 TPM2.0", version: "id:0728" },
+    });
+    expect(await verifyTpmEk({ evidence: pem.ek3Pem, now })).toMatchObject({ valid: true, vendor: "Nuvoton" });
+    expect(await verifyTpmEk({ evidence: pem.ek2Pem, certs: [der.ek2Int], now })).toMatchObject({ valid: true, vendor: "STMicroelectronics" });
+  });
+
+  it("rejects with the verifier's code", async () => {
+    expect(await verifyTpmEk({ evidence: der.ek1, now: new Date("2031-01-01T00:00:00Z") })).toMatchObject({ valid: false, code: "certificate_expired" });
+    expect(await verifyTpmEk({ evidence: fromBase64(swtpm.ek_certificates.rsa), certs: [pem.swtpmIntermediate], now })).toMatchObject({ valid: false, code: "chain_incomplete" });
+    expect(await verifyTpmEk({ evidence: pem.ucaRsaSign, now })).toMatchObject({ valid: false, code: "key_usage_invalid" });
+    expect(await verifyTpmEk({ evidence: "not a certificate", now })).toMatchObject({ valid: false, code: "malformed_evidence" });
+  });
+});
+
+describe("warden evidence verify --type tpm", () => {
+  const q = swtpm.quotes.rsa;
+  const pcrsBinary = Uint8Array.from(swtpm.pcrs.flatMap((p) => [...Uint8Array.from((q.pcrs[String(p)] as string).match(/../g)!.map((h) => parseInt(h, 16)))]));
+  // tpm2_readpublic -f tss writes a TPM2B_PUBLIC: accepted as well as the bare TPMT_PUBLIC.
+  const akTpmt = fromBase64(swtpm.publics.ak_rsa);
+  const akTss = Uint8Array.from([akTpmt.length >> 8, akTpmt.length & 0xff, ...akTpmt]);
+  const base = { ak: akTss, nonce: swtpm.nonce, selection: "sha256:0,1,2,3,4,5,6,7" };
+
+  it("verifies tpm2_quote's files (-m, -s, -o -F values)", async () => {
+    const result = await verifyTpmQuote({ ...base, evidence: fromBase64(q.quote), signature: fromBase64(q.signature), pcrs: pcrsBinary });
+    expect(result).toMatchObject({ valid: true, pcr_bank: "sha256", pcrs: q.pcrs });
+    expect(result.pcr_digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("verifies the session-evidence JSON and appraises against a manifest", async () => {
+    const evidence = JSON.stringify({ type: "tpm", ...q });
+    const manifest = JSON.stringify({ name: "x", attestation: { tpm: { pcr_bank: "sha256", pcrs: swtpm.pcrs, reference: { "0": ["00".repeat(32)] } } } });
+    expect(await verifyTpmQuote({ evidence, ak: base.ak, nonce: base.nonce, manifest })).toMatchObject({ valid: true, appraisal: { status: "affirming", appraised: [0] } });
+    const strict = JSON.stringify({ attestation: { tpm: { pcr_bank: "sha256", pcrs: swtpm.pcrs, reference: { "0": ["11".repeat(32)] } } } });
+    expect(await verifyTpmQuote({ evidence, ak: base.ak, nonce: base.nonce, manifest: strict })).toMatchObject({ valid: false, code: "pcr_value_not_allowed" });
+  });
+
+  it("rejects with the verifier's code", async () => {
+    const evidence = JSON.stringify(q);
+    expect(await verifyTpmQuote({ ...base, evidence, nonce: "00".repeat(32) })).toMatchObject({ valid: false, code: "qualifying_data_mismatch" });
+    expect(await verifyTpmQuote({ ...base, evidence, selection: "sha256:0,1" })).toMatchObject({ valid: false, code: "pcr_selection_mismatch" });
+    expect(await verifyTpmQuote({ ...base, evidence: fromBase64(q.quote).subarray(0, 30), signature: fromBase64(q.signature), pcrs: pcrsBinary })).toMatchObject({ valid: false, code: "evidence_truncated" });
+    const sha1 = { quote: q1.Quote.Quote, signature: q1.Quote.Signature, pcrs: Object.fromEntries(q1.Log.PCRs.map((p) => [String(p.Index), [...atob(p.Digest)].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("")])) };
+    expect(await verifyTpmQuote({ evidence: JSON.stringify(sha1), ak: q1.AK.Public, nonce: "", selection: "sha256:0" })).toMatchObject({ valid: false, code: "unsupported_algorithm" });
+  });
+
+  it("prints JSON and exits 0 when valid, 1 when rejected", async () => {
+    const files: Record<string, Uint8Array> = {
+      "ek.der": der.ek1,
+      "evidence.json": new TextEncoder().encode(JSON.stringify(q)),
+      "ak.pub": akTss,
+    };
+    let out = "";
+    const io = { readFile: async (path: string) => files[path]!, write: (text: string) => (out += text) };
+    expect(await runTpmEvidenceVerify({ type: "tpm-ek", evidence: "ek.der", now: "2026-11-22T00:00:00Z" }, io)).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ type: "tpm-ek", valid: true, vendor: "Infineon" });
+    out = "";
+    expect(await runTpmEvidenceVerify({ type: "tpm-ek", evidence: "ek.der", now: "2031-01-01T00:00:00Z" }, io)).toBe(1);
+    expect(JSON.parse(out)).toMatchObject({ valid: false, code: "certificate_expired" });
+    out = "";
+    expect(await runTpmEvidenceVerify({ type: "tpm", evidence: "evidence.json", ak: "ak.pub", nonce: swtpm.nonce, selection: base.selection }, io)).toBe(0);
+    out = "";
+    expect(await runTpmEvidenceVerify({ type: "tpm", evidence: "evidence.json", ak: "ak.pub", nonce: "ff", selection: base.selection }, io)).toBe(1);
+    expect(JSON.parse(out)).toMatchObject({ valid: false, code: "qualifying_data_mismatch" });
+  });
+});

@@ -1,0 +1,553 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { amdRoots, snp } from "./fixtures.ts";
+import { CA_USAGE, flip, issue, NOW, x509, type Issued } from "./pki.ts";
+import { expectedReportData } from "../../../worker/verifiers/appraisal.ts";
+import type { EvidenceErrorCode } from "../../../worker/verifiers/errors.ts";
+import { toHex } from "../../../worker/verifiers/reader.ts";
+import {
+  appraiseSnp,
+  endorsementInfo,
+  KdsOid,
+  parseAzureHclReport,
+  parseSnpReport,
+  pinnedSnpTrust,
+  REPORT_SIZE,
+  snpTrustFromChains,
+  verifyHclBinding,
+  verifySnpReport,
+  type SnpEvidence,
+  type SnpReferenceValues,
+  type SnpTrust,
+} from "../../../worker/verifiers/sev-snp/index.ts";
+import { parseCertificate, parseCertificatesPem, pemBlocks } from "../../../worker/verifiers/x509/certificate.ts";
+import { trustAnchorsFromPem, validatePath } from "../../../worker/verifiers/x509/path.ts";
+
+import pinMilan from "../../../worker/verifiers/sev-snp/roots/ask_ark_milan.pem?raw";
+import pinMilanVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_milan_vlek.pem?raw";
+import pinGenoa from "../../../worker/verifiers/sev-snp/roots/ask_ark_genoa.pem?raw";
+import pinGenoaVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_genoa_vlek.pem?raw";
+import pinTurin from "../../../worker/verifiers/sev-snp/roots/ask_ark_turin_vcek.pem?raw";
+import pinTurinVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_turin_vlek.pem?raw";
+
+const TODAY = new Date("2026-11-22T00:00:00Z");
+const S3_TIME = new Date("2025-06-01T00:00:00Z");
+
+async function codeOf(run: () => Promise<unknown> | unknown): Promise<EvidenceErrorCode | "ok"> {
+  try {
+    await run();
+    return "ok";
+  } catch (e) {
+    const code = (e as { code?: EvidenceErrorCode }).code;
+    if (!code) throw e;
+    return code;
+  }
+}
+
+let trust: SnpTrust;
+beforeAll(async () => {
+  trust = await pinnedSnpTrust();
+});
+
+/** Accepts every measurement, host data and key digest; checks only policy, VMPL, key type, TCB minimum. */
+const permissive = (over: Partial<SnpReferenceValues> = {}): SnpReferenceValues => ({
+  measurements: "any",
+  minimumTcb: { Milan: { bootloader: 0, tee: 0, snp: 0, microcode: 0 }, Genoa: { bootloader: 0, tee: 0, snp: 0, microcode: 0 }, Turin: { fmc: 0, bootloader: 0, tee: 0, snp: 0, microcode: 0 } },
+  reportData: "unchecked",
+  ...over,
+});
+
+function azureReport(): { hcl: Uint8Array; report: Uint8Array; vcek: Uint8Array } {
+  const json = JSON.parse(snp.s4.evidenceJson) as { report: number[]; vcek: string };
+  const hcl = Uint8Array.from(json.report);
+  const [vcek] = pemBlocks(json.vcek);
+  return { hcl, report: parseAzureHclReport(hcl).snpReport, vcek: vcek as Uint8Array };
+}
+
+describe("SEV-SNP pinned AMD roots", () => {
+  it("loads Milan, Genoa and Turin with ASK and ASVK each", () => {
+    expect([...trust.keys()].sort()).toEqual(["Genoa", "Milan", "Turin"]);
+    for (const t of trust.values()) {
+      expect(t.ark.certificate.subjectText).toContain(`CN=ARK-${t.product}`);
+      expect(t.ask?.subjectText).toContain(`CN=SEV-${t.product}`);
+      expect(t.asvk?.subjectText).toContain(`CN=SEV-VLEK-${t.product}`);
+    }
+  });
+
+  it("are the fixture files byte for byte", async () => {
+    const { PINNED_KDS_CHAINS } = await import("../../../worker/verifiers/sev-snp/trust.ts");
+    const byName: Record<string, string> = {
+      "Milan/vcek": amdRoots.milan,
+      "Milan/vlek": amdRoots.milanVlek,
+      "Genoa/vcek": amdRoots.genoa,
+      "Genoa/vlek": amdRoots.genoaVlek,
+      "Turin/vcek": amdRoots.turin,
+      "Turin/vlek": amdRoots.turinVlek,
+    };
+    for (const c of PINNED_KDS_CHAINS) expect(c.pem, `${c.product}/${c.kind}`).toBe(byName[`${c.product}/${c.kind}`]);
+    // …and the .pem copies kept beside the module (roots/PROVENANCE.md).
+    const beside = [pinMilan, pinMilanVlek, pinGenoa, pinGenoaVlek, pinTurin, pinTurinVlek];
+    expect(beside).toEqual(PINNED_KDS_CHAINS.map((c) => c.pem));
+  });
+});
+
+describe("SEV-SNP MANIFEST cases at their stated times", () => {
+  it("s1 (Milan v2, debug policy): verifies; default appraisal rejects debug_not_allowed; accepted only when debug is allowed", async () => {
+    const verified = await verifySnpReport({ report: snp.s1.report, endorsementKey: snp.s1.vcek }, { now: TODAY, trustAnchors: trust });
+    expect(verified.product).toBe("Milan");
+    expect(verified.signingKey).toBe("vcek");
+    expect(verified.report.version).toBe(2);
+    expect(verified.report.policy.raw).toBe(0xb0000n);
+    expect(verified.report.policy.debug).toBe(true);
+    expect(verified.reportedTcb).toEqual({ bootloader: 2, tee: 0, snp: 5, microcode: 68 });
+    expect(toHex(verified.report.reportData)).toBe("0102030405" + "00".repeat(59));
+    expect(toHex(verified.report.chipId)).toMatch(/^3ac3fe21.*6b5d$/);
+    expect(await codeOf(() => appraiseSnp(verified, permissive()))).toBe("debug_not_allowed");
+    expect(appraiseSnp(verified, permissive({ allowDebug: true })).debug).toBe(true);
+    // Upstream's own test time.
+    await verifySnpReport({ report: snp.s1.report, endorsementKey: snp.s1.vcek }, { now: new Date("2022-09-24T01:00:00Z"), trustAnchors: trust });
+  });
+
+  it("s2 (Milan v2): valid, and appraised against its own reference values", async () => {
+    const verified = await verifySnpReport({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now: TODAY, trustAnchors: trust });
+    expect(verified.reportedTcb).toEqual({ bootloader: 3, tee: 0, snp: 8, microcode: 115 });
+    expect(verified.report.policy.raw).toBe(0x30000n);
+    expect(verified.report.vmpl).toBe(0);
+    const measurement = toHex(verified.report.measurement);
+    const claims = appraiseSnp(verified, {
+      measurements: [measurement],
+      hostData: [toHex(verified.report.hostData)],
+      idKeyDigests: [toHex(verified.report.idKeyDigest)],
+      authorKeyDigests: [toHex(verified.report.authorKeyDigest)],
+      minimumTcb: { Milan: { bootloader: 3, tee: 0, snp: 8, microcode: 115 } },
+      reportData: verified.report.reportData.slice(),
+    });
+    expect(claims.reportData).toMatch(/^d447b55d.*ebfd$/);
+    expect(claims.measurement).toBe(measurement);
+    expect(claims.debug).toBe(false);
+    // The KDS chain shipped with the case is the pinned one.
+    expect(snp.s2.chainPem).toBe(amdRoots.milan);
+  });
+
+  it("s3 (Milan v3, AWS VLEK at VMPL 1) at 2025-06-01: verifies through the ASVK; rejected by default (VLEK, VMPL 1)", async () => {
+    const verified = await verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: S3_TIME, trustAnchors: trust });
+    expect(verified.signingKey).toBe("vlek");
+    expect(verified.endorsement.cspId).toBe("CN=cc-us-east-2.amazonaws.com");
+    expect(verified.chain.path[1]?.subjectText).toContain("CN=SEV-VLEK-Milan");
+    expect(verified.report.cpuid).toEqual({ family: 0x19, model: 0x01, stepping: 1 });
+    expect(verified.reportedTcb).toEqual({ bootloader: 4, tee: 0, snp: 24, microcode: 217 });
+    expect(verified.report.vmpl).toBe(1);
+    // VLEK evidence where only VCEK is configured.
+    expect(await codeOf(() => appraiseSnp(verified, permissive()))).toBe("signing_key_not_allowed");
+    // VLEK allowed, but VMPL 0 required.
+    expect(await codeOf(() => appraiseSnp(verified, permissive({ signingKeys: ["vcek", "vlek"] })))).toBe("vmpl_not_allowed");
+    const claims = appraiseSnp(verified, permissive({ signingKeys: ["vlek"], allowedVmpls: [1] }));
+    expect(claims.cspId).toBe("CN=cc-us-east-2.amazonaws.com");
+    expect(claims.chipId).toBeUndefined();
+  });
+
+  it("s3 after the VLEK expired (today) → certificate_expired", async () => {
+    expect(await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: TODAY, trustAnchors: trust }))).toBe("certificate_expired");
+  });
+
+  it("s3 with only the VCEK chain (ASK) trusted → rejected", async () => {
+    const vcekOnly = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: amdRoots.milan }]);
+    const certs = pemBlocks(snp.s3.chainPem);
+    // Even when the evidence brings the ASK, ARK and ASVK itself, the pinned ASK is the only intermediate for Milan VCEKs, and no ASVK is pinned.
+    expect(await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: S3_TIME, trustAnchors: vcekOnly }))).toBe("chain_incomplete");
+    const askOnlyFromEvidence = new Map([...vcekOnly].map(([p, t]) => [p, { ...t, ask: undefined }]));
+    const [ask] = certs;
+    expect(
+      await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek, certificates: [ask as Uint8Array] }, { now: S3_TIME, trustAnchors: askOnlyFromEvidence })),
+    ).toBe("chain_incomplete");
+    // With the evidence's own ASVK and no pinned ASVK, the chain holds (the ARK is still the pinned one).
+    const verified = await verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek, certificates: certs }, { now: S3_TIME, trustAnchors: askOnlyFromEvidence });
+    expect(verified.chain.path[1]?.subjectText).toContain("CN=SEV-VLEK-Milan");
+  });
+
+  it("s4 (Azure Genoa v3 HCL report): the SNP report verifies, and REPORT_DATA commits to the HCL runtime data", async () => {
+    const { hcl, report, vcek } = azureReport();
+    expect(vcek).toEqual(pemBlocks(snp.s4.vcekPem)[0]);
+    const verified = await verifySnpReport({ report, endorsementKey: vcek }, { now: TODAY, trustAnchors: trust });
+    expect(verified.product).toBe("Genoa");
+    expect(verified.report.version).toBe(3);
+    expect(verified.report.vmpl).toBe(0);
+    expect(verified.report.policy.raw).toBe(0x3001fn);
+    expect(verified.reportedTcb).toEqual({ bootloader: 10, tee: 0, snp: 23, microcode: 84 });
+    expect(verified.report.cpuid?.family).toBe(0x19);
+    await verifyHclBinding(parseAzureHclReport(hcl), verified.report.reportData);
+    appraiseSnp(verified, permissive());
+    // A runtime-data byte changed: the binding fails.
+    const tampered = flip(hcl, 0x4c0 + 20 + 10);
+    expect(await codeOf(() => verifyHclBinding(parseAzureHclReport(tampered), verified.report.reportData))).toBe("runtime_data_mismatch");
+  });
+
+  it("s5 (Turin VCEK, chain only): chain valid; 8-byte hwID and the FMC SPL are read", async () => {
+    const vcek = parseCertificate(snp.s5.vcek);
+    const turin = trust.get("Turin");
+    const path = await validatePath(vcek, { now: TODAY, anchors: [turin!.ark], intermediates: [turin!.ask!] });
+    expect(path.path).toHaveLength(2);
+    const info = endorsementInfo(vcek);
+    expect(info.product).toBe("Turin");
+    expect(info.kind).toBe("vcek");
+    expect(toHex(info.hwid!)).toBe("1e550a8ee5cf9f4d");
+    expect(info.tcb[0]).toBe(0); // FMC SPL
+    expect(info.tcb[7]).toBe(9); // microcode SPL
+    expect(snp.s5.chainPem).toBe(amdRoots.turin);
+  });
+});
+
+describe("SEV-SNP negative cases on real reports", () => {
+  const s2 = (): SnpEvidence => ({ report: snp.s2.report, endorsementKey: snp.s2.vcek });
+
+  it("refuses truncation and trailing data", async () => {
+    const short = snp.s2.report.subarray(0, REPORT_SIZE - 1);
+    const long = new Uint8Array(REPORT_SIZE + 1);
+    long.set(snp.s2.report);
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report: short }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_truncated");
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report: long }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_trailing_data");
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report: new Uint8Array(0) }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_truncated");
+  });
+
+  // Representative offsets: each field of the signed region and of the signature, with the code a one-bit flip must give.
+  type FlipCase = [offset: number, field: string, code: EvidenceErrorCode, mask?: number];
+  const flips: FlipCase[] = [
+    [0x000, "VERSION 2 → 6", "unsupported_evidence", 0x04],
+    [0x000, "VERSION 2 → 3 (then CPUID 0 is not Milan, but the signature fails first)", "evidence_signature_invalid", 0x01],
+    [0x003, "VERSION high byte", "unsupported_evidence"],
+    [0x004, "GUEST_SVN", "evidence_signature_invalid"],
+    [0x008, "POLICY.ABI_MINOR", "evidence_signature_invalid"],
+    [0x00a, "POLICY bit 17 (must be one)", "reserved_nonzero", 0x02],
+    [0x00b, "POLICY bit 24", "evidence_signature_invalid"],
+    [0x00f, "POLICY reserved high bits", "reserved_nonzero"],
+    [0x010, "FAMILY_ID", "evidence_signature_invalid"],
+    [0x020, "IMAGE_ID", "evidence_signature_invalid"],
+    [0x030, "VMPL", "evidence_signature_invalid"],
+    [0x030, "VMPL out of range", "malformed_evidence", 0x04],
+    [0x034, "SIGNATURE_ALGO", "unsupported_evidence"],
+    [0x038, "CURRENT_TCB", "evidence_signature_invalid"],
+    [0x040, "PLATFORM_INFO", "evidence_signature_invalid"],
+    [0x048, "AUTHOR_KEY_EN", "evidence_signature_invalid"],
+    [0x048, "SIGNING_KEY 0 → 1 (VLEK)", "evidence_signature_invalid", 0x04],
+    [0x048, "SIGNING_KEY 0 → 2 (reserved)", "unsupported_evidence", 0x08],
+    [0x04b, "signer info reserved", "reserved_nonzero"],
+    [0x04c, "reserved 0x4C", "reserved_nonzero"],
+    [0x050, "REPORT_DATA", "evidence_signature_invalid"],
+    [0x08f, "REPORT_DATA last byte", "evidence_signature_invalid"],
+    [0x090, "MEASUREMENT", "evidence_signature_invalid"],
+    [0x0c0, "HOST_DATA", "evidence_signature_invalid"],
+    [0x0e0, "ID_KEY_DIGEST", "evidence_signature_invalid"],
+    [0x110, "AUTHOR_KEY_DIGEST", "evidence_signature_invalid"],
+    [0x140, "REPORT_ID", "evidence_signature_invalid"],
+    [0x160, "REPORT_ID_MA", "evidence_signature_invalid"],
+    [0x180, "REPORTED_TCB", "evidence_signature_invalid"],
+    [0x188, "reserved 0x188 (v2)", "reserved_nonzero"],
+    [0x1a0, "CHIP_ID", "evidence_signature_invalid"],
+    [0x1e0, "COMMITTED_TCB", "evidence_signature_invalid"],
+    [0x1e8, "CURRENT_BUILD", "evidence_signature_invalid"],
+    [0x1eb, "reserved 0x1EB", "reserved_nonzero"],
+    [0x1ec, "COMMITTED_BUILD", "evidence_signature_invalid"],
+    [0x1ef, "reserved 0x1EF", "reserved_nonzero"],
+    [0x1f0, "LAUNCH_TCB", "evidence_signature_invalid"],
+    [0x1f8, "reserved 0x1F8 (v2)", "reserved_nonzero"],
+    [0x29f, "last signed byte", "reserved_nonzero"],
+    [0x2a0, "SIGNATURE.R low byte", "evidence_signature_invalid"],
+    [0x2cf, "SIGNATURE.R high byte", "evidence_signature_invalid"],
+    [0x2d0, "SIGNATURE.R zero padding", "evidence_signature_invalid"],
+    [0x2e8, "SIGNATURE.S", "evidence_signature_invalid"],
+    [0x330, "signature reserved tail", "reserved_nonzero"],
+    [0x49f, "last byte", "reserved_nonzero"],
+  ];
+  it.each(flips.map(([offset, field, code, mask]) => ({ at: `0x${offset.toString(16)}`, offset, field, code, mask: mask ?? 0x01 })))("flip at $at ($field) → $code", async ({ offset, code, mask }) => {
+    const report = flip(snp.s2.report, offset, mask);
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report }, { now: TODAY, trustAnchors: trust }))).toBe(code);
+  });
+
+  it("rejects a one-bit flip anywhere in the 0x4A0 bytes", async () => {
+    for (let i = 0; i < REPORT_SIZE; i += 3) {
+      const code = await codeOf(() => verifySnpReport({ ...s2(), report: flip(snp.s2.report, i, 0x10) }, { now: TODAY, trustAnchors: trust }));
+      expect(code, `offset 0x${i.toString(16)}`).not.toBe("ok");
+    }
+  });
+
+  it("rejects another chip's VCEK (valid chain, wrong key)", async () => {
+    expect(await codeOf(() => verifySnpReport({ report: snp.s2.report, endorsementKey: snp.s1.vcek }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_signature_invalid");
+  });
+
+  it("rejects a VCEK byte flip (certificate signature)", async () => {
+    const tbsOffset = 100;
+    expect(await codeOf(() => verifySnpReport({ ...s2(), endorsementKey: flip(snp.s2.vcek, tbsOffset) }, { now: TODAY, trustAnchors: trust }))).not.toBe("ok");
+  });
+
+  it("rejects before and after the VCEK validity window", async () => {
+    expect(await codeOf(() => verifySnpReport(s2(), { now: new Date("2023-04-01T00:00:00Z"), trustAnchors: trust }))).toBe("certificate_not_yet_valid");
+    expect(await codeOf(() => verifySnpReport(s2(), { now: new Date("2030-04-04T00:00:00Z"), trustAnchors: trust }))).toBe("certificate_expired");
+  });
+
+  it("refuses an empty trust-anchor set and a product without anchors", async () => {
+    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: new Map() }))).toBe("no_trust_anchors");
+    const genoaOnly = new Map([["Genoa", trust.get("Genoa")!]] as const);
+    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: genoaOnly }))).toBe("no_trust_anchors");
+  });
+
+  it("appraisal: measurement, host data, key digests, report data and TCB minimum", async () => {
+    const verified = await verifySnpReport(s2(), { now: TODAY, trustAnchors: trust });
+    const other48 = "ab".repeat(48);
+    const cases: [Partial<SnpReferenceValues>, EvidenceErrorCode | "ok"][] = [
+      [{ measurements: [other48] }, "measurement_not_allowed"],
+      [{ measurements: [] }, "measurement_not_allowed"],
+      [{ measurements: [toHex(verified.report.measurement).toUpperCase()] }, "ok"],
+      [{ hostData: ["cd".repeat(32)] }, "host_data_not_allowed"],
+      [{ idKeyDigests: [other48] }, "id_key_not_allowed"],
+      [{ authorKeyDigests: [other48] }, "author_key_not_allowed"],
+      [{ reportData: new Uint8Array(64) }, "report_data_mismatch"],
+      [{ reportData: new Uint8Array(32) }, "invalid_reference_values"],
+      [{ measurements: ["abc"] }, "invalid_reference_values"],
+      [{ minimumTcb: { Milan: { bootloader: 3, tee: 0, snp: 9, microcode: 115 } } }, "tcb_below_minimum"],
+      [{ minimumTcb: { Milan: { bootloader: 3, tee: 0, snp: 8, microcode: 116 } } }, "tcb_below_minimum"],
+      [{ minimumTcb: { Milan: { bootloader: 3, tee: 0, snp: 8, microcode: 115 } } }, "ok"],
+      [{ minimumTcb: { Genoa: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } } }, "product_not_allowed"],
+      [{ allowedVmpls: [1, 2] }, "vmpl_not_allowed"],
+      [{ signingKeys: ["vlek"] }, "signing_key_not_allowed"],
+    ];
+    for (const [over, expected] of cases) expect(await codeOf(() => appraiseSnp(verified, permissive(over))), JSON.stringify(over)).toBe(expected);
+  });
+
+  it("binds REPORT_DATA = SHA-512(nonce ‖ JWK thumbprint)", async () => {
+    const nonce = new Uint8Array(32).fill(7);
+    const jkt = new Uint8Array(32).fill(9);
+    const expected = await expectedReportData(nonce, jkt);
+    expect(expected).toHaveLength(64);
+    const manual = new Uint8Array(await crypto.subtle.digest("SHA-512", new Uint8Array([...nonce, ...jkt])));
+    expect(expected).toEqual(manual);
+    await expect(expectedReportData(new Uint8Array(8), jkt)).rejects.toMatchObject({ code: "invalid_reference_values" });
+  });
+});
+
+/**
+ * A generated AMD-like hierarchy (RSA-PSS SHA-384 ARK and ASK, P-384 VCEK
+ * with KDS extensions) and reports re-signed by the generated VCEK: exercises
+ * every binding check, and forged chains, with keys we control.
+ */
+describe("SEV-SNP with generated hierarchies", () => {
+  let ark: Issued;
+  let ask: Issued;
+  let asvk: Issued;
+  let genTrust: SnpTrust;
+  const pem = (...certs: Issued[]) => certs.map((c) => c.cert.toString("pem")).join("\n");
+  const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
+  const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
+
+  function kdsExtensions(o: { product?: string; tcb: Uint8Array; hwid?: Uint8Array; cspId?: string }): x509.Extension[] {
+    const t = o.tcb;
+    const exts = [
+      intExt(KdsOid.structVersion, 0),
+      ia5(KdsOid.productName, o.product ?? "Milan-B0"),
+      intExt(KdsOid.blSpl, t[0]!),
+      intExt(KdsOid.teeSpl, t[1]!),
+      intExt(KdsOid.spl4, t[2]!),
+      intExt(KdsOid.spl5, t[3]!),
+      intExt(KdsOid.spl6, t[4]!),
+      intExt(KdsOid.spl7, t[5]!),
+      intExt(KdsOid.snpSpl, t[6]!),
+      intExt(KdsOid.ucodeSpl, t[7]!),
+    ];
+    if (o.hwid) exts.push(new x509.Extension(KdsOid.hwid, false, o.hwid));
+    if (o.cspId) exts.push(ia5(KdsOid.cspId, o.cspId));
+    return exts;
+  }
+
+  async function endorsementKey(issuer: Issued, exts: x509.Extension[], name = "CN=SEV-VCEK, O=Advanced Micro Devices"): Promise<Issued> {
+    return issue({ name, issuer, alg: "P-384", keyLabel: "gen vcek", extensions: exts });
+  }
+
+  /** `base` (a real report) with `edit` applied, re-signed by `key` (ECDSA P-384 / SHA-384, r and s little-endian). */
+  async function resign(base: Uint8Array, key: CryptoKeyPair, edit: (r: Uint8Array, v: DataView) => void = () => {}): Promise<Uint8Array> {
+    const r = base.slice();
+    edit(r, new DataView(r.buffer));
+    const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, key.privateKey, r.subarray(0, 0x2a0)));
+    r.fill(0, 0x2a0);
+    for (let j = 0; j < 48; j++) {
+      r[0x2a0 + j] = sig[47 - j]!;
+      r[0x2e8 + j] = sig[95 - j]!;
+    }
+    return r;
+  }
+
+  beforeAll(async () => {
+    // The generated ARK, ASK and ASVK carry the real ones' subject names, byte for byte.
+    const [realAsk, realArk] = parseCertificatesPem(amdRoots.milan);
+    const [realAsvk] = parseCertificatesPem(amdRoots.milanVlek);
+    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+    ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    asvk = await issue({ name: name(realAsvk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen asvk", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    expect(parseCertificate(ask.der).subject).toEqual(realAsk!.subject);
+    genTrust = await snpTrustFromChains([
+      { product: "Milan", kind: "vcek", pem: pem(ask, ark) },
+      { product: "Milan", kind: "vlek", pem: pem(asvk, ark) },
+    ]);
+  });
+
+  const s2Tcb = () => parseSnpReport(snp.s2.report).reportedTcb.slice();
+  const s2Chip = () => parseSnpReport(snp.s2.report).chipId.slice();
+
+  it("accepts a re-signed report under the generated chain (the P1363 conversion and every binding hold)", async () => {
+    const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+    const report = await resign(snp.s2.report, vcek.keys);
+    const v = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust });
+    expect(v.product).toBe("Milan");
+    // The real AMD roots do not trust it.
+    expect(await codeOf(() => verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: trust }))).toBe("certificate_signature_invalid");
+  });
+
+  type GenCase = { name: string; build: () => Promise<{ evidence: SnpEvidence; trust?: SnpTrust }>; code: EvidenceErrorCode | "ok" };
+  const cases: GenCase[] = [
+    {
+      name: "VCEK TCB extensions differ from REPORTED_TCB",
+      build: async () => {
+        const tcb = s2Tcb();
+        tcb[6] = (tcb[6] as number) + 1;
+        const vcek = await endorsementKey(ask, kdsExtensions({ tcb, hwid: s2Chip() }));
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
+      },
+      code: "tcb_mismatch",
+    },
+    {
+      name: "VCEK hwID differs from CHIP_ID",
+      build: async () => {
+        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: new Uint8Array(64).fill(0x5a) }));
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
+      },
+      code: "chip_id_mismatch",
+    },
+    {
+      name: "CHIP_ID masked (all zero) with a VCEK",
+      build: async () => {
+        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys, (r) => r.fill(0, 0x1a0, 0x1e0)), endorsementKey: vcek.der } };
+      },
+      code: "chip_id_mismatch",
+    },
+    {
+      name: "report says VLEK, certificate is a VCEK",
+      build: async () => {
+        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys, (_r, v) => v.setUint32(0x48, 1 << 2, true)), endorsementKey: vcek.der } };
+      },
+      code: "endorsement_key_mismatch",
+    },
+    {
+      name: "VLEK certificate issued by the ASK instead of the ASVK (the pinned ASVK has another name)",
+      build: async () => {
+        const vlek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+        return { evidence: { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der } };
+      },
+      code: "chain_incomplete",
+    },
+    {
+      name: "VLEK under the ASK, with the ASK supplied by the evidence and no ASVK pinned",
+      build: async () => {
+        const vlek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+        const noPinned: SnpTrust = new Map([...genTrust].map(([p, t]) => [p, { ...t, ask: undefined, asvk: undefined }]));
+        return {
+          evidence: { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der, certificates: [ask.der] },
+          trust: noPinned,
+        };
+      },
+      code: "chain_untrusted",
+    },
+    {
+      name: "VLEK under the ASVK is accepted (control)",
+      build: async () => {
+        const vlek = await endorsementKey(asvk, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+        return { evidence: { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der } };
+      },
+      code: "ok",
+    },
+    {
+      name: "v3 report whose CPUID says Genoa, certificate says Milan",
+      build: async () => {
+        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        return {
+          evidence: {
+            report: await resign(snp.s2.report, vcek.keys, (r, v) => {
+              v.setUint32(0, 3, true);
+              r[0x188] = 0x19;
+              r[0x189] = 0x11;
+              r[0x18a] = 0x01;
+            }),
+            endorsementKey: vcek.der,
+          },
+        };
+      },
+      code: "product_mismatch",
+    },
+    {
+      name: "fake ARK copying ARK-Milan's subject, fake ASK, evidence-supplied chain (no pinned ASK)",
+      build: async () => {
+        const fakeArk = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "fake ark", ca: { ca: true }, keyUsage: CA_USAGE });
+        const fakeAsk = await issue({ name: ask.cert.subjectName, issuer: fakeArk, alg: "RSA-PSS", keyLabel: "fake ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+        const vcek = await endorsementKey(fakeAsk, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        const noPinnedAsk: SnpTrust = new Map([...genTrust].map(([p, t]) => [p, { ...t, ask: undefined }]));
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der, certificates: [fakeAsk.der, fakeArk.der] }, trust: noPinnedAsk };
+      },
+      code: "chain_untrusted",
+    },
+    {
+      name: "fake ASK copying SEV-Milan's subject while the ASK is pinned",
+      build: async () => {
+        const fakeAsk = await issue({ name: ask.cert.subjectName, issuer: ark, issuerName: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "fake ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+        const vcek = await endorsementKey(fakeAsk, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der, certificates: [fakeAsk.der] } };
+      },
+      code: "certificate_signature_invalid",
+    },
+    {
+      name: "VCEK signed directly by the ARK",
+      build: async () => {
+        const vcek = await endorsementKey(ark, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
+      },
+      code: "chain_untrusted",
+    },
+    {
+      name: "VCEK revoked by a CRL of the ASK",
+      build: async () => {
+        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        const { crl } = await import("./pki.ts");
+        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der, crls: [await crl(ask, { revoked: [vcek.cert.serialNumber] })] } as SnpEvidence & { crls: Uint8Array[] } };
+      },
+      code: "certificate_revoked",
+    },
+    {
+      name: "VCEK with a P-256 key",
+      build: async () => {
+        const vcek = await issue({ name: "CN=SEV-VCEK", issuer: ask, alg: "P-256", extensions: kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }) });
+        return { evidence: { report: snp.s2.report, endorsementKey: vcek.der } };
+      },
+      code: "unsupported_algorithm",
+    },
+    {
+      name: "certificate without KDS extensions",
+      build: async () => {
+        const vcek = await issue({ name: "CN=SEV-VCEK", issuer: ask, alg: "P-384" });
+        return { evidence: { report: snp.s2.report, endorsementKey: vcek.der } };
+      },
+      code: "malformed_certificate",
+    },
+  ];
+  it.each(cases)("$name → $code", async ({ build, code }) => {
+    const { evidence, trust: t } = await build();
+    const crls = (evidence as { crls?: Uint8Array[] }).crls;
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: t ?? genTrust, ...(crls ? { collateral: { crls } } : {}) }))).toBe(code);
+  });
+
+  it("the generated hierarchy is what the real one looks like (RSA-PSS ARK/ASK, P-384 VCEK)", async () => {
+    const [realAsk, realArk] = parseCertificatesPem(amdRoots.milan);
+    expect(realArk?.signatureAlgorithm).toEqual({ kind: "rsa-pss", hash: "SHA-384", saltLength: 48 });
+    expect(parseCertificate(ask.der).signatureAlgorithm).toEqual(realAsk?.signatureAlgorithm);
+    const anchors = await trustAnchorsFromPem(amdRoots.milan, "ARK-Milan");
+    expect(anchors).toHaveLength(1);
+    expect(anchors[0]?.certificate.subject).toEqual(realArk?.subject);
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * Error codes of the evidence verifiers (TPM, SEV-SNP, TDX) and of the shared
+ * certificate-path validator. A closed union, grouped in four families; the
+ * integration maps each family onto the project's `ErrorCode` (see
+ * `worker/errors.ts`) through {@link evidenceErrorFamily}, whose table does
+ * not compile until a new code is placed in a family.
+ */
+export type MalformedEvidenceCode =
+  /** Fewer bytes than the structure needs. */
+  | "evidence_truncated"
+  /** Bytes left over after the structure ends. */
+  | "evidence_trailing_data"
+  /** A reserved ("must be zero") range or bit is not zero. */
+  | "reserved_nonzero"
+  /** Anything else that does not parse: bad DER, bad JSON, bad PEM, wrong lengths. */
+  | "malformed_evidence"
+  /** A structure version, type or algorithm outside the allowlist. */
+  | "unsupported_evidence"
+  /** A certificate or CRL that does not parse as strict DER X.509. */
+  | "malformed_certificate";
+
+export type VerificationFailureCode =
+  // certificate paths (RFC 5280 §6)
+  | "chain_incomplete"
+  | "chain_untrusted"
+  | "certificate_signature_invalid"
+  | "certificate_expired"
+  | "certificate_not_yet_valid"
+  | "certificate_not_ca"
+  | "path_length_exceeded"
+  | "key_usage_invalid"
+  | "unknown_critical_extension"
+  | "unsupported_algorithm"
+  | "certificate_revoked"
+  | "crl_signature_invalid"
+  | "crl_expired"
+  | "crl_not_yet_valid"
+  | "crl_missing"
+  // evidence signatures and bindings
+  | "evidence_signature_invalid"
+  | "endorsement_key_mismatch"
+  | "tcb_mismatch"
+  | "chip_id_mismatch"
+  | "product_mismatch"
+  /** A wrapper's data (e.g. Azure's HCL runtime claims) that the signed report does not commit to. */
+  | "runtime_data_mismatch"
+  // collateral (TDX TCB Info, QE Identity)
+  | "collateral_signature_invalid"
+  | "collateral_expired"
+  | "collateral_not_yet_valid"
+  | "collateral_mismatch"
+  | "collateral_incomplete"
+  | "qe_report_binding_mismatch"
+  | "qe_identity_mismatch"
+  | "tcb_level_not_found"
+  // TPM 2.0 (worker/verifiers/tpm/)
+  | "attest_not_tpm_generated"
+  | "attest_type_mismatch"
+  | "qualifying_data_mismatch"
+  | "pcr_selection_mismatch"
+  | "pcr_digest_mismatch"
+  | "ak_not_restricted"
+  | "ak_not_signing_only"
+  | "ak_not_fixed"
+  | "ak_not_tpm_generated"
+  | "ek_attributes_invalid"
+  | "ek_profile_invalid"
+  | "credential_activation_failed";
+
+export type AppraisalFailureCode =
+  | "debug_not_allowed"
+  | "vmpl_not_allowed"
+  | "signing_key_not_allowed"
+  | "measurement_not_allowed"
+  | "host_data_not_allowed"
+  | "id_key_not_allowed"
+  | "author_key_not_allowed"
+  | "tcb_below_minimum"
+  | "tcb_status_not_allowed"
+  | "report_data_mismatch"
+  | "td_attributes_not_allowed"
+  | "mrtd_not_allowed"
+  | "rtmr_not_allowed"
+  | "mrconfigid_not_allowed"
+  | "mrowner_not_allowed"
+  | "product_not_allowed"
+  | "pcr_value_not_allowed";
+
+export type ConfigurationFailureCode =
+  /** An empty trust-anchor set: never a pass. */
+  | "no_trust_anchors"
+  /** Reference values or options that cannot be used as given. */
+  | "invalid_reference_values";
+
+/** Every code an evidence verifier raises. */
+export type EvidenceErrorCode = MalformedEvidenceCode | VerificationFailureCode | AppraisalFailureCode | ConfigurationFailureCode;
+
+export type EvidenceErrorFamily = "malformed" | "verification" | "appraisal" | "configuration";
+
+const FAMILY: { readonly [C in EvidenceErrorCode]: EvidenceErrorFamily } = {
+  evidence_truncated: "malformed",
+  evidence_trailing_data: "malformed",
+  reserved_nonzero: "malformed",
+  malformed_evidence: "malformed",
+  unsupported_evidence: "malformed",
+  malformed_certificate: "malformed",
+  chain_incomplete: "verification",
+  chain_untrusted: "verification",
+  certificate_signature_invalid: "verification",
+  certificate_expired: "verification",
+  certificate_not_yet_valid: "verification",
+  certificate_not_ca: "verification",
+  path_length_exceeded: "verification",
+  key_usage_invalid: "verification",
+  unknown_critical_extension: "verification",
+  unsupported_algorithm: "verification",
+  certificate_revoked: "verification",
+  crl_signature_invalid: "verification",
+  crl_expired: "verification",
+  crl_not_yet_valid: "verification",
+  crl_missing: "verification",
+  evidence_signature_invalid: "verification",
+  endorsement_key_mismatch: "verification",
+  tcb_mismatch: "verification",
+  chip_id_mismatch: "verification",
+  product_mismatch: "verification",
+  runtime_data_mismatch: "verification",
+  collateral_signature_invalid: "verification",
+  collateral_expired: "verification",
+  collateral_not_yet_valid: "verification",
+  collateral_mismatch: "verification",
+  collateral_incomplete: "verification",
+  qe_report_binding_mismatch: "verification",
+  qe_identity_mismatch: "verification",
+  tcb_level_not_found: "verification",
+  attest_not_tpm_generated: "verification",
+  attest_type_mismatch: "verification",
+  qualifying_data_mismatch: "verification",
+  pcr_selection_mismatch: "verification",
+  pcr_digest_mismatch: "verification",
+  ak_not_restricted: "verification",
+  ak_not_signing_only: "verification",
+  ak_not_fixed: "verification",
+  ak_not_tpm_generated: "verification",
+  ek_attributes_invalid: "verification",
+  ek_profile_invalid: "verification",
+  credential_activation_failed: "verification",
+  debug_not_allowed: "appraisal",
+  vmpl_not_allowed: "appraisal",
+  signing_key_not_allowed: "appraisal",
+  measurement_not_allowed: "appraisal",
+  host_data_not_allowed: "appraisal",
+  id_key_not_allowed: "appraisal",
+  author_key_not_allowed: "appraisal",
+  tcb_below_minimum: "appraisal",
+  tcb_status_not_allowed: "appraisal",
+  report_data_mismatch: "appraisal",
+  td_attributes_not_allowed: "appraisal",
+  mrtd_not_allowed: "appraisal",
+  rtmr_not_allowed: "appraisal",
+  mrconfigid_not_allowed: "appraisal",
+  mrowner_not_allowed: "appraisal",
+  product_not_allowed: "appraisal",
+  pcr_value_not_allowed: "appraisal",
+  no_trust_anchors: "configuration",
+  invalid_reference_values: "configuration",
+};
+
+/** The family of a code: what the integration maps onto an HTTP problem. */
+export function evidenceErrorFamily(code: EvidenceErrorCode): EvidenceErrorFamily {
+  return FAMILY[code];
+}
+
+/**
+ * Base of every error a verifier raises on purpose. Tests assert `code`; the
+ * message (and `detail`) is for logs and may name offsets, fields and values.
+ */
+export class EvidenceError extends Error {
+  readonly code: EvidenceErrorCode;
+
+  constructor(code: EvidenceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+
+  get family(): EvidenceErrorFamily {
+    return FAMILY[this.code];
+  }
+}
+
+/** Input that does not have the shape, size or version a verifier accepts. */
+export class MalformedEvidenceError extends EvidenceError {
+  declare readonly code: MalformedEvidenceCode;
+  constructor(code: MalformedEvidenceCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Evidence, a certificate path or collateral that does not verify. */
+export class EvidenceVerificationError extends EvidenceError {
+  declare readonly code: VerificationFailureCode;
+  constructor(code: VerificationFailureCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Authentic evidence whose claims the reference values do not accept. */
+export class AppraisalError extends EvidenceError {
+  declare readonly code: AppraisalFailureCode;
+  constructor(code: AppraisalFailureCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** The verifier was called without usable trust anchors or reference values. */
+export class EvidenceConfigurationError extends EvidenceError {
+  declare readonly code: ConfigurationFailureCode;
+  constructor(code: ConfigurationFailureCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

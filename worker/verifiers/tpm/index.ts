@@ -1,0 +1,14 @@
+/**
+ * TPM 2.0: parse (structures.ts) → verify (ek.ts for EK certificates, keys.ts for the AK
+ * profile and signatures, quote.ts for quotes) → appraise (appraise.ts); credential.ts is
+ * MakeCredential for enrollment. Pure: bytes, trust anchors and `now` in; claims or a typed
+ * EvidenceError out. Quotes are verified through the evidence registry (../index.ts, "tpm").
+ */
+export { parsePublic, parseAttest, parseSignature, objectName, type TpmPublic, type TpmAttest, type TpmSignature } from "./structures.ts";
+export { checkAkPublic, verifyTpmSignature } from "./keys.ts";
+export { checkEkPublic, makeCredential, type CredentialChallenge } from "./credential.ts";
+export { verifyEkCertificate, checkEkMatchesCertificate, parseTpmSubjectAltName, type EkVerification, type TpmDeviceInfo } from "./ek.ts";
+export { verifyQuote, pcrDigestOf, QUOTE_CHECKS, type QuoteEvidence, type VerifiedQuote, type PcrSelectionRequirement } from "./quote.ts";
+export { appraiseQuote, tpmReference, type TpmReference, type TpmAppraisal, type TpmManifestReference } from "./appraise.ts";
+export { pinnedTpmTrust, tpmTrustFrom, mergeTpmTrust, PINNED_TPM_VENDORS, type TpmTrust } from "./trust.ts";
+

@@ -1,0 +1,648 @@
+import { EvidenceError, EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
+import { bytesEqual, concatBytes, toHex } from "../reader.ts";
+import {
+  bitString,
+  booleanValue,
+  childrenOf,
+  contextTag,
+  derHeader,
+  DerSequence,
+  expectTag,
+  integerBytes,
+  octetAlignedBits,
+  octetString,
+  oidValue,
+  parseNode,
+  smallUint,
+  Tag,
+  timeValue,
+  type DerNode,
+} from "./der.ts";
+
+/** Object identifiers the validator understands. */
+export const OID = {
+  rsaEncryption: "1.2.840.113549.1.1.1",
+  rsassaPss: "1.2.840.113549.1.1.10",
+  mgf1: "1.2.840.113549.1.1.8",
+  sha256WithRSAEncryption: "1.2.840.113549.1.1.11",
+  sha384WithRSAEncryption: "1.2.840.113549.1.1.12",
+  sha512WithRSAEncryption: "1.2.840.113549.1.1.13",
+  ecPublicKey: "1.2.840.10045.2.1",
+  p256: "1.2.840.10045.3.1.7",
+  p384: "1.3.132.0.34",
+  ecdsaWithSha256: "1.2.840.10045.4.3.2",
+  ecdsaWithSha384: "1.2.840.10045.4.3.3",
+  ecdsaWithSha512: "1.2.840.10045.4.3.4",
+  sha256: "2.16.840.1.101.3.4.2.1",
+  sha384: "2.16.840.1.101.3.4.2.2",
+  sha512: "2.16.840.1.101.3.4.2.3",
+  basicConstraints: "2.5.29.19",
+  keyUsage: "2.5.29.15",
+  crlNumber: "2.5.29.20",
+  authorityKeyIdentifier: "2.5.29.35",
+} as const;
+
+export type HashName = "SHA-256" | "SHA-384" | "SHA-512";
+
+const HASH_BY_OID: Readonly<Record<string, HashName>> = {
+  [OID.sha256]: "SHA-256",
+  [OID.sha384]: "SHA-384",
+  [OID.sha512]: "SHA-512",
+};
+const HASH_BYTES: Readonly<Record<HashName, number>> = { "SHA-256": 32, "SHA-384": 48, "SHA-512": 64 };
+
+/**
+ * The allowlist of signature algorithms (STYLE §8). SHA-1 and MD5 are not on
+ * it; RSA-PSS only with MGF1 over the same hash, salt the hash length and the
+ * standard trailer (what AMD's ARK/ASK/VCEK use: SHA-384, salt 48).
+ */
+export type SignatureAlgorithm =
+  | { readonly kind: "ecdsa"; readonly hash: HashName }
+  | { readonly kind: "rsa-pkcs1"; readonly hash: HashName }
+  | { readonly kind: "rsa-pss"; readonly hash: HashName; readonly saltLength: number }
+  | { readonly kind: "unsupported"; readonly oid: string; readonly reason: string };
+
+export type Curve = "P-256" | "P-384";
+
+/** The subject key of a certificate, as far as the allowlist cares. */
+export type KeyInfo =
+  | { readonly kind: "ec"; readonly curve: Curve }
+  | { readonly kind: "rsa"; readonly bits: number; readonly pssOnly: boolean }
+  | { readonly kind: "unsupported"; readonly oid: string };
+
+export const KeyUsage = {
+  digitalSignature: 0,
+  nonRepudiation: 1,
+  keyEncipherment: 2,
+  dataEncipherment: 3,
+  keyAgreement: 4,
+  keyCertSign: 5,
+  cRLSign: 6,
+  encipherOnly: 7,
+  decipherOnly: 8,
+} as const;
+export type KeyUsageName = keyof typeof KeyUsage;
+
+export interface CertExtension {
+  readonly critical: boolean;
+  /** Contents of extnValue: the DER encoding of the extension's value. */
+  readonly value: Uint8Array;
+}
+
+/** An X.509 v3 certificate, parsed once from strict DER. Every field is a view into `der`. */
+export interface Certificate {
+  readonly der: Uint8Array;
+  /** The signed bytes (TBSCertificate, exactly as received). */
+  readonly tbs: Uint8Array;
+  readonly version: number;
+  /** Serial number contents (two's complement, as encoded). */
+  readonly serial: Uint8Array;
+  /** Serial as lower-case hex without a sign octet: the key of CRL lookups. */
+  readonly serialHex: string;
+  readonly signatureAlgorithm: SignatureAlgorithm;
+  /** DER of the issuer and subject Names: compared byte for byte. */
+  readonly issuer: Uint8Array;
+  readonly subject: Uint8Array;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** DER SubjectPublicKeyInfo: what an anchor is pinned by. */
+  readonly spki: Uint8Array;
+  readonly key: KeyInfo;
+  readonly extensions: ReadonlyMap<string, CertExtension>;
+  readonly basicConstraints: { readonly ca: boolean; readonly pathLen: number | undefined } | undefined;
+  /** Bitmask over {@link KeyUsage} bit numbers, when the extension is present. */
+  readonly keyUsage: number | undefined;
+  readonly signatureValue: Uint8Array;
+  /** Human-readable subject, for messages only. */
+  readonly subjectText: string;
+}
+
+export interface Crl {
+  readonly der: Uint8Array;
+  readonly tbs: Uint8Array;
+  readonly signatureAlgorithm: SignatureAlgorithm;
+  readonly issuer: Uint8Array;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date | undefined;
+  /** Revoked serials (hex, as {@link Certificate.serialHex}). */
+  readonly revoked: ReadonlySet<string>;
+  readonly extensions: ReadonlyMap<string, CertExtension>;
+  readonly signatureValue: Uint8Array;
+  /** Human-readable issuer, for messages only. */
+  readonly issuerText: string;
+}
+
+function malformedCert(what: string, cause: unknown): never {
+  if (cause instanceof EvidenceError && cause.code === "malformed_certificate") throw cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  throw new MalformedEvidenceError("malformed_certificate", `${what}: ${message}`, { cause });
+}
+
+function nullOrAbsent(params: DerNode | undefined, what: string): void {
+  if (params && (params.tag !== Tag.NULL || params.value.length !== 0)) {
+    throw new MalformedEvidenceError("malformed_evidence", `${what}: expected NULL parameters`);
+  }
+}
+
+function hashAlgorithm(node: DerNode, what: string): HashName | undefined {
+  const seq = new DerSequence(node, what);
+  const oid = oidValue(seq.next(Tag.OID, "algorithm"), what);
+  nullOrAbsent(seq.optional(Tag.NULL), what);
+  seq.end();
+  return HASH_BY_OID[oid];
+}
+
+/** Interprets an AlgorithmIdentifier of a signature (RFC 5280 §4.1.1.2, RFC 4055 §3.1, RFC 5758 §3.2). */
+export function signatureAlgorithmOf(node: DerNode, what: string): SignatureAlgorithm {
+  const seq = new DerSequence(node, what);
+  const oid = oidValue(seq.next(Tag.OID, "algorithm"), what);
+  const ecdsa: Record<string, HashName> = { [OID.ecdsaWithSha256]: "SHA-256", [OID.ecdsaWithSha384]: "SHA-384", [OID.ecdsaWithSha512]: "SHA-512" };
+  const pkcs1: Record<string, HashName> = {
+    [OID.sha256WithRSAEncryption]: "SHA-256",
+    [OID.sha384WithRSAEncryption]: "SHA-384",
+    [OID.sha512WithRSAEncryption]: "SHA-512",
+  };
+  const ecdsaHash = ecdsa[oid];
+  if (ecdsaHash) {
+    seq.end(); // RFC 5758: parameters absent
+    return { kind: "ecdsa", hash: ecdsaHash };
+  }
+  const pkcs1Hash = pkcs1[oid];
+  if (pkcs1Hash) {
+    nullOrAbsent(seq.optional(Tag.NULL), what);
+    seq.end();
+    return { kind: "rsa-pkcs1", hash: pkcs1Hash };
+  }
+  if (oid === OID.rsassaPss) {
+    const paramsNode = seq.next(Tag.SEQUENCE, "parameters");
+    seq.end();
+    const params = new DerSequence(paramsNode, `${what}.RSASSA-PSS-params`);
+    const hashNode = params.optional(contextTag(0));
+    const mgfNode = params.optional(contextTag(1));
+    const saltNode = params.optional(contextTag(2));
+    const trailerNode = params.optional(contextTag(3));
+    params.end();
+    // Absent fields default to SHA-1 (RFC 4055), which is not allowed.
+    if (!hashNode || !mgfNode || !saltNode) return { kind: "unsupported", oid, reason: "RSA-PSS with SHA-1 defaults" };
+    const hash = hashAlgorithm(parseNode(hashNode.value, what), `${what}.hashAlgorithm`);
+    const mgf = new DerSequence(parseNode(mgfNode.value, what), `${what}.maskGenAlgorithm`);
+    const mgfOid = oidValue(mgf.next(Tag.OID, "algorithm"), what);
+    const mgfHash = hashAlgorithm(mgf.next(Tag.SEQUENCE, "parameters"), `${what}.mgf1Hash`);
+    mgf.end();
+    const saltLength = smallUint(parseNode(saltNode.value, what), `${what}.saltLength`);
+    const trailer = trailerNode ? smallUint(parseNode(trailerNode.value, what), `${what}.trailerField`) : 1;
+    if (!hash) return { kind: "unsupported", oid, reason: "RSA-PSS hash not allowed" };
+    // WebCrypto's RSA-PSS always uses MGF1 with the message hash; anything else would be verified as something it is not.
+    if (mgfOid !== OID.mgf1 || mgfHash !== hash) return { kind: "unsupported", oid, reason: "RSA-PSS mask generation differs from MGF1 with the same hash" };
+    if (saltLength !== HASH_BYTES[hash]) return { kind: "unsupported", oid, reason: `RSA-PSS salt length ${saltLength}` };
+    if (trailer !== 1) return { kind: "unsupported", oid, reason: `RSA-PSS trailer ${trailer}` };
+    return { kind: "rsa-pss", hash, saltLength };
+  }
+  return { kind: "unsupported", oid, reason: "signature algorithm not allowed" };
+}
+
+function keyInfoOf(spki: DerNode, what: string): KeyInfo {
+  const seq = new DerSequence(spki, what);
+  const alg = new DerSequence(seq.next(Tag.SEQUENCE, "algorithm"), `${what}.algorithm`);
+  const keyBits = octetAlignedBits(seq.next(Tag.BIT_STRING, "subjectPublicKey"), what);
+  seq.end();
+  const oid = oidValue(alg.next(Tag.OID, "algorithm"), what);
+  if (oid === OID.ecPublicKey) {
+    const curveOid = oidValue(alg.next(Tag.OID, "namedCurve"), what);
+    alg.end();
+    const curve: Curve | undefined = curveOid === OID.p256 ? "P-256" : curveOid === OID.p384 ? "P-384" : undefined;
+    if (!curve) return { kind: "unsupported", oid: curveOid };
+    const size = curve === "P-256" ? 32 : 48;
+    // SEC 1 uncompressed point: 0x04 || X || Y.
+    if (keyBits.length !== 1 + 2 * size || keyBits[0] !== 0x04) {
+      throw new MalformedEvidenceError("malformed_evidence", `${what}: not an uncompressed ${curve} point`);
+    }
+    return { kind: "ec", curve };
+  }
+  if (oid === OID.rsaEncryption || oid === OID.rsassaPss) {
+    if (oid === OID.rsaEncryption) nullOrAbsent(alg.optional(Tag.NULL), what);
+    else alg.optional(Tag.SEQUENCE); // RFC 4055 §1.2: optional PSS parameters restricting the key
+    alg.end();
+    const rsa = new DerSequence(parseNode(keyBits, what), `${what}.RSAPublicKey`);
+    const modulus = integerBytes(rsa.next(Tag.INTEGER, "modulus"), what);
+    integerBytes(rsa.next(Tag.INTEGER, "publicExponent"), what);
+    rsa.end();
+    if (((modulus[0] as number) & 0x80) !== 0) throw new MalformedEvidenceError("malformed_evidence", `${what}: negative RSA modulus`);
+    const digits = modulus[0] === 0 ? modulus.subarray(1) : modulus;
+    const bits = digits.length === 0 ? 0 : (digits.length - 1) * 8 + (32 - Math.clz32(digits[0] as number));
+    return { kind: "rsa", bits, pssOnly: oid === OID.rsassaPss };
+  }
+  return { kind: "unsupported", oid };
+}
+
+function parseExtensions(node: DerNode | undefined, what: string): Map<string, CertExtension> {
+  const out = new Map<string, CertExtension>();
+  if (!node) return out;
+  const list = childrenOf(node, what);
+  if (list.length !== 1) throw new MalformedEvidenceError("malformed_evidence", `${what}: expected one SEQUENCE`);
+  const items = childrenOf(expectTag(list[0] as DerNode, Tag.SEQUENCE, what), what);
+  // RFC 5280 says SIZE (1..MAX), but some generators emit an empty list; it grants nothing, so it is read as none.
+  for (const item of items) {
+    const ext = new DerSequence(item, `${what}.Extension`);
+    const oid = oidValue(ext.next(Tag.OID, "extnID"), what);
+    const criticalNode = ext.optional(Tag.BOOLEAN);
+    const value = octetString(ext.next(Tag.OCTET_STRING, "extnValue"), what);
+    ext.end();
+    // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
+    if (out.has(oid)) throw new MalformedEvidenceError("malformed_evidence", `${what}: duplicate extension ${oid}`);
+    out.set(oid, { critical: criticalNode ? booleanValue(criticalNode, what) : false, value });
+  }
+  return out;
+}
+
+function serialHexOf(serial: Uint8Array): string {
+  return toHex(serial[0] === 0 && serial.length > 1 ? serial.subarray(1) : serial);
+}
+
+function parseBasicConstraints(ext: CertExtension | undefined, what: string): Certificate["basicConstraints"] {
+  if (!ext) return undefined;
+  const seq = new DerSequence(parseNode(ext.value, what), what);
+  const caNode = seq.optional(Tag.BOOLEAN);
+  const pathNode = seq.optional(Tag.INTEGER);
+  seq.end();
+  return { ca: caNode ? booleanValue(caNode, what) : false, pathLen: pathNode ? smallUint(pathNode, what) : undefined };
+}
+
+function parseKeyUsage(ext: CertExtension | undefined, what: string): number | undefined {
+  if (!ext) return undefined;
+  const { bytes } = bitString(parseNode(ext.value, what), what);
+  let mask = 0;
+  for (let bit = 0; bit < 9; bit++) {
+    const byte = bytes[bit >> 3] ?? 0;
+    if (byte & (0x80 >> (bit & 7))) mask |= 1 << bit;
+  }
+  return mask;
+}
+
+/** Parses one DER certificate. Throws `malformed_certificate` for anything that is not strict DER X.509 v3. */
+export function parseCertificate(der: Uint8Array, what = "certificate"): Certificate {
+  try {
+    const root = parseNode(der, what);
+    const cert = new DerSequence(root, what);
+    const tbsNode = cert.next(Tag.SEQUENCE, "tbsCertificate");
+    const outerAlg = cert.next(Tag.SEQUENCE, "signatureAlgorithm");
+    const signatureValue = octetAlignedBits(cert.next(Tag.BIT_STRING, "signatureValue"), what);
+    cert.end();
+
+    const tbs = new DerSequence(tbsNode, `${what}.tbs`);
+    const versionNode = tbs.optional(contextTag(0));
+    const version = versionNode ? smallUint(parseNode(versionNode.value, what), `${what}.version`) + 1 : 1;
+    const serial = integerBytes(tbs.next(Tag.INTEGER, "serialNumber"), what);
+    const innerAlg = tbs.next(Tag.SEQUENCE, "signature");
+    const issuer = tbs.next(Tag.SEQUENCE, "issuer");
+    const validity = new DerSequence(tbs.next(Tag.SEQUENCE, "validity"), `${what}.validity`);
+    // UTCTime through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5); timeValue checks the format.
+    const notBefore = timeValue(validity.optional(Tag.UTC_TIME) ?? validity.next(Tag.GENERALIZED_TIME, "notBefore"), `${what}.notBefore`);
+    const notAfter = timeValue(validity.optional(Tag.UTC_TIME) ?? validity.next(Tag.GENERALIZED_TIME, "notAfter"), `${what}.notAfter`);
+    validity.end();
+    const subject = tbs.next(Tag.SEQUENCE, "subject");
+    const spki = tbs.next(Tag.SEQUENCE, "subjectPublicKeyInfo");
+    tbs.optional(0x81); // issuerUniqueID
+    tbs.optional(0x82); // subjectUniqueID
+    const extNode = tbs.optional(contextTag(3));
+    tbs.end();
+    if (version !== 3) throw new MalformedEvidenceError("malformed_evidence", `${what}: X.509 v${version}, only v3 is accepted`);
+    // RFC 5280 §4.1.1.2: the two algorithm fields MUST be identical; a mismatch is a substitution attempt.
+    if (!bytesEqual(outerAlg.raw, innerAlg.raw)) {
+      throw new MalformedEvidenceError("malformed_evidence", `${what}: signatureAlgorithm differs from tbsCertificate.signature`);
+    }
+    const extensions = parseExtensions(extNode, `${what}.extensions`);
+    return {
+      der,
+      tbs: tbsNode.raw,
+      version,
+      serial,
+      serialHex: serialHexOf(serial),
+      signatureAlgorithm: signatureAlgorithmOf(outerAlg, `${what}.signatureAlgorithm`),
+      issuer: issuer.raw,
+      subject: subject.raw,
+      notBefore,
+      notAfter,
+      spki: spki.raw,
+      key: keyInfoOf(spki, `${what}.subjectPublicKeyInfo`),
+      extensions,
+      basicConstraints: parseBasicConstraints(extensions.get(OID.basicConstraints), `${what}.basicConstraints`),
+      keyUsage: parseKeyUsage(extensions.get(OID.keyUsage), `${what}.keyUsage`),
+      signatureValue,
+      subjectText: nameText(subject.raw),
+    };
+  } catch (cause) {
+    malformedCert(what, cause);
+  }
+}
+
+const certificateCache = new Map<string, Certificate>();
+const CERTIFICATE_CACHE_LIMIT = 256;
+
+/**
+ * {@link parseCertificate} through a bounded per-isolate cache keyed by the
+ * DER bytes: a device sends the same VCEK or PCK chain with every report.
+ * The cached certificate is parsed from a private copy, so later changes to
+ * `der` cannot reach it. Parsing failures are not cached.
+ */
+export function parseCertificateCached(der: Uint8Array, what = "certificate"): Certificate {
+  const id = latin1(der);
+  const hit = certificateCache.get(id);
+  if (hit) return hit;
+  const cert = parseCertificate(der.slice(), what);
+  certificateCache.set(id, cert);
+  if (certificateCache.size > CERTIFICATE_CACHE_LIMIT) certificateCache.delete(certificateCache.keys().next().value as string);
+  return cert;
+}
+
+/** Parses one DER CRL (RFC 5280 §5). */
+export function parseCrl(der: Uint8Array, what = "CRL"): Crl {
+  try {
+    const root = parseNode(der, what);
+    const list = new DerSequence(root, what);
+    const tbsNode = list.next(Tag.SEQUENCE, "tbsCertList");
+    const outerAlg = list.next(Tag.SEQUENCE, "signatureAlgorithm");
+    const signatureValue = octetAlignedBits(list.next(Tag.BIT_STRING, "signatureValue"), what);
+    list.end();
+    const tbs = new DerSequence(tbsNode, `${what}.tbs`);
+    const versionNode = tbs.optional(Tag.INTEGER);
+    if (versionNode && smallUint(versionNode, what) !== 1) throw new MalformedEvidenceError("malformed_evidence", `${what}: unknown CRL version`);
+    const innerAlg = tbs.next(Tag.SEQUENCE, "signature");
+    const issuer = tbs.next(Tag.SEQUENCE, "issuer");
+    const thisUpdateNode = tbs.optional(Tag.UTC_TIME) ?? tbs.next(Tag.GENERALIZED_TIME, "thisUpdate");
+    const nextUpdateNode = tbs.optional(Tag.UTC_TIME) ?? tbs.optional(Tag.GENERALIZED_TIME);
+    const revokedNode = tbs.optional(Tag.SEQUENCE);
+    const extNode = tbs.optional(contextTag(0));
+    tbs.end();
+    if (!bytesEqual(outerAlg.raw, innerAlg.raw)) {
+      throw new MalformedEvidenceError("malformed_evidence", `${what}: signatureAlgorithm differs from tbsCertList.signature`);
+    }
+    const revoked = new Set<string>();
+    if (revokedNode) {
+      for (const entry of childrenOf(revokedNode, what)) {
+        const e = new DerSequence(entry, `${what}.revokedCertificate`);
+        const serial = integerBytes(e.next(Tag.INTEGER, "userCertificate"), what);
+        const date = e.optional(Tag.UTC_TIME) ?? e.next(Tag.GENERALIZED_TIME, "revocationDate");
+        timeValue(date, `${what}.revocationDate`);
+        const entryExts = e.optional(Tag.SEQUENCE);
+        e.end();
+        if (entryExts) {
+          // RFC 5280 §5.3: an entry extension we do not understand and that is critical (e.g. certificateIssuer of an indirect CRL) makes the CRL unusable.
+          for (const item of childrenOf(entryExts, what)) {
+            const ext = new DerSequence(item, `${what}.entryExtension`);
+            const oid = oidValue(ext.next(Tag.OID, "extnID"), what);
+            const crit = ext.optional(Tag.BOOLEAN);
+            ext.next(Tag.OCTET_STRING, "extnValue");
+            ext.end();
+            if (crit && booleanValue(crit, what) && oid !== "2.5.29.21") {
+              throw new EvidenceVerificationError("unknown_critical_extension", `${what}: critical CRL entry extension ${oid}`);
+            }
+          }
+        }
+        revoked.add(serialHexOf(serial));
+      }
+    }
+    const extensions = parseExtensions(extNode, `${what}.crlExtensions`);
+    return {
+      der,
+      tbs: tbsNode.raw,
+      signatureAlgorithm: signatureAlgorithmOf(outerAlg, `${what}.signatureAlgorithm`),
+      issuer: issuer.raw,
+      thisUpdate: timeValue(thisUpdateNode, `${what}.thisUpdate`),
+      nextUpdate: nextUpdateNode ? timeValue(nextUpdateNode, `${what}.nextUpdate`) : undefined,
+      revoked,
+      extensions,
+      signatureValue,
+      issuerText: nameText(issuer.raw),
+    };
+  } catch (cause) {
+    if (cause instanceof EvidenceVerificationError) throw cause;
+    malformedCert(what, cause);
+  }
+}
+
+/** The DER blocks of every `-----BEGIN <label>-----` block in `text`, in order. */
+export function pemBlocks(text: string, label = "CERTIFICATE"): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const re = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`, "g");
+  for (const m of text.matchAll(re)) {
+    const body = (m[1] ?? "").replace(/[\r\n\t ]/g, "");
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) throw new MalformedEvidenceError("malformed_certificate", `PEM ${label}: invalid base64`);
+    const bin = atob(body);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    out.push(bytes);
+  }
+  return out;
+}
+
+/** Every certificate in a PEM text, in order. */
+export function parseCertificatesPem(text: string, what = "certificate"): Certificate[] {
+  return pemBlocks(text).map((der, i) => parseCertificate(der, `${what}[${i}]`));
+}
+
+/** An allowlisted signature algorithm, or `unsupported_algorithm`. */
+function allowed(alg: SignatureAlgorithm, key: KeyInfo, what: string): Exclude<SignatureAlgorithm, { kind: "unsupported" }> {
+  if (alg.kind === "unsupported") throw new EvidenceVerificationError("unsupported_algorithm", `${what}: ${alg.reason} (${alg.oid})`);
+  if (key.kind === "unsupported") throw new EvidenceVerificationError("unsupported_algorithm", `${what}: issuer key algorithm ${key.oid} not allowed`);
+  if (alg.kind === "ecdsa" ? key.kind !== "ec" : key.kind !== "rsa") {
+    throw new EvidenceVerificationError("unsupported_algorithm", `${what}: ${alg.kind} signature with a ${key.kind} key`);
+  }
+  if (key.kind === "rsa") {
+    if (key.bits < 2048) throw new EvidenceVerificationError("unsupported_algorithm", `${what}: RSA key of ${key.bits} bits`);
+    // RFC 4055 §1.2: a key published as id-RSASSA-PSS may only make PSS signatures.
+    if (key.pssOnly && alg.kind !== "rsa-pss") throw new EvidenceVerificationError("unsupported_algorithm", `${what}: PSS-only key used for ${alg.kind}`);
+  }
+  return alg;
+}
+
+const RSA_ENCRYPTION_ALGORITHM_ID = Uint8Array.of(0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00);
+
+/**
+ * The SPKI WebCrypto can import. WebCrypto only imports RSA keys labelled
+ * rsaEncryption, so an id-RSASSA-PSS key (RFC 4055) is relabelled; the key
+ * bits are unchanged and `allowed` has already restricted it to PSS.
+ */
+function importableSpki(spki: Uint8Array, key: KeyInfo): Uint8Array {
+  if (key.kind !== "rsa" || !key.pssOnly) return spki;
+  const seq = new DerSequence(parseNode(spki, "SPKI"), "SPKI");
+  seq.next(Tag.SEQUENCE, "algorithm");
+  const bits = seq.next(Tag.BIT_STRING, "subjectPublicKey").raw;
+  const body = concatBytes(RSA_ENCRYPTION_ALGORITHM_ID, bits);
+  return concatBytes(derHeader(Tag.SEQUENCE, body.length), body);
+}
+
+type VerifyAlgorithm = Exclude<SignatureAlgorithm, { kind: "unsupported" }>;
+const keyCache = new WeakMap<Uint8Array, Map<string, Promise<CryptoKey>>>();
+
+/** The issuer key imported for one algorithm, once per SPKI view and algorithm. */
+function verificationKey(spki: Uint8Array, key: KeyInfo, alg: VerifyAlgorithm): Promise<CryptoKey> {
+  const params: SubtleCryptoImportKeyAlgorithm =
+    key.kind === "ec"
+      ? { name: "ECDSA", namedCurve: key.curve }
+      : { name: alg.kind === "rsa-pss" ? "RSA-PSS" : "RSASSA-PKCS1-v1_5", hash: alg.hash };
+  const id = `${params.name}/${params.namedCurve ?? alg.hash}`;
+  let byAlg = keyCache.get(spki);
+  if (!byAlg) {
+    byAlg = new Map();
+    keyCache.set(spki, byAlg);
+  }
+  let imported = byAlg.get(id);
+  if (!imported) {
+    imported = crypto.subtle.importKey("spki", importableSpki(spki, key), params, false, ["verify"]);
+    byAlg.set(id, imported);
+  }
+  return imported;
+}
+
+/**
+ * An X9.62 ECDSA-Sig-Value (DER SEQUENCE of two INTEGERs) as the fixed-width
+ * r || s that WebCrypto verifies. Encoding only: the arithmetic stays in WebCrypto.
+ */
+export function ecdsaDerToP1363(der: Uint8Array, curve: Curve): Uint8Array | undefined {
+  const size = curve === "P-256" ? 32 : 48;
+  try {
+    const seq = new DerSequence(parseNode(der, "ECDSA signature"), "ECDSA signature");
+    const r = integerBytes(seq.next(Tag.INTEGER, "r"), "ECDSA r");
+    const s = integerBytes(seq.next(Tag.INTEGER, "s"), "ECDSA s");
+    seq.end();
+    const out = new Uint8Array(2 * size);
+    for (const [i, v] of [r, s].entries()) {
+      if (((v[0] as number) & 0x80) !== 0) return undefined;
+      const digits = v[0] === 0 ? v.subarray(1) : v;
+      if (digits.length > size) return undefined;
+      out.set(digits, (i + 1) * size - digits.length);
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** crypto.subtle.verify of `signature` over `signed` by the key in `spki`, under an allowlisted algorithm. */
+async function verifyWith(alg: VerifyAlgorithm, issuer: Pick<Certificate, "spki" | "key">, signed: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const key = await verificationKey(issuer.spki, issuer.key, alg);
+  let params: SubtleCryptoSignAlgorithm;
+  let sig: Uint8Array | undefined = signature;
+  if (alg.kind === "ecdsa") {
+    if (issuer.key.kind !== "ec") return false;
+    params = { name: "ECDSA", hash: alg.hash };
+    sig = ecdsaDerToP1363(signature, issuer.key.curve);
+  } else if (alg.kind === "rsa-pss") {
+    params = { name: "RSA-PSS", saltLength: alg.saltLength };
+  } else {
+    params = { name: "RSASSA-PKCS1-v1_5" };
+  }
+  if (!sig) return false;
+  return crypto.subtle.verify(params, key, sig, signed);
+}
+
+/**
+ * Verifies that `issuer` signed `subject`: the algorithm allowlist first, then
+ * the signature through WebCrypto over the TBS bytes exactly as received.
+ */
+export async function certificateSignedBy(subject: Certificate, issuer: Pick<Certificate, "spki" | "key">): Promise<boolean> {
+  const alg = allowed(subject.signatureAlgorithm, issuer.key, subject.subjectText);
+  return memoised(subject.der, issuer.spki, async () => {
+    try {
+      return await verifyWith(alg, issuer, subject.tbs, subject.signatureValue);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Verifies that `issuer` signed `crl`, with the same allowlist as certificates. */
+export async function crlSignedBy(crl: Crl, issuer: Pick<Certificate, "spki" | "key">): Promise<boolean> {
+  const alg = allowed(crl.signatureAlgorithm, issuer.key, `CRL of ${crl.issuerText}`);
+  return memoised(crl.der, issuer.spki, async () => {
+    try {
+      return await verifyWith(alg, issuer, crl.tbs, crl.signatureValue);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Signature results already established in this isolate, keyed by the exact
+ * signed object (its whole DER) and the exact issuer key. A signature check
+ * does not depend on time, so a chain or CRL met again (the pinned ASK, a
+ * platform's PCK chain, the TCB Signing certificate) costs a lookup; validity
+ * windows, CRL windows and revocation are still checked on every use.
+ * Only successes are kept; the map is bounded.
+ */
+const MEMO_LIMIT = 512;
+const signatureMemo = new Map<string, true>();
+
+function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 4096) s += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  return s;
+}
+
+/** The same pairs by object identity: a lookup without building the content key. */
+const identityMemo = new WeakMap<Uint8Array, WeakSet<Uint8Array>>();
+
+/** Runs `check` unless (signed, key) already verified; remembers successes. */
+export async function memoised(signed: Uint8Array, key: Uint8Array, check: () => Promise<boolean>): Promise<boolean> {
+  if (identityMemo.get(signed)?.has(key)) return true;
+  const id = `${signed.length}:${latin1(signed)}|${latin1(key)}`;
+  if (signatureMemo.has(id)) {
+    // Refresh recency.
+    signatureMemo.delete(id);
+    signatureMemo.set(id, true);
+    let keys = identityMemo.get(signed);
+    if (!keys) identityMemo.set(signed, (keys = new WeakSet()));
+    keys.add(key);
+    return true;
+  }
+  const ok = await check();
+  if (ok) {
+    let keys = identityMemo.get(signed);
+    if (!keys) identityMemo.set(signed, (keys = new WeakSet()));
+    keys.add(key);
+    signatureMemo.set(id, true);
+    if (signatureMemo.size > MEMO_LIMIT) signatureMemo.delete(signatureMemo.keys().next().value as string);
+  }
+  return ok;
+}
+
+/**
+ * A WebCrypto verification key for a certificate's subject key (ECDSA P-256 /
+ * P-384 only): for evidence signed by a VCEK/VLEK, a PCK or the TCB signing key.
+ */
+export async function ecdsaVerifyKey(cert: Pick<Certificate, "spki" | "key" | "subjectText">, expected: Curve, hash: HashName): Promise<CryptoKey> {
+  if (cert.key.kind !== "ec" || cert.key.curve !== expected) {
+    throw new EvidenceVerificationError("unsupported_algorithm", `${cert.subjectText}: expected an ECDSA ${expected} key`);
+  }
+  return verificationKey(cert.spki, cert.key, { kind: "ecdsa", hash });
+}
+
+const NAME_LABELS: Readonly<Record<string, string>> = {
+  "2.5.4.3": "CN",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.5": "serialNumber",
+};
+
+/** A readable rendering of a DER Name, for messages only (never compared). */
+export function nameText(name: Uint8Array): string {
+  try {
+    const parts: string[] = [];
+    for (const rdn of childrenOf(parseNode(name, "Name"), "Name")) {
+      for (const atv of childrenOf(rdn, "RDN")) {
+        const [type, value] = childrenOf(atv, "AttributeTypeAndValue");
+        if (!type || !value) continue;
+        const oid = oidValue(type, "Name");
+        parts.push(`${NAME_LABELS[oid] ?? oid}=${new TextDecoder().decode(value.value)}`);
+      }
+    }
+    return parts.join(", ");
+  } catch {
+    return "(unreadable name)";
+  }
+}
