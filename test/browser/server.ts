@@ -1,0 +1,134 @@
+/**
+ * A real Warden for the browser test, from Node: `wrangler dev` on a free port with a
+ * temporary persist directory and secrets made for this run, the example bundle signed,
+ * uploaded to local R2 and activated — as `npm start` does, but isolated from it.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import type { JWK } from "jose";
+import { bundleStatement, signBundle } from "../../worker/policy/artifact.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const wranglerBin = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
+const TENANT = "default";
+
+export interface LocalWarden {
+  /** The reviewer origin (what the browser opens and REVIEW_ORIGIN says). */
+  url: string;
+  /** The same server for Node clients, by address (no localhost resolution to ::1). */
+  api: string;
+  adminToken: string;
+  stop(): Promise<void>;
+  /** wrangler's output so far, for failure messages. */
+  output(): string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", CI: "true" };
+
+export async function startWarden(): Promise<LocalWarden> {
+  const dir = mkdtempSync(join(tmpdir(), "warden-browser-"));
+  const persist = join(dir, "state");
+  const [port, inspectorPort] = [await freePort(), await freePort()];
+  const url = `http://localhost:${port}`;
+  const adminToken = randomBytes(32).toString("base64url");
+  const jwk = () => generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" }) as JWK;
+  const publisher = jwk();
+  const { d: _private, ...publisherPublic } = publisher;
+
+  // 1. The example bundle, signed with this run's publisher key, in local R2.
+  const read = (name: string) => readFileSync(join(root, "policy-bundles/default", name), "utf8");
+  const version = Date.now();
+  const statement = bundleStatement(
+    { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest: JSON.parse(read("manifest.json")) },
+    { name: "default", tenant: TENANT, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) },
+  );
+  const artifact = join(dir, "bundle.jws");
+  writeFileSync(artifact, await signBundle(statement, publisher));
+  const put = spawnSync(
+    process.execPath,
+    [wranglerBin, "r2", "object", "put", `warden-bundles/${TENANT}/bundles/artifacts/${version}.jws`, "--file", artifact, "--local", "--persist-to", persist],
+    { cwd: root, env, encoding: "utf8" },
+  );
+  if (put.status !== 0) throw new Error(`wrangler r2 object put failed: ${put.stdout}${put.stderr}`);
+
+  // 2. Secrets for this run only; the reviewer origin is this server's.
+  const envFile = join(dir, "vars.env");
+  const vars: Record<string, string> = {
+    ADMIN_TOKEN: adminToken,
+    AUDITOR_TOKEN: randomBytes(32).toString("base64url"),
+    SIGNING_KEY: JSON.stringify(jwk()),
+    LOG_SIGNING_KEY: JSON.stringify(jwk()),
+    LOG_HMAC_KEY: randomBytes(32).toString("base64url"),
+    PUBLISHER_KEYS: JSON.stringify({ keys: [publisherPublic] }),
+    REVIEW_ORIGIN: url,
+    REVIEW_RP_ID: "localhost",
+    // The readiness probe must not leave an isolate trusting "no bundle" after activation.
+    BUNDLE_REFRESH_SECONDS: "0",
+  };
+  writeFileSync(envFile, Object.entries(vars).map(([name, value]) => `${name}='${value}'`).join("\n") + "\n", { mode: 0o600 });
+
+  // 3. wrangler dev, its own process group so stopping it stops workerd too.
+  let output = "";
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [wranglerBin, "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspectorPort), "--persist-to", persist, "--env-file", envFile, "--show-interactive-dev-session=false", "--log-level", "info"],
+    { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  child.stdout?.on("data", (chunk) => (output += chunk));
+  child.stderr?.on("data", (chunk) => (output += chunk));
+  const stop = async () => {
+    if (child.exitCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+      await Promise.race([new Promise((resolve) => child.once("exit", resolve)), sleep(5000)]);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    for (let attempt = 0; ; attempt += 1) {
+      if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
+      if (attempt > 240) throw new Error("wrangler dev did not answer within 60 s");
+      try {
+        // Any answer will do: /healthz says 503 until a bundle is active.
+        await (await fetch(`http://127.0.0.1:${port}/healthz`)).body?.cancel();
+        break;
+      } catch {
+        // not listening yet
+      }
+      await sleep(250);
+    }
+    // 4. Activate it through the admin API, as `warden bundle publish` does.
+    const activated = await fetch(`http://127.0.0.1:${port}/v1/bundles/activate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ version, reason: "browser test" }),
+    });
+    if (activated.status !== 200) throw new Error(`activation failed: ${await activated.text()}`);
+  } catch (error) {
+    await stop();
+    throw new Error(`${String(error)}\n${output}`);
+  }
+  return { url, api: `http://127.0.0.1:${port}`, adminToken, stop, output: () => output };
+}

@@ -1,0 +1,516 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { verifyAuthenticationResponse } from "@simplewebauthn/server";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { WardenClient } from "../../cli/client.ts";
+import type { ReviewQueue } from "../../durable-objects/ReviewQueue.ts";
+import type { LogEntry } from "../../worker/log/chain.ts";
+import { challengeFor, type ChallengeStatement } from "../../worker/review/record.ts";
+import { webhookSignature } from "../../worker/review/webhook.ts";
+import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import {
+  REVIEW_RP_ID,
+  admin,
+  call,
+  enroll,
+  enrolledReviewer,
+  giveVerdict,
+  holdAsAdmin,
+  sendVerdict,
+  signIn,
+  verdictOptions,
+  waitOn,
+  type Reviewer,
+} from "../review-helpers.ts";
+import { SoftwareAuthenticator, fromB64u } from "../software-authenticator.ts";
+
+const MINUTE = 60_000;
+
+/** A tenant of this file's own, its app with a clock the test moves. */
+function world() {
+  const tenant = uniqueId("rv");
+  const clock = { now: Date.now() };
+  const fetch = workerFetch({ tenant, deps: { now: () => clock.now } });
+  const queue = () => env.REVIEW_QUEUE.get(env.REVIEW_QUEUE.idFromName(tenant)) as DurableObjectStub<ReviewQueue>;
+  return { tenant, clock, fetch, queue };
+}
+
+/** A delete in .git: held for tier1 (4 h), then tier2 (1 h), by the default bundle. Unique per call. */
+function heldAction() {
+  return action("file.delete", [{ kind: "path", value: `/home/dev/workspace/.git/objects/${uniqueId("obj")}` }]);
+}
+
+async function deviceIn(w: ReturnType<typeof world>): Promise<WardenClient> {
+  return readyDevice({ fetch: w.fetch, now: () => w.clock.now });
+}
+
+async function held(client: WardenClient, request = heldAction()) {
+  const decided = await client.decide(request);
+  expect(decided.status).toBe(200);
+  expect(decided.body.decision).toBe("review");
+  const review = decided.body.review as unknown as { id: string; tier: string; deadline: string };
+  return { review, request, decision: decided.body };
+}
+
+async function deviceLog(w: ReturnType<typeof world>, device: string): Promise<LogEntry[]> {
+  const page = await call<{ entries: LogEntry[] }>(w.fetch, "GET", `/v1/devices/${device}/log?limit=100`, undefined, admin);
+  return page.body.entries;
+}
+
+describe("holds", () => {
+  const w = world();
+  let client: WardenClient;
+  let reviewer: Reviewer;
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+    client = await deviceIn(w);
+    reviewer = await enrolledReviewer(w.fetch, uniqueId("alice"));
+  });
+
+  it("a review decision is held with its tier and deadline; the identical action joins it", async () => {
+    const request = heldAction();
+    const { review, decision } = await held(client, request);
+    expect(review.tier).toBe("tier1");
+    expect(review.deadline).toBe(new Date(w.clock.now + 240 * MINUTE).toISOString());
+    const again = await held(client, request);
+    expect(again.review.id).toBe(review.id);
+    expect(again.decision.decision_id).not.toBe(decision.decision_id);
+
+    const waiting = await waitOn(client, review.id);
+    expect(waiting.status).toBe(200);
+    expect(waiting.body).toMatchObject({ status: "pending", decision: null, tier: "tier1", approvers_required: 1, released: false });
+    expect(waiting.body.token).toBeUndefined();
+    // The record holds canonical targets and hashes, never the caller's context.
+    expect(waiting.body.record).toMatchObject({ decision_id: decision.decision_id, requester: { device: client.deviceId, agent: "claude-code" } });
+    expect(JSON.stringify(waiting.body.record)).not.toContain("JIRA");
+  });
+
+  it("sensitive context is reduced to a hash", async () => {
+    const request = { ...heldAction(), context: { ticket: "JIRA-SECRET-42" } };
+    const { review } = await held(client, request);
+    const hold = await holdAsAdmin(w.fetch, review.id);
+    expect(JSON.stringify(hold)).not.toContain("JIRA-SECRET-42");
+    expect((hold.record as unknown as { context_sha256: string }).context_sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("a hold that cannot be queued denies (review_unavailable), fail closed", async () => {
+    const broken = workerFetch({
+      tenant: w.tenant,
+      deps: {
+        now: () => w.clock.now,
+        reviewQueue: () => {
+          throw new Error("review queue unavailable");
+        },
+      },
+    });
+    const device = await readyDevice({ fetch: broken, now: () => w.clock.now });
+    const decided = await device.decide(heldAction());
+    expect(decided.body).toMatchObject({ decision: "deny", reason_code: "review_unavailable" });
+    expect(decided.body.review).toBeUndefined();
+    expect(decided.body.log?.hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("another device cannot see a hold (404)", async () => {
+    const { review } = await held(client);
+    const other = await deviceIn(w);
+    expect((await waitOn(other, review.id)).body.code).toBe("not_found");
+  });
+
+  it("approval releases one action token to the waiting device, logged with the raw assertion", async () => {
+    const { review, request } = await held(client);
+    const approved = await giveVerdict(w.fetch, reviewer, review.id, "approve");
+    expect(approved.status).toBe(200);
+    expect(approved.body).toMatchObject({ status: "approved", decision: "permit" });
+
+    const released = await waitOn(client, review.id);
+    expect(released.body).toMatchObject({ status: "approved", decision: "permit", released: true });
+    expect(released.body.token).toEqual(expect.any(String));
+    expect((await client.redeem(released.body.token!, request.action)).status).toBe(200);
+    const later = await waitOn(client, review.id);
+    expect(later.body.released).toBe(true);
+    expect(later.body.token).toBeUndefined();
+
+    const entries = await deviceLog(w, client.deviceId);
+    const evidence = entries.find((entry) => entry.type === "review.approved" && entry.data["review_id"] === review.id)!;
+    expect(evidence).toBeDefined();
+    expect(entries.find((entry) => entry.type === "review.released" && entry.data["review_id"] === review.id)?.seq).toBeGreaterThan(evidence.seq);
+    const data = evidence.data as unknown as {
+      statement: ChallengeStatement;
+      challenge: string;
+      credential_id: string;
+      credential_public_key: string;
+      assertion: { id: string; clientDataJSON: string; authenticatorData: string; signature: string; userHandle: string | null };
+    };
+    // An auditor re-verifies offline: the challenge is the statement's digest, and the assertion verifies under the logged key.
+    expect(challengeFor(data.statement)).toBe(data.challenge);
+    expect(data.statement).toMatchObject({ review_id: review.id, verdict: "approve", reviewer: reviewer.id, requester: { device: client.deviceId } });
+    const offline = await verifyAuthenticationResponse({
+      response: { id: data.assertion.id, rawId: data.assertion.id, type: "public-key", clientExtensionResults: {}, response: { ...data.assertion, userHandle: data.assertion.userHandle ?? undefined } },
+      expectedChallenge: data.challenge,
+      expectedOrigin: env.REVIEW_ORIGIN!,
+      expectedRPID: REVIEW_RP_ID,
+      credential: { id: data.credential_id, publicKey: fromB64u(data.credential_public_key) as Uint8Array<ArrayBuffer>, counter: 0 },
+      requireUserVerification: true,
+    });
+    expect(offline.verified).toBe(true);
+  });
+
+  it("rejection denies", async () => {
+    const { review } = await held(client);
+    expect((await giveVerdict(w.fetch, reviewer, review.id, "reject")).body).toMatchObject({ status: "rejected", decision: "deny" });
+    const seen = await waitOn(client, review.id);
+    expect(seen.body).toMatchObject({ status: "rejected", decision: "deny" });
+    expect(seen.body.token).toBeUndefined();
+    expect((await deviceLog(w, client.deviceId)).some((entry) => entry.type === "review.rejected" && entry.data["review_id"] === review.id)).toBe(true);
+  });
+
+  it("a long poll answers as soon as the hold is decided", async () => {
+    const { review } = await held(client);
+    const started = Date.now();
+    const waiting = client.waitForReview(review.id, { timeoutMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await giveVerdict(w.fetch, reviewer, review.id, "approve");
+    const answer = await waiting;
+    expect(answer.body.status).toBe("approved");
+    expect(answer.body.token).toEqual(expect.any(String));
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+
+  it("the reviewer page renders the stored record, escaped, behind a passkey sign-in", async () => {
+    const { review } = await held(client, action("file.delete", [{ kind: "path", value: `/home/dev/workspace/.git/<img src=x onerror=alert(1)>-${uniqueId()}` }]));
+    const anonymous = await call(w.fetch, "GET", "/review");
+    expect(anonymous.status).toBe(200);
+    expect((anonymous.body as { text: string }).text).toContain("Sign in with passkey");
+    expect((anonymous.body as { text: string }).text).not.toContain(review.id);
+
+    const page = await call(w.fetch, "GET", "/review?review_id=forged&target=/etc/passwd", undefined, { cookie: reviewer.cookie });
+    const html = (page.body as { text: string }).text;
+    expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(html).toContain(`data-review-id="${review.id}"`);
+    expect(html).toContain("&lt;img src=x onerror=alert(1)&gt;");
+    expect(html).not.toContain("<img src=x");
+    expect(html).not.toContain("forged");
+    expect(html).toMatch(/<button type="button" class="approve"[^>]*>Approve<\/button>/);
+  });
+});
+
+describe("passkeys", () => {
+  const w = world();
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+  });
+
+  it("an enrollment link registers one passkey, once", async () => {
+    const id = uniqueId("bob");
+    const created = await call<{ enrollment: { token: string; url: string } }>(w.fetch, "POST", "/v1/reviewers", { id, display_name: "Bob" }, admin);
+    expect(created.status).toBe(201);
+    expect(created.body.enrollment.url).toBe(`${env.REVIEW_ORIGIN}/review/enroll#${created.body.enrollment.token}`);
+    const key = await SoftwareAuthenticator.create(env.REVIEW_ORIGIN!, REVIEW_RP_ID);
+    await enroll(w.fetch, created.body.enrollment.token, key);
+    const second = await enroll(w.fetch, created.body.enrollment.token, await SoftwareAuthenticator.create(env.REVIEW_ORIGIN!, REVIEW_RP_ID));
+    expect(second.body.code).toBe("enrollment_invalid");
+    expect((await call(w.fetch, "POST", "/v1/reviewers", { id, display_name: "Bob" }, admin)).body.code).toBe("already_exists");
+    expect(await signIn(w.fetch, key)).toMatch(/^warden_reviewer=/);
+  });
+
+  it("registration without user verification or from another origin is refused", async () => {
+    const created = await call<{ enrollment: { token: string } }>(w.fetch, "POST", "/v1/reviewers", { id: uniqueId("eve"), display_name: "Eve" }, admin);
+    const token = created.body.enrollment.token;
+    const key = await SoftwareAuthenticator.create(env.REVIEW_ORIGIN!, REVIEW_RP_ID);
+    const attempt = async (overrides: Parameters<SoftwareAuthenticator["register"]>[1]) => {
+      const options = await call<{ options: { challenge: string; user: { id: string } } }>(w.fetch, "POST", "/v1/reviewers/enroll/options", { token });
+      return call(w.fetch, "POST", "/v1/reviewers/enroll", { token, response: await key.register(options.body.options, overrides) });
+    };
+    expect((await attempt({ userVerified: false })).body.code).toBe("webauthn_invalid");
+    expect((await attempt({ origin: "https://evil.test" })).body.code).toBe("webauthn_origin_mismatch");
+    expect((await attempt({ rpId: "evil.test" })).body.code).toBe("webauthn_invalid");
+    // The link is still good: failures spent only their challenges.
+    expect((await attempt({})).status).toBe(201);
+  });
+
+  it("an admin issues another link for a lost passkey; a stale counter cannot sign in → counter_regression", async () => {
+    const reviewer = await enrolledReviewer(w.fetch, uniqueId("gail"));
+    const link = await call<{ token: string }>(w.fetch, "POST", `/v1/reviewers/${reviewer.id}/enrollments`, {}, admin);
+    expect(link.status).toBe(201);
+    const spare = await SoftwareAuthenticator.create(env.REVIEW_ORIGIN!, REVIEW_RP_ID);
+    expect((await enroll(w.fetch, link.body.token, spare)).status).toBe(201);
+    expect(await signIn(w.fetch, spare)).toMatch(/^warden_reviewer=/);
+    expect((await call(w.fetch, "POST", "/v1/reviewers/nobody/enrollments", {}, admin)).body.code).toBe("not_found");
+
+    const options = await call<{ options: { challenge: string } }>(w.fetch, "POST", "/v1/reviewers/login/options", {});
+    const cloned = await call(w.fetch, "POST", "/v1/reviewers/login", { response: await reviewer.authenticator.assert(options.body.options, { counter: 1 }) });
+    expect(cloned.status).toBe(401);
+    expect(cloned.body.code).toBe("counter_regression");
+    expect(cloned.headers.get("set-cookie")).toBeNull();
+  });
+
+  it("an admin-only registration; the page and options need a signed-in reviewer", async () => {
+    expect((await call(w.fetch, "POST", "/v1/reviewers", { id: "x", display_name: "X" })).body.code).toBe("unauthenticated");
+    expect((await call(w.fetch, "POST", "/v1/reviews/nope/options", { verdict: "approve", hold_sha256: "0".repeat(64) })).body.code).toBe("unauthenticated");
+    expect((await call(w.fetch, "POST", "/v1/reviews/nope/options", { verdict: "approve", hold_sha256: "0".repeat(64) }, admin)).body.code).toBe("forbidden");
+  });
+});
+
+describe("refusals", () => {
+  const w = world();
+  let client: WardenClient;
+  let reviewer: Reviewer;
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+    client = await deviceIn(w);
+    reviewer = await enrolledReviewer(w.fetch, uniqueId("carol"));
+  });
+
+  it("self-approval: the reviewer who uses the requesting device → self_approval", async () => {
+    const own = await enrolledReviewer(w.fetch, uniqueId("dave"), [client.deviceId]);
+    const { review } = await held(client);
+    expect((await verdictOptions(w.fetch, own, review.id, "approve")).body.code).toBe("self_approval");
+    expect((await verdictOptions(w.fetch, own, review.id, "approve")).status).toBe(403);
+    // Even with a challenge obtained for another verdict, an approval cannot be assembled from it.
+    const reject = await verdictOptions(w.fetch, own, review.id, "reject");
+    expect(reject.status).toBe(200);
+  });
+
+  it("a replayed assertion → replay_detected", async () => {
+    const { review } = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    const assertion = await reviewer.authenticator.assert(options.body.options);
+    expect((await sendVerdict(w.fetch, review.id, assertion)).status).toBe(200);
+    const replay = await sendVerdict(w.fetch, review.id, assertion);
+    expect(replay.status).toBe(401);
+    expect(replay.body.code).toBe("replay_detected");
+  });
+
+  it("another origin → webauthn_origin_mismatch, and the challenge is spent", async () => {
+    const { review } = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    const wrong = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(options.body.options, { origin: "https://warden.test.evil.example" }));
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.code).toBe("webauthn_origin_mismatch");
+    const retry = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(options.body.options));
+    expect(retry.body.code).toBe("replay_detected");
+    expect((await holdAsAdmin(w.fetch, review.id)).status).toBe("pending");
+  });
+
+  it("an assertion scoped to another RP ID → webauthn_origin_mismatch", async () => {
+    const { review } = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    const wrong = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(options.body.options, { rpId: "evil.test" }));
+    expect(wrong.body.code).toBe("webauthn_origin_mismatch");
+  });
+
+  it("a swapped review id → review_mismatch", async () => {
+    const a = await held(client);
+    const b = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, a.review.id, "approve");
+    const swapped = await sendVerdict(w.fetch, b.review.id, await reviewer.authenticator.assert(options.body.options));
+    expect(swapped.status).toBe(403);
+    expect(swapped.body.code).toBe("review_mismatch");
+    expect((await holdAsAdmin(w.fetch, a.review.id)).status).toBe("pending");
+    expect((await holdAsAdmin(w.fetch, b.review.id)).status).toBe("pending");
+  });
+
+  it("an approval for a record that changed since it was shown → review_record_changed", async () => {
+    const { review } = await held(client);
+    const shown = await holdAsAdmin(w.fetch, review.id);
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve", shown.hold_sha256);
+    expect(options.status).toBe(200);
+    // While this reviewer looks, another escalates it: tier and deadline change.
+    const other = await enrolledReviewer(w.fetch, uniqueId("frank"));
+    expect((await giveVerdict(w.fetch, other, review.id, "escalate")).body.tier).toBe("tier2");
+    const changed = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(options.body.options));
+    expect(changed.status).toBe(409);
+    expect(changed.body.code).toBe("review_record_changed");
+    // A page still showing the old record cannot even get a challenge.
+    const stale = await verdictOptions(w.fetch, reviewer, review.id, "approve", shown.hold_sha256);
+    expect(stale.body.code).toBe("review_record_changed");
+    expect((await holdAsAdmin(w.fetch, review.id)).approvals).toEqual([]);
+  });
+
+  it("a challenge past its time → challenge_invalid", async () => {
+    const { review } = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    w.clock.now += 5 * MINUTE + 1;
+    try {
+      const late = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(options.body.options));
+      expect(late.body.code).toBe("challenge_invalid");
+    } finally {
+      w.clock.now -= 5 * MINUTE + 1;
+    }
+  });
+
+  it("a signature counter that goes backwards → counter_regression", async () => {
+    const { review } = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    const stale = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(options.body.options, { counter: 1 }));
+    expect(stale.status).toBe(401);
+    expect(stale.body.code).toBe("counter_regression");
+  });
+
+  it("no user verification → user_verification_required; an unknown challenge → challenge_invalid; a forged signature → webauthn_invalid", async () => {
+    const { review } = await held(client);
+    const first = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    expect((await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(first.body.options, { userVerified: false }))).body.code).toBe("user_verification_required");
+    const unknown = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert({ challenge: "A".repeat(43) }));
+    expect(unknown.body.code).toBe("challenge_invalid");
+    const second = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    const forged = await reviewer.authenticator.assert(second.body.options);
+    const signature = fromB64u(forged.response.signature);
+    signature[signature.length - 1]! ^= 1;
+    forged.response.signature = btoa(String.fromCharCode(...signature)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    expect((await sendVerdict(w.fetch, review.id, forged)).body.code).toBe("webauthn_invalid");
+  });
+
+  it("another reviewer's passkey cannot answer a challenge issued to this one", async () => {
+    const { review } = await held(client);
+    const other = await enrolledReviewer(w.fetch, uniqueId("mallory"));
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    expect((await sendVerdict(w.fetch, review.id, await other.authenticator.assert(options.body.options))).body.code).toBe("webauthn_invalid");
+  });
+
+  it("a decided hold takes no more verdicts → review_not_pending", async () => {
+    const { review } = await held(client);
+    await giveVerdict(w.fetch, reviewer, review.id, "reject");
+    expect((await verdictOptions(w.fetch, reviewer, review.id, "approve")).body.code).toBe("review_not_pending");
+  });
+});
+
+describe("tiers needing several approvers", () => {
+  const w = world();
+  let client: WardenClient;
+
+  beforeAll(async () => {
+    const manifest = structuredClone(defaultSources.manifest) as { review_tiers: { name: string; approvers?: number }[] };
+    manifest.review_tiers[0]!.approvers = 2;
+    await activate({ ...defaultSources, manifest }, w.tenant);
+    client = await deviceIn(w);
+  });
+
+  it("needs N distinct approvers; the same one twice → duplicate_approver", async () => {
+    const [a, b] = [await enrolledReviewer(w.fetch, uniqueId("ann")), await enrolledReviewer(w.fetch, uniqueId("ben"))];
+    const { review } = await held(client);
+    expect((await giveVerdict(w.fetch, a, review.id, "approve")).body).toMatchObject({ status: "pending", approvers_required: 2 });
+    expect((await waitOn(client, review.id)).body.token).toBeUndefined();
+    const again = await verdictOptions(w.fetch, a, review.id, "approve");
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe("duplicate_approver");
+    expect((await giveVerdict(w.fetch, b, review.id, "approve")).body).toMatchObject({ status: "approved", decision: "permit" });
+    expect((await waitOn(client, review.id)).body.token).toEqual(expect.any(String));
+  });
+});
+
+describe("escalation", () => {
+  const w = world();
+  let client: WardenClient;
+  let reviewer: Reviewer;
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+    client = await deviceIn(w);
+    reviewer = await enrolledReviewer(w.fetch, uniqueId("erin"));
+  });
+
+  async function sink(review: string) {
+    const response = await (env as unknown as { WEBHOOK_SINK: Fetcher }).WEBHOOK_SINK.fetch(`http://sink/?review=${review}`);
+    return (await response.json()) as { headers: Record<string, string>; body: string; status: number }[];
+  }
+
+  async function signedCorrectly(delivery: { headers: Record<string, string>; body: string }) {
+    const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(delivery.headers["warden-signature"] ?? "");
+    return match !== null && match[2] === (await webhookSignature(env.REVIEW_WEBHOOK_SECRET!, Number(match[1]), delivery.body));
+  }
+
+  it("an alarm moves an unreviewed hold up a tier when its SLA passes, notifies, and the timeout rule decides after the last", async () => {
+    const start = w.clock.now;
+    const { review } = await held(client);
+    const stub = w.queue();
+    // The alarm is set for the tier1 deadline; run it with the clock pinned just past it.
+    await runInDurableObject(stub, (instance: ReviewQueue) => {
+      instance.clock = () => start + 241 * MINUTE;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    w.clock.now = start + 241 * MINUTE;
+    const escalated = await holdAsAdmin(w.fetch, review.id);
+    expect(escalated).toMatchObject({ status: "pending", tier: "tier2", deadline: new Date(start + 300 * MINUTE).toISOString() });
+
+    const delivered = await sink(review.id);
+    expect(delivered).toHaveLength(1);
+    expect(JSON.parse(delivered[0]!.body)).toMatchObject({ type: "review.escalated", review_id: review.id, tier: "tier2", previous_tier: "tier1", by: "sla" });
+    expect(await signedCorrectly(delivered[0]!)).toBe(true);
+    expect(delivered[0]!.headers["warden-delivery-attempt"]).toBe("1");
+
+    await runInDurableObject(stub, (instance: ReviewQueue) => {
+      instance.clock = () => start + 301 * MINUTE;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    w.clock.now = start + 301 * MINUTE;
+    await client.openSession();
+    const expired = await waitOn(client, review.id);
+    expect(expired.body).toMatchObject({ status: "expired", decision: "deny" });
+    expect(expired.body.token).toBeUndefined();
+    expect((await sink(review.id)).map((delivery) => JSON.parse(delivery.body).type)).toEqual(["review.escalated", "review.expired"]);
+
+    const types = (await deviceLog(w, client.deviceId)).filter((entry) => entry.data["review_id"] === review.id).map((entry) => [entry.type, entry.data["by"]]);
+    expect(types).toEqual([
+      ["review.escalated", "sla"],
+      ["review.expired", "sla"],
+    ]);
+    w.clock.now = start;
+    await client.openSession();
+    await runInDurableObject(stub, (instance: ReviewQueue) => {
+      instance.clock = () => Date.now();
+    });
+  });
+
+  it("a webhook that fails is retried with backoff, every attempt recorded", async () => {
+    const start = w.clock.now;
+    const { review } = await held(client);
+    await (env as unknown as { WEBHOOK_SINK: Fetcher }).WEBHOOK_SINK.fetch("http://sink/fail", { method: "POST", body: JSON.stringify({ review_id: review.id, times: 2 }) });
+    const stub = w.queue();
+    const due = start + 240 * MINUTE;
+    await stub.tick(due + 1);
+    await stub.tick(due + 1 + 29_000); // before the first backoff (30 s): nothing
+    await stub.tick(due + 1 + 30_000); // second attempt, fails again
+    await stub.tick(due + 1 + 30_000 + 120_000); // third attempt after 2 min, delivered
+    const [event] = await stub.deliveries(review.id);
+    expect(event!.state).toBe("delivered");
+    expect(event!.attempts.map((attempt) => [attempt.attempt, attempt.at - due, attempt.status])).toEqual([
+      [1, 1, 503],
+      [2, 30_001, 503],
+      [3, 150_001, 204],
+    ]);
+    const received = await sink(review.id);
+    expect(received.map((delivery) => [delivery.headers["warden-delivery-attempt"], delivery.status])).toEqual([
+      ["1", 503],
+      ["2", 503],
+      ["3", 204],
+    ]);
+    for (const delivery of received) expect(await signedCorrectly(delivery)).toBe(true);
+  });
+
+  it("a reviewer escalates with a passkey; at the last tier → review_at_last_tier", async () => {
+    const { review } = await held(client);
+    const escalated = await giveVerdict(w.fetch, reviewer, review.id, "escalate");
+    expect(escalated.body).toMatchObject({ status: "pending", tier: "tier2", deadline: new Date(w.clock.now + 60 * MINUTE).toISOString() });
+    expect((await verdictOptions(w.fetch, reviewer, review.id, "escalate")).body.code).toBe("review_at_last_tier");
+    const entry = (await deviceLog(w, client.deviceId)).find((item) => item.type === "review.escalated" && item.data["review_id"] === review.id)!;
+    expect(entry.data).toMatchObject({ by: reviewer.id, from: "tier1", to: "tier2", verdict: "escalate" });
+    expect((entry.data["assertion"] as { signature: string }).signature).toEqual(expect.any(String));
+  });
+
+  it("a timeout rule of permit releases a token after the last deadline", async () => {
+    const t = world();
+    const manifest = structuredClone(defaultSources.manifest) as { review_tiers: { on_timeout: string }[] };
+    for (const tier of manifest.review_tiers) tier.on_timeout = "permit";
+    await activate({ ...defaultSources, manifest }, t.tenant);
+    const device = await deviceIn(t);
+    const { review } = await held(device);
+    t.clock.now += 301 * MINUTE;
+    await device.openSession();
+    const answer = await waitOn(device, review.id);
+    expect(answer.body).toMatchObject({ status: "expired", decision: "permit" });
+    expect(answer.body.token).toEqual(expect.any(String));
+  });
+});

@@ -1,0 +1,113 @@
+import { createHash } from "node:crypto";
+import { canonicalJson, type JsonValue } from "../log/canonical.ts";
+
+/**
+ * The canonical record of a held action: exactly what a reviewer is shown and what an
+ * approval commits to. Sensitive inputs never enter it — the shim sends only their hash,
+ * and the caller's free-form `context` is reduced to a hash of its canonical JSON.
+ */
+export interface HoldRecord {
+  review_id: string;
+  decision_id: string;
+  tenant: string;
+  /** Who raised it: the device and the agent running on it. */
+  requester: { device: string; agent: string };
+  agent: { id: string; version: string; artifact_sha256: string | null };
+  action: {
+    type: string;
+    /** Canonical targets, as policy saw them. */
+    targets: { kind: string; value: string }[];
+    inputs_sha256: string | null;
+    sends_external: boolean;
+  };
+  context_sha256: string | null;
+  /** The bundle that held it and the policies that did. */
+  policy: { digest: string; reasons: string[] };
+  /** Identity of the action (see `actionHash`): a pending hold is never queued twice. */
+  action_hash: string;
+  created_at: string;
+}
+
+/** One rung of a hold's escalation ladder, copied from the deciding bundle's manifest. */
+export interface TierStep {
+  name: string;
+  sla_minutes: number;
+  on_timeout: "deny" | "permit";
+  approvers: number;
+}
+
+export type ReviewStatus = "pending" | "approved" | "rejected" | "expired";
+export type Verdict = "approve" | "reject" | "escalate";
+
+/** The part of a hold that can change while it waits; a verdict commits to it too. */
+export interface HoldShown {
+  record: HoldRecord;
+  tier: string;
+  deadline: string;
+  approvers_required: number;
+}
+
+/**
+ * What a WebAuthn challenge for a verdict commits to. The challenge is SHA-256 over its
+ * RFC 8785 form, so an auditor holding the log entry recomputes it from the stored hold
+ * without trusting the server's word for what was shown.
+ */
+export interface ChallengeStatement {
+  purpose: "warden-review-verdict";
+  review_id: string;
+  action_hash: string;
+  decision_id: string;
+  requester: { device: string; agent: string };
+  tier: string;
+  /** The hold's deadline when the challenge was issued. */
+  expires_at: string;
+  /** SHA-256 of the canonical `HoldShown`: any change to the record, tier or deadline changes it. */
+  hold_sha256: string;
+  verdict: Verdict;
+  reviewer: string;
+  nonce: string;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** Identity of an action for de-duplication: who asks, with which agent, to do what. */
+export function actionHash(args: {
+  tenant: string;
+  device: string;
+  agent: HoldRecord["agent"];
+  action: HoldRecord["action"];
+}): string {
+  return sha256Hex(canonicalJson({ tenant: args.tenant, device: args.device, agent: args.agent, action: args.action } as unknown as JsonValue));
+}
+
+export function contextHash(context: { [key: string]: string | number | boolean } | undefined): string | null {
+  return context === undefined ? null : sha256Hex(canonicalJson(context));
+}
+
+export function holdSha256(shown: HoldShown): string {
+  return sha256Hex(canonicalJson(shown as unknown as JsonValue));
+}
+
+export function challengeStatement(shown: HoldShown, args: { verdict: Verdict; reviewer: string; nonce: string }): ChallengeStatement {
+  const { record } = shown;
+  return {
+    purpose: "warden-review-verdict",
+    review_id: record.review_id,
+    action_hash: record.action_hash,
+    decision_id: record.decision_id,
+    requester: record.requester,
+    tier: shown.tier,
+    expires_at: shown.deadline,
+    hold_sha256: holdSha256(shown),
+    verdict: args.verdict,
+    reviewer: args.reviewer,
+    nonce: args.nonce,
+  };
+}
+
+/** The WebAuthn challenge (base64url of 32 bytes) for a statement. */
+export function challengeFor(statement: ChallengeStatement): string {
+  return createHash("sha256").update(canonicalJson(statement as unknown as JsonValue)).digest("base64url");
+}

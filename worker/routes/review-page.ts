@@ -1,0 +1,33 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../context.ts";
+import { router } from "../openapi.ts";
+import { enrollPage, pageCsp, reviewPage } from "../review/page.ts";
+import { reviewerFromCookie } from "../review/session.ts";
+import { toBase64url } from "../review/webauthn.ts";
+
+/** The reviewer page (`/review`) and the enrollment page (`/review/enroll`), outside the OpenAPI document. */
+export const reviewPages = router();
+
+function htmlResponse(c: Context<AppEnv>, nonce: string, body: string): Response {
+  c.header("content-security-policy", pageCsp(nonce));
+  c.header("x-frame-options", "DENY");
+  c.header("cache-control", "no-store");
+  c.header("referrer-policy", "no-referrer");
+  return c.html(body);
+}
+
+reviewPages.get("/review", async function reviewQueuePage(c) {
+  const { deps } = c.var;
+  const nonce = toBase64url(deps.randomBytes(16));
+  const session = await reviewerFromCookie(c);
+  const queue = deps.reviewQueue(c.env, c.env.TENANT);
+  const reviewer = session ? await queue.reviewer(session.id) : null;
+  const now = deps.now();
+  const holds = reviewer ? await queue.pending(now) : [];
+  return htmlResponse(c, nonce, reviewPage(nonce, reviewer, holds, now));
+});
+
+reviewPages.get("/review/enroll", function enrollmentPage(c) {
+  const nonce = toBase64url(c.var.deps.randomBytes(16));
+  return htmlResponse(c, nonce, enrollPage(nonce));
+});
