@@ -1,5 +1,6 @@
 import type { BundleRegistry } from "./durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "./durable-objects/DeviceLog.ts";
+import type { ReviewQueue } from "./durable-objects/ReviewQueue.ts";
 
 declare global {
   namespace Cloudflare {
@@ -10,6 +11,16 @@ declare global {
   interface WardenEnv {
     DEVICES: DurableObjectNamespace<DeviceLog>;
     BUNDLE_REGISTRY: DurableObjectNamespace<BundleRegistry>;
+    /** One per tenant: holds awaiting review, reviewers and their passkeys. */
+    REVIEW_QUEUE: DurableObjectNamespace<ReviewQueue>;
+    /** Exact origin of the reviewer page (`https://warden.example.com`); passkey assertions must come from it. */
+    REVIEW_ORIGIN?: string;
+    /** WebAuthn RP ID: REVIEW_ORIGIN's host or a parent domain of it. */
+    REVIEW_RP_ID?: string;
+    /** Where escalations and expiries are POSTed (signed); unset, none are sent. */
+    REVIEW_WEBHOOK_URL?: string;
+    /** HMAC-SHA256 key of the `Warden-Signature` header on review webhooks. Secret. */
+    REVIEW_WEBHOOK_SECRET?: string;
     /** Signed bundle artifacts and each tenant's deployment pointer. */
     BUNDLES: R2Bucket;
     /** JWK Set of the Ed25519 publisher keys whose bundle artifacts may be activated. */

@@ -1,6 +1,8 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { webhookOutbound, webhookSink } from "./test/setup/webhook-sink.ts";
+import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 
 // Keys and bootstrap tokens are made afresh for every run, so no test depends
 // on a secret that exists outside it.
@@ -24,12 +26,21 @@ export default defineConfig({
           TEST_PUBLISHER_KEY: JSON.stringify(publisherKey),
           LOG_SIGNING_KEY: JSON.stringify(logSigningKey),
           LOG_HMAC_KEY: randomBytes(32).toString("base64url"),
+          // Reviewer passkeys are bound to the tests' origin; webhooks go to test/setup/webhook-sink.ts.
+          REVIEW_ORIGIN: "https://warden.test",
+          REVIEW_RP_ID: "warden.test",
+          REVIEW_WEBHOOK_URL: "https://hooks.warden.test/review",
+          REVIEW_WEBHOOK_SECRET: randomBytes(32).toString("base64url"),
         },
+        outboundService: webhookOutbound,
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TPM_HOST: tpmHostBinding },
       },
     }),
   ],
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
+    // A loopback host in front of real software TPMs (swtpm + tpm2-tools), made on first use.
+    globalSetup: ["test/setup/swtpm.ts"],
   },
 });

@@ -96,15 +96,61 @@ export class WardenClient {
     return this.request("POST", "/v1/devices", { id: this.deviceId, os, public_key: this.key.publicJwk, groups }, { authorization: `Bearer ${adminToken}` });
   }
 
-  /** Nonce, then a session opened by a proof over that nonce. Keeps the token for later calls. */
-  async openSession(): Promise<string> {
-    const nonce = await this.request<{ nonce: string }>("POST", "/v1/attestation/nonce", { device_id: this.deviceId });
-    if (nonce.status !== 201) throw new ClientError("nonce", nonce);
-    const dpop = await this.proof("POST", "/v1/sessions", { nonce: nonce.body.nonce });
-    const session = await this.request<{ session_token: string }>("POST", "/v1/sessions", { device_id: this.deviceId, nonce: nonce.body.nonce }, { dpop });
+  /**
+   * Nonce, then a session opened by a proof over that nonce — and, when `evidence` is given,
+   * hardware evidence answering the same nonce (e.g. a TPM quote over the PCR selection the
+   * nonce response names). Keeps the token for later calls.
+   */
+  async openSession(options: { evidence?: EvidenceProvider } = {}): Promise<string> {
+    const nonce = await this.nonce();
+    const evidence = options.evidence ? await options.evidence(nonce) : undefined;
+    const session = await this.requestSession(nonce.nonce, evidence);
     if (session.status !== 201) throw new ClientError("session", session);
     this.sessionToken = session.body.session_token;
     return this.sessionToken;
+  }
+
+  /** A fresh single-use nonce, with what evidence answering it must cover. */
+  async nonce(): Promise<NonceResponse> {
+    const nonce = await this.request<NonceResponse>("POST", "/v1/attestation/nonce", { device_id: this.deviceId });
+    if (nonce.status !== 201) throw new ClientError("nonce", nonce);
+    return nonce.body;
+  }
+
+  /** POST /v1/sessions for `nonce` (with optional evidence), returning the raw answer. */
+  async requestSession(nonce: string, evidence?: AnySessionEvidence): Promise<WardenResponse<SessionResponse>> {
+    const dpop = await this.proof("POST", "/v1/sessions", { nonce });
+    return this.request<SessionResponse>("POST", "/v1/sessions", { device_id: this.deviceId, nonce, ...(evidence ? { evidence } : {}) }, { dpop });
+  }
+
+  /** Issues a one-time TPM bootstrap token for this device (an admin call). */
+  tpmBootstrap(adminToken: string, options: { rebind?: boolean; ttlSeconds?: number } = {}): Promise<WardenResponse<{ bootstrap_token: string; expires_at: string }>> {
+    const body: Record<string, unknown> = { rebind: options.rebind ?? false };
+    if (options.ttlSeconds !== undefined) body["ttl_seconds"] = options.ttlSeconds;
+    return this.request("POST", `/v1/devices/${encodeURIComponent(this.deviceId)}/tpm/bootstrap`, body, { authorization: `Bearer ${adminToken}` });
+  }
+
+  /**
+   * Starts TPM enrollment: the EK certificate (DER) and intermediates, the EK's and AK's
+   * TPMT_PUBLIC, a bootstrap token; answers with the TPM2_ActivateCredential inputs.
+   */
+  async tpmEnroll(args: { bootstrapToken: string; ekCertificate: Uint8Array; ekIntermediates?: Uint8Array[]; ekPublic: Uint8Array; akPublic: Uint8Array }): Promise<WardenResponse<TpmChallenge>> {
+    const dpop = await this.proof("POST", "/v1/attestation/tpm/enroll");
+    const body = {
+      device_id: this.deviceId,
+      bootstrap_token: args.bootstrapToken,
+      ek_certificate: toBase64(args.ekCertificate),
+      ek_intermediates: (args.ekIntermediates ?? []).map(toBase64),
+      ek_public: toBase64(args.ekPublic),
+      ak_public: toBase64(args.akPublic),
+    };
+    return this.request<TpmChallenge>("POST", "/v1/attestation/tpm/enroll", body, { dpop });
+  }
+
+  /** Completes TPM enrollment with the credential TPM2_ActivateCredential recovered. */
+  async tpmActivate(secret: Uint8Array): Promise<WardenResponse<{ enrolled: true; ek_name: string; ak_name: string; vendor: string }>> {
+    const dpop = await this.proof("POST", "/v1/attestation/tpm/activate");
+    return this.request("POST", "/v1/attestation/tpm/activate", { device_id: this.deviceId, secret: toBase64(secret) }, { dpop });
   }
 
   /** A request authenticated by the session token and a fresh DPoP proof. */
@@ -118,9 +164,78 @@ export class WardenClient {
     return this.authorized<T>("POST", "/v1/decisions", request);
   }
 
+  /**
+   * Waits on a hold until it is decided or `timeoutMs` passes, long-polling
+   * `GET /v1/reviews/{id}?wait=` (each request at most 25 s). Resolves with the last answer:
+   * `approved` (or a permitting timeout) carries the action token; `pending` means it timed out.
+   */
+  async waitForReview(id: string, options: { timeoutMs?: number; waitSeconds?: number } = {}): Promise<WardenResponse<ReviewResponse>> {
+    const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
+    for (;;) {
+      const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      const wait = Math.min(options.waitSeconds ?? 25, left);
+      const answer = await this.authorized<ReviewResponse>("GET", `/v1/reviews/${encodeURIComponent(id)}${wait > 0 ? `?wait=${wait}` : ""}`);
+      if (answer.status !== 200 || answer.body.status !== "pending" || Date.now() >= deadline) return answer;
+    }
+  }
+
   redeem(token: string, action: DecisionRequest["action"]): Promise<WardenResponse> {
     return this.authorized("POST", "/v1/actions/redeem", { action: { type: action.type, targets: action.targets } }, token);
   }
+}
+
+export interface NonceResponse {
+  nonce: string;
+  expires_at: string;
+  /** What evidence must cover: for a TPM quote the PCR bank and indices of the device's bundle. */
+  attestation?: { tpm?: { pcr_bank: string; pcrs: number[] } };
+}
+
+/** A TPM quote answering the session nonce (TPMS_ATTEST and TPMT_SIGNATURE base64, PCR values hex). */
+export interface TpmSessionEvidence {
+  type: "tpm";
+  quote: string;
+  signature: string;
+  pcrs: Record<string, string>;
+}
+/** An SEV-SNP report (base64 or hex) whose REPORT_DATA is SHA-512(nonce ‖ jkt), with the VCEK/VLEK certificate unless Warden has it cached. */
+export interface SnpSessionEvidence {
+  type: "sev-snp";
+  report: string;
+  certs?: { endorsement_key?: string; chain?: string[] };
+  collateral?: { crls?: string[] };
+}
+/** A TDX quote (base64) whose REPORTDATA is SHA-512(nonce ‖ jkt), with dcap-qvl collateral unless Warden has it cached. */
+export interface TdxSessionEvidence {
+  type: "tdx";
+  quote: string;
+  collateral?: Record<string, string>;
+}
+export type SessionEvidence = TpmSessionEvidence;
+/** Any evidence POST /v1/sessions accepts. */
+export type AnySessionEvidence = TpmSessionEvidence | SnpSessionEvidence | TdxSessionEvidence;
+export type EvidenceProvider = (nonce: NonceResponse) => Promise<SessionEvidence>;
+
+export interface SessionResponse {
+  session_token: string;
+  token_type: "DPoP";
+  expires_in: number;
+  assurance: string;
+  attestation?: Record<string, unknown>;
+}
+
+export interface TpmChallenge {
+  credential_blob: string;
+  encrypted_secret: string;
+  expires_at: string;
+  ak_name: string;
+  ek: { vendor: string; issuer: string; chain: string[] };
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i] as number);
+  return btoa(bin);
 }
 
 export class ClientError extends Error {
@@ -154,5 +269,19 @@ export interface DecisionResponse {
   targets: { kind: string; value?: string; rejected?: string }[];
   token?: string;
   token_expires_at?: string;
-  review?: { tier: string };
+  review?: { id: string; tier: string; deadline: string };
+}
+
+/** A hold as its device sees it (`GET /v1/reviews/{id}`). */
+export interface ReviewResponse {
+  id: string;
+  status: "pending" | "approved" | "rejected" | "expired";
+  decision: "permit" | "deny" | null;
+  tier: string;
+  deadline: string;
+  approvals: { reviewer: string; at: string }[];
+  approvers_required: number;
+  released: boolean;
+  token?: string;
+  token_expires_at?: string;
 }

@@ -16,6 +16,8 @@ const commands: Record<string, CommandEntry> = {
   shim: { summary: "Reference shim: register a device key, ask for decisions", load: () => import("./shim.ts") },
   bundle: { summary: "Test, build, sign and publish policy bundles", load: () => import("./bundle.ts") },
   keys: { summary: "Manage bundle publisher keys", load: () => import("./keys.ts") },
+  audit: { summary: "Verify log exports offline (warden audit verify)", load: () => import("./audit.ts") },
+  evidence: { summary: "Verify attestation evidence offline (warden evidence verify)", load: () => import("./evidence-command.ts") },
 };
 
 export const HELP = [

@@ -6,6 +6,7 @@ import type { DeviceOs } from "../worker/policy/targets.ts";
 import type { ExportManifest } from "../worker/log/export.ts";
 import type { Frontier } from "../worker/log/merkle.ts";
 import { AuditTrail, type ExportSlice, type StoredCheckpoint } from "./audit-trail.ts";
+import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 
 /** Assurance a device session can carry; hardware kinds arrive with the attestation verifiers. */
 export type Assurance = "software" | "tpm" | "sev-snp" | "tdx";
@@ -57,6 +58,8 @@ export class DeviceLog extends DurableObject<Env> {
   readonly audit: AuditTrail;
   /** `now` of the latest append in the running transaction, for scheduling once it commits. */
   private appendedAt: number | null = null;
+  /** TPM bootstrap tokens, pending activation and EK/AK binding (durable-objects/tpm-enrollment.ts). */
+  private readonly tpm: TpmEnrollment;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -72,8 +75,16 @@ export class DeviceLog extends DurableObject<Env> {
           return this.appendInTransaction(device.id, type, data, now);
         }),
     });
+    this.tpm = new TpmEnrollment({
+      sql: this.sql,
+      transaction: (body) => this.transaction(body),
+      appendInTransaction: (device, type, data, now) => this.appendInTransaction(device, type, data, now),
+      spend: (value, kind, now) => this.spend(value, kind, now),
+      readDevice: () => this.readDevice(),
+    });
     void ctx.blockConcurrencyWhile(async () => {
       this.migrate();
+      this.tpm.migrate();
       this.audit.migrate();
       this.head = this.storedHead();
       this.audit.reload();
@@ -229,11 +240,12 @@ export class DeviceLog extends DurableObject<Env> {
   /** Signs a checkpoint if one is due by count or age (or there is none yet), then returns the latest. */
   async checkpoint(now: number): Promise<{ exists: boolean; checkpoint: StoredCheckpoint | null }> {
     if (!this.readDevice()) return { exists: false, checkpoint: null };
-    return { exists: true, checkpoint: await this.audit.checkpointIfDue(now) };
+    return { exists: true, checkpoint: await this.audit.freshCheckpoint(now) };
   }
 
   /** The compact range after entry `size` if it can be built from entries still here; null when `size` is archived. */
   exportTree(size: number): Frontier | null {
+    if (size === 0) return { size: 0, nodes: [] };
     return size < this.audit.archivedUpto() ? null : this.audit.frontierAt(size);
   }
 
@@ -250,6 +262,41 @@ export class DeviceLog extends DurableObject<Env> {
   /** Signs an export manifest with the log's current key. */
   signExportManifest(manifest: Omit<ExportManifest, "key" | "format" | "origin">): Promise<string> {
     return this.audit.signExportManifest(manifest);
+  }
+
+  /** TPM enrollment and attestation state (see durable-objects/tpm-enrollment.ts for each method). */
+  tpmBinding(): TpmBinding | null {
+    return this.tpm.binding();
+  }
+  tpmIssueBootstrap(args: Parameters<TpmEnrollment["issueBootstrap"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
+    return this.tpm.issueBootstrap(args);
+  }
+  tpmCheckBootstrap(tokenHash: string, now: number): TpmOutcome<{ rebind: boolean; binding: TpmBinding | null }> {
+    return this.tpm.checkBootstrap(tokenHash, now);
+  }
+  tpmBeginEnrollment(args: Parameters<TpmEnrollment["beginEnrollment"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
+    return this.tpm.beginEnrollment(args);
+  }
+  tpmCompleteEnrollment(args: Parameters<TpmEnrollment["completeEnrollment"]>[0]): TpmOutcome<{ binding: TpmBinding; log: AppendedEntry }> {
+    return this.tpm.completeEnrollment(args);
+  }
+  tpmLogRefusal(args: Parameters<TpmEnrollment["logRefusal"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
+    return this.tpm.logRefusal(args);
+  }
+  /** Burns the nonce that refused evidence answered and logs `attestation.failed`. */
+  refuseEvidence(args: Parameters<TpmEnrollment["refuseEvidence"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
+    return this.tpm.refuseEvidence(args);
+  }
+
+  /** What the compliance package says about this device: registration, assurance history, latest checkpoint. */
+  async complianceRecord(now: number): Promise<{
+    device: DeviceRecord;
+    assuranceHistory: { seq: number; time: string; assurance: string }[];
+    checkpoint: StoredCheckpoint | null;
+  } | null> {
+    const device = this.readDevice();
+    if (!device) return null;
+    return { device, assuranceHistory: this.audit.assuranceHistory(), checkpoint: await this.audit.freshCheckpoint(now) };
   }
 
   /** Signs checkpoints, rotates the log key, seals and archives segments (durable-objects/audit-trail.ts). */

@@ -1,17 +1,21 @@
 import "./policy/cedar-workerd.ts";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { WardenError } from "./errors.ts";
+import { EvidenceRefusal, WardenError } from "./errors.ts";
 import { runtimeDeps, type Deps } from "./context.ts";
 import { router } from "./openapi.ts";
 import { problemResponse } from "./problem.ts";
 import { actions } from "./routes/actions.ts";
 import { attestation } from "./routes/attestation.ts";
+import { tpm } from "./routes/tpm.ts";
 import { audit } from "./routes/audit.ts";
 import { bundles } from "./routes/bundles.ts";
 import { decisions } from "./routes/decisions.ts";
 import { devices } from "./routes/devices.ts";
 import { logs } from "./routes/logs.ts";
+import { reviewers } from "./routes/reviewers.ts";
+import { reviews } from "./routes/reviews.ts";
+import { reviewPages } from "./routes/review-page.ts";
 import { wellKnown } from "./routes/well-known.ts";
 import { docsPage } from "./docs-page.ts";
 
@@ -43,9 +47,13 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.route("/", logs);
   app.route("/", audit);
   app.route("/", attestation);
+  app.route("/", tpm);
   app.route("/", decisions);
   app.route("/", actions);
   app.route("/", bundles);
+  app.route("/", reviews);
+  app.route("/", reviewers);
+  app.route("/", reviewPages);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -73,7 +81,8 @@ export function createApp(deps: Deps = runtimeDeps) {
     if (error instanceof WardenError) {
       const status = error.code === "internal_error" || error.code === "configuration_error";
       console.warn(JSON.stringify({ event: "request.refused", code: error.code, message: error.message, path: c.req.path }));
-      return problemResponse(error.code, status ? {} : { detail: error.message });
+      const evidenceCode = error instanceof EvidenceRefusal ? { evidenceCode: error.evidenceCode } : {};
+      return problemResponse(error.code, { ...(status ? {} : { detail: error.message }), ...evidenceCode });
     }
     if (error instanceof HTTPException && error.status === 400) return problemResponse("malformed_request", { detail: "the body is not valid JSON" });
     if (error instanceof HTTPException && error.status === 413) return problemResponse("payload_too_large");

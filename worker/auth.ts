@@ -4,6 +4,7 @@ import type { AppEnv, Caller, DeviceSession } from "./context.ts";
 import { verifyDpopProof } from "./tokens/dpop.ts";
 import { signingKey } from "./tokens/keys.ts";
 import { verifyWardenJwt } from "./tokens/jwt.ts";
+import { reviewerFromCookie } from "./review/session.ts";
 import type { Assurance } from "../durable-objects/DeviceLog.ts";
 import type { DeviceOs } from "./policy/targets.ts";
 
@@ -26,6 +27,10 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {
 
 async function authenticate(c: Context<AppEnv>): Promise<Caller> {
   const authorization = c.req.header("authorization") ?? "";
+  if (!authorization) {
+    const reviewer = await reviewerFromCookie(c);
+    if (reviewer) return { role: "reviewer", reviewer };
+  }
   const [scheme, credential, extra] = authorization.split(" ");
   if (!scheme || !credential || extra !== undefined) throw new WardenError("unauthenticated", "an Authorization header is required");
   switch (scheme.toLowerCase()) {

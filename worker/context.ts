@@ -1,7 +1,11 @@
 import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 import type { Assurance, DeviceLog } from "../durable-objects/DeviceLog.ts";
 import type { SingleUse } from "../durable-objects/DeviceLog.ts";
+import type { ReviewQueue } from "../durable-objects/ReviewQueue.ts";
 import type { DeviceOs } from "./policy/targets.ts";
+import type { TpmTrust } from "./verifiers/tpm/trust.ts";
+import type { SnpTrust } from "./verifiers/sev-snp/trust.ts";
+import type { TdxTrust } from "./verifiers/tdx/verify.ts";
 
 /**
  * What the app takes from outside: time, randomness and the device store. Production
@@ -13,6 +17,13 @@ export interface Deps {
   newId(): string;
   deviceStore(env: Env, tenant: string, deviceId: string): DurableObjectStub<DeviceLog>;
   bundleRegistry(env: Env, tenant: string): DurableObjectStub<BundleRegistry>;
+  reviewQueue(env: Env, tenant: string): DurableObjectStub<ReviewQueue>;
+  /** TPM endorsement trust anchors; the pinned vendor roots when absent (tests add the swtpm local CA). */
+  tpmTrust?(): Promise<TpmTrust>;
+  /** AMD SEV-SNP trust anchors (ARK/ASK/ASVK per product); the pinned AMD roots when absent (tests inject generated chains). */
+  snpTrust?(): Promise<SnpTrust>;
+  /** Intel TDX trust anchors (SGX Root CA); the pinned Intel root when absent. */
+  tdxTrust?(): Promise<TdxTrust>;
 }
 
 export const runtimeDeps: Deps = {
@@ -21,6 +32,7 @@ export const runtimeDeps: Deps = {
   newId: () => crypto.randomUUID(),
   deviceStore: (env, tenant, deviceId) => env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${deviceId}`)),
   bundleRegistry: (env, tenant) => env.BUNDLE_REGISTRY.get(env.BUNDLE_REGISTRY.idFromName(tenant)),
+  reviewQueue: (env, tenant) => env.REVIEW_QUEUE.get(env.REVIEW_QUEUE.idFromName(tenant)),
 };
 
 /** A device authenticated by its session token and a DPoP proof of the same key. */
@@ -37,7 +49,12 @@ export interface DeviceSession {
   proof: SingleUse;
 }
 
-export type Caller = { role: "admin" } | { role: "auditor" } | { role: "device"; session: DeviceSession };
+export type Caller =
+  | { role: "admin" }
+  | { role: "auditor" }
+  | { role: "device"; session: DeviceSession }
+  /** A reviewer signed in with a passkey (session cookie); verdicts still need their own assertion. */
+  | { role: "reviewer"; reviewer: { id: string } };
 
 export type AppEnv = {
   Bindings: Env;

@@ -19,6 +19,26 @@ export type ErrorCode =
   | "already_exists"
   | "nonce_invalid"
   | "device_disabled"
+  // attestation evidence (the verifier's own code travels as `evidence_code`)
+  | "evidence_malformed"
+  | "evidence_rejected"
+  | "evidence_not_allowed"
+  | "bootstrap_invalid"
+  | "tpm_binding_conflict"
+  | "tpm_not_enrolled"
+  // human review (passkeys, holds)
+  | "challenge_invalid"
+  | "webauthn_invalid"
+  | "webauthn_origin_mismatch"
+  | "user_verification_required"
+  | "counter_regression"
+  | "enrollment_invalid"
+  | "self_approval"
+  | "duplicate_approver"
+  | "review_mismatch"
+  | "review_record_changed"
+  | "review_not_pending"
+  | "review_at_last_tier"
   // configuration and internals
   // policy bundles
   | "bundle_malformed"
@@ -54,6 +74,19 @@ export class VerificationError extends WardenError {}
 
 /** A request that is well formed and authentic but not allowed in the current state. */
 export class StateError extends WardenError {}
+
+/**
+ * Evidence a verifier refused. `code` is the HTTP-level family; `evidenceCode`
+ * is the verifier's stable code (worker/verifiers/errors.ts), sent as `evidence_code`.
+ */
+export class EvidenceRefusal extends WardenError {
+  readonly evidenceCode: string;
+
+  constructor(code: ErrorCode, evidenceCode: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.evidenceCode = evidenceCode;
+  }
+}
 
 /** Warden itself is misconfigured; the caller cannot fix it. */
 export class ConfigurationError extends WardenError {}

@@ -31,6 +31,7 @@ export const ProblemSchema = z
     code: z.string().openapi({ description: "Stable error code; see docs/errors.md" }),
     detail: z.string().optional(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    evidence_code: z.string().optional().openapi({ description: "The verifier's own code when attestation evidence was refused" }),
   })
   .openapi("Problem");
 

@@ -36,8 +36,44 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 409, title: "It already exists" };
     case "nonce_invalid":
       return { status: 401, title: "The nonce is unknown, used or expired" };
+    case "evidence_malformed":
+      return { status: 400, title: "The attestation evidence does not parse" };
+    case "evidence_rejected":
+      return { status: 401, title: "The attestation evidence does not verify" };
+    case "evidence_not_allowed":
+      return { status: 403, title: "The attested state is not allowed by the reference values" };
+    case "bootstrap_invalid":
+      return { status: 401, title: "The bootstrap token is unknown, used or expired" };
+    case "tpm_binding_conflict":
+      return { status: 409, title: "The device is bound to another TPM" };
+    case "tpm_not_enrolled":
+      return { status: 409, title: "The device has no TPM enrollment for this" };
     case "device_disabled":
       return { status: 403, title: "The device is disabled" };
+    case "challenge_invalid":
+      return { status: 401, title: "The WebAuthn challenge is unknown or expired" };
+    case "webauthn_invalid":
+      return { status: 401, title: "The WebAuthn response does not verify" };
+    case "webauthn_origin_mismatch":
+      return { status: 401, title: "The WebAuthn response is for another origin or RP ID" };
+    case "user_verification_required":
+      return { status: 401, title: "The authenticator did not verify the user" };
+    case "counter_regression":
+      return { status: 401, title: "The authenticator's signature counter went backwards" };
+    case "enrollment_invalid":
+      return { status: 401, title: "The enrollment token is unknown, used or expired" };
+    case "self_approval":
+      return { status: 403, title: "A reviewer may not approve a request they raised" };
+    case "duplicate_approver":
+      return { status: 409, title: "This reviewer already approved the hold" };
+    case "review_mismatch":
+      return { status: 403, title: "The assertion was made for another review" };
+    case "review_record_changed":
+      return { status: 409, title: "The held action changed since it was shown" };
+    case "review_not_pending":
+      return { status: 409, title: "The hold is no longer pending" };
+    case "review_at_last_tier":
+      return { status: 409, title: "The hold is at its last tier" };
     case "bundle_malformed":
       return { status: 422, title: "The bundle artifact is not a signed warden bundle" };
     case "bundle_untrusted_key":
@@ -70,6 +106,8 @@ export interface ProblemBody {
   detail?: string;
   instance?: string;
   errors?: { path: string; message: string }[];
+  /** The verifier's stable code when evidence was refused (worker/verifiers/errors.ts). */
+  evidence_code?: string;
 }
 
 export const PROBLEM_TYPE_BASE = "https://warden.dev/problems/";
@@ -77,13 +115,14 @@ export const PROBLEM_TYPE_BASE = "https://warden.dev/problems/";
 /** Builds the problem+json response for `code`; `detail` must never carry secrets or stack traces. */
 export function problemResponse(
   code: ErrorCode,
-  extra: { detail?: string; instance?: string; errors?: ProblemBody["errors"]; headers?: HeadersInit } = {},
+  extra: { detail?: string; instance?: string; errors?: ProblemBody["errors"]; headers?: HeadersInit; evidenceCode?: string } = {},
 ): Response {
   const { status, title } = problemFor(code);
   const body: ProblemBody = { type: PROBLEM_TYPE_BASE + code, title, status, code };
   if (extra.detail !== undefined) body.detail = extra.detail;
   if (extra.instance !== undefined) body.instance = extra.instance;
   if (extra.errors !== undefined) body.errors = extra.errors;
+  if (extra.evidenceCode !== undefined) body.evidence_code = extra.evidenceCode;
   const headers = new Headers(extra.headers);
   headers.set("content-type", "application/problem+json");
   return new Response(JSON.stringify(body), { status, headers });

@@ -11,6 +11,8 @@ import {
 } from "./cedar.ts";
 import { BundleError, type BundleStatement } from "./artifact.ts";
 import { canonicalizePath } from "./targets.ts";
+import { tpmReference } from "../verifiers/tpm/appraise.ts";
+import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
 
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
@@ -22,6 +24,8 @@ export const BundleManifestSchema = z.strictObject({
         name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
         sla_minutes: z.int().min(1).max(7 * 24 * 60),
         on_timeout: z.enum(["deny", "permit"]).default("deny"),
+        /** Distinct reviewers whose approvals release a hold at this tier. */
+        approvers: z.int().min(1).max(10).default(1),
       }),
     )
     .max(8)
@@ -41,6 +45,32 @@ export const BundleManifestSchema = z.strictObject({
   path_classes: z
     .record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/), z.array(z.string().min(1).max(4096)).min(1).max(256))
     .default({}),
+  /**
+   * Attestation reference values. `tpm`: the PCR bank and indices a device's TPM2_Quote must
+   * cover exactly, and per PCR (decimal index) the allowed values as hex; PCRs without an entry
+   * are quoted and reported but not judged (worker/verifiers/tpm/appraise.ts).
+   */
+  attestation: z
+    .strictObject({
+      tpm: z
+        .strictObject({
+          pcr_bank: z.enum(["sha256", "sha384"]),
+          pcrs: z.array(z.int().min(0).max(23)).min(1).max(24),
+          reference: z.record(z.string(), z.array(z.string().max(128)).min(1).max(64)).default({}),
+        })
+        .superRefine((tpm, ctx) => {
+          try {
+            tpmReference(tpm);
+          } catch (error) {
+            ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+          }
+        })
+        .optional(),
+      /** SEV-SNP and TDX reference values (worker/policy/cvm-reference.ts). */
+      sev_snp: SnpManifestSchema.optional(),
+      tdx: TdxManifestSchema.optional(),
+    })
+    .optional(),
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 

@@ -18,6 +18,7 @@ export type ReasonCode =
   | "no_active_bundle"
   | "bundle_invalid"
   | "log_append_failed"
+  | "review_unavailable"
   | "internal_error";
 
 export type Decision = "permit" | "deny" | "review";

@@ -5,6 +5,10 @@ import { DeviceIdSchema, jsonBody, problems, router } from "../openapi.ts";
 import { verifyDpopProof } from "../tokens/dpop.ts";
 import { signWardenJwt } from "../tokens/jwt.ts";
 import { signingKey } from "../tokens/keys.ts";
+import { SessionEvidenceSchema, sessionEvidence, tpmManifestFor } from "./tpm.ts";
+import type { Assurance } from "../../durable-objects/DeviceLog.ts";
+import type { Context } from "hono";
+import type { AppEnv } from "../context.ts";
 
 /** 256 bits: well past the 128 a nonce needs to be unguessable. */
 const NONCE_BYTES = 32;
@@ -13,11 +17,22 @@ const SESSION_TTL_SECONDS = 900;
 
 const NonceRequestSchema = z.strictObject({ device_id: DeviceIdSchema }).openapi("NonceRequest");
 const NonceSchema = z
-  .object({ nonce: z.string(), expires_at: z.string() })
+  .object({
+    nonce: z.string(),
+    expires_at: z.string(),
+    attestation: z
+      .object({ tpm: z.object({ pcr_bank: z.string(), pcrs: z.array(z.int()) }).optional() })
+      .optional()
+      .openapi({ description: "What evidence for POST /v1/sessions must cover: for a TPM quote, the PCR bank and indices (from the device's bundle)" }),
+  })
   .openapi("Nonce", { description: "Single use; sign it in the `nonce` claim of the DPoP proof of POST /v1/sessions" });
 
 const SessionRequestSchema = z
-  .strictObject({ device_id: DeviceIdSchema, nonce: z.string().min(22).max(64) })
+  .strictObject({
+    device_id: DeviceIdSchema,
+    nonce: z.string().min(22).max(64),
+    evidence: SessionEvidenceSchema.optional().openapi({ description: "Hardware evidence answering the nonce; when it verifies, the session's assurance is its type" }),
+  })
   .openapi("SessionRequest");
 const SessionSchema = z
   .object({
@@ -25,6 +40,7 @@ const SessionSchema = z
     token_type: z.literal("DPoP"),
     expires_in: z.int(),
     assurance: z.string(),
+    attestation: z.record(z.string(), z.unknown()).optional().openapi({ description: "Claims of the verified evidence (also in the token's `att` claim)" }),
   })
   .openapi("Session");
 
@@ -48,7 +64,8 @@ attestation.openapi(
     const nonce = base64url.encode(deps.randomBytes(NONCE_BYTES));
     const outcome = await deps.deviceStore(c.env, c.env.TENANT, device_id).issueNonce(nonce, now + NONCE_TTL_SECONDS * 1000, now);
     if (!outcome.ok) throw new StateError(outcome.code, "no nonce for this device");
-    return c.json({ nonce, expires_at: new Date(outcome.expiresAt).toISOString() }, 201);
+    const tpm = await tpmSelectionHint(c, device_id, now);
+    return c.json({ nonce, expires_at: new Date(outcome.expiresAt).toISOString(), ...(tpm ? { attestation: { tpm } } : {}) }, 201);
   },
 );
 
@@ -66,27 +83,42 @@ attestation.openapi(
     },
   }),
   async (c) => {
-    const { device_id, nonce } = c.req.valid("json");
+    const { device_id, nonce, evidence } = c.req.valid("json");
     const { deps } = c.var;
     const now = deps.now();
     const store = deps.deviceStore(c.env, c.env.TENANT, device_id);
     const device = await store.device();
     if (!device) throw new WardenError("not_found", "no such device");
     const { proof } = await verifyDpopProof(c.req.header("dpop"), { method: "POST", url: c.req.url, now, jkt: device.jkt, nonce });
+    // Evidence is verified before the nonce is consumed; refused evidence burns the nonce and is logged.
+    const attested = evidence ? await sessionEvidence(c, store, device, nonce, evidence, now) : null;
+    const assurance: Assurance = evidence && attested ? evidence.type : device.assurance;
     const sessionId = deps.newId();
     const opened = await store.openSession({
       nonce,
       proof,
       now,
-      session: { session_id: sessionId, assurance: device.assurance, expires_in: SESSION_TTL_SECONDS },
+      session: { session_id: sessionId, assurance, expires_in: SESSION_TTL_SECONDS, ...(attested ? { attestation: attested } : {}) },
     });
     if (!opened.ok) throw new StateError(opened.code, "the session cannot be opened");
     const { token } = await signWardenJwt(
       await signingKey(c.env.SIGNING_KEY),
       "warden-session+jwt",
-      { sub: device.id, tnt: device.tenant, jti: sessionId, cnf: { jkt: device.jkt }, os: device.os, grp: device.groups, assurance: opened.device.assurance },
+      { sub: device.id, tnt: device.tenant, jti: sessionId, cnf: { jkt: device.jkt }, os: device.os, grp: device.groups, assurance, ...(attested ? { att: attested } : {}) },
       { now, ttlSeconds: SESSION_TTL_SECONDS },
     );
-    return c.json({ session_token: token, token_type: "DPoP" as const, expires_in: SESSION_TTL_SECONDS, assurance: opened.device.assurance }, 201);
+    return c.json({ session_token: token, token_type: "DPoP" as const, expires_in: SESSION_TTL_SECONDS, assurance, ...(attested ? { attestation: attested } : {}) }, 201);
   },
 );
+
+/** The PCR selection the device's bundle asks TPM quotes for, as a hint on the nonce; nothing when there is none. */
+async function tpmSelectionHint(c: Context<AppEnv>, deviceId: string, now: number): Promise<{ pcr_bank: string; pcrs: number[] } | null> {
+  try {
+    const device = await c.var.deps.deviceStore(c.env, c.env.TENANT, deviceId).device();
+    const tpm = device ? await tpmManifestFor(c, device, now) : null;
+    return tpm ? { pcr_bank: tpm.pcr_bank, pcrs: [...tpm.pcrs].sort((a, b) => a - b) } : null;
+  } catch {
+    // A hint only: the nonce stands without it, and POST /v1/sessions checks the selection itself.
+    return null;
+  }
+}

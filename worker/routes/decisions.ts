@@ -11,6 +11,8 @@ import { Sha256HexSchema, deviceSecurity, jsonBody, problems, router } from "../
 import { issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { LogHeadSchema } from "./devices.ts";
+import { holdForReview, reviewLadder, type HeldReview } from "../review/holds.ts";
+import type { TierStep } from "../review/record.ts";
 
 const TargetSchema = z
   .strictObject({
@@ -51,7 +53,10 @@ const DecisionSchema = z
     targets: z.array(z.object({ kind: z.string(), value: z.string().optional(), rejected: z.string().optional() })),
     token: z.string().optional().openapi({ description: "On permit: single-use action token (JWT, EdDSA, at most 60 s)" }),
     token_expires_at: z.string().optional(),
-    review: z.object({ tier: z.string() }).optional(),
+    review: z
+      .object({ id: z.string(), tier: z.string(), deadline: z.string() })
+      .optional()
+      .openapi({ description: "On review: the hold to wait on with GET /v1/reviews/{id}, its tier and current deadline" }),
   })
   .openapi("Decision");
 
@@ -69,6 +74,8 @@ interface PendingDecision {
   bundle: { version: number; role: "active" | "canary" } | null;
   token?: { value: string; jti: string; expiresAt: number };
   request: ActionBody;
+  /** On review: the tiers the hold may climb and the lifetime of the token an approval releases. */
+  review?: { ladder: TierStep[]; tokenTtl: number };
 }
 
 function failClosed(reasonCode: ReasonCode, targets: CanonicalTarget[] = []): Verdict {
@@ -96,6 +103,10 @@ async function prepare(c: Context<AppEnv>, session: DeviceSession, request: Acti
     const device = { id: session.deviceId, os: session.os, assurance: session.assurance };
     const verdict = decide(chosen.bundle, request as ActionRequest, device, now);
     if (deployment.shadow && chosen.role === "active") compareInShadow(c, deployment.shadow, verdict, request as ActionRequest, device, id, now);
+    const ttlSeconds = chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds;
+    if (verdict.decision === "review" && verdict.tier !== undefined) {
+      return { id, verdict, policy, bundle, request, review: { ladder: reviewLadder(chosen.bundle, verdict.tier), tokenTtl: ttlSeconds } };
+    }
     if (verdict.decision !== "permit") return { id, verdict, policy, bundle, request };
     const jti = deps.newId();
     const { token, expiresAt } = await issueActionToken(await signingKey(c.env.SIGNING_KEY), {
@@ -109,7 +120,7 @@ async function prepare(c: Context<AppEnv>, session: DeviceSession, request: Acti
       action: request.action.type,
       targets: verdict.targets,
       now,
-      ttlSeconds: chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds,
+      ttlSeconds,
     });
     return { id, verdict, policy, bundle, request, token: { value: token, jti, expiresAt } };
   } catch (error) {
@@ -168,7 +179,7 @@ function logData(pending: PendingDecision, session: DeviceSession): { [key: stri
   };
 }
 
-function responseBody(pending: PendingDecision, log: { seq: number; hash: string } | null): DecisionBody {
+function responseBody(pending: PendingDecision, log: { seq: number; hash: string } | null, held?: HeldReview): DecisionBody {
   const { verdict } = pending;
   const body: DecisionBody = {
     decision: verdict.decision,
@@ -183,7 +194,7 @@ function responseBody(pending: PendingDecision, log: { seq: number; hash: string
     body.token = pending.token.value;
     body.token_expires_at = new Date(pending.token.expiresAt).toISOString();
   }
-  if (verdict.tier !== undefined) body.review = { tier: verdict.tier };
+  if (held) body.review = held;
   return body;
 }
 
@@ -204,7 +215,16 @@ async function logAndAnswer(c: Context<AppEnv>, session: DeviceSession, pending:
     });
   }
   if (!outcome.ok) throw new StateError(outcome.code, "the decision could not be recorded");
-  return pending.map((item, index) => responseBody(item, outcome.logs[index] ?? null));
+  return Promise.all(
+    pending.map(async (item, index) => {
+      const log = outcome.logs[index] ?? null;
+      if (item.verdict.decision !== "review" || !item.review) return responseBody(item, log);
+      // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
+      const held = await holdForReview(c, session, { decisionId: item.id, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);
+      if (!held.ok) return responseBody({ ...item, verdict: failClosed("review_unavailable", item.verdict.targets) }, log);
+      return responseBody(item, log, held.review);
+    }),
+  );
 }
 
 export const decisions = router();

@@ -12,9 +12,12 @@ const LogEntrySchema = z
     device: z.string(),
     type: z.string(),
     data: z.record(z.string(), z.unknown()).openapi({ description: "Type-specific fields; decision entries carry the verdict, bundle digest and canonical targets" }),
+    key: z.string().optional().openapi({ description: "Thumbprint of the log key in force (covered by `hash`)" }),
     hash: z.string(),
+    mac: z.string().optional().openapi({ description: "Chained HMAC-SHA256 over the previous `mac` and this `hash` (not covered by `hash`)" }),
+    mac_key: z.string().optional().openapi({ description: "Id of the HMAC key" }),
   })
-  .openapi("LogEntry", { description: "hash = SHA-256 of the RFC 8785 canonical JSON of every other field" });
+  .openapi("LogEntry", { description: "hash = SHA-256 of the RFC 8785 canonical JSON of every field but hash, mac and mac_key" });
 
 const LogPageSchema = z
   .object({

@@ -3,7 +3,7 @@ import { VerificationError } from "../errors.ts";
 import type { SigningKey } from "./keys.ts";
 
 /** Every token Warden issues names itself in `typ`, so one kind can never stand in for another. */
-export type WardenTokenType = "warden-session+jwt" | "warden-action+jwt";
+export type WardenTokenType = "warden-session+jwt" | "warden-action+jwt" | "warden-reviewer+jwt";
 
 export const ISSUER = "warden";
 

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+// `npm run bench`: Warden's benchmarks (see bench/README.md). Prints figures, asserts none.
+//
+//   A. HTTP  POST /v1/decisions against its floor (one hash-chained append to the device's DO),
+//            both on the same local Miniflare running the bench build (bench/worker.ts).
+//   B. Policy evaluation in-isolate: decide() against cedar-wasm over the whole policy set,
+//            at 10, 100, 1,000 and 10,000 generated policies.
+//
+//   C. TPM quote verification in-isolate beside the signature verification it must do.
+//
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm, --json (also print raw JSON).
+// The raw results are written to bench/out/results.json (git-ignored).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { register } from "tsx/esm/api";
+
+register();
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const args = new Set(process.argv.slice(2));
+const quick = args.has("--quick");
+const only = [...args].find((arg) => arg.startsWith("--only="))?.slice("--only=".length);
+
+const { startServer } = await import("../bench/server.ts");
+const { runHttp } = await import("../bench/http.ts");
+const { runPolicy, probeClock } = await import("../bench/policy.ts");
+const { activateDefault } = await import("../bench/bundles.ts");
+const { runTpm } = await import("../bench/tpm.ts");
+
+const httpOptions = quick
+  ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
+  : { warmup: 200, sequential: 2000, blocks: 8, concurrency: 8, concurrent: 1000 };
+const policyOptions = quick
+  ? { sizes: [10, 100, 1000], batches: 5, batchMs: 20, warmup: 20 }
+  : { sizes: [10, 100, 1000, 10000], batches: 15, batchMs: 25, warmup: 100 };
+
+const log = (line) => process.stderr.write(`${line}\n`);
+const started = Date.now();
+log(`bench: building bench/worker.ts and starting Miniflare…`);
+const server = await startServer();
+/** The commit measured, and whether the working tree differs from it (read-only git). */
+function tree() {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: root, encoding: "utf8" }).trim() !== "";
+    return { commit, dirty };
+  } catch {
+    return { commit: "unknown", dirty: false };
+  }
+}
+const results = {
+  date: new Date().toISOString(),
+  tree: tree(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+  quick,
+  loadBefore: loadavg()[0],
+};
+
+try {
+  // The default bundle (policy-bundles/default), active the way this tree activates bundles.
+  results.defaultBundle = await activateDefault(server);
+  log(`default bundle ${results.defaultBundle.digest.slice(0, 19)}…: ${results.defaultBundle.how}`);
+
+  results.clock = await probeClock(server.url);
+
+  if (only !== "policy" && only !== "tpm") {
+    log(`A. HTTP on ${server.url}`);
+    results.http = await runHttp(server.url, server.adminToken, httpOptions, log);
+  }
+  if (only !== "http" && only !== "tpm") {
+    log(`B. policy evaluation in-isolate`);
+    results.policy = await runPolicy(server.url, policyOptions, log);
+  }
+  if (only === undefined || only === "tpm") {
+    log(`C. TPM quote verification in-isolate`);
+    results.tpm = await runTpm(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 10 : 50 });
+  }
+} finally {
+  await server.mf.dispose();
+}
+results.totalSeconds = (Date.now() - started) / 1000;
+results.loadAfter = loadavg()[0];
+
+mkdirSync(resolve(root, "bench/out"), { recursive: true });
+writeFileSync(resolve(root, "bench/out/results.json"), `${JSON.stringify(results, null, 2)}\n`);
+
+// ---- Printing ------------------------------------------------------------------------------
+const ms = (value) => value.toFixed(2);
+const us = (value) => (value === null || value === undefined ? "n/a" : value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const pad = (value, width) => String(value).padStart(width);
+const row = (cells, widths) => cells.map((cell, index) => (index === 0 ? String(cell).padEnd(widths[0]) : pad(cell, widths[index]))).join("  ");
+
+const out = [];
+out.push(
+  `Warden bench  ${results.date}  (${results.machine.cpus} × ${results.machine.cpu}, Node ${results.machine.node}${quick ? ", --quick" : ""}; ` +
+    `1-min load average ${results.loadBefore.toFixed(1)} before, ${results.loadAfter.toFixed(1)} after)`,
+);
+out.push(`tree ${results.tree.commit}${results.tree.dirty ? " + uncommitted changes" : ""}; default bundle ${results.defaultBundle.digest.slice(0, 19)}…, ${results.defaultBundle.how}`);
+const clock = results.clock;
+out.push(
+  `isolate clock (local workerd): performance.now() advances without I/O, in ${clock.minStepMs} ms steps${clock.fractional ? " (fractional readings seen)" : ""}; ` +
+    `timed batches are ≥ ${policyOptions.batchMs} ms`,
+);
+
+if (results.http) {
+  const h = results.http;
+  const o = h.options;
+  out.push("");
+  out.push(`A. HTTP over loopback, one device, default bundle (${o.sequential}/side sequential in ${o.blocks} interleaved blocks after ${o.warmup} warm-up; ${o.concurrent}/side at concurrency ${o.concurrency})`);
+  const widths = [38, 8, 8, 8, 8, 10, 7, 10];
+  const w = h.inWorkerMeanMs;
+  const opt = (value) => (value === null || value === undefined ? "n/a" : ms(value));
+  out.push(row(["", "p50 ms", "p90 ms", "p99 ms", "mean ms", "worker ms", "req/s", "p50@c8 ms"], widths));
+  out.push(row(["POST /v1/decisions (permit, file.write)", ms(h.decision.p50), ms(h.decision.p90), ms(h.decision.p99), ms(h.decision.mean), opt(w.decision), h.decisionRps.toFixed(0), ms(h.decisionLoadedP50)], widths));
+  out.push(row(["floor: POST /bench/append/:device", ms(h.append.p50), ms(h.append.p90), ms(h.append.p99), ms(h.append.mean), opt(w.append), h.appendRps.toFixed(0), ms(h.appendLoadedP50)], widths));
+  out.push(row(["(context) POST /bench/noop, no DO", ms(h.noop.p50), ms(h.noop.p90), ms(h.noop.p99), ms(h.noop.mean), opt(w.noop), "", ""], widths));
+  out.push(
+    `decision_p50 / append_p50 = ${(h.decision.p50 / h.append.p50).toFixed(2)} (goal ≤ 1.5); p99 ratio ${(h.decision.p99 / h.append.p99).toFixed(2)}; ` +
+      `req/s ratio decision/append ${(h.decisionRps / h.appendRps).toFixed(2)}`,
+  );
+  const b = h.breakdown;
+  out.push(
+    `in-isolate µs per step: session JWT verify ${us(b.sessionJwtVerify)}, DPoP verify ${us(b.dpopVerify)}, bundle lookup ${us(b.bundleLookup)}, ` +
+      `request zod parse ${us(b.requestSchemaParse)}, decide() ${us(b.decide)}, action token sign ${us(b.actionTokenSign)}, DO recordDecisions RPC ${us(b.doRecordDecisionsRpc)} vs DO append RPC ${us(b.doAppendRpc)}`,
+  );
+  out.push(`compileBundle() of the default bundle in the isolate (warm): ${ms(h.compileDefaultMs)} ms; wrangler.jsonc limits.cpu_ms is 50`);
+  out.push(`DPoP proofs: signed in Node with WardenClient.proof ahead of each timed block (${ms(h.proofSignMs)} ms each), not inside the timed requests`);
+}
+
+if (results.policy) {
+  out.push("");
+  out.push(
+    `B. policy evaluation in-isolate: file.read of /data/<k>/report.txt by agent-<k>, permitted by p<k>; ` +
+      `µs per call, median (fastest) of ${policyOptions.batches} batches of ≥ ${policyOptions.batchMs} ms`,
+  );
+  let widths = [8, 6, 15, 17, 9, 7, 11, 11, 11];
+  out.push(row(["policies", "slice", "decide()", "cedar all", "all/dec", "goal", "deep path", "compile ms", "1st decide"], widths));
+  const both = (timing) => `${us(timing.us)} (${us(timing.min)})`;
+  for (const r of results.policy) {
+    const t = r.timings;
+    const goal = r.policies >= 1000 ? (t.decide.us <= 50 ? "met" : "missed") : "";
+    out.push(
+      row(
+        [
+          r.policies,
+          r.sliceSize,
+          both(t.decide),
+          both(t.cedarWholeValidated),
+          `${(t.cedarWholeValidated.us / t.decide.us).toFixed(1)}×`,
+          goal,
+          us(t.decideDeepPath.us),
+          r.compileMs.toFixed(0),
+          `${r.firstDecideMs} ms`,
+        ],
+        widths,
+      ),
+    );
+  }
+  out.push("where a cedar call's time goes (µs, median; statefulIsAuthorized on the same request):");
+  widths = [8, 7, 8, 8, 9, 8, 9, 9, 9, 10];
+  out.push(row(["policies", "canon.", "bare", "+ents", "+schema", "+valid", "slice v", "evalTgt", "all nv", "all valid"], widths));
+  for (const r of results.policy) {
+    const t = r.timings;
+    out.push(
+      row(
+        [
+          r.policies,
+          us(t.targetEntity.us),
+          us(t.cedarBare.us),
+          us(t.cedarEmptyNoSchema.us),
+          us(t.cedarEmptyUnvalidated.us),
+          us(t.cedarEmptyValidated.us),
+          us(t.cedarSliceValidated.us),
+          us(t.evaluateTarget.us),
+          us(t.cedarWholeUnvalidated.us),
+          us(t.cedarWholeValidated.us),
+        ],
+        widths,
+      ),
+    );
+  }
+  const largest = results.policy[results.policy.length - 1];
+  out.push(
+    `compileBundle() steps at ${largest.policies} policies (ms): ` +
+      Object.entries(largest.compileSteps)
+        .map(([name, value]) => `${name} ${value.toFixed(0)}`)
+        .join(", "),
+  );
+}
+if (results.tpm) {
+  out.push("");
+  out.push("C. TPM quote verification in-isolate (swtpm vectors): verifyQuote() beside the one WebCrypto signature verification it must do; µs per call, median (fastest)");
+  const widths = [22, 16, 16, 9];
+  out.push(row(["AK", "verifyQuote()", "floor: verify", "ratio"], widths));
+  const names = { rsa: "RSASSA-2048 SHA-256", ecc: "ECDSA P-256 SHA-256", rsapss: "RSAPSS-2048 SHA-256" };
+  for (const r of results.tpm) {
+    out.push(row([names[r.kind], `${us(r.verifyQuote.us)} (${us(r.verifyQuote.min)})`, `${us(r.floor.us)} (${us(r.floor.min)})`, `${(r.verifyQuote.us / r.floor.us).toFixed(2)}×`], widths));
+  }
+  out.push(
+    "where verifyQuote's time goes (µs, median): " +
+      results.tpm.map((r) => `${r.kind}: parse ${us(r.parse.us)}, verifyTpmSignature ${us(r.signature.us)}, pcrDigest ${us(r.pcrDigest.us)}`).join("; "),
+  );
+}
+out.push("");
+out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);
+console.log(out.join("\n"));
+if (args.has("--json")) console.log(JSON.stringify(results, null, 2));

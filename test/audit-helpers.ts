@@ -1,0 +1,77 @@
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import type { AuditIo, AuditTuning } from "../durable-objects/audit-trail.ts";
+import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
+import type { LogEntry } from "../worker/log/chain.ts";
+import { importLogPublicKey, type LogKey, type LogPublicJwk } from "../worker/log/keys.ts";
+import { BASE_URL, newClient } from "./helpers.ts";
+
+/** Helpers of the audit-trail tests: a device's Durable Object, its tuning and I/O, the published log keys. */
+
+export function deviceStub(id: string, tenant = env.TENANT): DurableObjectStub<DeviceLog> {
+  return env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${id}`));
+}
+
+/** Registers a device through the admin API (entry 1) and returns its id and Durable Object. */
+export async function registeredDevice(): Promise<{ id: string; stub: DurableObjectStub<DeviceLog> }> {
+  const client = await newClient();
+  const registered = await client.register(env.ADMIN_TOKEN);
+  if (registered.status !== 201) throw new Error(`registration failed: ${JSON.stringify(registered.body)}`);
+  return { id: client.deviceId, stub: deviceStub(client.deviceId) };
+}
+
+/** Replaces part of the object's tuning and I/O (until it restarts, which restores both from its environment). */
+export async function configure(stub: DurableObjectStub<DeviceLog>, change: { tuning?: Partial<AuditTuning>; io?: Partial<AuditIo> }): Promise<void> {
+  await runInDurableObject(stub, (instance: DeviceLog) => {
+    instance.audit.tuning = { ...instance.audit.tuning, ...change.tuning };
+    instance.audit.io = { ...instance.audit.io, ...change.io };
+  });
+}
+
+/**
+ * Runs the object's alarm `times` times in a row, whether or not one is scheduled (it may
+ * have fired on its own already). Each run seals at most one segment.
+ */
+export async function runAlarms(stub: DurableObjectStub<DeviceLog>, times = 8): Promise<void> {
+  await runInDurableObject(stub, async (instance: DeviceLog) => {
+    for (let run = 0; run < times; run += 1) await instance.alarm();
+  });
+}
+
+/** Appends `count` entries, all at once (concurrently) or one after another. */
+export async function appendMany(stub: DurableObjectStub<DeviceLog>, count: number, options: { concurrent?: boolean; now?: number } = {}) {
+  const one = (index: number) => stub.append("test.event", { index }, options.now ?? Date.now());
+  if (options.concurrent) return Promise.all(Array.from({ length: count }, (_, index) => one(index)));
+  const results = [];
+  for (let index = 0; index < count; index += 1) results.push(await one(index));
+  return results;
+}
+
+/** Every entry still in the object, oldest first. */
+export async function liveEntries(stub: DurableObjectStub<DeviceLog>): Promise<LogEntry[]> {
+  const entries: LogEntry[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await stub.readLog(after, 1000);
+    const parsed = page.entries.map((text) => JSON.parse(text) as LogEntry);
+    entries.push(...parsed);
+    if (parsed.length < 1000) return entries;
+    after = parsed[parsed.length - 1]!.seq;
+  }
+}
+
+export function auditorGet(path: string, headers: Record<string, string> = {}): Promise<Response> {
+  return SELF.fetch(new Request(`${BASE_URL}${path}`, { headers: { authorization: `Bearer ${env.AUDITOR_TOKEN}`, ...headers } }));
+}
+
+/** The published log keys (/.well-known/warden-log-keys.json), as JWKs and imported. */
+export async function publishedLogKeys(): Promise<{ jwks: { keys: LogPublicJwk[] }; keys: LogKey[] }> {
+  const response = await SELF.fetch(`${BASE_URL}/.well-known/warden-log-keys.json`);
+  const jwks = (await response.json()) as { keys: LogPublicJwk[] };
+  return { jwks, keys: await Promise.all(jwks.keys.map((jwk) => importLogPublicKey(jwk))) };
+}
+
+/** A fresh Ed25519 private JWK (JSON), like the LOG_SIGNING_KEY secret. */
+export async function freshLogSigningKey(): Promise<string> {
+  const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  return JSON.stringify(await crypto.subtle.exportKey("jwk", pair.privateKey));
+}

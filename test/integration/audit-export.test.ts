@@ -1,0 +1,279 @@
+import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { verifyExport, type VerifyOptions } from "../../cli/audit-verify.ts";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
+import { entryHash, type LogEntry } from "../../worker/log/chain.ts";
+import { checkpointText, parseCheckpointText } from "../../worker/log/checkpoint.ts";
+import { importLogSigningKey, noteSignerFor } from "../../worker/log/keys.ts";
+import { parseMacKey } from "../../worker/log/mac.ts";
+import { parseNote, signNote } from "../../worker/log/note.ts";
+import { appendMany, auditorGet, configure, freshLogSigningKey, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
+import { readyDevice } from "../helpers.ts";
+
+type Stub = DurableObjectStub<DeviceLog>;
+
+const SMALL = { checkpointEntries: 5, checkpointSeconds: 3600, segmentEntries: 10, segmentMinutes: 600, retrySeconds: 30 };
+
+async function alarm(stub: Stub, times = 8): Promise<void> {
+  await runDurableObjectAlarm(stub);
+  await runAlarms(stub, times);
+}
+
+async function exportLines(id: string, query = ""): Promise<string[]> {
+  const response = await auditorGet(`/v1/devices/${id}/export${query}`);
+  expect(response.status).toBe(200);
+  return new TextDecoder().decode(await response.arrayBuffer()).split("\n").filter((line) => line.length > 0);
+}
+
+let options: VerifyOptions;
+
+async function verifierOptions(extra: Partial<VerifyOptions> = {}): Promise<VerifyOptions> {
+  return { ...options, ...extra, keys: (await publishedLogKeys()).keys };
+}
+
+/**
+ * A device whose log has two sealed segments (1-10, 11-20), a checkpoint at 26,
+ * and four unsigned entries after it (27-30).
+ */
+async function archivedDevice(): Promise<{ id: string; stub: Stub }> {
+  const device = await registeredDevice();
+  // No alarm falls due while appending, so the one run below signs exactly 26 and seals 1-20.
+  await configure(device.stub, { tuning: { ...SMALL, checkpointEntries: 1000 } });
+  await appendMany(device.stub, 25);
+  await configure(device.stub, { tuning: SMALL });
+  await alarm(device.stub);
+  await configure(device.stub, { tuning: { ...SMALL, checkpointEntries: 1000 } });
+  await appendMany(device.stub, 4);
+  return device;
+}
+
+beforeAll(async () => {
+  options = { keys: [], macKeys: [parseMacKey(env.LOG_HMAC_KEY!)] };
+});
+
+describe("export", () => {
+  it("streams segments, their manifests, the live tail and a signed manifest that verifies offline", async () => {
+    const { id } = await archivedDevice();
+    const response = await auditorGet(`/v1/devices/${id}/export`);
+    expect(response.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
+    expect(response.body).toBeInstanceOf(ReadableStream);
+    const lines = new TextDecoder().decode(await response.arrayBuffer()).trimEnd().split("\n");
+    const kinds = lines.map((line) => (JSON.parse(line) as { kind?: string }).kind ?? "entry");
+    expect(kinds[0]).toBe("export");
+    expect(kinds.filter((kind) => kind === "segment")).toHaveLength(2);
+    expect(kinds.filter((kind) => kind === "entry")).toHaveLength(30);
+    expect(kinds.at(-1)).toBe("manifest");
+
+    const report = await verifyExport(lines, await verifierOptions());
+    expect(report.failure).toBeNull();
+    expect(report).toMatchObject({ ok: true, entries: 30, segments: 2, range: { from: 1, to: 30 }, hmac: { checked: 30, unchecked: 0 } });
+    expect(report.checkpoint).toMatchObject({ size: 26, compared: true });
+
+    const manifest = JSON.parse(parseNote((JSON.parse(lines.at(-1)!) as { note: string }).note).text) as Record<string, unknown>;
+    expect(manifest).toMatchObject({ tenant: env.TENANT, device: id, range: { from: 1, to: 30 }, count: 30 });
+    expect(manifest["checkpoint"]).toMatch(/\n26\n/);
+    expect(manifest["generated_at"]).toEqual(expect.any(String));
+  });
+
+  it.each([
+    ["from inside a segment", "?from=5&to=23", 5, 23],
+    ["from a segment boundary into the tail", "?from=11&to=30", 11, 30],
+    ["only the live tail", "?from=22", 22, 30],
+    ["inside one segment", "?from=12&to=18", 12, 18],
+  ])("verifies a range %s", async (_name, query, from, to) => {
+    const { id } = await archivedDevice();
+    const report = await verifyExport(await exportLines(id, query), await verifierOptions());
+    expect(report.failure).toBeNull();
+    expect(report).toMatchObject({ ok: true, entries: to - from + 1, range: { from, to } });
+  });
+
+  it("keeps streaming correctly when segments are archived while the export is being read", async () => {
+    const { id, stub } = await registeredDevice();
+    await configure(stub, { tuning: { ...SMALL, checkpointEntries: 1000 } });
+    await appendMany(stub, 700);
+    const response = await auditorGet(`/v1/devices/${id}/export`);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    // Read the first tail page (500 entries), then let the object sign and archive behind the cursor.
+    while ((text.match(/\n/g) ?? []).length < 400) text += (await reader.read()).value ?? "";
+    await configure(stub, { tuning: { ...SMALL, checkpointEntries: 5, segmentEntries: 100 } });
+    await alarm(stub, 10);
+    for (let next = await reader.read(); !next.done; next = await reader.read()) text += next.value;
+    const lines = text.trimEnd().split("\n");
+    const report = await verifyExport(lines, await verifierOptions());
+    expect(report.failure).toBeNull();
+    expect(report.entries).toBe(701);
+    expect(report.segments).toBeGreaterThan(0);
+  });
+
+  it("verifies across a log key rotation, with the new key learnt from the published set", async () => {
+    const { id, stub } = await archivedDevice();
+    const newSource = await freshLogSigningKey();
+    await configure(stub, { io: { keys: () => ({ current: newSource, previous: env.LOG_SIGNING_KEY }) } });
+    await appendMany(stub, 1);
+    await alarm(stub);
+    await appendMany(stub, 2);
+    const lines = await exportLines(id);
+    const report = await verifyExport(lines, await verifierOptions());
+    expect(report.failure).toBeNull();
+    expect(report).toMatchObject({ ok: true, rotations: 1, entries: 34 });
+    expect(report.manifestKey).toBe((await importLogSigningKey(newSource)).kid);
+
+    // A rotation statement signed by the new key alone does not pass, even re-linked.
+    const rotationSeq = (JSON.parse(lines.find((line) => line.includes('"log.key_rotated"'))!) as LogEntry).seq;
+    const newKey = await importLogSigningKey(newSource);
+    const rotation = JSON.parse(lines[entryIndex(lines, rotationSeq)]!) as LogEntry;
+    const statement = parseNote(rotation.data["statement"] as string);
+    const forged = await signNote(statement.text, [noteSignerFor(newKey, (JSON.parse(lines[0]!) as { origin: string }).origin)]);
+    const tampered = rewrite(lines, rotationSeq, (entry) => {
+      const body = { ...entry, data: { ...entry.data, statement: forged } };
+      return { ...body, hash: entryHash(body) };
+    });
+    const failure = (await verifyExport(tampered, await verifierOptions())).failure;
+    expect(failure).toMatchObject({ code: "rotation_invalid", seq: rotationSeq });
+  });
+
+  it("is for admins and auditors only; unknown devices and empty ranges are refused", async () => {
+    const device = await readyDevice();
+    expect((await device.authorized("GET", `/v1/devices/${device.deviceId}/export`)).status).toBe(403);
+    expect((await auditorGet(`/v1/devices/no-such-device/export`)).status).toBe(404);
+    const empty = await auditorGet(`/v1/devices/${device.deviceId}/export?from=50`);
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { code: string }).code).toBe("malformed_request");
+  });
+});
+
+/** Line index helpers over an export. */
+function entryIndex(lines: string[], seq: number): number {
+  return lines.findIndex((line) => (JSON.parse(line) as { seq?: number }).seq === seq);
+}
+
+function rewrite(lines: string[], seq: number, change: (entry: LogEntry) => LogEntry): string[] {
+  const copy = [...lines];
+  const index = entryIndex(copy, seq);
+  copy[index] = JSON.stringify(change(JSON.parse(copy[index]!) as LogEntry));
+  return copy;
+}
+
+describe("warden audit verify detects tampering, each with its own message", () => {
+  let lines: string[];
+  let id: string;
+  let stub: Stub;
+
+  beforeAll(async () => {
+    ({ id, stub } = await archivedDevice());
+    lines = await exportLines(id);
+  });
+
+  async function failureOf(tampered: string[], extra: Partial<VerifyOptions> = {}) {
+    const report = await verifyExport(tampered, await verifierOptions(extra));
+    expect(report.ok).toBe(false);
+    return report.failure!;
+  }
+
+  it("an edited field", async () => {
+    const failure = await failureOf(rewrite(lines, 14, (entry) => ({ ...entry, data: { ...entry.data, index: 999 } })));
+    expect(failure).toMatchObject({ code: "entry_edited", seq: 14 });
+    expect(failure.message).toMatch(/seq 14: the entry's contents do not match its hash/);
+  });
+
+  it("a deleted entry", async () => {
+    const failure = await failureOf(lines.filter((_, index) => index !== entryIndex(lines, 28)));
+    expect(failure).toMatchObject({ code: "entry_missing", seq: 28 });
+    expect(failure.message).toMatch(/seq 28 is missing/);
+  });
+
+  it("swapped entries", async () => {
+    const copy = [...lines];
+    const a = entryIndex(copy, 23);
+    [copy[a], copy[a + 1]] = [copy[a + 1]!, copy[a]!];
+    const failure = await failureOf(copy);
+    expect(failure).toMatchObject({ code: "entries_reordered", seq: 23 });
+    expect(failure.message).toMatch(/swapped/);
+  });
+
+  it("a truncated tail", async () => {
+    const failure = await failureOf(lines.slice(0, entryIndex(lines, 27)));
+    expect(failure).toMatchObject({ code: "truncated", seq: 27 });
+    expect(failure.message).toMatch(/ends after seq 26.*truncated/);
+  });
+
+  it("a swapped segment", async () => {
+    const first = lines.findIndex((line) => line.includes('"kind":"segment"'));
+    const second = lines.findIndex((line, index) => index > first && line.includes('"kind":"segment"'));
+    const tail = entryIndex(lines, 21);
+    const swapped = [...lines.slice(0, first), ...lines.slice(second, tail), ...lines.slice(first, second), ...lines.slice(tail)];
+    const failure = await failureOf(swapped);
+    expect(failure).toMatchObject({ code: "segment_chain_broken", seq: 1 });
+    expect(failure.message).toMatch(/segment 11-20 arrives where seq 1 was expected/);
+  });
+
+  it("a checkpoint older than one the auditor holds (rollback)", async () => {
+    await configure(stub, { tuning: SMALL });
+    await appendMany(stub, 10);
+    const held = ((await (await auditorGet(`/v1/devices/${id}/checkpoint`)).json()) as { note: string; size: number });
+    expect(held.size).toBeGreaterThan(30);
+    const failure = await failureOf(lines, { held: held.note });
+    expect(failure).toMatchObject({ code: "checkpoint_rollback", seq: 27 });
+    expect(failure.message).toMatch(new RegExp(`size 26.*older than the checkpoint you hold \\(size ${held.size}`));
+  });
+
+  it("a re-signed entry with an unknown key", async () => {
+    const attacker = await importLogSigningKey(await freshLogSigningKey());
+    // Rewrite entry 28 (after the checkpoint), relink everything after it, and re-sign the manifest.
+    const copy = [...lines];
+    let prev: string | null = null;
+    for (let seq = 28; seq <= 30; seq += 1) {
+      const index = entryIndex(copy, seq);
+      const entry = JSON.parse(copy[index]!) as LogEntry;
+      const body: LogEntry = { ...entry, prev: prev ?? entry.prev, key: attacker.kid, data: seq === 28 ? { index: "rewritten" } : entry.data };
+      const rewritten: LogEntry = { ...body, hash: entryHash(body) };
+      prev = rewritten.hash;
+      copy[index] = JSON.stringify(rewritten);
+    }
+    const manifestLine = JSON.parse(copy.at(-1)!) as { note: string };
+    const manifest = JSON.parse(parseNote(manifestLine.note).text) as { heads: { end: string }; key: string; origin: string };
+    manifest.heads.end = prev!;
+    manifest.key = attacker.kid;
+    copy[copy.length - 1] = JSON.stringify({
+      kind: "manifest",
+      note: await signNote(`${canonicalJson(manifest as unknown as JsonValue)}\n`, [noteSignerFor(attacker, manifest.origin)]),
+    });
+    const failure = await failureOf(copy);
+    expect(failure).toMatchObject({ code: "unknown_key", seq: 28 });
+    expect(failure.message).toMatch(/seq 28 names log key .* not among the trusted keys/);
+  });
+
+  it("passes untouched, also against an earlier checkpoint the auditor kept", async () => {
+    const earlier = lines[0] && ((JSON.parse(lines[0]) as { checkpoint: string }).checkpoint);
+    const later = await exportLines(id);
+    const report = await verifyExport(later, await verifierOptions({ held: earlier }));
+    expect(report.failure).toBeNull();
+    expect(report.held).toMatchObject({ size: 26, compared: true });
+  });
+
+  it("an HMAC that does not match when the entry was rewritten by someone holding only the signing key", async () => {
+    const copy = rewrite(lines, 29, (entry) => {
+      const body = { ...entry, data: { index: "forged" } };
+      return { ...body, hash: entryHash(body) };
+    });
+    // Relink 30 to the forged 29 so only the HMAC can tell.
+    const forged = JSON.parse(copy[entryIndex(copy, 29)]!) as LogEntry;
+    const relinked = rewrite(copy, 30, (entry) => {
+      const body = { ...entry, prev: forged.hash };
+      return { ...body, hash: entryHash(body) };
+    });
+    const failure = await failureOf(relinked);
+    expect(failure).toMatchObject({ code: "hmac_mismatch", seq: 29 });
+  });
+
+  it("a checkpoint the log signed for another history (fork)", async () => {
+    const real = await importLogSigningKey(env.LOG_SIGNING_KEY);
+    const header = JSON.parse(lines[0]!) as { origin: string; checkpoint: string };
+    const genuine = parseCheckpointText(parseNote(header.checkpoint).text);
+    const fork = await signNote(checkpointText({ ...genuine, size: 15, root: "ab".repeat(32), head: "cd".repeat(32) }), [noteSignerFor(real, header.origin)]);
+    const failure = await failureOf(lines, { held: fork });
+    expect(failure).toMatchObject({ code: "held_checkpoint_mismatch", seq: 15 });
+  });
+});
