@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: a local Warden on http://localhost:8787 with the example policy bundle active.
 //
-//  1. Creates .dev.vars (ADMIN_TOKEN, AUDITOR_TOKEN, SIGNING_KEY, PUBLISHER_KEYS) and the
-//     development publisher key .dev/publisher.jwk if there are none; never overwrites them.
+//  1. Creates .dev.vars (ADMIN_TOKEN, AUDITOR_TOKEN, SIGNING_KEY, LOG_SIGNING_KEY, LOG_HMAC_KEY,
+//     PUBLISHER_KEYS) and the development publisher key .dev/publisher.jwk if there are none;
+//     never overwrites them.
 //  2. Tests and signs policy-bundles/default (`warden bundle build`) and uploads the artifact
 //     to local R2, before wrangler dev holds the local state.
 //  3. Runs `wrangler dev --persist-to .wrangler/state` with any extra arguments passed through
@@ -26,7 +27,7 @@ const BUNDLE_DIR = "policy-bundles/default";
 const DEV_VARS = join(root, ".dev.vars");
 const ARTIFACT_FILE = join(root, ".dev", "default.jws");
 const PUBLISHER_KEY_FILE = join(root, ".dev", "publisher.jwk");
-const REQUIRED_VARS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "PUBLISHER_KEYS"];
+const REQUIRED_VARS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "PUBLISHER_KEYS", "LOG_SIGNING_KEY", "LOG_HMAC_KEY"];
 const wardenBin = join(root, "bin", "warden.js");
 
 const env = {
@@ -109,12 +110,15 @@ function devVars() {
 
 function ensureDevVars() {
   const signingKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+  const logSigningKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
   const adminToken = randomBytes(32).toString("base64url");
   const contents = [
     "# Local development secrets, made by `npm start` (scripts/dev.mjs). Never commit this file.",
     `ADMIN_TOKEN=${adminToken}`,
     `AUDITOR_TOKEN=${randomBytes(32).toString("base64url")}`,
     `SIGNING_KEY='${JSON.stringify(signingKey)}'`,
+    `LOG_SIGNING_KEY='${JSON.stringify(logSigningKey)}'`,
+    `LOG_HMAC_KEY=${randomBytes(32).toString("base64url")}`,
     publisherKeysVar(),
     "",
   ].join("\n");
@@ -133,7 +137,7 @@ function ensureDevVars() {
     return;
   }
   chmodSync(DEV_VARS, 0o600);
-  say(`created ${DEV_VARS} (mode 600) with a fresh ADMIN_TOKEN, AUDITOR_TOKEN, SIGNING_KEY and PUBLISHER_KEYS`);
+  say(`created ${DEV_VARS} (mode 600) with fresh tokens, token and log signing keys, a log HMAC key and PUBLISHER_KEYS`);
   say(`admin token: ${adminToken}`);
 }
 

@@ -242,3 +242,26 @@ describe("canary and shadow", () => {
     }
   });
 });
+
+describe("evaluation without the schema at request time", () => {
+  it("action groups still hold through Action entities, and optional context attributes through has", async () => {
+    const tenant = uniqueId("tenant");
+    const grouped: BundleSources = {
+      ...defaultSources,
+      schema: defaultSources.schema.replace('action "file.read", "file.write", "file.delete" appliesTo {', 'action "file.mutate";\naction "file.write", "file.delete" in ["file.mutate"] appliesTo {\n  principal: Agent,\n  resource: File,\n  context: Request,\n};\naction "file.read" appliesTo {'),
+      policies: `@id("srv-mutate") permit (principal, action in Action::"file.mutate", resource) when { resource.within.contains("/srv") };
+@id("srv-read") permit (principal, action == Action::"file.read", resource) when { resource.within.contains("/srv") };
+@id("hashed-inputs-only") forbid (principal, action in Action::"file.mutate", resource) unless { context has inputs_sha256 };`,
+    };
+    const published = await publish(grouped, { tenant });
+    expect(published.status).toBe(200);
+    const client = await readyDevice({ fetch: workerFetch({ tenant }) });
+    const inputs = "a".repeat(64);
+    const withInputs = (type: string) => ({ ...fileAction(type, "/srv/data/x"), action: { ...fileAction(type, "/srv/data/x").action, inputs_sha256: inputs } });
+    expect((await client.decide(withInputs("file.write"))).body).toMatchObject({ decision: "permit", reasons: ["srv-mutate"] });
+    expect((await client.decide(withInputs("file.delete"))).body).toMatchObject({ decision: "permit", reasons: ["srv-mutate"] });
+    expect((await client.decide(fileAction("file.write", "/srv/data/x"))).body).toMatchObject({ decision: "deny", reasons: ["hashed-inputs-only"] });
+    expect((await client.decide(fileAction("file.read", "/srv/data/x"))).body).toMatchObject({ decision: "permit", reasons: ["srv-read"] });
+  });
+});
+

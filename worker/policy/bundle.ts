@@ -3,10 +3,10 @@ import {
   checkParseSchema,
   policySetTextToParts,
   policyToJson,
-  preparseSchema,
   schemaToJson,
   validate,
   type DetailedError,
+  type EntityJson,
   type PolicyJson,
 } from "./cedar.ts";
 import { BundleError, type BundleStatement } from "./artifact.ts";
@@ -96,8 +96,6 @@ export interface CompiledBundle {
   version: number;
   name: string;
   manifest: BundleManifest;
-  /** Id under which cedar-wasm holds the preparsed schema. */
-  schemaId: string;
   policyText: ReadonlyMap<string, string>;
   policies: ReadonlyMap<string, PolicyScope>;
   /** For each action in the schema: the resource entity types it applies to. */
@@ -108,6 +106,42 @@ export interface CompiledBundle {
   tierOrder: readonly string[];
   /** Path class names by canonical prefix, for the `classes` of a `File`. */
   pathClasses: ReadonlyMap<string, readonly string[]>;
+  /** The attributes some policy reads: evaluation hands Cedar only these. */
+  attributes: AttributeUse;
+  /** For an action in an action group: the Action entities that carry the group hierarchy to Cedar. */
+  actionEntities: ReadonlyMap<string, readonly EntityJson[]>;
+}
+
+/**
+ * Attribute names the policies read on the principal, the resource and the context. A bare
+ * `context` (compared or passed whole) needs all of it: `null`.
+ */
+export interface AttributeUse {
+  principal: ReadonlySet<string>;
+  resource: ReadonlySet<string>;
+  context: ReadonlySet<string> | null;
+}
+
+type VarName = "principal" | "resource" | "context";
+
+function collectAttributeUse(node: unknown, use: { principal: Set<string>; resource: Set<string>; context: Set<string> | null }): void {
+  if (Array.isArray(node)) {
+    for (const item of node) collectAttributeUse(item, use);
+    return;
+  }
+  if (typeof node !== "object" || node === null) return;
+  for (const [key, value] of Object.entries(node)) {
+    if ((key === "." || key === "has") && typeof value === "object" && value !== null) {
+      const { left, attr } = value as { left?: { Var?: string }; attr?: string };
+      const name = left?.Var;
+      if ((name === "principal" || name === "resource" || name === "context") && typeof attr === "string") {
+        use[name as VarName]?.add(attr);
+        continue;
+      }
+    }
+    if (key === "Var" && value === "context") use.context = null;
+    collectAttributeUse(value, use);
+  }
 }
 
 const ENTITY_TYPE_BY_KIND = { path: "File", url: "Url", command: "Command" } as const;
@@ -179,6 +213,9 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
     );
   }
 
+  const attributeUse = { principal: new Set<string>(), resource: new Set<string>(), context: new Set<string>() as Set<string> | null };
+  for (const { json } of scopes) collectAttributeUse(json.conditions, attributeUse);
+
   const actions = schemaActions(document.schema);
   const policiesByAction = new Map<string, ActionPolicies>();
   for (const [action, { ancestors }] of actions) {
@@ -196,22 +233,19 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
     policiesByAction.set(action, { anyAgent, byAgent });
   }
 
-  const schemaId = `schema:${document.digest}`;
-  const preparsed = preparseSchema(schemaId, document.schema);
-  if (preparsed.type === "failure") throw new BundleError("bundle_invalid", "the schema could not be prepared", messages(preparsed.errors));
-
   return {
     digest: document.digest,
     version: document.version,
     name: document.name,
     manifest,
-    schemaId,
     policyText,
     policies: new Map(scopes.map(({ scope }) => [scope.id, scope])),
     actions: new Map([...actions].map(([action, { resourceTypes }]) => [action, resourceTypes])),
     policiesByAction,
     tierOrder,
     pathClasses,
+    attributes: attributeUse,
+    actionEntities: new Map([...actions].map(([action, { ancestors, parents }]) => [action, actionHierarchy(action, ancestors, parents)])),
   };
 }
 
@@ -237,8 +271,14 @@ function actionScopeAdmits(json: PolicyJson, action: string, ancestors: Readonly
   });
 }
 
+/** The action and its groups as entities, so `action in Action::"<group>"` holds without the schema at evaluation. */
+function actionHierarchy(action: string, ancestors: ReadonlySet<string>, parents: ReadonlyMap<string, string[]>): EntityJson[] {
+  if (ancestors.size === 0) return [];
+  return [action, ...ancestors].map((id) => ({ uid: { type: "Action", id }, attrs: {}, parents: (parents.get(id) ?? []).map((parent) => ({ type: "Action", id: parent })) }));
+}
+
 /** Actions of the (unnamespaced) schema with their resource types and action-group ancestors. */
-function schemaActions(schema: string): Map<string, { resourceTypes: Set<string>; ancestors: Set<string> }> {
+function schemaActions(schema: string): Map<string, { resourceTypes: Set<string>; ancestors: Set<string>; parents: Map<string, string[]> }> {
   const json = schemaToJson(schema);
   if (json.type === "failure") throw new BundleError("bundle_invalid", "the schema cannot be read", messages(json.errors));
   const namespaces = Object.keys(json.json);
@@ -255,10 +295,10 @@ function schemaActions(schema: string): Map<string, { resourceTypes: Set<string>
     }
     return seen;
   };
-  const actions = new Map<string, { resourceTypes: Set<string>; ancestors: Set<string> }>();
+  const actions = new Map<string, { resourceTypes: Set<string>; ancestors: Set<string>; parents: Map<string, string[]> }>();
   for (const [name, action] of Object.entries(declared)) {
     if (!action.appliesTo) continue;
-    actions.set(name, { resourceTypes: new Set(action.appliesTo.resourceTypes), ancestors: ancestorsOf(name) });
+    actions.set(name, { resourceTypes: new Set(action.appliesTo.resourceTypes), ancestors: ancestorsOf(name), parents });
   }
   return actions;
 }

@@ -11,7 +11,7 @@ export type ReasonCode =
   | "policy_review"
   | "no_applicable_permit"
   | "policy_evaluation_error"
-  | "request_not_in_schema"
+  | "evaluation_refused"
   | "unknown_action"
   | "target_kind_mismatch"
   | "target_not_canonical"

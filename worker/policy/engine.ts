@@ -1,4 +1,4 @@
-import { preparsePolicySet, statefulIsAuthorized, type Context, type EntityJson } from "./cedar.ts";
+import { preparsePolicySet, statefulIsAuthorized, type CedarValueJson, type Context, type EntityJson } from "./cedar.ts";
 import type { CompiledBundle, PolicyScope } from "./bundle.ts";
 
 /** The outcome for one target, before targets are combined into a decision. */
@@ -7,7 +7,7 @@ export type TargetVerdict =
   | { outcome: "forbid"; reasons: string[] }
   | { outcome: "review"; tier: string; reasons: string[] }
   | { outcome: "no_permit" }
-  | { outcome: "error"; code: "policy_evaluation_error" | "request_not_in_schema"; reasons: string[] };
+  | { outcome: "error"; code: "policy_evaluation_error" | "evaluation_refused"; reasons: string[] };
 
 /** One Cedar request: the agent acting, the action, one canonical target, the server-built context. */
 export interface CedarRequest {
@@ -40,17 +40,38 @@ function sliceId(bundle: CompiledBundle, action: string, agentId: string, withRe
   return id;
 }
 
+/**
+ * No schema at evaluation: the policies were validated strictly against it when the bundle
+ * loaded, the worker builds every entity to that model, and the schema's only other
+ * contribution, the action-group hierarchy, travels as Action entities. Request validation
+ * and the conversion of attributes no policy reads are the bulk of a call's fixed cost.
+ */
 function authorize(bundle: CompiledBundle, request: CedarRequest, withReview: boolean) {
   return statefulIsAuthorized({
     principal: request.agent.uid,
     action: { type: "Action", id: request.action },
     resource: request.resource.uid,
     context: request.context,
-    preparsedSchemaName: bundle.schemaId,
-    validateRequest: true,
     preparsedPolicySetId: sliceId(bundle, request.action, agentId(request.agent), withReview),
-    entities: [request.agent, request.resource],
+    entities: [request.agent, request.resource, ...(bundle.actionEntities.get(request.action) ?? [])],
   });
+}
+
+/** Only the attributes some policy of the bundle reads. */
+function leanRequest(bundle: CompiledBundle, request: CedarRequest): CedarRequest {
+  const keep = (values: Record<string, CedarValueJson>, names: ReadonlySet<string> | null) => {
+    if (names === null) return values;
+    const kept: Record<string, CedarValueJson> = {};
+    for (const name of names) if (name in values) kept[name] = values[name] as CedarValueJson;
+    return kept;
+  };
+  const { attributes } = bundle;
+  return {
+    agent: { ...request.agent, attrs: keep(request.agent.attrs, attributes.principal) },
+    action: request.action,
+    resource: { ...request.resource, attrs: keep(request.resource.attrs, attributes.resource) },
+    context: keep(request.context, attributes.context),
+  };
 }
 
 function agentId(agent: EntityJson): string {
@@ -64,9 +85,10 @@ function agentId(agent: EntityJson): string {
  * caller denies. A forbid annotated `@review` holds the action only when it is the
  * sole reason for denial and the action would otherwise be permitted.
  */
-export function evaluateTarget(bundle: CompiledBundle, request: CedarRequest): TargetVerdict {
+export function evaluateTarget(bundle: CompiledBundle, fullRequest: CedarRequest): TargetVerdict {
+  const request = leanRequest(bundle, fullRequest);
   const answer = authorize(bundle, request, true);
-  if (answer.type === "failure") return { outcome: "error", code: "request_not_in_schema", reasons: [] };
+  if (answer.type === "failure") return { outcome: "error", code: "evaluation_refused", reasons: [] };
   const { decision, diagnostics } = answer.response;
   if (diagnostics.errors.length > 0) {
     return { outcome: "error", code: "policy_evaluation_error", reasons: [...new Set(diagnostics.errors.map((error) => error.policyId))] };
@@ -79,7 +101,7 @@ export function evaluateTarget(bundle: CompiledBundle, request: CedarRequest): T
     return { outcome: "forbid", reasons: diagnostics.reason.filter((_, index) => tiers[index] === undefined) };
   }
   const withoutReview = authorize(bundle, request, false);
-  if (withoutReview.type === "failure") return { outcome: "error", code: "request_not_in_schema", reasons: [] };
+  if (withoutReview.type === "failure") return { outcome: "error", code: "evaluation_refused", reasons: [] };
   if (withoutReview.response.diagnostics.errors.length > 0) {
     return { outcome: "error", code: "policy_evaluation_error", reasons: withoutReview.response.diagnostics.errors.map((error) => error.policyId) };
   }

@@ -154,6 +154,8 @@ audit.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const query = c.req.valid("query");
+    // Without a log key no manifest can be signed; refuse before streaming rather than end short.
+    if (!c.env.LOG_SIGNING_KEY) throw new ConfigurationError("configuration_error", "LOG_SIGNING_KEY is not set");
     const store = await deviceInReach(c, id);
     const start = await store.exportStart();
     if (!start.exists) throw new WardenError("not_found", "no such device");
@@ -178,7 +180,7 @@ audit.openapi(
         try {
           const next = await records.next();
           if (next.done) controller.close();
-          else controller.enqueue(encoder.encode(`${next.value}\n`));
+          else controller.enqueue(typeof next.value === "string" ? encoder.encode(`${next.value}\n`) : next.value);
         } catch (error) {
           console.error(JSON.stringify({ event: "export.failed", device: id, error: String(error) }));
           controller.error(error);
@@ -325,7 +327,7 @@ async function* packageRecords(
   } while (cursor);
 }
 
-interface ExportParams {
+export interface ExportParams {
   store: DurableObjectStub<DeviceLog>;
   archive: R2Bucket;
   tenant: string;
@@ -339,12 +341,15 @@ interface ExportParams {
 }
 
 /**
- * The export's lines, produced one at a time: nothing holds more than one
- * segment's read buffer or one page of the tail. Each step asks the Durable
- * Object where the next entry is *now*, so an archival that runs meanwhile
- * moves the cursor to R2 rather than skipping or repeating entries.
+ * The export, produced a piece at a time: a string is one or more lines
+ * (newline added by the caller), bytes are passed through as they are. Nothing
+ * holds more than one segment's read buffer or one page of the tail, and a
+ * whole segment is piped from R2 without being decoded (the CPU limit applies
+ * to the whole streamed response). Each step asks the Durable Object where the
+ * next entry is *now*, so an archival that runs meanwhile moves the cursor to
+ * R2 rather than skipping or repeating entries.
  */
-async function* exportRecords(params: ExportParams): AsyncGenerator<string, void, undefined> {
+export async function* exportRecords(params: ExportParams): AsyncGenerator<string | Uint8Array, void, undefined> {
   const { store, archive, from, to } = params;
   let cursor = from;
   let start: string | null = null;
@@ -352,26 +357,30 @@ async function* exportRecords(params: ExportParams): AsyncGenerator<string, void
   const segments: ExportManifest["segments"] = [];
 
   // The compact range after from - 1 goes in the header; when that entry is archived it is
-  // rebuilt from the start of its segment, whose reading then simply continues.
+  // rebuilt from its segment, whose reading then simply continues.
   let tree: Frontier | null = await store.exportTree(from - 1);
-  let first: { slice: Extract<ExportSlice, { kind: "segment" }>; reader: AsyncGenerator<string, void, undefined>; line: string | null } | null = null;
+  let pending: PendingSegment | null = null;
   if (tree === null) {
     const slice = await store.exportSlice(from, TAIL_PAGE);
     if (slice.kind !== "segment") throw new Error(`entry ${from - 1} is archived but entry ${from} is not in a segment`);
-    const reader = await segmentLines(archive, slice.key);
-    const accumulator = new MerkleAccumulator(slice.treeBefore);
-    let line: string | null = null;
-    for (let next = await reader.next(); !next.done; next = await reader.next()) {
-      const entry = JSON.parse(next.value) as LogEntry;
-      if (entry.seq >= from) {
-        line = next.value;
-        break;
+    if (slice.manifest.first === from) {
+      tree = slice.treeBefore;
+    } else {
+      const reader = await segmentLines(archive, slice.key);
+      const accumulator = new MerkleAccumulator(slice.treeBefore);
+      let line: string | null = null;
+      for (let seq = slice.manifest.first; ; seq += 1) {
+        const next = await reader.next();
+        if (next.done) throw new Error(`${slice.key} ends before entry ${from}`);
+        if (seq === from) {
+          line = next.value;
+          break;
+        }
+        accumulator.push(Buffer.from((JSON.parse(next.value) as LogEntry).hash, "hex"));
       }
-      accumulator.push(Buffer.from(entry.hash, "hex"));
+      tree = accumulator.frontier();
+      pending = { slice, reader, line };
     }
-    if (accumulator.size !== from - 1) throw new Error(`cannot rebuild the tree at ${from - 1} from ${slice.key}`);
-    tree = accumulator.frontier();
-    first = { slice, reader, line };
   }
   const header: ExportRecord = {
     kind: "export",
@@ -386,55 +395,69 @@ async function* exportRecords(params: ExportParams): AsyncGenerator<string, void
   };
   yield JSON.stringify(header);
 
-  /** Emits one entry line if it is the next one in range; false once past `to`. */
-  const take = (line: string): boolean => {
-    const entry = JSON.parse(line) as LogEntry;
-    if (entry.seq > to) return false;
-    if (entry.seq !== cursor) throw new Error(`expected entry ${cursor}, the log gave ${entry.seq}`);
-    start ??= entry.prev;
-    end = entry.hash;
-    cursor += 1;
-    return true;
-  };
-
   while (cursor <= to) {
-    let segment = first;
-    first = null;
+    let segment = pending;
+    pending = null;
     if (!segment) {
       const slice = await store.exportSlice(cursor, TAIL_PAGE);
       if (slice.kind === "end") break;
       if (slice.kind === "entries") {
-        for (const line of slice.entries) {
-          if (!take(line)) break;
-          yield line;
-        }
+        // Rows come back consecutive from `cursor`; only the ends are parsed, to check that and to keep the heads.
+        const lines = slice.entries.slice(0, to - cursor + 1);
+        const first = JSON.parse(lines[0] as string) as LogEntry;
+        const last = JSON.parse(lines[lines.length - 1] as string) as LogEntry;
+        if (first.seq !== cursor || last.seq !== cursor + lines.length - 1) throw new Error(`the log returned ${first.seq}..${last.seq} for ${cursor}`);
+        start ??= first.prev;
+        end = last.hash;
+        cursor += lines.length;
+        yield lines.join("\n");
         continue;
       }
-      segment = { slice, reader: await segmentLines(archive, slice.key), line: null };
+      segment = { slice, reader: null, line: null };
     }
-    const { manifest } = segment.slice;
-    const record: ExportRecord = { kind: "segment", manifest, partial: cursor > manifest.first || to < manifest.last };
+    const { manifest, key } = segment.slice;
+    const partial = cursor > manifest.first || to < manifest.last;
+    const record: ExportRecord = { kind: "segment", manifest, partial };
     yield JSON.stringify(record);
     segments.push({ first: manifest.first, last: manifest.last, manifest: manifestHash(manifest) });
+    if (!partial && !segment.reader) {
+      // Whole segment: its object is exactly its entry lines, each with its newline.
+      const object = await archive.get(key);
+      if (!object) throw new Error(`archived segment ${key} is missing`);
+      for await (const chunk of object.body) yield chunk;
+      start ??= manifest.prev_hash;
+      end = manifest.last_hash;
+      cursor = manifest.last + 1;
+      continue;
+    }
+    const reader = segment.reader ?? (await segmentLines(archive, key));
     try {
+      // Lines are entries first..last in order: a line's seq is its position.
+      let seq = segment.reader ? cursor : manifest.first;
       let line = segment.line;
-      for (;;) {
+      let lastLine: string | null = null;
+      for (; seq <= Math.min(manifest.last, to); seq += 1) {
         if (line === null) {
-          const next = await segment.reader.next();
-          if (next.done) break;
+          const next = await reader.next();
+          if (next.done) throw new Error(`segment ${key} ends before entry ${seq}`);
           line = next.value;
         }
-        // Entries of a segment before the cursor were already streamed from the live tail.
-        if ((JSON.parse(line) as LogEntry).seq >= cursor) {
-          if (!take(line)) break;
+        if (seq >= cursor) {
+          if (start === null) start = (JSON.parse(line) as LogEntry).prev;
           yield line;
+          lastLine = line;
         }
         line = null;
       }
+      if (lastLine !== null) {
+        const last = JSON.parse(lastLine) as LogEntry;
+        if (last.seq !== seq - 1) throw new Error(`segment ${key} is out of order at ${last.seq}`);
+        end = last.hash;
+        cursor = seq;
+      }
     } finally {
-      await segment.reader.return(undefined);
+      await reader.return(undefined);
     }
-    if (cursor <= Math.min(manifest.last, to)) throw new Error(`segment ${segment.slice.key} ends before entry ${cursor}`);
   }
   if (cursor !== to + 1 || start === null || end === null) throw new Error(`the export stopped at entry ${cursor}, short of ${to}`);
   const note = await store.signExportManifest({
@@ -450,6 +473,13 @@ async function* exportRecords(params: ExportParams): AsyncGenerator<string, void
   });
   const manifestRecord: ExportRecord = { kind: "manifest", note };
   yield JSON.stringify(manifestRecord);
+}
+
+interface PendingSegment {
+  slice: Extract<ExportSlice, { kind: "segment" }>;
+  /** A reader already positioned (the header rebuilt the tree from the segment's start), with its current line. */
+  reader: AsyncGenerator<string, void, undefined> | null;
+  line: string | null;
 }
 
 async function segmentLines(archive: R2Bucket, key: string): Promise<AsyncGenerator<string, void, undefined>> {

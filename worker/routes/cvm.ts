@@ -2,16 +2,16 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { base64url } from "jose";
 import type { AppEnv } from "../context.ts";
-import { fromBase64, sha256Hex } from "../evidence.ts";
+import { fromBase64 as decodeBase64, sha256Hex } from "../evidence.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import { snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
 import { bundleFor, loadDeployment } from "../policy/store.ts";
 import { expectedReportData } from "../verifiers/appraisal.ts";
-import { EvidenceConfigurationError, MalformedEvidenceError } from "../verifiers/errors.ts";
+import { EvidenceConfigurationError, EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { concatBytes, fromHex, toHex } from "../verifiers/reader.ts";
-import { parseSnpReport, REPORT_SIZE, type SnpEvidence } from "../verifiers/sev-snp/index.ts";
-import { collateralFromDcapQvl, collateralFromPcs, parseTdxQuote, pckInfo, type TdxCollateral } from "../verifiers/tdx/index.ts";
+import { decodeTcb, parseSnpReport, productFromCpuid, REPORT_SIZE, type SnpEvidence } from "../verifiers/sev-snp/index.ts";
+import { collateralFromDcapQvl, collateralFromPcs, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
 import { parseCertificatesPem } from "../verifiers/x509/certificate.ts";
 import type { DeviceRecord } from "../../durable-objects/DeviceLog.ts";
 
@@ -80,6 +80,15 @@ async function binding(device: DeviceRecord, nonce: string): Promise<Uint8Array>
   return expectedReportData(base64url.decode(nonce), base64url.decode(device.jkt));
 }
 
+/** Base64 that does not decode (e.g. a length of 4n+1) is malformed evidence, not an internal error. */
+function fromBase64(text: string): Uint8Array {
+  try {
+    return decodeBase64(text);
+  } catch (error) {
+    throw new MalformedEvidenceError("malformed_evidence", "evidence is not valid base64", { cause: error });
+  }
+}
+
 function reportBytes(text: string): Uint8Array {
   // Hex when it is hex of at least a whole report; base64 of a report is shorter than that.
   if (/^[0-9a-fA-F]*$/.test(text) && text.length >= 2 * REPORT_SIZE && text.length % 2 === 0) return fromHex(text, "report");
@@ -101,22 +110,26 @@ export async function snpSessionEvidence(c: Context<AppEnv>, device: DeviceRecor
   const trustAnchors = await (c.var.deps.snpTrust?.() ?? verifier.pinnedTrust());
   const key = snpKey(await anchorTag([...trustAnchors.values()].map((t) => t.ark.certificate.spki)), parsed.chipId, parsed.reportedTcb);
   let endorsementKey = evidence.certs?.endorsement_key ? fromBase64(evidence.certs.endorsement_key) : undefined;
-  const fromRequest = endorsementKey !== undefined;
+  // Cache only what came from outside (the request or AMD KDS) once it verified.
+  let store = endorsementKey !== undefined;
   if (!endorsementKey) {
     const cached = await c.env.BUNDLES.get(key);
     if (cached) endorsementKey = new Uint8Array(await cached.arrayBuffer());
   }
-  if (!endorsementKey) endorsementKey = await fetchVcek(c, parsed);
+  if (!endorsementKey) {
+    endorsementKey = await fetchVcek(c, parsed);
+    store = endorsementKey !== undefined;
+  }
   if (!endorsementKey) throw new MalformedEvidenceError("malformed_evidence", "no VCEK/VLEK certificate in the request, the cache or AMD KDS");
-  const snpEvidence: SnpEvidence = { report, endorsementKey, certificates: (evidence.certs?.chain ?? []).map(fromBase64) };
-  const crls = (evidence.collateral?.crls ?? []).map(fromBase64);
+  const snpEvidence: SnpEvidence = { report, endorsementKey, certificates: (evidence.certs?.chain ?? []).map((der) => fromBase64(der)) };
+  const crls = (evidence.collateral?.crls ?? []).map((der) => fromBase64(der));
   const verified = await verifier.verify(snpEvidence, {
     now: new Date(now),
     trustAnchors,
     collateral: crls.length ? { crls } : undefined,
   });
   // Verified: the endorsement key chains to the pinned roots and matches this chip and TCB.
-  if (fromRequest && verified.signingKey === "vcek") {
+  if (store && verified.signingKey === "vcek") {
     await c.env.BUNDLES.put(key, endorsementKey, { customMetadata: { product: verified.product, verified_at: new Date(now).toISOString() } });
   }
   const claims = verifier.appraise(verified, snpReference(manifest, await binding(device, nonce)));
@@ -143,7 +156,6 @@ export async function snpSessionEvidence(c: Context<AppEnv>, device: DeviceRecor
 async function fetchVcek(c: Context<AppEnv>, report: ReturnType<typeof parseSnpReport>): Promise<Uint8Array | undefined> {
   const base = envUrl(c, "AMD_KDS_URL");
   if (!base || !report.cpuid) return undefined;
-  const { productFromCpuid, decodeTcb } = await import("../verifiers/sev-snp/product.ts");
   const product = productFromCpuid(report.cpuid.family, report.cpuid.model);
   if (!product) return undefined;
   const tcb = decodeTcb(product, report.reportedTcb);
@@ -166,24 +178,52 @@ export async function tdxSessionEvidence(c: Context<AppEnv>, device: DeviceRecor
   const verifier = verifierFor("tdx");
   const trustAnchors = await (c.var.deps.tdxTrust?.() ?? verifier.pinnedTrust());
   const key = tdxKey(await anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki)), fmspc);
-  let collateralText = evidence.collateral ? JSON.stringify(evidence.collateral) : undefined;
-  const fromRequest = collateralText !== undefined;
-  if (!collateralText) collateralText = (await (await c.env.BUNDLES.get(key))?.text()) ?? undefined;
-  let collateral: TdxCollateral | undefined = collateralText ? collateralFromDcapQvl(collateralText) : undefined;
-  let fetched = false;
-  if (!collateral) {
-    const pcs = await fetchPcsCollateral(c, fmspc);
-    if (pcs) {
-      collateral = pcs.collateral;
-      collateralText = pcs.text;
-      fetched = true;
+  const cachedObject = await c.env.BUNDLES.get(key);
+  const cachedText = cachedObject ? await cachedObject.text() : undefined;
+  const cachedNumber = Number(cachedObject?.customMetadata?.["tcb_evaluation_data_number"] ?? -1);
+  const attempt = (text: string) => verifier.verify({ quote }, { now: new Date(now), trustAnchors, collateral: collateralFromDcapQvl(text) });
+
+  let verified: VerifiedTdxQuote;
+  let store: string | undefined;
+  if (evidence.collateral) {
+    const text = JSON.stringify(evidence.collateral);
+    verified = await attempt(text);
+    if (verified.tcbInfo.tcbEvaluationDataNumber >= cachedNumber) store = text;
+    else if (cachedText) {
+      // A candidate older than the verified cached collateral cannot roll the TCB evaluation back.
+      try {
+        verified = await attempt(cachedText);
+      } catch (error) {
+        if (!(error instanceof EvidenceError) || error.family !== "verification") throw error;
+      }
     }
+  } else if (cachedText) {
+    try {
+      verified = await attempt(cachedText);
+    } catch (error) {
+      // Stale cached collateral is refreshed from Intel PCS when that is configured, else refused.
+      const stale = error instanceof EvidenceError && ["collateral_expired", "crl_expired"].includes(error.code);
+      const fresh = stale ? await fetchPcsCollateral(c, fmspc) : undefined;
+      if (!fresh) throw error;
+      verified = await attempt(fresh);
+      store = fresh;
+    }
+  } else {
+    const fresh = await fetchPcsCollateral(c, fmspc);
+    if (!fresh) throw new MalformedEvidenceError("malformed_evidence", `no TDX collateral for FMSPC ${fmspc} in the request, the cache or Intel PCS`);
+    verified = await attempt(fresh);
+    store = fresh;
   }
-  if (!collateral || !collateralText) throw new MalformedEvidenceError("malformed_evidence", `no TDX collateral for FMSPC ${fmspc} in the request, the cache or Intel PCS`);
-  const verified = await verifier.verify({ quote }, { now: new Date(now), trustAnchors, collateral });
-  // Verified to the pinned root and current: keep it for requests without collateral.
-  if (fromRequest || fetched) {
-    await c.env.BUNDLES.put(key, collateralText, { customMetadata: { fmspc, next_update: verified.tcbInfo.nextUpdate, verified_at: new Date(now).toISOString() } });
+  // Verified to the trust anchors and current: keep it for requests without collateral.
+  if (store !== undefined) {
+    await c.env.BUNDLES.put(key, store, {
+      customMetadata: {
+        fmspc,
+        tcb_evaluation_data_number: String(verified.tcbInfo.tcbEvaluationDataNumber),
+        next_update: verified.tcbInfo.nextUpdate,
+        verified_at: new Date(now).toISOString(),
+      },
+    });
   }
   const claims = verifier.appraise(verified, tdxReference(manifest, await binding(device, nonce)));
   return {
@@ -212,7 +252,7 @@ function quoteFmspc(quote: Uint8Array): string {
 }
 
 /** Intel PCS v4 TDX collateral for an FMSPC, only when INTEL_PCS_URL is set; stored in dcap-qvl form. */
-async function fetchPcsCollateral(c: Context<AppEnv>, fmspc: string): Promise<{ collateral: TdxCollateral; text: string } | undefined> {
+async function fetchPcsCollateral(c: Context<AppEnv>, fmspc: string): Promise<string | undefined> {
   const base = envUrl(c, "INTEL_PCS_URL");
   if (!base) return undefined;
   try {
@@ -245,7 +285,7 @@ async function fetchPcsCollateral(c: Context<AppEnv>, fmspc: string): Promise<{ 
       pck_crl: toHex(responses.pckCrl),
       root_ca_crl: toHex(responses.rootCaCrl),
     });
-    return { collateral, text };
+    return text;
   } catch {
     // Unreachable or unusable: the caller reports missing collateral.
     return undefined;

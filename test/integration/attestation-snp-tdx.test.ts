@@ -1,0 +1,341 @@
+import { env } from "cloudflare:test";
+import { base64url, calculateJwkThumbprint, decodeJwt } from "jose";
+import { describe, expect, it } from "vitest";
+import type { AnySessionEvidence, WardenClient } from "../../cli/client.ts";
+import type { Deps } from "../../worker/context.ts";
+import type { LogEntry } from "../../worker/log/chain.ts";
+import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
+import { concatBytes, toHex } from "../../worker/verifiers/reader.ts";
+import { parseSnpReport, snpTrustFromChains, KdsOid, type SnpTrust } from "../../worker/verifiers/sev-snp/index.ts";
+import { parseTdxQuote, tdxQuoteLength, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
+import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
+import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
+import { defaultSources, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
+import { amdRoots, snp, tdx } from "../unit/verifiers/fixtures.ts";
+import { CA_USAGE, LEAF_USAGE, NOW, crl, issue, x509, type Issued } from "../unit/verifiers/pki.ts";
+
+// Issue 5 through the worker (real Durable Objects, real R2): SEV-SNP reports and TDX quotes on
+// POST /v1/sessions. Real hardware evidence cannot carry our nonce, so (a) real fixtures at their
+// MANIFEST time must fail on the REPORT_DATA binding alone, and (b) reports re-signed under chains
+// generated here (trust anchors injected through deps) must open sev-snp / tdx sessions.
+
+const b64 = (bytes: Uint8Array) => {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+};
+const T1_TIME = Date.parse("2025-07-01T00:00:00Z");
+// Within s2's (and s1's) VCEK validity and after the real clock: the audit trail archives entries that look old by the
+// real clock, so tests that read the live device log run at injected times in the future.
+const S2_TIME = Date.parse("2029-01-01T00:00:00Z");
+const GEN_TIME = NOW.getTime();
+
+const ANY_MILAN = { bootloader: 0, tee: 0, snp: 0, microcode: 0 };
+function sources() {
+  const manifest = {
+    ...(defaultSources.manifest as Record<string, unknown>),
+    attestation: {
+      sev_snp: { measurements: "any", minimum_tcb: { Milan: ANY_MILAN } },
+      tdx: { mrtd: "any" },
+    },
+  };
+  const policies = `${defaultSources.policies}
+@id("release-needs-tdx")
+permit (principal, action == Action::"file.write", resource)
+when { resource.within.contains("/srv/release") && context.device.assurance == "tdx" };
+`;
+  return { ...defaultSources, manifest, policies };
+}
+const release = { agent: { id: "claude-code", version: "2.1.0" }, action: { type: "file.write", targets: [{ kind: "path" as const, value: "/srv/release/app.tar" }] } };
+
+interface Tenant {
+  fetch: (request: Request) => Promise<Response>;
+  now: number;
+}
+async function tenant(now: number, deps: Partial<Deps> = {}): Promise<Tenant> {
+  const name = uniqueId("cvm");
+  const published = await publish(sources(), { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
+  if (published.status !== 200) throw new Error(JSON.stringify(published.body));
+  return { now, fetch: workerFetch({ tenant: name, deps: { now: () => now, ...deps } }) };
+}
+async function device(t: Tenant): Promise<WardenClient> {
+  const client = await newClient({ fetch: t.fetch, now: () => t.now });
+  const registered = await client.register(env.ADMIN_TOKEN, "linux");
+  if (registered.status !== 201) throw new Error(JSON.stringify(registered.body));
+  return client;
+}
+async function logOf(client: WardenClient): Promise<LogEntry[]> {
+  const { body } = await client.request<{ entries: LogEntry[] }>("GET", `/v1/devices/${client.deviceId}/log?limit=1000`, undefined, { authorization: `Bearer ${env.ADMIN_TOKEN}` });
+  return body.entries;
+}
+/** REPORT_DATA for this nonce and device: SHA-512(nonce ‖ jkt). */
+async function bindingFor(client: WardenClient, nonce: string): Promise<Uint8Array> {
+  return expectedReportData(base64url.decode(nonce), base64url.decode(await calculateJwkThumbprint(client.key.publicJwk, "sha256")));
+}
+async function present(client: WardenClient, evidence: (nonce: string) => Promise<AnySessionEvidence>) {
+  const nonce = await client.nonce();
+  const answer = await client.requestSession(nonce.nonce, await evidence(nonce.nonce));
+  return { status: answer.status, body: answer.body as unknown as Record<string, unknown> & { code?: string; evidence_code?: string; session_token: string; assurance: string } };
+}
+async function collateralKeys(): Promise<string[]> {
+  return (await env.BUNDLES.list({ prefix: "attestation-collateral/" })).objects.map((o) => o.key);
+}
+
+const t1Quote = () => tdx.t1.quote.subarray(0, tdxQuoteLength(tdx.t1.quote));
+const t1Collateral = () => JSON.parse(tdx.t1.collateralJson) as Record<string, string>;
+
+describe("real fixture evidence: everything verifies, only the binding to our nonce fails", () => {
+  it("TDX t1 at its MANIFEST time → 403 evidence_not_allowed / report_data_mismatch; the verified collateral is cached and used without it", async () => {
+    const t = await tenant(T1_TIME);
+    const client = await device(t);
+    const first = await present(client, async () => ({ type: "tdx", quote: b64(t1Quote()), collateral: t1Collateral() }));
+    expect(first.status, JSON.stringify(first.body)).toBe(403);
+    expect(first.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
+    expect((await collateralKeys()).some((k) => /^attestation-collateral\/[0-9a-f]{16}\/tdx\/fmspc\/[0-9a-f]{12}\.json$/.test(k))).toBe(true);
+
+    // Without collateral: the cached copy is used (else this would be evidence_malformed / no collateral).
+    const second = await present(client, async () => ({ type: "tdx", quote: b64(t1Quote()) }));
+    expect(second.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
+  });
+
+  it("TDX t1 with a tampered TCB Info signature in the request → evidence_rejected / collateral_signature_invalid", async () => {
+    const t = await tenant(T1_TIME);
+    const client = await device(t);
+    const c = t1Collateral();
+    const sig = c["tcb_info_signature"]!;
+    const tampered = { ...c, tcb_info_signature: (sig[0] === "0" ? "1" : "0") + sig.slice(1) };
+    const refused = await present(client, async () => ({ type: "tdx", quote: b64(t1Quote()), collateral: tampered }));
+    expect(refused.status).toBe(401);
+    expect(refused.body).toMatchObject({ code: "evidence_rejected", evidence_code: "collateral_signature_invalid" });
+  });
+
+  it("SEV-SNP s2 (hex report) inside its VCEK validity → report_data_mismatch; the VCEK is cached and used without it", async () => {
+    const t = await tenant(S2_TIME);
+    const client = await device(t);
+    const first = await present(client, async () => ({ type: "sev-snp", report: snp.s2.reportHex.trim(), certs: { endorsement_key: b64(snp.s2.vcek) } }));
+    expect(first.status, JSON.stringify(first.body)).toBe(403);
+    expect(first.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "sev-snp", code: "report_data_mismatch", family: "appraisal" } });
+    const second = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s2.report) }));
+    expect(second.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
+  });
+
+  it("SEV-SNP s1 (debug policy) is refused on its debug bit first; a truncated report is evidence_malformed", async () => {
+    const t = await tenant(S2_TIME);
+    const client = await device(t);
+    const debug = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s1.report), certs: { endorsement_key: b64(snp.s1.vcek) } }));
+    expect(debug.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "debug_not_allowed" });
+    const short = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s2.report.subarray(0, 1000)), certs: { endorsement_key: b64(snp.s2.vcek) } }));
+    expect(short.status).toBe(400);
+    expect(short.body).toMatchObject({ code: "evidence_malformed", evidence_code: "evidence_truncated" });
+    const notBase64 = await present(client, async () => ({ type: "sev-snp", report: "abcde" }));
+    expect(notBase64.status).toBe(400);
+    expect(notBase64.body).toMatchObject({ code: "evidence_malformed", evidence_code: "malformed_evidence" });
+  });
+});
+
+describe("evidence re-signed under chains generated here, REPORT_DATA bound to the nonce", () => {
+  it("SEV-SNP: session with assurance sev-snp, appraisal in the token and the device log; the real AMD roots refuse it", async () => {
+    const [realAsk, realArk] = parseCertificatesPem(amdRoots.milan);
+    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+    const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const trust: SnpTrust = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: [ask, ark].map((c) => c.cert.toString("pem")).join("\n") }]);
+    const parsed = parseSnpReport(snp.s2.report);
+    const vcek = await issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: "gen vcek", extensions: kdsExtensions(parsed.reportedTcb, parsed.chipId) });
+
+    const evidence = (client: WardenClient) => async (nonce: string): Promise<AnySessionEvidence> => {
+      const report = await resignSnp(snp.s2.report, vcek.keys, await bindingFor(client, nonce));
+      return { type: "sev-snp", report: b64(report), certs: { endorsement_key: b64(vcek.der) } };
+    };
+    const t = await tenant(GEN_TIME, { snpTrust: async () => trust });
+    const client = await device(t);
+    const session = await present(client, evidence(client));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(session.body.assurance).toBe("sev-snp");
+    const claims = decodeJwt(session.body.session_token);
+    expect(claims["assurance"]).toBe("sev-snp");
+    expect(claims["att"]).toMatchObject({ type: "sev-snp", product: "Milan", signing_key: "vcek", vmpl: 0, debug: false, measurement: toHex(parsed.measurement) });
+    const opened = (await logOf(client)).filter((e) => e.type === "session.opened").at(-1)!;
+    expect(opened.data).toMatchObject({ assurance: "sev-snp", attestation: { type: "sev-snp", measurement: toHex(parsed.measurement) } });
+
+    // The same evidence under the pinned AMD roots (a tenant without injected anchors): the generated ARK copies the real name, not its key.
+    const pinned = await tenant(GEN_TIME);
+    const other = await device(pinned);
+    const refused = await present(other, evidence(other));
+    expect(refused.body).toMatchObject({ code: "evidence_rejected" });
+  });
+
+  it("TDX: session with assurance tdx, a decision only tdx satisfies, and the cached collateral on a second session", async () => {
+    const gen = await tdxHierarchy();
+    const t = await tenant(GEN_TIME, { tdxTrust: async () => gen.trust });
+    const client = await device(t);
+    // A software session does not satisfy the tdx-only permit.
+    await client.openSession();
+    expect((await client.decide(release)).body).toMatchObject({ decision: "deny" });
+
+    const collateral = await gen.collateral();
+    const session = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))), collateral }));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(session.body.assurance).toBe("tdx");
+    const claims = decodeJwt(session.body.session_token);
+    expect(claims["att"]).toMatchObject({ type: "tdx", quote_version: 4, tcb_status: "UpToDate", advisory_ids: [] });
+    const att = claims["att"] as Record<string, unknown>;
+    expect(att["mr_td"]).toMatch(/^[0-9a-f]{96}$/);
+    expect(att["fmspc"]).toMatch(/^[0-9a-f]{12}$/);
+    const opened = (await logOf(client)).filter((e) => e.type === "session.opened").at(-1)!;
+    expect(opened.data).toMatchObject({ assurance: "tdx", attestation: { type: "tdx", tcb_status: "UpToDate", mr_td: att["mr_td"] } });
+
+    client.sessionToken = session.body.session_token;
+    expect((await client.decide(release)).body).toMatchObject({ decision: "permit", reasons: ["release-needs-tdx"] });
+
+    // Second session, no collateral in the request: verified from the R2 cache (offline).
+    const again = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(again.body.assurance).toBe("tdx");
+
+    // A wrong binding is refused and logged; the nonce it answered is burnt.
+    const wrong = await present(client, async () => ({ type: "tdx", quote: b64(await gen.quote(new Uint8Array(64))) }));
+    expect(wrong.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "tdx", code: "report_data_mismatch", family: "appraisal" } });
+
+    // A verified but older candidate (lower tcbEvaluationDataNumber) cannot roll the cached collateral back.
+    const tag = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", gen.rootSpki as Uint8Array<ArrayBuffer>))).slice(0, 16);
+    const key = `attestation-collateral/${tag}/tdx/fmspc/${String(att["fmspc"])}.json`;
+    const cachedNumber = (await env.BUNDLES.head(key))?.customMetadata?.["tcb_evaluation_data_number"];
+    expect(cachedNumber).toMatch(/^\d+$/);
+    const older = await gen.collateral({ evaluationNumberDelta: -1 });
+    const rolled = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))), collateral: older }));
+    expect(rolled.status, JSON.stringify(rolled.body)).toBe(201);
+    expect((await env.BUNDLES.head(key))?.customMetadata?.["tcb_evaluation_data_number"]).toBe(cachedNumber);
+    expect((decodeJwt(rolled.body.session_token)["att"] as Record<string, unknown>)["tcb_evaluation_data_number"]).toBe(Number(cachedNumber));
+
+    // Sixty days later the cached collateral is stale: refused, never trusted past its window.
+    const later = await tenant(GEN_TIME + 60 * 86_400_000, { tdxTrust: async () => gen.trust });
+    const late = await device(later);
+    const stale = await present(late, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(late, nonce))) }));
+    expect(stale.status).toBe(401);
+    expect(stale.body.code).toBe("evidence_rejected");
+    expect(["collateral_expired", "crl_expired"]).toContain(stale.body.evidence_code);
+  });
+
+  it("a bundle without attestation.tdx refuses TDX evidence (never passes), logged", async () => {
+    const name = uniqueId("cvm-bare");
+    const published = await publish(defaultSources, { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
+    expect(published.status).toBe(200);
+    const t: Tenant = { now: GEN_TIME, fetch: workerFetch({ tenant: name, deps: { now: () => GEN_TIME } }) };
+    const client = await device(t);
+    const refused = await present(client, async () => ({ type: "tdx", quote: b64(t1Quote()), collateral: t1Collateral() }));
+    expect(refused.status).toBe(500);
+    expect(refused.body).toMatchObject({ code: "configuration_error", evidence_code: "invalid_reference_values" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "tdx", code: "invalid_reference_values" } });
+  });
+
+  it("the OpenAPI document describes the SEV-SNP and TDX evidence", async () => {
+    const doc = (await (await workerFetch()(new Request("https://warden.test/openapi.json"))).json()) as { components: { schemas: Record<string, unknown> } };
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["SevSnpEvidence", "TdxEvidence"]));
+  });
+});
+
+// ——— helpers adapted from test/unit/verifiers/{sev-snp,tdx}.test.ts ———
+
+function kdsExtensions(tcb: Uint8Array, hwid: Uint8Array): x509.Extension[] {
+  const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
+  const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
+  return [
+    intExt(KdsOid.structVersion, 0),
+    ia5(KdsOid.productName, "Milan-B0"),
+    intExt(KdsOid.blSpl, tcb[0]!),
+    intExt(KdsOid.teeSpl, tcb[1]!),
+    intExt(KdsOid.spl4, tcb[2]!),
+    intExt(KdsOid.spl5, tcb[3]!),
+    intExt(KdsOid.spl6, tcb[4]!),
+    intExt(KdsOid.spl7, tcb[5]!),
+    intExt(KdsOid.snpSpl, tcb[6]!),
+    intExt(KdsOid.ucodeSpl, tcb[7]!),
+    new x509.Extension(KdsOid.hwid, false, hwid.slice()),
+  ];
+}
+
+/** `base` with REPORT_DATA (0x50..0x8F) replaced, re-signed by `key` (ECDSA P-384 / SHA-384, r and s little-endian). */
+async function resignSnp(base: Uint8Array, key: CryptoKeyPair, reportData: Uint8Array): Promise<Uint8Array> {
+  const r = base.slice();
+  r.set(reportData, 0x50);
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, key.privateKey, r.subarray(0, 0x2a0)));
+  r.fill(0, 0x2a0);
+  for (let j = 0; j < 48; j++) {
+    r[0x2a0 + j] = sig[47 - j]!;
+    r[0x2e8 + j] = sig[95 - j]!;
+  }
+  return r;
+}
+
+/** An Intel-like root, PCK Platform CA, PCK leaf (t1's SGX extension) and TCB signer; quotes and dcap-qvl collateral re-signed from t1. */
+async function tdxHierarchy(): Promise<{
+  trust: TdxTrust;
+  rootSpki: Uint8Array;
+  quote: (reportData: Uint8Array) => Promise<Uint8Array>;
+  collateral: (o?: { evaluationNumberDelta?: number }) => Promise<Record<string, string>>;
+}> {
+  const real = parseTdxQuote(t1Quote());
+  const [realLeaf, realPlatform, realRoot] = parseCertificatesPem(new TextDecoder().decode(real.pckChain).replace(/\0+$/, ""));
+  const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+  const sgxExt = realLeaf!.extensions.get(SGX_EXTENSIONS_OID)!.value.slice();
+  const root = await issue({ name: name(realRoot), keyLabel: "gen intel root", ca: { ca: true, pathLen: 1 }, keyUsage: CA_USAGE });
+  const platformCa = await issue({ name: name(realPlatform), issuer: root, keyLabel: "gen platform ca", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+  const pck: Issued = await issue({
+    name: name(realLeaf),
+    issuer: platformCa,
+    keyLabel: "gen pck",
+    ca: { ca: false },
+    keyUsage: LEAF_USAGE | x509.KeyUsageFlags.nonRepudiation,
+    extensions: [new x509.Extension(SGX_EXTENSIONS_OID, false, sgxExt)],
+  });
+  const tcbSigner = await issue({ name: "CN=Intel SGX TCB Signing, O=Intel Corporation, L=Santa Clara, ST=CA, C=US", issuer: root, keyLabel: "gen tcb signer", keyUsage: LEAF_USAGE });
+  const trust: TdxTrust = { anchors: [await trustAnchor("generated Intel root", parseCertificate(root.der))] };
+  const sign = async (key: CryptoKey, data: Uint8Array) => new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, data));
+  const u16 = (n: number) => Uint8Array.of(n & 0xff, n >> 8);
+  const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24);
+
+  async function quote(reportData: Uint8Array): Promise<Uint8Array> {
+    const attKeys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const attKey = new Uint8Array((await crypto.subtle.exportKey("raw", attKeys.publicKey)) as ArrayBuffer).subarray(1);
+    const qeReport = real.qeReport.raw.slice();
+    qeReport.set(new Uint8Array(64), 320);
+    qeReport.set(new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(attKey, real.qeAuthData))), 320);
+    const qeSig = await sign(pck.keys.privateKey, qeReport);
+    const pem = new TextEncoder().encode([pck, platformCa, root].map((c) => c.cert.toString("pem")).join("\n") + "\n");
+    const signed = real.signed.slice();
+    // TD report 1.0 REPORTDATA: bytes 520..583 of the body, after the 48-byte header.
+    signed.set(reportData, 48 + 520);
+    const quoteSig = await sign(attKeys.privateKey, signed);
+    const certData = concatBytes(qeReport, qeSig, u16(real.qeAuthData.length), real.qeAuthData, u16(5), u32(pem.length), pem);
+    const sigData = concatBytes(quoteSig, attKey, u16(6), u32(certData.length), certData);
+    return concatBytes(signed, u32(sigData.length), sigData);
+  }
+
+  async function collateral(o: { evaluationNumberDelta?: number } = {}): Promise<Record<string, string>> {
+    const c = collateralFromDcapQvl(tdx.t1.collateralJson);
+    // Issued around GEN_TIME (and re-signed), valid for 30 days.
+    const window = (body: string) =>
+      body
+        .replace(/"issueDate":"[^"]*"/, `"issueDate":"${new Date(GEN_TIME - 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z")}"`)
+        .replace(/"nextUpdate":"[^"]*"/, `"nextUpdate":"${new Date(GEN_TIME + 30 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z")}"`);
+    const qeIdentity = window(c.qeIdentity.body);
+    const tcbInfo = window(c.tcbInfo.body).replace(/"tcbEvaluationDataNumber":(\d+)/, (_m, n: string) => `"tcbEvaluationDataNumber":${Number(n) + (o.evaluationNumberDelta ?? 0)}`);
+    const chain = [tcbSigner, root].map((x) => x.cert.toString("pem")).join("\n");
+    const day = 86400e3;
+    const times = { thisUpdate: new Date(GEN_TIME - day), nextUpdate: new Date(GEN_TIME + 10 * day) };
+    return {
+      tcb_info: tcbInfo,
+      tcb_info_signature: toHex(await sign(tcbSigner.keys.privateKey, new TextEncoder().encode(tcbInfo))),
+      tcb_info_issuer_chain: chain,
+      qe_identity: qeIdentity,
+      qe_identity_signature: toHex(await sign(tcbSigner.keys.privateKey, new TextEncoder().encode(qeIdentity))),
+      qe_identity_issuer_chain: chain,
+      pck_crl: toHex(await crl(platformCa, times)),
+      root_ca_crl: toHex(await crl(root, times)),
+    };
+  }
+  return { trust, rootSpki: parseCertificate(root.der).spki, quote, collateral };
+}
