@@ -2,7 +2,8 @@ import type { Context, MiddlewareHandler } from "hono";
 import { VerificationError, WardenError } from "./errors.ts";
 import type { AppEnv, Caller, DeviceSession } from "./context.ts";
 import { verifyDpopProof } from "./tokens/dpop.ts";
-import { signingKey } from "./tokens/keys.ts";
+import type { JWTPayload } from "jose";
+import { signingKey, type SigningKey } from "./tokens/keys.ts";
 import { verifyWardenJwt } from "./tokens/jwt.ts";
 import { reviewerFromCookie } from "./review/session.ts";
 import type { Assurance } from "../durable-objects/DeviceLog.ts";
@@ -48,7 +49,7 @@ async function authenticate(c: Context<AppEnv>): Promise<Caller> {
 
 async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceSession> {
   const now = c.var.deps.now();
-  const claims = await verifyWardenJwt(token, await signingKey(c.env.SIGNING_KEY), "warden-session+jwt", now);
+  const claims = await verifiedSession(token, await signingKey(c.env.SIGNING_KEY), now);
   const cnf = claims["cnf"] as { jkt?: unknown } | undefined;
   const { tnt, os, assurance, grp } = claims as Record<string, unknown>;
   const groups = Array.isArray(grp) && grp.every((group) => typeof group === "string") ? (grp as string[]) : null;
@@ -74,6 +75,25 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
     sessionId: claims.jti as string,
     proof,
   };
+}
+
+/**
+ * Session tokens already verified in this isolate, by key id and exact token text: a device
+ * presents the same token on every request for up to 15 minutes, so its signature is checked
+ * once. Expiry is still checked on every use.
+ */
+const verifiedSessions = new Map<string, JWTPayload>();
+const MAX_VERIFIED_SESSIONS = 4096;
+
+async function verifiedSession(token: string, key: SigningKey, now: number): Promise<JWTPayload> {
+  const cacheKey = `${key.kid} ${token}`;
+  const cached = verifiedSessions.get(cacheKey);
+  if (cached && typeof cached.exp === "number" && cached.exp * 1000 > now) return cached;
+  verifiedSessions.delete(cacheKey);
+  const claims = await verifyWardenJwt(token, key, "warden-session+jwt", now);
+  if (verifiedSessions.size >= MAX_VERIFIED_SESSIONS) verifiedSessions.clear();
+  verifiedSessions.set(cacheKey, claims);
+  return claims;
 }
 
 /** Constant-time comparison through digests, so neither content nor length leaks. */
