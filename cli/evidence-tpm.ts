@@ -17,6 +17,7 @@
  * Trust anchors are the vendor roots pinned in worker/verifiers/tpm/roots.
  */
 import { EvidenceError } from "../worker/verifiers/errors.ts";
+import { asText } from "./evidence.ts";
 import { fromHex } from "../worker/verifiers/reader.ts";
 import { parseCertificate, pemBlocks, type Certificate } from "../worker/verifiers/x509/certificate.ts";
 import { TPM_HASH } from "../worker/verifiers/tpm/constants.ts";
@@ -79,18 +80,6 @@ export interface TpmQuoteResult {
   restart_count?: number;
   /** Present when a manifest gave reference values. */
   appraisal?: { status: string; appraised: number[]; reported_only: number[] };
-}
-
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-
-function asText(input: TpmInput): string | undefined {
-  if (typeof input === "string") return input;
-  for (const b of input) if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) return undefined;
-  try {
-    return decoder.decode(input);
-  } catch {
-    return undefined;
-  }
 }
 
 function malformed(message: string): never {

@@ -81,7 +81,7 @@ export interface EvidenceVerifyResult {
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** The text of an input when it is text (UTF-8 without NULs or control bytes other than whitespace), else undefined. */
-function asText(input: EvidenceInput): string | undefined {
+export function asText(input: EvidenceInput): string | undefined {
   if (typeof input === "string") return input;
   for (const b of input) if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) return undefined;
   try {

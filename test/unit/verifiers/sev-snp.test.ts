@@ -28,20 +28,11 @@ import pinGenoa from "../../../worker/verifiers/sev-snp/roots/ask_ark_genoa.pem?
 import pinGenoaVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_genoa_vlek.pem?raw";
 import pinTurin from "../../../worker/verifiers/sev-snp/roots/ask_ark_turin_vcek.pem?raw";
 import pinTurinVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_turin_vlek.pem?raw";
+import { codeOf } from "./codes.ts";
 
 const TODAY = new Date("2026-11-22T00:00:00Z");
 const S3_TIME = new Date("2025-06-01T00:00:00Z");
 
-async function codeOf(run: () => Promise<unknown> | unknown): Promise<EvidenceErrorCode | "ok"> {
-  try {
-    await run();
-    return "ok";
-  } catch (e) {
-    const code = (e as { code?: EvidenceErrorCode }).code;
-    if (!code) throw e;
-    return code;
-  }
-}
 
 let trust: SnpTrust;
 beforeAll(async () => {

@@ -21,22 +21,13 @@ import {
 import { INTEL_SGX_ROOT_CA_B64 } from "../../../worker/verifiers/tdx/roots/root.ts";
 import { parseCertificate, parseCertificatesPem } from "../../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../../worker/verifiers/x509/path.ts";
+import { codeOf } from "./codes.ts";
 
 const T1_TIME = new Date("2025-07-01T00:00:00Z");
 const T2_TIME = new Date("2026-03-01T00:00:00Z");
 const T3_TIME = new Date("2023-07-01T01:00:00Z");
 const T4_TIME = new Date("2025-11-01T00:00:00Z");
 
-async function codeOf(run: () => Promise<unknown> | unknown): Promise<EvidenceErrorCode | "ok"> {
-  try {
-    await run();
-    return "ok";
-  } catch (e) {
-    const code = (e as { code?: EvidenceErrorCode }).code;
-    if (!code) throw e;
-    return code;
-  }
-}
 
 /** The quote itself, without what follows it in the fixture file (zero padding, or t3's appended text). */
 const quoteOf = (file: Uint8Array) => file.subarray(0, tdxQuoteLength(file));

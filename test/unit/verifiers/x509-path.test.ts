@@ -3,6 +3,7 @@ import { CA_USAGE, crl, flip, hierarchy, issue, LEAF_USAGE, NOW, x509, type Issu
 import type { EvidenceErrorCode } from "../../../worker/verifiers/errors.ts";
 import { parseCertificate, parseCrl, type Certificate } from "../../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor, validatePath, type PathOptions, type TrustAnchor } from "../../../worker/verifiers/x509/path.ts";
+import { codeOf } from "./codes.ts";
 
 const YEAR = 365 * 24 * 3600 * 1000;
 const UNKNOWN_CRITICAL = "1.3.6.1.4.1.55555.1";
@@ -10,17 +11,6 @@ const UNKNOWN_CRITICAL = "1.3.6.1.4.1.55555.1";
 let h: { root: Issued; intermediate: Issued; leaf: Issued };
 let anchors: TrustAnchor[];
 const p = (i: Issued): Certificate => parseCertificate(i.der);
-
-async function codeOf(run: () => Promise<unknown>): Promise<EvidenceErrorCode | "ok"> {
-  try {
-    await run();
-    return "ok";
-  } catch (e) {
-    const code = (e as { code?: EvidenceErrorCode }).code;
-    if (!code) throw e;
-    return code;
-  }
-}
 
 beforeAll(async () => {
   h = await hierarchy();
