@@ -126,7 +126,7 @@ if (results.http) {
     `in-isolate µs per step: session JWT verify ${us(b.sessionJwtVerify)}, DPoP verify ${us(b.dpopVerify)}, bundle lookup ${us(b.bundleLookup)}, ` +
       `request zod parse ${us(b.requestSchemaParse)}, decide() ${us(b.decide)}, action token sign ${us(b.actionTokenSign)}, DO recordDecisions RPC ${us(b.doRecordDecisionsRpc)} vs DO append RPC ${us(b.doAppendRpc)}`,
   );
-  out.push(`compileBundle() of the default bundle in the isolate (warm): ${ms(h.compileDefaultMs)} ms; wrangler.jsonc limits.cpu_ms is 50`);
+  out.push(`compileBundle() of the default bundle in the isolate (warm): ${ms(h.compileDefaultMs)} ms`);
   out.push(`DPoP proofs: signed in Node with WardenClient.proof ahead of each timed block (${ms(h.proofSignMs)} ms each), not inside the timed requests`);
 }
 
