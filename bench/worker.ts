@@ -270,7 +270,8 @@ app.post("/bench/policy/run", async (c) => {
   // The slice decide() evaluates, prepared again under our own id so it can be called bare.
   const policies = bundle.policiesByAction.get("file.read");
   const named = policies?.byAgent.get(run.agentId) ?? [];
-  const slice = [...(policies?.anyAgent ?? []), ...named];
+  const within = target.entity.attrs["within"] as string[];
+  const slice = [...(policies?.anyAgent ?? []), ...within.flatMap((prefix) => policies?.anyAgentWithin.get(prefix) ?? []), ...named];
   const sliceId = `bench-slice:${bundle.digest}:${run.agentId}`;
   const prepared = preparsePolicySet(sliceId, { staticPolicies: Object.fromEntries(slice.map((p) => [p.id, bundle.policyText.get(p.id) ?? ""])) });
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);

@@ -265,3 +265,24 @@ describe("evaluation without the schema at request time", () => {
   });
 });
 
+describe("policies bound to a path are evaluated only for targets on it", () => {
+  it("nested path-bound permits and forbids still combine as Cedar would over the whole set", async () => {
+    const tenant = uniqueId("tenant");
+    const nested: BundleSources = {
+      ...defaultSources,
+      policies: `@id("ws") permit (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws") };
+@id("ws-vendor-freeze") forbid (principal, action == Action::"file.write", resource) when { resource is File && resource.within.contains("/ws/vendor") && !context.sends_external };
+@id("ws-other") permit (principal, action == Action::"file.write", resource) when { resource.within.contains("/other") };
+@id("ws-broken") forbid (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws/broken") && context.now * 9223372036854775807 > 0 };`,
+    };
+    expect((await publish(nested, { tenant })).status).toBe(200);
+    const client = await readyDevice({ fetch: workerFetch({ tenant }) });
+    const decide = async (path: string) => (await client.decide(fileAction("file.write", path))).body;
+    expect(await decide("/ws/src/a.ts")).toMatchObject({ decision: "permit", reasons: ["ws"] });
+    expect(await decide("/ws/vendor/lib.js")).toMatchObject({ decision: "deny", reason_code: "policy_forbid", reasons: ["ws-vendor-freeze"] });
+    expect(await decide("/ws/broken/x")).toMatchObject({ decision: "deny", reason_code: "policy_evaluation_error", reasons: ["ws-broken"] });
+    expect(await decide("/other/x")).toMatchObject({ decision: "permit", reasons: ["ws-other"] });
+    expect(await decide("/elsewhere")).toMatchObject({ decision: "deny", reason_code: "no_applicable_permit" });
+  });
+});
+

@@ -82,12 +82,41 @@ export interface PolicyScope {
   reviewTier?: string;
   /** `Agent` id the policy is restricted to by `principal ==`, or null when any principal can match. */
   principal: string | null;
+  /**
+   * A path the policy can only be satisfied within: a `when` clause has the conjunct
+   * `resource.within.contains("<path>")`. For a target outside it the policy is false, so it
+   * need not be evaluated. Null when the policy has no such conjunct.
+   */
+  within: string | null;
 }
 
-/** The policies that can apply to one action: those for any agent, and those naming one agent. */
+/**
+ * The policies that can apply to one action: those naming one agent, and those for any agent,
+ * the latter split by the path they require (see `PolicyScope.within`), so a large set of
+ * per-directory rules costs a request only the rules on its own path.
+ */
 export interface ActionPolicies {
   anyAgent: readonly PolicyScope[];
+  anyAgentWithin: ReadonlyMap<string, readonly PolicyScope[]>;
   byAgent: ReadonlyMap<string, readonly PolicyScope[]>;
+}
+
+/** The path of a top-level `resource.within.contains("…")` conjunct of a `when` clause, if any. */
+function requiredWithin(json: PolicyJson): string | null {
+  const conjuncts = (node: unknown): unknown[] => {
+    const and = (node as { "&&"?: { left: unknown; right: unknown } } | null)?.["&&"];
+    return and ? [...conjuncts(and.left), ...conjuncts(and.right)] : [node];
+  };
+  for (const condition of json.conditions) {
+    if (condition.kind !== "when") continue;
+    for (const conjunct of conjuncts(condition.body)) {
+      const contains = (conjunct as { contains?: { left?: unknown; right?: unknown } } | null)?.contains;
+      const left = contains?.left as { "."?: { left?: { Var?: string }; attr?: string } } | undefined;
+      const right = contains?.right as { Value?: unknown } | undefined;
+      if (left?.["."]?.left?.Var === "resource" && left["."].attr === "within" && typeof right?.Value === "string") return right.Value;
+    }
+  }
+  return null;
 }
 
 /** A bundle parsed, validated and indexed once; evaluation only looks things up. */
@@ -194,7 +223,7 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
       if (!tierOrder.includes(reviewTier)) throw new BundleError("bundle_invalid", `policy ${id}: review tier ${reviewTier} is not in the manifest`);
     }
     policyText.set(id, text);
-    const scope: PolicyScope = { id, effect: json.effect, principal: exactAgent(json) };
+    const scope: PolicyScope = { id, effect: json.effect, principal: exactAgent(json), within: requiredWithin(json) };
     if (reviewTier !== undefined) scope.reviewTier = reviewTier;
     scopes.push({ scope, json });
   }
@@ -220,17 +249,20 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
   const policiesByAction = new Map<string, ActionPolicies>();
   for (const [action, { ancestors }] of actions) {
     const anyAgent: PolicyScope[] = [];
+    const anyAgentWithin = new Map<string, PolicyScope[]>();
     const byAgent = new Map<string, PolicyScope[]>();
+    const push = (map: Map<string, PolicyScope[]>, key: string, scope: PolicyScope) => {
+      const list = map.get(key);
+      if (list) list.push(scope);
+      else map.set(key, [scope]);
+    };
     for (const { scope, json } of scopes) {
       if (!actionScopeAdmits(json, action, ancestors)) continue;
-      if (scope.principal === null) anyAgent.push(scope);
-      else {
-        const named = byAgent.get(scope.principal);
-        if (named) named.push(scope);
-        else byAgent.set(scope.principal, [scope]);
-      }
+      if (scope.principal !== null) push(byAgent, scope.principal, scope);
+      else if (scope.within !== null) push(anyAgentWithin, scope.within, scope);
+      else anyAgent.push(scope);
     }
-    policiesByAction.set(action, { anyAgent, byAgent });
+    policiesByAction.set(action, { anyAgent, anyAgentWithin, byAgent });
   }
 
   return {

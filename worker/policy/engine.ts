@@ -24,13 +24,18 @@ export interface CedarRequest {
  */
 const preparsedSlices = new Map<string, string>();
 
-function sliceId(bundle: CompiledBundle, action: string, agentId: string, withReview: boolean): string {
+/**
+ * The slice for one target: the action's policies for any agent, those naming this agent, and
+ * of the path-bound ones only those bound to a directory on the target's path (`within`).
+ */
+function sliceId(bundle: CompiledBundle, action: string, agentId: string, within: readonly string[], withReview: boolean): string {
   const policies = bundle.policiesByAction.get(action);
   const named = policies?.byAgent.get(agentId);
-  const key = `${bundle.digest}|${action}|${named ? agentId : "*"}|${withReview ? "all" : "no-review"}`;
+  const onPath = policies && policies.anyAgentWithin.size > 0 ? within.flatMap((prefix) => policies.anyAgentWithin.get(prefix) ?? []) : [];
+  const key = `${bundle.digest}|${action}|${named ? agentId : "*"}|${withReview ? "all" : "no-review"}|${onPath.map((policy) => policy.id).join(",")}`;
   let id = preparsedSlices.get(key);
   if (id === undefined) {
-    const slice: PolicyScope[] = [...(policies?.anyAgent ?? []), ...(named ?? [])].filter((policy) => withReview || policy.reviewTier === undefined);
+    const slice: PolicyScope[] = [...(policies?.anyAgent ?? []), ...onPath, ...(named ?? [])].filter((policy) => withReview || policy.reviewTier === undefined);
     const staticPolicies = Object.fromEntries(slice.map((policy) => [policy.id, bundle.policyText.get(policy.id) ?? ""]));
     const prepared = preparsePolicySet(key, { staticPolicies });
     if (prepared.type === "failure") throw new Error(`policy slice ${key} failed to prepare: ${prepared.errors.map((e) => e.message).join("; ")}`);
@@ -46,13 +51,13 @@ function sliceId(bundle: CompiledBundle, action: string, agentId: string, withRe
  * contribution, the action-group hierarchy, travels as Action entities. Request validation
  * and the conversion of attributes no policy reads are the bulk of a call's fixed cost.
  */
-function authorize(bundle: CompiledBundle, request: CedarRequest, withReview: boolean) {
+function authorize(bundle: CompiledBundle, request: CedarRequest, within: readonly string[], withReview: boolean) {
   return statefulIsAuthorized({
     principal: request.agent.uid,
     action: { type: "Action", id: request.action },
     resource: request.resource.uid,
     context: request.context,
-    preparsedPolicySetId: sliceId(bundle, request.action, agentId(request.agent), withReview),
+    preparsedPolicySetId: sliceId(bundle, request.action, agentId(request.agent), within, withReview),
     entities: [request.agent, request.resource, ...(bundle.actionEntities.get(request.action) ?? [])],
   });
 }
@@ -87,7 +92,9 @@ function agentId(agent: EntityJson): string {
  */
 export function evaluateTarget(bundle: CompiledBundle, fullRequest: CedarRequest): TargetVerdict {
   const request = leanRequest(bundle, fullRequest);
-  const answer = authorize(bundle, request, true);
+  const within = fullRequest.resource.attrs["within"];
+  const path = Array.isArray(within) ? (within as string[]) : [];
+  const answer = authorize(bundle, request, path, true);
   if (answer.type === "failure") return { outcome: "error", code: "evaluation_refused", reasons: [] };
   const { decision, diagnostics } = answer.response;
   if (diagnostics.errors.length > 0) {
@@ -100,7 +107,7 @@ export function evaluateTarget(bundle: CompiledBundle, fullRequest: CedarRequest
   if (tiers.some((tier) => tier === undefined)) {
     return { outcome: "forbid", reasons: diagnostics.reason.filter((_, index) => tiers[index] === undefined) };
   }
-  const withoutReview = authorize(bundle, request, false);
+  const withoutReview = authorize(bundle, request, path, false);
   if (withoutReview.type === "failure") return { outcome: "error", code: "evaluation_refused", reasons: [] };
   if (withoutReview.response.diagnostics.errors.length > 0) {
     return { outcome: "error", code: "policy_evaluation_error", reasons: withoutReview.response.diagnostics.errors.map((error) => error.policyId) };
