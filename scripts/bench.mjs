@@ -8,7 +8,7 @@
 //
 //   C. TPM quote verification in-isolate beside the signature verification it must do.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -29,6 +29,7 @@ const { runHttp } = await import("../bench/http.ts");
 const { runPolicy, probeClock } = await import("../bench/policy.ts");
 const { activateDefault } = await import("../bench/bundles.ts");
 const { runTpm } = await import("../bench/tpm.ts");
+const { runCvm } = await import("../bench/cvm-run.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -66,17 +67,21 @@ try {
 
   results.clock = await probeClock(server.url);
 
-  if (only !== "policy" && only !== "tpm") {
+  if (only === undefined || only === "http") {
     log(`A. HTTP on ${server.url}`);
     results.http = await runHttp(server.url, server.adminToken, httpOptions, log);
   }
-  if (only !== "http" && only !== "tpm") {
+  if (only === undefined || only === "policy") {
     log(`B. policy evaluation in-isolate`);
     results.policy = await runPolicy(server.url, policyOptions, log);
   }
   if (only === undefined || only === "tpm") {
     log(`C. TPM quote verification in-isolate`);
     results.tpm = await runTpm(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 10 : 50 });
+  }
+  if (only === undefined || only === "cvm") {
+    log(`D. SEV-SNP and TDX verification in-isolate`);
+    results.cvm = await runCvm(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 10 : 50 });
   }
 } finally {
   await server.mf.dispose();
@@ -203,6 +208,16 @@ if (results.tpm) {
     "where verifyQuote's time goes (µs, median): " +
       results.tpm.map((r) => `${r.kind}: parse ${us(r.parse.us)}, verifyTpmSignature ${us(r.signature.us)}, pcrDigest ${us(r.pcrDigest.us)}`).join("; "),
   );
+}
+if (results.cvm) {
+  out.push("");
+  out.push("D. SEV-SNP / TDX verification in-isolate (real s2 Milan report, t1 TDX quote; chains and collateral verified and cached by the first call): µs per call, median (fastest)");
+  const widths = [30, 16, 16, 9, 12];
+  out.push(row(["evidence", "verify", "floor", "ratio", "verify/s"], widths));
+  const names = { "sev-snp": "SEV-SNP s2 (floor: 1× P-384)", tdx: "TDX t1 (floor: 2× P-256)" };
+  for (const r of results.cvm) {
+    out.push(row([names[r.kind], `${us(r.verify.us)} (${us(r.verify.min)})`, `${us(r.floor.us)} (${us(r.floor.min)})`, `${(r.verify.us / r.floor.us).toFixed(2)}×`, r.perSecond.toFixed(0)], widths));
+  }
 }
 out.push("");
 out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);
