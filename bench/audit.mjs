@@ -23,7 +23,6 @@ import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { tsImport } from "tsx/esm/api";
 
@@ -42,27 +41,9 @@ const log = (line) => process.stderr.write(`${line}\n`);
 mkdirSync(out, { recursive: true });
 
 // ---- the bench worker in Miniflare ----------------------------------------------------------
-const config = JSON.parse(readFileSync(resolve(root, "wrangler.jsonc"), "utf8").replace(/^\s*\/\/.*$/gm, ""));
-const bundled = await build({
-  entryPoints: [resolve(root, "bench/audit-worker.ts")],
-  bundle: true,
-  write: false,
-  format: "esm",
-  target: "es2022",
-  platform: "browser",
-  conditions: ["workerd", "worker", "browser"],
-  mainFields: ["browser", "module", "main"],
-  external: ["cloudflare:*", "node:*"],
-  logLevel: "warning",
-  plugins: [
-    {
-      name: "compiled-wasm",
-      setup(pluginBuild) {
-        pluginBuild.onResolve({ filter: /\.wasm$/ }, () => ({ path: `./${WASM_NAME}`, external: true }));
-      },
-    },
-  ],
-});
+const { wranglerConfig, bundleWorker } = await tsImport("./server.ts", import.meta.url);
+const config = wranglerConfig();
+const bundled = await bundleWorker("bench/audit-worker.ts");
 const adminToken = randomBytes(32).toString("base64url");
 const auditorToken = randomBytes(32).toString("base64url");
 const hmacKey = randomBytes(32).toString("base64url");
@@ -74,7 +55,7 @@ const mf = new Miniflare({
   compatibilityFlags: config.compatibility_flags ?? [],
   modulesRoot: root,
   modules: [
-    { type: "ESModule", path: resolve(root, "bench/audit-worker.js"), contents: bundled.outputFiles[0].text },
+    { type: "ESModule", path: resolve(root, "bench/audit-worker.js"), contents: bundled },
     { type: "CompiledWasm", path: resolve(root, "bench", WASM_NAME), contents: readFileSync(resolve(root, "node_modules/@cedar-policy/cedar-wasm/web", WASM_NAME)) },
   ],
   durableObjects: { DEVICES: { className: "DeviceLog", useSQLite: true } },

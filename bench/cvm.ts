@@ -20,29 +20,8 @@ import { collateralFromDcapQvl } from "../worker/verifiers/tdx/formats.ts";
 import { parseTdxQuote, tdxQuoteLength } from "../worker/verifiers/tdx/quote.ts";
 import { pinnedTdxTrust, verifyTdxQuote } from "../worker/verifiers/tdx/verify.ts";
 import { parseCertificate, parseCertificatesPem } from "../worker/verifiers/x509/certificate.ts";
+import { timeAsync, type Timing } from "./timing.ts";
 
-interface Timing {
-  us: number;
-  min: number;
-}
-
-async function timeAsync(fn: () => Promise<unknown>, batches: number, batchMs: number, warmup: number): Promise<Timing> {
-  for (let i = 0; i < warmup; i += 1) await fn();
-  const perCall: number[] = [];
-  for (let b = 0; b < batches; b += 1) {
-    const t0 = performance.now();
-    let n = 0;
-    let t1 = t0;
-    while (t1 - t0 < batchMs) {
-      await fn();
-      n += 1;
-      t1 = performance.now();
-    }
-    perCall.push(((t1 - t0) * 1000) / n);
-  }
-  perCall.sort((a, b) => a - b);
-  return { us: perCall[Math.floor(perCall.length / 2)] as number, min: perCall[0] as number };
-}
 
 function fromB64(text: string): Uint8Array {
   return Uint8Array.from(atob(text.trim()), (c) => c.charCodeAt(0));

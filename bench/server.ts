@@ -23,7 +23,7 @@ interface WranglerConfig {
 }
 
 /** wrangler.jsonc, read so that the bench server has exactly the configured bindings, flags and vars. */
-function wranglerConfig(): WranglerConfig {
+export function wranglerConfig(): WranglerConfig {
   const text = readFileSync(resolve(root, "wrangler.jsonc"), "utf8");
   // JSONC: drop whole-line comments (the file has none today) before parsing.
   return JSON.parse(text.replace(/^\s*\/\/.*$/gm, "")) as WranglerConfig;
@@ -41,9 +41,10 @@ const wasmAsModule: Plugin = {
   },
 };
 
-export async function bundleWorker(): Promise<string> {
+/** Bundles a bench entry (bench/worker.ts, bench/audit-worker.ts) as wrangler would. */
+export async function bundleWorker(entry = "bench/worker.ts"): Promise<string> {
   const result = await build({
-    entryPoints: [resolve(root, "bench/worker.ts")],
+    entryPoints: [resolve(root, entry)],
     bundle: true,
     write: false,
     format: "esm",

@@ -14,6 +14,7 @@ import { pcrDigestOf, verifyQuote } from "../worker/verifiers/tpm/quote.ts";
 import { verifyTpmSignature } from "../worker/verifiers/tpm/keys.ts";
 import { parseAttest, parsePublic, parseSignature } from "../worker/verifiers/tpm/structures.ts";
 import { concatBytes, fromHex } from "../worker/verifiers/reader.ts";
+import { timeAsync, type Timing } from "./timing.ts";
 
 type Kind = "rsa" | "ecc" | "rsapss";
 const KINDS: Kind[] = ["rsa", "ecc", "rsapss"];
@@ -22,31 +23,6 @@ function b64(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
-interface Timing {
-  us: number;
-  min: number;
-  calls: number;
-}
-
-async function timeAsync(fn: () => Promise<unknown>, batches: number, batchMs: number, warmup: number): Promise<Timing> {
-  for (let i = 0; i < warmup; i += 1) await fn();
-  const perCall: number[] = [];
-  let calls = 0;
-  for (let b = 0; b < batches; b += 1) {
-    const t0 = performance.now();
-    let n = 0;
-    let t1 = t0;
-    while (t1 - t0 < batchMs) {
-      await fn();
-      n += 1;
-      t1 = performance.now();
-    }
-    calls += n;
-    perCall.push(((t1 - t0) * 1000) / n);
-  }
-  perCall.sort((a, b) => a - b);
-  return { us: perCall[Math.floor(perCall.length / 2)] as number, min: perCall[0] as number, calls };
-}
 
 /** The bare WebCrypto verification verifyQuote performs, with the key imported once. */
 async function floorFor(kind: Kind): Promise<() => Promise<boolean>> {

@@ -136,6 +136,16 @@ describe("DPoP proofs (RFC 9449)", () => {
     expect(log.body.entries).toHaveLength(3);
   });
 
+  it("a proof whose jwk header is not a usable key is refused", async () => {
+    const client = await readyDevice({ alg: "ES256" });
+    const notAPoint = { kty: "EC", crv: "P-256", x: base64url.encode(new Uint8Array(32)), y: base64url.encode(new Uint8Array(32)) };
+    const header = base64url.encode(JSON.stringify({ alg: "ES256", typ: "dpop+jwt", jwk: notAPoint }));
+    const payload = base64url.encode(JSON.stringify({ htm: "POST", htu: `${client.url}/v1/decisions`, iat: Math.floor(Date.now() / 1000), jti: "y", ath: "z" }));
+    const { status, body } = await decideWith(client, `${header}.${payload}.${base64url.encode(new Uint8Array(64))}`);
+    expect(status).toBe(401);
+    expect(body.code).toBe("invalid_dpop_proof");
+  });
+
   it("a proof with alg none or a symmetric key is refused", async () => {
     const client = await readyDevice();
     const header = base64url.encode(JSON.stringify({ alg: "none", typ: "dpop+jwt", jwk: client.key.publicJwk }));

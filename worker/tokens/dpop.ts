@@ -31,19 +31,23 @@ export function devicePublicJwk(jwk: JWK): { jwk: JWK; alg: DeviceKeyAlgorithm }
   throw new VerificationError("invalid_dpop_proof", "device keys must be Ed25519 or P-256");
 }
 
-/** Imported device keys by thumbprint: a device signs every request with the same key. */
-const importedKeys = new Map<string, Promise<CryptoKey>>();
-const MAX_IMPORTED_KEYS = 1024;
+/**
+ * Device keys by their public members: a device signs every request with the same key, so its
+ * thumbprint is computed and the key imported once per isolate, not per proof.
+ */
+const deviceKeys = new Map<string, Promise<{ jkt: string; key: CryptoKey }>>();
+const MAX_DEVICE_KEYS = 1024;
 
-function importDeviceKey(jkt: string, jwk: JWK, alg: DeviceKeyAlgorithm): Promise<CryptoKey> {
-  let key = importedKeys.get(jkt);
-  if (!key) {
-    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.clear();
-    key = importJWK(jwk, alg) as Promise<CryptoKey>;
-    importedKeys.set(jkt, key);
-    key.catch(() => importedKeys.delete(jkt));
+function deviceKey(jwk: JWK, alg: DeviceKeyAlgorithm): Promise<{ jkt: string; key: CryptoKey }> {
+  const id = `${alg} ${jwk.x} ${jwk.y ?? ""}`;
+  let entry = deviceKeys.get(id);
+  if (!entry) {
+    if (deviceKeys.size >= MAX_DEVICE_KEYS) deviceKeys.clear();
+    entry = Promise.all([calculateJwkThumbprint(jwk), importJWK(jwk, alg) as Promise<CryptoKey>]).then(([jkt, key]) => ({ jkt, key }));
+    deviceKeys.set(id, entry);
+    entry.catch(() => deviceKeys.delete(id));
   }
-  return key;
+  return entry;
 }
 
 export interface DpopExpectations {
@@ -84,13 +88,19 @@ export async function verifyDpopProof(proof: string | undefined, expect: DpopExp
   if (!header.jwk || typeof header.jwk !== "object") throw new VerificationError("invalid_dpop_proof", "jwk header is missing");
   const { jwk, alg } = devicePublicJwk(header.jwk as JWK);
   if (alg !== header.alg) throw new VerificationError("invalid_dpop_proof", "alg does not match the key");
-  const jkt = await calculateJwkThumbprint(jwk);
+  let imported;
+  try {
+    imported = await deviceKey(jwk, alg);
+  } catch (cause) {
+    throw new VerificationError("invalid_dpop_proof", "the jwk header is not a usable key", { cause });
+  }
+  const { jkt, key } = imported;
   // Compared before the signature is checked: a proof by any other key is refused without work.
   if (jkt !== expect.jkt) throw new VerificationError("invalid_dpop_proof", "the proof is signed by another key");
 
   let payload;
   try {
-    ({ payload } = await jwtVerify(proof, await importDeviceKey(jkt, jwk, alg), {
+    ({ payload } = await jwtVerify(proof, key, {
       algorithms: [alg],
       typ: "dpop+jwt",
       currentDate: new Date(expect.now),
