@@ -32,9 +32,9 @@ import {
   type EntityJson,
 } from "../worker/policy/cedar.ts";
 import type { StatefulAuthorizationCall } from "@cedar-policy/cedar-wasm/web";
-import { decide, targetEntity, type ActionRequest, type DeviceContext } from "../worker/policy/decide.ts";
+import { decide, resolvedTargets, targetEntity, type ActionRequest, type DeviceContext } from "../worker/policy/decide.ts";
 import { evaluateTarget } from "../worker/policy/engine.ts";
-import { ActionRequestSchema } from "../worker/routes/decisions.ts";
+import { ActionRequestSchema } from "../worker/decisions/request.ts";
 import * as store from "../worker/policy/store.ts";
 import { issueActionToken } from "../worker/tokens/action.ts";
 import { verifyDpopProof } from "../worker/tokens/dpop.ts";
@@ -242,7 +242,7 @@ app.post("/bench/policy/run", async (c) => {
     action: { type: "file.read", targets: [{ kind: "path", value: run.path }] },
   };
   // The same Cedar request decide() builds (decide.ts), for the bare cedar-wasm calls.
-  const target = targetEntity("path", run.path, device.os);
+  const target = targetEntity({ kind: "path", value: run.path }, device);
   if (!target.ok) return c.json({ error: `path not canonical: ${target.reason}` }, 400);
   const agent: EntityJson = { uid: { type: "Agent", id: run.agentId }, attrs: { version: "1.0.0" }, parents: [] };
   const context: Context = { now: Math.floor(now / 1000), device: { id: device.id, assurance: device.assurance, os: device.os }, sends_external: false };
@@ -316,7 +316,7 @@ app.post("/bench/policy/run", async (c) => {
     cedarEmptyUnvalidated: timeIt(() => statefulIsAuthorized(cedarCall(emptyId, false)), run),
     cedarEmptyNoSchema: timeIt(() => statefulIsAuthorized(cedarCall(emptyId, false, false)), run),
     cedarBare: timeIt(() => statefulIsAuthorized(bareCall), run),
-    targetEntity: timeIt(() => targetEntity("path", run.path, device.os), run),
+    targetEntity: timeIt(() => targetEntity({ kind: "path", value: run.path }, device), run),
     // The same decision on a path 16 directories deeper: `within` grows by one entry per level.
     decideDeepPath: timeIt(() => decide(bundle, deepRequest, device, now), run),
   };
@@ -391,11 +391,12 @@ app.post("/bench/breakdown", async (c) => {
             tenant: c.env.TENANT,
             jkt: claims.cnf.jkt,
             os: device.os,
+            shell: undefined,
+            groups: [],
             jti: crypto.randomUUID(),
             decisionId: crypto.randomUUID(),
             policy: bundle.digest,
-            action: body.decision.action.type,
-            targets: verdict.targets,
+            scope: { action: body.decision.action.type, targets: resolvedTargets(verdict) },
             now,
             ttlSeconds: 60,
           }),

@@ -1,14 +1,15 @@
 import { z } from "zod";
 import { bundleStatement, type BundleSources } from "../worker/policy/artifact.ts";
 import { compileBundle, type CompiledBundle } from "../worker/policy/bundle.ts";
-import { decide, type ActionRequest, type Verdict } from "../worker/policy/decide.ts";
+import { decide, type Verdict } from "../worker/policy/decide.ts";
+import { TargetSchema } from "../worker/decisions/request.ts";
+import { SHELLS } from "../worker/policy/targets.ts";
 
 /**
  * `warden bundle test`: runs a bundle's test cases through the worker's own compiler
  * and decision code (no I/O here, so it runs in Node and in workerd alike).
  */
 
-const TargetSchema = z.strictObject({ kind: z.enum(["path", "url", "command"]), value: z.string().min(1) });
 
 export const TestCaseSchema = z.strictObject({
   name: z.string().min(1),
@@ -16,6 +17,7 @@ export const TestCaseSchema = z.strictObject({
     .strictObject({
       os: z.enum(["linux", "macos", "windows"]).default("linux"),
       assurance: z.enum(["software", "tpm", "sev-snp", "tdx"]).default("software"),
+      shell: z.enum(SHELLS).optional(),
     })
     .default({ os: "linux", assurance: "software" }),
   request: z.strictObject({
@@ -65,8 +67,8 @@ export function runBundleTests(bundle: CompiledBundle, files: { file: string; ca
   const results: CaseResult[] = [];
   for (const { file, cases } of files) {
     for (const testCase of cases) {
-      const device = { id: "test-device", os: testCase.device.os, assurance: testCase.device.assurance };
-      const verdict = decide(bundle, testCase.request as ActionRequest, device, now.getTime());
+      const device = { id: "test-device", os: testCase.device.os, shell: testCase.device.shell, assurance: testCase.device.assurance };
+      const verdict = decide(bundle, testCase.request, device, now.getTime());
       for (const id of verdict.reasons) coverage.set(id, (coverage.get(id) ?? 0) + 1);
       const failures: string[] = [];
       const { expect } = testCase;

@@ -180,7 +180,8 @@ export class WardenClient {
   }
 
   redeem(token: string, action: DecisionRequest["action"]): Promise<WardenResponse> {
-    return this.authorized("POST", "/v1/actions/redeem", { action: { type: action.type, targets: action.targets } }, token);
+    const { type, targets, inputs_sha256 } = action;
+    return this.authorized("POST", "/v1/actions/redeem", { action: { type, targets, ...(inputs_sha256 !== undefined ? { inputs_sha256 } : {}) } }, token);
   }
 }
 
@@ -248,11 +249,16 @@ export class ClientError extends Error {
   }
 }
 
+/** A target as the agent describes it; a command names where, and in which shell, it runs. */
+export type DecisionTarget =
+  | { kind: "path" | "url" | "tool"; value: string }
+  | { kind: "command"; value: string; shell?: "bash" | "sh" | "zsh" | "powershell" | "cmd"; cwd?: string; home?: string };
+
 export interface DecisionRequest {
   agent: { id: string; version: string; artifact_sha256?: string };
   action: {
     type: string;
-    targets: { kind: "path" | "url" | "command"; value: string }[];
+    targets: DecisionTarget[];
     inputs_sha256?: string;
     sends_external?: boolean;
   };

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { JWK } from "jose";
 import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
-import type { DeviceOs } from "../worker/policy/targets.ts";
+import type { DeviceOs, Shell } from "../worker/policy/targets.ts";
 import type { ExportManifest } from "../worker/log/export.ts";
 import type { Frontier } from "../worker/log/merkle.ts";
 import { AuditTrail, type ExportSlice, type StoredCheckpoint } from "./audit-trail.ts";
@@ -16,6 +16,8 @@ export interface DeviceRecord {
   id: string;
   tenant: string;
   os: DeviceOs;
+  /** The shell the device's agents run commands in, when it is not the OS default (worker/policy/targets.ts `defaultShell`). */
+  shell?: Shell;
   /** Public JWK (Ed25519 or P-256) the device signs nonces and DPoP proofs with. */
   publicJwk: JWK;
   /** RFC 7638 thumbprint of `publicJwk`; sessions and action tokens bind to it. */
@@ -142,7 +144,7 @@ export class DeviceLog extends DurableObject<Env> {
     return this.transaction(() => {
       if (this.readDevice()) return { ok: false, code: "already_exists" } as const;
       this.sql.exec("INSERT INTO device (singleton, record) VALUES (1, ?)", JSON.stringify(record));
-      const log = this.appendInTransaction(record.id, "device.registered", { os: record.os, jkt: record.jkt, assurance: record.assurance, groups: record.groups }, now);
+      const log = this.appendInTransaction(record.id, "device.registered", { os: record.os, shell: record.shell ?? null, jkt: record.jkt, assurance: record.assurance, groups: record.groups }, now);
       return { ok: true, log } as const;
     });
   }
@@ -220,6 +222,22 @@ export class DeviceLog extends DurableObject<Env> {
       if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
       if (!this.spend(args.token, "action", args.now)) return { ok: false, code: "replay_detected" } as const;
       const log = this.appendInTransaction(device.id, "action.redeemed", args.data, args.now);
+      return { ok: true, log } as const;
+    });
+  }
+
+  /**
+   * Refuses an action token for good: its `jti` and the presenting proof are spent, so the same
+   * token cannot be tried again (not even after a rollback restores its bundle), and the
+   * refusal is logged.
+   */
+  refuseActionToken(args: { token: SingleUse; proof: SingleUse; now: number; data: { [key: string]: JsonValue } }): Outcome<{ log: AppendedEntry }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
+      if (!this.spend(args.token, "action", args.now)) return { ok: false, code: "replay_detected" } as const;
+      const log = this.appendInTransaction(device.id, "action.refused", args.data, args.now);
       return { ok: true, log } as const;
     });
   }

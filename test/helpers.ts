@@ -2,10 +2,11 @@ import { createExecutionContext, env, SELF } from "cloudflare:test";
 import defaultPolicies from "../policy-bundles/default/policies.cedar?raw";
 import defaultSchema from "../policy-bundles/default/schema.cedarschema?raw";
 import defaultManifest from "../policy-bundles/default/manifest.json";
-import { WardenClient, generateDeviceKey, type DeviceAlg } from "../cli/client.ts";
+import { WardenClient, generateDeviceKey, type DecisionTarget, type DeviceAlg } from "../cli/client.ts";
 import { createApp } from "../worker/app.ts";
 import { runtimeDeps, type Deps } from "../worker/context.ts";
 import type { JWK } from "jose";
+import type { LogEntry } from "../worker/log/chain.ts";
 import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
 import { artifactKey } from "../durable-objects/BundleRegistry.ts";
 
@@ -113,7 +114,7 @@ export async function readyDevice(
 
 export const agent = { id: "claude-code", version: "2.1.0" };
 
-export function action(type: string, targets: { kind: "path" | "url" | "command"; value: string }[], extra: { sends_external?: boolean } = {}) {
+export function action(type: string, targets: DecisionTarget[], extra: { sends_external?: boolean } = {}) {
   return { agent, action: { type, targets, ...extra } };
 }
 
@@ -122,4 +123,10 @@ export function fileAction(type: string, ...paths: string[]) {
     type,
     paths.map((value) => ({ kind: "path" as const, value })),
   );
+}
+
+/** The device's whole live log, read as an admin. */
+export async function logOf(client: WardenClient): Promise<LogEntry[]> {
+  const { body } = await client.request<{ entries: LogEntry[] }>("GET", `/v1/devices/${client.deviceId}/log?limit=1000`, undefined, { authorization: `Bearer ${env.ADMIN_TOKEN}` });
+  return body.entries;
 }

@@ -7,7 +7,7 @@ import { signingKey, type SigningKey } from "./tokens/keys.ts";
 import { verifyWardenJwt } from "./tokens/jwt.ts";
 import { reviewerFromCookie } from "./review/session.ts";
 import type { Assurance } from "../durable-objects/DeviceLog.ts";
-import type { DeviceOs } from "./policy/targets.ts";
+import { SHELLS, type DeviceOs } from "./policy/targets.ts";
 
 export type Role = Caller["role"];
 
@@ -51,9 +51,10 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
   const now = c.var.deps.now();
   const claims = await verifiedSession(token, await signingKey(c.env.SIGNING_KEY), now);
   const cnf = claims["cnf"] as { jkt?: unknown } | undefined;
-  const { tnt, os, assurance, grp } = claims as Record<string, unknown>;
+  const { tnt, os, assurance, grp, sh } = claims as Record<string, unknown>;
+  const shell = sh === undefined ? undefined : SHELLS.find((known) => known === sh);
   const groups = Array.isArray(grp) && grp.every((group) => typeof group === "string") ? (grp as string[]) : null;
-  if (typeof cnf?.jkt !== "string" || typeof tnt !== "string" || typeof os !== "string" || typeof assurance !== "string" || groups === null) {
+  if (typeof cnf?.jkt !== "string" || typeof tnt !== "string" || typeof os !== "string" || typeof assurance !== "string" || groups === null || (sh !== undefined && shell === undefined)) {
     throw new VerificationError("invalid_token", "the session token lacks its binding claims");
   }
   // A session token from another tenant's deployment sharing the key is not ours to honour.
@@ -70,6 +71,7 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
     tenant: tnt,
     jkt: cnf.jkt,
     os: os as DeviceOs,
+    shell,
     assurance: assurance as Assurance,
     groups,
     sessionId: claims.jti as string,

@@ -2,7 +2,7 @@ import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 import type { Assurance, DeviceLog } from "../durable-objects/DeviceLog.ts";
 import type { SingleUse } from "../durable-objects/DeviceLog.ts";
 import type { ReviewQueue } from "../durable-objects/ReviewQueue.ts";
-import type { DeviceOs } from "./policy/targets.ts";
+import type { DeviceOs, Shell } from "./policy/targets.ts";
 import type { TpmTrust } from "./verifiers/tpm/trust.ts";
 import type { SnpTrust } from "./verifiers/sev-snp/trust.ts";
 import type { TdxTrust } from "./verifiers/tdx/verify.ts";
@@ -41,6 +41,8 @@ export interface DeviceSession {
   tenant: string;
   jkt: string;
   os: DeviceOs;
+  /** The device's registered shell; absent when it is the OS default. */
+  shell: Shell | undefined;
   assurance: Assurance;
   /** Device groups from registration; a canary may target one. */
   groups: string[];

@@ -13,6 +13,7 @@ export type ErrorCode =
   | "invalid_dpop_proof"
   | "replay_detected"
   | "token_scope_mismatch"
+  | "token_policy_changed"
   | "forbidden"
   // state
   | "not_found"
@@ -26,6 +27,7 @@ export type ErrorCode =
   | "bootstrap_invalid"
   | "tpm_binding_conflict"
   | "tpm_not_enrolled"
+  | "attestation_not_configured"
   // human review (passkeys, holds)
   | "challenge_invalid"
   | "webauthn_invalid"

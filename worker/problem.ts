@@ -28,6 +28,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 401, title: "The proof or token was already used" };
     case "token_scope_mismatch":
       return { status: 403, title: "The token does not permit this action" };
+    case "token_policy_changed":
+      return { status: 409, title: "The policy that permitted this action is no longer the device's policy" };
     case "forbidden":
       return { status: 403, title: "The caller may not do this" };
     case "not_found":
@@ -48,6 +50,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 409, title: "The device is bound to another TPM" };
     case "tpm_not_enrolled":
       return { status: 409, title: "The device has no TPM enrollment for this" };
+    case "attestation_not_configured":
+      return { status: 409, title: "The device's policy bundle has no reference values for this kind of evidence" };
     case "device_disabled":
       return { status: 403, title: "The device is disabled" };
     case "challenge_invalid":

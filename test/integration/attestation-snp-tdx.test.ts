@@ -3,14 +3,13 @@ import { base64url, calculateJwkThumbprint, decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
 import type { AnySessionEvidence, WardenClient } from "../../cli/client.ts";
 import type { Deps } from "../../worker/context.ts";
-import type { LogEntry } from "../../worker/log/chain.ts";
 import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
 import { concatBytes, toHex } from "../../worker/verifiers/reader.ts";
 import { parseSnpReport, snpTrustFromChains, KdsOid, type SnpTrust } from "../../worker/verifiers/sev-snp/index.ts";
 import { parseTdxQuote, tdxQuoteLength, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
-import { defaultSources, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
+import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
 import { amdRoots, snp, tdx } from "../unit/verifiers/fixtures.ts";
 import { CA_USAGE, LEAF_USAGE, NOW, crl, issue, x509, type Issued } from "../unit/verifiers/pki.ts";
 
@@ -63,10 +62,6 @@ async function device(t: Tenant): Promise<WardenClient> {
   const registered = await client.register(env.ADMIN_TOKEN, "linux");
   if (registered.status !== 201) throw new Error(JSON.stringify(registered.body));
   return client;
-}
-async function logOf(client: WardenClient): Promise<LogEntry[]> {
-  const { body } = await client.request<{ entries: LogEntry[] }>("GET", `/v1/devices/${client.deviceId}/log?limit=1000`, undefined, { authorization: `Bearer ${env.ADMIN_TOKEN}` });
-  return body.entries;
 }
 /** REPORT_DATA for this nonce and device: SHA-512(nonce ‖ jkt). */
 async function bindingFor(client: WardenClient, nonce: string): Promise<Uint8Array> {
@@ -219,16 +214,23 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     expect(["collateral_expired", "crl_expired"]).toContain(stale.body.evidence_code);
   });
 
-  it("a bundle without attestation.tdx refuses TDX evidence (never passes), logged", async () => {
+  it.each([
+    ["tdx", () => ({ type: "tdx" as const, quote: b64(t1Quote()), collateral: t1Collateral() })],
+    ["sev-snp", () => ({ type: "sev-snp" as const, report: b64(snp.s2.report), certs: { endorsement_key: b64(snp.s2.vcek) } })],
+  ])("a bundle without attestation.%s refuses its evidence with 409 attestation_not_configured, the nonce spent, logged", async (type, evidence) => {
     const name = uniqueId("cvm-bare");
     const published = await publish(defaultSources, { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
     expect(published.status).toBe(200);
     const t: Tenant = { now: GEN_TIME, fetch: workerFetch({ tenant: name, deps: { now: () => GEN_TIME } }) };
     const client = await device(t);
-    const refused = await present(client, async () => ({ type: "tdx", quote: b64(t1Quote()), collateral: t1Collateral() }));
-    expect(refused.status).toBe(500);
-    expect(refused.body).toMatchObject({ code: "configuration_error", evidence_code: "invalid_reference_values" });
-    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "tdx", code: "invalid_reference_values" } });
+    const nonce = await client.nonce();
+    const refused = await client.requestSession(nonce.nonce, evidence());
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ code: "attestation_not_configured" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type, code: "attestation_not_configured" } });
+    const again = await client.requestSession(nonce.nonce);
+    expect(again.status).toBe(401);
+    expect(again.body).toMatchObject({ code: "nonce_invalid" });
   });
 
   it("the OpenAPI document describes the SEV-SNP and TDX evidence", async () => {

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { SignJWT, UnsecuredJWT, base64url, decodeJwt, generateKeyPair, importJWK, type JWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
-import { activate, fileAction, newClient, readyDevice } from "../helpers.ts";
+import { activate, defaultSources, fileAction, logOf, newClient, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 
 beforeAll(async () => {
   await activate();
@@ -205,11 +205,26 @@ describe("nonces and sessions", () => {
     expect(wrongKey.body.code).toBe("invalid_dpop_proof");
   });
 
-  it("an unknown nonce and an unknown device are refused", async () => {
+  it("a nonce for an unknown device looks like any other and opens nothing; an unknown nonce is refused", async () => {
     const client = await newClient();
-    const unknownDevice = await client.request<{ code: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
-    expect(unknownDevice.status).toBe(404);
+    const known = await readyDevice();
+    const forUnknown = await client.request<Record<string, unknown>>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
+    const forKnown = await known.request<Record<string, unknown>>("POST", "/v1/attestation/nonce", { device_id: known.deviceId });
+    expect(forUnknown.status).toBe(201);
+    expect(forKnown.status).toBe(201);
+    expect(Object.keys(forUnknown.body).sort()).toEqual(Object.keys(forKnown.body).sort());
+    expect(String(forUnknown.body["nonce"])).toHaveLength(String(forKnown.body["nonce"]).length);
+    const unknownSession = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: forUnknown.body["nonce"] }, {
+      dpop: await client.proof("POST", "/v1/sessions", { nonce: String(forUnknown.body["nonce"]) }),
+    });
+    expect(unknownSession.status).toBe(404);
     await client.register(env.ADMIN_TOKEN);
+    // The nonce handed out before registration was never stored.
+    const early = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: forUnknown.body["nonce"] }, {
+      dpop: await client.proof("POST", "/v1/sessions", { nonce: String(forUnknown.body["nonce"]) }),
+    });
+    expect(early.status).toBe(401);
+    expect(early.body.code).toBe("nonce_invalid");
     const madeUp = "B".repeat(43);
     const unknownNonce = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: madeUp }, {
       dpop: await client.proof("POST", "/v1/sessions", { nonce: madeUp }),
@@ -276,5 +291,64 @@ describe("action tokens", () => {
     const response = await other.redeem(body.token!, permitted.action);
     expect(response.status).toBe(401);
     expect((response.body as { code: string }).code).toBe("invalid_dpop_proof");
+  });
+});
+
+describe("redemption judges the action under the device's current policy", () => {
+  const inputs = "ab".repeat(32);
+  const withInputs = { ...permitted, action: { ...permitted.action, inputs_sha256: inputs } };
+
+  it("a token decided under one bundle is refused once a newer bundle decides for the device: logged, and spent", async () => {
+    const tenant = uniqueId("redeem");
+    const fetch = workerFetch({ tenant });
+    const before = await activate(defaultSources, tenant);
+    const client = await readyDevice({ fetch });
+    const { body } = await client.decide(permitted);
+    expect(body.decision).toBe("permit");
+    expect(decodeJwt(body.token!)["policy"]).toBe(before);
+    const after = await activate({ ...defaultSources, policies: `${defaultSources.policies}\n@id("no-writes")\nforbid (principal, action == Action::"file.write", resource);\n` }, tenant);
+
+    const refused = await client.redeem(body.token!, permitted.action);
+    expect(refused.status).toBe(409);
+    expect((refused.body as { code: string }).code).toBe("token_policy_changed");
+    expect((await logOf(client)).at(-1)).toMatchObject({
+      type: "action.refused",
+      data: { decision_id: body.decision_id, code: "token_policy_changed", decided_under: before, current: after },
+    });
+    const again = await client.redeem(body.token!, permitted.action);
+    expect((again.body as { code: string }).code).toBe("replay_detected");
+    // Asked again, the device gets the newer bundle's answer.
+    expect((await client.decide(permitted)).body).toMatchObject({ decision: "deny", reasons: ["no-writes"], policy: after });
+  });
+
+  it("the inputs a decision named must be presented, and be the same, to redeem", async () => {
+    const client = await readyDevice();
+    for (const presented of [permitted.action, { ...permitted.action, inputs_sha256: "cd".repeat(32) }]) {
+      const { body } = await client.decide(withInputs);
+      expect(decodeJwt(body.token!)["scope"]).toMatchObject({ inputs_sha256: inputs });
+      const response = await client.redeem(body.token!, presented);
+      expect(response.status).toBe(403);
+      expect((response.body as { code: string }).code).toBe("token_scope_mismatch");
+    }
+    const { body } = await client.decide(withInputs);
+    expect((await client.redeem(body.token!, withInputs.action)).status).toBe(200);
+    // And a token decided without inputs is not redeemed for some.
+    const plain = await client.decide(permitted);
+    expect(((await client.redeem(plain.body.token!, withInputs.action)).body as { code: string }).code).toBe("token_scope_mismatch");
+  });
+
+  it("a command's token covers the line in its shell and directory, and nothing else", async () => {
+    const client = await readyDevice();
+    const command = { type: "command.exec", targets: [{ kind: "command" as const, value: "git status", cwd: "/home/dev/workspace" }] };
+    const { body } = await client.decide({ agent: permitted.agent, action: command });
+    expect(decodeJwt(body.token!)["scope"]).toEqual({ action: "command.exec", targets: [{ kind: "command", value: "git status", shell: "bash", cwd: "/home/dev/workspace" }] });
+    for (const other of [
+      { ...command, targets: [{ ...command.targets[0]!, cwd: "/home/dev" }] },
+      { ...command, targets: [{ ...command.targets[0]!, shell: "sh" as const }] },
+      { ...command, targets: [{ kind: "command" as const, value: "git status" }] },
+    ]) {
+      expect(((await client.redeem(body.token!, other)).body as { code: string }).code).toBe("token_scope_mismatch");
+    }
+    expect((await client.redeem(body.token!, { ...command, targets: [{ ...command.targets[0]!, shell: "bash" as const, cwd: "/home/dev/./workspace/" }] })).status).toBe(200);
   });
 });

@@ -2,11 +2,10 @@ import { env } from "cloudflare:test";
 import { base64url, decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient, NonceResponse, SessionEvidence } from "../../cli/client.ts";
-import type { LogEntry } from "../../worker/log/chain.ts";
 import { mergeTpmTrust, pinnedTpmTrust, tpmTrustFrom, type TpmTrust } from "../../worker/verifiers/tpm/trust.ts";
 import { parsePublic } from "../../worker/verifiers/tpm/structures.ts";
 import { publicJwk } from "../../worker/verifiers/tpm/keys.ts";
-import { activate, defaultSources, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
+import { activate, defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
 import { tpmActivate, tpmCertify, tpmExtend, tpmInfo, tpmQuote, type AkKind, type TpmName } from "../tpm-host.ts";
 import { CA_USAGE, issue, signingAlgorithm, x509 } from "../unit/verifiers/pki.ts";
 
@@ -95,10 +94,6 @@ function quoteWith(tpm: TpmName, ak: AkKind, patch: (q: { nonce: Uint8Array; pcr
   };
 }
 
-async function logOf(client: WardenClient): Promise<LogEntry[]> {
-  const { body } = await client.request<{ entries: LogEntry[] }>("GET", `/v1/devices/${client.deviceId}/log?limit=1000`, undefined, { authorization: `Bearer ${env.ADMIN_TOKEN}` });
-  return body.entries;
-}
 
 async function refusal(client: WardenClient, evidence: (n: NonceResponse) => Promise<SessionEvidence>) {
   const nonce = await client.nonce();
@@ -391,7 +386,7 @@ describe("appraisal against the bundle's reference values", () => {
     expect(published.body.code).toBe("bundle_invalid");
   });
 
-  it("a PCR outside its allowed values → 403 pcr_value_not_allowed (logged); no reference values → configuration_error", async () => {
+  it("a PCR outside its allowed values → 403 pcr_value_not_allowed (logged); no reference values → 409 attestation_not_configured (logged)", async () => {
     const t = await tenant({ pcrs: [0, 16], reference: { "16": [ZERO] } });
     const client = await device(t);
     await enrolled(client, { tpm: "b", ek: "rsa", ak: "rsa" });
@@ -414,7 +409,8 @@ describe("appraisal against the bundle's reference values", () => {
     expect(nonce.attestation).toBeUndefined();
     const q = await tpmQuote("a", { ak: "rsa", nonce: b64(base64url.decode(nonce.nonce)), bank: "sha256", pcrs: PCRS });
     const answer = await bareClient.requestSession(nonce.nonce, { type: "tpm", quote: q.quote, signature: q.signature, pcrs: q.pcrs });
-    expect(answer.status).toBe(500);
-    expect(answer.body).toMatchObject({ code: "configuration_error", evidence_code: "invalid_reference_values" });
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ code: "attestation_not_configured" });
+    expect((await logOf(bareClient)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "tpm", code: "attestation_not_configured" } });
   });
 });

@@ -1,17 +1,21 @@
 import "../../worker/policy/cedar-workerd.ts";
 import { describe, expect, it } from "vitest";
-import defaultTests from "../../policy-bundles/default/tests/default.json";
 import { compileForTest, formatReport, runBundleTests, TestFileSchema, type TestCase } from "../../cli/bundle-runner.ts";
 import { BundleError } from "../../worker/policy/artifact.ts";
 import { defaultSources } from "../helpers.ts";
 
 const now = new Date("2026-11-22T12:00:00Z");
-const cases = TestFileSchema.parse(defaultTests).cases;
+const files = Object.entries(import.meta.glob<unknown>("../../policy-bundles/default/tests/*.json", { eager: true, import: "default" })).map(([path, json]) => ({
+  file: `tests/${path.split("/").pop()}`,
+  cases: TestFileSchema.parse(json).cases,
+}));
+const cases = files.flatMap((file) => file.cases);
 
 describe("warden bundle test", () => {
   it("the example bundle passes its own tests and exercises every forbid and review policy", () => {
     const bundle = compileForTest(defaultSources, now);
-    const report = runBundleTests(bundle, [{ file: "tests/default.json", cases }], now);
+    const report = runBundleTests(bundle, files, now);
+    expect(files.length).toBeGreaterThan(1);
     expect(report.results.filter((result) => result.failures.length > 0)).toEqual([]);
     expect(report.uncovered).toEqual([]);
     expect(report.passed).toBe(true);
@@ -32,8 +36,8 @@ describe("warden bundle test", () => {
 
   it("fails when a forbid or review policy has no case that exercises it", () => {
     const bundle = compileForTest(defaultSources, now);
-    const withoutSecrets = cases.filter((testCase) => !(testCase.expect.reasons ?? []).includes("secrets-never"));
-    const report = runBundleTests(bundle, [{ file: "tests/default.json", cases: withoutSecrets }], now);
+    const withoutSecrets = files.map((file) => ({ ...file, cases: file.cases.filter((testCase) => !(testCase.expect.reasons ?? []).includes("secrets-never")) }));
+    const report = runBundleTests(bundle, withoutSecrets, now);
     expect(report.results.every((result) => result.failures.length === 0)).toBe(true);
     expect(report.uncovered).toEqual(["secrets-never"]);
     expect(report.passed).toBe(false);

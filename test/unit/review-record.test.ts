@@ -34,7 +34,7 @@ describe("what a verdict commits to", () => {
     ["tier", { ...shown, tier: "tier2" }],
     ["deadline", { ...shown, deadline: "2026-01-01T05:00:00.000Z" }],
     ["approvers", { ...shown, approvers_required: 2 }],
-    ["a target", { ...shown, record: { ...shown.record, action: { ...shown.record.action, targets: [{ kind: "path", value: "/home/dev/workspace/.git/config" }] } } }],
+    ["a target", { ...shown, record: { ...shown.record, action: { ...shown.record.action, targets: [{ kind: "path" as const, value: "/home/dev/workspace/.git/config" }] } } }],
     ["the requester", { ...shown, record: { ...shown.record, requester: { device: "laptop-2", agent: "claude-code" } } }],
   ])("a change of %s changes the challenge", (_name, changed) => {
     const args = { verdict: "approve" as const, reviewer: "alice", nonce: "n" };

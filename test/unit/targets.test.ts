@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   canonicalizeCommand,
   canonicalizePath,
+  canonicalizeTool,
   canonicalizeUrl,
   type CanonicalPath,
   type DeviceOs,
@@ -329,7 +330,7 @@ describe("canonicalizeUrl accepts", () => {
     ["wss://h.example:9443/", { url: "wss://h.example:9443/", scheme: "wss", host: "h.example", port: 9443, path: "/" }],
     ["https://example.com/x#", { url: "https://example.com/x", scheme: "https", host: "example.com", port: 443, path: "/x" }],
     [
-      "https://b\u00FCcher.example/",
+      "https://xn--bcher-kva.example/",
       { url: "https://xn--bcher-kva.example/", scheme: "https", host: "xn--bcher-kva.example", port: 443, path: "/" },
     ],
     ["https://example.com./x", { url: "https://example.com/x", scheme: "https", host: "example.com", port: 443, path: "/x" }],
@@ -356,10 +357,6 @@ describe("canonicalizeUrl accepts", () => {
       { url: "https://example.com/Path/File", scheme: "https", host: "example.com", port: 443, path: "/Path/File" },
     ],
     [
-      "https://example.com/a\\b",
-      { url: "https://example.com/a/b", scheme: "https", host: "example.com", port: 443, path: "/a/b" },
-    ],
-    [
       "https://example.com/.well-known/x?redirect=%2F..%2F",
       {
         url: "https://example.com/.well-known/x?redirect=%2F..%2F",
@@ -384,9 +381,27 @@ describe("canonicalizeUrl rejects", () => {
     ["javascript:alert(1)", "unsupported_scheme"],
     ["data:text/html,<script>x</script>", "unsupported_scheme"],
     ["mailto:a@example.com", "unsupported_scheme"],
-    ["not a url", "invalid_url"],
+    ["not-a-url", "invalid_url"],
     ["/relative/path", "invalid_url"],
-    ["http://", "invalid_url"],
+    ["http://", "url_ambiguous"],
+    // Parsers disagree on the host of each of these (docs/targets.md › URLs).
+    ["https://registry.npmjs.org\\@evil.example/", "url_ambiguous"],
+    ["https://registry.npmjs.org\\.evil.example/", "url_ambiguous"],
+    ["https://example.com/a\\b", "url_ambiguous"],
+    ["https:\\\\evil.example/", "url_ambiguous"],
+    ["https:/evil.example/", "url_ambiguous"],
+    ["https:evil.example/", "url_ambiguous"],
+    ["https:///evil.example/", "url_ambiguous"],
+    ["https://a@b@evil.example/", "url_ambiguous"],
+    ["https://@evil.example/", "url_credentials"],
+    ["https://evil%2Eexample/", "url_ambiguous"],
+    ["https://fa\u00DF.example/", "url_ambiguous"],
+    ["https://evil\u3002example/", "url_ambiguous"],
+    ["https://b\u00FCcher.example/", "url_ambiguous"],
+    [" https://example.com/", "url_ambiguous"],
+    ["https://example.com/a b", "url_ambiguous"],
+    ["https://example.com/\u00A0", "url_ambiguous"],
+    ["not a url", "url_ambiguous"],
     ["https://example.com../", "invalid_url"],
     ["https://user:pass@example.com/", "url_credentials"],
     ["https://user@example.com/", "url_credentials"],
@@ -509,5 +524,30 @@ describe("canonicalizeCommand rejects", () => {
     ["windows", "C:\\PROGRA~1\\App\\POWERS~1.EXE", "short_name"],
   ])("%s %j -> %s", (os, raw, reason) => {
     expect(canonicalizeCommand(raw, os)).toEqual({ ok: false, reason });
+  });
+});
+
+describe("canonicalizeTool", () => {
+  it.each<[string, { name: string; server: string; tool: string }]>([
+    ["WebSearch", { name: "WebSearch", server: "", tool: "" }],
+    ["TodoWrite", { name: "TodoWrite", server: "", tool: "" }],
+    ["mcp__github__create_issue", { name: "mcp__github__create_issue", server: "github", tool: "create_issue" }],
+    ["mcp__my-server__do__thing", { name: "mcp__my-server__do__thing", server: "my-server", tool: "do__thing" }],
+  ])("%j", (raw, expected) => {
+    expect(canonicalizeTool(raw)).toEqual({ ok: true, value: expected });
+  });
+
+  it.each<[string, TargetRejection]>([
+    ["", "empty"],
+    ["mcp__", "invalid_tool"],
+    ["mcp____tool", "invalid_tool"],
+    ["mcp__server__", "invalid_tool"],
+    ["mcp__server", "invalid_tool"],
+    ["Web Search", "invalid_tool"],
+    ["Bash\u200B", "invalid_tool"],
+    ["../Bash", "invalid_tool"],
+    ["x".repeat(257), "invalid_tool"],
+  ])("%j -> %s", (raw, reason) => {
+    expect(canonicalizeTool(raw)).toEqual({ ok: false, reason });
   });
 });

@@ -173,7 +173,7 @@ function collectAttributeUse(node: unknown, use: { principal: Set<string>; resou
   }
 }
 
-const ENTITY_TYPE_BY_KIND = { path: "File", url: "Url", command: "Command" } as const;
+const ENTITY_TYPE_BY_KIND = { path: "File", url: "Url", command: "Command", tool: "Tool" } as const;
 export type TargetKind = keyof typeof ENTITY_TYPE_BY_KIND;
 export function entityTypeFor(kind: TargetKind): string {
   return ENTITY_TYPE_BY_KIND[kind];

@@ -1,7 +1,17 @@
 import type { EntityJson } from "./cedar.ts";
+import { canonicalJson } from "../log/canonical.ts";
 import { entityTypeFor, type CompiledBundle, type TargetKind } from "./bundle.ts";
 import { evaluateTarget, highestTier } from "./engine.ts";
-import { canonicalizeCommand, canonicalizePath, canonicalizeUrl, type DeviceOs, type TargetRejection } from "./targets.ts";
+import {
+  canonicalizeCommand,
+  canonicalizePath,
+  canonicalizeTool,
+  canonicalizeUrl,
+  defaultShell,
+  type DeviceOs,
+  type Shell,
+  type TargetRejection,
+} from "./targets.ts";
 import type { Assurance } from "../../durable-objects/DeviceLog.ts";
 
 /** Why a decision came out as it did. Fail-closed denials each have their own code. */
@@ -23,11 +33,16 @@ export type ReasonCode =
 
 export type Decision = "permit" | "deny" | "review";
 
+/** A target as the agent describes it. A command names where and in which shell it runs. */
+export type TargetInput =
+  | { kind: "path" | "url" | "tool"; value: string }
+  | { kind: "command"; value: string; shell?: Shell | undefined; cwd?: string | undefined; home?: string | undefined };
+
 export interface ActionRequest {
   agent: { id: string; version: string; artifact_sha256?: string | undefined };
   action: {
     type: string;
-    targets: { kind: TargetKind; value: string }[];
+    targets: TargetInput[];
     inputs_sha256?: string | undefined;
     sends_external?: boolean | undefined;
   };
@@ -37,10 +52,34 @@ export interface DeviceContext {
   id: string;
   os: DeviceOs;
   assurance: Assurance;
+  /** The shell the device registered; commands that name none are read in it, else in the OS default. */
+  shell?: Shell | undefined;
 }
 
-/** A target as the policy saw it: canonical value, or the reason it could not be made canonical. */
-export type CanonicalTarget = { kind: TargetKind; value: string } | { kind: TargetKind; rejected: TargetRejection };
+/**
+ * A target as the policy saw it: its canonical value (for a command, with the shell that reads
+ * it and its canonical directories), or the reason it could not be made canonical.
+ */
+export type CanonicalTarget =
+  | { kind: "path" | "url" | "tool"; value: string }
+  | { kind: "command"; value: string; shell: Shell; cwd?: string; home?: string }
+  | { kind: TargetKind; rejected: TargetRejection };
+
+/** A target that was made canonical: what an action token scopes and a reviewer is shown. */
+export type ResolvedTarget = Exclude<CanonicalTarget, { rejected: TargetRejection }>;
+
+/** The targets of a permit or a review: every one of them is canonical, or the verdict would deny. */
+export function resolvedTargets(verdict: Verdict): ResolvedTarget[] {
+  return verdict.targets.map((target) => {
+    if ("rejected" in target) throw new Error(`a ${verdict.decision} with a target refused as ${target.rejected}`);
+    return target;
+  });
+}
+
+/** One string per resolved target, equal exactly when two targets name the same thing in the same way. */
+export function targetKey(target: ResolvedTarget): string {
+  return canonicalJson({ ...target });
+}
 
 export interface Verdict {
   decision: Decision;
@@ -53,31 +92,46 @@ export interface Verdict {
 
 /** Canonicalises one target into the entity Cedar sees, or says why it cannot be. */
 export function targetEntity(
-  kind: TargetKind,
-  raw: string,
-  os: DeviceOs,
+  target: TargetInput,
+  device: Pick<DeviceContext, "os" | "shell">,
   pathClasses: ReadonlyMap<string, readonly string[]> = new Map(),
-): { ok: true; entity: EntityJson; value: string } | { ok: false; reason: TargetRejection } {
-  const type = entityTypeFor(kind);
-  switch (kind) {
+): { ok: true; entity: EntityJson; canonical: CanonicalTarget } | { ok: false; reason: TargetRejection } {
+  const type = entityTypeFor(target.kind);
+  switch (target.kind) {
     case "path": {
-      const result = canonicalizePath(raw, os);
+      const result = canonicalizePath(target.value, device.os);
       if (!result.ok) return result;
       const { path, segments, within } = result.value;
       const classes = [...new Set(within.flatMap((prefix) => pathClasses.get(prefix) ?? []))];
-      return { ok: true, value: path, entity: { uid: { type, id: path }, attrs: { path, segments, within, classes }, parents: [] } };
+      return { ok: true, canonical: { kind: "path", value: path }, entity: { uid: { type, id: path }, attrs: { path, segments, within, classes }, parents: [] } };
     }
     case "url": {
-      const result = canonicalizeUrl(raw);
+      const result = canonicalizeUrl(target.value);
       if (!result.ok) return result;
       const { url, scheme, host, port, path } = result.value;
-      return { ok: true, value: url, entity: { uid: { type, id: url }, attrs: { url, scheme, host, port, path }, parents: [] } };
+      return { ok: true, canonical: { kind: "url", value: url }, entity: { uid: { type, id: url }, attrs: { url, scheme, host, port, path }, parents: [] } };
+    }
+    case "tool": {
+      const result = canonicalizeTool(target.value);
+      if (!result.ok) return result;
+      const { name, server, tool } = result.value;
+      return { ok: true, canonical: { kind: "tool", value: name }, entity: { uid: { type, id: name }, attrs: { name, server, tool }, parents: [] } };
     }
     case "command": {
-      const result = canonicalizeCommand(raw, os);
+      const shell = target.shell ?? device.shell ?? defaultShell(device.os);
+      const canonical: Extract<CanonicalTarget, { kind: "command" }> = { kind: "command", value: "", shell };
+      for (const key of ["cwd", "home"] as const) {
+        const raw = target[key];
+        if (raw === undefined) continue;
+        const directory = canonicalizePath(raw, device.os);
+        if (!directory.ok) return directory;
+        canonical[key] = directory.value.path;
+      }
+      const result = canonicalizeCommand(target.value, device.os);
       if (!result.ok) return result;
       const { line, program, chained } = result.value;
-      return { ok: true, value: line, entity: { uid: { type, id: line }, attrs: { line, program, chained }, parents: [] } };
+      canonical.value = line;
+      return { ok: true, canonical, entity: { uid: { type, id: line }, attrs: { line, program, chained }, parents: [] } };
     }
   }
 }
@@ -93,9 +147,9 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
   const entities: EntityJson[] = [];
   let rejected = false;
   for (const target of action.targets) {
-    const result = targetEntity(target.kind, target.value, device.os, bundle.pathClasses);
+    const result = targetEntity(target, device, bundle.pathClasses);
     if (result.ok) {
-      targets.push({ kind: target.kind, value: result.value });
+      targets.push(result.canonical);
       entities.push(result.entity);
     } else {
       targets.push({ kind: target.kind, rejected: result.reason });

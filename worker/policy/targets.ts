@@ -12,6 +12,26 @@
 /** Operating system of the device the agent runs on; it decides path and command syntax. */
 export type DeviceOs = "linux" | "macos" | "windows";
 
+/** The shells whose grammar Warden can read a command line in. */
+export const SHELLS = ["bash", "sh", "zsh", "powershell", "cmd"] as const;
+export type Shell = (typeof SHELLS)[number];
+
+/**
+ * The shell a device's agent runs commands in when neither the device registration nor the
+ * request names one: what an agent gets from the platform by default (bash on Linux; zsh,
+ * the login shell since macOS 10.15; PowerShell, which Windows agents such as Codex use).
+ */
+export function defaultShell(os: DeviceOs): Shell {
+  switch (os) {
+    case "linux":
+      return "bash";
+    case "macos":
+      return "zsh";
+    case "windows":
+      return "powershell";
+  }
+}
+
 /** Why a target was refused. Stable codes: tests, clients and audit logs rely on them. */
 export type TargetRejection =
   | "empty"
@@ -31,8 +51,10 @@ export type TargetRejection =
   | "too_many_segments"
   | "unsupported_scheme"
   | "url_credentials"
+  | "url_ambiguous"
   | "invalid_url"
-  | "invalid_command";
+  | "invalid_command"
+  | "invalid_tool";
 
 /** Either the canonical value or the reason the target was refused. */
 export type TargetResult<T> = { ok: true; value: T } | { ok: false; reason: TargetRejection };
@@ -440,6 +462,8 @@ export function canonicalizeUrl(raw: string): TargetResult<CanonicalUrl> {
   // string the agent did not send.
   const problem = screenText(raw, false);
   if (problem !== null) return reject(problem);
+  const authority = ambiguousAuthority(raw);
+  if (authority !== null) return reject(authority);
 
   let url: URL;
   try {
@@ -477,6 +501,38 @@ export function canonicalizeUrl(raw: string): TargetResult<CanonicalUrl> {
     port: url.port === "" ? defaultPort : Number(url.port),
     path: url.pathname,
   });
+}
+
+/**
+ * Refuses URLs whose host depends on which parser reads them. WHATWG (browsers, Node, workerd)
+ * decides here, but the request is made by curl, wget, git, Python or Go, which follow RFC 3986
+ * (or, for Python's `urlsplit`, their own rules): `https://registry.npmjs.org\@evil.example/` is
+ * registry.npmjs.org to WHATWG (a `\` ends the host of a special URL) and evil.example to curl
+ * (`registry.npmjs.org\` is userinfo). So the authority must be one every family reads alike.
+ */
+function ambiguousAuthority(raw: string): TargetRejection | null {
+  // Whitespace anywhere: WHATWG strips it at the ends, clients split or encode it.
+  if (/\s/u.test(raw)) return "url_ambiguous";
+  // A `\` is a path separator to WHATWG (in special URLs) and a literal to everyone else.
+  if (raw.includes("\\")) return "url_ambiguous";
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(raw);
+  // Other schemes are refused as such once parsed.
+  if (scheme === null || !DEFAULT_PORTS.has((scheme[1] ?? "").toLowerCase())) return null;
+  const rest = raw.slice(scheme[0].length);
+  // `https:evil.example` and `https:/evil.example`: WHATWG supplies the missing slashes, RFC 3986 reads a path.
+  if (!rest.startsWith("//")) return "url_ambiguous";
+  const end = rest.slice(2).search(/[/?#]/);
+  const authority = end < 0 ? rest.slice(2) : rest.slice(2, 2 + end);
+  // `https:///evil.example`: WHATWG skips the empty host, RFC 3986 has no host at all.
+  if (authority === "") return "url_ambiguous";
+  const ats = authority.split("@").length - 1;
+  // `a@b@c`: WHATWG takes the last `@`, some clients the first.
+  if (ats > 1) return "url_ambiguous";
+  if (ats === 1) return "url_credentials";
+  // WHATWG percent-decodes a host (`evil%2Eexample`), curl and Go do not; IDNA 2003 (Python)
+  // and UTS 46 (WHATWG, curl) map non-ASCII hosts differently (`ß`, `ς`, full-width dots).
+  if (/[%\u0080-\u{10FFFF}]/u.test(authority)) return "url_ambiguous";
+  return null;
 }
 
 function canonicalUrlPath(pathname: string): TargetResult<string> {
@@ -695,4 +751,34 @@ function windowsProgramName(word: string): TargetResult<string> {
   if (name === "" || name.includes(":")) return reject("invalid_command");
   if (SHORT_NAME.test(name)) return reject("short_name");
   return accept(name);
+}
+
+/** A canonical tool name (an agent's built-in tool, or an MCP server's tool). */
+export interface CanonicalTool {
+  /** The name exactly as the agent uses it: `WebSearch`, `mcp__github__create_issue`. */
+  name: string;
+  /** For `mcp__<server>__<tool>`: the server; "" for a built-in tool. */
+  server: string;
+  /** For `mcp__<server>__<tool>`: the server's tool; "" for a built-in tool. */
+  tool: string;
+}
+
+// Tool names are identifiers to agents (Claude Code and Codex match them case-sensitively),
+// so anything outside this set is not a name a policy could have meant.
+const TOOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
+const MCP_PREFIX = "mcp__";
+
+/**
+ * Canonicalises a tool name. MCP tools follow the agents' `mcp__<server>__<tool>` convention;
+ * the server name ends at the first `__` after the prefix, as the agents' own permission rules
+ * read it, and a name with an empty server or tool is refused rather than guessed.
+ */
+export function canonicalizeTool(raw: string): TargetResult<CanonicalTool> {
+  if (raw.length === 0) return reject("empty");
+  if (!TOOL_NAME.test(raw)) return reject("invalid_tool");
+  if (!raw.startsWith(MCP_PREFIX)) return accept({ name: raw, server: "", tool: "" });
+  const rest = raw.slice(MCP_PREFIX.length);
+  const split = rest.indexOf("__");
+  if (split <= 0 || split + 2 >= rest.length) return reject("invalid_tool");
+  return accept({ name: raw, server: rest.slice(0, split), tool: rest.slice(split + 2) });
 }

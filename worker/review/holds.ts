@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv, DeviceSession } from "../context.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
-import type { Verdict as PolicyVerdict } from "../policy/decide.ts";
+import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
 import { actionHash, contextHash, type HoldRecord, type TierStep } from "./record.ts";
 
 /** What a review decision answers with: the hold to wait on. */
@@ -44,10 +44,7 @@ export async function holdForReview(
   const { deps } = c.var;
   try {
     if (args.policy === null || args.ladder.length === 0) throw new Error("a review needs its bundle and a tier");
-    const targets = args.verdict.targets.map((target) => {
-      if (!("value" in target)) throw new Error("a held target must be canonical");
-      return { kind: target.kind, value: target.value };
-    });
+    const targets = resolvedTargets(args.verdict);
     const agent = { id: args.request.agent.id, version: args.request.agent.version, artifact_sha256: args.request.agent.artifact_sha256 ?? null };
     const action = {
       type: args.request.action.type,

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
+import type { ResolvedTarget } from "../policy/decide.ts";
 
 /**
  * The canonical record of a held action: exactly what a reviewer is shown and what an
@@ -16,7 +17,7 @@ export interface HoldRecord {
   action: {
     type: string;
     /** Canonical targets, as policy saw them. */
-    targets: { kind: string; value: string }[];
+    targets: ResolvedTarget[];
     inputs_sha256: string | null;
     sends_external: boolean;
   };

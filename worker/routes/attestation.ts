@@ -6,7 +6,7 @@ import { verifyDpopProof } from "../tokens/dpop.ts";
 import { signWardenJwt } from "../tokens/jwt.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { SessionEvidenceSchema, sessionEvidence, tpmManifestFor } from "./tpm.ts";
-import type { Assurance } from "../../durable-objects/DeviceLog.ts";
+import type { Assurance, DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 
@@ -62,10 +62,14 @@ attestation.openapi(
     const { deps } = c.var;
     const now = deps.now();
     const nonce = base64url.encode(deps.randomBytes(NONCE_BYTES));
-    const outcome = await deps.deviceStore(c.env, c.env.TENANT, device_id).issueNonce(nonce, now + NONCE_TTL_SECONDS * 1000, now);
-    if (!outcome.ok) throw new StateError(outcome.code, "no nonce for this device");
-    const tpm = await tpmSelectionHint(c, device_id, now);
-    return c.json({ nonce, expires_at: new Date(outcome.expiresAt).toISOString(), ...(tpm ? { attestation: { tpm } } : {}) }, 201);
+    const expiresAt = now + NONCE_TTL_SECONDS * 1000;
+    const store = deps.deviceStore(c.env, c.env.TENANT, device_id);
+    const outcome = await store.issueNonce(nonce, expiresAt, now);
+    // An unknown device gets a nonce that was never stored, shaped like any other, so this
+    // unauthenticated endpoint cannot tell which device ids exist; POST /v1/sessions refuses it.
+    if (!outcome.ok && outcome.code !== "not_found") throw new StateError(outcome.code, "no nonce for this device");
+    const tpm = await tpmSelectionHint(c, store, device_id, now);
+    return c.json({ nonce, expires_at: new Date(expiresAt).toISOString(), ...(tpm ? { attestation: { tpm } } : {}) }, 201);
   },
 );
 
@@ -104,18 +108,27 @@ attestation.openapi(
     const { token } = await signWardenJwt(
       await signingKey(c.env.SIGNING_KEY),
       "warden-session+jwt",
-      { sub: device.id, tnt: device.tenant, jti: sessionId, cnf: { jkt: device.jkt }, os: device.os, grp: device.groups, assurance, ...(attested ? { att: attested } : {}) },
+      { sub: device.id, tnt: device.tenant, jti: sessionId, cnf: { jkt: device.jkt }, os: device.os, ...(device.shell ? { sh: device.shell } : {}), grp: device.groups, assurance, ...(attested ? { att: attested } : {}) },
       { now, ttlSeconds: SESSION_TTL_SECONDS },
     );
     return c.json({ session_token: token, token_type: "DPoP" as const, expires_in: SESSION_TTL_SECONDS, assurance, ...(attested ? { attestation: attested } : {}) }, 201);
   },
 );
 
-/** The PCR selection the device's bundle asks TPM quotes for, as a hint on the nonce; nothing when there is none. */
-async function tpmSelectionHint(c: Context<AppEnv>, deviceId: string, now: number): Promise<{ pcr_bank: string; pcrs: number[] } | null> {
+/**
+ * The PCR selection the device's bundle asks TPM quotes for, as a hint on the nonce; nothing when
+ * there is none. An unknown device gets the hint of the bundle an ungrouped device of that id would
+ * have, so the hint does not tell known devices from unknown ones either.
+ */
+async function tpmSelectionHint(
+  c: Context<AppEnv>,
+  store: DurableObjectStub<DeviceLog>,
+  deviceId: string,
+  now: number,
+): Promise<{ pcr_bank: string; pcrs: number[] } | null> {
   try {
-    const device = await c.var.deps.deviceStore(c.env, c.env.TENANT, deviceId).device();
-    const tpm = device ? await tpmManifestFor(c, device, now) : null;
+    const device = await store.device();
+    const tpm = await tpmManifestFor(c, { tenant: c.env.TENANT, id: deviceId, groups: device?.groups ?? [] }, now);
     return tpm ? { pcr_bank: tpm.pcr_bank, pcrs: [...tpm.pcrs].sort((a, b) => a - b) } : null;
   } catch {
     // A hint only: the nonce stands without it, and POST /v1/sessions checks the selection itself.

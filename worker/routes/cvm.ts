@@ -7,7 +7,8 @@ import type { JsonValue } from "../log/canonical.ts";
 import { snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
 import { bundleFor, loadDeployment } from "../policy/store.ts";
 import { expectedReportData } from "../verifiers/appraisal.ts";
-import { EvidenceConfigurationError, EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
+import { EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
+import { StateError } from "../errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { concatBytes, fromHex, toHex } from "../verifiers/reader.ts";
 import { decodeTcb, parseSnpReport, productFromCpuid, REPORT_SIZE, type SnpEvidence } from "../verifiers/sev-snp/index.ts";
@@ -103,7 +104,7 @@ function envUrl(c: Context<AppEnv>, name: "AMD_KDS_URL" | "INTEL_PCS_URL"): stri
 /** SEV-SNP: verify (chain to the pinned ARK), appraise against `attestation.sev_snp`, cache the endorsement key. */
 export async function snpSessionEvidence(c: Context<AppEnv>, device: DeviceRecord, nonce: string, evidence: SnpSessionEvidence, now: number): Promise<Claims> {
   const manifest = (await manifestFor(c, device, now))?.sev_snp as SnpManifest | undefined;
-  if (!manifest) throw new EvidenceConfigurationError("invalid_reference_values", "the device's bundle has no attestation.sev_snp reference values");
+  if (!manifest) throw new StateError("attestation_not_configured", "the device's bundle has no attestation.sev_snp reference values");
   const report = reportBytes(evidence.report);
   const parsed = parseSnpReport(report);
   const verifier = verifierFor("sev-snp");
@@ -172,7 +173,7 @@ async function fetchVcek(c: Context<AppEnv>, report: ReturnType<typeof parseSnpR
 /** TDX: collateral from the request (a candidate), else the R2 cache by FMSPC, else Intel PCS when configured. */
 export async function tdxSessionEvidence(c: Context<AppEnv>, device: DeviceRecord, nonce: string, evidence: TdxSessionEvidence, now: number): Promise<Claims> {
   const manifest = (await manifestFor(c, device, now))?.tdx as TdxManifest | undefined;
-  if (!manifest) throw new EvidenceConfigurationError("invalid_reference_values", "the device's bundle has no attestation.tdx reference values");
+  if (!manifest) throw new StateError("attestation_not_configured", "the device's bundle has no attestation.tdx reference values");
   const quote = fromBase64(evidence.quote);
   const fmspc = quoteFmspc(quote);
   const verifier = verifierFor("tdx");

@@ -4,43 +4,16 @@ import { deviceOf, requireRole } from "../auth.ts";
 import type { AppEnv, DeviceSession } from "../context.ts";
 import { StateError } from "../errors.ts";
 import type { JsonValue } from "../log/canonical.ts";
-import { decide, type ActionRequest, type CanonicalTarget, type ReasonCode, type Verdict } from "../policy/decide.ts";
-import { bundleFor, loadDeployment, type LoadedDeployment } from "../policy/store.ts";
+import { decide, resolvedTargets, type ActionRequest, type CanonicalTarget, type ReasonCode, type Verdict } from "../policy/decide.ts";
+import { ActionRequestSchema, BatchRequestSchema } from "../decisions/request.ts";
+import { bundleFor, loadDeployment } from "../policy/store.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
-import { Sha256HexSchema, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { LogHeadSchema } from "./devices.ts";
 import { holdForReview, reviewLadder, type HeldReview } from "../review/holds.ts";
 import type { TierStep } from "../review/record.ts";
-
-const TargetSchema = z
-  .strictObject({
-    kind: z.enum(["path", "url", "command"]),
-    value: z.string().min(1).max(8192),
-  })
-  .openapi("Target");
-
-export const ActionRequestSchema = z
-  .strictObject({
-    agent: z.strictObject({
-      id: z.string().min(1).max(128),
-      version: z.string().min(1).max(64),
-      artifact_sha256: Sha256HexSchema.optional(),
-    }),
-    action: z.strictObject({
-      type: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/).openapi({ example: "file.write" }),
-      targets: z.array(TargetSchema).min(1).max(64),
-      inputs_sha256: Sha256HexSchema.optional(),
-      sends_external: z.boolean().optional(),
-    }),
-    context: z
-      .record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
-      .refine((record) => Object.keys(record).length <= 32, "at most 32 context keys")
-      .optional()
-      .openapi({ description: "Caller's context (task id, ticket…): logged with the decision, not seen by policy" }),
-  })
-  .openapi("DecisionRequest");
 
 const DecisionSchema = z
   .object({
@@ -50,7 +23,16 @@ const DecisionSchema = z
     policy: z.string().nullable().openapi({ description: "Digest of the bundle that decided; null when none could" }),
     decision_id: z.string(),
     log: LogHeadSchema.nullable().openapi({ description: "The decision's log entry; null only when the append itself failed" }),
-    targets: z.array(z.object({ kind: z.string(), value: z.string().optional(), rejected: z.string().optional() })),
+    targets: z.array(
+      z.object({
+        kind: z.string(),
+        value: z.string().optional(),
+        rejected: z.string().optional(),
+        shell: z.string().optional(),
+        cwd: z.string().optional(),
+        home: z.string().optional(),
+      }),
+    ),
     token: z.string().optional().openapi({ description: "On permit: single-use action token (JWT, EdDSA, at most 60 s)" }),
     token_expires_at: z.string().optional(),
     review: z
@@ -60,11 +42,10 @@ const DecisionSchema = z
   })
   .openapi("Decision");
 
-const BatchRequestSchema = z.strictObject({ decisions: z.array(ActionRequestSchema).min(1).max(30) }).openapi("DecisionBatchRequest");
 const BatchSchema = z.object({ decisions: z.array(DecisionSchema) }).openapi("DecisionBatch");
 
 type DecisionBody = z.infer<typeof DecisionSchema>;
-type ActionBody = z.infer<typeof ActionRequestSchema>;
+type ActionBody = ActionRequest & { context?: { [key: string]: string | number | boolean } | undefined };
 
 /** A verdict with what comes with it before it is logged: its id, bundle and, on permit, token. */
 interface PendingDecision {
@@ -100,9 +81,9 @@ async function prepare(c: Context<AppEnv>, session: DeviceSession, request: Acti
     }
     policy = chosen.bundle.digest;
     bundle = { version: chosen.bundle.version, role: chosen.role };
-    const device = { id: session.deviceId, os: session.os, assurance: session.assurance };
-    const verdict = decide(chosen.bundle, request as ActionRequest, device, now);
-    if (deployment.shadow && chosen.role === "active") compareInShadow(c, deployment.shadow, verdict, request as ActionRequest, device, id, now);
+    const device = { id: session.deviceId, os: session.os, shell: session.shell, assurance: session.assurance };
+    const verdict = decide(chosen.bundle, request, device, now);
+    if (deployment.shadow && chosen.role === "active") compareInShadow(c, deployment.shadow, verdict, request, device, id, now);
     const ttlSeconds = chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds;
     if (verdict.decision === "review" && verdict.tier !== undefined) {
       return { id, verdict, policy, bundle, request, review: { ladder: reviewLadder(chosen.bundle, verdict.tier), tokenTtl: ttlSeconds } };
@@ -114,11 +95,16 @@ async function prepare(c: Context<AppEnv>, session: DeviceSession, request: Acti
       tenant: session.tenant,
       jkt: session.jkt,
       os: session.os,
+      shell: session.shell,
+      groups: session.groups,
       jti,
       decisionId: id,
       policy,
-      action: request.action.type,
-      targets: verdict.targets,
+      scope: {
+        action: request.action.type,
+        targets: resolvedTargets(verdict),
+        ...(request.action.inputs_sha256 !== undefined ? { inputs_sha256: request.action.inputs_sha256 } : {}),
+      },
       now,
       ttlSeconds,
     });

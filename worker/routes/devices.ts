@@ -5,6 +5,7 @@ import { StateError, VerificationError, WardenError } from "../errors.ts";
 import { DeviceIdSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { devicePublicJwk } from "../tokens/dpop.ts";
 import type { DeviceRecord } from "../../durable-objects/DeviceLog.ts";
+import { SHELLS, defaultShell } from "../policy/targets.ts";
 
 const PublicJwkSchema = z
   .object({
@@ -20,6 +21,10 @@ const RegisterDeviceSchema = z
   .strictObject({
     id: DeviceIdSchema,
     os: z.enum(["linux", "macos", "windows"]).openapi({ description: "Decides how path targets are canonicalised" }),
+    shell: z
+      .enum(SHELLS)
+      .optional()
+      .openapi({ description: "The shell the device's agents run commands in, when not the OS default (bash on Linux, zsh on macOS, powershell on Windows)" }),
     public_key: PublicJwkSchema,
     groups: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/))
@@ -35,6 +40,7 @@ const DeviceSchema = z
   .object({
     id: z.string(),
     os: z.string(),
+    shell: z.string(),
     jkt: z.string(),
     assurance: z.string(),
     status: z.string(),
@@ -44,7 +50,7 @@ const DeviceSchema = z
   .openapi("Device");
 
 function deviceView(record: DeviceRecord) {
-  return { id: record.id, os: record.os, jkt: record.jkt, assurance: record.assurance, status: record.status, groups: record.groups, registered_at: record.registeredAt };
+  return { id: record.id, os: record.os, shell: record.shell ?? defaultShell(record.os), jkt: record.jkt, assurance: record.assurance, status: record.status, groups: record.groups, registered_at: record.registeredAt };
 }
 
 export const devices = router();
@@ -76,6 +82,7 @@ devices.openapi(
       id: body.id,
       tenant: c.env.TENANT,
       os: body.os,
+      ...(body.shell !== undefined ? { shell: body.shell } : {}),
       publicJwk,
       jkt: await calculateJwkThumbprint(publicJwk),
       assurance: "software",

@@ -159,11 +159,16 @@ async function releaseToken(c: Context<AppEnv>, hold: HoldState, device: Extract
     tenant: device.tenant,
     jkt: device.jkt,
     os: device.os,
+    shell: device.shell,
+    groups: device.groups,
     jti,
     decisionId: record.decision_id,
     policy: record.policy.digest,
-    action: record.action.type,
-    targets: record.action.targets.map((target) => ({ kind: target.kind as "path" | "url" | "command", value: target.value })),
+    scope: {
+      action: record.action.type,
+      targets: record.action.targets,
+      ...(record.action.inputs_sha256 !== null ? { inputs_sha256: record.action.inputs_sha256 } : {}),
+    },
     now,
     ttlSeconds: released.hold.token_ttl,
   });

@@ -8,7 +8,7 @@ import { fromBase64, refusalOf, sha256Hex, toBase64 } from "../evidence.ts";
 import { DeviceIdSchema, bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { bundleFor, loadDeployment } from "../policy/store.ts";
 import { verifyDpopProof } from "../tokens/dpop.ts";
-import { EvidenceConfigurationError, EvidenceError, EvidenceVerificationError } from "../verifiers/errors.ts";
+import { EvidenceError, EvidenceVerificationError } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { toHex } from "../verifiers/reader.ts";
 import { parseCertificate } from "../verifiers/x509/certificate.ts";
@@ -260,7 +260,7 @@ tpm.openapi(
 );
 
 /** The TPM section of the bundle that decides for this device, or null. */
-export async function tpmManifestFor(c: Context<AppEnv>, device: DeviceRecord, now: number): Promise<TpmManifestReference | null> {
+export async function tpmManifestFor(c: Context<AppEnv>, device: Pick<DeviceRecord, "tenant" | "id" | "groups">, now: number): Promise<TpmManifestReference | null> {
   const chosen = bundleFor(await loadDeployment(c.env, c.env.TENANT, now), { tenant: device.tenant, id: device.id, groups: device.groups }, now);
   return chosen.ok ? (chosen.bundle.manifest.attestation?.tpm ?? null) : null;
 }
@@ -309,7 +309,7 @@ const SESSION_VERIFIERS: { readonly [T in SessionEvidence["type"]]: SessionVerif
     const binding = await store.tpmBinding();
     if (!binding) throw new WardenError("tpm_not_enrolled", "the device has no enrolled TPM");
     const manifest = await tpmManifestFor(c, device, now);
-    if (!manifest) throw new EvidenceConfigurationError("invalid_reference_values", "the device's bundle has no attestation.tpm reference values");
+    if (!manifest) throw new StateError("attestation_not_configured", "the device's bundle has no attestation.tpm reference values");
     const reference = tpmReference(manifest);
     const verifier = verifierFor("tpm");
     const verified = await verifier.verify(

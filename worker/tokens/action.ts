@@ -1,20 +1,30 @@
 import { VerificationError } from "../errors.ts";
-import type { CanonicalTarget } from "../policy/decide.ts";
+import type { ResolvedTarget } from "../policy/decide.ts";
+import { SHELLS, type Shell } from "../policy/targets.ts";
 import type { SigningKey } from "./keys.ts";
 import { signWardenJwt, verifyWardenJwt } from "./jwt.ts";
 
-/** What an action token permits: exactly one action on exactly these canonical targets. */
+/**
+ * What an action token permits: exactly one action on exactly these canonical targets, and,
+ * when the decision named them, exactly these inputs.
+ */
 export interface ActionScope {
   action: string;
-  targets: { kind: string; value: string }[];
+  targets: ResolvedTarget[];
+  inputs_sha256?: string;
 }
 
 export interface ActionTokenClaims {
   device: string;
   os: string;
+  /** The device's registered shell, which reads a presented command that names none. */
+  shell: Shell | undefined;
+  /** The device's groups, which decide whether a canary bundle is the device's bundle at redemption. */
+  groups: string[];
   jkt: string;
   jti: string;
   decisionId: string;
+  /** Digest of the bundle that decided. */
   policy: string;
   scope: ActionScope;
   expiresAt: number;
@@ -23,36 +33,71 @@ export interface ActionTokenClaims {
 /** Issues the single-use token for a permitted action, bound to the device key by `cnf.jkt`. */
 export async function issueActionToken(
   key: SigningKey,
-  args: { device: string; tenant: string; jkt: string; os: string; jti: string; decisionId: string; policy: string; targets: CanonicalTarget[]; action: string; now: number; ttlSeconds: number },
+  args: {
+    device: string;
+    tenant: string;
+    jkt: string;
+    os: string;
+    shell: Shell | undefined;
+    groups: readonly string[];
+    jti: string;
+    decisionId: string;
+    policy: string;
+    scope: ActionScope;
+    now: number;
+    ttlSeconds: number;
+  },
 ): Promise<{ token: string; expiresAt: number }> {
-  const scope: ActionScope = {
-    action: args.action,
-    targets: args.targets.map((target) => ({ kind: target.kind, value: "value" in target ? target.value : "" })),
-  };
   return signWardenJwt(
     key,
     "warden-action+jwt",
-    { sub: args.device, tnt: args.tenant, os: args.os, jti: args.jti, cnf: { jkt: args.jkt }, decision_id: args.decisionId, policy: args.policy, scope },
+    {
+      sub: args.device,
+      tnt: args.tenant,
+      os: args.os,
+      ...(args.shell !== undefined ? { sh: args.shell } : {}),
+      grp: [...args.groups],
+      jti: args.jti,
+      cnf: { jkt: args.jkt },
+      decision_id: args.decisionId,
+      policy: args.policy,
+      scope: { ...args.scope },
+    },
     { now: args.now, ttlSeconds: Math.min(args.ttlSeconds, 60) },
   );
 }
 
 export async function verifyActionToken(token: string, key: SigningKey, now: number): Promise<ActionTokenClaims> {
   const claims = await verifyWardenJwt(token, key, "warden-action+jwt", now);
-  const { cnf, decision_id, policy, scope, sub, jti, exp, os } = claims as Record<string, unknown>;
+  const { cnf, decision_id, policy, scope, sub, jti, exp, os, sh, grp } = claims as Record<string, unknown>;
   const jkt = (cnf as { jkt?: unknown } | undefined)?.jkt;
-  if (typeof jkt !== "string" || typeof os !== "string" || typeof decision_id !== "string" || typeof policy !== "string" || !isScope(scope)) {
+  const shell = sh === undefined ? undefined : SHELLS.find((known) => known === sh);
+  if (
+    typeof jkt !== "string" ||
+    typeof os !== "string" ||
+    typeof decision_id !== "string" ||
+    typeof policy !== "string" ||
+    (sh !== undefined && shell === undefined) ||
+    !Array.isArray(grp) ||
+    !grp.every((group) => typeof group === "string") ||
+    !isScope(scope)
+  ) {
     throw new VerificationError("invalid_token", "the action token lacks its scope or binding");
   }
-  return { device: sub as string, os, jkt, jti: jti as string, decisionId: decision_id, policy, scope, expiresAt: (exp as number) * 1000 };
+  return { device: sub as string, os, shell, groups: grp as string[], jkt, jti: jti as string, decisionId: decision_id, policy, scope, expiresAt: (exp as number) * 1000 };
 }
 
 function isScope(value: unknown): value is ActionScope {
   if (typeof value !== "object" || value === null) return false;
-  const { action, targets } = value as Record<string, unknown>;
+  const { action, targets, inputs_sha256 } = value as Record<string, unknown>;
   return (
     typeof action === "string" &&
+    (inputs_sha256 === undefined || typeof inputs_sha256 === "string") &&
     Array.isArray(targets) &&
-    targets.every((target: unknown) => typeof target === "object" && target !== null && typeof (target as ActionScope["targets"][number]).kind === "string" && typeof (target as ActionScope["targets"][number]).value === "string")
+    targets.every((target: unknown) => {
+      if (typeof target !== "object" || target === null) return false;
+      const { kind, value: text } = target as Record<string, unknown>;
+      return typeof kind === "string" && typeof text === "string";
+    })
   );
 }
