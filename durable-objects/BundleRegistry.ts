@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
+import type { Refused } from "../worker/errors.ts";
 
 /** A verified artifact in R2 that a deployment slot points at. */
 export interface BundleRef {
@@ -25,7 +26,8 @@ export interface Deployment {
 
 export type Slot = "active" | "canary" | "shadow";
 
-export type RegistryRefusal = { ok: false; code: "bundle_version_conflict" | "not_found"; detail: string };
+/** A refusal says why in `detail`, which the route logs (never sends). */
+export type RegistryRefusal = Refused<"bundle_version_conflict" | "not_found"> & { detail: string };
 
 /** A decision reduced to what shadow evaluation compares. */
 export interface DecisionSummary {

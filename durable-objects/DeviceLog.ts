@@ -1,48 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
-import type { JWK } from "jose";
 import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
-import type { DeviceOs, Shell } from "../worker/policy/targets.ts";
+import type { AppendedEntry, DeviceRecord, SingleUse } from "../worker/domain.ts";
+import type { Outcome as GenericOutcome } from "../worker/errors.ts";
 import type { ExportManifest } from "../worker/log/export.ts";
 import type { Frontier } from "../worker/log/merkle.ts";
 import { AuditTrail, type ExportSlice, type StoredCheckpoint } from "./audit-trail.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 
-/** Assurance a device session can carry; hardware kinds arrive with the attestation verifiers. */
-export type Assurance = "software" | "tpm" | "sev-snp" | "tdx";
-
-/** A registered device as its Durable Object keeps it. */
-export interface DeviceRecord {
-  id: string;
-  tenant: string;
-  os: DeviceOs;
-  /** The shell the device's agents run commands in, when it is not the OS default (worker/policy/targets.ts `defaultShell`). */
-  shell?: Shell;
-  /** Public JWK (Ed25519 or P-256) the device signs nonces and DPoP proofs with. */
-  publicJwk: JWK;
-  /** RFC 7638 thumbprint of `publicJwk`; sessions and action tokens bind to it. */
-  jkt: string;
-  assurance: Assurance;
-  /** Named groups (e.g. a team) a canary bundle can target. */
-  groups: string[];
-  status: "active" | "disabled";
-  registeredAt: string;
-}
-
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
-export type Refusal = { ok: false; code: "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled" };
-export type Outcome<T> = ({ ok: true } & T) | Refusal;
-
-/** A single-use value (DPoP proof or token `jti`) with the time after which it can be forgotten. */
-export interface SingleUse {
-  jti: string;
-  expiresAt: number;
-}
-
-export interface AppendedEntry {
-  seq: number;
-  hash: string;
-}
+type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled";
+type Outcome<T> = GenericOutcome<T, DeviceRefusal>;
 
 /** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
 const MAX_OUTSTANDING_NONCES = 32;

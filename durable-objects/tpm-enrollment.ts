@@ -1,5 +1,6 @@
 import type { JsonValue } from "../worker/log/canonical.ts";
-import type { AppendedEntry, DeviceRecord, SingleUse } from "./DeviceLog.ts";
+import type { AppendedEntry, DeviceRecord, SingleUse } from "../worker/domain.ts";
+import type { Refused } from "../worker/errors.ts";
 
 /**
  * A device's TPM enrollment state, kept in its DeviceLog (SQLite, same
@@ -27,15 +28,9 @@ export interface TpmBinding {
   enrolledAt: string;
 }
 
-export type TpmRefusalCode =
-  | "not_found"
-  | "device_disabled"
-  | "replay_detected"
-  | "bootstrap_invalid"
-  | "tpm_binding_conflict"
-  | "tpm_not_enrolled"
-  | "activation_failed";
-export type TpmOutcome<T> = ({ ok: true } & T) | { ok: false; code: TpmRefusalCode; log?: AppendedEntry };
+export type TpmRefusalCode = "not_found" | "device_disabled" | "replay_detected" | "bootstrap_invalid" | "tpm_binding_conflict" | "tpm_not_enrolled" | "evidence_rejected";
+/** A refusal may name the entry that logged it. */
+export type TpmOutcome<T> = ({ ok: true } & T) | (Refused<TpmRefusalCode> & { log?: AppendedEntry });
 
 /** At most this many outstanding bootstrap tokens per device (an admin re-issuing replaces the oldest). */
 const MAX_BOOTSTRAP_TOKENS = 4;
@@ -196,7 +191,7 @@ export class TpmEnrollment {
       // Both sides are SHA-256 digests of 32 random bytes: comparing them leaks nothing about the credential.
       if (row.secret_hash !== args.secretHash) {
         const log = this.store.appendInTransaction(active.device.id, "tpm.activation_failed", { code: "credential_activation_failed", ...names }, args.now);
-        return { ok: false, code: "activation_failed", log } as const;
+        return { ok: false, code: "evidence_rejected", log } as const;
       }
       const previous = this.binding();
       const binding: TpmBinding = { ...pending, enrolledAt: new Date(args.now).toISOString() };

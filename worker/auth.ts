@@ -6,7 +6,7 @@ import type { JWTPayload } from "jose";
 import { signingKey, type SigningKey } from "./tokens/keys.ts";
 import { verifyWardenJwt } from "./tokens/jwt.ts";
 import { reviewerFromCookie } from "./review/session.ts";
-import type { Assurance } from "../durable-objects/DeviceLog.ts";
+import type { Assurance } from "./domain.ts";
 import { SHELLS, type DeviceOs } from "./policy/targets.ts";
 
 export type Role = Caller["role"];

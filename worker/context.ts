@@ -1,6 +1,6 @@
 import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
-import type { Assurance, DeviceLog } from "../durable-objects/DeviceLog.ts";
-import type { SingleUse } from "../durable-objects/DeviceLog.ts";
+import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
+import type { Assurance, SingleUse } from "./domain.ts";
 import type { ReviewQueue } from "../durable-objects/ReviewQueue.ts";
 import type { DeviceOs, Shell } from "./policy/targets.ts";
 import type { TpmTrust } from "./verifiers/tpm/trust.ts";

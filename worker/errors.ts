@@ -55,6 +55,15 @@ export type ErrorCode =
   | "internal_error";
 
 /**
+ * An expected refusal, returned as a value rather than thrown: an exception that crosses a
+ * Durable Object's RPC boundary loses its class, and with it its code.
+ */
+export type Refused<C extends ErrorCode> = { ok: false; code: C };
+
+/** What a Durable Object method returns: its result, or a refusal whose code is one of `C`. */
+export type Outcome<T, C extends ErrorCode> = ({ ok: true } & T) | Refused<C>;
+
+/**
  * Base of every error Warden raises on purpose. `name` follows the subclass,
  * `code` is what tests and clients rely on; the message is for logs only.
  */

@@ -12,7 +12,7 @@ import {
   type Shell,
   type TargetRejection,
 } from "./targets.ts";
-import type { Assurance } from "../../durable-objects/DeviceLog.ts";
+import type { Assurance } from "../domain.ts";
 
 /** Why a decision came out as it did. Fail-closed denials each have their own code. */
 export type ReasonCode =

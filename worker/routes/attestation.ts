@@ -6,7 +6,8 @@ import { verifyDpopProof } from "../tokens/dpop.ts";
 import { signWardenJwt } from "../tokens/jwt.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { SessionEvidenceSchema, sessionEvidence, tpmManifestFor } from "./tpm.ts";
-import type { Assurance, DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { Assurance } from "../domain.ts";
 import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 

@@ -14,7 +14,7 @@ import { concatBytes, fromHex, toHex } from "../verifiers/reader.ts";
 import { decodeTcb, parseSnpReport, productFromCpuid, REPORT_SIZE, type SnpEvidence } from "../verifiers/sev-snp/index.ts";
 import { collateralFromDcapQvl, collateralFromPcs, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
 import { parseCertificatesPem } from "../verifiers/x509/certificate.ts";
-import type { DeviceRecord } from "../../durable-objects/DeviceLog.ts";
+import type { DeviceRecord } from "../domain.ts";
 
 /**
  * SEV-SNP and TDX evidence on POST /v1/sessions (issue 5). The evidence

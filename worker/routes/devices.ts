@@ -4,7 +4,7 @@ import { deviceInReach, requireRole } from "../auth.ts";
 import { StateError, VerificationError, WardenError } from "../errors.ts";
 import { DeviceIdSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { devicePublicJwk } from "../tokens/dpop.ts";
-import type { DeviceRecord } from "../../durable-objects/DeviceLog.ts";
+import type { DeviceRecord } from "../domain.ts";
 import { SHELLS, defaultShell } from "../policy/targets.ts";
 
 const PublicJwkSchema = z

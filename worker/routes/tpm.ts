@@ -24,7 +24,8 @@ import {
   verifyEkCertificate,
   type TpmManifestReference,
 } from "../verifiers/tpm/index.ts";
-import type { DeviceRecord, DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { DeviceRecord } from "../domain.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import { SnpEvidenceSchema, TdxEvidenceSchema, snpSessionEvidence, tdxSessionEvidence } from "./cvm.ts";
 
@@ -244,7 +245,7 @@ tpm.openapi(
     const outcome = await store.tpmCompleteEnrollment({ secretHash: await sha256Hex(fromBase64(body.secret)), proof, now });
     if (!outcome.ok) {
       switch (outcome.code) {
-        case "activation_failed":
+        case "evidence_rejected":
           throw refusalOf(new EvidenceVerificationError("credential_activation_failed", "the credential is not the one MakeCredential protected: the AK is not in the EK's TPM"));
         case "tpm_not_enrolled":
           throw new WardenError("tpm_not_enrolled", "no credential challenge is pending (none issued, expired or already answered)");

@@ -8,7 +8,7 @@ import {
   type JWK,
 } from "jose";
 import { VerificationError } from "../errors.ts";
-import type { SingleUse } from "../../durable-objects/DeviceLog.ts";
+import type { SingleUse } from "../domain.ts";
 
 /** Device key algorithms Warden accepts, for registration and DPoP alike. */
 export const DEVICE_KEY_ALGORITHMS = ["EdDSA", "ES256"] as const;

@@ -1,0 +1,39 @@
+/**
+ * Domain types shared by the worker and its Durable Objects. Durable Objects import these;
+ * nothing here imports a Durable Object, so dependencies run one way.
+ */
+import type { JWK } from "jose";
+import type { DeviceOs, Shell } from "./policy/targets.ts";
+
+/** Assurance a device session can carry: how the device proved what it runs. */
+export type Assurance = "software" | "tpm" | "sev-snp" | "tdx";
+
+/** A registered device as its Durable Object keeps it. */
+export interface DeviceRecord {
+  id: string;
+  tenant: string;
+  os: DeviceOs;
+  /** The shell the device's agents run commands in, when it is not the OS default (worker/policy/targets.ts `defaultShell`). */
+  shell?: Shell;
+  /** Public JWK (Ed25519 or P-256) the device signs nonces and DPoP proofs with. */
+  publicJwk: JWK;
+  /** RFC 7638 thumbprint of `publicJwk`; sessions and action tokens bind to it. */
+  jkt: string;
+  assurance: Assurance;
+  /** Named groups (e.g. a team) a canary bundle can target. */
+  groups: string[];
+  status: "active" | "disabled";
+  registeredAt: string;
+}
+
+/** A single-use value (DPoP proof or token `jti`) with the time after which it can be forgotten. */
+export interface SingleUse {
+  jti: string;
+  expiresAt: number;
+}
+
+/** Where an entry landed in a device's log. */
+export interface AppendedEntry {
+  seq: number;
+  hash: string;
+}
