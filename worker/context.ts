@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
 import type { Assurance, SingleUse } from "./domain.ts";
@@ -57,6 +58,22 @@ export type Caller =
   | { role: "device"; session: DeviceSession }
   /** A reviewer signed in with a passkey (session cookie); verdicts still need their own assertion. */
   | { role: "reviewer"; reviewer: { id: string } };
+
+/**
+ * What a service needs from the request it serves: the bindings, the injected dependencies,
+ * and a way to finish work after the answer. Services never see Hono's context, so they read
+ * the same from a route, a test or a queue consumer.
+ */
+export interface ServiceContext {
+  env: Env;
+  deps: Deps;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** The service context of a request. */
+export function serviceContext(c: Context<AppEnv>): ServiceContext {
+  return { env: c.env, deps: c.var.deps, waitUntil: (promise) => c.executionCtx.waitUntil(promise) };
+}
 
 export type AppEnv = {
   Bindings: Env;

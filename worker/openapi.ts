@@ -54,5 +54,8 @@ export const DeviceIdSchema = z
 
 export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** Where an entry landed in a device's log. */
+export const LogHeadSchema = z.object({ seq: z.int(), hash: z.string() }).openapi("LogPosition");
+
 export const bearerSecurity = [{ bearer: [] }];
 export const deviceSecurity = [{ dpop: [] }];

@@ -1,5 +1,4 @@
-import type { Context } from "hono";
-import type { AppEnv, DeviceSession } from "../context.ts";
+import type { DeviceSession, ServiceContext } from "../context.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
 import { actionHash, contextHash, type HoldRecord, type TierStep } from "./record.ts";
@@ -25,7 +24,7 @@ export function reviewLadder(bundle: CompiledBundle, tier: string): TierStep[] {
  * such and the decision denies.
  */
 export async function holdForReview(
-  c: Context<AppEnv>,
+  ctx: Pick<ServiceContext, "env" | "deps">,
   session: DeviceSession,
   args: {
     decisionId: string;
@@ -41,7 +40,7 @@ export async function holdForReview(
   },
   now: number,
 ): Promise<{ ok: true; review: HeldReview } | { ok: false }> {
-  const { deps } = c.var;
+  const { deps } = ctx;
   try {
     if (args.policy === null || args.ladder.length === 0) throw new Error("a review needs its bundle and a tier");
     const targets = resolvedTargets(args.verdict);
@@ -64,7 +63,7 @@ export async function holdForReview(
       action_hash: actionHash({ tenant: session.tenant, device: session.deviceId, agent, action }),
       created_at: new Date(now).toISOString(),
     };
-    const { hold } = await deps.reviewQueue(c.env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl }, now);
+    const { hold } = await deps.reviewQueue(ctx.env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl }, now);
     const review = { id: hold.id, tier: hold.shown.tier, deadline: hold.shown.deadline };
     return { ok: true, review };
   } catch (error) {

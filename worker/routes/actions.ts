@@ -1,15 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { StateError, VerificationError, WardenError } from "../errors.ts";
-import { jsonBody, problems, router } from "../openapi.ts";
+import { redeemActionToken } from "../actions/redeem.ts";
+import { serviceContext } from "../context.ts";
 import { TargetSchema } from "../decisions/request.ts";
-import { Sha256HexSchema } from "../openapi.ts";
-import { targetEntity, targetKey } from "../policy/decide.ts";
-import { bundleFor, loadDeployment } from "../policy/store.ts";
-import type { DeviceOs } from "../policy/targets.ts";
-import { verifyActionToken, type ActionTokenClaims } from "../tokens/action.ts";
-import { verifyDpopProof } from "../tokens/dpop.ts";
-import { signingKey } from "../tokens/keys.ts";
-import { LogHeadSchema } from "./devices.ts";
+import { WardenError } from "../errors.ts";
+import { LogHeadSchema, Sha256HexSchema, jsonBody, problems, router } from "../openapi.ts";
 
 const RedeemSchema = z
   .strictObject({
@@ -24,20 +18,6 @@ const RedeemSchema = z
 const RedeemedSchema = z
   .object({ redeemed: z.literal(true), decision_id: z.string(), policy: z.string(), log: LogHeadSchema })
   .openapi("Redeemed");
-
-/** Whether `action` is exactly what the token permits: same type, same canonical targets, same inputs. */
-function inScope(claims: ActionTokenClaims, action: z.infer<typeof RedeemSchema>["action"]): boolean {
-  if (action.type !== claims.scope.action || action.inputs_sha256 !== claims.scope.inputs_sha256) return false;
-  const device = { os: claims.os as DeviceOs, shell: claims.shell };
-  const presented = new Set<string>();
-  for (const target of action.targets) {
-    const canonical = targetEntity(target, device);
-    if (!canonical.ok || "rejected" in canonical.canonical) return false;
-    presented.add(targetKey(canonical.canonical));
-  }
-  const permitted = new Set(claims.scope.targets.map(targetKey));
-  return presented.size === permitted.size && [...permitted].every((key) => presented.has(key));
-}
 
 export const actions = router();
 
@@ -57,30 +37,8 @@ actions.openapi(
     },
   }),
   async (c) => {
-    const { deps } = c.var;
-    const now = deps.now();
     const [scheme, token] = (c.req.header("authorization") ?? "").split(" ");
     if (scheme?.toLowerCase() !== "dpop" || !token) throw new WardenError("unauthenticated", "the action token is required as Authorization: DPoP");
-    const claims = await verifyActionToken(token, await signingKey(c.env.SIGNING_KEY), now);
-    const { proof } = await verifyDpopProof(c.req.header("dpop"), { method: "POST", url: c.req.url, now, jkt: claims.jkt, accessToken: token });
-    if (!inScope(claims, c.req.valid("json").action)) throw new VerificationError("token_scope_mismatch", "the action is not the one the token permits");
-
-    const store = deps.deviceStore(c.env, c.env.TENANT, claims.device);
-    const single = { token: { jti: claims.jti, expiresAt: claims.expiresAt }, proof, now };
-    // Re-deciding under the new bundle was the alternative; refusing keeps one decision path,
-    // and a token lives at most 60 s, so the cost is one fresh decision after an activation.
-    const current = bundleFor(await loadDeployment(c.env, c.env.TENANT, now), { tenant: c.env.TENANT, id: claims.device, groups: claims.groups }, now);
-    const currentDigest = current.ok ? current.bundle.digest : null;
-    if (currentDigest !== claims.policy) {
-      const refused = await store.refuseActionToken({
-        ...single,
-        data: { decision_id: claims.decisionId, token_jti: claims.jti, action: claims.scope.action, code: "token_policy_changed", decided_under: claims.policy, current: currentDigest },
-      });
-      if (!refused.ok) throw new StateError(refused.code, "the action token cannot be redeemed");
-      throw new StateError("token_policy_changed", "the bundle that permitted the action is no longer the device's bundle");
-    }
-    const outcome = await store.redeemActionToken({ ...single, data: { decision_id: claims.decisionId, token_jti: claims.jti, action: claims.scope.action } });
-    if (!outcome.ok) throw new StateError(outcome.code, "the action token cannot be redeemed");
-    return c.json({ redeemed: true as const, decision_id: claims.decisionId, policy: claims.policy, log: outcome.log }, 200);
+    return c.json(await redeemActionToken(serviceContext(c), { token, dpop: c.req.header("dpop"), url: c.req.url, action: c.req.valid("json").action }), 200);
   },
 );

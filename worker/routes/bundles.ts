@@ -1,12 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../auth.ts";
 import { StateError, VerificationError, WardenError } from "../errors.ts";
-import { bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { bearerSecurity, jsonBody, problems, router, LogHeadSchema } from "../openapi.ts";
 import { BundleError, verifyBundleArtifact } from "../policy/artifact.ts";
 import { compileBundle } from "../policy/bundle.ts";
 import { trustedKeys } from "../policy/store.ts";
 import { artifactKey, type BundleRef } from "../../durable-objects/BundleRegistry.ts";
-import { LogHeadSchema } from "./devices.ts";
 
 const ActivateSchema = z
   .strictObject({

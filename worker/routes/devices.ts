@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { calculateJwkThumbprint } from "jose";
 import { deviceInReach, requireRole } from "../auth.ts";
 import { StateError, VerificationError, WardenError } from "../errors.ts";
-import { DeviceIdSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { DeviceIdSchema, LogHeadSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { devicePublicJwk } from "../tokens/dpop.ts";
 import type { DeviceRecord } from "../domain.ts";
 import { SHELLS, defaultShell } from "../policy/targets.ts";
@@ -34,7 +34,6 @@ const RegisterDeviceSchema = z
   })
   .openapi("RegisterDevice");
 
-export const LogHeadSchema = z.object({ seq: z.int(), hash: z.string() }).openapi("LogPosition");
 
 const DeviceSchema = z
   .object({

@@ -1,7 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { deviceInReach, requireRole } from "../auth.ts";
-import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router } from "../openapi.ts";
-import { LogHeadSchema } from "./devices.ts";
+import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router, LogHeadSchema } from "../openapi.ts";
 import { WardenError } from "../errors.ts";
 
 const LogEntrySchema = z
