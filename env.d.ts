@@ -31,6 +31,10 @@ declare global {
     /** Ed25519 private JWK (JSON) that signs session and action tokens. Secret. */
     SIGNING_KEY: string;
     ADMIN_TOKEN: string;
+    /** AMD KDS base URL (https); unset, SEV-SNP VCEKs come only from requests and the verified cache. */
+    AMD_KDS_URL?: string;
+    /** Intel PCS base URL (https); unset, TDX collateral comes only from requests and the verified cache. */
+    INTEL_PCS_URL?: string;
     AUDITOR_TOKEN: string;
     /** Sealed log segments (create-only objects); a bucket lock in production. */
     ARCHIVE: R2Bucket;

@@ -3,6 +3,7 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { webhookOutbound, webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
+import { vendorServices } from "./test/setup/vendor-services.ts";
 
 // Keys and bootstrap tokens are made afresh for every run, so no test depends
 // on a secret that exists outside it.
@@ -33,7 +34,7 @@ export default defineConfig({
           REVIEW_WEBHOOK_SECRET: randomBytes(32).toString("base64url"),
         },
         outboundService: webhookOutbound,
-        serviceBindings: { WEBHOOK_SINK: webhookSink, TPM_HOST: tpmHostBinding },
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
       },
     }),
   ],

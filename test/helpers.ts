@@ -83,10 +83,10 @@ export function uniqueId(prefix = "dev"): string {
  * built with injected dependencies and served for a tenant of the test's own, so a
  * test can change that tenant's bundle without touching anyone else's.
  */
-export function workerFetch(options: { tenant?: string; deps?: Partial<Deps> } = {}): Fetch {
-  if (!options.tenant && !options.deps) return (request) => SELF.fetch(request);
+export function workerFetch(options: { tenant?: string; deps?: Partial<Deps>; env?: Partial<Env> } = {}): Fetch {
+  if (!options.tenant && !options.deps && !options.env) return (request) => SELF.fetch(request);
   const app = createApp({ ...runtimeDeps, ...options.deps });
-  const tenantEnv = { ...env, TENANT: options.tenant ?? env.TENANT };
+  const tenantEnv = { ...env, ...options.env, TENANT: options.tenant ?? env.TENANT };
   return async (request) => app.fetch(request, tenantEnv, createExecutionContext());
 }
 

@@ -16,6 +16,8 @@ export interface Deps {
   now(): number;
   randomBytes(length: number): Uint8Array;
   newId(): string;
+  /** Outbound requests to services Warden depends on (AMD KDS, Intel PCS); tests point it at local fakes. */
+  fetch(request: Request): Promise<Response>;
   deviceStore(env: Env, tenant: string, deviceId: string): DurableObjectStub<DeviceLog>;
   bundleRegistry(env: Env, tenant: string): DurableObjectStub<BundleRegistry>;
   reviewQueue(env: Env, tenant: string): DurableObjectStub<ReviewQueue>;
@@ -31,6 +33,7 @@ export const runtimeDeps: Deps = {
   now: () => Date.now(),
   randomBytes: (length) => crypto.getRandomValues(new Uint8Array(length)),
   newId: () => crypto.randomUUID(),
+  fetch: (request) => fetch(request),
   deviceStore: (env, tenant, deviceId) => env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${deviceId}`)),
   bundleRegistry: (env, tenant) => env.BUNDLE_REGISTRY.get(env.BUNDLE_REGISTRY.idFromName(tenant)),
   reviewQueue: (env, tenant) => env.REVIEW_QUEUE.get(env.REVIEW_QUEUE.idFromName(tenant)),

@@ -4,9 +4,9 @@ import { describe, expect, it } from "vitest";
 import type { AnySessionEvidence, WardenClient } from "../../cli/client.ts";
 import type { Deps } from "../../worker/context.ts";
 import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
-import { concatBytes, toHex } from "../../worker/verifiers/reader.ts";
+import { concatBytes, fromHex, toHex } from "../../worker/verifiers/reader.ts";
 import { parseSnpReport, snpTrustFromChains, KdsOid, type SnpTrust } from "../../worker/verifiers/sev-snp/index.ts";
-import { parseTdxQuote, tdxQuoteLength, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
+import { parseTdxQuote, pckInfo, tdxQuoteLength, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
 import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
@@ -239,6 +239,91 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
   });
 });
 
+describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel PCS that the test run serves)", () => {
+  const vendors = (env as unknown as { VENDOR_SERVICES: Fetcher }).VENDOR_SERVICES;
+  const serve = (path: string, body: Uint8Array | string, headers: Record<string, string> = {}, status = 200) =>
+    vendors.fetch("http://vendors/__serve", { method: "PUT", body: JSON.stringify({ path, status, headers, body: b64(typeof body === "string" ? new TextEncoder().encode(body) : body) }) });
+  const asked = async (host: string) => ((await (await vendors.fetch("http://vendors/__requests")).json()) as string[]).filter((key) => key.startsWith(host));
+
+  /** A tenant whose deps send outbound requests to the stand-ins, with KDS and PCS at hosts of its own. */
+  async function vendorTenant(deps: Partial<Deps>): Promise<Tenant & { kds: string; pcs: string }> {
+    const name = uniqueId("vendors");
+    const published = await publish(sources(), { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
+    if (published.status !== 200) throw new Error(JSON.stringify(published.body));
+    const kds = `kds-${name}.vendors.test`;
+    const pcs = `pcs-${name}.vendors.test`;
+    const fetch = workerFetch({
+      tenant: name,
+      deps: { now: () => GEN_TIME, fetch: (request) => vendors.fetch(request), ...deps },
+      env: { AMD_KDS_URL: `https://${kds}`, INTEL_PCS_URL: `https://${pcs}/` },
+    });
+    return { now: GEN_TIME, fetch, kds, pcs };
+  }
+
+  it("TDX: with no collateral in the request or the cache, Intel PCS's is fetched, verified, cached and not asked for again", async () => {
+    // Keys of their own: the anchors key the collateral cache, so no other test's entry answers.
+    const gen = await tdxHierarchy("pcs");
+    const t = await vendorTenant({ tdxTrust: async () => gen.trust });
+    const client = await device(t);
+    const dcap = await gen.collateral();
+    const [leaf] = parseCertificatesPem(new TextDecoder().decode(parseTdxQuote(await gen.quote(new Uint8Array(64))).pckChain).replace(/\0+$/, ""));
+    const fmspc = pckInfo(leaf!).fmspc;
+    await serve(`${t.pcs}/tdx/certification/v4/tcb?fmspc=${fmspc}`, `{"tcbInfo":${dcap["tcb_info"]},"signature":"${dcap["tcb_info_signature"]}"}`, {
+      "TCB-Info-Issuer-Chain": encodeURIComponent(dcap["tcb_info_issuer_chain"]!),
+    });
+    await serve(`${t.pcs}/tdx/certification/v4/qe/identity`, `{"enclaveIdentity":${dcap["qe_identity"]},"signature":"${dcap["qe_identity_signature"]}"}`, {
+      "SGX-Enclave-Identity-Issuer-Chain": encodeURIComponent(dcap["qe_identity_issuer_chain"]!),
+    });
+    await serve(`${t.pcs}/sgx/certification/v4/pckcrl?ca=platform&encoding=der`, fromHex(dcap["pck_crl"]!));
+    await serve(`${t.pcs}/sgx/certification/v4/rootcacrl`, fromHex(dcap["root_ca_crl"]!));
+
+    const session = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(session.body.assurance).toBe("tdx");
+    expect(await asked(t.pcs)).toHaveLength(4);
+    const again = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(await asked(t.pcs)).toHaveLength(4);
+  });
+
+  it("SEV-SNP: with no VCEK in the request or the cache, AMD KDS's for the report's product, chip and TCB is fetched and cached", async () => {
+    const [realAsk, realArk] = parseCertificatesPem(amdRoots.milan);
+    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+    const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "kds ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "kds ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const trust = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: [ask, ark].map((c) => c.cert.toString("pem")).join("\n") }]);
+    // Version 3 carries CPUID, which names the product KDS is asked for (family 0x19, model 0x01: Milan).
+    const v3 = snp.s2.report.slice();
+    v3.set([3, 0, 0, 0], 0);
+    v3.set([0x19, 0x01, 0x01], 0x188);
+    const parsed = parseSnpReport(v3);
+    const vcek = await issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: "gen vcek", extensions: kdsExtensions(parsed.reportedTcb, parsed.chipId) });
+    const t = await vendorTenant({ snpTrust: async () => trust });
+    const client = await device(t);
+    const tcb = parsed.reportedTcb;
+    await serve(`${t.kds}/vcek/v1/Milan/${toHex(parsed.chipId)}?blSPL=${tcb[0]}&teeSPL=${tcb[1]}&snpSPL=${tcb[6]}&ucodeSPL=${tcb[7]}`, vcek.der);
+
+    const evidence = async (nonce: string): Promise<AnySessionEvidence> => ({ type: "sev-snp", report: b64(await resignSnp(v3, vcek.keys, await bindingFor(client, nonce))) });
+    const session = await present(client, evidence);
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(session.body.assurance).toBe("sev-snp");
+    expect(await asked(t.kds)).toHaveLength(1);
+    expect((await present(client, evidence)).status).toBe(201);
+    expect(await asked(t.kds)).toHaveLength(1);
+  });
+
+  it("a vendor service that has nothing leaves the evidence without collateral: refused as malformed and logged", async () => {
+    const gen = await tdxHierarchy("no pcs");
+    const t = await vendorTenant({ tdxTrust: async () => gen.trust });
+    const client = await device(t);
+    const refused = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ code: "evidence_malformed", evidence_code: "malformed_evidence" });
+    expect((await asked(t.pcs)).length).toBeGreaterThan(0);
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "tdx", code: "malformed_evidence" } });
+  });
+});
+
 // ——— helpers adapted from test/unit/verifiers/{sev-snp,tdx}.test.ts ———
 
 function kdsExtensions(tcb: Uint8Array, hwid: Uint8Array): x509.Extension[] {
@@ -273,7 +358,7 @@ async function resignSnp(base: Uint8Array, key: CryptoKeyPair, reportData: Uint8
 }
 
 /** An Intel-like root, PCK Platform CA, PCK leaf (t1's SGX extension) and TCB signer; quotes and dcap-qvl collateral re-signed from t1. */
-async function tdxHierarchy(): Promise<{
+async function tdxHierarchy(label = "gen"): Promise<{
   trust: TdxTrust;
   rootSpki: Uint8Array;
   quote: (reportData: Uint8Array) => Promise<Uint8Array>;
@@ -283,17 +368,17 @@ async function tdxHierarchy(): Promise<{
   const [realLeaf, realPlatform, realRoot] = parseCertificatesPem(new TextDecoder().decode(real.pckChain).replace(/\0+$/, ""));
   const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
   const sgxExt = realLeaf!.extensions.get(SGX_EXTENSIONS_OID)!.value.slice();
-  const root = await issue({ name: name(realRoot), keyLabel: "gen intel root", ca: { ca: true, pathLen: 1 }, keyUsage: CA_USAGE });
-  const platformCa = await issue({ name: name(realPlatform), issuer: root, keyLabel: "gen platform ca", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+  const root = await issue({ name: name(realRoot), keyLabel: `${label} intel root`, ca: { ca: true, pathLen: 1 }, keyUsage: CA_USAGE });
+  const platformCa = await issue({ name: name(realPlatform), issuer: root, keyLabel: `${label} platform ca`, ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
   const pck: Issued = await issue({
     name: name(realLeaf),
     issuer: platformCa,
-    keyLabel: "gen pck",
+    keyLabel: `${label} pck`,
     ca: { ca: false },
     keyUsage: LEAF_USAGE | x509.KeyUsageFlags.nonRepudiation,
     extensions: [new x509.Extension(SGX_EXTENSIONS_OID, false, sgxExt)],
   });
-  const tcbSigner = await issue({ name: "CN=Intel SGX TCB Signing, O=Intel Corporation, L=Santa Clara, ST=CA, C=US", issuer: root, keyLabel: "gen tcb signer", keyUsage: LEAF_USAGE });
+  const tcbSigner = await issue({ name: "CN=Intel SGX TCB Signing, O=Intel Corporation, L=Santa Clara, ST=CA, C=US", issuer: root, keyLabel: `${label} tcb signer`, keyUsage: LEAF_USAGE });
   const trust: TdxTrust = { anchors: [await trustAnchor("generated Intel root", parseCertificate(root.der))] };
   const sign = async (key: CryptoKey, data: Uint8Array) => new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, data));
   const u16 = (n: number) => Uint8Array.of(n & 0xff, n >> 8);

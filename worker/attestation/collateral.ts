@@ -1,0 +1,159 @@
+import type { ServiceContext } from "../context.ts";
+import { sha256Hex } from "../encoding.ts";
+import { concatBytes, toHex } from "../verifiers/reader.ts";
+import { decodeTcb, productFromCpuid, type SnpReport } from "../verifiers/sev-snp/index.ts";
+import { collateralFromPcs, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
+
+/**
+ * Where attestation collateral comes from besides the request. What a client sends is only a
+ * candidate; once verification passed it is cached in R2 (by FMSPC for TDX, by chip id and TCB
+ * for an SNP VCEK), so later evidence verifies without it and offline. AMD KDS and Intel PCS are
+ * asked only when their URLs are configured (off by default), through the injected `fetch`.
+ */
+export interface CollateralSources {
+  cache: R2Bucket;
+  fetch: (request: Request) => Promise<Response>;
+  /** AMD KDS base URL (https, no trailing slash), when configured. */
+  amdKds: string | undefined;
+  /** Intel PCS base URL (https, no trailing slash), when configured. */
+  intelPcs: string | undefined;
+}
+
+export function collateralSources(ctx: ServiceContext): CollateralSources {
+  return { cache: ctx.env.BUNDLES, fetch: ctx.deps.fetch, amdKds: httpsBase(ctx.env.AMD_KDS_URL), intelPcs: httpsBase(ctx.env.INTEL_PCS_URL) };
+}
+
+function httpsBase(value: string | undefined): string | undefined {
+  return value !== undefined && /^https:\/\//.test(value) ? value.replace(/\/+$/, "") : undefined;
+}
+
+const PREFIX = "attestation-collateral";
+
+/**
+ * Cache entries are also keyed by the trust anchors they verified under (a digest of their
+ * public keys), so anchors injected in tests never share entries with the pinned ones.
+ */
+export function anchorTag(spkis: readonly Uint8Array[]): string {
+  return sha256Hex(concatBytes(...spkis)).slice(0, 16);
+}
+
+/** The VCEK or VLEK of SEV-SNP reports, by chip and TCB. */
+export class SnpEndorsements {
+  constructor(
+    private readonly sources: CollateralSources,
+    private readonly anchors: string,
+  ) {}
+
+  private key(report: SnpReport): string {
+    return `${PREFIX}/${this.anchors}/sev-snp/vcek/${toHex(report.chipId)}/${toHex(report.reportedTcb)}.der`;
+  }
+
+  /** The request's certificate, else the verified cached one, else AMD KDS's; `fresh` when it did not come from the cache. */
+  async find(report: SnpReport, offered: Uint8Array | undefined): Promise<{ der: Uint8Array; fresh: boolean } | null> {
+    if (offered) return { der: offered, fresh: true };
+    const cached = await this.sources.cache.get(this.key(report));
+    if (cached) return { der: new Uint8Array(await cached.arrayBuffer()), fresh: false };
+    const fetched = await this.fromKds(report);
+    return fetched ? { der: fetched, fresh: true } : null;
+  }
+
+  /** Keeps a VCEK that verified for this report, for requests that do not carry one. */
+  async remember(report: SnpReport, der: Uint8Array, product: string, now: number): Promise<void> {
+    await this.sources.cache.put(this.key(report), der, { customMetadata: { product, verified_at: new Date(now).toISOString() } });
+  }
+
+  /** AMD KDS by product, chip id and TCB: only when configured and the product is known from the report (v3+). */
+  private async fromKds(report: SnpReport): Promise<Uint8Array | undefined> {
+    const base = this.sources.amdKds;
+    if (!base || !report.cpuid) return undefined;
+    const product = productFromCpuid(report.cpuid.family, report.cpuid.model);
+    if (!product) return undefined;
+    const tcb = decodeTcb(product, report.reportedTcb);
+    const hwid = product === "Turin" ? toHex(report.chipId.subarray(0, 8)) : toHex(report.chipId);
+    const query = new URLSearchParams({
+      blSPL: String(tcb.bootloader),
+      teeSPL: String(tcb.tee),
+      snpSPL: String(tcb.snp),
+      ucodeSPL: String(tcb.microcode),
+      ...(tcb.fmc !== undefined ? { fmcSPL: String(tcb.fmc) } : {}),
+    });
+    try {
+      const response = await this.sources.fetch(new Request(`${base}/vcek/v1/${product}/${hwid}?${query}`));
+      return response.ok ? new Uint8Array(await response.arrayBuffer()) : undefined;
+    } catch {
+      // Unreachable: the caller reports the missing certificate.
+      return undefined;
+    }
+  }
+}
+
+/** TDX collateral (TCB Info, QE Identity, CRLs) by FMSPC, in dcap-qvl's QuoteCollateralV3 JSON form. */
+export class TdxCollateral {
+  constructor(
+    private readonly sources: CollateralSources,
+    private readonly anchors: string,
+    private readonly fmspc: string,
+  ) {}
+
+  private get key(): string {
+    return `${PREFIX}/${this.anchors}/tdx/fmspc/${this.fmspc.toLowerCase()}.json`;
+  }
+
+  /** The verified cached collateral and its TCB evaluation data number, if any. */
+  async cached(): Promise<{ text: string; evaluationDataNumber: number } | null> {
+    const object = await this.sources.cache.get(this.key);
+    if (!object) return null;
+    return { text: await object.text(), evaluationDataNumber: Number(object.customMetadata?.["tcb_evaluation_data_number"] ?? -1) };
+  }
+
+  /** Keeps collateral that verified, for quotes sent without it. */
+  async remember(text: string, verified: VerifiedTdxQuote, now: number): Promise<void> {
+    await this.sources.cache.put(this.key, text, {
+      customMetadata: {
+        fmspc: this.fmspc,
+        tcb_evaluation_data_number: String(verified.tcbInfo.tcbEvaluationDataNumber),
+        next_update: verified.tcbInfo.nextUpdate,
+        verified_at: new Date(now).toISOString(),
+      },
+    });
+  }
+
+  /** Intel PCS v4 collateral for this FMSPC, only when configured; undefined when unreachable or unusable. */
+  async fromPcs(): Promise<string | undefined> {
+    const base = this.sources.intelPcs;
+    if (!base) return undefined;
+    const get = (path: string) => this.sources.fetch(new Request(`${base}${path}`));
+    try {
+      const [tcb, qe, pckCrl, rootCrl] = await Promise.all([
+        get(`/tdx/certification/v4/tcb?fmspc=${this.fmspc}`),
+        get("/tdx/certification/v4/qe/identity"),
+        get("/sgx/certification/v4/pckcrl?ca=platform&encoding=der"),
+        get("/sgx/certification/v4/rootcacrl"),
+      ]);
+      if (!tcb.ok || !qe.ok || !pckCrl.ok || !rootCrl.ok) return undefined;
+      const chainOf = (response: Response, header: string) => decodeURIComponent(response.headers.get(header) ?? "");
+      const responses = {
+        tcbInfo: await tcb.text(),
+        tcbInfoIssuerChain: chainOf(tcb, "TCB-Info-Issuer-Chain"),
+        qeIdentity: await qe.text(),
+        qeIdentityIssuerChain: chainOf(qe, "SGX-Enclave-Identity-Issuer-Chain"),
+        pckCrl: new Uint8Array(await pckCrl.arrayBuffer()),
+        rootCaCrl: new Uint8Array(await rootCrl.arrayBuffer()),
+      };
+      const collateral = collateralFromPcs(responses);
+      return JSON.stringify({
+        tcb_info: collateral.tcbInfo.body,
+        tcb_info_signature: toHex(collateral.tcbInfo.signature),
+        tcb_info_issuer_chain: collateral.tcbInfo.issuerChain,
+        qe_identity: collateral.qeIdentity.body,
+        qe_identity_signature: toHex(collateral.qeIdentity.signature),
+        qe_identity_issuer_chain: collateral.qeIdentity.issuerChain,
+        pck_crl: toHex(responses.pckCrl),
+        root_ca_crl: toHex(responses.rootCaCrl),
+      });
+    } catch {
+      // Unreachable or unusable: the caller reports missing collateral.
+      return undefined;
+    }
+  }
+}

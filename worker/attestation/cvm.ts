@@ -1,0 +1,149 @@
+import { base64url } from "jose";
+import type { ServiceContext } from "../context.ts";
+import type { DeviceRecord } from "../domain.ts";
+import { fromBase64 } from "../encoding.ts";
+import type { JsonValue } from "../log/canonical.ts";
+import { snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
+import { expectedReportData } from "../verifiers/appraisal.ts";
+import { EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
+import { verifierFor } from "../verifiers/index.ts";
+import { fromHex } from "../verifiers/reader.ts";
+import { parseSnpReport, REPORT_SIZE } from "../verifiers/sev-snp/index.ts";
+import { collateralFromDcapQvl, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
+import { parseCertificatesPem } from "../verifiers/x509/certificate.ts";
+import { SnpEndorsements, TdxCollateral, anchorTag, collateralSources } from "./collateral.ts";
+import { requireReferenceValues } from "./reference.ts";
+import type { SnpSessionEvidence, TdxSessionEvidence } from "./schemas.ts";
+
+/**
+ * SEV-SNP and TDX evidence answering a session nonce through REPORT_DATA = SHA-512(nonce ‖ jkt)
+ * (worker/verifiers/README.md): verified with the registry against the trust anchors from deps
+ * (the pinned roots by default), appraised against the device bundle's reference values.
+ */
+
+export type AttestationClaims = { [key: string]: JsonValue };
+
+function binding(device: DeviceRecord, nonce: string): Promise<Uint8Array> {
+  return expectedReportData(base64url.decode(nonce), base64url.decode(device.jkt));
+}
+
+/** Evidence bytes: base64 that does not decode exactly is malformed evidence, not an internal error. */
+export function evidenceBytes(text: string, what: string): Uint8Array {
+  const bytes = fromBase64(text);
+  if (bytes === null) throw new MalformedEvidenceError("malformed_evidence", `${what} is not valid base64`);
+  return bytes;
+}
+
+function reportBytes(text: string): Uint8Array {
+  // Hex when it is hex of at least a whole report; base64 of a report is shorter than that.
+  if (/^[0-9a-fA-F]*$/.test(text) && text.length >= 2 * REPORT_SIZE && text.length % 2 === 0) return fromHex(text, "report");
+  return evidenceBytes(text, "report");
+}
+
+/** SEV-SNP: verify (chain to the pinned ARK), appraise against `attestation.sev_snp`, cache the endorsement key. */
+export async function snpSessionEvidence(ctx: ServiceContext, device: DeviceRecord, nonce: string, evidence: SnpSessionEvidence, now: number): Promise<AttestationClaims> {
+  const manifest = (await requireReferenceValues(ctx, device, "sev_snp", now)) as SnpManifest;
+  const report = reportBytes(evidence.report);
+  const parsed = parseSnpReport(report);
+  const verifier = verifierFor("sev-snp");
+  const trustAnchors = await (ctx.deps.snpTrust?.() ?? verifier.pinnedTrust());
+  const endorsements = new SnpEndorsements(collateralSources(ctx), anchorTag([...trustAnchors.values()].map((t) => t.ark.certificate.spki)));
+  const offered = evidence.certs?.endorsement_key;
+  const endorsementKey = await endorsements.find(parsed, offered === undefined ? undefined : evidenceBytes(offered, "certs.endorsement_key"));
+  if (!endorsementKey) throw new MalformedEvidenceError("malformed_evidence", "no VCEK/VLEK certificate in the request, the cache or AMD KDS");
+  const crls = (evidence.collateral?.crls ?? []).map((der, i) => evidenceBytes(der, `collateral.crls[${i}]`));
+  const verified = await verifier.verify(
+    { report, endorsementKey: endorsementKey.der, certificates: (evidence.certs?.chain ?? []).map((der, i) => evidenceBytes(der, `certs.chain[${i}]`)) },
+    { now: new Date(now), trustAnchors, collateral: crls.length ? { crls } : undefined },
+  );
+  // Verified: the endorsement key chains to the trust anchors and matches this chip and TCB.
+  if (endorsementKey.fresh && verified.signingKey === "vcek") await endorsements.remember(parsed, endorsementKey.der, verified.product, now);
+  const claims = verifier.appraise(verified, snpReference(manifest, await binding(device, nonce)));
+  return {
+    type: "sev-snp",
+    product: claims.product,
+    signing_key: claims.signingKey,
+    report_version: claims.reportVersion,
+    vmpl: claims.vmpl,
+    debug: claims.debug,
+    policy: claims.policy,
+    guest_svn: claims.guestSvn,
+    measurement: claims.measurement,
+    host_data: claims.hostData,
+    id_key_digest: claims.idKeyDigest,
+    author_key_digest: claims.authorKeyDigest,
+    reported_tcb: { ...claims.reportedTcb },
+    ...(claims.chipId ? { chip_id: claims.chipId } : {}),
+    ...(claims.cspId !== undefined ? { csp_id: claims.cspId } : {}),
+  };
+}
+
+/** TDX: collateral from the request (a candidate), else the verified cache by FMSPC, else Intel PCS when configured. */
+export async function tdxSessionEvidence(ctx: ServiceContext, device: DeviceRecord, nonce: string, evidence: TdxSessionEvidence, now: number): Promise<AttestationClaims> {
+  const manifest = (await requireReferenceValues(ctx, device, "tdx", now)) as TdxManifest;
+  const quote = evidenceBytes(evidence.quote, "quote");
+  const fmspc = quoteFmspc(quote);
+  const verifier = verifierFor("tdx");
+  const trustAnchors = await (ctx.deps.tdxTrust?.() ?? verifier.pinnedTrust());
+  const collateral = new TdxCollateral(collateralSources(ctx), anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki)), fmspc);
+  const cached = await collateral.cached();
+  const attempt = (text: string) => verifier.verify({ quote }, { now: new Date(now), trustAnchors, collateral: collateralFromDcapQvl(text) });
+
+  let verified: VerifiedTdxQuote;
+  let keep: string | undefined;
+  if (evidence.collateral) {
+    const text = JSON.stringify(evidence.collateral);
+    verified = await attempt(text);
+    if (verified.tcbInfo.tcbEvaluationDataNumber >= (cached?.evaluationDataNumber ?? -1)) keep = text;
+    else if (cached) {
+      // A candidate older than the verified cached collateral cannot roll the TCB evaluation back.
+      try {
+        verified = await attempt(cached.text);
+      } catch (error) {
+        if (!(error instanceof EvidenceError) || error.family !== "verification") throw error;
+      }
+    }
+  } else if (cached) {
+    try {
+      verified = await attempt(cached.text);
+    } catch (error) {
+      // Stale cached collateral is refreshed from Intel PCS when that is configured, else refused.
+      const stale = error instanceof EvidenceError && ["collateral_expired", "crl_expired"].includes(error.code);
+      const fresh = stale ? await collateral.fromPcs() : undefined;
+      if (!fresh) throw error;
+      verified = await attempt(fresh);
+      keep = fresh;
+    }
+  } else {
+    const fresh = await collateral.fromPcs();
+    if (!fresh) throw new MalformedEvidenceError("malformed_evidence", `no TDX collateral for FMSPC ${fmspc} in the request, the cache or Intel PCS`);
+    verified = await attempt(fresh);
+    keep = fresh;
+  }
+  // Verified to the trust anchors and current: keep it for requests without collateral.
+  if (keep !== undefined) await collateral.remember(keep, verified, now);
+  const claims = verifier.appraise(verified, tdxReference(manifest, await binding(device, nonce)));
+  return {
+    type: "tdx",
+    quote_version: claims.quoteVersion,
+    td_report: claims.tdReport,
+    tcb_status: claims.tcbStatus,
+    advisory_ids: [...claims.advisoryIds],
+    fmspc: claims.fmspc,
+    tcb_evaluation_data_number: verified.tcbInfo.tcbEvaluationDataNumber,
+    td_attributes: claims.tdAttributes,
+    mr_seam: claims.mrSeam,
+    mr_td: claims.mrTd,
+    mr_config_id: claims.mrConfigId,
+    mr_owner: claims.mrOwner,
+    mr_owner_config: claims.mrOwnerConfig,
+    rtmr: [...claims.rtmr],
+  };
+}
+
+function quoteFmspc(quote: Uint8Array): string {
+  const parsed = parseTdxQuote(quote);
+  const [leaf] = parseCertificatesPem(new TextDecoder().decode(parsed.pckChain).replace(/\0+$/, ""));
+  if (!leaf) throw new MalformedEvidenceError("malformed_evidence", "the quote carries no PCK certificate");
+  return pckInfo(leaf).fmspc;
+}

@@ -1,0 +1,48 @@
+import { z } from "@hono/zod-openapi";
+
+/** Standard base64 of at most `max` characters (exact decoding is checked where the bytes are used). */
+export const base64 = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, "standard base64");
+
+/** A TPM quote answering the session nonce (POST /v1/sessions `evidence`). */
+export const TpmEvidenceSchema = z
+  .strictObject({
+    type: z.literal("tpm"),
+    quote: base64(2048).openapi({ description: "TPMS_ATTEST from TPM2_Quote (qualifyingData = the nonce's bytes), base64" }),
+    signature: base64(1024).openapi({ description: "TPMT_SIGNATURE by the enrolled AK, base64" }),
+    pcrs: z
+      .record(z.string().regex(/^(0|[1-9]\d?)$/), z.string().regex(/^[0-9a-fA-F]{64}$|^[0-9a-fA-F]{96}$/))
+      .openapi({ description: "The selected PCRs' values, hex, by index" }),
+  })
+  .openapi("TpmEvidence");
+
+export const SnpEvidenceSchema = z
+  .strictObject({
+    type: z.literal("sev-snp"),
+    report: z.string().max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$|^[0-9a-fA-F]*$/).openapi({ description: "ATTESTATION_REPORT (0x4A0 bytes), base64 or hex" }),
+    certs: z
+      .strictObject({
+        endorsement_key: base64(16_384).optional().openapi({ description: "VCEK or VLEK certificate, DER, base64 (else the cached one for this chip and TCB)" }),
+        chain: z.array(base64(16_384)).max(4).default([]).openapi({ description: "ASK/ASVK/ARK, DER, base64 (the pinned ones are used for known products)" }),
+      })
+      .optional(),
+    collateral: z.strictObject({ crls: z.array(base64(350_000)).max(4).default([]) }).optional().openapi({ description: "AMD KDS CRLs, DER, base64" }),
+  })
+  .openapi("SevSnpEvidence");
+
+export const TdxEvidenceSchema = z
+  .strictObject({
+    type: z.literal("tdx"),
+    quote: base64(90_000).openapi({ description: "TDX quote v4 or v5, base64" }),
+    collateral: z
+      .record(z.string(), z.string().max(1_500_000))
+      .optional()
+      .openapi({ description: "dcap-qvl QuoteCollateralV3 JSON (tcb_info, tcb_info_signature, …, pck_crl, root_ca_crl); a candidate, verified to the pinned root" }),
+  })
+  .openapi("TdxEvidence");
+
+/** The evidence POST /v1/sessions accepts: one member per `EvidenceType` (worker/verifiers/index.ts). */
+export const SessionEvidenceSchema = z.discriminatedUnion("type", [TpmEvidenceSchema, SnpEvidenceSchema, TdxEvidenceSchema]);
+export type SessionEvidence = z.infer<typeof SessionEvidenceSchema>;
+export type TpmSessionEvidence = z.infer<typeof TpmEvidenceSchema>;
+export type SnpSessionEvidence = z.infer<typeof SnpEvidenceSchema>;
+export type TdxSessionEvidence = z.infer<typeof TdxEvidenceSchema>;

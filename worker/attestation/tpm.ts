@@ -1,0 +1,222 @@
+import { base64url } from "jose";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { ServiceContext } from "../context.ts";
+import type { AppendedEntry, DeviceRecord } from "../domain.ts";
+import { sha256Hex, toBase64 } from "../encoding.ts";
+import { StateError, WardenError } from "../errors.ts";
+import { refusalOf } from "./refusal.ts";
+import { verifyDpopProof } from "../tokens/dpop.ts";
+import { EvidenceError, EvidenceVerificationError } from "../verifiers/errors.ts";
+import { verifierFor } from "../verifiers/index.ts";
+import { fromHex, toHex } from "../verifiers/reader.ts";
+import { parseCertificate } from "../verifiers/x509/certificate.ts";
+import {
+  checkAkPublic,
+  checkEkMatchesCertificate,
+  checkEkPublic,
+  makeCredential,
+  objectName,
+  parsePublic,
+  pinnedTpmTrust,
+  tpmReference,
+  verifyEkCertificate,
+} from "../verifiers/tpm/index.ts";
+import { evidenceBytes, type AttestationClaims } from "./cvm.ts";
+import { referenceValuesFor, requireReferenceValues } from "./reference.ts";
+import type { TpmSessionEvidence } from "./schemas.ts";
+
+/**
+ * TPM enrollment: an admin issues a one-time bootstrap token for a device; the device sends its
+ * EK certificate, EK and AK public areas (with a DPoP proof by its registered key); Warden
+ * verifies the EK chain and the AK profile, runs MakeCredential and keeps the credential's
+ * digest; the device proves with TPM2_ActivateCredential that the AK is in the EK's TPM.
+ * Sessions then carry TPM quotes by that AK ({@link tpmSessionEvidence}).
+ */
+
+/** The device has this long to answer the credential challenge. */
+const ACTIVATION_TTL_SECONDS = 300;
+const CREDENTIAL_BYTES = 32;
+
+/** The parts of a request a device-key proof is checked against. */
+export interface ProofRequest {
+  dpop: string | undefined;
+  method: string;
+  url: string;
+}
+
+/** Issues a one-time bootstrap token (only its digest is stored). */
+export async function issueTpmBootstrap(ctx: ServiceContext, deviceId: string, args: { rebind: boolean; ttlSeconds: number }) {
+  const { deps, env } = ctx;
+  const now = deps.now();
+  const token = base64url.encode(deps.randomBytes(32));
+  const expiresAt = now + args.ttlSeconds * 1000;
+  const outcome = await deps.deviceStore(env, env.TENANT, deviceId).tpmIssueBootstrap({ tokenHash: sha256Hex(token), rebind: args.rebind, expiresAt, now });
+  if (!outcome.ok) throw new StateError(outcome.code === "device_disabled" ? "device_disabled" : "not_found", `no bootstrap token for device ${deviceId}`);
+  return { bootstrap_token: token, expires_at: new Date(expiresAt).toISOString(), rebind: args.rebind };
+}
+
+/** The device's Durable Object and record, and its DPoP proof (no session yet: the proof is by its registered key). */
+async function deviceAndProof(ctx: ServiceContext, deviceId: string, request: ProofRequest) {
+  const { deps, env } = ctx;
+  const now = deps.now();
+  const store = deps.deviceStore(env, env.TENANT, deviceId);
+  const device = await store.device();
+  if (!device) throw new WardenError("not_found", "no such device");
+  const { proof } = await verifyDpopProof(request.dpop, { method: request.method, url: request.url, now, jkt: device.jkt });
+  return { store, device, proof, now };
+}
+
+export interface EnrollRequest {
+  device_id: string;
+  bootstrap_token: string;
+  ek_certificate: string;
+  ek_intermediates: string[];
+  ek_public: string;
+  ak_public: string;
+}
+
+/** Verifies the EK chain and the AK, and answers with TPM2_ActivateCredential's inputs. */
+export async function beginTpmEnrollment(ctx: ServiceContext, request: ProofRequest, body: EnrollRequest) {
+  const { deps } = ctx;
+  const { store, proof, now } = await deviceAndProof(ctx, body.device_id, request);
+  const tokenHash = sha256Hex(body.bootstrap_token);
+  const check = await store.tpmCheckBootstrap(tokenHash, now);
+  if (!check.ok) {
+    if (check.code === "bootstrap_invalid") {
+      await store.tpmLogRefusal({ now, data: { code: "bootstrap_invalid" } });
+      throw new WardenError("bootstrap_invalid", "the bootstrap token is unknown, used or expired");
+    }
+    throw new StateError(check.code === "device_disabled" ? "device_disabled" : "not_found", "the device cannot enroll");
+  }
+  let prepared;
+  try {
+    const trust = await (deps.tpmTrust?.() ?? pinnedTpmTrust());
+    const ek = await verifyEkCertificate(evidenceBytes(body.ek_certificate, "ek_certificate"), {
+      now: new Date(now),
+      trust,
+      intermediates: body.ek_intermediates.map((der, i) => parseCertificate(evidenceBytes(der, `ek_intermediates[${i}]`), `ek_intermediates[${i}]`)),
+    });
+    const ekPublic = parsePublic(evidenceBytes(body.ek_public, "ek_public"), "ek_public");
+    checkEkPublic(ekPublic);
+    await checkEkMatchesCertificate(ekPublic, ek.certificate);
+    const akPublic = parsePublic(evidenceBytes(body.ak_public, "ak_public"), "ak_public");
+    checkAkPublic(akPublic);
+    const akName = await objectName(akPublic);
+    const credential = deps.randomBytes(CREDENTIAL_BYTES);
+    const challenge = await makeCredential(ekPublic, akName, credential, (n) => deps.randomBytes(n));
+    prepared = {
+      ek,
+      challenge,
+      secretHash: sha256Hex(credential),
+      pending: {
+        ekName: toHex(await objectName(ekPublic)),
+        akName: toHex(akName),
+        akPublic: body.ak_public,
+        ekCertificateSha256: sha256Hex(ek.certificate.der),
+        ekIssuer: ek.issuer,
+        vendor: ek.vendor,
+        tpm: ek.tpm ? { manufacturer: ek.tpm.manufacturer, model: ek.tpm.model, version: ek.tpm.version } : null,
+      },
+    };
+  } catch (error) {
+    if (!(error instanceof EvidenceError)) throw error;
+    await store.tpmLogRefusal({ now, data: { code: error.code, family: error.family, detail: error.message.slice(0, 300) } });
+    throw refusalOf(error);
+  }
+  const expiresAt = now + ACTIVATION_TTL_SECONDS * 1000;
+  const outcome = await store.tpmBeginEnrollment({ tokenHash, proof, now, pending: prepared.pending, secretHash: prepared.secretHash, expiresAt });
+  if (!outcome.ok) {
+    switch (outcome.code) {
+      case "tpm_binding_conflict":
+        throw new WardenError("tpm_binding_conflict", "the device is bound to another EK or AK; an admin must issue a rebind bootstrap token");
+      case "bootstrap_invalid":
+        throw new WardenError("bootstrap_invalid", "the bootstrap token is unknown, used or expired");
+      case "replay_detected":
+        throw new WardenError("replay_detected", "the proof was already used");
+      default:
+        throw new StateError(outcome.code === "device_disabled" ? "device_disabled" : "not_found", "the device cannot enroll");
+    }
+  }
+  return {
+    credential_blob: toBase64(prepared.challenge.credentialBlob),
+    encrypted_secret: toBase64(prepared.challenge.encryptedSecret),
+    expires_at: new Date(expiresAt).toISOString(),
+    ak_name: prepared.pending.akName,
+    ek: { vendor: prepared.ek.vendor, issuer: prepared.ek.issuer, chain: [...prepared.ek.chain] },
+  };
+}
+
+/** Completes enrollment with the credential the TPM recovered: one attempt per challenge. */
+export async function completeTpmEnrollment(
+  ctx: ServiceContext,
+  request: ProofRequest,
+  body: { device_id: string; secret: string },
+): Promise<{ enrolled: true; ek_name: string; ak_name: string; vendor: string; log: AppendedEntry }> {
+  const { store, proof, now } = await deviceAndProof(ctx, body.device_id, request);
+  const outcome = await store.tpmCompleteEnrollment({ secretHash: sha256Hex(evidenceBytes(body.secret, "secret")), proof, now });
+  if (!outcome.ok) {
+    switch (outcome.code) {
+      case "evidence_rejected":
+        throw refusalOf(new EvidenceVerificationError("credential_activation_failed", "the credential is not the one MakeCredential protected: the AK is not in the EK's TPM"));
+      case "tpm_not_enrolled":
+        throw new WardenError("tpm_not_enrolled", "no credential challenge is pending (none issued, expired or already answered)");
+      case "replay_detected":
+        throw new WardenError("replay_detected", "the proof was already used");
+      default:
+        throw new StateError(outcome.code === "device_disabled" ? "device_disabled" : "not_found", "the device cannot enroll");
+    }
+  }
+  const { binding, log } = outcome;
+  return { enrolled: true, ek_name: binding.ekName, ak_name: binding.akName, vendor: binding.vendor, log };
+}
+
+/** The PCR bank and indices the device's bundle asks TPM quotes to cover, if it has TPM reference values. */
+export async function tpmSelection(ctx: ServiceContext, device: Pick<DeviceRecord, "tenant" | "id" | "groups">, now: number): Promise<{ pcr_bank: string; pcrs: number[] } | null> {
+  const tpm = await referenceValuesFor(ctx, device, "tpm", now);
+  return tpm ? { pcr_bank: tpm.pcr_bank, pcrs: [...tpm.pcrs].sort((a, b) => a - b) } : null;
+}
+
+/** A quote by the enrolled AK answering the nonce, appraised against the bundle's PCR reference values. */
+export async function tpmSessionEvidence(
+  ctx: ServiceContext,
+  store: DurableObjectStub<DeviceLog>,
+  device: DeviceRecord,
+  nonce: string,
+  evidence: TpmSessionEvidence,
+  now: number,
+): Promise<AttestationClaims> {
+  const binding = await store.tpmBinding();
+  if (!binding) throw new WardenError("tpm_not_enrolled", "the device has no enrolled TPM");
+  const reference = tpmReference(await requireReferenceValues(ctx, device, "tpm", now));
+  const verifier = verifierFor("tpm");
+  const verified = await verifier.verify(
+    {
+      quote: evidenceBytes(evidence.quote, "quote"),
+      signature: evidenceBytes(evidence.signature, "signature"),
+      pcrs: new Map(Object.entries(evidence.pcrs).map(([index, hex]) => [Number(index), fromHex(hex, `pcrs.${index}`)])),
+    },
+    {
+      now: new Date(now),
+      trustAnchors: await (ctx.deps.tpmTrust?.() ?? verifier.pinnedTrust()),
+      collateral: undefined,
+      ak: parsePublic(evidenceBytes(binding.akPublic, "the enrolled AK"), "enrolled AK"),
+      nonce: base64url.decode(nonce),
+      selection: reference.selection,
+    },
+  );
+  const appraisal = verifier.appraise(verified, reference);
+  return {
+    type: "tpm",
+    status: appraisal.status,
+    pcr_bank: appraisal.pcrBank,
+    pcr_digest: appraisal.pcrDigest,
+    pcrs_appraised: [...appraisal.appraised],
+    ek_issuer: binding.ekIssuer,
+    ek_vendor: binding.vendor,
+    ak_name: binding.akName,
+    firmware_version: appraisal.firmwareVersion,
+    reset_count: appraisal.resetCount,
+    restart_count: appraisal.restartCount,
+    clock: verified.clock.toString(),
+  };
+}

@@ -1,0 +1,28 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Byte encodings used at Warden's edges, in one place. Decoders are strict: text that is not
+ * exactly an encoding of some bytes is refused, never repaired.
+ */
+
+/** Lower-case hex SHA-256 of bytes or of a string's UTF-8. Synchronous, so it also runs inside a storage transaction. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Bytes of standard, padded base64; null when `text` is not that. */
+export function fromBase64(text: string): Uint8Array | null {
+  if (!BASE64.test(text)) return null;
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i] as number);
+  return btoa(binary);
+}
