@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { EvidenceRefusal, WardenError } from "./errors.ts";
 import { runtimeDeps, type Deps } from "./context.ts";
 import { router } from "./openapi.ts";
-import { problemResponse } from "./problem.ts";
+import { problemFor, problemResponse } from "./problem.ts";
 import { actions } from "./routes/actions.ts";
 import { attestation } from "./routes/attestation.ts";
 import { tpm } from "./routes/tpm.ts";
@@ -39,7 +39,7 @@ export function createApp(deps: Deps = runtimeDeps) {
   });
   app.use(
     "/v1/*",
-    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problemResponse("payload_too_large", { detail: `at most ${MAX_BODY_BYTES} bytes` }) }),
+    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problemResponse("payload_too_large") }),
   );
 
   app.route("/", wellKnown);
@@ -79,12 +79,13 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.notFound(() => problemResponse("not_found"));
   app.onError((error, c) => {
     if (error instanceof WardenError) {
-      const status = error.code === "internal_error" || error.code === "configuration_error";
-      console.warn(JSON.stringify({ event: "request.refused", code: error.code, message: error.message, path: c.req.path }));
-      const evidenceCode = error instanceof EvidenceRefusal ? { evidenceCode: error.evidenceCode } : {};
-      return problemResponse(error.code, { ...(status ? {} : { detail: error.message }), ...evidenceCode });
+      const serverSide = problemFor(error.code).status >= 500;
+      const record = { event: serverSide ? "request.failed" : "request.refused", code: error.code, message: error.message, path: c.req.path };
+      if (serverSide) console.error(JSON.stringify({ ...record, cause: String(error.cause ?? ""), stack: error.stack }));
+      else console.warn(JSON.stringify(record));
+      return problemResponse(error.code, error instanceof EvidenceRefusal ? { evidenceCode: error.evidenceCode } : {});
     }
-    if (error instanceof HTTPException && error.status === 400) return problemResponse("malformed_request", { detail: "the body is not valid JSON" });
+    if (error instanceof HTTPException && error.status === 400) return problemResponse("malformed_request");
     if (error instanceof HTTPException && error.status === 413) return problemResponse("payload_too_large");
     console.error(JSON.stringify({ event: "request.failed", path: c.req.path, error: String(error), stack: error instanceof Error ? error.stack : undefined }));
     return problemResponse("internal_error");

@@ -1,58 +1,62 @@
 /**
- * Every failure Warden reports has one stable code from this closed union.
- * Adding a code does not compile until `problemFor` maps it (see `worker/problem.ts`).
+ * Every failure Warden reports has one stable code from this closed list. Adding a code does
+ * not compile until `problemFor` maps it (worker/problem.ts), and does not pass the tests until
+ * docs/errors.md describes it (test/unit/errors.test.ts).
  */
-export type ErrorCode =
+export const ERROR_CODES = [
   // malformed input
-  | "malformed_request"
-  | "payload_too_large"
-  | "unsupported_media_type"
+  "malformed_request",
+  "payload_too_large",
+  "unsupported_media_type",
   // authentication and authorisation
-  | "unauthenticated"
-  | "invalid_token"
-  | "invalid_dpop_proof"
-  | "replay_detected"
-  | "token_scope_mismatch"
-  | "token_policy_changed"
-  | "forbidden"
+  "unauthenticated",
+  "invalid_token",
+  "invalid_dpop_proof",
+  "replay_detected",
+  "token_scope_mismatch",
+  "token_policy_changed",
+  "forbidden",
   // state
-  | "not_found"
-  | "already_exists"
-  | "nonce_invalid"
-  | "device_disabled"
+  "not_found",
+  "already_exists",
+  "nonce_invalid",
+  "device_disabled",
   // attestation evidence (the verifier's own code travels as `evidence_code`)
-  | "evidence_malformed"
-  | "evidence_rejected"
-  | "evidence_not_allowed"
-  | "bootstrap_invalid"
-  | "tpm_binding_conflict"
-  | "tpm_not_enrolled"
-  | "attestation_not_configured"
+  "evidence_malformed",
+  "evidence_rejected",
+  "evidence_not_allowed",
+  "bootstrap_invalid",
+  "tpm_binding_conflict",
+  "tpm_not_enrolled",
+  "attestation_not_configured",
   // human review (passkeys, holds)
-  | "challenge_invalid"
-  | "webauthn_invalid"
-  | "webauthn_origin_mismatch"
-  | "user_verification_required"
-  | "counter_regression"
-  | "enrollment_invalid"
-  | "self_approval"
-  | "duplicate_approver"
-  | "review_mismatch"
-  | "review_record_changed"
-  | "review_not_pending"
-  | "review_at_last_tier"
-  // configuration and internals
+  "challenge_invalid",
+  "webauthn_invalid",
+  "webauthn_origin_mismatch",
+  "user_verification_required",
+  "counter_regression",
+  "enrollment_invalid",
+  "self_approval",
+  "duplicate_approver",
+  "review_mismatch",
+  "review_record_changed",
+  "review_not_pending",
+  "review_at_last_tier",
   // policy bundles
-  | "bundle_malformed"
-  | "bundle_untrusted_key"
-  | "bundle_signature_invalid"
-  | "bundle_digest_mismatch"
-  | "bundle_expired"
-  | "bundle_not_yet_valid"
-  | "bundle_invalid"
-  | "bundle_version_conflict"
-  | "configuration_error"
-  | "internal_error";
+  "bundle_malformed",
+  "bundle_untrusted_key",
+  "bundle_signature_invalid",
+  "bundle_digest_mismatch",
+  "bundle_expired",
+  "bundle_not_yet_valid",
+  "bundle_invalid",
+  "bundle_version_conflict",
+  // configuration and internals
+  "configuration_error",
+  "storage_error",
+  "internal_error",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /**
  * An expected refusal, returned as a value rather than thrown: an exception that crosses a

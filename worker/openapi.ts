@@ -10,7 +10,6 @@ import { problemResponse } from "./problem.ts";
 const validationProblem: Hook<unknown, AppEnv, string, unknown> = (result) => {
   if (!result.success) {
     return problemResponse("malformed_request", {
-      detail: "the request does not match its schema",
       errors: result.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message })),
     });
   }
@@ -29,7 +28,6 @@ export const ProblemSchema = z
     title: z.string(),
     status: z.int(),
     code: z.string().openapi({ description: "Stable error code; see docs/errors.md" }),
-    detail: z.string().optional(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     evidence_code: z.string().optional().openapi({ description: "The verifier's own code when attestation evidence was refused" }),
   })

@@ -96,6 +96,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 409, title: "The bundle version does not move forward" };
     case "configuration_error":
       return { status: 500, title: "Warden is misconfigured" };
+    case "storage_error":
+      return { status: 500, title: "Warden's stored state is not what it should be" };
     case "internal_error":
       return { status: 500, title: "Internal error" };
   }
@@ -107,8 +109,7 @@ export interface ProblemBody {
   title: string;
   status: number;
   code: ErrorCode;
-  detail?: string;
-  instance?: string;
+  /** For `malformed_request`: the fields of the request's schema that are at fault. */
   errors?: { path: string; message: string }[];
   /** The verifier's stable code when evidence was refused (worker/verifiers/errors.ts). */
   evidence_code?: string;
@@ -116,15 +117,14 @@ export interface ProblemBody {
 
 export const PROBLEM_TYPE_BASE = "https://warden.dev/problems/";
 
-/** Builds the problem+json response for `code`; `detail` must never carry secrets or stack traces. */
-export function problemResponse(
-  code: ErrorCode,
-  extra: { detail?: string; instance?: string; errors?: ProblemBody["errors"]; headers?: HeadersInit; evidenceCode?: string } = {},
-): Response {
+/**
+ * The problem+json response for `code`: its status and stable title, and nothing from inside
+ * Warden. What went wrong in detail is for the worker's log (app.ts), never the wire: verifier
+ * offsets, storage keys and configuration values would tell a caller how to probe.
+ */
+export function problemResponse(code: ErrorCode, extra: { errors?: ProblemBody["errors"]; headers?: HeadersInit; evidenceCode?: string } = {}): Response {
   const { status, title } = problemFor(code);
   const body: ProblemBody = { type: PROBLEM_TYPE_BASE + code, title, status, code };
-  if (extra.detail !== undefined) body.detail = extra.detail;
-  if (extra.instance !== undefined) body.instance = extra.instance;
   if (extra.errors !== undefined) body.errors = extra.errors;
   if (extra.evidenceCode !== undefined) body.evidence_code = extra.evidenceCode;
   const headers = new Headers(extra.headers);

@@ -28,6 +28,15 @@ describe("bad input gets application/problem+json with a stable code", () => {
     expect(problem).toMatchObject({ code: "malformed_request", status: 400, type: "https://warden.dev/problems/malformed_request" });
   });
 
+  it("a refusal says its code and title and nothing from inside: no message, no offsets", async () => {
+    const client = await readyDevice();
+    // A proof for another URL: the log says which claim failed, the wire only that the proof is not valid.
+    const dpop = await client.proof("POST", "/v1/decisions/batch", { accessToken: client.sessionToken! });
+    const refused = await client.request("POST", "/v1/decisions", fileAction("file.read", "/home/dev/workspace/a"), { authorization: `DPoP ${client.sessionToken}`, dpop });
+    expect(refused.status).toBe(401);
+    expect(refused.body).toEqual({ type: "https://warden.dev/problems/invalid_dpop_proof", title: "The DPoP proof is not valid", status: 401, code: "invalid_dpop_proof" });
+  });
+
   it("a body of another media type: 415", async () => {
     const { response, problem } = await post("/v1/devices", await registration(), { ...admin, "content-type": "text/plain" });
     expect(response.status).toBe(415);
