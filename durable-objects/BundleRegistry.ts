@@ -2,27 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { Refused } from "../worker/errors.ts";
-
-/** A verified artifact in R2 that a deployment slot points at. */
-export interface BundleRef {
-  version: number;
-  digest: string;
-  name: string;
-  /** R2 key of the signed artifact. */
-  key: string;
-  expiresAt: string;
-}
-
-/** Which bundle decides for whom. Written to R2 for every isolate to read (see worker/policy/store.ts). */
-export interface Deployment {
-  /** Bumped on every change, so a reader can tell a newer pointer from an older one. */
-  generation: number;
-  active: BundleRef | null;
-  /** A candidate that decides for a stable share of devices or for one device group. */
-  canary: { bundle: BundleRef; percent: number | null; group: string | null } | null;
-  /** A candidate evaluated beside the active bundle without changing any answer. */
-  shadow: BundleRef | null;
-}
+import { deploymentKey, type BundleRef, type Deployment } from "../worker/policy/deployment.ts";
 
 export type Slot = "active" | "canary" | "shadow";
 
@@ -41,16 +21,6 @@ export interface ShadowReport {
   agree: number;
   disagree: number;
   examples: { time: string; device: string; decision_id: string; active: DecisionSummary; shadow: DecisionSummary }[];
-}
-
-/** R2 key of a tenant's deployment pointer. */
-export function deploymentKey(tenant: string): string {
-  return `${tenant}/bundles/deployment.json`;
-}
-
-/** R2 key of a published artifact. */
-export function artifactKey(tenant: string, version: number): string {
-  return `${tenant}/bundles/artifacts/${version}.jws`;
 }
 
 const MAX_SHADOW_EXAMPLES = 20;

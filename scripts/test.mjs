@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: install what the tests need beyond npm packages (a software TPM, chromium),
-// type-check, run every test inside workerd (vitest + @cloudflare/vitest-pool-workers), then
+// type-check, check the module graph (scripts/check-imports.mjs), run every test inside workerd (vitest + @cloudflare/vitest-pool-workers), then
 // the reviewer page in headless Chromium, closing with one "N passed, N failed" line.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,6 +19,7 @@ function run(command, args) {
 for (const [command, args] of [
   ["sh", ["scripts/install-test-deps.sh"]],
   ["npx", ["tsc", "--noEmit", "-p", "."]],
+  ["node", ["scripts/check-imports.mjs"]],
 ]) {
   const status = run(command, args);
   if (status !== 0) process.exit(status || browserStatus);

@@ -8,7 +8,7 @@ import { runtimeDeps, type Deps } from "../worker/context.ts";
 import type { JWK } from "jose";
 import type { LogEntry } from "../worker/log/chain.ts";
 import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
-import { artifactKey } from "../durable-objects/BundleRegistry.ts";
+import { artifactKey } from "../worker/policy/deployment.ts";
 
 export const BASE_URL = "https://warden.test";
 

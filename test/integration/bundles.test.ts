@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { base64url, exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
-import { artifactKey } from "../../durable-objects/BundleRegistry.ts";
+import { artifactKey } from "../../worker/policy/deployment.ts";
 import { bundleStatement, signBundle, type BundleSources } from "../../worker/policy/artifact.ts";
 import { canaryShare } from "../../worker/policy/store.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";

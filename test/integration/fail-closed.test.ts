@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
 import { runtimeDeps, type Deps } from "../../worker/context.ts";
-import { deploymentKey } from "../../durable-objects/BundleRegistry.ts";
+import { deploymentKey } from "../../worker/policy/deployment.ts";
 import { activate, defaultSources, fileAction, publish, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 

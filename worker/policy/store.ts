@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { BundleError, publisherKeys, verifyBundleArtifact, type PublisherKeys } from "./artifact.ts";
 import { compileBundle, type CompiledBundle } from "./bundle.ts";
-import { deploymentKey, type BundleRef, type Deployment } from "../../durable-objects/BundleRegistry.ts";
+import { deploymentKey, type BundleRef, type Deployment } from "./deployment.ts";
 
 export type BundleProblem = "no_active_bundle" | "bundle_invalid";
 

@@ -5,7 +5,7 @@ import { bearerSecurity, jsonBody, problems, router, LogHeadSchema } from "../op
 import { BundleError, verifyBundleArtifact } from "../policy/artifact.ts";
 import { compileBundle } from "../policy/bundle.ts";
 import { trustedKeys } from "../policy/store.ts";
-import { artifactKey, type BundleRef } from "../../durable-objects/BundleRegistry.ts";
+import { artifactKey, type BundleRef } from "../policy/deployment.ts";
 
 const ActivateSchema = z
   .strictObject({
