@@ -5,6 +5,7 @@
 export type ErrorCode =
   // malformed input
   | "malformed_request"
+  | "malformed_json"
   | "payload_too_large"
   | "unsupported_media_type"
   // authentication and authorisation

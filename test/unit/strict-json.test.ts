@@ -1,4 +1,6 @@
+import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
+import { JwsShapeError, strictJwsParts } from "../../worker/tokens/jws.ts";
 import { DEFAULT_MAX_DEPTH, StrictJsonError, parseStrictJson, type JsonValue, type StrictJsonCode } from "../../worker/json/strict.ts";
 
 /** The code `input` is refused with, or "ok": the tables assert codes, never messages. */
@@ -242,5 +244,41 @@ describe("strict JSON: options and safety", () => {
     };
     const text = JSON.stringify(document);
     expect(parseStrictJson(utf8(text))).toEqual(JSON.parse(text));
+  });
+});
+
+describe("compact JWS header and payload, strictly (worker/tokens/jws.ts)", () => {
+  const segment = (text: string) => base64url.encode(text);
+  const jws = (header: string, payload: string) => `${segment(header)}.${segment(payload)}.c2ln`;
+  const codeOfJws = (token: string) => {
+    try {
+      strictJwsParts(token);
+      return "ok";
+    } catch (error) {
+      if (!(error instanceof JwsShapeError)) throw error;
+      return error.code;
+    }
+  };
+
+  it.each([
+    ["a well-formed token", jws('{"alg":"EdDSA"}', '{"sub":"a"}'), "ok"],
+    ["two parts", `${segment("{}")}.${segment("{}")}`, "not_compact_jws"],
+    ["five parts (JWE)", "a.b.c.d.e", "not_compact_jws"],
+    ["an empty header", `.${segment("{}")}.c2ln`, "not_base64url"],
+    ["padding in a segment", `${segment('{"alg":"EdDSA"}')}=.${segment("{}")}.c2ln`, "not_base64url"],
+    ["standard base64 characters", `${segment("{}")}.${Buffer.from('{"a":"??>"}').toString("base64")}.c2ln`, "not_base64url"],
+    ["two alg members in the header", jws('{"alg":"none","alg":"EdDSA"}', '{"sub":"a"}'), "duplicate_key"],
+    ["two htu claims in the payload", jws('{"alg":"EdDSA"}', '{"htu":"https://evil.example/","htu":"https://warden.test/"}'), "duplicate_key"],
+    ["a lone surrogate in a claim", jws('{"alg":"EdDSA"}', '{"sub":"\\udead"}'), "lone_surrogate"],
+    ["an unsafe integer claim", jws('{"alg":"EdDSA"}', '{"exp":9007199254740993}'), "unsafe_integer"],
+    ["a BOM before the header", jws('\ufeff{"alg":"EdDSA"}', "{}"), "bom"],
+    ["a payload that is an array", jws('{"alg":"EdDSA"}', "[1]"), "not_an_object"],
+    ["a header that is a string", jws('"EdDSA"', "{}"), "not_an_object"],
+  ])("%s → %s", (_name, token, code) => {
+    expect(codeOfJws(token)).toBe(code);
+  });
+
+  it("returns both parts, read like any strict JSON", () => {
+    expect(strictJwsParts(jws('{"alg":"EdDSA","typ":"x"}', '{"n":1,"s":"é"}'))).toEqual({ header: { alg: "EdDSA", typ: "x" }, payload: { n: 1, s: "é" } });
   });
 });
