@@ -1,7 +1,7 @@
 import "./policy/cedar-workerd.ts";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { EvidenceRefusal, WardenError } from "./errors.ts";
+import { EvidenceRefusal, MalformedInputError, WardenError } from "./errors.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "./json/strict.ts";
 import { runtimeDeps, type Deps } from "./context.ts";
 import { router } from "./openapi.ts";
@@ -54,8 +54,8 @@ export function createApp(deps: Deps = runtimeDeps) {
       body = parseStrictJson(bytes);
     } catch (error) {
       if (!(error instanceof StrictJsonError)) throw error;
-      // The detail names the reader's code, never the input.
-      return problemResponse("malformed_json", { detail: `the body is not strict JSON (${error.code})` });
+      // Refused through onError, so it is logged; the reader's message names its code and offset, never the input.
+      throw new MalformedInputError("malformed_json", `the body is not strict JSON (${error.message})`, { cause: error });
     }
     // Hono's json() re-parses the cached text with JSON.parse; every validator reads through it, so it
     // answers with the strict reading instead (seeding bodyCache cannot: json() reads only its "text").

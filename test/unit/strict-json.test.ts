@@ -1,5 +1,6 @@
 import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
+import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
 import { JwsShapeError, strictJwsParts } from "../../worker/tokens/jws.ts";
 import { DEFAULT_MAX_DEPTH, StrictJsonError, parseStrictJson, type JsonValue, type StrictJsonCode } from "../../worker/json/strict.ts";
 
@@ -280,5 +281,22 @@ describe("compact JWS header and payload, strictly (worker/tokens/jws.ts)", () =
 
   it("returns both parts, read like any strict JSON", () => {
     expect(strictJwsParts(jws('{"alg":"EdDSA","typ":"x"}', '{"n":1,"s":"é"}'))).toEqual({ header: { alg: "EdDSA", typ: "x" }, payload: { n: 1, s: "é" } });
+  });
+});
+
+describe("the shim's client reads Warden's answers strictly (cli/client.ts)", () => {
+  const answering = (body: string) => async () => {
+    const key = await generateDeviceKey();
+    return new WardenClient({ url: "https://warden.test", deviceId: "d", key, fetch: async () => new Response(body, { status: 200, headers: { "content-type": "application/json" } }) });
+  };
+
+  it("an answer with two `decision`s is an error, not whichever one JSON.parse keeps", async () => {
+    const client = await (answering('{"decision":"deny","decision":"permit"}'))();
+    await expect(client.request("GET", "/v1/x")).rejects.toMatchObject({ code: "duplicate_key" });
+  });
+
+  it("control: the same answer with one member, and an empty answer", async () => {
+    expect((await (await answering('{"decision":"deny"}')()).request("GET", "/v1/x")).body).toEqual({ decision: "deny" });
+    expect((await (await answering("")()).request("GET", "/v1/x")).body).toBeNull();
   });
 });
