@@ -25,3 +25,22 @@ export async function timeAsync(fn: () => Promise<unknown>, batches: number, bat
   perCall.sort((a, b) => a - b);
   return { us: perCall[Math.floor(perCall.length / 2)] as number, min: perCall[0] as number };
 }
+
+/** µs per call of a synchronous function, measured like {@link timeAsync} but without a promise per call. */
+export function timeSync(fn: () => unknown, batches: number, batchMs: number, warmup: number): Timing {
+  for (let i = 0; i < warmup; i += 1) fn();
+  const perCall: number[] = [];
+  for (let b = 0; b < batches; b += 1) {
+    const t0 = performance.now();
+    let n = 0;
+    let t1 = t0;
+    while (t1 - t0 < batchMs) {
+      fn();
+      n += 1;
+      t1 = performance.now();
+    }
+    perCall.push(((t1 - t0) * 1000) / n);
+  }
+  perCall.sort((a, b) => a - b);
+  return { us: perCall[Math.floor(perCall.length / 2)] as number, min: perCall[0] as number };
+}

@@ -15,6 +15,7 @@
  *   POST /bench/policy/run       time decide() and cedar-wasm calls on a loaded bundle, in-isolate.
  *   POST /bench/served           mean in-worker time per timed route since the last call (and reset).
  *   POST /bench/tpm              TPM quote verification beside its signature-verification floor (bench/tpm.ts).
+ *   POST /bench/json             the strict JSON reader beside JSON.parse on request bodies (bench/json.ts).
  */
 import { createApp } from "../worker/app.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
@@ -42,6 +43,7 @@ import { verifyWardenJwt } from "../worker/tokens/jwt.ts";
 import { signingKey } from "../worker/tokens/keys.ts";
 import { tpmBenchRoutes } from "./tpm.ts";
 import { cvmBenchRoutes } from "./cvm.ts";
+import { jsonBenchRoutes } from "./json.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
@@ -50,6 +52,7 @@ export * from "../worker/index.ts";
 const app = createApp();
 tpmBenchRoutes(app);
 cvmBenchRoutes(app);
+jsonBenchRoutes(app);
 
 app.post("/bench/append/:device", async (c) => {
   const data = (await c.req.json()) as { [key: string]: JsonValue };

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
+import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import { GENESIS_PREV, entryHash, type LogEntry } from "../worker/log/chain.ts";
 import { parseCheckpointText, type Checkpoint } from "../worker/log/checkpoint.ts";
@@ -25,11 +26,14 @@ import { parseRotationText } from "../worker/log/rotation.ts";
  * no file or network I/O (cli/audit.ts does that), so it also runs in workerd.
  *
  * It stops at the first problem and names it with a code of its own and the
- * first bad seq.
+ * first bad seq. Every line is read with the strict JSON reader: an edit that
+ * adds `"decision":"permit"` before `"decision":"deny"` keeps the hash that
+ * JSON.parse recomputes, so it must be refused as a text, not resolved.
  */
 
 export type AuditProblem =
   | "malformed_line"
+  | "duplicate_key"
   | "missing_header"
   | "entry_edited"
   | "entry_missing"
@@ -38,6 +42,7 @@ export type AuditProblem =
   | "wrong_device"
   | "hmac_mismatch"
   | "hmac_missing"
+  | "hmac_key_unknown"
   | "unknown_key"
   | "key_change_without_rotation"
   | "rotation_invalid"
@@ -67,7 +72,10 @@ export class AuditFailure extends Error {
 export interface VerifyOptions {
   /** Trusted log public keys (from `--keys`). An empty set verifies nothing and is refused. */
   keys: LogKey[];
-  /** HMAC keys (from `--hmac-key`); entries whose `mac_key` is not among them are reported as unchecked. */
+  /**
+   * HMAC keys (from `--hmac-key`). Given any, every entry must carry a `mac` by one of
+   * them: an entry without one fails `hmac_missing`, one by another key `hmac_key_unknown`.
+   */
   macKeys?: MacKey[];
   /** A checkpoint the auditor kept from before (signed note text). */
   held?: string;
@@ -123,6 +131,14 @@ function canonical(value: unknown): string {
   return canonicalJson(value as JsonValue);
 }
 
+/** Why a complete line that is not strict JSON fails; two members of one name have their own code. */
+function strictFailure(error: StrictJsonError, line: number): { code: "duplicate_key" | "malformed_line"; message: string } {
+  if (error.code === "duplicate_key") {
+    return { code: "duplicate_key", message: `line ${line} has two members of the same name (offset ${error.offset}): readers differ on which one counts, so it verifies nothing` };
+  }
+  return { code: "malformed_line", message: `line ${line} is not strict JSON (${error.code} at offset ${error.offset})` };
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -160,7 +176,6 @@ export class ExportVerifier {
   private lastHash: string | null = null;
   private lastKey: string | null = null;
   private lastMac: string | null = null;
-  private macSeen = false;
   /** A forward jump in seq, held one line to tell a deleted entry from two swapped ones. */
   private jumped: LogEntry | null = null;
   private segment: OpenSegment | null = null;
@@ -170,8 +185,8 @@ export class ExportVerifier {
   private heldCheckpoint: (Checkpoint & { key: string }) | null = null;
   private firstPrev: string | null = null;
   private manifestSeen = false;
-  /** A line that did not parse, held to tell a cut-off last line from garbage inside. */
-  private brokenLine: number | null = null;
+  /** A line that ended inside a value, held to tell a cut-off last line from garbage inside. */
+  private brokenLine: { line: number; code: StrictJsonError["code"] } | null = null;
   private readonly report: VerifyReport = {
     ok: false,
     origin: null,
@@ -196,19 +211,27 @@ export class ExportVerifier {
     this.report.hmac.keys = [...this.macKeys.keys()];
   }
 
-  /** Feeds one line of the export (without its newline). Throws AuditFailure at the first problem. */
-  async push(text: string): Promise<void> {
+  /**
+   * Feeds one line of the export (without its newline): its bytes as read (UTF-8 is then
+   * checked too), or its text. Throws AuditFailure at the first problem.
+   */
+  async push(text: string | Uint8Array): Promise<void> {
     this.line += 1;
     if (text.length === 0) return;
-    if (this.brokenLine !== null) throw new AuditFailure("malformed_line", null, `line ${this.brokenLine} is not JSON`);
+    if (this.brokenLine !== null) throw new AuditFailure("malformed_line", null, `line ${this.brokenLine.line} is not JSON (${this.brokenLine.code})`);
     if (this.manifestSeen) throw new AuditFailure("trailing_data", null, `line ${this.line} follows the signed manifest`);
     let value: unknown;
     try {
-      value = JSON.parse(text);
-    } catch {
-      // Unless another line follows, this is a file cut mid-line: reported as truncation by finish().
-      this.brokenLine = this.line;
-      return;
+      value = parseStrictJson(text);
+    } catch (error) {
+      if (!(error instanceof StrictJsonError)) throw error;
+      // Ending inside a value (or inside a UTF-8 sequence) is what a file cut mid-line looks like: unless another line follows, finish() reports truncation.
+      if (error.code === "unexpected_end" || error.code === "invalid_utf8") {
+        this.brokenLine = { line: this.line, code: error.code };
+        return;
+      }
+      const { code, message } = strictFailure(error, this.line);
+      throw new AuditFailure(code, null, message);
     }
     if (!isRecord(value)) throw new AuditFailure("malformed_line", null, `line ${this.line} is not a JSON object`);
     if (this.header === null) {
@@ -229,7 +252,7 @@ export class ExportVerifier {
   /** Ends the export: everything promised must have arrived. Returns the report (ok or the first failure). */
   finish(): VerifyReport {
     if (this.brokenLine !== null && this.header) {
-      throw new AuditFailure("truncated", this.expectedSeq, `the export ends in the middle of line ${this.brokenLine}, after seq ${this.expectedSeq - 1} (truncated)`);
+      throw new AuditFailure("truncated", this.expectedSeq, `the export ends in the middle of line ${this.brokenLine.line}, after seq ${this.expectedSeq - 1} (truncated)`);
     }
     this.settleJump(null);
     const header = this.header;
@@ -321,7 +344,7 @@ export class ExportVerifier {
     return { ...checkpoint, key: (signers[0] as NoteVerifier).id };
   }
 
-  private async onEntry(entry: LogEntry, text: string): Promise<void> {
+  private async onEntry(entry: LogEntry, text: string | Uint8Array): Promise<void> {
     const header = this.header as Header;
     if (this.jumped) {
       this.settleJump(entry);
@@ -407,17 +430,20 @@ export class ExportVerifier {
   }
 
   private checkMac(entry: LogEntry): void {
+    // Asked to check HMACs (--hmac-key), an entry that cannot be checked fails: stripping every mac must not verify.
+    const asked = this.macKeys.size > 0;
     if (entry.mac === undefined) {
-      if (this.macSeen && this.macKeys.size > 0) throw new AuditFailure("hmac_missing", entry.seq, `seq ${entry.seq} has no HMAC after entries that had one`);
+      if (asked) throw new AuditFailure("hmac_missing", entry.seq, `seq ${entry.seq} has no HMAC, and --hmac-key asks for every entry's to be checked`);
       this.lastMac = null;
       return;
     }
-    this.macSeen = true;
     const key = entry.mac_key === undefined ? undefined : this.macKeys.get(entry.mac_key);
+    if (asked && !key) {
+      throw new AuditFailure("hmac_key_unknown", entry.seq, `seq ${entry.seq}: its HMAC is by key ${String(entry.mac_key)}, which is none of the --hmac-key keys`);
+    }
     if (!key || this.lastMac === null) {
       this.report.hmac.unchecked += 1;
-      if (this.macKeys.size > 0 && !key) this.warnOnce(`HMACs by key ${String(entry.mac_key)} were not checked (no such --hmac-key)`);
-      if (key && this.lastMac === null) this.report.warnings.push(`the HMAC of seq ${entry.seq} was not checked (the entry before it is not in the export)`);
+      if (key) this.report.warnings.push(`the HMAC of seq ${entry.seq} was not checked (the entry before it is not in the export)`);
     } else {
       if (entryMac(key, this.lastMac, entry.hash) !== entry.mac) {
         throw new AuditFailure("hmac_mismatch", entry.seq, `seq ${entry.seq}: the HMAC does not match (the entry or one before it was altered by someone without the HMAC key)`);
@@ -425,10 +451,6 @@ export class ExportVerifier {
       this.report.hmac.checked += 1;
     }
     this.lastMac = entry.mac;
-  }
-
-  private warnOnce(message: string): void {
-    if (!this.report.warnings.includes(message)) this.report.warnings.push(message);
   }
 
   private onSegment(value: Record<string, unknown>): void {
@@ -462,7 +484,7 @@ export class ExportVerifier {
     this.report.segments += 1;
   }
 
-  private inSegment(entry: LogEntry, text: string): void {
+  private inSegment(entry: LogEntry, text: string | Uint8Array): void {
     const segment = this.segment;
     if (!segment) return;
     const { manifest } = segment;
@@ -472,7 +494,8 @@ export class ExportVerifier {
     }
     const name = `segment ${manifest.first}-${manifest.last}`;
     if (entry.seq === manifest.first && entry.prev !== manifest.prev_hash) throw new AuditFailure("segment_mismatch", entry.seq, `${name}: its manifest's prev_hash is not the chain's`);
-    segment.digest?.update(`${text}\n`);
+    segment.digest?.update(text);
+    segment.digest?.update("\n");
     segment.seen += 1;
     if (entry.seq === manifest.last) {
       if (entry.hash !== manifest.last_hash) throw new AuditFailure("segment_mismatch", entry.seq, `${name}: its manifest's last_hash is not the chain's`);
@@ -553,7 +576,7 @@ export class ExportVerifier {
     let signer: NoteVerifier;
     try {
       const parsed = parseNote(note);
-      manifest = JSON.parse(parsed.text) as ExportManifest;
+      manifest = parseStrictJson(parsed.text) as unknown as ExportManifest;
       if (`${canonicalJson(manifest as unknown as JsonValue)}\n` !== parsed.text) throw new Error("its text is not canonical JSON");
       signer = (await verifyNote(parsed, this.verifiers))[0] as NoteVerifier;
     } catch (error) {
@@ -586,10 +609,29 @@ export class ExportVerifier {
 }
 
 /**
+ * The lines of a byte stream, as bytes, without their LF (and a CR before it). Holds at
+ * most one partial line; UTF-8 is left for the strict reader to check.
+ */
+export async function* byteLines(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  let pending: Uint8Array = new Uint8Array(0);
+  const line = (bytes: Uint8Array) => (bytes.at(-1) === 0x0d ? bytes.subarray(0, -1) : bytes);
+  for await (const chunk of input) {
+    const data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+    let start = 0;
+    for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, start)) {
+      yield line(data.subarray(start, newline));
+      start = newline + 1;
+    }
+    pending = data.slice(start);
+  }
+  if (pending.length > 0) yield line(pending);
+}
+
+/**
  * Verifies a whole export from its lines. Never throws for a bad export: the
  * report says what failed and where.
  */
-export async function verifyExport(lines: AsyncIterable<string> | Iterable<string>, options: VerifyOptions): Promise<VerifyReport> {
+export async function verifyExport(lines: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: VerifyOptions): Promise<VerifyReport> {
   const verifier = new ExportVerifier(options);
   try {
     for await (const line of lines) await verifier.push(line);
@@ -610,7 +652,7 @@ export interface PackageReport {
   bundleLog: number;
   notIncluded: string[];
   manifestKey: string | null;
-  failure: { code: "malformed_line" | "missing_header" | "checkpoint_invalid" | "manifest_invalid" | "manifest_mismatch" | "truncated"; message: string } | null;
+  failure: { code: "malformed_line" | "duplicate_key" | "missing_header" | "checkpoint_invalid" | "manifest_invalid" | "manifest_mismatch" | "truncated"; message: string } | null;
 }
 
 /**
@@ -619,7 +661,7 @@ export interface PackageReport {
  * counts cover every line before it; every device's checkpoint is signed by a
  * trusted key under that device's origin.
  */
-export async function verifyPackage(lines: AsyncIterable<string> | Iterable<string>, options: { keys: LogKey[] }): Promise<PackageReport> {
+export async function verifyPackage(lines: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: { keys: LogKey[] }): Promise<PackageReport> {
   if (options.keys.length === 0) throw new Error("no trusted log keys");
   const report: PackageReport = { ok: false, tenant: null, range: null, devices: 0, checkpoints: 0, bundleLog: 0, notIncluded: [], manifestKey: null, failure: null };
   const fail = (code: NonNullable<PackageReport["failure"]>["code"], message: string): PackageReport => ({ ...report, ok: false, failure: { code, message } });
@@ -631,18 +673,23 @@ export async function verifyPackage(lines: AsyncIterable<string> | Iterable<stri
     index += 1;
     if (line.length === 0) continue;
     if (manifestNote !== null) return fail("manifest_mismatch", `line ${index} follows the signed manifest`);
-    let record: Record<string, unknown>;
+    let value: unknown;
     try {
-      record = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return fail("malformed_line", `line ${index} is not JSON`);
+      value = parseStrictJson(line);
+    } catch (error) {
+      if (!(error instanceof StrictJsonError)) throw error;
+      const { code, message } = strictFailure(error, index);
+      return fail(code, message);
     }
+    if (!isRecord(value)) return fail("malformed_line", `line ${index} is not a JSON object`);
+    const record = value;
     if (record["kind"] === "manifest") {
       if (typeof record["note"] !== "string") return fail("manifest_invalid", "the manifest is not a signed note");
       manifestNote = record["note"];
       continue;
     }
-    digest.update(`${line}\n`);
+    digest.update(line);
+    digest.update("\n");
     if (origin === null) {
       if (record["kind"] !== "package" || record["format"] !== PACKAGE_FORMAT || typeof record["origin"] !== "string") return fail("missing_header", "the package does not start with its header");
       origin = record["origin"];
@@ -673,7 +720,7 @@ export async function verifyPackage(lines: AsyncIterable<string> | Iterable<stri
   let manifest: PackageManifest;
   try {
     const parsed = parseNote(manifestNote);
-    manifest = JSON.parse(parsed.text) as PackageManifest;
+    manifest = parseStrictJson(parsed.text) as unknown as PackageManifest;
     if (`${canonical(manifest)}\n` !== parsed.text) throw new Error("its text is not canonical JSON");
     report.manifestKey = ((await verifyNote(parsed, options.keys.map((key) => noteVerifierFor(key, origin as string))))[0] as NoteVerifier).id;
   } catch (error) {

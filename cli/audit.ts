@@ -1,9 +1,9 @@
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { createInterface } from "node:readline";
 import { group, UsageError, type Command } from "./command.ts";
-import { AuditFailure, ExportVerifier, verifyPackage, type VerifyReport } from "./audit-verify.ts";
+import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyReport } from "./audit-verify.ts";
+import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
 import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
 
@@ -11,7 +11,8 @@ import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
  * `warden audit verify`: the file and network side of export verification.
  * Reads the export line by line (never whole), the trusted keys from a JWK Set
  * file or URL, an optional earlier checkpoint and HMAC keys, and hands each
- * line to the pure verifier in cli/audit-verify.ts.
+ * line to the pure verifier in cli/audit-verify.ts. Lines go over as bytes, so
+ * the verifier's strict reader sees invalid UTF-8 rather than U+FFFD.
  */
 
 const VERIFY = "warden audit verify";
@@ -19,7 +20,7 @@ const VERIFY = "warden audit verify";
 /** Exit status of `warden audit verify`. */
 export const AUDIT_EXIT = { verified: 0, error: 1, failed: 2 } as const;
 
-async function readSource(source: string, what: string): Promise<string> {
+async function readSource(source: string, what: string): Promise<Uint8Array> {
   if (/^https?:\/\//.test(source)) {
     let response: Response;
     try {
@@ -28,12 +29,24 @@ async function readSource(source: string, what: string): Promise<string> {
       throw new Error(`cannot fetch ${what} from ${source}: ${(error as Error).message}`);
     }
     if (!response.ok) throw new Error(`cannot fetch ${what} from ${source}: HTTP ${response.status}`);
-    return response.text();
+    return new Uint8Array(await response.arrayBuffer());
   }
   try {
-    return await readFile(source, "utf8");
+    return await readFile(source);
   } catch (error) {
     throw new Error(`cannot read ${what} ${source}: ${(error as Error).message}`);
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** A text source (HMAC key, checkpoint) that must be UTF-8. */
+async function readText(source: string, what: string): Promise<string> {
+  const bytes = await readSource(source, what);
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new Error(`${what} ${source} is not UTF-8`);
   }
 }
 
@@ -41,9 +54,9 @@ async function readSource(source: string, what: string): Promise<string> {
 export async function loadKeys(source: string): Promise<LogKey[]> {
   let jwks: unknown;
   try {
-    jwks = JSON.parse(await readSource(source, "the keys"));
+    jwks = parseStrictJson(await readSource(source, "the keys"));
   } catch (error) {
-    if (error instanceof SyntaxError) throw new Error(`${source} is not JSON`);
+    if (error instanceof StrictJsonError) throw new Error(`${source} is not strict JSON (${error.code})`);
     throw error;
   }
   const listed = (jwks as { keys?: unknown }).keys;
@@ -59,9 +72,15 @@ export async function loadKeys(source: string): Promise<LogKey[]> {
 
 /** A checkpoint file: the signed note itself, or the JSON answer of GET /v1/devices/:id/checkpoint. */
 export function checkpointNote(text: string): string {
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith("{")) {
-    const note = (JSON.parse(trimmed) as { note?: unknown }).note;
+  if (text.trimStart().startsWith("{")) {
+    let json: unknown;
+    try {
+      json = parseStrictJson(text);
+    } catch (error) {
+      if (error instanceof StrictJsonError) throw new Error(`the checkpoint JSON is not strict JSON (${error.code})`);
+      throw error;
+    }
+    const note = (json as { note?: unknown }).note;
     if (typeof note !== "string") throw new Error("the checkpoint JSON has no `note`");
     return note;
   }
@@ -107,7 +126,8 @@ Options:
   --keys <file|url>     JWK Set of trusted log keys (/.well-known/warden-log-keys.json)
   --checkpoint <file>   A checkpoint you kept earlier (the signed note, or the JSON of
                         GET /v1/devices/:id/checkpoint)
-  --hmac-key <file>     The LOG_HMAC_KEY (base64url) to check HMACs with (repeatable)
+  --hmac-key <file>     The LOG_HMAC_KEY (base64url) to check HMACs with (repeatable);
+                        every entry must then carry an HMAC by one of these keys
   --json                Print the report as JSON
   --quiet               No progress on stderr
   -h, --help            Show this help
@@ -144,12 +164,12 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
     const macKeys: MacKey[] = [];
     for (const path of values["hmac-key"] ?? []) {
       try {
-        macKeys.push(parseMacKey(await readSource(path, "the HMAC key")));
+        macKeys.push(parseMacKey(await readText(path, "the HMAC key")));
       } catch (error) {
         throw new Error(`${path}: ${(error as Error).message}`);
       }
     }
-    const held = values.checkpoint ? checkpointNote(await readSource(values.checkpoint, "the checkpoint")) : undefined;
+    const held = values.checkpoint ? checkpointNote(await readText(values.checkpoint, "the checkpoint")) : undefined;
 
     const progress = !values.quiet;
     const tty = process.stderr.isTTY === true;
@@ -171,12 +191,11 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
       },
     });
 
-    const input = file === "-" ? process.stdin : createReadStream(file, { encoding: "utf8" });
+    const input = file === "-" ? process.stdin : createReadStream(file);
     let report: VerifyReport;
     try {
-      const reader = createInterface({ input, crlfDelay: Infinity });
       try {
-        for await (const line of reader) await verifier.push(line);
+        for await (const line of byteLines(input)) await verifier.push(line);
       } catch (error) {
         if (error instanceof AuditFailure) throw error;
         throw new Error(`cannot read ${file}: ${(error as Error).message}`);
@@ -228,8 +247,8 @@ Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification 
     if (!values.keys) throw new UsageError("--keys is required", VERIFY_PACKAGE);
     const file = positionals[0] as string;
     const keys = await loadKeys(values.keys);
-    const input = file === "-" ? process.stdin : createReadStream(file, { encoding: "utf8" });
-    const report = await verifyPackage(createInterface({ input, crlfDelay: Infinity }), { keys });
+    const input = file === "-" ? process.stdin : createReadStream(file);
+    const report = await verifyPackage(byteLines(input), { keys });
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (report.failure) process.stdout.write(`FAILED: ${report.failure.code}: ${report.failure.message}\n`);
     else {

@@ -2,12 +2,13 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
-import { decodeJwt, type JWK } from "jose";
+import type { JWK } from "jose";
 import "./cedar-node.ts";
 import { group, parseWithPositionals, required, UsageError, type Command } from "./command.ts";
 import { compileForTest, formatReport, runBundleTests, TestFileSchema, type TestCase } from "./bundle-runner.ts";
 import { BundleError, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
-import type { JsonValue } from "../worker/log/canonical.ts";
+import { StrictJsonError, parseStrictJson, type JsonValue } from "../worker/json/strict.ts";
+import { strictJwsParts } from "../worker/tokens/jws.ts";
 
 /**
  * `warden bundle test | build | publish`: what `opa test` and `opa build --signing-key`
@@ -20,9 +21,19 @@ interface BundleDir {
   tests: { file: string; cases: TestCase[] }[];
 }
 
+/** A JSON file read strictly from its bytes: what the worker will read from it is what was tested. */
+function readJsonFile(path: string): JsonValue {
+  try {
+    return parseStrictJson(readFileSync(path));
+  } catch (error) {
+    if (error instanceof StrictJsonError) throw new Error(`${path} is not strict JSON (${error.code} at offset ${error.offset})`);
+    throw error;
+  }
+}
+
 function readBundleDir(dir: string): BundleDir {
   const read = (file: string) => readFileSync(join(dir, file), "utf8");
-  const manifest = JSON.parse(read("manifest.json")) as JsonValue;
+  const manifest = readJsonFile(join(dir, "manifest.json"));
   const name = typeof manifest === "object" && manifest !== null && !Array.isArray(manifest) && typeof manifest["name"] === "string" ? manifest["name"] : basename(resolve(dir));
   const testDir = join(dir, "tests");
   let testFiles: string[] = [];
@@ -32,7 +43,7 @@ function readBundleDir(dir: string): BundleDir {
     // A bundle without tests/ has no cases: coverage then fails any forbid.
   }
   const tests = testFiles.map((file) => {
-    const parsed = TestFileSchema.safeParse(JSON.parse(readFileSync(join(testDir, file), "utf8")));
+    const parsed = TestFileSchema.safeParse(readJsonFile(join(testDir, file)));
     if (!parsed.success) throw new Error(`tests/${file}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
     return { file: `tests/${file}`, cases: parsed.data.cases };
   });
@@ -103,7 +114,7 @@ Exit status: 0 built, 1 otherwise.`,
     if (!Number.isSafeInteger(version) || version < 1) throw new UsageError("--version must be a positive integer", command);
     const days = values["expires-in"] === undefined ? 90 : Number(values["expires-in"]);
     if (!Number.isFinite(days) || days <= 0) throw new UsageError("--expires-in must be a positive number of days", command);
-    const key = JSON.parse(readFileSync(required<string>(command, values, "key"), "utf8")) as JWK;
+    const key = readJsonFile(required<string>(command, values, "key")) as JWK;
 
     if (!testBundle(dir, now)) {
       process.stderr.write("warden: the bundle's tests fail; nothing was built\n");
@@ -140,7 +151,7 @@ export async function publishArtifact(args: {
 }): Promise<{ status: number; body: unknown }> {
   const artifact = readFileSync(args.artifact, "utf8").trim();
   // Only to learn where to put it: the worker verifies the signature before trusting any of it.
-  const { tenant, version } = decodeJwt(artifact) as { tenant?: unknown; version?: unknown };
+  const { tenant, version } = strictJwsParts(artifact).payload;
   if (typeof tenant !== "string" || typeof version !== "number") throw new Error(`${args.artifact} is not a warden bundle artifact`);
   const object = `${args.bucket}/${tenant}/bundles/artifacts/${version}.jws`;
   const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
@@ -160,7 +171,7 @@ export async function publishArtifact(args: {
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: parseStrictJson(new Uint8Array(await response.arrayBuffer())) };
 }
 
 const publish: Command = {

@@ -1,4 +1,5 @@
 import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { parseStrictJson } from "../worker/json/strict.ts";
 
 /**
  * The reference shim's protocol, the thin client an endpoint embeds: register a
@@ -87,8 +88,9 @@ export class WardenClient {
       (init.headers as Record<string, string>)["content-type"] = "application/json";
     }
     const response = await this.send(new Request(this.url + path, init));
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
+    // Read as strictly as Warden reads requests: an answer with two `decision`s is an error, not a permit.
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return { status: response.status, body: (bytes.length > 0 ? parseStrictJson(bytes) : null) as T };
   }
 
   /** Registers this device's public key (an admin call). */

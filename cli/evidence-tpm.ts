@@ -16,6 +16,7 @@
  *
  * Trust anchors are the vendor roots pinned in worker/verifiers/tpm/roots.
  */
+import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { EvidenceError } from "../worker/verifiers/errors.ts";
 import { asText } from "./evidence.ts";
 import { fromHex } from "../worker/verifiers/reader.ts";
@@ -129,11 +130,13 @@ export async function verifyTpmEk(args: TpmEkArgs): Promise<TpmEkResult> {
   }
 }
 
-function parseJson(text: string, what: string): unknown {
+/** A JSON input read strictly, from its bytes when it has them (so invalid UTF-8 and a BOM are refused too). */
+function parseJson(input: TpmInput, what: string): unknown {
   try {
-    return JSON.parse(text);
-  } catch {
-    return malformed(`${what} is not valid JSON`);
+    return parseStrictJson(input);
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error;
+    return malformed(`${what} is not strict JSON (${error.code})`);
   }
 }
 
@@ -153,7 +156,7 @@ function selectionOf(text: string): TpmManifestReference {
 }
 
 function manifestReference(input: TpmInput): TpmManifestReference {
-  const json = parseJson(asText(input) ?? "", "--manifest") as { attestation?: { tpm?: TpmManifestReference } };
+  const json = parseJson(input, "--manifest") as { attestation?: { tpm?: TpmManifestReference } };
   const tpm = json.attestation?.tpm;
   if (!tpm) return malformed("--manifest has no attestation.tpm");
   return { pcr_bank: tpm.pcr_bank, pcrs: tpm.pcrs, reference: tpm.reference ?? {} };
@@ -178,7 +181,7 @@ export async function verifyTpmQuote(args: TpmQuoteArgs): Promise<TpmQuoteResult
     const text = asText(args.evidence)?.trim();
     if (text?.startsWith("{")) {
       // The session-evidence JSON a shim sends to POST /v1/sessions.
-      const json = parseJson(text, "--evidence") as { quote?: unknown; signature?: unknown; pcrs?: unknown };
+      const json = parseJson(args.evidence, "--evidence") as { quote?: unknown; signature?: unknown; pcrs?: unknown };
       if (typeof json.quote !== "string" || typeof json.signature !== "string" || typeof json.pcrs !== "object" || json.pcrs === null) {
         return malformed("evidence JSON needs quote, signature and pcrs");
       }
@@ -192,7 +195,7 @@ export async function verifyTpmQuote(args: TpmQuoteArgs): Promise<TpmQuoteResult
       if (args.pcrs === undefined) return malformed("--pcrs is required with a binary quote");
       const pcrText = asText(args.pcrs)?.trim();
       if (pcrText?.startsWith("{")) {
-        pcrs = pcrMap(parseJson(pcrText, "--pcrs") as Record<string, unknown>);
+        pcrs = pcrMap(parseJson(args.pcrs, "--pcrs") as Record<string, unknown>);
       } else {
         const values = args.pcrs instanceof Uint8Array ? args.pcrs : binary(args.pcrs, "--pcrs");
         if (values.length !== ordered.length * size) return malformed(`--pcrs holds ${values.length} bytes, not ${ordered.length} values of ${size}`);

@@ -39,6 +39,7 @@ import {
   type TdxClaims,
   type TdxCollateral,
 } from "../worker/verifiers/tdx/index.ts";
+import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { EvidenceError } from "../worker/verifiers/errors.ts";
 import { fromHex, isAllZero } from "../worker/verifiers/reader.ts";
 import { parseCertificate, parseCrl, pemBlocks, type Certificate } from "../worker/verifiers/x509/certificate.ts";
@@ -157,9 +158,11 @@ function snpEvidenceOf(input: EvidenceInput): SnpInputs {
       // Azure CVM attester JSON: { report: [bytes of the HCL report], vcek: PEM, quote: vTPM quote }.
       let json: unknown;
       try {
-        json = JSON.parse(trimmed);
-      } catch {
-        fail("SEV-SNP evidence: invalid JSON");
+        // From the input's own bytes when it has them: invalid UTF-8 and a BOM are refused, not decoded away.
+        json = parseStrictJson(input);
+      } catch (error) {
+        if (!(error instanceof StrictJsonError)) throw error;
+        fail(`SEV-SNP evidence: not strict JSON (${error.code})`);
       }
       const j = json as { report?: unknown; vcek?: unknown };
       if (!Array.isArray(j.report) || !j.report.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) fail("SEV-SNP evidence JSON: `report` is not a byte array");

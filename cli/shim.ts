@@ -2,6 +2,7 @@ import { open, readFile, unlink } from "node:fs/promises";
 import { ClientError, WardenClient, exportDeviceKey, generateDeviceKey, importDeviceKey, type DecisionRequest, type DeviceKey } from "./client.ts";
 import { group, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
 import { EXIT, decisionExitCode } from "./exit.ts";
+import { parseStrictJson } from "../worker/json/strict.ts";
 
 /**
  * The reference shim: what an endpoint runs before letting an agent act.
@@ -126,7 +127,7 @@ Exit status: 0 registered, 1 any error.`,
 async function loadKey(path: string): Promise<DeviceKey> {
   let jwk: unknown;
   try {
-    jwk = JSON.parse(await readFile(path, "utf8"));
+    jwk = parseStrictJson(await readFile(path));
   } catch (error) {
     throw new Error(`cannot read key file ${path}: ${(error as Error).message}`);
   }

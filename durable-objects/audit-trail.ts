@@ -1,3 +1,4 @@
+import { parseStrictJson } from "../worker/json/strict.ts";
 import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
 import { checkpointText, logOrigin, parseCheckpointText } from "../worker/log/checkpoint.ts";
@@ -709,8 +710,9 @@ export class AuditTrail {
   }
 }
 
+/** The public half of the configured LOG_SIGNING_KEY (configuration, so read strictly like any input). */
 function publicOf(source: string): { [key: string]: JsonValue } {
-  const { x } = JSON.parse(source) as { x: string };
+  const { x } = parseStrictJson(source) as { x: string };
   return { kty: "OKP", crv: "Ed25519", x };
 }
 

@@ -7,8 +7,10 @@
 //            at 10, 100, 1,000 and 10,000 generated policies.
 //
 //   C. TPM quote verification in-isolate beside the signature verification it must do.
+//   D. SEV-SNP and TDX verification in-isolate beside their signature floors.
+//   E. The strict JSON reader in-isolate beside JSON.parse, on a decision body and a batch body.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -30,6 +32,7 @@ const { runPolicy, probeClock } = await import("../bench/policy.ts");
 const { activateDefault } = await import("../bench/bundles.ts");
 const { runTpm } = await import("../bench/tpm.ts");
 const { runCvm } = await import("../bench/cvm-run.ts");
+const { runJson } = await import("../bench/json-run.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -82,6 +85,10 @@ try {
   if (only === undefined || only === "cvm") {
     log(`D. SEV-SNP and TDX verification in-isolate`);
     results.cvm = await runCvm(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 10 : 50 });
+  }
+  if (only === undefined || only === "json") {
+    log(`E. strict JSON reader in-isolate`);
+    results.json = await runJson(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 50 : 500 });
   }
 } finally {
   await server.mf.dispose();
@@ -217,6 +224,16 @@ if (results.cvm) {
   const names = { "sev-snp": "SEV-SNP s2 (floor: 1× P-384)", tdx: "TDX t1 (floor: 2× P-256)" };
   for (const r of results.cvm) {
     out.push(row([names[r.kind], `${us(r.verify.us)} (${us(r.verify.min)})`, `${us(r.floor.us)} (${us(r.floor.min)})`, `${(r.verify.us / r.floor.us).toFixed(2)}×`, r.perSecond.toFixed(0)], widths));
+  }
+}
+if (results.json) {
+  out.push("");
+  out.push("E. strict JSON reader in-isolate (bytes in: UTF-8 decoding and parsing) beside TextDecoder + JSON.parse; µs per call, median (fastest)");
+  const widths = [30, 16, 16, 9];
+  out.push(row(["body", "parseStrictJson", "JSON.parse", "ratio"], widths));
+  for (const r of results.json) {
+    const name = `${r.body === "decision" ? "decision request" : "decision batch"} (${r.bytes} B)`;
+    out.push(row([name, `${us(r.strict.us)} (${us(r.strict.min)})`, `${us(r.jsonParse.us)} (${us(r.jsonParse.min)})`, `${r.ratio.toFixed(2)}×`], widths));
   }
 }
 out.push("");

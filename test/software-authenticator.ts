@@ -64,6 +64,8 @@ export interface AssertionOverrides {
   userVerified?: boolean;
   challenge?: string;
   crossOrigin?: boolean;
+  /** Rewrites the clientDataJSON text before it is signed (e.g. to add a second member of a name). */
+  clientDataText?: (json: string) => string;
 }
 
 export class SoftwareAuthenticator {
@@ -103,8 +105,8 @@ export class SoftwareAuthenticator {
     return concat(await sha256(encoder.encode(rpId)), Uint8Array.of(flags), count, attested ?? new Uint8Array());
   }
 
-  private clientData(type: string, challenge: string, origin: string, crossOrigin: boolean): Uint8Array {
-    return encoder.encode(JSON.stringify({ type, challenge, origin, crossOrigin }));
+  private clientData(type: string, challenge: string, origin: string, crossOrigin: boolean, rewrite: (json: string) => string = (json) => json): Uint8Array {
+    return encoder.encode(rewrite(JSON.stringify({ type, challenge, origin, crossOrigin })));
   }
 
   /** Answers `navigator.credentials.create` options with attestation "none". */
@@ -114,7 +116,7 @@ export class SoftwareAuthenticator {
     const flags = 0x01 | (overrides.userVerified === false ? 0 : 0x04) | 0x40;
     const authData = await this.authData(overrides.rpId ?? this.rpId, flags, this.counter, attested);
     const attestationObject = concat(cborHead(5, 3), cborText("fmt"), cborText("none"), cborText("attStmt"), cborHead(5, 0), cborText("authData"), cborBytes(authData));
-    const clientDataJSON = this.clientData(overrides.type ?? "webauthn.create", overrides.challenge ?? options.challenge, overrides.origin ?? this.origin, overrides.crossOrigin ?? false);
+    const clientDataJSON = this.clientData(overrides.type ?? "webauthn.create", overrides.challenge ?? options.challenge, overrides.origin ?? this.origin, overrides.crossOrigin ?? false, overrides.clientDataText);
     return {
       id: this.id,
       rawId: this.id,
@@ -129,7 +131,7 @@ export class SoftwareAuthenticator {
     const counter = overrides.counter ?? (this.counter += 1);
     const flags = 0x01 | (overrides.userVerified === false ? 0 : 0x04);
     const authData = await this.authData(overrides.rpId ?? this.rpId, flags, counter);
-    const clientDataJSON = this.clientData(overrides.type ?? "webauthn.get", overrides.challenge ?? options.challenge, overrides.origin ?? this.origin, overrides.crossOrigin ?? false);
+    const clientDataJSON = this.clientData(overrides.type ?? "webauthn.get", overrides.challenge ?? options.challenge, overrides.origin ?? this.origin, overrides.crossOrigin ?? false, overrides.clientDataText);
     const raw = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, this.keys.privateKey, concat(authData, await sha256(clientDataJSON)) as Uint8Array<ArrayBuffer>));
     return {
       id: this.id,

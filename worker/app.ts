@@ -1,7 +1,8 @@
 import "./policy/cedar-workerd.ts";
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { EvidenceRefusal, WardenError } from "./errors.ts";
+import { EvidenceRefusal, MalformedInputError, WardenError } from "./errors.ts";
+import { StrictJsonError, parseStrictJson, type JsonValue } from "./json/strict.ts";
 import { runtimeDeps, type Deps } from "./context.ts";
 import { router } from "./openapi.ts";
 import { problemFor, problemResponse } from "./problem.ts";
@@ -22,6 +23,8 @@ import { docsPage } from "./docs-page.ts";
 /** Request bodies above this are refused before anything parses them. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+const JSON_MEDIA_TYPE = /^application\/json(\s*;|$)/i;
+
 /** Builds the Warden app around its dependencies; `worker/index.ts` passes the runtime ones. */
 export function createApp(deps: Deps = runtimeDeps) {
   const app = router();
@@ -33,7 +36,7 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.use("/v1/*", async function requireJson(c, next) {
     if (c.req.method === "POST" || c.req.method === "PUT") {
       const type = c.req.header("content-type") ?? "";
-      if (!/^application\/json(\s*;|$)/i.test(type)) return problemResponse("unsupported_media_type");
+      if (!JSON_MEDIA_TYPE.test(type)) return problemResponse("unsupported_media_type");
     }
     return next();
   });
@@ -41,6 +44,24 @@ export function createApp(deps: Deps = runtimeDeps) {
     "/v1/*",
     bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problemResponse("payload_too_large") }),
   );
+  app.use("/v1/*", async function strictJsonBody(c, next) {
+    if (!c.req.raw.body || !JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")) return next();
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    // No text at all is left to the route: one without a body ignores it, one with a body schema refuses it.
+    if (bytes.length === 0) return next();
+    let body: JsonValue;
+    try {
+      body = parseStrictJson(bytes);
+    } catch (error) {
+      if (!(error instanceof StrictJsonError)) throw error;
+      // Refused through onError, so it is logged; the reader's message names its code and offset, never the input.
+      throw new MalformedInputError("malformed_json", `the body is not strict JSON (${error.message})`, { cause: error });
+    }
+    // Hono's json() re-parses the cached text with JSON.parse; every validator reads through it, so it
+    // answers with the strict reading instead (seeding bodyCache cannot: json() reads only its "text").
+    c.req.json = <T>() => Promise.resolve(body as T);
+    return next();
+  });
 
   app.route("/", wellKnown);
   app.route("/", devices);

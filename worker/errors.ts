@@ -6,6 +6,7 @@
 export const ERROR_CODES = [
   // malformed input
   "malformed_request",
+  "malformed_json",
   "payload_too_large",
   "unsupported_media_type",
   // authentication and authorisation

@@ -14,6 +14,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
   switch (code) {
     case "malformed_request":
       return { status: 400, title: "The request is malformed" };
+    case "malformed_json":
+      return { status: 400, title: "The body is not strict JSON" };
     case "payload_too_large":
       return { status: 413, title: "The request body is too large" };
     case "unsupported_media_type":

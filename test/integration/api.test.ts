@@ -21,11 +21,17 @@ async function registration(overrides: Record<string, unknown> = {}) {
 }
 
 describe("bad input gets application/problem+json with a stable code", () => {
-  it("a body that is not JSON: 400 malformed_request", async () => {
+  it("a body that is not JSON: 400 malformed_json", async () => {
     const { response, problem } = await post("/v1/devices", "{", { ...admin, "content-type": "application/json" });
     expect(response.status).toBe(400);
     expect(response.headers.get("content-type")).toBe("application/problem+json");
-    expect(problem).toMatchObject({ code: "malformed_request", status: 400, type: "https://warden.dev/problems/malformed_request" });
+    expect(problem).toMatchObject({ code: "malformed_json", status: 400, type: "https://warden.dev/problems/malformed_json" });
+  });
+
+  it("no body where one is required: 400 malformed_request", async () => {
+    const { response, problem } = await post("/v1/devices", "", { ...admin, "content-type": "application/json" });
+    expect(response.status).toBe(400);
+    expect(problem.code).toBe("malformed_request");
   });
 
   it("a refusal says its code and title and nothing from inside: no message, no offsets", async () => {

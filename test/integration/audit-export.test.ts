@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { verifyExport, type VerifyOptions } from "../../cli/audit-verify.ts";
+import { byteLines, verifyExport, type VerifyOptions } from "../../cli/audit-verify.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { entryHash, type LogEntry } from "../../worker/log/chain.ts";
@@ -9,7 +9,7 @@ import { importLogSigningKey, noteSignerFor } from "../../worker/log/keys.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { parseNote, signNote } from "../../worker/log/note.ts";
 import { appendMany, auditorGet, configure, freshLogSigningKey, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
-import { readyDevice } from "../helpers.ts";
+import { activate, fileAction, readyDevice } from "../helpers.ts";
 import { exportRecords } from "../../worker/routes/audit.ts";
 
 type Stub = DurableObjectStub<DeviceLog>;
@@ -295,5 +295,128 @@ describe("warden audit verify detects tampering, each with its own message", () 
     const fork = await signNote(checkpointText({ ...genuine, size: 15, root: "ab".repeat(32), head: "cd".repeat(32) }), [noteSignerFor(real, header.origin)]);
     const failure = await failureOf(lines, { held: fork });
     expect(failure).toMatchObject({ code: "held_checkpoint_mismatch", seq: 15 });
+  });
+});
+
+describe("warden audit verify reads every line strictly", () => {
+  let lines: string[];
+  let id: string;
+
+  beforeAll(async () => {
+    ({ id } = await archivedDevice());
+    lines = await exportLines(id);
+  });
+
+  async function failureOf(tampered: (string | Uint8Array)[], extra: Partial<VerifyOptions> = {}) {
+    const report = await verifyExport(tampered, await verifierOptions(extra));
+    expect(report.ok).toBe(false);
+    return report.failure!;
+  }
+
+  it('a decision edited to `"decision":"permit","decision":"deny"` (the hash JSON.parse recomputes still matches)', async () => {
+    await activate();
+    const device = await readyDevice();
+    expect((await device.decide(fileAction("file.read", "/etc/shadow"))).body).toMatchObject({ decision: "deny" });
+    const exported = await exportLines(device.deviceId);
+    expect((await verifyExport(exported, await verifierOptions())).failure).toBeNull();
+    const index = exported.findIndex((line) => line.includes('"decision":"deny"'));
+    expect(index).toBeGreaterThan(0);
+    const seq = (JSON.parse(exported[index]!) as LogEntry).seq;
+    const edited = [...exported];
+    edited[index] = edited[index]!.replace('"decision":"deny"', '"decision":"permit","decision":"deny"');
+    const failure = await failureOf(edited);
+    expect(failure).toMatchObject({ code: "duplicate_key", seq: null });
+    expect(failure.message).toMatch(new RegExp(`^line ${index + 1} has two members of the same name`));
+    // The same entry still hashes as it did, so only the strict reading tells.
+    expect(entryHash(JSON.parse(edited[index]!) as LogEntry)).toBe((JSON.parse(exported[index]!) as LogEntry).hash);
+    expect(seq).toBeGreaterThan(0);
+  });
+
+  it("a duplicate in the header, and one deep inside an entry's data", async () => {
+    const header = [`{"kind":"export","kind":"export",${lines[0]!.slice(1)}`, ...lines.slice(1)];
+    expect(await failureOf(header)).toMatchObject({ code: "duplicate_key", message: expect.stringMatching(/^line 1 /) });
+    const index = entryIndex(lines, 27);
+    const deep = [...lines];
+    deep[index] = deep[index]!.replace('"data":{', '"data":{"index":0,');
+    expect(await failureOf(deep)).toMatchObject({ code: "duplicate_key", message: expect.stringMatching(new RegExp(`^line ${index + 1} `)) });
+  });
+
+  it("a lone surrogate, an unsafe integer and invalid UTF-8 inside a line are malformed lines; a line cut inside a character is truncation", async () => {
+    const index = entryIndex(lines, 27);
+    const withData = (data: string) => {
+      const copy: (string | Uint8Array)[] = [...lines];
+      copy[index] = lines[index]!.replace('"data":{', `"data":{${data},`);
+      return copy;
+    };
+    expect(await failureOf(withData('"note":"\\ud800"'))).toMatchObject({ code: "malformed_line", message: expect.stringContaining("lone_surrogate") });
+    expect(await failureOf(withData('"note":9007199254740993'))).toMatchObject({ code: "malformed_line", message: expect.stringContaining("unsafe_integer") });
+    const bytes = [...lines].map((line) => new TextEncoder().encode(line)) as (string | Uint8Array)[];
+    const bad = new TextEncoder().encode(lines[index]!);
+    bytes[index] = Uint8Array.from([...bad.subarray(0, 10), 0xc3, 0x28, ...bad.subarray(10)]);
+    expect(await failureOf(bytes)).toMatchObject({ code: "malformed_line" });
+    // The export cut inside a two-byte character of its last line.
+    const cut = [...lines.slice(0, index).map((line) => new TextEncoder().encode(line)), Uint8Array.from([...new TextEncoder().encode(lines[index]!.slice(0, 40)), 0xc3])];
+    expect(await failureOf(cut)).toMatchObject({ code: "truncated", seq: 27 });
+    // The untouched export, as bytes: verified.
+    expect((await verifyExport(lines.map((line) => new TextEncoder().encode(line)), await verifierOptions())).failure).toBeNull();
+  });
+
+  it("byteLines splits on LF (dropping a CR before it) across chunk boundaries, keeping a last line without LF", async () => {
+    const text = '{"a":1}\r\n{"b":"é"}\n\n{"c":3}';
+    const bytes = new TextEncoder().encode(text);
+    async function* chunks(size: number) {
+      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+    }
+    for (const size of [1, 2, 5, bytes.length]) {
+      const out: string[] = [];
+      for await (const line of byteLines(chunks(size))) out.push(new TextDecoder().decode(line));
+      expect(out).toEqual(['{"a":1}', '{"b":"é"}', "", '{"c":3}']);
+    }
+  });
+});
+
+describe("warden audit verify fails when it cannot check the HMACs it was asked to (--hmac-key)", () => {
+  let lines: string[];
+
+  beforeAll(async () => {
+    const { id } = await archivedDevice();
+    // The live tail only (21-30): no segment digests cover the lines, so nothing else notices a stripped mac.
+    lines = await exportLines(id, "?from=21");
+  });
+
+  const stripped = (line: string) => {
+    const value = JSON.parse(line) as Record<string, unknown>;
+    if (value["kind"] !== undefined) return line;
+    const { mac: _mac, mac_key: _key, ...rest } = value;
+    return JSON.stringify(rest);
+  };
+
+  it("control: the tail verifies with its HMACs checked (all but the first, whose predecessor is not exported)", async () => {
+    const report = await verifyExport(lines, await verifierOptions());
+    expect(report.failure).toBeNull();
+    expect(report.hmac).toMatchObject({ checked: 9, unchecked: 1 });
+  });
+
+  it("every mac removed: hmac_missing at the first entry; without --hmac-key it verifies, HMACs unchecked", async () => {
+    const failure = (await verifyExport(lines.map(stripped), await verifierOptions())).failure;
+    expect(failure).toMatchObject({ code: "hmac_missing", seq: 21 });
+    expect(failure!.message).toMatch(/seq 21 has no HMAC/);
+    const without = await verifyExport(lines.map(stripped), await verifierOptions({ macKeys: [] }));
+    expect(without.failure).toBeNull();
+    expect(without.hmac).toMatchObject({ checked: 0, unchecked: 0 });
+  });
+
+  it("one mac removed in the middle: hmac_missing naming that seq", async () => {
+    const failure = (await verifyExport(rewrite(lines, 25, ({ mac: _mac, mac_key: _key, ...entry }) => entry as LogEntry), await verifierOptions())).failure;
+    expect(failure).toMatchObject({ code: "hmac_missing", seq: 25 });
+  });
+
+  it("an unknown mac_key: hmac_key_unknown naming the seq", async () => {
+    const failure = (await verifyExport(rewrite(lines, 28, (entry) => ({ ...entry, mac_key: "0123456789abcdef" })), await verifierOptions())).failure;
+    expect(failure).toMatchObject({ code: "hmac_key_unknown", seq: 28 });
+    expect(failure!.message).toMatch(/seq 28: its HMAC is by key 0123456789abcdef/);
+    // A mac without any mac_key is by an unknown key too.
+    const keyless = (await verifyExport(rewrite(lines, 22, ({ mac_key: _key, ...entry }) => entry as LogEntry), await verifierOptions())).failure;
+    expect(keyless).toMatchObject({ code: "hmac_key_unknown", seq: 22 });
   });
 });

@@ -65,6 +65,20 @@ describe("compliance package", () => {
     expect((await verifyPackage(lines.slice(0, -1), { keys })).failure).toMatchObject({ code: "truncated" });
   });
 
+  it("reads every line strictly: a duplicate member is duplicate_key, a non-object line malformed_line", async () => {
+    const lines = await packageLines();
+    const { keys } = await publishedLogKeys();
+    const deviceLine = lines.findIndex((line) => line.startsWith('{"kind":"device"'));
+    const twice = [...lines];
+    twice[deviceLine] = twice[deviceLine]!.replace('"assurance":"software"', '"assurance":"tpm","assurance":"software"');
+    expect((await verifyPackage(twice, { keys })).failure).toMatchObject({ code: "duplicate_key", message: expect.stringMatching(new RegExp(`^line ${deviceLine + 1} `)) });
+    const scalar = [...lines];
+    scalar[deviceLine] = "null";
+    expect((await verifyPackage(scalar, { keys })).failure).toMatchObject({ code: "malformed_line" });
+    // As bytes, as the CLI reads them: verified untouched.
+    expect((await verifyPackage(lines.map((line) => new TextEncoder().encode(line)), { keys })).ok).toBe(true);
+  });
+
   it("is for auditors only", async () => {
     const admin = await SELF.fetch(new Request(`${BASE_URL}/v1/audit/package`, { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } }));
     expect(admin.status).toBe(403);

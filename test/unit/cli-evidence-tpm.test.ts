@@ -49,6 +49,22 @@ describe("warden evidence verify --type tpm", () => {
     expect(await verifyTpmQuote({ evidence, ak: base.ak, nonce: base.nonce, manifest: strict })).toMatchObject({ valid: false, code: "pcr_value_not_allowed" });
   });
 
+  it("session-evidence JSON, PCR JSON or a manifest that is not strict JSON → malformed_evidence", async () => {
+    const evidence = JSON.stringify(q);
+    // A second `quote` first: JSON.parse would verify the last one.
+    const twoQuotes = `{"quote":${JSON.stringify(swtpm.quotes.ecc.quote)},${evidence.slice(1)}`;
+    expect(await verifyTpmQuote({ ...base, evidence })).toMatchObject({ valid: true });
+    expect(await verifyTpmQuote({ ...base, evidence: twoQuotes })).toMatchObject({ valid: false, code: "malformed_evidence" });
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(evidence)]);
+    expect(await verifyTpmQuote({ ...base, evidence: bom })).toMatchObject({ valid: false, code: "malformed_evidence" });
+    const pcrJson = JSON.stringify(q.pcrs);
+    const signature = fromBase64(q.signature);
+    expect(await verifyTpmQuote({ ...base, evidence: fromBase64(q.quote), signature, pcrs: pcrJson })).toMatchObject({ valid: true });
+    expect(await verifyTpmQuote({ ...base, evidence: fromBase64(q.quote), signature, pcrs: `{"0":"${"00".repeat(32)}",${pcrJson.slice(1)}` })).toMatchObject({ valid: false, code: "malformed_evidence" });
+    const manifest = `{"attestation":{"tpm":{"pcr_bank":"sha256","pcrs":[0],"pcrs":${JSON.stringify(swtpm.pcrs)}}}}`;
+    expect(await verifyTpmQuote({ evidence, ak: base.ak, nonce: base.nonce, manifest })).toMatchObject({ valid: false, code: "malformed_evidence" });
+  });
+
   it("rejects with the verifier's code", async () => {
     const evidence = JSON.stringify(q);
     expect(await verifyTpmQuote({ ...base, evidence, nonce: "00".repeat(32) })).toMatchObject({ valid: false, code: "qualifying_data_mismatch" });

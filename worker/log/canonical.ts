@@ -3,7 +3,10 @@
  * hashed over this form, so any party (the worker, the CLI, an auditor's own
  * tool) that re-serialises a parsed entry gets the same bytes.
  */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined };
+import type { JsonValue } from "../json/strict.ts";
+
+/** Re-exported from the strict reader, where it is defined, for the many modules that import it from here. */
+export type { JsonValue };
 
 export function canonicalJson(value: JsonValue): string {
   if (value === null || typeof value === "boolean") return JSON.stringify(value);

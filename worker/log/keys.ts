@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { JWK } from "jose";
+import { parseStrictJson } from "../json/strict.ts";
 import { ed25519KeyId, type NoteSigner, type NoteVerifier } from "./note.ts";
 
 /**
@@ -51,9 +52,9 @@ export function ed25519Thumbprint(x: string): string {
 function parseJwk(source: string, what: string): JWK {
   let jwk: unknown;
   try {
-    jwk = JSON.parse(source);
+    jwk = parseStrictJson(source);
   } catch (cause) {
-    throw new LogKeyError(`${what} is not JSON`, { cause });
+    throw new LogKeyError(`${what} is not strict JSON`, { cause });
   }
   if (typeof jwk !== "object" || jwk === null) throw new LogKeyError(`${what} is not a JWK`);
   const { kty, crv, x } = jwk as JWK;

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
-import { CompactSign, calculateJwkThumbprint, compactVerify, decodeProtectedHeader, errors as joseErrors, importJWK, type JWK } from "jose";
+import { CompactSign, calculateJwkThumbprint, compactVerify, errors as joseErrors, importJWK, type JWK } from "jose";
 import { z } from "zod";
+import { parseStrictJson } from "../json/strict.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
+import { JwsShapeError, strictJwsParts } from "../tokens/jws.ts";
 
 // Signed bundle artifacts: built by the CLI, verified by the worker. Kept apart from
 // the Cedar compiler (bundle.ts) so Node tools can use it without loading cedar-wasm.
@@ -93,7 +95,7 @@ export type PublisherKeys = ReadonlyMap<string, CryptoKey>;
 export async function publisherKeys(jwks: string | undefined): Promise<PublisherKeys> {
   const keys = new Map<string, CryptoKey>();
   if (!jwks) return keys;
-  const parsed = z.object({ keys: z.array(z.object({ kty: z.literal("OKP"), crv: z.literal("Ed25519"), x: z.string() })) }).parse(JSON.parse(jwks));
+  const parsed = z.object({ keys: z.array(z.object({ kty: z.literal("OKP"), crv: z.literal("Ed25519"), x: z.string() })) }).parse(parseStrictJson(jwks));
   for (const { kty, crv, x } of parsed.keys) {
     const jwk = { kty, crv, x };
     keys.set(await calculateJwkThumbprint(jwk), (await importJWK(jwk, "EdDSA")) as CryptoKey);
@@ -110,9 +112,10 @@ export async function verifyBundleArtifact(artifact: string, trusted: PublisherK
   if (trusted.size === 0) throw new BundleError("bundle_untrusted_key", "no publisher key is configured");
   let header;
   try {
-    header = decodeProtectedHeader(artifact);
-  } catch {
-    throw new BundleError("bundle_malformed", "the artifact is not a compact JWS");
+    ({ header } = strictJwsParts(artifact));
+  } catch (error) {
+    if (!(error instanceof JwsShapeError)) throw error;
+    throw new BundleError("bundle_malformed", `the artifact is not a compact JWS of strict JSON (${error.code})`);
   }
   if (header.alg !== "EdDSA" || header.typ !== BUNDLE_JWS_TYPE) throw new BundleError("bundle_malformed", "the artifact must be an EdDSA warden-bundle+jws");
   const key = typeof header.kid === "string" ? trusted.get(header.kid) : undefined;
@@ -126,7 +129,7 @@ export async function verifyBundleArtifact(artifact: string, trusted: PublisherK
   }
   let statement: BundleStatement;
   try {
-    statement = BundleStatementSchema.parse(JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(payload)));
+    statement = BundleStatementSchema.parse(parseStrictJson(payload));
   } catch {
     throw new BundleError("bundle_malformed", "the signed statement is not a warden.bundle.v1 statement");
   }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 import { BundleError, publisherKeys, verifyBundleArtifact, type PublisherKeys } from "./artifact.ts";
 import { compileBundle, type CompiledBundle } from "./bundle.ts";
 import { deploymentKey, type BundleRef, type Deployment } from "./deployment.ts";
@@ -59,9 +60,11 @@ export async function loadDeployment(env: Env, tenant: string, now: number): Pro
 async function load(env: Env, text: string, now: number): Promise<LoadedDeployment> {
   let deployment: Deployment;
   try {
-    deployment = JSON.parse(text) as Deployment;
-  } catch {
-    return { generation: -1, active: { ok: false, code: "bundle_invalid", detail: "the deployment pointer is not JSON" }, canary: null, shadow: null };
+    // R2 can be written around the registry (wrangler r2 object put): read as strictly as any input.
+    deployment = parseStrictJson(text) as unknown as Deployment;
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error;
+    return { generation: -1, active: { ok: false, code: "bundle_invalid", detail: `the deployment pointer is not strict JSON (${error.code})` }, canary: null, shadow: null };
   }
   const active = deployment.active ? await loadArtifact(env, deployment.active, now) : NO_BUNDLE;
   // A candidate that fails to load is dropped, never substituted: the active bundle keeps deciding.

@@ -10,6 +10,7 @@ import {
   type RegistrationResponseJSON,
 } from "@simplewebauthn/server";
 import { ConfigurationError, VerificationError } from "../errors.ts";
+import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 import { ByteReader, bytesEqual } from "../verifiers/reader.ts";
 
 /** Where reviewers' passkeys are valid: one exact origin and its RP ID, from configuration. */
@@ -63,14 +64,20 @@ function base64urlBytes(value: unknown, field: string, max = MAX_B64_FIELD): Uin
   return Uint8Array.from(binary, (char) => char.charCodeAt(0));
 }
 
-/** Parses clientDataJSON (size-capped, strict types); says nothing yet about whether it is right. */
+/**
+ * Parses clientDataJSON (size-capped, strict JSON, strict types); says nothing yet about
+ * whether it is right. Strict because @simplewebauthn/server parses it again with
+ * JSON.parse: two `challenge`s or `origin`s must not let this check read one and the
+ * library the other.
+ */
 export function parseClientData(encoded: unknown): ClientData {
   const bytes = base64urlBytes(encoded, "clientDataJSON", Math.ceil((MAX_CLIENT_DATA_BYTES * 4) / 3) + 4);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    parsed = parseStrictJson(bytes);
   } catch (cause) {
-    throw new VerificationError("webauthn_invalid", "clientDataJSON is not JSON", { cause });
+    if (!(cause instanceof StrictJsonError)) throw cause;
+    throw new VerificationError("webauthn_invalid", `clientDataJSON is not strict JSON (${cause.code})`, { cause });
   }
   const { type, challenge, origin, crossOrigin } = (parsed ?? {}) as Record<string, unknown>;
   if (typeof type !== "string" || typeof challenge !== "string" || typeof origin !== "string" || (crossOrigin !== undefined && typeof crossOrigin !== "boolean")) {

@@ -3,6 +3,7 @@ import { deviceInReach, requireRole } from "../auth.ts";
 import { ConfigurationError, MalformedInputError, WardenError } from "../errors.ts";
 import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router } from "../openapi.ts";
 import { createHash } from "node:crypto";
+import { parseStrictJson } from "../json/strict.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
 import { logOrigin, tenantOrigin } from "../log/checkpoint.ts";
 import {
@@ -84,7 +85,8 @@ audit.openapi(
         if (keys.has(kid)) continue;
         const stored = await c.env.ARCHIVE.get(object.key);
         if (!stored) continue;
-        const key = await importLogPublicKey((await stored.json()) as Record<string, unknown>);
+        // R2 can be written around Warden (wrangler r2 object put), so its objects are read strictly.
+        const key = await importLogPublicKey(parseStrictJson(new Uint8Array(await stored.arrayBuffer())) as Record<string, unknown>);
         keys.set(key.kid, { ...key.publicJwk, status: "retired" });
       }
       cursor = listing.truncated ? listing.cursor : undefined;
@@ -376,7 +378,7 @@ export async function* exportRecords(params: ExportParams): AsyncGenerator<strin
           line = next.value;
           break;
         }
-        accumulator.push(Buffer.from((JSON.parse(next.value) as LogEntry).hash, "hex"));
+        accumulator.push(Buffer.from((parseStrictJson(next.value) as unknown as LogEntry).hash, "hex"));
       }
       tree = accumulator.frontier();
       pending = { slice, reader, line };
@@ -443,14 +445,14 @@ export async function* exportRecords(params: ExportParams): AsyncGenerator<strin
           line = next.value;
         }
         if (seq >= cursor) {
-          if (start === null) start = (JSON.parse(line) as LogEntry).prev;
+          if (start === null) start = (parseStrictJson(line) as unknown as LogEntry).prev;
           yield line;
           lastLine = line;
         }
         line = null;
       }
       if (lastLine !== null) {
-        const last = JSON.parse(lastLine) as LogEntry;
+        const last = parseStrictJson(lastLine) as unknown as LogEntry;
         if (last.seq !== seq - 1) throw new Error(`segment ${key} is out of order at ${last.seq}`);
         end = last.hash;
         cursor = seq;

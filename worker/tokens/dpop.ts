@@ -1,7 +1,6 @@
 import {
   base64url,
   calculateJwkThumbprint,
-  decodeProtectedHeader,
   errors as joseErrors,
   importJWK,
   jwtVerify,
@@ -9,6 +8,7 @@ import {
 } from "jose";
 import { VerificationError } from "../errors.ts";
 import type { SingleUse } from "../domain.ts";
+import { JwsShapeError, strictJwsParts } from "./jws.ts";
 
 /** Device key algorithms Warden accepts, for registration and DPoP alike. */
 export const DEVICE_KEY_ALGORITHMS = ["EdDSA", "ES256"] as const;
@@ -77,9 +77,11 @@ export async function verifyDpopProof(proof: string | undefined, expect: DpopExp
   if (!proof) throw new VerificationError("invalid_dpop_proof", "the DPoP header is missing");
   let header;
   try {
-    header = decodeProtectedHeader(proof);
+    // Header and payload strictly parsed before jose reads them: two `htu`s or two `jwk`s are refused, not resolved.
+    ({ header } = strictJwsParts(proof));
   } catch (cause) {
-    throw new VerificationError("invalid_dpop_proof", "the DPoP proof is not a JWS", { cause });
+    if (!(cause instanceof JwsShapeError)) throw cause;
+    throw new VerificationError("invalid_dpop_proof", `the DPoP proof is not a strict JWS (${cause.code})`, { cause });
   }
   if (header.typ !== "dpop+jwt") throw new VerificationError("invalid_dpop_proof", "typ must be dpop+jwt");
   if (!DEVICE_KEY_ALGORITHMS.includes(header.alg as DeviceKeyAlgorithm)) {

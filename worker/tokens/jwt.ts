@@ -1,5 +1,6 @@
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
 import { VerificationError } from "../errors.ts";
+import { JwsShapeError, strictJwsParts } from "./jws.ts";
 import type { SigningKey } from "./keys.ts";
 
 /** Every token Warden issues names itself in `typ`, so one kind can never stand in for another. */
@@ -37,6 +38,8 @@ export async function verifyWardenJwt(
   now: number,
 ): Promise<JWTPayload> {
   try {
+    // Two equal claims (`sub`, `scope`…) are refused here rather than read as jose's JSON.parse reads them.
+    strictJwsParts(token);
     const { payload, protectedHeader } = await jwtVerify(token, key.publicKey, {
       algorithms: ["EdDSA"],
       typ,
@@ -49,6 +52,7 @@ export async function verifyWardenJwt(
     return payload;
   } catch (cause) {
     if (cause instanceof VerificationError) throw cause;
+    if (cause instanceof JwsShapeError) throw new VerificationError("invalid_token", `token is not a strict JWS (${cause.code})`, { cause });
     if (cause instanceof joseErrors.JOSEError) throw new VerificationError("invalid_token", `token rejected: ${cause.code}`, { cause });
     throw new VerificationError("invalid_token", "token could not be parsed", { cause });
   }

@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, importJWK, type JWK } from "jose";
 import { ConfigurationError } from "../errors.ts";
+import { parseStrictJson } from "../json/strict.ts";
 
 /** The worker's token-signing key, with the public half as published in the JWKS. */
 export interface SigningKey {
@@ -24,9 +25,9 @@ export function signingKey(source: string | undefined): Promise<SigningKey> {
 async function importSigningKey(source: string): Promise<SigningKey> {
   let jwk: JWK;
   try {
-    jwk = JSON.parse(source) as JWK;
+    jwk = parseStrictJson(source) as JWK;
   } catch (cause) {
-    throw new ConfigurationError("configuration_error", "SIGNING_KEY is not JSON", { cause });
+    throw new ConfigurationError("configuration_error", "SIGNING_KEY is not strict JSON", { cause });
   }
   if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.d !== "string" || typeof jwk.x !== "string") {
     throw new ConfigurationError("configuration_error", "SIGNING_KEY must be an Ed25519 private JWK");

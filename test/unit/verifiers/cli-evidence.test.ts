@@ -40,6 +40,13 @@ describe("evidenceVerify: every MANIFEST case in the format its files come in", 
     expect((await evidenceVerify({ type: "sev-snp", evidence: new TextEncoder().encode(snp.s4.evidenceJson), certs: snp.s4.vcekPem, now: TODAY })).valid).toBe(true);
   });
 
+  it("s4: Azure JSON evidence that is not strict JSON (a second `report`, a BOM) → malformed_evidence", async () => {
+    const json = snp.s4.evidenceJson.trim();
+    expect(await evidenceVerify({ type: "sev-snp", evidence: `{"report":[0],${json.slice(1)}`, now: TODAY })).toMatchObject({ valid: false, code: "malformed_evidence" });
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(json)]);
+    expect(await evidenceVerify({ type: "sev-snp", evidence: bom, now: TODAY })).toMatchObject({ valid: false, code: "malformed_evidence" });
+  });
+
   it("sev-snp without a VCEK → malformed_evidence", async () => {
     expect(await evidenceVerify({ type: "sev-snp", evidence: snp.s2.report, now: TODAY })).toMatchObject({ valid: false, code: "malformed_evidence" });
   });

@@ -167,9 +167,21 @@ describe("SEV-SNP MANIFEST cases at their stated times", () => {
     expect(verified.report.cpuid?.family).toBe(0x19);
     await verifyHclBinding(parseAzureHclReport(hcl), verified.report.reportData);
     appraiseSnp(verified, permissive());
-    // A runtime-data byte changed: the binding fails.
-    const tampered = flip(hcl, 0x4c0 + 20 + 10);
+    // A runtime-data byte changed ("HCLAkPub" → "ICLAkPub", still JSON): the binding fails.
+    const tampered = flip(hcl, 0x4c0 + 20 + 17);
     expect(await codeOf(() => verifyHclBinding(parseAzureHclReport(tampered), verified.report.reportData))).toBe("runtime_data_mismatch");
+  });
+
+  it("s4: runtime data that is not strict JSON (a second `kid` in the AK's JWK) is malformed before any binding", async () => {
+    const { hcl } = azureReport();
+    const runtime = new TextDecoder().decode(hcl.subarray(0x4c0 + 20, 0x4c0 + 20 + 1200));
+    const at = runtime.indexOf('"key_ops":["sign"]');
+    expect(at).toBeGreaterThan(0);
+    const twoKids = hcl.slice();
+    // The same length, so every size field still agrees: only the JSON is wrong.
+    twoKids.set(new TextEncoder().encode('"kid":"HCLAkPub12"'), 0x4c0 + 20 + at);
+    expect(await codeOf(() => parseAzureHclReport(twoKids))).toBe("malformed_evidence");
+    expect(await codeOf(() => parseAzureHclReport(hcl))).toBe("ok");
   });
 
   it("s5 (Turin VCEK, chain only): chain valid; 8-byte hwID and the FMC SPL are read", async () => {

@@ -226,6 +226,23 @@ describe("TDX negative cases on real quotes", () => {
     expect(() => topLevelMembers('{"a":[1,{"b":"}"}],"c":true,"d":null,"e":-1.5e3}')).not.toThrow();
     expect(topLevelMembers('{"a":[1,{"b":"}\\""}],"c":true}').get("a")).toBe('[1,{"b":"}\\""}]');
   });
+
+  it("collateral that is not strict JSON is malformed, before any signature is checked (real t1 and t3 texts)", async () => {
+    // t3's PCS TCB Info response with a second `id` inside the signed object.
+    const t3Twice = tdx.t3.tcbInfo.replace('"id":"TDX"', '"id":"SGX","id":"TDX"');
+    expect(t3Twice).not.toBe(tdx.t3.tcbInfo);
+    expect(await codeOf(() => topLevelMembers(t3Twice))).toBe("malformed_evidence");
+    expect(await codeOf(() => collateralFromPcs({ tcbInfo: t3Twice, tcbInfoIssuerChain: tdx.t3.tcbInfoChain, qeIdentity: tdx.t3.qeIdentity, qeIdentityIssuerChain: tdx.t3.qeIdentityChain }))).toBe(
+      "malformed_evidence",
+    );
+    // t1's dcap-qvl collateral with a second `tcb_info`, a lone surrogate, or a number beyond 2^53.
+    const t1 = tdx.t1.collateralJson.trim();
+    const withMember = (member: string) => `{${member},${t1.slice(1)}`;
+    for (const text of [withMember('"tcb_info":"{}"'), withMember('"note":"\\ud800"'), withMember('"note":9007199254740993')]) {
+      expect(await codeOf(() => collateralFromDcapQvl(text))).toBe("malformed_evidence");
+    }
+    expect(await codeOf(() => collateralFromDcapQvl(withMember('"note":1')))).toBe("ok");
+  });
 });
 
 /**
@@ -357,6 +374,17 @@ describe("TDX with generated hierarchies", () => {
       name: "TEE_TCB_SVN module version without a TDX module identity",
       build: async () => ({ quote: await buildQuote({ body: (b) => (b[48 + 1] = 0x09) }), collateral: await collateral() }),
       code: "tcb_level_not_found",
+    },
+    {
+      // Signed as it is, so only the reading decides: JSON.parse would take the last tcbStatus (UpToDate), others the first.
+      name: "TCB Info signed with two tcbStatus members in a level (Revoked, then UpToDate)",
+      build: async () => {
+        const base = t1Collateral().tcbInfo.body;
+        const at = base.indexOf('"tcbStatus":"UpToDate"', base.indexOf('"sgxtcbcomponents"'));
+        const twice = `${base.slice(0, at)}"tcbStatus":"Revoked",${base.slice(at)}`;
+        return { quote: await buildQuote(), collateral: await collateral({ tcbInfoText: twice }) };
+      },
+      code: "malformed_evidence",
     },
   ];
   it.each(cases)("$name → $code", async ({ build, code }) => {

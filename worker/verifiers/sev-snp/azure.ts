@@ -1,3 +1,4 @@
+import { StrictJsonError, parseStrictJson } from "../../json/strict.ts";
 import { EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
 import { ByteReader, bytesEqual, isAllZero } from "../reader.ts";
 import { REPORT_SIZE } from "./report.ts";
@@ -49,6 +50,13 @@ export function parseAzureHclReport(bytes: Uint8Array): AzureHclReport {
   const runtimeData = runtime.bytes(runtime.u32le("variable data size"), "variable data");
   runtime.end();
   r.expectZero(r.remaining, "padding");
+  // The runtime claims carry the vTPM keys a relying party reads: they must have one reading, so strict JSON.
+  try {
+    parseStrictJson(runtimeData);
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error;
+    throw new MalformedEvidenceError("malformed_evidence", `Azure HCL report: the runtime data is not strict JSON (${error.code})`);
+  }
   return { snpReport, hashType, runtimeData };
 }
 

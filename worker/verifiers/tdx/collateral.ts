@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { StrictJsonError, parseStrictJson, type JsonValue } from "../../json/strict.ts";
 import { EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
 import { concatBytes, fromHex } from "../reader.ts";
 import { ecdsaVerifyKey, memoised, parseCertificatesPem, type Certificate, type Crl } from "../x509/certificate.ts";
@@ -98,18 +99,28 @@ function malformed(message: string): never {
 }
 
 /**
+ * A collateral text read with the strict JSON reader: duplicate names, lone
+ * surrogates or unsafe numbers anywhere make a document two readers read
+ * differently, so it is refused as malformed.
+ */
+export function parseCollateralJson(text: string, what: string): JsonValue {
+  try {
+    return parseStrictJson(text);
+  } catch (error) {
+    if (error instanceof StrictJsonError) malformed(`${what} is not strict JSON (${error.code})`);
+    throw error;
+  }
+}
+
+/**
  * The exact text of each top-level member of a JSON object, by key, without
- * re-serialising (the signature is over these bytes). The whole text must
- * also be valid JSON, and duplicate keys are refused: with two `tcbInfo`
+ * re-serialising (the signature is over these bytes). The whole text must be
+ * strict JSON first, so duplicate keys are refused: with two `tcbInfo`
  * members, which one was signed would be ambiguous.
  */
 export function topLevelMembers(text: string): Map<string, string> {
   if (text.length > MAX_COLLATERAL_TEXT) malformed(`document of ${text.length} characters`);
-  try {
-    JSON.parse(text);
-  } catch {
-    malformed("not JSON");
-  }
+  parseCollateralJson(text, "the document");
   const out = new Map<string, string>();
   let i = 0;
   const ws = () => {
@@ -125,7 +136,7 @@ export function topLevelMembers(text: string): Map<string, string> {
     const c = text[i];
     if (c === '"') return skipString();
     if (c === "{" || c === "[") {
-      // The text parsed as JSON above, so brackets outside strings balance.
+      // The text parsed as strict JSON above, so brackets outside strings balance.
       let depth = 0;
       while (i < text.length) {
         const d = text[i];
@@ -158,14 +169,13 @@ export function topLevelMembers(text: string): Map<string, string> {
     if (text[i] !== '"') malformed("expected a key");
     const keyStart = i;
     skipString();
-    const key = JSON.parse(text.slice(keyStart, i)) as string;
+    const key = parseStrictJson(text.slice(keyStart, i)) as string;
     ws();
     if (text[i] !== ":") malformed("expected ':'");
     i++;
     ws();
     const start = i;
     skipValue();
-    if (out.has(key)) malformed(`duplicate member ${JSON.stringify(key)}`);
     out.set(key, text.slice(start, i));
     ws();
     if (text[i] === ",") {
@@ -188,7 +198,7 @@ export function signedCollateralFromPcs(body: string, member: "tcbInfo" | "encla
   const signed = members.get(member);
   const signature = members.get("signature");
   if (!signed || !signature) malformed(`PCS response without ${member} and signature`);
-  return { body: signed, signature: signatureBytes(JSON.parse(signature) as unknown), issuerChain };
+  return { body: signed, signature: signatureBytes(parseStrictJson(signature)), issuerChain };
 }
 
 /** A 64-byte r ‖ s signature from its hex text. */
@@ -241,7 +251,8 @@ async function verifySigned<T>(doc: SignedCollateral, check: CollateralCheck, wh
   const signed = new TextEncoder().encode(doc.body);
   const ok = await memoised(concatBytes(doc.signature, signed), signer.spki, () => crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, doc.signature, signed));
   if (!ok) throw new EvidenceVerificationError("collateral_signature_invalid", `${what}: signature does not verify with ${signer.subjectText}`);
-  const value = parse(JSON.parse(doc.body) as unknown);
+  // The signature covered the raw text; what is read from it is read strictly.
+  const value = parse(parseCollateralJson(doc.body, what));
   verifiedDocuments.set(doc, { certs, value, what });
   return value;
 }

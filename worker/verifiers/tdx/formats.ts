@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { MalformedEvidenceError } from "../errors.ts";
 import { fromHex } from "../reader.ts";
-import { signatureBytes, signedCollateralFromPcs } from "./collateral.ts";
+import { parseCollateralJson, signatureBytes, signedCollateralFromPcs } from "./collateral.ts";
+import { parseStrictJson } from "../../json/strict.ts";
 import type { TdxCollateral } from "./verify.ts";
 
 /**
@@ -26,13 +27,7 @@ const DcapQvlSchema = z.object({
  * exact signed JSON texts, signatures are hex r‖s, CRLs hex DER.
  */
 export function collateralFromDcapQvl(text: string): TdxCollateral {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new MalformedEvidenceError("malformed_evidence", "dcap-qvl collateral: not JSON");
-  }
-  const parsed = DcapQvlSchema.safeParse(value);
+  const parsed = DcapQvlSchema.safeParse(parseCollateralJson(text, "dcap-qvl collateral"));
   if (!parsed.success) throw new MalformedEvidenceError("malformed_evidence", "dcap-qvl collateral: missing or invalid members");
   const c = parsed.data;
   return {
@@ -43,10 +38,10 @@ export function collateralFromDcapQvl(text: string): TdxCollateral {
   };
 }
 
-/** True when `text` looks like dcap-qvl collateral JSON (for input sniffing). */
+/** True when `text` looks like dcap-qvl collateral JSON (for input sniffing; text that is not strict JSON is not). */
 export function isDcapQvlCollateral(text: string): boolean {
   try {
-    const v = JSON.parse(text) as unknown;
+    const v = parseStrictJson(text);
     return typeof v === "object" && v !== null && "tcb_info" in v && "qe_identity" in v;
   } catch {
     return false;
