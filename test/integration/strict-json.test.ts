@@ -5,6 +5,7 @@ import type { WardenClient } from "../../cli/client.ts";
 import { artifactKey, deploymentKey } from "../../worker/policy/deployment.ts";
 import { BUNDLE_JWS_TYPE, bundleStatement } from "../../worker/policy/artifact.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
+import { parseStrictJson } from "../../worker/json/strict.ts";
 import { BASE_URL, activate, agent, defaultSources, fileAction, nextVersion, publish, readyDevice, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
 import { call, enrolledReviewer } from "../review-helpers.ts";
 
@@ -29,7 +30,6 @@ const concat = (...parts: Uint8Array[]) => {
 
 interface Problem {
   code: string;
-  detail?: string;
 }
 
 let client: WardenClient;
@@ -63,19 +63,18 @@ describe("request bodies: refused as 400 malformed_json before any schema runs",
     const { status, body } = await rawDecision(`{"agent":${agentJson},"action":${shadowRead},"action":${workspaceWrite}}`);
     expect(status).toBe(400);
     expect(body.code).toBe("malformed_json");
-    expect(body.detail).toContain("duplicate_key");
-    // The detail names the reader's code, never the input.
-    expect(body.detail).not.toContain("shadow");
+    // The body says the code and its title: nothing of the input, nor the reader's offsets.
+    expect(JSON.stringify(body)).not.toContain("shadow");
   });
 
   it("a target with two `value` members", async () => {
     const body = `{"agent":${agentJson},"action":{"type":"file.write","targets":[{"kind":"path","value":"/etc/shadow","value":"/home/dev/workspace/x.ts"}]}}`;
-    expect((await rawDecision(body)).body).toMatchObject({ code: "malformed_json", detail: expect.stringContaining("duplicate_key") });
+    expect((await rawDecision(body)).body).toMatchObject({ code: "malformed_json" });
   });
 
   it("a name spelt with an escape is the same name: `action` and `\\u0061ction`", async () => {
     const body = `{"agent":${agentJson},"action":${shadowRead},"\\u0061ction":${workspaceWrite}}`;
-    expect((await rawDecision(body)).body).toMatchObject({ code: "malformed_json", detail: expect.stringContaining("duplicate_key") });
+    expect((await rawDecision(body)).body).toMatchObject({ code: "malformed_json" });
   });
 
   const pathBody = (value: string) => `{"agent":${agentJson},"action":{"type":"file.write","targets":[{"kind":"path","value":"${value}"}]}}`;
@@ -99,7 +98,8 @@ describe("request bodies: refused as 400 malformed_json before any schema runs",
     const { status, body: problem } = await rawDecision(body);
     expect(status).toBe(400);
     expect(problem.code).toBe("malformed_json");
-    expect(problem.detail).toContain(jsonCode);
+    // Each flaw is the reader's own refusal, not a schema's.
+    expect(() => parseStrictJson(body)).toThrowError(expect.objectContaining({ code: jsonCode }));
   });
 
   it("controls: the same bodies without the flaw are permitted (a real pair of escapes, a safe integer)", async () => {
@@ -146,7 +146,7 @@ describe("DPoP proofs: refused as 401 invalid_dpop_proof", () => {
     const { status, body: problem } = await rawDecision(body, { dpop: proof });
     expect(status).toBe(401);
     expect(problem.code).toBe("invalid_dpop_proof");
-    expect(problem.detail).toContain("duplicate_key");
+
   });
 
   it("a proof whose header has two jwk members", async () => {
