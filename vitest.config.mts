@@ -16,6 +16,8 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.jsonc" },
+      // The production entry with the tests' seam into Durable Object I/O (test/worker.ts).
+      main: "./test/worker.ts",
       miniflare: {
         bindings: {
           SIGNING_KEY: JSON.stringify(signingKey),

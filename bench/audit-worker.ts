@@ -9,13 +9,22 @@
  *   POST /bench/audit/:device/tune     {…AuditTuning}: the object's checkpoint and segment sizes
  *   POST /bench/audit/:device/alarm    runs the object's alarm (sign, seal, archive) and waits
  */
-import type { AuditTuning } from "../durable-objects/audit-trail.ts";
 import { DeviceLog as ProductionDeviceLog } from "../durable-objects/DeviceLog.ts";
+import { auditIoFrom, type AuditIo, type AuditTuning } from "../durable-objects/log-io.ts";
 import { createApp } from "../worker/app.ts";
 
 export class DeviceLog extends ProductionDeviceLog {
+  /** The I/O this object was constructed with; the bench's own copy, so it can change the tuning between runs. */
+  private readonly benchIo: AuditIo;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    const io = auditIoFrom(env);
+    super(ctx, env, io);
+    this.benchIo = io;
+  }
+
   benchTune(tuning: Partial<AuditTuning>): void {
-    this.audit.tuning = { ...this.audit.tuning, ...tuning };
+    Object.assign(this.benchIo.tuning, tuning);
   }
 
   /**
@@ -29,12 +38,14 @@ export class DeviceLog extends ProductionDeviceLog {
     return { ms: performance.now() - start };
   }
 
-  /** Runs the alarm until a run seals nothing more (each run seals at most one segment). */
+  /** Runs the alarm until a run seals nothing more (each run seals at most one segment, pruning what it sealed). */
   async benchAlarm(): Promise<number> {
+    const firstLive = () => this.readLog(0, 1).entries[0] ?? null;
     let runs = 0;
-    for (let before = -1; before !== this.audit.archivedUpto(); runs += 1) {
-      before = this.audit.archivedUpto();
+    for (let before: string | null = null, after = firstLive(); runs === 0 || after !== before; runs += 1) {
+      before = after;
       await this.alarm();
+      after = firstLive();
     }
     return runs;
   }

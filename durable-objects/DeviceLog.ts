@@ -3,9 +3,14 @@ import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { AppendedEntry, DeviceRecord, SingleUse } from "../worker/domain.ts";
 import type { Outcome as GenericOutcome } from "../worker/errors.ts";
+import { WardenError } from "../worker/errors.ts";
+import type { LogEntry } from "../worker/log/chain.ts";
 import type { ExportManifest } from "../worker/log/export.ts";
 import type { Frontier } from "../worker/log/merkle.ts";
-import { AuditTrail, type ExportSlice, type StoredCheckpoint } from "./audit-trail.ts";
+import type { ExportSlice } from "./log-archive.ts";
+import { LogAudit } from "./log-audit.ts";
+import { auditIoFrom, type AuditIo } from "./log-io.ts";
+import type { StoredCheckpoint } from "./log-signing.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
@@ -18,33 +23,45 @@ const MAX_OUTSTANDING_NONCES = 32;
 /**
  * One per device (named `<tenant>/<device id>`): the device's registration, its
  * nonces, the single-use proofs it has spent, and its hash-chained log.
- * Every method takes `now` (ms since the epoch) from the caller, so tests pin time
- * and the object never reads the clock.
+ * Every method takes `now` (ms since the epoch) from the caller, so tests pin time;
+ * only the audit alarm reads a clock, the one its I/O brings.
+ *
+ * The audit side's I/O (archive bucket, alarm clock, keys, tuning) comes in through the
+ * constructor: the runtime passes none and gets the environment's ({@link auditIoFrom}); the
+ * tests' entry (test/worker.ts) passes its own.
  */
 export class DeviceLog extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private head: AppendedEntry = { seq: 0, hash: GENESIS_PREV };
-  /** Checkpoints, HMAC, archival (durable-objects/audit-trail.ts). */
-  readonly audit: AuditTrail;
+  /** Rotation, checkpoints and archival, run by the alarm (durable-objects/log-audit.ts). */
+  private readonly audit: LogAudit;
   /** `now` of the latest append in the running transaction, for scheduling once it commits. */
   private appendedAt: number | null = null;
+  /** The assurance the latest entry that stated one stated (registration, sessions). */
+  private lastAssurance: string | null = null;
   /** TPM bootstrap tokens, pending activation and EK/AK binding (durable-objects/tpm-enrollment.ts). */
   private readonly tpm: TpmEnrollment;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, io: AuditIo = auditIoFrom(env)) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.audit = new AuditTrail(ctx, env, {
-      head: () => this.head,
-      device: () => this.readDevice(),
-      appendWith: (before, type, data, now) =>
-        this.transaction(() => {
-          before();
-          const device = this.readDevice();
-          if (!device) throw new Error("no device");
-          return this.appendInTransaction(device.id, type, data, now);
-        }),
-    });
+    this.audit = new LogAudit(
+      {
+        sql: this.sql,
+        storage: ctx.storage,
+        head: () => this.head,
+        device: () => this.readDevice(),
+        appendWith: (before, type, data, now) =>
+          this.transaction(() => {
+            before();
+            const device = this.readDevice();
+            if (!device) throw new WardenError("internal_error", "the audit side appended to a log without its device");
+            return this.appendInTransaction(device.id, type, data, now);
+          }),
+        originPrefix: env.LOG_ORIGIN,
+      },
+      io,
+    );
     this.tpm = new TpmEnrollment({
       sql: this.sql,
       transaction: (body) => this.transaction(body),
@@ -57,15 +74,19 @@ export class DeviceLog extends DurableObject<Env> {
       this.tpm.migrate();
       this.audit.migrate();
       this.head = this.storedHead();
-      this.audit.reload();
-      await this.audit.loadAlarm();
+      this.lastAssurance = this.storedAssurance();
+      await this.audit.load();
     });
   }
 
   private storedHead(): AppendedEntry {
     const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").toArray()[0];
     // With every entry archived and pruned, the head is the end of the last sealed segment.
-    return last ? { seq: last.seq, hash: last.hash } : (this.audit.archivedHead() ?? { seq: 0, hash: GENESIS_PREV });
+    return last ? { seq: last.seq, hash: last.hash } : (this.audit.archive.archivedHead() ?? { seq: 0, hash: GENESIS_PREV });
+  }
+
+  private storedAssurance(): string | null {
+    return this.sql.exec<{ assurance: string }>("SELECT assurance FROM assurance_history ORDER BY seq DESC LIMIT 1").toArray()[0]?.assurance ?? null;
   }
 
   /** A storage transaction after which the cached head matches storage, committed or rolled back. */
@@ -76,7 +97,8 @@ export class DeviceLog extends DurableObject<Env> {
       return result;
     } catch (error) {
       this.head = this.storedHead();
-      this.audit.reload();
+      this.lastAssurance = this.storedAssurance();
+      this.audit.signing.reload();
       throw error;
     } finally {
       this.appendedAt = null;
@@ -103,6 +125,11 @@ export class DeviceLog extends DurableObject<Env> {
         seq INTEGER PRIMARY KEY,
         hash TEXT NOT NULL,
         entry TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS assurance_history (
+        seq INTEGER PRIMARY KEY,
+        time TEXT NOT NULL,
+        assurance TEXT NOT NULL
       );
     `);
   }
@@ -231,23 +258,22 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** The compact range after entry `size` if it can be built from entries still here; null when `size` is archived. */
   exportTree(size: number): Frontier | null {
-    if (size === 0) return { size: 0, nodes: [] };
-    return size < this.audit.archivedUpto() ? null : this.audit.frontierAt(size);
+    return this.audit.exportTree(size);
   }
 
   /** What an export needs first: whether the device exists, the head, and the latest checkpoint. */
   exportStart(): { exists: boolean; head: AppendedEntry; checkpoint: StoredCheckpoint | null } {
-    return { exists: this.readDevice() !== null, head: this.head, checkpoint: this.audit.latestCheckpoint() };
+    return { exists: this.readDevice() !== null, head: this.head, checkpoint: this.audit.signing.latestCheckpoint() };
   }
 
   /** Where entry `cursor` is now (archived segment, still here, or past the head). */
   exportSlice(cursor: number, limit: number): ExportSlice {
-    return this.audit.exportSlice(cursor, limit);
+    return this.audit.archive.exportSlice(cursor, limit);
   }
 
   /** Signs an export manifest with the log's current key. */
   signExportManifest(manifest: Omit<ExportManifest, "key" | "format" | "origin">): Promise<string> {
-    return this.audit.signExportManifest(manifest);
+    return this.audit.signing.signExportManifest(manifest);
   }
 
   /** TPM enrollment and attestation state (see durable-objects/tpm-enrollment.ts for each method). */
@@ -282,10 +308,11 @@ export class DeviceLog extends DurableObject<Env> {
   } | null> {
     const device = this.readDevice();
     if (!device) return null;
-    return { device, assuranceHistory: this.audit.assuranceHistory(), checkpoint: await this.audit.freshCheckpoint(now) };
+    const assuranceHistory = this.sql.exec<{ seq: number; time: string; assurance: string }>("SELECT seq, time, assurance FROM assurance_history ORDER BY seq").toArray();
+    return { device, assuranceHistory, checkpoint: await this.audit.freshCheckpoint(now) };
   }
 
-  /** Signs checkpoints, rotates the log key, seals and archives segments (durable-objects/audit-trail.ts). */
+  /** Rotates the log key, signs checkpoints, seals and archives segments (durable-objects/log-audit.ts). */
   override async alarm(): Promise<void> {
     await this.audit.alarm();
   }
@@ -304,13 +331,23 @@ export class DeviceLog extends DurableObject<Env> {
     return inserted.length === 1;
   }
 
+  /** Keeps each change of the device's stated assurance, so the compliance package need not scan the log. */
+  private noteAssurance(entry: LogEntry): void {
+    const assurance = entry.data["assurance"];
+    if (typeof assurance !== "string" || assurance === this.lastAssurance) return;
+    this.sql.exec("INSERT INTO assurance_history (seq, time, assurance) VALUES (?, ?, ?)", entry.seq, entry.time, assurance);
+    this.lastAssurance = assurance;
+  }
+
   /**
    * Must run inside `transaction`: head read, hash and insert happen with no
    * await in between, so concurrent requests cannot fork the chain; a rollback
    * restores the cached head from storage.
    */
   private appendInTransaction(device: string, type: string, data: { [key: string]: JsonValue }, now: number): AppendedEntry {
-    const entry = this.audit.stamp(nextEntry(this.head, device, type, data, now, this.audit.entryKey(this.head.seq + 1)));
+    const { signing } = this.audit;
+    const entry = signing.withMac(nextEntry(this.head, device, type, data, now, signing.entryKey(this.head.seq + 1)));
+    this.noteAssurance(entry);
     this.appendedAt = now;
     this.sql.exec("INSERT INTO log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, JSON.stringify(entry));
     const appended = { seq: entry.seq, hash: entry.hash };

@@ -1,6 +1,6 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
-import type { AuditIo, AuditTuning } from "../durable-objects/audit-trail.ts";
 import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
+import { useAuditIo, type AuditIoChange } from "./worker.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
 import { importLogPublicKey, type LogKey, type LogPublicJwk } from "../worker/log/keys.ts";
 import { BASE_URL, newClient } from "./helpers.ts";
@@ -19,12 +19,14 @@ export async function registeredDevice(): Promise<{ id: string; stub: DurableObj
   return { id: client.deviceId, stub: deviceStub(client.deviceId) };
 }
 
-/** Replaces part of the object's tuning and I/O (until it restarts, which restores both from its environment). */
-export async function configure(stub: DurableObjectStub<DeviceLog>, change: { tuning?: Partial<AuditTuning>; io?: Partial<AuditIo> }): Promise<void> {
-  await runInDurableObject(stub, (instance: DeviceLog) => {
-    instance.audit.tuning = { ...instance.audit.tuning, ...change.tuning };
-    instance.audit.io = { ...instance.audit.io, ...change.io };
-  });
+/** Changes part of the object's audit tuning and I/O, adding to earlier changes (test/worker.ts). */
+export async function configure(stub: DurableObjectStub<DeviceLog>, change: AuditIoChange): Promise<void> {
+  useAuditIo(stub.id, change);
+}
+
+/** Restarts the object: its next request constructs it afresh from storage. */
+export async function restart(stub: DurableObjectStub<DeviceLog>): Promise<void> {
+  await runInDurableObject(stub, (_instance: DeviceLog, state) => state.abort("test restart")).catch(() => undefined);
 }
 
 /**

@@ -4,7 +4,7 @@ import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { verifyChain, type LogEntry } from "../../worker/log/chain.ts";
 import { GENESIS_SEGMENT, manifestHash, segmentKeys, sha256Hex, type SegmentManifest } from "../../worker/log/export.ts";
 import { GENESIS_MAC, entryMac, parseMacKey } from "../../worker/log/mac.ts";
-import { appendMany, configure, deviceStub, liveEntries, registeredDevice, runAlarms } from "../audit-helpers.ts";
+import { appendMany, configure, deviceStub, liveEntries, registeredDevice, restart, runAlarms } from "../audit-helpers.ts";
 
 type Stub = DurableObjectStub<DeviceLog>;
 
@@ -63,10 +63,6 @@ function faultyBucket(overrides: Partial<Pick<R2Bucket, "put" | "get">>): R2Buck
     list: (options) => real.list(options),
     delete: (keys) => real.delete(keys),
   } as R2Bucket;
-}
-
-async function restart(stub: Stub): Promise<void> {
-  await runInDurableObject(stub, (_instance: DeviceLog, state) => state.abort("test restart")).catch(() => undefined);
 }
 
 describe("archival to R2", () => {
@@ -172,7 +168,7 @@ describe("archival to R2", () => {
 
     await restart(stub);
     const fresh = deviceStub(id);
-    await configure(fresh, { tuning: SMALL });
+    await configure(fresh, { tuning: SMALL, io: { archive: env.ARCHIVE } });
     await alarm(fresh);
     expect(await liveEntries(fresh)).toHaveLength(1);
     expect((await archived(id)).manifests).toHaveLength(1);

@@ -21,7 +21,7 @@ import type { AppEnv } from "../context.ts";
 import { MerkleAccumulator, type Frontier } from "../log/merkle.ts";
 import type { LogEntry } from "../log/chain.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
-import type { ExportSlice } from "../../durable-objects/audit-trail.ts";
+import type { ExportSlice } from "../../durable-objects/log-archive.ts";
 
 /**
  * The audit trail over HTTP: a device log's latest signed checkpoint, the log

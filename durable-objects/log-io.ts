@@ -1,0 +1,86 @@
+import type { AppendedEntry } from "../worker/domain.ts";
+import { WardenError } from "../worker/errors.ts";
+import type { JsonValue } from "../worker/log/canonical.ts";
+
+/**
+ * What a device log's audit side (durable-objects/log-signing.ts, log-archive.ts, log-audit.ts)
+ * takes from outside, injected through the constructors: the archive bucket, the clock of its
+ * alarm, its keys and its tuning. Production builds it from the environment ({@link auditIoFrom});
+ * tests build it themselves (test/worker.ts, test/README.md › seams).
+ */
+export interface AuditIo {
+  archive: R2Bucket;
+  /** The alarm's clock: the one place real time enters the object (requests bring their own `now`). */
+  now(): number;
+  /** Private JWKs (JSON): the key that signs now, and during a rotation the one before it. */
+  keys(): { current: string | undefined; previous: string | undefined };
+  macKey(): string | undefined;
+  tuning: AuditTuning;
+}
+
+/** When to sign and when to seal. */
+export interface AuditTuning {
+  /** Sign once this many entries are unsigned… */
+  checkpointEntries: number;
+  /** …or once the oldest unsigned entry is this old. */
+  checkpointSeconds: number;
+  /** Seal a segment once this many entries are signed and unarchived… */
+  segmentEntries: number;
+  /** …or once the oldest unarchived entry is this old (then with whatever is signed). */
+  segmentMinutes: number;
+  /** Delay before an alarm that failed runs again. */
+  retrySeconds: number;
+}
+
+function positiveNumber(value: string | undefined, fallback: number): number {
+  const number = value === undefined || value === "" ? Number.NaN : Number(value);
+  return Number.isFinite(number) && number >= 0 ? number : fallback;
+}
+
+export function tuningFrom(env: Env): AuditTuning {
+  return {
+    checkpointEntries: Math.max(1, Math.floor(positiveNumber(env.LOG_CHECKPOINT_ENTRIES, 256))),
+    checkpointSeconds: positiveNumber(env.LOG_CHECKPOINT_SECONDS, 10),
+    segmentEntries: Math.max(1, Math.floor(positiveNumber(env.ARCHIVE_SEGMENT_ENTRIES, 1024))),
+    segmentMinutes: positiveNumber(env.ARCHIVE_SEGMENT_MINUTES, 60),
+    retrySeconds: 30,
+  };
+}
+
+/** The production I/O: the `ARCHIVE` bucket, the real clock, the configured keys and tuning. */
+export function auditIoFrom(env: Env): AuditIo {
+  return {
+    archive: env.ARCHIVE,
+    now: () => Date.now(),
+    keys: () => ({ current: env.LOG_SIGNING_KEY, previous: env.LOG_SIGNING_KEY_PREVIOUS }),
+    macKey: () => env.LOG_HMAC_KEY,
+    tuning: tuningFrom(env),
+  };
+}
+
+/** What the audit side reads of, and appends to, the log its object owns. */
+export interface LogAccess {
+  sql: SqlStorage;
+  storage: DurableObjectStorage;
+  head(): AppendedEntry;
+  /** The registration (public: id, tenant, os, public key, jkt, assurance, status, time). */
+  device(): ({ id: string; tenant: string } & object) | null;
+  /** Runs `before` and appends one entry, in one transaction. */
+  appendWith(before: () => void, type: string, data: { [key: string]: JsonValue }, now: number): AppendedEntry;
+  /** `LOG_ORIGIN`: the schema-less URL a device log's origin starts with. */
+  originPrefix: string | undefined;
+}
+
+/** Writes `body` under `key` create-only; an existing object must hold exactly `body`, it is never overwritten. */
+export async function putCreateOnly(archive: R2Bucket, key: string, body: string, options: { contentType: string; sha256?: string }): Promise<void> {
+  const written = await archive.put(key, body, {
+    onlyIf: { etagDoesNotMatch: "*" },
+    ...(options.sha256 !== undefined ? { sha256: options.sha256 } : {}),
+    httpMetadata: { contentType: options.contentType },
+  });
+  if (written !== null) return;
+  // It exists: an earlier attempt wrote it and stopped before recording that it had. Same bytes or a conflict.
+  const existing = await archive.get(key);
+  if (existing === null) throw new WardenError("storage_error", `the archive refused to create ${key} but does not have it`);
+  if ((await existing.text()) !== body) throw new WardenError("storage_error", `${key} exists in the archive with other bytes; it is never overwritten`);
+}

@@ -1,0 +1,312 @@
+import { WardenError } from "../worker/errors.ts";
+import { parseStrictJson } from "../worker/json/strict.ts";
+import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
+import type { LogEntry } from "../worker/log/chain.ts";
+import { checkpointText, logOrigin, parseCheckpointText } from "../worker/log/checkpoint.ts";
+import { EXPORT_FORMAT, type ExportManifest } from "../worker/log/export.ts";
+import { importLogSigningKey, logKeyIdOf, noteSignerFor, type LogKey } from "../worker/log/keys.ts";
+import { GENESIS_MAC, entryMac, parseMacKey } from "../worker/log/mac.ts";
+import { EMPTY_FRONTIER, extendFrontier, frontierRoot, type Frontier } from "../worker/log/merkle.ts";
+import { parseNote, signNote } from "../worker/log/note.ts";
+import { rotationText } from "../worker/log/rotation.ts";
+import { putCreateOnly, type AuditIo, type LogAccess } from "./log-io.ts";
+
+/**
+ * The signing side of a device log: which log key entries name, the chained HMAC, key
+ * rotation, and signed checkpoints (C2SP signed notes over an RFC 6962 root).
+ *
+ * A checkpoint is computed from rows read synchronously, so it names a head that was
+ * committed; it is signed afterwards (WebCrypto is async) and stored only if it is newer than
+ * the latest stored one. Signing and rotating never interleave.
+ */
+
+/** A checkpoint as the log keeps and serves it. */
+export interface StoredCheckpoint {
+  origin: string;
+  size: number;
+  root: string;
+  head: string;
+  time: string;
+  key: string;
+  note: string;
+}
+
+export type CheckpointRow = {
+  size: number;
+  time: number;
+  root: string;
+  head: string;
+  kid: string;
+  frontier: string;
+  note: string;
+};
+
+export class LogSigning {
+  /** Thumbprint of the log key entries name now; null until a key is configured. */
+  private keyKid: string | null = null;
+  /** `mac` of the head entry; null when it has none. */
+  private lastMac: string | null = null;
+  /** Size of the latest stored checkpoint. */
+  private signedSize = 0;
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly published = new Set<string>();
+
+  constructor(
+    private readonly log: LogAccess,
+    private readonly io: AuditIo,
+    /** The compact range every checkpoint extends when none is stored yet: the end of the archive. */
+    private readonly archivedTree: () => Frontier | null,
+    /** The `mac` of the last archived entry, for a log whose entries were all archived. */
+    private readonly archivedMac: () => string | null,
+  ) {}
+
+  migrate(): void {
+    this.log.sql.exec(`
+      CREATE TABLE IF NOT EXISTS log_keys (
+        kid TEXT PRIMARY KEY,
+        jwk TEXT NOT NULL,
+        first_seq INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS checkpoints (
+        size INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        root TEXT NOT NULL,
+        head TEXT NOT NULL,
+        kid TEXT NOT NULL,
+        frontier TEXT NOT NULL,
+        note TEXT NOT NULL
+      );
+    `);
+  }
+
+  /** Re-reads the in-memory state from storage: at start, and after a rolled-back transaction. */
+  reload(): void {
+    const { sql } = this.log;
+    this.keyKid = sql.exec<{ kid: string }>("SELECT kid FROM log_keys ORDER BY first_seq DESC LIMIT 1").toArray()[0]?.kid ?? null;
+    this.signedSize = this.latestCheckpointRow()?.size ?? 0;
+    const last = sql.exec<{ entry: string }>("SELECT entry FROM log ORDER BY seq DESC LIMIT 1").toArray()[0];
+    this.lastMac = last ? ((JSON.parse(last.entry) as LogEntry).mac ?? null) : this.archivedMac();
+  }
+
+  /** Entries with seq ≤ this are covered by a stored checkpoint. */
+  get checkpointSize(): number {
+    return this.signedSize;
+  }
+
+  latestCheckpointRow(): CheckpointRow | null {
+    return this.log.sql.exec<CheckpointRow>("SELECT * FROM checkpoints ORDER BY size DESC LIMIT 1").toArray()[0] ?? null;
+  }
+
+  // ---- inside the append transaction ---------------------------------------------------------
+
+  /**
+   * The key the next entry names. The first entry after a key is configured records it; a
+   * different configured key is not named until the rotation entry (signed by both) is appended.
+   */
+  entryKey(seq: number): string | undefined {
+    if (this.keyKid !== null) return this.keyKid;
+    const source = this.io.keys().current;
+    if (!source) return undefined;
+    const kid = logKeyIdOf(source);
+    // A configured key that cannot be read is refused rather than silently not named.
+    if (!kid) throw new WardenError("configuration_error", "LOG_SIGNING_KEY is not an Ed25519 JWK");
+    this.log.sql.exec("INSERT INTO log_keys (kid, jwk, first_seq) VALUES (?, ?, ?)", kid, JSON.stringify(publicOf(source)), seq);
+    this.keyKid = kid;
+    return kid;
+  }
+
+  /** The entry with its chained HMAC, when an HMAC key is configured. */
+  withMac(entry: LogEntry): LogEntry {
+    const source = this.io.macKey();
+    if (!source) {
+      this.lastMac = null;
+      return entry;
+    }
+    const key = parseMacKey(source);
+    const mac = entryMac(key, this.lastMac ?? GENESIS_MAC, entry.hash);
+    this.lastMac = mac;
+    return { ...entry, mac, mac_key: key.id };
+  }
+
+  /** True when the configured key is not the one entries name: the alarm must rotate. */
+  rotationPending(): boolean {
+    const current = logKeyIdOf(this.io.keys().current);
+    return this.keyKid !== null && current !== null && current !== this.keyKid;
+  }
+
+  /** Runs `work` after every earlier locked work: signing and rotating never interleave. */
+  private locked<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.lock.then(work, work);
+    this.lock = result.catch(() => undefined);
+    return result;
+  }
+
+  // ---- keys -----------------------------------------------------------------------------------
+
+  private async signingKeys(): Promise<{ current: LogKey; previous: LogKey | null }> {
+    const { current, previous } = this.io.keys();
+    if (!current) throw new WardenError("configuration_error", "LOG_SIGNING_KEY is not set");
+    return {
+      current: await importLogSigningKey(current),
+      previous: previous ? await importLogSigningKey(previous, "LOG_SIGNING_KEY_PREVIOUS") : null,
+    };
+  }
+
+  /** The configured key the log names now. */
+  private async namedKey(): Promise<LogKey> {
+    const keys = await this.signingKeys();
+    const kid = this.keyKid ?? keys.current.kid;
+    const key = [keys.current, keys.previous].find((candidate) => candidate?.kid === kid);
+    if (!key) throw new WardenError("configuration_error", `the log names key ${kid}, which is not configured`);
+    return key;
+  }
+
+  private origin(): string {
+    const device = this.log.device();
+    if (!device) throw new WardenError("internal_error", "a device log without its device signs nothing");
+    return logOrigin(this.log.originPrefix, device.tenant, device.id);
+  }
+
+  /**
+   * Writes a key's public JWK to the archive (create-only), so it stays published after it is
+   * retired. Best effort: a failure is retried with the next signature and never undoes what
+   * was signed.
+   */
+  private async publish(key: LogKey): Promise<void> {
+    if (this.published.has(key.kid)) return;
+    try {
+      const body = JSON.stringify({ kty: "OKP", crv: "Ed25519", x: key.publicJwk.x, kid: key.kid, alg: "EdDSA", use: "sig" });
+      await putCreateOnly(this.io.archive, `log-keys/${key.kid}.json`, body, { contentType: "application/json" });
+      this.published.add(key.kid);
+    } catch (error) {
+      console.error(JSON.stringify({ event: "audit.publish_key_failed", kid: key.kid, error: String(error) }));
+    }
+  }
+
+  /**
+   * Rotation: the new key is named from the rotation entry on. The entry carries a note over
+   * `{origin, from, to, time}` signed by the old key and the new one, so a verifier who trusts
+   * the old key learns the new one from the log itself, and one who holds both sees they agreed.
+   */
+  rotate(now: number): Promise<boolean> {
+    return this.locked(async () => {
+      const keys = await this.signingKeys();
+      const old = this.keyKid;
+      if (old === null || old === keys.current.kid) return false;
+      if (keys.previous?.kid !== old) throw new WardenError("configuration_error", `cannot rotate from ${old}: LOG_SIGNING_KEY_PREVIOUS is not that key`);
+      const origin = this.origin();
+      const statement = await signNote(rotationText({ origin, from: old, to: keys.current.kid, time: new Date(now).toISOString() }), [
+        noteSignerFor(keys.previous, origin),
+        noteSignerFor(keys.current, origin),
+      ]);
+      const next = keys.current;
+      this.log.appendWith(
+        () => {
+          if (this.keyKid !== old) throw new WardenError("internal_error", "the log key changed during rotation");
+          this.log.sql.exec("INSERT INTO log_keys (kid, jwk, first_seq) VALUES (?, ?, ?)", next.kid, JSON.stringify(next.publicJwk), this.log.head().seq + 1);
+          this.keyKid = next.kid;
+        },
+        "log.key_rotated",
+        { from: old, to: next.kid, from_key: jsonOf(keys.previous.publicJwk), to_key: jsonOf(next.publicJwk), statement },
+        now,
+      );
+      await this.publish(keys.previous);
+      await this.publish(next);
+      return true;
+    });
+  }
+
+  // ---- checkpoints ----------------------------------------------------------------------------
+
+  /**
+   * Signs a checkpoint of the current head if one is due (or `atLeast` is not yet covered, or
+   * there is none yet); returns the latest. `oldestUnsigned` is the time of the first entry no
+   * checkpoint covers.
+   */
+  async checkpointIfDue(now: number, oldestUnsigned: number | null, atLeast = 0): Promise<StoredCheckpoint | null> {
+    const unsigned = this.log.head().seq - this.signedSize;
+    const { tuning } = this.io;
+    const due =
+      unsigned > 0 &&
+      (unsigned >= tuning.checkpointEntries ||
+        this.signedSize < atLeast ||
+        this.signedSize === 0 ||
+        (oldestUnsigned !== null && oldestUnsigned + tuning.checkpointSeconds * 1000 <= now));
+    if (due && this.log.device() && this.io.keys().current) await this.signCheckpoint(now);
+    return this.latestCheckpoint();
+  }
+
+  latestCheckpoint(): StoredCheckpoint | null {
+    const row = this.latestCheckpointRow();
+    if (!row) return null;
+    const parsed = parseCheckpointText(parseNote(row.note).text);
+    return { ...parsed, key: row.kid, note: row.note };
+  }
+
+  /** The compact range after entry `size`, built from the latest checkpoint at or below it (else `base`) and the rows here. */
+  frontierAt(size: number, base: Frontier): Frontier {
+    const checkpoint = this.latestCheckpointRow();
+    let start = base;
+    if (checkpoint && checkpoint.size <= size && checkpoint.size > start.size) start = JSON.parse(checkpoint.frontier) as Frontier;
+    if (start.size > size) throw new WardenError("internal_error", `entry ${size} is archived; take the tree from its segment`);
+    const hashes = this.log.sql.exec<{ hash: string }>("SELECT hash FROM log WHERE seq > ? AND seq <= ? ORDER BY seq", start.size, size).toArray();
+    if (hashes.length !== size - start.size) throw new WardenError("storage_error", `entries ${start.size + 1}..${size} are not all present`);
+    return extendFrontier(start, hashes.map((row) => row.hash));
+  }
+
+  private signCheckpoint(now: number): Promise<void> {
+    return this.locked(async () => {
+      const key = await this.namedKey();
+      // Synchronous from here to the signature: the head, the key it names and the rows are one committed state.
+      const head = this.log.head();
+      if (head.seq <= this.signedSize) return;
+      const base = this.latestCheckpointRow();
+      const start: Frontier = base ? (JSON.parse(base.frontier) as Frontier) : (this.archivedTree() ?? EMPTY_FRONTIER);
+      const hashes = this.log.sql
+        .exec<{ seq: number; hash: string }>("SELECT seq, hash FROM log WHERE seq > ? AND seq <= ? ORDER BY seq", start.size, head.seq)
+        .toArray();
+      if (hashes.length !== head.seq - start.size || (hashes[0] && hashes[0].seq !== start.size + 1)) {
+        throw new WardenError("storage_error", `entries ${start.size + 1}..${head.seq} are not all present to extend the tree`);
+      }
+      const frontier = extendFrontier(start, hashes.map((row) => row.hash));
+      const origin = this.origin();
+      const checkpoint = { origin, size: head.seq, root: frontierRoot(frontier).toString("hex"), head: head.hash, time: new Date(now).toISOString() };
+      const note = await signNote(checkpointText(checkpoint), [noteSignerFor(key, origin)]);
+      this.log.storage.transactionSync(() => {
+        // Another signer may have stored a newer one meanwhile; checkpoints only move forward.
+        const latest = this.log.sql.exec<{ size: number | null }>("SELECT MAX(size) AS size FROM checkpoints").one().size ?? 0;
+        if (latest >= checkpoint.size) return;
+        this.log.sql.exec(
+          "INSERT INTO checkpoints (size, time, root, head, kid, frontier, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+          checkpoint.size,
+          now,
+          checkpoint.root,
+          checkpoint.head,
+          key.kid,
+          JSON.stringify(frontier),
+          note,
+        );
+        this.signedSize = checkpoint.size;
+      });
+      await this.publish(key);
+    });
+  }
+
+  /** Signs an export's manifest with the key the log names now (the object, not the route, holds log keys). */
+  async signExportManifest(manifest: Omit<ExportManifest, "key" | "format" | "origin">): Promise<string> {
+    const key = await this.namedKey();
+    const origin = this.origin();
+    const full: ExportManifest = { format: EXPORT_FORMAT, origin, ...manifest, key: key.kid };
+    return signNote(`${canonicalJson(full as unknown as JsonValue)}\n`, [noteSignerFor(key, origin)]);
+  }
+}
+
+/** The public half of the configured LOG_SIGNING_KEY (configuration, so read strictly like any input). */
+function publicOf(source: string): { [key: string]: JsonValue } {
+  const { x } = parseStrictJson(source) as { x: string };
+  return { kty: "OKP", crv: "Ed25519", x };
+}
+
+function jsonOf(value: object): { [key: string]: JsonValue } {
+  return JSON.parse(JSON.stringify(value)) as { [key: string]: JsonValue };
+}
