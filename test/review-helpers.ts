@@ -1,5 +1,8 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import type { WardenClient } from "../cli/client.ts";
+import { ReviewHolds, holdsIo, type HoldsIo } from "../durable-objects/ReviewHolds.ts";
+import { ReviewOutbox, outboxIo, type OutboxIo } from "../durable-objects/ReviewOutbox.ts";
+import type { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
 import { BASE_URL } from "./helpers.ts";
 import { SoftwareAuthenticator } from "./software-authenticator.ts";
 
@@ -106,4 +109,76 @@ export async function giveVerdict(fetch: Fetch, reviewer: Reviewer, id: string, 
 /** The device's view of its hold. */
 export function waitOn(client: WardenClient, id: string, wait = 0) {
   return client.authorized<HoldBody & { code?: string; token_expires_at?: string }>("GET", `/v1/reviews/${id}${wait ? `?wait=${wait}` : ""}`);
+}
+
+// ── the review objects and their injected I/O ──────────────────────────────
+
+export function holdsStub(tenant: string): DurableObjectStub<ReviewHolds> {
+  return env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(tenant));
+}
+
+export function outboxStub(tenant: string): DurableObjectStub<ReviewOutbox> {
+  return env.REVIEW_OUTBOX.get(env.REVIEW_OUTBOX.idFromName(tenant));
+}
+
+export function registryStub(tenant: string): DurableObjectStub<ReviewerRegistry> {
+  return env.REVIEWERS.get(env.REVIEWERS.idFromName(tenant));
+}
+
+type Methods = Record<string, (...args: unknown[]) => unknown>;
+/** A stub of an object with injected I/O; its alarm handler can be run like any method. */
+export type Injected<O extends ReviewHolds | ReviewOutbox> = DurableObjectStub<O> & { alarm(): Promise<void> };
+
+/**
+ * The object behind `stub`, with other I/O: every call builds an instance over the object's
+ * real storage with `build`, inside the object (`runInDurableObject`), and calls the method
+ * there. This is the seam the objects document (durable-objects/SCHEMA.md): I/O goes in
+ * through the constructor; nothing is assigned to a running instance.
+ */
+function injected<O extends ReviewHolds | ReviewOutbox>(stub: DurableObjectStub<O>, build: (state: DurableObjectState) => O): Injected<O> {
+  return new Proxy(stub, {
+    get(target, property) {
+      if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(target, property);
+      return (...args: unknown[]) => runInDurableObject(target, (_running: O, state) => (build(state) as unknown as Methods)[property]!(...args));
+    },
+  }) as Injected<O>;
+}
+
+/** The tenant's holds with part of their I/O replaced (the clock, the outbox). */
+export function holdsWith(stub: DurableObjectStub<ReviewHolds>, io: Partial<HoldsIo>): Injected<ReviewHolds> {
+  return injected(stub, (state) => new ReviewHolds(state, env, { ...holdsIo(env), ...io }));
+}
+
+/** The tenant's outbox with part of its I/O replaced (the clock, fetch, the device logs). */
+export function outboxWith(stub: DurableObjectStub<ReviewOutbox>, io: Partial<OutboxIo>): Injected<ReviewOutbox> {
+  return injected(stub, (state) => new ReviewOutbox(state, env, { ...outboxIo(env), ...io }));
+}
+
+/**
+ * `stub` whose `method` fails the next `times` calls: `before` the call reaches the object
+ * (nothing happens there), or `after` it ran (its effect stays, its answer is lost).
+ */
+export function failing<T extends object>(stub: T, method: string, when: "before" | "after", times = 1): T & { failures: number } {
+  let left = times;
+  const state = { failures: 0 };
+  return new Proxy(stub, {
+    get(target, property) {
+      if (property === "failures") return state.failures;
+      const real = (...args: unknown[]) => (target as unknown as Methods)[property as string]!(...args);
+      if (property !== method) return typeof property === "string" && property !== "id" && property !== "name" && property !== "then" ? real : Reflect.get(target, property);
+      return async (...args: unknown[]) => {
+        if (left === 0) return real(...args);
+        left -= 1;
+        state.failures += 1;
+        if (when === "before") throw new Error(`injected: ${method} never reached the object`);
+        await real(...args);
+        throw new Error(`injected: the answer to ${method} was lost`);
+      };
+    },
+  }) as T & { failures: number };
+}
+
+/** When the object's alarm is set (ms), or null. */
+export function alarmOf(stub: DurableObjectStub<ReviewHolds> | DurableObjectStub<ReviewOutbox>): Promise<number | null> {
+  return runInDurableObject(stub as DurableObjectStub<ReviewHolds>, (_running: ReviewHolds, state) => state.storage.getAlarm());
 }

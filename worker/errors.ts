@@ -41,6 +41,7 @@ export type ErrorCode =
   | "review_record_changed"
   | "review_not_pending"
   | "review_at_last_tier"
+  | "review_evidence_pending"
   // configuration and internals
   // policy bundles
   | "bundle_malformed"

@@ -206,7 +206,7 @@ async function logAndAnswer(c: Context<AppEnv>, session: DeviceSession, pending:
       const log = outcome.logs[index] ?? null;
       if (item.verdict.decision !== "review" || !item.review) return responseBody(item, log);
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
-      const held = await holdForReview(c, session, { decisionId: item.id, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);
+      const held = await holdForReview({ env: c.env, deps: c.var.deps }, session, { decisionId: item.id, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);
       if (!held.ok) return responseBody({ ...item, verdict: failClosed("review_unavailable", item.verdict.targets) }, log);
       return responseBody(item, log, held.review);
     }),
