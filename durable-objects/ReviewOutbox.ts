@@ -218,7 +218,8 @@ export class ReviewOutbox extends DurableObject<Env> {
       try {
         await this.deliver(row, now);
       } catch (error) {
-        this.sql.exec("UPDATE evidence SET attempts = attempts + 1, last_error = ? WHERE id = ?", String(error).slice(0, 500), row.id);
+        const reason = error instanceof WardenError ? `${error.code}: ${error.message}` : String(error);
+        this.sql.exec("UPDATE evidence SET attempts = attempts + 1, last_error = ? WHERE id = ?", reason.slice(0, 500), row.id);
         console.error(JSON.stringify({ event: "review.evidence_deferred", device: row.device, type: row.type, key: row.key, error: String(error) }));
         return;
       }

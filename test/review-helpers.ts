@@ -154,28 +154,43 @@ export function outboxWith(stub: DurableObjectStub<ReviewOutbox>, io: Partial<Ou
   return injected(stub, (state) => new ReviewOutbox(state, env, { ...outboxIo(env), ...io }));
 }
 
+/** Stubs that fail as configured, sharing one count of failures. */
+export interface Faulty<T> {
+  /** A stub made now, in the caller's context: a stub made in one Durable Object cannot be used from another. */
+  stub(): T;
+  readonly failures: number;
+}
+
 /**
- * `stub` whose `method` fails the next `times` calls: `before` the call reaches the object
- * (nothing happens there), or `after` it ran (its effect stays, its answer is lost).
+ * Stubs from `make` whose `method` fails the next `times` calls, across every stub made:
+ * `before` the call reaches the object (nothing happens there), or `after` it ran (its
+ * effect stays, its answer is lost).
  */
-export function failing<T extends object>(stub: T, method: string, when: "before" | "after", times = 1): T & { failures: number } {
+export function faulty<T extends object>(make: () => T, method: string, when: "before" | "after", times = 1): Faulty<T> {
   let left = times;
-  const state = { failures: 0 };
-  return new Proxy(stub, {
-    get(target, property) {
-      if (property === "failures") return state.failures;
-      const real = (...args: unknown[]) => (target as unknown as Methods)[property as string]!(...args);
-      if (property !== method) return typeof property === "string" && property !== "id" && property !== "name" && property !== "then" ? real : Reflect.get(target, property);
-      return async (...args: unknown[]) => {
-        if (left === 0) return real(...args);
-        left -= 1;
-        state.failures += 1;
-        if (when === "before") throw new Error(`injected: ${method} never reached the object`);
-        await real(...args);
-        throw new Error(`injected: the answer to ${method} was lost`);
-      };
+  let failures = 0;
+  const wrap = (target: T): T =>
+    new Proxy(target, {
+      get(stub, property) {
+        if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(stub, property);
+        const real = (...args: unknown[]) => (stub as unknown as Methods)[property]!(...args);
+        if (property !== method) return real;
+        return async (...args: unknown[]) => {
+          if (left === 0) return real(...args);
+          left -= 1;
+          failures += 1;
+          if (when === "before") throw new Error(`injected: ${method} never reached the object`);
+          await real(...args);
+          throw new Error(`injected: the answer to ${method} was lost`);
+        };
+      },
+    });
+  return {
+    stub: () => wrap(make()),
+    get failures() {
+      return failures;
     },
-  }) as T & { failures: number };
+  };
 }
 
 /** When the object's alarm is set (ms), or null. */
