@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { WardenError } from "../worker/errors.ts";
+import { StateError, WardenError } from "../worker/errors.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
 import type { OutboxItem } from "../worker/review/types.ts";
@@ -266,7 +266,7 @@ export class ReviewOutbox extends DurableObject<Env> {
   private async archivedLines(key: string): Promise<string[]> {
     const object = await this.io.archive.get(key);
     // A sealed segment the log names but the archive lacks: stop, and try again later rather than guess.
-    if (!object) throw new WardenError("internal_error", `archived segment ${key} is missing`);
+    if (!object) throw new StateError("internal_error", `archived segment ${key} is missing`);
     return (await object.text()).split("\n").filter((line) => line !== "");
   }
 

@@ -78,6 +78,7 @@ export class ReviewerRegistry extends DurableObject<Env> {
     });
   }
 
+  /** The reviewer's record, or null. */
   reviewer(id: string): ReviewerRecord | null {
     const row = this.sql.exec<{ record: string }>("SELECT record FROM reviewers WHERE id = ?", id).toArray()[0];
     return row ? (JSON.parse(row.record) as ReviewerRecord) : null;
@@ -128,6 +129,7 @@ export class ReviewerRegistry extends DurableObject<Env> {
     });
   }
 
+  /** A passkey with its current counter, or null. */
   credential(id: string): StoredCredential | null {
     const row = this.sql.exec<CredentialRow>("SELECT id, reviewer, public_key, counter, transports FROM credentials WHERE id = ?", id).toArray()[0];
     return row ? { id: row.id, reviewer: row.reviewer, publicKey: row.public_key, counter: row.counter, transports: JSON.parse(row.transports) as string[] } : null;

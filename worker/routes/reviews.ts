@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
-import { WardenError } from "../errors.ts";
+import { StateError } from "../errors.ts";
 import { bearerSecurity, deviceSecurity, jsonBody, problems, router, Sha256HexSchema } from "../openapi.ts";
 import { MAX_WAIT_SECONDS, pendingHolds, waitOnHold, type HoldAnswer } from "../review/holds.ts";
 import { AssertionSchema } from "../review/schemas.ts";
@@ -148,7 +148,7 @@ reviews.openapi(
   }),
   async (c) => {
     const { caller } = c.var;
-    if (caller.role !== "reviewer") throw new WardenError("forbidden", "a signed-in reviewer is required");
+    if (caller.role !== "reviewer") throw new StateError("forbidden", "a signed-in reviewer is required");
     const body = c.req.valid("json");
     const prepared = await verdictOptions({ env: c.env, deps: c.var.deps }, caller.reviewer.id, { id: c.req.valid("param").id, verdict: body.verdict, shownSha256: body.hold_sha256 });
     return c.json({ statement: { ...prepared.statement }, options: { ...prepared.options }, hold: holdView(prepared.hold) }, 200);
