@@ -1,6 +1,8 @@
 import type { BundleRegistry } from "./durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "./durable-objects/DeviceLog.ts";
-import type { ReviewQueue } from "./durable-objects/ReviewQueue.ts";
+import type { ReviewHolds } from "./durable-objects/ReviewHolds.ts";
+import type { ReviewOutbox } from "./durable-objects/ReviewOutbox.ts";
+import type { ReviewerRegistry } from "./durable-objects/ReviewerRegistry.ts";
 
 declare global {
   namespace Cloudflare {
@@ -11,8 +13,12 @@ declare global {
   interface WardenEnv {
     DEVICES: DurableObjectNamespace<DeviceLog>;
     BUNDLE_REGISTRY: DurableObjectNamespace<BundleRegistry>;
-    /** One per tenant: holds awaiting review, reviewers and their passkeys. */
-    REVIEW_QUEUE: DurableObjectNamespace<ReviewQueue>;
+    /** One per tenant: holds awaiting review, their verdicts and the deadline alarm. */
+    REVIEW_HOLDS: DurableObjectNamespace<ReviewHolds>;
+    /** One per tenant: reviewers, their passkeys and sign-in challenges. */
+    REVIEWERS: DurableObjectNamespace<ReviewerRegistry>;
+    /** One per tenant: delivers review evidence to device logs and signed webhooks. */
+    REVIEW_OUTBOX: DurableObjectNamespace<ReviewOutbox>;
     /** Exact origin of the reviewer page (`https://warden.example.com`); passkey assertions must come from it. */
     REVIEW_ORIGIN?: string;
     /** WebAuthn RP ID: REVIEW_ORIGIN's host or a parent domain of it. */

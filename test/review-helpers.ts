@@ -1,5 +1,8 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import type { WardenClient } from "../cli/client.ts";
+import { ReviewHolds, holdsIo, type HoldsIo } from "../durable-objects/ReviewHolds.ts";
+import { ReviewOutbox, outboxIo, type OutboxIo } from "../durable-objects/ReviewOutbox.ts";
+import type { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
 import { BASE_URL } from "./helpers.ts";
 import { SoftwareAuthenticator } from "./software-authenticator.ts";
 
@@ -106,4 +109,91 @@ export async function giveVerdict(fetch: Fetch, reviewer: Reviewer, id: string, 
 /** The device's view of its hold. */
 export function waitOn(client: WardenClient, id: string, wait = 0) {
   return client.authorized<HoldBody & { code?: string; token_expires_at?: string }>("GET", `/v1/reviews/${id}${wait ? `?wait=${wait}` : ""}`);
+}
+
+// ── the review objects and their injected I/O ──────────────────────────────
+
+export function holdsStub(tenant: string): DurableObjectStub<ReviewHolds> {
+  return env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(tenant));
+}
+
+export function outboxStub(tenant: string): DurableObjectStub<ReviewOutbox> {
+  return env.REVIEW_OUTBOX.get(env.REVIEW_OUTBOX.idFromName(tenant));
+}
+
+export function registryStub(tenant: string): DurableObjectStub<ReviewerRegistry> {
+  return env.REVIEWERS.get(env.REVIEWERS.idFromName(tenant));
+}
+
+type Methods = Record<string, (...args: unknown[]) => unknown>;
+/** A stub of an object with injected I/O; its alarm handler can be run like any method. */
+export type Injected<O extends ReviewHolds | ReviewOutbox> = DurableObjectStub<O> & { alarm(): Promise<void> };
+
+/**
+ * The object behind `stub`, with other I/O: every call builds an instance over the object's
+ * real storage with `build`, inside the object (`runInDurableObject`), and calls the method
+ * there. This is the seam the objects document (durable-objects/SCHEMA.md): I/O goes in
+ * through the constructor; nothing is assigned to a running instance.
+ */
+function injected<O extends ReviewHolds | ReviewOutbox>(stub: DurableObjectStub<O>, build: (state: DurableObjectState) => O): Injected<O> {
+  return new Proxy(stub, {
+    get(target, property) {
+      if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(target, property);
+      return (...args: unknown[]) => runInDurableObject(target, (_running: O, state) => (build(state) as unknown as Methods)[property]!(...args));
+    },
+  }) as Injected<O>;
+}
+
+/** The tenant's holds with part of their I/O replaced (the clock, the outbox). */
+export function holdsWith(stub: DurableObjectStub<ReviewHolds>, io: Partial<HoldsIo>): Injected<ReviewHolds> {
+  return injected(stub, (state) => new ReviewHolds(state, env, { ...holdsIo(env), ...io }));
+}
+
+/** The tenant's outbox with part of its I/O replaced (the clock, fetch, the device logs). */
+export function outboxWith(stub: DurableObjectStub<ReviewOutbox>, io: Partial<OutboxIo>): Injected<ReviewOutbox> {
+  return injected(stub, (state) => new ReviewOutbox(state, env, { ...outboxIo(env), ...io }));
+}
+
+/** Stubs that fail as configured, sharing one count of failures. */
+export interface Faulty<T> {
+  /** A stub made now, in the caller's context: a stub made in one Durable Object cannot be used from another. */
+  stub(): T;
+  readonly failures: number;
+}
+
+/**
+ * Stubs from `make` whose `method` fails the next `times` calls, across every stub made:
+ * `before` the call reaches the object (nothing happens there), or `after` it ran (its
+ * effect stays, its answer is lost).
+ */
+export function faulty<T extends object>(make: () => T, method: string, when: "before" | "after", times = 1): Faulty<T> {
+  let left = times;
+  let failures = 0;
+  const wrap = (target: T): T =>
+    new Proxy(target, {
+      get(stub, property) {
+        if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(stub, property);
+        const real = (...args: unknown[]) => (stub as unknown as Methods)[property]!(...args);
+        if (property !== method) return real;
+        return async (...args: unknown[]) => {
+          if (left === 0) return real(...args);
+          left -= 1;
+          failures += 1;
+          if (when === "before") throw new Error(`injected: ${method} never reached the object`);
+          await real(...args);
+          throw new Error(`injected: the answer to ${method} was lost`);
+        };
+      },
+    });
+  return {
+    stub: () => wrap(make()),
+    get failures() {
+      return failures;
+    },
+  };
+}
+
+/** When the object's alarm is set (ms), or null. */
+export function alarmOf(stub: DurableObjectStub<ReviewHolds> | DurableObjectStub<ReviewOutbox>): Promise<number | null> {
+  return runInDurableObject(stub as DurableObjectStub<ReviewHolds>, (_running: ReviewHolds, state) => state.storage.getAlarm());
 }

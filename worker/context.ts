@@ -2,7 +2,8 @@ import type { Context } from "hono";
 import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
 import type { Assurance, SingleUse } from "./domain.ts";
-import type { ReviewQueue } from "../durable-objects/ReviewQueue.ts";
+import type { ReviewHolds } from "../durable-objects/ReviewHolds.ts";
+import type { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
 import type { DeviceOs, Shell } from "./policy/targets.ts";
 import type { TpmTrust } from "./verifiers/tpm/trust.ts";
 import type { SnpTrust } from "./verifiers/sev-snp/trust.ts";
@@ -20,7 +21,10 @@ export interface Deps {
   fetch(request: Request): Promise<Response>;
   deviceStore(env: Env, tenant: string, deviceId: string): DurableObjectStub<DeviceLog>;
   bundleRegistry(env: Env, tenant: string): DurableObjectStub<BundleRegistry>;
-  reviewQueue(env: Env, tenant: string): DurableObjectStub<ReviewQueue>;
+  /** The tenant's holds, verdicts and deadline alarm. */
+  reviewHolds(env: Env, tenant: string): DurableObjectStub<ReviewHolds>;
+  /** The tenant's reviewers, passkeys and sign-in challenges. */
+  reviewerRegistry(env: Env, tenant: string): DurableObjectStub<ReviewerRegistry>;
   /** TPM endorsement trust anchors; the pinned vendor roots when absent (tests add the swtpm local CA). */
   tpmTrust?(): Promise<TpmTrust>;
   /** AMD SEV-SNP trust anchors (ARK/ASK/ASVK per product); the pinned AMD roots when absent (tests inject generated chains). */
@@ -36,7 +40,8 @@ export const runtimeDeps: Deps = {
   fetch: (request) => fetch(request),
   deviceStore: (env, tenant, deviceId) => env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${deviceId}`)),
   bundleRegistry: (env, tenant) => env.BUNDLE_REGISTRY.get(env.BUNDLE_REGISTRY.idFromName(tenant)),
-  reviewQueue: (env, tenant) => env.REVIEW_QUEUE.get(env.REVIEW_QUEUE.idFromName(tenant)),
+  reviewHolds: (env, tenant) => env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(tenant)),
+  reviewerRegistry: (env, tenant) => env.REVIEWERS.get(env.REVIEWERS.idFromName(tenant)),
 };
 
 /** A device authenticated by its session token and a DPoP proof of the same key. */

@@ -43,6 +43,7 @@ export const ERROR_CODES = [
   "review_record_changed",
   "review_not_pending",
   "review_at_last_tier",
+  "review_evidence_pending",
   // policy bundles
   "bundle_malformed",
   "bundle_untrusted_key",

@@ -2,6 +2,8 @@ import { createApp } from "./app.ts";
 
 export { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 export { DeviceLog } from "../durable-objects/DeviceLog.ts";
-export { ReviewQueue } from "../durable-objects/ReviewQueue.ts";
+export { ReviewHolds } from "../durable-objects/ReviewHolds.ts";
+export { ReviewOutbox } from "../durable-objects/ReviewOutbox.ts";
+export { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
 
 export default createApp();

@@ -80,6 +80,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 409, title: "The hold is no longer pending" };
     case "review_at_last_tier":
       return { status: 409, title: "The hold is at its last tier" };
+    case "review_evidence_pending":
+      return { status: 503, title: "The hold's evidence is not in the device log yet; retry" };
     case "bundle_malformed":
       return { status: 422, title: "The bundle artifact is not a signed warden bundle" };
     case "bundle_untrusted_key":

@@ -1,8 +1,7 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { verifyAuthenticationResponse } from "@simplewebauthn/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
-import type { ReviewQueue } from "../../durable-objects/ReviewQueue.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { challengeFor, type ChallengeStatement } from "../../worker/review/record.ts";
 import { webhookSignature } from "../../worker/review/webhook.ts";
@@ -10,11 +9,16 @@ import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } 
 import {
   REVIEW_RP_ID,
   admin,
+  alarmOf,
   call,
   enroll,
   enrolledReviewer,
   giveVerdict,
   holdAsAdmin,
+  holdsStub,
+  holdsWith,
+  outboxStub,
+  outboxWith,
   sendVerdict,
   signIn,
   verdictOptions,
@@ -30,8 +34,9 @@ function world() {
   const tenant = uniqueId("rv");
   const clock = { now: Date.now() };
   const fetch = workerFetch({ tenant, deps: { now: () => clock.now } });
-  const queue = () => env.REVIEW_QUEUE.get(env.REVIEW_QUEUE.idFromName(tenant)) as DurableObjectStub<ReviewQueue>;
-  return { tenant, clock, fetch, queue };
+  const holds = () => holdsStub(tenant);
+  const outbox = () => outboxStub(tenant);
+  return { tenant, clock, fetch, holds, outbox };
 }
 
 /** A delete in .git: held for tier1 (4 h), then tier2 (1 h), by the default bundle. Unique per call. */
@@ -98,8 +103,8 @@ describe("holds", () => {
       tenant: w.tenant,
       deps: {
         now: () => w.clock.now,
-        reviewQueue: () => {
-          throw new Error("review queue unavailable");
+        reviewHolds: () => {
+          throw new Error("review holds unavailable");
         },
       },
     });
@@ -425,26 +430,26 @@ describe("escalation", () => {
   it("an alarm moves an unreviewed hold up a tier when its SLA passes, notifies, and the timeout rule decides after the last", async () => {
     const start = w.clock.now;
     const { review } = await held(client);
-    const stub = w.queue();
-    // The alarm is set for the tier1 deadline; run it with the clock pinned just past it.
-    await runInDurableObject(stub, (instance: ReviewQueue) => {
-      instance.clock = () => start + 241 * MINUTE;
-    });
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    // The alarm is set for the tier1 deadline; it runs with the clock injected just past it.
+    expect(await alarmOf(w.holds())).toBe(start + 240 * MINUTE);
+    await holdsWith(w.holds(), { clock: () => start + 241 * MINUTE }).alarm();
     w.clock.now = start + 241 * MINUTE;
     const escalated = await holdAsAdmin(w.fetch, review.id);
     expect(escalated).toMatchObject({ status: "pending", tier: "tier2", deadline: new Date(start + 300 * MINUTE).toISOString() });
+    expect(await alarmOf(w.holds())).toBe(start + 300 * MINUTE);
 
+    // The notification is the outbox's to send, on its own alarm (due at the escalation's time).
+    expect(await alarmOf(w.outbox())).toBe(start + 241 * MINUTE);
+    await outboxWith(w.outbox(), { clock: () => start + 241 * MINUTE }).alarm();
     const delivered = await sink(review.id);
     expect(delivered).toHaveLength(1);
     expect(JSON.parse(delivered[0]!.body)).toMatchObject({ type: "review.escalated", review_id: review.id, tier: "tier2", previous_tier: "tier1", by: "sla" });
     expect(await signedCorrectly(delivered[0]!)).toBe(true);
     expect(delivered[0]!.headers["warden-delivery-attempt"]).toBe("1");
+    expect(delivered[0]!.headers["warden-event-id"]).toBe(`${review.id}#2`);
 
-    await runInDurableObject(stub, (instance: ReviewQueue) => {
-      instance.clock = () => start + 301 * MINUTE;
-    });
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await holdsWith(w.holds(), { clock: () => start + 301 * MINUTE }).alarm();
+    await outboxWith(w.outbox(), { clock: () => start + 301 * MINUTE }).alarm();
     w.clock.now = start + 301 * MINUTE;
     await client.openSession();
     const expired = await waitOn(client, review.id);
@@ -452,29 +457,27 @@ describe("escalation", () => {
     expect(expired.body.token).toBeUndefined();
     expect((await sink(review.id)).map((delivery) => JSON.parse(delivery.body).type)).toEqual(["review.escalated", "review.expired"]);
 
-    const types = (await deviceLog(w, client.deviceId)).filter((entry) => entry.data["review_id"] === review.id).map((entry) => [entry.type, entry.data["by"]]);
+    const types = (await deviceLog(w, client.deviceId)).filter((entry) => entry.data["review_id"] === review.id).map((entry) => [entry.type, entry.data["by"], entry.data["evidence_id"]]);
     expect(types).toEqual([
-      ["review.escalated", "sla"],
-      ["review.expired", "sla"],
+      ["review.escalated", "sla", `${review.id}#1`],
+      ["review.expired", "sla", `${review.id}#3`],
     ]);
     w.clock.now = start;
     await client.openSession();
-    await runInDurableObject(stub, (instance: ReviewQueue) => {
-      instance.clock = () => Date.now();
-    });
   });
 
   it("a webhook that fails is retried with backoff, every attempt recorded", async () => {
     const start = w.clock.now;
     const { review } = await held(client);
     await (env as unknown as { WEBHOOK_SINK: Fetcher }).WEBHOOK_SINK.fetch("http://sink/fail", { method: "POST", body: JSON.stringify({ review_id: review.id, times: 2 }) });
-    const stub = w.queue();
+    const outbox = w.outbox();
     const due = start + 240 * MINUTE;
-    await stub.tick(due + 1);
-    await stub.tick(due + 1 + 29_000); // before the first backoff (30 s): nothing
-    await stub.tick(due + 1 + 30_000); // second attempt, fails again
-    await stub.tick(due + 1 + 30_000 + 120_000); // third attempt after 2 min, delivered
-    const [event] = await stub.deliveries(review.id);
+    await w.holds().tick(due + 1);
+    await outbox.tick(due + 1);
+    await outbox.tick(due + 1 + 29_000); // before the first backoff (30 s): nothing
+    await outbox.tick(due + 1 + 30_000); // second attempt, fails again
+    await outbox.tick(due + 1 + 30_000 + 120_000); // third attempt after 2 min, delivered
+    const [event] = await outbox.deliveries(review.id);
     expect(event!.state).toBe("delivered");
     expect(event!.attempts.map((attempt) => [attempt.attempt, attempt.at - due, attempt.status])).toEqual([
       [1, 1, 503],
@@ -488,6 +491,35 @@ describe("escalation", () => {
       ["3", 204],
     ]);
     for (const delivery of received) expect(await signedCorrectly(delivery)).toBe(true);
+  });
+
+  it("webhooks go out through the injected fetch: a receiver that cannot be reached is an attempt with its error", async () => {
+    const start = w.clock.now;
+    const { review } = await held(client);
+    const due = start + 240 * MINUTE;
+    await w.holds().tick(due + 1);
+    const unreachable = outboxWith(w.outbox(), {
+      fetch: () => Promise.reject(new TypeError("Network connection lost.")),
+    });
+    await unreachable.tick(due + 1);
+    const sent: Request[] = [];
+    const recording = outboxWith(w.outbox(), {
+      fetch: (request) => {
+        sent.push(request.clone());
+        return fetch(request);
+      },
+    });
+    await recording.tick(due + 1 + 30_000);
+    const [event] = await w.outbox().deliveries(review.id);
+    expect(event!.state).toBe("delivered");
+    expect(event!.attempts.map((attempt) => [attempt.attempt, attempt.status, attempt.error])).toEqual([
+      [1, null, expect.stringContaining("Network connection lost")],
+      [2, 204, null],
+    ]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.headers.get("warden-event-id")).toBe(event!.key);
+    expect(sent[0]!.headers.get("warden-delivery-attempt")).toBe("2");
+    expect((await sink(review.id)).map((delivery) => delivery.headers["warden-delivery-attempt"])).toEqual(["2"]);
   });
 
   it("a reviewer escalates with a passkey; at the last tier → review_at_last_tier", async () => {

@@ -1,13 +1,33 @@
-import type { DeviceSession, ServiceContext } from "../context.ts";
+/**
+ * The hold flows: queue a hold for a logged review decision, let the requesting device wait
+ * on it and hand it the action token once approved, list pending holds, and the reviewer
+ * page's data. Each reads top-down and reaches the Durable Objects through their stubs.
+ */
+import type { DeviceSession } from "../context.ts";
+import { ConfigurationError, StateError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
+import { issueActionToken } from "../tokens/action.ts";
+import { signingKey } from "../tokens/keys.ts";
 import { actionHash, contextHash, type HoldRecord, type TierStep } from "./record.ts";
+import type { ReviewScope } from "./scope.ts";
+import type { HoldState, ReviewerRecord } from "./types.ts";
 
 /** What a review decision answers with: the hold to wait on. */
 export interface HeldReview {
   id: string;
   tier: string;
   deadline: string;
+}
+
+/** The longest a device's wait on a hold keeps the request open. */
+export const MAX_WAIT_SECONDS = 25;
+const POLL_INTERVAL_MS = 1000;
+
+/** A hold as its reader gets it; the requesting device's first read after approval also gets the action token. */
+export interface HoldAnswer {
+  hold: HoldState;
+  token?: { value: string; expiresAt: number };
 }
 
 /** The tiers a hold can climb: the one policy chose, then every later tier of the manifest. */
@@ -24,7 +44,7 @@ export function reviewLadder(bundle: CompiledBundle, tier: string): TierStep[] {
  * such and the decision denies.
  */
 export async function holdForReview(
-  ctx: Pick<ServiceContext, "env" | "deps">,
+  scope: ReviewScope,
   session: DeviceSession,
   args: {
     decisionId: string;
@@ -40,14 +60,13 @@ export async function holdForReview(
   },
   now: number,
 ): Promise<{ ok: true; review: HeldReview } | { ok: false }> {
-  const { deps } = ctx;
+  const { env, deps } = scope;
   try {
-    if (args.policy === null || args.ladder.length === 0) throw new Error("a review needs its bundle and a tier");
-    const targets = resolvedTargets(args.verdict);
+    if (args.policy === null || args.ladder.length === 0) throw new ConfigurationError("configuration_error", "a review needs its bundle and a tier");
     const agent = { id: args.request.agent.id, version: args.request.agent.version, artifact_sha256: args.request.agent.artifact_sha256 ?? null };
     const action = {
       type: args.request.action.type,
-      targets,
+      targets: resolvedTargets(args.verdict),
       inputs_sha256: args.request.action.inputs_sha256 ?? null,
       sends_external: args.request.action.sends_external ?? false,
     };
@@ -63,11 +82,88 @@ export async function holdForReview(
       action_hash: actionHash({ tenant: session.tenant, device: session.deviceId, agent, action }),
       created_at: new Date(now).toISOString(),
     };
-    const { hold } = await deps.reviewQueue(ctx.env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl }, now);
-    const review = { id: hold.id, tier: hold.shown.tier, deadline: hold.shown.deadline };
-    return { ok: true, review };
+    const { hold } = await deps.reviewHolds(env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl }, now);
+    return { ok: true, review: { id: hold.id, tier: hold.shown.tier, deadline: hold.shown.deadline } };
   } catch (error) {
     console.error(JSON.stringify({ event: "review.hold_failed", device: session.deviceId, decision_id: args.decisionId, error: String(error) }));
     return { ok: false };
   }
+}
+
+/**
+ * A read of one hold, waiting up to `waitSeconds` for a decision. `device` is the requesting
+ * device (its proof is spent first; another device's hold is invisible to it), or null for
+ * an admin or auditor. The device's first read of an approved hold releases the token.
+ */
+export async function waitOnHold(scope: ReviewScope, device: DeviceSession | null, id: string, waitSeconds: number): Promise<HoldAnswer> {
+  const { env, deps } = scope;
+  const holds = deps.reviewHolds(env, env.TENANT);
+  if (device) {
+    const spent = await deps.deviceStore(env, device.tenant, device.deviceId).spendProof(device.proof, deps.now());
+    if (!spent.ok) throw new StateError(spent.code, "the proof was already used");
+  }
+  // Another device's hold is not merely forbidden but invisible.
+  const visible = (state: HoldState | null): state is HoldState => state !== null && (!device || state.shown.record.requester.device === device.deviceId);
+  let hold = await holds.state(id, deps.now());
+  if (!visible(hold)) throw new StateError("not_found", "no such review");
+  for (let waited = 0; hold.status === "pending" && waited < waitSeconds * 1000; waited += POLL_INTERVAL_MS) {
+    await new Promise<void>((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    const next = await holds.state(id, deps.now());
+    if (!visible(next)) throw new StateError("not_found", "no such review");
+    hold = next;
+  }
+  if (!device || hold.outcome !== "permit" || hold.released) return { hold };
+  return releaseToken(scope, hold, device);
+}
+
+/**
+ * Hands the approved action to its device as a single-use token, exactly as a permit would
+ * have. The holds mark it released only once `review.released` (naming the token's `jti`)
+ * and every earlier entry of the hold are in the device log; the token is signed after that.
+ */
+async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceSession): Promise<HoldAnswer> {
+  const { env, deps } = scope;
+  const holds = deps.reviewHolds(env, env.TENANT);
+  const now = deps.now();
+  const released = await holds.release({ id: hold.id, device: device.deviceId, jti: deps.newId(), now });
+  if (!released.ok) {
+    if (released.code === "review_evidence_pending") throw new StateError(released.code, "the hold's evidence is not in the device log yet");
+    // Another read released it first: the token went there.
+    return { hold: (await holds.state(hold.id, now)) ?? hold };
+  }
+  const { record } = released.hold.shown;
+  const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
+    device: device.deviceId,
+    tenant: device.tenant,
+    jkt: device.jkt,
+    os: device.os,
+    shell: device.shell,
+    groups: device.groups,
+    jti: released.jti,
+    decisionId: record.decision_id,
+    policy: record.policy.digest,
+    scope: {
+      action: record.action.type,
+      targets: record.action.targets,
+      ...(record.action.inputs_sha256 !== null ? { inputs_sha256: record.action.inputs_sha256 } : {}),
+    },
+    now,
+    ttlSeconds: released.hold.token_ttl,
+  });
+  return { hold: released.hold, token: { value: token, expiresAt } };
+}
+
+/** Pending holds of the tenant, by deadline. */
+export function pendingHolds(scope: ReviewScope): Promise<HoldState[]> {
+  const { env, deps } = scope;
+  return deps.reviewHolds(env, env.TENANT).pending(deps.now());
+}
+
+/** What the reviewer page shows: the signed-in reviewer (null offers sign-in) and, for them, the pending holds. */
+export async function reviewPageData(scope: ReviewScope, signedIn: { id: string } | null): Promise<{ reviewer: ReviewerRecord | null; holds: HoldState[]; now: number }> {
+  const { env, deps } = scope;
+  const reviewer = signedIn ? await deps.reviewerRegistry(env, env.TENANT).reviewer(signedIn.id) : null;
+  const now = deps.now();
+  const holds = reviewer ? await deps.reviewHolds(env, env.TENANT).pending(now) : [];
+  return { reviewer, holds, now };
 }

@@ -1,4 +1,4 @@
-import type { HoldState } from "../../durable-objects/ReviewQueue.ts";
+import type { HoldState } from "./types.ts";
 
 /**
  * The reviewer page: server-rendered HTML of the holds exactly as stored, and one small

@@ -3,6 +3,7 @@ import { getCookie } from "hono/cookie";
 import type { AppEnv } from "../context.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { signWardenJwt, verifyWardenJwt } from "../tokens/jwt.ts";
+import type { ReviewScope } from "./scope.ts";
 
 /** The reviewer page's session cookie: HttpOnly, Secure, SameSite=Strict, whole origin. */
 export const REVIEWER_COOKIE = "warden_reviewer";
@@ -10,19 +11,21 @@ export const REVIEWER_COOKIE = "warden_reviewer";
 export const REVIEWER_SESSION_SECONDS = 15 * 60;
 
 /** Signs a reviewer session after a verified passkey sign-in. */
-export async function issueReviewerSession(c: Context<AppEnv>, reviewer: string, now: number): Promise<{ token: string; expiresAt: number }> {
+export async function issueReviewerSession(scope: ReviewScope, reviewer: string, now: number): Promise<{ token: string; expiresAt: number }> {
   return signWardenJwt(
-    await signingKey(c.env.SIGNING_KEY),
+    await signingKey(scope.env.SIGNING_KEY),
     "warden-reviewer+jwt",
-    { sub: reviewer, tnt: c.env.TENANT, jti: c.var.deps.newId() },
+    { sub: reviewer, tnt: scope.env.TENANT, jti: scope.deps.newId() },
     { now, ttlSeconds: REVIEWER_SESSION_SECONDS },
   );
 }
 
+/** The `Set-Cookie` value that carries a reviewer session. */
 export function reviewerCookie(token: string): string {
   return `${REVIEWER_COOKIE}=${token}; Path=/; Max-Age=${REVIEWER_SESSION_SECONDS}; HttpOnly; Secure; SameSite=Strict`;
 }
 
+/** The `Set-Cookie` value that signs a reviewer out. */
 export const CLEAR_REVIEWER_COOKIE = `${REVIEWER_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict`;
 
 /** The signed-in reviewer, or null when the cookie is absent or does not verify (the page then offers sign-in). */

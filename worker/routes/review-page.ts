@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 import { router } from "../openapi.ts";
+import { reviewPageData } from "../review/holds.ts";
 import { enrollPage, pageCsp, reviewPage } from "../review/page.ts";
 import { reviewerFromCookie } from "../review/session.ts";
 import { toBase64url } from "../review/webauthn.ts";
@@ -17,13 +18,8 @@ function htmlResponse(c: Context<AppEnv>, nonce: string, body: string): Response
 }
 
 reviewPages.get("/review", async function reviewQueuePage(c) {
-  const { deps } = c.var;
-  const nonce = toBase64url(deps.randomBytes(16));
-  const session = await reviewerFromCookie(c);
-  const queue = deps.reviewQueue(c.env, c.env.TENANT);
-  const reviewer = session ? await queue.reviewer(session.id) : null;
-  const now = deps.now();
-  const holds = reviewer ? await queue.pending(now) : [];
+  const nonce = toBase64url(c.var.deps.randomBytes(16));
+  const { reviewer, holds, now } = await reviewPageData({ env: c.env, deps: c.var.deps }, await reviewerFromCookie(c));
   return htmlResponse(c, nonce, reviewPage(nonce, reviewer, holds, now));
 });
 

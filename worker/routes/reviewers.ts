@@ -1,16 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
-import { StateError, VerificationError, WardenError } from "../errors.ts";
 import { DeviceIdSchema, bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
-import { sha256Hex } from "../review/record.ts";
-import { CLEAR_REVIEWER_COOKIE, issueReviewerSession, reviewerCookie } from "../review/session.ts";
-import { CHALLENGE_TTL_MS, type ReviewerRecord } from "../../durable-objects/ReviewQueue.ts";
-import { assertionOptions, fromBase64url, parseClientData, registrationOptions, reviewConfig, toBase64url, verifyAssertion, verifyRegistration } from "../review/webauthn.ts";
-import { AssertionSchema } from "./reviews.ts";
-
-/** An enrollment link is good for this long, once. */
-export const ENROLLMENT_TTL_MS = 24 * 3_600_000;
+import { enrollPasskey, enrollmentOptions, issueEnrollment, registerReviewer, signIn, signInOptions } from "../review/reviewers.ts";
+import { AssertionSchema } from "../review/schemas.ts";
+import { CLEAR_REVIEWER_COOKIE, reviewerCookie } from "../review/session.ts";
 
 const B64 = z.string().min(1).max(16384).regex(/^[A-Za-z0-9_-]+$/);
 const EnrollmentTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/).openapi({ description: "The one-time token from the enrollment link" });
@@ -49,19 +43,8 @@ const RegistrationSchema = z
   })
   .openapi("WebAuthnRegistration");
 
-function reviewerView(reviewer: ReviewerRecord, credentials: number) {
-  return { id: reviewer.id, display_name: reviewer.display_name, devices: reviewer.devices, created_at: reviewer.created_at, credentials };
-}
-
+/** Reviewers over HTTP: registration and enrollment links (admin), passkey enrollment, sign-in and sign-out (flows in worker/review/reviewers.ts). */
 export const reviewers = router();
-
-async function newEnrollment(env: Env, randomBytes: (n: number) => Uint8Array, now: number) {
-  const token = toBase64url(randomBytes(32));
-  const expiresAt = now + ENROLLMENT_TTL_MS;
-  // The fragment never reaches a server log; the page reads it and posts it.
-  const url = `${reviewConfig(env).origin}/review/enroll#${token}`;
-  return { token, tokenHash: sha256Hex(token), expiresAt, view: { token, url, expires_at: new Date(expiresAt).toISOString() } };
-}
 
 reviewers.use("/v1/reviewers", requireRole("admin"));
 reviewers.openapi(
@@ -76,22 +59,7 @@ reviewers.openapi(
       ...problems(400, 401, 403, 409),
     },
   }),
-  async (c) => {
-    const { deps } = c.var;
-    const body = c.req.valid("json");
-    const now = deps.now();
-    const enrollment = await newEnrollment(c.env, deps.randomBytes, now);
-    const reviewer: ReviewerRecord = {
-      id: body.id,
-      display_name: body.display_name,
-      devices: [...new Set(body.devices)],
-      user_handle: toBase64url(deps.randomBytes(32)),
-      created_at: new Date(now).toISOString(),
-    };
-    const added = await deps.reviewQueue(c.env, c.env.TENANT).addReviewer({ reviewer, enrollment: { tokenHash: enrollment.tokenHash, expiresAt: enrollment.expiresAt } });
-    if (!added.ok) throw new StateError(added.code, `reviewer ${body.id} cannot be registered`);
-    return c.json({ reviewer: reviewerView(reviewer, 0), enrollment: enrollment.view }, 201);
-  },
+  async (c) => c.json(await registerReviewer({ env: c.env, deps: c.var.deps }, c.req.valid("json")), 201),
 );
 
 reviewers.use("/v1/reviewers/:id/enrollments", requireRole("admin"));
@@ -107,13 +75,7 @@ reviewers.openapi(
       ...problems(401, 403, 404),
     },
   }),
-  async (c) => {
-    const { deps } = c.var;
-    const enrollment = await newEnrollment(c.env, deps.randomBytes, deps.now());
-    const added = await deps.reviewQueue(c.env, c.env.TENANT).addEnrollment({ reviewer: c.req.valid("param").id, tokenHash: enrollment.tokenHash, expiresAt: enrollment.expiresAt });
-    if (!added.ok) throw new StateError(added.code, "no such reviewer");
-    return c.json(enrollment.view, 201);
-  },
+  async (c) => c.json(await issueEnrollment({ env: c.env, deps: c.var.deps }, c.req.valid("param").id), 201),
 );
 
 reviewers.openapi(
@@ -128,23 +90,8 @@ reviewers.openapi(
     },
   }),
   async (c) => {
-    const { deps } = c.var;
-    const config = reviewConfig(c.env);
-    const { token } = c.req.valid("json");
-    const now = deps.now();
-    const queue = deps.reviewQueue(c.env, c.env.TENANT);
-    const enrollment = await queue.enrollment(sha256Hex(token), now);
-    if (!enrollment.ok) throw new VerificationError(enrollment.code, "the enrollment link is unknown, used or expired");
-    const challenge = toBase64url(deps.randomBytes(32));
-    await queue.issueChallenge({ challenge, purpose: "register", reviewer: enrollment.reviewer.id, review_id: null, enrollment: sha256Hex(token), expires_at: now + CHALLENGE_TTL_MS }, now);
-    const options = await registrationOptions(config, {
-      reviewerId: enrollment.reviewer.id,
-      displayName: enrollment.reviewer.display_name,
-      userHandle: fromBase64url(enrollment.reviewer.user_handle),
-      challenge,
-      exclude: enrollment.credentials,
-    });
-    return c.json({ reviewer: reviewerView(enrollment.reviewer, enrollment.credentials.length), options: { ...options } }, 200);
+    const { reviewer, options } = await enrollmentOptions({ env: c.env, deps: c.var.deps }, c.req.valid("json").token);
+    return c.json({ reviewer, options: { ...options } }, 200);
   },
 );
 
@@ -160,22 +107,8 @@ reviewers.openapi(
     },
   }),
   async (c) => {
-    const { deps } = c.var;
-    const config = reviewConfig(c.env);
     const { token, response } = c.req.valid("json");
-    const queue = deps.reviewQueue(c.env, c.env.TENANT);
-    const client = parseClientData(response.response.clientDataJSON);
-    const taken = await queue.takeChallenge(client.challenge, deps.now());
-    if (!taken.ok) throw new VerificationError(taken.code, "the challenge cannot be used");
-    const { row } = taken;
-    if (row.purpose !== "register" || row.enrollment !== sha256Hex(token) || !row.reviewer) throw new VerificationError("challenge_invalid", "the challenge is not for this enrollment");
-    const credential = await verifyRegistration(response as RegistrationResponseJSON, config, row.challenge);
-    const now = deps.now();
-    const added = await queue.addCredential({ tokenHash: sha256Hex(token), reviewer: row.reviewer, credential, now });
-    if (!added.ok) throw new StateError(added.code, "the passkey cannot be registered");
-    const reviewer = await queue.reviewer(row.reviewer);
-    if (!reviewer) throw new WardenError("not_found", "no such reviewer");
-    return c.json({ reviewer: reviewerView(reviewer, (await queue.credentialIds(reviewer.id)).length), credential_id: credential.id }, 201);
+    return c.json(await enrollPasskey({ env: c.env, deps: c.var.deps }, { token, response: response as RegistrationResponseJSON }), 201);
   },
 );
 
@@ -187,14 +120,7 @@ reviewers.openapi(
     request: jsonBody(z.strictObject({}).openapi("LoginOptionsRequest")),
     responses: { 200: { description: "WebAuthn request options (discoverable credentials)", content: { "application/json": { schema: z.object({ options: z.record(z.string(), z.unknown()) }) } } } },
   }),
-  async (c) => {
-    const { deps } = c.var;
-    const config = reviewConfig(c.env);
-    const now = deps.now();
-    const challenge = toBase64url(deps.randomBytes(32));
-    await deps.reviewQueue(c.env, c.env.TENANT).issueChallenge({ challenge, purpose: "login", reviewer: null, review_id: null, enrollment: null, expires_at: now + CHALLENGE_TTL_MS }, now);
-    return c.json({ options: { ...(await assertionOptions(config, { challenge, allow: [] })) } }, 200);
-  },
+  async (c) => c.json({ options: { ...(await signInOptions({ env: c.env, deps: c.var.deps })) } }, 200),
 );
 
 reviewers.openapi(
@@ -209,24 +135,10 @@ reviewers.openapi(
     },
   }),
   async (c) => {
-    const { deps } = c.var;
-    const config = reviewConfig(c.env);
-    const response = c.req.valid("json").response as AuthenticationResponseJSON;
-    const queue = deps.reviewQueue(c.env, c.env.TENANT);
-    const client = parseClientData(response.response.clientDataJSON);
-    const taken = await queue.takeChallenge(client.challenge, deps.now());
-    if (!taken.ok) throw new VerificationError(taken.code, "the challenge cannot be used");
-    if (taken.row.purpose !== "login") throw new VerificationError("challenge_invalid", "the challenge is not for a sign-in");
-    const credential = await queue.credential(response.id);
-    if (!credential) throw new VerificationError("webauthn_invalid", "unknown passkey");
-    const { newCounter } = await verifyAssertion(response, config, taken.row.challenge, credential);
-    const now = deps.now();
-    const used = await queue.useCredential({ id: credential.id, newCounter, now });
-    if (!used.ok) throw new VerificationError(used.code === "counter_regression" ? "counter_regression" : "webauthn_invalid", "the passkey cannot sign in");
-    const session = await issueReviewerSession(c, used.reviewer.id, now);
+    const { reviewer, session } = await signIn({ env: c.env, deps: c.var.deps }, c.req.valid("json").response as AuthenticationResponseJSON);
     c.header("set-cookie", reviewerCookie(session.token));
     c.header("cache-control", "no-store");
-    return c.json({ reviewer: reviewerView(used.reviewer, (await queue.credentialIds(used.reviewer.id)).length), expires_at: new Date(session.expiresAt).toISOString() }, 200);
+    return c.json({ reviewer, expires_at: new Date(session.expiresAt).toISOString() }, 200);
   },
 );
 

@@ -1,37 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { requireRole } from "../auth.ts";
-import type { AppEnv } from "../context.ts";
-import { StateError, VerificationError, WardenError } from "../errors.ts";
-import { bearerSecurity, deviceSecurity, jsonBody, problems, router, Sha256HexSchema } from "../openapi.ts";
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
-import { assertionOptions, parseClientData, reviewConfig, toBase64url, verifyAssertion } from "../review/webauthn.ts";
-import { issueActionToken } from "../tokens/action.ts";
-import { signingKey } from "../tokens/keys.ts";
-import type { HoldState } from "../../durable-objects/ReviewQueue.ts";
-
-/** The longest a device's `GET /v1/reviews/{id}?wait=` holds the request open. */
-export const MAX_WAIT_SECONDS = 25;
-const POLL_INTERVAL_MS = 1000;
-
-const B64 = z.string().min(1).max(8192).regex(/^[A-Za-z0-9_-]+$/);
-
-/** A WebAuthn assertion as `PublicKeyCredential.toJSON()` gives it (unknown members dropped). */
-export const AssertionSchema = z
-  .object({
-    id: B64.max(1024),
-    rawId: B64.max(1024),
-    type: z.literal("public-key"),
-    response: z.object({
-      clientDataJSON: B64.max(4096),
-      authenticatorData: B64.max(4096),
-      signature: B64.max(1024),
-      userHandle: B64.max(128).optional().nullable(),
-    }),
-    clientExtensionResults: z.record(z.string(), z.unknown()).optional().default({}),
-    authenticatorAttachment: z.string().max(32).optional().nullable(),
-  })
-  .openapi("WebAuthnAssertion");
+import { requireRole } from "../auth.ts";
+import { StateError } from "../errors.ts";
+import { bearerSecurity, deviceSecurity, jsonBody, problems, router, Sha256HexSchema } from "../openapi.ts";
+import { MAX_WAIT_SECONDS, pendingHolds, waitOnHold, type HoldAnswer } from "../review/holds.ts";
+import { AssertionSchema } from "../review/schemas.ts";
+import type { HoldState } from "../review/types.ts";
+import { giveVerdict, verdictOptions } from "../review/verdicts.ts";
 
 const HoldRecordSchema = z
   .object({
@@ -80,8 +55,10 @@ const OptionsRequestSchema = z
   .strictObject({ verdict: VerdictSchema, hold_sha256: Sha256HexSchema.openapi({ description: "The `hold_sha256` of the hold as the page showed it" }) })
   .openapi("VerdictOptionsRequest");
 
+const ReviewIdParams = z.object({ id: z.string().min(1).max(64) });
+
 /** A hold as the API shows it: status, tier and deadline, approvals, and the stored record with its digest. */
-export function holdView(hold: HoldState) {
+function holdView(hold: HoldState) {
   return {
     id: hold.id,
     status: hold.status,
@@ -97,8 +74,12 @@ export function holdView(hold: HoldState) {
   };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+function deviceHoldView(answer: HoldAnswer) {
+  if (!answer.token) return holdView(answer.hold);
+  return { ...holdView(answer.hold), token: answer.token.value, token_expires_at: new Date(answer.token.expiresAt).toISOString() };
+}
 
+/** Human review over HTTP: waiting on a hold, the pending list, verdict challenges and verdicts (flows in worker/review/). */
 export const reviews = router();
 
 reviews.use("/v1/reviews/:id", requireRole("device", "admin", "auditor"));
@@ -109,71 +90,25 @@ reviews.openapi(
     summary: "Wait on a hold: pending, approved (with the action token, once), rejected or expired",
     description:
       "The device that raised the hold polls, or long-polls with `wait` (seconds, at most 25): the answer comes as soon as the hold is decided. " +
-      "The first read after an approval carries the action token; `released` says it was handed out. Admins and auditors may read any hold, without a token.",
+      "The first read after an approval carries the action token; `released` says it was handed out. Admins and auditors may read any hold, without a token. " +
+      "`review_evidence_pending` (503): the hold is approved but its evidence is not in the device log yet, so no token is issued; poll again.",
     security: [...deviceSecurity, ...bearerSecurity],
     request: {
-      params: z.object({ id: z.string().min(1).max(64) }),
+      params: ReviewIdParams,
       query: z.object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).optional() }),
     },
     responses: {
       200: { description: "The hold", content: { "application/json": { schema: DeviceHoldSchema } } },
-      ...problems(400, 401, 403, 404),
+      ...problems(400, 401, 403, 404, 503),
     },
   }),
   async (c) => {
-    const { id } = c.req.valid("param");
-    const { wait = 0 } = c.req.valid("query");
-    const { deps, caller } = c.var;
-    const queue = deps.reviewQueue(c.env, c.env.TENANT);
+    const { caller } = c.var;
     const device = caller.role === "device" ? caller.session : null;
-    if (device) {
-      const spent = await deps.deviceStore(c.env, device.tenant, device.deviceId).spendProof(device.proof, deps.now());
-      if (!spent.ok) throw new StateError(spent.code, "the proof was already used");
-    }
-    let hold = await queue.state(id, deps.now());
-    // Another device's hold is not merely forbidden but invisible.
-    const visible = (state: HoldState | null): state is HoldState => state !== null && (!device || state.shown.record.requester.device === device.deviceId);
-    if (!visible(hold)) throw new WardenError("not_found", "no such review");
-    for (let waited = 0; hold.status === "pending" && waited < wait * 1000; waited += POLL_INTERVAL_MS) {
-      await sleep(POLL_INTERVAL_MS);
-      const next = await queue.state(id, deps.now());
-      if (!visible(next)) throw new WardenError("not_found", "no such review");
-      hold = next;
-    }
-    if (!device || hold.outcome !== "permit" || hold.released) return c.json(holdView(hold), 200);
-    return c.json(await releaseToken(c, hold, device), 200);
+    const answer = await waitOnHold({ env: c.env, deps: c.var.deps }, device, c.req.valid("param").id, c.req.valid("query").wait ?? 0);
+    return c.json(deviceHoldView(answer), 200);
   },
 );
-
-/** Hands the approved action to its device as a single-use token, exactly as a permit would have. */
-async function releaseToken(c: Context<AppEnv>, hold: HoldState, device: Extract<AppEnv["Variables"]["caller"], { role: "device" }>["session"]) {
-  const { deps } = c.var;
-  const now = deps.now();
-  const jti = deps.newId();
-  const released = await deps.reviewQueue(c.env, c.env.TENANT).release({ id: hold.id, device: device.deviceId, jti, now });
-  // Another read released it first: the token went there.
-  if (!released.ok) return holdView((await deps.reviewQueue(c.env, c.env.TENANT).state(hold.id, now)) ?? hold);
-  const { record } = released.hold.shown;
-  const { token, expiresAt } = await issueActionToken(await signingKey(c.env.SIGNING_KEY), {
-    device: device.deviceId,
-    tenant: device.tenant,
-    jkt: device.jkt,
-    os: device.os,
-    shell: device.shell,
-    groups: device.groups,
-    jti,
-    decisionId: record.decision_id,
-    policy: record.policy.digest,
-    scope: {
-      action: record.action.type,
-      targets: record.action.targets,
-      ...(record.action.inputs_sha256 !== null ? { inputs_sha256: record.action.inputs_sha256 } : {}),
-    },
-    now,
-    ttlSeconds: released.hold.token_ttl,
-  });
-  return { ...holdView(released.hold), token, token_expires_at: new Date(expiresAt).toISOString() };
-}
 
 reviews.use("/v1/reviews", requireRole("reviewer", "admin", "auditor"));
 reviews.openapi(
@@ -188,8 +123,7 @@ reviews.openapi(
     },
   }),
   async (c) => {
-    const { deps } = c.var;
-    const pending = await deps.reviewQueue(c.env, c.env.TENANT).pending(deps.now());
+    const pending = await pendingHolds({ env: c.env, deps: c.var.deps });
     return c.json({ reviews: pending.map(holdView) }, 200);
   },
 );
@@ -203,7 +137,7 @@ reviews.openapi(
     description:
       "The challenge is SHA-256 over the RFC 8785 form of `statement`: review id, action hash, decision id, requester, tier, deadline, " +
       "the digest of the hold as shown, the verdict, the reviewer and a nonce. It is single use and expires after 5 minutes or at the deadline.",
-    request: { params: z.object({ id: z.string().min(1).max(64) }), ...jsonBody(OptionsRequestSchema) },
+    request: { params: ReviewIdParams, ...jsonBody(OptionsRequestSchema) },
     responses: {
       200: {
         description: "WebAuthn request options and what they commit to",
@@ -213,22 +147,11 @@ reviews.openapi(
     },
   }),
   async (c) => {
-    const { deps, caller } = c.var;
-    if (caller.role !== "reviewer") throw new WardenError("forbidden", "a signed-in reviewer is required");
-    const config = reviewConfig(c.env);
-    const { id } = c.req.valid("param");
+    const { caller } = c.var;
+    if (caller.role !== "reviewer") throw new StateError("forbidden", "a signed-in reviewer is required");
     const body = c.req.valid("json");
-    const prepared = await deps.reviewQueue(c.env, c.env.TENANT).prepareVerdict({
-      id,
-      reviewer: caller.reviewer.id,
-      verdict: body.verdict,
-      shownSha256: body.hold_sha256,
-      nonce: toBase64url(deps.randomBytes(16)),
-      now: deps.now(),
-    });
-    if (!prepared.ok) throw new StateError(prepared.code, `no ${body.verdict} challenge for this hold`);
-    const options = await assertionOptions(config, { challenge: prepared.challenge, allow: prepared.credentials });
-    return c.json({ statement: { ...prepared.statement }, options: { ...options }, hold: holdView(prepared.hold) }, 200);
+    const prepared = await verdictOptions({ env: c.env, deps: c.var.deps }, caller.reviewer.id, { id: c.req.valid("param").id, verdict: body.verdict, shownSha256: body.hold_sha256 });
+    return c.json({ statement: { ...prepared.statement }, options: { ...prepared.options }, hold: holdView(prepared.hold) }, 200);
   },
 );
 
@@ -243,48 +166,15 @@ reviews.openapi(
       "(`webauthn_origin_mismatch`), no user verification, a signature counter that did not grow (`counter_regression`), an approval " +
       "by the requester's own reviewer (`self_approval`) or a second one by the same reviewer (`duplicate_approver`). The raw assertion " +
       "is appended to the requesting device's log.",
-    request: { params: z.object({ id: z.string().min(1).max(64) }), ...jsonBody(z.strictObject({ response: AssertionSchema }).openapi("VerdictRequest")) },
+    request: { params: ReviewIdParams, ...jsonBody(z.strictObject({ response: AssertionSchema }).openapi("VerdictRequest")) },
     responses: {
       200: { description: "The hold after the verdict", content: { "application/json": { schema: HoldSchema } } },
       ...problems(400, 401, 403, 404, 409),
     },
   }),
   async (c) => {
-    const { deps } = c.var;
-    const config = reviewConfig(c.env);
-    const { id } = c.req.valid("param");
     const response = c.req.valid("json").response as AuthenticationResponseJSON;
-    const queue = deps.reviewQueue(c.env, c.env.TENANT);
-    const client = parseClientData(response.response.clientDataJSON);
-
-    // Spent first, so a response that fails any later check has still used its challenge up.
-    const taken = await queue.takeChallenge(client.challenge, deps.now());
-    if (!taken.ok) throw new VerificationError(taken.code, "the challenge cannot be used");
-    const { row } = taken;
-    if (row.purpose !== "verdict" || !row.statement) throw new VerificationError("challenge_invalid", "the challenge is not for a verdict");
-    if (row.review_id !== id) throw new VerificationError("review_mismatch", "the assertion was made for another review");
-    const credential = await queue.credential(response.id);
-    if (!credential || credential.reviewer !== row.reviewer) throw new VerificationError("webauthn_invalid", "the passkey is not the signed-in reviewer's");
-    const { newCounter } = await verifyAssertion(response, config, row.challenge, credential);
-
-    const committed = await queue.commitVerdict({
-      row,
-      evidence: {
-        credential_id: credential.id,
-        credential_public_key: credential.publicKey,
-        new_counter: newCounter,
-        assertion: {
-          id: response.id,
-          clientDataJSON: response.response.clientDataJSON,
-          authenticatorData: response.response.authenticatorData,
-          signature: response.response.signature,
-          userHandle: response.response.userHandle ?? null,
-        },
-      },
-      now: deps.now(),
-    });
-    if (!committed.ok) throw new StateError(committed.code, `the ${row.statement.verdict} cannot be applied`);
-    if (!committed.logged) console.warn(JSON.stringify({ event: "review.evidence_deferred", review: id }));
-    return c.json(holdView(committed.hold), 200);
+    const hold = await giveVerdict({ env: c.env, deps: c.var.deps }, { id: c.req.valid("param").id, response });
+    return c.json(holdView(hold), 200);
   },
 );

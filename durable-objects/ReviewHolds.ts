@@ -1,0 +1,546 @@
+import { DurableObject } from "cloudflare:workers";
+import { ConfigurationError, type Outcome } from "../worker/errors.ts";
+import type { JsonValue } from "../worker/log/canonical.ts";
+import { challengeFor, challengeStatement, holdSha256, type ChallengeStatement, type HoldRecord, type HoldShown, type ReviewStatus, type TierStep, type Verdict } from "../worker/review/record.ts";
+import type { HoldState, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
+import { CHALLENGE_TTL_MS } from "../worker/review/types.ts";
+import type { ReviewEvent } from "../worker/review/webhook.ts";
+import type { ReviewOutbox } from "./ReviewOutbox.ts";
+
+/**
+ * Everything the holds reach outside their own storage. Production builds it from `env`
+ * (`holdsIo`); tests construct the object over its real state with their own
+ * (durable-objects/SCHEMA.md, "Injected I/O").
+ */
+export interface HoldsIo {
+  /** The alarm handler's time source: the one place real time enters. */
+  clock(): number;
+  /** The tenant's outbox, which delivers evidence and notifications. */
+  outbox(tenant: string): DurableObjectStub<ReviewOutbox>;
+}
+
+/** The holds' I/O in production. */
+export function holdsIo(env: Env): HoldsIo {
+  return {
+    clock: () => Date.now(),
+    outbox: (tenant) => env.REVIEW_OUTBOX.get(env.REVIEW_OUTBOX.idFromName(tenant)),
+  };
+}
+
+/** Refusals of a verdict on a hold as it stands. */
+type VerdictRefusal = "review_not_pending" | "self_approval" | "duplicate_approver" | "review_at_last_tier" | "review_record_changed";
+
+/** Spent challenges are remembered this long past their expiry, so a replay says so. */
+const SPENT_CHALLENGE_MEMORY_MS = 24 * 3_600_000;
+/** Outstanding verdict challenges: unanswered ones past this are dropped oldest first. */
+const MAX_OPEN_CHALLENGES = 256;
+/** Items the outbox has not taken yet are offered again this long after. */
+const HANDOFF_RETRY_MS = 30_000;
+/** Items per hand-off call, to bound one RPC's size. */
+const HANDOFF_BATCH = 64;
+
+interface HoldRow {
+  id: string;
+  action_hash: string;
+  status: ReviewStatus;
+  outcome: "permit" | "deny" | null;
+  tier_index: number;
+  deadline: number;
+  record: string;
+  ladder: string;
+  token_ttl: number;
+  created_at: number;
+  decided_at: number | null;
+  decided_by: string | null;
+  released_at: number | null;
+  token_jti: string | null;
+  [key: string]: SqlStorageValue;
+}
+
+interface ChallengeRow {
+  challenge: string;
+  reviewer: string;
+  review_id: string;
+  statement: string;
+  expires_at: number;
+  consumed_at: number | null;
+  applied_at: number | null;
+  [key: string]: SqlStorageValue;
+}
+
+/**
+ * One per tenant (named `<tenant>`): holds awaiting review, their approvals, the verdict
+ * challenges that commit to them, and the deadline alarm that escalates and expires them.
+ * Every change writes its evidence and notifications to `handoff` in the same transaction;
+ * they reach the tenant's `ReviewOutbox` in that order, each under a stable key. Every
+ * method takes `now` (ms); only `alarm()` reads the clock.
+ */
+export class ReviewHolds extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly io: HoldsIo;
+  /** One hand-off at a time, so the outbox receives items in the order they were written. */
+  private handing: Promise<unknown> = Promise.resolve();
+
+  constructor(ctx: DurableObjectState, env: Env, io: HoldsIo = holdsIo(env)) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.io = io;
+    void ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(`
+        CREATE TABLE IF NOT EXISTS holds (
+          id TEXT PRIMARY KEY,
+          action_hash TEXT NOT NULL,
+          status TEXT NOT NULL,
+          outcome TEXT,
+          tier_index INTEGER NOT NULL,
+          deadline INTEGER NOT NULL,
+          record TEXT NOT NULL,
+          ladder TEXT NOT NULL,
+          token_ttl INTEGER NOT NULL,
+          created_at INTEGER NOT NULL,
+          decided_at INTEGER,
+          decided_by TEXT,
+          released_at INTEGER,
+          token_jti TEXT,
+          items INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS holds_pending_action ON holds (action_hash) WHERE status = 'pending';
+        CREATE INDEX IF NOT EXISTS holds_status_deadline ON holds (status, deadline);
+        CREATE TABLE IF NOT EXISTS approvals (
+          review_id TEXT NOT NULL,
+          reviewer TEXT NOT NULL,
+          credential_id TEXT NOT NULL,
+          at INTEGER NOT NULL,
+          PRIMARY KEY (review_id, reviewer)
+        );
+        CREATE TABLE IF NOT EXISTS challenges (
+          challenge TEXT PRIMARY KEY,
+          reviewer TEXT NOT NULL,
+          review_id TEXT NOT NULL,
+          statement TEXT NOT NULL,
+          expires_at INTEGER NOT NULL,
+          consumed_at INTEGER,
+          applied_at INTEGER
+        );
+        CREATE TABLE IF NOT EXISTS handoff (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          tenant TEXT NOT NULL,
+          review_id TEXT NOT NULL,
+          item TEXT NOT NULL
+        );
+      `);
+    });
+  }
+
+  // ── holds ──────────────────────────────────────────────────────────────
+
+  /**
+   * Queues a hold, or returns the pending one for the same action (same `action_hash`):
+   * an identical request while one waits joins it instead of queueing twice.
+   */
+  async hold(input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number }, now: number): Promise<{ created: boolean; hold: HoldState }> {
+    const first = input.ladder[0];
+    if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
+    const result = this.ctx.storage.transactionSync(() => {
+      this.advance(now);
+      const existing = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending'", input.record.action_hash).toArray()[0];
+      if (existing) return { created: false, hold: this.view(existing) };
+      this.sql.exec(
+        "INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
+        input.record.review_id,
+        input.record.action_hash,
+        now + first.sla_minutes * 60_000,
+        JSON.stringify(input.record),
+        JSON.stringify(input.ladder),
+        input.tokenTtl,
+        now,
+      );
+      return { created: true, hold: this.view(this.row(input.record.review_id)!) };
+    });
+    await this.settle(now);
+    return result;
+  }
+
+  /** The hold after applying every deadline that passed by `now`. */
+  async state(id: string, now: number): Promise<HoldState | null> {
+    this.ctx.storage.transactionSync(() => this.advance(now));
+    await this.settle(now);
+    const row = this.row(id);
+    return row ? this.view(row) : null;
+  }
+
+  /** Pending holds, by deadline. */
+  async pending(now: number, limit = 100): Promise<HoldState[]> {
+    this.ctx.storage.transactionSync(() => this.advance(now));
+    await this.settle(now);
+    return this.sql
+      .exec<HoldRow>("SELECT * FROM holds WHERE status = 'pending' ORDER BY deadline, id LIMIT ?", limit)
+      .toArray()
+      .map((row) => this.view(row));
+  }
+
+  /**
+   * Releases an approved hold (or one the timeout rule permitted) to its requester, once.
+   * `review.released` names the action token's `jti`; it is queued behind every earlier
+   * entry of the hold, and the hold is marked released only once all of them are in the
+   * device log, so the caller signs the token after its evidence is there. A release that
+   * stopped half way keeps its `jti`: the entry naming it may already be in the log.
+   */
+  async release(args: { id: string; device: string; jti: string; now: number }): Promise<Outcome<{ hold: HoldState; jti: string }, "not_found" | "review_not_pending" | "review_evidence_pending">> {
+    const started = this.ctx.storage.transactionSync(() => {
+      this.advance(args.now);
+      const row = this.row(args.id);
+      if (!row) return { ok: false as const, code: "not_found" as const };
+      const hold = this.view(row);
+      if (hold.shown.record.requester.device !== args.device) return { ok: false as const, code: "not_found" as const };
+      if (row.outcome !== "permit" || row.released_at !== null) return { ok: false as const, code: "review_not_pending" as const };
+      if (row.token_jti === null) {
+        this.sql.exec("UPDATE holds SET token_jti = ? WHERE id = ?", args.jti, args.id);
+        const { record } = hold.shown;
+        this.enqueueEvidence(hold, "review.released", { review_id: hold.id, decision_id: record.decision_id, action_hash: record.action_hash, token_jti: args.jti, by: row.decided_by }, args.now);
+      }
+      return { ok: true as const, tenant: hold.shown.record.tenant, jti: row.token_jti ?? args.jti };
+    });
+    if (!started.ok) {
+      await this.settle(args.now);
+      return started;
+    }
+    if (!(await this.settle(args.now, { tenant: started.tenant, review: args.id }))) return { ok: false, code: "review_evidence_pending" };
+    const marked = this.sql.exec("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL RETURNING id", args.now, args.id).toArray();
+    if (marked.length !== 1) return { ok: false, code: "review_not_pending" };
+    return { ok: true, hold: this.view(this.row(args.id)!), jti: started.jti };
+  }
+
+  // ── verdicts ───────────────────────────────────────────────────────────
+
+  /**
+   * Issues the challenge for one reviewer's verdict on the hold as it stands. `shownSha256`
+   * is the digest of the hold the page rendered: if it changed since, the reviewer must look
+   * again. `reviewer` comes from the reviewer registry (records never change once stored).
+   */
+  async prepareVerdict(args: {
+    id: string;
+    reviewer: ReviewerRecord;
+    verdict: Verdict;
+    shownSha256: string;
+    nonce: string;
+    now: number;
+  }): Promise<Outcome<{ statement: ChallengeStatement; challenge: string; hold: HoldState }, "not_found" | VerdictRefusal>> {
+    const result = this.ctx.storage.transactionSync(() => {
+      this.advance(args.now);
+      const row = this.row(args.id);
+      if (!row) return { ok: false as const, code: "not_found" as const };
+      const hold = this.view(row);
+      const refusal = this.verdictRefusal(hold, args.reviewer, args.verdict) ?? (hold.hold_sha256 !== args.shownSha256 ? ("review_record_changed" as const) : null);
+      if (refusal) return { ok: false as const, code: refusal };
+      const statement = challengeStatement(hold.shown, { verdict: args.verdict, reviewer: args.reviewer.id, nonce: args.nonce });
+      const challenge = challengeFor(statement);
+      this.sql.exec("DELETE FROM challenges WHERE expires_at + ? <= ?", SPENT_CHALLENGE_MEMORY_MS, args.now);
+      this.sql.exec(
+        "INSERT INTO challenges (challenge, reviewer, review_id, statement, expires_at) VALUES (?, ?, ?, ?, ?)",
+        challenge,
+        args.reviewer.id,
+        hold.id,
+        JSON.stringify(statement),
+        Math.min(args.now + CHALLENGE_TTL_MS, hold.deadline),
+      );
+      this.sql.exec(
+        "DELETE FROM challenges WHERE consumed_at IS NULL AND challenge NOT IN (SELECT challenge FROM challenges WHERE consumed_at IS NULL ORDER BY expires_at DESC LIMIT ?)",
+        MAX_OPEN_CHALLENGES,
+      );
+      return { ok: true as const, statement, challenge, hold };
+    });
+    await this.settle(args.now);
+    return result;
+  }
+
+  /**
+   * Spends a verdict challenge: it is marked used before anything is verified, so an
+   * assertion that fails later has still used it up. A second presentation is a replay.
+   */
+  takeChallenge(challenge: string, now: number): Outcome<{ row: VerdictChallenge }, "challenge_invalid" | "replay_detected"> {
+    return this.ctx.storage.transactionSync(() => {
+      const row = this.sql.exec<ChallengeRow>("SELECT * FROM challenges WHERE challenge = ?", challenge).toArray()[0];
+      if (!row) return { ok: false as const, code: "challenge_invalid" as const };
+      if (row.consumed_at !== null) return { ok: false as const, code: "replay_detected" as const };
+      this.sql.exec("UPDATE challenges SET consumed_at = ? WHERE challenge = ?", now, challenge);
+      if (row.expires_at <= now) return { ok: false as const, code: "challenge_invalid" as const };
+      const { reviewer, review_id, expires_at } = row;
+      return { ok: true as const, row: { challenge, reviewer, review_id, statement: JSON.parse(row.statement) as ChallengeStatement, expires_at } };
+    });
+  }
+
+  /**
+   * Applies a verdict whose assertion the service verified over `challenge` and whose
+   * credential counter the reviewer registry already moved forward. The challenge is applied
+   * at most once (a repeated call is `replay_detected`), and everything is checked again in
+   * the transaction that applies it: the hold must still be exactly what the challenge
+   * committed to, the reviewer must not be the requester nor have approved already. The
+   * evidence is written in the same transaction and handed to the outbox before this returns;
+   * `logged` says whether it reached the device log.
+   */
+  async commitVerdict(args: {
+    challenge: string;
+    reviewer: ReviewerRecord;
+    evidence: VerdictEvidence;
+    now: number;
+  }): Promise<Outcome<{ hold: HoldState; logged: boolean }, "challenge_invalid" | "replay_detected" | "not_found" | VerdictRefusal>> {
+    const { reviewer, evidence, now } = args;
+    const result = this.ctx.storage.transactionSync(() => {
+      this.advance(now);
+      const stored = this.sql.exec<ChallengeRow>("SELECT * FROM challenges WHERE challenge = ?", args.challenge).toArray()[0];
+      // Never taken means never checked against an assertion; another reviewer's is not this one's to use.
+      if (!stored || stored.consumed_at === null || stored.reviewer !== reviewer.id) return { ok: false as const, code: "challenge_invalid" as const };
+      if (stored.applied_at !== null) return { ok: false as const, code: "replay_detected" as const };
+      this.sql.exec("UPDATE challenges SET applied_at = ? WHERE challenge = ?", now, args.challenge);
+      const statement = JSON.parse(stored.statement) as ChallengeStatement;
+      const holdRow = this.row(stored.review_id);
+      if (!holdRow) return { ok: false as const, code: "not_found" as const };
+      const hold = this.view(holdRow);
+      if (hold.status !== "pending") return { ok: false as const, code: "review_not_pending" as const };
+      const current = challengeFor(challengeStatement(hold.shown, { verdict: statement.verdict, reviewer: reviewer.id, nonce: statement.nonce }));
+      if (current !== args.challenge) return { ok: false as const, code: "review_record_changed" as const };
+      const refusal = this.verdictRefusal(hold, reviewer, statement.verdict);
+      if (refusal) return { ok: false as const, code: refusal };
+
+      const record = hold.shown.record;
+      const base = {
+        review_id: hold.id,
+        decision_id: record.decision_id,
+        action_hash: record.action_hash,
+        verdict: statement.verdict,
+        reviewer: reviewer.id,
+        credential_id: evidence.credential_id,
+        credential_public_key: evidence.credential_public_key,
+        challenge: args.challenge,
+        statement: statement as unknown as JsonValue,
+        assertion: evidence.assertion as unknown as JsonValue,
+      };
+      if (statement.verdict === "approve") {
+        this.sql.exec("INSERT INTO approvals (review_id, reviewer, credential_id, at) VALUES (?, ?, ?, ?)", hold.id, reviewer.id, evidence.credential_id, now);
+        const count = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM approvals WHERE review_id = ?", hold.id).one().n;
+        const done = count >= hold.shown.approvers_required;
+        if (done) this.decide(hold.id, "approved", "permit", now, this.approverList(hold.id));
+        this.enqueueEvidence(hold, "review.approved", { ...base, approvals: count, approvers_required: hold.shown.approvers_required, outcome: done ? "approved" : "pending" }, now);
+      } else if (statement.verdict === "reject") {
+        this.decide(hold.id, "rejected", "deny", now, reviewer.id);
+        this.enqueueEvidence(hold, "review.rejected", { ...base, outcome: "rejected" }, now);
+      } else {
+        const next = this.escalate(holdRow, now + (hold.ladder[holdRow.tier_index + 1]?.sla_minutes ?? 0) * 60_000);
+        this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, by: reviewer.id }, now);
+        this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: reviewer.id }, now);
+      }
+      return { ok: true as const, hold: this.view(this.row(hold.id)!) };
+    });
+    if (!result.ok) {
+      await this.settle(now);
+      return result;
+    }
+    const logged = await this.settle(now, { tenant: result.hold.shown.record.tenant, review: result.hold.id });
+    return { ok: true, hold: result.hold, logged };
+  }
+
+  // ── time ───────────────────────────────────────────────────────────────
+
+  /** Everything due by `now`: deadlines (escalation up the ladder, then the timeout rule), items not handed over; then the next alarm. */
+  async tick(now: number): Promise<void> {
+    this.ctx.storage.transactionSync(() => this.advance(now));
+    await this.settle(now);
+  }
+
+  override async alarm(): Promise<void> {
+    await this.tick(this.io.clock());
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────
+
+  private row(id: string): HoldRow | null {
+    return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE id = ?", id).toArray()[0] ?? null;
+  }
+
+  private view(row: HoldRow): HoldState {
+    const record = JSON.parse(row.record) as HoldRecord;
+    const ladder = JSON.parse(row.ladder) as TierStep[];
+    const tier = ladder[row.tier_index]!;
+    const shown: HoldShown = { record, tier: tier.name, deadline: new Date(row.deadline).toISOString(), approvers_required: tier.approvers };
+    return {
+      id: row.id,
+      status: row.status,
+      outcome: row.outcome,
+      shown,
+      hold_sha256: holdSha256(shown),
+      deadline: row.deadline,
+      approvals: this.sql
+        .exec<{ reviewer: string; at: number }>("SELECT reviewer, at FROM approvals WHERE review_id = ? ORDER BY at, reviewer", row.id)
+        .toArray()
+        .map((approval) => ({ reviewer: approval.reviewer, at: new Date(approval.at).toISOString() })),
+      decided_at: row.decided_at === null ? null : new Date(row.decided_at).toISOString(),
+      decided_by: row.decided_by,
+      released: row.released_at !== null,
+      token_ttl: row.token_ttl,
+      ladder,
+    };
+  }
+
+  /** Why `reviewer` may not give `verdict` on `hold` now, if they may not. */
+  private verdictRefusal(hold: HoldState, reviewer: ReviewerRecord, verdict: Verdict): VerdictRefusal | null {
+    if (hold.status !== "pending") return "review_not_pending";
+    if (verdict === "approve") {
+      // Separation of duties: the device's own user (and so any agent on it) cannot release its hold.
+      if (reviewer.devices.includes(hold.shown.record.requester.device)) return "self_approval";
+      if (hold.approvals.some((approval) => approval.reviewer === reviewer.id)) return "duplicate_approver";
+    }
+    if (verdict === "escalate" && hold.ladder.length <= hold.ladder.findIndex((step) => step.name === hold.shown.tier) + 1) return "review_at_last_tier";
+    return null;
+  }
+
+  private approverList(id: string): string {
+    return this.sql
+      .exec<{ reviewer: string }>("SELECT reviewer FROM approvals WHERE review_id = ? ORDER BY at, reviewer", id)
+      .toArray()
+      .map((row) => row.reviewer)
+      .join(",");
+  }
+
+  private decide(id: string, status: ReviewStatus, outcome: "permit" | "deny", at: number, by: string): void {
+    this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ? WHERE id = ?", status, outcome, at, by, id);
+  }
+
+  private escalate(row: HoldRow, deadline: number): { tier: string; deadline: string } {
+    const ladder = JSON.parse(row.ladder) as TierStep[];
+    const next = ladder[row.tier_index + 1]!;
+    this.sql.exec("UPDATE holds SET tier_index = ?, deadline = ? WHERE id = ?", row.tier_index + 1, deadline, row.id);
+    return { tier: next.name, deadline: new Date(deadline).toISOString() };
+  }
+
+  /**
+   * Applies every deadline that passed by `now`, in time order: a hold moves up a tier when
+   * its SLA passes (its next deadline counts from the missed one, not from when the alarm ran),
+   * and past its last tier the timeout rule decides. Entries are dated `now`, naming the missed
+   * deadline, so a device log's times never run backwards. Runs inside a transaction.
+   */
+  private advance(now: number): void {
+    for (;;) {
+      const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE status = 'pending' AND deadline <= ? ORDER BY deadline, id LIMIT 1", now).toArray()[0];
+      if (!row) return;
+      const hold = this.view(row);
+      const ladder = hold.ladder;
+      const base = { review_id: hold.id, decision_id: hold.shown.record.decision_id, action_hash: hold.shown.record.action_hash, by: "sla" };
+      if (row.tier_index + 1 < ladder.length) {
+        const next = this.escalate(row, row.deadline + ladder[row.tier_index + 1]!.sla_minutes * 60_000);
+        this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, missed: hold.shown.deadline }, now);
+        this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "sla" }, now);
+      } else {
+        const outcome = ladder[row.tier_index]!.on_timeout;
+        this.decide(row.id, "expired", outcome, row.deadline, "timeout");
+        this.enqueueEvidence(hold, "review.expired", { ...base, tier: hold.shown.tier, missed: hold.shown.deadline, outcome, rule: "on_timeout" }, now);
+        this.enqueueWebhook(hold, "review.expired", { tier: hold.shown.tier, previous_tier: null, deadline: null, outcome, by: "timeout" }, now);
+      }
+    }
+  }
+
+  /** The hold's next item key, `<review id>#<n>`: stable across every hand-off and delivery attempt. */
+  private nextKey(id: string): string {
+    const { items } = this.sql.exec<{ items: number }>("UPDATE holds SET items = items + 1 WHERE id = ? RETURNING items", id).one();
+    return `${id}#${items}`;
+  }
+
+  private enqueue(hold: HoldState, item: OutboxItem): void {
+    this.sql.exec("INSERT INTO handoff (tenant, review_id, item) VALUES (?, ?, ?)", hold.shown.record.tenant, hold.id, JSON.stringify(item));
+  }
+
+  private enqueueEvidence(hold: HoldState, type: string, data: { [key: string]: JsonValue }, at: number): void {
+    const { record } = hold.shown;
+    const key = this.nextKey(hold.id);
+    this.enqueue(hold, { kind: "evidence", key, review_id: hold.id, tenant: record.tenant, device: record.requester.device, type, data: { ...data, evidence_id: key }, at });
+  }
+
+  private enqueueWebhook(
+    hold: HoldState,
+    type: ReviewEvent["type"],
+    change: Pick<ReviewEvent, "tier" | "previous_tier" | "deadline" | "by"> & { outcome?: ReviewEvent["outcome"] },
+    at: number,
+  ): void {
+    const { record } = hold.shown;
+    const event: ReviewEvent = {
+      type,
+      review_id: hold.id,
+      tenant: record.tenant,
+      tier: change.tier,
+      previous_tier: change.previous_tier,
+      deadline: change.deadline,
+      outcome: change.outcome ?? null,
+      by: change.by,
+      action: { type: record.action.type, targets: record.action.targets.length },
+      requester: record.requester,
+      at: new Date(at).toISOString(),
+    };
+    this.enqueue(hold, { kind: "webhook", key: this.nextKey(hold.id), review_id: hold.id, event, at });
+  }
+
+  /**
+   * Hands waiting items to the outbox, then sets the alarm for the next deadline (or a retry
+   * of the hand-off). With `watch`, true only when every evidence entry of that hold is in its
+   * device log; without, true when everything was handed over.
+   */
+  private async settle(now: number, watch?: { tenant: string; review: string }): Promise<boolean> {
+    const run = this.handing.then(() => this.handOff(now, watch));
+    this.handing = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      await this.scheduleAlarm(now);
+    }
+  }
+
+  /**
+   * Offers the items in the order they were written, a batch at a time, and deletes them only
+   * once the outbox took them: an answer lost on the way means they are offered again, and the
+   * outbox, keying each item, takes it once.
+   */
+  private async handOff(now: number, watch: { tenant: string; review: string } | undefined): Promise<boolean> {
+    let undelivered: number | null = null;
+    for (;;) {
+      const rows = this.sql.exec<{ id: number; tenant: string; item: string }>("SELECT id, tenant, item FROM handoff ORDER BY id LIMIT ?", HANDOFF_BATCH).toArray();
+      const first = rows[0];
+      if (!first) break;
+      const end = rows.findIndex((row) => row.tenant !== first.tenant);
+      const batch = end === -1 ? rows : rows.slice(0, end);
+      const watched = watch?.tenant === first.tenant ? watch.review : undefined;
+      try {
+        const answer = await this.io.outbox(first.tenant).accept(
+          batch.map((row) => JSON.parse(row.item) as OutboxItem),
+          now,
+          watched,
+        );
+        if (watched !== undefined) undelivered = answer.undelivered;
+      } catch (error) {
+        console.error(JSON.stringify({ event: "review.handoff_deferred", items: batch.length, error: String(error) }));
+        return false;
+      }
+      this.sql.exec("DELETE FROM handoff WHERE id BETWEEN ? AND ?", first.id, batch[batch.length - 1]!.id);
+    }
+    if (!watch) return true;
+    if (undelivered === null) {
+      try {
+        undelivered = (await this.io.outbox(watch.tenant).accept([], now, watch.review)).undelivered;
+      } catch (error) {
+        console.error(JSON.stringify({ event: "review.handoff_deferred", items: 0, error: String(error) }));
+        return false;
+      }
+    }
+    return undelivered === 0;
+  }
+
+  private async scheduleAlarm(now: number): Promise<void> {
+    const deadline = this.sql.exec<{ t: number | null }>("SELECT min(deadline) AS t FROM holds WHERE status = 'pending'").one().t;
+    const handoff = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM handoff").one().n > 0 ? now + HANDOFF_RETRY_MS : null;
+    const times = [deadline, handoff].filter((time): time is number => time !== null);
+    if (times.length === 0) {
+      await this.ctx.storage.deleteAlarm();
+      return;
+    }
+    const next = Math.min(...times);
+    if ((await this.ctx.storage.getAlarm()) !== next) await this.ctx.storage.setAlarm(next);
+  }
+}

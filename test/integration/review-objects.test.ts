@@ -1,0 +1,324 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { WardenClient } from "../../cli/client.ts";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import { ReviewHolds, holdsIo } from "../../durable-objects/ReviewHolds.ts";
+import type { LogEntry } from "../../worker/log/chain.ts";
+import { segmentKeys } from "../../worker/log/export.ts";
+import type { EvidenceItem } from "../../worker/review/types.ts";
+import { appendMany, configure, deviceStub, liveEntries, registeredDevice, runAlarms } from "../audit-helpers.ts";
+import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import {
+  admin,
+  call,
+  enrolledReviewer,
+  faulty,
+  giveVerdict,
+  holdAsAdmin,
+  holdsStub,
+  holdsWith,
+  outboxStub,
+  outboxWith,
+  registryStub,
+  sendVerdict,
+  verdictOptions,
+  waitOn,
+  type Reviewer,
+} from "../review-helpers.ts";
+
+/**
+ * The review objects across their boundaries: the order of the counter check-and-set and
+ * the verdict, the hand-off from the holds to the outbox, and the outbox's appends to device
+ * logs — each with a failure injected between two steps through the objects' I/O seam or a
+ * stub that fails once. Nothing may be approved twice, lost, or appended twice.
+ */
+
+type Fetch = (request: Request) => Promise<Response>;
+
+/** A tenant of this file's own; the device's requests go through `via`, which a test may reroute. */
+function world() {
+  const tenant = uniqueId("ro");
+  const clock = { now: Date.now() };
+  const normal = workerFetch({ tenant, deps: { now: () => clock.now } });
+  const via = { fetch: normal };
+  /** The app with the tenant's holds replaced (their I/O injected, or failing). */
+  const withHolds = (holds: () => DurableObjectStub<ReviewHolds>): Fetch => workerFetch({ tenant, deps: { now: () => clock.now, reviewHolds: holds } });
+  return { tenant, clock, fetch: normal, via, withHolds };
+}
+
+function heldAction() {
+  return action("file.delete", [{ kind: "path", value: `/home/dev/workspace/.git/objects/${uniqueId("obj")}` }]);
+}
+
+async function held(client: WardenClient): Promise<string> {
+  const decided = await client.decide(heldAction());
+  expect(decided.body.decision).toBe("review");
+  return (decided.body.review as unknown as { id: string }).id;
+}
+
+/** The review's entries in the device log: type and evidence id, in log order. */
+async function evidence(w: ReturnType<typeof world>, device: string, review: string): Promise<[string, unknown][]> {
+  const page = await call<{ entries: LogEntry[] }>(w.fetch, "GET", `/v1/devices/${device}/log?limit=500`, undefined, admin);
+  return page.body.entries.filter((entry) => entry.data["review_id"] === review).map((entry) => [entry.type, entry.data["evidence_id"]]);
+}
+
+function deviceLogOf(tenant: string, device: string): DurableObjectStub<DeviceLog> {
+  return env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${device}`));
+}
+
+function handoffRows(tenant: string): Promise<number> {
+  return runInDurableObject(holdsStub(tenant), (_running: ReviewHolds, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM handoff").one().n);
+}
+
+function jtiOf(token: string): string {
+  const payload = token.split(".")[1]!;
+  return (JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))) as { jti: string }).jti;
+}
+
+describe("a verdict across the registry and the holds", () => {
+  const w = world();
+  let client: WardenClient;
+  let reviewer: Reviewer;
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+    client = await readyDevice({ fetch: (request) => w.via.fetch(request), now: () => w.clock.now });
+    reviewer = await enrolledReviewer(w.fetch, uniqueId("ada"));
+  });
+
+  it("the counter moves first: a commit that never reached the holds approves nothing, and signing again approves once", async () => {
+    const review = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review, "approve");
+    const assertion = await reviewer.authenticator.assert(options.body.options);
+    const holds = faulty(() => holdsStub(w.tenant), "commitVerdict", "before");
+    const lost = await sendVerdict(w.withHolds(holds.stub), review, assertion);
+    expect(lost.status).toBe(500);
+    expect(lost.body.code).toBe("internal_error");
+    expect(holds.failures).toBe(1);
+
+    // The registry took the counter; the hold did not move.
+    expect((await registryStub(w.tenant).credential(assertion.id))?.counter).toBe(reviewer.authenticator.counter);
+    expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "pending", approvals: [] });
+    // The same assertion again: its challenge is spent (and its counter is no longer ahead).
+    expect((await sendVerdict(w.fetch, review, assertion)).body.code).toBe("replay_detected");
+    expect(await evidence(w, client.deviceId, review)).toEqual([]);
+
+    const approved = await giveVerdict(w.fetch, reviewer, review, "approve");
+    expect(approved.body).toMatchObject({ status: "approved", approvals: [{ reviewer: reviewer.id }] });
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+  });
+
+  it("a commit whose answer was lost was applied once: the resent assertion and a repeated commit are replays", async () => {
+    const review = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review, "approve");
+    const assertion = await reviewer.authenticator.assert(options.body.options);
+    const holds = faulty(() => holdsStub(w.tenant), "commitVerdict", "after");
+    expect((await sendVerdict(w.withHolds(holds.stub), review, assertion)).body.code).toBe("internal_error");
+    expect(holds.failures).toBe(1);
+    expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "approved", approvals: [{ reviewer: reviewer.id }] });
+
+    expect((await sendVerdict(w.fetch, review, assertion)).body.code).toBe("replay_detected");
+    const record = (await registryStub(w.tenant).reviewer(reviewer.id))!;
+    const again = await holdsStub(w.tenant).commitVerdict({
+      challenge: options.body.options.challenge,
+      reviewer: record,
+      evidence: {
+        credential_id: assertion.id,
+        credential_public_key: "",
+        assertion: { id: assertion.id, clientDataJSON: assertion.response.clientDataJSON, authenticatorData: assertion.response.authenticatorData, signature: assertion.response.signature, userHandle: null },
+      },
+      now: w.clock.now,
+    });
+    expect(again).toEqual({ ok: false, code: "replay_detected" });
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+  });
+
+  it("the holds apply only a challenge that was taken, and only for the reviewer it was issued to", async () => {
+    const review = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review, "approve");
+    const record = (await registryStub(w.tenant).reviewer(reviewer.id))!;
+    const commit = (who: typeof record) =>
+      holdsStub(w.tenant).commitVerdict({
+        challenge: options.body.options.challenge,
+        reviewer: who,
+        evidence: { credential_id: "x", credential_public_key: "", assertion: { id: "x", clientDataJSON: "", authenticatorData: "", signature: "", userHandle: null } },
+        now: w.clock.now,
+      });
+    // Never taken: no assertion was checked against it.
+    expect(await commit(record)).toEqual({ ok: false, code: "challenge_invalid" });
+    expect((await holdsStub(w.tenant).takeChallenge(options.body.options.challenge, w.clock.now)).ok).toBe(true);
+    expect(await commit({ ...record, id: "someone-else" })).toEqual({ ok: false, code: "challenge_invalid" });
+    expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "pending", approvals: [] });
+  });
+
+  it("the registry moves a counter only for the reviewer the challenge named", async () => {
+    const other = await enrolledReviewer(w.fetch, uniqueId("bo"));
+    const [credential] = await registryStub(w.tenant).credentialIds(other.id);
+    const refused = await registryStub(w.tenant).useCredential({ id: credential!, reviewer: reviewer.id, newCounter: 1_000, now: w.clock.now });
+    expect(refused).toEqual({ ok: false, code: "not_found" });
+    expect((await registryStub(w.tenant).credential(credential!))?.counter).toBe(other.authenticator.counter);
+  });
+
+  it("a hold needs a tier: the holds refuse an empty ladder (configuration_error)", async () => {
+    await runInDurableObject(holdsStub(w.tenant), async (_running: ReviewHolds, state) => {
+      const holds = new ReviewHolds(state, env, holdsIo(env));
+      const record = { review_id: "r", action_hash: "h" } as Parameters<ReviewHolds["hold"]>[0]["record"];
+      await expect(holds.hold({ record, ladder: [], tokenTtl: 60 }, w.clock.now)).rejects.toMatchObject({ code: "configuration_error" });
+    });
+  });
+});
+
+describe("evidence from the holds to the device log", () => {
+  const w = world();
+  let client: WardenClient;
+  let reviewer: Reviewer;
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+    client = await readyDevice({ fetch: (request) => w.via.fetch(request), now: () => w.clock.now });
+    reviewer = await enrolledReviewer(w.fetch, uniqueId("cy"));
+  });
+
+  /** The tenant's holds whose outbox reaches the device's log through `log`. */
+  function holdsReaching(log: () => DurableObjectStub<DeviceLog>): () => DurableObjectStub<ReviewHolds> {
+    return () =>
+      holdsWith(holdsStub(w.tenant), {
+        outbox: (tenant) => outboxWith(outboxStub(tenant), { deviceLog: (t, device) => (device === client.deviceId ? log() : deviceLogOf(t, device)) }),
+      });
+  }
+
+  it("an append that landed but whose answer was lost is found in the log, not appended again", async () => {
+    const review = await held(client);
+    const losing = faulty(() => deviceLogOf(w.tenant, client.deviceId), "append", "after");
+    const approved = await giveVerdict(w.withHolds(holdsReaching(losing.stub)), reviewer, review, "approve");
+    expect(approved.body.status).toBe("approved");
+    expect(losing.failures).toBe(1);
+    // In the log once, though the outbox does not know it yet.
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await outboxStub(w.tenant).waiting(review)).toBe(1);
+
+    const released = await waitOn(client, review);
+    expect(released.body.token).toEqual(expect.any(String));
+    expect(await outboxStub(w.tenant).waiting(review)).toBe(0);
+    expect(await evidence(w, client.deviceId, review)).toEqual([
+      ["review.approved", `${review}#1`],
+      ["review.released", `${review}#2`],
+    ]);
+  });
+
+  it("an append that never reached the log withholds the token (review_evidence_pending) until it is there, once", async () => {
+    const review = await held(client);
+    const refusing = faulty(() => deviceLogOf(w.tenant, client.deviceId), "append", "before", 2);
+    const broken = w.withHolds(holdsReaching(refusing.stub));
+    expect((await giveVerdict(broken, reviewer, review, "approve")).body.status).toBe("approved");
+    expect(await evidence(w, client.deviceId, review)).toEqual([]);
+
+    w.via.fetch = broken;
+    try {
+      const withheld = await waitOn(client, review);
+      expect(withheld.status).toBe(503);
+      expect(withheld.body.code).toBe("review_evidence_pending");
+      expect(withheld.body.token).toBeUndefined();
+    } finally {
+      w.via.fetch = w.fetch;
+    }
+    expect(refusing.failures).toBe(2);
+    expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "approved", released: false });
+
+    const released = await waitOn(client, review);
+    expect(released.body.released).toBe(true);
+    const entries = await call<{ entries: LogEntry[] }>(w.fetch, "GET", `/v1/devices/${client.deviceId}/log?limit=500`, undefined, admin);
+    const mine = entries.body.entries.filter((entry) => entry.data["review_id"] === review);
+    expect(mine.map((entry) => [entry.type, entry.data["evidence_id"]])).toEqual([
+      ["review.approved", `${review}#1`],
+      ["review.released", `${review}#2`],
+    ]);
+    // The release that stopped half way kept its jti: the token carries the one the log names.
+    expect(jtiOf(released.body.token!)).toBe(mine[1]!.data["token_jti"]);
+  });
+
+  it("a hand-off whose answer was lost is offered again and taken once", async () => {
+    const review = await held(client);
+    const outbox = faulty(() => outboxStub(w.tenant), "accept", "after");
+    const holds = () => holdsWith(holdsStub(w.tenant), { outbox: outbox.stub });
+    expect((await giveVerdict(w.withHolds(holds), reviewer, review, "approve")).body.status).toBe("approved");
+    expect(outbox.failures).toBe(1);
+    expect(await handoffRows(w.tenant)).toBe(1);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+
+    expect((await waitOn(client, review)).body.token).toEqual(expect.any(String));
+    expect(await handoffRows(w.tenant)).toBe(0);
+    expect(await evidence(w, client.deviceId, review)).toEqual([
+      ["review.approved", `${review}#1`],
+      ["review.released", `${review}#2`],
+    ]);
+  });
+
+  it("deadlines hand their entries and notifications over even when the outbox was away", async () => {
+    const start = w.clock.now;
+    const review = await held(client);
+    const away = faulty(() => outboxStub(w.tenant), "accept", "before");
+    await holdsWith(holdsStub(w.tenant), { clock: () => start + 241 * 60_000, outbox: away.stub }).alarm();
+    expect(away.failures).toBe(1);
+    expect(await handoffRows(w.tenant)).toBe(2);
+    // The alarm comes back for them 30 s later.
+    expect(await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => state.storage.getAlarm())).toBe(start + 241 * 60_000 + 30_000);
+    await holdsWith(holdsStub(w.tenant), { clock: () => start + 241 * 60_000 + 30_000 }).alarm();
+    expect(await handoffRows(w.tenant)).toBe(0);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.escalated", `${review}#1`]]);
+    expect((await outboxStub(w.tenant).deliveries(review)).map((event) => [event.key, event.type])).toEqual([[`${review}#2`, "review.escalated"]]);
+  });
+});
+
+describe("an append found after its segment went to the archive", () => {
+  /** Small segments and eager checkpoints, so a few dozen entries seal two segments. */
+  const SMALL = { checkpointEntries: 5, checkpointSeconds: 3600, segmentEntries: 10, segmentMinutes: 600, retrySeconds: 30 };
+
+  async function allEntries(id: string, stub: DurableObjectStub<DeviceLog>): Promise<LogEntry[]> {
+    const listing = await env.ARCHIVE.list({ prefix: `${env.TENANT}/devices/${id}/segments/` });
+    const archived: LogEntry[] = [];
+    for (const object of listing.objects.filter((item) => item.key.endsWith(".jsonl"))) {
+      archived.push(...(await (await env.ARCHIVE.get(object.key))!.text()).trimEnd().split("\n").map((line) => JSON.parse(line) as LogEntry));
+    }
+    return [...archived, ...(await liveEntries(stub))];
+  }
+
+  it.each([
+    ["landed, its answer lost", "after" as const],
+    ["never landed", "before" as const],
+  ])("an entry that %s is in the log exactly once after the retry searched R2 and the live log", async (_name, when) => {
+    const { id, stub } = await registeredDevice();
+    await configure(stub, { tuning: SMALL });
+    const review = uniqueId("rv");
+    const key = `${review}#1`;
+    const now = Date.now();
+    const item: EvidenceItem = { kind: "evidence", key, review_id: review, tenant: env.TENANT, device: id, type: "review.approved", data: { review_id: review, evidence_id: key }, at: now };
+    const outbox = outboxStub(uniqueId("ob"));
+    const flaky = faulty(() => deviceStub(id), "append", when);
+    expect((await outboxWith(outbox, { deviceLog: flaky.stub }).accept([item], now, review)).undelivered).toBe(1);
+    expect(flaky.failures).toBe(1);
+
+    // The log moves on and seals entries 1-20 to R2 before the outbox tries again.
+    await appendMany(stub, 25);
+    await runAlarms(stub);
+    expect((await liveEntries(stub))[0]!.seq).toBe(21);
+
+    // A segment the log names but the archive lacks stops the search; nothing is guessed.
+    const sealed = segmentKeys(env.TENANT, id, 1, 10).entries;
+    const bytes = await (await env.ARCHIVE.get(sealed))!.text();
+    if (when === "after") {
+      await env.ARCHIVE.delete(sealed);
+      await outbox.tick(now);
+      expect(await outbox.waiting(review)).toBe(1);
+      const lastError = await runInDurableObject(outbox, (_running, state) => state.storage.sql.exec<{ last_error: string }>("SELECT last_error FROM evidence WHERE key = ?", key).one().last_error);
+      expect(lastError).toMatch(/^internal_error: /);
+      await env.ARCHIVE.put(sealed, bytes);
+    }
+
+    await outbox.tick(now);
+    expect(await outbox.waiting(review)).toBe(0);
+    const found = (await allEntries(id, stub)).filter((entry) => entry.data["evidence_id"] === key);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.seq).toBe(when === "after" ? 2 : 27);
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * Types of the human-review domain, shared by the review service (worker/review/) and its
+ * three Durable Objects (durable-objects/ReviewHolds.ts, ReviewerRegistry.ts,
+ * ReviewOutbox.ts). The objects import these; nothing here imports an object, so
+ * dependencies run one way.
+ */
+import type { JsonValue } from "../log/canonical.ts";
+import type { ChallengeStatement, HoldShown, ReviewStatus, TierStep } from "./record.ts";
+import type { ReviewEvent } from "./webhook.ts";
+
+/** A hold as the service and the page see it. */
+export interface HoldState {
+  id: string;
+  status: ReviewStatus;
+  /** permit or deny once decided (approval, rejection or the timeout rule). */
+  outcome: "permit" | "deny" | null;
+  shown: HoldShown;
+  hold_sha256: string;
+  deadline: number;
+  approvals: { reviewer: string; at: string }[];
+  decided_at: string | null;
+  decided_by: string | null;
+  released: boolean;
+  token_ttl: number;
+  ladder: TierStep[];
+}
+
+/** A reviewer an admin registered. Never changed once stored. */
+export interface ReviewerRecord {
+  id: string;
+  display_name: string;
+  /** Devices this reviewer uses: holds they (or their agents) raise from these they may not approve. */
+  devices: string[];
+  /** Random WebAuthn user handle (base64url), never the reviewer id. */
+  user_handle: string;
+  created_at: string;
+}
+
+/** A sign-in or enrollment challenge, kept by the reviewer registry. */
+export interface PasskeyChallenge {
+  challenge: string;
+  purpose: "register" | "login";
+  /** For registrations: the reviewer the enrollment link belongs to. */
+  reviewer: string | null;
+  /** For registrations: the hash of the enrollment token it was issued under. */
+  enrollment: string | null;
+  expires_at: number;
+}
+
+/** A verdict's challenge, kept with the holds: the statement it commits to and who may answer it. */
+export interface VerdictChallenge {
+  challenge: string;
+  reviewer: string;
+  review_id: string;
+  statement: ChallengeStatement;
+  expires_at: number;
+}
+
+/** How long an issued challenge may be answered. */
+export const CHALLENGE_TTL_MS = 5 * 60_000;
+
+/** What the service hands over once an assertion verified: the raw assertion goes into the device log. */
+export interface VerdictEvidence {
+  credential_id: string;
+  credential_public_key: string;
+  assertion: { id: string; clientDataJSON: string; authenticatorData: string; signature: string; userHandle: string | null };
+}
+
+/**
+ * One device-log entry on its way from the holds to the requester's `DeviceLog`. `key` (the
+ * hold's id and a per-hold sequence number, `<review id>#<n>`) is also the entry's
+ * `evidence_id`: the outbox accepts a key once and appends it once.
+ */
+export interface EvidenceItem {
+  kind: "evidence";
+  key: string;
+  review_id: string;
+  tenant: string;
+  device: string;
+  type: string;
+  data: { [key: string]: JsonValue };
+  at: number;
+}
+
+/** One signed notification on its way out; `key` is sent as `Warden-Event-Id`, the same on every attempt. */
+export interface WebhookItem {
+  kind: "webhook";
+  key: string;
+  review_id: string;
+  event: ReviewEvent;
+  at: number;
+}
+
+/** What the holds hand to the outbox, in the order they wrote it. */
+export type OutboxItem = EvidenceItem | WebhookItem;
