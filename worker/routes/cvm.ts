@@ -108,7 +108,7 @@ export async function snpSessionEvidence(c: Context<AppEnv>, device: DeviceRecor
   const parsed = parseSnpReport(report);
   const verifier = verifierFor("sev-snp");
   const trustAnchors = await (c.var.deps.snpTrust?.() ?? verifier.pinnedTrust());
-  const key = snpKey(await anchorTag([...trustAnchors.values()].map((t) => t.ark.certificate.spki)), parsed.chipId, parsed.reportedTcb);
+  const key = snpKey(await anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki)), parsed.chipId, parsed.reportedTcb);
   let endorsementKey = evidence.certs?.endorsement_key ? fromBase64(evidence.certs.endorsement_key) : undefined;
   // Cache only what came from outside (the request or AMD KDS) once it verified.
   let store = endorsementKey !== undefined;

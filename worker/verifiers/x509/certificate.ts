@@ -193,7 +193,9 @@ export function signatureAlgorithmOf(node: DerNode, what: string): SignatureAlgo
   };
   const ecdsaHash = ecdsa[oid];
   if (ecdsaHash) {
-    seq.end(); // RFC 5758: parameters absent
+    // RFC 5758 §3.2 says parameters absent; Intel's OnDie CA root (TPM vendor bundle) encodes a NULL, which carries nothing.
+    nullOrAbsent(seq.optional(Tag.NULL), what);
+    seq.end();
     return { kind: "ecdsa", hash: ecdsaHash };
   }
   const pkcs1Hash = pkcs1[oid];
