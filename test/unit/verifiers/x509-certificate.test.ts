@@ -2,7 +2,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate as AsnCertificate } from "@peculiar/asn1-x509";
 import { beforeAll, describe, expect, it } from "vitest";
 import { concatBytes, toHex } from "../../../worker/verifiers/reader.ts";
-import { certificateSignedBy, nameText, parseCertificate, parseCrl } from "../../../worker/verifiers/x509/certificate.ts";
+import { certificateSignedBy, nameKey, nameText, parseCertificate, parseCrl } from "../../../worker/verifiers/x509/certificate.ts";
 import { parseNode, strictDer, timeValue } from "../../../worker/verifiers/x509/der.ts";
 import { trustAnchor, validatePath } from "../../../worker/verifiers/x509/path.ts";
 import { codeOf } from "./codes.ts";
@@ -115,5 +115,30 @@ describe("curves and algorithms", () => {
     expect(rootCert.signatureAlgorithm).toEqual({ kind: "ecdsa", hash: "SHA-512" });
     expect(await certificateSignedBy(parseCertificate(leaf.der), rootCert)).toBe(true);
     expect(await codeOf(async () => validatePath(parseCertificate(leaf.der), { now: NOW, anchors: [await trustAnchor("p521", rootCert)] }))).toBe("ok");
+  });
+});
+
+describe("Name comparison (RFC 5280 §7.1)", () => {
+  const tlv = (tag: number, body: Uint8Array) => concatBytes(Uint8Array.of(tag, body.length), body);
+  const atv = (oid: number[], tag: number, text: string | Uint8Array) => tlv(0x30, concatBytes(tlv(0x06, Uint8Array.from(oid)), tlv(tag, typeof text === "string" ? new TextEncoder().encode(text) : text)));
+  const CN = [0x55, 0x04, 0x03];
+  const O = [0x55, 0x04, 0x0a];
+  const name = (...rdns: Uint8Array[][]) => tlv(0x30, concatBytes(...rdns.map((atvs) => tlv(0x31, concatBytes(...atvs)))));
+
+  it("matches across string types, case and insignificant spaces; not across values or attribute types", () => {
+    const printable = name([atv(O, 0x13, "STMicroelectronics NV")], [atv(CN, 0x13, "STM TPM ECC Root CA 01")]);
+    const utf8 = name([atv(O, 0x0c, "STMicroelectronics NV")], [atv(CN, 0x0c, "STM TPM ECC Root CA 01")]);
+    const folded = name([atv(O, 0x0c, " stmicroelectronics   nv ")], [atv(CN, 0x0c, "stm tpm ecc root ca 01")]);
+    const bmp = name([atv(O, 0x1e, Uint8Array.from([..."STMicroelectronics NV"].flatMap((c) => [0, c.charCodeAt(0)])))], [atv(CN, 0x13, "STM TPM ECC Root CA 01")]);
+    expect(nameKey(utf8)).toBe(nameKey(printable));
+    expect(nameKey(folded)).toBe(nameKey(printable));
+    expect(nameKey(bmp)).toBe(nameKey(printable));
+    expect(nameKey(name([atv(O, 0x13, "STMicroelectronics NV")], [atv(CN, 0x13, "STM TPM ECC Root CA 02")]))).not.toBe(nameKey(printable));
+    expect(nameKey(name([atv(CN, 0x13, "STMicroelectronics NV")], [atv(CN, 0x13, "STM TPM ECC Root CA 01")]))).not.toBe(nameKey(printable));
+    // RDN order matters; attribute order inside one multi-valued RDN does not (a SET).
+    expect(nameKey(name([atv(CN, 0x13, "STM TPM ECC Root CA 01")], [atv(O, 0x13, "STMicroelectronics NV")]))).not.toBe(nameKey(printable));
+    expect(nameKey(name([atv(CN, 0x13, "a"), atv(O, 0x13, "b")]))).toBe(nameKey(name([atv(O, 0x13, "b"), atv(CN, 0x13, "a")])));
+    // A value that is not a directory string is compared by its encoding.
+    expect(nameKey(name([atv(CN, 0x04, "x")]))).not.toBe(nameKey(name([atv(CN, 0x13, "x")])));
   });
 });

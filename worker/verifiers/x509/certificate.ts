@@ -119,9 +119,12 @@ export interface Certificate {
   /** Serial as lower-case hex without a sign octet: the key of CRL lookups. */
   readonly serialHex: string;
   readonly signatureAlgorithm: SignatureAlgorithm;
-  /** DER of the issuer and subject Names: compared byte for byte. */
+  /** DER of the issuer and subject Names, exactly as received. */
   readonly issuer: Uint8Array;
   readonly subject: Uint8Array;
+  /** The Names in their RFC 5280 §7.1 comparison form ({@link nameKey}): what path building and CRL lookup match. */
+  readonly issuerKey: string;
+  readonly subjectKey: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** DER SubjectPublicKeyInfo: what an anchor is pinned by. */
@@ -149,6 +152,8 @@ export interface Crl {
   readonly tbs: Uint8Array;
   readonly signatureAlgorithm: SignatureAlgorithm;
   readonly issuer: Uint8Array;
+  /** {@link nameKey} of the issuer. */
+  readonly issuerKey: string;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
   /** Revoked serials (hex, as {@link Certificate.serialHex}). */
@@ -359,6 +364,8 @@ export function parseCertificate(der: Uint8Array, what = "certificate"): Certifi
       signatureAlgorithm: signatureAlgorithmOf(outerAlg, `${what}.signatureAlgorithm`),
       issuer: issuer.raw,
       subject: subject.raw,
+      issuerKey: nameKey(issuer.raw, `${what}.issuer`),
+      subjectKey: nameKey(subject.raw, `${what}.subject`),
       notBefore: timeValue(notBeforeNode, `${what}.notBefore`),
       notAfter: timeValue(notAfterNode, `${what}.notAfter`),
       spki: spki.raw,
@@ -368,7 +375,8 @@ export function parseCertificate(der: Uint8Array, what = "certificate"): Certifi
       keyUsage: parseKeyUsage(extensions.get(OID.keyUsage), `${what}.keyUsage`),
       ...keyIdentifiers(extensions, what),
       extKeyUsage: parseExtKeyUsage(extensions.get(OID.extKeyUsage), `${what}.extendedKeyUsage`),
-      selfIssued: bytesEqual(issuer.raw, subject.raw),
+      // RFC 5280 §6.1: self-issued when the two Names match (§7.1), not only when their bytes are equal.
+      selfIssued: nameKey(issuer.raw, what) === nameKey(subject.raw, what),
       signatureValue: octetAlignedBits(signatureNode, `${what}.signatureValue`),
       subjectText: nameText(subject.raw, "<empty subject>"),
     };
@@ -434,6 +442,7 @@ export function parseCrl(der: Uint8Array, what = "CRL"): Crl {
       tbs: tbsNode.raw,
       signatureAlgorithm: signatureAlgorithmOf(outerAlg, `${what}.signatureAlgorithm`),
       issuer: issuer.raw,
+      issuerKey: nameKey(issuer.raw, `${what}.issuer`),
       thisUpdate: timeValue(thisUpdateNode, `${what}.thisUpdate`),
       nextUpdate: nextUpdateNode ? timeValue(nextUpdateNode, `${what}.nextUpdate`) : undefined,
       revoked,
@@ -644,6 +653,61 @@ export async function ecdsaVerifyKey(cert: Pick<Certificate, "spki" | "key" | "s
     throw new EvidenceVerificationError("unsupported_algorithm", `${cert.subjectText}: expected an ECDSA ${expected} key`);
   }
   return verificationKey(cert.spki, cert.key, { kind: "ecdsa", hash });
+}
+
+/** Decoders of the directory string types (X.520 DirectoryString, and IA5String for emailAddress/domainComponent). */
+const STRING_DECODERS: Readonly<Record<number, (v: Uint8Array) => string>> = {
+  [Tag.UTF8_STRING]: (v) => new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(v),
+  [Tag.PRINTABLE_STRING]: (v) => String.fromCharCode(...v),
+  [Tag.IA5_STRING]: (v) => String.fromCharCode(...v),
+  // TeletexString: in practice Latin-1, as OpenSSL and Go read it.
+  0x14: (v) => String.fromCharCode(...v),
+  // BMPString: UTF-16BE code units.
+  0x1e: (v) => {
+    if (v.length % 2 !== 0) throw new RangeError("odd BMPString");
+    let out = "";
+    for (let i = 0; i < v.length; i += 2) out += String.fromCharCode(((v[i] as number) << 8) | (v[i + 1] as number));
+    return out;
+  },
+};
+
+/** A directory string's comparison form, or undefined when it does not decode (then its exact encoding is compared). */
+function comparableText(tag: number, value: Uint8Array): string | undefined {
+  const decode = STRING_DECODERS[tag];
+  if (!decode) return undefined;
+  try {
+    return decode(value).normalize("NFKC").toLowerCase().trim().replace(/\s+/g, " ");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The comparison form of a DER Name (RFC 5280 §7.1, RFC 4518): RDN by RDN,
+ * the attributes of each RDN as a set, string values decoded whatever their
+ * string type, NFKC-normalised, case-folded, with insignificant spaces
+ * removed; any other value by its exact encoding. Two Names are the same
+ * Name exactly when their keys are equal. Real vendor chains need it: five
+ * STMicro ECC intermediates name their issuer with UTF8String where the
+ * issuer's own certificate says PrintableString.
+ */
+export function nameKey(name: Uint8Array, what = "Name"): string {
+  return childrenOf(expectTag(parseNode(name, what), Tag.SEQUENCE, what), what)
+    .map((rdn) =>
+      childrenOf(expectTag(rdn, Tag.SET, what), what)
+        .map((atv) => {
+          const seq = new DerSequence(atv, `${what}.AttributeTypeAndValue`);
+          const type = oidValue(seq.next(Tag.OID, "type"), what);
+          const value = childrenOf(atv, what)[1] as DerNode;
+          seq.next(value.tag, "value");
+          seq.end();
+          const text = comparableText(value.tag, value.value);
+          return JSON.stringify(text === undefined ? [type, "der", toHex(value.raw)] : [type, "text", text]);
+        })
+        .sort()
+        .join("+"),
+    )
+    .join(",");
 }
 
 const NAME_LABELS: Readonly<Record<string, string>> = {

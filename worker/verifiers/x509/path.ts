@@ -146,7 +146,7 @@ function checkCritical(cert: Certificate, handled: ReadonlySet<string>, what: st
   }
 }
 
-/** A string key of DER bytes, for indexing Names. */
+/** A string key of DER bytes, for recognising one certificate given twice. */
 function keyOf(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 4096) s += String.fromCharCode(...bytes.subarray(i, i + 4096));
@@ -165,8 +165,8 @@ interface Failure {
  * uses.
  *
  * Path building (RFC 4158) searches depth first from `leaf` through
- * `intermediates` to a pinned anchor: issuers are matched by Name byte for
- * byte (candidates whose subjectKeyIdentifier matches the child's
+ * `intermediates` to a pinned anchor: issuers are matched by Name (RFC 5280
+ * §7.1, see `nameKey`; candidates whose subjectKeyIdentifier matches the child's
  * authorityKeyIdentifier first), each link's signature is checked under the
  * algorithm allowlist, and when a complete path fails validation (expired,
  * revoked, constrained, mis-profiled) the search backtracks to the next
@@ -197,7 +197,7 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
 
   const anchorsByName = new Map<string, TrustAnchor[]>();
   for (const a of anchors) {
-    const k = keyOf(a.certificate.subject);
+    const k = a.certificate.subjectKey;
     anchorsByName.set(k, [...(anchorsByName.get(k) ?? []), a]);
   }
   const isAnchorKey = (cert: Certificate): boolean => anchors.some((a) => bytesEqual(a.certificate.spki, cert.spki));
@@ -208,8 +208,7 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
     // A copy of an anchor is that anchor; a duplicate is one candidate.
     if (seen.has(der) || isAnchorKey(c)) continue;
     seen.add(der);
-    const k = keyOf(c.subject);
-    byName.set(k, [...(byName.get(k) ?? []), c]);
+    byName.set(c.subjectKey, [...(byName.get(c.subjectKey) ?? []), c]);
   }
 
   // Signature results of this call, failures included: a branch met twice costs one check.
@@ -248,7 +247,7 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
     const depth = path.length;
     let sawCandidate = false;
     let sawSigned = false;
-    for (const anchor of preferByKeyId(current, anchorsByName.get(keyOf(current.issuer)) ?? [], (a) => a.certificate)) {
+    for (const anchor of preferByKeyId(current, anchorsByName.get(current.issuerKey) ?? [], (a) => a.certificate)) {
       sawCandidate = true;
       spend(what);
       if (!(await signed(current, anchor.certificate))) continue;
@@ -266,8 +265,8 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
       fail(new EvidenceVerificationError("chain_untrusted", `${what}: self-signed certificate that is not a trust anchor`), depth);
       return undefined;
     }
-    const onPath = (c: Certificate) => path.some((p) => p === c || (bytesEqual(p.spki, c.spki) && bytesEqual(p.subject, c.subject)));
-    const candidates = preferByKeyId(current, (byName.get(keyOf(current.issuer)) ?? []).filter((c) => !onPath(c)), (c) => c);
+    const onPath = (c: Certificate) => path.some((p) => p === c || (bytesEqual(p.spki, c.spki) && p.subjectKey === c.subjectKey));
+    const candidates = preferByKeyId(current, (byName.get(current.issuerKey) ?? []).filter((c) => !onPath(c)), (c) => c);
     for (const next of candidates) {
       sawCandidate = true;
       spend(what);
@@ -337,7 +336,7 @@ async function checkPath(path: readonly Certificate[], anchor: TrustAnchor, opti
 }
 
 async function checkRevocation(cert: Certificate, issuer: Certificate, options: PathOptions, profile: PathProfile, what: string): Promise<void> {
-  const crls = (options.crls ?? []).filter((crl) => bytesEqual(crl.issuer, cert.issuer));
+  const crls = (options.crls ?? []).filter((crl) => crl.issuerKey === cert.issuerKey);
   if (crls.length === 0) {
     if (options.requireCrls) throw new EvidenceVerificationError("crl_missing", `${what}: no CRL from its issuer was supplied`);
     return;
