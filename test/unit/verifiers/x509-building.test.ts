@@ -4,7 +4,7 @@ import { tpmTrustFrom } from "../../../worker/verifiers/tpm/trust.ts";
 import { parseCertificate, parseCrl, type Certificate } from "../../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor, validatePath, type PathOptions, type TrustAnchor } from "../../../worker/verifiers/x509/path.ts";
 import { PROFILE_RULES, type PathProfile } from "../../../worker/verifiers/x509/profile.ts";
-import { trustedAt, windowOf, within } from "../../../worker/verifiers/x509/trust.ts";
+import { lazyEntry, trustedAt, windowOf, within } from "../../../worker/verifiers/x509/trust.ts";
 import { codeOf } from "./codes.ts";
 import { CA_USAGE, crl, issue, keyPair, LEAF_USAGE, NOW, x509, type Issued } from "./pki.ts";
 
@@ -320,6 +320,22 @@ describe("trust material windows (x509/trust.ts)", () => {
     expect(() => windowOf(cert, { end: new Date(cert.notAfter.getTime() + 1000) })).toThrow(expect.objectContaining({ code: "invalid_reference_values" }));
     expect(() => windowOf(cert, { start: NOW, end: at(-1000) })).toThrow(expect.objectContaining({ code: "invalid_reference_values" }));
     expect(within({ start: NOW, end: NOW }, at(999))).toBe(true);
+  });
+
+  it("a lazy entry reads name and window without parsing the certificate, and parses it once when read", async () => {
+    const int = await issue({ name: "CN=Lazy Int", issuer: root, ca: { ca: true }, keyUsage: CA_USAGE });
+    const entry = lazyEntry("lazy", "vendor", int.der);
+    expect(entry.subjectKey).toBe(p(int).subjectKey);
+    expect(entry.validFor).toEqual({ start: p(int).notBefore, end: p(int).notAfter });
+    expect(entry.certificate).toBe(entry.certificate);
+    // A certificate whose outer signatureAlgorithm differs from the TBS one: the peek does not look, the parse refuses it on first read.
+    const der = int.der.slice();
+    const tbs = p(int).tbs;
+    const outerAlgAt = tbs.byteOffset - int.der.byteOffset + tbs.length;
+    der[outerAlgAt + 4 + 7] = (der[outerAlgAt + 4 + 7] as number) ^ 0x01;
+    const broken = lazyEntry("broken", "vendor", der);
+    expect(broken.subjectKey).toBe(entry.subjectKey);
+    expect(await codeOf(() => broken.certificate)).toBe("malformed_certificate");
   });
 
   it("rotation: two roots with one name, the old one's window ended by the vendor; filtering picks the new one before path building", async () => {

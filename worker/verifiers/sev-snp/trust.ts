@@ -50,6 +50,7 @@ export async function snpTrustFromChains(chains: readonly KdsCertChain[]): Promi
       group: chain.product,
       purpose: chain.kind,
       certificate: intermediate,
+      subjectKey: intermediate.subjectKey,
       validFor: windowOf(intermediate, chain.validFor ?? {}, what),
     });
   }

@@ -187,7 +187,8 @@ export async function verifyEkCertificate(der: Uint8Array, options: EkOptions): 
   const path = await validatePath(certificate, {
     now: options.now,
     anchors: trust.anchors,
-    intermediates: [...(options.intermediates ?? []), ...trust.intermediates.map((e) => e.certificate)],
+    intermediates: options.intermediates ?? [],
+    store: trust.intermediates,
     leafCriticalExtensions: handled,
     // Vendor EK chains mark certificatePolicies critical (STMicro's intermediate, Windows AIKs). Warden
     // requires no particular policy (user-initial-policy-set anyPolicy, RFC 5280 §6.1.1), under which

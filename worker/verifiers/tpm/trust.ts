@@ -1,7 +1,7 @@
 import { EvidenceConfigurationError } from "../errors.ts";
 import { OID, parseCertificate, parseCertificatesPem } from "../x509/certificate.ts";
 import { trustAnchor, type TrustAnchor } from "../x509/path.ts";
-import { windowOf, type TrustEntry, type TrustMaterial } from "../x509/trust.ts";
+import { lazyEntry, windowOf, type TrustEntry, type TrustMaterial } from "../x509/trust.ts";
 import { TPM_STORE, type TpmStoreEntry } from "./roots/store.ts";
 
 /**
@@ -26,13 +26,15 @@ export interface TpmVendorRoots {
  */
 export const TPM_CRITICAL_EXTENSIONS: readonly string[] = [OID.certificatePolicies];
 
+function notSelfIssued(vendor: string, entry: { readonly name: string }, selfIssued: boolean): void {
+  // A self-issued certificate among intermediates would be a root someone forgot to call one.
+  if (selfIssued) throw new EvidenceConfigurationError("invalid_reference_values", `${vendor}: intermediate ${entry.name} is self-issued`);
+}
+
 function intermediate(vendor: string, name: string, der: Uint8Array, what: string): TrustEntry {
   const certificate = parseCertificate(der, what);
-  if (certificate.selfIssued) {
-    // A self-issued certificate among intermediates would be a root someone forgot to call one.
-    throw new EvidenceConfigurationError("invalid_reference_values", `${vendor}: intermediate ${certificate.subjectText} is self-issued`);
-  }
-  return { name, group: vendor, certificate, validFor: windowOf(certificate) };
+  notSelfIssued(vendor, { name: certificate.subjectText }, certificate.selfIssued);
+  return { name, group: vendor, certificate, subjectKey: certificate.subjectKey, validFor: windowOf(certificate, {}, what) };
 }
 
 /**
@@ -60,7 +62,13 @@ function derOf(entry: TpmStoreEntry): Uint8Array {
   return Uint8Array.from(atob(entry.der), (c) => c.charCodeAt(0));
 }
 
-/** Trust material from store entries (roots/store.ts, generated and fingerprint-checked by scripts/gen-tpm-roots.mjs). */
+/**
+ * Trust material from store entries (roots/store.ts, generated and
+ * fingerprint-checked by scripts/gen-tpm-roots.mjs). Anchors are parsed and
+ * checked now (RFC 5937, once per isolate); the intermediates, most of the
+ * store, only have their names and windows read, and are parsed when a path
+ * first needs them: asn1-x509 takes about half a millisecond a certificate.
+ */
 export async function tpmTrustFromStore(entries: readonly TpmStoreEntry[]): Promise<TpmTrust> {
   const anchors: TrustAnchor[] = [];
   const intermediates: TrustEntry[] = [];
@@ -69,7 +77,9 @@ export async function tpmTrustFromStore(entries: readonly TpmStoreEntry[]): Prom
     if (entry.role === "anchor") {
       anchors.push(await trustAnchor(what, parseCertificate(derOf(entry), what), { group: entry.vendor, criticalExtensions: TPM_CRITICAL_EXTENSIONS }));
     } else {
-      intermediates.push(intermediate(entry.vendor, what, derOf(entry), what));
+      const lazy = lazyEntry(what, entry.vendor, derOf(entry));
+      notSelfIssued(entry.vendor, lazy, lazy.issuerKey === lazy.subjectKey);
+      intermediates.push(lazy);
     }
   }
   return { anchors, intermediates };

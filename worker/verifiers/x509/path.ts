@@ -32,8 +32,14 @@ export interface PathOptions {
   readonly now: Date;
   /** Pinned anchors; an empty set is a configuration error, never a pass. */
   readonly anchors: readonly TrustAnchor[];
-  /** Candidate intermediates (the evidence's own chain, a trust store's path material); order is a preference, extra ones are ignored. */
+  /** Candidate intermediates (the evidence's own chain); order is a preference, extra ones are ignored. */
   readonly intermediates?: readonly Certificate[];
+  /**
+   * A trust store's path material, tried after `intermediates`: indexed by its
+   * subject key, and an entry's certificate is read (parsed, for a lazy store)
+   * only when its name is an issuer being sought.
+   */
+  readonly store?: readonly TrustEntry[];
   /** CRLs to apply: each one to the certificates issued by its issuer, after checking its signature and window. */
   readonly crls?: readonly Crl[];
   /** When true, every certificate of the path (not the anchor) must be covered by a supplied CRL (`crl_missing`). */
@@ -108,6 +114,7 @@ export async function trustAnchor(name: string, certificate: Certificate, option
   checkProfile(certificate, "anchor", "rfc5280", what);
   return {
     name,
+    subjectKey: certificate.subjectKey,
     group: options.group ?? name,
     ...(options.purpose ? { purpose: options.purpose } : {}),
     certificate,
@@ -196,10 +203,9 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
   let candidatesLeft = options.maxCandidates ?? MAX_CANDIDATES;
 
   const anchorsByName = new Map<string, TrustAnchor[]>();
-  for (const a of anchors) {
-    const k = a.certificate.subjectKey;
-    anchorsByName.set(k, [...(anchorsByName.get(k) ?? []), a]);
-  }
+  for (const a of anchors) anchorsByName.set(a.subjectKey, [...(anchorsByName.get(a.subjectKey) ?? []), a]);
+  const storeByName = new Map<string, TrustEntry[]>();
+  for (const e of options.store ?? []) storeByName.set(e.subjectKey, [...(storeByName.get(e.subjectKey) ?? []), e]);
   const isAnchorKey = (cert: Certificate): boolean => anchors.some((a) => bytesEqual(a.certificate.spki, cert.spki));
   const byName = new Map<string, Certificate[]>();
   const seen = new Set<string>();
@@ -266,7 +272,8 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
       return undefined;
     }
     const onPath = (c: Certificate) => path.some((p) => p === c || (bytesEqual(p.spki, c.spki) && p.subjectKey === c.subjectKey));
-    const candidates = preferByKeyId(current, (byName.get(current.issuerKey) ?? []).filter((c) => !onPath(c)), (c) => c);
+    const fromStore = (storeByName.get(current.issuerKey) ?? []).map((e) => e.certificate).filter((c) => !seen.has(keyOf(c.der)) && !isAnchorKey(c));
+    const candidates = preferByKeyId(current, [...(byName.get(current.issuerKey) ?? []), ...fromStore].filter((c) => !onPath(c)), (c) => c);
     for (const next of candidates) {
       sawCandidate = true;
       spend(what);

@@ -1,5 +1,5 @@
 import { EvidenceConfigurationError } from "../errors.ts";
-import type { Certificate } from "./certificate.ts";
+import { parseCertificate, peekCertificate, type Certificate } from "./certificate.ts";
 
 /** When a piece of trust material may be used: inclusive, at the certificates' precision (whole seconds). */
 export interface ValidFor {
@@ -19,6 +19,8 @@ export interface TrustEntry {
   /** A narrower role inside the group: SEV-SNP "vcek" (an ASK) or "vlek" (an ASVK). */
   readonly purpose?: string;
   readonly certificate: Certificate;
+  /** The certificate's subject in comparison form ({@link Certificate.subjectKey}), known without parsing it. */
+  readonly subjectKey: string;
   /** The certificate's own window, or a narrower one when the vendor says so (a root retired early, a key compromised). */
   readonly validFor: ValidFor;
 }
@@ -49,7 +51,7 @@ export function within(window: ValidFor, at: Date): boolean {
  * would widen the certificate's own, or leave nothing, is a configuration
  * error: trust material can only take validity away.
  */
-export function windowOf(certificate: Certificate, narrower: Partial<ValidFor> = {}, what = certificate.subjectText): ValidFor {
+export function windowOf(certificate: Pick<Certificate, "notBefore" | "notAfter">, narrower: Partial<ValidFor> = {}, what = "trust material"): ValidFor {
   const start = narrower.start ?? certificate.notBefore;
   const end = narrower.end ?? certificate.notAfter;
   if (start.getTime() < certificate.notBefore.getTime() || end.getTime() > certificate.notAfter.getTime()) {
@@ -69,5 +71,28 @@ export function trustedAt<Anchor extends TrustEntry>(material: TrustMaterial<Anc
   return {
     anchors: material.anchors.filter((a) => within(a.validFor, at)),
     intermediates: (material.intermediates ?? []).filter((e) => within(e.validFor, at)),
+  };
+}
+
+/**
+ * Path material from DER that is parsed on first use: its subject and window
+ * come from {@link peekCertificate}, so a store of many intermediates can be
+ * indexed and filtered by time without decoding any of them. The parse result
+ * is kept; a certificate that does not parse throws `malformed_certificate`
+ * when first read (store certificates are checked when generated and tested).
+ */
+export function lazyEntry(name: string, group: string, der: Uint8Array, narrower: Partial<ValidFor> = {}): TrustEntry & { readonly issuerKey: string } {
+  const peek = peekCertificate(der, name);
+  let parsed: Certificate | undefined;
+  return {
+    name,
+    group,
+    subjectKey: peek.subjectKey,
+    issuerKey: peek.issuerKey,
+    validFor: windowOf(peek, narrower, name),
+    get certificate(): Certificate {
+      parsed ??= parseCertificate(der, name);
+      return parsed;
+    },
   };
 }
