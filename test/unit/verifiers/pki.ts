@@ -143,7 +143,8 @@ export async function crl(
     issuer: issuer.cert.subjectName,
     thisUpdate: opts.thisUpdate ?? new Date(NOW.getTime() - 24 * 3600 * 1000),
     ...(opts.nextUpdate === null ? {} : { nextUpdate: opts.nextUpdate ?? new Date(NOW.getTime() + 30 * 24 * 3600 * 1000) }),
-    entries: (opts.revoked ?? []).map((serialNumber) => ({ serialNumber, revocationDate: new Date(NOW.getTime() - 3600 * 1000) })),
+    // A reason code on every entry: without one the generator writes an empty entry-extension list, which is not DER X.509 (SIZE 1..MAX).
+    entries: (opts.revoked ?? []).map((serialNumber) => ({ serialNumber, revocationDate: new Date(NOW.getTime() - 3600 * 1000), reason: x509.X509CrlReason.keyCompromise })),
     signingAlgorithm: signingAlgorithm(signer.alg),
     signingKey: signer.keys.privateKey,
   });
