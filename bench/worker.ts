@@ -42,6 +42,7 @@ import { verifyWardenJwt } from "../worker/tokens/jwt.ts";
 import { signingKey } from "../worker/tokens/keys.ts";
 import { tpmBenchRoutes } from "./tpm.ts";
 import { cvmBenchRoutes } from "./cvm.ts";
+import { x509BenchRoutes } from "./x509.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
@@ -50,6 +51,7 @@ export * from "../worker/index.ts";
 const app = createApp();
 tpmBenchRoutes(app);
 cvmBenchRoutes(app);
+x509BenchRoutes(app);
 
 app.post("/bench/append/:device", async (c) => {
   const data = (await c.req.json()) as { [key: string]: JsonValue };

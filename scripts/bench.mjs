@@ -7,8 +7,10 @@
 //            at 10, 100, 1,000 and 10,000 generated policies.
 //
 //   C. TPM quote verification in-isolate beside the signature verification it must do.
+//   D. SEV-SNP and TDX verification in-isolate beside their signature floors.
+//   E. Certificate path building: a 5-deep chain alone, with the whole TPM store as candidates, and with same-named decoys.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|x509, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -30,6 +32,7 @@ const { runPolicy, probeClock } = await import("../bench/policy.ts");
 const { activateDefault } = await import("../bench/bundles.ts");
 const { runTpm } = await import("../bench/tpm.ts");
 const { runCvm } = await import("../bench/cvm-run.ts");
+const { runX509 } = await import("../bench/x509-run.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -82,6 +85,10 @@ try {
   if (only === undefined || only === "cvm") {
     log(`D. SEV-SNP and TDX verification in-isolate`);
     results.cvm = await runCvm(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 10 : 50 });
+  }
+  if (only === undefined || only === "x509") {
+    log(`E. certificate path building in-isolate`);
+    results.x509 = await runX509(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 5 : 20 });
   }
 } finally {
   await server.mf.dispose();
@@ -218,6 +225,20 @@ if (results.cvm) {
   for (const r of results.cvm) {
     out.push(row([names[r.kind], `${us(r.verify.us)} (${us(r.verify.min)})`, `${us(r.floor.us)} (${us(r.floor.min)})`, `${(r.verify.us / r.floor.us).toFixed(2)}×`, r.perSecond.toFixed(0)], widths));
   }
+}
+if (results.x509) {
+  out.push("");
+  out.push("E. Certificate path building in-isolate (5-deep generated chain; valid links memoised per isolate, failed checks not): µs per call, median (fastest)");
+  const widths = [58, 11, 16];
+  out.push(row(["case", "candidates", "validatePath"], widths));
+  const names = {
+    single: "single path (only the chain's own certificates)",
+    "tpm-store": "all TPM store certificates offered as candidates",
+    decoys: "same-named decoys first at every level, up to the bound",
+    refused: "one decoy past the bound: refused (path_search_exhausted)",
+    deep: "100-certificate chain: refused (path_length_exceeded)",
+  };
+  for (const r of results.x509) out.push(row([names[r.kind], r.candidates, `${us(r.path.us)} (${us(r.path.min)})`], widths));
 }
 out.push("");
 out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);
