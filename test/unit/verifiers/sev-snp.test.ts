@@ -390,6 +390,26 @@ describe("SEV-SNP with generated hierarchies", () => {
   const s2Tcb = () => parseSnpReport(snp.s2.report).reportedTcb.slice();
   const s2Chip = () => parseSnpReport(snp.s2.report).chipId.slice();
 
+  it("trust windows: a rotated ARK beside the old one; an ARK retired early; a pinned ASK outside its window is not replaced by the evidence's", async () => {
+    const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+    const report = await resign(snp.s2.report, vcek.keys);
+    const evidence = { report, endorsementKey: vcek.der, certificates: [ask.der] };
+    // Rotation: a second Milan ARK and its ASK may sit beside the first; the VCEK's own chain is found.
+    const ark2 = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "gen ark 2", ca: { ca: true }, keyUsage: CA_USAGE });
+    const ask2 = await issue({ name: ask.cert.subjectName, issuer: ark2, alg: "RSA-PSS", keyLabel: "gen ask 2", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const rotated = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask2, ark2) }, { product: "Milan", kind: "vcek", pem: pem(ask, ark) }]);
+    expect(rotated.anchors).toHaveLength(2);
+    expect((await verifySnpReport(evidence, { now: NOW, trustAnchors: rotated })).chain.anchor.certificate.der).toEqual(parseCertificate(ark.der).der);
+    // AMD retires the ARK (and so its chain) before the certificate says: no Milan anchor is left at NOW.
+    const retired = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask, ark), validFor: { end: new Date(NOW.getTime() - 86_400_000) } }]);
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: retired }))).toBe("no_trust_anchors");
+    // Only the pinned ASK is outside its window: the evidence's own copy must not stand in for it.
+    const askRetired: SnpTrust = { anchors: genTrust.anchors, intermediates: (genTrust.intermediates ?? []).map((e) => (e.purpose === "vcek" ? { ...e, validFor: { start: e.validFor.start, end: new Date(NOW.getTime() - 1000) } } : e)) };
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askRetired }))).toBe("certificate_expired");
+    const askNotYet: SnpTrust = { anchors: genTrust.anchors, intermediates: (genTrust.intermediates ?? []).map((e) => (e.purpose === "vcek" ? { ...e, validFor: { start: new Date(NOW.getTime() + 1000), end: e.validFor.end } } : e)) };
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askNotYet }))).toBe("certificate_not_yet_valid");
+  });
+
   it("accepts a re-signed report under the generated chain (the P1363 conversion and every binding hold)", async () => {
     const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
     const report = await resign(snp.s2.report, vcek.keys);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { toHex } from "../../../worker/verifiers/reader.ts";
 import { TPM_STORE } from "../../../worker/verifiers/tpm/roots/store.ts";
 import { verifyEkCertificate } from "../../../worker/verifiers/tpm/ek.ts";
-import { pinnedTpmTrust, tpmTrustFrom } from "../../../worker/verifiers/tpm/trust.ts";
+import { pinnedTpmTrust, tpmTrustFrom, tpmTrustFromStore } from "../../../worker/verifiers/tpm/trust.ts";
 import { parseCertificate } from "../../../worker/verifiers/x509/certificate.ts";
 import { validatePath } from "../../../worker/verifiers/x509/path.ts";
 import { trustedAt, within } from "../../../worker/verifiers/x509/trust.ts";
@@ -96,6 +96,11 @@ describe("the TPM trust store (roots/store.ts)", () => {
       expect.stringContaining("STM TPM EK Root CA"),
     ]);
     expect(await pinnedTpmTrust()).toBe(trust);
+  });
+
+  it("refuses a store whose intermediates include a self-issued certificate (a root listed as path material)", async () => {
+    const root = TPM_STORE.find((e) => e.name === "Nuvoton TPM Root CA 1110")!;
+    expect(await codeOf(() => tpmTrustFromStore([{ ...root, role: "intermediate" }]))).toBe("invalid_reference_values");
   });
 
   it("every intermediate of the store chains to an anchor of the store (TPM profile, inside its own window)", async () => {

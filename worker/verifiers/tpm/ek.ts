@@ -16,7 +16,6 @@ export const TCG_OID = {
   tpmModel: "2.23.133.2.2",
   tpmVersion: "2.23.133.2.3",
   ekCertificate: "2.23.133.8.1",
-  certificatePolicies: "2.5.29.32",
 } as const;
 
 /** TPM vendor IDs (TCG Vendor ID Registry) as they appear in `tpmManufacturer` ("id:49465800"). */
