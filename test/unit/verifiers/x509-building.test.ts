@@ -81,6 +81,17 @@ describe("backtracking: two same-subject intermediates, only the second leads to
     expect(await codeOf(() => validatePath(p(leaf), { now: NOW, anchors, intermediates: [p(a), p(other)] }))).toBe("chain_untrusted");
   });
 
+  it("a same-named candidate whose key type cannot verify the signature (RSA for an ECDSA signature) is skipped, not fatal", async () => {
+    const name = "CN=Mixed CA, O=Warden Tests";
+    const rsa = await issue({ name, issuer: root, alg: "RSA", keyLabel: "mixed rsa", ca: { ca: true }, keyUsage: CA_USAGE });
+    const ec = await issue({ name, issuer: root, alg: "P-256", keyLabel: "mixed ec", ca: { ca: true }, keyUsage: CA_USAGE });
+    // No authorityKeyIdentifier on the leaf, so the candidates are tried in the order given: the RSA one first.
+    const leaf = await issue({ name: "CN=Mixed Leaf", issuer: ec, keyUsage: LEAF_USAGE, keyIds: false });
+    expect((await validatePath(p(leaf), { now: NOW, anchors, intermediates: [p(rsa), p(ec)] })).path[1]?.der).toEqual(p(ec).der);
+    // With only the RSA one, the algorithm mismatch is what is reported.
+    expect(await codeOf(() => validatePath(p(leaf), { now: NOW, anchors, intermediates: [p(rsa)] }))).toBe("unsupported_algorithm");
+  });
+
   it("when no candidate validates, the first complete path's failure is reported", async () => {
     const { a, b, leaf } = await pair("both bad", { notAfter: at(-DAY) }, { notAfter: at(-2 * DAY) });
     expect(await codeOf(() => validatePath(p(leaf), { now: NOW, anchors, intermediates: [p(a), p(b)] }))).toBe("certificate_expired");

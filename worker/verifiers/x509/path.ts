@@ -217,14 +217,24 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
     byName.set(c.subjectKey, [...(byName.get(c.subjectKey) ?? []), c]);
   }
 
+  let best: Failure | undefined;
+  const fail = (error: EvidenceError, rank: number): void => {
+    if (!best || rank > best.rank) best = { error, rank };
+  };
   // Signature results of this call, failures included: a branch met twice costs one check.
   const links = new Map<Certificate, Map<Uint8Array, Promise<boolean>>>();
-  const signed = (child: Certificate, issuer: Certificate): Promise<boolean> => {
+  const signed = (child: Certificate, issuer: Certificate, depth: number): Promise<boolean> => {
     let byIssuer = links.get(child);
     if (!byIssuer) links.set(child, (byIssuer = new Map()));
     let result = byIssuer.get(issuer.spki);
     if (!result) {
-      result = certificateSignedBy(child, issuer);
+      // An algorithm outside the allowlist (or a key of the wrong type for it) rules out this link, not the search:
+      // a same-named candidate with another key may still verify.
+      result = certificateSignedBy(child, issuer).catch((error: unknown) => {
+        if (!(error instanceof EvidenceError) || error.code !== "unsupported_algorithm") throw error;
+        fail(error, depth);
+        return false;
+      });
       byIssuer.set(issuer.spki, result);
     }
     return result;
@@ -239,10 +249,6 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
     return [...list.filter(matches), ...list.filter((t) => !matches(t))];
   };
 
-  let best: Failure | undefined;
-  const fail = (error: EvidenceError, rank: number): void => {
-    if (!best || rank > best.rank) best = { error, rank };
-  };
   const spend = (what: string): void => {
     if (--candidatesLeft < 0) throw new EvidenceVerificationError("path_search_exhausted", `${what}: more than ${options.maxCandidates ?? MAX_CANDIDATES} issuer candidates tried`);
   };
@@ -256,7 +262,7 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
     for (const anchor of preferByKeyId(current, anchorsByName.get(current.issuerKey) ?? [], (a) => a.certificate)) {
       sawCandidate = true;
       spend(what);
-      if (!(await signed(current, anchor.certificate))) continue;
+      if (!(await signed(current, anchor.certificate, depth))) continue;
       sawSigned = true;
       try {
         await checkPath(path, anchor, options);
@@ -266,7 +272,7 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
         fail(error, 1000 + depth);
       }
     }
-    if (current.selfIssued && !isAnchorKey(current) && (await signed(current, current))) {
+    if (current.selfIssued && !isAnchorKey(current) && (await signed(current, current, depth))) {
       // A root that is not pinned: possibly one that copies an anchor's name.
       fail(new EvidenceVerificationError("chain_untrusted", `${what}: self-signed certificate that is not a trust anchor`), depth);
       return undefined;
@@ -277,10 +283,10 @@ export async function validatePath(leaf: Certificate, options: PathOptions): Pro
     for (const next of candidates) {
       sawCandidate = true;
       spend(what);
-      if (!(await signed(current, next))) continue;
+      if (!(await signed(current, next, depth))) continue;
       sawSigned = true;
       // Past the depth bound only a self-signed issuer is looked at, to be reported for what it is (chain_untrusted).
-      if (path.length > maxIntermediates && !(next.selfIssued && (await signed(next, next)))) {
+      if (path.length > maxIntermediates && !(next.selfIssued && (await signed(next, next, depth + 1)))) {
         fail(new EvidenceVerificationError("path_length_exceeded", `${what}: more than ${maxIntermediates} intermediates`), depth + 1);
         continue;
       }
