@@ -44,6 +44,7 @@ import { signingKey } from "../worker/tokens/keys.ts";
 import { tpmBenchRoutes } from "./tpm.ts";
 import { cvmBenchRoutes } from "./cvm.ts";
 import { jsonBenchRoutes } from "./json.ts";
+import { x509BenchRoutes } from "./x509.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
@@ -53,6 +54,7 @@ const app = createApp();
 tpmBenchRoutes(app);
 cvmBenchRoutes(app);
 jsonBenchRoutes(app);
+x509BenchRoutes(app);
 
 app.post("/bench/append/:device", async (c) => {
   const data = (await c.req.json()) as { [key: string]: JsonValue };

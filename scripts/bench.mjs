@@ -9,8 +9,9 @@
 //   C. TPM quote verification in-isolate beside the signature verification it must do.
 //   D. SEV-SNP and TDX verification in-isolate beside their signature floors.
 //   E. The strict JSON reader in-isolate beside JSON.parse, on a decision body and a batch body.
+//   F. Certificate path building: a 5-deep chain alone, with the whole TPM store as candidates, and with same-named decoys.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -33,6 +34,7 @@ const { activateDefault } = await import("../bench/bundles.ts");
 const { runTpm } = await import("../bench/tpm.ts");
 const { runCvm } = await import("../bench/cvm-run.ts");
 const { runJson } = await import("../bench/json-run.ts");
+const { runX509 } = await import("../bench/x509-run.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -89,6 +91,10 @@ try {
   if (only === undefined || only === "json") {
     log(`E. strict JSON reader in-isolate`);
     results.json = await runJson(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 50 : 500 });
+  }
+  if (only === undefined || only === "x509") {
+    log(`F. certificate path building in-isolate`);
+    results.x509 = await runX509(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 5 : 20 });
   }
 } finally {
   await server.mf.dispose();
@@ -235,6 +241,20 @@ if (results.json) {
     const name = `${r.body === "decision" ? "decision request" : "decision batch"} (${r.bytes} B)`;
     out.push(row([name, `${us(r.strict.us)} (${us(r.strict.min)})`, `${us(r.jsonParse.us)} (${us(r.jsonParse.min)})`, `${r.ratio.toFixed(2)}×`], widths));
   }
+}
+if (results.x509) {
+  out.push("");
+  out.push("F. Certificate path building in-isolate (5-deep generated chain; valid links memoised per isolate, failed checks not): µs per call, median (fastest)");
+  const widths = [58, 11, 16];
+  out.push(row(["case", "candidates", "validatePath"], widths));
+  const names = {
+    single: "single path (only the chain's own certificates)",
+    "tpm-store": "all TPM store certificates offered as candidates",
+    decoys: "same-named decoys first at every level, up to the bound",
+    refused: "one decoy past the bound: refused (path_search_exhausted)",
+    deep: "100-certificate chain: refused (path_length_exceeded)",
+  };
+  for (const r of results.x509) out.push(row([names[r.kind], r.candidates, `${us(r.path.us)} (${us(r.path.min)})`], widths));
 }
 out.push("");
 out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);

@@ -47,7 +47,7 @@ export async function snpSessionEvidence(ctx: ServiceContext, device: DeviceReco
   const parsed = parseSnpReport(report);
   const verifier = verifierFor("sev-snp");
   const trustAnchors = await (ctx.deps.snpTrust?.() ?? verifier.pinnedTrust());
-  const endorsements = new SnpEndorsements(collateralSources(ctx), anchorTag([...trustAnchors.values()].map((t) => t.ark.certificate.spki)));
+  const endorsements = new SnpEndorsements(collateralSources(ctx), anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki)));
   const offered = evidence.certs?.endorsement_key;
   const endorsementKey = await endorsements.find(parsed, offered === undefined ? undefined : evidenceBytes(offered, "certs.endorsement_key"));
   if (!endorsementKey) throw new MalformedEvidenceError("malformed_evidence", "no VCEK/VLEK certificate in the request, the cache or AMD KDS");

@@ -36,6 +36,10 @@ export type VerificationFailureCode =
   | "crl_expired"
   | "crl_not_yet_valid"
   | "crl_missing"
+  /** A certificate or CRL that breaks a rule of its family's profile (worker/verifiers/x509/profile.ts). */
+  | "certificate_profile_invalid"
+  /** Path building gave up: more candidate paths than the search bound allows (a pathological certificate pool). */
+  | "path_search_exhausted"
   // evidence signatures and bindings
   | "evidence_signature_invalid"
   | "endorsement_key_mismatch"
@@ -119,6 +123,8 @@ const FAMILY: { readonly [C in EvidenceErrorCode]: EvidenceErrorFamily } = {
   crl_expired: "verification",
   crl_not_yet_valid: "verification",
   crl_missing: "verification",
+  certificate_profile_invalid: "verification",
+  path_search_exhausted: "verification",
   evidence_signature_invalid: "verification",
   endorsement_key_mismatch: "verification",
   tcb_mismatch: "verification",

@@ -5,7 +5,7 @@ import * as x509 from "@peculiar/x509";
  * Certificate hierarchies and CRLs generated at test time with @peculiar/x509
  * (an encoder independent of the validator's own DER parser).
  */
-export type KeyAlg = "P-256" | "P-384" | "RSA-PSS" | "RSA";
+export type KeyAlg = "P-256" | "P-384" | "P-521" | "RSA-PSS" | "RSA";
 
 export interface Issued {
   readonly cert: x509.X509Certificate;
@@ -22,6 +22,7 @@ function keyParams(alg: KeyAlg): SubtleCryptoGenerateKeyAlgorithm {
   switch (alg) {
     case "P-256":
     case "P-384":
+    case "P-521":
       return { name: "ECDSA", namedCurve: alg };
     case "RSA-PSS":
       return { name: "RSA-PSS", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-384" };
@@ -38,6 +39,8 @@ export function signingAlgorithm(alg: KeyAlg, hash?: string): SignAlg {
       return { name: "ECDSA", hash: hash ?? "SHA-256" } as SignAlg;
     case "P-384":
       return { name: "ECDSA", hash: hash ?? "SHA-384" } as SignAlg;
+    case "P-521":
+      return { name: "ECDSA", hash: hash ?? "SHA-512" } as SignAlg;
     case "RSA-PSS":
       return { name: "RSA-PSS", hash: hash ?? "SHA-384", saltLength: 48 } as SignAlg;
     case "RSA":
@@ -73,6 +76,11 @@ export interface IssueOptions {
   extensions?: x509.Extension[];
   signingHash?: string;
   serial?: string;
+  /**
+   * subjectKeyIdentifier and (unless self-signed) authorityKeyIdentifier, as RFC 5280 §4.2.1.1–2
+   * asks and every real vendor chain has them; `false` leaves both out (the AMD VCEK profile).
+   */
+  keyIds?: boolean;
 }
 
 let serialCounter = 0x1000;
@@ -83,6 +91,10 @@ export async function issue(o: IssueOptions): Promise<Issued> {
   const extensions: x509.Extension[] = [];
   if (o.ca) extensions.push(new x509.BasicConstraintsExtension(o.ca.ca, o.ca.pathLen, true));
   if (o.keyUsage !== undefined) extensions.push(new x509.KeyUsagesExtension(o.keyUsage, true));
+  if (o.keyIds !== false) {
+    extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey));
+    if (o.issuer) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(o.issuer.keys.publicKey));
+  }
   extensions.push(...(o.extensions ?? []));
   const issuerAlg = o.issuer?.alg ?? alg;
   const cert = await x509.X509CertificateGenerator.create({
@@ -117,16 +129,22 @@ export async function hierarchy(opts: { rootAlg?: KeyAlg; intAlg?: KeyAlg; leafA
   return { root, intermediate, leaf };
 }
 
+let crlCounter = 1;
+
+/** A CRL of `issuer`, with a cRLNumber (RFC 5280 §5.2.3) unless `crlNumber` is null or given as an extension of its own. */
 export async function crl(
   issuer: Issued,
-  opts: { revoked?: string[]; thisUpdate?: Date; nextUpdate?: Date | null; signer?: Issued } = {},
+  opts: { revoked?: string[]; thisUpdate?: Date; nextUpdate?: Date | null; signer?: Issued; crlNumber?: x509.Extension | null } = {},
 ): Promise<Uint8Array> {
   const signer = opts.signer ?? issuer;
+  const number = opts.crlNumber === undefined ? new x509.Extension("2.5.29.20", false, Uint8Array.of(0x02, 0x01, crlCounter++ & 0x7f)) : opts.crlNumber;
   const made = await x509.X509CrlGenerator.create({
+    ...(number ? { extensions: [number] } : {}),
     issuer: issuer.cert.subjectName,
     thisUpdate: opts.thisUpdate ?? new Date(NOW.getTime() - 24 * 3600 * 1000),
     ...(opts.nextUpdate === null ? {} : { nextUpdate: opts.nextUpdate ?? new Date(NOW.getTime() + 30 * 24 * 3600 * 1000) }),
-    entries: (opts.revoked ?? []).map((serialNumber) => ({ serialNumber, revocationDate: new Date(NOW.getTime() - 3600 * 1000) })),
+    // A reason code on every entry: without one the generator writes an empty entry-extension list, which is not DER X.509 (SIZE 1..MAX).
+    entries: (opts.revoked ?? []).map((serialNumber) => ({ serialNumber, revocationDate: new Date(NOW.getTime() - 3600 * 1000), reason: x509.X509CrlReason.keyCompromise })),
     signingAlgorithm: signingAlgorithm(signer.alg),
     signingKey: signer.keys.privateKey,
   });

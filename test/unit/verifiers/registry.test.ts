@@ -22,7 +22,7 @@ describe("verifier registry", () => {
       reportData: verified.report.reportData.slice(),
     });
     expect(claims.type).toBe("sev-snp");
-    await expect(v.verify({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now, trustAnchors: new Map(), collateral: undefined })).rejects.toMatchObject({
+    await expect(v.verify({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now, trustAnchors: { anchors: [] }, collateral: undefined })).rejects.toMatchObject({
       code: "no_trust_anchors",
     });
   });

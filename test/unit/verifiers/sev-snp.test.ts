@@ -54,13 +54,20 @@ function azureReport(): { hcl: Uint8Array; report: Uint8Array; vcek: Uint8Array 
   return { hcl, report: parseAzureHclReport(hcl).snpReport, vcek: vcek as Uint8Array };
 }
 
+/** The same trust without the pinned intermediates of these purposes (the verifier then takes the evidence's own, by name). */
+function withoutPinned(t: SnpTrust, purposes: readonly string[]): SnpTrust {
+  return { anchors: t.anchors, intermediates: (t.intermediates ?? []).filter((e) => !purposes.includes(e.purpose ?? "")) };
+}
+
 describe("SEV-SNP pinned AMD roots", () => {
-  it("loads Milan, Genoa and Turin with ASK and ASVK each", () => {
-    expect([...trust.keys()].sort()).toEqual(["Genoa", "Milan", "Turin"]);
-    for (const t of trust.values()) {
-      expect(t.ark.certificate.subjectText).toContain(`CN=ARK-${t.product}`);
-      expect(t.ask?.subjectText).toContain(`CN=SEV-${t.product}`);
-      expect(t.asvk?.subjectText).toContain(`CN=SEV-VLEK-${t.product}`);
+  it("loads Milan, Genoa and Turin with ASK and ASVK each, each with its validity window", () => {
+    expect(trust.anchors.map((a) => a.group).sort()).toEqual(["Genoa", "Milan", "Turin"]);
+    for (const ark of trust.anchors) {
+      expect(ark.certificate.subjectText).toContain(`CN=ARK-${ark.group}`);
+      expect(ark.validFor).toEqual({ start: ark.certificate.notBefore, end: ark.certificate.notAfter });
+      const of = (purpose: string) => (trust.intermediates ?? []).filter((e) => e.group === ark.group && e.purpose === purpose).map((e) => e.certificate.subjectText);
+      expect(of("vcek")).toEqual([expect.stringContaining(`CN=SEV-${ark.group}`)]);
+      expect(of("vlek")).toEqual([expect.stringContaining(`CN=SEV-VLEK-${ark.group}`)]);
     }
   });
 
@@ -145,7 +152,7 @@ describe("SEV-SNP MANIFEST cases at their stated times", () => {
     const certs = pemBlocks(snp.s3.chainPem);
     // Even when the evidence brings the ASK, ARK and ASVK itself, the pinned ASK is the only intermediate for Milan VCEKs, and no ASVK is pinned.
     expect(await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: S3_TIME, trustAnchors: vcekOnly }))).toBe("chain_incomplete");
-    const askOnlyFromEvidence = new Map([...vcekOnly].map(([p, t]) => [p, { ...t, ask: undefined }]));
+    const askOnlyFromEvidence = withoutPinned(vcekOnly, ["vcek"]);
     const [ask] = certs;
     expect(
       await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek, certificates: [ask as Uint8Array] }, { now: S3_TIME, trustAnchors: askOnlyFromEvidence })),
@@ -186,8 +193,9 @@ describe("SEV-SNP MANIFEST cases at their stated times", () => {
 
   it("s5 (Turin VCEK, chain only): chain valid; 8-byte hwID and the FMC SPL are read", async () => {
     const vcek = parseCertificate(snp.s5.vcek);
-    const turin = trust.get("Turin");
-    const path = await validatePath(vcek, { now: TODAY, anchors: [turin!.ark], intermediates: [turin!.ask!] });
+    const ark = trust.anchors.find((a) => a.group === "Turin");
+    const ask = trust.intermediates?.find((e) => e.group === "Turin" && e.purpose === "vcek");
+    const path = await validatePath(vcek, { now: TODAY, anchors: [ark!], intermediates: [ask!.certificate], profile: "sev-snp" });
     expect(path.path).toHaveLength(2);
     const info = endorsementInfo(vcek);
     expect(info.product).toBe("Turin");
@@ -287,8 +295,8 @@ describe("SEV-SNP negative cases on real reports", () => {
   });
 
   it("refuses an empty trust-anchor set and a product without anchors", async () => {
-    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: new Map() }))).toBe("no_trust_anchors");
-    const genoaOnly = new Map([["Genoa", trust.get("Genoa")!]] as const);
+    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: { anchors: [] } }))).toBe("no_trust_anchors");
+    const genoaOnly: SnpTrust = { anchors: trust.anchors.filter((a) => a.group === "Genoa"), intermediates: trust.intermediates?.filter((e) => e.group === "Genoa") ?? [] };
     expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: genoaOnly }))).toBe("no_trust_anchors");
   });
 
@@ -394,6 +402,26 @@ describe("SEV-SNP with generated hierarchies", () => {
   const s2Tcb = () => parseSnpReport(snp.s2.report).reportedTcb.slice();
   const s2Chip = () => parseSnpReport(snp.s2.report).chipId.slice();
 
+  it("trust windows: a rotated ARK beside the old one; an ARK retired early; a pinned ASK outside its window is not replaced by the evidence's", async () => {
+    const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+    const report = await resign(snp.s2.report, vcek.keys);
+    const evidence = { report, endorsementKey: vcek.der, certificates: [ask.der] };
+    // Rotation: a second Milan ARK and its ASK may sit beside the first; the VCEK's own chain is found.
+    const ark2 = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "gen ark 2", ca: { ca: true }, keyUsage: CA_USAGE });
+    const ask2 = await issue({ name: ask.cert.subjectName, issuer: ark2, alg: "RSA-PSS", keyLabel: "gen ask 2", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const rotated = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask2, ark2) }, { product: "Milan", kind: "vcek", pem: pem(ask, ark) }]);
+    expect(rotated.anchors).toHaveLength(2);
+    expect((await verifySnpReport(evidence, { now: NOW, trustAnchors: rotated })).chain.anchor.certificate.der).toEqual(parseCertificate(ark.der).der);
+    // AMD retires the ARK (and so its chain) before the certificate says: no Milan anchor is left at NOW.
+    const retired = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask, ark), validFor: { end: new Date(NOW.getTime() - 86_400_000) } }]);
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: retired }))).toBe("no_trust_anchors");
+    // Only the pinned ASK is outside its window: the evidence's own copy must not stand in for it.
+    const askRetired: SnpTrust = { anchors: genTrust.anchors, intermediates: (genTrust.intermediates ?? []).map((e) => (e.purpose === "vcek" ? { ...e, validFor: { start: e.validFor.start, end: new Date(NOW.getTime() - 1000) } } : e)) };
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askRetired }))).toBe("certificate_expired");
+    const askNotYet: SnpTrust = { anchors: genTrust.anchors, intermediates: (genTrust.intermediates ?? []).map((e) => (e.purpose === "vcek" ? { ...e, validFor: { start: new Date(NOW.getTime() + 1000), end: e.validFor.end } } : e)) };
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askNotYet }))).toBe("certificate_not_yet_valid");
+  });
+
   it("accepts a re-signed report under the generated chain (the P1363 conversion and every binding hold)", async () => {
     const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
     const report = await resign(snp.s2.report, vcek.keys);
@@ -451,7 +479,7 @@ describe("SEV-SNP with generated hierarchies", () => {
       name: "VLEK under the ASK, with the ASK supplied by the evidence and no ASVK pinned",
       build: async () => {
         const vlek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
-        const noPinned: SnpTrust = new Map([...genTrust].map(([p, t]) => [p, { ...t, ask: undefined, asvk: undefined }]));
+        const noPinned: SnpTrust = withoutPinned(genTrust, ["vcek", "vlek"]);
         return {
           evidence: { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der, certificates: [ask.der] },
           trust: noPinned,
@@ -491,7 +519,7 @@ describe("SEV-SNP with generated hierarchies", () => {
         const fakeArk = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "fake ark", ca: { ca: true }, keyUsage: CA_USAGE });
         const fakeAsk = await issue({ name: ask.cert.subjectName, issuer: fakeArk, alg: "RSA-PSS", keyLabel: "fake ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
         const vcek = await endorsementKey(fakeAsk, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-        const noPinnedAsk: SnpTrust = new Map([...genTrust].map(([p, t]) => [p, { ...t, ask: undefined }]));
+        const noPinnedAsk: SnpTrust = withoutPinned(genTrust, ["vcek"]);
         return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der, certificates: [fakeAsk.der, fakeArk.der] }, trust: noPinnedAsk };
       },
       code: "chain_untrusted",

@@ -328,6 +328,11 @@ describe("TDX with generated hierarchies", () => {
     expect(await codeOf(async () => verify(await buildQuote(), await collateral(), trust))).toBe("chain_untrusted");
   });
 
+  it("an Intel root outside its trust window leaves no anchor: no_trust_anchors", async () => {
+    const retired = { anchors: [await trustAnchor("generated Intel root", parseCertificate(root.der), { group: "Intel", validFor: { end: new Date(T1_TIME.getTime() - 1000) } })] };
+    expect(await codeOf(async () => verify(await buildQuote(), await collateral(), retired))).toBe("no_trust_anchors");
+  });
+
   type Case = { name: string; build: () => Promise<{ quote: Uint8Array; collateral: TdxCollateral }>; code: EvidenceErrorCode };
   const cases: Case[] = [
     { name: "PCK revoked in the PCK CRL", build: async () => ({ quote: await buildQuote(), collateral: await collateral({ pckCrlRevoked: ["0abc", pck.cert.serialNumber] }) }), code: "certificate_revoked" },

@@ -6,30 +6,9 @@ import { childrenOf, parseNode } from "../../../worker/verifiers/x509/der.ts";
 import { validatePath } from "../../../worker/verifiers/x509/path.ts";
 import { checkEkMatchesCertificate, parseTpmSubjectAltName, verifyEkCertificate } from "../../../worker/verifiers/tpm/ek.ts";
 import { parsePublic } from "../../../worker/verifiers/tpm/structures.ts";
-import { PINNED_TPM_VENDORS, mergeTpmTrust, pinnedTpmTrust, tpmTrustFrom } from "../../../worker/verifiers/tpm/trust.ts";
-import * as PEM from "../../../worker/verifiers/tpm/roots/pems.ts";
+import { mergeTpmTrust, pinnedTpmTrust, tpmTrustFrom } from "../../../worker/verifiers/tpm/trust.ts";
 import { CA_USAGE, NOW, fromBase64, issue, keyPair, signingAlgorithm, x509 } from "./pki.ts";
 import { der, pem, pemDer, swtpm, webauthnCases } from "./tpm-fixtures.ts";
-
-// Root files: the .pem beside pems.ts must equal the embedded text; the DER must equal the shared fixture.
-import infineonRootPem from "../../../worker/verifiers/tpm/roots/infineon-optiga-rsa-root-ca.pem?raw";
-import infineonMfgPem from "../../../worker/verifiers/tpm/roots/infineon-optiga-rsa-mfg-ca-007.pem?raw";
-import globalsignPem from "../../../worker/verifiers/tpm/roots/globalsign-tpm-root-ca.pem?raw";
-import stmCrossPem from "../../../worker/verifiers/tpm/roots/stm-tpm-ek-root-ca-cross-signed-by-globalsign.pem?raw";
-import stmIntPem from "../../../worker/verifiers/tpm/roots/stm-tpm-ek-intermediate-ca-06.pem?raw";
-import nuvotonPem from "../../../worker/verifiers/tpm/roots/nuvoton-tpm-root-ca-2111.pem?raw";
-import microsoftPem from "../../../worker/verifiers/tpm/roots/microsoft-tpm-root-ca-2014.pem?raw";
-import googleRoot1Pem from "../../../worker/verifiers/tpm/roots/google-tpm-ek-root-1.pem?raw";
-import googleInt2Pem from "../../../worker/verifiers/tpm/roots/google-tpm-ek-intermediate-2.pem?raw";
-import googleInt3Pem from "../../../worker/verifiers/tpm/roots/google-tpm-ek-intermediate-3.pem?raw";
-import gcpRootPem from "../../../worker/verifiers/tpm/roots/google-gcp-ek-ak-ca-root.pem?raw";
-import gcpIntPem from "../../../worker/verifiers/tpm/roots/google-gcp-ek-ak-ca-intermediate-v3.pem?raw";
-import sharedInfineonRoot from "../../fixtures/attestation/tpm/ek1-infineon-slb9670/infineon-optiga-rsa-root-ca.crt.b64?raw";
-import sharedGlobalsign from "../../fixtures/attestation/tpm/ek2-stm-st33htphahd8-thinkpad-x1/globalsign-tpm-root-ca.crt.b64?raw";
-import sharedMicrosoft from "../../fixtures/attestation/tpm/microsoft-tpm-root-ca-2014.der.b64?raw";
-import sharedGoogleRoot1 from "../../fixtures/attestation/tpm/ek4-gce-vtpm/ca-certs/tpm_ek_root_1.cer.b64?raw";
-import sharedGoogleInt2 from "../../fixtures/attestation/tpm/ek4-gce-vtpm/ca-certs/tpm_ek_intermediate_2.crt.b64?raw";
-import sharedGcpRoot from "../../fixtures/attestation/tpm/ek4-gce-vtpm/ca-certs/gcp_ek_ak_ca_root.crt.b64?raw";
 
 async function code(run: () => unknown): Promise<string> {
   try {
@@ -47,57 +26,12 @@ const TODAY = new Date("2026-11-22T00:00:00Z");
 const SWTPM_NOW = new Date(Date.parse(swtpm.generated_at) + 60_000);
 const localCaTrust = () => tpmTrustFrom([{ vendor: "swtpm local CA (tests)", roots: [pem.swtpmRoot], intermediates: [pem.swtpmIntermediate] }]);
 
-describe("pinned TPM roots (worker/verifiers/tpm/roots)", () => {
-  it("embeds each .pem file byte for byte", () => {
-    const files: Record<string, string> = {
-      INFINEON_OPTIGA_RSA_ROOT_CA: infineonRootPem,
-      INFINEON_OPTIGA_RSA_MFG_CA_007: infineonMfgPem,
-      GLOBALSIGN_TPM_ROOT_CA: globalsignPem,
-      STM_TPM_EK_ROOT_CA_CROSS_SIGNED_BY_GLOBALSIGN: stmCrossPem,
-      STM_TPM_EK_INTERMEDIATE_CA_06: stmIntPem,
-      NUVOTON_TPM_ROOT_CA_2111: nuvotonPem,
-      MICROSOFT_TPM_ROOT_CA_2014: microsoftPem,
-      GOOGLE_TPM_EK_ROOT_1: googleRoot1Pem,
-      GOOGLE_TPM_EK_INTERMEDIATE_2: googleInt2Pem,
-      GOOGLE_TPM_EK_INTERMEDIATE_3: googleInt3Pem,
-      GOOGLE_GCP_EK_AK_CA_ROOT: gcpRootPem,
-      GOOGLE_GCP_EK_AK_CA_INTERMEDIATE_V3: gcpIntPem,
-    };
-    expect(Object.keys(PEM).sort()).toEqual(Object.keys(files).sort());
-    for (const [name, text] of Object.entries(files)) expect((PEM as Record<string, string>)[name]).toBe(text);
-  });
-
-  it("holds the same certificates as ../shared/fixtures (DER identical)", () => {
-    const pairs: [string, string][] = [
-      [PEM.INFINEON_OPTIGA_RSA_ROOT_CA, sharedInfineonRoot],
-      [PEM.GLOBALSIGN_TPM_ROOT_CA, sharedGlobalsign],
-      [PEM.MICROSOFT_TPM_ROOT_CA_2014, sharedMicrosoft],
-      [PEM.GOOGLE_TPM_EK_ROOT_1, sharedGoogleRoot1],
-      [PEM.GOOGLE_TPM_EK_INTERMEDIATE_2, sharedGoogleInt2],
-      [PEM.GOOGLE_GCP_EK_AK_CA_ROOT, sharedGcpRoot],
-    ];
-    for (const [text, b64] of pairs) expect(toHex(pemDer(text))).toBe(toHex(fromBase64(b64)));
-    expect(toHex(pemDer(PEM.NUVOTON_TPM_ROOT_CA_2111))).toBe(toHex(der.ek3Root));
-    expect(toHex(pemDer(PEM.INFINEON_OPTIGA_RSA_MFG_CA_007))).toBe(toHex(der.ek1Mfg));
-    expect(toHex(pemDer(PEM.STM_TPM_EK_INTERMEDIATE_CA_06))).toBe(toHex(der.ek2Int));
-    expect(toHex(pemDer(PEM.STM_TPM_EK_ROOT_CA_CROSS_SIGNED_BY_GLOBALSIGN))).toBe(toHex(der.ek2Cross));
-    expect(toHex(pemDer(PEM.GOOGLE_TPM_EK_INTERMEDIATE_3))).toBe(toHex(der.gceInt3));
-    expect(toHex(pemDer(PEM.GOOGLE_GCP_EK_AK_CA_INTERMEDIATE_V3))).toBe(toHex(der.gcpIntV3));
-  });
-
-  it("loads every vendor root as a trust anchor (self-signature, CA flags) and no swtpm CA", async () => {
-    const trust = await pinnedTpmTrust();
-    expect(trust.anchors.length).toBe(6);
-    expect(new Set(trust.vendorOf.values())).toEqual(new Set(PINNED_TPM_VENDORS.map((v) => v.vendor)));
-    expect(trust.anchors.some((a) => a.certificate.subjectText.includes("swtpm"))).toBe(false);
-  });
-});
-
 describe("real vendor EK certificates chain to their vendor roots", () => {
   const cases: { name: string; ek: Uint8Array; vendor: string; manufacturer: string; chain: string[]; sent?: Uint8Array[] }[] = [
     { name: "ek1 Infineon SLB 9670", ek: der.ek1, vendor: "Infineon", manufacturer: "Infineon", chain: ["Infineon OPTIGA(TM) RSA Manufacturing CA 007", "Infineon OPTIGA(TM) RSA Root CA"] },
     { name: "ek1 Infineon, intermediate sent by the device", ek: der.ek1, vendor: "Infineon", manufacturer: "Infineon", chain: ["Infineon OPTIGA(TM) RSA Manufacturing CA 007", "Infineon OPTIGA(TM) RSA Root CA"], sent: [der.ek1Mfg] },
-    { name: "ek2 STMicro ST33 via the GlobalSign cross-certificate", ek: pemDer(pem.ek2Pem), vendor: "STMicroelectronics", manufacturer: "STMicroelectronics", chain: ["STM TPM EK Intermediate CA 06", "STM TPM EK Root CA", "GlobalSign Trusted Platform Module Root CA"] },
+    // The vendor bundle makes "STM TPM EK Root CA" (GlobalSign's cross-certificate) an anchor itself, so the path ends there.
+    { name: "ek2 STMicro ST33 via STM TPM EK Root CA", ek: pemDer(pem.ek2Pem), vendor: "STMicroelectronics", manufacturer: "STMicroelectronics", chain: ["STM TPM EK Intermediate CA 06", "STM TPM EK Root CA"] },
     { name: "ek3 Nuvoton NPCT75x (multi-valued RDN issuer)", ek: pemDer(pem.ek3Pem), vendor: "Nuvoton", manufacturer: "Nuvoton", chain: ["Nuvoton TPM Root CA 2111"] },
     { name: "ek4 GCE vTPM uca RSA", ek: pemDer(pem.ucaRsaEnc), vendor: "Google", manufacturer: "Google", chain: ["tpm_ek_v1_cloud_host-signer", "tpm_ek_v1_cloud_host_root-signer"] },
     { name: "ek4 GCE vTPM uca ECC", ek: pemDer(pem.ucaEccEnc), vendor: "Google", manufacturer: "Google", chain: ["tpm_ek_v1_cloud_host-signer", "tpm_ek_v1_cloud_host_root-signer"] },
@@ -149,7 +83,7 @@ describe("Microsoft TPM Root CA 2014 anchors the Windows Hello AIK chains (w1–
     expect(info.manufacturer).toMatch(/^id:[0-9A-F]{8}$/);
     const trust = await pinnedTpmTrust();
     const path = await validatePath(aik!, { now: c.now, anchors: trust.anchors, intermediates: rest, leafCriticalExtensions: ["2.5.29.17"], pathCriticalExtensions: ["2.5.29.32"] });
-    expect(trust.vendorOf.get(path.anchor)).toBe("Microsoft");
+    expect(path.anchor.group).toBe("Microsoft");
     // Without the SAN marked as understood, critical-extension checking refuses it.
     expect(await code(() => validatePath(aik!, { now: c.now, anchors: trust.anchors, intermediates: rest, pathCriticalExtensions: ["2.5.29.32"] }))).toBe("unknown_critical_extension");
     // An AIK certificate is not an EK certificate (its extKeyUsage is tcg-kp-AIKCertificate).
@@ -179,7 +113,7 @@ describe("swtpm EK certificates (local CA) and negative chains", () => {
   });
 
   it("an empty trust store is an error, never a pass", async () => {
-    expect(await code(() => verifyEkCertificate(ekRsa, { now: SWTPM_NOW, trust: { anchors: [], intermediates: [], vendorOf: new Map() } }))).toBe("no_trust_anchors");
+    expect(await code(() => verifyEkCertificate(ekRsa, { now: SWTPM_NOW, trust: { anchors: [], intermediates: [] } }))).toBe("no_trust_anchors");
   });
 
   it("the EK public area must be the certified key (endorsement_key_mismatch)", async () => {
@@ -230,6 +164,8 @@ async function ekHierarchy(o: { intermediateNotAfter?: Date; san?: Uint8Array | 
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyEncipherment, true),
     ...(o.san === null ? [] : [new x509.Extension("2.5.29.17", o.sanCritical ?? true, o.san ?? tcgSan())]),
     ...(o.eku === null ? [] : [new x509.Extension("2.5.29.37", false, o.eku ?? tlv(0x30, TCG.ekCert))]),
+    // TCG EK Credential Profile: the EK names its issuer's key (the TPM profile requires authorityKeyIdentifier).
+    await x509.AuthorityKeyIdentifierExtension.create(intermediate.keys.publicKey),
     ...(o.extra ?? []),
   ];
   const ek = await x509.X509CertificateGenerator.create({

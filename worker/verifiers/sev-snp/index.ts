@@ -2,7 +2,7 @@
 export { parseSnpReport, REPORT_SIZE, SIGNED_SIZE, type SnpReport, type SnpPolicy, type SigningKeyKind } from "./report.ts";
 export { productFromCpuid, decodeTcb, tcbAtLeast, type SnpProduct, type SnpTcb } from "./product.ts";
 export { endorsementInfo, KdsOid, type EndorsementInfo } from "./endorsement.ts";
-export { pinnedSnpTrust, snpTrustFromChains, PINNED_KDS_CHAINS, type SnpTrust, type SnpProductTrust, type KdsCertChain } from "./trust.ts";
+export { pinnedSnpTrust, snpTrustFromChains, PINNED_KDS_CHAINS, type SnpTrust, type KdsCertChain } from "./trust.ts";
 export { verifySnpReport, snpSignatureP1363, type SnpEvidence, type SnpCollateral, type SnpVerifyOptions, type VerifiedSnpReport } from "./verify.ts";
 export { appraiseSnp, snpClaims, type SnpReferenceValues, type SnpClaims } from "./appraise.ts";
 export { parseAzureHclReport, verifyHclBinding, type AzureHclReport } from "./azure.ts";

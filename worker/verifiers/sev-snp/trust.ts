@@ -1,58 +1,60 @@
 import { EvidenceConfigurationError } from "../errors.ts";
 import { bytesEqual } from "../reader.ts";
-import { parseCertificatesPem, type Certificate } from "../x509/certificate.ts";
+import { parseCertificatesPem } from "../x509/certificate.ts";
 import { trustAnchor, type TrustAnchor } from "../x509/path.ts";
+import { windowOf, type TrustEntry, type TrustMaterial, type ValidFor } from "../x509/trust.ts";
 import type { SnpProduct } from "./product.ts";
 import type { SigningKeyKind } from "./report.ts";
 import { GENOA_VCEK, GENOA_VLEK, MILAN_VCEK, MILAN_VLEK, TURIN_VCEK, TURIN_VLEK } from "./roots/pems.ts";
 
-/** The AMD trust material of one product: its ARK (the anchor) and the ASK / ASVK it signed. */
-export interface SnpProductTrust {
-  readonly product: SnpProduct;
-  readonly ark: TrustAnchor;
-  /** The only intermediate accepted for VCEKs, when pinned. */
-  readonly ask: Certificate | undefined;
-  /** The only intermediate accepted for VLEKs, when pinned. */
-  readonly asvk: Certificate | undefined;
-}
-
-/** SEV-SNP trust anchors: per product. A product that is absent is not trusted at all. */
-export type SnpTrust = ReadonlyMap<SnpProduct, SnpProductTrust>;
+/**
+ * SEV-SNP trust material: ARKs as anchors (`group` = the product), ASKs
+ * (`purpose` "vcek") and ASVKs (`purpose` "vlek") as the pinned intermediates
+ * of their product. A product without an anchor is not trusted at all; a
+ * product may have several ARKs (rotation) and several ASKs/ASVKs.
+ */
+export type SnpTrust = TrustMaterial<TrustAnchor>;
 
 /** One KDS `cert_chain` text (ASK or ASVK, then ARK) for a product and key type. */
 export interface KdsCertChain {
   readonly product: SnpProduct;
   readonly kind: SigningKeyKind;
   readonly pem: string;
+  /** A window narrower than the certificates', when AMD says so. */
+  readonly validFor?: Partial<ValidFor>;
 }
 
 /**
  * Builds trust material from KDS `cert_chain` texts. Each text must hold one
- * self-signed ARK and one intermediate it issued; all texts of a product must
- * carry the same ARK key. The ARK self-signatures are verified here, once.
+ * self-signed ARK and one intermediate it issued. The ARK self-signatures and
+ * extensions are checked here, once; an ARK met in several texts is one anchor.
  */
 export async function snpTrustFromChains(chains: readonly KdsCertChain[]): Promise<SnpTrust> {
-  const out = new Map<SnpProduct, { ark: TrustAnchor; ask?: Certificate; asvk?: Certificate }>();
+  const anchors: TrustAnchor[] = [];
+  const intermediates: TrustEntry[] = [];
   for (const chain of chains) {
-    const certs = parseCertificatesPem(chain.pem, `${chain.product} ${chain.kind} cert_chain`);
-    const roots = certs.filter((c) => bytesEqual(c.issuer, c.subject));
-    const intermediates = certs.filter((c) => !bytesEqual(c.issuer, c.subject));
+    const what = `${chain.product} ${chain.kind} cert_chain`;
+    const certs = parseCertificatesPem(chain.pem, what);
+    const roots = certs.filter((c) => c.selfIssued);
+    const issued = certs.filter((c) => !c.selfIssued);
     const [root] = roots;
-    const [intermediate] = intermediates;
-    if (!root || roots.length !== 1 || !intermediate || intermediates.length !== 1) {
-      throw new EvidenceConfigurationError("invalid_reference_values", `${chain.product} ${chain.kind} cert_chain: expected one ARK and one ASK/ASVK`);
+    const [intermediate] = issued;
+    if (!root || roots.length !== 1 || !intermediate || issued.length !== 1) {
+      throw new EvidenceConfigurationError("invalid_reference_values", `${what}: expected one ARK and one ASK/ASVK`);
     }
-    let entry = out.get(chain.product);
-    if (!entry) {
-      entry = { ark: await trustAnchor(`ARK-${chain.product}`, root) };
-      out.set(chain.product, entry);
-    } else if (!bytesEqual(entry.ark.certificate.spki, root.spki)) {
-      throw new EvidenceConfigurationError("invalid_reference_values", `${chain.product}: cert_chains carry different ARKs`);
+    if (!anchors.some((a) => a.group === chain.product && bytesEqual(a.certificate.der, root.der))) {
+      anchors.push(await trustAnchor(`ARK-${chain.product}`, root, { group: chain.product, ...(chain.validFor ? { validFor: chain.validFor } : {}) }));
     }
-    if (chain.kind === "vcek") entry.ask = intermediate;
-    else entry.asvk = intermediate;
+    intermediates.push({
+      name: `${chain.kind === "vcek" ? "ASK" : "ASVK"}-${chain.product}`,
+      group: chain.product,
+      purpose: chain.kind,
+      certificate: intermediate,
+      subjectKey: intermediate.subjectKey,
+      validFor: windowOf(intermediate, chain.validFor ?? {}, what),
+    });
   }
-  return new Map([...out].map(([product, e]) => [product, { product, ark: e.ark, ask: e.ask, asvk: e.asvk }]));
+  return { anchors, intermediates };
 }
 
 /** The AMD chains pinned in this repository (roots/PROVENANCE.md). */

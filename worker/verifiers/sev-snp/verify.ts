@@ -2,6 +2,7 @@ import { EvidenceConfigurationError, EvidenceVerificationError, MalformedEvidenc
 import { bytesEqual, isAllZero } from "../reader.ts";
 import { ecdsaVerifyKey, parseCertificate, parseCertificateCached, parseCrl, type Certificate } from "../x509/certificate.ts";
 import { validatePath, type ValidatedPath } from "../x509/path.ts";
+import { trustedAt } from "../x509/trust.ts";
 import { endorsementInfo, type EndorsementInfo } from "./endorsement.ts";
 import { decodeTcb, productFromCpuid, type SnpProduct, type SnpTcb } from "./product.ts";
 import { parseSnpReport, type SnpReport } from "./report.ts";
@@ -91,7 +92,7 @@ function snapshot(bytes: Uint8Array, cap: number, what: string): Uint8Array {
  */
 export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyOptions): Promise<VerifiedSnpReport> {
   const { now, trustAnchors } = options;
-  if (trustAnchors.size === 0) throw new EvidenceConfigurationError("no_trust_anchors", "no AMD trust anchors configured");
+  if (trustAnchors.anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", "no AMD trust anchors configured");
 
   const report = parseSnpReport(snapshot(evidence.report, MAX_REPORT_INPUT, "SEV-SNP report"));
   const endorsementCert = parseCertificateCached(snapshot(evidence.endorsementKey, MAX_CERT_BYTES, "V[CL]EK certificate"), "V[CL]EK certificate");
@@ -102,26 +103,34 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
   const endorsement = endorsementInfo(endorsementCert);
   const { product, kind } = endorsement;
 
-  const trust = trustAnchors.get(product);
-  if (!trust) throw new EvidenceConfigurationError("no_trust_anchors", `no AMD trust anchors for ${product}`);
-  const pinnedIntermediate = kind === "vcek" ? trust.ask : trust.asvk;
-  const intermediates: Certificate[] = pinnedIntermediate
-    ? [pinnedIntermediate]
-    : extra.map((der, i) => parseCertificate(snapshot(der, MAX_CERT_BYTES, "certificate"), `certificate[${i}]`));
+  // Trust material of this product valid at the evidence time (an ARK or ASK outside its window is never a candidate).
+  const usable = trustedAt(trustAnchors, now);
+  const arks = usable.anchors.filter((a) => a.group === product);
+  if (arks.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", `no AMD trust anchor for ${product} valid at ${now.toISOString()}`);
+  const pinnedAll = (trustAnchors.intermediates ?? []).filter((e) => e.group === product && e.purpose === kind);
+  const pinned = usable.intermediates.filter((e) => e.group === product && e.purpose === kind).map((e) => e.certificate);
+  const expectedName = intermediateName(product, kind);
+  if (pinnedAll.length > 0 && pinned.length === 0) {
+    // Pinned, but none valid now: evidence-supplied certificates must not take the pinned ones' place.
+    const early = pinnedAll.every((e) => now.getTime() < e.validFor.start.getTime());
+    throw new EvidenceVerificationError(early ? "certificate_not_yet_valid" : "certificate_expired", `no pinned ${expectedName} is valid at ${now.toISOString()}`);
+  }
+  const intermediates: Certificate[] =
+    pinned.length > 0 ? pinned : extra.map((der, i) => parseCertificate(snapshot(der, MAX_CERT_BYTES, "certificate"), `certificate[${i}]`));
   const chain = await validatePath(endorsementCert, {
     now,
-    anchors: [trust.ark],
+    anchors: arks,
     intermediates,
     crls: crlsIn.map((der, i) => parseCrl(snapshot(der, MAX_CRL_BYTES, "CRL"), `CRL[${i}]`)),
     maxIntermediates: 1,
+    profile: "sev-snp",
   });
   // The V[CL]EK must hang directly off the ASK (VCEK) or ASVK (VLEK) of its product: a VLEK under the ASK is not a VLEK.
   const via = chain.path[1];
-  const expectedName = intermediateName(product, kind);
   if (
     chain.path.length !== 2 ||
     !via ||
-    (pinnedIntermediate ? !bytesEqual(via.spki, pinnedIntermediate.spki) : !via.subjectText.split(", ").includes(`CN=${expectedName}`))
+    (pinned.length > 0 ? !pinned.some((p) => bytesEqual(via.spki, p.spki)) : !via.subjectText.split(", ").includes(`CN=${expectedName}`))
   ) {
     throw new EvidenceVerificationError("chain_untrusted", `${kind.toUpperCase()} is not issued by ${expectedName}`);
   }

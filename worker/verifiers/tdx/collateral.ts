@@ -244,6 +244,7 @@ async function verifySigned<T>(doc: SignedCollateral, check: CollateralCheck, wh
     crls: check.rootCrls,
     requireCrls: check.requireCrls,
     leafKeyUsage: ["digitalSignature"],
+    profile: "tdx",
   });
   // The same object verified before as this kind of document: its parsed form (the cache is per kind, via `what`).
   if (known && known.what === what) return known.value as T;

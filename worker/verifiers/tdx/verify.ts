@@ -2,6 +2,7 @@ import { EvidenceConfigurationError, EvidenceVerificationError, MalformedEvidenc
 import { bytesEqual, concatBytes, isAllZero, toHex } from "../reader.ts";
 import { ecdsaVerifyKey, parseCertificate, parseCertificatesPem, parseCrl, pemBlocks, type Certificate, type Crl } from "../x509/certificate.ts";
 import { trustAnchor, validatePath, type TrustAnchor, type ValidatedPath } from "../x509/path.ts";
+import { trustedAt, type TrustMaterial } from "../x509/trust.ts";
 import { verifyQeIdentity, verifyTcbInfo, type CollateralCheck, type SignedCollateral, type TcbInfo } from "./collateral.ts";
 import { pckInfo, type PckInfo } from "./pck.ts";
 import { parseTdxQuote, type TdxQuote } from "./quote.ts";
@@ -23,10 +24,8 @@ export interface TdxCollateral {
   readonly rootCaCrl?: Uint8Array;
 }
 
-/** TDX trust anchors: the Intel SGX Root CA. */
-export interface TdxTrust {
-  readonly anchors: readonly TrustAnchor[];
-}
+/** TDX trust material: the Intel SGX Root CA(s) as anchors; Intel's intermediates come with the quote and the collateral. */
+export type TdxTrust = TrustMaterial<TrustAnchor>;
 
 export interface TdxVerifyOptions {
   readonly now: Date;
@@ -65,7 +64,7 @@ let pinned: Promise<TdxTrust> | undefined;
 export function pinnedTdxTrust(): Promise<TdxTrust> {
   pinned ??= (async () => {
     const der = Uint8Array.from(atob(INTEL_SGX_ROOT_CA_B64), (c) => c.charCodeAt(0));
-    return { anchors: [await trustAnchor("Intel SGX Root CA", parseCertificate(der, "Intel SGX Root CA"))] };
+    return { anchors: [await trustAnchor("Intel SGX Root CA", parseCertificate(der, "Intel SGX Root CA"), { group: "Intel" })] };
   })();
   return pinned;
 }
@@ -154,19 +153,23 @@ export async function verifyTdxQuote(evidence: TdxEvidence, options: TdxVerifyOp
   const rootCrls: Crl[] = collateral.rootCaCrl ? [crlOf(collateral.rootCaCrl, "Root CA CRL")] : [];
   const pckCrls: Crl[] = collateral.pckCrl ? [crlOf(collateral.pckCrl, "PCK CRL")] : [];
 
-  const check: CollateralCheck = { now, collateralTime: options.collateralTime ?? now, anchors: trustAnchors.anchors, rootCrls, requireCrls };
+  // The roots valid at the evidence time, in the manner of the other families (a rotated Intel root would sit beside the old one).
+  const anchors = trustedAt(trustAnchors, now).anchors;
+  if (anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", `no Intel trust anchor valid at ${now.toISOString()}`);
+  const check: CollateralCheck = { now, collateralTime: options.collateralTime ?? now, anchors, rootCrls, requireCrls };
   const tcbInfo = await verifyTcbInfo(collateral.tcbInfo, check);
   const qeIdentity = await verifyQeIdentity(collateral.qeIdentity, check);
 
   const [leaf, ...intermediates] = pckCertificates(quote.pckChain);
   const chain = await validatePath(leaf as Certificate, {
     now,
-    anchors: trustAnchors.anchors,
+    anchors,
     intermediates,
     crls: [...pckCrls, ...rootCrls],
     requireCrls,
     leafKeyUsage: ["digitalSignature"],
     maxIntermediates: 1,
+    profile: "tdx",
   });
   const pck = pckInfo(chain.leaf);
 

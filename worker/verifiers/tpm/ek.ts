@@ -2,10 +2,11 @@ import { EvidenceError, EvidenceVerificationError, MalformedEvidenceError } from
 import { parseCertificate, type Certificate, type KeyUsageName } from "../x509/certificate.ts";
 import { DerSequence, Tag, childrenOf, contextTag, oidValue, parseNode, type DerNode } from "../x509/der.ts";
 import { validatePath, type ValidatedPath } from "../x509/path.ts";
+import { trustedAt } from "../x509/trust.ts";
 import { TPM_CURVE } from "./constants.ts";
 import { publicJwk } from "./keys.ts";
 import type { TpmPublic } from "./structures.ts";
-import type { TpmTrust } from "./trust.ts";
+import { TPM_CRITICAL_EXTENSIONS, type TpmTrust } from "./trust.ts";
 
 /** OIDs of the TCG EK Credential Profile (v2.5 §3.2) and RFC 5280. */
 export const TCG_OID = {
@@ -15,7 +16,6 @@ export const TCG_OID = {
   tpmModel: "2.23.133.2.2",
   tpmVersion: "2.23.133.2.3",
   ekCertificate: "2.23.133.8.1",
-  certificatePolicies: "2.5.29.32",
 } as const;
 
 /** TPM vendor IDs (TCG Vendor ID Registry) as they appear in `tpmManufacturer` ("id:49465800"). */
@@ -181,21 +181,25 @@ export async function verifyEkCertificate(der: Uint8Array, options: EkOptions): 
   }
   const key = certificate.key;
   const leafKeyUsage: KeyUsageName[] = key.kind === "ec" ? ["keyAgreement"] : ["keyEncipherment"];
+  // Only the store's material valid at the evidence time is a candidate: a vendor's expired or not-yet-valid root never ends a path.
+  const trust = trustedAt(options.trust, options.now);
   const path = await validatePath(certificate, {
     now: options.now,
-    anchors: options.trust.anchors,
-    intermediates: [...(options.intermediates ?? []), ...options.trust.intermediates],
+    anchors: trust.anchors,
+    intermediates: options.intermediates ?? [],
+    store: trust.intermediates,
     leafCriticalExtensions: handled,
     // Vendor EK chains mark certificatePolicies critical (STMicro's intermediate, Windows AIKs). Warden
     // requires no particular policy (user-initial-policy-set anyPolicy, RFC 5280 §6.1.1), under which
     // that extension cannot invalidate a path; policyConstraints and policyMappings stay refused.
-    pathCriticalExtensions: [TCG_OID.certificatePolicies],
+    pathCriticalExtensions: TPM_CRITICAL_EXTENSIONS,
     leafKeyUsage,
+    profile: "tpm",
   });
   return {
     certificate,
     path,
-    vendor: options.trust.vendorOf.get(path.anchor) ?? path.anchor.name,
+    vendor: path.anchor.group,
     tpm,
     chain: [...path.path.slice(1).map((c) => c.subjectText), path.anchor.certificate.subjectText],
     issuer: path.path[1]?.subjectText ?? path.anchor.certificate.subjectText,

@@ -10,5 +10,5 @@ export { checkEkPublic, makeCredential, type CredentialChallenge } from "./crede
 export { verifyEkCertificate, checkEkMatchesCertificate, parseTpmSubjectAltName, type EkVerification, type TpmDeviceInfo } from "./ek.ts";
 export { verifyQuote, pcrDigestOf, QUOTE_CHECKS, type QuoteEvidence, type VerifiedQuote, type PcrSelectionRequirement } from "./quote.ts";
 export { appraiseQuote, tpmReference, type TpmReference, type TpmAppraisal, type TpmManifestReference } from "./appraise.ts";
-export { pinnedTpmTrust, tpmTrustFrom, mergeTpmTrust, PINNED_TPM_VENDORS, type TpmTrust } from "./trust.ts";
+export { pinnedTpmTrust, tpmTrustFrom, tpmTrustFromStore, mergeTpmTrust, type TpmTrust, type TpmVendorRoots } from "./trust.ts";
 

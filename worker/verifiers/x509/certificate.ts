@@ -1,8 +1,18 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AuthorityKeyIdentifier,
+  BasicConstraints,
+  Certificate as AsnCertificate,
+  CertificateList as AsnCertificateList,
+  ExtendedKeyUsage,
+  KeyUsage as AsnKeyUsage,
+  SubjectKeyIdentifier,
+  Version,
+  type Extension as AsnExtension,
+} from "@peculiar/asn1-x509";
 import { EvidenceError, EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
 import { bytesEqual, concatBytes, toHex } from "../reader.ts";
 import {
-  bitString,
-  booleanValue,
   childrenOf,
   contextTag,
   derHeader,
@@ -10,10 +20,10 @@ import {
   expectTag,
   integerBytes,
   octetAlignedBits,
-  octetString,
   oidValue,
   parseNode,
   smallUint,
+  strictDer,
   Tag,
   timeValue,
   type DerNode,
@@ -30,6 +40,7 @@ export const OID = {
   ecPublicKey: "1.2.840.10045.2.1",
   p256: "1.2.840.10045.3.1.7",
   p384: "1.3.132.0.34",
+  p521: "1.3.132.0.35",
   ecdsaWithSha256: "1.2.840.10045.4.3.2",
   ecdsaWithSha384: "1.2.840.10045.4.3.3",
   ecdsaWithSha512: "1.2.840.10045.4.3.4",
@@ -38,8 +49,13 @@ export const OID = {
   sha512: "2.16.840.1.101.3.4.2.3",
   basicConstraints: "2.5.29.19",
   keyUsage: "2.5.29.15",
-  crlNumber: "2.5.29.20",
+  subjectKeyIdentifier: "2.5.29.14",
   authorityKeyIdentifier: "2.5.29.35",
+  extKeyUsage: "2.5.29.37",
+  nameConstraints: "2.5.29.30",
+  certificatePolicies: "2.5.29.32",
+  crlNumber: "2.5.29.20",
+  crlReason: "2.5.29.21",
 } as const;
 
 export type HashName = "SHA-256" | "SHA-384" | "SHA-512";
@@ -62,7 +78,10 @@ export type SignatureAlgorithm =
   | { readonly kind: "rsa-pss"; readonly hash: HashName; readonly saltLength: number }
   | { readonly kind: "unsupported"; readonly oid: string; readonly reason: string };
 
-export type Curve = "P-256" | "P-384";
+export type Curve = "P-256" | "P-384" | "P-521";
+
+/** Coordinate size of each allowed curve (SEC 1). */
+const CURVE_BYTES: Readonly<Record<Curve, number>> = { "P-256": 32, "P-384": 48, "P-521": 66 };
 
 /** The subject key of a certificate, as far as the allowlist cares. */
 export type KeyInfo =
@@ -100,9 +119,12 @@ export interface Certificate {
   /** Serial as lower-case hex without a sign octet: the key of CRL lookups. */
   readonly serialHex: string;
   readonly signatureAlgorithm: SignatureAlgorithm;
-  /** DER of the issuer and subject Names: compared byte for byte. */
+  /** DER of the issuer and subject Names, exactly as received. */
   readonly issuer: Uint8Array;
   readonly subject: Uint8Array;
+  /** The Names in their RFC 5280 §7.1 comparison form ({@link nameKey}): what path building and CRL lookup match. */
+  readonly issuerKey: string;
+  readonly subjectKey: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** DER SubjectPublicKeyInfo: what an anchor is pinned by. */
@@ -112,8 +134,16 @@ export interface Certificate {
   readonly basicConstraints: { readonly ca: boolean; readonly pathLen: number | undefined } | undefined;
   /** Bitmask over {@link KeyUsage} bit numbers, when the extension is present. */
   readonly keyUsage: number | undefined;
+  /** keyIdentifier of the authorityKeyIdentifier extension, when present. */
+  readonly authorityKeyId: Uint8Array | undefined;
+  /** The subjectKeyIdentifier extension, when present. */
+  readonly subjectKeyId: Uint8Array | undefined;
+  /** The purposes of the extendedKeyUsage extension, when present (never empty: refused while parsing). */
+  readonly extKeyUsage: readonly string[] | undefined;
+  /** Issuer and subject are the same bytes (RFC 5280 §6.1: a root, or a CA's key rollover). */
+  readonly selfIssued: boolean;
   readonly signatureValue: Uint8Array;
-  /** Human-readable subject, for messages only. */
+  /** Human-readable subject, for messages only; `<empty subject>` when it has no attributes. */
   readonly subjectText: string;
 }
 
@@ -122,11 +152,15 @@ export interface Crl {
   readonly tbs: Uint8Array;
   readonly signatureAlgorithm: SignatureAlgorithm;
   readonly issuer: Uint8Array;
+  /** {@link nameKey} of the issuer. */
+  readonly issuerKey: string;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
   /** Revoked serials (hex, as {@link Certificate.serialHex}). */
   readonly revoked: ReadonlySet<string>;
   readonly extensions: ReadonlyMap<string, CertExtension>;
+  /** The cRLNumber extension's value (RFC 5280 §5.2.3) as hex, when present. */
+  readonly crlNumber: string | undefined;
   readonly signatureValue: Uint8Array;
   /** Human-readable issuer, for messages only. */
   readonly issuerText: string;
@@ -164,7 +198,9 @@ export function signatureAlgorithmOf(node: DerNode, what: string): SignatureAlgo
   };
   const ecdsaHash = ecdsa[oid];
   if (ecdsaHash) {
-    seq.end(); // RFC 5758: parameters absent
+    // RFC 5758 §3.2 says parameters absent; Intel's OnDie CA root (TPM vendor bundle) encodes a NULL, which carries nothing.
+    nullOrAbsent(seq.optional(Tag.NULL), what);
+    seq.end();
     return { kind: "ecdsa", hash: ecdsaHash };
   }
   const pkcs1Hash = pkcs1[oid];
@@ -210,9 +246,9 @@ function keyInfoOf(spki: DerNode, what: string): KeyInfo {
   if (oid === OID.ecPublicKey) {
     const curveOid = oidValue(alg.next(Tag.OID, "namedCurve"), what);
     alg.end();
-    const curve: Curve | undefined = curveOid === OID.p256 ? "P-256" : curveOid === OID.p384 ? "P-384" : undefined;
+    const curve: Curve | undefined = curveOid === OID.p256 ? "P-256" : curveOid === OID.p384 ? "P-384" : curveOid === OID.p521 ? "P-521" : undefined;
     if (!curve) return { kind: "unsupported", oid: curveOid };
-    const size = curve === "P-256" ? 32 : 48;
+    const size = CURVE_BYTES[curve];
     // SEC 1 uncompressed point: 0x04 || X || Y.
     if (keyBits.length !== 1 + 2 * size || keyBits[0] !== 0x04) {
       throw new MalformedEvidenceError("malformed_evidence", `${what}: not an uncompressed ${curve} point`);
@@ -235,22 +271,23 @@ function keyInfoOf(spki: DerNode, what: string): KeyInfo {
   return { kind: "unsupported", oid };
 }
 
-function parseExtensions(node: DerNode | undefined, what: string): Map<string, CertExtension> {
+/**
+ * Decodes one extension value with @peculiar/asn1-x509, after the strict DER
+ * gate (the value is DER inside an OCTET STRING, which the certificate's own
+ * gate does not look into).
+ */
+function decodeExtension<T>(value: Uint8Array, type: new () => T, what: string): T {
+  strictDer(value, what);
+  return AsnConvert.parse(value, type);
+}
+
+function extensionsOf(list: readonly AsnExtension[] | undefined, what: string): Map<string, CertExtension> {
   const out = new Map<string, CertExtension>();
-  if (!node) return out;
-  const list = childrenOf(node, what);
-  if (list.length !== 1) throw new MalformedEvidenceError("malformed_evidence", `${what}: expected one SEQUENCE`);
-  const items = childrenOf(expectTag(list[0] as DerNode, Tag.SEQUENCE, what), what);
   // RFC 5280 says SIZE (1..MAX), but some generators emit an empty list; it grants nothing, so it is read as none.
-  for (const item of items) {
-    const ext = new DerSequence(item, `${what}.Extension`);
-    const oid = oidValue(ext.next(Tag.OID, "extnID"), what);
-    const criticalNode = ext.optional(Tag.BOOLEAN);
-    const value = octetString(ext.next(Tag.OCTET_STRING, "extnValue"), what);
-    ext.end();
+  for (const ext of list ?? []) {
     // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
-    if (out.has(oid)) throw new MalformedEvidenceError("malformed_evidence", `${what}: duplicate extension ${oid}`);
-    out.set(oid, { critical: criticalNode ? booleanValue(criticalNode, what) : false, value });
+    if (out.has(ext.extnID)) throw new MalformedEvidenceError("malformed_evidence", `${what}: duplicate extension ${ext.extnID}`);
+    out.set(ext.extnID, { critical: ext.critical, value: new Uint8Array(ext.extnValue.buffer) });
   }
   return out;
 }
@@ -261,75 +298,117 @@ function serialHexOf(serial: Uint8Array): string {
 
 function parseBasicConstraints(ext: CertExtension | undefined, what: string): Certificate["basicConstraints"] {
   if (!ext) return undefined;
-  const seq = new DerSequence(parseNode(ext.value, what), what);
-  const caNode = seq.optional(Tag.BOOLEAN);
-  const pathNode = seq.optional(Tag.INTEGER);
-  seq.end();
-  return { ca: caNode ? booleanValue(caNode, what) : false, pathLen: pathNode ? smallUint(pathNode, what) : undefined };
+  const bc = decodeExtension(ext.value, BasicConstraints, what);
+  return { ca: bc.cA, pathLen: bc.pathLenConstraint };
 }
 
 function parseKeyUsage(ext: CertExtension | undefined, what: string): number | undefined {
   if (!ext) return undefined;
-  const { bytes } = bitString(parseNode(ext.value, what), what);
-  let mask = 0;
-  for (let bit = 0; bit < 9; bit++) {
-    const byte = bytes[bit >> 3] ?? 0;
-    if (byte & (0x80 >> (bit & 7))) mask |= 1 << bit;
-  }
-  return mask;
+  // asn1-x509's KeyUsageFlags put bit n of the BIT STRING at 1 << n, as KeyUsage here does.
+  return decodeExtension(ext.value, AsnKeyUsage, what).toNumber();
 }
 
-/** Parses one DER certificate. Throws `malformed_certificate` for anything that is not strict DER X.509 v3. */
+function parseExtKeyUsage(ext: CertExtension | undefined, what: string): string[] | undefined {
+  if (!ext) return undefined;
+  const purposes = [...decodeExtension(ext.value, ExtendedKeyUsage, what)];
+  // RFC 5280 §4.2.1.12: KeyPurposeId SIZE (1..MAX). An empty list would read as "no purpose restricted".
+  if (purposes.length === 0) throw new MalformedEvidenceError("malformed_evidence", `${what}: empty extendedKeyUsage`);
+  return purposes;
+}
+
+function keyIdentifiers(extensions: ReadonlyMap<string, CertExtension>, what: string): { authorityKeyId: Uint8Array | undefined; subjectKeyId: Uint8Array | undefined } {
+  const aki = extensions.get(OID.authorityKeyIdentifier);
+  const ski = extensions.get(OID.subjectKeyIdentifier);
+  const akiValue = aki ? decodeExtension(aki.value, AuthorityKeyIdentifier, `${what}.authorityKeyIdentifier`).keyIdentifier : undefined;
+  const skiValue = ski ? decodeExtension(ski.value, SubjectKeyIdentifier, `${what}.subjectKeyIdentifier`) : undefined;
+  return {
+    authorityKeyId: akiValue ? new Uint8Array(akiValue.buffer) : undefined,
+    subjectKeyId: skiValue ? new Uint8Array(skiValue.buffer) : undefined,
+  };
+}
+
+/**
+ * Parses one DER certificate. Throws `malformed_certificate` for anything that
+ * is not strict DER X.509 v3.
+ *
+ * Two readers, each for what it is good at: the strict DER gate
+ * ({@link strictDer}) runs first over the whole certificate and hands out
+ * byte-exact views (the signed TBS bytes, the Names compared byte for byte,
+ * the SubjectPublicKeyInfo an anchor is pinned by, the validity times in
+ * their RFC 5280 §4.1.2.5 form); @peculiar/asn1-x509 then decodes the
+ * structure and the extension values into typed fields.
+ */
 export function parseCertificate(der: Uint8Array, what = "certificate"): Certificate {
   try {
-    const root = parseNode(der, what);
-    const cert = new DerSequence(root, what);
-    const tbsNode = cert.next(Tag.SEQUENCE, "tbsCertificate");
-    const outerAlg = cert.next(Tag.SEQUENCE, "signatureAlgorithm");
-    const signatureValue = octetAlignedBits(cert.next(Tag.BIT_STRING, "signatureValue"), what);
-    cert.end();
-
-    const tbs = new DerSequence(tbsNode, `${what}.tbs`);
-    const versionNode = tbs.optional(contextTag(0));
-    const version = versionNode ? smallUint(parseNode(versionNode.value, what), `${what}.version`) + 1 : 1;
-    const serial = integerBytes(tbs.next(Tag.INTEGER, "serialNumber"), what);
-    const innerAlg = tbs.next(Tag.SEQUENCE, "signature");
-    const issuer = tbs.next(Tag.SEQUENCE, "issuer");
-    const validity = new DerSequence(tbs.next(Tag.SEQUENCE, "validity"), `${what}.validity`);
-    // UTCTime through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5); timeValue checks the format.
-    const notBefore = timeValue(validity.optional(Tag.UTC_TIME) ?? validity.next(Tag.GENERALIZED_TIME, "notBefore"), `${what}.notBefore`);
-    const notAfter = timeValue(validity.optional(Tag.UTC_TIME) ?? validity.next(Tag.GENERALIZED_TIME, "notAfter"), `${what}.notAfter`);
-    validity.end();
-    const subject = tbs.next(Tag.SEQUENCE, "subject");
-    const spki = tbs.next(Tag.SEQUENCE, "subjectPublicKeyInfo");
-    tbs.optional(0x81); // issuerUniqueID
-    tbs.optional(0x82); // subjectUniqueID
-    const extNode = tbs.optional(contextTag(3));
-    tbs.end();
-    if (version !== 3) throw new MalformedEvidenceError("malformed_evidence", `${what}: X.509 v${version}, only v3 is accepted`);
+    const root = strictDer(der, what);
+    const asn = AsnConvert.parse(der, AsnCertificate);
+    const tbs = asn.tbsCertificate;
+    if (tbs.version !== Version.v3) throw new MalformedEvidenceError("malformed_evidence", `${what}: X.509 v${tbs.version + 1}, only v3 is accepted`);
+    // The gate's view of the same structure, for the fields that must stay byte-exact.
+    const [tbsNode, outerAlg, signatureNode] = childrenOf(root, what) as [DerNode, DerNode, DerNode];
+    const [, serialNode, innerAlg, issuer, validityNode, subject, spki] = childrenOf(tbsNode, `${what}.tbs`) as DerNode[] as [DerNode, DerNode, DerNode, DerNode, DerNode, DerNode, DerNode];
+    const serial = integerBytes(serialNode, `${what}.serialNumber`);
     // RFC 5280 §4.1.1.2: the two algorithm fields MUST be identical; a mismatch is a substitution attempt.
     if (!bytesEqual(outerAlg.raw, innerAlg.raw)) {
       throw new MalformedEvidenceError("malformed_evidence", `${what}: signatureAlgorithm differs from tbsCertificate.signature`);
     }
-    const extensions = parseExtensions(extNode, `${what}.extensions`);
+    // UTCTime through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5); timeValue refuses any other form (fractions, offsets).
+    const [notBeforeNode, notAfterNode] = childrenOf(validityNode, `${what}.validity`) as [DerNode, DerNode];
+    const extensions = extensionsOf(tbs.extensions, `${what}.extensions`);
     return {
       der,
       tbs: tbsNode.raw,
-      version,
+      version: 3,
       serial,
       serialHex: serialHexOf(serial),
       signatureAlgorithm: signatureAlgorithmOf(outerAlg, `${what}.signatureAlgorithm`),
       issuer: issuer.raw,
       subject: subject.raw,
-      notBefore,
-      notAfter,
+      issuerKey: nameKey(issuer.raw, `${what}.issuer`),
+      subjectKey: nameKey(subject.raw, `${what}.subject`),
+      notBefore: timeValue(notBeforeNode, `${what}.notBefore`),
+      notAfter: timeValue(notAfterNode, `${what}.notAfter`),
       spki: spki.raw,
       key: keyInfoOf(spki, `${what}.subjectPublicKeyInfo`),
       extensions,
       basicConstraints: parseBasicConstraints(extensions.get(OID.basicConstraints), `${what}.basicConstraints`),
       keyUsage: parseKeyUsage(extensions.get(OID.keyUsage), `${what}.keyUsage`),
-      signatureValue,
-      subjectText: nameText(subject.raw),
+      ...keyIdentifiers(extensions, what),
+      extKeyUsage: parseExtKeyUsage(extensions.get(OID.extKeyUsage), `${what}.extendedKeyUsage`),
+      // RFC 5280 §6.1: self-issued when the two Names match (§7.1), not only when their bytes are equal.
+      selfIssued: nameKey(issuer.raw, what) === nameKey(subject.raw, what),
+      signatureValue: octetAlignedBits(signatureNode, `${what}.signatureValue`),
+      subjectText: nameText(subject.raw, "<empty subject>"),
+    };
+  } catch (cause) {
+    malformedCert(what, cause);
+  }
+}
+
+/** What path building needs to index a certificate before parsing it: its Names and validity window. */
+export interface CertificatePeek {
+  readonly subjectKey: string;
+  readonly issuerKey: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/**
+ * The Names and validity of a certificate from the strict DER gate alone,
+ * without decoding the rest (some tens of microseconds, against the half
+ * millisecond asn1-x509 takes): a trust store indexes its path material with
+ * this and parses a certificate only when its name is an issuer being sought.
+ */
+export function peekCertificate(der: Uint8Array, what = "certificate"): CertificatePeek {
+  try {
+    const [tbsNode] = childrenOf(strictDer(der, what), what) as [DerNode];
+    const [, , , issuer, validityNode, subject] = childrenOf(tbsNode, `${what}.tbs`) as DerNode[] as [DerNode, DerNode, DerNode, DerNode, DerNode, DerNode];
+    const [notBefore, notAfter] = childrenOf(expectTag(validityNode, Tag.SEQUENCE, what), `${what}.validity`) as [DerNode, DerNode];
+    return {
+      subjectKey: nameKey(subject.raw, `${what}.subject`),
+      issuerKey: nameKey(issuer.raw, `${what}.issuer`),
+      notBefore: timeValue(notBefore, `${what}.notBefore`),
+      notAfter: timeValue(notAfter, `${what}.notAfter`),
     };
   } catch (cause) {
     malformedCert(what, cause);
@@ -355,65 +434,52 @@ export function parseCertificateCached(der: Uint8Array, what = "certificate"): C
   return cert;
 }
 
-/** Parses one DER CRL (RFC 5280 §5). */
+/**
+ * Parses one DER CRL (RFC 5280 §5): the strict DER gate first, then
+ * asn1-x509's CertificateList for the structure, the revoked entries and the
+ * extensions; times and the issuer Name come from the gate's exact bytes.
+ */
 export function parseCrl(der: Uint8Array, what = "CRL"): Crl {
   try {
-    const root = parseNode(der, what);
-    const list = new DerSequence(root, what);
-    const tbsNode = list.next(Tag.SEQUENCE, "tbsCertList");
-    const outerAlg = list.next(Tag.SEQUENCE, "signatureAlgorithm");
-    const signatureValue = octetAlignedBits(list.next(Tag.BIT_STRING, "signatureValue"), what);
-    list.end();
+    const root = strictDer(der, what);
+    const asn = AsnConvert.parse(der, AsnCertificateList);
+    const tbsList = asn.tbsCertList;
+    if (tbsList.version !== undefined && tbsList.version !== Version.v2) throw new MalformedEvidenceError("malformed_evidence", `${what}: unknown CRL version`);
+    const [tbsNode, outerAlg, signatureNode] = childrenOf(root, what) as [DerNode, DerNode, DerNode];
     const tbs = new DerSequence(tbsNode, `${what}.tbs`);
-    const versionNode = tbs.optional(Tag.INTEGER);
-    if (versionNode && smallUint(versionNode, what) !== 1) throw new MalformedEvidenceError("malformed_evidence", `${what}: unknown CRL version`);
+    tbs.optional(Tag.INTEGER);
     const innerAlg = tbs.next(Tag.SEQUENCE, "signature");
     const issuer = tbs.next(Tag.SEQUENCE, "issuer");
     const thisUpdateNode = tbs.optional(Tag.UTC_TIME) ?? tbs.next(Tag.GENERALIZED_TIME, "thisUpdate");
     const nextUpdateNode = tbs.optional(Tag.UTC_TIME) ?? tbs.optional(Tag.GENERALIZED_TIME);
-    const revokedNode = tbs.optional(Tag.SEQUENCE);
-    const extNode = tbs.optional(contextTag(0));
-    tbs.end();
     if (!bytesEqual(outerAlg.raw, innerAlg.raw)) {
       throw new MalformedEvidenceError("malformed_evidence", `${what}: signatureAlgorithm differs from tbsCertList.signature`);
     }
     const revoked = new Set<string>();
-    if (revokedNode) {
-      for (const entry of childrenOf(revokedNode, what)) {
-        const e = new DerSequence(entry, `${what}.revokedCertificate`);
-        const serial = integerBytes(e.next(Tag.INTEGER, "userCertificate"), what);
-        const date = e.optional(Tag.UTC_TIME) ?? e.next(Tag.GENERALIZED_TIME, "revocationDate");
-        timeValue(date, `${what}.revocationDate`);
-        const entryExts = e.optional(Tag.SEQUENCE);
-        e.end();
-        if (entryExts) {
-          // RFC 5280 §5.3: an entry extension we do not understand and that is critical (e.g. certificateIssuer of an indirect CRL) makes the CRL unusable.
-          for (const item of childrenOf(entryExts, what)) {
-            const ext = new DerSequence(item, `${what}.entryExtension`);
-            const oid = oidValue(ext.next(Tag.OID, "extnID"), what);
-            const crit = ext.optional(Tag.BOOLEAN);
-            ext.next(Tag.OCTET_STRING, "extnValue");
-            ext.end();
-            if (crit && booleanValue(crit, what) && oid !== "2.5.29.21") {
-              throw new EvidenceVerificationError("unknown_critical_extension", `${what}: critical CRL entry extension ${oid}`);
-            }
-          }
+    for (const entry of tbsList.revokedCertificates ?? []) {
+      for (const ext of entry.crlEntryExtensions ?? []) {
+        // RFC 5280 §5.3: an entry extension we do not understand and that is critical (e.g. certificateIssuer of an indirect CRL) makes the CRL unusable.
+        if (ext.critical && ext.extnID !== OID.crlReason) {
+          throw new EvidenceVerificationError("unknown_critical_extension", `${what}: critical CRL entry extension ${ext.extnID}`);
         }
-        revoked.add(serialHexOf(serial));
       }
+      revoked.add(serialHexOf(new Uint8Array(entry.userCertificate)));
     }
-    const extensions = parseExtensions(extNode, `${what}.crlExtensions`);
+    const extensions = extensionsOf(tbsList.crlExtensions, `${what}.crlExtensions`);
+    const number = extensions.get(OID.crlNumber);
     return {
       der,
       tbs: tbsNode.raw,
       signatureAlgorithm: signatureAlgorithmOf(outerAlg, `${what}.signatureAlgorithm`),
       issuer: issuer.raw,
+      issuerKey: nameKey(issuer.raw, `${what}.issuer`),
       thisUpdate: timeValue(thisUpdateNode, `${what}.thisUpdate`),
       nextUpdate: nextUpdateNode ? timeValue(nextUpdateNode, `${what}.nextUpdate`) : undefined,
       revoked,
       extensions,
-      signatureValue,
-      issuerText: nameText(issuer.raw),
+      crlNumber: number ? toHex(integerBytes(strictDer(number.value, `${what}.cRLNumber`), `${what}.cRLNumber`)) : undefined,
+      signatureValue: octetAlignedBits(signatureNode, `${what}.signatureValue`),
+      issuerText: nameText(issuer.raw, "<empty issuer>"),
     };
   } catch (cause) {
     if (cause instanceof EvidenceVerificationError) throw cause;
@@ -500,7 +566,7 @@ function verificationKey(spki: Uint8Array, key: KeyInfo, alg: VerifyAlgorithm): 
  * r || s that WebCrypto verifies. Encoding only: the arithmetic stays in WebCrypto.
  */
 export function ecdsaDerToP1363(der: Uint8Array, curve: Curve): Uint8Array | undefined {
-  const size = curve === "P-256" ? 32 : 48;
+  const size = CURVE_BYTES[curve];
   try {
     const seq = new DerSequence(parseNode(der, "ECDSA signature"), "ECDSA signature");
     const r = integerBytes(seq.next(Tag.INTEGER, "r"), "ECDSA r");
@@ -619,6 +685,61 @@ export async function ecdsaVerifyKey(cert: Pick<Certificate, "spki" | "key" | "s
   return verificationKey(cert.spki, cert.key, { kind: "ecdsa", hash });
 }
 
+/** Decoders of the directory string types (X.520 DirectoryString, and IA5String for emailAddress/domainComponent). */
+const STRING_DECODERS: Readonly<Record<number, (v: Uint8Array) => string>> = {
+  [Tag.UTF8_STRING]: (v) => new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(v),
+  [Tag.PRINTABLE_STRING]: (v) => String.fromCharCode(...v),
+  [Tag.IA5_STRING]: (v) => String.fromCharCode(...v),
+  // TeletexString: in practice Latin-1, as OpenSSL and Go read it.
+  0x14: (v) => String.fromCharCode(...v),
+  // BMPString: UTF-16BE code units.
+  0x1e: (v) => {
+    if (v.length % 2 !== 0) throw new RangeError("odd BMPString");
+    let out = "";
+    for (let i = 0; i < v.length; i += 2) out += String.fromCharCode(((v[i] as number) << 8) | (v[i + 1] as number));
+    return out;
+  },
+};
+
+/** A directory string's comparison form, or undefined when it does not decode (then its exact encoding is compared). */
+function comparableText(tag: number, value: Uint8Array): string | undefined {
+  const decode = STRING_DECODERS[tag];
+  if (!decode) return undefined;
+  try {
+    return decode(value).normalize("NFKC").toLowerCase().trim().replace(/\s+/g, " ");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The comparison form of a DER Name (RFC 5280 §7.1, RFC 4518): RDN by RDN,
+ * the attributes of each RDN as a set, string values decoded whatever their
+ * string type, NFKC-normalised, case-folded, with insignificant spaces
+ * removed; any other value by its exact encoding. Two Names are the same
+ * Name exactly when their keys are equal. Real vendor chains need it: five
+ * STMicro ECC intermediates name their issuer with UTF8String where the
+ * issuer's own certificate says PrintableString.
+ */
+export function nameKey(name: Uint8Array, what = "Name"): string {
+  return childrenOf(expectTag(parseNode(name, what), Tag.SEQUENCE, what), what)
+    .map((rdn) =>
+      childrenOf(expectTag(rdn, Tag.SET, what), what)
+        .map((atv) => {
+          const seq = new DerSequence(atv, `${what}.AttributeTypeAndValue`);
+          const type = oidValue(seq.next(Tag.OID, "type"), what);
+          const value = childrenOf(atv, what)[1] as DerNode;
+          seq.next(value.tag, "value");
+          seq.end();
+          const text = comparableText(value.tag, value.value);
+          return JSON.stringify(text === undefined ? [type, "der", toHex(value.raw)] : [type, "text", text]);
+        })
+        .sort()
+        .join("+"),
+    )
+    .join(",");
+}
+
 const NAME_LABELS: Readonly<Record<string, string>> = {
   "2.5.4.3": "CN",
   "2.5.4.6": "C",
@@ -629,8 +750,12 @@ const NAME_LABELS: Readonly<Record<string, string>> = {
   "2.5.4.5": "serialNumber",
 };
 
-/** A readable rendering of a DER Name, for messages only (never compared). */
-export function nameText(name: Uint8Array): string {
+/**
+ * A readable rendering of a DER Name, for messages only (never compared). A
+ * Name without attributes (an EK's empty subject) prints as `empty`, never as
+ * a blank that would make a message read as if a field were missing.
+ */
+export function nameText(name: Uint8Array, empty = "<empty name>"): string {
   try {
     const parts: string[] = [];
     for (const rdn of childrenOf(parseNode(name, "Name"), "Name")) {
@@ -641,7 +766,7 @@ export function nameText(name: Uint8Array): string {
         parts.push(`${NAME_LABELS[oid] ?? oid}=${new TextDecoder().decode(value.value)}`);
       }
     }
-    return parts.join(", ");
+    return parts.length === 0 ? empty : parts.join(", ");
   } catch {
     return "(unreadable name)";
   }

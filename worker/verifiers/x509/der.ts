@@ -65,6 +65,32 @@ export function readNode(r: ByteReader): DerNode {
   return { tag, value, raw: r.data.subarray(start, r.pos) };
 }
 
+/** Nesting deeper than any X.509 structure: bounds the recursion of {@link strictDer}. */
+const MAX_DEPTH = 24;
+
+/**
+ * The strict DER gate: `bytes` is exactly one DER element and so is every
+ * element nested inside it, down to the primitive leaves (X.690 §10: definite
+ * shortest lengths, primitive encodings of strings, no trailing bytes at any
+ * level). It runs before any other ASN.1 decoder sees the bytes, because
+ * asn1js (under @peculiar/asn1-x509) accepts BER — non-minimal lengths,
+ * indefinite lengths, constructed strings, bytes after the end — and two
+ * decoders that disagree about where a field ends are a signature bypass
+ * waiting to happen. Returns the root node; every node is a view into `bytes`.
+ */
+export function strictDer(bytes: Uint8Array, what = "DER"): DerNode {
+  const root = parseNode(bytes, what);
+  const walk = (node: DerNode, depth: number): void => {
+    if ((node.tag & 0x20) === 0) return;
+    if (depth > MAX_DEPTH) malformed(what, "DER nesting too deep");
+    // Universal constructed tags other than SEQUENCE/SET are BER's segmented strings, never DER (X.690 §10.2).
+    if ((node.tag & 0xc0) === 0 && node.tag !== Tag.SEQUENCE && node.tag !== Tag.SET) malformed(what, `constructed encoding of tag 0x${node.tag.toString(16)}`);
+    for (const child of childrenOf(node, what)) walk(child, depth + 1);
+  };
+  walk(root, 0);
+  return root;
+}
+
 /** Parses `bytes` as exactly one DER element (no trailing bytes). */
 export function parseNode(bytes: Uint8Array, what = "DER"): DerNode {
   const r = new ByteReader(bytes, what);
