@@ -65,17 +65,14 @@ export class Analyzer {
       redirections: [...inherited.redirections, ...redirections],
     };
     const allWrappers = [...wrappers, ...raw.wrappers];
-    if (raw.opaque !== null || raw.words.length === 0) {
-      const program = raw.opaque === null || raw.opaque === "program_not_literal" || raw.opaque === "parse_error" ? "" : this.name(raw.words[0], ctx);
-      this.emit(this.bare(program, raw.words.slice(1), allWrappers, carried, raw.opaque !== null));
+    if (raw.words.length === 0 || raw.opaque === "program_not_literal" || raw.opaque === "parse_error" || raw.opaque === "nesting") {
+      this.emit(this.bare("", raw.words.slice(1), allWrappers, carried, raw.opaque !== null));
       return;
     }
-    this.invoke(raw.words, ctx, allWrappers, carried);
-  }
-
-  private name(word: Word | undefined, ctx: ParseContext): string {
-    if (word === undefined || word.unknown !== null) return "";
-    return programName(word.text, ctx) ?? "";
+    // The program is literal but something in its arguments is not knowable
+    // (`--%`, a .NET call, a zsh-only construct): the row still records what it
+    // can see, and the command stays opaque.
+    this.invoke(raw.words, ctx, allWrappers, carried, [], raw.opaque !== null);
   }
 
   private redirection(redirection: RawRedirection, ctx: ParseContext, targets: PendingTarget[]): Redirection {
@@ -95,7 +92,7 @@ export class Analyzer {
    * program receives at run time that the line does not show (xargs' stdin):
    * the row sees them, the listed command does not.
    */
-  invoke(words: readonly Word[], ctx: ParseContext, wrappers: readonly string[], inherited: Inherited, extra: readonly Word[] = []): void {
+  invoke(words: readonly Word[], ctx: ParseContext, wrappers: readonly string[], inherited: Inherited, extra: readonly Word[] = [], opaque = false): void {
     const programWord = words[0];
     const args = words.slice(1);
     if (programWord === undefined) {
@@ -108,8 +105,11 @@ export class Analyzer {
       return;
     }
     const invocation = new Recorder(program, programWord.text, [...args, ...extra], ctx, this.directoryChanges);
+    // A program named by its path (`./evil/rm`, `/tmp/x/tsc`): the file that runs is part of what the policy judges.
+    if (/[\\/]/.test(programWord.text)) invocation.target("read", programWord);
     const row = findRow(program, ctx);
     if (row !== undefined) runRow(row, invocation);
+    if (opaque) invocation.opaque();
 
     const flags = [...inherited.flags, ...invocation.flags];
     const folding = invocation.isOpaque ? undefined : invocation.continuations.find((entry) => entry.fold);
@@ -207,8 +207,9 @@ class Recorder implements Invocation {
       case "write":
       case "delete":
         // A relative path names a file under every directory the line may be in.
+        // PowerShell expands `~` in provider paths (and, since 7.4, for native programs).
         for (const cwd of [at.cwd, ...at.otherCwds]) {
-          const resolved = resolvePath(word, { ...at, cwd });
+          const resolved = resolvePath(word, { ...at, cwd }, { tildeIsHome: at.shell === "powershell" });
           if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved });
         }
         return;
@@ -283,8 +284,10 @@ class Recorder implements Invocation {
       this.flag("spawns");
       // A literal program is listed as a command of its own; a command line is
       // parsed as what runs it (sh on every OS: git, tar and ssh all use it).
+      // `tar -I 'zstd -d'`: a program with arguments is a command line.
+      if (effect.spawn !== "shell" && value.unknown === null && /\s/.test(value.text)) this.then({ kind: "code", code: value, ctx: { ...this.ctx, shell: "sh", depth: this.ctx.depth + 1 } }, false);
       // `rg --pre sh` runs `sh FILE` for every file searched.
-      if (effect.spawn === "program") this.then({ kind: "argv", words: [value], ctx: this.ctx }, false);
+      else if (effect.spawn === "program") this.then({ kind: "argv", words: [value], ctx: this.ctx }, false);
       else if (effect.spawn === "program-file") this.then({ kind: "argv", words: [value], ctx: this.ctx, extra: [{ text: "{}", unknown: "placeholder" }] }, false);
       else this.then({ kind: "code", code: value, ctx: { ...this.ctx, shell: "sh", depth: this.ctx.depth + 1 } }, false);
     }

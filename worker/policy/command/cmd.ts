@@ -52,7 +52,8 @@ function expandPercent(line: string, ctx: ParseContext, expansions: Expansion[])
     expansions.push({ source: text, early });
     return `${OPEN}${expansions.length - 1}${CLOSE}`;
   };
-  return line.replace(/%%[A-Za-z]|%~[a-zA-Z$:]*[0-9A-Za-z]|%[0-9*]|%([^%\n\s]+)%|!([^!\n\s]+)!/g, (match, name: string | undefined, delayed: string | undefined) => {
+  // `%i` (a `for` variable on the command line) is tried last, after `%NAME%`.
+  return line.replace(/%%[A-Za-z]|%~[a-zA-Z$:]*[0-9A-Za-z]|%[0-9*]|%([^%\n\s]+)%|!([^!\n\s]+)!|%[A-Za-z]/g, (match, name: string | undefined, delayed: string | undefined) => {
     if (name !== undefined) {
       const upper = name.toUpperCase();
       if (upper === "USERPROFILE" && ctx.home !== null) return ctx.home;

@@ -44,6 +44,13 @@ function spawnCode(invocation: Invocation, code: Word, shell: Shell = "sh"): voi
   invocation.then({ kind: "code", code, ctx: nested(invocation, shell) }, false);
 }
 
+/** A registry package's command: `create-app@latest` runs the bin `create-app`. */
+function packageCommand(words: Word[]): Word[] {
+  const [first, ...rest] = words;
+  if (first === undefined || first.unknown !== null) return words;
+  return [{ ...first, text: first.text.replace(/(?<=.)@[^/@]*$/, "") }, ...rest];
+}
+
 /** This program (listed) also runs the program `words`. */
 function spawnArgv(invocation: Invocation, words: Word[], extra: Word[] = []): void {
   invocation.flag("spawns");
@@ -322,21 +329,48 @@ export function xargs(invocation: Invocation): void {
   invocation.then({ kind: "argv", words: command, ctx: invocation.ctx, extra: [stdin] }, true);
 }
 
-// GNU parallel: the command runs once per input (`:::` lists or stdin); `{}` is each.
+// GNU parallel: the command runs once per input (`:::` lists, `::::` files, or stdin); `{}` is each.
 export function parallel(invocation: Invocation): void {
   const args = invocation.args;
-  const separator = args.findIndex((word) => word.text === ":::" || word.text === "::::" || word.text === ":::+");
+  const separator = args.findIndex((word) => /^:{3,4}\+?$/.test(word.text));
   const before = separator < 0 ? [...args] : args.slice(0, separator);
   let i = 0;
   while (i < before.length && before[i]?.text.startsWith("-") === true) i += /^-(?:j|S|a|-jobs|-sshlogin|-arg-file|-joblog|-results|-tmpdir|-delay|-timeout|-retries|-colsep|-basefile|-workdir)$/.test(before[i]?.text ?? "") ? 2 : 1;
-  const command = before.slice(i).map((word) => (word.unknown === null && /\{[^}]*\}/.test(word.text) ? { text: word.text, unknown: "placeholder" as const } : word));
+  const command = before.slice(i);
   if (command.length === 0) {
     invocation.opaque();
     return;
   }
-  // A single word is a shell command line (`parallel 'gzip {}'`).
-  if (command.length === 1 && (command[0] as Word).unknown === null && /\s/.test((command[0] as Word).text)) wrapCode(invocation, command[0] as Word, "sh");
-  else invocation.then({ kind: "argv", words: command, ctx: invocation.ctx, extra: [{ text: "{}", unknown: "stdin" }] }, true);
+  // One `:::` list of literal words: those are the inputs. Anything else is unknown here.
+  const sources = separator < 0 ? [] : args.slice(separator);
+  const single = sources[0]?.text === ":::" && !sources.slice(1).some((word) => /^:{3,4}\+?$/.test(word.text));
+  const inputs: Word[] = single ? sources.slice(1) : [{ text: "{}", unknown: separator < 0 ? "stdin" : "placeholder" }];
+  const placeholders = command.some((word) => /\{[^}]*\}/.test(word.text));
+  const words = command.map((word) => (word.unknown === null && /\{[^}]*\}/.test(word.text) ? { text: word.text, unknown: "placeholder" as const } : word));
+  // A single word with blanks is a shell command line (`parallel 'gzip {}'`).
+  if (words.length === 1 && (words[0] as Word).unknown === null && /\s/.test((words[0] as Word).text)) {
+    wrapCode(invocation, words[0] as Word, "sh");
+    return;
+  }
+  invocation.then({ kind: "argv", words, ctx: invocation.ctx, extra: placeholders ? [] : inputs }, true);
+}
+
+export function pager(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  for (const word of operandWords(parsed)) {
+    if (word.unknown === null && word.text.startsWith("+")) {
+      // `less '+!cmd'`, `less '+|cmd'`: the initial command runs a shell command.
+      if (/[!|]/.test(word.text)) invocation.flag("inline_code");
+      continue;
+    }
+    invocation.target("read", word);
+  }
+}
+
+export function open(invocation: Invocation): void {
+  invocation.flag("spawns");
+  const parsed = invocation.options({ values: { ...all(SPAWN_PROGRAM, "-a"), ...plain("-b", "--args") } });
+  for (const word of operandWords(parsed)) invocation.target(word.unknown === null && /^[a-z][a-z0-9+.-]*:/i.test(word.text) ? "url" : "read", word);
 }
 
 // ---------------------------------------------------------------------------
@@ -443,7 +477,7 @@ export function zip(invocation: Invocation, row: ProgramRow): void {
   const words = operandWords(parsed);
   if (words[0] !== undefined) invocation.target("write", words[0]);
   for (const word of words.slice(1)) invocation.target("read", word);
-  if (parsed.options.some((option) => option.name === "-m" || option.name === "--move")) for (const word of words.slice(1)) invocation.target("delete", word);
+  if (parsed.markers.has("move")) for (const word of words.slice(1)) invocation.target("delete", word);
 }
 
 const UNZIP: OptionSpec = { values: { ...all({ marker: "exdir", target: ["write"] }, "-d"), ...plain("-x", "-P", "-O", "-I") }, switches: all({ marker: "no-write" }, "-l", "-t", "-p", "-c", "-v", "-z", "-Z") };
@@ -1006,6 +1040,11 @@ const NPM_GLOBAL: OptionSpec = {
 const NPM_REMOTE_SPEC = /^(?:https?:\/\/|git(?:\+[a-z]+)?:\/\/|git\+|github:|gitlab:|bitbucket:|gist:|ssh:\/\/|file:)|^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(?:#.*)?$|\.(?:tgz|tar\.gz|tar)$/i;
 
 export function npm(invocation: Invocation): void {
+  if (invocation.program === "bun") {
+    // `bun -e CODE` / `bun -p CODE` evaluate code.
+    const eval_ = invocation.options({ values: all({ marker: "code", flags: ["inline_code"] }, "-e", "--eval", "-p", "--print"), permute: false }, invocation.args, true);
+    if (eval_.markers.has("code")) return;
+  }
   const parsed = invocation.options(NPM_GLOBAL, invocation.args, true);
   const first = firstOperand(parsed);
   if (first === undefined) return;
@@ -1030,7 +1069,7 @@ export function npm(invocation: Invocation): void {
     if ((subcommand === "init" || subcommand === "create") && rest.filter((word) => !word.text.startsWith("-")).length === 0) return;
     invocation.flag("remote_code");
     const command = operandWords(invocation.options(NPM_GLOBAL, rest, true));
-    if (command.length > 0 && subcommand !== "init" && subcommand !== "create") spawnArgv(invocation, command);
+    if (command.length > 0 && subcommand !== "init" && subcommand !== "create") spawnArgv(invocation, packageCommand(command));
     return;
   }
   if (subcommand === "config" || subcommand === "set") {
@@ -1038,7 +1077,6 @@ export function npm(invocation: Invocation): void {
     if (subcommand === "set" || ["set", "edit", "delete", "rm"].includes(text(words[0]) ?? "")) invocation.flag("config_overrides");
     return;
   }
-  if (subcommand === "-e" || subcommand === "--eval") invocation.flag("inline_code");
   if (manager === "bun" && subcommand === "run") {
     const script = rest.find((word) => !word.text.startsWith("-"));
     if (script !== undefined && /\.[cm]?[jt]sx?$/.test(script.text)) invocation.target("read", script);
@@ -1074,7 +1112,7 @@ export function npx(invocation: Invocation): void {
   const command = operandWords(parsed);
   invocation.setSubcommand(text(command[0]) ?? "");
   for (const option of parsed.options) if (option.name === "-p" || option.name === "--package") if (option.value !== null) npmSpec(invocation, option.value);
-  if (command.length > 0) spawnArgv(invocation, command);
+  if (command.length > 0) spawnArgv(invocation, packageCommand(command));
 }
 
 const PIP_OPTIONS: OptionSpec = {
@@ -1106,7 +1144,7 @@ export function pip(invocation: Invocation): void {
   if (["install", "add", "download", "wheel", "sync-spec"].includes(subcommand)) for (const spec of words.slice(1)) pipSpec(invocation, spec);
   if (subcommand === "run" && (program === "pipx" || program === "uv")) {
     invocation.flag("remote_code");
-    if (words[1] !== undefined) spawnArgv(invocation, words.slice(1));
+    if (words[1] !== undefined) spawnArgv(invocation, packageCommand(words.slice(1)));
   }
   if (subcommand === "config" && ["set", "unset", "edit"].includes(text(words[1]) ?? "")) invocation.flag("config_overrides");
 }
@@ -1290,6 +1328,30 @@ export function shell(invocation: Invocation): void {
     return;
   }
   invocation.target("read", script);
+}
+
+const WSL: OptionSpec = {
+  values: { ...all({ marker: "user" }, "-u", "--user"), ...plain("-d", "--distribution", "--cd", "--shell-type"), ...all({ marker: "exec" }, "-e", "--exec") },
+  switches: all({ marker: "manage" }, "-l", "--list", "--install", "--update", "--shutdown", "--status", "--set-default", "-s", "--set-version", "--import", "--export", "--unregister", "--mount", "--unmount", "--help", "--version", "-v"),
+  permute: false,
+};
+export function wsl(invocation: Invocation): void {
+  const parsed = invocation.options(WSL, invocation.args, true);
+  if (parsed.markers.has("manage")) return;
+  if (parsed.options.some((option) => option.effect?.marker === "user" && option.value?.text === "root")) invocation.flag("elevated");
+  // Inside the distribution: bash, Windows drives under /mnt, and a working directory and home this line does not give.
+  const linux: ParseContext = { os: "windows", shell: "bash", cwd: null, otherCwds: [], home: null, depth: invocation.ctx.depth + 1 };
+  const exec = parsed.options.find((option) => option.effect?.marker === "exec");
+  const operands = operandWords(parsed).filter((word, index) => !(index === 0 && word.text === "--"));
+  if (exec?.value !== undefined && exec.value !== null) {
+    invocation.then({ kind: "argv", words: [exec.value, ...operands], ctx: linux }, true);
+    return;
+  }
+  if (operands.length === 0) {
+    invocation.flag("inline_code");
+    return;
+  }
+  invocation.then({ kind: "code", code: joined(operands), ctx: linux }, true);
 }
 
 export function busybox(invocation: Invocation): void {
@@ -1612,7 +1674,9 @@ export function flock(invocation: Invocation): void {
 export function crypto(invocation: Invocation): void {
   const parsed = invocation.options({
     values: {
-      ...all(R, "-in", "-inkey", "-CAfile", "-cert", "-key", "-signkey", "-config", "-i", "-f", "--keyring", "--secret-keyring", "-keystore", "-file"),
+      ...all(R, "-in", "-inkey", "-CAfile", "-cert", "-key", "-signkey", "-config", "-i", "--keyring", "--secret-keyring", "-keystore", "-file"),
+      // ssh-keygen -f: the key it reads, or the one it writes.
+      ...all({ target: ["read", "write"] }, "-f"),
       ...all(W, "-out", "-o", "--output", "-keyout"),
       ...all({ spawn: "program" }, "--exec-path", "-pass-cmd"),
       ...plain("-passin", "-passout", "-subj", "-days", "-newkey", "-t", "-b", "-C", "-N", "-m", "-r", "--recipient", "-u", "--local-user", "-alias", "-storepass", "-keypass", "-dname", "-keyalg", "-keysize", "-validity", "-digest", "-md", "-cipher", "-p"),
@@ -1697,6 +1761,7 @@ export function cmdCopy(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
   const move = invocation.program === "move";
+  // `copy a+b c` concatenates sources; `copy a` copies into the current directory.
   // `copy a+b c` concatenates: every `+` part is a source.
   const sources = (words.length > 1 ? words.slice(0, -1) : words).flatMap((word) => (word.unknown === null ? word.text.split("+").filter((part) => part !== "").map(literal) : [word]));
   for (const source of sources) {
@@ -1705,7 +1770,7 @@ export function cmdCopy(invocation: Invocation, row: ProgramRow): void {
   }
   const destination = words.length > 1 ? words[words.length - 1] : undefined;
   if (destination !== undefined) invocation.target("write", destination);
-  else if (invocation.program !== "mklink") invocation.workingDirectory("file.write");
+  else invocation.workingDirectory("file.write");
 }
 
 export function cmdRename(invocation: Invocation): void {
@@ -1717,6 +1782,17 @@ export function cmdRename(invocation: Invocation): void {
   // The new name is in the old file's directory.
   const dir = from.unknown === null ? from.text.replace(/[^\\/]*$/, "") : "";
   invocation.target("write", to.unknown === null ? literal(dir + to.text) : to);
+}
+
+/** `start https://…`, `Start-Process report.pdf`: a URL or document opened by its default program. */
+function openDocument(invocation: Invocation, file: Word): boolean {
+  if (file.unknown !== null) return false;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(file.text) && !/^[a-z]:[\\/]/i.test(file.text)) {
+    invocation.flag("spawns");
+    invocation.target("url", file);
+    return true;
+  }
+  return false;
 }
 
 export function cmdStart(invocation: Invocation): void {
@@ -1733,6 +1809,7 @@ export function cmdStart(invocation: Invocation): void {
     invocation.flag("inline_code");
     return;
   }
+  if (command[0] !== undefined && openDocument(invocation, command[0])) return;
   wrap(invocation, command);
 }
 
@@ -1925,6 +2002,7 @@ export const POWERSHELL_ROWS: readonly ProgramRow[] = [
     const elevated = verb !== undefined && (verb.unknown !== null || /^runas(?:user)?$/i.test(verb.text));
     if (elevated) invocation.flag("elevated");
     if (file === undefined) return;
+    if (openDocument(invocation, file)) return;
     const argumentList = bound.get("-argumentlist") ?? [];
     // One string is a command line the program splits; several are its arguments.
     const args = argumentList.length === 1 && argumentList[0]?.unknown === null ? commandLineToArgv(argumentList[0].text).map(literal) : argumentList;

@@ -61,9 +61,9 @@ function resolveWindows(text: string, ctx: ParseContext): Resolved {
   if (/^[A-Za-z]:[\\/]/.test(text) || /^[\\/]{2}[^\\/]/.test(text)) return { value: text };
   if (/^[A-Za-z]:/.test(text)) return { unresolved: "drive_relative", raw: text };
   if (isPosixShell(ctx) && text.startsWith("/")) {
-    // Git Bash (MSYS) maps `/c/x` to `C:\x`; every other absolute path goes
-    // through a mount table the line does not show.
-    const drive = /^\/([A-Za-z])(?:\/(.*))?$/.exec(text);
+    // Git Bash (MSYS) maps `/c/x` to `C:\x`, WSL `/mnt/c/x`; every other
+    // absolute path goes through a mount table the line does not show.
+    const drive = /^(?:\/mnt)?\/([A-Za-z])(?:\/(.*))?$/.exec(text);
     if (drive !== null) return { value: `${(drive[1] ?? "").toUpperCase()}:\\${(drive[2] ?? "").replace(/\//g, "\\")}` };
     return { unresolved: "posix_path_on_windows", raw: text };
   }

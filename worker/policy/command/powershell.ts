@@ -33,8 +33,9 @@ export function parsePowerShell(source: string, ctx: ParseContext): RawCommand[]
     parser.statements(null);
   } catch (error) {
     if (!(error instanceof ParseError)) throw error;
+    // PowerShell parses the whole input before running any of it: nothing runs.
     for (const command of out) command.opaque ??= "parse_error";
-    out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "parse_error" });
+    if (out.length === 0) out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "parse_error" });
   }
   return out;
 }
@@ -365,7 +366,7 @@ class PowerShellParser {
       }
       if (c === "@" && this.peek(1) === "{") {
         this.pos += 2;
-        this.statements("}");
+        this.hashtable();
         unknown = "expansion";
         first = false;
         continue;
@@ -558,7 +559,7 @@ class PowerShellParser {
         method = this.memberCall() || method;
       } else if (c === "@" && this.peek(1) === "{") {
         this.pos += 2;
-        this.statements("}");
+        this.hashtable();
       } else if (c === "{") {
         this.pos += 1;
         this.statements("}");
@@ -595,6 +596,36 @@ class PowerShellParser {
     // A .NET method can do anything a program can (`[IO.File]::Delete`, `.DownloadString`).
     if (method) this.out.push({ words: [], assignments: [], redirections, wrappers: [], opaque: "unsupported_syntax" });
     else if (redirections.length > 0) this.out.push({ words: [], assignments: [], redirections, wrappers: [], opaque: null });
+  }
+
+  /** `@{ key = value; … }` (§7.1.9): keys are names or strings, values are statements. */
+  private hashtable(): void {
+    this.enter();
+    for (;;) {
+      this.skip(true);
+      while (this.peek() === ";") {
+        this.pos += 1;
+        this.skip(true);
+      }
+      if (this.peek() === "}") {
+        this.pos += 1;
+        break;
+      }
+      if (this.pos >= this.src.length) this.fail();
+      if (isSingleQuote(this.peek())) this.singleQuoted();
+      else if (isDoubleQuote(this.peek())) this.doubleQuoted();
+      else {
+        const key = /^[^\s=;}]+/.exec(this.src.slice(this.pos))?.[0];
+        if (key === undefined) this.fail();
+        this.pos += key.length;
+      }
+      this.skip(false);
+      if (this.peek() !== "=") this.fail();
+      this.pos += 1;
+      this.skip(true);
+      this.statement();
+    }
+    this.depth -= 1;
   }
 
   private matchingBracket(open: number): number {
@@ -642,6 +673,8 @@ class PowerShellParser {
         this.pos += 1;
         if (word === "foreach") this.foreachHeader();
         else this.statements(")");
+        // `param(…)` is the whole statement.
+        if (word === "param") break;
         continue;
       }
       if (c === "{") {

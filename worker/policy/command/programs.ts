@@ -60,11 +60,37 @@ const COREUTILS_TARGET_DIR: Record<string, Effect> = all({ marker: "dest", targe
  * `shells` and `os` match wins.
  */
 export const PROGRAMS: readonly ProgramRow[] = [
-  // ---- readers: every operand is a file read (coreutils, util-linux, diffutils manuals)
+  // ---- readers: every operand is a file read (coreutils, util-linux, diffutils manuals).
   // `cat /etc/shadow`, `cat ~/.ssh/id_rsa`: reading a secret is a file.read like any other.
-  { names: ["cat", "tac", "nl", "more", "less", "bat", "batcat", "most", "strings", "od", "xxd", "hexdump", "hd", "file", "stat", "wc", "md5sum", "sha1sum", "sha224sum", "sha256sum", "sha384sum", "sha512sum", "b2sum", "cksum", "sum", "shasum", "md5", "base32", "base64", "basenc", "uniq", "cmp", "comm", "diff", "diff3", "sdiff", "paste", "join", "expand", "unexpand", "fold", "fmt", "pr", "rev", "column", "iconv", "tsort", "look", "zcat", "bzcat", "xzcat", "zstdcat", "lzcat", "zless", "zmore", "zgrep-cat", "readlink", "realpath", "lsattr", "getfacl", "xattr"],
-    options: { values: { ...plain("-n", "-c", "-w", "-s", "-N", "-j", "-t", "-A", "-f", "-l", "-o", "--bytes", "--width", "-b", "--unified", "-U", "--label", "-L", "-x", "-F", "--format", "--printf", "--to-code", "--from-code", "-W", "-d", "--delimiters", "--line-number", "-H", "--highlight-line", "--line-range", "--language", "--theme", "--style", "--tabs", "--separator", "--output-separator", "-S", "-v", "-e") } },
-    operands: { each: ["read"] } },
+  // Each row lists exactly the options that take a value, so that no file operand is
+  // mistaken for an option's value.
+  { names: ["cat", "rev", "tsort", "zcat", "bzcat", "xzcat", "zstdcat", "lzcat", "lsattr", "getfacl", "md5sum", "sha1sum", "sha224sum", "sha256sum", "sha384sum", "sha512sum", "b2sum", "cksum", "sum", "md5", "wc"], options: { values: all(R, "--files0-from") }, operands: { each: ["read"] } },
+  { names: ["tac"], options: { values: plain("-s", "--separator") }, operands: { each: ["read"] } },
+  { names: ["nl"], options: { values: plain("-b", "-d", "-f", "-h", "-i", "-l", "-n", "-s", "-v", "-w", "--body-numbering", "--section-delimiter", "--footer-numbering", "--header-numbering", "--line-increment", "--join-blank-lines", "--number-format", "--number-separator", "--starting-line-number", "--number-width") }, operands: { each: ["read"] } },
+  // less/more: a `+cmd` operand runs a pager command first; `!` and `|` in it run a shell.
+  { names: ["less", "more", "most", "zless", "zmore"], options: { values: plain("-b", "-h", "-j", "-k", "-o", "-O", "-p", "-P", "-t", "-T", "-x", "-y", "-z", "-n", "--buffers", "--jump-target", "--log-file", "--LOG-FILE", "--pattern", "--prompt", "--tag", "--tabs", "--max-scroll", "--window") }, run: h.pager },
+  // bat: --pager runs a program of the line's choosing.
+  { names: ["bat", "batcat"], options: { values: { ...all(SPAWN_PROGRAM, "--pager"), ...plain("-l", "--language", "-H", "--highlight-line", "-r", "--line-range", "--theme", "--style", "--tabs", "--map-syntax", "-m", "--file-name", "--wrap", "--color", "--italic-text", "--decorations", "--paging", "--terminal-width") } }, operands: { each: ["read"] } },
+  { names: ["strings"], options: { values: plain("-n", "-t", "-e", "-T", "--bytes", "--radix", "--encoding", "--target", "--output-separator") }, operands: { each: ["read"] } },
+  { names: ["od"], options: { values: plain("-A", "-j", "-N", "-t", "-w", "-S", "--address-radix", "--skip-bytes", "--read-bytes", "--format", "--width", "--strings") }, operands: { each: ["read"] } },
+  { names: ["xxd"], options: { values: plain("-c", "-g", "-l", "-o", "-s", "-n", "-cols", "-groupsize", "-len", "-seek", "-name") }, operands: { each: ["read"], last: ["write"] } },
+  { names: ["hexdump", "hd"], options: { values: { ...plain("-e", "-n", "-s"), ...all(R, "-f") } }, operands: { each: ["read"] } },
+  { names: ["file"], options: { values: { ...all(R, "-m", "--magic-file", "-f", "--files-from"), ...plain("-F", "--separator", "-e", "--exclude", "-P", "--parameter") } }, operands: { each: ["read"] } },
+  { names: ["stat"], options: { values: plain("-c", "--format", "--printf", "-f-format") }, operands: { each: ["read"] } },
+  { names: ["base64", "base32", "basenc"], options: { values: plain("-w", "--wrap") }, operands: { each: ["read"] } },
+  { names: ["uniq"], options: { values: plain("-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars", "--group", "--all-repeated") }, operands: { each: ["read"], last: ["write"] } },
+  { names: ["cmp"], options: { values: plain("-i", "-n", "--ignore-initial", "--bytes") }, operands: { each: ["read"] } },
+  { names: ["comm"], options: { values: plain("--output-delimiter") }, operands: { each: ["read"] } },
+  { names: ["diff", "diff3", "sdiff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color") }, operands: { each: ["read"] } },
+  { names: ["paste"], options: { values: plain("-d", "--delimiters") }, operands: { each: ["read"] } },
+  { names: ["join"], options: { values: plain("-1", "-2", "-j", "-t", "-e", "-o", "-a", "-v") }, operands: { each: ["read"] } },
+  { names: ["expand", "unexpand", "fold", "fmt"], options: { values: plain("-t", "--tabs", "-w", "--width", "-p", "--prefix", "-g", "--goal") }, operands: { each: ["read"] } },
+  { names: ["column"], options: { values: plain("-s", "-o", "-c", "-N", "-R", "-E", "-H", "-l", "-O", "-W", "-d", "--separator", "--output-separator", "--output-width", "--table-columns", "--table-right", "--table-noextreme", "--table-hide", "--table-order", "--table-wrap", "--table-name", "--tree", "--tree-id", "--tree-parent") }, operands: { each: ["read"] } },
+  { names: ["pr"], options: { values: plain("-h", "--header", "-l", "--length", "-w", "--width", "-W", "--page-width", "-o", "--indent", "-s", "-S", "-e", "-i", "-N", "--first-line-number", "-n") }, operands: { each: ["read"] } },
+  { names: ["iconv"], options: { values: { ...plain("-f", "-t", "--from-code", "--to-code"), ...all(W, "-o", "--output") } }, operands: { each: ["read"] } },
+  { names: ["look"], options: { values: plain("-t", "--terminate") }, operands: { skip: 1, each: ["read"] } },
+  { names: ["readlink", "realpath"], options: { values: plain("--relative-to", "--relative-base") }, operands: { each: ["read"] } },
+  { names: ["xattr"], options: { values: plain("-w", "-d", "-p") }, operands: { each: ["read"] } },
   // head/tail: `-n 20`, `-c 5` take values; `tail -f` keeps reading.
   { names: ["head", "tail"], options: { values: plain("-n", "-c", "--lines", "--bytes", "-s", "--sleep-interval", "--pid", "--max-unchanged-stats") }, operands: { each: ["read"] } },
   // sort: `-o FILE` writes, `--compress-program` runs a program, `-T` uses a temp dir.
@@ -120,7 +146,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // --checkpoint-action=exec, --info-script and --rsh-command run programs (GNU tar manual).
   { names: ["tar", "gtar", "bsdtar"], run: h.tar },
   // zip: the archive written, members read; `-TT cmd` runs cmd to test the archive.
-  { names: ["zip"], options: { values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...all(R, "-@-file"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s", "-sp", "-O", "--output-file") }, unknown: "ignore" }, operands: { each: ["read"] }, run: h.zip },
+  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s", "-sp"), ...all(W, "-O", "--output-file") }, switches: all({ marker: "move" }, "-m", "--move") }, run: h.zip },
   // unzip: the archive read, extracted into -d or the working directory.
   { names: ["unzip"], run: h.unzip },
   { names: ["gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress", "brotli"], options: { values: { ...all(W, "-o", "--output"), ...plain("-S", "--suffix", "-T", "--threads", "-b", "--memlimit", "--format", "-F", "-C", "--check") } }, operands: { each: ["read", "write"] } },
@@ -171,18 +197,22 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["perl"], run: h.perl },
   { names: ["ruby", "irb"], run: h.ruby },
   { names: ["php"], run: h.php },
+  // java -jar FILE runs the archive.
+  { names: ["java", "javaw"], options: { values: { ...all(R, "-jar"), ...plain("-cp", "-classpath", "--class-path", "-p", "--module-path", "-m", "--module", "--add-opens", "--add-exports") }, permute: false }, operands: { each: [] } },
   { names: ["lua", "luajit", "rscript", "osascript", "tclsh", "wish", "julia", "elixir", "erl", "groovy", "jshell", "scala", "kotlin", "pwsh-script"], run: h.interpreter },
   // shells: -c bodies are parsed again; a shell with no script reads code from stdin (`curl … | sh`).
   { names: ["bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "tcsh", "csh", "rbash"], run: h.shell },
   { names: ["busybox", "toybox"], run: h.busybox },
   { names: ["cmd"], os: ["windows"], run: h.cmdExe },
+  // wsl runs a Linux command line through the distribution's shell (or, with -e, directly).
+  { names: ["wsl", "bash.exe-wsl"], os: ["windows"], run: h.wsl },
   { names: ["powershell", "pwsh", "powershell_ise"], run: h.powershellExe },
 
   // ---- evaluation of strings and files
   // eval runs its arguments as code: literal → parsed again, anything else opaque.
   { names: ["eval"], shells: ["bash", "sh", "zsh"], run: h.evalBuiltin },
   // source / . run a file in the current shell, where it can redefine everything after it.
-  { names: ["source", "."], shells: ["bash", "sh", "zsh"], opaque: true, operands: { skip: 0, each: ["read"] }, run: h.sourceBuiltin },
+  { names: ["source", "."], shells: ["bash", "sh", "zsh", "powershell"], opaque: true, run: h.sourceBuiltin },
   // trap runs its first argument as code when the signal arrives.
   { names: ["trap"], shells: ["bash", "sh", "zsh"], run: h.trap },
   // fc and zsh's r re-run commands from history the line does not show.
@@ -222,8 +252,8 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["vim", "vi", "nvim", "view", "ex", "emacs", "nano", "pico", "micro", "code", "subl", "ed", "hx", "kak"], options: { values: { ...all({ flags: ["inline_code"] }, "-c", "--cmd", "-S", "--eval", "--execute", "-l", "--load"), ...plain("-u", "-U", "-i", "-T", "-w", "-W", "-s", "--goto", "-g", "--profile", "--user-data-dir", "--extensions-dir") } }, operands: { each: ["read", "write"] } },
   // ssh-keygen/ssh-add read keys; openssl/gpg read and write the files named by their options.
   { names: ["openssl", "gpg", "gpg2", "age", "ssh-keygen", "ssh-add", "ssh-copy-id", "keytool", "certtool"], run: h.crypto },
-  // open (macOS), xdg-open, start (cmd), Invoke-Item: hand a file or URL to its default application.
-  { names: ["open", "xdg-open", "gio", "wslview"], options: { values: { ...all(SPAWN_PROGRAM, "-a"), ...plain("-b", "--args") } }, operands: { each: ["read"] }, flags: ["spawns"] },
+  // open (macOS), xdg-open: hand a file or URL to its default application.
+  { names: ["open", "xdg-open", "wslview"], run: h.open },
 
   // ---- Windows programs (any shell on a windows device)
   // certutil -urlcache -f URL FILE downloads; -decode/-encode read and write files.
@@ -241,14 +271,19 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // ---- cmd.exe builtins
   { names: ["type", "more"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["read"] } },
   { names: ["dir", "tree"], shells: ["cmd"], options: { syntax: "windows", values: plain("/a", "/o", "/t") }, operands: { each: ["read"], cwd: true } },
-  { names: ["findstr", "find"], shells: ["cmd"], options: { syntax: "windows", values: { ...all({ marker: "pattern", target: ["read"] }, "/g"), ...all(R, "/f"), ...plain("/c", "/d", "/a") } }, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
-  { names: ["copy", "move", "mklink"], shells: ["cmd"], options: { syntax: "windows", values: plain("/d") }, run: h.cmdCopy },
+  // find.exe / findstr.exe (also under PowerShell, where `find` is not GNU find).
+  { names: ["findstr", "find"], shells: ["cmd", "powershell"], options: { syntax: "windows", values: { ...all({ marker: "pattern", target: ["read"] }, "/g"), ...all(R, "/f"), ...plain("/c", "/d", "/a") } }, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
+  { names: ["copy", "move"], shells: ["cmd"], options: { syntax: "windows", values: plain("/d") }, run: h.cmdCopy },
+  // mklink LINK TARGET: the link is written, the target exposed through it.
+  { names: ["mklink"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["write"], last: ["read"] } },
   { names: ["del", "erase", "rd", "rmdir"], shells: ["cmd"], options: { syntax: "windows", values: plain("/a") }, operands: { each: ["delete"] } },
   { names: ["md", "mkdir"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["write"] } },
   { names: ["ren", "rename"], shells: ["cmd"], run: h.cmdRename },
   { names: ["cd", "chdir", "pushd", "popd"], shells: ["cmd"], run: h.cd },
   { names: ["set"], shells: ["cmd"], run: h.cmdSet },
-  { names: ["echo", "cls", "ver", "vol", "title", "color", "pause", "rem", "exit", "setlocal", "endlocal", "prompt", "shift", "goto", "where", "whoami", "hostname", "timeout", "tasklist", "ipconfig", "systeminfo"], shells: ["cmd"] },
+  { names: ["echo", "cls", "ver", "vol", "title", "color", "pause", "rem", "exit", "setlocal", "endlocal", "prompt", "shift", "goto"], shells: ["cmd"] },
+  // Windows tools whose names GNU tools share: timeout.exe waits, it runs nothing.
+  { names: ["timeout", "where", "whoami", "hostname", "tasklist", "ipconfig", "systeminfo", "sort"], shells: ["cmd", "powershell"] },
   // start: runs a program (a new window, its own title first when quoted).
   { names: ["start"], shells: ["cmd"], run: h.cmdStart },
   // call: runs a batch file or a command line again through cmd's parser.
@@ -357,6 +392,8 @@ export function programName(word: string, ctx: ParseContext): string | null {
   } else if (ctx.os === "macos") {
     base = foldCase(base);
   }
+  // `.` is the dot-source operator (PowerShell) and builtin (POSIX), not a file.
+  if (word === ".") return ".";
   if (base === "") return null;
   if (ctx.shell === "powershell" && !qualified && !/\.(?:exe|com|bat|cmd)$/i.test(word)) {
     const folded = foldCase(base);
@@ -387,8 +424,10 @@ const VERSIONED = /^(python|pip|pypy|ruby|perl|php|lua|node)[0-9.]+$/;
 export function findRow(program: string, ctx: ParseContext): ProgramRow | undefined {
   const versioned = VERSIONED.exec(program);
   const name = versioned !== null ? (versioned[1] === "pip" ? "pip" : (versioned[1] as string)) : program;
-  const rows = ROWS_BY_NAME.get(name);
-  return rows?.find((row) => (row.shells === undefined || row.shells.includes(ctx.shell)) && (row.os === undefined || row.os.includes(ctx.os)));
+  const rows = ROWS_BY_NAME.get(name) ?? [];
+  const applies = (row: ProgramRow): boolean => (row.shells === undefined || row.shells.includes(ctx.shell)) && (row.os === undefined || row.os.includes(ctx.os));
+  // A row for this very shell (cmd's `find`, `timeout`) wins over a general one (GNU find, timeout).
+  return rows.find((row) => row.shells !== undefined && applies(row)) ?? rows.find(applies);
 }
 
 
