@@ -10,7 +10,8 @@
  * A target is `"[index:]r|w|d|u value"` (file.read, file.write, file.delete,
  * http.request; path or URL by action) or `"[index:]r ?reason raw"` when unresolved.
  */
-import type { CommandAnalysis, CommandFlag, DerivedTarget, SimpleCommand } from "../../../worker/policy/command/index.ts";
+import { expect } from "vitest";
+import { analyzeCommand, type CommandAnalysis, type CommandEnvironment, type CommandFlag, type DerivedTarget, type SimpleCommand } from "../../../worker/policy/command/index.ts";
 
 export type ExpectedCommand =
   | string
@@ -139,4 +140,19 @@ export function notate(analysis: CommandAnalysis): { commands: ExpectedCommand[]
     return "value" in target ? `${prefix}${letter} ${target.value}` : `${prefix}${letter} ?${target.unresolved} ${target.raw}`;
   });
   return { commands, targets };
+}
+
+/** One row of a command table: the line, every simple command it runs, every target it implies. */
+export type Row = [line: string, commands: ExpectedCommand[], targets: string[]];
+
+export const LINUX: CommandEnvironment = { os: "linux", shell: "bash", cwd: "/home/dev/proj", home: "/home/dev" };
+export const MACOS: CommandEnvironment = { os: "macos", shell: "zsh", cwd: "/Users/dev/proj", home: "/Users/dev" };
+export const WINDOWS: CommandEnvironment = { os: "windows", shell: "powershell", cwd: "C:\\work\\proj", home: "C:\\Users\\dev" };
+
+/** Asserts that `line` analyses to exactly the row's commands and targets. */
+export function checkRow(env: CommandEnvironment, [line, commands, targets]: Row): void {
+  const result = analyzeCommand(line, env);
+  if (!result.ok) throw new Error(`${JSON.stringify(line)} was refused: ${result.reason}`);
+  const expected = expectedShape(commands, targets);
+  expect(shapeOf(result.value, expected.withRedirections)).toEqual({ commands: expected.commands, targets: expected.targets });
 }

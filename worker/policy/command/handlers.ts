@@ -1363,14 +1363,16 @@ export function busybox(invocation: Invocation): void {
 // cmd.exe: /c and /k run the rest of the line as cmd code; no /c reads stdin.
 export function cmdExe(invocation: Invocation): void {
   const args = invocation.args;
-  const index = args.findIndex((word) => /^\/[ck]$/i.test(word.text) || /^\/[ck]\S/i.test(word.text));
+  // Git Bash users write `//c` so that MSYS does not turn `/c` into `C:\`.
+  const index = args.findIndex((word) => /^\/{1,2}[ck](?:$|\S)/i.test(word.text));
   const delayed = args.slice(0, index < 0 ? args.length : index).some((word) => /^\/v(?::on)?$/i.test(word.text));
   if (index < 0) {
     invocation.flag("inline_code");
     return;
   }
   const first = args[index] as Word;
-  const inline = first.text.length > 2 ? [literal(first.text.slice(2))] : [];
+  const switchLength = first.text.startsWith("//") ? 3 : 2;
+  const inline = first.text.length > switchLength ? [literal(first.text.slice(switchLength))] : [];
   const body = [...inline, ...args.slice(index + 1)];
   if (body.length === 0) return;
   // cmd /c strips one pair of quotes around the whole rest (cmd /? rule 2).
