@@ -3,8 +3,7 @@
  * simple commands it runs and the targets it implies (notation in expect.ts).
  * The first rows are the bypasses of issue 10 under cmd.
  */
-import { describe, expect, it } from "vitest";
-import { commandLineToArgv } from "../../../worker/policy/command/argv.ts";
+import { describe, it } from "vitest";
 import { checkRow, WINDOWS, type Row } from "./expect.ts";
 
 const CMD_ENV = { ...WINDOWS, shell: "cmd" as const };

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "vitest";
 import { analyzeCommand, COMMAND_FLAGS, defaultShell, SHELLS, type CommandAnalysis, type CommandEnvironment, type Shell } from "../../../worker/policy/command/index.ts";
 import { commandLineToArgv } from "../../../worker/policy/command/argv.ts";
-import { decodeEncodedCommand } from "../../../worker/policy/command/handlers.ts";
+import { decodeEncodedCommand } from "../../../worker/policy/command/handlers/code.ts";
 import type { TargetRejection } from "../../../worker/policy/targets.ts";
 import { checkRow, LINUX, WINDOWS, type Row } from "./expect.ts";
 

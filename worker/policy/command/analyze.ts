@@ -12,7 +12,7 @@ import { parsePosix } from "./posix.ts";
 import { parsePowerShell } from "./powershell.ts";
 import { parseCmd } from "./cmd.ts";
 import { assignmentFlags, findRow, programName, runRow } from "./programs.ts";
-import type { CommandFlag, DerivedTarget, Redirection, Shell, SimpleCommand } from "./types.ts";
+import type { CommandFlag, DerivedTarget, Redirection, SimpleCommand } from "./types.ts";
 
 /** Flags, targets and redirections a wrapper passes to what it runs. */
 interface Inherited {
@@ -24,7 +24,7 @@ interface Inherited {
 const NOTHING: Inherited = { flags: [], targets: [], redirections: [] };
 
 /** Parses `source` with the grammar of `shell`. */
-export function parseLine(source: string, ctx: ParseContext): RawCommand[] {
+function parseLine(source: string, ctx: ParseContext): RawCommand[] {
   switch (ctx.shell) {
     case "bash":
     case "sh":
@@ -58,14 +58,14 @@ export class Analyzer {
     const redirectTargets: PendingTarget[] = [];
     const redirections = raw.redirections.map((redirection) => this.redirection(redirection, ctx, redirectTargets));
     const flags = new Set<CommandFlag>(inherited.flags);
-    for (const assignment of raw.assignments) for (const flag of assignmentFlags(assignment.name, assignment.value)) flags.add(flag);
+    for (const assignment of raw.assignments) for (const flag of assignmentFlags(assignment.name)) flags.add(flag);
     const carried: Inherited = {
       flags: [...flags],
       targets: [...inherited.targets, ...redirectTargets],
       redirections: [...inherited.redirections, ...redirections],
     };
     const allWrappers = [...wrappers, ...raw.wrappers];
-    if (raw.words.length === 0 || raw.opaque === "program_not_literal" || raw.opaque === "parse_error" || raw.opaque === "nesting") {
+    if (raw.words.length === 0 || raw.opaque === "program_not_literal" || raw.opaque === "parse_error") {
       this.emit(this.bare("", raw.words.slice(1), allWrappers, carried, raw.opaque !== null));
       return;
     }

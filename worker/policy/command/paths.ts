@@ -22,7 +22,7 @@ const POSIX_STREAMS = new Set(["/dev/null", "/dev/stdin", "/dev/stdout", "/dev/s
 const WINDOWS_NULL = /^nul(?::|\.[^\\/]*)?$/i;
 
 /** Whether a file argument names nothing a policy protects: `-` (stdin/stdout), null devices, standard streams. */
-export function isNullTarget(text: string, ctx: ParseContext): boolean {
+function isNullTarget(text: string, ctx: ParseContext): boolean {
   if (text === "-" || text === "") return true;
   if (POSIX_STREAMS.has(text) && (ctx.os !== "windows" || isPosixShell(ctx))) return true;
   return ctx.os === "windows" && WINDOWS_NULL.test(text);
@@ -78,7 +78,7 @@ function resolveWindows(text: string, ctx: ParseContext): Resolved {
 }
 
 /** `base` joined with a relative `rest` in the device's separator. */
-export function join(base: string, rest: string, ctx: ParseContext): string {
+function join(base: string, rest: string, ctx: ParseContext): string {
   if (rest === "" || rest === ".") return base;
   const separator = ctx.os === "windows" ? "\\" : "/";
   const trimmed = base.endsWith("/") || base.endsWith("\\") ? base.slice(0, -1) : base;

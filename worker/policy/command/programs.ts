@@ -13,7 +13,7 @@
 import { foldCase } from "../targets.ts";
 import type { ParseContext } from "./model.ts";
 import type { Effect, OptionSpec } from "./options.ts";
-import * as h from "./handlers.ts";
+import * as h from "./handlers/index.ts";
 import { all, CONFIG, NONE, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "./rows.ts";
 
 export { assignmentFlags, runRow } from "./rows.ts";

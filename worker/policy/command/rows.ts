@@ -73,7 +73,7 @@ export function runRow(row: ProgramRow, invocation: Invocation): void {
 }
 
 /** The declarative part of a row: options, then operands. Exported for handlers that extend it. */
-export function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" | "operands">, args: readonly Word[] = invocation.args): void {
+function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" | "operands">, args: readonly Word[] = invocation.args): void {
   const operands = row.operands ?? {};
   const parsed = invocation.options(row.options ?? {}, args, operands.run === true);
   const words = parsed.operands.map((operand) => operand.word);
@@ -107,7 +107,7 @@ const INERT_VARIABLES = new Set([
 ]);
 
 /** Flags implied by putting `name=value` in a program's (or the shell's) environment. */
-export function assignmentFlags(name: string, _value: Word): CommandFlag[] {
+export function assignmentFlags(name: string): CommandFlag[] {
   const upper = name.toUpperCase();
   if (INERT_VARIABLES.has(upper) || /^LC_[A-Z]+$/.test(upper)) return [];
   return ["config_overrides"];
