@@ -7,8 +7,9 @@
 //            at 10, 100, 1,000 and 10,000 generated policies.
 //
 //   C. TPM quote verification in-isolate beside the signature verification it must do.
+//   E. Command analysis (short line, pipeline of 3, 4 KiB line) beside path canonicalisation, in Node.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|command, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -30,6 +31,7 @@ const { runPolicy, probeClock } = await import("../bench/policy.ts");
 const { activateDefault } = await import("../bench/bundles.ts");
 const { runTpm } = await import("../bench/tpm.ts");
 const { runCvm } = await import("../bench/cvm-run.ts");
+const { benchCommandAnalysis } = await import("../bench/command.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -40,8 +42,10 @@ const policyOptions = quick
 
 const log = (line) => process.stderr.write(`${line}\n`);
 const started = Date.now();
-log(`bench: building bench/worker.ts and starting Miniflare…`);
-const server = await startServer();
+// Part E is pure and runs in Node: `--only=command` needs no server.
+const needsServer = only !== "command";
+if (needsServer) log(`bench: building bench/worker.ts and starting Miniflare…`);
+const server = needsServer ? await startServer() : null;
 /** The commit measured, and whether the working tree differs from it (read-only git). */
 function tree() {
   try {
@@ -61,11 +65,13 @@ const results = {
 };
 
 try {
-  // The default bundle (policy-bundles/default), active the way this tree activates bundles.
-  results.defaultBundle = await activateDefault(server);
-  log(`default bundle ${results.defaultBundle.digest.slice(0, 19)}…: ${results.defaultBundle.how}`);
+  if (server !== null) {
+    // The default bundle (policy-bundles/default), active the way this tree activates bundles.
+    results.defaultBundle = await activateDefault(server);
+    log(`default bundle ${results.defaultBundle.digest.slice(0, 19)}…: ${results.defaultBundle.how}`);
 
-  results.clock = await probeClock(server.url);
+    results.clock = await probeClock(server.url);
+  }
 
   if (only === undefined || only === "http") {
     log(`A. HTTP on ${server.url}`);
@@ -83,8 +89,12 @@ try {
     log(`D. SEV-SNP and TDX verification in-isolate`);
     results.cvm = await runCvm(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 10 : 50 });
   }
+  if (only === undefined || only === "command") {
+    log(`E. command analysis in Node`);
+    results.command = benchCommandAnalysis({ batches: quick ? 5 : 15, batchMs: 25 });
+  }
 } finally {
-  await server.mf.dispose();
+  await server?.mf.dispose();
 }
 results.totalSeconds = (Date.now() - started) / 1000;
 results.loadAfter = loadavg()[0];
@@ -103,12 +113,17 @@ out.push(
   `Warden bench  ${results.date}  (${results.machine.cpus} × ${results.machine.cpu}, Node ${results.machine.node}${quick ? ", --quick" : ""}; ` +
     `1-min load average ${results.loadBefore.toFixed(1)} before, ${results.loadAfter.toFixed(1)} after)`,
 );
-out.push(`tree ${results.tree.commit}${results.tree.dirty ? " + uncommitted changes" : ""}; default bundle ${results.defaultBundle.digest.slice(0, 19)}…, ${results.defaultBundle.how}`);
-const clock = results.clock;
 out.push(
-  `isolate clock (local workerd): performance.now() advances without I/O, in ${clock.minStepMs} ms steps${clock.fractional ? " (fractional readings seen)" : ""}; ` +
-    `timed batches are ≥ ${policyOptions.batchMs} ms`,
+  `tree ${results.tree.commit}${results.tree.dirty ? " + uncommitted changes" : ""}` +
+    (results.defaultBundle ? `; default bundle ${results.defaultBundle.digest.slice(0, 19)}…, ${results.defaultBundle.how}` : ""),
 );
+const clock = results.clock;
+if (clock) {
+  out.push(
+    `isolate clock (local workerd): performance.now() advances without I/O, in ${clock.minStepMs} ms steps${clock.fractional ? " (fractional readings seen)" : ""}; ` +
+      `timed batches are ≥ ${policyOptions.batchMs} ms`,
+  );
+}
 
 if (results.http) {
   const h = results.http;
@@ -217,6 +232,17 @@ if (results.cvm) {
   const names = { "sev-snp": "SEV-SNP s2 (floor: 1× P-384)", tdx: "TDX t1 (floor: 2× P-256)" };
   for (const r of results.cvm) {
     out.push(row([names[r.kind], `${us(r.verify.us)} (${us(r.verify.min)})`, `${us(r.floor.us)} (${us(r.floor.min)})`, `${(r.verify.us / r.floor.us).toFixed(2)}×`, r.perSecond.toFixed(0)], widths));
+  }
+}
+if (results.command) {
+  out.push("");
+  out.push("E. command analysis (analyzeCommand, bash on linux) beside canonicalizePath of a typical path, same run, in Node: µs per call, median");
+  const widths = [36, 7, 9, 12, 16, 7];
+  out.push(row(["line", "chars", "commands", "analysis µs", "canonicalizePath", "ratio"], widths));
+  const names = { short: "short: git status", typical: "typical: rg -n TODO src | sort | head", long: "long: 4 KiB git diff … | filters" };
+  for (const key of ["short", "typical", "long"]) {
+    const r = results.command[key];
+    out.push(row([names[key], r.chars, r.commands, us(r.us), us(r.pathUs), `${(r.us / r.pathUs).toFixed(0)}×`], widths));
   }
 }
 out.push("");

@@ -35,6 +35,9 @@ interface WalkState {
 const ZSH_ONLY = /\$[~=^]|\$\{[(~=^]/;
 const ZSH_EQUALS = /^=[A-Za-z0-9_.+-]/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Characters that carry no quoting, expansion, globbing or tilde meaning in any position.
+const PLAIN_WORD = /^[A-Za-z0-9_.\/:@%+,-]+$/;
+const CODE_MARK = /[$`]|[<>]\(/;
 
 /**
  * Parses a POSIX-family line into its simple commands, in source order, a command
@@ -109,6 +112,9 @@ class PosixWalker {
       if (node.script !== undefined) this.script(node.script, state);
       return;
     }
+    // A word without `$`, a backquote or `<(`/`>(` holds no code; skipping it
+    // spares unbash from building its parts (they are parsed lazily).
+    if (node.type === "Word" && !CODE_MARK.test(node.text)) return;
     forEachChild(node, (child) => this.nested(child, state));
   }
 
@@ -181,6 +187,8 @@ class PosixWalker {
 
   /** A word's value as the program receives it, or why it cannot be known. */
   word(word: UnbashWord, program: boolean, assignment = false): Word {
+    // Plain words (most of them) are their own value.
+    if (PLAIN_WORD.test(word.text)) return { text: word.text, unknown: null };
     if (this.ctx.shell === "zsh" && ZSH_EQUALS.test(word.text)) return { text: word.text, unknown: "expansion" };
     const parts = word.parts;
     let text = "";
