@@ -209,6 +209,33 @@ describe("nesting bound", () => {
   });
 });
 
+describe("bounded work on adversarial lines", () => {
+  // Each of these once cost a second or more (unbash rescans the rest of the line per
+  // nested substitution; wrapper chains copied their state per level). They must stay
+  // opaque and cheap: the whole set well under a second on a quiet machine.
+  const lines: [Shell, string][] = [
+    ["bash", "$(".repeat(4000)],
+    ["bash", "(".repeat(8000)],
+    ["zsh", "<(".repeat(4000)],
+    ["bash", "sudo ".repeat(1600) + "rm -rf /"],
+    ["bash", "env ".repeat(2000) + "ls"],
+    ["cmd", "(".repeat(8000)],
+    ["cmd", "cmd /c ".repeat(1100)],
+    ["powershell", "$(".repeat(4000)],
+    ["powershell", "{".repeat(8000)],
+    ["powershell", "@{a=".repeat(1600)],
+  ];
+  it("stays opaque and finishes in bounded time", () => {
+    const started = performance.now();
+    for (const [shell, line] of lines) {
+      const result = analyzeCommand(line, envFor(shell));
+      expect(result.ok).toBe(true);
+      if (result.ok) expect(result.value.commands.some((command) => command.opaque)).toBe(true);
+    }
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+});
+
 describe("Windows argument splitting (CommandLineToArgvW / UCRT rules)", () => {
   const cases: [string, string[]][] = [
     ['"abc" d e', ["abc", "d", "e"]],

@@ -4,7 +4,7 @@
  * strings (`bash -c`, `cmd /c`, `pwsh -Command`) is parsed again, up to
  * MAX_NESTED_CODE levels.
  */
-import { MAX_NESTED_CODE, type ParseContext, type RawCommand, type RawRedirection, type Word } from "./model.ts";
+import { MAX_NESTED_CODE, MAX_WRAPPERS, type ParseContext, type RawCommand, type RawRedirection, type Word } from "./model.ts";
 import type { Continuation, Invocation, PendingTarget } from "./invocation.ts";
 import { parseOptions, type Effect, type OptionSpec, type ParsedArgs, type Role } from "./options.ts";
 import { resolvePath, resolveUrl, sshUrl, splitRemote } from "./paths.ts";
@@ -65,7 +65,7 @@ export class Analyzer {
       redirections: [...inherited.redirections, ...redirections],
     };
     const allWrappers = [...wrappers, ...raw.wrappers];
-    if (raw.words.length === 0 || raw.opaque === "program_not_literal" || raw.opaque === "parse_error") {
+    if (raw.words.length === 0 || raw.opaque === "program_not_literal" || raw.opaque === "parse_error" || raw.opaque === "nesting") {
       this.emit(this.bare("", raw.words.slice(1), allWrappers, carried, raw.opaque !== null));
       return;
     }
@@ -100,7 +100,7 @@ export class Analyzer {
       return;
     }
     const program = programWord.unknown === null ? programName(programWord.text, ctx) : null;
-    if (program === null) {
+    if (program === null || wrappers.length > MAX_WRAPPERS) {
       this.emit(this.bare("", args, wrappers, inherited, true));
       return;
     }

@@ -11,7 +11,7 @@
  * they run.
  */
 import { commandLineToArgv } from "./argv.ts";
-import type { OpaqueCause, ParseContext, RawCommand, RawRedirection, Word } from "./model.ts";
+import { MAX_NESTED_SYNTAX, type OpaqueCause, type ParseContext, type RawCommand, type RawRedirection, type Word } from "./model.ts";
 
 // Private-use markers standing for an expansion inside the line; a line that
 // already contains them cannot be told apart and is refused as opaque.
@@ -69,6 +69,7 @@ function expandPercent(line: string, ctx: ParseContext, expansions: Expansion[])
 class CmdParser {
   pos = 0;
   error = false;
+  private blocks = 0;
 
   constructor(
     private readonly src: string,
@@ -99,7 +100,14 @@ class CmdParser {
       }
       if (c === "(") {
         this.pos += 1;
+        // Blocks nested past the bound are refused rather than recursed into.
+        if ((this.blocks += 1) > MAX_NESTED_SYNTAX) {
+          this.error = true;
+          this.pos = src.length;
+          return;
+        }
         this.sequence(true);
+        this.blocks -= 1;
         // Redirections after a block apply to all of it.
         const redirections = this.trailingRedirections();
         if (redirections.length > 0) this.out.push({ words: [], assignments: [], redirections, wrappers: [], opaque: null });

@@ -24,7 +24,7 @@ export interface Word {
 }
 
 /** Why a grammar could not make sense of a command. */
-export type OpaqueCause = "parse_error" | "program_not_literal" | "stop_parsing" | "unsupported_syntax";
+export type OpaqueCause = "parse_error" | "program_not_literal" | "stop_parsing" | "unsupported_syntax" | "nesting";
 
 export interface RawRedirection {
   op: string;
@@ -68,6 +68,16 @@ export interface ParseContext {
 
 /** Bound on code nested inside strings (`bash -c "sh -c '…'"`): beyond it the inner command is opaque. */
 export const MAX_NESTED_CODE = 4;
+
+/**
+ * Bound on substitutions, blocks and groups nested in one another (`$($($(…)))`):
+ * beyond it the inner code is one opaque command. It also bounds the work: unbash
+ * parses a substitution when it is first read, each over the rest of the line.
+ */
+export const MAX_NESTED_SYNTAX = 32;
+
+/** Bound on wrappers around one command (`sudo env nice timeout 5 …`): beyond it the command is opaque. */
+export const MAX_WRAPPERS = 16;
 
 /** A literal word. */
 export function literal(text: string): Word {

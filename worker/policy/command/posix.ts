@@ -18,13 +18,15 @@ import type {
   Word as UnbashWord,
   WordPart,
 } from "unbash";
-import type { ParseContext, RawCommand, RawRedirection, Word, WordUnknown } from "./model.ts";
+import { MAX_NESTED_SYNTAX, type ParseContext, type RawCommand, type RawRedirection, type Word, type WordUnknown } from "./model.ts";
 
 interface WalkState {
   /** Set inside a script unbash reported errors for: nothing in it is trusted. */
   tainted: boolean;
   /** Wrappers the grammar unwrapped on the way here (`time`). */
   wrappers: string[];
+  /** Substitutions this script is nested in. */
+  depth: number;
 }
 
 // zsh constructs that Bash reads as something harmless: `$~x` and `$=x` (glob
@@ -45,8 +47,15 @@ const CODE_MARK = /[$`]|[<>]\(/;
  */
 export function parsePosix(source: string, ctx: ParseContext): RawCommand[] {
   const out: RawCommand[] = [];
+  // unbash finds where each substitution ends by scanning the rest of the line,
+  // once per level: a line nested past any real use is refused before parsing,
+  // so that no line costs more than a bounded number of scans.
+  if (parenthesisDepth(source) > MAX_NESTED_SYNTAX * 2) {
+    out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "nesting" });
+    return out;
+  }
   const walker = new PosixWalker(ctx, out);
-  walker.script(parse(source), { tainted: false, wrappers: [] });
+  walker.script(parse(source), { tainted: false, wrappers: [], depth: 0 });
   return out;
 }
 
@@ -58,7 +67,7 @@ class PosixWalker {
 
   script(script: ParsedScript, state: WalkState): void {
     const tainted = state.tainted || (script.errors !== undefined && script.errors.length > 0);
-    const inner: WalkState = { tainted, wrappers: [] };
+    const inner: WalkState = { tainted, wrappers: [], depth: state.depth };
     const before = this.out.length;
     for (const statement of script.commands) this.node(statement, inner);
     // A script that reported errors but yielded no command (`)`, `|`) still
@@ -99,7 +108,7 @@ class PosixWalker {
       case "CommandExpansion":
       case "ProcessSubstitution":
       case "ArithmeticCommandExpansion":
-        if (node.script !== undefined) this.script(node.script, state);
+        this.substitution(node, state);
         return;
       default:
         forEachChild(node, (child) => this.node(child, state));
@@ -109,13 +118,22 @@ class PosixWalker {
   /** Looks inside a word for code it runs (substitutions) without emitting the word itself. */
   nested(node: SyntaxNode, state: WalkState): void {
     if (node.type === "CommandExpansion" || node.type === "ProcessSubstitution" || node.type === "ArithmeticCommandExpansion") {
-      if (node.script !== undefined) this.script(node.script, state);
+      this.substitution(node, state);
       return;
     }
     // A word without `$`, a backquote or `<(`/`>(` holds no code; skipping it
     // spares unbash from building its parts (they are parsed lazily).
     if (node.type === "Word" && !CODE_MARK.test(node.text)) return;
     forEachChild(node, (child) => this.nested(child, state));
+  }
+
+  /** The code of `$(…)`, `<(…)`, backquotes: parsed (by unbash, on first access) unless nested too deep. */
+  private substitution(node: { script: ParsedScript | undefined }, state: WalkState): void {
+    if (state.depth >= MAX_NESTED_SYNTAX) {
+      this.out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "nesting" });
+      return;
+    }
+    if (node.script !== undefined) this.script(node.script, { ...state, depth: state.depth + 1 });
   }
 
   command(node: Command, state: WalkState): void {
@@ -291,6 +309,18 @@ class PosixWalker {
     if (prefix === "~+") return this.ctx.cwd === null ? null : joinHome(this.ctx.cwd, rest);
     return null;
   }
+}
+
+/** The deepest nesting of `(` … `)` in the text, quotes ignored (an over-estimate, which is the safe side). */
+function parenthesisDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 0x28) max = Math.max(max, (depth += 1));
+    else if (c === 0x29 && depth > 0) depth -= 1;
+  }
+  return max;
 }
 
 function joinHome(base: string, rest: string): string {

@@ -10,7 +10,7 @@
  * structure, §8 statements, §8.2 pipelines and argument mode, §7 expressions)
  * as far as this needs; anything it cannot follow is a parse error (opaque).
  */
-import type { OpaqueCause, ParseContext, RawCommand, RawRedirection, Word } from "./model.ts";
+import { MAX_NESTED_SYNTAX, type OpaqueCause, type ParseContext, type RawCommand, type RawRedirection, type Word } from "./model.ts";
 
 /** Characters that end a bare word in argument mode (§2.3.4 generic tokens). */
 const WORD_END = new Set([" ", "\t", "\n", ";", "|", "&", ")", "}", ",", "(", "{", "<", ">", '"', "'"]);
@@ -21,7 +21,6 @@ const UNSUPPORTED = new Set(["class", "enum", "using", "configuration", "workflo
 const DASH = /[-\u2013\u2014\u2015]/;
 // Variables Warden resolves: `$HOME`, `$env:USERPROFILE`, `$env:HOME`.
 const HOME_VARIABLES = /^(?:\$home|\$env:userprofile|\$env:home|\$\{env:userprofile\}|\$\{env:home\}|\$\{home\})$/i;
-const MAX_NESTING = 64;
 
 class ParseError extends Error {}
 
@@ -66,7 +65,7 @@ class PowerShellParser {
 
   private enter(): void {
     this.depth += 1;
-    if (this.depth > MAX_NESTING) this.fail();
+    if (this.depth > MAX_NESTED_SYNTAX * 2) this.fail();
   }
 
   /** Blanks, comments and line continuations; newlines too when `newlines`. */
