@@ -76,7 +76,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["xxd"], options: { values: plain("-c", "-g", "-l", "-o", "-s", "-n", "-cols", "-groupsize", "-len", "-seek", "-name") }, operands: { each: ["read"], last: ["write"] } },
   { names: ["hexdump", "hd"], options: { values: { ...plain("-e", "-n", "-s"), ...all(R, "-f") } }, operands: { each: ["read"] } },
   { names: ["file"], options: { values: { ...all(R, "-m", "--magic-file", "-f", "--files-from"), ...plain("-F", "--separator", "-e", "--exclude", "-P", "--parameter") } }, operands: { each: ["read"] } },
-  { names: ["stat"], options: { values: plain("-c", "--format", "--printf", "-f-format") }, operands: { each: ["read"] } },
+  { names: ["stat"], options: { values: plain("-c", "--format", "--printf") }, operands: { each: ["read"] } },
   { names: ["base64", "base32", "basenc"], options: { values: plain("-w", "--wrap") }, operands: { each: ["read"] } },
   { names: ["uniq"], options: { values: plain("-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars", "--group", "--all-repeated") }, operands: { each: ["read"], last: ["write"] } },
   { names: ["cmp"], options: { values: plain("-i", "-n", "--ignore-initial", "--bytes") }, operands: { each: ["read"] } },
@@ -98,7 +98,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // cut: `-d`, `-f`, `-c`, `-b` take values.
   { names: ["cut"], options: { values: plain("-d", "-f", "-c", "-b", "--delimiter", "--fields", "--characters", "--bytes", "--output-delimiter") }, operands: { each: ["read"] } },
   // tr reads stdin only; its operands are character sets, not files.
-  { names: ["tr", "echo", "printf", "true", "false", "yes", "seq", "date", "pwd", "whoami", "id", "uname", "hostname", "basename", "dirname", "sleep", "expr", "test", "[", "clear", "tput", "nproc", "arch", "uptime", "which", "type", "help", "jobs", "wait", "dirs", "set", "unset", "shift", "unalias", "umask", "ulimit", "read", "getopts", "return", "exit", "break", "continue", "let", ":", "history", "disown", "bg", "fg", "kill", "mktemp", "env-print", "printenv", "locale", "tty", "groups", "users", "who", "w", "free", "df", "lsblk", "ps", "top", "htop", "pgrep", "shopt", "setopt", "unsetopt", "where", "whence", "rehash"],
+  { names: ["tr", "echo", "printf", "true", "false", "yes", "seq", "date", "pwd", "whoami", "id", "uname", "hostname", "basename", "dirname", "sleep", "expr", "test", "[", "clear", "tput", "nproc", "arch", "uptime", "which", "type", "help", "jobs", "wait", "dirs", "set", "unset", "shift", "unalias", "umask", "ulimit", "read", "getopts", "return", "exit", "break", "continue", "let", ":", "history", "disown", "bg", "fg", "kill", "mktemp", "printenv", "locale", "tty", "groups", "users", "who", "w", "free", "df", "lsblk", "ps", "top", "htop", "pgrep", "shopt", "setopt", "unsetopt", "where", "whence", "rehash"],
     shells: ["bash", "sh", "zsh"] },
   // cd and friends: later relative paths may resolve against any directory the line changes to.
   { names: ["cd", "pushd", "popd", "chdir"], shells: ["bash", "sh", "zsh"], run: h.cd },
@@ -134,7 +134,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest" } },
   // tee writes every operand (and its stdout).
   { names: ["tee"], options: { values: plain("--output-error") }, operands: { each: ["write"] } },
-  { names: ["touch", "mkdir", "mkfifo", "mknod", "truncate", "shred-write", "fallocate"], options: { values: { ...plain("-m", "--mode", "-d", "--date", "-t", "-s", "--size", "-l", "--length", "-o", "--offset", "-Z", "--context"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
+  { names: ["touch", "mkdir", "mkfifo", "mknod", "truncate", "fallocate"], options: { values: { ...plain("-m", "--mode", "-d", "--date", "-t", "-s", "--size", "-l", "--length", "-o", "--offset", "-Z", "--context"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
   // chmod/chown/chgrp: the mode or owner first, unless --reference gives it.
   { names: ["chmod", "chown", "chgrp", "chattr", "setfacl"], options: { values: { ...all({ marker: "reference", target: ["read"] }, "--reference"), ...plain("--from", "-m", "-x", "-M", "-X") } }, operands: { skip: 1, skipUnless: "reference", each: ["write"] } },
   // patch writes the files the patch names (unknown here): the working directory; -i reads the patch, -o writes.
@@ -199,13 +199,13 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["php"], run: h.php },
   // java -jar FILE runs the archive.
   { names: ["java", "javaw"], options: { values: { ...all(R, "-jar"), ...plain("-cp", "-classpath", "--class-path", "-p", "--module-path", "-m", "--module", "--add-opens", "--add-exports") }, permute: false }, operands: { each: [] } },
-  { names: ["lua", "luajit", "rscript", "osascript", "tclsh", "wish", "julia", "elixir", "erl", "groovy", "jshell", "scala", "kotlin", "pwsh-script"], run: h.interpreter },
+  { names: ["lua", "luajit", "rscript", "osascript", "tclsh", "wish", "julia", "elixir", "erl", "groovy", "jshell", "scala", "kotlin"], run: h.interpreter },
   // shells: -c bodies are parsed again; a shell with no script reads code from stdin (`curl … | sh`).
   { names: ["bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "tcsh", "csh", "rbash"], run: h.shell },
   { names: ["busybox", "toybox"], run: h.busybox },
   { names: ["cmd"], os: ["windows"], run: h.cmdExe },
   // wsl runs a Linux command line through the distribution's shell (or, with -e, directly).
-  { names: ["wsl", "bash.exe-wsl"], os: ["windows"], run: h.wsl },
+  { names: ["wsl"], os: ["windows"], run: h.wsl },
   { names: ["powershell", "pwsh", "powershell_ise"], run: h.powershellExe },
 
   // ---- evaluation of strings and files
@@ -234,10 +234,10 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // env: -i/-u/-C/-S and NAME=value before the command; -S splits a string (opaque unless plain words).
   { names: ["env"], run: h.env },
   { names: ["timeout", "gtimeout"], options: { values: plain("-s", "--signal", "-k", "--kill-after"), permute: false, unknown: "opaque" }, operands: { skip: 1, run: true } },
-  { names: ["nice", "renice-run"], options: { values: plain("-n", "--adjustment"), permute: false, unknown: "opaque" }, operands: { run: true } },
+  { names: ["nice"], options: { values: plain("-n", "--adjustment"), permute: false, unknown: "opaque" }, operands: { run: true } },
   { names: ["ionice"], options: { values: plain("-c", "--class", "-n", "--classdata", "-p", "-P", "-u"), permute: false, unknown: "opaque" }, operands: { run: true } },
   { names: ["stdbuf"], options: { values: plain("-i", "-o", "-e", "--input", "--output", "--error"), permute: false, unknown: "opaque" }, operands: { run: true } },
-  { names: ["nohup", "setsid", "time", "command", "builtin", "exec", "noglob", "nocorrect", "caffeinate", "unbuffer", "chronic", "taskset", "numactl", "chrt", "prlimit", "strace", "ltrace", "valgrind", "firejail", "systemd-run", "catchsegv", "faketime", "torsocks", "proxychains", "proxychains4", "dotenv", "with-contenv", "direnv-exec", "nix-shell-run", "rlwrap", "winpty", "start-stop"], run: h.simpleWrapper },
+  { names: ["nohup", "setsid", "time", "command", "builtin", "exec", "noglob", "nocorrect", "caffeinate", "unbuffer", "chronic", "taskset", "numactl", "chrt", "prlimit", "strace", "ltrace", "valgrind", "firejail", "systemd-run", "catchsegv", "faketime", "torsocks", "proxychains", "proxychains4", "dotenv", "with-contenv", "rlwrap", "winpty"], run: h.simpleWrapper },
   // xargs: the command gets more operands from stdin; -I substitutes them; -a reads them from a file.
   { names: ["xargs", "gxargs"], run: h.xargs },
   { names: ["parallel"], run: h.parallel },

@@ -48,7 +48,7 @@ export function python(invocation: Invocation): void {
 }
 
 const PERL: OptionSpec = {
-  values: { ...all({ marker: "code", flags: ["inline_code"] }, "-e", "-E"), ...all({ flags: ["config_overrides"] }, "-M", "-m", "-I"), ...all({ chdir: true }, "-x-dir") },
+  values: { ...all({ marker: "code", flags: ["inline_code"] }, "-e", "-E"), ...all({ flags: ["config_overrides"] }, "-M", "-m", "-I") },
   attached: { "-i": { marker: "in-place" } },
   switches: all({ marker: "check" }, "-v", "-V", "-c"),
   permute: false,
@@ -87,7 +87,7 @@ export function php(invocation: Invocation): void {
 
 // Generic `-e CODE` interpreters: osascript, lua, Rscript, julia, elixir …
 const GENERIC_INTERPRETER: OptionSpec = {
-  values: { ...all({ marker: "code", flags: ["inline_code"] }, "-e", "--eval", "-E", "--expression", "-x-code"), ...all({ flags: ["config_overrides"] }, "-l", "-r", "--require", "-I", "-pa", "-pz") },
+  values: { ...all({ marker: "code", flags: ["inline_code"] }, "-e", "--eval", "-E", "--expression"), ...all({ flags: ["config_overrides"] }, "-l", "-r", "--require", "-I", "-pa", "-pz") },
   switches: all({ marker: "check" }, "-v", "--version", "-h", "--help"),
   permute: false,
 };

@@ -97,8 +97,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
     case "fetch":
     case "pull":
     case "push":
-    case "ls-remote":
-    case "archive-remote": {
+    case "ls-remote": {
       const parsed = invocation.options(GIT_REMOTE_OPTIONS, rest);
       const repository = operandWords(parsed)[0];
       // A remote name resolves through config the line does not show; see docs/commands.md.
@@ -178,7 +177,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
       return;
     }
     case "mv": {
-      const words = operandWords(invocation.options({ values: plain() }, rest));
+      const words = operandWords(invocation.options({}, rest));
       words.forEach((word, index) => {
         if (index === words.length - 1 && words.length > 1) invocation.target("write", word);
         else {

@@ -215,7 +215,7 @@ const NETCAT: OptionSpec = {
   values: {
     ...all(SPAWN_PROGRAM, "-e", "--exec"),
     ...all({ spawn: "shell" }, "-c", "--sh-exec", "--lua-exec"),
-    ...all(W, "-o", "--output", "-x-hexdump"),
+    ...all(W, "-o", "--output"),
     ...plain("-p", "-s", "-w", "-i", "-q", "-x", "-X", "-W", "-T", "-I", "-O", "-b", "--proxy", "--proxy-type", "--source-port", "--wait"),
   },
   switches: { ...all({ marker: "udp" }, "-u", "--udp"), ...all({ marker: "listen" }, "-l", "--listen") },

@@ -16,10 +16,10 @@ export function subcommandOnly(invocation: Invocation): void {
 // and -f/--file change which project runs; the project itself runs code.
 const TOOL_GLOBALS: OptionSpec = {
   values: {
-    ...all({ chdir: true }, "-C", "--directory", "--manifest-path-dir", "--cwd", "--prefix-dir"),
+    ...all({ chdir: true }, "-C", "--directory", "--cwd"),
     ...all(R, "-f", "--file", "--makefile", "--manifest-path", "--kubeconfig", "--config-file"),
-    ...all(CONFIG, "--config", "--context", "--host", "-H", "--namespace-config"),
-    ...plain("-n", "--namespace", "-j", "--jobs", "-o", "--output", "-l", "--selector", "--log-level", "-L", "--profile", "--region", "--project", "-p", "--package", "-Z", "--target", "--features", "--color", "-e", "--env", "-v", "--verbose-level", "-t", "--tag", "-k", "--keyword", "-m", "--marker", "-x-unused"),
+    ...all(CONFIG, "--config", "--context", "--host", "-H"),
+    ...plain("-n", "--namespace", "-j", "--jobs", "-o", "--output", "-l", "--selector", "--log-level", "-L", "--profile", "--region", "--project", "-p", "--package", "-Z", "--target", "--features", "--color", "-e", "--env", "-v", "--verbose-level", "-t", "--tag", "-k", "--keyword", "-m", "--marker"),
   },
   permute: false,
 };
@@ -50,7 +50,7 @@ const NPM_GLOBAL: OptionSpec = {
   values: {
     ...all({ chdir: true }, "-C", "--dir", "--prefix", "--cwd"),
     ...all({ target: ["read"], flags: ["config_overrides"] }, "--userconfig", "--globalconfig", "--npmrc"),
-    ...all(CONFIG, "--script-shell", "--node-options", "--shell", "--git", "--init-module", "--userconfig-ignore"),
+    ...all(CONFIG, "--script-shell", "--node-options", "--shell", "--git", "--init-module"),
     ...all({ target: ["url"], flags: ["config_overrides"] }, "--registry"),
     ...all({ marker: "package" }, "-p", "--package"),
     ...all({ spawn: "shell" }, "-c", "--call"),
@@ -163,7 +163,7 @@ export function pip(invocation: Invocation): void {
     if (option.name === "-f" || option.name === "--find-links") (/:\/\//.test(option.value.text) ? invocation.target("url", option.value) : invocation.target("read", option.value));
     if (option.name === "-e" || option.name === "--editable") pipSpec(invocation, option.value);
   }
-  if (["install", "add", "download", "wheel", "sync-spec"].includes(subcommand)) for (const spec of words.slice(1)) pipSpec(invocation, spec);
+  if (["install", "add", "download", "wheel"].includes(subcommand)) for (const spec of words.slice(1)) pipSpec(invocation, spec);
   if (subcommand === "run" && (program === "pipx" || program === "uv")) {
     invocation.flag("remote_code");
     if (words[1] !== undefined) spawnArgv(invocation, packageCommand(words.slice(1)));
