@@ -10,8 +10,9 @@
 //   D. SEV-SNP and TDX verification in-isolate beside their signature floors.
 //   E. The strict JSON reader in-isolate beside JSON.parse, on a decision body and a batch body.
 //   F. Certificate path building: a 5-deep chain alone, with the whole TPM store as candidates, and with same-named decoys.
+//   G. Command analysis (short line, pipeline of 3, 4 KiB line) beside path canonicalisation, in Node.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509|command, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -35,6 +36,7 @@ const { runTpm } = await import("../bench/tpm.ts");
 const { runCvm } = await import("../bench/cvm-run.ts");
 const { runJson } = await import("../bench/json-run.ts");
 const { runX509 } = await import("../bench/x509-run.ts");
+const { benchCommandAnalysis } = await import("../bench/command.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -45,8 +47,10 @@ const policyOptions = quick
 
 const log = (line) => process.stderr.write(`${line}\n`);
 const started = Date.now();
-log(`bench: building bench/worker.ts and starting Miniflare…`);
-const server = await startServer();
+// Part G is pure and runs in Node: `--only=command` needs no server.
+const needsServer = only !== "command";
+if (needsServer) log(`bench: building bench/worker.ts and starting Miniflare…`);
+const server = needsServer ? await startServer() : null;
 /** The commit measured, and whether the working tree differs from it (read-only git). */
 function tree() {
   try {
@@ -66,11 +70,13 @@ const results = {
 };
 
 try {
-  // The default bundle (policy-bundles/default), active the way this tree activates bundles.
-  results.defaultBundle = await activateDefault(server);
-  log(`default bundle ${results.defaultBundle.digest.slice(0, 19)}…: ${results.defaultBundle.how}`);
+  if (server !== null) {
+    // The default bundle (policy-bundles/default), active the way this tree activates bundles.
+    results.defaultBundle = await activateDefault(server);
+    log(`default bundle ${results.defaultBundle.digest.slice(0, 19)}…: ${results.defaultBundle.how}`);
 
-  results.clock = await probeClock(server.url);
+    results.clock = await probeClock(server.url);
+  }
 
   if (only === undefined || only === "http") {
     log(`A. HTTP on ${server.url}`);
@@ -96,8 +102,12 @@ try {
     log(`F. certificate path building in-isolate`);
     results.x509 = await runX509(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 5 : 20 });
   }
+  if (only === undefined || only === "command") {
+    log(`G. command analysis in Node`);
+    results.command = benchCommandAnalysis({ batches: quick ? 5 : 15, batchMs: 25 });
+  }
 } finally {
-  await server.mf.dispose();
+  await server?.mf.dispose();
 }
 results.totalSeconds = (Date.now() - started) / 1000;
 results.loadAfter = loadavg()[0];
@@ -116,12 +126,17 @@ out.push(
   `Warden bench  ${results.date}  (${results.machine.cpus} × ${results.machine.cpu}, Node ${results.machine.node}${quick ? ", --quick" : ""}; ` +
     `1-min load average ${results.loadBefore.toFixed(1)} before, ${results.loadAfter.toFixed(1)} after)`,
 );
-out.push(`tree ${results.tree.commit}${results.tree.dirty ? " + uncommitted changes" : ""}; default bundle ${results.defaultBundle.digest.slice(0, 19)}…, ${results.defaultBundle.how}`);
-const clock = results.clock;
 out.push(
-  `isolate clock (local workerd): performance.now() advances without I/O, in ${clock.minStepMs} ms steps${clock.fractional ? " (fractional readings seen)" : ""}; ` +
-    `timed batches are ≥ ${policyOptions.batchMs} ms`,
+  `tree ${results.tree.commit}${results.tree.dirty ? " + uncommitted changes" : ""}` +
+    (results.defaultBundle ? `; default bundle ${results.defaultBundle.digest.slice(0, 19)}…, ${results.defaultBundle.how}` : ""),
 );
+const clock = results.clock;
+if (clock) {
+  out.push(
+    `isolate clock (local workerd): performance.now() advances without I/O, in ${clock.minStepMs} ms steps${clock.fractional ? " (fractional readings seen)" : ""}; ` +
+      `timed batches are ≥ ${policyOptions.batchMs} ms`,
+  );
+}
 
 if (results.http) {
   const h = results.http;
@@ -255,6 +270,17 @@ if (results.x509) {
     deep: "100-certificate chain: refused (path_length_exceeded)",
   };
   for (const r of results.x509) out.push(row([names[r.kind], r.candidates, `${us(r.path.us)} (${us(r.path.min)})`], widths));
+}
+if (results.command) {
+  out.push("");
+  out.push("G. command analysis (analyzeCommand, bash on linux) beside canonicalizePath of a typical path, same run, in Node: µs per call, median");
+  const widths = [36, 7, 9, 12, 16, 7];
+  out.push(row(["line", "chars", "commands", "analysis µs", "canonicalizePath", "ratio"], widths));
+  const names = { short: "short: git status", typical: "typical: rg -n TODO src | sort | head", long: "long: 4 KiB git diff … | filters" };
+  for (const key of ["short", "typical", "long"]) {
+    const r = results.command[key];
+    out.push(row([names[key], r.chars, r.commands, us(r.us), us(r.pathUs), `${(r.us / r.pathUs).toFixed(0)}×`], widths));
+  }
 }
 out.push("");
 out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);

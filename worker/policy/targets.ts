@@ -265,7 +265,7 @@ function percentDecodeOnce(text: string): TargetResult<string> {
  * through uppercase merges them; merging too much only makes a policy match
  * more names, never fewer.
  */
-function foldCase(text: string): string {
+export function foldCase(text: string): string {
   return text.toLowerCase().toUpperCase().toLowerCase().replace(/\u03C2/g, "\u03C3").normalize("NFC");
 }
 

@@ -1,0 +1,305 @@
+/**
+ * The analyser: grammar output → simple commands with their targets and flags,
+ * through the program table. Wrappers are unwrapped here, and code nested in
+ * strings (`bash -c`, `cmd /c`, `pwsh -Command`) is parsed again, up to
+ * MAX_NESTED_CODE levels.
+ */
+import { MAX_NESTED_CODE, MAX_WRAPPERS, type ParseContext, type RawCommand, type RawRedirection, type Word } from "./model.ts";
+import type { Continuation, Invocation, PendingTarget } from "./invocation.ts";
+import { parseOptions, type Effect, type OptionSpec, type ParsedArgs, type Role } from "./options.ts";
+import { resolvePath, resolveUrl, sshUrl, splitRemote } from "./paths.ts";
+import { parsePosix } from "./posix.ts";
+import { parsePowerShell } from "./powershell.ts";
+import { parseCmd } from "./cmd.ts";
+import { assignmentFlags, findRow, programName, runRow } from "./programs.ts";
+import type { CommandFlag, DerivedTarget, Redirection, SimpleCommand } from "./types.ts";
+
+/** Flags, targets and redirections a wrapper passes to what it runs. */
+interface Inherited {
+  flags: readonly CommandFlag[];
+  targets: readonly PendingTarget[];
+  redirections: readonly Redirection[];
+}
+
+const NOTHING: Inherited = { flags: [], targets: [], redirections: [] };
+
+/** Parses `source` with the grammar of `shell`. */
+function parseLine(source: string, ctx: ParseContext): RawCommand[] {
+  switch (ctx.shell) {
+    case "bash":
+    case "sh":
+    case "zsh":
+      return parsePosix(source, ctx);
+    case "powershell":
+      return parsePowerShell(source, ctx);
+    case "cmd":
+      return parseCmd(source, ctx);
+  }
+}
+
+export class Analyzer {
+  readonly commands: SimpleCommand[] = [];
+  readonly targets: DerivedTarget[] = [];
+  /** Every `cd` of the line, in the order met (null: to a directory not known). */
+  readonly directoryChanges: (Word | null)[] = [];
+
+  /** Analyses a line (or a nested body) and returns how many commands it produced. */
+  line(source: string, ctx: ParseContext, wrappers: readonly string[], inherited: Inherited): number {
+    const before = this.commands.length;
+    const raws = parseLine(source, ctx);
+    raws.forEach((raw, index) => {
+      // Targets and redirections of a wrapper belong to the first command it ran.
+      this.raw(raw, ctx, wrappers, index === 0 ? inherited : { ...NOTHING, flags: inherited.flags });
+    });
+    return this.commands.length - before;
+  }
+
+  private raw(raw: RawCommand, ctx: ParseContext, wrappers: readonly string[], inherited: Inherited): void {
+    const redirectTargets: PendingTarget[] = [];
+    const redirections = raw.redirections.map((redirection) => this.redirection(redirection, ctx, redirectTargets));
+    const flags = new Set<CommandFlag>(inherited.flags);
+    for (const assignment of raw.assignments) for (const flag of assignmentFlags(assignment.name)) flags.add(flag);
+    const carried: Inherited = {
+      flags: [...flags],
+      targets: [...inherited.targets, ...redirectTargets],
+      redirections: [...inherited.redirections, ...redirections],
+    };
+    const allWrappers = [...wrappers, ...raw.wrappers];
+    if (raw.words.length === 0 || raw.opaque === "program_not_literal" || raw.opaque === "parse_error" || raw.opaque === "nesting") {
+      this.emit(this.bare("", raw.words.slice(1), allWrappers, carried, raw.opaque !== null));
+      return;
+    }
+    // The program is literal but something in its arguments is not knowable
+    // (`--%`, a .NET call, a zsh-only construct): the row still records what it
+    // can see, and the command stays opaque.
+    this.invoke(raw.words, ctx, allWrappers, carried, [], raw.opaque !== null);
+  }
+
+  private redirection(redirection: RawRedirection, ctx: ParseContext, targets: PendingTarget[]): Redirection {
+    const target = redirection.target;
+    const out: Redirection = { op: redirection.op, fd: redirection.fd, target: target === null || target.unknown !== null ? null : target.text };
+    if (target === null || redirection.duplicate === true) return out;
+    const actions: ("file.read" | "file.write")[] =
+      redirection.op === "<" ? ["file.read"] : redirection.op === "<>" ? ["file.read", "file.write"] : ["file.write"];
+    const resolved = resolvePath(target, ctx);
+    if (resolved === null) return out;
+    for (const action of actions) targets.push({ action, kind: "path", ...resolved });
+    return out;
+  }
+
+  /**
+   * Runs `words` (program first) through the table. `extra` are arguments the
+   * program receives at run time that the line does not show (xargs' stdin):
+   * the row sees them, the listed command does not.
+   */
+  invoke(words: readonly Word[], ctx: ParseContext, wrappers: readonly string[], inherited: Inherited, extra: readonly Word[] = [], opaque = false): void {
+    const programWord = words[0];
+    const args = words.slice(1);
+    if (programWord === undefined) {
+      this.emit(this.bare("", [], wrappers, inherited, false));
+      return;
+    }
+    const program = programWord.unknown === null ? programName(programWord.text, ctx) : null;
+    if (program === null || wrappers.length > MAX_WRAPPERS) {
+      this.emit(this.bare("", args, wrappers, inherited, true));
+      return;
+    }
+    const invocation = new Recorder(program, programWord.text, [...args, ...extra], ctx, this.directoryChanges);
+    // A program named by its path (`./evil/rm`, `/tmp/x/tsc`): the file that runs is part of what the policy judges.
+    if (/[\\/]/.test(programWord.text)) invocation.target("read", programWord);
+    const row = findRow(program, ctx);
+    if (row !== undefined) runRow(row, invocation);
+    if (opaque) invocation.opaque();
+
+    const flags = [...inherited.flags, ...invocation.flags];
+    const folding = invocation.isOpaque ? undefined : invocation.continuations.find((entry) => entry.fold);
+    if (folding !== undefined) {
+      const passed: Inherited = {
+        flags: [...flags, ...invocation.passedFlags],
+        targets: [...inherited.targets, ...invocation.targets],
+        redirections: inherited.redirections,
+      };
+      // `bash -c ''` runs nothing but bash itself, which is then listed.
+      if (this.continueWith(folding.next, [...wrappers, program], passed) > 0) return;
+    }
+    const command = this.bare(program, args, wrappers, { ...inherited, flags, targets: [...inherited.targets, ...invocation.targets] }, invocation.isOpaque);
+    // Programs without subcommands: the first argument that is not an option.
+    command.subcommand = invocation.subcommand ?? args.find((arg) => arg.unknown === null && !arg.text.startsWith("-"))?.text ?? "";
+    this.emit(command);
+    if (invocation.isOpaque) return;
+    for (const entry of invocation.continuations) {
+      if (entry === folding) continue;
+      this.continueWith(entry.next, [...wrappers, program], { flags: invocation.passedFlags, targets: [], redirections: [] });
+    }
+  }
+
+  private continueWith(next: Continuation, wrappers: readonly string[], inherited: Inherited): number {
+    const before = this.commands.length;
+    if (next.kind === "argv") {
+      if (next.words.length === 0) return 0;
+      this.invoke(next.words, next.ctx, wrappers, inherited, next.extra ?? []);
+      return this.commands.length - before;
+    }
+    if (next.code.unknown !== null || next.ctx.depth > MAX_NESTED_CODE) {
+      // Code that is not literal, or nested past the bound: something runs
+      // that the policy cannot see.
+      this.emit(this.bare("", [next.code], wrappers, inherited, true));
+      return 1;
+    }
+    return this.line(next.code.text, next.ctx, wrappers, inherited);
+  }
+
+  private bare(program: string, args: readonly Word[], wrappers: readonly string[], inherited: Inherited, opaque: boolean): SimpleCommand & { pending: readonly PendingTarget[] } {
+    const unknownArgs: number[] = [];
+    args.forEach((arg, index) => {
+      if (arg.unknown !== null) unknownArgs.push(index);
+    });
+    return {
+      program,
+      args: args.map((arg) => arg.text),
+      unknownArgs,
+      subcommand: "",
+      wrappers: [...wrappers],
+      redirections: [...inherited.redirections],
+      flags: [...new Set(inherited.flags)].sort(),
+      opaque,
+      pending: inherited.targets,
+    };
+  }
+
+  private emit(command: SimpleCommand & { pending: readonly PendingTarget[] }): void {
+    const index = this.commands.length;
+    const { pending, ...rest } = command;
+    rest.flags = [...new Set(rest.flags)].sort();
+    this.commands.push(rest);
+    const seen = new Set<string>();
+    for (const target of pending) {
+      const key = JSON.stringify(target);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.targets.push({ ...target, command: index });
+    }
+  }
+}
+
+/** Collects what a table row says about one invocation. */
+class Recorder implements Invocation {
+  readonly targets: PendingTarget[] = [];
+  readonly flags = new Set<CommandFlag>();
+  /** Flags for what this program runs (e.g. `elevated` from sudo). */
+  readonly passedFlags: CommandFlag[] = [];
+  subcommand: string | null = null;
+  isOpaque = false;
+  readonly continuations: { next: Continuation; fold: boolean }[] = [];
+
+
+  constructor(
+    readonly program: string,
+    readonly written: string,
+    readonly args: readonly Word[],
+    public ctx: ParseContext,
+    private readonly directoryChanges: (Word | null)[],
+  ) {}
+
+  target(role: Role, word: Word, at: ParseContext = this.ctx): void {
+    switch (role) {
+      case "read":
+      case "write":
+      case "delete":
+        // A relative path names a file under every directory the line may be in.
+        // PowerShell expands `~` in provider paths (and, since 7.4, for native programs).
+        for (const cwd of [at.cwd, ...at.otherCwds]) {
+          const resolved = resolvePath(word, { ...at, cwd }, { tildeIsHome: at.shell === "powershell" });
+          if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved });
+        }
+        return;
+      case "url": {
+        const resolved = resolveUrl(word, { curlGlob: this.program === "curl" });
+        if (resolved !== null) this.pending({ action: "http.request", kind: "url", ...resolved });
+        return;
+      }
+      case "ssh":
+        if (word.unknown !== null) this.pending({ action: "http.request", kind: "url", unresolved: "expansion", raw: word.text });
+        else this.pending({ action: "http.request", kind: "url", ...sshUrl(word.text, null) });
+        return;
+      case "remote": {
+        if (word.unknown !== null) {
+          this.pending({ action: "http.request", kind: "url", unresolved: "expansion", raw: word.text });
+          return;
+        }
+        const side = splitRemote(word.text, at);
+        if ("remote" in side) this.pending({ action: "http.request", kind: "url", ...sshUrl(side.remote, null) });
+        else this.target("read", word, at);
+        return;
+      }
+    }
+  }
+
+  pending(target: PendingTarget): void {
+    this.targets.push(target);
+  }
+
+  workingDirectory(action: "file.read" | "file.write" | "file.delete"): void {
+    for (const cwd of [this.ctx.cwd, ...this.ctx.otherCwds]) {
+      if (cwd === null) this.pending({ action, kind: "path", unresolved: "relative_without_cwd", raw: "." });
+      else this.pending({ action, kind: "path", value: cwd });
+    }
+  }
+
+  changesDirectory(dir: Word | null): void {
+    this.directoryChanges.push(dir);
+  }
+
+  flag(flag: CommandFlag): void {
+    this.flags.add(flag);
+  }
+
+  opaque(): void {
+    this.isOpaque = true;
+  }
+
+  setSubcommand(name: string): void {
+    this.subcommand = name;
+  }
+
+  then(next: Continuation, fold: boolean, flags: readonly CommandFlag[] = []): void {
+    this.continuations.push({ next, fold });
+    this.passedFlags.push(...flags);
+  }
+
+  options(spec: OptionSpec, args: readonly Word[] = this.args, stopAt = false): ParsedArgs {
+    const parsed = parseOptions(args, spec, stopAt);
+    if (parsed.opaque) this.opaque();
+    for (const option of parsed.options) if (option.effect !== null) this.effect(option.effect, option.value);
+    return parsed;
+  }
+
+  effect(effect: Effect, value: Word | null): void {
+    for (const flag of effect.flags ?? []) this.flag(flag);
+    if (effect.opaque === true) this.opaque();
+    if (value === null) return;
+    for (const role of effect.target ?? []) this.target(role, value);
+    if (effect.chdir === true) this.chdir(value);
+    if (effect.spawn !== undefined) {
+      this.flag("spawns");
+      // A literal program is listed as a command of its own; a command line is
+      // parsed as what runs it (sh on every OS: git, tar and ssh all use it).
+      // `tar -I 'zstd -d'`: a program with arguments is a command line.
+      if (effect.spawn !== "shell" && value.unknown === null && /\s/.test(value.text)) this.then({ kind: "code", code: value, ctx: { ...this.ctx, shell: "sh", depth: this.ctx.depth + 1 } }, false);
+      // `rg --pre sh` runs `sh FILE` for every file searched.
+      else if (effect.spawn === "program") this.then({ kind: "argv", words: [value], ctx: this.ctx }, false);
+      else if (effect.spawn === "program-file") this.then({ kind: "argv", words: [value], ctx: this.ctx, extra: [{ text: "{}", unknown: "placeholder" }] }, false);
+      else this.then({ kind: "code", code: value, ctx: { ...this.ctx, shell: "sh", depth: this.ctx.depth + 1 } }, false);
+    }
+  }
+
+  /** Later relative paths of this program resolve against `dir` (unknown when `dir` is not literal). */
+  chdir(dir: Word): void {
+    const into = (cwd: string | null): string | null => {
+      const resolved = resolvePath(dir, { ...this.ctx, cwd });
+      return resolved !== null && "value" in resolved ? resolved.value : null;
+    };
+    this.ctx = { ...this.ctx, cwd: into(this.ctx.cwd), otherCwds: [...new Set(this.ctx.otherCwds.map(into))] };
+  }
+}
+

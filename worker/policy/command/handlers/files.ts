@@ -1,0 +1,123 @@
+/**
+ * Programs that create, unpack and rewrite files: patch, dd, tar, zip, unzip.
+ * Each handler is referenced from one row of programs.ts, whose comment says what it stops.
+ */
+import type { Invocation } from "../invocation.ts";
+import { literal, type Word } from "../model.ts";
+import type { Effect, OptionSpec } from "../options.ts";
+import { splitRemote } from "../paths.ts";
+import { all, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
+import { operandWords, spawnCode } from "./common.ts";
+
+
+export function patch(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  const words = operandWords(parsed);
+  // `patch FILE PATCHFILE`; without FILE the patch names the files, under the directory.
+  if (words[0] !== undefined) invocation.target("write", words[0]);
+  else invocation.workingDirectory("file.write");
+  if (words[1] !== undefined) invocation.target("read", words[1]);
+}
+
+export function dd(invocation: Invocation): void {
+  for (const word of invocation.args) {
+    if (word.unknown !== null) {
+      // `dd $x` may be `of=/dev/sda`.
+      invocation.opaque();
+      continue;
+    }
+    const match = /^(if|of)=(.*)$/s.exec(word.text);
+    if (match === null) continue;
+    invocation.target(match[1] === "if" ? "read" : "write", literal(match[2] ?? ""));
+  }
+}
+
+const TAR_VALUES: Record<string, Effect> = {
+  ...all({ marker: "archive" }, "-f", "--file"),
+  ...all({ chdir: true }, "-C", "--directory"),
+  ...all({ marker: "files-from", target: ["read"] }, "-T", "--files-from"),
+  ...all(R, "-X", "--exclude-from", "-g", "--listed-incremental", "--newer-mtime-than"),
+  ...all(SPAWN_PROGRAM, "-I", "--use-compress-program", "--rsh-command", "--rmt-command"),
+  ...all({ spawn: "shell" }, "--to-command", "-F", "--info-script", "--new-volume-script"),
+  ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "-N", "--newer", "--after-date", "--exclude", "--owner", "--group", "--mode", "--mtime", "--strip-components", "--transform", "--xform", "--checkpoint", "--label", "-V", "--suffix", "--backup", "--occurrence", "--record-size", "--sort", "--warning", "--quoting-style", "--anchored", "--wildcards"),
+};
+const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
+  "-c": "create", "--create": "create", "-r": "create", "--append": "create", "-u": "create", "--update": "create", "-A": "create", "--catenate": "create", "--concatenate": "create",
+  "-x": "extract", "--extract": "extract", "--get": "extract",
+  "-t": "list", "--list": "list", "-d": "list", "--diff": "list", "--compare": "list", "--delete": "create", "--test-label": "list",
+};
+export function tar(invocation: Invocation): void {
+  let args = [...invocation.args];
+  // Old-style bundled letters: `tar xzf a.tgz` is `tar -x -z -f a.tgz`.
+  const first = args[0];
+  if (first !== undefined && first.unknown === null && /^[A-Za-z]+$/.test(first.text)) {
+    const letters = first.text.split("");
+    const expanded: Word[] = [];
+    let next = 1;
+    for (const letter of letters) {
+      expanded.push(literal(`-${letter}`));
+      if (TAR_VALUES[`-${letter}`] !== undefined && args[next] !== undefined) {
+        expanded.push(args[next] as Word);
+        next += 1;
+      }
+    }
+    args = [...expanded, ...args.slice(next)];
+  }
+  const spec: OptionSpec = {
+    values: TAR_VALUES,
+    switches: {
+      ...Object.fromEntries(Object.keys(TAR_MODES).map((name) => [name, { marker: `mode:${TAR_MODES[name] ?? ""}` }])),
+      ...all({ marker: "stdout" }, "-O", "--to-stdout"),
+      ...all({ marker: "remove" }, "--remove-files"),
+      ...all({ marker: "force-local" }, "--force-local"),
+    },
+    attached: { "--checkpoint-action": {} },
+  };
+  const original = invocation.ctx;
+  const parsed = invocation.options(spec, args);
+  for (const option of parsed.options) {
+    // --checkpoint-action=exec=CMD runs CMD through sh.
+    if (option.name === "--checkpoint-action" && option.value !== null && option.value.text.startsWith("exec=")) {
+      spawnCode(invocation, { text: option.value.text.slice(5), unknown: option.value.unknown });
+    }
+  }
+  const mode = parsed.markers.has("mode:extract") ? "extract" : parsed.markers.has("mode:create") ? "create" : parsed.markers.has("mode:list") ? "list" : null;
+  if (mode === null) invocation.opaque();
+  for (const option of parsed.options) {
+    if (option.name !== "-f" && option.name !== "--file") continue;
+    const archive = option.value;
+    if (archive === null) continue;
+    // `host:path` archives go through rsh/ssh unless --force-local.
+    if (archive.unknown === null && !parsed.markers.has("force-local") && "remote" in splitRemote(archive.text, original)) {
+      invocation.target("remote", archive, original);
+      continue;
+    }
+    invocation.target(mode === "create" ? "write" : "read", archive, original);
+  }
+  const members = operandWords(parsed);
+  if (mode === "create") {
+    for (const member of members) {
+      invocation.target("read", member);
+      if (parsed.markers.has("remove")) invocation.target("delete", member);
+    }
+  } else if (mode === "extract" && !parsed.markers.has("stdout")) {
+    // Extraction writes where -C pointed (or the working directory).
+    invocation.workingDirectory("file.write");
+  }
+}
+
+export function zip(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  const words = operandWords(parsed);
+  if (words[0] !== undefined) invocation.target("write", words[0]);
+  for (const word of words.slice(1)) invocation.target("read", word);
+  if (parsed.markers.has("move")) for (const word of words.slice(1)) invocation.target("delete", word);
+}
+
+const UNZIP: OptionSpec = { values: { ...all({ marker: "exdir", target: ["write"] }, "-d"), ...plain("-x", "-P", "-O", "-I") }, switches: all({ marker: "no-write" }, "-l", "-t", "-p", "-c", "-v", "-z", "-Z") };
+export function unzip(invocation: Invocation): void {
+  const parsed = invocation.options(UNZIP);
+  const words = operandWords(parsed);
+  if (words[0] !== undefined) invocation.target("read", words[0]);
+  if (!parsed.markers.has("exdir") && !parsed.markers.has("no-write")) invocation.workingDirectory("file.write");
+}

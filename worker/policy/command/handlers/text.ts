@@ -1,0 +1,303 @@
+/**
+ * Text processors whose arguments are a language: awk and sed scripts, find expressions, xargs and parallel command templates, pagers.
+ * Each handler is referenced from one row of programs.ts, whose comment says what it stops.
+ */
+import type { Invocation } from "../invocation.ts";
+import { literal, type Word } from "../model.ts";
+import type { OptionSpec } from "../options.ts";
+import { all, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
+import { operandWords, spawnArgv, wrap, wrapCode } from "./common.ts";
+
+
+// awk: program text first unless -f; every awk program is code (system(),
+// `print | "cmd"`, `"cmd" | getline`, output redirection).
+const AWK: OptionSpec = {
+  values: { ...all({ marker: "program", target: ["read"], opaque: true }, "-f", "--file"), ...plain("-F", "--field-separator", "-v", "--assign", "-W"), ...all(R, "-i", "--include", "-E", "--exec") },
+};
+export function awk(invocation: Invocation): void {
+  const parsed = invocation.options(AWK);
+  const words = operandWords(parsed);
+  const files = parsed.markers.has("program") ? words : words.slice(1);
+  if (!parsed.markers.has("program")) invocation.flag("inline_code");
+  for (const word of files) {
+    // `var=value` operands are assignments, not files (POSIX awk).
+    if (word.unknown === null && /^[A-Za-z_][A-Za-z0-9_]*=/.test(word.text)) continue;
+    invocation.target("read", word);
+  }
+}
+
+const SED: OptionSpec = {
+  values: {
+    ...all({ marker: "script" }, "-e", "--expression"),
+    ...all({ marker: "script-file", target: ["read"] }, "-f", "--file"),
+    ...plain("-l", "--line-length"),
+  },
+  attached: all({ marker: "in-place" }, "-i", "--in-place"),
+  switches: all({ marker: "in-place" }, "-I"),
+};
+export function sed(invocation: Invocation): void {
+  const parsed = invocation.options(SED);
+  const words = operandWords(parsed);
+  const scripts: Word[] = parsed.options.filter((option) => option.name === "-e" || option.name === "--expression").flatMap((option) => (option.value === null ? [] : [option.value]));
+  let files = words;
+  if (!parsed.markers.has("script") && !parsed.markers.has("script-file")) {
+    const script = words[0];
+    if (script !== undefined) scripts.push(script);
+    files = words.slice(1);
+  }
+  // A script file may hold `e` and `w` commands the policy cannot see.
+  if (parsed.markers.has("script-file")) invocation.opaque();
+  for (const script of scripts) sedScript(invocation, script);
+  for (const word of files) {
+    invocation.target("read", word);
+    if (parsed.markers.has("in-place")) invocation.target("write", word);
+  }
+}
+
+/**
+ * Reads a sed script far enough to find the commands that reach outside the
+ * stream: `e` (execute), `s///e`, `w`/`W` and `s///w` (write a file), `r`/`R`
+ * (read a file). A script it cannot follow makes the command opaque.
+ */
+function sedScript(invocation: Invocation, script: Word): void {
+  if (script.unknown !== null) {
+    invocation.opaque();
+    return;
+  }
+  const s = script.text;
+  let i = 0;
+  const skipBlank = (): void => {
+    while (i < s.length && /[ \t]/.test(s.charAt(i))) i += 1;
+  };
+  const restOfLine = (): string => {
+    const end = s.indexOf("\n", i);
+    const value = (end < 0 ? s.slice(i) : s.slice(i, end)).trim();
+    i = end < 0 ? s.length : end + 1;
+    return value;
+  };
+  const skipDelimited = (delimiter: string): boolean => {
+    while (i < s.length) {
+      const c = s.charAt(i);
+      if (c === "\\") {
+        i += 2;
+        continue;
+      }
+      i += 1;
+      if (c === delimiter) return true;
+    }
+    return false;
+  };
+  const fileCommand = (letter: string, name: string): void => {
+    if (name === "") return;
+    const word = literal(name);
+    if (letter === "w" || letter === "W") invocation.target("write", word);
+    else invocation.target("read", word);
+  };
+  while (i < s.length) {
+    skipBlank();
+    const c = s.charAt(i);
+    if (c === "" || c === ";" || c === "\n" || c === "{" || c === "}" || c === "!") {
+      i += 1;
+      continue;
+    }
+    // Addresses: numbers, `$`, `/re/`, `\cREc`, `first~step`, ranges.
+    if (/[0-9$,~+]/.test(c)) {
+      i += 1;
+      continue;
+    }
+    if (c === "/" || c === "\\") {
+      const delimiter = c === "\\" ? s.charAt(i + 1) : "/";
+      i += c === "\\" ? 2 : 1;
+      if (!skipDelimited(delimiter)) return invocation.opaque();
+      while (/[IM]/.test(s.charAt(i))) i += 1;
+      continue;
+    }
+    i += 1;
+    switch (c) {
+      case "s":
+      case "y": {
+        const delimiter = s.charAt(i);
+        if (delimiter === "" || delimiter === "\n" || delimiter === "\\") return invocation.opaque();
+        i += 1;
+        if (!skipDelimited(delimiter) || !skipDelimited(delimiter)) return invocation.opaque();
+        if (c === "y") break;
+        while (i < s.length && /[gpiImMe0-9]/.test(s.charAt(i))) {
+          if (s.charAt(i) === "e") invocation.flag("inline_code");
+          i += 1;
+        }
+        if (s.charAt(i) === "w") {
+          i += 1;
+          fileCommand("w", restOfLine());
+        }
+        break;
+      }
+      case "e":
+        invocation.flag("inline_code");
+        restOfLine();
+        break;
+      case "w":
+      case "W":
+      case "r":
+      case "R":
+        fileCommand(c, restOfLine());
+        break;
+      case "a":
+      case "i":
+      case "c":
+        restOfLine();
+        break;
+      case ":":
+      case "b":
+      case "t":
+      case "T": {
+        // Labels run to `;` or the end of the line.
+        while (i < s.length && s.charAt(i) !== ";" && s.charAt(i) !== "\n") i += 1;
+        break;
+      }
+      case "q":
+      case "Q":
+      case "l":
+      case "L":
+        while (i < s.length && /[ 0-9]/.test(s.charAt(i))) i += 1;
+        break;
+      default:
+        if (!/[=dDgGhHnNpPxzF]/.test(c)) return invocation.opaque();
+    }
+  }
+}
+
+// find: start paths until the first expression word; actions run programs,
+// delete or write (findutils manual §3).
+const FIND_VALUE_TESTS = new Set([
+  "-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename", "-regex", "-iregex", "-lname", "-ilname", "-type", "-xtype", "-maxdepth", "-mindepth", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size", "-perm", "-user", "-group", "-uid", "-gid", "-links", "-inum", "-used", "-printf", "-regextype", "-fstype", "-context", "-samefile", "-newer", "-anewer", "-cnewer", "-newermt", "-newerct", "-newerat", "-newermm",
+]);
+export function find(invocation: Invocation): void {
+  const args = invocation.args;
+  let i = 0;
+  // Leading -H -L -P -D x -Ox options.
+  while (i < args.length && /^-(?:[HLP]|D|O[0-9]?)$/.test(args[i]?.text ?? "")) i += args[i]?.text === "-D" ? 2 : 1;
+  const starts: Word[] = [];
+  while (i < args.length) {
+    const word = args[i] as Word;
+    if (word.unknown === null && (word.text.startsWith("-") || word.text === "(" || word.text === "!" || word.text === ",")) break;
+    starts.push(word);
+    i += 1;
+  }
+  const startsOrCwd = (role: "read" | "delete"): void => {
+    if (starts.length === 0) invocation.workingDirectory(`file.${role}`);
+    for (const start of starts) invocation.target(role, start);
+  };
+  startsOrCwd("read");
+  while (i < args.length) {
+    const word = args[i] as Word;
+    const name = word.text;
+    i += 1;
+    if (word.unknown !== null) {
+      // An expression word that is not literal may be any action.
+      invocation.opaque();
+      continue;
+    }
+    if (name === "-exec" || name === "-execdir" || name === "-ok" || name === "-okdir") {
+      const command: Word[] = [];
+      while (i < args.length && args[i]?.text !== ";" && args[i]?.text !== "+") {
+        const part = args[i] as Word;
+        // `{}` is each file found: a placeholder the policy cannot resolve.
+        command.push(part.unknown === null && part.text.includes("{}") ? { text: part.text, unknown: "placeholder" } : part);
+        i += 1;
+      }
+      i += 1;
+      spawnArgv(invocation, command);
+    } else if (name === "-delete") {
+      startsOrCwd("delete");
+    } else if (name === "-fprint" || name === "-fprint0" || name === "-fls") {
+      const file = args[i];
+      if (file !== undefined) invocation.target("write", file);
+      i += 1;
+    } else if (name === "-fprintf") {
+      const file = args[i];
+      if (file !== undefined) invocation.target("write", file);
+      i += 2;
+    } else if (name === "-files0-from") {
+      const file = args[i];
+      if (file !== undefined) invocation.target("read", file);
+      invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: file?.text ?? "" });
+      i += 1;
+    } else if (FIND_VALUE_TESTS.has(name)) {
+      i += 1;
+    }
+  }
+}
+
+// xargs: the command (default echo) gets more operands from stdin.
+const XARGS: OptionSpec = {
+  values: {
+    ...all({ target: ["read"], marker: "arg-file" }, "-a", "--arg-file"),
+    ...all({ marker: "replace" }, "-I"),
+    ...plain("-n", "--max-args", "-L", "--max-lines", "-P", "--max-procs", "-d", "--delimiter", "-E", "-s", "--max-chars", "--process-slot-var"),
+  },
+  attached: all({ marker: "replace" }, "-i", "--replace"),
+  switches: plain("-0", "--null", "-r", "--no-run-if-empty", "-t", "--verbose", "-p", "--interactive", "-x", "--exit", "-o", "--open-tty", "--show-limits"),
+  permute: false,
+  unknown: "opaque",
+};
+export function xargs(invocation: Invocation): void {
+  const parsed = invocation.options(XARGS, invocation.args, true);
+  const command = operandWords(parsed);
+  const replace = parsed.options.find((option) => option.name === "-I" || option.name === "-i" || option.name === "--replace");
+  const token = replace === undefined ? null : (replace.value?.text ?? "{}");
+  const stdin: Word = { text: "{}", unknown: "stdin" };
+  if (command.length === 0) {
+    // xargs alone runs echo.
+    return;
+  }
+  if (token !== null) {
+    const words = command.map((word) => (word.unknown === null && word.text.includes(token) ? { text: word.text, unknown: "stdin" as const } : word));
+    wrap(invocation, words);
+    return;
+  }
+  invocation.then({ kind: "argv", words: command, ctx: invocation.ctx, extra: [stdin] }, true);
+}
+
+// GNU parallel: the command runs once per input (`:::` lists, `::::` files, or stdin); `{}` is each.
+export function parallel(invocation: Invocation): void {
+  const args = invocation.args;
+  const separator = args.findIndex((word) => /^:{3,4}\+?$/.test(word.text));
+  const before = separator < 0 ? [...args] : args.slice(0, separator);
+  let i = 0;
+  while (i < before.length && before[i]?.text.startsWith("-") === true) i += /^-(?:j|S|a|-jobs|-sshlogin|-arg-file|-joblog|-results|-tmpdir|-delay|-timeout|-retries|-colsep|-basefile|-workdir)$/.test(before[i]?.text ?? "") ? 2 : 1;
+  const command = before.slice(i);
+  if (command.length === 0) {
+    invocation.opaque();
+    return;
+  }
+  // One `:::` list of literal words: those are the inputs. Anything else is unknown here.
+  const sources = separator < 0 ? [] : args.slice(separator);
+  const single = sources[0]?.text === ":::" && !sources.slice(1).some((word) => /^:{3,4}\+?$/.test(word.text));
+  const inputs: Word[] = single ? sources.slice(1) : [{ text: "{}", unknown: separator < 0 ? "stdin" : "placeholder" }];
+  const placeholders = command.some((word) => /\{[^}]*\}/.test(word.text));
+  const words = command.map((word) => (word.unknown === null && /\{[^}]*\}/.test(word.text) ? { text: word.text, unknown: "placeholder" as const } : word));
+  // A single word with blanks is a shell command line (`parallel 'gzip {}'`).
+  if (words.length === 1 && (words[0] as Word).unknown === null && /\s/.test((words[0] as Word).text)) {
+    wrapCode(invocation, words[0] as Word, "sh");
+    return;
+  }
+  invocation.then({ kind: "argv", words, ctx: invocation.ctx, extra: placeholders ? [] : inputs }, true);
+}
+
+export function pager(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  for (const word of operandWords(parsed)) {
+    if (word.unknown === null && word.text.startsWith("+")) {
+      // `less '+!cmd'`, `less '+|cmd'`: the initial command runs a shell command.
+      if (/[!|]/.test(word.text)) invocation.flag("inline_code");
+      continue;
+    }
+    invocation.target("read", word);
+  }
+}
+
+export function open(invocation: Invocation): void {
+  invocation.flag("spawns");
+  const parsed = invocation.options({ values: { ...all(SPAWN_PROGRAM, "-a"), ...plain("-b", "--args") } });
+  for (const word of operandWords(parsed)) invocation.target(word.unknown === null && /^[a-z][a-z0-9+.-]*:/i.test(word.text) ? "url" : "read", word);
+}

@@ -1,0 +1,146 @@
+/**
+ * Command analysis: a command line parsed in the grammar of the shell that
+ * runs it, reduced to every simple command it runs (wrappers unwrapped, nested
+ * code parsed again), the files and URLs its arguments and redirections name,
+ * and the danger flags of the program table. Pure: no I/O, no bindings; the
+ * same in workerd and Node. See docs/commands.md.
+ */
+import type { DeviceOs, TargetRejection, TargetResult } from "../targets.ts";
+import { Analyzer } from "./analyze.ts";
+import type { ParseContext, Word } from "./model.ts";
+import { isAbsoluteDirectory, resolvePath } from "./paths.ts";
+import type { CommandAnalysis, CommandEnvironment, Shell } from "./types.ts";
+
+export { COMMAND_FLAGS, SHELLS } from "./types.ts";
+export type {
+  CommandAnalysis,
+  CommandEnvironment,
+  CommandFlag,
+  DerivedAction,
+  DerivedTarget,
+  Redirection,
+  Shell,
+  SimpleCommand,
+  UnresolvedReason,
+} from "./types.ts";
+
+/**
+ * The shell a device runs commands in when the request names none: the login
+ * shell each system ships as its default — bash on Linux distributions, zsh on
+ * macOS (since 10.15), and PowerShell on Windows (the shell Windows Terminal
+ * and coding agents start there; cmd.exe and Git Bash must be named).
+ */
+export function defaultShell(os: DeviceOs): Shell {
+  switch (os) {
+    case "linux":
+      return "bash";
+    case "macos":
+      return "zsh";
+    case "windows":
+      return "powershell";
+  }
+}
+
+const MAX_COMMAND_LENGTH = 8192;
+// Bound on the directories a line's `cd`s can lead to, beyond which the working directory is unknown.
+const MAX_DIRECTORIES = 16;
+
+// As targets.ts screens targets: lone surrogates have no UTF-8 form; NUL and
+// the C0/C1 controls other than tab and newline (including CR, which bash
+// keeps inside words) split or hide what a reviewer reads; format characters
+// render as nothing (`r\u200Bm`). Newlines are allowed: here-documents,
+// continuations and multi-line scripts need them.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const CONTROL = /[\u0001-\u0008\u000B-\u001F\u007F-\u009F\u2028\u2029]/;
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+
+function screen(raw: string): TargetRejection | null {
+  if (raw.length > MAX_COMMAND_LENGTH) return "too_long";
+  if (LONE_SURROGATE.test(raw)) return "invalid_utf8";
+  if (raw.includes("\u0000")) return "nul_byte";
+  if (CONTROL.test(raw)) return "control_character";
+  if (INVISIBLE.test(raw)) return "invisible_character";
+  return null;
+}
+
+/**
+ * Analyses a command line for the environment it runs in.
+ *
+ * Never throws on any input string. Refuses, as `canonicalizeCommand` does, an
+ * empty line, one over 8192 characters, and NUL, control (other than tab and
+ * newline), invisible characters or lone surrogates. Everything else yields at
+ * least one command: what cannot be parsed is an opaque command.
+ */
+export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResult<CommandAnalysis> {
+  const problem = screen(raw);
+  if (problem !== null) return { ok: false, reason: problem };
+  const line = raw.normalize("NFC").trim();
+  if (line === "") return { ok: false, reason: "empty" };
+  const { os, shell } = env;
+  const base: ParseContext = {
+    os,
+    shell,
+    cwd: directory(env.cwd, os),
+    otherCwds: [],
+    home: directory(env.home, os),
+    depth: 0,
+  };
+  try {
+    // First pass: where can the line's `cd`s lead? Every relative path then
+    // resolves against each of those directories as well, whatever the order
+    // and conditions the commands run in.
+    const first = new Analyzer();
+    first.line(line, base, [], { flags: [], targets: [], redirections: [] });
+    const otherCwds = first.directoryChanges.length === 0 ? [] : reachable(first.directoryChanges, base);
+    const analyzer = otherCwds.length === 0 ? first : new Analyzer();
+    if (analyzer !== first) analyzer.line(line, { ...base, otherCwds }, [], { flags: [], targets: [], redirections: [] });
+    const commands = analyzer.commands;
+    if (commands.length === 0) {
+      // Only comments or nothing the grammar recognised as a command.
+      commands.push({ program: "", args: [], unknownArgs: [], subcommand: "", wrappers: [], redirections: [], flags: [], opaque: true });
+    }
+    return { ok: true, value: { line, shell, commands, targets: analyzer.targets } };
+  } catch {
+    // Nothing above throws by design; if something does (a grammar bug, stack
+    // exhaustion), the line is opaque rather than an exception on the decision path.
+    return {
+      ok: true,
+      value: { line, shell, commands: [{ program: "", args: [], unknownArgs: [], subcommand: "", wrappers: [], redirections: [], flags: [], opaque: true }], targets: [] },
+    };
+  }
+}
+
+/** An absolute directory in device syntax, or null (an unusable value is as good as none). */
+function directory(value: string | undefined, os: DeviceOs): string | null {
+  if (value === undefined || value === "" || screen(value) !== null || !isAbsoluteDirectory(value, os)) return null;
+  return value;
+}
+
+/** Every directory the `cd`s of a line can reach from `base.cwd` (null when one is unknown). */
+function reachable(changes: readonly (Word | null)[], base: ParseContext): (string | null)[] {
+  const seen = new Set<string | null>([base.cwd]);
+  let frontier: (string | null)[] = [base.cwd];
+  // Each round applies every cd to every directory found so far (`cd a; cd b` in
+  // any order and any number of times), until nothing new appears.
+  for (let round = 0; round < changes.length && frontier.length > 0; round += 1) {
+    const next: (string | null)[] = [];
+    for (const from of frontier) {
+      for (const change of changes) {
+        const to = change === null ? null : target(change, from, base);
+        if (!seen.has(to)) {
+          seen.add(to);
+          next.push(to);
+        }
+      }
+    }
+    frontier = next;
+    if (seen.size > MAX_DIRECTORIES) return [null];
+  }
+  seen.delete(base.cwd);
+  return [...seen];
+}
+
+function target(change: Word, from: string | null, base: ParseContext): string | null {
+  const resolved = resolvePath(change, { ...base, cwd: from }, { tildeIsHome: true });
+  return resolved !== null && "value" in resolved ? resolved.value : null;
+}

@@ -1,0 +1,329 @@
+/**
+ * The POSIX family (bash, sh, zsh): unbash's AST walked into simple commands.
+ *
+ * unbash parses GNU Bash 5.3; sh scripts parse as Bash. zsh reads a few
+ * constructs differently, and those are refused as opaque rather than read the
+ * Bash way (see ZSH_ONLY below and docs/commands.md).
+ */
+import { forEachChild, parse } from "unbash";
+import type {
+  Assignment,
+  Command,
+  CommandArgument,
+  DoubleQuotedChild,
+  ParameterExpansionPart,
+  ParsedScript,
+  Redirection as UnbashRedirection,
+  SyntaxNode,
+  Word as UnbashWord,
+  WordPart,
+} from "unbash";
+import { MAX_NESTED_SYNTAX, type ParseContext, type RawCommand, type RawRedirection, type Word, type WordUnknown } from "./model.ts";
+
+interface WalkState {
+  /** Set inside a script unbash reported errors for: nothing in it is trusted. */
+  tainted: boolean;
+  /** Wrappers the grammar unwrapped on the way here (`time`). */
+  wrappers: string[];
+  /** Substitutions this script is nested in. */
+  depth: number;
+}
+
+// zsh constructs that Bash reads as something harmless: `$~x` and `$=x` (glob
+// and split the value), `${(e)x}` and other parameter flags (`e` evaluates the
+// value as code), `${~x}`, `${=x}`, `${^x}`, and `=cmd` (the path of cmd; as a
+// program word it runs cmd). Glob qualifiers `*(e:…:)` and `*(+fn)` run code; unbash
+// reads them as extended globs, which are refused separately.
+const ZSH_ONLY = /\$[~=^]|\$\{[(~=^]/;
+const ZSH_EQUALS = /^=[A-Za-z0-9_.+-]/;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Characters that carry no quoting, expansion, globbing or tilde meaning in any position.
+const PLAIN_WORD = /^[A-Za-z0-9_.\/:@%+,-]+$/;
+const CODE_MARK = /[$`]|[<>]\(/;
+
+/**
+ * Parses a POSIX-family line into its simple commands, in source order, a command
+ * before the commands nested in its words.
+ */
+export function parsePosix(source: string, ctx: ParseContext): RawCommand[] {
+  const out: RawCommand[] = [];
+  // unbash finds where each substitution ends by scanning the rest of the line,
+  // once per level: a line nested past any real use is refused before parsing,
+  // so that no line costs more than a bounded number of scans.
+  if (parenthesisDepth(source) > MAX_NESTED_SYNTAX * 2) {
+    out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "nesting" });
+    return out;
+  }
+  const walker = new PosixWalker(ctx, out);
+  walker.script(parse(source), { tainted: false, wrappers: [], depth: 0 });
+  return out;
+}
+
+class PosixWalker {
+  constructor(
+    private readonly ctx: ParseContext,
+    private readonly out: RawCommand[],
+  ) {}
+
+  script(script: ParsedScript, state: WalkState): void {
+    const tainted = state.tainted || (script.errors !== undefined && script.errors.length > 0);
+    const inner: WalkState = { tainted, wrappers: [], depth: state.depth };
+    const before = this.out.length;
+    for (const statement of script.commands) this.node(statement, inner);
+    // A script that reported errors but yielded no command (`)`, `|`) still
+    // stands for something the shell would have tried to run.
+    if (tainted && this.out.length === before) {
+      this.out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "parse_error" });
+    }
+  }
+
+  node(node: SyntaxNode, state: WalkState): void {
+    switch (node.type) {
+      case "Script":
+        this.script(node, state);
+        return;
+      case "Command":
+        this.command(node, state);
+        return;
+      case "Pipeline": {
+        const timed = node.prefixes.some((prefix) => prefix.type === "Time");
+        const inner = timed ? { ...state, wrappers: [...state.wrappers, "time"] } : state;
+        for (const command of node.commands) this.node(command, inner);
+        return;
+      }
+      case "Redirected": {
+        // `{ a; b; } > out`: the redirection applies to the whole group; it is
+        // recorded once, as a command with no program ahead of the group's commands.
+        this.out.push({
+          words: [],
+          assignments: [],
+          redirections: node.redirects.map((redirect) => this.redirection(redirect)),
+          wrappers: state.wrappers,
+          opaque: state.tainted ? "parse_error" : null,
+        });
+        for (const redirect of node.redirects) forEachChild(redirect, (child) => this.nested(child, state));
+        this.node(node.command, state);
+        return;
+      }
+      case "CommandExpansion":
+      case "ProcessSubstitution":
+      case "ArithmeticCommandExpansion":
+        this.substitution(node, state);
+        return;
+      default:
+        forEachChild(node, (child) => this.node(child, state));
+    }
+  }
+
+  /** Looks inside a word for code it runs (substitutions) without emitting the word itself. */
+  nested(node: SyntaxNode, state: WalkState): void {
+    if (node.type === "CommandExpansion" || node.type === "ProcessSubstitution" || node.type === "ArithmeticCommandExpansion") {
+      this.substitution(node, state);
+      return;
+    }
+    // A word without `$`, a backquote or `<(`/`>(` holds no code; skipping it
+    // spares unbash from building its parts (they are parsed lazily).
+    if (node.type === "Word" && !CODE_MARK.test(node.text)) return;
+    forEachChild(node, (child) => this.nested(child, state));
+  }
+
+  /** The code of `$(…)`, `<(…)`, backquotes: parsed (by unbash, on first access) unless nested too deep. */
+  private substitution(node: { script: ParsedScript | undefined }, state: WalkState): void {
+    if (state.depth >= MAX_NESTED_SYNTAX) {
+      this.out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "nesting" });
+      return;
+    }
+    if (node.script !== undefined) this.script(node.script, { ...state, depth: state.depth + 1 });
+  }
+
+  command(node: Command, state: WalkState): void {
+    const words: Word[] = [];
+    const assignments: { name: string; value: Word }[] = [];
+    const redirections: RawRedirection[] = [];
+    let zshOnly = false;
+
+    for (const item of node.prefix) {
+      if (item.type === "Assignment") assignments.push({ name: item.name, value: this.assignmentValue(item) });
+      else redirections.push(this.redirection(item));
+    }
+    if (node.name !== undefined) {
+      words.push(this.word(node.name, true));
+      zshOnly ||= this.zshOnly(node.name, true);
+    }
+    for (const item of node.suffix) {
+      if (item.type === "Word" || item.type === "Assignment") {
+        words.push(this.argument(item));
+        zshOnly ||= item.type === "Word" && this.zshOnly(item, false);
+      } else {
+        redirections.push(this.redirection(item));
+      }
+    }
+
+    let opaque: RawCommand["opaque"] = null;
+    if (state.tainted) opaque = "parse_error";
+    else if (zshOnly) opaque = "unsupported_syntax";
+    else if (words[0] !== undefined && words[0].unknown !== null) opaque = "program_not_literal";
+
+    this.out.push({ words, assignments, redirections, wrappers: state.wrappers, opaque });
+    forEachChild(node, (child) => this.nested(child, state));
+  }
+
+  private zshOnly(word: UnbashWord, program: boolean): boolean {
+    if (this.ctx.shell !== "zsh") return false;
+    if (ZSH_ONLY.test(word.text)) return true;
+    if (word.parts?.some((part) => part.type === "ExtendedGlob")) return true;
+    // `=cmd` expands to cmd's path; as an argument it is only a path, which the
+    // word's unknown value already covers, but as a program it runs cmd.
+    return program && ZSH_EQUALS.test(word.text);
+  }
+
+  private redirection(redirect: UnbashRedirection): RawRedirection {
+    const fd = redirect.descriptor?.type === "FileDescriptor" ? redirect.descriptor.value : null;
+    if (redirect.type === "HereDoc") return { op: redirect.operator, fd, target: null };
+    if (redirect.type === "HereString") return { op: redirect.operator, fd, target: null };
+    const target = redirect.target === undefined ? null : this.word(redirect.target, false);
+    // `2>&1`, `>&-`, `<&3`: descriptor duplication, not a file. `>& file` (no
+    // number) is Bash's spelling of `&> file`.
+    if ((redirect.operator === ">&" || redirect.operator === "<&") && target !== null && /^(?:[0-9]+-?|-)$/.test(target.text)) {
+      return { op: redirect.operator, fd, target: null, duplicate: true };
+    }
+    return { op: redirect.operator, fd, target };
+  }
+
+  private argument(item: CommandArgument): Word {
+    if (item.type === "Word") return this.word(item, false);
+    // `export X=$(…)`, `declare a=b`: declaration builtins take assignments as arguments.
+    const value = this.assignmentValue(item);
+    if (value.unknown !== null) return { text: item.text, unknown: value.unknown };
+    return { text: `${item.name}${item.append === true ? "+=" : "="}${value.text}`, unknown: null };
+  }
+
+  private assignmentValue(item: Assignment): Word {
+    if (item.value.type === "ArrayValue" || item.index !== undefined) return { text: item.text, unknown: "expansion" };
+    return this.word(item.value, false, true);
+  }
+
+  /** A word's value as the program receives it, or why it cannot be known. */
+  word(word: UnbashWord, program: boolean, assignment = false): Word {
+    // Plain words (most of them) are their own value.
+    if (PLAIN_WORD.test(word.text)) return { text: word.text, unknown: null };
+    if (this.ctx.shell === "zsh" && ZSH_EQUALS.test(word.text)) return { text: word.text, unknown: "expansion" };
+    const parts = word.parts;
+    let text = "";
+    let unknown: WordUnknown | null = null;
+    const note = (why: WordUnknown): void => {
+      if (unknown === null || why === "expansion" || (why === "home_unknown" && unknown === "glob")) unknown = why;
+    };
+    if (parts === undefined) {
+      text = word.value;
+      if (word.text.startsWith("~")) {
+        const tilde = this.tilde(text);
+        if (tilde === null) note("home_unknown");
+        else text = tilde;
+      } else if (!program && this.ctx.shell === "bash" && !assignment) {
+        // Bash (not sh, not zsh) also expands `~` after the `=` of an
+        // assignment-shaped argument: `dd of=~/x` writes under home.
+        const equals = /^([A-Za-z_][A-Za-z0-9_]*=)(~.*)$/.exec(word.text);
+        if (equals !== null && NAME.test((equals[1] ?? "").slice(0, -1))) {
+          const tilde = this.tilde(word.value.slice((equals[1] ?? "").length));
+          if (tilde === null) note("home_unknown");
+          else text = (equals[1] ?? "") + tilde;
+        }
+      }
+      return unknown === null ? { text, unknown: null } : { text: word.text, unknown };
+    }
+    parts.forEach((part, index) => {
+      text += this.part(part, index === 0, note);
+    });
+    return unknown === null ? { text, unknown: null } : { text: word.text, unknown };
+  }
+
+  private part(part: WordPart, first: boolean, note: (why: WordUnknown) => void): string {
+    switch (part.type) {
+      case "Literal": {
+        if (first && part.text.startsWith("~")) {
+          const tilde = this.tilde(part.value);
+          if (tilde === null) note("home_unknown");
+          return tilde ?? part.value;
+        }
+        return part.value;
+      }
+      case "SingleQuoted":
+      case "AnsiCQuoted":
+        return part.value;
+      case "DoubleQuoted":
+      case "LocaleString":
+        return part.parts.map((child) => this.quotedChild(child, note)).join("");
+      case "SimpleExpansion":
+      case "ParameterExpansion": {
+        const home = this.homeExpansion(part);
+        // Unquoted, the value is split on IFS and globbed: only a home without
+        // blanks or wildcards stays one literal word.
+        if (home !== null && !/[\s*?[\]]/.test(home)) return home;
+        note(home === null && this.isHome(part) ? "home_unknown" : "expansion");
+        return part.text;
+      }
+      case "Glob":
+      case "ExtendedGlob":
+        note("glob");
+        return part.text;
+      default:
+        // Command, arithmetic and process substitution, brace expansion.
+        note("expansion");
+        return part.text;
+    }
+  }
+
+  private quotedChild(child: DoubleQuotedChild, note: (why: WordUnknown) => void): string {
+    switch (child.type) {
+      case "Literal":
+        return child.value;
+      case "SimpleExpansion":
+      case "ParameterExpansion": {
+        const home = this.homeExpansion(child);
+        if (home !== null) return home;
+        note(this.isHome(child) ? "home_unknown" : "expansion");
+        return child.text;
+      }
+      default:
+        note("expansion");
+        return child.text;
+    }
+  }
+
+  private isHome(part: { type: "SimpleExpansion" | "ParameterExpansion"; text: string }): boolean {
+    return part.text === "$HOME" || part.text === "${HOME}";
+  }
+
+  private homeExpansion(part: { type: "SimpleExpansion"; text: string } | ParameterExpansionPart): string | null {
+    if (!this.isHome(part)) return null;
+    return this.ctx.home;
+  }
+
+  /** `~`, `~/x` and `~+` resolve; `~user`, `~-` and a missing home do not. */
+  private tilde(value: string): string | null {
+    const slash = value.indexOf("/");
+    const prefix = slash < 0 ? value : value.slice(0, slash);
+    const rest = slash < 0 ? "" : value.slice(slash);
+    if (prefix === "~") return this.ctx.home === null ? null : joinHome(this.ctx.home, rest);
+    if (prefix === "~+") return this.ctx.cwd === null ? null : joinHome(this.ctx.cwd, rest);
+    return null;
+  }
+}
+
+/** The deepest nesting of `(` … `)` in the text, quotes ignored (an over-estimate, which is the safe side). */
+function parenthesisDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 0x28) max = Math.max(max, (depth += 1));
+    else if (c === 0x29 && depth > 0) depth -= 1;
+  }
+  return max;
+}
+
+function joinHome(base: string, rest: string): string {
+  if (rest === "") return base;
+  return base.endsWith("/") || base.endsWith("\\") ? base + rest.slice(1) : base + rest;
+}

@@ -1,0 +1,433 @@
+/**
+ * The program table: what each well-known program's arguments mean. One row per
+ * program (with its aliases); each row says which arguments are files it reads,
+ * writes or deletes, which are URLs or hosts it reaches, which options make it
+ * run other code, and which programs it wraps. The comment above a row names the
+ * abuse it stops or the manual it follows.
+ *
+ * Conservative rules (docs/commands.md): an option a row does not know is a
+ * switch, so the word after it is still seen as an operand (more targets, never
+ * fewer); rows whose options can change what the program touches or runs ask
+ * for unknown options to make the command opaque instead.
+ */
+import { foldCase } from "../targets.ts";
+import type { ParseContext } from "./model.ts";
+import type { Effect, OptionSpec } from "./options.ts";
+import * as h from "./handlers/index.ts";
+import { all, CONFIG, NONE, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "./rows.ts";
+
+export { assignmentFlags, runRow } from "./rows.ts";
+
+// GNU grep: the pattern comes first unless -e or -f gave it; -r/-R with no file
+// searches the working directory (grep manual §2.1).
+const GREP: OptionSpec = {
+  values: {
+    ...all({ marker: "pattern" }, "-e", "--regexp"),
+    ...all({ marker: "pattern", target: ["read"] }, "-f", "--file"),
+    ...plain("-A", "-B", "-C", "-m", "--max-count", "--after-context", "--before-context", "--context", "--label", "--include", "--exclude", "--exclude-dir", "-d", "--directories", "-D", "--devices", "--binary-files", "--color", "--colour"),
+    ...all(R, "--exclude-from"),
+  },
+  switches: all({ marker: "recursive" }, "-r", "-R", "--recursive", "--dereference-recursive"),
+};
+
+// ripgrep: pattern then paths, the working directory by default. `--pre`
+// runs a program on every file searched (`rg --pre sh .` executes every file).
+const RG: OptionSpec = {
+  values: {
+    ...all({ marker: "pattern" }, "-e", "--regexp"),
+    ...all({ marker: "pattern", target: ["read"] }, "-f", "--file"),
+    ...all({ spawn: "program-file" }, "--pre"),
+    ...all(R, "--ignore-file"),
+    ...plain("-A", "-B", "-C", "-m", "-g", "--glob", "--iglob", "-t", "--type", "-T", "--type-not", "--type-add", "-j", "--threads", "-M", "--max-columns", "--max-depth", "--max-filesize", "--pre-glob", "-r", "--replace", "--color", "--colors", "--sort", "--sortr", "-E", "--encoding", "--context-separator", "--field-match-separator", "--path-separator", "--engine", "--dfa-size-limit", "--regex-size-limit"),
+  },
+  switches: {},
+};
+
+// jq: the filter first unless --from-file; --rawfile/--slurpfile read files.
+const JQ: OptionSpec = {
+  values: {
+    ...all({ marker: "pattern", target: ["read"] }, "-f", "--from-file"),
+    ...plain("--arg", "--argjson", "--indent", "-L"),
+    "--rawfile": NONE,
+    "--slurpfile": NONE,
+  },
+};
+
+const COREUTILS_TARGET_DIR: Record<string, Effect> = all({ marker: "dest", target: ["write"] }, "-t", "--target-directory");
+
+/**
+ * The table. Rows for the same name are tried in order; the first whose
+ * `shells` and `os` match wins.
+ */
+export const PROGRAMS: readonly ProgramRow[] = [
+  // ---- readers: every operand is a file read (coreutils, util-linux, diffutils manuals).
+  // `cat /etc/shadow`, `cat ~/.ssh/id_rsa`: reading a secret is a file.read like any other.
+  // Each row lists exactly the options that take a value, so that no file operand is
+  // mistaken for an option's value.
+  { names: ["cat", "rev", "tsort", "zcat", "bzcat", "xzcat", "zstdcat", "lzcat", "lsattr", "getfacl", "md5sum", "sha1sum", "sha224sum", "sha256sum", "sha384sum", "sha512sum", "b2sum", "cksum", "sum", "md5", "wc"], options: { values: all(R, "--files0-from") }, operands: { each: ["read"] } },
+  { names: ["tac"], options: { values: plain("-s", "--separator") }, operands: { each: ["read"] } },
+  { names: ["nl"], options: { values: plain("-b", "-d", "-f", "-h", "-i", "-l", "-n", "-s", "-v", "-w", "--body-numbering", "--section-delimiter", "--footer-numbering", "--header-numbering", "--line-increment", "--join-blank-lines", "--number-format", "--number-separator", "--starting-line-number", "--number-width") }, operands: { each: ["read"] } },
+  // less/more: a `+cmd` operand runs a pager command first; `!` and `|` in it run a shell.
+  { names: ["less", "more", "most", "zless", "zmore"], options: { values: plain("-b", "-h", "-j", "-k", "-o", "-O", "-p", "-P", "-t", "-T", "-x", "-y", "-z", "-n", "--buffers", "--jump-target", "--log-file", "--LOG-FILE", "--pattern", "--prompt", "--tag", "--tabs", "--max-scroll", "--window") }, run: h.pager },
+  // bat: --pager runs a program of the line's choosing.
+  { names: ["bat", "batcat"], options: { values: { ...all(SPAWN_PROGRAM, "--pager"), ...plain("-l", "--language", "-H", "--highlight-line", "-r", "--line-range", "--theme", "--style", "--tabs", "--map-syntax", "-m", "--file-name", "--wrap", "--color", "--italic-text", "--decorations", "--paging", "--terminal-width") } }, operands: { each: ["read"] } },
+  { names: ["strings"], options: { values: plain("-n", "-t", "-e", "-T", "--bytes", "--radix", "--encoding", "--target", "--output-separator") }, operands: { each: ["read"] } },
+  { names: ["od"], options: { values: plain("-A", "-j", "-N", "-t", "-w", "-S", "--address-radix", "--skip-bytes", "--read-bytes", "--format", "--width", "--strings") }, operands: { each: ["read"] } },
+  { names: ["xxd"], options: { values: plain("-c", "-g", "-l", "-o", "-s", "-n", "-cols", "-groupsize", "-len", "-seek", "-name") }, operands: { each: ["read"], last: ["write"] } },
+  { names: ["hexdump", "hd"], options: { values: { ...plain("-e", "-n", "-s"), ...all(R, "-f") } }, operands: { each: ["read"] } },
+  { names: ["file"], options: { values: { ...all(R, "-m", "--magic-file", "-f", "--files-from"), ...plain("-F", "--separator", "-e", "--exclude", "-P", "--parameter") } }, operands: { each: ["read"] } },
+  { names: ["stat"], options: { values: plain("-c", "--format", "--printf") }, operands: { each: ["read"] } },
+  { names: ["base64", "base32", "basenc"], options: { values: plain("-w", "--wrap") }, operands: { each: ["read"] } },
+  { names: ["uniq"], options: { values: plain("-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars", "--group", "--all-repeated") }, operands: { each: ["read"], last: ["write"] } },
+  { names: ["cmp"], options: { values: plain("-i", "-n", "--ignore-initial", "--bytes") }, operands: { each: ["read"] } },
+  { names: ["comm"], options: { values: plain("--output-delimiter") }, operands: { each: ["read"] } },
+  { names: ["diff", "diff3", "sdiff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color") }, operands: { each: ["read"] } },
+  { names: ["paste"], options: { values: plain("-d", "--delimiters") }, operands: { each: ["read"] } },
+  { names: ["join"], options: { values: plain("-1", "-2", "-j", "-t", "-e", "-o", "-a", "-v") }, operands: { each: ["read"] } },
+  { names: ["expand", "unexpand", "fold", "fmt"], options: { values: plain("-t", "--tabs", "-w", "--width", "-p", "--prefix", "-g", "--goal") }, operands: { each: ["read"] } },
+  { names: ["column"], options: { values: plain("-s", "-o", "-c", "-N", "-R", "-E", "-H", "-l", "-O", "-W", "-d", "--separator", "--output-separator", "--output-width", "--table-columns", "--table-right", "--table-noextreme", "--table-hide", "--table-order", "--table-wrap", "--table-name", "--tree", "--tree-id", "--tree-parent") }, operands: { each: ["read"] } },
+  { names: ["pr"], options: { values: plain("-h", "--header", "-l", "--length", "-w", "--width", "-W", "--page-width", "-o", "--indent", "-s", "-S", "-e", "-i", "-N", "--first-line-number", "-n") }, operands: { each: ["read"] } },
+  { names: ["iconv"], options: { values: { ...plain("-f", "-t", "--from-code", "--to-code"), ...all(W, "-o", "--output") } }, operands: { each: ["read"] } },
+  { names: ["look"], options: { values: plain("-t", "--terminate") }, operands: { skip: 1, each: ["read"] } },
+  { names: ["readlink", "realpath"], options: { values: plain("--relative-to", "--relative-base") }, operands: { each: ["read"] } },
+  { names: ["xattr"], options: { values: plain("-w", "-d", "-p") }, operands: { each: ["read"] } },
+  // head/tail: `-n 20`, `-c 5` take values; `tail -f` keeps reading.
+  { names: ["head", "tail"], options: { values: plain("-n", "-c", "--lines", "--bytes", "-s", "--sleep-interval", "--pid", "--max-unchanged-stats") }, operands: { each: ["read"] } },
+  // sort: `-o FILE` writes, `--compress-program` runs a program, `-T` uses a temp dir.
+  { names: ["sort"], options: { values: { ...all(W, "-o", "--output"), ...all(SPAWN_PROGRAM, "--compress-program"), ...all(R, "--files0-from"), ...plain("-k", "--key", "-t", "--field-separator", "-S", "--buffer-size", "-T", "--temporary-directory", "--parallel", "--batch-size", "--sort", "--random-source") } }, operands: { each: ["read"] } },
+  // cut: `-d`, `-f`, `-c`, `-b` take values.
+  { names: ["cut"], options: { values: plain("-d", "-f", "-c", "-b", "--delimiter", "--fields", "--characters", "--bytes", "--output-delimiter") }, operands: { each: ["read"] } },
+  // tr reads stdin only; its operands are character sets, not files.
+  { names: ["tr", "echo", "printf", "true", "false", "yes", "seq", "date", "pwd", "whoami", "id", "uname", "hostname", "basename", "dirname", "sleep", "expr", "test", "[", "clear", "tput", "nproc", "arch", "uptime", "which", "type", "help", "jobs", "wait", "dirs", "set", "unset", "shift", "unalias", "umask", "ulimit", "read", "getopts", "return", "exit", "break", "continue", "let", ":", "history", "disown", "bg", "fg", "kill", "mktemp", "printenv", "locale", "tty", "groups", "users", "who", "w", "free", "df", "lsblk", "ps", "top", "htop", "pgrep", "shopt", "setopt", "unsetopt", "where", "whence", "rehash"],
+    shells: ["bash", "sh", "zsh"] },
+  // cd and friends: later relative paths may resolve against any directory the line changes to.
+  { names: ["cd", "pushd", "popd", "chdir"], shells: ["bash", "sh", "zsh"], run: h.cd },
+  // export/declare/alias with NAME=value: variables and aliases that change what later commands run.
+  { names: ["export", "local", "declare", "typeset", "readonly", "alias"], shells: ["bash", "sh", "zsh"], run: h.declare },
+  // hash -p PATH NAME makes NAME run PATH.
+  { names: ["hash"], shells: ["bash", "sh", "zsh"], options: { values: { "-p": CONFIG } } },
+  // ls, tree, du: paths are read (listed); the working directory when none is given.
+  { names: ["ls", "ll", "la", "dir", "vdir", "tree", "du", "exa", "eza", "lsd"], shells: ["bash", "sh", "zsh"], options: { values: plain("-I", "--ignore", "-w", "--width", "-T", "--tabsize", "--block-size", "--color", "--time-style", "--format", "--sort", "--time", "--hide", "--quoting-style", "--indicator-style", "-L", "-P", "--max-depth", "-d", "--exclude", "-B", "-t", "--threshold", "--level") }, operands: { each: ["read"], cwd: true } },
+  // grep family: pattern first unless -e/-f; `grep -r pattern` reads the working directory.
+  { names: ["grep", "egrep", "fgrep", "zgrep", "ggrep"], options: GREP, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: "recursive" } },
+  { names: ["rg", "ripgrep"], options: RG, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: true } },
+  { names: ["ag", "ack"], options: { values: plain("-G", "--file-search-regex", "--ignore", "--ignore-dir", "-A", "-B", "-C", "-m", "--depth") }, operands: { skip: 1, each: ["read"], cwd: true } },
+  { names: ["jq", "gojq", "yq"], options: JQ, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
+  // awk: the program is code (system(), pipes to commands, output redirection);
+  // -f reads the program from a file the policy cannot see.
+  { names: ["awk", "gawk", "mawk", "nawk"], run: h.awk },
+  // sed: the script first unless -e/-f; `-i` rewrites the files; the `e` command
+  // and `s///e` run commands, `w` writes and `r` reads files (GNU sed manual §3.2, §3.8).
+  { names: ["sed", "gsed"], run: h.sed },
+  // find: start paths are read; -exec/-execdir/-ok run programs, -delete deletes,
+  // -fprint* write (findutils manual §3).
+  { names: ["find", "gfind"], run: h.find },
+  { names: ["fd", "fdfind"], options: { values: { ...all({ spawn: "program-file" }, "-x", "--exec", "-X", "--exec-batch"), ...plain("-e", "--extension", "-t", "--type", "-d", "--max-depth", "--min-depth", "-E", "--exclude", "-S", "--size", "--changed-within", "--changed-before", "-j", "--threads", "--color", "-c", "--ignore-file", "--base-directory", "--path-separator", "--search-path") } }, operands: { skip: 1, each: ["read"], cwd: true } },
+  // get-content / select-string and friends are PowerShell rows below.
+
+  // ---- writers (coreutils manual §11, §12)
+  // cp/install: sources read, the last operand (or -t DIR) written.
+  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--backup", "--preserve", "--no-preserve", "--reflink", "--sparse", "--context") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest" } },
+  // mv: sources are read and deleted (moved away), the destination written.
+  { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") } }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest" } },
+  // ln: the link name is written; its target is exposed through it.
+  { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest" } },
+  // tee writes every operand (and its stdout).
+  { names: ["tee"], options: { values: plain("--output-error") }, operands: { each: ["write"] } },
+  { names: ["touch", "mkdir", "mkfifo", "mknod", "truncate", "fallocate"], options: { values: { ...plain("-m", "--mode", "-d", "--date", "-t", "-s", "--size", "-l", "--length", "-o", "--offset", "-Z", "--context"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
+  // chmod/chown/chgrp: the mode or owner first, unless --reference gives it.
+  { names: ["chmod", "chown", "chgrp", "chattr", "setfacl"], options: { values: { ...all({ marker: "reference", target: ["read"] }, "--reference"), ...plain("--from", "-m", "-x", "-M", "-X") } }, operands: { skip: 1, skipUnless: "reference", each: ["write"] } },
+  // patch writes the files the patch names (unknown here): the working directory; -i reads the patch, -o writes.
+  { names: ["patch"], options: { values: { ...all(R, "-i", "--input"), ...all(W, "-o", "--output", "-r", "--reject-file"), ...all({ chdir: true }, "-d", "--directory"), ...plain("-p", "--strip", "-F", "--fuzz", "-z", "--suffix", "-B", "--prefix", "-V", "--version-control", "-D", "--ifdef") } }, run: h.patch },
+  // dd: `if=` is read, `of=` written (`dd of=/dev/sda`).
+  { names: ["dd"], run: h.dd },
+  // tar: -c reads members and writes the archive, -x reads the archive and writes
+  // into -C or the working directory; --to-command, -I, --use-compress-program,
+  // --checkpoint-action=exec, --info-script and --rsh-command run programs (GNU tar manual).
+  { names: ["tar", "gtar", "bsdtar"], run: h.tar },
+  // zip: the archive written, members read; `-TT cmd` runs cmd to test the archive.
+  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s", "-sp"), ...all(W, "-O", "--output-file") }, switches: all({ marker: "move" }, "-m", "--move") }, run: h.zip },
+  // unzip: the archive read, extracted into -d or the working directory.
+  { names: ["unzip"], run: h.unzip },
+  { names: ["gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress", "brotli"], options: { values: { ...all(W, "-o", "--output"), ...plain("-S", "--suffix", "-T", "--threads", "-b", "--memlimit", "--format", "-F", "-C", "--check") } }, operands: { each: ["read", "write"] } },
+
+  // ---- deleters
+  // `rm -rf ~/` is a file.delete of home; -r and -f change nothing about what is named.
+  { names: ["rm", "rmdir", "unlink", "shred", "srm", "trash", "trash-put", "grm"], options: { values: plain("-n", "--iterations", "-s", "--size", "--random-source", "--interactive") }, operands: { each: ["delete"] } },
+
+  // ---- network (curl, wget manuals; OpenSSH manuals)
+  // curl: URLs; -o/--output-dir/-D/-c/--trace write; -T, -d @f, -F x=@f, --data-binary @f read
+  // and send files; -K reads options from a file the policy cannot see; -w %output{f} writes.
+  { names: ["curl"], run: h.curl },
+  // wget: URLs; downloads land in -P or the working directory; -O/-o/-a write;
+  // --post-file/--body-file send files; -i reads URLs from a file; -e runs a wgetrc command.
+  { names: ["wget", "wget2"], run: h.wget },
+  { names: ["http", "https", "xh", "httpie"], options: { values: { ...all(W, "-o", "--output", "--download"), ...plain("-a", "--auth", "-A", "--auth-type", "--session", "--verify", "--cert", "--cert-key", "--proxy", "--timeout", "-v", "--print", "-p", "--pretty", "-s", "--style") } }, operands: { skip: 0, each: [] }, run: h.httpie },
+  // ssh: the destination, with -p; -o ProxyCommand/LocalCommand run commands locally;
+  // -F reads a config that may; -i reads a private key; -J adds a jump host.
+  { names: ["ssh", "autossh", "mosh"], run: h.ssh },
+  // scp/sftp/rsync: remote operands are hosts, local ones are read or written by direction;
+  // -S / -e / --rsh run a program instead of ssh.
+  { names: ["scp", "sftp"], run: h.scp },
+  { names: ["rsync"], run: h.rsync },
+  // nc / ncat / socat / telnet: raw connections; -e/-c and EXEC:/SYSTEM: run programs.
+  { names: ["nc", "ncat", "netcat", "telnet"], run: h.netcat },
+  { names: ["socat"], run: h.socat },
+  { names: ["ftp", "tftp", "lftp", "aria2c", "axel"], operands: { each: ["url"] } },
+
+  // ---- version control and package managers
+  // git: -c, --config-env, -C, --exec-path, --git-dir/--work-tree and unknown subcommands (aliases)
+  // change what git runs; remotes are URLs; ext:: runs a command; core.pager & co are code.
+  { names: ["git"], run: h.git },
+  { names: ["gh", "glab"], run: h.subcommandOnly },
+  // npm/pnpm/yarn/bun: install specs that are URLs, git or tarballs fetch code that runs;
+  // exec/npx/dlx/create/init run a registry package; --userconfig, --script-shell,
+  // --node-options and --registry change what runs.
+  { names: ["npm", "pnpm", "yarn", "bun", "cnpm"], run: h.npm },
+  { names: ["npx", "pnpx", "bunx"], run: h.npx },
+  // pip / uv pip: URL and VCS specs fetch code; -i/--index-url/--extra-index-url are
+  // where packages come from; -r reads a requirements file.
+  { names: ["pip", "pip3", "uv", "pipx", "poetry", "pdm", "conda", "mamba"], run: h.pip },
+  { names: ["uvx"], flags: ["remote_code"], run: h.subcommandOnly },
+  { names: ["cargo", "go", "docker", "podman", "kubectl", "helm", "terraform", "dotnet", "mvn", "gradle", "gradlew", "brew", "apt", "apt-get", "dnf", "yum", "apk", "gem", "bundle", "composer", "deno", "swift", "rustup", "nvm", "volta", "corepack", "make", "gmake", "cmake", "ninja", "pytest", "tox", "nox", "jest", "vitest", "tsc", "eslint", "prettier", "wrangler", "systemctl", "launchctl", "aws", "gcloud", "az"], run: h.tool },
+
+  // ---- interpreters: inline code is a flag; a script argument is a file read
+  { names: ["node", "nodejs"], run: h.node },
+  { names: ["python", "python2", "python3", "pypy", "pypy3", "py"], run: h.python },
+  { names: ["perl"], run: h.perl },
+  { names: ["ruby", "irb"], run: h.ruby },
+  { names: ["php"], run: h.php },
+  // java -jar FILE runs the archive.
+  { names: ["java", "javaw"], options: { values: { ...all(R, "-jar"), ...plain("-cp", "-classpath", "--class-path", "-p", "--module-path", "-m", "--module", "--add-opens", "--add-exports") }, permute: false }, operands: { each: [] } },
+  { names: ["lua", "luajit", "rscript", "osascript", "tclsh", "wish", "julia", "elixir", "erl", "groovy", "jshell", "scala", "kotlin"], run: h.interpreter },
+  // shells: -c bodies are parsed again; a shell with no script reads code from stdin (`curl … | sh`).
+  { names: ["bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "tcsh", "csh", "rbash"], run: h.shell },
+  { names: ["busybox", "toybox"], run: h.busybox },
+  { names: ["cmd"], os: ["windows"], run: h.cmdExe },
+  // wsl runs a Linux command line through the distribution's shell (or, with -e, directly).
+  { names: ["wsl"], os: ["windows"], run: h.wsl },
+  { names: ["powershell", "pwsh", "powershell_ise"], run: h.powershellExe },
+
+  // ---- evaluation of strings and files
+  // eval runs its arguments as code: literal → parsed again, anything else opaque.
+  { names: ["eval"], shells: ["bash", "sh", "zsh"], run: h.evalBuiltin },
+  // source / . run a file in the current shell, where it can redefine everything after it.
+  { names: ["source", "."], shells: ["bash", "sh", "zsh", "powershell"], opaque: true, run: h.sourceBuiltin },
+  // trap runs its first argument as code when the signal arrives.
+  { names: ["trap"], shells: ["bash", "sh", "zsh"], run: h.trap },
+  // fc and zsh's r re-run commands from history the line does not show.
+  { names: ["fc"], shells: ["bash", "sh", "zsh"], opaque: true },
+  { names: ["r"], shells: ["zsh"], opaque: true },
+  // emulate -c and zsh's builtin helpers evaluate strings.
+  { names: ["emulate"], shells: ["zsh"], opaque: true },
+  { names: ["bind", "complete", "compgen", "enable", "autoload", "zmodload"], shells: ["bash", "sh", "zsh"], opaque: true },
+
+  // ---- wrappers: the operands after their own options are a command they run
+  { names: ["sudo", "sudoedit"], run: h.sudo },
+  // doas (OpenBSD): -u user, -C config; pkexec (polkit); gsudo (Windows).
+  { names: ["doas"], options: { values: plain("-u", "-C"), permute: false, unknown: "opaque" }, operands: { run: true, runFlags: ["elevated"] }, flags: ["elevated"] },
+  { names: ["pkexec"], options: { values: plain("--user"), permute: false, unknown: "opaque" }, operands: { run: true, runFlags: ["elevated"] }, flags: ["elevated"] },
+  { names: ["gsudo"], options: { values: plain("-u", "--user", "-i", "--integrity"), permute: false, unknown: "opaque" }, operands: { run: true, runFlags: ["elevated"] }, flags: ["elevated"] },
+  // su -c runs a shell command as another user; su alone starts a shell reading stdin.
+  { names: ["su", "runuser"], run: h.su },
+  { names: ["chroot"], options: { values: plain("--userspec", "--groups"), permute: false, unknown: "opaque" }, operands: { skip: 1, run: true, runFlags: ["elevated"] }, flags: ["elevated"] },
+  // env: -i/-u/-C/-S and NAME=value before the command; -S splits a string (opaque unless plain words).
+  { names: ["env"], run: h.env },
+  { names: ["timeout", "gtimeout"], options: { values: plain("-s", "--signal", "-k", "--kill-after"), permute: false, unknown: "opaque" }, operands: { skip: 1, run: true } },
+  { names: ["nice"], options: { values: plain("-n", "--adjustment"), permute: false, unknown: "opaque" }, operands: { run: true } },
+  { names: ["ionice"], options: { values: plain("-c", "--class", "-n", "--classdata", "-p", "-P", "-u"), permute: false, unknown: "opaque" }, operands: { run: true } },
+  { names: ["stdbuf"], options: { values: plain("-i", "-o", "-e", "--input", "--output", "--error"), permute: false, unknown: "opaque" }, operands: { run: true } },
+  { names: ["nohup", "setsid", "time", "command", "builtin", "exec", "noglob", "nocorrect", "caffeinate", "unbuffer", "chronic", "taskset", "numactl", "chrt", "prlimit", "strace", "ltrace", "valgrind", "firejail", "systemd-run", "catchsegv", "faketime", "torsocks", "proxychains", "proxychains4", "dotenv", "with-contenv", "rlwrap", "winpty"], run: h.simpleWrapper },
+  // xargs: the command gets more operands from stdin; -I substitutes them; -a reads them from a file.
+  { names: ["xargs", "gxargs"], run: h.xargs },
+  { names: ["parallel"], run: h.parallel },
+  // watch and script run their operands through `sh -c`.
+  { names: ["watch"], run: h.watch },
+  { names: ["script"], run: h.script },
+  // flock FILE command / flock FILE -c 'code'.
+  { names: ["flock"], run: h.flock },
+  // man runs a pager (-P, MANPAGER) on the page.
+  { names: ["man"], options: { values: { ...all(SPAWN_PROGRAM, "-P", "--pager"), ...all(SPAWN_PROGRAM, "-H", "--html"), ...plain("-M", "--manpath", "-S", "-s", "-L", "-E", "-C", "-m", "-p", "-R") } } },
+  // editors run arbitrary commands (`vim -c '!…'`); they read and write their files.
+  { names: ["vim", "vi", "nvim", "view", "ex", "emacs", "nano", "pico", "micro", "code", "subl", "ed", "hx", "kak"], options: { values: { ...all({ flags: ["inline_code"] }, "-c", "--cmd", "-S", "--eval", "--execute", "-l", "--load"), ...plain("-u", "-U", "-i", "-T", "-w", "-W", "-s", "--goto", "-g", "--profile", "--user-data-dir", "--extensions-dir") } }, operands: { each: ["read", "write"] } },
+  // ssh-keygen/ssh-add read keys; openssl/gpg read and write the files named by their options.
+  { names: ["openssl", "gpg", "gpg2", "age", "ssh-keygen", "ssh-add", "ssh-copy-id", "keytool", "certtool"], run: h.crypto },
+  // open (macOS), xdg-open: hand a file or URL to its default application.
+  { names: ["open", "xdg-open", "wslview"], run: h.open },
+
+  // ---- Windows programs (any shell on a windows device)
+  // certutil -urlcache -f URL FILE downloads; -decode/-encode read and write files.
+  { names: ["certutil"], os: ["windows"], run: h.certutil },
+  // bitsadmin /transfer name URL FILE downloads; /SetNotifyCmdLine runs a program.
+  { names: ["bitsadmin"], os: ["windows"], run: h.bitsadmin },
+  // robocopy SRC DST: /MOV, /MOVE delete the source, /MIR and /PURGE delete in the destination.
+  { names: ["robocopy"], os: ["windows"], run: h.robocopy },
+  { names: ["xcopy"], os: ["windows"], options: { syntax: "windows", values: plain("/exclude", "/d") }, operands: { each: ["read"], last: ["write"], cwd: false } },
+  // runas /user:X "cmd": another user's rights.
+  { names: ["runas"], os: ["windows"], run: h.runas },
+  // mshta, rundll32, regsvr32, wscript, cscript run code from files or URLs (LOLBins).
+  { names: ["mshta", "rundll32", "regsvr32", "wscript", "cscript", "installutil", "msbuild", "regasm", "regsvcs", "msiexec", "wmic", "schtasks", "at", "sc", "reg"], os: ["windows"], flags: ["spawns"], opaque: true },
+
+  // ---- cmd.exe builtins
+  { names: ["type", "more"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["read"] } },
+  { names: ["dir", "tree"], shells: ["cmd"], options: { syntax: "windows", values: plain("/a", "/o", "/t") }, operands: { each: ["read"], cwd: true } },
+  // find.exe / findstr.exe (also under PowerShell, where `find` is not GNU find).
+  { names: ["findstr", "find"], shells: ["cmd", "powershell"], options: { syntax: "windows", values: { ...all({ marker: "pattern", target: ["read"] }, "/g"), ...all(R, "/f"), ...plain("/c", "/d", "/a") } }, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
+  { names: ["copy", "move"], shells: ["cmd"], options: { syntax: "windows", values: plain("/d") }, run: h.cmdCopy },
+  // mklink LINK TARGET: the link is written, the target exposed through it.
+  { names: ["mklink"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["write"], last: ["read"] } },
+  { names: ["del", "erase", "rd", "rmdir"], shells: ["cmd"], options: { syntax: "windows", values: plain("/a") }, operands: { each: ["delete"] } },
+  { names: ["md", "mkdir"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["write"] } },
+  { names: ["ren", "rename"], shells: ["cmd"], run: h.cmdRename },
+  { names: ["cd", "chdir", "pushd", "popd"], shells: ["cmd"], run: h.cd },
+  { names: ["set"], shells: ["cmd"], run: h.cmdSet },
+  { names: ["echo", "cls", "ver", "vol", "title", "color", "pause", "rem", "exit", "setlocal", "endlocal", "prompt", "shift", "goto"], shells: ["cmd"] },
+  // Windows tools whose names GNU tools share: timeout.exe waits, it runs nothing.
+  { names: ["timeout", "where", "whoami", "hostname", "tasklist", "ipconfig", "systeminfo", "sort"], shells: ["cmd", "powershell"] },
+  // start: runs a program (a new window, its own title first when quoted).
+  { names: ["start"], shells: ["cmd"], run: h.cmdStart },
+  // call: runs a batch file or a command line again through cmd's parser.
+  { names: ["call"], shells: ["cmd"], run: h.cmdCall },
+  { names: ["for", "if"], shells: ["cmd"], run: h.cmdControl },
+
+  // ---- PowerShell cmdlets (aliases are resolved before lookup; see ALIASES)
+  ...h.POWERSHELL_ROWS,
+];
+
+/** PowerShell aliases (Windows PowerShell 5.1 and PowerShell 7), resolved to their cmdlet. */
+const ALIASES: Readonly<Record<string, { cmdlet: string; windowsOnly?: boolean }>> = {
+  cat: { cmdlet: "get-content", windowsOnly: true },
+  gc: { cmdlet: "get-content" },
+  type: { cmdlet: "get-content" },
+  sls: { cmdlet: "select-string" },
+  rm: { cmdlet: "remove-item", windowsOnly: true },
+  del: { cmdlet: "remove-item" },
+  ri: { cmdlet: "remove-item" },
+  erase: { cmdlet: "remove-item" },
+  rd: { cmdlet: "remove-item" },
+  rmdir: { cmdlet: "remove-item", windowsOnly: true },
+  cp: { cmdlet: "copy-item", windowsOnly: true },
+  copy: { cmdlet: "copy-item" },
+  cpi: { cmdlet: "copy-item" },
+  mv: { cmdlet: "move-item", windowsOnly: true },
+  move: { cmdlet: "move-item" },
+  mi: { cmdlet: "move-item" },
+  ls: { cmdlet: "get-childitem", windowsOnly: true },
+  dir: { cmdlet: "get-childitem" },
+  gci: { cmdlet: "get-childitem" },
+  sc: { cmdlet: "set-content" },
+  ac: { cmdlet: "add-content" },
+  ni: { cmdlet: "new-item" },
+  md: { cmdlet: "mkdir" },
+  mkdir: { cmdlet: "mkdir" },
+  ren: { cmdlet: "rename-item" },
+  rni: { cmdlet: "rename-item" },
+  // Windows PowerShell 5.1 aliases curl and wget to Invoke-WebRequest; PowerShell 7
+  // runs curl.exe. Both reach the network; the row reads curl's options too.
+  curl: { cmdlet: "invoke-webrequest", windowsOnly: true },
+  wget: { cmdlet: "invoke-webrequest", windowsOnly: true },
+  iwr: { cmdlet: "invoke-webrequest" },
+  irm: { cmdlet: "invoke-restmethod" },
+  iex: { cmdlet: "invoke-expression" },
+  icm: { cmdlet: "invoke-command" },
+  ii: { cmdlet: "invoke-item" },
+  start: { cmdlet: "start-process" },
+  saps: { cmdlet: "start-process" },
+  "%": { cmdlet: "foreach-object" },
+  foreach: { cmdlet: "foreach-object" },
+  "?": { cmdlet: "where-object" },
+  where: { cmdlet: "where-object" },
+  echo: { cmdlet: "write-output" },
+  write: { cmdlet: "write-output" },
+  cd: { cmdlet: "set-location" },
+  chdir: { cmdlet: "set-location" },
+  sl: { cmdlet: "set-location" },
+  pushd: { cmdlet: "push-location" },
+  popd: { cmdlet: "pop-location" },
+  pwd: { cmdlet: "get-location" },
+  gl: { cmdlet: "get-location" },
+  tee: { cmdlet: "tee-object", windowsOnly: true },
+  sort: { cmdlet: "sort-object", windowsOnly: true },
+  select: { cmdlet: "select-object" },
+  measure: { cmdlet: "measure-object" },
+  gi: { cmdlet: "get-item" },
+  gp: { cmdlet: "get-itemproperty" },
+  sp: { cmdlet: "set-itemproperty" },
+  clc: { cmdlet: "clear-content" },
+  cli: { cmdlet: "clear-item" },
+  epcsv: { cmdlet: "export-csv" },
+  ipcsv: { cmdlet: "import-csv" },
+  sajb: { cmdlet: "start-job" },
+  nal: { cmdlet: "new-alias" },
+  sal: { cmdlet: "set-alias" },
+  ise: { cmdlet: "powershell_ise" },
+  ps: { cmdlet: "get-process", windowsOnly: true },
+  kill: { cmdlet: "stop-process" },
+  cls: { cmdlet: "clear-host" },
+  clear: { cmdlet: "clear-host", windowsOnly: true },
+  h: { cmdlet: "get-history" },
+  history: { cmdlet: "get-history" },
+  r: { cmdlet: "invoke-history" },
+  ihy: { cmdlet: "invoke-history" },
+};
+
+const WINDOWS_SUFFIX = /\.(?:exe|com|bat|cmd)$/;
+
+/**
+ * The canonical name of a program word: basename, windows suffix dropped and
+ * case folded on windows, folded on macos, PowerShell aliases resolved. Null
+ * when the word cannot name a program (`/bin/`, `C:cmd`, a stream).
+ */
+export function programName(word: string, ctx: ParseContext): string | null {
+  const windows = ctx.os === "windows";
+  const separators = windows || ctx.shell === "powershell" || ctx.shell === "cmd" ? /[\\/]/ : /\//;
+  const parts = word.split(separators);
+  let base = parts[parts.length - 1] ?? "";
+  const qualified = parts.length > 1;
+  if (windows) {
+    // CreateProcess drops trailing dots and spaces and tries the PATHEXT suffixes.
+    base = foldCase(base.replace(/[. ]+$/, ""));
+    base = base.replace(WINDOWS_SUFFIX, "").replace(/[. ]+$/, "");
+    if (base.includes(":")) return null;
+  } else if (ctx.os === "macos") {
+    base = foldCase(base);
+  }
+  // `.` is the dot-source operator (PowerShell) and builtin (POSIX), not a file.
+  if (word === ".") return ".";
+  if (base === "") return null;
+  if (ctx.shell === "powershell" && !qualified && !/\.(?:exe|com|bat|cmd)$/i.test(word)) {
+    const folded = foldCase(base);
+    const alias = ALIASES[folded];
+    if (alias !== undefined && (windows || alias.windowsOnly !== true)) return alias.cmdlet;
+    // Cmdlet names are case-insensitive on every system.
+    if (/^[a-z]+-[a-z]+$/i.test(base)) return folded;
+  }
+  return base;
+}
+
+const ROWS_BY_NAME: ReadonlyMap<string, readonly ProgramRow[]> = (() => {
+  const map = new Map<string, ProgramRow[]>();
+  for (const row of PROGRAMS) {
+    for (const name of row.names) {
+      const list = map.get(name) ?? [];
+      list.push(row);
+      map.set(name, list);
+    }
+  }
+  return map;
+})();
+
+// Versioned interpreter names (`python3.12`, `pip3.11`, `node18`) share their family's row.
+const VERSIONED = /^(python|pip|pypy|ruby|perl|php|lua|node)[0-9.]+$/;
+
+/** The row for a canonical program name in this environment, if any. */
+export function findRow(program: string, ctx: ParseContext): ProgramRow | undefined {
+  const versioned = VERSIONED.exec(program);
+  const name = versioned !== null ? (versioned[1] === "pip" ? "pip" : (versioned[1] as string)) : program;
+  const rows = ROWS_BY_NAME.get(name) ?? [];
+  const applies = (row: ProgramRow): boolean => (row.shells === undefined || row.shells.includes(ctx.shell)) && (row.os === undefined || row.os.includes(ctx.os));
+  // A row for this very shell (cmd's `find`, `timeout`) wins over a general one (GNU find, timeout).
+  return rows.find((row) => row.shells !== undefined && applies(row)) ?? rows.find(applies);
+}
+
+
