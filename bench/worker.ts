@@ -33,7 +33,8 @@ import {
   type EntityJson,
 } from "../worker/policy/cedar.ts";
 import type { StatefulAuthorizationCall } from "@cedar-policy/cedar-wasm/web";
-import { decide, resolvedTargets, targetEntity, type ActionRequest, type DeviceContext } from "../worker/policy/decide.ts";
+import { canonicalise, decide, fileEntity, resolvedTargets, type ActionRequest, type DeviceContext } from "../worker/policy/decide.ts";
+import { canonicalizePath } from "../worker/policy/targets.ts";
 import { evaluateTarget } from "../worker/policy/engine.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
 import * as store from "../worker/policy/store.ts";
@@ -247,10 +248,11 @@ app.post("/bench/policy/run", async (c) => {
     action: { type: "file.read", targets: [{ kind: "path", value: run.path }] },
   };
   // The same Cedar request decide() builds (decide.ts), for the bare cedar-wasm calls.
-  const target = targetEntity({ kind: "path", value: run.path }, device);
-  if (!target.ok) return c.json({ error: `path not canonical: ${target.reason}` }, 400);
+  const path = canonicalizePath(run.path, device.os);
+  if (!path.ok) return c.json({ error: `path not canonical: ${path.reason}` }, 400);
+  const target = { entity: fileEntity(path.value, bundle.pathClasses) };
   const agent: EntityJson = { uid: { type: "Agent", id: run.agentId }, attrs: { version: "1.0.0" }, parents: [] };
-  const context: Context = { now: Math.floor(now / 1000), device: { id: device.id, assurance: device.assurance, os: device.os }, sends_external: false };
+  const context: Context = { now: Math.floor(now / 1000), device: { id: device.id, assurance: device.assurance, os: device.os }, sends_external: false, derived: false };
   const cedarCall = (policySetId: string, validateRequest: boolean, withSchema = true): StatefulAuthorizationCall => {
     const call: StatefulAuthorizationCall = {
       principal: agent.uid,
@@ -321,7 +323,7 @@ app.post("/bench/policy/run", async (c) => {
     cedarEmptyUnvalidated: timeIt(() => statefulIsAuthorized(cedarCall(emptyId, false)), run),
     cedarEmptyNoSchema: timeIt(() => statefulIsAuthorized(cedarCall(emptyId, false, false)), run),
     cedarBare: timeIt(() => statefulIsAuthorized(bareCall), run),
-    targetEntity: timeIt(() => targetEntity({ kind: "path", value: run.path }, device), run),
+    targetEntity: timeIt(() => canonicalise({ kind: "path", value: run.path }, device), run),
     // The same decision on a path 16 directories deeper: `within` grows by one entry per level.
     decideDeepPath: timeIt(() => decide(bundle, deepRequest, device, now), run),
   };

@@ -23,7 +23,8 @@ describe("warden bundle test", () => {
 
   it("reports a failing case with its request, what was expected and what was decided", () => {
     const bundle = compileForTest(defaultSources, now);
-    const wrong: TestCase = { ...cases[0]!, name: "wrong on purpose", expect: { decision: "deny", reasons: ["secrets-never"] } };
+    const workspaceWrite = cases.find((testCase) => testCase.name === "an agent writes in the workspace")!;
+    const wrong: TestCase = { ...workspaceWrite, name: "wrong on purpose", expect: { decision: "deny", reasons: ["secrets-never"] } };
     const report = runBundleTests(bundle, [{ file: "tests/x.json", cases: [...cases, wrong] }], now);
     expect(report.passed).toBe(false);
     const failed = report.results.find((result) => result.case.name === "wrong on purpose")!;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  canonicalizeCommand,
   canonicalizePath,
   canonicalizeTool,
   canonicalizeUrl,
@@ -428,105 +427,6 @@ describe("canonicalizeUrl rejects", () => {
   });
 });
 
-describe("canonicalizeCommand accepts", () => {
-  it.each<[DeviceOs, string, string, string, boolean]>([
-    ["linux", "  ls   -la\t/tmp  ", "ls   -la\t/tmp", "ls", false],
-    ["linux", "/usr/bin/git status", "/usr/bin/git status", "git", false],
-    ["linux", '"/opt/my tools/run" --x', '"/opt/my tools/run" --x', "run", false],
-    ["linux", "'/opt/my tools/run' --x", "'/opt/my tools/run' --x", "run", false],
-    ["linux", '"/bin/r"m -rf /', '"/bin/r"m -rf /', "rm", false],
-    ["linux", "r''m -rf /", "r''m -rf /", "rm", false],
-    ["linux", "\\rm -rf /", "\\rm -rf /", "rm", false],
-    ["linux", 'FOO=1 BAR="x y" npm test', 'FOO=1 BAR="x y" npm test', "npm", false],
-    ["linux", "ls;rm -rf /", "ls;rm -rf /", "ls", true],
-    ["linux", "cat a | grep b", "cat a | grep b", "cat", true],
-    ["linux", "[ -f x ]", "[ -f x ]", "[", false],
-    ["linux", "'$HOME' x", "'$HOME' x", "$HOME", false],
-    ["linux", "RM -rf /", "RM -rf /", "RM", false],
-    ["linux", "cafe\u0301 x", "caf\u00e9 x", "caf\u00e9", false],
-    ["macos", "RM -rf /", "RM -rf /", "rm", false],
-    ["macos", "/BIN/RM x", "/BIN/RM x", "rm", false],
-    ["windows", '"C:\\Program Files\\Git\\bin\\GIT.EXE" status', '"C:\\Program Files\\Git\\bin\\GIT.EXE" status', "git", false],
-    ["windows", "C:\\Windows\\System32\\cmd.exe /c dir", "C:\\Windows\\System32\\cmd.exe /c dir", "cmd", false],
-    ["windows", "powershell.EXE -NoProfile", "powershell.EXE -NoProfile", "powershell", false],
-    ["windows", "build.bat", "build.bat", "build", false],
-    ["windows", "tool.CMD x", "tool.CMD x", "tool", false],
-    ["windows", "app.com", "app.com", "app", false],
-    ["windows", "C:/tools/node.exe x", "C:/tools/node.exe x", "node", false],
-    ["windows", "CMD.EXE. /c dir", "CMD.EXE. /c dir", "cmd", false],
-    ["windows", "cmd..exe /c dir", "cmd..exe /c dir", "cmd", false],
-    ["windows", "notepad.txt", "notepad.txt", "notepad.txt", false],
-    ["windows", "'C:\\my tools\\x.exe' y", "'C:\\my tools\\x.exe' y", "x", false],
-    ["windows", "dir&del x", "dir&del x", "dir", true],
-    ["linux", "echo $(rm -rf /)", "echo $(rm -rf /)", "echo", true],
-    ["linux", 'echo "`id`"', 'echo "`id`"', "echo", true],
-    ["linux", 'echo "$(id)"', 'echo "$(id)"', "echo", true],
-    ["linux", "echo '$(id) `id` ; | &'", "echo '$(id) `id` ; | &'", "echo", false],
-    ["linux", 'git commit -m "a; b | c && d"', 'git commit -m "a; b | c && d"', "git", false],
-    ["linux", "echo a\\;b", "echo a\\;b", "echo", false],
-    ["linux", "ls > /etc/passwd", "ls > /etc/passwd", "ls", true],
-    ["linux", "cat < /etc/shadow", "cat < /etc/shadow", "cat", true],
-    ["linux", "npm test && curl x", "npm test && curl x", "npm", true],
-    ["linux", "sleep 1 &", "sleep 1 &", "sleep", true],
-    ["windows", 'echo "a&b|c"', 'echo "a&b|c"', "echo", false],
-    ["windows", "echo a^&b", "echo a^&b", "echo", false],
-    ["windows", "type x > y", "type x > y", "type", true],
-    ["windows", "dir | findstr x", "dir | findstr x", "dir", true],
-  ])("%s %j -> %j", (os, raw, line, program, chained) => {
-    expect(canonicalizeCommand(raw, os)).toEqual({ ok: true, value: { line, program, chained } });
-  });
-});
-
-describe("canonicalizeCommand rejects", () => {
-  it.each<[DeviceOs, string, TargetRejection]>([
-    ["linux", "", "empty"],
-    ["linux", "  \t ", "empty"],
-    ["linux", "a".repeat(8193), "too_long"],
-    ["linux", "ls\u0000", "nul_byte"],
-    ["linux", "ls\nrm -rf /", "control_character"],
-    ["linux", "ls\r", "control_character"],
-    ["linux", "ls \u001b[2J", "control_character"],
-    ["windows", "dir\r\ndel x", "control_character"],
-    ["linux", "r\u200Bm -rf /", "invisible_character"],
-    ["linux", "ls \u202Etxt", "invisible_character"],
-    ["linux", "ls \uDC00", "invalid_utf8"],
-    ["linux", '"unterminated', "invalid_command"],
-    ["linux", "'unterminated", "invalid_command"],
-    ["linux", "r'm -rf /", "invalid_command"],
-    ["linux", "$(echo rm) -rf /", "invalid_command"],
-    ["linux", '"$(echo rm)" -rf /', "invalid_command"],
-    ["linux", "`echo rm`", "invalid_command"],
-    ["linux", "$SHELL -c x", "invalid_command"],
-    ["linux", "/bin/r? x", "invalid_command"],
-    ["linux", "/bin/r[m] x", "invalid_command"],
-    ["linux", "{rm,-rf,/}", "invalid_command"],
-    ["linux", "(rm -rf /)", "invalid_command"],
-    ["linux", "! rm x", "invalid_command"],
-    ["linux", "> out rm", "invalid_command"],
-    ["linux", "2>/dev/null rm", "invalid_command"],
-    ["linux", "; rm", "invalid_command"],
-    ["linux", "FOO=1", "invalid_command"],
-    ["linux", "FOO=1;rm", "invalid_command"],
-    ["linux", "# rm -rf /", "invalid_command"],
-    ["linux", "/usr/bin/ x", "invalid_command"],
-    ["linux", '"" x', "invalid_command"],
-    ["linux", "rm\\", "invalid_command"],
-    ["windows", "%COMSPEC% /c del", "invalid_command"],
-    ["windows", '"%COMSPEC%" /c del', "invalid_command"],
-    ["windows", "c^m^d /c", "invalid_command"],
-    ["windows", "$env:ComSpec /c", "invalid_command"],
-    ["windows", "@del x", "invalid_command"],
-    ["windows", '"C:\\x\\y.exe', "invalid_command"],
-    ["windows", "C:cmd.exe", "invalid_command"],
-    ["windows", ".exe", "invalid_command"],
-    ["windows", "C:\\x\\", "invalid_command"],
-    ["windows", "C:\\x\uFF3Ccmd.exe", "invalid_command"],
-    ["windows", "C:\\PROGRA~1\\App\\POWERS~1.EXE", "short_name"],
-  ])("%s %j -> %s", (os, raw, reason) => {
-    expect(canonicalizeCommand(raw, os)).toEqual({ ok: false, reason });
-  });
-});
-
 describe("canonicalizeTool", () => {
   it.each<[string, { name: string; server: string; tool: string }]>([
     ["WebSearch", { name: "WebSearch", server: "", tool: "" }],
@@ -549,5 +449,30 @@ describe("canonicalizeTool", () => {
     ["x".repeat(257), "invalid_tool"],
   ])("%j -> %s", (raw, reason) => {
     expect(canonicalizeTool(raw)).toEqual({ ok: false, reason });
+  });
+});
+
+describe("canonicalizeUrl: connections that are not HTTP", () => {
+  it.each<[string, { url: string; scheme: string; host: string; port: number; path: string }]>([
+    ["ssh://Git.Example.COM/org/repo.git", { url: "ssh://git.example.com/org/repo.git", scheme: "ssh", host: "git.example.com", port: 22, path: "/org/repo.git" }],
+    ["ssh://prod-db:22/", { url: "ssh://prod-db/", scheme: "ssh", host: "prod-db", port: 22, path: "/" }],
+    ["ssh://bastion:2222/", { url: "ssh://bastion:2222/", scheme: "ssh", host: "bastion", port: 2222, path: "/" }],
+    ["tcp://10.0.0.1:80/", { url: "tcp://10.0.0.1:80/", scheme: "tcp", host: "10.0.0.1", port: 80, path: "/" }],
+    ["udp://0x7f.1:53", { url: "udp://127.0.0.1:53/", scheme: "udp", host: "127.0.0.1", port: 53, path: "/" }],
+    ["telnet://router.example./", { url: "telnet://router.example/", scheme: "telnet", host: "router.example", port: 23, path: "/" }],
+  ])("%j", (raw, expected) => {
+    expect(canonicalizeUrl(raw)).toEqual({ ok: true, value: expected });
+  });
+
+  it.each<[string, TargetRejection]>([
+    ["tcp://10.0.0.1/", "invalid_url"],
+    ["tcp://10.0.0.1:0/", "invalid_url"],
+    ["ssh://user@host/", "url_credentials"],
+    ["ssh://a@b@host/", "url_ambiguous"],
+    ["ssh:host", "url_ambiguous"],
+    ["ssh://ho\\st/", "url_ambiguous"],
+    ["ssh://h%6fst/", "url_ambiguous"],
+  ])("%j -> %s", (raw, reason) => {
+    expect(canonicalizeUrl(raw)).toEqual({ ok: false, reason });
   });
 });

@@ -2,7 +2,7 @@ import type { ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import { StateError, VerificationError } from "../errors.ts";
 import type { TargetInput } from "../policy/decide.ts";
-import { targetEntity, targetKey } from "../policy/decide.ts";
+import { canonicalise, targetKey } from "../policy/decide.ts";
 import { bundleFor, loadDeployment } from "../policy/store.ts";
 import type { DeviceOs } from "../policy/targets.ts";
 import { verifyActionToken, type ActionTokenClaims } from "../tokens/action.ts";
@@ -29,9 +29,9 @@ function inScope(claims: ActionTokenClaims, action: PresentedAction): boolean {
   const device = { os: claims.os as DeviceOs, shell: claims.shell };
   const presented = new Set<string>();
   for (const target of action.targets) {
-    const canonical = targetEntity(target, device);
-    if (!canonical.ok || "rejected" in canonical.canonical) return false;
-    presented.add(targetKey(canonical.canonical));
+    const canonical = canonicalise(target, device);
+    if (!canonical.ok) return false;
+    presented.add(targetKey(canonical.value.canonical));
   }
   const permitted = new Set(claims.scope.targets.map(targetKey));
   return presented.size === permitted.size && [...permitted].every((key) => presented.has(key));

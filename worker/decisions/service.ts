@@ -3,7 +3,7 @@ import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
-import { decide, resolvedTargets, type CanonicalTarget, type DeviceContext, type ReasonCode, type Verdict } from "../policy/decide.ts";
+import { decide, resolvedTargets, type CanonicalTarget, type DerivedVerdictTarget, type DeviceContext, type ReasonCode, type Verdict } from "../policy/decide.ts";
 import { bundleFor, loadDeployment } from "../policy/store.ts";
 import { holdForReview, reviewLadder, type HeldReview } from "../review/holds.ts";
 import type { TierStep } from "../review/record.ts";
@@ -27,6 +27,7 @@ export interface DecisionAnswer {
   decision_id: string;
   log: AppendedEntry | null;
   targets: CanonicalTarget[];
+  derived: DerivedVerdictTarget[];
   token?: string;
   token_expires_at?: string;
   review?: HeldReview;
@@ -58,8 +59,8 @@ export async function decideBatch(ctx: ServiceContext, session: DeviceSession, r
   return logAndAnswer(ctx, session, pending, now);
 }
 
-function failClosed(reasonCode: ReasonCode, targets: CanonicalTarget[] = []): Verdict {
-  return { decision: "deny", reasonCode, reasons: [], targets };
+function failClosed(reasonCode: ReasonCode, judged: Pick<Verdict, "targets" | "derived"> = { targets: [], derived: [] }): Verdict {
+  return { decision: "deny", reasonCode, reasons: [], targets: judged.targets, derived: judged.derived };
 }
 
 /** Decides one action; nothing thrown here escapes as an error response. */
@@ -144,6 +145,7 @@ function logData(pending: PendingDecision, session: DeviceSession): { [key: stri
     action: {
       type: request.action.type,
       targets: verdict.targets.map((target) => ({ ...target })),
+      derived: verdict.derived.map((target) => ({ ...target })),
       submitted: request.action.targets.map((target) => ({ ...target })),
       inputs_sha256: request.action.inputs_sha256 ?? null,
       sends_external: request.action.sends_external ?? false,
@@ -163,6 +165,7 @@ function answerOf(pending: PendingDecision, log: AppendedEntry | null, held?: He
     decision_id: pending.id,
     log,
     targets: verdict.targets,
+    derived: verdict.derived,
   };
   if (pending.token) {
     answer.token = pending.token.value;
@@ -185,7 +188,7 @@ async function logAndAnswer(ctx: ServiceContext, session: DeviceSession, pending
     console.error(JSON.stringify({ event: "decision.log_append_failed", device: session.deviceId, error: String(error) }));
     return pending.map((item) => {
       const { token: _discarded, ...rest } = item;
-      return answerOf({ ...rest, verdict: failClosed("log_append_failed", item.verdict.targets) }, null);
+      return answerOf({ ...rest, verdict: failClosed("log_append_failed", item.verdict) }, null);
     });
   }
   if (!outcome.ok) throw new StateError(outcome.code, "the decision could not be recorded");
@@ -195,7 +198,7 @@ async function logAndAnswer(ctx: ServiceContext, session: DeviceSession, pending
       if (item.verdict.decision !== "review" || !item.review) return answerOf(item, log);
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
       const held = await holdForReview(ctx, session, { decisionId: item.id, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);
-      if (!held.ok) return answerOf({ ...item, verdict: failClosed("review_unavailable", item.verdict.targets) }, log);
+      if (!held.ok) return answerOf({ ...item, verdict: failClosed("review_unavailable", item.verdict) }, log);
       return answerOf(item, log, held.review);
     }),
   );

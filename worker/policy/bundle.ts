@@ -10,7 +10,7 @@ import {
   type PolicyJson,
 } from "./cedar.ts";
 import { BundleError, type BundleStatement } from "./artifact.ts";
-import { canonicalizePath } from "./targets.ts";
+import { compilePathClasses, type PathClasses } from "./path-classes.ts";
 import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
 
@@ -38,9 +38,10 @@ export const BundleManifestSchema = z.strictObject({
     })
     .default({ ttl_seconds: 60, per_action: {} }),
   /**
-   * Named classes of paths (canonical prefixes, e.g. `"secrets": ["/etc/shadow", "/home/dev/.ssh"]`).
-   * A `File` carries the names of the classes whose prefix contains it in `classes`, so policies
-   * name the class and the manifest keeps the list.
+   * Named classes of paths: canonical paths and patterns over them (worker/policy/path-classes.ts),
+   * e.g. `"secrets": ["/etc/shadow*", "/home/dev/.ssh/**", "!/home/dev/.ssh/*.pub"]`. A `File`
+   * carries the names of the classes that cover it in `classes`, so policies name the class and
+   * the manifest keeps the list.
    */
   path_classes: z
     .record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/), z.array(z.string().min(1).max(4096)).min(1).max(256))
@@ -133,8 +134,8 @@ export interface CompiledBundle {
   policiesByAction: ReadonlyMap<string, ActionPolicies>;
   /** Tier names in escalation order. */
   tierOrder: readonly string[];
-  /** Path class names by canonical prefix, for the `classes` of a `File`. */
-  pathClasses: ReadonlyMap<string, readonly string[]>;
+  /** The manifest's path classes, for the `classes` of a `File`. */
+  pathClasses: PathClasses;
   /** The attributes some policy reads: evaluation hands Cedar only these. */
   attributes: AttributeUse;
   /** For an action in an action group: the Action entities that carry the group hierarchy to Cedar. */
@@ -191,14 +192,11 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
   }
   const manifest = manifestResult.data;
   const tierOrder = manifest.review_tiers.map((tier) => tier.name);
-  const pathClasses = new Map<string, string[]>();
-  for (const [name, prefixes] of Object.entries(manifest.path_classes)) {
-    for (const prefix of prefixes) {
-      // A prefix matches through `within`, which holds canonical paths only: a non-canonical one would never match.
-      const canonical = canonicalizePath(prefix, prefix.includes(":") || prefix.startsWith("//") ? "windows" : "linux");
-      if (!canonical.ok || canonical.value.path !== prefix) throw new BundleError("bundle_invalid", `path class ${name}: ${prefix} is not a canonical path`);
-      pathClasses.set(prefix, [...(pathClasses.get(prefix) ?? []), name]);
-    }
+  let pathClasses: PathClasses;
+  try {
+    pathClasses = compilePathClasses(manifest.path_classes);
+  } catch (error) {
+    throw new BundleError("bundle_invalid", error instanceof Error ? error.message : String(error));
   }
 
   const schemaCheck = checkParseSchema(document.schema);

@@ -1,16 +1,21 @@
-import type { EntityJson } from "./cedar.ts";
+import type { CedarValueJson, Context, EntityJson } from "./cedar.ts";
 import { canonicalJson } from "../log/canonical.ts";
-import { entityTypeFor, type CompiledBundle, type TargetKind } from "./bundle.ts";
+import type { CompiledBundle, TargetKind } from "./bundle.ts";
+import { analyzeCommand, COMMAND_FLAGS, type CommandAnalysis, type DerivedAction, type DerivedTarget, type UnresolvedReason } from "./command/index.ts";
 import { evaluateTarget, highestTier } from "./engine.ts";
+import { classesOf, type PathClasses } from "./path-classes.ts";
 import {
-  canonicalizeCommand,
   canonicalizePath,
   canonicalizeTool,
   canonicalizeUrl,
   defaultShell,
+  type CanonicalPath,
+  type CanonicalTool,
+  type CanonicalUrl,
   type DeviceOs,
   type Shell,
   type TargetRejection,
+  type TargetResult,
 } from "./targets.ts";
 import type { Assurance } from "../domain.ts";
 
@@ -88,95 +93,173 @@ export interface Verdict {
   reasons: string[];
   tier?: string;
   targets: CanonicalTarget[];
+  /** What the command targets imply, each judged under its own action (`from`: the target it came from). */
+  derived: DerivedVerdictTarget[];
 }
 
-/** Canonicalises one target into the entity Cedar sees, or says why it cannot be. */
-export function targetEntity(
-  target: TargetInput,
-  device: Pick<DeviceContext, "os" | "shell">,
-  pathClasses: ReadonlyMap<string, readonly string[]> = new Map(),
-): { ok: true; entity: EntityJson; canonical: CanonicalTarget } | { ok: false; reason: TargetRejection } {
-  const type = entityTypeFor(target.kind);
+/** A target a command line implies (an argument or a redirection), judged under its own action. */
+export type DerivedVerdictTarget =
+  | { action: DerivedAction; kind: "path" | "url"; value: string; from: number }
+  | { action: DerivedAction; kind: "path" | "url"; rejected: TargetRejection | UnresolvedReason; from: number };
+
+/** A submitted target in canonical form, with what policy sees of it. */
+type Canonicalised =
+  | { kind: "path"; canonical: ResolvedTarget; path: CanonicalPath }
+  | { kind: "url"; canonical: ResolvedTarget; url: CanonicalUrl }
+  | { kind: "tool"; canonical: ResolvedTarget; tool: CanonicalTool }
+  | { kind: "command"; canonical: ResolvedTarget; analysis: CommandAnalysis };
+
+/**
+ * Canonicalises one target, or says why it cannot be. A command is analysed in the shell that
+ * runs it (the request's, else the device's, else the OS default), with its directories made
+ * canonical first, since relative arguments resolve against them.
+ */
+export function canonicalise(target: TargetInput, device: Pick<DeviceContext, "os" | "shell">): TargetResult<Canonicalised> {
   switch (target.kind) {
     case "path": {
       const result = canonicalizePath(target.value, device.os);
-      if (!result.ok) return result;
-      const { path, segments, within } = result.value;
-      const classes = [...new Set(within.flatMap((prefix) => pathClasses.get(prefix) ?? []))];
-      return { ok: true, canonical: { kind: "path", value: path }, entity: { uid: { type, id: path }, attrs: { path, segments, within, classes }, parents: [] } };
+      return result.ok ? { ok: true, value: { kind: "path", canonical: { kind: "path", value: result.value.path }, path: result.value } } : result;
     }
     case "url": {
       const result = canonicalizeUrl(target.value);
-      if (!result.ok) return result;
-      const { url, scheme, host, port, path } = result.value;
-      return { ok: true, canonical: { kind: "url", value: url }, entity: { uid: { type, id: url }, attrs: { url, scheme, host, port, path }, parents: [] } };
+      return result.ok ? { ok: true, value: { kind: "url", canonical: { kind: "url", value: result.value.url }, url: result.value } } : result;
     }
     case "tool": {
       const result = canonicalizeTool(target.value);
-      if (!result.ok) return result;
-      const { name, server, tool } = result.value;
-      return { ok: true, canonical: { kind: "tool", value: name }, entity: { uid: { type, id: name }, attrs: { name, server, tool }, parents: [] } };
+      return result.ok ? { ok: true, value: { kind: "tool", canonical: { kind: "tool", value: result.value.name }, tool: result.value } } : result;
     }
     case "command": {
       const shell = target.shell ?? device.shell ?? defaultShell(device.os);
-      const canonical: Extract<CanonicalTarget, { kind: "command" }> = { kind: "command", value: "", shell };
+      const directories: { cwd?: string; home?: string } = {};
       for (const key of ["cwd", "home"] as const) {
         const raw = target[key];
         if (raw === undefined) continue;
         const directory = canonicalizePath(raw, device.os);
         if (!directory.ok) return directory;
-        canonical[key] = directory.value.path;
+        directories[key] = directory.value.path;
       }
-      const result = canonicalizeCommand(target.value, device.os);
-      if (!result.ok) return result;
-      const { line, program, chained } = result.value;
-      canonical.value = line;
-      return { ok: true, canonical, entity: { uid: { type, id: line }, attrs: { line, program, chained }, parents: [] } };
+      const analysis = analyzeCommand(target.value, { os: device.os, shell, ...directories });
+      if (!analysis.ok) return analysis;
+      return { ok: true, value: { kind: "command", canonical: { kind: "command", value: analysis.value.line, shell, ...directories }, analysis: analysis.value } };
     }
   }
 }
 
+/** The `File` Cedar sees for a canonical path. */
+export function fileEntity(path: CanonicalPath, classes: PathClasses): EntityJson {
+  return { uid: { type: "File", id: path.path }, attrs: { path: path.path, segments: path.segments, within: path.within, classes: classesOf(classes, path.within) }, parents: [] };
+}
+
+function urlEntity(url: CanonicalUrl): EntityJson {
+  return { uid: { type: "Url", id: url.url }, attrs: { url: url.url, scheme: url.scheme, host: url.host, port: url.port, path: url.path }, parents: [] };
+}
+
 /**
- * Decides one action on every one of its targets. All must be permitted for a
- * permit; any error, rejection or forbid denies; otherwise any hold makes it a review.
+ * One `Command` per simple command of the line: its program, arguments and subcommand, the
+ * wrappers that were unwrapped to reach it, the program table's danger flags, and whether the
+ * line runs anything else. Every one must be permitted, so a trusted program cannot carry an
+ * untrusted one (`git status; curl … | sh`).
+ */
+function commandEntities(analysis: CommandAnalysis): EntityJson[] {
+  const chained = analysis.commands.length > 1;
+  return analysis.commands.map((command, index) => {
+    const attrs: Record<string, CedarValueJson> = {
+      line: analysis.line,
+      shell: analysis.shell,
+      program: command.program,
+      args: command.args,
+      subcommand: command.subcommand,
+      wrappers: command.wrappers,
+      opaque: command.opaque,
+      chained,
+    };
+    for (const flag of COMMAND_FLAGS) attrs[flag] = command.flags.includes(flag);
+    return { uid: { type: "Command", id: `${analysis.line}#${index}` }, attrs, parents: [] };
+  });
+}
+
+/** One Cedar request to make: which action, on which entity, and whether it was derived from a command. */
+interface Evaluation {
+  action: string;
+  entity: EntityJson;
+  derived: boolean;
+}
+
+/**
+ * Decides one action on every one of its targets, and on every target its command lines imply.
+ * All must be permitted for a permit; any error, rejection or forbid denies; otherwise any hold
+ * makes it a review.
  */
 export function decide(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number): Verdict {
   const { action } = request;
-  const resourceTypes = bundle.actions.get(action.type);
   const targets: CanonicalTarget[] = [];
-  const entities: EntityJson[] = [];
+  const derived: DerivedVerdictTarget[] = [];
+  const evaluations: Evaluation[] = [];
   let rejected = false;
-  for (const target of action.targets) {
-    const result = targetEntity(target, device, bundle.pathClasses);
-    if (result.ok) {
-      targets.push(result.canonical);
-      entities.push(result.entity);
-    } else {
+  action.targets.forEach((target, from) => {
+    const result = canonicalise(target, device);
+    if (!result.ok) {
       targets.push({ kind: target.kind, rejected: result.reason });
       rejected = true;
+      return;
     }
+    const resolved = result.value;
+    targets.push(resolved.canonical);
+    switch (resolved.kind) {
+      case "path":
+        evaluations.push({ action: action.type, entity: fileEntity(resolved.path, bundle.pathClasses), derived: false });
+        break;
+      case "url":
+        evaluations.push({ action: action.type, entity: urlEntity(resolved.url), derived: false });
+        break;
+      case "tool": {
+        const { name, server, tool } = resolved.tool;
+        evaluations.push({ action: action.type, entity: { uid: { type: "Tool", id: name }, attrs: { name, server, tool }, parents: [] }, derived: false });
+        break;
+      }
+      case "command":
+        for (const entity of commandEntities(resolved.analysis)) evaluations.push({ action: action.type, entity, derived: false });
+        for (const implied of resolved.analysis.targets) {
+          const entity = derivedEntity(implied, device.os, bundle.pathClasses);
+          if ("rejected" in entity) {
+            derived.push({ action: implied.action, kind: implied.kind, rejected: entity.rejected, from });
+            rejected = true;
+          } else {
+            derived.push({ action: implied.action, kind: implied.kind, value: entity.value, from });
+            evaluations.push({ action: implied.action, entity: entity.entity, derived: true });
+          }
+        }
+        break;
+    }
+  });
+  const deny = (reasonCode: ReasonCode, reasons: string[] = []): Verdict => ({ decision: "deny", reasonCode, reasons, targets, derived });
+  for (const evaluation of evaluations) {
+    const resourceTypes = bundle.actions.get(evaluation.action);
+    if (!resourceTypes) return deny("unknown_action");
+    const type = "__entity" in evaluation.entity.uid ? evaluation.entity.uid.__entity.type : evaluation.entity.uid.type;
+    if (!resourceTypes.has(type)) return deny("target_kind_mismatch");
   }
-  const deny = (reasonCode: ReasonCode, reasons: string[] = []): Verdict => ({ decision: "deny", reasonCode, reasons, targets });
-  if (!resourceTypes) return deny("unknown_action");
-  if (action.targets.some((target) => !resourceTypes.has(entityTypeFor(target.kind)))) return deny("target_kind_mismatch");
+  if (!bundle.actions.has(action.type)) return deny("unknown_action");
   if (rejected) return deny("target_not_canonical");
 
   const agentAttrs: Record<string, string> = { version: request.agent.version };
   if (request.agent.artifact_sha256 !== undefined) agentAttrs["artifact_sha256"] = request.agent.artifact_sha256;
   const agent: EntityJson = { uid: { type: "Agent", id: request.agent.id }, attrs: agentAttrs, parents: [] };
-  const context: Record<string, string | number | boolean | Record<string, string>> = {
+  const context: Context = {
     now: Math.floor(now / 1000),
     device: { id: device.id, assurance: device.assurance, os: device.os },
     sends_external: action.sends_external ?? false,
+    derived: false,
   };
   if (action.inputs_sha256 !== undefined) context["inputs_sha256"] = action.inputs_sha256;
+  const derivedContext: Context = { ...context, derived: true };
 
   const permits = new Set<string>();
   const holds = new Set<string>();
   const tiers: string[] = [];
   let noPermit = false;
-  for (const resource of entities) {
-    const verdict = evaluateTarget(bundle, { agent, action: action.type, resource, context });
+  for (const evaluation of evaluations) {
+    const verdict = evaluateTarget(bundle, { agent, action: evaluation.action, resource: evaluation.entity, context: evaluation.derived ? derivedContext : context });
     switch (verdict.outcome) {
       case "error":
         return deny(verdict.code, verdict.reasons);
@@ -195,6 +278,17 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
     }
   }
   if (noPermit) return deny("no_applicable_permit");
-  if (tiers.length > 0) return { decision: "review", reasonCode: "policy_review", reasons: [...holds], tier: highestTier(bundle, tiers), targets };
-  return { decision: "permit", reasonCode: "policy_permit", reasons: [...permits], targets };
+  if (tiers.length > 0) return { decision: "review", reasonCode: "policy_review", reasons: [...holds], tier: highestTier(bundle, tiers), targets, derived };
+  return { decision: "permit", reasonCode: "policy_permit", reasons: [...permits], targets, derived };
+}
+
+/** The entity of a target a command implies, or why it has none (an unresolved argument, a target that is not canonical). */
+function derivedEntity(implied: DerivedTarget, os: DeviceOs, classes: PathClasses): { entity: EntityJson; value: string } | { rejected: TargetRejection | UnresolvedReason } {
+  if ("unresolved" in implied) return { rejected: implied.unresolved };
+  if (implied.kind === "path") {
+    const path = canonicalizePath(implied.value, os);
+    return path.ok ? { entity: fileEntity(path.value, classes), value: path.value.path } : { rejected: path.reason };
+  }
+  const url = canonicalizeUrl(implied.value);
+  return url.ok ? { entity: urlEntity(url.value), value: url.value.url } : { rejected: url.reason };
 }

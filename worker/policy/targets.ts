@@ -53,7 +53,6 @@ export type TargetRejection =
   | "url_credentials"
   | "url_ambiguous"
   | "invalid_url"
-  | "invalid_command"
   | "invalid_tool";
 
 /** Either the canonical value or the reason the target was refused. */
@@ -91,24 +90,9 @@ export interface CanonicalUrl {
   path: string;
 }
 
-/** A canonical command line. */
-export interface CanonicalCommand {
-  /** The NFC-normalised line with surrounding whitespace trimmed. */
-  line: string;
-  /** Basename of the program the line runs (case folded and without `.exe`-style suffix on windows). */
-  program: string;
-  /**
-   * True when the shell would run more than `program` with these arguments: an unquoted
-   * `;`, `&`, `|`, redirection, or a command substitution. `program` names only the first
-   * command, so a policy that trusts a program must also require `!resource.chained`.
-   */
-  chained: boolean;
-}
-
 const MAX_PATH_LENGTH = 4096;
 const MAX_PATH_SEGMENTS = 256;
 const MAX_URL_LENGTH = 8192;
-const MAX_COMMAND_LENGTH = 8192;
 
 // A JS string can hold UTF-16 that has no UTF-8 encoding; such a target has no
 // well-defined name on any filesystem or wire.
@@ -148,10 +132,19 @@ const DEFAULT_PORTS: ReadonlyMap<string, number> = new Map([
   ["ws", 80],
   ["wss", 443],
 ]);
+/**
+ * Connections that are not HTTP (remote shells, raw sockets), as command analysis derives them
+ * from `ssh`, `scp`, `nc` and the like: what policy can judge is the host and port, and for
+ * ssh the path (a git remote's repository). A raw socket has no default port.
+ */
+const SOCKET_SCHEMES: ReadonlyMap<string, number | null> = new Map([
+  ["ssh", 22],
+  ["telnet", 23],
+  ["tcp", null],
+  ["udp", null],
+]);
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
-const POSIX_ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
-const WINDOWS_PROGRAM_SUFFIX = /\.(?:exe|com|bat|cmd)$/;
 
 type Rejected = { ok: false; reason: TargetRejection };
 
@@ -445,7 +438,8 @@ function windowsSegment(part: string, verbatim: boolean): TargetResult<string> {
 }
 
 /**
- * Canonicalises an http, https, ws or wss URL with the WHATWG URL parser.
+ * Canonicalises an http, https, ws or wss URL with the WHATWG URL parser, or an ssh, telnet,
+ * tcp or udp URL (the connections command analysis derives) to its host, port and path.
  *
  * Credentials and other schemes are refused. The fragment is dropped, a
  * trailing dot on the host is removed, percent-encoded unreserved characters
@@ -464,6 +458,8 @@ export function canonicalizeUrl(raw: string): TargetResult<CanonicalUrl> {
   if (problem !== null) return reject(problem);
   const authority = ambiguousAuthority(raw);
   if (authority !== null) return reject(authority);
+  const socketScheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(raw)?.[1]?.toLowerCase();
+  if (socketScheme !== undefined && SOCKET_SCHEMES.has(socketScheme)) return canonicalizeSocketUrl(raw, socketScheme);
 
   let url: URL;
   try {
@@ -504,6 +500,32 @@ export function canonicalizeUrl(raw: string): TargetResult<CanonicalUrl> {
 }
 
 /**
+ * A non-HTTP connection URL. WHATWG leaves the host of a scheme it does not know as written, so
+ * the host is read as an http URL's would be (lower case, IDNA, IPv4 in dotted decimal), and the
+ * port from the authority itself, since http would drop an explicit `:80`.
+ */
+function canonicalizeSocketUrl(raw: string, scheme: string): TargetResult<CanonicalUrl> {
+  const rest = raw.slice(scheme.length + 3);
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  const explicit = /:(\d{1,5})$/.exec(authority.replace(/^\[[^\]]*\]/, ""));
+  const port = explicit ? Number(explicit[1]) : SOCKET_SCHEMES.get(scheme);
+  if (port === null || port === undefined || port === 0 || port > 65535) return reject("invalid_url");
+  let parsed: URL;
+  try {
+    parsed = new URL(`http://${rest}`);
+  } catch {
+    return reject("invalid_url");
+  }
+  const host = parsed.hostname.replace(/\.$/, "");
+  if (host === "" || host.endsWith(".")) return reject("invalid_url");
+  const path = scheme === "ssh" ? canonicalUrlPath(parsed.pathname) : accept("/");
+  if (!path.ok) return path;
+  const defaultPort = SOCKET_SCHEMES.get(scheme);
+  return accept({ url: `${scheme}://${host}${port === defaultPort ? "" : `:${port}`}${path.value}`, scheme, host, port, path: path.value });
+}
+
+/**
  * Refuses URLs whose host depends on which parser reads them. WHATWG (browsers, Node, workerd)
  * decides here, but the request is made by curl, wget, git, Python or Go, which follow RFC 3986
  * (or, for Python's `urlsplit`, their own rules): `https://registry.npmjs.org\@evil.example/` is
@@ -517,8 +539,9 @@ function ambiguousAuthority(raw: string): TargetRejection | null {
   if (raw.includes("\\")) return "url_ambiguous";
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(raw);
   // Other schemes are refused as such once parsed.
-  if (scheme === null || !DEFAULT_PORTS.has((scheme[1] ?? "").toLowerCase())) return null;
-  const rest = raw.slice(scheme[0].length);
+  const name = (scheme?.[1] ?? "").toLowerCase();
+  if (!DEFAULT_PORTS.has(name) && !SOCKET_SCHEMES.has(name)) return null;
+  const rest = raw.slice((scheme?.[0] ?? "").length);
   // `https:evil.example` and `https:/evil.example`: WHATWG supplies the missing slashes, RFC 3986 reads a path.
   if (!rest.startsWith("//")) return "url_ambiguous";
   const end = rest.slice(2).search(/[/?#]/);
@@ -557,200 +580,6 @@ function canonicalUrlPath(pathname: string): TargetResult<string> {
       return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
     }),
   );
-}
-
-/**
- * Canonicalises a command line and extracts the program it runs.
- *
- * `line` is the NFC-normalised, trimmed input. `program` is the basename of
- * the first word after shell quote removal (`"/bin/r"m` runs `rm`), skipping
- * POSIX `NAME=value` prefixes. A first word whose program depends on expansion
- * (variables, command substitution, globs, braces, escapes in cmd.exe) or on
- * redirection order is refused. On macOS and Windows the program is case
- * folded because the filesystem that resolves it is case-insensitive.
- *
- * Only the first simple command is analysed: `ls; rm -rf /` yields program
- * `ls`, so policies that care must also inspect `line`.
- *
- * @throws TypeError if `os` is not one of the three supported values.
- */
-export function canonicalizeCommand(raw: string, os: DeviceOs): TargetResult<CanonicalCommand> {
-  assertOs(os);
-  if (raw.length > MAX_COMMAND_LENGTH) return reject("too_long");
-  // Newlines would start a second command the program field does not show.
-  const problem = screenText(raw, true);
-  if (problem !== null) return reject(problem);
-  const line = raw.normalize("NFC").trim();
-  if (line === "") return reject("empty");
-
-  if (os === "windows") {
-    const word = readWindowsProgramWord(line);
-    if (!word.ok) return word;
-    const program = windowsProgramName(word.value);
-    if (!program.ok) return program;
-    return accept({ line, program: program.value, chained: hasWindowsControlOperator(line) });
-  }
-  const word = readPosixProgramWord(line);
-  if (!word.ok) return word;
-  const base = word.value.split("/").pop() ?? "";
-  if (base === "") return reject("invalid_command");
-  return accept({ line, program: os === "macos" ? foldCase(base) : base, chained: hasPosixControlOperator(line) });
-}
-
-/** POSIX sh: operators outside quotes, and substitutions outside single quotes (they run inside double quotes too). */
-function hasPosixControlOperator(line: string): boolean {
-  let quote: "'" | '"' | null = null;
-  for (let i = 0; i < line.length; i += 1) {
-    const c = line.charAt(i);
-    if (quote === "'") {
-      if (c === "'") quote = null;
-      continue;
-    }
-    if (c === "\\") {
-      i += 1;
-      continue;
-    }
-    if (c === "`" || (c === "$" && line.charAt(i + 1) === "(")) return true;
-    if (quote === '"') {
-      if (c === '"') quote = null;
-      continue;
-    }
-    if (c === "'" || c === '"') quote = c;
-    else if (";&|<>".includes(c)) return true;
-  }
-  return false;
-}
-
-/** cmd.exe: `&`, `|`, `<`, `>` outside double quotes and not escaped by `^`. */
-function hasWindowsControlOperator(line: string): boolean {
-  let quoted = false;
-  for (let i = 0; i < line.length; i += 1) {
-    const c = line.charAt(i);
-    if (c === '"') quoted = !quoted;
-    else if (!quoted && c === "^") i += 1;
-    else if (!quoted && "&|<>".includes(c)) return true;
-  }
-  return false;
-}
-
-interface ShellWord {
-  /** The word after quote removal. */
-  text: string;
-  /** The word as written. */
-  raw: string;
-  /** Index just past the word. */
-  end: number;
-}
-
-function readPosixProgramWord(line: string): TargetResult<string> {
-  let position = 0;
-  for (;;) {
-    const word = readPosixWord(line, position);
-    if (!word.ok) return word;
-    const { text, raw, end } = word.value;
-    // Empty: the line starts with an operator. `#`: the line is a comment.
-    if (raw === "" || raw.startsWith("#")) return reject("invalid_command");
-    if (!POSIX_ASSIGNMENT.test(raw)) return accept(text);
-    // `FOO=1 rm` runs rm; the program is the next word.
-    let next = end;
-    while (line.charAt(next) === " " || line.charAt(next) === "\t") next += 1;
-    if (next >= line.length) return reject("invalid_command");
-    position = next;
-  }
-}
-
-function readPosixWord(line: string, start: number): TargetResult<ShellWord> {
-  let text = "";
-  let glob = false;
-  let i = start;
-  while (i < line.length) {
-    const c = line.charAt(i);
-    if (c === " " || c === "\t" || c === ";" || c === "&" || c === "|") break;
-    if (c === "'") {
-      const close = line.indexOf("'", i + 1);
-      if (close < 0) return reject("invalid_command");
-      text += line.slice(i + 1, close);
-      i = close + 1;
-    } else if (c === '"') {
-      i += 1;
-      for (;;) {
-        if (i >= line.length) return reject("invalid_command");
-        const d = line.charAt(i);
-        if (d === '"') break;
-        if (d === "$" || d === "`") return reject("invalid_command");
-        const escaped = line.charAt(i + 1);
-        if (d === "\\" && (escaped === "$" || escaped === "`" || escaped === '"' || escaped === "\\")) {
-          text += escaped;
-          i += 2;
-        } else {
-          text += d;
-          i += 1;
-        }
-      }
-      i += 1;
-    } else if (c === "\\") {
-      if (i + 1 >= line.length) return reject("invalid_command");
-      text += line.charAt(i + 1);
-      i += 2;
-    } else if (c === "[") {
-      glob = true;
-      text += c;
-      i += 1;
-    } else if ("$`*?{}()!<>".includes(c)) {
-      // Expansion, grouping, negation and redirection: the program is not
-      // this word, or not knowable without running a shell. A redirection in
-      // the middle of the word also refuses `2>/dev/null rm`.
-      return reject("invalid_command");
-    } else {
-      text += c;
-      i += 1;
-    }
-  }
-  const raw = line.slice(start, i);
-  // `[` and `[[` are the test command; elsewhere `[` starts a glob.
-  if (glob && raw !== "[" && raw !== "[[") return reject("invalid_command");
-  return accept({ text, raw, end: i });
-}
-
-function readWindowsProgramWord(line: string): TargetResult<string> {
-  let text = "";
-  let i = 0;
-  while (i < line.length) {
-    const c = line.charAt(i);
-    // cmd.exe also separates the command name at `;`, `,` and `=`.
-    if (" \t&|;,=".includes(c)) break;
-    if (c === '"' || c === "'") {
-      const close = line.indexOf(c, i + 1);
-      if (close < 0) return reject("invalid_command");
-      const inner = line.slice(i + 1, close);
-      // cmd expands %VAR% and !VAR! even inside quotes, PowerShell expands $var
-      // inside double quotes and resolves wildcards in command paths.
-      if (/[%!*?]/.test(inner) || (c === '"' && /[$`]/.test(inner))) return reject("invalid_command");
-      text += inner;
-      i = close + 1;
-    } else if ("<>%!^`$*?()@".includes(c)) {
-      // cmd escapes (`c^m^d` is cmd), variables, PowerShell escapes and
-      // variables, wildcards, grouping and echo suppression.
-      return reject("invalid_command");
-    } else {
-      text += c;
-      i += 1;
-    }
-  }
-  return accept(text);
-}
-
-function windowsProgramName(word: string): TargetResult<string> {
-  const base = word.split(/[\\/]/).pop() ?? "";
-  if (WINDOWS_LOOKALIKES.test(base)) return reject("invalid_command");
-  // CreateProcess drops trailing dots and spaces and appends PATHEXT suffixes,
-  // so `CMD.EXE.`, `cmd.exe` and `cmd` all run the same file.
-  const folded = foldCase(stripTrailingDotsAndSpaces(base));
-  const name = stripTrailingDotsAndSpaces(folded.replace(WINDOWS_PROGRAM_SUFFIX, ""));
-  // `:` here is a drive-relative path (`C:cmd.exe`) or a stream (`a.txt:x.exe`).
-  if (name === "" || name.includes(":")) return reject("invalid_command");
-  if (SHORT_NAME.test(name)) return reject("short_name");
-  return accept(name);
 }
 
 /** A canonical tool name (an agent's built-in tool, or an MCP server's tool). */

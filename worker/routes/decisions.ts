@@ -23,6 +23,17 @@ const DecisionSchema = z
         home: z.string().optional(),
       }),
     ),
+    derived: z
+      .array(
+        z.object({
+          action: z.enum(["file.read", "file.write", "file.delete", "http.request"]),
+          kind: z.enum(["path", "url"]),
+          value: z.string().optional(),
+          rejected: z.string().optional(),
+          from: z.int().openapi({ description: "Index of the command target it comes from" }),
+        }),
+      )
+      .openapi({ description: "Targets the command lines imply (arguments, redirections), each judged under its own action; docs/commands.md" }),
     token: z.string().optional().openapi({ description: "On permit: single-use action token (JWT, EdDSA, at most 60 s)" }),
     token_expires_at: z.string().optional(),
     review: z

@@ -9,9 +9,10 @@ import type { DeviceOs, TargetRejection, TargetResult } from "../targets.ts";
 import { Analyzer } from "./analyze.ts";
 import type { ParseContext, Word } from "./model.ts";
 import { isAbsoluteDirectory, resolvePath } from "./paths.ts";
-import type { CommandAnalysis, CommandEnvironment, Shell } from "./types.ts";
+import type { CommandAnalysis, CommandEnvironment } from "./types.ts";
 
 export { COMMAND_FLAGS, SHELLS } from "./types.ts";
+export { defaultShell } from "../targets.ts";
 export type {
   CommandAnalysis,
   CommandEnvironment,
@@ -23,23 +24,6 @@ export type {
   SimpleCommand,
   UnresolvedReason,
 } from "./types.ts";
-
-/**
- * The shell a device runs commands in when the request names none: the login
- * shell each system ships as its default — bash on Linux distributions, zsh on
- * macOS (since 10.15), and PowerShell on Windows (the shell Windows Terminal
- * and coding agents start there; cmd.exe and Git Bash must be named).
- */
-export function defaultShell(os: DeviceOs): Shell {
-  switch (os) {
-    case "linux":
-      return "bash";
-    case "macos":
-      return "zsh";
-    case "windows":
-      return "powershell";
-  }
-}
 
 const MAX_COMMAND_LENGTH = 8192;
 // Bound on the directories a line's `cd`s can lead to, beyond which the working directory is unknown.

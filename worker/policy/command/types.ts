@@ -3,13 +3,9 @@
  * Kept apart from the grammars and the program table so that each of them can
  * import the shapes without importing the others.
  */
-import type { DeviceOs } from "../targets.ts";
+import type { DeviceOs, Shell } from "../targets.ts";
 
-/** A command grammar Warden can parse. */
-export type Shell = "bash" | "sh" | "zsh" | "powershell" | "cmd";
-
-/** Every {@link Shell}, in a stable order (for schemas and tests). */
-export const SHELLS: readonly Shell[] = ["bash", "sh", "zsh", "powershell", "cmd"];
+export { SHELLS, type Shell } from "../targets.ts";
 
 /** Where and as whom a line runs; everything but `os` and `shell` is optional. */
 export interface CommandEnvironment {
