@@ -1,7 +1,7 @@
 import { UsageError, oneLine, type Command } from "./command.ts";
 
 /**
- * The `warden` command line (bin/warden.js loads this through tsx).
+ * The `warden` command line (bin/warden.js loads its compiled form from dist/cli/).
  *
  * Adding a command is one line in `commands`: its summary and the module that
  * default-exports it. Modules load only when their command runs, so
