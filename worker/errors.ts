@@ -17,6 +17,7 @@ export type ErrorCode =
   | "forbidden"
   // state
   | "not_found"
+  | "unknown_decision"
   | "already_exists"
   | "nonce_invalid"
   | "device_disabled"

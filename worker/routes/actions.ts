@@ -1,6 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { OutcomeRequestSchema, recordOutcome } from "../actions/outcome.ts";
+import { deviceOf, requireRole } from "../auth.ts";
 import { StateError, VerificationError, WardenError } from "../errors.ts";
-import { jsonBody, problems, router } from "../openapi.ts";
+import { deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { TargetSchema } from "../decisions/request.ts";
 import { Sha256HexSchema } from "../openapi.ts";
 import { targetEntity, targetKey } from "../policy/decide.ts";
@@ -82,5 +84,39 @@ actions.openapi(
     const outcome = await store.redeemActionToken({ ...single, data: { decision_id: claims.decisionId, token_jti: claims.jti, action: claims.scope.action } });
     if (!outcome.ok) throw new StateError(outcome.code, "the action token cannot be redeemed");
     return c.json({ redeemed: true as const, decision_id: claims.decisionId, policy: claims.policy, log: outcome.log }, 200);
+  },
+);
+
+const RecordedOutcomeSchema = z
+  .object({
+    recorded: z.literal(true),
+    decision_id: z.string(),
+    decision_checked: z.boolean().openapi({ description: "Whether the decision entry was read and matched; false only when it was already archived" }),
+    log: LogHeadSchema,
+  })
+  .openapi("RecordedOutcome");
+
+actions.use("/v1/actions/complete", requireRole("device"));
+actions.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/actions/complete",
+    summary: "Record what came of a decided action, as `action.completed` in the device's log",
+    description:
+      "The enforcement point reports, once the tool has run: exit status, SHA-256 of the output and of each written file, duration, and whether a " +
+      "person reviewed it. The entry names the decision (`decision_id` at `decision_seq`), which must be this device's; the DPoP proof is spent " +
+      "with the append. Keep the returned `log` position: `warden shim log-check` compares it with the log later.",
+    security: deviceSecurity,
+    request: { ...jsonBody(OutcomeRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    responses: {
+      201: { description: "Recorded", content: { "application/json": { schema: RecordedOutcomeSchema } } },
+      ...problems(400, 401, 403, 404, 413, 415),
+    },
+  }),
+  async (c) => {
+    const session = deviceOf(c);
+    const { deps } = c.var;
+    const recorded = await recordOutcome(deps.deviceStore(c.env, session.tenant, session.deviceId), session, c.req.valid("json"), deps.now());
+    return c.json(recorded, 201);
   },
 );
