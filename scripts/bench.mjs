@@ -8,7 +8,10 @@
 //
 //   C. TPM quote verification in-isolate beside the signature verification it must do.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm, --json (also print raw JSON).
+//   E. One `warden hook claude-code` call (the compiled CLI, spawned), warm and cold session,
+//            beside `node -e 0` in the same run.
+//
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|hook, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -30,6 +33,7 @@ const { runPolicy, probeClock } = await import("../bench/policy.ts");
 const { activateDefault } = await import("../bench/bundles.ts");
 const { runTpm } = await import("../bench/tpm.ts");
 const { runCvm } = await import("../bench/cvm-run.ts");
+const { runHook } = await import("../bench/hook.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -82,6 +86,10 @@ try {
   if (only === undefined || only === "cvm") {
     log(`D. SEV-SNP and TDX verification in-isolate`);
     results.cvm = await runCvm(server.url, { batches: quick ? 5 : 15, batchMs: 25, warmup: quick ? 10 : 50 });
+  }
+  if (only === undefined || only === "hook") {
+    log(`E. warden hook claude-code, one call, against ${server.url}`);
+    results.hook = await runHook(server.url, server.adminToken, { runs: quick ? 7 : 21 }, log);
   }
 } finally {
   await server.mf.dispose();
@@ -218,6 +226,16 @@ if (results.cvm) {
   for (const r of results.cvm) {
     out.push(row([names[r.kind], `${us(r.verify.us)} (${us(r.verify.min)})`, `${us(r.floor.us)} (${us(r.floor.min)})`, `${(r.verify.us / r.floor.us).toFixed(2)}×`, r.perSecond.toFixed(0)], widths));
   }
+}
+if (results.hook) {
+  const k = results.hook;
+  out.push("");
+  out.push(`E. one \`warden hook claude-code\` call (PreToolUse Read, permitted and redeemed), spawned, wall time; median (fastest) of ${k.runs} interleaved runs`);
+  const widths = [44, 16, 10, 8];
+  out.push(row(["", "ms", "× node", "goal"], widths));
+  out.push(row(["node -e 0", `${ms(k.nodeMs.median)} (${ms(k.nodeMs.min)})`, "1.00", ""], widths));
+  out.push(row(["warm: saved session and key", `${ms(k.warmMs.median)} (${ms(k.warmMs.min)})`, k.warmRatio.toFixed(2), k.warmRatio <= 6 ? "≤ 6 met" : "≤ 6 missed"], widths));
+  out.push(row(["cold: new nonce and session first", `${ms(k.coldMs.median)} (${ms(k.coldMs.min)})`, k.coldRatio.toFixed(2), k.coldRatio <= 12 ? "≤ 12 met" : "≤ 12 missed"], widths));
 }
 out.push("");
 out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);
