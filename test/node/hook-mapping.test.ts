@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CLAUDE_SEARCH_PROVIDER, claudeBashShell, claudeCode } from "../../cli/hooks/claude-code.ts";
 import { codex, codexCommand, patchFiles, plainWords } from "../../cli/hooks/codex.ts";
@@ -60,9 +61,12 @@ const codexCases: Case[] = [
 
 function rows(mapping: AgentMapping, cases: Case[]) {
   describe(`${mapping.agent}: one case per row`, () => {
-    it("covers every row of the table", () => {
+    it("covers every row of the table, and docs/hooks.md shows each", () => {
       expect(cases.map(([tool]) => tool).sort()).toEqual(Object.keys(mapping.tools).sort());
       for (const rule of [...Object.values(mapping.tools), mapping.mcp, mapping.other]) expect(rule.why.length).toBeGreaterThan(20);
+      const doc = readFileSync(new URL("../../docs/hooks.md", import.meta.url), "utf8");
+      const section = doc.slice(doc.indexOf(mapping.agent === "codex" ? "## Codex: the mapping" : "## Claude Code: the mapping"));
+      for (const tool of Object.keys(mapping.tools)) expect(section).toContain(`| \`${tool}\` |`);
     });
     for (const [tool, input, expected] of cases) {
       it(tool, () => expect(planCall(mapping, { name: tool, input }, context)).toEqual(expected));
