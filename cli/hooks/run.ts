@@ -27,12 +27,13 @@ export interface HookOptions {
   /** Deadline of each request to Warden. */
   timeoutMs: number;
   agentVersion: string;
+  /** The network (fetch with the `timeoutMs` deadline unless injected). */
+  fetch?: (request: Request) => Promise<Response>;
 }
 
-/** What the agent gets: stdout (the protocol answer, or nothing) and the exit status. */
+/** What the agent reads on stdout when the hook exits 0: the protocol answer, or nothing. */
 export interface HookAnswer {
   stdout: string;
-  exitCode: 0;
 }
 
 const now = () => Date.now();
@@ -132,7 +133,7 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
   const decisions = await decideAll(client, state, requests);
   for (const decision of decisions) state.noteLogPosition(decision.log);
 
-  const deny = (reason: string): HookAnswer => ({ stdout: preToolUseAnswer("deny", reason), exitCode: 0 });
+  const deny = (reason: string): HookAnswer => ({ stdout: preToolUseAnswer("deny", reason) });
   const denied = decisions.find((decision) => decision.decision === "deny");
   if (denied) return deny(`Warden denied ${describeActions(planned)} (${denied.reason_code}${policies(denied)}; decision ${denied.decision_id})`);
 
@@ -168,7 +169,7 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
     state.savePending(input.toolUseId, pending);
   }
   const how = reviewId !== undefined ? `approved in review ${reviewId}` : `permitted${policies(decisions[0]!)}`;
-  return { stdout: options.mapping.answersAllow ? preToolUseAnswer("allow", `Warden ${how}; decision ${decisions.map((d) => d.decision_id).join(", ")}`) : "", exitCode: 0 };
+  return { stdout: options.mapping.answersAllow ? preToolUseAnswer("allow", `Warden ${how}; decision ${decisions.map((d) => d.decision_id).join(", ")}`) : "" };
 }
 
 /** SHA-256 (hex) of a file's bytes, streamed; null when it is gone or not a regular file. */
@@ -222,5 +223,5 @@ export async function postToolUse(input: HookInput, options: HookOptions): Promi
     }
     state.noteLogPosition(recorded.body.log);
   }
-  return { stdout: "", exitCode: 0 };
+  return { stdout: "" };
 }

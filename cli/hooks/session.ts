@@ -16,6 +16,8 @@ export interface Connection {
   device: string;
   keyPath: string;
   timeoutMs: number;
+  /** The network; fetch with the `timeoutMs` deadline unless a caller (a test) injects another. */
+  fetch?: (request: Request) => Promise<Response>;
 }
 
 /** A client with a live session: the saved one when it outlasts `waitMs` plus a margin, else a new one, saved. */
@@ -26,7 +28,7 @@ export async function connect(options: Connection, state: HookState, waitMs = 0)
   } catch (error) {
     throw new HookFailure("configuration_error", (error as Error).message, { cause: error });
   }
-  const client = new WardenClient({ url: options.url, deviceId: options.device, key, fetch: fetchWithTimeout(options.timeoutMs) });
+  const client = new WardenClient({ url: options.url, deviceId: options.device, key, fetch: options.fetch ?? fetchWithTimeout(options.timeoutMs) });
   const saved = state.session(Date.now(), SESSION_MARGIN_MS + waitMs);
   if (saved) {
     client.sessionToken = saved.token;

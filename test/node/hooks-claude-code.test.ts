@@ -1,10 +1,14 @@
 import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { WardenClient, generateDeviceKey, type DecisionResponse } from "../../cli/client.ts";
 import { claudeCode } from "../../cli/hooks/claude-code.ts";
+import { parseHookInput } from "../../cli/hooks/protocol.ts";
+import { preToolUse } from "../../cli/hooks/run.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { HOOK_GROUP } from "./bundle.ts";
 import { Device, decisionOf, fixture, warden, type Run } from "./cli.ts";
@@ -101,6 +105,20 @@ describe("warden hook claude-code, PreToolUse", () => {
       hookEventName: "PreToolUse",
       permissionDecision: "deny",
       permissionDecisionReason: expect.stringMatching(new RegExp(`^Warden: review \\S+ \\(tier1\\) was not decided within 1 s; a reviewer can approve it at ${ctx.api.replace(/[.]/g, "\\.")}/review#hold-\\S+, then retry$`)),
+    });
+  });
+
+  it("a token Warden refuses at redemption → deny naming the code, never allow", async () => {
+    // The network delivers the redemption twice (the hook's own runner, a duplicating fetch):
+    // the first spends the token, and Warden answers the second with replay_detected.
+    const duplicating = async (request: Request) => {
+      if (new URL(request.url).pathname === "/v1/actions/redeem") await (await fetch(request.clone())).body?.cancel();
+      return fetch(request);
+    };
+    const options = { mapping: claudeCode, url: ctx.api, device: device.id, keyPath: device.keyPath, stateRoot: device.stateDir, reviewWaitMs: 1000, timeoutMs: 10_000, agentVersion: "test" };
+    const answer = await preToolUse(parseHookInput(input("pre-read")), { ...options, fetch: duplicating });
+    expect(JSON.parse(answer.stdout)).toEqual({
+      hookSpecificOutput: { hookEventName: "PreToolUse", permissionDecision: "deny", permissionDecisionReason: expect.stringMatching(/^Warden: the action token of decision \S+ was refused at redemption \(replay_detected\); ask again$/) },
     });
   });
 
@@ -208,6 +226,44 @@ describe("warden hook claude-code blocks (exit 2, reason on stderr, nothing on s
   it("Warden unreachable", async () => {
     const run = await warden(["hook", "claude-code", "--url", "http://127.0.0.1:9", "--device", device.id, "--key", device.keyPath, "--state-dir", join(device.home, "elsewhere")], { stdin: input("pre-read") });
     expectBlocked(run, "warden_unreachable");
+  });
+
+  it("Warden refusing the device", async () => {
+    const run = await warden(["hook", "claude-code", "--url", ctx.api, "--device", `never-registered-${Date.now()}`, "--key", device.keyPath, "--state-dir", join(device.home, "refused")], { stdin: input("pre-read") });
+    expectBlocked(run, "warden_refused");
+    expect(run.stderr).toMatch(/HTTP 404 not_found/);
+  });
+
+  it("an answer that is not Warden's JSON", async () => {
+    const impostor = createServer((_request, response) => response.writeHead(200, { "content-type": "text/html" }).end("<html>captive portal</html>"));
+    await new Promise<void>((resolve) => impostor.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`;
+      const run = await warden(["hook", "claude-code", "--url", url, "--device", device.id, "--key", device.keyPath, "--state-dir", join(device.home, "impostor")], { stdin: input("pre-read") });
+      expectBlocked(run, "malformed_response");
+    } finally {
+      impostor.close();
+    }
+  });
+
+  it("an outcome Warden refuses", async () => {
+    const other = await Device.register(ctx, { group: HOOK_GROUP });
+    expect(decisionOf(await other.hook("claude-code", input("pre-bash-npm-test")))?.permissionDecision).toBe("allow");
+    const pendingDir = join(other.stateDir, "state", readdirSync(join(other.stateDir, "state"))[0]!, "pending");
+    for (const name of readdirSync(pendingDir)) {
+      const pending = JSON.parse(readFileSync(join(pendingDir, name), "utf8")) as { decisions: { id: string }[] };
+      pending.decisions[0]!.id = crypto.randomUUID();
+      writeFileSync(join(pendingDir, name), JSON.stringify(pending));
+    }
+    const run = await other.hook("claude-code", input("post-bash-failure"));
+    expectBlocked(run, "outcome_not_recorded");
+    expect(run.stderr).toMatch(/HTTP 404 unknown_decision/);
+  });
+
+  it("a state directory it cannot create", async () => {
+    const file = join(device.home, "not-a-directory");
+    writeFileSync(file, "");
+    expectBlocked(await device.hook("claude-code", input("pre-read"), ["--state-dir", file]), "state_unavailable");
   });
 
   it("missing or unusable configuration", async () => {
