@@ -1,7 +1,7 @@
 import type { LogCheckpoint, LogPage } from "./client.ts";
 import { entryHash, type LogEntry } from "../worker/log/chain.ts";
 import { HookFailure } from "./hooks/protocol.ts";
-import { connect, withSession, type Connection } from "./hooks/session.ts";
+import { connect, refused, withSession, type Connection } from "./hooks/session.ts";
 import type { HookState, LogPosition } from "./hooks/state.ts";
 
 /**
@@ -32,21 +32,16 @@ export interface LogCheckReport {
   detail: string;
 }
 
-function refused(step: string, status: number, body: unknown): HookFailure {
-  const code = (body as { code?: unknown } | null)?.code;
-  return new HookFailure("warden_refused", `${step}: HTTP ${status}${typeof code === "string" ? ` ${code}` : ""}`);
-}
-
 export async function checkLog(options: Connection, state: HookState): Promise<LogCheckReport> {
   const kept = state.logPosition();
   if (!kept) throw new HookFailure("configuration_error", `no log position kept in ${state.dir} yet: it is written by warden hook calls`);
   const client = await connect(options, state);
   const page = await withSession(client, state, () => client.readLog<LogPage>(kept.seq - 1, 1));
-  if (page.status !== 200) throw refused("log", page.status, page.body);
+  if (page.status !== 200) throw refused("log", page);
   const head = page.body.head;
   const checkpointAnswer = await withSession(client, state, () => client.checkpoint<LogCheckpoint>());
   const checkpoint = checkpointAnswer.status === 200 ? { size: checkpointAnswer.body.size, root: checkpointAnswer.body.root } : null;
-  if (checkpointAnswer.status !== 200 && checkpointAnswer.status !== 404) throw refused("checkpoint", checkpointAnswer.status, checkpointAnswer.body);
+  if (checkpointAnswer.status !== 200 && checkpointAnswer.status !== 404) throw refused("checkpoint", checkpointAnswer);
   const report = (status: LogCheckStatus, checked: LogCheckReport["checked"], detail: string): LogCheckReport => ({ status, checked, kept, head, checkpoint, detail });
 
   const seen = state.lastCheckpoint();

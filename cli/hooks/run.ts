@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { homedir } from "node:os";
-import { ClientError, type DecisionRequest, type DecisionResponse, type ReviewResponse, type WardenClient, type WardenResponse } from "../client.ts";
+import { ClientError, type DecisionRequest, type DecisionResponse, type ReviewResponse, type WardenClient } from "../client.ts";
 import { canonicalSha256, planCall, type AgentMapping, type MapContext, type PlannedAction } from "./mapping.ts";
 import { HookFailure, preToolUseAnswer, type HookInput } from "./protocol.ts";
-import { connect, withSession } from "./session.ts";
+import { connect, refused, withSession } from "./session.ts";
 import { HookState, type PendingCall } from "./state.ts";
 
 /**
@@ -56,12 +56,6 @@ export function asHookFailure(error: unknown, url: string): HookFailure {
     return new HookFailure("warden_unreachable", `cannot reach ${url}: ${String(cause.code ?? cause.message ?? error.message)}`, { cause: error });
   }
   return new HookFailure("internal_error", error instanceof Error ? error.message : String(error), { cause: error });
-}
-
-/** Warden's refusal of a request, by status and problem code. */
-function refused(step: string, response: WardenResponse): HookFailure {
-  const code = (response.body as { code?: unknown } | null)?.code;
-  return new HookFailure("warden_refused", `${step}: HTTP ${response.status}${typeof code === "string" ? ` ${code}` : ""}`);
 }
 
 function checkedDecision(value: unknown): DecisionResponse {

@@ -49,6 +49,12 @@ async function openSession(client: WardenClient, state: HookState): Promise<void
  * early, the signing key rotated) the session is reopened once and the request repeated.
  * Nothing was decided or logged for a request refused at authentication.
  */
+/** Warden's refusal of a request, by status and problem code. */
+export function refused(step: string, response: WardenResponse): HookFailure {
+  const code = (response.body as { code?: unknown } | null)?.code;
+  return new HookFailure("warden_refused", `${step}: HTTP ${response.status}${typeof code === "string" ? ` ${code}` : ""}`);
+}
+
 export async function withSession<T>(client: WardenClient, state: HookState, send: () => Promise<WardenResponse<T>>): Promise<WardenResponse<T>> {
   const first = await send();
   if (first.status !== 401 || (first.body as { code?: unknown } | null)?.code !== "invalid_token") return first;

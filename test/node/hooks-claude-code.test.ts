@@ -223,9 +223,19 @@ describe("warden hook claude-code blocks (exit 2, reason on stderr, nothing on s
     expectBlocked(await device.hook("claude-code", shapeless), "unknown_tool_shape");
   });
 
-  it("Warden unreachable", async () => {
+  it("Warden unreachable: nothing listening, or nothing answering within --timeout", async () => {
     const run = await warden(["hook", "claude-code", "--url", "http://127.0.0.1:9", "--device", device.id, "--key", device.keyPath, "--state-dir", join(device.home, "elsewhere")], { stdin: input("pre-read") });
     expectBlocked(run, "warden_unreachable");
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const hung = await warden(["hook", "claude-code", "--url", url, "--device", device.id, "--key", device.keyPath, "--timeout", "1", "--state-dir", join(device.home, "silent")], { stdin: input("pre-read") });
+      expectBlocked(hung, "warden_unreachable");
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 
   it("Warden refusing the device", async () => {
