@@ -22,6 +22,7 @@ import type { HookState, LogPosition } from "./hooks/state.ts";
 
 export type LogCheckStatus = "consistent" | "rolled_back" | "rewritten";
 
+/** What `warden shim log-check` prints. */
 export interface LogCheckReport {
   status: LogCheckStatus;
   /** What was compared: the entry itself (still live), or only the signed checkpoint's size (archived). */
@@ -32,6 +33,7 @@ export interface LogCheckReport {
   detail: string;
 }
 
+/** Compares the kept position and checkpoint with Warden's live log and latest checkpoint; moves them forward when consistent. */
 export async function checkLog(options: Connection, state: HookState): Promise<LogCheckReport> {
   const kept = state.logPosition();
   if (!kept) throw new HookFailure("configuration_error", `no log position kept in ${state.dir} yet: it is written by warden hook calls`);

@@ -56,6 +56,7 @@ function editInputs(call: ToolCall, edits: unknown): string {
 /** The origin of the Anthropic API, where WebSearch queries go (tools reference: "Anthropic's web search backend"). */
 export const CLAUDE_SEARCH_PROVIDER = "https://api.anthropic.com/";
 
+/** Claude Code's table: one row per built-in tool, then MCP tools and everything else. */
 export const claudeCode: AgentMapping = {
   agent: "claude-code",
   tools: {

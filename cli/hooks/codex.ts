@@ -154,6 +154,7 @@ function applyPatch(call: ToolCall, context: MapContext): PlannedAction[] {
   return [...chunks(written).map((paths) => fileAction("file.write", paths, inputs)), ...chunks(deleted).map((paths) => fileAction("file.delete", paths, inputs))];
 }
 
+/** Codex's table: its shell tools, apply_patch and file read, then MCP tools and everything else. */
 export const codex: AgentMapping = {
   agent: "codex",
   tools: {

@@ -26,6 +26,7 @@ export interface PlannedAction {
   files: string[];
 }
 
+/** A tool call by name, with its (untrusted, unchecked) input object. */
 export interface ToolCall {
   name: string;
   input: Record<string, unknown>;
@@ -38,6 +39,7 @@ export interface ToolRule {
   plan(call: ToolCall, context: MapContext): PlannedAction[];
 }
 
+/** One agent's table: how each of its tool calls becomes Warden actions, and how its protocol answers. */
 export interface AgentMapping {
   /** The agent's id in decisions (`agent.id`). */
   agent: "claude-code" | "codex";
@@ -87,6 +89,7 @@ export function absolutePath(path: string, cwd: string): string {
   return isAbsolute(path) ? path : resolve(cwd, path);
 }
 
+/** SHA-256 (hex) of a string's UTF-8 bytes. */
 export function sha256Hex(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }

@@ -7,6 +7,7 @@
 
 /** The hook events the hooks handle; anything else is refused (exit 2), never silently passed. */
 export const HOOK_EVENTS = ["PreToolUse", "PostToolUse", "PostToolUseFailure"] as const;
+/** One of HOOK_EVENTS. */
 export type HookEvent = (typeof HOOK_EVENTS)[number];
 
 /**
@@ -26,6 +27,7 @@ export type HookFailureCode =
   | "outcome_not_recorded"
   | "internal_error";
 
+/** A failure with its stable code; the command prints it and exits 2. */
 export class HookFailure extends Error {
   constructor(
     readonly code: HookFailureCode,

@@ -11,6 +11,7 @@ import type { HookState } from "./state.ts";
 /** A session is reused while it has this long left beyond the longest wait the call may need. */
 const SESSION_MARGIN_MS = 60_000;
 
+/** Where and as whom to talk to Warden. */
 export interface Connection {
   url: string;
   device: string;
@@ -44,17 +45,17 @@ async function openSession(client: WardenClient, state: HookState): Promise<void
   state.saveSession({ token: client.sessionToken!, expiresAt: client.sessionExpiresAt! });
 }
 
-/**
- * A device request; when Warden no longer honours the saved session (`invalid_token`: expired
- * early, the signing key rotated) the session is reopened once and the request repeated.
- * Nothing was decided or logged for a request refused at authentication.
- */
 /** Warden's refusal of a request, by status and problem code. */
 export function refused(step: string, response: WardenResponse): HookFailure {
   const code = (response.body as { code?: unknown } | null)?.code;
   return new HookFailure("warden_refused", `${step}: HTTP ${response.status}${typeof code === "string" ? ` ${code}` : ""}`);
 }
 
+/**
+ * A device request; when Warden no longer honours the saved session (`invalid_token`: expired
+ * early, the signing key rotated) the session is reopened once and the request repeated.
+ * Nothing was decided or logged for a request refused at authentication.
+ */
 export async function withSession<T>(client: WardenClient, state: HookState, send: () => Promise<WardenResponse<T>>): Promise<WardenResponse<T>> {
   const first = await send();
   if (first.status !== 401 || (first.body as { code?: unknown } | null)?.code !== "invalid_token") return first;

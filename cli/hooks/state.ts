@@ -20,12 +20,14 @@ export function configDir(env: Record<string, string | undefined> = process.env,
   return join(env["XDG_CONFIG_HOME"] || join(homedir(), ".config"), "warden");
 }
 
+/** A saved session token and when it expires. */
 export interface SessionRecord {
   token: string;
   /** ms since the epoch */
   expiresAt: number;
 }
 
+/** A position in the device's log: an entry's seq and hash. */
 export interface LogPosition {
   seq: number;
   hash: string;
@@ -44,6 +46,7 @@ export interface PendingCall {
 /** Pending calls older than this are dropped: the agent never reported them (cancelled, crashed). */
 const PENDING_TTL_MS = 24 * 3600_000;
 
+/** The state files of one device at one Warden. */
 export class HookState {
   readonly dir: string;
 

@@ -35,6 +35,7 @@ export const OutcomeRequestSchema = z
     review_id: z.string().min(1).max(64).optional(),
   })
   .openapi("ActionOutcome");
+/** A validated outcome body. */
 export type OutcomeRequest = z.infer<typeof OutcomeRequestSchema>;
 
 /** What the device learns: where its outcome sits in its log, and whether the decision link was checked. */
