@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { webhookOutbound, webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 import { vendorServices } from "./test/setup/vendor-services.ts";
@@ -42,6 +42,8 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    // test/node/ runs in Node against wrangler dev (vitest.node.config.mts), not in workerd.
+    exclude: [...configDefaults.exclude, "test/node/**"],
     testTimeout: 30_000,
     // A loopback host in front of real software TPMs (swtpm + tpm2-tools), made on first use.
     globalSetup: ["test/setup/swtpm.ts"],

@@ -1,6 +1,7 @@
-// In Node the CLI reads the same .wasm the worker bundles (by path: the package does
-// not export it) and instantiates it once.
+// In Node the CLI reads the same .wasm the worker bundles and instantiates it once. The
+// package exports only its JS, so the .wasm is found beside the resolved `web` entry: this
+// holds from cli/ under tsx and from the compiled chunks in dist/cli/ alike.
 import { readFileSync } from "node:fs";
 import { initSync } from "../worker/policy/cedar.ts";
 
-initSync({ module: readFileSync(new URL("../node_modules/@cedar-policy/cedar-wasm/web/cedar_wasm_bg.wasm", import.meta.url)) });
+initSync({ module: readFileSync(new URL("cedar_wasm_bg.wasm", import.meta.resolve("@cedar-policy/cedar-wasm/web"))) });

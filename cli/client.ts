@@ -3,8 +3,11 @@ import { parseStrictJson } from "../worker/json/strict.ts";
 
 /**
  * The reference shim's protocol, the thin client an endpoint embeds: register a
- * device key, open a session by signing a server nonce, and ask for decisions
- * with DPoP proofs. Runs in Node and in workerd (the tests drive the worker with it).
+ * device key, open a session by signing a server nonce, ask for decisions with
+ * DPoP proofs, redeem action tokens, wait for reviews and record outcomes.
+ * The package exports it (`import { WardenClient } from "warden"`): it imports
+ * nothing from Node, so it runs in Node 20, browsers and workers alike (the
+ * tests drive the worker with it in workerd).
  */
 
 export type DeviceAlg = "EdDSA" | "ES256";
@@ -55,6 +58,8 @@ export class WardenClient {
   readonly deviceId: string;
   readonly key: DeviceKey;
   sessionToken: string | undefined;
+  /** When the session token expires (ms since the epoch), as the server said when it was opened. */
+  sessionExpiresAt: number | undefined;
   private readonly send: (request: Request) => Promise<Response>;
   private readonly now: () => number;
 
@@ -109,6 +114,7 @@ export class WardenClient {
     const session = await this.requestSession(nonce.nonce, evidence);
     if (session.status !== 201) throw new ClientError("session", session);
     this.sessionToken = session.body.session_token;
+    this.sessionExpiresAt = this.now() + session.body.expires_in * 1000;
     return this.sessionToken;
   }
 
@@ -166,24 +172,44 @@ export class WardenClient {
     return this.authorized<T>("POST", "/v1/decisions", request);
   }
 
+  /** Up to 30 actions decided and logged together, answered in request order. */
+  decideBatch<T = { decisions: DecisionResponse[] }>(requests: DecisionRequest[]): Promise<WardenResponse<T>> {
+    return this.authorized<T>("POST", "/v1/decisions/batch", { decisions: requests });
+  }
+
   /**
    * Waits on a hold until it is decided or `timeoutMs` passes, long-polling
    * `GET /v1/reviews/{id}?wait=` (each request at most 25 s). Resolves with the last answer:
    * `approved` (or a permitting timeout) carries the action token; `pending` means it timed out.
    */
   async waitForReview(id: string, options: { timeoutMs?: number; waitSeconds?: number } = {}): Promise<WardenResponse<ReviewResponse>> {
-    const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
+    const deadline = this.now() + (options.timeoutMs ?? 10 * 60_000);
     for (;;) {
-      const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      const left = Math.max(0, Math.ceil((deadline - this.now()) / 1000));
       const wait = Math.min(options.waitSeconds ?? 25, left);
       const answer = await this.authorized<ReviewResponse>("GET", `/v1/reviews/${encodeURIComponent(id)}${wait > 0 ? `?wait=${wait}` : ""}`);
-      if (answer.status !== 200 || answer.body.status !== "pending" || Date.now() >= deadline) return answer;
+      if (answer.status !== 200 || answer.body.status !== "pending" || this.now() >= deadline) return answer;
     }
   }
 
-  redeem(token: string, action: DecisionRequest["action"]): Promise<WardenResponse> {
+  redeem<T = unknown>(token: string, action: DecisionRequest["action"]): Promise<WardenResponse<T>> {
     const { type, targets, inputs_sha256 } = action;
-    return this.authorized("POST", "/v1/actions/redeem", { action: { type, targets, ...(inputs_sha256 !== undefined ? { inputs_sha256 } : {}) } }, token);
+    return this.authorized<T>("POST", "/v1/actions/redeem", { action: { type, targets, ...(inputs_sha256 !== undefined ? { inputs_sha256 } : {}) } }, token);
+  }
+
+  /** Records what came of a decided action as `action.completed` in this device's log. */
+  recordOutcome<T = RecordedOutcome>(outcome: ActionOutcome): Promise<WardenResponse<T>> {
+    return this.authorized<T>("POST", "/v1/actions/complete", outcome);
+  }
+
+  /** A page of this device's own log: entries with `seq > after` still live in Warden, and the head. */
+  readLog<T = LogPage>(after: number, limit = 100): Promise<WardenResponse<T>> {
+    return this.authorized<T>("GET", `/v1/devices/${encodeURIComponent(this.deviceId)}/log?after=${after}&limit=${limit}`);
+  }
+
+  /** The latest signed checkpoint of this device's log. */
+  checkpoint<T = LogCheckpoint>(): Promise<WardenResponse<T>> {
+    return this.authorized<T>("GET", `/v1/devices/${encodeURIComponent(this.deviceId)}/checkpoint`);
   }
 }
 
@@ -278,6 +304,65 @@ export interface DecisionResponse {
   token?: string;
   token_expires_at?: string;
   review?: { id: string; tier: string; deadline: string };
+}
+
+/** `POST /v1/actions/redeem` answered 200: the token is spent and the redemption logged. */
+export interface RedeemResponse {
+  redeemed: true;
+  decision_id: string;
+  policy: string;
+  log: { seq: number; hash: string };
+}
+
+/** The body of `POST /v1/actions/complete`: what came of a decided action (docs/hooks.md says how the hooks fill it). */
+export interface ActionOutcome {
+  decision_id: string;
+  /** The decision's `log.seq`. */
+  decision_seq: number;
+  tool: { name: string; use_id?: string };
+  succeeded: boolean;
+  exit_status: number | null;
+  /** SHA-256 hex of the tool's output. */
+  result_hash: string | null;
+  files: { path: string; file_hash: string | null }[];
+  duration_ms: number | null;
+  human_reviewed: boolean;
+  review_id?: string;
+}
+
+export interface RecordedOutcome {
+  recorded: true;
+  decision_id: string;
+  decision_checked: boolean;
+  log: { seq: number; hash: string };
+}
+
+/** One entry of a device log, as `GET /v1/devices/{id}/log` returns it. */
+export interface LogEntryView {
+  seq: number;
+  time: string;
+  prev: string;
+  device: string;
+  type: string;
+  data: Record<string, unknown>;
+  hash: string;
+}
+
+export interface LogPage {
+  entries: LogEntryView[];
+  head: { seq: number; hash: string };
+  next_after: number | null;
+}
+
+export interface LogCheckpoint {
+  origin: string;
+  device: string;
+  size: number;
+  root: string;
+  head: string;
+  time: string;
+  key: string;
+  note: string;
 }
 
 /** A hold as its device sees it (`GET /v1/reviews/{id}`). */

@@ -13,6 +13,12 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
+ * Exit codes of `warden shim log-check`: 0 the log still holds what this endpoint saw, 12 it
+ * does not (rolled back or rewritten), 1 the check could not be made.
+ */
+export const LOG_CHECK_EXIT = { consistent: 0, error: 1, tampered: 12 } as const;
+
+/**
  * Maps the HTTP answer to POST /v1/decisions to an exit code: 0 permit, 10 deny,
  * 11 review, 1 for anything else (a non-200 status, a body that is not a
  * decision, or a permit without the action token that must come with it).

@@ -1,7 +1,7 @@
 import { UsageError, oneLine, type Command } from "./command.ts";
 
 /**
- * The `warden` command line (bin/warden.js loads this through tsx).
+ * The `warden` command line (bin/warden.js loads its compiled form from dist/cli/).
  *
  * Adding a command is one line in `commands`: its summary and the module that
  * default-exports it. Modules load only when their command runs, so
@@ -13,7 +13,8 @@ interface CommandEntry {
 }
 
 const commands: Record<string, CommandEntry> = {
-  shim: { summary: "Reference shim: register a device key, ask for decisions", load: () => import("./shim.ts") },
+  shim: { summary: "Reference shim: register a device key, ask for decisions, check the log", load: () => import("./shim.ts") },
+  hook: { summary: "Agent hooks: Claude Code and Codex ask Warden before every tool call", load: () => import("./hook.ts") },
   bundle: { summary: "Test, build, sign and publish policy bundles", load: () => import("./bundle.ts") },
   keys: { summary: "Manage bundle publisher keys", load: () => import("./keys.ts") },
   audit: { summary: "Verify log exports offline (warden audit verify)", load: () => import("./audit.ts") },

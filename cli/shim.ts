@@ -1,8 +1,12 @@
-import { open, readFile, unlink } from "node:fs/promises";
-import { ClientError, WardenClient, exportDeviceKey, generateDeviceKey, importDeviceKey, type DecisionRequest, type DeviceKey } from "./client.ts";
+import { open, unlink } from "node:fs/promises";
+import { homedir } from "node:os";
+import { resolve } from "node:path";
+import { ClientError, WardenClient, exportDeviceKey, generateDeviceKey, type DecisionRequest, type DecisionTarget } from "./client.ts";
 import { group, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
-import { EXIT, decisionExitCode } from "./exit.ts";
-import { parseStrictJson } from "../worker/json/strict.ts";
+import { DEFAULT_TIMEOUT_SECONDS, baseUrl, fetchWithTimeout, loadKey, talk, timeoutMs } from "./connect.ts";
+import { EXIT, LOG_CHECK_EXIT, decisionExitCode } from "./exit.ts";
+import { configDir, HookState } from "./hooks/state.ts";
+import { checkLog } from "./log-check.ts";
 
 /**
  * The reference shim: what an endpoint runs before letting an agent act.
@@ -12,44 +16,9 @@ import { parseStrictJson } from "../worker/json/strict.ts";
 
 const OSES = ["linux", "macos", "windows"] as const;
 const ALGS = ["EdDSA", "ES256"] as const;
-const DEFAULT_TIMEOUT_SECONDS = 10;
-
 const REGISTER = "warden shim register";
 const DECIDE = "warden shim decide";
-
-function baseUrl(command: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new UsageError(`--url must be an absolute http(s) URL, not ${JSON.stringify(value)}`, command);
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new UsageError("--url must be an http(s) URL", command);
-  return value.replace(/\/+$/, "");
-}
-
-function timeoutMs(command: string, value: string | undefined): number {
-  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS * 1000;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError("--timeout must be a positive number of seconds", command);
-  return seconds * 1000;
-}
-
-/** fetch with a deadline: a Warden that does not answer is an error, not a hang. */
-function fetchWithTimeout(ms: number) {
-  return (request: Request) => fetch(request, { signal: AbortSignal.timeout(ms) });
-}
-
-/** Runs the exchange with Warden, naming the two failures that are not Warden's refusals. */
-async function talk<T>(url: string, ms: number, exchange: () => Promise<T>): Promise<T> {
-  try {
-    return await exchange();
-  } catch (error) {
-    if (error instanceof SyntaxError) throw new Error(`malformed response from ${url}: ${error.message}`);
-    if (error instanceof DOMException && error.name === "TimeoutError") throw new Error(`no answer from ${url} within ${ms / 1000} s`);
-    throw error;
-  }
-}
+const LOG_CHECK = "warden shim log-check";
 
 function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
@@ -69,6 +38,7 @@ Options:
   --device <id>          Device id to register: [A-Za-z0-9][A-Za-z0-9._-]{0,127}
   --key-out <file>       Where to write the private key (JWK)
   --os <os>              linux | macos | windows (default linux): how paths are canonicalised
+  --group <name>         A device group a canary bundle can target (repeatable)
   --alg <alg>            EdDSA | ES256 (default EdDSA)
   --timeout <seconds>    Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
   -h, --help             Show this help
@@ -83,6 +53,7 @@ Exit status: 0 registered, 1 any error.`,
       "key-out": { type: "string" },
       os: { type: "string", default: "linux" },
       alg: { type: "string", default: "EdDSA" },
+      group: { type: "string", multiple: true },
       timeout: { type: "string" },
     });
     const url = baseUrl(REGISTER, required(REGISTER, values, "url"));
@@ -107,7 +78,7 @@ Exit status: 0 registered, 1 any error.`,
       await file.chmod(0o600);
       const key = await generateDeviceKey(alg, true);
       const client = new WardenClient({ url, deviceId, key, fetch: fetchWithTimeout(timeout) });
-      const response = await talk(url, timeout, () => client.register(adminToken, os));
+      const response = await talk(url, timeout, () => client.register(adminToken, os, values.group ?? []));
       if (response.status !== 201) throw new ClientError("registration", response);
       registered = true;
       await file.writeFile(JSON.stringify(await exportDeviceKey(key)) + "\n");
@@ -124,21 +95,10 @@ Exit status: 0 registered, 1 any error.`,
   },
 };
 
-async function loadKey(path: string): Promise<DeviceKey> {
-  let jwk: unknown;
-  try {
-    jwk = parseStrictJson(await readFile(path));
-  } catch (error) {
-    throw new Error(`cannot read key file ${path}: ${(error as Error).message}`);
-  }
-  if (typeof jwk !== "object" || jwk === null || typeof (jwk as { d?: unknown }).d !== "string") {
-    throw new Error(`key file ${path} is not a private JWK (written by \`warden shim register --key-out\`)`);
-  }
-  try {
-    return await importDeviceKey(jwk as Parameters<typeof importDeviceKey>[0]);
-  } catch (error) {
-    throw new Error(`key file ${path} holds no usable device key: ${(error as Error).message}`);
-  }
+/** A command target, placed where it runs: without a directory, relative arguments could not be judged. */
+function commandTarget(line: string, values: { cwd?: string | undefined; home?: string | undefined; shell?: string | undefined }): DecisionTarget {
+  const shell = values.shell === undefined ? undefined : oneOf(DECIDE, "shell", values.shell, ["bash", "sh", "zsh", "powershell", "cmd"] as const);
+  return { kind: "command", value: line, cwd: resolve(values.cwd ?? "."), home: values.home ?? homedir(), ...(shell !== undefined ? { shell } : {}) };
 }
 
 const decide: Command = {
@@ -156,7 +116,11 @@ Options:
   --action <type>          Action type, e.g. file.read, file.write, command.exec
   --target <path>          A path target (repeatable)
   --url-target <url>       A URL target (repeatable)
-  --command <line>         A command-line target
+  --command <line>         A command-line target: Warden judges every command it runs and every file
+                           and URL its arguments name
+  --cwd <dir>              Where the command runs (default: this directory); relative arguments resolve here
+  --home <dir>             The home directory \`~\` stands for (default: this user's)
+  --shell <name>           bash, sh, zsh, powershell or cmd (default: the device's)
   --agent-id <id>          Agent id (default warden-shim)
   --agent-version <v>      Agent version (default 0)
   --sends-external         The action sends data off the device
@@ -177,6 +141,9 @@ answer, bad arguments, malformed response). Errors go to stderr as one line.`,
       target: { type: "string", multiple: true },
       "url-target": { type: "string", multiple: true },
       command: { type: "string" },
+      cwd: { type: "string" },
+      home: { type: "string" },
+      shell: { type: "string" },
       "agent-id": { type: "string", default: "warden-shim" },
       "agent-version": { type: "string", default: "0" },
       "sends-external": { type: "boolean", default: false },
@@ -190,7 +157,7 @@ answer, bad arguments, malformed response). Errors go to stderr as one line.`,
     const targets: DecisionRequest["action"]["targets"] = [
       ...(values.target ?? []).map((value) => ({ kind: "path" as const, value })),
       ...(values["url-target"] ?? []).map((value) => ({ kind: "url" as const, value })),
-      ...(values.command !== undefined ? [{ kind: "command" as const, value: values.command }] : []),
+      ...(values.command !== undefined ? [commandTarget(values.command, values)] : []),
     ];
     if (targets.length === 0) throw new UsageError("at least one --target, --url-target or --command is required", DECIDE);
 
@@ -212,4 +179,47 @@ answer, bad arguments, malformed response). Errors go to stderr as one line.`,
   },
 };
 
-export default group("shim", "Reference shim: register a device key, ask for decisions", { register, decide });
+const logCheck: Command = {
+  summary: "Check that the device's log at Warden still holds what this endpoint saw appended",
+  help: `Usage: ${LOG_CHECK} --url <warden> --device <id> --key <file> [options]
+
+Compares the last log position Warden returned to this device's hooks (kept in the state
+directory) with the device's live log and its latest signed checkpoint. Detects a log cut
+back below that position (deleted tail, restored snapshot), a different entry there
+(rewrite, fork), and a checkpoint smaller than, or forking from, one seen before. Entries
+already archived can only be counted here: an auditor verifies their hashes with an export
+(\`warden audit verify\`). Prints the report as JSON; a consistent check moves the kept
+position to the current head.
+
+Options (or the environment):
+  --url <url>            Warden base URL ($WARDEN_URL)
+  --device <id>          Registered device id ($WARDEN_DEVICE)
+  --key <file>           The device's private JWK ($WARDEN_KEY)
+  --state-dir <dir>      The hooks' state directory ($WARDEN_STATE_DIR; default ${configDir()})
+  --timeout <seconds>    Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+  -h, --help             Show this help
+
+Exit status: ${LOG_CHECK_EXIT.consistent} consistent, ${LOG_CHECK_EXIT.tampered} rolled back or rewritten, ${LOG_CHECK_EXIT.error} the check could not be made.`,
+
+  async run(argv) {
+    const values = parseOptions(LOG_CHECK, argv, {
+      url: { type: "string" },
+      device: { type: "string" },
+      key: { type: "string" },
+      "state-dir": { type: "string" },
+      timeout: { type: "string" },
+    });
+    const url = values.url ?? process.env["WARDEN_URL"];
+    const device = values.device ?? process.env["WARDEN_DEVICE"];
+    const keyPath = values.key ?? process.env["WARDEN_KEY"];
+    if (!url || !device || !keyPath) throw new UsageError("--url, --device and --key (or WARDEN_URL, WARDEN_DEVICE, WARDEN_KEY) are required", LOG_CHECK);
+    const base = baseUrl(LOG_CHECK, url);
+    const timeout = timeoutMs(LOG_CHECK, values.timeout);
+    const state = new HookState(values["state-dir"] ?? process.env["WARDEN_STATE_DIR"] ?? configDir(), base, device);
+    const report = await talk(base, timeout, () => checkLog({ url: base, device, keyPath, timeoutMs: timeout }, state));
+    printJson(report);
+    return report.status === "consistent" ? LOG_CHECK_EXIT.consistent : LOG_CHECK_EXIT.tampered;
+  },
+};
+
+export default group("shim", "Reference shim: register a device key, ask for decisions, check the log", { register, decide, "log-check": logCheck });

@@ -237,6 +237,38 @@ export class DeviceLog extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Appends `action.completed` for a decision of this device, spending the request's DPoP proof
+   * in the same transaction. The link is checked by a primary-key read: the entry at
+   * `decision.seq` must be a `decision` with `decision.id`. An entry already archived and pruned
+   * cannot be read here, so its completion is logged with `decision_checked: false` rather than
+   * lost; a seq past the head, or an entry that is not that decision, is `unknown_decision`.
+   */
+  recordOutcome(args: {
+    proof: SingleUse;
+    now: number;
+    decision: { id: string; seq: number };
+    data: { [key: string]: JsonValue };
+  }): GenericOutcome<{ log: AppendedEntry; checked: boolean }, DeviceRefusal | "unknown_decision"> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      const row = this.sql.exec<{ entry: string }>("SELECT entry FROM log WHERE seq = ?", args.decision.seq).toArray()[0];
+      let checked = false;
+      if (row) {
+        const entry = JSON.parse(row.entry) as { type?: unknown; data?: { decision_id?: unknown } };
+        if (entry.type !== "decision" || entry.data?.decision_id !== args.decision.id) return { ok: false, code: "unknown_decision" } as const;
+        checked = true;
+      } else if (args.decision.seq > this.audit.archive.archivedUpto()) {
+        return { ok: false, code: "unknown_decision" } as const;
+      }
+      if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
+      const log = this.appendInTransaction(device.id, "action.completed", { ...args.data, decision_checked: checked }, args.now);
+      return { ok: true, log, checked } as const;
+    });
+  }
+
   /** Appends one entry of any type; the primitive every logged event goes through. */
   append(type: string, data: { [key: string]: JsonValue }, now: number): Outcome<{ log: AppendedEntry }> {
     const device = this.readDevice();

@@ -12,7 +12,10 @@
 //   F. Certificate path building: a 5-deep chain alone, with the whole TPM store as candidates, and with same-named decoys.
 //   G. Command analysis (short line, pipeline of 3, 4 KiB line) beside path canonicalisation, in Node.
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509|command, --json (also print raw JSON).
+//   H. One `warden hook claude-code` call (the compiled CLI, spawned), warm and cold session,
+//            beside `node -e 0` in the same run.
+//
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509|command|hook, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -37,6 +40,7 @@ const { runCvm } = await import("../bench/cvm-run.ts");
 const { runJson } = await import("../bench/json-run.ts");
 const { runX509 } = await import("../bench/x509-run.ts");
 const { benchCommandAnalysis } = await import("../bench/command.ts");
+const { runHook } = await import("../bench/hook.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -105,6 +109,10 @@ try {
   if (only === undefined || only === "command") {
     log(`G. command analysis in Node`);
     results.command = benchCommandAnalysis({ batches: quick ? 5 : 15, batchMs: 25 });
+  }
+  if (only === undefined || only === "hook") {
+    log(`H. warden hook claude-code, one call, against ${server.url}`);
+    results.hook = await runHook(server.url, server.adminToken, { runs: quick ? 7 : 21 }, log);
   }
 } finally {
   await server?.mf.dispose();
@@ -281,6 +289,16 @@ if (results.command) {
     const r = results.command[key];
     out.push(row([names[key], r.chars, r.commands, us(r.us), us(r.pathUs), `${(r.us / r.pathUs).toFixed(0)}×`], widths));
   }
+}
+if (results.hook) {
+  const k = results.hook;
+  out.push("");
+  out.push(`H. one \`warden hook claude-code\` call (PreToolUse Read, permitted and redeemed), spawned, wall time; median (fastest) of ${k.runs} interleaved runs`);
+  const widths = [44, 16, 10, 8];
+  out.push(row(["", "ms", "× node", "goal"], widths));
+  out.push(row(["node -e 0", `${ms(k.nodeMs.median)} (${ms(k.nodeMs.min)})`, "1.00", ""], widths));
+  out.push(row(["warm: saved session and key", `${ms(k.warmMs.median)} (${ms(k.warmMs.min)})`, k.warmRatio.toFixed(2), k.warmRatio <= 6 ? "≤ 6 met" : "≤ 6 missed"], widths));
+  out.push(row(["cold: new nonce and session first", `${ms(k.coldMs.median)} (${ms(k.coldMs.min)})`, k.coldRatio.toFixed(2), k.coldRatio <= 12 ? "≤ 12 met" : "≤ 12 missed"], widths));
 }
 out.push("");
 out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);

@@ -12,6 +12,7 @@
 //     `warden bundle publish` does.
 //
 // Everything runs locally (workerd through wrangler): no Cloudflare login, no metrics.
+// The CLI runs from dist/: it is rebuilt first when cli/ or worker/ changed since the last build.
 
 import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -88,6 +89,10 @@ function scan(text, skip) {
   }
   return out;
 }
+
+// 0. The compiled CLI, current with the sources.
+const built = spawnSync(process.execPath, [join(root, "scripts", "build.mjs"), "--if-stale"], { cwd: root, env, stdio: "inherit" });
+if (built.status !== 0) fail("building the CLI failed");
 
 // 1. Secrets for local development.
 /** The development publisher key, made once; its public half goes into PUBLISHER_KEYS. */

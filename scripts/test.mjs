@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // `npm test`: install what the tests need beyond npm packages (a software TPM, chromium),
-// type-check, check the module graph (scripts/check-imports.mjs), run every test inside workerd (vitest + @cloudflare/vitest-pool-workers), then
-// the reviewer page in headless Chromium, closing with one "N passed, N failed" line.
+// type-check, check the module graph (scripts/check-imports.mjs), build the CLI if the sources
+// changed, run every test inside workerd (vitest +
+// @cloudflare/vitest-pool-workers), then the Node suites against `wrangler dev` — the reviewer
+// page in headless Chromium, the agent hooks through the compiled CLI — closing with one
+// "N passed, N failed" line. Any suite's failure fails the run.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,26 +22,37 @@ function run(command, args) {
 for (const [command, args] of [
   ["sh", ["scripts/install-test-deps.sh"]],
   ["npx", ["tsc", "--noEmit", "-p", "."]],
-  ["node", ["scripts/check-imports.mjs"]],
+  [process.execPath, ["scripts/check-imports.mjs"]],
+  [process.execPath, ["scripts/build.mjs", "--if-stale"]],
 ]) {
   const status = run(command, args);
-  if (status !== 0) process.exit(status || browserStatus);
+  if (status !== 0) process.exit(status);
 }
 
 const out = mkdtempSync(join(tmpdir(), "warden-test-"));
-const report = join(out, "vitest.json");
 const named = process.argv.length > 2;
-const status = run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)]);
-// The reviewer page in headless Chromium runs in Node against wrangler dev (test/browser/); not when test files are named.
-const browserReport = join(out, "browser.json");
-const browserStatus = named ? 0 : run("npx", ["vitest", "run", "--config", "vitest.browser.config.mts", "--reporter=default", "--reporter=json", `--outputFile.json=${browserReport}`]);
-try {
-  const reports = [report, ...(named ? [] : [browserReport])].map((file) => JSON.parse(readFileSync(file, "utf8")));
-  const sum = (key) => reports.reduce((total, part) => total + part[key], 0);
-  const [numPassedTests, numFailedTests, numPendingTests] = [sum("numPassedTests"), sum("numFailedTests"), sum("numPendingTests")];
-  console.log(`\n${numPassedTests} passed, ${numFailedTests} failed${numPendingTests ? `, ${numPendingTests} skipped` : ""}`);
-} catch {
-  console.log("\n0 passed, 1 failed");
+// The workers suite takes the arguments (test files); the Node suites run only when none are named.
+const suites = [
+  { name: "workers", args: process.argv.slice(2) },
+  ...(named
+    ? []
+    : [
+        { name: "browser", args: ["--config", "vitest.browser.config.mts"] },
+        { name: "node", args: ["--config", "vitest.node.config.mts"] },
+      ]),
+];
+let failed = false;
+const reports = [];
+for (const suite of suites) {
+  const report = join(out, `${suite.name}.json`);
+  const status = run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...suite.args]);
+  if (status !== 0) failed = true;
+  // A suite that died before reporting counts as one failure, never as nothing.
+  if (existsSync(report)) reports.push(JSON.parse(readFileSync(report, "utf8")));
+  else reports.push({ numPassedTests: 0, numFailedTests: 1, numPendingTests: 0 });
 }
+const sum = (key) => reports.reduce((total, part) => total + part[key], 0);
+const [passed, failures, pending] = [sum("numPassedTests"), sum("numFailedTests"), sum("numPendingTests")];
+console.log(`\n${passed} passed, ${failures} failed${pending ? `, ${pending} skipped` : ""}`);
 rmSync(out, { recursive: true, force: true });
-process.exit(status);
+process.exit(failed || failures > 0 ? 1 : 0);

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   "forbidden",
   // state
   "not_found",
+  "unknown_decision",
   "already_exists",
   "nonce_invalid",
   "device_disabled",

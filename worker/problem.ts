@@ -36,6 +36,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 403, title: "The caller may not do this" };
     case "not_found":
       return { status: 404, title: "Not found" };
+    case "unknown_decision":
+      return { status: 404, title: "The device has no such decision" };
     case "already_exists":
       return { status: 409, title: "It already exists" };
     case "nonce_invalid":

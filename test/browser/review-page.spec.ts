@@ -2,7 +2,7 @@
  * The reviewer page in headless Chromium (Debian's, driven by playwright-core) with a CDP
  * virtual authenticator: enroll a passkey from the one-time link, sign in, approve a held
  * action from the keyboard — and the shim's wait then returns an action token.
- * Runs in Node against `wrangler dev` (test/browser/server.ts); `npm test` runs it.
+ * Runs in Node against `wrangler dev` (test/wrangler-dev.ts); `npm test` runs it.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
-import { startWarden, type LocalWarden } from "./server.ts";
+import { startWarden, type LocalWarden } from "../wrangler-dev.ts";
 
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
 

@@ -1,9 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { OutcomeRequestSchema, recordOutcome } from "../actions/outcome.ts";
 import { redeemActionToken } from "../actions/redeem.ts";
+import { deviceOf, requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
 import { TargetSchema } from "../decisions/request.ts";
 import { WardenError } from "../errors.ts";
-import { LogHeadSchema, Sha256HexSchema, jsonBody, problems, router } from "../openapi.ts";
+import { LogHeadSchema, Sha256HexSchema, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 
 const RedeemSchema = z
   .strictObject({
@@ -41,4 +43,33 @@ actions.openapi(
     if (scheme?.toLowerCase() !== "dpop" || !token) throw new WardenError("unauthenticated", "the action token is required as Authorization: DPoP");
     return c.json(await redeemActionToken(serviceContext(c), { token, dpop: c.req.header("dpop"), url: c.req.url, action: c.req.valid("json").action }), 200);
   },
+);
+
+const RecordedOutcomeSchema = z
+  .object({
+    recorded: z.literal(true),
+    decision_id: z.string(),
+    decision_checked: z.boolean().openapi({ description: "Whether the decision entry was read and matched; false only when it was already archived" }),
+    log: LogHeadSchema,
+  })
+  .openapi("RecordedOutcome");
+
+actions.use("/v1/actions/complete", requireRole("device"));
+actions.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/actions/complete",
+    summary: "Record what came of a decided action, as `action.completed` in the device's log",
+    description:
+      "The enforcement point reports, once the tool has run: exit status, SHA-256 of the output and of each written file, duration, and whether a " +
+      "person reviewed it. The entry names the decision (`decision_id` at `decision_seq`), which must be this device's; the DPoP proof is spent " +
+      "with the append. Keep the returned `log` position: `warden shim log-check` compares it with the log later.",
+    security: deviceSecurity,
+    request: { ...jsonBody(OutcomeRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    responses: {
+      201: { description: "Recorded", content: { "application/json": { schema: RecordedOutcomeSchema } } },
+      ...problems(400, 401, 403, 404, 413, 415),
+    },
+  }),
+  async (c) => c.json(await recordOutcome(serviceContext(c), deviceOf(c), c.req.valid("json")), 201),
 );

@@ -1,7 +1,9 @@
 /**
- * A real Warden for the browser test, from Node: `wrangler dev` on a free port with a
- * temporary persist directory and secrets made for this run, the example bundle signed,
- * uploaded to local R2 and activated — as `npm start` does, but isolated from it.
+ * A real Warden for the Node suites (the reviewer page in Chromium, the agent hooks through
+ * the compiled CLI): `wrangler dev` on a free port with a temporary persist directory and
+ * secrets made for this run, the example bundle signed, uploaded to local R2 and activated —
+ * as `npm start` does, but isolated from it. A suite may add a canary bundle for one device
+ * group, so its expectations do not move with the example bundle.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -13,9 +15,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { JWK } from "jose";
-import { bundleStatement, signBundle } from "../../worker/policy/artifact.ts";
+import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+const root = fileURLToPath(new URL("..", import.meta.url));
 const wranglerBin = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
 const TENANT = "default";
 
@@ -28,6 +30,11 @@ export interface LocalWarden {
   stop(): Promise<void>;
   /** wrangler's output so far, for failure messages. */
   output(): string;
+}
+
+export interface WardenOptions {
+  /** A bundle for the devices of one group (a canary), beside the example bundle for every other device. */
+  canary?: { sources: BundleSources; group: string };
 }
 
 export async function freePort(): Promise<number> {
@@ -43,7 +50,7 @@ export async function freePort(): Promise<number> {
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", CI: "true" };
 
-export async function startWarden(): Promise<LocalWarden> {
+export async function startWarden(options: WardenOptions = {}): Promise<LocalWarden> {
   const dir = mkdtempSync(join(tmpdir(), "warden-browser-"));
   const persist = join(dir, "state");
   const [port, inspectorPort] = [await freePort(), await freePort()];
@@ -53,21 +60,22 @@ export async function startWarden(): Promise<LocalWarden> {
   const publisher = jwk();
   const { d: _private, ...publisherPublic } = publisher;
 
-  // 1. The example bundle, signed with this run's publisher key, in local R2.
+  // 1. The example bundle (and the canary), signed with this run's publisher key, in local R2.
   const read = (name: string) => readFileSync(join(root, "policy-bundles/default", name), "utf8");
   const version = Date.now();
-  const statement = bundleStatement(
-    { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest: JSON.parse(read("manifest.json")) },
-    { name: "default", tenant: TENANT, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) },
-  );
-  const artifact = join(dir, "bundle.jws");
-  writeFileSync(artifact, await signBundle(statement, publisher));
-  const put = spawnSync(
-    process.execPath,
-    [wranglerBin, "r2", "object", "put", `warden-bundles/${TENANT}/bundles/artifacts/${version}.jws`, "--file", artifact, "--local", "--persist-to", persist],
-    { cwd: root, env, encoding: "utf8" },
-  );
-  if (put.status !== 0) throw new Error(`wrangler r2 object put failed: ${put.stdout}${put.stderr}`);
+  const upload = async (sources: BundleSources, name: string, at: number) => {
+    const statement = bundleStatement(sources, { name, tenant: TENANT, version: at, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
+    const artifact = join(dir, `${at}.jws`);
+    writeFileSync(artifact, await signBundle(statement, publisher));
+    const put = spawnSync(
+      process.execPath,
+      [wranglerBin, "r2", "object", "put", `warden-bundles/${TENANT}/bundles/artifacts/${at}.jws`, "--file", artifact, "--local", "--persist-to", persist],
+      { cwd: root, env, encoding: "utf8" },
+    );
+    if (put.status !== 0) throw new Error(`wrangler r2 object put failed: ${put.stdout}${put.stderr}`);
+  };
+  await upload({ policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest: JSON.parse(read("manifest.json")) }, "default", version);
+  if (options.canary) await upload(options.canary.sources, "canary", version + 1);
 
   // 2. Secrets for this run only; the reviewer origin is this server's.
   const envFile = join(dir, "vars.env");
@@ -119,13 +127,17 @@ export async function startWarden(): Promise<LocalWarden> {
       }
       await sleep(250);
     }
-    // 4. Activate it through the admin API, as `warden bundle publish` does.
-    const activated = await fetch(`http://127.0.0.1:${port}/v1/bundles/activate`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify({ version, reason: "browser test" }),
-    });
-    if (activated.status !== 200) throw new Error(`activation failed: ${await activated.text()}`);
+    // 4. Activate them through the admin API, as `warden bundle publish` does.
+    const activate = async (body: Record<string, unknown>) => {
+      const activated = await fetch(`http://127.0.0.1:${port}/v1/bundles/activate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ ...body, reason: "node test suite" }),
+      });
+      if (activated.status !== 200) throw new Error(`activation failed: ${await activated.text()}`);
+    };
+    await activate({ version });
+    if (options.canary) await activate({ version: version + 1, slot: "canary", group: options.canary.group });
   } catch (error) {
     await stop();
     throw new Error(`${String(error)}\n${output}`);

@@ -1,0 +1,136 @@
+import {
+  absolutePath,
+  canonicalSha256,
+  fileAction,
+  globDirectory,
+  optionalString,
+  sha256Hex,
+  shellNamed,
+  stringField,
+  toolAction,
+  zshInstalled,
+  type AgentMapping,
+  type MapContext,
+  type PlannedAction,
+  type ToolCall,
+} from "./mapping.ts";
+import { HookFailure } from "./protocol.ts";
+
+/**
+ * Claude Code's tools as Warden actions (hooks reference and tools reference at
+ * code.claude.com, as of Claude Code v2.1.2xx; docs/hooks.md). Every file path Claude Code
+ * sends is already absolute; relative ones are still resolved against `cwd`, so a future
+ * change there cannot widen what a decision covers.
+ */
+
+/**
+ * The shell Claude Code runs the Bash tool in: Git Bash on Windows; elsewhere
+ * CLAUDE_CODE_SHELL or $SHELL when it is bash or zsh, else the first zsh, then bash, it finds
+ * (env-vars reference, CLAUDE_CODE_SHELL). The hook runs in Claude Code's environment, so it
+ * sees the same variables.
+ */
+export function claudeBashShell(context: MapContext): "bash" | "zsh" {
+  if (context.platform === "win32") return "bash";
+  return shellNamed(context.env["CLAUDE_CODE_SHELL"], ["bash", "zsh"]) ?? shellNamed(context.env["SHELL"], ["bash", "zsh"]) ?? (zshInstalled() ? "zsh" : "bash");
+}
+
+function command(call: ToolCall, context: MapContext, shell: "bash" | "zsh" | "powershell"): PlannedAction[] {
+  return [{ action: { type: "command.exec", targets: [{ kind: "command", value: stringField(call, "command"), cwd: context.cwd, home: context.home, shell }] }, files: [] }];
+}
+
+/** The edit a tool makes, as JSON: `inputs_sha256` is SHA-256 of its RFC 8785 form (docs/hooks.md). */
+function editInputs(call: ToolCall, edits: unknown): string {
+  if (!Array.isArray(edits) || edits.length === 0) throw new HookFailure("unknown_tool_shape", `${call.name}: tool_input.edits must be a non-empty array`);
+  return canonicalSha256(
+    edits.map((edit: unknown, index) => {
+      const fields = typeof edit === "object" && edit !== null ? (edit as Record<string, unknown>) : {};
+      const { old_string, new_string, replace_all } = fields;
+      if (typeof old_string !== "string" || typeof new_string !== "string" || (replace_all !== undefined && typeof replace_all !== "boolean")) {
+        throw new HookFailure("unknown_tool_shape", `${call.name}: edit ${index} needs old_string and new_string (and a boolean replace_all)`);
+      }
+      return { old_string, new_string, replace_all: replace_all ?? false };
+    }),
+  );
+}
+
+/** The origin of the Anthropic API, where WebSearch queries go (tools reference: "Anthropic's web search backend"). */
+export const CLAUDE_SEARCH_PROVIDER = "https://api.anthropic.com/";
+
+/** Claude Code's table: one row per built-in tool, then MCP tools and everything else. */
+export const claudeCode: AgentMapping = {
+  agent: "claude-code",
+  tools: {
+    Bash: {
+      why: "A shell line: the worker analyses every simple command in it, in the shell Claude Code runs it in, from the session directory",
+      plan: (call, context) => command(call, context, claudeBashShell(context)),
+    },
+    PowerShell: {
+      why: "Windows' native shell tool: the same line analysis, as PowerShell parses it",
+      plan: (call, context) => command(call, context, "powershell"),
+    },
+    Read: {
+      why: "Reads one file: file.read of that path",
+      plan: (call, context) => [fileAction("file.read", [absolutePath(stringField(call, "file_path"), context.cwd)])],
+    },
+    Glob: {
+      why: "Lists files: file.read of the directory the pattern reaches, which an absolute or ../ pattern moves outside `path`",
+      plan: (call, context) => {
+        const root = absolutePath(optionalString(call, "path") ?? context.cwd, context.cwd);
+        return [fileAction("file.read", [globDirectory(stringField(call, "pattern"), root)])];
+      },
+    },
+    Grep: {
+      why: "Searches file contents under `path` (a file or a directory; the session directory when absent): file.read of it",
+      plan: (call, context) => {
+        stringField(call, "pattern");
+        return [fileAction("file.read", [absolutePath(optionalString(call, "path") ?? context.cwd, context.cwd)])];
+      },
+    },
+    Write: {
+      why: "Replaces a file with `content`: file.write bound to SHA-256 of exactly those UTF-8 bytes, which is also the file's hash afterwards",
+      plan: (call, context) => {
+        const content = call.input["content"];
+        if (typeof content !== "string") throw new HookFailure("unknown_tool_shape", "Write: tool_input.content must be a string");
+        return [fileAction("file.write", [absolutePath(stringField(call, "file_path"), context.cwd)], sha256Hex(content))];
+      },
+    },
+    Edit: {
+      why: "A string replacement in a file: file.write bound to the edit (old, new, replace_all)",
+      plan: (call, context) => [fileAction("file.write", [absolutePath(stringField(call, "file_path"), context.cwd)], editInputs(call, [call.input]))],
+    },
+    MultiEdit: {
+      why: "Several replacements in one file (older Claude Code): file.write bound to every edit, in order",
+      plan: (call, context) => [fileAction("file.write", [absolutePath(stringField(call, "file_path"), context.cwd)], editInputs(call, call.input["edits"]))],
+    },
+    NotebookEdit: {
+      why: "Replaces, inserts or deletes one notebook cell: a write of the notebook file, bound to the cell edit",
+      plan: (call, context) => {
+        const { cell_id, cell_type, edit_mode } = call.input;
+        const source = call.input["new_source"];
+        if (typeof source !== "string") throw new HookFailure("unknown_tool_shape", "NotebookEdit: tool_input.new_source must be a string");
+        const inputs = canonicalSha256({ cell_id: cell_id ?? null, cell_type: cell_type ?? null, edit_mode: edit_mode ?? "replace", new_source: source });
+        return [fileAction("file.write", [absolutePath(stringField(call, "notebook_path"), context.cwd)], inputs)];
+      },
+    },
+    WebFetch: {
+      why: "Fetches an agent-chosen URL (and runs an agent-written prompt on it): an http.request that sends data off the device, since neither the URL nor the prompt can be shown free of workspace data",
+      plan: (call) => [{ action: { type: "http.request", targets: [{ kind: "url", value: stringField(call, "url") }], sends_external: true }, files: [] }],
+    },
+    WebSearch: {
+      why: "Sends an agent-written query to Anthropic's search backend: an http.request to that provider, sending data off the device, bound to the query",
+      plan: (call) => [
+        { action: { type: "http.request", targets: [{ kind: "url", value: CLAUDE_SEARCH_PROVIDER }], inputs_sha256: sha256Hex(stringField(call, "query")), sends_external: true }, files: [] },
+      ],
+    },
+  },
+  mcp: {
+    why: "An MCP server's tool acts outside the device: mcp.call naming server and tool, bound to its arguments",
+    plan: (call) => [toolAction("mcp.call", call)],
+  },
+  other: {
+    why: "Any other tool (Agent, TodoWrite, ExitPlanMode, tools yet to come): agent.tool naming it, so the bundle decides",
+    plan: (call) => [toolAction("agent.tool", call)],
+  },
+  successExitStatus: 0,
+  answersAllow: true,
+};

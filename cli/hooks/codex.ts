@@ -1,0 +1,189 @@
+import { absolutePath, fileAction, sha256Hex, shellNamed, stringField, toolAction, type AgentMapping, type MapContext, type PlannedAction, type ToolCall } from "./mapping.ts";
+import { HookFailure } from "./protocol.ts";
+
+/**
+ * Codex CLI's tools as Warden actions (developers.openai.com/codex/hooks and the hook
+ * schemas in openai/codex codex-rs/hooks/schema; docs/hooks.md). Codex sends its shell tools
+ * as `Bash` with one `command` string, `apply_patch` with the whole patch in `command`, and
+ * MCP tools as `mcp__<server>__<tool>`.
+ */
+
+type Shell = "bash" | "sh" | "zsh" | "powershell";
+
+/** The shell Codex runs a command string in: PowerShell on Windows, else the user's $SHELL when it is a POSIX one. */
+export function codexShell(context: MapContext): Shell {
+  if (context.platform === "win32") return "powershell";
+  return shellNamed(context.env["SHELL"], ["bash", "zsh", "sh"]) ?? "bash";
+}
+
+/**
+ * POSIX words of a line that is nothing but words: single quotes, double quotes (with
+ * `\"`, `\\`, `\$` and `` \` `` escapes) and backslashes. Anything a shell would act on
+ * (operators, substitutions, globs, unbalanced quotes) gives null: such a line is sent whole.
+ */
+export function plainWords(line: string): string[] | null {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let at = 0; at < line.length; at += 1) {
+    const char = line[at]!;
+    if (char === " " || char === "\t") {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (char === "'") {
+      const end = line.indexOf("'", at + 1);
+      if (end < 0) return null;
+      word = (word ?? "") + line.slice(at + 1, end);
+      at = end;
+    } else if (char === '"') {
+      let text = "";
+      let closed = false;
+      for (at += 1; at < line.length; at += 1) {
+        const inner = line[at]!;
+        if (inner === '"') {
+          closed = true;
+          break;
+        }
+        if (inner === "$" || inner === "`") return null;
+        if (inner === "\\" && at + 1 < line.length && '"\\$`'.includes(line[at + 1]!)) at += 1;
+        text += line[at]!;
+      }
+      if (!closed) return null;
+      word = (word ?? "") + text;
+    } else if (char === "\\") {
+      if (at + 1 >= line.length) return null;
+      at += 1;
+      word = (word ?? "") + line[at]!;
+    } else if (/[;&|<>()$`*?[\]{}~#!=\n\r]/.test(char)) {
+      // Unquoted, these make the line more than words (or might): it is not unwrapped.
+      return null;
+    } else {
+      word = (word ?? "") + char;
+    }
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
+
+/**
+ * What Codex will run, in which shell. Its argv-based shell tool reaches the hook as the argv
+ * shell-quoted and joined (`bash -lc 'git status'`); when the line is exactly a shell with
+ * `-c`/`-lc` and one script, policy sees that script in that shell. Any other line is what the
+ * user's shell runs, sent whole.
+ */
+export function codexCommand(line: string, context: MapContext): { value: string; shell: Shell } {
+  const words = plainWords(line);
+  if (words && words.length === 3 && (words[1] === "-c" || words[1] === "-lc")) {
+    const shell = shellNamed(words[0], ["bash", "zsh", "sh"]);
+    if (shell && words[2]!.length > 0) return { value: words[2]!, shell };
+  }
+  if (words && words.length >= 3 && /^(pwsh|powershell)(\.exe)?$/i.test(words[0]!.split(/[\\/]/).pop()!)) {
+    const flag = words.at(-2)!.toLowerCase();
+    if ((flag === "-command" || flag === "-c") && words.at(-1)!.length > 0) return { value: words.at(-1)!, shell: "powershell" };
+  }
+  return { value: line, shell: codexShell(context) };
+}
+
+/** The files one apply_patch changes, from its headers (`*** Add File:`, `*** Update File:`, `*** Move to:`, `*** Delete File:`). */
+export interface PatchFiles {
+  written: string[];
+  deleted: string[];
+}
+
+/**
+ * Reads the file operations of a Codex patch. Hunk lines are not interpreted (the hash binds
+ * them); an unknown `***` header, a missing envelope or a patch that names no file is an
+ * unknown shape, never a guess.
+ */
+export function patchFiles(patch: string, cwd: string): PatchFiles {
+  const lines = patch.split(/\r?\n/);
+  const first = lines.findIndex((line) => line.trim() !== "");
+  const last = lines.findLastIndex((line) => line.trim() !== "");
+  if (first < 0 || lines[first]!.trim() !== "*** Begin Patch" || lines[last]!.trim() !== "*** End Patch") {
+    throw new HookFailure("unknown_tool_shape", "apply_patch: the patch must start with *** Begin Patch and end with *** End Patch");
+  }
+  const written: string[] = [];
+  const deleted: string[] = [];
+  let updating: string | null = null;
+  for (const line of lines.slice(first + 1, last)) {
+    if (!line.startsWith("*** ")) continue;
+    const header = /^\*\*\* (Add File|Update File|Delete File|Move to): (.+)$/.exec(line);
+    if (!header) {
+      if (line.trim() === "*** End of File") continue;
+      throw new HookFailure("unknown_tool_shape", `apply_patch: unknown header ${JSON.stringify(line.slice(0, 80))}`);
+    }
+    const path = absolutePath(header[2]!.trim(), cwd);
+    switch (header[1]) {
+      case "Add File":
+        written.push(path);
+        updating = null;
+        break;
+      case "Update File":
+        written.push(path);
+        updating = path;
+        break;
+      case "Delete File":
+        deleted.push(path);
+        updating = null;
+        break;
+      case "Move to":
+        // A move writes the destination and removes the source.
+        if (updating === null) throw new HookFailure("unknown_tool_shape", "apply_patch: *** Move to: without the *** Update File: it moves");
+        written.splice(written.lastIndexOf(updating), 1, path);
+        deleted.push(updating);
+        updating = null;
+        break;
+    }
+  }
+  if (written.length + deleted.length === 0) throw new HookFailure("unknown_tool_shape", "apply_patch: the patch names no file");
+  return { written: [...new Set(written)], deleted: [...new Set(deleted)] };
+}
+
+/** At most this many targets per action (the decision API's limit); a larger patch is several actions. */
+const MAX_TARGETS = 64;
+
+function chunks(paths: string[]): string[][] {
+  const out: string[][] = [];
+  for (let at = 0; at < paths.length; at += MAX_TARGETS) out.push(paths.slice(at, at + MAX_TARGETS));
+  return out;
+}
+
+function applyPatch(call: ToolCall, context: MapContext): PlannedAction[] {
+  const patch = stringField(call, "command");
+  const { written, deleted } = patchFiles(patch, context.cwd);
+  const inputs = sha256Hex(patch);
+  return [...chunks(written).map((paths) => fileAction("file.write", paths, inputs)), ...chunks(deleted).map((paths) => fileAction("file.delete", paths, inputs))];
+}
+
+/** Codex's table: its shell tools, apply_patch and file read, then MCP tools and everything else. */
+export const codex: AgentMapping = {
+  agent: "codex",
+  tools: {
+    Bash: {
+      why: "Codex's shell tools (shell, shell_command, exec_command, and input typed into a running shell): command.exec of the line in the shell that runs it; a typed-in line runs in `workdir` when Codex names it",
+      plan: (call, context) => {
+        const { value, shell } = codexCommand(stringField(call, "command"), context);
+        const workdir = call.input["workdir"];
+        const cwd = typeof workdir === "string" && workdir.length > 0 ? absolutePath(workdir, context.cwd) : context.cwd;
+        return [{ action: { type: "command.exec", targets: [{ kind: "command", value, cwd, home: context.home, shell }] }, files: [] }];
+      },
+    },
+    apply_patch: {
+      why: "Codex's file edit: file.write of every file it adds or updates (and a move's destination), file.delete of every file it deletes (and a move's source), each bound to SHA-256 of the whole patch",
+      plan: applyPatch,
+    },
+    Read: {
+      why: "Codex's file-read tool, where enabled (same `file_path` as Claude Code's Read): file.read of that path",
+      plan: (call, context) => [fileAction("file.read", [absolutePath(stringField(call, "file_path"), context.cwd)])],
+    },
+  },
+  mcp: {
+    why: "An MCP server's tool acts outside the device: mcp.call naming server and tool, bound to its arguments",
+    plan: (call) => [toolAction("mcp.call", call)],
+  },
+  other: {
+    why: "Any other tool Codex hooks: agent.tool naming it, so the bundle decides",
+    plan: (call) => [toolAction("agent.tool", call)],
+  },
+  successExitStatus: null,
+  answersAllow: false,
+};

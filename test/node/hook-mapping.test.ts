@@ -1,0 +1,195 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { CLAUDE_SEARCH_PROVIDER, claudeBashShell, claudeCode } from "../../cli/hooks/claude-code.ts";
+import { codex, codexCommand, patchFiles, plainWords } from "../../cli/hooks/codex.ts";
+import { globDirectory, planCall, type AgentMapping, type MapContext, type PlannedAction } from "../../cli/hooks/mapping.ts";
+import { HookFailure, parseHookInput } from "../../cli/hooks/protocol.ts";
+import { canonicalJson } from "../../worker/log/canonical.ts";
+
+/** The mapping tables, row by row: every row has a case here, and a known tool with a missing field is refused. */
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+const context: MapContext = { cwd: "/home/dev/workspace", home: "/home/dev", platform: "linux", env: { SHELL: "/bin/bash" } };
+
+type Case = [tool: string, input: Record<string, unknown>, expected: PlannedAction[]];
+
+const claudeCases: Case[] = [
+  ["Bash", { command: "git status" }, [{ action: { type: "command.exec", targets: [{ kind: "command", value: "git status", cwd: "/home/dev/workspace", home: "/home/dev", shell: "bash" }] }, files: [] }]],
+  ["PowerShell", { command: "Get-ChildItem" }, [{ action: { type: "command.exec", targets: [{ kind: "command", value: "Get-ChildItem", cwd: "/home/dev/workspace", home: "/home/dev", shell: "powershell" }] }, files: [] }]],
+  ["Read", { file_path: "src/a.ts" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/home/dev/workspace/src/a.ts" }] }, files: [] }]],
+  ["Glob", { pattern: "../../etc/**/*.conf" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/home/etc" }] }, files: [] }]],
+  ["Grep", { pattern: "TODO" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/home/dev/workspace" }] }, files: [] }]],
+  ["Write", { file_path: "/home/dev/workspace/a", content: "hi\n" }, [{ action: { type: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a" }], inputs_sha256: sha256("hi\n") }, files: ["/home/dev/workspace/a"] }]],
+  [
+    "Edit",
+    { file_path: "/w/a", old_string: "x", new_string: "y" },
+    [{ action: { type: "file.write", targets: [{ kind: "path", value: "/w/a" }], inputs_sha256: sha256(canonicalJson([{ old_string: "x", new_string: "y", replace_all: false }])) }, files: ["/w/a"] }],
+  ],
+  [
+    "MultiEdit",
+    { file_path: "/w/a", edits: [{ old_string: "x", new_string: "y" }, { new_string: "b", old_string: "a", replace_all: true }] },
+    [
+      {
+        action: {
+          type: "file.write",
+          targets: [{ kind: "path", value: "/w/a" }],
+          inputs_sha256: sha256(canonicalJson([{ old_string: "x", new_string: "y", replace_all: false }, { old_string: "a", new_string: "b", replace_all: true }])),
+        },
+        files: ["/w/a"],
+      },
+    ],
+  ],
+  [
+    "NotebookEdit",
+    { notebook_path: "/w/n.ipynb", new_source: "1+1", cell_id: "c1" },
+    [{ action: { type: "file.write", targets: [{ kind: "path", value: "/w/n.ipynb" }], inputs_sha256: sha256(canonicalJson({ cell_id: "c1", cell_type: null, edit_mode: "replace", new_source: "1+1" })) }, files: ["/w/n.ipynb"] }],
+  ],
+  ["WebFetch", { url: "https://example.com/x", prompt: "summarise" }, [{ action: { type: "http.request", targets: [{ kind: "url", value: "https://example.com/x" }], sends_external: true }, files: [] }]],
+  ["WebSearch", { query: "cedar policy" }, [{ action: { type: "http.request", targets: [{ kind: "url", value: CLAUDE_SEARCH_PROVIDER }], inputs_sha256: sha256("cedar policy"), sends_external: true }, files: [] }]],
+];
+
+const codexCases: Case[] = [
+  ["Bash", { command: "bash -lc 'ls -la'" }, [{ action: { type: "command.exec", targets: [{ kind: "command", value: "ls -la", cwd: "/home/dev/workspace", home: "/home/dev", shell: "bash" }] }, files: [] }]],
+  [
+    "apply_patch",
+    { command: "*** Begin Patch\n*** Add File: a.ts\n+x\n*** End Patch" },
+    [{ action: { type: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a.ts" }], inputs_sha256: sha256("*** Begin Patch\n*** Add File: a.ts\n+x\n*** End Patch") }, files: ["/home/dev/workspace/a.ts"] }],
+  ],
+  ["Read", { file_path: "/etc/hosts" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/etc/hosts" }] }, files: [] }]],
+];
+
+function rows(mapping: AgentMapping, cases: Case[]) {
+  describe(`${mapping.agent}: one case per row`, () => {
+    it("covers every row of the table, and docs/hooks.md shows each", () => {
+      expect(cases.map(([tool]) => tool).sort()).toEqual(Object.keys(mapping.tools).sort());
+      for (const rule of [...Object.values(mapping.tools), mapping.mcp, mapping.other]) expect(rule.why.length).toBeGreaterThan(20);
+      const doc = readFileSync(new URL("../../docs/hooks.md", import.meta.url), "utf8");
+      const section = doc.slice(doc.indexOf(mapping.agent === "codex" ? "## Codex: the mapping" : "## Claude Code: the mapping"));
+      for (const tool of Object.keys(mapping.tools)) expect(section).toContain(`| \`${tool}\` |`);
+    });
+    for (const [tool, input, expected] of cases) {
+      it(tool, () => expect(planCall(mapping, { name: tool, input }, context)).toEqual(expected));
+      it(`${tool} without its fields is an unknown shape`, () => {
+        expect(() => planCall(mapping, { name: tool, input: {} }, context)).toThrow(expect.objectContaining({ code: "unknown_tool_shape" }));
+      });
+    }
+    it("an MCP tool is mcp.call bound to its arguments; any other tool is agent.tool", () => {
+      const args = { b: 1, a: [true] };
+      expect(planCall(mapping, { name: "mcp__github__create_issue", input: args }, context)).toEqual([
+        { action: { type: "mcp.call", targets: [{ kind: "tool", value: "mcp__github__create_issue" }], inputs_sha256: sha256('{"a":[true],"b":1}') }, files: [] },
+      ]);
+      expect(planCall(mapping, { name: "SomeFutureTool", input: {} }, context)).toEqual([{ action: { type: "agent.tool", targets: [{ kind: "tool", value: "SomeFutureTool" }], inputs_sha256: sha256("{}") }, files: [] }]);
+      // Not an MCP name: the catch-all, not mcp.call.
+      expect(planCall(mapping, { name: "mcp__half", input: {} }, context)[0]!.action.type).toBe("agent.tool");
+    });
+  });
+}
+
+rows(claudeCode, claudeCases);
+rows(codex, codexCases);
+
+describe("the directory a glob reaches", () => {
+  const cases: [pattern: string, root: string, expected: string][] = [
+    ["**/*.ts", "/w", "/w"],
+    ["src/**/*.ts", "/w", "/w/src"],
+    ["/etc/**/*.conf", "/w", "/etc"],
+    ["../../etc/*", "/w/a", "/etc"],
+    ["src/lib/index.ts", "/w", "/w/src/lib"],
+    ["/*", "/w", "/"],
+  ];
+  for (const [pattern, root, expected] of cases) it(`${pattern} under ${root}`, () => expect(globDirectory(pattern, root)).toBe(expected));
+});
+
+describe("Claude Code's Bash shell", () => {
+  const cases: [env: Record<string, string>, platform: NodeJS.Platform, expected: string][] = [
+    [{ CLAUDE_CODE_SHELL: "/opt/homebrew/bin/zsh", SHELL: "/bin/bash" }, "darwin", "zsh"],
+    [{ CLAUDE_CODE_SHELL: "/usr/bin/fish", SHELL: "/bin/bash" }, "linux", "bash"],
+    [{ SHELL: "/bin/zsh" }, "linux", "zsh"],
+    [{ SHELL: "C:\\Program Files\\Git\\bin\\bash.exe" }, "win32", "bash"],
+    [{ SHELL: "/bin/zsh" }, "win32", "bash"],
+  ];
+  for (const [env, platform, expected] of cases) it(`${JSON.stringify(env)} on ${platform}`, () => expect(claudeBashShell({ ...context, env, platform })).toBe(expected));
+});
+
+describe("Codex command lines", () => {
+  const words: [line: string, expected: string[] | null][] = [
+    ["bash -lc 'git status'", ["bash", "-lc", "git status"]],
+    [`bash -lc 'echo '"'"'hi'"'"''`, ["bash", "-lc", "echo 'hi'"]],
+    ['zsh -c "ls \\"a b\\""', ["zsh", "-c", 'ls "a b"']],
+    ["git status; rm -rf /", null],
+    ["echo $(id)", null],
+    ['echo "$HOME"', null],
+    ["ls *.ts", null],
+    ["echo 'unterminated", null],
+  ];
+  for (const [line, expected] of words) it(`words of ${line}`, () => expect(plainWords(line)).toEqual(expected));
+
+  const commands: [line: string, platform: NodeJS.Platform, expected: { value: string; shell: string }][] = [
+    ["bash -lc 'git status'", "linux", { value: "git status", shell: "bash" }],
+    ["/bin/zsh -lc 'npm test'", "darwin", { value: "npm test", shell: "zsh" }],
+    ["powershell.exe -NoProfile -Command 'Get-ChildItem'", "win32", { value: "Get-ChildItem", shell: "powershell" }],
+    ["git status && curl x | sh", "linux", { value: "git status && curl x | sh", shell: "bash" }],
+    ["bash -lc 'a' extra", "linux", { value: "bash -lc 'a' extra", shell: "bash" }],
+    ["Get-ChildItem", "win32", { value: "Get-ChildItem", shell: "powershell" }],
+  ];
+  for (const [line, platform, expected] of commands) it(`${line} on ${platform}`, () => expect(codexCommand(line, { ...context, platform })).toEqual(expected));
+});
+
+describe("apply_patch files", () => {
+  it("adds, updates, moves and deletes", () => {
+    const patch = [
+      "*** Begin Patch",
+      "*** Add File: new.ts",
+      "+x",
+      "*** Update File: /abs/old.ts",
+      "*** Move to: moved.ts",
+      "@@",
+      "-a",
+      "+b",
+      "*** Update File: kept.ts",
+      "@@",
+      " c",
+      "*** End of File",
+      "*** Delete File: gone.ts",
+      "*** End Patch",
+    ].join("\n");
+    expect(patchFiles(patch, "/w")).toEqual({ written: ["/w/new.ts", "/w/moved.ts", "/w/kept.ts"], deleted: ["/abs/old.ts", "/w/gone.ts"] });
+  });
+
+  const broken: [name: string, patch: string][] = [
+    ["no envelope", "*** Add File: a\n+x"],
+    ["no end", "*** Begin Patch\n*** Add File: a\n+x"],
+    ["an unknown header", "*** Begin Patch\n*** Chmod File: a\n*** End Patch"],
+    ["a move without an update", "*** Begin Patch\n*** Move to: b\n*** End Patch"],
+    ["no file", "*** Begin Patch\n*** End Patch"],
+  ];
+  for (const [name, patch] of broken) {
+    it(`refuses ${name}`, () => expect(() => patchFiles(patch, "/w")).toThrow(expect.objectContaining({ code: "unknown_tool_shape" })));
+  }
+});
+
+describe("hook input", () => {
+  const valid = { hook_event_name: "PreToolUse", cwd: "/w", tool_name: "Read", tool_input: { file_path: "/w/a" }, tool_use_id: "t1", session_id: "s", permission_mode: "default", extra: 1 };
+  it("keeps the fields the hooks use and the context to log", () => {
+    expect(parseHookInput(JSON.stringify(valid))).toMatchObject({ event: "PreToolUse", cwd: "/w", toolName: "Read", toolUseId: "t1", context: { session_id: "s", permission_mode: "default" } });
+    expect(parseHookInput(JSON.stringify({ ...valid, cwd: "C:\\project" })).cwd).toBe("C:\\project");
+  });
+  const bad: [name: string, value: unknown, code: string][] = [
+    ["not JSON", "{", "malformed_input"],
+    ["an array", [], "malformed_input"],
+    ["no event", { ...valid, hook_event_name: undefined }, "malformed_input"],
+    ["another event", { ...valid, hook_event_name: "SessionStart" }, "unsupported_event"],
+    ["a relative cwd", { ...valid, cwd: "w" }, "malformed_input"],
+    ["no tool name", { ...valid, tool_name: "" }, "malformed_input"],
+    ["tool input not an object", { ...valid, tool_input: "ls" }, "malformed_input"],
+    ["an empty tool_use_id", { ...valid, tool_use_id: "" }, "malformed_input"],
+  ];
+  for (const [name, value, code] of bad) {
+    it(`refuses ${name} (${code})`, () => {
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      expect(() => parseHookInput(text)).toThrow(HookFailure);
+      expect(() => parseHookInput(text)).toThrow(expect.objectContaining({ code }));
+    });
+  }
+});
