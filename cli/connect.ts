@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { importDeviceKey, type DeviceKey } from "./client.ts";
 import { UsageError } from "./command.ts";
-import { parseStrictJson } from "../worker/json/strict.ts";
+import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 
 /**
  * What every device-side command needs to talk to Warden: a checked base URL, a deadline on
@@ -40,7 +40,7 @@ export async function talk<T>(url: string, ms: number, exchange: () => Promise<T
   try {
     return await exchange();
   } catch (error) {
-    if (error instanceof SyntaxError) throw new Error(`malformed response from ${url}: ${error.message}`);
+    if (error instanceof StrictJsonError) throw new Error(`malformed response from ${url}: ${error.message}`);
     if (error instanceof DOMException && error.name === "TimeoutError") throw new Error(`no answer from ${url} within ${ms / 1000} s`);
     throw error;
   }

@@ -7,7 +7,7 @@
 //                                a hook call resolves no package at start-up.
 //   dist/client.js               WardenClient for Node 20, browsers and workers (jose stays a
 //                                dependency, resolved by the consumer's bundler or runtime)
-//   dist/client.d.ts             its types, from tsc
+//   dist/types/                  its types (cli/client.d.ts and what it imports), from tsc
 //
 // --if-stale skips the build when dist/.build-hash matches the sources (npm test and npm start
 // pass it, so an edit to cli/ or worker/ is never run stale and an unchanged tree costs a hash).

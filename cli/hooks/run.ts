@@ -6,6 +6,7 @@ import { canonicalSha256, planCall, type AgentMapping, type MapContext, type Pla
 import { HookFailure, preToolUseAnswer, type HookInput } from "./protocol.ts";
 import { connect, refused, withSession } from "./session.ts";
 import { HookState, type PendingCall } from "./state.ts";
+import { StrictJsonError } from "../../worker/json/strict.ts";
 
 /**
  * One hook invocation, start to finish. PreToolUse: map the call (the agent's table), ask
@@ -49,7 +50,7 @@ export function asHookFailure(error: unknown, url: string): HookFailure {
     const code = (error.response.body as { code?: unknown } | null)?.code;
     return new HookFailure("warden_refused", `${error.step} refused by ${url}: HTTP ${error.response.status}${typeof code === "string" ? ` ${code}` : ""}`, { cause: error });
   }
-  if (error instanceof SyntaxError) return new HookFailure("malformed_response", `${url} did not answer JSON: ${error.message}`, { cause: error });
+  if (error instanceof StrictJsonError) return new HookFailure("malformed_response", `${url} did not answer strict JSON: ${error.message}`, { cause: error });
   if (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")) return new HookFailure("warden_unreachable", `no answer from ${url} in time`, { cause: error });
   if (error instanceof TypeError && error.cause !== undefined) {
     const cause = error.cause as { code?: unknown; message?: unknown };

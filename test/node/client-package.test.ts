@@ -29,8 +29,8 @@ describe("the package's WardenClient (dist/client.js)", () => {
     expect(imports).toEqual(["jose"]);
     expect(code).not.toMatch(/["']node:|require\(/);
     const pkg = JSON.parse(readFileSync(`${root}/package.json`, "utf8")) as { exports: Record<string, { types: string; import: string }>; types: string };
-    expect(pkg.exports["."]).toEqual({ types: "./dist/client.d.ts", import: "./dist/client.js" });
-    const types = readFileSync(`${root}/dist/client.d.ts`, "utf8");
+    expect(pkg.exports["."]).toEqual({ types: "./dist/types/cli/client.d.ts", import: "./dist/client.js" });
+    const types = readFileSync(`${root}/dist/types/cli/client.d.ts`, "utf8");
     expect(types).toMatch(/export declare class WardenClient/);
     expect(types).toMatch(/recordOutcome<T = RecordedOutcome>\(outcome: ActionOutcome\)/);
   });
