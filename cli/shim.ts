@@ -1,6 +1,5 @@
 import { open, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
-import { resolve } from "node:path";
 import { ClientError, WardenClient, exportDeviceKey, generateDeviceKey, type DecisionRequest, type DecisionTarget } from "./client.ts";
 import { group, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
 import { DEFAULT_TIMEOUT_SECONDS, baseUrl, fetchWithTimeout, loadKey, talk, timeoutMs } from "./connect.ts";
@@ -98,7 +97,8 @@ Exit status: 0 registered, 1 any error.`,
 /** A command target, placed where it runs: without a directory, relative arguments could not be judged. */
 function commandTarget(line: string, values: { cwd?: string | undefined; home?: string | undefined; shell?: string | undefined }): DecisionTarget {
   const shell = values.shell === undefined ? undefined : oneOf(DECIDE, "shell", values.shell, ["bash", "sh", "zsh", "powershell", "cmd"] as const);
-  return { kind: "command", value: line, cwd: resolve(values.cwd ?? "."), home: values.home ?? homedir(), ...(shell !== undefined ? { shell } : {}) };
+  // Given ones are sent as written: they are in the device's syntax, which need not be this machine's.
+  return { kind: "command", value: line, cwd: values.cwd ?? process.cwd(), home: values.home ?? homedir(), ...(shell !== undefined ? { shell } : {}) };
 }
 
 const decide: Command = {
