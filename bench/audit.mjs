@@ -7,7 +7,7 @@
 //   B. Archival throughput: the object's alarm signs a checkpoint over the whole log and seals it
 //      into 1,000-entry segments in R2 (create-only put, read back, verify, prune).
 //   C. Export: GET /v1/devices/:id/export streamed to a file (segments from R2 plus the live tail).
-//   D. `warden audit verify` on that file: in-process (cli/audit-verify.ts) and as the real CLI
+//   D. `warden audit verify` on that file: in-process (worker/log/export-verify.ts) and as the real CLI
 //      (bin/warden.js, a child process), beside raw SHA-256 over the same entry lines.
 //
 // Options: --quick (fewer entries), --entries=N, --appends-only (A alone), --without-log-keys
@@ -157,7 +157,7 @@ try {
     const { entryHash } = await tsImport("../worker/log/chain.ts", import.meta.url);
     for (const line of entryLines) entryHash(JSON.parse(line));
   });
-  const { verifyExport } = await tsImport("../cli/audit-verify.ts", import.meta.url);
+  const { verifyExport } = await tsImport("../worker/log/export-verify.ts", import.meta.url);
   const { loadKeys } = await tsImport("../cli/audit.ts", import.meta.url);
   const { parseMacKey } = await tsImport("../worker/log/mac.ts", import.meta.url);
   const keys = await loadKeys(keysFile);

@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { group, UsageError, type Command } from "./command.ts";
-import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyReport } from "./audit-verify.ts";
+import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyReport } from "../worker/log/export-verify.ts";
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
 import { parseMacKey, type MacKey } from "../worker/log/mac.ts";

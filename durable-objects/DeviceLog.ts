@@ -5,12 +5,11 @@ import type { AppendedEntry, DeviceRecord, SingleUse } from "../worker/domain.ts
 import type { Outcome as GenericOutcome } from "../worker/errors.ts";
 import { WardenError } from "../worker/errors.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
-import type { ExportManifest } from "../worker/log/export.ts";
+import type { ExportManifest, ExportSlice } from "../worker/log/export.ts";
 import type { Frontier } from "../worker/log/merkle.ts";
-import type { ExportSlice } from "./log-archive.ts";
 import { LogAudit } from "./log-audit.ts";
 import { auditIoFrom, type AuditIo } from "./log-io.ts";
-import type { StoredCheckpoint } from "./log-signing.ts";
+import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */

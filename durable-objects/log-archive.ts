@@ -2,9 +2,9 @@ import { WardenError } from "../worker/errors.ts";
 import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
 import { logOrigin } from "../worker/log/checkpoint.ts";
-import { GENESIS_SEGMENT, SEGMENT_FORMAT, manifestHash, segmentKeys, type SegmentManifest } from "../worker/log/export.ts";
+import { GENESIS_SEGMENT, SEGMENT_FORMAT, manifestHash, segmentKeys, type ExportSlice, type SegmentManifest } from "../worker/log/export.ts";
 import { sha256Hex } from "../worker/encoding.ts";
-import { EMPTY_FRONTIER, extendFrontier, type Frontier } from "../worker/log/merkle.ts";
+import { EMPTY_FRONTIER, extendFrontier } from "../worker/log/merkle.ts";
 import { putCreateOnly, type AuditIo, type LogAccess } from "./log-io.ts";
 import type { CheckpointRow } from "./log-signing.ts";
 
@@ -19,12 +19,6 @@ import type { CheckpointRow } from "./log-signing.ts";
  * transaction: a crash anywhere leaves the rows or a verified object (usually both), never
  * neither, and a retry re-derives the same bytes.
  */
-
-/** One step of an export's plan: a sealed segment to stream from R2, entries still in the object, or the end. */
-export type ExportSlice =
-  | { kind: "segment"; key: string; manifest: SegmentManifest; treeBefore: Frontier }
-  | { kind: "entries"; entries: string[] }
-  | { kind: "end" };
 
 type SegmentRow = {
   idx: number;

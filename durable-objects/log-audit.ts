@@ -1,7 +1,8 @@
 import { EMPTY_FRONTIER, type Frontier } from "../worker/log/merkle.ts";
 import { LogArchive } from "./log-archive.ts";
 import type { AuditIo, LogAccess } from "./log-io.ts";
-import { LogSigning, type StoredCheckpoint } from "./log-signing.ts";
+import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
+import { LogSigning } from "./log-signing.ts";
 
 /**
  * The audit side of a device's Durable Object, run by its alarm: rotation and checkpoints

@@ -2,7 +2,7 @@ import { WardenError } from "../worker/errors.ts";
 import { parseStrictJson } from "../worker/json/strict.ts";
 import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
-import { checkpointText, logOrigin, parseCheckpointText } from "../worker/log/checkpoint.ts";
+import { checkpointText, logOrigin, parseCheckpointText, type StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { EXPORT_FORMAT, type ExportManifest } from "../worker/log/export.ts";
 import { importLogSigningKey, logKeyIdOf, noteSignerFor, type LogKey } from "../worker/log/keys.ts";
 import { GENESIS_MAC, entryMac, parseMacKey } from "../worker/log/mac.ts";
@@ -19,17 +19,6 @@ import { putCreateOnly, type AuditIo, type LogAccess } from "./log-io.ts";
  * committed; it is signed afterwards (WebCrypto is async) and stored only if it is newer than
  * the latest stored one. Signing and rotating never interleave.
  */
-
-/** A checkpoint as the log keeps and serves it. */
-export interface StoredCheckpoint {
-  origin: string;
-  size: number;
-  root: string;
-  head: string;
-  time: string;
-  key: string;
-  note: string;
-}
 
 export type CheckpointRow = {
   size: number;

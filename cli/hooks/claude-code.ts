@@ -1,10 +1,10 @@
+import { sha256Hex } from "../../worker/encoding.ts";
 import {
   absolutePath,
   canonicalSha256,
   fileAction,
   globDirectory,
   optionalString,
-  sha256Hex,
   shellNamed,
   stringField,
   toolAction,

@@ -1,4 +1,5 @@
-import { absolutePath, fileAction, sha256Hex, shellNamed, stringField, toolAction, type AgentMapping, type MapContext, type PlannedAction, type ToolCall } from "./mapping.ts";
+import { absolutePath, fileAction, shellNamed, stringField, toolAction, type AgentMapping, type MapContext, type PlannedAction, type ToolCall } from "./mapping.ts";
+import { sha256Hex } from "../../worker/encoding.ts";
 import { HookFailure } from "./protocol.ts";
 
 /**

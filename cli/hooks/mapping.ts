@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../worker/encoding.ts";
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve, sep } from "node:path";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
@@ -89,10 +89,6 @@ export function absolutePath(path: string, cwd: string): string {
   return isAbsolute(path) ? path : resolve(cwd, path);
 }
 
-/** SHA-256 (hex) of a string's UTF-8 bytes. */
-export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
-}
 
 /** SHA-256 of the RFC 8785 form, so the hash does not depend on the order the agent wrote the keys in. */
 export function canonicalSha256(value: unknown): string {

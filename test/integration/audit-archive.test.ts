@@ -2,7 +2,8 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { verifyChain, type LogEntry } from "../../worker/log/chain.ts";
-import { GENESIS_SEGMENT, manifestHash, segmentKeys, sha256Hex, type SegmentManifest } from "../../worker/log/export.ts";
+import { sha256Hex } from "../../worker/encoding.ts";
+import { GENESIS_SEGMENT, manifestHash, segmentKeys, type SegmentManifest } from "../../worker/log/export.ts";
 import { GENESIS_MAC, entryMac, parseMacKey } from "../../worker/log/mac.ts";
 import { appendMany, configure, deviceStub, liveEntries, registeredDevice, restart, runAlarms } from "../audit-helpers.ts";
 

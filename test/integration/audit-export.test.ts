@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { byteLines, verifyExport, type VerifyOptions } from "../../cli/audit-verify.ts";
+import { byteLines, verifyExport, type VerifyOptions } from "../../worker/log/export-verify.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { entryHash, type LogEntry } from "../../worker/log/chain.ts";
@@ -10,7 +10,7 @@ import { parseMacKey } from "../../worker/log/mac.ts";
 import { parseNote, signNote } from "../../worker/log/note.ts";
 import { appendMany, auditorGet, configure, freshLogSigningKey, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
 import { activate, fileAction, readyDevice } from "../helpers.ts";
-import { exportRecords } from "../../worker/routes/audit.ts";
+import { exportRecords } from "../../worker/log/export-stream.ts";
 
 type Stub = DurableObjectStub<DeviceLog>;
 

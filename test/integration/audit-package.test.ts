@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { verifyPackage } from "../../cli/audit-verify.ts";
+import { verifyPackage } from "../../worker/log/export-verify.ts";
 import { parseNote } from "../../worker/log/note.ts";
 import { auditorGet, configure, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
 import { activate, BASE_URL, readyDevice } from "../helpers.ts";

@@ -1,7 +1,8 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { canonicalJson } from "../../worker/log/canonical.ts";
-import { actionHash, challengeFor, challengeStatement, holdSha256, sha256Hex, type HoldShown } from "../../worker/review/record.ts";
+import { sha256Hex } from "../../worker/encoding.ts";
+import { actionHash, challengeFor, challengeStatement, holdSha256, type HoldShown } from "../../worker/review/record.ts";
 import { WEBHOOK_MAX_ATTEMPTS, nextAttemptAt, signatureHeader, webhookSignature } from "../../worker/review/webhook.ts";
 
 const shown: HoldShown = {

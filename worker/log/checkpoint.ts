@@ -56,3 +56,14 @@ export function parseCheckpointText(text: string): Checkpoint {
   if (!RFC3339_UTC.test(time) || Number.isNaN(Date.parse(time))) throw new NoteError("note_malformed", "the checkpoint time line is `time <RFC 3339 UTC>`");
   return { origin, size: Number(sizeLine), root: root.toString("hex"), head, time };
 }
+
+/** A checkpoint as a device log keeps and serves it: its fields, the key that signed it, and the signed note. */
+export interface StoredCheckpoint {
+  origin: string;
+  size: number;
+  root: string;
+  head: string;
+  time: string;
+  key: string;
+  note: string;
+}

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../encoding.ts";
 import { canonicalJson, type JsonValue } from "./canonical.ts";
 import type { Frontier } from "./merkle.ts";
 
@@ -46,12 +46,15 @@ export interface SegmentManifest {
 
 /** SHA-256 of the manifest's RFC 8785 form: what the next segment's `previous` names. */
 export function manifestHash(manifest: SegmentManifest): string {
-  return createHash("sha256").update(canonicalJson(manifest as unknown as JsonValue)).digest("hex");
+  return sha256Hex(canonicalJson(manifest as unknown as JsonValue));
 }
 
-export function sha256Hex(text: string | Uint8Array): string {
-  return createHash("sha256").update(text).digest("hex");
-}
+
+/** One step of an export's plan: a sealed segment to stream from R2, entries still in the object, or the end. */
+export type ExportSlice =
+  | { kind: "segment"; key: string; manifest: SegmentManifest; treeBefore: Frontier }
+  | { kind: "entries"; entries: string[] }
+  | { kind: "end" };
 
 /** R2 keys of a segment: `<tenant>/devices/<id>/segments/<first>-<last>.jsonl` and its manifest beside it. Numbers are zero-padded so listings sort by seq. */
 export function segmentKeys(tenant: string, device: string, first: number, last: number): { entries: string; manifest: string } {
@@ -81,20 +84,23 @@ export interface ExportManifest {
 }
 
 /** Records of an export file besides the entries themselves (which are lines without `kind`). */
+/** The first line of an export. */
+export interface ExportHeader {
+  kind: "export";
+  format: typeof EXPORT_FORMAT;
+  origin: string;
+  tenant: string;
+  device: string;
+  from: number;
+  to: number;
+  /** Compact range after entry `from - 1` (repeated, signed, in the manifest). */
+  tree: Frontier;
+  /** The latest signed checkpoint (repeated in the manifest), so a verifier can compare roots while it streams. */
+  checkpoint: string | null;
+}
+
 export type ExportRecord =
-  | {
-      kind: "export";
-      format: typeof EXPORT_FORMAT;
-      origin: string;
-      tenant: string;
-      device: string;
-      from: number;
-      to: number;
-      /** Compact range after entry `from - 1` (repeated, signed, in the manifest). */
-      tree: Frontier;
-      /** The latest signed checkpoint (repeated in the manifest), so a verifier can compare roots while it streams. */
-      checkpoint: string | null;
-    }
+  | ExportHeader
   | { kind: "segment"; manifest: SegmentManifest; partial: boolean }
   | { kind: "manifest"; note: string };
 

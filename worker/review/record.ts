@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { sha256Hex } from "../encoding.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
 import type { ResolvedTarget } from "../policy/decide.ts";
 
@@ -69,9 +70,6 @@ export interface ChallengeStatement {
   nonce: string;
 }
 
-export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
 
 /** Identity of an action for de-duplication: who asks, with which agent, to do what. */
 export function actionHash(args: {

@@ -9,7 +9,7 @@ import type {
   RegistrationResponseJSON,
 } from "@simplewebauthn/server";
 import { StateError, VerificationError } from "../errors.ts";
-import { sha256Hex } from "./record.ts";
+import { sha256Hex } from "../encoding.ts";
 import type { ReviewScope } from "./scope.ts";
 import { issueReviewerSession } from "./session.ts";
 import { CHALLENGE_TTL_MS, type ReviewerRecord } from "./types.ts";

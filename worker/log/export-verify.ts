@@ -1,29 +1,32 @@
 import { createHash, type Hash } from "node:crypto";
-import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
-import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
-import { GENESIS_PREV, entryHash, type LogEntry } from "../worker/log/chain.ts";
-import { parseCheckpointText, type Checkpoint } from "../worker/log/checkpoint.ts";
+import { fromHex } from "../encoding.ts";
+import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
+import { canonicalJson, type JsonValue } from "./canonical.ts";
+import { GENESIS_PREV, entryHash, type LogEntry } from "./chain.ts";
+import { parseCheckpointText, type Checkpoint } from "./checkpoint.ts";
 import {
   EXPORT_FORMAT,
   GENESIS_SEGMENT,
   PACKAGE_FORMAT,
   SEGMENT_FORMAT,
   manifestHash,
+  type ExportHeader,
   type ExportManifest,
   type PackageManifest,
   type SegmentManifest,
-} from "../worker/log/export.ts";
-import { noteVerifierFor, type LogKey } from "../worker/log/keys.ts";
-import { GENESIS_MAC, entryMac, type MacKey } from "../worker/log/mac.ts";
-import { MerkleAccumulator, isFrontier, type Frontier } from "../worker/log/merkle.ts";
-import { NoteError, parseNote, verifyNote, type NoteVerifier } from "../worker/log/note.ts";
-import { parseRotationText } from "../worker/log/rotation.ts";
+} from "./export.ts";
+import { noteVerifierFor, type LogKey } from "./keys.ts";
+import { GENESIS_MAC, entryMac, type MacKey } from "./mac.ts";
+import { MerkleAccumulator, isFrontier } from "./merkle.ts";
+import { NoteError, parseNote, verifyNote, type NoteVerifier } from "./note.ts";
+import { parseRotationText } from "./rotation.ts";
 
 /**
  * Offline verification of a Warden log export (docs/audit-export.md), one line
  * at a time, holding only running state: the next expected seq and link, a
- * Merkle compact range, the current segment's digest and the HMAC chain. Pure:
- * no file or network I/O (cli/audit.ts does that), so it also runs in workerd.
+ * Merkle compact range, the current segment's digest and the HMAC chain. No file or
+ * network I/O (cli/audit.ts does that); it runs in Node and in workerd, where nodejs_compat
+ * provides the incremental SHA-256 of node:crypto that hashes a segment as it streams.
  *
  * It stops at the first problem and names it with a code of its own and the
  * first bad seq. Every line is read with the strict JSON reader: an edit that
@@ -108,15 +111,6 @@ export interface VerifyReport {
   failure: { code: AuditProblem; seq: number | null; message: string } | null;
 }
 
-interface Header {
-  origin: string;
-  tenant: string;
-  device: string;
-  from: number;
-  to: number;
-  tree: Frontier;
-  checkpoint: string | null;
-}
 
 interface OpenSegment {
   manifest: SegmentManifest;
@@ -169,7 +163,7 @@ export class ExportVerifier {
   private readonly trusted: Map<string, LogKey>;
   private readonly macKeys: Map<string, MacKey>;
   private line = 0;
-  private header: Header | null = null;
+  private header: ExportHeader | null = null;
   private verifiers: NoteVerifier[] = [];
   private tree: MerkleAccumulator | null = null;
   private expectedSeq = 0;
@@ -209,6 +203,12 @@ export class ExportVerifier {
     this.trusted = new Map(options.keys.map((key) => [key.kid, key]));
     this.macKeys = new Map((options.macKeys ?? []).map((key) => [key.id, key]));
     this.report.hmac.keys = [...this.macKeys.keys()];
+  }
+
+  /** The header, which every line after the first is read against. */
+  private get opened(): ExportHeader {
+    if (this.header === null) throw new AuditFailure("missing_header", null, "the export does not start with its header");
+    return this.header;
   }
 
   /**
@@ -294,7 +294,7 @@ export class ExportVerifier {
     ) {
       throw new AuditFailure("missing_header", null, `the header is not a ${EXPORT_FORMAT} header`);
     }
-    this.header = { origin, tenant, device, from, to, tree, checkpoint };
+    this.header = { kind: "export", format: EXPORT_FORMAT, origin, tenant, device, from, to, tree, checkpoint };
     Object.assign(this.report, { origin, device, range: { from, to } });
     this.verifiers = [...this.trusted.values()].map((key) => noteVerifierFor(key, origin));
     this.tree = new MerkleAccumulator(tree);
@@ -345,7 +345,7 @@ export class ExportVerifier {
   }
 
   private async onEntry(entry: LogEntry, text: string | Uint8Array): Promise<void> {
-    const header = this.header as Header;
+    const header = this.opened;
     if (this.jumped) {
       this.settleJump(entry);
     }
@@ -369,7 +369,7 @@ export class ExportVerifier {
 
     this.lastHash = entry.hash;
     this.expectedSeq = entry.seq + 1;
-    (this.tree as MerkleAccumulator).push(Buffer.from(entry.hash, "hex"));
+    (this.tree as MerkleAccumulator).push(fromHex(entry.hash));
     this.report.entries += 1;
     this.compareCheckpoints();
     const every = this.options.progressEvery ?? 10_000;
@@ -414,7 +414,7 @@ export class ExportVerifier {
     const oldKey = this.trusted.get(from);
     const newKey = this.trusted.get(to);
     if (!oldKey || !newKey) throw fail("involves a key that is not among the trusted keys");
-    const origin = (this.header as Header).origin;
+    const origin = this.opened.origin;
     try {
       const parsed = parseNote(statement);
       const rotation = parseRotationText(parsed.text);
@@ -454,7 +454,7 @@ export class ExportVerifier {
   }
 
   private onSegment(value: Record<string, unknown>): void {
-    const header = this.header as Header;
+    const header = this.opened;
     const manifest = value["manifest"] as SegmentManifest;
     const partial = value["partial"] === true;
     const seq = this.expectedSeq;
@@ -515,7 +515,7 @@ export class ExportVerifier {
     if (!segment) return;
     const { manifest } = segment;
     const last = this.expectedSeq - 1;
-    if (last < Math.min(manifest.last, (this.header as Header).to) && atNewSegment) {
+    if (last < Math.min(manifest.last, this.opened.to) && atNewSegment) {
       throw new AuditFailure("segment_mismatch", last + 1, `segment ${manifest.first}-${manifest.last} ends early, after seq ${last}`);
     }
   }
@@ -538,7 +538,7 @@ export class ExportVerifier {
       [this.heldCheckpoint, "the held checkpoint"],
     ] as const) {
       // A checkpoint is signed by the key its last entry names (a rotation entry names the new key).
-      if (checkpoint && checkpoint.size === size && this.lastKey !== null && checkpoint.key !== this.lastKey && size >= (this.header as Header).from) {
+      if (checkpoint && checkpoint.size === size && this.lastKey !== null && checkpoint.key !== this.lastKey && size >= this.opened.from) {
         throw new AuditFailure(
           what === "the held checkpoint" ? "held_checkpoint_invalid" : "checkpoint_invalid",
           size,
@@ -567,7 +567,7 @@ export class ExportVerifier {
   }
 
   private async onManifest(value: Record<string, unknown>): Promise<void> {
-    const header = this.header as Header;
+    const header = this.opened;
     if (this.segment) this.closeSegment(false);
     const note = value["note"];
     const last = this.expectedSeq - 1;
@@ -616,7 +616,12 @@ export async function* byteLines(input: AsyncIterable<Uint8Array>): AsyncGenerat
   let pending: Uint8Array = new Uint8Array(0);
   const line = (bytes: Uint8Array) => (bytes.at(-1) === 0x0d ? bytes.subarray(0, -1) : bytes);
   for await (const chunk of input) {
-    const data = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+    let data = chunk;
+    if (pending.length > 0) {
+      data = new Uint8Array(pending.length + chunk.length);
+      data.set(pending);
+      data.set(chunk, pending.length);
+    }
     let start = 0;
     for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, start)) {
       yield line(data.subarray(start, newline));
