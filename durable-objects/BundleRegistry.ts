@@ -2,9 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { Refused } from "../worker/errors.ts";
-import { deploymentKey, type BundleRef, type Deployment } from "../worker/policy/deployment.ts";
+import { deploymentKey, type BundleRef, type Deployment, type Slot } from "../worker/policy/deployment.ts";
 
-export type Slot = "active" | "canary" | "shadow";
 
 /** A refusal says why in `detail`, which the route logs (never sends). */
 export type RegistryRefusal = Refused<"bundle_version_conflict" | "not_found"> & { detail: string };

@@ -24,6 +24,9 @@ export interface Deployment {
   shadow: BundleRef | null;
 }
 
+/** A deployment slot: the bundle that decides, a canary, or a shadow evaluated beside the active one. */
+export type Slot = "active" | "canary" | "shadow";
+
 /** R2 key of a tenant's deployment pointer. */
 export function deploymentKey(tenant: string): string {
   return `${tenant}/bundles/deployment.json`;

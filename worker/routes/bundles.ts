@@ -1,11 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../auth.ts";
-import { StateError, VerificationError, WardenError } from "../errors.ts";
+import { activateBundle } from "../bundles/activation.ts";
+import { serviceContext } from "../context.ts";
+import { StateError } from "../errors.ts";
 import { bearerSecurity, jsonBody, problems, router, LogHeadSchema } from "../openapi.ts";
-import { BundleError, verifyBundleArtifact } from "../policy/artifact.ts";
-import { compileBundle } from "../policy/bundle.ts";
-import { trustedKeys } from "../policy/store.ts";
-import { artifactKey, type BundleRef } from "../policy/deployment.ts";
 
 const ActivateSchema = z
   .strictObject({
@@ -58,35 +56,7 @@ bundles.openapi(
       ...problems(400, 401, 403, 404, 409, 413, 415, 422),
     },
   }),
-  async (c) => {
-    const body = c.req.valid("json");
-    const { deps } = c.var;
-    const now = deps.now();
-    const tenant = c.env.TENANT;
-    const registry = deps.bundleRegistry(c.env, tenant);
-    const key = artifactKey(tenant, body.version);
-    const object = await c.env.BUNDLES.get(key);
-    if (!object) {
-      await registry.recordRefusal({ version: body.version, code: "not_found", detail: `no artifact at ${key}`, now });
-      throw new WardenError("not_found", `no artifact at ${key}: upload it first (warden bundle publish does)`);
-    }
-    let ref: BundleRef;
-    try {
-      const statement = await verifyBundleArtifact(await object.text(), await trustedKeys(c.env.PUBLISHER_KEYS), now);
-      if (statement.tenant !== tenant) throw new BundleError("bundle_invalid", `the artifact is for tenant ${statement.tenant}`);
-      if (statement.version !== body.version) throw new BundleError("bundle_invalid", `the artifact at ${key} carries version ${statement.version}`);
-      compileBundle(statement);
-      ref = { version: statement.version, digest: statement.digest, name: statement.name, key, expiresAt: statement.expires_at };
-    } catch (error) {
-      if (!(error instanceof BundleError)) throw error;
-      const detail = [error.message, ...error.details].join("; ");
-      await registry.recordRefusal({ version: body.version, code: error.code, detail, now });
-      throw new VerificationError(error.code, detail);
-    }
-    const outcome = await registry.activate({ tenant, ref, slot: body.slot, percent: body.percent, group: body.group, rollback: body.rollback, reason: body.reason, now });
-    if (!outcome.ok) throw new StateError(outcome.code, outcome.detail);
-    return c.json({ deployment: outcome.deployment, log: outcome.log }, 200);
-  },
+  async (c) => c.json(await activateBundle(serviceContext(c), c.req.valid("json")), 200),
 );
 
 bundles.use("/v1/bundles", requireRole("admin", "auditor"));

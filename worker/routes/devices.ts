@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { calculateJwkThumbprint } from "jose";
 import { deviceInReach, requireRole } from "../auth.ts";
-import { StateError, VerificationError, WardenError } from "../errors.ts";
+import { WardenError } from "../errors.ts";
 import { DeviceIdSchema, LogHeadSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
-import { devicePublicJwk } from "../tokens/dpop.ts";
 import type { DeviceRecord } from "../domain.ts";
 import { SHELLS, defaultShell } from "../policy/targets.ts";
+import { registerDevice } from "../devices/registration.ts";
+import { serviceContext } from "../context.ts";
 
 const PublicJwkSchema = z
   .object({
@@ -68,30 +68,8 @@ devices.openapi(
     },
   }),
   async (c) => {
-    const body = c.req.valid("json");
-    const { deps } = c.var;
-    let publicJwk;
-    try {
-      publicJwk = devicePublicJwk(body.public_key).jwk;
-    } catch (cause) {
-      throw new VerificationError("malformed_request", "public_key must be an Ed25519 or P-256 public JWK", { cause });
-    }
-    const now = deps.now();
-    const record: DeviceRecord = {
-      id: body.id,
-      tenant: c.env.TENANT,
-      os: body.os,
-      ...(body.shell !== undefined ? { shell: body.shell } : {}),
-      publicJwk,
-      jkt: await calculateJwkThumbprint(publicJwk),
-      assurance: "software",
-      groups: [...new Set(body.groups)],
-      status: "active",
-      registeredAt: new Date(now).toISOString(),
-    };
-    const outcome = await deps.deviceStore(c.env, c.env.TENANT, body.id).register(record, now);
-    if (!outcome.ok) throw new StateError(outcome.code, `device ${body.id} cannot be registered`);
-    return c.json({ ...deviceView(record), log: outcome.log }, 201);
+    const record = await registerDevice(serviceContext(c), c.req.valid("json"));
+    return c.json({ ...deviceView(record.device), log: record.log }, 201);
   },
 );
 
