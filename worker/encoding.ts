@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { WardenError } from "./errors.ts";
 
 /**
  * Byte encodings used at Warden's edges, in one place. Decoders are strict: text that is not
@@ -12,7 +13,7 @@ export function sha256Hex(data: string | Uint8Array): string {
 
 /** Bytes of lower- or upper-case hex; throws a TypeError when `hex` is not an even run of hex digits. */
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError("not hex");
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new WardenError("internal_error", "not hex");
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;

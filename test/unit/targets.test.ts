@@ -226,7 +226,7 @@ describe("canonicalizePath rejects", () => {
   });
 
   it("throws on an os outside the union instead of picking a default", () => {
-    expect(() => canonicalizePath("/etc", "Linux" as DeviceOs)).toThrow(TypeError);
+    expect(() => canonicalizePath("/etc", "Linux" as DeviceOs)).toThrowError(expect.objectContaining({ code: "internal_error" }));
   });
 });
 

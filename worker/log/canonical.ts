@@ -4,6 +4,7 @@
  * tool) that re-serialises a parsed entry gets the same bytes.
  */
 import type { JsonValue } from "../json/strict.ts";
+import { WardenError } from "../errors.ts";
 
 /** Re-exported from the strict reader, where it is defined, for the many modules that import it from here. */
 export type { JsonValue };
@@ -12,7 +13,7 @@ export function canonicalJson(value: JsonValue): string {
   if (value === null || typeof value === "boolean") return JSON.stringify(value);
   if (typeof value === "number") {
     // RFC 8785 §3.2.2.3: numbers serialise as ECMAScript Number.prototype.toString; NaN and Infinity have no JSON form.
-    if (!Number.isFinite(value)) throw new TypeError("non-finite number has no canonical JSON form");
+    if (!Number.isFinite(value)) throw new WardenError("internal_error", "a non-finite number has no canonical JSON form");
     return JSON.stringify(value);
   }
   if (typeof value === "string") return JSON.stringify(value);

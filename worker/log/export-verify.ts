@@ -1,5 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import { fromHex } from "../encoding.ts";
+import { WardenError } from "../errors.ts";
 import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 import { canonicalJson, type JsonValue } from "./canonical.ts";
 import { GENESIS_PREV, entryHash, type LogEntry } from "./chain.ts";
@@ -174,6 +175,8 @@ export class ExportVerifier {
   private jumped: LogEntry | null = null;
   private segment: OpenSegment | null = null;
   private lastSegment: SegmentManifest | null = null;
+  /** A segment just completed, whose tree is compared once the entry that completed it is in the tree. */
+  private pendingTreeCheck: SegmentManifest | null = null;
   private readonly segmentsSeen: ExportManifest["segments"] = [];
   private exportCheckpoint: (Checkpoint & { key: string; note: string }) | null = null;
   private heldCheckpoint: (Checkpoint & { key: string }) | null = null;
@@ -199,7 +202,7 @@ export class ExportVerifier {
 
   constructor(private readonly options: VerifyOptions) {
     // An empty trust set would make every signature check vacuous.
-    if (options.keys.length === 0) throw new Error("no trusted log keys: pass the JWK Set of /.well-known/warden-log-keys.json");
+    if (options.keys.length === 0) throw new WardenError("configuration_error", "no trusted log keys: pass the JWK Set of /.well-known/warden-log-keys.json");
     this.trusted = new Map(options.keys.map((key) => [key.kid, key]));
     this.macKeys = new Map((options.macKeys ?? []).map((key) => [key.id, key]));
     this.report.hmac.keys = [...this.macKeys.keys()];
@@ -507,8 +510,6 @@ export class ExportVerifier {
     }
   }
 
-  private pendingTreeCheck: SegmentManifest | null = null;
-
   private closeSegment(atNewSegment: boolean): void {
     const segment = this.segment;
     this.segment = null;
@@ -577,9 +578,10 @@ export class ExportVerifier {
     try {
       const parsed = parseNote(note);
       manifest = parseStrictJson(parsed.text) as unknown as ExportManifest;
-      if (`${canonicalJson(manifest as unknown as JsonValue)}\n` !== parsed.text) throw new Error("its text is not canonical JSON");
+      if (`${canonicalJson(manifest as unknown as JsonValue)}\n` !== parsed.text) throw new AuditFailure("manifest_invalid", null, "the export manifest's text is not canonical JSON");
       signer = (await verifyNote(parsed, this.verifiers))[0] as NoteVerifier;
     } catch (error) {
+      if (error instanceof AuditFailure) throw error;
       const reason = error instanceof NoteError && error.code === "note_unverified" ? "is not signed by any trusted key" : `does not verify (${(error as Error).message})`;
       throw new AuditFailure("manifest_invalid", null, `the export manifest ${reason}`);
     }
@@ -667,7 +669,7 @@ export interface PackageReport {
  * trusted key under that device's origin.
  */
 export async function verifyPackage(lines: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: { keys: LogKey[] }): Promise<PackageReport> {
-  if (options.keys.length === 0) throw new Error("no trusted log keys");
+  if (options.keys.length === 0) throw new WardenError("configuration_error", "no trusted log keys: pass the JWK Set of /.well-known/warden-log-keys.json");
   const report: PackageReport = { ok: false, tenant: null, range: null, devices: 0, checkpoints: 0, bundleLog: 0, notIncluded: [], manifestKey: null, failure: null };
   const fail = (code: NonNullable<PackageReport["failure"]>["code"], message: string): PackageReport => ({ ...report, ok: false, failure: { code, message } });
   const digest = createHash("sha256");
@@ -711,7 +713,7 @@ export async function verifyPackage(lines: AsyncIterable<string | Uint8Array> | 
         const deviceOrigin = `${origin}/${String(device.id)}`;
         try {
           const parsed = parseNote(note);
-          if (parseCheckpointText(parsed.text).origin !== deviceOrigin) throw new Error("it is for another log");
+          if (parseCheckpointText(parsed.text).origin !== deviceOrigin) return fail("checkpoint_invalid", `the checkpoint of device ${String(device.id)} is for another log`);
           await verifyNote(parsed, options.keys.map((key) => noteVerifierFor(key, deviceOrigin)));
         } catch (error) {
           return fail("checkpoint_invalid", `the checkpoint of device ${String(device.id)} does not verify (${(error as Error).message})`);
@@ -726,7 +728,7 @@ export async function verifyPackage(lines: AsyncIterable<string | Uint8Array> | 
   try {
     const parsed = parseNote(manifestNote);
     manifest = parseStrictJson(parsed.text) as unknown as PackageManifest;
-    if (`${canonical(manifest)}\n` !== parsed.text) throw new Error("its text is not canonical JSON");
+    if (`${canonical(manifest)}\n` !== parsed.text) return fail("manifest_invalid", "the package manifest's text is not canonical JSON");
     report.manifestKey = ((await verifyNote(parsed, options.keys.map((key) => noteVerifierFor(key, origin as string))))[0] as NoteVerifier).id;
   } catch (error) {
     return fail("manifest_invalid", `the package manifest does not verify (${(error as Error).message})`);

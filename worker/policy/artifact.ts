@@ -1,3 +1,4 @@
+import { WardenError } from "../errors.ts";
 import { createHash } from "node:crypto";
 import { CompactSign, calculateJwkThumbprint, compactVerify, errors as joseErrors, importJWK, type JWK } from "jose";
 import { z } from "zod";
@@ -77,7 +78,7 @@ export function bundleStatement(
 /** Signs the statement's canonical JSON as a compact JWS (EdDSA); `kid` is the key's RFC 7638 thumbprint. */
 export async function signBundle(statement: BundleStatement, privateJwk: JWK): Promise<string> {
   const { kty, crv, x } = privateJwk;
-  if (kty !== "OKP" || crv !== "Ed25519" || typeof privateJwk.d !== "string") throw new Error("publisher keys are Ed25519 private JWKs");
+  if (kty !== "OKP" || crv !== "Ed25519" || typeof privateJwk.d !== "string") throw new WardenError("configuration_error", "publisher keys are Ed25519 private JWKs");
   const kid = await calculateJwkThumbprint({ kty, crv, x });
   const key = await importJWK({ ...privateJwk, alg: "EdDSA" }, "EdDSA");
   return new CompactSign(new TextEncoder().encode(canonicalJson(statement as JsonValue)))

@@ -192,12 +192,7 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
   }
   const manifest = manifestResult.data;
   const tierOrder = manifest.review_tiers.map((tier) => tier.name);
-  let pathClasses: PathClasses;
-  try {
-    pathClasses = compilePathClasses(manifest.path_classes);
-  } catch (error) {
-    throw new BundleError("bundle_invalid", error instanceof Error ? error.message : String(error));
-  }
+  const pathClasses = compilePathClasses(manifest.path_classes);
 
   const schemaCheck = checkParseSchema(document.schema);
   if (schemaCheck.type === "failure") throw new BundleError("bundle_invalid", "the schema does not parse", messages(schemaCheck.errors));

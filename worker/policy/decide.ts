@@ -18,6 +18,7 @@ import {
   type TargetResult,
 } from "./targets.ts";
 import type { Assurance } from "../domain.ts";
+import { WardenError } from "../errors.ts";
 
 /** Why a decision came out as it did. Fail-closed denials each have their own code. */
 export type ReasonCode =
@@ -76,7 +77,7 @@ export type ResolvedTarget = Exclude<CanonicalTarget, { rejected: TargetRejectio
 /** The targets of a permit or a review: every one of them is canonical, or the verdict would deny. */
 export function resolvedTargets(verdict: Verdict): ResolvedTarget[] {
   return verdict.targets.map((target) => {
-    if ("rejected" in target) throw new Error(`a ${verdict.decision} with a target refused as ${target.rejected}`);
+    if ("rejected" in target) throw new WardenError("internal_error", `a ${verdict.decision} with a target refused as ${target.rejected}`);
     return target;
   });
 }

@@ -1,5 +1,6 @@
 import { preparsePolicySet, statefulIsAuthorized, type CedarValueJson, type Context, type EntityJson } from "./cedar.ts";
 import type { CompiledBundle, PolicyScope } from "./bundle.ts";
+import { WardenError } from "../errors.ts";
 
 /** The outcome for one target, before targets are combined into a decision. */
 export type TargetVerdict =
@@ -38,7 +39,7 @@ function sliceId(bundle: CompiledBundle, action: string, agentId: string, within
     const slice: PolicyScope[] = [...(policies?.anyAgent ?? []), ...onPath, ...(named ?? [])].filter((policy) => withReview || policy.reviewTier === undefined);
     const staticPolicies = Object.fromEntries(slice.map((policy) => [policy.id, bundle.policyText.get(policy.id) ?? ""]));
     const prepared = preparsePolicySet(key, { staticPolicies });
-    if (prepared.type === "failure") throw new Error(`policy slice ${key} failed to prepare: ${prepared.errors.map((e) => e.message).join("; ")}`);
+    if (prepared.type === "failure") throw new WardenError("internal_error", `policy slice ${key} failed to prepare: ${prepared.errors.map((e) => e.message).join("; ")}`);
     preparsedSlices.set(key, key);
     id = key;
   }

@@ -1,3 +1,4 @@
+import { BundleError } from "./artifact.ts";
 import { canonicalizePath } from "./targets.ts";
 
 /**
@@ -25,7 +26,7 @@ export const NO_PATH_CLASSES: PathClasses = { prefixes: new Map(), patterns: [] 
 
 const GLOB = /[*?]/;
 
-/** Compiles the manifest's classes; throws a message naming the first entry that is neither a canonical path nor a pattern. */
+/** Compiles the manifest's classes; throws a BundleError naming the first entry that is neither a canonical path nor a pattern. */
 export function compilePathClasses(classes: Readonly<Record<string, readonly string[]>>): PathClasses {
   const prefixes = new Map<string, string[]>();
   const patterns: { name: string; exclude: boolean; segments: SegmentMatcher[] }[] = [];
@@ -36,7 +37,7 @@ export function compilePathClasses(classes: Readonly<Record<string, readonly str
       if (!exclude && !GLOB.test(body)) {
         // A plain entry matches through `within`, which holds canonical paths only: a non-canonical one would never match.
         const canonical = canonicalizePath(body, body.includes(":") || body.startsWith("//") ? "windows" : "linux");
-        if (!canonical.ok || canonical.value.path !== body) throw new Error(`path class ${name}: ${entry} is not a canonical path`);
+        if (!canonical.ok || canonical.value.path !== body) throw new BundleError("bundle_invalid", `path class ${name}: ${entry} is not a canonical path`);
         prefixes.set(body, [...(prefixes.get(body) ?? []), name]);
         continue;
       }
@@ -50,13 +51,13 @@ function compilePattern(name: string, entry: string, body: string): SegmentMatch
   const parts = body.split("/");
   const anchored = body.startsWith("/") || /^[a-z]:\//.test(body);
   // `**/x` matches x in any directory; otherwise a pattern names a root, as a canonical path does.
-  if (!anchored && parts[0] !== "**") throw new Error(`path class ${name}: ${entry} must start with /, a drive or **/`);
+  if (!anchored && parts[0] !== "**") throw new BundleError("bundle_invalid", `path class ${name}: ${entry} must start with /, a drive or **/`);
   return parts.map((part, index) => {
     if (part === "**") return "**";
     // The root's empty segment (and a UNC root's two) are literal; any other empty, `.` or `..` segment names nothing canonical.
     const rootSegment = part === "" && (index === 0 || (index === 1 && body.startsWith("//")));
-    if (!rootSegment && (part === "" || part === "." || part === "..")) throw new Error(`path class ${name}: ${entry} has an empty, . or .. segment`);
-    if (part.includes("**")) throw new Error(`path class ${name}: ${entry} uses ** inside a segment`);
+    if (!rootSegment && (part === "" || part === "." || part === "..")) throw new BundleError("bundle_invalid", `path class ${name}: ${entry} has an empty, . or .. segment`);
+    if (part.includes("**")) throw new BundleError("bundle_invalid", `path class ${name}: ${entry} uses ** inside a segment`);
     const source = part.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]");
     return new RegExp(`^${source}$`);
   });

@@ -1,3 +1,4 @@
+import { WardenError } from "../errors.ts";
 /**
  * Canonical forms of the targets an agent wants to act on (file paths, URLs,
  * commands), computed before Cedar evaluation so that a policy written against
@@ -160,7 +161,7 @@ function assertOs(os: DeviceOs): void {
   // The type is only a compile-time promise; a value read from a request that
   // is none of these must not silently get some default syntax.
   if (os !== "linux" && os !== "macos" && os !== "windows") {
-    throw new TypeError(`unknown device os: ${String(os)}`);
+    throw new WardenError("internal_error", `unknown device os: ${String(os)}`);
   }
 }
 

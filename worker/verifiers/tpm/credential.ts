@@ -3,6 +3,7 @@ import { concatBytes } from "../reader.ts";
 import { ALLOWED_HASHES, TPMA_OBJECT, TPM_ALG, TPM_CURVE, TPM_HASH, algName } from "./constants.ts";
 import { checkKeyAllowed, publicJwk } from "./keys.ts";
 import { tpm2b, type TpmPublic } from "./structures.ts";
+import { WardenError } from "../../errors.ts";
 
 /**
  * TPM2_MakeCredential done by the verifier (TPM 2.0 Part 1 §24 "Credential
@@ -83,7 +84,7 @@ export async function kdfe(hashAlg: number, z: Uint8Array, labelText: string, pa
  * 66 bytes: five calls.
  */
 export async function aesCfbEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-  if (iv.length !== 16) throw new RangeError("AES-CFB needs a 16-byte IV");
+  if (iv.length !== 16) throw new WardenError("internal_error", "AES-CFB needs a 16-byte IV");
   const k = await crypto.subtle.importKey("raw", key as Buf, { name: "AES-CTR" }, false, ["encrypt"]);
   const out = new Uint8Array(plaintext.length);
   let feedback: Uint8Array = iv;
@@ -163,7 +164,7 @@ export async function makeCredential(
 ): Promise<CredentialChallenge> {
   checkEkPublic(ek);
   const hash = TPM_HASH[ek.nameAlg] as { name: string; size: number };
-  if (credential.length === 0 || credential.length > hash.size) throw new RangeError(`the credential must be 1..${hash.size} bytes`);
+  if (credential.length === 0 || credential.length > hash.size) throw new WardenError("internal_error", `the credential must be 1..${hash.size} bytes`);
   const sym = ek.symmetric as { keyBits: number };
   const { seed, encryptedSecret } = await seedFor(ek, random);
   const symKey = await kdfa(ek.nameAlg, seed, "STORAGE", objectName, new Uint8Array(0), sym.keyBits);

@@ -1,3 +1,4 @@
+import { WardenError } from "../../errors.ts";
 import { MalformedEvidenceError } from "../errors.ts";
 import { ByteReader, concatBytes } from "../reader.ts";
 import {
@@ -358,7 +359,7 @@ export function parseSignature(bytes: Uint8Array, what = "TPMT_SIGNATURE"): TpmS
 
 /** A TPM2B of `data`. */
 export function tpm2b(data: Uint8Array): Uint8Array {
-  if (data.length > 0xffff) throw new RangeError("TPM2B payload too large");
+  if (data.length > 0xffff) throw new WardenError("internal_error", "TPM2B payload too large");
   return concatBytes(Uint8Array.of(data.length >> 8, data.length & 0xff), data);
 }
 

@@ -1,3 +1,4 @@
+import { WardenError } from "../../errors.ts";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import {
   AuthorityKeyIdentifier,
@@ -694,7 +695,7 @@ const STRING_DECODERS: Readonly<Record<number, (v: Uint8Array) => string>> = {
   0x14: (v) => String.fromCharCode(...v),
   // BMPString: UTF-16BE code units.
   0x1e: (v) => {
-    if (v.length % 2 !== 0) throw new RangeError("odd BMPString");
+    if (v.length % 2 !== 0) throw new WardenError("internal_error", "odd BMPString");
     let out = "";
     for (let i = 0; i < v.length; i += 2) out += String.fromCharCode(((v[i] as number) << 8) | (v[i + 1] as number));
     return out;
