@@ -136,6 +136,15 @@ export class BundleRegistry extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => this.appendLog("bundle.refused", { version: args.version, code: args.code, detail: args.detail }, args.now));
   }
 
+  /**
+   * Records an administrative action that is not about bundles (a quarantine, a revocation, a
+   * reviewer removed) in the tenant's admin log, with who did it and why: the one hash-chained
+   * record of what admins did to the tenant.
+   */
+  recordAdminAction(args: { type: `admin.${string}`; data: { [key: string]: JsonValue }; now: number }): { seq: number; hash: string } {
+    return this.ctx.storage.transactionSync(() => this.appendLog(args.type, args.data, args.now));
+  }
+
   /** Counts one shadow comparison; keeps the first few disagreements as examples. */
   recordShadow(args: { version: number; agree: boolean; example: ShadowReport["examples"][number] | null }): void {
     this.ctx.storage.transactionSync(() => {
