@@ -370,7 +370,7 @@ app.post("/bench/breakdown", async (c) => {
   };
   const now = Date.now();
   const key = await signingKey(c.env.SIGNING_KEY);
-  const claims = JSON.parse(atob((body.token.split(".")[1] ?? "").replace(/-/g, "+").replace(/_/g, "/"))) as { sub: string; cnf: { jkt: string }; os: DeviceContext["os"] };
+  const claims = JSON.parse(atob((body.token.split(".")[1] ?? "").replace(/-/g, "+").replace(/_/g, "/"))) as { sub: string; jti: string; cnf: { jkt: string }; os: DeviceContext["os"] };
   const device: DeviceContext = { id: claims.sub, os: claims.os, assurance: "software" };
   const compileMs: number[] = [];
   let bundle = compileBundle(body.bundle);
@@ -411,7 +411,7 @@ app.post("/bench/breakdown", async (c) => {
       ),
     doAppendRpc: () => timeAsync(() => stub.append("bench.breakdown", data, Date.now()), run),
     doRecordDecisionsRpc: () =>
-      timeAsync(() => stub.recordDecisions({ proof: { jti: `bench-${crypto.randomUUID()}`, expiresAt: Date.now() + 66_000 }, now: Date.now(), decisions: [data] }), run),
+      timeAsync(() => stub.recordDecisions({ proof: { jti: `bench-${crypto.randomUUID()}`, expiresAt: Date.now() + 66_000 }, session: { id: claims.jti }, now: Date.now(), decisions: [data] }), run),
   };
   const timings: Record<string, Timing | { error: string }> = {};
   for (const [name, step] of Object.entries(steps)) {

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
-import type { AppendedEntry, DeviceRecord, SingleUse } from "../worker/domain.ts";
+import type { AppendedEntry, DeviceCall, DeviceRecord, SingleUse, StandingChange } from "../worker/domain.ts";
 import type { Outcome as GenericOutcome } from "../worker/errors.ts";
 import { WardenError } from "../worker/errors.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
@@ -13,7 +13,7 @@ import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
-type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled";
+type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled" | "device_quarantined" | "session_revoked" | "token_revoked";
 type Outcome<T> = GenericOutcome<T, DeviceRefusal>;
 
 /** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
@@ -130,6 +130,18 @@ export class DeviceLog extends DurableObject<Env> {
         time TEXT NOT NULL,
         assurance TEXT NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS sessions (
+        jti TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE IF NOT EXISTS standing_history (
+        seq INTEGER PRIMARY KEY,
+        time TEXT NOT NULL,
+        type TEXT NOT NULL,
+        by TEXT NOT NULL,
+        reason TEXT NOT NULL
+      );
     `);
   }
 
@@ -151,7 +163,7 @@ export class DeviceLog extends DurableObject<Env> {
   issueNonce(nonce: string, expiresAt: number, now: number): Outcome<{ expiresAt: number }> {
     const device = this.readDevice();
     if (!device) return { ok: false, code: "not_found" };
-    if (device.status !== "active") return { ok: false, code: "device_disabled" };
+    if (device.status === "disabled") return { ok: false, code: "device_disabled" };
     this.transaction(() => {
       this.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", now);
       this.sql.exec("INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", nonce, expiresAt);
@@ -169,16 +181,18 @@ export class DeviceLog extends DurableObject<Env> {
    * stays used even when the rest fails.
    */
   openSession(
-    args: { nonce: string; proof: SingleUse; now: number; session: { [key: string]: JsonValue } },
+    args: { nonce: string; proof: SingleUse; now: number; session: { id: string; expiresAt: number; data: { [key: string]: JsonValue } } },
   ): Outcome<{ device: DeviceRecord; log: AppendedEntry }> {
     return this.transaction(() => {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
       const deleted = this.sql.exec("DELETE FROM nonces WHERE nonce = ? AND expires_at > ? RETURNING nonce", args.nonce, args.now).toArray();
       if (deleted.length !== 1) return { ok: false, code: "nonce_invalid" } as const;
-      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      const standing = this.standingRefusal(device);
+      if (standing) return { ok: false, code: standing } as const;
       if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
-      const log = this.appendInTransaction(device.id, "session.opened", args.session, args.now);
+      this.sql.exec("INSERT INTO sessions (jti, expires_at) VALUES (?, ?)", args.session.id, args.session.expiresAt);
+      const log = this.appendInTransaction(device.id, "session.opened", args.session.data, args.now);
       return { ok: true, device, log } as const;
     });
   }
@@ -186,22 +200,36 @@ export class DeviceLog extends DurableObject<Env> {
   /**
    * Spends the request's DPoP proof and appends its decisions in one transaction,
    * so a replayed proof is never logged as a decision and a decision is never
-   * answered without its entry.
+   * answered without its entry. A quarantined device's decisions are logged, and answered,
+   * as denials (`device_quarantined`): the quarantine is read in the same transaction as the
+   * append, so it holds from the very next request, whatever session or token it carries.
    */
-  recordDecisions(args: { proof: SingleUse; now: number; decisions: { [key: string]: JsonValue }[] }): Outcome<{ logs: AppendedEntry[] }> {
+  recordDecisions(args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[] }): Outcome<{ logs: AppendedEntry[]; quarantined: boolean }> {
     return this.transaction(() => {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
-      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
+      const revoked = this.sessionRefusal(args.session, args.now);
+      if (revoked) return { ok: false, code: revoked } as const;
       if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
-      const logs = args.decisions.map((data) => this.appendInTransaction(device.id, "decision", data, args.now));
-      return { ok: true, logs } as const;
+      const quarantined = device.status === "quarantined";
+      const decisions = quarantined
+        ? args.decisions.map((data) => ({ ...data, decision: "deny", reason_code: "device_quarantined", reasons: [], tier: null, token_jti: null }))
+        : args.decisions;
+      const logs = decisions.map((data) => this.appendInTransaction(device.id, "decision", data, args.now));
+      return { ok: true, logs, quarantined } as const;
     });
   }
 
   /** Spends a DPoP proof of a request that changes nothing else (a read). */
-  spendProof(proof: SingleUse, now: number): Outcome<object> {
-    return this.transaction(() => (this.spend(proof, "dpop", now) ? ({ ok: true } as const) : ({ ok: false, code: "replay_detected" } as const)));
+  spendProof(call: DeviceCall, now: number): Outcome<object> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      const refusal = this.standingRefusal(device) ?? this.sessionRefusal(call.session, now);
+      if (refusal) return { ok: false, code: refusal } as const;
+      return this.spend(call.proof, "dpop", now) ? ({ ok: true } as const) : ({ ok: false, code: "replay_detected" } as const);
+    });
   }
 
   /**
@@ -212,9 +240,10 @@ export class DeviceLog extends DurableObject<Env> {
     return this.transaction(() => {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
-      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      const standing = this.standingRefusal(device);
+      if (standing) return { ok: false, code: standing } as const;
       if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
-      if (!this.spend(args.token, "action", args.now)) return { ok: false, code: "replay_detected" } as const;
+      if (!this.spend(args.token, "action", args.now)) return { ok: false, code: this.actionTokenRevoked(args.token.jti) ? "token_revoked" : "replay_detected" } as const;
       const log = this.appendInTransaction(device.id, "action.redeemed", args.data, args.now);
       return { ok: true, log } as const;
     });
@@ -243,16 +272,20 @@ export class DeviceLog extends DurableObject<Env> {
    * cannot be read here, so its completion is logged with `decision_checked: false` rather than
    * lost; a seq past the head, or an entry that is not that decision, is `unknown_decision`.
    */
-  recordOutcome(args: {
-    proof: SingleUse;
-    now: number;
-    decision: { id: string; seq: number };
-    data: { [key: string]: JsonValue };
-  }): GenericOutcome<{ log: AppendedEntry; checked: boolean }, DeviceRefusal | "unknown_decision"> {
+  recordOutcome(
+    args: DeviceCall & {
+      now: number;
+      decision: { id: string; seq: number };
+      data: { [key: string]: JsonValue };
+    },
+  ): GenericOutcome<{ log: AppendedEntry; checked: boolean }, DeviceRefusal | "unknown_decision"> {
     return this.transaction(() => {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
-      if (device.status !== "active") return { ok: false, code: "device_disabled" } as const;
+      // A quarantined device still reports what already ran: the outcome is evidence, not a permission.
+      if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
+      const revoked = this.sessionRefusal(args.session, args.now);
+      if (revoked) return { ok: false, code: revoked } as const;
       const row = this.sql.exec<{ entry: string }>("SELECT entry FROM log WHERE seq = ?", args.decision.seq).toArray()[0];
       let checked = false;
       if (row) {
@@ -266,6 +299,60 @@ export class DeviceLog extends DurableObject<Env> {
       const log = this.appendInTransaction(device.id, "action.completed", { ...args.data, decision_checked: checked }, args.now);
       return { ok: true, log, checked } as const;
     });
+  }
+
+  /**
+   * Quarantines the device: from the next request on its decisions deny, no session opens, no
+   * action token redeems and no read is answered, until it is released. Logged, with who and why.
+   */
+  quarantine(args: { by: string; reason: string; now: number }): Outcome<{ log: AppendedEntry; changed: boolean }> {
+    return this.changeStanding("quarantined", "device.quarantined", args);
+  }
+
+  /** Lifts a quarantine. Logged, with who and why. */
+  release(args: { by: string; reason: string; now: number }): Outcome<{ log: AppendedEntry; changed: boolean }> {
+    return this.changeStanding("active", "device.released", args);
+  }
+
+  /**
+   * Revokes one live session (by its `jti`) or every live session of the device: their next
+   * request is refused (`session_revoked`) and the device opens a new one. Logged, with who and why.
+   */
+  revokeSessions(args: { jti?: string | undefined; by: string; reason: string; now: number }): GenericOutcome<{ log: AppendedEntry; revoked: number }, DeviceRefusal | "unknown_session"> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      this.forgetExpiredSessions(args.now);
+      const revoked =
+        args.jti === undefined
+          ? this.sql.exec("UPDATE sessions SET revoked = 1 WHERE revoked = 0 RETURNING jti").toArray().length
+          : this.sql.exec("UPDATE sessions SET revoked = 1 WHERE jti = ? RETURNING jti", args.jti).toArray().length;
+      if (args.jti !== undefined && revoked === 0) return { ok: false, code: "unknown_session" } as const;
+      const log = this.appendInTransaction(device.id, "session.revoked", { session: args.jti ?? null, all: args.jti === undefined, revoked, by: args.by, reason: args.reason }, args.now);
+      this.noteStanding(log.seq, "session.revoked", args);
+      return { ok: true, log, revoked } as const;
+    });
+  }
+
+  /** Revokes one unredeemed action token of this device: its redemption is refused (`token_revoked`). Logged, with who and why. */
+  revokeActionToken(args: { jti: string; expiresAt: number; by: string; reason: string; now: number }): Outcome<{ log: AppendedEntry }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      this.sql.exec("DELETE FROM spent WHERE expires_at <= ?", args.now);
+      this.sql.exec("INSERT INTO spent (jti, kind, expires_at) VALUES (?, 'revoked', ?) ON CONFLICT (jti) DO NOTHING", `action:${args.jti}`, args.expiresAt);
+      const log = this.appendInTransaction(device.id, "action.revoked", { token_jti: args.jti, by: args.by, reason: args.reason }, args.now);
+      this.noteStanding(log.seq, "action.revoked", args);
+      return { ok: true, log } as const;
+    });
+  }
+
+  /** The registration and every change of the device's standing, oldest first. */
+  standing(): { device: DeviceRecord; history: StandingChange[] } | null {
+    const device = this.readDevice();
+    if (!device) return null;
+    const history = this.sql.exec<{ seq: number; time: string; type: StandingChange["type"]; by: string; reason: string }>("SELECT seq, time, type, by, reason FROM standing_history ORDER BY seq").toArray();
+    return { device, history: history.map((row) => ({ ...row })) };
   }
 
   /** Appends one entry of any type; the primitive every logged event goes through. */
@@ -346,6 +433,54 @@ export class DeviceLog extends DurableObject<Env> {
   /** Rotates the log key, signs checkpoints, seals and archives segments (durable-objects/log-audit.ts). */
   override async alarm(): Promise<void> {
     await this.audit.alarm();
+  }
+
+  private changeStanding(
+    status: "quarantined" | "active",
+    type: "device.quarantined" | "device.released",
+    args: { by: string; reason: string; now: number },
+  ): Outcome<{ log: AppendedEntry; changed: boolean }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
+      const changed = device.status !== status;
+      this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...device, status }));
+      // Logged even when it changes nothing: an admin's repeated order is part of the record.
+      const log = this.appendInTransaction(device.id, type, { by: args.by, reason: args.reason, changed }, args.now);
+      this.noteStanding(log.seq, type, args);
+      return { ok: true, log, changed } as const;
+    });
+  }
+
+  private noteStanding(seq: number, type: StandingChange["type"], args: { by: string; reason: string; now: number }): void {
+    this.sql.exec("INSERT INTO standing_history (seq, time, type, by, reason) VALUES (?, ?, ?, ?, ?)", seq, new Date(args.now).toISOString(), type, args.by, args.reason);
+  }
+
+  /** Why a device may not act now: disabled, or quarantined (a decision is the one act that is answered, as a denial). */
+  private standingRefusal(device: DeviceRecord): "device_disabled" | "device_quarantined" | null {
+    if (device.status === "disabled") return "device_disabled";
+    if (device.status === "quarantined") return "device_quarantined";
+    return null;
+  }
+
+  /**
+   * `session_revoked` when the session was revoked, or is not one this object opened: a session
+   * is honoured only while its row says so, so revoking every session needs no clock comparison.
+   */
+  private sessionRefusal(session: DeviceCall["session"], now: number): "session_revoked" | null {
+    this.forgetExpiredSessions(now);
+    const row = this.sql.exec<{ revoked: number }>("SELECT revoked FROM sessions WHERE jti = ?", session.id).toArray()[0];
+    return row && row.revoked === 0 ? null : "session_revoked";
+  }
+
+  /** A session's row lives as long as its token (`exp` is rounded down to the second), so no valid token finds it gone. */
+  private forgetExpiredSessions(now: number): void {
+    this.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", now);
+  }
+
+  private actionTokenRevoked(jti: string): boolean {
+    return this.sql.exec("SELECT jti FROM spent WHERE jti = ? AND kind = 'revoked'", `action:${jti}`).toArray().length > 0;
   }
 
   private readDevice(): DeviceRecord | null {

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { VerificationError, WardenError } from "./errors.ts";
-import type { AppEnv, Caller, DeviceSession } from "./context.ts";
+import { deviceCall, type AppEnv, type Caller, type DeviceSession } from "./context.ts";
 import { verifyDpopProof } from "./tokens/dpop.ts";
 import type { JWTPayload } from "jose";
 import { signingKey, type SigningKey } from "./tokens/keys.ts";
@@ -126,7 +126,7 @@ export async function deviceInReach(c: Context<AppEnv>, id: string) {
   const store = deps.deviceStore(c.env, c.env.TENANT, id);
   if (caller.role === "device") {
     if (caller.session.deviceId !== id) throw new WardenError("not_found", "no such device");
-    const spent = await store.spendProof(caller.session.proof, deps.now());
+    const spent = await store.spendProof(deviceCall(caller.session), deps.now());
     if (!spent.ok) throw new WardenError(spent.code, "the proof was already used");
   }
   return store;

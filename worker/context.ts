@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
-import type { Assurance, SingleUse } from "./domain.ts";
+import type { Assurance, DeviceCall, SingleUse } from "./domain.ts";
 import type { ReviewHolds } from "../durable-objects/ReviewHolds.ts";
 import type { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
 import type { DeviceOs, Shell } from "./policy/targets.ts";
@@ -58,6 +58,11 @@ export interface DeviceSession {
   sessionId: string;
   /** The request's DPoP proof, to be spent in the device's Durable Object with the request's effect. */
   proof: SingleUse;
+}
+
+/** The device's Durable Object admits a request by its proof (spent) and its session (not revoked). */
+export function deviceCall(session: DeviceSession): DeviceCall {
+  return { proof: session.proof, session: { id: session.sessionId } };
 }
 
 export type Caller =

@@ -22,8 +22,24 @@ export interface DeviceRecord {
   assurance: Assurance;
   /** Named groups (e.g. a team) a canary bundle can target. */
   groups: string[];
-  status: "active" | "disabled";
+  /** A quarantined device decides nothing: every decision denies (`device_quarantined`) until an admin releases it. */
+  status: "active" | "disabled" | "quarantined";
   registeredAt: string;
+}
+
+/** A change of a device's standing made by an admin or a playbook, as its history keeps it. */
+export interface StandingChange {
+  seq: number;
+  time: string;
+  type: "device.quarantined" | "device.released" | "session.revoked" | "action.revoked";
+  by: string;
+  reason: string;
+}
+
+/** A device request as its Durable Object admits it: the DPoP proof to spend and the session it came with. */
+export interface DeviceCall {
+  proof: SingleUse;
+  session: { id: string };
 }
 
 /** A single-use value (DPoP proof or token `jti`) with the time after which it can be forgotten. */

@@ -20,9 +20,13 @@ export const ERROR_CODES = [
   // state
   "not_found",
   "unknown_decision",
+  "unknown_session",
   "already_exists",
   "nonce_invalid",
   "device_disabled",
+  "device_quarantined",
+  "session_revoked",
+  "token_revoked",
   // attestation evidence (the verifier's own code travels as `evidence_code`)
   "evidence_malformed",
   "evidence_rejected",

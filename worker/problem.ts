@@ -38,6 +38,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 404, title: "Not found" };
     case "unknown_decision":
       return { status: 404, title: "The device has no such decision" };
+    case "unknown_session":
+      return { status: 404, title: "The device has no such live session" };
     case "already_exists":
       return { status: 409, title: "It already exists" };
     case "nonce_invalid":
@@ -56,6 +58,12 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 409, title: "The device has no TPM enrollment for this" };
     case "attestation_not_configured":
       return { status: 409, title: "The device's policy bundle has no reference values for this kind of evidence" };
+    case "device_quarantined":
+      return { status: 403, title: "The device is quarantined" };
+    case "session_revoked":
+      return { status: 401, title: "The session was revoked" };
+    case "token_revoked":
+      return { status: 401, title: "The action token was revoked" };
     case "device_disabled":
       return { status: 403, title: "The device is disabled" };
     case "challenge_invalid":

@@ -131,7 +131,12 @@ describe("POST /v1/actions/complete", () => {
     const { stub } = await registeredDevice();
     const now = Date.now();
     const single = () => ({ jti: crypto.randomUUID(), expiresAt: now + 60_000 });
-    const decided = await stub.recordDecisions({ proof: single(), now, decisions: [{ decision_id: "d-archived", decision: "permit" }] });
+    // The object honours only sessions it opened.
+    const session = { id: "s-1" };
+    await stub.issueNonce("n-1", now + 60_000, now);
+    const opened = await stub.openSession({ nonce: "n-1", proof: single(), now, session: { ...session, expiresAt: now + 900_000, data: { session_id: session.id } } });
+    if (!opened.ok) throw new Error(opened.code);
+    const decided = await stub.recordDecisions({ proof: single(), session, now, decisions: [{ decision_id: "d-archived", decision: "permit" }] });
     if (!decided.ok) throw new Error(decided.code);
     const seq = decided.logs[0]!.seq;
     await configure(stub, { tuning: { checkpointEntries: 5, checkpointSeconds: 3600, segmentEntries: 10, segmentMinutes: 600, retrySeconds: 30 } });
@@ -141,11 +146,11 @@ describe("POST /v1/actions/complete", () => {
     });
     expect((await liveEntries(stub)).some((entry) => entry.seq === seq)).toBe(false);
 
-    const recorded = await stub.recordOutcome({ proof: single(), now, decision: { id: "d-archived", seq }, data: { decision_id: "d-archived" } });
+    const recorded = await stub.recordOutcome({ proof: single(), session, now, decision: { id: "d-archived", seq }, data: { decision_id: "d-archived" } });
     expect(recorded).toMatchObject({ ok: true, checked: false });
     const last = (await liveEntries(stub)).at(-1)!;
     expect(last).toMatchObject({ type: "action.completed", data: { decision_id: "d-archived", decision_checked: false } });
     // Past the head is never taken on trust.
-    expect(await stub.recordOutcome({ proof: single(), now, decision: { id: "d-archived", seq: last.seq + 1 }, data: {} })).toEqual({ ok: false, code: "unknown_decision" });
+    expect(await stub.recordOutcome({ proof: single(), session, now, decision: { id: "d-archived", seq: last.seq + 1 }, data: {} })).toEqual({ ok: false, code: "unknown_decision" });
   });
 });

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import type { DeviceSession, ServiceContext } from "../context.ts";
+import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import { StateError, WardenError } from "../errors.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import { Sha256HexSchema } from "../openapi.ts";
@@ -66,7 +66,7 @@ export async function recordOutcome(ctx: ServiceContext, session: DeviceSession,
     human_reviewed: request.human_reviewed,
     review_id: request.review_id ?? null,
   };
-  const outcome = await store.recordOutcome({ proof: session.proof, now, decision: { id: request.decision_id, seq: request.decision_seq }, data });
+  const outcome = await store.recordOutcome({ ...deviceCall(session), now, decision: { id: request.decision_id, seq: request.decision_seq }, data });
   if (!outcome.ok) {
     if (outcome.code === "unknown_decision") throw new WardenError("unknown_decision", `decision ${request.decision_id} is not this device's decision at seq ${request.decision_seq}`);
     throw new StateError(outcome.code, "the outcome cannot be recorded");

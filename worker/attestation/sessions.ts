@@ -78,7 +78,11 @@ export async function openSession(
     nonce,
     proof,
     now,
-    session: { session_id: sessionId, assurance, expires_in: SESSION_TTL_SECONDS, ...(attested ? { attestation: attested } : {}) },
+    session: {
+      id: sessionId,
+      expiresAt: now + SESSION_TTL_SECONDS * 1000,
+      data: { session_id: sessionId, assurance, expires_in: SESSION_TTL_SECONDS, ...(attested ? { attestation: attested } : {}) },
+    },
   });
   if (!opened.ok) throw new StateError(opened.code, "the session cannot be opened");
   const { token } = await signWardenJwt(

@@ -1,4 +1,4 @@
-import type { DeviceSession, ServiceContext } from "../context.ts";
+import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
 import type { JsonValue } from "../log/canonical.ts";
@@ -183,7 +183,7 @@ async function logAndAnswer(ctx: ServiceContext, session: DeviceSession, pending
   const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
   let outcome;
   try {
-    outcome = await store.recordDecisions({ proof: session.proof, now, decisions: pending.map((item) => logData(item, session)) });
+    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: pending.map((item) => logData(item, session)) });
   } catch (error) {
     console.error(JSON.stringify({ event: "decision.log_append_failed", device: session.deviceId, error: String(error) }));
     return pending.map((item) => {
@@ -192,6 +192,13 @@ async function logAndAnswer(ctx: ServiceContext, session: DeviceSession, pending
     });
   }
   if (!outcome.ok) throw new StateError(outcome.code, "the decision could not be recorded");
+  if (outcome.quarantined) {
+    // The object logged these as denials in the same transaction that read the quarantine.
+    return pending.map((item, index) => {
+      const { token: _discarded, ...rest } = item;
+      return answerOf({ ...rest, verdict: failClosed("device_quarantined", item.verdict) }, outcome.logs[index] ?? null);
+    });
+  }
   return Promise.all(
     pending.map(async (item, index) => {
       const log = outcome.logs[index] ?? null;

@@ -35,6 +35,7 @@ export type ReasonCode =
   | "bundle_invalid"
   | "log_append_failed"
   | "review_unavailable"
+  | "device_quarantined"
   | "internal_error";
 
 export type Decision = "permit" | "deny" | "review";

@@ -3,7 +3,7 @@
  * on it and hand it the action token once approved, list pending holds, and the reviewer
  * page's data. Each reads top-down and reaches the Durable Objects through their stubs.
  */
-import type { DeviceSession } from "../context.ts";
+import { deviceCall, type DeviceSession } from "../context.ts";
 import { ConfigurationError, StateError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
@@ -99,7 +99,7 @@ export async function waitOnHold(scope: ReviewScope, device: DeviceSession | nul
   const { env, deps } = scope;
   const holds = deps.reviewHolds(env, env.TENANT);
   if (device) {
-    const spent = await deps.deviceStore(env, device.tenant, device.deviceId).spendProof(device.proof, deps.now());
+    const spent = await deps.deviceStore(env, device.tenant, device.deviceId).spendProof(deviceCall(device), deps.now());
     if (!spent.ok) throw new StateError(spent.code, "the proof was already used");
   }
   // Another device's hold is not merely forbidden but invisible.

@@ -5,7 +5,8 @@ import { deviceOf, requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
 import { TargetSchema } from "../decisions/request.ts";
 import { WardenError } from "../errors.ts";
-import { LogHeadSchema, Sha256HexSchema, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { DeviceIdSchema, LogHeadSchema, Sha256HexSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { revokeActionToken } from "../devices/standing.ts";
 
 const RedeemSchema = z
   .strictObject({
@@ -72,4 +73,28 @@ actions.openapi(
     },
   }),
   async (c) => c.json(await recordOutcome(serviceContext(c), deviceOf(c), c.req.valid("json")), 201),
+);
+
+actions.use("/v1/actions/revoke", requireRole("admin"));
+actions.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/actions/revoke",
+    summary: "Revoke one unredeemed action token of a device (admin)",
+    description: "Its redemption is refused from then on (`token_revoked`); the revocation is logged in the device log and the admin log.",
+    security: bearerSecurity,
+    request: jsonBody(
+      z
+        .strictObject({ device: DeviceIdSchema, jti: z.string().min(1).max(128), reason: z.string().min(1).max(500) })
+        .openapi("ActionRevocation"),
+    ),
+    responses: {
+      200: { description: "Revoked and logged", content: { "application/json": { schema: z.object({ log: LogHeadSchema }) } } },
+      ...problems(400, 401, 403, 404, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { device, jti, reason } = c.req.valid("json");
+    return c.json(await revokeActionToken(serviceContext(c), { device, jti, reason, by: "admin" }), 200);
+  },
 );

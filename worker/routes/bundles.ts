@@ -107,7 +107,7 @@ bundles.openapi(
   createRoute({
     method: "get",
     path: "/v1/bundles/log",
-    summary: "The admin log: every activation, rollback and refusal, hash-chained",
+    summary: "The admin log: every activation, rollback and refusal, and every quarantine, release and revocation with who and why, hash-chained",
     security: bearerSecurity,
     request: {
       query: z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) }),

@@ -5,6 +5,7 @@ import { DeviceIdSchema, LogHeadSchema, bearerSecurity, deviceSecurity, jsonBody
 import type { DeviceRecord } from "../domain.ts";
 import { SHELLS, defaultShell } from "../policy/targets.ts";
 import { registerDevice } from "../devices/registration.ts";
+import { quarantineDevice, releaseDevice, revokeSessions } from "../devices/standing.ts";
 import { serviceContext } from "../context.ts";
 
 const PublicJwkSchema = z
@@ -35,6 +36,16 @@ const RegisterDeviceSchema = z
   .openapi("RegisterDevice");
 
 
+const StandingChangeSchema = z
+  .object({
+    seq: z.int().openapi({ description: "The device log entry that records it" }),
+    time: z.string(),
+    type: z.enum(["device.quarantined", "device.released", "session.revoked", "action.revoked"]),
+    by: z.string(),
+    reason: z.string(),
+  })
+  .openapi("StandingChange");
+
 const DeviceSchema = z
   .object({
     id: z.string(),
@@ -42,7 +53,7 @@ const DeviceSchema = z
     shell: z.string(),
     jkt: z.string(),
     assurance: z.string(),
-    status: z.string(),
+    status: z.enum(["active", "quarantined", "disabled"]),
     groups: z.array(z.string()),
     registered_at: z.string(),
   })
@@ -78,18 +89,64 @@ devices.openapi(
   createRoute({
     method: "get",
     path: "/v1/devices/{id}",
-    summary: "Read a device's registration",
+    summary: "Read a device's registration, standing (active, quarantined, disabled) and the history of its standing",
     security: [...bearerSecurity, ...deviceSecurity],
     request: { params: z.object({ id: DeviceIdSchema }) },
     responses: {
-      200: { description: "The device", content: { "application/json": { schema: DeviceSchema } } },
+      200: { description: "The device", content: { "application/json": { schema: DeviceSchema.extend({ history: z.array(StandingChangeSchema) }) } } },
       ...problems(401, 403, 404),
     },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const record = await (await deviceInReach(c, id)).device();
-    if (!record) throw new WardenError("not_found", "no such device");
-    return c.json(deviceView(record), 200);
+    const standing = await (await deviceInReach(c, id)).standing();
+    if (!standing) throw new WardenError("not_found", "no such device");
+    return c.json({ ...deviceView(standing.device), history: standing.history }, 200);
+  },
+);
+
+const OrderSchema = z.strictObject({ reason: z.string().min(1).max(500).openapi({ description: "Why: recorded in the device log and the admin log" }) }).openapi("StandingOrder");
+const StandingAnswerSchema = z.object({ changed: z.boolean(), log: LogHeadSchema }).openapi("StandingChanged");
+
+for (const [verb, summary, change] of [
+  ["quarantine", "Quarantine a device: from its next request every decision denies (device_quarantined), no session opens, no token redeems; its pending holds end (admin)", quarantineDevice],
+  ["release", "Release a quarantined device (admin)", releaseDevice],
+] as const) {
+  devices.use(`/v1/devices/:id/${verb}`, requireRole("admin"));
+  devices.openapi(
+    createRoute({
+      method: "post",
+      path: `/v1/devices/{id}/${verb}`,
+      summary,
+      security: bearerSecurity,
+      request: { params: z.object({ id: DeviceIdSchema }), ...jsonBody(OrderSchema) },
+      responses: {
+        200: { description: "Done and logged; `changed` is false when the device already was so", content: { "application/json": { schema: StandingAnswerSchema } } },
+        ...problems(400, 401, 403, 404, 413, 415),
+      },
+    }),
+    async (c) => c.json(await change(serviceContext(c), c.req.valid("param").id, { by: "admin", reason: c.req.valid("json").reason }), 200),
+  );
+}
+
+devices.use("/v1/devices/:id/sessions/revoke", requireRole("admin"));
+devices.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/devices/{id}/sessions/revoke",
+    summary: "Revoke one session of a device (by jti) or every session it has (admin)",
+    security: bearerSecurity,
+    request: {
+      params: z.object({ id: DeviceIdSchema }),
+      ...jsonBody(OrderSchema.extend({ jti: z.string().min(1).max(128).optional().openapi({ description: "The session token's jti; all sessions when absent" }) }).openapi("SessionRevocation")),
+    },
+    responses: {
+      200: { description: "Revoked and logged", content: { "application/json": { schema: z.object({ revoked: z.int().openapi({ description: "How many live sessions it revoked" }), log: LogHeadSchema }) } } },
+      ...problems(400, 401, 403, 404, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { reason, jti } = c.req.valid("json");
+    return c.json(await revokeSessions(serviceContext(c), c.req.valid("param").id, { by: "admin", reason, jti }), 200);
   },
 );
