@@ -59,8 +59,8 @@ export async function decideBatch(ctx: ServiceContext, session: DeviceSession, r
   return logAndAnswer(ctx, session, pending, now);
 }
 
-function failClosed(reasonCode: ReasonCode, judged: Pick<Verdict, "targets" | "derived"> = { targets: [], derived: [] }): Verdict {
-  return { decision: "deny", reasonCode, reasons: [], targets: judged.targets, derived: judged.derived };
+function failClosed(reasonCode: ReasonCode, judged: Pick<Verdict, "targets" | "derived" | "commands"> = { targets: [], derived: [], commands: [] }): Verdict {
+  return { decision: "deny", reasonCode, reasons: [], targets: judged.targets, derived: judged.derived, commands: judged.commands };
 }
 
 /** Decides one action; nothing thrown here escapes as an error response. */
@@ -146,6 +146,7 @@ function logData(pending: PendingDecision, session: DeviceSession): { [key: stri
       type: request.action.type,
       targets: verdict.targets.map((target) => ({ ...target })),
       derived: verdict.derived.map((target) => ({ ...target })),
+      commands: verdict.commands.map((command) => ({ ...command, programs: [...command.programs], flags: [...command.flags] })),
       submitted: request.action.targets.map((target) => ({ ...target })),
       inputs_sha256: request.action.inputs_sha256 ?? null,
       sends_external: request.action.sends_external ?? false,

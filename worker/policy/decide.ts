@@ -1,7 +1,7 @@
 import type { CedarValueJson, Context, EntityJson } from "./cedar.ts";
 import { canonicalJson } from "../log/canonical.ts";
 import type { CompiledBundle, TargetKind } from "./bundle.ts";
-import { analyzeCommand, COMMAND_FLAGS, type CommandAnalysis, type DerivedAction, type DerivedTarget, type UnresolvedReason } from "./command/index.ts";
+import { analyzeCommand, COMMAND_FLAGS, type CommandAnalysis, type CommandFlag, type DerivedAction, type DerivedTarget, type UnresolvedReason } from "./command/index.ts";
 import { evaluateTarget, highestTier } from "./engine.ts";
 import { classesOf, type PathClasses } from "./path-classes.ts";
 import {
@@ -97,6 +97,31 @@ export interface Verdict {
   targets: CanonicalTarget[];
   /** What the command targets imply, each judged under its own action (`from`: the target it came from). */
   derived: DerivedVerdictTarget[];
+  /** What the analysis found each command target runs (`from`: the target). */
+  commands: CommandSummary[];
+}
+
+/**
+ * The programs a command target runs, as the analysis found them (wrappers included, in the
+ * order they run), its danger flags, and whether any part of it was opaque. It is logged with the
+ * decision so that what leaves the log (an OCSF event) can say what ran without the line itself,
+ * which can carry a token (`curl -H "Authorization: Bearer …"`).
+ */
+export interface CommandSummary {
+  from: number;
+  programs: string[];
+  flags: CommandFlag[];
+  opaque: boolean;
+}
+
+function summarise(analysis: CommandAnalysis, from: number): CommandSummary {
+  const programs = new Set<string>();
+  const flags = new Set<CommandFlag>();
+  for (const command of analysis.commands) {
+    for (const program of [...command.wrappers, command.program]) if (program !== "") programs.add(program);
+    for (const flag of command.flags) flags.add(flag);
+  }
+  return { from, programs: [...programs], flags: [...flags].sort(), opaque: analysis.commands.some((command) => command.opaque) };
 }
 
 /** A target a command line implies (an argument or a redirection), judged under its own action. */
@@ -196,6 +221,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
   const { action } = request;
   const targets: CanonicalTarget[] = [];
   const derived: DerivedVerdictTarget[] = [];
+  const commands: CommandSummary[] = [];
   const evaluations: Evaluation[] = [];
   let rejected = false;
   action.targets.forEach((target, from) => {
@@ -220,6 +246,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
         break;
       }
       case "command":
+        commands.push(summarise(resolved.analysis, from));
         for (const entity of commandEntities(resolved.analysis)) evaluations.push({ action: action.type, entity, derived: false });
         for (const implied of resolved.analysis.targets) {
           const entity = derivedEntity(implied, device.os, bundle.pathClasses);
@@ -234,7 +261,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
         break;
     }
   });
-  const deny = (reasonCode: ReasonCode, reasons: string[] = []): Verdict => ({ decision: "deny", reasonCode, reasons, targets, derived });
+  const deny = (reasonCode: ReasonCode, reasons: string[] = []): Verdict => ({ decision: "deny", reasonCode, reasons, targets, derived, commands });
   for (const evaluation of evaluations) {
     const resourceTypes = bundle.actions.get(evaluation.action);
     if (!resourceTypes) return deny("unknown_action");
@@ -280,8 +307,8 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
     }
   }
   if (noPermit) return deny("no_applicable_permit");
-  if (tiers.length > 0) return { decision: "review", reasonCode: "policy_review", reasons: [...holds], tier: highestTier(bundle, tiers), targets, derived };
-  return { decision: "permit", reasonCode: "policy_permit", reasons: [...permits], targets, derived };
+  if (tiers.length > 0) return { decision: "review", reasonCode: "policy_review", reasons: [...holds], tier: highestTier(bundle, tiers), targets, derived, commands };
+  return { decision: "permit", reasonCode: "policy_permit", reasons: [...permits], targets, derived, commands };
 }
 
 /** The entity of a target a command implies, or why it has none (an unresolved argument, a target that is not canonical). */
