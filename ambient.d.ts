@@ -4,7 +4,8 @@ declare module "*?raw" {
   export default text;
 }
 
-// Vite's `import.meta.glob` (tests read every test file of a policy bundle with it).
+// Vite's `import.meta.glob` (tests read every test file of a policy bundle with it, and the
+// worker's sources as text with `query: "?raw"`).
 interface ImportMeta {
-  glob<T>(pattern: string, options: { eager: true; import: "default" }): Record<string, T>;
+  glob<T>(pattern: string | string[], options: { eager: true; import: "default"; query?: string }): Record<string, T>;
 }
