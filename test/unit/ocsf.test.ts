@@ -3,6 +3,7 @@ import { decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import doc from "../../docs/events.md?raw";
 import type { WardenClient } from "../../cli/client.ts";
+import { WardenError } from "../../worker/errors.ts";
 import { ENTRY_MAPPINGS, OCSF_VERSION, ocsfEventOf, urlWithoutSecrets, type EntryOrigin, type MappedEntry, type OcsfEvent } from "../../worker/events/ocsf.ts";
 import type { JsonValue } from "../../worker/log/canonical.ts";
 import { GENESIS_PREV, nextEntry, type LogEntry } from "../../worker/log/chain.ts";
@@ -599,6 +600,18 @@ describe("events from the shapes the code appends", () => {
     const revoked = ocsfEventOf(admins[1]!, origin);
     expect(revoked).toMatchObject({ activity_id: 9, entity: { type: "Passkey" } });
     expect(JSON.stringify(revoked)).not.toContain("Y3JlZC1pZC1ib2I");
+  });
+
+  it("an entry without a readable time is refused, not given a made-up one (internal_error)", () => {
+    const [entry] = chained("dev-x", [["device.released", { by: "admin", reason: "r", changed: true }]]);
+    let thrown: unknown;
+    try {
+      ocsfEventOf({ ...entry!, time: "yesterday" }, originOf("t", "device"));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(WardenError);
+    expect((thrown as WardenError).code).toBe("internal_error");
   });
 
   it("an unknown type is not an event", () => {
