@@ -36,7 +36,7 @@ export const ProblemSchema = z
 const problemContent = { "application/problem+json": { schema: ProblemSchema } };
 
 /** The error responses a route can give, for its OpenAPI entry. */
-export function problems(...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503)[]) {
+export function problems(...statuses: (400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 503)[]) {
   return Object.fromEntries(statuses.map((status) => [status, { description: `Problem (${status})`, content: problemContent }]));
 }
 
@@ -49,6 +49,19 @@ export const DeviceIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)
   .openapi({ description: "Device identifier chosen at registration", example: "laptop-0042" });
+
+/**
+ * An integer in a query string or path, written the one way every reader reads alike: decimal
+ * digits, no sign, exponent, fraction, leading zero or surrounding space (`1e3`, `0x10`, ` 7`
+ * and `010` are refused, where a lenient coercion and the client's own parser could disagree).
+ */
+export function queryInt(bounds: { min: number; max?: number }) {
+  return z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,15})$/, "a decimal integer")
+    .transform(Number)
+    .pipe(z.number().int().min(bounds.min).max(bounds.max ?? Number.MAX_SAFE_INTEGER));
+}
 
 export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/);
 

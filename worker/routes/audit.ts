@@ -7,7 +7,7 @@ import type { JsonLinesDownload } from "../audit/stream.ts";
 import { deviceInReach, requireRole } from "../auth.ts";
 import { serviceContext, type AppEnv } from "../context.ts";
 import { WardenError } from "../errors.ts";
-import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router } from "../openapi.ts";
+import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router, queryInt } from "../openapi.ts";
 
 /**
  * The audit trail over HTTP: a device log's latest signed checkpoint, the log
@@ -102,8 +102,8 @@ audit.openapi(
     request: {
       params: z.object({ id: DeviceIdSchema }),
       query: z.object({
-        from: z.coerce.number().int().min(1).default(1).openapi({ description: "First seq (default 1)" }),
-        to: z.coerce.number().int().min(1).optional().openapi({ description: "Last seq (default: the head when the export starts)" }),
+        from: queryInt({ min: 1 }).default(1).openapi({ description: "First seq (default 1)" }),
+        to: queryInt({ min: 1 }).optional().openapi({ description: "Last seq (default: the head when the export starts)" }),
       }),
     },
     responses: {

@@ -3,7 +3,7 @@ import { requireRole } from "../auth.ts";
 import { activateBundle } from "../bundles/activation.ts";
 import { serviceContext } from "../context.ts";
 import { StateError } from "../errors.ts";
-import { bearerSecurity, jsonBody, problems, router, LogHeadSchema } from "../openapi.ts";
+import { bearerSecurity, jsonBody, problems, router, LogHeadSchema, queryInt } from "../openapi.ts";
 
 const ActivateSchema = z
   .strictObject({
@@ -96,7 +96,7 @@ bundles.openapi(
     path: "/v1/bundles/{version}/shadow-report",
     summary: "How often a shadow bundle agreed with the active one, with examples of disagreement",
     security: bearerSecurity,
-    request: { params: z.object({ version: z.coerce.number().int().min(1) }) },
+    request: { params: z.object({ version: queryInt({ min: 1 }) }) },
     responses: { 200: { description: "Agreement counts", content: { "application/json": { schema: ShadowReportSchema } } }, ...problems(400, 401, 403) },
   }),
   async (c) => c.json(await c.var.deps.bundleRegistry(c.env, c.env.TENANT).shadowReport(c.req.valid("param").version), 200),
@@ -110,7 +110,7 @@ bundles.openapi(
     summary: "The admin log: every activation, rollback and refusal, and every quarantine, release and revocation with who and why, hash-chained",
     security: bearerSecurity,
     request: {
-      query: z.object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+      query: z.object({ after: queryInt({ min: 0 }).default(0), limit: queryInt({ min: 1, max: 1000 }).default(100) }),
     },
     responses: {
       200: {

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { deviceInReach, requireRole } from "../auth.ts";
-import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router, LogHeadSchema } from "../openapi.ts";
+import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router, LogHeadSchema, queryInt } from "../openapi.ts";
 import { WardenError } from "../errors.ts";
 
 const LogEntrySchema = z
@@ -40,8 +40,8 @@ logs.openapi(
     request: {
       params: z.object({ id: DeviceIdSchema }),
       query: z.object({
-        after: z.coerce.number().int().min(0).default(0).openapi({ description: "Return entries with seq greater than this" }),
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
+        after: queryInt({ min: 0 }).default(0).openapi({ description: "Return entries with seq greater than this" }),
+        limit: queryInt({ min: 1, max: 1000 }).default(100),
       }),
     },
     responses: {

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
 import { StateError } from "../errors.ts";
-import { bearerSecurity, deviceSecurity, jsonBody, problems, router, Sha256HexSchema } from "../openapi.ts";
+import { bearerSecurity, deviceSecurity, jsonBody, problems, router, Sha256HexSchema, queryInt } from "../openapi.ts";
 import { MAX_WAIT_SECONDS, pendingHolds, waitOnHold, type HoldAnswer } from "../review/holds.ts";
 import { AssertionSchema } from "../review/schemas.ts";
 import type { HoldState } from "../review/types.ts";
@@ -95,7 +95,7 @@ reviews.openapi(
     security: [...deviceSecurity, ...bearerSecurity],
     request: {
       params: ReviewIdParams,
-      query: z.object({ wait: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).optional() }),
+      query: z.object({ wait: queryInt({ min: 0, max: MAX_WAIT_SECONDS }).optional() }),
     },
     responses: {
       200: { description: "The hold", content: { "application/json": { schema: DeviceHoldSchema } } },
