@@ -1,5 +1,7 @@
 import type { BundleRegistry } from "./durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "./durable-objects/DeviceLog.ts";
+import type { EventFeed } from "./durable-objects/EventFeed.ts";
+import type { EventMessage } from "./worker/events/message.ts";
 import type { ReviewHolds } from "./durable-objects/ReviewHolds.ts";
 import type { ReviewOutbox } from "./durable-objects/ReviewOutbox.ts";
 import type { ReviewerRegistry } from "./durable-objects/ReviewerRegistry.ts";
@@ -60,5 +62,19 @@ declare global {
     ARCHIVE_SEGMENT_ENTRIES?: string;
     /** …or once its oldest entry is this many minutes old (default 60). */
     ARCHIVE_SEGMENT_MINUTES?: string;
+    /** One per tenant: the ordered, gap-free feed of OCSF events (`GET /v1/events`) and its push to the queue. */
+    EVENT_FEED: DurableObjectNamespace<EventFeed>;
+    /** Producer binding of the `warden-events` queue; this worker consumes it and delivers to the sinks. */
+    EVENTS_QUEUE: Queue<EventMessage>;
+    /** JSON list of SIEM/SOAR sinks: `[{name, kind: "webhook" | "splunk_hec" | "elastic_bulk", url, index?}]` (docs/events.md). */
+    EVENT_SINKS?: string;
+    /** JSON object, sink name → its secret (webhook HMAC key, HEC token, Elastic API key). Secret. */
+    EVENT_SINK_SECRETS?: string;
+    /** Days the pull feed keeps events that were pushed (default 7). */
+    EVENT_RETENTION_DAYS?: string;
+    /** Seconds before a failed delivery to a sink is retried (default 30). */
+    EVENT_RETRY_SECONDS?: string;
+    /** `true` lets sink, webhook and ticket URLs be http and local addresses: development only. */
+    OUTBOUND_DEVELOPMENT?: string;
   }
 }

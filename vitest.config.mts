@@ -4,6 +4,8 @@ import { configDefaults, defineConfig } from "vitest/config";
 import { webhookOutbound, webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 import { vendorServices } from "./test/setup/vendor-services.ts";
+import { SIEM_SECRETS, SIEM_SINKS, siemOutbound, siemSink } from "./test/setup/siem-sink.ts";
+import { ocsfAuditOutbound } from "./test/setup/ocsf-audit.ts";
 
 // Keys and bootstrap tokens are made afresh for every run, so no test depends
 // on a secret that exists outside it.
@@ -34,9 +36,18 @@ export default defineConfig({
           REVIEW_RP_ID: "warden.test",
           REVIEW_WEBHOOK_URL: "https://hooks.warden.test/review",
           REVIEW_WEBHOOK_SECRET: randomBytes(32).toString("base64url"),
+          // OCSF events of the `siem-` tenants go to test/setup/siem-sink.ts; failed deliveries retry at once.
+          EVENT_SINKS: JSON.stringify(SIEM_SINKS),
+          EVENT_SINK_SECRETS: JSON.stringify(SIEM_SECRETS),
+          EVENT_RETRY_SECONDS: "0",
         },
-        outboundService: webhookOutbound,
-        serviceBindings: { WEBHOOK_SINK: webhookSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
+        outboundService: async (request: Request) => (await ocsfAuditOutbound(request)) ?? (await siemOutbound(request)) ?? webhookOutbound(request),
+        serviceBindings: { WEBHOOK_SINK: webhookSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
+        // Deliveries are batched for a tenth of a second and retried three times before the dead-letter queue.
+        queueConsumers: {
+          "warden-events": { maxBatchSize: 100, maxBatchTimeout: 0.1, maxRetries: 3, deadLetterQueue: "warden-events-dlq" },
+          "warden-events-dlq": { maxBatchSize: 100, maxBatchTimeout: 0.1 },
+        },
       },
     }),
   ],
@@ -46,6 +57,7 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, "test/node/**"],
     testTimeout: 30_000,
     // A loopback host in front of real software TPMs (swtpm + tpm2-tools), made on first use.
-    globalSetup: ["test/setup/swtpm.ts"],
+    // Every OCSF event the suite produces is validated; the run fails on any invalid one (test/setup/ocsf-audit.ts).
+    globalSetup: ["test/setup/swtpm.ts", "test/setup/ocsf-audit.ts"],
   },
 });

@@ -2,6 +2,10 @@ import { DurableObject } from "cloudflare:workers";
 import { GENESIS_PREV, nextEntry } from "../worker/log/chain.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { Refused } from "../worker/errors.ts";
+import { EventOutbox, type EventsIo } from "./event-outbox.ts";
+import { eventsIoFrom } from "./log-io.ts";
+import { knownName } from "./object-name.ts";
+import { WARDEN_VERSION } from "../worker/version.ts";
 import { deploymentKey, type BundleRef, type Deployment, type Slot } from "../worker/policy/deployment.ts";
 
 
@@ -23,6 +27,8 @@ export interface ShadowReport {
 }
 
 const MAX_SHADOW_EXAMPLES = 20;
+/** Delay before a failed forward of admin-log events is tried again. */
+const EVENT_RETRY_MS = 30_000;
 const EMPTY: Deployment = { generation: 0, active: null, canary: null, shadow: null };
 
 /**
@@ -34,10 +40,16 @@ const EMPTY: Deployment = { generation: 0, active: null, canary: null, shadow: n
 export class BundleRegistry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private head = { seq: 0, hash: GENESIS_PREV };
+  /** Admin-log entries owed to the tenant's event feed (durable-objects/event-outbox.ts). */
+  private readonly events: EventOutbox;
+  /** The tenant this registry is named for, kept once seen: events name it. */
+  private tenant: string | null = null;
+  private alarmAt: number | null = null;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, events: EventsIo = eventsIoFrom(env)) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.events = new EventOutbox(this.sql, () => events, () => (this.tenant ? { tenant: this.tenant, productVersion: WARDEN_VERSION } : null), "admin");
     void ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(`
         CREATE TABLE IF NOT EXISTS deployment (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), state TEXT NOT NULL);
@@ -48,6 +60,10 @@ export class BundleRegistry extends DurableObject<Env> {
       `);
       const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM admin_log ORDER BY seq DESC LIMIT 1").toArray()[0];
       if (last) this.head = { seq: last.seq, hash: last.hash };
+      this.events.migrate();
+      this.tenant = knownName(ctx);
+      this.alarmAt = await ctx.storage.getAlarm();
+      if (this.events.pending() && this.alarmAt === null) this.ensureAlarm(Date.now() + EVENT_RETRY_MS);
     });
   }
 
@@ -77,7 +93,7 @@ export class BundleRegistry extends DurableObject<Env> {
       const refusal = this.checkVersion(current, args.ref, args.slot, args.rollback);
       if (refusal) {
         this.appendLog("bundle.refused", { version: args.ref.version, digest: args.ref.digest, slot: args.slot, code: refusal.code, detail: refusal.detail }, args.now);
-        return refusal;
+        return this.committed(refusal, args.now);
       }
       const next: Deployment = { ...current, generation: current.generation + 1 };
       if (args.slot === "active") {
@@ -112,7 +128,7 @@ export class BundleRegistry extends DurableObject<Env> {
           args.now,
         );
       });
-      return { ok: true as const, deployment: next, log };
+      return this.committed({ ok: true as const, deployment: next, log }, args.now);
     });
   }
 
@@ -127,13 +143,16 @@ export class BundleRegistry extends DurableObject<Env> {
         this.sql.exec("UPDATE deployment SET state = ?", JSON.stringify(next));
         this.appendLog(`bundle.${args.slot}_cleared`, { previous: args.slot === "canary" ? current.canary!.bundle.version : current.shadow!.version }, args.now);
       });
-      return { ok: true as const, deployment: next };
+      return this.committed({ ok: true as const, deployment: next }, args.now);
     });
   }
 
   /** Records an artifact refused before it reached the registry (signature, expiry, validation). */
   recordRefusal(args: { version: number | null; code: string; detail: string; now: number }): { seq: number; hash: string } {
-    return this.ctx.storage.transactionSync(() => this.appendLog("bundle.refused", { version: args.version, code: args.code, detail: args.detail }, args.now));
+    return this.committed(
+      this.ctx.storage.transactionSync(() => this.appendLog("bundle.refused", { version: args.version, code: args.code, detail: args.detail }, args.now)),
+      args.now,
+    );
   }
 
   /**
@@ -142,7 +161,10 @@ export class BundleRegistry extends DurableObject<Env> {
    * record of what admins did to the tenant.
    */
   recordAdminAction(args: { type: `admin.${string}`; data: { [key: string]: JsonValue }; now: number }): { seq: number; hash: string } {
-    return this.ctx.storage.transactionSync(() => this.appendLog(args.type, args.data, args.now));
+    return this.committed(
+      this.ctx.storage.transactionSync(() => this.appendLog(args.type, args.data, args.now)),
+      args.now,
+    );
   }
 
   /** Counts one shadow comparison; keeps the first few disagreements as examples. */
@@ -194,9 +216,36 @@ export class BundleRegistry extends DurableObject<Env> {
     return null;
   }
 
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    try {
+      while (await this.events.forward());
+    } catch (error) {
+      console.error(JSON.stringify({ event: "events.forward_failed", log: "admin", error: String(error) }));
+      this.ensureAlarm(Date.now() + EVENT_RETRY_MS);
+    }
+  }
+
+  /** After a committed append: its event goes now, and an alarm written with the commit's answer stands behind it. */
+  private committed<T>(result: T, now: number): T {
+    if (this.events.pending()) {
+      this.events.kick();
+      this.ensureAlarm(now + EVENT_RETRY_MS);
+    }
+    return result;
+  }
+
+  private ensureAlarm(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    this.ctx.storage.setAlarm(at).catch((error: unknown) => console.error(JSON.stringify({ event: "events.set_alarm_failed", log: "admin", error: String(error) })));
+  }
+
   private appendLog(type: string, data: { [key: string]: JsonValue }, now: number): { seq: number; hash: string } {
     const entry = nextEntry(this.head, "bundle-registry", type, data, now);
-    this.sql.exec("INSERT INTO admin_log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, JSON.stringify(entry));
+    const text = JSON.stringify(entry);
+    this.sql.exec("INSERT INTO admin_log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, text);
+    this.events.note(entry.seq, text);
     this.head = { seq: entry.seq, hash: entry.hash };
     return this.head;
   }

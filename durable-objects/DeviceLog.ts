@@ -10,6 +10,8 @@ import type { Frontier } from "../worker/log/merkle.ts";
 import { LogAudit } from "./log-audit.ts";
 import { auditIoFrom, type AuditIo } from "./log-io.ts";
 import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
+import { EventOutbox } from "./event-outbox.ts";
+import { WARDEN_VERSION } from "../worker/version.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
@@ -40,10 +42,21 @@ export class DeviceLog extends DurableObject<Env> {
   private lastAssurance: string | null = null;
   /** TPM bootstrap tokens, pending activation and EK/AK binding (durable-objects/tpm-enrollment.ts). */
   private readonly tpm: TpmEnrollment;
+  /** Entries owed to the tenant's event feed (durable-objects/event-outbox.ts). */
+  private readonly events: EventOutbox;
 
   constructor(ctx: DurableObjectState, env: Env, io: AuditIo = auditIoFrom(env)) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.events = new EventOutbox(
+      this.sql,
+      () => io.events,
+      () => {
+        const device = this.readDevice();
+        return device ? { tenant: device.tenant, productVersion: WARDEN_VERSION } : null;
+      },
+      "device",
+    );
     this.audit = new LogAudit(
       {
         sql: this.sql,
@@ -60,6 +73,7 @@ export class DeviceLog extends DurableObject<Env> {
         originPrefix: env.LOG_ORIGIN,
       },
       io,
+      this.events,
     );
     this.tpm = new TpmEnrollment({
       sql: this.sql,
@@ -72,6 +86,7 @@ export class DeviceLog extends DurableObject<Env> {
       this.migrate();
       this.tpm.migrate();
       this.audit.migrate();
+      this.events.migrate();
       this.head = this.storedHead();
       this.lastAssurance = this.storedAssurance();
       await this.audit.load();
@@ -515,7 +530,9 @@ export class DeviceLog extends DurableObject<Env> {
     const entry = signing.withMac(nextEntry(this.head, device, type, data, now, signing.entryKey(this.head.seq + 1)));
     this.noteAssurance(entry);
     this.appendedAt = now;
-    this.sql.exec("INSERT INTO log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, JSON.stringify(entry));
+    const text = JSON.stringify(entry);
+    this.sql.exec("INSERT INTO log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, text);
+    this.events.note(entry.seq, text);
     const appended = { seq: entry.seq, hash: entry.hash };
     this.head = appended;
     return appended;

@@ -5,7 +5,8 @@ import { logOrigin } from "../worker/log/checkpoint.ts";
 import { GENESIS_SEGMENT, SEGMENT_FORMAT, manifestHash, segmentKeys, type ExportSlice, type SegmentManifest } from "../worker/log/export.ts";
 import { sha256Hex } from "../worker/encoding.ts";
 import { EMPTY_FRONTIER, extendFrontier } from "../worker/log/merkle.ts";
-import { putCreateOnly, type AuditIo, type LogAccess } from "./log-io.ts";
+import type { AuditIo, LogAccess } from "./log-io.ts";
+import { putCreateOnly } from "../worker/r2.ts";
 import type { CheckpointRow } from "./log-signing.ts";
 
 /**

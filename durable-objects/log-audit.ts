@@ -3,12 +3,14 @@ import { LogArchive } from "./log-archive.ts";
 import type { AuditIo, LogAccess } from "./log-io.ts";
 import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { LogSigning } from "./log-signing.ts";
+import type { EventOutbox } from "./event-outbox.ts";
 
 /**
- * The audit side of a device's Durable Object, run by its alarm: rotation and checkpoints
- * (durable-objects/log-signing.ts), then archival (durable-objects/log-archive.ts). `DeviceLog`
- * owns the append and calls the signing side from inside its transactions; this class decides
- * when the alarm runs and what it does.
+ * The audit side of a device's Durable Object, run by its alarm: events owed to the tenant's feed
+ * (durable-objects/event-outbox.ts), rotation and checkpoints (durable-objects/log-signing.ts),
+ * then archival (durable-objects/log-archive.ts). `DeviceLog` owns the append and calls the
+ * signing side and the outbox from inside its transactions; this class decides when the alarm
+ * runs and what it does.
  */
 export class LogAudit {
   readonly signing: LogSigning;
@@ -19,6 +21,7 @@ export class LogAudit {
   constructor(
     private readonly log: LogAccess,
     private readonly io: AuditIo,
+    private readonly events: EventOutbox,
   ) {
     this.archive = new LogArchive(log, io, () => this.signing.latestCheckpointRow());
     this.signing = new LogSigning(
@@ -41,6 +44,11 @@ export class LogAudit {
 
   /** After a committed transaction: make sure the alarm will sign (and, through it, archive) in time. */
   afterCommit(now: number): void {
+    if (this.events.pending()) {
+      this.events.kick();
+      // Owed events always have an alarm behind the kick: the audit one below, or this.
+      if (!this.io.keys().current) this.ensureAlarm(now + this.io.tuning.retrySeconds * 1000);
+    }
     if (!this.io.keys().current) return;
     const unsigned = this.log.head().seq - this.signing.checkpointSize;
     if (this.signing.rotationPending()) this.ensureAlarm(now);
@@ -74,6 +82,7 @@ export class LogAudit {
         console.error(JSON.stringify({ event: `audit.${name}_failed`, device: this.log.device()?.id, error: String(error) }));
       }
     };
+    if (this.events.pending()) await step("events", () => this.events.forward());
     if (this.log.device() && this.io.keys().current) {
       let rotated = false;
       if (this.signing.rotationPending()) await step("rotation", async () => (rotated = await this.signing.rotate(now)));
@@ -90,6 +99,8 @@ export class LogAudit {
     const head = this.log.head().seq;
     const { tuning } = this.io;
     const candidates: number[] = [];
+    // Commits kick their own forwards; the alarm is the backstop for the ones that failed or died.
+    if (this.events.pending()) candidates.push(now + tuning.retrySeconds * 1000);
     if (this.io.keys().current) {
       if (this.signing.rotationPending()) candidates.push(now);
       const signed = this.signing.checkpointSize;

@@ -1,6 +1,6 @@
 import type { AppendedEntry } from "../worker/domain.ts";
-import { WardenError } from "../worker/errors.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
+import type { EventsIo } from "./event-outbox.ts";
 
 /**
  * What a device log's audit side (durable-objects/log-signing.ts, log-archive.ts, log-audit.ts)
@@ -16,6 +16,8 @@ export interface AuditIo {
   keys(): { current: string | undefined; previous: string | undefined };
   macKey(): string | undefined;
   tuning: AuditTuning;
+  /** The tenant's event feed each committed entry is owed to; null produces no events. */
+  events: EventsIo;
 }
 
 /** When to sign and when to seal. */
@@ -55,6 +57,7 @@ export function auditIoFrom(env: Env): AuditIo {
     keys: () => ({ current: env.LOG_SIGNING_KEY, previous: env.LOG_SIGNING_KEY_PREVIOUS }),
     macKey: () => env.LOG_HMAC_KEY,
     tuning: tuningFrom(env),
+    events: eventsIoFrom(env),
   };
 }
 
@@ -71,16 +74,8 @@ export interface LogAccess {
   originPrefix: string | undefined;
 }
 
-/** Writes `body` under `key` create-only; an existing object must hold exactly `body`, it is never overwritten. */
-export async function putCreateOnly(archive: R2Bucket, key: string, body: string, options: { contentType: string; sha256?: string }): Promise<void> {
-  const written = await archive.put(key, body, {
-    onlyIf: { etagDoesNotMatch: "*" },
-    ...(options.sha256 !== undefined ? { sha256: options.sha256 } : {}),
-    httpMetadata: { contentType: options.contentType },
-  });
-  if (written !== null) return;
-  // It exists: an earlier attempt wrote it and stopped before recording that it had. Same bytes or a conflict.
-  const existing = await archive.get(key);
-  if (existing === null) throw new WardenError("storage_error", `the archive refused to create ${key} but does not have it`);
-  if ((await existing.text()) !== body) throw new WardenError("storage_error", `${key} exists in the archive with other bytes; it is never overwritten`);
+
+/** Events go to the tenant's `EVENT_FEED` object. */
+export function eventsIoFrom(env: Env): EventsIo {
+  return { feed: (tenant) => env.EVENT_FEED.get(env.EVENT_FEED.idFromName(tenant)) };
 }

@@ -9,7 +9,8 @@ import { GENESIS_MAC, entryMac, parseMacKey } from "../worker/log/mac.ts";
 import { EMPTY_FRONTIER, extendFrontier, frontierRoot, type Frontier } from "../worker/log/merkle.ts";
 import { parseNote, signNote } from "../worker/log/note.ts";
 import { rotationText } from "../worker/log/rotation.ts";
-import { putCreateOnly, type AuditIo, type LogAccess } from "./log-io.ts";
+import type { AuditIo, LogAccess } from "./log-io.ts";
+import { putCreateOnly } from "../worker/r2.ts";
 
 /**
  * The signing side of a device log: which log key entries name, the chained HMAC, key

@@ -14,7 +14,7 @@ export const BASE_URL = "https://warden.test";
 
 export const defaultSources: BundleSources = { policies: defaultPolicies, schema: defaultSchema, manifest: defaultManifest };
 
-type Fetch = (request: Request) => Promise<Response>;
+export type Fetch = (request: Request) => Promise<Response>;
 
 /** The private key of the publisher `PUBLISHER_KEYS` trusts in this run (vitest.config.mts). */
 export const testPublisherKey = JSON.parse(Reflect.get(env, "TEST_PUBLISHER_KEY") as string) as JWK;

@@ -8,6 +8,10 @@
  * (`configure` in test/audit-helpers.ts): a controllable fake, like a clock a test can advance.
  */
 import { DeviceLog as ProductionDeviceLog } from "../durable-objects/DeviceLog.ts";
+import { EventFeed as ProductionEventFeed } from "../durable-objects/EventFeed.ts";
+import type { OcsfEvent } from "../worker/events/ocsf.ts";
+import { ocsfCaptionErrors, ocsfSchemaErrors } from "./ocsf-schemas.ts";
+import { OCSF_AUDIT_HOST, type OcsfAuditReport } from "./setup/ocsf-audit.ts";
 import { auditIoFrom, type AuditIo, type AuditTuning } from "../durable-objects/log-io.ts";
 import app from "../worker/index.ts";
 
@@ -42,11 +46,34 @@ function overlaidIo(id: string, env: Env): AuditIo {
     get tuning() {
       return { ...base.tuning, ...change().tuning };
     },
+    get events() {
+      // null turns events off for the object; undefined gives back the environment's feed.
+      const chosen = change().io?.events;
+      return chosen === undefined ? base.events : chosen;
+    },
   };
 }
 
 export class DeviceLog extends ProductionDeviceLog {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, overlaidIo(ctx.id.toString(), env));
+  }
+}
+
+/**
+ * The production feed, except that every event it ingests is first checked against its OCSF
+ * class schema, and the count and any failure reported to the run (test/setup/ocsf-audit.ts):
+ * so every event the integration suite produces is validated, not only those a test reads.
+ */
+export class EventFeed extends ProductionEventFeed {
+  override ingest(events: OcsfEvent[]): { accepted: number } {
+    const invalid: OcsfAuditReport["invalid"] = [];
+    for (const event of events) {
+      const errors = [...ocsfSchemaErrors(event).map((error) => `${error.instanceLocation} ${error.keyword}: ${error.error}`), ...ocsfCaptionErrors(event)];
+      if (errors.length > 0) invalid.push({ uid: event.metadata.uid, class_uid: event.class_uid, type: event.metadata["event_code"] ?? null, errors });
+    }
+    const report: OcsfAuditReport = { validated: events.length, invalid };
+    this.ctx.waitUntil(fetch(`https://${OCSF_AUDIT_HOST}/`, { method: "POST", body: JSON.stringify(report) }).then((response) => response.body?.cancel()));
+    return super.ingest(events);
   }
 }

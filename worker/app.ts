@@ -13,6 +13,7 @@ import { audit } from "./routes/audit.ts";
 import { bundles } from "./routes/bundles.ts";
 import { decisions } from "./routes/decisions.ts";
 import { devices } from "./routes/devices.ts";
+import { events } from "./routes/events.ts";
 import { logs } from "./routes/logs.ts";
 import { reviewers } from "./routes/reviewers.ts";
 import { reviews } from "./routes/reviews.ts";
@@ -75,6 +76,7 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.route("/", reviews);
   app.route("/", reviewers);
   app.route("/", reviewPages);
+  app.route("/", events);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { BundleRegistry } from "../durable-objects/BundleRegistry.ts";
 import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
+import type { EventFeed } from "../durable-objects/EventFeed.ts";
 import type { Assurance, DeviceCall, SingleUse } from "./domain.ts";
 import type { ReviewHolds } from "../durable-objects/ReviewHolds.ts";
 import type { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
@@ -25,6 +26,8 @@ export interface Deps {
   reviewHolds(env: Env, tenant: string): DurableObjectStub<ReviewHolds>;
   /** The tenant's reviewers, passkeys and sign-in challenges. */
   reviewerRegistry(env: Env, tenant: string): DurableObjectStub<ReviewerRegistry>;
+  /** The tenant's OCSF event feed. */
+  eventFeed(env: Env, tenant: string): DurableObjectStub<EventFeed>;
   /** TPM endorsement trust anchors; the pinned vendor roots when absent (tests add the swtpm local CA). */
   tpmTrust?(): Promise<TpmTrust>;
   /** AMD SEV-SNP trust anchors (ARK/ASK/ASVK per product); the pinned AMD roots when absent (tests inject generated chains). */
@@ -42,6 +45,7 @@ export const runtimeDeps: Deps = {
   bundleRegistry: (env, tenant) => env.BUNDLE_REGISTRY.get(env.BUNDLE_REGISTRY.idFromName(tenant)),
   reviewHolds: (env, tenant) => env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(tenant)),
   reviewerRegistry: (env, tenant) => env.REVIEWERS.get(env.REVIEWERS.idFromName(tenant)),
+  eventFeed: (env, tenant) => env.EVENT_FEED.get(env.EVENT_FEED.idFromName(tenant)),
 };
 
 /** A device authenticated by its session token and a DPoP proof of the same key. */

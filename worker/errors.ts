@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "not_found",
   "unknown_decision",
   "unknown_session",
+  "cursor_expired",
   "already_exists",
   "nonce_invalid",
   "device_disabled",

@@ -38,6 +38,8 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 404, title: "Not found" };
     case "unknown_decision":
       return { status: 404, title: "The device has no such decision" };
+    case "cursor_expired":
+      return { status: 410, title: "The events after this cursor are no longer kept" };
     case "unknown_session":
       return { status: 404, title: "The device has no such live session" };
     case "already_exists":

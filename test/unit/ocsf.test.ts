@@ -8,7 +8,8 @@ import { ENTRY_MAPPINGS, OCSF_VERSION, ocsfEventOf, urlWithoutSecrets, type Entr
 import type { JsonValue } from "../../worker/log/canonical.ts";
 import { GENESIS_PREV, nextEntry, type LogEntry } from "../../worker/log/chain.ts";
 import { BASE_URL, action, defaultSources, fileAction, logOf, nextVersion, publish, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
-import { expectValidOcsf, ocsfCaptionErrors, ocsfSchemaErrors } from "../ocsf.ts";
+import { expectValidOcsf } from "../ocsf.ts";
+import { ocsfCaptionErrors, ocsfSchemaErrors } from "../ocsf-schemas.ts";
 import { enrolledReviewer, giveVerdict, holdsStub, waitOn, type Reviewer } from "../review-helpers.ts";
 
 // Every log entry type becomes a valid OCSF 1.8.0 event of its class, or is listed as not an
@@ -516,6 +517,8 @@ const SHAPES: [string, string, Data][] = [
   ["rebound", "tpm.rebound", { ek_name: "000b03", ak_name: "000b04", vendor: "stm", ek_issuer: "CN=y", previous: { ek_name: "000b01", ak_name: "000b02" } }],
   ["activation failed", "tpm.activation_failed", { code: "credential_activation_failed", ek_name: "000b01", ak_name: "000b02" }],
   ["binding conflict", "tpm.enrollment_refused", { code: "tpm_binding_conflict", ek_name: "000b03", ak_name: "000b04", bound_ek_name: "000b01", bound_ak_name: "000b02" }],
+  // An entry that lost its agent (appended by hand, or from before agents were required) still maps to a valid event.
+  ["decision naming no agent", "decision", { decision_id: "dec-bare", decision: "permit" }],
   ["policy evaluation error", "decision", { decision_id: "dec-err", decision: "deny", reason_code: "policy_evaluation_error", reasons: ["broken-policy"], policy: "d".repeat(64), bundle: { version: 7, role: "canary" }, tier: null, session: "sess-1", agent: { id: "codex", version: "1.0.0", artifact_sha256: null }, action: { type: "mcp.call", targets: [{ kind: "tool", value: "mcp__github__create_issue" }], derived: [], commands: [], submitted: [{ kind: "tool", value: "mcp__github__create_issue" }], inputs_sha256: null, sends_external: true }, context: null, token_jti: null }],
   ["finding", "finding", { finding_id: "fnd-1", rule: "probe-burst", severity: "high", tier: "tier2", title: "10 denials in 60 s", features: { denials_60s: 10, first_seen_host: true, last_host: "evil.example" }, trigger_seq: 41 }],
   ["cancelled hold", "review.cancelled", { review_id: "rv-1", decision_id: "dec-1", action_hash: "ab".repeat(32), reason: "device quarantined", by: "playbook:sha256:abc", outcome: "deny", evidence_id: "rv-1#3" }],

@@ -43,7 +43,7 @@ export interface MappedEntry {
 }
 
 /** An OCSF event: JSON, with the two members every consumer keys on. */
-export type OcsfEvent = { [key: string]: JsonValue } & { class_uid: number; metadata: { uid: string } };
+export type OcsfEvent = { [key: string]: JsonValue } & { class_uid: number; metadata: { [key: string]: JsonValue } & { uid: string } };
 
 type JsonObject = { [key: string]: JsonValue };
 /** An object being built: undefined members are dropped by {@link compact}. */
@@ -380,8 +380,9 @@ function decisionEvent(entry: MappedEntry): Shape {
       message: `${decision ?? "deny"} ${actionType} by agent ${agentId ?? "unknown"} (${reasonCode ?? "no reason code"})`,
       actor: compact({
         // 1.8.0 has no AI-agent object (1.9's ai_agent): the agent is the client application.
-        app_uid: agentId,
-        app_name: agentId,
+        // An entry that names none still has an actor (OCSF requires one), said to be unknown.
+        app_uid: agentId ?? "unknown",
+        app_name: agentId ?? "unknown agent",
         session: session === undefined ? undefined : { uid: session, issuer: "Warden" },
         authorizations:
           reasons.length > 0 ? reasons.map((id) => compact({ decision, policy: compact({ uid: id, name: id, version: digest }) })) : undefined,
