@@ -1,7 +1,9 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { configDefaults, defineConfig } from "vitest/config";
-import { webhookOutbound, webhookSink } from "./test/setup/webhook-sink.ts";
+import { outbound } from "./test/setup/outbound.ts";
+import { JIRA_API_TOKEN, JIRA_HOST, JIRA_USER, SERVICENOW_HOST, SERVICENOW_PASSWORD, SERVICENOW_USER, ticketSink } from "./test/setup/ticket-services.ts";
+import { webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 import { vendorServices } from "./test/setup/vendor-services.ts";
 
@@ -34,9 +36,16 @@ export default defineConfig({
           REVIEW_RP_ID: "warden.test",
           REVIEW_WEBHOOK_URL: "https://hooks.warden.test/review",
           REVIEW_WEBHOOK_SECRET: randomBytes(32).toString("base64url"),
+          // Tickets go to the stand-ins in test/setup/ticket-services.ts.
+          JIRA_URL: `https://${JIRA_HOST}`,
+          JIRA_USER,
+          JIRA_API_TOKEN,
+          SERVICENOW_URL: `https://${SERVICENOW_HOST}`,
+          SERVICENOW_USER,
+          SERVICENOW_PASSWORD,
         },
-        outboundService: webhookOutbound,
-        serviceBindings: { WEBHOOK_SINK: webhookSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
+        outboundService: outbound,
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
       },
     }),
   ],

@@ -105,7 +105,7 @@ describe("a verdict across the registry and the holds", () => {
 
     const approved = await giveVerdict(w.fetch, reviewer, review, "approve");
     expect(approved.body).toMatchObject({ status: "approved", approvals: [{ reviewer: reviewer.id }] });
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
   });
 
   it("a commit whose answer was lost was applied once: the resent assertion and a repeated commit are replays", async () => {
@@ -130,7 +130,7 @@ describe("a verdict across the registry and the holds", () => {
       now: w.clock.now,
     });
     expect(again).toEqual({ ok: false, code: "replay_detected" });
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
   });
 
   it("the holds apply only a challenge that was taken, and only for the reviewer it was issued to", async () => {
@@ -194,15 +194,15 @@ describe("evidence from the holds to the device log", () => {
     expect(approved.body.status).toBe("approved");
     expect(losing.failures).toBe(1);
     // In the log once, though the outbox does not know it yet.
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
     expect(await outboxStub(w.tenant).waiting(review)).toBe(1);
 
     const released = await waitOn(client, review);
     expect(released.body.token).toEqual(expect.any(String));
     expect(await outboxStub(w.tenant).waiting(review)).toBe(0);
     expect(await evidence(w, client.deviceId, review)).toEqual([
-      ["review.approved", `${review}#1`],
-      ["review.released", `${review}#2`],
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
     ]);
   });
 
@@ -230,8 +230,8 @@ describe("evidence from the holds to the device log", () => {
     const entries = await call<{ entries: LogEntry[] }>(w.fetch, "GET", `/v1/devices/${client.deviceId}/log?limit=500`, undefined, admin);
     const mine = entries.body.entries.filter((entry) => entry.data["review_id"] === review);
     expect(mine.map((entry) => [entry.type, entry.data["evidence_id"]])).toEqual([
-      ["review.approved", `${review}#1`],
-      ["review.released", `${review}#2`],
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
     ]);
     // The release that stopped half way kept its jti: the token carries the one the log names.
     expect(jtiOf(released.body.token!)).toBe(mine[1]!.data["token_jti"]);
@@ -244,13 +244,13 @@ describe("evidence from the holds to the device log", () => {
     expect((await giveVerdict(w.withHolds(holds), reviewer, review, "approve")).body.status).toBe("approved");
     expect(outbox.failures).toBe(1);
     expect(await handoffRows(w.tenant)).toBe(1);
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
 
     expect((await waitOn(client, review)).body.token).toEqual(expect.any(String));
     expect(await handoffRows(w.tenant)).toBe(0);
     expect(await evidence(w, client.deviceId, review)).toEqual([
-      ["review.approved", `${review}#1`],
-      ["review.released", `${review}#2`],
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
     ]);
   });
 
@@ -265,8 +265,11 @@ describe("evidence from the holds to the device log", () => {
     expect(await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => state.storage.getAlarm())).toBe(start + 241 * 60_000 + 30_000);
     await holdsWith(holdsStub(w.tenant), { clock: () => start + 241 * 60_000 + 30_000 }).alarm();
     expect(await handoffRows(w.tenant)).toBe(0);
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.escalated", `${review}#1`]]);
-    expect((await outboxStub(w.tenant).deliveries(review)).map((event) => [event.key, event.type])).toEqual([[`${review}#2`, "review.escalated"]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.escalated", `${review}#2`]]);
+    expect((await outboxStub(w.tenant).deliveries(review)).map((event) => [event.key, event.type])).toEqual([
+      [`${review}#1`, "review.created"],
+      [`${review}#3`, "review.escalated"],
+    ]);
   });
 });
 
