@@ -2,11 +2,12 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import { holdsIo } from "../../durable-objects/ReviewHolds.ts";
+import { webhookTarget } from "../../durable-objects/ReviewOutbox.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { ticketTarget } from "../../worker/review/ticket-services.ts";
-import type { TicketItem } from "../../worker/review/types.ts";
+import type { TicketItem, WebhookItem } from "../../worker/review/types.ts";
 import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 import { admin, call, holdAsAdmin, holdsStub, outboxStub, outboxWith } from "../review-helpers.ts";
 import { JIRA_HOST, SERVICENOW_HOST } from "../setup/ticket-services.ts";
@@ -209,7 +210,7 @@ describe("tickets when the hold escalates", () => {
   });
 });
 
-describe("a ticketing service Warden cannot use", () => {
+describe("an outbound endpoint Warden cannot use", () => {
   it("is an attempt that says why, and nothing leaves: unset, or a URL the outbound check refuses", async () => {
     const tenant = uniqueId("tk");
     // Due in a day, so only the injected outbox below handles it, never the object's own alarm.
@@ -235,6 +236,27 @@ describe("a ticketing service Warden cannot use", () => {
       ["servicenow", "pending", [[null, "SERVICENOW_USER or SERVICENOW_PASSWORD is not set"]]],
     ]);
     expect(sent).toEqual([]);
+  });
+
+  it("a review webhook URL the outbound check refuses is never called; every attempt says why", async () => {
+    const tenant = uniqueId("tk");
+    const at = Date.now() + 24 * 60 * MINUTE;
+    const review = uniqueId("rv");
+    const sent: Request[] = [];
+    const outbox = outboxWith(outboxStub(tenant), {
+      fetch: (request) => {
+        sent.push(request);
+        return fetch(request);
+      },
+      webhook: webhookTarget({ ...env, REVIEW_WEBHOOK_URL: "https://192.168.1.20/hooks" } as Env),
+    });
+    const event = { type: "review.created", review_id: review } as WebhookItem["event"];
+    await outbox.accept([{ kind: "webhook", key: `${review}#1`, review_id: review, event, at }], at, undefined);
+    await outbox.tick(at);
+    const [delivery] = await outbox.deliveries(review);
+    expect(delivery!.attempts.map((attempt) => [attempt.status, attempt.error])).toEqual([[null, "REVIEW_WEBHOOK_URL is refused (private_address)"]]);
+    expect(sent).toEqual([]);
+    expect(webhookTarget({ ...env, REVIEW_WEBHOOK_URL: "http://127.0.0.1:9000/hook", OUTBOUND_DEVELOPMENT: "true" } as Env)?.refused).toBeNull();
   });
 });
 
