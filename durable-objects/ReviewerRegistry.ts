@@ -189,8 +189,8 @@ export class ReviewerRegistry extends DurableObject<Env> {
 
   /** Notes where a removal or revocation was recorded in the tenant's admin log, so a repeated request records it once. */
   noteLogged(args: { kind: "removal" | "revocation"; id: string; log: { seq: number; hash: string } }): void {
-    const [table, column] = args.kind === "removal" ? ["removals", "reviewer"] : ["revocations", "credential"];
-    this.sql.exec(`UPDATE ${table} SET logged_seq = ?, logged_hash = ? WHERE ${column} = ? AND logged_seq IS NULL`, args.log.seq, args.log.hash, args.id);
+    if (args.kind === "removal") this.sql.exec("UPDATE removals SET logged_seq = ?, logged_hash = ? WHERE reviewer = ? AND logged_seq IS NULL", args.log.seq, args.log.hash, args.id);
+    else this.sql.exec("UPDATE revocations SET logged_seq = ?, logged_hash = ? WHERE credential = ? AND logged_seq IS NULL", args.log.seq, args.log.hash, args.id);
   }
 
   /** The reviewer an unused, unexpired enrollment token belongs to, with the passkeys they have. */

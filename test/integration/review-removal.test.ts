@@ -125,6 +125,30 @@ describe("removing a reviewer", () => {
     expect(shown.body).toMatchObject({ removed: { reason: "left the security team" }, reviewer: { credentials: 0 } });
   });
 
+  it("a removal whose admin-log record failed is in effect at once, and the repeated request records it, once", async () => {
+    const erin = await enrolledReviewer(w.fetch, uniqueId("erin"));
+    const noAdminLog = workerFetch({
+      tenant: w.tenant,
+      deps: {
+        now: () => w.clock.now,
+        bundleRegistry: () => {
+          throw new Error("admin log unavailable");
+        },
+      },
+    });
+    const failed = await call(noAdminLog, "DELETE", `/v1/reviewers/${erin.id}`, { reason: "token leaked" }, admin);
+    expect(failed.status).toBe(500);
+    expect((await call(w.fetch, "GET", "/v1/reviews", undefined, { cookie: erin.cookie })).body.code).toBe("reviewer_removed");
+    expect((await call<{ removed: { log: unknown } }>(w.fetch, "GET", `/v1/reviewers/${erin.id}`, undefined, admin)).body.removed.log).toBeNull();
+
+    const retried = await call<{ removed: { reason: string; log: { seq: number } | null } }>(w.fetch, "DELETE", `/v1/reviewers/${erin.id}`, { reason: "retry" }, admin);
+    expect(retried.body.removed).toMatchObject({ reason: "token leaked", log: { seq: expect.any(Number) } });
+    await call(w.fetch, "DELETE", `/v1/reviewers/${erin.id}`, { reason: "once more" }, admin);
+    expect((await adminLog(w.fetch)).filter((entry) => entry.type === "admin.reviewer_removed" && entry.data["reviewer"] === erin.id)).toEqual([
+      expect.objectContaining({ seq: retried.body.removed.log!.seq, data: expect.objectContaining({ reason: "token leaked" }) }),
+    ]);
+  });
+
   it("is for admins, needs a reason, and names a reviewer that exists", async () => {
     expect((await call(w.fetch, "DELETE", `/v1/reviewers/${bob.id}`, { reason: "x" })).body.code).toBe("unauthenticated");
     expect((await call(w.fetch, "DELETE", `/v1/reviewers/${bob.id}`, { reason: "x" }, { authorization: `Bearer ${env.AUDITOR_TOKEN}` })).body.code).toBe("forbidden");
