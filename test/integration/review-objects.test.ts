@@ -237,6 +237,64 @@ describe("evidence from the holds to the device log", () => {
     expect(jtiOf(released.body.token!)).toBe(mine[1]!.data["token_jti"]);
   });
 
+  it("a release stopped half way, then the device's holds cancelled: the reserved token is never signed", async () => {
+    const review = await held(client);
+    expect((await giveVerdict(w.fetch, reviewer, review, "approve")).body.status).toBe("approved");
+    const refusing = faulty(() => deviceLogOf(w.tenant, client.deviceId), "append", "before");
+    w.via.fetch = w.withHolds(holdsReaching(refusing.stub));
+    try {
+      expect((await waitOn(client, review)).body.code).toBe("review_evidence_pending");
+    } finally {
+      w.via.fetch = w.fetch;
+    }
+    // review.released (naming the reserved jti) is queued; the quarantine comes before the device asks again.
+    const cancelled = await holdsStub(w.tenant).cancelForDevice({ device: client.deviceId, reason: "quarantine", by: "admin", now: w.clock.now });
+    expect(cancelled).toEqual({ cancelled: [{ id: review, previous: "approved" }], logged: true });
+    const after = await waitOn(client, review);
+    expect(after.body).toMatchObject({ status: "cancelled", decision: "deny", released: false });
+    expect(after.body.token).toBeUndefined();
+    expect(await evidence(w, client.deviceId, review)).toEqual([
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
+      ["review.cancelled", `${review}#4`],
+    ]);
+  });
+
+  it("a cancellation that lands while a release waits for its evidence: the release is refused, no token is signed", async () => {
+    const review = await held(client);
+    expect((await giveVerdict(w.fetch, reviewer, review, "approve")).body.status).toBe("approved");
+    let raced = false;
+    // The outbox the release hands review.released to lets the quarantine's cancellation in first.
+    const racing = () =>
+      holdsWith(holdsStub(w.tenant), {
+        outbox: (tenant) => {
+          const real = outboxStub(tenant);
+          return new Proxy(real, {
+            get(target, property) {
+              if (property !== "accept") return Reflect.get(target, property);
+              return async (...args: Parameters<typeof real.accept>) => {
+                if (!raced) {
+                  raced = true;
+                  await holdsStub(w.tenant).cancelForDevice({ device: client.deviceId, reason: "quarantine", by: "admin", now: w.clock.now });
+                }
+                return real.accept(...args);
+              };
+            },
+          });
+        },
+      });
+    w.via.fetch = w.withHolds(racing);
+    try {
+      const answer = await waitOn(client, review);
+      expect(raced).toBe(true);
+      expect(answer.body).toMatchObject({ status: "cancelled", decision: "deny", released: false });
+      expect(answer.body.token).toBeUndefined();
+    } finally {
+      w.via.fetch = w.fetch;
+    }
+    expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "cancelled", released: false });
+  });
+
   it("a hand-off whose answer was lost is offered again and taken once", async () => {
     const review = await held(client);
     const outbox = faulty(() => outboxStub(w.tenant), "accept", "after");
