@@ -25,10 +25,27 @@ declare global {
     REVIEW_ORIGIN?: string;
     /** WebAuthn RP ID: REVIEW_ORIGIN's host or a parent domain of it. */
     REVIEW_RP_ID?: string;
-    /** Where escalations and expiries are POSTed (signed); unset, none are sent. */
+    /** Where new holds, escalations, expiries and cancellations are POSTed (signed); unset, none are sent. */
     REVIEW_WEBHOOK_URL?: string;
     /** HMAC-SHA256 key of the `Warden-Signature` header on review webhooks. Secret. */
     REVIEW_WEBHOOK_SECRET?: string;
+    /** Jira Cloud base URL (`https://acme.atlassian.net`), for tiers whose manifest asks for a Jira issue. */
+    JIRA_URL?: string;
+    /** The Jira account (email) Warden opens issues as. */
+    JIRA_USER?: string;
+    /** That account's API token. Secret. */
+    JIRA_API_TOKEN?: string;
+    /** ServiceNow instance base URL (`https://acme.service-now.com`), for tiers whose manifest asks for an incident. */
+    SERVICENOW_URL?: string;
+    /** The ServiceNow integration user Warden opens incidents as. */
+    SERVICENOW_USER?: string;
+    /** That user's password. Secret. */
+    SERVICENOW_PASSWORD?: string;
+    /**
+     * `true` lets outbound endpoints (webhooks, ticketing services, SIEM sinks) be http or local addresses,
+     * for services on a developer's machine; unset, only https to public addresses. Never in production.
+     */
+    OUTBOUND_DEVELOPMENT?: string;
     /** Signed bundle artifacts and each tenant's deployment pointer. */
     BUNDLES: R2Bucket;
     /** JWK Set of the Ed25519 publisher keys whose bundle artifacts may be activated. */
@@ -74,7 +91,5 @@ declare global {
     EVENT_RETENTION_DAYS?: string;
     /** Seconds before a failed delivery to a sink is retried (default 30). */
     EVENT_RETRY_SECONDS?: string;
-    /** `true` lets sink, webhook and ticket URLs be http and local addresses: development only. */
-    OUTBOUND_DEVELOPMENT?: string;
   }
 }

@@ -1,11 +1,12 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { configDefaults, defineConfig } from "vitest/config";
-import { webhookOutbound, webhookSink } from "./test/setup/webhook-sink.ts";
+import { outbound } from "./test/setup/outbound.ts";
+import { JIRA_API_TOKEN, JIRA_HOST, JIRA_USER, SERVICENOW_HOST, SERVICENOW_PASSWORD, SERVICENOW_USER, ticketSink } from "./test/setup/ticket-services.ts";
+import { webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 import { vendorServices } from "./test/setup/vendor-services.ts";
-import { SIEM_SECRETS, SIEM_SINKS, siemOutbound, siemSink } from "./test/setup/siem-sink.ts";
-import { ocsfAuditOutbound } from "./test/setup/ocsf-audit.ts";
+import { SIEM_SECRETS, SIEM_SINKS, siemSink } from "./test/setup/siem-sink.ts";
 
 // Keys and bootstrap tokens are made afresh for every run, so no test depends
 // on a secret that exists outside it.
@@ -36,13 +37,20 @@ export default defineConfig({
           REVIEW_RP_ID: "warden.test",
           REVIEW_WEBHOOK_URL: "https://hooks.warden.test/review",
           REVIEW_WEBHOOK_SECRET: randomBytes(32).toString("base64url"),
+          // Tickets go to the stand-ins in test/setup/ticket-services.ts.
+          JIRA_URL: `https://${JIRA_HOST}`,
+          JIRA_USER,
+          JIRA_API_TOKEN,
+          SERVICENOW_URL: `https://${SERVICENOW_HOST}`,
+          SERVICENOW_USER,
+          SERVICENOW_PASSWORD,
           // OCSF events of the `siem-` tenants go to test/setup/siem-sink.ts; failed deliveries retry at once.
           EVENT_SINKS: JSON.stringify(SIEM_SINKS),
           EVENT_SINK_SECRETS: JSON.stringify(SIEM_SECRETS),
           EVENT_RETRY_SECONDS: "0",
         },
-        outboundService: async (request: Request) => (await ocsfAuditOutbound(request)) ?? (await siemOutbound(request)) ?? webhookOutbound(request),
-        serviceBindings: { WEBHOOK_SINK: webhookSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
+        outboundService: outbound,
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
         // Deliveries are batched for a tenth of a second and retried three times before the dead-letter queue.
         queueConsumers: {
           "warden-events": { maxBatchSize: 100, maxBatchTimeout: 0.1, maxRetries: 3, deadLetterQueue: "warden-events-dlq" },

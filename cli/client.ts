@@ -370,7 +370,7 @@ export interface LogCheckpoint {
 /** A hold as its device sees it (`GET /v1/reviews/{id}`). */
 export interface ReviewResponse {
   id: string;
-  status: "pending" | "approved" | "rejected" | "expired";
+  status: "pending" | "approved" | "rejected" | "expired" | "cancelled";
   decision: "permit" | "deny" | null;
   tier: string;
   deadline: string;

@@ -1,8 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { ConfigurationError, type Outcome } from "../worker/errors.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
-import { challengeFor, challengeStatement, holdSha256, type ChallengeStatement, type HoldRecord, type HoldShown, type ReviewStatus, type TierStep, type Verdict } from "../worker/review/record.ts";
-import type { HoldState, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
+import { challengeFor, challengeStatement, holdSha256, recordSha256, type ChallengeStatement, type HoldRecord, type HoldShown, type ReviewStatus, type TierStep, type Verdict } from "../worker/review/record.ts";
+import { TICKET_SERVICES, type TicketService } from "../worker/review/ticket-templates.ts";
+import { renderTicket } from "../worker/review/tickets.ts";
+import type { HoldState, HoldTicket, OpenedTicket, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
 import { CHALLENGE_TTL_MS } from "../worker/review/types.ts";
 import type { ReviewEvent } from "../worker/review/webhook.ts";
 import type { ReviewOutbox } from "./ReviewOutbox.ts";
@@ -17,6 +19,8 @@ export interface HoldsIo {
   clock(): number;
   /** The tenant's outbox, which delivers evidence and notifications. */
   outbox(tenant: string): DurableObjectStub<ReviewOutbox>;
+  /** The reviewer page's link to one hold (notifications and tickets carry it), or null when `REVIEW_ORIGIN` is unset. */
+  reviewLink(id: string): string | null;
 }
 
 /** The holds' I/O in production. */
@@ -24,11 +28,13 @@ export function holdsIo(env: Env): HoldsIo {
   return {
     clock: () => Date.now(),
     outbox: (tenant) => env.REVIEW_OUTBOX.get(env.REVIEW_OUTBOX.idFromName(tenant)),
+    // The fragment names the hold's heading on the page; it never reaches a server.
+    reviewLink: (id) => (env.REVIEW_ORIGIN ? `${env.REVIEW_ORIGIN}/review#hold-${encodeURIComponent(id)}` : null),
   };
 }
 
 /** Refusals of a verdict on a hold as it stands. */
-type VerdictRefusal = "review_not_pending" | "self_approval" | "duplicate_approver" | "review_at_last_tier" | "review_record_changed";
+type VerdictRefusal = "review_not_pending" | "self_approval" | "duplicate_approver" | "review_at_last_tier" | "review_record_changed" | "reviewer_removed";
 
 /** Spent challenges are remembered this long past their expiry, so a replay says so. */
 const SPENT_CHALLENGE_MEMORY_MS = 24 * 3_600_000;
@@ -122,6 +128,20 @@ export class ReviewHolds extends DurableObject<Env> {
           consumed_at INTEGER,
           applied_at INTEGER
         );
+        CREATE TABLE IF NOT EXISTS barred (
+          reviewer TEXT PRIMARY KEY,
+          at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS tickets (
+          item TEXT PRIMARY KEY,
+          review_id TEXT NOT NULL,
+          service TEXT NOT NULL,
+          tier TEXT NOT NULL,
+          key TEXT NOT NULL,
+          url TEXT NOT NULL,
+          at INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS tickets_review ON tickets (review_id, at);
         CREATE TABLE IF NOT EXISTS handoff (
           id INTEGER PRIMARY KEY AUTOINCREMENT,
           tenant TEXT NOT NULL,
@@ -155,7 +175,10 @@ export class ReviewHolds extends DurableObject<Env> {
         input.tokenTtl,
         now,
       );
-      return { created: true, hold: this.view(this.row(input.record.review_id)!) };
+      const hold = this.view(this.row(input.record.review_id)!);
+      this.enqueueWebhook(hold, "review.created", { tier: hold.shown.tier, previous_tier: null, deadline: hold.shown.deadline, by: "policy" }, now);
+      this.enqueueTickets(hold.id, now);
+      return { created: true, hold };
     });
     await this.settle(now);
     return result;
@@ -206,9 +229,127 @@ export class ReviewHolds extends DurableObject<Env> {
       return started;
     }
     if (!(await this.settle(args.now, { tenant: started.tenant, review: args.id }))) return { ok: false, code: "review_evidence_pending" };
-    const marked = this.sql.exec("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL RETURNING id", args.now, args.id).toArray();
+    // A hold cancelled while its evidence was on the way is not released: no token is signed.
+    const marked = this.sql.exec("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL AND outcome = 'permit' RETURNING id", args.now, args.id).toArray();
     if (marked.length !== 1) return { ok: false, code: "review_not_pending" };
     return { ok: true, hold: this.view(this.row(args.id)!), jti: started.jti };
+  }
+
+  /**
+   * Ends every hold of `device` that could still hand it a token: pending ones, and decided
+   * ones whose token was not released yet (an approval given before the device was quarantined
+   * must not release an action after it). Each becomes `cancelled` with outcome deny, with
+   * `review.cancelled` queued for the device log and a `review.cancelled` webhook, in one
+   * transaction. `logged` says whether every entry reached the log before this returned.
+   */
+  async cancelForDevice(args: { device: string; reason: string; by: string; now: number }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
+    const { device, reason, by, now } = args;
+    const cancelled = this.ctx.storage.transactionSync(() => {
+      this.advance(now);
+      const rows = this.sql
+        .exec<HoldRow>(
+          "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) ORDER BY created_at, rowid",
+          device,
+        )
+        .toArray();
+      return rows.map((row) => {
+        const hold = this.view(row);
+        const { record } = hold.shown;
+        this.decide(row.id, "cancelled", "deny", now, by);
+        this.enqueueEvidence(hold, "review.cancelled", { review_id: hold.id, decision_id: record.decision_id, action_hash: record.action_hash, previous: row.status, outcome: "deny", by, reason }, now);
+        this.enqueueWebhook(hold, "review.cancelled", { tier: hold.shown.tier, previous_tier: null, deadline: null, outcome: "deny", by }, now);
+        return { id: row.id, previous: row.status, tenant: record.tenant };
+      });
+    });
+    let logged = await this.settle(now);
+    for (const hold of cancelled) {
+      if (!logged) break;
+      try {
+        logged = (await this.io.outbox(hold.tenant).waiting(hold.id)) === 0;
+      } catch {
+        logged = false;
+      }
+    }
+    return { cancelled: cancelled.map(({ id, previous }) => ({ id, previous })), logged };
+  }
+
+  /**
+   * Bars a removed reviewer: every verdict challenge issued to them is void (spent, and any
+   * later presentation is `reviewer_removed`), and their approvals of holds still pending no
+   * longer count — each withdrawal goes to the device log as `review.approval_withdrawn`.
+   * Repeating it changes nothing more.
+   */
+  async barReviewer(args: { reviewer: string; reason: string; by: string; now: number }): Promise<{ voided: number; withdrawn: string[] }> {
+    const { reviewer, reason, by, now } = args;
+    const result = this.ctx.storage.transactionSync(() => {
+      this.advance(now);
+      this.sql.exec("INSERT INTO barred (reviewer, at) VALUES (?, ?) ON CONFLICT (reviewer) DO NOTHING", reviewer, now);
+      const voided = this.sql.exec("UPDATE challenges SET consumed_at = ? WHERE reviewer = ? AND consumed_at IS NULL RETURNING challenge", now, reviewer).toArray().length;
+      const rows = this.sql
+        .exec<HoldRow>("SELECT holds.* FROM holds JOIN approvals ON approvals.review_id = holds.id WHERE approvals.reviewer = ? AND holds.status = 'pending' ORDER BY holds.created_at, holds.rowid", reviewer)
+        .toArray();
+      for (const row of rows) {
+        this.sql.exec("DELETE FROM approvals WHERE review_id = ? AND reviewer = ?", row.id, reviewer);
+        const hold = this.view(row);
+        const { record } = hold.shown;
+        this.enqueueEvidence(
+          hold,
+          "review.approval_withdrawn",
+          { review_id: hold.id, decision_id: record.decision_id, action_hash: record.action_hash, reviewer, approvals: hold.approvals.length, approvers_required: hold.shown.approvers_required, by, reason },
+          now,
+        );
+      }
+      return { voided, withdrawn: rows.map((row) => row.id) };
+    });
+    await this.settle(now);
+    return result;
+  }
+
+  /**
+   * Notes a ticket the outbox opened for a hold, once per ticket item: the hold's state shows it,
+   * and `review.ticket` puts its key into the device log. The signed record is left as it is: a
+   * reviewer's challenge commits to what they were shown, and a ticket key arriving while they
+   * look must not make their verdict `review_record_changed`.
+   */
+  async noteTicket(ticket: OpenedTicket, now: number): Promise<Outcome<{ noted: boolean }, "not_found">> {
+    const result = this.ctx.storage.transactionSync(() => {
+      const row = this.row(ticket.review_id);
+      if (!row) return { ok: false as const, code: "not_found" as const };
+      const inserted = this.sql
+        .exec(
+          "INSERT INTO tickets (item, review_id, service, tier, key, url, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item) DO NOTHING RETURNING item",
+          ticket.item,
+          ticket.review_id,
+          ticket.service,
+          ticket.tier,
+          ticket.key,
+          ticket.url,
+          now,
+        )
+        .toArray();
+      if (inserted.length === 0) return { ok: true as const, noted: false };
+      const hold = this.view(row);
+      const { record } = hold.shown;
+      this.enqueueEvidence(
+        hold,
+        "review.ticket",
+        {
+          review_id: hold.id,
+          decision_id: record.decision_id,
+          action_hash: record.action_hash,
+          service: ticket.service,
+          tier: ticket.tier,
+          ticket_key: ticket.key,
+          ticket_url: ticket.url,
+          ticket_item: ticket.item,
+          record_sha256: recordSha256(record),
+        },
+        now,
+      );
+      return { ok: true as const, noted: true };
+    });
+    await this.settle(now);
+    return result;
   }
 
   // ── verdicts ───────────────────────────────────────────────────────────
@@ -258,10 +399,12 @@ export class ReviewHolds extends DurableObject<Env> {
    * Spends a verdict challenge: it is marked used before anything is verified, so an
    * assertion that fails later has still used it up. A second presentation is a replay.
    */
-  takeChallenge(challenge: string, now: number): Outcome<{ row: VerdictChallenge }, "challenge_invalid" | "replay_detected"> {
+  takeChallenge(challenge: string, now: number): Outcome<{ row: VerdictChallenge }, "challenge_invalid" | "replay_detected" | "reviewer_removed"> {
     return this.ctx.storage.transactionSync(() => {
       const row = this.sql.exec<ChallengeRow>("SELECT * FROM challenges WHERE challenge = ?", challenge).toArray()[0];
       if (!row) return { ok: false as const, code: "challenge_invalid" as const };
+      // Before the replay check: a removed reviewer's challenges were spent by the removal itself.
+      if (this.barred(row.reviewer)) return { ok: false as const, code: "reviewer_removed" as const };
       if (row.consumed_at !== null) return { ok: false as const, code: "replay_detected" as const };
       this.sql.exec("UPDATE challenges SET consumed_at = ? WHERE challenge = ?", now, challenge);
       if (row.expires_at <= now) return { ok: false as const, code: "challenge_invalid" as const };
@@ -329,6 +472,7 @@ export class ReviewHolds extends DurableObject<Env> {
         const next = this.escalate(holdRow, now + (hold.ladder[holdRow.tier_index + 1]?.sla_minutes ?? 0) * 60_000);
         this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, by: reviewer.id }, now);
         this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: reviewer.id }, now);
+        this.enqueueTickets(hold.id, now);
       }
       return { ok: true as const, hold: this.view(this.row(hold.id)!) };
     });
@@ -363,6 +507,10 @@ export class ReviewHolds extends DurableObject<Env> {
     const ladder = JSON.parse(row.ladder) as TierStep[];
     const tier = ladder[row.tier_index]!;
     const shown: HoldShown = { record, tier: tier.name, deadline: new Date(row.deadline).toISOString(), approvers_required: tier.approvers };
+    const tickets = this.sql
+      .exec<{ service: TicketService; tier: string; key: string; url: string; at: number }>("SELECT service, tier, key, url, at FROM tickets WHERE review_id = ? ORDER BY at, item", row.id)
+      .toArray()
+      .map((ticket): HoldTicket => ({ ...ticket, at: new Date(ticket.at).toISOString() }));
     return {
       id: row.id,
       status: row.status,
@@ -378,12 +526,14 @@ export class ReviewHolds extends DurableObject<Env> {
       decided_by: row.decided_by,
       released: row.released_at !== null,
       token_ttl: row.token_ttl,
-      ladder,
+      tickets,
+      ladder: ladder.map(({ name, sla_minutes, on_timeout, approvers }) => ({ name, sla_minutes, on_timeout, approvers })),
     };
   }
 
   /** Why `reviewer` may not give `verdict` on `hold` now, if they may not. */
   private verdictRefusal(hold: HoldState, reviewer: ReviewerRecord, verdict: Verdict): VerdictRefusal | null {
+    if (this.barred(reviewer.id)) return "reviewer_removed";
     if (hold.status !== "pending") return "review_not_pending";
     if (verdict === "approve") {
       // Separation of duties: the device's own user (and so any agent on it) cannot release its hold.
@@ -430,6 +580,7 @@ export class ReviewHolds extends DurableObject<Env> {
         const next = this.escalate(row, row.deadline + ladder[row.tier_index + 1]!.sla_minutes * 60_000);
         this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, missed: hold.shown.deadline }, now);
         this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "sla" }, now);
+        this.enqueueTickets(hold.id, now);
       } else {
         const outcome = ladder[row.tier_index]!.on_timeout;
         this.decide(row.id, "expired", outcome, row.deadline, "timeout");
@@ -473,9 +624,35 @@ export class ReviewHolds extends DurableObject<Env> {
       by: change.by,
       action: { type: record.action.type, targets: record.action.targets.length },
       requester: record.requester,
+      link: this.io.reviewLink(hold.id),
+      proof: { record_sha256: recordSha256(record), decision_log: record.decision_log },
       at: new Date(at).toISOString(),
     };
     this.enqueue(hold, { kind: "webhook", key: this.nextKey(hold.id), review_id: hold.id, event, at });
+  }
+
+  /**
+   * Queues the tickets the hold's current tier asks for, rendered from the tier's templates as
+   * the hold stands now (just created or just escalated). Runs inside a transaction.
+   */
+  private enqueueTickets(id: string, at: number): void {
+    const row = this.row(id)!;
+    const templates = (JSON.parse(row.ladder) as TierStep[])[row.tier_index]?.tickets;
+    if (!templates) return;
+    const hold = this.view(row);
+    for (const service of TICKET_SERVICES) {
+      const template = templates[service];
+      if (!template) continue;
+      const key = this.nextKey(id);
+      const facts = { record: hold.shown.record, tier: hold.shown.tier, deadline: hold.shown.deadline, link: this.io.reviewLink(id), ticketId: key };
+      // Jira's issue create takes `{fields}`; a ServiceNow Table API insert takes the record itself.
+      const body = service === "jira" ? { fields: renderTicket(template.fields, facts) } : renderTicket(template.fields, facts);
+      this.enqueue(hold, { kind: "ticket", key, review_id: id, tenant: hold.shown.record.tenant, service, tier: hold.shown.tier, body, at });
+    }
+  }
+
+  private barred(reviewer: string): boolean {
+    return this.sql.exec("SELECT 1 FROM barred WHERE reviewer = ?", reviewer).toArray().length > 0;
   }
 
   /**

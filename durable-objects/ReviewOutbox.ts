@@ -1,8 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import { StateError, WardenError } from "../worker/errors.ts";
+import { StateError, WardenError, type Outcome } from "../worker/errors.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
-import type { OutboxItem } from "../worker/review/types.ts";
+import { checkOutboundUrl, outboundDevelopment } from "../worker/net/outbound-url.ts";
+import { readTicketAnswer, ticketRequest, ticketTarget, type TicketTarget } from "../worker/review/ticket-services.ts";
+import type { TicketService } from "../worker/review/ticket-templates.ts";
+import type { OpenedTicket, OutboxItem } from "../worker/review/types.ts";
 import { WEBHOOK_MAX_ATTEMPTS, WEBHOOK_TIMEOUT_MS, nextAttemptAt, signatureHeader } from "../worker/review/webhook.ts";
 import type { DeviceLog } from "./DeviceLog.ts";
 
@@ -11,6 +14,13 @@ export interface WebhookTarget {
   url: string;
   /** Unset, every attempt fails and says so: an unsigned notification is never sent. */
   secret: string | undefined;
+  /** Why the URL is refused (`checkOutboundUrl`), or null: a refused URL is never called, every attempt says why. */
+  refused: string | null;
+}
+
+/** Where an opened ticket's key goes back to: the tenant's holds (`ReviewHolds.noteTicket`). */
+export interface TicketReceiver {
+  noteTicket(ticket: OpenedTicket, now: number): Promise<Outcome<{ noted: boolean }, "not_found">>;
 }
 
 /**
@@ -21,9 +31,13 @@ export interface WebhookTarget {
 export interface OutboxIo {
   /** The alarm handler's time source: the one place real time enters. */
   clock(): number;
-  /** Sends one webhook request. */
+  /** Sends one webhook or ticket request. */
   fetch(request: Request): Promise<Response>;
   webhook: WebhookTarget | null;
+  /** Per ticketing service, where tickets go or why none can be opened. */
+  tickets: Record<TicketService, TicketTarget>;
+  /** The tenant's holds, told each opened ticket's key. */
+  holds(tenant: string): TicketReceiver;
   /** The requester's device log, where evidence entries go. */
   deviceLog(tenant: string, device: string): DurableObjectStub<DeviceLog>;
   /** Sealed log segments: where an appended entry may have gone before a retry looks for it. */
@@ -35,10 +49,19 @@ export function outboxIo(env: Env): OutboxIo {
   return {
     clock: () => Date.now(),
     fetch: (request) => fetch(request),
-    webhook: env.REVIEW_WEBHOOK_URL ? { url: env.REVIEW_WEBHOOK_URL, secret: env.REVIEW_WEBHOOK_SECRET } : null,
+    webhook: webhookTarget(env),
+    tickets: { jira: ticketTarget(env, "jira"), servicenow: ticketTarget(env, "servicenow") },
+    holds: (tenant) => env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(tenant)),
     deviceLog: (tenant, device) => env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${device}`)),
     archive: env.ARCHIVE,
   };
+}
+
+/** `REVIEW_WEBHOOK_URL`, checked like every outbound endpoint (https and a public address in production). */
+export function webhookTarget(env: Env): WebhookTarget | null {
+  if (!env.REVIEW_WEBHOOK_URL) return null;
+  const checked = checkOutboundUrl(env.REVIEW_WEBHOOK_URL, { development: outboundDevelopment(env) });
+  return { url: env.REVIEW_WEBHOOK_URL, secret: env.REVIEW_WEBHOOK_SECRET, refused: checked.ok ? null : `REVIEW_WEBHOOK_URL is refused (${checked.reason})` };
 }
 
 /** A device log that failed to take an entry is tried again this long after. */
@@ -58,6 +81,23 @@ interface EvidenceRow {
   at: number;
   probe_after: number | null;
   [key: string]: SqlStorageValue;
+}
+
+/** A ticket with every attempt to open it, for operators and tests. */
+export interface TicketDelivery {
+  id: number;
+  key: string;
+  review_id: string;
+  service: TicketService;
+  tier: string;
+  body: string;
+  /** `pending` (to be tried), `opened`, or `failed` after the last attempt. */
+  state: string;
+  ticket_key: string | null;
+  ticket_url: string | null;
+  /** When the hold noted the key (`ReviewHolds.noteTicket`), or null while it has not yet. */
+  noted_at: number | null;
+  attempts: { attempt: number; at: number; url: string; status: number | null; error: string | null }[];
 }
 
 /** A webhook event with every delivery attempt, for operators and tests. */
@@ -127,6 +167,32 @@ export class ReviewOutbox extends DurableObject<Env> {
           error TEXT,
           PRIMARY KEY (event_id, attempt)
         );
+        CREATE TABLE IF NOT EXISTS tickets (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          key TEXT NOT NULL UNIQUE,
+          review_id TEXT NOT NULL,
+          tenant TEXT NOT NULL,
+          service TEXT NOT NULL,
+          tier TEXT NOT NULL,
+          body TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          next_at INTEGER,
+          state TEXT NOT NULL,
+          ticket_key TEXT,
+          ticket_url TEXT,
+          noted_at INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS tickets_due ON tickets (state, next_at);
+        CREATE TABLE IF NOT EXISTS ticket_attempts (
+          ticket_id INTEGER NOT NULL,
+          attempt INTEGER NOT NULL,
+          at INTEGER NOT NULL,
+          url TEXT NOT NULL,
+          status INTEGER,
+          error TEXT,
+          PRIMARY KEY (ticket_id, attempt)
+        );
       `);
     });
   }
@@ -151,6 +217,19 @@ export class ReviewOutbox extends DurableObject<Env> {
             JSON.stringify(item.data),
             item.at,
           );
+        } else if (item.kind === "ticket") {
+          // Kept whether or not the service is configured: an unconfigured one is an attempt that says so.
+          this.sql.exec(
+            "INSERT INTO tickets (key, review_id, tenant, service, tier, body, created_at, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (key) DO NOTHING",
+            item.key,
+            item.review_id,
+            item.tenant,
+            item.service,
+            item.tier,
+            JSON.stringify(item.body),
+            item.at,
+            item.at,
+          );
         } else if (this.io.webhook) {
           this.sql.exec(
             "INSERT INTO webhook_events (key, review_id, type, body, created_at, next_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (key) DO NOTHING",
@@ -169,10 +248,11 @@ export class ReviewOutbox extends DurableObject<Env> {
     return { undelivered: watch === undefined ? 0 : this.waiting(watch) };
   }
 
-  /** Everything due by `now`: evidence not yet in a device log, webhook deliveries; then the next alarm. */
+  /** Everything due by `now`: evidence not yet in a device log, webhook deliveries, tickets to open or note; then the next alarm. */
   async tick(now: number): Promise<void> {
     await this.drain(now);
     await this.sendWebhooks(now);
+    await this.openTickets(now);
     await this.scheduleAlarm(now);
   }
 
@@ -196,6 +276,21 @@ export class ReviewOutbox extends DurableObject<Env> {
       ...event,
       attempts: this.sql
         .exec<WebhookDelivery["attempts"][number]>("SELECT attempt, at, url, status, error FROM webhook_attempts WHERE event_id = ? ORDER BY attempt", event.id)
+        .toArray(),
+    }));
+  }
+
+  /** Tickets and every attempt to open them, for operators and tests. */
+  tickets(reviewId?: string): TicketDelivery[] {
+    const columns = "SELECT id, key, review_id, service, tier, body, state, ticket_key, ticket_url, noted_at FROM tickets";
+    const rows =
+      reviewId === undefined
+        ? this.sql.exec<Omit<TicketDelivery, "attempts">>(`${columns} ORDER BY id`).toArray()
+        : this.sql.exec<Omit<TicketDelivery, "attempts">>(`${columns} WHERE review_id = ? ORDER BY id`, reviewId).toArray();
+    return rows.map((row) => ({
+      ...row,
+      attempts: this.sql
+        .exec<TicketDelivery["attempts"][number]>("SELECT attempt, at, url, status, error FROM ticket_attempts WHERE ticket_id = ? ORDER BY attempt", row.id)
         .toArray(),
     }));
   }
@@ -298,6 +393,7 @@ export class ReviewOutbox extends DurableObject<Env> {
       let status: number | null = null;
       let error: string | null = null;
       if (!target?.secret) error = "REVIEW_WEBHOOK_URL or REVIEW_WEBHOOK_SECRET is not set";
+      else if (target.refused) error = target.refused;
       else {
         try {
           const timestamp = Math.floor(now / 1000);
@@ -330,10 +426,93 @@ export class ReviewOutbox extends DurableObject<Env> {
     }
   }
 
+  // ── tickets ────────────────────────────────────────────────────────────
+
+  private openTickets(now: number): Promise<void> {
+    // Serialised with the webhooks: one run of outbound requests at a time, so none is sent twice.
+    const run = this.sending.then(async () => {
+      await this.openDue(now);
+      await this.noteOpened(now);
+    });
+    this.sending = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Opens each due ticket, retried with the webhooks' backoff and every attempt recorded. A
+   * ticketing API has no idempotency key: an attempt whose answer was lost may have opened the
+   * ticket, and the retry opens another naming the same `{{ticket_id}}`.
+   */
+  private async openDue(now: number): Promise<void> {
+    const due = this.sql
+      .exec<{ id: number; key: string; service: TicketService; body: string; attempts: number }>(
+        "SELECT id, key, service, body, attempts FROM tickets WHERE state = 'pending' AND next_at <= ? ORDER BY id",
+        now,
+      )
+      .toArray();
+    for (const ticket of due) {
+      const attempt = ticket.attempts + 1;
+      const target = this.io.tickets[ticket.service];
+      let status: number | null = null;
+      let error: string | null = null;
+      let opened: { key: string; url: string } | null = null;
+      if (!target.ok) error = target.problem;
+      else {
+        try {
+          const response = await this.io.fetch(ticketRequest(ticket.service, target, ticket.body, AbortSignal.timeout(WEBHOOK_TIMEOUT_MS)));
+          status = response.status;
+          const answer = await readTicketAnswer(ticket.service, target.base, response);
+          if (answer.ok) opened = answer.ticket;
+          else error = answer.error.slice(0, 500);
+        } catch (cause) {
+          error = String(cause).slice(0, 500);
+        }
+      }
+      const next = opened ? null : nextAttemptAt(attempt, now);
+      const state = opened ? "opened" : next === null || attempt >= WEBHOOK_MAX_ATTEMPTS ? "failed" : "pending";
+      if (state === "failed") console.error(JSON.stringify({ event: "review.ticket_failed", key: ticket.key, service: ticket.service, error }));
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("INSERT INTO ticket_attempts (ticket_id, attempt, at, url, status, error) VALUES (?, ?, ?, ?, ?, ?)", ticket.id, attempt, now, target.ok ? target.base : "", status, error);
+        this.sql.exec(
+          "UPDATE tickets SET attempts = ?, next_at = ?, state = ?, ticket_key = ?, ticket_url = ? WHERE id = ?",
+          attempt,
+          next,
+          state,
+          opened?.key ?? null,
+          opened?.url ?? null,
+          ticket.id,
+        );
+      });
+    }
+  }
+
+  /** Tells the holds each opened ticket's key, until they have taken it (they note an item once). */
+  private async noteOpened(now: number): Promise<void> {
+    const opened = this.sql
+      .exec<{ id: number; key: string; review_id: string; tenant: string; service: TicketService; tier: string; ticket_key: string; ticket_url: string }>(
+        "SELECT id, key, review_id, tenant, service, tier, ticket_key, ticket_url FROM tickets WHERE state = 'opened' AND noted_at IS NULL ORDER BY id",
+      )
+      .toArray();
+    for (const ticket of opened) {
+      try {
+        const noted = await this.io
+          .holds(ticket.tenant)
+          .noteTicket({ review_id: ticket.review_id, item: ticket.key, service: ticket.service, tier: ticket.tier, key: ticket.ticket_key, url: ticket.ticket_url }, now);
+        if (!noted.ok) console.error(JSON.stringify({ event: "review.ticket_unnoted", key: ticket.key, code: noted.code }));
+        this.sql.exec("UPDATE tickets SET noted_at = ? WHERE id = ?", now, ticket.id);
+      } catch (error) {
+        console.error(JSON.stringify({ event: "review.ticket_note_deferred", key: ticket.key, error: String(error) }));
+        return;
+      }
+    }
+  }
+
   private async scheduleAlarm(now: number): Promise<void> {
     const webhook = this.sql.exec<{ t: number | null }>("SELECT min(next_at) AS t FROM webhook_events WHERE state = 'pending'").one().t;
+    const ticket = this.sql.exec<{ t: number | null }>("SELECT min(next_at) AS t FROM tickets WHERE state = 'pending'").one().t;
     const evidence = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM evidence WHERE delivered_at IS NULL").one().n > 0 ? now + RETRY_MS : null;
-    const times = [webhook, evidence].filter((time): time is number => time !== null);
+    const unnoted = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM tickets WHERE state = 'opened' AND noted_at IS NULL").one().n > 0 ? now + RETRY_MS : null;
+    const times = [webhook, ticket, evidence, unnoted].filter((time): time is number => time !== null);
     if (times.length === 0) {
       await this.ctx.storage.deleteAlarm();
       return;

@@ -47,7 +47,15 @@ export interface HoldBody {
   approvers_required: number;
   released: boolean;
   hold_sha256: string;
-  record: { review_id: string; decision_id: string; action_hash: string; requester: { device: string; agent: string }; action: { targets: { kind: string; value: string }[] } };
+  record: {
+    review_id: string;
+    decision_id: string;
+    action_hash: string;
+    requester: { device: string; agent: string };
+    action: { targets: { kind: string; value: string }[] };
+    decision_log: { seq: number; hash: string };
+  };
+  tickets: { service: string; tier: string; key: string; url: string; at: string }[];
   token?: string;
 }
 

@@ -5,7 +5,7 @@ import { verifyDpopProof } from "./tokens/dpop.ts";
 import type { JWTPayload } from "jose";
 import { signingKey, type SigningKey } from "./tokens/keys.ts";
 import { verifyWardenJwt } from "./tokens/jwt.ts";
-import { reviewerFromCookie } from "./review/session.ts";
+import { reviewerSession } from "./review/session.ts";
 import type { Assurance } from "./domain.ts";
 import { SHELLS, type DeviceOs } from "./policy/targets.ts";
 
@@ -29,8 +29,9 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {
 async function authenticate(c: Context<AppEnv>): Promise<Caller> {
   const authorization = c.req.header("authorization") ?? "";
   if (!authorization) {
-    const reviewer = await reviewerFromCookie(c);
-    if (reviewer) return { role: "reviewer", reviewer };
+    const session = await reviewerSession(c);
+    if (session.state === "signed-in") return { role: "reviewer", reviewer: session.reviewer };
+    if (session.state === "ended") throw new VerificationError(session.code, "an admin ended this reviewer session");
   }
   const [scheme, credential, extra] = authorization.split(" ");
   if (!scheme || !credential || extra !== undefined) throw new WardenError("unauthenticated", "an Authorization header is required");

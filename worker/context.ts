@@ -73,8 +73,8 @@ export type Caller =
   | { role: "admin" }
   | { role: "auditor" }
   | { role: "device"; session: DeviceSession }
-  /** A reviewer signed in with a passkey (session cookie); verdicts still need their own assertion. */
-  | { role: "reviewer"; reviewer: { id: string } };
+  /** A reviewer signed in with a passkey (session cookie, naming that passkey); verdicts still need their own assertion. */
+  | { role: "reviewer"; reviewer: { id: string; credential: string } };
 
 /**
  * What a service needs from the request it serves: the bindings, the injected dependencies,

@@ -43,6 +43,8 @@ export const ERROR_CODES = [
   "user_verification_required",
   "counter_regression",
   "enrollment_invalid",
+  "reviewer_removed",
+  "passkey_revoked",
   "self_approval",
   "duplicate_approver",
   "review_mismatch",

@@ -80,6 +80,10 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 401, title: "The authenticator's signature counter went backwards" };
     case "enrollment_invalid":
       return { status: 401, title: "The enrollment token is unknown, used or expired" };
+    case "reviewer_removed":
+      return { status: 403, title: "The reviewer was removed" };
+    case "passkey_revoked":
+      return { status: 401, title: "The passkey was revoked" };
     case "self_approval":
       return { status: 403, title: "A reviewer may not approve a request they raised" };
     case "duplicate_approver":

@@ -5,7 +5,8 @@ import type { DecisionResponse, WardenClient } from "../../cli/client.ts";
 import { verifyExport } from "../../worker/log/export-verify.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { publishedLogKeys } from "../audit-helpers.ts";
-import { BASE_URL, activate, defaultSources, fileAction, logOf, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { BASE_URL, action, activate, defaultSources, fileAction, logOf, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { holdAsAdmin } from "../review-helpers.ts";
 
 // A tenant of this file's own, whose bundle permits everything: what is under test is the
 // device's standing, not which actions a bundle allows; its admin log holds only these tests' orders.
@@ -219,5 +220,29 @@ describe("action token revocation", () => {
     expect((await admin("POST", "/v1/actions/revoke", { device: device.deviceId, jti, reason: "late" })).status).toBe(200);
     const replay = await device.redeem<{ code: string }>(decided.body.token!, write.action);
     expect([replay.status, replay.body.code]).toEqual([401, "replay_detected"]);
+  });
+});
+
+describe("quarantine ends the device's holds", () => {
+  it("cancels a pending hold, says which in the answer, and the device cannot wait on it", async () => {
+    const reviewTenant = uniqueId("respond-holds");
+    const reviewFetch = workerFetch({ tenant: reviewTenant });
+    await activate(defaultSources, reviewTenant);
+    const device = await readyDevice({ fetch: reviewFetch });
+    const held = await device.decide(action("file.delete", [{ kind: "path", value: `/home/dev/workspace/.git/objects/${uniqueId("obj")}` }]));
+    expect(held.body.decision).toBe("review");
+    const id = held.body.review!.id;
+    const response = await reviewFetch(
+      new Request(`${BASE_URL}/v1/devices/${device.deviceId}/quarantine`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ reason: "exfiltration suspected" }),
+      }),
+    );
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { cancelled_holds: string[] }).cancelled_holds).toEqual([id]);
+    expect((await holdAsAdmin(reviewFetch, id)).status).toBe("cancelled");
+    const waited = await device.authorized<{ code: string }>("GET", `/v1/reviews/${id}`);
+    expect([waited.status, waited.body.code]).toEqual([403, "device_quarantined"]);
   });
 });

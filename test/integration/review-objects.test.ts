@@ -105,7 +105,7 @@ describe("a verdict across the registry and the holds", () => {
 
     const approved = await giveVerdict(w.fetch, reviewer, review, "approve");
     expect(approved.body).toMatchObject({ status: "approved", approvals: [{ reviewer: reviewer.id }] });
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
   });
 
   it("a commit whose answer was lost was applied once: the resent assertion and a repeated commit are replays", async () => {
@@ -130,7 +130,7 @@ describe("a verdict across the registry and the holds", () => {
       now: w.clock.now,
     });
     expect(again).toEqual({ ok: false, code: "replay_detected" });
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
   });
 
   it("the holds apply only a challenge that was taken, and only for the reviewer it was issued to", async () => {
@@ -194,15 +194,15 @@ describe("evidence from the holds to the device log", () => {
     expect(approved.body.status).toBe("approved");
     expect(losing.failures).toBe(1);
     // In the log once, though the outbox does not know it yet.
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
     expect(await outboxStub(w.tenant).waiting(review)).toBe(1);
 
     const released = await waitOn(client, review);
     expect(released.body.token).toEqual(expect.any(String));
     expect(await outboxStub(w.tenant).waiting(review)).toBe(0);
     expect(await evidence(w, client.deviceId, review)).toEqual([
-      ["review.approved", `${review}#1`],
-      ["review.released", `${review}#2`],
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
     ]);
   });
 
@@ -230,11 +230,69 @@ describe("evidence from the holds to the device log", () => {
     const entries = await call<{ entries: LogEntry[] }>(w.fetch, "GET", `/v1/devices/${client.deviceId}/log?limit=500`, undefined, admin);
     const mine = entries.body.entries.filter((entry) => entry.data["review_id"] === review);
     expect(mine.map((entry) => [entry.type, entry.data["evidence_id"]])).toEqual([
-      ["review.approved", `${review}#1`],
-      ["review.released", `${review}#2`],
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
     ]);
     // The release that stopped half way kept its jti: the token carries the one the log names.
     expect(jtiOf(released.body.token!)).toBe(mine[1]!.data["token_jti"]);
+  });
+
+  it("a release stopped half way, then the device's holds cancelled: the reserved token is never signed", async () => {
+    const review = await held(client);
+    expect((await giveVerdict(w.fetch, reviewer, review, "approve")).body.status).toBe("approved");
+    const refusing = faulty(() => deviceLogOf(w.tenant, client.deviceId), "append", "before");
+    w.via.fetch = w.withHolds(holdsReaching(refusing.stub));
+    try {
+      expect((await waitOn(client, review)).body.code).toBe("review_evidence_pending");
+    } finally {
+      w.via.fetch = w.fetch;
+    }
+    // review.released (naming the reserved jti) is queued; the quarantine comes before the device asks again.
+    const cancelled = await holdsStub(w.tenant).cancelForDevice({ device: client.deviceId, reason: "quarantine", by: "admin", now: w.clock.now });
+    expect(cancelled).toEqual({ cancelled: [{ id: review, previous: "approved" }], logged: true });
+    const after = await waitOn(client, review);
+    expect(after.body).toMatchObject({ status: "cancelled", decision: "deny", released: false });
+    expect(after.body.token).toBeUndefined();
+    expect(await evidence(w, client.deviceId, review)).toEqual([
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
+      ["review.cancelled", `${review}#4`],
+    ]);
+  });
+
+  it("a cancellation that lands while a release waits for its evidence: the release is refused, no token is signed", async () => {
+    const review = await held(client);
+    expect((await giveVerdict(w.fetch, reviewer, review, "approve")).body.status).toBe("approved");
+    let raced = false;
+    // The outbox the release hands review.released to lets the quarantine's cancellation in first.
+    const racing = () =>
+      holdsWith(holdsStub(w.tenant), {
+        outbox: (tenant) => {
+          const real = outboxStub(tenant);
+          return new Proxy(real, {
+            get(target, property) {
+              if (property !== "accept") return Reflect.get(target, property);
+              return async (...args: Parameters<typeof real.accept>) => {
+                if (!raced) {
+                  raced = true;
+                  await holdsStub(w.tenant).cancelForDevice({ device: client.deviceId, reason: "quarantine", by: "admin", now: w.clock.now });
+                }
+                return real.accept(...args);
+              };
+            },
+          });
+        },
+      });
+    w.via.fetch = w.withHolds(racing);
+    try {
+      const answer = await waitOn(client, review);
+      expect(raced).toBe(true);
+      expect(answer.body).toMatchObject({ status: "cancelled", decision: "deny", released: false });
+      expect(answer.body.token).toBeUndefined();
+    } finally {
+      w.via.fetch = w.fetch;
+    }
+    expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "cancelled", released: false });
   });
 
   it("a hand-off whose answer was lost is offered again and taken once", async () => {
@@ -244,13 +302,13 @@ describe("evidence from the holds to the device log", () => {
     expect((await giveVerdict(w.withHolds(holds), reviewer, review, "approve")).body.status).toBe("approved");
     expect(outbox.failures).toBe(1);
     expect(await handoffRows(w.tenant)).toBe(1);
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#1`]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.approved", `${review}#2`]]);
 
     expect((await waitOn(client, review)).body.token).toEqual(expect.any(String));
     expect(await handoffRows(w.tenant)).toBe(0);
     expect(await evidence(w, client.deviceId, review)).toEqual([
-      ["review.approved", `${review}#1`],
-      ["review.released", `${review}#2`],
+      ["review.approved", `${review}#2`],
+      ["review.released", `${review}#3`],
     ]);
   });
 
@@ -265,8 +323,11 @@ describe("evidence from the holds to the device log", () => {
     expect(await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => state.storage.getAlarm())).toBe(start + 241 * 60_000 + 30_000);
     await holdsWith(holdsStub(w.tenant), { clock: () => start + 241 * 60_000 + 30_000 }).alarm();
     expect(await handoffRows(w.tenant)).toBe(0);
-    expect(await evidence(w, client.deviceId, review)).toEqual([["review.escalated", `${review}#1`]]);
-    expect((await outboxStub(w.tenant).deliveries(review)).map((event) => [event.key, event.type])).toEqual([[`${review}#2`, "review.escalated"]]);
+    expect(await evidence(w, client.deviceId, review)).toEqual([["review.escalated", `${review}#2`]]);
+    expect((await outboxStub(w.tenant).deliveries(review)).map((event) => [event.key, event.type])).toEqual([
+      [`${review}#1`, "review.created"],
+      [`${review}#3`, "review.escalated"],
+    ]);
   });
 });
 

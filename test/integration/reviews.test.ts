@@ -3,6 +3,8 @@ import { verifyAuthenticationResponse } from "@simplewebauthn/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
+import { sha256Hex } from "../../worker/encoding.ts";
+import { canonicalJson } from "../../worker/log/canonical.ts";
 import { challengeFor, type ChallengeStatement } from "../../worker/review/record.ts";
 import { webhookSignature } from "../../worker/review/webhook.ts";
 import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
@@ -427,9 +429,46 @@ describe("escalation", () => {
     return match !== null && match[2] === (await webhookSignature(env.REVIEW_WEBHOOK_SECRET!, Number(match[1]), delivery.body));
   }
 
+  /** A hold whose `review.created` notification went out (on the outbox's own alarm, or this tick), so later ones are alone. */
+  async function announced(device: WardenClient) {
+    const hold = await held(device);
+    await w.outbox().tick(w.clock.now);
+    return hold;
+  }
+
+  function ofType<T extends { body: string }>(deliveries: T[], type: string): T[] {
+    return deliveries.filter((delivery) => (JSON.parse(delivery.body) as { type: string }).type === type);
+  }
+
+  it("a new hold notifies its tier at once: signed review.created with the review link and the proof", async () => {
+    const { review, decision } = await announced(client);
+    const [created] = ofType(await sink(review.id), "review.created");
+    expect(created).toBeDefined();
+    expect(await signedCorrectly(created!)).toBe(true);
+    expect(created!.headers["warden-event-id"]).toBe(`${review.id}#1`);
+    const hold = await holdAsAdmin(w.fetch, review.id);
+    expect(JSON.parse(created!.body)).toEqual({
+      type: "review.created",
+      review_id: review.id,
+      tenant: w.tenant,
+      tier: "tier1",
+      previous_tier: null,
+      deadline: review.deadline,
+      outcome: null,
+      by: "policy",
+      action: { type: "file.delete", targets: 1 },
+      requester: { device: client.deviceId, agent: "claude-code" },
+      link: `${env.REVIEW_ORIGIN}/review#hold-${review.id}`,
+      proof: { record_sha256: sha256Hex(canonicalJson(hold.record as never)), decision_log: decision.log },
+      at: new Date(w.clock.now).toISOString(),
+    });
+    // The record a reviewer approves names the logged decision too.
+    expect((hold.record as unknown as { decision_log: unknown }).decision_log).toEqual(decision.log);
+  });
+
   it("an alarm moves an unreviewed hold up a tier when its SLA passes, notifies, and the timeout rule decides after the last", async () => {
     const start = w.clock.now;
-    const { review } = await held(client);
+    const { review } = await announced(client);
     // The alarm is set for the tier1 deadline; it runs with the clock injected just past it.
     expect(await alarmOf(w.holds())).toBe(start + 240 * MINUTE);
     await holdsWith(w.holds(), { clock: () => start + 241 * MINUTE }).alarm();
@@ -441,12 +480,12 @@ describe("escalation", () => {
     // The notification is the outbox's to send, on its own alarm (due at the escalation's time).
     expect(await alarmOf(w.outbox())).toBe(start + 241 * MINUTE);
     await outboxWith(w.outbox(), { clock: () => start + 241 * MINUTE }).alarm();
-    const delivered = await sink(review.id);
+    const delivered = ofType(await sink(review.id), "review.escalated");
     expect(delivered).toHaveLength(1);
     expect(JSON.parse(delivered[0]!.body)).toMatchObject({ type: "review.escalated", review_id: review.id, tier: "tier2", previous_tier: "tier1", by: "sla" });
     expect(await signedCorrectly(delivered[0]!)).toBe(true);
     expect(delivered[0]!.headers["warden-delivery-attempt"]).toBe("1");
-    expect(delivered[0]!.headers["warden-event-id"]).toBe(`${review.id}#2`);
+    expect(delivered[0]!.headers["warden-event-id"]).toBe(`${review.id}#3`);
 
     await holdsWith(w.holds(), { clock: () => start + 301 * MINUTE }).alarm();
     await outboxWith(w.outbox(), { clock: () => start + 301 * MINUTE }).alarm();
@@ -455,12 +494,12 @@ describe("escalation", () => {
     const expired = await waitOn(client, review.id);
     expect(expired.body).toMatchObject({ status: "expired", decision: "deny" });
     expect(expired.body.token).toBeUndefined();
-    expect((await sink(review.id)).map((delivery) => JSON.parse(delivery.body).type)).toEqual(["review.escalated", "review.expired"]);
+    expect((await sink(review.id)).map((delivery) => JSON.parse(delivery.body).type)).toEqual(["review.created", "review.escalated", "review.expired"]);
 
     const types = (await deviceLog(w, client.deviceId)).filter((entry) => entry.data["review_id"] === review.id).map((entry) => [entry.type, entry.data["by"], entry.data["evidence_id"]]);
     expect(types).toEqual([
-      ["review.escalated", "sla", `${review.id}#1`],
-      ["review.expired", "sla", `${review.id}#3`],
+      ["review.escalated", "sla", `${review.id}#2`],
+      ["review.expired", "sla", `${review.id}#4`],
     ]);
     w.clock.now = start;
     await client.openSession();
@@ -468,8 +507,8 @@ describe("escalation", () => {
 
   it("a webhook that fails is retried with backoff, every attempt recorded", async () => {
     const start = w.clock.now;
-    const { review } = await held(client);
-    await (env as unknown as { WEBHOOK_SINK: Fetcher }).WEBHOOK_SINK.fetch("http://sink/fail", { method: "POST", body: JSON.stringify({ review_id: review.id, times: 2 }) });
+    const { review } = await announced(client);
+    await (env as unknown as { WEBHOOK_SINK: Fetcher }).WEBHOOK_SINK.fetch("http://sink/fail", { method: "POST", body: JSON.stringify({ review_id: review.id, type: "review.escalated", times: 2 }) });
     const outbox = w.outbox();
     const due = start + 240 * MINUTE;
     await w.holds().tick(due + 1);
@@ -477,14 +516,14 @@ describe("escalation", () => {
     await outbox.tick(due + 1 + 29_000); // before the first backoff (30 s): nothing
     await outbox.tick(due + 1 + 30_000); // second attempt, fails again
     await outbox.tick(due + 1 + 30_000 + 120_000); // third attempt after 2 min, delivered
-    const [event] = await outbox.deliveries(review.id);
+    const [event] = (await outbox.deliveries(review.id)).filter((delivery) => delivery.type === "review.escalated");
     expect(event!.state).toBe("delivered");
     expect(event!.attempts.map((attempt) => [attempt.attempt, attempt.at - due, attempt.status])).toEqual([
       [1, 1, 503],
       [2, 30_001, 503],
       [3, 150_001, 204],
     ]);
-    const received = await sink(review.id);
+    const received = ofType(await sink(review.id), "review.escalated");
     expect(received.map((delivery) => [delivery.headers["warden-delivery-attempt"], delivery.status])).toEqual([
       ["1", 503],
       ["2", 503],
@@ -495,7 +534,7 @@ describe("escalation", () => {
 
   it("webhooks go out through the injected fetch: a receiver that cannot be reached is an attempt with its error", async () => {
     const start = w.clock.now;
-    const { review } = await held(client);
+    const { review } = await announced(client);
     const due = start + 240 * MINUTE;
     await w.holds().tick(due + 1);
     const unreachable = outboxWith(w.outbox(), {
@@ -510,7 +549,7 @@ describe("escalation", () => {
       },
     });
     await recording.tick(due + 1 + 30_000);
-    const [event] = await w.outbox().deliveries(review.id);
+    const [event] = (await w.outbox().deliveries(review.id)).filter((delivery) => delivery.type === "review.escalated");
     expect(event!.state).toBe("delivered");
     expect(event!.attempts.map((attempt) => [attempt.attempt, attempt.status, attempt.error])).toEqual([
       [1, null, expect.stringContaining("Network connection lost")],
@@ -519,7 +558,7 @@ describe("escalation", () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]!.headers.get("warden-event-id")).toBe(event!.key);
     expect(sent[0]!.headers.get("warden-delivery-attempt")).toBe("2");
-    expect((await sink(review.id)).map((delivery) => delivery.headers["warden-delivery-attempt"])).toEqual(["2"]);
+    expect(ofType(await sink(review.id), "review.escalated").map((delivery) => delivery.headers["warden-delivery-attempt"])).toEqual(["2"]);
   });
 
   it("a reviewer escalates with a passkey; at the last tier → review_at_last_tier", async () => {

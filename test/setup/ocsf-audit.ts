@@ -23,9 +23,8 @@ function report(): OcsfAuditReport {
   return holder[KEY];
 }
 
-/** miniflare outbound handler for the audit host; null for other hosts. */
-export async function ocsfAuditOutbound(request: Request): Promise<Response | null> {
-  if (new URL(request.url).hostname !== OCSF_AUDIT_HOST) return null;
+/** Outbound requests to the audit host (test/setup/outbound.ts). */
+export async function ocsfAuditOutbound(request: Request): Promise<Response> {
   const batch = (await request.json()) as OcsfAuditReport;
   const totals = report();
   totals.validated += batch.validated;

@@ -57,10 +57,9 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** miniflare outbound handler for `siem.warden.test`; null for other hosts. */
-export async function siemOutbound(request: Request): Promise<Response | null> {
+/** Outbound requests to `siem.warden.test` (test/setup/outbound.ts). */
+export async function siemOutbound(request: Request): Promise<Response> {
   const url = new URL(request.url);
-  if (url.hostname !== SIEM_HOST) return null;
   const name: SinkName | null = url.pathname === "/webhook" ? "webhook" : url.pathname === "/services/collector/event" ? "splunk" : url.pathname === "/_bulk" ? "elastic" : null;
   if (!name) return new Response("no such endpoint", { status: 404 });
   const sink = received.get(name)!;

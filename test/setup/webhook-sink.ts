@@ -1,8 +1,8 @@
 /**
- * Node-side receiver for review webhooks in the workerd tests (wired in vitest.config.mts).
- * The worker's outbound fetches to `hooks.warden.test` land here and are recorded with their
- * headers and body; anything else is refused, since tests have no outbound network. Tests read the record through
- * the `WEBHOOK_SINK` service binding and can make the next deliveries for one review fail.
+ * Node-side receiver for review webhooks in the workerd tests (wired in vitest.config.mts
+ * through test/setup/outbound.ts). The worker's outbound fetches to `hooks.warden.test` land
+ * here and are recorded with their headers and body. Tests read the record through the
+ * `WEBHOOK_SINK` service binding and can make the next deliveries for one review fail.
  */
 
 export const WEBHOOK_HOST = "hooks.warden.test";
@@ -16,33 +16,36 @@ interface Delivery {
 }
 
 const deliveries: Delivery[] = [];
-/** Review id → how many more deliveries for it answer 503. */
+/** `<review id>` or `<review id> <event type>` → how many more such deliveries answer 503. */
 const failures = new Map<string, number>();
 
-/** miniflare `outboundService`: records webhook deliveries and refuses every other outbound request. */
+/** Records one webhook delivery to `hooks.warden.test`. */
 export async function webhookOutbound(request: Request): Promise<Response> {
-  const url = new URL(request.url);
-  if (url.hostname !== WEBHOOK_HOST) return new Response(`tests have no outbound network (${url.hostname})`, { status: 502 });
   const body = await request.text();
   let reviewId: string | null = null;
+  let type: string | null = null;
   try {
-    reviewId = (JSON.parse(body) as { review_id?: string }).review_id ?? null;
+    ({ review_id: reviewId = null, type = null } = JSON.parse(body) as { review_id?: string; type?: string });
   } catch {
     reviewId = null;
   }
-  const failing = reviewId === null ? 0 : (failures.get(reviewId) ?? 0);
-  if (failing > 0) failures.set(reviewId!, failing - 1);
+  const armed = [`${reviewId} ${type}`, `${reviewId}`].find((key) => reviewId !== null && (failures.get(key) ?? 0) > 0);
+  const failing = armed === undefined ? 0 : failures.get(armed)!;
+  if (armed !== undefined) failures.set(armed, failing - 1);
   const status = failing > 0 ? 503 : 204;
   deliveries.push({ url: request.url, headers: Object.fromEntries(request.headers), body, status, review_id: reviewId });
   return new Response(null, { status });
 }
 
-/** miniflare service binding `WEBHOOK_SINK`: `GET /?review=<id>` lists deliveries, `POST /fail {review_id, times}` arms failures. */
+/**
+ * miniflare service binding `WEBHOOK_SINK`: `GET /?review=<id>` lists deliveries, `POST /fail
+ * {review_id, type?, times}` arms failures (of one event type only, when `type` is given).
+ */
 export async function webhookSink(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (request.method === "POST" && url.pathname === "/fail") {
-    const { review_id, times } = (await request.json()) as { review_id: string; times: number };
-    failures.set(review_id, times);
+    const { review_id, type, times } = (await request.json()) as { review_id: string; type?: string; times: number };
+    failures.set(type === undefined ? review_id : `${review_id} ${type}`, times);
     return new Response(null, { status: 204 });
   }
   const review = url.searchParams.get("review");

@@ -15,6 +15,7 @@ const shown: HoldShown = {
     action: { type: "file.delete", targets: [{ kind: "path", value: "/home/dev/workspace/.git/HEAD" }], inputs_sha256: null, sends_external: false },
     context_sha256: null,
     policy: { digest: "sha256:00", reasons: ["git-history-delete-review"] },
+    decision_log: { seq: 7, hash: "b".repeat(64) },
     action_hash: "a".repeat(64),
     created_at: "2026-01-01T00:00:00.000Z",
   },

@@ -205,7 +205,7 @@ async function logAndAnswer(ctx: ServiceContext, session: DeviceSession, pending
       const log = outcome.logs[index] ?? null;
       if (item.verdict.decision !== "review" || !item.review) return answerOf(item, log);
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
-      const held = await holdForReview(ctx, session, { decisionId: item.id, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);
+      const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);
       if (!held.ok) return answerOf({ ...item, verdict: failClosed("review_unavailable", item.verdict) }, log);
       return answerOf(item, log, held.review);
     }),

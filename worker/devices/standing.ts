@@ -1,6 +1,7 @@
 import type { ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
+import { cancelDeviceHolds } from "../review/holds.ts";
 
 /**
  * What admins (and a bundle's playbook) do to a device that misbehaves: quarantine it and
@@ -15,13 +16,20 @@ export interface StandingOrder {
   reason: string;
 }
 
-/** Quarantines a device: every later decision denies (`device_quarantined`) until it is released. */
-export async function quarantineDevice(ctx: ServiceContext, deviceId: string, order: StandingOrder): Promise<{ changed: boolean; log: AppendedEntry }> {
+/**
+ * Quarantines a device: every later decision denies (`device_quarantined`) until it is released,
+ * and its holds end — pending ones, and approved ones whose token was not yet handed out, so no
+ * approval given before the quarantine releases an action after it.
+ */
+export async function quarantineDevice(ctx: ServiceContext, deviceId: string, order: StandingOrder): Promise<{ changed: boolean; log: AppendedEntry; cancelled_holds: string[] }> {
   const now = ctx.deps.now();
   const outcome = await ctx.deps.deviceStore(ctx.env, ctx.env.TENANT, deviceId).quarantine({ ...order, now });
   if (!outcome.ok) throw new StateError(outcome.code, `device ${deviceId} cannot be quarantined`);
+  // After the standing changed: a hold made meanwhile by a decision logged just before can never be
+  // collected, since the device's every request (a review poll too) is now refused.
+  const holds = await cancelDeviceHolds(ctx, deviceId, { reason: order.reason, by: order.by });
   await recordAdmin(ctx, "admin.device_quarantined", deviceId, order, outcome.log, now);
-  return { changed: outcome.changed, log: outcome.log };
+  return { changed: outcome.changed, log: outcome.log, cancelled_holds: holds.cancelled.map((hold) => hold.id) };
 }
 
 /** Lifts a device's quarantine. */

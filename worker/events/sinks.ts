@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
-import { checkOutboundUrl, type OutboundRefusal } from "../net/outbound-url.ts";
+import { checkOutboundUrl, outboundDevelopment, type OutboundRefusal } from "../net/outbound-url.ts";
 import { signatureHeader } from "../review/webhook.ts";
 import type { OcsfEvent } from "./ocsf.ts";
 
@@ -41,11 +41,6 @@ export type SinkConfigProblem =
   | { problem: "missing_secret"; sink: string }
   | { problem: "missing_index"; sink: string }
   | { problem: "url_refused"; sink: string; reason: OutboundRefusal };
-
-/** `OUTBOUND_DEVELOPMENT=true` lets endpoints be http and local, for sinks on the developer's machine. */
-export function outboundDevelopment(env: Pick<Env, "OUTBOUND_DEVELOPMENT">): boolean {
-  return env.OUTBOUND_DEVELOPMENT === "true";
-}
 
 /**
  * The configured sinks, every one checked: a malformed list, a sink without its secret or with a

@@ -43,3 +43,8 @@ function isNonPublicHost(host: string): boolean {
   }
   return false;
 }
+
+/** `OUTBOUND_DEVELOPMENT=true` allows http and local addresses, for services on the developer's machine. */
+export function outboundDevelopment(env: Pick<Env, "OUTBOUND_DEVELOPMENT">): boolean {
+  return env.OUTBOUND_DEVELOPMENT === "true";
+}

@@ -13,6 +13,7 @@ import { BundleError, type BundleStatement } from "./artifact.ts";
 import { compilePathClasses, type PathClasses } from "./path-classes.ts";
 import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
+import { TicketTemplatesSchema } from "../review/ticket-templates.ts";
 
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
@@ -26,6 +27,8 @@ export const BundleManifestSchema = z.strictObject({
         on_timeout: z.enum(["deny", "permit"]).default("deny"),
         /** Distinct reviewers whose approvals release a hold at this tier. */
         approvers: z.int().min(1).max(10).default(1),
+        /** A Jira issue and/or a ServiceNow incident opened when a hold enters this tier (worker/review/ticket-templates.ts). */
+        tickets: TicketTemplatesSchema.optional(),
       }),
     )
     .max(8)

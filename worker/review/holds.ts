@@ -1,9 +1,11 @@
 /**
  * The hold flows: queue a hold for a logged review decision, let the requesting device wait
- * on it and hand it the action token once approved, list pending holds, and the reviewer
- * page's data. Each reads top-down and reaches the Durable Objects through their stubs.
+ * on it and hand it the action token once approved, list pending holds, the reviewer page's
+ * data, and cancel a quarantined device's holds. Each reads top-down and reaches the Durable
+ * Objects through their stubs.
  */
-import { deviceCall, type DeviceSession } from "../context.ts";
+import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
+import type { AppendedEntry } from "../domain.ts";
 import { ConfigurationError, StateError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
@@ -34,7 +36,7 @@ export interface HoldAnswer {
 export function reviewLadder(bundle: CompiledBundle, tier: string): TierStep[] {
   const tiers = bundle.manifest.review_tiers;
   const start = tiers.findIndex((step) => step.name === tier);
-  return tiers.slice(Math.max(start, 0)).map(({ name, sla_minutes, on_timeout, approvers }) => ({ name, sla_minutes, on_timeout, approvers }));
+  return tiers.slice(Math.max(start, 0)).map(({ name, sla_minutes, on_timeout, approvers, tickets }) => ({ name, sla_minutes, on_timeout, approvers, ...(tickets ? { tickets } : {}) }));
 }
 
 /**
@@ -48,6 +50,8 @@ export async function holdForReview(
   session: DeviceSession,
   args: {
     decisionId: string;
+    /** Where the decision was logged: the hold's record carries it, so a verdict and a ticket tie back to it. */
+    log: AppendedEntry | null;
     policy: string | null;
     verdict: PolicyVerdict;
     request: {
@@ -63,6 +67,7 @@ export async function holdForReview(
   const { env, deps } = scope;
   try {
     if (args.policy === null || args.ladder.length === 0) throw new ConfigurationError("configuration_error", "a review needs its bundle and a tier");
+    if (args.log === null) throw new ConfigurationError("configuration_error", "a hold needs its decision in the log");
     const agent = { id: args.request.agent.id, version: args.request.agent.version, artifact_sha256: args.request.agent.artifact_sha256 ?? null };
     const action = {
       type: args.request.action.type,
@@ -79,6 +84,7 @@ export async function holdForReview(
       action,
       context_sha256: contextHash(args.request.context),
       policy: { digest: args.policy, reasons: [...args.verdict.reasons] },
+      decision_log: { seq: args.log.seq, hash: args.log.hash },
       action_hash: actionHash({ tenant: session.tenant, device: session.deviceId, agent, action }),
       created_at: new Date(now).toISOString(),
     };
@@ -166,4 +172,20 @@ export async function reviewPageData(scope: ReviewScope, signedIn: { id: string 
   const now = deps.now();
   const holds = reviewer ? await deps.reviewHolds(env, env.TENANT).pending(now) : [];
   return { reviewer, holds, now };
+}
+
+/**
+ * Ends every hold of `device` that could still release a token (the quarantine flow calls this):
+ * each becomes `cancelled` with outcome deny, `review.cancelled` (with `by` and `reason`) goes to
+ * the device log and a signed `review.cancelled` webhook to the tier's channel. `logged` is false
+ * when some entry is still on its way to the log (the outbox keeps retrying it); the holds are
+ * cancelled either way.
+ */
+export async function cancelDeviceHolds(
+  ctx: Pick<ServiceContext, "env" | "deps">,
+  device: string,
+  args: { reason: string; by: string },
+): Promise<{ cancelled: { id: string; previous: HoldState["status"] }[]; logged: boolean }> {
+  const { env, deps } = ctx;
+  return deps.reviewHolds(env, env.TENANT).cancelForDevice({ device, reason: args.reason, by: args.by, now: deps.now() });
 }

@@ -173,6 +173,7 @@ ${row("Tier", escapeHtml(tier))}
 ${row("Deadline", `<time datetime="${escapeHtml(deadline)}">${escapeHtml(deadline)}</time> (${relative(hold.deadline, now)})`)}
 ${row("Approvals", `${hold.approvals.length} of ${approvers_required}${hold.approvals.length ? ": " + hold.approvals.map((a) => escapeHtml(a.reviewer)).join(", ") : ""}`)}
 ${row("Record digest", mono(hold.hold_sha256))}
+${hold.tickets.length ? row("Tickets", hold.tickets.map((ticket) => `${escapeHtml(ticket.service)} <a href="${escapeHtml(ticket.url)}" rel="noreferrer">${escapeHtml(ticket.key)}</a>`).join(", ")) : ""}
 </dl>
 <div class="actions" role="group" aria-label="Verdict on this hold">
 <button type="button" class="approve" data-action="verdict" data-verdict="approve" aria-describedby="${heading}">Approve</button>

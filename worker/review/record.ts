@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { sha256Hex } from "../encoding.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
 import type { ResolvedTarget } from "../policy/decide.ts";
+import type { TicketTemplates } from "./ticket-templates.ts";
 
 /**
  * The canonical record of a held action: exactly what a reviewer is shown and what an
@@ -25,6 +26,12 @@ export interface HoldRecord {
   context_sha256: string | null;
   /** The bundle that held it and the policies that did. */
   policy: { digest: string; reasons: string[] };
+  /**
+   * Where the decision that raised the hold sits in the device log. An approval commits to it
+   * through `hold_sha256`, so the chain from a verdict to the logged decision is by hash, not
+   * only by `decision_id`; notifications and tickets carry it as proof.
+   */
+  decision_log: { seq: number; hash: string };
   /** Identity of the action (see `actionHash`): a pending hold is never queued twice. */
   action_hash: string;
   created_at: string;
@@ -36,9 +43,12 @@ export interface TierStep {
   sla_minutes: number;
   on_timeout: "deny" | "permit";
   approvers: number;
+  /** Tickets opened when a hold enters this tier (worker/review/tickets.ts); absent, none. */
+  tickets?: TicketTemplates;
 }
 
-export type ReviewStatus = "pending" | "approved" | "rejected" | "expired";
+/** `cancelled`: ended without a verdict (the device was quarantined); its outcome is deny. */
+export type ReviewStatus = "pending" | "approved" | "rejected" | "expired" | "cancelled";
 export type Verdict = "approve" | "reject" | "escalate";
 
 /** The part of a hold that can change while it waits; a verdict commits to it too. */
@@ -70,7 +80,6 @@ export interface ChallengeStatement {
   nonce: string;
 }
 
-
 /** Identity of an action for de-duplication: who asks, with which agent, to do what. */
 export function actionHash(args: {
   tenant: string;
@@ -83,6 +92,11 @@ export function actionHash(args: {
 
 export function contextHash(context: { [key: string]: string | number | boolean } | undefined): string | null {
   return context === undefined ? null : sha256Hex(canonicalJson(context));
+}
+
+/** SHA-256 of the canonical record: the hold's identity as notifications and tickets prove it, stable across tiers. */
+export function recordSha256(record: HoldRecord): string {
+  return sha256Hex(canonicalJson(record as unknown as JsonValue));
 }
 
 export function holdSha256(shown: HoldShown): string {

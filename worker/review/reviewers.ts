@@ -1,6 +1,7 @@
 /**
  * The reviewer flows: an admin registers a reviewer and issues one-time enrollment links;
- * the reviewer registers a passkey from a link and signs in to the page with it.
+ * the reviewer registers a passkey from a link and signs in to the page with it; an admin
+ * removes a reviewer or revokes one passkey, each recorded in the tenant's admin log.
  */
 import type {
   AuthenticationResponseJSON,
@@ -10,9 +11,10 @@ import type {
 } from "@simplewebauthn/server";
 import { StateError, VerificationError } from "../errors.ts";
 import { sha256Hex } from "../encoding.ts";
+import type { JsonValue } from "../log/canonical.ts";
 import type { ReviewScope } from "./scope.ts";
 import { issueReviewerSession } from "./session.ts";
-import { CHALLENGE_TTL_MS, type ReviewerRecord } from "./types.ts";
+import { CHALLENGE_TTL_MS, type AdminChange, type ReviewerRecord } from "./types.ts";
 import { assertionOptions, fromBase64url, parseClientData, registrationOptions, reviewConfig, toBase64url, verifyAssertion, verifyRegistration } from "./webauthn.ts";
 
 /** An enrollment link is good for this long, once. */
@@ -137,7 +139,104 @@ export async function signIn(
   const { newCounter } = await verifyAssertion(response, config, taken.row.challenge, credential);
   const now = deps.now();
   const used = await registry.useCredential({ id: credential.id, reviewer: null, newCounter, now });
-  if (!used.ok) throw new VerificationError(used.code === "counter_regression" ? "counter_regression" : "webauthn_invalid", "the passkey cannot sign in");
-  const session = await issueReviewerSession(scope, used.reviewer.id, now);
+  if (!used.ok) throw new VerificationError(used.code === "not_found" ? "webauthn_invalid" : used.code, "the passkey cannot sign in");
+  const session = await issueReviewerSession(scope, { id: used.reviewer.id, credential: credential.id }, now);
   return { reviewer: summary(used.reviewer, used.credentials), session };
+}
+
+/** A removal or revocation as the API shows it. */
+export interface AdminChangeView {
+  at: string;
+  by: string;
+  reason: string;
+  /** Where the tenant's admin log has it. */
+  log: { seq: number; hash: string } | null;
+}
+
+function changeView(change: AdminChange): AdminChangeView {
+  return { at: new Date(change.at).toISOString(), by: change.by, reason: change.reason, log: change.log };
+}
+
+/** A reviewer with their passkeys, removal and revocations, for an admin. */
+export async function reviewerDetail(
+  scope: ReviewScope,
+  id: string,
+): Promise<{ reviewer: ReviewerSummary; removed: AdminChangeView | null; passkeys: { id: string; created_at: string; last_used_at: string | null; revoked: AdminChangeView | null }[] }> {
+  const { env, deps } = scope;
+  const detail = await deps.reviewerRegistry(env, env.TENANT).detail(id);
+  if (!detail) throw new StateError("not_found", "no such reviewer");
+  const usable = detail.removed ? 0 : detail.passkeys.filter((passkey) => !passkey.revoked).length;
+  return {
+    reviewer: summary(detail.reviewer, usable),
+    removed: detail.removed ? changeView(detail.removed) : null,
+    passkeys: detail.passkeys.map((passkey) => ({
+      id: passkey.id,
+      created_at: new Date(passkey.created_at).toISOString(),
+      last_used_at: passkey.last_used_at === null ? null : new Date(passkey.last_used_at).toISOString(),
+      revoked: passkey.revoked ? changeView(passkey.revoked) : null,
+    })),
+  };
+}
+
+/**
+ * Records an admin's change in the tenant's admin log once: a change already recorded (a
+ * repeated request) is not recorded again, and one whose recording failed is recorded by the
+ * next request for it.
+ */
+async function recordOnce(
+  scope: ReviewScope,
+  change: AdminChange,
+  entry: { kind: "removal" | "revocation"; id: string; type: "admin.reviewer_removed" | "admin.passkey_revoked"; data: { [key: string]: JsonValue } },
+): Promise<AdminChange> {
+  if (change.log) return change;
+  const { env, deps } = scope;
+  const log = await deps.bundleRegistry(env, env.TENANT).recordAdminAction({
+    type: entry.type,
+    data: { ...entry.data, by: change.by, reason: change.reason, at: new Date(change.at).toISOString() },
+    now: deps.now(),
+  });
+  await deps.reviewerRegistry(env, env.TENANT).noteLogged({ kind: entry.kind, id: entry.id, log });
+  return { ...change, log };
+}
+
+/**
+ * Removes a reviewer (admin). In this order: the registry removes them — from then on none of
+ * their passkeys signs in or gives a verdict and every session of theirs is refused at its next
+ * request; the holds bar them — their outstanding verdict challenges are void and their
+ * approvals of holds still pending stop counting (`review.approval_withdrawn` in the device
+ * log); then the tenant's admin log records who and why. A repeated request finishes whatever
+ * a failed one left undone and answers with the first removal.
+ */
+export async function removeReviewer(
+  scope: ReviewScope,
+  id: string,
+  args: { reason: string; by: string },
+): Promise<{ reviewer: string; removed: AdminChangeView; passkeys: string[]; voided_challenges: number; withdrawn_approvals: string[] }> {
+  const { env, deps } = scope;
+  const removed = await deps.reviewerRegistry(env, env.TENANT).removeReviewer({ reviewer: id, by: args.by, reason: args.reason, now: deps.now() });
+  if (!removed.ok) throw new StateError(removed.code, "no such reviewer");
+  const barred = await deps.reviewHolds(env, env.TENANT).barReviewer({ reviewer: id, reason: removed.removed.reason, by: removed.removed.by, now: deps.now() });
+  const recorded = await recordOnce(scope, removed.removed, { kind: "removal", id, type: "admin.reviewer_removed", data: { reviewer: id, passkeys: removed.passkeys } });
+  return { reviewer: id, removed: changeView(recorded), passkeys: removed.passkeys, voided_challenges: barred.voided, withdrawn_approvals: barred.withdrawn };
+}
+
+/**
+ * Revokes one passkey of a reviewer (admin): it no longer signs in or gives a verdict, and a
+ * session signed in with it is refused at its next request; the reviewer's other passkeys are
+ * untouched. Recorded in the tenant's admin log with who and why, once.
+ */
+export async function revokePasskey(
+  scope: ReviewScope,
+  args: { reviewer: string; credential: string; reason: string; by: string },
+): Promise<{ reviewer: string; credential: string; revoked: AdminChangeView }> {
+  const { env, deps } = scope;
+  const revoked = await deps.reviewerRegistry(env, env.TENANT).revokePasskey({ reviewer: args.reviewer, credential: args.credential, by: args.by, reason: args.reason, now: deps.now() });
+  if (!revoked.ok) throw new StateError(revoked.code, "no such passkey of this reviewer");
+  const recorded = await recordOnce(scope, revoked.revoked, {
+    kind: "revocation",
+    id: args.credential,
+    type: "admin.passkey_revoked",
+    data: { reviewer: args.reviewer, credential: args.credential },
+  });
+  return { reviewer: args.reviewer, credential: args.credential, revoked: changeView(recorded) };
 }

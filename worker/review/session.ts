@@ -10,12 +10,18 @@ export const REVIEWER_COOKIE = "warden_reviewer";
 /** A sign-in lasts this long; every verdict needs its own assertion regardless. */
 export const REVIEWER_SESSION_SECONDS = 15 * 60;
 
-/** Signs a reviewer session after a verified passkey sign-in. */
-export async function issueReviewerSession(scope: ReviewScope, reviewer: string, now: number): Promise<{ token: string; expiresAt: number }> {
+/** A signed-in reviewer: who, and the passkey they signed in with (`cid`), whose revocation ends the session. */
+export interface SignedInReviewer {
+  id: string;
+  credential: string;
+}
+
+/** Signs a reviewer session after a verified passkey sign-in with `credential`. */
+export async function issueReviewerSession(scope: ReviewScope, reviewer: SignedInReviewer, now: number): Promise<{ token: string; expiresAt: number }> {
   return signWardenJwt(
     await signingKey(scope.env.SIGNING_KEY),
     "warden-reviewer+jwt",
-    { sub: reviewer, tnt: scope.env.TENANT, jti: scope.deps.newId() },
+    { sub: reviewer.id, cid: reviewer.credential, tnt: scope.env.TENANT, jti: scope.deps.newId() },
     { now, ttlSeconds: REVIEWER_SESSION_SECONDS },
   );
 }
@@ -28,15 +34,31 @@ export function reviewerCookie(token: string): string {
 /** The `Set-Cookie` value that signs a reviewer out. */
 export const CLEAR_REVIEWER_COOKIE = `${REVIEWER_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict`;
 
-/** The signed-in reviewer, or null when the cookie is absent or does not verify (the page then offers sign-in). */
-export async function reviewerFromCookie(c: Context<AppEnv>): Promise<{ id: string } | null> {
+/**
+ * The reviewer session a request carries: `none` when the cookie is absent or does not verify
+ * (the page then offers sign-in), `signed-in` when it verifies and still stands, `ended` when an
+ * admin removed its reviewer or revoked the passkey it was signed in with since.
+ */
+export type ReviewerSession = { state: "none" } | { state: "signed-in"; reviewer: SignedInReviewer } | { state: "ended"; code: "reviewer_removed" | "passkey_revoked" };
+
+/**
+ * Reads and checks the reviewer session cookie. A signature is not enough: the registry is asked
+ * on every request whether the session still stands, so a removal or a revocation ends it at the
+ * next request instead of at its expiry, up to 15 minutes later.
+ */
+export async function reviewerSession(c: Context<AppEnv>): Promise<ReviewerSession> {
   const token = getCookie(c, REVIEWER_COOKIE);
-  if (!token) return null;
+  if (!token) return { state: "none" };
+  let reviewer: SignedInReviewer;
   try {
     const claims = await verifyWardenJwt(token, await signingKey(c.env.SIGNING_KEY), "warden-reviewer+jwt", c.var.deps.now());
-    if (claims["tnt"] !== c.env.TENANT || typeof claims.sub !== "string") return null;
-    return { id: claims.sub };
+    const { tnt, cid } = claims as Record<string, unknown>;
+    if (tnt !== c.env.TENANT || typeof claims.sub !== "string" || typeof cid !== "string") return { state: "none" };
+    reviewer = { id: claims.sub, credential: cid };
   } catch {
-    return null;
+    return { state: "none" };
   }
+  const standing = await c.var.deps.reviewerRegistry(c.env, c.env.TENANT).standing({ reviewer: reviewer.id, credential: reviewer.credential });
+  if (standing.ok) return { state: "signed-in", reviewer };
+  return standing.code === "not_found" ? { state: "none" } : { state: "ended", code: standing.code };
 }

@@ -6,6 +6,7 @@
  */
 import type { JsonValue } from "../log/canonical.ts";
 import type { ChallengeStatement, HoldShown, ReviewStatus, TierStep } from "./record.ts";
+import type { TicketService } from "./ticket-templates.ts";
 import type { ReviewEvent } from "./webhook.ts";
 
 /** A hold as the service and the page see it. */
@@ -22,7 +23,22 @@ export interface HoldState {
   decided_by: string | null;
   released: boolean;
   token_ttl: number;
-  ladder: TierStep[];
+  /** Tickets opened for the hold, as their services answered (not part of what a verdict commits to). */
+  tickets: HoldTicket[];
+  /** The tiers the hold can climb, without their ticket templates (those stay inside the holds). */
+  ladder: Omit<TierStep, "tickets">[];
+}
+
+/** A ticket a service opened for a hold, as noted back into the hold. */
+export interface HoldTicket {
+  service: TicketService;
+  /** The tier the hold entered when the ticket was asked for. */
+  tier: string;
+  /** The service's key (`SEC-42`, `INC0010001`). */
+  key: string;
+  /** Where a person opens it. */
+  url: string;
+  at: string;
 }
 
 /** A reviewer an admin registered. Never changed once stored. */
@@ -34,6 +50,21 @@ export interface ReviewerRecord {
   /** Random WebAuthn user handle (base64url), never the reviewer id. */
   user_handle: string;
   created_at: string;
+}
+
+/** An admin's removal of a reviewer or revocation of a passkey: when, by whom, why, and where the admin log has it (null until recorded). */
+export interface AdminChange {
+  at: number;
+  by: string;
+  reason: string;
+  log: { seq: number; hash: string } | null;
+}
+
+/** A reviewer as an admin sees them. */
+export interface ReviewerDetail {
+  reviewer: ReviewerRecord;
+  removed: AdminChange | null;
+  passkeys: { id: string; created_at: number; last_used_at: number | null; revoked: AdminChange | null }[];
 }
 
 /** A sign-in or enrollment challenge, kept by the reviewer registry. */
@@ -91,5 +122,32 @@ export interface WebhookItem {
   at: number;
 }
 
+/**
+ * One ticket to open, rendered from the tier's template when the hold entered it. `key` is the
+ * item's `<review id>#<n>`; once opened, the ticket's own key is noted back into the hold.
+ */
+export interface TicketItem {
+  kind: "ticket";
+  key: string;
+  review_id: string;
+  tenant: string;
+  service: TicketService;
+  tier: string;
+  /** What is sent: Jira's issue-create body, or ServiceNow's incident record. */
+  body: { [key: string]: JsonValue };
+  at: number;
+}
+
 /** What the holds hand to the outbox, in the order they wrote it. */
-export type OutboxItem = EvidenceItem | WebhookItem;
+export type OutboxItem = EvidenceItem | WebhookItem | TicketItem;
+
+/** A ticket the outbox opened, as it reports it back to the hold (`ReviewHolds.noteTicket`). */
+export interface OpenedTicket {
+  review_id: string;
+  /** The ticket item's key: a hold notes each item once. */
+  item: string;
+  service: TicketService;
+  tier: string;
+  key: string;
+  url: string;
+}

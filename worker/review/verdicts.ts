@@ -6,6 +6,7 @@ import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON 
 import { StateError, VerificationError } from "../errors.ts";
 import type { ChallengeStatement, Verdict } from "./record.ts";
 import type { ReviewScope } from "./scope.ts";
+import type { SignedInReviewer } from "./session.ts";
 import type { HoldState } from "./types.ts";
 import { assertionOptions, parseClientData, reviewConfig, toBase64url, verifyAssertion } from "./webauthn.ts";
 
@@ -15,14 +16,15 @@ import { assertionOptions, parseClientData, reviewConfig, toBase64url, verifyAss
  */
 export async function verdictOptions(
   scope: ReviewScope,
-  reviewerId: string,
+  signedIn: SignedInReviewer,
   args: { id: string; verdict: Verdict; shownSha256: string },
 ): Promise<{ statement: ChallengeStatement; options: PublicKeyCredentialRequestOptionsJSON; hold: HoldState }> {
   const { env, deps } = scope;
   const config = reviewConfig(env);
   const registry = deps.reviewerRegistry(env, env.TENANT);
-  const reviewer = await registry.reviewer(reviewerId);
-  if (!reviewer) throw new StateError("not_found", "no such reviewer");
+  const standing = await registry.standing({ reviewer: signedIn.id, credential: signedIn.credential });
+  if (!standing.ok) throw new VerificationError(standing.code, "the reviewer session does not stand");
+  const { reviewer } = standing;
   const prepared = await deps.reviewHolds(env, env.TENANT).prepareVerdict({
     id: args.id,
     reviewer,
@@ -41,7 +43,8 @@ export async function verdictOptions(
  *
  * 1. the holds spend the challenge (a response that fails any later check has used it up);
  * 2. the assertion is verified against the credential the registry holds;
- * 3. the registry moves the credential's counter forward (check-and-set);
+ * 3. the registry moves the credential's counter forward (check-and-set), refusing a removed
+ *    reviewer or a revoked passkey;
  * 4. the holds apply the verdict, at most once per challenge, re-checking the hold.
  *
  * A failure between 3 and 4 leaves a counter moved and no verdict: the reviewer signs again
@@ -65,7 +68,7 @@ export async function giveVerdict(scope: ReviewScope, args: { id: string; respon
   const { newCounter } = await verifyAssertion(response, config, row.challenge, credential);
 
   const used = await registry.useCredential({ id: credential.id, reviewer: row.reviewer, newCounter, now: deps.now() });
-  if (!used.ok) throw new VerificationError(used.code === "counter_regression" ? "counter_regression" : "webauthn_invalid", "the passkey cannot give this verdict");
+  if (!used.ok) throw new VerificationError(used.code === "not_found" ? "webauthn_invalid" : used.code, "the passkey cannot give this verdict");
   const committed = await holds.commitVerdict({
     challenge: row.challenge,
     reviewer: used.reviewer,

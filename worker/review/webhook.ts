@@ -11,8 +11,15 @@ export const WEBHOOK_MAX_ATTEMPTS = WEBHOOK_BACKOFF_SECONDS.length + 1;
 /** A receiver that has not answered by then counts as a failed attempt. */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 
+/**
+ * A review notification's body. `review.created` when a hold is queued (its tier's channel
+ * learns of it without polling), `review.escalated` and `review.expired` as deadlines and
+ * reviewers move it, `review.cancelled` when its device was quarantined. `link` opens the hold
+ * on the reviewer page; `proof` ties the event to the verifiable log: the record's digest and
+ * where the decision that raised the hold is in the device log.
+ */
 export interface ReviewEvent {
-  type: "review.escalated" | "review.expired";
+  type: "review.created" | "review.escalated" | "review.expired" | "review.cancelled";
   review_id: string;
   tenant: string;
   tier: string;
@@ -22,6 +29,8 @@ export interface ReviewEvent {
   by: string;
   action: { type: string; targets: number };
   requester: { device: string; agent: string };
+  link: string | null;
+  proof: { record_sha256: string; decision_log: { seq: number; hash: string } };
   at: string;
 }
 

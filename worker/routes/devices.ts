@@ -106,7 +106,9 @@ devices.openapi(
 );
 
 const OrderSchema = z.strictObject({ reason: z.string().min(1).max(500).openapi({ description: "Why: recorded in the device log and the admin log" }) }).openapi("StandingOrder");
-const StandingAnswerSchema = z.object({ changed: z.boolean(), log: LogHeadSchema }).openapi("StandingChanged");
+const StandingAnswerSchema = z
+  .object({ changed: z.boolean(), log: LogHeadSchema, cancelled_holds: z.array(z.string()).optional().openapi({ description: "Quarantine: the holds of the device it ended" }) })
+  .openapi("StandingChanged");
 
 for (const [verb, summary, change] of [
   ["quarantine", "Quarantine a device: from its next request every decision denies (device_quarantined), no session opens, no token redeems; its pending holds end (admin)", quarantineDevice],

@@ -3,7 +3,7 @@ import type { AppEnv } from "../context.ts";
 import { router } from "../openapi.ts";
 import { reviewPageData } from "../review/holds.ts";
 import { enrollPage, pageCsp, reviewPage } from "../review/page.ts";
-import { reviewerFromCookie } from "../review/session.ts";
+import { reviewerSession } from "../review/session.ts";
 import { toBase64url } from "../review/webauthn.ts";
 
 /** The reviewer page (`/review`) and the enrollment page (`/review/enroll`), outside the OpenAPI document. */
@@ -19,7 +19,9 @@ function htmlResponse(c: Context<AppEnv>, nonce: string, body: string): Response
 
 reviewPages.get("/review", async function reviewQueuePage(c) {
   const nonce = toBase64url(c.var.deps.randomBytes(16));
-  const { reviewer, holds, now } = await reviewPageData({ env: c.env, deps: c.var.deps }, await reviewerFromCookie(c));
+  // A session an admin ended is shown the sign-in, like one that expired.
+  const session = await reviewerSession(c);
+  const { reviewer, holds, now } = await reviewPageData({ env: c.env, deps: c.var.deps }, session.state === "signed-in" ? session.reviewer : null);
   return htmlResponse(c, nonce, reviewPage(nonce, reviewer, holds, now));
 });
 

@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
-import { DeviceIdSchema, bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
-import { enrollPasskey, enrollmentOptions, issueEnrollment, registerReviewer, signIn, signInOptions } from "../review/reviewers.ts";
+import { DeviceIdSchema, LogHeadSchema, bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { enrollPasskey, enrollmentOptions, issueEnrollment, registerReviewer, removeReviewer, reviewerDetail, revokePasskey, signIn, signInOptions } from "../review/reviewers.ts";
 import { AssertionSchema } from "../review/schemas.ts";
 import { CLEAR_REVIEWER_COOKIE, reviewerCookie } from "../review/session.ts";
 
@@ -43,7 +43,22 @@ const RegistrationSchema = z
   })
   .openapi("WebAuthnRegistration");
 
-/** Reviewers over HTTP: registration and enrollment links (admin), passkey enrollment, sign-in and sign-out (flows in worker/review/reviewers.ts). */
+const AdminChangeSchema = z
+  .object({
+    at: z.string(),
+    by: z.string().openapi({ description: "Who did it: `admin` (the admin bearer token) until people's identities arrive" }),
+    reason: z.string(),
+    log: LogHeadSchema.nullable().openapi({ description: "Where the tenant's admin log (`GET /v1/bundles/log`) records it" }),
+  })
+  .openapi("AdminChange");
+
+const ReasonSchema = z
+  .strictObject({ reason: z.string().trim().min(1).max(500).openapi({ description: "Why, for the admin log" }) })
+  .openapi("AdminReason");
+
+const CredentialIdSchema = z.string().min(1).max(1024).regex(/^[A-Za-z0-9_-]+$/).openapi({ description: "The passkey's credential id (base64url)" });
+
+/** Reviewers over HTTP: registration, enrollment links, removal and passkey revocation (admin), passkey enrollment, sign-in and sign-out (flows in worker/review/reviewers.ts). */
 export const reviewers = router();
 
 reviewers.use("/v1/reviewers", requireRole("admin"));
@@ -51,6 +66,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers",
+    tags: ["reviewers"],
+    operationId: "registerReviewer",
     summary: "Register a reviewer and issue their one-time passkey enrollment link (admin)",
     security: bearerSecurity,
     request: jsonBody(NewReviewerSchema),
@@ -67,6 +84,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/{id}/enrollments",
+    tags: ["reviewers"],
+    operationId: "issueEnrollment",
     summary: "Issue another one-time enrollment link for a reviewer (admin)",
     security: bearerSecurity,
     request: { params: z.object({ id: ReviewerIdSchema }) },
@@ -80,8 +99,101 @@ reviewers.openapi(
 
 reviewers.openapi(
   createRoute({
+    method: "get",
+    path: "/v1/reviewers/{id}",
+    tags: ["reviewers"],
+    operationId: "getReviewer",
+    summary: "A reviewer with their passkeys, and any removal or revocation (admin)",
+    security: bearerSecurity,
+    middleware: [requireRole("admin")] as const,
+    request: { params: z.object({ id: ReviewerIdSchema }) },
+    responses: {
+      200: {
+        description: "The reviewer",
+        content: {
+          "application/json": {
+            schema: z
+              .object({
+                reviewer: ReviewerSchema,
+                removed: AdminChangeSchema.nullable(),
+                passkeys: z.array(z.object({ id: z.string(), created_at: z.string(), last_used_at: z.string().nullable(), revoked: AdminChangeSchema.nullable() })),
+              })
+              .openapi("ReviewerDetail"),
+          },
+        },
+      },
+      ...problems(401, 403, 404),
+    },
+  }),
+  async (c) => c.json(await reviewerDetail({ env: c.env, deps: c.var.deps }, c.req.valid("param").id), 200),
+);
+
+reviewers.openapi(
+  createRoute({
+    method: "delete",
+    path: "/v1/reviewers/{id}",
+    tags: ["reviewers"],
+    operationId: "removeReviewer",
+    summary: "Remove a reviewer: passkeys, sessions and verdict challenges stop at once (admin)",
+    description:
+      "None of the reviewer's passkeys signs in or gives a verdict any more (`reviewer_removed`), each of their sessions is refused at its next request, " +
+      "their outstanding verdict challenges are void, their approvals of holds still pending stop counting (`review.approval_withdrawn` in the device log), " +
+      "and their unused enrollment links are deleted. Recorded in the tenant's admin log as `admin.reviewer_removed` with `by` and `reason`. " +
+      "The id stays taken. Repeating the request answers with the first removal.",
+    security: bearerSecurity,
+    middleware: [requireRole("admin")] as const,
+    request: { params: z.object({ id: ReviewerIdSchema }), ...jsonBody(ReasonSchema) },
+    responses: {
+      200: {
+        description: "Removed",
+        content: {
+          "application/json": {
+            schema: z
+              .object({ reviewer: z.string(), removed: AdminChangeSchema, passkeys: z.array(z.string()), voided_challenges: z.int(), withdrawn_approvals: z.array(z.string()) })
+              .openapi("ReviewerRemoval"),
+          },
+        },
+      },
+      ...problems(400, 401, 403, 404),
+    },
+  }),
+  async (c) => c.json(await removeReviewer({ env: c.env, deps: c.var.deps }, c.req.valid("param").id, { reason: c.req.valid("json").reason, by: "admin" }), 200),
+);
+
+reviewers.openapi(
+  createRoute({
+    method: "delete",
+    path: "/v1/reviewers/{id}/passkeys/{credential}",
+    tags: ["reviewers"],
+    operationId: "revokePasskey",
+    summary: "Revoke one passkey of a reviewer (admin)",
+    description:
+      "The passkey no longer signs in or gives a verdict (`passkey_revoked`) and a session signed in with it is refused at its next request; the reviewer's " +
+      "other passkeys are untouched (issue another enrollment link for a replacement). Admins only: a reviewer cannot revoke their own passkeys, so a stolen " +
+      "passkey cannot revoke its owner's others and keep itself. Recorded in the tenant's admin log as `admin.passkey_revoked` with `by` and `reason`.",
+    security: bearerSecurity,
+    middleware: [requireRole("admin")] as const,
+    request: { params: z.object({ id: ReviewerIdSchema, credential: CredentialIdSchema }), ...jsonBody(ReasonSchema) },
+    responses: {
+      200: {
+        description: "Revoked",
+        content: { "application/json": { schema: z.object({ reviewer: z.string(), credential: z.string(), revoked: AdminChangeSchema }).openapi("PasskeyRevocation") } },
+      },
+      ...problems(400, 401, 403, 404),
+    },
+  }),
+  async (c) => {
+    const { id, credential } = c.req.valid("param");
+    return c.json(await revokePasskey({ env: c.env, deps: c.var.deps }, { reviewer: id, credential, reason: c.req.valid("json").reason, by: "admin" }), 200);
+  },
+);
+
+reviewers.openapi(
+  createRoute({
     method: "post",
     path: "/v1/reviewers/enroll/options",
+    tags: ["reviewers"],
+    operationId: "enrollmentOptions",
     summary: "Passkey creation options for an enrollment link",
     request: jsonBody(z.strictObject({ token: EnrollmentTokenSchema }).openapi("EnrollmentOptionsRequest")),
     responses: {
@@ -99,6 +211,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/enroll",
+    tags: ["reviewers"],
+    operationId: "enrollPasskey",
     summary: "Register the reviewer's passkey (attestation none, user verification required)",
     request: jsonBody(z.strictObject({ token: EnrollmentTokenSchema, response: RegistrationSchema }).openapi("EnrollmentRequest")),
     responses: {
@@ -116,6 +230,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/login/options",
+    tags: ["reviewers"],
+    operationId: "signInOptions",
     summary: "Passkey sign-in challenge for the reviewer page",
     request: jsonBody(z.strictObject({}).openapi("LoginOptionsRequest")),
     responses: { 200: { description: "WebAuthn request options (discoverable credentials)", content: { "application/json": { schema: z.object({ options: z.record(z.string(), z.unknown()) }) } } } },
@@ -127,11 +243,13 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/login",
+    tags: ["reviewers"],
+    operationId: "signIn",
     summary: "Sign in to the reviewer page with a passkey; sets an HttpOnly session cookie",
     request: jsonBody(z.strictObject({ response: AssertionSchema }).openapi("LoginRequest")),
     responses: {
       200: { description: "Signed in", content: { "application/json": { schema: z.object({ reviewer: ReviewerSchema, expires_at: z.string() }) } } },
-      ...problems(400, 401),
+      ...problems(400, 401, 403),
     },
   }),
   async (c) => {
@@ -146,6 +264,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/logout",
+    tags: ["reviewers"],
+    operationId: "signOut",
     summary: "Sign out of the reviewer page",
     responses: { 204: { description: "Signed out" } },
   }),

@@ -23,6 +23,7 @@ const HoldRecordSchema = z
     }),
     context_sha256: z.string().nullable(),
     policy: z.object({ digest: z.string(), reasons: z.array(z.string()) }),
+    decision_log: z.object({ seq: z.int(), hash: z.string() }).openapi({ description: "Where the decision that raised the hold is in the device log" }),
     action_hash: z.string(),
     created_at: z.string(),
   })
@@ -31,7 +32,7 @@ const HoldRecordSchema = z
 const HoldSchema = z
   .object({
     id: z.string(),
-    status: z.enum(["pending", "approved", "rejected", "expired"]),
+    status: z.enum(["pending", "approved", "rejected", "expired", "cancelled"]).openapi({ description: "`cancelled`: ended without a verdict because its device was quarantined" }),
     decision: z.enum(["permit", "deny"]).nullable().openapi({ description: "Once decided: permit on approval (or a permitting timeout rule), deny otherwise" }),
     tier: z.string(),
     deadline: z.string(),
@@ -41,6 +42,9 @@ const HoldSchema = z
     released: z.boolean().openapi({ description: "Whether the action token was already handed to the device (it is, once)" }),
     record: HoldRecordSchema,
     hold_sha256: Sha256HexSchema.openapi({ description: "SHA-256 of the canonical record, tier, deadline and approvers required, as shown" }),
+    tickets: z
+      .array(z.object({ service: z.enum(["jira", "servicenow"]), tier: z.string(), key: z.string(), url: z.string(), at: z.string() }))
+      .openapi({ description: "Tickets opened for the hold (Jira issues, ServiceNow incidents), once their services answered" }),
   })
   .openapi("Hold");
 
@@ -71,6 +75,7 @@ function holdView(hold: HoldState) {
     released: hold.released,
     record: hold.shown.record,
     hold_sha256: hold.hold_sha256,
+    tickets: hold.tickets,
   };
 }
 
@@ -87,6 +92,8 @@ reviews.openapi(
   createRoute({
     method: "get",
     path: "/v1/reviews/{id}",
+    tags: ["reviews"],
+    operationId: "getReview",
     summary: "Wait on a hold: pending, approved (with the action token, once), rejected or expired",
     description:
       "The device that raised the hold polls, or long-polls with `wait` (seconds, at most 25): the answer comes as soon as the hold is decided. " +
@@ -115,6 +122,8 @@ reviews.openapi(
   createRoute({
     method: "get",
     path: "/v1/reviews",
+    tags: ["reviews"],
+    operationId: "listPendingReviews",
     summary: "Pending holds, by deadline (reviewers, admins, auditors)",
     security: bearerSecurity,
     responses: {
@@ -133,6 +142,8 @@ reviews.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviews/{id}/options",
+    tags: ["reviews"],
+    operationId: "verdictOptions",
     summary: "Challenge for one verdict on a hold, committing to the hold as shown (signed-in reviewer)",
     description:
       "The challenge is SHA-256 over the RFC 8785 form of `statement`: review id, action hash, decision id, requester, tier, deadline, " +
@@ -150,7 +161,7 @@ reviews.openapi(
     const { caller } = c.var;
     if (caller.role !== "reviewer") throw new StateError("forbidden", "a signed-in reviewer is required");
     const body = c.req.valid("json");
-    const prepared = await verdictOptions({ env: c.env, deps: c.var.deps }, caller.reviewer.id, { id: c.req.valid("param").id, verdict: body.verdict, shownSha256: body.hold_sha256 });
+    const prepared = await verdictOptions({ env: c.env, deps: c.var.deps }, caller.reviewer, { id: c.req.valid("param").id, verdict: body.verdict, shownSha256: body.hold_sha256 });
     return c.json({ statement: { ...prepared.statement }, options: { ...prepared.options }, hold: holdView(prepared.hold) }, 200);
   },
 );
@@ -159,12 +170,15 @@ reviews.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviews/{id}/verdict",
+    tags: ["reviews"],
+    operationId: "giveVerdict",
     summary: "Approve, reject or escalate a hold with a passkey assertion over its challenge",
     description:
       "Authorised by the assertion alone. Refused: an unknown or expired challenge (`challenge_invalid`), a used one (`replay_detected`), " +
       "one issued for another hold (`review_mismatch`), a hold that changed since (`review_record_changed`), another origin or RP ID " +
       "(`webauthn_origin_mismatch`), no user verification, a signature counter that did not grow (`counter_regression`), an approval " +
-      "by the requester's own reviewer (`self_approval`) or a second one by the same reviewer (`duplicate_approver`). The raw assertion " +
+      "by the requester's own reviewer (`self_approval`) or a second one by the same reviewer (`duplicate_approver`), a removed reviewer " +
+      "(`reviewer_removed`) or a revoked passkey (`passkey_revoked`). The raw assertion " +
       "is appended to the requesting device's log.",
     request: { params: ReviewIdParams, ...jsonBody(z.strictObject({ response: AssertionSchema }).openapi("VerdictRequest")) },
     responses: {
