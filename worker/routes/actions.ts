@@ -5,7 +5,7 @@ import { deviceOf, requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
 import { TargetSchema } from "../decisions/request.ts";
 import { WardenError } from "../errors.ts";
-import { LogHeadSchema, Sha256HexSchema, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { actionTokenSecurity, deviceSecurity, jsonBody, LogHeadSchema, problems, router, Sha256HexSchema } from "../openapi.ts";
 
 const RedeemSchema = z
   .strictObject({
@@ -27,6 +27,9 @@ actions.openapi(
   createRoute({
     method: "post",
     path: "/v1/actions/redeem",
+    operationId: "redeemActionToken",
+    tags: ["actions"],
+    security: actionTokenSecurity,
     summary: "Redeem an action token once, for exactly the action it permits, under the policy that permitted it",
     description:
       "The enforcement point presents the action token as `Authorization: DPoP <token>` with a DPoP proof by the device key (`ath` over the action token). " +
@@ -59,6 +62,8 @@ actions.openapi(
   createRoute({
     method: "post",
     path: "/v1/actions/complete",
+    operationId: "completeAction",
+    tags: ["actions"],
     summary: "Record what came of a decided action, as `action.completed` in the device's log",
     description:
       "The enforcement point reports, once the tool has run: exit status, SHA-256 of the output and of each written file, duration, and whether a " +

@@ -59,6 +59,8 @@ devices.openapi(
   createRoute({
     method: "post",
     path: "/v1/devices",
+    operationId: "registerDevice",
+    tags: ["devices"],
     summary: "Register a device and its key (admin)",
     security: bearerSecurity,
     request: jsonBody(RegisterDeviceSchema),
@@ -78,6 +80,8 @@ devices.openapi(
   createRoute({
     method: "get",
     path: "/v1/devices/{id}",
+    operationId: "getDevice",
+    tags: ["devices"],
     summary: "Read a device's registration",
     security: [...bearerSecurity, ...deviceSecurity],
     request: { params: z.object({ id: DeviceIdSchema }) },

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
-import { DeviceIdSchema, bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { bearerSecurity, DeviceIdSchema, jsonBody, problems, publicAccess, router } from "../openapi.ts";
 import { enrollPasskey, enrollmentOptions, issueEnrollment, registerReviewer, signIn, signInOptions } from "../review/reviewers.ts";
 import { AssertionSchema } from "../review/schemas.ts";
 import { CLEAR_REVIEWER_COOKIE, reviewerCookie } from "../review/session.ts";
@@ -51,6 +51,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers",
+    operationId: "registerReviewer",
+    tags: ["reviewers"],
     summary: "Register a reviewer and issue their one-time passkey enrollment link (admin)",
     security: bearerSecurity,
     request: jsonBody(NewReviewerSchema),
@@ -67,6 +69,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/{id}/enrollments",
+    operationId: "issueReviewerEnrollment",
+    tags: ["reviewers"],
     summary: "Issue another one-time enrollment link for a reviewer (admin)",
     security: bearerSecurity,
     request: { params: z.object({ id: ReviewerIdSchema }) },
@@ -82,6 +86,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/enroll/options",
+    operationId: "getEnrollmentOptions",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Passkey creation options for an enrollment link",
     request: jsonBody(z.strictObject({ token: EnrollmentTokenSchema }).openapi("EnrollmentOptionsRequest")),
     responses: {
@@ -99,6 +106,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/enroll",
+    operationId: "enrollPasskey",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Register the reviewer's passkey (attestation none, user verification required)",
     request: jsonBody(z.strictObject({ token: EnrollmentTokenSchema, response: RegistrationSchema }).openapi("EnrollmentRequest")),
     responses: {
@@ -116,6 +126,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/login/options",
+    operationId: "getSignInOptions",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Passkey sign-in challenge for the reviewer page",
     request: jsonBody(z.strictObject({}).openapi("LoginOptionsRequest")),
     responses: { 200: { description: "WebAuthn request options (discoverable credentials)", content: { "application/json": { schema: z.object({ options: z.record(z.string(), z.unknown()) }) } } } },
@@ -127,6 +140,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/login",
+    operationId: "signIn",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Sign in to the reviewer page with a passkey; sets an HttpOnly session cookie",
     request: jsonBody(z.strictObject({ response: AssertionSchema }).openapi("LoginRequest")),
     responses: {
@@ -146,6 +162,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/logout",
+    operationId: "signOut",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Sign out of the reviewer page",
     responses: { 204: { description: "Signed out" } },
   }),
