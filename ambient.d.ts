@@ -19,7 +19,7 @@ declare module "swagger-ui-dist/swagger-ui.css" {
   const text: string;
   export default text;
 }
-declare module "@simplewebauthn/browser/dist/bundle/index.umd.min.js" {
+declare module "*/@simplewebauthn/browser/dist/bundle/index.umd.min.js" {
   const text: string;
   export default text;
 }

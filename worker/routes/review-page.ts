@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 import { router } from "../openapi.ts";
 import { reviewPageData } from "../review/holds.ts";
-import { enrollPage, pageCsp, reviewPage } from "../review/page.ts";
+import { WEBAUTHN_CLIENT, enrollPage, pageCsp, reviewPage } from "../review/page.ts";
 import { reviewerFromCookie } from "../review/session.ts";
 import { toBase64url } from "../review/webauthn.ts";
 
@@ -26,4 +26,12 @@ reviewPages.get("/review", async function reviewQueuePage(c) {
 reviewPages.get("/review/enroll", function enrollmentPage(c) {
   const nonce = toBase64url(c.var.deps.randomBytes(16));
   return htmlResponse(c, nonce, enrollPage(nonce));
+});
+
+reviewPages.get(WEBAUTHN_CLIENT.path, function webauthnClient(c) {
+  c.header("content-type", "text/javascript; charset=utf-8");
+  c.header("x-content-type-options", "nosniff");
+  // Revalidated on each page load: a deploy that updates the library must reach every reviewer at once.
+  c.header("cache-control", "no-cache");
+  return c.body(WEBAUTHN_CLIENT.body);
 });
