@@ -26,3 +26,14 @@ it.each(["/review", "/review/enroll"])("%s loads the client and its own script u
   expect(html).toContain("SimpleWebAuthnBrowser");
   expect(html).not.toMatch(/navigator\.credentials/);
 });
+
+it.each([
+  ["/review", "https://warden.test/review"],
+  ["/review/enroll", "https://warden.test/review/enroll"],
+])("%s opened at another origin than REVIEW_ORIGIN says where passkeys work", async (path, target) => {
+  // 127.0.0.1 for localhost is the common case: a browser refuses an IP address as RP ID.
+  const elsewhere = await (await SELF.fetch(`http://127.0.0.1:8787${path}`)).text();
+  expect(elsewhere).toContain(`<a id="origin-link" href="${target}">`);
+  const here = await (await SELF.fetch(`https://warden.test${path}`)).text();
+  expect(here).not.toContain("origin-notice");
+});

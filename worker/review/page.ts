@@ -106,6 +106,9 @@ async function verdict(button) {
     if (!/review_not_pending|review_record_changed/.test(error.message)) for (const b of hold.querySelectorAll("button")) b.disabled = false;
   }
 }
+// An enrollment link opened at the wrong origin: carry its token (the fragment) to the right one.
+const originLink = document.getElementById("origin-link");
+if (originLink && location.hash) originLink.href += location.hash;
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
@@ -113,6 +116,18 @@ document.addEventListener("click", (event) => {
   run().catch((error) => say("Failed: " + error.message, true));
 });
 `;
+
+/**
+ * Shown when the page is opened at another origin than REVIEW_ORIGIN (127.0.0.1 for localhost,
+ * another port, a workers.dev name): passkeys are bound to REVIEW_ORIGIN and its RP ID, and a
+ * browser refuses an IP address as RP ID, so say where to go instead of failing in the ceremony.
+ */
+export function originNotice(pageOrigin: string, reviewOrigin: string | undefined, path: string): string {
+  if (!reviewOrigin || pageOrigin === reviewOrigin) return "";
+  const target = escapeHtml(`${reviewOrigin}${path}`);
+  return `<p role="alert" id="origin-notice"><strong>Passkeys for this page work only at ${escapeHtml(reviewOrigin)}.</strong>
+Open <a id="origin-link" href="${target}">${target}</a> instead.</p>`;
+}
 
 function layout(nonce: string, title: string, body: string): string {
   return `<!doctype html>
@@ -179,13 +194,14 @@ ${row("Record digest", mono(hold.hold_sha256))}
 }
 
 /** The queue for a signed-in reviewer: pending holds grouped by tier, soonest deadline first. */
-export function reviewPage(nonce: string, reviewer: { id: string; display_name: string } | null, holds: HoldState[], now: number): string {
+export function reviewPage(nonce: string, reviewer: { id: string; display_name: string } | null, holds: HoldState[], now: number, notice = ""): string {
   const status = `<p id="status" role="status" aria-live="polite" tabindex="-1"></p>`;
   if (!reviewer) {
     return layout(
       nonce,
       "Warden review — sign in",
       `<h1>Warden review</h1>
+${notice}
 <p>Held agent actions wait here for a person. Sign in with the passkey you registered from your enrollment link.</p>
 <button type="button" data-action="sign-in">Sign in with passkey</button>
 ${status}`,
@@ -209,11 +225,12 @@ ${holds.length === 0 ? "<p>No holds are waiting.</p>" : sections}`,
 }
 
 /** The enrollment page behind a one-time link: registers one passkey. */
-export function enrollPage(nonce: string): string {
+export function enrollPage(nonce: string, notice = ""): string {
   return layout(
     nonce,
     "Warden review — register a passkey",
     `<h1>Register your reviewer passkey</h1>
+${notice}
 <p>This one-time link registers a passkey for approving held agent actions. Your authenticator will ask you to verify yourself.</p>
 <button type="button" id="enroll" data-action="enroll">Register passkey</button>
 <p id="to-review" hidden><a href="/review">Go to the review queue and sign in</a></p>

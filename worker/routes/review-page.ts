@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 import { router } from "../openapi.ts";
 import { reviewPageData } from "../review/holds.ts";
-import { WEBAUTHN_CLIENT, enrollPage, pageCsp, reviewPage } from "../review/page.ts";
+import { WEBAUTHN_CLIENT, enrollPage, originNotice, pageCsp, reviewPage } from "../review/page.ts";
 import { reviewerFromCookie } from "../review/session.ts";
 import { toBase64url } from "../review/webauthn.ts";
 
@@ -20,12 +20,12 @@ function htmlResponse(c: Context<AppEnv>, nonce: string, body: string): Response
 reviewPages.get("/review", async function reviewQueuePage(c) {
   const nonce = toBase64url(c.var.deps.randomBytes(16));
   const { reviewer, holds, now } = await reviewPageData({ env: c.env, deps: c.var.deps }, await reviewerFromCookie(c));
-  return htmlResponse(c, nonce, reviewPage(nonce, reviewer, holds, now));
+  return htmlResponse(c, nonce, reviewPage(nonce, reviewer, holds, now, originNotice(new URL(c.req.url).origin, c.env.REVIEW_ORIGIN, "/review")));
 });
 
 reviewPages.get("/review/enroll", function enrollmentPage(c) {
   const nonce = toBase64url(c.var.deps.randomBytes(16));
-  return htmlResponse(c, nonce, enrollPage(nonce));
+  return htmlResponse(c, nonce, enrollPage(nonce, originNotice(new URL(c.req.url).origin, c.env.REVIEW_ORIGIN, "/review/enroll")));
 });
 
 reviewPages.get(WEBAUTHN_CLIENT.path, function webauthnClient(c) {
