@@ -1,7 +1,7 @@
 import { open, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { ClientError, WardenClient, exportDeviceKey, generateDeviceKey, type DecisionRequest, type DecisionTarget } from "./client.ts";
-import { group, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
+import { fileErrorMessage, group, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
 import { DEFAULT_TIMEOUT_SECONDS, baseUrl, fetchWithTimeout, loadKey, talk, timeoutMs } from "./connect.ts";
 import { EXIT, LOG_CHECK_EXIT, decisionExitCode } from "./exit.ts";
 import { configDir, HookState } from "./hooks/state.ts";
@@ -70,7 +70,7 @@ Exit status: 0 registered, 1 any error.`,
       file = await open(keyOut, "wx", 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`refusing to overwrite existing key file ${keyOut}`);
-      throw new Error(`cannot create key file ${keyOut}: ${(error as Error).message}`);
+      throw new Error(`cannot create the key file: ${fileErrorMessage(error) ?? `${keyOut}: ${(error as Error).message}`}`);
     }
     let registered = false;
     try {

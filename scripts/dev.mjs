@@ -175,11 +175,11 @@ async function readConfig() {
 function buildAndUpload({ tenant, bucket }) {
   const built = spawnSync(
     process.execPath,
-    [wardenBin, "bundle", "build", BUNDLE_DIR, "--key", PUBLISHER_KEY_FILE, "--tenant", tenant, "--out", ARTIFACT_FILE],
+    [wardenBin, "bundle", "build", BUNDLE_DIR, "--key", PUBLISHER_KEY_FILE, "--tenant", tenant, "--out", ARTIFACT_FILE, "--json"],
     { cwd: root, env, encoding: "utf8" },
   );
   if (built.status !== 0) fail(`warden bundle build ${BUNDLE_DIR} failed:\n${built.stdout}${built.stderr}`);
-  const { version, digest } = JSON.parse(built.stdout.slice(built.stdout.lastIndexOf("\n{") + 1));
+  const { version, digest } = JSON.parse(built.stdout);
   say(`built and signed ${BUNDLE_DIR}: version ${version} (${digest})`);
   const object = `${bucket}/${tenant}/bundles/artifacts/${version}.jws`;
   const put = spawnSync(
