@@ -198,7 +198,8 @@ export async function publishArtifact(args: {
   const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
   const location = args.target === "remote" ? ["--remote"] : ["--local", "--persist-to", args.target.local];
   const put = spawnSync(process.execPath, [wrangler, "r2", "object", "put", object, "--file", args.artifact, "--content-type", "application/jose", ...location], {
-    stdio: ["ignore", "inherit", "inherit"],
+    // wrangler's output is a log: to stderr, so stdout carries only the result.
+    stdio: ["ignore", process.stderr, "inherit"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   });
   if (put.status !== 0) throw new Error(`wrangler r2 object put ${object} failed`);
