@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// A local stand-in for the Cloudflare account side of wrangler, for scripts/deploy.mjs's tests
+// (WARDEN_WRANGLER points at it): R2 buckets and their locks, worker secrets, deployments, kept
+// in the JSON file $WARDEN_ACCOUNT_STATE. It records every call; secret values never reach it
+// beyond their names. Anything it does not know exits 3, so a new account call fails the test.
+import { readFileSync, writeFileSync } from "node:fs";
+
+const file = process.env.WARDEN_ACCOUNT_STATE;
+const state = JSON.parse(readFileSync(file, "utf8"));
+const args = process.argv.slice(2);
+state.calls.push(args.join(" "));
+const save = () => writeFileSync(file, JSON.stringify(state, null, 2));
+const [group, command, ...rest] = args;
+let status = 0;
+
+if (group === "r2" && command === "bucket" && rest[0] === "info") {
+  if (state.buckets.includes(rest[1])) process.stdout.write(JSON.stringify({ name: rest[1] }));
+  else status = 1;
+} else if (group === "r2" && command === "bucket" && rest[0] === "create") {
+  state.buckets.push(rest[1]);
+} else if (group === "r2" && command === "bucket" && rest[0] === "lock" && rest[1] === "add") {
+  state.locks.push({ bucket: rest[2], name: rest[3], prefix: rest[4], days: Number(rest[rest.indexOf("--retention-days") + 1]) });
+} else if (group === "secret" && command === "list") {
+  process.stdout.write(JSON.stringify(state.secrets.map((name) => ({ name, type: "secret_text" }))));
+} else if (group === "secret" && command === "bulk") {
+  const values = JSON.parse(readFileSync(rest[0], "utf8"));
+  state.secrets.push(...Object.keys(values));
+  state.uploaded.push(...Object.entries(values).map(([name, value]) => ({ name, length: String(value).length })));
+} else if (group === "deploy") {
+  state.deployed.push(args.join(" "));
+} else status = 3;
+save();
+process.exit(status);
