@@ -177,6 +177,18 @@ Exit status: 0 built, 2 the bundle is invalid or a test failed (nothing built), 
   },
 };
 
+/**
+ * A Cloudflare Access service token from the environment, for a Warden whose admin routes sit
+ * behind Access (docs/deploy.md): both or none.
+ */
+export function accessHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
+  const id = env["CF_ACCESS_CLIENT_ID"];
+  const secret = env["CF_ACCESS_CLIENT_SECRET"];
+  if (!id && !secret) return {};
+  if (!id || !secret) throw new Error("set both CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET (an Access service token), or neither");
+  return { "cf-access-client-id": id, "cf-access-client-secret": secret };
+}
+
 /** Uploads an artifact with wrangler and activates it through the admin API. */
 export async function publishArtifact(args: {
   artifact: string;
@@ -190,6 +202,7 @@ export async function publishArtifact(args: {
   rollback: boolean;
   reason?: string;
 }): Promise<{ status: number; body: unknown }> {
+  const access = accessHeaders(process.env);
   const artifact = readFileSync(args.artifact, "utf8").trim();
   // Only to learn where to put it: the worker verifies the signature before trusting any of it.
   const { tenant, version } = strictJwsParts(artifact).payload;
@@ -209,7 +222,7 @@ export async function publishArtifact(args: {
   if (args.reason !== undefined) body["reason"] = args.reason;
   const response = await fetch(`${args.url.replace(/\/+$/, "")}/v1/bundles/activate`, {
     method: "POST",
-    headers: { authorization: `Bearer ${args.adminToken}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${args.adminToken}`, "content-type": "application/json", ...access },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
@@ -237,6 +250,9 @@ Options:
   --persist-to <dir>     Local state directory of wrangler dev (default .wrangler/state)
   --bucket <name>        R2 bucket (default warden-bundles)
   --json                 Print Warden's answer as JSON
+
+Environment: CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET, a Cloudflare Access service
+token, when the admin routes are behind Access (docs/deploy.md).
 
 The worker activates only artifacts signed by a key in its PUBLISHER_KEYS; under
 \`npm start\` that is .dev/publisher.jwk (build with --key .dev/publisher.jwk, or add

@@ -165,4 +165,11 @@ describe("bundle publish", () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ code: "bundle_untrusted_key" });
     expect(run.stderr).toContain("PUBLISHER_KEYS");
   });
+
+  it("half an Access service token is an environment error (1), before anything is uploaded", async () => {
+    const run = await warden(["bundle", "publish", join(work, "untrusted.jws"), "--url", "http://127.0.0.1:9", "--admin-token", "t"], { env: { CF_ACCESS_CLIENT_ID: "id.access" } });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("CF_ACCESS_CLIENT_SECRET");
+    expect(run.stderr).not.toContain("wrangler");
+  });
 });
