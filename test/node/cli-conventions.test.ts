@@ -105,6 +105,18 @@ describe("--json: one JSON document on stdout, logs on stderr", () => {
     expect(JSON.parse(run.stdout)).toMatchObject(expected);
   });
 
+  it("the shim takes --json too (its output is JSON either way)", async () => {
+    const ctx = inject("warden");
+    const device = `json-${Date.now()}`;
+    const key = join(work, `${device}.jwk`);
+    const registered = await warden(["shim", "register", "--url", ctx.api, "--admin-token", ctx.adminToken, "--device", device, "--key-out", key, "--json"]);
+    expect(registered.status, registered.stderr).toBe(0);
+    expect(JSON.parse(registered.stdout)).toMatchObject({ id: device });
+    const decided = await warden(["shim", "decide", "--url", ctx.api, "--device", device, "--key", key, "--action", "file.read", "--target", "/etc/shadow", "--json"]);
+    expect(decided.status).toBe(10);
+    expect(JSON.parse(decided.stdout)).toMatchObject({ decision: "deny" });
+  });
+
   it("bundle build prints its test report on stderr and only the artifact on stdout", async () => {
     const dir = valid();
     const out = join(work, "built.jws");
