@@ -8,7 +8,8 @@
 //  2. Checks that the R2 buckets and the secrets exist in the account; offers to create what is
 //     missing (buckets, the archive's retention lock, generated secrets) and creates nothing
 //     without a yes. PUBLISHER_KEYS is never invented: it is the JWK Set of your publisher key.
-//  3. Runs `npm test`, then `wrangler deploy --env <env>`.
+//  3. Runs `npm test`, then `wrangler deploy --env <env>`, with the generated secrets
+//     (`--secrets-file`, so they exist from the deployment on, even for a new worker).
 //
 // Options:
 //   --env <name>      The wrangler environment (default production)
@@ -36,7 +37,7 @@ const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 const wranglerBin = process.env.WARDEN_WRANGLER ?? createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
 
 /** The secrets the worker reads (env.d.ts), and how a missing one can be made here. */
-export const SECRETS = [
+const SECRETS = [
   { name: "ADMIN_TOKEN", make: () => randomBytes(32).toString("base64url"), show: true },
   { name: "AUDITOR_TOKEN", make: () => randomBytes(32).toString("base64url"), show: true },
   { name: "SIGNING_KEY", make: () => JSON.stringify(generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" })), show: false },
@@ -62,7 +63,7 @@ class DeployError extends Error {}
  * What is wrong with the environment's configuration, as sentences; empty when it may deploy.
  * Pure over the config wrangler's reader returns, so a test can run it on any file.
  */
-export function configProblems(config, envName) {
+function configProblems(config, envName) {
   const problems = [];
   const vars = config.vars ?? {};
   const where = (key) => `env.${envName}.${key}`;
@@ -138,14 +139,22 @@ async function ensureBuckets(config, yes) {
   }
 }
 
-async function ensureSecrets(envName, configArgs, yes) {
+/**
+ * The secrets to generate and upload with the deployment (`wrangler deploy --secrets-file`):
+ * those missing that can be made here, after a yes. Only a worker that does not exist yet may
+ * count as having none: any other failure to list them stops the deploy, since generating over
+ * a secret that is set — a signing key above all — would replace it.
+ */
+async function missingSecrets(envName, configArgs, yes) {
   const listed = wrangler(["secret", "list", "--env", envName, "--format", "json", ...configArgs], { capture: true, quiet: true });
-  // A worker never deployed has no secrets yet: wrangler then fails to find it.
-  const present = new Set(listed.status === 0 ? JSON.parse(listed.stdout).map((secret) => secret.name) : []);
+  let present;
+  if (listed.status === 0) present = new Set(JSON.parse(listed.stdout).map((secret) => secret.name));
+  else if (/\b10007\b|does not exist/i.test(`${listed.stdout}${listed.stderr}`)) present = new Set();
+  else throw new DeployError(`cannot list the worker's secrets, so nothing is generated: ${`${listed.stderr}`.trim() || `wrangler exited with ${listed.status}`}`);
   const missing = SECRETS.filter((secret) => !present.has(secret.name));
   if (missing.length === 0) {
     say(`secrets present: ${SECRETS.map((secret) => secret.name).join(", ")}`);
-    return;
+    return {};
   }
   const unmakeable = missing.filter((secret) => secret.make === null);
   if (unmakeable.length > 0) {
@@ -154,22 +163,10 @@ async function ensureSecrets(envName, configArgs, yes) {
         `\`npx wrangler secret put PUBLISHER_KEYS --env ${envName}\` and paste it (docs/deploy.md)`,
     );
   }
-  if (!(await confirm(`Secrets ${missing.map((secret) => secret.name).join(", ")} are not set. Generate and upload them?`, yes))) {
+  if (!(await confirm(`Secrets ${missing.map((secret) => secret.name).join(", ")} are not set. Generate them and upload them with the deployment?`, yes))) {
     throw new DeployError(`secrets ${missing.map((secret) => secret.name).join(", ")} are missing: set them with wrangler secret put (docs/deploy.md) or answer yes`);
   }
-  const values = Object.fromEntries(missing.map((secret) => [secret.name, secret.make()]));
-  const dir = mkdtempSync(join(tmpdir(), "warden-secrets-"));
-  const file = join(dir, "secrets.json");
-  try {
-    writeFileSync(file, JSON.stringify(values), { mode: 0o600 });
-    if (wrangler(["secret", "bulk", file, "--env", envName, ...configArgs]).status !== 0) throw new DeployError("wrangler secret bulk failed");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  for (const secret of missing) {
-    if (secret.show) say(`${secret.name} = ${values[secret.name]}  (shown once: keep it in your password manager)`);
-    else say(`${secret.name} generated and stored`);
-  }
+  return Object.fromEntries(missing.map((secret) => [secret.name, secret.make()]));
 }
 
 export async function deploy(argv) {
@@ -193,9 +190,10 @@ export async function deploy(argv) {
   if (problems.length > 0) throw new DeployError(`refusing to deploy ${values.env}:\n  - ${problems.join("\n  - ")}`);
   say(`configuration of ${values.env} is complete (${config.name}, ${config.vars.REVIEW_ORIGIN})`);
 
+  let secrets = {};
   if (!values["dry-run"]) {
     await ensureBuckets(config, values.yes);
-    await ensureSecrets(values.env, configArgs, values.yes);
+    secrets = await missingSecrets(values.env, configArgs, values.yes);
   }
   if (!values["skip-tests"]) {
     say("running npm test");
@@ -204,8 +202,23 @@ export async function deploy(argv) {
   }
   const deployArgs = ["deploy", "--env", values.env, ...configArgs, ...(values["dry-run"] ? ["--dry-run"] : [])];
   say(`wrangler ${deployArgs.join(" ")}`);
-  const deployed = wrangler(deployArgs);
-  if (deployed.status !== 0) throw new DeployError(`wrangler deploy exited with ${deployed.status}`);
+  // Generated secrets travel with the deployment, from a file only this user can read, removed after.
+  const dir = mkdtempSync(join(tmpdir(), "warden-secrets-"));
+  try {
+    if (Object.keys(secrets).length > 0) {
+      const file = join(dir, "secrets.json");
+      writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+      deployArgs.push("--secrets-file", file);
+    }
+    const deployed = wrangler(deployArgs);
+    if (deployed.status !== 0) throw new DeployError(`wrangler deploy exited with ${deployed.status}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const secret of SECRETS.filter((secret) => secret.name in secrets)) {
+    if (secret.show) say(`${secret.name} = ${secrets[secret.name]}  (shown once: keep it in your password manager)`);
+    else say(`${secret.name} generated and stored`);
+  }
   say(values["dry-run"] ? "dry run complete: nothing was created or deployed" : `deployed; roll back with \`npx wrangler rollback --env ${values.env}\` (docs/deploy.md)`);
 }
 

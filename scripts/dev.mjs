@@ -58,6 +58,7 @@ function fail(message) {
  * links built from them, LOG_ORIGIN). Other arguments go to wrangler dev as they are.
  * Passkeys need a domain name (WebAuthn refuses an IP address as RP ID), so with an IP address
  * the server listens there but the origin stays http://localhost:<port>, and we say so.
+ * Throws on a value it cannot use.
  */
 export function serveOptions(argv) {
   const passthrough = [];
@@ -71,12 +72,12 @@ export function serveOptions(argv) {
       continue;
     }
     const value = match[2] ?? argv[++at];
-    if (value === undefined || value === "") fail(`--${match[1]} needs a value`);
+    if (value === undefined || value === "") throw new Error(`--${match[1]} needs a value`);
     if (match[1] === "port") {
       port = Number(value);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number, not ${JSON.stringify(value)}`);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port must be a port number, not ${JSON.stringify(value)}`);
     } else if (match[1] === "local-protocol") {
-      if (value !== "http" && value !== "https") fail(`--local-protocol must be http or https, not ${JSON.stringify(value)}`);
+      if (value !== "http" && value !== "https") throw new Error(`--local-protocol must be http or https, not ${JSON.stringify(value)}`);
       protocol = value;
     } else host = value;
   }
@@ -249,7 +250,12 @@ function runWranglerDev(serve) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const serve = serveOptions(process.argv.slice(2));
+  let serve;
+  try {
+    serve = serveOptions(process.argv.slice(2));
+  } catch (error) {
+    fail(error.message);
+  }
   // wrangler dev's https certificate is self-signed; this process only talks to that local server.
   if (serve.protocol === "https") process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
   buildCli();

@@ -89,8 +89,6 @@ export const OPENAPI_TAGS = [
   { name: "service", description: "Health and the keys that verify Warden's tokens" },
 ] as const;
 
-export type OpenApiTag = (typeof OPENAPI_TAGS)[number]["name"];
-
 /** Security schemes, registered once by `describeApi`. */
 const SECURITY_SCHEMES = {
   bearer: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN or AUDITOR_TOKEN (behind Cloudflare Access in production)" },
@@ -101,7 +99,7 @@ const SECURITY_SCHEMES = {
 } as const;
 
 /** The license the document declares: the repository's LICENSE. */
-export const API_LICENSE = { name: "Apache-2.0", identifier: "Apache-2.0" } as const;
+const API_LICENSE = { name: "Apache-2.0", identifier: "Apache-2.0" } as const;
 
 /**
  * Adds the document-level parts of the OpenAPI description to `app` and serves it at

@@ -40,6 +40,8 @@ function deploy(args: string[], env: Record<string, string> = {}) {
 }
 
 interface Account {
+  workerExists: boolean;
+  listError?: string;
   buckets: string[];
   secrets: string[];
   locks: { bucket: string; name: string; prefix: string; days: number }[];
@@ -50,7 +52,7 @@ interface Account {
 
 function account(initial: Partial<Account>): { file: string; read: () => Account } {
   const file = join(dir, `account-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify({ buckets: [], secrets: [], locks: [], uploaded: [], deployed: [], calls: [], ...initial }));
+  writeFileSync(file, JSON.stringify({ workerExists: true, buckets: [], secrets: [], locks: [], uploaded: [], deployed: [], calls: [], ...initial }));
   return { file, read: () => JSON.parse(readFileSync(file, "utf8")) as Account };
 }
 
@@ -91,8 +93,26 @@ describe("npm run deploy", () => {
     expect([...after.secrets].sort()).toEqual([...ALL_SECRETS].sort());
     expect(after.uploaded.map((secret) => secret.name)).not.toContain("PUBLISHER_KEYS");
     expect(run.output).toMatch(/ADMIN_TOKEN = [A-Za-z0-9_-]{43}/);
-    expect(after.deployed).toEqual([expect.stringMatching(/^deploy --env production --config /)]);
-    expect(after.calls.at(-1)).toMatch(/^deploy /);
+    // The generated secrets travel with the deployment, whose file is gone afterwards.
+    expect(after.deployed).toEqual([expect.stringMatching(/^deploy --env production --config \S+ --secrets-file$/)]);
+    expect(after.calls.at(-1)).toMatch(/^deploy .*--secrets-file /);
+    expect(after.uploaded.find((secret) => secret.name === "LOG_HMAC_KEY")?.length).toBe(43);
+  });
+
+  it("a worker never deployed has no secrets: it asks for PUBLISHER_KEYS first (wrangler secret put creates the worker)", () => {
+    const state = account({ workerExists: false, buckets: ["warden-bundles", "warden-archive"] });
+    const run = deploy(["--yes", "--skip-tests", "--config", guideConfig()], standIn(state.file));
+    expect(run.status).toBe(1);
+    expect(run.output).toContain("wrangler secret put PUBLISHER_KEYS");
+    expect(state.read().deployed).toEqual([]);
+  });
+
+  it("any other failure to list the secrets stops the deploy: nothing is generated over a secret that may be set", () => {
+    const state = account({ listError: "Authentication error [code: 10000]", buckets: ["warden-bundles", "warden-archive"] });
+    const run = deploy(["--yes", "--skip-tests", "--config", guideConfig()], standIn(state.file));
+    expect(run.status).toBe(1);
+    expect(run.output).toContain("cannot list the worker's secrets, so nothing is generated: Authentication error");
+    expect(state.read()).toMatchObject({ uploaded: [], deployed: [] });
   });
 
   it("creates nothing and deploys nothing without a yes", () => {

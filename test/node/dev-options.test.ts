@@ -53,3 +53,15 @@ describe("npm start options", () => {
     expect(serve(["--port", "9000", "--log-level", "debug", "--inspector-port=9229"]).passthrough).toEqual(["--log-level", "debug", "--inspector-port=9229"]);
   });
 });
+
+describe("npm start options it cannot use", () => {
+  it.each([
+    [["--port"], "--port needs a value"],
+    [["--port=0"], "--port must be a port number"],
+    [["--port", "http"], "--port must be a port number"],
+    [["--host="], "--host needs a value"],
+    [["--local-protocol", "ftp"], "--local-protocol must be http or https"],
+  ])("%j is refused: %s", (argv, message) => {
+    expect(() => serve(argv)).toThrow(message);
+  });
+});

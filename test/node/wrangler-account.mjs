@@ -21,13 +21,23 @@ if (group === "r2" && command === "bucket" && rest[0] === "info") {
 } else if (group === "r2" && command === "bucket" && rest[0] === "lock" && rest[1] === "add") {
   state.locks.push({ bucket: rest[2], name: rest[3], prefix: rest[4], days: Number(rest[rest.indexOf("--retention-days") + 1]) });
 } else if (group === "secret" && command === "list") {
-  process.stdout.write(JSON.stringify(state.secrets.map((name) => ({ name, type: "secret_text" }))));
-} else if (group === "secret" && command === "bulk") {
-  const values = JSON.parse(readFileSync(rest[0], "utf8"));
-  state.secrets.push(...Object.keys(values));
-  state.uploaded.push(...Object.entries(values).map(([name, value]) => ({ name, length: String(value).length })));
+  // As the API answers: a worker never deployed does not exist (10007); `listError` plays any other failure.
+  if (state.listError) {
+    process.stderr.write(`${state.listError}\n`);
+    status = 1;
+  } else if (!state.workerExists) {
+    process.stderr.write("This Worker does not exist on your account. [code: 10007]\n");
+    status = 1;
+  } else process.stdout.write(JSON.stringify(state.secrets.map((name) => ({ name, type: "secret_text" }))));
 } else if (group === "deploy") {
-  state.deployed.push(args.join(" "));
+  const at = args.indexOf("--secrets-file");
+  if (at >= 0) {
+    const values = JSON.parse(readFileSync(args[at + 1], "utf8"));
+    state.secrets.push(...Object.keys(values));
+    state.uploaded.push(...Object.entries(values).map(([name, value]) => ({ name, length: String(value).length })));
+  }
+  state.workerExists = true;
+  state.deployed.push(args.filter((_, index) => index !== at + 1 || at < 0).join(" "));
 } else status = 3;
 save();
 process.exit(status);
