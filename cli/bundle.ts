@@ -7,7 +7,7 @@ import type { JWK } from "jose";
 import "./cedar-node.ts";
 import { group, JSON_OPTION, log, parseTime, parseWithPositionals, printResult, required, UsageError, type Command } from "./command.ts";
 import { compileForTest, formatReport, reportJson, runBundleTests, TestCaseSchema, TestFileSchema, type TestCase } from "./bundle-runner.ts";
-import { checkCedarSources, formatDiagnostic, position, type CedarDiagnostic } from "./cedar-diagnostics.ts";
+import { checkCedarSources, formatDiagnostic, policyParseDiagnostics, position, type CedarDiagnostic } from "./cedar-diagnostics.ts";
 import { EXIT, STATUS } from "./exit.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
 import { BundleError, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
@@ -201,7 +201,7 @@ export async function publishArtifact(args: {
   group?: string;
   rollback: boolean;
   reason?: string;
-}): Promise<{ status: number; body: unknown }> {
+}): Promise<{ status: number; body: unknown; version: number }> {
   const access = accessHeaders(process.env);
   const artifact = readFileSync(args.artifact, "utf8").trim();
   // Only to learn where to put it: the worker verifies the signature before trusting any of it.
@@ -226,7 +226,7 @@ export async function publishArtifact(args: {
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
-  return { status: response.status, body: parseStrictJson(new Uint8Array(await response.arrayBuffer())) };
+  return { status: response.status, body: parseStrictJson(new Uint8Array(await response.arrayBuffer())), version };
 }
 
 const publish: Command = {
@@ -285,21 +285,22 @@ Exit status: 0 activated, 2 Warden refused the artifact, 1 usage, upload or netw
     if (percent !== undefined && !(percent > 0 && percent <= 100)) throw new UsageError("--canary takes a percentage in (0, 100]", command);
     const adminToken = values["admin-token"] ?? process.env["WARDEN_ADMIN_TOKEN"];
     if (!adminToken) throw new UsageError("--admin-token is required", command);
+    const slot = values.shadow ? "shadow" : percent !== undefined || values.group !== undefined ? "canary" : "active";
     const result = await publishArtifact({
       artifact: positionals[0]!,
       url: required<string>(command, values, "url"),
       adminToken,
       target: values.remote ? "remote" : { local: values["persist-to"] ?? ".wrangler/state" },
       bucket: values.bucket ?? "warden-bundles",
-      slot: values.shadow ? "shadow" : percent !== undefined || values.group !== undefined ? "canary" : "active",
+      slot,
       ...(percent !== undefined ? { percent } : {}),
       ...(values.group !== undefined ? { group: values.group } : {}),
       rollback: values.rollback === true,
       ...(values.reason !== undefined ? { reason: values.reason } : {}),
     });
-    const body = result.body as { deployment?: { active?: { version?: number } | null }; code?: string; title?: string };
+    const body = result.body as { code?: string; title?: string };
     printResult(values.json, result.body, () =>
-      result.status === 200 ? [`activated ${positionals[0]} (${JSON.stringify(body.deployment ?? {})})`] : [`refused: HTTP ${result.status} ${body.code ?? ""}: ${body.title ?? ""}`],
+      result.status === 200 ? [`activated version ${result.version} of ${positionals[0]} as the ${slot} bundle`] : [`refused: HTTP ${result.status} ${body.code ?? ""}: ${body.title ?? ""}`],
     );
     if (body.code === "bundle_untrusted_key") log("hint: Warden trusts only the keys in PUBLISHER_KEYS (npm start: .dev/publisher.jwk); see `warden bundle publish --help`");
     if (result.status === 200) return STATUS.ok;
@@ -330,7 +331,7 @@ parse it (errors as <file>:<line>:<column>), 1 usage or file error.`,
     const text = readFileSync(file, "utf8");
     const answer = formatPolicies({ policyText: text, lineWidth: 100, indentWidth: 2 });
     if (answer.type === "failure") {
-      const problems = checkCedarSources({ schema: { file: "", text: "" }, policies: { file, text } });
+      const problems = policyParseDiagnostics(file, text);
       const lines = problems.length > 0 ? problems.map(formatDiagnostic) : answer.errors.map((error) => `${file}: error: ${error.message}`);
       printResult(values.json, { file, formatted: false, changed: false, errors: lines }, () => lines);
       return STATUS.rejected;

@@ -32,6 +32,12 @@ function diagnostics(file: string, text: string, errors: DetailedError[]): Cedar
   });
 }
 
+/** Cedar's parse errors of a policies file, located; none when it parses. */
+export function policyParseDiagnostics(file: string, text: string): CedarDiagnostic[] {
+  const policies = checkParsePolicySet({ staticPolicies: text });
+  return policies.type === "failure" ? diagnostics(file, text, policies.errors) : [];
+}
+
 /**
  * Parses the schema and the policies, then validates the policies strictly against the schema,
  * as the worker will: the diagnostics of the first stage that fails, or none.
@@ -39,8 +45,8 @@ function diagnostics(file: string, text: string, errors: DetailedError[]): Cedar
 export function checkCedarSources(files: { schema: { file: string; text: string }; policies: { file: string; text: string } }): CedarDiagnostic[] {
   const schema = checkParseSchema(files.schema.text);
   if (schema.type === "failure") return diagnostics(files.schema.file, files.schema.text, schema.errors);
-  const policies = checkParsePolicySet({ staticPolicies: files.policies.text });
-  if (policies.type === "failure") return diagnostics(files.policies.file, files.policies.text, policies.errors);
+  const unparsable = policyParseDiagnostics(files.policies.file, files.policies.text);
+  if (unparsable.length > 0) return unparsable;
   const validation = validate({ validationSettings: { mode: "strict" }, schema: files.schema.text, policies: { staticPolicies: files.policies.text } });
   if (validation.type === "failure") return diagnostics(files.policies.file, files.policies.text, validation.errors);
   return diagnostics(
