@@ -4,8 +4,8 @@ import type { HoldState } from "./types.ts";
 
 /**
  * The reviewer page: server-rendered HTML of the holds exactly as stored, @simplewebauthn/browser
- * and one small inline script that runs the WebAuthn ceremonies with it. Nothing on it is taken from the URL
- * except the enrollment token (a fragment, posted back and never rendered).
+ * and one small inline script that runs the WebAuthn ceremonies with it. Nothing on it is taken
+ * from the URL except the enrollment token (a fragment, posted back and never rendered).
  */
 
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
