@@ -48,14 +48,15 @@ function expectedStatus(command: string): number {
 }
 
 beforeAll(async () => {
-  // The tracked files as they are in this tree; dependencies and the compiled CLI by link.
+  // The tracked files as they are in this tree, and the compiled CLI (copied: the walkthrough
+  // writes its artifact under dist/); dependencies by link.
   const files = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
   for (const file of files) {
     mkdirSync(dirname(join(copy, file)), { recursive: true });
     cpSync(join(root, file), join(copy, file));
   }
   symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
-  symlinkSync(join(root, "dist"), join(copy, "dist"));
+  cpSync(join(root, "dist"), join(copy, "dist"), { recursive: true });
   mkdirSync(home);
 
   port = await freePort();
