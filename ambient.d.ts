@@ -9,3 +9,18 @@ declare module "*?raw" {
 interface ImportMeta {
   glob<T>(pattern: string | string[], options: { eager: true; import: "default"; query?: string }): Record<string, T>;
 }
+
+// Files the worker serves as they ship, bundled as text modules (wrangler.jsonc `rules`):
+// the API reference UI (worker/docs-page.ts) and the browser WebAuthn client (worker/review/page.ts).
+declare module "swagger-ui-dist/swagger-ui-bundle.js" {
+  const text: string;
+  export default text;
+}
+declare module "swagger-ui-dist/swagger-ui.css" {
+  const text: string;
+  export default text;
+}
+declare module "*/@simplewebauthn/browser/dist/bundle/index.umd.min.js" {
+  const text: string;
+  export default text;
+}

@@ -20,6 +20,7 @@ interface WranglerConfig {
   migrations?: { new_sqlite_classes?: string[] }[];
   r2_buckets?: { binding: string }[];
   vars?: Record<string, string>;
+  rules?: { type: string; globs: string[] }[];
 }
 
 /** wrangler.jsonc, read so that the bench server has exactly the configured bindings, flags and vars. */
@@ -41,6 +42,15 @@ const wasmAsModule: Plugin = {
   },
 };
 
+/** Files wrangler.jsonc's Text rules bundle as strings (the /docs UI, the reviewer page's WebAuthn client), loaded as text as wrangler does. */
+const textModules: Plugin = {
+  name: "text-modules",
+  setup(pluginBuild) {
+    const names = (wranglerConfig().rules ?? []).filter((rule) => rule.type === "Text").flatMap((rule) => rule.globs.map((glob) => glob.replace(/^\*\*\//, "/")));
+    pluginBuild.onLoad({ filter: /\.(js|css)$/ }, (args) => (names.some((name) => args.path.endsWith(name)) ? { contents: readFileSync(args.path, "utf8"), loader: "text" } : undefined));
+  },
+};
+
 /** Bundles a bench entry (bench/worker.ts, bench/audit-worker.ts) as wrangler would. */
 export async function bundleWorker(entry = "bench/worker.ts"): Promise<string> {
   const result = await build({
@@ -53,7 +63,7 @@ export async function bundleWorker(entry = "bench/worker.ts"): Promise<string> {
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["browser", "module", "main"],
     external: ["cloudflare:*", "node:*"],
-    plugins: [wasmAsModule],
+    plugins: [wasmAsModule, textModules],
     logLevel: "warning",
   });
   const file = result.outputFiles[0];

@@ -1,7 +1,8 @@
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { group, UsageError, type Command } from "./command.ts";
+import { fileErrorMessage, group, UsageError, type Command } from "./command.ts";
+import { STATUS } from "./exit.ts";
 import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyReport } from "../worker/log/export-verify.ts";
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
@@ -17,8 +18,6 @@ import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
 
 const VERIFY = "warden audit verify";
 
-/** Exit status of `warden audit verify`. */
-export const AUDIT_EXIT = { verified: 0, error: 1, failed: 2 } as const;
 
 async function readSource(source: string, what: string): Promise<Uint8Array> {
   if (/^https?:\/\//.test(source)) {
@@ -34,7 +33,7 @@ async function readSource(source: string, what: string): Promise<Uint8Array> {
   try {
     return await readFile(source);
   } catch (error) {
-    throw new Error(`cannot read ${what} ${source}: ${(error as Error).message}`);
+    throw new Error(`cannot read ${what}: ${fileErrorMessage(error) ?? `${source}: ${(error as Error).message}`}`);
   }
 }
 
@@ -134,8 +133,8 @@ Options:
 
 Use - as the export to read standard input.
 
-Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification failed (the report names the
-first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
+Exit status: ${STATUS.ok} verified, ${STATUS.rejected} verification failed (the report names the
+first bad seq), ${STATUS.error} usage or I/O error.`,
 
   async run(argv) {
     let parsed;
@@ -198,7 +197,7 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
         for await (const line of byteLines(input)) await verifier.push(line);
       } catch (error) {
         if (error instanceof AuditFailure) throw error;
-        throw new Error(`cannot read ${file}: ${(error as Error).message}`);
+        throw new Error(`cannot read the export: ${fileErrorMessage(error) ?? `${file}: ${(error as Error).message}`}`);
       }
       report = verifier.finish();
     } catch (error) {
@@ -219,7 +218,7 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
         process.stdout.write(`VERIFIED in ${seconds.toFixed(1)} s (${Math.round(report.entries / Math.max(seconds, 0.001))} entries/s)\n`);
       }
     }
-    return report.ok ? AUDIT_EXIT.verified : AUDIT_EXIT.failed;
+    return report.ok ? STATUS.ok : STATUS.rejected;
   },
 };
 
@@ -233,7 +232,7 @@ Verifies a compliance package from GET /v1/audit/package: the manifest is signed
 by a trusted log key and its SHA-256 and counts cover every record; each
 device's latest checkpoint is signed by a trusted key for that device's log.
 
-Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification failed, ${AUDIT_EXIT.error} usage or I/O error.`,
+Exit status: ${STATUS.ok} verified, ${STATUS.rejected} verification failed, ${STATUS.error} usage or I/O error.`,
 
   async run(argv) {
     let parsed;
@@ -257,7 +256,7 @@ Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification 
           `${report.checkpoints} checkpoints, ${report.bundleLog} bundle records; signed by ${report.manifestKey}; not included: ${report.notIncluded.join(", ") || "nothing"}\n`,
       );
     }
-    return report.ok ? AUDIT_EXIT.verified : AUDIT_EXIT.failed;
+    return report.ok ? STATUS.ok : STATUS.rejected;
   },
 };
 

@@ -107,3 +107,21 @@ export function formatReport(report: TestReport, bundle: CompiledBundle): string
   lines.push(`${report.results.length - failed} passed, ${failed} failed`);
   return lines.join("\n");
 }
+
+/** The report as `warden bundle test --json` prints it. */
+export function reportJson(report: TestReport) {
+  return {
+    passed: report.passed,
+    cases: report.results.map((result) => ({
+      file: result.file,
+      name: result.case.name,
+      passed: result.failures.length === 0,
+      failures: result.failures,
+      decision: result.verdict.decision,
+      reasons: result.verdict.reasons,
+      ...(result.verdict.tier !== undefined ? { tier: result.verdict.tier } : {}),
+    })),
+    coverage: Object.fromEntries(report.coverage),
+    uncovered: report.uncovered,
+  };
+}

@@ -2,20 +2,29 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
+import { formatPolicies } from "@cedar-policy/cedar-wasm/web";
 import type { JWK } from "jose";
 import "./cedar-node.ts";
-import { group, parseWithPositionals, required, UsageError, type Command } from "./command.ts";
-import { compileForTest, formatReport, runBundleTests, TestFileSchema, type TestCase } from "./bundle-runner.ts";
+import { group, JSON_OPTION, log, parseTime, parseWithPositionals, printResult, required, UsageError, type Command } from "./command.ts";
+import { compileForTest, formatReport, reportJson, runBundleTests, TestCaseSchema, TestFileSchema, type TestCase } from "./bundle-runner.ts";
+import { checkCedarSources, formatDiagnostic, policyParseDiagnostics, position, type CedarDiagnostic } from "./cedar-diagnostics.ts";
+import { EXIT, STATUS } from "./exit.ts";
+import { ActionRequestSchema } from "../worker/decisions/request.ts";
 import { BundleError, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import type { CompiledBundle } from "../worker/policy/bundle.ts";
+import { decide } from "../worker/policy/decide.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "../worker/json/strict.ts";
 import { strictJwsParts } from "../worker/tokens/jws.ts";
 
 /**
- * `warden bundle test | build | publish`: what `opa test` and `opa build --signing-key`
- * are for OPA, for Warden's Cedar bundles (policy-bundles/<name>/).
+ * `warden bundle test | build | publish | fmt | eval`: what `opa test`, `opa build
+ * --signing-key`, `opa fmt` and `opa eval` are for OPA, for Warden's Cedar bundles
+ * (policy-bundles/<name>/). Exit status follows cli/exit.ts `STATUS`; `eval` exits as
+ * `warden shim decide` does.
  */
 
 interface BundleDir {
+  dir: string;
   name: string;
   sources: BundleSources;
   tests: { file: string; cases: TestCase[] }[];
@@ -23,11 +32,13 @@ interface BundleDir {
 
 /** A JSON file read strictly from its bytes: what the worker will read from it is what was tested. */
 function readJsonFile(path: string): JsonValue {
+  const bytes = readFileSync(path);
   try {
-    return parseStrictJson(readFileSync(path));
+    return parseStrictJson(bytes);
   } catch (error) {
-    if (error instanceof StrictJsonError) throw new Error(`${path} is not strict JSON (${error.code} at offset ${error.offset})`);
-    throw error;
+    if (!(error instanceof StrictJsonError)) throw error;
+    const { line, column } = position(new TextDecoder().decode(bytes), error.offset);
+    throw new Error(`${path}:${line}:${column}: not strict JSON (${error.code})`);
   }
 }
 
@@ -44,42 +55,67 @@ function readBundleDir(dir: string): BundleDir {
   }
   const tests = testFiles.map((file) => {
     const parsed = TestFileSchema.safeParse(readJsonFile(join(testDir, file)));
-    if (!parsed.success) throw new Error(`tests/${file}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
+    if (!parsed.success) throw new Error(`${join(testDir, file)}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
     return { file: `tests/${file}`, cases: parsed.data.cases };
   });
-  return { name, sources: { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest }, tests };
+  return { dir, name, sources: { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest }, tests };
 }
 
-/** Validates and tests `dir`, printing the report; true when everything passed. */
-function testBundle(dir: string, now: Date): boolean {
-  const bundle = readBundleDir(dir);
-  let compiled;
+/** A bundle that does not compile: Cedar's errors with file:line:column, or the compiler's refusal. */
+interface Invalid {
+  problems: CedarDiagnostic[];
+  lines: string[];
+}
+
+/** Checks the sources as the worker will (Cedar errors located in their files), then compiles them. */
+function compileDir(bundle: BundleDir, now: Date): { compiled: CompiledBundle } | { invalid: Invalid } {
+  const problems = checkCedarSources({
+    schema: { file: join(bundle.dir, "schema.cedarschema"), text: bundle.sources.schema },
+    policies: { file: join(bundle.dir, "policies.cedar"), text: bundle.sources.policies },
+  });
+  if (problems.length > 0) return { invalid: { problems, lines: problems.map(formatDiagnostic) } };
   try {
-    compiled = compileForTest(bundle.sources, now);
+    return { compiled: compileForTest(bundle.sources, now) };
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;
-    process.stdout.write(`✗ ${dir}: ${error.message}\n${error.details.map((detail) => `    ${detail}\n`).join("")}`);
-    return false;
+    return { invalid: { problems: [], lines: [`${bundle.dir}: error: ${error.message}`, ...error.details.map((detail) => `    ${detail}`)] } };
   }
-  const report = runBundleTests(compiled, bundle.tests, now);
-  process.stdout.write(formatReport(report, compiled) + "\n");
-  return report.passed;
+}
+
+/** The outcome of validating and testing a bundle directory, as `bundle test --json` prints it. */
+type TestOutcome = { bundle: string; passed: boolean } & ({ problems: CedarDiagnostic[]; errors: string[] } | ReturnType<typeof reportJson>);
+
+/** Validates and tests `dir`: the outcome, and the report as text. */
+function testBundle(dir: string, now: Date): { outcome: TestOutcome; text: string[] } {
+  const bundle = readBundleDir(dir);
+  const compiled = compileDir(bundle, now);
+  if ("invalid" in compiled) {
+    return { outcome: { bundle: dir, passed: false, problems: compiled.invalid.problems, errors: compiled.invalid.lines }, text: compiled.invalid.lines };
+  }
+  const report = runBundleTests(compiled.compiled, bundle.tests, now);
+  return { outcome: { bundle: dir, ...reportJson(report) }, text: formatReport(report, compiled.compiled).split("\n") };
 }
 
 const test: Command = {
   summary: "Validate a bundle strictly against its schema and run its tests",
-  help: `Usage: warden bundle test <dir>
+  help: `Usage: warden bundle test <dir> [--json]
 
 Validates policies.cedar strictly against schema.cedarschema, checks manifest.json,
 and runs every case in <dir>/tests/*.json ({ "cases": [{ name, device?, request,
 expect: { decision, reasons?, tier? } }] }) through the worker's own decision code.
 Reports each failure with its request, and per-policy coverage; fails when a case
-fails or when a forbid or review policy has no case that it determines.
+fails or when a forbid or review policy has no case that it determines. Cedar errors
+are reported as <file>:<line>:<column>: error: <message>.
 
-Exit status: 0 all passed, 1 otherwise.`,
+Options:
+  --json   Print the outcome as JSON: passed, each case, coverage, or the problems
+
+Exit status: 0 all passed, 2 the bundle is invalid or a test failed, 1 usage or file error.`,
   async run(argv) {
-    const { positionals } = parseWithPositionals("warden bundle test", argv, {}, 1);
-    return testBundle(positionals[0]!, new Date()) ? 0 : 1;
+    const { values, positionals } = parseWithPositionals("warden bundle test", argv, JSON_OPTION, 1);
+    const { outcome, text } = testBundle(positionals[0]!, new Date());
+    printResult(values.json, outcome, () => text);
+    return outcome.passed ? STATUS.ok : STATUS.rejected;
   },
 };
 
@@ -87,7 +123,8 @@ const build: Command = {
   summary: "Test a bundle and build one signed artifact (compact JWS, EdDSA)",
   help: `Usage: warden bundle build <dir> --key <publisher key file> [options]
 
-Runs \`warden bundle test\` first and refuses to build on any failure. The artifact
+Runs \`warden bundle test\` first (its report goes to stderr) and refuses to build on
+any failure. The artifact
 is a compact JWS (EdDSA, typ warden-bundle+jws, kid = key thumbprint) over the
 canonical JSON of: name, tenant, version, created_at, expires_at, the digest of
 all parts, and the parts themselves.
@@ -98,14 +135,15 @@ Options:
   --version <n>         Monotonic version (default: seconds since the epoch)
   --expires-in <days>   Validity (default 90)
   --out <file>          Output (default dist/<name>-<version>.jws)
+  --json                Print the result as JSON: artifact, name, tenant, version, digest, expires_at
 
-Exit status: 0 built, 1 otherwise.`,
+Exit status: 0 built, 2 the bundle is invalid or a test failed (nothing built), 1 usage or file error.`,
   async run(argv) {
     const command = "warden bundle build";
     const { values, positionals } = parseWithPositionals(
       command,
       argv,
-      { key: { type: "string" }, tenant: { type: "string" }, version: { type: "string" }, "expires-in": { type: "string" }, out: { type: "string" } },
+      { key: { type: "string" }, tenant: { type: "string" }, version: { type: "string" }, "expires-in": { type: "string" }, out: { type: "string" }, ...JSON_OPTION },
       1,
     );
     const dir = positionals[0]!;
@@ -116,9 +154,11 @@ Exit status: 0 built, 1 otherwise.`,
     if (!Number.isFinite(days) || days <= 0) throw new UsageError("--expires-in must be a positive number of days", command);
     const key = readJsonFile(required<string>(command, values, "key")) as JWK;
 
-    if (!testBundle(dir, now)) {
-      process.stderr.write("warden: the bundle's tests fail; nothing was built\n");
-      return 1;
+    const tested = testBundle(dir, now);
+    for (const line of tested.text) log(line);
+    if (!tested.outcome.passed) {
+      log("warden: the bundle is invalid or its tests fail; nothing was built");
+      return STATUS.rejected;
     }
     const bundle = readBundleDir(dir);
     const statement = bundleStatement(bundle.sources, {
@@ -131,10 +171,23 @@ Exit status: 0 built, 1 otherwise.`,
     const out = values.out ?? join("dist", `${bundle.name}-${version}.jws`);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, (await signBundle(statement, key)) + "\n");
-    process.stdout.write(JSON.stringify({ artifact: out, name: statement.name, tenant: statement.tenant, version, digest: statement.digest, expires_at: statement.expires_at }, null, 2) + "\n");
-    return 0;
+    const result = { artifact: out, name: statement.name, tenant: statement.tenant, version, digest: statement.digest, expires_at: statement.expires_at };
+    printResult(values.json, result, (r) => [`built ${r.artifact}: ${r.name} version ${r.version} for tenant ${r.tenant}, ${r.digest}, expires ${r.expires_at}`]);
+    return STATUS.ok;
   },
 };
+
+/**
+ * A Cloudflare Access service token from the environment, for a Warden whose admin routes sit
+ * behind Access (docs/deploy.md): both or none.
+ */
+export function accessHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
+  const id = env["CF_ACCESS_CLIENT_ID"];
+  const secret = env["CF_ACCESS_CLIENT_SECRET"];
+  if (!id && !secret) return {};
+  if (!id || !secret) throw new Error("set both CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET (an Access service token), or neither");
+  return { "cf-access-client-id": id, "cf-access-client-secret": secret };
+}
 
 /** Uploads an artifact with wrangler and activates it through the admin API. */
 export async function publishArtifact(args: {
@@ -148,7 +201,8 @@ export async function publishArtifact(args: {
   group?: string;
   rollback: boolean;
   reason?: string;
-}): Promise<{ status: number; body: unknown }> {
+}): Promise<{ status: number; body: unknown; version: number }> {
+  const access = accessHeaders(process.env);
   const artifact = readFileSync(args.artifact, "utf8").trim();
   // Only to learn where to put it: the worker verifies the signature before trusting any of it.
   const { tenant, version } = strictJwsParts(artifact).payload;
@@ -157,7 +211,8 @@ export async function publishArtifact(args: {
   const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
   const location = args.target === "remote" ? ["--remote"] : ["--local", "--persist-to", args.target.local];
   const put = spawnSync(process.execPath, [wrangler, "r2", "object", "put", object, "--file", args.artifact, "--content-type", "application/jose", ...location], {
-    stdio: ["ignore", "inherit", "inherit"],
+    // wrangler's output is a log: to stderr, so stdout carries only the result.
+    stdio: ["ignore", process.stderr, "inherit"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   });
   if (put.status !== 0) throw new Error(`wrangler r2 object put ${object} failed`);
@@ -167,11 +222,11 @@ export async function publishArtifact(args: {
   if (args.reason !== undefined) body["reason"] = args.reason;
   const response = await fetch(`${args.url.replace(/\/+$/, "")}/v1/bundles/activate`, {
     method: "POST",
-    headers: { authorization: `Bearer ${args.adminToken}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${args.adminToken}`, "content-type": "application/json", ...access },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
-  return { status: response.status, body: parseStrictJson(new Uint8Array(await response.arrayBuffer())) };
+  return { status: response.status, body: parseStrictJson(new Uint8Array(await response.arrayBuffer())), version };
 }
 
 const publish: Command = {
@@ -194,8 +249,16 @@ Options:
   --remote               Upload to the R2 bucket in your Cloudflare account (default: local, for wrangler dev)
   --persist-to <dir>     Local state directory of wrangler dev (default .wrangler/state)
   --bucket <name>        R2 bucket (default warden-bundles)
+  --json                 Print Warden's answer as JSON
 
-Exit status: 0 activated, 1 otherwise.`,
+Environment: CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET, a Cloudflare Access service
+token, when the admin routes are behind Access (docs/deploy.md).
+
+The worker activates only artifacts signed by a key in its PUBLISHER_KEYS; under
+\`npm start\` that is .dev/publisher.jwk (build with --key .dev/publisher.jwk, or add
+your key's JWK Set to PUBLISHER_KEYS in .dev.vars and restart).
+
+Exit status: 0 activated, 2 Warden refused the artifact, 1 usage, upload or network error.`,
   async run(argv) {
     const command = "warden bundle publish";
     const { values, positionals } = parseWithPositionals(
@@ -212,6 +275,7 @@ Exit status: 0 activated, 1 otherwise.`,
         remote: { type: "boolean" },
         "persist-to": { type: "string" },
         bucket: { type: "string" },
+        ...JSON_OPTION,
       },
       1,
     );
@@ -221,21 +285,153 @@ Exit status: 0 activated, 1 otherwise.`,
     if (percent !== undefined && !(percent > 0 && percent <= 100)) throw new UsageError("--canary takes a percentage in (0, 100]", command);
     const adminToken = values["admin-token"] ?? process.env["WARDEN_ADMIN_TOKEN"];
     if (!adminToken) throw new UsageError("--admin-token is required", command);
+    const slot = values.shadow ? "shadow" : percent !== undefined || values.group !== undefined ? "canary" : "active";
     const result = await publishArtifact({
       artifact: positionals[0]!,
       url: required<string>(command, values, "url"),
       adminToken,
       target: values.remote ? "remote" : { local: values["persist-to"] ?? ".wrangler/state" },
       bucket: values.bucket ?? "warden-bundles",
-      slot: values.shadow ? "shadow" : percent !== undefined || values.group !== undefined ? "canary" : "active",
+      slot,
       ...(percent !== undefined ? { percent } : {}),
       ...(values.group !== undefined ? { group: values.group } : {}),
       rollback: values.rollback === true,
       ...(values.reason !== undefined ? { reason: values.reason } : {}),
     });
-    process.stdout.write(JSON.stringify(result.body, null, 2) + "\n");
-    return result.status === 200 ? 0 : 1;
+    const body = result.body as { code?: string; title?: string };
+    printResult(values.json, result.body, () =>
+      result.status === 200 ? [`activated version ${result.version} of ${positionals[0]} as the ${slot} bundle`] : [`refused: HTTP ${result.status} ${body.code ?? ""}: ${body.title ?? ""}`],
+    );
+    if (body.code === "bundle_untrusted_key") log("hint: Warden trusts only the keys in PUBLISHER_KEYS (npm start: .dev/publisher.jwk); see `warden bundle publish --help`");
+    if (result.status === 200) return STATUS.ok;
+    // A server that failed (5xx) did not judge the artifact: that is not a refusal of it.
+    return result.status >= 500 ? STATUS.error : STATUS.rejected;
   },
 };
 
-export default group("bundle", "Test, build, sign and publish policy bundles", { test, build, publish });
+const FMT = "warden bundle fmt";
+
+const fmt: Command = {
+  summary: "Format a bundle's policies.cedar with Cedar's formatter (--check: only report)",
+  help: `Usage: ${FMT} <dir> [--check] [--json]
+
+Formats <dir>/policies.cedar in place with Cedar's own formatter (cedar-policy-formatter,
+comments kept), as \`opa fmt -w\` does. With --check nothing is written: it reports
+whether the file is formatted, for CI.
+
+Options:
+  --check  Do not write; exit 2 when the file is not formatted
+  --json   Print { file, formatted, changed } as JSON
+
+Exit status: 0 formatted (or already was), 2 --check found it unformatted or Cedar cannot
+parse it (errors as <file>:<line>:<column>), 1 usage or file error.`,
+  async run(argv) {
+    const { values, positionals } = parseWithPositionals(FMT, argv, { check: { type: "boolean", default: false }, ...JSON_OPTION }, 1);
+    const file = join(positionals[0]!, "policies.cedar");
+    const text = readFileSync(file, "utf8");
+    const answer = formatPolicies({ policyText: text, lineWidth: 100, indentWidth: 2 });
+    if (answer.type === "failure") {
+      const problems = policyParseDiagnostics(file, text);
+      const lines = problems.length > 0 ? problems.map(formatDiagnostic) : answer.errors.map((error) => `${file}: error: ${error.message}`);
+      printResult(values.json, { file, formatted: false, changed: false, errors: lines }, () => lines);
+      return STATUS.rejected;
+    }
+    const formatted = answer.formatted_policy.endsWith("\n") ? answer.formatted_policy : `${answer.formatted_policy}\n`;
+    const already = formatted === text;
+    if (!already && !values.check) writeFileSync(file, formatted);
+    const result = { file, formatted: already || !values.check, changed: !already && !values.check };
+    printResult(values.json, result, (r) => [r.changed ? `formatted ${file}` : already ? `${file} is formatted` : `${file} is not formatted (run \`${FMT} ${positionals[0]}\`)`]);
+    return result.formatted ? STATUS.ok : STATUS.rejected;
+  },
+};
+
+const EVAL = "warden bundle eval";
+
+/** `bundle eval --device`: the device a request is decided for, as a test case gives it. */
+const EvalDeviceSchema = TestCaseSchema.shape.device;
+
+/** `--request`: inline JSON, @file, or - for standard input. */
+async function readRequestArgument(value: string): Promise<JsonValue> {
+  let bytes: Uint8Array;
+  let where = "--request";
+  if (value === "-") {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    bytes = Buffer.concat(chunks);
+    where = "standard input";
+  } else if (value.startsWith("@")) {
+    bytes = readFileSync(value.slice(1));
+    where = value.slice(1);
+  } else bytes = new TextEncoder().encode(value);
+  try {
+    return parseStrictJson(bytes);
+  } catch (error) {
+    if (error instanceof StrictJsonError) throw new UsageError(`${where} is not strict JSON (${error.code} at offset ${error.offset})`, EVAL);
+    throw error;
+  }
+}
+
+const evaluate: Command = {
+  summary: "Decide one request against a bundle directory, offline, with the reasons",
+  help: `Usage: ${EVAL} <dir> --request <json | @file | -> [options]
+
+Compiles the bundle as the worker does and decides one request with the worker's own
+decision code, as \`opa eval\` evaluates one query: the decision, its reason code, the
+determining policies (reasons), the review tier, and the canonical targets.
+
+--request takes the body of POST /v1/decisions:
+  { "agent": { "id": "claude-code", "version": "2.1.0" },
+    "action": { "type": "file.read", "targets": [{ "kind": "path", "value": "/etc/shadow" }] } }
+
+Options:
+  --request <json|@file|->  The decision request: inline, from a file, or from standard input
+  --device <json>           The device: { "os": "linux|macos|windows", "assurance":
+                            "software|tpm|sev-snp|tdx", "shell"? } (default linux, software)
+  --now <RFC 3339>          Decide at this time (default now)
+  --json                    Print the verdict as JSON
+
+Exit status: ${EXIT.permit} permit, ${EXIT.deny} deny, ${EXIT.review} review (as \`warden shim decide\`), 2 the bundle is
+invalid, 1 usage or file error.`,
+  async run(argv) {
+    const { values, positionals } = parseWithPositionals(EVAL, argv, { request: { type: "string" }, device: { type: "string" }, now: { type: "string" }, ...JSON_OPTION }, 1);
+    const now = values.now === undefined ? new Date() : parseTime(EVAL, values.now);
+    const request = ActionRequestSchema.safeParse(await readRequestArgument(required<string>(EVAL, values, "request")));
+    if (!request.success) throw new UsageError(`--request: ${request.error.issues.map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`).join("; ")}`, EVAL);
+    const device = EvalDeviceSchema.safeParse(values.device === undefined ? undefined : parseStrictJsonArgument(values.device, "--device"));
+    if (!device.success) throw new UsageError(`--device: ${device.error.issues.map((issue) => `${issue.path.join(".") || "(device)"}: ${issue.message}`).join("; ")}`, EVAL);
+
+    const bundle = readBundleDir(positionals[0]!);
+    const compiled = compileDir(bundle, now);
+    if ("invalid" in compiled) {
+      printResult(values.json, { bundle: bundle.dir, errors: compiled.invalid.lines, problems: compiled.invalid.problems }, () => compiled.invalid.lines);
+      return STATUS.rejected;
+    }
+    const verdict = decide(compiled.compiled, request.data, { id: "eval", ...device.data }, now.getTime());
+    const result = {
+      decision: verdict.decision,
+      reason_code: verdict.reasonCode,
+      reasons: verdict.reasons,
+      ...(verdict.tier !== undefined ? { tier: verdict.tier } : {}),
+      targets: verdict.targets,
+      derived: verdict.derived,
+    };
+    printResult(values.json, result, (r) => [
+      `${r.decision} (${r.reason_code})${r.tier ? ` tier ${r.tier}` : ""}`,
+      `reasons: ${r.reasons.length > 0 ? r.reasons.join(", ") : "none"}`,
+      ...r.targets.map((target) => `target: ${JSON.stringify(target)}`),
+      ...r.derived.map((target) => `derived: ${JSON.stringify(target)}`),
+    ]);
+    return verdict.decision === "permit" ? EXIT.permit : verdict.decision === "deny" ? EXIT.deny : EXIT.review;
+  },
+};
+
+function parseStrictJsonArgument(value: string, option: string): JsonValue {
+  try {
+    return parseStrictJson(value);
+  } catch (error) {
+    if (error instanceof StrictJsonError) throw new UsageError(`${option} is not strict JSON (${error.code} at offset ${error.offset})`, EVAL);
+    throw error;
+  }
+}
+
+export default group("bundle", "Test, build, sign, publish, format and evaluate policy bundles", { test, build, publish, fmt, eval: evaluate });

@@ -2,8 +2,9 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /**
  * What every `warden` command is: a summary for the listing, a help text and a
- * run function that returns the process exit code. Commands print their result
- * to stdout; `main` turns any error they throw into one line on stderr and exit 1.
+ * run function that returns the process exit code (cli/exit.ts `STATUS`). Commands print
+ * their result to stdout (as JSON with `--json`) and anything else to stderr; `main` turns
+ * any error they throw into one line on stderr and exit 1.
  */
 export interface Command {
   /** One line, shown by `warden --help` (and by a group's help). */
@@ -97,8 +98,53 @@ export function group(name: string, summary: string, subcommands: Record<string,
   };
 }
 
+/**
+ * What a file system error means to the person who typed the path, by its errno code: Node's
+ * own text (`ENOENT: no such file or directory, open 'x'`) names a syscall, not the problem.
+ */
+const FILE_ERRORS: Record<string, (path: string) => string> = {
+  ENOENT: (path) => `${path}: no such file or directory`,
+  ENOTDIR: (path) => `${path}: a part of this path is not a directory`,
+  EISDIR: (path) => `${path} is a directory, not a file`,
+  EACCES: (path) => `${path}: permission denied`,
+  EPERM: (path) => `${path}: operation not permitted`,
+  EEXIST: (path) => `${path} already exists (refusing to overwrite it)`,
+  ENOSPC: (path) => `${path}: no space left on the device`,
+  EROFS: (path) => `${path}: read-only file system`,
+};
+
+/** A file system error as one friendly line naming the path, or undefined for any other error. */
+export function fileErrorMessage(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, path } = error as NodeJS.ErrnoException;
+  const describe = code !== undefined && Object.hasOwn(FILE_ERRORS, code) ? FILE_ERRORS[code] : undefined;
+  return describe && typeof path === "string" ? describe(path) : undefined;
+}
+
+/** An RFC 3339 time given as an option (`--now`); anything else is a usage error, never a verification result. */
+export function parseTime(command: string, value: string): Date {
+  const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value) ? new Date(value) : new Date(Number.NaN);
+  if (Number.isNaN(time.getTime())) throw new UsageError(`--now must be an RFC 3339 time such as 2026-01-31T12:00:00Z, not ${JSON.stringify(value)}`, command);
+  return time;
+}
+
+/** `--json`, accepted by every command that prints a result: one JSON document on stdout instead of text. */
+export const JSON_OPTION = { json: { type: "boolean", default: false } } as const;
+
+/** Prints a command's result: `value` as JSON with `--json`, else the text lines `human` makes of it. Only results go to stdout. */
+export function printResult<T>(json: boolean | undefined, value: T, human: (value: T) => string[]): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human(value).map((line) => `${line}\n`).join(""));
+}
+
+/** Progress and logs: stderr, so stdout carries only the result. */
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 /** An error as one line: its message, plus its cause's (fetch hides ECONNREFUSED there). */
 export function oneLine(error: unknown): string {
+  const friendly = fileErrorMessage(error);
+  if (friendly) return friendly;
   let message = error instanceof Error ? error.message : String(error);
   const cause = error instanceof Error ? error.cause : undefined;
   if (cause instanceof Error && cause.message && !message.includes(cause.message)) message += ` (${cause.message})`;

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { importDeviceKey, type DeviceKey } from "./client.ts";
-import { UsageError } from "./command.ts";
+import { fileErrorMessage, UsageError } from "./command.ts";
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 
 /**
@@ -52,7 +52,7 @@ export async function loadKey(path: string): Promise<DeviceKey> {
   try {
     jwk = parseStrictJson(await readFile(path));
   } catch (error) {
-    throw new Error(`cannot read key file ${path}: ${(error as Error).message}`);
+    throw new Error(`cannot read the key file: ${fileErrorMessage(error) ?? `${path}: ${(error as Error).message}`}`);
   }
   if (typeof jwk !== "object" || jwk === null || typeof (jwk as { d?: unknown }).d !== "string") {
     throw new Error(`key file ${path} is not a private JWK (written by \`warden shim register --key-out\`)`);

@@ -1,12 +1,14 @@
 import { readFile } from "node:fs/promises";
-import { group, oneOf, parseOptions, required, type Command } from "./command.ts";
-import { TPM_EVIDENCE_HELP, runTpmEvidenceVerify } from "./evidence-tpm.ts";
+import { fileErrorMessage, group, JSON_OPTION, oneOf, parseOptions, parseTime, printResult, required, type Command } from "./command.ts";
+import { CVM_EVIDENCE_HELP } from "./evidence.ts";
+import { TPM_EVIDENCE_HELP, tpmEvidenceResult } from "./evidence-tpm.ts";
+import { STATUS } from "./exit.ts";
 
 /**
  * `warden evidence verify --type <tpm | tpm-ek | sev-snp | tdx>`: reads the files and hands
  * their contents to the offline verifiers — cli/evidence-tpm.ts for the TPM types,
- * cli/evidence.ts for SEV-SNP and TDX. Prints the result as JSON; exits 0 when valid, 1 when
- * rejected (or on a usage error).
+ * cli/evidence.ts for SEV-SNP and TDX. Prints the result (as JSON with --json); exits 0 when
+ * valid, 2 when rejected, 1 on a usage or file error.
  */
 
 const VERIFY = "warden evidence verify";
@@ -16,19 +18,32 @@ async function readInput(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (error) {
-    throw new Error(`cannot read ${path}: ${(error as Error).message}`);
+    throw new Error(fileErrorMessage(error) ?? `cannot read ${path}: ${(error as Error).message}`);
   }
+}
+
+/** The result as text: valid or rejected with its code, then every other field on its own line. */
+function describe(result: { valid: boolean; code?: string | undefined; message?: string | undefined; type: string }): string[] {
+  const { valid, code, message, type, ...rest } = result;
+  const lines = [valid ? `valid: ${String(type)} evidence verified` : `rejected: ${code ?? "?"}: ${message ?? ""}`];
+  for (const [key, value] of Object.entries(rest as Record<string, unknown>)) {
+    if (value !== undefined) lines.push(`${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
+  }
+  return lines;
 }
 
 const verify: Command = {
   summary: "Verify TPM, SEV-SNP or TDX evidence offline against the pinned vendor roots",
   help: [
-    `${VERIFY} --type <${TYPES.join(" | ")}> --evidence <file> [options]`,
+    `Usage: ${VERIFY} --type <${TYPES.join(" | ")}> --evidence <file> [options] [--json]`,
     "",
     TPM_EVIDENCE_HELP,
     "",
-    `${VERIFY} --type sev-snp | tdx --evidence <file> [--certs <file>]... [--collateral <file>]... [--now <RFC 3339>] [--allow-debug]`,
-    "  (formats: cli/evidence.ts)",
+    CVM_EVIDENCE_HELP,
+    "",
+    "  --json  Print the result as JSON: valid, code and message when rejected, and what was verified",
+    "",
+    "Exit status: 0 valid, 2 rejected (the code says why), 1 usage or file error (a bad --now included).",
   ].join("\n"),
   async run(argv) {
     const values = parseOptions(VERIFY, argv, {
@@ -44,25 +59,31 @@ const verify: Command = {
       selection: { type: "string" },
       manifest: { type: "string" },
       "allow-debug": { type: "boolean" },
+      ...JSON_OPTION,
     });
     const type = oneOf(VERIFY, "type", required<string>(VERIFY, values, "type"), TYPES);
     const evidence = required<string>(VERIFY, values, "evidence");
-    const write = (text: string) => void process.stdout.write(text);
+    const now = values.now === undefined ? new Date() : parseTime(VERIFY, values.now);
+    let result;
     if (type === "tpm" || type === "tpm-ek") {
-      const { type: _type, evidence: _evidence, "allow-debug": _debug, collateral: _collateral, ...rest } = values;
-      return runTpmEvidenceVerify({ type, evidence, ...rest }, { readFile: readInput, write });
+      const { type: _type, evidence: _evidence, "allow-debug": _debug, collateral: _collateral, json: _json, now: _now, ...rest } = values;
+      result = await tpmEvidenceResult({ type, evidence, now, ...rest }, readInput);
+    } else {
+      const { evidenceVerify } = await import("./evidence.ts");
+      result = {
+        type,
+        ...(await evidenceVerify({
+          type,
+          evidence: await readInput(evidence),
+          certs: await Promise.all((values.certs ?? []).map(readInput)),
+          collateral: await Promise.all((values.collateral ?? []).map(readInput)),
+          now,
+          allowDebug: values["allow-debug"] ?? false,
+        })),
+      };
     }
-    const { evidenceVerify } = await import("./evidence.ts");
-    const result = await evidenceVerify({
-      type,
-      evidence: await readInput(evidence),
-      certs: await Promise.all((values.certs ?? []).map(readInput)),
-      collateral: await Promise.all((values.collateral ?? []).map(readInput)),
-      now: values.now ? new Date(values.now) : new Date(),
-      allowDebug: values["allow-debug"] ?? false,
-    });
-    write(JSON.stringify({ type, ...result }, null, 2) + "\n");
-    return result.valid ? 0 : 1;
+    printResult(values.json, result, describe);
+    return result.valid ? STATUS.ok : STATUS.rejected;
   },
 };
 

@@ -1,7 +1,7 @@
 /**
  * `warden evidence verify --type tpm | tpm-ek`: the same TPM verifiers the worker runs, on
  * files, offline. This module takes file contents (the command reads the files) and returns
- * the JSON result; `valid` decides the exit code (0 valid, 1 rejected).
+ * the result; `valid` decides the exit code (0 valid, 2 rejected).
  *
  * | type | option | formats |
  * |---|---|---|
@@ -110,7 +110,8 @@ function rejected(error: unknown): { valid: false; code: string; message: string
 
 /** Checks an EK certificate against the TPM trust store at `now` (the worker's enrollment check). */
 export async function verifyTpmEk(args: TpmEkArgs): Promise<TpmEkResult> {
-  if (!(args.now instanceof Date) || Number.isNaN(args.now.getTime())) return { valid: false, code: "invalid_reference_values", message: "--now is not a valid time" };
+  // A caller's mistake, not a property of the evidence: the command line refuses a bad --now as usage.
+  if (!(args.now instanceof Date) || Number.isNaN(args.now.getTime())) throw new RangeError("now is not a valid time");
   try {
     const [ek, ...extra] = certificates(args.evidence, "EK certificate");
     if (!ek) return malformed("no EK certificate");
@@ -230,36 +231,43 @@ export async function verifyTpmQuote(args: TpmQuoteArgs): Promise<TpmQuoteResult
 
 // ---------------------------------------------------------------- command line
 
-/** Help of `warden evidence verify --type tpm | tpm-ek`. */
+/** Help of `warden evidence verify --type tpm | tpm-ek`: usage and the formats each option reads. */
 export const TPM_EVIDENCE_HELP = [
-  "warden evidence verify --type tpm-ek --evidence <EK certificate, PEM or DER> [--certs <intermediates>]... [--now <RFC 3339>]",
-  "warden evidence verify --type tpm --evidence <TPMS_ATTEST | session evidence JSON> [--signature <TPMT_SIGNATURE>] --ak <TPMT_PUBLIC>",
-  "                       [--pcrs <values>] --nonce <hex> (--selection sha256:0,1,7 | --manifest <bundle manifest.json>)",
+  "warden evidence verify --type tpm-ek --evidence <EK certificate> [--certs <intermediates>]... [--now <RFC 3339>]",
+  "warden evidence verify --type tpm --evidence <quote> [--signature <file>] --ak <file> [--pcrs <file>] --nonce <hex>",
+  "                       (--selection sha256:0,1,7 | --manifest <bundle manifest.json>)",
   "",
   "Checks TPM evidence offline with the worker's own verifiers and the vendor roots pinned in",
-  "worker/verifiers/tpm/roots. Prints the result as JSON; exits 0 when valid, 1 when rejected.",
+  "worker/verifiers/tpm/roots. Formats:",
+  "  tpm-ek --evidence   the EK certificate, DER or PEM",
+  "  tpm-ek --certs      intermediates, DER or PEM (several PEM blocks per file allowed); the pinned",
+  "                      vendor intermediates are always candidates",
+  "  tpm --evidence      TPMS_ATTEST (tpm2_quote -m), binary, hex or base64; or the session evidence",
+  "                      JSON { \"quote\", \"signature\", \"pcrs\" } of POST /v1/sessions",
+  "  tpm --signature     TPMT_SIGNATURE (tpm2_quote -s), binary, hex or base64 (not with the JSON form)",
+  "  tpm --ak            the AK's TPMT_PUBLIC, or the TPM2B_PUBLIC tpm2_readpublic -f tss writes",
+  "  tpm --pcrs          tpm2_quote -o … -F values (concatenated in selection order), or JSON { \"0\": \"<hex>\", … }",
+  "  tpm --nonce         the qualifying data the quote must carry, hex (or the session nonce, base64url)",
+  "  tpm --selection     the required selection (sha256:0,1,7); or --manifest, whose attestation.tpm gives",
+  "                      it and the reference values to appraise against",
 ].join("\n");
 
-/** Runs `warden evidence verify` for the TPM types with parsed option values; prints JSON and returns the exit code. */
-export async function runTpmEvidenceVerify(
-  values: { type: string; evidence: string; certs?: string[]; now?: string; signature?: string; ak?: string; pcrs?: string; nonce?: string; selection?: string; manifest?: string },
-  io: { readFile(path: string): Promise<Uint8Array>; write(text: string): void } ,
-): Promise<number> {
-  const read = (path: string | undefined) => (path === undefined ? undefined : io.readFile(path));
-  let result: TpmEkResult | TpmQuoteResult;
+/** `warden evidence verify` for the TPM types, on the named files: the result the command prints. */
+export async function tpmEvidenceResult(
+  values: { type: "tpm" | "tpm-ek"; evidence: string; certs?: string[]; now: Date; signature?: string; ak?: string; pcrs?: string; nonce?: string; selection?: string; manifest?: string },
+  readFile: (path: string) => Promise<Uint8Array>,
+): Promise<{ type: "tpm" | "tpm-ek" } & (TpmEkResult | TpmQuoteResult)> {
+  const read = (path: string | undefined) => (path === undefined ? undefined : readFile(path));
   if (values.type === "tpm-ek") {
-    const certs = await Promise.all((values.certs ?? []).map((p) => io.readFile(p)));
-    result = await verifyTpmEk({ evidence: await io.readFile(values.evidence), certs, now: values.now ? new Date(values.now) : new Date() });
-  } else {
-    if (!values.ak) throw new Error("--ak is required with --type tpm");
-    if (values.nonce === undefined) throw new Error("--nonce is required with --type tpm");
-    const args: TpmQuoteArgs = { evidence: await io.readFile(values.evidence), ak: (await read(values.ak)) as Uint8Array, nonce: values.nonce };
-    if (values.signature) args.signature = (await read(values.signature)) as Uint8Array;
-    if (values.pcrs) args.pcrs = (await read(values.pcrs)) as Uint8Array;
-    if (values.selection) args.selection = values.selection;
-    if (values.manifest) args.manifest = (await read(values.manifest)) as Uint8Array;
-    result = await verifyTpmQuote(args);
+    const certs = await Promise.all((values.certs ?? []).map((p) => readFile(p)));
+    return { type: values.type, ...(await verifyTpmEk({ evidence: await readFile(values.evidence), certs, now: values.now })) };
   }
-  io.write(JSON.stringify({ type: values.type, ...result }, null, 2) + "\n");
-  return result.valid ? 0 : 1;
+  if (!values.ak) throw new Error("--ak is required with --type tpm");
+  if (values.nonce === undefined) throw new Error("--nonce is required with --type tpm");
+  const args: TpmQuoteArgs = { evidence: await readFile(values.evidence), ak: (await read(values.ak)) as Uint8Array, nonce: values.nonce };
+  if (values.signature) args.signature = (await read(values.signature)) as Uint8Array;
+  if (values.pcrs) args.pcrs = (await read(values.pcrs)) as Uint8Array;
+  if (values.selection) args.selection = values.selection;
+  if (values.manifest) args.manifest = (await read(values.manifest)) as Uint8Array;
+  return { type: values.type, ...(await verifyTpmQuote(args)) };
 }

@@ -3,18 +3,8 @@
  * sniffing for the formats evidence and collateral come in. Argument parsing
  * and file reading live in the command module; this takes file contents.
  *
- * Formats read:
- *
- * | type | input | formats |
- * |---|---|---|
- * | sev-snp | evidence | raw 0x4A0-byte ATTESTATION_REPORT; the same as hex text (whitespace ignored); Azure CVM attester JSON (`report` = HCL report as a byte array, `vcek` = PEM); a binary Azure HCL report ("HCLA") |
- * | sev-snp | certs | the VCEK/VLEK as DER or PEM; KDS `cert_chain` PEM (ASK/ASVK, ARK); several may be given |
- * | sev-snp | collateral | AMD KDS CRLs (DER or PEM) |
- * | tdx | evidence | raw quote v4/v5 (padding or other bytes after the quote are reported as a warning and ignored); the same as hex or base64 text |
- * | tdx | collateral | dcap-qvl `QuoteCollateralV3` JSON; or raw Intel PCS v4 responses: the TCB Info body (`{"tcbInfo":…}`), the QE Identity body (`{"enclaveIdentity":…}`), CRLs (DER, PEM or hex; the Root CA's is told apart from the PCK CA's by its issuer) |
- * | tdx | certs | the TCB Info / QE Identity issuer chain (PEM), for raw PCS responses |
- *
- * Trust anchors are always the roots pinned in the repository.
+ * The formats read are listed in `CVM_EVIDENCE_HELP` (what `--help` prints). Trust anchors
+ * are always the roots pinned in the repository.
  */
 import {
   appraiseSnp,
@@ -44,6 +34,26 @@ import { EvidenceError } from "../worker/verifiers/errors.ts";
 import { fromHex, isAllZero } from "../worker/verifiers/reader.ts";
 import { parseCertificate, parseCrl, pemBlocks, type Certificate } from "../worker/verifiers/x509/certificate.ts";
 import { KdsOid } from "../worker/verifiers/sev-snp/endorsement.ts";
+
+/** Help of `warden evidence verify --type sev-snp | tdx`: usage and the formats each option reads. */
+export const CVM_EVIDENCE_HELP = [
+  "warden evidence verify --type sev-snp | tdx --evidence <file> [--certs <file>]... [--collateral <file>]... [--now <RFC 3339>] [--allow-debug]",
+  "",
+  "Checks an AMD SEV-SNP report or an Intel TDX quote offline against the AMD and Intel roots pinned",
+  "in the repository. --now is optional (default: now); collateral carries its own validity, so",
+  "checking an old fixture needs a time inside it. Formats:",
+  "  sev-snp --evidence    raw 0x4A0-byte ATTESTATION_REPORT; the same as hex text (whitespace ignored);",
+  "                        Azure CVM attester JSON (report = HCL report as a byte array, vcek = PEM);",
+  "                        a binary Azure HCL report (\"HCLA\")",
+  "  sev-snp --certs       the VCEK/VLEK as DER or PEM; KDS cert_chain PEM (ASK/ASVK, ARK); repeatable",
+  "  sev-snp --collateral  AMD KDS CRLs (DER or PEM)",
+  "  tdx --evidence        raw quote v4/v5 (bytes after the quote are a warning and ignored); the same as",
+  "                        hex or base64 text",
+  "  tdx --collateral      dcap-qvl QuoteCollateralV3 JSON; or raw Intel PCS v4 responses: the TCB Info",
+  "                        body ({\"tcbInfo\":…}), the QE Identity body ({\"enclaveIdentity\":…}), CRLs",
+  "                        (DER, PEM or hex; the Root CA's told apart from the PCK CA's by its issuer)",
+  "  tdx --certs           the TCB Info / QE Identity issuer chain (PEM), for raw PCS responses",
+].join("\n");
 
 /** File contents: bytes, or text already decoded. */
 export type EvidenceInput = Uint8Array | string;
@@ -373,7 +383,8 @@ function rejection(error: unknown): EvidenceVerifyResult {
  */
 export async function evidenceVerify(args: EvidenceVerifyArgs): Promise<EvidenceVerifyResult> {
   const warnings: string[] = [];
-  if (!(args.now instanceof Date) || Number.isNaN(args.now.getTime())) return { valid: false, code: "invalid_reference_values", message: "--now is not a valid time" };
+  // A caller's mistake, not a property of the evidence: the command line refuses a bad --now as usage.
+  if (!(args.now instanceof Date) || Number.isNaN(args.now.getTime())) throw new RangeError("now is not a valid time");
   try {
     return args.type === "sev-snp" ? await verifySnp(args, warnings) : await verifyTdx(args, warnings);
   } catch (error) {

@@ -1,5 +1,16 @@
 /**
- * Exit codes of `warden shim decide`. Only a well-formed permit exits 0, so a
+ * The exit status of every `warden` command that is not an agent hook or the shim: 0 it did
+ * what was asked and the answer is yes (built, verified, valid, formatted, permitted), 1 it
+ * could not (bad arguments, a missing file, an unreachable server), 2 it ran and the answer is
+ * no (a bundle's tests or validation failed, evidence or an export did not verify, a check
+ * found unformatted files, the server refused the publication). A script can tell "fix the
+ * command" from "the thing is bad" without parsing output. docs/cli.md has the table per command.
+ */
+export const STATUS = { ok: 0, error: 1, rejected: 2 } as const;
+
+/**
+ * Exit codes of `warden shim decide` (and `warden bundle eval`, which decides the same way
+ * offline): a documented contract of the shim, kept as it is. Only a well-formed permit exits 0, so a
  * script that runs the action on success fails closed on everything else.
  * Imports nothing: the unit tests run it in workerd.
  */

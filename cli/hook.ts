@@ -1,6 +1,6 @@
 import { realpathSync } from "node:fs";
 import { homedir } from "node:os";
-import { group, oneLine, oneOf, parseOptions, parseWithPositionals, UsageError, type Command } from "./command.ts";
+import { group, JSON_OPTION, oneLine, oneOf, parseOptions, parseWithPositionals, printResult, UsageError, type Command } from "./command.ts";
 import { baseUrl, timeoutMs } from "./connect.ts";
 import { claudeCode } from "./hooks/claude-code.ts";
 import { codex } from "./hooks/codex.ts";
@@ -114,6 +114,7 @@ Options:
   --scope <scope>        user | project (default user)
   --project-dir <dir>    The project for --scope project (default the current directory)
   --settings <file>      Write this settings file instead
+  --json                 Print { settings, changed } as JSON
   --url, --device, --key, --review-wait, --state-dir
                          Written into the hook command (see \`warden hook claude-code --help\`)
   -h, --help             Show this help
@@ -125,7 +126,7 @@ hook's call through, so the hook must always finish first.`,
     const { values, positionals } = parseWithPositionals(
       INSTALL,
       argv,
-      { ...HOOK_OPTIONS, scope: { type: "string", default: "user" }, "project-dir": { type: "string" }, settings: { type: "string" } },
+      { ...HOOK_OPTIONS, scope: { type: "string", default: "user" }, "project-dir": { type: "string" }, settings: { type: "string" }, ...JSON_OPTION },
       1,
     );
     const agent = oneOf(INSTALL, "agent", positionals[0]!, ["claude-code", "codex"] as const);
@@ -141,7 +142,7 @@ hook's call through, so the hook must always finish first.`,
     if (values["state-dir"] !== undefined) words.push("--state-dir", values["state-dir"]);
     const path = values.settings ?? settingsPath(agent, scope, homedir(), values["project-dir"] ?? process.cwd(), process.env);
     const { changed } = installHooks(path, agent, words.map(shellQuote).join(" "), wait + TIMEOUT_HEADROOM_SECONDS);
-    process.stdout.write(`${changed ? "installed" : "already installed"}: ${path}\n`);
+    printResult(values.json, { settings: path, changed }, (r) => [`${r.changed ? "installed" : "already installed"}: ${r.settings}`]);
     return 0;
   },
 };

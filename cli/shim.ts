@@ -1,7 +1,7 @@
 import { open, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { ClientError, WardenClient, exportDeviceKey, generateDeviceKey, type DecisionRequest, type DecisionTarget } from "./client.ts";
-import { group, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
+import { fileErrorMessage, group, JSON_OPTION, oneOf, parseOptions, required, UsageError, type Command } from "./command.ts";
 import { DEFAULT_TIMEOUT_SECONDS, baseUrl, fetchWithTimeout, loadKey, talk, timeoutMs } from "./connect.ts";
 import { EXIT, LOG_CHECK_EXIT, decisionExitCode } from "./exit.ts";
 import { configDir, HookState } from "./hooks/state.ts";
@@ -19,6 +19,7 @@ const REGISTER = "warden shim register";
 const DECIDE = "warden shim decide";
 const LOG_CHECK = "warden shim log-check";
 
+/** The shim is the endpoint's machine interface: its results are JSON, with or without --json. */
 function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }
@@ -40,6 +41,7 @@ Options:
   --group <name>         A device group a canary bundle can target (repeatable)
   --alg <alg>            EdDSA | ES256 (default EdDSA)
   --timeout <seconds>    Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+  --json                 Accepted for uniformity: the output is JSON either way
   -h, --help             Show this help
 
 Exit status: 0 registered, 1 any error.`,
@@ -54,6 +56,7 @@ Exit status: 0 registered, 1 any error.`,
       alg: { type: "string", default: "EdDSA" },
       group: { type: "string", multiple: true },
       timeout: { type: "string" },
+      ...JSON_OPTION,
     });
     const url = baseUrl(REGISTER, required(REGISTER, values, "url"));
     const adminToken = values["admin-token"] || process.env["WARDEN_ADMIN_TOKEN"];
@@ -70,7 +73,7 @@ Exit status: 0 registered, 1 any error.`,
       file = await open(keyOut, "wx", 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`refusing to overwrite existing key file ${keyOut}`);
-      throw new Error(`cannot create key file ${keyOut}: ${(error as Error).message}`);
+      throw new Error(`cannot create the key file: ${fileErrorMessage(error) ?? `${keyOut}: ${(error as Error).message}`}`);
     }
     let registered = false;
     try {
@@ -125,6 +128,7 @@ Options:
   --agent-version <v>      Agent version (default 0)
   --sends-external         The action sends data off the device
   --timeout <seconds>      Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+  --json                   Accepted for uniformity: the output is JSON either way
   -h, --help               Show this help
 
 At least one of --target, --url-target or --command is required.
@@ -148,6 +152,7 @@ answer, bad arguments, malformed response). Errors go to stderr as one line.`,
       "agent-version": { type: "string", default: "0" },
       "sends-external": { type: "boolean", default: false },
       timeout: { type: "string" },
+      ...JSON_OPTION,
     });
     const url = baseUrl(DECIDE, required(DECIDE, values, "url"));
     const deviceId = required<string>(DECIDE, values, "device");
@@ -197,6 +202,7 @@ Options (or the environment):
   --key <file>           The device's private JWK ($WARDEN_KEY)
   --state-dir <dir>      The hooks' state directory ($WARDEN_STATE_DIR; default ${configDir()})
   --timeout <seconds>    Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+  --json                 Accepted for uniformity: the output is JSON either way
   -h, --help             Show this help
 
 Exit status: ${LOG_CHECK_EXIT.consistent} consistent, ${LOG_CHECK_EXIT.tampered} rolled back or rewritten, ${LOG_CHECK_EXIT.error} the check could not be made.`,
@@ -208,6 +214,7 @@ Exit status: ${LOG_CHECK_EXIT.consistent} consistent, ${LOG_CHECK_EXIT.tampered}
       key: { type: "string" },
       "state-dir": { type: "string" },
       timeout: { type: "string" },
+      ...JSON_OPTION,
     });
     const url = values.url ?? process.env["WARDEN_URL"];
     const device = values.device ?? process.env["WARDEN_DEVICE"];

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// `npm start`: a local Warden on http://localhost:8787 with the example policy bundle active.
+// `npm start`: a local Warden on http://localhost:8787 (or `-- --port N --host H`) with the example
+// policy bundle active.
 //
 //  1. Creates .dev.vars (ADMIN_TOKEN, AUDITOR_TOKEN, SIGNING_KEY, LOG_SIGNING_KEY, LOG_HMAC_KEY,
 //     PUBLISHER_KEYS) and the development publisher key .dev/publisher.jwk if there are none;
 //     never overwrites them.
 //  2. Tests and signs policy-bundles/default (`warden bundle build`) and uploads the artifact
 //     to local R2, before wrangler dev holds the local state.
-//  3. Runs `wrangler dev --persist-to .wrangler/state` with any extra arguments passed through
-//     (`npm start -- --port 8788`), forwarding signals and its exit code; once it answers, and
-//     if no bundle is active yet, activates the artifact through the admin API, as
-//     `warden bundle publish` does.
+//  3. Runs `wrangler dev --persist-to .wrangler/state` on the port and host asked for (see
+//     serveOptions), with REVIEW_ORIGIN, REVIEW_RP_ID and LOG_ORIGIN following them and any other
+//     arguments passed through, forwarding signals and its exit code; once it answers, and if no
+//     bundle is active yet, activates the artifact through the admin API, as `warden bundle
+//     publish` does.
 //
 // Everything runs locally (workerd through wrangler): no Cloudflare login, no metrics.
 // The CLI runs from dist/: it is rebuilt first when cli/ or worker/ changed since the last build.
@@ -18,6 +20,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { isIP } from "node:net";
 import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -49,50 +52,62 @@ function fail(message) {
   process.exit(1);
 }
 
-/** Removes comments and trailing commas outside strings: enough for wrangler.jsonc. */
-function parseJsonc(text) {
-  const withoutComments = scan(text, (at) => {
-    if (text.startsWith("//", at)) {
-      const end = text.indexOf("\n", at);
-      return (end < 0 ? text.length : end) - at;
+/**
+ * `npm start -- [--port N | --port=N] [--host H | --host=H]`: where to serve, and the origin every
+ * origin-derived setting follows (REVIEW_ORIGIN and REVIEW_RP_ID for passkeys, the enrollment
+ * links built from them, LOG_ORIGIN). Other arguments go to wrangler dev as they are.
+ * Passkeys need a domain name (WebAuthn refuses an IP address as RP ID), so with an IP address
+ * the server listens there but the origin stays http://localhost:<port>, and we say so.
+ * Throws on a value it cannot use.
+ */
+export function serveOptions(argv) {
+  const passthrough = [];
+  let port = 8787;
+  let host = "localhost";
+  let protocol = "http";
+  for (let at = 0; at < argv.length; at += 1) {
+    const match = /^--(port|host|ip|local-protocol)(?:=(.*))?$/.exec(argv[at]);
+    if (!match) {
+      passthrough.push(argv[at]);
+      continue;
     }
-    if (text.startsWith("/*", at)) {
-      const end = text.indexOf("*/", at + 2);
-      return (end < 0 ? text.length : end + 2) - at;
-    }
-    return 0;
-  });
-  const trailingComma = /,\s*[}\]]/y;
-  return JSON.parse(
-    scan(withoutComments, (at) => {
-      trailingComma.lastIndex = at;
-      return trailingComma.test(withoutComments) ? 1 : 0;
-    }),
-  );
-}
-
-/** Copies `text`, strings verbatim, elsewhere dropping the `skip(at)` characters starting at each position. */
-function scan(text, skip) {
-  let out = "";
-  let at = 0;
-  while (at < text.length) {
-    if (text[at] === '"') {
-      let end = at + 1;
-      while (end < text.length && text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
-      out += text.slice(at, end + 1);
-      at = end + 1;
-    } else {
-      const skipped = skip(at);
-      if (skipped > 0) at += skipped;
-      else out += text[at++];
-    }
+    const value = match[2] ?? argv[++at];
+    if (value === undefined || value === "") throw new Error(`--${match[1]} needs a value`);
+    if (match[1] === "port") {
+      port = Number(value);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port must be a port number, not ${JSON.stringify(value)}`);
+    } else if (match[1] === "local-protocol") {
+      if (value !== "http" && value !== "https") throw new Error(`--local-protocol must be http or https, not ${JSON.stringify(value)}`);
+      protocol = value;
+    } else host = value;
   }
-  return out;
+  const isAddress = isIP(host.replace(/^\[|\]$/g, "")) !== 0;
+  const originHost = isAddress ? "localhost" : host;
+  const origin = `${protocol}://${originHost}:${port}`;
+  // Reach the server the way it listens: "localhost" may resolve to ::1 while wrangler listens on 127.0.0.1.
+  const listen = host === "localhost" ? "127.0.0.1" : host;
+  const probeHost = listen === "0.0.0.0" || listen === "::" ? "127.0.0.1" : listen.includes(":") ? `[${listen}]` : listen;
+  return {
+    port,
+    listen,
+    origin,
+    protocol,
+    probe: `${protocol}://${probeHost}:${port}`,
+    addressWarning: isAddress
+      ? `passkeys need a domain name: open the reviewer pages at ${origin}, not at ${protocol}://${host}:${port}`
+      : originHost !== "localhost" && protocol === "http"
+        ? `passkeys need https except on localhost: add --local-protocol https for ${originHost}`
+        : null,
+    vars: { REVIEW_ORIGIN: origin, REVIEW_RP_ID: originHost, LOG_ORIGIN: `${originHost}/log` },
+    passthrough,
+  };
 }
 
 // 0. The compiled CLI, current with the sources.
-const built = spawnSync(process.execPath, [join(root, "scripts", "build.mjs"), "--if-stale"], { cwd: root, env, stdio: "inherit" });
-if (built.status !== 0) fail("building the CLI failed");
+function buildCli() {
+  const built = spawnSync(process.execPath, [join(root, "scripts", "build.mjs"), "--if-stale"], { cwd: root, env, stdio: "inherit" });
+  if (built.status !== 0) fail("building the CLI failed");
+}
 
 // 1. Secrets for local development.
 /** The development publisher key, made once; its public half goes into PUBLISHER_KEYS. */
@@ -147,8 +162,10 @@ function ensureDevVars() {
 }
 
 // 2. The example bundle, tested, signed and uploaded to local R2.
-function readConfig() {
-  const config = parseJsonc(readFileSync(join(root, "wrangler.jsonc"), "utf8"));
+async function readConfig() {
+  // wrangler's own reader: the JSONC, its environments and its validation, as wrangler dev sees them.
+  const { unstable_readConfig } = await import("wrangler");
+  const config = unstable_readConfig({ config: join(root, "wrangler.jsonc") }, { hideWarnings: true });
   const tenant = config.vars?.TENANT;
   const bucket = config.r2_buckets?.find((binding) => binding.binding === "BUNDLES")?.bucket_name;
   if (typeof tenant !== "string" || !tenant) fail("wrangler.jsonc sets no vars.TENANT");
@@ -159,11 +176,11 @@ function readConfig() {
 function buildAndUpload({ tenant, bucket }) {
   const built = spawnSync(
     process.execPath,
-    [wardenBin, "bundle", "build", BUNDLE_DIR, "--key", PUBLISHER_KEY_FILE, "--tenant", tenant, "--out", ARTIFACT_FILE],
+    [wardenBin, "bundle", "build", BUNDLE_DIR, "--key", PUBLISHER_KEY_FILE, "--tenant", tenant, "--out", ARTIFACT_FILE, "--json"],
     { cwd: root, env, encoding: "utf8" },
   );
   if (built.status !== 0) fail(`warden bundle build ${BUNDLE_DIR} failed:\n${built.stdout}${built.stderr}`);
-  const { version, digest } = JSON.parse(built.stdout.slice(built.stdout.lastIndexOf("\n{") + 1));
+  const { version, digest } = JSON.parse(built.stdout);
   say(`built and signed ${BUNDLE_DIR}: version ${version} (${digest})`);
   const object = `${bucket}/${tenant}/bundles/artifacts/${version}.jws`;
   const put = spawnSync(
@@ -177,38 +194,44 @@ function buildAndUpload({ tenant, bucket }) {
 }
 
 /** Once wrangler dev answers, activates `version` unless a bundle is already active. */
-async function activateWhenReady(version) {
-  const args = process.argv.slice(2);
-  const portAt = args.indexOf("--port");
-  const base = `http://localhost:${portAt >= 0 ? args[portAt + 1] : "8787"}`;
+async function activateWhenReady(version, serve) {
+  const ready = () => {
+    say(`Warden is ready at ${serve.origin} (API reference ${serve.origin}/docs, reviewer page ${serve.origin}/review)`);
+    if (serve.addressWarning) say(serve.addressWarning);
+  };
   for (let attempt = 0; attempt < 120; attempt += 1) {
     let health;
     try {
-      health = await (await fetch(`${base}/healthz`)).json();
+      health = await (await fetch(`${serve.probe}/healthz`)).json();
     } catch {
       await sleep(500);
       continue;
     }
     if (health.bundle?.active) {
       say(`bundle version ${health.bundle.version} is active (${health.bundle.digest})`);
+      ready();
       return;
     }
-    const response = await fetch(`${base}/v1/bundles/activate`, {
+    const response = await fetch(`${serve.probe}/v1/bundles/activate`, {
       method: "POST",
       headers: { authorization: `Bearer ${devVars().ADMIN_TOKEN}`, "content-type": "application/json" },
       body: JSON.stringify({ version, reason: "npm start: example bundle" }),
     });
     const body = await response.json();
-    if (response.status === 200) say(`activated ${BUNDLE_DIR} version ${version}; Warden is ready at ${base} (API reference at ${base}/docs)`);
-    else say(`could not activate the example bundle: ${JSON.stringify(body)}`);
+    if (response.status === 200) {
+      say(`activated ${BUNDLE_DIR} version ${version}`);
+      ready();
+    } else say(`could not activate the example bundle: ${JSON.stringify(body)}`);
     return;
   }
-  say(`wrangler dev did not answer at ${base}; the example bundle is uploaded but not active`);
+  say(`wrangler dev did not answer at ${serve.probe}; the example bundle is uploaded but not active`);
 }
 
 // 3. wrangler dev, in the foreground.
-function runWranglerDev() {
-  const child = spawn(process.execPath, [wranglerBin, "dev", "--persist-to", PERSIST_TO, ...process.argv.slice(2)], { cwd: root, env, stdio: "inherit" });
+function runWranglerDev(serve) {
+  const vars = Object.entries(serve.vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
+  const args = ["dev", "--persist-to", PERSIST_TO, "--port", String(serve.port), "--ip", serve.listen, "--local-protocol", serve.protocol, ...vars, ...serve.passthrough];
+  const child = spawn(process.execPath, [wranglerBin, ...args], { cwd: root, env, stdio: "inherit" });
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"];
   const forward = (signal) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -226,7 +249,18 @@ function runWranglerDev() {
   });
 }
 
-ensureDevVars();
-const version = buildAndUpload(readConfig());
-runWranglerDev();
-await activateWhenReady(version);
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  let serve;
+  try {
+    serve = serveOptions(process.argv.slice(2));
+  } catch (error) {
+    fail(error.message);
+  }
+  // wrangler dev's https certificate is self-signed; this process only talks to that local server.
+  if (serve.protocol === "https") process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+  buildCli();
+  ensureDevVars();
+  const version = buildAndUpload(await readConfig());
+  runWranglerDev(serve);
+  await activateWhenReady(version, serve);
+}

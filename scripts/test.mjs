@@ -19,40 +19,54 @@ function run(command, args) {
   return result.status ?? 1;
 }
 
-for (const [command, args] of [
-  ["sh", ["scripts/install-test-deps.sh"]],
-  ["npx", ["tsc", "--noEmit", "-p", "."]],
-  [process.execPath, ["scripts/check-imports.mjs"]],
-  [process.execPath, ["scripts/build.mjs", "--if-stale"]],
-]) {
-  const status = run(command, args);
-  if (status !== 0) process.exit(status);
+/**
+ * The run's verdict from each suite's exit status and JSON report: a suite that exited non-zero
+ * counts at least one failure even when its report counts none (a crash in a hook, an error
+ * outside any test), and a suite that left no report counts as one failure, never as nothing —
+ * so the closing line and the exit status always agree.
+ */
+export function verdict(suites) {
+  const reports = suites.map(({ status, report = { numPassedTests: 0, numFailedTests: 1, numPendingTests: 0 } }) =>
+    status !== 0 && report.numFailedTests === 0 ? { ...report, numFailedTests: 1 } : report,
+  );
+  const sum = (key) => reports.reduce((total, part) => total + part[key], 0);
+  const [passed, failed, pending] = [sum("numPassedTests"), sum("numFailedTests"), sum("numPendingTests")];
+  return { passed, failed, pending, exitCode: failed === 0 ? 0 : 1, line: `${passed} passed, ${failed} failed${pending ? `, ${pending} skipped` : ""}` };
 }
 
-const out = mkdtempSync(join(tmpdir(), "warden-test-"));
-const named = process.argv.length > 2;
-// The workers suite takes the arguments (test files); the Node suites run only when none are named.
-const suites = [
-  { name: "workers", args: process.argv.slice(2) },
-  ...(named
-    ? []
-    : [
-        { name: "browser", args: ["--config", "vitest.browser.config.mts"] },
-        { name: "node", args: ["--config", "vitest.node.config.mts"] },
-      ]),
-];
-let failed = false;
-const reports = [];
-for (const suite of suites) {
-  const report = join(out, `${suite.name}.json`);
-  const status = run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...suite.args]);
-  if (status !== 0) failed = true;
-  // A suite that died before reporting counts as one failure, never as nothing.
-  if (existsSync(report)) reports.push(JSON.parse(readFileSync(report, "utf8")));
-  else reports.push({ numPassedTests: 0, numFailedTests: 1, numPendingTests: 0 });
+async function main() {
+  for (const [command, args] of [
+    ["sh", ["scripts/install-test-deps.sh"]],
+    ["npx", ["tsc", "--noEmit", "-p", "."]],
+    [process.execPath, ["scripts/check-imports.mjs"]],
+    [process.execPath, ["scripts/build.mjs", "--if-stale"]],
+  ]) {
+    const status = run(command, args);
+    if (status !== 0) process.exit(status);
+  }
+
+  const out = mkdtempSync(join(tmpdir(), "warden-test-"));
+  const named = process.argv.length > 2;
+  // The workers suite takes the arguments (test files); the Node suites run only when none are named.
+  const suites = [
+    { name: "workers", args: process.argv.slice(2) },
+    ...(named
+      ? []
+      : [
+          { name: "browser", args: ["--config", "vitest.browser.config.mts"] },
+          { name: "node", args: ["--config", "vitest.node.config.mts"] },
+        ]),
+  ];
+  const results = [];
+  for (const suite of suites) {
+    const file = join(out, `${suite.name}.json`);
+    const status = run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${file}`, ...suite.args]);
+    results.push({ status, report: existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined });
+  }
+  const result = verdict(results);
+  console.log(`\n${result.line}`);
+  rmSync(out, { recursive: true, force: true });
+  process.exit(result.exitCode);
 }
-const sum = (key) => reports.reduce((total, part) => total + part[key], 0);
-const [passed, failures, pending] = [sum("numPassedTests"), sum("numFailedTests"), sum("numPendingTests")];
-console.log(`\n${passed} passed, ${failures} failed${pending ? `, ${pending} skipped` : ""}`);
-rmSync(out, { recursive: true, force: true });
-process.exit(failed || failures > 0 ? 1 : 0);
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

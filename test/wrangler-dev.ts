@@ -27,6 +27,8 @@ export interface LocalWarden {
   /** The same server for Node clients, by address (no localhost resolution to ::1). */
   api: string;
   adminToken: string;
+  /** wrangler dev's local state (R2, Durable Objects), for `warden bundle publish --persist-to`. */
+  persist: string;
   stop(): Promise<void>;
   /** wrangler's output so far, for failure messages. */
   output(): string;
@@ -142,5 +144,5 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
     await stop();
     throw new Error(`${String(error)}\n${output}`);
   }
-  return { url, api: `http://127.0.0.1:${port}`, adminToken, stop, output: () => output };
+  return { url, api: `http://127.0.0.1:${port}`, adminToken, persist, stop, output: () => output };
 }

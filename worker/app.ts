@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { EvidenceRefusal, MalformedInputError, WardenError } from "./errors.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "./json/strict.ts";
 import { runtimeDeps, type Deps } from "./context.ts";
-import { router } from "./openapi.ts";
+import { describeApi, router } from "./openapi.ts";
 import { problemFor, problemResponse } from "./problem.ts";
 import { actions } from "./routes/actions.ts";
 import { attestation } from "./routes/attestation.ts";
@@ -19,7 +19,8 @@ import { reviewers } from "./routes/reviewers.ts";
 import { reviews } from "./routes/reviews.ts";
 import { reviewPages } from "./routes/review-page.ts";
 import { wellKnown } from "./routes/well-known.ts";
-import { docsPage } from "./docs-page.ts";
+import { docs } from "./docs-page.ts";
+import packageJson from "../package.json";
 
 /** Request bodies above this are refused before anything parses them. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -78,26 +79,8 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.route("/", reviewPages);
   app.route("/", events);
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-    type: "http",
-    scheme: "bearer",
-    description: "ADMIN_TOKEN or AUDITOR_TOKEN (behind Cloudflare Access in production)",
-  });
-  app.openAPIRegistry.registerComponent("securitySchemes", "dpop", {
-    type: "apiKey",
-    in: "header",
-    name: "Authorization",
-    description: "`DPoP <session token>` with a `DPoP` proof header (RFC 9449) by the device key",
-  });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Warden",
-      version: "0.1.0",
-      description: "Policy decisions and attestation verification for autonomous AI agents. Errors are application/problem+json with a stable `code`.",
-    },
-  });
-  app.get("/docs", (c) => c.html(docsPage));
+  describeApi(app, packageJson.version);
+  app.route("/", docs);
 
   app.notFound(() => problemResponse("not_found"));
   app.onError((error, c) => {

@@ -68,5 +68,72 @@ export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/);
 /** Where an entry landed in a device's log. */
 export const LogHeadSchema = z.object({ seq: z.int(), hash: z.string() }).openapi("LogPosition");
 
+/**
+ * Security requirements, one per way a caller proves who it is. Every operation names one (or
+ * `publicAccess`, explicitly none): the OpenAPI lint and test/unit/openapi.test.ts refuse an
+ * operation without, and an unauthenticated call to an operation declared public must not be
+ * refused as unauthenticated.
+ */
 export const bearerSecurity = [{ bearer: [] }];
 export const deviceSecurity = [{ dpop: [] }];
+/** The device's DPoP proof alone, before it holds a session (POST /v1/sessions, TPM enrollment). */
+export const dpopProofSecurity = [{ dpopProof: [] }];
+/** A single-use action token presented as `Authorization: DPoP`, with a proof by the same key. */
+export const actionTokenSecurity = [{ actionToken: [] }];
+/** The reviewer page's HttpOnly session cookie. */
+export const reviewerSecurity = [{ reviewerSession: [] }];
+/** No credential in a header: the operation is open, or carries its proof in the body (a passkey assertion, a one-time token). */
+export const publicAccess: { [scheme: string]: string[] }[] = [];
+
+/**
+ * The tags of the API reference, in the order /docs shows them. Every operation carries exactly
+ * one; a tag not listed here fails the OpenAPI lint (`operation-tag-defined`) and the unit test.
+ */
+export const OPENAPI_TAGS = [
+  { name: "devices", description: "Device registration (admin) and a device's own record and log" },
+  { name: "sessions", description: "Nonces and device sessions: a DPoP proof by the device key, with optional attestation evidence" },
+  { name: "decisions", description: "Permit, deny or review for one action or a batch, logged before the answer" },
+  { name: "actions", description: "Redeeming action tokens once, and recording what the action did" },
+  { name: "bundles", description: "Signed policy bundles: activation, canaries, shadows, rollbacks and their admin log" },
+  { name: "reviews", description: "Held actions: waiting on them, the pending queue, passkey-signed verdicts" },
+  { name: "reviewers", description: "Reviewer registration, passkey enrollment and sign-in for the reviewer page" },
+  { name: "events", description: "The tenant's OCSF events, cursor-paged and gap-free, for SIEM and SOAR tools" },
+  { name: "audit", description: "Signed checkpoints, log exports, compliance packages and the log keys to verify them" },
+  { name: "attestation", description: "TPM enrollment: bootstrap token, EK certificate chain, credential activation" },
+  { name: "service", description: "Health and the keys that verify Warden's tokens" },
+] as const;
+
+/** Security schemes, registered once by `describeApi`. */
+const SECURITY_SCHEMES = {
+  bearer: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN or AUDITOR_TOKEN (behind Cloudflare Access in production)" },
+  dpop: { type: "apiKey", in: "header", name: "Authorization", description: "`DPoP <session token>` with a `DPoP` proof header (RFC 9449) by the device key" },
+  dpopProof: { type: "apiKey", in: "header", name: "DPoP", description: "A DPoP proof (RFC 9449) by the registered device key; its `nonce` claim is a nonce from POST /v1/attestation/nonce where the operation says so" },
+  actionToken: { type: "apiKey", in: "header", name: "Authorization", description: "`DPoP <action token>` with a `DPoP` proof by the device key whose `ath` covers the action token" },
+  reviewerSession: { type: "apiKey", in: "cookie", name: "warden_reviewer", description: "Set by POST /v1/reviewers/login after a passkey sign-in" },
+} as const;
+
+/** The license the document declares: the repository's LICENSE. */
+const API_LICENSE = { name: "Apache-2.0", identifier: "Apache-2.0" } as const;
+
+/**
+ * Adds the document-level parts of the OpenAPI description to `app` and serves it at
+ * /openapi.json. `servers` is the origin the document was fetched from, so a client generated
+ * from a deployment's document talks to that deployment.
+ */
+export function describeApi(app: OpenAPIHono<AppEnv>, version: string): void {
+  for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
+  app.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "Warden",
+      version,
+      summary: "Policy decisions and attestation verification for autonomous AI agents",
+      description:
+        "Before every action an AI agent takes on an employee's machine, Warden decides permit, deny or review from signed Cedar policy bundles, " +
+        "and logs the decision in a hash-chained per-device log before it answers. Errors are application/problem+json with a stable `code` (docs/errors.md).",
+      license: API_LICENSE,
+    },
+    servers: [{ url: new URL(c.req.url).origin, description: "This deployment" }],
+    tags: OPENAPI_TAGS.map((tag) => ({ ...tag })),
+  }));
+}

@@ -4,8 +4,7 @@
  * action from the keyboard — and the shim's wait then returns an action token.
  * Runs in Node against `wrangler dev` (test/wrangler-dev.ts); `npm test` runs it.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,19 +12,9 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
 import { startWarden, type LocalWarden } from "../wrangler-dev.ts";
+import { CHROMIUM_ARGS, chromiumPath } from "./chromium.ts";
 
 const ARTIFACTS = fileURLToPath(new URL("../artifacts/", import.meta.url));
-
-function chromiumPath(): string {
-  const configured = process.env["CHROMIUM_PATH"];
-  if (configured) return configured;
-  for (const candidate of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(candidate)) return candidate;
-  try {
-    return execFileSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" }).trim();
-  } catch {
-    throw new Error("chromium not found: run scripts/install-test-deps.sh (or set CHROMIUM_PATH)");
-  }
-}
 
 let warden: LocalWarden;
 let context: BrowserContext;
@@ -37,7 +26,7 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath(),
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1100, height: 1400 },
   });
 }, 90_000);

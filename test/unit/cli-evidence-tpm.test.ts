@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runTpmEvidenceVerify, verifyTpmEk, verifyTpmQuote } from "../../cli/evidence-tpm.ts";
+import { tpmEvidenceResult, verifyTpmEk, verifyTpmQuote } from "../../cli/evidence-tpm.ts";
 import { fromBase64 } from "./verifiers/pki.ts";
 import { der, pem, q1, swtpm } from "./verifiers/tpm-fixtures.ts";
 
@@ -74,23 +74,19 @@ describe("warden evidence verify --type tpm", () => {
     expect(await verifyTpmQuote({ evidence: JSON.stringify(sha1), ak: q1.AK.Public, nonce: "", selection: "sha256:0" })).toMatchObject({ valid: false, code: "unsupported_algorithm" });
   });
 
-  it("prints JSON and exits 0 when valid, 1 when rejected", async () => {
+  it("reads the named files and answers valid, or rejected with the verifier's code", async () => {
     const files: Record<string, Uint8Array> = {
       "ek.der": der.ek1,
       "evidence.json": new TextEncoder().encode(JSON.stringify(q)),
       "ak.pub": akTss,
     };
-    let out = "";
-    const io = { readFile: async (path: string) => files[path]!, write: (text: string) => (out += text) };
-    expect(await runTpmEvidenceVerify({ type: "tpm-ek", evidence: "ek.der", now: "2026-11-22T00:00:00Z" }, io)).toBe(0);
-    expect(JSON.parse(out)).toMatchObject({ type: "tpm-ek", valid: true, vendor: "Infineon" });
-    out = "";
-    expect(await runTpmEvidenceVerify({ type: "tpm-ek", evidence: "ek.der", now: "2031-01-01T00:00:00Z" }, io)).toBe(1);
-    expect(JSON.parse(out)).toMatchObject({ valid: false, code: "certificate_expired" });
-    out = "";
-    expect(await runTpmEvidenceVerify({ type: "tpm", evidence: "evidence.json", ak: "ak.pub", nonce: swtpm.nonce, selection: base.selection }, io)).toBe(0);
-    out = "";
-    expect(await runTpmEvidenceVerify({ type: "tpm", evidence: "evidence.json", ak: "ak.pub", nonce: "ff", selection: base.selection }, io)).toBe(1);
-    expect(JSON.parse(out)).toMatchObject({ valid: false, code: "qualifying_data_mismatch" });
+    const readFile = async (path: string) => files[path]!;
+    expect(await tpmEvidenceResult({ type: "tpm-ek", evidence: "ek.der", now: new Date("2026-11-22T00:00:00Z") }, readFile)).toMatchObject({ type: "tpm-ek", valid: true, vendor: "Infineon" });
+    expect(await tpmEvidenceResult({ type: "tpm-ek", evidence: "ek.der", now: new Date("2031-01-01T00:00:00Z") }, readFile)).toMatchObject({ valid: false, code: "certificate_expired" });
+    expect(await tpmEvidenceResult({ type: "tpm", evidence: "evidence.json", ak: "ak.pub", nonce: swtpm.nonce, selection: base.selection, now: new Date() }, readFile)).toMatchObject({ valid: true });
+    expect(await tpmEvidenceResult({ type: "tpm", evidence: "evidence.json", ak: "ak.pub", nonce: "ff", selection: base.selection, now: new Date() }, readFile)).toMatchObject({
+      valid: false,
+      code: "qualifying_data_mismatch",
+    });
   });
 });

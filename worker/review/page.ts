@@ -1,9 +1,11 @@
+// By path: the package exports only its ESM entry, and its browser bundle is what the page needs.
+import simpleWebAuthnBrowser from "../../node_modules/@simplewebauthn/browser/dist/bundle/index.umd.min.js";
 import type { HoldState } from "./types.ts";
 
 /**
- * The reviewer page: server-rendered HTML of the holds exactly as stored, and one small
- * inline script that runs the WebAuthn ceremonies. Nothing on it is taken from the URL
- * except the enrollment token (a fragment, posted back and never rendered).
+ * The reviewer page: server-rendered HTML of the holds exactly as stored, @simplewebauthn/browser
+ * and one small inline script that runs the WebAuthn ceremonies with it. Nothing on it is taken
+ * from the URL except the enrollment token (a fragment, posted back and never rendered).
  */
 
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -48,12 +50,17 @@ button[disabled] { opacity: .5; cursor: not-allowed; }
 .skip { position: absolute; left: -100vw; } .skip:focus { left: 1rem; top: 1rem; background: var(--bg); padding: .5rem; }
 `;
 
-/** The in-page WebAuthn client: base64url ⇄ bytes, JSON ⇄ credential, and the three flows. */
+/**
+ * The browser side of the WebAuthn ceremonies is @simplewebauthn/browser (the counterpart of the
+ * server library), served by the worker as it ships (wrangler.jsonc `rules`) and loaded by the
+ * page under its nonce. It turns the server's options JSON into the credential calls
+ * and the credentials back into JSON; this script only runs the three flows.
+ */
+export const WEBAUTHN_CLIENT = { path: "/review/assets/simplewebauthn-browser.min.js", body: simpleWebAuthnBrowser } as const;
+
+/** The three flows over SimpleWebAuthnBrowser (the global the bundle defines). */
 const SCRIPT = `
-const b64u = {
-  decode(value) { const s = value.replace(/-/g, "+").replace(/_/g, "/"); const bin = atob(s + "===".slice((s.length + 3) % 4)); return Uint8Array.from(bin, (c) => c.charCodeAt(0)); },
-  encode(buffer) { let bin = ""; for (const b of new Uint8Array(buffer)) bin += String.fromCharCode(b); return btoa(bin).replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, ""); },
-};
+const { startAuthentication, startRegistration } = SimpleWebAuthnBrowser;
 const status = document.getElementById("status");
 function say(text, focus) { status.textContent = text; if (focus) status.focus(); }
 async function post(path, body) {
@@ -63,19 +70,11 @@ async function post(path, body) {
   if (!response.ok) throw new Error((data && (data.code + ": " + (data.detail || data.title))) || String(response.status));
   return data;
 }
-function requestOptions(options) {
-  return { ...options, challenge: b64u.decode(options.challenge), allowCredentials: (options.allowCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })) };
-}
-function assertionJson(credential) {
-  const r = credential.response;
-  return { id: credential.id, rawId: b64u.encode(credential.rawId), type: credential.type, clientExtensionResults: credential.getClientExtensionResults(),
-    response: { clientDataJSON: b64u.encode(r.clientDataJSON), authenticatorData: b64u.encode(r.authenticatorData), signature: b64u.encode(r.signature), userHandle: r.userHandle ? b64u.encode(r.userHandle) : null } };
-}
 async function signIn() {
   say("Waiting for your passkey…");
   const { options } = await post("/v1/reviewers/login/options", {});
-  const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
-  await post("/v1/reviewers/login", { response: assertionJson(credential) });
+  const response = await startAuthentication({ optionsJSON: options });
+  await post("/v1/reviewers/login", { response });
   location.reload();
 }
 async function enroll() {
@@ -84,13 +83,8 @@ async function enroll() {
   if (!token) throw new Error("this enrollment link has no token");
   say("Waiting for your authenticator…");
   const { options } = await post("/v1/reviewers/enroll/options", { token });
-  const publicKey = { ...options, challenge: b64u.decode(options.challenge), user: { ...options.user, id: b64u.decode(options.user.id) },
-    excludeCredentials: (options.excludeCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })) };
-  const credential = await navigator.credentials.create({ publicKey });
-  const r = credential.response;
-  await post("/v1/reviewers/enroll", { token, response: { id: credential.id, rawId: b64u.encode(credential.rawId), type: credential.type,
-    clientExtensionResults: credential.getClientExtensionResults(),
-    response: { clientDataJSON: b64u.encode(r.clientDataJSON), attestationObject: b64u.encode(r.attestationObject), transports: r.getTransports ? r.getTransports() : [] } } });
+  const response = await startRegistration({ optionsJSON: options });
+  await post("/v1/reviewers/enroll", { token, response });
   say("Passkey registered. You can now sign in.", true);
   document.getElementById("enroll").hidden = true;
   document.getElementById("to-review").hidden = false;
@@ -103,8 +97,8 @@ async function verdict(button) {
   try {
     say("Confirm with your passkey to " + choice + " " + id + "…");
     const { options } = await post("/v1/reviews/" + encodeURIComponent(id) + "/options", { verdict: choice, hold_sha256: hold.dataset.holdSha256 });
-    const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
-    const result = await post("/v1/reviews/" + encodeURIComponent(id) + "/verdict", { response: assertionJson(credential) });
+    const response = await startAuthentication({ optionsJSON: options });
+    const result = await post("/v1/reviews/" + encodeURIComponent(id) + "/verdict", { response });
     hold.querySelector(".outcome").textContent = "Recorded: " + choice + " — status " + result.status + " (" + result.approvals.length + " of " + result.approvers_required + " approvals)";
     say("Recorded: " + choice + " for " + id + ".", true);
   } catch (error) {
@@ -112,6 +106,9 @@ async function verdict(button) {
     if (!/review_not_pending|review_record_changed/.test(error.message)) for (const b of hold.querySelectorAll("button")) b.disabled = false;
   }
 }
+// An enrollment link opened at the wrong origin: carry its token (the fragment) to the right one.
+const originLink = document.getElementById("origin-link");
+if (originLink && location.hash) originLink.href += location.hash;
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
@@ -119,6 +116,18 @@ document.addEventListener("click", (event) => {
   run().catch((error) => say("Failed: " + error.message, true));
 });
 `;
+
+/**
+ * Shown when the page is opened at another origin than REVIEW_ORIGIN (127.0.0.1 for localhost,
+ * another port, a workers.dev name): passkeys are bound to REVIEW_ORIGIN and its RP ID, and a
+ * browser refuses an IP address as RP ID, so say where to go instead of failing in the ceremony.
+ */
+export function originNotice(pageOrigin: string, reviewOrigin: string | undefined, path: string): string {
+  if (!reviewOrigin || pageOrigin === reviewOrigin) return "";
+  const target = escapeHtml(`${reviewOrigin}${path}`);
+  return `<p role="alert" id="origin-notice"><strong>Passkeys for this page work only at ${escapeHtml(reviewOrigin)}.</strong>
+Open <a id="origin-link" href="${target}">${target}</a> instead.</p>`;
+}
 
 function layout(nonce: string, title: string, body: string): string {
   return `<!doctype html>
@@ -135,6 +144,7 @@ function layout(nonce: string, title: string, body: string): string {
 <main id="main">
 ${body}
 </main>
+<script nonce="${nonce}" src="${WEBAUTHN_CLIENT.path}"></script>
 <script nonce="${nonce}">${SCRIPT}</script>
 </body>
 </html>`;
@@ -185,13 +195,14 @@ ${hold.tickets.length ? row("Tickets", hold.tickets.map((ticket) => `${escapeHtm
 }
 
 /** The queue for a signed-in reviewer: pending holds grouped by tier, soonest deadline first. */
-export function reviewPage(nonce: string, reviewer: { id: string; display_name: string } | null, holds: HoldState[], now: number): string {
+export function reviewPage(nonce: string, reviewer: { id: string; display_name: string } | null, holds: HoldState[], now: number, notice = ""): string {
   const status = `<p id="status" role="status" aria-live="polite" tabindex="-1"></p>`;
   if (!reviewer) {
     return layout(
       nonce,
       "Warden review — sign in",
       `<h1>Warden review</h1>
+${notice}
 <p>Held agent actions wait here for a person. Sign in with the passkey you registered from your enrollment link.</p>
 <button type="button" data-action="sign-in">Sign in with passkey</button>
 ${status}`,
@@ -215,11 +226,12 @@ ${holds.length === 0 ? "<p>No holds are waiting.</p>" : sections}`,
 }
 
 /** The enrollment page behind a one-time link: registers one passkey. */
-export function enrollPage(nonce: string): string {
+export function enrollPage(nonce: string, notice = ""): string {
   return layout(
     nonce,
     "Warden review — register a passkey",
     `<h1>Register your reviewer passkey</h1>
+${notice}
 <p>This one-time link registers a passkey for approving held agent actions. Your authenticator will ask you to verify yourself.</p>
 <button type="button" id="enroll" data-action="enroll">Register passkey</button>
 <p id="to-review" hidden><a href="/review">Go to the review queue and sign in</a></p>

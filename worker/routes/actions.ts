@@ -5,7 +5,7 @@ import { deviceOf, requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
 import { TargetSchema } from "../decisions/request.ts";
 import { WardenError } from "../errors.ts";
-import { DeviceIdSchema, LogHeadSchema, Sha256HexSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { DeviceIdSchema, LogHeadSchema, Sha256HexSchema, actionTokenSecurity, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import { revokeActionToken } from "../devices/standing.ts";
 
 const RedeemSchema = z
@@ -28,6 +28,9 @@ actions.openapi(
   createRoute({
     method: "post",
     path: "/v1/actions/redeem",
+    operationId: "redeemActionToken",
+    tags: ["actions"],
+    security: actionTokenSecurity,
     summary: "Redeem an action token once, for exactly the action it permits, under the policy that permitted it",
     description:
       "The enforcement point presents the action token as `Authorization: DPoP <token>` with a DPoP proof by the device key (`ath` over the action token). " +
@@ -60,6 +63,8 @@ actions.openapi(
   createRoute({
     method: "post",
     path: "/v1/actions/complete",
+    operationId: "completeAction",
+    tags: ["actions"],
     summary: "Record what came of a decided action, as `action.completed` in the device's log",
     description:
       "The enforcement point reports, once the tool has run: exit status, SHA-256 of the output and of each written file, duration, and whether a " +
@@ -80,6 +85,8 @@ actions.openapi(
   createRoute({
     method: "post",
     path: "/v1/actions/revoke",
+    operationId: "revokeActionToken",
+    tags: ["actions"],
     summary: "Revoke one unredeemed action token of a device (admin)",
     description: "Its redemption is refused from then on (`token_revoked`); the revocation is logged in the device log and the admin log.",
     security: bearerSecurity,

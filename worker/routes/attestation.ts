@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { SessionEvidenceSchema } from "../attestation/schemas.ts";
 import { issueNonce, openSession } from "../attestation/sessions.ts";
 import { serviceContext } from "../context.ts";
-import { DeviceIdSchema, jsonBody, problems, router } from "../openapi.ts";
+import { DeviceIdSchema, dpopProofSecurity, jsonBody, problems, publicAccess, router } from "../openapi.ts";
 
 const NonceRequestSchema = z.strictObject({ device_id: DeviceIdSchema }).openapi("NonceRequest");
 const NonceSchema = z
@@ -39,6 +39,9 @@ attestation.openapi(
   createRoute({
     method: "post",
     path: "/v1/attestation/nonce",
+    operationId: "issueNonce",
+    tags: ["sessions"],
+    security: publicAccess,
     summary: "Get a single-use nonce for opening a session",
     description: "Answered alike for every device id, registered or not: only a registered device's nonce opens a session.",
     request: jsonBody(NonceRequestSchema),
@@ -54,6 +57,9 @@ attestation.openapi(
   createRoute({
     method: "post",
     path: "/v1/sessions",
+    operationId: "openSession",
+    tags: ["sessions"],
+    security: dpopProofSecurity,
     summary: "Open a device session by signing a server nonce",
     description:
       "The DPoP header carries a proof (RFC 9449) made with the registered device key whose `nonce` claim is the nonce from POST /v1/attestation/nonce. The first valid proof consumes the nonce; it cannot open a second session.",

@@ -7,7 +7,7 @@ import type { JsonLinesDownload } from "../audit/stream.ts";
 import { deviceInReach, requireRole } from "../auth.ts";
 import { serviceContext, type AppEnv } from "../context.ts";
 import { WardenError } from "../errors.ts";
-import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router, queryInt } from "../openapi.ts";
+import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, publicAccess, queryInt, router } from "../openapi.ts";
 
 /**
  * The audit trail over HTTP: a device log's latest signed checkpoint, the log
@@ -45,6 +45,9 @@ audit.openapi(
   createRoute({
     method: "get",
     path: "/.well-known/warden-log-keys.json",
+    operationId: "getLogKeys",
+    tags: ["audit"],
+    security: publicAccess,
     summary: "Public keys that verify log checkpoints, key rotations and export manifests, current and retired",
     responses: { 200: { description: "JWK Set; `status` says which key signs now", content: { "application/json": { schema: LogKeysSchema } } } },
   }),
@@ -59,6 +62,8 @@ audit.openapi(
   createRoute({
     method: "get",
     path: "/v1/devices/{id}/checkpoint",
+    operationId: "getDeviceCheckpoint",
+    tags: ["audit"],
     summary: "The latest signed checkpoint of a device's log",
     description:
       "The device's Durable Object signs checkpoints after appends, at most every LOG_CHECKPOINT_ENTRIES entries or LOG_CHECKPOINT_SECONDS seconds; if one is due (or none exists yet) this request signs it first. With `Accept: text/plain` the answer is the bare signed note.",
@@ -95,6 +100,8 @@ audit.openapi(
   createRoute({
     method: "get",
     path: "/v1/devices/{id}/export",
+    operationId: "exportDeviceLog",
+    tags: ["audit"],
     summary: "Stream a device's log: archived segments, the live tail and a signed export manifest (admin, auditor)",
     description:
       "JSON Lines (docs/audit-export.md): a header, each archived segment's manifest followed by its entries, the unarchived entries, and last a manifest signed by the log key (a C2SP signed note). Verify with `warden audit verify`. The body streams; a failure midway ends it without the manifest, which the verifier reports as truncated.",
@@ -122,6 +129,8 @@ audit.openapi(
   createRoute({
     method: "get",
     path: "/v1/audit/package",
+    operationId: "getCompliancePackage",
+    tags: ["audit"],
     summary: "Compliance package: bundle deployment and activation records, device registry with assurance history, every device's latest checkpoint (auditor)",
     description:
       "JSON Lines (docs/audit-export.md): a header, the tenant's bundle deployment, its admin-log records (activations, rollbacks, refusals) in the window, one record per device (registration, assurance history up to `to`, latest signed checkpoint), and a manifest signed by the log key over the SHA-256 of every line before it. Review and consent records are named in `not_included` until this deployment holds them. Devices are listed from the archive (a device appears after its Durable Object's first alarm).",

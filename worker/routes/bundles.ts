@@ -46,6 +46,8 @@ bundles.openapi(
   createRoute({
     method: "post",
     path: "/v1/bundles/activate",
+    operationId: "activateBundle",
+    tags: ["bundles"],
     summary: "Activate a signed bundle artifact as active, canary or shadow (admin)",
     description:
       "Reads the artifact from R2, verifies its signature with a trusted publisher key over exactly the bytes it parses, refuses it if expired, for another tenant, or invalid, and moves the deployment forward only (a lower version needs `rollback`). Every activation, rollback and refusal is recorded in the admin log; on any failure the previous bundle stays active.",
@@ -64,6 +66,8 @@ bundles.openapi(
   createRoute({
     method: "get",
     path: "/v1/bundles",
+    operationId: "listBundles",
+    tags: ["bundles"],
     summary: "The active, canary and shadow bundles with their digests",
     security: bearerSecurity,
     responses: { 200: { description: "The deployment", content: { "application/json": { schema: DeploymentSchema } } }, ...problems(401, 403) },
@@ -76,6 +80,8 @@ bundles.openapi(
   createRoute({
     method: "delete",
     path: "/v1/bundles/{slot}",
+    operationId: "clearBundleSlot",
+    tags: ["bundles"],
     summary: "End a canary or shadow evaluation (admin)",
     security: bearerSecurity,
     request: { params: z.object({ slot: z.enum(["canary", "shadow"]) }) },
@@ -94,6 +100,8 @@ bundles.openapi(
   createRoute({
     method: "get",
     path: "/v1/bundles/{version}/shadow-report",
+    operationId: "getShadowReport",
+    tags: ["bundles"],
     summary: "How often a shadow bundle agreed with the active one, with examples of disagreement",
     security: bearerSecurity,
     request: { params: z.object({ version: queryInt({ min: 1 }) }) },
@@ -107,6 +115,8 @@ bundles.openapi(
   createRoute({
     method: "get",
     path: "/v1/bundles/log",
+    operationId: "getBundleLog",
+    tags: ["bundles"],
     summary: "The admin log: every activation, rollback and refusal, and every quarantine, release and revocation with who and why, hash-chained",
     security: bearerSecurity,
     request: {

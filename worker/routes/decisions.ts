@@ -52,6 +52,8 @@ decisions.openapi(
   createRoute({
     method: "post",
     path: "/v1/decisions",
+    operationId: "decide",
+    tags: ["decisions"],
     summary: "Decide permit, deny or review for one agent action",
     security: deviceSecurity,
     request: { ...jsonBody(ActionRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
@@ -70,6 +72,8 @@ decisions.openapi(
   createRoute({
     method: "post",
     path: "/v1/decisions/batch",
+    operationId: "decideBatch",
+    tags: ["decisions"],
     summary: "Decide up to 30 actions of one device, logged together",
     security: deviceSecurity,
     request: { ...jsonBody(BatchRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },

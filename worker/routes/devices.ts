@@ -70,6 +70,8 @@ devices.openapi(
   createRoute({
     method: "post",
     path: "/v1/devices",
+    operationId: "registerDevice",
+    tags: ["devices"],
     summary: "Register a device and its key (admin)",
     security: bearerSecurity,
     request: jsonBody(RegisterDeviceSchema),
@@ -89,6 +91,8 @@ devices.openapi(
   createRoute({
     method: "get",
     path: "/v1/devices/{id}",
+    operationId: "getDevice",
+    tags: ["devices"],
     summary: "Read a device's registration, standing (active, quarantined, disabled) and the history of its standing",
     security: [...bearerSecurity, ...deviceSecurity],
     request: { params: z.object({ id: DeviceIdSchema }) },
@@ -110,15 +114,17 @@ const StandingAnswerSchema = z
   .object({ changed: z.boolean(), log: LogHeadSchema, cancelled_holds: z.array(z.string()).optional().openapi({ description: "Quarantine: the holds of the device it ended" }) })
   .openapi("StandingChanged");
 
-for (const [verb, summary, change] of [
-  ["quarantine", "Quarantine a device: from its next request every decision denies (device_quarantined), no session opens, no token redeems; its pending holds end (admin)", quarantineDevice],
-  ["release", "Release a quarantined device (admin)", releaseDevice],
+for (const [verb, operationId, summary, change] of [
+  ["quarantine", "quarantineDevice", "Quarantine a device: from its next request every decision denies (device_quarantined), no session opens, no token redeems; its pending holds end (admin)", quarantineDevice],
+  ["release", "releaseDevice", "Release a quarantined device (admin)", releaseDevice],
 ] as const) {
   devices.use(`/v1/devices/:id/${verb}`, requireRole("admin"));
   devices.openapi(
     createRoute({
       method: "post",
       path: `/v1/devices/{id}/${verb}`,
+      operationId,
+      tags: ["devices"],
       summary,
       security: bearerSecurity,
       request: { params: z.object({ id: DeviceIdSchema }), ...jsonBody(OrderSchema) },
@@ -136,6 +142,8 @@ devices.openapi(
   createRoute({
     method: "post",
     path: "/v1/devices/{id}/sessions/revoke",
+    operationId: "revokeDeviceSessions",
+    tags: ["devices"],
     summary: "Revoke one session of a device (by jti) or every session it has (admin)",
     security: bearerSecurity,
     request: {

@@ -25,6 +25,8 @@ events.openapi(
   createRoute({
     method: "get",
     path: "/v1/events",
+    operationId: "listEvents",
+    tags: ["events"],
     summary: "The tenant's OCSF events, in order, without gaps (admin, auditor)",
     description:
       "Every decision, redemption, completion, review verdict, attestation result, bundle change, quarantine, release and revocation, as an OCSF 1.8.0 event whose `metadata.uid` is the hash of the log entry it comes from. Cursors are consecutive integers; a cursor older than the feed keeps is `cursor_expired` (410).",

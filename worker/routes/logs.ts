@@ -35,6 +35,8 @@ logs.openapi(
   createRoute({
     method: "get",
     path: "/v1/devices/{id}/log",
+    operationId: "getDeviceLog",
+    tags: ["devices"],
     summary: "Page through a device's hash-chained log",
     security: [...bearerSecurity, ...deviceSecurity],
     request: {

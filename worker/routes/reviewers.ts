@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
-import { DeviceIdSchema, LogHeadSchema, bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { DeviceIdSchema, LogHeadSchema, bearerSecurity, jsonBody, problems, publicAccess, router } from "../openapi.ts";
 import { enrollPasskey, enrollmentOptions, issueEnrollment, registerReviewer, removeReviewer, reviewerDetail, revokePasskey, signIn, signInOptions } from "../review/reviewers.ts";
 import { AssertionSchema } from "../review/schemas.ts";
 import { CLEAR_REVIEWER_COOKIE, reviewerCookie } from "../review/session.ts";
@@ -66,8 +66,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers",
-    tags: ["reviewers"],
     operationId: "registerReviewer",
+    tags: ["reviewers"],
     summary: "Register a reviewer and issue their one-time passkey enrollment link (admin)",
     security: bearerSecurity,
     request: jsonBody(NewReviewerSchema),
@@ -84,8 +84,8 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/{id}/enrollments",
+    operationId: "issueReviewerEnrollment",
     tags: ["reviewers"],
-    operationId: "issueEnrollment",
     summary: "Issue another one-time enrollment link for a reviewer (admin)",
     security: bearerSecurity,
     request: { params: z.object({ id: ReviewerIdSchema }) },
@@ -192,8 +192,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/enroll/options",
+    operationId: "getEnrollmentOptions",
     tags: ["reviewers"],
-    operationId: "enrollmentOptions",
+    security: publicAccess,
     summary: "Passkey creation options for an enrollment link",
     request: jsonBody(z.strictObject({ token: EnrollmentTokenSchema }).openapi("EnrollmentOptionsRequest")),
     responses: {
@@ -211,8 +212,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/enroll",
-    tags: ["reviewers"],
     operationId: "enrollPasskey",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Register the reviewer's passkey (attestation none, user verification required)",
     request: jsonBody(z.strictObject({ token: EnrollmentTokenSchema, response: RegistrationSchema }).openapi("EnrollmentRequest")),
     responses: {
@@ -230,8 +232,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/login/options",
+    operationId: "getSignInOptions",
     tags: ["reviewers"],
-    operationId: "signInOptions",
+    security: publicAccess,
     summary: "Passkey sign-in challenge for the reviewer page",
     request: jsonBody(z.strictObject({}).openapi("LoginOptionsRequest")),
     responses: { 200: { description: "WebAuthn request options (discoverable credentials)", content: { "application/json": { schema: z.object({ options: z.record(z.string(), z.unknown()) }) } } } },
@@ -243,8 +246,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/login",
-    tags: ["reviewers"],
     operationId: "signIn",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Sign in to the reviewer page with a passkey; sets an HttpOnly session cookie",
     request: jsonBody(z.strictObject({ response: AssertionSchema }).openapi("LoginRequest")),
     responses: {
@@ -264,8 +268,9 @@ reviewers.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviewers/logout",
-    tags: ["reviewers"],
     operationId: "signOut",
+    tags: ["reviewers"],
+    security: publicAccess,
     summary: "Sign out of the reviewer page",
     responses: { 204: { description: "Signed out" } },
   }),

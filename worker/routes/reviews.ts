@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
 import { StateError } from "../errors.ts";
-import { bearerSecurity, deviceSecurity, jsonBody, problems, router, Sha256HexSchema, queryInt } from "../openapi.ts";
+import { bearerSecurity, deviceSecurity, jsonBody, problems, publicAccess, queryInt, reviewerSecurity, router, Sha256HexSchema } from "../openapi.ts";
 import { MAX_WAIT_SECONDS, pendingHolds, waitOnHold, type HoldAnswer } from "../review/holds.ts";
 import { AssertionSchema } from "../review/schemas.ts";
 import type { HoldState } from "../review/types.ts";
@@ -92,8 +92,8 @@ reviews.openapi(
   createRoute({
     method: "get",
     path: "/v1/reviews/{id}",
-    tags: ["reviews"],
     operationId: "getReview",
+    tags: ["reviews"],
     summary: "Wait on a hold: pending, approved (with the action token, once), rejected or expired",
     description:
       "The device that raised the hold polls, or long-polls with `wait` (seconds, at most 25): the answer comes as soon as the hold is decided. " +
@@ -122,10 +122,10 @@ reviews.openapi(
   createRoute({
     method: "get",
     path: "/v1/reviews",
-    tags: ["reviews"],
     operationId: "listPendingReviews",
+    tags: ["reviews"],
     summary: "Pending holds, by deadline (reviewers, admins, auditors)",
-    security: bearerSecurity,
+    security: [...reviewerSecurity, ...bearerSecurity],
     responses: {
       200: { description: "Pending holds", content: { "application/json": { schema: z.object({ reviews: z.array(HoldSchema) }) } } },
       ...problems(401, 403),
@@ -142,8 +142,9 @@ reviews.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviews/{id}/options",
+    operationId: "getVerdictOptions",
     tags: ["reviews"],
-    operationId: "verdictOptions",
+    security: reviewerSecurity,
     summary: "Challenge for one verdict on a hold, committing to the hold as shown (signed-in reviewer)",
     description:
       "The challenge is SHA-256 over the RFC 8785 form of `statement`: review id, action hash, decision id, requester, tier, deadline, " +
@@ -170,8 +171,9 @@ reviews.openapi(
   createRoute({
     method: "post",
     path: "/v1/reviews/{id}/verdict",
-    tags: ["reviews"],
     operationId: "giveVerdict",
+    tags: ["reviews"],
+    security: publicAccess,
     summary: "Approve, reject or escalate a hold with a passkey assertion over its challenge",
     description:
       "Authorised by the assertion alone. Refused: an unknown or expired challenge (`challenge_invalid`), a used one (`replay_detected`), " +

@@ -3,7 +3,7 @@ import { base64 } from "../attestation/schemas.ts";
 import { beginTpmEnrollment, completeTpmEnrollment, issueTpmBootstrap } from "../attestation/tpm.ts";
 import { requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
-import { DeviceIdSchema, bearerSecurity, jsonBody, problems, router } from "../openapi.ts";
+import { bearerSecurity, DeviceIdSchema, dpopProofSecurity, jsonBody, problems, router } from "../openapi.ts";
 
 /** TPM enrollment (worker/attestation/tpm.ts): bootstrap token → enroll → activate. */
 
@@ -53,6 +53,8 @@ tpm.openapi(
   createRoute({
     method: "post",
     path: "/v1/devices/{id}/tpm/bootstrap",
+    operationId: "bootstrapTpm",
+    tags: ["attestation"],
     summary: "Issue a one-time TPM bootstrap token for a device (admin)",
     security: bearerSecurity,
     request: { params: z.object({ id: DeviceIdSchema }), ...jsonBody(BootstrapRequestSchema) },
@@ -71,6 +73,9 @@ tpm.openapi(
   createRoute({
     method: "post",
     path: "/v1/attestation/tpm/enroll",
+    operationId: "enrollTpm",
+    tags: ["attestation"],
+    security: dpopProofSecurity,
     summary: "Enroll the device's TPM: EK certificate chain, AK profile, credential challenge",
     description:
       "Needs a bootstrap token from POST /v1/devices/{id}/tpm/bootstrap and a DPoP proof by the device's registered key. Answers with TPM2_ActivateCredential inputs; POST /v1/attestation/tpm/activate completes the enrollment.",
@@ -87,6 +92,9 @@ tpm.openapi(
   createRoute({
     method: "post",
     path: "/v1/attestation/tpm/activate",
+    operationId: "activateTpm",
+    tags: ["attestation"],
+    security: dpopProofSecurity,
     summary: "Complete TPM enrollment with the credential TPM2_ActivateCredential recovered",
     description: "One attempt per challenge: a wrong credential discards it (logged) and enrollment starts over with a new bootstrap token.",
     request: { ...jsonBody(ActivateRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },

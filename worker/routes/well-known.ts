@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { router } from "../openapi.ts";
+import { publicAccess, router } from "../openapi.ts";
 import { loadDeployment } from "../policy/store.ts";
 import { signingKey } from "../tokens/keys.ts";
 
@@ -17,6 +17,9 @@ wellKnown.openapi(
   createRoute({
     method: "get",
     path: "/.well-known/jwks.json",
+    operationId: "getJwks",
+    tags: ["service"],
+    security: publicAccess,
     summary: "Public keys that verify Warden's session and action tokens",
     responses: { 200: { description: "JWK Set", content: { "application/json": { schema: JwksSchema } } } },
   }),
@@ -31,6 +34,9 @@ wellKnown.openapi(
   createRoute({
     method: "get",
     path: "/healthz",
+    operationId: "getHealth",
+    tags: ["service"],
+    security: publicAccess,
     summary: "Liveness, and whether a policy bundle is active",
     responses: {
       200: { description: "A bundle is active", content: { "application/json": { schema: HealthSchema } } },
