@@ -4,6 +4,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 import { webhookOutbound, webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 import { vendorServices } from "./test/setup/vendor-services.ts";
+import { ACCESS_AUD, ACCESS_TEAM_HOST, accessIssuer, accessIssuerControl, accessPrivateJwk, isAccessTeam } from "./test/setup/access-issuer.ts";
 
 // Keys and bootstrap tokens are made afresh for every run, so no test depends
 // on a secret that exists outside it.
@@ -11,6 +12,13 @@ const signingKey = generateKeyPairSync("ed25519").privateKey.export({ format: "j
 const publisherKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
 const { d: _private, ...publisherPublic } = publisherKey;
 const logSigningKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+const artifactKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+const { d: _artifactPrivate, ...artifactPublic } = artifactKey;
+
+/** The worker's outbound requests: Access teams' key sets, else the webhook sink (which refuses every other host). */
+function outbound(request: Request): Promise<Response> {
+  return isAccessTeam(new URL(request.url).hostname) ? accessIssuer(request) : webhookOutbound(request);
+}
 
 export default defineConfig({
   plugins: [
@@ -34,9 +42,24 @@ export default defineConfig({
           REVIEW_RP_ID: "warden.test",
           REVIEW_WEBHOOK_URL: "https://hooks.warden.test/review",
           REVIEW_WEBHOOK_SECRET: randomBytes(32).toString("base64url"),
+          PRIVACY_OFFICER_TOKEN: randomBytes(32).toString("base64url"),
+          // People through Access: the team is test/setup/access-issuer.ts; tests sign its tokens with TEST_ACCESS_KEY.
+          ACCESS_TEAM_DOMAIN: `https://${ACCESS_TEAM_HOST}`,
+          ACCESS_AUD,
+          ACCESS_ROLES: JSON.stringify({
+            admin: { emails: ["admin@example.com"], groups: ["warden-admins"] },
+            auditor: { emails: ["auditor@example.com"] },
+            "privacy-officer": { emails: ["dpo@example.com"] },
+            reviewer: { groups: ["warden-reviewers"] },
+          }),
+          TEST_ACCESS_KEY: JSON.stringify(accessPrivateJwk),
+          // Agent builds approved in tests are signed with TEST_ARTIFACT_KEY; decisions read the registry afresh.
+          ARTIFACT_KEYS: JSON.stringify({ keys: [artifactPublic] }),
+          TEST_ARTIFACT_KEY: JSON.stringify(artifactKey),
+          AGENT_REFRESH_SECONDS: "0",
         },
-        outboundService: webhookOutbound,
-        serviceBindings: { WEBHOOK_SINK: webhookSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
+        outboundService: outbound,
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices, ACCESS_ISSUER: accessIssuerControl },
       },
     }),
   ],

@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
 import type { JWK } from "jose";
 import "./cedar-node.ts";
 import { group, parseWithPositionals, required, UsageError, type Command } from "./command.ts";
-import { compileForTest, formatReport, runBundleTests, TestFileSchema, type TestCase } from "./bundle-runner.ts";
+import { compileForTest, ExampleAgentsSchema, formatReport, runBundleTests, TestFileSchema, type ExampleAgents, type TestCase } from "./bundle-runner.ts";
 import { BundleError, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "../worker/json/strict.ts";
 import { strictJwsParts } from "../worker/tokens/jws.ts";
@@ -19,6 +19,8 @@ interface BundleDir {
   name: string;
   sources: BundleSources;
   tests: { file: string; cases: TestCase[] }[];
+  /** `agents.json`: the registry the tests run against (none when absent). */
+  agents: ExampleAgents;
 }
 
 /** A JSON file read strictly from its bytes: what the worker will read from it is what was tested. */
@@ -47,7 +49,13 @@ function readBundleDir(dir: string): BundleDir {
     if (!parsed.success) throw new Error(`tests/${file}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
     return { file: `tests/${file}`, cases: parsed.data.cases };
   });
-  return { name, sources: { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest }, tests };
+  let agents: ExampleAgents = [];
+  if (existsSync(join(dir, "agents.json"))) {
+    const parsed = ExampleAgentsSchema.safeParse(readJsonFile(join(dir, "agents.json")));
+    if (!parsed.success) throw new Error(`agents.json: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
+    agents = parsed.data.agents;
+  }
+  return { name, sources: { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest }, tests, agents };
 }
 
 /** Validates and tests `dir`, printing the report; true when everything passed. */
@@ -61,7 +69,7 @@ function testBundle(dir: string, now: Date): boolean {
     process.stdout.write(`✗ ${dir}: ${error.message}\n${error.details.map((detail) => `    ${detail}\n`).join("")}`);
     return false;
   }
-  const report = runBundleTests(compiled, bundle.tests, now);
+  const report = runBundleTests(compiled, bundle.tests, now, bundle.agents);
   process.stdout.write(formatReport(report, compiled) + "\n");
   return report.passed;
 }
@@ -71,10 +79,12 @@ const test: Command = {
   help: `Usage: warden bundle test <dir>
 
 Validates policies.cedar strictly against schema.cedarschema, checks manifest.json,
-and runs every case in <dir>/tests/*.json ({ "cases": [{ name, device?, request,
-expect: { decision, reasons?, tier? } }] }) through the worker's own decision code.
-Reports each failure with its request, and per-policy coverage; fails when a case
-fails or when a forbid or review policy has no case that it determines.
+and runs every case in <dir>/tests/*.json ({ "cases": [{ name, device?, standing?,
+consents?, request, expect: { decision, reason_code?, reasons?, tier?, consents? } }] })
+through the worker's own decision code, with the agents of <dir>/agents.json registered
+(a case's standing overrides what the registry says of its agent; consents are the
+device user's). Reports each failure with its request, and per-policy coverage; fails
+when a case fails or when a forbid or review policy has no case that it determines.
 
 Exit status: 0 all passed, 1 otherwise.`,
   async run(argv) {

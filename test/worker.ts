@@ -11,7 +11,7 @@ import { DeviceLog as ProductionDeviceLog } from "../durable-objects/DeviceLog.t
 import { auditIoFrom, type AuditIo, type AuditTuning } from "../durable-objects/log-io.ts";
 import app from "../worker/index.ts";
 
-export { BundleRegistry, ReviewHolds, ReviewOutbox, ReviewerRegistry } from "../worker/index.ts";
+export { AgentRegistry, BundleRegistry, ConsentLedger, ReviewHolds, ReviewOutbox, ReviewerRegistry } from "../worker/index.ts";
 export default app;
 
 export interface AuditIoChange {

@@ -18,6 +18,8 @@ import { reviewers } from "./routes/reviewers.ts";
 import { reviews } from "./routes/reviews.ts";
 import { reviewPages } from "./routes/review-page.ts";
 import { wellKnown } from "./routes/well-known.ts";
+import { agents } from "./routes/agents.ts";
+import { consents } from "./routes/consents.ts";
 import { docsPage } from "./docs-page.ts";
 
 /** Request bodies above this are refused before anything parses them. */
@@ -75,11 +77,19 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.route("/", reviews);
   app.route("/", reviewers);
   app.route("/", reviewPages);
+  app.route("/", consents);
+  app.route("/", agents);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
-    description: "ADMIN_TOKEN or AUDITOR_TOKEN (behind Cloudflare Access in production)",
+    description: "A bootstrap token (ADMIN_TOKEN, AUDITOR_TOKEN, PRIVACY_OFFICER_TOKEN): local development and first setup; recorded as `bootstrap-token:<role>`",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "access", {
+    type: "apiKey",
+    in: "header",
+    name: "Cf-Access-Jwt-Assertion",
+    description: "A person signed in through Cloudflare Access (docs/people.md): roles from ACCESS_ROLES, every person an actor",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "dpop", {
     type: "apiKey",

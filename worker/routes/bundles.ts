@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../auth.ts";
+import { personOf, requireRole } from "../auth.ts";
 import { activateBundle } from "../bundles/activation.ts";
 import { serviceContext } from "../context.ts";
 import { StateError } from "../errors.ts";
@@ -56,7 +56,7 @@ bundles.openapi(
       ...problems(400, 401, 403, 404, 409, 413, 415, 422),
     },
   }),
-  async (c) => c.json(await activateBundle(serviceContext(c), c.req.valid("json")), 200),
+  async (c) => c.json(await activateBundle(serviceContext(c), { ...c.req.valid("json"), by: personOf(c).id }), 200),
 );
 
 bundles.use("/v1/bundles", requireRole("admin", "auditor"));
@@ -83,7 +83,7 @@ bundles.openapi(
   }),
   async (c) => {
     const { slot } = c.req.valid("param");
-    const outcome = await c.var.deps.bundleRegistry(c.env, c.env.TENANT).clear({ tenant: c.env.TENANT, slot, now: c.var.deps.now() });
+    const outcome = await c.var.deps.bundleRegistry(c.env, c.env.TENANT).clear({ tenant: c.env.TENANT, slot, by: personOf(c).id, now: c.var.deps.now() });
     if (!outcome.ok) throw new StateError(outcome.code, outcome.detail);
     return c.json(outcome.deployment, 200);
   },
