@@ -34,7 +34,6 @@ const ATTACH_WINDOW_MS = 3_600_000;
 export class ConsentLedger extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly io: ConsentIo;
-  private head = { seq: 0, hash: GENESIS_PREV };
 
   constructor(ctx: DurableObjectState, env: Env, io: ConsentIo = consentIo(env)) {
     super(ctx, env);
@@ -49,8 +48,6 @@ export class ConsentLedger extends DurableObject<Env> {
         CREATE TABLE IF NOT EXISTS actors (actor TEXT PRIMARY KEY, version INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS actor_devices (actor TEXT NOT NULL, device TEXT NOT NULL, tenant TEXT NOT NULL, synced_version INTEGER NOT NULL, attached_at INTEGER NOT NULL, PRIMARY KEY (actor, device));
       `);
-      const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").toArray()[0];
-      if (last) this.head = { seq: last.seq, hash: last.hash };
     });
   }
 
@@ -58,10 +55,10 @@ export class ConsentLedger extends DurableObject<Env> {
   async give(args: { tenant: string; record: ConsentRecord; now: number }): Promise<{ ok: true; consent: ConsentView; devices: DeviceSync }> {
     return this.ctx.blockConcurrencyWhile(async () => {
       const { record } = args;
-      this.head = this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.transactionSync(() => {
         this.sql.exec("INSERT INTO consents (id, actor, record, expires_at) VALUES (?, ?, ?, ?)", record.id, record.actor_id, JSON.stringify(record), Date.parse(record.expiry));
         this.bump(record.actor_id);
-        return this.append(record.id, "consent.given", { consent: record as unknown as JsonValue, by: record.recorded_by.id }, args.now);
+        this.append(record.id, "consent.given", { consent: record as unknown as JsonValue, by: record.recorded_by.id }, args.now);
       });
       const devices = await this.syncActor(record.actor_id, args.now);
       return { ok: true as const, consent: this.view(record.id, args.now)!, devices };
@@ -85,10 +82,10 @@ export class ConsentLedger extends DurableObject<Env> {
       // A device that did not answer may still rely on it: nothing is recorded, and the caller repeats.
       if (dropped.some((result) => result.status === "rejected")) return { ok: false as const, code: "consent_sync_pending" as const };
       const revoked: ConsentRecord = { ...record, revoked: { at: new Date(args.now).toISOString(), by: args.by, reason: args.reason } };
-      this.head = this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.transactionSync(() => {
         this.sql.exec("UPDATE consents SET record = ?, revoked_at = ? WHERE id = ?", JSON.stringify(revoked), args.now, record.id);
         this.bump(record.actor_id);
-        return this.append(record.id, "consent.revoked", { consent: record.id, by: args.by, reason: args.reason }, args.now);
+        this.append(record.id, "consent.revoked", { consent: record.id, by: args.by, reason: args.reason }, args.now);
       });
       const sync = await this.syncActor(record.actor_id, args.now);
       return { ok: true as const, consent: this.view(record.id, args.now)!, changed: true, devices: sync };
@@ -211,10 +208,10 @@ export class ConsentLedger extends DurableObject<Env> {
     return { ...record, status, history };
   }
 
-  /** Must run inside the transaction that makes the change; the caller moves the head once it committed. */
-  private append(consent: string, type: ConsentEvent["type"], data: { [key: string]: JsonValue }, now: number): { seq: number; hash: string } {
-    const entry = nextEntry(this.head, "consent-ledger", type, data, now);
+  /** Must run inside the transaction that makes the change; the head is read there, so nothing can fork the chain. */
+  private append(consent: string, type: ConsentEvent["type"], data: { [key: string]: JsonValue }, now: number): void {
+    const head = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").toArray()[0] ?? { seq: 0, hash: GENESIS_PREV };
+    const entry = nextEntry(head, "consent-ledger", type, data, now);
     this.sql.exec("INSERT INTO ledger (seq, consent, hash, entry) VALUES (?, ?, ?, ?)", entry.seq, consent, entry.hash, JSON.stringify(entry));
-    return { seq: entry.seq, hash: entry.hash };
   }
 }

@@ -126,10 +126,10 @@ export async function newClient(options: { id?: string; alg?: DeviceAlg; fetch?:
 
 /** A registered device with an open session. */
 export async function readyDevice(
-  options: { alg?: DeviceAlg; os?: "linux" | "macos" | "windows"; groups?: string[]; fetch?: Fetch; now?: () => number } = {},
+  options: { alg?: DeviceAlg; os?: "linux" | "macos" | "windows"; groups?: string[]; user?: string; fetch?: Fetch; now?: () => number } = {},
 ): Promise<WardenClient> {
   const client = await newClient(options);
-  const registered = await client.register(env.ADMIN_TOKEN, options.os ?? "linux", options.groups);
+  const registered = await client.register(env.ADMIN_TOKEN, options.os ?? "linux", options.groups, options.user);
   if (registered.status !== 201) throw new Error(`registration failed: ${JSON.stringify(registered.body)}`);
   await client.openSession();
   return client;
