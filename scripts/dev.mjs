@@ -9,7 +9,9 @@
 //  3. Runs `wrangler dev --persist-to .wrangler/state` with any extra arguments passed through
 //     (`npm start -- --port 8788`), forwarding signals and its exit code; once it answers, and
 //     if no bundle is active yet, activates the artifact through the admin API, as
-//     `warden bundle publish` does.
+//     `warden bundle publish` does, and registers the agents the example bundle expects
+//     (policy-bundles/default/agents.json: the shim's default id and the ids the hooks send),
+//     which it denies otherwise (`agent_unregistered`).
 //
 // Everything runs locally (workerd through wrangler): no Cloudflare login, no metrics.
 // The CLI runs from dist/: it is rebuilt first when cli/ or worker/ changed since the last build.
@@ -25,6 +27,7 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const PERSIST_TO = ".wrangler/state";
 const BUNDLE_DIR = "policy-bundles/default";
+const AGENTS_FILE = join(root, BUNDLE_DIR, "agents.json");
 const DEV_VARS = join(root, ".dev.vars");
 const ARTIFACT_FILE = join(root, ".dev", "default.jws");
 const PUBLISHER_KEY_FILE = join(root, ".dev", "publisher.jwk");
@@ -176,7 +179,21 @@ function buildAndUpload({ tenant, bucket }) {
   return version;
 }
 
-/** Once wrangler dev answers, activates `version` unless a bundle is already active. */
+/** Registers the example agents; a registration that exists is replaced by the same one. */
+async function registerAgents(base) {
+  const { agents } = JSON.parse(readFileSync(AGENTS_FILE, "utf8"));
+  for (const agent of agents) {
+    const response = await fetch(`${base}/v1/agents`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${devVars().ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify(agent),
+    });
+    if (response.status !== 200 && response.status !== 201) say(`could not register the agent ${agent.id}: ${await response.text()}`);
+  }
+  say(`registered the example agents: ${agents.map((agent) => agent.id).join(", ")}`);
+}
+
+/** Once wrangler dev answers, activates `version` unless a bundle is already active, and registers the example agents. */
 async function activateWhenReady(version) {
   const args = process.argv.slice(2);
   const portAt = args.indexOf("--port");
@@ -191,6 +208,7 @@ async function activateWhenReady(version) {
     }
     if (health.bundle?.active) {
       say(`bundle version ${health.bundle.version} is active (${health.bundle.digest})`);
+      await registerAgents(base);
       return;
     }
     const response = await fetch(`${base}/v1/bundles/activate`, {
@@ -201,6 +219,7 @@ async function activateWhenReady(version) {
     const body = await response.json();
     if (response.status === 200) say(`activated ${BUNDLE_DIR} version ${version}; Warden is ready at ${base} (API reference at ${base}/docs)`);
     else say(`could not activate the example bundle: ${JSON.stringify(body)}`);
+    await registerAgents(base);
     return;
   }
   say(`wrangler dev did not answer at ${base}; the example bundle is uploaded but not active`);
