@@ -179,18 +179,24 @@ function buildAndUpload({ tenant, bucket }) {
   return version;
 }
 
-/** Registers the example agents; a registration that exists is replaced by the same one. */
+/** Registers the example agents not registered yet; one an admin changed since is left as it is. */
 async function registerAgents(base) {
   const { agents } = JSON.parse(readFileSync(AGENTS_FILE, "utf8"));
+  const authorization = `Bearer ${devVars().ADMIN_TOKEN}`;
+  const added = [];
   for (const agent of agents) {
+    const known = await fetch(`${base}/v1/agents/${encodeURIComponent(agent.id)}`, { headers: { authorization } });
+    await known.body?.cancel();
+    if (known.status === 200) continue;
     const response = await fetch(`${base}/v1/agents`, {
       method: "POST",
-      headers: { authorization: `Bearer ${devVars().ADMIN_TOKEN}`, "content-type": "application/json" },
+      headers: { authorization, "content-type": "application/json" },
       body: JSON.stringify(agent),
     });
-    if (response.status !== 200 && response.status !== 201) say(`could not register the agent ${agent.id}: ${await response.text()}`);
+    if (response.status === 201) added.push(agent.id);
+    else say(`could not register the agent ${agent.id}: ${await response.text()}`);
   }
-  say(`registered the example agents: ${agents.map((agent) => agent.id).join(", ")}`);
+  if (added.length > 0) say(`registered the example agents: ${added.join(", ")}`);
 }
 
 /** Once wrangler dev answers, activates `version` unless a bundle is already active, and registers the example agents. */
