@@ -146,9 +146,8 @@ async function prepare(ctx: ServiceContext, session: DeviceSession, request: Act
     usesConsent = readsConsent(chosen.bundle);
     const device: DeviceContext = { id: session.deviceId, os: session.os, shell: session.shell, assurance: session.assurance };
     const verdict = decide(chosen.bundle, request, device, now, await factsFor(ctx, chosen.bundle, request, consents, now));
-    const shadow = deployment.shadow && chosen.role === "active" ? await compareInShadow(ctx, deployment.shadow, verdict, request, device, consents, id, now) : null;
-    const afterCommit = shadow ?? undefined;
-    const decided = { id, verdict, policy, bundle, request, usesConsent, ...(afterCommit ? { afterCommit } : {}) };
+    const reportShadow = deployment.shadow && chosen.role === "active" ? await compareInShadow(ctx, deployment.shadow, verdict, request, device, consents, id, now) : null;
+    const decided = { id, verdict, policy, bundle, request, usesConsent, ...(reportShadow ? { afterCommit: reportShadow } : {}) };
     const ttlSeconds = chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds;
     if (verdict.decision === "review" && verdict.tier !== undefined) {
       return { ...decided, review: { ladder: reviewLadder(chosen.bundle, verdict.tier), tokenTtl: ttlSeconds } };
