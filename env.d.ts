@@ -5,6 +5,8 @@ import type { EventMessage } from "./worker/events/message.ts";
 import type { ReviewHolds } from "./durable-objects/ReviewHolds.ts";
 import type { ReviewOutbox } from "./durable-objects/ReviewOutbox.ts";
 import type { ReviewerRegistry } from "./durable-objects/ReviewerRegistry.ts";
+import type { ConsentLedger } from "./durable-objects/ConsentLedger.ts";
+import type { AgentRegistry } from "./durable-objects/AgentRegistry.ts";
 
 declare global {
   namespace Cloudflare {
@@ -21,6 +23,10 @@ declare global {
     REVIEWERS: DurableObjectNamespace<ReviewerRegistry>;
     /** One per tenant: delivers review evidence to device logs and signed webhooks. */
     REVIEW_OUTBOX: DurableObjectNamespace<ReviewOutbox>;
+    /** One per tenant: consent records, their hash-chained history, and which devices each actor uses. */
+    CONSENTS: DurableObjectNamespace<ConsentLedger>;
+    /** One per tenant: the agent registry (what each agent is, its risk, owner and approved builds). */
+    AGENTS: DurableObjectNamespace<AgentRegistry>;
     /** Exact origin of the reviewer page (`https://warden.example.com`); passkey assertions must come from it. */
     REVIEW_ORIGIN?: string;
     /** WebAuthn RP ID: REVIEW_ORIGIN's host or a parent domain of it. */
@@ -55,12 +61,26 @@ declare global {
     BUNDLE_REFRESH_SECONDS: string;
     /** Ed25519 private JWK (JSON) that signs session and action tokens. Secret. */
     SIGNING_KEY: string;
+    /** Bootstrap bearer token of the admin role: local development and first setup only (docs/people.md). Secret. */
     ADMIN_TOKEN: string;
+    /** Cloudflare Access team origin (`https://<team>.cloudflareaccess.com`); unset, no person signs in through Access. */
+    ACCESS_TEAM_DOMAIN?: string;
+    /** AUD tag(s) of the Access application in front of Warden, comma-separated. */
+    ACCESS_AUD?: string;
+    /** JSON: for each of admin, auditor, privacy-officer, reviewer, the `emails` and `groups` that hold it. */
+    ACCESS_ROLES?: string;
     /** AMD KDS base URL (https); unset, SEV-SNP VCEKs come only from requests and the verified cache. */
     AMD_KDS_URL?: string;
     /** Intel PCS base URL (https); unset, TDX collateral comes only from requests and the verified cache. */
     INTEL_PCS_URL?: string;
+    /** Bootstrap bearer token of the auditor role: local development and first setup only. Secret. */
     AUDITOR_TOKEN: string;
+    /** Bootstrap bearer token of the privacy-officer role: local development and first setup only. Secret. */
+    PRIVACY_OFFICER_TOKEN?: string;
+    /** JWK Set of the Ed25519 keys whose signed statements approve agent builds (`warden agent sign`). */
+    ARTIFACT_KEYS?: string;
+    /** Seconds an isolate trusts its copy of the agent registry before re-reading R2 (default 5). */
+    AGENT_REFRESH_SECONDS?: string;
     /** Sealed log segments (create-only objects); a bucket lock in production. */
     ARCHIVE: R2Bucket;
     /** Ed25519 private JWK (JSON) that signs log checkpoints and export manifests. Secret. */

@@ -7,6 +7,7 @@ import { webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 import { vendorServices } from "./test/setup/vendor-services.ts";
 import { SIEM_SECRETS, SIEM_SINKS, siemSink } from "./test/setup/siem-sink.ts";
+import { ACCESS_AUD, ACCESS_TEAM_HOST, accessIssuerControl, accessPrivateJwk } from "./test/setup/access-issuer.ts";
 
 // Keys and bootstrap tokens are made afresh for every run, so no test depends
 // on a secret that exists outside it.
@@ -14,6 +15,8 @@ const signingKey = generateKeyPairSync("ed25519").privateKey.export({ format: "j
 const publisherKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
 const { d: _private, ...publisherPublic } = publisherKey;
 const logSigningKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+const artifactKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+const { d: _artifactPrivate, ...artifactPublic } = artifactKey;
 
 export default defineConfig({
   plugins: [
@@ -48,9 +51,24 @@ export default defineConfig({
           EVENT_SINKS: JSON.stringify(SIEM_SINKS),
           EVENT_SINK_SECRETS: JSON.stringify(SIEM_SECRETS),
           EVENT_RETRY_SECONDS: "0",
+          PRIVACY_OFFICER_TOKEN: randomBytes(32).toString("base64url"),
+          // People through Access: the team is test/setup/access-issuer.ts; tests sign its tokens with TEST_ACCESS_KEY.
+          ACCESS_TEAM_DOMAIN: `https://${ACCESS_TEAM_HOST}`,
+          ACCESS_AUD,
+          ACCESS_ROLES: JSON.stringify({
+            admin: { emails: ["admin@example.com"], groups: ["warden-admins"] },
+            auditor: { emails: ["auditor@example.com"] },
+            "privacy-officer": { emails: ["dpo@example.com"] },
+            reviewer: { groups: ["warden-reviewers"] },
+          }),
+          TEST_ACCESS_KEY: JSON.stringify(accessPrivateJwk),
+          // Agent builds approved in tests are signed with TEST_ARTIFACT_KEY; decisions read the registry afresh.
+          ARTIFACT_KEYS: JSON.stringify({ keys: [artifactPublic] }),
+          TEST_ARTIFACT_KEY: JSON.stringify(artifactKey),
+          AGENT_REFRESH_SECONDS: "0",
         },
         outboundService: outbound,
-        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices },
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices, ACCESS_ISSUER: accessIssuerControl },
         // Deliveries are batched for a tenth of a second and retried three times before the dead-letter queue.
         queueConsumers: {
           "warden-events": { maxBatchSize: 100, maxBatchTimeout: 0.1, maxRetries: 3, deadLetterQueue: "warden-events-dlq" },

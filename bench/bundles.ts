@@ -69,5 +69,15 @@ export async function activateDefault(server: { mf: { getR2Bucket(name: string):
   });
   const text = await response.text();
   if (response.status !== 200) throw new Error(`activating the default bundle failed: ${response.status} ${text}`);
-  return { digest: statement.digest, how: `signed artifact ${key}, activated by POST /v1/bundles/activate` };
+  // The agents the bundle admits (it denies any other: agent_unregistered), as npm start registers them.
+  const { agents } = JSON.parse(readFileSync(resolve(root, "policy-bundles/default/agents.json"), "utf8")) as { agents: { id: string }[] };
+  for (const agent of agents) {
+    const registered = await fetch(`${server.url}/v1/agents`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify(agent),
+    });
+    if (registered.status !== 201 && registered.status !== 200) throw new Error(`registering ${agent.id} failed: ${registered.status} ${await registered.text()}`);
+  }
+  return { digest: statement.digest, how: `signed artifact ${key}, activated by POST /v1/bundles/activate, example agents registered` };
 }

@@ -1,9 +1,11 @@
 import { z } from "zod";
 import { bundleStatement, type BundleSources } from "../worker/policy/artifact.ts";
 import { compileBundle, type CompiledBundle } from "../worker/policy/bundle.ts";
-import { decide, type Verdict } from "../worker/policy/decide.ts";
+import { decide, type DecisionFacts, type Verdict } from "../worker/policy/decide.ts";
 import { TargetSchema } from "../worker/decisions/request.ts";
 import { SHELLS } from "../worker/policy/targets.ts";
+import { RISKS, UNREGISTERED, type AgentStanding } from "../worker/agents/types.ts";
+import { compileConsent, ConsentScopeSchema } from "../worker/consent/scope.ts";
 
 /**
  * `warden bundle test`: runs a bundle's test cases through the worker's own compiler
@@ -11,8 +13,31 @@ import { SHELLS } from "../worker/policy/targets.ts";
  */
 
 
+/**
+ * The agents a bundle is tested (and `npm start` demonstrates it) with: `<bundle>/agents.json`,
+ * `{ "agents": [ <POST /v1/agents bodies> ] }`. The runner reads what decisions see of each.
+ */
+export const ExampleAgentsSchema = z.object({
+  agents: z.array(z.object({ id: z.string().min(1), risk: z.enum(RISKS), owner: z.string().min(1), versions: z.array(z.string()).default([]) })),
+});
+export type ExampleAgents = z.infer<typeof ExampleAgentsSchema>["agents"];
+
 export const TestCaseSchema = z.strictObject({
   name: z.string().min(1),
+  /** What the registry says of the agent, where it differs from `agents.json` (an agent it does not list is unregistered). */
+  standing: z
+    .strictObject({
+      registered: z.boolean().optional(),
+      risk: z.enum(RISKS).optional(),
+      owner: z.string().optional(),
+      artifact_approved: z.boolean().optional(),
+      version_allowed: z.boolean().optional(),
+    })
+    .optional(),
+  /** Active consents of the device's user. */
+  consents: z
+    .array(z.strictObject({ id: z.string().min(1).default("consent"), scope: ConsentScopeSchema, purpose: z.string().default("testing"), version: z.string().default("1") }))
+    .default([]),
   device: z
     .strictObject({
       os: z.enum(["linux", "macos", "windows"]).default("linux"),
@@ -31,6 +56,10 @@ export const TestCaseSchema = z.strictObject({
   }),
   expect: z.strictObject({
     decision: z.enum(["permit", "deny", "review"]),
+    /** The decision's reason code; omitted means not checked. */
+    reason_code: z.string().optional(),
+    /** Ids of the consents the decision relied on; omitted means not checked. */
+    consents: z.array(z.string()).optional(),
     /** Determining policy ids, in any order; omitted means not checked. */
     reasons: z.array(z.string()).optional(),
     tier: z.string().optional(),
@@ -62,13 +91,33 @@ export function compileForTest(sources: BundleSources, now: Date): CompiledBundl
   return compileBundle(bundleStatement(sources, { name: "test", tenant: "test", version: 1, createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) }));
 }
 
-export function runBundleTests(bundle: CompiledBundle, files: { file: string; cases: TestCase[] }[], now: Date): TestReport {
+/** What a case's decision knows beyond its request: the example registry's standing of its agent, overridden by the case, and its consents. */
+function factsOf(testCase: TestCase, agents: ExampleAgents, now: number): DecisionFacts {
+  const listed = agents.find((agent) => agent.id === testCase.request.agent.id);
+  const base: AgentStanding = listed
+    ? { registered: true, risk: listed.risk, owner: listed.owner, artifactApproved: false, versionAllowed: listed.versions.length === 0 || listed.versions.includes(testCase.request.agent.version) }
+    : UNREGISTERED;
+  const standing = testCase.standing ?? {};
+  const agent: AgentStanding = {
+    registered: standing.registered ?? base.registered,
+    risk: standing.risk ?? base.risk,
+    owner: standing.owner ?? base.owner,
+    artifactApproved: standing.artifact_approved ?? base.artifactApproved,
+    versionAllowed: standing.version_allowed ?? base.versionAllowed,
+  };
+  const consents = testCase.consents.map((consent) =>
+    compileConsent({ id: consent.id, scope: consent.scope, purpose: consent.purpose, consent_version: consent.version, given_at: now - 3_600_000, expires_at: now + 86_400_000 }),
+  );
+  return { agent, consents };
+}
+
+export function runBundleTests(bundle: CompiledBundle, files: { file: string; cases: TestCase[] }[], now: Date, agents: ExampleAgents = []): TestReport {
   const coverage = new Map<string, number>([...bundle.policies.keys()].map((id) => [id, 0]));
   const results: CaseResult[] = [];
   for (const { file, cases } of files) {
     for (const testCase of cases) {
       const device = { id: "test-device", os: testCase.device.os, shell: testCase.device.shell, assurance: testCase.device.assurance };
-      const verdict = decide(bundle, testCase.request, device, now.getTime());
+      const verdict = decide(bundle, testCase.request, device, now.getTime(), factsOf(testCase, agents, now.getTime()));
       for (const id of verdict.reasons) coverage.set(id, (coverage.get(id) ?? 0) + 1);
       const failures: string[] = [];
       const { expect } = testCase;
@@ -77,6 +126,8 @@ export function runBundleTests(bundle: CompiledBundle, files: { file: string; ca
         failures.push(`expected reasons [${expect.reasons.join(", ")}], got [${verdict.reasons.join(", ")}]`);
       }
       if (expect.tier !== undefined && expect.tier !== verdict.tier) failures.push(`expected tier ${expect.tier}, got ${verdict.tier ?? "none"}`);
+      if (expect.reason_code !== undefined && expect.reason_code !== verdict.reasonCode) failures.push(`expected reason_code ${expect.reason_code}, got ${verdict.reasonCode}`);
+      if (expect.consents && expect.consents.join(",") !== (verdict.consents ?? []).join(",")) failures.push(`expected to rely on consents [${expect.consents.join(", ")}], relied on [${(verdict.consents ?? []).join(", ")}]`);
       results.push({ file, case: testCase, verdict, failures });
     }
   }

@@ -1,12 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
 import { formatPolicies } from "@cedar-policy/cedar-wasm/web";
 import type { JWK } from "jose";
 import "./cedar-node.ts";
 import { group, JSON_OPTION, log, parseTime, parseWithPositionals, printResult, required, UsageError, type Command } from "./command.ts";
-import { compileForTest, formatReport, reportJson, runBundleTests, TestCaseSchema, TestFileSchema, type TestCase } from "./bundle-runner.ts";
+import { compileForTest, ExampleAgentsSchema, formatReport, reportJson, runBundleTests, TestCaseSchema, TestFileSchema, type ExampleAgents, type TestCase } from "./bundle-runner.ts";
 import { checkCedarSources, formatDiagnostic, policyParseDiagnostics, position, type CedarDiagnostic } from "./cedar-diagnostics.ts";
 import { EXIT, STATUS } from "./exit.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
@@ -28,6 +28,8 @@ interface BundleDir {
   name: string;
   sources: BundleSources;
   tests: { file: string; cases: TestCase[] }[];
+  /** `agents.json`: the registry the tests run against (none when absent). */
+  agents: ExampleAgents;
 }
 
 /** A JSON file read strictly from its bytes: what the worker will read from it is what was tested. */
@@ -58,7 +60,13 @@ function readBundleDir(dir: string): BundleDir {
     if (!parsed.success) throw new Error(`${join(testDir, file)}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
     return { file: `tests/${file}`, cases: parsed.data.cases };
   });
-  return { dir, name, sources: { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest }, tests };
+  let agents: ExampleAgents = [];
+  if (existsSync(join(dir, "agents.json"))) {
+    const parsed = ExampleAgentsSchema.safeParse(readJsonFile(join(dir, "agents.json")));
+    if (!parsed.success) throw new Error(`agents.json: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
+    agents = parsed.data.agents;
+  }
+  return { dir, name, sources: { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest }, tests, agents };
 }
 
 /** A bundle that does not compile: Cedar's errors with file:line:column, or the compiler's refusal. */
@@ -92,7 +100,7 @@ function testBundle(dir: string, now: Date): { outcome: TestOutcome; text: strin
   if ("invalid" in compiled) {
     return { outcome: { bundle: dir, passed: false, problems: compiled.invalid.problems, errors: compiled.invalid.lines }, text: compiled.invalid.lines };
   }
-  const report = runBundleTests(compiled.compiled, bundle.tests, now);
+  const report = runBundleTests(compiled.compiled, bundle.tests, now, bundle.agents);
   return { outcome: { bundle: dir, ...reportJson(report) }, text: formatReport(report, compiled.compiled).split("\n") };
 }
 
@@ -101,11 +109,13 @@ const test: Command = {
   help: `Usage: warden bundle test <dir> [--json]
 
 Validates policies.cedar strictly against schema.cedarschema, checks manifest.json,
-and runs every case in <dir>/tests/*.json ({ "cases": [{ name, device?, request,
-expect: { decision, reasons?, tier? } }] }) through the worker's own decision code.
-Reports each failure with its request, and per-policy coverage; fails when a case
-fails or when a forbid or review policy has no case that it determines. Cedar errors
-are reported as <file>:<line>:<column>: error: <message>.
+and runs every case in <dir>/tests/*.json ({ "cases": [{ name, device?, standing?,
+consents?, request, expect: { decision, reason_code?, reasons?, tier?, consents? } }] })
+through the worker's own decision code, with the agents of <dir>/agents.json registered
+(a case's standing overrides what the registry says of its agent; consents are the
+device user's). Reports each failure with its request, and per-policy coverage; fails
+when a case fails or when a forbid or review policy has no case that it determines.
+Cedar errors are reported as <file>:<line>:<column>: error: <message>.
 
 Options:
   --json   Print the outcome as JSON: passed, each case, coverage, or the problems

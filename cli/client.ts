@@ -98,9 +98,9 @@ export class WardenClient {
     return { status: response.status, body: (bytes.length > 0 ? parseStrictJson(bytes) : null) as T };
   }
 
-  /** Registers this device's public key (an admin call). */
-  register(adminToken: string, os: "linux" | "macos" | "windows" = "linux", groups: string[] = []): Promise<WardenResponse> {
-    return this.request("POST", "/v1/devices", { id: this.deviceId, os, public_key: this.key.publicJwk, groups }, { authorization: `Bearer ${adminToken}` });
+  /** Registers this device's public key (an admin call), for `user` when given: the person whose consents its decisions read. */
+  register(adminToken: string, os: "linux" | "macos" | "windows" = "linux", groups: string[] = [], user?: string): Promise<WardenResponse> {
+    return this.request("POST", "/v1/devices", { id: this.deviceId, os, public_key: this.key.publicJwk, groups, ...(user !== undefined ? { user } : {}) }, { authorization: `Bearer ${adminToken}` });
   }
 
   /**

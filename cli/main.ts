@@ -19,6 +19,7 @@ const commands: Record<string, CommandEntry> = {
   hook: { summary: "Agent hooks: Claude Code and Codex ask Warden before every tool call", load: () => import("./hook.ts") },
   bundle: { summary: "Test, build, sign, publish, format and evaluate policy bundles", load: () => import("./bundle.ts") },
   keys: { summary: "Manage bundle publisher keys", load: () => import("./keys.ts") },
+  agent: { summary: "Approve agent builds for the agent registry (warden agent sign)", load: () => import("./agent.ts") },
   audit: { summary: "Verify log exports offline (warden audit verify)", load: () => import("./audit.ts") },
   evidence: { summary: "Verify attestation evidence offline (warden evidence verify)", load: () => import("./evidence-command.ts") },
 };

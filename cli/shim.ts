@@ -39,6 +39,8 @@ Options:
   --key-out <file>       Where to write the private key (JWK)
   --os <os>              linux | macos | windows (default linux): how paths are canonicalised
   --group <name>         A device group a canary bundle can target (repeatable)
+  --user <email>         The person who uses the device, as Cloudflare Access knows them:
+                         its decisions read their consents (context.consent)
   --alg <alg>            EdDSA | ES256 (default EdDSA)
   --timeout <seconds>    Give up on Warden after this long (default ${DEFAULT_TIMEOUT_SECONDS})
   --json                 Accepted for uniformity: the output is JSON either way
@@ -55,6 +57,7 @@ Exit status: 0 registered, 1 any error.`,
       os: { type: "string", default: "linux" },
       alg: { type: "string", default: "EdDSA" },
       group: { type: "string", multiple: true },
+      user: { type: "string" },
       timeout: { type: "string" },
       ...JSON_OPTION,
     });
@@ -80,7 +83,7 @@ Exit status: 0 registered, 1 any error.`,
       await file.chmod(0o600);
       const key = await generateDeviceKey(alg, true);
       const client = new WardenClient({ url, deviceId, key, fetch: fetchWithTimeout(timeout) });
-      const response = await talk(url, timeout, () => client.register(adminToken, os, values.group ?? []));
+      const response = await talk(url, timeout, () => client.register(adminToken, os, values.group ?? [], values.user));
       if (response.status !== 201) throw new ClientError("registration", response);
       registered = true;
       await file.writeFile(JSON.stringify(await exportDeviceKey(key)) + "\n");

@@ -86,13 +86,15 @@ export class BundleRegistry extends DurableObject<Env> {
     group?: string | undefined;
     rollback: boolean;
     reason?: string | undefined;
+    /** Who activates: the person, as every admin-log entry names them. */
+    by: string;
     now: number;
   }): Promise<{ ok: true; deployment: Deployment; log: { seq: number; hash: string } } | RegistryRefusal> {
     return this.ctx.blockConcurrencyWhile(async () => {
       const current = this.deployment();
       const refusal = this.checkVersion(current, args.ref, args.slot, args.rollback);
       if (refusal) {
-        this.appendLog("bundle.refused", { version: args.ref.version, digest: args.ref.digest, slot: args.slot, code: refusal.code, detail: refusal.detail }, args.now);
+        this.appendLog("bundle.refused", { version: args.ref.version, digest: args.ref.digest, slot: args.slot, code: refusal.code, detail: refusal.detail, by: args.by }, args.now);
         return this.committed(refusal, args.now);
       }
       const next: Deployment = { ...current, generation: current.generation + 1 };
@@ -124,6 +126,7 @@ export class BundleRegistry extends DurableObject<Env> {
             group: args.group ?? null,
             previous: current.active ? { version: current.active.version, digest: current.active.digest } : null,
             reason: args.reason ?? null,
+            by: args.by,
           },
           args.now,
         );
@@ -133,7 +136,7 @@ export class BundleRegistry extends DurableObject<Env> {
   }
 
   /** Ends a canary or shadow evaluation. */
-  async clear(args: { tenant: string; slot: "canary" | "shadow"; now: number }): Promise<{ ok: true; deployment: Deployment } | RegistryRefusal> {
+  async clear(args: { tenant: string; slot: "canary" | "shadow"; by: string; now: number }): Promise<{ ok: true; deployment: Deployment } | RegistryRefusal> {
     return this.ctx.blockConcurrencyWhile(async () => {
       const current = this.deployment();
       if (!current[args.slot]) return { ok: false as const, code: "not_found" as const, detail: `no ${args.slot} bundle` };
@@ -141,16 +144,16 @@ export class BundleRegistry extends DurableObject<Env> {
       await this.env.BUNDLES.put(deploymentKey(args.tenant), JSON.stringify(next));
       this.ctx.storage.transactionSync(() => {
         this.sql.exec("UPDATE deployment SET state = ?", JSON.stringify(next));
-        this.appendLog(`bundle.${args.slot}_cleared`, { previous: args.slot === "canary" ? current.canary!.bundle.version : current.shadow!.version }, args.now);
+        this.appendLog(`bundle.${args.slot}_cleared`, { previous: args.slot === "canary" ? current.canary!.bundle.version : current.shadow!.version, by: args.by }, args.now);
       });
       return this.committed({ ok: true as const, deployment: next }, args.now);
     });
   }
 
   /** Records an artifact refused before it reached the registry (signature, expiry, validation). */
-  recordRefusal(args: { version: number | null; code: string; detail: string; now: number }): { seq: number; hash: string } {
+  recordRefusal(args: { version: number | null; code: string; detail: string; by: string; now: number }): { seq: number; hash: string } {
     return this.committed(
-      this.ctx.storage.transactionSync(() => this.appendLog("bundle.refused", { version: args.version, code: args.code, detail: args.detail }, args.now)),
+      this.ctx.storage.transactionSync(() => this.appendLog("bundle.refused", { version: args.version, code: args.code, detail: args.detail, by: args.by }, args.now)),
       args.now,
     );
   }

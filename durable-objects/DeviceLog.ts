@@ -13,6 +13,8 @@ import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { EventOutbox } from "./event-outbox.ts";
 import { WARDEN_VERSION } from "../worker/version.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
+import type { DeviceConsents } from "../worker/consent/types.ts";
+import type { ActiveConsent } from "../worker/consent/scope.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
 type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled" | "device_quarantined" | "session_revoked" | "token_revoked";
@@ -150,6 +152,16 @@ export class DeviceLog extends DurableObject<Env> {
         expires_at INTEGER NOT NULL,
         revoked INTEGER NOT NULL DEFAULT 0
       );
+      CREATE TABLE IF NOT EXISTS consent_state (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        ledger_version INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        consents TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS consent_tombstones (
+        id TEXT PRIMARY KEY,
+        until INTEGER NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS standing_history (
         seq INTEGER PRIMARY KEY,
         time TEXT NOT NULL,
@@ -160,12 +172,17 @@ export class DeviceLog extends DurableObject<Env> {
     `);
   }
 
-  /** Registers the device; a second registration under the same id is refused. */
-  register(record: DeviceRecord, now: number): Outcome<{ log: AppendedEntry }> {
+  /** Registers the device (by the person `by`); a second registration under the same id is refused. */
+  register(record: DeviceRecord, now: number, by?: string): Outcome<{ log: AppendedEntry }> {
     return this.transaction(() => {
       if (this.readDevice()) return { ok: false, code: "already_exists" } as const;
       this.sql.exec("INSERT INTO device (singleton, record) VALUES (1, ?)", JSON.stringify(record));
-      const log = this.appendInTransaction(record.id, "device.registered", { os: record.os, shell: record.shell ?? null, jkt: record.jkt, assurance: record.assurance, groups: record.groups }, now);
+      const log = this.appendInTransaction(
+        record.id,
+        "device.registered",
+        { os: record.os, shell: record.shell ?? null, jkt: record.jkt, assurance: record.assurance, groups: record.groups, user: record.user ?? null, by: by ?? null },
+        now,
+      );
       return { ok: true, log } as const;
     });
   }
@@ -219,20 +236,26 @@ export class DeviceLog extends DurableObject<Env> {
    * as denials (`device_quarantined`): the quarantine is read in the same transaction as the
    * append, so it holds from the very next request, whatever session or token it carries.
    */
-  recordDecisions(args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[] }): Outcome<{ logs: AppendedEntry[]; quarantined: boolean }> {
+  recordDecisions(
+    args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined },
+  ): Outcome<{ logs: AppendedEntry[]; quarantined: boolean; stale: DeviceConsents | null }> {
     return this.transaction(() => {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
       if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
       const revoked = this.sessionRefusal(args.session, args.now);
       if (revoked) return { ok: false, code: revoked } as const;
+      // Decided with another copy of the user's consents than this one (a revocation landed since):
+      // nothing is spent or logged (`logs` is empty), and the caller decides again with `stale`.
+      const consents = this.consentState(device);
+      if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, stale: consents } as const;
       if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
       const quarantined = device.status === "quarantined";
       const decisions = quarantined
         ? args.decisions.map((data) => ({ ...data, decision: "deny", reason_code: "device_quarantined", reasons: [], tier: null, token_jti: null }))
         : args.decisions;
       const logs = decisions.map((data) => this.appendInTransaction(device.id, "decision", data, args.now));
-      return { ok: true, logs, quarantined } as const;
+      return { ok: true, logs, quarantined, stale: null } as const;
     });
   }
 
@@ -360,6 +383,55 @@ export class DeviceLog extends DurableObject<Env> {
       this.noteStanding(log.seq, "action.revoked", args);
       return { ok: true, log } as const;
     });
+  }
+
+  /**
+   * Takes the registered user's active consents from the tenant's `ConsentLedger`, unless this
+   * copy is already at `version` or later. A consent dropped here (revoked) never comes back.
+   * Refused `not_found` before the device is registered, `forbidden` when it is registered to another user.
+   */
+  applyConsents(args: { actor: string; version: number; consents: ActiveConsent[]; now: number }): GenericOutcome<{ applied: boolean }, "not_found" | "forbidden"> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      if (device.user !== args.actor) return { ok: false, code: "forbidden" } as const;
+      const stored = this.sql.exec<{ ledger_version: number; version: number }>("SELECT ledger_version, version FROM consent_state").toArray()[0];
+      if (stored && stored.ledger_version >= args.version) return { ok: true, applied: false } as const;
+      this.sql.exec("DELETE FROM consent_tombstones WHERE until <= ?", args.now);
+      const dropped = new Set(this.sql.exec<{ id: string }>("SELECT id FROM consent_tombstones").toArray().map((row) => row.id));
+      const consents = args.consents.filter((consent) => !dropped.has(consent.id));
+      this.sql.exec(
+        "INSERT INTO consent_state (singleton, ledger_version, version, consents) VALUES (1, ?, 1, ?) ON CONFLICT (singleton) DO UPDATE SET ledger_version = excluded.ledger_version, version = version + 1, consents = excluded.consents",
+        args.version,
+        JSON.stringify(consents),
+      );
+      return { ok: true, applied: true } as const;
+    });
+  }
+
+  /**
+   * Drops a consent being revoked, before the ledger records the revocation: from the next decision
+   * on nothing here relies on it, and a later `applyConsents` cannot bring it back before `until`
+   * (its expiry, after which it covers nothing anyway).
+   */
+  dropConsent(args: { id: string; until: number; now: number }): Outcome<{ dropped: boolean }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      this.sql.exec("INSERT INTO consent_tombstones (id, until) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", args.id, args.until);
+      const { consents } = this.consentState(device);
+      const kept = consents.filter((consent) => consent.id !== args.id);
+      if (kept.length === consents.length) return { ok: true, dropped: false } as const;
+      this.sql.exec("UPDATE consent_state SET version = version + 1, consents = ? WHERE singleton = 1", JSON.stringify(kept));
+      return { ok: true, dropped: true } as const;
+    });
+  }
+
+  /** This device's copy of its user's active consents, at the version a decision's commit checks. */
+  consents(): Outcome<{ state: DeviceConsents }> {
+    const device = this.readDevice();
+    if (!device) return { ok: false, code: "not_found" };
+    return { ok: true, state: this.consentState(device) };
   }
 
   /** The registration and every change of the device's standing, oldest first. */
@@ -496,6 +568,11 @@ export class DeviceLog extends DurableObject<Env> {
 
   private actionTokenRevoked(jti: string): boolean {
     return this.sql.exec("SELECT jti FROM spent WHERE jti = ? AND kind = 'revoked'", `action:${jti}`).toArray().length > 0;
+  }
+
+  private consentState(device: DeviceRecord): DeviceConsents {
+    const row = this.sql.exec<{ version: number; consents: string }>("SELECT version, consents FROM consent_state").toArray()[0];
+    return { version: row?.version ?? 0, actor: device.user ?? null, consents: row ? (JSON.parse(row.consents) as ActiveConsent[]) : [] };
   }
 
   private readDevice(): DeviceRecord | null {

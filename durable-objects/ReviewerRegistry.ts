@@ -129,10 +129,12 @@ export class ReviewerRegistry extends DurableObject<Env> {
    * was signed in with is still theirs and not revoked. Asked on every request a session makes,
    * so a removal or revocation ends it at the next one, not at its expiry.
    */
-  standing(args: { reviewer: string; credential: string }): Outcome<{ reviewer: ReviewerRecord }, "not_found" | "reviewer_removed" | "passkey_revoked"> {
+  standing(args: { reviewer: string; credential?: string }): Outcome<{ reviewer: ReviewerRecord }, "not_found" | "reviewer_removed" | "passkey_revoked"> {
     const reviewer = this.reviewer(args.reviewer);
     if (!reviewer) return { ok: false, code: "not_found" };
     if (this.removal(reviewer.id)) return { ok: false, code: "reviewer_removed" };
+    // A reviewer signed in through Access holds no passkey session: each verdict's own assertion is the passkey check.
+    if (args.credential === undefined) return { ok: true, reviewer };
     const credential = this.credential(args.credential);
     if (!credential || credential.reviewer !== reviewer.id) return { ok: false, code: "not_found" };
     if (this.revocation(credential.id)) return { ok: false, code: "passkey_revoked" };

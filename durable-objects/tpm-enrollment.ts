@@ -83,7 +83,7 @@ export class TpmEnrollment {
   }
 
   /** Stores a bootstrap token's hash (never the token) until `expiresAt`, and logs its issue. */
-  issueBootstrap(args: { tokenHash: string; rebind: boolean; expiresAt: number; now: number }): TpmOutcome<{ log: AppendedEntry }> {
+  issueBootstrap(args: { tokenHash: string; rebind: boolean; expiresAt: number; by: string; now: number }): TpmOutcome<{ log: AppendedEntry }> {
     return this.store.transaction(() => {
       const active = this.activeDevice();
       if (!active.ok) return active;
@@ -91,7 +91,7 @@ export class TpmEnrollment {
       sql.exec("DELETE FROM tpm_bootstrap WHERE expires_at <= ?", args.now);
       sql.exec("INSERT INTO tpm_bootstrap (token_hash, rebind, expires_at) VALUES (?, ?, ?)", args.tokenHash, args.rebind ? 1 : 0, args.expiresAt);
       sql.exec("DELETE FROM tpm_bootstrap WHERE token_hash NOT IN (SELECT token_hash FROM tpm_bootstrap ORDER BY expires_at DESC LIMIT ?)", MAX_BOOTSTRAP_TOKENS);
-      const log = this.store.appendInTransaction(active.device.id, "tpm.bootstrap_issued", { rebind: args.rebind, expires_at: new Date(args.expiresAt).toISOString() }, args.now);
+      const log = this.store.appendInTransaction(active.device.id, "tpm.bootstrap_issued", { rebind: args.rebind, expires_at: new Date(args.expiresAt).toISOString(), by: args.by }, args.now);
       return { ok: true, log } as const;
     });
   }

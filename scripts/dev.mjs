@@ -11,7 +11,9 @@
 //     serveOptions), with REVIEW_ORIGIN, REVIEW_RP_ID and LOG_ORIGIN following them and any other
 //     arguments passed through, forwarding signals and its exit code; once it answers, and if no
 //     bundle is active yet, activates the artifact through the admin API, as `warden bundle
-//     publish` does.
+//     publish` does, and registers the agents the example bundle expects
+//     (policy-bundles/default/agents.json: the shim's default id and the ids the hooks send),
+//     which it denies otherwise (`agent_unregistered`).
 //
 // Everything runs locally (workerd through wrangler): no Cloudflare login, no metrics.
 // The CLI runs from dist/: it is rebuilt first when cli/ or worker/ changed since the last build.
@@ -28,6 +30,7 @@ import { fileURLToPath } from "node:url";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const PERSIST_TO = ".wrangler/state";
 const BUNDLE_DIR = "policy-bundles/default";
+const AGENTS_FILE = join(root, BUNDLE_DIR, "agents.json");
 const DEV_VARS = join(root, ".dev.vars");
 const ARTIFACT_FILE = join(root, ".dev", "default.jws");
 const PUBLISHER_KEY_FILE = join(root, ".dev", "publisher.jwk");
@@ -193,9 +196,30 @@ function buildAndUpload({ tenant, bucket }) {
   return version;
 }
 
-/** Once wrangler dev answers, activates `version` unless a bundle is already active. */
+/** Registers the example agents not registered yet; one an admin changed since is left as it is. */
+async function registerAgents(base) {
+  const { agents } = JSON.parse(readFileSync(AGENTS_FILE, "utf8"));
+  const authorization = `Bearer ${devVars().ADMIN_TOKEN}`;
+  const added = [];
+  for (const agent of agents) {
+    const known = await fetch(`${base}/v1/agents/${encodeURIComponent(agent.id)}`, { headers: { authorization } });
+    await known.body?.cancel();
+    if (known.status === 200) continue;
+    const response = await fetch(`${base}/v1/agents`, {
+      method: "POST",
+      headers: { authorization, "content-type": "application/json" },
+      body: JSON.stringify(agent),
+    });
+    if (response.status === 201) added.push(agent.id);
+    else say(`could not register the agent ${agent.id}: ${await response.text()}`);
+  }
+  if (added.length > 0) say(`registered the example agents: ${added.join(", ")}`);
+}
+
+/** Once wrangler dev answers, activates `version` unless a bundle is already active, and registers the example agents. */
 async function activateWhenReady(version, serve) {
-  const ready = () => {
+  const ready = async () => {
+    await registerAgents(serve.probe);
     say(`Warden is ready at ${serve.origin} (API reference ${serve.origin}/docs, reviewer page ${serve.origin}/review)`);
     if (serve.addressWarning) say(serve.addressWarning);
   };
@@ -209,7 +233,7 @@ async function activateWhenReady(version, serve) {
     }
     if (health.bundle?.active) {
       say(`bundle version ${health.bundle.version} is active (${health.bundle.digest})`);
-      ready();
+      await ready();
       return;
     }
     const response = await fetch(`${serve.probe}/v1/bundles/activate`, {
@@ -220,7 +244,7 @@ async function activateWhenReady(version, serve) {
     const body = await response.json();
     if (response.status === 200) {
       say(`activated ${BUNDLE_DIR} version ${version}`);
-      ready();
+      await ready();
     } else say(`could not activate the example bundle: ${JSON.stringify(body)}`);
     return;
   }

@@ -2,6 +2,7 @@ import { createExecutionContext, env, SELF } from "cloudflare:test";
 import defaultPolicies from "../policy-bundles/default/policies.cedar?raw";
 import defaultSchema from "../policy-bundles/default/schema.cedarschema?raw";
 import defaultManifest from "../policy-bundles/default/manifest.json";
+import exampleAgents from "../policy-bundles/default/agents.json";
 import { WardenClient, generateDeviceKey, type DecisionTarget, type DeviceAlg } from "../cli/client.ts";
 import { createApp } from "../worker/app.ts";
 import { runtimeDeps, type Deps } from "../worker/context.ts";
@@ -38,9 +39,31 @@ export interface PublishOptions {
   key?: JWK;
 }
 
-/** Signs `sources` as an artifact, uploads it to R2 and asks the admin API to activate it, as `warden bundle publish` does. */
+/** Tenants whose example agents this test file registered. */
+const agentsRegistered = new Set<string>();
+
+/**
+ * Registers the agents the example bundle is tested with (policy-bundles/default/agents.json) in
+ * `tenant`, as `npm start` does: a tenant running the example bundle has them, and the bundle
+ * denies every other agent (`agent_unregistered`). Fixture setup, straight into the tenant's
+ * registry: no admin acted, so the admin log the tests read holds only what they did.
+ */
+export async function registerExampleAgents(tenant: string = env.TENANT): Promise<void> {
+  if (agentsRegistered.has(tenant)) return;
+  const registry = env.AGENTS.get(env.AGENTS.idFromName(tenant));
+  for (const agent of exampleAgents.agents) {
+    await registry.register({ tenant, registration: { ...agent, risk: agent.risk as "low" | "medium" | "high", artifacts: [] }, by: "test-setup", now: Date.now() });
+  }
+  agentsRegistered.add(tenant);
+}
+
+/**
+ * Signs `sources` as an artifact, uploads it to R2 and asks the admin API to activate it, as
+ * `warden bundle publish` does, with the example agents registered in the tenant.
+ */
 export async function publish(sources: BundleSources = defaultSources, options: PublishOptions = {}) {
   const tenant = options.tenant ?? env.TENANT;
+  await registerExampleAgents(tenant);
   const version = options.version ?? nextVersion();
   const createdAt = options.createdAt ?? new Date();
   const statement = bundleStatement(sources, {
@@ -103,10 +126,10 @@ export async function newClient(options: { id?: string; alg?: DeviceAlg; fetch?:
 
 /** A registered device with an open session. */
 export async function readyDevice(
-  options: { alg?: DeviceAlg; os?: "linux" | "macos" | "windows"; groups?: string[]; fetch?: Fetch; now?: () => number } = {},
+  options: { alg?: DeviceAlg; os?: "linux" | "macos" | "windows"; groups?: string[]; user?: string; fetch?: Fetch; now?: () => number } = {},
 ): Promise<WardenClient> {
   const client = await newClient(options);
-  const registered = await client.register(env.ADMIN_TOKEN, options.os ?? "linux", options.groups);
+  const registered = await client.register(env.ADMIN_TOKEN, options.os ?? "linux", options.groups, options.user);
   if (registered.status !== 201) throw new Error(`registration failed: ${JSON.stringify(registered.body)}`);
   await client.openSession();
   return client;

@@ -15,7 +15,7 @@ import { OCSF_AUDIT_HOST, type OcsfAuditReport } from "./setup/ocsf-audit.ts";
 import { auditIoFrom, type AuditIo, type AuditTuning } from "../durable-objects/log-io.ts";
 import app from "../worker/index.ts";
 
-export { BundleRegistry, ReviewHolds, ReviewOutbox, ReviewerRegistry } from "../worker/index.ts";
+export { AgentRegistry, BundleRegistry, ConsentLedger, ReviewHolds, ReviewOutbox, ReviewerRegistry } from "../worker/index.ts";
 export default app;
 
 export interface AuditIoChange {

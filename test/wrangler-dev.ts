@@ -3,7 +3,8 @@
  * the compiled CLI): `wrangler dev` on a free port with a temporary persist directory and
  * secrets made for this run, the example bundle signed, uploaded to local R2 and activated —
  * as `npm start` does, but isolated from it. A suite may add a canary bundle for one device
- * group, so its expectations do not move with the example bundle.
+ * group, so its expectations do not move with the example bundle. The agents the example
+ * bundle expects (policy-bundles/default/agents.json) are registered, as `npm start` does.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -140,6 +141,16 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
     };
     await activate({ version });
     if (options.canary) await activate({ version: version + 1, slot: "canary", group: options.canary.group });
+    // 5. The example agents, which the example bundle alone lets act.
+    const { agents } = JSON.parse(readFileSync(join(root, "policy-bundles/default/agents.json"), "utf8")) as { agents: { id: string }[] };
+    for (const agent of agents) {
+      const registered = await fetch(`http://127.0.0.1:${port}/v1/agents`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify(agent),
+      });
+      if (registered.status !== 201) throw new Error(`registering ${agent.id} failed: ${await registered.text()}`);
+    }
   } catch (error) {
     await stop();
     throw new Error(`${String(error)}\n${output}`);

@@ -19,6 +19,8 @@ import { reviewers } from "./routes/reviewers.ts";
 import { reviews } from "./routes/reviews.ts";
 import { reviewPages } from "./routes/review-page.ts";
 import { wellKnown } from "./routes/well-known.ts";
+import { agents } from "./routes/agents.ts";
+import { consents } from "./routes/consents.ts";
 import { docs } from "./docs-page.ts";
 import packageJson from "../package.json";
 
@@ -78,6 +80,8 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.route("/", reviewers);
   app.route("/", reviewPages);
   app.route("/", events);
+  app.route("/", consents);
+  app.route("/", agents);
 
   describeApi(app, packageJson.version);
   app.route("/", docs);

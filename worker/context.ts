@@ -5,6 +5,8 @@ import type { EventFeed } from "../durable-objects/EventFeed.ts";
 import type { Assurance, DeviceCall, SingleUse } from "./domain.ts";
 import type { ReviewHolds } from "../durable-objects/ReviewHolds.ts";
 import type { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
+import type { ConsentLedger } from "../durable-objects/ConsentLedger.ts";
+import type { AgentRegistry } from "../durable-objects/AgentRegistry.ts";
 import type { DeviceOs, Shell } from "./policy/targets.ts";
 import type { TpmTrust } from "./verifiers/tpm/trust.ts";
 import type { SnpTrust } from "./verifiers/sev-snp/trust.ts";
@@ -28,6 +30,10 @@ export interface Deps {
   reviewerRegistry(env: Env, tenant: string): DurableObjectStub<ReviewerRegistry>;
   /** The tenant's OCSF event feed. */
   eventFeed(env: Env, tenant: string): DurableObjectStub<EventFeed>;
+  /** The tenant's consent records and which devices each actor uses. */
+  consentLedger(env: Env, tenant: string): DurableObjectStub<ConsentLedger>;
+  /** The tenant's agent registry. */
+  agentRegistry(env: Env, tenant: string): DurableObjectStub<AgentRegistry>;
   /** TPM endorsement trust anchors; the pinned vendor roots when absent (tests add the swtpm local CA). */
   tpmTrust?(): Promise<TpmTrust>;
   /** AMD SEV-SNP trust anchors (ARK/ASK/ASVK per product); the pinned AMD roots when absent (tests inject generated chains). */
@@ -46,6 +52,8 @@ export const runtimeDeps: Deps = {
   reviewHolds: (env, tenant) => env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(tenant)),
   reviewerRegistry: (env, tenant) => env.REVIEWERS.get(env.REVIEWERS.idFromName(tenant)),
   eventFeed: (env, tenant) => env.EVENT_FEED.get(env.EVENT_FEED.idFromName(tenant)),
+  consentLedger: (env, tenant) => env.CONSENTS.get(env.CONSENTS.idFromName(tenant)),
+  agentRegistry: (env, tenant) => env.AGENTS.get(env.AGENTS.idFromName(tenant)),
 };
 
 /** A device authenticated by its session token and a DPoP proof of the same key. */
@@ -69,12 +77,26 @@ export function deviceCall(session: DeviceSession): DeviceCall {
   return { proof: session.proof, session: { id: session.sessionId } };
 }
 
+/** The roles of people (docs/people.md); `actor` is every person, the others come from configuration. */
+export type PersonRole = "admin" | "auditor" | "privacy-officer" | "reviewer" | "actor";
+
+/** A person acting on Warden, as every record of what they did names them. */
+export interface Person {
+  /**
+   * Who, as logs record it: the e-mail Cloudflare Access verified, `bootstrap-token:<role>` for a
+   * bootstrap bearer token (local development and first setup), or the reviewer id of a passkey sign-in.
+   */
+  id: string;
+  via: "access" | "bootstrap-token" | "passkey";
+  /** Every role the person holds; a route picks the first one it admits. */
+  roles: readonly PersonRole[];
+}
+
 export type Caller =
-  | { role: "admin" }
-  | { role: "auditor" }
+  | { role: "admin" | "auditor" | "privacy-officer" | "actor"; person: Person }
   | { role: "device"; session: DeviceSession }
-  /** A reviewer signed in with a passkey (session cookie, naming that passkey); verdicts still need their own assertion. */
-  | { role: "reviewer"; reviewer: { id: string; credential: string } };
+  /** A reviewer: an Access person mapped to the role, or one signed in with a passkey (cookie, naming that passkey, whose revocation ends the session); verdicts still need their own assertion. */
+  | { role: "reviewer"; reviewer: { id: string; credential?: string }; person: Person };
 
 /**
  * What a service needs from the request it serves: the bindings, the injected dependencies,

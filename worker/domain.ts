@@ -22,6 +22,8 @@ export interface DeviceRecord {
   assurance: Assurance;
   /** Named groups (e.g. a team) a canary bundle can target. */
   groups: string[];
+  /** The person who uses the device (the identity Access verifies, their e-mail): whose consents its decisions read. */
+  user?: string;
   /** A quarantined device decides nothing: every decision denies (`device_quarantined`) until an admin releases it. */
   status: "active" | "disabled" | "quarantined";
   registeredAt: string;

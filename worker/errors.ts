@@ -17,6 +17,14 @@ export const ERROR_CODES = [
   "token_scope_mismatch",
   "token_policy_changed",
   "forbidden",
+  // people through Cloudflare Access (worker/people/access.ts)
+  "access_token_invalid",
+  "access_token_expired",
+  "access_audience_mismatch",
+  "access_issuer_mismatch",
+  "access_key_unknown",
+  "access_unavailable",
+  "person_required",
   // state
   "not_found",
   "unknown_decision",
@@ -52,6 +60,12 @@ export const ERROR_CODES = [
   "review_not_pending",
   "review_at_last_tier",
   "review_evidence_pending",
+  // consent and the agent registry
+  "consent_expiry_invalid",
+  "consent_sync_pending",
+  "artifact_malformed",
+  "artifact_untrusted_key",
+  "artifact_signature_invalid",
   // policy bundles
   "bundle_malformed",
   "bundle_untrusted_key",

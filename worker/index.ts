@@ -9,6 +9,8 @@ export { EventFeed } from "../durable-objects/EventFeed.ts";
 export { ReviewHolds } from "../durable-objects/ReviewHolds.ts";
 export { ReviewOutbox } from "../durable-objects/ReviewOutbox.ts";
 export { ReviewerRegistry } from "../durable-objects/ReviewerRegistry.ts";
+export { ConsentLedger } from "../durable-objects/ConsentLedger.ts";
+export { AgentRegistry } from "../durable-objects/AgentRegistry.ts";
 
 const app = createApp();
 

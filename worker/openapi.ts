@@ -74,7 +74,8 @@ export const LogHeadSchema = z.object({ seq: z.int(), hash: z.string() }).openap
  * operation without, and an unauthenticated call to an operation declared public must not be
  * refused as unauthenticated.
  */
-export const bearerSecurity = [{ bearer: [] }];
+/** People: a Cloudflare Access sign-in, or a bootstrap token. */
+export const bearerSecurity: { [scheme: string]: string[] }[] = [{ access: [] }, { bearer: [] }];
 export const deviceSecurity = [{ dpop: [] }];
 /** The device's DPoP proof alone, before it holds a session (POST /v1/sessions, TPM enrollment). */
 export const dpopProofSecurity = [{ dpopProof: [] }];
@@ -97,6 +98,8 @@ export const OPENAPI_TAGS = [
   { name: "bundles", description: "Signed policy bundles: activation, canaries, shadows, rollbacks and their admin log" },
   { name: "reviews", description: "Held actions: waiting on them, the pending queue, passkey-signed verdicts" },
   { name: "reviewers", description: "Reviewer registration, passkey enrollment and sign-in for the reviewer page" },
+  { name: "consents", description: "Consent records: scoped, timeboxed, revocable, given by a person for themselves or on behalf of another" },
+  { name: "agents", description: "The agent registry: which agents and builds the tenant approved, their owner and risk" },
   { name: "events", description: "The tenant's OCSF events, cursor-paged and gap-free, for SIEM and SOAR tools" },
   { name: "audit", description: "Signed checkpoints, log exports, compliance packages and the log keys to verify them" },
   { name: "attestation", description: "TPM enrollment: bootstrap token, EK certificate chain, credential activation" },
@@ -105,7 +108,8 @@ export const OPENAPI_TAGS = [
 
 /** Security schemes, registered once by `describeApi`. */
 const SECURITY_SCHEMES = {
-  bearer: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN or AUDITOR_TOKEN (behind Cloudflare Access in production)" },
+  access: { type: "apiKey", in: "header", name: "Cf-Access-Jwt-Assertion", description: "A person signed in through Cloudflare Access (docs/people.md): roles from ACCESS_ROLES, every person an actor" },
+  bearer: { type: "http", scheme: "bearer", description: "A bootstrap token (ADMIN_TOKEN, AUDITOR_TOKEN, PRIVACY_OFFICER_TOKEN): local development and first setup; recorded as `bootstrap-token:<role>`" },
   dpop: { type: "apiKey", in: "header", name: "Authorization", description: "`DPoP <session token>` with a `DPoP` proof header (RFC 9449) by the device key" },
   dpopProof: { type: "apiKey", in: "header", name: "DPoP", description: "A DPoP proof (RFC 9449) by the registered device key; its `nonce` claim is a nonce from POST /v1/attestation/nonce where the operation says so" },
   actionToken: { type: "apiKey", in: "header", name: "Authorization", description: "`DPoP <action token>` with a `DPoP` proof by the device key whose `ath` covers the action token" },

@@ -34,6 +34,30 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 409, title: "The policy that permitted this action is no longer the device's policy" };
     case "forbidden":
       return { status: 403, title: "The caller may not do this" };
+    case "access_token_invalid":
+      return { status: 401, title: "The Access token is not valid" };
+    case "access_token_expired":
+      return { status: 401, title: "The Access token has expired" };
+    case "access_audience_mismatch":
+      return { status: 401, title: "The Access token is for another application" };
+    case "access_issuer_mismatch":
+      return { status: 401, title: "The Access token is from another issuer" };
+    case "access_key_unknown":
+      return { status: 401, title: "The Access token is signed by an unknown key" };
+    case "access_unavailable":
+      return { status: 503, title: "Cloudflare Access's keys cannot be fetched; retry" };
+    case "person_required":
+      return { status: 403, title: "This route is for people, not devices" };
+    case "consent_expiry_invalid":
+      return { status: 422, title: "The consent's expiry is past or beyond the bundle's maximum" };
+    case "consent_sync_pending":
+      return { status: 503, title: "The consent change has not reached every device of the actor yet; retry" };
+    case "artifact_malformed":
+      return { status: 422, title: "The artifact statement is not a signed warden agent artifact for this agent" };
+    case "artifact_untrusted_key":
+      return { status: 422, title: "The artifact statement is not signed by a trusted artifact key" };
+    case "artifact_signature_invalid":
+      return { status: 422, title: "The artifact statement's signature does not verify" };
     case "not_found":
       return { status: 404, title: "Not found" };
     case "unknown_decision":

@@ -106,6 +106,7 @@ describe("roles", () => {
     const device = await readyDevice();
     const asDevice = await device.authorized<{ code: string }>("POST", "/v1/devices", JSON.parse(body));
     expect(asDevice.status).toBe(403);
+    expect(asDevice.body.code).toBe("person_required");
     const ok = await post("/v1/devices", body, { "content-type": "application/json", ...admin });
     expect(ok.response.status).toBe(201);
   });

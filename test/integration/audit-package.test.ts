@@ -38,7 +38,7 @@ describe("compliance package", () => {
       expect(device!["checkpoint"]).toMatch(new RegExp(`^warden\\.example\\.com/log/${env.TENANT}/${id}\\n1\\n`));
     }
     const manifest = JSON.parse(parseNote((records.at(-1) as unknown as { note: string }).note).text) as { not_included: string[] };
-    expect(manifest.not_included).toEqual(["reviews", "consents"]);
+    expect(manifest.not_included).toEqual(["reviews"]);
 
     const report = await verifyPackage(lines, { keys: (await publishedLogKeys()).keys });
     expect(report.failure).toBeNull();
@@ -49,7 +49,8 @@ describe("compliance package", () => {
   it("filters bundle records and devices by the window", async () => {
     const lines = await packageLines("?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z");
     const kinds = lines.map((line) => (JSON.parse(line) as { kind: string }).kind);
-    expect(kinds).toEqual(["package", "bundle.deployment", "manifest"]);
+    // The registry is the tenant's state as it stands, like its deployment; its changes are filtered.
+    expect(kinds).toEqual(["package", "bundle.deployment", "agent.registry", "manifest"]);
     expect((await verifyPackage(lines, { keys: (await publishedLogKeys()).keys })).ok).toBe(true);
   });
 

@@ -92,7 +92,7 @@ describe("quarantine", () => {
     const read = await admin<{ status: string; history: { type: string; by: string; reason: string; seq: number }[] }>("GET", `/v1/devices/${device.deviceId}`);
     expect(read.status).toBe(200);
     expect(read.body.status).toBe("quarantined");
-    expect(read.body.history).toEqual([expect.objectContaining({ type: "device.quarantined", by: "admin", reason: "EDR alert 4711: credential dumping" })]);
+    expect(read.body.history).toEqual([expect.objectContaining({ type: "device.quarantined", by: "bootstrap-token:admin", reason: "EDR alert 4711: credential dumping" })]);
   });
 
   it("is refused to auditors and devices", async () => {
@@ -129,9 +129,9 @@ describe("release", () => {
     const entries = await logOf(device);
     const orders = entries.filter((entry) => entry.type === "device.quarantined" || entry.type === "device.released").map((entry) => [entry.type, entry.data]);
     expect(orders).toEqual([
-      ["device.quarantined", { by: "admin", reason: "suspicious egress", changed: true }],
-      ["device.quarantined", { by: "admin", reason: "second alert", changed: false }],
-      ["device.released", { by: "admin", reason: "reimaged, ticket SEC-12", changed: true }],
+      ["device.quarantined", { by: "bootstrap-token:admin", reason: "suspicious egress", changed: true }],
+      ["device.quarantined", { by: "bootstrap-token:admin", reason: "second alert", changed: false }],
+      ["device.released", { by: "bootstrap-token:admin", reason: "reimaged, ticket SEC-12", changed: true }],
     ]);
     await exportVerifies(device.deviceId);
 
@@ -175,7 +175,7 @@ describe("session revocation", () => {
     await device.openSession();
     expect((await device.decide(write)).body.decision).toBe("permit");
     const entry = (await logOf(device)).find((e) => e.type === "session.revoked")!;
-    expect(entry.data).toEqual({ session: null, all: true, revoked: 2, by: "admin", reason: "laptop reported stolen" });
+    expect(entry.data).toEqual({ session: null, all: true, revoked: 2, by: "bootstrap-token:admin", reason: "laptop reported stolen" });
     await exportVerifies(device.deviceId);
   });
 
@@ -206,7 +206,7 @@ describe("action token revocation", () => {
     expect((await device.redeem(other.body.token!, write.action)).status).toBe(200);
 
     const entries = await logOf(device);
-    expect(entries.find((entry) => entry.type === "action.revoked")!.data).toEqual({ token_jti: jti, by: "admin", reason: "the reviewer approved by mistake" });
+    expect(entries.find((entry) => entry.type === "action.revoked")!.data).toEqual({ token_jti: jti, by: "bootstrap-token:admin", reason: "the reviewer approved by mistake" });
     expect(entries.filter((entry) => entry.type === "action.redeemed")).toHaveLength(1);
     expect((await adminLog()).some((entry) => entry.type === "admin.action_token_revoked" && entry.data["jti"] === jti)).toBe(true);
     await exportVerifies(device.deviceId);

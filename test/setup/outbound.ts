@@ -3,6 +3,7 @@
  * makes to the network lands here and goes to the stand-in for that host. Anything else is
  * refused, since tests have no outbound network.
  */
+import { accessIssuer, isAccessTeam } from "./access-issuer.ts";
 import { OCSF_AUDIT_HOST, ocsfAuditOutbound } from "./ocsf-audit.ts";
 import { SIEM_HOST, siemOutbound } from "./siem-sink.ts";
 import { JIRA_HOST, SERVICENOW_HOST, ticketServices } from "./ticket-services.ts";
@@ -18,6 +19,7 @@ const HOSTS: Record<string, (request: Request) => Promise<Response>> = {
 
 export function outbound(request: Request): Promise<Response> {
   const host = new URL(request.url).hostname;
-  const handler = HOSTS[host];
+  // Every Access team is served by the one issuer: tests also point teams Warden must refuse at it.
+  const handler = isAccessTeam(host) ? accessIssuer : HOSTS[host];
   return handler ? handler(request) : Promise.resolve(new Response(`tests have no outbound network (${host})`, { status: 502 }));
 }

@@ -127,6 +127,12 @@ beforeAll(async () => {
   const url = await decided(device, action("http.request", [{ kind: "url", value: `https://api.example.com/data?token=${SECRETS.urlQuery}` }, { kind: "url", value: `https://user:${SECRETS.password}@api.example.com/` }]));
   await decided(device, fileAction("file.read", "relative/path.txt"));
 
+  // Quarantine (its next decision denies) and release, before any hold: a quarantine cancels the device's pending holds.
+  expect((await asAdmin("POST", `/v1/devices/${device.deviceId}/quarantine`, { reason: "EDR alert 4711" })).status).toBe(200);
+  const quarantined = await decided(device, write);
+  expect(quarantined.reason_code).toBe("device_quarantined");
+  expect((await asAdmin("POST", `/v1/devices/${device.deviceId}/release`, { reason: "EDR alert closed" })).status).toBe(200);
+
   // Four holds: approved (and released), rejected, escalated by the reviewer, and one left to its SLA.
   const holds = [];
   for (let i = 0; i < 4; i += 1) holds.push((await decided(device, heldAction())).review as unknown as { id: string });
@@ -147,11 +153,7 @@ beforeAll(async () => {
   const revoked = await asAdmin("POST", "/v1/actions/revoke", { device: device.deviceId, jti: decodeJwt(revocable.token!).jti, reason: "token leaked in a CI log" });
   expect(revoked.status).toBe(200);
 
-  // Quarantine (its next decision denies), release, every session revoked.
-  expect((await asAdmin("POST", `/v1/devices/${device.deviceId}/quarantine`, { reason: "EDR alert 4711" })).status).toBe(200);
-  const quarantined = await decided(device, write);
-  expect(quarantined.reason_code).toBe("device_quarantined");
-  expect((await asAdmin("POST", `/v1/devices/${device.deviceId}/release`, { reason: "EDR alert closed" })).status).toBe(200);
+  // Every session revoked.
   expect((await asAdmin("POST", `/v1/devices/${device.deviceId}/sessions/revoke`, { reason: "rotate after incident" })).status).toBe(200);
 
   // Canary and shadow slots filled and cleared; a rollback to the first bundle; a refused activation.
@@ -385,7 +387,7 @@ describe("events from logs driven through the worker", () => {
       activity_id: 1,
       command_uid: entry.hash,
       countermeasures: [{ d3f_tactic: { name: "Isolate" } }],
-      actor: { user: { uid: "admin", type_id: 2 } },
+      actor: { user: { uid: "bootstrap-token:admin", type_id: 2 } },
       message: "device quarantined: EDR alert 4711",
       metadata: { profiles: ["host"] },
     });
@@ -523,12 +525,18 @@ const SHAPES: [string, string, Data][] = [
   ["finding", "finding", { finding_id: "fnd-1", rule: "probe-burst", severity: "high", tier: "tier2", title: "10 denials in 60 s", features: { denials_60s: 10, first_seen_host: true, last_host: "evil.example" }, trigger_seq: 41 }],
   ["cancelled hold", "review.cancelled", { review_id: "rv-1", decision_id: "dec-1", action_hash: "ab".repeat(32), reason: "device quarantined", by: "playbook:sha256:abc", outcome: "deny", evidence_id: "rv-1#3" }],
   ["created hold", "review.created", { review_id: "rv-2", decision_id: "dec-2", action_hash: "ab".repeat(32), tier: "tier1", deadline: "2026-12-01T14:00:00.000Z", evidence_id: "rv-2#1" }],
+  ["approval withdrawn", "review.approval_withdrawn", { review_id: "rv-3", decision_id: "dec-3", action_hash: "ab".repeat(32), reviewer: "bob", approvals: 1, approvers_required: 2, by: "admin@example.com", reason: "left the company", evidence_id: "rv-3#2" }],
+  ["consent given (the ledger's log: no event)", "consent.given", { consent: { id: "cns-1", actor: "dev@example.com" }, by: "dev@example.com" }],
+  ["consent revoked (the ledger's log: no event)", "consent.revoked", { consent: "cns-1", by: "dpo@example.com", reason: "withdrawn" }],
   ["ticket", "review.ticket", { review_id: "rv-2", decision_id: "dec-2", system: "jira", key: "SEC-42", evidence_id: "rv-2#2" }],
   ["key rotated", "log.key_rotated", { from: "kid-1", to: "kid-2", from_key: {}, to_key: {}, statement: "signed note" }],
 ];
 const ADMIN_SHAPES: [string, string, Data][] = [
   ["reviewer removed", "admin.reviewer_removed", { reviewer: "bob", by: "admin", reason: "left the company" }],
   ["passkey revoked", "admin.passkey_revoked", { reviewer: "bob", credential: "Y3JlZC1pZC1ib2I", by: "admin", reason: "lost laptop" }],
+  ["agent registered", "admin.agent_registered", { agent: "claude-code", revision: 1, risk: "medium", owner: "platform@example.com", artifacts: [], registry_version: 3, by: "admin@example.com" }],
+  ["agent updated", "admin.agent_updated", { agent: "claude-code", revision: 2, risk: "high", owner: "platform@example.com", artifacts: ["ab".repeat(32)], registry_version: 4, by: "admin@example.com" }],
+  ["agent removed", "admin.agent_removed", { agent: "claude-code", revision: 2, registry_version: 5, by: "admin@example.com" }],
 ];
 
 describe("events from the shapes the code appends", () => {
@@ -691,7 +699,8 @@ describe("the schemas reject what OCSF refuses", () => {
 const SOURCES = import.meta.glob<string>(["../../worker/**/*.ts", "../../durable-objects/**/*.ts"], { eager: true, import: "default", query: "?raw" });
 
 /** Calls that append an entry, and which argument is its type (a number: by position; "type": the `type` member of the first). */
-const TYPE_ARGUMENT: { readonly [callee: string]: number | "type" } = {
+/** Where each appending call takes the entry type: an argument, or the `type` member of an object argument. */
+const TYPE_ARGUMENT: { readonly [callee: string]: number | { member: number } } = {
   appendInTransaction: 1,
   appendWith: 1,
   appendLog: 0,
@@ -700,10 +709,12 @@ const TYPE_ARGUMENT: { readonly [callee: string]: number | "type" } = {
   enqueueEvidence: 1,
   changeStanding: 1,
   recordAdmin: 1,
-  recordAdminAction: "type",
+  recordAdminAction: { member: 0 },
+  recordOnce: { member: 2 },
+  appendLedger: 1,
 };
 /** Names that carry a type from a call site above, which the walk reads instead. */
-const PASS_THROUGH = new Set(["type", "row.type", "args.type"]);
+const PASS_THROUGH = new Set(["type", "row.type", "args.type", "entry.type"]);
 /** Template types, with every value they take (a new template fails the walk until listed here). */
 const TEMPLATES: { readonly [template: string]: readonly string[] } = {
   "`bundle.${args.slot}_cleared`": ["bundle.canary_cleared", "bundle.shadow_cleared"],
@@ -779,8 +790,8 @@ function appendedTypes(source: string): { types: string[]; unknown: string[] } {
     // A declaration (`name(args): Type` or `name(args) {`) declares a type parameter; it appends nothing.
     if (/^\s*[:{]/.test(source.slice(end, end + 20))) continue;
     const args = splitTop(source.slice(open + 1, end - 1), ",");
-    if (position === "type") {
-      const member = splitTop((args[0] ?? "").replace(/^\{|\}$/g, ""), ",").find((part) => part === "type" || part.startsWith("type:"));
+    if (typeof position === "object") {
+      const member = splitTop((args[position.member] ?? "").trim().replace(/^\{|\}$/g, ""), ",").find((part) => part === "type" || part.startsWith("type:"));
       if (member !== undefined) types.push(...typesOf(member === "type" ? "type" : member.slice(5), unknown));
       continue;
     }

@@ -45,12 +45,12 @@ export interface ProofRequest {
 }
 
 /** Issues a one-time bootstrap token (only its digest is stored). */
-export async function issueTpmBootstrap(ctx: ServiceContext, deviceId: string, args: { rebind: boolean; ttlSeconds: number }) {
+export async function issueTpmBootstrap(ctx: ServiceContext, deviceId: string, args: { rebind: boolean; ttlSeconds: number; by: string }) {
   const { deps, env } = ctx;
   const now = deps.now();
   const token = base64url.encode(deps.randomBytes(32));
   const expiresAt = now + args.ttlSeconds * 1000;
-  const outcome = await deps.deviceStore(env, env.TENANT, deviceId).tpmIssueBootstrap({ tokenHash: sha256Hex(token), rebind: args.rebind, expiresAt, now });
+  const outcome = await deps.deviceStore(env, env.TENANT, deviceId).tpmIssueBootstrap({ tokenHash: sha256Hex(token), rebind: args.rebind, expiresAt, by: args.by, now });
   if (!outcome.ok) throw new StateError(outcome.code === "device_disabled" ? "device_disabled" : "not_found", `no bootstrap token for device ${deviceId}`);
   return { bootstrap_token: token, expires_at: new Date(expiresAt).toISOString(), rebind: args.rebind };
 }

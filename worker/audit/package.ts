@@ -11,9 +11,10 @@ import { jsonLinesBody, type JsonLinesDownload } from "./stream.ts";
 
 /**
  * The compliance package: the tenant's bundle deployment and its admin-log records in the
- * window, one record per device (registration, assurance history, latest signed checkpoint),
- * and a manifest signed by the log key over the SHA-256 of every line before it
- * (docs/audit-export.md).
+ * window, the agent registry (every agent with its approved builds, and the changes in the
+ * window), the consent ledger's entries in the window, one record per device (registration,
+ * assurance history, latest signed checkpoint), and a manifest signed by the log key over the
+ * SHA-256 of every line before it (docs/audit-export.md).
  */
 export async function compliancePackage(ctx: ServiceContext, range: { from?: string | undefined; to?: string | undefined }): Promise<JsonLinesDownload> {
   const { env } = ctx;
@@ -49,7 +50,7 @@ async function* packageLines(ctx: ServiceContext, key: LogKey, window: { from: s
     range: { from: window.from, to: window.to },
     counts,
     sha256: digest.digest("hex"),
-    not_included: ["reviews", "consents"],
+    not_included: ["reviews"],
     key: key.kid,
     generated_at: new Date(window.now).toISOString(),
   };
@@ -77,6 +78,28 @@ async function* packageRecords(
       if (entry.time < window.from || entry.time > window.to) continue;
       counts.bundle_log += 1;
       yield { record: { kind: "bundle.log", entry: entry as unknown as JsonValue }, counts };
+    }
+    if (page.length < 500) break;
+  }
+  const agents = deps.agentRegistry(env, tenant);
+  const [listed, changes] = await Promise.all([agents.list(), agents.history()]);
+  yield {
+    record: {
+      kind: "agent.registry",
+      version: listed.version,
+      agents: listed.agents as unknown as JsonValue[],
+      history: changes.filter((change) => change.time >= window.from && change.time <= window.to) as unknown as JsonValue[],
+    },
+    counts,
+  };
+  const ledger = deps.consentLedger(env, tenant);
+  for (let after = 0; ; ) {
+    const page = await ledger.readLedger(after, 500);
+    for (const text of page) {
+      const entry = JSON.parse(text) as LogEntry;
+      after = entry.seq;
+      if (entry.time < window.from || entry.time > window.to) continue;
+      yield { record: { kind: "consent.log", entry: entry as unknown as JsonValue }, counts };
     }
     if (page.length < 500) break;
   }

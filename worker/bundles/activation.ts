@@ -3,7 +3,7 @@ import { StateError, VerificationError, WardenError } from "../errors.ts";
 import { BundleError, verifyBundleArtifact } from "../policy/artifact.ts";
 import { compileBundle } from "../policy/bundle.ts";
 import { artifactKey, type BundleRef, type Slot } from "../policy/deployment.ts";
-import { trustedKeys } from "../policy/store.ts";
+import { forgetDeployment, trustedKeys } from "../policy/store.ts";
 
 export interface ActivationRequest {
   version: number;
@@ -12,6 +12,8 @@ export interface ActivationRequest {
   group?: string | undefined;
   rollback: boolean;
   reason?: string | undefined;
+  /** The person activating, as the admin log records them. */
+  by: string;
 }
 
 /**
@@ -29,7 +31,7 @@ export async function activateBundle(ctx: ServiceContext, request: ActivationReq
   const key = artifactKey(tenant, request.version);
   const object = await env.BUNDLES.get(key);
   if (!object) {
-    await registry.recordRefusal({ version: request.version, code: "not_found", detail: `no artifact at ${key}`, now });
+    await registry.recordRefusal({ version: request.version, code: "not_found", detail: `no artifact at ${key}`, by: request.by, now });
     throw new WardenError("not_found", `no artifact at ${key}: upload it first (warden bundle publish does)`);
   }
   let ref: BundleRef;
@@ -42,10 +44,21 @@ export async function activateBundle(ctx: ServiceContext, request: ActivationReq
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;
     const detail = [error.message, ...error.details].join("; ");
-    await registry.recordRefusal({ version: request.version, code: error.code, detail, now });
+    await registry.recordRefusal({ version: request.version, code: error.code, detail, by: request.by, now });
     throw new VerificationError(error.code, detail);
   }
-  const outcome = await registry.activate({ tenant, ref, slot: request.slot, percent: request.percent, group: request.group, rollback: request.rollback, reason: request.reason, now });
+  const outcome = await registry.activate({ tenant, ref, slot: request.slot, percent: request.percent, group: request.group, rollback: request.rollback, reason: request.reason, by: request.by, now });
   if (!outcome.ok) throw new StateError(outcome.code, outcome.detail);
+  // The isolate that activated answers with the new bundle at once, not after its refresh period.
+  forgetDeployment(tenant);
   return { deployment: outcome.deployment, log: outcome.log };
+}
+
+/** Empties the canary or shadow slot; the active bundle keeps deciding. */
+export async function clearCandidate(ctx: ServiceContext, slot: "canary" | "shadow", by: string) {
+  const { deps, env } = ctx;
+  const outcome = await deps.bundleRegistry(env, env.TENANT).clear({ tenant: env.TENANT, slot, by, now: deps.now() });
+  if (!outcome.ok) throw new StateError(outcome.code, outcome.detail);
+  forgetDeployment(env.TENANT);
+  return outcome.deployment;
 }

@@ -11,14 +11,18 @@ export interface Registration {
   shell?: Shell | undefined;
   public_key: JWK;
   groups: string[];
+  /** The person who uses the device: whose consents its decisions read. */
+  user?: string | undefined;
 }
 
 /**
- * Registers a device and its key (admin): the key reduced to its public members (a private or
- * symmetric key is refused), its RFC 7638 thumbprint that sessions and tokens bind to, and the
- * registration logged as the device log's first entry. An id registers once.
+ * Registers a device and its key (admin `by`): the key reduced to its public members (a private
+ * or symmetric key is refused), its RFC 7638 thumbprint that sessions and tokens bind to, and the
+ * registration logged as the device log's first entry. An id registers once. A device registered
+ * to a user is attached to them in the tenant's consent ledger before it exists (so no consent
+ * given meanwhile misses it) and again after, which hands it the user's active consents.
  */
-export async function registerDevice(ctx: ServiceContext, registration: Registration): Promise<{ device: DeviceRecord; log: AppendedEntry }> {
+export async function registerDevice(ctx: ServiceContext, registration: Registration, by: string): Promise<{ device: DeviceRecord; log: AppendedEntry }> {
   const { deps, env } = ctx;
   let publicJwk;
   try {
@@ -38,8 +42,12 @@ export async function registerDevice(ctx: ServiceContext, registration: Registra
     groups: [...new Set(registration.groups)],
     status: "active",
     registeredAt: new Date(now).toISOString(),
+    ...(registration.user !== undefined ? { user: registration.user } : {}),
   };
-  const outcome = await deps.deviceStore(env, env.TENANT, registration.id).register(device, now);
+  const attach = registration.user === undefined ? null : { tenant: env.TENANT, actor: registration.user, device: registration.id, now };
+  if (attach) await deps.consentLedger(env, env.TENANT).attachDevice(attach);
+  const outcome = await deps.deviceStore(env, env.TENANT, registration.id).register(device, now, by);
   if (!outcome.ok) throw new StateError(outcome.code, `device ${registration.id} cannot be registered`);
+  if (attach) await deps.consentLedger(env, env.TENANT).attachDevice(attach);
   return { device, log: outcome.log };
 }

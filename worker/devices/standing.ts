@@ -11,7 +11,7 @@ import { cancelDeviceHolds } from "../review/holds.ts";
  */
 
 export interface StandingOrder {
-  /** Who ordered it: `admin` for the bootstrap token, `playbook:<bundle digest>` for a bundle's playbook. */
+  /** Who ordered it: the person (their Access e-mail, or `bootstrap-token:admin`), or `playbook:<bundle digest>` for a bundle's playbook. */
   by: string;
   reason: string;
 }

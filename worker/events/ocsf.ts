@@ -262,6 +262,9 @@ const REASONS: { readonly [C in ReasonCode]: { readonly action: ActionId; readon
   unknown_action: { action: 2, disposition: 26, failed: false, why: "the bundle's schema has no such action: policy cannot permit it" },
   target_kind_mismatch: { action: 2, disposition: 26, failed: false, why: "the action does not apply to that kind of target in the bundle's schema" },
   target_not_canonical: { action: 2, disposition: 26, failed: false, why: "policy refuses a target it cannot name canonically" },
+  agent_unregistered: { action: 2, disposition: 26, failed: false, why: "the agent is not in the tenant's registry: not authorized to act" },
+  artifact_unapproved: { action: 2, disposition: 26, failed: false, why: "the agent's build is not one the registry approved" },
+  consent_required: { action: 2, disposition: 26, failed: false, why: "the bundle requires a person's consent that no active record gives" },
   device_quarantined: { action: 2, disposition: 24, failed: false, why: "an admin or playbook quarantined the device: its access is revoked" },
   policy_evaluation_error: { action: 2, disposition: 27, failed: true, why: "a policy failed to evaluate: denied because Warden could not decide" },
   evaluation_refused: { action: 2, disposition: 27, failed: true, why: "the evaluator refused the request: fail closed" },
@@ -617,6 +620,22 @@ function reviewCancelled(entry: MappedEntry): Shape {
     review: { tier: text(d["tier"]), outcome: text(d["outcome"]) },
     detail: reason,
     message: `review cancelled${reason === undefined ? "" : `: ${reason}`}`,
+  });
+}
+
+/** `review.approval_withdrawn`: an approval stopped counting because its reviewer was removed; the hold waits on. */
+function reviewApprovalWithdrawn(entry: MappedEntry): Shape {
+  const d = entry.data;
+  const reviewer = text(d["reviewer"]);
+  const reason = text(d["reason"]);
+  return reviewShape(entry, {
+    activity: 3,
+    operation: "review.withdraw_approval",
+    actor: orderedBy(text(d["by"])),
+    severity: 2,
+    review: { withdrawn_reviewer: reviewer, approvals: count(d["approvals"]), approvers_required: count(d["approvers_required"]) },
+    detail: reason,
+    message: `approval by reviewer ${reviewer ?? "unknown"} withdrawn${reason === undefined ? "" : `: ${reason}`}`,
   });
 }
 
@@ -1057,6 +1076,30 @@ function passkeyRevoked(entry: MappedEntry): Shape {
   };
 }
 
+/**
+ * `admin.agent_registered` / `admin.agent_updated` / `admin.agent_removed`: the tenant's agent
+ * registry changed, so which agents may act changed. The entity is the agent (OCSF has no agent
+ * type: Other), its revision the registry's count of its changes.
+ */
+function agentChanged(activity: 1 | 3 | 4, verb: string): Build {
+  return (entry) => {
+    const d = entry.data;
+    const id = text(d["agent"]);
+    return {
+      class: "entity_management",
+      activity,
+      severity: activity === 4 ? 2 : 1,
+      fields: {
+        status_id: 1,
+        status: STATUS[1],
+        message: `agent ${id ?? "unknown"} ${verb}`,
+        actor: orderedBy(text(d["by"])),
+        entity: compact({ type_id: 99, type: "AI Agent", uid: id, name: id ?? "agent", version: count(d["revision"])?.toString() }),
+      },
+    };
+  };
+}
+
 // ── Detection findings ─────────────────────────────────────────────────────────────────────
 
 const FINDING_SEVERITY: { readonly [severity: string]: Severity } = { low: 2, medium: 3, high: 4, critical: 5 };
@@ -1131,6 +1174,7 @@ export const ENTRY_MAPPINGS: { readonly [type: string]: EntryMapping } = {
   "review.escalated": row("api_activity", "a hold moved up a tier, by a reviewer or by its SLA", (e) => reviewVerdict(e, "escalate")),
   "review.expired": row("api_activity", "a hold past its last tier, decided by the timeout rule", reviewExpired),
   "review.cancelled": row("api_activity", "a hold ended unanswered because its device was quarantined", reviewCancelled),
+  "review.approval_withdrawn": row("api_activity", "a removed reviewer's approval of a pending hold no longer counts", reviewApprovalWithdrawn),
   "review.created": row("api_activity", "a hold queued for its first tier", reviewCreated),
   "review.ticket": row("api_activity", "the key a ticket system gave a hold's ticket", reviewTicket),
   "review.released": row("entity_management", "an action token issued for an approved hold, with the approvers", reviewReleased),
@@ -1167,6 +1211,11 @@ export const ENTRY_MAPPINGS: { readonly [type: string]: EntryMapping } = {
   "admin.action_token_revoked": notAnEvent("the admin log's twin of action.revoked, which is the event"),
   "admin.reviewer_removed": row("entity_management", "a reviewer removed: no device log records it", reviewerRemoved),
   "admin.passkey_revoked": row("entity_management", "a reviewer's passkey revoked: no device log records it", passkeyRevoked),
+  "consent.given": notAnEvent("the consent ledger's own log: its records name a person and what they allowed, and stay in the ledger and the compliance package"),
+  "consent.revoked": notAnEvent("the consent ledger's own log; a revocation's effect shows in the decisions that follow it"),
+  "admin.agent_registered": row("entity_management", "an agent entered the registry: it may now act", agentChanged(1, "registered")),
+  "admin.agent_updated": row("entity_management", "an agent's registration changed (risk, owner, approved builds)", agentChanged(3, "updated")),
+  "admin.agent_removed": row("entity_management", "an agent left the registry: its next decisions are denied", agentChanged(4, "removed")),
 };
 
 // ── Assembly ───────────────────────────────────────────────────────────────────────────────

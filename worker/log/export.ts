@@ -108,14 +108,19 @@ export const PACKAGE_FORMAT = "warden.compliance-package.v1";
 
 /**
  * Lines of a compliance package (`GET /v1/audit/package`): a header, the
- * tenant's bundle deployment and its admin-log records in the window, one
- * record per device, and a signed manifest over the SHA-256 of every line
- * before it (docs/audit-export.md).
+ * tenant's bundle deployment and its admin-log records in the window, the agent
+ * registry, the consent ledger's entries in the window, one record per device,
+ * and a signed manifest over the SHA-256 of every line before it
+ * (docs/audit-export.md).
  */
 export type PackageRecord =
   | { kind: "package"; format: typeof PACKAGE_FORMAT; origin: string; tenant: string; from: string; to: string }
   | { kind: "bundle.deployment"; deployment: JsonValue }
   | { kind: "bundle.log"; entry: JsonValue }
+  /** The agent registry as it stands, and its changes in the window (docs/agents.md). */
+  | { kind: "agent.registry"; version: number; agents: JsonValue[]; history: JsonValue[] }
+  /** An entry of the tenant's hash-chained consent ledger in the window (docs/consent.md). */
+  | { kind: "consent.log"; entry: JsonValue }
   | {
       kind: "device";
       device: JsonValue;

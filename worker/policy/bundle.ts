@@ -15,6 +15,9 @@ import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
 import { TicketTemplatesSchema } from "../review/ticket-templates.ts";
 
+/** How far ahead a consent's expiry may lie when the bundle says nothing (`consent.max_days`). */
+export const DEFAULT_CONSENT_MAX_DAYS = 90;
+
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
@@ -54,6 +57,8 @@ export const BundleManifestSchema = z.strictObject({
    * cover exactly, and per PCR (decimal index) the allowed values as hex; PCRs without an entry
    * are quoted and reported but not judged (worker/verifiers/tpm/appraise.ts).
    */
+  /** Consent records the bundle accepts: `max_days` bounds how far ahead a consent's expiry may be. */
+  consent: z.strictObject({ max_days: z.int().min(1).max(3650) }).default({ max_days: DEFAULT_CONSENT_MAX_DAYS }),
   attestation: z
     .strictObject({
       tpm: z
@@ -78,12 +83,23 @@ export const BundleManifestSchema = z.strictObject({
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
+/**
+ * The decision reason codes a forbid policy may name with `@reason("<code>")`, so a denial says
+ * what the person can do about it (register the agent, use an approved build, give consent)
+ * rather than only `policy_forbid`. When forbids with several of them deny one action, the
+ * first in this order is the decision's.
+ */
+export const POLICY_REASON_CODES = ["agent_unregistered", "artifact_unapproved", "consent_required"] as const;
+export type PolicyReasonCode = (typeof POLICY_REASON_CODES)[number];
+
 /** Which policies can apply to a request with a given action, and whether a principal restricts them. */
 export interface PolicyScope {
   id: string;
   effect: "permit" | "forbid";
   /** Tier named by `@review("<tier>")` on a forbid policy. */
   reviewTier?: string;
+  /** Reason code named by `@reason("<code>")` on a forbid policy. */
+  reasonCode?: PolicyReasonCode;
   /** `Agent` id the policy is restricted to by `principal ==`, or null when any principal can match. */
   principal: string | null;
   /**
@@ -218,9 +234,15 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
       if (json.effect !== "forbid") throw new BundleError("bundle_invalid", `policy ${id}: @review applies to forbid policies only`);
       if (!tierOrder.includes(reviewTier)) throw new BundleError("bundle_invalid", `policy ${id}: review tier ${reviewTier} is not in the manifest`);
     }
+    const reason = json.annotations?.["reason"];
+    if (reason !== undefined) {
+      if (json.effect !== "forbid" || reviewTier !== undefined) throw new BundleError("bundle_invalid", `policy ${id}: @reason applies to forbid policies without @review`);
+      if (!(POLICY_REASON_CODES as readonly string[]).includes(reason)) throw new BundleError("bundle_invalid", `policy ${id}: @reason must be one of ${POLICY_REASON_CODES.join(", ")}`);
+    }
     policyText.set(id, text);
     const scope: PolicyScope = { id, effect: json.effect, principal: exactAgent(json), within: requiredWithin(json) };
     if (reviewTier !== undefined) scope.reviewTier = reviewTier;
+    if (reason !== undefined) scope.reasonCode = reason as PolicyReasonCode;
     scopes.push({ scope, json });
   }
 

@@ -1,6 +1,6 @@
 import type { CedarValueJson, Context, EntityJson } from "./cedar.ts";
 import { canonicalJson } from "../log/canonical.ts";
-import type { CompiledBundle, TargetKind } from "./bundle.ts";
+import { POLICY_REASON_CODES, type CompiledBundle, type PolicyReasonCode, type TargetKind } from "./bundle.ts";
 import { analyzeCommand, COMMAND_FLAGS, type CommandAnalysis, type CommandFlag, type DerivedAction, type DerivedTarget, type UnresolvedReason } from "./command/index.ts";
 import { evaluateTarget, highestTier } from "./engine.ts";
 import { classesOf, type PathClasses } from "./path-classes.ts";
@@ -19,6 +19,8 @@ import {
 } from "./targets.ts";
 import type { Assurance } from "../domain.ts";
 import { WardenError } from "../errors.ts";
+import { UNREGISTERED, type AgentStanding } from "../agents/types.ts";
+import { coveringConsent, type CompiledConsent, type CoverageTarget } from "../consent/scope.ts";
 
 /** Why a decision came out as it did. Fail-closed denials each have their own code. */
 export type ReasonCode =
@@ -36,7 +38,9 @@ export type ReasonCode =
   | "log_append_failed"
   | "review_unavailable"
   | "device_quarantined"
-  | "internal_error";
+  | "internal_error"
+  /** Named by the forbid that denied (`@reason`): an unregistered agent, an unapproved build, no covering consent. */
+  | PolicyReasonCode;
 
 export type Decision = "permit" | "deny" | "review";
 
@@ -53,6 +57,30 @@ export interface ActionRequest {
     inputs_sha256?: string | undefined;
     sends_external?: boolean | undefined;
   };
+}
+
+/**
+ * What a decision knows beyond the request, from the tenant's registry and the device's user:
+ * the agent's standing (`principal.registered`, `risk`, `owner`, `artifact_approved`,
+ * `version_allowed`) and the user's active consents (`context.consent`). Without them an agent is
+ * unregistered and nothing is consented.
+ */
+export interface DecisionFacts {
+  agent: AgentStanding;
+  consents: readonly CompiledConsent[];
+}
+
+export const NO_FACTS: DecisionFacts = { agent: UNREGISTERED, consents: [] };
+
+/** Whether the bundle's policies read the agent's registry attributes: only then is the registry loaded. */
+export function readsRegistry(bundle: CompiledBundle): boolean {
+  const read = bundle.attributes.principal;
+  return ["registered", "risk", "owner", "artifact_approved", "version_allowed"].some((name) => read.has(name));
+}
+
+/** Whether the bundle's policies read `context.consent`: only then are consents looked up and checked at the commit. */
+export function readsConsent(bundle: CompiledBundle): boolean {
+  return bundle.attributes.context === null || bundle.attributes.context.has("consent");
 }
 
 export interface DeviceContext {
@@ -99,6 +127,8 @@ export interface Verdict {
   derived: DerivedVerdictTarget[];
   /** What the analysis found each command target runs (`from`: the target). */
   commands: CommandSummary[];
+  /** Ids of the consents that covered a judged target, when the bundle reads `context.consent`: what the decision relied on. */
+  consents?: string[];
 }
 
 /**
@@ -212,12 +242,27 @@ interface Evaluation {
   derived: boolean;
 }
 
+/** The resource of an evaluation as consent coverage sees it: a file's prefixes or a URL's host. */
+function coverageResource(entity: EntityJson): Pick<CoverageTarget, "within" | "host"> {
+  const type = "__entity" in entity.uid ? entity.uid.__entity.type : entity.uid.type;
+  if (type === "File") return { within: entity.attrs["within"] as string[] };
+  if (type === "Url") return { host: entity.attrs["host"] as string };
+  return {};
+}
+
+/** The reason code of a denial by forbids `ids`: theirs when every one names one (`@reason`), else `policy_forbid`. */
+function forbidReason(bundle: CompiledBundle, ids: readonly string[]): ReasonCode {
+  const named = ids.map((id) => bundle.policies.get(id)?.reasonCode);
+  if (named.length === 0 || named.some((code) => code === undefined)) return "policy_forbid";
+  return POLICY_REASON_CODES.find((code) => named.includes(code)) ?? "policy_forbid";
+}
+
 /**
  * Decides one action on every one of its targets, and on every target its command lines imply.
  * All must be permitted for a permit; any error, rejection or forbid denies; otherwise any hold
  * makes it a review.
  */
-export function decide(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number): Verdict {
+export function decide(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number, facts: DecisionFacts = NO_FACTS): Verdict {
   const { action } = request;
   const targets: CanonicalTarget[] = [];
   const derived: DerivedVerdictTarget[] = [];
@@ -261,7 +306,9 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
         break;
     }
   });
-  const deny = (reasonCode: ReasonCode, reasons: string[] = []): Verdict => ({ decision: "deny", reasonCode, reasons, targets, derived, commands });
+  const deny = (reasonCode: ReasonCode, reasons: string[] = []): Verdict => ({ decision: "deny", reasonCode, reasons, targets, derived, commands, ...reliedOn() });
+  const relied = new Set<string>();
+  const reliedOn = (): Pick<Verdict, "consents"> => (relied.size > 0 ? { consents: [...relied].sort() } : {});
   for (const evaluation of evaluations) {
     const resourceTypes = bundle.actions.get(evaluation.action);
     if (!resourceTypes) return deny("unknown_action");
@@ -271,7 +318,15 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
   if (!bundle.actions.has(action.type)) return deny("unknown_action");
   if (rejected) return deny("target_not_canonical");
 
-  const agentAttrs: Record<string, string> = { version: request.agent.version };
+  const standing = facts.agent;
+  const agentAttrs: Record<string, CedarValueJson> = {
+    version: request.agent.version,
+    registered: standing.registered,
+    risk: standing.risk,
+    owner: standing.owner,
+    artifact_approved: standing.artifactApproved,
+    version_allowed: standing.versionAllowed,
+  };
   if (request.agent.artifact_sha256 !== undefined) agentAttrs["artifact_sha256"] = request.agent.artifact_sha256;
   const agent: EntityJson = { uid: { type: "Agent", id: request.agent.id }, attrs: agentAttrs, parents: [] };
   const context: Context = {
@@ -282,18 +337,27 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
   };
   if (action.inputs_sha256 !== undefined) context["inputs_sha256"] = action.inputs_sha256;
   const derivedContext: Context = { ...context, derived: true };
+  const withConsent = readsConsent(bundle);
+  /** The context of one evaluation: with the consent that covers its target, when policies read one. */
+  const contextFor = (evaluation: Evaluation): Context => {
+    const base = evaluation.derived ? derivedContext : context;
+    if (!withConsent) return base;
+    const covering = coveringConsent(facts.consents, { action: evaluation.action, agent: request.agent.id, device: device.id, ...coverageResource(evaluation.entity) }, now);
+    if (covering) relied.add(covering.id);
+    return { ...base, consent: covering ? { covered: true, id: covering.id, purpose: covering.purpose, version: covering.consent_version } : { covered: false, id: "", purpose: "", version: "" } };
+  };
 
   const permits = new Set<string>();
   const holds = new Set<string>();
   const tiers: string[] = [];
   let noPermit = false;
   for (const evaluation of evaluations) {
-    const verdict = evaluateTarget(bundle, { agent, action: evaluation.action, resource: evaluation.entity, context: evaluation.derived ? derivedContext : context });
+    const verdict = evaluateTarget(bundle, { agent, action: evaluation.action, resource: evaluation.entity, context: contextFor(evaluation) });
     switch (verdict.outcome) {
       case "error":
         return deny(verdict.code, verdict.reasons);
       case "forbid":
-        return deny("policy_forbid", verdict.reasons);
+        return deny(forbidReason(bundle, verdict.reasons), verdict.reasons);
       case "no_permit":
         noPermit = true;
         break;
@@ -307,8 +371,8 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
     }
   }
   if (noPermit) return deny("no_applicable_permit");
-  if (tiers.length > 0) return { decision: "review", reasonCode: "policy_review", reasons: [...holds], tier: highestTier(bundle, tiers), targets, derived, commands };
-  return { decision: "permit", reasonCode: "policy_permit", reasons: [...permits], targets, derived, commands };
+  if (tiers.length > 0) return { decision: "review", reasonCode: "policy_review", reasons: [...holds], tier: highestTier(bundle, tiers), targets, derived, commands, ...reliedOn() };
+  return { decision: "permit", reasonCode: "policy_permit", reasons: [...permits], targets, derived, commands, ...reliedOn() };
 }
 
 /** The entity of a target a command implies, or why it has none (an unresolved argument, a target that is not canonical). */

@@ -57,6 +57,14 @@ export async function loadDeployment(env: Env, tenant: string, now: number): Pro
   return pointer.deployment;
 }
 
+/**
+ * Forgets this isolate's copy of the tenant's deployment pointer, so its next decision reads the
+ * one just written. Other isolates still take up to `BUNDLE_REFRESH_SECONDS` to see it.
+ */
+export function forgetDeployment(tenant: string): void {
+  pointers.delete(tenant);
+}
+
 async function load(env: Env, text: string, now: number): Promise<LoadedDeployment> {
   let deployment: Deployment;
   try {

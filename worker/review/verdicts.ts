@@ -6,7 +6,6 @@ import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON 
 import { StateError, VerificationError } from "../errors.ts";
 import type { ChallengeStatement, Verdict } from "./record.ts";
 import type { ReviewScope } from "./scope.ts";
-import type { SignedInReviewer } from "./session.ts";
 import type { HoldState } from "./types.ts";
 import { assertionOptions, parseClientData, reviewConfig, toBase64url, verifyAssertion } from "./webauthn.ts";
 
@@ -16,7 +15,7 @@ import { assertionOptions, parseClientData, reviewConfig, toBase64url, verifyAss
  */
 export async function verdictOptions(
   scope: ReviewScope,
-  signedIn: SignedInReviewer,
+  signedIn: { id: string; credential?: string },
   args: { id: string; verdict: Verdict; shownSha256: string },
 ): Promise<{ statement: ChallengeStatement; options: PublicKeyCredentialRequestOptionsJSON; hold: HoldState }> {
   const { env, deps } = scope;

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { OutcomeRequestSchema, recordOutcome } from "../actions/outcome.ts";
 import { redeemActionToken } from "../actions/redeem.ts";
-import { deviceOf, requireRole } from "../auth.ts";
+import { deviceOf, personOf, requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
 import { TargetSchema } from "../decisions/request.ts";
 import { WardenError } from "../errors.ts";
@@ -102,6 +102,6 @@ actions.openapi(
   }),
   async (c) => {
     const { device, jti, reason } = c.req.valid("json");
-    return c.json(await revokeActionToken(serviceContext(c), { device, jti, reason, by: "admin" }), 200);
+    return c.json(await revokeActionToken(serviceContext(c), { device, jti, reason, by: personOf(c).id }), 200);
   },
 );

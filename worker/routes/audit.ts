@@ -131,9 +131,9 @@ audit.openapi(
     path: "/v1/audit/package",
     operationId: "getCompliancePackage",
     tags: ["audit"],
-    summary: "Compliance package: bundle deployment and activation records, device registry with assurance history, every device's latest checkpoint (auditor)",
+    summary: "Compliance package: bundle deployment and activation records, the agent registry, the consent ledger, device registry with assurance history, every device's latest checkpoint (auditor)",
     description:
-      "JSON Lines (docs/audit-export.md): a header, the tenant's bundle deployment, its admin-log records (activations, rollbacks, refusals) in the window, one record per device (registration, assurance history up to `to`, latest signed checkpoint), and a manifest signed by the log key over the SHA-256 of every line before it. Review and consent records are named in `not_included` until this deployment holds them. Devices are listed from the archive (a device appears after its Durable Object's first alarm).",
+      "JSON Lines (docs/audit-export.md): a header, the tenant's bundle deployment, its admin-log records (activations, rollbacks, refusals, admin orders) in the window, the agent registry (`agent.registry`: every agent with its approved builds, its changes in the window), the consent ledger's entries in the window (`consent.log`), one record per device (registration, assurance history up to `to`, latest signed checkpoint), and a manifest signed by the log key over the SHA-256 of every line before it. Review records are named in `not_included` until this deployment holds them. Devices are listed from the archive (a device appears after its Durable Object's first alarm).",
     security: bearerSecurity,
     request: {
       query: z.object({

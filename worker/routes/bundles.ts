@@ -1,8 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../auth.ts";
-import { activateBundle } from "../bundles/activation.ts";
+import { personOf, requireRole } from "../auth.ts";
+import { activateBundle, clearCandidate } from "../bundles/activation.ts";
 import { serviceContext } from "../context.ts";
-import { StateError } from "../errors.ts";
 import { bearerSecurity, jsonBody, problems, router, LogHeadSchema, queryInt } from "../openapi.ts";
 
 const ActivateSchema = z
@@ -58,7 +57,7 @@ bundles.openapi(
       ...problems(400, 401, 403, 404, 409, 413, 415, 422),
     },
   }),
-  async (c) => c.json(await activateBundle(serviceContext(c), c.req.valid("json")), 200),
+  async (c) => c.json(await activateBundle(serviceContext(c), { ...c.req.valid("json"), by: personOf(c).id }), 200),
 );
 
 bundles.use("/v1/bundles", requireRole("admin", "auditor"));
@@ -89,9 +88,7 @@ bundles.openapi(
   }),
   async (c) => {
     const { slot } = c.req.valid("param");
-    const outcome = await c.var.deps.bundleRegistry(c.env, c.env.TENANT).clear({ tenant: c.env.TENANT, slot, now: c.var.deps.now() });
-    if (!outcome.ok) throw new StateError(outcome.code, outcome.detail);
-    return c.json(outcome.deployment, 200);
+    return c.json(await clearCandidate(serviceContext(c), slot, personOf(c).id), 200);
   },
 );
 

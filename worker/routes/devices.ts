@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { deviceInReach, requireRole } from "../auth.ts";
+import { deviceInReach, personOf, requireRole } from "../auth.ts";
 import { WardenError } from "../errors.ts";
 import { DeviceIdSchema, LogHeadSchema, bearerSecurity, deviceSecurity, jsonBody, problems, router } from "../openapi.ts";
 import type { DeviceRecord } from "../domain.ts";
@@ -32,6 +32,12 @@ const RegisterDeviceSchema = z
       .max(16)
       .default([])
       .openapi({ description: "Named groups a canary bundle can target" }),
+    user: z
+      .email()
+      .max(254)
+      .transform((email) => email.toLowerCase())
+      .optional()
+      .openapi({ description: "The person who uses the device (their e-mail, as Cloudflare Access verifies it): its decisions read their consents" }),
   })
   .openapi("RegisterDevice");
 
@@ -55,12 +61,13 @@ const DeviceSchema = z
     assurance: z.string(),
     status: z.enum(["active", "quarantined", "disabled"]),
     groups: z.array(z.string()),
+    user: z.string().nullable(),
     registered_at: z.string(),
   })
   .openapi("Device");
 
 function deviceView(record: DeviceRecord) {
-  return { id: record.id, os: record.os, shell: record.shell ?? defaultShell(record.os), jkt: record.jkt, assurance: record.assurance, status: record.status, groups: record.groups, registered_at: record.registeredAt };
+  return { id: record.id, os: record.os, shell: record.shell ?? defaultShell(record.os), jkt: record.jkt, assurance: record.assurance, status: record.status, groups: record.groups, user: record.user ?? null, registered_at: record.registeredAt };
 }
 
 export const devices = router();
@@ -81,7 +88,7 @@ devices.openapi(
     },
   }),
   async (c) => {
-    const record = await registerDevice(serviceContext(c), c.req.valid("json"));
+    const record = await registerDevice(serviceContext(c), c.req.valid("json"), personOf(c).id);
     return c.json({ ...deviceView(record.device), log: record.log }, 201);
   },
 );
@@ -133,7 +140,7 @@ for (const [verb, operationId, summary, change] of [
         ...problems(400, 401, 403, 404, 413, 415),
       },
     }),
-    async (c) => c.json(await change(serviceContext(c), c.req.valid("param").id, { by: "admin", reason: c.req.valid("json").reason }), 200),
+    async (c) => c.json(await change(serviceContext(c), c.req.valid("param").id, { by: personOf(c).id, reason: c.req.valid("json").reason }), 200),
   );
 }
 
@@ -157,6 +164,6 @@ devices.openapi(
   }),
   async (c) => {
     const { reason, jti } = c.req.valid("json");
-    return c.json(await revokeSessions(serviceContext(c), c.req.valid("param").id, { by: "admin", reason, jti }), 200);
+    return c.json(await revokeSessions(serviceContext(c), c.req.valid("param").id, { by: personOf(c).id, reason, jti }), 200);
   },
 );

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { base64 } from "../attestation/schemas.ts";
 import { beginTpmEnrollment, completeTpmEnrollment, issueTpmBootstrap } from "../attestation/tpm.ts";
-import { requireRole } from "../auth.ts";
+import { personOf, requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
 import { bearerSecurity, DeviceIdSchema, dpopProofSecurity, jsonBody, problems, router } from "../openapi.ts";
 
@@ -65,7 +65,7 @@ tpm.openapi(
   }),
   async (c) => {
     const { rebind, ttl_seconds } = c.req.valid("json");
-    return c.json(await issueTpmBootstrap(serviceContext(c), c.req.valid("param").id, { rebind, ttlSeconds: ttl_seconds }), 201);
+    return c.json(await issueTpmBootstrap(serviceContext(c), c.req.valid("param").id, { rebind, ttlSeconds: ttl_seconds, by: personOf(c).id }), 201);
   },
 );
 
