@@ -226,6 +226,8 @@ export interface TpmSessionEvidence {
   quote: string;
   signature: string;
   pcrs: Record<string, string>;
+  /** The TCG event log (binary_bios_measurements), base64: replayed against the quoted PCRs. */
+  event_log?: string;
 }
 /** An SEV-SNP report (base64 or hex) whose REPORT_DATA is SHA-512(nonce ‖ jkt), with the VCEK/VLEK certificate unless Warden has it cached. */
 export interface SnpSessionEvidence {

@@ -1,16 +1,17 @@
 import { readFile } from "node:fs/promises";
 import { group, oneOf, parseOptions, required, type Command } from "./command.ts";
+import { EVENTLOG_EVIDENCE_HELP, verifyEventLog } from "./evidence-eventlog.ts";
 import { TPM_EVIDENCE_HELP, runTpmEvidenceVerify } from "./evidence-tpm.ts";
 
 /**
- * `warden evidence verify --type <tpm | tpm-ek | sev-snp | tdx>`: reads the files and hands
- * their contents to the offline verifiers — cli/evidence-tpm.ts for the TPM types,
- * cli/evidence.ts for SEV-SNP and TDX. Prints the result as JSON; exits 0 when valid, 1 when
- * rejected (or on a usage error).
+ * `warden evidence verify --type <tpm | tpm-ek | tpm-eventlog | sev-snp | tdx>`: reads the files
+ * and hands their contents to the offline verifiers — cli/evidence-tpm.ts for the TPM types,
+ * cli/evidence-eventlog.ts for event logs, cli/evidence.ts for SEV-SNP and TDX. Prints the
+ * result as JSON; exits 0 when valid, 1 when rejected (or on a usage error).
  */
 
 const VERIFY = "warden evidence verify";
-const TYPES = ["tpm", "tpm-ek", "sev-snp", "tdx"] as const;
+const TYPES = ["tpm", "tpm-ek", "tpm-eventlog", "sev-snp", "tdx"] as const;
 
 async function readInput(path: string): Promise<Uint8Array> {
   try {
@@ -21,11 +22,13 @@ async function readInput(path: string): Promise<Uint8Array> {
 }
 
 const verify: Command = {
-  summary: "Verify TPM, SEV-SNP or TDX evidence offline against the pinned vendor roots",
+  summary: "Verify TPM quotes, EK certificates and event logs, SEV-SNP or TDX evidence offline against the pinned vendor roots",
   help: [
     `${VERIFY} --type <${TYPES.join(" | ")}> --evidence <file> [options]`,
     "",
     TPM_EVIDENCE_HELP,
+    "",
+    EVENTLOG_EVIDENCE_HELP,
     "",
     `${VERIFY} --type sev-snp | tdx --evidence <file> [--certs <file>]... [--collateral <file>]... [--now <RFC 3339>] [--allow-debug]`,
     "  (formats: cli/evidence.ts)",
@@ -48,6 +51,11 @@ const verify: Command = {
     const type = oneOf(VERIFY, "type", required<string>(VERIFY, values, "type"), TYPES);
     const evidence = required<string>(VERIFY, values, "evidence");
     const write = (text: string) => void process.stdout.write(text);
+    if (type === "tpm-eventlog") {
+      const result = await verifyEventLog({ evidence: await readInput(evidence), pcrs: await readInput(required<string>(VERIFY, values, "pcrs")) });
+      write(JSON.stringify({ type, ...result }, null, 2) + "\n");
+      return result.valid ? 0 : 1;
+    }
     if (type === "tpm" || type === "tpm-ek") {
       const { type: _type, evidence: _evidence, "allow-debug": _debug, collateral: _collateral, ...rest } = values;
       return runTpmEvidenceVerify({ type, evidence, ...rest }, { readFile: readInput, write });

@@ -12,6 +12,9 @@ export const TpmEvidenceSchema = z
     pcrs: z
       .record(z.string().regex(/^(0|[1-9]\d?)$/), z.string().regex(/^[0-9a-fA-F]{64}$|^[0-9a-fA-F]{96}$/))
       .openapi({ description: "The selected PCRs' values, hex, by index" }),
+    event_log: base64(1_000_000)
+      .optional()
+      .openapi({ description: "The TCG PC Client event log (binary_bios_measurements, crypto-agile or SHA-1 format), base64: replayed against the quoted PCRs; required when the bundle has attestation.tpm.event_log" }),
   })
   .openapi("TpmEvidence");
 

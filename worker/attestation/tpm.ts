@@ -11,15 +11,19 @@ import { verifierFor } from "../verifiers/index.ts";
 import { fromHex, toHex } from "../verifiers/reader.ts";
 import { parseCertificate } from "../verifiers/x509/certificate.ts";
 import {
+  appraiseEventLog,
   checkAkPublic,
   checkEkMatchesCertificate,
   checkEkPublic,
   makeCredential,
   objectName,
+  parseEventLog,
   parsePublic,
   pinnedTpmTrust,
+  replayEventLog,
   tpmReference,
   verifyEkCertificate,
+  type ReplayedEventLog,
 } from "../verifiers/tpm/index.ts";
 import { evidenceBytes, type AttestationClaims } from "./cvm.ts";
 import { referenceValuesFor, requireReferenceValues } from "./reference.ts";
@@ -205,6 +209,14 @@ export async function tpmSessionEvidence(
     },
   );
   const appraisal = verifier.appraise(verified, reference);
+  // The log is replayed against the values the quote attested, in the quote's bank; its facts are appraised after the PCRs.
+  const replayed =
+    evidence.event_log === undefined
+      ? null
+      : await replayEventLog(parseEventLog(evidenceBytes(evidence.event_log, "event_log")), [
+          { alg: reference.selection.hashAlg, pcrs: new Map(verified.pcrs.map(({ index, value }) => [index, fromHex(value)])) },
+        ]);
+  if (reference.eventLog) appraiseEventLog(replayed?.facts ?? null, reference.eventLog);
   return {
     type: "tpm",
     status: appraisal.status,
@@ -218,5 +230,25 @@ export async function tpmSessionEvidence(
     reset_count: appraisal.resetCount,
     restart_count: appraisal.restartCount,
     clock: verified.clock.toString(),
+    ...(replayed ? { event_log: eventLogClaims(replayed) } : {}),
+  };
+}
+
+/** What a replayed event log adds to the claims: its shape and its facts. */
+export function eventLogClaims(replayed: ReplayedEventLog): AttestationClaims {
+  const { facts } = replayed;
+  return {
+    format: replayed.format,
+    events: replayed.events,
+    secure_boot: facts.secureBoot,
+    pk: facts.pk,
+    kek: facts.kek,
+    db: facts.db,
+    dbx: facts.dbx,
+    boot_manager: facts.bootManager,
+    kernel: facts.kernel,
+    boot_applications: [...facts.bootApplications],
+    separators: [...facts.separators],
+    unverified_pcrs: [...replayed.unverifiedPcrs],
   };
 }

@@ -14,6 +14,9 @@ import { compilePathClasses, type PathClasses } from "./path-classes.ts";
 import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
 
+/** Allowed digests (hex, sizes checked by `tpmReference`) or "any". */
+const digestList = z.union([z.literal("any"), z.array(z.string().max(128)).max(256)]);
+
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
@@ -58,6 +61,18 @@ export const BundleManifestSchema = z.strictObject({
           pcr_bank: z.enum(["sha256", "sha384"]),
           pcrs: z.array(z.int().min(0).max(23)).min(1).max(24),
           reference: z.record(z.string(), z.array(z.string().max(128)).min(1).max(64)).default({}),
+          /** Requires the measured-boot event log with every quote and appraises its facts (worker/verifiers/tpm/appraise.ts). */
+          event_log: z
+            .strictObject({
+              secure_boot: z.boolean().optional(),
+              pk: digestList.optional(),
+              kek: digestList.optional(),
+              db: digestList.optional(),
+              dbx: digestList.optional(),
+              boot_manager: digestList.optional(),
+              kernel: digestList.optional(),
+            })
+            .optional(),
         })
         .superRefine((tpm, ctx) => {
           try {
