@@ -242,9 +242,14 @@ export interface TdxSessionEvidence {
   quote: string;
   collateral?: Record<string, string>;
 }
+/** An Azure confidential VM's az-snp-vtpm evidence JSON (either shape), whose vTPM quote's extraData is SHA-256(nonce ‖ jkt). */
+export interface AzureSnpVtpmSessionEvidence {
+  type: "azure-snp-vtpm";
+  evidence: Record<string, unknown>;
+}
 export type SessionEvidence = TpmSessionEvidence;
 /** Any evidence POST /v1/sessions accepts. */
-export type AnySessionEvidence = TpmSessionEvidence | SnpSessionEvidence | TdxSessionEvidence;
+export type AnySessionEvidence = TpmSessionEvidence | SnpSessionEvidence | TdxSessionEvidence | AzureSnpVtpmSessionEvidence;
 export type EvidenceProvider = (nonce: NonceResponse) => Promise<SessionEvidence>;
 
 export interface SessionResponse {

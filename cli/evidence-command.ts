@@ -1,17 +1,19 @@
 import { readFile } from "node:fs/promises";
 import { group, oneOf, parseOptions, required, type Command } from "./command.ts";
+import { AZURE_EVIDENCE_HELP, verifyAzureEvidence } from "./evidence-azure.ts";
 import { EVENTLOG_EVIDENCE_HELP, verifyEventLog } from "./evidence-eventlog.ts";
 import { TPM_EVIDENCE_HELP, runTpmEvidenceVerify } from "./evidence-tpm.ts";
 
 /**
- * `warden evidence verify --type <tpm | tpm-ek | tpm-eventlog | sev-snp | tdx>`: reads the files
- * and hands their contents to the offline verifiers — cli/evidence-tpm.ts for the TPM types,
- * cli/evidence-eventlog.ts for event logs, cli/evidence.ts for SEV-SNP and TDX. Prints the
+ * `warden evidence verify --type <tpm | tpm-ek | tpm-eventlog | sev-snp | azure-snp-vtpm | tdx>`:
+ * reads the files and hands their contents to the offline verifiers — cli/evidence-tpm.ts for
+ * the TPM types, cli/evidence-eventlog.ts for event logs, cli/evidence-azure.ts for Azure CVMs,
+ * cli/evidence.ts for SEV-SNP and TDX. Prints the
  * result as JSON; exits 0 when valid, 1 when rejected (or on a usage error).
  */
 
 const VERIFY = "warden evidence verify";
-const TYPES = ["tpm", "tpm-ek", "tpm-eventlog", "sev-snp", "tdx"] as const;
+const TYPES = ["tpm", "tpm-ek", "tpm-eventlog", "sev-snp", "azure-snp-vtpm", "tdx"] as const;
 
 async function readInput(path: string): Promise<Uint8Array> {
   try {
@@ -29,6 +31,8 @@ const verify: Command = {
     TPM_EVIDENCE_HELP,
     "",
     EVENTLOG_EVIDENCE_HELP,
+    "",
+    AZURE_EVIDENCE_HELP,
     "",
     `${VERIFY} --type sev-snp | tdx --evidence <file> [--certs <file>]... [--collateral <file>]... [--now <RFC 3339>] [--allow-debug]`,
     "  (formats: cli/evidence.ts)",
@@ -59,6 +63,16 @@ const verify: Command = {
     if (type === "tpm" || type === "tpm-ek") {
       const { type: _type, evidence: _evidence, "allow-debug": _debug, collateral: _collateral, ...rest } = values;
       return runTpmEvidenceVerify({ type, evidence, ...rest }, { readFile: readInput, write });
+    }
+    if (type === "azure-snp-vtpm") {
+      const result = await verifyAzureEvidence({
+        evidence: await readInput(evidence),
+        certs: await Promise.all((values.certs ?? []).map(readInput)),
+        ...(values.nonce !== undefined ? { nonce: values.nonce } : {}),
+        now: values.now ? new Date(values.now) : new Date(),
+      });
+      write(JSON.stringify({ type, ...result }, null, 2) + "\n");
+      return result.valid ? 0 : 1;
     }
     const { evidenceVerify } = await import("./evidence.ts");
     const result = await evidenceVerify({

@@ -34,7 +34,7 @@ function sources() {
   const manifest = {
     ...(defaultSources.manifest as Record<string, unknown>),
     attestation: {
-      sev_snp: { measurements: "any", minimum_tcb: { Milan: ANY_MILAN } },
+      sev_snp: { measurements: "any", minimum_tcb: { Milan: ANY_MILAN, Genoa: ANY_MILAN } },
       tdx: { mrtd: "any" },
     },
   };
@@ -235,7 +235,73 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
 
   it("the OpenAPI document describes the SEV-SNP and TDX evidence", async () => {
     const doc = (await (await workerFetch()(new Request("https://warden.test/openapi.json"))).json()) as { components: { schemas: Record<string, unknown> } };
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["SevSnpEvidence", "TdxEvidence"]));
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["SevSnpEvidence", "TdxEvidence", "AzureSnpVtpmEvidence"]));
+  });
+});
+
+describe("Azure confidential VMs (HCL report + vTPM quote) on POST /v1/sessions", () => {
+  // Within the s4 VCEK's validity (2025-01-24..2032-01-24) and after the real clock.
+  const AZURE_TIME = S2_TIME;
+  const RUNTIME = 0x4c0;
+  const fixture = () => JSON.parse(snp.s4.evidenceJson) as { report: number[]; quote: { message: number[]; signature: number[]; pcrs: number[][] }; vcek: string };
+
+  it("the real Azure evidence verifies up to the nonce: its quote answers trustee's challenge, not ours → 401 qualifying_data_mismatch, logged", async () => {
+    const t = await tenant(AZURE_TIME);
+    const client = await device(t);
+    const refused = await present(client, async () => ({ type: "azure-snp-vtpm", evidence: fixture() }));
+    expect(refused.status, JSON.stringify(refused.body)).toBe(401);
+    expect(refused.body).toMatchObject({ code: "evidence_rejected", evidence_code: "qualifying_data_mismatch" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "azure-snp-vtpm", code: "qualifying_data_mismatch" } });
+  });
+
+  it("re-signed under a generated Genoa chain and vTPM key, bound to our nonce: a session with assurance sev-snp and the vTPM PCRs in its appraisal", async () => {
+    const [realAsk, realArk] = parseCertificatesPem(amdRoots.genoa);
+    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+    const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen genoa ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen genoa ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const trust: SnpTrust = await snpTrustFromChains([{ product: "Genoa", kind: "vcek", pem: [ask, ark].map((c) => c.cert.toString("pem")).join("\n") }]);
+    const hcl = Uint8Array.from(fixture().report);
+    const parsed = parseSnpReport(hcl.subarray(0x20, 0x20 + 0x4a0));
+    const vcek = await issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: "gen genoa vcek", extensions: kdsExtensions(parsed.reportedTcb, parsed.chipId, "Genoa") });
+    const ak = (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const akN = ((await crypto.subtle.exportKey("jwk", ak.publicKey)) as JsonWebKey).n!;
+
+    /** The fixture with our AK in HCLAkPub (same length), REPORT_DATA over the new runtime data, and a quote over `extraData`. */
+    const evidence = async (extraData: Uint8Array) => {
+      const report = hcl.slice();
+      const size = new DataView(report.buffer).getUint32(RUNTIME + 16, true);
+      const text = new TextDecoder().decode(report.subarray(RUNTIME + 20, RUNTIME + 20 + size));
+      const at = text.indexOf('"n":"') + 5;
+      const end = text.indexOf('"', at);
+      expect(akN.length).toBe(end - at);
+      report.set(new TextEncoder().encode(akN), RUNTIME + 20 + at);
+      const runtimeDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", report.subarray(RUNTIME + 20, RUNTIME + 20 + size)));
+      report.set(await resignSnp(report.subarray(0x20, 0x20 + 0x4a0), vcek.keys, concatBytes(runtimeDigest, new Uint8Array(32))), 0x20);
+      const q = fixture().quote;
+      const message = Uint8Array.from(q.message);
+      // TPMS_ATTEST: magic 4, type 2, qualifiedSigner (2 + 34), extraData (2 + 48), then the rest.
+      const before = message.subarray(0, 6 + 2 + 34);
+      const after = message.subarray(6 + 2 + 34 + 2 + 48);
+      const quote = concatBytes(before, Uint8Array.of(0, extraData.length), extraData, after);
+      const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", ak.privateKey, quote));
+      return { report: [...report], quote: { message: [...quote], signature: [...signature], pcrs: q.pcrs }, vcek: vcek.cert.toString("pem") };
+    };
+    const t = await tenant(GEN_TIME, { snpTrust: async () => trust });
+    const client = await device(t);
+    const qualifying = async (nonce: string) =>
+      new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(base64url.decode(nonce), base64url.decode(await calculateJwkThumbprint(client.key.publicJwk, "sha256")))));
+    const session = await present(client, async (nonce) => ({ type: "azure-snp-vtpm", evidence: await evidence(await qualifying(nonce)) }));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(session.body.assurance).toBe("sev-snp");
+    expect(session.body["attestation"]).toMatchObject({
+      type: "azure-snp-vtpm",
+      product: "Genoa",
+      vtpm: { pcr_bank: "sha256", pcrs: { "0": "afd689d0bb1c5f36f023fbaf574135f555a28a10c1f6b938d2a25e70c7783338" } },
+      vm_configuration: { "secure-boot": true },
+    });
+    // The nonce without the device key (trustee's convention) is not our binding.
+    const bare = await present(client, async (nonce) => ({ type: "azure-snp-vtpm", evidence: await evidence(base64url.decode(nonce)) }));
+    expect(bare.body).toMatchObject({ code: "evidence_rejected", evidence_code: "qualifying_data_mismatch" });
   });
 });
 
@@ -326,12 +392,12 @@ describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel
 
 // ——— helpers adapted from test/unit/verifiers/{sev-snp,tdx}.test.ts ———
 
-function kdsExtensions(tcb: Uint8Array, hwid: Uint8Array): x509.Extension[] {
+function kdsExtensions(tcb: Uint8Array, hwid: Uint8Array, product = "Milan-B0"): x509.Extension[] {
   const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
   const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
   return [
     intExt(KdsOid.structVersion, 0),
-    ia5(KdsOid.productName, "Milan-B0"),
+    ia5(KdsOid.productName, product),
     intExt(KdsOid.blSpl, tcb[0]!),
     intExt(KdsOid.teeSpl, tcb[1]!),
     intExt(KdsOid.spl4, tcb[2]!),

@@ -3,17 +3,17 @@ import type { ServiceContext } from "../context.ts";
 import type { DeviceRecord } from "../domain.ts";
 import { fromBase64 } from "../encoding.ts";
 import type { JsonValue } from "../log/canonical.ts";
-import { snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
-import { expectedReportData } from "../verifiers/appraisal.ts";
+import { azureVtpmReference, snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
+import { expectedQualifyingData, expectedReportData } from "../verifiers/appraisal.ts";
 import { EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { fromHex } from "../verifiers/reader.ts";
-import { parseSnpReport, REPORT_SIZE } from "../verifiers/sev-snp/index.ts";
+import { parseAzureVtpmEvidence, parseSnpReport, REPORT_SIZE, type AzureVtpmClaims } from "../verifiers/sev-snp/index.ts";
 import { collateralFromDcapQvl, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
 import { parseCertificatesPem } from "../verifiers/x509/certificate.ts";
 import { SnpEndorsements, TdxCollateral, anchorTag, collateralSources } from "./collateral.ts";
 import { requireReferenceValues } from "./reference.ts";
-import type { SnpSessionEvidence, TdxSessionEvidence } from "./schemas.ts";
+import type { AzureSnpVtpmSessionEvidence, SnpSessionEvidence, TdxSessionEvidence } from "./schemas.ts";
 
 /**
  * SEV-SNP and TDX evidence answering a session nonce through REPORT_DATA = SHA-512(nonce ‖ jkt)
@@ -75,6 +75,52 @@ export async function snpSessionEvidence(ctx: ServiceContext, device: DeviceReco
     reported_tcb: { ...claims.reportedTcb },
     ...(claims.chipId ? { chip_id: claims.chipId } : {}),
     ...(claims.cspId !== undefined ? { csp_id: claims.cspId } : {}),
+  };
+}
+
+/**
+ * Azure confidential VM: the HCL report's SNP half verified to the pinned AMD roots, the vTPM
+ * quote by the AK the report attests, its extraData = SHA-256(nonce ‖ jkt); appraised against
+ * `attestation.sev_snp` (report) and its `vtpm_pcrs` (quote). The session's assurance is sev-snp.
+ */
+export async function azureSessionEvidence(ctx: ServiceContext, device: DeviceRecord, nonce: string, evidence: AzureSnpVtpmSessionEvidence, now: number): Promise<AttestationClaims> {
+  const manifest = (await requireReferenceValues(ctx, device, "sev_snp", now)) as SnpManifest;
+  const parsed = parseAzureVtpmEvidence(evidence.evidence);
+  const verifier = verifierFor("azure-snp-vtpm");
+  const trustAnchors = await (ctx.deps.snpTrust?.() ?? verifier.pinnedTrust());
+  const verified = await verifier.verify(parsed, {
+    now: new Date(now),
+    trustAnchors,
+    collateral: undefined,
+    nonce: await expectedQualifyingData(base64url.decode(nonce), base64url.decode(device.jkt)),
+  });
+  return azureClaims(verifier.appraise(verified, azureVtpmReference(manifest)));
+}
+
+/** The claims of appraised Azure evidence, as the session token and the device log carry them. */
+export function azureClaims(claims: AzureVtpmClaims): AttestationClaims {
+  const snp = claims.snp;
+  return {
+    type: "azure-snp-vtpm",
+    product: snp.product,
+    signing_key: snp.signingKey,
+    report_version: snp.reportVersion,
+    vmpl: snp.vmpl,
+    debug: snp.debug,
+    policy: snp.policy,
+    guest_svn: snp.guestSvn,
+    measurement: snp.measurement,
+    host_data: snp.hostData,
+    reported_tcb: { ...snp.reportedTcb },
+    ...(snp.chipId ? { chip_id: snp.chipId } : {}),
+    vtpm: {
+      ak: claims.akThumbprint,
+      pcr_bank: "sha256",
+      pcr_digest: claims.pcrDigest,
+      pcrs: Object.fromEntries(claims.pcrs.map((p) => [String(p.index), p.value])),
+      pcrs_appraised: [...claims.pcrsAppraised],
+    },
+    vm_configuration: (claims.vmConfiguration ?? null) as JsonValue,
   };
 }
 

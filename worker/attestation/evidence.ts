@@ -1,11 +1,11 @@
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { ServiceContext } from "../context.ts";
-import type { DeviceRecord } from "../domain.ts";
+import type { Assurance, DeviceRecord } from "../domain.ts";
 import { WardenError } from "../errors.ts";
 import { refusalOf } from "./refusal.ts";
 import type { EvidenceType } from "../verifiers/index.ts";
 import { EvidenceError } from "../verifiers/errors.ts";
-import { snpSessionEvidence, tdxSessionEvidence, type AttestationClaims } from "./cvm.ts";
+import { azureSessionEvidence, snpSessionEvidence, tdxSessionEvidence, type AttestationClaims } from "./cvm.ts";
 import type { SessionEvidence } from "./schemas.ts";
 import { tpmSessionEvidence } from "./tpm.ts";
 
@@ -23,6 +23,16 @@ const SESSION_VERIFIERS: { readonly [T in EvidenceType]: SessionVerifier<T> } = 
   "sev-snp": (ctx, _store, device, nonce, evidence, now) => snpSessionEvidence(ctx, device, nonce, evidence, now),
   tdx: (ctx, _store, device, nonce, evidence, now) => tdxSessionEvidence(ctx, device, nonce, evidence, now),
   tpm: tpmSessionEvidence,
+  "azure-snp-vtpm": (ctx, _store, device, nonce, evidence, now) => azureSessionEvidence(ctx, device, nonce, evidence, now),
+};
+
+/** The assurance a session opened with verified evidence of each type carries. */
+export const ASSURANCE_OF: { readonly [T in EvidenceType]: Assurance } = {
+  "sev-snp": "sev-snp",
+  tdx: "tdx",
+  tpm: "tpm",
+  // An Azure CVM is an SEV-SNP guest; its vTPM quote is bound to it through the HCL report.
+  "azure-snp-vtpm": "sev-snp",
 };
 
 /**
