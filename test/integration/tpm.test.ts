@@ -13,6 +13,7 @@ import { parseEventLog } from "../../worker/verifiers/tpm/eventlog.ts";
 import { EV } from "../../worker/verifiers/tpm/eventlog-types.ts";
 import { TPM_ALG } from "../../worker/verifiers/tpm/constants.ts";
 import { toHex } from "../../worker/verifiers/reader.ts";
+import { earAppraisal, validateEar, type EarClaimsSet } from "../../worker/attestation/ear.ts";
 
 // Enroll → activate → quote → session → decide, against a real software TPM (swtpm) driven
 // through the loopback host of test/setup/swtpm.ts, and the negative table of issue 4.
@@ -36,14 +37,23 @@ when { resource.within.contains("/srv/release") && context.device.assurance == "
 interface Tenant {
   name: string;
   fetch: (request: Request) => Promise<Response>;
+  /** Digest of the tenant's bundle: the EARs' appraisal policy. */
+  policy: string;
+}
+
+/** Warden's claims inside an EAR (its one submod's `warden_claims`). */
+function appraisalOf(ear: unknown): Record<string, unknown> {
+  const found = earAppraisal(ear as EarClaimsSet);
+  if (!found) throw new Error(`not an EAR Warden issued: ${JSON.stringify(ear)}`);
+  return found.claims as Record<string, unknown>;
 }
 
 let localCa: TpmTrust;
 async function tenant(tpm: { pcrs: number[]; reference: Record<string, string[]>; event_log?: Record<string, never> }, options: { trustLocalCa?: boolean; trust?: TpmTrust } = {}): Promise<Tenant> {
   const name = uniqueId("tpm");
-  await activate(tpmSources(tpm), name);
+  const policy = await activate(tpmSources(tpm), name);
   const trust = options.trust ?? (options.trustLocalCa === false ? await pinnedTpmTrust() : mergeTpmTrust(await pinnedTpmTrust(), localCa));
-  return { name, fetch: workerFetch({ tenant: name, deps: { tpmTrust: async () => trust } }) };
+  return { name, policy, fetch: workerFetch({ tenant: name, deps: { tpmTrust: async () => trust } }) };
 }
 
 async function device(t: Tenant): Promise<WardenClient> {
@@ -141,7 +151,13 @@ describe("TPM enrollment and attested sessions through the worker", () => {
     expect(session.body.assurance).toBe("tpm");
     const claims = decodeJwt(session.body.session_token);
     expect(claims["assurance"]).toBe("tpm");
+    // The token's `att` is an EAR (draft-ietf-rats-ear): Warden's claims ride in its one submod.
+    expect(validateEar(claims["att"])).toEqual([]);
     expect(claims["att"]).toMatchObject({
+      ear_status: "affirming",
+      submods: { tpm: { ear_status: "affirming", ear_trustworthiness_vector: { "instance-identity": 2, hardware: 2, executables: 3 }, ear_appraisal_policy_ids: [`warden:bundle:${t.policy}`] } },
+    });
+    expect(appraisalOf(claims["att"])).toMatchObject({
       type: "tpm",
       status: "affirming",
       pcr_bank: "sha256",
@@ -149,7 +165,7 @@ describe("TPM enrollment and attested sessions through the worker", () => {
       ek_issuer: "CN=swtpm-localca",
       ek_vendor: "swtpm local CA (tests)",
     });
-    const att = claims["att"] as Record<string, unknown>;
+    const att = appraisalOf(claims["att"]);
     expect(att["pcr_digest"]).toMatch(/^[0-9a-f]{64}$/);
     expect(att["firmware_version"]).toMatch(/^[0-9a-f]{16}$/);
     expect(typeof att["reset_count"]).toBe("number");
@@ -161,7 +177,8 @@ describe("TPM enrollment and attested sessions through the worker", () => {
     const types = (await logOf(client)).map((e) => e.type);
     expect(types).toEqual(["device.registered", "tpm.bootstrap_issued", "tpm.enrollment_started", "tpm.enrolled", "session.opened", "decision", "session.opened", "decision"]);
     const opened = (await logOf(client)).filter((e) => e.type === "session.opened")[1]!;
-    expect(opened.data).toMatchObject({ assurance: "tpm", attestation: { status: "affirming", pcr_digest: att["pcr_digest"] } });
+    expect(opened.data["attestation"]).toEqual(claims["att"]);
+    expect(appraisalOf(opened.data["attestation"])).toMatchObject({ status: "affirming", pcr_digest: att["pcr_digest"] });
   });
 
   it.each([
@@ -444,7 +461,7 @@ describe("the measured-boot event log with the quote", () => {
     expect(session.status, JSON.stringify(session.body)).toBe(201);
     const att = decodeJwt(session.body.session_token)["att"] as Record<string, unknown>;
     expect(JSON.stringify(att)).toContain('"format":"crypto-agile"');
-    expect(session.body.attestation).toMatchObject({ event_log: { format: "crypto-agile", events: 82, secure_boot: null, boot_manager: null, unverified_pcrs: [0, 1, 2, 3, 4, 5, 6, 7, 14] } });
+    expect(appraisalOf(session.body.attestation)).toMatchObject({ event_log: { format: "crypto-agile", events: 82, secure_boot: null, boot_manager: null, unverified_pcrs: [0, 1, 2, 3, 4, 5, 6, 7, 14] } });
   });
 
   it("a bundle that requires the log refuses a quote without it (event_log_missing), and a log with an event removed (event_log_replay_mismatch)", async () => {

@@ -5,7 +5,7 @@ import { StateError, WardenError } from "../errors.ts";
 import { verifyDpopProof } from "../tokens/dpop.ts";
 import { signWardenJwt } from "../tokens/jwt.ts";
 import { signingKey } from "../tokens/keys.ts";
-import type { AttestationClaims } from "./cvm.ts";
+import type { EarClaimsSet } from "./ear.ts";
 import { ASSURANCE_OF, sessionEvidence } from "./evidence.ts";
 import type { SessionEvidence } from "./schemas.ts";
 import { tpmSelection, type ProofRequest } from "./tpm.ts";
@@ -51,7 +51,8 @@ export interface OpenedSession {
   token_type: "DPoP";
   expires_in: number;
   assurance: Assurance;
-  attestation?: AttestationClaims;
+  /** The EAR claims-set of the verified evidence (also the token's `att` claim). */
+  attestation?: EarClaimsSet;
 }
 
 /**

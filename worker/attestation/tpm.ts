@@ -1,5 +1,6 @@
 import { base64url } from "jose";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { TpmBinding } from "../../durable-objects/tpm-enrollment.ts";
 import type { ServiceContext } from "../context.ts";
 import type { AppendedEntry, DeviceRecord } from "../domain.ts";
 import { sha256Hex, toBase64 } from "../encoding.ts";
@@ -25,7 +26,7 @@ import {
   verifyEkCertificate,
   type ReplayedEventLog,
 } from "../verifiers/tpm/index.ts";
-import { evidenceBytes, type AttestationClaims } from "./cvm.ts";
+import { evidenceBytes, type Appraised, type AttestationClaims } from "./cvm.ts";
 import { referenceValuesFor, requireReferenceValues } from "./reference.ts";
 import type { TpmSessionEvidence } from "./schemas.ts";
 
@@ -180,18 +181,21 @@ export async function tpmSelection(ctx: ServiceContext, device: Pick<DeviceRecor
   return tpm ? { pcr_bank: tpm.pcr_bank, pcrs: [...tpm.pcrs].sort((a, b) => a - b) } : null;
 }
 
-/** A quote by the enrolled AK answering the nonce, appraised against the bundle's PCR reference values. */
-export async function tpmSessionEvidence(
+/**
+ * A quote by the enrolled AK (`binding`, from the device's object) whose qualifyingData is
+ * `qualifying` (a session's nonce bytes), appraised against the bundle's PCR reference values,
+ * with its event log, when sent, replayed against the quoted PCRs.
+ */
+export async function tpmEvidence(
   ctx: ServiceContext,
-  store: DurableObjectStub<DeviceLog>,
-  device: DeviceRecord,
-  nonce: string,
+  appraiser: DeviceRecord | null,
+  binding: TpmBinding,
   evidence: TpmSessionEvidence,
+  qualifying: Uint8Array,
   now: number,
-): Promise<AttestationClaims> {
-  const binding = await store.tpmBinding();
-  if (!binding) throw new WardenError("tpm_not_enrolled", "the device has no enrolled TPM");
-  const reference = tpmReference(await requireReferenceValues(ctx, device, "tpm", now));
+): Promise<Appraised> {
+  const values = await requireReferenceValues(ctx, appraiser, "tpm", now);
+  const reference = tpmReference(values.values);
   const verifier = verifierFor("tpm");
   const verified = await verifier.verify(
     {
@@ -204,7 +208,7 @@ export async function tpmSessionEvidence(
       trustAnchors: await (ctx.deps.tpmTrust?.() ?? verifier.pinnedTrust()),
       collateral: undefined,
       ak: parsePublic(evidenceBytes(binding.akPublic, "the enrolled AK"), "enrolled AK"),
-      nonce: base64url.decode(nonce),
+      nonce: qualifying,
       selection: reference.selection,
     },
   );
@@ -217,21 +221,33 @@ export async function tpmSessionEvidence(
           { alg: reference.selection.hashAlg, pcrs: new Map(verified.pcrs.map(({ index, value }) => [index, fromHex(value)])) },
         ]);
   if (reference.eventLog) appraiseEventLog(replayed?.facts ?? null, reference.eventLog);
+  const logNamesCode = reference.eventLog !== null && (reference.eventLog.bootManager !== "any" || reference.eventLog.kernel !== "any");
   return {
-    type: "tpm",
-    status: appraisal.status,
-    pcr_bank: appraisal.pcrBank,
-    pcr_digest: appraisal.pcrDigest,
-    pcrs_appraised: [...appraisal.appraised],
-    ek_issuer: binding.ekIssuer,
-    ek_vendor: binding.vendor,
-    ak_name: binding.akName,
-    firmware_version: appraisal.firmwareVersion,
-    reset_count: appraisal.resetCount,
-    restart_count: appraisal.restartCount,
-    clock: verified.clock.toString(),
-    ...(replayed ? { event_log: eventLogClaims(replayed) } : {}),
+    policy: values.policy,
+    executablesAppraised: appraisal.appraised.length > 0 || logNamesCode,
+    claims: {
+      type: "tpm",
+      status: appraisal.status,
+      pcr_bank: appraisal.pcrBank,
+      pcr_digest: appraisal.pcrDigest,
+      pcrs_appraised: [...appraisal.appraised],
+      ek_issuer: binding.ekIssuer,
+      ek_vendor: binding.vendor,
+      ak_name: binding.akName,
+      firmware_version: appraisal.firmwareVersion,
+      reset_count: appraisal.resetCount,
+      restart_count: appraisal.restartCount,
+      clock: verified.clock.toString(),
+      ...(replayed ? { event_log: eventLogClaims(replayed) } : {}),
+    },
   };
+}
+
+/** A session's TPM evidence: the device's enrolled AK, the nonce's bytes as qualifyingData. */
+export async function tpmSessionEvidence(ctx: ServiceContext, store: DurableObjectStub<DeviceLog>, device: DeviceRecord, nonce: string, evidence: TpmSessionEvidence, now: number): Promise<Appraised> {
+  const binding = await store.tpmBinding();
+  if (!binding) throw new WardenError("tpm_not_enrolled", "the device has no enrolled TPM");
+  return tpmEvidence(ctx, device, binding, evidence, base64url.decode(nonce), now);
 }
 
 /** What a replayed event log adds to the claims: its shape and its facts. */
