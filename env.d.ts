@@ -60,5 +60,9 @@ declare global {
     ARCHIVE_SEGMENT_ENTRIES?: string;
     /** …or once its oldest entry is this many minutes old (default 60). */
     ARCHIVE_SEGMENT_MINUTES?: string;
+    /** Witnesses asked to cosign every checkpoint (JSON): `[{"vkey": "<name>+<id>+<key>", "url": "https://…"}]` (C2SP tlog-witness). */
+    WITNESSES?: string;
+    /** A service binding to a witness worker (the project's own, witness/): witness requests go to it instead of the network. */
+    WITNESS?: Fetcher;
   }
 }

@@ -6,6 +6,8 @@ import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyRepo
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
 import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
+import { verifyReceipt, type ReceiptReport } from "../worker/log/receipt.ts";
+import { parseWitnessVkey, type WitnessKey } from "../worker/log/witness.ts";
 
 /**
  * `warden audit verify`: the file and network side of export verification.
@@ -87,6 +89,38 @@ export function checkpointNote(text: string): string {
   return text;
 }
 
+/** `--witness` values: vkeys, or files holding one a line (`#` comments allowed). */
+export async function loadWitnesses(values: readonly string[]): Promise<WitnessKey[]> {
+  const keys: WitnessKey[] = [];
+  for (const value of values) {
+    let lines: string[];
+    try {
+      parseWitnessVkey(value);
+      lines = [value];
+    } catch {
+      // Not a vkey itself: a file of them.
+      lines = (await readText(value, "the witness keys")).split("\n");
+    }
+    for (const line of lines.map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith("#"))) {
+      try {
+        keys.push(parseWitnessVkey(line));
+      } catch (error) {
+        throw new Error(`${JSON.stringify(line)} is not a witness key (${(error as Error).message})`);
+      }
+    }
+  }
+  return keys;
+}
+
+/** `--witness-quorum`: a count between 1 and the number of witness keys given. */
+function quorumOf(value: string | undefined, witnesses: readonly WitnessKey[], command: string): number | undefined {
+  if (value === undefined) return undefined;
+  const quorum = /^[1-9]\d{0,2}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(quorum)) throw new UsageError("--witness-quorum is a positive count", command);
+  if (quorum > witnesses.length) throw new UsageError(`--witness-quorum ${quorum} needs at least that many --witness keys`, command);
+  return quorum;
+}
+
 function describe(report: VerifyReport): string[] {
   const lines: string[] = [];
   const range = report.range ? `seq ${report.range.from}..${report.range.to}` : "";
@@ -105,6 +139,7 @@ function describe(report: VerifyReport): string[] {
     const { size, compared } = report.held;
     lines.push(`  ok  consistent with your checkpoint of size ${size}${compared ? "" : " (outside the range: only checked not to be newer)"}`);
   }
+  if (report.witnesses.length > 0) lines.push(`  ok  checkpoint cosigned by ${report.witnesses.join(", ")}`);
   lines.push(`  ok  export manifest signed by ${report.manifestKey}`);
   for (const warning of report.warnings) lines.push(`  !!  ${warning}`);
   return lines;
@@ -128,6 +163,9 @@ Options:
                         GET /v1/devices/:id/checkpoint)
   --hmac-key <file>     The LOG_HMAC_KEY (base64url) to check HMACs with (repeatable);
                         every entry must then carry an HMAC by one of these keys
+  --witness <vkey|file> A witness key (C2SP vkey, or a file of them, one a line); repeatable.
+                        The export's checkpoint must then be cosigned by them
+  --witness-quorum <n>  How many of the --witness keys must have cosigned (default: all)
   --json                Print the report as JSON
   --quiet               No progress on stderr
   -h, --help            Show this help
@@ -148,6 +186,8 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
           keys: { type: "string" },
           checkpoint: { type: "string" },
           "hmac-key": { type: "string", multiple: true },
+          witness: { type: "string", multiple: true },
+          "witness-quorum": { type: "string" },
           json: { type: "boolean", default: false },
           quiet: { type: "boolean", default: false },
         },
@@ -170,6 +210,8 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
       }
     }
     const held = values.checkpoint ? checkpointNote(await readText(values.checkpoint, "the checkpoint")) : undefined;
+    const witnesses = await loadWitnesses(values.witness ?? []);
+    const witnessQuorum = quorumOf(values["witness-quorum"], witnesses, VERIFY);
 
     const progress = !values.quiet;
     const tty = process.stderr.isTTY === true;
@@ -178,6 +220,8 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
     const verifier = new ExportVerifier({
       keys,
       macKeys,
+      witnesses,
+      ...(witnessQuorum !== undefined ? { witnessQuorum } : {}),
       ...(held !== undefined ? { held } : {}),
       progressEvery: 5_000,
       onProgress: (done, expected) => {
@@ -261,4 +305,55 @@ Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification 
   },
 };
 
-export default group("audit", "Verify Warden log exports and compliance packages offline", { verify, "verify-package": verifyPackageCommand });
+const VERIFY_RECEIPT = "warden audit verify-receipt";
+
+function describeReceipt(report: ReceiptReport): string {
+  if (report.failure) return `FAILED: ${report.failure.code}: ${report.failure.message}\n`;
+  const witnessed = report.witnesses.length > 0 ? `, cosigned by ${report.witnesses.join(", ")}` : "";
+  const related = report.related.length > 0 ? `; with ${report.related.map((r) => `${r.type} (seq ${r.seq})`).join(", ")}` : "";
+  return `VERIFIED receipt of decision ${report.decision_id} (${report.decision}) at seq ${report.seq} of ${report.origin}: in the checkpoint of size ${report.checkpoint?.size} signed by ${report.checkpoint?.key}${witnessed}${related}\n`;
+}
+
+const verifyReceiptCommand: Command = {
+  summary: "Verify a decision receipt offline: the entry, its inclusion proof and the signed, witnessed checkpoint",
+  help: `Usage: ${VERIFY_RECEIPT} <receipt.json> --keys <jwks file or url> [--witness <vkey|file>]... [--witness-quorum <n>] [--json]
+
+Verifies a receipt from GET /v1/decisions/:id/receipt (docs/audit-export.md) without
+contacting Warden: the checkpoint is signed by a trusted log key (and, with --witness,
+cosigned by enough witnesses), the decision entry's hash recomputes and its RFC 6962
+inclusion proof leads to the checkpoint's root, and so do the session and review
+entries the decision rests on.
+
+Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification failed, ${AUDIT_EXIT.error} usage or I/O error.`,
+
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: true,
+        options: { keys: { type: "string" }, witness: { type: "string", multiple: true }, "witness-quorum": { type: "string" }, json: { type: "boolean", default: false } },
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message, VERIFY_RECEIPT);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length !== 1) throw new UsageError("exactly one receipt file is required", VERIFY_RECEIPT);
+    if (!values.keys) throw new UsageError("--keys is required", VERIFY_RECEIPT);
+    const keys = await loadKeys(values.keys);
+    const witnesses = await loadWitnesses(values.witness ?? []);
+    const quorum = quorumOf(values["witness-quorum"], witnesses, VERIFY_RECEIPT);
+    const file = positionals[0] as string;
+    const bytes = await readSource(file, "the receipt");
+    const report = await verifyReceipt(bytes, { keys, witnesses, ...(quorum !== undefined ? { quorum } : {}) });
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : describeReceipt(report));
+    return report.ok ? AUDIT_EXIT.verified : AUDIT_EXIT.failed;
+  },
+};
+
+export default group("audit", "Verify Warden log exports, decision receipts and compliance packages offline", {
+  verify,
+  "verify-receipt": verifyReceiptCommand,
+  "verify-package": verifyPackageCommand,
+});

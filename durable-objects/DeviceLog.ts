@@ -6,7 +6,7 @@ import type { Outcome as GenericOutcome } from "../worker/errors.ts";
 import { WardenError } from "../worker/errors.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
 import type { ExportManifest, ExportSlice } from "../worker/log/export.ts";
-import type { Frontier } from "../worker/log/merkle.ts";
+import { inclusionProof, type Frontier } from "../worker/log/merkle.ts";
 import { LogAudit } from "./log-audit.ts";
 import { auditIoFrom, type AuditIo } from "./log-io.ts";
 import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
@@ -15,6 +15,12 @@ import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollmen
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
 type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled";
 type Outcome<T> = GenericOutcome<T, DeviceRefusal>;
+
+/** One entry of a receipt: its stored JSON and its audit path (hex, deepest first) to the receipt's checkpoint. */
+export interface ReceiptPart {
+  entry: string;
+  proof: string[];
+}
 
 /** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
 const MAX_OUTSTANDING_NONCES = 32;
@@ -130,6 +136,11 @@ export class DeviceLog extends DurableObject<Env> {
         time TEXT NOT NULL,
         assurance TEXT NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS entry_refs (
+        ref TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (ref, seq)
+      ) WITHOUT ROWID;
     `);
   }
 
@@ -331,6 +342,37 @@ export class DeviceLog extends DurableObject<Env> {
     return this.tpm.refuseEvidence(args);
   }
 
+  /**
+   * What a receipt of decision `decisionId` at `seq` needs: the entry, the entries it rests on
+   * (its session, the review evidence of its hold), a checkpoint covering all of them (signed
+   * now if none does yet, and cosigned by the configured witnesses), and each entry's inclusion
+   * proof to it. `unknown_decision` when the entry at `seq` is not that decision.
+   */
+  async receipt(args: { seq: number; decisionId: string; now: number }): Promise<
+    GenericOutcome<{ origin: string; checkpoint: string; entry: ReceiptPart; related: ReceiptPart[] }, "not_found" | "unknown_decision" | "configuration_error">
+  > {
+    const device = this.readDevice();
+    if (!device) return { ok: false, code: "not_found" };
+    if (!Number.isSafeInteger(args.seq) || args.seq < 1 || args.seq > this.head.seq) return { ok: false, code: "unknown_decision" };
+    const { tree } = this.audit;
+    const text = await tree.entryText(args.seq);
+    const entry = text === null ? null : (JSON.parse(text) as LogEntry);
+    if (!entry || entry.type !== "decision" || entry.data["decision_id"] !== args.decisionId) return { ok: false, code: "unknown_decision" };
+    const refs = [`decision:${args.decisionId}`, ...(typeof entry.data["session"] === "string" ? [`session:${entry.data["session"]}`] : [])];
+    const relatedSeqs = refs.flatMap((ref) => this.sql.exec<{ seq: number }>("SELECT seq FROM entry_refs WHERE ref = ? ORDER BY seq", ref).toArray().map((row) => row.seq));
+    const needed = Math.max(args.seq, ...relatedSeqs);
+    const checkpoint = await this.audit.freshCheckpoint(args.now, needed);
+    if (!checkpoint || checkpoint.size < needed) return { ok: false, code: "configuration_error" };
+    const source = tree.source(checkpoint.size);
+    const part = async (seq: number, stored: string): Promise<ReceiptPart> => ({ entry: stored, proof: (await inclusionProof(source, seq - 1, checkpoint.size)).map((hash) => hash.toString("hex")) });
+    const related: ReceiptPart[] = [];
+    for (const seq of [...new Set(relatedSeqs)].sort((a, b) => a - b)) {
+      const stored = await tree.entryText(seq);
+      if (stored !== null) related.push(await part(seq, stored));
+    }
+    return { ok: true, origin: checkpoint.origin, checkpoint: checkpoint.note, entry: await part(args.seq, text as string), related };
+  }
+
   /** What the compliance package says about this device: registration, assurance history, latest checkpoint. */
   async complianceRecord(now: number): Promise<{
     device: DeviceRecord;
@@ -371,6 +413,20 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /**
+   * Indexes the entries a decision's receipt carries besides it: the session a decision names
+   * (`session:<id>`) and the review evidence of a held decision (`decision:<id>`). Decisions
+   * themselves are not indexed (the receipt request names their seq), so the decision path
+   * pays one type comparison.
+   */
+  private noteReference(entry: LogEntry): void {
+    if (entry.type === "decision") return;
+    let ref: string | null = null;
+    if (entry.type === "session.opened" && typeof entry.data["session_id"] === "string") ref = `session:${entry.data["session_id"]}`;
+    else if (entry.type.startsWith("review.") && typeof entry.data["decision_id"] === "string") ref = `decision:${entry.data["decision_id"]}`;
+    if (ref !== null) this.sql.exec("INSERT INTO entry_refs (ref, seq) VALUES (?, ?) ON CONFLICT DO NOTHING", ref, entry.seq);
+  }
+
+  /**
    * Must run inside `transaction`: head read, hash and insert happen with no
    * await in between, so concurrent requests cannot fork the chain; a rollback
    * restores the cached head from storage.
@@ -379,6 +435,7 @@ export class DeviceLog extends DurableObject<Env> {
     const { signing } = this.audit;
     const entry = signing.withMac(nextEntry(this.head, device, type, data, now, signing.entryKey(this.head.seq + 1)));
     this.noteAssurance(entry);
+    this.noteReference(entry);
     this.appendedAt = now;
     this.sql.exec("INSERT INTO log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, JSON.stringify(entry));
     const appended = { seq: entry.seq, hash: entry.hash };

@@ -1,6 +1,8 @@
 import type { AppendedEntry } from "../worker/domain.ts";
 import { WardenError } from "../worker/errors.ts";
+import { parseStrictJson } from "../worker/json/strict.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
+import { parseWitnessConfig, type WitnessConfig } from "../worker/log/witness.ts";
 
 /**
  * What a device log's audit side (durable-objects/log-signing.ts, log-archive.ts, log-audit.ts)
@@ -16,6 +18,10 @@ export interface AuditIo {
   keys(): { current: string | undefined; previous: string | undefined };
   macKey(): string | undefined;
   tuning: AuditTuning;
+  /** The witnesses asked to cosign each checkpoint (`WITNESSES`); none by default. */
+  witnesses(): WitnessConfig[];
+  /** How witnesses are reached: the `WITNESS` service binding when there is one, else the network. */
+  witnessFetch(request: Request): Promise<Response>;
 }
 
 /** When to sign and when to seal. */
@@ -55,7 +61,25 @@ export function auditIoFrom(env: Env): AuditIo {
     keys: () => ({ current: env.LOG_SIGNING_KEY, previous: env.LOG_SIGNING_KEY_PREVIOUS }),
     macKey: () => env.LOG_HMAC_KEY,
     tuning: tuningFrom(env),
+    witnesses: () => witnessesFrom(env.WITNESSES),
+    witnessFetch: (request) => (env.WITNESS ? env.WITNESS.fetch(request) : fetch(request)),
   };
+}
+
+let witnessCache: { source: string | undefined; witnesses: WitnessConfig[] } | undefined;
+
+/** `WITNESSES` (JSON) parsed once per value; a value that does not parse is a configuration error, never "no witnesses". */
+function witnessesFrom(source: string | undefined): WitnessConfig[] {
+  const cached = witnessCache;
+  if (cached && cached.source === source) return cached.witnesses;
+  let witnesses: WitnessConfig[];
+  try {
+    witnesses = source ? parseWitnessConfig(parseStrictJson(source)) : [];
+  } catch (cause) {
+    throw new WardenError("configuration_error", "WITNESSES is not a JSON list of {vkey, url}", { cause });
+  }
+  witnessCache = { source, witnesses };
+  return witnesses;
 }
 
 /** What the audit side reads of, and appends to, the log its object owns. */

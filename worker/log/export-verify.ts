@@ -21,6 +21,7 @@ import { GENESIS_MAC, entryMac, type MacKey } from "./mac.ts";
 import { MerkleAccumulator, isFrontier } from "./merkle.ts";
 import { NoteError, parseNote, verifyNote, type NoteVerifier } from "./note.ts";
 import { parseRotationText } from "./rotation.ts";
+import { verifyCosignatures, type WitnessKey } from "./witness.ts";
 
 /**
  * Offline verification of a Warden log export (docs/audit-export.md), one line
@@ -60,7 +61,8 @@ export type AuditProblem =
   | "manifest_invalid"
   | "manifest_mismatch"
   | "truncated"
-  | "trailing_data";
+  | "trailing_data"
+  | "witness_policy_unmet";
 
 export class AuditFailure extends Error {
   constructor(
@@ -83,6 +85,12 @@ export interface VerifyOptions {
   macKeys?: MacKey[];
   /** A checkpoint the auditor kept from before (signed note text). */
   held?: string;
+  /**
+   * Witness policy: the export's checkpoint must carry cosignatures (C2SP tlog-cosignature) by
+   * at least `witnessQuorum` of these witnesses (default: all of them).
+   */
+  witnesses?: WitnessKey[];
+  witnessQuorum?: number;
   /** Called every `progressEvery` entries with the count so far and the count expected. */
   onProgress?: (entries: number, expected: number) => void;
   progressEvery?: number;
@@ -108,6 +116,8 @@ export interface VerifyReport {
   checkpoint: CheckpointReport | null;
   held: CheckpointReport | null;
   manifestKey: string | null;
+  /** Witnesses whose cosignatures of the export's checkpoint verified. */
+  witnesses: string[];
   warnings: string[];
   failure: { code: AuditProblem; seq: number | null; message: string } | null;
 }
@@ -196,6 +206,7 @@ export class ExportVerifier {
     checkpoint: null,
     held: null,
     manifestKey: null,
+    witnesses: [],
     warnings: [],
     failure: null,
   };
@@ -312,6 +323,7 @@ export class ExportVerifier {
     } else {
       this.report.warnings.push("the export carries no checkpoint (the log had not signed one)");
     }
+    await this.checkWitnessPolicy(checkpoint);
     if (this.options.held !== undefined) {
       const held = await this.openCheckpoint(this.options.held, "held_checkpoint_invalid", "the held checkpoint");
       this.heldCheckpoint = held;
@@ -329,6 +341,24 @@ export class ExportVerifier {
     }
     // Checkpoints at from - 1 are compared against the starting compact range right away.
     this.compareCheckpoints();
+  }
+
+  /** With a witness policy, the export's checkpoint must be cosigned by enough of its witnesses. */
+  private async checkWitnessPolicy(note: string | null): Promise<void> {
+    const witnesses = this.options.witnesses ?? [];
+    if (witnesses.length === 0 && this.options.witnessQuorum === undefined) return;
+    const quorum = this.options.witnessQuorum ?? witnesses.length;
+    if (note === null) throw new AuditFailure("witness_policy_unmet", null, "the export carries no checkpoint for witnesses to have cosigned");
+    let found;
+    try {
+      found = await verifyCosignatures(note, witnesses);
+    } catch (error) {
+      throw new AuditFailure("witness_policy_unmet", null, `a witness cosignature of the export's checkpoint does not verify (${(error as Error).message})`);
+    }
+    this.report.witnesses = found.map((f) => f.witness.name);
+    if (found.length < quorum) {
+      throw new AuditFailure("witness_policy_unmet", null, `the export's checkpoint carries ${found.length} of the ${quorum} witness cosignatures the policy needs: no witness vouches that this history is the one everyone was shown`);
+    }
   }
 
   private async openCheckpoint(note: string, code: "checkpoint_invalid" | "held_checkpoint_invalid", what: string): Promise<Checkpoint & { key: string }> {

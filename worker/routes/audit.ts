@@ -3,10 +3,11 @@ import type { Context } from "hono";
 import { exportDeviceLog } from "../audit/export.ts";
 import { publishedLogKeys } from "../audit/keys.ts";
 import { compliancePackage } from "../audit/package.ts";
+import { decisionReceipt } from "../audit/receipt.ts";
 import type { JsonLinesDownload } from "../audit/stream.ts";
 import { deviceInReach, requireRole } from "../auth.ts";
 import { serviceContext, type AppEnv } from "../context.ts";
-import { WardenError } from "../errors.ts";
+import { MalformedInputError, WardenError } from "../errors.ts";
 import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, router } from "../openapi.ts";
 
 /**
@@ -138,6 +139,38 @@ audit.openapi(
     },
   }),
   async (c) => jsonLines(c, await compliancePackage(serviceContext(c), c.req.valid("query"))),
+);
+
+audit.use("/v1/decisions/:id/receipt", requireRole("device", "auditor"));
+audit.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/decisions/{id}/receipt",
+    summary: "A decision's receipt: its log entry, its session and review evidence, each with an inclusion proof to the latest signed and witnessed checkpoint (device, auditor)",
+    description:
+      "docs/audit-export.md (Receipts). `seq` is the decision's `log.seq`; an auditor names the `device`, a device reads its own. Verify offline with `warden audit verify-receipt`. If no checkpoint covers the entries yet, one is signed (and cosigned by the configured witnesses) first.",
+    security: [...bearerSecurity, ...deviceSecurity],
+    request: {
+      params: z.object({ id: z.string().min(1).max(128) }),
+      query: z.object({
+        seq: z.coerce.number().int().min(1).openapi({ description: "The decision's position in its device's log (`log.seq` of the decision)" }),
+        device: DeviceIdSchema.optional().openapi({ description: "The device whose log holds the decision (required for auditors)" }),
+      }),
+    },
+    responses: {
+      200: { description: "The receipt (compact JSON: keep it byte for byte)", content: { "application/json": { schema: z.record(z.string(), z.unknown()).openapi("DecisionReceipt") } } },
+      ...problems(400, 401, 403, 404),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { seq, device } = c.req.valid("query");
+    const caller = c.var.caller;
+    const deviceId = device ?? (caller.role === "device" ? caller.session.deviceId : undefined);
+    if (deviceId === undefined) throw new MalformedInputError("malformed_request", "an auditor names the device");
+    const receipt = await decisionReceipt(serviceContext(c), await deviceInReach(c, deviceId), deviceId, { decisionId: id, seq });
+    return c.json(receipt as unknown as Record<string, unknown>, 200);
+  },
 );
 
 /** A streamed JSON Lines download as the response. */
