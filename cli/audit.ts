@@ -2,7 +2,9 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { group, UsageError, type Command } from "./command.ts";
-import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyReport } from "../worker/log/export-verify.ts";
+import { AuditFailure, ExportVerifier, byteLines, type VerifyReport } from "../worker/log/export-verify.ts";
+import { verifyPackage } from "../worker/log/package-verify.ts";
+import { publisherKeys } from "../worker/policy/artifact.ts";
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
 import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
@@ -270,19 +272,35 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
 const VERIFY_PACKAGE = "warden audit verify-package";
 
 const verifyPackageCommand: Command = {
-  summary: "Verify a compliance package offline: its signed manifest and every device checkpoint",
-  help: `Usage: ${VERIFY_PACKAGE} <package.jsonl> --keys <jwks file or url> [--json]
+  summary: "Verify a compliance package offline: manifest, checkpoints, proven evidence, bundle artifacts, mapping",
+  help: `Usage: ${VERIFY_PACKAGE} <package.jsonl> --keys <jwks file or url> [--publisher-keys <jwks file>] [--witness <vkey|file>]... [--witness-quorum <n>] [--json]
 
-Verifies a compliance package from GET /v1/audit/package: the manifest is signed
-by a trusted log key and its SHA-256 and counts cover every record; each
-device's latest checkpoint is signed by a trusted key for that device's log.
+Verifies a compliance package from GET /v1/audit/package (docs/audit-export.md) without
+contacting Warden: the manifest is signed by a trusted log key and its SHA-256 and counts
+cover every record; each device's checkpoint is signed for that device's log (and, with
+--witness, cosigned); each attestation appraisal and review verdict is proven into its
+device's checkpoint; each bundle artifact's digest matches its policy text and the admin
+log, and every deployed bundle is there (with --publisher-keys, its signature too); the
+mapping of controls to files is the one the records give. Lists what the deployment does
+not keep as absent.
 
 Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification failed, ${AUDIT_EXIT.error} usage or I/O error.`,
 
   async run(argv) {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { keys: { type: "string" }, json: { type: "boolean", default: false } } });
+      parsed = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          keys: { type: "string" },
+          "publisher-keys": { type: "string" },
+          witness: { type: "string", multiple: true },
+          "witness-quorum": { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+      });
     } catch (error) {
       throw new UsageError((error as Error).message, VERIFY_PACKAGE);
     }
@@ -291,15 +309,26 @@ Exit status: ${AUDIT_EXIT.verified} verified, ${AUDIT_EXIT.failed} verification 
     if (!values.keys) throw new UsageError("--keys is required", VERIFY_PACKAGE);
     const file = positionals[0] as string;
     const keys = await loadKeys(values.keys);
+    const witnesses = await loadWitnesses(values.witness ?? []);
+    const witnessQuorum = quorumOf(values["witness-quorum"], witnesses, VERIFY_PACKAGE);
+    const publishers = values["publisher-keys"] ? await publisherKeys(await readText(values["publisher-keys"], "the publisher keys")) : undefined;
     const input = file === "-" ? process.stdin : createReadStream(file);
-    const report = await verifyPackage(byteLines(input), { keys });
+    const report = await verifyPackage(byteLines(input), {
+      keys,
+      witnesses,
+      ...(witnessQuorum !== undefined ? { witnessQuorum } : {}),
+      ...(publishers ? { publisherKeys: publishers } : {}),
+    });
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (report.failure) process.stdout.write(`FAILED: ${report.failure.code}: ${report.failure.message}\n`);
     else {
+      const c = report.counts;
       process.stdout.write(
-        `VERIFIED compliance package of ${report.tenant} (${report.range?.from} .. ${report.range?.to}): ${report.devices} devices, ` +
-          `${report.checkpoints} checkpoints, ${report.bundleLog} bundle records; signed by ${report.manifestKey}; not included: ${report.notIncluded.join(", ") || "nothing"}\n`,
+        `VERIFIED compliance package of ${report.tenant} (${report.range?.from} .. ${report.range?.to}): ${c.devices} devices (${report.checkpoints} checkpoints), ` +
+          `${c.attestations} attestation and ${c.reviews} review entries proven, ${c.bundle_log} bundle records, ${c.bundle_artifacts} bundle artifacts` +
+          `${report.signedBundles > 0 ? ` (${report.signedBundles} signatures checked)` : ""}; signed by ${report.manifestKey}; absent: ${report.absent.join(", ") || "nothing"}\n`,
       );
+      for (const warning of report.warnings) process.stdout.write(`  !!  ${warning}\n`);
     }
     return report.ok ? AUDIT_EXIT.verified : AUDIT_EXIT.failed;
   },

@@ -22,6 +22,10 @@ export interface ReceiptPart {
   proof: string[];
 }
 
+/** `entry_refs` of the entries the compliance package carries as evidence. */
+const EVIDENCE_REVIEW = "kind:review";
+const EVIDENCE_ATTESTATION = "kind:attestation";
+
 /** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
 const MAX_OUTSTANDING_NONCES = 32;
 
@@ -373,7 +377,11 @@ export class DeviceLog extends DurableObject<Env> {
     return { ok: true, origin: checkpoint.origin, checkpoint: checkpoint.note, entry: await part(args.seq, text as string), related };
   }
 
-  /** What the compliance package says about this device: registration, assurance history, latest checkpoint. */
+  /**
+   * What the compliance package says about this device: registration, assurance history, and
+   * the latest checkpoint, signed now if the evidence entries (reviews, attestations) are not
+   * all covered yet: `complianceEvidence` proves them into it.
+   */
   async complianceRecord(now: number): Promise<{
     device: DeviceRecord;
     assuranceHistory: { seq: number; time: string; assurance: string }[];
@@ -382,7 +390,33 @@ export class DeviceLog extends DurableObject<Env> {
     const device = this.readDevice();
     if (!device) return null;
     const assuranceHistory = this.sql.exec<{ seq: number; time: string; assurance: string }>("SELECT seq, time, assurance FROM assurance_history ORDER BY seq").toArray();
-    return { device, assuranceHistory, checkpoint: await this.audit.freshCheckpoint(now) };
+    const lastEvidence = this.sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM entry_refs WHERE ref IN (?, ?)", EVIDENCE_REVIEW, EVIDENCE_ATTESTATION).one().seq ?? 0;
+    return { device, assuranceHistory, checkpoint: await this.audit.freshCheckpoint(now, lastEvidence) };
+  }
+
+  /**
+   * The review and attestation entries with seq in (`after`, `size`] whose time is in the window,
+   * at most `limit`, each with its inclusion proof to the checkpoint of `size`; `next` continues.
+   */
+  async complianceEvidence(args: { size: number; after: number; limit: number; from: string; to: string }): Promise<{
+    parts: (ReceiptPart & { kind: "review" | "attestation" })[];
+    next: number | null;
+  }> {
+    const rows = this.sql
+      .exec<{ ref: string; seq: number }>("SELECT ref, seq FROM entry_refs WHERE ref IN (?, ?) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?", EVIDENCE_REVIEW, EVIDENCE_ATTESTATION, args.after, args.size, args.limit)
+      .toArray();
+    const { tree } = this.audit;
+    const source = tree.source(args.size);
+    const parts: (ReceiptPart & { kind: "review" | "attestation" })[] = [];
+    for (const row of rows) {
+      const text = await tree.entryText(row.seq);
+      if (text === null) continue;
+      const time = (JSON.parse(text) as LogEntry).time;
+      if (time < args.from || time > args.to) continue;
+      const proof = (await inclusionProof(source, row.seq - 1, args.size)).map((hash) => hash.toString("hex"));
+      parts.push({ kind: row.ref === EVIDENCE_REVIEW ? "review" : "attestation", entry: text, proof });
+    }
+    return { parts, next: rows.length === args.limit ? (rows.at(-1) as { seq: number }).seq : null };
   }
 
   /** Rotates the log key, signs checkpoints, seals and archives segments (durable-objects/log-audit.ts). */
@@ -420,10 +454,13 @@ export class DeviceLog extends DurableObject<Env> {
    */
   private noteReference(entry: LogEntry): void {
     if (entry.type === "decision") return;
-    let ref: string | null = null;
-    if (entry.type === "session.opened" && typeof entry.data["session_id"] === "string") ref = `session:${entry.data["session_id"]}`;
-    else if (entry.type.startsWith("review.") && typeof entry.data["decision_id"] === "string") ref = `decision:${entry.data["decision_id"]}`;
-    if (ref !== null) this.sql.exec("INSERT INTO entry_refs (ref, seq) VALUES (?, ?) ON CONFLICT DO NOTHING", ref, entry.seq);
+    const refs: string[] = [];
+    if (entry.type === "session.opened" && typeof entry.data["session_id"] === "string") refs.push(`session:${entry.data["session_id"]}`);
+    if (entry.type.startsWith("review.") && typeof entry.data["decision_id"] === "string") refs.push(`decision:${entry.data["decision_id"]}`);
+    // The compliance package's evidence: review verdicts, and every attestation appraisal, refusal and enrollment step.
+    if (entry.type.startsWith("review.")) refs.push(EVIDENCE_REVIEW);
+    else if ((entry.type === "session.opened" && entry.data["attestation"] !== undefined) || entry.type === "attestation.failed" || entry.type.startsWith("tpm.")) refs.push(EVIDENCE_ATTESTATION);
+    for (const ref of refs) this.sql.exec("INSERT INTO entry_refs (ref, seq) VALUES (?, ?) ON CONFLICT DO NOTHING", ref, entry.seq);
   }
 
   /**

@@ -8,12 +8,10 @@ import { parseCheckpointText, type Checkpoint } from "./checkpoint.ts";
 import {
   EXPORT_FORMAT,
   GENESIS_SEGMENT,
-  PACKAGE_FORMAT,
   SEGMENT_FORMAT,
   manifestHash,
   type ExportHeader,
   type ExportManifest,
-  type PackageManifest,
   type SegmentManifest,
 } from "./export.ts";
 import { noteVerifierFor, type LogKey } from "./keys.ts";
@@ -137,7 +135,7 @@ function canonical(value: unknown): string {
 }
 
 /** Why a complete line that is not strict JSON fails; two members of one name have their own code. */
-function strictFailure(error: StrictJsonError, line: number): { code: "duplicate_key" | "malformed_line"; message: string } {
+export function strictFailure(error: StrictJsonError, line: number): { code: "duplicate_key" | "malformed_line"; message: string } {
   if (error.code === "duplicate_key") {
     return { code: "duplicate_key", message: `line ${line} has two members of the same name (offset ${error.offset}): readers differ on which one counts, so it verifies nothing` };
   }
@@ -677,96 +675,4 @@ export async function verifyExport(lines: AsyncIterable<string | Uint8Array> | I
     if (error instanceof AuditFailure) return verifier.failed(error);
     throw error;
   }
-}
-
-/** What `verifyPackage` found: counts, or the first problem. */
-export interface PackageReport {
-  ok: boolean;
-  tenant: string | null;
-  range: { from: string; to: string } | null;
-  devices: number;
-  checkpoints: number;
-  bundleLog: number;
-  notIncluded: string[];
-  manifestKey: string | null;
-  failure: { code: "malformed_line" | "duplicate_key" | "missing_header" | "checkpoint_invalid" | "manifest_invalid" | "manifest_mismatch" | "truncated"; message: string } | null;
-}
-
-/**
- * Verifies a compliance package (`GET /v1/audit/package`): the manifest is
- * signed by a trusted log key under the tenant's origin and its SHA-256 and
- * counts cover every line before it; every device's checkpoint is signed by a
- * trusted key under that device's origin.
- */
-export async function verifyPackage(lines: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: { keys: LogKey[] }): Promise<PackageReport> {
-  if (options.keys.length === 0) throw new WardenError("configuration_error", "no trusted log keys: pass the JWK Set of /.well-known/warden-log-keys.json");
-  const report: PackageReport = { ok: false, tenant: null, range: null, devices: 0, checkpoints: 0, bundleLog: 0, notIncluded: [], manifestKey: null, failure: null };
-  const fail = (code: NonNullable<PackageReport["failure"]>["code"], message: string): PackageReport => ({ ...report, ok: false, failure: { code, message } });
-  const digest = createHash("sha256");
-  let origin: string | null = null;
-  let manifestNote: string | null = null;
-  let index = 0;
-  for await (const line of lines) {
-    index += 1;
-    if (line.length === 0) continue;
-    if (manifestNote !== null) return fail("manifest_mismatch", `line ${index} follows the signed manifest`);
-    let value: unknown;
-    try {
-      value = parseStrictJson(line);
-    } catch (error) {
-      if (!(error instanceof StrictJsonError)) throw error;
-      const { code, message } = strictFailure(error, index);
-      return fail(code, message);
-    }
-    if (!isRecord(value)) return fail("malformed_line", `line ${index} is not a JSON object`);
-    const record = value;
-    if (record["kind"] === "manifest") {
-      if (typeof record["note"] !== "string") return fail("manifest_invalid", "the manifest is not a signed note");
-      manifestNote = record["note"];
-      continue;
-    }
-    digest.update(line);
-    digest.update("\n");
-    if (origin === null) {
-      if (record["kind"] !== "package" || record["format"] !== PACKAGE_FORMAT || typeof record["origin"] !== "string") return fail("missing_header", "the package does not start with its header");
-      origin = record["origin"];
-      report.tenant = typeof record["tenant"] === "string" ? record["tenant"] : null;
-      report.range = { from: String(record["from"]), to: String(record["to"]) };
-      continue;
-    }
-    if (record["kind"] === "bundle.log") report.bundleLog += 1;
-    if (record["kind"] === "device") {
-      report.devices += 1;
-      const device = record["device"] as { id?: unknown };
-      const note = record["checkpoint"];
-      if (typeof note === "string") {
-        const deviceOrigin = `${origin}/${String(device.id)}`;
-        try {
-          const parsed = parseNote(note);
-          if (parseCheckpointText(parsed.text).origin !== deviceOrigin) return fail("checkpoint_invalid", `the checkpoint of device ${String(device.id)} is for another log`);
-          await verifyNote(parsed, options.keys.map((key) => noteVerifierFor(key, deviceOrigin)));
-        } catch (error) {
-          return fail("checkpoint_invalid", `the checkpoint of device ${String(device.id)} does not verify (${(error as Error).message})`);
-        }
-        report.checkpoints += 1;
-      }
-    }
-  }
-  if (origin === null) return fail("missing_header", "the package is empty");
-  if (manifestNote === null) return fail("truncated", `the package ends after line ${index} without its signed manifest (truncated)`);
-  let manifest: PackageManifest;
-  try {
-    const parsed = parseNote(manifestNote);
-    manifest = parseStrictJson(parsed.text) as unknown as PackageManifest;
-    if (`${canonical(manifest)}\n` !== parsed.text) return fail("manifest_invalid", "the package manifest's text is not canonical JSON");
-    report.manifestKey = ((await verifyNote(parsed, options.keys.map((key) => noteVerifierFor(key, origin as string))))[0] as NoteVerifier).id;
-  } catch (error) {
-    return fail("manifest_invalid", `the package manifest does not verify (${(error as Error).message})`);
-  }
-  if (manifest.format !== PACKAGE_FORMAT || manifest.origin !== origin || manifest.tenant !== report.tenant) return fail("manifest_mismatch", "the manifest is for another tenant");
-  if (manifest.range?.from !== report.range?.from || manifest.range?.to !== report.range?.to) return fail("manifest_mismatch", "the manifest's window differs from the header's");
-  if (manifest.sha256 !== digest.digest("hex")) return fail("manifest_mismatch", "the lines do not match the manifest's SHA-256 (a record was added, removed or edited)");
-  if (manifest.counts?.devices !== report.devices || manifest.counts?.bundle_log !== report.bundleLog) return fail("manifest_mismatch", "the record counts differ from the manifest's");
-  report.notIncluded = manifest.not_included;
-  return { ...report, ok: true };
 }

@@ -104,25 +104,48 @@ export type ExportRecord =
   | { kind: "segment"; manifest: SegmentManifest; partial: boolean }
   | { kind: "manifest"; note: string };
 
-export const PACKAGE_FORMAT = "warden.compliance-package.v1";
+export const PACKAGE_FORMAT = "warden.compliance-package.v2";
+
+/** An entry of a device log in the package, with its inclusion proof to that device's checkpoint. */
+export interface PackageEvidence {
+  kind: "attestation" | "review";
+  file: string;
+  device: string;
+  entry: JsonValue;
+  proof: { leaf_index: number; tree_size: number; hashes: string[] };
+}
 
 /**
- * Lines of a compliance package (`GET /v1/audit/package`): a header, the
- * tenant's bundle deployment and its admin-log records in the window, one
- * record per device, and a signed manifest over the SHA-256 of every line
- * before it (docs/audit-export.md).
+ * Lines of a compliance package (`GET /v1/audit/package`, docs/audit-export.md): a header; the
+ * tenant's bundle deployment, its admin-log records in the window and the signed artifact (with
+ * its policy text) of every bundle ever deployed; per device its registration, assurance
+ * history and checkpoint, followed by its attestation and review entries proven into that
+ * checkpoint; the mapping of frameworks' controls to the files; and a signed manifest over the
+ * SHA-256 of every line before it. Every record but the header and manifest names its `file`.
  */
 export type PackageRecord =
   | { kind: "package"; format: typeof PACKAGE_FORMAT; origin: string; tenant: string; from: string; to: string }
-  | { kind: "bundle.deployment"; deployment: JsonValue }
-  | { kind: "bundle.log"; entry: JsonValue }
+  | { kind: "bundle.deployment"; file: string; deployment: JsonValue }
+  | { kind: "bundle.log"; file: string; entry: JsonValue }
+  | { kind: "bundle.artifact"; file: string; version: number; digest: string; artifact: string | null }
   | {
       kind: "device";
+      file: string;
       device: JsonValue;
       assurance_history: { seq: number; time: string; assurance: string }[];
       checkpoint: string | null;
     }
+  | PackageEvidence
+  | { kind: "mapping"; file: string; mapping: JsonValue }
   | { kind: "manifest"; note: string };
+
+export interface PackageCounts {
+  bundle_log: number;
+  bundle_artifacts: number;
+  devices: number;
+  attestations: number;
+  reviews: number;
+}
 
 /** The signed summary that ends a compliance package. */
 export interface PackageManifest {
@@ -130,11 +153,11 @@ export interface PackageManifest {
   origin: string;
   tenant: string;
   range: { from: string; to: string };
-  counts: { bundle_log: number; devices: number };
+  counts: PackageCounts;
   /** SHA-256 hex of every line before the manifest, each with its newline. */
   sha256: string;
-  /** Records this deployment does not hold yet (reviews, consents): named, so their absence is explicit. */
-  not_included: string[];
+  /** Evidence this deployment does not keep (yet): named, so that its absence is stated, never silent. */
+  absent: string[];
   key: string;
   generated_at: string;
 }

@@ -123,9 +123,9 @@ audit.openapi(
   createRoute({
     method: "get",
     path: "/v1/audit/package",
-    summary: "Compliance package: bundle deployment and activation records, device registry with assurance history, every device's latest checkpoint (auditor)",
+    summary: "Compliance package: bundles (signed artifacts, policy texts, admin log), devices with checkpoints, attestation appraisals and passkey review verdicts proven into them, a mapping to SOC 2, ISO/IEC 27001, the EU AI Act and NIST AI RMF (auditor)",
     description:
-      "JSON Lines (docs/audit-export.md): a header, the tenant's bundle deployment, its admin-log records (activations, rollbacks, refusals) in the window, one record per device (registration, assurance history up to `to`, latest signed checkpoint), and a manifest signed by the log key over the SHA-256 of every line before it. Review and consent records are named in `not_included` until this deployment holds them. Devices are listed from the archive (a device appears after its Durable Object's first alarm).",
+      "JSON Lines (docs/audit-export.md), format warden.compliance-package.v2: a header; the bundle deployment, its admin-log records in the window and the signed artifact (with policy text) of every bundle deployed up to `to`; per device its registration, assurance history and latest signed (and witnessed) checkpoint, then its attestation appraisals and review verdicts (with passkey assertions) in the window, each with an inclusion proof to that checkpoint; a mapping of framework controls to the package's files; and a manifest signed by the log key over the SHA-256 of every line before it, which names what the deployment does not keep in `absent`. Devices are listed from the archive (a device appears after its Durable Object's first alarm). Verify with `warden audit verify-package`.",
     security: bearerSecurity,
     request: {
       query: z.object({
