@@ -10,12 +10,16 @@
 //     (`npm start -- --port 8788`), forwarding signals and its exit code; once it answers, and
 //     if no bundle is active yet, activates the artifact through the admin API, as
 //     `warden bundle publish` does.
+//  4. Runs the project's witness (witness/, C2SP tlog-witness) as a second `wrangler dev` on
+//     port 8788 (WARDEN_WITNESS_PORT), with its own key in witness/.dev.vars and Warden's log key
+//     as the one it trusts; Warden's .dev.vars gets WITNESSES pointing at it, so every checkpoint
+//     is cosigned. Delete WITNESSES from .dev.vars to run without.
 //
 // Everything runs locally (workerd through wrangler): no Cloudflare login, no metrics.
 // The CLI runs from dist/: it is rebuilt first when cli/ or worker/ changed since the last build.
 
 import { spawn, spawnSync } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, relative } from "node:path";
@@ -29,6 +33,8 @@ const DEV_VARS = join(root, ".dev.vars");
 const ARTIFACT_FILE = join(root, ".dev", "default.jws");
 const PUBLISHER_KEY_FILE = join(root, ".dev", "publisher.jwk");
 const REQUIRED_VARS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "PUBLISHER_KEYS", "LOG_SIGNING_KEY", "LOG_HMAC_KEY"];
+const WITNESS_DEV_VARS = join(root, "witness", ".dev.vars");
+const WITNESS_PORT = process.env.WARDEN_WITNESS_PORT ?? "8788";
 const wardenBin = join(root, "bin", "warden.js");
 
 const env = {
@@ -206,6 +212,59 @@ async function activateWhenReady(version) {
   say(`wrangler dev did not answer at ${base}; the example bundle is uploaded but not active`);
 }
 
+// 4. The witness: its key once, the log key it trusts, and WITNESSES in Warden's .dev.vars.
+/** tlog-cosignature key ID (hex): SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4], as worker/log/witness.ts computes it. */
+function witnessVkey(name, x) {
+  const key = Buffer.from(x, "base64url");
+  const id = createHash("sha256").update(name).update(Buffer.of(0x0a, 0x04)).update(key).digest().subarray(0, 4).toString("hex");
+  return `${name}+${id}+${Buffer.concat([Buffer.of(0x04), key]).toString("base64")}`;
+}
+
+function ensureWitness() {
+  const config = parseJsonc(readFileSync(join(root, "witness", "wrangler.jsonc"), "utf8"));
+  const name = config.vars?.WITNESS_NAME;
+  const origin = parseJsonc(readFileSync(join(root, "wrangler.jsonc"), "utf8")).vars?.LOG_ORIGIN ?? "warden";
+  const logKey = devVars().LOG_SIGNING_KEY;
+  if (typeof name !== "string" || !logKey) {
+    say("no witness: witness/wrangler.jsonc names none, or .dev.vars has no LOG_SIGNING_KEY");
+    return false;
+  }
+  if (!existsSync(WITNESS_DEV_VARS)) {
+    const witnessKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+    const { x } = JSON.parse(logKey);
+    const contents = [
+      "# The local witness's secrets, made by `npm start` (scripts/dev.mjs). Never commit this file.",
+      `WITNESS_SIGNING_KEY='${JSON.stringify(witnessKey)}'`,
+      `WITNESS_LOGS_CONFIG='${JSON.stringify([{ origin_prefix: `${origin}/`, keys: [{ kty: "OKP", crv: "Ed25519", x }] }])}'`,
+      "",
+    ].join("\n");
+    writeFileSync(WITNESS_DEV_VARS, contents, { flag: "wx", mode: 0o600 });
+    say(`created ${relative(root, WITNESS_DEV_VARS)} with the witness's key, trusting the log key of .dev.vars`);
+  }
+  if (!("WITNESSES" in devVars())) {
+    const witnessKey = readFileSync(WITNESS_DEV_VARS, "utf8").match(/^WITNESS_SIGNING_KEY='(.*)'$/m)?.[1];
+    if (!witnessKey) fail(`${WITNESS_DEV_VARS} has no WITNESS_SIGNING_KEY`);
+    const vkey = witnessVkey(name, JSON.parse(witnessKey).x);
+    appendFileSync(DEV_VARS, `WITNESSES='${JSON.stringify([{ vkey, url: `http://localhost:${WITNESS_PORT}` }])}'\n`);
+    say(`added WITNESSES to ${DEV_VARS}: checkpoints are cosigned by ${vkey}`);
+  }
+  return true;
+}
+
+/** The witness's wrangler dev, in the background; stopped when Warden's ends. */
+function runWitnessDev() {
+  const child = spawn(
+    process.execPath,
+    [wranglerBin, "dev", "--config", "witness/wrangler.jsonc", "--port", WITNESS_PORT, "--inspector-port", String(Number(WITNESS_PORT) + 1000), "--persist-to", PERSIST_TO, "--show-interactive-dev-session=false"],
+    { cwd: root, env, stdio: ["ignore", "ignore", "inherit"] },
+  );
+  child.on("error", (error) => say(`cannot run the witness: ${error.message}`));
+  process.on("exit", () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  });
+  say(`witness on http://localhost:${WITNESS_PORT}`);
+}
+
 // 3. wrangler dev, in the foreground.
 function runWranglerDev() {
   const child = spawn(process.execPath, [wranglerBin, "dev", "--persist-to", PERSIST_TO, ...process.argv.slice(2)], { cwd: root, env, stdio: "inherit" });
@@ -228,5 +287,6 @@ function runWranglerDev() {
 
 ensureDevVars();
 const version = buildAndUpload(readConfig());
+if (ensureWitness()) runWitnessDev();
 runWranglerDev();
 await activateWhenReady(version);
