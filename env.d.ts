@@ -111,5 +111,9 @@ declare global {
     EVENT_RETENTION_DAYS?: string;
     /** Seconds before a failed delivery to a sink is retried (default 30). */
     EVENT_RETRY_SECONDS?: string;
+    /** Witnesses asked to cosign every checkpoint (JSON): `[{"vkey": "<name>+<id>+<key>", "url": "https://…"}]` (C2SP tlog-witness). */
+    WITNESSES?: string;
+    /** A service binding to a witness worker (the project's own, witness/): witness requests go to it instead of the network. */
+    WITNESS?: Fetcher;
   }
 }

@@ -1,4 +1,5 @@
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { buildSync } from "esbuild";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { configDefaults, defineConfig } from "vitest/config";
 import { outbound } from "./test/setup/outbound.ts";
@@ -17,6 +18,19 @@ const { d: _private, ...publisherPublic } = publisherKey;
 const logSigningKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
 const artifactKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
 const { d: _artifactPrivate, ...artifactPublic } = artifactKey;
+
+// The witness (witness/index.ts) runs as a second worker with its own Durable Object, reached
+// through the WITNESS service binding. Auxiliary workers are not transformed by Vite, so it is
+// bundled here first; its key is made afresh, and it follows the logs this run's log key signs.
+const witnessKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+const WITNESS_NAME = "witness.warden.test/w1";
+const witnessScript = buildSync({ entryPoints: ["witness/index.ts"], bundle: true, format: "esm", platform: "neutral", write: false, outfile: "witness.mjs", external: ["node:*", "cloudflare:*"], logLevel: "error" }).outputFiles[0]!.text;
+const witnessVkey = `${WITNESS_NAME}+${cosignatureKeyIdHex(WITNESS_NAME, Buffer.from(witnessKey.x as string, "base64url"))}+${Buffer.concat([Buffer.of(4), Buffer.from(witnessKey.x as string, "base64url")]).toString("base64")}`;
+
+/** tlog-cosignature key ID: SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4], hex (worker/log/witness.ts computes the same). */
+function cosignatureKeyIdHex(name: string, key: Buffer): string {
+  return createHash("sha256").update(name).update(Buffer.of(0x0a, 0x04)).update(key).digest().subarray(0, 4).toString("hex");
+}
 
 export default defineConfig({
   plugins: [
@@ -66,14 +80,30 @@ export default defineConfig({
           ARTIFACT_KEYS: JSON.stringify({ keys: [artifactPublic] }),
           TEST_ARTIFACT_KEY: JSON.stringify(artifactKey),
           AGENT_REFRESH_SECONDS: "0",
+          // Test-only: the witness's verifier key, for tests that configure a log to be witnessed.
+          TEST_WITNESS_VKEY: witnessVkey,
         },
         outboundService: outbound,
-        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices, ACCESS_ISSUER: accessIssuerControl },
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices, ACCESS_ISSUER: accessIssuerControl, WITNESS: "warden-witness" },
         // Deliveries are batched for a tenth of a second and retried three times before the dead-letter queue.
         queueConsumers: {
           "warden-events": { maxBatchSize: 100, maxBatchTimeout: 0.1, maxRetries: 3, deadLetterQueue: "warden-events-dlq" },
           "warden-events-dlq": { maxBatchSize: 100, maxBatchTimeout: 0.1 },
         },
+        workers: [
+          {
+            name: "warden-witness",
+            modules: [{ type: "ESModule", path: "witness.mjs", contents: witnessScript }],
+            compatibilityDate: "2026-04-01",
+            compatibilityFlags: ["nodejs_compat"],
+            durableObjects: { WITNESS_LOGS: { className: "WitnessLog", useSQLite: true } },
+            bindings: {
+              WITNESS_NAME,
+              WITNESS_SIGNING_KEY: JSON.stringify(witnessKey),
+              WITNESS_LOGS_CONFIG: JSON.stringify([{ origin_prefix: "warden.example.com/log/", keys: [{ kty: "OKP", crv: "Ed25519", x: logSigningKey.x }] }]),
+            },
+          },
+        ],
       },
     }),
   ],

@@ -3,10 +3,14 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { fileErrorMessage, group, UsageError, type Command } from "./command.ts";
 import { STATUS } from "./exit.ts";
-import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyReport } from "../worker/log/export-verify.ts";
+import { AuditFailure, ExportVerifier, byteLines, type VerifyReport } from "../worker/log/export-verify.ts";
+import { verifyPackage } from "../worker/log/package-verify.ts";
+import { publisherKeys } from "../worker/policy/artifact.ts";
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
 import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
+import { verifyReceipt, type ReceiptReport } from "../worker/log/receipt.ts";
+import { parseWitnessVkey, type WitnessKey } from "../worker/log/witness.ts";
 
 /**
  * `warden audit verify`: the file and network side of export verification.
@@ -86,6 +90,38 @@ export function checkpointNote(text: string): string {
   return text;
 }
 
+/** `--witness` values: vkeys, or files holding one a line (`#` comments allowed). */
+export async function loadWitnesses(values: readonly string[]): Promise<WitnessKey[]> {
+  const keys: WitnessKey[] = [];
+  for (const value of values) {
+    let lines: string[];
+    try {
+      parseWitnessVkey(value);
+      lines = [value];
+    } catch {
+      // Not a vkey itself: a file of them.
+      lines = (await readText(value, "the witness keys")).split("\n");
+    }
+    for (const line of lines.map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith("#"))) {
+      try {
+        keys.push(parseWitnessVkey(line));
+      } catch (error) {
+        throw new Error(`${JSON.stringify(line)} is not a witness key (${(error as Error).message})`);
+      }
+    }
+  }
+  return keys;
+}
+
+/** `--witness-quorum`: a count between 1 and the number of witness keys given. */
+function quorumOf(value: string | undefined, witnesses: readonly WitnessKey[], command: string): number | undefined {
+  if (value === undefined) return undefined;
+  const quorum = /^[1-9]\d{0,2}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(quorum)) throw new UsageError("--witness-quorum is a positive count", command);
+  if (quorum > witnesses.length) throw new UsageError(`--witness-quorum ${quorum} needs at least that many --witness keys`, command);
+  return quorum;
+}
+
 function describe(report: VerifyReport): string[] {
   const lines: string[] = [];
   const range = report.range ? `seq ${report.range.from}..${report.range.to}` : "";
@@ -104,6 +140,7 @@ function describe(report: VerifyReport): string[] {
     const { size, compared } = report.held;
     lines.push(`  ok  consistent with your checkpoint of size ${size}${compared ? "" : " (outside the range: only checked not to be newer)"}`);
   }
+  if (report.witnesses.length > 0) lines.push(`  ok  checkpoint cosigned by ${report.witnesses.join(", ")}`);
   lines.push(`  ok  export manifest signed by ${report.manifestKey}`);
   for (const warning of report.warnings) lines.push(`  !!  ${warning}`);
   return lines;
@@ -127,6 +164,9 @@ Options:
                         GET /v1/devices/:id/checkpoint)
   --hmac-key <file>     The LOG_HMAC_KEY (base64url) to check HMACs with (repeatable);
                         every entry must then carry an HMAC by one of these keys
+  --witness <vkey|file> A witness key (C2SP vkey, or a file of them, one a line); repeatable.
+                        The export's checkpoint must then be cosigned by them
+  --witness-quorum <n>  How many of the --witness keys must have cosigned (default: all)
   --json                Print the report as JSON
   --quiet               No progress on stderr
   -h, --help            Show this help
@@ -147,6 +187,8 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
           keys: { type: "string" },
           checkpoint: { type: "string" },
           "hmac-key": { type: "string", multiple: true },
+          witness: { type: "string", multiple: true },
+          "witness-quorum": { type: "string" },
           json: { type: "boolean", default: false },
           quiet: { type: "boolean", default: false },
         },
@@ -169,6 +211,8 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
       }
     }
     const held = values.checkpoint ? checkpointNote(await readText(values.checkpoint, "the checkpoint")) : undefined;
+    const witnesses = await loadWitnesses(values.witness ?? []);
+    const witnessQuorum = quorumOf(values["witness-quorum"], witnesses, VERIFY);
 
     const progress = !values.quiet;
     const tty = process.stderr.isTTY === true;
@@ -177,6 +221,8 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
     const verifier = new ExportVerifier({
       keys,
       macKeys,
+      witnesses,
+      ...(witnessQuorum !== undefined ? { witnessQuorum } : {}),
       ...(held !== undefined ? { held } : {}),
       progressEvery: 5_000,
       onProgress: (done, expected) => {
@@ -225,19 +271,35 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
 const VERIFY_PACKAGE = "warden audit verify-package";
 
 const verifyPackageCommand: Command = {
-  summary: "Verify a compliance package offline: its signed manifest and every device checkpoint",
-  help: `Usage: ${VERIFY_PACKAGE} <package.jsonl> --keys <jwks file or url> [--json]
+  summary: "Verify a compliance package offline: manifest, checkpoints, proven evidence, bundle artifacts, mapping",
+  help: `Usage: ${VERIFY_PACKAGE} <package.jsonl> --keys <jwks file or url> [--publisher-keys <jwks file>] [--witness <vkey|file>]... [--witness-quorum <n>] [--json]
 
-Verifies a compliance package from GET /v1/audit/package: the manifest is signed
-by a trusted log key and its SHA-256 and counts cover every record; each
-device's latest checkpoint is signed by a trusted key for that device's log.
+Verifies a compliance package from GET /v1/audit/package (docs/audit-export.md) without
+contacting Warden: the manifest is signed by a trusted log key and its SHA-256 and counts
+cover every record; each device's checkpoint is signed for that device's log (and, with
+--witness, cosigned); each attestation appraisal and review verdict is proven into its
+device's checkpoint; each bundle artifact's digest matches its policy text and the admin
+log, and every deployed bundle is there (with --publisher-keys, its signature too); the
+mapping of controls to files is the one the records give. Lists what the deployment does
+not keep as absent.
 
 Exit status: ${STATUS.ok} verified, ${STATUS.rejected} verification failed, ${STATUS.error} usage or I/O error.`,
 
   async run(argv) {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { keys: { type: "string" }, json: { type: "boolean", default: false } } });
+      parsed = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          keys: { type: "string" },
+          "publisher-keys": { type: "string" },
+          witness: { type: "string", multiple: true },
+          "witness-quorum": { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+      });
     } catch (error) {
       throw new UsageError((error as Error).message, VERIFY_PACKAGE);
     }
@@ -246,18 +308,80 @@ Exit status: ${STATUS.ok} verified, ${STATUS.rejected} verification failed, ${ST
     if (!values.keys) throw new UsageError("--keys is required", VERIFY_PACKAGE);
     const file = positionals[0] as string;
     const keys = await loadKeys(values.keys);
+    const witnesses = await loadWitnesses(values.witness ?? []);
+    const witnessQuorum = quorumOf(values["witness-quorum"], witnesses, VERIFY_PACKAGE);
+    const publishers = values["publisher-keys"] ? await publisherKeys(await readText(values["publisher-keys"], "the publisher keys")) : undefined;
     const input = file === "-" ? process.stdin : createReadStream(file);
-    const report = await verifyPackage(byteLines(input), { keys });
+    const report = await verifyPackage(byteLines(input), {
+      keys,
+      witnesses,
+      ...(witnessQuorum !== undefined ? { witnessQuorum } : {}),
+      ...(publishers ? { publisherKeys: publishers } : {}),
+    });
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (report.failure) process.stdout.write(`FAILED: ${report.failure.code}: ${report.failure.message}\n`);
     else {
+      const c = report.counts;
       process.stdout.write(
-        `VERIFIED compliance package of ${report.tenant} (${report.range?.from} .. ${report.range?.to}): ${report.devices} devices, ` +
-          `${report.checkpoints} checkpoints, ${report.bundleLog} bundle records; signed by ${report.manifestKey}; not included: ${report.notIncluded.join(", ") || "nothing"}\n`,
+        `VERIFIED compliance package of ${report.tenant} (${report.range?.from} .. ${report.range?.to}): ${c.devices} devices (${report.checkpoints} checkpoints), ` +
+          `${c.attestations} attestation and ${c.reviews} review entries proven, ${c.bundle_log} bundle records, ${c.bundle_artifacts} bundle artifacts` +
+          `${report.signedBundles > 0 ? ` (${report.signedBundles} signatures checked)` : ""}; signed by ${report.manifestKey}; absent: ${report.absent.join(", ") || "nothing"}\n`,
       );
+      for (const warning of report.warnings) process.stdout.write(`  !!  ${warning}\n`);
     }
     return report.ok ? STATUS.ok : STATUS.rejected;
   },
 };
 
-export default group("audit", "Verify Warden log exports and compliance packages offline", { verify, "verify-package": verifyPackageCommand });
+const VERIFY_RECEIPT = "warden audit verify-receipt";
+
+function describeReceipt(report: ReceiptReport): string {
+  if (report.failure) return `FAILED: ${report.failure.code}: ${report.failure.message}\n`;
+  const witnessed = report.witnesses.length > 0 ? `, cosigned by ${report.witnesses.join(", ")}` : "";
+  const related = report.related.length > 0 ? `; with ${report.related.map((r) => `${r.type} (seq ${r.seq})`).join(", ")}` : "";
+  return `VERIFIED receipt of decision ${report.decision_id} (${report.decision}) at seq ${report.seq} of ${report.origin}: in the checkpoint of size ${report.checkpoint?.size} signed by ${report.checkpoint?.key}${witnessed}${related}\n`;
+}
+
+const verifyReceiptCommand: Command = {
+  summary: "Verify a decision receipt offline: the entry, its inclusion proof and the signed, witnessed checkpoint",
+  help: `Usage: ${VERIFY_RECEIPT} <receipt.json> --keys <jwks file or url> [--witness <vkey|file>]... [--witness-quorum <n>] [--json]
+
+Verifies a receipt from GET /v1/decisions/:id/receipt (docs/audit-export.md) without
+contacting Warden: the checkpoint is signed by a trusted log key (and, with --witness,
+cosigned by enough witnesses), the decision entry's hash recomputes and its RFC 6962
+inclusion proof leads to the checkpoint's root, and so do the session and review
+entries the decision rests on.
+
+Exit status: ${STATUS.ok} verified, ${STATUS.rejected} verification failed, ${STATUS.error} usage or I/O error.`,
+
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: true,
+        options: { keys: { type: "string" }, witness: { type: "string", multiple: true }, "witness-quorum": { type: "string" }, json: { type: "boolean", default: false } },
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message, VERIFY_RECEIPT);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length !== 1) throw new UsageError("exactly one receipt file is required", VERIFY_RECEIPT);
+    if (!values.keys) throw new UsageError("--keys is required", VERIFY_RECEIPT);
+    const keys = await loadKeys(values.keys);
+    const witnesses = await loadWitnesses(values.witness ?? []);
+    const quorum = quorumOf(values["witness-quorum"], witnesses, VERIFY_RECEIPT);
+    const file = positionals[0] as string;
+    const bytes = await readSource(file, "the receipt");
+    const report = await verifyReceipt(bytes, { keys, witnesses, ...(quorum !== undefined ? { quorum } : {}) });
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : describeReceipt(report));
+    return report.ok ? STATUS.ok : STATUS.rejected;
+  },
+};
+
+export default group("audit", "Verify Warden log exports, decision receipts and compliance packages offline", {
+  verify,
+  "verify-receipt": verifyReceiptCommand,
+  "verify-package": verifyPackageCommand,
+});

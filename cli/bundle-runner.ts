@@ -91,12 +91,17 @@ export function compileForTest(sources: BundleSources, now: Date): CompiledBundl
   return compileBundle(bundleStatement(sources, { name: "test", tenant: "test", version: 1, createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) }));
 }
 
+/** What a request's decision knows beyond it from the example registry alone: its agent's standing there, no consents. */
+export function registryFacts(agents: ExampleAgents, agent: { id: string; version: string }): AgentStanding {
+  const listed = agents.find((candidate) => candidate.id === agent.id);
+  return listed
+    ? { registered: true, risk: listed.risk, owner: listed.owner, artifactApproved: false, versionAllowed: listed.versions.length === 0 || listed.versions.includes(agent.version) }
+    : UNREGISTERED;
+}
+
 /** What a case's decision knows beyond its request: the example registry's standing of its agent, overridden by the case, and its consents. */
 function factsOf(testCase: TestCase, agents: ExampleAgents, now: number): DecisionFacts {
-  const listed = agents.find((agent) => agent.id === testCase.request.agent.id);
-  const base: AgentStanding = listed
-    ? { registered: true, risk: listed.risk, owner: listed.owner, artifactApproved: false, versionAllowed: listed.versions.length === 0 || listed.versions.includes(testCase.request.agent.version) }
-    : UNREGISTERED;
+  const base = registryFacts(agents, testCase.request.agent);
   const standing = testCase.standing ?? {};
   const agent: AgentStanding = {
     registered: standing.registered ?? base.registered,

@@ -6,7 +6,7 @@ import { formatPolicies } from "@cedar-policy/cedar-wasm/web";
 import type { JWK } from "jose";
 import "./cedar-node.ts";
 import { group, JSON_OPTION, log, parseTime, parseWithPositionals, printResult, required, UsageError, type Command } from "./command.ts";
-import { compileForTest, ExampleAgentsSchema, formatReport, reportJson, runBundleTests, TestCaseSchema, TestFileSchema, type ExampleAgents, type TestCase } from "./bundle-runner.ts";
+import { compileForTest, ExampleAgentsSchema, formatReport, registryFacts, reportJson, runBundleTests, TestCaseSchema, TestFileSchema, type ExampleAgents, type TestCase } from "./bundle-runner.ts";
 import { checkCedarSources, formatDiagnostic, policyParseDiagnostics, position, type CedarDiagnostic } from "./cedar-diagnostics.ts";
 import { EXIT, STATUS } from "./exit.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
@@ -387,7 +387,9 @@ const evaluate: Command = {
 
 Compiles the bundle as the worker does and decides one request with the worker's own
 decision code, as \`opa eval\` evaluates one query: the decision, its reason code, the
-determining policies (reasons), the review tier, and the canonical targets.
+determining policies (reasons), the review tier, and the canonical targets. The agent
+stands as <dir>/agents.json registers it (an agent not there is unregistered), with no
+consents.
 
 --request takes the body of POST /v1/decisions:
   { "agent": { "id": "claude-code", "version": "2.1.0" },
@@ -416,7 +418,8 @@ invalid, 1 usage or file error.`,
       printResult(values.json, { bundle: bundle.dir, errors: compiled.invalid.lines, problems: compiled.invalid.problems }, () => compiled.invalid.lines);
       return STATUS.rejected;
     }
-    const verdict = decide(compiled.compiled, request.data, { id: "eval", ...device.data }, now.getTime());
+    // The agent stands as <dir>/agents.json registers it, as `bundle test` and `npm start` have it.
+    const verdict = decide(compiled.compiled, request.data, { id: "eval", ...device.data }, now.getTime(), { agent: registryFacts(bundle.agents, request.data.agent), consents: [] });
     const result = {
       decision: verdict.decision,
       reason_code: verdict.reasonCode,

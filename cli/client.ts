@@ -226,6 +226,8 @@ export interface TpmSessionEvidence {
   quote: string;
   signature: string;
   pcrs: Record<string, string>;
+  /** The TCG event log (binary_bios_measurements), base64: replayed against the quoted PCRs. */
+  event_log?: string;
 }
 /** An SEV-SNP report (base64 or hex) whose REPORT_DATA is SHA-512(nonce ‖ jkt), with the VCEK/VLEK certificate unless Warden has it cached. */
 export interface SnpSessionEvidence {
@@ -240,9 +242,14 @@ export interface TdxSessionEvidence {
   quote: string;
   collateral?: Record<string, string>;
 }
+/** An Azure confidential VM's az-snp-vtpm evidence JSON (either shape), whose vTPM quote's extraData is SHA-256(nonce ‖ jkt). */
+export interface AzureSnpVtpmSessionEvidence {
+  type: "azure-snp-vtpm";
+  evidence: Record<string, unknown>;
+}
 export type SessionEvidence = TpmSessionEvidence;
 /** Any evidence POST /v1/sessions accepts. */
-export type AnySessionEvidence = TpmSessionEvidence | SnpSessionEvidence | TdxSessionEvidence;
+export type AnySessionEvidence = TpmSessionEvidence | SnpSessionEvidence | TdxSessionEvidence | AzureSnpVtpmSessionEvidence;
 export type EvidenceProvider = (nonce: NonceResponse) => Promise<SessionEvidence>;
 
 export interface SessionResponse {

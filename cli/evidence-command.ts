@@ -1,18 +1,21 @@
 import { readFile } from "node:fs/promises";
 import { fileErrorMessage, group, JSON_OPTION, oneOf, parseOptions, parseTime, printResult, required, type Command } from "./command.ts";
+import { AZURE_EVIDENCE_HELP, verifyAzureEvidence } from "./evidence-azure.ts";
 import { CVM_EVIDENCE_HELP } from "./evidence.ts";
+import { EVENTLOG_EVIDENCE_HELP, verifyEventLog } from "./evidence-eventlog.ts";
 import { TPM_EVIDENCE_HELP, tpmEvidenceResult } from "./evidence-tpm.ts";
 import { STATUS } from "./exit.ts";
 
 /**
- * `warden evidence verify --type <tpm | tpm-ek | sev-snp | tdx>`: reads the files and hands
- * their contents to the offline verifiers — cli/evidence-tpm.ts for the TPM types,
+ * `warden evidence verify --type <tpm | tpm-ek | tpm-eventlog | sev-snp | azure-snp-vtpm | tdx>`:
+ * reads the files and hands their contents to the offline verifiers — cli/evidence-tpm.ts for
+ * the TPM types, cli/evidence-eventlog.ts for event logs, cli/evidence-azure.ts for Azure CVMs,
  * cli/evidence.ts for SEV-SNP and TDX. Prints the result (as JSON with --json); exits 0 when
  * valid, 2 when rejected, 1 on a usage or file error.
  */
 
 const VERIFY = "warden evidence verify";
-const TYPES = ["tpm", "tpm-ek", "sev-snp", "tdx"] as const;
+const TYPES = ["tpm", "tpm-ek", "tpm-eventlog", "sev-snp", "azure-snp-vtpm", "tdx"] as const;
 
 async function readInput(path: string): Promise<Uint8Array> {
   try {
@@ -33,11 +36,15 @@ function describe(result: { valid: boolean; code?: string | undefined; message?:
 }
 
 const verify: Command = {
-  summary: "Verify TPM, SEV-SNP or TDX evidence offline against the pinned vendor roots",
+  summary: "Verify TPM quotes, EK certificates and event logs, SEV-SNP, Azure CVM or TDX evidence offline against the pinned vendor roots",
   help: [
     `Usage: ${VERIFY} --type <${TYPES.join(" | ")}> --evidence <file> [options] [--json]`,
     "",
     TPM_EVIDENCE_HELP,
+    "",
+    EVENTLOG_EVIDENCE_HELP,
+    "",
+    AZURE_EVIDENCE_HELP,
     "",
     CVM_EVIDENCE_HELP,
     "",
@@ -64,10 +71,22 @@ const verify: Command = {
     const type = oneOf(VERIFY, "type", required<string>(VERIFY, values, "type"), TYPES);
     const evidence = required<string>(VERIFY, values, "evidence");
     const now = values.now === undefined ? new Date() : parseTime(VERIFY, values.now);
-    let result;
+    let result: { valid: boolean; type: string; code?: string | undefined; message?: string | undefined };
     if (type === "tpm" || type === "tpm-ek") {
       const { type: _type, evidence: _evidence, "allow-debug": _debug, collateral: _collateral, json: _json, now: _now, ...rest } = values;
       result = await tpmEvidenceResult({ type, evidence, now, ...rest }, readInput);
+    } else if (type === "tpm-eventlog") {
+      result = { type, ...(await verifyEventLog({ evidence: await readInput(evidence), pcrs: await readInput(required<string>(VERIFY, values, "pcrs")) })) };
+    } else if (type === "azure-snp-vtpm") {
+      result = {
+        type,
+        ...(await verifyAzureEvidence({
+          evidence: await readInput(evidence),
+          certs: await Promise.all((values.certs ?? []).map(readInput)),
+          ...(values.nonce !== undefined ? { nonce: values.nonce } : {}),
+          now,
+        })),
+      };
     } else {
       const { evidenceVerify } = await import("./evidence.ts");
       result = {
@@ -87,4 +106,4 @@ const verify: Command = {
   },
 };
 
-export default group("evidence", "Verify attestation evidence offline (TPM, SEV-SNP, TDX)", { verify });
+export default group("evidence", "Verify attestation evidence offline (TPM, event logs, SEV-SNP, Azure CVMs, TDX)", { verify });

@@ -5,8 +5,8 @@ import type { AppendedEntry, DeviceCall, DeviceRecord, SingleUse, StandingChange
 import type { Outcome as GenericOutcome } from "../worker/errors.ts";
 import { WardenError } from "../worker/errors.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
-import type { ExportManifest, ExportSlice } from "../worker/log/export.ts";
-import type { Frontier } from "../worker/log/merkle.ts";
+import { PACKAGE_EVIDENCE_KINDS, packageEvidenceKindOf, type ExportManifest, type ExportSlice, type PackageEvidenceKind } from "../worker/log/export.ts";
+import { inclusionProof, type Frontier } from "../worker/log/merkle.ts";
 import { LogAudit } from "./log-audit.ts";
 import { auditIoFrom, type AuditIo } from "./log-io.ts";
 import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
@@ -19,6 +19,17 @@ import type { ActiveConsent } from "../worker/consent/scope.ts";
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
 type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled" | "device_quarantined" | "session_revoked" | "token_revoked";
 type Outcome<T> = GenericOutcome<T, DeviceRefusal>;
+
+/** One entry of a receipt: its stored JSON and its audit path (hex, deepest first) to the receipt's checkpoint. */
+export interface ReceiptPart {
+  entry: string;
+  proof: string[];
+}
+
+/** `entry_refs` of the entries the compliance package carries as evidence, one per kind. */
+const evidenceRef = (kind: PackageEvidenceKind): string => `kind:${kind}`;
+const EVIDENCE_REFS = PACKAGE_EVIDENCE_KINDS.map(evidenceRef);
+const EVIDENCE_PLACEHOLDERS = EVIDENCE_REFS.map(() => "?").join(", ");
 
 /** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
 const MAX_OUTSTANDING_NONCES = 32;
@@ -169,6 +180,11 @@ export class DeviceLog extends DurableObject<Env> {
         by TEXT NOT NULL,
         reason TEXT NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS entry_refs (
+        ref TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (ref, seq)
+      ) WITHOUT ROWID;
     `);
   }
 
@@ -505,7 +521,42 @@ export class DeviceLog extends DurableObject<Env> {
     return this.tpm.refuseEvidence(args);
   }
 
-  /** What the compliance package says about this device: registration, assurance history, latest checkpoint. */
+  /**
+   * What a receipt of decision `decisionId` at `seq` needs: the entry, the entries it rests on
+   * (its session, the review evidence of its hold), a checkpoint covering all of them (signed
+   * now if none does yet, and cosigned by the configured witnesses), and each entry's inclusion
+   * proof to it. `unknown_decision` when the entry at `seq` is not that decision.
+   */
+  async receipt(args: { seq: number; decisionId: string; now: number }): Promise<
+    GenericOutcome<{ origin: string; checkpoint: string; entry: ReceiptPart; related: ReceiptPart[] }, "not_found" | "unknown_decision" | "configuration_error">
+  > {
+    const device = this.readDevice();
+    if (!device) return { ok: false, code: "not_found" };
+    if (!Number.isSafeInteger(args.seq) || args.seq < 1 || args.seq > this.head.seq) return { ok: false, code: "unknown_decision" };
+    const { tree } = this.audit;
+    const text = await tree.entryText(args.seq);
+    const entry = text === null ? null : (JSON.parse(text) as LogEntry);
+    if (!entry || entry.type !== "decision" || entry.data["decision_id"] !== args.decisionId) return { ok: false, code: "unknown_decision" };
+    const refs = [`decision:${args.decisionId}`, ...(typeof entry.data["session"] === "string" ? [`session:${entry.data["session"]}`] : [])];
+    const relatedSeqs = refs.flatMap((ref) => this.sql.exec<{ seq: number }>("SELECT seq FROM entry_refs WHERE ref = ? ORDER BY seq", ref).toArray().map((row) => row.seq));
+    const needed = Math.max(args.seq, ...relatedSeqs);
+    const checkpoint = await this.audit.freshCheckpoint(args.now, needed);
+    if (!checkpoint || checkpoint.size < needed) return { ok: false, code: "configuration_error" };
+    const source = tree.source(checkpoint.size);
+    const part = async (seq: number, stored: string): Promise<ReceiptPart> => ({ entry: stored, proof: (await inclusionProof(source, seq - 1, checkpoint.size)).map((hash) => hash.toString("hex")) });
+    const related: ReceiptPart[] = [];
+    for (const seq of [...new Set(relatedSeqs)].sort((a, b) => a - b)) {
+      const stored = await tree.entryText(seq);
+      if (stored !== null) related.push(await part(seq, stored));
+    }
+    return { ok: true, origin: checkpoint.origin, checkpoint: checkpoint.note, entry: await part(args.seq, text as string), related };
+  }
+
+  /**
+   * What the compliance package says about this device: registration, assurance history, and
+   * the latest checkpoint, signed now if the evidence entries (reviews, attestations) are not
+   * all covered yet: `complianceEvidence` proves them into it.
+   */
   async complianceRecord(now: number): Promise<{
     device: DeviceRecord;
     assuranceHistory: { seq: number; time: string; assurance: string }[];
@@ -514,7 +565,34 @@ export class DeviceLog extends DurableObject<Env> {
     const device = this.readDevice();
     if (!device) return null;
     const assuranceHistory = this.sql.exec<{ seq: number; time: string; assurance: string }>("SELECT seq, time, assurance FROM assurance_history ORDER BY seq").toArray();
-    return { device, assuranceHistory, checkpoint: await this.audit.freshCheckpoint(now) };
+    const lastEvidence = this.sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM entry_refs WHERE ref IN (${EVIDENCE_PLACEHOLDERS})`, ...EVIDENCE_REFS).one().seq ?? 0;
+    return { device, assuranceHistory, checkpoint: await this.audit.freshCheckpoint(now, lastEvidence) };
+  }
+
+  /**
+   * The package evidence entries (attestation, review, quarantine, revocation) with seq in
+   * (`after`, `size`] whose time is in the window, at most `limit`, each with its inclusion proof
+   * to the checkpoint of `size`; `next` continues.
+   */
+  async complianceEvidence(args: { size: number; after: number; limit: number; from: string; to: string }): Promise<{
+    parts: (ReceiptPart & { kind: PackageEvidenceKind })[];
+    next: number | null;
+  }> {
+    const rows = this.sql
+      .exec<{ ref: string; seq: number }>(`SELECT ref, seq FROM entry_refs WHERE ref IN (${EVIDENCE_PLACEHOLDERS}) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, ...EVIDENCE_REFS, args.after, args.size, args.limit)
+      .toArray();
+    const { tree } = this.audit;
+    const source = tree.source(args.size);
+    const parts: (ReceiptPart & { kind: PackageEvidenceKind })[] = [];
+    for (const row of rows) {
+      const text = await tree.entryText(row.seq);
+      if (text === null) continue;
+      const time = (JSON.parse(text) as LogEntry).time;
+      if (time < args.from || time > args.to) continue;
+      const proof = (await inclusionProof(source, row.seq - 1, args.size)).map((hash) => hash.toString("hex"));
+      parts.push({ kind: PACKAGE_EVIDENCE_KINDS[EVIDENCE_REFS.indexOf(row.ref)] as PackageEvidenceKind, entry: text, proof });
+    }
+    return { parts, next: rows.length === args.limit ? (rows.at(-1) as { seq: number }).seq : null };
   }
 
   /** Rotates the log key, signs checkpoints, seals and archives segments (durable-objects/log-audit.ts). */
@@ -598,6 +676,23 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /**
+   * Indexes the entries a decision's receipt carries besides it: the session a decision names
+   * (`session:<id>`) and the review evidence of a held decision (`decision:<id>`). Decisions
+   * themselves are not indexed (the receipt request names their seq), so the decision path
+   * pays one type comparison.
+   */
+  private noteReference(entry: LogEntry): void {
+    if (entry.type === "decision") return;
+    const refs: string[] = [];
+    if (entry.type === "session.opened" && typeof entry.data["session_id"] === "string") refs.push(`session:${entry.data["session_id"]}`);
+    if (entry.type.startsWith("review.") && typeof entry.data["decision_id"] === "string") refs.push(`decision:${entry.data["decision_id"]}`);
+    // The compliance package's evidence: attestation appraisals, review verdicts, quarantines and revocations.
+    const evidence = packageEvidenceKindOf(entry);
+    if (evidence !== null) refs.push(evidenceRef(evidence));
+    for (const ref of refs) this.sql.exec("INSERT INTO entry_refs (ref, seq) VALUES (?, ?) ON CONFLICT DO NOTHING", ref, entry.seq);
+  }
+
+  /**
    * Must run inside `transaction`: head read, hash and insert happen with no
    * await in between, so concurrent requests cannot fork the chain; a rollback
    * restores the cached head from storage.
@@ -606,6 +701,7 @@ export class DeviceLog extends DurableObject<Env> {
     const { signing } = this.audit;
     const entry = signing.withMac(nextEntry(this.head, device, type, data, now, signing.entryKey(this.head.seq + 1)));
     this.noteAssurance(entry);
+    this.noteReference(entry);
     this.appendedAt = now;
     const text = JSON.stringify(entry);
     this.sql.exec("INSERT INTO log (seq, hash, entry) VALUES (?, ?, ?)", entry.seq, entry.hash, text);

@@ -31,6 +31,9 @@ type SegmentRow = {
 };
 
 export class LogArchive {
+  /** Segments read back for proofs, newest first. */
+  private readSegments: { key: string; segment: { first: number; lines: string[] } }[] = [];
+
   constructor(
     private readonly log: LogAccess,
     private readonly io: AuditIo,
@@ -206,6 +209,28 @@ export class LogArchive {
     if (!device) return;
     await putCreateOnly(this.io.archive, `${device.tenant}/devices/${device.id}/registration.json`, `${JSON.stringify(device)}\n`, { contentType: "application/json" });
     sql.exec("INSERT INTO audit_flags (name) VALUES ('registration_published') ON CONFLICT (name) DO NOTHING");
+  }
+
+  /**
+   * The stored lines of the sealed segment holding entry `seq` (for proofs over archived
+   * entries), read back from R2 and checked against the manifest's SHA-256; the last two read
+   * are kept. Null when no sealed segment holds `seq`.
+   */
+  async segmentLines(seq: number): Promise<{ first: number; lines: string[] } | null> {
+    const row = this.log.sql.exec<{ manifest: string }>("SELECT manifest FROM segments WHERE state = 'sealed' AND first <= ? AND last >= ?", seq, seq).toArray()[0];
+    if (!row) return null;
+    const manifest = JSON.parse(row.manifest) as SegmentManifest;
+    const key = segmentKeys(manifest.tenant, manifest.device, manifest.first, manifest.last).entries;
+    const cached = this.readSegments.find((s) => s.key === key);
+    if (cached) return cached.segment;
+    const object = await this.io.archive.get(key);
+    if (!object) throw new WardenError("storage_error", `segment ${manifest.first}-${manifest.last} is missing from the archive`);
+    const text = await object.text();
+    // R2 can be written around Warden: what is read back must be what was sealed.
+    if (sha256Hex(text) !== manifest.sha256) throw new WardenError("storage_error", `segment ${manifest.first}-${manifest.last} reads back different from its manifest`);
+    const segment = { first: manifest.first, lines: text.split("\n").slice(0, manifest.count) };
+    this.readSegments = [{ key, segment }, ...this.readSegments].slice(0, 2);
+    return segment;
   }
 
   /** Where entry `cursor` lives now: in a sealed segment, still here (up to `limit` rows from it), or past the head. */

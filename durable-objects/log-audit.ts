@@ -4,6 +4,8 @@ import type { AuditIo, LogAccess } from "./log-io.ts";
 import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { LogSigning } from "./log-signing.ts";
 import type { EventOutbox } from "./event-outbox.ts";
+import { LogTree } from "./log-tree.ts";
+import { LogWitnessing } from "./log-witness.ts";
 
 /**
  * The audit side of a device's Durable Object, run by its alarm: events owed to the tenant's feed
@@ -15,6 +17,8 @@ import type { EventOutbox } from "./event-outbox.ts";
 export class LogAudit {
   readonly signing: LogSigning;
   readonly archive: LogArchive;
+  readonly tree: LogTree;
+  readonly witnessing: LogWitnessing;
   private alarmAt: number | null = null;
   private running: Promise<void> | null = null;
 
@@ -24,17 +28,22 @@ export class LogAudit {
     private readonly events: EventOutbox,
   ) {
     this.archive = new LogArchive(log, io, () => this.signing.latestCheckpointRow());
+    this.tree = new LogTree(log, this.archive);
     this.signing = new LogSigning(
       log,
       io,
       () => this.archive.lastSealed()?.tree ?? null,
       () => this.archive.lastSealed()?.last_mac ?? null,
+      this.tree,
     );
+    this.witnessing = new LogWitnessing(log, io, this.signing, this.tree);
   }
 
   migrate(): void {
     this.signing.migrate();
     this.archive.migrate();
+    this.tree.migrate();
+    this.witnessing.migrate();
   }
 
   async load(): Promise<void> {
@@ -88,6 +97,7 @@ export class LogAudit {
       if (this.signing.rotationPending()) await step("rotation", async () => (rotated = await this.signing.rotate(now)));
       // A rotation is anchored at once by a checkpoint under the new key.
       await step("checkpoint", () => this.checkpointIfDue(now, rotated ? this.log.head().seq : this.archive.sealWanted(now)));
+      if (this.witnessing.pending()) await step("witness", () => this.witnessing.cosign());
       // One segment per run keeps each alarm within its CPU budget; scheduleNext runs the next at once.
       await step("archive", () => this.archive.archiveNext(now));
       await step("registry", () => this.archive.publishRegistration());
@@ -111,6 +121,8 @@ export class LogAudit {
       if (head - upto >= tuning.segmentEntries) candidates.push(now);
       else if (head > upto) candidates.push((this.archive.entryTime(upto + 1) ?? now) + tuning.segmentMinutes * 60_000);
       if (this.archive.pendingSegment()) candidates.push(now);
+      // A witness that has not cosigned yet is asked again after the retry delay.
+      if (this.witnessing.pending()) candidates.push(now + tuning.retrySeconds * 1000);
     }
     if (candidates.length === 0) return;
     // After a failure nothing runs sooner than the retry delay, so a persistent fault cannot spin.
@@ -124,14 +136,25 @@ export class LogAudit {
     return this.signing.checkpointIfDue(now, oldest, atLeast);
   }
 
-  /** For readers: the latest checkpoint, freshly signed if one is due; a signing failure leaves the latest stored one. */
-  async freshCheckpoint(now: number): Promise<StoredCheckpoint | null> {
+  /**
+   * For readers: the latest checkpoint, freshly signed if one is due (or `atLeast` is not yet
+   * covered) and cosigned by the witnesses that have not yet; a failure leaves the latest stored
+   * one, with whatever cosignatures it has.
+   */
+  async freshCheckpoint(now: number, atLeast = 0): Promise<StoredCheckpoint | null> {
     try {
-      return await this.checkpointIfDue(now);
+      await this.checkpointIfDue(now, atLeast);
     } catch (error) {
       console.error(JSON.stringify({ event: "audit.checkpoint_failed", device: this.log.device()?.id, error: String(error) }));
-      return this.signing.latestCheckpoint();
     }
+    if (this.witnessing.pending()) {
+      try {
+        await this.witnessing.cosign();
+      } catch (error) {
+        console.error(JSON.stringify({ event: "audit.witness_failed", device: this.log.device()?.id, error: String(error) }));
+      }
+    }
+    return this.signing.latestCheckpoint();
   }
 
   /** The compact range after entry `size` if it can be built from entries still here; null when `size` is archived. */

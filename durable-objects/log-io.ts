@@ -1,5 +1,8 @@
 import type { AppendedEntry } from "../worker/domain.ts";
+import { WardenError } from "../worker/errors.ts";
+import { parseStrictJson } from "../worker/json/strict.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
+import { parseWitnessConfig, type WitnessConfig } from "../worker/log/witness.ts";
 import type { EventsIo } from "./event-outbox.ts";
 
 /**
@@ -18,6 +21,10 @@ export interface AuditIo {
   tuning: AuditTuning;
   /** The tenant's event feed each committed entry is owed to; null produces no events. */
   events: EventsIo;
+  /** The witnesses asked to cosign each checkpoint (`WITNESSES`); none by default. */
+  witnesses(): WitnessConfig[];
+  /** How witnesses are reached: the `WITNESS` service binding when there is one, else the network. */
+  witnessFetch(request: Request): Promise<Response>;
 }
 
 /** When to sign and when to seal. */
@@ -58,7 +65,25 @@ export function auditIoFrom(env: Env): AuditIo {
     macKey: () => env.LOG_HMAC_KEY,
     tuning: tuningFrom(env),
     events: eventsIoFrom(env),
+    witnesses: () => witnessesFrom(env.WITNESSES),
+    witnessFetch: (request) => (env.WITNESS ? env.WITNESS.fetch(request) : fetch(request)),
   };
+}
+
+let witnessCache: { source: string | undefined; witnesses: WitnessConfig[] } | undefined;
+
+/** `WITNESSES` (JSON) parsed once per value; a value that does not parse is a configuration error, never "no witnesses". */
+function witnessesFrom(source: string | undefined): WitnessConfig[] {
+  const cached = witnessCache;
+  if (cached && cached.source === source) return cached.witnesses;
+  let witnesses: WitnessConfig[];
+  try {
+    witnesses = source ? parseWitnessConfig(parseStrictJson(source)) : [];
+  } catch (cause) {
+    throw new WardenError("configuration_error", "WITNESSES is not a JSON list of {vkey, url}", { cause });
+  }
+  witnessCache = { source, witnesses };
+  return witnesses;
 }
 
 /** What the audit side reads of, and appends to, the log its object owns. */

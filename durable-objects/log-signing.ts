@@ -11,6 +11,7 @@ import { parseNote, signNote } from "../worker/log/note.ts";
 import { rotationText } from "../worker/log/rotation.ts";
 import type { AuditIo, LogAccess } from "./log-io.ts";
 import { putCreateOnly } from "../worker/r2.ts";
+import { STORED_LEVEL, type LogTree } from "./log-tree.ts";
 
 /**
  * The signing side of a device log: which log key entries name, the chained HMAC, key
@@ -48,6 +49,8 @@ export class LogSigning {
     private readonly archivedTree: () => Frontier | null,
     /** The `mac` of the last archived entry, for a log whose entries were all archived. */
     private readonly archivedMac: () => string | null,
+    /** Keeps the interior nodes each checkpoint completes, for proofs. */
+    private readonly tree: LogTree,
   ) {}
 
   migrate(): void {
@@ -258,7 +261,12 @@ export class LogSigning {
       if (hashes.length !== head.seq - start.size || (hashes[0] && hashes[0].seq !== start.size + 1)) {
         throw new WardenError("storage_error", `entries ${start.size + 1}..${head.seq} are not all present to extend the tree`);
       }
-      const frontier = extendFrontier(start, hashes.map((row) => row.hash));
+      const nodes: { level: number; index: number; hash: string }[] = [];
+      const frontier = extendFrontier(
+        start,
+        hashes.map((row) => row.hash),
+        (level, index, hash) => level >= STORED_LEVEL && nodes.push({ level, index, hash: hash.toString("hex") }),
+      );
       const origin = this.origin();
       const checkpoint = { origin, size: head.seq, root: frontierRoot(frontier).toString("hex"), head: head.hash, time: new Date(now).toISOString() };
       const note = await signNote(checkpointText(checkpoint), [noteSignerFor(key, origin)]);
@@ -276,6 +284,7 @@ export class LogSigning {
           JSON.stringify(frontier),
           note,
         );
+        this.tree.store(nodes);
         this.signedSize = checkpoint.size;
       });
       await this.publish(key);

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import ts from "typescript";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const DIRS = ["worker", "durable-objects", "cli"];
+const DIRS = ["worker", "durable-objects", "witness", "cli"];
 
 /** Modules that must not depend on Durable Objects: they run anywhere, the CLI included. */
 const PURE = ["worker/policy/", "worker/people/", "worker/tokens/", "worker/verifiers/", "worker/log/", "worker/json/", "worker/events/ocsf.ts", "worker/auth.ts", "worker/domain.ts", "worker/errors.ts", "worker/encoding.ts"];

@@ -36,10 +36,18 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 const wranglerBin = process.env.WARDEN_WRANGLER ?? createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
 
+/** 32 random bytes in base64url, never starting with "-", which a command line would read as an option (`--admin-token -x…`). */
+function bearerToken() {
+  for (;;) {
+    const token = randomBytes(32).toString("base64url");
+    if (!token.startsWith("-")) return token;
+  }
+}
+
 /** The secrets the worker reads (env.d.ts), and how a missing one can be made here. */
 const SECRETS = [
-  { name: "ADMIN_TOKEN", make: () => randomBytes(32).toString("base64url"), show: true },
-  { name: "AUDITOR_TOKEN", make: () => randomBytes(32).toString("base64url"), show: true },
+  { name: "ADMIN_TOKEN", make: () => bearerToken(), show: true },
+  { name: "AUDITOR_TOKEN", make: () => bearerToken(), show: true },
   { name: "SIGNING_KEY", make: () => JSON.stringify(generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" })), show: false },
   { name: "LOG_SIGNING_KEY", make: () => JSON.stringify(generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" })), show: false },
   { name: "LOG_HMAC_KEY", make: () => randomBytes(32).toString("base64url"), show: false },

@@ -14,12 +14,17 @@
 //     publish` does, and registers the agents the example bundle expects
 //     (policy-bundles/default/agents.json: the shim's default id and the ids the hooks send),
 //     which it denies otherwise (`agent_unregistered`).
+//  4. Runs the project's witness (witness/, C2SP tlog-witness) as a second `wrangler dev` on
+//     port 8788 (WARDEN_WITNESS_PORT), with its own key in witness/.dev.vars and Warden's log key
+//     (and the log origin of the first run) as what it trusts; Warden's .dev.vars gets WITNESSES
+//     pointing at it, so every checkpoint is cosigned. Delete WITNESSES from .dev.vars to run
+//     without, and witness/.dev.vars after serving on another --host.
 //
 // Everything runs locally (workerd through wrangler): no Cloudflare login, no metrics.
 // The CLI runs from dist/: it is rebuilt first when cli/ or worker/ changed since the last build.
 
 import { spawn, spawnSync } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isIP } from "node:net";
@@ -35,6 +40,8 @@ const DEV_VARS = join(root, ".dev.vars");
 const ARTIFACT_FILE = join(root, ".dev", "default.jws");
 const PUBLISHER_KEY_FILE = join(root, ".dev", "publisher.jwk");
 const REQUIRED_VARS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "PUBLISHER_KEYS", "LOG_SIGNING_KEY", "LOG_HMAC_KEY"];
+const WITNESS_DEV_VARS = join(root, "witness", ".dev.vars");
+const WITNESS_PORT = process.env.WARDEN_WITNESS_PORT ?? "8788";
 const wardenBin = join(root, "bin", "warden.js");
 
 const env = {
@@ -131,14 +138,22 @@ function devVars() {
   );
 }
 
+/** 32 random bytes in base64url, never starting with "-", which a command line would read as an option (`--admin-token -x…`). */
+function bearerToken() {
+  for (;;) {
+    const token = randomBytes(32).toString("base64url");
+    if (!token.startsWith("-")) return token;
+  }
+}
+
 function ensureDevVars() {
   const signingKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
   const logSigningKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
-  const adminToken = randomBytes(32).toString("base64url");
+  const adminToken = bearerToken();
   const contents = [
     "# Local development secrets, made by `npm start` (scripts/dev.mjs). Never commit this file.",
     `ADMIN_TOKEN=${adminToken}`,
-    `AUDITOR_TOKEN=${randomBytes(32).toString("base64url")}`,
+    `AUDITOR_TOKEN=${bearerToken()}`,
     `SIGNING_KEY='${JSON.stringify(signingKey)}'`,
     `LOG_SIGNING_KEY='${JSON.stringify(logSigningKey)}'`,
     `LOG_HMAC_KEY=${randomBytes(32).toString("base64url")}`,
@@ -251,6 +266,59 @@ async function activateWhenReady(version, serve) {
   say(`wrangler dev did not answer at ${serve.probe}; the example bundle is uploaded but not active`);
 }
 
+// 4. The witness: its key once, the log key it trusts, and WITNESSES in Warden's .dev.vars.
+/** tlog-cosignature key ID (hex): SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4], as worker/log/witness.ts computes it. */
+function witnessVkey(name, x) {
+  const key = Buffer.from(x, "base64url");
+  const id = createHash("sha256").update(name).update(Buffer.of(0x0a, 0x04)).update(key).digest().subarray(0, 4).toString("hex");
+  return `${name}+${id}+${Buffer.concat([Buffer.of(0x04), key]).toString("base64")}`;
+}
+
+async function ensureWitness(origin) {
+  const { unstable_readConfig } = await import("wrangler");
+  const config = unstable_readConfig({ config: join(root, "witness", "wrangler.jsonc") }, { hideWarnings: true });
+  const name = config.vars?.WITNESS_NAME;
+  const logKey = devVars().LOG_SIGNING_KEY;
+  if (typeof name !== "string" || !logKey) {
+    say("no witness: witness/wrangler.jsonc names none, or .dev.vars has no LOG_SIGNING_KEY");
+    return false;
+  }
+  if (!existsSync(WITNESS_DEV_VARS)) {
+    const witnessKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+    const { x } = JSON.parse(logKey);
+    const contents = [
+      "# The local witness's secrets, made by `npm start` (scripts/dev.mjs). Never commit this file.",
+      `WITNESS_SIGNING_KEY='${JSON.stringify(witnessKey)}'`,
+      `WITNESS_LOGS_CONFIG='${JSON.stringify([{ origin_prefix: `${origin}/`, keys: [{ kty: "OKP", crv: "Ed25519", x }] }])}'`,
+      "",
+    ].join("\n");
+    writeFileSync(WITNESS_DEV_VARS, contents, { flag: "wx", mode: 0o600 });
+    say(`created ${relative(root, WITNESS_DEV_VARS)} with the witness's key, trusting the log key of .dev.vars`);
+  }
+  if (!("WITNESSES" in devVars())) {
+    const witnessKey = readFileSync(WITNESS_DEV_VARS, "utf8").match(/^WITNESS_SIGNING_KEY='(.*)'$/m)?.[1];
+    if (!witnessKey) fail(`${WITNESS_DEV_VARS} has no WITNESS_SIGNING_KEY`);
+    const vkey = witnessVkey(name, JSON.parse(witnessKey).x);
+    appendFileSync(DEV_VARS, `WITNESSES='${JSON.stringify([{ vkey, url: `http://localhost:${WITNESS_PORT}` }])}'\n`);
+    say(`added WITNESSES to ${DEV_VARS}: checkpoints are cosigned by ${vkey}`);
+  }
+  return true;
+}
+
+/** The witness's wrangler dev, in the background; stopped when Warden's ends. */
+function runWitnessDev() {
+  const child = spawn(
+    process.execPath,
+    [wranglerBin, "dev", "--config", "witness/wrangler.jsonc", "--port", WITNESS_PORT, "--inspector-port", String(Number(WITNESS_PORT) + 1000), "--persist-to", PERSIST_TO, "--show-interactive-dev-session=false"],
+    { cwd: root, env, stdio: ["ignore", "ignore", "inherit"] },
+  );
+  child.on("error", (error) => say(`cannot run the witness: ${error.message}`));
+  process.on("exit", () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  });
+  say(`witness on http://localhost:${WITNESS_PORT}`);
+}
+
 // 3. wrangler dev, in the foreground.
 function runWranglerDev(serve) {
   const vars = Object.entries(serve.vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
@@ -285,6 +353,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   buildCli();
   ensureDevVars();
   const version = buildAndUpload(await readConfig());
+  if (await ensureWitness(serve.vars.LOG_ORIGIN)) runWitnessDev();
   runWranglerDev(serve);
   await activateWhenReady(version, serve);
 }

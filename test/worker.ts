@@ -43,6 +43,8 @@ function overlaidIo(id: string, env: Env): AuditIo {
     now: () => (change().io?.now ?? base.now)(),
     keys: () => (change().io?.keys ?? base.keys)(),
     macKey: () => (change().io?.macKey ?? base.macKey)(),
+    witnesses: () => (change().io?.witnesses ?? base.witnesses)(),
+    witnessFetch: (request) => (change().io?.witnessFetch ?? base.witnessFetch)(request),
     get tuning() {
       return { ...base.tuning, ...change().tuning };
     },

@@ -30,6 +30,8 @@ export interface LocalWarden {
   adminToken: string;
   /** wrangler dev's local state (R2, Durable Objects), for `warden bundle publish --persist-to`. */
   persist: string;
+  /** AUDITOR_TOKEN of this run (exports, receipts, the compliance package). */
+  auditorToken: string;
   stop(): Promise<void>;
   /** wrangler's output so far, for failure messages. */
   output(): string;
@@ -59,6 +61,7 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const url = `http://localhost:${port}`;
   const adminToken = randomBytes(32).toString("base64url");
+  const auditorToken = randomBytes(32).toString("base64url");
   const jwk = () => generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" }) as JWK;
   const publisher = jwk();
   const { d: _private, ...publisherPublic } = publisher;
@@ -84,7 +87,7 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
   const envFile = join(dir, "vars.env");
   const vars: Record<string, string> = {
     ADMIN_TOKEN: adminToken,
-    AUDITOR_TOKEN: randomBytes(32).toString("base64url"),
+    AUDITOR_TOKEN: auditorToken,
     SIGNING_KEY: JSON.stringify(jwk()),
     LOG_SIGNING_KEY: JSON.stringify(jwk()),
     LOG_HMAC_KEY: randomBytes(32).toString("base64url"),
@@ -155,5 +158,5 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
     await stop();
     throw new Error(`${String(error)}\n${output}`);
   }
-  return { url, api: `http://127.0.0.1:${port}`, adminToken, persist, stop, output: () => output };
+  return { url, api: `http://127.0.0.1:${port}`, adminToken, auditorToken, persist, stop, output: () => output };
 }

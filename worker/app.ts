@@ -26,6 +26,12 @@ import packageJson from "../package.json";
 
 /** Request bodies above this are refused before anything parses them. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Routes that take attestation evidence take more: a measured-boot event log is tens of
+ * kilobytes (a Windows one often over 64 KiB in base64), an Azure CVM's evidence some 40.
+ */
+export const MAX_EVIDENCE_BODY_BYTES = 1024 * 1024;
+const EVIDENCE_ROUTES: ReadonlySet<string> = new Set(["/v1/sessions", "/v1/attestation/results"]);
 
 const JSON_MEDIA_TYPE = /^application\/json(\s*;|$)/i;
 
@@ -44,10 +50,11 @@ export function createApp(deps: Deps = runtimeDeps) {
     }
     return next();
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problemResponse("payload_too_large") }),
-  );
+  const limitDefault = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problemResponse("payload_too_large") });
+  const limitEvidence = bodyLimit({ maxSize: MAX_EVIDENCE_BODY_BYTES, onError: () => problemResponse("payload_too_large") });
+  app.use("/v1/*", function limitBody(c, next) {
+    return (EVIDENCE_ROUTES.has(c.req.path) ? limitEvidence : limitDefault)(c, next);
+  });
   app.use("/v1/*", async function strictJsonBody(c, next) {
     if (!c.req.raw.body || !JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")) return next();
     const bytes = new Uint8Array(await c.req.arrayBuffer());

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { base64url, calculateJwkThumbprint, decodeJwt } from "jose";
+import { base64url, calculateJwkThumbprint, decodeJwt, importJWK, jwtVerify, type JWK } from "jose";
 import { describe, expect, it } from "vitest";
 import type { AnySessionEvidence, WardenClient } from "../../cli/client.ts";
 import type { Deps } from "../../worker/context.ts";
@@ -10,6 +10,14 @@ import { parseTdxQuote, pckInfo, tdxQuoteLength, SGX_EXTENSIONS_OID, collateralF
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
 import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
+import { earAppraisal, validateEar, type EarClaimsSet } from "../../worker/attestation/ear.ts";
+
+/** Warden's claims inside an EAR (its one submod's `warden_claims`). */
+function appraisalOf(ear: unknown): Record<string, unknown> {
+  const found = earAppraisal(ear as EarClaimsSet);
+  if (!found) throw new Error(`not an EAR Warden issued: ${JSON.stringify(ear)}`);
+  return found.claims as Record<string, unknown>;
+}
 import { amdRoots, snp, tdx } from "../unit/verifiers/fixtures.ts";
 import { CA_USAGE, LEAF_USAGE, NOW, crl, issue, x509, type Issued } from "../unit/verifiers/pki.ts";
 
@@ -34,7 +42,7 @@ function sources() {
   const manifest = {
     ...(defaultSources.manifest as Record<string, unknown>),
     attestation: {
-      sev_snp: { measurements: "any", minimum_tcb: { Milan: ANY_MILAN } },
+      sev_snp: { measurements: "any", minimum_tcb: { Milan: ANY_MILAN, Genoa: ANY_MILAN } },
       tdx: { mrtd: "any" },
     },
   };
@@ -150,9 +158,15 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     expect(session.body.assurance).toBe("sev-snp");
     const claims = decodeJwt(session.body.session_token);
     expect(claims["assurance"]).toBe("sev-snp");
-    expect(claims["att"]).toMatchObject({ type: "sev-snp", product: "Milan", signing_key: "vcek", vmpl: 0, debug: false, measurement: toHex(parsed.measurement) });
+    expect(validateEar(claims["att"])).toEqual([]);
+    // MEASUREMENT is "any" in this bundle: no executables claim; everything else affirming.
+    expect((claims["att"] as EarClaimsSet)["submods"]).toEqual({
+      "sev-snp": expect.objectContaining({ ear_status: "affirming", ear_trustworthiness_vector: { "instance-identity": 2, hardware: 2, configuration: 2, "runtime-opaque": 2 } }),
+    });
+    expect(appraisalOf(claims["att"])).toMatchObject({ type: "sev-snp", product: "Milan", signing_key: "vcek", vmpl: 0, debug: false, measurement: toHex(parsed.measurement) });
     const opened = (await logOf(client)).filter((e) => e.type === "session.opened").at(-1)!;
-    expect(opened.data).toMatchObject({ assurance: "sev-snp", attestation: { type: "sev-snp", measurement: toHex(parsed.measurement) } });
+    expect(opened.data).toMatchObject({ assurance: "sev-snp" });
+    expect(appraisalOf(opened.data["attestation"])).toMatchObject({ type: "sev-snp", measurement: toHex(parsed.measurement) });
 
     // The same evidence under the pinned AMD roots (a tenant without injected anchors): the generated ARK copies the real name, not its key.
     const pinned = await tenant(GEN_TIME);
@@ -174,12 +188,14 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     expect(session.status, JSON.stringify(session.body)).toBe(201);
     expect(session.body.assurance).toBe("tdx");
     const claims = decodeJwt(session.body.session_token);
-    expect(claims["att"]).toMatchObject({ type: "tdx", quote_version: 4, tcb_status: "UpToDate", advisory_ids: [] });
-    const att = claims["att"] as Record<string, unknown>;
+    expect(validateEar(claims["att"])).toEqual([]);
+    expect(appraisalOf(claims["att"])).toMatchObject({ type: "tdx", quote_version: 4, tcb_status: "UpToDate", advisory_ids: [] });
+    const att = appraisalOf(claims["att"]);
     expect(att["mr_td"]).toMatch(/^[0-9a-f]{96}$/);
     expect(att["fmspc"]).toMatch(/^[0-9a-f]{12}$/);
     const opened = (await logOf(client)).filter((e) => e.type === "session.opened").at(-1)!;
-    expect(opened.data).toMatchObject({ assurance: "tdx", attestation: { type: "tdx", tcb_status: "UpToDate", mr_td: att["mr_td"] } });
+    expect(opened.data).toMatchObject({ assurance: "tdx" });
+    expect(appraisalOf(opened.data["attestation"])).toMatchObject({ type: "tdx", tcb_status: "UpToDate", mr_td: att["mr_td"] });
 
     client.sessionToken = session.body.session_token;
     expect((await client.decide(release)).body).toMatchObject({ decision: "permit", reasons: ["release-needs-tdx"] });
@@ -203,7 +219,7 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     const rolled = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))), collateral: older }));
     expect(rolled.status, JSON.stringify(rolled.body)).toBe(201);
     expect((await env.BUNDLES.head(key))?.customMetadata?.["tcb_evaluation_data_number"]).toBe(cachedNumber);
-    expect((decodeJwt(rolled.body.session_token)["att"] as Record<string, unknown>)["tcb_evaluation_data_number"]).toBe(Number(cachedNumber));
+    expect(appraisalOf(decodeJwt(rolled.body.session_token)["att"])["tcb_evaluation_data_number"]).toBe(Number(cachedNumber));
 
     // Sixty days later the cached collateral is stale: refused, never trusted past its window.
     const later = await tenant(GEN_TIME + 60 * 86_400_000, { tdxTrust: async () => gen.trust });
@@ -235,7 +251,117 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
 
   it("the OpenAPI document describes the SEV-SNP and TDX evidence", async () => {
     const doc = (await (await workerFetch()(new Request("https://warden.test/openapi.json"))).json()) as { components: { schemas: Record<string, unknown> } };
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["SevSnpEvidence", "TdxEvidence"]));
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["SevSnpEvidence", "TdxEvidence", "AzureSnpVtpmEvidence"]));
+  });
+});
+
+describe("Azure confidential VMs (HCL report + vTPM quote) on POST /v1/sessions", () => {
+  // Within the s4 VCEK's validity (2025-01-24..2032-01-24) and after the real clock.
+  const AZURE_TIME = S2_TIME;
+  const RUNTIME = 0x4c0;
+  const fixture = () => JSON.parse(snp.s4.evidenceJson) as { report: number[]; quote: { message: number[]; signature: number[]; pcrs: number[][] }; vcek: string };
+
+  it("the real Azure evidence verifies up to the nonce: its quote answers trustee's challenge, not ours → 401 qualifying_data_mismatch, logged", async () => {
+    const t = await tenant(AZURE_TIME);
+    const client = await device(t);
+    const refused = await present(client, async () => ({ type: "azure-snp-vtpm", evidence: fixture() }));
+    expect(refused.status, JSON.stringify(refused.body)).toBe(401);
+    expect(refused.body).toMatchObject({ code: "evidence_rejected", evidence_code: "qualifying_data_mismatch" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "azure-snp-vtpm", code: "qualifying_data_mismatch" } });
+  });
+
+  it("re-signed under a generated Genoa chain and vTPM key, bound to our nonce: a session with assurance sev-snp and the vTPM PCRs in its appraisal", async () => {
+    const [realAsk, realArk] = parseCertificatesPem(amdRoots.genoa);
+    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+    const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen genoa ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen genoa ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const trust: SnpTrust = await snpTrustFromChains([{ product: "Genoa", kind: "vcek", pem: [ask, ark].map((c) => c.cert.toString("pem")).join("\n") }]);
+    const hcl = Uint8Array.from(fixture().report);
+    const parsed = parseSnpReport(hcl.subarray(0x20, 0x20 + 0x4a0));
+    const vcek = await issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: "gen genoa vcek", extensions: kdsExtensions(parsed.reportedTcb, parsed.chipId, "Genoa") });
+    const ak = (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const akN = ((await crypto.subtle.exportKey("jwk", ak.publicKey)) as JsonWebKey).n!;
+
+    /** The fixture with our AK in HCLAkPub (same length), REPORT_DATA over the new runtime data, and a quote over `extraData`. */
+    const evidence = async (extraData: Uint8Array) => {
+      const report = hcl.slice();
+      const size = new DataView(report.buffer).getUint32(RUNTIME + 16, true);
+      const text = new TextDecoder().decode(report.subarray(RUNTIME + 20, RUNTIME + 20 + size));
+      const at = text.indexOf('"n":"') + 5;
+      const end = text.indexOf('"', at);
+      expect(akN.length).toBe(end - at);
+      report.set(new TextEncoder().encode(akN), RUNTIME + 20 + at);
+      const runtimeDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", report.subarray(RUNTIME + 20, RUNTIME + 20 + size)));
+      report.set(await resignSnp(report.subarray(0x20, 0x20 + 0x4a0), vcek.keys, concatBytes(runtimeDigest, new Uint8Array(32))), 0x20);
+      const q = fixture().quote;
+      const message = Uint8Array.from(q.message);
+      // TPMS_ATTEST: magic 4, type 2, qualifiedSigner (2 + 34), extraData (2 + 48), then the rest.
+      const before = message.subarray(0, 6 + 2 + 34);
+      const after = message.subarray(6 + 2 + 34 + 2 + 48);
+      const quote = concatBytes(before, Uint8Array.of(0, extraData.length), extraData, after);
+      const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", ak.privateKey, quote));
+      return { report: [...report], quote: { message: [...quote], signature: [...signature], pcrs: q.pcrs }, vcek: vcek.cert.toString("pem") };
+    };
+    const t = await tenant(GEN_TIME, { snpTrust: async () => trust });
+    const client = await device(t);
+    const qualifying = async (nonce: string) =>
+      new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(base64url.decode(nonce), base64url.decode(await calculateJwkThumbprint(client.key.publicJwk, "sha256")))));
+    const session = await present(client, async (nonce) => ({ type: "azure-snp-vtpm", evidence: await evidence(await qualifying(nonce)) }));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(session.body.assurance).toBe("sev-snp");
+    expect(validateEar(session.body["attestation"])).toEqual([]);
+    expect(appraisalOf(session.body["attestation"])).toMatchObject({
+      type: "azure-snp-vtpm",
+      product: "Genoa",
+      vtpm: { pcr_bank: "sha256", pcrs: { "0": "afd689d0bb1c5f36f023fbaf574135f555a28a10c1f6b938d2a25e70c7783338" } },
+      vm_configuration: { "secure-boot": true },
+    });
+    // The nonce without the device key (trustee's convention) is not our binding.
+    const bare = await present(client, async (nonce) => ({ type: "azure-snp-vtpm", evidence: await evidence(base64url.decode(nonce)) }));
+    expect(bare.body).toMatchObject({ code: "evidence_rejected", evidence_code: "qualifying_data_mismatch" });
+  });
+});
+
+describe("POST /v1/attestation/results: a signed EAR for relying parties other than Warden", () => {
+  const AZURE_NONCE = "0218488bae25d2509232bf676f1a66a30d7372add909109b36016ef136f2938ca05475f8b46094de6b64270ea35d950f";
+  const results = (t: Tenant, body: unknown, token: string = env.AUDITOR_TOKEN) =>
+    t.fetch(new Request("https://warden.test/v1/attestation/results", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) }));
+
+  it("the real Azure CVM evidence with the relying party's nonce (trustee's): an EAR signed by the JWKS key, valid against the draft", async () => {
+    const t = await tenant(S2_TIME);
+    const response = await results(t, { evidence: { type: "azure-snp-vtpm", evidence: JSON.parse(snp.s4.evidenceJson) }, nonce: AZURE_NONCE });
+    const body = (await response.json()) as { ear: string; claims: EarClaimsSet; expires_at: string };
+    expect(response.status, JSON.stringify(body)).toBe(200);
+    const jwks = (await (await t.fetch(new Request("https://warden.test/.well-known/jwks.json"))).json()) as { keys: JsonWebKey[] };
+    const { payload, protectedHeader } = await jwtVerify(body.ear, await importJWK(jwks.keys[0] as JWK, "EdDSA"), { typ: "eat+jwt", issuer: "warden", currentDate: new Date(S2_TIME) });
+    expect(protectedHeader).toMatchObject({ alg: "EdDSA", typ: "eat+jwt" });
+    expect(validateEar(payload)).toEqual([]);
+    expect(payload).toMatchObject({ ...body.claims, exp: (payload.iat as number) + 300 });
+    const submod = (body.claims["submods"] as Record<string, Record<string, unknown>>)["azure-snp-vtpm"]!;
+    expect(submod).toMatchObject({ ear_status: "affirming", eat_nonce: base64url.encode(fromHex(AZURE_NONCE)), warden_evidence: { type: "azure-snp-vtpm", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    expect(appraisalOf(body.claims)).toMatchObject({ product: "Genoa", vtpm: { pcrs: { "0": "afd689d0bb1c5f36f023fbaf574135f555a28a10c1f6b938d2a25e70c7783338" } } });
+  });
+
+  it("SEV-SNP s2: REPORT_DATA is the relying party's nonce; another nonce is refused as for sessions", async () => {
+    const t = await tenant(S2_TIME);
+    const reportData = toHex(parseSnpReport(snp.s2.report).reportData);
+    const evidence = { type: "sev-snp", report: b64(snp.s2.report), certs: { endorsement_key: b64(snp.s2.vcek) } };
+    const ok = await results(t, { evidence, nonce: reportData });
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    const wrong = await results(t, { evidence, nonce: "00".repeat(32) });
+    expect(wrong.status).toBe(403);
+    expect(await wrong.json()).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
+  });
+
+  it("refuses what it cannot appraise: a TPM quote without its device, a malformed nonce, a device caller", async () => {
+    const t = await tenant(S2_TIME);
+    const quote = { type: "tpm", quote: "AAAA", signature: "AAAA", pcrs: {} };
+    expect(await (await results(t, { evidence: quote, nonce: "00".repeat(16) })).json()).toMatchObject({ code: "malformed_request" });
+    expect(await (await results(t, { evidence: quote, nonce: "00".repeat(16), device_id: "nobody" })).json()).toMatchObject({ code: "not_found" });
+    expect((await results(t, { evidence: quote, nonce: "0011" })).status).toBe(400);
+    const client = await device(t);
+    await client.openSession();
+    expect((await client.authorized("POST", "/v1/attestation/results", { evidence: quote, nonce: "00".repeat(16) })).status).toBe(403);
   });
 });
 
@@ -326,12 +452,12 @@ describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel
 
 // ——— helpers adapted from test/unit/verifiers/{sev-snp,tdx}.test.ts ———
 
-function kdsExtensions(tcb: Uint8Array, hwid: Uint8Array): x509.Extension[] {
+function kdsExtensions(tcb: Uint8Array, hwid: Uint8Array, product = "Milan-B0"): x509.Extension[] {
   const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
   const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
   return [
     intExt(KdsOid.structVersion, 0),
-    ia5(KdsOid.productName, "Milan-B0"),
+    ia5(KdsOid.productName, product),
     intExt(KdsOid.blSpl, tcb[0]!),
     intExt(KdsOid.teeSpl, tcb[1]!),
     intExt(KdsOid.spl4, tcb[2]!),

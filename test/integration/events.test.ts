@@ -111,7 +111,7 @@ describe("the pull feed", () => {
     expect(past.events).toEqual([]);
     expect((await feedPage(fetch, "", env.ADMIN_TOKEN)).status).toBe(200);
     const asDevice = await devices[0]!.authorized<{ code: string }>("GET", "/v1/events");
-    expect([asDevice.status, asDevice.body.code]).toEqual([403, "forbidden"]);
+    expect([asDevice.status, asDevice.body.code]).toEqual([403, "person_required"]);
     for (const query of ["?after=-1", "?limit=0", "?limit=1001", "?after=1e3", "?after=x"]) {
       const refused = await feedPage(fetch, query);
       expect([query, refused.status, refused.body.code]).toEqual([query, 400, "malformed_request"]);

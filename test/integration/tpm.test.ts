@@ -8,6 +8,12 @@ import { publicJwk } from "../../worker/verifiers/tpm/keys.ts";
 import { activate, defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
 import { tpmActivate, tpmCertify, tpmExtend, tpmInfo, tpmQuote, type AkKind, type TpmName } from "../tpm-host.ts";
 import { CA_USAGE, issue, signingAlgorithm, x509 } from "../unit/verifiers/pki.ts";
+import { eventLogCases } from "../unit/verifiers/eventlog-fixtures.ts";
+import { parseEventLog } from "../../worker/verifiers/tpm/eventlog.ts";
+import { EV } from "../../worker/verifiers/tpm/eventlog-types.ts";
+import { TPM_ALG } from "../../worker/verifiers/tpm/constants.ts";
+import { toHex } from "../../worker/verifiers/reader.ts";
+import { earAppraisal, validateEar, type EarClaimsSet } from "../../worker/attestation/ear.ts";
 
 // Enroll → activate → quote → session → decide, against a real software TPM (swtpm) driven
 // through the loopback host of test/setup/swtpm.ts, and the negative table of issue 4.
@@ -18,7 +24,7 @@ const ZERO = "00".repeat(32);
 const PCRS = [0, 1, 2, 3, 4, 5, 6, 7];
 
 /** The default bundle plus TPM reference values and a policy only a TPM-attested session satisfies. */
-function tpmSources(tpm: { pcrs: number[]; reference: Record<string, string[]> }) {
+function tpmSources(tpm: { pcrs: number[]; reference: Record<string, string[]>; event_log?: Record<string, never> }) {
   const manifest = { ...(defaultSources.manifest as Record<string, unknown>), attestation: { tpm: { pcr_bank: "sha256", ...tpm } } };
   const policies = `${defaultSources.policies}
 @id("release-needs-tpm")
@@ -31,14 +37,23 @@ when { resource.within.contains("/srv/release") && context.device.assurance == "
 interface Tenant {
   name: string;
   fetch: (request: Request) => Promise<Response>;
+  /** Digest of the tenant's bundle: the EARs' appraisal policy. */
+  policy: string;
+}
+
+/** Warden's claims inside an EAR (its one submod's `warden_claims`). */
+function appraisalOf(ear: unknown): Record<string, unknown> {
+  const found = earAppraisal(ear as EarClaimsSet);
+  if (!found) throw new Error(`not an EAR Warden issued: ${JSON.stringify(ear)}`);
+  return found.claims as Record<string, unknown>;
 }
 
 let localCa: TpmTrust;
-async function tenant(tpm: { pcrs: number[]; reference: Record<string, string[]> }, options: { trustLocalCa?: boolean; trust?: TpmTrust } = {}): Promise<Tenant> {
+async function tenant(tpm: { pcrs: number[]; reference: Record<string, string[]>; event_log?: Record<string, never> }, options: { trustLocalCa?: boolean; trust?: TpmTrust } = {}): Promise<Tenant> {
   const name = uniqueId("tpm");
-  await activate(tpmSources(tpm), name);
+  const policy = await activate(tpmSources(tpm), name);
   const trust = options.trust ?? (options.trustLocalCa === false ? await pinnedTpmTrust() : mergeTpmTrust(await pinnedTpmTrust(), localCa));
-  return { name, fetch: workerFetch({ tenant: name, deps: { tpmTrust: async () => trust } }) };
+  return { name, policy, fetch: workerFetch({ tenant: name, deps: { tpmTrust: async () => trust } }) };
 }
 
 async function device(t: Tenant): Promise<WardenClient> {
@@ -136,7 +151,13 @@ describe("TPM enrollment and attested sessions through the worker", () => {
     expect(session.body.assurance).toBe("tpm");
     const claims = decodeJwt(session.body.session_token);
     expect(claims["assurance"]).toBe("tpm");
+    // The token's `att` is an EAR (draft-ietf-rats-ear): Warden's claims ride in its one submod.
+    expect(validateEar(claims["att"])).toEqual([]);
     expect(claims["att"]).toMatchObject({
+      ear_status: "affirming",
+      submods: { tpm: { ear_status: "affirming", ear_trustworthiness_vector: { "instance-identity": 2, hardware: 2, executables: 3 }, ear_appraisal_policy_ids: [`warden:bundle:${t.policy}`] } },
+    });
+    expect(appraisalOf(claims["att"])).toMatchObject({
       type: "tpm",
       status: "affirming",
       pcr_bank: "sha256",
@@ -144,7 +165,7 @@ describe("TPM enrollment and attested sessions through the worker", () => {
       ek_issuer: "CN=swtpm-localca",
       ek_vendor: "swtpm local CA (tests)",
     });
-    const att = claims["att"] as Record<string, unknown>;
+    const att = appraisalOf(claims["att"]);
     expect(att["pcr_digest"]).toMatch(/^[0-9a-f]{64}$/);
     expect(att["firmware_version"]).toMatch(/^[0-9a-f]{16}$/);
     expect(typeof att["reset_count"]).toBe("number");
@@ -156,7 +177,8 @@ describe("TPM enrollment and attested sessions through the worker", () => {
     const types = (await logOf(client)).map((e) => e.type);
     expect(types).toEqual(["device.registered", "tpm.bootstrap_issued", "tpm.enrollment_started", "tpm.enrolled", "session.opened", "decision", "session.opened", "decision"]);
     const opened = (await logOf(client)).filter((e) => e.type === "session.opened")[1]!;
-    expect(opened.data).toMatchObject({ assurance: "tpm", attestation: { status: "affirming", pcr_digest: att["pcr_digest"] } });
+    expect(opened.data["attestation"]).toEqual(claims["att"]);
+    expect(appraisalOf(opened.data["attestation"])).toMatchObject({ status: "affirming", pcr_digest: att["pcr_digest"] });
   });
 
   it.each([
@@ -414,3 +436,58 @@ describe("appraisal against the bundle's reference values", () => {
     expect((await logOf(bareClient)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "tpm", code: "attestation_not_configured" } });
   });
 });
+
+describe("the measured-boot event log with the quote", () => {
+  // The real RHEL 8 log (fixtures, MANIFEST.md section E): its GRUB measurements of PCRs 8 and 9
+  // are extended into TPM a, so that the TPM's PCRs 8 and 9 are what the log says they are.
+  const LOG_PCRS = [8, 9];
+  const log = eventLogCases[1]!.log;
+  const logB64 = b64(log);
+  let t: Tenant;
+  beforeAll(async () => {
+    for (const event of parseEventLog(log).events) {
+      if (LOG_PCRS.includes(event.pcr) && event.type !== EV.NO_ACTION) await tpmExtend("a", event.pcr, toHex(event.digests.get(TPM_ALG.SHA256)!));
+    }
+    t = await tenant({ pcrs: LOG_PCRS, reference: {}, event_log: {} });
+  }, 60_000);
+
+  const withLog = (eventLog: string) => async (nonce: NonceResponse): Promise<SessionEvidence> => ({ ...(await quoteWith("a", "rsa")(nonce)), event_log: eventLog }) as SessionEvidence;
+
+  it("replays against the quoted PCRs: the claims carry the log's facts, from compared PCRs only", async () => {
+    const client = await device(t);
+    await enrolled(client, { tpm: "a", ek: "rsa", ak: "rsa" });
+    const nonce = await client.nonce();
+    const session = await client.requestSession(nonce.nonce, await withLog(logB64)(nonce));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    const att = decodeJwt(session.body.session_token)["att"] as Record<string, unknown>;
+    expect(JSON.stringify(att)).toContain('"format":"crypto-agile"');
+    expect(appraisalOf(session.body.attestation)).toMatchObject({ event_log: { format: "crypto-agile", events: 82, secure_boot: null, boot_manager: null, unverified_pcrs: [0, 1, 2, 3, 4, 5, 6, 7, 14] } });
+  });
+
+  it("a bundle that requires the log refuses a quote without it (event_log_missing), and a log with an event removed (event_log_replay_mismatch)", async () => {
+    const client = await device(t);
+    await enrolled(client, { tpm: "a", ek: "rsa", ak: "rsa" });
+    expect((await refusal(client, quoteWith("a", "rsa"))).body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "event_log_missing" });
+    const parsed = parseEventLog(log);
+    const dropped = parsed.events.findLast((e) => e.pcr === 9)!;
+    // The last PCR 9 event's bytes cut out of the log: everything before and after it stays byte for byte.
+    const at = indexOfEvent(log, dropped);
+    const shorter = new Uint8Array([...log.subarray(0, at.start), ...log.subarray(at.end)]);
+    const refused = await refusal(client, withLog(b64(shorter)));
+    expect(refused).toMatchObject({ status: 401, body: { code: "evidence_rejected", evidence_code: "event_log_replay_mismatch" } });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { code: "event_log_replay_mismatch", family: "verification" } });
+    const garbage = await refusal(client, withLog(b64(log.subarray(0, 100))));
+    expect(garbage).toMatchObject({ status: 400, body: { code: "evidence_malformed", evidence_code: "evidence_truncated" } });
+  });
+});
+
+/** Where `event` lies in the crypto-agile `log`: found by its data, which is unique in the fixture. */
+function indexOfEvent(log: Uint8Array, event: { data: Uint8Array }): { start: number; end: number } {
+  // pcr, type, count, three digests (2+20, 2+32, 2+48), size, data.
+  const headerBytes = 12 + 22 + 34 + 50 + 4;
+  for (let end = log.length; end >= event.data.length; end -= 1) {
+    const start = end - event.data.length;
+    if (log.subarray(start, end).every((b, i) => b === event.data[i])) return { start: start - headerBytes, end };
+  }
+  throw new Error("event not found");
+}

@@ -18,7 +18,7 @@ describe("warden agent sign", () => {
     const [build, sbom, key] = [join(dir, "agent.bin"), join(dir, "sbom.spdx.json"), join(dir, "artifact.jwk")];
     writeFileSync(build, Buffer.alloc(3 * 1024 * 1024, 7));
     writeFileSync(sbom, '{"spdxVersion":"SPDX-2.3"}\n');
-    const generated = await warden(["keys", "generate", "--out", key]);
+    const generated = await warden(["keys", "generate", "--out", key, "--json"]);
     expect(generated.status).toBe(0);
     const keys = JSON.stringify((JSON.parse(generated.stdout) as { PUBLISHER_KEYS: unknown }).PUBLISHER_KEYS);
 

@@ -16,6 +16,7 @@ export interface NodeSuiteContext {
   adminToken: string;
   /** wrangler dev's local state directory (`warden bundle publish --persist-to`). */
   persist: string;
+  auditorToken: string;
   /** A temporary project directory the canary bundle permits (fixtures' /home/dev/workspace is replaced by it). */
   workspace: string;
 }
@@ -38,7 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (built.status !== 0) throw new Error("building the CLI failed");
   const workspace = realpathSync(mkdtempSync(join(tmpdir(), "warden-workspace-")));
   const warden = await startWarden({ canary: { sources: hookTestBundle(workspace), group: HOOK_GROUP } });
-  project.provide("warden", { url: warden.url, api: warden.api, adminToken: warden.adminToken, persist: warden.persist, workspace });
+  project.provide("warden", { url: warden.url, api: warden.api, adminToken: warden.adminToken, auditorToken: warden.auditorToken, persist: warden.persist, workspace });
   return async () => {
     await warden.stop();
     rmSync(workspace, { recursive: true, force: true });

@@ -3,28 +3,51 @@ import type { ServiceContext } from "../context.ts";
 import type { DeviceRecord } from "../domain.ts";
 import { fromBase64 } from "../encoding.ts";
 import type { JsonValue } from "../log/canonical.ts";
-import { snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
-import { expectedReportData } from "../verifiers/appraisal.ts";
+import { azureVtpmReference, snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
+import { expectedQualifyingData, expectedReportData } from "../verifiers/appraisal.ts";
 import { EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { fromHex } from "../verifiers/reader.ts";
-import { parseSnpReport, REPORT_SIZE } from "../verifiers/sev-snp/index.ts";
+import { parseAzureVtpmEvidence, parseSnpReport, REPORT_SIZE, type AzureVtpmClaims } from "../verifiers/sev-snp/index.ts";
 import { collateralFromDcapQvl, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
 import { parseCertificatesPem } from "../verifiers/x509/certificate.ts";
 import { SnpEndorsements, TdxCollateral, anchorTag, collateralSources } from "./collateral.ts";
 import { requireReferenceValues } from "./reference.ts";
-import type { SnpSessionEvidence, TdxSessionEvidence } from "./schemas.ts";
+import type { AzureSnpVtpmSessionEvidence, SnpSessionEvidence, TdxSessionEvidence } from "./schemas.ts";
 
 /**
- * SEV-SNP and TDX evidence answering a session nonce through REPORT_DATA = SHA-512(nonce ‖ jkt)
- * (worker/verifiers/README.md): verified with the registry against the trust anchors from deps
- * (the pinned roots by default), appraised against the device bundle's reference values.
+ * SEV-SNP, TDX and Azure CVM evidence: verified with the registry against the trust anchors
+ * from deps (the pinned roots by default), appraised against a bundle's reference values, and
+ * bound to what the caller expects (`Binding`): for a session, REPORT_DATA = SHA-512(nonce ‖
+ * jkt) or, for an Azure vTPM quote, extraData = SHA-256(nonce ‖ jkt) (worker/verifiers/README.md);
+ * for a relying party's result (worker/attestation/results.ts), the nonce it chose.
  */
 
 export type AttestationClaims = { [key: string]: JsonValue };
 
-function binding(device: DeviceRecord, nonce: string): Promise<Uint8Array> {
+/** Claims of appraised evidence, the bundle that appraised them, and whether its reference values constrained what ran. */
+export interface Appraised {
+  claims: AttestationClaims;
+  /** Digest of the bundle whose reference values were used. */
+  policy: string;
+  /** True when the reference values named the code that runs (measurements, PCRs), not "any". */
+  executablesAppraised: boolean;
+}
+
+/** What the evidence must carry to answer the caller: REPORT_DATA (64 bytes) or a quote's extraData. */
+export type Binding = Uint8Array;
+
+/** Who the evidence is appraised for: a device (its bundle) or, with null, the tenant's active bundle. */
+export type Appraiser = DeviceRecord | null;
+
+/** A session's REPORT_DATA: SHA-512(nonce ‖ jkt). */
+export function sessionReportData(device: DeviceRecord, nonce: string): Promise<Uint8Array> {
   return expectedReportData(base64url.decode(nonce), base64url.decode(device.jkt));
+}
+
+/** A session's vTPM quote extraData: SHA-256(nonce ‖ jkt). */
+export function sessionQualifyingData(device: DeviceRecord, nonce: string): Promise<Uint8Array> {
+  return expectedQualifyingData(base64url.decode(nonce), base64url.decode(device.jkt));
 }
 
 /** Evidence bytes: base64 that does not decode exactly is malformed evidence, not an internal error. */
@@ -41,8 +64,9 @@ function reportBytes(text: string): Uint8Array {
 }
 
 /** SEV-SNP: verify (chain to the pinned ARK), appraise against `attestation.sev_snp`, cache the endorsement key. */
-export async function snpSessionEvidence(ctx: ServiceContext, device: DeviceRecord, nonce: string, evidence: SnpSessionEvidence, now: number): Promise<AttestationClaims> {
-  const manifest = (await requireReferenceValues(ctx, device, "sev_snp", now)) as SnpManifest;
+export async function snpEvidence(ctx: ServiceContext, appraiser: Appraiser, evidence: SnpSessionEvidence, reportData: Binding, now: number): Promise<Appraised> {
+  const reference = await requireReferenceValues(ctx, appraiser, "sev_snp", now);
+  const manifest = reference.values as SnpManifest;
   const report = reportBytes(evidence.report);
   const parsed = parseSnpReport(report);
   const verifier = verifierFor("sev-snp");
@@ -58,29 +82,80 @@ export async function snpSessionEvidence(ctx: ServiceContext, device: DeviceReco
   );
   // Verified: the endorsement key chains to the trust anchors and matches this chip and TCB.
   if (endorsementKey.fresh && verified.signingKey === "vcek") await endorsements.remember(parsed, endorsementKey.der, verified.product, now);
-  const claims = verifier.appraise(verified, snpReference(manifest, await binding(device, nonce)));
+  const claims = verifier.appraise(verified, snpReference(manifest, reportData));
   return {
-    type: "sev-snp",
-    product: claims.product,
-    signing_key: claims.signingKey,
-    report_version: claims.reportVersion,
-    vmpl: claims.vmpl,
-    debug: claims.debug,
-    policy: claims.policy,
-    guest_svn: claims.guestSvn,
-    measurement: claims.measurement,
-    host_data: claims.hostData,
-    id_key_digest: claims.idKeyDigest,
-    author_key_digest: claims.authorKeyDigest,
-    reported_tcb: { ...claims.reportedTcb },
-    ...(claims.chipId ? { chip_id: claims.chipId } : {}),
-    ...(claims.cspId !== undefined ? { csp_id: claims.cspId } : {}),
+    policy: reference.policy,
+    executablesAppraised: manifest.measurements !== "any",
+    claims: {
+      type: "sev-snp",
+      product: claims.product,
+      signing_key: claims.signingKey,
+      report_version: claims.reportVersion,
+      vmpl: claims.vmpl,
+      debug: claims.debug,
+      policy: claims.policy,
+      guest_svn: claims.guestSvn,
+      measurement: claims.measurement,
+      host_data: claims.hostData,
+      id_key_digest: claims.idKeyDigest,
+      author_key_digest: claims.authorKeyDigest,
+      reported_tcb: { ...claims.reportedTcb },
+      ...(claims.chipId ? { chip_id: claims.chipId } : {}),
+      ...(claims.cspId !== undefined ? { csp_id: claims.cspId } : {}),
+    },
+  };
+}
+
+/**
+ * Azure confidential VM: the HCL report's SNP half verified to the pinned AMD roots, the vTPM
+ * quote by the AK the report attests, its extraData the binding; appraised against
+ * `attestation.sev_snp` (report) and its `vtpm_pcrs` (quote).
+ */
+export async function azureEvidence(ctx: ServiceContext, appraiser: Appraiser, evidence: AzureSnpVtpmSessionEvidence, qualifyingData: Binding, now: number): Promise<Appraised> {
+  const reference = await requireReferenceValues(ctx, appraiser, "sev_snp", now);
+  const manifest = reference.values as SnpManifest;
+  const parsed = parseAzureVtpmEvidence(evidence.evidence);
+  const verifier = verifierFor("azure-snp-vtpm");
+  const trustAnchors = await (ctx.deps.snpTrust?.() ?? verifier.pinnedTrust());
+  const verified = await verifier.verify(parsed, { now: new Date(now), trustAnchors, collateral: undefined, nonce: qualifyingData });
+  return {
+    policy: reference.policy,
+    executablesAppraised: manifest.measurements !== "any" || Object.keys(manifest.vtpm_pcrs).length > 0,
+    claims: azureClaims(verifier.appraise(verified, azureVtpmReference(manifest))),
+  };
+}
+
+/** The claims of appraised Azure evidence, as the session token and the device log carry them. */
+export function azureClaims(claims: AzureVtpmClaims): AttestationClaims {
+  const snp = claims.snp;
+  return {
+    type: "azure-snp-vtpm",
+    product: snp.product,
+    signing_key: snp.signingKey,
+    report_version: snp.reportVersion,
+    vmpl: snp.vmpl,
+    debug: snp.debug,
+    policy: snp.policy,
+    guest_svn: snp.guestSvn,
+    measurement: snp.measurement,
+    host_data: snp.hostData,
+    reported_tcb: { ...snp.reportedTcb },
+    ...(snp.chipId ? { chip_id: snp.chipId } : {}),
+    vtpm: {
+      ak: claims.akThumbprint,
+      pcr_bank: "sha256",
+      pcr_digest: claims.pcrDigest,
+      pcrs: Object.fromEntries(claims.pcrs.map((p) => [String(p.index), p.value])),
+      pcrs_appraised: [...claims.pcrsAppraised],
+    },
+    vm_configuration: (claims.vmConfiguration ?? null) as JsonValue,
   };
 }
 
 /** TDX: collateral from the request (a candidate), else the verified cache by FMSPC, else Intel PCS when configured. */
-export async function tdxSessionEvidence(ctx: ServiceContext, device: DeviceRecord, nonce: string, evidence: TdxSessionEvidence, now: number): Promise<AttestationClaims> {
-  const manifest = (await requireReferenceValues(ctx, device, "tdx", now)) as TdxManifest;
+export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evidence: TdxSessionEvidence, reportData: Binding, now: number): Promise<Appraised> {
+  const reference = await requireReferenceValues(ctx, appraiser, "tdx", now);
+  const manifest = reference.values as TdxManifest;
   const quote = evidenceBytes(evidence.quote, "quote");
   const fmspc = quoteFmspc(quote);
   const verifier = verifierFor("tdx");
@@ -122,22 +197,26 @@ export async function tdxSessionEvidence(ctx: ServiceContext, device: DeviceReco
   }
   // Verified to the trust anchors and current: keep it for requests without collateral.
   if (keep !== undefined) await collateral.remember(keep, verified, now);
-  const claims = verifier.appraise(verified, tdxReference(manifest, await binding(device, nonce)));
+  const claims = verifier.appraise(verified, tdxReference(manifest, reportData));
   return {
-    type: "tdx",
-    quote_version: claims.quoteVersion,
-    td_report: claims.tdReport,
-    tcb_status: claims.tcbStatus,
-    advisory_ids: [...claims.advisoryIds],
-    fmspc: claims.fmspc,
-    tcb_evaluation_data_number: verified.tcbInfo.tcbEvaluationDataNumber,
-    td_attributes: claims.tdAttributes,
-    mr_seam: claims.mrSeam,
-    mr_td: claims.mrTd,
-    mr_config_id: claims.mrConfigId,
-    mr_owner: claims.mrOwner,
-    mr_owner_config: claims.mrOwnerConfig,
-    rtmr: [...claims.rtmr],
+    policy: reference.policy,
+    executablesAppraised: manifest.mrtd !== "any",
+    claims: {
+      type: "tdx",
+      quote_version: claims.quoteVersion,
+      td_report: claims.tdReport,
+      tcb_status: claims.tcbStatus,
+      advisory_ids: [...claims.advisoryIds],
+      fmspc: claims.fmspc,
+      tcb_evaluation_data_number: verified.tcbInfo.tcbEvaluationDataNumber,
+      td_attributes: claims.tdAttributes,
+      mr_seam: claims.mrSeam,
+      mr_td: claims.mrTd,
+      mr_config_id: claims.mrConfigId,
+      mr_owner: claims.mrOwner,
+      mr_owner_config: claims.mrOwnerConfig,
+      rtmr: [...claims.rtmr],
+    },
   };
 }
 

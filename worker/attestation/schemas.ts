@@ -12,6 +12,9 @@ export const TpmEvidenceSchema = z
     pcrs: z
       .record(z.string().regex(/^(0|[1-9]\d?)$/), z.string().regex(/^[0-9a-fA-F]{64}$|^[0-9a-fA-F]{96}$/))
       .openapi({ description: "The selected PCRs' values, hex, by index" }),
+    event_log: base64(1_000_000)
+      .optional()
+      .openapi({ description: "The TCG PC Client event log (binary_bios_measurements, crypto-agile or SHA-1 format), base64: replayed against the quoted PCRs; required when the bundle has attestation.tpm.event_log" }),
   })
   .openapi("TpmEvidence");
 
@@ -40,9 +43,22 @@ export const TdxEvidenceSchema = z
   })
   .openapi("TdxEvidence");
 
+export const AzureSnpVtpmEvidenceSchema = z
+  .strictObject({
+    type: z.literal("azure-snp-vtpm"),
+    evidence: z
+      .record(z.string(), z.unknown())
+      .openapi({
+        description:
+          "The az-snp-vtpm attester's JSON, either shape: {report: [HCL report bytes], quote: {signature, message, pcrs} as byte arrays, vcek: PEM} or {version: 1|2, hcl_report: base64url, tpm_quote: {signature, message, pcrs} as hex, vcek: base64url DER}. The quote's extraData is SHA-256(nonce ‖ jkt).",
+      }),
+  })
+  .openapi("AzureSnpVtpmEvidence");
+
 /** The evidence POST /v1/sessions accepts: one member per `EvidenceType` (worker/verifiers/index.ts). */
-export const SessionEvidenceSchema = z.discriminatedUnion("type", [TpmEvidenceSchema, SnpEvidenceSchema, TdxEvidenceSchema]);
+export const SessionEvidenceSchema = z.discriminatedUnion("type", [TpmEvidenceSchema, SnpEvidenceSchema, TdxEvidenceSchema, AzureSnpVtpmEvidenceSchema]);
 export type SessionEvidence = z.infer<typeof SessionEvidenceSchema>;
 export type TpmSessionEvidence = z.infer<typeof TpmEvidenceSchema>;
 export type SnpSessionEvidence = z.infer<typeof SnpEvidenceSchema>;
 export type TdxSessionEvidence = z.infer<typeof TdxEvidenceSchema>;
+export type AzureSnpVtpmSessionEvidence = z.infer<typeof AzureSnpVtpmEvidenceSchema>;

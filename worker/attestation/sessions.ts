@@ -5,8 +5,8 @@ import { StateError, WardenError } from "../errors.ts";
 import { verifyDpopProof } from "../tokens/dpop.ts";
 import { signWardenJwt } from "../tokens/jwt.ts";
 import { signingKey } from "../tokens/keys.ts";
-import type { AttestationClaims } from "./cvm.ts";
-import { sessionEvidence } from "./evidence.ts";
+import type { EarClaimsSet } from "./ear.ts";
+import { ASSURANCE_OF, sessionEvidence } from "./evidence.ts";
 import type { SessionEvidence } from "./schemas.ts";
 import { tpmSelection, type ProofRequest } from "./tpm.ts";
 
@@ -51,7 +51,8 @@ export interface OpenedSession {
   token_type: "DPoP";
   expires_in: number;
   assurance: Assurance;
-  attestation?: AttestationClaims;
+  /** The EAR claims-set of the verified evidence (also the token's `att` claim). */
+  attestation?: EarClaimsSet;
 }
 
 /**
@@ -72,7 +73,7 @@ export async function openSession(
   if (!device) throw new WardenError("not_found", "no such device");
   const { proof } = await verifyDpopProof(request.dpop, { method: request.method, url: request.url, now, jkt: device.jkt, nonce });
   const attested = evidence ? await sessionEvidence(ctx, store, device, nonce, evidence, now) : null;
-  const assurance: Assurance = evidence && attested ? evidence.type : device.assurance;
+  const assurance: Assurance = evidence && attested ? ASSURANCE_OF[evidence.type] : device.assurance;
   const sessionId = deps.newId();
   const opened = await store.openSession({
     nonce,

@@ -1,5 +1,6 @@
 import { base64url } from "jose";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { TpmBinding } from "../../durable-objects/tpm-enrollment.ts";
 import type { ServiceContext } from "../context.ts";
 import type { AppendedEntry, DeviceRecord } from "../domain.ts";
 import { sha256Hex, toBase64 } from "../encoding.ts";
@@ -11,17 +12,21 @@ import { verifierFor } from "../verifiers/index.ts";
 import { fromHex, toHex } from "../verifiers/reader.ts";
 import { parseCertificate } from "../verifiers/x509/certificate.ts";
 import {
+  appraiseEventLog,
   checkAkPublic,
   checkEkMatchesCertificate,
   checkEkPublic,
   makeCredential,
   objectName,
+  parseEventLog,
   parsePublic,
   pinnedTpmTrust,
+  replayEventLog,
   tpmReference,
   verifyEkCertificate,
+  type ReplayedEventLog,
 } from "../verifiers/tpm/index.ts";
-import { evidenceBytes, type AttestationClaims } from "./cvm.ts";
+import { evidenceBytes, type Appraised, type AttestationClaims } from "./cvm.ts";
 import { referenceValuesFor, requireReferenceValues } from "./reference.ts";
 import type { TpmSessionEvidence } from "./schemas.ts";
 
@@ -176,18 +181,21 @@ export async function tpmSelection(ctx: ServiceContext, device: Pick<DeviceRecor
   return tpm ? { pcr_bank: tpm.pcr_bank, pcrs: [...tpm.pcrs].sort((a, b) => a - b) } : null;
 }
 
-/** A quote by the enrolled AK answering the nonce, appraised against the bundle's PCR reference values. */
-export async function tpmSessionEvidence(
+/**
+ * A quote by the enrolled AK (`binding`, from the device's object) whose qualifyingData is
+ * `qualifying` (a session's nonce bytes), appraised against the bundle's PCR reference values,
+ * with its event log, when sent, replayed against the quoted PCRs.
+ */
+export async function tpmEvidence(
   ctx: ServiceContext,
-  store: DurableObjectStub<DeviceLog>,
-  device: DeviceRecord,
-  nonce: string,
+  appraiser: DeviceRecord | null,
+  binding: TpmBinding,
   evidence: TpmSessionEvidence,
+  qualifying: Uint8Array,
   now: number,
-): Promise<AttestationClaims> {
-  const binding = await store.tpmBinding();
-  if (!binding) throw new WardenError("tpm_not_enrolled", "the device has no enrolled TPM");
-  const reference = tpmReference(await requireReferenceValues(ctx, device, "tpm", now));
+): Promise<Appraised> {
+  const values = await requireReferenceValues(ctx, appraiser, "tpm", now);
+  const reference = tpmReference(values.values);
   const verifier = verifierFor("tpm");
   const verified = await verifier.verify(
     {
@@ -200,23 +208,63 @@ export async function tpmSessionEvidence(
       trustAnchors: await (ctx.deps.tpmTrust?.() ?? verifier.pinnedTrust()),
       collateral: undefined,
       ak: parsePublic(evidenceBytes(binding.akPublic, "the enrolled AK"), "enrolled AK"),
-      nonce: base64url.decode(nonce),
+      nonce: qualifying,
       selection: reference.selection,
     },
   );
   const appraisal = verifier.appraise(verified, reference);
+  // The log is replayed against the values the quote attested, in the quote's bank; its facts are appraised after the PCRs.
+  const replayed =
+    evidence.event_log === undefined
+      ? null
+      : await replayEventLog(parseEventLog(evidenceBytes(evidence.event_log, "event_log")), [
+          { alg: reference.selection.hashAlg, pcrs: new Map(verified.pcrs.map(({ index, value }) => [index, fromHex(value)])) },
+        ]);
+  if (reference.eventLog) appraiseEventLog(replayed?.facts ?? null, reference.eventLog);
+  const logNamesCode = reference.eventLog !== null && (reference.eventLog.bootManager !== "any" || reference.eventLog.kernel !== "any");
   return {
-    type: "tpm",
-    status: appraisal.status,
-    pcr_bank: appraisal.pcrBank,
-    pcr_digest: appraisal.pcrDigest,
-    pcrs_appraised: [...appraisal.appraised],
-    ek_issuer: binding.ekIssuer,
-    ek_vendor: binding.vendor,
-    ak_name: binding.akName,
-    firmware_version: appraisal.firmwareVersion,
-    reset_count: appraisal.resetCount,
-    restart_count: appraisal.restartCount,
-    clock: verified.clock.toString(),
+    policy: values.policy,
+    executablesAppraised: appraisal.appraised.length > 0 || logNamesCode,
+    claims: {
+      type: "tpm",
+      status: appraisal.status,
+      pcr_bank: appraisal.pcrBank,
+      pcr_digest: appraisal.pcrDigest,
+      pcrs_appraised: [...appraisal.appraised],
+      ek_issuer: binding.ekIssuer,
+      ek_vendor: binding.vendor,
+      ak_name: binding.akName,
+      firmware_version: appraisal.firmwareVersion,
+      reset_count: appraisal.resetCount,
+      restart_count: appraisal.restartCount,
+      clock: verified.clock.toString(),
+      ...(replayed ? { event_log: eventLogClaims(replayed) } : {}),
+    },
+  };
+}
+
+/** A session's TPM evidence: the device's enrolled AK, the nonce's bytes as qualifyingData. */
+export async function tpmSessionEvidence(ctx: ServiceContext, store: DurableObjectStub<DeviceLog>, device: DeviceRecord, nonce: string, evidence: TpmSessionEvidence, now: number): Promise<Appraised> {
+  const binding = await store.tpmBinding();
+  if (!binding) throw new WardenError("tpm_not_enrolled", "the device has no enrolled TPM");
+  return tpmEvidence(ctx, device, binding, evidence, base64url.decode(nonce), now);
+}
+
+/** What a replayed event log adds to the claims: its shape and its facts. */
+export function eventLogClaims(replayed: ReplayedEventLog): AttestationClaims {
+  const { facts } = replayed;
+  return {
+    format: replayed.format,
+    events: replayed.events,
+    secure_boot: facts.secureBoot,
+    pk: facts.pk,
+    kek: facts.kek,
+    db: facts.db,
+    dbx: facts.dbx,
+    boot_manager: facts.bootManager,
+    kernel: facts.kernel,
+    boot_applications: [...facts.bootApplications],
+    separators: [...facts.separators],
+    unverified_pcrs: [...replayed.unverifiedPcrs],
   };
 }

@@ -8,12 +8,10 @@ import { parseCheckpointText, type Checkpoint } from "./checkpoint.ts";
 import {
   EXPORT_FORMAT,
   GENESIS_SEGMENT,
-  PACKAGE_FORMAT,
   SEGMENT_FORMAT,
   manifestHash,
   type ExportHeader,
   type ExportManifest,
-  type PackageManifest,
   type SegmentManifest,
 } from "./export.ts";
 import { noteVerifierFor, type LogKey } from "./keys.ts";
@@ -21,6 +19,7 @@ import { GENESIS_MAC, entryMac, type MacKey } from "./mac.ts";
 import { MerkleAccumulator, isFrontier } from "./merkle.ts";
 import { NoteError, parseNote, verifyNote, type NoteVerifier } from "./note.ts";
 import { parseRotationText } from "./rotation.ts";
+import { verifyCosignatures, type WitnessKey } from "./witness.ts";
 
 /**
  * Offline verification of a Warden log export (docs/audit-export.md), one line
@@ -60,7 +59,8 @@ export type AuditProblem =
   | "manifest_invalid"
   | "manifest_mismatch"
   | "truncated"
-  | "trailing_data";
+  | "trailing_data"
+  | "witness_policy_unmet";
 
 export class AuditFailure extends Error {
   constructor(
@@ -83,6 +83,12 @@ export interface VerifyOptions {
   macKeys?: MacKey[];
   /** A checkpoint the auditor kept from before (signed note text). */
   held?: string;
+  /**
+   * Witness policy: the export's checkpoint must carry cosignatures (C2SP tlog-cosignature) by
+   * at least `witnessQuorum` of these witnesses (default: all of them).
+   */
+  witnesses?: WitnessKey[];
+  witnessQuorum?: number;
   /** Called every `progressEvery` entries with the count so far and the count expected. */
   onProgress?: (entries: number, expected: number) => void;
   progressEvery?: number;
@@ -108,6 +114,8 @@ export interface VerifyReport {
   checkpoint: CheckpointReport | null;
   held: CheckpointReport | null;
   manifestKey: string | null;
+  /** Witnesses whose cosignatures of the export's checkpoint verified. */
+  witnesses: string[];
   warnings: string[];
   failure: { code: AuditProblem; seq: number | null; message: string } | null;
 }
@@ -127,7 +135,7 @@ function canonical(value: unknown): string {
 }
 
 /** Why a complete line that is not strict JSON fails; two members of one name have their own code. */
-function strictFailure(error: StrictJsonError, line: number): { code: "duplicate_key" | "malformed_line"; message: string } {
+export function strictFailure(error: StrictJsonError, line: number): { code: "duplicate_key" | "malformed_line"; message: string } {
   if (error.code === "duplicate_key") {
     return { code: "duplicate_key", message: `line ${line} has two members of the same name (offset ${error.offset}): readers differ on which one counts, so it verifies nothing` };
   }
@@ -196,6 +204,7 @@ export class ExportVerifier {
     checkpoint: null,
     held: null,
     manifestKey: null,
+    witnesses: [],
     warnings: [],
     failure: null,
   };
@@ -312,6 +321,7 @@ export class ExportVerifier {
     } else {
       this.report.warnings.push("the export carries no checkpoint (the log had not signed one)");
     }
+    await this.checkWitnessPolicy(checkpoint);
     if (this.options.held !== undefined) {
       const held = await this.openCheckpoint(this.options.held, "held_checkpoint_invalid", "the held checkpoint");
       this.heldCheckpoint = held;
@@ -329,6 +339,24 @@ export class ExportVerifier {
     }
     // Checkpoints at from - 1 are compared against the starting compact range right away.
     this.compareCheckpoints();
+  }
+
+  /** With a witness policy, the export's checkpoint must be cosigned by enough of its witnesses. */
+  private async checkWitnessPolicy(note: string | null): Promise<void> {
+    const witnesses = this.options.witnesses ?? [];
+    if (witnesses.length === 0 && this.options.witnessQuorum === undefined) return;
+    const quorum = this.options.witnessQuorum ?? witnesses.length;
+    if (note === null) throw new AuditFailure("witness_policy_unmet", null, "the export carries no checkpoint for witnesses to have cosigned");
+    let found;
+    try {
+      found = await verifyCosignatures(note, witnesses);
+    } catch (error) {
+      throw new AuditFailure("witness_policy_unmet", null, `a witness cosignature of the export's checkpoint does not verify (${(error as Error).message})`);
+    }
+    this.report.witnesses = found.map((f) => f.witness.name);
+    if (found.length < quorum) {
+      throw new AuditFailure("witness_policy_unmet", null, `the export's checkpoint carries ${found.length} of the ${quorum} witness cosignatures the policy needs: no witness vouches that this history is the one everyone was shown`);
+    }
   }
 
   private async openCheckpoint(note: string, code: "checkpoint_invalid" | "held_checkpoint_invalid", what: string): Promise<Checkpoint & { key: string }> {
@@ -647,96 +675,4 @@ export async function verifyExport(lines: AsyncIterable<string | Uint8Array> | I
     if (error instanceof AuditFailure) return verifier.failed(error);
     throw error;
   }
-}
-
-/** What `verifyPackage` found: counts, or the first problem. */
-export interface PackageReport {
-  ok: boolean;
-  tenant: string | null;
-  range: { from: string; to: string } | null;
-  devices: number;
-  checkpoints: number;
-  bundleLog: number;
-  notIncluded: string[];
-  manifestKey: string | null;
-  failure: { code: "malformed_line" | "duplicate_key" | "missing_header" | "checkpoint_invalid" | "manifest_invalid" | "manifest_mismatch" | "truncated"; message: string } | null;
-}
-
-/**
- * Verifies a compliance package (`GET /v1/audit/package`): the manifest is
- * signed by a trusted log key under the tenant's origin and its SHA-256 and
- * counts cover every line before it; every device's checkpoint is signed by a
- * trusted key under that device's origin.
- */
-export async function verifyPackage(lines: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: { keys: LogKey[] }): Promise<PackageReport> {
-  if (options.keys.length === 0) throw new WardenError("configuration_error", "no trusted log keys: pass the JWK Set of /.well-known/warden-log-keys.json");
-  const report: PackageReport = { ok: false, tenant: null, range: null, devices: 0, checkpoints: 0, bundleLog: 0, notIncluded: [], manifestKey: null, failure: null };
-  const fail = (code: NonNullable<PackageReport["failure"]>["code"], message: string): PackageReport => ({ ...report, ok: false, failure: { code, message } });
-  const digest = createHash("sha256");
-  let origin: string | null = null;
-  let manifestNote: string | null = null;
-  let index = 0;
-  for await (const line of lines) {
-    index += 1;
-    if (line.length === 0) continue;
-    if (manifestNote !== null) return fail("manifest_mismatch", `line ${index} follows the signed manifest`);
-    let value: unknown;
-    try {
-      value = parseStrictJson(line);
-    } catch (error) {
-      if (!(error instanceof StrictJsonError)) throw error;
-      const { code, message } = strictFailure(error, index);
-      return fail(code, message);
-    }
-    if (!isRecord(value)) return fail("malformed_line", `line ${index} is not a JSON object`);
-    const record = value;
-    if (record["kind"] === "manifest") {
-      if (typeof record["note"] !== "string") return fail("manifest_invalid", "the manifest is not a signed note");
-      manifestNote = record["note"];
-      continue;
-    }
-    digest.update(line);
-    digest.update("\n");
-    if (origin === null) {
-      if (record["kind"] !== "package" || record["format"] !== PACKAGE_FORMAT || typeof record["origin"] !== "string") return fail("missing_header", "the package does not start with its header");
-      origin = record["origin"];
-      report.tenant = typeof record["tenant"] === "string" ? record["tenant"] : null;
-      report.range = { from: String(record["from"]), to: String(record["to"]) };
-      continue;
-    }
-    if (record["kind"] === "bundle.log") report.bundleLog += 1;
-    if (record["kind"] === "device") {
-      report.devices += 1;
-      const device = record["device"] as { id?: unknown };
-      const note = record["checkpoint"];
-      if (typeof note === "string") {
-        const deviceOrigin = `${origin}/${String(device.id)}`;
-        try {
-          const parsed = parseNote(note);
-          if (parseCheckpointText(parsed.text).origin !== deviceOrigin) return fail("checkpoint_invalid", `the checkpoint of device ${String(device.id)} is for another log`);
-          await verifyNote(parsed, options.keys.map((key) => noteVerifierFor(key, deviceOrigin)));
-        } catch (error) {
-          return fail("checkpoint_invalid", `the checkpoint of device ${String(device.id)} does not verify (${(error as Error).message})`);
-        }
-        report.checkpoints += 1;
-      }
-    }
-  }
-  if (origin === null) return fail("missing_header", "the package is empty");
-  if (manifestNote === null) return fail("truncated", `the package ends after line ${index} without its signed manifest (truncated)`);
-  let manifest: PackageManifest;
-  try {
-    const parsed = parseNote(manifestNote);
-    manifest = parseStrictJson(parsed.text) as unknown as PackageManifest;
-    if (`${canonical(manifest)}\n` !== parsed.text) return fail("manifest_invalid", "the package manifest's text is not canonical JSON");
-    report.manifestKey = ((await verifyNote(parsed, options.keys.map((key) => noteVerifierFor(key, origin as string))))[0] as NoteVerifier).id;
-  } catch (error) {
-    return fail("manifest_invalid", `the package manifest does not verify (${(error as Error).message})`);
-  }
-  if (manifest.format !== PACKAGE_FORMAT || manifest.origin !== origin || manifest.tenant !== report.tenant) return fail("manifest_mismatch", "the manifest is for another tenant");
-  if (manifest.range?.from !== report.range?.from || manifest.range?.to !== report.range?.to) return fail("manifest_mismatch", "the manifest's window differs from the header's");
-  if (manifest.sha256 !== digest.digest("hex")) return fail("manifest_mismatch", "the lines do not match the manifest's SHA-256 (a record was added, removed or edited)");
-  if (manifest.counts?.devices !== report.devices || manifest.counts?.bundle_log !== report.bundleLog) return fail("manifest_mismatch", "the record counts differ from the manifest's");
-  report.notIncluded = manifest.not_included;
-  return { ...report, ok: true };
 }

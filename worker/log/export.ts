@@ -1,5 +1,6 @@
 import { sha256Hex } from "../encoding.ts";
 import { canonicalJson, type JsonValue } from "./canonical.ts";
+import type { EvidenceKind } from "./compliance.ts";
 import type { Frontier } from "./merkle.ts";
 
 /**
@@ -104,30 +105,75 @@ export type ExportRecord =
   | { kind: "segment"; manifest: SegmentManifest; partial: boolean }
   | { kind: "manifest"; note: string };
 
-export const PACKAGE_FORMAT = "warden.compliance-package.v1";
+export const PACKAGE_FORMAT = "warden.compliance-package.v2";
 
 /**
- * Lines of a compliance package (`GET /v1/audit/package`): a header, the
- * tenant's bundle deployment and its admin-log records in the window, the agent
- * registry, the consent ledger's entries in the window, one record per device,
- * and a signed manifest over the SHA-256 of every line before it
- * (docs/audit-export.md).
+ * The device-log entries a package proves into each device's checkpoint, by kind: the file they
+ * go to (`devices/<id>/<file>.jsonl`, also their key in the manifest's counts), the evidence they
+ * are for the compliance mapping, and the entries they hold.
+ */
+export const PACKAGE_EVIDENCE = {
+  attestation: { file: "attestations", evidence: "attestations", holds: (entry: { type: string; data: { [key: string]: unknown } }) => (entry.type === "session.opened" && entry.data["attestation"] !== undefined) || entry.type === "attestation.failed" || entry.type.startsWith("tpm.") },
+  review: { file: "reviews", evidence: "reviews", holds: (entry: { type: string }) => entry.type.startsWith("review.") },
+  quarantine: { file: "quarantines", evidence: "quarantine_history", holds: (entry: { type: string }) => entry.type === "device.quarantined" || entry.type === "device.released" },
+  revocation: { file: "revocations", evidence: "revocation_history", holds: (entry: { type: string }) => entry.type === "session.revoked" || entry.type === "action.revoked" },
+} as const satisfies { [kind: string]: { file: keyof PackageCounts; evidence: EvidenceKind; holds: (entry: { type: string; data: { [key: string]: unknown } }) => boolean } };
+
+export type PackageEvidenceKind = keyof typeof PACKAGE_EVIDENCE;
+export const PACKAGE_EVIDENCE_KINDS = Object.keys(PACKAGE_EVIDENCE) as PackageEvidenceKind[];
+
+/** The package evidence kind an entry is, or null. */
+export function packageEvidenceKindOf(entry: { type: string; data: { [key: string]: unknown } }): PackageEvidenceKind | null {
+  return PACKAGE_EVIDENCE_KINDS.find((kind) => PACKAGE_EVIDENCE[kind].holds(entry)) ?? null;
+}
+
+/** An entry of a device log in the package, with its inclusion proof to that device's checkpoint. */
+export interface PackageEvidence {
+  kind: PackageEvidenceKind;
+  file: string;
+  device: string;
+  entry: JsonValue;
+  proof: { leaf_index: number; tree_size: number; hashes: string[] };
+}
+
+/**
+ * Lines of a compliance package (`GET /v1/audit/package`, docs/audit-export.md): a header; the
+ * tenant's bundle deployment, its admin-log records in the window and the signed artifact (with
+ * its policy text) of every bundle ever deployed; per device its registration, assurance
+ * history and checkpoint, followed by its attestation and review entries proven into that
+ * checkpoint; the agent registry and the consent ledger's entries in the window; the mapping of frameworks' controls to the files; and a signed manifest over the
+ * SHA-256 of every line before it. Every record but the header and manifest names its `file`.
  */
 export type PackageRecord =
   | { kind: "package"; format: typeof PACKAGE_FORMAT; origin: string; tenant: string; from: string; to: string }
-  | { kind: "bundle.deployment"; deployment: JsonValue }
-  | { kind: "bundle.log"; entry: JsonValue }
+  | { kind: "bundle.deployment"; file: string; deployment: JsonValue }
+  | { kind: "bundle.log"; file: string; entry: JsonValue }
+  | { kind: "bundle.artifact"; file: string; version: number; digest: string; artifact: string | null }
   /** The agent registry as it stands, and its changes in the window (docs/agents.md). */
-  | { kind: "agent.registry"; version: number; agents: JsonValue[]; history: JsonValue[] }
+  | { kind: "agent.registry"; file: string; version: number; agents: JsonValue[]; history: JsonValue[] }
   /** An entry of the tenant's hash-chained consent ledger in the window (docs/consent.md). */
-  | { kind: "consent.log"; entry: JsonValue }
+  | { kind: "consent.log"; file: string; entry: JsonValue }
   | {
       kind: "device";
+      file: string;
       device: JsonValue;
       assurance_history: { seq: number; time: string; assurance: string }[];
       checkpoint: string | null;
     }
+  | PackageEvidence
+  | { kind: "mapping"; file: string; mapping: JsonValue }
   | { kind: "manifest"; note: string };
+
+export interface PackageCounts {
+  bundle_log: number;
+  bundle_artifacts: number;
+  consent_log: number;
+  devices: number;
+  attestations: number;
+  reviews: number;
+  quarantines: number;
+  revocations: number;
+}
 
 /** The signed summary that ends a compliance package. */
 export interface PackageManifest {
@@ -135,11 +181,11 @@ export interface PackageManifest {
   origin: string;
   tenant: string;
   range: { from: string; to: string };
-  counts: { bundle_log: number; devices: number };
+  counts: PackageCounts;
   /** SHA-256 hex of every line before the manifest, each with its newline. */
   sha256: string;
-  /** Records this deployment does not hold yet (reviews, consents): named, so their absence is explicit. */
-  not_included: string[];
+  /** Evidence this deployment does not keep (yet): named, so that its absence is stated, never silent. */
+  absent: string[];
   key: string;
   generated_at: string;
 }

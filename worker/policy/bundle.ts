@@ -18,6 +18,9 @@ import { TicketTemplatesSchema } from "../review/ticket-templates.ts";
 /** How far ahead a consent's expiry may lie when the bundle says nothing (`consent.max_days`). */
 export const DEFAULT_CONSENT_MAX_DAYS = 90;
 
+/** Allowed digests (hex, sizes checked by `tpmReference`) or "any". */
+const digestList = z.union([z.literal("any"), z.array(z.string().max(128)).max(256)]);
+
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
@@ -66,6 +69,18 @@ export const BundleManifestSchema = z.strictObject({
           pcr_bank: z.enum(["sha256", "sha384"]),
           pcrs: z.array(z.int().min(0).max(23)).min(1).max(24),
           reference: z.record(z.string(), z.array(z.string().max(128)).min(1).max(64)).default({}),
+          /** Requires the measured-boot event log with every quote and appraises its facts (worker/verifiers/tpm/appraise.ts). */
+          event_log: z
+            .strictObject({
+              secure_boot: z.boolean().optional(),
+              pk: digestList.optional(),
+              kek: digestList.optional(),
+              db: digestList.optional(),
+              dbx: digestList.optional(),
+              boot_manager: digestList.optional(),
+              kernel: digestList.optional(),
+            })
+            .optional(),
         })
         .superRefine((tpm, ctx) => {
           try {

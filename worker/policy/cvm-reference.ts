@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { SnpReferenceValues } from "../verifiers/sev-snp/appraise.ts";
+import { azurePcrReference, type AzureVtpmReference } from "../verifiers/sev-snp/azure-vtpm.ts";
 import type { SnpProduct, SnpTcb } from "../verifiers/sev-snp/product.ts";
 import type { TdxReferenceValues } from "../verifiers/tdx/appraise.ts";
 
@@ -24,6 +25,8 @@ export const SnpManifestSchema = z.strictObject({
   minimum_tcb: z.strictObject({ Milan: SnpTcbSchema.optional(), Genoa: SnpTcbSchema.optional(), Turin: SnpTcbSchema.optional() }),
   allowed_vmpls: z.array(z.int().min(0).max(3)).min(1).max(4).default([0]),
   signing_keys: z.array(z.enum(["vcek", "vlek"])).min(1).max(2).default(["vcek"]),
+  /** Azure confidential VMs: allowed values (SHA-256 hex) per vTPM PCR index; PCRs not listed are reported only. */
+  vtpm_pcrs: z.record(z.string().regex(/^(0|[1-9]\d?)$/), z.array(z.string().regex(/^[0-9a-fA-F]{64}$/, "32 bytes of hex")).min(1).max(64)).default({}),
 });
 export type SnpManifest = z.infer<typeof SnpManifestSchema>;
 
@@ -61,6 +64,12 @@ export function snpReference(m: SnpManifest, reportData: Uint8Array): SnpReferen
     signingKeys: m.signing_keys,
     reportData,
   };
+}
+
+/** Reference values of Azure vTPM evidence: the SEV-SNP section for its report, `vtpm_pcrs` for its quote. */
+export function azureVtpmReference(m: SnpManifest): AzureVtpmReference {
+  const { reportData: _unused, ...snp } = snpReference(m, new Uint8Array(64));
+  return { snp, pcrs: azurePcrReference(m.vtpm_pcrs) };
 }
 
 export function tdxReference(m: TdxManifest, reportData: Uint8Array): TdxReferenceValues {

@@ -1,8 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { SessionEvidenceSchema } from "../attestation/schemas.ts";
+import { attestationResult } from "../attestation/results.ts";
 import { issueNonce, openSession } from "../attestation/sessions.ts";
+import { requireRole } from "../auth.ts";
 import { serviceContext } from "../context.ts";
-import { DeviceIdSchema, dpopProofSecurity, jsonBody, problems, publicAccess, router } from "../openapi.ts";
+import { DeviceIdSchema, bearerSecurity, dpopProofSecurity, jsonBody, problems, publicAccess, router } from "../openapi.ts";
 
 const NonceRequestSchema = z.strictObject({ device_id: DeviceIdSchema }).openapi("NonceRequest");
 const NonceSchema = z
@@ -29,7 +31,7 @@ const SessionSchema = z
     token_type: z.literal("DPoP"),
     expires_in: z.int(),
     assurance: z.string(),
-    attestation: z.record(z.string(), z.unknown()).optional().openapi({ description: "Claims of the verified evidence (also in the token's `att` claim)" }),
+    attestation: z.record(z.string(), z.unknown()).optional().openapi({ description: "The attestation result as an EAR claims-set (draft-ietf-rats-ear-03; also the token's `att` claim): status, AR4SI trustworthiness vector and appraisal policy (the bundle digest) per submod, Warden's verified claims in `warden_claims`" }),
   })
   .openapi("Session");
 
@@ -70,4 +72,40 @@ attestation.openapi(
     },
   }),
   async (c) => c.json(await openSession(serviceContext(c), { dpop: c.req.header("dpop"), method: "POST", url: c.req.url }, c.req.valid("json")), 201),
+);
+
+const ResultRequestSchema = z
+  .strictObject({
+    evidence: SessionEvidenceSchema,
+    nonce: z
+      .string()
+      .regex(/^(?:[0-9a-fA-F]{2}){8,64}$/)
+      .openapi({ description: "The relying party's nonce, hex, 8 to 64 bytes: REPORT_DATA (zero-padded to 64 bytes) for sev-snp and tdx, the quote's extraData for azure-snp-vtpm and tpm" }),
+    device_id: DeviceIdSchema.optional().openapi({ description: "Appraise under this device's bundle (required for tpm: its enrolled AK); else the tenant's active bundle" }),
+  })
+  .openapi("AttestationResultRequest");
+const ResultSchema = z
+  .object({
+    ear: z.string().openapi({ description: "The EAR as a JWT (EdDSA, typ eat+jwt, kid in /.well-known/jwks.json)" }),
+    claims: z.record(z.string(), z.unknown()).openapi({ description: "The EAR claims-set the JWT carries (draft-ietf-rats-ear-03)" }),
+    expires_at: z.string(),
+  })
+  .openapi("AttestationResult");
+
+attestation.use("/v1/attestation/results", requireRole("admin", "auditor"));
+attestation.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/attestation/results",
+    summary: "Appraise evidence for a relying party and return a signed EAR (admin, auditor)",
+    description:
+      "Verifies TPM, SEV-SNP, TDX or Azure CVM evidence bound to the caller's nonce, appraises it against the device's (or the active) bundle, and answers with an EAT Attestation Result (draft-ietf-rats-ear-03) signed by the key of /.well-known/jwks.json. Refused evidence is a problem with `evidence_code`, as on POST /v1/sessions.",
+    security: bearerSecurity,
+    request: jsonBody(ResultRequestSchema),
+    responses: {
+      200: { description: "The signed result", content: { "application/json": { schema: ResultSchema } } },
+      ...problems(400, 401, 403, 404, 409, 413, 415),
+    },
+  }),
+  async (c) => c.json(await attestationResult(serviceContext(c), c.req.valid("json")), 200),
 );

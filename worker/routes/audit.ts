@@ -3,10 +3,11 @@ import type { Context } from "hono";
 import { exportDeviceLog } from "../audit/export.ts";
 import { publishedLogKeys } from "../audit/keys.ts";
 import { compliancePackage } from "../audit/package.ts";
+import { decisionReceipt } from "../audit/receipt.ts";
 import type { JsonLinesDownload } from "../audit/stream.ts";
 import { deviceInReach, requireRole } from "../auth.ts";
 import { serviceContext, type AppEnv } from "../context.ts";
-import { WardenError } from "../errors.ts";
+import { MalformedInputError, WardenError } from "../errors.ts";
 import { DeviceIdSchema, bearerSecurity, deviceSecurity, problems, publicAccess, queryInt, router } from "../openapi.ts";
 
 /**
@@ -131,9 +132,9 @@ audit.openapi(
     path: "/v1/audit/package",
     operationId: "getCompliancePackage",
     tags: ["audit"],
-    summary: "Compliance package: bundle deployment and activation records, the agent registry, the consent ledger, device registry with assurance history, every device's latest checkpoint (auditor)",
+    summary: "Compliance package: bundles (signed artifacts, policy texts, admin log), the agent registry, the consent ledger, devices with checkpoints, attestation appraisals and passkey review verdicts proven into them, a mapping to SOC 2, ISO/IEC 27001, the EU AI Act and NIST AI RMF (auditor)",
     description:
-      "JSON Lines (docs/audit-export.md): a header, the tenant's bundle deployment, its admin-log records (activations, rollbacks, refusals, admin orders) in the window, the agent registry (`agent.registry`: every agent with its approved builds, its changes in the window), the consent ledger's entries in the window (`consent.log`), one record per device (registration, assurance history up to `to`, latest signed checkpoint), and a manifest signed by the log key over the SHA-256 of every line before it. Review records are named in `not_included` until this deployment holds them. Devices are listed from the archive (a device appears after its Durable Object's first alarm).",
+      "JSON Lines (docs/audit-export.md), format warden.compliance-package.v2: a header; the bundle deployment, its admin-log records in the window (activations, rollbacks, refusals, admin orders) and the signed artifact (with policy text) of every bundle deployed up to `to`; the agent registry (`agent.registry`: every agent with its approved builds, its changes in the window) and the consent ledger's entries in the window (`consent.log`); per device its registration, assurance history and latest signed (and witnessed) checkpoint, then its attestation appraisals and review verdicts (with passkey assertions) in the window, each with an inclusion proof to that checkpoint; a mapping of framework controls to the package's files; and a manifest signed by the log key over the SHA-256 of every line before it, which names what the deployment does not keep in `absent`. Devices are listed from the archive (a device appears after its Durable Object's first alarm). Verify with `warden audit verify-package`.",
     security: bearerSecurity,
     request: {
       query: z.object({
@@ -147,6 +148,38 @@ audit.openapi(
     },
   }),
   async (c) => jsonLines(c, await compliancePackage(serviceContext(c), c.req.valid("query"))),
+);
+
+audit.use("/v1/decisions/:id/receipt", requireRole("device", "auditor"));
+audit.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/decisions/{id}/receipt",
+    summary: "A decision's receipt: its log entry, its session and review evidence, each with an inclusion proof to the latest signed and witnessed checkpoint (device, auditor)",
+    description:
+      "docs/audit-export.md (Receipts). `seq` is the decision's `log.seq`; an auditor names the `device`, a device reads its own. Verify offline with `warden audit verify-receipt`. If no checkpoint covers the entries yet, one is signed (and cosigned by the configured witnesses) first.",
+    security: [...bearerSecurity, ...deviceSecurity],
+    request: {
+      params: z.object({ id: z.string().min(1).max(128) }),
+      query: z.object({
+        seq: z.coerce.number().int().min(1).openapi({ description: "The decision's position in its device's log (`log.seq` of the decision)" }),
+        device: DeviceIdSchema.optional().openapi({ description: "The device whose log holds the decision (required for auditors)" }),
+      }),
+    },
+    responses: {
+      200: { description: "The receipt (compact JSON: keep it byte for byte)", content: { "application/json": { schema: z.record(z.string(), z.unknown()).openapi("DecisionReceipt") } } },
+      ...problems(400, 401, 403, 404),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { seq, device } = c.req.valid("query");
+    const caller = c.var.caller;
+    const deviceId = device ?? (caller.role === "device" ? caller.session.deviceId : undefined);
+    if (deviceId === undefined) throw new MalformedInputError("malformed_request", "an auditor names the device");
+    const receipt = await decisionReceipt(serviceContext(c), await deviceInReach(c, deviceId), deviceId, { decisionId: id, seq });
+    return c.json(receipt as unknown as Record<string, unknown>, 200);
+  },
 );
 
 /** A streamed JSON Lines download as the response. */

@@ -26,6 +26,21 @@ export async function expectedReportData(nonce: Uint8Array, deviceKeyThumbprint:
   return new Uint8Array(await crypto.subtle.digest("SHA-512", concatBytes(nonce, deviceKeyThumbprint)));
 }
 
+/**
+ * The qualifying data (extraData) a vTPM quote must carry to bind it to a session when the
+ * quote, not REPORT_DATA, is what answers the nonce (Azure confidential VMs, whose REPORT_DATA
+ * commits to the HCL runtime data instead):
+ *
+ *     extraData = SHA-256(nonce ‖ jkt)
+ *
+ * 32 bytes: within TPM2B_DATA of a vTPM whose largest bank is SHA-256.
+ */
+export async function expectedQualifyingData(nonce: Uint8Array, deviceKeyThumbprint: Uint8Array): Promise<Uint8Array> {
+  if (nonce.length < 16) throw new EvidenceConfigurationError("invalid_reference_values", "nonce shorter than 128 bits");
+  if (deviceKeyThumbprint.length !== 32) throw new EvidenceConfigurationError("invalid_reference_values", "JWK thumbprint must be 32 bytes");
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(nonce, deviceKeyThumbprint)));
+}
+
 /** Checks a reference allowlist's shape once: hex of the field's size, normalised to lower case. */
 export function normaliseAllowlist(list: Allowlist | undefined, bytes: number, field: string): Allowlist {
   if (list === undefined || list === "any") return "any";

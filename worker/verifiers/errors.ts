@@ -69,7 +69,17 @@ export type VerificationFailureCode =
   | "ak_not_tpm_generated"
   | "ek_attributes_invalid"
   | "ek_profile_invalid"
-  | "credential_activation_failed";
+  | "credential_activation_failed"
+  // TCG event logs (worker/verifiers/tpm/eventlog*.ts)
+  /** Replaying the log does not give the PCR values the quote attests. */
+  | "event_log_replay_mismatch"
+  /** An event whose digest is defined as the hash of its data carries data that does not hash to it. */
+  | "event_log_digest_mismatch"
+  /** An event type that is unknown, reserved, or not extended while it carries a measurement. */
+  | "event_log_event_not_allowed"
+  // Azure confidential VMs (worker/verifiers/sev-snp/azure-vtpm.ts)
+  /** The vTPM attestation key is missing from, or unusable in, the HCL runtime data. */
+  | "vtpm_key_invalid";
 
 export type AppraisalFailureCode =
   | "debug_not_allowed"
@@ -88,7 +98,13 @@ export type AppraisalFailureCode =
   | "mrconfigid_not_allowed"
   | "mrowner_not_allowed"
   | "product_not_allowed"
-  | "pcr_value_not_allowed";
+  | "pcr_value_not_allowed"
+  /** The bundle requires a TPM event log and none was sent. */
+  | "event_log_missing"
+  /** The event log shows Secure Boot off while the bundle requires it. */
+  | "secure_boot_not_enabled"
+  /** A fact of the event log (PK, KEK, db, dbx, boot manager, kernel) is not among the bundle's values. */
+  | "event_log_value_not_allowed";
 
 export type ConfigurationFailureCode =
   /** An empty trust-anchor set: never a pass. */
@@ -151,6 +167,10 @@ const FAMILY: { readonly [C in EvidenceErrorCode]: EvidenceErrorFamily } = {
   ek_attributes_invalid: "verification",
   ek_profile_invalid: "verification",
   credential_activation_failed: "verification",
+  event_log_replay_mismatch: "verification",
+  event_log_digest_mismatch: "verification",
+  event_log_event_not_allowed: "verification",
+  vtpm_key_invalid: "verification",
   debug_not_allowed: "appraisal",
   vmpl_not_allowed: "appraisal",
   signing_key_not_allowed: "appraisal",
@@ -168,6 +188,9 @@ const FAMILY: { readonly [C in EvidenceErrorCode]: EvidenceErrorFamily } = {
   mrowner_not_allowed: "appraisal",
   product_not_allowed: "appraisal",
   pcr_value_not_allowed: "appraisal",
+  event_log_missing: "appraisal",
+  secure_boot_not_enabled: "appraisal",
+  event_log_value_not_allowed: "appraisal",
   no_trust_anchors: "configuration",
   invalid_reference_values: "configuration",
 };

@@ -1,8 +1,14 @@
 import { EvidenceError } from "./errors.ts";
 import {
+  appraiseAzureVtpm,
   appraiseSnp,
   pinnedSnpTrust,
+  verifyAzureVtpm,
   verifySnpReport,
+  type AzureVtpmClaims,
+  type AzureVtpmEvidence,
+  type AzureVtpmReference,
+  type VerifiedAzureVtpm,
   type SnpClaims,
   type SnpCollateral,
   type SnpEvidence,
@@ -38,8 +44,8 @@ import {
  * The evidence types Warden verifies. A closed union: adding one does not compile until {@link EvidenceKinds} describes it and
  * {@link verifiers} has its entry.
  */
-export type EvidenceType = "sev-snp" | "tdx" | "tpm";
-export const EVIDENCE_TYPES: readonly EvidenceType[] = ["sev-snp", "tdx", "tpm"];
+export type EvidenceType = "sev-snp" | "tdx" | "tpm" | "azure-snp-vtpm";
+export const EVIDENCE_TYPES: readonly EvidenceType[] = ["sev-snp", "tdx", "tpm", "azure-snp-vtpm"];
 
 /**
  * What every verifier receives besides the evidence: the time to verify at
@@ -94,6 +100,19 @@ export interface EvidenceKinds {
     reference: TpmReference;
     claims: TpmAppraisal;
   };
+  /** An Azure confidential VM: HCL report (SEV-SNP) and a quote by the vTPM key it attests (sev-snp/azure-vtpm.ts). */
+  "azure-snp-vtpm": {
+    evidence: AzureVtpmEvidence;
+    trust: SnpTrust;
+    collateral: SnpCollateral | undefined;
+    context: VerifyContext<SnpTrust, SnpCollateral | undefined> & {
+      /** The quote's extraData must be exactly this. */
+      readonly nonce: Uint8Array;
+    };
+    verified: VerifiedAzureVtpm;
+    reference: AzureVtpmReference;
+    claims: AzureVtpmClaims;
+  };
 }
 
 /**
@@ -124,6 +143,13 @@ export const verifiers: { readonly [T in EvidenceType]: EvidenceVerifier<T> } = 
     pinnedTrust: pinnedTdxTrust,
     verify: (evidence, context) => verifyTdxQuote(evidence, context),
     appraise: appraiseTdx,
+  },
+  "azure-snp-vtpm": {
+    type: "azure-snp-vtpm",
+    pinnedTrust: pinnedSnpTrust,
+    verify: (evidence, context) =>
+      verifyAzureVtpm(evidence, { now: context.now, trustAnchors: context.trustAnchors, nonce: context.nonce, ...(context.collateral ? { collateral: context.collateral } : {}) }),
+    appraise: appraiseAzureVtpm,
   },
   tpm: {
     type: "tpm",

@@ -142,5 +142,5 @@ export const webauthnCases: WebAuthnTpm[] = [
 export const q1 = JSON.parse(q1Json) as {
   AK: { Public: string };
   Quote: { Quote: string; Signature: string; Nonce: string | null };
-  Log: { PCRs: { Index: number; Digest: string; DigestAlg: number }[] };
+  Log: { PCRs: { Index: number; Digest: string; DigestAlg: number }[]; Raw: string };
 };
