@@ -1,10 +1,15 @@
+import type { DecisionBundle } from "../../durable-objects/DeviceLog.ts";
+import type { HistorySnapshot } from "../../durable-objects/device-history.ts";
 import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
+import { HistoryCursor, runtimeFor } from "../history/cursor.ts";
+import { heldVerdict, type DecisionHistory, type HistoryState } from "../history/effects.ts";
+import { requestPrograms } from "../history/views.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { decide, resolvedTargets, type CanonicalTarget, type DerivedVerdictTarget, type DeviceContext, type ReasonCode, type Verdict } from "../policy/decide.ts";
-import { bundleFor, loadDeployment } from "../policy/store.ts";
+import { bundleFor, loadDeployment, type LoadedDeployment } from "../policy/store.ts";
 import { holdForReview, reviewLadder, type HeldReview } from "../review/holds.ts";
 import type { TierStep } from "../review/record.ts";
 import { issueActionToken } from "../tokens/action.ts";
@@ -12,11 +17,16 @@ import { signingKey } from "../tokens/keys.ts";
 import type { ActionRequest } from "./request.ts";
 
 /**
- * The decision flow: choose the device's bundle → decide (pure) → sign the permit's token →
- * append every decision to the device log with the request's proof (the commit point) → hold
+ * The decision flow: choose the device's bundle → read the device's history when its policies
+ * read any (docs/history.md) → decide (pure) → sign the permit's token → append every decision
+ * to the device log with the request's proof (the commit point; the device's Durable Object
+ * checks there that each decision's history is the log's, else it is decided again) → hold
  * reviews → answer. Any failure before the append denies with its own reason code; an answer
  * never leaves without its log entry.
  */
+
+/** Decisions a request gets on fresher history when concurrent ones moved it, before it denies (`history_contended`). */
+const HISTORY_ATTEMPTS = 8;
 
 /** A decision as the device receives it (`POST /v1/decisions`). */
 export interface DecisionAnswer {
@@ -43,49 +53,138 @@ interface PendingDecision {
   request: ActionRequest;
   /** On review: the tiers the hold may climb and the lifetime of the token an approval releases. */
   review?: { ladder: TierStep[]; tokenTtl: number };
+  /** The history it was decided on (`data.history`); null when no bundle decided it. */
+  history: DecisionHistory | null;
+  /** The programs of its command lines, logged for history filters. */
+  programs: string[];
+  /** On permit: what a playbook's hold needs to hold it for review instead. */
+  reviewable?: { bundle: CompiledBundle; tokenTtl: number };
 }
+
+/** The deciding bundle, chosen once per request to the API: every decision of a batch is made under the same one. */
+type BundleChoice =
+  | { ok: true; bundle: CompiledBundle; role: "active" | "canary"; deployment: LoadedDeployment }
+  | { ok: false; code: ReasonCode };
 
 /** Decides one action of the session's device, logged before it is answered. */
 export async function decideOne(ctx: ServiceContext, session: DeviceSession, request: ActionRequest): Promise<DecisionAnswer> {
-  const now = ctx.deps.now();
-  const [answer] = await logAndAnswer(ctx, session, [await prepare(ctx, session, request, now)], now);
+  const [answer] = await decideAll(ctx, session, [request]);
   return answer as DecisionAnswer;
 }
 
 /** Decides up to 30 actions of one device, logged together in request order. */
 export async function decideBatch(ctx: ServiceContext, session: DeviceSession, requests: readonly ActionRequest[]): Promise<DecisionAnswer[]> {
-  const now = ctx.deps.now();
-  const pending = await Promise.all(requests.map((request) => prepare(ctx, session, request, now)));
-  return logAndAnswer(ctx, session, pending, now);
+  return decideAll(ctx, session, requests);
 }
 
 function failClosed(reasonCode: ReasonCode, judged: Pick<Verdict, "targets" | "derived"> = { targets: [], derived: [] }): Verdict {
   return { decision: "deny", reasonCode, reasons: [], targets: judged.targets, derived: judged.derived };
 }
 
+async function chooseBundle(ctx: ServiceContext, session: DeviceSession, now: number): Promise<BundleChoice> {
+  try {
+    const deployment = await loadDeployment(ctx.env, ctx.env.TENANT, now);
+    const chosen = bundleFor(deployment, { tenant: session.tenant, id: session.deviceId, groups: session.groups }, now);
+    if (!chosen.ok) {
+      console.warn(JSON.stringify({ event: "decision.no_bundle", code: chosen.code, detail: chosen.detail }));
+      return { ok: false, code: chosen.code };
+    }
+    return { ok: true, bundle: chosen.bundle, role: chosen.role, deployment };
+  } catch (error) {
+    console.error(JSON.stringify({ event: "decision.internal_error", error: String(error) }));
+    return { ok: false, code: "internal_error" };
+  }
+}
+
+function decisionBundle(bundle: CompiledBundle): DecisionBundle {
+  return { digest: bundle.digest, history: bundle.history, tiers: [...bundle.tierOrder] };
+}
+
+/**
+ * Decides every request on the history its entry will follow, and logs them. When the log
+ * moved between the read and the append (another decision of the device, an entry of another
+ * kind), the object appends nothing and hands back the history as it is now: the batch is
+ * decided again, up to {@link HISTORY_ATTEMPTS} times, then denied (`history_contended`).
+ */
+async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: readonly ActionRequest[]): Promise<DecisionAnswer[]> {
+  const now = ctx.deps.now();
+  const choice = await chooseBundle(ctx, session, now);
+  const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
+  const bundle = choice.ok ? decisionBundle(choice.bundle) : null;
+  // A bundle whose policies read no feature decides without reading history; the object still keeps it at the append.
+  let history: HistorySnapshot | ReasonCode | null = null;
+  if (choice.ok && choice.bundle.history.read.length > 0) {
+    try {
+      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now });
+      if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
+      history = read.snapshot as HistorySnapshot;
+    } catch (error) {
+      if (error instanceof StateError) throw error;
+      console.error(JSON.stringify({ event: "decision.history_read_failed", device: session.deviceId, error: String(error) }));
+      history = "internal_error";
+    }
+  }
+  let turn = history !== null && typeof history === "object" ? history.turn : null;
+  for (let attempt = 1; ; attempt += 1) {
+    const pending = await prepareAll(ctx, session, requests, now, choice, history);
+    const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn);
+    if (!("stale" in logged)) return logged;
+    turn = logged.stale.turn;
+    // Denials decided on no history record none, so the last attempt cannot be stale.
+    history = attempt < HISTORY_ATTEMPTS ? logged.stale : "history_contended";
+    if (history === "history_contended") console.warn(JSON.stringify({ event: "decision.history_contended", device: session.deviceId, attempts: attempt }));
+  }
+}
+
+/**
+ * Decides each request in order. With history, each is decided on the history as its entry
+ * will find it: the snapshot moved forward by the decisions before it in the batch. Without the
+ * history the policies read (`history` is the reason it is missing), each denies.
+ */
+async function prepareAll(
+  ctx: ServiceContext,
+  session: DeviceSession,
+  requests: readonly ActionRequest[],
+  now: number,
+  choice: BundleChoice,
+  history: HistorySnapshot | ReasonCode | null,
+): Promise<PendingDecision[]> {
+  if (typeof history === "string") return Promise.all(requests.map((request) => prepare(ctx, session, request, now, { ok: false, code: history }, null)));
+  if (!choice.ok || history === null) return Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, null)));
+  const cursor = new HistoryCursor(runtimeFor(choice.bundle.history), { ...history, state: history.state as HistoryState }, choice.bundle.tierOrder);
+  const pending: PendingDecision[] = [];
+  for (const request of requests) {
+    const decided = await prepare(ctx, session, request, now, choice, cursor);
+    cursor.append(logData(decided, session), now);
+    pending.push(decided);
+  }
+  return pending;
+}
+
 /** Decides one action; nothing thrown here escapes as an error response. */
-async function prepare(ctx: ServiceContext, session: DeviceSession, request: ActionRequest, now: number): Promise<PendingDecision> {
+async function prepare(ctx: ServiceContext, session: DeviceSession, request: ActionRequest, now: number, choice: BundleChoice, cursor: HistoryCursor | null): Promise<PendingDecision> {
   const { deps, env } = ctx;
   const id = deps.newId();
   let policy: string | null = null;
   let bundle: PendingDecision["bundle"] = null;
+  let history: DecisionHistory | null = null;
+  const device: DeviceContext = { id: session.deviceId, os: session.os, shell: session.shell, assurance: session.assurance };
+  let programs: string[] = [];
   try {
-    const deployment = await loadDeployment(env, env.TENANT, now);
-    const chosen = bundleFor(deployment, { tenant: session.tenant, id: session.deviceId, groups: session.groups }, now);
-    if (!chosen.ok) {
-      console.warn(JSON.stringify({ event: "decision.no_bundle", code: chosen.code, detail: chosen.detail }));
-      return { id, verdict: failClosed(chosen.code), policy, bundle, request };
-    }
+    programs = requestPrograms(request, device);
+    if (!choice.ok) return { id, verdict: failClosed(choice.code), policy, bundle, request, history, programs };
+    const chosen = choice;
     policy = chosen.bundle.digest;
     bundle = { version: chosen.bundle.version, role: chosen.role };
-    const device: DeviceContext = { id: session.deviceId, os: session.os, shell: session.shell, assurance: session.assurance };
-    const verdict = decide(chosen.bundle, request, device, now);
-    if (deployment.shadow && chosen.role === "active") compareInShadow(ctx, deployment.shadow, verdict, request, device, id, now);
+    history = cursor ? cursor.historyFor(request, device, now) : { spec: chosen.bundle.history.digest, values: {} };
+    const verdict = decide(chosen.bundle, request, device, now, history.values);
+    if (choice.deployment.shadow && chosen.role === "active") compareInShadow(ctx, choice.deployment.shadow, verdict, request, device, id, now, history);
     const ttlSeconds = chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds;
+    const review = (tier: string) => ({ ladder: reviewLadder(chosen.bundle, tier), tokenTtl: ttlSeconds });
     if (verdict.decision === "review" && verdict.tier !== undefined) {
-      return { id, verdict, policy, bundle, request, review: { ladder: reviewLadder(chosen.bundle, verdict.tier), tokenTtl: ttlSeconds } };
+      return { id, verdict, policy, bundle, request, review: review(verdict.tier), history, programs };
     }
-    if (verdict.decision !== "permit") return { id, verdict, policy, bundle, request };
+    if (verdict.decision !== "permit") return { id, verdict, policy, bundle, request, history, programs };
     const jti = deps.newId();
     const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
       device: session.deviceId,
@@ -105,21 +204,25 @@ async function prepare(ctx: ServiceContext, session: DeviceSession, request: Act
       now,
       ttlSeconds,
     });
-    return { id, verdict, policy, bundle, request, token: { value: token, jti, expiresAt } };
+    // Kept for a playbook's hold, which the object may put on a permit at the append.
+    return { id, verdict, policy, bundle, request, token: { value: token, jti, expiresAt }, history, programs, reviewable: { bundle: chosen.bundle, tokenTtl: ttlSeconds } };
   } catch (error) {
     console.error(JSON.stringify({ event: "decision.internal_error", error: String(error) }));
-    return { id, verdict: failClosed("internal_error"), policy, bundle, request };
+    return { id, verdict: failClosed("internal_error"), policy, bundle, request, history: null, programs };
   }
 }
 
 /**
  * Evaluates the shadow bundle on the same request and reports agreement after the
- * response: the answer never waits for, or depends on, the candidate.
+ * response: the answer never waits for, or depends on, the candidate. A candidate whose
+ * policies read history features the active bundle does not keep alike is not compared: the
+ * device's history is kept for the deciding bundle only.
  */
-function compareInShadow(ctx: ServiceContext, shadow: CompiledBundle, verdict: Verdict, request: ActionRequest, device: DeviceContext, decisionId: string, now: number): void {
+function compareInShadow(ctx: ServiceContext, shadow: CompiledBundle, verdict: Verdict, request: ActionRequest, device: DeviceContext, decisionId: string, now: number, history: DecisionHistory): void {
+  if (shadow.history.read.length > 0 && shadow.history.digest !== history.spec) return;
   let candidate: Verdict;
   try {
-    candidate = decide(shadow, request, device, now);
+    candidate = decide(shadow, request, device, now, history.values);
   } catch {
     candidate = failClosed("internal_error");
   }
@@ -149,9 +252,11 @@ function logData(pending: PendingDecision, session: DeviceSession): { [key: stri
       submitted: request.action.targets.map((target) => ({ ...target })),
       inputs_sha256: request.action.inputs_sha256 ?? null,
       sends_external: request.action.sends_external ?? false,
+      programs: pending.programs,
     },
     context: request.context ?? null,
     token_jti: pending.token?.jti ?? null,
+    history: pending.history,
   };
 }
 
@@ -177,13 +282,21 @@ function answerOf(pending: PendingDecision, log: AppendedEntry | null, held?: He
 
 /**
  * Logs the decisions and only then shapes the answers. If the append fails the
- * decisions become denials without tokens: an unlogged permit never leaves.
+ * decisions become denials without tokens: an unlogged permit never leaves. If the object
+ * finds the history moved, nothing was logged: the caller decides again on what it returned.
  */
-async function logAndAnswer(ctx: ServiceContext, session: DeviceSession, pending: PendingDecision[], now: number): Promise<DecisionAnswer[]> {
+async function logAndAnswer(
+  ctx: ServiceContext,
+  session: DeviceSession,
+  pending: PendingDecision[],
+  now: number,
+  bundle: DecisionBundle | null,
+  turn: string | null,
+): Promise<DecisionAnswer[] | { stale: HistorySnapshot }> {
   const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
   let outcome;
   try {
-    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: pending.map((item) => logData(item, session)) });
+    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: pending.map((item) => logData(item, session)), bundle, turn });
   } catch (error) {
     console.error(JSON.stringify({ event: "decision.log_append_failed", device: session.deviceId, error: String(error) }));
     return pending.map((item) => {
@@ -191,17 +304,24 @@ async function logAndAnswer(ctx: ServiceContext, session: DeviceSession, pending
       return answerOf({ ...rest, verdict: failClosed("log_append_failed", item.verdict) }, null);
     });
   }
-  if (!outcome.ok) throw new StateError(outcome.code, "the decision could not be recorded");
-  if (outcome.quarantined) {
-    // The object logged these as denials in the same transaction that read the quarantine.
-    return pending.map((item, index) => {
-      const { token: _discarded, ...rest } = item;
-      return answerOf({ ...rest, verdict: failClosed("device_quarantined", item.verdict) }, outcome.logs[index] ?? null);
-    });
+  if (!outcome.ok) {
+    if (outcome.code === "history_stale") return { stale: (outcome as { stale: unknown }).stale as HistorySnapshot };
+    throw new StateError(outcome.code, "the decision could not be recorded");
   }
+  const { logs, rewrites, hold } = outcome;
   return Promise.all(
-    pending.map(async (item, index) => {
-      const log = outcome.logs[index] ?? null;
+    pending.map(async (decided, index) => {
+      const log = logs[index] ?? null;
+      let item = decided;
+      const rewrite = rewrites[index] ?? null;
+      if (rewrite !== null) {
+        // The object logged it otherwise than decided, in the transaction that read the device's standing: no token leaves.
+        const { token: _discarded, ...rest } = decided;
+        if (rewrite === "device_quarantined") return answerOf({ ...rest, verdict: failClosed("device_quarantined", decided.verdict) }, log);
+        if (!hold || !decided.reviewable) return answerOf({ ...rest, verdict: failClosed("review_unavailable", decided.verdict) }, log);
+        const verdict = heldVerdict(decided.verdict, hold, decided.reviewable.bundle.tierOrder);
+        item = { ...rest, verdict, review: { ladder: reviewLadder(decided.reviewable.bundle, verdict.tier as string), tokenTtl: decided.reviewable.tokenTtl } };
+      }
       if (item.verdict.decision !== "review" || !item.review) return answerOf(item, log);
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
       const held = await holdForReview(ctx, session, { decisionId: item.id, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);

@@ -36,6 +36,8 @@ export type ReasonCode =
   | "log_append_failed"
   | "review_unavailable"
   | "device_quarantined"
+  | "playbook_review"
+  | "history_contended"
   | "internal_error";
 
 export type Decision = "permit" | "deny" | "review";
@@ -187,12 +189,16 @@ interface Evaluation {
   derived: boolean;
 }
 
+/** The device's history features a decision is made on, `context.history` (worker/history/). */
+export type HistoryContext = Readonly<Record<string, boolean | number>>;
+
 /**
  * Decides one action on every one of its targets, and on every target its command lines imply.
  * All must be permitted for a permit; any error, rejection or forbid denies; otherwise any hold
- * makes it a review.
+ * makes it a review. `history` holds the values of the features the bundle's policies read, as
+ * the device's log stood before this decision.
  */
-export function decide(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number): Verdict {
+export function decide(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number, history: HistoryContext = {}): Verdict {
   const { action } = request;
   const targets: CanonicalTarget[] = [];
   const derived: DerivedVerdictTarget[] = [];
@@ -254,6 +260,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
     derived: false,
   };
   if (action.inputs_sha256 !== undefined) context["inputs_sha256"] = action.inputs_sha256;
+  if (Object.keys(bundle.history.features).length > 0) context["history"] = { ...history };
   const derivedContext: Context = { ...context, derived: true };
 
   const permits = new Set<string>();
