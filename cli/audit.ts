@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { group, UsageError, type Command } from "./command.ts";
 import { AuditFailure, ExportVerifier, byteLines, verifyPackage, type VerifyReport } from "../worker/log/export-verify.ts";
+import type { ReplayReport } from "../worker/history/replay.ts";
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
 import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
@@ -87,6 +88,14 @@ export function checkpointNote(text: string): string {
   return text;
 }
 
+function describeReplay(replay: ReplayReport): string[] {
+  const lines = [`  ok  replay: ${replay.replayed} decision(s) recomputed from the entries before them and their bundle (history values, verdict); ${replay.raised} finding(s) and playbook action(s); ${replay.adoptions} history adoption(s)`];
+  const skipped = Object.entries(replay.skipped).map(([why, count]) => `${count} ${why}`);
+  if (skipped.length > 0) lines.push(`  --  not replayed: ${skipped.join(", ")} (docs/history.md › Replay)`);
+  for (const digest of replay.missing) lines.push(`  --  bundle ${digest} is named by the log but was not given (GET /v1/bundles/artifacts/${digest})`);
+  return lines;
+}
+
 function describe(report: VerifyReport): string[] {
   const lines: string[] = [];
   const range = report.range ? `seq ${report.range.from}..${report.range.to}` : "";
@@ -113,6 +122,7 @@ function describe(report: VerifyReport): string[] {
 const verify: Command = {
   summary: "Verify a log export offline: hashes, links, signatures, HMAC, segments, checkpoints",
   help: `Usage: ${VERIFY} <export.jsonl> --keys <jwks file or url> [options]
+       ${VERIFY} <export.jsonl> --keys <jwks> --replay <artifact.jws>... --publisher-keys <jwks>
 
 Verifies an export from GET /v1/devices/:id/export (docs/audit-export.md)
 without contacting Warden: every entry's hash and link, seq continuity, the
@@ -122,12 +132,22 @@ chaining, the signed export manifest, the chained HMAC when its key is given,
 and consistency with a checkpoint you kept from before (rollback, truncation,
 rewritten history). Stops at the first problem and names the first bad seq.
 
+With --replay it also recomputes every decision from the entries before it and
+the signed bundle it names (GET /v1/bundles/artifacts/<digest>; each artifact is
+verified with the publisher keys first): the history values it recorded, its
+verdict, the findings and playbook actions each entry raised. A disagreement
+fails with the entry's seq; what cannot be replayed is counted by why.
+
 Options:
   --keys <file|url>     JWK Set of trusted log keys (/.well-known/warden-log-keys.json)
   --checkpoint <file>   A checkpoint you kept earlier (the signed note, or the JSON of
                         GET /v1/devices/:id/checkpoint)
   --hmac-key <file>     The LOG_HMAC_KEY (base64url) to check HMACs with (repeatable);
                         every entry must then carry an HMAC by one of these keys
+  --replay <file>       A signed bundle artifact to replay against (repeatable; further
+                        files after the export are artifacts too)
+  --publisher-keys <file|url>  JWK Set of the publisher keys you trust (PUBLISHER_KEYS);
+                        required with --replay
   --json                Print the report as JSON
   --quiet               No progress on stderr
   -h, --help            Show this help
@@ -148,6 +168,8 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
           keys: { type: "string" },
           checkpoint: { type: "string" },
           "hmac-key": { type: "string", multiple: true },
+          replay: { type: "string", multiple: true },
+          "publisher-keys": { type: "string" },
           json: { type: "boolean", default: false },
           quiet: { type: "boolean", default: false },
         },
@@ -156,8 +178,10 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
       throw new UsageError((error as Error).message, VERIFY);
     }
     const { values, positionals } = parsed;
-    if (positionals.length !== 1) throw new UsageError("exactly one export file is required", VERIFY);
+    const artifactFiles = [...(values.replay ?? []), ...positionals.slice(1)];
+    if (positionals.length === 0 || (positionals.length > 1 && values.replay === undefined)) throw new UsageError("exactly one export file is required", VERIFY);
     if (!values.keys) throw new UsageError("--keys is required", VERIFY);
+    if (values.replay !== undefined && !values["publisher-keys"]) throw new UsageError("--replay needs --publisher-keys", VERIFY);
     const file = positionals[0] as string;
 
     const keys = await loadKeys(values.keys);
@@ -170,6 +194,19 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
       }
     }
     const held = values.checkpoint ? checkpointNote(await readText(values.checkpoint, "the checkpoint")) : undefined;
+    let replayer: import("../worker/history/replay.ts").Replayer | null = null;
+    if (values.replay !== undefined) {
+      // Cedar and the replay load only when asked for.
+      const [{ loadReplayBundles, ArtifactRefused }, { Replayer }] = await Promise.all([import("./audit-replay.ts"), import("../worker/history/replay.ts")]);
+      const artifacts = await Promise.all(artifactFiles.map(async (path) => ({ file: path, text: await readText(path, "the artifact") })));
+      try {
+        replayer = new Replayer(await loadReplayBundles(artifacts, await readText(values["publisher-keys"] as string, "the publisher keys")));
+      } catch (error) {
+        if (!(error instanceof ArtifactRefused)) throw error;
+        process.stdout.write(values.json ? `${JSON.stringify({ ok: false, failure: { code: "artifact_invalid", artifact: error.file, reason: error.code, message: error.message } }, null, 2)}\n` : `FAILED: artifact_invalid: ${error.message} (${error.code})\n`);
+        return AUDIT_EXIT.failed;
+      }
+    }
 
     const progress = !values.quiet;
     const tty = process.stderr.isTTY === true;
@@ -179,6 +216,7 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
       keys,
       macKeys,
       ...(held !== undefined ? { held } : {}),
+      ...(replayer ? { onEntry: (entry) => replayer.push(entry) } : {}),
       progressEvery: 5_000,
       onProgress: (done, expected) => {
         if (!progress) return;
@@ -193,6 +231,7 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
 
     const input = file === "-" ? process.stdin : createReadStream(file);
     let report: VerifyReport;
+    let replay: ReplayReport | null = null;
     try {
       try {
         for await (const line of byteLines(input)) await verifier.push(line);
@@ -201,6 +240,7 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
         throw new Error(`cannot read ${file}: ${(error as Error).message}`);
       }
       report = verifier.finish();
+      replay = replayer?.finish() ?? null;
     } catch (error) {
       if (!(error instanceof AuditFailure)) throw error;
       report = verifier.failed(error);
@@ -209,9 +249,10 @@ first bad seq), ${AUDIT_EXIT.error} usage or I/O error.`,
     const seconds = (Date.now() - started) / 1000;
 
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...report, seconds }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...report, ...(replay ? { replay } : {}), seconds }, null, 2)}\n`);
     } else {
       for (const line of describe(report)) process.stdout.write(`${line}\n`);
+      if (replay && !report.failure) for (const line of describeReplay(replay)) process.stdout.write(`${line}\n`);
       if (report.failure) {
         const where = report.failure.seq === null ? "" : ` at seq ${report.failure.seq}`;
         process.stdout.write(`FAILED${where}: ${report.failure.code}: ${report.failure.message}\n`);

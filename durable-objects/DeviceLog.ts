@@ -11,20 +11,13 @@ import { LogAudit } from "./log-audit.ts";
 import { auditIoFrom, type AuditIo } from "./log-io.ts";
 import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
-import type { HistorySpec } from "../worker/history/declarations.ts";
+import type { DecisionBundle } from "../worker/history/declarations.ts";
 import { asLogged, type FollowEntry, type PlaybookHold, type Rewrite, type Standing } from "../worker/history/effects.ts";
 import { DeviceHistory, StaleHistory, type HistorySnapshot } from "./device-history.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
 type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled" | "device_quarantined" | "session_revoked" | "token_revoked";
 type Outcome<T> = GenericOutcome<T, DeviceRefusal>;
-
-/** The bundle a decision was decided under: its history declarations, for the object to keep history by, and its tiers, for the playbook's hold. */
-export interface DecisionBundle {
-  digest: string;
-  history: HistorySpec;
-  tiers: string[];
-}
 
 /**
  * Decisions whose recorded history the log no longer shows: nothing was appended; decide again
@@ -483,9 +476,16 @@ export class DeviceLog extends DurableObject<Env> {
   tpmLogRefusal(args: Parameters<TpmEnrollment["logRefusal"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
     return this.tpm.logRefusal(args);
   }
-  /** Burns the nonce that refused evidence answered and logs `attestation.failed`. */
-  refuseEvidence(args: Parameters<TpmEnrollment["refuseEvidence"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
-    return this.tpm.refuseEvidence(args);
+  /**
+   * Burns the nonce that refused evidence answered and logs `attestation.failed`, under the
+   * history declarations of the device's bundle (`bundle`), whose playbook may quarantine the
+   * device for it in the same transaction.
+   */
+  refuseEvidence(args: Parameters<TpmEnrollment["refuseEvidence"]>[0] & { bundle?: DecisionBundle | null }): TpmOutcome<{ log: AppendedEntry }> {
+    const { bundle, ...refusal } = args;
+    const device = this.readDevice();
+    if (bundle && device) this.transaction(() => this.adoptInTransaction(device.id, bundle, args.now));
+    return this.tpm.refuseEvidence(refusal);
   }
 
   /** What the compliance package says about this device: registration, assurance history, latest checkpoint. */

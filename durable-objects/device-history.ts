@@ -1,6 +1,6 @@
 import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
-import { EMPTY_SPEC, type HistorySpec } from "../worker/history/declarations.ts";
+import { EMPTY_SPEC, LIMITS, type HistorySpec } from "../worker/history/declarations.ts";
 import { adopt, decisionHistory, initialState, onEntry, type FollowEntry, type HistoryState, type PlaybookHold, type Standing } from "../worker/history/effects.ts";
 import { runtimeSpec, type RuntimeSpec } from "../worker/history/state.ts";
 import { viewOfEntry } from "../worker/history/views.ts";
@@ -30,8 +30,6 @@ export interface HistoryHost {
   head(): { seq: number };
 }
 
-/** The most entries an adoption reads back to build a new feature (docs/history.md › Bounds). */
-export const BACKFILL_ENTRIES = 4096;
 /** How long a decision turn waits for the one before it, and how long one is held at most. */
 const TURN_MS = 1000;
 
@@ -108,13 +106,14 @@ export class DeviceHistory {
   /**
    * Must run inside the append transaction. Adopts `spec` if it is not the one kept: features
    * defined as before keep their state, new ones are built from the entries still in the object
-   * (at most {@link BACKFILL_ENTRIES}). Returns the `history.adopted` data to append, or null.
+   * (at most `LIMITS.backfillEntries`). Returns the `history.adopted` data to append, or null.
    */
   adopt(spec: HistorySpec, bundle: string): Data | null {
     if (spec.digest === this.spec.digest) return null;
     const head = this.host.head().seq;
-    const first = this.host.sql.exec<{ seq: number }>("SELECT min(seq) AS seq FROM log").toArray()[0]?.seq ?? head + 1;
-    const from = Math.max(first ?? head + 1, head - BACKFILL_ENTRIES + 1);
+    // Entries archived and pruned are not here: the backfill starts at the oldest still kept, and `from_seq` says where.
+    const first = this.host.sql.exec<{ seq: number | null }>("SELECT min(seq) AS seq FROM log").toArray()[0]?.seq ?? head + 1;
+    const from = Math.max(first, head - LIMITS.backfillEntries + 1);
     const startsAny = Object.entries(spec.features).some(([name, feature]) => this.spec.features[name]?.hash !== feature.hash);
     const backfill = startsAny
       ? this.host.sql

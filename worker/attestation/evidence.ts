@@ -2,6 +2,7 @@ import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { ServiceContext } from "../context.ts";
 import type { DeviceRecord } from "../domain.ts";
 import { WardenError } from "../errors.ts";
+import { decidingBundle } from "../history/deciding.ts";
 import { refusalOf } from "./refusal.ts";
 import type { EvidenceType } from "../verifiers/index.ts";
 import { EvidenceError } from "../verifiers/errors.ts";
@@ -40,11 +41,13 @@ export async function sessionEvidence(
   try {
     return await (SESSION_VERIFIERS[evidence.type] as SessionVerifier<EvidenceType>)(ctx, store, device, nonce, evidence, now);
   } catch (error) {
+    // Logged under the device's bundle, whose playbook may quarantine the device for it (docs/history.md › Playbook).
+    const refuse = async (data: { [key: string]: string }) => store.refuseEvidence({ nonce, now, data, bundle: await decidingBundle(ctx.env, device, now) });
     if (error instanceof EvidenceError) {
-      await store.refuseEvidence({ nonce, now, data: { type: evidence.type, code: error.code, family: error.family, detail: error.message.slice(0, 300) } });
+      await refuse({ type: evidence.type, code: error.code, family: error.family, detail: error.message.slice(0, 300) });
       throw refusalOf(error);
     }
-    if (error instanceof WardenError) await store.refuseEvidence({ nonce, now, data: { type: evidence.type, code: error.code, detail: error.message.slice(0, 300) } });
+    if (error instanceof WardenError) await refuse({ type: evidence.type, code: error.code, detail: error.message.slice(0, 300) });
     throw error;
   }
 }

@@ -1,9 +1,10 @@
-import type { DecisionBundle } from "../../durable-objects/DeviceLog.ts";
 import type { HistorySnapshot } from "../../durable-objects/device-history.ts";
 import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
 import { HistoryCursor, runtimeFor } from "../history/cursor.ts";
+import { decisionBundle } from "../history/deciding.ts";
+import type { DecisionBundle } from "../history/declarations.ts";
 import { heldVerdict, type DecisionHistory, type HistoryState } from "../history/effects.ts";
 import { requestPrograms } from "../history/views.ts";
 import type { JsonValue } from "../log/canonical.ts";
@@ -94,10 +95,6 @@ async function chooseBundle(ctx: ServiceContext, session: DeviceSession, now: nu
     console.error(JSON.stringify({ event: "decision.internal_error", error: String(error) }));
     return { ok: false, code: "internal_error" };
   }
-}
-
-function decisionBundle(bundle: CompiledBundle): DecisionBundle {
-  return { digest: bundle.digest, history: bundle.history, tiers: [...bundle.tierOrder] };
 }
 
 /**

@@ -105,6 +105,17 @@ export interface HistorySpec {
   read: string[];
 }
 
+/**
+ * The bundle a device's history is kept under: its declarations, its digest (named by playbook
+ * actions as `playbook:<digest>`) and its review tiers (for the playbook's hold). What the
+ * decision service hands the device's Durable Object.
+ */
+export interface DecisionBundle {
+  digest: string;
+  history: HistorySpec;
+  tiers: string[];
+}
+
 /** Bounds (docs/history.md › Bounds): per bundle, and so per device. */
 export const LIMITS = {
   features: 32,
@@ -116,6 +127,8 @@ export const LIMITS = {
   /** Over all features of a bundle: what one device's state can hold at most. */
   totalMax: 8192,
   filterValues: 64,
+  /** The entries a device reads back to build a feature a new bundle declares; a replay keeps as many. */
+  backfillEntries: 4096,
 } as const;
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
