@@ -385,11 +385,15 @@ function resolve(type: SchemaType | undefined, common: Record<string, SchemaType
  * that reads an undeclared feature or compares one with the wrong type. Throws
  * `bundle_history_schema_mismatch`.
  */
-export function checkHistorySchema(schemaJson: { commonTypes?: Record<string, SchemaType>; actions?: Record<string, { appliesTo?: { context?: SchemaType } | null }> }, spec: HistorySpec): void {
+export function checkHistorySchema(
+  schemaJson: { commonTypes?: Record<string, SchemaType>; actions?: Record<string, { appliesTo?: { context?: SchemaType; principalTypes?: string[]; resourceTypes?: string[] } | null }> },
+  spec: HistorySpec,
+): void {
   const common = schemaJson.commonTypes ?? {};
   const declared = Object.entries(spec.features);
   for (const [action, { appliesTo }] of Object.entries(schemaJson.actions ?? {})) {
-    if (!appliesTo) continue;
+    // An action group applies to nothing: no request is ever made with its context.
+    if (!appliesTo || (appliesTo.principalTypes ?? []).length === 0 || (appliesTo.resourceTypes ?? []).length === 0) continue;
     const context = resolve(appliesTo.context, common);
     const history = resolve(context?.attributes?.["history"], common);
     const where = `action ${action}: context.history`;
