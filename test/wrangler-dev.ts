@@ -27,6 +27,8 @@ export interface LocalWarden {
   /** The same server for Node clients, by address (no localhost resolution to ::1). */
   api: string;
   adminToken: string;
+  /** The publisher keys this run trusts (PUBLISHER_KEYS, a JWK Set), as an auditor holds them to verify artifacts. */
+  publisherKeys: string;
   stop(): Promise<void>;
   /** wrangler's output so far, for failure messages. */
   output(): string;
@@ -142,5 +144,5 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
     await stop();
     throw new Error(`${String(error)}\n${output}`);
   }
-  return { url, api: `http://127.0.0.1:${port}`, adminToken, stop, output: () => output };
+  return { url, api: `http://127.0.0.1:${port}`, adminToken, publisherKeys: vars["PUBLISHER_KEYS"] as string, stop, output: () => output };
 }

@@ -14,6 +14,8 @@ export interface NodeSuiteContext {
   /** The same server by address, for the CLI and other Node clients. */
   api: string;
   adminToken: string;
+  /** The publisher keys the server trusts (a JWK Set), for verifying artifacts offline. */
+  publisherKeys: string;
   /** A temporary project directory the canary bundle permits (fixtures' /home/dev/workspace is replaced by it). */
   workspace: string;
 }
@@ -36,7 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (built.status !== 0) throw new Error("building the CLI failed");
   const workspace = realpathSync(mkdtempSync(join(tmpdir(), "warden-workspace-")));
   const warden = await startWarden({ canary: { sources: hookTestBundle(workspace), group: HOOK_GROUP } });
-  project.provide("warden", { url: warden.url, api: warden.api, adminToken: warden.adminToken, workspace });
+  project.provide("warden", { url: warden.url, api: warden.api, adminToken: warden.adminToken, publisherKeys: warden.publisherKeys, workspace });
   return async () => {
     await warden.stop();
     rmSync(workspace, { recursive: true, force: true });
