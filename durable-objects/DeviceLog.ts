@@ -220,22 +220,15 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /**
-   * Reads the device's history for a decision under `bundle` (adopting its history declarations
-   * first if they are not the ones kept, which is logged as `history.adopted`), after waiting for
-   * the device's decision turn. The snapshot's turn is handed back with `recordDecisions`.
+   * Reads the device's history for a decision under `bundle`, adopting its history declarations
+   * first if they are not the ones kept (logged as `history.adopted`).
    */
-  async readHistory(args: { bundle: DecisionBundle; now: number }): Promise<Outcome<{ snapshot: HistorySnapshot }>> {
+  readHistory(args: { bundle: DecisionBundle; now: number }): Outcome<{ snapshot: HistorySnapshot }> {
     const device = this.readDevice();
     if (!device) return { ok: false, code: "not_found" };
     if (device.status === "disabled") return { ok: false, code: "device_disabled" };
-    const turn = await this.history.takeTurn();
-    try {
-      this.transaction(() => this.adoptInTransaction(device.id, args.bundle, args.now));
-    } catch (error) {
-      this.history.giveTurn(turn);
-      throw error;
-    }
-    return { ok: true, snapshot: this.history.snapshot(this.readDevice()?.status === "quarantined", turn) };
+    this.transaction(() => this.adoptInTransaction(device.id, args.bundle, args.now));
+    return { ok: true, snapshot: this.history.snapshot(this.readDevice()?.status === "quarantined", null) };
   }
 
   /**
@@ -249,11 +242,12 @@ export class DeviceLog extends DurableObject<Env> {
    * is the hold in force.
    *
    * Each decision's recorded `history` must be what the log shows at its position, or nothing is
-   * appended and the answer is the current history to decide again on (`history_stale`).
+   * appended and the answer is the current history to decide again on (`history_stale`), read
+   * once the caller holds the device's decision turn: decisions that collided once take turns.
    */
-  recordDecisions(
+  async recordDecisions(
     args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; bundle?: DecisionBundle | null; turn?: string | null },
-  ): Outcome<{ logs: AppendedEntry[]; quarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null }> | StaleDecisions {
+  ): Promise<Outcome<{ logs: AppendedEntry[]; quarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null }> | StaleDecisions> {
     let stale = false;
     try {
       return this.transaction(() => {
@@ -277,11 +271,12 @@ export class DeviceLog extends DurableObject<Env> {
     } catch (error) {
       if (!(error instanceof StaleHistory)) throw error;
       stale = true;
-      // The turn stays with the caller, which decides again on this snapshot.
-      return { ok: false, code: "history_stale", stale: this.history.snapshot(this.readDevice()?.status === "quarantined", args.turn ?? null) };
     } finally {
       if (args.turn && !stale) this.history.giveTurn(args.turn);
     }
+    // The turn stays with the caller, which decides again on the history as it is once its turn came.
+    const turn = args.turn ?? (await this.history.takeTurn());
+    return { ok: false, code: "history_stale", stale: this.history.snapshot(this.readDevice()?.status === "quarantined", turn) };
   }
 
   /** Spends a DPoP proof of a request that changes nothing else (a read). */

@@ -10,8 +10,9 @@ import { viewOfEntry } from "../worker/history/views.ts";
  * (worker/history/ holds the pure rules; this class holds their storage): the spec adopted
  * from the deciding bundle, each feature's bounded state, detection cooldowns, the playbook's
  * hold, and admin-log records a playbook action still owes. Also the decision **turn**: a
- * decision reads the history, decides, and appends; turns keep concurrent decisions of one
- * device from all deciding on the same history and retrying (docs/history.md › Consistency).
+ * decision reads the history, decides, and appends; one whose append found the history moved
+ * decides again holding the device's turn, so colliding decisions take turns rather than all
+ * deciding again on the same history (docs/history.md › Consistency).
  */
 
 /** What a decision is decided on: the device's history, as it stood when read. */
@@ -20,7 +21,7 @@ export interface HistorySnapshot {
   standing: Standing;
   /** The log's head seq: the entries a batch appends are numbered from it. */
   head: number;
-  /** The decision turn this snapshot holds, handed back with the append. */
+  /** The decision turn this snapshot holds (after a collision), handed back with the append. */
   turn: string | null;
 }
 
