@@ -13,6 +13,7 @@ import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 import type { DecisionBundle } from "../worker/history/declarations.ts";
 import { asLogged, type FollowEntry, type PlaybookHold, type Rewrite, type Standing } from "../worker/history/effects.ts";
+import { viewOfEntry, type EntryView } from "../worker/history/views.ts";
 import { DeviceHistory, StaleHistory, type HistorySnapshot } from "./device-history.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
@@ -221,14 +222,16 @@ export class DeviceLog extends DurableObject<Env> {
 
   /**
    * Reads the device's history for a decision under `bundle`, adopting its history declarations
-   * first if they are not the ones kept (logged as `history.adopted`).
+   * first if they are not the ones kept (logged as `history.adopted`): for one request (its
+   * view, `pending`), the values it is decided on; for a batch, the whole state.
    */
-  readHistory(args: { bundle: DecisionBundle; now: number }): Outcome<{ snapshot: HistorySnapshot }> {
+  readHistory(args: { bundle: DecisionBundle; now: number; pending?: EntryView | null }): Outcome<{ snapshot: HistorySnapshot }> {
     const device = this.readDevice();
     if (!device) return { ok: false, code: "not_found" };
     if (device.status === "disabled") return { ok: false, code: "device_disabled" };
     this.transaction(() => this.adoptInTransaction(device.id, args.bundle, args.now));
-    return { ok: true, snapshot: this.history.snapshot(this.readDevice()?.status === "quarantined", null) };
+    const pending = args.pending ? { view: args.pending, now: args.now } : null;
+    return { ok: true, snapshot: this.history.snapshot(this.readDevice()?.status === "quarantined", null, pending) };
   }
 
   /**
@@ -276,7 +279,9 @@ export class DeviceLog extends DurableObject<Env> {
     }
     // The turn stays with the caller, which decides again on the history as it is once its turn came.
     const turn = args.turn ?? (await this.history.takeTurn());
-    return { ok: false, code: "history_stale", stale: this.history.snapshot(this.readDevice()?.status === "quarantined", turn) };
+    const only = args.decisions.length === 1 ? args.decisions[0] : undefined;
+    const pending = only ? { view: viewOfEntry({ type: "decision", time: args.now, data: only }), now: args.now } : null;
+    return { ok: false, code: "history_stale", stale: this.history.snapshot(this.readDevice()?.status === "quarantined", turn, pending) };
   }
 
   /** Spends a DPoP proof of a request that changes nothing else (a read). */
@@ -418,6 +423,12 @@ export class DeviceLog extends DurableObject<Env> {
     const device = this.readDevice();
     if (!device) return { ok: false, code: "not_found" };
     return { ok: true, log: this.transaction(() => this.appendInTransaction(device.id, type, data, now)) };
+  }
+
+  /** What the device's history features occupy (rows, bytes of JSON), beside the log rows still in the object. */
+  historyFootprint(): { rows: number; bytes: number; logRows: number } {
+    const logRows = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM log").one().n;
+    return { ...this.history.footprint(), logRows };
   }
 
   /** Entries with seq > `after`, oldest first, at most `limit`, as their stored JSON text. */

@@ -2,8 +2,8 @@ import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
 import { EMPTY_SPEC, LIMITS, type HistorySpec } from "../worker/history/declarations.ts";
 import { adopt, decisionHistory, initialState, onEntry, type FollowEntry, type HistoryState, type PlaybookHold, type Standing } from "../worker/history/effects.ts";
-import { runtimeSpec, type RuntimeSpec } from "../worker/history/state.ts";
-import { viewOfEntry } from "../worker/history/views.ts";
+import { runtimeSpec, type FeatureValues, type RuntimeSpec } from "../worker/history/state.ts";
+import { viewOfEntry, type EntryView } from "../worker/history/views.ts";
 
 /**
  * A device's history features, kept by its `DeviceLog` in the transaction of every append
@@ -15,9 +15,14 @@ import { viewOfEntry } from "../worker/history/views.ts";
  * deciding again on the same history (docs/history.md › Consistency).
  */
 
-/** What a decision is decided on: the device's history, as it stood when read. */
+/**
+ * What a decision is decided on: the device's history, as it stood when read — for one request,
+ * only the values it is decided on (`values`); for a batch, the whole state (`state`), which the
+ * service moves forward decision by decision (worker/history/cursor.ts).
+ */
 export interface HistorySnapshot {
-  state: HistoryState;
+  state: HistoryState | null;
+  values: FeatureValues | null;
   standing: Standing;
   /** The log's head seq: the entries a batch appends are numbered from it. */
   head: number;
@@ -100,8 +105,12 @@ export class DeviceHistory {
     return this.playbookHold;
   }
 
-  snapshot(quarantined: boolean, turn: string | null): HistorySnapshot {
-    return { state: structuredClone(this.state), standing: { quarantined, hold: this.playbookHold }, head: this.host.head().seq, turn };
+  /** The history now: the values `pending` (a request not yet decided, at `now`) is decided on, or else the whole state. */
+  snapshot(quarantined: boolean, turn: string | null, pending: { view: EntryView; now: number } | null = null): HistorySnapshot {
+    const standing = { quarantined, hold: this.playbookHold };
+    const head = this.host.head().seq;
+    if (pending) return { state: null, values: decisionHistory(this.runtime, this.state, pending.view, pending.now).values, standing, head, turn };
+    return { state: structuredClone(this.state), values: null, standing, head, turn };
   }
 
   /**
@@ -217,6 +226,12 @@ export class DeviceHistory {
     const release = this.turns.get(id);
     this.turns.delete(id);
     release?.();
+  }
+
+  /** What the device's history occupies in storage: bounded by its declarations (docs/history.md › Bounds), whatever the log's length. */
+  footprint(): { rows: number; bytes: number } {
+    const row = this.host.sql.exec<{ rows: number; bytes: number | null }>("SELECT count(*) AS rows, sum(length(name) + length(value)) AS bytes FROM history_state").one();
+    return { rows: row.rows, bytes: row.bytes ?? 0 };
   }
 
   private writeFeature(name: string): void {

@@ -6,7 +6,7 @@ import { HistoryCursor, runtimeFor } from "../history/cursor.ts";
 import { decisionBundle } from "../history/deciding.ts";
 import type { DecisionBundle } from "../history/declarations.ts";
 import { heldVerdict, type DecisionHistory, type HistoryState } from "../history/effects.ts";
-import { requestPrograms } from "../history/views.ts";
+import { pendingView, requestPrograms } from "../history/views.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { decide, resolvedTargets, type CanonicalTarget, type DerivedVerdictTarget, type DeviceContext, type ReasonCode, type Verdict } from "../policy/decide.ts";
@@ -112,7 +112,9 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   let history: HistorySnapshot | ReasonCode | null = null;
   if (choice.ok && choice.bundle.history.read.length > 0) {
     try {
-      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now });
+      // One request gets the values it is decided on; a batch the whole state, to decide each on what the ones before it leave.
+      const pending = requests.length === 1 ? pendingView(requests[0] as ActionRequest, { os: session.os, shell: session.shell }, now) : null;
+      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now, pending });
       if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
       history = read.snapshot as HistorySnapshot;
     } catch (error) {
@@ -148,10 +150,12 @@ async function prepareAll(
 ): Promise<PendingDecision[]> {
   if (typeof history === "string") return Promise.all(requests.map((request) => prepare(ctx, session, request, now, { ok: false, code: history }, null)));
   if (!choice.ok || history === null) return Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, null)));
+  const spec = choice.bundle.history.digest;
+  if (history.values !== null) return Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, () => ({ spec, values: history.values ?? {} }))));
   const cursor = new HistoryCursor(runtimeFor(choice.bundle.history), { ...history, state: history.state as HistoryState }, choice.bundle.tierOrder);
   const pending: PendingDecision[] = [];
   for (const request of requests) {
-    const decided = await prepare(ctx, session, request, now, choice, cursor);
+    const decided = await prepare(ctx, session, request, now, choice, (device) => cursor.historyFor(request, device, now));
     cursor.append(logData(decided, session), now);
     pending.push(decided);
   }
@@ -159,7 +163,14 @@ async function prepareAll(
 }
 
 /** Decides one action; nothing thrown here escapes as an error response. */
-async function prepare(ctx: ServiceContext, session: DeviceSession, request: ActionRequest, now: number, choice: BundleChoice, cursor: HistoryCursor | null): Promise<PendingDecision> {
+async function prepare(
+  ctx: ServiceContext,
+  session: DeviceSession,
+  request: ActionRequest,
+  now: number,
+  choice: BundleChoice,
+  historyOf: ((device: DeviceContext) => DecisionHistory) | null,
+): Promise<PendingDecision> {
   const { deps, env } = ctx;
   const id = deps.newId();
   let policy: string | null = null;
@@ -173,7 +184,7 @@ async function prepare(ctx: ServiceContext, session: DeviceSession, request: Act
     const chosen = choice;
     policy = chosen.bundle.digest;
     bundle = { version: chosen.bundle.version, role: chosen.role };
-    history = cursor ? cursor.historyFor(request, device, now) : { spec: chosen.bundle.history.digest, values: {} };
+    history = historyOf ? historyOf(device) : { spec: chosen.bundle.history.digest, values: {} };
     const verdict = decide(chosen.bundle, request, device, now, history.values);
     if (choice.deployment.shadow && chosen.role === "active") compareInShadow(ctx, choice.deployment.shadow, verdict, request, device, id, now, history);
     const ttlSeconds = chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds;
