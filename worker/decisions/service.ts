@@ -151,7 +151,9 @@ async function prepareAll(
   if (typeof history === "string") return Promise.all(requests.map((request) => prepare(ctx, session, request, now, { ok: false, code: history }, null)));
   if (!choice.ok || history === null) return Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, null)));
   const spec = choice.bundle.history.digest;
-  if (history.values !== null) return Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, () => ({ spec, values: history.values ?? {} }))));
+  const values = history.values;
+  // One request: the object computed the values it is decided on.
+  if (values !== null && requests.length === 1) return [await prepare(ctx, session, requests[0] as ActionRequest, now, choice, () => ({ spec, values }))];
   const cursor = new HistoryCursor(runtimeFor(choice.bundle.history), { ...history, state: history.state as HistoryState }, choice.bundle.tierOrder);
   const pending: PendingDecision[] = [];
   for (const request of requests) {

@@ -229,7 +229,7 @@ function normaliseFilter(input: FilterInput, manifest: HistoryManifest, code: De
   }
   for (const prefix of filter.path_prefixes ?? []) {
     // A prefix matches through a path's `within`, which holds canonical paths only.
-    const canonical = canonicalizePath(prefix, prefix.includes(":") || prefix.startsWith("//") ? "windows" : "linux");
+    const canonical = canonicalizePath(prefix, /^[a-z]:\//.test(prefix) || prefix.startsWith("//") ? "windows" : "linux");
     if (!canonical.ok || canonical.value.path !== prefix) throw new BundleError(code, `${where}: path_prefix ${prefix} is not a canonical path`);
   }
   return filter;

@@ -40,9 +40,14 @@ const record = (value: JsonValue | undefined): Data | null => (typeof value === 
 const text = (value: JsonValue | undefined): string | null => (typeof value === "string" ? value : null);
 const array = (value: JsonValue | undefined): JsonValue[] => (Array.isArray(value) ? value : []);
 
-/** `within` of a canonical path as logged; the syntax tells a Windows path (drive or UNC) from a POSIX one. */
+/** Canonical Windows paths start with a drive (`c:/`) or a UNC root (`//server/share`); a canonical POSIX path with neither. */
+export function pathSyntax(path: string): "windows" | "linux" {
+  return /^[a-z]:\//.test(path) || path.startsWith("//") ? "windows" : "linux";
+}
+
+/** `within` of a canonical path as logged, read in the syntax it is written in. */
 export function withinOf(path: string): readonly string[] | null {
-  const canonical = canonicalizePath(path, path.includes(":") || path.startsWith("//") ? "windows" : "linux");
+  const canonical = canonicalizePath(path, pathSyntax(path));
   return canonical.ok && canonical.value.path === path ? canonical.value.within : null;
 }
 
