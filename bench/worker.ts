@@ -16,6 +16,7 @@
  *   POST /bench/served           mean in-worker time per timed route since the last call (and reset).
  *   POST /bench/tpm              TPM quote verification beside its signature-verification floor (bench/tpm.ts).
  *   POST /bench/json             the strict JSON reader beside JSON.parse on request bodies (bench/json.ts).
+ *   POST /bench/history/grow     appends decision-shaped entries to a device and reports its history's footprint (bench/history-routes.ts).
  */
 import { createApp } from "../worker/app.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
@@ -46,16 +47,20 @@ import { tpmBenchRoutes } from "./tpm.ts";
 import { cvmBenchRoutes } from "./cvm.ts";
 import { jsonBenchRoutes } from "./json.ts";
 import { x509BenchRoutes } from "./x509.ts";
+import { HistoryBenchDeviceLog, historyBenchRoutes } from "./history-routes.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
 export * from "../worker/index.ts";
+// …except DeviceLog, which is the production object plus one bench method (bench/history-routes.ts); an explicit export wins over `export *`.
+export { HistoryBenchDeviceLog as DeviceLog };
 
 const app = createApp();
 tpmBenchRoutes(app);
 cvmBenchRoutes(app);
 jsonBenchRoutes(app);
 x509BenchRoutes(app);
+historyBenchRoutes(app);
 
 app.post("/bench/append/:device", async (c) => {
   const data = (await c.req.json()) as { [key: string]: JsonValue };

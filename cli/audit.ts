@@ -6,6 +6,7 @@ import { STATUS } from "./exit.ts";
 import { AuditFailure, ExportVerifier, byteLines, type VerifyReport } from "../worker/log/export-verify.ts";
 import { verifyPackage } from "../worker/log/package-verify.ts";
 import { publisherKeys } from "../worker/policy/artifact.ts";
+import type { ReplayReport } from "../worker/history/replay.ts";
 import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { importLogPublicKey, type LogKey } from "../worker/log/keys.ts";
 import { parseMacKey, type MacKey } from "../worker/log/mac.ts";
@@ -122,6 +123,14 @@ function quorumOf(value: string | undefined, witnesses: readonly WitnessKey[], c
   return quorum;
 }
 
+function describeReplay(replay: ReplayReport): string[] {
+  const lines = [`  ok  replay: ${replay.replayed} decision(s) recomputed from the entries before them and their bundle (history values, verdict); ${replay.raised} finding(s) and playbook action(s); ${replay.adoptions} history adoption(s)`];
+  const skipped = Object.entries(replay.skipped).map(([why, count]) => `${count} ${why}`);
+  if (skipped.length > 0) lines.push(`  --  not replayed: ${skipped.join(", ")} (docs/history.md › Replay)`);
+  for (const digest of replay.missing) lines.push(`  --  bundle ${digest} is named by the log but was not given (GET /v1/bundles/artifacts/${digest})`);
+  return lines;
+}
+
 function describe(report: VerifyReport): string[] {
   const lines: string[] = [];
   const range = report.range ? `seq ${report.range.from}..${report.range.to}` : "";
@@ -149,6 +158,7 @@ function describe(report: VerifyReport): string[] {
 const verify: Command = {
   summary: "Verify a log export offline: hashes, links, signatures, HMAC, segments, checkpoints",
   help: `Usage: ${VERIFY} <export.jsonl> --keys <jwks file or url> [options]
+       ${VERIFY} <export.jsonl> --keys <jwks> --replay <artifact.jws>... --publisher-keys <jwks>
 
 Verifies an export from GET /v1/devices/:id/export (docs/audit-export.md)
 without contacting Warden: every entry's hash and link, seq continuity, the
@@ -157,6 +167,12 @@ checkpoint's Merkle root and head, each archived segment's digest, tree and
 chaining, the signed export manifest, the chained HMAC when its key is given,
 and consistency with a checkpoint you kept from before (rollback, truncation,
 rewritten history). Stops at the first problem and names the first bad seq.
+
+With --replay it also recomputes every decision from the entries before it and
+the signed bundle it names (GET /v1/bundles/artifacts/<digest>; each artifact is
+verified with the publisher keys first): the history values it recorded, its
+verdict, the findings and playbook actions each entry raised. A disagreement
+fails with the entry's seq; what cannot be replayed is counted by why.
 
 Options:
   --keys <file|url>     JWK Set of trusted log keys (/.well-known/warden-log-keys.json)
@@ -167,6 +183,10 @@ Options:
   --witness <vkey|file> A witness key (C2SP vkey, or a file of them, one a line); repeatable.
                         The export's checkpoint must then be cosigned by them
   --witness-quorum <n>  How many of the --witness keys must have cosigned (default: all)
+  --replay <file>       A signed bundle artifact to replay against (repeatable; further
+                        files after the export are artifacts too)
+  --publisher-keys <file|url>  JWK Set of the publisher keys you trust (PUBLISHER_KEYS);
+                        required with --replay
   --json                Print the report as JSON
   --quiet               No progress on stderr
   -h, --help            Show this help
@@ -189,6 +209,8 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
           "hmac-key": { type: "string", multiple: true },
           witness: { type: "string", multiple: true },
           "witness-quorum": { type: "string" },
+          replay: { type: "string", multiple: true },
+          "publisher-keys": { type: "string" },
           json: { type: "boolean", default: false },
           quiet: { type: "boolean", default: false },
         },
@@ -197,8 +219,10 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
       throw new UsageError((error as Error).message, VERIFY);
     }
     const { values, positionals } = parsed;
-    if (positionals.length !== 1) throw new UsageError("exactly one export file is required", VERIFY);
+    const artifactFiles = [...(values.replay ?? []), ...positionals.slice(1)];
+    if (positionals.length === 0 || (positionals.length > 1 && values.replay === undefined)) throw new UsageError("exactly one export file is required", VERIFY);
     if (!values.keys) throw new UsageError("--keys is required", VERIFY);
+    if (values.replay !== undefined && !values["publisher-keys"]) throw new UsageError("--replay needs --publisher-keys", VERIFY);
     const file = positionals[0] as string;
 
     const keys = await loadKeys(values.keys);
@@ -213,6 +237,19 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
     const held = values.checkpoint ? checkpointNote(await readText(values.checkpoint, "the checkpoint")) : undefined;
     const witnesses = await loadWitnesses(values.witness ?? []);
     const witnessQuorum = quorumOf(values["witness-quorum"], witnesses, VERIFY);
+    let replayer: import("../worker/history/replay.ts").Replayer | null = null;
+    if (values.replay !== undefined) {
+      // Cedar and the replay load only when asked for.
+      const [{ loadReplayBundles, ArtifactRefused }, { Replayer }] = await Promise.all([import("./audit-replay.ts"), import("../worker/history/replay.ts")]);
+      const artifacts = await Promise.all(artifactFiles.map(async (path) => ({ file: path, text: await readText(path, "the artifact") })));
+      try {
+        replayer = new Replayer(await loadReplayBundles(artifacts, await readText(values["publisher-keys"] as string, "the publisher keys")));
+      } catch (error) {
+        if (!(error instanceof ArtifactRefused)) throw error;
+        process.stdout.write(values.json ? `${JSON.stringify({ ok: false, failure: { code: "artifact_invalid", artifact: error.file, reason: error.code, message: error.message } }, null, 2)}\n` : `FAILED: artifact_invalid: ${error.message} (${error.code})\n`);
+        return STATUS.rejected;
+      }
+    }
 
     const progress = !values.quiet;
     const tty = process.stderr.isTTY === true;
@@ -224,6 +261,7 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
       witnesses,
       ...(witnessQuorum !== undefined ? { witnessQuorum } : {}),
       ...(held !== undefined ? { held } : {}),
+      ...(replayer ? { onEntry: (entry) => replayer.push(entry) } : {}),
       progressEvery: 5_000,
       onProgress: (done, expected) => {
         if (!progress) return;
@@ -238,6 +276,7 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
 
     const input = file === "-" ? process.stdin : createReadStream(file);
     let report: VerifyReport;
+    let replay: ReplayReport | null = null;
     try {
       try {
         for await (const line of byteLines(input)) await verifier.push(line);
@@ -246,6 +285,7 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
         throw new Error(`cannot read the export: ${fileErrorMessage(error) ?? `${file}: ${(error as Error).message}`}`);
       }
       report = verifier.finish();
+      replay = replayer?.finish() ?? null;
     } catch (error) {
       if (!(error instanceof AuditFailure)) throw error;
       report = verifier.failed(error);
@@ -254,9 +294,10 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
     const seconds = (Date.now() - started) / 1000;
 
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...report, seconds }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...report, ...(replay ? { replay } : {}), seconds }, null, 2)}\n`);
     } else {
       for (const line of describe(report)) process.stdout.write(`${line}\n`);
+      if (replay && !report.failure) for (const line of describeReplay(replay)) process.stdout.write(`${line}\n`);
       if (report.failure) {
         const where = report.failure.seq === null ? "" : ` at seq ${report.failure.seq}`;
         process.stdout.write(`FAILED${where}: ${report.failure.code}: ${report.failure.message}\n`);

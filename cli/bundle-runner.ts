@@ -1,17 +1,20 @@
 import { z } from "zod";
 import { bundleStatement, type BundleSources } from "../worker/policy/artifact.ts";
 import { compileBundle, type CompiledBundle } from "../worker/policy/bundle.ts";
-import { decide, type DecisionFacts, type Verdict } from "../worker/policy/decide.ts";
+import { decide, type ActionRequest, type DecisionFacts, type DeviceContext, type HistoryContext, type Verdict } from "../worker/policy/decide.ts";
 import { TargetSchema } from "../worker/decisions/request.ts";
 import { SHELLS } from "../worker/policy/targets.ts";
 import { RISKS, UNREGISTERED, type AgentStanding } from "../worker/agents/types.ts";
 import { compileConsent, ConsentScopeSchema } from "../worker/consent/scope.ts";
+import { HistoryCursor } from "../worker/history/cursor.ts";
+import { heldVerdict } from "../worker/history/effects.ts";
+import { requestPrograms } from "../worker/history/views.ts";
+import type { JsonValue } from "../worker/json/strict.ts";
 
 /**
  * `warden bundle test`: runs a bundle's test cases through the worker's own compiler
  * and decision code (no I/O here, so it runs in Node and in workerd alike).
  */
-
 
 /**
  * The agents a bundle is tested (and `npm start` demonstrates it) with: `<bundle>/agents.json`,
@@ -22,49 +25,70 @@ export const ExampleAgentsSchema = z.object({
 });
 export type ExampleAgents = z.infer<typeof ExampleAgentsSchema>["agents"];
 
-export const TestCaseSchema = z.strictObject({
-  name: z.string().min(1),
-  /** What the registry says of the agent, where it differs from `agents.json` (an agent it does not list is unregistered). */
-  standing: z
-    .strictObject({
-      registered: z.boolean().optional(),
-      risk: z.enum(RISKS).optional(),
-      owner: z.string().optional(),
-      artifact_approved: z.boolean().optional(),
-      version_allowed: z.boolean().optional(),
-    })
-    .optional(),
-  /** Active consents of the device's user. */
-  consents: z
-    .array(z.strictObject({ id: z.string().min(1).default("consent"), scope: ConsentScopeSchema, purpose: z.string().default("testing"), version: z.string().default("1") }))
-    .default([]),
-  device: z
-    .strictObject({
-      os: z.enum(["linux", "macos", "windows"]).default("linux"),
-      assurance: z.enum(["software", "tpm", "sev-snp", "tdx"]).default("software"),
-      shell: z.enum(SHELLS).optional(),
-    })
-    .default({ os: "linux", assurance: "software" }),
-  request: z.strictObject({
-    agent: z.strictObject({ id: z.string(), version: z.string(), artifact_sha256: z.string().optional() }),
-    action: z.strictObject({
-      type: z.string(),
-      targets: z.array(TargetSchema).min(1),
-      inputs_sha256: z.string().optional(),
-      sends_external: z.boolean().optional(),
-    }),
-  }),
-  expect: z.strictObject({
-    decision: z.enum(["permit", "deny", "review"]),
-    /** The decision's reason code; omitted means not checked. */
-    reason_code: z.string().optional(),
-    /** Ids of the consents the decision relied on; omitted means not checked. */
-    consents: z.array(z.string()).optional(),
-    /** Determining policy ids, in any order; omitted means not checked. */
-    reasons: z.array(z.string()).optional(),
-    tier: z.string().optional(),
+const RequestSchema = z.strictObject({
+  agent: z.strictObject({ id: z.string(), version: z.string(), artifact_sha256: z.string().optional() }),
+  action: z.strictObject({
+    type: z.string(),
+    targets: z.array(TargetSchema).min(1),
+    inputs_sha256: z.string().optional(),
+    sends_external: z.boolean().optional(),
   }),
 });
+
+const HistoryValuesSchema = z.record(z.string(), z.union([z.boolean(), z.int()]));
+
+export const TestCaseSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    /** What the registry says of the agent, where it differs from `agents.json` (an agent it does not list is unregistered). */
+    standing: z
+      .strictObject({
+        registered: z.boolean().optional(),
+        risk: z.enum(RISKS).optional(),
+        owner: z.string().optional(),
+        artifact_approved: z.boolean().optional(),
+        version_allowed: z.boolean().optional(),
+      })
+      .optional(),
+    /** Active consents of the device's user. */
+    consents: z
+      .array(z.strictObject({ id: z.string().min(1).default("consent"), scope: ConsentScopeSchema, purpose: z.string().default("testing"), version: z.string().default("1") }))
+      .default([]),
+    device: z
+      .strictObject({
+        os: z.enum(["linux", "macos", "windows"]).default("linux"),
+        assurance: z.enum(["software", "tpm", "sev-snp", "tdx"]).default("software"),
+        shell: z.enum(SHELLS).optional(),
+      })
+      .default({ os: "linux", assurance: "software" }),
+    /**
+     * What the device did before, oldest first: each step's request is decided (`repeat` times)
+     * `seconds_before` the case's request, through the worker's own history code, so the case is
+     * decided on the history those decisions leave (docs/history.md › Testing).
+     */
+    before: z
+      .array(z.strictObject({ seconds_before: z.number().min(0).max(7 * 24 * 3600), repeat: z.int().min(1).max(100).default(1), request: RequestSchema }))
+      .max(50)
+      .optional(),
+    /** `context.history` given outright instead of a `before` sequence. */
+    history: HistoryValuesSchema.optional(),
+    request: RequestSchema,
+    expect: z.strictObject({
+      decision: z.enum(["permit", "deny", "review"]),
+      /** The decision's reason code; omitted means not checked. */
+      reason_code: z.string().optional(),
+      /** Ids of the consents the decision relied on; omitted means not checked. */
+      consents: z.array(z.string()).optional(),
+      /** Determining policy ids, in any order; omitted means not checked. */
+      reasons: z.array(z.string()).optional(),
+      tier: z.string().optional(),
+      /** The history values the request was decided on; omitted means not checked. */
+      history: HistoryValuesSchema.optional(),
+      /** The detection rules that raised findings over the whole sequence, in order; omitted means not checked. */
+      findings: z.array(z.string()).optional(),
+    }),
+  })
+  .refine((testCase) => testCase.before === undefined || testCase.history === undefined, "a case takes either before or history, not both");
 export type TestCase = z.infer<typeof TestCaseSchema>;
 
 /** A test file: `{ "cases": [...] }`. */
@@ -74,7 +98,42 @@ export interface CaseResult {
   file: string;
   case: TestCase;
   verdict: Verdict;
+  /** The history the case's request was decided on, and the rules that raised findings over its sequence. */
+  history: { [name: string]: boolean | number };
+  findings: string[];
   failures: string[];
+}
+
+/** What a decision logs that history filters read (worker/decisions/service.ts logs these fields and more). */
+function decisionData(verdict: Verdict, request: ActionRequest, device: DeviceContext): { [key: string]: JsonValue } {
+  return {
+    decision: verdict.decision,
+    reason_code: verdict.reasonCode,
+    reasons: verdict.reasons,
+    tier: verdict.tier ?? null,
+    agent: { id: request.agent.id, version: request.agent.version },
+    action: {
+      type: request.action.type,
+      targets: verdict.targets.map((target) => ({ ...target })),
+      derived: verdict.derived.map((target) => ({ ...target })),
+      sends_external: request.action.sends_external ?? false,
+      programs: requestPrograms(request, device),
+    },
+  };
+}
+
+/**
+ * Decides `request` at `now` with `facts` on the cursor's history (or on `given` values), as the
+ * worker would answer it under the device's standing, and appends it.
+ */
+function decideOn(bundle: CompiledBundle, cursor: HistoryCursor, request: ActionRequest, device: DeviceContext, now: number, facts: DecisionFacts, given?: HistoryContext) {
+  const history = given ?? cursor.historyFor(request, device, now).values;
+  let verdict = decide(bundle, request, device, now, { ...facts, history });
+  const { quarantined, hold } = cursor.standing;
+  if (quarantined) verdict = { ...verdict, decision: "deny", reasonCode: "device_quarantined", reasons: [] };
+  else if (hold) verdict = heldVerdict(verdict, hold, bundle.tierOrder);
+  cursor.append(decisionData(verdict, request, device), now);
+  return { verdict, history };
 }
 
 export interface TestReport {
@@ -121,8 +180,14 @@ export function runBundleTests(bundle: CompiledBundle, files: { file: string; ca
   const results: CaseResult[] = [];
   for (const { file, cases } of files) {
     for (const testCase of cases) {
-      const device = { id: "test-device", os: testCase.device.os, shell: testCase.device.shell, assurance: testCase.device.assurance };
-      const verdict = decide(bundle, testCase.request, device, now.getTime(), factsOf(testCase, agents, now.getTime()));
+      const device: DeviceContext = { id: "test-device", os: testCase.device.os, shell: testCase.device.shell, assurance: testCase.device.assurance };
+      const cursor = HistoryCursor.fresh(bundle.history, bundle.digest, bundle.tierOrder);
+      for (const step of testCase.before ?? []) {
+        const facts = { agent: registryFacts(agents, step.request.agent), consents: [] };
+        for (let repeat = 0; repeat < step.repeat; repeat += 1) decideOn(bundle, cursor, step.request, device, now.getTime() - step.seconds_before * 1000, facts);
+      }
+      const { verdict, history } = decideOn(bundle, cursor, testCase.request, device, now.getTime(), factsOf(testCase, agents, now.getTime()), testCase.history);
+      const findings = cursor.raised.filter((entry) => entry.type === "finding").map((entry) => String(entry.data["rule"]));
       for (const id of verdict.reasons) coverage.set(id, (coverage.get(id) ?? 0) + 1);
       const failures: string[] = [];
       const { expect } = testCase;
@@ -133,7 +198,13 @@ export function runBundleTests(bundle: CompiledBundle, files: { file: string; ca
       if (expect.tier !== undefined && expect.tier !== verdict.tier) failures.push(`expected tier ${expect.tier}, got ${verdict.tier ?? "none"}`);
       if (expect.reason_code !== undefined && expect.reason_code !== verdict.reasonCode) failures.push(`expected reason_code ${expect.reason_code}, got ${verdict.reasonCode}`);
       if (expect.consents && expect.consents.join(",") !== (verdict.consents ?? []).join(",")) failures.push(`expected to rely on consents [${expect.consents.join(", ")}], relied on [${(verdict.consents ?? []).join(", ")}]`);
-      results.push({ file, case: testCase, verdict, failures });
+      if (expect.history !== undefined) {
+        for (const [name, value] of Object.entries(expect.history)) {
+          if (history[name] !== value) failures.push(`expected history ${name} = ${String(value)}, got ${String(history[name])}`);
+        }
+      }
+      if (expect.findings !== undefined && expect.findings.join(",") !== findings.join(",")) failures.push(`expected findings [${expect.findings.join(", ")}], got [${findings.join(", ")}]`);
+      results.push({ file, case: testCase, verdict, history, findings, failures });
     }
   }
   const uncovered = [...bundle.policies.values()].filter((policy) => policy.effect === "forbid" && coverage.get(policy.id) === 0).map((policy) => policy.id);

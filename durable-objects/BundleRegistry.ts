@@ -57,6 +57,7 @@ export class BundleRegistry extends DurableObject<Env> {
         CREATE TABLE IF NOT EXISTS admin_log (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS shadow_counts (version INTEGER PRIMARY KEY, agree INTEGER NOT NULL, disagree INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS shadow_examples (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, example TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS artifacts (digest TEXT PRIMARY KEY, ref TEXT NOT NULL);
       `);
       const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM admin_log ORDER BY seq DESC LIMIT 1").toArray()[0];
       if (last) this.head = { seq: last.seq, hash: last.hash };
@@ -115,6 +116,8 @@ export class BundleRegistry extends DurableObject<Env> {
         if (args.slot === "active") {
           this.sql.exec("INSERT INTO activated (version, digest, ref) VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING", args.ref.version, args.ref.digest, JSON.stringify(args.ref));
         }
+        // Every artifact that ever decided (or shadowed) stays findable by the digest logs name it by.
+        this.sql.exec("INSERT INTO artifacts (digest, ref) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING", args.ref.digest, JSON.stringify(args.ref));
         return this.appendLog(
           type,
           {
@@ -168,6 +171,19 @@ export class BundleRegistry extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => this.appendLog(args.type, args.data, args.now)),
       args.now,
     );
+  }
+
+  /**
+   * The artifact a log names by `digest`: any bundle activated in any slot (a registry that
+   * predates this record also finds the ones it activated and the current candidates).
+   */
+  artifact(digest: string): BundleRef | null {
+    const row =
+      this.sql.exec<{ ref: string }>("SELECT ref FROM artifacts WHERE digest = ?", digest).toArray()[0] ??
+      this.sql.exec<{ ref: string }>("SELECT ref FROM activated WHERE digest = ? ORDER BY version DESC LIMIT 1", digest).toArray()[0];
+    if (row) return JSON.parse(row.ref) as BundleRef;
+    const { canary, shadow } = this.deployment();
+    return [canary?.bundle, shadow].find((ref) => ref?.digest === digest) ?? null;
   }
 
   /** Counts one shadow comparison; keeps the first few disagreements as examples. */

@@ -15,6 +15,10 @@ import { WARDEN_VERSION } from "../worker/version.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 import type { DeviceConsents } from "../worker/consent/types.ts";
 import type { ActiveConsent } from "../worker/consent/scope.ts";
+import type { DecisionBundle } from "../worker/history/declarations.ts";
+import { asLogged, type FollowEntry, type PlaybookHold, type Rewrite, type Standing } from "../worker/history/effects.ts";
+import { viewOfEntry, type EntryView } from "../worker/history/views.ts";
+import { DeviceHistory, StaleHistory, type HistorySnapshot } from "./device-history.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
 type DeviceRefusal = "not_found" | "already_exists" | "nonce_invalid" | "replay_detected" | "device_disabled" | "device_quarantined" | "session_revoked" | "token_revoked";
@@ -30,6 +34,16 @@ export interface ReceiptPart {
 const evidenceRef = (kind: PackageEvidenceKind): string => `kind:${kind}`;
 const EVIDENCE_REFS = PACKAGE_EVIDENCE_KINDS.map(evidenceRef);
 const EVIDENCE_PLACEHOLDERS = EVIDENCE_REFS.map(() => "?").join(", ");
+
+/**
+ * Decisions whose recorded history the log no longer shows: nothing was appended; decide again
+ * on this snapshot. Not an error code: the decision service retries, and never answers with it.
+ */
+export interface StaleDecisions {
+  ok: false;
+  code: "history_stale";
+  stale: HistorySnapshot;
+}
 
 /** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
 const MAX_OUTSTANDING_NONCES = 32;
@@ -57,6 +71,10 @@ export class DeviceLog extends DurableObject<Env> {
   private readonly tpm: TpmEnrollment;
   /** Entries owed to the tenant's event feed (durable-objects/event-outbox.ts). */
   private readonly events: EventOutbox;
+  /** History features, findings and the playbook, kept in every append's transaction (durable-objects/device-history.ts). */
+  private readonly history: DeviceHistory;
+  /** The delivery of queued admin-log records under way, if any. */
+  private delivering: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env, io: AuditIo = auditIoFrom(env)) {
     super(ctx, env);
@@ -95,13 +113,16 @@ export class DeviceLog extends DurableObject<Env> {
       spend: (value, kind, now) => this.spend(value, kind, now),
       readDevice: () => this.readDevice(),
     });
+    this.history = new DeviceHistory({ sql: this.sql, head: () => this.head });
     void ctx.blockConcurrencyWhile(async () => {
       this.migrate();
       this.tpm.migrate();
       this.audit.migrate();
       this.events.migrate();
+      this.history.migrate();
       this.head = this.storedHead();
       this.lastAssurance = this.storedAssurance();
+      this.history.load();
       await this.audit.load();
     });
   }
@@ -121,11 +142,13 @@ export class DeviceLog extends DurableObject<Env> {
     try {
       const result = this.ctx.storage.transactionSync(body);
       if (this.appendedAt !== null) this.audit.afterCommit(this.appendedAt);
+      if (this.history.takeQueued()) void this.deliverAdmin();
       return result;
     } catch (error) {
       this.head = this.storedHead();
       this.lastAssurance = this.storedAssurance();
       this.audit.signing.reload();
+      this.history.load();
       throw error;
     } finally {
       this.appendedAt = null;
@@ -246,33 +269,73 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /**
+   * Reads the device's history for a decision under `bundle`, adopting its history declarations
+   * first if they are not the ones kept (logged as `history.adopted`): for one request (its
+   * view, `pending`), the values it is decided on; for a batch, the whole state.
+   */
+  readHistory(args: { bundle: DecisionBundle; now: number; pending?: EntryView | null }): Outcome<{ snapshot: HistorySnapshot }> {
+    const device = this.readDevice();
+    if (!device) return { ok: false, code: "not_found" };
+    if (device.status === "disabled") return { ok: false, code: "device_disabled" };
+    this.transaction(() => this.adoptInTransaction(device.id, args.bundle, args.now));
+    const pending = args.pending ? { view: args.pending, now: args.now } : null;
+    return { ok: true, snapshot: this.history.snapshot(this.readDevice()?.status === "quarantined", null, pending) };
+  }
+
+  /**
    * Spends the request's DPoP proof and appends its decisions in one transaction,
    * so a replayed proof is never logged as a decision and a decision is never
-   * answered without its entry. A quarantined device's decisions are logged, and answered,
-   * as denials (`device_quarantined`): the quarantine is read in the same transaction as the
-   * append, so it holds from the very next request, whatever session or token it carries.
+   * answered without its entry. The device's standing is read in the same transaction as each
+   * append, so it holds from the very next decision, whatever session or token it carries — also
+   * when a playbook changed it on an earlier decision of the same batch: a quarantined device's
+   * decisions are logged as denials (`device_quarantined`), and under a playbook's hold a permit
+   * is logged as a review (`playbook_review`); `rewrites` says which, per decision, and `hold`
+   * is the hold in force.
+   *
+   * Each decision's recorded `history` must be what the log shows at its position, or nothing is
+   * appended and the answer is the current history to decide again on (`history_stale`), read
+   * once the caller holds the device's decision turn: decisions that collided once take turns.
+   * Decisions made with another copy of the user's consents than this one spend and append
+   * nothing either, and get this copy back (`stale`) to decide again with.
    */
-  recordDecisions(
-    args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined },
-  ): Outcome<{ logs: AppendedEntry[]; quarantined: boolean; stale: DeviceConsents | null }> {
-    return this.transaction(() => {
-      const device = this.readDevice();
-      if (!device) return { ok: false, code: "not_found" } as const;
-      if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
-      const revoked = this.sessionRefusal(args.session, args.now);
-      if (revoked) return { ok: false, code: revoked } as const;
-      // Decided with another copy of the user's consents than this one (a revocation landed since):
-      // nothing is spent or logged (`logs` is empty), and the caller decides again with `stale`.
-      const consents = this.consentState(device);
-      if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, stale: consents } as const;
-      if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
-      const quarantined = device.status === "quarantined";
-      const decisions = quarantined
-        ? args.decisions.map((data) => ({ ...data, decision: "deny", reason_code: "device_quarantined", reasons: [], tier: null, token_jti: null }))
-        : args.decisions;
-      const logs = decisions.map((data) => this.appendInTransaction(device.id, "decision", data, args.now));
-      return { ok: true, logs, quarantined, stale: null } as const;
-    });
+  async recordDecisions(
+    args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined; bundle?: DecisionBundle | null; turn?: string | null },
+  ): Promise<Outcome<{ logs: AppendedEntry[]; quarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null }> | StaleDecisions> {
+    let stale = false;
+    try {
+      return this.transaction(() => {
+        const device = this.readDevice();
+        if (!device) return { ok: false, code: "not_found" } as const;
+        if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
+        const revoked = this.sessionRefusal(args.session, args.now);
+        if (revoked) return { ok: false, code: revoked } as const;
+        // Decided with another copy of the user's consents than this one (a revocation landed since):
+        // nothing is spent or logged (`logs` is empty), and the caller decides again with `stale`.
+        const consents = this.consentState(device);
+        if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, rewrites: [], hold: null, stale: consents } as const;
+        if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
+        if (args.bundle) this.adoptInTransaction(device.id, args.bundle, args.now);
+        const logs: AppendedEntry[] = [];
+        const rewrites: Rewrite[] = [];
+        for (const decided of args.decisions) {
+          const { data, rewrite } = asLogged(decided, this.standingNow(), args.bundle?.tiers ?? []);
+          if (!this.history.agrees(data, args.now)) throw new StaleHistory();
+          rewrites.push(rewrite);
+          logs.push(this.appendInTransaction(device.id, "decision", data, args.now));
+        }
+        return { ok: true, logs, quarantined: rewrites.length > 0 && rewrites.every((rewrite) => rewrite === "device_quarantined"), rewrites, hold: this.history.hold, stale: null } as const;
+      });
+    } catch (error) {
+      if (!(error instanceof StaleHistory)) throw error;
+      stale = true;
+    } finally {
+      if (args.turn && !stale) this.history.giveTurn(args.turn);
+    }
+    // The turn stays with the caller, which decides again on the history as it is once its turn came.
+    const turn = args.turn ?? (await this.history.takeTurn());
+    const only = args.decisions.length === 1 ? args.decisions[0] : undefined;
+    const pending = only ? { view: viewOfEntry({ type: "decision", time: args.now, data: only }), now: args.now } : null;
+    return { ok: false, code: "history_stale", stale: this.history.snapshot(this.readDevice()?.status === "quarantined", turn, pending) };
   }
 
   /** Spends a DPoP proof of a request that changes nothing else (a read). */
@@ -465,6 +528,12 @@ export class DeviceLog extends DurableObject<Env> {
     return { ok: true, log: this.transaction(() => this.appendInTransaction(device.id, type, data, now)) };
   }
 
+  /** What the device's history features occupy (rows, bytes of JSON), beside the log rows still in the object. */
+  historyFootprint(): { rows: number; bytes: number; logRows: number } {
+    const logRows = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM log").one().n;
+    return { ...this.history.footprint(), logRows };
+  }
+
   /** Entries with seq > `after`, oldest first, at most `limit`, as their stored JSON text. */
   readLog(after: number, limit: number): { exists: boolean; entries: string[]; head: AppendedEntry } {
     const rows = this.sql.exec<{ entry: string }>("SELECT entry FROM log WHERE seq > ? ORDER BY seq LIMIT ?", after, limit).toArray();
@@ -516,9 +585,16 @@ export class DeviceLog extends DurableObject<Env> {
   tpmLogRefusal(args: Parameters<TpmEnrollment["logRefusal"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
     return this.tpm.logRefusal(args);
   }
-  /** Burns the nonce that refused evidence answered and logs `attestation.failed`. */
-  refuseEvidence(args: Parameters<TpmEnrollment["refuseEvidence"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
-    return this.tpm.refuseEvidence(args);
+  /**
+   * Burns the nonce that refused evidence answered and logs `attestation.failed`, under the
+   * history declarations of the device's bundle (`bundle`), whose playbook may quarantine the
+   * device for it in the same transaction.
+   */
+  refuseEvidence(args: Parameters<TpmEnrollment["refuseEvidence"]>[0] & { bundle?: DecisionBundle | null }): TpmOutcome<{ log: AppendedEntry }> {
+    const { bundle, ...refusal } = args;
+    const device = this.readDevice();
+    if (bundle && device) this.transaction(() => this.adoptInTransaction(device.id, bundle, args.now));
+    return this.tpm.refuseEvidence(refusal);
   }
 
   /**
@@ -597,7 +673,68 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** Rotates the log key, signs checkpoints, seals and archives segments (durable-objects/log-audit.ts). */
   override async alarm(): Promise<void> {
+    await this.deliverAdmin();
     await this.audit.alarm();
+  }
+
+  /** The device's standing as history judges decisions by it. */
+  private standingNow(): Standing {
+    return { quarantined: this.readDevice()?.status === "quarantined", hold: this.history.hold };
+  }
+
+  /** Must run inside `transaction`: adopts the bundle's history declarations if new, and logs that it did. */
+  private adoptInTransaction(device: string, bundle: DecisionBundle, now: number): void {
+    const adopted = this.history.adopt(bundle.history, bundle.digest);
+    if (adopted) this.appendInTransaction(device, "history.adopted", adopted, now, true);
+  }
+
+  /**
+   * Must run inside `transaction`, after the entry it follows: appends an entry the history
+   * machinery raised (a finding, a playbook action) and makes the playbook's change of standing
+   * with it, queueing its admin-log record in the same transaction.
+   */
+  private follow(device: string, follow: FollowEntry, now: number): void {
+    const log = this.appendInTransaction(device, follow.type, follow.data, now, true);
+    const by = String(follow.data["by"] ?? "");
+    if (follow.type === "device.quarantined") {
+      const record = this.readDevice();
+      // A disabled device stays disabled: a playbook only ever narrows what a device may do.
+      if (record && record.status === "active") this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...record, status: "quarantined" }));
+      const reason = String(follow.data["reason"] ?? "");
+      this.noteStanding(log.seq, "device.quarantined", { by, reason, now });
+      this.history.queueAdmin("admin.device_quarantined", { device, by, reason, jti: null, device_log: { seq: log.seq, hash: log.hash } }, now);
+    } else if (follow.type === "playbook.review_all") {
+      const hold = follow.data as unknown as PlaybookHold;
+      this.history.setHold(hold);
+      this.noteStanding(log.seq, "playbook.review_all", { by, reason: hold.finding_id, now });
+      this.history.queueAdmin("admin.device_review_all", { device, by, reason: hold.finding_id, tier: hold.tier, jti: null, device_log: { seq: log.seq, hash: log.hash } }, now);
+    }
+  }
+
+  /**
+   * Delivers the admin-log records playbook actions queued, oldest first, deleting each once the
+   * registry took it. Runs after the transaction that queued them and from the alarm; a record
+   * whose delivery failed waits for the next of either (at least once: the registry may see one
+   * twice if this object stops between its answer and the delete).
+   */
+  private deliverAdmin(): Promise<void> {
+    this.delivering ??= (async () => {
+      const device = this.readDevice();
+      if (!device) return;
+      const registry = this.env.BUNDLE_REGISTRY.get(this.env.BUNDLE_REGISTRY.idFromName(device.tenant));
+      try {
+        for (const record of this.history.pendingAdmin()) {
+          await registry.recordAdminAction({ type: record.type, data: record.data, now: record.at });
+          this.history.delivered(record.id);
+        }
+      } catch (error) {
+        console.error(JSON.stringify({ event: "playbook.admin_record_failed", device: device.id, error: String(error) }));
+        if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + 30_000);
+      }
+    })().finally(() => {
+      this.delivering = null;
+    });
+    return this.delivering;
   }
 
   private changeStanding(
@@ -609,11 +746,17 @@ export class DeviceLog extends DurableObject<Env> {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
       if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
-      const changed = device.status !== status;
+      const hold = status === "active" ? this.history.clearHold() : null;
+      const changed = device.status !== status || hold !== null;
       this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...device, status }));
       // Logged even when it changes nothing: an admin's repeated order is part of the record.
       const log = this.appendInTransaction(device.id, type, { by: args.by, reason: args.reason, changed }, args.now);
       this.noteStanding(log.seq, type, args);
+      if (hold) {
+        // A release also ends the playbook's hold on every action, as its own entry.
+        const cleared = this.appendInTransaction(device.id, "playbook.cleared", { finding_id: hold.finding_id, rule: hold.rule, by: args.by, reason: args.reason }, args.now);
+        this.noteStanding(cleared.seq, "playbook.cleared", args);
+      }
       return { ok: true, log, changed } as const;
     });
   }
@@ -697,7 +840,7 @@ export class DeviceLog extends DurableObject<Env> {
    * await in between, so concurrent requests cannot fork the chain; a rollback
    * restores the cached head from storage.
    */
-  private appendInTransaction(device: string, type: string, data: { [key: string]: JsonValue }, now: number): AppendedEntry {
+  private appendInTransaction(device: string, type: string, data: { [key: string]: JsonValue }, now: number, followed = false): AppendedEntry {
     const { signing } = this.audit;
     const entry = signing.withMac(nextEntry(this.head, device, type, data, now, signing.entryKey(this.head.seq + 1)));
     this.noteAssurance(entry);
@@ -708,6 +851,8 @@ export class DeviceLog extends DurableObject<Env> {
     this.events.note(entry.seq, text);
     const appended = { seq: entry.seq, hash: entry.hash };
     this.head = appended;
+    // History moves with every entry, of every type, in this same transaction; what it raises follows the entry.
+    for (const follow of this.history.onAppended(entry, followed, () => this.standingNow())) this.follow(device, follow, now);
     return appended;
   }
 }

@@ -14,8 +14,10 @@
 //
 //   H. One `warden hook claude-code` call (the compiled CLI, spawned), warm and cold session,
 //            beside `node -e 0` in the same run.
+//   I. History: decision latency under bundles declaring 0, 5 and 20 history features, and one
+//            device's history storage over 100,000 appended entries (bench/history.ts).
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509|command|hook, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509|command|hook|history, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -41,6 +43,7 @@ const { runJson } = await import("../bench/json-run.ts");
 const { runX509 } = await import("../bench/x509-run.ts");
 const { benchCommandAnalysis } = await import("../bench/command.ts");
 const { runHook } = await import("../bench/hook.ts");
+const { runHistory } = await import("../bench/history.ts");
 
 const httpOptions = quick
   ? { warmup: 50, sequential: 200, blocks: 4, concurrency: 8, concurrent: 200 }
@@ -113,6 +116,11 @@ try {
   if (only === undefined || only === "hook") {
     log(`H. warden hook claude-code, one call, against ${server.url}`);
     results.hook = await runHook(server.url, server.adminToken, { runs: quick ? 7 : 21 }, log);
+  }
+  // Last: it activates bundles of its own, which the parts before must not see.
+  if (only === undefined || only === "history") {
+    log(`I. history features: decision latency at 0, 5, 20 features; storage over appended entries`);
+    results.history = await runHistory(server, quick ? { warmup: 30, sequential: 200, entries: 10_000, chunk: 2_000 } : { warmup: 100, sequential: 1000, entries: 100_000, chunk: 2_500 }, log);
   }
 } finally {
   await server?.mf.dispose();
@@ -299,6 +307,21 @@ if (results.hook) {
   out.push(row(["node -e 0", `${ms(k.nodeMs.median)} (${ms(k.nodeMs.min)})`, "1.00", ""], widths));
   out.push(row(["warm: saved session and key", `${ms(k.warmMs.median)} (${ms(k.warmMs.min)})`, k.warmRatio.toFixed(2), k.warmRatio <= 6 ? "≤ 6 met" : "≤ 6 missed"], widths));
   out.push(row(["cold: new nonce and session first", `${ms(k.coldMs.median)} (${ms(k.coldMs.min)})`, k.coldRatio.toFixed(2), k.coldRatio <= 12 ? "≤ 12 met" : "≤ 12 missed"], widths));
+}
+
+if (results.history) {
+  const h = results.history;
+  out.push("");
+  out.push(`I. history features (bench/history.ts): POST /v1/decisions, sequential, ${h.options.sequential} per bundle after ${h.options.warmup} warm-up; every feature read by a policy and recorded`);
+  const widths = [20, 9, 9, 9, 9, 10];
+  out.push(row(["features", "p50 ms", "p90 ms", "p99 ms", "mean ms", "× 0 p50"], widths));
+  const base = h.latency.find((l) => l.features === 0)?.stats.p50 ?? null;
+  for (const l of h.latency) out.push(row([String(l.features), ms(l.stats.p50), ms(l.stats.p90), ms(l.stats.p99), ms(l.stats.mean), base ? (l.stats.p50 / base).toFixed(2) : "n/a"], widths));
+  out.push(`   one device's history under the 20-feature bundle while decision-shaped entries are appended (must stay flat):`);
+  const sw = [20, 14, 14, 16, 14];
+  out.push(row(["entries appended", "history rows", "history KiB", "log rows (object)", "µs / append"], sw));
+  for (const s of h.storage) out.push(row([String(s.entries), String(s.rows), (s.bytes / 1024).toFixed(1), String(s.logRows), us(s.appendUs)], sw));
+  out.push(`   (entries no feature matches, same bundle, another device: ${us(h.unmatchedAppendUs)} µs / append; appends timed inside the object)`);
 }
 out.push("");
 out.push(`total ${results.totalSeconds.toFixed(0)} s; raw figures in bench/out/results.json`);

@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const DIRS = ["worker", "durable-objects", "witness", "cli"];
 
 /** Modules that must not depend on Durable Objects: they run anywhere, the CLI included. */
-const PURE = ["worker/policy/", "worker/people/", "worker/tokens/", "worker/verifiers/", "worker/log/", "worker/json/", "worker/events/ocsf.ts", "worker/auth.ts", "worker/domain.ts", "worker/errors.ts", "worker/encoding.ts"];
+const PURE = ["worker/policy/", "worker/people/", "worker/history/", "worker/tokens/", "worker/verifiers/", "worker/log/", "worker/json/", "worker/events/ocsf.ts", "worker/auth.ts", "worker/domain.ts", "worker/errors.ts", "worker/encoding.ts"];
 
 function files(dir) {
   return readdirSync(join(root, dir)).flatMap((name) => {

@@ -32,6 +32,8 @@ export interface LocalWarden {
   persist: string;
   /** AUDITOR_TOKEN of this run (exports, receipts, the compliance package). */
   auditorToken: string;
+  /** The publisher keys this run trusts (PUBLISHER_KEYS, a JWK Set), as an auditor holds them to verify artifacts. */
+  publisherKeys: string;
   stop(): Promise<void>;
   /** wrangler's output so far, for failure messages. */
   output(): string;
@@ -158,5 +160,5 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
     await stop();
     throw new Error(`${String(error)}\n${output}`);
   }
-  return { url, api: `http://127.0.0.1:${port}`, adminToken, auditorToken, persist, stop, output: () => output };
+  return { url, api: `http://127.0.0.1:${port}`, adminToken, auditorToken, persist, publisherKeys: vars["PUBLISHER_KEYS"] as string, stop, output: () => output };
 }

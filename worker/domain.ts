@@ -33,7 +33,7 @@ export interface DeviceRecord {
 export interface StandingChange {
   seq: number;
   time: string;
-  type: "device.quarantined" | "device.released" | "session.revoked" | "action.revoked";
+  type: "device.quarantined" | "device.released" | "session.revoked" | "action.revoked" | "playbook.review_all" | "playbook.cleared";
   by: string;
   reason: string;
 }

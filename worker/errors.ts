@@ -74,6 +74,10 @@ export const ERROR_CODES = [
   "bundle_expired",
   "bundle_not_yet_valid",
   "bundle_invalid",
+  "bundle_history_invalid",
+  "bundle_history_schema_mismatch",
+  "bundle_detection_invalid",
+  "bundle_playbook_invalid",
   "bundle_version_conflict",
   // configuration and internals
   "configuration_error",

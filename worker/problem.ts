@@ -136,6 +136,14 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 422, title: "The bundle is not valid yet" };
     case "bundle_invalid":
       return { status: 422, title: "The bundle's policies, schema or manifest are invalid" };
+    case "bundle_history_invalid":
+      return { status: 422, title: "A history feature the manifest declares is malformed" };
+    case "bundle_history_schema_mismatch":
+      return { status: 422, title: "The schema's context.history does not match the declared history features" };
+    case "bundle_detection_invalid":
+      return { status: 422, title: "A detection rule the manifest declares is malformed" };
+    case "bundle_playbook_invalid":
+      return { status: 422, title: "The manifest's playbook is malformed" };
     case "bundle_version_conflict":
       return { status: 409, title: "The bundle version does not move forward" };
     case "configuration_error":

@@ -138,12 +138,13 @@ describe("the device log", () => {
     );
     expect(own.status).toBe(200);
     const { entries, head } = own.body;
-    expect(entries.map((entry) => entry.type)).toEqual(["device.registered", "session.opened", "decision", "decision", "decision"]);
+    // The first decision under the bundle adopts its history declarations (docs/history.md), logged before it.
+    expect(entries.map((entry) => entry.type)).toEqual(["device.registered", "session.opened", "history.adopted", "decision", "decision", "decision"]);
     expect(verifyChain(entries, client.deviceId)).toBeNull();
     expect(head).toEqual({ seq: entries.at(-1)?.seq, hash: entries.at(-1)?.hash });
-    expect(entries.slice(2).map((entry) => entry.data["decision_id"])).toEqual(decisions.map((d) => d.body.decision_id));
-    expect(entries.slice(2).map((entry) => ({ seq: entry.seq, hash: entry.hash }))).toEqual(decisions.map((d) => d.body.log));
-    expect(entries[3]?.data).toMatchObject({ decision: "deny", reason_code: "policy_forbid", reasons: ["secrets-never"], policy: bundleDigest(defaultSources) });
+    expect(entries.slice(3).map((entry) => entry.data["decision_id"])).toEqual(decisions.map((d) => d.body.decision_id));
+    expect(entries.slice(3).map((entry) => ({ seq: entry.seq, hash: entry.hash }))).toEqual(decisions.map((d) => d.body.log));
+    expect(entries[4]?.data).toMatchObject({ decision: "deny", reason_code: "policy_forbid", reasons: ["secrets-never"], policy: bundleDigest(defaultSources) });
 
     for (const token of [env.ADMIN_TOKEN, env.AUDITOR_TOKEN]) {
       const page = await client.request<{ entries: LogEntry[]; next_after: number | null }>("GET", `/v1/devices/${client.deviceId}/log?after=1&limit=2`, undefined, {
@@ -171,8 +172,9 @@ describe("the device log", () => {
     const { body } = await client.request<{ entries: LogEntry[] }>("GET", `/v1/devices/${client.deviceId}/log?limit=1000`, undefined, {
       authorization: `Bearer ${env.AUDITOR_TOKEN}`,
     });
-    expect(body.entries).toHaveLength(42);
-    expect(body.entries.map((entry) => entry.seq)).toEqual(Array.from({ length: 42 }, (_, i) => i + 1));
+    // Registration, session, history.adopted, then the 40 decisions.
+    expect(body.entries).toHaveLength(43);
+    expect(body.entries.map((entry) => entry.seq)).toEqual(Array.from({ length: 43 }, (_, i) => i + 1));
     expect(verifyChain(body.entries, client.deviceId)).toBeNull();
     expect(new Set(results.map((result) => result.body.log?.seq)).size).toBe(40);
   });
@@ -200,7 +202,8 @@ describe("batch decisions", () => {
     });
     expect(status).toBe(200);
     expect(body.decisions.map((d) => d.decision)).toEqual(["permit", "deny", "review"]);
-    expect(body.decisions.map((d) => d.log.seq)).toEqual([3, 4, 5]);
+    // After registration, session and the adoption of the bundle's history declarations.
+    expect(body.decisions.map((d) => d.log.seq)).toEqual([4, 5, 6]);
   });
 
   it("refuses more than 30", async () => {

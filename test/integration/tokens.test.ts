@@ -132,8 +132,8 @@ describe("DPoP proofs (RFC 9449)", () => {
     const replay = await decideWith(client, dpop);
     expect(replay.status).toBe(401);
     expect(replay.body.code).toBe("replay_detected");
-    const log = await client.request<{ entries: unknown[] }>("GET", `/v1/devices/${client.deviceId}/log`, undefined, { authorization: `Bearer ${env.AUDITOR_TOKEN}` });
-    expect(log.body.entries).toHaveLength(3);
+    const log = await client.request<{ entries: { type: string }[] }>("GET", `/v1/devices/${client.deviceId}/log`, undefined, { authorization: `Bearer ${env.AUDITOR_TOKEN}` });
+    expect(log.body.entries.filter((entry) => entry.type === "decision")).toHaveLength(1);
   });
 
   it("a proof whose jwk header is not a usable key is refused", async () => {

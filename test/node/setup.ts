@@ -17,6 +17,8 @@ export interface NodeSuiteContext {
   /** wrangler dev's local state directory (`warden bundle publish --persist-to`). */
   persist: string;
   auditorToken: string;
+  /** The publisher keys the server trusts (a JWK Set), for verifying artifacts offline. */
+  publisherKeys: string;
   /** A temporary project directory the canary bundle permits (fixtures' /home/dev/workspace is replaced by it). */
   workspace: string;
 }
@@ -39,7 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (built.status !== 0) throw new Error("building the CLI failed");
   const workspace = realpathSync(mkdtempSync(join(tmpdir(), "warden-workspace-")));
   const warden = await startWarden({ canary: { sources: hookTestBundle(workspace), group: HOOK_GROUP } });
-  project.provide("warden", { url: warden.url, api: warden.api, adminToken: warden.adminToken, auditorToken: warden.auditorToken, persist: warden.persist, workspace });
+  project.provide("warden", { url: warden.url, api: warden.api, adminToken: warden.adminToken, auditorToken: warden.auditorToken, persist: warden.persist, publisherKeys: warden.publisherKeys, workspace });
   return async () => {
     await warden.stop();
     rmSync(workspace, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import type { Assurance, DeviceRecord } from "../domain.ts";
 import { sha256Hex } from "../encoding.ts";
 import { WardenError } from "../errors.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
+import { decidingBundle } from "../history/deciding.ts";
 import { refusalOf } from "./refusal.ts";
 import type { EvidenceType } from "../verifiers/index.ts";
 import { EvidenceError } from "../verifiers/errors.ts";
@@ -61,11 +62,13 @@ export async function sessionEvidence(
     const appraised = await (SESSION_VERIFIERS[evidence.type] as SessionVerifier<EvidenceType>)(ctx, store, device, nonce, evidence, now);
     return earFor({ type: evidence.type, appraised, evidenceSha256: evidenceDigest(evidence), nonce: base64url.decode(nonce), now });
   } catch (error) {
+    // Logged under the device's bundle, whose playbook may quarantine the device for it (docs/history.md › Playbook).
+    const refuse = async (data: { [key: string]: string }) => store.refuseEvidence({ nonce, now, data, bundle: await decidingBundle(ctx.env, device, now) });
     if (error instanceof EvidenceError) {
-      await store.refuseEvidence({ nonce, now, data: { type: evidence.type, code: error.code, family: error.family, detail: error.message.slice(0, 300) } });
+      await refuse({ type: evidence.type, code: error.code, family: error.family, detail: error.message.slice(0, 300) });
       throw refusalOf(error);
     }
-    if (error instanceof WardenError) await store.refuseEvidence({ nonce, now, data: { type: evidence.type, code: error.code, detail: error.message.slice(0, 300) } });
+    if (error instanceof WardenError) await refuse({ type: evidence.type, code: error.code, detail: error.message.slice(0, 300) });
     throw error;
   }
 }

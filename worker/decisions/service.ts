@@ -1,6 +1,12 @@
+import type { HistorySnapshot } from "../../durable-objects/device-history.ts";
 import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
+import { HistoryCursor, runtimeFor } from "../history/cursor.ts";
+import { decisionBundle } from "../history/deciding.ts";
+import type { DecisionBundle } from "../history/declarations.ts";
+import { heldVerdict, type DecisionHistory, type HistoryState } from "../history/effects.ts";
+import { pendingView, requestPrograms } from "../history/views.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { decide, readsConsent, readsRegistry, resolvedTargets, type CanonicalTarget, type DecisionFacts, type DerivedVerdictTarget, type DeviceContext, type ReasonCode, type Verdict } from "../policy/decide.ts";
@@ -8,7 +14,8 @@ import { loadAgentDirectory, standingOf } from "../agents/store.ts";
 import { UNREGISTERED } from "../agents/types.ts";
 import { compileConsent, type CompiledConsent } from "../consent/scope.ts";
 import type { DeviceConsents } from "../consent/types.ts";
-import { bundleFor, loadDeployment } from "../policy/store.ts";
+import { recordedFacts, type RecordedFacts } from "../policy/facts.ts";
+import { bundleFor, loadDeployment, type LoadedDeployment } from "../policy/store.ts";
 import { holdForReview, reviewLadder, type HeldReview } from "../review/holds.ts";
 import type { TierStep } from "../review/record.ts";
 import { issueActionToken } from "../tokens/action.ts";
@@ -16,8 +23,10 @@ import { signingKey } from "../tokens/keys.ts";
 import type { ActionRequest } from "./request.ts";
 
 /**
- * The decision flow: choose the device's bundle → decide (pure) → sign the permit's token →
- * append every decision to the device log with the request's proof (the commit point) → hold
+ * The decision flow: choose the device's bundle → read the device's history when its policies
+ * read any (docs/history.md) → decide (pure) → sign the permit's token → append every decision
+ * to the device log with the request's proof (the commit point; the device's Durable Object
+ * checks there that each decision's history is the log's, else it is decided again) → hold
  * reviews → answer. Any failure before the append denies with its own reason code; an answer
  * never leaves without its log entry.
  *
@@ -28,6 +37,11 @@ import type { ActionRequest } from "./request.ts";
  * transaction that appends, and a decision made with an older copy is made again with the
  * current one, so a revocation applies from the very next decision.
  */
+
+/** Decisions a request gets on fresher history when concurrent ones moved it, before it denies (`history_contended`). */
+const HISTORY_ATTEMPTS = 8;
+/** A consent copy that changed again while a batch was decided twice is rare; a third change denies the batch unlogged. */
+const CONSENT_ATTEMPTS = 3;
 
 /** A decision as the device receives it (`POST /v1/decisions`). */
 export interface DecisionAnswer {
@@ -54,6 +68,14 @@ interface PendingDecision {
   request: ActionRequest;
   /** On review: the tiers the hold may climb and the lifetime of the token an approval releases. */
   review?: { ladder: TierStep[]; tokenTtl: number };
+  /** The history it was decided on (`data.history`); null when no bundle decided it. */
+  history: DecisionHistory | null;
+  /** The registry standing and consents it was decided on, when its bundle reads them (worker/policy/facts.ts). */
+  facts?: RecordedFacts | null;
+  /** The programs of its command lines, logged for history filters. */
+  programs: string[];
+  /** On permit: what a playbook's hold needs to hold it for review instead. */
+  reviewable?: { bundle: CompiledBundle; tokenTtl: number };
   /** Whether the verdict read the device's consents: then the commit checks their version. */
   usesConsent: boolean;
   /** Reported once the decision is logged (shadow evaluation), never for an attempt that was made again. */
@@ -70,8 +92,6 @@ interface KnownConsents {
 const UNKNOWN_CONSENTS: KnownConsents = { version: -1, compiled: [] };
 const knownConsents = new Map<string, KnownConsents>();
 const MAX_KNOWN_CONSENTS = 4096;
-/** A copy that changed again while a batch was decided twice is rare; a third change denies the batch unlogged. */
-const MAX_ATTEMPTS = 3;
 
 function rememberConsents(session: DeviceSession, state: DeviceConsents): KnownConsents {
   const compiled: CompiledConsent[] = [];
@@ -89,6 +109,23 @@ function rememberConsents(session: DeviceSession, state: DeviceConsents): KnownC
   return known;
 }
 
+/** The device's copy of its user's consents, read once per isolate (a device unknown here decides nothing anyway). */
+async function firstConsents(ctx: ServiceContext, session: DeviceSession): Promise<KnownConsents> {
+  const read = await ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId).consents();
+  return read.ok ? rememberConsents(session, read.state) : UNKNOWN_CONSENTS;
+}
+
+/** What the policies of `bundle` read beyond the request and history: the agent's registry standing, the consents. */
+async function factsFor(ctx: ServiceContext, bundle: CompiledBundle, request: ActionRequest, consents: KnownConsents, now: number): Promise<DecisionFacts> {
+  const agent = readsRegistry(bundle) ? standingOf(await loadAgentDirectory(ctx.env, ctx.env.TENANT, now), request.agent) : UNREGISTERED;
+  return { agent, consents: readsConsent(bundle) ? consents.compiled : [] };
+}
+
+/** The deciding bundle, chosen once per request to the API: every decision of a batch is made under the same one. */
+type BundleChoice =
+  | { ok: true; bundle: CompiledBundle; role: "active" | "canary"; deployment: LoadedDeployment }
+  | { ok: false; code: ReasonCode };
+
 /** Decides one action of the session's device, logged before it is answered. */
 export async function decideOne(ctx: ServiceContext, session: DeviceSession, request: ActionRequest): Promise<DecisionAnswer> {
   const [answer] = await decideAll(ctx, session, [request]);
@@ -100,54 +137,134 @@ export async function decideBatch(ctx: ServiceContext, session: DeviceSession, r
   return decideAll(ctx, session, requests);
 }
 
-async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: readonly ActionRequest[]): Promise<DecisionAnswer[]> {
-  const now = ctx.deps.now();
-  let consents = knownConsents.get(`${session.tenant}/${session.deviceId}`) ?? (await firstConsents(ctx, session));
-  for (let attempt = 1; ; attempt += 1) {
-    const pending = await Promise.all(requests.map((request) => prepare(ctx, session, request, now, consents)));
-    const logged = await logAndAnswer(ctx, session, pending, now, consents.version, attempt === MAX_ATTEMPTS);
-    if (!("stale" in logged)) return logged;
-    consents = rememberConsents(session, logged.stale);
-  }
-}
-
-/** The device's copy of its user's consents, read once per isolate (a device unknown here decides nothing anyway). */
-async function firstConsents(ctx: ServiceContext, session: DeviceSession): Promise<KnownConsents> {
-  const read = await ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId).consents();
-  return read.ok ? rememberConsents(session, read.state) : UNKNOWN_CONSENTS;
-}
-
-/** What the policies of `bundle` read beyond the request: the agent's registry standing, the consents. */
-async function factsFor(ctx: ServiceContext, bundle: CompiledBundle, request: ActionRequest, consents: KnownConsents, now: number): Promise<DecisionFacts> {
-  const agent = readsRegistry(bundle) ? standingOf(await loadAgentDirectory(ctx.env, ctx.env.TENANT, now), request.agent) : UNREGISTERED;
-  return { agent, consents: readsConsent(bundle) ? consents.compiled : [] };
-}
-
 function failClosed(reasonCode: ReasonCode, judged: Pick<Verdict, "targets" | "derived" | "commands"> = { targets: [], derived: [], commands: [] }): Verdict {
   return { decision: "deny", reasonCode, reasons: [], targets: judged.targets, derived: judged.derived, commands: judged.commands };
 }
 
+async function chooseBundle(ctx: ServiceContext, session: DeviceSession, now: number): Promise<BundleChoice> {
+  try {
+    const deployment = await loadDeployment(ctx.env, ctx.env.TENANT, now);
+    const chosen = bundleFor(deployment, { tenant: session.tenant, id: session.deviceId, groups: session.groups }, now);
+    if (!chosen.ok) {
+      console.warn(JSON.stringify({ event: "decision.no_bundle", code: chosen.code, detail: chosen.detail }));
+      return { ok: false, code: chosen.code };
+    }
+    return { ok: true, bundle: chosen.bundle, role: chosen.role, deployment };
+  } catch (error) {
+    console.error(JSON.stringify({ event: "decision.internal_error", error: String(error) }));
+    return { ok: false, code: "internal_error" };
+  }
+}
+
+/**
+ * Decides every request on the history its entry will follow, and logs them. When the log
+ * moved between the read and the append (another decision of the device, an entry of another
+ * kind), the object appends nothing and hands back the history as it is now: the batch is
+ * decided again, up to {@link HISTORY_ATTEMPTS} times, then denied (`history_contended`). When
+ * the device's consents changed since this isolate read them, likewise with the current copy,
+ * up to {@link CONSENT_ATTEMPTS} times, then denied unlogged.
+ */
+async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: readonly ActionRequest[]): Promise<DecisionAnswer[]> {
+  const now = ctx.deps.now();
+  const choice = await chooseBundle(ctx, session, now);
+  const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
+  const bundle = choice.ok ? decisionBundle(choice.bundle) : null;
+  // A bundle whose policies read no feature decides without reading history; the object still keeps it at the append.
+  let history: HistorySnapshot | ReasonCode | null = null;
+  if (choice.ok && choice.bundle.history.read.length > 0) {
+    try {
+      // One request gets the values it is decided on; a batch the whole state, to decide each on what the ones before it leave.
+      const pending = requests.length === 1 ? pendingView(requests[0] as ActionRequest, { os: session.os, shell: session.shell }, now) : null;
+      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now, pending });
+      if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
+      history = read.snapshot as HistorySnapshot;
+    } catch (error) {
+      if (error instanceof StateError) throw error;
+      console.error(JSON.stringify({ event: "decision.history_read_failed", device: session.deviceId, error: String(error) }));
+      history = "internal_error";
+    }
+  }
+  let turn = history !== null && typeof history === "object" ? history.turn : null;
+  let consents = knownConsents.get(`${session.tenant}/${session.deviceId}`) ?? (await firstConsents(ctx, session));
+  let historyAttempts = 1;
+  let consentAttempts = 1;
+  for (;;) {
+    const pending = await prepareAll(ctx, session, requests, now, choice, history, consents);
+    const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS);
+    if ("staleConsents" in logged) {
+      consents = rememberConsents(session, logged.staleConsents);
+      consentAttempts += 1;
+      continue;
+    }
+    if (!("staleHistory" in logged)) return logged;
+    turn = logged.staleHistory.turn;
+    // Denials decided on no history record none, so the last attempt cannot be stale.
+    history = historyAttempts < HISTORY_ATTEMPTS ? logged.staleHistory : "history_contended";
+    if (history === "history_contended") console.warn(JSON.stringify({ event: "decision.history_contended", device: session.deviceId, attempts: historyAttempts }));
+    historyAttempts += 1;
+  }
+}
+
+/**
+ * Decides each request in order. With history, each is decided on the history as its entry
+ * will find it: the snapshot moved forward by the decisions before it in the batch. Without the
+ * history the policies read (`history` is the reason it is missing), each denies.
+ */
+async function prepareAll(
+  ctx: ServiceContext,
+  session: DeviceSession,
+  requests: readonly ActionRequest[],
+  now: number,
+  choice: BundleChoice,
+  history: HistorySnapshot | ReasonCode | null,
+  consents: KnownConsents,
+): Promise<PendingDecision[]> {
+  if (typeof history === "string") return Promise.all(requests.map((request) => prepare(ctx, session, request, now, { ok: false, code: history }, null, consents)));
+  if (!choice.ok || history === null) return Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, null, consents)));
+  const spec = choice.bundle.history.digest;
+  const values = history.values;
+  // One request: the object computed the values it is decided on.
+  if (values !== null && requests.length === 1) return [await prepare(ctx, session, requests[0] as ActionRequest, now, choice, () => ({ spec, values }), consents)];
+  const cursor = new HistoryCursor(runtimeFor(choice.bundle.history), { ...history, state: history.state as HistoryState }, choice.bundle.tierOrder);
+  const pending: PendingDecision[] = [];
+  for (const request of requests) {
+    const decided = await prepare(ctx, session, request, now, choice, (device) => cursor.historyFor(request, device, now), consents);
+    cursor.append(logData(decided, session), now);
+    pending.push(decided);
+  }
+  return pending;
+}
+
 /** Decides one action; nothing thrown here escapes as an error response. */
-async function prepare(ctx: ServiceContext, session: DeviceSession, request: ActionRequest, now: number, consents: KnownConsents): Promise<PendingDecision> {
+async function prepare(
+  ctx: ServiceContext,
+  session: DeviceSession,
+  request: ActionRequest,
+  now: number,
+  choice: BundleChoice,
+  historyOf: ((device: DeviceContext) => DecisionHistory) | null,
+  consents: KnownConsents,
+): Promise<PendingDecision> {
   const { deps, env } = ctx;
   const id = deps.newId();
   let policy: string | null = null;
   let bundle: PendingDecision["bundle"] = null;
+  let history: DecisionHistory | null = null;
+  const device: DeviceContext = { id: session.deviceId, os: session.os, shell: session.shell, assurance: session.assurance };
+  let programs: string[] = [];
   let usesConsent = false;
   try {
-    const deployment = await loadDeployment(env, env.TENANT, now);
-    const chosen = bundleFor(deployment, { tenant: session.tenant, id: session.deviceId, groups: session.groups }, now);
-    if (!chosen.ok) {
-      console.warn(JSON.stringify({ event: "decision.no_bundle", code: chosen.code, detail: chosen.detail }));
-      return { id, verdict: failClosed(chosen.code), policy, bundle, request, usesConsent };
-    }
+    programs = requestPrograms(request, device);
+    if (!choice.ok) return { id, verdict: failClosed(choice.code), policy, bundle, request, history, programs, usesConsent };
+    const chosen = choice;
     policy = chosen.bundle.digest;
     bundle = { version: chosen.bundle.version, role: chosen.role };
     usesConsent = readsConsent(chosen.bundle);
-    const device: DeviceContext = { id: session.deviceId, os: session.os, shell: session.shell, assurance: session.assurance };
-    const verdict = decide(chosen.bundle, request, device, now, await factsFor(ctx, chosen.bundle, request, consents, now));
-    const reportShadow = deployment.shadow && chosen.role === "active" ? await compareInShadow(ctx, deployment.shadow, verdict, request, device, consents, id, now) : null;
-    const decided = { id, verdict, policy, bundle, request, usesConsent, ...(reportShadow ? { afterCommit: reportShadow } : {}) };
+    history = historyOf ? historyOf(device) : { spec: chosen.bundle.history.digest, values: {} };
+    const facts = await factsFor(ctx, chosen.bundle, request, consents, now);
+    const verdict = decide(chosen.bundle, request, device, now, { ...facts, history: history.values });
+    const reportShadow = choice.deployment.shadow && chosen.role === "active" ? await compareInShadow(ctx, choice.deployment.shadow, verdict, request, device, consents, id, now, history) : null;
+    const decided = { id, verdict, policy, bundle, request, history, facts: recordedFacts(chosen.bundle, facts, verdict), programs, usesConsent, ...(reportShadow ? { afterCommit: reportShadow } : {}) };
     const ttlSeconds = chosen.bundle.manifest.action_token.per_action[request.action.type] ?? chosen.bundle.manifest.action_token.ttl_seconds;
     if (verdict.decision === "review" && verdict.tier !== undefined) {
       return { ...decided, review: { ladder: reviewLadder(chosen.bundle, verdict.tier), tokenTtl: ttlSeconds } };
@@ -172,21 +289,35 @@ async function prepare(ctx: ServiceContext, session: DeviceSession, request: Act
       now,
       ttlSeconds,
     });
-    return { ...decided, token: { value: token, jti, expiresAt } };
+    // Kept for a playbook's hold, which the object may put on a permit at the append.
+    return { ...decided, token: { value: token, jti, expiresAt }, reviewable: { bundle: chosen.bundle, tokenTtl: ttlSeconds } };
   } catch (error) {
     console.error(JSON.stringify({ event: "decision.internal_error", error: String(error) }));
-    return { id, verdict: failClosed("internal_error"), policy, bundle, request, usesConsent };
+    return { id, verdict: failClosed("internal_error"), policy, bundle, request, history: null, programs, usesConsent };
   }
 }
 
 /**
  * Evaluates the shadow bundle on the same request; what it returns reports the agreement once
- * the decision is logged, without waiting: the answer never depends on the candidate.
+ * the decision is logged, without waiting: the answer never depends on the candidate. A
+ * candidate whose policies read history features the active bundle does not keep alike is not
+ * compared (null): the device's history is kept for the deciding bundle only.
  */
-async function compareInShadow(ctx: ServiceContext, shadow: CompiledBundle, verdict: Verdict, request: ActionRequest, device: DeviceContext, consents: KnownConsents, decisionId: string, now: number): Promise<() => void> {
+async function compareInShadow(
+  ctx: ServiceContext,
+  shadow: CompiledBundle,
+  verdict: Verdict,
+  request: ActionRequest,
+  device: DeviceContext,
+  consents: KnownConsents,
+  decisionId: string,
+  now: number,
+  history: DecisionHistory,
+): Promise<(() => void) | null> {
+  if (shadow.history.read.length > 0 && shadow.history.digest !== history.spec) return null;
   let candidate: Verdict;
   try {
-    candidate = decide(shadow, request, device, now, await factsFor(ctx, shadow, request, consents, now));
+    candidate = decide(shadow, request, device, now, { ...(await factsFor(ctx, shadow, request, consents, now)), history: history.values });
   } catch {
     candidate = failClosed("internal_error");
   }
@@ -219,10 +350,13 @@ function logData(pending: PendingDecision, session: DeviceSession): { [key: stri
       submitted: request.action.targets.map((target) => ({ ...target })),
       inputs_sha256: request.action.inputs_sha256 ?? null,
       sends_external: request.action.sends_external ?? false,
+      programs: pending.programs,
     },
     context: request.context ?? null,
     token_jti: pending.token?.jti ?? null,
+    history: pending.history,
     ...(verdict.consents ? { consents: verdict.consents } : {}),
+    ...(pending.facts ? { facts: pending.facts as unknown as JsonValue } : {}),
   };
 }
 
@@ -248,18 +382,21 @@ function answerOf(pending: PendingDecision, log: AppendedEntry | null, held?: He
 
 /**
  * Logs the decisions and only then shapes the answers. If the append fails the
- * decisions become denials without tokens: an unlogged permit never leaves. When a verdict
- * read consents of another version than the device's, nothing is logged and the device's
- * current copy comes back (`stale`) to decide with again; on the `last` attempt that, too, denies.
+ * decisions become denials without tokens: an unlogged permit never leaves. If the object
+ * finds the history moved, or a verdict read consents of another version than the device's,
+ * nothing was logged: the caller decides again on what it returned — except consents on the
+ * `lastConsentAttempt`, which deny.
  */
 async function logAndAnswer(
   ctx: ServiceContext,
   session: DeviceSession,
   pending: PendingDecision[],
   now: number,
+  bundle: DecisionBundle | null,
+  turn: string | null,
   consentVersion: number,
-  last: boolean,
-): Promise<DecisionAnswer[] | { stale: DeviceConsents }> {
+  lastConsentAttempt: boolean,
+): Promise<DecisionAnswer[] | { staleHistory: HistorySnapshot } | { staleConsents: DeviceConsents }> {
   const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
   const unlogged = (reason: string) => {
     console.error(JSON.stringify({ event: "decision.log_append_failed", device: session.deviceId, error: reason }));
@@ -271,23 +408,30 @@ async function logAndAnswer(
   let outcome;
   try {
     const consents = pending.some((item) => item.usesConsent) ? { version: consentVersion } : undefined;
-    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: pending.map((item) => logData(item, session)), consents });
+    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: pending.map((item) => logData(item, session)), consents, bundle, turn });
   } catch (error) {
     return unlogged(String(error));
   }
-  if (!outcome.ok) throw new StateError(outcome.code, "the decision could not be recorded");
-  if (outcome.stale) return last ? unlogged("the device's consents kept changing") : { stale: outcome.stale };
-  for (const item of pending) item.afterCommit?.();
-  if (outcome.quarantined) {
-    // The object logged these as denials in the same transaction that read the quarantine.
-    return pending.map((item, index) => {
-      const { token: _discarded, ...rest } = item;
-      return answerOf({ ...rest, verdict: failClosed("device_quarantined", item.verdict) }, outcome.logs[index] ?? null);
-    });
+  if (!outcome.ok) {
+    if (outcome.code === "history_stale") return { staleHistory: (outcome as { stale: unknown }).stale as HistorySnapshot };
+    throw new StateError(outcome.code, "the decision could not be recorded");
   }
+  if (outcome.stale) return lastConsentAttempt ? unlogged("the device's consents kept changing") : { staleConsents: outcome.stale };
+  for (const item of pending) item.afterCommit?.();
+  const { logs, rewrites, hold } = outcome;
   return Promise.all(
-    pending.map(async (item, index) => {
-      const log = outcome.logs[index] ?? null;
+    pending.map(async (decided, index) => {
+      const log = logs[index] ?? null;
+      let item = decided;
+      const rewrite = rewrites[index] ?? null;
+      if (rewrite !== null) {
+        // The object logged it otherwise than decided, in the transaction that read the device's standing: no token leaves.
+        const { token: _discarded, ...rest } = decided;
+        if (rewrite === "device_quarantined") return answerOf({ ...rest, verdict: failClosed("device_quarantined", decided.verdict) }, log);
+        if (!hold || !decided.reviewable) return answerOf({ ...rest, verdict: failClosed("review_unavailable", decided.verdict) }, log);
+        const verdict = heldVerdict(decided.verdict, hold, decided.reviewable.bundle.tierOrder);
+        item = { ...rest, verdict, review: { ladder: reviewLadder(decided.reviewable.bundle, verdict.tier as string), tokenTtl: decided.reviewable.tokenTtl } };
+      }
       if (item.verdict.decision !== "review" || !item.review) return answerOf(item, log);
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
       const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);

@@ -265,6 +265,8 @@ const REASONS: { readonly [C in ReasonCode]: { readonly action: ActionId; readon
   agent_unregistered: { action: 2, disposition: 26, failed: false, why: "the agent is not in the tenant's registry: not authorized to act" },
   artifact_unapproved: { action: 2, disposition: 26, failed: false, why: "the agent's build is not one the registry approved" },
   consent_required: { action: 2, disposition: 26, failed: false, why: "the bundle requires a person's consent that no active record gives" },
+  playbook_review: { action: 99, disposition: 14, failed: false, why: "a playbook holds the device's every action for a person: delayed" },
+  history_contended: { action: 2, disposition: 27, failed: true, why: "concurrent decisions kept moving the device's history: fail closed" },
   device_quarantined: { action: 2, disposition: 24, failed: false, why: "an admin or playbook quarantined the device: its access is revoked" },
   policy_evaluation_error: { action: 2, disposition: 27, failed: true, why: "a policy failed to evaluate: denied because Warden could not decide" },
   evaluation_refused: { action: 2, disposition: 27, failed: true, why: "the evaluator refused the request: fail closed" },

@@ -60,7 +60,12 @@ export type AuditProblem =
   | "manifest_mismatch"
   | "truncated"
   | "trailing_data"
-  | "witness_policy_unmet";
+  | "witness_policy_unmet"
+
+  // Raised by a replay hooked in through `onEntry` (worker/history/replay.ts).
+  | "replay_mismatch"
+  | "history_mismatch"
+  | "finding_mismatch";
 
 export class AuditFailure extends Error {
   constructor(
@@ -89,6 +94,12 @@ export interface VerifyOptions {
    */
   witnesses?: WitnessKey[];
   witnessQuorum?: number;
+  /**
+   * Called with each entry once it verified (hash, link, key, HMAC), in order: a replay
+   * (worker/history/replay.ts) recomputes decisions from the entries before them and throws an
+   * `AuditFailure` naming the seq when one disagrees.
+   */
+  onEntry?: (entry: LogEntry) => void;
   /** Called every `progressEvery` entries with the count so far and the count expected. */
   onProgress?: (entries: number, expected: number) => void;
   progressEvery?: number;
@@ -403,6 +414,7 @@ export class ExportVerifier {
     (this.tree as MerkleAccumulator).push(fromHex(entry.hash));
     this.report.entries += 1;
     this.compareCheckpoints();
+    this.options.onEntry?.(entry);
     const every = this.options.progressEvery ?? 10_000;
     if (this.options.onProgress && this.report.entries % every === 0) this.options.onProgress(this.report.entries, header.to - header.from + 1);
   }

@@ -38,7 +38,19 @@ export type BundleStatement = z.infer<typeof BundleStatementSchema>;
 export const BUNDLE_JWS_TYPE = "warden-bundle+jws";
 
 /** Why an artifact is refused; each becomes its own problem code at the admin API. */
-export type ArtifactRefusal = "bundle_malformed" | "bundle_untrusted_key" | "bundle_signature_invalid" | "bundle_digest_mismatch" | "bundle_expired" | "bundle_not_yet_valid" | "bundle_invalid";
+export type ArtifactRefusal =
+  | "bundle_malformed"
+  | "bundle_untrusted_key"
+  | "bundle_signature_invalid"
+  | "bundle_digest_mismatch"
+  | "bundle_expired"
+  | "bundle_not_yet_valid"
+  | "bundle_invalid"
+  // History declarations (worker/history/declarations.ts), each refused with its own code.
+  | "bundle_history_invalid"
+  | "bundle_history_schema_mismatch"
+  | "bundle_detection_invalid"
+  | "bundle_playbook_invalid";
 
 export class BundleError extends Error {
   constructor(

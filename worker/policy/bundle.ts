@@ -13,6 +13,7 @@ import { BundleError, type BundleStatement } from "./artifact.ts";
 import { compilePathClasses, type PathClasses } from "./path-classes.ts";
 import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
+import { checkHistorySchema, compileHistorySpec, historyReads, type HistorySpec } from "../history/declarations.ts";
 import { TicketTemplatesSchema } from "../review/ticket-templates.ts";
 
 /** How far ahead a consent's expiry may lie when the bundle says nothing (`consent.max_days`). */
@@ -95,6 +96,14 @@ export const BundleManifestSchema = z.strictObject({
       tdx: TdxManifestSchema.optional(),
     })
     .optional(),
+  /**
+   * History features policies read as `context.history.<name>`, detection rules over them and
+   * the playbook that answers their findings (worker/history/declarations.ts, docs/history.md).
+   * Checked there, each with its own refusal code, so they pass through here as they are.
+   */
+  history: z.unknown().optional(),
+  detections: z.unknown().optional(),
+  playbook: z.unknown().optional(),
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
@@ -174,6 +183,8 @@ export interface CompiledBundle {
   attributes: AttributeUse;
   /** For an action in an action group: the Action entities that carry the group hierarchy to Cedar. */
   actionEntities: ReadonlyMap<string, readonly EntityJson[]>;
+  /** The history features, detection rules and playbook, normalised (worker/history/declarations.ts). */
+  history: HistorySpec;
 }
 
 /**
@@ -261,6 +272,11 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
     scopes.push({ scope, json });
   }
 
+  const history = compileHistorySpec(manifest, historyReads(scopes.map(({ json }) => json.conditions)));
+  const schemaJson = schemaToJson(document.schema);
+  if (schemaJson.type === "failure") throw new BundleError("bundle_invalid", "the schema cannot be read", messages(schemaJson.errors));
+  checkHistorySchema(schemaJson.json[""] ?? {}, history);
+
   const validation = validate({
     validationSettings: { mode: "strict" },
     schema: document.schema,
@@ -311,6 +327,7 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
     pathClasses,
     attributes: attributeUse,
     actionEntities: new Map([...actions].map(([action, { ancestors, parents }]) => [action, actionHierarchy(action, ancestors, parents)])),
+    history,
   };
 }
 

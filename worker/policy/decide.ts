@@ -38,6 +38,8 @@ export type ReasonCode =
   | "log_append_failed"
   | "review_unavailable"
   | "device_quarantined"
+  | "playbook_review"
+  | "history_contended"
   | "internal_error"
   /** Named by the forbid that denied (`@reason`): an unregistered agent, an unapproved build, no covering consent. */
   | PolicyReasonCode;
@@ -60,14 +62,17 @@ export interface ActionRequest {
 }
 
 /**
- * What a decision knows beyond the request, from the tenant's registry and the device's user:
- * the agent's standing (`principal.registered`, `risk`, `owner`, `artifact_approved`,
- * `version_allowed`) and the user's active consents (`context.consent`). Without them an agent is
- * unregistered and nothing is consented.
+ * What a decision knows beyond the request, from the tenant's registry, the device's user and
+ * the device's log: the agent's standing (`principal.registered`, `risk`, `owner`,
+ * `artifact_approved`, `version_allowed`), the user's active consents (`context.consent`) and
+ * the history features the bundle's policies read (`context.history`, as the device's log stood
+ * before this decision). Without them an agent is unregistered, nothing is consented and the
+ * history is empty.
  */
 export interface DecisionFacts {
   agent: AgentStanding;
   consents: readonly CompiledConsent[];
+  history?: HistoryContext | undefined;
 }
 
 export const NO_FACTS: DecisionFacts = { agent: UNREGISTERED, consents: [] };
@@ -257,10 +262,13 @@ function forbidReason(bundle: CompiledBundle, ids: readonly string[]): ReasonCod
   return POLICY_REASON_CODES.find((code) => named.includes(code)) ?? "policy_forbid";
 }
 
+/** The device's history features a decision is made on, `context.history` (worker/history/). */
+export type HistoryContext = Readonly<Record<string, boolean | number>>;
+
 /**
  * Decides one action on every one of its targets, and on every target its command lines imply.
  * All must be permitted for a permit; any error, rejection or forbid denies; otherwise any hold
- * makes it a review.
+ * makes it a review, on what `facts` give beyond the request.
  */
 export function decide(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number, facts: DecisionFacts = NO_FACTS): Verdict {
   const { action } = request;
@@ -336,6 +344,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
     derived: false,
   };
   if (action.inputs_sha256 !== undefined) context["inputs_sha256"] = action.inputs_sha256;
+  if (Object.keys(bundle.history.features).length > 0) context["history"] = { ...(facts.history ?? {}) };
   const derivedContext: Context = { ...context, derived: true };
   const withConsent = readsConsent(bundle);
   /** The context of one evaluation: with the consent that covers its target, when policies read one. */

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { personOf, requireRole } from "../auth.ts";
 import { activateBundle, clearCandidate } from "../bundles/activation.ts";
+import { bundleArtifact } from "../bundles/artifacts.ts";
 import { serviceContext } from "../context.ts";
 import { bearerSecurity, jsonBody, problems, router, LogHeadSchema, queryInt } from "../openapi.ts";
 
@@ -105,6 +106,26 @@ bundles.openapi(
     responses: { 200: { description: "Agreement counts", content: { "application/json": { schema: ShadowReportSchema } } }, ...problems(400, 401, 403) },
   }),
   async (c) => c.json(await c.var.deps.bundleRegistry(c.env, c.env.TENANT).shadowReport(c.req.valid("param").version), 200),
+);
+
+bundles.use("/v1/bundles/artifacts/:digest", requireRole("admin", "auditor"));
+bundles.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/bundles/artifacts/{digest}",
+    tags: ["bundles"],
+    operationId: "getBundleArtifact",
+    summary: "The signed artifact of a bundle a device log names by digest (auditor, admin)",
+    description:
+      "The compact JWS exactly as it was activated, for `warden audit verify --replay`: the auditor verifies its signature with the publisher keys they trust and recomputes every decision of an export from it (docs/history.md › Replay). Any bundle ever activated in any slot can be fetched by the digest decisions record in `policy`.",
+    security: bearerSecurity,
+    request: { params: z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/).openapi({ description: "The bundle digest, as logged", example: `sha256:${"0".repeat(64)}` }) }) },
+    responses: {
+      200: { description: "The artifact (compact JWS, EdDSA, typ warden-bundle+jws)", content: { "application/jose": { schema: z.string() } } },
+      ...problems(400, 401, 403, 404),
+    },
+  }),
+  async (c) => c.body(await bundleArtifact(serviceContext(c), c.req.valid("param").digest), 200, { "content-type": "application/jose" }),
 );
 
 bundles.use("/v1/bundles/log", requireRole("admin", "auditor"));

@@ -46,7 +46,7 @@ const StandingChangeSchema = z
   .object({
     seq: z.int().openapi({ description: "The device log entry that records it" }),
     time: z.string(),
-    type: z.enum(["device.quarantined", "device.released", "session.revoked", "action.revoked"]),
+    type: z.enum(["device.quarantined", "device.released", "session.revoked", "action.revoked", "playbook.review_all", "playbook.cleared"]),
     by: z.string(),
     reason: z.string(),
   })
@@ -123,7 +123,7 @@ const StandingAnswerSchema = z
 
 for (const [verb, operationId, summary, change] of [
   ["quarantine", "quarantineDevice", "Quarantine a device: from its next request every decision denies (device_quarantined), no session opens, no token redeems; its pending holds end (admin)", quarantineDevice],
-  ["release", "releaseDevice", "Release a quarantined device (admin)", releaseDevice],
+  ["release", "releaseDevice", "Release a quarantined device, and end a playbook's hold of its every action for review (admin)", releaseDevice],
 ] as const) {
   devices.use(`/v1/devices/:id/${verb}`, requireRole("admin"));
   devices.openapi(
