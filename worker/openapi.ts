@@ -102,7 +102,7 @@ export const OPENAPI_TAGS = [
   { name: "agents", description: "The agent registry: which agents and builds the tenant approved, their owner and risk" },
   { name: "events", description: "The tenant's OCSF events, cursor-paged and gap-free, for SIEM and SOAR tools" },
   { name: "audit", description: "Signed checkpoints, log exports, compliance packages and the log keys to verify them" },
-  { name: "attestation", description: "TPM enrollment: bootstrap token, EK certificate chain, credential activation" },
+  { name: "attestation", description: "TPM enrollment (bootstrap token, EK certificate chain, credential activation) and signed attestation results for other relying parties" },
   { name: "service", description: "Health and the keys that verify Warden's tokens" },
 ] as const;
 

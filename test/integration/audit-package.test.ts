@@ -47,16 +47,17 @@ beforeAll(async () => {
   const reviewer = await enrolledReviewer(workerFetch(), uniqueId("auditor-pkg-reviewer"));
   const verdict = await giveVerdict(workerFetch(), reviewer, (decided.body.review as unknown as { id: string }).id, "approve");
   expect(verdict.status, JSON.stringify(verdict.body)).toBe(200);
-  // An admin quarantines and releases it and revokes its sessions; a person gives a consent.
+  // An admin quarantines and releases another device and revokes its sessions (a quarantine would
+  // also end this one's approved hold); a person gives a consent.
   const admin = async (path: string, body: unknown) =>
     (await SELF.fetch(new Request(`${BASE_URL}${path}`, { method: "POST", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) }))).status;
-  expect(await admin(`/v1/devices/${reviewed}/quarantine`, { reason: "EDR alert" })).toBe(200);
-  expect(await admin(`/v1/devices/${reviewed}/release`, { reason: "EDR alert closed" })).toBe(200);
-  expect(await admin(`/v1/devices/${reviewed}/sessions/revoke`, { reason: "rotate after incident" })).toBe(200);
+  expect(await admin(`/v1/devices/${ids[0]}/quarantine`, { reason: "EDR alert" })).toBe(200);
+  expect(await admin(`/v1/devices/${ids[0]}/release`, { reason: "EDR alert closed" })).toBe(200);
+  expect(await admin(`/v1/devices/${ids[0]}/sessions/revoke`, { reason: "rotate after incident" })).toBe(200);
   const consent = await SELF.fetch(
     new Request(`${BASE_URL}/v1/consents`, {
       method: "POST",
-      headers: await asPerson({ email: "pkg-user@example.com" }),
+      headers: { ...(await asPerson({ email: "pkg-user@example.com" })), "content-type": "application/json" },
       body: JSON.stringify({ scope: { paths: ["/home/dev/Documents/**"], actions: ["file.read"] }, purpose: "audit package test", expiry: new Date(Date.now() + 86_400_000).toISOString(), consent_version: "2026-01" }),
     }),
   );
@@ -80,18 +81,22 @@ describe("compliance package", () => {
     for (const id of ids) {
       const device = all.find((record) => record.kind === "device" && (record["device"] as { id: string }).id === id);
       expect(device).toMatchObject({ file: `devices/${id}/device.json`, assurance_history: [{ seq: 1, time: expect.any(String), assurance: "software" }] });
-      expect(device!["checkpoint"]).toMatch(new RegExp(`^warden\\.example\\.com/log/${env.TENANT}/${id}\\n1\\n`));
+      // The first device has the quarantine, release and revocation after its registration.
+      expect(device!["checkpoint"]).toMatch(new RegExp(`^warden\\.example\\.com/log/${env.TENANT}/${id}\\n${id === ids[0] ? 4 : 1}\\n`));
     }
     const evidence = all.filter((record) => record["device"] === reviewed && ["review", "attestation", "quarantine", "revocation"].includes(record.kind));
     expect(evidence.map((record) => [record.kind, (record["entry"] as { type: string }).type])).toEqual([
       ["attestation", "attestation.failed"],
       ["review", "review.approved"],
+    ]);
+    const standing = all.filter((record) => record["device"] === ids[0] && ["quarantine", "revocation"].includes(record.kind));
+    expect(standing.map((record) => [record.kind, (record["entry"] as { type: string }).type])).toEqual([
       ["quarantine", "device.quarantined"],
       ["quarantine", "device.released"],
       ["revocation", "session.revoked"],
     ]);
-    expect(evidence[2]).toMatchObject({ file: `devices/${reviewed}/quarantines.jsonl`, entry: { data: { by: "bootstrap-token:admin", reason: "EDR alert" } } });
-    expect(evidence[4]).toMatchObject({ file: `devices/${reviewed}/revocations.jsonl` });
+    expect(standing[0]).toMatchObject({ file: `devices/${ids[0]}/quarantines.jsonl`, entry: { data: { by: "bootstrap-token:admin", reason: "EDR alert" } } });
+    expect(standing[2]).toMatchObject({ file: `devices/${ids[0]}/revocations.jsonl` });
     expect(all.find((record) => record.kind === "agent.registry")).toMatchObject({ file: "agents/registry.json", agents: expect.any(Array) });
     expect(all.filter((record) => record.kind === "consent.log").map((record) => (record["entry"] as LogEntry).type)).toContain("consent.given");
     expect(evidence[1]).toMatchObject({ file: `devices/${reviewed}/reviews.jsonl`, entry: { data: { verdict: "approve", assertion: { clientDataJSON: expect.any(String), signature: expect.any(String) } } } });

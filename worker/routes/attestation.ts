@@ -97,6 +97,8 @@ attestation.openapi(
   createRoute({
     method: "post",
     path: "/v1/attestation/results",
+    operationId: "appraiseEvidence",
+    tags: ["attestation"],
     summary: "Appraise evidence for a relying party and return a signed EAR (admin, auditor)",
     description:
       "Verifies TPM, SEV-SNP, TDX or Azure CVM evidence bound to the caller's nonce, appraises it against the device's (or the active) bundle, and answers with an EAT Attestation Result (draft-ietf-rats-ear-03) signed by the key of /.well-known/jwks.json. Refused evidence is a problem with `evidence_code`, as on POST /v1/sessions.",

@@ -155,6 +155,8 @@ audit.openapi(
   createRoute({
     method: "get",
     path: "/v1/decisions/{id}/receipt",
+    operationId: "getDecisionReceipt",
+    tags: ["audit"],
     summary: "A decision's receipt: its log entry, its session and review evidence, each with an inclusion proof to the latest signed and witnessed checkpoint (device, auditor)",
     description:
       "docs/audit-export.md (Receipts). `seq` is the decision's `log.seq`; an auditor names the `device`, a device reads its own. Verify offline with `warden audit verify-receipt`. If no checkpoint covers the entries yet, one is signed (and cosigned by the configured witnesses) first.",
