@@ -132,7 +132,7 @@ function decideOn(bundle: CompiledBundle, cursor: HistoryCursor, request: Action
   const { quarantined, hold } = cursor.standing;
   if (quarantined) verdict = { ...verdict, decision: "deny", reasonCode: "device_quarantined", reasons: [] };
   else if (hold) verdict = heldVerdict(verdict, hold, bundle.tierOrder);
-  cursor.append(decisionData(verdict, request, device), now);
+  cursor.followDecision(decisionData(verdict, request, device), now);
   return { verdict, history };
 }
 

@@ -10,6 +10,7 @@ import { compileForTest, ExampleAgentsSchema, formatReport, registryFacts, repor
 import { checkCedarSources, formatDiagnostic, policyParseDiagnostics, position, type CedarDiagnostic } from "./cedar-diagnostics.ts";
 import { EXIT, STATUS } from "./exit.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
+import { HistoryCursor } from "../worker/history/cursor.ts";
 import { BundleError, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
 import type { CompiledBundle } from "../worker/policy/bundle.ts";
 import { decide } from "../worker/policy/decide.ts";
@@ -389,7 +390,7 @@ Compiles the bundle as the worker does and decides one request with the worker's
 decision code, as \`opa eval\` evaluates one query: the decision, its reason code, the
 determining policies (reasons), the review tier, and the canonical targets. The agent
 stands as <dir>/agents.json registers it (an agent not there is unregistered), with no
-consents.
+consents, on a device with no history (every history feature at its start).
 
 --request takes the body of POST /v1/decisions:
   { "agent": { "id": "claude-code", "version": "2.1.0" },
@@ -419,7 +420,10 @@ invalid, 1 usage or file error.`,
       return STATUS.rejected;
     }
     // The agent stands as <dir>/agents.json registers it, as `bundle test` and `npm start` have it.
-    const verdict = decide(compiled.compiled, request.data, { id: "eval", ...device.data }, now.getTime(), { agent: registryFacts(bundle.agents, request.data.agent), consents: [] });
+    // The history features are a device's that has done nothing yet.
+    const evalDevice = { id: "eval", ...device.data };
+    const history = HistoryCursor.fresh(compiled.compiled.history, compiled.compiled.digest, compiled.compiled.tierOrder).historyFor(request.data, evalDevice, now.getTime()).values;
+    const verdict = decide(compiled.compiled, request.data, evalDevice, now.getTime(), { agent: registryFacts(bundle.agents, request.data.agent), consents: [], history });
     const result = {
       decision: verdict.decision,
       reason_code: verdict.reasonCode,

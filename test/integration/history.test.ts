@@ -189,7 +189,7 @@ describe("replay", () => {
     const malformed = await as(env.AUDITOR_TOKEN, workerFetch())(`/v1/bundles/artifacts/md5:abc`);
     expect(malformed.status).toBe(400);
     const asDevice = await device.authorized<{ code: string }>("GET", `/v1/bundles/artifacts/${digest}`);
-    expect([asDevice.status, asDevice.body.code]).toEqual([403, "forbidden"]);
+    expect([asDevice.status, asDevice.body.code]).toEqual([403, "person_required"]);
   });
 });
 
@@ -276,7 +276,7 @@ describe("the playbook", () => {
     const released = await fetch(new Request(`${BASE_URL}/v1/devices/${device.deviceId}/release`, { method: "POST", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ reason: "reviewed the denials: a misconfigured agent" }) }));
     expect(released.status).toBe(200);
     expect(await released.json()).toMatchObject({ changed: true });
-    expect((await logOf(device)).at(-1)).toMatchObject({ type: "playbook.cleared", data: { finding_id: hold.data["finding_id"], by: "admin", reason: "reviewed the denials: a misconfigured agent" } });
+    expect((await logOf(device)).at(-1)).toMatchObject({ type: "playbook.cleared", data: { finding_id: hold.data["finding_id"], by: "bootstrap-token:admin", reason: "reviewed the denials: a misconfigured agent" } });
     expect((await device.decide(write)).body).toMatchObject({ decision: "permit", token: expect.any(String) });
     await expect.poll(async () => (await adminLog(fetch)).some((entry) => entry.type === "admin.device_review_all"), { timeout: 5000 }).toBe(true);
     const { replay } = await replayed(device.deviceId, fetch);

@@ -175,7 +175,8 @@ describe("TPM enrollment and attested sessions through the worker", () => {
     expect((await client.decide(release)).body).toMatchObject({ decision: "permit", reasons: ["release-needs-tpm"] });
 
     const types = (await logOf(client)).map((e) => e.type);
-    expect(types).toEqual(["device.registered", "tpm.bootstrap_issued", "tpm.enrollment_started", "tpm.enrolled", "session.opened", "decision", "session.opened", "decision"]);
+    // The bundle declares history features: the log takes them before its first decision.
+    expect(types).toEqual(["device.registered", "tpm.bootstrap_issued", "tpm.enrollment_started", "tpm.enrolled", "session.opened", "history.adopted", "decision", "session.opened", "decision"]);
     const opened = (await logOf(client)).filter((e) => e.type === "session.opened")[1]!;
     expect(opened.data["attestation"]).toEqual(claims["att"]);
     expect(appraisalOf(opened.data["attestation"])).toMatchObject({ status: "affirming", pcr_digest: att["pcr_digest"] });

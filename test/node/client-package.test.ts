@@ -20,7 +20,7 @@ describe("the package's WardenClient (dist/client.js)", () => {
     `;
     const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8", env: { ...process.env, URL: ctx.api, ADMIN: ctx.adminToken } });
     expect(run.stderr).toBe("");
-    expect(JSON.parse(run.stdout)).toEqual({ registered: 201, decision: "deny", entries: ["device.registered", "session.opened", "decision"] });
+    expect(JSON.parse(run.stdout)).toEqual({ registered: 201, decision: "deny", entries: ["device.registered", "session.opened", "history.adopted", "decision"] });
   });
 
   it("imports nothing from Node (browsers and workers load it as is), and ships its types", () => {

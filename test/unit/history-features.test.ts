@@ -43,7 +43,7 @@ function valueAt(cursor: HistoryCursor, name: string, now: number, pending: Acti
 
 describe("formerly(filter, within)", () => {
   const cursor = cursorFor({ read: { kind: "formerly", filter: { action: "file.read", class: "customer-data", decision: "permit" }, within_seconds: 1800 } });
-  cursor.append(decision({ targets: [path("/home/dev/workspace/data/customers/a.csv")] }), T);
+  cursor.followDecision(decision({ targets: [path("/home/dev/workspace/data/customers/a.csv")] }), T);
 
   it.each([
     ["just inside", T + 1_799_999, true],
@@ -56,15 +56,15 @@ describe("formerly(filter, within)", () => {
   it("is false before anything matched, and ignores what the filter excludes", () => {
     const other = cursorFor({ read: { kind: "formerly", filter: { action: "file.read", class: "customer-data", decision: "permit" }, within_seconds: 60 } });
     expect(valueAt(other, "read", T)).toBe(false);
-    other.append(decision({ decision: "deny", targets: [path("/home/dev/workspace/data/customers/a.csv")] }), T);
-    other.append(decision({ targets: [path("/home/dev/workspace/data/products.csv")] }), T);
-    other.append(decision({ type: "file.write", targets: [path("/home/dev/workspace/data/customers/a.csv")] }), T);
+    other.followDecision(decision({ decision: "deny", targets: [path("/home/dev/workspace/data/customers/a.csv")] }), T);
+    other.followDecision(decision({ targets: [path("/home/dev/workspace/data/products.csv")] }), T);
+    other.followDecision(decision({ type: "file.write", targets: [path("/home/dev/workspace/data/customers/a.csv")] }), T);
     expect(valueAt(other, "read", T)).toBe(false);
   });
 
   it("matches a target a command line implies, under its own action", () => {
     const derived = cursorFor({ read: { kind: "formerly", filter: { action: "file.read", class: "customer-data" } } });
-    derived.append(decision({ type: "command.exec", targets: [{ kind: "command", value: "cat x", shell: "bash" }], derived: [{ action: "file.read", kind: "path", value: "/home/dev/workspace/data/customers/x.csv", from: 0 }] }), T);
+    derived.followDecision(decision({ type: "command.exec", targets: [{ kind: "command", value: "cat x", shell: "bash" }], derived: [{ action: "file.read", kind: "path", value: "/home/dev/workspace/data/customers/x.csv", from: 0 }] }), T);
     // No `within`: ever.
     expect(valueAt(derived, "read", T + 365 * 86_400_000)).toBe(true);
   });
@@ -72,7 +72,7 @@ describe("formerly(filter, within)", () => {
 
 describe("count_within(filter, window)", () => {
   const cursor = cursorFor({ deletes: { kind: "count_within", filter: { action: "file.delete", decision: "permit" }, window_seconds: 60, max: 100 } });
-  for (let i = 0; i < 3; i += 1) cursor.append(decision({ type: "file.delete", targets: [path(`/w/${i}`)] }), T + i * 1000);
+  for (let i = 0; i < 3; i += 1) cursor.followDecision(decision({ type: "file.delete", targets: [path(`/w/${i}`)] }), T + i * 1000);
 
   it.each([
     ["all inside", T + 2000, 3],
@@ -86,22 +86,22 @@ describe("count_within(filter, window)", () => {
 
   it("saturates at its max: memory per device is bounded", () => {
     const bounded = cursorFor({ n: { kind: "count_within", filter: {}, window_seconds: 3600, max: 5 } });
-    for (let i = 0; i < 50; i += 1) bounded.append(decision({}), T + i);
+    for (let i = 0; i < 50; i += 1) bounded.followDecision(decision({}), T + i);
     expect(valueAt(bounded, "n", T + 100)).toBe(5);
   });
 
   it("counts only entries of the types it names (decisions when none)", () => {
     const typed = cursorFor({ completed: { kind: "count_within", filter: { type: "action.completed" }, window_seconds: 60 } });
-    typed.append(decision({}), T);
+    typed.followDecision(decision({}), T);
     expect(valueAt(typed, "completed", T)).toBe(0);
   });
 });
 
 describe("count_distinct_within(filter, field, window)", () => {
   const cursor = cursorFor({ hosts: { kind: "count_distinct_within", filter: { action: "http.request" }, field: "host", window_seconds: 600 } });
-  cursor.append(decision({ type: "http.request", targets: [url("https://a.example/x")] }), T);
-  cursor.append(decision({ type: "http.request", targets: [url("https://b.example/x")] }), T + 1000);
-  cursor.append(decision({ type: "http.request", targets: [url("https://a.example/y")] }), T + 2000);
+  cursor.followDecision(decision({ type: "http.request", targets: [url("https://a.example/x")] }), T);
+  cursor.followDecision(decision({ type: "http.request", targets: [url("https://b.example/x")] }), T + 1000);
+  cursor.followDecision(decision({ type: "http.request", targets: [url("https://a.example/y")] }), T + 2000);
 
   it.each([
     ["inside: a and b", T + 2000, 2],
@@ -115,8 +115,8 @@ describe("count_distinct_within(filter, field, window)", () => {
 
 describe("sum_within(filter, field, window)", () => {
   const cursor = cursorFor({ targets: { kind: "sum_within", filter: { action: "file.write" }, field: "targets", window_seconds: 10 } });
-  cursor.append(decision({ type: "file.write", targets: [path("/a"), path("/b"), path("/c")] }), T);
-  cursor.append(decision({ type: "file.write", targets: [path("/d")] }), T + 5000);
+  cursor.followDecision(decision({ type: "file.write", targets: [path("/a"), path("/b"), path("/c")] }), T);
+  cursor.followDecision(decision({ type: "file.write", targets: [path("/d")] }), T + 5000);
 
   it.each([
     ["both inside", T + 5000, 4],
@@ -130,7 +130,7 @@ describe("sum_within(filter, field, window)", () => {
 
 describe("first_seen(field)", () => {
   const cursor = cursorFor({ new_host: { kind: "first_seen", filter: { action: "http.request", decision: "permit" }, field: "host", max: 2 } });
-  cursor.append(decision({ type: "http.request", targets: [url("https://a.example/")] }), T);
+  cursor.followDecision(decision({ type: "http.request", targets: [url("https://a.example/")] }), T);
   const to = (host: string) => request("http.request", [{ kind: "url", value: `https://${host}/path` }]);
 
   it("is true for a host this device never used, false for one it did", () => {
@@ -144,7 +144,7 @@ describe("first_seen(field)", () => {
 
   it("forgets the least recently used beyond its max: a forgotten host is new again", () => {
     const small = cursorFor({ new_host: { kind: "first_seen", filter: { action: "http.request" }, field: "host", max: 2 } });
-    for (const host of ["a.example", "b.example", "c.example"]) small.append(decision({ type: "http.request", targets: [url(`https://${host}/`)] }), T);
+    for (const host of ["a.example", "b.example", "c.example"]) small.followDecision(decision({ type: "http.request", targets: [url(`https://${host}/`)] }), T);
     expect(valueAt(small, "new_host", T, to("a.example"))).toBe(true);
     expect(valueAt(small, "new_host", T, to("c.example"))).toBe(false);
   });
@@ -153,8 +153,8 @@ describe("first_seen(field)", () => {
 describe("the log's clock", () => {
   it("never goes back: an entry appended with an earlier time does not reopen a window", () => {
     const cursor = cursorFor({ n: { kind: "count_within", filter: {}, window_seconds: 60 } });
-    cursor.append(decision({}), T);
-    cursor.append(decision({}), T + 120_000);
+    cursor.followDecision(decision({}), T);
+    cursor.followDecision(decision({}), T + 120_000);
     // A request decided with a `now` older than the clock is judged at the clock.
     expect(valueAt(cursor, "n", T + 1000)).toBe(1);
   });

@@ -229,7 +229,7 @@ async function prepareAll(
   const pending: PendingDecision[] = [];
   for (const request of requests) {
     const decided = await prepare(ctx, session, request, now, choice, (device) => cursor.historyFor(request, device, now), consents);
-    cursor.append(logData(decided, session), now);
+    cursor.followDecision(logData(decided, session), now);
     pending.push(decided);
   }
   return pending;

@@ -867,6 +867,35 @@ function standingChanged(entry: MappedEntry, quarantined: boolean): Shape {
   };
 }
 
+/**
+ * `playbook.review_all` / `playbook.cleared`: a bundle's playbook answered a finding by holding
+ * every permit-worthy action of the device for review, and an admin ended that hold (Remediation).
+ */
+function playbookHold(entry: MappedEntry, held: boolean): Shape {
+  const d = entry.data;
+  const finding = text(d["finding_id"]);
+  const tier = text(d["tier"]);
+  return {
+    class: "remediation_activity",
+    activity: held ? 1 : 3,
+    severity: held ? 3 : 2,
+    fields: {
+      command_uid: entry.hash,
+      countermeasures: [{ d3f_tactic: { name: held ? "Isolate" : "Restore" } }],
+      remediation: {
+        desc: held
+          ? `Review all: every action policy would permit is held for a person${tier === undefined ? "" : ` at ${tier}`} until an admin releases the device.`
+          : "The playbook's hold ended: the device's permits are answered as permits again.",
+      },
+      status_id: 1,
+      status: STATUS[1],
+      message: held ? `every action of the device held for review after finding ${finding ?? "unknown"}` : `the hold after finding ${finding ?? "unknown"} ended${text(d["reason"]) === undefined ? "" : `: ${text(d["reason"])}`}`,
+      actor: orderedBy(text(d["by"])),
+      device: deviceOf(entry),
+    },
+  };
+}
+
 /** `session.revoked` / `action.revoked`: tokens disabled by an order (Entity Management, a Token). */
 function tokenRevoked(entry: MappedEntry, kind: "session" | "action_token"): Shape {
   const d = entry.data;
@@ -1185,6 +1214,9 @@ export const ENTRY_MAPPINGS: { readonly [type: string]: EntryMapping } = {
   "device.registered": row("entity_management", "an admin registered the device and its key", deviceRegistered),
   "device.quarantined": row("remediation_activity", "the device isolated: every decision denies until it is released", (e) => standingChanged(e, true)),
   "device.released": row("remediation_activity", "a quarantine lifted", (e) => standingChanged(e, false)),
+  "playbook.review_all": row("remediation_activity", "a playbook holds every permit-worthy action of the device for review", (e) => playbookHold(e, true)),
+  "playbook.cleared": row("remediation_activity", "an admin ended a playbook's hold", (e) => playbookHold(e, false)),
+  "history.adopted": notAnEvent("the device's log took the bundle's history declarations: what a replay needs, not an act of a device, agent or person"),
   "session.revoked": row("entity_management", "one session, or every session, of the device disabled", (e) => tokenRevoked(e, "session")),
   "action.revoked": row("entity_management", "an unredeemed action token disabled", (e) => tokenRevoked(e, "action_token")),
   "tpm.bootstrap_issued": row("entity_management", "an admin issued a one-time TPM enrollment token", bootstrapIssued),
@@ -1211,6 +1243,7 @@ export const ENTRY_MAPPINGS: { readonly [type: string]: EntryMapping } = {
   "admin.device_released": notAnEvent("the admin log's twin of device.released, which is the event"),
   "admin.sessions_revoked": notAnEvent("the admin log's twin of session.revoked, which is the event"),
   "admin.action_token_revoked": notAnEvent("the admin log's twin of action.revoked, which is the event"),
+  "admin.device_review_all": notAnEvent("the admin log's twin of playbook.review_all, which is the event"),
   "admin.reviewer_removed": row("entity_management", "a reviewer removed: no device log records it", reviewerRemoved),
   "admin.passkey_revoked": row("entity_management", "a reviewer's passkey revoked: no device log records it", passkeyRevoked),
   "consent.given": notAnEvent("the consent ledger's own log: its records name a person and what they allowed, and stay in the ledger and the compliance package"),

@@ -45,8 +45,8 @@ export class HistoryCursor {
     return decisionHistory(this.runtime, this.state, pendingView(request, device, now), now);
   }
 
-  /** Appends a decision (as the object will log it) and whatever it raises. */
-  append(data: { [key: string]: JsonValue }, now: number): void {
+  /** Moves the history past a decision (as the object will log it) and whatever it raises. */
+  followDecision(data: { [key: string]: JsonValue }, now: number): void {
     this.appendEntry("decision", asLogged(data, this.current, this.tiers).data, now, false);
   }
 

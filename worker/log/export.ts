@@ -112,10 +112,13 @@ export const PACKAGE_FORMAT = "warden.compliance-package.v2";
  * go to (`devices/<id>/<file>.jsonl`, also their key in the manifest's counts), the evidence they
  * are for the compliance mapping, and the entries they hold.
  */
+/** A device's quarantines and releases, and a playbook's hold of its every action for review and its end. */
+const QUARANTINE_TYPES = new Set(["device.quarantined", "device.released", "playbook.review_all", "playbook.cleared"]);
+
 export const PACKAGE_EVIDENCE = {
   attestation: { file: "attestations", evidence: "attestations", holds: (entry: { type: string; data: { [key: string]: unknown } }) => (entry.type === "session.opened" && entry.data["attestation"] !== undefined) || entry.type === "attestation.failed" || entry.type.startsWith("tpm.") },
   review: { file: "reviews", evidence: "reviews", holds: (entry: { type: string }) => entry.type.startsWith("review.") },
-  quarantine: { file: "quarantines", evidence: "quarantine_history", holds: (entry: { type: string }) => entry.type === "device.quarantined" || entry.type === "device.released" },
+  quarantine: { file: "quarantines", evidence: "quarantine_history", holds: (entry: { type: string }) => QUARANTINE_TYPES.has(entry.type) },
   revocation: { file: "revocations", evidence: "revocation_history", holds: (entry: { type: string }) => entry.type === "session.revoked" || entry.type === "action.revoked" },
 } as const satisfies { [kind: string]: { file: keyof PackageCounts; evidence: EvidenceKind; holds: (entry: { type: string; data: { [key: string]: unknown } }) => boolean } };
 
