@@ -213,8 +213,10 @@ describe("canary and shadow", () => {
     const client = await readyDevice({ fetch: workerFetch({ tenant }) });
     for (let i = 0; i < 3; i += 1) expect((await client.decide(write)).body).toMatchObject({ decision: "permit", policy: stable.statement.digest });
     for (let i = 0; i < 2; i += 1) expect((await client.decide(fileAction("file.read", "/etc/shadow"))).body.decision).toBe("deny");
-    const report = await admin(tenant, "GET", `/v1/bundles/${shadow.statement.version}/shadow-report`);
-    expect(report.body).toMatchObject({ version: shadow.statement.version, agree: 2, disagree: 3 });
+    // Agreement reaches the registry after each answer (never before it), so the report catches up.
+    const shadowReport = () => admin(tenant, "GET", `/v1/bundles/${shadow.statement.version}/shadow-report`);
+    await expect.poll(async () => (await shadowReport()).body, { timeout: 10_000 }).toMatchObject({ version: shadow.statement.version, agree: 2, disagree: 3 });
+    const report = await shadowReport();
     expect((report.body["examples"] as unknown[])[0]).toMatchObject({
       device: client.deviceId,
       active: { decision: "permit", reasons: ["workspace-read-write"] },
