@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DROPPED, maskCommand, maskDecision, maskUrl, type Masker } from "../../worker/privacy/mask.ts";
 import { DROP_ALL, compilePrivacy, NO_MASKING } from "../../worker/privacy/policy.ts";
+import { retentionFor } from "../../worker/privacy/retention.ts";
 
 /** A masker whose outputs name their input, so a test sees what was masked where. */
 const seen: string[] = [];
@@ -38,6 +39,19 @@ describe("masking, pure", () => {
   it("refuses malformed privacy sections with bundle_privacy_invalid", () => {
     for (const bad of [{ extra: 1 }, { context: { others: "encrypt" } }, { command_args: [{ pattern: "(", treatment: "drop" }] }, { command_args: [{ pattern: "a?", treatment: "drop" }] }, { command_args: [{ pattern: "(?<x>a)", treatment: "drop" }] }, { url: { query: "hash", path: "drop" } }]) {
       expect(() => compilePrivacy(bad)).toThrow(expect.objectContaining({ code: "bundle_privacy_invalid" }));
+    }
+  });
+});
+
+describe("retention configuration", () => {
+  it("has the seeds' defaults, takes per-tenant overrides, and refuses an audit retention shorter than the archive lock", () => {
+    expect(retentionFor(undefined, "t")).toEqual({ operationalDays: 90, auditDays: 2557, vaultDays: 90, archiveLockDays: 2557 });
+    const source = JSON.stringify({ vault_days: 30, tenants: { acme: { vault_days: 7, audit_days: 3650 } } });
+    expect(retentionFor(source, "acme")).toEqual({ operationalDays: 90, auditDays: 3650, vaultDays: 7, archiveLockDays: 2557 });
+    expect(retentionFor(source, "other")).toMatchObject({ vaultDays: 30, auditDays: 2557 });
+    expect(retentionFor(JSON.stringify({ audit_days: 365, archive_lock_days: 0 }), "t")).toMatchObject({ auditDays: 365 });
+    for (const bad of [JSON.stringify({ audit_days: 365 }), JSON.stringify({ vault_days: 0 }), JSON.stringify({ keep: 1 }), "{", JSON.stringify({ operational_days: 3000, audit_days: 2600 })]) {
+      expect(() => retentionFor(bad, "t")).toThrow(expect.objectContaining({ code: "configuration_error" }));
     }
   });
 });
