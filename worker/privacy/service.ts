@@ -47,7 +47,10 @@ const KEYLESS: Masker = {
 export async function maskForLog(ctx: ServiceContext, device: { tenant: string; deviceId: string }, policy: PrivacyPolicy, decisions: readonly Data[]): Promise<Data[]> {
   const treatments = treatmentsOf(policy);
   if (treatments.size === 0) return [...decisions];
-  const masker = treatments.has("hash") || treatments.has("tokenise") ? vaultMasker(vaultIo(ctx), await privacyKeys(ctx.env.VAULT_KEYS, device.tenant), device.tenant, device.deviceId) : KEYLESS;
+  // Keys are read on the first value that needs them: a decision with nothing to hash or tokenise needs no VAULT_KEYS.
+  let keyed: Promise<Masker> | null = null;
+  const lazy = () => (keyed ??= privacyKeys(ctx.env.VAULT_KEYS, device.tenant).then((keys) => vaultMasker(vaultIo(ctx), keys, device.tenant, device.deviceId)));
+  const masker: Masker = treatments.has("hash") || treatments.has("tokenise") ? { hash: async (value) => (await lazy()).hash(value), tokenise: async (value) => (await lazy()).tokenise(value) } : KEYLESS;
   const masked: Data[] = [];
   for (const data of decisions) masked.push(await maskDecision(data, policy, masker));
   return masked;
