@@ -8,9 +8,6 @@ import { LogTree } from "./log-tree.ts";
 import { LogWitnessing } from "./log-witness.ts";
 import { LogRetention } from "./log-retention.ts";
 
-/** How often an idle device's alarm checks retention (archived segments and vault values past it). */
-const RETENTION_CHECK_MS = 86_400_000;
-
 /**
  * The audit side of a device's Durable Object, run by its alarm: events owed to the tenant's feed
  * (durable-objects/event-outbox.ts), rotation and checkpoints (durable-objects/log-signing.ts),
@@ -110,7 +107,7 @@ export class LogAudit {
       await step("registry", () => this.archive.publishRegistration());
     }
     // After archival: deletes only what was archived long ago, never a row of the log.
-    if (this.log.device()) await step("retention", () => this.retention.expire(now));
+    if (this.log.device() && this.retention.sweepDue(now)) await step("retention", () => this.retention.expire(now));
     this.scheduleNext(now, failed);
   }
 
@@ -133,8 +130,8 @@ export class LogAudit {
       // A witness that has not cosigned yet is asked again after the retry delay.
       if (this.witnessing.pending()) candidates.push(now + tuning.retrySeconds * 1000);
     }
-    // Retention is checked daily while the device exists: its archive and vault age without any append.
-    if (this.log.device()) candidates.push(now + RETENTION_CHECK_MS);
+    // Retention is swept daily while the device exists (its archive and vault age without any append), at once while a sweep left work over.
+    if (this.log.device()) candidates.push(this.retention.nextSweep(now, tuning.retrySeconds * 1000));
     if (candidates.length === 0) return;
     // After a failure nothing runs sooner than the retry delay, so a persistent fault cannot spin.
     const at = Math.max(Math.min(...candidates), failed ? now + tuning.retrySeconds * 1000 : now);

@@ -28,7 +28,14 @@ export interface LegalHold {
   seq: number;
 }
 
+/** How often retention sweeps a device when nothing is left over from the last sweep. */
+export const RETENTION_CHECK_MS = 86_400_000;
+
 export class LogRetention {
+  /** When the last complete sweep ran (in memory: a restarted object sweeps on its next alarm), and whether it left work over. */
+  private sweptAt: number | null = null;
+  private backlog = false;
+
   constructor(
     private readonly log: LogAccess,
     private readonly io: AuditIo,
@@ -80,6 +87,16 @@ export class LogRetention {
     return seq < this.retainedFrom();
   }
 
+  /** Whether the alarm at `now` should sweep: a day after the last complete sweep, or at once while one left work over. */
+  sweepDue(now: number): boolean {
+    return this.backlog || this.sweptAt === null || now - this.sweptAt >= RETENTION_CHECK_MS;
+  }
+
+  /** When the next sweep falls due. */
+  nextSweep(now: number, retryMs: number): number {
+    return this.backlog ? now + retryMs : (this.sweptAt ?? now) + RETENTION_CHECK_MS;
+  }
+
   /** The retention of the device's tenant; a misconfiguration fails the step (logged), deleting nothing. */
   private retention(tenant: string): Retention {
     return this.io.retention(tenant);
@@ -108,8 +125,10 @@ export class LogRetention {
     if (!device) return false;
     const retention = this.retention(device.tenant);
     // A hold read from storage now, and the tenant's read from R2: a tenant hold that cannot be read holds.
+    // A held sweep is not a complete one: the first alarm after the lift sweeps.
     if (this.hold() !== null) return false;
     if (await this.io.tenantHeld(device.tenant)) return false;
+    let backlog = false;
 
     const segments: { idx: number; first: number; last: number }[] = [];
     const rows = this.log.sql
@@ -127,6 +146,8 @@ export class LogRetention {
       await this.io.archive.delete([keys.entries, keys.manifest]);
       segments.push({ idx: row.idx, first: manifest.first, last: manifest.last });
     }
+    // A full batch deleted: older segments may still be due.
+    if (segments.length === SEGMENTS_PER_RUN) backlog = true;
 
     let vaultValues = 0;
     let cursor: string | undefined;
@@ -138,7 +159,10 @@ export class LogRetention {
       vaultValues += due.length;
       if (!listing.truncated) break;
       cursor = listing.cursor;
+      if (page === VAULT_PAGES_PER_RUN - 1) backlog = true;
     }
+    this.sweptAt = now;
+    this.backlog = backlog;
 
     if (segments.length === 0 && vaultValues === 0) return false;
     const data: { [key: string]: JsonValue } = {

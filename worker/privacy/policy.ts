@@ -36,7 +36,6 @@ export const PrivacyManifestSchema = z.strictObject({
   /** URLs (targets as canonicalised, as submitted and as derived from command lines): the query string and the userinfo. */
   url: z.strictObject({ query: treatment.optional(), userinfo: treatment.optional() }).optional(),
 });
-export type PrivacyManifest = z.infer<typeof PrivacyManifestSchema>;
 
 /** A command-line pattern, compiled. */
 export interface ArgumentRule {
