@@ -241,6 +241,7 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
   const manifest = manifestResult.data;
   const tierOrder = manifest.review_tiers.map((tier) => tier.name);
   const pathClasses = compilePathClasses(manifest.path_classes);
+  // Refused here, at activation; the decision path compiles it once per bundle (worker/privacy/service.ts `privacyOf`).
   compilePrivacy(manifest.privacy);
 
   const schemaCheck = checkParseSchema(document.schema);
