@@ -83,6 +83,15 @@ declare global {
     AGENT_REFRESH_SECONDS?: string;
     /** Sealed log segments (create-only objects); a bucket lock in production. */
     ARCHIVE: R2Bucket;
+    /**
+     * Tokenised values of decisions (docs/privacy.md): AES-GCM ciphertexts under `<tenant>/vault/<device>/`.
+     * Its own bucket, unlocked: values are deleted when their retention ends, which the archive's lock forbids.
+     */
+    VAULT: R2Bucket;
+    /** JWK Set of oct keys (≥ 32 bytes, each with a kid): the first hashes and encrypts, all decrypt (rotation). Secret. */
+    VAULT_KEYS?: string;
+    /** JSON retention per record kind, with per-tenant overrides (docs/privacy.md › Retention); unset, the defaults. */
+    RETENTION?: string;
     /** Ed25519 private JWK (JSON) that signs log checkpoints and export manifests. Secret. */
     LOG_SIGNING_KEY: string;
     /** During a log key rotation: the retiring key, which co-signs the rotation entry. Secret. */

@@ -66,6 +66,8 @@ export default defineConfig({
           EVENT_SINK_SECRETS: JSON.stringify(SIEM_SECRETS),
           EVENT_RETRY_SECONDS: "0",
           PRIVACY_OFFICER_TOKEN: randomBytes(32).toString("base64url"),
+          // Masking and the vault (docs/privacy.md): the first key writes; tests rotate by putting another first.
+          VAULT_KEYS: JSON.stringify({ keys: [{ kty: "oct", kid: "vault-1", k: randomBytes(32).toString("base64url") }] }),
           // People through Access: the team is test/setup/access-issuer.ts; tests sign its tokens with TEST_ACCESS_KEY.
           ACCESS_TEAM_DOMAIN: `https://${ACCESS_TEAM_HOST}`,
           ACCESS_AUD,

@@ -6,6 +6,7 @@ import { EventOutbox, type EventsIo } from "./event-outbox.ts";
 import { eventsIoFrom } from "./log-io.ts";
 import { knownName } from "./object-name.ts";
 import { WARDEN_VERSION } from "../worker/version.ts";
+import { tenantHoldKey } from "../worker/privacy/retention.ts";
 import { deploymentKey, type BundleRef, type Deployment, type Slot } from "../worker/policy/deployment.ts";
 
 
@@ -24,6 +25,15 @@ export interface ShadowReport {
   agree: number;
   disagree: number;
   examples: { time: string; device: string; decision_id: string; active: DecisionSummary; shadow: DecisionSummary }[];
+}
+
+/** The tenant's legal hold as the registry records it. */
+export interface TenantLegalHold {
+  since: string;
+  by: string;
+  reason: string;
+  /** The admin-log entry that set it. */
+  seq: number;
 }
 
 const MAX_SHADOW_EXAMPLES = 20;
@@ -58,6 +68,7 @@ export class BundleRegistry extends DurableObject<Env> {
         CREATE TABLE IF NOT EXISTS shadow_counts (version INTEGER PRIMARY KEY, agree INTEGER NOT NULL, disagree INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS shadow_examples (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, example TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS artifacts (digest TEXT PRIMARY KEY, ref TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS legal_hold (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), since TEXT NOT NULL, by TEXT NOT NULL, reason TEXT NOT NULL, seq INTEGER NOT NULL);
       `);
       const last = this.sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM admin_log ORDER BY seq DESC LIMIT 1").toArray()[0];
       if (last) this.head = { seq: last.seq, hash: last.hash };
@@ -171,6 +182,39 @@ export class BundleRegistry extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => this.appendLog(args.type, args.data, args.now)),
       args.now,
     );
+  }
+
+  /** The tenant's legal hold, or null. */
+  legalHold(): TenantLegalHold | null {
+    const row = this.sql.exec<{ since: string; by: string; reason: string; seq: number }>("SELECT since, by, reason, seq FROM legal_hold").toArray()[0];
+    return row ? { since: row.since, by: row.by, reason: row.reason, seq: row.seq } : null;
+  }
+
+  /**
+   * Sets (`on`) or lifts the tenant's legal hold: while it holds, no device's alarm deletes an
+   * archived segment or a vault value (docs/privacy.md). The alarms read the hold from its R2
+   * marker beside the deployment pointer, so the marker is written before a hold is recorded and
+   * deleted only after a lift is: whatever fails in between leaves deletion suspended, never a
+   * recorded hold that does not hold. Logged (`admin.legal_hold_set` / `admin.legal_hold_lifted`).
+   */
+  async setLegalHold(args: { tenant: string; on: boolean; by: string; reason: string; now: number }): Promise<{ changed: boolean; log: { seq: number; hash: string }; hold: TenantLegalHold | null }> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const key = tenantHoldKey(args.tenant);
+      const current = this.legalHold();
+      if (args.on) await this.env.BUNDLES.put(key, JSON.stringify({ since: current?.since ?? new Date(args.now).toISOString(), by: current?.by ?? args.by }), { httpMetadata: { contentType: "application/json" } });
+      const changed = args.on ? current === null : current !== null;
+      const log = this.committed(
+        this.ctx.storage.transactionSync(() => {
+          const entry = this.appendLog(args.on ? "admin.legal_hold_set" : "admin.legal_hold_lifted", { by: args.by, reason: args.reason, changed }, args.now);
+          if (args.on && changed) this.sql.exec("INSERT INTO legal_hold (singleton, since, by, reason, seq) VALUES (1, ?, ?, ?, ?)", new Date(args.now).toISOString(), args.by, args.reason, entry.seq);
+          if (!args.on) this.sql.exec("DELETE FROM legal_hold");
+          return entry;
+        }),
+        args.now,
+      );
+      if (!args.on) await this.env.BUNDLES.delete(key);
+      return { changed, log, hold: this.legalHold() };
+    });
   }
 
   /**

@@ -8,6 +8,7 @@ import type { LogEntry } from "../worker/log/chain.ts";
 import { PACKAGE_EVIDENCE_KINDS, packageEvidenceKindOf, type ExportManifest, type ExportSlice, type PackageEvidenceKind } from "../worker/log/export.ts";
 import { inclusionProof, type Frontier } from "../worker/log/merkle.ts";
 import { LogAudit } from "./log-audit.ts";
+import type { LegalHold } from "./log-retention.ts";
 import { auditIoFrom, type AuditIo } from "./log-io.ts";
 import type { StoredCheckpoint } from "../worker/log/checkpoint.ts";
 import { EventOutbox } from "./event-outbox.ts";
@@ -513,12 +514,29 @@ export class DeviceLog extends DurableObject<Env> {
     return { ok: true, state: this.consentState(device) };
   }
 
-  /** The registration and every change of the device's standing, oldest first. */
-  standing(): { device: DeviceRecord; history: StandingChange[] } | null {
+  /** The registration, every change of the device's standing (oldest first), its legal hold and the first entry retention kept. */
+  standing(): { device: DeviceRecord; history: StandingChange[]; legalHold: LegalHold | null; retainedFrom: number } | null {
     const device = this.readDevice();
     if (!device) return null;
     const history = this.sql.exec<{ seq: number; time: string; type: StandingChange["type"]; by: string; reason: string }>("SELECT seq, time, type, by, reason FROM standing_history ORDER BY seq").toArray();
-    return { device, history: history.map((row) => ({ ...row })) };
+    return { device, history: history.map((row) => ({ ...row })), legalHold: this.audit.retention.hold(), retainedFrom: this.audit.retention.retainedFrom() };
+  }
+
+  /**
+   * Sets (`on`) or lifts a legal hold on the device's records: while it holds, retention deletes
+   * none of its archived segments and vault values (docs/privacy.md). Logged
+   * (`device.legal_hold_set` / `device.legal_hold_lifted`) with who and why; `changed` is false
+   * when the hold already was so.
+   */
+  legalHold(args: { on: boolean; by: string; reason: string; now: number }): Outcome<{ log: AppendedEntry; changed: boolean }> {
+    return this.transaction(() => {
+      const device = this.readDevice();
+      if (!device) return { ok: false, code: "not_found" } as const;
+      const changed = args.on ? this.audit.retention.hold() === null : this.audit.retention.hold() !== null;
+      const log = this.appendInTransaction(device.id, args.on ? "device.legal_hold_set" : "device.legal_hold_lifted", { by: args.by, reason: args.reason, changed }, args.now);
+      if (changed) this.audit.retention.storeHold(args.on ? { since: new Date(args.now).toISOString(), by: args.by, reason: args.reason, seq: log.seq } : null);
+      return { ok: true, log, changed } as const;
+    });
   }
 
   /** Appends one entry of any type; the primitive every logged event goes through. */
@@ -552,8 +570,8 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /** What an export needs first: whether the device exists, the head, and the latest checkpoint. */
-  exportStart(): { exists: boolean; head: AppendedEntry; checkpoint: StoredCheckpoint | null } {
-    return { exists: this.readDevice() !== null, head: this.head, checkpoint: this.audit.signing.latestCheckpoint() };
+  exportStart(): { exists: boolean; head: AppendedEntry; checkpoint: StoredCheckpoint | null; retainedFrom: number } {
+    return { exists: this.readDevice() !== null, head: this.head, checkpoint: this.audit.signing.latestCheckpoint(), retainedFrom: this.audit.retention.retainedFrom() };
   }
 
   /** Where entry `cursor` is now (archived segment, still here, or past the head). */

@@ -39,6 +39,10 @@ export class LogArchive {
     private readonly io: AuditIo,
     /** The latest stored checkpoint: no segment extends past it. */
     private readonly checkpoint: () => CheckpointRow | null,
+    /** How old the oldest unarchived entry may be before a segment is due: the tuning's age, or less by operational retention. */
+    private readonly maxAgeMs: (segmentMinutes: number) => number = (minutes) => minutes * 60_000,
+    /** Whether entry `seq` was deleted with its segment at the end of its retention (durable-objects/log-retention.ts). */
+    private readonly expired: (seq: number) => boolean = () => false,
   ) {}
 
   migrate(): void {
@@ -96,7 +100,7 @@ export class LogArchive {
     const { tuning } = this.io;
     const byCount = head - upto >= tuning.segmentEntries;
     const oldest = this.entryTime(upto + 1);
-    const byAge = oldest !== null && oldest + tuning.segmentMinutes * 60_000 <= now;
+    const byAge = oldest !== null && oldest + this.maxAgeMs(tuning.segmentMinutes) <= now;
     return byCount || byAge ? Math.min(upto + tuning.segmentEntries, head) : 0;
   }
 
@@ -217,6 +221,7 @@ export class LogArchive {
    * are kept. Null when no sealed segment holds `seq`.
    */
   async segmentLines(seq: number): Promise<{ first: number; lines: string[] } | null> {
+    if (this.expired(seq)) throw new WardenError("log_range_expired", `entry ${seq} was deleted with its segment at the end of its retention`);
     const row = this.log.sql.exec<{ manifest: string }>("SELECT manifest FROM segments WHERE state = 'sealed' AND first <= ? AND last >= ?", seq, seq).toArray()[0];
     if (!row) return null;
     const manifest = JSON.parse(row.manifest) as SegmentManifest;
@@ -237,6 +242,7 @@ export class LogArchive {
   exportSlice(cursor: number, limit: number): ExportSlice {
     const { sql } = this.log;
     if (cursor <= this.archivedUpto()) {
+      if (this.expired(cursor)) throw new WardenError("log_range_expired", `entry ${cursor} was deleted with its segment at the end of its retention`);
       const row = sql.exec<{ manifest: string; idx: number }>("SELECT manifest, idx FROM segments WHERE state = 'sealed' AND first <= ? AND last >= ?", cursor, cursor).toArray()[0];
       if (!row) throw new WardenError("storage_error", `no sealed segment holds entry ${cursor}`);
       const manifest = JSON.parse(row.manifest) as SegmentManifest;

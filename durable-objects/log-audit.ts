@@ -6,6 +6,7 @@ import { LogSigning } from "./log-signing.ts";
 import type { EventOutbox } from "./event-outbox.ts";
 import { LogTree } from "./log-tree.ts";
 import { LogWitnessing } from "./log-witness.ts";
+import { LogRetention } from "./log-retention.ts";
 
 /**
  * The audit side of a device's Durable Object, run by its alarm: events owed to the tenant's feed
@@ -19,6 +20,7 @@ export class LogAudit {
   readonly archive: LogArchive;
   readonly tree: LogTree;
   readonly witnessing: LogWitnessing;
+  readonly retention: LogRetention;
   private alarmAt: number | null = null;
   private running: Promise<void> | null = null;
 
@@ -27,7 +29,8 @@ export class LogAudit {
     private readonly io: AuditIo,
     private readonly events: EventOutbox,
   ) {
-    this.archive = new LogArchive(log, io, () => this.signing.latestCheckpointRow());
+    this.retention = new LogRetention(log, io);
+    this.archive = new LogArchive(log, io, () => this.signing.latestCheckpointRow(), (minutes) => this.retention.operationalMs(minutes), (seq) => this.retention.expired(seq));
     this.tree = new LogTree(log, this.archive);
     this.signing = new LogSigning(
       log,
@@ -44,6 +47,7 @@ export class LogAudit {
     this.archive.migrate();
     this.tree.migrate();
     this.witnessing.migrate();
+    this.retention.migrate();
   }
 
   async load(): Promise<void> {
@@ -102,6 +106,8 @@ export class LogAudit {
       await step("archive", () => this.archive.archiveNext(now));
       await step("registry", () => this.archive.publishRegistration());
     }
+    // After archival: deletes only what was archived long ago, never a row of the log.
+    if (this.log.device() && this.retention.sweepDue(now)) await step("retention", () => this.retention.expire(now));
     this.scheduleNext(now, failed);
   }
 
@@ -119,11 +125,13 @@ export class LogAudit {
       else if (unsigned > 0) candidates.push((this.archive.entryTime(signed + 1) ?? now) + tuning.checkpointSeconds * 1000);
       const upto = this.archive.archivedUpto();
       if (head - upto >= tuning.segmentEntries) candidates.push(now);
-      else if (head > upto) candidates.push((this.archive.entryTime(upto + 1) ?? now) + tuning.segmentMinutes * 60_000);
+      else if (head > upto) candidates.push((this.archive.entryTime(upto + 1) ?? now) + this.retention.operationalMs(tuning.segmentMinutes));
       if (this.archive.pendingSegment()) candidates.push(now);
       // A witness that has not cosigned yet is asked again after the retry delay.
       if (this.witnessing.pending()) candidates.push(now + tuning.retrySeconds * 1000);
     }
+    // Retention is swept daily while the device exists (its archive and vault age without any append), at once while a sweep left work over.
+    if (this.log.device()) candidates.push(this.retention.nextSweep(now, tuning.retrySeconds * 1000));
     if (candidates.length === 0) return;
     // After a failure nothing runs sooner than the retry delay, so a persistent fault cannot spin.
     const at = Math.max(Math.min(...candidates), failed ? now + tuning.retrySeconds * 1000 : now);

@@ -4,6 +4,7 @@ import { parseStrictJson } from "../worker/json/strict.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import { parseWitnessConfig, type WitnessConfig } from "../worker/log/witness.ts";
 import type { EventsIo } from "./event-outbox.ts";
+import { retentionFor, tenantHoldKey, type Retention } from "../worker/privacy/retention.ts";
 
 /**
  * What a device log's audit side (durable-objects/log-signing.ts, log-archive.ts, log-audit.ts)
@@ -13,6 +14,12 @@ import type { EventsIo } from "./event-outbox.ts";
  */
 export interface AuditIo {
   archive: R2Bucket;
+  /** The vault of tokenised values (`VAULT`): the alarm deletes the device's values past retention. */
+  vault: R2Bucket;
+  /** How long each kind of record of `tenant` is kept (`RETENTION`, worker/privacy/retention.ts). */
+  retention(tenant: string): Retention;
+  /** Whether the tenant is under a legal hold (its marker beside the deployment pointer); a failed read rejects, and nothing is deleted. */
+  tenantHeld(tenant: string): Promise<boolean>;
   /** The alarm's clock: the one place real time enters the object (requests bring their own `now`). */
   now(): number;
   /** Private JWKs (JSON): the key that signs now, and during a rotation the one before it. */
@@ -60,6 +67,9 @@ export function tuningFrom(env: Env): AuditTuning {
 export function auditIoFrom(env: Env): AuditIo {
   return {
     archive: env.ARCHIVE,
+    vault: env.VAULT,
+    retention: (tenant) => retentionFor(env.RETENTION, tenant),
+    tenantHeld: async (tenant) => (await env.BUNDLES.head(tenantHoldKey(tenant))) !== null,
     now: () => Date.now(),
     keys: () => ({ current: env.LOG_SIGNING_KEY, previous: env.LOG_SIGNING_KEY_PREVIOUS }),
     macKey: () => env.LOG_HMAC_KEY,

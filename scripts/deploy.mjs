@@ -51,12 +51,19 @@ const SECRETS = [
   { name: "SIGNING_KEY", make: () => JSON.stringify(generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" })), show: false },
   { name: "LOG_SIGNING_KEY", make: () => JSON.stringify(generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" })), show: false },
   { name: "LOG_HMAC_KEY", make: () => randomBytes(32).toString("base64url"), show: false },
+  // Masking and the vault (docs/privacy.md): a JWK Set whose first key hashes and encrypts; rotate by putting a new key first.
+  { name: "VAULT_KEYS", make: () => vaultKeys(), show: false },
   // The publisher's public JWK Set: only its owner has it (`warden keys generate`).
   { name: "PUBLISHER_KEYS", make: null, show: false },
 ];
 
 /** How long archive segments are locked against deletion and overwrite (seven years), as docs/deploy.md says. */
 export const ARCHIVE_RETENTION_DAYS = 2557;
+
+/** A fresh VAULT_KEYS: one oct key of 32 random bytes, named by the day it was made. */
+function vaultKeys() {
+  return JSON.stringify({ keys: [{ kty: "oct", kid: `vault-${new Date().toISOString().slice(0, 10)}`, k: randomBytes(32).toString("base64url") }] });
+}
 
 const PLACEHOLDER = /(^|[./@])example\.(com|org|net)\b/i;
 
@@ -97,7 +104,20 @@ function configProblems(config, envName) {
     problems.push(`${where("vars.LOG_ORIGIN")} must be a schema-less name for the logs, such as warden.your-company.com/log`);
   }
   if (typeof vars.TENANT !== "string" || vars.TENANT === "") problems.push(`${where("vars.TENANT")} must be set`);
-  for (const binding of ["BUNDLES", "ARCHIVE"]) {
+  // Retention must never plan a deletion the archive's lock forbids (docs/deploy.md, worker/privacy/retention.ts).
+  if (vars.RETENTION !== undefined) {
+    let retention;
+    try {
+      retention = JSON.parse(vars.RETENTION);
+    } catch {
+      problems.push(`${where("vars.RETENTION")} must be JSON (docs/privacy.md)`);
+    }
+    const audit = [retention?.audit_days, ...Object.values(retention?.tenants ?? {}).map((tenant) => tenant?.audit_days)].filter((days) => days !== undefined);
+    if (audit.some((days) => days < (retention?.archive_lock_days ?? ARCHIVE_RETENTION_DAYS))) {
+      problems.push(`${where("vars.RETENTION")}: audit_days below the archive lock (${retention?.archive_lock_days ?? ARCHIVE_RETENTION_DAYS} days) would try deletions the lock forbids`);
+    }
+  }
+  for (const binding of ["BUNDLES", "ARCHIVE", "VAULT"]) {
     if (!(config.r2_buckets ?? []).some((bucket) => bucket.binding === binding)) problems.push(`${where("r2_buckets")} binds no bucket as ${binding}`);
   }
   return problems;

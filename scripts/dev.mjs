@@ -2,7 +2,7 @@
 // `npm start`: a local Warden on http://localhost:8787 (or `-- --port N --host H`) with the example
 // policy bundle active.
 //
-//  1. Creates .dev.vars (ADMIN_TOKEN, AUDITOR_TOKEN, SIGNING_KEY, LOG_SIGNING_KEY, LOG_HMAC_KEY,
+//  1. Creates .dev.vars (ADMIN_TOKEN, AUDITOR_TOKEN, SIGNING_KEY, LOG_SIGNING_KEY, LOG_HMAC_KEY, VAULT_KEYS,
 //     PUBLISHER_KEYS) and the development publisher key .dev/publisher.jwk if there are none;
 //     never overwrites them.
 //  2. Tests and signs policy-bundles/default (`warden bundle build`) and uploads the artifact
@@ -39,7 +39,7 @@ const AGENTS_FILE = join(root, BUNDLE_DIR, "agents.json");
 const DEV_VARS = join(root, ".dev.vars");
 const ARTIFACT_FILE = join(root, ".dev", "default.jws");
 const PUBLISHER_KEY_FILE = join(root, ".dev", "publisher.jwk");
-const REQUIRED_VARS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "PUBLISHER_KEYS", "LOG_SIGNING_KEY", "LOG_HMAC_KEY"];
+const REQUIRED_VARS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "PUBLISHER_KEYS", "LOG_SIGNING_KEY", "LOG_HMAC_KEY", "VAULT_KEYS"];
 const WITNESS_DEV_VARS = join(root, "witness", ".dev.vars");
 const WITNESS_PORT = process.env.WARDEN_WITNESS_PORT ?? "8788";
 const wardenBin = join(root, "bin", "warden.js");
@@ -132,6 +132,11 @@ function publisherKeysVar() {
   return `PUBLISHER_KEYS='${JSON.stringify({ keys: [{ kty, crv, x, kid }] })}'`;
 }
 
+/** The vault's keys for local development (docs/privacy.md): one oct key; a bundle that hashes or tokenises needs it. */
+function vaultKeysVar() {
+  return `VAULT_KEYS='${JSON.stringify({ keys: [{ kty: "oct", kid: "dev-vault-1", k: randomBytes(32).toString("base64url") }] })}'`;
+}
+
 function devVars() {
   return Object.fromEntries(
     [...readFileSync(DEV_VARS, "utf8").matchAll(/^\s*([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map(([, name, value]) => [name, value.replace(/^'(.*)'$/, "$1")]),
@@ -157,6 +162,7 @@ function ensureDevVars() {
     `SIGNING_KEY='${JSON.stringify(signingKey)}'`,
     `LOG_SIGNING_KEY='${JSON.stringify(logSigningKey)}'`,
     `LOG_HMAC_KEY=${randomBytes(32).toString("base64url")}`,
+    vaultKeysVar(),
     publisherKeysVar(),
     "",
   ].join("\n");
@@ -166,6 +172,10 @@ function ensureDevVars() {
     if (error.code !== "EEXIST") throw error;
     say(`using existing ${DEV_VARS}`);
     const present = devVars();
+    if (!present.VAULT_KEYS) {
+      appendFileSync(DEV_VARS, vaultKeysVar() + "\n");
+      say(`added VAULT_KEYS to ${DEV_VARS}`);
+    }
     if (!present.PUBLISHER_KEYS) {
       appendFileSync(DEV_VARS, publisherKeysVar() + "\n");
       say(`added PUBLISHER_KEYS to ${DEV_VARS}`);

@@ -40,6 +40,11 @@ function overlaidIo(id: string, env: Env): AuditIo {
     get archive() {
       return change().io?.archive ?? base.archive;
     },
+    get vault() {
+      return change().io?.vault ?? base.vault;
+    },
+    retention: (tenant) => (change().io?.retention ?? base.retention)(tenant),
+    tenantHeld: (tenant) => (change().io?.tenantHeld ?? base.tenantHeld)(tenant),
     now: () => (change().io?.now ?? base.now)(),
     keys: () => (change().io?.keys ?? base.keys)(),
     macKey: () => (change().io?.macKey ?? base.macKey)(),

@@ -93,6 +93,8 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
     SIGNING_KEY: JSON.stringify(jwk()),
     LOG_SIGNING_KEY: JSON.stringify(jwk()),
     LOG_HMAC_KEY: randomBytes(32).toString("base64url"),
+    // The example bundle hashes and tokenises (docs/privacy.md): its decisions are logged only with the vault's keys.
+    VAULT_KEYS: JSON.stringify({ keys: [{ kty: "oct", kid: "run-vault-1", k: randomBytes(32).toString("base64url") }] }),
     PUBLISHER_KEYS: JSON.stringify({ keys: [publisherPublic] }),
     REVIEW_ORIGIN: url,
     REVIEW_RP_ID: "localhost",

@@ -21,6 +21,8 @@ import { reviewPages } from "./routes/review-page.ts";
 import { wellKnown } from "./routes/well-known.ts";
 import { agents } from "./routes/agents.ts";
 import { consents } from "./routes/consents.ts";
+import { vault } from "./routes/vault.ts";
+import { legalHolds } from "./routes/legal-hold.ts";
 import { docs } from "./docs-page.ts";
 import packageJson from "../package.json";
 
@@ -89,6 +91,8 @@ export function createApp(deps: Deps = runtimeDeps) {
   app.route("/", events);
   app.route("/", consents);
   app.route("/", agents);
+  app.route("/", vault);
+  app.route("/", legalHolds);
 
   describeApi(app, packageJson.version);
   app.route("/", docs);

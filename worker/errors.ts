@@ -63,6 +63,10 @@ export const ERROR_CODES = [
   // consent and the agent registry
   "consent_expiry_invalid",
   "consent_sync_pending",
+  // privacy: the vault and retention (worker/privacy/)
+  "vault_key_unknown",
+  "vault_integrity_failed",
+  "log_range_expired",
   "artifact_malformed",
   "artifact_untrusted_key",
   "artifact_signature_invalid",
@@ -78,6 +82,7 @@ export const ERROR_CODES = [
   "bundle_history_schema_mismatch",
   "bundle_detection_invalid",
   "bundle_playbook_invalid",
+  "bundle_privacy_invalid",
   "bundle_version_conflict",
   // configuration and internals
   "configuration_error",

@@ -100,6 +100,7 @@ export const OPENAPI_TAGS = [
   { name: "reviewers", description: "Reviewer registration, passkey enrollment and sign-in for the reviewer page" },
   { name: "consents", description: "Consent records: scoped, timeboxed, revocable, given by a person for themselves or on behalf of another" },
   { name: "agents", description: "The agent registry: which agents and builds the tenant approved, their owner and risk" },
+  { name: "privacy", description: "The vault of tokenised values (privacy officers, every read logged) and legal holds that suspend retention" },
   { name: "events", description: "The tenant's OCSF events, cursor-paged and gap-free, for SIEM and SOAR tools" },
   { name: "audit", description: "Signed checkpoints, log exports, compliance packages and the log keys to verify them" },
   { name: "attestation", description: "TPM enrollment (bootstrap token, EK certificate chain, credential activation) and signed attestation results for other relying parties" },

@@ -144,6 +144,14 @@ export function problemFor(code: ErrorCode): ProblemShape {
       return { status: 422, title: "A detection rule the manifest declares is malformed" };
     case "bundle_playbook_invalid":
       return { status: 422, title: "The manifest's playbook is malformed" };
+    case "bundle_privacy_invalid":
+      return { status: 422, title: "The manifest's privacy section is malformed" };
+    case "vault_key_unknown":
+      return { status: 500, title: "The vault value's key is not configured" };
+    case "vault_integrity_failed":
+      return { status: 500, title: "The vault value does not authenticate" };
+    case "log_range_expired":
+      return { status: 410, title: "Entries in this range are past their retention and deleted" };
     case "bundle_version_conflict":
       return { status: 409, title: "The bundle version does not move forward" };
     case "configuration_error":

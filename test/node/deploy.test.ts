@@ -57,7 +57,7 @@ function account(initial: Partial<Account>): { file: string; read: () => Account
 }
 
 const standIn = (file: string) => ({ WARDEN_WRANGLER: join(root, "test/node/wrangler-account.mjs"), WARDEN_ACCOUNT_STATE: file });
-const ALL_SECRETS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "LOG_SIGNING_KEY", "LOG_HMAC_KEY", "PUBLISHER_KEYS"];
+const ALL_SECRETS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "LOG_SIGNING_KEY", "LOG_HMAC_KEY", "VAULT_KEYS", "PUBLISHER_KEYS"];
 
 describe("npm run deploy", () => {
   it("refuses the shipped configuration: every placeholder is named", () => {
@@ -88,7 +88,7 @@ describe("npm run deploy", () => {
     const run = deploy(["--yes", "--skip-tests", "--config", guideConfig()], standIn(state.file));
     expect(run.status, run.output).toBe(0);
     const after = state.read();
-    expect(after.buckets).toEqual(["warden-bundles", "warden-archive"]);
+    expect(after.buckets).toEqual(["warden-bundles", "warden-archive", "warden-vault"]);
     expect(after.locks).toEqual([{ bucket: "warden-archive", name: "segments-7y", prefix: "", days: ARCHIVE_RETENTION_DAYS }]);
     expect([...after.secrets].sort()).toEqual([...ALL_SECRETS].sort());
     expect(after.uploaded.map((secret) => secret.name)).not.toContain("PUBLISHER_KEYS");
@@ -100,7 +100,7 @@ describe("npm run deploy", () => {
   });
 
   it("a worker never deployed has no secrets: it asks for PUBLISHER_KEYS first (wrangler secret put creates the worker)", () => {
-    const state = account({ workerExists: false, buckets: ["warden-bundles", "warden-archive"] });
+    const state = account({ workerExists: false, buckets: ["warden-bundles", "warden-archive", "warden-vault"] });
     const run = deploy(["--yes", "--skip-tests", "--config", guideConfig()], standIn(state.file));
     expect(run.status).toBe(1);
     expect(run.output).toContain("wrangler secret put PUBLISHER_KEYS");
@@ -108,7 +108,7 @@ describe("npm run deploy", () => {
   });
 
   it("any other failure to list the secrets stops the deploy: nothing is generated over a secret that may be set", () => {
-    const state = account({ listError: "Authentication error [code: 10000]", buckets: ["warden-bundles", "warden-archive"] });
+    const state = account({ listError: "Authentication error [code: 10000]", buckets: ["warden-bundles", "warden-archive", "warden-vault"] });
     const run = deploy(["--yes", "--skip-tests", "--config", guideConfig()], standIn(state.file));
     expect(run.status).toBe(1);
     expect(run.output).toContain("cannot list the worker's secrets, so nothing is generated: Authentication error");
@@ -124,7 +124,7 @@ describe("npm run deploy", () => {
   });
 
   it("never invents PUBLISHER_KEYS: it says how to make and set it", () => {
-    const state = account({ buckets: ["warden-bundles", "warden-archive"] });
+    const state = account({ buckets: ["warden-bundles", "warden-archive", "warden-vault"] });
     const run = deploy(["--yes", "--skip-tests", "--config", guideConfig()], standIn(state.file));
     expect(run.status).toBe(1);
     expect(run.output).toContain("warden keys generate");
@@ -133,7 +133,7 @@ describe("npm run deploy", () => {
   });
 
   it("touches nothing when everything exists, but deploys", () => {
-    const state = account({ buckets: ["warden-bundles", "warden-archive"], secrets: ALL_SECRETS });
+    const state = account({ buckets: ["warden-bundles", "warden-archive", "warden-vault"], secrets: ALL_SECRETS });
     const run = deploy(["--skip-tests", "--config", guideConfig()], standIn(state.file));
     expect(run.status, run.output).toBe(0);
     const after = state.read();

@@ -97,11 +97,18 @@ async function deviceLogWith(device: WardenClient, counts: { [type: string]: num
 
 let world: World;
 
+/**
+ * The example bundle without its `privacy` section: the secrets below must reach the log for
+ * these tests to show the mapping keeps them out of events on its own, masked or not (docs/privacy.md).
+ */
+const { privacy: _masking, ...unmaskedManifest } = defaultSources.manifest as { [key: string]: JsonValue };
+const exampleSources = { ...defaultSources, manifest: unmaskedManifest };
+
 beforeAll(async () => {
   const createdAt = new Date(clock.now);
   const expiresAt = new Date(clock.now + 30 * 86_400_000);
   const first = nextVersion();
-  const activated = await publish(defaultSources, { tenant, version: first, createdAt, expiresAt });
+  const activated = await publish(exampleSources, { tenant, version: first, createdAt, expiresAt });
   expect(activated.status, JSON.stringify(activated.body)).toBe(200);
   const reviewer = await enrolledReviewer(fetch, uniqueId("rev"));
   const device = await readyDevice({ fetch, now: () => clock.now });
@@ -146,7 +153,7 @@ beforeAll(async () => {
   // A token refused because the bundle changed under it; a token revoked by an admin.
   const stale = await decided(device, write);
   // A bundle's digest covers its sources: the new one must differ from the one that permitted.
-  const second = await publish({ ...defaultSources, policies: `${defaultSources.policies}\n// second bundle\n` }, { tenant });
+  const second = await publish({ ...exampleSources, policies: `${defaultSources.policies}\n// second bundle\n` }, { tenant });
   expect(second.status).toBe(200);
   expect((await device.redeem(stale.token!, write.action)).status).toBe(409);
   const revocable = await decided(device, write);
@@ -157,12 +164,12 @@ beforeAll(async () => {
   expect((await asAdmin("POST", `/v1/devices/${device.deviceId}/sessions/revoke`, { reason: "rotate after incident" })).status).toBe(200);
 
   // Canary and shadow slots filled and cleared; a rollback to the first bundle; a refused activation.
-  expect((await publish(defaultSources, { tenant, slot: "canary", percent: 10 })).status).toBe(200);
+  expect((await publish(exampleSources, { tenant, slot: "canary", percent: 10 })).status).toBe(200);
   expect((await asAdmin("DELETE", "/v1/bundles/canary")).status).toBe(200);
-  expect((await publish(defaultSources, { tenant, slot: "shadow" })).status).toBe(200);
+  expect((await publish(exampleSources, { tenant, slot: "shadow" })).status).toBe(200);
   expect((await asAdmin("DELETE", "/v1/bundles/shadow")).status).toBe(200);
-  expect((await publish(defaultSources, { tenant, version: first, createdAt, expiresAt, rollback: true })).status).toBe(200);
-  expect((await publish(defaultSources, { tenant, version: first, createdAt, expiresAt })).status).toBe(409);
+  expect((await publish(exampleSources, { tenant, version: first, createdAt, expiresAt, rollback: true })).status).toBe(200);
+  expect((await publish(exampleSources, { tenant, version: first, createdAt, expiresAt })).status).toBe(409);
 
   // TPM: a bootstrap token issued, enrollments refused (unknown token; an EK certificate that does not parse), evidence refused.
   const bootstrap = await device.tpmBootstrap(env.ADMIN_TOKEN);
@@ -533,6 +540,9 @@ const SHAPES: [string, string, Data][] = [
   ["ticket", "review.ticket", { review_id: "rv-2", decision_id: "dec-2", system: "jira", key: "SEC-42", evidence_id: "rv-2#2" }],
   ["playbook hold", "playbook.review_all", { finding_id: "finding:13:probe-burst", rule: "probe-burst", tier: "tier2", by: "playbook:sha256:abc" }],
   ["playbook hold ended", "playbook.cleared", { finding_id: "finding:13:probe-burst", rule: "probe-burst", by: "admin@example.com", reason: "reviewed the denials" }],
+  ["legal hold set", "device.legal_hold_set", { by: "admin@example.com", reason: "litigation 2026-4", changed: true }],
+  ["legal hold lifted", "device.legal_hold_lifted", { by: "admin@example.com", reason: "settled", changed: true }],
+  ["retention expired", "retention.expired", { segments: [{ first: 1, last: 10 }], vault_values: 3, retained_from: 11 }],
   ["key rotated", "log.key_rotated", { from: "kid-1", to: "kid-2", from_key: {}, to_key: {}, statement: "signed note" }],
 ];
 const ADMIN_SHAPES: [string, string, Data][] = [
@@ -541,6 +551,11 @@ const ADMIN_SHAPES: [string, string, Data][] = [
   ["agent registered", "admin.agent_registered", { agent: "claude-code", revision: 1, risk: "medium", owner: "platform@example.com", artifacts: [], registry_version: 3, by: "admin@example.com" }],
   ["agent updated", "admin.agent_updated", { agent: "claude-code", revision: 2, risk: "high", owner: "platform@example.com", artifacts: ["ab".repeat(32)], registry_version: 4, by: "admin@example.com" }],
   ["playbook hold (admin log twin)", "admin.device_review_all", { device: "dev-1", by: "playbook:sha256:abc", reason: "finding:13:probe-burst", tier: "tier2", jti: null, device_log: { seq: 14, hash: "ab".repeat(32) } }],
+  ["vault read", "admin.vault_read", { ref: "dev-1~AAAAAAAAAAAAAAAAAAAAAAAA", device: "dev-1", kid: "vault-1", by: "dpo@example.com", via: "access", reason: "DSAR 17" }],
+  ["tenant legal hold set", "admin.legal_hold_set", { by: "admin@example.com", reason: "litigation", changed: true }],
+  ["tenant legal hold lifted", "admin.legal_hold_lifted", { by: "admin@example.com", reason: "settled", changed: false }],
+  ["device legal hold (admin log twin)", "admin.device_legal_hold_set", { device: "dev-1", by: "admin@example.com", reason: "litigation", device_log: { seq: 3, hash: "ab".repeat(32) } }],
+  ["device legal hold lifted (admin log twin)", "admin.device_legal_hold_lifted", { device: "dev-1", by: "admin@example.com", reason: "settled", device_log: { seq: 4, hash: "ab".repeat(32) } }],
   ["agent removed", "admin.agent_removed", { agent: "claude-code", revision: 2, registry_version: 5, by: "admin@example.com" }],
 ];
 

@@ -7,7 +7,7 @@ import { jsonLinesBody, type JsonLinesDownload } from "./stream.ts";
 
 /** A device log as its Durable Object offers it to an export. */
 export interface ExportableLog extends ExportSource {
-  exportStart(): Promise<{ exists: boolean; head: AppendedEntry; checkpoint: StoredCheckpoint | null }>;
+  exportStart(): Promise<{ exists: boolean; head: AppendedEntry; checkpoint: StoredCheckpoint | null; retainedFrom?: number }>;
 }
 
 /**
@@ -20,6 +20,8 @@ export async function exportDeviceLog(ctx: ServiceContext, log: ExportableLog, d
   if (!env.LOG_SIGNING_KEY) throw new ConfigurationError("configuration_error", "LOG_SIGNING_KEY is not set");
   const start = await log.exportStart();
   if (!start.exists) throw new WardenError("not_found", "no such device");
+  // Entries before retainedFrom were deleted with their segments at the end of their retention (docs/privacy.md).
+  if (range.from < (start.retainedFrom ?? 1)) throw new WardenError("log_range_expired", `entries before ${start.retainedFrom} are past their retention`);
   const to = Math.min(range.to ?? start.head.seq, start.head.seq);
   if (range.from > to) throw new MalformedInputError("malformed_request", `the range ${range.from}..${to} holds no entries (head ${start.head.seq})`);
   const records = exportRecords({

@@ -21,6 +21,8 @@ import type { TierStep } from "../review/record.ts";
 import { issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import type { ActionRequest } from "./request.ts";
+import { maskForLog, privacyOf } from "../privacy/service.ts";
+import type { PrivacyPolicy } from "../privacy/policy.ts";
 
 /**
  * The decision flow: choose the device's bundle → read the device's history when its policies
@@ -190,7 +192,7 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   let consentAttempts = 1;
   for (;;) {
     const pending = await prepareAll(ctx, session, requests, now, choice, history, consents);
-    const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS);
+    const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS, privacyOf(choice.ok ? choice.bundle : null));
     if ("staleConsents" in logged) {
       consents = rememberConsents(session, logged.staleConsents);
       consentAttempts += 1;
@@ -396,6 +398,7 @@ async function logAndAnswer(
   turn: string | null,
   consentVersion: number,
   lastConsentAttempt: boolean,
+  privacy: PrivacyPolicy,
 ): Promise<DecisionAnswer[] | { staleHistory: HistorySnapshot } | { staleConsents: DeviceConsents }> {
   const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
   const unlogged = (reason: string) => {
@@ -408,7 +411,9 @@ async function logAndAnswer(
   let outcome;
   try {
     const consents = pending.some((item) => item.usesConsent) ? { version: consentVersion } : undefined;
-    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: pending.map((item) => logData(item, session)), consents, bundle, turn });
+    // Masked before the append (worker/privacy/): the log is hashed over what this returns, never over the raw request.
+    const decisions = await maskForLog(ctx, session, privacy, pending.map((item) => logData(item, session)));
+    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions, consents, bundle, turn });
   } catch (error) {
     return unlogged(String(error));
   }

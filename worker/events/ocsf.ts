@@ -77,7 +77,7 @@ const CLASSES = {
     uid: 3004,
     caption: "Entity Management",
     category: { uid: 3, caption: "Identity & Access Management" },
-    activities: { 1: "Create", 3: "Update", 4: "Delete", 6: "Enroll", 9: "Disable", 10: "Activate", 11: "Deactivate" },
+    activities: { 1: "Create", 2: "Read", 3: "Update", 4: "Delete", 6: "Enroll", 9: "Disable", 10: "Activate", 11: "Deactivate" },
     profiles: { device: "host", ...profileOf(SECURITY_CONTROL, "security_control") },
   },
   remediation_activity: {
@@ -1131,6 +1131,76 @@ function agentChanged(activity: 1 | 3 | 4, verb: string): Build {
   };
 }
 
+// ── Privacy: vault reads, legal holds, retention ───────────────────────────────────────────
+
+/**
+ * `admin.vault_read`: a privacy officer read a tokenised value back. The event names the
+ * reference, the officer and why — never the value, which only the answer to that read carried.
+ */
+function vaultRead(entry: MappedEntry): Shape {
+  const d = entry.data;
+  const ref = text(d["ref"]);
+  return {
+    class: "entity_management",
+    activity: 2,
+    severity: 3,
+    fields: {
+      status_id: 1,
+      status: STATUS[1],
+      comment: text(d["reason"]),
+      message: `vault value ${ref ?? "unknown"} read`,
+      actor: orderedBy(text(d["by"])),
+      entity: compact({ type_id: 99, type: "Vault Value", uid: ref, name: "tokenised value", data: nonEmpty({ device: text(d["device"]), kid: text(d["kid"]) }) }),
+    },
+  };
+}
+
+/**
+ * `device.legal_hold_set` / `device.legal_hold_lifted` (a device's log) and `admin.legal_hold_set`
+ * / `admin.legal_hold_lifted` (the whole tenant): retention's deletions suspended, or resumed.
+ */
+function legalHold(set: boolean, scope: "device" | "tenant"): Build {
+  return (entry) => {
+    const d = entry.data;
+    const unchanged = truth(d["changed"]) === false;
+    return {
+      class: "entity_management",
+      activity: set ? 10 : 11,
+      severity: 2,
+      fields: {
+        status_id: 1,
+        status: STATUS[1],
+        status_detail: unchanged ? `the hold already was ${set ? "set" : "lifted"}: the order is recorded, nothing changed` : undefined,
+        comment: text(d["reason"]),
+        message: `legal hold ${set ? "set on" : "lifted from"} ${scope === "device" ? `device ${entry.device}` : "the tenant"}`,
+        actor: orderedBy(text(d["by"])),
+        entity: compact({ type_id: 99, type: "Legal Hold", name: scope === "device" ? `legal hold of device ${entry.device}` : "tenant legal hold", data: { scope } }),
+        device: scope === "device" ? deviceOf(entry) : undefined,
+      },
+    };
+  };
+}
+
+/** `retention.expired`: archived segments and vault values past their retention deleted by the device's alarm. */
+function retentionExpired(entry: MappedEntry): Shape {
+  const d = entry.data;
+  const segments = list(d["segments"]).length;
+  const vault = count(d["vault_values"]) ?? 0;
+  return {
+    class: "entity_management",
+    activity: 4,
+    severity: 1,
+    fields: {
+      status_id: 1,
+      status: STATUS[1],
+      message: `retention: ${segments} archived segment(s) and ${vault} vault value(s) of device ${entry.device} deleted`,
+      actor: WARDEN,
+      entity: compact({ type_id: 99, type: "Log Records", name: `expired records of device ${entry.device}`, data: nonEmpty({ segments: d["segments"], vault_values: vault, retained_from: count(d["retained_from"]) }) }),
+      device: deviceOf(entry),
+    },
+  };
+}
+
 // ── Detection findings ─────────────────────────────────────────────────────────────────────
 
 const FINDING_SEVERITY: { readonly [severity: string]: Severity } = { low: 2, medium: 3, high: 4, critical: 5 };
@@ -1228,6 +1298,9 @@ export const ENTRY_MAPPINGS: { readonly [type: string]: EntryMapping } = {
   "tpm.activation_failed": row("entity_management", "credential activation answered wrongly: enrollment failed", (e) => tpmEnrollment(e, "failed")),
   "tpm.enrollment_refused": row("entity_management", "an enrollment refused (bootstrap token, EK chain, AK profile, binding conflict)", (e) => tpmEnrollment(e, "failed")),
   finding: row("detection_finding", "a detection rule over the device's history fired", finding),
+  "device.legal_hold_set": row("entity_management", "deletion of the device's records suspended (archived segments, vault values)", legalHold(true, "device")),
+  "device.legal_hold_lifted": row("entity_management", "a device's legal hold lifted: retention applies again", legalHold(false, "device")),
+  "retention.expired": row("entity_management", "records past their retention deleted: auditors see what left the archive and when", retentionExpired),
   "log.key_rotated": notAnEvent(
     "the log's own signing key changed: it is for the log's verifiers (warden audit verify), not an act of a device, agent or admin",
   ),
@@ -1250,6 +1323,11 @@ export const ENTRY_MAPPINGS: { readonly [type: string]: EntryMapping } = {
   "consent.revoked": notAnEvent("the consent ledger's own log; a revocation's effect shows in the decisions that follow it"),
   "admin.agent_registered": row("entity_management", "an agent entered the registry: it may now act", agentChanged(1, "registered")),
   "admin.agent_updated": row("entity_management", "an agent's registration changed (risk, owner, approved builds)", agentChanged(3, "updated")),
+  "admin.vault_read": row("entity_management", "a privacy officer read a tokenised value: who, which and why", vaultRead),
+  "admin.legal_hold_set": row("entity_management", "deletion of every record of the tenant suspended", legalHold(true, "tenant")),
+  "admin.legal_hold_lifted": row("entity_management", "the tenant's legal hold lifted", legalHold(false, "tenant")),
+  "admin.device_legal_hold_set": notAnEvent("the admin log's twin of device.legal_hold_set, which is the event"),
+  "admin.device_legal_hold_lifted": notAnEvent("the admin log's twin of device.legal_hold_lifted, which is the event"),
   "admin.agent_removed": row("entity_management", "an agent left the registry: its next decisions are denied", agentChanged(4, "removed")),
 };
 

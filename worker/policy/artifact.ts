@@ -50,7 +50,9 @@ export type ArtifactRefusal =
   | "bundle_history_invalid"
   | "bundle_history_schema_mismatch"
   | "bundle_detection_invalid"
-  | "bundle_playbook_invalid";
+  | "bundle_playbook_invalid"
+  // The privacy section (worker/privacy/policy.ts).
+  | "bundle_privacy_invalid";
 
 export class BundleError extends Error {
   constructor(

@@ -15,6 +15,7 @@ import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
 import { checkHistorySchema, compileHistorySpec, historyReads, type HistorySpec } from "../history/declarations.ts";
 import { TicketTemplatesSchema } from "../review/ticket-templates.ts";
+import { compilePrivacy } from "../privacy/policy.ts";
 
 /** How far ahead a consent's expiry may lie when the bundle says nothing (`consent.max_days`). */
 export const DEFAULT_CONSENT_MAX_DAYS = 90;
@@ -104,6 +105,8 @@ export const BundleManifestSchema = z.strictObject({
   history: z.unknown().optional(),
   detections: z.unknown().optional(),
   playbook: z.unknown().optional(),
+  /** Which request fields are sensitive and how each is masked in the log (worker/privacy/policy.ts, docs/privacy.md); checked there (`bundle_privacy_invalid`). */
+  privacy: z.unknown().optional(),
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
@@ -238,6 +241,8 @@ export function compileBundle(document: BundleStatement): CompiledBundle {
   const manifest = manifestResult.data;
   const tierOrder = manifest.review_tiers.map((tier) => tier.name);
   const pathClasses = compilePathClasses(manifest.path_classes);
+  // Refused here, at activation; the decision path compiles it once per bundle (worker/privacy/service.ts `privacyOf`).
+  compilePrivacy(manifest.privacy);
 
   const schemaCheck = checkParseSchema(document.schema);
   if (schemaCheck.type === "failure") throw new BundleError("bundle_invalid", "the schema does not parse", messages(schemaCheck.errors));

@@ -104,7 +104,21 @@ devices.openapi(
     security: [...bearerSecurity, ...deviceSecurity],
     request: { params: z.object({ id: DeviceIdSchema }) },
     responses: {
-      200: { description: "The device", content: { "application/json": { schema: DeviceSchema.extend({ history: z.array(StandingChangeSchema) }) } } },
+      200: {
+        description: "The device",
+        content: {
+          "application/json": {
+            schema: DeviceSchema.extend({
+              history: z.array(StandingChangeSchema),
+              legal_hold: z
+                .object({ since: z.string(), by: z.string(), reason: z.string(), seq: z.int() })
+                .nullable()
+                .openapi({ description: "The device's legal hold (retention deletes none of its records while set); the tenant's is GET /v1/legal-hold" }),
+              retention: z.object({ retained_from: z.int().openapi({ description: "The first entry still kept: earlier ones were deleted with their archived segments at the end of their retention" }) }),
+            }),
+          },
+        },
+      },
       ...problems(401, 403, 404),
     },
   }),
@@ -112,7 +126,7 @@ devices.openapi(
     const { id } = c.req.valid("param");
     const standing = await (await deviceInReach(c, id)).standing();
     if (!standing) throw new WardenError("not_found", "no such device");
-    return c.json({ ...deviceView(standing.device), history: standing.history }, 200);
+    return c.json({ ...deviceView(standing.device), history: standing.history, legal_hold: standing.legalHold, retention: { retained_from: standing.retainedFrom } }, 200);
   },
 );
 

@@ -1,0 +1,248 @@
+import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { WardenClient } from "../../cli/client.ts";
+import type { LogEntry } from "../../worker/log/chain.ts";
+import type { OcsfEvent } from "../../worker/events/ocsf.ts";
+import { vaultKey } from "../../worker/privacy/vault.ts";
+import { asPerson } from "../access-helpers.ts";
+import { configure, deviceStub, runAlarms } from "../audit-helpers.ts";
+import { BASE_URL, activate, agent, defaultSources, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
+
+// Masking and the vault (docs/privacy.md): a tenant of this file's own whose bundle hashes,
+// tokenises and drops, so no other test's log changes.
+
+const EMAIL = "ana.secret@example.com";
+const TOKEN = "tok_live_9f8e7d6c5b4a39281706";
+const ARG_TOKEN = "ghp_ARGUMENTSECRET0123456789";
+const QUERY_TOKEN = "QUERYSECRET42";
+const USER_SECRET = "hunter2pass";
+const RAW = [EMAIL, TOKEN, ARG_TOKEN, QUERY_TOKEN, USER_SECRET];
+
+const privacy = {
+  context: { keys: { email: "hash", token: "tokenise", note: "drop" } },
+  command_args: [{ pattern: "--token[= ](?<value>\\S+)", treatment: "tokenise" }],
+  url: { query: "hash", userinfo: "drop" },
+};
+const manifest = { ...(defaultSources.manifest as Record<string, unknown>), privacy };
+const permitAll = { ...defaultSources, manifest, policies: '@id("permit-all")\npermit (principal, action, resource);\n' };
+
+const tenant = uniqueId("privacy");
+const fetch = workerFetch({ tenant });
+
+function request(extra: Record<string, unknown> = {}) {
+  return {
+    agent,
+    action: {
+      type: "command.exec",
+      targets: [
+        { kind: "command" as const, value: `git push --token ${ARG_TOKEN} origin main` },
+        { kind: "url" as const, value: `https://api.example.com/v1/items?access_token=${QUERY_TOKEN}&page=2` },
+        // Credentials in a URL are refused (url_credentials): the decision denies, and is logged masked all the same.
+        { kind: "url" as const, value: `https://bob:${USER_SECRET}@api.example.com/v1/items` },
+      ],
+    },
+    context: { email: EMAIL, token: TOKEN, note: "drop me", ticket: "T-1" },
+    ...extra,
+  };
+}
+
+async function call(fetcher: Fetch, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> & { code?: string } }> {
+  const response = await fetcher(new Request(`${BASE_URL}${path}`, { method, headers }));
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> & { code?: string } };
+}
+
+const asOfficer = { authorization: `Bearer ${env.PRIVACY_OFFICER_TOKEN}` };
+
+function expectNoRaw(text: string): void {
+  for (const raw of RAW) expect(text).not.toContain(raw);
+}
+
+async function deviceWithDecision(): Promise<{ device: WardenClient; decision: LogEntry }> {
+  const device = await readyDevice({ fetch });
+  const answer = await device.decide(request());
+  expect(answer.status).toBe(200);
+  // A command with URL targets denies (target_kind_mismatch): every decision is logged, masked, all the same.
+  expect(answer.body).toMatchObject({ decision: "deny", log: { seq: expect.any(Number) } });
+  const decision = (await logOf(device)).find((entry) => entry.type === "decision");
+  return { device, decision: decision as LogEntry };
+}
+
+function contextOf(entry: LogEntry): Record<string, { hmac?: string; vault?: string; kid?: string } | string> {
+  return (entry.data as { context: Record<string, { hmac?: string; vault?: string; kid?: string } | string> }).context;
+}
+
+describe("masking", () => {
+  it("logs hashes and vault references in place of the raw values: in the log, its archive, its export and its OCSF events", async () => {
+    await activate(permitAll, tenant);
+    const { device, decision } = await deviceWithDecision();
+    const context = contextOf(decision);
+    expect(context["email"]).toEqual({ hmac: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), kid: "vault-1" });
+    expect(context["token"]).toEqual({ vault: expect.stringMatching(new RegExp(`^${device.deviceId}~[A-Za-z0-9_-]{24}$`)), kid: "vault-1" });
+    expect(context).not.toHaveProperty("note");
+    expect(context["ticket"]).toBe("T-1");
+    const action = decision.data["action"] as { targets: { value: string }[]; submitted: { value: string }[] };
+    expect(action.submitted[0]!.value).toMatch(/^git push --token \[vault:vault-1:[^\]]+\] origin main$/);
+    expect(action.submitted[1]!.value).toMatch(/^https:\/\/api\.example\.com\/v1\/items\?\[hmac:vault-1:[A-Za-z0-9_-]{43}\]$/);
+    expect(action.submitted[2]!.value).toBe("https://[masked]@api.example.com/v1/items");
+    expect(action.targets[1]!.value).toMatch(/^https:\/\/api\.example\.com\/v1\/items\?\[hmac:vault-1:/);
+    expectNoRaw(JSON.stringify(await logOf(device)));
+
+    // Equal values correlate: the same e-mail hashes alike in the next decision.
+    await device.decide(request());
+    const decisions = (await logOf(device)).filter((entry) => entry.type === "decision");
+    expect(contextOf(decisions[1]!)["email"]).toEqual(context["email"]);
+    expect(contextOf(decisions[1]!)["token"]).not.toEqual(context["token"]);
+
+    // The archive: sealed segments hold the entries as logged.
+    const stub = deviceStub(device.deviceId, tenant);
+    await configure(stub, { tuning: { checkpointEntries: 1, segmentEntries: 2, segmentMinutes: 0 } });
+    await runDurableObjectAlarm(stub);
+    await runAlarms(stub, 4);
+    const listing = await env.ARCHIVE.list({ prefix: `${tenant}/devices/${device.deviceId}/segments/` });
+    expect(listing.objects.length).toBeGreaterThan(0);
+    for (const object of listing.objects) expectNoRaw(await (await env.ARCHIVE.get(object.key))!.text());
+
+    // The export: every entry, archived and live, as the auditor receives it.
+    const exported = await fetch(new Request(`${BASE_URL}/v1/devices/${device.deviceId}/export`, { headers: { authorization: `Bearer ${env.AUDITOR_TOKEN}` } }));
+    expect(exported.status).toBe(200);
+    const exportText = await exported.text();
+    expect(exportText).toContain(decision.hash);
+    expectNoRaw(exportText);
+
+    // The receipt of the decision.
+    const receipt = await fetch(new Request(`${BASE_URL}/v1/decisions/${String(decision.data["decision_id"])}/receipt?seq=${decision.seq}&device=${device.deviceId}`, { headers: { authorization: `Bearer ${env.AUDITOR_TOKEN}` } }));
+    expect(receipt.status).toBe(200);
+    const receiptText = await receipt.text();
+    expect(receiptText).toContain(decision.hash);
+    expectNoRaw(receiptText);
+
+    // The OCSF events of the device's entries (the suite's audit validates each against its class).
+    const events = await eventually(async () => {
+      const page = await call(fetch, "GET", "/v1/events?limit=1000", { authorization: `Bearer ${env.AUDITOR_TOKEN}` });
+      const list = (page.body["events"] as { event: OcsfEvent }[]).map((item) => item.event);
+      return list.filter((event) => event.metadata.uid === decision.hash).length > 0 ? list : null;
+    });
+    expectNoRaw(JSON.stringify(events));
+  });
+
+  it("with no VAULT_KEYS a bundle that tokenises logs nothing raw: the decision denies unlogged", async () => {
+    const keyless = workerFetch({ tenant, env: { VAULT_KEYS: undefined } as Partial<Env> });
+    const device = await readyDevice({ fetch: keyless });
+    const answer = await device.decide(request());
+    expect(answer.body).toMatchObject({ decision: "deny", reason_code: "log_append_failed", log: null });
+    expect((await logOf(device)).filter((entry) => entry.type === "decision")).toEqual([]);
+  });
+
+  it("a manifest whose privacy section is malformed is refused with bundle_privacy_invalid", async () => {
+    for (const bad of [
+      { context: { keys: { email: "encrypt" } } },
+      { command_args: [{ pattern: "(unclosed", treatment: "drop" }] },
+      { command_args: [{ pattern: "x*", treatment: "drop" }] },
+      { command_args: [{ pattern: "--t (?<secret>\\S+)", treatment: "drop" }] },
+      { url: { query: "hash", fragment: "drop" } },
+    ]) {
+      const published = await publish({ ...permitAll, manifest: { ...(defaultSources.manifest as Record<string, unknown>), privacy: bad } }, { tenant: uniqueId("privacy-bad") });
+      expect({ bad, code: published.body.code }).toEqual({ bad, code: "bundle_privacy_invalid" });
+    }
+  });
+});
+
+describe("the vault", () => {
+  it("returns a tokenised value to a privacy officer only, and logs who read which and why", async () => {
+    await activate(permitAll, tenant);
+    const { device, decision } = await deviceWithDecision();
+    const ref = (contextOf(decision)["token"] as { vault: string }).vault;
+    const argRef = /\[vault:vault-1:([^\]]+)\]/.exec((decision.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value)![1]!;
+
+    for (const [headers, code] of [
+      [{ authorization: `Bearer ${env.ADMIN_TOKEN}` }, "forbidden"],
+      [{ authorization: `Bearer ${env.AUDITOR_TOKEN}` }, "forbidden"],
+      [await asPerson({ email: "admin@example.com" }), "forbidden"],
+      [{}, "unauthenticated"],
+    ] as const) {
+      expect((await call(fetch, "GET", `/v1/vault/${ref}?reason=curious`, headers)).body.code).toBe(code);
+    }
+    const asDevice = await device.authorized<{ code: string }>("GET", `/v1/vault/${ref}?reason=mine`);
+    expect(asDevice.body.code).toBe("person_required");
+
+    expect((await call(fetch, "GET", `/v1/vault/${ref}`, asOfficer)).body.code).toBe("malformed_request");
+    expect((await call(fetch, "GET", `/v1/vault/not-a-ref?reason=x`, asOfficer)).body.code).toBe("malformed_request");
+    expect((await call(fetch, "GET", `/v1/vault/${device.deviceId}~AAAAAAAAAAAAAAAAAAAAAAAA?reason=x`, asOfficer)).body.code).toBe("not_found");
+
+    const read = await call(fetch, "GET", `/v1/vault/${ref}?reason=${encodeURIComponent("DSAR 2026-17")}`, asOfficer);
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({ ref, value: TOKEN, kid: "vault-1" });
+    const byHeader = await call(fetch, "GET", `/v1/vault/${argRef}`, { ...(await asPerson({ email: "dpo@example.com" })), "warden-reason": "incident 88" });
+    expect(byHeader.body).toMatchObject({ value: ARG_TOKEN });
+
+    const adminLog = await call(fetch, "GET", "/v1/bundles/log?limit=1000", { authorization: `Bearer ${env.AUDITOR_TOKEN}` });
+    const reads = (adminLog.body["entries"] as LogEntry[]).filter((entry) => entry.type === "admin.vault_read");
+    expect(reads.map((entry) => entry.data)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ ref, device: device.deviceId, by: "bootstrap-token:privacy-officer", reason: "DSAR 2026-17", kid: "vault-1" }),
+        expect.objectContaining({ ref: argRef, by: "dpo@example.com", reason: "incident 88" }),
+      ]),
+    );
+    // A refused read is not logged; the log never holds the value.
+    expect(reads).toHaveLength(2);
+    expectNoRaw(JSON.stringify(reads));
+  });
+
+  it("reads a value sealed under a rotated-out key while new values use the new one; without the old key, vault_key_unknown", async () => {
+    await activate(permitAll, tenant);
+    const { decision } = await deviceWithDecision();
+    const oldRef = (contextOf(decision)["token"] as { vault: string }).vault;
+    const old = JSON.parse(env.VAULT_KEYS!) as { keys: object[] };
+    const fresh = { kty: "oct", kid: "vault-2", k: btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") };
+    const rotated = workerFetch({ tenant, env: { VAULT_KEYS: JSON.stringify({ keys: [fresh, ...old.keys] }) } });
+    expect((await call(rotated, "GET", `/v1/vault/${oldRef}?reason=rotation`, asOfficer)).body).toMatchObject({ value: TOKEN, kid: "vault-1" });
+
+    const device = await readyDevice({ fetch: rotated });
+    await device.decide(request());
+    const next = (await logOf(device)).find((entry) => entry.type === "decision")!;
+    const newRef = (contextOf(next)["token"] as { vault: string; kid: string });
+    expect(newRef.kid).toBe("vault-2");
+    expect((contextOf(next)["email"] as { kid: string }).kid).toBe("vault-2");
+    expect((await call(rotated, "GET", `/v1/vault/${newRef.vault}?reason=rotation`, asOfficer)).body).toMatchObject({ value: TOKEN, kid: "vault-2" });
+
+    const onlyNew = workerFetch({ tenant, env: { VAULT_KEYS: JSON.stringify({ keys: [fresh] }) } });
+    expect((await call(onlyNew, "GET", `/v1/vault/${oldRef}?reason=rotation`, asOfficer)).body.code).toBe("vault_key_unknown");
+  });
+
+  it("fails closed on a tampered, truncated, foreign or moved object", async () => {
+    await activate(permitAll, tenant);
+    const { device, decision } = await deviceWithDecision();
+    const ref = (contextOf(decision)["token"] as { vault: string }).vault;
+    const key = vaultKey(tenant, ref)!;
+    const original = await (await env.VAULT.get(key))!.text();
+    const stored = JSON.parse(original) as { ciphertext: string };
+    const flip = (text: string) => `${text.slice(0, 4)}${text[4] === "A" ? "B" : "A"}${text.slice(5)}`;
+    const cases: [string, string][] = [
+      ["ciphertext byte changed", JSON.stringify({ ...stored, ciphertext: flip(stored.ciphertext) })],
+      ["ciphertext truncated", JSON.stringify({ ...stored, ciphertext: stored.ciphertext.slice(0, -4) })],
+      ["not JSON", "garbage"],
+      ["unknown field", JSON.stringify({ ...stored, extra: 1 })],
+    ];
+    for (const [what, body] of cases) {
+      await env.VAULT.put(key, body);
+      expect({ what, code: (await call(fetch, "GET", `/v1/vault/${ref}?reason=x`, asOfficer)).body.code }).toEqual({ what, code: "vault_integrity_failed" });
+    }
+    // The intact object under another reference of the same device: the reference is bound in.
+    const other = `${device.deviceId}~${"B".repeat(24)}`;
+    await env.VAULT.put(vaultKey(tenant, other)!, original);
+    expect((await call(fetch, "GET", `/v1/vault/${other}?reason=x`, asOfficer)).body.code).toBe("vault_integrity_failed");
+    await env.VAULT.put(key, original);
+    expect((await call(fetch, "GET", `/v1/vault/${ref}?reason=x`, asOfficer)).body).toMatchObject({ value: TOKEN });
+  });
+});
+
+/** Polls `probe` until it returns a value (events reach the feed after the commit, by design). */
+async function eventually<T>(probe: () => Promise<T | null>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

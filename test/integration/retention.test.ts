@@ -1,0 +1,183 @@
+import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import type { LogEntry } from "../../worker/log/chain.ts";
+import { verifyExport } from "../../worker/log/export-verify.ts";
+import { parseMacKey } from "../../worker/log/mac.ts";
+import { privacyKeys } from "../../worker/privacy/keys.ts";
+import { DAY_MS } from "../../worker/privacy/retention.ts";
+import { vaultMasker, vaultPrefix } from "../../worker/privacy/vault.ts";
+import { appendMany, auditorGet, configure, deviceStub, liveEntries, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
+import { BASE_URL, newClient, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
+
+// Retention and legal holds (docs/privacy.md): the device's alarm, run with a clock the test
+// moves past each retention, deletes archived segments and vault values — never what a legal
+// hold covers, never an entry that is not archived.
+
+type Stub = DurableObjectStub<DeviceLog>;
+
+/** Seals by count only (10 entries a segment, a checkpoint every 5): age never makes one due unless retention does. */
+const TUNING = { checkpointEntries: 5, checkpointSeconds: 10_000_000, segmentEntries: 10, segmentMinutes: 10_000_000, retrySeconds: 30 };
+const EIGHT_YEARS = 8 * 366 * DAY_MS;
+const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
+
+async function alarm(stub: Stub, times = 6): Promise<void> {
+  await runDurableObjectAlarm(stub);
+  await runAlarms(stub, times);
+}
+
+async function call(fetch: Fetch, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; body: Record<string, unknown> & { code?: string } }> {
+  const init: RequestInit = { method, headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) } };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const response = await fetch(new Request(`${BASE_URL}${path}`, init));
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> & { code?: string } };
+}
+
+/** Stores `count` values in the vault for a device, as masking does. */
+async function vaultValues(tenant: string, device: string, count: number): Promise<void> {
+  const masker = vaultMasker({ bucket: env.VAULT, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)), now: () => Date.now() }, await privacyKeys(env.VAULT_KEYS, tenant), tenant, device);
+  for (let index = 0; index < count; index += 1) await masker.tokenise(`secret-${index}`);
+}
+
+async function archiveKeys(tenant: string, id: string): Promise<string[]> {
+  return (await env.ARCHIVE.list({ prefix: `${tenant}/devices/${id}/segments/` })).objects.map((object) => object.key);
+}
+
+async function vaultKeys(tenant: string, id: string): Promise<string[]> {
+  return (await env.VAULT.list({ prefix: vaultPrefix(tenant, id) })).objects.map((object) => object.key);
+}
+
+/** A device of the default tenant with segments 1-10 and 11-20 sealed, 21-25 live, and three vault values. */
+async function archivedDevice(): Promise<{ id: string; stub: Stub; keys: string[] }> {
+  const device = await registeredDevice();
+  await configure(device.stub, { tuning: TUNING });
+  await appendMany(device.stub, 24);
+  await alarm(device.stub);
+  await vaultValues(env.TENANT, device.id, 3);
+  const keys = await archiveKeys(env.TENANT, device.id);
+  expect(keys).toHaveLength(4);
+  return { ...device, keys };
+}
+
+describe("retention", () => {
+  it("deletes archived segments and vault values past retention, never under the device's legal hold, and the export still verifies from the cut", async () => {
+    const { id, stub, keys } = await archivedDevice();
+    expect((await liveEntries(stub))[0]?.seq).toBe(21);
+
+    const set = await call(SELF.fetch.bind(SELF), "POST", `/v1/devices/${id}/legal-hold`, admin, { reason: "litigation 2026-4" });
+    expect(set.body).toMatchObject({ changed: true, log: { seq: expect.any(Number) } });
+    const device = await call(SELF.fetch.bind(SELF), "GET", `/v1/devices/${id}`, admin);
+    expect(device.body).toMatchObject({ legal_hold: { by: "bootstrap-token:admin", reason: "litigation 2026-4" }, retention: { retained_from: 1 } });
+
+    // Eight years on, under the hold: nothing goes (operational retention archives the live entries: archiving is not deleting).
+    await configure(stub, { io: { now: () => Date.now() + EIGHT_YEARS } });
+    await alarm(stub);
+    expect(await archiveKeys(env.TENANT, id)).toEqual(expect.arrayContaining(keys));
+    expect(await vaultKeys(env.TENANT, id)).toHaveLength(3);
+
+    const lifted = await call(SELF.fetch.bind(SELF), "POST", `/v1/devices/${id}/legal-hold/lift`, admin, { reason: "settled" });
+    expect(lifted.body).toMatchObject({ changed: true });
+    expect((await call(SELF.fetch.bind(SELF), "POST", `/v1/devices/${id}/legal-hold/lift`, admin, { reason: "again" })).body).toMatchObject({ changed: false });
+    await alarm(stub);
+    const remaining = await archiveKeys(env.TENANT, id);
+    expect(remaining.filter((key) => keys.includes(key))).toEqual([]);
+    expect(await vaultKeys(env.TENANT, id)).toEqual([]);
+    const { retention } = (await call(SELF.fetch.bind(SELF), "GET", `/v1/devices/${id}`, admin)).body as { retention: { retained_from: number } };
+    expect(retention.retained_from).toBe(21);
+
+    // Exports: from before the cut refused; from the cut on, the chain verifies offline.
+    const refused = await auditorGet(`/v1/devices/${id}/export`);
+    expect(((await refused.json()) as { code: string }).code).toBe("log_range_expired");
+    const exported = await auditorGet(`/v1/devices/${id}/export?from=21`);
+    expect(exported.status).toBe(200);
+    const lines = (await exported.text()).trimEnd().split("\n");
+    const report = await verifyExport(lines, { keys: (await publishedLogKeys()).keys, macKeys: [parseMacKey(env.LOG_HMAC_KEY!)] });
+    expect(report.failure).toBeNull();
+    expect(report).toMatchObject({ ok: true, range: { from: 21 } });
+    // Every entry from the cut on is there, archived or live: none was deleted unarchived. The hold's changes and the deletion are logged.
+    const entries = lines.map((line) => JSON.parse(line) as LogEntry & { kind?: string }).filter((line) => line.kind === undefined);
+    expect(entries.map((entry) => entry.seq)).toEqual(Array.from({ length: entries.length }, (_, index) => 21 + index));
+    expect(entries.length).toBe(report.range!.to - 20);
+    expect(entries.map((entry) => entry.type)).toEqual(expect.arrayContaining(["device.legal_hold_set", "device.legal_hold_lifted", "retention.expired"]));
+    const expired = entries.find((entry) => entry.type === "retention.expired") as LogEntry;
+    expect(expired.data).toMatchObject({ segments: [{ first: 1, last: 10 }, { first: 11, last: 20 }], vault_values: 3, retained_from: 21 });
+
+    // The admin log has each change's twin.
+    const adminLog = await call(SELF.fetch.bind(SELF), "GET", "/v1/bundles/log?limit=1000", admin);
+    const twins = (adminLog.body["entries"] as LogEntry[]).filter((entry) => entry.data["device"] === id).map((entry) => entry.type);
+    expect(twins).toEqual(["admin.device_legal_hold_set", "admin.device_legal_hold_lifted", "admin.device_legal_hold_lifted"]);
+  });
+
+  it("keeps what is younger than its retention, and deletes each kind at its own age", async () => {
+    const { id, stub, keys } = await archivedDevice();
+    // A day past vault retention (90 days), years before audit retention: only the vault goes.
+    await configure(stub, { io: { now: () => Date.now() + 91 * DAY_MS } });
+    await alarm(stub);
+    expect(await vaultKeys(env.TENANT, id)).toEqual([]);
+    expect(await archiveKeys(env.TENANT, id)).toEqual(expect.arrayContaining(keys));
+  });
+
+  it("moves operational entries out of the object by operational_days, and never deletes one that is not archived", async () => {
+    const unsigned = await registeredDevice();
+    await configure(unsigned.stub, { tuning: { ...TUNING, checkpointEntries: 1000, segmentEntries: 1000 } });
+    await appendMany(unsigned.stub, 6);
+    // No log key: nothing can be signed, so nothing is archived, and nothing is pruned however old.
+    await configure(unsigned.stub, { io: { now: () => Date.now() + EIGHT_YEARS, keys: () => ({ current: undefined, previous: undefined }) } });
+    await alarm(unsigned.stub);
+    expect((await liveEntries(unsigned.stub)).length).toBeGreaterThanOrEqual(7);
+    expect(await archiveKeys(env.TENANT, unsigned.id)).toEqual([]);
+
+    const signed = await registeredDevice();
+    await configure(signed.stub, { tuning: { ...TUNING, checkpointEntries: 1000, segmentEntries: 1000 } });
+    await appendMany(signed.stub, 6);
+    await alarm(signed.stub);
+    expect((await liveEntries(signed.stub)).length).toBe(7);
+    // 91 days on, operational retention (90) makes the whole signed log due: sealed to R2, pruned from the object.
+    await configure(signed.stub, { io: { now: () => Date.now() + 91 * DAY_MS } });
+    await alarm(signed.stub);
+    expect((await archiveKeys(env.TENANT, signed.id)).length).toBe(2);
+    expect((await liveEntries(signed.stub)).every((entry) => entry.seq > 7)).toBe(true);
+  });
+
+  it("a tenant legal hold suspends every device's deletions until it is lifted; both are in the admin log", async () => {
+    const tenant = uniqueId("hold");
+    const fetch = workerFetch({ tenant });
+    const client = await newClient({ fetch });
+    expect((await client.register(env.ADMIN_TOKEN)).status).toBe(201);
+    const stub = deviceStub(client.deviceId, tenant);
+    await configure(stub, { tuning: TUNING });
+    await appendMany(stub, 24);
+    await alarm(stub);
+    await vaultValues(tenant, client.deviceId, 2);
+    const keys = await archiveKeys(tenant, client.deviceId);
+    expect(keys).toHaveLength(4);
+
+    expect((await call(fetch, "POST", "/v1/legal-hold", admin, { reason: "regulator inquiry" })).body).toMatchObject({ changed: true, hold: { reason: "regulator inquiry" } });
+    expect((await call(fetch, "GET", "/v1/legal-hold", { authorization: `Bearer ${env.AUDITOR_TOKEN}` })).body).toMatchObject({ hold: { by: "bootstrap-token:admin" } });
+    await configure(stub, { io: { now: () => Date.now() + EIGHT_YEARS } });
+    await alarm(stub);
+    expect(await archiveKeys(tenant, client.deviceId)).toEqual(expect.arrayContaining(keys));
+    expect(await vaultKeys(tenant, client.deviceId)).toHaveLength(2);
+
+    expect((await call(fetch, "POST", "/v1/legal-hold/lift", admin, { reason: "closed" })).body).toMatchObject({ changed: true, hold: null });
+    await alarm(stub);
+    expect((await archiveKeys(tenant, client.deviceId)).filter((key) => keys.includes(key))).toEqual([]);
+    expect(await vaultKeys(tenant, client.deviceId)).toEqual([]);
+    const adminLog = await call(fetch, "GET", "/v1/bundles/log?limit=1000", admin);
+    expect((adminLog.body["entries"] as LogEntry[]).map((entry) => [entry.type, entry.data["reason"]])).toEqual([
+      ["admin.legal_hold_set", "regulator inquiry"],
+      ["admin.legal_hold_lifted", "closed"],
+    ]);
+  });
+
+  it("refuses legal-hold orders without a reason, from others than admins, and for unknown devices", async () => {
+    const { id } = await registeredDevice();
+    const fetch = SELF.fetch.bind(SELF);
+    expect((await call(fetch, "POST", `/v1/devices/${id}/legal-hold`, admin, {})).body.code).toBe("malformed_request");
+    expect((await call(fetch, "POST", `/v1/devices/${id}/legal-hold`, admin, { reason: " " })).body.code).toBe("malformed_request");
+    expect((await call(fetch, "POST", `/v1/devices/${id}/legal-hold`, { authorization: `Bearer ${env.AUDITOR_TOKEN}` }, { reason: "x" })).body.code).toBe("forbidden");
+    expect((await call(fetch, "POST", "/v1/legal-hold", { authorization: `Bearer ${env.PRIVACY_OFFICER_TOKEN}` }, { reason: "x" })).body.code).toBe("forbidden");
+    expect((await call(fetch, "POST", `/v1/devices/${uniqueId("ghost")}/legal-hold`, admin, { reason: "x" })).body.code).toBe("not_found");
+    expect((await call(fetch, "POST", "/v1/legal-hold", {}, { reason: "x" })).body.code).toBe("unauthenticated");
+  });
+});
