@@ -140,6 +140,8 @@ describe("replay", () => {
     await device.decide(send);
     await device.decideBatch([deleteOne(1), denied, write, action("command.exec", [{ kind: "command", value: "cat data/customers/b.csv | wc -l", cwd: "/home/dev/workspace" }])]);
     for (let i = 0; i < 10; i += 1) await device.decide(denied);
+    // A command line whose token the example bundle's privacy section tokenises before it is logged.
+    await device.decide(action("command.exec", [{ kind: "command", value: "git push --token=s3cr3t-value origin", cwd: "/home/dev/workspace" }]));
   });
 
   it("recomputes every decision, history value and finding of an export from the signed artifacts", async () => {
@@ -147,7 +149,8 @@ describe("replay", () => {
     expect(replay.replayed).toBe(16);
     expect(replay.raised).toBe(1);
     expect(replay.adoptions).toBe(1);
-    expect(replay.skipped).toEqual({});
+    // The masked command was judged on a value the log does not hold: counted, not decided again on its marker.
+    expect(replay.skipped).toEqual({ masked: 1 });
     expect(replay.missing).toEqual([]);
   });
 
@@ -177,7 +180,7 @@ describe("replay", () => {
     for (const entry of entries) replayer.push(entry);
     const report = replayer.finish();
     expect(report.replayed).toBe(0);
-    expect(report.skipped).toEqual({ artifact_not_given: 16 });
+    expect(report.skipped).toEqual({ artifact_not_given: 17 });
     expect(report.missing).toHaveLength(1);
   });
 

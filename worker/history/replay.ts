@@ -43,7 +43,9 @@ export type NotReplayed =
   /** The device's registration (OS, shell) or the session's assurance is not in the export. */
   | "context_unknown"
   /** Its bundle reads the agent registry or consents, and the entry does not record the facts it was decided on. */
-  | "facts_unknown";
+  | "facts_unknown"
+  /** Its bundle's privacy section masked a target before it was logged: the values policy judged are not in the log. */
+  | "masked";
 
 export interface ReplayReport {
   /** Decisions recomputed and found as logged. */
@@ -240,6 +242,7 @@ export class Replayer {
     }
     const context = this.contextOf(data);
     if (!context) return this.skip("context_unknown");
+    if (maskedTargets(data)) return this.skip("masked");
     const facts = factsOfRecord(bundle, data["facts"] as JsonValue | undefined);
     if (!facts) return this.skip("facts_unknown");
     const verdict = decide(bundle, requestOf(data), context, time, { ...facts, history: values });
@@ -277,6 +280,19 @@ export class Replayer {
 }
 
 /** The request a decision logged: the agent and the action with its targets as submitted. */
+/** A masked part of a logged target, as worker/privacy/mask.ts writes it. */
+const MASK_MARKER = /\[(?:vault|hmac):[^\]\s]+\]|\[masked\]/;
+
+function maskedTargets(data: Data): boolean {
+  const action = record(data["action"]) ?? {};
+  return ["submitted", "targets", "derived"].some((field) =>
+    (Array.isArray(action[field]) ? action[field] : []).some((target) => {
+      const value = record(target)?.["value"];
+      return typeof value === "string" && MASK_MARKER.test(value);
+    }),
+  );
+}
+
 function requestOf(data: Data): ActionRequest {
   const agent = record(data["agent"]) ?? {};
   const action = record(data["action"]) ?? {};
