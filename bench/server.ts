@@ -78,9 +78,13 @@ export async function startServer(options: { inspectorPort?: number } = {}): Pro
   const { d: _private, ...publisherPublic } = publisherKey;
   const adminToken = randomBytes(32).toString("base64url");
   const sqliteClasses = new Set((config.migrations ?? []).flatMap((migration) => migration.new_sqlite_classes ?? []));
-  const durableObjects = Object.fromEntries(
-    (config.durable_objects?.bindings ?? []).map((binding) => [binding.name, { className: binding.class_name, useSQLite: sqliteClasses.has(binding.class_name) }]),
-  );
+  const durableObjects = {
+    ...Object.fromEntries(
+      (config.durable_objects?.bindings ?? []).map((binding) => [binding.name, { className: binding.class_name, useSQLite: sqliteClasses.has(binding.class_name) }]),
+    ),
+    // Bench-only: the bare chain floor of part A (bench/chain-floor.ts).
+    CHAIN_FLOOR: { className: "ChainFloor", useSQLite: true },
+  };
   const tenant = config.vars?.["TENANT"] ?? "default";
   const mf = new Miniflare({
     log: new Log(process.env["BENCH_LOG"] === "debug" ? LogLevel.DEBUG : LogLevel.WARN),

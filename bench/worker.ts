@@ -8,7 +8,11 @@
  *   POST /bench/append/:device   the floor of a decision: parse the JSON body and append it as
  *                                one hash-chained entry to the device's Durable Object (the
  *                                `append` primitive), nothing else: no auth, no policy, no token.
+ *   POST /bench/chain/:device    the bare floor: the body's text appended as one SHA-256-chained row by
+ *                                a minimal Durable Object (bench/chain-floor.ts), no HMAC, no auth.
  *   POST /bench/noop             context for the floor: parse the JSON body and answer, no DO.
+ *   POST /bench/inproc           requests of the above kinds passed to the app inside the isolate, no
+ *                                transport: mean µs per kind (the worker's share of part A).
  *   GET  /bench/clock            how fine the isolate's clock is (see bench/README.md).
  *   POST /bench/breakdown        the steps of a decision (auth, decide, token, DO call) timed in-isolate.
  *   POST /bench/policy/load      compile a bundle document in-isolate (compileBundle), keep it.
@@ -46,10 +50,12 @@ import { tpmBenchRoutes } from "./tpm.ts";
 import { cvmBenchRoutes } from "./cvm.ts";
 import { jsonBenchRoutes } from "./json.ts";
 import { x509BenchRoutes } from "./x509.ts";
+import type { ChainFloor } from "./chain-floor.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
 export * from "../worker/index.ts";
+export { ChainFloor } from "./chain-floor.ts";
 
 const app = createApp();
 tpmBenchRoutes(app);
@@ -63,6 +69,36 @@ app.post("/bench/append/:device", async (c) => {
   const outcome = await stub.append("bench.append", data, Date.now());
   if (!outcome.ok) return c.json(outcome, 409);
   return c.json({ log: outcome.log }, 200);
+});
+
+/** The bare floor: the body's text as one SHA-256-chained row in a minimal Durable Object. */
+app.post("/bench/chain/:device", async (c) => {
+  const row = await c.req.text();
+  const floor = (c.env as unknown as { CHAIN_FLOOR: DurableObjectNamespace<ChainFloor> }).CHAIN_FLOOR;
+  const stub = floor.get(floor.idFromName(`${c.env.TENANT}/${c.req.param("device")}`));
+  return c.json({ log: await stub.append(row) }, 200);
+});
+
+/**
+ * Requests handed to the app inside the isolate, in the order given, each timed from the
+ * call to its body read: the worker's share of part A without the loopback transport.
+ * Means per kind over many requests are exact although the clock moves in 1 ms steps.
+ */
+app.post("/bench/inproc", async (c) => {
+  const { items } = (await c.req.json()) as { items: { kind: string; url: string; headers: Record<string, string>; body: string }[] };
+  const totals: Record<string, { n: number; ms: number }> = {};
+  for (const item of items) {
+    const request = new Request(item.url, { method: "POST", headers: item.headers, body: item.body });
+    const t0 = performance.now();
+    const response = await app.fetch(request, c.env, c.executionCtx);
+    const text = await response.text();
+    const elapsed = performance.now() - t0;
+    if (response.status !== 200) return c.json({ error: `${item.kind} answered ${response.status}: ${text}` }, 500);
+    const total = (totals[item.kind] ??= { n: 0, ms: 0 });
+    total.n += 1;
+    total.ms += elapsed;
+  }
+  return c.json(Object.fromEntries(Object.entries(totals).map(([kind, { n, ms }]) => [kind, { n, meanUs: (ms * 1000) / n }])));
 });
 
 /** Context for the floor: the same HTTP path, JSON body parsed, no Durable Object. */
@@ -434,6 +470,7 @@ const served = new Map<string, { n: number; totalMs: number }>();
 const TIMED_ROUTES: [RegExp, string][] = [
   [/^\/v1\/decisions$/, "decision"],
   [/^\/bench\/append\//, "append"],
+  [/^\/bench\/chain\//, "chain"],
   [/^\/bench\/noop$/, "noop"],
 ];
 
