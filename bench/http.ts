@@ -260,7 +260,7 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
       dpop,
       url: `${url}/v1/decisions`,
       decision: DECISION,
-      bundle: compilable(defaultSources(), { name: "default", tenant: "default" }),
+      bundle: compilable(defaultSources(), { name: "default" }),
       batches: 9,
       batchMs: 30,
       warmup: 20,

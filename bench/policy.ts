@@ -93,7 +93,7 @@ export async function runPolicy(url: string, options: PolicyOptions, log: (line:
   const sizes = [options.sizes[0] as number, ...options.sizes];
   for (const [index, size] of sizes.entries()) {
     const generated = generateBundle(size, schema, manifest);
-    const document = compilable(generated.sources, { name: `bench-${size}`, tenant: "default" });
+    const document = compilable(generated.sources, { name: `bench-${size}` });
     const loaded = await post<{ digest: string; policies: number; compileSteps: Record<string, number> }>(`${url}/bench/policy/load`, document, log);
     if (loaded.policies !== size) throw new Error(`bundle of ${size} compiled to ${loaded.policies} policies`);
     const run = await post<PolicyResult & { verdict: { decision: string; reasons: string[] }; wholeSet: { decision: string; reasons: string[] } }>(

@@ -23,7 +23,8 @@
  */
 import { createApp } from "../worker/app.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
-import { compileBundle, type CompiledBundle } from "../worker/policy/bundle.ts";
+import type { CompiledBundle } from "../worker/policy/bundle.ts";
+import { compileBundle } from "../worker/policy/compile.ts";
 import {
   checkParseSchema,
   policySetTextToParts,
@@ -151,14 +152,14 @@ app.post("/bench/policy/load", async (c) => {
   const bundle = compileBundle(document);
   const t1 = performance.now();
   const wholeSetId = `bench-whole:${bundle.digest}`;
-  const prepared = preparsePolicySet(wholeSetId, { staticPolicies: Object.fromEntries(bundle.policyText) });
+  const prepared = preparsePolicySet(wholeSetId, { staticPolicies: Object.fromEntries([...bundle.policies.keys()].map((id) => [id, bundle.policyJson(id)])) });
   const t2 = performance.now();
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);
   // The baseline validates requests against the schema, as a plain cedar-wasm integration would; decide() does not need to.
   const schemaId = `bench-schema:${bundle.digest}`;
   preparseSchema(schemaId, document.schema);
   loaded.set(bundle.digest, { bundle, wholeSetId, schemaId, compileMs: t1 - t0, preparseWholeMs: t2 - t1 });
-  return c.json({ digest: bundle.digest, policies: bundle.policyText.size, compileMs: t1 - t0, preparseWholeMs: t2 - t1, compileSteps: compileSteps(document) });
+  return c.json({ digest: bundle.digest, policies: bundle.policies.size, compileMs: t1 - t0, preparseWholeMs: t2 - t1, compileSteps: compileSteps(document) });
 });
 
 /**
@@ -318,7 +319,7 @@ app.post("/bench/policy/run", async (c) => {
   const within = target.entity.attrs["within"] as string[];
   const slice = [...(policies?.anyAgent ?? []), ...within.flatMap((prefix) => policies?.anyAgentWithin.get(prefix) ?? []), ...named];
   const sliceId = `bench-slice:${bundle.digest}:${run.agentId}`;
-  const prepared = preparsePolicySet(sliceId, { staticPolicies: Object.fromEntries(slice.map((p) => [p.id, bundle.policyText.get(p.id) ?? ""])) });
+  const prepared = preparsePolicySet(sliceId, { staticPolicies: Object.fromEntries(slice.map((p) => [p.id, bundle.policyJson(p.id)])) });
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);
   const emptyId = "bench-empty";
   preparsePolicySet(emptyId, { staticPolicies: {} });
@@ -364,7 +365,7 @@ app.post("/bench/policy/run", async (c) => {
     decideDeepPath: timeIt(() => decide(bundle, deepRequest, device, now), run),
   };
   return c.json({
-    policies: bundle.policyText.size,
+    policies: bundle.policies.size,
     sliceSize: slice.length,
     sliceAnyAgent: policies?.anyAgent.length ?? 0,
     compileMs: entry.compileMs,

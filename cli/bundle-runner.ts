@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { bundleStatement, type BundleSources } from "../worker/policy/artifact.ts";
-import { compileBundle, type CompiledBundle } from "../worker/policy/bundle.ts";
+import { bundleDigest, type BundleSources } from "../worker/policy/artifact.ts";
+import type { CompiledBundle } from "../worker/policy/bundle.ts";
+import { compileBundle } from "../worker/policy/compile.ts";
 import { decide, type Verdict } from "../worker/policy/decide.ts";
 import { TargetSchema } from "../worker/decisions/request.ts";
 import { SHELLS } from "../worker/policy/targets.ts";
@@ -57,9 +58,9 @@ export interface TestReport {
   passed: boolean;
 }
 
-/** Compiles `sources` as the worker would (strict validation included); throws BundleError. */
-export function compileForTest(sources: BundleSources, now: Date): CompiledBundle {
-  return compileBundle(bundleStatement(sources, { name: "test", tenant: "test", version: 1, createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) }));
+/** Compiles `sources` as activation does (strict validation included); throws BundleError. */
+export function compileForTest(sources: BundleSources): CompiledBundle {
+  return compileBundle({ ...sources, digest: bundleDigest(sources), version: 1, name: "test" });
 }
 
 export function runBundleTests(bundle: CompiledBundle, files: { file: string; cases: TestCase[] }[], now: Date): TestReport {

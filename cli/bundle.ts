@@ -6,9 +6,9 @@ import type { JWK } from "jose";
 import "./cedar-node.ts";
 import { group, parseWithPositionals, required, UsageError, type Command } from "./command.ts";
 import { compileForTest, formatReport, runBundleTests, TestFileSchema, type TestCase } from "./bundle-runner.ts";
-import { BundleError, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { BundleError, bundlePayload, bundleStatement, signBundle, unverifiedStatement, type BundleSources } from "../worker/policy/artifact.ts";
+import { compileSources } from "../worker/policy/compile.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "../worker/json/strict.ts";
-import { strictJwsParts } from "../worker/tokens/jws.ts";
 
 /**
  * `warden bundle test | build | publish`: what `opa test` and `opa build --signing-key`
@@ -55,7 +55,7 @@ function testBundle(dir: string, now: Date): boolean {
   const bundle = readBundleDir(dir);
   let compiled;
   try {
-    compiled = compileForTest(bundle.sources, now);
+    compiled = compileForTest(bundle.sources);
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;
     process.stdout.write(`✗ ${dir}: ${error.message}\n${error.details.map((detail) => `    ${detail}\n`).join("")}`);
@@ -84,13 +84,16 @@ Exit status: 0 all passed, 1 otherwise.`,
 };
 
 const build: Command = {
-  summary: "Test a bundle and build one signed artifact (compact JWS, EdDSA)",
+  summary: "Test a bundle, compile it and build one signed artifact (JWS, EdDSA)",
   help: `Usage: warden bundle build <dir> --key <publisher key file> [options]
 
 Runs \`warden bundle test\` first and refuses to build on any failure. The artifact
-is a compact JWS (EdDSA, typ warden-bundle+jws, kid = key thumbprint) over the
-canonical JSON of: name, tenant, version, created_at, expires_at, the digest of
-all parts, and the parts themselves.
+is a JWS (EdDSA, typ warden-bundle+jws, kid = key thumbprint) with an unencoded,
+detached payload (RFC 7797) written after its first line: the canonical JSON of
+name, tenant, version, created_at, expires_at, the digest of the sources, the
+schema, the manifest and the precompiled index; then policies.cedar; then every
+policy in Cedar's JSON form, one line each. Workers decide from the index without
+compiling the policies again.
 
 Options:
   --key <file>          Publisher private key (from \`warden keys generate\`)
@@ -121,16 +124,16 @@ Exit status: 0 built, 1 otherwise.`,
       return 1;
     }
     const bundle = readBundleDir(dir);
-    const statement = bundleStatement(bundle.sources, {
-      name: bundle.name,
-      tenant: values.tenant ?? "default",
-      version,
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + days * 86_400_000),
-    });
+    // Compiled here, where there is time for it, so that no isolate has to: the artifact carries the index and every policy in Cedar's JSON form.
+    const compiled = compileSources(bundle.sources);
+    const statement = bundleStatement(
+      bundle.sources,
+      { name: bundle.name, tenant: values.tenant ?? "default", version, createdAt: now, expiresAt: new Date(now.getTime() + days * 86_400_000) },
+      compiled.index as unknown as JsonValue,
+    );
     const out = values.out ?? join("dist", `${bundle.name}-${version}.jws`);
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, (await signBundle(statement, key)) + "\n");
+    writeFileSync(out, await signBundle(bundlePayload(statement, bundle.sources.policies, compiled.lines), key));
     process.stdout.write(JSON.stringify({ artifact: out, name: statement.name, tenant: statement.tenant, version, digest: statement.digest, expires_at: statement.expires_at }, null, 2) + "\n");
     return 0;
   },
@@ -149,14 +152,13 @@ export async function publishArtifact(args: {
   rollback: boolean;
   reason?: string;
 }): Promise<{ status: number; body: unknown }> {
-  const artifact = readFileSync(args.artifact, "utf8").trim();
   // Only to learn where to put it: the worker verifies the signature before trusting any of it.
-  const { tenant, version } = strictJwsParts(artifact).payload;
+  const { tenant, version } = unverifiedStatement(new Uint8Array(readFileSync(args.artifact)));
   if (typeof tenant !== "string" || typeof version !== "number") throw new Error(`${args.artifact} is not a warden bundle artifact`);
   const object = `${args.bucket}/${tenant}/bundles/artifacts/${version}.jws`;
   const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
   const location = args.target === "remote" ? ["--remote"] : ["--local", "--persist-to", args.target.local];
-  const put = spawnSync(process.execPath, [wrangler, "r2", "object", "put", object, "--file", args.artifact, "--content-type", "application/jose", ...location], {
+  const put = spawnSync(process.execPath, [wrangler, "r2", "object", "put", object, "--file", args.artifact, "--content-type", "application/octet-stream", ...location], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   });

@@ -15,7 +15,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { JWK } from "jose";
-import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import "../cli/cedar-node.ts";
+import { bundlePayload, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { compileSources } from "../worker/policy/compile.ts";
+import type { JsonValue } from "../worker/json/strict.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const wranglerBin = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
@@ -64,9 +67,10 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
   const read = (name: string) => readFileSync(join(root, "policy-bundles/default", name), "utf8");
   const version = Date.now();
   const upload = async (sources: BundleSources, name: string, at: number) => {
-    const statement = bundleStatement(sources, { name, tenant: TENANT, version: at, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
+    const compiled = compileSources(sources);
+    const statement = bundleStatement(sources, { name, tenant: TENANT, version: at, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, compiled.index as unknown as JsonValue);
     const artifact = join(dir, `${at}.jws`);
-    writeFileSync(artifact, await signBundle(statement, publisher));
+    writeFileSync(artifact, await signBundle(bundlePayload(statement, sources.policies, compiled.lines), publisher));
     const put = spawnSync(
       process.execPath,
       [wranglerBin, "r2", "object", "put", `warden-bundles/${TENANT}/bundles/artifacts/${at}.jws`, "--file", artifact, "--local", "--persist-to", persist],

@@ -2,10 +2,10 @@ import { env } from "cloudflare:test";
 import { base64url, exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { artifactKey } from "../../worker/policy/deployment.ts";
-import { bundleStatement, signBundle, type BundleSources } from "../../worker/policy/artifact.ts";
+import { signBundle, type BundleSources } from "../../worker/policy/artifact.ts";
 import { canaryShare } from "../../worker/policy/store.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
-import { BASE_URL, defaultSources, fileAction, nextVersion, publish, readyDevice, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
+import { BASE_URL, defaultSources, fileAction, nextVersion, publish, readyDevice, signedArtifact, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
 
 const write = fileAction("file.write", "/home/dev/workspace/a.ts");
 
@@ -31,34 +31,41 @@ async function adminLog(tenant: string): Promise<LogEntry[]> {
 }
 
 /** Uploads `artifact` as version `version` and asks for its activation. */
-async function activateRaw(tenant: string, version: number, artifact: string) {
+async function activateRaw(tenant: string, version: number, artifact: Uint8Array | string) {
   await env.BUNDLES.put(artifactKey(tenant, version), artifact);
   return admin(tenant, "POST", "/v1/bundles/activate", { version });
 }
 
-async function signed(tenant: string, version: number, sources: BundleSources = defaultSources, meta: { expiresAt?: Date; createdAt?: Date } = {}) {
-  const createdAt = meta.createdAt ?? new Date();
-  const statement = bundleStatement(sources, { name: "test", tenant, version, createdAt, expiresAt: meta.expiresAt ?? new Date(createdAt.getTime() + 86_400_000) });
-  return { statement, artifact: await signBundle(statement, testPublisherKey) };
+async function signed(tenant: string, version: number, sources: BundleSources = defaultSources, meta: { expiresAt?: Date; createdAt?: Date; compiledFrom?: BundleSources } = {}) {
+  return signedArtifact(sources, { tenant, version, ...meta });
 }
 
-function payloadOf(artifact: string): Record<string, unknown> {
-  return JSON.parse(new TextDecoder().decode(base64url.decode(artifact.split(".")[1]!))) as Record<string, unknown>;
+/** An artifact's lines as text: the JWS line, the statement, and what follows (policies.cedar, then one JSON line per policy). */
+function partsOf(artifact: Uint8Array): { jws: string; statement: Record<string, unknown>; body: string } {
+  const text = new TextDecoder().decode(artifact);
+  const [jws, statement] = text.split("\n", 2) as [string, string];
+  return { jws, statement: JSON.parse(statement) as Record<string, unknown>, body: text.slice(jws.length + statement.length + 2) };
 }
 
-function withPayload(artifact: string, payload: unknown): string {
-  const [header, , signature] = artifact.split(".");
-  return `${header}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
-}
+const encode = (text: string) => new TextEncoder().encode(text);
 
 describe("activation accepts only signed, current, valid artifacts", () => {
-  it.each(["policies", "schema", "manifest"])("a tampered byte in the %s is refused: bundle_signature_invalid", async (part) => {
+  // Every byte after the first line is signed: the statement (metadata, schema, manifest, index), policies.cedar and the compiled policies.
+  it.each([
+    ["the schema", (parts: ReturnType<typeof partsOf>) => ({ ...parts, statement: { ...parts.statement, schema: (parts.statement["schema"] as string).replace("File", "Fil") } })],
+    ["the manifest", (parts: ReturnType<typeof partsOf>) => ({ ...parts, statement: { ...parts.statement, manifest: { ...(parts.statement["manifest"] as object), name: "defaulT" } } })],
+    ["the index", (parts: ReturnType<typeof partsOf>) => ({ ...parts, statement: { ...parts.statement, index: { ...(parts.statement["index"] as object), attributes: { principal: [], resource: [], context: null } } } })],
+    ["policies.cedar", (parts: ReturnType<typeof partsOf>) => ({ ...parts, body: parts.body.replace("dev", "deV") })],
+    ["the compiled policies", (parts: ReturnType<typeof partsOf>) => ({ ...parts, body: parts.body.replace('"Value":"/home/dev/workspace"', '"Value":"/"') })],
+  ])("a changed byte in %s is refused: bundle_signature_invalid", async (_part, change) => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
     const { artifact } = await signed(tenant, version);
-    const payload = payloadOf(artifact);
-    payload[part] = part === "manifest" ? { ...(payload[part] as object), name: "defaulT" } : (payload[part] as string).replace("dev", "deV");
-    const { status, body } = await activateRaw(tenant, version, withPayload(artifact, payload));
+    const original = partsOf(artifact);
+    const changed = change(original);
+    const text = `${changed.jws}\n${JSON.stringify(changed.statement)}\n${changed.body}`;
+    expect(text).not.toBe(`${original.jws}\n${JSON.stringify(original.statement)}\n${original.body}`);
+    const { status, body } = await activateRaw(tenant, version, encode(text));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_signature_invalid");
   });
@@ -67,12 +74,37 @@ describe("activation accepts only signed, current, valid artifacts", () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
     const { artifact } = await signed(tenant, version);
-    const [header, payload, signature] = artifact.split(".");
+    const { jws } = partsOf(artifact);
+    const [header, , signature] = jws.split(".");
     const bytes = base64url.decode(signature!);
     bytes[0]! ^= 1;
-    const { status, body } = await activateRaw(tenant, version, `${header}.${payload}.${base64url.encode(bytes)}`);
+    const flipped = new Uint8Array(artifact);
+    flipped.set(encode(`${header}..${base64url.encode(bytes)}`));
+    const { status, body } = await activateRaw(tenant, version, flipped);
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_signature_invalid");
+  });
+
+  it("an artifact that is not a detached, unencoded JWS over its payload is refused: bundle_malformed", async () => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const { artifact } = await signed(tenant, version);
+    const { jws } = partsOf(artifact);
+    const [header, , signature] = jws.split(".");
+    const payload = artifact.subarray(jws.length + 1);
+    const cases = [
+      // The payload inside the first line, base64url-encoded, as a compact JWS would carry it.
+      `${header}.${base64url.encode(payload)}.${signature}`,
+      // No first line at all.
+      new TextDecoder().decode(payload),
+      // A header without b64: false (the signature cannot be over the raw payload then).
+      `${base64url.encode(JSON.stringify({ alg: "EdDSA", typ: "warden-bundle+jws", kid: "x" }))}..${signature}\n${new TextDecoder().decode(payload)}`,
+    ];
+    for (const text of cases) {
+      const { status, body } = await activateRaw(tenant, version, encode(text));
+      expect(status).toBe(422);
+      expect(body.code).toBe("bundle_malformed");
+    }
   });
 
   it("a signature by an untrusted key is refused, and the refusal is recorded", async () => {
@@ -94,12 +126,42 @@ describe("activation accepts only signed, current, valid artifacts", () => {
   it("parts mixed from two builds: the signed digest does not match the parts", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const first = bundleStatement(defaultSources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
-    const second = bundleStatement(strictSources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
-    const mixed = { ...second, digest: first.digest };
-    const { status, body } = await activateRaw(tenant, version, await signBundle(mixed, testPublisherKey));
+    const first = await signed(tenant, version);
+    const second = await signed(tenant, version, strictSources);
+    const { body: strictBody } = partsOf(second.artifact);
+    const mixed = { ...second.statement, digest: first.statement.digest };
+    const payload = encode(`${JSON.stringify(mixed)}\n${strictBody}`);
+    const { status, body } = await activateRaw(tenant, version, await signBundle(payload, testPublisherKey));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_digest_mismatch");
+  });
+
+  it("a signed index or policy JSON that is not what the policies compile to is refused: bundle_invalid", async () => {
+    const tenant = uniqueId("tenant");
+    // The default bundle's index and policy JSON beside strictSources' policies.cedar: a build that did not compile what it ships.
+    const stale = await signed(tenant, nextVersion(), strictSources, { compiledFrom: defaultSources });
+    expect((await activateRaw(tenant, stale.statement.version, stale.artifact)).body.code).toBe("bundle_invalid");
+
+    // Each part re-signed after a change: the index, then one policy's JSON.
+    const { statement, body } = partsOf((await signed(tenant, nextVersion())).artifact);
+    const policies = body.slice(0, statement["policies_bytes"] as number);
+    const lines = body.slice(policies.length);
+    const index = statement["index"] as { policies: { id: string; effect: string }[] };
+    const reindexed = { ...statement, version: nextVersion(), index: { ...index, policies: index.policies.map((policy) => (policy.id === "secrets-never" ? { ...policy, effect: "permit" } : policy)) } };
+    const relined = { ...statement, version: nextVersion() };
+    const cases: [Record<string, unknown>, string][] = [
+      [reindexed, lines],
+      [relined, lines.replace('"Value":"/home/dev/workspace"', '"Value":"/"')],
+    ];
+    for (const [changed, compiledLines] of cases) {
+      const artifact = await signBundle(encode(`${JSON.stringify(changed)}\n${policies}${compiledLines}`), testPublisherKey);
+      const { status, body: problem } = await activateRaw(tenant, changed["version"] as number, artifact);
+      expect(status).toBe(422);
+      expect(problem.code).toBe("bundle_invalid");
+    }
+    // Control: the same artifact unchanged activates.
+    const control = await signed(tenant, nextVersion());
+    expect((await activateRaw(tenant, control.statement.version, control.artifact)).status).toBe(200);
   });
 
   it("an artifact for another tenant, or uploaded under another version, is refused", async () => {
@@ -114,7 +176,8 @@ describe("activation accepts only signed, current, valid artifacts", () => {
     const good = await publish(defaultSources, { tenant });
     expect(good.status).toBe(200);
     const client = await readyDevice({ fetch: workerFetch({ tenant }) });
-    const bad = await publish({ ...defaultSources, policies: `@id("typo") permit (principal, action, resource) when { resource.pathh == "/" };` }, { tenant });
+    // Signed with the default bundle's compiled part: `warden bundle build` would not sign these policies at all.
+    const bad = await publish({ ...defaultSources, policies: `@id("typo") permit (principal, action, resource) when { resource.pathh == "/" };` }, { tenant, compiledFrom: defaultSources });
     expect(bad.status).toBe(422);
     expect(bad.body.code).toBe("bundle_invalid");
     const { body } = await client.decide(write);
@@ -273,7 +336,7 @@ describe("policies bound to a path are evaluated only for targets on it", () => 
       policies: `@id("ws") permit (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws") };
 @id("ws-vendor-freeze") forbid (principal, action == Action::"file.write", resource) when { resource is File && resource.within.contains("/ws/vendor") && !context.sends_external };
 @id("ws-other") permit (principal, action == Action::"file.write", resource) when { resource.within.contains("/other") };
-@id("ws-broken") forbid (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws/broken") && context.now * 9223372036854775807 > 0 };`,
+@id("ws-broken") forbid (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws/broken") && context.now * 1000000000 * 1000000000 > 0 };`,
     };
     expect((await publish(nested, { tenant })).status).toBe(200);
     const client = await readyDevice({ fetch: workerFetch({ tenant }) });

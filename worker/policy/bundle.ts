@@ -1,18 +1,14 @@
 import { z } from "zod";
-import {
-  checkParseSchema,
-  policySetTextToParts,
-  policyToJson,
-  schemaToJson,
-  validate,
-  type DetailedError,
-  type EntityJson,
-  type PolicyJson,
-} from "./cedar.ts";
-import { BundleError, type BundleStatement } from "./artifact.ts";
+import type { EntityJson, PolicyJson } from "./cedar.ts";
+import { BundleError } from "./artifact.ts";
+import { parseStrictJson } from "../json/strict.ts";
 import { compilePathClasses, type PathClasses } from "./path-classes.ts";
 import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
+
+// The form of a bundle evaluation reads (CompiledBundle), and the index a signed artifact
+// carries to build it without Cedar's compiler. Compiling sources into that index is
+// worker/policy/compile.ts; reading it from a verified artifact is `openBundle` below.
 
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
@@ -75,26 +71,19 @@ export const BundleManifestSchema = z.strictObject({
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
-/** Which policies can apply to a request with a given action, and whether a principal restricts them. */
+/** One policy as evaluation needs it: its id, its effect, and the tier a `@review` forbid holds at. */
 export interface PolicyScope {
   id: string;
   effect: "permit" | "forbid";
   /** Tier named by `@review("<tier>")` on a forbid policy. */
   reviewTier?: string;
-  /** `Agent` id the policy is restricted to by `principal ==`, or null when any principal can match. */
-  principal: string | null;
-  /**
-   * A path the policy can only be satisfied within: a `when` clause has the conjunct
-   * `resource.within.contains("<path>")`. For a target outside it the policy is false, so it
-   * need not be evaluated. Null when the policy has no such conjunct.
-   */
-  within: string | null;
 }
 
 /**
  * The policies that can apply to one action: those naming one agent, and those for any agent,
- * the latter split by the path they require (see `PolicyScope.within`), so a large set of
- * per-directory rules costs a request only the rules on its own path.
+ * the latter split by the path a `when` clause requires (`resource.within.contains("<path>")`
+ * as a conjunct), so a large set of per-directory rules costs a request only the rules on its
+ * own path.
  */
 export interface ActionPolicies {
   anyAgent: readonly PolicyScope[];
@@ -102,31 +91,52 @@ export interface ActionPolicies {
   byAgent: ReadonlyMap<string, readonly PolicyScope[]>;
 }
 
-/** The path of a top-level `resource.within.contains("…")` conjunct of a `when` clause, if any. */
-function requiredWithin(json: PolicyJson): string | null {
-  const conjuncts = (node: unknown): unknown[] => {
-    const and = (node as { "&&"?: { left: unknown; right: unknown } } | null)?.["&&"];
-    return and ? [...conjuncts(and.left), ...conjuncts(and.right)] : [node];
-  };
-  for (const condition of json.conditions) {
-    if (condition.kind !== "when") continue;
-    for (const conjunct of conjuncts(condition.body)) {
-      const contains = (conjunct as { contains?: { left?: unknown; right?: unknown } } | null)?.contains;
-      const left = contains?.left as { "."?: { left?: { Var?: string }; attr?: string } } | undefined;
-      const right = contains?.right as { Value?: unknown } | undefined;
-      if (left?.["."]?.left?.Var === "resource" && left["."].attr === "within" && typeof right?.Value === "string") return right.Value;
-    }
-  }
-  return null;
+/**
+ * Attribute names the policies read on the principal, the resource and the context. A bare
+ * `context` (compared or passed whole) needs all of it: `null`.
+ */
+export interface AttributeUse {
+  principal: ReadonlySet<string>;
+  resource: ReadonlySet<string>;
+  context: ReadonlySet<string> | null;
 }
 
-/** A bundle parsed, validated and indexed once; evaluation only looks things up. */
+/**
+ * The precompiled index a signed artifact carries (docs/bundles.md › The artifact): every
+ * policy's id, effect and review tier in artifact order, the attributes the policies read, and
+ * for each action of the schema its resource types, its action-group entities and the
+ * positions of the policies that can apply to it — for any agent, for any agent within a
+ * path, by agent named. Built from the sources by `compileSources` (worker/policy/compile.ts),
+ * signed with them, compared with a fresh compilation at activation; an isolate reads it as it
+ * is and parses a policy's body only when a slice needs it.
+ */
+export interface BundleIndex {
+  policies: { id: string; effect: "permit" | "forbid"; tier?: string }[];
+  actions: { [action: string]: IndexedAction };
+  attributes: { principal: string[]; resource: string[]; context: string[] | null };
+}
+
+/** One action of a {@link BundleIndex}; numbers are positions in `policies`. */
+export interface IndexedAction {
+  resources: string[];
+  /** The action and its groups as entities, so `action in Action::"<group>"` holds without the schema; empty outside any group. */
+  entities: EntityJson[];
+  any: number[];
+  within: { [path: string]: number[] };
+  agents: { [agent: string]: number[] };
+}
+
+/** A bundle ready to evaluate: an index to look things up in, and the policies' bodies on demand. */
 export interface CompiledBundle {
   digest: string;
   version: number;
   name: string;
+  /**
+   * This load of the bundle, unique in the isolate. Preparsed slices and memoised answers
+   * (worker/policy/engine.ts) are keyed by it, so nothing of one load is ever used for another.
+   */
+  serial: number;
   manifest: BundleManifest;
-  policyText: ReadonlyMap<string, string>;
   policies: ReadonlyMap<string, PolicyScope>;
   /** For each action in the schema: the resource entity types it applies to. */
   actions: ReadonlyMap<string, ReadonlySet<string>>;
@@ -140,38 +150,8 @@ export interface CompiledBundle {
   attributes: AttributeUse;
   /** For an action in an action group: the Action entities that carry the group hierarchy to Cedar. */
   actionEntities: ReadonlyMap<string, readonly EntityJson[]>;
-}
-
-/**
- * Attribute names the policies read on the principal, the resource and the context. A bare
- * `context` (compared or passed whole) needs all of it: `null`.
- */
-export interface AttributeUse {
-  principal: ReadonlySet<string>;
-  resource: ReadonlySet<string>;
-  context: ReadonlySet<string> | null;
-}
-
-type VarName = "principal" | "resource" | "context";
-
-function collectAttributeUse(node: unknown, use: { principal: Set<string>; resource: Set<string>; context: Set<string> | null }): void {
-  if (Array.isArray(node)) {
-    for (const item of node) collectAttributeUse(item, use);
-    return;
-  }
-  if (typeof node !== "object" || node === null) return;
-  for (const [key, value] of Object.entries(node)) {
-    if ((key === "." || key === "has") && typeof value === "object" && value !== null) {
-      const { left, attr } = value as { left?: { Var?: string }; attr?: string };
-      const name = left?.Var;
-      if ((name === "principal" || name === "resource" || name === "context") && typeof attr === "string") {
-        use[name as VarName]?.add(attr);
-        continue;
-      }
-    }
-    if (key === "Var" && value === "context") use.context = null;
-    collectAttributeUse(value, use);
-  }
+  /** A policy in Cedar's JSON form (the evaluator's input), by id; read from the artifact on first use. */
+  policyJson(id: string): PolicyJson;
 }
 
 const ENTITY_TYPE_BY_KIND = { path: "File", url: "Url", command: "Command", tool: "Tool" } as const;
@@ -180,150 +160,159 @@ export function entityTypeFor(kind: TargetKind): string {
   return ENTITY_TYPE_BY_KIND[kind];
 }
 
+let loads = 0;
+
 /**
- * Parses and strictly validates the policies of a verified statement against its
- * schema, and indexes every policy by the actions its scope admits. Throws
- * `BundleError` for anything that would make evaluation ambiguous.
+ * The bundle an index describes. `body(position)` gives the policy at a position of
+ * `index.policies` in Cedar's JSON form, and is called only when a slice first needs that
+ * policy. Throws `BundleError` (`bundle_invalid`) for a manifest that does not validate or an
+ * index that does not hold together.
  */
-export function compileBundle(document: BundleStatement): CompiledBundle {
-  const manifestResult = BundleManifestSchema.safeParse(document.manifest);
+export function bundleFromIndex(
+  meta: { digest: string; version: number; name: string },
+  manifestJson: unknown,
+  index: BundleIndex,
+  body: (position: number) => PolicyJson,
+): CompiledBundle {
+  const manifestResult = BundleManifestSchema.safeParse(manifestJson);
   if (!manifestResult.success) {
     throw new BundleError("bundle_invalid", "the manifest is invalid", manifestResult.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }
   const manifest = manifestResult.data;
-  const tierOrder = manifest.review_tiers.map((tier) => tier.name);
-  const pathClasses = compilePathClasses(manifest.path_classes);
-
-  const schemaCheck = checkParseSchema(document.schema);
-  if (schemaCheck.type === "failure") throw new BundleError("bundle_invalid", "the schema does not parse", messages(schemaCheck.errors));
-
-  const parts = policySetTextToParts(document.policies);
-  if (parts.type === "failure") throw new BundleError("bundle_invalid", "the policies do not parse", messages(parts.errors));
-  if (parts.policy_templates.length > 0) throw new BundleError("bundle_invalid", "policy templates are not supported");
-
-  const policyText = new Map<string, string>();
-  const scopes: { scope: PolicyScope; json: PolicyJson }[] = [];
-  for (const text of parts.policies) {
-    const parsed = policyToJson(text);
-    if (parsed.type === "failure") throw new BundleError("bundle_invalid", "a policy does not parse", messages(parsed.errors));
-    const json = parsed.json;
-    const id = json.annotations?.["id"];
-    if (!id) throw new BundleError("bundle_invalid", "every policy needs an @id annotation", [text.slice(0, 120)]);
-    if (policyText.has(id)) throw new BundleError("bundle_invalid", `policy id ${id} is used twice`);
-    const reviewTier = json.annotations?.["review"];
-    if (reviewTier !== undefined) {
-      if (json.effect !== "forbid") throw new BundleError("bundle_invalid", `policy ${id}: @review applies to forbid policies only`);
-      if (!tierOrder.includes(reviewTier)) throw new BundleError("bundle_invalid", `policy ${id}: review tier ${reviewTier} is not in the manifest`);
-    }
-    policyText.set(id, text);
-    const scope: PolicyScope = { id, effect: json.effect, principal: exactAgent(json), within: requiredWithin(json) };
-    if (reviewTier !== undefined) scope.reviewTier = reviewTier;
-    scopes.push({ scope, json });
-  }
-
-  const validation = validate({
-    validationSettings: { mode: "strict" },
-    schema: document.schema,
-    policies: { staticPolicies: Object.fromEntries(policyText) },
-  });
-  if (validation.type === "failure") throw new BundleError("bundle_invalid", "validation could not run", messages(validation.errors));
-  if (validation.validationErrors.length > 0) {
-    throw new BundleError(
-      "bundle_invalid",
-      "the policies do not validate against the schema",
-      validation.validationErrors.map((error) => `${error.policyId}: ${error.error.message}`),
-    );
-  }
-
-  const attributeUse = { principal: new Set<string>(), resource: new Set<string>(), context: new Set<string>() as Set<string> | null };
-  for (const { json } of scopes) collectAttributeUse(json.conditions, attributeUse);
-
-  const actions = schemaActions(document.schema);
+  const scopes = index.policies.map(({ id, effect, tier }): PolicyScope => (tier === undefined ? { id, effect } : { id, effect, reviewTier: tier }));
+  const positions = new Map<string, number>();
+  scopes.forEach((scope, position) => positions.set(scope.id, position));
+  if (positions.size !== scopes.length) throw new BundleError("bundle_invalid", "the index names a policy id twice");
+  const at = (position: number): PolicyScope => {
+    const scope = scopes[position];
+    if (scope === undefined) throw new BundleError("bundle_invalid", `the index refers to policy ${position} of ${scopes.length}`);
+    return scope;
+  };
+  const actions = new Map<string, ReadonlySet<string>>();
   const policiesByAction = new Map<string, ActionPolicies>();
-  for (const [action, { ancestors }] of actions) {
-    const anyAgent: PolicyScope[] = [];
-    const anyAgentWithin = new Map<string, PolicyScope[]>();
-    const byAgent = new Map<string, PolicyScope[]>();
-    const push = (map: Map<string, PolicyScope[]>, key: string, scope: PolicyScope) => {
-      const list = map.get(key);
-      if (list) list.push(scope);
-      else map.set(key, [scope]);
-    };
-    for (const { scope, json } of scopes) {
-      if (!actionScopeAdmits(json, action, ancestors)) continue;
-      if (scope.principal !== null) push(byAgent, scope.principal, scope);
-      else if (scope.within !== null) push(anyAgentWithin, scope.within, scope);
-      else anyAgent.push(scope);
-    }
-    policiesByAction.set(action, { anyAgent, anyAgentWithin, byAgent });
+  const actionEntities = new Map<string, readonly EntityJson[]>();
+  for (const [action, indexed] of Object.entries(index.actions)) {
+    actions.set(action, new Set(indexed.resources));
+    actionEntities.set(action, indexed.entities);
+    policiesByAction.set(action, {
+      anyAgent: indexed.any.map(at),
+      anyAgentWithin: new Map(Object.entries(indexed.within).map(([path, list]) => [path, list.map(at)])),
+      byAgent: new Map(Object.entries(indexed.agents).map(([agent, list]) => [agent, list.map(at)])),
+    });
   }
-
+  const bodies = new Map<string, PolicyJson>();
+  loads += 1;
   return {
-    digest: document.digest,
-    version: document.version,
-    name: document.name,
+    ...meta,
+    serial: loads,
     manifest,
-    policyText,
-    policies: new Map(scopes.map(({ scope }) => [scope.id, scope])),
-    actions: new Map([...actions].map(([action, { resourceTypes }]) => [action, resourceTypes])),
+    policies: new Map(scopes.map((scope) => [scope.id, scope])),
+    actions,
     policiesByAction,
-    tierOrder,
-    pathClasses,
-    attributes: attributeUse,
-    actionEntities: new Map([...actions].map(([action, { ancestors, parents }]) => [action, actionHierarchy(action, ancestors, parents)])),
+    tierOrder: manifest.review_tiers.map((tier) => tier.name),
+    pathClasses: compilePathClasses(manifest.path_classes),
+    attributes: {
+      principal: new Set(index.attributes.principal),
+      resource: new Set(index.attributes.resource),
+      context: index.attributes.context === null ? null : new Set(index.attributes.context),
+    },
+    actionEntities,
+    policyJson(id) {
+      let json = bodies.get(id);
+      if (json === undefined) {
+        const position = positions.get(id);
+        if (position === undefined) throw new BundleError("bundle_invalid", `no policy ${id} in the index`);
+        json = body(position);
+        bodies.set(id, json);
+      }
+      return json;
+    },
   };
 }
 
-function messages(errors: DetailedError[]): string[] {
-  return errors.map((error) => error.message);
+/** An artifact whose signature verified (worker/policy/artifact.ts `verifyBundleArtifact`). */
+export interface OpenableArtifact {
+  statement: { digest: string; version: number; name: string; manifest: unknown; index: unknown };
+  /** One canonical JSON line per policy, in index order: the policies in Cedar's JSON form. */
+  compiled: Uint8Array;
 }
 
-/** The agent a policy names with `principal == Agent::"…"`; any other principal scope may match anyone. */
-function exactAgent(json: PolicyJson): string | null {
-  const principal = json.principal;
-  if (principal.op !== "==" || !("entity" in principal)) return null;
-  const uid = "__entity" in principal.entity ? principal.entity.__entity : principal.entity;
-  return uid.type === "Agent" ? uid.id : null;
-}
-
-function actionScopeAdmits(json: PolicyJson, action: string, ancestors: ReadonlySet<string>): boolean {
-  const scope = json.action;
-  if (scope.op === "All") return true;
-  const named = scope.op === "==" ? ("entity" in scope ? [scope.entity] : []) : "entity" in scope ? [scope.entity] : scope.entities;
-  return named.some((uid) => {
-    const { id } = "__entity" in uid ? uid.__entity : uid;
-    return scope.op === "==" ? id === action : id === action || ancestors.has(id);
+/**
+ * The bundle of a verified artifact, without compiling anything: the index is read as it is,
+ * and a policy's body is parsed (strictly, from exactly the signed bytes) the first time a
+ * slice needs it. The cost is the index's size, not the policy set's: a new isolate decides
+ * after a few milliseconds at any number of policies. Throws `BundleError` (`bundle_invalid`)
+ * when the index does not hold together or the line count is not the policy count.
+ */
+export function openBundle(artifact: OpenableArtifact): CompiledBundle {
+  const index = readIndex(artifact.statement.index);
+  const lines = lineStarts(artifact.compiled);
+  if (lines.length - 1 !== index.policies.length) throw new BundleError("bundle_invalid", `the artifact holds ${lines.length - 1} compiled policies for ${index.policies.length} in its index`);
+  const { digest, version, name } = artifact.statement;
+  return bundleFromIndex({ digest, version, name }, artifact.statement.manifest, index, (position) => {
+    const line = artifact.compiled.subarray(lines[position], (lines[position + 1] as number) - 1);
+    return parseStrictJson(line) as unknown as PolicyJson;
   });
 }
 
-/** The action and its groups as entities, so `action in Action::"<group>"` holds without the schema at evaluation. */
-function actionHierarchy(action: string, ancestors: ReadonlySet<string>, parents: ReadonlyMap<string, string[]>): EntityJson[] {
-  if (ancestors.size === 0) return [];
-  return [action, ...ancestors].map((id) => ({ uid: { type: "Action", id }, attrs: {}, parents: (parents.get(id) ?? []).map((parent) => ({ type: "Action", id: parent })) }));
+/** Where each newline-terminated line starts, and one past the last line's end. */
+function lineStarts(bytes: Uint8Array): Uint32Array {
+  const starts: number[] = [0];
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) starts.push(at + 1);
+  if (starts[starts.length - 1] !== bytes.length) throw new BundleError("bundle_invalid", "the compiled policies do not end with a newline");
+  return Uint32Array.from(starts);
 }
 
-/** Actions of the (unnamespaced) schema with their resource types and action-group ancestors. */
-function schemaActions(schema: string): Map<string, { resourceTypes: Set<string>; ancestors: Set<string>; parents: Map<string, string[]> }> {
-  const json = schemaToJson(schema);
-  if (json.type === "failure") throw new BundleError("bundle_invalid", "the schema cannot be read", messages(json.errors));
-  const namespaces = Object.keys(json.json);
-  if (namespaces.length !== 1 || namespaces[0] !== "") throw new BundleError("bundle_invalid", "the schema must not declare a namespace");
-  const declared = json.json[""]?.actions ?? {};
-  const parents = new Map<string, string[]>();
-  for (const [name, action] of Object.entries(declared)) parents.set(name, (action.memberOf ?? []).map((parent) => parent.id));
-  const ancestorsOf = (name: string, seen = new Set<string>()): Set<string> => {
-    for (const parent of parents.get(name) ?? []) {
-      if (!seen.has(parent)) {
-        seen.add(parent);
-        ancestorsOf(parent, seen);
-      }
-    }
-    return seen;
-  };
-  const actions = new Map<string, { resourceTypes: Set<string>; ancestors: Set<string>; parents: Map<string, string[]> }>();
-  for (const [name, action] of Object.entries(declared)) {
-    if (!action.appliesTo) continue;
-    actions.set(name, { resourceTypes: new Set(action.appliesTo.resourceTypes), ancestors: ancestorsOf(name), parents });
+const malformedIndex = (what: string) => new BundleError("bundle_invalid", `the index is malformed: ${what}`);
+const isRecord = (value: unknown): value is { [key: string]: unknown } => typeof value === "object" && value !== null && !Array.isArray(value);
+const stringList = (value: unknown, what: string): string[] => {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) throw malformedIndex(what);
+  return value;
+};
+const positionList = (value: unknown, what: string): number[] => {
+  if (!Array.isArray(value) || !value.every((item) => Number.isSafeInteger(item) && (item as number) >= 0)) throw malformedIndex(what);
+  return value as number[];
+};
+
+/**
+ * Checks the shape of a signed index while taking it as it is: the publisher's build made it
+ * and activation compared it with a fresh compilation, so here only its form is checked, in one
+ * pass over it.
+ */
+export function readIndex(value: unknown): BundleIndex {
+  if (!isRecord(value) || !Array.isArray(value["policies"]) || !isRecord(value["actions"]) || !isRecord(value["attributes"])) throw malformedIndex("policies, actions and attributes");
+  const policies = value["policies"].map((policy: unknown): BundleIndex["policies"][number] => {
+    if (!isRecord(policy)) throw malformedIndex("a policy");
+    const { id, effect, tier } = policy;
+    if (typeof id !== "string" || (effect !== "permit" && effect !== "forbid")) throw malformedIndex("a policy");
+    if (tier !== undefined && typeof tier !== "string") throw malformedIndex(`the tier of ${id}`);
+    return tier === undefined ? { id, effect } : { id, effect, tier };
+  });
+  const actions: { [action: string]: IndexedAction } = {};
+  for (const [action, indexed] of Object.entries(value["actions"])) {
+    if (!isRecord(indexed) || !Array.isArray(indexed["entities"]) || !isRecord(indexed["within"]) || !isRecord(indexed["agents"])) throw malformedIndex(`action ${action}`);
+    const within: { [path: string]: number[] } = {};
+    for (const [path, list] of Object.entries(indexed["within"])) within[path] = positionList(list, `action ${action}, within ${path}`);
+    const agents: { [agent: string]: number[] } = {};
+    for (const [agent, list] of Object.entries(indexed["agents"])) agents[agent] = positionList(list, `action ${action}, agent ${agent}`);
+    if (!indexed["entities"].every(isRecord)) throw malformedIndex(`action ${action}, entities`);
+    actions[action] = {
+      resources: stringList(indexed["resources"], `action ${action}, resources`),
+      entities: indexed["entities"] as unknown as EntityJson[],
+      any: positionList(indexed["any"], `action ${action}, any`),
+      within,
+      agents,
+    };
   }
-  return actions;
+  const attributes = value["attributes"];
+  const context = attributes["context"];
+  return {
+    policies,
+    actions,
+    attributes: {
+      principal: stringList(attributes["principal"], "principal attributes"),
+      resource: stringList(attributes["resource"], "resource attributes"),
+      context: context === null ? null : stringList(context, "context attributes"),
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { preparsePolicySet, statefulIsAuthorized, type CedarValueJson, type Context, type EntityJson } from "./cedar.ts";
+import { preparsePolicySet, statefulIsAuthorized, type CedarValueJson, type Context, type EntityJson, type StatefulAuthorizationCall } from "./cedar.ts";
 import type { CompiledBundle, PolicyScope } from "./bundle.ts";
 import { WardenError } from "../errors.ts";
 
@@ -19,48 +19,90 @@ export interface CedarRequest {
 }
 
 /**
- * Preparsed policy sets, one per (bundle, action, agent slice, with or without review
- * policies). Built on first use and kept for the isolate's life: a bundle's slices
- * are few (actions × agents its policies name), and per request only lookups remain.
+ * A map that keeps its `limit` most recently used entries: a Map iterates in insertion order,
+ * so re-inserting on use keeps the oldest first in line for eviction.
  */
-const preparsedSlices = new Map<string, string>();
+class Recent<V> {
+  private readonly entries = new Map<string, V>();
+  constructor(private readonly limit: number) {}
 
-/**
- * The slice for one target: the action's policies for any agent, those naming this agent, and
- * of the path-bound ones only those bound to a directory on the target's path (`within`).
- */
-function sliceId(bundle: CompiledBundle, action: string, agentId: string, within: readonly string[], withReview: boolean): string {
-  const policies = bundle.policiesByAction.get(action);
-  const named = policies?.byAgent.get(agentId);
-  const onPath = policies && policies.anyAgentWithin.size > 0 ? within.flatMap((prefix) => policies.anyAgentWithin.get(prefix) ?? []) : [];
-  const key = `${bundle.digest}|${action}|${named ? agentId : "*"}|${withReview ? "all" : "no-review"}|${onPath.map((policy) => policy.id).join(",")}`;
-  let id = preparsedSlices.get(key);
-  if (id === undefined) {
-    const slice: PolicyScope[] = [...(policies?.anyAgent ?? []), ...onPath, ...(named ?? [])].filter((policy) => withReview || policy.reviewTier === undefined);
-    const staticPolicies = Object.fromEntries(slice.map((policy) => [policy.id, bundle.policyText.get(policy.id) ?? ""]));
-    const prepared = preparsePolicySet(key, { staticPolicies });
-    if (prepared.type === "failure") throw new WardenError("internal_error", `policy slice ${key} failed to prepare: ${prepared.errors.map((e) => e.message).join("; ")}`);
-    preparsedSlices.set(key, key);
-    id = key;
+  get(key: string): V | undefined {
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
   }
-  return id;
+
+  /** Adds `value`; returns the entry evicted to make room, if any. */
+  set(key: string, value: V): [string, V] | undefined {
+    this.entries.set(key, value);
+    if (this.entries.size <= this.limit) return undefined;
+    const oldest = this.entries.entries().next().value as [string, V];
+    this.entries.delete(oldest[0]);
+    return oldest;
+  }
 }
 
 /**
- * No schema at evaluation: the policies were validated strictly against it when the bundle
- * loaded, the worker builds every entity to that model, and the schema's only other
+ * Preparsed slices, at most {@link MAX_SLICES} per isolate. Cedar keeps a preparsed set in
+ * the wasm instance under a name until that name is preparsed again, and has no call to drop
+ * one; so names are slots, reused when the least recently used slice is evicted, which bounds
+ * the memory slices take however many bundles, agents and paths an isolate sees.
+ */
+const MAX_SLICES = 512;
+const slices = new Recent<{ slot: string; scopes: readonly PolicyScope[] }>(MAX_SLICES);
+const freeSlots: string[] = [];
+let slotsMade = 0;
+
+/**
+ * The slice for one target: the action's policies for any agent, those naming this agent, and
+ * of the path-bound ones only those bound to a directory on the target's path (`within`). Its
+ * key names the bundle load (`serial`) and exactly which policies it holds.
+ */
+function slice(bundle: CompiledBundle, action: string, agentId: string, within: readonly string[], withReview: boolean): { key: string; slot: string; scopes: readonly PolicyScope[] } {
+  const policies = bundle.policiesByAction.get(action);
+  const named = policies?.byAgent.get(agentId);
+  const onPath = policies && policies.anyAgentWithin.size > 0 ? within.flatMap((prefix) => policies.anyAgentWithin.get(prefix) ?? []) : [];
+  const key = `${bundle.serial}|${action}|${named ? agentId : "*"}|${withReview ? "all" : "no-review"}|${onPath.map((policy) => policy.id).join(",")}`;
+  const known = slices.get(key);
+  if (known) return { key, ...known };
+  const scopes = [...(policies?.anyAgent ?? []), ...onPath, ...(named ?? [])].filter((policy) => withReview || policy.reviewTier === undefined);
+  const slot = freeSlots.pop() ?? `slice-${(slotsMade += 1)}`;
+  const prepared = preparsePolicySet(slot, { staticPolicies: Object.fromEntries(scopes.map((policy) => [policy.id, bundle.policyJson(policy.id)])) });
+  if (prepared.type === "failure") {
+    freeSlots.push(slot);
+    throw new WardenError("internal_error", `policy slice ${key} failed to prepare: ${prepared.errors.map((e) => e.message).join("; ")}`);
+  }
+  const evicted = slices.set(key, { slot, scopes });
+  if (evicted) freeSlots.push(evicted[1].slot);
+  return { key, slot, scopes };
+}
+
+/** What evaluation reads of a Cedar answer. */
+type Answer = { ok: false } | { ok: true; allow: boolean; reasons: readonly string[]; errors: readonly string[] };
+
+/**
+ * No schema at evaluation: the policies were validated strictly against it at build and at
+ * activation, the worker builds every entity to that model, and the schema's only other
  * contribution, the action-group hierarchy, travels as Action entities. Request validation
  * and the conversion of attributes no policy reads are the bulk of a call's fixed cost.
  */
-function authorize(bundle: CompiledBundle, request: CedarRequest, within: readonly string[], withReview: boolean) {
-  return statefulIsAuthorized({
+function authorize(bundle: CompiledBundle, request: CedarRequest, within: readonly string[], withReview: boolean): Answer {
+  const { slot } = slice(bundle, request.action, agentId(request.agent), within, withReview);
+  const call: StatefulAuthorizationCall = {
     principal: request.agent.uid,
     action: { type: "Action", id: request.action },
     resource: request.resource.uid,
     context: request.context,
-    preparsedPolicySetId: sliceId(bundle, request.action, agentId(request.agent), within, withReview),
+    preparsedPolicySetId: slot,
     entities: [request.agent, request.resource, ...(bundle.actionEntities.get(request.action) ?? [])],
-  });
+  };
+  const result = statefulIsAuthorized(call);
+  if (result.type === "failure") return { ok: false };
+  const { decision, diagnostics } = result.response;
+  return { ok: true, allow: decision === "allow", reasons: diagnostics.reason, errors: [...new Set(diagnostics.errors.map((error) => error.policyId))] };
 }
 
 /** Only the attributes some policy of the bundle reads. */
@@ -96,25 +138,20 @@ export function evaluateTarget(bundle: CompiledBundle, fullRequest: CedarRequest
   const within = fullRequest.resource.attrs["within"];
   const path = Array.isArray(within) ? (within as string[]) : [];
   const answer = authorize(bundle, request, path, true);
-  if (answer.type === "failure") return { outcome: "error", code: "evaluation_refused", reasons: [] };
-  const { decision, diagnostics } = answer.response;
-  if (diagnostics.errors.length > 0) {
-    return { outcome: "error", code: "policy_evaluation_error", reasons: [...new Set(diagnostics.errors.map((error) => error.policyId))] };
-  }
-  if (decision === "allow") return { outcome: "permit", reasons: diagnostics.reason };
-  if (diagnostics.reason.length === 0) return { outcome: "no_permit" };
+  if (!answer.ok) return { outcome: "error", code: "evaluation_refused", reasons: [] };
+  if (answer.errors.length > 0) return { outcome: "error", code: "policy_evaluation_error", reasons: [...answer.errors] };
+  if (answer.allow) return { outcome: "permit", reasons: [...answer.reasons] };
+  if (answer.reasons.length === 0) return { outcome: "no_permit" };
 
-  const tiers = diagnostics.reason.map((id) => bundle.policies.get(id)?.reviewTier);
+  const tiers = answer.reasons.map((id) => bundle.policies.get(id)?.reviewTier);
   if (tiers.some((tier) => tier === undefined)) {
-    return { outcome: "forbid", reasons: diagnostics.reason.filter((_, index) => tiers[index] === undefined) };
+    return { outcome: "forbid", reasons: answer.reasons.filter((_, index) => tiers[index] === undefined) };
   }
   const withoutReview = authorize(bundle, request, path, false);
-  if (withoutReview.type === "failure") return { outcome: "error", code: "evaluation_refused", reasons: [] };
-  if (withoutReview.response.diagnostics.errors.length > 0) {
-    return { outcome: "error", code: "policy_evaluation_error", reasons: withoutReview.response.diagnostics.errors.map((error) => error.policyId) };
-  }
-  if (withoutReview.response.decision !== "allow") return { outcome: "no_permit" };
-  return { outcome: "review", tier: highestTier(bundle, tiers as string[]), reasons: diagnostics.reason };
+  if (!withoutReview.ok) return { outcome: "error", code: "evaluation_refused", reasons: [] };
+  if (withoutReview.errors.length > 0) return { outcome: "error", code: "policy_evaluation_error", reasons: [...withoutReview.errors] };
+  if (!withoutReview.allow) return { outcome: "no_permit" };
+  return { outcome: "review", tier: highestTier(bundle, tiers as string[]), reasons: [...answer.reasons] };
 }
 
 /** When targets ask for different tiers, the one furthest up the escalation order holds the action. */
