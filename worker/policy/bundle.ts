@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { EntityJson, PolicyJson } from "./cedar.ts";
 import { BundleError } from "./artifact.ts";
-import { parseStrictJson } from "../json/strict.ts";
+import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 import { compilePathClasses, type PathClasses } from "./path-classes.ts";
 import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
@@ -251,7 +251,12 @@ export function openBundle(artifact: OpenableArtifact): CompiledBundle {
   const { digest, version, name } = artifact.statement;
   return bundleFromIndex({ digest, version, name }, artifact.statement.manifest, index, (position) => {
     const line = artifact.compiled.subarray(lines[position], (lines[position + 1] as number) - 1);
-    return parseStrictJson(line) as unknown as PolicyJson;
+    try {
+      return parseStrictJson(line) as unknown as PolicyJson;
+    } catch (error) {
+      if (!(error instanceof StrictJsonError)) throw error;
+      throw new BundleError("bundle_invalid", `the compiled line of policy ${position} is not strict JSON (${error.code})`);
+    }
   });
 }
 

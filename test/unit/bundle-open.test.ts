@@ -1,0 +1,147 @@
+import "../../worker/policy/cedar-workerd.ts";
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { TestFileSchema, type TestCase } from "../../cli/bundle-runner.ts";
+import { BundleError, publisherKeys, verifyBundleArtifact, type BundleSources } from "../../worker/policy/artifact.ts";
+import { openBundle, readIndex, type CompiledBundle } from "../../worker/policy/bundle.ts";
+import { compileBundle, compileSources } from "../../worker/policy/compile.ts";
+import { decide, type ActionRequest, type DeviceContext } from "../../worker/policy/decide.ts";
+import { generateBundle } from "../../bench/policies.ts";
+import { defaultSources, signedArtifact, uniqueId } from "../helpers.ts";
+
+/**
+ * An isolate decides from the artifact's signed index and parses a policy's JSON only when a
+ * slice needs it (worker/policy/bundle.ts `openBundle`); `warden bundle test` and activation
+ * compile the sources whole (worker/policy/compile.ts). Both must decide exactly alike: every
+ * case below is decided by both and the verdicts compared whole (decision, reason code,
+ * reasons in order, tier, canonical targets, derived targets).
+ */
+
+const now = Date.parse("2026-11-22T12:00:00Z");
+const device: DeviceContext = { id: "test-device", os: "linux", assurance: "software" };
+
+/** The same sources, compiled whole in memory and opened lazily from a signed, verified artifact. */
+async function bothWays(sources: BundleSources): Promise<{ eager: CompiledBundle; lazy: CompiledBundle }> {
+  const { statement, artifact } = await signedArtifact(sources, { tenant: uniqueId("tenant"), version: 1 });
+  const verified = await verifyBundleArtifact(artifact, await publisherKeys(env.PUBLISHER_KEYS), Date.now());
+  return { eager: compileBundle({ ...sources, digest: statement.digest, version: statement.version, name: statement.name }), lazy: openBundle(verified) };
+}
+
+const defaultCases: TestCase[] = Object.values(import.meta.glob<unknown>("../../policy-bundles/default/tests/*.json", { eager: true, import: "default" })).flatMap(
+  (json) => TestFileSchema.parse(json).cases,
+);
+
+describe("a lazily opened artifact decides exactly as the eagerly compiled bundle", () => {
+  it(`the default bundle's ${defaultCases.length} test cases, each on both`, async () => {
+    const { eager, lazy } = await bothWays(defaultSources);
+    expect(lazy.digest).toBe(eager.digest);
+    for (const testCase of defaultCases) {
+      const caseDevice = { id: device.id, os: testCase.device.os, shell: testCase.device.shell, assurance: testCase.device.assurance };
+      // Lazy first: its slices are parsed cold, from the signed lines.
+      const fromArtifact = decide(lazy, testCase.request, caseDevice, now);
+      expect({ case: testCase.name, verdict: fromArtifact }).toEqual({ case: testCase.name, verdict: decide(eager, testCase.request, caseDevice, now) });
+      expect(fromArtifact.decision).toBe(testCase.expect.decision);
+    }
+  });
+
+  /** Requests that reach every kind of generated policy: the agent's own, another agent's, shared and blocked paths, secrets, programs, hosts. */
+  function requestsFor(count: number, sample: number): ActionRequest[] {
+    const requests: ActionRequest[] = [];
+    const step = Math.max(1, Math.floor(count / sample));
+    for (let i = 0; i < count; i += step) {
+      const agent = { id: `agent-${i}`, version: "1.0.0" };
+      const path = (value: string) => [{ kind: "path" as const, value }];
+      for (const type of ["file.read", "file.write", "file.delete"]) {
+        requests.push({ agent, action: { type, targets: path(`/data/${i}/report.txt`) } });
+        requests.push({ agent, action: { type, targets: path(`/data/${i}/secret-${i}/key`) } });
+        requests.push({ agent, action: { type, targets: path(`/data/${i + 1}/report.txt`) } });
+        requests.push({ agent, action: { type, targets: path(`/shared/${i - (i % 50) + 49}/notes.md`) } });
+        requests.push({ agent, action: { type, targets: path(`/blocked/${i - (i % 50) + 49}/x`) } });
+      }
+      requests.push({ agent, action: { type: "command.exec", targets: [{ kind: "command", value: `tool-${i} --help` }] } });
+      requests.push({ agent, action: { type: "command.exec", targets: [{ kind: "command", value: `tool-${i} > /blocked/${i - (i % 50) + 49}/out` }] } });
+      requests.push({ agent, action: { type: "http.request", targets: [{ kind: "url", value: `https://host-${i}.example/x` }] } });
+      requests.push({ agent: { id: "nobody", version: "1" }, action: { type: "file.read", targets: path(`/shared/${i - (i % 50) + 49}/notes.md`) } });
+    }
+    return requests;
+  }
+
+  it.each([
+    [10, 10],
+    [100, 100],
+    [1000, 60],
+  ])("a generated bundle of %i policies, %i agents sampled", async (count, sample) => {
+    const schema = defaultSources.schema;
+    const generated = generateBundle(count, schema, defaultSources.manifest);
+    const { eager, lazy } = await bothWays(generated.sources);
+    const decisions = new Map<string, number>();
+    for (const request of requestsFor(count, sample)) {
+      const fromArtifact = decide(lazy, request, device, now);
+      expect({ request, verdict: fromArtifact }).toEqual({ request, verdict: decide(eager, request, device, now) });
+      decisions.set(`${fromArtifact.decision}/${fromArtifact.reasonCode}`, (decisions.get(`${fromArtifact.decision}/${fromArtifact.reasonCode}`) ?? 0) + 1);
+    }
+    // The requests reach permits, forbids and the absence of a permit alike, not one outcome only.
+    expect([...decisions.keys()].sort()).toEqual(expect.arrayContaining(["deny/no_applicable_permit", "deny/policy_forbid", "permit/policy_permit"]));
+  });
+});
+
+describe("opening an artifact parses only what a decision needs", () => {
+  it("a corrupt policy line outside a request's slice does not stop it; the request whose slice holds it fails closed", async () => {
+    const { statement, artifact } = await signedArtifact(defaultSources, { tenant: uniqueId("tenant"), version: 1 });
+    const verified = await verifyBundleArtifact(artifact, await publisherKeys(env.PUBLISHER_KEYS), Date.now());
+    const lines = new TextDecoder().decode(verified.compiled).split("\n");
+    const at = (statement.index["policies"] as { id: string }[]).findIndex((policy) => policy.id === "package-registry");
+    lines[at] = "{not json";
+    const bundle = openBundle({ ...verified, compiled: new TextEncoder().encode(lines.join("\n")) });
+    const write: ActionRequest = { agent: { id: "claude-code", version: "2" }, action: { type: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a.ts" }] } };
+    expect(decide(bundle, write, device, now)).toMatchObject({ decision: "permit", reasons: ["workspace-read-write"] });
+    const fetch: ActionRequest = { agent: { id: "claude-code", version: "2" }, action: { type: "http.request", targets: [{ kind: "url", value: "https://registry.npmjs.org/hono" }] } };
+    expect(() => decide(bundle, fetch, device, now)).toThrow(BundleError);
+  });
+
+  it("an index that does not hold together, or a line count that is not the policy count, is refused: bundle_invalid", async () => {
+    const { artifact } = await signedArtifact(defaultSources, { tenant: uniqueId("tenant"), version: 1 });
+    const verified = await verifyBundleArtifact(artifact, await publisherKeys(env.PUBLISHER_KEYS), Date.now());
+    const index = verified.statement.index as { policies: unknown[]; actions: Record<string, { any: number[] }> };
+    const refusals: [string, () => unknown][] = [
+      ["no policies", () => readIndex({ ...index, policies: "all" })],
+      ["a policy without an effect", () => readIndex({ ...index, policies: [{ id: "x" }] })],
+      ["a position that is not a number", () => readIndex({ ...index, actions: { "file.read": { ...index.actions["file.read"], any: ["0"] } } })],
+      ["a position past the policies", () => openBundle({ ...verified, statement: { ...verified.statement, index: { ...index, actions: { "file.read": { ...index.actions["file.read"], any: [index.policies.length] } } } } })],
+      ["one line missing", () => openBundle({ ...verified, compiled: verified.compiled.subarray(0, verified.compiled.lastIndexOf(0x0a, verified.compiled.length - 2) + 1) })],
+      ["the last line unterminated", () => openBundle({ ...verified, compiled: verified.compiled.subarray(0, verified.compiled.length - 1) })],
+    ];
+    for (const [what, open] of refusals) {
+      let caught: unknown;
+      try {
+        open();
+      } catch (error) {
+        caught = error;
+      }
+      expect({ what, code: caught instanceof BundleError ? caught.code : caught }).toEqual({ what, code: "bundle_invalid" });
+    }
+  });
+});
+
+describe("compiling sources", () => {
+  it("is deterministic: the same sources give the same index and lines", () => {
+    const first = compileSources(defaultSources);
+    const second = compileSources(defaultSources);
+    expect(JSON.stringify(second.index)).toBe(JSON.stringify(first.index));
+    expect(second.lines).toBe(first.lines);
+  });
+
+  it("refuses a Long beyond 2^53, which its JSON form cannot carry exactly: bundle_invalid", () => {
+    const sources = { ...defaultSources, policies: `@id("big") forbid (principal, action, resource) when { context.now > 9007199254740993 };` };
+    let caught: unknown;
+    try {
+      compileSources(sources);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(BundleError);
+    expect((caught as BundleError).code).toBe("bundle_invalid");
+    // Control: the largest exact integer compiles.
+    expect(() => compileSources({ ...sources, policies: sources.policies.replace("9007199254740993", "9007199254740991") })).not.toThrow();
+  });
+});
