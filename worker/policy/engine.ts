@@ -80,8 +80,21 @@ function slice(bundle: CompiledBundle, action: string, agentId: string, within: 
   return { key, slot, scopes };
 }
 
-/** What evaluation reads of a Cedar answer. */
-type Answer = { ok: false } | { ok: true; allow: boolean; reasons: readonly string[]; errors: readonly string[] };
+/** What evaluation reads of a Cedar answer; frozen, as memoised answers are shared. */
+type Answer = Readonly<{ ok: false }> | Readonly<{ ok: true; allow: boolean; reasons: readonly string[]; errors: readonly string[] }>;
+
+/**
+ * Answers already computed, at most {@link MAX_ANSWERS} per isolate, by slice key and the
+ * exact input of the Cedar call. Cedar evaluation is a pure function of the policies and of
+ * that input — it has no clock, no randomness and no I/O — so an answer for the same policies
+ * and the same input is the answer. The key holds both: the slice key names the bundle load and
+ * the policies, and `callKey` serialises every entity, attribute and context value handed to
+ * Cedar (time included whenever a policy reads `context.now`, since it is then in the input).
+ * Why no change of bundle, clock or request can reach a stale answer: docs/scale.md › The
+ * verdict memo.
+ */
+const MAX_ANSWERS = 4096;
+const answers = new Recent<Answer>(MAX_ANSWERS);
 
 /**
  * No schema at evaluation: the policies were validated strictly against it at build and at
@@ -90,7 +103,7 @@ type Answer = { ok: false } | { ok: true; allow: boolean; reasons: readonly stri
  * and the conversion of attributes no policy reads are the bulk of a call's fixed cost.
  */
 function authorize(bundle: CompiledBundle, request: CedarRequest, within: readonly string[], withReview: boolean): Answer {
-  const { slot } = slice(bundle, request.action, agentId(request.agent), within, withReview);
+  const { key: sliceKey, slot } = slice(bundle, request.action, agentId(request.agent), within, withReview);
   const call: StatefulAuthorizationCall = {
     principal: request.agent.uid,
     action: { type: "Action", id: request.action },
@@ -99,10 +112,57 @@ function authorize(bundle: CompiledBundle, request: CedarRequest, within: readon
     preparsedPolicySetId: slot,
     entities: [request.agent, request.resource, ...(bundle.actionEntities.get(request.action) ?? [])],
   };
+  const input = callKey(call);
+  const memoKey = input === null ? null : `${sliceKey}\n${input}`;
+  const known = memoKey === null ? undefined : answers.get(memoKey);
+  if (known) return known;
   const result = statefulIsAuthorized(call);
-  if (result.type === "failure") return { ok: false };
-  const { decision, diagnostics } = result.response;
-  return { ok: true, allow: decision === "allow", reasons: diagnostics.reason, errors: [...new Set(diagnostics.errors.map((error) => error.policyId))] };
+  const answer: Answer =
+    result.type === "failure"
+      ? Object.freeze({ ok: false })
+      : Object.freeze({
+          ok: true,
+          allow: result.response.decision === "allow",
+          reasons: Object.freeze([...result.response.diagnostics.reason]),
+          errors: Object.freeze([...new Set(result.response.diagnostics.errors.map((error) => error.policyId))]),
+        });
+  if (memoKey !== null) answers.set(memoKey, answer);
+  return answer;
+}
+
+/**
+ * The input of a Cedar call as one canonical string: principal, action, resource, context and
+ * every entity with all their attributes, object members sorted (RFC 8785 order). The policy
+ * set is named by the slice key, not here. Null — the call is not memoised — for anything
+ * that is not plain JSON data (an `undefined` member, a number that is not finite), which has
+ * no single serialisation to key on.
+ */
+function callKey(call: StatefulAuthorizationCall): string | null {
+  try {
+    return canonical([call.principal, call.action, call.resource, call.context, call.entities]);
+  } catch {
+    return null;
+  }
+}
+
+function canonical(value: unknown): string {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return JSON.stringify(value);
+    case "number":
+      if (!Number.isFinite(value)) throw new RangeError("not finite");
+      return JSON.stringify(value);
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(record[key])}`).join(",")}}`;
+    }
+    default:
+      throw new TypeError(`no canonical form for ${typeof value}`);
+  }
 }
 
 /** Only the attributes some policy of the bundle reads. */
