@@ -51,8 +51,10 @@ export interface HttpResults {
   appendLoadedP50: number;
   /** Mean milliseconds to sign one DPoP proof in Node (done ahead of the timed loops). */
   proofSignMs: number;
-  /** Microseconds per step of a decision, timed in the isolate (bench/worker.ts /bench/breakdown). */
+  /** Microseconds per step of a decision, timed in the isolate (bench/worker.ts /bench/breakdown), and the WebCrypto operations they need. */
   breakdown: Record<string, number | null>;
+  /** Microseconds per operation inside the device's Durable Object: proof spend, bare insert, recordDecisions, the chain floor's insert. */
+  storageUs: Record<string, number>;
   /** compileBundle() of the default bundle in the isolate, warm, median of 3, ms. */
   compileDefaultMs: number;
   firstDecision: DecisionResponse;
@@ -268,7 +270,7 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
   });
   const breakdownText = await breakdownResponse.text();
   if (!breakdownResponse.ok) throw new Error(`breakdown answered ${breakdownResponse.status}: ${breakdownText}`);
-  const breakdown = JSON.parse(breakdownText) as { verdict: string; compileDefaultMs: number; timings: Record<string, { us: number } | { error: string }> };
+  const breakdown = JSON.parse(breakdownText) as { verdict: string; compileDefaultMs: number; timings: Record<string, { us: number } | { error: string }>; storage: Record<string, number> };
   for (const [name, timing] of Object.entries(breakdown.timings)) if ("error" in timing) log(`  breakdown step ${name} failed: ${timing.error}`);
   log(`  in-isolate breakdown done`);
 
@@ -276,6 +278,7 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
     options,
     compileDefaultMs: breakdown.compileDefaultMs,
     breakdown: Object.fromEntries(Object.entries(breakdown.timings).map(([name, timing]) => [name, "us" in timing ? timing.us : null])),
+    storageUs: breakdown.storage,
     decision: stats(decisionMs),
     chain: stats(chainMs),
     append: stats(appendMs),

@@ -21,10 +21,14 @@
  *   POST /bench/tpm              TPM quote verification beside its signature-verification floor (bench/tpm.ts).
  *   POST /bench/json             the strict JSON reader beside JSON.parse on request bodies (bench/json.ts).
  */
+import { createHash } from "node:crypto";
 import { createApp } from "../worker/app.ts";
+import { DeviceLog as ProductionDeviceLog } from "../durable-objects/DeviceLog.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { CompiledBundle } from "../worker/policy/bundle.ts";
-import { compileBundle } from "../worker/policy/compile.ts";
+import { checkPrecompiled, compileBundle } from "../worker/policy/compile.ts";
+import { openBundle } from "../worker/policy/bundle.ts";
+import { verifyBundleArtifact } from "../worker/policy/artifact.ts";
 import {
   checkParseSchema,
   policySetTextToParts,
@@ -46,6 +50,7 @@ import * as store from "../worker/policy/store.ts";
 import { issueActionToken } from "../worker/tokens/action.ts";
 import { verifyDpopProof } from "../worker/tokens/dpop.ts";
 import { verifyWardenJwt } from "../worker/tokens/jwt.ts";
+import { base64url } from "jose";
 import { signingKey } from "../worker/tokens/keys.ts";
 import { tpmBenchRoutes } from "./tpm.ts";
 import { cvmBenchRoutes } from "./cvm.ts";
@@ -57,6 +62,52 @@ import type { ChainFloor } from "./chain-floor.ts";
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
 export * from "../worker/index.ts";
 export { ChainFloor } from "./chain-floor.ts";
+
+/**
+ * The production DeviceLog with one bench-only method: the decision path's storage work timed
+ * inside the object, beside the floors it is made of (this class shadows the one `export *`
+ * brings, so DEVICES binds it).
+ */
+export class DeviceLog extends ProductionDeviceLog {
+  benchStorage(args: { n: number; rounds: number; data: { [key: string]: JsonValue } }): Record<string, number> {
+    const sql = this.ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS bench_insert (k TEXT PRIMARY KEY, e INTEGER NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS bench_chain (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, row TEXT NOT NULL)");
+    let head = { seq: sql.exec<{ n: number }>("SELECT count(*) AS n FROM bench_chain").one().n, hash: "0".repeat(64) };
+    const row = JSON.stringify(args.data);
+    const ops: Record<string, () => void> = {
+      // One proof spent (expired ones purged first, then the check-and-set insert), in its own transaction.
+      proofSpend: () => {
+        const spent = this.spendProof({ jti: crypto.randomUUID(), expiresAt: Date.now() + 66_000 }, Date.now());
+        if (!spent.ok) throw new Error("spend refused");
+      },
+      bareInsert: () => this.ctx.storage.transactionSync(() => sql.exec("INSERT INTO bench_insert (k, e) VALUES (?, ?)", crypto.randomUUID(), Date.now())),
+      // What POST /v1/decisions asks of the object: the proof spent and the decision appended (hash, key, HMAC) in one transaction.
+      recordDecisions: () => {
+        const recorded = this.recordDecisions({ proof: { jti: crypto.randomUUID(), expiresAt: Date.now() + 66_000 }, now: Date.now(), decisions: [args.data] });
+        if (!recorded.ok) throw new Error(`recordDecisions refused: ${recorded.code}`);
+      },
+      // The chain floor's work (bench/chain-floor.ts) on the same row.
+      chainFloorInsert: () =>
+        this.ctx.storage.transactionSync(() => {
+          const hash = createHash("sha256").update(head.hash).update(row).digest("hex");
+          sql.exec("INSERT INTO bench_chain (seq, hash, row) VALUES (?, ?, ?)", head.seq + 1, hash, row);
+          head = { seq: head.seq + 1, hash };
+        }),
+    };
+    const result: Record<string, number> = {};
+    for (const [name, op] of Object.entries(ops)) {
+      const rounds: number[] = [];
+      for (let round = 0; round < args.rounds; round += 1) {
+        const t0 = performance.now();
+        for (let i = 0; i < args.n; i += 1) op();
+        rounds.push(((performance.now() - t0) * 1000) / args.n);
+      }
+      result[name] = median(rounds);
+    }
+    return result;
+  }
+}
 
 const app = createApp();
 tpmBenchRoutes(app);
@@ -141,25 +192,64 @@ interface Loaded {
   bundle: CompiledBundle;
   wholeSetId: string;
   schemaId: string;
-  compileMs: number;
-  preparseWholeMs: number;
 }
 const loaded = new Map<string, Loaded>();
 
+/**
+ * A generated bundle's signed artifact (uploaded by Node to BUNDLES at `key`), taken the three
+ * ways the worker takes an artifact, each timed: read from R2; activation's checks (signature,
+ * the sources compiled again and compared with the signed index and policy JSON, opened); and an
+ * isolate's opening (signature, index), which is all a new isolate does before its first
+ * decision. The opened bundle is kept for /bench/policy/run.
+ */
 app.post("/bench/policy/load", async (c) => {
-  const document = (await c.req.json()) as Parameters<typeof compileBundle>[0];
+  const { key } = (await c.req.json()) as { key: string };
   const t0 = performance.now();
-  const bundle = compileBundle(document);
+  const object = await c.env.BUNDLES.get(key);
+  if (!object) return c.json({ error: `no artifact at ${key}` }, 404);
+  const bytes = new Uint8Array(await object.arrayBuffer());
   const t1 = performance.now();
+  const keys = await store.trustedKeys(c.env.PUBLISHER_KEYS);
+  const checked = await verifyBundleArtifact(bytes, keys, Date.now());
+  checkPrecompiled({ sources: checked.sources, index: checked.statement.index, compiled: checked.compiled });
+  openBundle(checked);
+  const t2 = performance.now();
+  const bundle = openBundle(await verifyBundleArtifact(bytes, keys, Date.now()));
+  const t3 = performance.now();
   const wholeSetId = `bench-whole:${bundle.digest}`;
   const prepared = preparsePolicySet(wholeSetId, { staticPolicies: Object.fromEntries([...bundle.policies.keys()].map((id) => [id, bundle.policyJson(id)])) });
-  const t2 = performance.now();
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);
   // The baseline validates requests against the schema, as a plain cedar-wasm integration would; decide() does not need to.
   const schemaId = `bench-schema:${bundle.digest}`;
-  preparseSchema(schemaId, document.schema);
-  loaded.set(bundle.digest, { bundle, wholeSetId, schemaId, compileMs: t1 - t0, preparseWholeMs: t2 - t1 });
-  return c.json({ digest: bundle.digest, policies: bundle.policies.size, compileMs: t1 - t0, preparseWholeMs: t2 - t1, compileSteps: compileSteps(document) });
+  preparseSchema(schemaId, checked.sources.schema);
+  loaded.set(bundle.digest, { bundle, wholeSetId, schemaId });
+  return c.json({
+    digest: bundle.digest,
+    policies: bundle.policies.size,
+    artifactBytes: bytes.length,
+    readMs: t1 - t0,
+    activationMs: t2 - t1,
+    openMs: t3 - t2,
+    compileSteps: compileSteps(checked.sources),
+  });
+});
+
+/**
+ * What a new isolate does on its first decision, timed inside it: the deployment pointer and
+ * the artifact read from R2, verified and opened, the device's bundle chosen, and the first
+ * decide() (its slice parsed and preparsed). Meant as the first request of a fresh workerd
+ * process (bench/policy.ts `coldFirstDecision`).
+ */
+app.post("/bench/policy/cold", async (c) => {
+  const { request } = (await c.req.json()) as { request: ActionRequest };
+  const t0 = performance.now();
+  const deployment = await store.loadDeployment(c.env, c.env.TENANT, Date.now());
+  const t1 = performance.now();
+  const chosen = store.bundleFor(deployment, { tenant: c.env.TENANT, id: "bench-cold", groups: [] }, Date.now());
+  if (!chosen.ok) return c.json({ error: chosen.detail }, 500);
+  const verdict = decide(chosen.bundle, request, { id: "bench-cold", os: "linux", assurance: "software" }, Date.now());
+  const t2 = performance.now();
+  return c.json({ loadMs: t1 - t0, decideMs: t2 - t1, totalMs: t2 - t0, policies: chosen.bundle.policies.size, verdict: { decision: verdict.decision, reasons: verdict.reasons } });
 });
 
 /**
@@ -304,6 +394,8 @@ app.post("/bench/policy/run", async (c) => {
     return call;
   };
 
+  const unseen: ActionRequest[] = Array.from({ length: 8192 }, (_, i) => ({ ...request, action: { ...request.action, targets: [{ kind: "path", value: run.path.replace(/[^/]*$/, `r-${i}.txt`) }] } }));
+  let asked = 0;
   const deepPath = run.path.replace(/\/[^/]*$/, `${"/d".repeat(16)}/report.txt`);
   const deepRequest: ActionRequest = { ...request, action: { ...request.action, targets: [{ kind: "path", value: deepPath }] } };
   // First decide() for this (agent, action) prepares its slice: the cold cost.
@@ -363,13 +455,13 @@ app.post("/bench/policy/run", async (c) => {
     targetEntity: timeIt(() => canonicalise({ kind: "path", value: run.path }, device), run),
     // The same decision on a path 16 directories deeper: `within` grows by one entry per level.
     decideDeepPath: timeIt(() => decide(bundle, deepRequest, device, now), run),
+    // A question never asked before: 8,192 distinct files in turn, twice the memo's size, so every call evaluates.
+    decideUnmemoised: timeIt(() => decide(bundle, unseen[(asked += 1) % unseen.length] as ActionRequest, device, now), run),
   };
   return c.json({
     policies: bundle.policies.size,
     sliceSize: slice.length,
     sliceAnyAgent: policies?.anyAgent.length ?? 0,
-    compileMs: entry.compileMs,
-    preparseWholeMs: entry.preparseWholeMs,
     firstDecideMs: coldMs,
     verdict: { decision: first.decision, reasons: first.reasons },
     wholeSet: { decision: whole.response.decision, reasons: whole.response.diagnostics.reason },
@@ -421,6 +513,26 @@ app.post("/bench/breakdown", async (c) => {
   const data = { decision: verdict.decision, reasons: verdict.reasons, targets: verdict.targets.map((t) => ({ ...t })), policy: bundle.digest, decision_id: crypto.randomUUID() };
   const run = { batches: body.batches, batchMs: body.batchMs, warmup: body.warmup };
   const lookup = bundleLookup(c.env, c.env.TENANT);
+  const [proofHeader, proofPayload, proofSig] = body.dpop.split(".") as [string, string, string];
+  const proofJwk = (JSON.parse(new TextDecoder().decode(base64url.decode(proofHeader))) as { jwk: JsonWebKey }).jwk;
+  const deviceKey = await crypto.subtle.importKey("jwk", proofJwk, { name: "Ed25519" }, false, ["verify"]);
+  const proofSignature = base64url.decode(proofSig);
+  const proofInput = new TextEncoder().encode(`${proofHeader}.${proofPayload}`);
+  const sample = await issueActionToken(key, {
+    device: device.id,
+    tenant: c.env.TENANT,
+    jkt: claims.cnf.jkt,
+    os: device.os,
+    shell: undefined,
+    groups: [],
+    jti: crypto.randomUUID(),
+    decisionId: crypto.randomUUID(),
+    policy: bundle.digest,
+    scope: { action: body.decision.action.type, targets: resolvedTargets(verdict) },
+    now,
+    ttlSeconds: 60,
+  });
+  const tokenInput = new TextEncoder().encode(sample.token.slice(0, sample.token.lastIndexOf(".")));
   const steps: Record<string, () => Promise<Timing>> = {
     sessionJwtVerify: () => timeAsync(() => verifyWardenJwt(body.token, key, "warden-session+jwt", now), run),
     dpopVerify: () => timeAsync(() => verifyDpopProof(body.dpop, { method: "POST", url: body.url, now, jkt: claims.cnf.jkt, accessToken: body.token }), run),
@@ -446,6 +558,9 @@ app.post("/bench/breakdown", async (c) => {
           }),
         run,
       ),
+    // The WebCrypto operations the steps above need, keys imported: one Ed25519 verification of the proof, one signature of a token-sized input.
+    ed25519Verify: () => timeAsync(() => crypto.subtle.verify("Ed25519", deviceKey, proofSignature, proofInput), run),
+    ed25519Sign: () => timeAsync(() => crypto.subtle.sign("Ed25519", key.privateKey, tokenInput), run),
     doAppendRpc: () => timeAsync(() => stub.append("bench.breakdown", data, Date.now()), run),
     doRecordDecisionsRpc: () =>
       timeAsync(() => stub.recordDecisions({ proof: { jti: `bench-${crypto.randomUUID()}`, expiresAt: Date.now() + 66_000 }, now: Date.now(), decisions: [data] }), run),
@@ -458,7 +573,9 @@ app.post("/bench/breakdown", async (c) => {
       timings[name] = { error: String(error) };
     }
   }
-  return c.json({ verdict: verdict.decision, compileDefaultMs: median(compileMs), timings });
+  // The object's own work, timed inside it (no RPC): a decision's spend and append beside one insert and the chain floor's row.
+  const storage = await (stub as unknown as DurableObjectStub<DeviceLog>).benchStorage({ n: 300, rounds: 5, data: { ...data, bench: "x".repeat(400) } });
+  return c.json({ verdict: verdict.decision, compileDefaultMs: median(compileMs), timings, storage });
 });
 
 /**
