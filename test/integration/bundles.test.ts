@@ -276,7 +276,12 @@ describe("canary and shadow", () => {
     const client = await readyDevice({ fetch: workerFetch({ tenant }) });
     for (let i = 0; i < 3; i += 1) expect((await client.decide(write)).body).toMatchObject({ decision: "permit", policy: stable.statement.digest });
     for (let i = 0; i < 2; i += 1) expect((await client.decide(fileAction("file.read", "/etc/shadow"))).body.decision).toBe("deny");
-    const report = await admin(tenant, "GET", `/v1/bundles/${shadow.statement.version}/shadow-report`);
+    // Comparisons reach the registry in one batch per isolate, about a second after the first.
+    let report = await admin(tenant, "GET", `/v1/bundles/${shadow.statement.version}/shadow-report`);
+    for (let waited = 0; (report.body["agree"] as number) + (report.body["disagree"] as number) < 5 && waited < 5000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      report = await admin(tenant, "GET", `/v1/bundles/${shadow.statement.version}/shadow-report`);
+    }
     expect(report.body).toMatchObject({ version: shadow.statement.version, agree: 2, disagree: 3 });
     expect((report.body["examples"] as unknown[])[0]).toMatchObject({
       device: client.deviceId,

@@ -1,3 +1,4 @@
+import type { ShadowReport } from "../../durable-objects/BundleRegistry.ts";
 import type { DeviceSession, ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
@@ -113,8 +114,21 @@ async function prepare(ctx: ServiceContext, session: DeviceSession, request: Act
 }
 
 /**
- * Evaluates the shadow bundle on the same request and reports agreement after the
- * response: the answer never waits for, or depends on, the candidate.
+ * Shadow comparisons counted in this isolate and sent to the tenant's registry at most once per
+ * `SHADOW_REPORT_MS` per bundle version. The registry is one object for the whole tenant: an RPC
+ * per decision would make it take every decision of every device (after the answer, but still
+ * its load — thousands a second at 100,000 devices), where a batch per isolate and second is
+ * bounded by the isolates, not the devices. A batch an isolate holds when it is evicted is lost:
+ * shadow figures are a sample, never a record (docs/scale.md).
+ */
+const SHADOW_REPORT_MS = 1000;
+const MAX_SHADOW_EXAMPLES_PER_REPORT = 20;
+const shadowBatches = new Map<string, { version: number; agree: number; disagree: number; examples: ShadowExample[] }>();
+type ShadowExample = ShadowReport["examples"][number];
+
+/**
+ * Evaluates the shadow bundle on the same request and counts agreement; the answer never
+ * waits for, or depends on, the candidate, and the count reaches the registry with its batch.
  */
 function compareInShadow(ctx: ServiceContext, shadow: CompiledBundle, verdict: Verdict, request: ActionRequest, device: DeviceContext, decisionId: string, now: number): void {
   let candidate: Verdict;
@@ -125,9 +139,32 @@ function compareInShadow(ctx: ServiceContext, shadow: CompiledBundle, verdict: V
   }
   const summary = (v: Verdict) => ({ decision: v.decision, reason_code: v.reasonCode, reasons: [...v.reasons].sort() });
   const agree = JSON.stringify(summary(verdict)) === JSON.stringify(summary(candidate));
-  const example = agree ? null : { time: new Date(now).toISOString(), device: device.id, decision_id: decisionId, active: summary(verdict), shadow: summary(candidate) };
-  const report = ctx.deps.bundleRegistry(ctx.env, ctx.env.TENANT).recordShadow({ version: shadow.version, agree, example });
-  ctx.waitUntil(report.catch((error: unknown) => console.error(JSON.stringify({ event: "shadow.report_failed", error: String(error) }))));
+  const key = `${ctx.env.TENANT}|${shadow.version}`;
+  let batch = shadowBatches.get(key);
+  if (!batch) {
+    batch = { version: shadow.version, agree: 0, disagree: 0, examples: [] };
+    shadowBatches.set(key, batch);
+    // The batch's first comparison schedules its report; later ones only count.
+    ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, SHADOW_REPORT_MS)).then(() => reportShadow(ctx, key)));
+  }
+  if (agree) batch.agree += 1;
+  else {
+    batch.disagree += 1;
+    if (batch.examples.length < MAX_SHADOW_EXAMPLES_PER_REPORT) {
+      batch.examples.push({ time: new Date(now).toISOString(), device: device.id, decision_id: decisionId, active: summary(verdict), shadow: summary(candidate) });
+    }
+  }
+}
+
+async function reportShadow(ctx: ServiceContext, key: string): Promise<void> {
+  const batch = shadowBatches.get(key);
+  shadowBatches.delete(key);
+  if (!batch) return;
+  try {
+    await ctx.deps.bundleRegistry(ctx.env, ctx.env.TENANT).recordShadow(batch);
+  } catch (error) {
+    console.error(JSON.stringify({ event: "shadow.report_failed", version: batch.version, agree: batch.agree, disagree: batch.disagree, error: String(error) }));
+  }
 }
 
 function logData(pending: PendingDecision, session: DeviceSession): { [key: string]: JsonValue } {
