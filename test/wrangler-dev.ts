@@ -15,12 +15,15 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { JWK } from "jose";
-import "../cli/cedar-node.ts";
 import { bundlePayload, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { initSync } from "../worker/policy/cedar.ts";
 import { compileSources } from "../worker/policy/compile.ts";
 import type { JsonValue } from "../worker/json/strict.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// Artifacts are compiled here, as `warden bundle build` compiles them; vitest's module runner has no
+// import.meta.resolve (cli/cedar-node.ts), so the wasm is read from the package by path.
+initSync({ module: readFileSync(join(root, "node_modules/@cedar-policy/cedar-wasm/web/cedar_wasm_bg.wasm")) });
 const wranglerBin = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
 const TENANT = "default";
 
