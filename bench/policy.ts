@@ -150,17 +150,23 @@ export interface ColdFirstDecision {
   totalMs: number;
   /** Median wall time of that first request, from Node. */
   wallMs: number;
-  all: { loadMs: number; decideMs: number; totalMs: number; wallMs: number }[];
+  /** The same in processes whose first request used Cedar on a bundle of its own (/bench/policy/warm): the bundle's own share. */
+  afterWarmTotalMs: number;
+  /** That first use of Cedar in a new isolate (V8 compiling the wasm functions it calls), median ms. */
+  cedarFirstUseMs: number;
+  all: { loadMs: number; decideMs: number; totalMs: number; wallMs: number; afterWarmTotalMs: number; cedarFirstUseMs: number }[];
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /**
  * A fresh isolate's activation-to-first-decision: the bundle is activated through the admin API
- * on one server, which is then stopped; `runs` new workerd processes start over its persisted
- * state, and each one's very first request is /bench/policy/cold, which times inside the new
- * isolate what its first decision needs of the bundle — pointer and artifact read from R2,
- * verified and opened, the slice parsed, decide() — with nothing warmed before it.
+ * on one server, which is then stopped; new workerd processes start over its persisted state,
+ * and in each /bench/policy/cold times, inside the new isolate, what its first decision needs of
+ * the bundle — pointer and artifact read from R2, verified and opened, the slice parsed,
+ * decide(). In every other process it is the very first request; in the others it follows one
+ * use of Cedar on a tiny bundle of its own, which separates the bundle's share from the cost of
+ * Cedar's first use in any isolate (V8 compiling the wasm functions a call reaches).
  */
 export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "default", request: unknown, runs: number, log: (line: string) => void = () => {}): Promise<ColdFirstDecision> {
   const dir = mkdtempSync(join(tmpdir(), "warden-bench-cold-"));
@@ -179,17 +185,24 @@ export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "d
       await setup.mf.dispose();
     }
     const all: ColdFirstDecision["all"] = [];
-    for (let run = 0; run < runs; run += 1) {
+    type Cold = { loadMs: number; decideMs: number; totalMs: number; policies: number; verdict: { decision: string } };
+    const fresh = async (warmFirst: boolean): Promise<{ answer: Cold; wallMs: number; cedarFirstUseMs: number }> => {
       const server = await startServer({ persistRoot: dir, secrets, script });
       try {
+        const warm = warmFirst ? await post<{ decideMs: number }>(`${server.url}/bench/policy/warm`, {}, log) : { decideMs: Number.NaN };
         const t0 = performance.now();
-        const answer = await post<{ loadMs: number; decideMs: number; totalMs: number; policies: number; verdict: { decision: string } }>(`${server.url}/bench/policy/cold`, { request }, log);
+        const answer = await post<Cold>(`${server.url}/bench/policy/cold`, { request }, log);
         const wallMs = performance.now() - t0;
         if (answer.verdict.decision !== "permit") throw new Error(`the cold decision at ${policies} policies was ${JSON.stringify(answer.verdict)}, not a permit`);
-        all.push({ loadMs: answer.loadMs, decideMs: answer.decideMs, totalMs: answer.totalMs, wallMs });
+        return { answer, wallMs, cedarFirstUseMs: warm.decideMs };
       } finally {
         await server.mf.dispose();
       }
+    };
+    for (let run = 0; run < runs; run += 1) {
+      const cold = await fresh(false);
+      const warmed = await fresh(true);
+      all.push({ loadMs: cold.answer.loadMs, decideMs: cold.answer.decideMs, totalMs: cold.answer.totalMs, wallMs: cold.wallMs, afterWarmTotalMs: warmed.answer.totalMs, cedarFirstUseMs: warmed.cedarFirstUseMs });
     }
     log(`  fresh isolates, ${policies} policies: first decision ${all.map((one) => one.totalMs.toFixed(0)).join(", ")} ms in-isolate`);
     return {
@@ -200,6 +213,8 @@ export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "d
       decideMs: median(all.map((one) => one.decideMs)),
       totalMs: median(all.map((one) => one.totalMs)),
       wallMs: median(all.map((one) => one.wallMs)),
+      afterWarmTotalMs: median(all.map((one) => one.afterWarmTotalMs)),
+      cedarFirstUseMs: median(all.map((one) => one.cedarFirstUseMs)),
       all,
     };
   } finally {
