@@ -7,9 +7,8 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JWK } from "jose";
-import { bundleDigest, bundlePayload, bundleStatement, signBundle, type BundleSources, type BundleStatement } from "../worker/policy/artifact.ts";
+import { bundleDigest, bundleStatement, signBundle, type BundleSources, type BundleStatement } from "../worker/policy/artifact.ts";
 import { compileSources } from "../worker/policy/compile.ts";
-import type { JsonValue } from "../worker/json/strict.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -30,10 +29,9 @@ export async function buildArtifact(
   publisherJwk: Record<string, unknown>,
 ): Promise<{ statement: BundleStatement; artifact: Uint8Array; buildMs: number }> {
   const t0 = performance.now();
-  const compiled = compileSources(sources);
   const now = Date.now();
-  const statement = bundleStatement(sources, { ...meta, createdAt: new Date(now - 60_000), expiresAt: new Date(now + 24 * 3600_000) }, compiled.index as unknown as JsonValue);
-  const artifact = await signBundle(bundlePayload(statement, sources.policies, compiled.lines), publisherJwk as JWK);
+  const { statement, body } = bundleStatement(sources, { ...meta, createdAt: new Date(now - 60_000), expiresAt: new Date(now + 24 * 3600_000) }, compileSources(sources));
+  const artifact = await signBundle(statement, body, publisherJwk as JWK);
   return { statement, artifact, buildMs: performance.now() - t0 };
 }
 

@@ -28,7 +28,7 @@ import type { JsonValue } from "../worker/log/canonical.ts";
 import type { CompiledBundle } from "../worker/policy/bundle.ts";
 import { checkPrecompiled, compileBundle } from "../worker/policy/compile.ts";
 import { openBundle } from "../worker/policy/bundle.ts";
-import { verifyBundleArtifact } from "../worker/policy/artifact.ts";
+import { artifactSources, verifyBundleArtifact } from "../worker/policy/artifact.ts";
 import {
   checkParseSchema,
   policySetTextToParts,
@@ -211,26 +211,28 @@ app.post("/bench/policy/load", async (c) => {
   const t1 = performance.now();
   const keys = await store.trustedKeys(c.env.PUBLISHER_KEYS);
   const checked = await verifyBundleArtifact(bytes, keys, Date.now());
-  checkPrecompiled({ sources: checked.sources, index: checked.statement.index, compiled: checked.compiled });
+  checkPrecompiled(checked);
   openBundle(checked);
   const t2 = performance.now();
   const bundle = openBundle(await verifyBundleArtifact(bytes, keys, Date.now()));
   const t3 = performance.now();
+  const sources = artifactSources(checked);
   const wholeSetId = `bench-whole:${bundle.digest}`;
-  const prepared = preparsePolicySet(wholeSetId, { staticPolicies: Object.fromEntries([...bundle.policies.keys()].map((id) => [id, bundle.policyJson(id)])) });
+  const every = Array.from({ length: bundle.size }, (_, position) => bundle.policy(position));
+  const prepared = preparsePolicySet(wholeSetId, { staticPolicies: Object.fromEntries(every.map((policy) => [policy.id, policy.json])) });
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);
   // The baseline validates requests against the schema, as a plain cedar-wasm integration would; decide() does not need to.
   const schemaId = `bench-schema:${bundle.digest}`;
-  preparseSchema(schemaId, checked.sources.schema);
+  preparseSchema(schemaId, sources.schema);
   loaded.set(bundle.digest, { bundle, wholeSetId, schemaId });
   return c.json({
     digest: bundle.digest,
-    policies: bundle.policies.size,
+    policies: bundle.size,
     artifactBytes: bytes.length,
     readMs: t1 - t0,
     activationMs: t2 - t1,
     openMs: t3 - t2,
-    compileSteps: compileSteps(checked.sources),
+    compileSteps: compileSteps(sources),
   });
 });
 
@@ -267,7 +269,7 @@ app.post("/bench/policy/cold", async (c) => {
   if (!chosen.ok) return c.json({ error: chosen.detail }, 500);
   const verdict = decide(chosen.bundle, request, { id: "bench-cold", os: "linux", assurance: "software" }, Date.now());
   const t2 = performance.now();
-  return c.json({ loadMs: t1 - t0, decideMs: t2 - t1, totalMs: t2 - t0, policies: chosen.bundle.policies.size, verdict: { decision: verdict.decision, reasons: verdict.reasons } });
+  return c.json({ loadMs: t1 - t0, decideMs: t2 - t1, totalMs: t2 - t0, policies: chosen.bundle.size, verdict: { decision: verdict.decision, reasons: verdict.reasons } });
 });
 
 /**
@@ -424,12 +426,12 @@ app.post("/bench/policy/run", async (c) => {
   if (whole.type === "failure") return c.json({ error: whole.errors.map((e) => e.message) }, 500);
 
   // The slice decide() evaluates, prepared again under our own id so it can be called bare.
-  const policies = bundle.policiesByAction.get("file.read");
+  const policies = bundle.policiesFor("file.read");
   const named = policies?.byAgent.get(run.agentId) ?? [];
   const within = target.entity.attrs["within"] as string[];
-  const slice = [...(policies?.anyAgent ?? []), ...within.flatMap((prefix) => policies?.anyAgentWithin.get(prefix) ?? []), ...named];
+  const slice = [...(policies?.anyAgent ?? []), ...within.flatMap((prefix) => policies?.anyAgentWithin.get(prefix) ?? []), ...named].map((position) => bundle.policy(position));
   const sliceId = `bench-slice:${bundle.digest}:${run.agentId}`;
-  const prepared = preparsePolicySet(sliceId, { staticPolicies: Object.fromEntries(slice.map((p) => [p.id, bundle.policyJson(p.id)])) });
+  const prepared = preparsePolicySet(sliceId, { staticPolicies: Object.fromEntries(slice.map((policy) => [policy.id, policy.json])) });
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);
   const emptyId = "bench-empty";
   preparsePolicySet(emptyId, { staticPolicies: {} });
@@ -477,7 +479,7 @@ app.post("/bench/policy/run", async (c) => {
     decideUnmemoised: timeIt(() => decide(bundle, unseen[(asked += 1) % unseen.length] as ActionRequest, device, now), run),
   };
   return c.json({
-    policies: bundle.policies.size,
+    policies: bundle.size,
     sliceSize: slice.length,
     sliceAnyAgent: policies?.anyAgent.length ?? 0,
     firstDecideMs: coldMs,

@@ -6,7 +6,7 @@ import type { JWK } from "jose";
 import "./cedar-node.ts";
 import { group, parseWithPositionals, required, UsageError, type Command } from "./command.ts";
 import { compileForTest, formatReport, runBundleTests, TestFileSchema, type TestCase } from "./bundle-runner.ts";
-import { BundleError, bundlePayload, bundleStatement, signBundle, unverifiedStatement, type BundleSources } from "../worker/policy/artifact.ts";
+import { BundleError, bundleStatement, signBundle, unverifiedStatement, type BundleSources } from "../worker/policy/artifact.ts";
 import { compileSources } from "../worker/policy/compile.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "../worker/json/strict.ts";
 
@@ -87,13 +87,13 @@ const build: Command = {
   summary: "Test a bundle, compile it and build one signed artifact (JWS, EdDSA)",
   help: `Usage: warden bundle build <dir> --key <publisher key file> [options]
 
-Runs \`warden bundle test\` first and refuses to build on any failure. The artifact
-is a JWS (EdDSA, typ warden-bundle+jws, kid = key thumbprint) with an unencoded,
-detached payload (RFC 7797) written after its first line: the canonical JSON of
-name, tenant, version, created_at, expires_at, the digest of the sources, the
-schema, the manifest and the precompiled index; then policies.cedar; then every
-policy in Cedar's JSON form, one line each. Workers decide from the index without
-compiling the policies again.
+Runs \`warden bundle test\` first and refuses to build on any failure. The artifact's
+first line is a compact JWS (EdDSA, typ warden-bundle+jws, kid = key thumbprint)
+over the canonical JSON of: name, tenant, version, created_at, expires_at, the
+digest of the sources, the schema, the manifest, the precompiled index, and the
+size and SHA-256 of what follows the line: policies.cedar, then one JSON line per
+action (the policies that can apply to it), then one per policy in Cedar's JSON
+form. Workers decide from those lines without compiling the policies again.
 
 Options:
   --key <file>          Publisher private key (from \`warden keys generate\`)
@@ -126,14 +126,14 @@ Exit status: 0 built, 1 otherwise.`,
     const bundle = readBundleDir(dir);
     // Compiled here, where there is time for it, so that no isolate has to: the artifact carries the index and every policy in Cedar's JSON form.
     const compiled = compileSources(bundle.sources);
-    const statement = bundleStatement(
+    const { statement, body } = bundleStatement(
       bundle.sources,
       { name: bundle.name, tenant: values.tenant ?? "default", version, createdAt: now, expiresAt: new Date(now.getTime() + days * 86_400_000) },
-      compiled.index as unknown as JsonValue,
+      compiled,
     );
     const out = values.out ?? join("dist", `${bundle.name}-${version}.jws`);
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, await signBundle(bundlePayload(statement, bundle.sources.policies, compiled.lines), key));
+    writeFileSync(out, await signBundle(statement, body, key));
     process.stdout.write(JSON.stringify({ artifact: out, name: statement.name, tenant: statement.tenant, version, digest: statement.digest, expires_at: statement.expires_at }, null, 2) + "\n");
     return 0;
   },

@@ -7,8 +7,7 @@ import { createApp } from "../worker/app.ts";
 import { runtimeDeps, type Deps } from "../worker/context.ts";
 import type { JWK } from "jose";
 import type { LogEntry } from "../worker/log/chain.ts";
-import type { JsonValue } from "../worker/json/strict.ts";
-import { bundlePayload, bundleStatement, signBundle, type BundleSources, type BundleStatement } from "../worker/policy/artifact.ts";
+import { bundleStatement, signBundle, type BundleSources, type BundleStatement } from "../worker/policy/artifact.ts";
 import { compileSources } from "../worker/policy/compile.ts";
 import { artifactKey } from "../worker/policy/deployment.ts";
 
@@ -46,12 +45,12 @@ export interface ArtifactMeta {
 export async function signedArtifact(sources: BundleSources, meta: ArtifactMeta): Promise<{ statement: BundleStatement; artifact: Uint8Array }> {
   const createdAt = meta.createdAt ?? new Date();
   const compiled = compileSources(meta.compiledFrom ?? sources);
-  const statement = bundleStatement(
+  const { statement, body } = bundleStatement(
     sources,
     { name: "test", tenant: meta.tenant, version: meta.version, createdAt, expiresAt: meta.expiresAt ?? new Date(createdAt.getTime() + 30 * 86_400_000) },
-    compiled.index as unknown as JsonValue,
+    compiled,
   );
-  return { statement, artifact: await signBundle(bundlePayload(statement, sources.policies, compiled.lines), meta.key ?? testPublisherKey) };
+  return { statement, artifact: await signBundle(statement, body, meta.key ?? testPublisherKey) };
 }
 
 export interface PublishOptions extends Partial<ArtifactMeta> {

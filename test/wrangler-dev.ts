@@ -15,10 +15,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { JWK } from "jose";
-import { bundlePayload, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
 import { initSync } from "../worker/policy/cedar.ts";
 import { compileSources } from "../worker/policy/compile.ts";
-import type { JsonValue } from "../worker/json/strict.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 // Artifacts are compiled here, as `warden bundle build` compiles them; vitest's module runner has no
@@ -70,10 +69,9 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
   const read = (name: string) => readFileSync(join(root, "policy-bundles/default", name), "utf8");
   const version = Date.now();
   const upload = async (sources: BundleSources, name: string, at: number) => {
-    const compiled = compileSources(sources);
-    const statement = bundleStatement(sources, { name, tenant: TENANT, version: at, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, compiled.index as unknown as JsonValue);
+    const { statement, body } = bundleStatement(sources, { name, tenant: TENANT, version: at, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, compileSources(sources));
     const artifact = join(dir, `${at}.jws`);
-    writeFileSync(artifact, await signBundle(bundlePayload(statement, sources.policies, compiled.lines), publisher));
+    writeFileSync(artifact, await signBundle(statement, body, publisher));
     const put = spawnSync(
       process.execPath,
       [wranglerBin, "r2", "object", "put", `warden-bundles/${TENANT}/bundles/artifacts/${at}.jws`, "--file", artifact, "--local", "--persist-to", persist],

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { base64url, exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { artifactKey } from "../../worker/policy/deployment.ts";
-import { signBundle, type BundleSources } from "../../worker/policy/artifact.ts";
+import { signBundle, type BundleSources, type BundleStatement } from "../../worker/policy/artifact.ts";
 import { canaryShare } from "../../worker/policy/store.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { BASE_URL, defaultSources, fileAction, nextVersion, publish, readyDevice, signedArtifact, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
@@ -40,32 +40,53 @@ async function signed(tenant: string, version: number, sources: BundleSources = 
   return signedArtifact(sources, { tenant, version, ...meta });
 }
 
-/** An artifact's lines as text: the JWS line, the statement, and what follows (policies.cedar, then one JSON line per policy). */
-function partsOf(artifact: Uint8Array): { jws: string; statement: Record<string, unknown>; body: string } {
+/** An artifact taken apart: the JWS's parts, the statement it signs, and the body after the JWS line as text. */
+function partsOf(artifact: Uint8Array): { header: string; payload: string; signature: string; statement: BundleStatement; body: string } {
   const text = new TextDecoder().decode(artifact);
-  const [jws, statement] = text.split("\n", 2) as [string, string];
-  return { jws, statement: JSON.parse(statement) as Record<string, unknown>, body: text.slice(jws.length + statement.length + 2) };
+  const jws = text.slice(0, text.indexOf("\n"));
+  const [header, payload, signature] = jws.split(".") as [string, string, string];
+  return { header, payload, signature, statement: JSON.parse(new TextDecoder().decode(base64url.decode(payload))) as BundleStatement, body: text.slice(jws.length + 1) };
 }
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
+/** Signs `statement` over `body` as a publisher would, with the body's size and SHA-256 made to match. */
+async function resigned(statement: BundleStatement, body: string): Promise<Uint8Array> {
+  const bytes = encode(body);
+  const sha256 = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return signBundle({ ...statement, body: { ...statement.body, bytes: bytes.length, sha256 } }, bytes, testPublisherKey);
+}
+
 describe("activation accepts only signed, current, valid artifacts", () => {
-  // Every byte after the first line is signed: the statement (metadata, schema, manifest, index), policies.cedar and the compiled policies.
+  // The signature covers the statement; the statement covers the body (policies.cedar, the action lines, the policy lines) by its SHA-256.
   it.each([
-    ["the schema", (parts: ReturnType<typeof partsOf>) => ({ ...parts, statement: { ...parts.statement, schema: (parts.statement["schema"] as string).replace("File", "Fil") } })],
-    ["the manifest", (parts: ReturnType<typeof partsOf>) => ({ ...parts, statement: { ...parts.statement, manifest: { ...(parts.statement["manifest"] as object), name: "defaulT" } } })],
-    ["the index", (parts: ReturnType<typeof partsOf>) => ({ ...parts, statement: { ...parts.statement, index: { ...(parts.statement["index"] as object), attributes: { principal: [], resource: [], context: null } } } })],
-    ["policies.cedar", (parts: ReturnType<typeof partsOf>) => ({ ...parts, body: parts.body.replace("dev", "deV") })],
-    ["the compiled policies", (parts: ReturnType<typeof partsOf>) => ({ ...parts, body: parts.body.replace('"Value":"/home/dev/workspace"', '"Value":"/"') })],
-  ])("a changed byte in %s is refused: bundle_signature_invalid", async (_part, change) => {
+    ["the schema", (statement: BundleStatement) => ({ ...statement, schema: statement.schema.replace("File", "Fil") })],
+    ["the manifest", (statement: BundleStatement) => ({ ...statement, manifest: { ...(statement.manifest as object), name: "defaulT" } })],
+    ["the index", (statement: BundleStatement) => ({ ...statement, index: { ...statement.index, attributes: { principal: [], resource: [], context: null } } })],
+    ["the body's hash", (statement: BundleStatement) => ({ ...statement, body: { ...statement.body, sha256: "0".repeat(64) } })],
+  ])("a changed byte in the statement (%s) is refused: bundle_signature_invalid", async (_part, change) => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const { artifact } = await signed(tenant, version);
-    const original = partsOf(artifact);
-    const changed = change(original);
-    const text = `${changed.jws}\n${JSON.stringify(changed.statement)}\n${changed.body}`;
-    expect(text).not.toBe(`${original.jws}\n${JSON.stringify(original.statement)}\n${original.body}`);
-    const { status, body } = await activateRaw(tenant, version, encode(text));
+    const parts = partsOf((await signed(tenant, version)).artifact);
+    const forged = base64url.encode(JSON.stringify(change(parts.statement)));
+    expect(forged).not.toBe(parts.payload);
+    const { status, body } = await activateRaw(tenant, version, encode(`${parts.header}.${forged}.${parts.signature}\n${parts.body}`));
+    expect(status).toBe(422);
+    expect(body.code).toBe("bundle_signature_invalid");
+  });
+
+  it.each([
+    ["policies.cedar", (body: string) => body.replace("dev", "deV")],
+    ["an action's line", (body: string) => body.replace('"any":[', '"any":[0,')],
+    ["a policy's line", (body: string) => body.replace('"Value":"/home/dev/workspace"', '"Value":"/"')],
+    ["its end (one more line)", (body: string) => `${body}{}\n`],
+  ])("a changed byte in the body (%s) is refused: bundle_signature_invalid", async (_part, change) => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const parts = partsOf((await signed(tenant, version)).artifact);
+    const changed = change(parts.body);
+    expect(changed).not.toBe(parts.body);
+    const { status, body } = await activateRaw(tenant, version, encode(`${parts.header}.${parts.payload}.${parts.signature}\n${changed}`));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_signature_invalid");
   });
@@ -73,32 +94,25 @@ describe("activation accepts only signed, current, valid artifacts", () => {
   it("a flipped signature byte is refused", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const { artifact } = await signed(tenant, version);
-    const { jws } = partsOf(artifact);
-    const [header, , signature] = jws.split(".");
-    const bytes = base64url.decode(signature!);
+    const parts = partsOf((await signed(tenant, version)).artifact);
+    const bytes = base64url.decode(parts.signature);
     bytes[0]! ^= 1;
-    const flipped = new Uint8Array(artifact);
-    flipped.set(encode(`${header}..${base64url.encode(bytes)}`));
-    const { status, body } = await activateRaw(tenant, version, flipped);
+    const { status, body } = await activateRaw(tenant, version, encode(`${parts.header}.${parts.payload}.${base64url.encode(bytes)}\n${parts.body}`));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_signature_invalid");
   });
 
-  it("an artifact that is not a detached, unencoded JWS over its payload is refused: bundle_malformed", async () => {
+  it("an artifact whose first line is not a compact JWS of a bundle statement is refused: bundle_malformed", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const { artifact } = await signed(tenant, version);
-    const { jws } = partsOf(artifact);
-    const [header, , signature] = jws.split(".");
-    const payload = artifact.subarray(jws.length + 1);
+    const parts = partsOf((await signed(tenant, version)).artifact);
     const cases = [
-      // The payload inside the first line, base64url-encoded, as a compact JWS would carry it.
-      `${header}.${base64url.encode(payload)}.${signature}`,
-      // No first line at all.
-      new TextDecoder().decode(payload),
-      // A header without b64: false (the signature cannot be over the raw payload then).
-      `${base64url.encode(JSON.stringify({ alg: "EdDSA", typ: "warden-bundle+jws", kid: "x" }))}..${signature}\n${new TextDecoder().decode(payload)}`,
+      // No JWS line: the body alone.
+      parts.body,
+      // The payload detached (header..signature).
+      `${parts.header}..${parts.signature}\n${parts.body}`,
+      // Another typ.
+      `${base64url.encode(JSON.stringify({ alg: "EdDSA", typ: "JWT", kid: "x" }))}.${parts.payload}.${parts.signature}\n${parts.body}`,
     ];
     for (const text of cases) {
       const { status, body } = await activateRaw(tenant, version, encode(text));
@@ -127,41 +141,34 @@ describe("activation accepts only signed, current, valid artifacts", () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
     const first = await signed(tenant, version);
-    const second = await signed(tenant, version, strictSources);
-    const { body: strictBody } = partsOf(second.artifact);
-    const mixed = { ...second.statement, digest: first.statement.digest };
-    const payload = encode(`${JSON.stringify(mixed)}\n${strictBody}`);
-    const { status, body } = await activateRaw(tenant, version, await signBundle(payload, testPublisherKey));
+    const second = partsOf((await signed(tenant, version, strictSources)).artifact);
+    const { status, body } = await activateRaw(tenant, version, await resigned({ ...second.statement, digest: first.statement.digest }, second.body));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_digest_mismatch");
   });
 
-  it("a signed index or policy JSON that is not what the policies compile to is refused: bundle_invalid", async () => {
+  it("a signed index, action line or policy line that is not what the policies compile to is refused: bundle_invalid", async () => {
     const tenant = uniqueId("tenant");
-    // The default bundle's index and policy JSON beside strictSources' policies.cedar: a build that did not compile what it ships.
+    // The default bundle's index and lines beside strictSources' policies.cedar: a build that did not compile what it ships.
     const stale = await signed(tenant, nextVersion(), strictSources, { compiledFrom: defaultSources });
     expect((await activateRaw(tenant, stale.statement.version, stale.artifact)).body.code).toBe("bundle_invalid");
 
-    // Each part re-signed after a change: the index, then one policy's JSON.
+    // Each part re-signed after a change: the index, an action's line, a policy's line.
     const { statement, body } = partsOf((await signed(tenant, nextVersion())).artifact);
-    const policies = body.slice(0, statement["policies_bytes"] as number);
-    const lines = body.slice(policies.length);
-    const index = statement["index"] as { policies: { id: string; effect: string }[] };
-    const reindexed = { ...statement, version: nextVersion(), index: { ...index, policies: index.policies.map((policy) => (policy.id === "secrets-never" ? { ...policy, effect: "permit" } : policy)) } };
-    const relined = { ...statement, version: nextVersion() };
-    const cases: [Record<string, unknown>, string][] = [
-      [reindexed, lines],
-      [relined, lines.replace('"Value":"/home/dev/workspace"', '"Value":"/"')],
+    const cases: [BundleStatement, string][] = [
+      [{ ...statement, version: nextVersion(), index: { ...statement.index, attributes: { ...statement.index.attributes, context: null } } }, body],
+      [{ ...statement, version: nextVersion() }, body.replace('"any":[', '"any":[0,')],
+      [{ ...statement, version: nextVersion() }, body.replace('"Value":"/home/dev/workspace"', '"Value":"/"')],
     ];
-    for (const [changed, compiledLines] of cases) {
-      const artifact = await signBundle(encode(`${JSON.stringify(changed)}\n${policies}${compiledLines}`), testPublisherKey);
-      const { status, body: problem } = await activateRaw(tenant, changed["version"] as number, artifact);
+    for (const [changed, changedBody] of cases) {
+      expect(changedBody === body && changed.index === statement.index).toBe(false);
+      const { status, body: problem } = await activateRaw(tenant, changed.version, await resigned(changed, changedBody));
       expect(status).toBe(422);
       expect(problem.code).toBe("bundle_invalid");
     }
-    // Control: the same artifact unchanged activates.
-    const control = await signed(tenant, nextVersion());
-    expect((await activateRaw(tenant, control.statement.version, control.artifact)).status).toBe(200);
+    // Control: the same artifact re-signed unchanged activates.
+    const control = { ...statement, version: nextVersion() };
+    expect((await activateRaw(tenant, control.version, await resigned(control, body))).status).toBe(200);
   });
 
   it("an artifact for another tenant, or uploaded under another version, is refused", async () => {

@@ -3,7 +3,7 @@ import { CompactSign, base64url, calculateJwkThumbprint, importJWK, type JWK } f
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import { artifactKey, deploymentKey } from "../../worker/policy/deployment.ts";
-import { signBundle } from "../../worker/policy/artifact.ts";
+import { BUNDLE_JWS_TYPE } from "../../worker/policy/artifact.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { parseStrictJson } from "../../worker/json/strict.ts";
 import { BASE_URL, activate, agent, defaultSources, fileAction, nextVersion, publish, readyDevice, signedArtifact, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
@@ -215,52 +215,62 @@ describe("bundle artifacts: a signed statement or policy line a strict reader wo
     return { status: response.status, body: (await response.json()) as Problem };
   }
 
-  /** A correctly built artifact's payload, cut into its statement line, policies.cedar and the compiled policy lines. */
+  /** A correctly built artifact's statement (canonical JSON text) and body (policies.cedar, then the action and policy lines). */
   async function built(tenant: string, version: number) {
     const { statement, artifact } = await signedArtifact(defaultSources, { tenant, version });
     const text = new TextDecoder().decode(artifact);
-    const payload = text.slice(text.indexOf("\n") + 1);
-    const body = payload.slice(payload.indexOf("\n") + 1);
-    return { statement: canonicalJson(statement as JsonValue), policies: body.slice(0, statement.policies_bytes), lines: body.slice(statement.policies_bytes) };
+    return { statement, text: canonicalJson(statement as JsonValue), body: text.slice(text.indexOf("\n") + 1) };
   }
 
-  it("two `index` members (an index permitting every write first, the compiled one last): 422 bundle_malformed; control: the statement alone activates", async () => {
+  /** An artifact whose JWS signs exactly `statementText`, over `body`. */
+  async function artifactOver(statementText: string, body: Uint8Array): Promise<Uint8Array> {
+    const { kty, crv, x } = testPublisherKey;
+    const kid = await calculateJwkThumbprint({ kty, crv, x } as JWK);
+    const key = (await importJWK({ ...testPublisherKey, alg: "EdDSA" }, "EdDSA")) as CryptoKey;
+    return concat(utf8(`${await signCompact(statementText, { alg: "EdDSA", typ: BUNDLE_JWS_TYPE, kid }, key)}\n`), body);
+  }
+
+  const sha256 = async (bytes: Uint8Array) => [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+
+  it("two `index` members (an index with no attributes first, the compiled one last): 422 bundle_malformed; control: the statement alone activates", async () => {
     const tenant = uniqueId("tenant");
     const control = nextVersion();
     const parts = await built(tenant, control);
-    expect((await activateArtifact(tenant, control, await signBundle(utf8(`${parts.statement}\n${parts.policies}${parts.lines}`), testPublisherKey))).status).toBe(200);
+    expect((await activateArtifact(tenant, control, await artifactOver(parts.text, utf8(parts.body)))).status).toBe(200);
 
     const version = nextVersion();
     const again = await built(tenant, version);
-    const forged = JSON.stringify({ policies: [{ id: "workspace-read-write", effect: "permit" }], actions: {}, attributes: { principal: [], resource: [], context: null } });
-    const twice = `{"index":${forged},${again.statement.slice(1)}`;
-    const { status, body } = await activateArtifact(tenant, version, await signBundle(utf8(`${twice}\n${again.policies}${again.lines}`), testPublisherKey));
+    const forged = JSON.stringify({ ...again.statement.index, attributes: { principal: [], resource: [], context: [] } });
+    const { status, body } = await activateArtifact(tenant, version, await artifactOver(`{"index":${forged},${again.text.slice(1)}`, utf8(again.body)));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_malformed");
   });
 
-  it("policies.cedar whose bytes are not UTF-8 (an encoded surrogate in a comment): 422 bundle_malformed", async () => {
+  it("policies.cedar whose bytes are not UTF-8 (an encoded surrogate in a comment), size and hash signed: 422 bundle_malformed", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
     const parts = await built(tenant, version);
+    const policies = parts.body.slice(0, parts.statement.body.policies_bytes);
     const comment = concat(utf8("\n// "), new Uint8Array([0xed, 0xbf, 0xbf]), utf8("\n"));
-    const statement = parts.statement.replace(/"policies_bytes":\d+/, `"policies_bytes":${utf8(parts.policies).length + comment.length}`);
-    const payload = concat(utf8(`${statement}\n${parts.policies}`), comment, utf8(parts.lines));
-    const { status, body } = await activateArtifact(tenant, version, await signBundle(payload, testPublisherKey));
+    const body = concat(utf8(policies), comment, utf8(parts.body.slice(policies.length)));
+    const statement = { ...parts.statement, body: { bytes: body.length, sha256: await sha256(body), policies_bytes: utf8(policies).length + comment.length } };
+    const { status, body: problem } = await activateArtifact(tenant, version, await artifactOver(canonicalJson(statement as JsonValue), body));
     expect(status).toBe(422);
-    expect(body.code).toBe("bundle_malformed");
+    expect(problem.code).toBe("bundle_malformed");
   });
 
-  it("a compiled policy line with a second `effect` (permit first): 422 bundle_invalid, never read by an isolate", async () => {
+  it("a policy's line with a second `effect` (permit first), size and hash signed: 422 bundle_invalid, never read by an isolate", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
     const parts = await built(tenant, version);
-    const lines = parts.lines.split("\n");
+    const lines = parts.body.split("\n");
     const at = lines.findIndex((line) => line.includes('"id":"secrets-never"'));
     lines[at] = `{"effect":"permit",${lines[at]!.slice(1)}`;
-    const { status, body } = await activateArtifact(tenant, version, await signBundle(utf8(`${parts.statement}\n${parts.policies}${lines.join("\n")}`), testPublisherKey));
+    const body = utf8(lines.join("\n"));
+    const statement = { ...parts.statement, body: { ...parts.statement.body, bytes: body.length, sha256: await sha256(body) } };
+    const { status, body: problem } = await activateArtifact(tenant, version, await artifactOver(canonicalJson(statement as JsonValue), body));
     expect(status).toBe(422);
-    expect(body.code).toBe("bundle_invalid");
+    expect(problem.code).toBe("bundle_invalid");
   });
 });
 

@@ -2,10 +2,10 @@ import "../../worker/policy/cedar-workerd.ts";
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { TestFileSchema, type TestCase } from "../../cli/bundle-runner.ts";
-import { BundleError, publisherKeys, verifyBundleArtifact, type BundleSources } from "../../worker/policy/artifact.ts";
-import { openBundle, readIndex, type CompiledBundle } from "../../worker/policy/bundle.ts";
+import { BundleError, publisherKeys, verifyBundleArtifact, type BundleSources, type VerifiedArtifact } from "../../worker/policy/artifact.ts";
+import { openBundle, type CompiledBundle } from "../../worker/policy/bundle.ts";
 import { compileBundle, compileSources } from "../../worker/policy/compile.ts";
-import { decide, type ActionRequest, type DeviceContext } from "../../worker/policy/decide.ts";
+import { decide, type ActionRequest, type DeviceContext, type Verdict } from "../../worker/policy/decide.ts";
 import { generateBundle } from "../../bench/policies.ts";
 import { defaultSources, signedArtifact, uniqueId } from "../helpers.ts";
 
@@ -14,8 +14,13 @@ import { defaultSources, signedArtifact, uniqueId } from "../helpers.ts";
  * slice needs it (worker/policy/bundle.ts `openBundle`); `warden bundle test` and activation
  * compile the sources whole (worker/policy/compile.ts). Both must decide exactly alike: every
  * case below is decided by both and the verdicts compared whole (decision, reason code,
- * reasons in order, tier, canonical targets, derived targets).
+ * reasons, tier, canonical targets, derived targets). Reasons are compared as sets: Cedar lists
+ * them in the order of its own hash map, which differs between two preparsed sets of the same
+ * policies (and between isolates), eager or lazy alike.
  */
+
+/** A verdict with its reasons in one order, so that two evaluations compare whole. */
+const settled = (verdict: Verdict) => ({ ...verdict, reasons: [...verdict.reasons].sort() });
 
 const now = Date.parse("2026-11-22T12:00:00Z");
 const device: DeviceContext = { id: "test-device", os: "linux", assurance: "software" };
@@ -39,7 +44,7 @@ describe("a lazily opened artifact decides exactly as the eagerly compiled bundl
       const caseDevice = { id: device.id, os: testCase.device.os, shell: testCase.device.shell, assurance: testCase.device.assurance };
       // Lazy first: its slices are parsed cold, from the signed lines.
       const fromArtifact = decide(lazy, testCase.request, caseDevice, now);
-      expect({ case: testCase.name, verdict: fromArtifact }).toEqual({ case: testCase.name, verdict: decide(eager, testCase.request, caseDevice, now) });
+      expect({ case: testCase.name, verdict: settled(fromArtifact) }).toEqual({ case: testCase.name, verdict: settled(decide(eager, testCase.request, caseDevice, now)) });
       expect(fromArtifact.decision).toBe(testCase.expect.decision);
     }
   });
@@ -77,7 +82,7 @@ describe("a lazily opened artifact decides exactly as the eagerly compiled bundl
     const decisions = new Map<string, number>();
     for (const request of requestsFor(count, sample)) {
       const fromArtifact = decide(lazy, request, device, now);
-      expect({ request, verdict: fromArtifact }).toEqual({ request, verdict: decide(eager, request, device, now) });
+      expect({ request, verdict: settled(fromArtifact) }).toEqual({ request, verdict: settled(decide(eager, request, device, now)) });
       decisions.set(`${fromArtifact.decision}/${fromArtifact.reasonCode}`, (decisions.get(`${fromArtifact.decision}/${fromArtifact.reasonCode}`) ?? 0) + 1);
     }
     // The requests reach permits, forbids and the absence of a permit alike, not one outcome only.
@@ -85,36 +90,53 @@ describe("a lazily opened artifact decides exactly as the eagerly compiled bundl
   });
 });
 
-describe("opening an artifact parses only what a decision needs", () => {
-  it("a corrupt policy line outside a request's slice does not stop it; the request whose slice holds it fails closed", async () => {
-    const { statement, artifact } = await signedArtifact(defaultSources, { tenant: uniqueId("tenant"), version: 1 });
-    const verified = await verifyBundleArtifact(artifact, await publisherKeys(env.PUBLISHER_KEYS), Date.now());
-    const lines = new TextDecoder().decode(verified.compiled).split("\n");
-    const at = (statement.index["policies"] as { id: string }[]).findIndex((policy) => policy.id === "package-registry");
-    lines[at] = "{not json";
-    const bundle = openBundle({ ...verified, compiled: new TextEncoder().encode(lines.join("\n")) });
-    const write: ActionRequest = { agent: { id: "claude-code", version: "2" }, action: { type: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a.ts" }] } };
-    expect(decide(bundle, write, device, now)).toMatchObject({ decision: "permit", reasons: ["workspace-read-write"] });
-    const fetch: ActionRequest = { agent: { id: "claude-code", version: "2" }, action: { type: "http.request", targets: [{ kind: "url", value: "https://registry.npmjs.org/hono" }] } };
-    expect(() => decide(bundle, fetch, device, now)).toThrow(BundleError);
-  });
+const defaultCompiled = compileSources(defaultSources);
+const defaultActionAt = (line: number) => defaultCompiled.index.actions[line]!.name;
+const policyAt = (needle: string) => defaultCompiled.lines.split("\n").slice(defaultCompiled.index.actions.length).findIndex((line) => line.includes(needle));
 
-  it("an index that does not hold together, or a line count that is not the policy count, is refused: bundle_invalid", async () => {
+describe("opening an artifact parses only what a decision needs", () => {
+  /** The default bundle's verified artifact with its action and policy lines changed (the signature was checked before: this is what an isolate then reads). */
+  async function withLines(change: (lines: string[], actions: number) => string[]): Promise<VerifiedArtifact> {
     const { artifact } = await signedArtifact(defaultSources, { tenant: uniqueId("tenant"), version: 1 });
     const verified = await verifyBundleArtifact(artifact, await publisherKeys(env.PUBLISHER_KEYS), Date.now());
-    const index = verified.statement.index as { policies: unknown[]; actions: Record<string, { any: number[] }> };
-    const refusals: [string, () => unknown][] = [
-      ["no policies", () => readIndex({ ...index, policies: "all" })],
-      ["a policy without an effect", () => readIndex({ ...index, policies: [{ id: "x" }] })],
-      ["a position that is not a number", () => readIndex({ ...index, actions: { "file.read": { ...index.actions["file.read"], any: ["0"] } } })],
-      ["a position past the policies", () => openBundle({ ...verified, statement: { ...verified.statement, index: { ...index, actions: { "file.read": { ...index.actions["file.read"], any: [index.policies.length] } } } } })],
-      ["one line missing", () => openBundle({ ...verified, compiled: verified.compiled.subarray(0, verified.compiled.lastIndexOf(0x0a, verified.compiled.length - 2) + 1) })],
-      ["the last line unterminated", () => openBundle({ ...verified, compiled: verified.compiled.subarray(0, verified.compiled.length - 1) })],
+    const cut = verified.statement.body.policies_bytes;
+    const lines = new TextDecoder().decode(verified.body.subarray(cut)).split("\n").slice(0, -1);
+    const body = new TextEncoder().encode(`${new TextDecoder().decode(verified.body.subarray(0, cut))}${change(lines, verified.statement.index.actions.length).map((line) => `${line}\n`).join("")}`);
+    return { ...verified, body };
+  }
+  const write: ActionRequest = { agent: { id: "claude-code", version: "2" }, action: { type: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a.ts" }] } };
+  const fetch: ActionRequest = { agent: { id: "claude-code", version: "2" }, action: { type: "http.request", targets: [{ kind: "url", value: "https://registry.npmjs.org/hono" }] } };
+
+  it("opening reads no line: every action and policy line garbage, the bundle still opens, and only a decision reading one fails (bundle_invalid)", async () => {
+    const bundle = openBundle(await withLines((lines) => lines.map(() => "{not json")));
+    expect(bundle.size).toBe(defaultSources.policies.match(/@id\(/g)?.length);
+    expect(() => decide(bundle, write, device, now)).toThrow(BundleError);
+  });
+
+  it("a corrupt policy line, or action line, outside a request's slice does not stop it; the request that needs it fails closed", async () => {
+    const httpLine = defaultCompiled.index.actions.findIndex((action) => action.name === "http.request");
+    const registryLine = defaultCompiled.index.actions.length + policyAt('"id":"package-registry"');
+    for (const [broken, at] of [["the http.request action's line", httpLine], ["package-registry's line", registryLine]] as const) {
+      const bundle = openBundle(await withLines((lines) => lines.map((line, index) => (index === at ? "{not json" : line))));
+      expect({ broken, verdict: decide(bundle, write, device, now) }).toMatchObject({ broken, verdict: { decision: "permit", reasons: ["workspace-read-write"] } });
+      expect(() => decide(bundle, fetch, device, now)).toThrow(BundleError);
+    }
+  });
+
+  it("lines that do not hold together are refused (bundle_invalid): at opening for their count, when read for their content", async () => {
+    const refusals: [string, () => Promise<unknown>][] = [
+      ["one line missing", async () => openBundle(await withLines((lines) => lines.slice(0, -1)))],
+      ["one line too many", async () => openBundle(await withLines((lines) => [...lines, "{}"]))],
+      ["a position past the policies", async () => openBundle(await withLines((lines) => [lines[0]!.replace('"any":[', '"any":[9999,'), ...lines.slice(1)])).policiesFor(defaultActionAt(0))],
+      ["a position that is not a number", async () => openBundle(await withLines((lines) => [lines[0]!.replace('"any":[', '"any":["0",'), ...lines.slice(1)])).policiesFor(defaultActionAt(0))],
+      ["an action line with another member", async () => openBundle(await withLines((lines) => [lines[0]!.replace("{", '{"all":[],'), ...lines.slice(1)])).policiesFor(defaultActionAt(0))],
+      ["a policy without an @id", async () => openBundle(await withLines((lines, actions) => lines.map((line, at) => (at === actions ? line.replace('"annotations":{"id":', '"annotations":{"name":') : line)))).policy(0)],
+      ["a policy holding at a tier the manifest lacks", async () => openBundle(await withLines((lines) => lines.map((line) => line.replace('"review":"tier1"', '"review":"tier9"')))).policy(policyAt('"review":"tier1"'))],
     ];
     for (const [what, open] of refusals) {
       let caught: unknown;
       try {
-        open();
+        await open();
       } catch (error) {
         caught = error;
       }

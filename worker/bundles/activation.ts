@@ -41,7 +41,7 @@ export async function activateBundle(ctx: ServiceContext, request: ActivationReq
     if (statement.tenant !== tenant) throw new BundleError("bundle_invalid", `the artifact is for tenant ${statement.tenant}`);
     if (statement.version !== request.version) throw new BundleError("bundle_invalid", `the artifact at ${key} carries version ${statement.version}`);
     // The one full compilation of the bundle's life in the worker: strict validation, and the signed index and policy JSON compared with what the sources compile to.
-    checkPrecompiled({ sources: artifact.sources, index: statement.index, compiled: artifact.compiled });
+    checkPrecompiled(artifact);
     openBundle(artifact);
     ref = { version: statement.version, digest: statement.digest, name: statement.name, key, expiresAt: statement.expires_at };
   } catch (error) {

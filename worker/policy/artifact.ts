@@ -1,10 +1,10 @@
 import { WardenError } from "../errors.ts";
 import { createHash } from "node:crypto";
-import { FlattenedSign, calculateJwkThumbprint, errors as joseErrors, flattenedVerify, importJWK, type JWK } from "jose";
+import { CompactSign, calculateJwkThumbprint, compactVerify, errors as joseErrors, importJWK, type JWK } from "jose";
 import { z } from "zod";
 import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
-import { JwsShapeError, strictJwsHeader } from "../tokens/jws.ts";
+import { JwsShapeError, strictJwsParts } from "../tokens/jws.ts";
 
 // Signed bundle artifacts: built by the CLI, verified by the worker. Kept apart from
 // the Cedar compiler (compile.ts) so Node tools can use it without loading cedar-wasm.
@@ -16,16 +16,38 @@ export interface BundleSources {
   manifest: JsonValue;
 }
 
-/** Largest `policies.cedar` an artifact may carry, and largest artifact, in bytes. */
+/** Largest `policies.cedar` an artifact may carry, largest body and largest first line, in bytes. */
 const MAX_POLICY_BYTES = 4 * 1024 * 1024;
-const MAX_ARTIFACT_BYTES = 32 * 1024 * 1024;
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const MAX_JWS_BYTES = 2 * 1024 * 1024;
+
+/** Cedar entity JSON as the index carries it for action groups; read by Cedar, which refuses anything else. */
+const EntitySchema = z.strictObject({
+  uid: z.strictObject({ type: z.string(), id: z.string() }),
+  attrs: z.strictObject({}),
+  parents: z.array(z.strictObject({ type: z.string(), id: z.string() })),
+});
 
 /**
- * What a publisher signs besides the parts: the metadata the worker enforces (tenant,
- * monotonic version, validity window), the digest that names the sources, and the
- * precompiled index (worker/policy/bundle.ts `BundleIndex`) an isolate decides from.
- * `policies_bytes` is where `policies.cedar` ends and the compiled policies begin in the
- * payload after this statement (docs/bundles.md › The artifact).
+ * The index an artifact signs in its statement: how many policies it carries, the attributes
+ * they read (`context: null` when a policy reads `context` whole), and each action of the schema
+ * with its resource types and its action-group entities. Which policies can apply to each action
+ * is one line of the body per action, read when a decision first needs that action
+ * (worker/policy/bundle.ts `openBundle`).
+ */
+export const BundleIndexSchema = z.strictObject({
+  policies: z.int().min(0).max(1_000_000),
+  attributes: z.strictObject({ principal: z.array(z.string()), resource: z.array(z.string()), context: z.array(z.string()).nullable() }),
+  actions: z.array(z.strictObject({ name: z.string(), resources: z.array(z.string()), entities: z.array(EntitySchema) })),
+});
+export type BundleIndex = z.infer<typeof BundleIndexSchema>;
+
+/**
+ * What a publisher signs: the metadata the worker enforces (tenant, monotonic version, validity
+ * window), the digest that names the sources, the schema and manifest, the index, and the body
+ * that follows the JWS line by its size and SHA-256: `policies.cedar` (`policies_bytes`), then
+ * one canonical JSON line per action of the index, then one per policy in Cedar's JSON form
+ * (docs/bundles.md › The artifact).
  */
 export const BundleStatementSchema = z.strictObject({
   format: z.literal("warden.bundle.v2"),
@@ -37,9 +59,12 @@ export const BundleStatementSchema = z.strictObject({
   digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
   schema: z.string().max(1024 * 1024),
   manifest: z.json(),
-  policies_bytes: z.int().min(0).max(MAX_POLICY_BYTES),
-  // Its shape is checked where it is read (bundle.ts `readIndex`): one pass instead of two over what can be a large object.
-  index: z.record(z.string(), z.unknown()),
+  index: BundleIndexSchema,
+  body: z.strictObject({
+    bytes: z.int().min(0).max(MAX_BODY_BYTES),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    policies_bytes: z.int().min(0).max(MAX_POLICY_BYTES),
+  }),
 });
 export type BundleStatement = z.infer<typeof BundleStatementSchema>;
 
@@ -66,12 +91,26 @@ export function bundleDigest(sources: BundleSources): string {
   return `sha256:${createHash("sha256").update(canonical).digest("hex")}`;
 }
 
+/** The parts of an artifact after its JWS line, as compiled (worker/policy/compile.ts `compileSources`). */
+export interface CompiledParts {
+  index: BundleIndex;
+  /** One canonical JSON line per action of the index, then one per policy, each ending in a newline. */
+  lines: string;
+}
+
+/** The statement of `sources` compiled into `compiled`, and the body it names by size and SHA-256. */
 export function bundleStatement(
   sources: BundleSources,
   meta: { name: string; tenant: string; version: number; createdAt: Date; expiresAt: Date },
-  index: JsonValue,
-): BundleStatement {
-  return {
+  compiled: CompiledParts,
+): { statement: BundleStatement; body: Uint8Array } {
+  const encoder = new TextEncoder();
+  const policies = encoder.encode(sources.policies);
+  const lines = encoder.encode(compiled.lines);
+  const body = new Uint8Array(policies.length + lines.length);
+  body.set(policies);
+  body.set(lines, policies.length);
+  const statement: BundleStatement = {
     format: "warden.bundle.v2",
     name: meta.name,
     tenant: meta.tenant,
@@ -81,37 +120,29 @@ export function bundleStatement(
     digest: bundleDigest(sources),
     schema: sources.schema,
     manifest: sources.manifest as BundleStatement["manifest"],
-    policies_bytes: new TextEncoder().encode(sources.policies).length,
-    index: index as BundleStatement["index"],
+    index: compiled.index,
+    body: { bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), policies_bytes: policies.length },
   };
+  return { statement, body };
 }
 
 /**
- * The bytes a publisher signs: the statement's canonical JSON on one line, then
- * `policies.cedar` as authored, then the policies in Cedar's JSON form, one canonical line each
- * in index order (worker/policy/compile.ts `compileSources`).
+ * Signs an artifact: a compact JWS (RFC 7515, EdDSA, `typ` warden-bundle+jws, `kid` the RFC 7638
+ * thumbprint of the key) over the statement's canonical JSON, on the first line, and the body
+ * after it. The signature covers the statement, the statement covers the body by its SHA-256: an
+ * isolate verifies a small signature and hashes the body once, and never decodes megabytes of
+ * base64 or parses JSON it does not need.
  */
-export function bundlePayload(statement: BundleStatement, policies: string, compiledLines: string): Uint8Array {
-  return new TextEncoder().encode(`${canonicalJson(statement as JsonValue)}\n${policies}${compiledLines}`);
-}
-
-/**
- * Signs a payload as an artifact: a JWS (RFC 7515, EdDSA, `kid` the RFC 7638 thumbprint of
- * the key) whose payload is unencoded and detached (RFC 7797: `b64: false`), written as
- * `<protected header>..<signature>` on the first line with the payload's bytes after it. The
- * signature covers every byte an isolate reads, and no isolate decodes megabytes of base64 or
- * parses JSON it does not need.
- */
-export async function signBundle(payload: Uint8Array, privateJwk: JWK): Promise<Uint8Array> {
+export async function signBundle(statement: BundleStatement, body: Uint8Array, privateJwk: JWK): Promise<Uint8Array> {
   const { kty, crv, x } = privateJwk;
   if (kty !== "OKP" || crv !== "Ed25519" || typeof privateJwk.d !== "string") throw new WardenError("configuration_error", "publisher keys are Ed25519 private JWKs");
   const kid = await calculateJwkThumbprint({ kty, crv, x });
   const key = await importJWK({ ...privateJwk, alg: "EdDSA" }, "EdDSA");
-  const jws = await new FlattenedSign(payload).setProtectedHeader({ alg: "EdDSA", typ: BUNDLE_JWS_TYPE, kid, b64: false, crit: ["b64"] }).sign(key);
-  const line = new TextEncoder().encode(`${jws.protected}..${jws.signature}\n`);
-  const artifact = new Uint8Array(line.length + payload.length);
+  const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(statement as JsonValue))).setProtectedHeader({ alg: "EdDSA", typ: BUNDLE_JWS_TYPE, kid }).sign(key);
+  const line = new TextEncoder().encode(`${jws}\n`);
+  const artifact = new Uint8Array(line.length + body.length);
   artifact.set(line);
-  artifact.set(payload, line.length);
+  artifact.set(body, line.length);
   return artifact;
 }
 
@@ -133,25 +164,21 @@ export async function publisherKeys(jwks: string | undefined): Promise<Publisher
   return keys;
 }
 
-/** A verified artifact: its statement, its sources and its compiled policies, all from the signed bytes. */
+/** A verified artifact: its statement and its body, from exactly the signed (and hashed) bytes. */
 export interface VerifiedArtifact {
   statement: BundleStatement;
-  sources: BundleSources;
-  /** One canonical JSON line per policy, in index order. */
-  compiled: Uint8Array;
+  /** Everything after the JWS line: `policies.cedar`, then the action lines, then the policy lines. */
+  body: Uint8Array;
 }
 
 const NEWLINE = 0x0a;
 
-/** The artifact's first line, `<protected header>..<signature>`, and the payload after it. */
-function splitArtifact(artifact: Uint8Array): { header: string; signature: string; payload: Uint8Array } {
-  if (artifact.length > MAX_ARTIFACT_BYTES) throw new BundleError("bundle_malformed", `the artifact is over ${MAX_ARTIFACT_BYTES} bytes`);
-  // The first line is base64url and dots: short, and ASCII by construction.
-  const end = artifact.subarray(0, 4096).indexOf(NEWLINE);
+/** The artifact's JWS line and the body after it. */
+function splitArtifact(artifact: Uint8Array): { jws: string; body: Uint8Array } {
+  // The first line is base64url and dots: ASCII by construction, and bounded.
+  const end = artifact.subarray(0, MAX_JWS_BYTES).indexOf(NEWLINE);
   if (end === -1) throw new BundleError("bundle_malformed", "the artifact does not start with a JWS line");
-  const parts = new TextDecoder().decode(artifact.subarray(0, end)).split(".");
-  if (parts.length !== 3 || parts[1] !== "") throw new BundleError("bundle_malformed", "the first line is not a JWS with a detached payload");
-  return { header: parts[0] as string, signature: parts[2] as string, payload: artifact.subarray(end + 1) };
+  return { jws: new TextDecoder().decode(artifact.subarray(0, end)), body: artifact.subarray(end + 1) };
 }
 
 /**
@@ -159,63 +186,70 @@ function splitArtifact(artifact: Uint8Array): { header: string; signature: strin
  * `<tenant>/bundles/artifacts/<version>.jws`. The worker verifies it before trusting any of it.
  */
 export function unverifiedStatement(artifact: Uint8Array): { tenant: unknown; version: unknown } {
-  const { payload } = splitArtifact(artifact);
-  const end = payload.indexOf(NEWLINE);
-  const statement = parseStrictJson(payload.subarray(0, end === -1 ? payload.length : end));
-  if (typeof statement !== "object" || statement === null || Array.isArray(statement)) throw new BundleError("bundle_malformed", "the artifact carries no statement");
-  return { tenant: statement["tenant"], version: statement["version"] };
+  const { payload } = strictJwsParts(splitArtifact(artifact).jws);
+  return { tenant: payload["tenant"], version: payload["version"] };
 }
 
 /**
- * Verifies an artifact and returns its statement and parts, read from exactly the bytes the
- * signature covers. Refuses unknown keys, any algorithm but EdDSA, a header that is not the
- * detached, unencoded form, a digest that does not match the sources, and a statement
- * outside its validity window at `now`. Does not compile: that the precompiled part matches
- * the sources is checked at activation (worker/policy/compile.ts `checkPrecompiled`).
+ * Verifies an artifact and returns its statement and body, from exactly the bytes the
+ * signature and the signed hash cover. Refuses unknown keys, any algorithm but EdDSA, a body
+ * that is not the one the statement names, and a statement outside its validity window at
+ * `now`. Nothing here compiles or decodes the policies: activation checks that the body and
+ * index are what the sources compile to (worker/policy/compile.ts `checkPrecompiled`), and an
+ * isolate reads the lines it needs when it needs them.
  */
 export async function verifyBundleArtifact(artifact: Uint8Array, trusted: PublisherKeys, now: number): Promise<VerifiedArtifact> {
   if (trusted.size === 0) throw new BundleError("bundle_untrusted_key", "no publisher key is configured");
-  const { header: encodedHeader, signature, payload } = splitArtifact(artifact);
+  const { jws, body } = splitArtifact(artifact);
   let header;
   try {
-    header = strictJwsHeader(encodedHeader);
+    // Header and payload strictly parsed before jose reads them: two `alg`s or two `digest`s are refused, not resolved.
+    ({ header } = strictJwsParts(jws));
   } catch (error) {
     if (!(error instanceof JwsShapeError)) throw error;
-    throw new BundleError("bundle_malformed", `the artifact header is not strict JSON (${error.code})`);
+    throw new BundleError("bundle_malformed", `the artifact's first line is not a compact JWS of strict JSON (${error.code})`);
   }
-  const crit = header["crit"];
-  if (header["alg"] !== "EdDSA" || header["typ"] !== BUNDLE_JWS_TYPE || header["b64"] !== false || !Array.isArray(crit) || crit.length !== 1 || crit[0] !== "b64") {
-    throw new BundleError("bundle_malformed", "the artifact must be an EdDSA warden-bundle+jws with an unencoded payload");
-  }
+  if (header["alg"] !== "EdDSA" || header["typ"] !== BUNDLE_JWS_TYPE) throw new BundleError("bundle_malformed", "the artifact must be an EdDSA warden-bundle+jws");
   const kid = header["kid"];
   const key = typeof kid === "string" ? trusted.get(kid) : undefined;
   if (!key) throw new BundleError("bundle_untrusted_key", "the artifact is signed by a key that is not trusted");
+  let payload: Uint8Array;
   try {
-    await flattenedVerify({ protected: encodedHeader, payload, signature }, key, { algorithms: ["EdDSA"] });
+    ({ payload } = await compactVerify(jws, key, { algorithms: ["EdDSA"] }));
   } catch (cause) {
     const why = cause instanceof joseErrors.JOSEError ? cause.code : "unparseable";
     throw new BundleError("bundle_signature_invalid", `the artifact signature does not verify (${why})`);
   }
-  const end = payload.indexOf(NEWLINE);
-  if (end === -1) throw new BundleError("bundle_malformed", "the payload has no line break after its statement");
   let statement: BundleStatement;
   try {
-    statement = BundleStatementSchema.parse(parseStrictJson(payload.subarray(0, end)));
+    statement = BundleStatementSchema.parse(parseStrictJson(payload));
   } catch (error) {
     if (!(error instanceof StrictJsonError) && !(error instanceof z.ZodError)) throw error;
     throw new BundleError("bundle_malformed", "the signed statement is not a warden.bundle.v2 statement");
   }
-  const body = payload.subarray(end + 1);
-  if (statement.policies_bytes > body.length) throw new BundleError("bundle_malformed", "the payload ends inside policies.cedar");
+  if (body.length !== statement.body.bytes || createHash("sha256").update(body).digest("hex") !== statement.body.sha256) {
+    throw new BundleError("bundle_signature_invalid", "the body is not the one the signed statement names");
+  }
+  if (statement.body.policies_bytes > body.length) throw new BundleError("bundle_malformed", "the body ends inside policies.cedar");
+  if (Date.parse(statement.expires_at) <= now) throw new BundleError("bundle_expired", `the artifact expired at ${statement.expires_at}`);
+  if (Date.parse(statement.created_at) > now + 5 * 60_000) throw new BundleError("bundle_not_yet_valid", `the artifact is created in the future (${statement.created_at})`);
+  return { statement, body };
+}
+
+/**
+ * The sources a verified artifact carries, checked against its digest: `policies.cedar` must be
+ * UTF-8 and the digest the one of these sources. Activation's business (with the compilation
+ * that follows); an isolate never reads `policies.cedar`.
+ */
+export function artifactSources(artifact: VerifiedArtifact): BundleSources {
+  const { statement, body } = artifact;
   let policies: string;
   try {
-    policies = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(body.subarray(0, statement.policies_bytes));
+    policies = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(body.subarray(0, statement.body.policies_bytes));
   } catch {
     throw new BundleError("bundle_malformed", "policies.cedar is not UTF-8");
   }
   const sources: BundleSources = { policies, schema: statement.schema, manifest: statement.manifest as JsonValue };
   if (bundleDigest(sources) !== statement.digest) throw new BundleError("bundle_digest_mismatch", "the digest does not match the parts");
-  if (Date.parse(statement.expires_at) <= now) throw new BundleError("bundle_expired", `the artifact expired at ${statement.expires_at}`);
-  if (Date.parse(statement.created_at) > now + 5 * 60_000) throw new BundleError("bundle_not_yet_valid", `the artifact is created in the future (${statement.created_at})`);
-  return { statement, sources, compiled: body.subarray(statement.policies_bytes) };
+  return sources;
 }

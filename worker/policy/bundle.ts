@@ -1,14 +1,14 @@
 import { z } from "zod";
 import type { EntityJson, PolicyJson } from "./cedar.ts";
-import { BundleError } from "./artifact.ts";
+import { BundleError, type BundleIndex, type VerifiedArtifact } from "./artifact.ts";
 import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 import { compilePathClasses, type PathClasses } from "./path-classes.ts";
 import { tpmReference } from "../verifiers/tpm/appraise.ts";
 import { SnpManifestSchema, TdxManifestSchema } from "./cvm-reference.ts";
 
-// The form of a bundle evaluation reads (CompiledBundle), and the index a signed artifact
-// carries to build it without Cedar's compiler. Compiling sources into that index is
-// worker/policy/compile.ts; reading it from a verified artifact is `openBundle` below.
+// The form of a bundle evaluation reads (CompiledBundle). Compiling sources into it is
+// worker/policy/compile.ts; reading it from a verified artifact, line by line as decisions need
+// them, is `openBundle` below.
 
 /** The manifest: what the worker needs from a bundle beyond Cedar. */
 export const BundleManifestSchema = z.strictObject({
@@ -71,24 +71,32 @@ export const BundleManifestSchema = z.strictObject({
 });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 
-/** One policy as evaluation needs it: its id, its effect, and the tier a `@review` forbid holds at. */
-export interface PolicyScope {
+/** One policy as evaluation reads it: its id, its effect, the tier a `@review` forbid holds at, and its Cedar JSON. */
+export interface CompiledPolicy {
   id: string;
   effect: "permit" | "forbid";
   /** Tier named by `@review("<tier>")` on a forbid policy. */
   reviewTier?: string;
+  json: PolicyJson;
 }
 
 /**
- * The policies that can apply to one action: those naming one agent, and those for any agent,
- * the latter split by the path a `when` clause requires (`resource.within.contains("<path>")`
- * as a conjunct), so a large set of per-directory rules costs a request only the rules on its
- * own path.
+ * The policies that can apply to one action, by position in the bundle: those for any agent,
+ * those for any agent within a path (a `when` clause has `resource.within.contains("<path>")`
+ * as a conjunct), by path, and those naming one agent, by agent. A large set of per-agent or
+ * per-directory rules costs a request only the rules on its own agent and path.
  */
 export interface ActionPolicies {
-  anyAgent: readonly PolicyScope[];
-  anyAgentWithin: ReadonlyMap<string, readonly PolicyScope[]>;
-  byAgent: ReadonlyMap<string, readonly PolicyScope[]>;
+  anyAgent: readonly number[];
+  anyAgentWithin: ReadonlyMap<string, readonly number[]>;
+  byAgent: ReadonlyMap<string, readonly number[]>;
+}
+
+/** One action's line of an artifact's body (positions of policies), as worker/policy/compile.ts writes it. */
+export interface ActionLine {
+  any: number[];
+  within: { [path: string]: number[] };
+  agents: { [agent: string]: number[] };
 }
 
 /**
@@ -101,32 +109,7 @@ export interface AttributeUse {
   context: ReadonlySet<string> | null;
 }
 
-/**
- * The precompiled index a signed artifact carries (docs/bundles.md › The artifact): every
- * policy's id, effect and review tier in artifact order, the attributes the policies read, and
- * for each action of the schema its resource types, its action-group entities and the
- * positions of the policies that can apply to it — for any agent, for any agent within a
- * path, by agent named. Built from the sources by `compileSources` (worker/policy/compile.ts),
- * signed with them, compared with a fresh compilation at activation; an isolate reads it as it
- * is and parses a policy's body only when a slice needs it.
- */
-export interface BundleIndex {
-  policies: { id: string; effect: "permit" | "forbid"; tier?: string }[];
-  actions: { [action: string]: IndexedAction };
-  attributes: { principal: string[]; resource: string[]; context: string[] | null };
-}
-
-/** One action of a {@link BundleIndex}; numbers are positions in `policies`. */
-export interface IndexedAction {
-  resources: string[];
-  /** The action and its groups as entities, so `action in Action::"<group>"` holds without the schema; empty outside any group. */
-  entities: EntityJson[];
-  any: number[];
-  within: { [path: string]: number[] };
-  agents: { [agent: string]: number[] };
-}
-
-/** A bundle ready to evaluate: an index to look things up in, and the policies' bodies on demand. */
+/** A bundle ready to evaluate: an index to look things up in, each action's policies and each policy read on demand. */
 export interface CompiledBundle {
   digest: string;
   version: number;
@@ -137,21 +120,22 @@ export interface CompiledBundle {
    */
   serial: number;
   manifest: BundleManifest;
-  policies: ReadonlyMap<string, PolicyScope>;
+  /** How many policies the bundle holds: positions 0 to size − 1. */
+  size: number;
   /** For each action in the schema: the resource entity types it applies to. */
   actions: ReadonlyMap<string, ReadonlySet<string>>;
-  /** For each action: the policies whose action scope can include it, split by principal scope. */
-  policiesByAction: ReadonlyMap<string, ActionPolicies>;
+  /** For an action in an action group: the Action entities that carry the group hierarchy to Cedar. */
+  actionEntities: ReadonlyMap<string, readonly EntityJson[]>;
   /** Tier names in escalation order. */
   tierOrder: readonly string[];
   /** The manifest's path classes, for the `classes` of a `File`. */
   pathClasses: PathClasses;
   /** The attributes some policy reads: evaluation hands Cedar only these. */
   attributes: AttributeUse;
-  /** For an action in an action group: the Action entities that carry the group hierarchy to Cedar. */
-  actionEntities: ReadonlyMap<string, readonly EntityJson[]>;
-  /** A policy in Cedar's JSON form (the evaluator's input), by id; read from the artifact on first use. */
-  policyJson(id: string): PolicyJson;
+  /** The policies that can apply to `action` (undefined for an action the schema does not have); read on first use. */
+  policiesFor(action: string): ActionPolicies | undefined;
+  /** The policy at `position`; read on first use. */
+  policy(position: number): CompiledPolicy;
 }
 
 const ENTITY_TYPE_BY_KIND = { path: "File", url: "Url", command: "Command", tool: "Tool" } as const;
@@ -163,100 +147,112 @@ export function entityTypeFor(kind: TargetKind): string {
 let loads = 0;
 
 /**
- * The bundle an index describes. `body(position)` gives the policy at a position of
- * `index.policies` in Cedar's JSON form, and is called only when a slice first needs that
- * policy. Throws `BundleError` (`bundle_invalid`) for a manifest that does not validate or an
- * index that does not hold together.
+ * The bundle an index describes. `lines.action(i)` gives the line of `index.actions[i]` and
+ * `lines.policy(position)` a policy in Cedar's JSON form; each is asked for once, the first
+ * time a decision needs it. Throws `BundleError` (`bundle_invalid`) for a manifest that does not
+ * validate, and, when a line is read, for one that does not hold together.
  */
-export function bundleFromIndex(
+export function bundleFrom(
   meta: { digest: string; version: number; name: string },
   manifestJson: unknown,
   index: BundleIndex,
-  body: (position: number) => PolicyJson,
+  lines: { action(line: number): ActionLine; policy(position: number): PolicyJson },
 ): CompiledBundle {
   const manifestResult = BundleManifestSchema.safeParse(manifestJson);
   if (!manifestResult.success) {
     throw new BundleError("bundle_invalid", "the manifest is invalid", manifestResult.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }
   const manifest = manifestResult.data;
-  const scopes = index.policies.map(({ id, effect, tier }): PolicyScope => (tier === undefined ? { id, effect } : { id, effect, reviewTier: tier }));
-  const positions = new Map<string, number>();
-  scopes.forEach((scope, position) => positions.set(scope.id, position));
-  if (positions.size !== scopes.length) throw new BundleError("bundle_invalid", "the index names a policy id twice");
-  const at = (position: number): PolicyScope => {
-    const scope = scopes[position];
-    if (scope === undefined) throw new BundleError("bundle_invalid", `the index refers to policy ${position} of ${scopes.length}`);
-    return scope;
+  const tierOrder = manifest.review_tiers.map((tier) => tier.name);
+  const lineOf = new Map(index.actions.map((action, line) => [action.name, line]));
+  const actionPolicies = new Map<string, ActionPolicies>();
+  const policies = new Map<number, CompiledPolicy>();
+  const inRange = (positions: number[], where: string) => {
+    for (const position of positions) {
+      if (!Number.isSafeInteger(position) || position < 0 || position >= index.policies) throw new BundleError("bundle_invalid", `${where} names policy ${position} of ${index.policies}`);
+    }
+    return positions;
   };
-  const actions = new Map<string, ReadonlySet<string>>();
-  const policiesByAction = new Map<string, ActionPolicies>();
-  const actionEntities = new Map<string, readonly EntityJson[]>();
-  for (const [action, indexed] of Object.entries(index.actions)) {
-    actions.set(action, new Set(indexed.resources));
-    actionEntities.set(action, indexed.entities);
-    policiesByAction.set(action, {
-      anyAgent: indexed.any.map(at),
-      anyAgentWithin: new Map(Object.entries(indexed.within).map(([path, list]) => [path, list.map(at)])),
-      byAgent: new Map(Object.entries(indexed.agents).map(([agent, list]) => [agent, list.map(at)])),
-    });
-  }
-  const bodies = new Map<string, PolicyJson>();
   loads += 1;
   return {
     ...meta,
     serial: loads,
     manifest,
-    policies: new Map(scopes.map((scope) => [scope.id, scope])),
-    actions,
-    policiesByAction,
-    tierOrder: manifest.review_tiers.map((tier) => tier.name),
+    size: index.policies,
+    actions: new Map(index.actions.map((action) => [action.name, new Set(action.resources)])),
+    actionEntities: new Map(index.actions.map((action) => [action.name, action.entities])),
+    tierOrder,
     pathClasses: compilePathClasses(manifest.path_classes),
     attributes: {
       principal: new Set(index.attributes.principal),
       resource: new Set(index.attributes.resource),
       context: index.attributes.context === null ? null : new Set(index.attributes.context),
     },
-    actionEntities,
-    policyJson(id) {
-      let json = bodies.get(id);
-      if (json === undefined) {
-        const position = positions.get(id);
-        if (position === undefined) throw new BundleError("bundle_invalid", `no policy ${id} in the index`);
-        json = body(position);
-        bodies.set(id, json);
+    policiesFor(action) {
+      let known = actionPolicies.get(action);
+      const line = lineOf.get(action);
+      if (known === undefined && line !== undefined) {
+        const read = lines.action(line);
+        const where = `the line of action ${action}`;
+        known = {
+          anyAgent: inRange(read.any, where),
+          anyAgentWithin: new Map(Object.entries(read.within).map(([path, positions]) => [path, inRange(positions, where)])),
+          byAgent: new Map(Object.entries(read.agents).map(([agent, positions]) => [agent, inRange(positions, where)])),
+        };
+        actionPolicies.set(action, known);
       }
-      return json;
+      return known;
+    },
+    policy(position) {
+      let known = policies.get(position);
+      if (known === undefined) {
+        inRange([position], "a slice");
+        const json = lines.policy(position);
+        const id = json.annotations?.["id"];
+        const tier = json.annotations?.["review"];
+        if (typeof id !== "string" || (json.effect !== "permit" && json.effect !== "forbid")) throw new BundleError("bundle_invalid", `policy ${position} has no @id or no effect`);
+        if (tier !== undefined && !tierOrder.includes(tier)) throw new BundleError("bundle_invalid", `policy ${id} holds at tier ${tier}, which the manifest lacks`);
+        known = tier === undefined ? { id, effect: json.effect, json } : { id, effect: json.effect, reviewTier: tier, json };
+        policies.set(position, known);
+      }
+      return known;
     },
   };
 }
 
-/** An artifact whose signature verified (worker/policy/artifact.ts `verifyBundleArtifact`). */
-export interface OpenableArtifact {
-  statement: { digest: string; version: number; name: string; manifest: unknown; index: unknown };
-  /** One canonical JSON line per policy, in index order: the policies in Cedar's JSON form. */
-  compiled: Uint8Array;
-}
-
 /**
- * The bundle of a verified artifact, without compiling anything: the index is read as it is,
- * and a policy's body is parsed (strictly, from exactly the signed bytes) the first time a
- * slice needs it. The cost is the index's size, not the policy set's: a new isolate decides
- * after a few milliseconds at any number of policies. Throws `BundleError` (`bundle_invalid`)
- * when the index does not hold together or the line count is not the policy count.
+ * The bundle of a verified artifact, without compiling anything and without reading what no
+ * decision has needed yet: the statement's index is small, each action's line is parsed the
+ * first time a decision asks for that action, each policy's line the first time a slice holds
+ * it — strictly, from exactly the hashed bytes. The cost of opening is one pass over the body to
+ * find its lines, not the policy set's size in parsing; a new isolate decides within
+ * milliseconds at 10,000 policies. Throws `BundleError` (`bundle_invalid`) when the body does not
+ * hold one line per action and per policy.
  */
-export function openBundle(artifact: OpenableArtifact): CompiledBundle {
-  const index = readIndex(artifact.statement.index);
-  const lines = lineStarts(artifact.compiled);
-  if (lines.length - 1 !== index.policies.length) throw new BundleError("bundle_invalid", `the artifact holds ${lines.length - 1} compiled policies for ${index.policies.length} in its index`);
-  const { digest, version, name } = artifact.statement;
-  return bundleFromIndex({ digest, version, name }, artifact.statement.manifest, index, (position) => {
-    const line = artifact.compiled.subarray(lines[position], (lines[position + 1] as number) - 1);
+export function openBundle(artifact: VerifiedArtifact): CompiledBundle {
+  const { statement } = artifact;
+  const compiled = artifact.body.subarray(statement.body.policies_bytes);
+  const starts = lineStarts(compiled);
+  const actions = statement.index.actions.length;
+  if (starts.length - 1 !== actions + statement.index.policies) {
+    throw new BundleError("bundle_invalid", `the body holds ${starts.length - 1} lines for ${actions} actions and ${statement.index.policies} policies`);
+  }
+  const line = (at: number, what: string): unknown => {
     try {
-      return parseStrictJson(line) as unknown as PolicyJson;
+      return parseStrictJson(compiled.subarray(starts[at], (starts[at + 1] as number) - 1));
     } catch (error) {
       if (!(error instanceof StrictJsonError)) throw error;
-      throw new BundleError("bundle_invalid", `the compiled line of policy ${position} is not strict JSON (${error.code})`);
+      throw new BundleError("bundle_invalid", `the line of ${what} is not strict JSON (${error.code})`);
     }
+  };
+  const { digest, version, name } = statement;
+  return bundleFrom({ digest, version, name }, statement.manifest, statement.index, {
+    action: (at) => actionLine(line(at, `action ${statement.index.actions[at]?.name}`)),
+    policy: (position) => {
+      const json = line(actions + position, `policy ${position}`);
+      if (typeof json !== "object" || json === null || Array.isArray(json)) throw new BundleError("bundle_invalid", `the line of policy ${position} is not an object`);
+      return json as unknown as PolicyJson;
+    },
   });
 }
 
@@ -264,60 +260,23 @@ export function openBundle(artifact: OpenableArtifact): CompiledBundle {
 function lineStarts(bytes: Uint8Array): Uint32Array {
   const starts: number[] = [0];
   for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) starts.push(at + 1);
-  if (starts[starts.length - 1] !== bytes.length) throw new BundleError("bundle_invalid", "the compiled policies do not end with a newline");
+  if (starts[starts.length - 1] !== bytes.length) throw new BundleError("bundle_invalid", "the body does not end with a newline");
   return Uint32Array.from(starts);
 }
 
-const malformedIndex = (what: string) => new BundleError("bundle_invalid", `the index is malformed: ${what}`);
 const isRecord = (value: unknown): value is { [key: string]: unknown } => typeof value === "object" && value !== null && !Array.isArray(value);
-const stringList = (value: unknown, what: string): string[] => {
-  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) throw malformedIndex(what);
-  return value;
-};
-const positionList = (value: unknown, what: string): number[] => {
-  if (!Array.isArray(value) || !value.every((item) => Number.isSafeInteger(item) && (item as number) >= 0)) throw malformedIndex(what);
-  return value as number[];
-};
+const isPositions = (value: unknown): value is number[] => Array.isArray(value) && value.every((item) => Number.isSafeInteger(item) && (item as number) >= 0);
 
 /**
- * Checks the shape of a signed index while taking it as it is: the publisher's build made it
- * and activation compared it with a fresh compilation, so here only its form is checked, in one
- * pass over it.
+ * An action's line, its shape checked by hand rather than by a schema that would rebuild its
+ * maps: agent ids and paths are policy text, and a key such as `__proto__` must stay a key
+ * (the strict reader makes every member an own property). Positions are checked against the
+ * policy count where they are used.
  */
-export function readIndex(value: unknown): BundleIndex {
-  if (!isRecord(value) || !Array.isArray(value["policies"]) || !isRecord(value["actions"]) || !isRecord(value["attributes"])) throw malformedIndex("policies, actions and attributes");
-  const policies = value["policies"].map((policy: unknown): BundleIndex["policies"][number] => {
-    if (!isRecord(policy)) throw malformedIndex("a policy");
-    const { id, effect, tier } = policy;
-    if (typeof id !== "string" || (effect !== "permit" && effect !== "forbid")) throw malformedIndex("a policy");
-    if (tier !== undefined && typeof tier !== "string") throw malformedIndex(`the tier of ${id}`);
-    return tier === undefined ? { id, effect } : { id, effect, tier };
-  });
-  const actions: { [action: string]: IndexedAction } = {};
-  for (const [action, indexed] of Object.entries(value["actions"])) {
-    if (!isRecord(indexed) || !Array.isArray(indexed["entities"]) || !isRecord(indexed["within"]) || !isRecord(indexed["agents"])) throw malformedIndex(`action ${action}`);
-    const within: { [path: string]: number[] } = {};
-    for (const [path, list] of Object.entries(indexed["within"])) within[path] = positionList(list, `action ${action}, within ${path}`);
-    const agents: { [agent: string]: number[] } = {};
-    for (const [agent, list] of Object.entries(indexed["agents"])) agents[agent] = positionList(list, `action ${action}, agent ${agent}`);
-    if (!indexed["entities"].every(isRecord)) throw malformedIndex(`action ${action}, entities`);
-    actions[action] = {
-      resources: stringList(indexed["resources"], `action ${action}, resources`),
-      entities: indexed["entities"] as unknown as EntityJson[],
-      any: positionList(indexed["any"], `action ${action}, any`),
-      within,
-      agents,
-    };
-  }
-  const attributes = value["attributes"];
-  const context = attributes["context"];
-  return {
-    policies,
-    actions,
-    attributes: {
-      principal: stringList(attributes["principal"], "principal attributes"),
-      resource: stringList(attributes["resource"], "resource attributes"),
-      context: context === null ? null : stringList(context, "context attributes"),
-    },
-  };
+function actionLine(value: unknown): ActionLine {
+  const malformed = () => new BundleError("bundle_invalid", "an action's line is not { any, within, agents } of policy positions");
+  if (!isRecord(value) || !isPositions(value["any"]) || !isRecord(value["within"]) || !isRecord(value["agents"])) throw malformed();
+  const { any, within, agents } = value;
+  if (Object.keys(value).length !== 3 || !Object.values(within).every(isPositions) || !Object.values(agents).every(isPositions)) throw malformed();
+  return { any, within: within as ActionLine["within"], agents: agents as ActionLine["agents"] };
 }

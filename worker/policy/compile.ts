@@ -1,6 +1,6 @@
-import { checkParseSchema, policySetTextToParts, policyToJson, schemaToJson, validate, type DetailedError, type EntityJson, type PolicyJson } from "./cedar.ts";
-import { BundleError, type BundleSources } from "./artifact.ts";
-import { BundleManifestSchema, bundleFromIndex, type BundleIndex, type CompiledBundle, type IndexedAction } from "./bundle.ts";
+import { checkParseSchema, policySetTextToParts, policyToJson, schemaToJson, validate, type DetailedError, type PolicyJson } from "./cedar.ts";
+import { BundleError, artifactSources, type BundleIndex, type BundleSources, type CompiledParts, type VerifiedArtifact } from "./artifact.ts";
+import { BundleManifestSchema, bundleFrom, type ActionLine, type CompiledBundle } from "./bundle.ts";
 import { compilePathClasses } from "./path-classes.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
 import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
@@ -9,12 +9,10 @@ import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 // It runs where there is time for it — `warden bundle test|build` and activation — never in an
 // isolate on its way to a decision (that one reads the index the artifact carries).
 
-/** A bundle's sources compiled: the index, and every policy in Cedar's JSON form in index order. */
-export interface CompiledSources {
-  index: BundleIndex;
+/** A bundle's sources compiled: the index, each action's policies, every policy in Cedar's JSON form, and all of it as an artifact's lines. */
+export interface CompiledSources extends CompiledParts {
+  actionLines: ActionLine[];
   policies: PolicyJson[];
-  /** The policies as the artifact carries them: one canonical JSON line each (RFC 8785), in index order. */
-  lines: string;
 }
 
 /**
@@ -40,7 +38,7 @@ export function compileSources(sources: BundleSources): CompiledSources {
   if (parts.policy_templates.length > 0) throw new BundleError("bundle_invalid", "policy templates are not supported");
 
   const policyText = new Map<string, string>();
-  const entries: { json: PolicyJson; line: string; principal: string | null; within: string | null; summary: BundleIndex["policies"][number] }[] = [];
+  const entries: { json: PolicyJson; line: string; principal: string | null; within: string | null }[] = [];
   for (const text of parts.policies) {
     const parsed = policyToJson(text);
     if (parsed.type === "failure") throw new BundleError("bundle_invalid", "a policy does not parse", messages(parsed.errors));
@@ -62,7 +60,7 @@ export function compileSources(sources: BundleSources): CompiledSources {
       if (!(error instanceof StrictJsonError)) throw error;
       throw new BundleError("bundle_invalid", `policy ${id}: its JSON form does not read back strictly (${error.code})`);
     }
-    entries.push({ json, line, principal: exactAgent(json), within: requiredWithin(json), summary: tier === undefined ? { id, effect: json.effect } : { id, effect: json.effect, tier } });
+    entries.push({ json, line, principal: exactAgent(json), within: requiredWithin(json) });
   }
 
   const validation = validate({
@@ -82,7 +80,8 @@ export function compileSources(sources: BundleSources): CompiledSources {
   const attributeUse = { principal: new Set<string>(), resource: new Set<string>(), context: new Set<string>() as Set<string> | null };
   for (const { json } of entries) collectAttributeUse(json.conditions, attributeUse);
 
-  const actions: { [action: string]: IndexedAction } = {};
+  const actions: BundleIndex["actions"] = [];
+  const actionLines: ActionLine[] = [];
   for (const [action, { resourceTypes, ancestors, parents }] of schemaActions(sources.schema)) {
     const any: number[] = [];
     const within = new Map<string, number[]>();
@@ -98,28 +97,21 @@ export function compileSources(sources: BundleSources): CompiledSources {
       else if (path !== null) push(within, path, position);
       else any.push(position);
     });
-    actions[action] = {
-      resources: [...resourceTypes],
-      entities: actionHierarchy(action, ancestors, parents),
-      any,
-      within: Object.fromEntries(within),
-      agents: Object.fromEntries(agents),
-    };
+    actions.push({ name: action, resources: [...resourceTypes], entities: actionHierarchy(action, ancestors, parents) });
+    actionLines.push({ any, within: Object.fromEntries(within), agents: Object.fromEntries(agents) });
   }
 
-  return {
-    index: {
-      policies: entries.map(({ summary }) => summary),
-      actions,
-      attributes: {
-        principal: [...attributeUse.principal],
-        resource: [...attributeUse.resource],
-        context: attributeUse.context === null ? null : [...attributeUse.context],
-      },
+  const index: BundleIndex = {
+    policies: entries.length,
+    attributes: {
+      principal: [...attributeUse.principal],
+      resource: [...attributeUse.resource],
+      context: attributeUse.context === null ? null : [...attributeUse.context],
     },
-    policies: entries.map(({ json }) => json),
-    lines: entries.map(({ line }) => `${line}\n`).join(""),
+    actions,
   };
+  const lines = [...actionLines.map((line) => canonicalJson(line as unknown as JsonValue)), ...entries.map(({ line }) => line)];
+  return { index, actionLines, policies: entries.map(({ json }) => json), lines: lines.map((line) => `${line}\n`).join("") };
 }
 
 /**
@@ -127,23 +119,30 @@ export function compileSources(sources: BundleSources): CompiledSources {
  * decides with, and the reference the lazily opened bundle is tested against.
  */
 export function compileBundle(statement: BundleSources & { digest: string; version: number; name: string }): CompiledBundle {
-  const { index, policies } = compileSources(statement);
-  return bundleFromIndex({ digest: statement.digest, version: statement.version, name: statement.name }, statement.manifest, index, (position) => policies[position] as PolicyJson);
+  const { index, actionLines, policies } = compileSources(statement);
+  return bundleFrom({ digest: statement.digest, version: statement.version, name: statement.name }, statement.manifest, index, {
+    action: (line) => actionLines[line] as ActionLine,
+    policy: (position) => policies[position] as PolicyJson,
+  });
 }
 
 /**
- * Refuses an artifact whose precompiled part is not what its sources compile to. The
- * signature proves who built the artifact, not that the build was faithful: a publisher's
- * tool with a bug, or an older compiler, could sign an index or policy JSON that says other
- * than the policies it ships beside. Run once, at activation; isolates then trust the index.
+ * Refuses an artifact whose precompiled part is not what its sources compile to: the sources
+ * must be the digest's, and the signed index and every action and policy line exactly what a
+ * compilation of them gives. The signature proves who built the artifact, not that the build
+ * was faithful: a publisher's tool with a bug, or another compiler, could sign an index or
+ * policy JSON that says other than the policies it ships beside. Run once, at activation;
+ * isolates then trust the index and the lines.
  */
-export function checkPrecompiled(artifact: { sources: BundleSources; index: unknown; compiled: Uint8Array }): void {
-  const fresh = compileSources(artifact.sources);
-  if (canonicalJson(fresh.index as unknown as JsonValue) !== canonicalJson(artifact.index as JsonValue)) {
+export function checkPrecompiled(artifact: VerifiedArtifact): void {
+  const fresh = compileSources(artifactSources(artifact));
+  if (canonicalJson(fresh.index as unknown as JsonValue) !== canonicalJson(artifact.statement.index as unknown as JsonValue)) {
     throw new BundleError("bundle_invalid", "the signed index is not the one the policies compile to");
   }
   const expected = new TextEncoder().encode(fresh.lines);
-  if (!sameBytes(expected, artifact.compiled)) throw new BundleError("bundle_invalid", "the signed policy JSON is not what the policies compile to");
+  if (!sameBytes(expected, artifact.body.subarray(artifact.statement.body.policies_bytes))) {
+    throw new BundleError("bundle_invalid", "the signed action and policy lines are not what the policies compile to");
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -215,7 +214,7 @@ function actionScopeAdmits(json: PolicyJson, action: string, ancestors: Readonly
 }
 
 /** The action and its groups as entities, so `action in Action::"<group>"` holds without the schema at evaluation. */
-function actionHierarchy(action: string, ancestors: ReadonlySet<string>, parents: ReadonlyMap<string, string[]>): EntityJson[] {
+function actionHierarchy(action: string, ancestors: ReadonlySet<string>, parents: ReadonlyMap<string, string[]>): BundleIndex["actions"][number]["entities"] {
   if (ancestors.size === 0) return [];
   return [action, ...ancestors].map((id) => ({ uid: { type: "Action", id }, attrs: {}, parents: (parents.get(id) ?? []).map((parent) => ({ type: "Action", id: parent })) }));
 }

@@ -1,5 +1,5 @@
 import { preparsePolicySet, statefulIsAuthorized, type CedarValueJson, type Context, type EntityJson, type StatefulAuthorizationCall } from "./cedar.ts";
-import type { CompiledBundle, PolicyScope } from "./bundle.ts";
+import type { CompiledBundle, CompiledPolicy } from "./bundle.ts";
 import { WardenError } from "../errors.ts";
 
 /** The outcome for one target, before targets are combined into a decision. */
@@ -52,32 +52,33 @@ class Recent<V> {
  * the memory slices take however many bundles, agents and paths an isolate sees.
  */
 const MAX_SLICES = 512;
-const slices = new Recent<{ slot: string; scopes: readonly PolicyScope[] }>(MAX_SLICES);
+const slices = new Recent<{ slot: string; byId: ReadonlyMap<string, CompiledPolicy> }>(MAX_SLICES);
 const freeSlots: string[] = [];
 let slotsMade = 0;
 
 /**
  * The slice for one target: the action's policies for any agent, those naming this agent, and
  * of the path-bound ones only those bound to a directory on the target's path (`within`). Its
- * key names the bundle load (`serial`) and exactly which policies it holds.
+ * key names the bundle load (`serial`) and exactly which policies it holds (their positions).
  */
-function slice(bundle: CompiledBundle, action: string, agentId: string, within: readonly string[], withReview: boolean): { key: string; slot: string; scopes: readonly PolicyScope[] } {
-  const policies = bundle.policiesByAction.get(action);
+function slice(bundle: CompiledBundle, action: string, agentId: string, within: readonly string[], withReview: boolean): { key: string; slot: string; byId: ReadonlyMap<string, CompiledPolicy> } {
+  const policies = bundle.policiesFor(action);
   const named = policies?.byAgent.get(agentId);
   const onPath = policies && policies.anyAgentWithin.size > 0 ? within.flatMap((prefix) => policies.anyAgentWithin.get(prefix) ?? []) : [];
-  const key = `${bundle.serial}|${action}|${named ? agentId : "*"}|${withReview ? "all" : "no-review"}|${onPath.map((policy) => policy.id).join(",")}`;
+  const key = `${bundle.serial}|${action}|${named ? agentId : "*"}|${withReview ? "all" : "no-review"}|${onPath.join(",")}`;
   const known = slices.get(key);
   if (known) return { key, ...known };
-  const scopes = [...(policies?.anyAgent ?? []), ...onPath, ...(named ?? [])].filter((policy) => withReview || policy.reviewTier === undefined);
+  const members = [...(policies?.anyAgent ?? []), ...onPath, ...(named ?? [])].map((position) => bundle.policy(position)).filter((policy) => withReview || policy.reviewTier === undefined);
   const slot = freeSlots.pop() ?? `slice-${(slotsMade += 1)}`;
-  const prepared = preparsePolicySet(slot, { staticPolicies: Object.fromEntries(scopes.map((policy) => [policy.id, bundle.policyJson(policy.id)])) });
+  const prepared = preparsePolicySet(slot, { staticPolicies: Object.fromEntries(members.map((policy) => [policy.id, policy.json])) });
   if (prepared.type === "failure") {
     freeSlots.push(slot);
     throw new WardenError("internal_error", `policy slice ${key} failed to prepare: ${prepared.errors.map((e) => e.message).join("; ")}`);
   }
-  const evicted = slices.set(key, { slot, scopes });
+  const byId = new Map(members.map((policy) => [policy.id, policy]));
+  const evicted = slices.set(key, { slot, byId });
   if (evicted) freeSlots.push(evicted[1].slot);
-  return { key, slot, scopes };
+  return { key, slot, byId };
 }
 
 /** What evaluation reads of a Cedar answer; frozen, as memoised answers are shared. */
@@ -102,8 +103,8 @@ const answers = new Recent<Answer>(MAX_ANSWERS);
  * contribution, the action-group hierarchy, travels as Action entities. Request validation
  * and the conversion of attributes no policy reads are the bulk of a call's fixed cost.
  */
-function authorize(bundle: CompiledBundle, request: CedarRequest, within: readonly string[], withReview: boolean): Answer {
-  const { key: sliceKey, slot } = slice(bundle, request.action, agentId(request.agent), within, withReview);
+function authorize(bundle: CompiledBundle, request: CedarRequest, within: readonly string[], withReview: boolean): { answer: Answer; byId: ReadonlyMap<string, CompiledPolicy> } {
+  const { key: sliceKey, slot, byId } = slice(bundle, request.action, agentId(request.agent), within, withReview);
   const call: StatefulAuthorizationCall = {
     principal: request.agent.uid,
     action: { type: "Action", id: request.action },
@@ -115,7 +116,7 @@ function authorize(bundle: CompiledBundle, request: CedarRequest, within: readon
   const input = callKey(call);
   const memoKey = input === null ? null : `${sliceKey}\n${input}`;
   const known = memoKey === null ? undefined : answers.get(memoKey);
-  if (known) return known;
+  if (known) return { answer: known, byId };
   const result = statefulIsAuthorized(call);
   const answer: Answer =
     result.type === "failure"
@@ -127,7 +128,7 @@ function authorize(bundle: CompiledBundle, request: CedarRequest, within: readon
           errors: Object.freeze([...new Set(result.response.diagnostics.errors.map((error) => error.policyId))]),
         });
   if (memoKey !== null) answers.set(memoKey, answer);
-  return answer;
+  return { answer, byId };
 }
 
 /**
@@ -197,17 +198,17 @@ export function evaluateTarget(bundle: CompiledBundle, fullRequest: CedarRequest
   const request = leanRequest(bundle, fullRequest);
   const within = fullRequest.resource.attrs["within"];
   const path = Array.isArray(within) ? (within as string[]) : [];
-  const answer = authorize(bundle, request, path, true);
+  const { answer, byId } = authorize(bundle, request, path, true);
   if (!answer.ok) return { outcome: "error", code: "evaluation_refused", reasons: [] };
   if (answer.errors.length > 0) return { outcome: "error", code: "policy_evaluation_error", reasons: [...answer.errors] };
   if (answer.allow) return { outcome: "permit", reasons: [...answer.reasons] };
   if (answer.reasons.length === 0) return { outcome: "no_permit" };
 
-  const tiers = answer.reasons.map((id) => bundle.policies.get(id)?.reviewTier);
+  const tiers = answer.reasons.map((id) => byId.get(id)?.reviewTier);
   if (tiers.some((tier) => tier === undefined)) {
     return { outcome: "forbid", reasons: answer.reasons.filter((_, index) => tiers[index] === undefined) };
   }
-  const withoutReview = authorize(bundle, request, path, false);
+  const { answer: withoutReview } = authorize(bundle, request, path, false);
   if (!withoutReview.ok) return { outcome: "error", code: "evaluation_refused", reasons: [] };
   if (withoutReview.errors.length > 0) return { outcome: "error", code: "policy_evaluation_error", reasons: [...withoutReview.errors] };
   if (!withoutReview.allow) return { outcome: "no_permit" };

@@ -36,14 +36,6 @@ export function strictJwsParts(token: string): StrictJwsParts {
   return { header: strictObject(parts[0] as string, "header"), payload: strictObject(parts[1] as string, "payload") };
 }
 
-/**
- * The protected header of a JWS whose payload travels elsewhere (RFC 7515 Appendix F, RFC 7797),
- * read as strictly as {@link strictJwsParts} reads both parts. Throws {@link JwsShapeError}.
- */
-export function strictJwsHeader(segment: string): StrictJwsParts["header"] {
-  return strictObject(segment, "header");
-}
-
 function strictObject(segment: string, part: "header" | "payload"): StrictJwsParts["header"] {
   if (segment.length === 0 || !BASE64URL.test(segment)) throw new JwsShapeError("not_base64url", part);
   let bytes: Uint8Array;
