@@ -267,6 +267,19 @@ app.post("/bench/policy/warm", (c) => {
 });
 
 /**
+ * What the service hands decide() for `request` on a device that did nothing yet: the agent
+ * registered (as bench/bundles.ts registers the example agents), no consents, the history values
+ * of an empty log. The registry and the device's object are not read: these routes time decide().
+ */
+function benchFacts(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number): DecisionFacts {
+  return {
+    agent: { registered: true, risk: "low", owner: "bench", artifactApproved: false, versionAllowed: true },
+    consents: [],
+    history: HistoryCursor.fresh(bundle.history, bundle.digest, bundle.tierOrder).historyFor(request, device, now).values,
+  };
+}
+
+/**
  * What a new isolate does on its first decision, timed inside it: the deployment pointer and
  * the artifact read from R2, verified and opened, the device's bundle chosen, and the first
  * decide() (its slice parsed and preparsed). Meant as the first request of a fresh workerd
@@ -279,7 +292,8 @@ app.post("/bench/policy/cold", async (c) => {
   const t1 = performance.now();
   const chosen = store.bundleFor(deployment, { tenant: c.env.TENANT, id: "bench-cold", groups: [] }, Date.now());
   if (!chosen.ok) return c.json({ error: chosen.detail }, 500);
-  const verdict = decide(chosen.bundle, request, { id: "bench-cold", os: "linux", assurance: "software" }, Date.now());
+  const device: DeviceContext = { id: "bench-cold", os: "linux", assurance: "software" };
+  const verdict = decide(chosen.bundle, request, device, Date.now(), benchFacts(chosen.bundle, request, device, Date.now()));
   const t2 = performance.now();
   return c.json({ loadMs: t1 - t0, decideMs: t2 - t1, totalMs: t2 - t0, policies: chosen.bundle.size, verdict: { decision: verdict.decision, reasons: verdict.reasons } });
 });
@@ -540,12 +554,7 @@ app.post("/bench/breakdown", async (c) => {
     bundle = compileBundle(body.bundle);
     compileMs.push(performance.now() - t0);
   }
-  // What the service hands decide() for this request on a fresh device: the agent registered (as bench/bundles.ts registers the example agents), no consents, the history values of an empty log.
-  const facts: DecisionFacts = {
-    agent: { registered: true, risk: "low", owner: "bench", artifactApproved: false, versionAllowed: true },
-    consents: [],
-    history: HistoryCursor.fresh(bundle.history, bundle.digest, bundle.tierOrder).historyFor(body.decision, device, now).values,
-  };
+  const facts = benchFacts(bundle, body.decision, device, now);
   const verdict = decide(bundle, body.decision, device, now, facts);
   const stub = c.env.DEVICES.get(c.env.DEVICES.idFromName(`${c.env.TENANT}/${device.id}`));
   const data = { decision: verdict.decision, reasons: verdict.reasons, targets: verdict.targets.map((t) => ({ ...t })), policy: bundle.digest, decision_id: crypto.randomUUID() };
