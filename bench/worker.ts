@@ -44,6 +44,7 @@ import {
 import type { StatefulAuthorizationCall } from "@cedar-policy/cedar-wasm/web";
 import { canonicalise, decide, fileEntity, resolvedTargets, type ActionRequest, type DecisionFacts, type DeviceContext } from "../worker/policy/decide.ts";
 import { HistoryCursor } from "../worker/history/cursor.ts";
+import { featureType } from "../worker/history/declarations.ts";
 import { canonicalizePath } from "../worker/policy/targets.ts";
 import { evaluateTarget } from "../worker/policy/engine.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
@@ -424,8 +425,16 @@ app.post("/bench/policy/run", async (c) => {
   const path = canonicalizePath(run.path, device.os);
   if (!path.ok) return c.json({ error: `path not canonical: ${path.reason}` }, 400);
   const target = { entity: fileEntity(path.value, bundle.pathClasses) };
-  const agent: EntityJson = { uid: { type: "Agent", id: run.agentId }, attrs: { version: "1.0.0" }, parents: [] };
-  const context: Context = { now: Math.floor(now / 1000), device: { id: device.id, assurance: device.assurance, os: device.os }, sends_external: false, derived: false };
+  const agent: EntityJson = { uid: { type: "Agent", id: run.agentId }, attrs: { version: "1.0.0", registered: true, risk: "low", owner: "bench", artifact_approved: false, version_allowed: true }, parents: [] };
+  // Everything the schema's context declares, as a plain integration would have to hand it for the request to validate: no consent covers the file, the history of an empty log.
+  const context: Context = {
+    now: Math.floor(now / 1000),
+    device: { id: device.id, assurance: device.assurance, os: device.os },
+    sends_external: false,
+    derived: false,
+    consent: { covered: false, id: "", purpose: "", version: "" },
+    history: Object.fromEntries(Object.entries(bundle.history.features).map(([name, feature]) => [name, featureType(feature) === "Bool" ? false : 0])),
+  };
   const cedarCall = (policySetId: string, validateRequest: boolean, withSchema = true): StatefulAuthorizationCall => {
     const call: StatefulAuthorizationCall = {
       principal: agent.uid,
