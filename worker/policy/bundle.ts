@@ -133,8 +133,9 @@ export interface CompiledPolicy {
  * so an artifact's policy cannot mean more at decision time than it did at activation.
  */
 export function compiledPolicy(json: PolicyJson, tierOrder: readonly string[], where: string): CompiledPolicy {
-  const id = json.annotations?.["id"];
-  if (!id) throw new BundleError("bundle_invalid", `${where}: every policy needs an @id annotation`);
+  const id: unknown = json.annotations?.["id"];
+  // A line is read from JSON, whatever Cedar's types say: only a non-empty string is an id.
+  if (typeof id !== "string" || id === "") throw new BundleError("bundle_invalid", `${where}: every policy needs an @id annotation`);
   if (json.effect !== "permit" && json.effect !== "forbid") throw new BundleError("bundle_invalid", `policy ${id}: no effect`);
   const policy: CompiledPolicy = { id, effect: json.effect, json };
   const tier = json.annotations?.["review"];
