@@ -1,75 +1,71 @@
 /**
- * Node side: turns bundle sources into what the worker compiles and what R2 holds.
- *
- * worker/policy/artifact.ts is changing from unsigned bundle documents (`bundleDocument`)
- * to signed statements (`bundleStatement` + `signBundle`); the benchmark uses whichever
- * the tree it runs on has, so that it measures the code as it is.
+ * Node side: turns bundle sources into what the worker compiles and what R2 holds, the way
+ * `warden bundle build` does (cedar-wasm in Node, compile once, sign the precompiled artifact).
  */
+import "../cli/cedar-node.ts";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as artifact from "../worker/policy/artifact.ts";
-import type { BundleSources } from "../worker/policy/artifact.ts";
+import type { JWK } from "jose";
+import { bundleDigest, bundleStatement, signBundle, type BundleSources, type BundleStatement } from "../worker/policy/artifact.ts";
+import { compileSources } from "../worker/policy/compile.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-
-type Exports = Record<string, unknown>;
-const exported = artifact as unknown as Exports;
 
 export function defaultSources(): BundleSources {
   const read = (name: string) => readFileSync(resolve(root, "policy-bundles/default", name), "utf8");
   return { policies: read("policies.cedar"), schema: read("schema.cedarschema"), manifest: JSON.parse(read("manifest.json")) };
 }
 
-/** What `compileBundle` takes on this tree: a signed bundle's statement, or an unsigned bundle document. */
-export function compilable(sources: BundleSources, meta: { name: string; tenant: string; version?: number }): { digest: string } & Record<string, unknown> {
-  if (typeof exported["bundleStatement"] === "function") {
-    const now = Date.now();
-    const build = exported["bundleStatement"] as (s: BundleSources, m: { name: string; tenant: string; version: number; createdAt: Date; expiresAt: Date }) => { digest: string };
-    return build(sources, { name: meta.name, tenant: meta.tenant, version: meta.version ?? 1, createdAt: new Date(now - 60_000), expiresAt: new Date(now + 24 * 3600_000) }) as { digest: string } & Record<string, unknown>;
-  }
-  if (typeof exported["bundleDocument"] === "function") {
-    return (exported["bundleDocument"] as (s: BundleSources) => { digest: string } & Record<string, unknown>)(sources);
-  }
-  throw new Error("worker/policy/artifact.ts exports neither bundleStatement nor bundleDocument");
+/** What `compileBundle` (worker/policy/compile.ts) takes: the sources, with the digest, version and name an artifact would carry. */
+export function compilable(sources: BundleSources, meta: { name: string; version?: number }): BundleSources & { digest: string; version: number; name: string } {
+  return { ...sources, digest: bundleDigest(sources), version: meta.version ?? 1, name: meta.name };
 }
 
-/** Whether bundles on this tree are signed artifacts (then the worker needs trusted publisher keys). */
-export function signedBundles(): boolean {
-  return typeof exported["signBundle"] === "function";
+/** A signed artifact of `sources`, compiled and signed as `warden bundle build` does; `buildMs` is the compilation and signing in Node. */
+export async function buildArtifact(
+  sources: BundleSources,
+  meta: { name: string; tenant: string; version: number },
+  publisherJwk: Record<string, unknown>,
+): Promise<{ statement: BundleStatement; artifact: Uint8Array; buildMs: number }> {
+  const t0 = performance.now();
+  const now = Date.now();
+  const { statement, body } = bundleStatement(sources, { ...meta, createdAt: new Date(now - 60_000), expiresAt: new Date(now + 24 * 3600_000) }, compileSources(sources));
+  const artifact = await signBundle(statement, body, publisherJwk as JWK);
+  return { statement, artifact, buildMs: performance.now() - t0 };
 }
 
-/** Signs a statement as an artifact with the given publisher key (private Ed25519 JWK). */
-export async function signed(statement: Record<string, unknown>, publisherJwk: Record<string, unknown>): Promise<string> {
-  const sign = exported["signBundle"] as (s: unknown, k: unknown) => Promise<string>;
-  return sign(statement, publisherJwk);
+interface BenchTarget {
+  mf: { getR2Bucket(name: string): Promise<{ put(key: string, value: Uint8Array | string): Promise<unknown> }> };
+  url: string;
+  adminToken: string;
+  tenant: string;
+  publisherKey: Record<string, unknown>;
 }
 
-/**
- * Makes the default bundle active on the bench server the way this tree does it:
- * a signed artifact uploaded to R2 and activated through `POST /v1/bundles/activate`
- * (as `warden bundle publish` and test/helpers.ts do), or, on trees with unsigned
- * bundles, the bundle document put at `<tenant>/bundles/active.json`.
- */
-export async function activateDefault(server: { mf: { getR2Bucket(name: string): Promise<{ put(key: string, value: string): Promise<unknown> }> }; url: string; adminToken: string; tenant: string; publisherKey: Record<string, unknown> }): Promise<{ digest: string; how: string }> {
+/** Uploads an artifact where the activation route reads it (worker/policy/deployment.ts `artifactKey`) and activates it. */
+export async function activateArtifact(server: BenchTarget, version: number, artifact: Uint8Array): Promise<{ key: string; activationMs: number }> {
   const bucket = await server.mf.getR2Bucket("BUNDLES");
-  const version = 1;
-  const statement = compilable(defaultSources(), { name: "default", tenant: server.tenant, version });
-  if (!signedBundles()) {
-    await bucket.put(`${server.tenant}/bundles/active.json`, JSON.stringify(statement));
-    return { digest: statement.digest, how: `unsigned document at ${server.tenant}/bundles/active.json` };
-  }
-  // The artifact key the activation route reads (durable-objects/BundleRegistry.ts artifactKey; that module needs workerd).
   const key = `${server.tenant}/bundles/artifacts/${version}.jws`;
-  await bucket.put(key, await signed(statement, server.publisherKey));
+  await bucket.put(key, artifact);
+  const t0 = performance.now();
   const response = await fetch(`${server.url}/v1/bundles/activate`, {
     method: "POST",
     headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" },
     body: JSON.stringify({ version, slot: "active" }),
   });
   const text = await response.text();
-  if (response.status !== 200) throw new Error(`activating the default bundle failed: ${response.status} ${text}`);
-  // The agents the bundle admits (it denies any other: agent_unregistered), as npm start registers them.
+  if (response.status !== 200) throw new Error(`activating version ${version} failed: ${response.status} ${text}`);
+  return { key, activationMs: performance.now() - t0 };
+}
+
+/**
+ * Makes the default bundle (policy-bundles/default) active on the bench server, as `warden bundle publish` does,
+ * with the agents it admits registered (it denies any other: agent_unregistered), as npm start registers them.
+ */
+export async function activateDefault(server: BenchTarget, version = 1): Promise<{ digest: string; how: string }> {
+  const { statement, artifact } = await buildArtifact(defaultSources(), { name: "default", tenant: server.tenant, version }, server.publisherKey);
+  const { key } = await activateArtifact(server, version, artifact);
   const { agents } = JSON.parse(readFileSync(resolve(root, "policy-bundles/default/agents.json"), "utf8")) as { agents: { id: string }[] };
   for (const agent of agents) {
     const registered = await fetch(`${server.url}/v1/agents`, {

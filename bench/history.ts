@@ -12,7 +12,7 @@
 import { performance } from "node:perf_hooks";
 import { WardenClient, generateDeviceKey, type DecisionResponse } from "../cli/client.ts";
 import type { BundleSources } from "../worker/policy/artifact.ts";
-import { compilable, defaultSources, signed } from "./bundles.ts";
+import { activateArtifact, buildArtifact, defaultSources } from "./bundles.ts";
 import { stats, type SideStats } from "./http.ts";
 
 export interface HistoryOptions {
@@ -64,16 +64,9 @@ export function historyBundle(count: number, sources: BundleSources = defaultSou
   return { ...sources, manifest: manifest as typeof sources.manifest, schema, policies };
 }
 
-async function activate(server: { mf: { getR2Bucket(name: string): Promise<{ put(key: string, value: string): Promise<unknown> }> }; url: string; adminToken: string; tenant: string; publisherKey: Record<string, unknown> }, count: number, version: number): Promise<string> {
-  const statement = compilable(historyBundle(count), { name: `history-${count}`, tenant: server.tenant, version });
-  const bucket = await server.mf.getR2Bucket("BUNDLES");
-  await bucket.put(`${server.tenant}/bundles/artifacts/${version}.jws`, await signed(statement, server.publisherKey));
-  const response = await fetch(`${server.url}/v1/bundles/activate`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ version, slot: "active" }),
-  });
-  if (response.status !== 200) throw new Error(`activating the ${count}-feature bundle failed: ${response.status} ${await response.text()}`);
+async function activate(server: Parameters<typeof activateArtifact>[0], count: number, version: number): Promise<string> {
+  const { statement, artifact } = await buildArtifact(historyBundle(count), { name: `history-${count}`, tenant: server.tenant, version }, server.publisherKey);
+  await activateArtifact(server, version, artifact);
   return statement.digest;
 }
 
@@ -85,7 +78,7 @@ async function readyClient(url: string, adminToken: string): Promise<{ client: W
 }
 
 export async function runHistory(
-  server: { mf: { getR2Bucket(name: string): Promise<{ put(key: string, value: string): Promise<unknown> }> }; url: string; adminToken: string; tenant: string; publisherKey: Record<string, unknown> },
+  server: Parameters<typeof activateArtifact>[0],
   options: HistoryOptions,
   log: (line: string) => void = () => {},
 ): Promise<HistoryResults> {

@@ -1,7 +1,9 @@
 /**
- * Part A: `POST /v1/decisions` against its floor, `POST /bench/append/:device`,
- * over HTTP on loopback, both sides on the same server, the same device and the
- * same Durable Object, interleaved block by block.
+ * Part A: `POST /v1/decisions` against its floor, `POST /bench/chain/:device` (a bare
+ * SHA-256-chained insert in a minimal Durable Object, bench/chain-floor.ts), over HTTP on
+ * loopback, with Warden's own append (`POST /bench/append/:device`, same device and Durable
+ * Object as the decisions) and a no-op beside them, interleaved block by block; then the same
+ * requests handed to the app inside the isolate, without the transport.
  */
 import { performance } from "node:perf_hooks";
 import { WardenClient, generateDeviceKey, type DecisionRequest, type DecisionResponse } from "../cli/client.ts";
@@ -30,20 +32,29 @@ export interface SideStats {
 export interface HttpResults {
   options: HttpOptions;
   decision: SideStats;
+  /** The bare floor: POST /bench/chain/:device. */
+  chain: SideStats;
+  /** Context: Warden's own append primitive, POST /bench/append/:device. */
   append: SideStats;
   /** Context: POST /bench/noop, the HTTP path without the Durable Object. */
   noop: SideStats;
   /** Mean time inside the worker's fetch handler during the sequential run, by route (ms). */
-  inWorkerMeanMs: { decision: number | null; append: number | null; noop: number | null };
+  inWorkerMeanMs: { decision: number | null; chain: number | null; append: number | null; noop: number | null };
+  /** The same requests handed to the app inside the isolate (no transport), mean µs per kind. */
+  inIsolateUs: { decision: number; chain: number; append: number; noop: number };
   /** Requests per second at `concurrency`, and the median latency under that load. */
   decisionRps: number;
+  chainRps: number;
   appendRps: number;
   decisionLoadedP50: number;
+  chainLoadedP50: number;
   appendLoadedP50: number;
   /** Mean milliseconds to sign one DPoP proof in Node (done ahead of the timed loops). */
   proofSignMs: number;
-  /** Microseconds per step of a decision, timed in the isolate (bench/worker.ts /bench/breakdown). */
+  /** Microseconds per step of a decision, timed in the isolate (bench/worker.ts /bench/breakdown), and the WebCrypto operations they need. */
   breakdown: Record<string, number | null>;
+  /** Microseconds per operation inside the device's Durable Object: proof spend, bare insert, recordDecisions, the chain floor's insert. */
+  storageUs: Record<string, number>;
   /** compileBundle() of the default bundle in the isolate, warm, median of 3, ms. */
   compileDefaultMs: number;
   firstDecision: DecisionResponse;
@@ -160,6 +171,8 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
     Array.from({ length: count }, (_, i) => ({ url: `${url}/bench/noop`, headers: { "content-type": "application/json" }, body: appendData(i) }));
   const appends = (count: number): Prepared[] =>
     Array.from({ length: count }, (_, i) => ({ url: `${url}/bench/append/${deviceId}`, headers: { "content-type": "application/json" }, body: appendData(i) }));
+  const chains = (count: number): Prepared[] =>
+    Array.from({ length: count }, (_, i) => ({ url: `${url}/bench/chain/${deviceId}`, headers: { "content-type": "application/json" }, body: appendData(i) }));
 
   let firstDecision: DecisionResponse | undefined;
   const checkDecision: Check = (status, text) => {
@@ -177,6 +190,7 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
   for (let i = 0; i < options.warmup; i += 50) {
     const n = Math.min(50, options.warmup - i);
     await sequential(await decisions(n), checkDecision, sink);
+    await sequential(chains(n), checkAppend, sink);
     await sequential(appends(n), checkAppend, sink);
     await sequential(noops(n), checkAppend, sink);
   }
@@ -187,28 +201,56 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
 
   // Sequential, alternating blocks so that drift (DO table growth, GC, the other core) hits both sides alike.
   const decisionMs: number[] = [];
+  const chainMs: number[] = [];
   const appendMs: number[] = [];
   const noopMs: number[] = [];
   const perBlock = Math.ceil(options.sequential / options.blocks);
   for (let b = 0; b < options.blocks; b += 1) {
     const n = Math.min(perBlock, options.sequential - b * perBlock);
-    const order = b % 2 === 0 ? ["decision", "append", "noop"] : ["noop", "append", "decision"];
+    const order = b % 2 === 0 ? ["decision", "chain", "append", "noop"] : ["noop", "append", "chain", "decision"];
     for (const side of order) {
       if (side === "decision") await sequential(await decisions(n), checkDecision, decisionMs);
+      else if (side === "chain") await sequential(chains(n), checkAppend, chainMs);
       else if (side === "append") await sequential(appends(n), checkAppend, appendMs);
       else await sequential(noops(n), checkAppend, noopMs);
     }
   }
   const inWorker = await servedStats();
-  log(`  sequential: ${decisionMs.length} decisions, ${appendMs.length} appends, ${noopMs.length} no-ops`);
+  log(`  sequential: ${decisionMs.length} decisions, ${chainMs.length} chain-floor rows, ${appendMs.length} appends, ${noopMs.length} no-ops`);
 
-  // Throughput at a fixed concurrency, decisions then appends then decisions again (halves).
+  // Throughput at a fixed concurrency, in halves ordered decision, floor, append, append, floor, decision.
   const half = Math.floor(options.concurrent / 2);
+  const rest = options.concurrent - half;
   const d1 = await concurrent(await decisions(half), options.concurrency, checkDecision);
+  const c1 = await concurrent(chains(half), options.concurrency, checkAppend);
   const a1 = await concurrent(appends(half), options.concurrency, checkAppend);
-  const a2 = await concurrent(appends(options.concurrent - half), options.concurrency, checkAppend);
-  const d2 = await concurrent(await decisions(options.concurrent - half), options.concurrency, checkDecision);
+  const a2 = await concurrent(appends(rest), options.concurrency, checkAppend);
+  const c2 = await concurrent(chains(rest), options.concurrency, checkAppend);
+  const d2 = await concurrent(await decisions(rest), options.concurrency, checkDecision);
   log(`  concurrency ${options.concurrency}: ${options.concurrent} requests per side`);
+
+  // The same requests handed to the app inside the isolate: what the worker spends, without the transport.
+  const inIsolate: Record<string, { n: number; totalUs: number }> = {};
+  const inprocBlocks = Math.max(2, options.blocks);
+  const inprocPerBlock = Math.ceil(options.sequential / inprocBlocks);
+  for (let b = 0; b < inprocBlocks; b += 1) {
+    const kinds = b % 2 === 0 ? ["decision", "chain", "append", "noop"] : ["noop", "append", "chain", "decision"];
+    const items: { kind: string; url: string; headers: Record<string, string>; body: string }[] = [];
+    for (const kind of kinds) {
+      const prepared = kind === "decision" ? await decisions(inprocPerBlock) : kind === "chain" ? chains(inprocPerBlock) : kind === "append" ? appends(inprocPerBlock) : noops(inprocPerBlock);
+      for (const request of prepared) items.push({ kind, ...request });
+    }
+    const response = await fetch(`${url}/bench/inproc`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ items }) });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`in-isolate run answered ${response.status}: ${text}`);
+    for (const [kind, { n, meanUs }] of Object.entries(JSON.parse(text) as Record<string, { n: number; meanUs: number }>)) {
+      const total = (inIsolate[kind] ??= { n: 0, totalUs: 0 });
+      total.n += n;
+      total.totalUs += n * meanUs;
+    }
+  }
+  const meanOf = (kind: string) => (inIsolate[kind] ? inIsolate[kind].totalUs / inIsolate[kind].n : Number.NaN);
+  log(`  in-isolate: ${inprocBlocks} blocks of ${inprocPerBlock} per kind`);
 
   // In-isolate breakdown of one decision's steps, with a proof signed just now.
   const dpop = await client.proof("POST", "/v1/decisions", { accessToken: token });
@@ -220,7 +262,7 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
       dpop,
       url: `${url}/v1/decisions`,
       decision: DECISION,
-      bundle: compilable(defaultSources(), { name: "default", tenant: "default" }),
+      bundle: compilable(defaultSources(), { name: "default" }),
       batches: 9,
       batchMs: 30,
       warmup: 20,
@@ -228,7 +270,7 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
   });
   const breakdownText = await breakdownResponse.text();
   if (!breakdownResponse.ok) throw new Error(`breakdown answered ${breakdownResponse.status}: ${breakdownText}`);
-  const breakdown = JSON.parse(breakdownText) as { verdict: string; compileDefaultMs: number; timings: Record<string, { us: number } | { error: string }> };
+  const breakdown = JSON.parse(breakdownText) as { verdict: string; compileDefaultMs: number; timings: Record<string, { us: number } | { error: string }>; storage: Record<string, number> };
   for (const [name, timing] of Object.entries(breakdown.timings)) if ("error" in timing) log(`  breakdown step ${name} failed: ${timing.error}`);
   log(`  in-isolate breakdown done`);
 
@@ -236,13 +278,23 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
     options,
     compileDefaultMs: breakdown.compileDefaultMs,
     breakdown: Object.fromEntries(Object.entries(breakdown.timings).map(([name, timing]) => [name, "us" in timing ? timing.us : null])),
+    storageUs: breakdown.storage,
     decision: stats(decisionMs),
+    chain: stats(chainMs),
     append: stats(appendMs),
     noop: stats(noopMs),
-    inWorkerMeanMs: { decision: inWorker["decision"]?.meanMs ?? null, append: inWorker["append"]?.meanMs ?? null, noop: inWorker["noop"]?.meanMs ?? null },
+    inWorkerMeanMs: {
+      decision: inWorker["decision"]?.meanMs ?? null,
+      chain: inWorker["chain"]?.meanMs ?? null,
+      append: inWorker["append"]?.meanMs ?? null,
+      noop: inWorker["noop"]?.meanMs ?? null,
+    },
+    inIsolateUs: { decision: meanOf("decision"), chain: meanOf("chain"), append: meanOf("append"), noop: meanOf("noop") },
     decisionRps: (options.concurrent * 1000) / (d1.wallMs + d2.wallMs),
+    chainRps: (options.concurrent * 1000) / (c1.wallMs + c2.wallMs),
     appendRps: (options.concurrent * 1000) / (a1.wallMs + a2.wallMs),
     decisionLoadedP50: stats([...d1.latencies, ...d2.latencies]).p50,
+    chainLoadedP50: stats([...c1.latencies, ...c2.latencies]).p50,
     appendLoadedP50: stats([...a1.latencies, ...a2.latencies]).p50,
     proofSignMs: proofMs / proofs,
     firstDecision: firstDecision as DecisionResponse,

@@ -1,13 +1,18 @@
 /**
- * Part B: in-isolate policy evaluation. Node generates each bundle and posts it to the
- * bench worker, which compiles it (compileBundle), then times decide() and bare
- * cedar-wasm calls on it inside workerd and answers with the figures.
+ * Part B: in-isolate policy evaluation. Node generates each bundle and builds its signed
+ * artifact as `warden bundle build` does (compiled once, in Node), uploads it to the bench
+ * server's R2; the worker times activation's checks and an isolate's opening of it, then
+ * decide() and bare cedar-wasm calls on it, inside workerd. For the largest size, a new
+ * workerd process is started over the state the activation left, and its first decision is
+ * timed from inside the fresh isolate (`coldFirstDecision`).
  */
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compilable } from "./bundles.ts";
+import { activateArtifact, buildArtifact, defaultSources } from "./bundles.ts";
 import { generateBundle, type GeneratedBundle } from "./policies.ts";
+import { benchSecrets, bundleWorker, startServer, type BenchServer } from "./server.ts";
 import type { Timing } from "./worker.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -24,8 +29,13 @@ export interface PolicyResult {
   counts: GeneratedBundle["counts"];
   sliceSize: number;
   sliceAnyAgent: number;
-  compileMs: number;
-  preparseWholeMs: number;
+  /** Compiling and signing the artifact in Node (`warden bundle build` without the tests). */
+  buildMs: number;
+  artifactBytes: number;
+  /** In the isolate: the artifact read from R2; activation's checks (verify, compile again and compare, open); an isolate's opening (verify, open). */
+  readMs: number;
+  activationMs: number;
+  openMs: number;
   firstDecideMs: number;
   /** Milliseconds of each cedar-wasm step of compileBundle, repeated on its own. */
   compileSteps: Record<string, number>;
@@ -41,7 +51,8 @@ export interface PolicyResult {
     | "cedarEmptyNoSchema"
     | "cedarBare"
     | "targetEntity"
-    | "decideDeepPath",
+    | "decideDeepPath"
+    | "decideUnmemoised",
     Timing
   >;
 }
@@ -84,18 +95,26 @@ export async function probeClock(url: string): Promise<ClockProbe> {
   return (await response.json()) as ClockProbe;
 }
 
-export async function runPolicy(url: string, options: PolicyOptions, log: (line: string) => void = () => {}): Promise<PolicyResult[]> {
+export async function runPolicy(server: BenchServer, options: PolicyOptions, log: (line: string) => void = () => {}): Promise<PolicyResult[]> {
+  const url = server.url;
   const schema = readFileSync(resolve(root, "policy-bundles/default/schema.cedarschema"), "utf8");
   const manifest = JSON.parse(readFileSync(resolve(root, "policy-bundles/default/manifest.json"), "utf8"));
+  const bucket = await server.mf.getR2Bucket("BUNDLES");
   const results: PolicyResult[] = [];
   // One untimed pass on the smallest size first, so that V8 has tiered the cedar wasm and the
   // decision path up before anything is recorded (part A may or may not have run before).
   const sizes = [options.sizes[0] as number, ...options.sizes];
   for (const [index, size] of sizes.entries()) {
     const generated = generateBundle(size, schema, manifest);
-    const document = compilable(generated.sources, { name: `bench-${size}`, tenant: "default" });
-    const loaded = await post<{ digest: string; policies: number; compileSteps: Record<string, number> }>(`${url}/bench/policy/load`, document, log);
-    if (loaded.policies !== size) throw new Error(`bundle of ${size} compiled to ${loaded.policies} policies`);
+    const { artifact, buildMs } = await buildArtifact(generated.sources, { name: `bench-${size}`, tenant: server.tenant, version: size }, server.publisherKey);
+    const key = `bench/policy/${size}-${index}.jws`;
+    await bucket.put(key, artifact);
+    const loaded = await post<{ digest: string; policies: number; artifactBytes: number; readMs: number; activationMs: number; openMs: number; compileSteps: Record<string, number> }>(
+      `${url}/bench/policy/load`,
+      { key },
+      log,
+    );
+    if (loaded.policies !== size) throw new Error(`bundle of ${size} opened with ${loaded.policies} policies`);
     const run = await post<PolicyResult & { verdict: { decision: string; reasons: string[] }; wholeSet: { decision: string; reasons: string[] } }>(
       `${url}/bench/policy/run`,
       { digest: loaded.digest, agentId: generated.agentId, path: generated.path, batches: options.batches, batchMs: options.batchMs, warmup: options.warmup },
@@ -113,8 +132,92 @@ export async function runPolicy(url: string, options: PolicyOptions, log: (line:
       log(`  warm-up pass on ${size} policies done`);
       continue;
     }
-    results.push({ ...run, compileSteps: loaded.compileSteps, counts: generated.counts });
-    log(`  ${size} policies: decide ${run.timings.decide.us.toFixed(1)} µs, cedar whole set ${run.timings.cedarWholeValidated.us.toFixed(1)} µs`);
+    const { compileSteps, readMs, activationMs, openMs, artifactBytes } = loaded;
+    results.push({ ...run, compileSteps, readMs, activationMs, openMs, artifactBytes, buildMs, counts: generated.counts });
+    log(`  ${size} policies: activation ${activationMs.toFixed(0)} ms, open ${openMs.toFixed(1)} ms, decide ${run.timings.decide.us.toFixed(1)} µs, cedar whole set ${run.timings.cedarWholeValidated.us.toFixed(1)} µs`);
   }
   return results;
+}
+
+export interface ColdFirstDecision {
+  policies: number;
+  runs: number;
+  /** POST /v1/bundles/activate of the artifact, wall time from Node (verify, compile and compare, registry, R2 pointer). */
+  activationMs: number;
+  /** Medians over fresh workerd processes, measured inside the new isolate on its first request. */
+  loadMs: number;
+  decideMs: number;
+  totalMs: number;
+  /** Median wall time of that first request, from Node. */
+  wallMs: number;
+  /** The same in processes whose first request used Cedar on a bundle of its own (/bench/policy/warm): the bundle's own share. */
+  afterWarmTotalMs: number;
+  /** That first use of Cedar in a new isolate (V8 compiling the wasm functions it calls), median ms. */
+  cedarFirstUseMs: number;
+  all: { loadMs: number; decideMs: number; totalMs: number; wallMs: number; afterWarmTotalMs: number; cedarFirstUseMs: number }[];
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+/**
+ * A fresh isolate's activation-to-first-decision: the bundle is activated through the admin API
+ * on one server, which is then stopped; new workerd processes start over its persisted state,
+ * and in each /bench/policy/cold times, inside the new isolate, what its first decision needs of
+ * the bundle — pointer and artifact read from R2, verified and opened, the slice parsed,
+ * decide(). In every other process it is the very first request; in the others it follows one
+ * use of Cedar on a tiny bundle of its own, which separates the bundle's share from the cost of
+ * Cedar's first use in any isolate (V8 compiling the wasm functions a call reaches).
+ */
+export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "default", request: unknown, runs: number, log: (line: string) => void = () => {}): Promise<ColdFirstDecision> {
+  const dir = mkdtempSync(join(tmpdir(), "warden-bench-cold-"));
+  try {
+    const secrets = benchSecrets();
+    const script = await bundleWorker();
+    const setup = await startServer({ persistRoot: dir, secrets, script });
+    const bundleSources = sources === "default" ? defaultSources() : sources;
+    let activationMs: number;
+    let policies: number;
+    try {
+      const { artifact } = await buildArtifact(bundleSources, { name: "bench-cold", tenant: setup.tenant, version: 1 }, setup.publisherKey);
+      ({ activationMs } = await activateArtifact(setup, 1, artifact));
+      policies = (bundleSources.policies.match(/@id\(/g) ?? []).length;
+    } finally {
+      await setup.mf.dispose();
+    }
+    const all: ColdFirstDecision["all"] = [];
+    type Cold = { loadMs: number; decideMs: number; totalMs: number; policies: number; verdict: { decision: string } };
+    const fresh = async (warmFirst: boolean): Promise<{ answer: Cold; wallMs: number; cedarFirstUseMs: number }> => {
+      const server = await startServer({ persistRoot: dir, secrets, script });
+      try {
+        const warm = warmFirst ? await post<{ decideMs: number }>(`${server.url}/bench/policy/warm`, {}, log) : { decideMs: Number.NaN };
+        const t0 = performance.now();
+        const answer = await post<Cold>(`${server.url}/bench/policy/cold`, { request }, log);
+        const wallMs = performance.now() - t0;
+        if (answer.verdict.decision !== "permit") throw new Error(`the cold decision at ${policies} policies was ${JSON.stringify(answer.verdict)}, not a permit`);
+        return { answer, wallMs, cedarFirstUseMs: warm.decideMs };
+      } finally {
+        await server.mf.dispose();
+      }
+    };
+    for (let run = 0; run < runs; run += 1) {
+      const cold = await fresh(false);
+      const warmed = await fresh(true);
+      all.push({ loadMs: cold.answer.loadMs, decideMs: cold.answer.decideMs, totalMs: cold.answer.totalMs, wallMs: cold.wallMs, afterWarmTotalMs: warmed.answer.totalMs, cedarFirstUseMs: warmed.cedarFirstUseMs });
+    }
+    log(`  fresh isolates, ${policies} policies: first decision ${all.map((one) => one.totalMs.toFixed(0)).join(", ")} ms in-isolate`);
+    return {
+      policies,
+      runs,
+      activationMs,
+      loadMs: median(all.map((one) => one.loadMs)),
+      decideMs: median(all.map((one) => one.decideMs)),
+      totalMs: median(all.map((one) => one.totalMs)),
+      wallMs: median(all.map((one) => one.wallMs)),
+      afterWarmTotalMs: median(all.map((one) => one.afterWarmTotalMs)),
+      cedarFirstUseMs: median(all.map((one) => one.cedarFirstUseMs)),
+      all,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -78,25 +78,65 @@ export interface BenchServer {
   tenant: string;
   /** Private JWK of the publisher that PUBLISHER_KEYS trusts in this run (for signed bundles). */
   publisherKey: Record<string, unknown>;
+  secrets: BenchSecrets;
 }
 
-export async function startServer(options: { inspectorPort?: number } = {}): Promise<BenchServer> {
+/** The secrets of a run: fresh keys and tokens, reused when one run starts several servers over one state. */
+export interface BenchSecrets {
+  signingKey: string;
+  adminToken: string;
+  auditorToken: string;
+  publisherKey: Record<string, unknown>;
+  logSigningKey: string;
+  logHmacKey: string;
+}
+
+export function benchSecrets(): BenchSecrets {
+  const jwk = () => generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" }) as Record<string, unknown>;
+  return {
+    signingKey: JSON.stringify(jwk()),
+    adminToken: randomBytes(32).toString("base64url"),
+    auditorToken: randomBytes(32).toString("base64url"),
+    publisherKey: jwk(),
+    logSigningKey: JSON.stringify(jwk()),
+    logHmacKey: randomBytes(32).toString("base64url"),
+  };
+}
+
+export interface ServerOptions {
+  inspectorPort?: number;
+  /** Keep Durable Object and R2 state in this directory, so a later server (a fresh workerd process) starts from it. */
+  persistRoot?: string;
+  secrets?: BenchSecrets;
+  /** The bundled worker, when the caller already built it (bundleWorker); the bench build unless `production`. */
+  script?: string;
+  /** The production entry (worker/index.ts) instead of the bench build: no /bench routes, no chain floor. */
+  production?: boolean;
+  /** A fixed port, so that proofs signed before the server starts name its URL. */
+  port?: number;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<BenchServer> {
   const config = wranglerConfig();
-  const script = await bundleWorker();
-  const signingKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
-  const publisherKey = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" }) as Record<string, unknown>;
-  const { d: _private, ...publisherPublic } = publisherKey;
-  const adminToken = randomBytes(32).toString("base64url");
+  const script = options.script ?? (await bundleWorker(options.production ? "worker/index.ts" : "bench/worker.ts"));
+  const secrets = options.secrets ?? benchSecrets();
+  const { d: _private, ...publisherPublic } = secrets.publisherKey;
   const sqliteClasses = new Set((config.migrations ?? []).flatMap((migration) => migration.new_sqlite_classes ?? []));
-  const durableObjects = Object.fromEntries(
-    (config.durable_objects?.bindings ?? []).map((binding) => [binding.name, { className: binding.class_name, useSQLite: sqliteClasses.has(binding.class_name) }]),
-  );
+  const durableObjects = {
+    ...Object.fromEntries(
+      (config.durable_objects?.bindings ?? []).map((binding) => [binding.name, { className: binding.class_name, useSQLite: sqliteClasses.has(binding.class_name) }]),
+    ),
+    // Bench-only: the bare chain floor of part A (bench/chain-floor.ts).
+    ...(options.production ? {} : { CHAIN_FLOOR: { className: "ChainFloor", useSQLite: true } }),
+  };
   const tenant = config.vars?.["TENANT"] ?? "default";
   const mf = new Miniflare({
     log: new Log(process.env["BENCH_LOG"] === "debug" ? LogLevel.DEBUG : LogLevel.WARN),
     // No request.cf fetched from the network: the app does not read it.
     cf: false,
     ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
+    ...(options.port !== undefined ? { host: "127.0.0.1", port: options.port } : {}),
+    ...(options.persistRoot !== undefined ? { defaultPersistRoot: options.persistRoot, durableObjectsPersist: true, r2Persist: true } : {}),
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags ?? [],
     modulesRoot: root,
@@ -110,16 +150,15 @@ export async function startServer(options: { inspectorPort?: number } = {}): Pro
       ...config.vars,
       TENANT: tenant,
       BUNDLE_REFRESH_SECONDS: config.vars?.["BUNDLE_REFRESH_SECONDS"] ?? "5",
-      SIGNING_KEY: JSON.stringify(signingKey),
-      ADMIN_TOKEN: adminToken,
-      AUDITOR_TOKEN: randomBytes(32).toString("base64url"),
+      SIGNING_KEY: secrets.signingKey,
+      ADMIN_TOKEN: secrets.adminToken,
+      AUDITOR_TOKEN: secrets.auditorToken,
       PUBLISHER_KEYS: JSON.stringify({ keys: [publisherPublic] }),
-      // The device log's signing and HMAC keys, configured as production has them (trees that
-      // predate them ignore the extra bindings).
-      LOG_SIGNING_KEY: JSON.stringify(generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" })),
-      LOG_HMAC_KEY: randomBytes(32).toString("base64url"),
+      // The device log's signing and HMAC keys, configured as production has them.
+      LOG_SIGNING_KEY: secrets.logSigningKey,
+      LOG_HMAC_KEY: secrets.logHmacKey,
     },
   });
   const url = (await mf.ready).toString().replace(/\/+$/, "");
-  return { mf, url, adminToken, tenant, publisherKey };
+  return { mf, url, adminToken: secrets.adminToken, tenant, publisherKey: secrets.publisherKey, secrets };
 }

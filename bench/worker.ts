@@ -8,7 +8,11 @@
  *   POST /bench/append/:device   the floor of a decision: parse the JSON body and append it as
  *                                one hash-chained entry to the device's Durable Object (the
  *                                `append` primitive), nothing else: no auth, no policy, no token.
+ *   POST /bench/chain/:device    the bare floor: the body's text appended as one SHA-256-chained row by
+ *                                a minimal Durable Object (bench/chain-floor.ts), no HMAC, no auth.
  *   POST /bench/noop             context for the floor: parse the JSON body and answer, no DO.
+ *   POST /bench/inproc           requests of the above kinds passed to the app inside the isolate, no
+ *                                transport: mean µs per kind (the worker's share of part A).
  *   GET  /bench/clock            how fine the isolate's clock is (see bench/README.md).
  *   POST /bench/breakdown        the steps of a decision (auth, decide, token, DO call) timed in-isolate.
  *   POST /bench/policy/load      compile a bundle document in-isolate (compileBundle), keep it.
@@ -18,9 +22,13 @@
  *   POST /bench/json             the strict JSON reader beside JSON.parse on request bodies (bench/json.ts).
  *   POST /bench/history/grow     appends decision-shaped entries to a device and reports its history's footprint (bench/history-routes.ts).
  */
+import { createHash } from "node:crypto";
 import { createApp } from "../worker/app.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
-import { compileBundle, type CompiledBundle } from "../worker/policy/bundle.ts";
+import type { CompiledBundle } from "../worker/policy/bundle.ts";
+import { checkPrecompiled, compileBundle } from "../worker/policy/compile.ts";
+import { openBundle } from "../worker/policy/bundle.ts";
+import { artifactSources, verifyBundleArtifact } from "../worker/policy/artifact.ts";
 import {
   checkParseSchema,
   policySetTextToParts,
@@ -34,7 +42,9 @@ import {
   type EntityJson,
 } from "../worker/policy/cedar.ts";
 import type { StatefulAuthorizationCall } from "@cedar-policy/cedar-wasm/web";
-import { canonicalise, decide, fileEntity, resolvedTargets, type ActionRequest, type DeviceContext } from "../worker/policy/decide.ts";
+import { canonicalise, decide, fileEntity, resolvedTargets, type ActionRequest, type DecisionFacts, type DeviceContext } from "../worker/policy/decide.ts";
+import { HistoryCursor } from "../worker/history/cursor.ts";
+import { featureType } from "../worker/history/declarations.ts";
 import { canonicalizePath } from "../worker/policy/targets.ts";
 import { evaluateTarget } from "../worker/policy/engine.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
@@ -42,18 +52,74 @@ import * as store from "../worker/policy/store.ts";
 import { issueActionToken } from "../worker/tokens/action.ts";
 import { verifyDpopProof } from "../worker/tokens/dpop.ts";
 import { verifyWardenJwt } from "../worker/tokens/jwt.ts";
+import { base64url } from "jose";
 import { signingKey } from "../worker/tokens/keys.ts";
 import { tpmBenchRoutes } from "./tpm.ts";
 import { cvmBenchRoutes } from "./cvm.ts";
 import { jsonBenchRoutes } from "./json.ts";
 import { x509BenchRoutes } from "./x509.ts";
 import { HistoryBenchDeviceLog, historyBenchRoutes } from "./history-routes.ts";
+import type { ChainFloor } from "./chain-floor.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
 export * from "../worker/index.ts";
-// …except DeviceLog, which is the production object plus one bench method (bench/history-routes.ts); an explicit export wins over `export *`.
-export { HistoryBenchDeviceLog as DeviceLog };
+export { ChainFloor } from "./chain-floor.ts";
+
+/**
+ * The production DeviceLog with the bench-only methods: part I's appends (bench/history-routes.ts)
+ * and the decision path's storage work timed inside the object, beside the floors it is made of
+ * (an explicit export wins over the one `export *` brings, so DEVICES binds it).
+ */
+export class DeviceLog extends HistoryBenchDeviceLog {
+  async benchStorage(args: { n: number; rounds: number; data: { [key: string]: JsonValue }; session: string }): Promise<Record<string, number>> {
+    const sql = this.ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS bench_insert (k TEXT PRIMARY KEY, e INTEGER NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS bench_chain (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, row TEXT NOT NULL)");
+    let head = { seq: sql.exec<{ n: number }>("SELECT count(*) AS n FROM bench_chain").one().n, hash: "0".repeat(64) };
+    const row = JSON.stringify(args.data);
+    const session = { id: args.session };
+    const ops: Record<string, () => void | Promise<void>> = {
+      // One proof spent (expired ones purged first, then the check-and-set insert), in its own transaction.
+      proofSpend: () => {
+        const spent = this.spendProof({ proof: { jti: crypto.randomUUID(), expiresAt: Date.now() + 66_000 }, session }, Date.now());
+        if (!spent.ok) throw new Error("spend refused");
+      },
+      bareInsert: () => {
+        this.ctx.storage.transactionSync(() => sql.exec("INSERT INTO bench_insert (k, e) VALUES (?, ?)", crypto.randomUUID(), Date.now()));
+      },
+      // What POST /v1/decisions asks of the object: the proof spent and the decision appended (hash, key, HMAC) in one transaction.
+      // Its transaction runs before its first await: the time is the object's work and one resolved promise.
+      recordDecisions: async () => {
+        const recorded = await this.recordDecisions({ proof: { jti: crypto.randomUUID(), expiresAt: Date.now() + 66_000 }, session, now: Date.now(), decisions: [args.data] });
+        if (!recorded.ok) throw new Error(`recordDecisions refused: ${recorded.code}`);
+      },
+      // The chain floor's work (bench/chain-floor.ts) on the same row.
+      chainFloorInsert: () => {
+        this.ctx.storage.transactionSync(() => {
+          const hash = createHash("sha256").update(head.hash).update(row).digest("hex");
+          sql.exec("INSERT INTO bench_chain (seq, hash, row) VALUES (?, ?, ?)", head.seq + 1, hash, row);
+          head = { seq: head.seq + 1, hash };
+        });
+      },
+    };
+    const result: Record<string, number> = {};
+    for (const [name, op] of Object.entries(ops)) {
+      const rounds: number[] = [];
+      for (let round = 0; round < args.rounds; round += 1) {
+        const t0 = performance.now();
+        for (let i = 0; i < args.n; i += 1) {
+          // Only recordDecisions is awaited: a microtask per call would weigh on the synchronous floors.
+          const pending = op();
+          if (pending) await pending;
+        }
+        rounds.push(((performance.now() - t0) * 1000) / args.n);
+      }
+      result[name] = median(rounds);
+    }
+    return result;
+  }
+}
 
 const app = createApp();
 tpmBenchRoutes(app);
@@ -68,6 +134,36 @@ app.post("/bench/append/:device", async (c) => {
   const outcome = await stub.append("bench.append", data, Date.now());
   if (!outcome.ok) return c.json(outcome, 409);
   return c.json({ log: outcome.log }, 200);
+});
+
+/** The bare floor: the body's text as one SHA-256-chained row in a minimal Durable Object. */
+app.post("/bench/chain/:device", async (c) => {
+  const row = await c.req.text();
+  const floor = (c.env as unknown as { CHAIN_FLOOR: DurableObjectNamespace<ChainFloor> }).CHAIN_FLOOR;
+  const stub = floor.get(floor.idFromName(`${c.env.TENANT}/${c.req.param("device")}`));
+  return c.json({ log: await stub.append(row) }, 200);
+});
+
+/**
+ * Requests handed to the app inside the isolate, in the order given, each timed from the
+ * call to its body read: the worker's share of part A without the loopback transport.
+ * Means per kind over many requests are exact although the clock moves in 1 ms steps.
+ */
+app.post("/bench/inproc", async (c) => {
+  const { items } = (await c.req.json()) as { items: { kind: string; url: string; headers: Record<string, string>; body: string }[] };
+  const totals: Record<string, { n: number; ms: number }> = {};
+  for (const item of items) {
+    const request = new Request(item.url, { method: "POST", headers: item.headers, body: item.body });
+    const t0 = performance.now();
+    const response = await app.fetch(request, c.env, c.executionCtx);
+    const text = await response.text();
+    const elapsed = performance.now() - t0;
+    if (response.status !== 200) return c.json({ error: `${item.kind} answered ${response.status}: ${text}` }, 500);
+    const total = (totals[item.kind] ??= { n: 0, ms: 0 });
+    total.n += 1;
+    total.ms += elapsed;
+  }
+  return c.json(Object.fromEntries(Object.entries(totals).map(([kind, { n, ms }]) => [kind, { n, meanUs: (ms * 1000) / n }])));
 });
 
 /** Context for the floor: the same HTTP path, JSON body parsed, no Durable Object. */
@@ -109,25 +205,98 @@ interface Loaded {
   bundle: CompiledBundle;
   wholeSetId: string;
   schemaId: string;
-  compileMs: number;
-  preparseWholeMs: number;
 }
 const loaded = new Map<string, Loaded>();
 
+/**
+ * A generated bundle's signed artifact (uploaded by Node to BUNDLES at `key`), taken the three
+ * ways the worker takes an artifact, each timed: read from R2; activation's checks (signature,
+ * the sources compiled again and compared with the signed index and policy JSON, opened); and an
+ * isolate's opening (signature, index), which is all a new isolate does before its first
+ * decision. The opened bundle is kept for /bench/policy/run.
+ */
 app.post("/bench/policy/load", async (c) => {
-  const document = (await c.req.json()) as Parameters<typeof compileBundle>[0];
+  const { key } = (await c.req.json()) as { key: string };
   const t0 = performance.now();
-  const bundle = compileBundle(document);
+  const object = await c.env.BUNDLES.get(key);
+  if (!object) return c.json({ error: `no artifact at ${key}` }, 404);
+  const bytes = new Uint8Array(await object.arrayBuffer());
   const t1 = performance.now();
-  const wholeSetId = `bench-whole:${bundle.digest}`;
-  const prepared = preparsePolicySet(wholeSetId, { staticPolicies: Object.fromEntries(bundle.policyText) });
+  const keys = await store.trustedKeys(c.env.PUBLISHER_KEYS);
+  const checked = await verifyBundleArtifact(bytes, keys, Date.now());
+  checkPrecompiled(checked);
+  openBundle(checked);
   const t2 = performance.now();
+  const bundle = openBundle(await verifyBundleArtifact(bytes, keys, Date.now()));
+  const t3 = performance.now();
+  const sources = artifactSources(checked);
+  const wholeSetId = `bench-whole:${bundle.digest}`;
+  const every = Array.from({ length: bundle.size }, (_, position) => bundle.policy(position));
+  const prepared = preparsePolicySet(wholeSetId, { staticPolicies: Object.fromEntries(every.map((policy) => [policy.id, policy.json])) });
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);
   // The baseline validates requests against the schema, as a plain cedar-wasm integration would; decide() does not need to.
   const schemaId = `bench-schema:${bundle.digest}`;
-  preparseSchema(schemaId, document.schema);
-  loaded.set(bundle.digest, { bundle, wholeSetId, schemaId, compileMs: t1 - t0, preparseWholeMs: t2 - t1 });
-  return c.json({ digest: bundle.digest, policies: bundle.policyText.size, compileMs: t1 - t0, preparseWholeMs: t2 - t1, compileSteps: compileSteps(document) });
+  preparseSchema(schemaId, sources.schema);
+  loaded.set(bundle.digest, { bundle, wholeSetId, schemaId });
+  return c.json({
+    digest: bundle.digest,
+    policies: bundle.size,
+    artifactBytes: bytes.length,
+    readMs: t1 - t0,
+    activationMs: t2 - t1,
+    openMs: t3 - t2,
+    compileSteps: compileSteps(sources),
+  });
+});
+
+/**
+ * Cedar's first use in a new isolate, on a bundle of its own: V8 compiles the wasm functions a
+ * call needs when they are first called, which makes an isolate's first evaluation slow whatever
+ * the bundle. Called before /bench/policy/cold, it leaves that route timing the bundle's own share.
+ */
+const warmSchema = `entity Agent = { version: String };
+entity File = { within: Set<String> };
+action "file.read" appliesTo { principal: Agent, resource: File, context: {} };`;
+
+app.post("/bench/policy/warm", (c) => {
+  const sources = { policies: `@id("warm") permit (principal, action == Action::"file.read", resource) when { resource.within.contains("/warm") };`, schema: warmSchema, manifest: { name: "warm" } };
+  const bundle = compileBundle({ ...sources, digest: "sha256:warm", version: 1, name: "warm" });
+  const request: ActionRequest = { agent: { id: "warm", version: "1" }, action: { type: "file.read", targets: [{ kind: "path", value: "/warm/x" }] } };
+  const t0 = performance.now();
+  const verdict = decide(bundle, request, { id: "warm", os: "linux", assurance: "software" }, Date.now());
+  return c.json({ decideMs: performance.now() - t0, decision: verdict.decision });
+});
+
+/**
+ * What the service hands decide() for `request` on a device that did nothing yet: the agent
+ * registered (as bench/bundles.ts registers the example agents), no consents, the history values
+ * of an empty log. The registry and the device's object are not read: these routes time decide().
+ */
+function benchFacts(bundle: CompiledBundle, request: ActionRequest, device: DeviceContext, now: number): DecisionFacts {
+  return {
+    agent: { registered: true, risk: "low", owner: "bench", artifactApproved: false, versionAllowed: true },
+    consents: [],
+    history: HistoryCursor.fresh(bundle.history, bundle.digest, bundle.tierOrder).historyFor(request, device, now).values,
+  };
+}
+
+/**
+ * What a new isolate does on its first decision, timed inside it: the deployment pointer and
+ * the artifact read from R2, verified and opened, the device's bundle chosen, and the first
+ * decide() (its slice parsed and preparsed). Meant as the first request of a fresh workerd
+ * process (bench/policy.ts `coldFirstDecision`).
+ */
+app.post("/bench/policy/cold", async (c) => {
+  const { request } = (await c.req.json()) as { request: ActionRequest };
+  const t0 = performance.now();
+  const deployment = await store.loadDeployment(c.env, c.env.TENANT, Date.now());
+  const t1 = performance.now();
+  const chosen = store.bundleFor(deployment, { tenant: c.env.TENANT, id: "bench-cold", groups: [] }, Date.now());
+  if (!chosen.ok) return c.json({ error: chosen.detail }, 500);
+  const device: DeviceContext = { id: "bench-cold", os: "linux", assurance: "software" };
+  const verdict = decide(chosen.bundle, request, device, Date.now(), benchFacts(chosen.bundle, request, device, Date.now()));
+  const t2 = performance.now();
+  return c.json({ loadMs: t1 - t0, decideMs: t2 - t1, totalMs: t2 - t0, policies: chosen.bundle.size, verdict: { decision: verdict.decision, reasons: verdict.reasons } });
 });
 
 /**
@@ -256,8 +425,16 @@ app.post("/bench/policy/run", async (c) => {
   const path = canonicalizePath(run.path, device.os);
   if (!path.ok) return c.json({ error: `path not canonical: ${path.reason}` }, 400);
   const target = { entity: fileEntity(path.value, bundle.pathClasses) };
-  const agent: EntityJson = { uid: { type: "Agent", id: run.agentId }, attrs: { version: "1.0.0" }, parents: [] };
-  const context: Context = { now: Math.floor(now / 1000), device: { id: device.id, assurance: device.assurance, os: device.os }, sends_external: false, derived: false };
+  const agent: EntityJson = { uid: { type: "Agent", id: run.agentId }, attrs: { version: "1.0.0", registered: true, risk: "low", owner: "bench", artifact_approved: false, version_allowed: true }, parents: [] };
+  // Everything the schema's context declares, as a plain integration would have to hand it for the request to validate: no consent covers the file, the history of an empty log.
+  const context: Context = {
+    now: Math.floor(now / 1000),
+    device: { id: device.id, assurance: device.assurance, os: device.os },
+    sends_external: false,
+    derived: false,
+    consent: { covered: false, id: "", purpose: "", version: "" },
+    history: Object.fromEntries(Object.entries(bundle.history.features).map(([name, feature]) => [name, featureType(feature) === "Bool" ? false : 0])),
+  };
   const cedarCall = (policySetId: string, validateRequest: boolean, withSchema = true): StatefulAuthorizationCall => {
     const call: StatefulAuthorizationCall = {
       principal: agent.uid,
@@ -272,6 +449,8 @@ app.post("/bench/policy/run", async (c) => {
     return call;
   };
 
+  const unseen: ActionRequest[] = Array.from({ length: 8192 }, (_, i) => ({ ...request, action: { ...request.action, targets: [{ kind: "path", value: run.path.replace(/[^/]*$/, `r-${i}.txt`) }] } }));
+  let asked = 0;
   const deepPath = run.path.replace(/\/[^/]*$/, `${"/d".repeat(16)}/report.txt`);
   const deepRequest: ActionRequest = { ...request, action: { ...request.action, targets: [{ kind: "path", value: deepPath }] } };
   // First decide() for this (agent, action) prepares its slice: the cold cost.
@@ -282,12 +461,12 @@ app.post("/bench/policy/run", async (c) => {
   if (whole.type === "failure") return c.json({ error: whole.errors.map((e) => e.message) }, 500);
 
   // The slice decide() evaluates, prepared again under our own id so it can be called bare.
-  const policies = bundle.policiesByAction.get("file.read");
+  const policies = bundle.policiesFor("file.read");
   const named = policies?.byAgent.get(run.agentId) ?? [];
   const within = target.entity.attrs["within"] as string[];
-  const slice = [...(policies?.anyAgent ?? []), ...within.flatMap((prefix) => policies?.anyAgentWithin.get(prefix) ?? []), ...named];
+  const slice = [...(policies?.anyAgent ?? []), ...within.flatMap((prefix) => policies?.anyAgentWithin.get(prefix) ?? []), ...named].map((position) => bundle.policy(position));
   const sliceId = `bench-slice:${bundle.digest}:${run.agentId}`;
-  const prepared = preparsePolicySet(sliceId, { staticPolicies: Object.fromEntries(slice.map((p) => [p.id, bundle.policyText.get(p.id) ?? ""])) });
+  const prepared = preparsePolicySet(sliceId, { staticPolicies: Object.fromEntries(slice.map((policy) => [policy.id, policy.json])) });
   if (prepared.type === "failure") return c.json({ error: prepared.errors.map((e) => e.message) }, 500);
   const emptyId = "bench-empty";
   preparsePolicySet(emptyId, { staticPolicies: {} });
@@ -331,13 +510,13 @@ app.post("/bench/policy/run", async (c) => {
     targetEntity: timeIt(() => canonicalise({ kind: "path", value: run.path }, device), run),
     // The same decision on a path 16 directories deeper: `within` grows by one entry per level.
     decideDeepPath: timeIt(() => decide(bundle, deepRequest, device, now), run),
+    // A question never asked before: 8,192 distinct files in turn, twice the memo's size, so every call evaluates.
+    decideUnmemoised: timeIt(() => decide(bundle, unseen[(asked += 1) % unseen.length] as ActionRequest, device, now), run),
   };
   return c.json({
-    policies: bundle.policyText.size,
+    policies: bundle.size,
     sliceSize: slice.length,
     sliceAnyAgent: policies?.anyAgent.length ?? 0,
-    compileMs: entry.compileMs,
-    preparseWholeMs: entry.preparseWholeMs,
     firstDecideMs: coldMs,
     verdict: { decision: first.decision, reasons: first.reasons },
     wholeSet: { decision: whole.response.decision, reasons: whole.response.diagnostics.reason },
@@ -384,17 +563,38 @@ app.post("/bench/breakdown", async (c) => {
     bundle = compileBundle(body.bundle);
     compileMs.push(performance.now() - t0);
   }
-  const verdict = decide(bundle, body.decision, device, now);
+  const facts = benchFacts(bundle, body.decision, device, now);
+  const verdict = decide(bundle, body.decision, device, now, facts);
   const stub = c.env.DEVICES.get(c.env.DEVICES.idFromName(`${c.env.TENANT}/${device.id}`));
   const data = { decision: verdict.decision, reasons: verdict.reasons, targets: verdict.targets.map((t) => ({ ...t })), policy: bundle.digest, decision_id: crypto.randomUUID() };
   const run = { batches: body.batches, batchMs: body.batchMs, warmup: body.warmup };
   const lookup = bundleLookup(c.env, c.env.TENANT);
+  const [proofHeader, proofPayload, proofSig] = body.dpop.split(".") as [string, string, string];
+  const proofJwk = (JSON.parse(new TextDecoder().decode(base64url.decode(proofHeader))) as { jwk: JsonWebKey }).jwk;
+  const deviceKey = await crypto.subtle.importKey("jwk", proofJwk, { name: "Ed25519" }, false, ["verify"]);
+  const proofSignature = base64url.decode(proofSig);
+  const proofInput = new TextEncoder().encode(`${proofHeader}.${proofPayload}`);
+  const sample = await issueActionToken(key, {
+    device: device.id,
+    tenant: c.env.TENANT,
+    jkt: claims.cnf.jkt,
+    os: device.os,
+    shell: undefined,
+    groups: [],
+    jti: crypto.randomUUID(),
+    decisionId: crypto.randomUUID(),
+    policy: bundle.digest,
+    scope: { action: body.decision.action.type, targets: resolvedTargets(verdict) },
+    now,
+    ttlSeconds: 60,
+  });
+  const tokenInput = new TextEncoder().encode(sample.token.slice(0, sample.token.lastIndexOf(".")));
   const steps: Record<string, () => Promise<Timing>> = {
     sessionJwtVerify: () => timeAsync(() => verifyWardenJwt(body.token, key, "warden-session+jwt", now), run),
     dpopVerify: () => timeAsync(() => verifyDpopProof(body.dpop, { method: "POST", url: body.url, now, jkt: claims.cnf.jkt, accessToken: body.token }), run),
     bundleLookup: () => (lookup ? timeAsync(lookup, run) : Promise.reject(new Error("no known bundle lookup in worker/policy/store.ts"))),
     requestSchemaParse: async () => timeIt(() => ActionRequestSchema.safeParse(body.decision), run),
-    decide: async () => timeIt(() => decide(bundle, body.decision, device, now), run),
+    decide: async () => timeIt(() => decide(bundle, body.decision, device, now, facts), run),
     actionTokenSign: () =>
       timeAsync(
         () =>
@@ -414,6 +614,9 @@ app.post("/bench/breakdown", async (c) => {
           }),
         run,
       ),
+    // The WebCrypto operations the steps above need, keys imported: one Ed25519 verification of the proof, one signature of a token-sized input.
+    ed25519Verify: () => timeAsync(() => crypto.subtle.verify("Ed25519", deviceKey, proofSignature, proofInput), run),
+    ed25519Sign: () => timeAsync(() => crypto.subtle.sign("Ed25519", key.privateKey, tokenInput), run),
     doAppendRpc: () => timeAsync(() => stub.append("bench.breakdown", data, Date.now()), run),
     doRecordDecisionsRpc: () =>
       timeAsync(() => stub.recordDecisions({ proof: { jti: `bench-${crypto.randomUUID()}`, expiresAt: Date.now() + 66_000 }, session: { id: claims.jti }, now: Date.now(), decisions: [data] }), run),
@@ -426,7 +629,9 @@ app.post("/bench/breakdown", async (c) => {
       timings[name] = { error: String(error) };
     }
   }
-  return c.json({ verdict: verdict.decision, compileDefaultMs: median(compileMs), timings });
+  // The object's own work, timed inside it (no RPC): a decision's spend and append beside one insert and the chain floor's row.
+  const storage = await (stub as unknown as DurableObjectStub<DeviceLog>).benchStorage({ n: 300, rounds: 5, data: { ...data, bench: "x".repeat(400) }, session: claims.jti });
+  return c.json({ verdict: verdict.decision, compileDefaultMs: median(compileMs), timings, storage });
 });
 
 /**
@@ -439,6 +644,7 @@ const served = new Map<string, { n: number; totalMs: number }>();
 const TIMED_ROUTES: [RegExp, string][] = [
   [/^\/v1\/decisions$/, "decision"],
   [/^\/bench\/append\//, "append"],
+  [/^\/bench\/chain\//, "chain"],
   [/^\/bench\/noop$/, "noop"],
 ];
 

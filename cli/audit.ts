@@ -241,7 +241,7 @@ first bad seq), ${STATUS.error} usage or I/O error.`,
     if (values.replay !== undefined) {
       // Cedar and the replay load only when asked for.
       const [{ loadReplayBundles, ArtifactRefused }, { Replayer }] = await Promise.all([import("./audit-replay.ts"), import("../worker/history/replay.ts")]);
-      const artifacts = await Promise.all(artifactFiles.map(async (path) => ({ file: path, text: await readText(path, "the artifact") })));
+      const artifacts = await Promise.all(artifactFiles.map(async (path) => ({ file: path, bytes: await readSource(path, "the artifact") })));
       try {
         replayer = new Replayer(await loadReplayBundles(artifacts, await readText(values["publisher-keys"] as string, "the publisher keys")));
       } catch (error) {

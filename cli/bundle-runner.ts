@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { bundleStatement, type BundleSources } from "../worker/policy/artifact.ts";
-import { compileBundle, type CompiledBundle } from "../worker/policy/bundle.ts";
+import { bundleDigest, type BundleSources } from "../worker/policy/artifact.ts";
+import type { CompiledBundle, CompiledPolicy } from "../worker/policy/bundle.ts";
+import { compileBundle } from "../worker/policy/compile.ts";
 import { decide, type ActionRequest, type DecisionFacts, type DeviceContext, type HistoryContext, type Verdict } from "../worker/policy/decide.ts";
 import { TargetSchema } from "../worker/decisions/request.ts";
 import { SHELLS } from "../worker/policy/targets.ts";
@@ -145,9 +146,14 @@ export interface TestReport {
   passed: boolean;
 }
 
-/** Compiles `sources` as the worker would (strict validation included); throws BundleError. */
-export function compileForTest(sources: BundleSources, now: Date): CompiledBundle {
-  return compileBundle(bundleStatement(sources, { name: "test", tenant: "test", version: 1, createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) }));
+/** Compiles `sources` as activation does (strict validation included); throws BundleError. */
+export function compileForTest(sources: BundleSources): CompiledBundle {
+  return compileBundle({ ...sources, digest: bundleDigest(sources), version: 1, name: "test" });
+}
+
+/** Every policy of a bundle, in order. */
+function policiesOf(bundle: CompiledBundle): CompiledPolicy[] {
+  return Array.from({ length: bundle.size }, (_, position) => bundle.policy(position));
 }
 
 /** What a request's decision knows beyond it from the example registry alone: its agent's standing there, no consents. */
@@ -176,7 +182,7 @@ function factsOf(testCase: TestCase, agents: ExampleAgents, now: number): Decisi
 }
 
 export function runBundleTests(bundle: CompiledBundle, files: { file: string; cases: TestCase[] }[], now: Date, agents: ExampleAgents = []): TestReport {
-  const coverage = new Map<string, number>([...bundle.policies.keys()].map((id) => [id, 0]));
+  const coverage = new Map<string, number>(policiesOf(bundle).map((policy) => [policy.id, 0]));
   const results: CaseResult[] = [];
   for (const { file, cases } of files) {
     for (const testCase of cases) {
@@ -207,7 +213,7 @@ export function runBundleTests(bundle: CompiledBundle, files: { file: string; ca
       results.push({ file, case: testCase, verdict, history, findings, failures });
     }
   }
-  const uncovered = [...bundle.policies.values()].filter((policy) => policy.effect === "forbid" && coverage.get(policy.id) === 0).map((policy) => policy.id);
+  const uncovered = policiesOf(bundle).filter((policy) => policy.effect === "forbid" && coverage.get(policy.id) === 0).map((policy) => policy.id);
   return { results, coverage, uncovered, passed: results.every((result) => result.failures.length === 0) && uncovered.length === 0 };
 }
 
@@ -223,8 +229,9 @@ export function formatReport(report: TestReport, bundle: CompiledBundle): string
     }
   }
   lines.push("", "coverage (cases each policy determined):");
+  const byId = new Map(policiesOf(bundle).map((policy) => [policy.id, policy]));
   for (const [id, count] of report.coverage) {
-    const policy = bundle.policies.get(id);
+    const policy = byId.get(id);
     const kind = policy?.reviewTier ? `review ${policy.reviewTier}` : (policy?.effect ?? "?");
     lines.push(`  ${count === 0 ? "!" : " "} ${id.padEnd(32)} ${kind.padEnd(14)} ${count}`);
   }

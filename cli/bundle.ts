@@ -11,11 +11,11 @@ import { checkCedarSources, formatDiagnostic, policyParseDiagnostics, position, 
 import { EXIT, STATUS } from "./exit.ts";
 import { ActionRequestSchema } from "../worker/decisions/request.ts";
 import { HistoryCursor } from "../worker/history/cursor.ts";
-import { BundleError, bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { BundleError, bundleStatement, signBundle, unverifiedStatement, type BundleSources } from "../worker/policy/artifact.ts";
 import type { CompiledBundle } from "../worker/policy/bundle.ts";
+import { compileSources } from "../worker/policy/compile.ts";
 import { decide } from "../worker/policy/decide.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "../worker/json/strict.ts";
-import { strictJwsParts } from "../worker/tokens/jws.ts";
 
 /**
  * `warden bundle test | build | publish | fmt | eval`: what `opa test`, `opa build
@@ -77,14 +77,14 @@ interface Invalid {
 }
 
 /** Checks the sources as the worker will (Cedar errors located in their files), then compiles them. */
-function compileDir(bundle: BundleDir, now: Date): { compiled: CompiledBundle } | { invalid: Invalid } {
+function compileDir(bundle: BundleDir): { compiled: CompiledBundle } | { invalid: Invalid } {
   const problems = checkCedarSources({
     schema: { file: join(bundle.dir, "schema.cedarschema"), text: bundle.sources.schema },
     policies: { file: join(bundle.dir, "policies.cedar"), text: bundle.sources.policies },
   });
   if (problems.length > 0) return { invalid: { problems, lines: problems.map(formatDiagnostic) } };
   try {
-    return { compiled: compileForTest(bundle.sources, now) };
+    return { compiled: compileForTest(bundle.sources) };
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;
     return { invalid: { problems: [], lines: [`${bundle.dir}: error: ${error.message}`, ...error.details.map((detail) => `    ${detail}`)] } };
@@ -97,7 +97,7 @@ type TestOutcome = { bundle: string; passed: boolean } & ({ problems: CedarDiagn
 /** Validates and tests `dir`: the outcome, and the report as text. */
 function testBundle(dir: string, now: Date): { outcome: TestOutcome; text: string[] } {
   const bundle = readBundleDir(dir);
-  const compiled = compileDir(bundle, now);
+  const compiled = compileDir(bundle);
   if ("invalid" in compiled) {
     return { outcome: { bundle: dir, passed: false, problems: compiled.invalid.problems, errors: compiled.invalid.lines }, text: compiled.invalid.lines };
   }
@@ -131,14 +131,16 @@ Exit status: 0 all passed, 2 the bundle is invalid or a test failed, 1 usage or 
 };
 
 const build: Command = {
-  summary: "Test a bundle and build one signed artifact (compact JWS, EdDSA)",
+  summary: "Test a bundle, compile it and build one signed artifact (JWS, EdDSA)",
   help: `Usage: warden bundle build <dir> --key <publisher key file> [options]
 
 Runs \`warden bundle test\` first (its report goes to stderr) and refuses to build on
-any failure. The artifact
-is a compact JWS (EdDSA, typ warden-bundle+jws, kid = key thumbprint) over the
-canonical JSON of: name, tenant, version, created_at, expires_at, the digest of
-all parts, and the parts themselves.
+any failure. The artifact's first line is a compact JWS (EdDSA, typ warden-bundle+jws,
+kid = key thumbprint) over the canonical JSON of: name, tenant, version, created_at,
+expires_at, the digest of the sources, the schema, the manifest, the precompiled
+index, and the size and SHA-256 of what follows the line: policies.cedar, then one
+JSON line per action (the policies that can apply to it), then one per policy in
+Cedar's JSON form. Workers decide from those lines without compiling the policies again.
 
 Options:
   --key <file>          Publisher private key (from \`warden keys generate\`)
@@ -172,16 +174,16 @@ Exit status: 0 built, 2 the bundle is invalid or a test failed (nothing built), 
       return STATUS.rejected;
     }
     const bundle = readBundleDir(dir);
-    const statement = bundleStatement(bundle.sources, {
-      name: bundle.name,
-      tenant: values.tenant ?? "default",
-      version,
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + days * 86_400_000),
-    });
+    // Compiled here, where there is time for it, so that no isolate has to: the artifact carries the index and every policy in Cedar's JSON form.
+    const compiled = compileSources(bundle.sources);
+    const { statement, body } = bundleStatement(
+      bundle.sources,
+      { name: bundle.name, tenant: values.tenant ?? "default", version, createdAt: now, expiresAt: new Date(now.getTime() + days * 86_400_000) },
+      compiled,
+    );
     const out = values.out ?? join("dist", `${bundle.name}-${version}.jws`);
     mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, (await signBundle(statement, key)) + "\n");
+    writeFileSync(out, await signBundle(statement, body, key));
     const result = { artifact: out, name: statement.name, tenant: statement.tenant, version, digest: statement.digest, expires_at: statement.expires_at };
     printResult(values.json, result, (r) => [`built ${r.artifact}: ${r.name} version ${r.version} for tenant ${r.tenant}, ${r.digest}, expires ${r.expires_at}`]);
     return STATUS.ok;
@@ -214,14 +216,13 @@ export async function publishArtifact(args: {
   reason?: string;
 }): Promise<{ status: number; body: unknown; version: number }> {
   const access = accessHeaders(process.env);
-  const artifact = readFileSync(args.artifact, "utf8").trim();
   // Only to learn where to put it: the worker verifies the signature before trusting any of it.
-  const { tenant, version } = strictJwsParts(artifact).payload;
+  const { tenant, version } = unverifiedStatement(new Uint8Array(readFileSync(args.artifact)));
   if (typeof tenant !== "string" || typeof version !== "number") throw new Error(`${args.artifact} is not a warden bundle artifact`);
   const object = `${args.bucket}/${tenant}/bundles/artifacts/${version}.jws`;
   const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
   const location = args.target === "remote" ? ["--remote"] : ["--local", "--persist-to", args.target.local];
-  const put = spawnSync(process.execPath, [wrangler, "r2", "object", "put", object, "--file", args.artifact, "--content-type", "application/jose", ...location], {
+  const put = spawnSync(process.execPath, [wrangler, "r2", "object", "put", object, "--file", args.artifact, "--content-type", "application/octet-stream", ...location], {
     // wrangler's output is a log: to stderr, so stdout carries only the result.
     stdio: ["ignore", process.stderr, "inherit"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
@@ -414,7 +415,7 @@ invalid, 1 usage or file error.`,
     if (!device.success) throw new UsageError(`--device: ${device.error.issues.map((issue) => `${issue.path.join(".") || "(device)"}: ${issue.message}`).join("; ")}`, EVAL);
 
     const bundle = readBundleDir(positionals[0]!);
-    const compiled = compileDir(bundle, now);
+    const compiled = compileDir(bundle);
     if ("invalid" in compiled) {
       printResult(values.json, { bundle: bundle.dir, errors: compiled.invalid.lines, problems: compiled.invalid.problems }, () => compiled.invalid.lines);
       return STATUS.rejected;

@@ -230,18 +230,18 @@ export class BundleRegistry extends DurableObject<Env> {
     return [canary?.bundle, shadow].find((ref) => ref?.digest === digest) ?? null;
   }
 
-  /** Counts one shadow comparison; keeps the first few disagreements as examples. */
-  recordShadow(args: { version: number; agree: boolean; example: ShadowReport["examples"][number] | null }): void {
+  /** Adds a batch of shadow comparisons (one isolate's, worker/decisions/service.ts); keeps the first few disagreements as examples. */
+  recordShadow(args: { version: number; agree: number; disagree: number; examples: ShadowReport["examples"] }): void {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
         "INSERT INTO shadow_counts (version, agree, disagree) VALUES (?, ?, ?) ON CONFLICT (version) DO UPDATE SET agree = agree + excluded.agree, disagree = disagree + excluded.disagree",
         args.version,
-        args.agree ? 1 : 0,
-        args.agree ? 0 : 1,
+        args.agree,
+        args.disagree,
       );
-      if (!args.agree && args.example) {
-        const kept = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM shadow_examples WHERE version = ?", args.version).one().n;
-        if (kept < MAX_SHADOW_EXAMPLES) this.sql.exec("INSERT INTO shadow_examples (version, example) VALUES (?, ?)", args.version, JSON.stringify(args.example));
+      const kept = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM shadow_examples WHERE version = ?", args.version).one().n;
+      for (const example of args.examples.slice(0, Math.max(0, MAX_SHADOW_EXAMPLES - kept))) {
+        this.sql.exec("INSERT INTO shadow_examples (version, example) VALUES (?, ?)", args.version, JSON.stringify(example));
       }
     });
   }

@@ -5,8 +5,8 @@
 //     refuses while a placeholder is left (warden.example.com and any other example.* domain),
 //     or when the origin settings disagree (REVIEW_ORIGIN https, REVIEW_RP_ID its host or a
 //     parent, LOG_ORIGIN without a scheme).
-//  2. Checks that the R2 buckets and the secrets exist in the account; offers to create what is
-//     missing (buckets, the archive's retention lock, generated secrets) and creates nothing
+//  2. Checks that the R2 buckets, the queues and the secrets exist in the account; offers to create what is
+//     missing (buckets, the archive's retention lock, queues, generated secrets) and creates nothing
 //     without a yes. PUBLISHER_KEYS is never invented: it is the JWK Set of your publisher key.
 //  3. Runs `npm test`, then `wrangler deploy --env <env>`, with the generated secrets
 //     (`--secrets-file`, so they exist from the deployment on, even for a new worker).
@@ -120,6 +120,11 @@ function configProblems(config, envName) {
   for (const binding of ["BUNDLES", "ARCHIVE", "VAULT"]) {
     if (!(config.r2_buckets ?? []).some((bucket) => bucket.binding === binding)) problems.push(`${where("r2_buckets")} binds no bucket as ${binding}`);
   }
+  // Bindings are not inherited by an environment: one left out deploys a worker that fails on its first use.
+  if (!(config.queues?.producers ?? []).some((producer) => producer.binding === "EVENTS_QUEUE")) problems.push(`${where("queues.producers")} binds no queue as EVENTS_QUEUE`);
+  for (const binding of ["DEVICES", "BUNDLE_REGISTRY", "REVIEW_HOLDS", "REVIEWERS", "REVIEW_OUTBOX", "EVENT_FEED", "CONSENTS", "AGENTS"]) {
+    if (!(config.durable_objects?.bindings ?? []).some((object) => object.name === binding)) problems.push(`${where("durable_objects")} binds no Durable Object as ${binding}`);
+  }
   return problems;
 }
 
@@ -164,6 +169,23 @@ async function ensureBuckets(config, yes) {
         if (wrangler(lock).status !== 0) throw new DeployError(`wrangler ${lock.join(" ")} failed`);
       } else say(`no retention lock on ${bucket}: add one before relying on the archive (docs/deploy.md)`);
     }
+  }
+}
+
+/** The queues the environment produces to or consumes from, dead-letter queues included: wrangler deploy refuses a binding to a queue that does not exist. */
+function queueNames(config) {
+  const queues = config.queues ?? {};
+  return [...new Set([...(queues.producers ?? []).map((producer) => producer.queue), ...(queues.consumers ?? []).flatMap((consumer) => (consumer.dead_letter_queue ? [consumer.queue, consumer.dead_letter_queue] : [consumer.queue]))])];
+}
+
+async function ensureQueues(config, yes) {
+  for (const queue of queueNames(config)) {
+    if (wrangler(["queues", "info", queue], { capture: true, quiet: true }).status === 0) {
+      say(`queue ${queue} exists`);
+      continue;
+    }
+    if (!(await confirm(`Queue ${queue} does not exist. Create it?`, yes))) throw new DeployError(`queue ${queue} is missing: create it (docs/deploy.md) or answer yes`);
+    if (wrangler(["queues", "create", queue]).status !== 0) throw new DeployError(`wrangler queues create ${queue} failed`);
   }
 }
 
@@ -221,6 +243,7 @@ export async function deploy(argv) {
   let secrets = {};
   if (!values["dry-run"]) {
     await ensureBuckets(config, values.yes);
+    await ensureQueues(config, values.yes);
     secrets = await missingSecrets(values.env, configArgs, values.yes);
   }
   if (!values["skip-tests"]) {

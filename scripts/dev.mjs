@@ -213,7 +213,7 @@ function buildAndUpload({ tenant, bucket }) {
   const object = `${bucket}/${tenant}/bundles/artifacts/${version}.jws`;
   const put = spawnSync(
     process.execPath,
-    [wranglerBin, "r2", "object", "put", object, "--file", relative(root, ARTIFACT_FILE), "--content-type", "application/jose", "--local", "--persist-to", PERSIST_TO],
+    [wranglerBin, "r2", "object", "put", object, "--file", relative(root, ARTIFACT_FILE), "--content-type", "application/octet-stream", "--local", "--persist-to", PERSIST_TO],
     { cwd: root, env, stdio: ["ignore", "ignore", "inherit"] },
   );
   if (put.error) fail(`wrangler r2 object put failed: ${put.error.message}`);

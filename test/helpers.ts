@@ -8,7 +8,8 @@ import { createApp } from "../worker/app.ts";
 import { runtimeDeps, type Deps } from "../worker/context.ts";
 import type { JWK } from "jose";
 import type { LogEntry } from "../worker/log/chain.ts";
-import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { bundleStatement, signBundle, type BundleSources, type BundleStatement } from "../worker/policy/artifact.ts";
+import { compileSources } from "../worker/policy/compile.ts";
 import { artifactKey } from "../worker/policy/deployment.ts";
 
 export const BASE_URL = "https://warden.test";
@@ -27,16 +28,37 @@ export function nextVersion(): number {
   return lastVersion;
 }
 
-export interface PublishOptions {
-  tenant?: string;
-  version?: number;
+export interface ArtifactMeta {
+  tenant: string;
+  version: number;
+  createdAt?: Date;
+  expiresAt?: Date;
+  key?: JWK;
+  /**
+   * Sources whose compiled index and policy JSON the artifact carries instead of its own: to
+   * sign what `warden bundle build` would refuse (policies that do not validate, a compiled part
+   * that is not the sources').
+   */
+  compiledFrom?: BundleSources;
+}
+
+/** Compiles and signs `sources` as `warden bundle build` does: the artifact's bytes and its statement. */
+export async function signedArtifact(sources: BundleSources, meta: ArtifactMeta): Promise<{ statement: BundleStatement; artifact: Uint8Array }> {
+  const createdAt = meta.createdAt ?? new Date();
+  const compiled = compileSources(meta.compiledFrom ?? sources);
+  const { statement, body } = bundleStatement(
+    sources,
+    { name: "test", tenant: meta.tenant, version: meta.version, createdAt, expiresAt: meta.expiresAt ?? new Date(createdAt.getTime() + 30 * 86_400_000) },
+    compiled,
+  );
+  return { statement, artifact: await signBundle(statement, body, meta.key ?? testPublisherKey) };
+}
+
+export interface PublishOptions extends Partial<ArtifactMeta> {
   slot?: "active" | "canary" | "shadow";
   percent?: number;
   group?: string;
   rollback?: boolean;
-  createdAt?: Date;
-  expiresAt?: Date;
-  key?: JWK;
 }
 
 /** Tenants whose example agents this test file registered. */
@@ -65,15 +87,8 @@ export async function publish(sources: BundleSources = defaultSources, options: 
   const tenant = options.tenant ?? env.TENANT;
   await registerExampleAgents(tenant);
   const version = options.version ?? nextVersion();
-  const createdAt = options.createdAt ?? new Date();
-  const statement = bundleStatement(sources, {
-    name: "test",
-    tenant,
-    version,
-    createdAt,
-    expiresAt: options.expiresAt ?? new Date(createdAt.getTime() + 30 * 86_400_000),
-  });
-  await env.BUNDLES.put(artifactKey(tenant, version), await signBundle(statement, options.key ?? testPublisherKey));
+  const { statement, artifact } = await signedArtifact(sources, { ...options, tenant, version });
+  await env.BUNDLES.put(artifactKey(tenant, version), artifact);
   const body: Record<string, unknown> = { version, slot: options.slot ?? "active", rollback: options.rollback ?? false };
   if (options.percent !== undefined) body["percent"] = options.percent;
   if (options.group !== undefined) body["group"] = options.group;

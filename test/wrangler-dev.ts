@@ -17,8 +17,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { JWK } from "jose";
 import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
+import { initSync } from "../worker/policy/cedar.ts";
+import { compileSources } from "../worker/policy/compile.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+// Artifacts are compiled here, as `warden bundle build` compiles them; vitest's module runner has no
+// import.meta.resolve (cli/cedar-node.ts), so the wasm is read from the package by path.
+initSync({ module: readFileSync(join(root, "node_modules/@cedar-policy/cedar-wasm/web/cedar_wasm_bg.wasm")) });
 const wranglerBin = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
 const TENANT = "default";
 
@@ -72,9 +77,9 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
   const read = (name: string) => readFileSync(join(root, "policy-bundles/default", name), "utf8");
   const version = Date.now();
   const upload = async (sources: BundleSources, name: string, at: number) => {
-    const statement = bundleStatement(sources, { name, tenant: TENANT, version: at, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
+    const { statement, body } = bundleStatement(sources, { name, tenant: TENANT, version: at, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, compileSources(sources));
     const artifact = join(dir, `${at}.jws`);
-    writeFileSync(artifact, await signBundle(statement, publisher));
+    writeFileSync(artifact, await signBundle(statement, body, publisher));
     const put = spawnSync(
       process.execPath,
       [wranglerBin, "r2", "object", "put", `warden-bundles/${TENANT}/bundles/artifacts/${at}.jws`, "--file", artifact, "--local", "--persist-to", persist],

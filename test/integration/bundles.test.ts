@@ -2,10 +2,10 @@ import { env } from "cloudflare:test";
 import { base64url, exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { artifactKey } from "../../worker/policy/deployment.ts";
-import { bundleStatement, signBundle, type BundleSources } from "../../worker/policy/artifact.ts";
+import { signBundle, type BundleSources, type BundleStatement } from "../../worker/policy/artifact.ts";
 import { canaryShare } from "../../worker/policy/store.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
-import { BASE_URL, defaultSources, fileAction, nextVersion, publish, readyDevice, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
+import { BASE_URL, defaultSources, fileAction, nextVersion, publish, readyDevice, signedArtifact, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
 
 const write = fileAction("file.write", "/home/dev/workspace/a.ts");
 
@@ -31,34 +31,62 @@ async function adminLog(tenant: string): Promise<LogEntry[]> {
 }
 
 /** Uploads `artifact` as version `version` and asks for its activation. */
-async function activateRaw(tenant: string, version: number, artifact: string) {
+async function activateRaw(tenant: string, version: number, artifact: Uint8Array | string) {
   await env.BUNDLES.put(artifactKey(tenant, version), artifact);
   return admin(tenant, "POST", "/v1/bundles/activate", { version });
 }
 
-async function signed(tenant: string, version: number, sources: BundleSources = defaultSources, meta: { expiresAt?: Date; createdAt?: Date } = {}) {
-  const createdAt = meta.createdAt ?? new Date();
-  const statement = bundleStatement(sources, { name: "test", tenant, version, createdAt, expiresAt: meta.expiresAt ?? new Date(createdAt.getTime() + 86_400_000) });
-  return { statement, artifact: await signBundle(statement, testPublisherKey) };
+async function signed(tenant: string, version: number, sources: BundleSources = defaultSources, meta: { expiresAt?: Date; createdAt?: Date; compiledFrom?: BundleSources } = {}) {
+  return signedArtifact(sources, { tenant, version, ...meta });
 }
 
-function payloadOf(artifact: string): Record<string, unknown> {
-  return JSON.parse(new TextDecoder().decode(base64url.decode(artifact.split(".")[1]!))) as Record<string, unknown>;
+/** An artifact taken apart: the JWS's parts, the statement it signs, and the body after the JWS line as text. */
+function partsOf(artifact: Uint8Array): { header: string; payload: string; signature: string; statement: BundleStatement; body: string } {
+  const text = new TextDecoder().decode(artifact);
+  const jws = text.slice(0, text.indexOf("\n"));
+  const [header, payload, signature] = jws.split(".") as [string, string, string];
+  return { header, payload, signature, statement: JSON.parse(new TextDecoder().decode(base64url.decode(payload))) as BundleStatement, body: text.slice(jws.length + 1) };
 }
 
-function withPayload(artifact: string, payload: unknown): string {
-  const [header, , signature] = artifact.split(".");
-  return `${header}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
+const encode = (text: string) => new TextEncoder().encode(text);
+
+/** Signs `statement` over `body` as a publisher would, with the body's size and SHA-256 made to match. */
+async function resigned(statement: BundleStatement, body: string): Promise<Uint8Array> {
+  const bytes = encode(body);
+  const sha256 = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return signBundle({ ...statement, body: { ...statement.body, bytes: bytes.length, sha256 } }, bytes, testPublisherKey);
 }
 
 describe("activation accepts only signed, current, valid artifacts", () => {
-  it.each(["policies", "schema", "manifest"])("a tampered byte in the %s is refused: bundle_signature_invalid", async (part) => {
+  // The signature covers the statement; the statement covers the body (policies.cedar, the action lines, the policy lines) by its SHA-256.
+  it.each([
+    ["the schema", (statement: BundleStatement) => ({ ...statement, schema: statement.schema.replace("File", "Fil") })],
+    ["the manifest", (statement: BundleStatement) => ({ ...statement, manifest: { ...(statement.manifest as object), name: "defaulT" } })],
+    ["the index", (statement: BundleStatement) => ({ ...statement, index: { ...statement.index, attributes: { principal: [], resource: [], context: null } } })],
+    ["the body's hash", (statement: BundleStatement) => ({ ...statement, body: { ...statement.body, sha256: "0".repeat(64) } })],
+  ])("a changed byte in the statement (%s) is refused: bundle_signature_invalid", async (_part, change) => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const { artifact } = await signed(tenant, version);
-    const payload = payloadOf(artifact);
-    payload[part] = part === "manifest" ? { ...(payload[part] as object), name: "defaulT" } : (payload[part] as string).replace("dev", "deV");
-    const { status, body } = await activateRaw(tenant, version, withPayload(artifact, payload));
+    const parts = partsOf((await signed(tenant, version)).artifact);
+    const forged = base64url.encode(JSON.stringify(change(parts.statement)));
+    expect(forged).not.toBe(parts.payload);
+    const { status, body } = await activateRaw(tenant, version, encode(`${parts.header}.${forged}.${parts.signature}\n${parts.body}`));
+    expect(status).toBe(422);
+    expect(body.code).toBe("bundle_signature_invalid");
+  });
+
+  it.each([
+    ["policies.cedar", (body: string) => body.replace("dev", "deV")],
+    ["an action's line", (body: string) => body.replace('"any":[', '"any":[0,')],
+    ["a policy's line", (body: string) => body.replace('"Value":"/home/dev/workspace"', '"Value":"/"')],
+    ["its end (one more line)", (body: string) => `${body}{}\n`],
+  ])("a changed byte in the body (%s) is refused: bundle_signature_invalid", async (_part, change) => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const parts = partsOf((await signed(tenant, version)).artifact);
+    const changed = change(parts.body);
+    expect(changed).not.toBe(parts.body);
+    const { status, body } = await activateRaw(tenant, version, encode(`${parts.header}.${parts.payload}.${parts.signature}\n${changed}`));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_signature_invalid");
   });
@@ -66,13 +94,31 @@ describe("activation accepts only signed, current, valid artifacts", () => {
   it("a flipped signature byte is refused", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const { artifact } = await signed(tenant, version);
-    const [header, payload, signature] = artifact.split(".");
-    const bytes = base64url.decode(signature!);
+    const parts = partsOf((await signed(tenant, version)).artifact);
+    const bytes = base64url.decode(parts.signature);
     bytes[0]! ^= 1;
-    const { status, body } = await activateRaw(tenant, version, `${header}.${payload}.${base64url.encode(bytes)}`);
+    const { status, body } = await activateRaw(tenant, version, encode(`${parts.header}.${parts.payload}.${base64url.encode(bytes)}\n${parts.body}`));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_signature_invalid");
+  });
+
+  it("an artifact whose first line is not a compact JWS of a bundle statement is refused: bundle_malformed", async () => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const parts = partsOf((await signed(tenant, version)).artifact);
+    const cases = [
+      // No JWS line: the body alone.
+      parts.body,
+      // The payload detached (header..signature).
+      `${parts.header}..${parts.signature}\n${parts.body}`,
+      // Another typ.
+      `${base64url.encode(JSON.stringify({ alg: "EdDSA", typ: "JWT", kid: "x" }))}.${parts.payload}.${parts.signature}\n${parts.body}`,
+    ];
+    for (const text of cases) {
+      const { status, body } = await activateRaw(tenant, version, encode(text));
+      expect(status).toBe(422);
+      expect(body.code).toBe("bundle_malformed");
+    }
   });
 
   it("a signature by an untrusted key is refused, and the refusal is recorded", async () => {
@@ -94,12 +140,38 @@ describe("activation accepts only signed, current, valid artifacts", () => {
   it("parts mixed from two builds: the signed digest does not match the parts", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const first = bundleStatement(defaultSources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
-    const second = bundleStatement(strictSources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
-    const mixed = { ...second, digest: first.digest };
-    const { status, body } = await activateRaw(tenant, version, await signBundle(mixed, testPublisherKey));
+    const first = await signed(tenant, version);
+    const second = partsOf((await signed(tenant, version, strictSources)).artifact);
+    const { status, body } = await activateRaw(tenant, version, await resigned({ ...second.statement, digest: first.statement.digest }, second.body));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_digest_mismatch");
+  });
+
+  it("a signed index (attributes, history features), action line or policy line (a path, a @reason) that is not what the policies compile to is refused: bundle_invalid", async () => {
+    const tenant = uniqueId("tenant");
+    // The default bundle's index and lines beside strictSources' policies.cedar: a build that did not compile what it ships.
+    const stale = await signed(tenant, nextVersion(), strictSources, { compiledFrom: defaultSources });
+    expect((await activateRaw(tenant, stale.statement.version, stale.artifact)).body.code).toBe("bundle_invalid");
+
+    // Each part re-signed after a change: the index, an action's line, a policy's line.
+    const { statement, body } = partsOf((await signed(tenant, nextVersion())).artifact);
+    const cases: [BundleStatement, string][] = [
+      [{ ...statement, version: nextVersion(), index: { ...statement.index, attributes: { ...statement.index.attributes, context: null } } }, body],
+      [{ ...statement, version: nextVersion() }, body.replace('"any":[', '"any":[0,')],
+      [{ ...statement, version: nextVersion() }, body.replace('"Value":"/home/dev/workspace"', '"Value":"/"')],
+      // The history features the policies read (the device's history spec is built from them), and a forbid's @reason.
+      [{ ...statement, version: nextVersion(), index: { ...statement.index, history: [] } }, body],
+      [{ ...statement, version: nextVersion() }, body.replace('"reason":"consent_required"', '"reason":"agent_unregistered"')],
+    ];
+    for (const [changed, changedBody] of cases) {
+      expect(changedBody === body && changed.index === statement.index).toBe(false);
+      const { status, body: problem } = await activateRaw(tenant, changed.version, await resigned(changed, changedBody));
+      expect(status).toBe(422);
+      expect(problem.code).toBe("bundle_invalid");
+    }
+    // Control: the same artifact re-signed unchanged activates.
+    const control = { ...statement, version: nextVersion() };
+    expect((await activateRaw(tenant, control.version, await resigned(control, body))).status).toBe(200);
   });
 
   it("an artifact for another tenant, or uploaded under another version, is refused", async () => {
@@ -114,7 +186,8 @@ describe("activation accepts only signed, current, valid artifacts", () => {
     const good = await publish(defaultSources, { tenant });
     expect(good.status).toBe(200);
     const client = await readyDevice({ fetch: workerFetch({ tenant }) });
-    const bad = await publish({ ...defaultSources, policies: `@id("typo") permit (principal, action, resource) when { resource.pathh == "/" };` }, { tenant });
+    // Signed with the default bundle's compiled part: `warden bundle build` would not sign these policies at all.
+    const bad = await publish({ ...defaultSources, policies: `@id("typo") permit (principal, action, resource) when { resource.pathh == "/" };` }, { tenant, compiledFrom: defaultSources });
     expect(bad.status).toBe(422);
     expect(bad.body.code).toBe("bundle_invalid");
     const { body } = await client.decide(write);
@@ -275,7 +348,7 @@ describe("policies bound to a path are evaluated only for targets on it", () => 
       policies: `@id("ws") permit (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws") };
 @id("ws-vendor-freeze") forbid (principal, action == Action::"file.write", resource) when { resource is File && resource.within.contains("/ws/vendor") && !context.sends_external };
 @id("ws-other") permit (principal, action == Action::"file.write", resource) when { resource.within.contains("/other") };
-@id("ws-broken") forbid (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws/broken") && context.now * 9223372036854775807 > 0 };`,
+@id("ws-broken") forbid (principal, action == Action::"file.write", resource) when { resource.within.contains("/ws/broken") && context.now * 1000000000 * 1000000000 > 0 };`,
     };
     expect((await publish(nested, { tenant })).status).toBe(200);
     const client = await readyDevice({ fetch: workerFetch({ tenant }) });

@@ -4,7 +4,7 @@ import type { WardenClient } from "../../cli/client.ts";
 import { ConsentLedger, consentIo, type ConsentIo } from "../../durable-objects/ConsentLedger.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { asPerson } from "../access-helpers.ts";
-import { BASE_URL, activate, defaultSources, fileAction, logOf, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { BASE_URL, activate, defaultSources, fileAction, logOf, publish, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 
 // Consent as a policy input (docs/consent.md), through the example bundle: reads under
 // /home/dev/Documents need a covering consent of the device's user (`documents-need-consent`).
@@ -20,10 +20,10 @@ interface Answer {
   body: Record<string, unknown> & { code?: string };
 }
 
-async function call(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Answer> {
+async function call(method: string, path: string, headers: Record<string, string>, body?: unknown, via: typeof fetch = fetch): Promise<Answer> {
   const init: RequestInit = { method, headers: { ...headers, ...(body !== undefined ? { "content-type": "application/json" } : {}) } };
   if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await fetch(new Request(`${BASE_URL}${path}`, init));
+  const response = await via(new Request(`${BASE_URL}${path}`, init));
   return { status: response.status, body: (await response.json()) as Answer["body"] };
 }
 
@@ -264,5 +264,39 @@ describe("when a device of the actor does not answer", () => {
     down = false;
     await withLedger(io, (ledger) => ledger.alarm());
     expect((await device.decide(fileAction("file.read", notes))).body).toMatchObject({ decision: "permit" });
+  });
+});
+
+describe("a shadow bundle beside consents", () => {
+  it("counts each logged decision's comparison once, though a stale copy of the consents had it decided twice", async () => {
+    // A tenant of its own, with the example bundle active and again as the shadow: every comparison agrees.
+    const shadowTenant = uniqueId("consent-shadow");
+    const via = workerFetch({ tenant: shadowTenant, deps: { now: () => now } });
+    await activate(defaultSources, shadowTenant);
+    const shadow = await publish(defaultSources, { tenant: shadowTenant, slot: "shadow" });
+    expect(shadow.status).toBe(200);
+    const user = `${uniqueId("ren")}@example.com`;
+    const device = await readyDevice({ fetch: via, user, now: () => now });
+    expect((await device.decide(fileAction("file.read", notes))).body).toMatchObject({ decision: "deny", reason_code: "consent_required" });
+    // Given and revoked through the ledger, which moves the device's copy on: this isolate still holds the copy it read at the
+    // first decision, so each next decision is made, found stale at the commit, and made again. That it permits, then denies, shows it was.
+    const given = await call("POST", "/v1/consents", await person(user), consentTo({ paths: ["/home/dev/Documents/**"] }), via);
+    expect(given.status).toBe(201);
+    expect((await device.decide(fileAction("file.read", notes))).body).toMatchObject({ decision: "permit" });
+    const id = (given.body["consent"] as { id: string }).id;
+    expect((await call("POST", `/v1/consents/${id}/revoke`, await person(user), {}, via)).status).toBe(200);
+    expect((await device.decide(fileAction("file.read", notes))).body).toMatchObject({ decision: "deny", reason_code: "consent_required" });
+    expect((await logOf(device)).filter((entry) => entry.type === "decision")).toHaveLength(3);
+
+    // Comparisons reach the registry in one batch per isolate, about a second after the batch's first.
+    const report = async () => (await call("GET", `/v1/bundles/${shadow.statement.version}/shadow-report`, admin, undefined, via)).body as { agree: number; disagree: number };
+    let counted = await report();
+    for (let waited = 0; counted.agree + counted.disagree < 3 && waited < 5000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      counted = await report();
+    }
+    // And no later batch brings the attempts that were made again.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await report()).toMatchObject({ agree: 3, disagree: 0 });
   });
 });

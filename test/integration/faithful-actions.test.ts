@@ -78,7 +78,7 @@ describe("permit never follows from an opaque command under the example bundle",
     }
   }
 
-  const bundle = compileForTest(defaultSources, new Date());
+  const bundle = compileForTest(defaultSources);
   it.each(SHELLS.filter((shell) => shell !== "powershell" && shell !== "cmd").map((shell) => [shell]))("%s: 1,000 lines", (shell) => {
     let opaqueSeen = 0;
     for (const line of lines(shell.length * 7919, 1000)) {

@@ -8,7 +8,8 @@ import type { LogEntry } from "../../worker/log/chain.ts";
 import { AuditFailure, verifyExport } from "../../worker/log/export-verify.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { publisherKeys, verifyBundleArtifact, type BundleSources } from "../../worker/policy/artifact.ts";
-import { compileBundle, type CompiledBundle } from "../../worker/policy/bundle.ts";
+import { openBundle, type CompiledBundle } from "../../worker/policy/bundle.ts";
+import { checkPrecompiled } from "../../worker/policy/compile.ts";
 import { deviceStub, publishedLogKeys } from "../audit-helpers.ts";
 import { BASE_URL, action, activate, agent, defaultSources, fileAction, logOf, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 
@@ -34,7 +35,7 @@ async function exportOf(deviceId: string, fetch: Fetch): Promise<string[]> {
   return new TextDecoder().decode(await response.arrayBuffer()).split("\n").filter((line) => line.length > 0);
 }
 
-/** Every bundle the log names, fetched as an auditor does and verified with the publisher keys. */
+/** Every bundle the log names, fetched as an auditor does, verified with the publisher keys and opened. */
 async function bundlesNamed(entries: LogEntry[], fetch: Fetch): Promise<Map<string, CompiledBundle>> {
   const digests = new Set<string>();
   for (const entry of entries) {
@@ -46,10 +47,12 @@ async function bundlesNamed(entries: LogEntry[], fetch: Fetch): Promise<Map<stri
   for (const digest of digests) {
     const response = await as(env.AUDITOR_TOKEN, fetch)(`/v1/bundles/artifacts/${digest}`);
     expect(response.status).toBe(200);
-    expect(response.headers.get("content-type")).toBe("application/jose");
-    const statement = await verifyBundleArtifact(await response.text(), keys, Date.now());
-    expect(statement.digest).toBe(digest);
-    bundles.set(digest, compileBundle(statement));
+    expect(response.headers.get("content-type")).toBe("application/octet-stream");
+    // Taken as activation takes it (cli/audit-replay.ts does the same): verified, checked against its sources, opened.
+    const artifact = await verifyBundleArtifact(new Uint8Array(await response.arrayBuffer()), keys, Date.now());
+    expect(artifact.statement.digest).toBe(digest);
+    checkPrecompiled(artifact);
+    bundles.set(digest, openBundle(artifact));
   }
   return bundles;
 }
@@ -324,7 +327,8 @@ describe("the playbook", () => {
     ];
     const { publish } = await import("../helpers.ts");
     for (const [changed, code, schema] of cases) {
-      const published = await publish({ ...defaultSources, manifest: changed as BundleSources["manifest"], ...(schema ? { schema } : {}) }, { tenant });
+      // Signed as a build that skipped the checks would sign it (`warden bundle build` refuses these): the index and lines of valid sources beside them.
+      const published = await publish({ ...defaultSources, manifest: changed as BundleSources["manifest"], ...(schema ? { schema } : {}) }, { tenant, compiledFrom: defaultSources });
       expect([published.status, published.body.code]).toEqual([422, code]);
     }
     const device = await readyDevice({ fetch: workerFetch({ tenant }) });

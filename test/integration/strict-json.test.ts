@@ -3,10 +3,10 @@ import { CompactSign, base64url, calculateJwkThumbprint, importJWK, type JWK } f
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import { artifactKey, deploymentKey } from "../../worker/policy/deployment.ts";
-import { BUNDLE_JWS_TYPE, bundleStatement } from "../../worker/policy/artifact.ts";
+import { BUNDLE_JWS_TYPE } from "../../worker/policy/artifact.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { parseStrictJson } from "../../worker/json/strict.ts";
-import { BASE_URL, activate, agent, defaultSources, fileAction, nextVersion, publish, readyDevice, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
+import { BASE_URL, activate, agent, defaultSources, fileAction, nextVersion, publish, readyDevice, signedArtifact, testPublisherKey, uniqueId, workerFetch } from "../helpers.ts";
 import { call, enrolledReviewer } from "../review-helpers.ts";
 
 /**
@@ -202,15 +202,8 @@ describe("Warden's own tokens: a duplicate claim signed with the signing key is 
   });
 });
 
-describe("bundle artifacts: a statement with a duplicate member is refused as 422 bundle_malformed", () => {
-  async function artifactOver(statementText: string): Promise<string> {
-    const { kty, crv, x } = testPublisherKey;
-    const kid = await calculateJwkThumbprint({ kty, crv, x } as JWK);
-    const key = (await importJWK({ ...testPublisherKey, alg: "EdDSA" }, "EdDSA")) as CryptoKey;
-    return signCompact(statementText, { alg: "EdDSA", typ: BUNDLE_JWS_TYPE, kid }, key);
-  }
-
-  async function activateArtifact(tenant: string, version: number, artifact: string) {
+describe("bundle artifacts: a signed statement or policy line a strict reader would read otherwise is refused", () => {
+  async function activateArtifact(tenant: string, version: number, artifact: Uint8Array) {
     await env.BUNDLES.put(artifactKey(tenant, version), artifact);
     const response = await workerFetch({ tenant })(
       new Request(`${BASE_URL}/v1/bundles/activate`, {
@@ -222,30 +215,62 @@ describe("bundle artifacts: a statement with a duplicate member is refused as 42
     return { status: response.status, body: (await response.json()) as Problem };
   }
 
-  it("two `policies` members (a permit-everything text first, the signed digest's parts last); control: the statement alone activates", async () => {
+  /** A correctly built artifact's statement (canonical JSON text) and body (policies.cedar, then the action and policy lines). */
+  async function built(tenant: string, version: number) {
+    const { statement, artifact } = await signedArtifact(defaultSources, { tenant, version });
+    const text = new TextDecoder().decode(artifact);
+    return { statement, text: canonicalJson(statement as JsonValue), body: text.slice(text.indexOf("\n") + 1) };
+  }
+
+  /** An artifact whose JWS signs exactly `statementText`, over `body`. */
+  async function artifactOver(statementText: string, body: Uint8Array): Promise<Uint8Array> {
+    const { kty, crv, x } = testPublisherKey;
+    const kid = await calculateJwkThumbprint({ kty, crv, x } as JWK);
+    const key = (await importJWK({ ...testPublisherKey, alg: "EdDSA" }, "EdDSA")) as CryptoKey;
+    return concat(utf8(`${await signCompact(statementText, { alg: "EdDSA", typ: BUNDLE_JWS_TYPE, kid }, key)}\n`), body);
+  }
+
+  const sha256 = async (bytes: Uint8Array) => [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+
+  it("two `index` members (an index with no attributes first, the compiled one last): 422 bundle_malformed; control: the statement alone activates", async () => {
     const tenant = uniqueId("tenant");
-    const statement = (version: number) =>
-      bundleStatement(defaultSources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
     const control = nextVersion();
-    expect((await activateArtifact(tenant, control, await artifactOver(canonicalJson(statement(control) as JsonValue)))).status).toBe(200);
+    const parts = await built(tenant, control);
+    expect((await activateArtifact(tenant, control, await artifactOver(parts.text, utf8(parts.body)))).status).toBe(200);
 
     const version = nextVersion();
-    const text = canonicalJson(statement(version) as JsonValue);
-    const twice = `{"policies":${JSON.stringify('permit (principal, action, resource);')},${text.slice(1)}`;
-    const { status, body } = await activateArtifact(tenant, version, await artifactOver(twice));
+    const again = await built(tenant, version);
+    const forged = JSON.stringify({ ...again.statement.index, attributes: { principal: [], resource: [], context: [] } });
+    const { status, body } = await activateArtifact(tenant, version, await artifactOver(`{"index":${forged},${again.text.slice(1)}`, utf8(again.body)));
     expect(status).toBe(422);
     expect(body.code).toBe("bundle_malformed");
   });
 
-  it("a statement whose policies carry a lone surrogate (in a comment, digest and all signed as JSON.parse reads it)", async () => {
+  it("policies.cedar whose bytes are not UTF-8 (an encoded surrogate in a comment), size and hash signed: 422 bundle_malformed", async () => {
     const tenant = uniqueId("tenant");
     const version = nextVersion();
-    const sources = { ...defaultSources, policies: `${defaultSources.policies}\n// \udfff\n` };
-    const text = canonicalJson(bundleStatement(sources, { name: "test", tenant, version, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }) as JsonValue);
-    expect(text).toContain("\\udfff");
-    const { status, body } = await activateArtifact(tenant, version, await artifactOver(text));
+    const parts = await built(tenant, version);
+    const policies = parts.body.slice(0, parts.statement.body.policies_bytes);
+    const comment = concat(utf8("\n// "), new Uint8Array([0xed, 0xbf, 0xbf]), utf8("\n"));
+    const body = concat(utf8(policies), comment, utf8(parts.body.slice(policies.length)));
+    const statement = { ...parts.statement, body: { bytes: body.length, sha256: await sha256(body), policies_bytes: utf8(policies).length + comment.length } };
+    const { status, body: problem } = await activateArtifact(tenant, version, await artifactOver(canonicalJson(statement as JsonValue), body));
     expect(status).toBe(422);
-    expect(body.code).toBe("bundle_malformed");
+    expect(problem.code).toBe("bundle_malformed");
+  });
+
+  it("a policy's line with a second `effect` (permit first), size and hash signed: 422 bundle_invalid, never read by an isolate", async () => {
+    const tenant = uniqueId("tenant");
+    const version = nextVersion();
+    const parts = await built(tenant, version);
+    const lines = parts.body.split("\n");
+    const at = lines.findIndex((line) => line.includes('"id":"secrets-never"'));
+    lines[at] = `{"effect":"permit",${lines[at]!.slice(1)}`;
+    const body = utf8(lines.join("\n"));
+    const statement = { ...parts.statement, body: { ...parts.statement.body, bytes: body.length, sha256: await sha256(body) } };
+    const { status, body: problem } = await activateArtifact(tenant, version, await artifactOver(canonicalJson(statement as JsonValue), body));
+    expect(status).toBe(422);
+    expect(problem.code).toBe("bundle_invalid");
   });
 });
 

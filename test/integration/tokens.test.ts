@@ -146,6 +146,41 @@ describe("DPoP proofs (RFC 9449)", () => {
     expect(body.code).toBe("invalid_dpop_proof");
   });
 
+  /** A proof by the device's own key with exactly these header members and claims added. */
+  async function proofWith(client: WardenClient, extra: { header?: Record<string, unknown>; claims?: Record<string, unknown> }): Promise<string> {
+    const ath = base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(client.sessionToken!))));
+    const claims = { htm: "POST", htu: `${client.url}/v1/decisions`, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID(), ath, ...extra.claims };
+    const crit = Array.isArray(extra.header?.["crit"]) ? Object.fromEntries((extra.header["crit"] as string[]).map((name) => [name, true])) : undefined;
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: client.key.alg, typ: "dpop+jwt", jwk: client.key.publicJwk, ...extra.header })
+      .sign(client.key.privateKey, crit ? { crit } : undefined);
+  }
+
+  it("a proof whose signature is not over its own header and payload, or is not 64 bytes, is refused; control: the proof as signed", async () => {
+    for (const alg of ["EdDSA", "ES256"] as const) {
+      const client = await readyDevice({ alg });
+      const [header, payload, signature] = (await proofWith(client, {})).split(".") as [string, string, string];
+      const bytes = base64url.decode(signature);
+      bytes[10]! ^= 1;
+      const other = (await proofWith(client, {})).split(".")[1]!;
+      for (const forged of [`${header}.${payload}.${base64url.encode(bytes)}`, `${header}.${other}.${signature}`, `${header}.${payload}.${signature.slice(0, -2)}`, `${header}.${payload}.${signature}AA`]) {
+        const { status, body } = await decideWith(client, forged);
+        expect({ alg, status, code: body.code }).toEqual({ alg, status: 401, code: "invalid_dpop_proof" });
+      }
+      expect((await decideWith(client, `${header}.${payload}.${signature}`)).status).toBe(200);
+    }
+  });
+
+  it("a proof naming an extension in crit, past its exp or before its nbf is refused; control: exp and nbf that hold", async () => {
+    const client = await readyDevice();
+    const now = Math.floor(Date.now() / 1000);
+    for (const extra of [{ header: { crit: ["x-warden-test"], "x-warden-test": 1 } }, { claims: { exp: now - 1 } }, { claims: { nbf: now + 30 } }]) {
+      const { status, body } = await decideWith(client, await proofWith(client, extra));
+      expect({ extra, status, code: body.code }).toEqual({ extra, status: 401, code: "invalid_dpop_proof" });
+    }
+    expect((await decideWith(client, await proofWith(client, { claims: { exp: now + 30, nbf: now - 1 } }))).status).toBe(200);
+  });
+
   it("a proof with alg none or a symmetric key is refused", async () => {
     const client = await readyDevice();
     const header = base64url.encode(JSON.stringify({ alg: "none", typ: "dpop+jwt", jwk: client.key.publicJwk }));

@@ -404,7 +404,8 @@ describe("appraisal against the bundle's reference values", () => {
     ["a duplicate PCR", { pcr_bank: "sha256", pcrs: [0, 0], reference: {} }],
   ])("a manifest with %s in attestation.tpm does not activate (bundle_invalid)", async (_name, tpm) => {
     const manifest = { ...(defaultSources.manifest as Record<string, unknown>), attestation: { tpm } };
-    const published = await publish({ ...defaultSources, manifest }, { tenant: uniqueId("tpm") });
+    // `warden bundle build` refuses this manifest: signed beside valid sources' index and lines, as only a faulty build could, activation must refuse it too.
+    const published = await publish({ ...defaultSources, manifest }, { tenant: uniqueId("tpm"), compiledFrom: defaultSources });
     expect(published.status).toBe(422);
     expect(published.body.code).toBe("bundle_invalid");
   });

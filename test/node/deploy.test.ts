@@ -43,6 +43,7 @@ interface Account {
   workerExists: boolean;
   listError?: string;
   buckets: string[];
+  queues: string[];
   secrets: string[];
   locks: { bucket: string; name: string; prefix: string; days: number }[];
   uploaded: { name: string; length: number }[];
@@ -52,11 +53,13 @@ interface Account {
 
 function account(initial: Partial<Account>): { file: string; read: () => Account } {
   const file = join(dir, `account-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify({ workerExists: true, buckets: [], secrets: [], locks: [], uploaded: [], deployed: [], calls: [], ...initial }));
+  writeFileSync(file, JSON.stringify({ workerExists: true, buckets: [], queues: [], secrets: [], locks: [], uploaded: [], deployed: [], calls: [], ...initial }));
   return { file, read: () => JSON.parse(readFileSync(file, "utf8")) as Account };
 }
 
 const standIn = (file: string) => ({ WARDEN_WRANGLER: join(root, "test/node/wrangler-account.mjs"), WARDEN_ACCOUNT_STATE: file });
+/** The event queue and its dead-letter queue (wrangler.jsonc `queues`). */
+const QUEUES = ["warden-events", "warden-events-dlq"];
 const ALL_SECRETS = ["ADMIN_TOKEN", "AUDITOR_TOKEN", "SIGNING_KEY", "LOG_SIGNING_KEY", "LOG_HMAC_KEY", "VAULT_KEYS", "PUBLISHER_KEYS"];
 
 describe("npm run deploy", () => {
@@ -65,6 +68,25 @@ describe("npm run deploy", () => {
     expect(run.status).toBe(1);
     for (const what of ["vars.LOG_ORIGIN", "vars.REVIEW_ORIGIN", "vars.REVIEW_RP_ID", "routes"]) expect(run.output).toContain(`env.production.${what}`);
     expect(run.output).not.toContain("wrangler deploy");
+  });
+
+  it("binds in production every Durable Object, bucket and queue the top level binds: an environment inherits none", async () => {
+    const { unstable_readConfig } = await import("wrangler");
+    const read = (env?: string) => unstable_readConfig({ config: join(root, "wrangler.jsonc"), ...(env ? { env } : {}) }, { hideWarnings: true });
+    const top = read();
+    const production = read("production");
+    expect(top.durable_objects.bindings.length).toBeGreaterThan(0);
+    expect(production.durable_objects).toEqual(top.durable_objects);
+    expect(production.queues).toEqual(top.queues);
+    expect(production.r2_buckets).toEqual(top.r2_buckets);
+  });
+
+  it("refuses an environment that leaves out a binding, naming it", () => {
+    const file = guideConfig();
+    writeFileSync(file, readFileSync(file, "utf8").replace(/(\n\s*"production": \{[\s\S]*?)\n\s*\{ "name": "EVENT_FEED", "class_name": "EventFeed" \},/, "$1"));
+    const run = deploy(["--dry-run", "--skip-tests", "--config", file]);
+    expect(run.status).toBe(1);
+    expect(run.output).toContain("env.production.durable_objects binds no Durable Object as EVENT_FEED");
   });
 
   it("refuses an origin that passkeys cannot use, even without placeholders", () => {
@@ -83,13 +105,14 @@ describe("npm run deploy", () => {
     expect(run.status, run.output).toBe(0);
   }, 120_000);
 
-  it("creates missing buckets (the archive locked) and secrets on --yes, shows the tokens once, then deploys", () => {
+  it("creates missing buckets (the archive locked), queues and secrets on --yes, shows the tokens once, then deploys", () => {
     const state = account({ secrets: ["PUBLISHER_KEYS"] });
     const run = deploy(["--yes", "--skip-tests", "--config", guideConfig()], standIn(state.file));
     expect(run.status, run.output).toBe(0);
     const after = state.read();
     expect(after.buckets).toEqual(["warden-bundles", "warden-archive", "warden-vault"]);
     expect(after.locks).toEqual([{ bucket: "warden-archive", name: "segments-7y", prefix: "", days: ARCHIVE_RETENTION_DAYS }]);
+    expect(after.queues).toEqual(QUEUES);
     expect([...after.secrets].sort()).toEqual([...ALL_SECRETS].sort());
     expect(after.uploaded.map((secret) => secret.name)).not.toContain("PUBLISHER_KEYS");
     expect(run.output).toMatch(/ADMIN_TOKEN = [A-Za-z0-9_-]{43}/);
@@ -133,7 +156,7 @@ describe("npm run deploy", () => {
   });
 
   it("touches nothing when everything exists, but deploys", () => {
-    const state = account({ buckets: ["warden-bundles", "warden-archive", "warden-vault"], secrets: ALL_SECRETS });
+    const state = account({ buckets: ["warden-bundles", "warden-archive", "warden-vault"], queues: QUEUES, secrets: ALL_SECRETS });
     const run = deploy(["--skip-tests", "--config", guideConfig()], standIn(state.file));
     expect(run.status, run.output).toBe(0);
     const after = state.read();

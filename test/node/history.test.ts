@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { EXIT } from "../../cli/exit.ts";
 import { STATUS } from "../../cli/exit.ts";
 import { bundleStatement, signBundle, type BundleSources } from "../../worker/policy/artifact.ts";
+import { initSync } from "../../worker/policy/cedar.ts";
+import { compileSources } from "../../worker/policy/compile.ts";
 import { warden } from "./cli.ts";
 
 // The example bundle's history rules through the reference shim as an endpoint runs it (the
@@ -16,6 +18,14 @@ import { warden } from "./cli.ts";
 // artifacts `GET /v1/bundles/artifacts/{digest}` serves, verified with the publisher keys.
 
 const ctx = inject("warden");
+// Artifacts are compiled here as `warden bundle build` compiles them; vitest's module runner has no import.meta.resolve (cli/cedar-node.ts), so the wasm is read by path.
+initSync({ module: readFileSync(fileURLToPath(new URL("../../node_modules/@cedar-policy/cedar-wasm/web/cedar_wasm_bg.wasm", import.meta.url))) });
+
+/** An artifact of `sources` signed with `privateJwk`, compiled and signed as `warden bundle build` does. */
+async function artifactOf(sources: BundleSources, meta: { name: string; version: number }, privateJwk: JWK): Promise<Uint8Array> {
+  const { statement, body } = bundleStatement(sources, { ...meta, tenant: "default", createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) }, compileSources(sources));
+  return signBundle(statement, body, privateJwk);
+}
 
 function defaultSources(): BundleSources {
   const read = (name: string) => readFileSync(fileURLToPath(new URL(`../../policy-bundles/default/${name}`, import.meta.url)), "utf8");
@@ -90,7 +100,7 @@ describe("warden audit verify --replay", () => {
       const response = await adminGet(`/v1/bundles/artifacts/${digest}`);
       expect(response.status).toBe(200);
       const path = join(dir, `${digest.slice(7, 19)}.jws`);
-      writeFileSync(path, await response.text());
+      writeFileSync(path, new Uint8Array(await response.arrayBuffer()));
       artifacts.push(path);
     }
   });
@@ -108,8 +118,7 @@ describe("warden audit verify --replay", () => {
 
   it("refuses to replay against an artifact the publisher keys do not verify (exit 2, artifact_invalid)", async () => {
     const forged = join(dir, "forged.jws");
-    const statement = bundleStatement(defaultSources(), { name: "default", tenant: "default", version: 1, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
-    writeFileSync(forged, await signBundle(statement, signer().privateJwk));
+    writeFileSync(forged, await artifactOf(defaultSources(), { name: "default", version: 1 }, signer().privateJwk));
     const run = await warden(["audit", "verify", files.export, "--keys", files.keys, "--replay", forged, "--publisher-keys", files.publishers, "--json", "--quiet"]);
     expect(run.status).toBe(STATUS.rejected);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, failure: { code: "artifact_invalid", reason: "bundle_untrusted_key" } });
@@ -121,8 +130,7 @@ describe("warden audit verify --replay", () => {
     const keys = join(dir, "other-publishers.json");
     const { privateJwk, jwks } = signer();
     writeFileSync(keys, jwks);
-    const statement = bundleStatement({ ...defaultSources(), policies: '@id("all") permit (principal, action, resource);' }, { name: "other", tenant: "default", version: 2, createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
-    writeFileSync(other, await signBundle(statement, privateJwk));
+    writeFileSync(other, await artifactOf({ ...defaultSources(), policies: '@id("all") permit (principal, action, resource);' }, { name: "other", version: 2 }, privateJwk));
     const run = await warden(["audit", "verify", files.export, "--keys", files.keys, "--replay", other, "--publisher-keys", keys, "--json", "--quiet"]);
     expect(run.status).toBe(STATUS.ok);
     const report = JSON.parse(run.stdout) as { replay: { replayed: number; skipped: Record<string, number>; missing: string[] } };

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A local stand-in for the Cloudflare account side of wrangler, for scripts/deploy.mjs's tests
-// (WARDEN_WRANGLER points at it): R2 buckets and their locks, worker secrets, deployments, kept
+// (WARDEN_WRANGLER points at it): R2 buckets and their locks, queues, worker secrets, deployments, kept
 // in the JSON file $WARDEN_ACCOUNT_STATE. It records every call; secret values never reach it
 // beyond their names. Anything it does not know exits 3, so a new account call fails the test.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -20,6 +20,11 @@ if (group === "r2" && command === "bucket" && rest[0] === "info") {
   state.buckets.push(rest[1]);
 } else if (group === "r2" && command === "bucket" && rest[0] === "lock" && rest[1] === "add") {
   state.locks.push({ bucket: rest[2], name: rest[3], prefix: rest[4], days: Number(rest[rest.indexOf("--retention-days") + 1]) });
+} else if (group === "queues" && command === "info") {
+  if ((state.queues ?? []).includes(rest[0])) process.stdout.write(`Queue Name: ${rest[0]}\n`);
+  else status = 1;
+} else if (group === "queues" && command === "create") {
+  state.queues = [...(state.queues ?? []), rest[0]];
 } else if (group === "secret" && command === "list") {
   // As the API answers: a worker never deployed does not exist (10007); `listError` plays any other failure.
   if (state.listError) {

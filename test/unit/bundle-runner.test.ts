@@ -16,7 +16,7 @@ const agents = ExampleAgentsSchema.parse(exampleAgents).agents;
 
 describe("warden bundle test", () => {
   it("the example bundle passes its own tests and exercises every forbid and review policy", () => {
-    const bundle = compileForTest(defaultSources, now);
+    const bundle = compileForTest(defaultSources);
     const report = runBundleTests(bundle, files, now, agents);
     expect(files.length).toBeGreaterThan(1);
     expect(report.results.filter((result) => result.failures.length > 0)).toEqual([]);
@@ -25,7 +25,7 @@ describe("warden bundle test", () => {
   });
 
   it("reports a failing case with its request, what was expected and what was decided", () => {
-    const bundle = compileForTest(defaultSources, now);
+    const bundle = compileForTest(defaultSources);
     const workspaceWrite = cases.find((testCase) => testCase.name === "an agent writes in the workspace")!;
     const wrong: TestCase = { ...workspaceWrite, name: "wrong on purpose", expect: { decision: "deny", reasons: ["secrets-never"] } };
     const report = runBundleTests(bundle, [{ file: "tests/x.json", cases: [...cases, wrong] }], now, agents);
@@ -39,7 +39,7 @@ describe("warden bundle test", () => {
   });
 
   it("fails when a forbid or review policy has no case that exercises it", () => {
-    const bundle = compileForTest(defaultSources, now);
+    const bundle = compileForTest(defaultSources);
     const withoutSecrets = files.map((file) => ({ ...file, cases: file.cases.filter((testCase) => !(testCase.expect.reasons ?? []).includes("secrets-never")) }));
     const report = runBundleTests(bundle, withoutSecrets, now, agents);
     expect(report.results.every((result) => result.failures.length === 0)).toBe(true);
@@ -48,6 +48,6 @@ describe("warden bundle test", () => {
   });
 
   it("refuses policies that do not validate strictly against the schema", () => {
-    expect(() => compileForTest({ ...defaultSources, policies: `@id("a") permit (principal, action, resource) when { principal.nickname == "x" };` }, now)).toThrow(BundleError);
+    expect(() => compileForTest({ ...defaultSources, policies: `@id("a") permit (principal, action, resource) when { principal.nickname == "x" };` })).toThrow(BundleError);
   });
 });

@@ -1,7 +1,8 @@
 import type { ServiceContext } from "../context.ts";
 import { StateError, VerificationError, WardenError } from "../errors.ts";
 import { BundleError, verifyBundleArtifact } from "../policy/artifact.ts";
-import { compileBundle } from "../policy/bundle.ts";
+import { openBundle } from "../policy/bundle.ts";
+import { checkPrecompiled } from "../policy/compile.ts";
 import { artifactKey, type BundleRef, type Slot } from "../policy/deployment.ts";
 import { forgetDeployment, trustedKeys } from "../policy/store.ts";
 
@@ -19,7 +20,8 @@ export interface ActivationRequest {
 /**
  * Activates the signed artifact of `version` as the active, canary or shadow bundle: it must
  * be in R2, signed by a trusted publisher key over exactly the bytes parsed, for this tenant and
- * version, unexpired, and compile strictly; the registry then moves the deployment forward only
+ * version, unexpired, and compile strictly to exactly the index and policy JSON it carries (which
+ * isolates then decide from without compiling); the registry then moves the deployment forward only
  * (a lower version needs `rollback`). Every activation and refusal lands in the admin log; on
  * any failure the previous bundle stays.
  */
@@ -36,10 +38,13 @@ export async function activateBundle(ctx: ServiceContext, request: ActivationReq
   }
   let ref: BundleRef;
   try {
-    const statement = await verifyBundleArtifact(await object.text(), await trustedKeys(env.PUBLISHER_KEYS), now);
+    const artifact = await verifyBundleArtifact(new Uint8Array(await object.arrayBuffer()), await trustedKeys(env.PUBLISHER_KEYS), now);
+    const { statement } = artifact;
     if (statement.tenant !== tenant) throw new BundleError("bundle_invalid", `the artifact is for tenant ${statement.tenant}`);
     if (statement.version !== request.version) throw new BundleError("bundle_invalid", `the artifact at ${key} carries version ${statement.version}`);
-    compileBundle(statement);
+    // The one full compilation of the bundle's life in the worker: strict validation, and the signed index and policy JSON compared with what the sources compile to.
+    checkPrecompiled(artifact);
+    openBundle(artifact);
     ref = { version: statement.version, digest: statement.digest, name: statement.name, key, expiresAt: statement.expires_at };
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;

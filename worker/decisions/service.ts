@@ -1,3 +1,4 @@
+import type { ShadowReport } from "../../durable-objects/BundleRegistry.ts";
 import type { HistorySnapshot } from "../../durable-objects/device-history.ts";
 import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
@@ -300,10 +301,25 @@ async function prepare(
 }
 
 /**
- * Evaluates the shadow bundle on the same request; what it returns reports the agreement once
- * the decision is logged, without waiting: the answer never depends on the candidate. A
- * candidate whose policies read history features the active bundle does not keep alike is not
- * compared (null): the device's history is kept for the deciding bundle only.
+ * Shadow comparisons counted in this isolate and sent to the tenant's registry at most once per
+ * `SHADOW_REPORT_MS` per bundle version. The registry is one object for the whole tenant: an RPC
+ * per decision would make it take every decision of every device (after the answer, but still
+ * its load — thousands a second at 100,000 devices), where a batch per isolate and second is
+ * bounded by the isolates, not the devices. A batch an isolate holds when it is evicted is lost:
+ * shadow figures are a sample, never a record (docs/scale.md).
+ */
+const SHADOW_REPORT_MS = 1000;
+const MAX_SHADOW_EXAMPLES_PER_REPORT = 20;
+const shadowBatches = new Map<string, { version: number; agree: number; disagree: number; examples: ShadowExample[] }>();
+type ShadowExample = ShadowReport["examples"][number];
+
+/**
+ * Evaluates the shadow bundle on the same request; what it returns counts the agreement in this
+ * isolate's batch once the decision is logged (an attempt decided again after a stale history or
+ * consent read is compared again, and must not be counted twice), without waiting: the answer
+ * never depends on the candidate. A candidate whose policies read history features the active
+ * bundle does not keep alike is not compared (null): the device's history is kept for the
+ * deciding bundle only.
  */
 async function compareInShadow(
   ctx: ServiceContext,
@@ -325,11 +341,36 @@ async function compareInShadow(
   }
   const summary = (v: Verdict) => ({ decision: v.decision, reason_code: v.reasonCode, reasons: [...v.reasons].sort() });
   const agree = JSON.stringify(summary(verdict)) === JSON.stringify(summary(candidate));
-  const example = agree ? null : { time: new Date(now).toISOString(), device: device.id, decision_id: decisionId, active: summary(verdict), shadow: summary(candidate) };
-  return () => {
-    const report = ctx.deps.bundleRegistry(ctx.env, ctx.env.TENANT).recordShadow({ version: shadow.version, agree, example });
-    ctx.waitUntil(report.catch((error: unknown) => console.error(JSON.stringify({ event: "shadow.report_failed", error: String(error) }))));
-  };
+  const example: ShadowExample | null = agree ? null : { time: new Date(now).toISOString(), device: device.id, decision_id: decisionId, active: summary(verdict), shadow: summary(candidate) };
+  return () => countShadow(ctx, shadow.version, example);
+}
+
+/** Counts one committed comparison (`example` when it disagreed) in its batch; the batch's first schedules the batch's report. */
+function countShadow(ctx: ServiceContext, version: number, example: ShadowExample | null): void {
+  const key = `${ctx.env.TENANT}|${version}`;
+  let batch = shadowBatches.get(key);
+  if (!batch) {
+    batch = { version, agree: 0, disagree: 0, examples: [] };
+    shadowBatches.set(key, batch);
+    // The batch's first comparison schedules its report; later ones only count.
+    ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, SHADOW_REPORT_MS)).then(() => reportShadow(ctx, key)));
+  }
+  if (example === null) batch.agree += 1;
+  else {
+    batch.disagree += 1;
+    if (batch.examples.length < MAX_SHADOW_EXAMPLES_PER_REPORT) batch.examples.push(example);
+  }
+}
+
+async function reportShadow(ctx: ServiceContext, key: string): Promise<void> {
+  const batch = shadowBatches.get(key);
+  shadowBatches.delete(key);
+  if (!batch) return;
+  try {
+    await ctx.deps.bundleRegistry(ctx.env, ctx.env.TENANT).recordShadow(batch);
+  } catch (error) {
+    console.error(JSON.stringify({ event: "shadow.report_failed", version: batch.version, agree: batch.agree, disagree: batch.disagree, error: String(error) }));
+  }
 }
 
 function logData(pending: PendingDecision, session: DeviceSession): { [key: string]: JsonValue } {

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import { WardenError } from "../errors.ts";
 import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
-import { BundleError, bundleDigest, verifyBundleArtifact, type PublisherKeys } from "../policy/artifact.ts";
-import { JwsShapeError, strictJwsParts } from "../tokens/jws.ts";
+import { BundleError, artifactSources, unverifiedArtifact, verifyBundleArtifact, type BundleStatement, type PublisherKeys } from "../policy/artifact.ts";
 import { canonicalJson, type JsonValue } from "./canonical.ts";
 import { entryHash, type LogEntry } from "./chain.ts";
 import { parseCheckpointText, type Checkpoint } from "./checkpoint.ts";
@@ -21,7 +20,7 @@ import { verifyCosignatures, type WitnessKey } from "./witness.ts";
  * tenant's origin, its SHA-256 and counts covering every line; each device's checkpoint signed
  * under that device's origin (and, with a witness policy, cosigned); each attestation and
  * review entry's hash, device and inclusion proof into its device's checkpoint; each bundle
- * artifact's statement digest against its parts and the admin log, every deployed bundle
+ * artifact's body against its statement and its digest against its sources and the admin log, every deployed bundle
  * present, and with publisher keys its signature; the mapping regenerated from the records.
  */
 
@@ -196,24 +195,24 @@ class PackageVerifier {
     if (typeof version !== "number" || typeof digest !== "string") throw new PackageFailure("malformed_line", `${file} is not a bundle artifact record`);
     if (artifact === null) throw new PackageFailure("bundle_missing", `the artifact of bundle version ${version} is missing from the archive`);
     if (typeof artifact !== "string") throw new PackageFailure("malformed_line", `${file} holds no artifact`);
-    let statement: Record<string, unknown>;
+    // The artifact's text is its bytes: an activated artifact is UTF-8 throughout (activation compiled its sources and compared its lines byte for byte).
+    const bytes = new TextEncoder().encode(artifact);
+    let statement: BundleStatement;
     try {
-      statement = strictJwsParts(artifact).payload as Record<string, unknown>;
+      const parts = unverifiedArtifact(bytes);
+      statement = parts.statement;
+      artifactSources(parts);
     } catch (error) {
-      if (!(error instanceof JwsShapeError)) throw error;
-      throw new PackageFailure("bundle_mismatch", `${file} is not a compact JWS of strict JSON (${error.code})`);
+      if (!(error instanceof BundleError)) throw error;
+      throw new PackageFailure("bundle_mismatch", `${file}: the artifact does not hold together: ${error.message} (${error.code})`);
     }
-    const parts = { policies: statement["policies"] as string, schema: statement["schema"] as string, manifest: statement["manifest"] as JsonValue };
-    if (typeof parts.policies !== "string" || typeof parts.schema !== "string" || bundleDigest(parts) !== statement["digest"]) {
-      throw new PackageFailure("bundle_mismatch", `${file}: the statement's digest is not that of its policy text, schema and manifest`);
-    }
-    if (statement["digest"] !== digest || statement["version"] !== version || statement["tenant"] !== this.report.tenant) {
-      throw new PackageFailure("bundle_mismatch", `${file}: the artifact is of another bundle (version ${String(statement["version"])}, ${String(statement["digest"])}) than the record names (version ${version}, ${digest})`);
+    if (statement.digest !== digest || statement.version !== version || statement.tenant !== this.report.tenant) {
+      throw new PackageFailure("bundle_mismatch", `${file}: the artifact is of another bundle (version ${statement.version}, ${statement.digest}) than the record names (version ${version}, ${digest})`);
     }
     if (this.options.publisherKeys) {
       try {
         // Checked as of its own creation: an artifact that has expired since was still what was published.
-        await verifyBundleArtifact(artifact, this.options.publisherKeys, Date.parse(String(statement["created_at"])) + 1000);
+        await verifyBundleArtifact(bytes, this.options.publisherKeys, Date.parse(statement.created_at) + 1000);
       } catch (error) {
         if (!(error instanceof BundleError)) throw error;
         throw new PackageFailure("bundle_mismatch", `${file}: ${error.message} (${error.code})`);

@@ -12,4 +12,4 @@ export {
   statefulIsAuthorized,
   validate,
 } from "@cedar-policy/cedar-wasm/web";
-export type { AuthorizationAnswer, CedarValueJson, Context, DetailedError, EntityJson, PolicyJson } from "@cedar-policy/cedar-wasm/web";
+export type { AuthorizationAnswer, CedarValueJson, Context, DetailedError, EntityJson, PolicyJson, StatefulAuthorizationCall } from "@cedar-policy/cedar-wasm/web";

@@ -255,9 +255,8 @@ function coverageResource(entity: EntityJson): Pick<CoverageTarget, "within" | "
   return {};
 }
 
-/** The reason code of a denial by forbids `ids`: theirs when every one names one (`@reason`), else `policy_forbid`. */
-function forbidReason(bundle: CompiledBundle, ids: readonly string[]): ReasonCode {
-  const named = ids.map((id) => bundle.policies.get(id)?.reasonCode);
+/** The reason code of a denial by forbids naming `named` (`@reason`, in order): theirs when every one names one, else `policy_forbid`. */
+function forbidReason(named: readonly (PolicyReasonCode | undefined)[]): ReasonCode {
   if (named.length === 0 || named.some((code) => code === undefined)) return "policy_forbid";
   return POLICY_REASON_CODES.find((code) => named.includes(code)) ?? "policy_forbid";
 }
@@ -366,7 +365,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
       case "error":
         return deny(verdict.code, verdict.reasons);
       case "forbid":
-        return deny(forbidReason(bundle, verdict.reasons), verdict.reasons);
+        return deny(forbidReason(verdict.reasonCodes), verdict.reasons);
       case "no_permit":
         noPermit = true;
         break;

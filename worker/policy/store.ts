@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { StrictJsonError, parseStrictJson } from "../json/strict.ts";
 import { BundleError, publisherKeys, verifyBundleArtifact, type PublisherKeys } from "./artifact.ts";
-import { compileBundle, type CompiledBundle } from "./bundle.ts";
+import { openBundle, type CompiledBundle } from "./bundle.ts";
 import { deploymentKey, type BundleRef, type Deployment } from "./deployment.ts";
 
 export type BundleProblem = "no_active_bundle" | "bundle_invalid";
@@ -20,11 +20,17 @@ interface CachedPointer {
   checkedAt: number;
   etag: string | null;
   deployment: LoadedDeployment;
+  /** Cache keys of the artifacts the deployment names. */
+  artifacts: string[];
 }
 
 const pointers = new Map<string, CachedPointer>();
-/** Compiled bundles by artifact key and digest: verified, parsed and indexed once per isolate and version. */
-const compiled = new Map<string, LoadedBundle>();
+/**
+ * Opened bundles by artifact key and digest: verified and indexed once per isolate and version,
+ * and kept only while a deployment this isolate knows names them. A load in progress is shared,
+ * so requests arriving together in a new isolate verify an artifact once between them.
+ */
+const compiled = new Map<string, Promise<LoadedBundle>>();
 /** Trusted publisher keys, parsed once per isolate and `PUBLISHER_KEYS` value. */
 let trusted: { source: string | undefined; keys: Promise<PublisherKeys> } | undefined;
 
@@ -46,14 +52,15 @@ export async function loadDeployment(env: Env, tenant: string, now: number): Pro
   const object = await env.BUNDLES.get(deploymentKey(tenant), cached?.etag ? { onlyIf: { etagDoesNotMatch: cached.etag } } : {});
   let pointer: CachedPointer;
   if (object === null) {
-    pointer = { checkedAt: now, etag: null, deployment: { generation: 0, active: NO_BUNDLE, canary: null, shadow: null } };
+    pointer = { checkedAt: now, etag: null, deployment: { generation: 0, active: NO_BUNDLE, canary: null, shadow: null }, artifacts: [] };
   } else if (!("body" in object) && cached) {
     pointer = { ...cached, checkedAt: now };
   } else {
     const text = "body" in object ? await object.text() : "";
-    pointer = { checkedAt: now, etag: object.etag, deployment: await load(env, text, now) };
+    pointer = { checkedAt: now, etag: object.etag, ...(await load(env, text, now)) };
   }
   pointers.set(tenant, pointer);
+  forgetUnnamed();
   return pointer.deployment;
 }
 
@@ -65,46 +72,71 @@ export function forgetDeployment(tenant: string): void {
   pointers.delete(tenant);
 }
 
-async function load(env: Env, text: string, now: number): Promise<LoadedDeployment> {
+/** Drops opened bundles no known deployment names any more (a replaced active bundle, an ended canary). */
+function forgetUnnamed(): void {
+  const named = new Set([...pointers.values()].flatMap((pointer) => pointer.artifacts));
+  for (const key of compiled.keys()) if (!named.has(key)) compiled.delete(key);
+}
+
+const cacheKeyOf = (ref: BundleRef) => `${ref.key}|${ref.digest}`;
+
+async function load(env: Env, text: string, now: number): Promise<{ deployment: LoadedDeployment; artifacts: string[] }> {
   let deployment: Deployment;
   try {
     // R2 can be written around the registry (wrangler r2 object put): read as strictly as any input.
     deployment = parseStrictJson(text) as unknown as Deployment;
   } catch (error) {
     if (!(error instanceof StrictJsonError)) throw error;
-    return { generation: -1, active: { ok: false, code: "bundle_invalid", detail: `the deployment pointer is not strict JSON (${error.code})` }, canary: null, shadow: null };
+    const active: LoadedBundle = { ok: false, code: "bundle_invalid", detail: `the deployment pointer is not strict JSON (${error.code})` };
+    return { deployment: { generation: -1, active, canary: null, shadow: null }, artifacts: [] };
   }
   const active = deployment.active ? await loadArtifact(env, deployment.active, now) : NO_BUNDLE;
   // A candidate that fails to load is dropped, never substituted: the active bundle keeps deciding.
   const canaryBundle = deployment.canary ? await loadArtifact(env, deployment.canary.bundle, now) : null;
   const shadowBundle = deployment.shadow ? await loadArtifact(env, deployment.shadow, now) : null;
   return {
-    generation: deployment.generation,
-    active,
-    canary: deployment.canary && canaryBundle?.ok ? { bundle: canaryBundle.bundle, percent: deployment.canary.percent, group: deployment.canary.group } : null,
-    shadow: shadowBundle?.ok ? shadowBundle.bundle : null,
+    deployment: {
+      generation: deployment.generation,
+      active,
+      canary: deployment.canary && canaryBundle?.ok ? { bundle: canaryBundle.bundle, percent: deployment.canary.percent, group: deployment.canary.group } : null,
+      shadow: shadowBundle?.ok ? shadowBundle.bundle : null,
+    },
+    artifacts: [deployment.active, deployment.canary?.bundle, deployment.shadow].flatMap((ref) => (ref ? [cacheKeyOf(ref)] : [])),
   };
 }
 
-/** Fetches, verifies and compiles one artifact; it must be exactly the one the pointer names. */
-export async function loadArtifact(env: Env, ref: BundleRef, now: number): Promise<LoadedBundle> {
-  const cacheKey = `${ref.key}|${ref.digest}`;
+/**
+ * Fetches, verifies and opens one artifact; it must be exactly the one the pointer names. Nothing
+ * is compiled here: the artifact's signed index is read as it is and each policy is parsed when
+ * a slice first needs it (worker/policy/bundle.ts `openBundle`), so an isolate's first decision
+ * costs the artifact's verification, not its policies' compilation.
+ */
+export function loadArtifact(env: Env, ref: BundleRef, now: number): Promise<LoadedBundle> {
+  const cacheKey = cacheKeyOf(ref);
   const known = compiled.get(cacheKey);
   if (known) return known;
+  const loading = openArtifact(env, ref, now);
+  compiled.set(cacheKey, loading);
+  // Not kept when it failed: a transient problem (or a fixed artifact) is retried on the next refresh.
+  const forget = () => {
+    if (compiled.get(cacheKey) === loading) compiled.delete(cacheKey);
+  };
+  loading.then((loaded) => (loaded.ok ? undefined : forget()), forget);
+  return loading;
+}
+
+async function openArtifact(env: Env, ref: BundleRef, now: number): Promise<LoadedBundle> {
   const object = await env.BUNDLES.get(ref.key);
   if (!object) return { ok: false, code: "bundle_invalid", detail: `artifact ${ref.key} is missing` };
-  let loaded: LoadedBundle;
   try {
-    const statement = await verifyBundleArtifact(await object.text(), await trustedKeys(env.PUBLISHER_KEYS), now);
+    const artifact = await verifyBundleArtifact(new Uint8Array(await object.arrayBuffer()), await trustedKeys(env.PUBLISHER_KEYS), now);
+    const { statement } = artifact;
     if (statement.digest !== ref.digest || statement.version !== ref.version) throw new BundleError("bundle_digest_mismatch", "the artifact is not the one the deployment names");
-    loaded = { ok: true, bundle: compileBundle(statement), expiresAt: Date.parse(statement.expires_at) };
+    return { ok: true, bundle: openBundle(artifact), expiresAt: Date.parse(statement.expires_at) };
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;
-    // Not cached: a transient problem (or a fixed artifact) is retried on the next refresh.
     return { ok: false, code: "bundle_invalid", detail: `${error.code}: ${error.message}` };
   }
-  compiled.set(cacheKey, loaded);
-  return loaded;
 }
 
 /**

@@ -117,15 +117,15 @@ bundles.openapi(
     operationId: "getBundleArtifact",
     summary: "The signed artifact of a bundle a device log names by digest (auditor, admin)",
     description:
-      "The compact JWS exactly as it was activated, for `warden audit verify --replay`: the auditor verifies its signature with the publisher keys they trust and recomputes every decision of an export from it (docs/history.md › Replay). Any bundle ever activated in any slot can be fetched by the digest decisions record in `policy`.",
+      "The artifact exactly as it was activated (a compact JWS line over the statement, then the body it names by SHA-256: docs/bundles.md › The artifact), for `warden audit verify --replay`: the auditor verifies its signature with the publisher keys they trust and recomputes every decision of an export from it (docs/history.md › Replay). Any bundle ever activated in any slot can be fetched by the digest decisions record in `policy`.",
     security: bearerSecurity,
     request: { params: z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/).openapi({ description: "The bundle digest, as logged", example: `sha256:${"0".repeat(64)}` }) }) },
     responses: {
-      200: { description: "The artifact (compact JWS, EdDSA, typ warden-bundle+jws)", content: { "application/jose": { schema: z.string() } } },
+      200: { description: "The artifact (a compact JWS line, EdDSA, typ warden-bundle+jws, then its body)", content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } },
       ...problems(400, 401, 403, 404),
     },
   }),
-  async (c) => c.body(await bundleArtifact(serviceContext(c), c.req.valid("param").digest), 200, { "content-type": "application/jose" }),
+  async (c) => c.body(await bundleArtifact(serviceContext(c), c.req.valid("param").digest), 200, { "content-type": "application/octet-stream" }),
 );
 
 bundles.use("/v1/bundles/log", requireRole("admin", "auditor"));

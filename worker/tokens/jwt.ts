@@ -1,4 +1,4 @@
-import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import { base64url, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
 import { VerificationError } from "../errors.ts";
 import { JwsShapeError, strictJwsParts } from "./jws.ts";
 import type { SigningKey } from "./keys.ts";
@@ -8,7 +8,27 @@ export type WardenTokenType = "warden-session+jwt" | "warden-action+jwt" | "ward
 
 export const ISSUER = "warden";
 
-/** Signs `claims` as a compact JWS (EdDSA) with `typ`, `kid`, `iat` and `exp` set from `now`. */
+/** Encoded protected headers by key and type: the same few strings for every token an isolate signs. */
+const headers = new Map<string, string>();
+
+function encodedHeader(key: SigningKey, typ: WardenTokenType): string {
+  const id = `${key.kid} ${typ}`;
+  let header = headers.get(id);
+  if (header === undefined) {
+    header = base64url.encode(JSON.stringify({ alg: "EdDSA", typ, kid: key.kid }));
+    if (headers.size >= 16) headers.clear();
+    headers.set(id, header);
+  }
+  return header;
+}
+
+/**
+ * Signs `claims` as a compact JWS (RFC 7515, EdDSA) with `typ`, `kid`, `iss`, `aud`, `iat` and
+ * `exp` set from `now`. Built here over WebCrypto rather than with jose's `SignJWT`: an action
+ * token is signed on every permit, and the work is one Ed25519 signature over two base64url
+ * strings, the header's the same for every token of a type, so only the claims are encoded
+ * per token.
+ */
 export async function signWardenJwt(
   key: SigningKey,
   typ: WardenTokenType,
@@ -17,14 +37,9 @@ export async function signWardenJwt(
 ): Promise<{ token: string; expiresAt: number }> {
   const iat = Math.floor(now / 1000);
   const exp = iat + ttlSeconds;
-  const token = await new SignJWT(claims)
-    .setProtectedHeader({ alg: "EdDSA", typ, kid: key.kid })
-    .setIssuer(ISSUER)
-    .setAudience(typ)
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .sign(key.privateKey);
-  return { token, expiresAt: exp * 1000 };
+  const input = `${encodedHeader(key, typ)}.${base64url.encode(JSON.stringify({ ...claims, iss: ISSUER, aud: typ, iat, exp }))}`;
+  const signature = await crypto.subtle.sign("Ed25519", key.privateKey, new TextEncoder().encode(input));
+  return { token: `${input}.${base64url.encode(new Uint8Array(signature))}`, expiresAt: exp * 1000 };
 }
 
 /**
