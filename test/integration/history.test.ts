@@ -4,6 +4,7 @@ import type { WardenClient } from "../../cli/client.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { HistoryState } from "../../worker/history/effects.ts";
 import { Replayer } from "../../worker/history/replay.ts";
+import type { JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { AuditFailure, verifyExport } from "../../worker/log/export-verify.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
@@ -218,6 +219,38 @@ describe("concurrent decisions of one device", () => {
     });
     expect(stored).toEqual(history);
     expect((history!.features["deletes_60s"] as { times: number[] }).times).toHaveLength(answers.filter((answer, i) => i % 5 === 0 && answer.body.decision === "permit").length);
+  });
+});
+
+describe("this isolate's copy of a device's history", () => {
+  it("spares a device's next decisions the history read, and a copy the log moved past is decided again on the log's", async () => {
+    let reads = 0;
+    const counting = workerFetch({
+      deps: {
+        deviceStore: (bindings, tenant, id) => {
+          const stub = bindings.DEVICES.get(bindings.DEVICES.idFromName(`${tenant}/${id}`));
+          return new Proxy(stub, { get: (target, name) => (name === "readHistory" && (reads += 1), Reflect.get(target, name)) });
+        },
+      },
+    });
+    const device = await readyDevice({ fetch: counting });
+    expect((await device.decide(write)).body.decision).toBe("permit");
+    expect(reads).toBe(1);
+    expect((await device.decide(deleteOne(1))).body.decision).toBe("permit");
+    expect((await device.decide(write)).body.decision).toBe("permit");
+    expect(reads).toBe(1);
+
+    // Another isolate logs a customer-data read for the device: this isolate's copy does not know it.
+    const reader = await readyDevice();
+    await reader.decide(customers);
+    const read = (await logOf(reader)).find((entry) => entry.type === "decision")!;
+    const moved = await runInDurableObject(deviceStub(device.deviceId), (instance: DeviceLog) => instance.append("decision", read.data as { [key: string]: JsonValue }, Date.now()));
+    expect(moved.ok).toBe(true);
+    // Decided first on the stale copy (no hold), the object refuses that history and the send is decided again on the log's.
+    const held = await device.decide(send);
+    expect(held.body).toMatchObject({ decision: "review", review: { tier: "tier2" } });
+    expect(held.body.reasons).toContain("exfil-after-customer-data");
+    expect(reads).toBe(1);
   });
 });
 

@@ -7,7 +7,7 @@ import { HistoryCursor, runtimeFor } from "../history/cursor.ts";
 import { decisionBundle } from "../history/deciding.ts";
 import type { DecisionBundle } from "../history/declarations.ts";
 import { heldVerdict, type DecisionHistory, type HistoryState } from "../history/effects.ts";
-import { pendingView, requestPrograms } from "../history/views.ts";
+import { requestPrograms } from "../history/views.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { decide, readsConsent, readsRegistry, resolvedTargets, type CanonicalTarget, type DecisionFacts, type DerivedVerdictTarget, type DeviceContext, type ReasonCode, type Verdict } from "../policy/decide.ts";
@@ -43,6 +43,25 @@ import type { PrivacyPolicy } from "../privacy/policy.ts";
 
 /** Decisions a request gets on fresher history when concurrent ones moved it, before it denies (`history_contended`). */
 const HISTORY_ATTEMPTS = 8;
+/**
+ * The history of each device this isolate decided for last, moved past the decisions it logged
+ * there, under the spec it was read with. The device's object checks every recorded value at the
+ * append, so a copy another isolate or another kind of entry moved costs one more round trip (the
+ * object answers with the history as it is), never a wrong value in the log; a copy that is still
+ * right spares the decision a read of the device's history before it.
+ */
+const knownHistories = new Map<string, { spec: string; snapshot: HistorySnapshot }>();
+const MAX_KNOWN_HISTORIES = 4096;
+
+function rememberHistory(key: string, spec: string, snapshot: HistorySnapshot | null): void {
+  if (snapshot === null || snapshot.state === null) {
+    knownHistories.delete(key);
+    return;
+  }
+  if (knownHistories.size >= MAX_KNOWN_HISTORIES) knownHistories.clear();
+  knownHistories.set(key, { spec, snapshot });
+}
+
 /** A consent copy that changed again while a batch was decided twice is rare; a third change denies the batch unlogged. */
 const CONSENT_ATTEMPTS = 3;
 
@@ -174,11 +193,15 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   const bundle = choice.ok ? decisionBundle(choice.bundle) : null;
   // A bundle whose policies read no feature decides without reading history; the object still keeps it at the append.
   let history: HistorySnapshot | ReasonCode | null = null;
-  if (choice.ok && choice.bundle.history.read.length > 0) {
+  const deviceKey = `${session.tenant}/${session.deviceId}`;
+  const spec = choice.ok ? choice.bundle.history.digest : "";
+  const known = knownHistories.get(deviceKey);
+  if (choice.ok && choice.bundle.history.read.length > 0 && known?.spec === spec) {
+    history = known.snapshot;
+  } else if (choice.ok && choice.bundle.history.read.length > 0) {
     try {
-      // One request gets the values it is decided on; a batch the whole state, to decide each on what the ones before it leave.
-      const pending = requests.length === 1 ? pendingView(requests[0] as ActionRequest, { os: session.os, shell: session.shell }, now) : null;
-      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now, pending });
+      // The whole state, which this isolate then keeps moving past its own decisions.
+      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now, pending: null });
       if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
       history = read.snapshot as HistorySnapshot;
     } catch (error) {
@@ -192,14 +215,18 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   let historyAttempts = 1;
   let consentAttempts = 1;
   for (;;) {
-    const pending = await prepareAll(ctx, session, requests, now, choice, history, consents);
+    const { pending, after } = await prepareAll(ctx, session, requests, now, choice, history, consents);
     const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS, privacyOf(choice.ok ? choice.bundle : null));
     if ("staleConsents" in logged) {
       consents = rememberConsents(session, logged.staleConsents);
       consentAttempts += 1;
       continue;
     }
-    if (!("staleHistory" in logged)) return logged;
+    if (!("staleHistory" in logged)) {
+      // Only a batch the log took moved the history as `after` says; anything else is read afresh next time.
+      rememberHistory(deviceKey, spec, logged.every((answer) => answer.log !== null) ? after : null);
+      return logged;
+    }
     turn = logged.staleHistory.turn;
     // Denials decided on no history record none, so the last attempt cannot be stale.
     history = historyAttempts < HISTORY_ATTEMPTS ? logged.staleHistory : "history_contended";
@@ -221,13 +248,13 @@ async function prepareAll(
   choice: BundleChoice,
   history: HistorySnapshot | ReasonCode | null,
   consents: KnownConsents,
-): Promise<PendingDecision[]> {
-  if (typeof history === "string") return Promise.all(requests.map((request) => prepare(ctx, session, request, now, { ok: false, code: history }, null, consents)));
-  if (!choice.ok || history === null) return Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, null, consents)));
+): Promise<{ pending: PendingDecision[]; after: HistorySnapshot | null }> {
+  if (typeof history === "string") return { pending: await Promise.all(requests.map((request) => prepare(ctx, session, request, now, { ok: false, code: history }, null, consents))), after: null };
+  if (!choice.ok || history === null) return { pending: await Promise.all(requests.map((request) => prepare(ctx, session, request, now, choice, null, consents))), after: null };
   const spec = choice.bundle.history.digest;
   const values = history.values;
-  // One request: the object computed the values it is decided on.
-  if (values !== null && requests.length === 1) return [await prepare(ctx, session, requests[0] as ActionRequest, now, choice, () => ({ spec, values }), consents)];
+  // One request after a collision: the object computed the values it is decided on.
+  if (values !== null && requests.length === 1) return { pending: [await prepare(ctx, session, requests[0] as ActionRequest, now, choice, () => ({ spec, values }), consents)], after: null };
   const cursor = new HistoryCursor(runtimeFor(choice.bundle.history), { ...history, state: history.state as HistoryState }, choice.bundle.tierOrder);
   const pending: PendingDecision[] = [];
   for (const request of requests) {
@@ -235,7 +262,7 @@ async function prepareAll(
     cursor.followDecision(logData(decided, session), now);
     pending.push(decided);
   }
-  return pending;
+  return { pending, after: { ...cursor.snapshot(), values: null, turn: null } };
 }
 
 /** Decides one action; nothing thrown here escapes as an error response. */
