@@ -59,6 +59,8 @@ import { cvmBenchRoutes } from "./cvm.ts";
 import { jsonBenchRoutes } from "./json.ts";
 import { x509BenchRoutes } from "./x509.ts";
 import { HistoryBenchDeviceLog, historyBenchRoutes } from "./history-routes.ts";
+import { EVENTS_OFF_PREFIX } from "./events-switch.ts";
+import { auditIoFrom } from "../durable-objects/log-io.ts";
 import type { ChainFloor } from "./chain-floor.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
@@ -72,6 +74,12 @@ export { ChainFloor } from "./chain-floor.ts";
  * (an explicit export wins over the one `export *` brings, so DEVICES binds it).
  */
 export class DeviceLog extends HistoryBenchDeviceLog {
+  /** A device named `events-off-…` has no event feed: part L's side without event production (bench/events.ts). */
+  constructor(ctx: DurableObjectState, env: Env) {
+    const io = auditIoFrom(env);
+    super(ctx, env, ctx.id.name?.split("/")[1]?.startsWith(EVENTS_OFF_PREFIX) ? { ...io, events: null } : io);
+  }
+
   async benchStorage(args: { n: number; rounds: number; data: { [key: string]: JsonValue }; session: string }): Promise<Record<string, number>> {
     const sql = this.ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS bench_insert (k TEXT PRIMARY KEY, e INTEGER NOT NULL)");

@@ -19,8 +19,9 @@
 //
 //   J. Cold start: fresh workerd processes to the first /healthz and the first decision, beside a trivial worker.
 //   K. Fleet (only with --only=fleet): 10,000 devices, each its own Durable Object, deciding in waves.
+//   L. Events: decision latency with OCSF event production on and off, side by side (bench/events.ts).
 //
-// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509|command|hook|history|cold|fleet, --json (also print raw JSON).
+// Options: --quick (smaller counts, for a smoke run), --only=http|policy|tpm|cvm|json|x509|command|hook|history|events|cold|fleet, --json (also print raw JSON).
 // The raw results are written to bench/out/results.json (git-ignored).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -49,6 +50,7 @@ const { runX509 } = await import("../bench/x509-run.ts");
 const { benchCommandAnalysis } = await import("../bench/command.ts");
 const { runHook } = await import("../bench/hook.ts");
 const { runHistory } = await import("../bench/history.ts");
+const { runEvents } = await import("../bench/events.ts");
 const { runCold } = await import("../bench/cold.ts");
 const { runFleet } = await import("../bench/fleet.ts");
 
@@ -150,6 +152,10 @@ try {
     );
   }
   // Last: it activates bundles of its own, which the parts before must not see.
+  if (only === undefined || only === "events") {
+    log(`L. events: decision latency with OCSF event production on and off`);
+    results.events = await runEvents(server, quick ? { warmup: 50, sequential: 400, blocks: 4 } : { warmup: 200, sequential: 2000, blocks: 8 }, log);
+  }
   if (only === undefined || only === "history") {
     log(`I. history features: decision latency at 0, 5, 20 features; storage over appended entries`);
     results.history = await runHistory(server, quick ? { warmup: 30, sequential: 200, entries: 10_000, chunk: 2_000 } : { warmup: 100, sequential: 1000, entries: 100_000, chunk: 2_500 }, log);
@@ -374,6 +380,16 @@ if (results.hook) {
   out.push(row(["cold: new nonce and session first", `${ms(k.coldMs.median)} (${ms(k.coldMs.min)})`, k.coldRatio.toFixed(2), k.coldRatio <= 12 ? "≤ 12 met" : "≤ 12 missed"], widths));
 }
 
+if (results.events) {
+  const e = results.events;
+  out.push("");
+  out.push(`L. OCSF events on vs off (bench/events.ts): POST /v1/decisions, one device per side, ${e.options.sequential} sequential per side in ${e.options.blocks} interleaved blocks after ${e.options.warmup} warm-up`);
+  const widths = [44, 9, 9, 9, 9];
+  out.push(row(["", "p50 ms", "p90 ms", "p99 ms", "mean ms"], widths));
+  out.push(row(["events on (outbox row in the append, forward after)", ms(e.on.p50), ms(e.on.p90), ms(e.on.p99), ms(e.on.mean)], widths));
+  out.push(row(["events off (no event feed)", ms(e.off.p50), ms(e.off.p90), ms(e.off.p99), ms(e.off.mean)], widths));
+  out.push(`   on / off p50 = ${(e.on.p50 / e.off.p50).toFixed(2)}, mean = ${(e.on.mean / e.off.mean).toFixed(2)}; the feed holds ${e.produced} events of the on device in its first page, none of the off device`);
+}
 if (results.history) {
   const h = results.history;
   out.push("");
