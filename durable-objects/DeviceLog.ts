@@ -18,7 +18,7 @@ import type { DeviceConsents } from "../worker/consent/types.ts";
 import type { ActiveConsent } from "../worker/consent/scope.ts";
 import type { DecisionBundle } from "../worker/history/declarations.ts";
 import { asLogged, type FollowEntry, type PlaybookHold, type Rewrite, type Standing } from "../worker/history/effects.ts";
-import { viewOfEntry, type EntryView } from "../worker/history/views.ts";
+import { viewOfEntry } from "../worker/history/views.ts";
 import { DeviceHistory, StaleHistory, type HistorySnapshot } from "./device-history.ts";
 
 /** Expected failures come back as values: an exception thrown across RPC loses its class. */
@@ -270,17 +270,16 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /**
-   * Reads the device's history for a decision under `bundle`, adopting its history declarations
-   * first if they are not the ones kept (logged as `history.adopted`): for one request (its
-   * view, `pending`), the values it is decided on; for a batch, the whole state.
+   * Reads the device's whole history state for decisions under `bundle`, adopting its history
+   * declarations first if they are not the ones kept (logged as `history.adopted`). The decision
+   * service keeps it and moves it past its own decisions (worker/decisions/service.ts).
    */
-  readHistory(args: { bundle: DecisionBundle; now: number; pending?: EntryView | null }): Outcome<{ snapshot: HistorySnapshot }> {
+  readHistory(args: { bundle: DecisionBundle; now: number }): Outcome<{ snapshot: HistorySnapshot }> {
     const device = this.readDevice();
     if (!device) return { ok: false, code: "not_found" };
     if (device.status === "disabled") return { ok: false, code: "device_disabled" };
     this.transaction(() => this.adoptInTransaction(device.id, args.bundle, args.now));
-    const pending = args.pending ? { view: args.pending, now: args.now } : null;
-    return { ok: true, snapshot: this.history.snapshot(this.readDevice()?.status === "quarantined", null, pending) };
+    return { ok: true, snapshot: this.history.snapshot(this.readDevice()?.status === "quarantined", null) };
   }
 
   /**

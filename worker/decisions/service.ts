@@ -201,7 +201,7 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   } else if (choice.ok && choice.bundle.history.read.length > 0) {
     try {
       // The whole state, which this isolate then keeps moving past its own decisions.
-      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now, pending: null });
+      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now });
       if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
       history = read.snapshot as HistorySnapshot;
     } catch (error) {
