@@ -6,10 +6,9 @@
  * (bench/worker.ts `DeviceLog`), so its appends note nothing and forward nothing. Sequential
  * decisions in interleaved blocks, proofs signed ahead of each block, as part A.
  */
-import { performance } from "node:perf_hooks";
-import { WardenClient, generateDeviceKey, type DecisionResponse } from "../cli/client.ts";
+import { WardenClient, generateDeviceKey } from "../cli/client.ts";
 import { EVENTS_OFF_PREFIX } from "./events-switch.ts";
-import { stats, type SideStats } from "./http.ts";
+import { stats, timedPermits, type SideStats } from "./http.ts";
 
 export interface EventsOptions {
   warmup: number;
@@ -43,19 +42,7 @@ export async function runEvents(server: { url: string; adminToken: string }, opt
   };
   const body = (i: number) => JSON.stringify({ agent: { id: "claude-code", version: "2.1.0" }, action: { type: "file.write", targets: [{ kind: "path", value: `/home/dev/workspace/src/f-${i % 50}.ts` }] } });
   const samples: { on: number[]; off: number[] } = { on: [], off: [] };
-  const run = async (side: "on" | "off", count: number, record: boolean) => {
-    const { client, token } = sides[side];
-    const prepared = [];
-    for (let i = 0; i < count; i += 1) prepared.push({ dpop: await client.proof("POST", "/v1/decisions", { accessToken: token }), body: body(i) });
-    for (const { dpop, body: text } of prepared) {
-      const t0 = performance.now();
-      const response = await fetch(`${url}/v1/decisions`, { method: "POST", headers: { "content-type": "application/json", authorization: `DPoP ${token}`, dpop }, body: text });
-      const answer = (await response.json()) as DecisionResponse;
-      const elapsed = performance.now() - t0;
-      if (response.status !== 200 || answer.decision !== "permit" || !answer.log) throw new Error(`expected a logged permit: ${JSON.stringify(answer)}`);
-      if (record) samples[side].push(elapsed);
-    }
-  };
+  const run = (side: "on" | "off", count: number, record: boolean) => timedPermits(url, sides[side], count, body, record ? samples[side] : null);
   await run("on", options.warmup, false);
   await run("off", options.warmup, false);
   const perBlock = Math.ceil(options.sequential / options.blocks);

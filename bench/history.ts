@@ -9,11 +9,10 @@
  *
  * The worker side (`/bench/history/grow`) is bench/history-routes.ts, registered by bench/worker.ts.
  */
-import { performance } from "node:perf_hooks";
-import { WardenClient, generateDeviceKey, type DecisionResponse } from "../cli/client.ts";
+import { WardenClient, generateDeviceKey } from "../cli/client.ts";
 import type { BundleSources } from "../worker/policy/artifact.ts";
 import { activateArtifact, buildArtifact, defaultSources } from "./bundles.ts";
-import { stats, type SideStats } from "./http.ts";
+import { stats, timedPermits, type SideStats } from "./http.ts";
 
 export interface HistoryOptions {
   warmup: number;
@@ -98,18 +97,7 @@ export async function runHistory(
     }
     const samples: number[] = [];
     let recorded = 0;
-    const run = async (count: number, into: number[] | null) => {
-      const prepared = [];
-      for (let i = 0; i < count; i += 1) prepared.push({ dpop: await client.proof("POST", "/v1/decisions", { accessToken: token }), body: body(i) });
-      for (const { dpop, body: text } of prepared) {
-        const t0 = performance.now();
-        const response = await fetch(`${url}/v1/decisions`, { method: "POST", headers: { "content-type": "application/json", authorization: `DPoP ${token}`, dpop }, body: text });
-        const answer = (await response.json()) as DecisionResponse;
-        const elapsed = performance.now() - t0;
-        if (response.status !== 200 || answer.decision !== "permit" || !answer.log) throw new Error(`expected a logged permit: ${JSON.stringify(answer)}`);
-        into?.push(elapsed);
-      }
-    };
+    const run = (count: number, into: number[] | null) => timedPermits(url, { client, token }, count, body, into);
     await run(options.warmup, null);
     await run(options.sequential, samples);
     // The values each decision used are in its entry: as many as the bundle's policies read.

@@ -72,6 +72,23 @@ interface Prepared {
   body: string;
 }
 
+/**
+ * `count` sequential `POST /v1/decisions` of one device, proofs signed ahead so signing is never
+ * timed; each must be a logged permit. Pushes each latency (ms) to `into` when given.
+ */
+export async function timedPermits(url: string, device: { client: WardenClient; token: string }, count: number, body: (i: number) => string, into: number[] | null): Promise<void> {
+  const prepared = [];
+  for (let i = 0; i < count; i += 1) prepared.push({ dpop: await device.client.proof("POST", "/v1/decisions", { accessToken: device.token }), body: body(i) });
+  for (const { dpop, body: text } of prepared) {
+    const t0 = performance.now();
+    const response = await fetch(`${url}/v1/decisions`, { method: "POST", headers: { "content-type": "application/json", authorization: `DPoP ${device.token}`, dpop }, body: text });
+    const answer = (await response.json()) as DecisionResponse;
+    const elapsed = performance.now() - t0;
+    if (response.status !== 200 || answer.decision !== "permit" || !answer.log) throw new Error(`expected a logged permit: ${JSON.stringify(answer)}`);
+    into?.push(elapsed);
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   // Nearest rank.
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));

@@ -582,20 +582,23 @@ app.post("/bench/breakdown", async (c) => {
   const deviceKey = await crypto.subtle.importKey("jwk", proofJwk, { name: "Ed25519" }, false, ["verify"]);
   const proofSignature = base64url.decode(proofSig);
   const proofInput = new TextEncoder().encode(`${proofHeader}.${proofPayload}`);
-  const sample = await issueActionToken(key, {
-    device: device.id,
-    tenant: c.env.TENANT,
-    jkt: claims.cnf.jkt,
-    os: device.os,
-    shell: undefined,
-    groups: [],
-    jti: crypto.randomUUID(),
-    decisionId: crypto.randomUUID(),
-    policy: bundle.digest,
-    scope: { action: body.decision.action.type, targets: resolvedTargets(verdict) },
-    now,
-    ttlSeconds: 60,
-  });
+  // The token a permit gets, with a fresh jti and decision each time, as the decision path signs it.
+  const signToken = () =>
+    issueActionToken(key, {
+      device: device.id,
+      tenant: c.env.TENANT,
+      jkt: claims.cnf.jkt,
+      os: device.os,
+      shell: undefined,
+      groups: [],
+      jti: crypto.randomUUID(),
+      decisionId: crypto.randomUUID(),
+      policy: bundle.digest,
+      scope: { action: body.decision.action.type, targets: resolvedTargets(verdict) },
+      now,
+      ttlSeconds: 60,
+    });
+  const sample = await signToken();
   const tokenInput = new TextEncoder().encode(sample.token.slice(0, sample.token.lastIndexOf(".")));
   const steps: Record<string, () => Promise<Timing>> = {
     sessionJwtVerify: () => timeAsync(() => verifyWardenJwt(body.token, key, "warden-session+jwt", now), run),
@@ -603,25 +606,7 @@ app.post("/bench/breakdown", async (c) => {
     bundleLookup: () => (lookup ? timeAsync(lookup, run) : Promise.reject(new Error("no known bundle lookup in worker/policy/store.ts"))),
     requestSchemaParse: async () => timeIt(() => ActionRequestSchema.safeParse(body.decision), run),
     decide: async () => timeIt(() => decide(bundle, body.decision, device, now, facts), run),
-    actionTokenSign: () =>
-      timeAsync(
-        () =>
-          issueActionToken(key, {
-            device: device.id,
-            tenant: c.env.TENANT,
-            jkt: claims.cnf.jkt,
-            os: device.os,
-            shell: undefined,
-            groups: [],
-            jti: crypto.randomUUID(),
-            decisionId: crypto.randomUUID(),
-            policy: bundle.digest,
-            scope: { action: body.decision.action.type, targets: resolvedTargets(verdict) },
-            now,
-            ttlSeconds: 60,
-          }),
-        run,
-      ),
+    actionTokenSign: () => timeAsync(signToken, run),
     // The WebCrypto operations the steps above need, keys imported: one Ed25519 verification of the proof, one signature of a token-sized input.
     ed25519Verify: () => timeAsync(() => crypto.subtle.verify("Ed25519", deviceKey, proofSignature, proofInput), run),
     ed25519Sign: () => timeAsync(() => crypto.subtle.sign("Ed25519", key.privateKey, tokenInput), run),

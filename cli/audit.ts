@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { fileErrorMessage, group, UsageError, type Command } from "./command.ts";
+import { fileErrorMessage, group, JSON_OPTION, parseWithPositionals, required, UsageError, type Command } from "./command.ts";
 import { STATUS } from "./exit.ts";
 import { AuditFailure, ExportVerifier, byteLines, type VerifyReport } from "../worker/log/export-verify.ts";
 import { verifyPackage } from "../worker/log/package-verify.ts";
@@ -327,28 +327,14 @@ not keep as absent.
 Exit status: ${STATUS.ok} verified, ${STATUS.rejected} verification failed, ${STATUS.error} usage or I/O error.`,
 
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          keys: { type: "string" },
-          "publisher-keys": { type: "string" },
-          witness: { type: "string", multiple: true },
-          "witness-quorum": { type: "string" },
-          json: { type: "boolean", default: false },
-        },
-      });
-    } catch (error) {
-      throw new UsageError((error as Error).message, VERIFY_PACKAGE);
-    }
-    const { values, positionals } = parsed;
-    if (positionals.length !== 1) throw new UsageError("exactly one package file is required", VERIFY_PACKAGE);
-    if (!values.keys) throw new UsageError("--keys is required", VERIFY_PACKAGE);
+    const { values, positionals } = parseWithPositionals(
+      VERIFY_PACKAGE,
+      argv,
+      { keys: { type: "string" }, "publisher-keys": { type: "string" }, witness: { type: "string", multiple: true }, "witness-quorum": { type: "string" }, ...JSON_OPTION },
+      1,
+    );
+    const keys = await loadKeys(required<string>(VERIFY_PACKAGE, values, "keys"));
     const file = positionals[0] as string;
-    const keys = await loadKeys(values.keys);
     const witnesses = await loadWitnesses(values.witness ?? []);
     const witnessQuorum = quorumOf(values["witness-quorum"], witnesses, VERIFY_PACKAGE);
     const publishers = values["publisher-keys"] ? await publisherKeys(await readText(values["publisher-keys"], "the publisher keys")) : undefined;
@@ -396,21 +382,8 @@ entries the decision rests on.
 Exit status: ${STATUS.ok} verified, ${STATUS.rejected} verification failed, ${STATUS.error} usage or I/O error.`,
 
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: true,
-        options: { keys: { type: "string" }, witness: { type: "string", multiple: true }, "witness-quorum": { type: "string" }, json: { type: "boolean", default: false } },
-      });
-    } catch (error) {
-      throw new UsageError((error as Error).message, VERIFY_RECEIPT);
-    }
-    const { values, positionals } = parsed;
-    if (positionals.length !== 1) throw new UsageError("exactly one receipt file is required", VERIFY_RECEIPT);
-    if (!values.keys) throw new UsageError("--keys is required", VERIFY_RECEIPT);
-    const keys = await loadKeys(values.keys);
+    const { values, positionals } = parseWithPositionals(VERIFY_RECEIPT, argv, { keys: { type: "string" }, witness: { type: "string", multiple: true }, "witness-quorum": { type: "string" }, ...JSON_OPTION }, 1);
+    const keys = await loadKeys(required<string>(VERIFY_RECEIPT, values, "keys"));
     const witnesses = await loadWitnesses(values.witness ?? []);
     const quorum = quorumOf(values["witness-quorum"], witnesses, VERIFY_RECEIPT);
     const file = positionals[0] as string;

@@ -15,7 +15,7 @@ import { StrictJsonError, parseStrictJson } from "../worker/json/strict.ts";
 import { EvidenceError, MalformedEvidenceError } from "../worker/verifiers/errors.ts";
 import { fromHex } from "../worker/verifiers/reader.ts";
 import { TPM_ALG } from "../worker/verifiers/tpm/constants.ts";
-import { parseEventLog, replayEventLog, type ReplayBank } from "../worker/verifiers/tpm/index.ts";
+import { eventLogFactsJson, parseEventLog, replayEventLog, type ReplayBank } from "../worker/verifiers/tpm/index.ts";
 import { asText } from "./evidence.ts";
 
 export type EventLogInput = Uint8Array | string;
@@ -101,18 +101,7 @@ export async function verifyEventLog(args: { evidence: EventLogInput; pcrs: Even
       events: replayed.events,
       compared: replayed.compared.map((c) => ({ bank: c.bank, pcrs: [...c.pcrs] })),
       unverified_pcrs: [...replayed.unverifiedPcrs],
-      facts: {
-        secure_boot: facts.secureBoot,
-        pk: facts.pk,
-        kek: facts.kek,
-        db: facts.db,
-        dbx: facts.dbx,
-        boot_manager: facts.bootManager,
-        kernel: facts.kernel,
-        boot_applications: [...facts.bootApplications],
-        separators: [...facts.separators],
-        separator_errors: [...facts.separatorErrors],
-      },
+      facts: { ...eventLogFactsJson(facts), separator_errors: [...facts.separatorErrors] },
     };
   } catch (error) {
     if (error instanceof EvidenceError) return { valid: false, code: error.code, message: error.message };

@@ -5,6 +5,7 @@
 import { env } from "cloudflare:test";
 import { SignJWT, importJWK, type JWK, type JWTPayload } from "jose";
 import { ACCESS_AUD, ACCESS_TEAM_HOST } from "./setup/access-issuer.ts";
+import { BASE_URL, type Fetch } from "./helpers.ts";
 
 /** The private JWK (RS256, with its `kid`) the test team signs Access tokens with. */
 export const accessKey = JSON.parse(Reflect.get(env, "TEST_ACCESS_KEY") as string) as JWK & { kid: string };
@@ -66,5 +67,21 @@ export function accessTeam(name: string) {
     async fetches(): Promise<number> {
       return (await (await control("/__fetches")).json()) as number;
     },
+  };
+}
+
+/** A JSON answer of the worker, as the people, consent and registry tests read it. */
+export interface Answer {
+  status: number;
+  body: Record<string, unknown> & { code?: string };
+}
+
+/** Calls the worker through `fetch` as a person (`headers`: their Access token or a bootstrap bearer), with a JSON body when given. */
+export function caller(fetch: Fetch) {
+  return async function call(method: string, path: string, headers: Record<string, string>, body?: unknown, via: Fetch = fetch): Promise<Answer> {
+    const init: RequestInit = { method, headers: { ...headers, ...(body !== undefined ? { "content-type": "application/json" } : {}) } };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const response = await via(new Request(`${BASE_URL}${path}`, init));
+    return { status: response.status, body: (await response.json()) as Answer["body"] };
   };
 }

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JWK } from "jose";
 import { signArtifactStatement, type ArtifactStatement } from "../../worker/agents/statement.ts";
-import { asPerson } from "../access-helpers.ts";
+import { asPerson, caller } from "../access-helpers.ts";
 import { BASE_URL, activate, defaultSources, fileAction, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 
 // The agent registry (docs/agents.md) through the example bundle: unregistered agents are
@@ -17,17 +17,7 @@ const write = (id: string, extra: { artifact_sha256?: string; version?: string }
   agent: { id, version: extra.version ?? "1.0.0", ...(extra.artifact_sha256 ? { artifact_sha256: extra.artifact_sha256 } : {}) },
 });
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown> & { code?: string };
-}
-
-async function call(method: string, path: string, headers: Record<string, string>, body?: unknown, via = fetch): Promise<Answer> {
-  const init: RequestInit = { method, headers: { ...headers, ...(body !== undefined ? { "content-type": "application/json" } : {}) } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await via(new Request(`${BASE_URL}${path}`, init));
-  return { status: response.status, body: (await response.json()) as Answer["body"] };
-}
+const call = caller(fetch);
 
 const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 const digest = (byte: string) => byte.repeat(64);

@@ -3,8 +3,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import { ConsentLedger, consentIo, type ConsentIo } from "../../durable-objects/ConsentLedger.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
-import { asPerson } from "../access-helpers.ts";
-import { BASE_URL, activate, defaultSources, fileAction, logOf, publish, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { asPerson, caller } from "../access-helpers.ts";
+import { activate, defaultSources, fileAction, logOf, publish, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 
 // Consent as a policy input (docs/consent.md), through the example bundle: reads under
 // /home/dev/Documents need a covering consent of the device's user (`documents-need-consent`).
@@ -15,17 +15,7 @@ const fetch = workerFetch({ tenant, deps: { now: () => now } });
 const notes = "/home/dev/Documents/notes/plan.md";
 const taxes = "/home/dev/Documents/taxes/2025.pdf";
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown> & { code?: string };
-}
-
-async function call(method: string, path: string, headers: Record<string, string>, body?: unknown, via: typeof fetch = fetch): Promise<Answer> {
-  const init: RequestInit = { method, headers: { ...headers, ...(body !== undefined ? { "content-type": "application/json" } : {}) } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await via(new Request(`${BASE_URL}${path}`, init));
-  return { status: response.status, body: (await response.json()) as Answer["body"] };
-}
+const call = caller(fetch);
 
 const admin = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 const person = (email: string) => asPerson({ email, now });

@@ -3,8 +3,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JWK } from "jose";
 import { ACCESS_KEYS_MAX_AGE_MS, ACCESS_KEYS_REFETCH_MS } from "../../worker/people/access.ts";
-import { accessKey, accessTeam, accessToken, asPerson } from "../access-helpers.ts";
-import { BASE_URL, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { accessKey, accessTeam, accessToken, asPerson, caller } from "../access-helpers.ts";
+import { activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 
 // People through Cloudflare Access (docs/people.md): real RS256 tokens signed by the test team's
 // key, verified against the key set test/setup/access-issuer.ts serves. A tenant of this file's
@@ -12,17 +12,7 @@ import { BASE_URL, activate, defaultSources, readyDevice, uniqueId, workerFetch 
 const tenant = uniqueId("people");
 const fetch = workerFetch({ tenant });
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown> & { code?: string };
-}
-
-async function call(method: string, path: string, headers: Record<string, string>, body?: unknown, via = fetch): Promise<Answer> {
-  const init: RequestInit = { method, headers: { ...headers, ...(body !== undefined ? { "content-type": "application/json" } : {}) } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await via(new Request(`${BASE_URL}${path}`, init));
-  return { status: response.status, body: (await response.json()) as Answer["body"] };
-}
+const call = caller(fetch);
 
 async function adminLog(): Promise<{ type: string; data: Record<string, unknown> }[]> {
   const answer = await call("GET", "/v1/bundles/log?limit=1000", { authorization: `Bearer ${env.ADMIN_TOKEN}` });

@@ -2,7 +2,7 @@ import "../../worker/policy/cedar-workerd.ts";
 import { describe, expect, it } from "vitest";
 import { bundleDigest, type BundleSources } from "../../worker/policy/artifact.ts";
 import { compileBundle } from "../../worker/policy/compile.ts";
-import { decide, type ActionRequest, type DecisionFacts, type DeviceContext, type HistoryContext } from "../../worker/policy/decide.ts";
+import { canonicalise, decide, type ActionRequest, type DecisionFacts, type DeviceContext, type HistoryContext } from "../../worker/policy/decide.ts";
 import type { CompiledBundle } from "../../worker/policy/bundle.ts";
 import type { AgentStanding } from "../../worker/agents/types.ts";
 import { compileConsent, type CompiledConsent } from "../../worker/consent/scope.ts";
@@ -145,5 +145,20 @@ describe("bounded caches stay correct past their bounds", () => {
         expect(decide(bundle, write(`/data/${(i + 1) % agents}/r${round}.txt`, agent), device, noon)).toMatchObject({ decision: "deny", reasonCode: "no_applicable_permit" });
       }
     }
+  });
+});
+
+describe("a request's command line is read once", () => {
+  it("decide(), the history view and the logged programs share one reading per target and device; another shell reads again", () => {
+    const target = { kind: "command" as const, value: "git status | head -3", cwd: "/home/dev/workspace" };
+    const linux = { os: "linux" as const, shell: "bash" as const };
+    const first = canonicalise(target, linux);
+    expect(first.ok).toBe(true);
+    expect(canonicalise(target, linux)).toBe(first);
+    // The same text is another target object: read afresh, to the same result.
+    expect(canonicalise({ ...target }, linux)).not.toBe(first);
+    expect(canonicalise({ ...target }, linux)).toEqual(first);
+    // Under another shell the line reads otherwise: never the cached reading.
+    expect(canonicalise(target, { os: "windows", shell: "cmd" })).not.toBe(first);
   });
 });

@@ -24,6 +24,7 @@ import {
   replayEventLog,
   tpmReference,
   verifyEkCertificate,
+  eventLogFactsJson,
   type ReplayedEventLog,
 } from "../verifiers/tpm/index.ts";
 import { evidenceBytes, type Appraised, type AttestationClaims } from "./cvm.ts";
@@ -252,19 +253,5 @@ export async function tpmSessionEvidence(ctx: ServiceContext, store: DurableObje
 
 /** What a replayed event log adds to the claims: its shape and its facts. */
 export function eventLogClaims(replayed: ReplayedEventLog): AttestationClaims {
-  const { facts } = replayed;
-  return {
-    format: replayed.format,
-    events: replayed.events,
-    secure_boot: facts.secureBoot,
-    pk: facts.pk,
-    kek: facts.kek,
-    db: facts.db,
-    dbx: facts.dbx,
-    boot_manager: facts.bootManager,
-    kernel: facts.kernel,
-    boot_applications: [...facts.bootApplications],
-    separators: [...facts.separators],
-    unverified_pcrs: [...replayed.unverifiedPcrs],
-  };
+  return { format: replayed.format, events: replayed.events, ...eventLogFactsJson(replayed.facts), unverified_pcrs: [...replayed.unverifiedPcrs] };
 }

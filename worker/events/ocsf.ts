@@ -839,61 +839,56 @@ function deviceRegistered(entry: MappedEntry): Shape {
   };
 }
 
-/** `device.quarantined` / `device.released`: an admin's or a playbook's order (Remediation). */
-function standingChanged(entry: MappedEntry, quarantined: boolean): Shape {
-  const d = entry.data;
-  const reason = text(d["reason"]);
-  const unchanged = truth(d["changed"]) === false;
+/**
+ * An order that narrows or restores what a device may do (Remediation): isolating (`Create`) or
+ * restoring (`Update`) it. The order's own log entry is the command id: unique, and the same on
+ * every delivery, as the class requires.
+ */
+function remediation(entry: MappedEntry, isolate: boolean, args: { desc: string; message: string; detail?: string | undefined }): Shape {
   return {
     class: "remediation_activity",
-    activity: quarantined ? 1 : 3,
-    severity: quarantined ? 3 : 2,
+    activity: isolate ? 1 : 3,
+    severity: isolate ? 3 : 2,
     fields: {
-      // The order's own log entry: unique, and the same on every delivery, as the class requires of a command id.
       command_uid: entry.hash,
-      countermeasures: [{ d3f_tactic: { name: quarantined ? "Isolate" : "Restore" } }],
-      remediation: {
-        desc: quarantined
-          ? "Quarantine: every decision of the device denies (device_quarantined), no session opens and no action token redeems until it is released."
-          : "Release: the device's decisions are judged by policy again.",
-      },
+      countermeasures: [{ d3f_tactic: { name: isolate ? "Isolate" : "Restore" } }],
+      remediation: { desc: args.desc },
       status_id: 1,
       status: STATUS[1],
-      status_detail: unchanged ? `the device was already ${quarantined ? "quarantined" : "active"}: the order is recorded, nothing changed` : undefined,
-      message: `device ${quarantined ? "quarantined" : "released"}${reason === undefined ? "" : `: ${reason}`}`,
-      actor: orderedBy(text(d["by"])),
+      status_detail: args.detail,
+      message: args.message,
+      actor: orderedBy(text(entry.data["by"])),
       device: deviceOf(entry),
     },
   };
 }
 
+/** `device.quarantined` / `device.released`: an admin's or a playbook's order. */
+function standingChanged(entry: MappedEntry, quarantined: boolean): Shape {
+  const reason = text(entry.data["reason"]);
+  return remediation(entry, quarantined, {
+    desc: quarantined
+      ? "Quarantine: every decision of the device denies (device_quarantined), no session opens and no action token redeems until it is released."
+      : "Release: the device's decisions are judged by policy again.",
+    detail: truth(entry.data["changed"]) === false ? `the device was already ${quarantined ? "quarantined" : "active"}: the order is recorded, nothing changed` : undefined,
+    message: `device ${quarantined ? "quarantined" : "released"}${reason === undefined ? "" : `: ${reason}`}`,
+  });
+}
+
 /**
  * `playbook.review_all` / `playbook.cleared`: a bundle's playbook answered a finding by holding
- * every permit-worthy action of the device for review, and an admin ended that hold (Remediation).
+ * every permit-worthy action of the device for review, and an admin ended that hold.
  */
 function playbookHold(entry: MappedEntry, held: boolean): Shape {
-  const d = entry.data;
-  const finding = text(d["finding_id"]);
-  const tier = text(d["tier"]);
-  return {
-    class: "remediation_activity",
-    activity: held ? 1 : 3,
-    severity: held ? 3 : 2,
-    fields: {
-      command_uid: entry.hash,
-      countermeasures: [{ d3f_tactic: { name: held ? "Isolate" : "Restore" } }],
-      remediation: {
-        desc: held
-          ? `Review all: every action policy would permit is held for a person${tier === undefined ? "" : ` at ${tier}`} until an admin releases the device.`
-          : "The playbook's hold ended: the device's permits are answered as permits again.",
-      },
-      status_id: 1,
-      status: STATUS[1],
-      message: held ? `every action of the device held for review after finding ${finding ?? "unknown"}` : `the hold after finding ${finding ?? "unknown"} ended${text(d["reason"]) === undefined ? "" : `: ${text(d["reason"])}`}`,
-      actor: orderedBy(text(d["by"])),
-      device: deviceOf(entry),
-    },
-  };
+  const finding = text(entry.data["finding_id"]) ?? "unknown";
+  const tier = text(entry.data["tier"]);
+  const reason = text(entry.data["reason"]);
+  return remediation(entry, held, {
+    desc: held
+      ? `Review all: every action policy would permit is held for a person${tier === undefined ? "" : ` at ${tier}`} until an admin releases the device.`
+      : "The playbook's hold ended: the device's permits are answered as permits again.",
+    message: held ? `every action of the device held for review after finding ${finding}` : `the hold after finding ${finding} ended${reason === undefined ? "" : `: ${reason}`}`,
+  });
 }
 
 /** `session.revoked` / `action.revoked`: tokens disabled by an order (Entity Management, a Token). */

@@ -35,9 +35,12 @@ export class HistoryCursor {
     return new HistoryCursor(runtimeFor(spec), { state, standing: { quarantined: false, hold: null }, head: 0 }, tiers);
   }
 
-  /** The history as it stands after what was appended so far, as the device's object would hand it over. */
+  /**
+   * The history as it stands after what was appended so far, as the device's object would hand
+   * it over. It hands over the cursor's own state (the next cursor copies it): the cursor is done.
+   */
   snapshot(): { state: HistoryState; standing: Standing; head: number } {
-    return { state: structuredClone(this.state), standing: { ...this.current }, head: this.seq };
+    return { state: this.state, standing: { ...this.current }, head: this.seq };
   }
 
   /** The device's standing after what was appended so far. */

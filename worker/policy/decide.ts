@@ -176,6 +176,14 @@ type Canonicalised =
  * runs it (the request's, else the device's, else the OS default), with its directories made
  * canonical first, since relative arguments resolve against them.
  */
+/**
+ * Command readings by the request's target object and the device's OS and shell: a request's
+ * command line is analysed once, whether decide(), the history view of the request or the
+ * programs its log entry records ask (worker/history/views.ts). Held weakly: a reading lives as
+ * long as its request.
+ */
+const commandReadings = new WeakMap<TargetInput, { device: string; result: TargetResult<Canonicalised> }>();
+
 export function canonicalise(target: TargetInput, device: Pick<DeviceContext, "os" | "shell">): TargetResult<Canonicalised> {
   switch (target.kind) {
     case "path": {
@@ -191,20 +199,29 @@ export function canonicalise(target: TargetInput, device: Pick<DeviceContext, "o
       return result.ok ? { ok: true, value: { kind: "tool", canonical: { kind: "tool", value: result.value.name }, tool: result.value } } : result;
     }
     case "command": {
-      const shell = target.shell ?? device.shell ?? defaultShell(device.os);
-      const directories: { cwd?: string; home?: string } = {};
-      for (const key of ["cwd", "home"] as const) {
-        const raw = target[key];
-        if (raw === undefined) continue;
-        const directory = canonicalizePath(raw, device.os);
-        if (!directory.ok) return directory;
-        directories[key] = directory.value.path;
-      }
-      const analysis = analyzeCommand(target.value, { os: device.os, shell, ...directories });
-      if (!analysis.ok) return analysis;
-      return { ok: true, value: { kind: "command", canonical: { kind: "command", value: analysis.value.line, shell, ...directories }, analysis: analysis.value } };
+      const key = `${device.os} ${device.shell ?? ""}`;
+      const known = commandReadings.get(target);
+      if (known?.device === key) return known.result;
+      const result = readCommand(target, device);
+      commandReadings.set(target, { device: key, result });
+      return result;
     }
   }
+}
+
+function readCommand(target: Extract<TargetInput, { kind: "command" }>, device: Pick<DeviceContext, "os" | "shell">): TargetResult<Canonicalised> {
+  const shell = target.shell ?? device.shell ?? defaultShell(device.os);
+  const directories: { cwd?: string; home?: string } = {};
+  for (const key of ["cwd", "home"] as const) {
+    const raw = target[key];
+    if (raw === undefined) continue;
+    const directory = canonicalizePath(raw, device.os);
+    if (!directory.ok) return directory;
+    directories[key] = directory.value.path;
+  }
+  const analysis = analyzeCommand(target.value, { os: device.os, shell, ...directories });
+  if (!analysis.ok) return analysis;
+  return { ok: true, value: { kind: "command", canonical: { kind: "command", value: analysis.value.line, shell, ...directories }, analysis: analysis.value } };
 }
 
 /** The `File` Cedar sees for a canonical path. */

@@ -48,6 +48,21 @@ export interface EventLogFacts {
   readonly separatorErrors: readonly number[];
 }
 
+/** The facts as claims and reports name them (snake case, arrays copied): one form for the session's claims and the CLI. */
+export function eventLogFactsJson(facts: EventLogFacts) {
+  return {
+    secure_boot: facts.secureBoot,
+    pk: facts.pk,
+    kek: facts.kek,
+    db: facts.db,
+    dbx: facts.dbx,
+    boot_manager: facts.bootManager,
+    kernel: facts.kernel,
+    boot_applications: [...facts.bootApplications],
+    separators: [...facts.separators],
+  };
+}
+
 export interface ReplayedEventLog {
   readonly format: EventLog["format"];
   /** The banks the log carries, by label. */

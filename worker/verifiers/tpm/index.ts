@@ -21,7 +21,7 @@ export {
   type EventLogManifestReference,
 } from "./appraise.ts";
 export { parseEventLog, MAX_EVENT_LOG_BYTES, type EventLog, type TcgEvent } from "./eventlog.ts";
-export { replayEventLog, type ReplayBank, type ReplayedEventLog, type EventLogFacts } from "./eventlog-replay.ts";
+export { eventLogFactsJson, replayEventLog, type ReplayBank, type ReplayedEventLog, type EventLogFacts } from "./eventlog-replay.ts";
 export { EVENT_TYPES, EV, eventTypeName, type EventType, type EventRule } from "./eventlog-types.ts";
 export { pinnedTpmTrust, tpmTrustFrom, tpmTrustFromStore, mergeTpmTrust, type TpmTrust, type TpmVendorRoots } from "./trust.ts";
 
