@@ -49,6 +49,11 @@ export interface StaleDecisions {
 /** Oldest nonces are dropped past this many, so an unauthenticated caller cannot grow storage. */
 const MAX_OUTSTANDING_NONCES = 32;
 
+/** How often spent values and ended sessions are forgotten (see `sweepExpired`). */
+const SWEEP_MS = 10_000;
+/** A device has a session or two at a time; a remembered set larger than this is dropped, not grown. */
+const MAX_LIVE_SESSIONS = 64;
+
 /**
  * One per device (named `<tenant>/<device id>`): the device's registration, its
  * nonces, the single-use proofs it has spent, and its hash-chained log.
@@ -68,6 +73,17 @@ export class DeviceLog extends DurableObject<Env> {
   private appendedAt: number | null = null;
   /** The assurance the latest entry that stated one stated (registration, sessions). */
   private lastAssurance: string | null = null;
+  /**
+   * The device row and the consent copy as storage holds them, read once instead of at every
+   * decision (each was a query and a JSON parse, twice per decision for the device): undefined
+   * until read, after every write of them and after a rolled-back transaction.
+   */
+  private deviceRecord: DeviceRecord | null | undefined = undefined;
+  private consentRow: { version: number; consents: ActiveConsent[] } | null | undefined = undefined;
+  /** Sessions storage showed live (not revoked), by `jti`, with their expiry; forgotten whenever a session is revoked. */
+  private liveSessions = new Map<string, number>();
+  /** When spent proofs and ended sessions are next forgotten: a sweep per request was a write per decision for rows that refuse nothing. */
+  private nextSweepAt = 0;
   /** TPM bootstrap tokens, pending activation and EK/AK binding (durable-objects/tpm-enrollment.ts). */
   private readonly tpm: TpmEnrollment;
   /** Entries owed to the tenant's event feed (durable-objects/event-outbox.ts). */
@@ -146,6 +162,9 @@ export class DeviceLog extends DurableObject<Env> {
       if (this.history.takeQueued()) void this.deliverAdmin();
       return result;
     } catch (error) {
+      this.deviceRecord = undefined;
+      this.consentRow = undefined;
+      this.liveSessions.clear();
       this.head = this.storedHead();
       this.lastAssurance = this.storedAssurance();
       this.audit.signing.reload();
@@ -217,6 +236,7 @@ export class DeviceLog extends DurableObject<Env> {
     return this.transaction(() => {
       if (this.readDevice()) return { ok: false, code: "already_exists" } as const;
       this.sql.exec("INSERT INTO device (singleton, record) VALUES (1, ?)", JSON.stringify(record));
+      this.deviceRecord = undefined;
       const log = this.appendInTransaction(
         record.id,
         "device.registered",
@@ -439,11 +459,11 @@ export class DeviceLog extends DurableObject<Env> {
     return this.transaction(() => {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
-      this.forgetExpiredSessions(args.now);
+      this.liveSessions.clear();
       const revoked =
         args.jti === undefined
-          ? this.sql.exec("UPDATE sessions SET revoked = 1 WHERE revoked = 0 RETURNING jti").toArray().length
-          : this.sql.exec("UPDATE sessions SET revoked = 1 WHERE jti = ? RETURNING jti", args.jti).toArray().length;
+          ? this.sql.exec("UPDATE sessions SET revoked = 1 WHERE revoked = 0 AND expires_at > ? RETURNING jti", args.now).toArray().length
+          : this.sql.exec("UPDATE sessions SET revoked = 1 WHERE jti = ? AND expires_at > ? RETURNING jti", args.jti, args.now).toArray().length;
       if (args.jti !== undefined && revoked === 0) return { ok: false, code: "unknown_session" } as const;
       const log = this.appendInTransaction(device.id, "session.revoked", { session: args.jti ?? null, all: args.jti === undefined, revoked, by: args.by, reason: args.reason }, args.now);
       this.noteStanding(log.seq, "session.revoked", args);
@@ -484,6 +504,7 @@ export class DeviceLog extends DurableObject<Env> {
         args.version,
         JSON.stringify(consents),
       );
+      this.consentRow = undefined;
       return { ok: true, applied: true } as const;
     });
   }
@@ -502,6 +523,7 @@ export class DeviceLog extends DurableObject<Env> {
       const kept = consents.filter((consent) => consent.id !== args.id);
       if (kept.length === consents.length) return { ok: true, dropped: false } as const;
       this.sql.exec("UPDATE consent_state SET version = version + 1, consents = ? WHERE singleton = 1", JSON.stringify(kept));
+      this.consentRow = undefined;
       return { ok: true, dropped: true } as const;
     });
   }
@@ -716,7 +738,10 @@ export class DeviceLog extends DurableObject<Env> {
     if (follow.type === "device.quarantined") {
       const record = this.readDevice();
       // A disabled device stays disabled: a playbook only ever narrows what a device may do.
-      if (record && record.status === "active") this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...record, status: "quarantined" }));
+      if (record && record.status === "active") {
+        this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...record, status: "quarantined" }));
+        this.deviceRecord = undefined;
+      }
       const reason = String(follow.data["reason"] ?? "");
       this.noteStanding(log.seq, "device.quarantined", { by, reason, now });
       this.history.queueAdmin("admin.device_quarantined", { device, by, reason, jti: null, device_log: { seq: log.seq, hash: log.hash } }, now);
@@ -766,6 +791,7 @@ export class DeviceLog extends DurableObject<Env> {
       const hold = status === "active" ? this.history.clearHold() : null;
       const changed = device.status !== status || hold !== null;
       this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...device, status }));
+      this.deviceRecord = undefined;
       // Logged even when it changes nothing: an admin's repeated order is part of the record.
       const log = this.appendInTransaction(device.id, type, { by: args.by, reason: args.reason, changed }, args.now);
       this.noteStanding(log.seq, type, args);
@@ -793,15 +819,16 @@ export class DeviceLog extends DurableObject<Env> {
    * `session_revoked` when the session was revoked, or is not one this object opened: a session
    * is honoured only while its row says so, so revoking every session needs no clock comparison.
    */
+  /** A session's row lives as long as its token (`exp` is rounded down to the second), so no valid token finds it expired. */
   private sessionRefusal(session: DeviceCall["session"], now: number): "session_revoked" | null {
-    this.forgetExpiredSessions(now);
-    const row = this.sql.exec<{ revoked: number }>("SELECT revoked FROM sessions WHERE jti = ?", session.id).toArray()[0];
-    return row && row.revoked === 0 ? null : "session_revoked";
-  }
-
-  /** A session's row lives as long as its token (`exp` is rounded down to the second), so no valid token finds it gone. */
-  private forgetExpiredSessions(now: number): void {
-    this.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", now);
+    this.sweepExpired(now);
+    const known = this.liveSessions.get(session.id);
+    if (known !== undefined && known > now) return null;
+    const row = this.sql.exec<{ revoked: number; expires_at: number }>("SELECT revoked, expires_at FROM sessions WHERE jti = ? AND expires_at > ?", session.id, now).toArray()[0];
+    if (!row || row.revoked !== 0) return "session_revoked";
+    if (this.liveSessions.size >= MAX_LIVE_SESSIONS) this.liveSessions.clear();
+    this.liveSessions.set(session.id, row.expires_at);
+    return null;
   }
 
   private actionTokenRevoked(jti: string): boolean {
@@ -809,18 +836,32 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   private consentState(device: DeviceRecord): DeviceConsents {
-    const row = this.sql.exec<{ version: number; consents: string }>("SELECT version, consents FROM consent_state").toArray()[0];
-    return { version: row?.version ?? 0, actor: device.user ?? null, consents: row ? (JSON.parse(row.consents) as ActiveConsent[]) : [] };
+    if (this.consentRow === undefined) {
+      const row = this.sql.exec<{ version: number; consents: string }>("SELECT version, consents FROM consent_state").toArray()[0];
+      this.consentRow = row ? { version: row.version, consents: JSON.parse(row.consents) as ActiveConsent[] } : null;
+    }
+    return { version: this.consentRow?.version ?? 0, actor: device.user ?? null, consents: this.consentRow?.consents ?? [] };
   }
 
   private readDevice(): DeviceRecord | null {
-    const row = this.sql.exec<{ record: string }>("SELECT record FROM device WHERE singleton = 1").toArray()[0];
-    return row ? (JSON.parse(row.record) as DeviceRecord) : null;
+    if (this.deviceRecord === undefined) {
+      const row = this.sql.exec<{ record: string }>("SELECT record FROM device WHERE singleton = 1").toArray()[0];
+      this.deviceRecord = row ? (JSON.parse(row.record) as DeviceRecord) : null;
+    }
+    return this.deviceRecord;
+  }
+
+  /** Forgets spent values and sessions past their expiry, at most once per {@link SWEEP_MS}: an expired one is refused by its expiry already. */
+  private sweepExpired(now: number): void {
+    if (now < this.nextSweepAt) return;
+    this.nextSweepAt = now + SWEEP_MS;
+    this.sql.exec("DELETE FROM spent WHERE expires_at <= ?", now);
+    this.sql.exec("DELETE FROM sessions WHERE expires_at <= ?", now);
   }
 
   /** Marks a single-use value spent; false when it already was. Forgets values past their expiry. */
   private spend(value: SingleUse, kind: "dpop" | "action", now: number): boolean {
-    this.sql.exec("DELETE FROM spent WHERE expires_at <= ?", now);
+    this.sweepExpired(now);
     const inserted = this.sql
       .exec("INSERT INTO spent (jti, kind, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING RETURNING jti", `${kind}:${value.jti}`, kind, value.expiresAt)
       .toArray();
