@@ -143,6 +143,19 @@ async function factsFor(ctx: ServiceContext, bundle: CompiledBundle, request: Ac
   return { agent, consents: readsConsent(bundle) ? consents.compiled : [] };
 }
 
+/** The device's whole history state, which this isolate then keeps moving past its own decisions; a failure to read it denies (`internal_error`). */
+async function readHistory(store: ReturnType<ServiceContext["deps"]["deviceStore"]>, session: DeviceSession, bundle: DecisionBundle, now: number): Promise<HistorySnapshot | ReasonCode> {
+  try {
+    const read = await store.readHistory({ bundle, now });
+    if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
+    return read.snapshot as HistorySnapshot;
+  } catch (error) {
+    if (error instanceof StateError) throw error;
+    console.error(JSON.stringify({ event: "decision.history_read_failed", device: session.deviceId, error: String(error) }));
+    return "internal_error";
+  }
+}
+
 /** The deciding bundle, chosen once per request to the API: every decision of a batch is made under the same one. */
 type BundleChoice =
   | { ok: true; bundle: CompiledBundle; role: "active" | "canary"; deployment: LoadedDeployment }
@@ -191,27 +204,19 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   const choice = await chooseBundle(ctx, session, now);
   const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
   const bundle = choice.ok ? decisionBundle(choice.bundle) : null;
-  // A bundle whose policies read no feature decides without reading history; the object still keeps it at the append.
-  let history: HistorySnapshot | ReasonCode | null = null;
   const deviceKey = `${session.tenant}/${session.deviceId}`;
   const spec = choice.ok ? choice.bundle.history.digest : "";
   const known = knownHistories.get(deviceKey);
-  if (choice.ok && choice.bundle.history.read.length > 0 && known?.spec === spec) {
-    history = known.snapshot;
-  } else if (choice.ok && choice.bundle.history.read.length > 0) {
-    try {
-      // The whole state, which this isolate then keeps moving past its own decisions.
-      const read = await store.readHistory({ bundle: bundle as DecisionBundle, now });
-      if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
-      history = read.snapshot as HistorySnapshot;
-    } catch (error) {
-      if (error instanceof StateError) throw error;
-      console.error(JSON.stringify({ event: "decision.history_read_failed", device: session.deviceId, error: String(error) }));
-      history = "internal_error";
-    }
-  }
+  // A bundle whose policies read no feature decides without reading history; the object still keeps it at the append.
+  const readsHistory = choice.ok && choice.bundle.history.read.length > 0;
+  // A device this isolate has not decided for yet: both reads go to its object at once, not one after the other.
+  const [read, consentsRead] = await Promise.all([
+    readsHistory && known?.spec !== spec ? readHistory(store, session, bundle as DecisionBundle, now) : Promise.resolve(readsHistory ? (known?.snapshot ?? null) : null),
+    knownConsents.get(deviceKey) ?? firstConsents(ctx, session),
+  ]);
+  let history: HistorySnapshot | ReasonCode | null = read;
+  let consents = consentsRead;
   let turn = history !== null && typeof history === "object" ? history.turn : null;
-  let consents = knownConsents.get(`${session.tenant}/${session.deviceId}`) ?? (await firstConsents(ctx, session));
   let historyAttempts = 1;
   let consentAttempts = 1;
   for (;;) {
