@@ -15,8 +15,7 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 import { WardenClient, generateDeviceKey } from "../cli/client.ts";
 import { activateDefault } from "./bundles.ts";
 import { DECISION } from "./http.ts";
-import { benchSecrets, bundleWorker, startServer, wranglerConfig } from "./server.ts";
-import { createServer } from "node:net";
+import { benchSecrets, bundleWorker, freePort, startServer, wranglerConfig } from "./server.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -135,16 +134,4 @@ export async function runCold(options: { runs: number }, log: (line: string) => 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** A port nothing listens on now, for every process of the run to take in turn. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
-    });
-  });
 }

@@ -5,14 +5,27 @@
  * DPoP proof per request, in Node, inside the timed request), in waves: one device alone, then
  * 1,000 and 10,000 devices active, requests spread round-robin over them at a fixed number in
  * flight. Storage per device is what the persisted Durable Object files take on disk.
+ *
+ * Registration and each wave run in a fresh workerd process over the same persisted state (same
+ * port and secrets, so sessions stay valid): as a region's isolates and objects come and go, no
+ * wave starts with the objects or isolate caches another left warm.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+
+/**
+ * Devices one local workerd process serves in a wave. All of a process's Durable Objects share
+ * its one isolate here (on Cloudflare they spread over isolates and machines), and one process
+ * that touched more than about 3,000 device objects in a wave failed with SQLITE_NOMEM (at 3,161
+ * of 10,000 in a fresh process; 4,500 passed once, without the 10,000 registrations' alarms).
+ * A wave over more devices runs as several processes in turn, over the same persisted state.
+ */
+const DEVICES_PER_PROCESS = 2500;
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WardenClient, generateDeviceKey } from "../cli/client.ts";
 import { activateDefault } from "./bundles.ts";
 import { DECISION, stats, type SideStats } from "./http.ts";
-import { startServer } from "./server.ts";
+import { benchSecrets, bundleWorker, freePort, startServer, type BenchServer } from "./server.ts";
 
 export interface FleetOptions {
   devices: number;
@@ -25,6 +38,8 @@ export interface FleetOptions {
 
 export interface FleetWave {
   devices: number;
+  /** The workerd processes the wave ran in, one after the other ({@link DEVICES_PER_PROCESS}). */
+  processes: number;
   requests: number;
   latency: SideStats;
   rps: number;
@@ -35,7 +50,8 @@ export interface FleetResults {
   registration: { devices: number; seconds: number; rps: number };
   alone: FleetWave;
   waves: FleetWave[];
-  storage: { objects: number; bytesPerDevice: number; entriesPerDevice: number };
+  /** Per device: the database as stored, and what its files take on a local disk (see `deviceStorage`). */
+  storage: { objects: number; bytesPerDevice: number; diskBytesPerDevice: number; entriesPerDevice: number };
 }
 
 /** Runs `jobs` with `concurrency` in flight; returns each job's latency and the wall time. */
@@ -56,28 +72,68 @@ async function inFlight(jobs: (() => Promise<void>)[], concurrency: number): Pro
   return { latencies, wallMs: performance.now() - t0 };
 }
 
-/** Bytes of every SQLite file of the one Durable Object class with the most objects (DeviceLog). */
-function deviceStorage(dir: string): { objects: number; bytes: number } {
-  const byDirectory = new Map<string, { objects: number; bytes: number }>();
+/**
+ * The database size of every SQLite file of the one Durable Object class with the most objects
+ * (DeviceLog), and what its files take on disk. Local workerd leaves each object's write-ahead
+ * log uncheckpointed (a few pages' database file beside hundreds of KiB of WAL), so the files
+ * measure what was written, not what is stored: the stored size is the page count the WAL's last
+ * committed frame records (SQLite's WAL format), times the page size.
+ */
+function deviceStorage(dir: string): { objects: number; databaseBytes: number; diskBytes: number } {
+  const byDirectory = new Map<string, { objects: number; databaseBytes: number; diskBytes: number }>();
   const walk = (at: string) => {
     for (const entry of readdirSync(at, { withFileTypes: true })) {
       const path = join(at, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (/\.sqlite(-wal|-shm)?$/.test(entry.name)) {
-        const total = byDirectory.get(at) ?? { objects: 0, bytes: 0 };
-        if (entry.name.endsWith(".sqlite")) total.objects += 1;
-        total.bytes += statSync(path).size;
+        const total = byDirectory.get(at) ?? { objects: 0, databaseBytes: 0, diskBytes: 0 };
+        total.diskBytes += statSync(path).size;
+        if (entry.name.endsWith(".sqlite")) {
+          total.objects += 1;
+          total.databaseBytes += databaseSize(path);
+        }
         byDirectory.set(at, total);
       }
     }
   };
   walk(dir);
-  return [...byDirectory.values()].sort((a, b) => b.objects - a.objects)[0] ?? { objects: 0, bytes: 0 };
+  return [...byDirectory.values()].sort((a, b) => b.objects - a.objects)[0] ?? { objects: 0, databaseBytes: 0, diskBytes: 0 };
+}
+
+const WAL_HEADER_BYTES = 32;
+const WAL_FRAME_HEADER_BYTES = 24;
+
+/** The size of the database `path` as of its last commit: from its WAL's last committed frame of the current salt, else the file itself. */
+function databaseSize(path: string): number {
+  const fileBytes = statSync(path).size;
+  let wal: Buffer;
+  try {
+    wal = readFileSync(`${path}-wal`);
+  } catch {
+    return fileBytes;
+  }
+  if (wal.length < WAL_HEADER_BYTES || (wal.readUInt32BE(0) & 0xfffffffe) !== 0x377f0682) return fileBytes;
+  const pageSize = wal.readUInt32BE(8) === 1 ? 65536 : wal.readUInt32BE(8);
+  const salts = [wal.readUInt32BE(16), wal.readUInt32BE(20)];
+  let pages = 0;
+  for (let at = WAL_HEADER_BYTES; at + WAL_FRAME_HEADER_BYTES + pageSize <= wal.length; at += WAL_FRAME_HEADER_BYTES + pageSize) {
+    // Frames left from before the WAL was last restarted carry other salts, and end the log.
+    if (wal.readUInt32BE(at + 8) !== salts[0] || wal.readUInt32BE(at + 12) !== salts[1]) break;
+    const committedPages = wal.readUInt32BE(at + 4);
+    if (committedPages !== 0) pages = committedPages;
+  }
+  return pages === 0 ? fileBytes : pages * pageSize;
 }
 
 export async function runFleet(options: FleetOptions, log: (line: string) => void = () => {}): Promise<FleetResults> {
   const dir = mkdtempSync(join(tmpdir(), "warden-bench-fleet-"));
-  const server = await startServer({ persistRoot: dir, production: true });
+  const start = { persistRoot: dir, production: true, secrets: benchSecrets(), script: await bundleWorker("worker/index.ts"), port: await freePort() };
+  let server: BenchServer = await startServer(start);
+  let disposed = false;
+  const restart = async () => {
+    await server.mf.dispose();
+    server = await startServer(start);
+  };
   try {
     await activateDefault(server);
     const clients: WardenClient[] = [];
@@ -98,31 +154,43 @@ export async function runFleet(options: FleetOptions, log: (line: string) => voi
       if (status !== 200 || body.decision !== "permit" || !body.token || !body.log) throw new Error(`${client.deviceId}: expected a logged permit with a token, got ${status} ${JSON.stringify(body)}`);
     };
     const wave = async (devices: number, perDevice: number): Promise<FleetWave> => {
-      const jobs: (() => Promise<void>)[] = [];
-      for (let round = 0; round < perDevice; round += 1) for (let i = 0; i < devices; i += 1) jobs.push(decideAs(clients[i] as WardenClient));
-      const { latencies, wallMs } = await inFlight(jobs, options.concurrency);
-      const result = { devices, requests: jobs.length, latency: stats(latencies), rps: (jobs.length * 1000) / wallMs };
-      log(`  ${devices} device(s) active: ${result.requests} decisions, p50 ${result.latency.p50.toFixed(2)} ms, ${result.rps.toFixed(0)} req/s`);
+      const latencies: number[] = [];
+      let wallMs = 0;
+      for (let first = 0; first < devices; first += DEVICES_PER_PROCESS) {
+        const last = Math.min(devices, first + DEVICES_PER_PROCESS);
+        await restart();
+        // Warm-up on devices the wave does not use, so that it does not start on a cold isolate.
+        await inFlight(Array.from({ length: 200 }, (_, i) => decideAs(clients[clients.length - 1 - (i % 10)] as WardenClient)), options.concurrency);
+        const jobs: (() => Promise<void>)[] = [];
+        for (let round = 0; round < perDevice; round += 1) for (let i = first; i < last; i += 1) jobs.push(decideAs(clients[i] as WardenClient));
+        const part = await inFlight(jobs, options.concurrency);
+        latencies.push(...part.latencies);
+        wallMs += part.wallMs;
+      }
+      const processes = Math.ceil(devices / DEVICES_PER_PROCESS);
+      const result = { devices, processes, requests: latencies.length, latency: stats(latencies), rps: (latencies.length * 1000) / wallMs };
+      log(`  ${devices} device(s) active${processes > 1 ? ` (${processes} processes in turn)` : ""}: ${result.requests} decisions, p50 ${result.latency.p50.toFixed(2)} ms, ${result.rps.toFixed(0)} req/s`);
       return result;
     };
-    // Warm-up on devices the waves use last, so that no wave starts on a cold isolate.
-    await inFlight(Array.from({ length: 200 }, (_, i) => decideAs(clients[clients.length - 1 - (i % 10)] as WardenClient)), options.concurrency);
     const alone = await wave(1, options.alone);
     const waves: FleetWave[] = [];
     for (const { devices, perDevice } of options.waves) waves.push(await wave(Math.min(devices, clients.length), perDevice));
 
+    // Measured with the process gone: a live one deletes the files of objects it evicts meanwhile.
+    await server.mf.dispose();
+    disposed = true;
     const storage = deviceStorage(dir);
-    const decisions = options.alone + options.waves.reduce((total, w) => total + Math.min(w.devices, clients.length) * w.perDevice, 0) + 200;
+    const decisions = options.alone + options.waves.reduce((total, w) => total + Math.min(w.devices, clients.length) * w.perDevice, 0) + 200 * (options.waves.length + 1);
     return {
       options,
       registration: { devices: options.devices, seconds, rps: (options.devices * 3) / seconds },
       alone,
       waves,
       // Each device's log holds its registration, its session and its decisions.
-      storage: { objects: storage.objects, bytesPerDevice: storage.bytes / Math.max(1, storage.objects), entriesPerDevice: 2 + decisions / options.devices },
+      storage: { objects: storage.objects, bytesPerDevice: storage.databaseBytes / Math.max(1, storage.objects), diskBytesPerDevice: storage.diskBytes / Math.max(1, storage.objects), entriesPerDevice: 2 + decisions / options.devices },
     };
   } finally {
-    await server.mf.dispose();
+    if (!disposed) await server.mf.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 }
