@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { DecisionResponse, WardenClient } from "../../cli/client.ts";
 import { verifyExport } from "../../worker/log/export-verify.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
-import { publishedLogKeys } from "../audit-helpers.ts";
+import { deviceStub, publishedLogKeys } from "../audit-helpers.ts";
 import { BASE_URL, action, activate, defaultSources, fileAction, logOf, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 import { holdAsAdmin } from "../review-helpers.ts";
 
@@ -151,6 +151,8 @@ describe("session revocation", () => {
     const device = await readyDevice({ fetch });
     const first = device.sessionToken!;
     const second = await device.openSession();
+    // Used first, so the device's object knows the session as live when the revocation comes.
+    expect((await device.authorized<DecisionResponse>("POST", "/v1/decisions", write, first)).body.decision).toBe("permit");
     const revoked = await admin("POST", `/v1/devices/${device.deviceId}/sessions/revoke`, { reason: "token seen in a crash dump", jti: decodeJwt(first).jti });
     expect(revoked.status).toBe(200);
     expect(revoked.body).toMatchObject({ revoked: 1 });
@@ -166,6 +168,7 @@ describe("session revocation", () => {
     const device = await readyDevice({ fetch });
     const first = device.sessionToken!;
     const second = await device.openSession();
+    for (const token of [first, second]) expect((await device.authorized<DecisionResponse>("POST", "/v1/decisions", write, token)).body.decision).toBe("permit");
     const revoked = await admin("POST", `/v1/devices/${device.deviceId}/sessions/revoke`, { reason: "laptop reported stolen" });
     expect(revoked.body).toMatchObject({ revoked: 2 });
     for (const token of [first, second]) {
@@ -177,6 +180,17 @@ describe("session revocation", () => {
     const entry = (await logOf(device)).find((e) => e.type === "session.revoked")!;
     expect(entry.data).toEqual({ session: null, all: true, revoked: 2, by: "bootstrap-token:admin", reason: "laptop reported stolen" });
     await exportVerifies(device.deviceId);
+  });
+
+  it("the device's object refuses a session past its expiry, also one it saw live", async () => {
+    const device = await readyDevice({ fetch });
+    const { jti, exp } = decodeJwt(device.sessionToken!);
+    const stub = deviceStub(device.deviceId, tenant);
+    const call = (now: number) => stub.spendProof({ proof: { jti: crypto.randomUUID(), expiresAt: now + 60_000 }, session: { id: jti! } }, now);
+    const now = Date.now();
+    expect(await call(now)).toEqual({ ok: true });
+    // The row outlives the token by under a second (`exp` is rounded down); a second after `exp` both have ended.
+    expect(await call((exp! + 1) * 1000)).toEqual({ ok: false, code: "session_revoked" });
   });
 
   it("refuses a jti that is not a live session of the device, and logs nothing", async () => {
