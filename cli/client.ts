@@ -184,10 +184,17 @@ export class WardenClient {
    */
   async waitForReview(id: string, options: { timeoutMs?: number; waitSeconds?: number } = {}): Promise<WardenResponse<ReviewResponse>> {
     const deadline = this.now() + (options.timeoutMs ?? 10 * 60_000);
+    let askedAgain = false;
     for (;;) {
       const left = Math.max(0, Math.ceil((deadline - this.now()) / 1000));
       const wait = Math.min(options.waitSeconds ?? 25, left);
       const answer = await this.authorized<ReviewResponse>("GET", `/v1/reviews/${encodeURIComponent(id)}${wait > 0 ? `?wait=${wait}` : ""}`);
+      // A read refused as a replay had its proof spent by an earlier delivery of the same request: read again, once, with a fresh proof.
+      if (answer.status === 401 && (answer.body as { code?: unknown }).code === "replay_detected" && !askedAgain) {
+        askedAgain = true;
+        continue;
+      }
+      askedAgain = false;
       if (answer.status !== 200 || answer.body.status !== "pending" || this.now() >= deadline) return answer;
     }
   }

@@ -358,6 +358,11 @@ export class DeviceLog extends DurableObject<Env> {
     return { ok: false, code: "history_stale", stale: this.history.snapshot(this.readDevice()?.status === "quarantined", turn, pending) };
   }
 
+  /** Whether the action token `jti` was redeemed, refused or revoked here (until its record is swept, after its expiry). */
+  actionTokenSettled(jti: string): boolean {
+    return this.sql.exec("SELECT jti FROM spent WHERE jti = ?", `action:${jti}`).toArray().length > 0;
+  }
+
   /** Spends a DPoP proof of a request that changes nothing else (a read). */
   spendProof(call: DeviceCall, now: number): Outcome<object> {
     return this.transaction(() => {

@@ -203,36 +203,41 @@ export class ReviewHolds extends DurableObject<Env> {
   }
 
   /**
-   * Releases an approved hold (or one the timeout rule permitted) to its requester, once.
+   * Releases an approved hold (or one the timeout rule permitted) to its requester.
    * `review.released` names the action token's `jti`; it is queued behind every earlier
    * entry of the hold, and the hold is marked released only once all of them are in the
    * device log, so the caller signs the token after its evidence is there. A release that
    * stopped half way keeps its `jti`: the entry naming it may already be in the log.
+   * A hold already released answers with the same `jti` and release time, so its device can be
+   * handed the same token again (an answer lost on the way must not cost a second review);
+   * nothing new is logged.
    */
-  async release(args: { id: string; device: string; jti: string; now: number }): Promise<Outcome<{ hold: HoldState; jti: string }, "not_found" | "review_not_pending" | "review_evidence_pending">> {
+  async release(args: { id: string; device: string; jti: string; now: number }): Promise<Outcome<{ hold: HoldState; jti: string; releasedAt: number; repeated: boolean }, "not_found" | "review_not_pending" | "review_evidence_pending">> {
     const started = this.ctx.storage.transactionSync(() => {
       this.advance(args.now);
       const row = this.row(args.id);
       if (!row) return { ok: false as const, code: "not_found" as const };
       const hold = this.view(row);
       if (hold.shown.record.requester.device !== args.device) return { ok: false as const, code: "not_found" as const };
+      if (row.outcome === "permit" && row.released_at !== null && row.token_jti !== null) return { ok: true as const, repeated: true as const, hold, jti: row.token_jti, releasedAt: row.released_at };
       if (row.outcome !== "permit" || row.released_at !== null) return { ok: false as const, code: "review_not_pending" as const };
       if (row.token_jti === null) {
         this.sql.exec("UPDATE holds SET token_jti = ? WHERE id = ?", args.jti, args.id);
         const { record } = hold.shown;
         this.enqueueEvidence(hold, "review.released", { review_id: hold.id, decision_id: record.decision_id, action_hash: record.action_hash, token_jti: args.jti, by: row.decided_by }, args.now);
       }
-      return { ok: true as const, tenant: hold.shown.record.tenant, jti: row.token_jti ?? args.jti };
+      return { ok: true as const, repeated: false as const, tenant: hold.shown.record.tenant, jti: row.token_jti ?? args.jti };
     });
     if (!started.ok) {
       await this.settle(args.now);
       return started;
     }
+    if (started.repeated) return { ok: true, hold: started.hold, jti: started.jti, releasedAt: started.releasedAt, repeated: true };
     if (!(await this.settle(args.now, { tenant: started.tenant, review: args.id }))) return { ok: false, code: "review_evidence_pending" };
     // A hold cancelled while its evidence was on the way is not released: no token is signed.
     const marked = this.sql.exec("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL AND outcome = 'permit' RETURNING id", args.now, args.id).toArray();
     if (marked.length !== 1) return { ok: false, code: "review_not_pending" };
-    return { ok: true, hold: this.view(this.row(args.id)!), jti: started.jti };
+    return { ok: true, hold: this.view(this.row(args.id)!), jti: started.jti, releasedAt: args.now, repeated: false };
   }
 
   /**

@@ -104,7 +104,8 @@ async function awaitReview(client: WardenClient, state: HookState, options: Hook
   if (answer.status !== 200) throw refused("review", answer);
   const body = answer.body as ReviewResponse;
   if (body.status === "approved" || body.decision === "permit") {
-    if (typeof body.token !== "string") throw new HookFailure("malformed_response", `review ${hold.id} was approved but no action token came with it`);
+    // Warden hands the token on every read until it is redeemed or expires: without one, this call cannot run the action.
+    if (typeof body.token !== "string") return { allow: false, reason: `Warden: review ${hold.id} was approved, but its action token was already used or has expired; retry the action (decision ${decision.decision_id})` };
     return { allow: true, token: body.token };
   }
   if (body.status === "pending") {

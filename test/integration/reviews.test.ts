@@ -162,6 +162,55 @@ describe("holds", () => {
     expect(offline.verified).toBe(true);
   });
 
+  it("hands the same token again until it is redeemed, with one release logged; past its expiry, none", async () => {
+    const { review, request } = await held(client);
+    await giveVerdict(w.fetch, reviewer, review.id, "approve");
+    const first = await waitOn(client, review.id);
+    expect(first.body.token).toEqual(expect.any(String));
+    w.clock.now += 1000;
+    const again = await waitOn(client, review.id);
+    expect(again.body).toMatchObject({ status: "approved", released: true, token: first.body.token, token_expires_at: first.body.token_expires_at });
+    expect((await deviceLog(w, client.deviceId)).filter((entry) => entry.type === "review.released" && entry.data["review_id"] === review.id)).toHaveLength(1);
+    expect((await client.redeem(again.body.token!, request.action)).status).toBe(200);
+    expect((await waitOn(client, review.id)).body.token).toBeUndefined();
+
+    const unredeemed = await held(client);
+    await giveVerdict(w.fetch, reviewer, unredeemed.review.id, "approve");
+    const handed = await waitOn(client, unredeemed.review.id);
+    const before = w.clock.now;
+    w.clock.now = Date.parse(handed.body.token_expires_at!);
+    try {
+      const late = await waitOn(client, unredeemed.review.id);
+      expect(late.body).toMatchObject({ status: "approved", released: true });
+      expect(late.body.token).toBeUndefined();
+    } finally {
+      w.clock.now = before;
+    }
+  });
+
+  it("an answer lost on the way: the second delivery of the same read is a replay, and the client's next read gets the token", async () => {
+    // The transport delivers the first read of a hold twice and loses the first answer, as a retried request would.
+    let deliverTwice = false;
+    const device = await readyDevice({
+      fetch: async (request) => {
+        if (deliverTwice && request.method === "GET" && new URL(request.url).pathname.startsWith("/v1/reviews/")) {
+          deliverTwice = false;
+          await (await w.fetch(request.clone())).arrayBuffer();
+        }
+        return w.fetch(request);
+      },
+      now: () => w.clock.now,
+    });
+    const { review, request } = await held(device);
+    await giveVerdict(w.fetch, reviewer, review.id, "approve");
+    deliverTwice = true;
+    const answer = await device.waitForReview(review.id, { timeoutMs: 5_000, waitSeconds: 0 });
+    expect(deliverTwice).toBe(false);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: "approved", released: true });
+    expect((await device.redeem(answer.body.token!, request.action)).status).toBe(200);
+  });
+
   it("rejection denies", async () => {
     const { review } = await held(client);
     expect((await giveVerdict(w.fetch, reviewer, review.id, "reject")).body).toMatchObject({ status: "rejected", decision: "deny" });

@@ -99,7 +99,8 @@ export async function holdForReview(
 /**
  * A read of one hold, waiting up to `waitSeconds` for a decision. `device` is the requesting
  * device (its proof is spent first; another device's hold is invisible to it), or null for
- * an admin or auditor. The device's first read of an approved hold releases the token.
+ * an admin or auditor. A device's read of an approved hold hands it the action token: the first
+ * releases it, later ones hand the same token again until it is redeemed or expires.
  */
 export async function waitOnHold(scope: ReviewScope, device: DeviceSession | null, id: string, waitSeconds: number): Promise<HoldAnswer> {
   const { env, deps } = scope;
@@ -118,7 +119,7 @@ export async function waitOnHold(scope: ReviewScope, device: DeviceSession | nul
     if (!visible(next)) throw new StateError("not_found", "no such review");
     hold = next;
   }
-  if (!device || hold.outcome !== "permit" || hold.released) return { hold };
+  if (!device || hold.outcome !== "permit") return { hold };
   return releaseToken(scope, hold, device);
 }
 
@@ -126,6 +127,10 @@ export async function waitOnHold(scope: ReviewScope, device: DeviceSession | nul
  * Hands the approved action to its device as a single-use token, exactly as a permit would
  * have. The holds mark it released only once `review.released` (naming the token's `jti`)
  * and every earlier entry of the hold are in the device log; the token is signed after that.
+ * A hold released before hands the same token again — same `jti`, same issue time, so the same
+ * expiry and, Ed25519 being deterministic, the same bytes for the same session — while the
+ * device has not redeemed, refused or had it revoked: an answer lost on the way costs the device
+ * a read, not a second review, and no read adds authority (one `jti`, spent once).
  */
 async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceSession): Promise<HoldAnswer> {
   const { env, deps } = scope;
@@ -134,9 +139,9 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
   const released = await holds.release({ id: hold.id, device: device.deviceId, jti: deps.newId(), now });
   if (!released.ok) {
     if (released.code === "review_evidence_pending") throw new StateError(released.code, "the hold's evidence is not in the device log yet");
-    // Another read released it first: the token went there.
     return { hold: (await holds.state(hold.id, now)) ?? hold };
   }
+  if (released.repeated && (await deps.deviceStore(env, device.tenant, device.deviceId).actionTokenSettled(released.jti))) return { hold: released.hold };
   const { record } = released.hold.shown;
   const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
     device: device.deviceId,
@@ -153,9 +158,11 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
       targets: record.action.targets,
       ...(record.action.inputs_sha256 !== null ? { inputs_sha256: record.action.inputs_sha256 } : {}),
     },
-    now,
+    now: released.releasedAt,
     ttlSeconds: released.hold.token_ttl,
   });
+  // Handed again past its expiry, it would only be refused at redemption.
+  if (expiresAt <= now) return { hold: released.hold };
   return { hold: released.hold, token: { value: token, expiresAt } };
 }
 

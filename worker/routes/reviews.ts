@@ -39,7 +39,7 @@ const HoldSchema = z
     approvals: z.array(z.object({ reviewer: z.string(), at: z.string() })),
     approvers_required: z.int(),
     decided_at: z.string().nullable(),
-    released: z.boolean().openapi({ description: "Whether the action token was already handed to the device (it is, once)" }),
+    released: z.boolean().openapi({ description: "Whether the action token was released to the device (its release is logged once, as review.released)" }),
     record: HoldRecordSchema,
     hold_sha256: Sha256HexSchema.openapi({ description: "SHA-256 of the canonical record, tier, deadline and approvers required, as shown" }),
     tickets: z
@@ -49,7 +49,7 @@ const HoldSchema = z
   .openapi("Hold");
 
 const DeviceHoldSchema = HoldSchema.extend({
-  token: z.string().optional().openapi({ description: "On the first read after approval: the single-use action token, as a permit would carry" }),
+  token: z.string().optional().openapi({ description: "On a device's read after approval: the single-use action token, as a permit would carry; the same token on every read until it is redeemed or expires" }),
   token_expires_at: z.string().optional(),
 }).openapi("HoldForDevice");
 
@@ -94,10 +94,10 @@ reviews.openapi(
     path: "/v1/reviews/{id}",
     operationId: "getReview",
     tags: ["reviews"],
-    summary: "Wait on a hold: pending, approved (with the action token, once), rejected or expired",
+    summary: "Wait on a hold: pending, approved (with the action token), rejected or expired",
     description:
       "The device that raised the hold polls, or long-polls with `wait` (seconds, at most 25): the answer comes as soon as the hold is decided. " +
-      "The first read after an approval carries the action token; `released` says it was handed out. Admins and auditors may read any hold, without a token. " +
+      "A device's read after an approval carries the action token — the same one on every read until it is redeemed, revoked or expires, so an answer lost on the way costs a read, not a second review; `released` says it was released. Admins and auditors may read any hold, without a token. " +
       "`review_evidence_pending` (503): the hold is approved but its evidence is not in the device log yet, so no token is issued; poll again.",
     security: [...deviceSecurity, ...bearerSecurity],
     request: {
