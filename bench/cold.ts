@@ -15,7 +15,8 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 import { WardenClient, generateDeviceKey } from "../cli/client.ts";
 import { activateDefault } from "./bundles.ts";
 import { DECISION } from "./http.ts";
-import { benchSecrets, bundleWorker, freePort, startServer, wranglerConfig } from "./server.ts";
+import { freePort } from "../test/free-port.ts";
+import { benchSecrets, bundleWorker, startServer, wranglerConfig } from "./server.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 

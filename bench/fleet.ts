@@ -24,8 +24,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WardenClient, generateDeviceKey } from "../cli/client.ts";
 import { activateDefault } from "./bundles.ts";
-import { DECISION, stats, type SideStats } from "./http.ts";
-import { benchSecrets, bundleWorker, freePort, startServer, type BenchServer } from "./server.ts";
+import { DECISION, inFlight, stats, type SideStats } from "./http.ts";
+import { freePort } from "../test/free-port.ts";
+import { benchSecrets, bundleWorker, startServer, type BenchServer } from "./server.ts";
 
 export interface FleetOptions {
   devices: number;
@@ -54,23 +55,6 @@ export interface FleetResults {
   storage: { objects: number; bytesPerDevice: number; diskBytesPerDevice: number; entriesPerDevice: number };
 }
 
-/** Runs `jobs` with `concurrency` in flight; returns each job's latency and the wall time. */
-async function inFlight(jobs: (() => Promise<void>)[], concurrency: number): Promise<{ latencies: number[]; wallMs: number }> {
-  const latencies: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++] as () => Promise<void>;
-        const start = performance.now();
-        await job();
-        latencies.push(performance.now() - start);
-      }
-    }),
-  );
-  return { latencies, wallMs: performance.now() - t0 };
-}
 
 /**
  * The database size of every SQLite file of the one Durable Object class with the most objects
@@ -145,13 +129,17 @@ export async function runFleet(options: FleetOptions, log: (line: string) => voi
       await client.openSession();
       clients[i] = client;
       if ((i + 1) % 1000 === 0) log(`  ${i + 1} devices registered, sessions open`);
+      return 0;
     });
     await inFlight(registrations, options.concurrency);
     const seconds = (performance.now() - t0) / 1000;
 
     const decideAs = (client: WardenClient) => async () => {
+      const start = performance.now();
       const { status, body } = await client.decide<{ decision?: string; token?: string; log?: unknown }>(DECISION);
+      const latency = performance.now() - start;
       if (status !== 200 || body.decision !== "permit" || !body.token || !body.log) throw new Error(`${client.deviceId}: expected a logged permit with a token, got ${status} ${JSON.stringify(body)}`);
+      return latency;
     };
     const wave = async (devices: number, perDevice: number): Promise<FleetWave> => {
       const latencies: number[] = [];
@@ -159,9 +147,9 @@ export async function runFleet(options: FleetOptions, log: (line: string) => voi
       for (let first = 0; first < devices; first += DEVICES_PER_PROCESS) {
         const last = Math.min(devices, first + DEVICES_PER_PROCESS);
         await restart();
-        // Warm-up on devices the wave does not use, so that it does not start on a cold isolate.
+        // Warm-up on the last ten devices, so that the wave does not start on a cold isolate.
         await inFlight(Array.from({ length: 200 }, (_, i) => decideAs(clients[clients.length - 1 - (i % 10)] as WardenClient)), options.concurrency);
-        const jobs: (() => Promise<void>)[] = [];
+        const jobs: (() => Promise<number>)[] = [];
         for (let round = 0; round < perDevice; round += 1) for (let i = first; i < last; i += 1) jobs.push(decideAs(clients[i] as WardenClient));
         const part = await inFlight(jobs, options.concurrency);
         latencies.push(...part.latencies);

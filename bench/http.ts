@@ -124,15 +124,23 @@ async function sequential(requests: Prepared[], check: Check, into: number[]): P
 }
 
 /** `requests` through `concurrency` workers; returns wall-clock ms and per-request latencies. */
-async function concurrent(requests: Prepared[], concurrency: number, check: Check): Promise<{ wallMs: number; latencies: number[] }> {
+function concurrent(requests: Prepared[], concurrency: number, check: Check): Promise<{ wallMs: number; latencies: number[] }> {
+  return inFlight(
+    requests.map((request) => () => send(request, check)),
+    concurrency,
+  );
+}
+
+/** Runs `jobs`, each answering its own latency in ms, `concurrency` at a time; returns the latencies and the wall time. */
+export async function inFlight(jobs: (() => Promise<number>)[], concurrency: number): Promise<{ wallMs: number; latencies: number[] }> {
   const latencies: number[] = [];
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < requests.length) {
-        const request = requests[next++] as Prepared;
-        latencies.push(await send(request, check));
+      while (next < jobs.length) {
+        const job = jobs[next++] as () => Promise<number>;
+        latencies.push(await job());
       }
     }),
   );

@@ -5,7 +5,6 @@
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
@@ -162,16 +161,4 @@ export async function startServer(options: ServerOptions = {}): Promise<BenchSer
   });
   const url = (await mf.ready).toString().replace(/\/+$/, "");
   return { mf, url, adminToken: secrets.adminToken, tenant, publisherKey: secrets.publisherKey, secrets };
-}
-
-/** A port nothing listens on now, for every process of the run to take in turn. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
-    });
-  });
 }

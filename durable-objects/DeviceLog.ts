@@ -235,8 +235,7 @@ export class DeviceLog extends DurableObject<Env> {
   register(record: DeviceRecord, now: number, by?: string): Outcome<{ log: AppendedEntry }> {
     return this.transaction(() => {
       if (this.readDevice()) return { ok: false, code: "already_exists" } as const;
-      this.sql.exec("INSERT INTO device (singleton, record) VALUES (1, ?)", JSON.stringify(record));
-      this.deviceRecord = undefined;
+      this.writeDevice(record);
       const log = this.appendInTransaction(
         record.id,
         "device.registered",
@@ -743,10 +742,7 @@ export class DeviceLog extends DurableObject<Env> {
     if (follow.type === "device.quarantined") {
       const record = this.readDevice();
       // A disabled device stays disabled: a playbook only ever narrows what a device may do.
-      if (record && record.status === "active") {
-        this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...record, status: "quarantined" }));
-        this.deviceRecord = undefined;
-      }
+      if (record && record.status === "active") this.writeDevice({ ...record, status: "quarantined" });
       const reason = String(follow.data["reason"] ?? "");
       this.noteStanding(log.seq, "device.quarantined", { by, reason, now });
       this.history.queueAdmin("admin.device_quarantined", { device, by, reason, jti: null, device_log: { seq: log.seq, hash: log.hash } }, now);
@@ -795,8 +791,7 @@ export class DeviceLog extends DurableObject<Env> {
       if (device.status === "disabled") return { ok: false, code: "device_disabled" } as const;
       const hold = status === "active" ? this.history.clearHold() : null;
       const changed = device.status !== status || hold !== null;
-      this.sql.exec("UPDATE device SET record = ? WHERE singleton = 1", JSON.stringify({ ...device, status }));
-      this.deviceRecord = undefined;
+      this.writeDevice({ ...device, status });
       // Logged even when it changes nothing: an admin's repeated order is part of the record.
       const log = this.appendInTransaction(device.id, type, { by: args.by, reason: args.reason, changed }, args.now);
       this.noteStanding(log.seq, type, args);
@@ -854,6 +849,12 @@ export class DeviceLog extends DurableObject<Env> {
       this.deviceRecord = row ? (JSON.parse(row.record) as DeviceRecord) : null;
     }
     return this.deviceRecord;
+  }
+
+  /** The one way the device row is written: the object's copy is read again after it. */
+  private writeDevice(record: DeviceRecord): void {
+    this.sql.exec("INSERT INTO device (singleton, record) VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE SET record = excluded.record", JSON.stringify(record));
+    this.deviceRecord = undefined;
   }
 
   /** Forgets spent values and sessions past their expiry, at most once per {@link SWEEP_MS}: an expired one is refused by its expiry already. */

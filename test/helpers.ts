@@ -168,3 +168,14 @@ export async function logOf(client: WardenClient): Promise<LogEntry[]> {
   const { body } = await client.request<{ entries: LogEntry[] }>("GET", `/v1/devices/${client.deviceId}/log?limit=1000`, undefined, { authorization: `Bearer ${env.ADMIN_TOKEN}` });
   return body.entries;
 }
+
+/** Polls `probe` until it returns a value, for at most `ms`: for what happens after a commit by design (event forwards, deliveries). */
+export async function eventually<T>(probe: () => Promise<T | null>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -9,7 +9,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +18,7 @@ import type { JWK } from "jose";
 import { bundleStatement, signBundle, type BundleSources } from "../worker/policy/artifact.ts";
 import { initSync } from "../worker/policy/cedar.ts";
 import { compileSources } from "../worker/policy/compile.ts";
+import { freePort } from "./free-port.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 // Artifacts are compiled here, as `warden bundle build` compiles them; vitest's module runner has no
@@ -47,17 +47,6 @@ export interface LocalWarden {
 export interface WardenOptions {
   /** A bundle for the devices of one group (a canary), beside the example bundle for every other device. */
   canary?: { sources: BundleSources; group: string };
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", CI: "true" };

@@ -5,7 +5,7 @@ import type { OcsfEvent } from "../../worker/events/ocsf.ts";
 import type { EventPage } from "../../worker/events/feed.ts";
 import { configure, deviceStub, restart } from "../audit-helpers.ts";
 import { expectValidOcsf } from "../ocsf.ts";
-import { BASE_URL, activate, defaultSources, fileAction, logOf, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
+import { BASE_URL, activate, defaultSources, eventually, fileAction, logOf, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 
 const permitAll = { ...defaultSources, policies: '@id("permit-all")\npermit (principal, action, resource);\n' };
 const write = fileAction("file.write", "/home/dev/workspace/src/app.ts");
@@ -24,17 +24,6 @@ async function sinkView(sink: SinkName): Promise<SinkView> {
 
 async function armSink(sink: SinkName, arming: { times?: number; always?: boolean }): Promise<void> {
   await siem.fetch("http://sink/fail", { method: "POST", body: JSON.stringify({ sink, ...arming }) });
-}
-
-/** Polls `probe` until it returns a value, for at most `ms` (deliveries are asynchronous by design). */
-async function eventually<T>(probe: () => Promise<T | null>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function feedPage(fetch: Fetch, query: string, token = env.AUDITOR_TOKEN): Promise<{ status: number; body: EventPage & { code?: string } }> {

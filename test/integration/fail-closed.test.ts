@@ -12,6 +12,17 @@ async function deviceOnOwnTenant(deps?: Partial<Deps>) {
   return { tenant, client };
 }
 
+/** The real device objects, except that `method` fails as an unreachable object would. */
+function storeFailing(method: string): Deps["deviceStore"] {
+  return (environment, tenantName, id) =>
+    new Proxy(runtimeDeps.deviceStore(environment, tenantName, id), {
+      get(target, property, receiver) {
+        if (property === method) return () => Promise.reject(new Error("storage unavailable"));
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+}
+
 async function lastEntry(tenant: string, deviceId: string): Promise<LogEntry> {
   const response = await workerFetch({ tenant })(
     new Request(`https://warden.test/v1/devices/${deviceId}/log?limit=1000`, { headers: { authorization: `Bearer ${env.AUDITOR_TOKEN}` } }),
@@ -89,20 +100,23 @@ forbid (principal, action, resource) when { context.now * 1000000000 * 100000000
   it("a log append that throws: deny without a token, and no log position claimed", async () => {
     const tenant = uniqueId("tenant");
     await activate(defaultSources, tenant);
-    const brokenStore: Deps["deviceStore"] = (environment, tenantName, id) => {
-      const real = runtimeDeps.deviceStore(environment, tenantName, id);
-      return new Proxy(real, {
-        get(target, property, receiver) {
-          if (property === "recordDecisions") return () => Promise.reject(new Error("storage unavailable"));
-          return Reflect.get(target, property, receiver) as unknown;
-        },
-      });
-    };
-    const client = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: brokenStore } }) });
+    const client = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: storeFailing("recordDecisions") } }) });
     const { status, body } = await client.decide(fileAction("file.write", "/home/dev/workspace/a"));
     expect(status).toBe(200);
     expect(body).toMatchObject({ decision: "deny", reason_code: "log_append_failed", log: null });
     expect(body.token).toBeUndefined();
+  });
+
+  it("a history read that throws: deny internal_error, logged, without a token", async () => {
+    const tenant = uniqueId("tenant");
+    await activate(defaultSources, tenant);
+    const client = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: storeFailing("readHistory") } }) });
+    const { status, body } = await client.decide(fileAction("file.write", "/home/dev/workspace/a"));
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ decision: "deny", reason_code: "internal_error" });
+    expect(body.token).toBeUndefined();
+    expect(body.log?.seq).toBeGreaterThan(0);
+    expect((await lastEntry(tenant, client.deviceId)).data).toMatchObject({ decision: "deny", reason_code: "internal_error" });
   });
 
   it("an unexpected exception while issuing the action token", async () => {

@@ -6,7 +6,7 @@ import type { OcsfEvent } from "../../worker/events/ocsf.ts";
 import { vaultKey } from "../../worker/privacy/vault.ts";
 import { asPerson } from "../access-helpers.ts";
 import { configure, deviceStub, runAlarms } from "../audit-helpers.ts";
-import { BASE_URL, activate, agent, defaultSources, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
+import { BASE_URL, activate, agent, defaultSources, eventually, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 
 // Masking and the vault (docs/privacy.md): a tenant of this file's own whose bundle hashes,
 // tokenises and drops, so no other test's log changes.
@@ -236,13 +236,3 @@ describe("the vault", () => {
   });
 });
 
-/** Polls `probe` until it returns a value (events reach the feed after the commit, by design). */
-async function eventually<T>(probe: () => Promise<T | null>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -211,7 +211,7 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   const readsHistory = choice.ok && choice.bundle.history.read.length > 0;
   // A device this isolate has not decided for yet: both reads go to its object at once, not one after the other.
   const [read, consentsRead] = await Promise.all([
-    readsHistory && known?.spec !== spec ? readHistory(store, session, bundle as DecisionBundle, now) : Promise.resolve(readsHistory ? (known?.snapshot ?? null) : null),
+    !readsHistory ? null : known?.spec === spec ? known.snapshot : readHistory(store, session, bundle as DecisionBundle, now),
     knownConsents.get(deviceKey) ?? firstConsents(ctx, session),
   ]);
   let history: HistorySnapshot | ReasonCode | null = read;

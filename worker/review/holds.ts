@@ -141,7 +141,6 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
     if (released.code === "review_evidence_pending") throw new StateError(released.code, "the hold's evidence is not in the device log yet");
     return { hold: (await holds.state(hold.id, now)) ?? hold };
   }
-  if (released.repeated && (await deps.deviceStore(env, device.tenant, device.deviceId).actionTokenSettled(released.jti))) return { hold: released.hold };
   const { record } = released.hold.shown;
   const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
     device: device.deviceId,
@@ -161,8 +160,9 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
     now: released.releasedAt,
     ttlSeconds: released.hold.token_ttl,
   });
-  // Handed again past its expiry, it would only be refused at redemption.
+  // Handed again past its expiry, or after the device used it, it would only be refused at redemption.
   if (expiresAt <= now) return { hold: released.hold };
+  if (released.repeated && (await deps.deviceStore(env, device.tenant, device.deviceId).actionTokenSettled(released.jti))) return { hold: released.hold };
   return { hold: released.hold, token: { value: token, expiresAt } };
 }
 
