@@ -422,12 +422,12 @@ if (results.fleet) {
   out.push(
     `K. fleet: ${f.registration.devices} devices (each its own Durable Object) on local workerd, production entry; decisions through WardenClient ` +
       `(a DPoP proof signed in Node per request), ${f.options.concurrency} in flight, spread round-robin over the active devices; ` +
-      `registration and each wave in a fresh process over the persisted state, a wave over more than 2,500 devices in several processes in turn`,
+      `registration and each wave in one fresh process over the persisted state, with workerd's rollout gates on (bench/fleet.ts: SQLite's heap cap as on Cloudflare)`,
   );
   out.push(`registration and session of every device: ${f.registration.seconds.toFixed(0)} s (${f.registration.rps.toFixed(0)} req/s over 3 requests per device)`);
   const widths = [24, 10, 9, 9, 9, 8];
   out.push(row(["active devices", "requests", "p50 ms", "p99 ms", "mean ms", "req/s"], widths));
-  for (const w of [f.alone, ...f.waves]) out.push(row([w.devices === 1 ? "1 (one device alone)" : w.processes > 1 ? `${w.devices} (${w.processes} processes)` : w.devices, w.requests, ms(w.latency.p50), ms(w.latency.p99), ms(w.latency.mean), w.rps.toFixed(0)], widths));
+  for (const w of [f.alone, ...f.waves]) out.push(row([w.devices === 1 ? "1 (one device alone)" : w.devices, w.requests, ms(w.latency.p50), ms(w.latency.p99), ms(w.latency.mean), w.rps.toFixed(0)], widths));
   out.push(`storage per device: a ${(f.storage.bytesPerDevice / 1024).toFixed(1)} KiB database (${f.storage.objects} objects, ~${f.storage.entriesPerDevice.toFixed(1)} log entries each); ${(f.storage.diskBytesPerDevice / 1024).toFixed(1)} KiB of local files with the write-ahead log workerd left uncheckpointed`);
 }
 out.push("");
