@@ -98,6 +98,44 @@ describe("warden hook claude-code, PreToolUse", () => {
     expect(types).toEqual(expect.arrayContaining(["decision", "review.approved", "review.released", "action.redeemed"]));
   });
 
+  it("review approved, but its action token revoked before the hook could read it → deny saying so, never allow", async () => {
+    const waiting = await Device.register(ctx, { group: HOOK_GROUP });
+    const reviewer = await enrolledReviewer(ctx, `rosa-${Date.now()}`);
+    // The hook's first read of the hold is held back until the hold is approved, then delivered
+    // twice: the first delivery's answer (the token) is taken elsewhere and the token revoked; the
+    // hook's own delivery is then a replayed proof, and its fresh read finds the approval without a token.
+    let intercepted = false;
+    const interfering = async (request: Request) => {
+      const path = new URL(request.url).pathname;
+      if (!intercepted && request.method === "GET" && path.startsWith("/v1/reviews/")) {
+        intercepted = true;
+        await approve(ctx, reviewer, decodeURIComponent(path.slice("/v1/reviews/".length)));
+        const taken = (await (await fetch(request.clone())).json()) as { status: string; token?: string };
+        expect(taken.status).toBe("approved");
+        const { jti } = JSON.parse(Buffer.from(String(taken.token).split(".")[1] ?? "", "base64url").toString("utf8")) as { jti: string };
+        const revoked = await fetch(`${ctx.api}/v1/actions/revoke`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ctx.adminToken}`, "content-type": "application/json" },
+          body: JSON.stringify({ device: waiting.id, jti, reason: "taken by another reader" }),
+        });
+        expect(revoked.status).toBe(200);
+      }
+      return fetch(request);
+    };
+    const options = { mapping: claudeCode, url: ctx.api, device: waiting.id, keyPath: waiting.keyPath, stateRoot: waiting.stateDir, reviewWaitMs: 30_000, timeoutMs: 10_000, agentVersion: "test" };
+    const answer = await preToolUse(parseHookInput(input("pre-webfetch")), { ...options, fetch: interfering });
+    expect(intercepted).toBe(true);
+    expect(JSON.parse(answer.stdout)).toEqual({
+      hookSpecificOutput: {
+        hookEventName: "PreToolUse",
+        permissionDecision: "deny",
+        permissionDecisionReason: expect.stringMatching(/^Warden: review \S+ was approved, but its action token was already used or has expired; retry the action \(decision \S+\)$/),
+      },
+    });
+    expect((await waiting.log()).map((entry) => entry.type)).toEqual(expect.arrayContaining(["review.approved", "review.released", "action.revoked"]));
+    expect((await waiting.log()).map((entry) => entry.type)).not.toContain("action.redeemed");
+  });
+
   it("review that nobody decides within --review-wait → deny naming the hold and where to approve it", async () => {
     const run = await device.hook("claude-code", input("pre-websearch"), ["--review-wait", "1"]);
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
