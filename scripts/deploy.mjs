@@ -24,6 +24,7 @@
 
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { bearerToken } from "./bearer-token.mjs";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -35,14 +36,6 @@ import { parseArgs } from "node:util";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 const wranglerBin = process.env.WARDEN_WRANGLER ?? createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
-
-/** 32 random bytes in base64url, never starting with "-", which a command line would read as an option (`--admin-token -x…`). */
-function bearerToken() {
-  for (;;) {
-    const token = randomBytes(32).toString("base64url");
-    if (!token.startsWith("-")) return token;
-  }
-}
 
 /** The secrets the worker reads (env.d.ts), and how a missing one can be made here. */
 const SECRETS = [

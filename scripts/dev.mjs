@@ -25,6 +25,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { bearerToken } from "./bearer-token.mjs";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isIP } from "node:net";
@@ -141,14 +142,6 @@ function devVars() {
   return Object.fromEntries(
     [...readFileSync(DEV_VARS, "utf8").matchAll(/^\s*([A-Z_][A-Z0-9_]*)=(.*)$/gm)].map(([, name, value]) => [name, value.replace(/^'(.*)'$/, "$1")]),
   );
-}
-
-/** 32 random bytes in base64url, never starting with "-", which a command line would read as an option (`--admin-token -x…`). */
-function bearerToken() {
-  for (;;) {
-    const token = randomBytes(32).toString("base64url");
-    if (!token.startsWith("-")) return token;
-  }
 }
 
 function ensureDevVars() {

@@ -8,6 +8,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { bearerToken } from "../scripts/bearer-token.mjs";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -56,8 +57,9 @@ export async function startWarden(options: WardenOptions = {}): Promise<LocalWar
   const persist = join(dir, "state");
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const url = `http://localhost:${port}`;
-  const adminToken = randomBytes(32).toString("base64url");
-  const auditorToken = randomBytes(32).toString("base64url");
+  // Tests pass them on command lines (`--admin-token <token>`), where a leading "-" reads as an option.
+  const adminToken = bearerToken();
+  const auditorToken = bearerToken();
   const jwk = () => generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" }) as JWK;
   const publisher = jwk();
   const { d: _private, ...publisherPublic } = publisher;
