@@ -11,6 +11,15 @@
  * wave starts with the objects or isolate caches another left warm.
  */
 
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { WardenClient, generateDeviceKey } from "../cli/client.ts";
+import { activateDefault } from "./bundles.ts";
+import { DECISION, inFlight, stats, type SideStats } from "./http.ts";
+import { freePort } from "../test/free-port.ts";
+import { benchSecrets, bundleWorker, startServer, type BenchServer } from "./server.ts";
+
 /**
  * Local workerd caps SQLite's heap for its whole process at 512 MiB (src/workerd/util/sqlite.c++);
  * Cloudflare raises it to 8 GiB with the `increase-sqlite-hard-heap-limit` rollout gate. A device's
@@ -21,14 +30,6 @@
  * name a single gate, so the fleet's processes run with all of workerd's rollout gates on.
  */
 const FLEET_ENV = { WORKERD_ALL_AUTOGATES: "1" } as const;
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { WardenClient, generateDeviceKey } from "../cli/client.ts";
-import { activateDefault } from "./bundles.ts";
-import { DECISION, inFlight, stats, type SideStats } from "./http.ts";
-import { freePort } from "../test/free-port.ts";
-import { benchSecrets, bundleWorker, startServer, type BenchServer } from "./server.ts";
 
 export interface FleetOptions {
   devices: number;
