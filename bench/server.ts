@@ -21,12 +21,14 @@ interface WranglerConfig {
   r2_buckets?: { binding: string }[];
   vars?: Record<string, string>;
   rules?: { type: string; globs: string[] }[];
+  minify?: boolean;
+  keep_names?: boolean;
 }
 
 /** wrangler.jsonc, read so that the bench server has exactly the configured bindings, flags and vars. */
 export function wranglerConfig(): WranglerConfig {
   const text = readFileSync(resolve(root, "wrangler.jsonc"), "utf8");
-  // JSONC: drop whole-line comments (the file has none today) before parsing.
+  // JSONC: drop whole-line comments before parsing.
   return JSON.parse(text.replace(/^\s*\/\/.*$/gm, "")) as WranglerConfig;
 }
 
@@ -53,6 +55,7 @@ const textModules: Plugin = {
 
 /** Bundles a bench entry (bench/worker.ts, bench/audit-worker.ts) as wrangler would. */
 export async function bundleWorker(entry = "bench/worker.ts"): Promise<string> {
+  const { minify = false, keep_names: keepNames = true } = wranglerConfig();
   const result = await build({
     entryPoints: [resolve(root, entry)],
     bundle: true,
@@ -64,6 +67,8 @@ export async function bundleWorker(entry = "bench/worker.ts"): Promise<string> {
     mainFields: ["browser", "module", "main"],
     external: ["cloudflare:*", "node:*"],
     plugins: [wasmAsModule, textModules],
+    minify,
+    keepNames,
     logLevel: "warning",
   });
   const file = result.outputFiles[0];
