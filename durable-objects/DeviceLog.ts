@@ -816,10 +816,11 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /**
-   * `session_revoked` when the session was revoked, or is not one this object opened: a session
-   * is honoured only while its row says so, so revoking every session needs no clock comparison.
+   * `session_revoked` when the session was revoked, has expired, or is not one this object
+   * opened. A session's row lives as long as its token (`exp` is rounded down to the second), so
+   * no valid token finds it expired; sessions seen live are remembered until their expiry or the
+   * next revocation, so a decision reads no row for them.
    */
-  /** A session's row lives as long as its token (`exp` is rounded down to the second), so no valid token finds it expired. */
   private sessionRefusal(session: DeviceCall["session"], now: number): "session_revoked" | null {
     this.sweepExpired(now);
     const known = this.liveSessions.get(session.id);

@@ -23,6 +23,14 @@ function storeFailing(method: string): Deps["deviceStore"] {
     });
 }
 
+/** A workspace write decided for a fresh device of a fresh tenant while its object's `method` fails. */
+async function decideWhileFailing(method: string) {
+  const tenant = uniqueId("tenant");
+  await activate(defaultSources, tenant);
+  const client = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: storeFailing(method) } }) });
+  return { tenant, client, ...(await client.decide(fileAction("file.write", "/home/dev/workspace/a"))) };
+}
+
 async function lastEntry(tenant: string, deviceId: string): Promise<LogEntry> {
   const response = await workerFetch({ tenant })(
     new Request(`https://warden.test/v1/devices/${deviceId}/log?limit=1000`, { headers: { authorization: `Bearer ${env.AUDITOR_TOKEN}` } }),
@@ -98,20 +106,14 @@ forbid (principal, action, resource) when { context.now * 1000000000 * 100000000
   });
 
   it("a log append that throws: deny without a token, and no log position claimed", async () => {
-    const tenant = uniqueId("tenant");
-    await activate(defaultSources, tenant);
-    const client = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: storeFailing("recordDecisions") } }) });
-    const { status, body } = await client.decide(fileAction("file.write", "/home/dev/workspace/a"));
+    const { status, body } = await decideWhileFailing("recordDecisions");
     expect(status).toBe(200);
     expect(body).toMatchObject({ decision: "deny", reason_code: "log_append_failed", log: null });
     expect(body.token).toBeUndefined();
   });
 
   it("a history read that throws: deny internal_error, logged, without a token", async () => {
-    const tenant = uniqueId("tenant");
-    await activate(defaultSources, tenant);
-    const client = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: storeFailing("readHistory") } }) });
-    const { status, body } = await client.decide(fileAction("file.write", "/home/dev/workspace/a"));
+    const { tenant, client, status, body } = await decideWhileFailing("readHistory");
     expect(status).toBe(200);
     expect(body).toMatchObject({ decision: "deny", reason_code: "internal_error" });
     expect(body.token).toBeUndefined();

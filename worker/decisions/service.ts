@@ -145,15 +145,15 @@ async function factsFor(ctx: ServiceContext, bundle: CompiledBundle, request: Ac
 
 /** The device's whole history state, which this isolate then keeps moving past its own decisions; a failure to read it denies (`internal_error`). */
 async function readHistory(store: ReturnType<ServiceContext["deps"]["deviceStore"]>, session: DeviceSession, bundle: DecisionBundle, now: number): Promise<HistorySnapshot | ReasonCode> {
+  let read;
   try {
-    const read = await store.readHistory({ bundle, now });
-    if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
-    return read.snapshot as HistorySnapshot;
+    read = await store.readHistory({ bundle, now });
   } catch (error) {
-    if (error instanceof StateError) throw error;
     console.error(JSON.stringify({ event: "decision.history_read_failed", device: session.deviceId, error: String(error) }));
     return "internal_error";
   }
+  if (!read.ok) throw new StateError(read.code, "the device's history cannot be read");
+  return read.snapshot as HistorySnapshot;
 }
 
 /** The deciding bundle, chosen once per request to the API: every decision of a batch is made under the same one. */
@@ -210,12 +210,10 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   // A bundle whose policies read no feature decides without reading history; the object still keeps it at the append.
   const readsHistory = choice.ok && choice.bundle.history.read.length > 0;
   // A device this isolate has not decided for yet: both reads go to its object at once, not one after the other.
-  const [read, consentsRead] = await Promise.all([
+  let [history, consents] = await Promise.all([
     !readsHistory ? null : known?.spec === spec ? known.snapshot : readHistory(store, session, bundle as DecisionBundle, now),
     knownConsents.get(deviceKey) ?? firstConsents(ctx, session),
   ]);
-  let history: HistorySnapshot | ReasonCode | null = read;
-  let consents = consentsRead;
   let turn = history !== null && typeof history === "object" ? history.turn : null;
   let historyAttempts = 1;
   let consentAttempts = 1;
