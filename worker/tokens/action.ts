@@ -30,8 +30,12 @@ export interface ActionTokenClaims {
   expiresAt: number;
 }
 
-/** Issues the single-use token for a permitted action, bound to the device key by `cnf.jkt`. */
-export async function issueActionToken(
+/**
+ * Issues the single-use token for a permitted action, bound to the device key by `cnf.jkt`. Not
+ * `async`: it hands back signWardenJwt's promise rather than wrapping it in another, one
+ * resolution less on every permit.
+ */
+export function issueActionToken(
   key: SigningKey,
   args: {
     device: string;

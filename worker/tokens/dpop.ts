@@ -24,6 +24,9 @@ export function devicePublicJwk(jwk: JWK): { jwk: JWK; alg: DeviceKeyAlgorithm }
   throw new VerificationError("invalid_dpop_proof", "device keys must be Ed25519 or P-256");
 }
 
+/** One encoder for the isolate, as worker/tokens/jwt.ts has: every request's proof is encoded once to be verified. */
+const utf8 = new TextEncoder();
+
 /**
  * Device keys by their public members: a device signs every request with the same key, so its
  * thumbprint is computed and the key imported once per isolate, not per proof.
@@ -78,7 +81,7 @@ function accessTokenHash(token: string): Promise<string> {
   let hash = athOf.get(token);
   if (!hash) {
     if (athOf.size >= MAX_ATH) athOf.clear();
-    hash = crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)).then((digest) => base64url.encode(new Uint8Array(digest)));
+    hash = crypto.subtle.digest("SHA-256", utf8.encode(token)).then((digest) => base64url.encode(new Uint8Array(digest)));
     athOf.set(token, hash);
   }
   return hash;
@@ -129,7 +132,7 @@ export async function verifyDpopProof(proof: string | undefined, expect: DpopExp
   if (!SIGNATURE.test(signature)) throw new VerificationError("invalid_dpop_proof", "the signature is not 64 bytes of base64url");
   let valid = false;
   try {
-    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, base64url.decode(signature), new TextEncoder().encode(proof.slice(0, signatureAt)));
+    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, base64url.decode(signature), utf8.encode(proof.slice(0, signatureAt)));
   } catch (cause) {
     throw new VerificationError("invalid_dpop_proof", "the DPoP proof does not verify: the signature cannot be checked", { cause });
   }
