@@ -55,6 +55,8 @@ export interface HttpResults {
   breakdown: Record<string, number | null>;
   /** Microseconds per operation inside the device's Durable Object: proof spend, bare insert, recordDecisions, the chain floor's insert. */
   storageUs: Record<string, number>;
+  /** Each step ÷ its primitive, timed in alternating batches: the median of the batches' own ratios (dpopVerify, actionTokenSign, proofSpend, recordDecisions). */
+  stepRatios: Record<string, number>;
   /** compileBundle() of the default bundle in the isolate, warm, median of 3, ms. */
   compileDefaultMs: number;
   firstDecision: DecisionResponse;
@@ -295,7 +297,13 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
   });
   const breakdownText = await breakdownResponse.text();
   if (!breakdownResponse.ok) throw new Error(`breakdown answered ${breakdownResponse.status}: ${breakdownText}`);
-  const breakdown = JSON.parse(breakdownText) as { verdict: string; compileDefaultMs: number; timings: Record<string, { us: number } | { error: string }>; storage: Record<string, number> };
+  const breakdown = JSON.parse(breakdownText) as {
+    verdict: string;
+    compileDefaultMs: number;
+    timings: Record<string, { us: number } | { error: string }>;
+    ratios: Record<string, number>;
+    storage: Record<string, number>;
+  };
   for (const [name, timing] of Object.entries(breakdown.timings)) if ("error" in timing) log(`  breakdown step ${name} failed: ${timing.error}`);
   log(`  in-isolate breakdown done`);
 
@@ -304,6 +312,7 @@ export async function runHttp(url: string, adminToken: string, options: HttpOpti
     compileDefaultMs: breakdown.compileDefaultMs,
     breakdown: Object.fromEntries(Object.entries(breakdown.timings).map(([name, timing]) => [name, "us" in timing ? timing.us : null])),
     storageUs: breakdown.storage,
+    stepRatios: breakdown.ratios,
     decision: stats(decisionMs),
     chain: stats(chainMs),
     append: stats(appendMs),

@@ -152,9 +152,11 @@ export interface ColdFirstDecision {
   wallMs: number;
   /** The same in processes whose first request used Cedar on a bundle of its own (/bench/policy/warm): the bundle's own share. */
   afterWarmTotalMs: number;
-  /** That first use of Cedar in a new isolate (V8 compiling the wasm functions it calls), median ms. */
+  /** That first use of Cedar in a new isolate (V8 compiling the wasm functions it calls), median ms: one policy preparsed, one request evaluated. */
   cedarFirstUseMs: number;
-  all: { loadMs: number; decideMs: number; totalMs: number; wallMs: number; afterWarmTotalMs: number; cedarFirstUseMs: number }[];
+  cedarFirstPreparseMs: number;
+  cedarFirstEvaluateMs: number;
+  all: { loadMs: number; decideMs: number; totalMs: number; wallMs: number; afterWarmTotalMs: number; cedarFirstUseMs: number; cedarFirstPreparseMs: number; cedarFirstEvaluateMs: number }[];
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
@@ -165,8 +167,10 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * and in each /bench/policy/cold times, inside the new isolate, what its first decision needs of
  * the bundle — pointer and artifact read from R2, verified and opened, the slice parsed,
  * decide(). In every other process it is the very first request; in the others it follows one
- * use of Cedar on a tiny bundle of its own, which separates the bundle's share from the cost of
- * Cedar's first use in any isolate (V8 compiling the wasm functions a call reaches).
+ * use of Cedar on a policy of its own (one preparse, one evaluation, and no other Cedar call
+ * before them), which separates the cost of Cedar's first use in any isolate (V8 compiling the
+ * wasm functions a call reaches) from the rest: the bundle's share and the worker's own code
+ * running for the first time.
  */
 export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "default", request: unknown, runs: number, log: (line: string) => void = () => {}): Promise<ColdFirstDecision> {
   const dir = mkdtempSync(join(tmpdir(), "warden-bench-cold-"));
@@ -186,15 +190,17 @@ export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "d
     }
     const all: ColdFirstDecision["all"] = [];
     type Cold = { loadMs: number; decideMs: number; totalMs: number; policies: number; verdict: { decision: string } };
-    const fresh = async (warmFirst: boolean): Promise<{ answer: Cold; wallMs: number; cedarFirstUseMs: number }> => {
+    type Warm = { preparseMs: number; evaluateMs: number; decideMs: number; decision: string };
+    const fresh = async (warmFirst: boolean): Promise<{ answer: Cold; wallMs: number; warm: Warm }> => {
       const server = await startServer({ persistRoot: dir, secrets, script });
       try {
-        const warm = warmFirst ? await post<{ decideMs: number }>(`${server.url}/bench/policy/warm`, {}, log) : { decideMs: Number.NaN };
+        const warm = warmFirst ? await post<Warm>(`${server.url}/bench/policy/warm`, {}, log) : { preparseMs: Number.NaN, evaluateMs: Number.NaN, decideMs: Number.NaN, decision: "allow" };
+        if (warm.decision !== "allow") throw new Error(`Cedar's first use answered ${warm.decision}, not allow`);
         const t0 = performance.now();
         const answer = await post<Cold>(`${server.url}/bench/policy/cold`, { request }, log);
         const wallMs = performance.now() - t0;
         if (answer.verdict.decision !== "permit") throw new Error(`the cold decision at ${policies} policies was ${JSON.stringify(answer.verdict)}, not a permit`);
-        return { answer, wallMs, cedarFirstUseMs: warm.decideMs };
+        return { answer, wallMs, warm };
       } finally {
         await server.mf.dispose();
       }
@@ -202,7 +208,16 @@ export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "d
     for (let run = 0; run < runs; run += 1) {
       const cold = await fresh(false);
       const warmed = await fresh(true);
-      all.push({ loadMs: cold.answer.loadMs, decideMs: cold.answer.decideMs, totalMs: cold.answer.totalMs, wallMs: cold.wallMs, afterWarmTotalMs: warmed.answer.totalMs, cedarFirstUseMs: warmed.cedarFirstUseMs });
+      all.push({
+        loadMs: cold.answer.loadMs,
+        decideMs: cold.answer.decideMs,
+        totalMs: cold.answer.totalMs,
+        wallMs: cold.wallMs,
+        afterWarmTotalMs: warmed.answer.totalMs,
+        cedarFirstUseMs: warmed.warm.decideMs,
+        cedarFirstPreparseMs: warmed.warm.preparseMs,
+        cedarFirstEvaluateMs: warmed.warm.evaluateMs,
+      });
     }
     log(`  fresh isolates, ${policies} policies: first decision ${all.map((one) => one.totalMs.toFixed(0)).join(", ")} ms in-isolate`);
     return {
@@ -215,6 +230,8 @@ export async function coldFirstDecision(sources: GeneratedBundle["sources"] | "d
       wallMs: median(all.map((one) => one.wallMs)),
       afterWarmTotalMs: median(all.map((one) => one.afterWarmTotalMs)),
       cedarFirstUseMs: median(all.map((one) => one.cedarFirstUseMs)),
+      cedarFirstPreparseMs: median(all.map((one) => one.cedarFirstPreparseMs)),
+      cedarFirstEvaluateMs: median(all.map((one) => one.cedarFirstEvaluateMs)),
       all,
     };
   } finally {

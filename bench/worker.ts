@@ -40,6 +40,7 @@ import {
   validate,
   type Context,
   type EntityJson,
+  type PolicyJson,
 } from "../worker/policy/cedar.ts";
 import type { StatefulAuthorizationCall } from "@cedar-policy/cedar-wasm/web";
 import { canonicalise, decide, fileEntity, resolvedTargets, type ActionRequest, type DecisionFacts, type DeviceContext } from "../worker/policy/decide.ts";
@@ -80,14 +81,14 @@ export class DeviceLog extends HistoryBenchDeviceLog {
     super(ctx, env, ctx.id.name?.split("/")[1]?.startsWith(EVENTS_OFF_PREFIX) ? { ...io, events: null } : io);
   }
 
-  async benchStorage(args: { n: number; rounds: number; data: { [key: string]: JsonValue }; session: string }): Promise<Record<string, number>> {
+  async benchStorage(args: { n: number; rounds: number; data: { [key: string]: JsonValue }; session: string }): Promise<{ us: Record<string, number>; ratios: Record<string, number> }> {
     const sql = this.ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS bench_insert (k TEXT PRIMARY KEY, e INTEGER NOT NULL)");
     sql.exec("CREATE TABLE IF NOT EXISTS bench_chain (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, row TEXT NOT NULL)");
     let head = { seq: sql.exec<{ n: number }>("SELECT count(*) AS n FROM bench_chain").one().n, hash: "0".repeat(64) };
     const row = JSON.stringify(args.data);
     const session = { id: args.session };
-    const ops: Record<string, () => void | Promise<void>> = {
+    const ops = {
       // One proof spent (expired ones purged first, then the check-and-set insert), in its own transaction.
       proofSpend: () => {
         const spent = this.spendProof({ proof: { jti: crypto.randomUUID(), expiresAt: Date.now() + 66_000 }, session }, Date.now());
@@ -110,22 +111,34 @@ export class DeviceLog extends HistoryBenchDeviceLog {
           head = { seq: head.seq + 1, hash };
         });
       },
-    };
-    const result: Record<string, number> = {};
-    for (const [name, op] of Object.entries(ops)) {
-      const rounds: number[] = [];
+    } satisfies Record<string, () => void | Promise<void>>;
+    // Each operation is timed beside its floor in alternating rounds (which goes first reversed every round), so drift
+    // reaches both alike and a ratio is the median of each round's own; the pairs run one after the other.
+    const perRound = new Map<string, number[]>(Object.keys(ops).map((name) => [name, []]));
+    const pairs: [keyof typeof ops, keyof typeof ops][] = [
+      ["proofSpend", "bareInsert"],
+      ["recordDecisions", "chainFloorInsert"],
+    ];
+    for (const pair of pairs) {
       for (let round = 0; round < args.rounds; round += 1) {
-        const t0 = performance.now();
-        for (let i = 0; i < args.n; i += 1) {
-          // Only recordDecisions is awaited: a microtask per call would weigh on the synchronous floors.
-          const pending = op();
-          if (pending) await pending;
+        for (const name of round % 2 === 0 ? pair : [...pair].reverse()) {
+          const op: () => void | Promise<void> = ops[name];
+          const t0 = performance.now();
+          for (let i = 0; i < args.n; i += 1) {
+            // Only recordDecisions is awaited: a microtask per call would weigh on the synchronous floors.
+            const pending = op();
+            if (pending) await pending;
+          }
+          perRound.get(name)?.push(((performance.now() - t0) * 1000) / args.n);
         }
-        rounds.push(((performance.now() - t0) * 1000) / args.n);
       }
-      result[name] = median(rounds);
     }
-    return result;
+    const rounds = (name: string) => perRound.get(name) ?? [];
+    const ratio = (name: string, floor: string) => median(rounds(name).map((us, round) => us / (rounds(floor)[round] as number)));
+    return {
+      us: Object.fromEntries([...perRound].map(([name, values]) => [name, median(values)])),
+      ratios: { proofSpend: ratio("proofSpend", "bareInsert"), recordDecisions: ratio("recordDecisions", "chainFloorInsert") },
+    };
   }
 }
 
@@ -258,21 +271,40 @@ app.post("/bench/policy/load", async (c) => {
 });
 
 /**
- * Cedar's first use in a new isolate, on a bundle of its own: V8 compiles the wasm functions a
- * call needs when they are first called, which makes an isolate's first evaluation slow whatever
- * the bundle. Called before /bench/policy/cold, it leaves that route timing the bundle's own share.
+ * Cedar's first use in a new isolate: V8 compiles the wasm functions a call needs when they are
+ * first called, which makes an isolate's first evaluation slow whatever the bundle. Timed here on
+ * its own: one policy preparsed in the JSON form an artifact's line carries (written out below, so
+ * that no other Cedar call runs first) and one request evaluated against it. Called before
+ * /bench/policy/cold, it leaves that route timing what is left: the bundle's share and the first
+ * run of the worker's own code.
  */
-const warmSchema = `entity Agent = { version: String };
-entity File = { within: Set<String> };
-action "file.read" appliesTo { principal: Agent, resource: File, context: {} };`;
+const WARM_POLICY: PolicyJson = {
+  effect: "permit",
+  principal: { op: "All" },
+  action: { op: "==", entity: { type: "Action", id: "file.read" } },
+  resource: { op: "All" },
+  conditions: [{ kind: "when", body: { contains: { left: { ".": { left: { Var: "resource" }, attr: "within" } }, right: { Value: "/warm" } } } }],
+  annotations: { id: "warm" },
+};
 
 app.post("/bench/policy/warm", (c) => {
-  const sources = { policies: `@id("warm") permit (principal, action == Action::"file.read", resource) when { resource.within.contains("/warm") };`, schema: warmSchema, manifest: { name: "warm" } };
-  const bundle = compileBundle({ ...sources, digest: "sha256:warm", version: 1, name: "warm" });
-  const request: ActionRequest = { agent: { id: "warm", version: "1" }, action: { type: "file.read", targets: [{ kind: "path", value: "/warm/x" }] } };
   const t0 = performance.now();
-  const verdict = decide(bundle, request, { id: "warm", os: "linux", assurance: "software" }, Date.now());
-  return c.json({ decideMs: performance.now() - t0, decision: verdict.decision });
+  const prepared = preparsePolicySet("bench-warm", { staticPolicies: { warm: WARM_POLICY } });
+  const t1 = performance.now();
+  const answer = statefulIsAuthorized({
+    principal: { type: "Agent", id: "warm" },
+    action: { type: "Action", id: "file.read" },
+    resource: { type: "File", id: "/warm/x" },
+    context: {},
+    preparsedPolicySetId: "bench-warm",
+    entities: [
+      { uid: { type: "Agent", id: "warm" }, attrs: {}, parents: [] },
+      { uid: { type: "File", id: "/warm/x" }, attrs: { within: ["/warm"] }, parents: [] },
+    ],
+  });
+  const t2 = performance.now();
+  const decision = prepared.type === "success" && answer.type === "success" ? answer.response.decision : "failure";
+  return c.json({ preparseMs: t1 - t0, evaluateMs: t2 - t1, decideMs: t2 - t0, decision });
 });
 
 /**
@@ -393,7 +425,24 @@ function timeIt(fn: () => unknown, run: { batches: number; batchMs: number; warm
     perCall.push(((t1 - t0) * 1000) / perBatch);
   }
   if (perCall.every((value) => value === 0)) throw new Error("the isolate clock did not advance during a batch");
-  return { us: median(perCall), min: Math.min(...perCall), max: Math.max(...perCall), perBatch, batches: run.batches };
+  return timingOf(perCall, perBatch);
+}
+
+/** Microseconds per call of one batch of `fn` awaited in sequence, bounded by time: the clock is read once per call. */
+async function asyncBatch(fn: () => Promise<unknown>, batchMs: number): Promise<{ us: number; calls: number }> {
+  const t0 = performance.now();
+  let calls = 0;
+  let t1 = t0;
+  while (t1 - t0 < batchMs) {
+    await fn();
+    calls += 1;
+    t1 = performance.now();
+  }
+  return { us: ((t1 - t0) * 1000) / calls, calls };
+}
+
+function timingOf(perCall: number[], perBatch: number): Timing {
+  return { us: median(perCall), min: Math.min(...perCall), max: Math.max(...perCall), perBatch, batches: perCall.length };
 }
 
 /** The same for an async operation awaited in sequence (crypto.subtle, Durable Object RPC). */
@@ -402,19 +451,45 @@ async function timeAsync(fn: () => Promise<unknown>, run: { batches: number; bat
   const perCall: number[] = [];
   let calls = 0;
   for (let b = 0; b < run.batches; b += 1) {
-    // Async batches are bounded by time rather than count: the clock is read once per call.
-    const t0 = performance.now();
-    let n = 0;
-    let t1 = t0;
-    while (t1 - t0 < run.batchMs) {
-      await fn();
-      n += 1;
-      t1 = performance.now();
-    }
-    calls = n;
-    perCall.push(((t1 - t0) * 1000) / n);
+    const batch = await asyncBatch(fn, run.batchMs);
+    perCall.push(batch.us);
+    calls = batch.calls;
   }
-  return { us: median(perCall), min: Math.min(...perCall), max: Math.max(...perCall), perBatch: calls, batches: run.batches };
+  return timingOf(perCall, calls);
+}
+
+/**
+ * An operation and the primitive it needs, timed in alternating batches (which goes first
+ * reversed every round), so that whatever else the machine does reaches both alike. The ratio is
+ * the median of each round's own ratio, not a ratio of figures taken seconds apart.
+ */
+async function timePairAsync(
+  op: () => Promise<unknown>,
+  primitive: () => Promise<unknown>,
+  run: { batches: number; batchMs: number; warmup: number },
+): Promise<{ op: Timing; primitive: Timing; ratio: number }> {
+  for (let i = 0; i < run.warmup; i += 1) {
+    await op();
+    await primitive();
+  }
+  const ops: number[] = [];
+  const primitives: number[] = [];
+  const ratios: number[] = [];
+  let opCalls = 0;
+  let primitiveCalls = 0;
+  for (let round = 0; round < run.batches; round += 1) {
+    const first = round % 2 === 0 ? op : primitive;
+    const second = first === op ? primitive : op;
+    const a = await asyncBatch(first, run.batchMs);
+    const b = await asyncBatch(second, run.batchMs);
+    const [ofOp, ofPrimitive] = first === op ? [a, b] : [b, a];
+    ops.push(ofOp.us);
+    primitives.push(ofPrimitive.us);
+    ratios.push(ofOp.us / ofPrimitive.us);
+    opCalls = ofOp.calls;
+    primitiveCalls = ofPrimitive.calls;
+  }
+  return { op: timingOf(ops, opCalls), primitive: timingOf(primitives, primitiveCalls), ratio: median(ratios) };
 }
 
 app.post("/bench/policy/run", async (c) => {
@@ -582,7 +657,8 @@ app.post("/bench/breakdown", async (c) => {
   const deviceKey = await crypto.subtle.importKey("jwk", proofJwk, { name: "Ed25519" }, false, ["verify"]);
   const proofSignature = base64url.decode(proofSig);
   const proofInput = new TextEncoder().encode(`${proofHeader}.${proofPayload}`);
-  // The token a permit gets, with a fresh jti and decision each time, as the decision path signs it.
+  // The token a permit gets, as the decision path signs it: a fresh jti each time; the decision's id exists before (the log entry's too).
+  const decisionId = crypto.randomUUID();
   const signToken = () =>
     issueActionToken(key, {
       device: device.id,
@@ -592,7 +668,7 @@ app.post("/bench/breakdown", async (c) => {
       shell: undefined,
       groups: [],
       jti: crypto.randomUUID(),
-      decisionId: crypto.randomUUID(),
+      decisionId,
       policy: bundle.digest,
       scope: { action: body.decision.action.type, targets: resolvedTargets(verdict) },
       now,
@@ -602,14 +678,9 @@ app.post("/bench/breakdown", async (c) => {
   const tokenInput = new TextEncoder().encode(sample.token.slice(0, sample.token.lastIndexOf(".")));
   const steps: Record<string, () => Promise<Timing>> = {
     sessionJwtVerify: () => timeAsync(() => verifyWardenJwt(body.token, key, "warden-session+jwt", now), run),
-    dpopVerify: () => timeAsync(() => verifyDpopProof(body.dpop, { method: "POST", url: body.url, now, jkt: claims.cnf.jkt, accessToken: body.token }), run),
     bundleLookup: () => (lookup ? timeAsync(lookup, run) : Promise.reject(new Error("no known bundle lookup in worker/policy/store.ts"))),
     requestSchemaParse: async () => timeIt(() => ActionRequestSchema.safeParse(body.decision), run),
     decide: async () => timeIt(() => decide(bundle, body.decision, device, now, facts), run),
-    actionTokenSign: () => timeAsync(signToken, run),
-    // The WebCrypto operations the steps above need, keys imported: one Ed25519 verification of the proof, one signature of a token-sized input.
-    ed25519Verify: () => timeAsync(() => crypto.subtle.verify("Ed25519", deviceKey, proofSignature, proofInput), run),
-    ed25519Sign: () => timeAsync(() => crypto.subtle.sign("Ed25519", key.privateKey, tokenInput), run),
     doAppendRpc: () => timeAsync(() => stub.append("bench.breakdown", data, Date.now()), run),
     doRecordDecisionsRpc: () =>
       timeAsync(() => stub.recordDecisions({ proof: { jti: `bench-${crypto.randomUUID()}`, expiresAt: Date.now() + 66_000 }, session: { id: claims.jti }, now: Date.now(), decisions: [data] }), run),
@@ -622,10 +693,26 @@ app.post("/bench/breakdown", async (c) => {
       timings[name] = { error: String(error) };
     }
   }
+  // Each beside the WebCrypto operation it needs (keys imported): one Ed25519 verification of the proof, one signature of a token-sized input.
+  const pairs = {
+    dpopVerify: { primitive: "ed25519Verify", op: () => verifyDpopProof(body.dpop, { method: "POST", url: body.url, now, jkt: claims.cnf.jkt, accessToken: body.token }), of: () => crypto.subtle.verify("Ed25519", deviceKey, proofSignature, proofInput) },
+    actionTokenSign: { primitive: "ed25519Sign", op: signToken, of: () => crypto.subtle.sign("Ed25519", key.privateKey, tokenInput) },
+  };
+  const ratios: Record<string, number> = {};
+  for (const [name, pair] of Object.entries(pairs)) {
+    try {
+      const timed = await timePairAsync(pair.op, pair.of, run);
+      timings[name] = timed.op;
+      timings[pair.primitive] = timed.primitive;
+      ratios[name] = timed.ratio;
+    } catch (error) {
+      timings[name] = timings[pair.primitive] = { error: String(error) };
+    }
+  }
   // The object's own work, timed inside it (no RPC): a decision's spend and append beside one insert and the chain floor's row.
   // 2,000 calls per round: the isolate's clock moves in 1 ms steps, so a round of 300 could only tell steps of 3.3 µs apart.
-  const storage = await (stub as unknown as DurableObjectStub<DeviceLog>).benchStorage({ n: 2000, rounds: 5, data: { ...data, bench: "x".repeat(400) }, session: claims.jti });
-  return c.json({ verdict: verdict.decision, compileDefaultMs: median(compileMs), timings, storage });
+  const storage = await (stub as unknown as DurableObjectStub<DeviceLog>).benchStorage({ n: 2000, rounds: 9, data: { ...data, bench: "x".repeat(400) }, session: claims.jti });
+  return c.json({ verdict: verdict.decision, compileDefaultMs: median(compileMs), timings, ratios: { ...ratios, ...storage.ratios }, storage: storage.us });
 });
 
 /**

@@ -214,11 +214,13 @@ if (results.http) {
   );
   const b = h.breakdown;
   const st = h.storageUs;
-  const vs = (value, floor) => `${us(value)} (${us(floor)}, ${(value / floor).toFixed(2)}×)`;
+  const r = h.stepRatios;
+  const vs = (value, floor, ratio) => `${us(value)} (${us(floor)}, ${typeof ratio === "number" ? `${ratio.toFixed(2)}×` : "n/a"})`;
   out.push(
-    `in-isolate µs per step (beside the primitive it needs, and the ratio): DPoP verify ${vs(b.dpopVerify, b.ed25519Verify)} [Ed25519 verify]; ` +
-      `action token sign ${vs(b.actionTokenSign, b.ed25519Sign)} [Ed25519 sign]; proof spend in the DO ${vs(st.proofSpend, st.bareInsert)} [one INSERT]; ` +
-      `spend + append in the DO ${vs(st.recordDecisions, st.chainFloorInsert)} [the chain floor's row]`,
+    `in-isolate µs per step (beside the primitive it needs, timed in alternating batches, and the median of their ratios): ` +
+      `DPoP verify ${vs(b.dpopVerify, b.ed25519Verify, r.dpopVerify)} [Ed25519 verify]; ` +
+      `action token sign ${vs(b.actionTokenSign, b.ed25519Sign, r.actionTokenSign)} [Ed25519 sign]; proof spend in the DO ${vs(st.proofSpend, st.bareInsert, r.proofSpend)} [one INSERT]; ` +
+      `spend + append in the DO ${vs(st.recordDecisions, st.chainFloorInsert, r.recordDecisions)} [the chain floor's row]`,
   );
   out.push(
     `  and: decide() ${us(b.decide)}, request zod parse ${us(b.requestSchemaParse)}, bundle lookup ${us(b.bundleLookup)}, session JWT verify ${us(b.sessionJwtVerify)} ` +
@@ -304,7 +306,8 @@ if (results.policy) {
         `the default bundle (${reference.policies} policies) in the same conditions: ${reference.totalMs.toFixed(0)} ms`,
     );
     out.push(
-      `  the bundle's own share, in new isolates whose first request used Cedar on a bundle of its own (that first use: ${cold.cedarFirstUseMs.toFixed(0)} ms): ` +
+      `  Cedar's first use in a new isolate, alone (one policy preparsed, one request evaluated, no Cedar call before): ${cold.cedarFirstUseMs.toFixed(0)} ms ` +
+        `(preparse ${cold.cedarFirstPreparseMs.toFixed(0)}, evaluation ${cold.cedarFirstEvaluateMs.toFixed(0)}); after it, the first decision takes ` +
         `${cold.afterWarmTotalMs.toFixed(0)} ms at ${cold.policies} policies, ${reference.afterWarmTotalMs.toFixed(0)} ms for the default bundle`,
     );
     out.push(`  activating the ${cold.policies}-policy artifact (POST /v1/bundles/activate, wall time from Node): ${cold.activationMs.toFixed(0)} ms`);
