@@ -63,6 +63,7 @@ import { HistoryBenchDeviceLog, historyBenchRoutes } from "./history-routes.ts";
 import { EVENTS_OFF_PREFIX } from "./events-switch.ts";
 import { auditIoFrom } from "../durable-objects/log-io.ts";
 import type { ChainFloor } from "./chain-floor.ts";
+import { asyncBatch } from "./timing.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
@@ -426,19 +427,6 @@ function timeIt(fn: () => unknown, run: { batches: number; batchMs: number; warm
   }
   if (perCall.every((value) => value === 0)) throw new Error("the isolate clock did not advance during a batch");
   return timingOf(perCall, perBatch);
-}
-
-/** Microseconds per call of one batch of `fn` awaited in sequence, bounded by time: the clock is read once per call. */
-async function asyncBatch(fn: () => Promise<unknown>, batchMs: number): Promise<{ us: number; calls: number }> {
-  const t0 = performance.now();
-  let calls = 0;
-  let t1 = t0;
-  while (t1 - t0 < batchMs) {
-    await fn();
-    calls += 1;
-    t1 = performance.now();
-  }
-  return { us: ((t1 - t0) * 1000) / calls, calls };
 }
 
 function timingOf(perCall: number[], perBatch: number): Timing {
