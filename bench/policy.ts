@@ -150,7 +150,7 @@ export interface ColdFirstDecision {
   totalMs: number;
   /** Median wall time of that first request, from Node. */
   wallMs: number;
-  /** The same in processes whose first request used Cedar on a bundle of its own (/bench/policy/warm): the bundle's own share. */
+  /** The same in processes whose first request used Cedar on a policy of its own (/bench/policy/warm): what is left, the bundle's share and the worker's code run for the first time. */
   afterWarmTotalMs: number;
   /** That first use of Cedar in a new isolate (V8 compiling the wasm functions it calls), median ms: one policy preparsed, one request evaluated. */
   cedarFirstUseMs: number;

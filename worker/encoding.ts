@@ -6,6 +6,13 @@ import { WardenError } from "./errors.ts";
  * exactly an encoding of some bytes is refused, never repaired.
  */
 
+const utf8 = new TextEncoder();
+
+/** A string's UTF-8, from one encoder per isolate: what the decision path signs and verifies, on every request. */
+export function utf8Bytes(text: string): Uint8Array {
+  return utf8.encode(text);
+}
+
 /** Lower-case hex SHA-256 of bytes or of a string's UTF-8. Synchronous, so it also runs inside a storage transaction. */
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");

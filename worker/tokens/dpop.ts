@@ -1,5 +1,6 @@
 import { base64url, calculateJwkThumbprint, importJWK, type JWK } from "jose";
 import { VerificationError } from "../errors.ts";
+import { utf8Bytes } from "../encoding.ts";
 import type { SingleUse } from "../domain.ts";
 import { JwsShapeError, strictJwsParts } from "./jws.ts";
 
@@ -23,9 +24,6 @@ export function devicePublicJwk(jwk: JWK): { jwk: JWK; alg: DeviceKeyAlgorithm }
   }
   throw new VerificationError("invalid_dpop_proof", "device keys must be Ed25519 or P-256");
 }
-
-/** One encoder for the isolate, as worker/tokens/jwt.ts has: every request's proof is encoded once to be verified. */
-const utf8 = new TextEncoder();
 
 /**
  * Device keys by their public members: a device signs every request with the same key, so its
@@ -81,7 +79,7 @@ function accessTokenHash(token: string): Promise<string> {
   let hash = athOf.get(token);
   if (!hash) {
     if (athOf.size >= MAX_ATH) athOf.clear();
-    hash = crypto.subtle.digest("SHA-256", utf8.encode(token)).then((digest) => base64url.encode(new Uint8Array(digest)));
+    hash = crypto.subtle.digest("SHA-256", utf8Bytes(token)).then((digest) => base64url.encode(new Uint8Array(digest)));
     athOf.set(token, hash);
   }
   return hash;
@@ -132,7 +130,7 @@ export async function verifyDpopProof(proof: string | undefined, expect: DpopExp
   if (!SIGNATURE.test(signature)) throw new VerificationError("invalid_dpop_proof", "the signature is not 64 bytes of base64url");
   let valid = false;
   try {
-    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, base64url.decode(signature), utf8.encode(proof.slice(0, signatureAt)));
+    valid = await crypto.subtle.verify(VERIFY_PARAMS[alg], key, base64url.decode(signature), utf8Bytes(proof.slice(0, signatureAt)));
   } catch (cause) {
     throw new VerificationError("invalid_dpop_proof", "the DPoP proof does not verify: the signature cannot be checked", { cause });
   }
