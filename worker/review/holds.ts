@@ -9,7 +9,7 @@ import type { AppendedEntry } from "../domain.ts";
 import { ConfigurationError, StateError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
-import { issueActionToken } from "../tokens/action.ts";
+import { actionTokenExpiresAt, issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { actionHash, contextHash, type HoldRecord, type TierStep } from "./record.ts";
 import type { ReviewScope } from "./scope.ts";
@@ -141,6 +141,9 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
     if (released.code === "review_evidence_pending") throw new StateError(released.code, "the hold's evidence is not in the device log yet");
     return { hold: (await holds.state(hold.id, now)) ?? hold };
   }
+  // Handed again past its expiry, or after the device used it, it would only be refused at redemption: not signed.
+  if (actionTokenExpiresAt(released.releasedAt, released.hold.token_ttl) <= now) return { hold: released.hold };
+  if (released.repeated && (await deps.deviceStore(env, device.tenant, device.deviceId).actionTokenSettled(released.jti))) return { hold: released.hold };
   const { record } = released.hold.shown;
   const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
     device: device.deviceId,
@@ -160,9 +163,6 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
     now: released.releasedAt,
     ttlSeconds: released.hold.token_ttl,
   });
-  // Handed again past its expiry, or after the device used it, it would only be refused at redemption.
-  if (expiresAt <= now) return { hold: released.hold };
-  if (released.repeated && (await deps.deviceStore(env, device.tenant, device.deviceId).actionTokenSettled(released.jti))) return { hold: released.hold };
   return { hold: released.hold, token: { value: token, expiresAt } };
 }
 

@@ -2,7 +2,7 @@ import { VerificationError } from "../errors.ts";
 import type { ResolvedTarget } from "../policy/decide.ts";
 import { SHELLS, type Shell } from "../policy/targets.ts";
 import type { SigningKey } from "./keys.ts";
-import { signWardenJwt, verifyWardenJwt } from "./jwt.ts";
+import { signWardenJwt, tokenExpiresAt, verifyWardenJwt } from "./jwt.ts";
 
 /**
  * What an action token permits: exactly one action on exactly these canonical targets, and,
@@ -28,6 +28,14 @@ export interface ActionTokenClaims {
   policy: string;
   scope: ActionScope;
   expiresAt: number;
+}
+
+/** The longest an action token lives, whatever its bundle asks. */
+const MAX_ACTION_TOKEN_SECONDS = 60;
+
+/** When an action token issued at `now` for `ttlSeconds` expires, in ms: what `issueActionToken` answers, without signing. */
+export function actionTokenExpiresAt(now: number, ttlSeconds: number): number {
+  return tokenExpiresAt(now, Math.min(ttlSeconds, MAX_ACTION_TOKEN_SECONDS));
 }
 
 /**
@@ -67,7 +75,7 @@ export function issueActionToken(
       policy: args.policy,
       scope: { ...args.scope },
     },
-    { now: args.now, ttlSeconds: Math.min(args.ttlSeconds, 60) },
+    { now: args.now, ttlSeconds: Math.min(args.ttlSeconds, MAX_ACTION_TOKEN_SECONDS) },
   );
 }
 

@@ -23,6 +23,11 @@ function encodedHeader(key: SigningKey, typ: WardenTokenType): string {
   return header;
 }
 
+/** When a token signed at `now` for `ttlSeconds` expires, in ms: `exp` counts whole seconds from its issue time's second. */
+export function tokenExpiresAt(now: number, ttlSeconds: number): number {
+  return (Math.floor(now / 1000) + ttlSeconds) * 1000;
+}
+
 /**
  * Signs `claims` as a compact JWS (RFC 7515, EdDSA) with `typ`, `kid`, `iss`, `aud`, `iat` and
  * `exp` set from `now`. Built here over WebCrypto rather than with jose's `SignJWT`: an action
@@ -37,7 +42,7 @@ export async function signWardenJwt(
   { now, ttlSeconds }: { now: number; ttlSeconds: number },
 ): Promise<{ token: string; expiresAt: number }> {
   const iat = Math.floor(now / 1000);
-  const exp = iat + ttlSeconds;
+  const exp = tokenExpiresAt(now, ttlSeconds) / 1000;
   const input = `${encodedHeader(key, typ)}.${base64url.encode(JSON.stringify({ ...claims, iss: ISSUER, aud: typ, iat, exp }))}`;
   const signature = await crypto.subtle.sign("Ed25519", key.privateKey, utf8Bytes(input));
   return { token: `${input}.${base64url.encode(new Uint8Array(signature))}`, expiresAt: exp * 1000 };
