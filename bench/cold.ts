@@ -17,6 +17,7 @@ import { activateDefault } from "./bundles.ts";
 import { DECISION } from "./http.ts";
 import { freePort } from "../test/free-port.ts";
 import { benchSecrets, bundleWorker, startServer, wranglerConfig } from "./server.ts";
+import { median } from "./timing.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -41,7 +42,6 @@ export interface ColdResults {
   decision: ColdSide;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 function side(all: ColdSide["all"]): ColdSide {
   return { readyMs: median(all.map((one) => one.readyMs)), answerMs: median(all.map((one) => one.answerMs)), all };

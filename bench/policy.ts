@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { activateArtifact, buildArtifact, defaultSources } from "./bundles.ts";
 import { generateBundle, type GeneratedBundle } from "./policies.ts";
 import { benchSecrets, bundleWorker, startServer, type BenchServer } from "./server.ts";
+import { median } from "./timing.ts";
 import type { Timing } from "./worker.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -159,7 +160,6 @@ export interface ColdFirstDecision {
   all: { loadMs: number; decideMs: number; totalMs: number; wallMs: number; afterWarmTotalMs: number; cedarFirstUseMs: number; cedarFirstPreparseMs: number; cedarFirstEvaluateMs: number }[];
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /**
  * A fresh isolate's activation-to-first-decision: the bundle is activated through the admin API

@@ -4,6 +4,33 @@ export interface Timing {
   min: number;
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * Two measurements taken in alternating rounds, which goes first reversed every round, so that
+ * whatever else the machine does reaches both alike: each side's figure per round, and the median
+ * of the rounds' own ratios a ÷ b rather than a ratio of figures taken seconds apart.
+ */
+export async function alternating(a: () => Promise<number>, b: () => Promise<number>, rounds: number): Promise<{ a: number[]; b: number[]; ratio: number }> {
+  const ofA: number[] = [];
+  const ofB: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    if (round % 2 === 0) {
+      ofA.push(await a());
+      ofB.push(await b());
+    } else {
+      ofB.push(await b());
+      ofA.push(await a());
+    }
+  }
+  return { a: ofA, b: ofB, ratio: median(ofA.map((value, round) => value / (ofB[round] as number))) };
+}
+
 /** µs per call of one batch of `fn` awaited in sequence, bounded by time: the clock is read once per call. */
 export async function asyncBatch(fn: () => Promise<unknown>, batchMs: number): Promise<{ us: number; calls: number }> {
   const t0 = performance.now();

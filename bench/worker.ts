@@ -63,7 +63,7 @@ import { HistoryBenchDeviceLog, historyBenchRoutes } from "./history-routes.ts";
 import { EVENTS_OFF_PREFIX } from "./events-switch.ts";
 import { auditIoFrom } from "../durable-objects/log-io.ts";
 import type { ChainFloor } from "./chain-floor.ts";
-import { asyncBatch } from "./timing.ts";
+import { alternating, asyncBatch, median } from "./timing.ts";
 
 // Every Durable Object class the production entry exports (DeviceLog, and whatever else
 // worker/index.ts declares), so that the bindings of wrangler.jsonc resolve; not its default.
@@ -113,32 +113,21 @@ export class DeviceLog extends HistoryBenchDeviceLog {
         });
       },
     } satisfies Record<string, () => void | Promise<void>>;
-    // Each operation is timed beside its floor in alternating rounds (which goes first reversed every round), so drift
-    // reaches both alike and a ratio is the median of each round's own; the pairs run one after the other.
-    const perRound = new Map<string, number[]>(Object.keys(ops).map((name) => [name, []]));
-    const pairs: [keyof typeof ops, keyof typeof ops][] = [
-      ["proofSpend", "bareInsert"],
-      ["recordDecisions", "chainFloorInsert"],
-    ];
-    for (const pair of pairs) {
-      for (let round = 0; round < args.rounds; round += 1) {
-        for (const name of round % 2 === 0 ? pair : [...pair].reverse()) {
-          const op: () => void | Promise<void> = ops[name];
-          const t0 = performance.now();
-          for (let i = 0; i < args.n; i += 1) {
-            // Only recordDecisions is awaited: a microtask per call would weigh on the synchronous floors.
-            const pending = op();
-            if (pending) await pending;
-          }
-          perRound.get(name)?.push(((performance.now() - t0) * 1000) / args.n);
-        }
+    // Each operation beside its floor (bench/timing.ts `alternating`), n calls a round; the pairs one after the other.
+    const round = (op: () => void | Promise<void>) => async () => {
+      const t0 = performance.now();
+      for (let i = 0; i < args.n; i += 1) {
+        // Only recordDecisions is awaited: a microtask per call would weigh on the synchronous floors.
+        const pending = op();
+        if (pending) await pending;
       }
-    }
-    const rounds = (name: string) => perRound.get(name) ?? [];
-    const ratio = (name: string, floor: string) => median(rounds(name).map((us, round) => us / (rounds(floor)[round] as number)));
+      return ((performance.now() - t0) * 1000) / args.n;
+    };
+    const spend = await alternating(round(ops.proofSpend), round(ops.bareInsert), args.rounds);
+    const record = await alternating(round(ops.recordDecisions), round(ops.chainFloorInsert), args.rounds);
     return {
-      us: Object.fromEntries([...perRound].map(([name, values]) => [name, median(values)])),
-      ratios: { proofSpend: ratio("proofSpend", "bareInsert"), recordDecisions: ratio("recordDecisions", "chainFloorInsert") },
+      us: { proofSpend: median(spend.a), bareInsert: median(spend.b), recordDecisions: median(record.a), chainFloorInsert: median(record.b) },
+      ratios: { proofSpend: spend.ratio, recordDecisions: record.ratio },
     };
   }
 }
@@ -376,12 +365,6 @@ interface RunRequest {
   warmup: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 export interface Timing {
   /** Median over batches of the mean time per call, microseconds. */
   us: number;
@@ -446,11 +429,7 @@ async function timeAsync(fn: () => Promise<unknown>, run: { batches: number; bat
   return timingOf(perCall, calls);
 }
 
-/**
- * An operation and the primitive it needs, timed in alternating batches (which goes first
- * reversed every round), so that whatever else the machine does reaches both alike. The ratio is
- * the median of each round's own ratio, not a ratio of figures taken seconds apart.
- */
+/** An operation and the primitive it needs, timed in alternating batches (bench/timing.ts `alternating`). */
 async function timePairAsync(
   op: () => Promise<unknown>,
   primitive: () => Promise<unknown>,
@@ -460,24 +439,14 @@ async function timePairAsync(
     await op();
     await primitive();
   }
-  const ops: number[] = [];
-  const primitives: number[] = [];
-  const ratios: number[] = [];
-  let opCalls = 0;
-  let primitiveCalls = 0;
-  for (let round = 0; round < run.batches; round += 1) {
-    const first = round % 2 === 0 ? op : primitive;
-    const second = first === op ? primitive : op;
-    const a = await asyncBatch(first, run.batchMs);
-    const b = await asyncBatch(second, run.batchMs);
-    const [ofOp, ofPrimitive] = first === op ? [a, b] : [b, a];
-    ops.push(ofOp.us);
-    primitives.push(ofPrimitive.us);
-    ratios.push(ofOp.us / ofPrimitive.us);
-    opCalls = ofOp.calls;
-    primitiveCalls = ofPrimitive.calls;
-  }
-  return { op: timingOf(ops, opCalls), primitive: timingOf(primitives, primitiveCalls), ratio: median(ratios) };
+  const calls = { op: 0, primitive: 0 };
+  const batchOf = (side: keyof typeof calls, fn: () => Promise<unknown>) => async () => {
+    const batch = await asyncBatch(fn, run.batchMs);
+    calls[side] = batch.calls;
+    return batch.us;
+  };
+  const timed = await alternating(batchOf("op", op), batchOf("primitive", primitive), run.batches);
+  return { op: timingOf(timed.a, calls.op), primitive: timingOf(timed.b, calls.primitive), ratio: timed.ratio };
 }
 
 app.post("/bench/policy/run", async (c) => {
