@@ -1,6 +1,7 @@
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
+import { PRUNE_EXPIRED, type EventFeed } from "../../durable-objects/EventFeed.ts";
 import type { OcsfEvent } from "../../worker/events/ocsf.ts";
 import type { EventPage } from "../../worker/events/feed.ts";
 import { configure, deviceStub, restart } from "../audit-helpers.ts";
@@ -105,6 +106,38 @@ describe("the pull feed", () => {
       const refused = await feedPage(fetch, query);
       expect([query, refused.status, refused.body.code]).toEqual([query, 400, "malformed_request"]);
     }
+  });
+});
+
+describe("retention", () => {
+  it("drops events past EVENT_RETENTION_DAYS once the queue has them, through the feed's time index; a cursor before them is cursor_expired", async () => {
+    const tenant = uniqueId("events");
+    const { fetch, devices } = await tenantWithDevices(tenant, 1);
+    const device = devices[0]!;
+    await device.decide(write);
+    const feed = env.EVENT_FEED.get(env.EVENT_FEED.idFromName(tenant)) as DurableObjectStub<EventFeed>;
+    const kept = await eventually(async () => {
+      const state = await runInDurableObject(feed, (instance: EventFeed) => instance.pushState());
+      return state.head > 0 && state.queuedUpto === state.head ? state.head : null;
+    });
+    // As if they had been ingested eight days ago (the retention is seven).
+    await runInDurableObject(feed, (_instance: EventFeed, state) => void state.storage.sql.exec("UPDATE events SET at = at - ?", 8 * 86_400_000));
+
+    // The next event's alarm pushes it and then prunes the expired ones.
+    await device.decide(write);
+    const page = await eventually(async () => {
+      const { body } = await feedPage(fetch, "");
+      return body.oldest > kept ? body : null;
+    });
+    expect(page.oldest).toBe(kept + 1);
+    expect(page.events.every((item) => item.cursor > kept)).toBe(true);
+    const expired = await feedPage(fetch, "?after=0");
+    expect([expired.status, expired.body.code]).toEqual([410, "cursor_expired"]);
+    expect((await feedPage(fetch, `?after=${kept}`)).status).toBe(200);
+
+    // Each run reads only what it deletes: the statement is a search of the time index, never a scan of the kept events.
+    const plan = await runInDurableObject(feed, (_instance: EventFeed, state) => state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${PRUNE_EXPIRED}`, 0, 0).toArray());
+    expect(plan.map((row) => row.detail)).toEqual([expect.stringMatching(/^SEARCH events USING INDEX events_by_time \(at<\?\)$/)]);
   });
 });
 
