@@ -112,6 +112,20 @@ export interface WebhookDelivery {
 }
 
 /**
+ * The reads each alarm run and each accepted item make. Webhook events and tickets are kept for
+ * as long as the tenant lives (a hold, its escalations and verdicts each add some), so each reads
+ * through an index and never walks its table (test/integration/query-plans.test.ts).
+ */
+export const OUTBOX_QUERIES = {
+  dueWebhooks: "SELECT id, key, body, attempts FROM webhook_events WHERE state = 'pending' AND next_at <= ? ORDER BY id",
+  nextWebhook: "SELECT min(next_at) AS t FROM webhook_events WHERE state = 'pending'",
+  nextTicket: "SELECT min(next_at) AS t FROM tickets WHERE state = 'pending'",
+  unnotedTickets: "SELECT id, key, review_id, tenant, service, tier, ticket_key, ticket_url FROM tickets WHERE state = 'opened' AND noted_at IS NULL ORDER BY id",
+  unnotedCount: "SELECT count(*) AS n FROM tickets WHERE state = 'opened' AND noted_at IS NULL",
+  undeliveredEvidence: "SELECT count(*) AS n FROM evidence WHERE delivered_at IS NULL",
+} as const;
+
+/**
  * One per tenant (named `<tenant>`): delivers what the holds hand it. Evidence entries go to
  * their device logs exactly once and in order; webhooks are signed and retried with backoff,
  * every attempt recorded. Every method takes `now`; only `alarm()` reads the clock.
@@ -158,6 +172,7 @@ export class ReviewOutbox extends DurableObject<Env> {
           next_at INTEGER,
           state TEXT NOT NULL
         );
+        CREATE INDEX IF NOT EXISTS webhook_events_due ON webhook_events (state, next_at);
         CREATE TABLE IF NOT EXISTS webhook_attempts (
           event_id INTEGER NOT NULL,
           attempt INTEGER NOT NULL,
@@ -184,6 +199,7 @@ export class ReviewOutbox extends DurableObject<Env> {
           noted_at INTEGER
         );
         CREATE INDEX IF NOT EXISTS tickets_due ON tickets (state, next_at);
+        CREATE INDEX IF NOT EXISTS tickets_unnoted ON tickets (state, noted_at);
         CREATE TABLE IF NOT EXISTS ticket_attempts (
           ticket_id INTEGER NOT NULL,
           attempt INTEGER NOT NULL,
@@ -386,7 +402,7 @@ export class ReviewOutbox extends DurableObject<Env> {
   private async sendDue(now: number): Promise<void> {
     const target = this.io.webhook;
     const due = this.sql
-      .exec<{ id: number; key: string; body: string; attempts: number }>("SELECT id, key, body, attempts FROM webhook_events WHERE state = 'pending' AND next_at <= ? ORDER BY id", now)
+      .exec<{ id: number; key: string; body: string; attempts: number }>(OUTBOX_QUERIES.dueWebhooks, now)
       .toArray();
     for (const event of due) {
       const attempt = event.attempts + 1;
@@ -489,9 +505,7 @@ export class ReviewOutbox extends DurableObject<Env> {
   /** Tells the holds each opened ticket's key, until they have taken it (they note an item once). */
   private async noteOpened(now: number): Promise<void> {
     const opened = this.sql
-      .exec<{ id: number; key: string; review_id: string; tenant: string; service: TicketService; tier: string; ticket_key: string; ticket_url: string }>(
-        "SELECT id, key, review_id, tenant, service, tier, ticket_key, ticket_url FROM tickets WHERE state = 'opened' AND noted_at IS NULL ORDER BY id",
-      )
+      .exec<{ id: number; key: string; review_id: string; tenant: string; service: TicketService; tier: string; ticket_key: string; ticket_url: string }>(OUTBOX_QUERIES.unnotedTickets)
       .toArray();
     for (const ticket of opened) {
       try {
@@ -508,10 +522,10 @@ export class ReviewOutbox extends DurableObject<Env> {
   }
 
   private async scheduleAlarm(now: number): Promise<void> {
-    const webhook = this.sql.exec<{ t: number | null }>("SELECT min(next_at) AS t FROM webhook_events WHERE state = 'pending'").one().t;
-    const ticket = this.sql.exec<{ t: number | null }>("SELECT min(next_at) AS t FROM tickets WHERE state = 'pending'").one().t;
-    const evidence = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM evidence WHERE delivered_at IS NULL").one().n > 0 ? now + RETRY_MS : null;
-    const unnoted = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM tickets WHERE state = 'opened' AND noted_at IS NULL").one().n > 0 ? now + RETRY_MS : null;
+    const webhook = this.sql.exec<{ t: number | null }>(OUTBOX_QUERIES.nextWebhook).one().t;
+    const ticket = this.sql.exec<{ t: number | null }>(OUTBOX_QUERIES.nextTicket).one().t;
+    const evidence = this.sql.exec<{ n: number }>(OUTBOX_QUERIES.undeliveredEvidence).one().n > 0 ? now + RETRY_MS : null;
+    const unnoted = this.sql.exec<{ n: number }>(OUTBOX_QUERIES.unnotedCount).one().n > 0 ? now + RETRY_MS : null;
     const times = [webhook, ticket, evidence, unnoted].filter((time): time is number => time !== null);
     if (times.length === 0) {
       await this.ctx.storage.deleteAlarm();

@@ -30,6 +30,19 @@ type SegmentRow = {
   state: "pending" | "sealed";
 };
 
+/**
+ * The segment reads every alarm run and every export step makes. A device adds a segment an
+ * hour or every 1,024 entries and keeps the rows for as long as it lives, so each reads through
+ * `segments_by_state` and never walks the table (test/integration/query-plans.test.ts). Segments
+ * are contiguous and numbered in order, so `last` orders them as `idx` does.
+ */
+export const SEGMENT_QUERIES = {
+  lastSealed: "SELECT manifest, manifest_hash FROM segments WHERE state = 'sealed' ORDER BY last DESC LIMIT 1",
+  pending: "SELECT * FROM segments WHERE state = 'pending' ORDER BY last LIMIT 1",
+  /** The first sealed segment ending at or after the entry: it holds the entry if it starts at or before it. */
+  sealedHolding: "SELECT manifest, idx FROM segments WHERE state = 'sealed' AND last >= ? AND first <= ? ORDER BY last LIMIT 1",
+} as const;
+
 export class LogArchive {
   /** Segments read back for proofs, newest first. */
   private readSegments: { key: string; segment: { first: number; lines: string[] } }[] = [];
@@ -55,6 +68,7 @@ export class LogArchive {
         manifest_hash TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('pending', 'sealed'))
       );
+      CREATE INDEX IF NOT EXISTS segments_by_state ON segments (state, last);
       CREATE TABLE IF NOT EXISTS audit_flags (
         name TEXT PRIMARY KEY
       );
@@ -63,8 +77,12 @@ export class LogArchive {
 
   /** The manifest of the last sealed segment. */
   lastSealed(): SegmentManifest | null {
-    const row = this.log.sql.exec<{ manifest: string }>("SELECT manifest FROM segments WHERE state = 'sealed' ORDER BY idx DESC LIMIT 1").toArray()[0];
+    const row = this.lastSealedRow();
     return row ? (JSON.parse(row.manifest) as SegmentManifest) : null;
+  }
+
+  private lastSealedRow(): { manifest: string; manifest_hash: string } | undefined {
+    return this.log.sql.exec<{ manifest: string; manifest_hash: string }>(SEGMENT_QUERIES.lastSealed).toArray()[0];
   }
 
   /** The head when every entry was archived and pruned: the end of the last sealed segment. */
@@ -83,7 +101,7 @@ export class LogArchive {
   }
 
   private pending(): SegmentRow | null {
-    return this.log.sql.exec<SegmentRow>("SELECT * FROM segments WHERE state = 'pending' ORDER BY idx LIMIT 1").toArray()[0] ?? null;
+    return this.log.sql.exec<SegmentRow>(SEGMENT_QUERIES.pending).toArray()[0] ?? null;
   }
 
   /** The time of entry `seq` if it is still here. */
@@ -132,14 +150,14 @@ export class LogArchive {
     if (!device || !checkpoint) return null;
     // Only the first and last entries are parsed: a segment is sealed within one alarm's CPU budget.
     const { body, hashes, firstEntry, lastEntry } = this.segmentBody(first, last);
-    const previous = this.lastSealed();
-    const previousRow = this.log.sql.exec<{ idx: number; manifest_hash: string }>("SELECT idx, manifest_hash FROM segments WHERE state = 'sealed' ORDER BY idx DESC LIMIT 1").toArray()[0];
+    const previousRow = this.lastSealedRow();
+    const previous = previousRow ? (JSON.parse(previousRow.manifest) as SegmentManifest) : null;
     const manifest: SegmentManifest = {
       format: SEGMENT_FORMAT,
       origin: logOrigin(this.log.originPrefix, device.tenant, device.id),
       tenant: device.tenant,
       device: device.id,
-      index: (previousRow?.idx ?? 0) + 1,
+      index: (previous?.index ?? 0) + 1,
       first,
       last,
       count: hashes.length,
@@ -222,7 +240,7 @@ export class LogArchive {
    */
   async segmentLines(seq: number): Promise<{ first: number; lines: string[] } | null> {
     if (this.expired(seq)) throw new WardenError("log_range_expired", `entry ${seq} was deleted with its segment at the end of its retention`);
-    const row = this.log.sql.exec<{ manifest: string }>("SELECT manifest FROM segments WHERE state = 'sealed' AND first <= ? AND last >= ?", seq, seq).toArray()[0];
+    const row = this.sealedHolding(seq);
     if (!row) return null;
     const manifest = JSON.parse(row.manifest) as SegmentManifest;
     const key = segmentKeys(manifest.tenant, manifest.device, manifest.first, manifest.last).entries;
@@ -238,12 +256,16 @@ export class LogArchive {
     return segment;
   }
 
+  private sealedHolding(seq: number): { manifest: string; idx: number } | undefined {
+    return this.log.sql.exec<{ manifest: string; idx: number }>(SEGMENT_QUERIES.sealedHolding, seq, seq).toArray()[0];
+  }
+
   /** Where entry `cursor` lives now: in a sealed segment, still here (up to `limit` rows from it), or past the head. */
   exportSlice(cursor: number, limit: number): ExportSlice {
     const { sql } = this.log;
     if (cursor <= this.archivedUpto()) {
       if (this.expired(cursor)) throw new WardenError("log_range_expired", `entry ${cursor} was deleted with its segment at the end of its retention`);
-      const row = sql.exec<{ manifest: string; idx: number }>("SELECT manifest, idx FROM segments WHERE state = 'sealed' AND first <= ? AND last >= ?", cursor, cursor).toArray()[0];
+      const row = this.sealedHolding(cursor);
       if (!row) throw new WardenError("storage_error", `no sealed segment holds entry ${cursor}`);
       const manifest = JSON.parse(row.manifest) as SegmentManifest;
       const before = sql.exec<{ manifest: string }>("SELECT manifest FROM segments WHERE idx = ?", row.idx - 1).toArray()[0];

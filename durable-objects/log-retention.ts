@@ -133,7 +133,7 @@ export class LogRetention {
     const segments: { idx: number; first: number; last: number }[] = [];
     const rows = this.log.sql
       .exec<{ idx: number; manifest: string }>(
-        "SELECT idx, manifest FROM segments WHERE state = 'sealed' AND idx NOT IN (SELECT idx FROM expired_segments) ORDER BY idx LIMIT ?",
+        "SELECT idx, manifest FROM segments WHERE state = 'sealed' AND idx NOT IN (SELECT idx FROM expired_segments) ORDER BY last LIMIT ?",
         SEGMENTS_PER_RUN,
       )
       .toArray();

@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
-import { PRUNE_EXPIRED, type EventFeed } from "../../durable-objects/EventFeed.ts";
+import type { EventFeed } from "../../durable-objects/EventFeed.ts";
 import type { OcsfEvent } from "../../worker/events/ocsf.ts";
 import type { EventPage } from "../../worker/events/feed.ts";
 import { configure, deviceStub, restart } from "../audit-helpers.ts";
@@ -110,7 +110,7 @@ describe("the pull feed", () => {
 });
 
 describe("retention", () => {
-  it("drops events past EVENT_RETENTION_DAYS once the queue has them, through the feed's time index; a cursor before them is cursor_expired", async () => {
+  it("drops events past EVENT_RETENTION_DAYS once the queue has them; a cursor before them is cursor_expired", async () => {
     const tenant = uniqueId("events");
     const { fetch, devices } = await tenantWithDevices(tenant, 1);
     const device = devices[0]!;
@@ -134,10 +134,6 @@ describe("retention", () => {
     const expired = await feedPage(fetch, "?after=0");
     expect([expired.status, expired.body.code]).toEqual([410, "cursor_expired"]);
     expect((await feedPage(fetch, `?after=${kept}`)).status).toBe(200);
-
-    // Each run reads only what it deletes: the statement is a search of the time index, never a scan of the kept events.
-    const plan = await runInDurableObject(feed, (_instance: EventFeed, state) => state.storage.sql.exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${PRUNE_EXPIRED}`, 0, 0).toArray());
-    expect(plan.map((row) => row.detail)).toEqual([expect.stringMatching(/^SEARCH events USING INDEX events_by_time \(at<\?\)$/)]);
   });
 });
 

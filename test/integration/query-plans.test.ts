@@ -1,0 +1,60 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { PRUNE_EXPIRED } from "../../durable-objects/EventFeed.ts";
+import { OUTBOX_QUERIES } from "../../durable-objects/ReviewOutbox.ts";
+import { SEGMENT_QUERIES } from "../../durable-objects/log-archive.ts";
+import { uniqueId } from "../helpers.ts";
+
+/**
+ * The statements that run on every alarm run, push or export step of an object whose tables
+ * grow for as long as it lives must read through an index: a scan costs what the object keeps,
+ * not what the statement needs. SQLite's own EXPLAIN QUERY PLAN in the object's database says
+ * which; the tables are empty, so this is the plan the statement gets whatever they hold
+ * (no ANALYZE statistics exist to change it).
+ */
+async function planOf(stub: DurableObjectStub, statement: string): Promise<string[]> {
+  const parameters = Array.from(statement.matchAll(/\?/g), () => 0);
+  return runInDurableObject(stub, (_instance: unknown, state: DurableObjectState) =>
+    state.storage.sql
+      .exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${statement}`, ...parameters)
+      .toArray()
+      .map((row) => row.detail),
+  );
+}
+
+/** Each step of the plan searches `index` (or sorts what that search found): none scans. */
+function expectSearchOf(plan: string[], index: string): void {
+  expect(plan.length).toBeGreaterThan(0);
+  for (const step of plan) expect(step).toMatch(new RegExp(`^(SEARCH \\w+ USING (COVERING )?INDEX ${index} \\(|USE TEMP B-TREE FOR ORDER BY$)`));
+}
+
+describe("statements on a growing table read through an index", () => {
+  it("a device log's segment reads (every alarm run, every export step)", async () => {
+    const stub = env.DEVICES.get(env.DEVICES.idFromName(`${env.TENANT}/${uniqueId("plans")}`));
+    for (const [name, statement] of Object.entries(SEGMENT_QUERIES)) {
+      const plan = await planOf(stub, statement);
+      expect([name, plan.some((step) => step.startsWith("USE TEMP B-TREE"))]).toEqual([name, false]);
+      expectSearchOf(plan, "segments_by_state");
+    }
+  });
+
+  it("the review outbox's due webhooks and tickets (every alarm run, every accepted item)", async () => {
+    const stub = env.REVIEW_OUTBOX.get(env.REVIEW_OUTBOX.idFromName(uniqueId("plans")));
+    const indexes: Record<keyof typeof OUTBOX_QUERIES, string> = {
+      dueWebhooks: "webhook_events_due",
+      nextWebhook: "webhook_events_due",
+      nextTicket: "tickets_due",
+      unnotedTickets: "tickets_unnoted",
+      unnotedCount: "tickets_unnoted",
+      undeliveredEvidence: "evidence_waiting",
+    };
+    for (const [name, index] of Object.entries(indexes)) {
+      expectSearchOf(await planOf(stub, OUTBOX_QUERIES[name as keyof typeof OUTBOX_QUERIES]), index);
+    }
+  });
+
+  it("the event feed's retention prune (after every push)", async () => {
+    const stub = env.EVENT_FEED.get(env.EVENT_FEED.idFromName(uniqueId("plans")));
+    expectSearchOf(await planOf(stub, PRUNE_EXPIRED), "events_by_time");
+  });
+});
