@@ -48,6 +48,12 @@ export class ConsentLedger extends DurableObject<Env> {
         CREATE TABLE IF NOT EXISTS actors (actor TEXT PRIMARY KEY, version INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS actor_devices (actor TEXT NOT NULL, device TEXT NOT NULL, tenant TEXT NOT NULL, synced_version INTEGER NOT NULL, attached_at INTEGER NOT NULL, PRIMARY KEY (actor, device));
       `);
+      const fresh = this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'out_of_step'").toArray().length === 0;
+      this.sql.exec("CREATE TABLE IF NOT EXISTS out_of_step (actor TEXT PRIMARY KEY)");
+      // A ledger from before the table: the one time the whole of actor_devices is read for it.
+      if (fresh) this.sql.exec("INSERT INTO out_of_step (actor) SELECT DISTINCT d.actor FROM actor_devices d JOIN actors a ON a.actor = d.actor WHERE d.synced_version < a.version");
+      // Changed and then evicted before its push finished: the alarm finishes it.
+      if (this.sql.exec("SELECT actor FROM out_of_step LIMIT 1").toArray().length > 0 && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(this.io.clock() + RETRY_MS);
     });
   }
 
@@ -107,6 +113,7 @@ export class ConsentLedger extends DurableObject<Env> {
         args.now,
       );
       if (this.sql.exec("SELECT actor FROM actors WHERE actor = ?", args.actor).toArray().length === 0) this.sql.exec("INSERT INTO actors (actor, version) VALUES (?, 0)", args.actor);
+      this.markOutOfStep(args.actor);
       return { ok: true as const, devices: await this.syncActor(args.actor, args.now) };
     });
   }
@@ -135,7 +142,7 @@ export class ConsentLedger extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.ctx.blockConcurrencyWhile(async () => {
       const now = this.io.clock();
-      const behind = this.sql.exec<{ actor: string }>("SELECT DISTINCT d.actor FROM actor_devices d JOIN actors a ON a.actor = d.actor WHERE d.synced_version < a.version").toArray();
+      const behind = this.sql.exec<{ actor: string }>("SELECT actor FROM out_of_step").toArray();
       for (const { actor } of behind) await this.syncActor(actor, now);
     });
   }
@@ -168,6 +175,7 @@ export class ConsentLedger extends DurableObject<Env> {
       }),
     );
     if (pending > 0) await this.ctx.storage.setAlarm(now + RETRY_MS);
+    else this.sql.exec("DELETE FROM out_of_step WHERE actor = ?", actor);
     return { synced: devices.length - pending, pending };
   }
 
@@ -187,6 +195,16 @@ export class ConsentLedger extends DurableObject<Env> {
 
   private bump(actor: string): void {
     this.sql.exec("INSERT INTO actors (actor, version) VALUES (?, 1) ON CONFLICT (actor) DO UPDATE SET version = version + 1", actor);
+    this.markOutOfStep(actor);
+  }
+
+  /**
+   * Notes, with the change that may put them behind, that the actor's devices are to be brought
+   * in step; the push that finds every device there clears it. The alarm reads only these actors,
+   * never every device of the tenant.
+   */
+  private markOutOfStep(actor: string): void {
+    this.sql.exec("INSERT INTO out_of_step (actor) VALUES (?) ON CONFLICT (actor) DO NOTHING", actor);
   }
 
   private record(id: string): ConsentRecord | null {

@@ -250,6 +250,10 @@ describe("when a device of the actor does not answer", () => {
     const given = await withLedger(io, (ledger) => ledger.give({ tenant, record, now: Date.now() }));
     expect(given.devices).toEqual({ synced: 0, pending: 1 });
     expect(await runInDurableObject(ledgerStub(), (_running: ConsentLedger, state) => state.storage.getAlarm())).not.toBeNull();
+    // Evicted as if between the commit and setting the alarm: the next start sets it again.
+    await runInDurableObject(ledgerStub(), (_running: ConsentLedger, state) => state.storage.deleteAlarm());
+    await runInDurableObject(ledgerStub(), (_running: ConsentLedger, state) => state.abort("test restart")).catch(() => undefined);
+    expect(await runInDurableObject(ledgerStub(), (_running: ConsentLedger, state) => state.storage.getAlarm())).not.toBeNull();
     expect((await device.decide(fileAction("file.read", notes))).body.decision).toBe("deny");
     down = false;
     await withLedger(io, (ledger) => ledger.alarm());
