@@ -75,6 +75,15 @@ interface ChallengeRow {
 }
 
 /**
+ * A quarantine (an admin's, or a SOAR playbook's) cancels the device's live holds. Holds are
+ * kept for the tenant's lifetime, so the device's are found through `holds_device`, an index on
+ * the record's device, not by reading every record (test/integration/query-plans.test.ts).
+ */
+export const HOLD_QUERIES = {
+  liveForDevice: "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) ORDER BY created_at, rowid",
+} as const;
+
+/**
  * One per tenant (named `<tenant>`): holds awaiting review, their approvals, the verdict
  * challenges that commit to them, and the deadline alarm that escalates and expires them.
  * Every change writes its evidence and notifications to `handoff` in the same transaction;
@@ -112,6 +121,7 @@ export class ReviewHolds extends DurableObject<Env> {
         );
         CREATE UNIQUE INDEX IF NOT EXISTS holds_pending_action ON holds (action_hash) WHERE status = 'pending';
         CREATE INDEX IF NOT EXISTS holds_status_deadline ON holds (status, deadline);
+        CREATE INDEX IF NOT EXISTS holds_device ON holds (json_extract(record, '$.requester.device'));
         CREATE TABLE IF NOT EXISTS approvals (
           review_id TEXT NOT NULL,
           reviewer TEXT NOT NULL,
@@ -252,10 +262,7 @@ export class ReviewHolds extends DurableObject<Env> {
     const cancelled = this.ctx.storage.transactionSync(() => {
       this.advance(now);
       const rows = this.sql
-        .exec<HoldRow>(
-          "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) ORDER BY created_at, rowid",
-          device,
-        )
+        .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device)
         .toArray();
       return rows.map((row) => {
         const hold = this.view(row);

@@ -28,6 +28,13 @@ export interface LegalHold {
   seq: number;
 }
 
+/**
+ * Read on every export step and receipt. Retention deletes segments oldest first, so the
+ * expired ones are a prefix and the newest of them ends where what is kept begins: one row by
+ * the primary key, where `MAX(last)` would read them all (test/integration/query-plans.test.ts).
+ */
+export const RETAINED_FROM = "SELECT last FROM expired_segments ORDER BY idx DESC LIMIT 1";
+
 /** How often retention sweeps a device when nothing is left over from the last sweep. */
 export const RETENTION_CHECK_MS = 86_400_000;
 
@@ -78,8 +85,8 @@ export class LogRetention {
 
   /** The first entry whose segment (or row) still exists: entries before it were deleted at the end of their retention. */
   retainedFrom(): number {
-    const row = this.log.sql.exec<{ last: number | null }>("SELECT MAX(last) AS last FROM expired_segments").one();
-    return (row.last ?? 0) + 1;
+    const row = this.log.sql.exec<{ last: number }>(RETAINED_FROM).toArray()[0];
+    return (row?.last ?? 0) + 1;
   }
 
   /** Whether entry `seq` was deleted with its segment. */

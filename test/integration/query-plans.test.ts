@@ -1,8 +1,10 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { PRUNE_EXPIRED } from "../../durable-objects/EventFeed.ts";
+import { HOLD_QUERIES } from "../../durable-objects/ReviewHolds.ts";
 import { OUTBOX_QUERIES } from "../../durable-objects/ReviewOutbox.ts";
 import { SEGMENT_QUERIES } from "../../durable-objects/log-archive.ts";
+import { RETAINED_FROM } from "../../durable-objects/log-retention.ts";
 import { uniqueId } from "../helpers.ts";
 
 /**
@@ -36,6 +38,13 @@ describe("statements on a growing table read through an index", () => {
       expect([name, plan.some((step) => step.startsWith("USE TEMP B-TREE"))]).toEqual([name, false]);
       expectSearchOf(plan, "segments_by_state");
     }
+    // Where the kept entries begin. A plan cannot tell a walk that stops at its LIMIT from a whole scan, so count the rows read over 100 expired segments.
+    const read = await runInDurableObject(stub, (_instance: unknown, state: DurableObjectState) => {
+      for (let idx = 1; idx <= 100; idx += 1) state.storage.sql.exec("INSERT INTO expired_segments (idx, first, last, deleted_at) VALUES (?, ?, ?, 0)", idx, idx * 10 - 9, idx * 10);
+      const cursor = state.storage.sql.exec<{ last: number }>(RETAINED_FROM);
+      return { rows: cursor.toArray().map((row) => ({ ...row })), rowsRead: cursor.rowsRead };
+    });
+    expect(read).toEqual({ rows: [{ last: 1000 }], rowsRead: 1 });
   });
 
   it("the review outbox's due webhooks and tickets (every alarm run, every accepted item)", async () => {
@@ -51,6 +60,11 @@ describe("statements on a growing table read through an index", () => {
     for (const [name, index] of Object.entries(indexes)) {
       expectSearchOf(await planOf(stub, OUTBOX_QUERIES[name as keyof typeof OUTBOX_QUERIES]), index);
     }
+  });
+
+  it("the review holds of one device, which a quarantine cancels", async () => {
+    const stub = env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(uniqueId("plans")));
+    expectSearchOf(await planOf(stub, HOLD_QUERIES.liveForDevice), "holds_device");
   });
 
   it("the event feed's retention prune (after every push)", async () => {
