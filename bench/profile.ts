@@ -2,7 +2,9 @@
  * Investigation aid (not part of `npm run bench`): a V8 CPU profile of the worker isolate
  * while it serves sequential `POST /v1/decisions`, then `POST /bench/append/:device`, taken
  * through the workerd inspector. Prints, per side, the sampled CPU time per request in the
- * user worker's isolate, split by where it was spent (cedar-wasm, crypto, zod, hono, …).
+ * user worker's isolate, split by where it was spent (cedar-wasm, crypto, zod, hono, …), and
+ * the frames that took the most, inclusive of what they called — Durable Object alarms and
+ * queue handlers of the same isolate included, which is how the event feed's prune was found.
  *
  *   node bench/profile.mjs [requests]     (default 1000 per side)
  *
@@ -78,6 +80,8 @@ function category(frame: ProfileNode["callFrame"]): string {
 
 /** Sampling interval: coarse enough that the profiler does not distort the figures much. */
 const SAMPLING_US = 200;
+/** Frames listed per side, by inclusive time. */
+const FRAMES_SHOWN = 60;
 
 async function profileSide(inspector: Inspector, run: () => Promise<void>): Promise<Profile> {
   await inspector.send("Profiler.setSamplingInterval", { interval: SAMPLING_US });
@@ -87,41 +91,45 @@ async function profileSide(inspector: Inspector, run: () => Promise<void>): Prom
   return profile;
 }
 
-function summarise(profile: Profile, requests: number) {
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const self = new Map<number, number>();
-  profile.samples.forEach((id, index) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
-  // Inclusive time of every node (self + descendants).
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const inclusive = new Map<number, number>();
-  for (const [id, time] of self) {
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) inclusive.set(at, (inclusive.get(at) ?? 0) + time);
-  }
+/** A frame as the profile names it: function, bundled file and line (the bundle keeps names, not lines of source). */
+function frameKey(frame: ProfileNode["callFrame"]): string {
+  return `${frame.functionName || "(anonymous)"}@${frame.url.split("/").pop() || "(native)"}:${frame.lineNumber}`;
+}
+
+/** What `requests` requests cost, over the profiles taken while they ran. */
+function summarise(profiles: Profile[], requests: number) {
   const categories = new Map<string, number>();
   const functions = new Map<string, number>();
-  for (const [id, time] of self) {
-    const frame = (byId.get(id) as ProfileNode).callFrame;
-    const cat = category(frame);
-    categories.set(cat, (categories.get(cat) ?? 0) + time);
-    if (cat === "JS") functions.set(frame.functionName || "(anonymous)", (functions.get(frame.functionName || "(anonymous)") ?? 0) + time);
-  }
-  // Inclusive time under named functions of interest (outermost occurrence only).
-  const named = new Map<string, number>();
-  const interesting = /^(decide|evaluateTarget|verifyDpopProof|verifyWardenJwt|deviceSession|issueActionToken|signWardenJwt|logAndAnswer|prepare|loadDeployment|bundleFor|statefulIsAuthorized|targetEntity|validate|safeParse|parse|canonicalJson|entryHash|nextEntry|recordDecisions|append|appendInTransaction|spend|readDevice|transaction|logData|responseBody|calculateJwkThumbprint|jwtVerify|compactVerify|flattenedVerify|SignJWT|sign)$/;
-  for (const node of profile.nodes) {
-    const name = node.callFrame.functionName;
-    if (!interesting.test(name)) continue;
-    let nested = false;
-    for (let at = parent.get(node.id); at !== undefined; at = parent.get(at)) if ((byId.get(at) as ProfileNode).callFrame.functionName === name) nested = true;
-    if (!nested) named.set(name, (named.get(name) ?? 0) + (inclusive.get(node.id) ?? 0));
+  // Inclusive time per frame: each sample counts once for every distinct frame on its stack, so a
+  // recursive function is not counted twice and an alarm or a queue handler shows beside the request.
+  const frames = new Map<string, number>();
+  let busy = 0;
+  for (const profile of profiles) {
+    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+    const parent = new Map<number, number>();
+    for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+    profile.samples.forEach((id, index) => {
+      const time = profile.timeDeltas[index] ?? 0;
+      const frame = (byId.get(id) as ProfileNode).callFrame;
+      const cat = category(frame);
+      categories.set(cat, (categories.get(cat) ?? 0) + time);
+      if (cat === "(idle)") return;
+      busy += time;
+      if (cat === "JS") functions.set(frame.functionName || "(anonymous)", (functions.get(frame.functionName || "(anonymous)") ?? 0) + time);
+      const seen = new Set<string>();
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const key = frameKey((byId.get(at) as ProfileNode).callFrame);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        frames.set(key, (frames.get(key) ?? 0) + time);
+      }
+    });
   }
   const perRequest = (map: Map<string, number>) =>
     [...map]
       .sort((a, b) => b[1] - a[1])
       .map(([key, time]) => [key, time / 1000 / requests] as const);
-  const busy = [...self].reduce((sum, [id, time]) => ((byId.get(id) as ProfileNode).callFrame.functionName === "(idle)" ? sum : sum + time), 0);
-  return { busyMsPerRequest: busy / 1000 / requests, categories: perRequest(categories), functions: perRequest(functions).slice(0, 25), named: perRequest(named) };
+  return { busyMsPerRequest: busy / 1000 / requests, categories: perRequest(categories), functions: perRequest(functions).slice(0, 25), frames: perRequest(frames).slice(0, FRAMES_SHOWN) };
 }
 
 export async function runProfile(requests: number): Promise<void> {
@@ -168,27 +176,16 @@ export async function runProfile(requests: number): Promise<void> {
     const decisionProfiles: Profile[] = [];
     for (let done = 0; done < requests; done += chunk) decisionProfiles.push(await profileSide(inspector, await decisions(Math.min(chunk, requests - done))));
     const appendProfile = await profileSide(inspector, appends(requests));
-    // Chunks are summarised together by merging their per-request figures.
-    const merged = decisionProfiles.map((profile) => summarise(profile, requests));
-    const sum = (pick: (s: ReturnType<typeof summarise>) => readonly (readonly [string, number])[]) => {
-      const total = new Map<string, number>();
-      for (const summary of merged) for (const [key, value] of pick(summary)) total.set(key, (total.get(key) ?? 0) + value);
-      return [...total].sort((a, b) => b[1] - a[1]);
-    };
-    results["decision"] = {
-      busyMsPerRequest: merged.reduce((total, s) => total + s.busyMsPerRequest, 0),
-      categories: sum((s) => s.categories),
-      functions: sum((s) => s.functions).slice(0, 25),
-      named: sum((s) => s.named),
-    };
-    results["append"] = summarise(appendProfile, requests);
+    results["decision"] = summarise(decisionProfiles, requests);
+    results["append"] = summarise([appendProfile], requests);
     inspector.close();
 
     for (const [side, summary] of Object.entries(results)) {
       console.log(`\n${side}: ${summary.busyMsPerRequest.toFixed(3)} ms CPU per request in the worker isolate (non-idle samples)`);
       console.log("  by category (ms/request): " + summary.categories.map(([key, value]) => `${key} ${value.toFixed(3)}`).join(", "));
-      console.log("  inclusive, named functions (ms/request): " + summary.named.map(([key, value]) => `${key} ${value.toFixed(3)}`).join(", "));
       console.log("  top JS self time (ms/request): " + summary.functions.slice(0, 15).map(([key, value]) => `${key} ${value.toFixed(3)}`).join(", "));
+      console.log("  inclusive per frame, function@file:line (ms/request):");
+      for (const [key, value] of summary.frames) console.log(`    ${value.toFixed(3).padStart(7)}  ${key}`);
     }
   } finally {
     await server.mf.dispose();
