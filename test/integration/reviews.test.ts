@@ -92,12 +92,19 @@ describe("holds", () => {
     expect(JSON.stringify(waiting.body.record)).not.toContain("JIRA");
   });
 
-  it("sensitive context is reduced to a hash", async () => {
-    const request = { ...heldAction(), context: { ticket: "JIRA-SECRET-42" } };
-    const { review } = await held(client, request);
+  it("sensitive context is reduced to a hash of the context as logged, after the bundle's masking, never of the raw one", async () => {
+    const context = { ticket: "JIRA-SECRET-42", email: "ana.secret@example.com" };
+    const request = { ...heldAction(), context };
+    const { review, decision } = await held(client, request);
     const hold = await holdAsAdmin(w.fetch, review.id);
     expect(JSON.stringify(hold)).not.toContain("JIRA-SECRET-42");
-    expect((hold.record as unknown as { context_sha256: string }).context_sha256).toMatch(/^[0-9a-f]{64}$/);
+    const entry = (await deviceLog(w, client.deviceId)).find((logged) => logged.data["decision_id"] === decision.decision_id);
+    const logged = entry?.data["context"] as { ticket: string; email: { hmac: string } };
+    // The default bundle hashes `email` under the tenant's key: the log has no address to guess against.
+    expect(logged).toMatchObject({ ticket: "JIRA-SECRET-42", email: { hmac: expect.any(String) } });
+    const { context_sha256: hash } = hold.record as unknown as { context_sha256: string };
+    expect(hash).toBe(sha256Hex(canonicalJson(logged)));
+    expect(hash).not.toBe(sha256Hex(canonicalJson(context)));
   });
 
   it("a hold that cannot be queued denies (review_unavailable), fail closed", async () => {

@@ -480,11 +480,12 @@ async function logAndAnswer(
     });
   };
   let outcome;
+  let logged: { [key: string]: JsonValue }[];
   try {
     const consents = pending.some((item) => item.usesConsent) ? { version: consentVersion } : undefined;
     // Masked before the append (worker/privacy/): the log is hashed over what this returns, never over the raw request.
-    const decisions = await maskForLog(ctx, session, privacy, pending.map((item) => logData(item, session)));
-    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions, consents, bundle, turn });
+    logged = await maskForLog(ctx, session, privacy, pending.map((item) => logData(item, session)));
+    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: logged, consents, bundle, turn });
   } catch (error) {
     return unlogged(String(error));
   }
@@ -510,7 +511,8 @@ async function logAndAnswer(
       }
       if (item.verdict.decision !== "review" || !item.review) return answerOf(item, log);
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
-      const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, ...item.review }, now);
+      const loggedContext = logged[index]?.["context"] ?? null;
+      const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, loggedContext, ...item.review }, now);
       if (!held.ok) return answerOf({ ...item, verdict: failClosed("review_unavailable", item.verdict) }, log);
       return answerOf(item, log, held.review);
     }),

@@ -6,6 +6,7 @@
  */
 import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
+import type { JsonValue } from "../log/canonical.ts";
 import { ConfigurationError, StateError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
@@ -57,8 +58,13 @@ export async function holdForReview(
     request: {
       agent: { id: string; version: string; artifact_sha256?: string | undefined };
       action: { type: string; inputs_sha256?: string | undefined; sends_external?: boolean | undefined };
-      context?: { [key: string]: string | number | boolean } | undefined;
     };
+    /**
+     * The caller's context as the decision's entry holds it, after the bundle's privacy masking:
+     * the hold's hash of it then ties to the log and reveals no more than the log does (a hash of
+     * the raw context would let anyone who sees the hold guess a masked value and check it).
+     */
+    loggedContext: JsonValue;
     ladder: TierStep[];
     tokenTtl: number;
   },
@@ -82,7 +88,7 @@ export async function holdForReview(
       requester: { device: session.deviceId, agent: agent.id },
       agent,
       action,
-      context_sha256: contextHash(args.request.context),
+      context_sha256: contextHash(args.loggedContext),
       policy: { digest: args.policy, reasons: [...args.verdict.reasons] },
       decision_log: { seq: args.log.seq, hash: args.log.hash },
       action_hash: actionHash({ tenant: session.tenant, device: session.deviceId, agent, action }),

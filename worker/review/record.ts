@@ -90,8 +90,9 @@ export function actionHash(args: {
   return sha256Hex(canonicalJson({ tenant: args.tenant, device: args.device, agent: args.agent, action: args.action } as unknown as JsonValue));
 }
 
-export function contextHash(context: { [key: string]: string | number | boolean } | undefined): string | null {
-  return context === undefined ? null : sha256Hex(canonicalJson(context));
+/** SHA-256 of the context as logged (null when the request had none). */
+export function contextHash(loggedContext: JsonValue): string | null {
+  return loggedContext === null ? null : sha256Hex(canonicalJson(loggedContext));
 }
 
 /** SHA-256 of the canonical record: the hold's identity as notifications and tickets prove it, stable across tiers. */

@@ -21,7 +21,10 @@ const HoldRecordSchema = z
       inputs_sha256: z.string().nullable(),
       sends_external: z.boolean(),
     }),
-    context_sha256: z.string().nullable(),
+    context_sha256: z
+      .string()
+      .nullable()
+      .openapi({ description: "SHA-256 (hex) of the RFC 8785 form of the caller's context as the decision's log entry holds it, after the bundle's privacy masking; null without a context" }),
     policy: z.object({ digest: z.string(), reasons: z.array(z.string()) }),
     decision_log: z.object({ seq: z.int(), hash: z.string() }).openapi({ description: "Where the decision that raised the hold is in the device log" }),
     action_hash: z.string(),
