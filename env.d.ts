@@ -81,6 +81,8 @@ declare global {
     ARTIFACT_KEYS?: string;
     /** Seconds an isolate trusts its copy of the agent registry before re-reading R2 (default 5). */
     AGENT_REFRESH_SECONDS?: string;
+    /** Seconds an isolate trusts its listing of the log keys in the archive, for /.well-known/warden-log-keys.json (default 300). */
+    LOG_KEYS_REFRESH_SECONDS?: string;
     /** Sealed log segments (create-only objects); a bucket lock in production. */
     ARCHIVE: R2Bucket;
     /**

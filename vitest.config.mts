@@ -82,6 +82,8 @@ export default defineConfig({
           ARTIFACT_KEYS: JSON.stringify({ keys: [artifactPublic] }),
           TEST_ARTIFACT_KEY: JSON.stringify(artifactKey),
           AGENT_REFRESH_SECONDS: "0",
+          // A key a test's log signs with through the I/O seam (never configured) is published at once.
+          LOG_KEYS_REFRESH_SECONDS: "0",
           // Test-only: the witness's verifier key, for tests that configure a log to be witnessed.
           TEST_WITNESS_VKEY: witnessVkey,
         },

@@ -8,7 +8,7 @@ import { GENESIS_MAC, entryMac, parseMacKey } from "../../worker/log/mac.ts";
 import { EMPTY_FRONTIER, extendFrontier, frontierRoot } from "../../worker/log/merkle.ts";
 import { parseNote, verifyNote } from "../../worker/log/note.ts";
 import { parseRotationText } from "../../worker/log/rotation.ts";
-import { activate, BASE_URL, readyDevice } from "../helpers.ts";
+import { activate, BASE_URL, readyDevice, workerFetch } from "../helpers.ts";
 import { appendMany, auditorGet, configure, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice } from "../audit-helpers.ts";
 
 const ORIGIN_PREFIX = "warden.example.com/log";
@@ -197,6 +197,26 @@ describe("log keys endpoint", () => {
     expect(response.status).toBe(200);
     const { keys } = (await response.json()) as { keys: { kid: string; status: string; kty: string; crv: string }[] };
     expect(keys.find((key) => key.kid === logKeyIdOf(env.LOG_SIGNING_KEY))).toMatchObject({ status: "current", kty: "OKP", crv: "Ed25519" });
+  });
+
+  it("lists the archive's keys at most once per LOG_KEYS_REFRESH_SECONDS in an isolate: a public request cannot make it list R2 at will", async () => {
+    let now = Date.now();
+    const fetch = workerFetch({ env: { LOG_KEYS_REFRESH_SECONDS: "60" }, deps: { now: () => now } });
+    const kids = async () => {
+      const response = await fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { keys: { kid: string; status: string }[] }).keys;
+    };
+    await kids();
+    // A log signed with a key no longer configured: the archive has it, this isolate's listing does not yet.
+    const retired = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${retired.kid}.json`, JSON.stringify(retired.publicJwk));
+    now += 59_000;
+    expect((await kids()).map((key) => key.kid)).not.toContain(retired.kid);
+    now += 1_000;
+    expect((await kids()).find((key) => key.kid === retired.kid)).toMatchObject({ status: "retired" });
+    // The configured key is read from the configuration on every request.
+    expect((await kids()).find((key) => key.kid === logKeyIdOf(env.LOG_SIGNING_KEY))).toMatchObject({ status: "current" });
   });
 });
 

@@ -4,6 +4,37 @@ import { importLogPublicKey, importLogSigningKey, type LogPublicJwk } from "../l
 
 export type PublishedLogKey = LogPublicJwk & { status: "current" | "previous" | "retired" };
 
+/** Seconds an isolate trusts its listing of the archive's keys (`LOG_KEYS_REFRESH_SECONDS`, default 300: the answer's own max-age). */
+function refreshMs(env: Pick<Env, "LOG_KEYS_REFRESH_SECONDS">): number {
+  const seconds = Number(env.LOG_KEYS_REFRESH_SECONDS ?? "300");
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : 300) * 1000;
+}
+
+/**
+ * The keys the archive holds, as this isolate last listed them. The endpoint is public: a listing
+ * and a read per retired key on every request would let anyone spend R2 operations at will. A key
+ * is written to the archive when a log first signs with it, while it is configured and so
+ * published from the configuration; the listing only has to know it once it is retired.
+ */
+let archived: { at: number; keys: Promise<PublishedLogKey[]> } | null = null;
+
+async function listArchivedKeys(archive: R2Bucket): Promise<PublishedLogKey[]> {
+  const keys: PublishedLogKey[] = [];
+  let cursor: string | undefined;
+  do {
+    const listing = await archive.list({ prefix: "log-keys/", cursor });
+    for (const object of listing.objects) {
+      const stored = await archive.get(object.key);
+      if (!stored) continue;
+      // R2 can be written around Warden (wrangler r2 object put), so its objects are read strictly.
+      const key = await importLogPublicKey(parseStrictJson(new Uint8Array(await stored.arrayBuffer())) as Record<string, unknown>);
+      keys.push({ ...key.publicJwk, status: "retired" });
+    }
+    cursor = listing.truncated ? listing.cursor : undefined;
+  } while (cursor);
+  return keys;
+}
+
 /**
  * Every key that verifies log checkpoints, key rotations and export manifests: the configured
  * ones (the one that signs now, and during a rotation the one before it) and every key a log
@@ -11,7 +42,7 @@ export type PublishedLogKey = LogPublicJwk & { status: "current" | "previous" | 
  * retired.
  */
 export async function publishedLogKeys(ctx: ServiceContext): Promise<PublishedLogKey[]> {
-  const { env } = ctx;
+  const { env, deps } = ctx;
   const keys = new Map<string, PublishedLogKey>();
   const configured: [string | undefined, "current" | "previous", string][] = [
     [env.LOG_SIGNING_KEY, "current", "LOG_SIGNING_KEY"],
@@ -22,19 +53,15 @@ export async function publishedLogKeys(ctx: ServiceContext): Promise<PublishedLo
     const key = await importLogSigningKey(source, name);
     if (!keys.has(key.kid)) keys.set(key.kid, { ...key.publicJwk, status });
   }
-  let cursor: string | undefined;
-  do {
-    const listing = await env.ARCHIVE.list({ prefix: "log-keys/", cursor });
-    for (const object of listing.objects) {
-      const kid = object.key.slice("log-keys/".length, -".json".length);
-      if (keys.has(kid)) continue;
-      const stored = await env.ARCHIVE.get(object.key);
-      if (!stored) continue;
-      // R2 can be written around Warden (wrangler r2 object put), so its objects are read strictly.
-      const key = await importLogPublicKey(parseStrictJson(new Uint8Array(await stored.arrayBuffer())) as Record<string, unknown>);
-      keys.set(key.kid, { ...key.publicJwk, status: "retired" });
-    }
-    cursor = listing.truncated ? listing.cursor : undefined;
-  } while (cursor);
+  const now = deps.now();
+  if (!archived || now - archived.at >= refreshMs(env)) {
+    const listing = { at: now, keys: listArchivedKeys(env.ARCHIVE) };
+    archived = listing;
+    // A listing that failed is not kept: the next request lists again.
+    listing.keys.catch(() => {
+      if (archived === listing) archived = null;
+    });
+  }
+  for (const key of await archived.keys) if (!keys.has(key.kid)) keys.set(key.kid, key);
   return [...keys.values()];
 }
