@@ -92,6 +92,12 @@ export class DeviceLog extends DurableObject<Env> {
   private readonly history: DeviceHistory;
   /** The delivery of queued admin-log records under way, if any. */
   private delivering: Promise<void> | null = null;
+  /**
+   * Whether the object has its tables: from its device's registration on. Two routes name a
+   * device before anything proves who asks (a nonce, a session), and each constructs that
+   * device's object; one that was never registered stores nothing, and answers as no device.
+   */
+  private provisioned = false;
 
   constructor(ctx: DurableObjectState, env: Env, io: AuditIo = auditIoFrom(env)) {
     super(ctx, env);
@@ -132,16 +138,24 @@ export class DeviceLog extends DurableObject<Env> {
     });
     this.history = new DeviceHistory({ sql: this.sql, head: () => this.head });
     void ctx.blockConcurrencyWhile(async () => {
-      this.migrate();
-      this.tpm.migrate();
-      this.audit.migrate();
-      this.events.migrate();
-      this.history.migrate();
-      this.head = this.storedHead();
-      this.lastAssurance = this.storedAssurance();
-      this.history.load();
-      await this.audit.load();
+      if (this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'device'").toArray().length === 0) return;
+      this.provision();
+      await this.audit.loadAlarm();
     });
+  }
+
+  /** Creates the tables (or brings them up to date) and loads what the object keeps in memory. */
+  private provision(): void {
+    this.migrate();
+    this.tpm.migrate();
+    this.audit.migrate();
+    this.events.migrate();
+    this.history.migrate();
+    this.head = this.storedHead();
+    this.lastAssurance = this.storedAssurance();
+    this.history.load();
+    this.audit.signing.reload();
+    this.provisioned = true;
   }
 
   private storedHead(): AppendedEntry {
@@ -165,10 +179,12 @@ export class DeviceLog extends DurableObject<Env> {
       this.deviceRecord = undefined;
       this.consentRow = undefined;
       this.liveSessions.clear();
-      this.head = this.storedHead();
-      this.lastAssurance = this.storedAssurance();
-      this.audit.signing.reload();
-      this.history.load();
+      if (this.provisioned) {
+        this.head = this.storedHead();
+        this.lastAssurance = this.storedAssurance();
+        this.audit.signing.reload();
+        this.history.load();
+      }
       throw error;
     } finally {
       this.appendedAt = null;
@@ -233,6 +249,7 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** Registers the device (by the person `by`); a second registration under the same id is refused. */
   register(record: DeviceRecord, now: number, by?: string): Outcome<{ log: AppendedEntry }> {
+    if (!this.provisioned) this.provision();
     return this.transaction(() => {
       if (this.readDevice()) return { ok: false, code: "already_exists" } as const;
       this.writeDevice(record);
@@ -359,6 +376,7 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** Whether the action token `jti` was redeemed, refused or revoked here (until its record is swept, after its expiry). */
   actionTokenSettled(jti: string): boolean {
+    if (!this.provisioned) return false;
     return this.sql.exec("SELECT jti FROM spent WHERE jti = ?", `action:${jti}`).toArray().length > 0;
   }
 
@@ -579,6 +597,7 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** Entries with seq > `after`, oldest first, at most `limit`, as their stored JSON text. */
   readLog(after: number, limit: number): { exists: boolean; entries: string[]; head: AppendedEntry } {
+    if (!this.provisioned) return { exists: false, entries: [], head: this.head };
     const rows = this.sql.exec<{ entry: string }>("SELECT entry FROM log WHERE seq > ? ORDER BY seq LIMIT ?", after, limit).toArray();
     return { exists: this.readDevice() !== null, entries: rows.map((row) => row.entry), head: this.head };
   }
@@ -596,6 +615,7 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** What an export needs first: whether the device exists, the head, and the latest checkpoint. */
   exportStart(): { exists: boolean; head: AppendedEntry; checkpoint: StoredCheckpoint | null; retainedFrom: number } {
+    if (!this.provisioned) return { exists: false, head: this.head, checkpoint: null, retainedFrom: 1 };
     return { exists: this.readDevice() !== null, head: this.head, checkpoint: this.audit.signing.latestCheckpoint(), retainedFrom: this.audit.retention.retainedFrom() };
   }
 
@@ -611,6 +631,7 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** TPM enrollment and attestation state (see durable-objects/tpm-enrollment.ts for each method). */
   tpmBinding(): TpmBinding | null {
+    if (!this.provisioned) return null;
     return this.tpm.binding();
   }
   tpmIssueBootstrap(args: Parameters<TpmEnrollment["issueBootstrap"]>[0]): TpmOutcome<{ log: AppendedEntry }> {
@@ -716,6 +737,7 @@ export class DeviceLog extends DurableObject<Env> {
 
   /** Rotates the log key, signs checkpoints, seals and archives segments (durable-objects/log-audit.ts). */
   override async alarm(): Promise<void> {
+    if (!this.provisioned) return;
     await this.deliverAdmin();
     await this.audit.alarm();
   }
@@ -845,6 +867,7 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   private readDevice(): DeviceRecord | null {
+    if (!this.provisioned) return null;
     if (this.deviceRecord === undefined) {
       const row = this.sql.exec<{ record: string }>("SELECT record FROM device WHERE singleton = 1").toArray()[0];
       this.deviceRecord = row ? (JSON.parse(row.record) as DeviceRecord) : null;

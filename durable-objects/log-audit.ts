@@ -50,8 +50,8 @@ export class LogAudit {
     this.retention.migrate();
   }
 
-  async load(): Promise<void> {
-    this.signing.reload();
+  /** Reads the alarm an earlier start of the object left set. */
+  async loadAlarm(): Promise<void> {
     this.alarmAt = await this.log.storage.getAlarm();
   }
 

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { SignJWT, UnsecuredJWT, base64url, decodeJwt, generateKeyPair, importJWK, type JWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
@@ -253,6 +253,12 @@ describe("nonces and sessions", () => {
       dpop: await client.proof("POST", "/v1/sessions", { nonce: String(forUnknown.body["nonce"]) }),
     });
     expect(unknownSession.status).toBe(404);
+    // Both routes answer anyone and constructed the device's object; it stores nothing until the device is registered.
+    const stored = await runInDurableObject(env.DEVICES.get(env.DEVICES.idFromName(`${env.TENANT}/${client.deviceId}`)), async (_object: unknown, state: DurableObjectState) => ({
+      tables: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master").one().n,
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(stored).toEqual({ tables: 0, alarm: null });
     await client.register(env.ADMIN_TOKEN);
     // The nonce handed out before registration was never stored.
     const early = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: forUnknown.body["nonce"] }, {
