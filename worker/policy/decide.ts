@@ -1,7 +1,7 @@
 import type { CedarValueJson, Context, EntityJson } from "./cedar.ts";
 import { canonicalJson } from "../log/canonical.ts";
 import { POLICY_REASON_CODES, type CompiledBundle, type PolicyReasonCode, type TargetKind } from "./bundle.ts";
-import { analyzeCommand, COMMAND_FLAGS, type CommandAnalysis, type CommandFlag, type DerivedAction, type DerivedTarget, type UnresolvedReason } from "./command/index.ts";
+import { analyzeCommand, COMMAND_FLAGS, MAX_IMPLIED_TARGETS, type CommandAnalysis, type CommandFlag, type DerivedAction, type DerivedTarget, type UnresolvedReason } from "./command/index.ts";
 import { evaluateTarget, highestTier } from "./engine.ts";
 import { classesOf, type PathClasses } from "./path-classes.ts";
 import {
@@ -315,6 +315,11 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
         break;
       }
       case "command":
+        if (derived.length + resolved.analysis.targets.length > MAX_IMPLIED_TARGETS) {
+          targets[targets.length - 1] = { kind: target.kind, rejected: "too_many_targets" };
+          rejected = true;
+          break;
+        }
         commands.push(summarise(resolved.analysis, from));
         for (const entity of commandEntities(resolved.analysis)) evaluations.push({ action: action.type, entity, derived: false });
         for (const implied of resolved.analysis.targets) {

@@ -54,7 +54,8 @@ export type TargetRejection =
   | "url_credentials"
   | "url_ambiguous"
   | "invalid_url"
-  | "invalid_tool";
+  | "invalid_tool"
+  | "too_many_targets";
 
 /** Either the canonical value or the reason the target was refused. */
 export type TargetResult<T> = { ok: true; value: T } | { ok: false; reason: TargetRejection };

@@ -7,7 +7,7 @@
  * the Windows argument splitter and -EncodedCommand.
  */
 import { describe, expect, it } from "vitest";
-import { analyzeCommand, COMMAND_FLAGS, defaultShell, SHELLS, type CommandAnalysis, type CommandEnvironment, type Shell } from "../../../worker/policy/command/index.ts";
+import { analyzeCommand, COMMAND_FLAGS, defaultShell, MAX_IMPLIED_TARGETS, SHELLS, type CommandAnalysis, type CommandEnvironment, type Shell } from "../../../worker/policy/command/index.ts";
 import { commandLineToArgv } from "../../../worker/policy/command/argv.ts";
 import { decodeEncodedCommand } from "../../../worker/policy/command/handlers/code.ts";
 import type { TargetRejection } from "../../../worker/policy/targets.ts";
@@ -146,6 +146,18 @@ describe("refusals", () => {
   ];
   it.each(cases)("refuses %s", (_label, line, reason) => {
     for (const shell of SHELLS) expect(analyzeCommand(line, envFor(shell))).toEqual({ ok: false, reason });
+  });
+
+  it(`refuses a line that implies more than ${MAX_IMPLIED_TARGETS} files and URLs, however it gets there`, () => {
+    const names = (count: number) => Array.from({ length: count }, (_, index) => `f${index}`).join(" ");
+    const at = analyzeCommand(`cat ${names(MAX_IMPLIED_TARGETS)}`, LINUX);
+    expect(at.ok && at.value.targets.length).toBe(MAX_IMPLIED_TARGETS);
+    expect(analyzeCommand(`cat ${names(MAX_IMPLIED_TARGETS + 1)}`, LINUX)).toEqual({ ok: false, reason: "too_many_targets" });
+    // Sixteen directories the line may be in (its cwd and 15 `cd`s) multiply 17 names into 272 paths, from a line of 200 characters.
+    const cds = Array.from({ length: 15 }, (_, index) => `cd /d${index}`).join("; ");
+    const within = analyzeCommand(`${cds}; cat ${names(16)}`, LINUX);
+    expect(within.ok && within.value.targets.length).toBe(256);
+    expect(analyzeCommand(`${cds}; cat ${names(17)}`, LINUX)).toEqual({ ok: false, reason: "too_many_targets" });
   });
 
   it("accepts exactly 8192 characters, tabs, newlines and NFC-normalises the line", () => {

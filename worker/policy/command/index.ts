@@ -28,6 +28,13 @@ export type {
 const MAX_COMMAND_LENGTH = 8192;
 // Bound on the directories a line's `cd`s can lead to, beyond which the working directory is unknown.
 const MAX_DIRECTORIES = 16;
+/**
+ * Bound on the files and URLs one action's command lines imply. Each is judged by policy and
+ * logged, and a line of short names under many reachable directories implies thousands: a
+ * line, and an action's lines together, naming more are refused (`too_many_targets`) rather
+ * than judged (docs/commands.md).
+ */
+export const MAX_IMPLIED_TARGETS = 256;
 
 // As targets.ts screens targets: lone surrogates have no UTF-8 form; NUL and
 // the C0/C1 controls other than tab and newline (including CR, which bash
@@ -83,6 +90,7 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
       // Only comments or nothing the grammar recognised as a command.
       commands.push({ program: "", args: [], unknownArgs: [], subcommand: "", wrappers: [], redirections: [], flags: [], opaque: true });
     }
+    if (analyzer.targets.length > MAX_IMPLIED_TARGETS) return { ok: false, reason: "too_many_targets" };
     return { ok: true, value: { line, shell, commands, targets: analyzer.targets } };
   } catch {
     // Nothing above throws by design; if something does (a grammar bug, stack
