@@ -283,6 +283,12 @@ export class DeviceLog extends DurableObject<Env> {
     return { ok: true, expiresAt };
   }
 
+  /** Whether `nonce` was issued here and is neither used nor expired: evidence is verified only against a live one. */
+  nonceLive(nonce: string, now: number): boolean {
+    if (!this.provisioned) return false;
+    return this.sql.exec("SELECT nonce FROM nonces WHERE nonce = ? AND expires_at > ?", nonce, now).toArray().length === 1;
+  }
+
   /**
    * Consumes the nonce and the proof that carried it in one transaction, and logs the
    * session. A nonce that is unknown, expired or already used is refused, and a used one

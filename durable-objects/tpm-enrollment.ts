@@ -28,7 +28,7 @@ export interface TpmBinding {
   enrolledAt: string;
 }
 
-export type TpmRefusalCode = "not_found" | "device_disabled" | "replay_detected" | "bootstrap_invalid" | "tpm_binding_conflict" | "tpm_not_enrolled" | "evidence_rejected";
+export type TpmRefusalCode = "not_found" | "device_disabled" | "replay_detected" | "nonce_invalid" | "bootstrap_invalid" | "tpm_binding_conflict" | "tpm_not_enrolled" | "evidence_rejected";
 /** A refusal may name the entry that logged it. */
 export type TpmOutcome<T> = ({ ok: true } & T) | (Refused<TpmRefusalCode> & { log?: AppendedEntry });
 
@@ -210,13 +210,15 @@ export class TpmEnrollment {
 
   /**
    * Records refused evidence: the nonce it answered is burnt (a failed attempt
-   * cannot be retried with it) and the failure is logged with its code.
+   * cannot be retried with it) and the failure is logged with its code — once per nonce: a
+   * proof replayed with a nonce already burnt, used or expired logs nothing (`nonce_invalid`).
    */
   refuseEvidence(args: { nonce: string; now: number; data: { [key: string]: JsonValue } }): TpmOutcome<{ log: AppendedEntry }> {
     return this.store.transaction(() => {
       const device = this.store.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
-      this.store.sql.exec("DELETE FROM nonces WHERE nonce = ?", args.nonce);
+      const burnt = this.store.sql.exec("DELETE FROM nonces WHERE nonce = ? AND expires_at > ? RETURNING nonce", args.nonce, args.now).toArray().length === 1;
+      if (!burnt) return { ok: false, code: "nonce_invalid" } as const;
       const log = this.store.appendInTransaction(device.id, "attestation.failed", args.data, args.now);
       return { ok: true, log } as const;
     });

@@ -247,6 +247,11 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     const again = await client.requestSession(nonce.nonce);
     expect(again.status).toBe(401);
     expect(again.body).toMatchObject({ code: "nonce_invalid" });
+    // The same evidence again on the burnt nonce is not verified, and logs nothing more.
+    const replayed = await client.requestSession(nonce.nonce, evidence());
+    expect(replayed.status).toBe(401);
+    expect(replayed.body).toMatchObject({ code: "nonce_invalid" });
+    expect((await logOf(client)).filter((entry) => entry.type === "attestation.failed")).toHaveLength(1);
   });
 
   it("the OpenAPI document describes the SEV-SNP and TDX evidence", async () => {

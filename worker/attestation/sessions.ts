@@ -57,8 +57,8 @@ export interface OpenedSession {
 
 /**
  * Opens a session with a DPoP proof by the registered key over the nonce. Evidence is verified
- * before the nonce is consumed; refused evidence burns the nonce and is logged. The first valid
- * proof consumes the nonce, so it opens one session only.
+ * only while the nonce is live, and before it is consumed; refused evidence burns the nonce and is
+ * logged once. The first valid proof consumes the nonce, so it opens one session only.
  */
 export async function openSession(
   ctx: ServiceContext,
@@ -72,6 +72,8 @@ export async function openSession(
   const device = await store.device();
   if (!device) throw new WardenError("not_found", "no such device");
   const { proof } = await verifyDpopProof(request.dpop, { method: request.method, url: request.url, now, jkt: device.jkt, nonce });
+  // Evidence costs archive reads, vendor fetches and CPU: a nonce already used, burnt or expired gets none of it.
+  if (evidence && !(await store.nonceLive(nonce, now))) throw new StateError("nonce_invalid", "the nonce is unknown, used or expired");
   const attested = evidence ? await sessionEvidence(ctx, store, device, nonce, evidence, now) : null;
   const assurance: Assurance = evidence && attested ? ASSURANCE_OF[evidence.type] : device.assurance;
   const sessionId = deps.newId();
