@@ -224,11 +224,15 @@ export class TpmEnrollment {
     });
   }
 
-  /** Logs a refused enrollment request (chain, AK profile, bootstrap) without changing state. */
-  logRefusal(args: { now: number; data: { [key: string]: JsonValue } }): TpmOutcome<{ log: AppendedEntry }> {
+  /**
+   * Logs a refused enrollment request (chain, AK profile, bootstrap), spending the request's
+   * proof with it: the same proof replayed logs nothing more (`replay_detected`).
+   */
+  logRefusal(args: { now: number; proof: SingleUse; data: { [key: string]: JsonValue } }): TpmOutcome<{ log: AppendedEntry }> {
     return this.store.transaction(() => {
       const device = this.store.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
+      if (!this.store.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
       return { ok: true, log: this.store.appendInTransaction(device.id, "tpm.enrollment_refused", args.data, args.now) } as const;
     });
   }

@@ -370,6 +370,17 @@ describe("enrollment refusals", () => {
     expect(stolen).toMatchObject({ status: 401, body: { code: "bootstrap_invalid" } });
   });
 
+  it("a refused enrollment spends its proof: the same request replayed is refused again and logged once", async () => {
+    const client = await device(t);
+    const info = await tpmInfo("a");
+    const dpop = await client.proof("POST", "/v1/attestation/tpm/enroll");
+    const body = { device_id: client.deviceId, bootstrap_token: "not-a-bootstrap-token-of-this-device", ek_certificate: info.ek_certificates.rsa, ek_intermediates: [], ek_public: info.publics.ek_rsa, ak_public: info.publics.ak_rsa };
+    const refusals = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) refusals.push(await client.request<{ code: string }>("POST", "/v1/attestation/tpm/enroll", body, { dpop }));
+    expect(refusals.map((refused) => refused.status)).toEqual([401, 401, 401]);
+    expect((await logOf(client)).filter((entry) => entry.type === "tpm.enrollment_refused")).toHaveLength(1);
+  });
+
   it("re-enrolling with another AK or EK → 409 tpm_binding_conflict (logged); an admin rebind token allows it", async () => {
     const client = await device(t);
     await enrolled(client, { tpm: "a", ek: "rsa", ak: "rsa" });

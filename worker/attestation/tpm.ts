@@ -89,7 +89,7 @@ export async function beginTpmEnrollment(ctx: ServiceContext, request: ProofRequ
   const check = await store.tpmCheckBootstrap(tokenHash, now);
   if (!check.ok) {
     if (check.code === "bootstrap_invalid") {
-      await store.tpmLogRefusal({ now, data: { code: "bootstrap_invalid" } });
+      await store.tpmLogRefusal({ now, proof, data: { code: "bootstrap_invalid" } });
       throw new WardenError("bootstrap_invalid", "the bootstrap token is unknown, used or expired");
     }
     throw new StateError(check.code === "device_disabled" ? "device_disabled" : "not_found", "the device cannot enroll");
@@ -126,7 +126,7 @@ export async function beginTpmEnrollment(ctx: ServiceContext, request: ProofRequ
     };
   } catch (error) {
     if (!(error instanceof EvidenceError)) throw error;
-    await store.tpmLogRefusal({ now, data: { code: error.code, family: error.family, detail: error.message.slice(0, 300) } });
+    await store.tpmLogRefusal({ now, proof, data: { code: error.code, family: error.family, detail: error.message.slice(0, 300) } });
     throw refusalOf(error);
   }
   const expiresAt = now + ACTIVATION_TTL_SECONDS * 1000;
