@@ -120,25 +120,41 @@ const SECURITY_SCHEMES = {
 /** The license the document declares: the repository's LICENSE. */
 const API_LICENSE = { name: "Apache-2.0", identifier: "Apache-2.0" } as const;
 
+/** Origins whose document an isolate keeps: a deployment answers on one or two. */
+const MAX_DOCUMENT_ORIGINS = 8;
+
 /**
  * Adds the document-level parts of the OpenAPI description to `app` and serves it at
  * /openapi.json. `servers` is the origin the document was fetched from, so a client generated
- * from a deployment's document talks to that deployment.
+ * from a deployment's document talks to that deployment. The route is public and the document
+ * is generated from every route's schemas, so an isolate builds it once per origin.
  */
 export function describeApi(app: OpenAPIHono<AppEnv>, version: string): void {
   for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
-  app.doc31("/openapi.json", (c) => ({
-    openapi: "3.1.0",
-    info: {
-      title: "Warden",
-      version,
-      summary: "Policy decisions and attestation verification for autonomous AI agents",
-      description:
-        "Before every action an AI agent takes on an employee's machine, Warden decides permit, deny or review from signed Cedar policy bundles, " +
-        "and logs the decision in a hash-chained per-device log before it answers. Errors are application/problem+json with a stable `code` (docs/errors.md).",
-      license: API_LICENSE,
-    },
-    servers: [{ url: new URL(c.req.url).origin, description: "This deployment" }],
-    tags: OPENAPI_TAGS.map((tag) => ({ ...tag })),
-  }));
+  const documents = new Map<string, ReturnType<typeof app.getOpenAPI31Document>>();
+  app.get("/openapi.json", (c) => {
+    const origin = new URL(c.req.url).origin;
+    let document = documents.get(origin);
+    if (!document) {
+      if (documents.size >= MAX_DOCUMENT_ORIGINS) documents.clear();
+      // OpenAPI 3.1's `info.summary` is not in the generator's (3.0) type: a named object is not checked for extra members.
+      const config = {
+        openapi: "3.1.0",
+        info: {
+          title: "Warden",
+          version,
+          summary: "Policy decisions and attestation verification for autonomous AI agents",
+          description:
+            "Before every action an AI agent takes on an employee's machine, Warden decides permit, deny or review from signed Cedar policy bundles, " +
+            "and logs the decision in a hash-chained per-device log before it answers. Errors are application/problem+json with a stable `code` (docs/errors.md).",
+          license: API_LICENSE,
+        },
+        servers: [{ url: origin, description: "This deployment" }],
+        tags: OPENAPI_TAGS.map((tag) => ({ ...tag })),
+      };
+      document = app.getOpenAPI31Document(config);
+      documents.set(origin, document);
+    }
+    return c.json(document);
+  });
 }

@@ -218,6 +218,17 @@ describe("log keys endpoint", () => {
     // The configured key is read from the configuration on every request.
     expect((await kids()).find((key) => key.kid === logKeyIdOf(env.LOG_SIGNING_KEY))).toMatchObject({ status: "current" });
   });
+
+  it("leaves out an object of the key prefix that is not a key, and serves the rest", async () => {
+    const retired = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${retired.kid}.json`, JSON.stringify(retired.publicJwk));
+    await env.ARCHIVE.put("log-keys/written-around-warden.json", '{"kty":"OKP","kty":"RSA"}');
+    const response = await fetchWellKnown();
+    expect(response.status).toBe(200);
+    const { keys } = (await response.json()) as { keys: { kid: string; status: string }[] };
+    expect(keys.map((key) => [key.kid, key.status])).toEqual(expect.arrayContaining([[retired.kid, "retired"], [logKeyIdOf(env.LOG_SIGNING_KEY), "current"]]));
+    expect(keys.map((key) => key.kid)).not.toContain("written-around-warden");
+  });
 });
 
 function fetchWellKnown(): Promise<Response> {

@@ -26,9 +26,14 @@ async function listArchivedKeys(archive: R2Bucket): Promise<PublishedLogKey[]> {
     for (const object of listing.objects) {
       const stored = await archive.get(object.key);
       if (!stored) continue;
-      // R2 can be written around Warden (wrangler r2 object put), so its objects are read strictly.
-      const key = await importLogPublicKey(parseStrictJson(new Uint8Array(await stored.arrayBuffer())) as Record<string, unknown>);
-      keys.push({ ...key.publicJwk, status: "retired" });
+      try {
+        // R2 can be written around Warden (wrangler r2 object put), so its objects are read strictly.
+        const key = await importLogPublicKey(parseStrictJson(new Uint8Array(await stored.arrayBuffer())) as Record<string, unknown>);
+        keys.push({ ...key.publicJwk, status: "retired" });
+      } catch (error) {
+        // Not a key Warden wrote: it is left out, and the listing is kept (a failed one would be repeated on every request).
+        console.error(JSON.stringify({ event: "log_keys.unreadable", key: object.key, error: String(error) }));
+      }
     }
     cursor = listing.truncated ? listing.cursor : undefined;
   } while (cursor);
@@ -54,7 +59,8 @@ export async function publishedLogKeys(ctx: ServiceContext): Promise<PublishedLo
     if (!keys.has(key.kid)) keys.set(key.kid, { ...key.publicJwk, status });
   }
   const now = deps.now();
-  if (!archived || now - archived.at >= refreshMs(env)) {
+  // A listing stamped later than now (the clock went back) is listed again, not trusted for ever.
+  if (!archived || now < archived.at || now - archived.at >= refreshMs(env)) {
     const listing = { at: now, keys: listArchivedKeys(env.ARCHIVE) };
     archived = listing;
     // A listing that failed is not kept: the next request lists again.
