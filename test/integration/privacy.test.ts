@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import type { OcsfEvent } from "../../worker/events/ocsf.ts";
+import { MAX_TOKENISED_PER_REQUEST } from "../../worker/privacy/service.ts";
 import { vaultKey } from "../../worker/privacy/vault.ts";
 import { asPerson } from "../access-helpers.ts";
 import { configure, deviceStub, runAlarms } from "../audit-helpers.ts";
@@ -123,6 +124,25 @@ describe("masking", () => {
       return list.filter((event) => event.metadata.uid === decision.hash).length > 0 ? list : null;
     });
     expectNoRaw(JSON.stringify(events));
+  });
+
+  it(`stores at most ${MAX_TOKENISED_PER_REQUEST} values of a request in the vault, each once; past the bound a value is dropped`, async () => {
+    await activate(permitAll, tenant);
+    const device = await readyDevice({ fetch });
+    const secrets = Array.from({ length: MAX_TOKENISED_PER_REQUEST + 8 }, (_, index) => `secret-${index}`);
+    const line = `git push ${secrets.map((secret) => `--token ${secret}`).join(" ")} --token ${secrets[0]} origin main`;
+    const answer = await device.decide({ agent, action: { type: "command.exec", targets: [{ kind: "command", value: line }] } });
+    expect(answer.body.decision).toBe("permit");
+    const entry = (await logOf(device)).find((logged) => logged.data["decision_id"] === answer.body.decision_id)!;
+    const { submitted } = entry.data["action"] as { submitted: { value: string }[] };
+    const logged = submitted[0]!.value;
+    const refs = Array.from(logged.matchAll(/\[vault:vault-1:([^\]]+)\]/g), (match) => match[1]);
+    // The first 32 distinct values are stored, the repeated first one under its first reference; the other 8 are dropped.
+    expect(refs).toHaveLength(MAX_TOKENISED_PER_REQUEST + 1);
+    expect(new Set(refs).size).toBe(MAX_TOKENISED_PER_REQUEST);
+    expect(refs.at(-1)).toBe(refs[0]);
+    expect(logged.match(/\[masked\]/g)).toHaveLength(8);
+    expect(logged).not.toContain("secret-");
   });
 
   it("with no VAULT_KEYS a bundle that tokenises logs nothing raw: the decision denies unlogged", async () => {

@@ -22,7 +22,7 @@ import type { TierStep } from "../review/record.ts";
 import { issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import type { ActionRequest } from "./request.ts";
-import { maskForLog, privacyOf } from "../privacy/service.ts";
+import { maskForLog, privacyOf, type TokenisedValues } from "../privacy/service.ts";
 import type { PrivacyPolicy } from "../privacy/policy.ts";
 
 /**
@@ -215,11 +215,13 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
     knownConsents.get(deviceKey) ?? firstConsents(ctx, session),
   ]);
   let turn = history !== null && typeof history === "object" ? history.turn : null;
+  // Shared by every attempt: a value deciding again masks again is not stored in the vault again.
+  const tokenised: TokenisedValues = new Map();
   let historyAttempts = 1;
   let consentAttempts = 1;
   for (;;) {
     const { pending, after } = await prepareAll(ctx, session, requests, now, choice, history, consents);
-    const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS, privacyOf(choice.ok ? choice.bundle : null));
+    const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS, privacyOf(choice.ok ? choice.bundle : null), tokenised);
     if ("staleConsents" in logged) {
       consents = rememberConsents(session, logged.staleConsents);
       consentAttempts += 1;
@@ -470,6 +472,7 @@ async function logAndAnswer(
   consentVersion: number,
   lastConsentAttempt: boolean,
   privacy: PrivacyPolicy,
+  tokenised: TokenisedValues,
 ): Promise<DecisionAnswer[] | { staleHistory: HistorySnapshot } | { staleConsents: DeviceConsents }> {
   const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
   const unlogged = (reason: string) => {
@@ -484,7 +487,7 @@ async function logAndAnswer(
   try {
     const consents = pending.some((item) => item.usesConsent) ? { version: consentVersion } : undefined;
     // Masked before the append (worker/privacy/): the log is hashed over what this returns, never over the raw request.
-    logged = await maskForLog(ctx, session, privacy, pending.map((item) => logData(item, session)));
+    logged = await maskForLog(ctx, session, privacy, pending.map((item) => logData(item, session)), tokenised);
     outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: logged, consents, bundle, turn });
   } catch (error) {
     return unlogged(String(error));

@@ -31,8 +31,11 @@ export interface Tokenised {
 /** The keyed parts of masking, injected. */
 export interface Masker {
   hash(value: string): Promise<Hashed>;
-  /** Encrypts and stores the value; resolves only once it is stored (a logged reference always has its value). */
-  tokenise(value: string): Promise<Tokenised>;
+  /**
+   * Encrypts and stores the value; resolves only once it is stored (a logged reference always has
+   * its value). Null: the value is dropped instead (a request past its bound on vault writes).
+   */
+  tokenise(value: string): Promise<Tokenised | null>;
 }
 
 /** The marker that replaces a dropped part of a text. */
@@ -72,8 +75,8 @@ async function applyValue(treatment: Treatment, value: JsonValue, masker: Masker
       return { hmac, kid };
     }
     case "tokenise": {
-      const { kid, ref } = await masker.tokenise(valueText(value));
-      return { vault: ref, kid };
+      const tokenised = await masker.tokenise(valueText(value));
+      return tokenised === null ? undefined : { vault: tokenised.ref, kid: tokenised.kid };
     }
   }
 }

@@ -3,9 +3,9 @@ import type { Person } from "../context.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { privacyKeys } from "./keys.ts";
-import { maskDecision, type Masker } from "./mask.ts";
+import { maskDecision, type Masker, type Tokenised } from "./mask.ts";
 import { DROP_ALL, compilePrivacy, treatmentsOf, type PrivacyPolicy } from "./policy.ts";
-import { openVaultValue, vaultMasker, type VaultIo } from "./vault.ts";
+import { openVaultValue, vaultMasker, type VaultIo, type VaultMasker } from "./vault.ts";
 
 /**
  * The privacy flows: masking a device's decisions before they are logged, and a privacy
@@ -40,17 +40,43 @@ const KEYLESS: Masker = {
 };
 
 /**
+ * Vault writes one request makes at most. Each is made before the append, so before the device's
+ * object has checked the session, the device's standing and the proof: past the bound a value is
+ * dropped instead (less is logged, never more). A value tokenised once in a request is not
+ * stored again, also when the request is decided again after its history or consents moved.
+ */
+export const MAX_TOKENISED_PER_REQUEST = 32;
+
+/** The values a request has tokenised, by value: one per request to the API, shared by its attempts. */
+export type TokenisedValues = Map<string, Promise<Tokenised>>;
+
+/**
  * The log data of one device's decisions, masked under `policy`. Tokenised values are in the
  * vault when this resolves; any failure (no `VAULT_KEYS`, the bucket refusing) rejects, and the
  * caller logs nothing: a raw value is never logged in place of a masked one.
  */
-export async function maskForLog(ctx: ServiceContext, device: { tenant: string; deviceId: string }, policy: PrivacyPolicy, decisions: readonly Data[]): Promise<Data[]> {
+export async function maskForLog(
+  ctx: ServiceContext,
+  device: { tenant: string; deviceId: string },
+  policy: PrivacyPolicy,
+  decisions: readonly Data[],
+  tokenised: TokenisedValues = new Map(),
+): Promise<Data[]> {
   const treatments = treatmentsOf(policy);
   if (treatments.size === 0) return [...decisions];
   // Keys are read on the first value that needs them: a decision with nothing to hash or tokenise needs no VAULT_KEYS.
-  let keyed: Promise<Masker> | null = null;
+  let keyed: Promise<VaultMasker> | null = null;
   const lazy = () => (keyed ??= privacyKeys(ctx.env.VAULT_KEYS, device.tenant).then((keys) => vaultMasker(vaultIo(ctx), keys, device.tenant, device.deviceId)));
-  const masker: Masker = treatments.has("hash") || treatments.has("tokenise") ? { hash: async (value) => (await lazy()).hash(value), tokenise: async (value) => (await lazy()).tokenise(value) } : KEYLESS;
+  const tokenise = (value: string): Promise<Tokenised | null> => {
+    let stored = tokenised.get(value);
+    if (!stored) {
+      if (tokenised.size >= MAX_TOKENISED_PER_REQUEST) return Promise.resolve(null);
+      stored = lazy().then((masker) => masker.tokenise(value));
+      tokenised.set(value, stored);
+    }
+    return stored;
+  };
+  const masker: Masker = treatments.has("hash") || treatments.has("tokenise") ? { hash: async (value) => (await lazy()).hash(value), tokenise } : KEYLESS;
   const masked: Data[] = [];
   for (const data of decisions) masked.push(await maskDecision(data, policy, masker));
   return masked;

@@ -2,7 +2,7 @@ import { base64url } from "jose";
 import { z } from "zod";
 import { ConfigurationError, StateError, WardenError } from "../errors.ts";
 import { parseStrictJson } from "../json/strict.ts";
-import type { Masker } from "./mask.ts";
+import type { Hashed, Tokenised } from "./mask.ts";
 import type { PrivacyKeys } from "./keys.ts";
 
 /**
@@ -57,7 +57,13 @@ const StoredSchema = z.strictObject({
  * reference always has its value (an object whose decision was then not logged is an orphan,
  * swept with the rest when its retention ends).
  */
-export function vaultMasker(io: VaultIo, keys: PrivacyKeys, tenant: string, device: string): Masker {
+/** The keyed parts of masking over the vault: every value it is given is stored (the bound on how many is the caller's). */
+export interface VaultMasker {
+  hash(value: string): Promise<Hashed>;
+  tokenise(value: string): Promise<Tokenised>;
+}
+
+export function vaultMasker(io: VaultIo, keys: PrivacyKeys, tenant: string, device: string): VaultMasker {
   const { current } = keys;
   return {
     async hash(value) {
