@@ -215,7 +215,7 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
     knownConsents.get(deviceKey) ?? firstConsents(ctx, session),
   ]);
   let turn = history !== null && typeof history === "object" ? history.turn : null;
-  // Shared by every attempt: a value deciding again masks again is not stored in the vault again.
+  // Shared by every attempt: a value masked again when the request is decided again is not stored again.
   const tokenised: TokenisedValues = new Map();
   let historyAttempts = 1;
   let consentAttempts = 1;
