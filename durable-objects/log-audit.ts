@@ -101,7 +101,7 @@ export class LogAudit {
       if (this.signing.rotationPending()) await step("rotation", async () => (rotated = await this.signing.rotate(now)));
       // A rotation is anchored at once by a checkpoint under the new key.
       await step("checkpoint", () => this.checkpointIfDue(now, rotated ? this.log.head().seq : this.archive.sealWanted(now)));
-      if (this.witnessing.pending()) await step("witness", () => this.witnessing.cosign());
+      if (this.witnessing.pending()) await step("witness", () => this.witnessing.cosign(now));
       // One segment per run keeps each alarm within its CPU budget; scheduleNext runs the next at once.
       await step("archive", () => this.archive.archiveNext(now));
       await step("registry", () => this.archive.publishRegistration());
@@ -157,7 +157,7 @@ export class LogAudit {
     }
     if (this.witnessing.pending()) {
       try {
-        await this.witnessing.cosign();
+        await this.witnessing.cosign(now);
       } catch (error) {
         console.error(JSON.stringify({ event: "audit.witness_failed", device: this.log.device()?.id, error: String(error) }));
       }

@@ -14,6 +14,9 @@ import type { LogTree } from "./log-tree.ts";
  * cannot also obtain a witnessed checkpoint of the rewrite.
  */
 export class LogWitnessing {
+  /** When each witness (by verifier key) last failed, in this object's life. */
+  private readonly failedAt = new Map<string, number>();
+
   constructor(
     private readonly log: LogAccess,
     private readonly io: AuditIo,
@@ -50,16 +53,27 @@ export class LogWitnessing {
     }
   }
 
-  /** Asks every witness that has not cosigned the latest checkpoint to; one witness's failure does not stop the others. */
-  async cosign(): Promise<void> {
+  /**
+   * Asks every witness that has not cosigned the latest checkpoint to; one witness's failure does
+   * not stop the others. A witness that failed is asked again only `retrySeconds` later: reads
+   * of a checkpoint or a receipt cosign too, and would otherwise each call a witness that is down.
+   */
+  async cosign(now: number): Promise<void> {
     const latest = this.signing.latestCheckpointRow();
     if (!latest) return;
     const failures: string[] = [];
     for (const witness of this.io.witnesses()) {
       if (this.sizeFor(witness) >= latest.size) continue;
+      const failedAt = this.failedAt.get(witness.key.vkey);
+      if (failedAt !== undefined && now >= failedAt && now - failedAt < this.io.tuning.retrySeconds * 1000) {
+        failures.push(`${witness.key.name}: failed at ${new Date(failedAt).toISOString()}, asked again after ${this.io.tuning.retrySeconds} s`);
+        continue;
+      }
       try {
         await this.submit(witness, latest);
+        this.failedAt.delete(witness.key.vkey);
       } catch (error) {
+        this.failedAt.set(witness.key.vkey, now);
         failures.push(`${witness.key.name}: ${String(error)}`);
       }
     }

@@ -101,6 +101,29 @@ describe("witness cosigning (the project's witness worker, C2SP tlog-witness)", 
     expect(await verifyCosignatures(second, [witnessKey])).toHaveLength(1);
   });
 
+  it("a witness that failed is asked again only retrySeconds later, however often the checkpoint is read; one that answers again cosigns", async () => {
+    const { stub } = await witnessedDevice({ retrySeconds: 30 });
+    let down = true;
+    let calls = 0;
+    await configure(stub, {
+      io: {
+        witnessFetch: (request) => {
+          calls += 1;
+          return down ? Promise.resolve(new Response("unavailable", { status: 503 })) : witnessFetcher().fetch(request);
+        },
+      },
+    });
+    const now = Date.now();
+    for (let read = 0; read < 5; read += 1) await stub.checkpoint(now + read * 1000);
+    expect(calls).toBe(1);
+    down = false;
+    await stub.checkpoint(now + 29_999);
+    expect(calls).toBe(1);
+    const { checkpoint } = await stub.checkpoint(now + 30_000);
+    expect(calls).toBe(2);
+    expect(await verifyCosignatures(checkpoint!.note, [witnessKey])).toHaveLength(1);
+  });
+
   it("the witness refuses an inconsistent checkpoint: another root at the size it cosigned (409), a tree that does not extend it (422)", async () => {
     const { id, stub } = await witnessedDevice();
     await appendMany(stub, 4);
