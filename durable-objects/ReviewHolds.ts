@@ -36,6 +36,13 @@ export function holdsIo(env: Env): HoldsIo {
 /** Refusals of a verdict on a hold as it stands. */
 type VerdictRefusal = "review_not_pending" | "self_approval" | "duplicate_approver" | "review_at_last_tier" | "review_record_changed" | "reviewer_removed";
 
+/**
+ * Holds one device may have pending. Each puts an action in front of people and may open
+ * tickets; a device past this bound (an agent gone wrong, or a device someone else drives) gets
+ * its further reviews denied (`review_unavailable`) until its holds are decided or expire.
+ */
+export const MAX_PENDING_HOLDS_PER_DEVICE = 50;
+
 /** Spent challenges are remembered this long past their expiry, so a replay says so. */
 const SPENT_CHALLENGE_MEMORY_MS = 24 * 3_600_000;
 /** Outstanding verdict challenges: unanswered ones past this are dropped oldest first. */
@@ -75,11 +82,13 @@ interface ChallengeRow {
 }
 
 /**
- * A quarantine (an admin's, or a SOAR playbook's) cancels the device's live holds. Holds are
- * kept for the tenant's lifetime, so the device's are found through `holds_device`, an index on
- * the record's device, not by reading every record (test/integration/query-plans.test.ts).
+ * The holds of one device: counted at every new hold (a device has a bound on pending ones) and
+ * cancelled by a quarantine (an admin's, or a SOAR playbook's). Holds are kept for the tenant's
+ * lifetime, so a device's are found through `holds_device`, an index on the record's device, not
+ * by reading every record (test/integration/query-plans.test.ts).
  */
 export const HOLD_QUERIES = {
+  pendingOfDevice: "SELECT count(*) AS n FROM holds WHERE json_extract(record, '$.requester.device') = ? AND status = 'pending'",
   liveForDevice: "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) ORDER BY created_at, rowid",
 } as const;
 
@@ -168,13 +177,14 @@ export class ReviewHolds extends DurableObject<Env> {
    * Queues a hold, or returns the pending one for the same action (same `action_hash`):
    * an identical request while one waits joins it instead of queueing twice.
    */
-  async hold(input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number }, now: number): Promise<{ created: boolean; hold: HoldState }> {
+  async hold(input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number }, now: number): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" }> {
     const first = input.ladder[0];
     if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
       const existing = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending'", input.record.action_hash).toArray()[0];
       if (existing) return { created: false, hold: this.view(existing) };
+      if (this.sql.exec<{ n: number }>(HOLD_QUERIES.pendingOfDevice, input.record.requester.device).one().n >= MAX_PENDING_HOLDS_PER_DEVICE) return { refused: "device_hold_limit" as const };
       this.sql.exec(
         "INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
         input.record.review_id,

@@ -5,6 +5,7 @@ import type { WardenClient } from "../../cli/client.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
 import { canonicalJson } from "../../worker/log/canonical.ts";
+import { MAX_PENDING_HOLDS_PER_DEVICE } from "../../durable-objects/ReviewHolds.ts";
 import { challengeFor, type ChallengeStatement } from "../../worker/review/record.ts";
 import { webhookSignature } from "../../worker/review/webhook.ts";
 import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
@@ -105,6 +106,18 @@ describe("holds", () => {
     const { context_sha256: hash } = hold.record as unknown as { context_sha256: string };
     expect(hash).toBe(sha256Hex(canonicalJson(logged)));
     expect(hash).not.toBe(sha256Hex(canonicalJson(context)));
+  });
+
+  it(`a device with ${MAX_PENDING_HOLDS_PER_DEVICE} holds pending gets no more: its next review denies (review_unavailable), an identical action still joins its hold`, async () => {
+    const busy = await deviceIn(w);
+    const requests = Array.from({ length: MAX_PENDING_HOLDS_PER_DEVICE }, () => heldAction());
+    for (const request of requests) await held(busy, request);
+    const over = await busy.decide(heldAction());
+    expect(over.body).toMatchObject({ decision: "deny", reason_code: "review_unavailable" });
+    const again = await busy.decide(requests[0]!);
+    expect(again.body).toMatchObject({ decision: "review" });
+    // Another device is not held back by this one.
+    await held(await deviceIn(w));
   });
 
   it("a hold that cannot be queued denies (review_unavailable), fail closed", async () => {

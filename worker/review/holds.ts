@@ -94,7 +94,12 @@ export async function holdForReview(
       action_hash: actionHash({ tenant: session.tenant, device: session.deviceId, agent, action }),
       created_at: new Date(now).toISOString(),
     };
-    const { hold } = await deps.reviewHolds(env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl }, now);
+    const held = await deps.reviewHolds(env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl }, now);
+    if ("refused" in held) {
+      console.warn(JSON.stringify({ event: "review.hold_refused", device: session.deviceId, decision_id: args.decisionId, reason: held.refused }));
+      return { ok: false };
+    }
+    const { hold } = held;
     return { ok: true, review: { id: hold.id, tier: hold.shown.tier, deadline: hold.shown.deadline } };
   } catch (error) {
     console.error(JSON.stringify({ event: "review.hold_failed", device: session.deviceId, decision_id: args.decisionId, error: String(error) }));
