@@ -219,6 +219,27 @@ describe("log keys endpoint", () => {
     expect((await kids()).find((key) => key.kid === logKeyIdOf(env.LOG_SIGNING_KEY))).toMatchObject({ status: "current" });
   });
 
+  it("does not keep a listing that failed: the next request lists the archive again", async () => {
+    let failures = 1;
+    // The real bucket, except that its first listing fails as an R2 outage would.
+    const archive = new Proxy(env.ARCHIVE, {
+      get(target, property) {
+        if (property === "list" && failures > 0) {
+          failures -= 1;
+          return () => Promise.reject(new Error("injected: R2 list unavailable"));
+        }
+        const member = Reflect.get(target, property) as unknown;
+        return typeof member === "function" ? member.bind(target) : member;
+      },
+    });
+    const fetch = workerFetch({ env: { ARCHIVE: archive, LOG_KEYS_REFRESH_SECONDS: "300" } });
+    const get = () => fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
+    expect((await get()).status).toBe(500);
+    const second = await get();
+    expect(second.status).toBe(200);
+    expect(((await second.json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid)).toContain(logKeyIdOf(env.LOG_SIGNING_KEY));
+  });
+
   it("leaves out an object of the key prefix that is not a key, and serves the rest", async () => {
     const retired = await importLogSigningKey(await freshLogSigningKey());
     await env.ARCHIVE.put(`log-keys/${retired.kid}.json`, JSON.stringify(retired.publicJwk));

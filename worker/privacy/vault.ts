@@ -51,18 +51,18 @@ const StoredSchema = z.strictObject({
   ciphertext: z.string().regex(/^[A-Za-z0-9_-]+$/).max(1_400_000),
 });
 
-/**
- * The masker of one device's decisions: HMAC-SHA-256 under the current hashing key, and
- * tokenising that writes the encrypted value create-only before it resolves, so a logged
- * reference always has its value (an object whose decision was then not logged is an orphan,
- * swept with the rest when its retention ends).
- */
 /** The keyed parts of masking over the vault: every value it is given is stored (the bound on how many is the caller's). */
 export interface VaultMasker {
   hash(value: string): Promise<Hashed>;
   tokenise(value: string): Promise<Tokenised>;
 }
 
+/**
+ * The masker of one device's decisions: HMAC-SHA-256 under the current hashing key, and
+ * tokenising that writes the encrypted value create-only before it resolves, so a logged
+ * reference always has its value (an object whose decision was then not logged is an orphan,
+ * swept with the rest when its retention ends).
+ */
 export function vaultMasker(io: VaultIo, keys: PrivacyKeys, tenant: string, device: string): VaultMasker {
   const { current } = keys;
   return {

@@ -33,9 +33,14 @@ export interface ActionTokenClaims {
 /** The longest an action token lives, whatever its bundle asks. */
 const MAX_ACTION_TOKEN_SECONDS = 60;
 
+/** The lifetime an action token gets for the `ttlSeconds` its bundle asks. */
+function actionTokenTtl(ttlSeconds: number): number {
+  return Math.min(ttlSeconds, MAX_ACTION_TOKEN_SECONDS);
+}
+
 /** When an action token issued at `now` for `ttlSeconds` expires, in ms: what `issueActionToken` answers, without signing. */
 export function actionTokenExpiresAt(now: number, ttlSeconds: number): number {
-  return tokenExpiresAt(now, Math.min(ttlSeconds, MAX_ACTION_TOKEN_SECONDS));
+  return tokenExpiresAt(now, actionTokenTtl(ttlSeconds));
 }
 
 /**
@@ -75,7 +80,7 @@ export function issueActionToken(
       policy: args.policy,
       scope: { ...args.scope },
     },
-    { now: args.now, ttlSeconds: Math.min(args.ttlSeconds, MAX_ACTION_TOKEN_SECONDS) },
+    { now: args.now, ttlSeconds: actionTokenTtl(args.ttlSeconds) },
   );
 }
 
