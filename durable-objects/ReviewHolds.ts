@@ -5,7 +5,7 @@ import { challengeFor, challengeStatement, holdSha256, recordSha256, type Challe
 import { TICKET_SERVICES, type TicketService } from "../worker/review/ticket-templates.ts";
 import { renderTicket } from "../worker/review/tickets.ts";
 import type { HoldState, HoldTicket, OpenedTicket, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
-import { CHALLENGE_TTL_MS } from "../worker/review/types.ts";
+import { CHALLENGE_TTL_MS, MAX_WAIT_SECONDS, type HoldWaiter } from "../worker/review/types.ts";
 import type { ReviewEvent } from "../worker/review/webhook.ts";
 import type { ReviewOutbox } from "./ReviewOutbox.ts";
 
@@ -51,6 +51,9 @@ const MAX_OPEN_CHALLENGES = 256;
 const HANDOFF_RETRY_MS = 30_000;
 /** Items per hand-off call, to bound one RPC's size. */
 const HANDOFF_BATCH = 64;
+
+const HOLD_WAITERS: readonly HoldWaiter[] = ["device", "staff"];
+const waitKey = (id: string, waiter: HoldWaiter) => `${waiter}:${id}`;
 
 interface HoldRow {
   id: string;
@@ -104,6 +107,8 @@ export class ReviewHolds extends DurableObject<Env> {
   private readonly io: HoldsIo;
   /** One hand-off at a time, so the outbox receives items in the order they were written. */
   private handing: Promise<unknown> = Promise.resolve();
+  /** The open waits (`waitDecided`), by hold and waiter: each ends its wait when called. */
+  private readonly waits = new Map<string, () => void>();
 
   constructor(ctx: DurableObjectState, env: Env, io: HoldsIo = holdsIo(env)) {
     super(ctx, env);
@@ -210,6 +215,29 @@ export class ReviewHolds extends DurableObject<Env> {
     await this.settle(now);
     const row = this.row(id);
     return row ? this.view(row) : null;
+  }
+
+  /**
+   * Returns once hold `id` is no longer pending, or after `waitMs` (at most 25 s); at once when
+   * it is not pending now. A hold has at most one open wait per waiter: a newer one ends the
+   * older (whose request, retried or abandoned, then reads the hold as it is), so a device has
+   * at most as many waits open as it has holds pending. The caller reads the hold afterwards;
+   * nothing here reads the clock.
+   */
+  async waitDecided(id: string, waiter: HoldWaiter, waitMs: number): Promise<void> {
+    const row = this.row(id);
+    if (!row || row.status !== "pending" || waitMs <= 0) return;
+    const key = waitKey(id, waiter);
+    this.waits.get(key)?.();
+    await new Promise<void>((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        if (this.waits.get(key) === end) this.waits.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(end, Math.min(waitMs, MAX_WAIT_SECONDS * 1000));
+      this.waits.set(key, end);
+    });
   }
 
   /** Pending holds, by deadline. */
@@ -576,6 +604,9 @@ export class ReviewHolds extends DurableObject<Env> {
 
   private decide(id: string, status: ReviewStatus, outcome: "permit" | "deny", at: number, by: string): void {
     this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ? WHERE id = ?", status, outcome, at, by, id);
+    // Ended even if the transaction rolls back: the wait then reads the hold still pending. A woken device's
+    // release queues behind the hand-off of this decision's evidence (`settle`), so it finds the evidence logged.
+    for (const waiter of HOLD_WAITERS) this.waits.get(waitKey(id, waiter))?.();
   }
 
   private escalate(row: HoldRow, deadline: number): { tier: string; deadline: string } {

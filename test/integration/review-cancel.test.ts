@@ -113,6 +113,19 @@ describe("cancelling a device's holds", () => {
     expect(report.hmac.checked).toBe(entries.length);
   });
 
+  it("ends the device's open wait on a hold at once: it reads the hold cancelled", async () => {
+    const device = await readyDevice({ fetch, now: () => clock.now });
+    const id = await held(device);
+    const started = Date.now();
+    const waiting = waitOn(device, id, 20);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await cancelDeviceHolds(ctx, device.deviceId, { reason: "EDR alert 4712", by: "admin" })).cancelled).toEqual([{ id, previous: "pending" }]);
+    const seen = await waiting;
+    expect(seen.body).toMatchObject({ status: "cancelled", decision: "deny" });
+    expect(seen.body.token).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it("cancels nothing twice, and nothing for a device without holds", async () => {
     expect(await cancelDeviceHolds(ctx, quarantined.deviceId, { reason: "again", by: "admin" })).toEqual({ cancelled: [], logged: true });
     expect(await cancelDeviceHolds(ctx, "no-such-device", { reason: "x", by: "admin" })).toEqual({ cancelled: [], logged: true });
