@@ -1,6 +1,7 @@
 import type { JsonValue } from "../worker/log/canonical.ts";
 import type { AppendedEntry, DeviceRecord, SingleUse } from "../worker/domain.ts";
 import type { Refused } from "../worker/errors.ts";
+import type { LiveNonce } from "../worker/attestation/nonces.ts";
 
 /**
  * A device's TPM enrollment state, kept in its DeviceLog (SQLite, same
@@ -42,7 +43,7 @@ export interface TpmStoreAccess {
   /** Appends a log entry for the device; must run inside `transaction`. */
   appendInTransaction(device: string, type: string, data: { [key: string]: JsonValue }, now: number): AppendedEntry;
   /** Marks a DPoP proof spent; false on replay. Inside `transaction`. */
-  spend(value: SingleUse, kind: "dpop", now: number): boolean;
+  spend(value: SingleUse, kind: "dpop" | "nonce", now: number): boolean;
   readDevice(): DeviceRecord | null;
 }
 
@@ -209,16 +210,15 @@ export class TpmEnrollment {
   }
 
   /**
-   * Records refused evidence: the nonce it answered is burnt (a failed attempt
-   * cannot be retried with it) and the failure is logged with its code — once per nonce: a
-   * proof replayed with a nonce already burnt, used or expired logs nothing (`nonce_invalid`).
+   * Records refused evidence: the nonce it answered is spent (a failed attempt cannot be
+   * retried with it) and the failure is logged with its code — once per nonce: a proof replayed
+   * with a nonce already spent logs nothing (`nonce_invalid`).
    */
-  refuseEvidence(args: { nonce: string; now: number; data: { [key: string]: JsonValue } }): TpmOutcome<{ log: AppendedEntry }> {
+  refuseEvidence(args: { nonce: LiveNonce; now: number; data: { [key: string]: JsonValue } }): TpmOutcome<{ log: AppendedEntry }> {
     return this.store.transaction(() => {
       const device = this.store.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
-      const burnt = this.store.sql.exec("DELETE FROM nonces WHERE nonce = ? AND expires_at > ? RETURNING nonce", args.nonce, args.now).toArray().length === 1;
-      if (!burnt) return { ok: false, code: "nonce_invalid" } as const;
+      if (!this.store.spend({ jti: args.nonce.value, expiresAt: args.nonce.expiresAt }, "nonce", args.now)) return { ok: false, code: "nonce_invalid" } as const;
       const log = this.store.appendInTransaction(device.id, "attestation.failed", args.data, args.now);
       return { ok: true, log } as const;
     });

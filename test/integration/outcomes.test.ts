@@ -133,8 +133,7 @@ describe("POST /v1/actions/complete", () => {
     const single = () => ({ jti: crypto.randomUUID(), expiresAt: now + 60_000 });
     // The object honours only sessions it opened.
     const session = { id: "s-1" };
-    await stub.issueNonce("n-1", now + 60_000, now);
-    const opened = await stub.openSession({ nonce: "n-1", proof: single(), now, session: { ...session, expiresAt: now + 900_000, data: { session_id: session.id } } });
+    const opened = await stub.openSession({ nonce: { value: "n-1", expiresAt: now + 60_000 }, proof: single(), now, session: { ...session, expiresAt: now + 900_000, data: { session_id: session.id } } });
     if (!opened.ok) throw new Error(opened.code);
     const decided = await stub.recordDecisions({ proof: single(), session, now, decisions: [{ decision_id: "d-archived", decision: "permit" }] });
     if (!decided.ok) throw new Error(decided.code);

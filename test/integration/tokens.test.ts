@@ -240,7 +240,7 @@ describe("nonces and sessions", () => {
     expect(wrongKey.body.code).toBe("invalid_dpop_proof");
   });
 
-  it("a nonce for an unknown device looks like any other and opens nothing; an unknown nonce is refused", async () => {
+  it("a nonce for an unknown device looks like any other and opens nothing until the device is registered; a made-up nonce is refused", async () => {
     const client = await newClient();
     const known = await readyDevice();
     const forUnknown = await client.request<Record<string, unknown>>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
@@ -260,18 +260,66 @@ describe("nonces and sessions", () => {
     }));
     expect(stored).toEqual({ tables: 0, alarm: null });
     await client.register(env.ADMIN_TOKEN);
-    // The nonce handed out before registration was never stored.
+    // A nonce names the device id and five minutes, not a registration: the one handed out just before opens the session.
     const early = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: forUnknown.body["nonce"] }, {
       dpop: await client.proof("POST", "/v1/sessions", { nonce: String(forUnknown.body["nonce"]) }),
     });
-    expect(early.status).toBe(401);
-    expect(early.body.code).toBe("nonce_invalid");
+    expect(early.status).toBe(201);
     const madeUp = "B".repeat(43);
     const unknownNonce = await client.request<{ code: string }>("POST", "/v1/sessions", { device_id: client.deviceId, nonce: madeUp }, {
       dpop: await client.proof("POST", "/v1/sessions", { nonce: madeUp }),
     });
     expect(unknownNonce.status).toBe(401);
     expect(unknownNonce.body.code).toBe("nonce_invalid");
+  });
+
+  it("asking for nonces stores nothing: forty more do not push out the one the device is about to use", async () => {
+    const client = await newClient();
+    await client.register(env.ADMIN_TOKEN);
+    const { body: mine } = await client.request<{ nonce: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
+    const stub = env.DEVICES.get(env.DEVICES.idFromName(`${env.TENANT}/${client.deviceId}`));
+    const rows = () => runInDurableObject(stub, async (_object: unknown, state: DurableObjectState) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM spent").one().n);
+    const before = await rows();
+    // Anyone may ask, for any device id.
+    for (let i = 0; i < 40; i += 1) expect((await client.request("POST", "/v1/attestation/nonce", { device_id: client.deviceId })).status).toBe(201);
+    expect(await rows()).toBe(before);
+    const opened = await client.request("POST", "/v1/sessions", { device_id: client.deviceId, nonce: mine.nonce }, { dpop: await client.proof("POST", "/v1/sessions", { nonce: mine.nonce }) });
+    expect(opened.status).toBe(201);
+    expect(await rows()).toBe(before + 2);
+  });
+
+  it("a nonce opens a session only of the device it was minted for, spelled as minted, before it expires", async () => {
+    const clock = { now: Date.now() };
+    const fetch = workerFetch({ deps: { now: () => clock.now } });
+    const client = await newClient({ fetch, now: () => clock.now });
+    await client.register(env.ADMIN_TOKEN);
+    const other = await newClient({ fetch, now: () => clock.now });
+    await other.register(env.ADMIN_TOKEN);
+    const nonceFor = async (device: string) => (await client.request<{ nonce: string }>("POST", "/v1/attestation/nonce", { device_id: device })).body.nonce;
+    const open = async (as: WardenClient, nonce: string) =>
+      as.request<{ code?: string }>("POST", "/v1/sessions", { device_id: as.deviceId, nonce }, { dpop: await as.proof("POST", "/v1/sessions", { nonce }) });
+
+    expect((await open(other, await nonceFor(client.deviceId))).body.code).toBe("nonce_invalid");
+
+    const bytes = base64url.decode(await nonceFor(client.deviceId));
+    expect(bytes).toHaveLength(32);
+    for (const at of [0, 5, 6, 15, 16, 31]) {
+      const changed = Uint8Array.from(bytes);
+      changed[at]! ^= 1;
+      expect((await open(client, base64url.encode(changed))).body.code, `byte ${at} changed`).toBe("nonce_invalid");
+    }
+    // The last character of 32 bytes in base64url carries two bits a lenient decoder ignores: one nonce, one spelling.
+    const minted = base64url.encode(bytes);
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const respelled = minted.slice(0, -1) + alphabet[alphabet.indexOf(minted.at(-1)!) ^ 1];
+    expect(base64url.decode(respelled)).toEqual(bytes);
+    expect((await open(client, respelled)).body.code).toBe("nonce_invalid");
+
+    const late = await nonceFor(client.deviceId);
+    clock.now += 300_000;
+    expect((await open(client, late)).body.code).toBe("nonce_invalid");
+    const fresh = await nonceFor(client.deviceId);
+    expect((await open(client, fresh)).status).toBe(201);
   });
 
   it("P-256 device keys work as well as Ed25519", async () => {

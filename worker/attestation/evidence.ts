@@ -11,6 +11,7 @@ import type { EvidenceType } from "../verifiers/index.ts";
 import { EvidenceError } from "../verifiers/errors.ts";
 import { azureEvidence, sessionQualifyingData, sessionReportData, snpEvidence, tdxEvidence, type Appraised } from "./cvm.ts";
 import { earFor, type EarClaimsSet } from "./ear.ts";
+import type { LiveNonce } from "./nonces.ts";
 import type { SessionEvidence } from "./schemas.ts";
 import { tpmSessionEvidence } from "./tpm.ts";
 
@@ -54,13 +55,13 @@ export async function sessionEvidence(
   ctx: ServiceContext,
   store: DurableObjectStub<DeviceLog>,
   device: DeviceRecord,
-  nonce: string,
+  nonce: LiveNonce,
   evidence: SessionEvidence,
   now: number,
 ): Promise<EarClaimsSet> {
   try {
-    const appraised = await (SESSION_VERIFIERS[evidence.type] as SessionVerifier<EvidenceType>)(ctx, store, device, nonce, evidence, now);
-    return earFor({ type: evidence.type, appraised, evidenceSha256: evidenceDigest(evidence), nonce: base64url.decode(nonce), now });
+    const appraised = await (SESSION_VERIFIERS[evidence.type] as SessionVerifier<EvidenceType>)(ctx, store, device, nonce.value, evidence, now);
+    return earFor({ type: evidence.type, appraised, evidenceSha256: evidenceDigest(evidence), nonce: base64url.decode(nonce.value), now });
   } catch (error) {
     // Logged under the device's bundle, whose playbook may quarantine the device for it (docs/history.md › Playbook).
     const refuse = async (data: { [key: string]: string }) => store.refuseEvidence({ nonce, now, data, bundle: await decidingBundle(ctx.env, device, now) });

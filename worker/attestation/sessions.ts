@@ -1,18 +1,18 @@
-import { base64url } from "jose";
 import type { ServiceContext } from "../context.ts";
 import type { Assurance } from "../domain.ts";
 import { StateError, WardenError } from "../errors.ts";
 import { verifyDpopProof } from "../tokens/dpop.ts";
 import { signWardenJwt } from "../tokens/jwt.ts";
-import { signingKey } from "../tokens/keys.ts";
+import { nonceKey, signingKey } from "../tokens/keys.ts";
 import type { EarClaimsSet } from "./ear.ts";
 import { ASSURANCE_OF, sessionEvidence } from "./evidence.ts";
+import { mintNonce, nonceExpiry, type LiveNonce } from "./nonces.ts";
 import type { SessionEvidence } from "./schemas.ts";
 import { tpmSelection, type ProofRequest } from "./tpm.ts";
 
-/** 256 bits: well past the 128 a nonce needs to be unguessable. */
-const NONCE_BYTES = 32;
 const NONCE_TTL_SECONDS = 300;
+/** The random part of a nonce (worker/attestation/nonces.ts); its tag is what makes it unguessable. */
+const NONCE_RANDOM_BYTES = 10;
 export const SESSION_TTL_SECONDS = 900;
 
 export interface IssuedNonce {
@@ -22,19 +22,17 @@ export interface IssuedNonce {
 }
 
 /**
- * A single-use nonce for opening a session. An unknown device gets a nonce that was never
- * stored, shaped like any other (and with the TPM hint an ungrouped device of that id would
- * get), so this unauthenticated step cannot tell which device ids exist; the session step
- * refuses it.
+ * A single-use nonce for opening a session: minted, not stored (worker/attestation/nonces.ts).
+ * Every device id gets one alike, registered, disabled or unknown (and with the TPM hint an
+ * ungrouped device of that id would get), so this unauthenticated step cannot tell which
+ * device ids exist or what state they are in; the session step refuses what it must.
  */
 export async function issueNonce(ctx: ServiceContext, deviceId: string): Promise<IssuedNonce> {
   const { deps, env } = ctx;
   const now = deps.now();
-  const nonce = base64url.encode(deps.randomBytes(NONCE_BYTES));
   const expiresAt = now + NONCE_TTL_SECONDS * 1000;
+  const nonce = await mintNonce(await nonceKey(env.SIGNING_KEY), { tenant: env.TENANT, device: deviceId }, expiresAt, deps.randomBytes(NONCE_RANDOM_BYTES));
   const store = deps.deviceStore(env, env.TENANT, deviceId);
-  const outcome = await store.issueNonce(nonce, expiresAt, now);
-  if (!outcome.ok && outcome.code !== "not_found") throw new StateError(outcome.code, "no nonce for this device");
   let tpm = null;
   try {
     const device = await store.device();
@@ -57,8 +55,9 @@ export interface OpenedSession {
 
 /**
  * Opens a session with a DPoP proof by the registered key over the nonce. Evidence is verified
- * only while the nonce is live, and before it is consumed; refused evidence burns the nonce and is
- * logged once. The first valid proof consumes the nonce, so it opens one session only.
+ * only while the nonce is live (minted for this device, unexpired, unspent), and before it is
+ * spent; refused evidence spends the nonce and is logged once. The first valid proof spends the
+ * nonce, so it opens one session only.
  */
 export async function openSession(
   ctx: ServiceContext,
@@ -72,13 +71,16 @@ export async function openSession(
   const device = await store.device();
   if (!device) throw new WardenError("not_found", "no such device");
   const { proof } = await verifyDpopProof(request.dpop, { method: request.method, url: request.url, now, jkt: device.jkt, nonce });
-  // Evidence costs archive reads, vendor fetches and CPU: a nonce already used, burnt or expired gets none of it.
-  if (evidence && !(await store.nonceLive(nonce, now))) throw new StateError("nonce_invalid", "the nonce is unknown, used or expired");
-  const attested = evidence ? await sessionEvidence(ctx, store, device, nonce, evidence, now) : null;
+  const nonceExpiresAt = await nonceExpiry(await nonceKey(env.SIGNING_KEY), { tenant: env.TENANT, device: device_id }, nonce, now);
+  if (nonceExpiresAt === null) throw new StateError("nonce_invalid", "the nonce is not one Warden issued for this device, or it expired");
+  const issued: LiveNonce = { value: nonce, expiresAt: nonceExpiresAt };
+  // Evidence costs archive reads, vendor fetches and CPU: a nonce already used or burnt gets none of it.
+  if (evidence && (await store.nonceSpent(nonce))) throw new StateError("nonce_invalid", "the nonce was used");
+  const attested = evidence ? await sessionEvidence(ctx, store, device, issued, evidence, now) : null;
   const assurance: Assurance = evidence && attested ? ASSURANCE_OF[evidence.type] : device.assurance;
   const sessionId = deps.newId();
   const opened = await store.openSession({
-    nonce,
+    nonce: issued,
     proof,
     now,
     session: {

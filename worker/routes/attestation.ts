@@ -45,7 +45,8 @@ attestation.openapi(
     tags: ["sessions"],
     security: publicAccess,
     summary: "Get a single-use nonce for opening a session",
-    description: "Answered alike for every device id, registered or not: only a registered device's nonce opens a session.",
+    description:
+      "Answered alike for every device id, registered or not, and stored nowhere: the nonce is minted for that device id under a key only Warden holds, and a registered device's first session with it spends it.",
     request: jsonBody(NonceRequestSchema),
     responses: {
       201: { description: "A fresh nonce", content: { "application/json": { schema: NonceSchema } } },

@@ -1,4 +1,4 @@
-import { calculateJwkThumbprint, importJWK, type JWK } from "jose";
+import { base64url, calculateJwkThumbprint, importJWK, type JWK } from "jose";
 import { ConfigurationError } from "../errors.ts";
 import { parseStrictJson } from "../json/strict.ts";
 
@@ -37,4 +37,31 @@ async function importSigningKey(source: string): Promise<SigningKey> {
   const privateKey = (await importJWK({ ...publicJwk, d: jwk.d }, "EdDSA")) as CryptoKey;
   const publicKey = (await importJWK(publicJwk, "EdDSA")) as CryptoKey;
   return { kid, privateKey, publicKey, publicJwk: { ...publicJwk, kid, alg: "EdDSA", use: "sig" } };
+}
+
+let nonceKeyCache: { source: string; key: Promise<CryptoKey> } | undefined;
+
+/**
+ * The HMAC key of server nonces (worker/attestation/nonces.ts), derived from `SIGNING_KEY`'s
+ * private scalar with HKDF-SHA256 under its own label: a secret no one outside the worker holds
+ * (unlike `LOG_HMAC_KEY`, which auditors get), and one fewer secret to deploy. It changes when
+ * the signing key does; nonces live five minutes.
+ */
+export function nonceKey(source: string | undefined): Promise<CryptoKey> {
+  if (!source) return Promise.reject(new ConfigurationError("configuration_error", "SIGNING_KEY is not set"));
+  if (nonceKeyCache?.source !== source) nonceKeyCache = { source, key: deriveNonceKey(source) };
+  return nonceKeyCache.key;
+}
+
+async function deriveNonceKey(source: string): Promise<CryptoKey> {
+  const { d } = parseStrictJson(source) as JWK;
+  if (typeof d !== "string") throw new ConfigurationError("configuration_error", "SIGNING_KEY must be an Ed25519 private JWK");
+  const secret = await crypto.subtle.importKey("raw", base64url.decode(d), "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: new TextEncoder().encode("warden session nonce v1") },
+    secret,
+    { name: "HMAC", hash: "SHA-256", length: 256 },
+    false,
+    ["sign"],
+  );
 }
