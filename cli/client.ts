@@ -53,6 +53,9 @@ export interface ClientOptions {
   now?: () => number;
 }
 
+/** How long `waitForReview` waits before asking again about an approval whose evidence is on its way to the log. */
+const EVIDENCE_RETRY_MS = 1000;
+
 export class WardenClient {
   readonly url: string;
   readonly deviceId: string;
@@ -181,6 +184,8 @@ export class WardenClient {
    * Waits on a hold until it is decided or `timeoutMs` passes, long-polling
    * `GET /v1/reviews/{id}?wait=` (each request at most 25 s). Resolves with the last answer:
    * `approved` (or a permitting timeout) carries the action token; `pending` means it timed out.
+   * An approval whose evidence is not in the device log yet (`review_evidence_pending`) is asked
+   * about again each second until the deadline: the token comes once the evidence is there.
    */
   async waitForReview(id: string, options: { timeoutMs?: number; waitSeconds?: number } = {}): Promise<WardenResponse<ReviewResponse>> {
     const deadline = this.now() + (options.timeoutMs ?? 10 * 60_000);
@@ -189,12 +194,17 @@ export class WardenClient {
       const left = Math.max(0, Math.ceil((deadline - this.now()) / 1000));
       const wait = Math.min(options.waitSeconds ?? 25, left);
       const answer = await this.authorized<ReviewResponse>("GET", `/v1/reviews/${encodeURIComponent(id)}${wait > 0 ? `?wait=${wait}` : ""}`);
+      const code = (answer.body as { code?: unknown }).code;
       // A read refused as a replay had its proof spent by an earlier delivery of the same request: read again, once, with a fresh proof.
-      if (answer.status === 401 && (answer.body as { code?: unknown }).code === "replay_detected" && !askedAgain) {
+      if (answer.status === 401 && code === "replay_detected" && !askedAgain) {
         askedAgain = true;
         continue;
       }
       askedAgain = false;
+      if (answer.status === 503 && code === "review_evidence_pending" && this.now() + EVIDENCE_RETRY_MS < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, EVIDENCE_RETRY_MS));
+        continue;
+      }
       if (answer.status !== 200 || answer.body.status !== "pending" || this.now() >= deadline) return answer;
     }
   }

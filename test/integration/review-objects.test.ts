@@ -237,6 +237,23 @@ describe("evidence from the holds to the device log", () => {
     expect(jtiOf(released.body.token!)).toBe(mine[1]!.data["token_jti"]);
   });
 
+  it("the client's wait asks again while the evidence is on its way, and gets the token once it is logged", async () => {
+    const review = await held(client);
+    const refusing = faulty(() => deviceLogOf(w.tenant, client.deviceId), "append", "before", 3);
+    const broken = w.withHolds(holdsReaching(refusing.stub));
+    expect((await giveVerdict(broken, reviewer, review, "approve")).body.status).toBe("approved");
+    w.via.fetch = broken;
+    try {
+      const answer = await client.waitForReview(review, { timeoutMs: 20_000, waitSeconds: 5 });
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ status: "approved", released: true });
+      expect(answer.body.token).toEqual(expect.any(String));
+    } finally {
+      w.via.fetch = w.fetch;
+    }
+    expect(refusing.failures).toBe(3);
+  });
+
   it("a release stopped half way, then the device's holds cancelled: the reserved token is never signed", async () => {
     const review = await held(client);
     expect((await giveVerdict(w.fetch, reviewer, review, "approve")).body.status).toBe("approved");
