@@ -8,8 +8,8 @@ import { base64url } from "jose";
  * any device id) cannot push out the one a device is about to use; the session that uses a
  * nonce spends it in the device's object until it expires (durable-objects/DeviceLog.ts).
  *
- * 32 bytes because a TPM signs the nonce's bytes as TPM2_Quote's qualifyingData, which may be
- * no longer than a digest of the TPM's largest hash: 32 bytes on a TPM with SHA-256 banks only.
+ * 32 bytes because a TPM signs the nonce's bytes as TPM2_Quote's qualifyingData, a TPM2B_DATA
+ * no longer than a TPMT_HA of the TPM's largest hash: 34 bytes on a TPM with SHA-256 banks only.
  */
 
 /** Who a nonce is for: a nonce opens a session of this device of this tenant and no other. */
@@ -30,8 +30,9 @@ const TAG_BYTES = 16;
 export const NONCE_BYTES = EXPIRY_BYTES + RANDOM_BYTES + TAG_BYTES;
 const LABEL = "warden session nonce v1";
 
-/** A nonce for `scope` that expires at `expiresAt`, from `random` (10 bytes). */
-export async function mintNonce(key: CryptoKey, scope: NonceScope, expiresAt: number, random: Uint8Array): Promise<string> {
+/** A nonce for `scope` that expires at `expiresAt`, its random part from `randomBytes`. */
+export async function mintNonce(key: CryptoKey, scope: NonceScope, expiresAt: number, randomBytes: (length: number) => Uint8Array): Promise<string> {
+  const random = randomBytes(RANDOM_BYTES);
   if (random.length !== RANDOM_BYTES) throw new RangeError(`a nonce takes ${RANDOM_BYTES} random bytes`);
   if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || expiresAt >= 2 ** (8 * EXPIRY_BYTES)) throw new RangeError("a nonce's expiry is a time in ms that fits 6 bytes");
   const nonce = new Uint8Array(NONCE_BYTES);

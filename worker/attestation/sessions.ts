@@ -11,8 +11,6 @@ import type { SessionEvidence } from "./schemas.ts";
 import { tpmSelection, type ProofRequest } from "./tpm.ts";
 
 const NONCE_TTL_SECONDS = 300;
-/** The random part of a nonce (worker/attestation/nonces.ts); its tag is what makes it unguessable. */
-const NONCE_RANDOM_BYTES = 10;
 export const SESSION_TTL_SECONDS = 900;
 
 export interface IssuedNonce {
@@ -31,7 +29,7 @@ export async function issueNonce(ctx: ServiceContext, deviceId: string): Promise
   const { deps, env } = ctx;
   const now = deps.now();
   const expiresAt = now + NONCE_TTL_SECONDS * 1000;
-  const nonce = await mintNonce(await nonceKey(env.SIGNING_KEY), { tenant: env.TENANT, device: deviceId }, expiresAt, deps.randomBytes(NONCE_RANDOM_BYTES));
+  const nonce = await mintNonce(await nonceKey(env.SIGNING_KEY), { tenant: env.TENANT, device: deviceId }, expiresAt, deps.randomBytes);
   const store = deps.deviceStore(env, env.TENANT, deviceId);
   let tpm = null;
   try {
