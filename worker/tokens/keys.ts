@@ -10,19 +10,19 @@ export interface SigningKey {
   publicJwk: JWK;
 }
 
-let cached: { source: string; key: Promise<SigningKey> } | undefined;
+type SigningJwk = JWK & { kty: "OKP"; crv: "Ed25519"; d: string; x: string };
 
-/**
- * Imports `SIGNING_KEY` (an Ed25519 private JWK) once per isolate and value.
- * The `kid` is the key's RFC 7638 thumbprint, so it changes whenever the key does.
- */
-export function signingKey(source: string | undefined): Promise<SigningKey> {
-  if (!source) return Promise.reject(new ConfigurationError("configuration_error", "SIGNING_KEY is not set"));
-  if (cached?.source !== source) cached = { source, key: importSigningKey(source) };
-  return cached.key;
+/** What is made from `SIGNING_KEY`, once per isolate and value of the secret. */
+function fromSigningKey<T>(make: (jwk: SigningJwk) => Promise<T>): (source: string | undefined) => Promise<T> {
+  let cached: { source: string; made: Promise<T> } | undefined;
+  return (source) => {
+    if (!source) return Promise.reject(new ConfigurationError("configuration_error", "SIGNING_KEY is not set"));
+    if (cached?.source !== source) cached = { source, made: Promise.resolve().then(() => make(signingJwk(source))) };
+    return cached.made;
+  };
 }
 
-async function importSigningKey(source: string): Promise<SigningKey> {
+function signingJwk(source: string): SigningJwk {
   let jwk: JWK;
   try {
     jwk = parseStrictJson(source) as JWK;
@@ -32,14 +32,20 @@ async function importSigningKey(source: string): Promise<SigningKey> {
   if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.d !== "string" || typeof jwk.x !== "string") {
     throw new ConfigurationError("configuration_error", "SIGNING_KEY must be an Ed25519 private JWK");
   }
+  return jwk as SigningJwk;
+}
+
+/**
+ * `SIGNING_KEY` (an Ed25519 private JWK) imported. The `kid` is the key's RFC 7638 thumbprint,
+ * so it changes whenever the key does.
+ */
+export const signingKey = fromSigningKey(async (jwk): Promise<SigningKey> => {
   const publicJwk: JWK = { kty: "OKP", crv: "Ed25519", x: jwk.x };
   const kid = await calculateJwkThumbprint(publicJwk);
   const privateKey = (await importJWK({ ...publicJwk, d: jwk.d }, "EdDSA")) as CryptoKey;
   const publicKey = (await importJWK(publicJwk, "EdDSA")) as CryptoKey;
   return { kid, privateKey, publicKey, publicJwk: { ...publicJwk, kid, alg: "EdDSA", use: "sig" } };
-}
-
-let nonceKeyCache: { source: string; key: Promise<CryptoKey> } | undefined;
+});
 
 /**
  * The HMAC key of server nonces (worker/attestation/nonces.ts), derived from `SIGNING_KEY`'s
@@ -47,16 +53,8 @@ let nonceKeyCache: { source: string; key: Promise<CryptoKey> } | undefined;
  * (unlike `LOG_HMAC_KEY`, which auditors get), and one fewer secret to deploy. It changes when
  * the signing key does; nonces live five minutes.
  */
-export function nonceKey(source: string | undefined): Promise<CryptoKey> {
-  if (!source) return Promise.reject(new ConfigurationError("configuration_error", "SIGNING_KEY is not set"));
-  if (nonceKeyCache?.source !== source) nonceKeyCache = { source, key: deriveNonceKey(source) };
-  return nonceKeyCache.key;
-}
-
-async function deriveNonceKey(source: string): Promise<CryptoKey> {
-  const { d } = parseStrictJson(source) as JWK;
-  if (typeof d !== "string") throw new ConfigurationError("configuration_error", "SIGNING_KEY must be an Ed25519 private JWK");
-  const secret = await crypto.subtle.importKey("raw", base64url.decode(d), "HKDF", false, ["deriveKey"]);
+export const nonceKey = fromSigningKey(async (jwk): Promise<CryptoKey> => {
+  const secret = await crypto.subtle.importKey("raw", base64url.decode(jwk.d), "HKDF", false, ["deriveKey"]);
   return crypto.subtle.deriveKey(
     { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: new TextEncoder().encode("warden session nonce v1") },
     secret,
@@ -64,4 +62,4 @@ async function deriveNonceKey(source: string): Promise<CryptoKey> {
     false,
     ["sign"],
   );
-}
+});
