@@ -54,6 +54,12 @@ const HANDOFF_BATCH = 64;
 
 const HOLD_WAITERS: readonly HoldWaiter[] = ["device", "staff"];
 const waitKey = (id: string, waiter: HoldWaiter) => `${waiter}:${id}`;
+/**
+ * Open waits on one hold per waiter. Two agents asking for the identical action join one hold,
+ * so a device may wait on it twice; past this many, the oldest wait ends (and reads the hold as
+ * it is), which bounds a device's open waits to this many per pending hold.
+ */
+export const MAX_WAITS_PER_HOLD = 4;
 
 interface HoldRow {
   id: string;
@@ -107,8 +113,8 @@ export class ReviewHolds extends DurableObject<Env> {
   private readonly io: HoldsIo;
   /** One hand-off at a time, so the outbox receives items in the order they were written. */
   private handing: Promise<unknown> = Promise.resolve();
-  /** The open waits (`waitDecided`), by hold and waiter: each ends its wait when called. */
-  private readonly waits = new Map<string, () => void>();
+  /** The open waits (`waitDecided`) by hold and waiter, oldest first: each ends its wait when called. */
+  private readonly waits = new Map<string, Set<() => void>>();
 
   constructor(ctx: DurableObjectState, env: Env, io: HoldsIo = holdsIo(env)) {
     super(ctx, env);
@@ -219,24 +225,26 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /**
    * Returns once hold `id` is no longer pending, or after `waitMs` (at most 25 s); at once when
-   * it is not pending now. A hold has at most one open wait per waiter: a newer one ends the
-   * older (whose request, retried or abandoned, then reads the hold as it is), so a device has
-   * at most as many waits open as it has holds pending. The caller reads the hold afterwards;
-   * nothing here reads the clock.
+   * it is not pending now. A hold keeps at most {@link MAX_WAITS_PER_HOLD} open waits per waiter:
+   * one more ends the oldest (whose request, retried or abandoned, then reads the hold as it is).
+   * The caller reads the hold afterwards; nothing here reads the clock.
    */
   async waitDecided(id: string, waiter: HoldWaiter, waitMs: number): Promise<void> {
     const row = this.row(id);
     if (!row || row.status !== "pending" || waitMs <= 0) return;
     const key = waitKey(id, waiter);
-    this.waits.get(key)?.();
+    const open = this.waits.get(key) ?? new Set<() => void>();
+    this.waits.set(key, open);
+    if (open.size >= MAX_WAITS_PER_HOLD) [...open][0]?.();
     await new Promise<void>((resolve) => {
       const end = () => {
         clearTimeout(timer);
-        if (this.waits.get(key) === end) this.waits.delete(key);
+        open.delete(end);
+        if (open.size === 0 && this.waits.get(key) === open) this.waits.delete(key);
         resolve();
       };
       const timer = setTimeout(end, Math.min(waitMs, MAX_WAIT_SECONDS * 1000));
-      this.waits.set(key, end);
+      open.add(end);
     });
   }
 
@@ -606,7 +614,7 @@ export class ReviewHolds extends DurableObject<Env> {
     this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ? WHERE id = ?", status, outcome, at, by, id);
     // Ended even if the transaction rolls back: the wait then reads the hold still pending. A woken device's
     // release queues behind the hand-off of this decision's evidence (`settle`), so it finds the evidence logged.
-    for (const waiter of HOLD_WAITERS) this.waits.get(waitKey(id, waiter))?.();
+    for (const waiter of HOLD_WAITERS) for (const end of [...(this.waits.get(waitKey(id, waiter)) ?? [])]) end();
   }
 
   private escalate(row: HoldRow, deadline: number): { tier: string; deadline: string } {

@@ -5,7 +5,7 @@ import type { WardenClient } from "../../cli/client.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
 import { canonicalJson } from "../../worker/log/canonical.ts";
-import { MAX_PENDING_HOLDS_PER_DEVICE } from "../../durable-objects/ReviewHolds.ts";
+import { MAX_PENDING_HOLDS_PER_DEVICE, MAX_WAITS_PER_HOLD } from "../../durable-objects/ReviewHolds.ts";
 import { challengeFor, type ChallengeStatement } from "../../worker/review/record.ts";
 import { webhookSignature } from "../../worker/review/webhook.ts";
 import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
@@ -316,14 +316,33 @@ describe("long polls", () => {
     expect(elapsed()).toBeLessThan(5000);
   });
 
-  it("a newer wait on the same hold ends the older one, which reads it pending; the newer gets the verdict", async () => {
-    const { id, answer: older, elapsed } = await waitingOnNewHold(20);
+  it("two waits on one hold (two agents asking for the identical action) both get the verdict", async () => {
+    const { id, answer: first, elapsed } = await waitingOnNewHold(20);
+    await pause(300);
+    const second = waitOn(client, id, 20);
     await pause(500);
-    const newer = waitOn(client, id, 20);
-    expect((await older).body).toMatchObject({ status: "pending" });
-    expect(elapsed()).toBeLessThan(5000);
     await giveVerdict(w.fetch, reviewer, id, "reject");
-    expect((await newer).body).toMatchObject({ status: "rejected", decision: "deny" });
+    const answers = await Promise.all([first, second]);
+    expect(answers.map((answer) => answer.body.status)).toEqual(["rejected", "rejected"]);
+    expect(elapsed()).toBeLessThan(5000);
+  });
+
+  it(`a hold keeps ${MAX_WAITS_PER_HOLD} waits of its device: one more ends the oldest, which reads it pending`, async () => {
+    const { id, answer: oldest, elapsed } = await waitingOnNewHold(20);
+    await pause(300);
+    const others = [];
+    for (let i = 0; i < MAX_WAITS_PER_HOLD - 1; i += 1) others.push(waitOn(client, id, 20));
+    await pause(500);
+    let ended = false;
+    void oldest.then(() => (ended = true));
+    await pause(300);
+    expect(ended).toBe(false);
+    const newest = waitOn(client, id, 20);
+    expect((await oldest).body).toMatchObject({ status: "pending" });
+    expect(elapsed()).toBeLessThan(5000);
+    await giveVerdict(w.fetch, reviewer, id, "approve");
+    const answers = await Promise.all([...others, newest]);
+    expect(answers.map((answer) => answer.body.status)).toEqual(Array(MAX_WAITS_PER_HOLD).fill("approved"));
     expect(elapsed()).toBeLessThan(8000);
   });
 

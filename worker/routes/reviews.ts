@@ -100,7 +100,7 @@ reviews.openapi(
     summary: "Wait on a hold: pending, approved (with the action token), rejected or expired",
     description:
       "The device that raised the hold polls, or long-polls with `wait` (seconds, at most 25): the answer comes as soon as the hold is decided. " +
-      "A hold keeps one wait open for its device (and one for staff): a newer wait ends the older, which answers with the hold as it is. " +
+      "A hold keeps at most four waits open for its device (and four for staff): one more ends the oldest, which answers with the hold as it is. " +
       "A device's read after an approval carries the action token — the same one on every read until it is redeemed, revoked or expires, so an answer lost on the way costs a read, not a second review; `released` says it was released. Admins and auditors may read any hold, without a token. " +
       "`review_evidence_pending` (503): the hold is approved but its evidence is not in the device log yet, so no token is issued; poll again.",
     security: [...deviceSecurity, ...bearerSecurity],
