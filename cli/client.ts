@@ -53,8 +53,8 @@ export interface ClientOptions {
   now?: () => number;
 }
 
-/** How long `waitForReview` waits before asking again about an approval whose evidence is on its way to the log. */
-const EVIDENCE_RETRY_MS = 1000;
+/** How long `waitForReview` waits before asking again when an answer came early: evidence on its way to the log, or a wait ended by another. */
+const ASK_AGAIN_MS = 1000;
 
 export class WardenClient {
   readonly url: string;
@@ -193,6 +193,7 @@ export class WardenClient {
     for (;;) {
       const left = Math.max(0, Math.ceil((deadline - this.now()) / 1000));
       const wait = Math.min(options.waitSeconds ?? 25, left);
+      const asked = this.now();
       const answer = await this.authorized<ReviewResponse>("GET", `/v1/reviews/${encodeURIComponent(id)}${wait > 0 ? `?wait=${wait}` : ""}`);
       const code = (answer.body as { code?: unknown }).code;
       // A read refused as a replay had its proof spent by an earlier delivery of the same request: read again, once, with a fresh proof.
@@ -201,11 +202,13 @@ export class WardenClient {
         continue;
       }
       askedAgain = false;
-      if (answer.status === 503 && code === "review_evidence_pending" && this.now() + EVIDENCE_RETRY_MS < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, EVIDENCE_RETRY_MS));
+      if (answer.status === 503 && code === "review_evidence_pending" && this.now() + ASK_AGAIN_MS < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
         continue;
       }
       if (answer.status !== 200 || answer.body.status !== "pending" || this.now() >= deadline) return answer;
+      // Pending well before its time: more waits of this device on the hold than it keeps ended this one. Asking again at once would end another.
+      if (wait > 0 && this.now() - asked < (wait * 1000) / 2) await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
     }
   }
 

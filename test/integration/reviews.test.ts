@@ -262,23 +262,18 @@ describe("long polls", () => {
   const w = world();
   /** Calls the worker made to the tenant's holds object, by method. */
   const calls = new Map<string, number>();
-  const counted = workerFetch({
-    tenant: w.tenant,
-    deps: {
-      now: () => w.clock.now,
-      reviewHolds: () =>
-        new Proxy(w.holds(), {
-          get(stub, property) {
-            const value = Reflect.get(stub, property) as unknown;
-            if (typeof property !== "string" || typeof value !== "function") return value;
-            return (...args: unknown[]) => {
-              calls.set(property, (calls.get(property) ?? 0) + 1);
-              return Reflect.apply(value, stub, args) as unknown;
-            };
-          },
-        }),
-    },
-  });
+  const countedHolds = () =>
+    new Proxy(w.holds(), {
+      get(stub, property) {
+        const value = Reflect.get(stub, property) as unknown;
+        if (typeof property !== "string" || typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          calls.set(property, (calls.get(property) ?? 0) + 1);
+          return Reflect.apply(value, stub, args) as unknown;
+        };
+      },
+    });
+  const counted = workerFetch({ tenant: w.tenant, deps: { now: () => w.clock.now, reviewHolds: countedHolds } });
   let client: WardenClient;
   let reviewer: Reviewer;
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -344,6 +339,18 @@ describe("long polls", () => {
     const answers = await Promise.all([...others, newest]);
     expect(answers.map((answer) => answer.body.status)).toEqual(Array(MAX_WAITS_PER_HOLD).fill("approved"));
     expect(elapsed()).toBeLessThan(8000);
+  });
+
+  it("a client waiting on one hold more often than the hold keeps asks again a second after a wait is ended, not at once", async () => {
+    // A clock that moves, so the client's deadline comes.
+    const device = await readyDevice({ fetch: workerFetch({ tenant: w.tenant, deps: { reviewHolds: countedHolds } }) });
+    const { review } = await held(device);
+    calls.clear();
+    const answers = await Promise.all(Array.from({ length: MAX_WAITS_PER_HOLD + 1 }, () => device.waitForReview(review.id, { timeoutMs: 4000, waitSeconds: 10 })));
+    expect(answers.map((answer) => answer.body.status)).toEqual(Array(MAX_WAITS_PER_HOLD + 1).fill("pending"));
+    // Each wait ended early costs its client a second: about one wait a second each, where asking again at once ends another wait every round trip.
+    expect(calls.get("waitDecided")).toBeGreaterThan(MAX_WAITS_PER_HOLD + 1);
+    expect(calls.get("waitDecided")).toBeLessThanOrEqual((MAX_WAITS_PER_HOLD + 1) * 6);
   });
 
   it("a deadline passing ends the wait: the hold reads expired", async () => {
