@@ -184,8 +184,9 @@ export class WardenClient {
    * Waits on a hold until it is decided or `timeoutMs` passes, long-polling
    * `GET /v1/reviews/{id}?wait=` (each request at most 25 s). Resolves with the last answer:
    * `approved` (or a permitting timeout) carries the action token; `pending` means it timed out.
-   * An approval whose evidence is not in the device log yet (`review_evidence_pending`) is asked
-   * about again each second until the deadline: the token comes once the evidence is there.
+   * A server error is asked about again each second until the deadline, the last one returned:
+   * an approval whose evidence is not in the device log yet (`review_evidence_pending`) gets its
+   * token once the evidence is there, and a wait cut by a restarted object (a deploy) goes on.
    */
   async waitForReview(id: string, options: { timeoutMs?: number; waitSeconds?: number } = {}): Promise<WardenResponse<ReviewResponse>> {
     const deadline = this.now() + (options.timeoutMs ?? 10 * 60_000);
@@ -202,7 +203,7 @@ export class WardenClient {
         continue;
       }
       askedAgain = false;
-      if (answer.status === 503 && code === "review_evidence_pending" && this.now() + ASK_AGAIN_MS < deadline) {
+      if (answer.status >= 500 && this.now() + ASK_AGAIN_MS < deadline) {
         await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
         continue;
       }

@@ -254,6 +254,24 @@ describe("evidence from the holds to the device log", () => {
     expect(refusing.failures).toBe(3);
   });
 
+  it("the client's wait goes on after a wait the holds object dropped (a restart), and gets the verdict", async () => {
+    const review = await held(client);
+    const dropping = faulty(() => holdsStub(w.tenant), "waitDecided", "before");
+    w.via.fetch = w.withHolds(dropping.stub);
+    try {
+      const waiting = client.waitForReview(review, { timeoutMs: 20_000, waitSeconds: 5 });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(dropping.failures).toBe(1);
+      expect((await giveVerdict(w.fetch, reviewer, review, "approve")).body.status).toBe("approved");
+      const answer = await waiting;
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ status: "approved", released: true });
+      expect(answer.body.token).toEqual(expect.any(String));
+    } finally {
+      w.via.fetch = w.fetch;
+    }
+  });
+
   it("a release stopped half way, then the device's holds cancelled: the reserved token is never signed", async () => {
     const review = await held(client);
     expect((await giveVerdict(w.fetch, reviewer, review, "approve")).body.status).toBe("approved");
