@@ -55,6 +55,7 @@ export interface ClientOptions {
 
 /** How long `waitForReview` waits before asking again when an answer came early: evidence on its way to the log, or a wait ended by another. */
 const ASK_AGAIN_MS = 1000;
+const askAgainLater = () => new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
 
 export class WardenClient {
   readonly url: string;
@@ -204,12 +205,12 @@ export class WardenClient {
       }
       askedAgain = false;
       if (answer.status >= 500 && this.now() + ASK_AGAIN_MS < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
+        await askAgainLater();
         continue;
       }
       if (answer.status !== 200 || answer.body.status !== "pending" || this.now() >= deadline) return answer;
       // Pending well before its time: more waits of this device on the hold than it keeps ended this one. Asking again at once would end another.
-      if (wait > 0 && this.now() - asked < (wait * 1000) / 2) await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
+      if (wait > 0 && this.now() - asked < (wait * 1000) / 2) await askAgainLater();
     }
   }
 
