@@ -365,7 +365,7 @@ export class DeviceLog extends DurableObject<Env> {
   /** Whether the action token `jti` was redeemed, refused or revoked here (until its record is swept, after its expiry). */
   actionTokenSettled(jti: string): boolean {
     if (!this.provisioned) return false;
-    return this.sql.exec("SELECT jti FROM spent WHERE jti = ?", `action:${jti}`).toArray().length > 0;
+    return this.sql.exec("SELECT jti FROM spent WHERE jti = ?", spentKey("action", jti)).toArray().length > 0;
   }
 
   /** Spends a DPoP proof of a request that changes nothing else (a read). */
@@ -487,7 +487,7 @@ export class DeviceLog extends DurableObject<Env> {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
       this.sql.exec("DELETE FROM spent WHERE expires_at <= ?", args.now);
-      this.sql.exec("INSERT INTO spent (jti, kind, expires_at) VALUES (?, 'revoked', ?) ON CONFLICT (jti) DO NOTHING", `action:${args.jti}`, args.expiresAt);
+      this.sql.exec("INSERT INTO spent (jti, kind, expires_at) VALUES (?, 'revoked', ?) ON CONFLICT (jti) DO NOTHING", spentKey("action", args.jti), args.expiresAt);
       const log = this.appendInTransaction(device.id, "action.revoked", { token_jti: args.jti, by: args.by, reason: args.reason }, args.now);
       this.noteStanding(log.seq, "action.revoked", args);
       return { ok: true, log } as const;
@@ -843,7 +843,7 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   private actionTokenRevoked(jti: string): boolean {
-    return this.sql.exec("SELECT jti FROM spent WHERE jti = ? AND kind = 'revoked'", `action:${jti}`).toArray().length > 0;
+    return this.sql.exec("SELECT jti FROM spent WHERE jti = ? AND kind = 'revoked'", spentKey("action", jti)).toArray().length > 0;
   }
 
   private consentState(device: DeviceRecord): DeviceConsents {

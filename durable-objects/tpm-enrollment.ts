@@ -42,7 +42,7 @@ export interface TpmStoreAccess {
   transaction<T>(body: () => T): T;
   /** Appends a log entry for the device; must run inside `transaction`. */
   appendInTransaction(device: string, type: string, data: { [key: string]: JsonValue }, now: number): AppendedEntry;
-  /** Marks a DPoP proof spent; false on replay. Inside `transaction`. */
+  /** Marks a DPoP proof or a server nonce spent; false when it already was. Inside `transaction`. */
   spend(value: SingleUse, kind: "dpop" | "nonce", now: number): boolean;
   readDevice(): DeviceRecord | null;
 }

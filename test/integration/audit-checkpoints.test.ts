@@ -10,6 +10,7 @@ import { parseNote, verifyNote } from "../../worker/log/note.ts";
 import { parseRotationText } from "../../worker/log/rotation.ts";
 import { activate, BASE_URL, readyDevice, workerFetch } from "../helpers.ts";
 import { appendMany, auditorGet, configure, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice } from "../audit-helpers.ts";
+import { faulty } from "../review-helpers.ts";
 
 const ORIGIN_PREFIX = "warden.example.com/log";
 
@@ -220,21 +221,14 @@ describe("log keys endpoint", () => {
   });
 
   it("does not keep a listing that failed: the next request lists the archive again", async () => {
-    let failures = 1;
     // The real bucket, except that its first listing fails as an R2 outage would.
-    const archive = new Proxy(env.ARCHIVE, {
-      get(target, property) {
-        if (property === "list" && failures > 0) {
-          failures -= 1;
-          return () => Promise.reject(new Error("injected: R2 list unavailable"));
-        }
-        const member = Reflect.get(target, property) as unknown;
-        return typeof member === "function" ? member.bind(target) : member;
-      },
-    });
-    const fetch = workerFetch({ env: { ARCHIVE: archive, LOG_KEYS_REFRESH_SECONDS: "300" } });
+    const archive = faulty(() => env.ARCHIVE, "list", "before");
+    // An hour past any listing another test left in this isolate, so this one's first request lists.
+    const later = Date.now() + 3_600_000;
+    const fetch = workerFetch({ env: { ARCHIVE: archive.stub(), LOG_KEYS_REFRESH_SECONDS: "300" }, deps: { now: () => later } });
     const get = () => fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
     expect((await get()).status).toBe(500);
+    expect(archive.failures).toBe(1);
     const second = await get();
     expect(second.status).toBe(200);
     expect(((await second.json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid)).toContain(logKeyIdOf(env.LOG_SIGNING_KEY));

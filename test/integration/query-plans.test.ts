@@ -7,6 +7,7 @@ import { SEGMENT_QUERIES } from "../../durable-objects/log-archive.ts";
 import { RETAINED_FROM } from "../../durable-objects/log-retention.ts";
 import { registeredDevice } from "../audit-helpers.ts";
 import { uniqueId } from "../helpers.ts";
+import { holdsStub, outboxStub } from "../review-helpers.ts";
 
 /**
  * The statements that run on every alarm run, push, accepted item, export step or quarantine of
@@ -75,7 +76,7 @@ describe("statements on a growing table read through an index", () => {
   });
 
   it("the review outbox's due webhooks and tickets (every alarm run, every accepted item)", async () => {
-    const stub = env.REVIEW_OUTBOX.get(env.REVIEW_OUTBOX.idFromName(uniqueId("plans")));
+    const stub = outboxStub(uniqueId("plans"));
     const indexes: Record<keyof typeof OUTBOX_QUERIES, string> = {
       dueWebhooks: "webhook_events_due",
       nextWebhook: "webhook_events_due",
@@ -90,7 +91,7 @@ describe("statements on a growing table read through an index", () => {
   });
 
   it("the review holds of one device: counted at every new hold, cancelled by a quarantine", async () => {
-    const stub = env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(uniqueId("plans")));
+    const stub = holdsStub(uniqueId("plans"));
     for (const statement of Object.values(HOLD_QUERIES)) expectSearchOf(await planOf(stub, statement), "holds_device");
   });
 

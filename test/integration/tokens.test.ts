@@ -3,6 +3,7 @@ import { SignJWT, UnsecuredJWT, base64url, decodeJwt, generateKeyPair, importJWK
 import { beforeAll, describe, expect, it } from "vitest";
 import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
 import { activate, defaultSources, fileAction, logOf, newClient, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { deviceStub } from "../audit-helpers.ts";
 
 beforeAll(async () => {
   await activate();
@@ -254,7 +255,7 @@ describe("nonces and sessions", () => {
     });
     expect(unknownSession.status).toBe(404);
     // Both routes answer anyone and constructed the device's object; it stores nothing until the device is registered.
-    const stored = await runInDurableObject(env.DEVICES.get(env.DEVICES.idFromName(`${env.TENANT}/${client.deviceId}`)), async (_object: unknown, state: DurableObjectState) => ({
+    const stored = await runInDurableObject(deviceStub(client.deviceId), async (_object: unknown, state: DurableObjectState) => ({
       tables: state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master").one().n,
       alarm: await state.storage.getAlarm(),
     }));
@@ -276,15 +277,14 @@ describe("nonces and sessions", () => {
   it("asking for nonces stores nothing: forty more do not push out the one the device is about to use", async () => {
     const client = await newClient();
     await client.register(env.ADMIN_TOKEN);
-    const { body: mine } = await client.request<{ nonce: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
-    const stub = env.DEVICES.get(env.DEVICES.idFromName(`${env.TENANT}/${client.deviceId}`));
+    const mine = await client.nonce();
+    const stub = deviceStub(client.deviceId);
     const rows = () => runInDurableObject(stub, async (_object: unknown, state: DurableObjectState) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM spent").one().n);
     const before = await rows();
     // Anyone may ask, for any device id.
-    for (let i = 0; i < 40; i += 1) expect((await client.request("POST", "/v1/attestation/nonce", { device_id: client.deviceId })).status).toBe(201);
+    for (let i = 0; i < 40; i += 1) await client.nonce();
     expect(await rows()).toBe(before);
-    const opened = await client.request("POST", "/v1/sessions", { device_id: client.deviceId, nonce: mine.nonce }, { dpop: await client.proof("POST", "/v1/sessions", { nonce: mine.nonce }) });
-    expect(opened.status).toBe(201);
+    expect((await client.requestSession(mine.nonce)).status).toBe(201);
     expect(await rows()).toBe(before + 2);
   });
 
@@ -295,31 +295,43 @@ describe("nonces and sessions", () => {
     await client.register(env.ADMIN_TOKEN);
     const other = await newClient({ fetch, now: () => clock.now });
     await other.register(env.ADMIN_TOKEN);
-    const nonceFor = async (device: string) => (await client.request<{ nonce: string }>("POST", "/v1/attestation/nonce", { device_id: device })).body.nonce;
-    const open = async (as: WardenClient, nonce: string) =>
-      as.request<{ code?: string }>("POST", "/v1/sessions", { device_id: as.deviceId, nonce }, { dpop: await as.proof("POST", "/v1/sessions", { nonce }) });
+    const nonce = async () => (await client.nonce()).nonce;
+    /** The problem code a session request with `value` answers, if any. */
+    const refusal = async (as: WardenClient, value: string) => ((await as.requestSession(value)).body as { code?: string }).code;
 
-    expect((await open(other, await nonceFor(client.deviceId))).body.code).toBe("nonce_invalid");
+    expect(await refusal(other, await nonce())).toBe("nonce_invalid");
 
-    const bytes = base64url.decode(await nonceFor(client.deviceId));
+    const bytes = base64url.decode(await nonce());
     expect(bytes).toHaveLength(32);
     for (const at of [0, 5, 6, 15, 16, 31]) {
       const changed = Uint8Array.from(bytes);
       changed[at]! ^= 1;
-      expect((await open(client, base64url.encode(changed))).body.code, `byte ${at} changed`).toBe("nonce_invalid");
+      expect(await refusal(client, base64url.encode(changed)), `byte ${at} changed`).toBe("nonce_invalid");
     }
     // The last character of 32 bytes in base64url carries two bits a lenient decoder ignores: one nonce, one spelling.
     const minted = base64url.encode(bytes);
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const respelled = minted.slice(0, -1) + alphabet[alphabet.indexOf(minted.at(-1)!) ^ 1];
     expect(base64url.decode(respelled)).toEqual(bytes);
-    expect((await open(client, respelled)).body.code).toBe("nonce_invalid");
+    expect(await refusal(client, respelled)).toBe("nonce_invalid");
 
-    const late = await nonceFor(client.deviceId);
+    const late = await nonce();
     clock.now += 300_000;
-    expect((await open(client, late)).body.code).toBe("nonce_invalid");
-    const fresh = await nonceFor(client.deviceId);
-    expect((await open(client, fresh)).status).toBe(201);
+    expect(await refusal(client, late)).toBe("nonce_invalid");
+    const fresh = await nonce();
+    expect((await client.requestSession(fresh)).status).toBe(201);
+  });
+
+  it.each([
+    ["missing", undefined],
+    ["not strict JSON", "{not json"],
+    ["not an Ed25519 private key", JSON.stringify({ kty: "OKP", crv: "Ed25519", x: "AAAA" })],
+  ])("a SIGNING_KEY %s: the nonce step answers configuration_error, and mints nothing", async (_name, signingKey) => {
+    const client = await newClient({ fetch: workerFetch({ env: { SIGNING_KEY: signingKey } }) });
+    const answer = await client.request<{ code: string; nonce?: string }>("POST", "/v1/attestation/nonce", { device_id: client.deviceId });
+    expect(answer.status).toBe(500);
+    expect(answer.body.code).toBe("configuration_error");
+    expect(answer.body.nonce).toBeUndefined();
   });
 
   it("P-256 device keys work as well as Ed25519", async () => {

@@ -370,11 +370,21 @@ describe("enrollment refusals", () => {
     expect(stolen).toMatchObject({ status: 401, body: { code: "bootstrap_invalid" } });
   });
 
-  it("a refused enrollment spends its proof: the same request replayed is refused again and logged once", async () => {
+  it.each([
+    ["a bootstrap token not of this device", false],
+    ["its evidence (an unrestricted AK)", true],
+  ])("a request refused for %s spends its proof: replayed, it is refused again and logged once", async (_why, validToken) => {
     const client = await device(t);
     const info = await tpmInfo("a");
     const dpop = await client.proof("POST", "/v1/attestation/tpm/enroll");
-    const body = { device_id: client.deviceId, bootstrap_token: "not-a-bootstrap-token-of-this-device", ek_certificate: info.ek_certificates.rsa, ek_intermediates: [], ek_public: info.publics.ek_rsa, ak_public: info.publics.ak_rsa };
+    const body = {
+      device_id: client.deviceId,
+      bootstrap_token: validToken ? await bootstrap(client) : "not-a-bootstrap-token-of-this-device",
+      ek_certificate: info.ek_certificates.rsa,
+      ek_intermediates: [],
+      ek_public: info.publics.ek_rsa,
+      ak_public: validToken ? info.publics.unrestricted : info.publics.ak_rsa,
+    };
     const refusals = [];
     for (let attempt = 0; attempt < 3; attempt += 1) refusals.push(await client.request<{ code: string }>("POST", "/v1/attestation/tpm/enroll", body, { dpop }));
     expect(refusals.map((refused) => refused.status)).toEqual([401, 401, 401]);

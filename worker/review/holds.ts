@@ -23,8 +23,6 @@ export interface HeldReview {
   deadline: string;
 }
 
-export { MAX_WAIT_SECONDS } from "./types.ts";
-
 /** A hold as its reader gets it; the requesting device's first read after approval also gets the action token. */
 export interface HoldAnswer {
   hold: HoldState;

@@ -93,7 +93,7 @@ export const CHALLENGE_TTL_MS = 5 * 60_000;
 /** The longest one wait on a hold keeps its request open (`GET /v1/reviews/{id}?wait=`). */
 export const MAX_WAIT_SECONDS = 25;
 
-/** Who waits on a hold: its device, or staff reading it. Each hold has at most one open wait of each. */
+/** Who waits on a hold: its device, or staff reading it. A hold keeps a few open waits of each (durable-objects/ReviewHolds.ts `MAX_WAITS_PER_HOLD`). */
 export type HoldWaiter = "device" | "staff";
 
 /** What the service hands over once an assertion verified: the raw assertion goes into the device log. */

@@ -3,9 +3,9 @@ import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
 import { requireRole } from "../auth.ts";
 import { StateError } from "../errors.ts";
 import { bearerSecurity, deviceSecurity, jsonBody, problems, publicAccess, queryInt, reviewerSecurity, router, Sha256HexSchema } from "../openapi.ts";
-import { MAX_WAIT_SECONDS, pendingHolds, waitOnHold, type HoldAnswer } from "../review/holds.ts";
+import { pendingHolds, waitOnHold, type HoldAnswer } from "../review/holds.ts";
 import { AssertionSchema } from "../review/schemas.ts";
-import type { HoldState } from "../review/types.ts";
+import { MAX_WAIT_SECONDS, type HoldState } from "../review/types.ts";
 import { giveVerdict, verdictOptions } from "../review/verdicts.ts";
 
 const HoldRecordSchema = z
