@@ -9,6 +9,7 @@ import { parseSnpReport, snpTrustFromChains, KdsOid, type SnpTrust } from "../..
 import { parseTdxQuote, pckInfo, tdxQuoteLength, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
+import { deviceStub } from "../audit-helpers.ts";
 import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
 import { earAppraisal, validateEar, type EarClaimsSet } from "../../worker/attestation/ear.ts";
 
@@ -65,6 +66,13 @@ async function tenant(now: number, deps: Partial<Deps> = {}): Promise<Tenant> {
   if (published.status !== 200) throw new Error(JSON.stringify(published.body));
   return { now, fetch: workerFetch({ tenant: name, deps: { now: () => now, ...deps } }) };
 }
+/** A tenant whose active bundle is the example one, with no `attestation` section. */
+async function tenantWithoutAttestation(name = uniqueId("cvm-bare")): Promise<Tenant> {
+  const published = await publish(defaultSources, { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
+  expect(published.status).toBe(200);
+  return { now: GEN_TIME, fetch: workerFetch({ tenant: name, deps: { now: () => GEN_TIME } }) };
+}
+
 async function device(t: Tenant): Promise<WardenClient> {
   const client = await newClient({ fetch: t.fetch, now: () => t.now });
   const registered = await client.register(env.ADMIN_TOKEN, "linux");
@@ -234,11 +242,7 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     ["tdx", () => ({ type: "tdx" as const, quote: b64(t1Quote()), collateral: t1Collateral() })],
     ["sev-snp", () => ({ type: "sev-snp" as const, report: b64(snp.s2.report), certs: { endorsement_key: b64(snp.s2.vcek) } })],
   ])("a bundle without attestation.%s refuses its evidence with 409 attestation_not_configured, the nonce spent, logged", async (type, evidence) => {
-    const name = uniqueId("cvm-bare");
-    const published = await publish(defaultSources, { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
-    expect(published.status).toBe(200);
-    const t: Tenant = { now: GEN_TIME, fetch: workerFetch({ tenant: name, deps: { now: () => GEN_TIME } }) };
-    const client = await device(t);
+    const client = await device(await tenantWithoutAttestation());
     const nonce = await client.nonce();
     const refused = await client.requestSession(nonce.nonce, evidence());
     expect(refused.status).toBe(409);
@@ -252,6 +256,22 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     expect(replayed.status).toBe(401);
     expect(replayed.body).toMatchObject({ code: "nonce_invalid" });
     expect((await logOf(client)).filter((entry) => entry.type === "attestation.failed")).toHaveLength(1);
+  });
+
+  it("two requests answering one nonce with refused evidence at once log one refusal; the object logs none for a nonce already spent", async () => {
+    const name = uniqueId("cvm-bare");
+    const client = await device(await tenantWithoutAttestation(name));
+    const nonce = await client.nonce();
+    const evidence = { type: "sev-snp" as const, report: b64(snp.s2.report), certs: { endorsement_key: b64(snp.s2.vcek) } };
+    const answers = await Promise.all([client.requestSession(nonce.nonce, evidence), client.requestSession(nonce.nonce, evidence)]);
+    expect(answers.map((answer) => answer.status).sort()).toEqual(expect.arrayContaining([409]));
+    for (const answer of answers) expect(answer.body).toMatchObject({ code: expect.stringMatching(/^(attestation_not_configured|nonce_invalid)$/) });
+    const refusals = async () => (await logOf(client)).filter((entry) => entry.type === "attestation.failed");
+    expect(await refusals()).toHaveLength(1);
+    // Both past the nonce check before either refused: the second refusal finds the nonce spent, and logs nothing.
+    const again = await deviceStub(client.deviceId, name).refuseEvidence({ nonce: { value: nonce.nonce, expiresAt: Date.parse(nonce.expires_at) }, now: GEN_TIME, data: { type: "sev-snp", code: "attestation_not_configured" } });
+    expect(again).toEqual({ ok: false, code: "nonce_invalid" });
+    expect(await refusals()).toHaveLength(1);
   });
 
   it("the OpenAPI document describes the SEV-SNP and TDX evidence", async () => {

@@ -234,6 +234,18 @@ describe("log keys endpoint", () => {
     expect(((await second.json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid)).toContain(logKeyIdOf(env.LOG_SIGNING_KEY));
   });
 
+  it("lists again when the clock went back past its listing's stamp, instead of keeping that listing until the clock catches up", async () => {
+    // Two hours past any listing another test left in this isolate, so the first request lists.
+    let now = Date.now() + 7_200_000;
+    const fetch = workerFetch({ env: { LOG_KEYS_REFRESH_SECONDS: "300" }, deps: { now: () => now } });
+    const kids = async () => ((await (await fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`))).json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid);
+    await kids();
+    const retired = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${retired.kid}.json`, JSON.stringify(retired.publicJwk));
+    now -= 60_000;
+    expect(await kids()).toContain(retired.kid);
+  });
+
   it("leaves out an object of the key prefix that is not a key, and serves the rest", async () => {
     const retired = await importLogSigningKey(await freshLogSigningKey());
     await env.ARCHIVE.put(`log-keys/${retired.kid}.json`, JSON.stringify(retired.publicJwk));

@@ -124,6 +124,25 @@ describe("witness cosigning (the project's witness worker, C2SP tlog-witness)", 
     expect(await verifyCosignatures(checkpoint!.note, [witnessKey])).toHaveLength(1);
   });
 
+  it("a witness failure stamped later than now (the clock went back) does not hold the witness off", async () => {
+    const { stub } = await witnessedDevice({ retrySeconds: 30 });
+    let calls = 0;
+    await configure(stub, {
+      io: {
+        witnessFetch: () => {
+          calls += 1;
+          return Promise.resolve(new Response("unavailable", { status: 503 }));
+        },
+      },
+    });
+    const now = Date.now();
+    await stub.checkpoint(now);
+    expect(calls).toBe(1);
+    // Read a minute before the failure it noted: waiting out retrySeconds from a future stamp could take for ever.
+    await stub.checkpoint(now - 60_000);
+    expect(calls).toBe(2);
+  });
+
   it("the witness refuses an inconsistent checkpoint: another root at the size it cosigned (409), a tree that does not extend it (422)", async () => {
     const { id, stub } = await witnessedDevice();
     await appendMany(stub, 4);

@@ -212,6 +212,22 @@ function unreachable(method: keyof DeviceLog, failing: () => boolean): ConsentIo
   };
 }
 
+/** A consent to everything under Documents, as an admin records it on the actor's behalf: what the ledger's own methods take. */
+function recordedByAdmin(user: string) {
+  return {
+    id: crypto.randomUUID(),
+    actor_id: user,
+    scope: { paths: ["/home/dev/Documents/**"] },
+    purpose: "p",
+    expiry: hours(24),
+    method: "ui" as const,
+    consent_timestamp: new Date().toISOString(),
+    consent_version: "1",
+    recorded_by: { id: "admin@example.com", via: "access", on_behalf: true },
+    revoked: null,
+  };
+}
+
 describe("when a device of the actor does not answer", () => {
   it("a revocation is refused (consent_sync_pending) and nothing is recorded; the devices it reached already deny", async () => {
     const user = `${uniqueId("ola")}@example.com`;
@@ -235,18 +251,7 @@ describe("when a device of the actor does not answer", () => {
     const device = await deviceOf(user);
     let down = true;
     const io = { deviceLog: unreachable("applyConsents", () => down) };
-    const record = {
-      id: crypto.randomUUID(),
-      actor_id: user,
-      scope: { paths: ["/home/dev/Documents/**"] },
-      purpose: "p",
-      expiry: hours(24),
-      method: "ui" as const,
-      consent_timestamp: new Date().toISOString(),
-      consent_version: "1",
-      recorded_by: { id: "admin@example.com", via: "access", on_behalf: true },
-      revoked: null,
-    };
+    const record = recordedByAdmin(user);
     const given = await withLedger(io, (ledger) => ledger.give({ tenant, record, now: Date.now() }));
     expect(given.devices).toEqual({ synced: 0, pending: 1 });
     expect(await runInDurableObject(ledgerStub(), (_running: ConsentLedger, state) => state.storage.getAlarm())).not.toBeNull();
@@ -257,6 +262,26 @@ describe("when a device of the actor does not answer", () => {
     expect((await device.decide(fileAction("file.read", notes))).body.decision).toBe("deny");
     down = false;
     await withLedger(io, (ledger) => ledger.alarm());
+    expect((await device.decide(fileAction("file.read", notes))).body).toMatchObject({ decision: "permit" });
+  });
+});
+
+describe("a ledger from before it noted which actors are out of step", () => {
+  it("notes, at its first start, every actor with a device behind, and its alarm brings them in step", async () => {
+    const user = `${uniqueId("uma")}@example.com`;
+    const device = await deviceOf(user);
+    const record = recordedByAdmin(user);
+    const given = await withLedger({ deviceLog: unreachable("applyConsents", () => true) }, (ledger) => ledger.give({ tenant, record, now: Date.now() }));
+    expect(given.devices).toEqual({ synced: 0, pending: 1 });
+    // As the ledger was before the table: a device behind its actor, and nothing saying so, nor an alarm.
+    await runInDurableObject(ledgerStub(), async (_running: ConsentLedger, state) => {
+      state.storage.sql.exec("DROP TABLE out_of_step");
+      await state.storage.deleteAlarm();
+    });
+    await runInDurableObject(ledgerStub(), (_running: ConsentLedger, state) => state.abort("test restart")).catch(() => undefined);
+    expect(await runInDurableObject(ledgerStub(), (_running: ConsentLedger, state) => state.storage.getAlarm())).not.toBeNull();
+    expect((await device.decide(fileAction("file.read", notes))).body.decision).toBe("deny");
+    await withLedger({}, (ledger) => ledger.alarm());
     expect((await device.decide(fileAction("file.read", notes))).body).toMatchObject({ decision: "permit" });
   });
 });

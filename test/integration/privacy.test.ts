@@ -1,13 +1,14 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
+import type { JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import type { OcsfEvent } from "../../worker/events/ocsf.ts";
 import { MAX_TOKENISED_PER_REQUEST } from "../../worker/privacy/service.ts";
-import { vaultKey } from "../../worker/privacy/vault.ts";
+import { vaultKey, vaultPrefix } from "../../worker/privacy/vault.ts";
 import { asPerson } from "../access-helpers.ts";
 import { configure, deviceStub, runAlarms } from "../audit-helpers.ts";
-import { BASE_URL, activate, agent, defaultSources, eventually, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
+import { BASE_URL, activate, agent, defaultSources, eventually, fileAction, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 
 // Masking and the vault (docs/privacy.md): a tenant of this file's own whose bundle hashes,
 // tokenises and drops, so no other test's log changes.
@@ -143,6 +144,38 @@ describe("masking", () => {
     expect(refs.at(-1)).toBe(refs[0]);
     expect(logged.match(/\[masked\]/g)).toHaveLength(8);
     expect(logged).not.toContain("secret-");
+  });
+
+  it("a request decided again because its history moved stores its tokenised value once, under the reference the log holds", async () => {
+    // The example bundle reads history; with this file's privacy section it also tokenises `context.token`.
+    const historyTenant = uniqueId("privacy-history");
+    await activate({ ...defaultSources, manifest }, historyTenant);
+    let records = 0;
+    const counting = workerFetch({
+      tenant: historyTenant,
+      deps: {
+        deviceStore: (bindings, name, id) => {
+          const stub = bindings.DEVICES.get(bindings.DEVICES.idFromName(`${name}/${id}`));
+          return new Proxy(stub, { get: (target, property) => (property === "recordDecisions" && (records += 1), Reflect.get(target, property)) });
+        },
+      },
+    });
+    const device = await readyDevice({ fetch: counting });
+    const write = fileAction("file.write", "/home/dev/workspace/src/app.ts");
+    expect((await device.decide(write)).body.decision).toBe("permit");
+    // A customer-data read logged for the device by another isolate: this isolate's copy of its history is now behind the log.
+    const reader = await readyDevice({ fetch: counting });
+    await reader.decide(fileAction("file.read", "/home/dev/workspace/data/customers/acme.csv"));
+    const read = (await logOf(reader)).find((logged) => logged.type === "decision")!;
+    expect((await deviceStub(device.deviceId, historyTenant).append("decision", read.data as { [key: string]: JsonValue }, Date.now())).ok).toBe(true);
+    records = 0;
+    const answer = await device.decide({ ...write, context: { token: TOKEN } });
+    expect(answer.body.decision).toBe("permit");
+    expect(records).toBe(2);
+    const entry = (await logOf(device)).find((logged) => logged.data["decision_id"] === answer.body.decision_id)!;
+    const ref = (contextOf(entry)["token"] as { vault: string }).vault;
+    const stored = await env.VAULT.list({ prefix: vaultPrefix(historyTenant, device.deviceId) });
+    expect(stored.objects.map((object) => object.key)).toEqual([vaultKey(historyTenant, ref)]);
   });
 
   it("with no VAULT_KEYS a bundle that tokenises logs nothing raw: the decision denies unlogged", async () => {
