@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import type { OcsfEvent } from "../../worker/events/ocsf.ts";
@@ -8,6 +9,7 @@ import { MAX_TOKENISED_PER_REQUEST } from "../../worker/privacy/service.ts";
 import { vaultKey, vaultPrefix } from "../../worker/privacy/vault.ts";
 import { asPerson } from "../access-helpers.ts";
 import { configure, deviceStub, runAlarms } from "../audit-helpers.ts";
+import { faulty } from "../review-helpers.ts";
 import { BASE_URL, activate, agent, defaultSources, eventually, fileAction, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 
 // Masking and the vault (docs/privacy.md): a tenant of this file's own whose bundle hashes,
@@ -176,6 +178,56 @@ describe("masking", () => {
     const ref = (contextOf(entry)["token"] as { vault: string }).vault;
     const stored = await env.VAULT.list({ prefix: vaultPrefix(historyTenant, device.deviceId) });
     expect(stored.objects.map((object) => object.key)).toEqual([vaultKey(historyTenant, ref)]);
+  });
+
+  /** The keys of what the vault holds for `device`. */
+  async function storedFor(device: WardenClient): Promise<string[]> {
+    return (await env.VAULT.list({ prefix: vaultPrefix(tenant, device.deviceId) })).objects.map((object) => object.key);
+  }
+
+  it("a request whose append the device's object refuses (a revoked session) leaves nothing in the vault", async () => {
+    await activate(permitAll, tenant);
+    const device = await readyDevice({ fetch });
+    // A first decision, with nothing to tokenise, has this isolate keep the session as verified.
+    expect((await device.decide(fileAction("file.read", "/home/dev/workspace/README.md"))).body.decision).toBe("permit");
+    const revoked = await fetch(
+      new Request(`${BASE_URL}/v1/devices/${device.deviceId}/sessions/revoke`, { method: "POST", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ reason: "laptop reported stolen" }) }),
+    );
+    expect(revoked.status).toBe(200);
+    const refused = await device.decide(request());
+    expect([refused.status, (refused.body as { code?: string }).code]).toEqual([401, "session_revoked"]);
+    expect(await storedFor(device)).toEqual([]);
+  });
+
+  it("masking that fails part-way deletes what it had stored; the decision denies unlogged", async () => {
+    await activate(permitAll, tenant);
+    let puts = 0;
+    const secondPutFails = new Proxy(env.VAULT, {
+      get(bucket, property) {
+        if (property === "put") return (...args: Parameters<R2Bucket["put"]>) => ((puts += 1) === 2 ? Promise.reject(new Error("injected: the vault refused a write")) : bucket.put(...args));
+        const value: unknown = Reflect.get(bucket, property);
+        return typeof value === "function" ? value.bind(bucket) : value;
+      },
+    });
+    const device = await readyDevice({ fetch: workerFetch({ tenant, env: { VAULT: secondPutFails } }) });
+    const answer = await device.decide(request());
+    expect(answer.body).toMatchObject({ decision: "deny", reason_code: "log_append_failed", log: null });
+    expect(puts).toBe(2);
+    expect(await storedFor(device)).toEqual([]);
+  });
+
+  it("keeps what it stored when the append's answer is lost: the entry committed names it", async () => {
+    await activate(permitAll, tenant);
+    const lost = faulty((): DurableObjectStub<DeviceLog> => env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${deviceId}`)), "recordDecisions", "after");
+    let deviceId = "";
+    const device = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: (_bindings, _tenant, id) => (id === deviceId ? lost.stub() : deviceStub(id, tenant)) } }) });
+    deviceId = device.deviceId;
+    const answer = await device.decide(request());
+    expect(answer.body).toMatchObject({ decision: "deny", reason_code: "log_append_failed", log: null });
+    expect(lost.failures).toBe(1);
+    const entry = (await logOf(device)).find((logged) => logged.type === "decision")!;
+    const ref = (contextOf(entry)["token"] as { vault: string }).vault;
+    expect(await storedFor(device)).toContain(vaultKey(tenant, ref));
   });
 
   it("with no VAULT_KEYS a bundle that tokenises logs nothing raw: the decision denies unlogged", async () => {

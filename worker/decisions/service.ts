@@ -22,7 +22,7 @@ import type { TierStep } from "../review/record.ts";
 import { issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import type { ActionRequest } from "./request.ts";
-import { maskForLog, privacyOf, type TokenisedValues } from "../privacy/service.ts";
+import { discardTokenised, maskForLog, privacyOf, type TokenisedValues } from "../privacy/service.ts";
 import type { PrivacyPolicy } from "../privacy/policy.ts";
 
 /**
@@ -482,21 +482,31 @@ async function logAndAnswer(
       return answerOf({ ...rest, verdict: failClosed("log_append_failed", item.verdict) }, null);
     });
   };
-  let outcome;
   let logged: { [key: string]: JsonValue }[];
   try {
-    const consents = pending.some((item) => item.usesConsent) ? { version: consentVersion } : undefined;
     // Masked before the append (worker/privacy/): the log is hashed over what this returns, never over the raw request.
     logged = await maskForLog(ctx, session, privacy, pending.map((item) => logData(item, session)), tokenised);
+  } catch (error) {
+    await discardTokenised(ctx, session.tenant, tokenised);
+    return unlogged(String(error));
+  }
+  let outcome;
+  try {
+    const consents = pending.some((item) => item.usesConsent) ? { version: consentVersion } : undefined;
     outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: logged, consents, bundle, turn });
   } catch (error) {
     return unlogged(String(error));
   }
   if (!outcome.ok) {
     if (outcome.code === "history_stale") return { staleHistory: (outcome as { stale: unknown }).stale as HistorySnapshot };
+    await discardTokenised(ctx, session.tenant, tokenised);
     throw new StateError(outcome.code, "the decision could not be recorded");
   }
-  if (outcome.stale) return lastConsentAttempt ? unlogged("the device's consents kept changing") : { staleConsents: outcome.stale };
+  if (outcome.stale) {
+    if (!lastConsentAttempt) return { staleConsents: outcome.stale };
+    await discardTokenised(ctx, session.tenant, tokenised);
+    return unlogged("the device's consents kept changing");
+  }
   for (const item of pending) item.afterCommit?.();
   const { logs, rewrites, hold } = outcome;
   return Promise.all(

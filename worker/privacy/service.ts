@@ -5,7 +5,7 @@ import type { CompiledBundle } from "../policy/bundle.ts";
 import { privacyKeys } from "./keys.ts";
 import { maskDecision, type Masker, type Tokenised } from "./mask.ts";
 import { DROP_ALL, compilePrivacy, treatmentsOf, type PrivacyPolicy } from "./policy.ts";
-import { openVaultValue, vaultMasker, type VaultIo, type VaultMasker } from "./vault.ts";
+import { openVaultValue, vaultKey, vaultMasker, type VaultIo, type VaultMasker } from "./vault.ts";
 
 /**
  * The privacy flows: masking a device's decisions before they are logged, and a privacy
@@ -41,9 +41,10 @@ const KEYLESS: Masker = {
 
 /**
  * Vault writes one request makes at most. Each is made before the append, so before the device's
- * object has checked the session, the device's standing and the proof: past the bound a value is
- * dropped instead (less is logged, never more). A value tokenised once in a request is not
- * stored again, also when the request is decided again after its history or consents moved.
+ * object has checked the session, the device's standing and the proof (a refusal deletes them
+ * again, {@link discardTokenised}): past the bound a value is dropped instead (less is logged,
+ * never more). A value tokenised once in a request is not stored again, also when the request is
+ * decided again after its history or consents moved.
  */
 export const MAX_TOKENISED_PER_REQUEST = 32;
 
@@ -80,6 +81,24 @@ export async function maskForLog(
   const masked: Data[] = [];
   for (const data of decisions) masked.push(await maskDecision(data, policy, masker));
   return masked;
+}
+
+/**
+ * Deletes what a request stored in the vault when none of its decisions was logged: the
+ * device's object refused the append (a revoked session, a replayed proof, a removed device) or
+ * masking failed before it. Not for an append whose outcome is unknown (the call to the object
+ * failed): an entry may have been committed naming these references, and retention sweeps them
+ * if none was. A failed deletion leaves them to retention too, and does not change the answer.
+ */
+export async function discardTokenised(ctx: ServiceContext, tenant: string, tokenised: TokenisedValues): Promise<void> {
+  const stored = await Promise.allSettled(tokenised.values());
+  const keys = stored.flatMap((outcome) => (outcome.status === "fulfilled" ? [vaultKey(tenant, outcome.value.ref)] : [])).filter((key) => key !== null);
+  if (keys.length === 0) return;
+  try {
+    await ctx.env.VAULT.delete(keys);
+  } catch (error) {
+    console.error(JSON.stringify({ event: "vault.discard_failed", tenant, values: keys.length, error: String(error) }));
+  }
 }
 
 /** What a privacy officer gets back from the vault. */

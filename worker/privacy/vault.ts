@@ -60,7 +60,8 @@ export interface VaultMasker {
 /**
  * The masker of one device's decisions: HMAC-SHA-256 under the current hashing key, and
  * tokenising that writes the encrypted value create-only before it resolves, so a logged
- * reference always has its value (an object whose decision was then not logged is an orphan,
+ * reference always has its value (what a refused request stored is deleted again,
+ * worker/privacy/service.ts `discardTokenised`; one left by an append of unknown outcome is
  * swept with the rest when its retention ends).
  */
 export function vaultMasker(io: VaultIo, keys: PrivacyKeys, tenant: string, device: string): VaultMasker {
