@@ -594,7 +594,7 @@ app.post("/bench/breakdown", async (c) => {
   };
   const now = Date.now();
   const key = await signingKey(c.env.SIGNING_KEY);
-  const claims = JSON.parse(atob((body.token.split(".")[1] ?? "").replace(/-/g, "+").replace(/_/g, "/"))) as { sub: string; jti: string; cnf: { jkt: string }; os: DeviceContext["os"] };
+  const claims = JSON.parse(atob((body.token.split(".")[1] ?? "").replace(/-/g, "+").replace(/_/g, "/"))) as { sub: string; jti: string; exp: number; cnf: { jkt: string }; os: DeviceContext["os"] };
   const device: DeviceContext = { id: claims.sub, os: claims.os, assurance: "software" };
   const compileMs: number[] = [];
   let bundle = compileBundle(body.bundle);
@@ -620,6 +620,7 @@ app.post("/bench/breakdown", async (c) => {
     issueActionToken(key, {
       device: device.id,
       tenant: c.env.TENANT,
+      session: { id: claims.jti, expiresAt: claims.exp * 1000 },
       jkt: claims.cnf.jkt,
       os: device.os,
       shell: undefined,

@@ -381,13 +381,14 @@ export class DeviceLog extends DurableObject<Env> {
 
   /**
    * Redeems a single-use action token: its `jti` and the presenting proof are spent together,
-   * and the redemption is logged.
+   * and the redemption is logged — while the session it was issued under is live (a revoked
+   * session's tokens are refused, `session_revoked`, and nothing is spent).
    */
-  redeemActionToken(args: { token: SingleUse; proof: SingleUse; now: number; data: { [key: string]: JsonValue } }): Outcome<{ log: AppendedEntry }> {
+  redeemActionToken(args: { token: SingleUse; proof: SingleUse; session: DeviceCall["session"]; now: number; data: { [key: string]: JsonValue } }): Outcome<{ log: AppendedEntry }> {
     return this.transaction(() => {
       const device = this.readDevice();
       if (!device) return { ok: false, code: "not_found" } as const;
-      const standing = this.standingRefusal(device);
+      const standing = this.standingRefusal(device) ?? this.sessionRefusal(args.session, args.now);
       if (standing) return { ok: false, code: standing } as const;
       if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
       if (!this.spend(args.token, "action", args.now)) return { ok: false, code: this.actionTokenRevoked(args.token.jti) ? "token_revoked" : "replay_detected" } as const;

@@ -137,6 +137,7 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
     assurance: assurance as Assurance,
     groups,
     sessionId: claims.jti as string,
+    sessionExpiresAt: (claims.exp as number) * 1000,
     proof,
   };
 }

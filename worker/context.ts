@@ -68,6 +68,8 @@ export interface DeviceSession {
   /** Device groups from registration; a canary may target one. */
   groups: string[];
   sessionId: string;
+  /** When the session token expires (ms): no action token issued under it outlives it. */
+  sessionExpiresAt: number;
   /** The request's DPoP proof, to be spent in the device's Durable Object with the request's effect. */
   proof: SingleUse;
 }

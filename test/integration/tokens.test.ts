@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { SignJWT, UnsecuredJWT, base64url, decodeJwt, generateKeyPair, importJWK, type JWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
-import { activate, defaultSources, fileAction, logOf, newClient, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { BASE_URL, activate, defaultSources, fileAction, logOf, newClient, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 import { deviceStub } from "../audit-helpers.ts";
 
 beforeAll(async () => {
@@ -392,6 +392,44 @@ describe("action tokens", () => {
     const response = await other.redeem(body.token!, permitted.action);
     expect(response.status).toBe(401);
     expect((response.body as { code: string }).code).toBe("invalid_dpop_proof");
+  });
+});
+
+describe("what an action token is bound to besides the device key", () => {
+  it("a token issued in another tenant's deployment, sharing the key, is refused for a device of the same id and key there, which logs nothing", async () => {
+    const other = uniqueId("tokens-other");
+    await activate(defaultSources, other);
+    const home = await readyDevice();
+    const { body } = await home.decide(permitted);
+    const there = new WardenClient({ url: BASE_URL, deviceId: home.deviceId, key: home.key, fetch: workerFetch({ tenant: other }) });
+    expect((await there.register(env.ADMIN_TOKEN)).status).toBe(201);
+    const refused = await there.redeem<{ code: string }>(body.token!, permitted.action);
+    expect([refused.status, refused.body.code]).toEqual([401, "invalid_token"]);
+    expect((await logOf(there)).map((entry) => entry.type)).toEqual(["device.registered"]);
+    // Control: at home it redeems.
+    expect((await home.redeem(body.token!, permitted.action)).status).toBe(200);
+  });
+
+  it("a token ends with the session it was issued under: once the session is revoked it is refused, and nothing is spent or logged", async () => {
+    const client = await readyDevice();
+    const { body } = await client.decide(permitted);
+    expect(decodeJwt(body.token!)["sid"]).toBe(decodeJwt(client.sessionToken!).jti);
+    const revoked = await workerFetch()(
+      new Request(`${BASE_URL}/v1/devices/${client.deviceId}/sessions/revoke`, { method: "POST", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ reason: "token seen in a crash dump" }) }),
+    );
+    expect(revoked.status).toBe(200);
+    const refused = await client.redeem<{ code: string }>(body.token!, permitted.action);
+    expect([refused.status, refused.body.code]).toEqual([401, "session_revoked"]);
+    expect((await logOf(client)).filter((entry) => entry.type.startsWith("action."))).toEqual([]);
+  });
+
+  it("a token never outlives its session", async () => {
+    let now = Date.now();
+    const client = await readyDevice({ fetch: workerFetch({ deps: { now: () => now } }), now: () => now });
+    const sessionExpiry = decodeJwt(client.sessionToken!).exp!;
+    now = sessionExpiry * 1000 - 20_000;
+    const { body } = await client.decide(permitted);
+    expect(decodeJwt(body.token!).exp).toBe(sessionExpiry);
   });
 });
 

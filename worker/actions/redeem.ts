@@ -50,7 +50,7 @@ export async function redeemActionToken(
 ): Promise<Redeemed> {
   const { deps, env } = ctx;
   const now = deps.now();
-  const claims = await verifyActionToken(request.token, await signingKey(env.SIGNING_KEY), now);
+  const claims = await verifyActionToken(request.token, await signingKey(env.SIGNING_KEY), now, env.TENANT);
   const { proof } = await verifyDpopProof(request.dpop, { method: "POST", url: request.url, now, jkt: claims.jkt, accessToken: request.token });
   if (!inScope(claims, request.action)) throw new VerificationError("token_scope_mismatch", "the action is not the one the token permits");
 
@@ -66,7 +66,7 @@ export async function redeemActionToken(
     if (!refused.ok) throw new StateError(refused.code, "the action token cannot be redeemed");
     throw new StateError("token_policy_changed", "the bundle that permitted the action is no longer the device's bundle");
   }
-  const outcome = await store.redeemActionToken({ ...single, data: { decision_id: claims.decisionId, token_jti: claims.jti, action: claims.scope.action } });
+  const outcome = await store.redeemActionToken({ ...single, session: { id: claims.session }, data: { decision_id: claims.decisionId, token_jti: claims.jti, action: claims.scope.action } });
   if (!outcome.ok) throw new StateError(outcome.code, "the action token cannot be redeemed");
   return { redeemed: true, decision_id: claims.decisionId, policy: claims.policy, log: outcome.log };
 }

@@ -309,6 +309,7 @@ async function prepare(
     const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
       device: session.deviceId,
       tenant: session.tenant,
+      session: { id: session.sessionId, expiresAt: session.sessionExpiresAt },
       jkt: session.jkt,
       os: session.os,
       shell: session.shell,

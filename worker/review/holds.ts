@@ -156,6 +156,7 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
   const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
     device: device.deviceId,
     tenant: device.tenant,
+    session: { id: device.sessionId, expiresAt: device.sessionExpiresAt },
     jkt: device.jkt,
     os: device.os,
     shell: device.shell,

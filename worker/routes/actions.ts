@@ -35,7 +35,9 @@ actions.openapi(
     description:
       "The enforcement point presents the action token as `Authorization: DPoP <token>` with a DPoP proof by the device key (`ath` over the action token). " +
       "A token redeems once, and only while the bundle that decided is still the device's bundle: after a newer bundle is activated the token is " +
-      "refused for good (`token_policy_changed`, logged) and the agent asks again.",
+      "refused for good (`token_policy_changed`, logged) and the agent asks again. A token is bound to the deployment's tenant (`tnt`; another tenant's is " +
+      "`invalid_token`) and to the session it was issued under (`sid`; it expires no later than that session, and once the session is revoked it is " +
+      "refused with `session_revoked`, nothing spent).",
     request: { ...jsonBody(RedeemSchema), headers: z.object({ dpop: z.string().max(4096) }) },
     responses: {
       200: { description: "Redeemed and logged", content: { "application/json": { schema: RedeemedSchema } } },

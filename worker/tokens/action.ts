@@ -16,6 +16,8 @@ export interface ActionScope {
 
 export interface ActionTokenClaims {
   device: string;
+  /** The session the token was issued under: revoking it ends the token too. */
+  session: string;
   os: string;
   /** The device's registered shell, which reads a presented command that names none. */
   shell: Shell | undefined;
@@ -43,16 +45,23 @@ export function actionTokenExpiresAt(now: number, ttlSeconds: number): number {
   return tokenExpiresAt(now, actionTokenTtl(ttlSeconds));
 }
 
+/** The lifetime of a token issued at `now` under a session expiring at `sessionExpiresAt`: never past the session. */
+function lifetimeUnder(now: number, ttlSeconds: number, sessionExpiresAt: number): number {
+  return Math.max(0, Math.min(actionTokenTtl(ttlSeconds), Math.floor(sessionExpiresAt / 1000) - Math.floor(now / 1000)));
+}
+
 /**
- * Issues the single-use token for a permitted action, bound to the device key by `cnf.jkt`. Not
- * `async`: it hands back signWardenJwt's promise rather than wrapping it in another, one
- * resolution less on every permit.
+ * Issues the single-use token for a permitted action, bound to the device key by `cnf.jkt`, to
+ * the tenant (`tnt`) and to the session it was asked for under (`sid`, and no later expiry than
+ * the session's), so that revoking the session ends it. Not `async`: it hands back
+ * signWardenJwt's promise rather than wrapping it in another, one resolution less on every permit.
  */
 export function issueActionToken(
   key: SigningKey,
   args: {
     device: string;
     tenant: string;
+    session: { id: string; expiresAt: number };
     jkt: string;
     os: string;
     shell: Shell | undefined;
@@ -71,6 +80,7 @@ export function issueActionToken(
     {
       sub: args.device,
       tnt: args.tenant,
+      sid: args.session.id,
       os: args.os,
       ...(args.shell !== undefined ? { sh: args.shell } : {}),
       grp: [...args.groups],
@@ -80,17 +90,19 @@ export function issueActionToken(
       policy: args.policy,
       scope: { ...args.scope },
     },
-    { now: args.now, ttlSeconds: actionTokenTtl(args.ttlSeconds) },
+    { now: args.now, ttlSeconds: lifetimeUnder(args.now, args.ttlSeconds, args.session.expiresAt) },
   );
 }
 
-export async function verifyActionToken(token: string, key: SigningKey, now: number): Promise<ActionTokenClaims> {
+/** Verifies an action token of `tenant`'s deployment: one issued by another sharing the key is not ours to honour. */
+export async function verifyActionToken(token: string, key: SigningKey, now: number, tenant: string): Promise<ActionTokenClaims> {
   const claims = await verifyWardenJwt(token, key, "warden-action+jwt", now);
-  const { cnf, decision_id, policy, scope, sub, jti, exp, os, sh, grp } = claims as Record<string, unknown>;
+  const { cnf, decision_id, policy, scope, sub, jti, exp, os, sh, grp, tnt, sid } = claims as Record<string, unknown>;
   const jkt = (cnf as { jkt?: unknown } | undefined)?.jkt;
   const shell = sh === undefined ? undefined : SHELLS.find((known) => known === sh);
   if (
     typeof jkt !== "string" ||
+    typeof sid !== "string" ||
     typeof os !== "string" ||
     typeof decision_id !== "string" ||
     typeof policy !== "string" ||
@@ -101,7 +113,8 @@ export async function verifyActionToken(token: string, key: SigningKey, now: num
   ) {
     throw new VerificationError("invalid_token", "the action token lacks its scope or binding");
   }
-  return { device: sub as string, os, shell, groups: grp as string[], jkt, jti: jti as string, decisionId: decision_id, policy, scope, expiresAt: (exp as number) * 1000 };
+  if (tnt !== tenant) throw new VerificationError("invalid_token", "the action token belongs to another tenant");
+  return { device: sub as string, session: sid, os, shell, groups: grp as string[], jkt, jti: jti as string, decisionId: decision_id, policy, scope, expiresAt: (exp as number) * 1000 };
 }
 
 function isScope(value: unknown): value is ActionScope {
