@@ -190,4 +190,17 @@ describe("compiling sources", () => {
     // Control: the largest exact integer compiles.
     expect(() => compileSources({ ...sources, policies: sources.policies.replace("9007199254740993", "9007199254740991") })).not.toThrow();
   });
+
+  it("refuses review tiers of one name, which a hold could not tell apart: bundle_invalid", () => {
+    const manifest = structuredClone(defaultSources.manifest) as { review_tiers: { name: string }[] };
+    manifest.review_tiers[1]!.name = manifest.review_tiers[0]!.name;
+    let caught: unknown;
+    try {
+      compileSources({ ...defaultSources, manifest: manifest as BundleSources["manifest"] });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(BundleError);
+    expect((caught as BundleError).details).toEqual(["review_tiers: review tier names must be unique"]);
+  });
 });

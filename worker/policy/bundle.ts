@@ -36,6 +36,8 @@ export const BundleManifestSchema = z.strictObject({
       }),
     )
     .max(8)
+    // A hold names its tier by name: two of one name would make the ladder ambiguous (escalation past the first would find the second's place).
+    .refine((tiers) => new Set(tiers.map((tier) => tier.name)).size === tiers.length, "review tier names must be unique")
     .default([]),
   action_token: z
     .strictObject({
