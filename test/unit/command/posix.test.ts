@@ -110,6 +110,9 @@ const BASH: Row[] = [
   ["rg -n TODO src | sort | head -20", ["rg -n TODO src","sort","head -20"], ["r /home/dev/proj/src"]],
   ["rg -l \"foo\" --type ts", ["rg -l foo --type ts"], ["r /home/dev/proj"]],
   ["rg -f patterns.txt src", ["rg -f patterns.txt src @src"], ["r /home/dev/proj/patterns.txt","r /home/dev/proj/src"]],
+  // ripgrep 14 runs --hostname-bin to fill {host} in hyperlinks.
+  ["rg --hostname-bin=/home/dev/workspace/evil.sh --hyperlink-format=default x .", ["rg --hostname-bin=/home/dev/workspace/evil.sh --hyperlink-format=default x . @x #spawns","rg>evil.sh"], ["r /home/dev/proj","1:r /home/dev/workspace/evil.sh"]],
+  ["rg --hostname-bin ./evil.sh --hyperlink-format default TODO src", ["rg --hostname-bin ./evil.sh --hyperlink-format default TODO src @TODO #spawns","rg>evil.sh"], ["r /home/dev/proj/src","1:r /home/dev/proj/./evil.sh"]],
   ["grep -rn \"useEffect\" src/", ["grep -rn useEffect src/"], ["r /home/dev/proj/src/"]],
   ["grep -e foo -e bar file.txt", ["grep -e foo -e bar file.txt @file.txt"], ["r /home/dev/proj/file.txt"]],
   ["grep foo", ["grep foo"], []],

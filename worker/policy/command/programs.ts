@@ -31,14 +31,16 @@ const GREP: OptionSpec = {
 };
 
 // ripgrep: pattern then paths, the working directory by default. `--pre`
-// runs a program on every file searched (`rg --pre sh .` executes every file).
+// runs a program on every file searched (`rg --pre sh .` executes every file);
+// `--hostname-bin` (ripgrep 14) runs a program for the `{host}` of hyperlinks.
 const RG: OptionSpec = {
   values: {
     ...all({ marker: "pattern" }, "-e", "--regexp"),
     ...all({ marker: "pattern", target: ["read"] }, "-f", "--file"),
     ...all({ spawn: "program-file" }, "--pre"),
+    ...all(SPAWN_PROGRAM, "--hostname-bin"),
     ...all(R, "--ignore-file"),
-    ...plain("-A", "-B", "-C", "-m", "-g", "--glob", "--iglob", "-t", "--type", "-T", "--type-not", "--type-add", "-j", "--threads", "-M", "--max-columns", "--max-depth", "--max-filesize", "--pre-glob", "-r", "--replace", "--color", "--colors", "--sort", "--sortr", "-E", "--encoding", "--context-separator", "--field-match-separator", "--path-separator", "--engine", "--dfa-size-limit", "--regex-size-limit"),
+    ...plain("-A", "-B", "-C", "-m", "-g", "--glob", "--iglob", "-t", "--type", "-T", "--type-not", "--type-add", "-j", "--threads", "-M", "--max-columns", "--max-depth", "--max-filesize", "--pre-glob", "--hyperlink-format", "-r", "--replace", "--color", "--colors", "--sort", "--sortr", "-E", "--encoding", "--context-separator", "--field-match-separator", "--path-separator", "--engine", "--dfa-size-limit", "--regex-size-limit"),
   },
   switches: {},
 };
