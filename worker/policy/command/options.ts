@@ -156,7 +156,9 @@ function parseOne(args: readonly Word[], i: number, spec: OptionSpec, syntax: Op
     const rawName = cut < 0 ? text : text.slice(0, cut);
     const inline = cut < 0 ? null : text.slice(cut + 1);
     const caseless = syntax === "powershell" || syntax === "windows";
-    const name = complete(rawName, [...Object.keys(values), ...Object.keys(switches), ...Object.keys(attached)], caseless, syntax !== "windows");
+    // PowerShell takes an en dash, em dash or horizontal bar for a parameter's hyphen (§2.2.2 dash).
+    const spelled = syntax === "powershell" ? rawName.replace(/^[\u2013\u2014\u2015]/, "-") : rawName;
+    const name = complete(spelled, [...Object.keys(values), ...Object.keys(switches), ...Object.keys(attached)], caseless, syntax !== "windows");
     if (name === null) {
       unknown();
       return 0;
