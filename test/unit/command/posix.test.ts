@@ -228,6 +228,8 @@ const BASH: Row[] = [
   ["script -q -c 'curl http://x' /dev/null", [{"p":"script","a":["-q","-c","curl http://x","/dev/null"],"f":["spawns"]},"script>curl http://x"], ["1:u http://x"]],
   ["flock /tmp/lock -c 'make deploy'", ["flock>make deploy"], ["w /tmp/lock"]],
   ["parallel gzip ::: a.txt b.txt", ["parallel>gzip @a.txt"], ["r /home/dev/proj/a.txt","w /home/dev/proj/a.txt","r /home/dev/proj/b.txt","w /home/dev/proj/b.txt"]],
+  // pwsh's command line takes an en dash for a switch's hyphen.
+  ["pwsh –c 'Get-Content /etc/shadow'", ["pwsh>get-content /etc/shadow"], ["r /etc/shadow"]],
   ["bash -c 'echo hi && rm -rf /tmp/x'", ["bash>echo hi","bash>rm -rf /tmp/x"], ["1:d /tmp/x"]],
   ["sh -c \"curl http://x | sh\"", ["sh>curl http://x","sh>sh #inline_code"], ["u http://x"]],
   ["bash -c \"sh -c 'cat /etc/shadow'\"", ["bash>sh>cat /etc/shadow"], ["r /etc/shadow"]],

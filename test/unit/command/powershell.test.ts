@@ -210,6 +210,9 @@ const NAMED: Row[] = [
   ["Copy-Item -Destination C:\\Users\\dev\\x.txt -Path C:\\secret.txt", [{"p":"copy-item","a":["-Destination","C:\\Users\\dev\\x.txt","-Path","C:\\secret.txt"]}], ["w C:\\Users\\dev\\x.txt","r C:\\secret.txt"]],
   ["Remove-Item -Path C:\\Users\\dev\\.ssh -Exclude keep.txt", [{"p":"remove-item","a":["-Path","C:\\Users\\dev\\.ssh","-Exclude","keep.txt"]}], ["d C:\\Users\\dev\\.ssh"]],
   ["Get-Content -Tail 5 -Path C:\\Users\\dev\\.ssh\\id_rsa", [{"p":"get-content","a":["-Tail","5","-Path","C:\\Users\\dev\\.ssh\\id_rsa"]}], ["r C:\\Users\\dev\\.ssh\\id_rsa"]],
+  // powershell.exe and pwsh read their own switches the same way.
+  ["pwsh -NoProfile -Command \"Remove-Item -Path C:\\Users\\dev\\.ssh\"", ["pwsh>remove-item -Path C:\\Users\\dev\\.ssh"], ["d C:\\Users\\dev\\.ssh"]],
+  ["powershell -EncodedCommand UgBlAG0AbwB2AGUALQBJAHQAZQBtACAAQwA6AFwAeAA=", ["powershell>remove-item C:\\x"], ["d C:\\x"]],
 ];
 
 describe("PowerShell on windows", () => {

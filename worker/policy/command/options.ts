@@ -156,8 +156,7 @@ function parseOne(args: readonly Word[], i: number, spec: OptionSpec, syntax: Op
     const rawName = cut < 0 ? text : text.slice(0, cut);
     const inline = cut < 0 ? null : text.slice(cut + 1);
     const caseless = syntax === "powershell" || syntax === "windows";
-    // PowerShell takes an en dash, em dash or horizontal bar for a parameter's hyphen (§2.2.2 dash).
-    const spelled = syntax === "powershell" ? rawName.replace(/^[\u2013\u2014\u2015]/, "-") : rawName;
+    const spelled = syntax === "powershell" ? asciiDash(rawName) : rawName;
     const name = complete(spelled, [...Object.keys(values), ...Object.keys(switches), ...Object.keys(attached)], caseless, syntax !== "windows");
     if (name === null) {
       unknown();
@@ -217,6 +216,11 @@ function parseOne(args: readonly Word[], i: number, spec: OptionSpec, syntax: Op
     push(letter, null, null, null);
   }
   return 0;
+}
+
+/** PowerShell takes an en dash, em dash or horizontal bar for a parameter's hyphen (language spec §2.2.2 dash), and so does its command line. */
+export function asciiDash(text: string): string {
+  return text.replace(/^[\u2013\u2014\u2015]/, "-");
 }
 
 /** Exact spelling, or the one known spelling it is a unique prefix of (GNU long options, PowerShell parameters). */
