@@ -28,18 +28,15 @@ const acceptedPaths: PathCase[] = [
   ["linux", "/srv/a b/c", "/srv/a b/c"],
   ["linux", "/srv/...", "/srv/..."],
   ["linux", "/srv/a:b", "/srv/a:b"],
-  // percent-decoding exactly once
-  ["linux", "/home/alice/%2e%2e/bob", "/home/bob"],
-  ["linux", "/home/alice/%2E%2E/%2E%2E/etc", "/etc"],
-  ["linux", "/srv/a%2fb", "/srv/a/b"],
-  ["linux", "/srv/%C3%A9t%C3%A9", "/srv/\u00e9t\u00e9"],
+  // a `%` not followed by two hex digits is an ordinary character
   ["linux", "/srv/100%", "/srv/100%"],
   ["linux", "/srv/%zz%4", "/srv/%zz%4"],
-  ["linux", "/srv/50%25", "/srv/50%"],
-  // NFC: precomposed, decomposed and percent-encoded decomposed forms agree
+  ["linux", "/srv/%", "/srv/%"],
+  ["linux", "/srv/a%g0b", "/srv/a%g0b"],
+  ["windows", "C:\\srv\\50%", "c:/srv/50%"],
+  // NFC: precomposed and decomposed forms agree
   ["linux", "/srv/caf\u00e9", "/srv/caf\u00e9"],
   ["linux", "/srv/cafe\u0301", "/srv/caf\u00e9"],
-  ["linux", "/srv/cafe%CC%81", "/srv/caf\u00e9"],
   ["linux", "/srv/Caf\u00e9", "/srv/Caf\u00e9"],
   // macos: case folded
   ["macos", "/Users/Alice/Project", "/users/alice/project"],
@@ -58,7 +55,6 @@ const acceptedPaths: PathCase[] = [
   ["windows", "C:\\\\Users\\\\\\Alice", "c:/users/alice"],
   ["windows", "C:\\", "c:/"],
   ["windows", "C:/", "c:/"],
-  ["windows", "C:%5cUsers%5cAlice", "c:/users/alice"],
   ["windows", "C:\\Users\\CAFE\u0301", "c:/users/caf\u00e9"],
   ["windows", "C:\\Program Files (x86)\\App", "c:/program files (x86)/app"],
   ["windows", "C:\\console\\com10\\nullable.txt", "c:/console/com10/nullable.txt"],
@@ -107,44 +103,50 @@ const rejectedPaths: RejectCase[] = [
   ["windows", `C:\\${"a".repeat(4094)}`, "too_long"],
   ["linux", "/a".repeat(257), "too_many_segments"],
   ["windows", `C:${"\\a".repeat(257)}`, "too_many_segments"],
-  // NUL, raw and encoded
+  // NUL
   ["linux", "/etc/passwd\u0000.png", "nul_byte"],
-  ["linux", "/etc/passwd%00.png", "nul_byte"],
   ["linux", "/a%C3\u0000", "nul_byte"],
-  ["windows", "C:\\a%00", "nul_byte"],
-  // other controls, raw and encoded
+  // other controls
   ["linux", "/a\u0001b", "control_character"],
   ["linux", "/a\tb", "control_character"],
-  ["linux", "/a%0ab", "control_character"],
   ["linux", "/a\u007f", "control_character"],
   ["linux", "/a\u0085", "control_character"],
-  ["linux", "/a%C2%9B", "control_character"],
   ["linux", "/a\u2028b", "control_character"],
   // invisible characters
   ["linux", "/home/al\u200Bice", "invisible_character"],
-  ["linux", "/home/al%E2%80%8Bice", "invisible_character"],
   ["linux", "/home/alice/evil\u202Etxt.sh", "invisible_character"],
-  ["linux", "/%EF%BB%BFetc/passwd", "invisible_character"],
+  ["linux", "/\uFEFFetc/passwd", "invisible_character"],
   ["linux", "/a\u00ADb", "invisible_character"],
   ["linux", "/a\u2060b", "invisible_character"],
   ["linux", "/a\u034Fb", "invisible_character"],
   ["linux", "/a\u3164b", "invisible_character"],
   ["macos", "/a\u200Db", "invisible_character"],
   ["windows", "C:\\a\u202E", "invisible_character"],
-  // double encoding
-  ["linux", "/home/alice/%252e%252e/etc", "double_encoding"],
-  ["linux", "/a/%2500", "double_encoding"],
-  ["linux", "/a/%25%32%65", "double_encoding"],
-  ["windows", "C:\\a%255c..%255cb", "double_encoding"],
-  // invalid UTF-8, including the overlong `.` of the IIS unicode bug
-  ["linux", "/a/%C0%AE%C0%AE/etc", "invalid_utf8"],
-  ["linux", "/a/%E0%80%AE%E0%80%AE/etc", "invalid_utf8"],
-  ["linux", "/a/%F0%80%80%AE/etc", "invalid_utf8"],
-  ["linux", "/a/%ff", "invalid_utf8"],
-  ["linux", "/a/%C3", "invalid_utf8"],
-  ["linux", "/a/%C3x", "invalid_utf8"],
-  ["linux", "/a/%ED%A0%80", "invalid_utf8"],
-  ["linux", "/a/%F4%90%80%80", "invalid_utf8"],
+  // percent-encoded bytes: the OS reads `x%2fy` as one name, a file: URI
+  // handler or an MCP server as `x/y`, and `..` then climbs to different places
+  ["linux", "/home/dev/workspace/x%2fy/../../.bashrc", "percent_encoding"],
+  ["linux", "/home/dev/workspace/x%2Fy/../../.bashrc", "percent_encoding"],
+  ["macos", "/Users/dev/workspace/x%2fy/../../.zshrc", "percent_encoding"],
+  ["windows", "C:\\Users\\dev\\workspace\\x%5cy\\..\\..\\.bashrc", "percent_encoding"],
+  ["windows", "C:\\Users\\dev\\workspace\\x%2fy\\..\\..\\.bashrc", "percent_encoding"],
+  ["windows", "C:%5cUsers%5cAlice", "percent_encoding"],
+  ["linux", "/srv/a%2fb", "percent_encoding"],
+  ["linux", "/home/alice/%2e%2e/bob", "percent_encoding"],
+  ["linux", "/srv/50%25", "percent_encoding"],
+  ["linux", "/srv/%C3%A9t%C3%A9", "percent_encoding"],
+  // whatever the bytes would decode to: NUL, controls, invisible characters,
+  // a second layer of encoding, overlong or invalid UTF-8
+  ["linux", "/etc/passwd%00.png", "percent_encoding"],
+  ["windows", "C:\\a%00", "percent_encoding"],
+  ["linux", "/a%0ab", "percent_encoding"],
+  ["linux", "/home/al%E2%80%8Bice", "percent_encoding"],
+  ["linux", "/home/alice/%252e%252e/etc", "percent_encoding"],
+  ["windows", "C:\\a%255c..%255cb", "percent_encoding"],
+  ["linux", "/a/%C0%AE%C0%AE/etc", "percent_encoding"],
+  ["linux", "/a/%ff", "percent_encoding"],
+  ["macos", "/a%5c..%5cb", "percent_encoding"],
+  ["windows", "%5c%5c.%5cPhysicalDrive0", "percent_encoding"],
+  // invalid UTF-8
   ["linux", "/a/\uD800", "invalid_utf8"],
   // relative
   ["linux", "home/alice", "not_absolute"],
@@ -162,7 +164,6 @@ const rejectedPaths: RejectCase[] = [
   // backslash on POSIX
   ["linux", "/home\\alice", "invalid_segment"],
   ["linux", "/home/alice/..\\..\\etc", "invalid_segment"],
-  ["macos", "/a%5c..%5cb", "invalid_segment"],
   // alternate data streams
   ["windows", "C:\\secret.txt:hidden", "alternate_data_stream"],
   ["windows", "C:\\secret.txt:hidden:$DATA", "alternate_data_stream"],
@@ -189,7 +190,6 @@ const rejectedPaths: RejectCase[] = [
   ["windows", "\\\\?\\Volume{26a21bda-a627-11d7-9931-806e6f6e6963}\\x", "device_namespace"],
   ["windows", "\\\\?\\C:", "device_namespace"],
   ["windows", "\\??\\C:\\Windows", "device_namespace"],
-  ["windows", "%5c%5c.%5cPhysicalDrive0", "device_namespace"],
   // 8.3 short names
   ["windows", "C:\\PROGRA~1\\App", "short_name"],
   ["windows", "C:\\x\\secret~2.txt", "short_name"],
@@ -288,7 +288,6 @@ describe("containment through within", () => {
     ["linux", "/home/alice/project-evil/src", "/home/alice/project", false],
     ["linux", "/home/alice/project/../../etc", "/home/alice/project", false],
     ["linux", "/home/alice/project/../project-evil/x", "/home/alice/project", false],
-    ["linux", "/home/alice/project/%2e%2e/%2e%2e/etc", "/home/alice/project", false],
     ["linux", "/home/alice", "/home/alice/project", false],
     ["linux", "/home/Alice/project/x", "/home/alice/project", false],
     ["macos", "/Home/Alice/PROJECT/x", "/home/alice/project", true],

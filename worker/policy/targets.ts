@@ -41,6 +41,7 @@ export type TargetRejection =
   | "control_character"
   | "invisible_character"
   | "double_encoding"
+  | "percent_encoding"
   | "invalid_utf8"
   | "not_absolute"
   | "drive_relative"
@@ -281,8 +282,9 @@ function buildPath(root: string, segments: string[]): CanonicalPath {
 /**
  * Canonicalises an absolute file path for the given device OS.
  *
- * The input is percent-decoded exactly once, screened for NUL, control and
- * invisible characters, NFC-normalised per segment, and resolved lexically
+ * The input is read literally, as the OS reads it, and refused if it holds a
+ * percent-encoded byte. It is screened for NUL, control and invisible
+ * characters, NFC-normalised per segment, and resolved lexically
  * (`.` dropped, `..` pops but never climbs above the root). On macOS and
  * Windows every segment is case folded. Windows paths are further reduced the
  * way Win32 reduces them (trailing dots and spaces, `::$DATA`) and refused
@@ -298,18 +300,16 @@ export function canonicalizePath(raw: string, os: DeviceOs): TargetResult<Canoni
   assertOs(os);
   if (raw.length === 0) return reject("empty");
   if (raw.length > MAX_PATH_LENGTH) return reject("too_long");
-  const rawProblem = screenText(raw, false);
-  if (rawProblem !== null) return reject(rawProblem);
-  const decoded = percentDecodeOnce(raw);
-  if (!decoded.ok) return decoded;
-  const text = decoded.value;
-  const decodedProblem = screenText(text, false);
-  if (decodedProblem !== null) return reject(decodedProblem);
-  // A second layer of encoding is decoded by whichever component decodes
-  // twice, after the policy has seen the once-decoded form.
-  if (ENCODED_BYTE.test(text)) return reject("double_encoding");
+  const problem = screenText(raw, false);
+  if (problem !== null) return reject(problem);
+  // No OS percent-decodes a path: `/w/x%2fy/../../.bashrc` opens `/.bashrc` on
+  // Linux, macOS and Windows (`x%2fy` is one name), and `/w/.bashrc` once a
+  // file: URI handler or an MCP server has decoded it. Which one runs depends
+  // on who reads the path, so it is refused rather than read either way. A `%`
+  // not followed by two hex digits is an ordinary character to every reader.
+  if (ENCODED_BYTE.test(raw)) return reject("percent_encoding");
 
-  const result = os === "windows" ? canonicalizeWindowsPath(text) : canonicalizePosixPath(text, os === "macos");
+  const result = os === "windows" ? canonicalizeWindowsPath(raw) : canonicalizePosixPath(raw, os === "macos");
   if (result.ok && result.value.segments.length > MAX_PATH_SEGMENTS) return reject("too_many_segments");
   return result;
 }
