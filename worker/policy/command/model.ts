@@ -24,7 +24,7 @@ export interface Word {
 }
 
 /** Why a grammar could not make sense of a command. */
-export type OpaqueCause = "parse_error" | "program_not_literal" | "stop_parsing" | "unsupported_syntax" | "nesting";
+export type OpaqueCause = "parse_error" | "program_not_literal" | "stop_parsing" | "unsupported_syntax" | "nesting" | "arithmetic_code";
 
 export interface RawRedirection {
   op: string;

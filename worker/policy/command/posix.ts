@@ -40,6 +40,10 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Characters that carry no quoting, expansion, globbing or tilde meaning in any position.
 const PLAIN_WORD = /^[A-Za-z0-9_.\/:@%+,-]+$/;
 const CODE_MARK = /[$`]|[<>]\(/;
+// Quoting as unbash reads it; in arithmetic the shell does not (see hidesArithmeticCode).
+const QUOTE_MARK = /['"\\]/;
+// `[[ … ]]` operators whose operands are evaluated as arithmetic.
+const ARITHMETIC_TEST = /^-(?:eq|ne|lt|le|gt|ge)$/;
 
 /**
  * Parses a POSIX-family line into its simple commands, in source order, a command
@@ -54,7 +58,7 @@ export function parsePosix(source: string, ctx: ParseContext): RawCommand[] {
     out.push({ words: [], assignments: [], redirections: [], wrappers: [], opaque: "nesting" });
     return out;
   }
-  const walker = new PosixWalker(ctx, out);
+  const walker = new PosixWalker(ctx, out, source);
   walker.script(parse(source), { tainted: false, wrappers: [], depth: 0 });
   return out;
 }
@@ -63,6 +67,8 @@ class PosixWalker {
   constructor(
     private readonly ctx: ParseContext,
     private readonly out: RawCommand[],
+    /** The text unbash parsed: node positions index it, nested substitutions included. */
+    private readonly source: string,
   ) {}
 
   script(script: ParsedScript, state: WalkState): void {
@@ -78,6 +84,7 @@ class PosixWalker {
   }
 
   node(node: SyntaxNode, state: WalkState): void {
+    if (this.arithmeticCode(node, state)) return;
     switch (node.type) {
       case "Script":
         this.script(node, state);
@@ -117,6 +124,7 @@ class PosixWalker {
 
   /** Looks inside a word for code it runs (substitutions) without emitting the word itself. */
   nested(node: SyntaxNode, state: WalkState): void {
+    if (this.arithmeticCode(node, state)) return;
     if (node.type === "CommandExpansion" || node.type === "ProcessSubstitution" || node.type === "ArithmeticCommandExpansion") {
       this.substitution(node, state);
       return;
@@ -125,6 +133,52 @@ class PosixWalker {
     // spares unbash from building its parts (they are parsed lazily).
     if (node.type === "Word" && !CODE_MARK.test(node.text)) return;
     forEachChild(node, (child) => this.nested(child, state));
+  }
+
+  /**
+   * Bash and dash expand arithmetic (`$(( ))`, `$[ ]`, `(( ))`, `for (( ; ; ))`, the operands of
+   * `[[ -eq ]]`), array subscripts and substring offsets as if double-quoted, where `'` quotes
+   * nothing, and evaluating a subscript expands it once more: `$(( 'a[$(cmd)]' ))`,
+   * `${x['$(cmd)']}` and `$(( a$'[\x24(cmd)]' ))` all run cmd. unbash reads those quotes as
+   * quoting and never shows the command, so a context with both a quote (or backslash) and an
+   * expansion mark is recorded as an opaque command, and not read further. Without quotes
+   * unbash finds the substitutions itself (`$(( $(id -u) + 1 ))` lists `id -u`).
+   */
+  private arithmeticCode(node: SyntaxNode, state: WalkState): boolean {
+    const texts: string[] = [];
+    switch (node.type) {
+      case "ArithmeticExpansion":
+        // Past its own `$((` or `$[`, which is not an expansion inside it.
+        texts.push(node.text.replace(/^\$(?:\(\(|\[)/, ""));
+        break;
+      case "ArithmeticCommand":
+        texts.push(node.body);
+        break;
+      case "ArithmeticFor":
+        texts.push(this.source.slice(node.pos, node.body.pos));
+        break;
+      case "ParameterExpansion":
+        if (node.index !== undefined) texts.push(node.index.text);
+        if (node.operation?.type === "Slice") texts.push(node.operation.offset.text, node.operation.length?.text ?? "");
+        break;
+      case "Assignment":
+        if (node.index !== undefined) texts.push(node.index.text);
+        break;
+      case "ArrayValue":
+        // `a=(['$(cmd)']=1)`: the subscript of an element.
+        for (const element of node.elements) if (element.text.startsWith("[")) texts.push(element.text);
+        break;
+      case "TestBinary":
+        if (ARITHMETIC_TEST.test(node.operator)) texts.push(node.left.text, node.right.text);
+        break;
+      default:
+        return false;
+    }
+    if (!texts.some((text) => QUOTE_MARK.test(text) && CODE_MARK.test(text))) return false;
+    this.out.push({ words: [], assignments: [], redirections: [], wrappers: state.wrappers, opaque: "arithmetic_code" });
+    // The loop's body still runs, and is read as any other.
+    if (node.type === "ArithmeticFor") this.node(node.body, state);
+    return true;
   }
 
   /** The code of `$(…)`, `<(…)`, backquotes: parsed (by unbash, on first access) unless nested too deep. */
