@@ -340,6 +340,21 @@ const BASH_ARITHMETIC: Row[] = [
   ["echo ${x:-'$(id)'}", [{"p":"echo","a":["${x:-'$(id)'}"],"u":[0]}], []],
 ];
 
+// `~+` is $PWD and `~-` is $OLDPWD: after a cd of the line neither is the starting directory
+// (bash: `cd /home/dev && echo x >> ~+/.bashrc` writes /home/dev/.bashrc).
+const BASH_PWD: Row[] = [
+  ["echo x >> ~+/.bashrc", ["echo x"], ["w /home/dev/proj/.bashrc"]],
+  ["cat ~+", ["cat /home/dev/proj"], ["r /home/dev/proj"]],
+  ["cd /home/dev/proj && cat ~+/a", ["cd /home/dev/proj","cat /home/dev/proj/a"], ["1:r /home/dev/proj/a"]],
+  ["cd /home/dev && echo x >> ~+/.bashrc", ["cd /home/dev","echo x"], ["1:w ?expansion ~+/.bashrc"]],
+  ["cd - && echo x >> ~+/.bashrc", ["cd -","echo x"], ["1:w ?expansion ~+/.bashrc"]],
+  ["cd $DIR; cat ~+/a", [{"p":"cd","a":["$DIR"],"u":[0]},{"p":"cat","a":["~+/a"],"u":[0]}], ["1:r ?expansion ~+/a"]],
+  // `cd ~+/b` after `cd /tmp` goes to /tmp/b, not /home/dev/proj/b: a cd to an unknown directory.
+  ["cd /tmp && cd ~+/b && rm x", ["cd /tmp",{"p":"cd","a":["~+/b"],"u":[0]},"rm x"], ["2:d /home/dev/proj/x","2:d /tmp/x","2:d ?relative_without_cwd x"]],
+  ["echo x >> ~-/.bashrc", ["echo x"], ["w ?expansion ~-/.bashrc"]],
+  ["cd /tmp && echo x >> ~-/.bashrc", ["cd /tmp","echo x"], ["1:w ?expansion ~-/.bashrc"]],
+];
+
 // zsh on macOS: names folded, zsh-only constructs refused.
 const ZSH: Row[] = [
   ["cat /Users/dev/.ssh/id_rsa", ["cat /Users/dev/.ssh/id_rsa"], ["r /Users/dev/.ssh/id_rsa"]],
@@ -401,6 +416,10 @@ describe("bash on linux", () => {
 
 describe("bash arithmetic: quotes do not hide substitutions", () => {
   it.each(BASH_ARITHMETIC)("%s", (...row) => checkRow(LINUX, row));
+});
+
+describe("bash ~+ and ~- follow the line's cds", () => {
+  it.each(BASH_PWD)("%s", (...row) => checkRow(LINUX, row));
 });
 
 describe("zsh on macos", () => {

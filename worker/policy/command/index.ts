@@ -77,12 +77,13 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
     depth: 0,
   };
   try {
-    // First pass: where can the line's `cd`s lead? Every relative path then
-    // resolves against each of those directories as well, whatever the order
-    // and conditions the commands run in.
+    // First pass: does the line `cd`, and where can its `cd`s lead (a pass of
+    // their own, see directoryChanges)? Every relative path then resolves
+    // against each of those directories as well, whatever the order and
+    // conditions the commands run in.
     const first = new Analyzer();
     first.line(line, base, [], { flags: [], targets: [], redirections: [] });
-    const otherCwds = first.directoryChanges.length === 0 ? [] : reachable(first.directoryChanges, base);
+    const otherCwds = first.directoryChanges.length === 0 ? [] : reachable(directoryChanges(line, base), base);
     const analyzer = otherCwds.length === 0 ? first : new Analyzer();
     if (analyzer !== first) analyzer.line(line, { ...base, otherCwds }, [], { flags: [], targets: [], redirections: [] });
     const commands = analyzer.commands;
@@ -106,6 +107,17 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
 function directory(value: string | undefined, os: DeviceOs): string | null {
   if (value === undefined || value === "" || screen(value) !== null || !isAbsoluteDirectory(value, os)) return null;
   return value;
+}
+
+/**
+ * The `cd`s of a line that has some, read as if it could already be anywhere. The first reading
+ * took `~+` ($PWD) as the starting directory, but in `cd /a; cd ~+/b` it is `/a`: with an
+ * unknown directory among the line's, `~+` has no value and such a `cd` leads somewhere unknown.
+ */
+function directoryChanges(line: string, base: ParseContext): (Word | null)[] {
+  const anywhere = new Analyzer();
+  anywhere.line(line, { ...base, otherCwds: [null] }, [], { flags: [], targets: [], redirections: [] });
+  return anywhere.directoryChanges;
 }
 
 /** Every directory the `cd`s of a line can reach from `base.cwd` (null when one is unknown). */

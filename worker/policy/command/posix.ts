@@ -272,15 +272,16 @@ class PosixWalker {
       text = word.value;
       if (word.text.startsWith("~")) {
         const tilde = this.tilde(text);
-        if (tilde === null) note("home_unknown");
+        if (tilde === null) note(tildeUnknown(text));
         else text = tilde;
       } else if (!program && this.ctx.shell === "bash" && !assignment) {
         // Bash (not sh, not zsh) also expands `~` after the `=` of an
         // assignment-shaped argument: `dd of=~/x` writes under home.
         const equals = /^([A-Za-z_][A-Za-z0-9_]*=)(~.*)$/.exec(word.text);
         if (equals !== null && NAME.test((equals[1] ?? "").slice(0, -1))) {
-          const tilde = this.tilde(word.value.slice((equals[1] ?? "").length));
-          if (tilde === null) note("home_unknown");
+          const value = word.value.slice((equals[1] ?? "").length);
+          const tilde = this.tilde(value);
+          if (tilde === null) note(tildeUnknown(value));
           else text = (equals[1] ?? "") + tilde;
         }
       }
@@ -297,7 +298,7 @@ class PosixWalker {
       case "Literal": {
         if (first && part.text.startsWith("~")) {
           const tilde = this.tilde(part.value);
-          if (tilde === null) note("home_unknown");
+          if (tilde === null) note(tildeUnknown(part.value));
           return tilde ?? part.value;
         }
         return part.value;
@@ -354,15 +355,26 @@ class PosixWalker {
     return this.ctx.home;
   }
 
-  /** `~`, `~/x` and `~+` resolve; `~user`, `~-` and a missing home do not. */
+  /**
+   * `~` and `~/x` resolve against home. `~+` is `$PWD`, which each `cd` moves: it resolves only
+   * in a line that stays in the working directory (no other directory it may be in), since
+   * `cd /home/dev && echo x >> ~+/.bashrc` writes `/home/dev/.bashrc`. `~-` is `$OLDPWD`, the
+   * environment's until a `cd` of the line has run, which the order-blind model cannot tell:
+   * it never resolves. Nor do `~user` and a missing home.
+   */
   private tilde(value: string): string | null {
     const slash = value.indexOf("/");
     const prefix = slash < 0 ? value : value.slice(0, slash);
     const rest = slash < 0 ? "" : value.slice(slash);
     if (prefix === "~") return this.ctx.home === null ? null : joinHome(this.ctx.home, rest);
-    if (prefix === "~+") return this.ctx.cwd === null ? null : joinHome(this.ctx.cwd, rest);
+    if (prefix === "~+") return this.ctx.cwd === null || this.ctx.otherCwds.length > 0 ? null : joinHome(this.ctx.cwd, rest);
     return null;
   }
+}
+
+/** Why a tilde prefix has no value: `~+` and `~-` are variables (`$PWD`, `$OLDPWD`); the others need a home. */
+function tildeUnknown(value: string): WordUnknown {
+  return /^~[+-](?:\/|$)/.test(value) ? "expansion" : "home_unknown";
 }
 
 /** The deepest nesting of `(` … `)` in the text, quotes ignored (an over-estimate, which is the safe side). */
