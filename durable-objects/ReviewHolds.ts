@@ -162,6 +162,11 @@ export class ReviewHolds extends DurableObject<Env> {
           reviewer TEXT PRIMARY KEY,
           at INTEGER NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS revoked_credentials (
+          credential TEXT PRIMARY KEY,
+          reviewer TEXT NOT NULL,
+          at INTEGER NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS tickets (
           item TEXT PRIMARY KEY,
           review_id TEXT NOT NULL,
@@ -346,21 +351,62 @@ export class ReviewHolds extends DurableObject<Env> {
       const rows = this.sql
         .exec<HoldRow>("SELECT holds.* FROM holds JOIN approvals ON approvals.review_id = holds.id WHERE approvals.reviewer = ? AND holds.status = 'pending' ORDER BY holds.created_at, holds.rowid", reviewer)
         .toArray();
-      for (const row of rows) {
-        this.sql.exec("DELETE FROM approvals WHERE review_id = ? AND reviewer = ?", row.id, reviewer);
-        const hold = this.view(row);
-        const { record } = hold.shown;
-        this.enqueueEvidence(
-          hold,
-          "review.approval_withdrawn",
-          { review_id: hold.id, decision_id: record.decision_id, action_hash: record.action_hash, reviewer, approvals: hold.approvals.length, approvers_required: hold.shown.approvers_required, by, reason },
-          now,
-        );
-      }
-      return { voided, withdrawn: rows.map((row) => row.id) };
+      return { voided, withdrawn: this.withdrawApprovals(rows, { reviewer, credential: null, by, reason }, now) };
     });
     await this.settle(now);
     return result;
+  }
+
+  /**
+   * Takes back what a revoked passkey gave: its approvals of holds still pending no longer
+   * count — each withdrawal goes to the device log as `review.approval_withdrawn`, naming the
+   * credential — and a verdict it gave whose commit comes after this is refused
+   * (`passkey_revoked`). The reviewer's approvals made with another passkey stand. Repeating it
+   * changes nothing more.
+   */
+  async withdrawCredential(args: { reviewer: string; credential: string; reason: string; by: string; now: number }): Promise<{ withdrawn: string[] }> {
+    const { reviewer, credential, reason, by, now } = args;
+    const result = this.ctx.storage.transactionSync(() => {
+      this.advance(now);
+      this.sql.exec("INSERT INTO revoked_credentials (credential, reviewer, at) VALUES (?, ?, ?) ON CONFLICT (credential) DO NOTHING", credential, reviewer, now);
+      const rows = this.sql
+        .exec<HoldRow>(
+          "SELECT holds.* FROM holds JOIN approvals ON approvals.review_id = holds.id WHERE approvals.reviewer = ? AND approvals.credential_id = ? AND holds.status = 'pending' ORDER BY holds.created_at, holds.rowid",
+          reviewer,
+          credential,
+        )
+        .toArray();
+      return { withdrawn: this.withdrawApprovals(rows, { reviewer, credential, by, reason }, now) };
+    });
+    await this.settle(now);
+    return result;
+  }
+
+  /** Deletes `reviewer`'s approval of each hold in `rows` and queues its `review.approval_withdrawn`; inside a transaction. */
+  private withdrawApprovals(rows: HoldRow[], args: { reviewer: string; credential: string | null; by: string; reason: string }, now: number): string[] {
+    const { reviewer, credential, by, reason } = args;
+    for (const row of rows) {
+      this.sql.exec("DELETE FROM approvals WHERE review_id = ? AND reviewer = ?", row.id, reviewer);
+      const hold = this.view(row);
+      const { record } = hold.shown;
+      this.enqueueEvidence(
+        hold,
+        "review.approval_withdrawn",
+        {
+          review_id: hold.id,
+          decision_id: record.decision_id,
+          action_hash: record.action_hash,
+          reviewer,
+          ...(credential !== null ? { credential_id: credential } : {}),
+          approvals: hold.approvals.length,
+          approvers_required: hold.shown.approvers_required,
+          by,
+          reason,
+        },
+        now,
+      );
+    }
+    return rows.map((row) => row.id);
   }
 
   /**
@@ -485,7 +531,7 @@ export class ReviewHolds extends DurableObject<Env> {
     reviewer: ReviewerRecord;
     evidence: VerdictEvidence;
     now: number;
-  }): Promise<Outcome<{ hold: HoldState; logged: boolean }, "challenge_invalid" | "replay_detected" | "not_found" | VerdictRefusal>> {
+  }): Promise<Outcome<{ hold: HoldState; logged: boolean }, "challenge_invalid" | "replay_detected" | "not_found" | "passkey_revoked" | VerdictRefusal>> {
     const { reviewer, evidence, now } = args;
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
@@ -503,6 +549,8 @@ export class ReviewHolds extends DurableObject<Env> {
       if (current !== args.challenge) return { ok: false as const, code: "review_record_changed" as const };
       const refusal = this.verdictRefusal(hold, reviewer, statement.verdict);
       if (refusal) return { ok: false as const, code: refusal };
+      // A passkey revoked after this verdict's counter check: the revocation withdrew what it gave, and it gives nothing more.
+      if (this.credentialRevoked(evidence.credential_id)) return { ok: false as const, code: "passkey_revoked" as const };
 
       const record = hold.shown.record;
       const base = {
@@ -714,6 +762,10 @@ export class ReviewHolds extends DurableObject<Env> {
 
   private barred(reviewer: string): boolean {
     return this.sql.exec("SELECT 1 FROM barred WHERE reviewer = ?", reviewer).toArray().length > 0;
+  }
+
+  private credentialRevoked(credential: string): boolean {
+    return this.sql.exec("SELECT 1 FROM revoked_credentials WHERE credential = ?", credential).toArray().length > 0;
   }
 
   /**

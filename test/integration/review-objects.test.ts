@@ -151,6 +151,24 @@ describe("a verdict across the registry and the holds", () => {
     expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "pending", approvals: [] });
   });
 
+  it("a verdict whose passkey was revoked between its counter check and its commit is refused (passkey_revoked)", async () => {
+    const review = await held(client);
+    const options = await verdictOptions(w.fetch, reviewer, review, "approve");
+    const record = (await registryStub(w.tenant).reviewer(reviewer.id))!;
+    // Steps 1-3 of a verdict done (challenge taken, assertion verified, counter moved); then the passkey is revoked.
+    expect((await holdsStub(w.tenant).takeChallenge(options.body.options.challenge, w.clock.now)).ok).toBe(true);
+    expect(await holdsStub(w.tenant).withdrawCredential({ reviewer: reviewer.id, credential: reviewer.authenticator.id, reason: "passkey stolen", by: "admin", now: w.clock.now })).toEqual({ withdrawn: [] });
+    const committed = await holdsStub(w.tenant).commitVerdict({
+      challenge: options.body.options.challenge,
+      reviewer: record,
+      evidence: { credential_id: reviewer.authenticator.id, credential_public_key: "", assertion: { id: reviewer.authenticator.id, clientDataJSON: "", authenticatorData: "", signature: "", userHandle: null } },
+      now: w.clock.now,
+    });
+    expect(committed).toEqual({ ok: false, code: "passkey_revoked" });
+    expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "pending", approvals: [] });
+    expect(await evidence(w, client.deviceId, review)).toEqual([]);
+  });
+
   it("the registry moves a counter only for the reviewer the challenge named", async () => {
     const other = await enrolledReviewer(w.fetch, uniqueId("bo"));
     const [credential] = await registryStub(w.tenant).credentialIds(other.id);

@@ -215,6 +215,45 @@ describe("revoking a passkey", () => {
     expect(after.body.reviewer.credentials).toBe(1);
   });
 
+  it("withdraws the approvals it gave of holds still pending, as a removal does; the reviewer's other passkey gives them again", async () => {
+    // Two approvers per hold, in a tenant of its own, so one approval can be standing when its passkey is revoked.
+    const tenant = uniqueId("rvk");
+    const manifest = structuredClone(defaultSources.manifest) as { review_tiers: { approvers?: number }[] };
+    manifest.review_tiers[0]!.approvers = 2;
+    await activate({ ...defaultSources, manifest }, tenant);
+    const fetch = workerFetch({ tenant, deps: { now: () => w.clock.now } });
+    const device = await readyDevice({ fetch, now: () => w.clock.now });
+    const alice = await enrolledReviewer(fetch, uniqueId("alice"));
+    const bob = await enrolledReviewer(fetch, uniqueId("bob"));
+    const link = await call<{ token: string }>(fetch, "POST", `/v1/reviewers/${alice.id}/enrollments`, {}, admin);
+    const second = await SoftwareAuthenticator.create(env.REVIEW_ORIGIN!, env.REVIEW_RP_ID!);
+    await enroll(fetch, link.body.token, second);
+    const aliceAgain = { id: alice.id, authenticator: second, cookie: await signIn(fetch, second) };
+
+    const stolen = await held(device);
+    const kept = await held(device);
+    expect((await giveVerdict(fetch, alice, stolen, "approve")).body).toMatchObject({ status: "pending", approvals: [{ reviewer: alice.id }] });
+    expect((await giveVerdict(fetch, aliceAgain, kept, "approve")).body).toMatchObject({ status: "pending", approvals: [{ reviewer: alice.id }] });
+
+    const revoked = await call<{ withdrawn_approvals: string[] }>(fetch, "DELETE", `/v1/reviewers/${alice.id}/passkeys/${alice.authenticator.id}`, { reason: "passkey stolen" }, admin);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.withdrawn_approvals).toEqual([stolen]);
+    expect((await holdAsAdmin(fetch, stolen)).approvals).toEqual([]);
+    // The approval made with her other passkey stands.
+    expect((await holdAsAdmin(fetch, kept)).approvals).toEqual([expect.objectContaining({ reviewer: alice.id })]);
+
+    // One more approval does not release the hold the revoked passkey approved; the log says why, as for a removal.
+    expect((await giveVerdict(fetch, bob, stolen, "approve")).body).toMatchObject({ status: "pending", approvals: [{ reviewer: bob.id }] });
+    const entries = (await call<{ entries: LogEntry[] }>(fetch, "GET", `/v1/devices/${device.deviceId}/log?limit=500`, undefined, admin)).body.entries;
+    expect(entries.filter((entry) => entry.type === "review.approval_withdrawn").map((entry) => entry.data)).toEqual([
+      expect.objectContaining({ review_id: stolen, reviewer: alice.id, credential_id: alice.authenticator.id, approvals: 0, approvers_required: 2, by: "admin", reason: "passkey stolen" }),
+    ]);
+    // Alice may approve it again with the passkey she still holds: two people, as the tier asks.
+    expect((await giveVerdict(fetch, aliceAgain, stolen, "approve")).body).toMatchObject({ status: "approved" });
+    // Repeating the revocation withdraws nothing more.
+    expect((await call<{ withdrawn_approvals: string[] }>(fetch, "DELETE", `/v1/reviewers/${alice.id}/passkeys/${alice.authenticator.id}`, { reason: "again" }, admin)).body.withdrawn_approvals).toEqual([]);
+  });
+
   it("names a passkey of that reviewer; repeating it records nothing more", async () => {
     const dave = await enrolledReviewer(w.fetch, uniqueId("dave"));
     expect((await call(w.fetch, "DELETE", `/v1/reviewers/${dave.id}/passkeys/${spare.id}`, { reason: "x" }, admin)).body.code).toBe("not_found");

@@ -625,7 +625,7 @@ function reviewCancelled(entry: MappedEntry): Shape {
   });
 }
 
-/** `review.approval_withdrawn`: an approval stopped counting because its reviewer was removed; the hold waits on. */
+/** `review.approval_withdrawn`: an approval stopped counting because its reviewer was removed or its passkey revoked; the hold waits on. */
 function reviewApprovalWithdrawn(entry: MappedEntry): Shape {
   const d = entry.data;
   const reviewer = text(d["reviewer"]);
@@ -1270,7 +1270,7 @@ export const ENTRY_MAPPINGS: { readonly [type: string]: EntryMapping } = {
   "review.escalated": row("api_activity", "a hold moved up a tier, by a reviewer or by its SLA", (e) => reviewVerdict(e, "escalate")),
   "review.expired": row("api_activity", "a hold past its last tier, decided by the timeout rule", reviewExpired),
   "review.cancelled": row("api_activity", "a hold ended unanswered because its device was quarantined", reviewCancelled),
-  "review.approval_withdrawn": row("api_activity", "a removed reviewer's approval of a pending hold no longer counts", reviewApprovalWithdrawn),
+  "review.approval_withdrawn": row("api_activity", "a removed reviewer's, or a revoked passkey's, approval of a pending hold no longer counts", reviewApprovalWithdrawn),
   "review.created": row("api_activity", "a hold queued for its first tier", reviewCreated),
   "review.ticket": row("api_activity", "the key a ticket system gave a hold's ticket", reviewTicket),
   "review.released": row("entity_management", "an action token issued for an approved hold, with the approvers", reviewReleased),

@@ -221,22 +221,33 @@ export async function removeReviewer(
 }
 
 /**
- * Revokes one passkey of a reviewer (admin): it no longer signs in or gives a verdict, and a
- * session signed in with it is refused at its next request; the reviewer's other passkeys are
- * untouched. Recorded in the tenant's admin log with who and why, once.
+ * Revokes one passkey of a reviewer (admin). In this order: the registry revokes it — from then
+ * on it neither signs in nor gives a verdict, and a session signed in with it is refused at its
+ * next request; the holds withdraw the approvals it gave of holds still pending
+ * (`review.approval_withdrawn` in the device log, as for a removed reviewer) and refuse a verdict
+ * of it still on its way; then the tenant's admin log records who and why, once. The reviewer's
+ * other passkeys, and the approvals made with them, are untouched. A repeated request finishes
+ * whatever a failed one left undone and answers with the first revocation.
  */
 export async function revokePasskey(
   scope: ReviewScope,
   args: { reviewer: string; credential: string; reason: string; by: string },
-): Promise<{ reviewer: string; credential: string; revoked: AdminChangeView }> {
+): Promise<{ reviewer: string; credential: string; revoked: AdminChangeView; withdrawn_approvals: string[] }> {
   const { env, deps } = scope;
   const revoked = await deps.reviewerRegistry(env, env.TENANT).revokePasskey({ reviewer: args.reviewer, credential: args.credential, by: args.by, reason: args.reason, now: deps.now() });
   if (!revoked.ok) throw new StateError(revoked.code, "no such passkey of this reviewer");
+  const withdrawn = await deps.reviewHolds(env, env.TENANT).withdrawCredential({
+    reviewer: args.reviewer,
+    credential: args.credential,
+    reason: revoked.revoked.reason,
+    by: revoked.revoked.by,
+    now: deps.now(),
+  });
   const recorded = await recordOnce(scope, revoked.revoked, {
     kind: "revocation",
     id: args.credential,
     type: "admin.passkey_revoked",
     data: { reviewer: args.reviewer, credential: args.credential },
   });
-  return { reviewer: args.reviewer, credential: args.credential, revoked: changeView(recorded) };
+  return { reviewer: args.reviewer, credential: args.credential, revoked: changeView(recorded), withdrawn_approvals: withdrawn.withdrawn };
 }

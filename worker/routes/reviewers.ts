@@ -169,7 +169,9 @@ reviewers.openapi(
     summary: "Revoke one passkey of a reviewer (admin)",
     description:
       "The passkey no longer signs in or gives a verdict (`passkey_revoked`) and a session signed in with it is refused at its next request; the reviewer's " +
-      "other passkeys are untouched (issue another enrollment link for a replacement). Admins only: a reviewer cannot revoke their own passkeys, so a stolen " +
+      "other passkeys are untouched (issue another enrollment link for a replacement). The approvals it gave of holds still pending stop counting " +
+      "(`review.approval_withdrawn` in the device log, naming the credential; listed in `withdrawn_approvals`), as a removed reviewer's do; approvals made " +
+      "with the reviewer's other passkeys stand. Admins only: a reviewer cannot revoke their own passkeys, so a stolen " +
       "passkey cannot revoke its owner's others and keep itself. Recorded in the tenant's admin log as `admin.passkey_revoked` with `by` and `reason`.",
     security: bearerSecurity,
     middleware: [requireRole("admin")] as const,
@@ -177,7 +179,7 @@ reviewers.openapi(
     responses: {
       200: {
         description: "Revoked",
-        content: { "application/json": { schema: z.object({ reviewer: z.string(), credential: z.string(), revoked: AdminChangeSchema }).openapi("PasskeyRevocation") } },
+        content: { "application/json": { schema: z.object({ reviewer: z.string(), credential: z.string(), revoked: AdminChangeSchema, withdrawn_approvals: z.array(z.string()) }).openapi("PasskeyRevocation") } },
       },
       ...problems(400, 401, 403, 404),
     },
