@@ -314,7 +314,8 @@ export class DeviceLog extends DurableObject<Env> {
    * when a playbook changed it on an earlier decision of the same batch: a quarantined device's
    * decisions are logged as denials (`device_quarantined`), and under a playbook's hold a permit
    * is logged as a review (`playbook_review`); `rewrites` says which, per decision, and `hold`
-   * is the hold in force.
+   * is the hold in force. `user` is the device's registered user (its holds record it: that
+   * person may not approve them).
    *
    * Each decision's recorded `history` must be what the log shows at its position, or nothing is
    * appended and the answer is the current history to decide again on (`history_stale`), read
@@ -324,7 +325,7 @@ export class DeviceLog extends DurableObject<Env> {
    */
   async recordDecisions(
     args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined; bundle?: DecisionBundle | null; turn?: string | null },
-  ): Promise<Outcome<{ logs: AppendedEntry[]; quarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null }> | StaleDecisions> {
+  ): Promise<Outcome<{ logs: AppendedEntry[]; quarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null; user: string | null }> | StaleDecisions> {
     let stale = false;
     try {
       return this.transaction(() => {
@@ -336,7 +337,7 @@ export class DeviceLog extends DurableObject<Env> {
         // Decided with another copy of the user's consents than this one (a revocation landed since):
         // nothing is spent or logged (`logs` is empty), and the caller decides again with `stale`.
         const consents = this.consentState(device);
-        if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, rewrites: [], hold: null, stale: consents } as const;
+        if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, rewrites: [], hold: null, stale: consents, user: device.user ?? null } as const;
         if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
         if (args.bundle) this.adoptInTransaction(device.id, args.bundle, args.now);
         const logs: AppendedEntry[] = [];
@@ -347,7 +348,7 @@ export class DeviceLog extends DurableObject<Env> {
           rewrites.push(rewrite);
           logs.push(this.appendInTransaction(device.id, "decision", data, args.now));
         }
-        return { ok: true, logs, quarantined: rewrites.length > 0 && rewrites.every((rewrite) => rewrite === "device_quarantined"), rewrites, hold: this.history.hold, stale: null } as const;
+        return { ok: true, logs, quarantined: rewrites.length > 0 && rewrites.every((rewrite) => rewrite === "device_quarantined"), rewrites, hold: this.history.hold, stale: null, user: device.user ?? null } as const;
       });
     } catch (error) {
       if (!(error instanceof StaleHistory)) throw error;

@@ -76,6 +76,8 @@ interface HoldRow {
   decided_by: string | null;
   released_at: number | null;
   token_jti: string | null;
+  /** The requesting device's registered user when the hold was made, or null (none, or a hold from before it was kept). */
+  requester_user: string | null;
   [key: string]: SqlStorageValue;
 }
 
@@ -137,7 +139,8 @@ export class ReviewHolds extends DurableObject<Env> {
           decided_by TEXT,
           released_at INTEGER,
           token_jti TEXT,
-          items INTEGER NOT NULL DEFAULT 0
+          items INTEGER NOT NULL DEFAULT 0,
+          requester_user TEXT
         );
         CREATE UNIQUE INDEX IF NOT EXISTS holds_pending_action ON holds (action_hash) WHERE status = 'pending';
         CREATE INDEX IF NOT EXISTS holds_status_deadline ON holds (status, deadline);
@@ -184,6 +187,9 @@ export class ReviewHolds extends DurableObject<Env> {
           item TEXT NOT NULL
         );
       `);
+      // Holds from before the requester's user was kept: theirs is unknown (null), and only the reviewer's `devices` separate duties on them.
+      const holds = this.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holds'").one().sql;
+      if (!holds.includes("requester_user")) this.sql.exec("ALTER TABLE holds ADD COLUMN requester_user TEXT");
     });
   }
 
@@ -191,9 +197,10 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /**
    * Queues a hold, or returns the pending one for the same action (same `action_hash`):
-   * an identical request while one waits joins it instead of queueing twice.
+   * an identical request while one waits joins it instead of queueing twice. `requesterUser` is
+   * the requesting device's registered user, kept beside the signed record: they may not approve it.
    */
-  async hold(input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number }, now: number): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" }> {
+  async hold(input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null }, now: number): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" }> {
     const first = input.ladder[0];
     if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
     const result = this.ctx.storage.transactionSync(() => {
@@ -202,7 +209,7 @@ export class ReviewHolds extends DurableObject<Env> {
       if (existing) return { created: false, hold: this.view(existing) };
       if (this.sql.exec<{ n: number }>(HOLD_QUERIES.pendingOfDevice, input.record.requester.device).one().n >= MAX_PENDING_HOLDS_PER_DEVICE) return { refused: "device_hold_limit" as const };
       this.sql.exec(
-        "INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
+        "INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at, requester_user) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)",
         input.record.review_id,
         input.record.action_hash,
         now + first.sla_minutes * 60_000,
@@ -210,6 +217,7 @@ export class ReviewHolds extends DurableObject<Env> {
         JSON.stringify(input.ladder),
         input.tokenTtl,
         now,
+        input.requesterUser ?? null,
       );
       const hold = this.view(this.row(input.record.review_id)!);
       this.enqueueWebhook(hold, "review.created", { tier: hold.shown.tier, previous_tier: null, deadline: hold.shown.deadline, by: "policy" }, now);
@@ -476,7 +484,7 @@ export class ReviewHolds extends DurableObject<Env> {
       const row = this.row(args.id);
       if (!row) return { ok: false as const, code: "not_found" as const };
       const hold = this.view(row);
-      const refusal = this.verdictRefusal(hold, args.reviewer, args.verdict) ?? (hold.hold_sha256 !== args.shownSha256 ? ("review_record_changed" as const) : null);
+      const refusal = this.verdictRefusal(hold, row.requester_user, args.reviewer, args.verdict) ?? (hold.hold_sha256 !== args.shownSha256 ? ("review_record_changed" as const) : null);
       if (refusal) return { ok: false as const, code: refusal };
       const statement = challengeStatement(hold.shown, { verdict: args.verdict, reviewer: args.reviewer.id, nonce: args.nonce });
       const challenge = challengeFor(statement);
@@ -547,7 +555,7 @@ export class ReviewHolds extends DurableObject<Env> {
       if (hold.status !== "pending") return { ok: false as const, code: "review_not_pending" as const };
       const current = challengeFor(challengeStatement(hold.shown, { verdict: statement.verdict, reviewer: reviewer.id, nonce: statement.nonce }));
       if (current !== args.challenge) return { ok: false as const, code: "review_record_changed" as const };
-      const refusal = this.verdictRefusal(hold, reviewer, statement.verdict);
+      const refusal = this.verdictRefusal(hold, holdRow.requester_user, reviewer, statement.verdict);
       if (refusal) return { ok: false as const, code: refusal };
       // A passkey revoked after this verdict's counter check: the revocation withdrew what it gave, and it gives nothing more.
       if (this.credentialRevoked(evidence.credential_id)) return { ok: false as const, code: "passkey_revoked" as const };
@@ -637,13 +645,16 @@ export class ReviewHolds extends DurableObject<Env> {
     };
   }
 
-  /** Why `reviewer` may not give `verdict` on `hold` now, if they may not. */
-  private verdictRefusal(hold: HoldState, reviewer: ReviewerRecord, verdict: Verdict): VerdictRefusal | null {
+  /** Why `reviewer` may not give `verdict` on `hold` (whose requesting device is registered to `requesterUser`) now, if they may not. */
+  private verdictRefusal(hold: HoldState, requesterUser: string | null, reviewer: ReviewerRecord, verdict: Verdict): VerdictRefusal | null {
     if (this.barred(reviewer.id)) return "reviewer_removed";
     if (hold.status !== "pending") return "review_not_pending";
     if (verdict === "approve") {
-      // Separation of duties: the device's own user (and so any agent on it) cannot release its hold.
+      // Separation of duties: the device's own user (and so any agent on it) cannot release its hold —
+      // whether an admin listed the device among the reviewer's, or the device is registered to the reviewer
+      // (both name the person by their e-mail, which every entry point lower-cases; compared so here too).
       if (reviewer.devices.includes(hold.shown.record.requester.device)) return "self_approval";
+      if (requesterUser !== null && requesterUser.toLowerCase() === reviewer.id.toLowerCase()) return "self_approval";
       if (hold.approvals.some((approval) => approval.reviewer === reviewer.id)) return "duplicate_approver";
     }
     if (verdict === "escalate" && hold.ladder.length <= hold.ladder.findIndex((step) => step.name === hold.shown.tier) + 1) return "review_at_last_tier";

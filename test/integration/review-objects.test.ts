@@ -186,6 +186,25 @@ describe("a verdict across the registry and the holds", () => {
   });
 });
 
+describe("holds kept from before the requester's user was", () => {
+  it("get the column at the object's next start, empty: their approvals are checked against the reviewer's devices only", async () => {
+    const tenant = uniqueId("mig");
+    const columns = (state: DurableObjectState) => state.storage.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holds'").one().sql;
+    const inHolds = <T>(body: (state: DurableObjectState) => T) => runInDurableObject(holdsStub(tenant), (_running: ReviewHolds, state) => body(state));
+    // The table as an earlier version created it, with a hold in it.
+    await inHolds((state) => {
+      state.storage.sql.exec("ALTER TABLE holds DROP COLUMN requester_user");
+      state.storage.sql.exec("INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at) VALUES ('old', 'h', 'pending', 0, 0, '{}', '[]', 60, 0)");
+    });
+    expect(await inHolds(columns)).not.toContain("requester_user");
+    // The object starts again over that storage; a second start changes nothing.
+    await inHolds((state) => void new ReviewHolds(state, env, holdsIo(env)));
+    await inHolds((state) => void new ReviewHolds(state, env, holdsIo(env)));
+    expect((await inHolds(columns)).match(/requester_user/g)).toHaveLength(1);
+    expect(await inHolds((state) => state.storage.sql.exec("SELECT id, requester_user FROM holds").toArray())).toEqual([{ id: "old", requester_user: null }]);
+  });
+});
+
 describe("evidence from the holds to the device log", () => {
   const w = world();
   let client: WardenClient;

@@ -458,6 +458,22 @@ describe("refusals", () => {
     expect(reject.status).toBe(200);
   });
 
+  it("self-approval: the reviewer the requesting device is registered to, though not in their devices → self_approval; another reviewer approves", async () => {
+    const email = `${uniqueId("erin")}@example.com`;
+    const own = await enrolledReviewer(w.fetch, email, []);
+    // Registered with the e-mail as typed; the registration names the person as every record does (lower-cased).
+    const laptop = await readyDevice({ fetch: w.fetch, now: () => w.clock.now, user: email.replace(/^e/, "E").replace("example", "Example") });
+    const { review, request } = await held(laptop);
+    const self = await verdictOptions(w.fetch, own, review.id, "approve");
+    expect(self.status).toBe(403);
+    expect(self.body.code).toBe("self_approval");
+    expect((await holdAsAdmin(w.fetch, review.id)).status).toBe("pending");
+    // Another reviewer's approval is accepted, and the device gets its token.
+    expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).body).toMatchObject({ status: "approved", approvals: [{ reviewer: reviewer.id }] });
+    const read = await waitOn(laptop, review.id);
+    expect((await laptop.redeem(read.body.token!, request.action)).status).toBe(200);
+  });
+
   it("a replayed assertion → replay_detected", async () => {
     const { review } = await held(client);
     const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");

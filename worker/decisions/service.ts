@@ -509,7 +509,7 @@ async function logAndAnswer(
     return unlogged("the device's consents kept changing");
   }
   for (const item of pending) item.afterCommit?.();
-  const { logs, rewrites, hold } = outcome;
+  const { logs, rewrites, hold, user } = outcome;
   return Promise.all(
     pending.map(async (decided, index) => {
       const log = logs[index] ?? null;
@@ -526,7 +526,7 @@ async function logAndAnswer(
       if (item.verdict.decision !== "review" || !item.review) return answerOf(item, log);
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
       const loggedContext = logged[index]?.["context"] ?? null;
-      const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, loggedContext, ...item.review }, now);
+      const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, loggedContext, requesterUser: user, ...item.review }, now);
       if (!held.ok) return answerOf({ ...item, verdict: failClosed("review_unavailable", item.verdict) }, log);
       return answerOf(item, log, held.review);
     }),

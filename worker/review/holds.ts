@@ -61,6 +61,8 @@ export async function holdForReview(
      * the raw context would let anyone who sees the hold guess a masked value and check it).
      */
     loggedContext: JsonValue;
+    /** The requesting device's registered user (the device log's, read where the decision was appended), or null: they may not approve the hold. */
+    requesterUser: string | null;
     ladder: TierStep[];
     tokenTtl: number;
   },
@@ -90,7 +92,7 @@ export async function holdForReview(
       action_hash: actionHash({ tenant: session.tenant, device: session.deviceId, agent, action }),
       created_at: new Date(now).toISOString(),
     };
-    const held = await deps.reviewHolds(env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl }, now);
+    const held = await deps.reviewHolds(env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl, requesterUser: args.requesterUser }, now);
     if ("refused" in held) {
       console.warn(JSON.stringify({ event: "review.hold_refused", device: session.deviceId, decision_id: args.decisionId, reason: held.refused }));
       return { ok: false };

@@ -15,7 +15,7 @@ const NewReviewerSchema = z
   .strictObject({
     id: ReviewerIdSchema,
     display_name: z.string().min(1).max(128),
-    devices: z.array(DeviceIdSchema).max(32).default([]).openapi({ description: "Devices this reviewer uses: they may not approve holds raised from them" }),
+    devices: z.array(DeviceIdSchema).max(32).default([]).openapi({ description: "Devices this reviewer uses: they may not approve holds raised from them. Devices registered to the reviewer (their `user` is this id) are refused as well, listed here or not" }),
   })
   .openapi("NewReviewer");
 
