@@ -92,8 +92,10 @@ export class DeviceLog extends DurableObject<Env> {
   private readonly events: EventOutbox;
   /** History features, findings and the playbook, kept in every append's transaction (durable-objects/device-history.ts). */
   private readonly history: DeviceHistory;
-  /** The delivery of queued admin-log records under way, if any. */
+  /** The delivery of what playbook actions owe outside (admin-log records, hold cancellations) under way, if any. */
   private delivering: Promise<void> | null = null;
+  /** The I/O the object was constructed with (the audit side's, the tenant's review holds). */
+  private readonly io: AuditIo;
   /**
    * Whether the object has its tables: from its device's registration on. Two routes name a
    * device before anything proves who asks (a nonce, a session), and each constructs that
@@ -104,6 +106,7 @@ export class DeviceLog extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env, io: AuditIo = auditIoFrom(env)) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.io = io;
     this.events = new EventOutbox(
       this.sql,
       () => io.events,
@@ -175,7 +178,11 @@ export class DeviceLog extends DurableObject<Env> {
     try {
       const result = this.ctx.storage.transactionSync(body);
       if (this.appendedAt !== null) this.audit.afterCommit(this.appendedAt);
-      if (this.history.takeQueued()) void this.deliverAdmin();
+      if (this.history.takeQueued()) {
+        // The alarm is the backstop should the object stop before the delivery lands.
+        this.audit.retrySoon();
+        void this.deliverOwed();
+      }
       return result;
     } catch (error) {
       this.deviceRecord = undefined;
@@ -314,7 +321,9 @@ export class DeviceLog extends DurableObject<Env> {
    * when a playbook changed it on an earlier decision of the same batch: a quarantined device's
    * decisions are logged as denials (`device_quarantined`), and under a playbook's hold a permit
    * is logged as a review (`playbook_review`); `rewrites` says which, per decision, and `hold`
-   * is the hold in force. `user` is the device's registered user (its holds record it: that
+   * is the hold in force. `endsQuarantined` says the device is quarantined once they are
+   * appended: a playbook may have quarantined it on one of them, after decisions it logged
+   * unchanged. `user` is the device's registered user (its holds record it: that
    * person may not approve them).
    *
    * Each decision's recorded `history` must be what the log shows at its position, or nothing is
@@ -325,7 +334,7 @@ export class DeviceLog extends DurableObject<Env> {
    */
   async recordDecisions(
     args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined; bundle?: DecisionBundle | null; turn?: string | null },
-  ): Promise<Outcome<{ logs: AppendedEntry[]; quarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null; user: string | null }> | StaleDecisions> {
+  ): Promise<Outcome<{ logs: AppendedEntry[]; quarantined: boolean; endsQuarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null; user: string | null }> | StaleDecisions> {
     let stale = false;
     try {
       return this.transaction(() => {
@@ -337,7 +346,7 @@ export class DeviceLog extends DurableObject<Env> {
         // Decided with another copy of the user's consents than this one (a revocation landed since):
         // nothing is spent or logged (`logs` is empty), and the caller decides again with `stale`.
         const consents = this.consentState(device);
-        if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, rewrites: [], hold: null, stale: consents, user: device.user ?? null } as const;
+        if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, endsQuarantined: false, rewrites: [], hold: null, stale: consents, user: device.user ?? null } as const;
         if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
         if (args.bundle) this.adoptInTransaction(device.id, args.bundle, args.now);
         const logs: AppendedEntry[] = [];
@@ -348,7 +357,9 @@ export class DeviceLog extends DurableObject<Env> {
           rewrites.push(rewrite);
           logs.push(this.appendInTransaction(device.id, "decision", data, args.now));
         }
-        return { ok: true, logs, quarantined: rewrites.length > 0 && rewrites.every((rewrite) => rewrite === "device_quarantined"), rewrites, hold: this.history.hold, stale: null, user: device.user ?? null } as const;
+        const quarantined = rewrites.length > 0 && rewrites.every((rewrite) => rewrite === "device_quarantined");
+        const endsQuarantined = this.readDevice()?.status === "quarantined";
+        return { ok: true, logs, quarantined, endsQuarantined, rewrites, hold: this.history.hold, stale: null, user: device.user ?? null } as const;
       });
     } catch (error) {
       if (!(error instanceof StaleHistory)) throw error;
@@ -728,8 +739,10 @@ export class DeviceLog extends DurableObject<Env> {
   /** Rotates the log key, signs checkpoints, seals and archives segments (durable-objects/log-audit.ts). */
   override async alarm(): Promise<void> {
     if (!this.provisioned) return;
-    await this.deliverAdmin();
+    await this.deliverOwed();
     await this.audit.alarm();
+    // After the audit side set its next run, which may be later than a retry of what is still owed.
+    if (this.history.owes()) this.audit.retrySoon();
   }
 
   /** The device's standing as history judges decisions by it. */
@@ -758,6 +771,8 @@ export class DeviceLog extends DurableObject<Env> {
       const reason = String(follow.data["reason"] ?? "");
       this.noteStanding(log.seq, "device.quarantined", { by, reason, now });
       this.history.queueAdmin("admin.device_quarantined", { device, by, reason, jti: null, device_log: { seq: log.seq, hash: log.hash } }, now);
+      // As an admin's quarantine does: the device's holds that could still hand it a token end.
+      if (record && record.status === "active") this.history.queueHoldCancellation(by, reason, now);
     } else if (follow.type === "playbook.review_all") {
       const hold = follow.data as unknown as PlaybookHold;
       this.history.setHold(hold);
@@ -767,25 +782,43 @@ export class DeviceLog extends DurableObject<Env> {
   }
 
   /**
-   * Delivers the admin-log records playbook actions queued, oldest first, deleting each once the
-   * registry took it. Runs after the transaction that queued them and from the alarm; a record
-   * whose delivery failed waits for the next of either (at least once: the registry may see one
-   * twice if this object stops between its answer and the delete).
+   * Delivers what playbook actions queued, oldest first, deleting each once it was taken: the end
+   * of the device's review holds a quarantine owes (the tenant's `ReviewHolds.cancelForDevice`,
+   * bounded to the holds made by the quarantine), then the admin-log records. Runs after the
+   * transaction that queued them and from the alarm; whatever failed waits for the next of
+   * either, the alarm coming back within the retry delay (at least once: the holds end nothing
+   * twice, and the registry may see a record twice if this object stops between its answer and
+   * the delete).
    */
-  private deliverAdmin(): Promise<void> {
+  private deliverOwed(): Promise<void> {
     this.delivering ??= (async () => {
       const device = this.readDevice();
       if (!device) return;
-      const registry = this.env.BUNDLE_REGISTRY.get(this.env.BUNDLE_REGISTRY.idFromName(device.tenant));
+      let failed = false;
       try {
-        for (const record of this.history.pendingAdmin()) {
-          await registry.recordAdminAction({ type: record.type, data: record.data, now: record.at });
-          this.history.delivered(record.id);
+        for (let owed = this.history.pendingHoldCancellations(); owed.length > 0; owed = this.history.pendingHoldCancellations()) {
+          for (const cancellation of owed) {
+            await this.io.holds(device.tenant).cancelForDevice({ device: device.id, reason: cancellation.reason, by: cancellation.by, now: Math.max(cancellation.at, this.io.now()), upTo: cancellation.at });
+            this.history.holdsCancelled(cancellation.id);
+          }
         }
       } catch (error) {
-        console.error(JSON.stringify({ event: "playbook.admin_record_failed", device: device.id, error: String(error) }));
-        if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + 30_000);
+        failed = true;
+        console.error(JSON.stringify({ event: "playbook.hold_cancellation_failed", device: device.id, error: String(error) }));
       }
+      const registry = this.env.BUNDLE_REGISTRY.get(this.env.BUNDLE_REGISTRY.idFromName(device.tenant));
+      try {
+        for (let owed = this.history.pendingAdmin(); owed.length > 0; owed = this.history.pendingAdmin()) {
+          for (const record of owed) {
+            await registry.recordAdminAction({ type: record.type, data: record.data, now: record.at });
+            this.history.delivered(record.id);
+          }
+        }
+      } catch (error) {
+        failed = true;
+        console.error(JSON.stringify({ event: "playbook.admin_record_failed", device: device.id, error: String(error) }));
+      }
+      if (failed) this.audit.retrySoon();
     })().finally(() => {
       this.delivering = null;
     });

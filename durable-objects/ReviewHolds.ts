@@ -100,7 +100,8 @@ interface ChallengeRow {
  */
 export const HOLD_QUERIES = {
   pendingOfDevice: "SELECT count(*) AS n FROM holds WHERE json_extract(record, '$.requester.device') = ? AND status = 'pending'",
-  liveForDevice: "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) ORDER BY created_at, rowid",
+  liveForDevice:
+    "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) AND created_at <= ? ORDER BY created_at, rowid",
 } as const;
 
 /**
@@ -315,13 +316,16 @@ export class ReviewHolds extends DurableObject<Env> {
    * must not release an action after it). Each becomes `cancelled` with outcome deny, with
    * `review.cancelled` queued for the device log and a `review.cancelled` webhook, in one
    * transaction. `logged` says whether every entry reached the log before this returned.
+   * With `upTo` (a playbook's quarantine, delivered after the fact and retried until it lands),
+   * only holds made by then end: one made after an admin released the device is not that
+   * quarantine's to end. Repeating it changes nothing more.
    */
-  async cancelForDevice(args: { device: string; reason: string; by: string; now: number }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
+  async cancelForDevice(args: { device: string; reason: string; by: string; now: number; upTo?: number }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
     const { device, reason, by, now } = args;
     const cancelled = this.ctx.storage.transactionSync(() => {
       this.advance(now);
       const rows = this.sql
-        .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device)
+        .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device, args.upTo ?? Number.MAX_SAFE_INTEGER)
         .toArray();
       return rows.map((row) => {
         const hold = this.view(row);

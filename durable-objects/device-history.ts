@@ -9,7 +9,8 @@ import { viewOfEntry, type EntryView } from "../worker/history/views.ts";
  * A device's history features, kept by its `DeviceLog` in the transaction of every append
  * (worker/history/ holds the pure rules; this class holds their storage): the spec adopted
  * from the deciding bundle, each feature's bounded state, detection cooldowns, the playbook's
- * hold, and admin-log records a playbook action still owes. Also the decision **turn**: a
+ * hold, and what a playbook action still owes outside the object once its transaction commits —
+ * admin-log records, and the end of the device's review holds after a quarantine. Also the decision **turn**: a
  * decision reads the history, decides, and appends; one whose append found the history moved
  * decides again holding the device's turn, so colliding decisions take turns rather than all
  * deciding again on the same history (docs/history.md › Consistency).
@@ -54,7 +55,7 @@ export class DeviceHistory {
   private runtime: RuntimeSpec = runtimeSpec(EMPTY_SPEC);
   private state: HistoryState = initialState();
   private playbookHold: PlaybookHold | null = null;
-  /** Whether the running transaction queued admin-log records, to deliver once it commits. */
+  /** Whether the running transaction queued admin-log records or hold cancellations, to deliver once it commits. */
   private queuedAdmin = false;
   private tail: Promise<void> = Promise.resolve();
   private readonly turns = new Map<string, () => void>();
@@ -71,6 +72,12 @@ export class DeviceHistory {
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         type TEXT NOT NULL,
         data TEXT NOT NULL,
+        at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS hold_cancellations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        by TEXT NOT NULL,
+        reason TEXT NOT NULL,
         at INTEGER NOT NULL
       );
     `);
@@ -180,7 +187,33 @@ export class DeviceHistory {
     this.queuedAdmin = true;
   }
 
-  /** After a commit: whether admin-log records were queued and should be delivered now. */
+  /**
+   * Queues the end of the device's review holds a playbook's quarantine owes (the tenant's holds
+   * object cannot be called inside this transaction), written in the same transaction as the
+   * `device.quarantined` it follows: `at` is the quarantine's time, and holds made after it are
+   * not the quarantine's to end.
+   */
+  queueHoldCancellation(by: string, reason: string, at: number): void {
+    this.host.sql.exec("INSERT INTO hold_cancellations (by, reason, at) VALUES (?, ?, ?)", by, reason, at);
+    this.queuedAdmin = true;
+  }
+
+  pendingHoldCancellations(): { id: number; by: string; reason: string; at: number }[] {
+    return this.host.sql.exec<{ id: number; by: string; reason: string; at: number }>("SELECT id, by, reason, at FROM hold_cancellations ORDER BY id LIMIT 50").toArray().map((row) => ({ ...row }));
+  }
+
+  holdsCancelled(id: number): void {
+    this.host.sql.exec("DELETE FROM hold_cancellations WHERE id = ?", id);
+  }
+
+  /** Whether anything queued is still owed outside the object (the alarm comes back for it). */
+  owes(): boolean {
+    return (
+      this.host.sql.exec("SELECT 1 FROM admin_outbox LIMIT 1").toArray().length > 0 || this.host.sql.exec("SELECT 1 FROM hold_cancellations LIMIT 1").toArray().length > 0
+    );
+  }
+
+  /** After a commit: whether admin-log records or hold cancellations were queued and should be delivered now. */
   takeQueued(): boolean {
     const queued = this.queuedAdmin;
     this.queuedAdmin = false;

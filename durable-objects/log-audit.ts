@@ -69,6 +69,15 @@ export class LogAudit {
     else if (unsigned > 0) this.ensureAlarm(now + this.io.tuning.checkpointSeconds * 1000);
   }
 
+  /**
+   * Makes sure the alarm comes back within the retry delay, for work the object owes outside
+   * (a playbook's admin records and hold cancellations): after a failed delivery, and as the
+   * backstop behind one that runs right after a commit. Only ever brings the alarm forward.
+   */
+  retrySoon(): void {
+    this.ensureAlarm(this.io.now() + this.io.tuning.retrySeconds * 1000);
+  }
+
   private ensureAlarm(at: number): void {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;

@@ -4,6 +4,15 @@ import { parseStrictJson } from "../worker/json/strict.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import { parseWitnessConfig, type WitnessConfig } from "../worker/log/witness.ts";
 import type { EventsIo } from "./event-outbox.ts";
+
+/**
+ * What a device log asks of its tenant's `ReviewHolds` (named here, not imported: the holds'
+ * outbox appends to device logs, so the types would import each other).
+ */
+export interface DeviceHolds {
+  /** `ReviewHolds.cancelForDevice`. */
+  cancelForDevice(args: { device: string; reason: string; by: string; now: number; upTo?: number }): Promise<unknown>;
+}
 import { retentionFor, tenantHoldKey, type Retention } from "../worker/privacy/retention.ts";
 
 /**
@@ -28,6 +37,8 @@ export interface AuditIo {
   tuning: AuditTuning;
   /** The tenant's event feed each committed entry is owed to; null produces no events. */
   events: EventsIo;
+  /** The tenant's review holds, which a playbook's quarantine ends (as an admin's does). */
+  holds(tenant: string): DeviceHolds;
   /** The witnesses asked to cosign each checkpoint (`WITNESSES`); none by default. */
   witnesses(): WitnessConfig[];
   /** How witnesses are reached: the `WITNESS` service binding when there is one, else the network. */
@@ -75,6 +86,7 @@ export function auditIoFrom(env: Env): AuditIo {
     macKey: () => env.LOG_HMAC_KEY,
     tuning: tuningFrom(env),
     events: eventsIoFrom(env),
+    holds: (tenant) => env.REVIEW_HOLDS.get(env.REVIEW_HOLDS.idFromName(tenant)),
     witnesses: () => witnessesFrom(env.WITNESSES),
     witnessFetch: (request) => (env.WITNESS ? env.WITNESS.fetch(request) : fetch(request)),
   };

@@ -50,6 +50,7 @@ function overlaidIo(id: string, env: Env): AuditIo {
     macKey: () => (change().io?.macKey ?? base.macKey)(),
     witnesses: () => (change().io?.witnesses ?? base.witnesses)(),
     witnessFetch: (request) => (change().io?.witnessFetch ?? base.witnessFetch)(request),
+    holds: (tenant) => (change().io?.holds ?? base.holds)(tenant),
     get tuning() {
       return { ...base.tuning, ...change().tuning };
     },

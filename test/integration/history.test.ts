@@ -11,8 +11,9 @@ import { parseMacKey } from "../../worker/log/mac.ts";
 import { publisherKeys, verifyBundleArtifact, type BundleSources } from "../../worker/policy/artifact.ts";
 import { openBundle, type CompiledBundle } from "../../worker/policy/bundle.ts";
 import { checkPrecompiled } from "../../worker/policy/compile.ts";
-import { deviceStub, publishedLogKeys } from "../audit-helpers.ts";
+import { configure, deviceStub, publishedLogKeys, runAlarms } from "../audit-helpers.ts";
 import { BASE_URL, action, activate, agent, defaultSources, fileAction, logOf, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
+import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, holdsStub, waitOn } from "../review-helpers.ts";
 
 // History-aware policy end to end (docs/history.md): the example bundle's three rules decided by
 // real devices, the device's own object keeping the features in its append transactions, the
@@ -297,6 +298,107 @@ describe("the playbook", () => {
     const { replay } = await replayed(device.deviceId, fetch);
     expect(replay.raised).toBe(2);
     expect(replay.skipped.device_quarantined).toBe(2);
+  });
+
+  describe("quarantine ends the device's review holds, as an admin's does", () => {
+    const heldAction = () => action("file.delete", [{ kind: "path", value: `/home/dev/workspace/.git/objects/${uniqueId("obj")}` }]);
+    async function held(device: WardenClient): Promise<string> {
+      const decided = await device.decide(heldAction());
+      expect(decided.body.decision).toBe("review");
+      return (decided.body.review as unknown as { id: string }).id;
+    }
+    const release = (fetch: Fetch, device: WardenClient) => call(fetch, "POST", `/v1/devices/${device.deviceId}/release`, { reason: "looked into it" }, admin);
+    const denials = async (device: WardenClient) => {
+      for (let i = 0; i < 10; i += 1) await device.decide(denied);
+    };
+
+    it("pending and approved-but-unreleased holds are cancelled; nothing approves them, and after the release nothing hands out a token", async () => {
+      const { fetch, digest } = await tenantWith({ findings: [{ rule: "probe-burst", action: "quarantine" }] });
+      const device = await readyDevice({ fetch });
+      const reviewer = await enrolledReviewer(fetch, uniqueId("rev"));
+      const approved = await held(device);
+      const pending = await held(device);
+      expect((await giveVerdict(fetch, reviewer, approved, "approve")).body.status).toBe("approved");
+
+      await denials(device);
+      expect((await call<{ status: string }>(fetch, "GET", `/v1/devices/${device.deviceId}`, undefined, admin)).body.status).toBe("quarantined");
+      // Ended right after the quarantine's commit, by the device's object.
+      await expect.poll(async () => [(await holdAsAdmin(fetch, approved)).status, (await holdAsAdmin(fetch, pending)).status], { timeout: 5000 }).toEqual(["cancelled", "cancelled"]);
+      expect(await holdAsAdmin(fetch, approved)).toMatchObject({ decision: "deny", released: false });
+      const late = await giveVerdict(fetch, reviewer, pending, "approve");
+      expect(late.status).toBe(409);
+      expect(late.body).toMatchObject({ code: "review_not_pending" });
+
+      expect((await release(fetch, device)).status).toBe(200);
+      await device.openSession();
+      for (const id of [approved, pending]) {
+        const read = await waitOn(device, id);
+        expect(read.body).toMatchObject({ status: "cancelled", decision: "deny" });
+        expect(read.body.token).toBeUndefined();
+      }
+      // In the device log like an admin's cancellation, naming the playbook and its finding.
+      const log = await logOf(device);
+      const finding = log.find((entry) => entry.type === "finding")!;
+      const cancelled = log.filter((entry) => entry.type === "review.cancelled");
+      expect(cancelled.map((entry) => [entry.data["review_id"], entry.data["previous"]])).toEqual([
+        [approved, "approved"],
+        [pending, "pending"],
+      ]);
+      for (const entry of cancelled) expect(entry.data).toMatchObject({ outcome: "deny", by: `playbook:${digest}`, reason: finding.data["finding_id"] });
+      const { report } = await replayed(device.deviceId, fetch);
+      expect(report.failure).toBeNull();
+    });
+
+    it("a decision held earlier in the batch that quarantines gets no hold: it denies device_quarantined", async () => {
+      const { fetch, tenant } = await tenantWith({ findings: [{ rule: "probe-burst", action: "quarantine" }] });
+      const device = await readyDevice({ fetch });
+      const batch = await device.decideBatch([heldAction(), ...Array.from({ length: 10 }, () => denied)]);
+      expect(batch.body.decisions[0]).toMatchObject({ decision: "deny", reason_code: "device_quarantined" });
+      expect(batch.body.decisions[0]!.review).toBeUndefined();
+      // Logged as the review it was decided; no hold was made for it.
+      expect((await logOf(device)).find((entry) => entry.type === "decision")?.data).toMatchObject({ decision: "review" });
+      expect((await holdsStub(tenant).pending(Date.now())).filter((hold) => hold.shown.record.requester.device === device.deviceId)).toEqual([]);
+    });
+
+    it("the holds object unreachable at the commit: the alarm ends the holds made by the quarantine, and none made after the release", async () => {
+      const clock = { now: Date.now() };
+      const { tenant, digest } = await tenantWith({ findings: [{ rule: "probe-burst", action: "quarantine" }] });
+      const fetch = workerFetch({ tenant, deps: { now: () => clock.now } });
+      const device = await readyDevice({ fetch, now: () => clock.now });
+      const reviewer = await enrolledReviewer(fetch, uniqueId("rev"));
+      const approved = await held(device);
+      expect((await giveVerdict(fetch, reviewer, approved, "approve")).body.status).toBe("approved");
+      const stub = deviceStub(device.deviceId, tenant);
+      await configure(stub, {
+        io: {
+          holds: () => {
+            throw new Error("holds unavailable");
+          },
+        },
+      });
+
+      clock.now += 1000;
+      await denials(device);
+      expect((await call<{ status: string }>(fetch, "GET", `/v1/devices/${device.deviceId}`, undefined, admin)).body.status).toBe("quarantined");
+      expect((await holdAsAdmin(fetch, approved)).status).toBe("approved");
+      // Owed, with the alarm set to come back for it.
+      expect(await runInDurableObject(stub, (_log: DeviceLog, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM hold_cancellations").one().n)).toBe(1);
+      expect(await runInDurableObject(stub, (_log: DeviceLog, state) => state.storage.getAlarm())).not.toBeNull();
+
+      // Released before the retry landed; a hold made after the release is not the quarantine's.
+      clock.now += 1000;
+      expect((await release(fetch, device)).status).toBe(200);
+      await device.openSession();
+      const after = await held(device);
+
+      await configure(stub, { io: { holds: undefined } });
+      await runAlarms(stub, 1);
+      expect(await holdAsAdmin(fetch, approved)).toMatchObject({ status: "cancelled", decision: "deny" });
+      expect((await holdAsAdmin(fetch, after)).status).toBe("pending");
+      expect((await waitOn(device, approved)).body.token).toBeUndefined();
+      expect(await runInDurableObject(stub, (_log: DeviceLog, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM hold_cancellations").one().n)).toBe(0);
+      expect((await logOf(device)).filter((entry) => entry.type === "review.cancelled").map((entry) => [entry.data["review_id"], entry.data["by"]])).toEqual([[approved, `playbook:${digest}`]]);
+    });
   });
 
   it("review_all: every later permit-worthy action is held at the named tier until an admin releases the device", async () => {

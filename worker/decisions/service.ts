@@ -509,7 +509,7 @@ async function logAndAnswer(
     return unlogged("the device's consents kept changing");
   }
   for (const item of pending) item.afterCommit?.();
-  const { logs, rewrites, hold, user } = outcome;
+  const { logs, rewrites, hold, user, endsQuarantined } = outcome;
   return Promise.all(
     pending.map(async (decided, index) => {
       const log = logs[index] ?? null;
@@ -524,6 +524,12 @@ async function logAndAnswer(
         item = { ...rest, verdict, review: { ladder: reviewLadder(decided.reviewable.bundle, verdict.tier as string), tokenTtl: decided.reviewable.tokenTtl } };
       }
       if (item.verdict.decision !== "review" || !item.review) return answerOf(item, log);
+      // Logged for review before a playbook quarantined the device later in this batch: the quarantine ends the
+      // device's holds after its commit, and may already have, so no hold is made for it to miss; it denies.
+      if (endsQuarantined) {
+        const { token: _discarded, ...rest } = item;
+        return answerOf({ ...rest, verdict: failClosed("device_quarantined", item.verdict) }, log);
+      }
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
       const loggedContext = logged[index]?.["context"] ?? null;
       const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, loggedContext, requesterUser: user, ...item.review }, now);

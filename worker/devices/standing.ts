@@ -19,7 +19,8 @@ export interface StandingOrder {
 /**
  * Quarantines a device: every later decision denies (`device_quarantined`) until it is released,
  * and its holds end — pending ones, and approved ones whose token was not yet handed out, so no
- * approval given before the quarantine releases an action after it.
+ * approval given before the quarantine releases an action after it. A playbook's quarantine has
+ * the same effect, carried out by the device's object after its commit (`DeviceLog.deliverOwed`).
  */
 export async function quarantineDevice(ctx: ServiceContext, deviceId: string, order: StandingOrder): Promise<{ changed: boolean; log: AppendedEntry; cancelled_holds: string[] }> {
   const now = ctx.deps.now();
