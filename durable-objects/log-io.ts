@@ -4,6 +4,7 @@ import { parseStrictJson } from "../worker/json/strict.ts";
 import type { JsonValue } from "../worker/log/canonical.ts";
 import { parseWitnessConfig, type WitnessConfig } from "../worker/log/witness.ts";
 import type { EventsIo } from "./event-outbox.ts";
+import { retentionFor, tenantHoldKey, type Retention } from "../worker/privacy/retention.ts";
 
 /**
  * What a device log asks of its tenant's `ReviewHolds` (named here, not imported: the holds'
@@ -13,7 +14,6 @@ export interface DeviceHolds {
   /** `ReviewHolds.cancelForDevice`. */
   cancelForDevice(args: { device: string; reason: string; by: string; now: number; upTo?: number }): Promise<unknown>;
 }
-import { retentionFor, tenantHoldKey, type Retention } from "../worker/privacy/retention.ts";
 
 /**
  * What a device log's audit side (durable-objects/log-signing.ts, log-archive.ts, log-audit.ts)
