@@ -423,3 +423,65 @@ describe("warden audit verify fails when it cannot check the HMACs it was asked 
     expect(keyless).toMatchObject({ code: "hmac_key_unknown", seq: 22 });
   });
 });
+
+describe("an incremental export, from the entry after a checkpoint (keep the last checkpoint, export from the next entry)", () => {
+  let lines: string[];
+  let header: { origin: string; checkpoint: string };
+
+  beforeAll(async () => {
+    const { id } = await archivedDevice();
+    // The export's checkpoint is at 26, the size just before the range: nothing in the range reaches it.
+    lines = await exportLines(id, "?from=27");
+    header = JSON.parse(lines[0]!) as { origin: string; checkpoint: string };
+  });
+
+  /** A checkpoint at 26 signed by the log's own key, its root or head replaced. */
+  async function signedAt26(change: { root?: string; head?: string }): Promise<string> {
+    const genuine = parseCheckpointText(parseNote(header.checkpoint).text);
+    expect(genuine.size).toBe(26);
+    return signNote(checkpointText({ ...genuine, ...change }), [noteSignerFor(await importLogSigningKey(env.LOG_SIGNING_KEY), header.origin)]);
+  }
+
+  it("verifies, its checkpoint at from - 1 compared (root with the header's tree, head with entry 27's prev), and against that checkpoint held", async () => {
+    const report = await verifyExport(lines, await verifierOptions());
+    expect(report.failure).toBeNull();
+    expect(report).toMatchObject({ ok: true, entries: 4, range: { from: 27, to: 30 } });
+    expect(report.checkpoint).toMatchObject({ size: 26, compared: true });
+    expect(report.warnings.join("\n")).not.toMatch(/outside the exported range/);
+
+    const held = await verifyExport(lines, await verifierOptions({ held: header.checkpoint }));
+    expect(held.failure).toBeNull();
+    expect(held.held).toMatchObject({ size: 26, compared: true });
+  });
+
+  it("a held checkpoint at from - 1 whose head is not entry 27's prev is a fork", async () => {
+    const failure = (await verifyExport(lines, await verifierOptions({ held: await signedAt26({ head: "cd".repeat(32) }) }))).failure;
+    expect(failure).toMatchObject({ code: "held_checkpoint_mismatch", seq: 26 });
+  });
+
+  it("a held checkpoint at from - 1 whose root is not the header's tree is a fork", async () => {
+    const failure = (await verifyExport(lines, await verifierOptions({ held: await signedAt26({ root: "ab".repeat(32) }) }))).failure;
+    expect(failure).toMatchObject({ code: "held_checkpoint_mismatch", seq: 26 });
+  });
+
+  it("an export's checkpoint at from - 1 naming another head does not match", async () => {
+    const forged = [JSON.stringify({ ...header, checkpoint: await signedAt26({ head: "cd".repeat(32) }) }), ...lines.slice(1)];
+    const failure = (await verifyExport(forged, await verifierOptions())).failure;
+    expect(failure).toMatchObject({ code: "checkpoint_mismatch", seq: 26 });
+  });
+
+  it("a first entry relinked to another predecessor does not match the checkpoint at from - 1", async () => {
+    // Entry 27 re-hashed over another prev, 28 relinked to it: the chain inside the export holds, only the checkpoint can tell.
+    const moved = rewrite(lines, 27, (entry) => {
+      const body = { ...entry, prev: "ef".repeat(32) };
+      return { ...body, hash: entryHash(body) };
+    });
+    const first = JSON.parse(moved[entryIndex(moved, 27)]!) as LogEntry;
+    const relinked = rewrite(moved, 28, (entry) => {
+      const body = { ...entry, prev: first.hash };
+      return { ...body, hash: entryHash(body) };
+    });
+    const failure = (await verifyExport(relinked, await verifierOptions())).failure;
+    expect(failure).toMatchObject({ code: "checkpoint_mismatch", seq: 26 });
+  });
+});

@@ -109,7 +109,10 @@ export interface CheckpointReport {
   size: number;
   time: string;
   key: string;
-  /** Whether its root and head were compared with the export (false when its size is outside the range). */
+  /**
+   * Whether its root and head were compared with the export (false when its size is outside
+   * from - 1..to). At from - 1 the root is the header's tree and the head the first entry's prev.
+   */
   compared: boolean;
 }
 
@@ -403,6 +406,7 @@ export class ExportVerifier {
     if (this.lastHash !== null && entry.prev !== this.lastHash) {
       throw new AuditFailure("chain_broken", entry.seq, `seq ${entry.seq} does not link to seq ${entry.seq - 1}: an earlier entry was rewritten or replaced`);
     }
+    if (this.lastHash === null) this.compareStartHead(entry.prev);
     this.firstPrev ??= entry.prev;
     this.checkKey(entry);
     await this.checkRotation(entry);
@@ -573,7 +577,10 @@ export class ExportVerifier {
         throw new AuditFailure("segment_mismatch", size, `segment ${manifest.first}-${manifest.last}: its manifest's Merkle tree is not the log's`);
       }
     }
-    const head = this.lastHash ?? GENESIS_PREV;
+    // Null only before the first entry of an export from > 1: the hash of entry from - 1 is not in
+    // the export, so a checkpoint at that size has its root compared now and its head compared
+    // with the first entry's prev when it arrives (compareStartHead).
+    const head = this.lastHash;
     for (const [checkpoint, what] of [
       [this.exportCheckpoint, "the export's checkpoint"],
       [this.heldCheckpoint, "the held checkpoint"],
@@ -587,24 +594,45 @@ export class ExportVerifier {
         );
       }
     }
+    const root = tree.root().toString("hex");
     const exportCheckpoint = this.exportCheckpoint;
     if (exportCheckpoint && exportCheckpoint.size === size && this.report.checkpoint) {
-      if (tree.root().toString("hex") !== exportCheckpoint.root || (size > 0 && head !== exportCheckpoint.head)) {
-        throw new AuditFailure("checkpoint_mismatch", size, `the entries up to seq ${size} do not match the export's signed checkpoint (root or head differs)`);
-      }
+      if (root !== exportCheckpoint.root || (size > 0 && head !== null && head !== exportCheckpoint.head)) throw this.checkpointMismatch("export", size);
+      if (head !== null) this.report.checkpoint.compared = true;
+    }
+    const held = this.heldCheckpoint;
+    if (held && held.size === size && this.report.held) {
+      if (root !== held.root || (size > 0 && head !== null && head !== held.head)) throw this.checkpointMismatch("held", size);
+      if (head !== null) this.report.held.compared = true;
+    }
+  }
+
+  /**
+   * A checkpoint at from - 1 names the hash of the entry before the export: the first entry's
+   * prev must be it (its root was compared with the header's tree already). The manifest's
+   * heads.start is then held to the same prev.
+   */
+  private compareStartHead(prev: string): void {
+    const size = this.opened.from - 1;
+    const exportCheckpoint = this.exportCheckpoint;
+    if (exportCheckpoint && exportCheckpoint.size === size && this.report.checkpoint) {
+      if (prev !== exportCheckpoint.head) throw this.checkpointMismatch("export", size);
       this.report.checkpoint.compared = true;
     }
     const held = this.heldCheckpoint;
     if (held && held.size === size && this.report.held) {
-      if (tree.root().toString("hex") !== held.root || (size > 0 && head !== held.head)) {
-        throw new AuditFailure(
-          "held_checkpoint_mismatch",
-          size,
-          `the export is inconsistent with the checkpoint you hold at size ${size}: the log was rewritten after that checkpoint was signed (fork)`,
-        );
-      }
+      if (prev !== held.head) throw this.checkpointMismatch("held", size);
       this.report.held.compared = true;
     }
+  }
+
+  private checkpointMismatch(which: "export" | "held", size: number): AuditFailure {
+    if (which === "export") return new AuditFailure("checkpoint_mismatch", size, `the entries up to seq ${size} do not match the export's signed checkpoint (root or head differs)`);
+    return new AuditFailure(
+      "held_checkpoint_mismatch",
+      size,
+      `the export is inconsistent with the checkpoint you hold at size ${size}: the log was rewritten after that checkpoint was signed (fork)`,
+    );
   }
 
   private async onManifest(value: Record<string, unknown>): Promise<void> {
