@@ -458,6 +458,13 @@ export class ExportVerifier {
     if (typeof from !== "string" || typeof to !== "string" || typeof statement !== "string") throw fail("is malformed");
     if (to !== entry.key) throw fail(`names ${to} but the entry names ${String(entry.key)}`);
     if (this.lastKey !== null && from !== this.lastKey) throw fail(`retires ${from}, but the log named ${this.lastKey}`);
+    await this.checkRotationStatement(statement, from, to, "the entry", fail);
+    this.lastKey = to;
+    this.report.rotations += 1;
+  }
+
+  /** A rotation statement of this log from `from` to `to`, signed by both keys, each trusted. */
+  private async checkRotationStatement(statement: string, from: string, to: string, what: string, fail: (why: string) => AuditFailure): Promise<void> {
     const oldKey = this.trusted.get(from);
     const newKey = this.trusted.get(to);
     if (!oldKey || !newKey) throw fail("involves a key that is not among the trusted keys");
@@ -465,15 +472,13 @@ export class ExportVerifier {
     try {
       const parsed = parseNote(statement);
       const rotation = parseRotationText(parsed.text);
-      if (rotation.origin !== origin || rotation.from !== from || rotation.to !== to) throw fail("statement does not match the entry");
+      if (rotation.origin !== origin || rotation.from !== from || rotation.to !== to) throw fail(`statement does not match ${what}`);
       const signers = await verifyNote(parsed, [noteVerifierFor(oldKey, origin), noteVerifierFor(newKey, origin)]);
       if (signers.length !== 2) throw fail("is not signed by both the old and the new key");
     } catch (error) {
       if (error instanceof AuditFailure) throw error;
       throw fail(`statement does not verify (${(error as Error).message})`);
     }
-    this.lastKey = to;
-    this.report.rotations += 1;
   }
 
   private checkMac(entry: LogEntry): void {
