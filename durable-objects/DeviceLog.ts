@@ -5,7 +5,7 @@ import type { AppendedEntry, DeviceCall, DeviceRecord, SingleUse, StandingChange
 import type { Outcome as GenericOutcome } from "../worker/errors.ts";
 import { WardenError } from "../worker/errors.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
-import { PACKAGE_EVIDENCE_KINDS, packageEvidenceKindOf, type ExportManifest, type ExportSlice, type PackageEvidenceKind } from "../worker/log/export.ts";
+import { PACKAGE_EVIDENCE_KINDS, packageEvidenceKindOf, type ExportManifestBody, type ExportSlice, type PackageEvidenceKind } from "../worker/log/export.ts";
 import { inclusionProof, type Frontier } from "../worker/log/merkle.ts";
 import { LogAudit } from "./log-audit.ts";
 import type { LegalHold } from "./log-retention.ts";
@@ -625,8 +625,8 @@ export class DeviceLog extends DurableObject<Env> {
     return this.audit.archive.exportSlice(cursor, limit);
   }
 
-  /** Signs an export manifest with the log's current key. */
-  signExportManifest(manifest: Omit<ExportManifest, "key" | "format" | "origin">): Promise<string> {
+  /** Signs an export manifest with the log's current key, carrying the rotations after its range that lead to it. */
+  signExportManifest(manifest: ExportManifestBody): Promise<string> {
     return this.audit.signing.signExportManifest(manifest);
   }
 

@@ -3,7 +3,7 @@ import { parseStrictJson } from "../worker/json/strict.ts";
 import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
 import { checkpointText, logOrigin, parseCheckpointText, type StoredCheckpoint } from "../worker/log/checkpoint.ts";
-import { EXPORT_FORMAT, type ExportManifest } from "../worker/log/export.ts";
+import { EXPORT_FORMAT, type ExportManifest, type ExportManifestBody, type ExportRotation } from "../worker/log/export.ts";
 import { importLogSigningKey, logKeyIdOf, noteSignerFor, type LogKey } from "../worker/log/keys.ts";
 import { GENESIS_MAC, entryMac, parseMacKey } from "../worker/log/mac.ts";
 import { EMPTY_FRONTIER, extendFrontier, frontierRoot, type Frontier } from "../worker/log/merkle.ts";
@@ -291,12 +291,40 @@ export class LogSigning {
     });
   }
 
-  /** Signs an export's manifest with the key the log names now (the object, not the route, holds log keys). */
-  async signExportManifest(manifest: Omit<ExportManifest, "key" | "format" | "origin">): Promise<string> {
-    const key = await this.namedKey();
-    const origin = this.origin();
-    const full: ExportManifest = { format: EXPORT_FORMAT, origin, ...manifest, key: key.kid };
-    return signNote(`${canonicalJson(full as unknown as JsonValue)}\n`, [noteSignerFor(key, origin)]);
+  /**
+   * Signs an export's manifest with the key the log names now (the object, not the route, holds
+   * log keys): the manifest is the log's statement, as it is now, about the range. When the range
+   * ends before a rotation, the key entry `to` names is not the signer, so the manifest carries
+   * the statement of every rotation after `to` (each signed by the key it retires and the one it
+   * names): a verifier follows them from the key it saw last to the signer. Locked, so no rotation
+   * lands between reading the key and reading the rotations.
+   */
+  signExportManifest(manifest: ExportManifestBody): Promise<string> {
+    return this.locked(async () => {
+      const key = await this.namedKey();
+      const origin = this.origin();
+      const rotations = await this.rotationsAfter(manifest.range.to);
+      const full: ExportManifest = { format: EXPORT_FORMAT, origin, ...manifest, rotations, key: key.kid };
+      return signNote(`${canonicalJson(full as unknown as JsonValue)}\n`, [noteSignerFor(key, origin)]);
+    });
+  }
+
+  /** The rotations whose entry comes after `seq`, oldest first, from their entries (here or archived). */
+  private async rotationsAfter(seq: number): Promise<ExportRotation[]> {
+    const rows = this.log.sql.exec<{ kid: string; first_seq: number }>("SELECT kid, first_seq FROM log_keys ORDER BY first_seq").toArray();
+    const rotations: ExportRotation[] = [];
+    // The first key was named by the first entry after it was configured; every later one by its rotation entry.
+    for (const row of rows.slice(1)) {
+      if (row.first_seq <= seq) continue;
+      const text = await this.tree.entryText(row.first_seq);
+      const entry = text === null ? null : (JSON.parse(text) as LogEntry);
+      const statement = entry?.data["statement"];
+      if (entry?.type !== "log.key_rotated" || entry.data["to"] !== row.kid || typeof statement !== "string") {
+        throw new WardenError("storage_error", `entry ${row.first_seq}, where key ${row.kid} took over, is not its rotation`);
+      }
+      rotations.push({ seq: row.first_seq, statement });
+    }
+    return rotations;
   }
 }
 

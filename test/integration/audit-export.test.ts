@@ -11,6 +11,8 @@ import { parseNote, signNote } from "../../worker/log/note.ts";
 import { appendMany, auditorGet, configure, freshLogSigningKey, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
 import { activate, fileAction, readyDevice } from "../helpers.ts";
 import { exportRecords } from "../../worker/log/export-stream.ts";
+import type { ExportManifest, ExportRotation } from "../../worker/log/export.ts";
+import { rotationText } from "../../worker/log/rotation.ts";
 
 type Stub = DurableObjectStub<DeviceLog>;
 
@@ -483,5 +485,102 @@ describe("an incremental export, from the entry after a checkpoint (keep the las
     });
     const failure = (await verifyExport(relinked, await verifierOptions())).failure;
     expect(failure).toMatchObject({ code: "checkpoint_mismatch", seq: 26 });
+  });
+});
+
+describe("an export of a range that ends before a log key rotation", () => {
+  let id: string;
+  let keyA: string;
+  let keyB: string;
+  let keyC: string;
+  let sourceC: string;
+
+  /** The manifest of an export. */
+  function manifestOf(lines: string[]): ExportManifest {
+    return JSON.parse(parseNote((JSON.parse(lines.at(-1)!) as { note: string }).note).text) as ExportManifest;
+  }
+  /** The export with its manifest replaced by `manifest` signed by `signer`. */
+  async function resigned(lines: string[], manifest: ExportManifest, signer: Awaited<ReturnType<typeof importLogSigningKey>>): Promise<string[]> {
+    const note = await signNote(`${canonicalJson(manifest as unknown as JsonValue)}\n`, [noteSignerFor(signer, manifest.origin)]);
+    return [...lines.slice(0, -1), JSON.stringify({ kind: "manifest", note })];
+  }
+
+  beforeAll(async () => {
+    // Segments 1-10 and 11-20, a checkpoint at 26, 27-30 unsigned; then A → B at 32 and B → C at 35.
+    const device = await archivedDevice();
+    id = device.id;
+    const sourceB = await freshLogSigningKey();
+    sourceC = await freshLogSigningKey();
+    keyA = (await importLogSigningKey(env.LOG_SIGNING_KEY)).kid;
+    keyB = (await importLogSigningKey(sourceB)).kid;
+    keyC = (await importLogSigningKey(sourceC)).kid;
+    await configure(device.stub, { io: { keys: () => ({ current: sourceB, previous: env.LOG_SIGNING_KEY }) } });
+    await appendMany(device.stub, 1);
+    await alarm(device.stub);
+    await appendMany(device.stub, 2);
+    // Key A is no longer configured after the second rotation: the log can no longer sign with it.
+    await configure(device.stub, { io: { keys: () => ({ current: sourceC, previous: sourceB }) } });
+    await alarm(device.stub);
+    await appendMany(device.stub, 1);
+    await configure(device.stub, { io: { keys: () => ({ current: sourceC, previous: undefined }) } });
+    const rotations = (await exportLines(id)).filter((line) => line.includes('"log.key_rotated"')).map((line) => JSON.parse(line) as LogEntry);
+    expect(rotations.map((entry) => [entry.seq, entry.data["from"], entry.data["to"]])).toEqual([
+      [32, keyA, keyB],
+      [35, keyB, keyC],
+    ]);
+  });
+
+  it.each([
+    ["archived, before both rotations", "?from=1&to=20", 2],
+    ["live, before both rotations", "?from=22&to=30", 2],
+    ["up to the entry before the first rotation", "?from=27&to=31", 2],
+    ["between the two rotations", "?from=30&to=33", 1],
+    ["ending at the last rotation", "?from=30&to=35", 0],
+  ])("verifies a range %s: the manifest, signed by the key the log names now, carries the rotations after it", async (_name, query, carried) => {
+    const lines = await exportLines(id, query);
+    const report = await verifyExport(lines, await verifierOptions());
+    expect(report.failure).toBeNull();
+    expect(report).toMatchObject({ ok: true, manifestKey: keyC, manifestRotations: carried });
+    expect(manifestOf(lines).rotations.map((rotation) => rotation.seq)).toEqual([32, 35].slice(2 - carried));
+  });
+
+  it("a manifest re-signed by a trusted key the log's rotations do not lead to fails, however its rotations are changed", async () => {
+    const lines = await exportLines(id, "?from=1&to=20");
+    const attacker = await importLogSigningKey(await freshLogSigningKey());
+    // The attacker's key is trusted (say it was written into the archive's log-keys/ prefix).
+    const withAttacker = async () => ({ ...(await verifierOptions()), keys: [...(await publishedLogKeys()).keys, attacker] });
+    const genuine = manifestOf(lines);
+
+    const kept = await resigned(lines, { ...genuine, key: attacker.kid }, attacker);
+    expect((await verifyExport(kept, await withAttacker())).failure).toMatchObject({ code: "manifest_mismatch" });
+    expect((await verifyExport(kept, await withAttacker())).failure!.message).toMatch(new RegExp(`signed by ${attacker.kid}, but the log names ${keyC} after the 2 rotation`));
+
+    const dropped = await resigned(lines, { ...genuine, rotations: [], key: attacker.kid }, attacker);
+    expect((await verifyExport(dropped, await withAttacker())).failure).toMatchObject({ code: "manifest_mismatch" });
+    expect((await verifyExport(dropped, await withAttacker())).failure!.message).toMatch(new RegExp(`signed by ${attacker.kid}, but the log names ${keyA}$`));
+
+    // A rotation C → attacker signed by the attacker alone does not link it.
+    const statement = await signNote(rotationText({ origin: genuine.origin, from: keyC, to: attacker.kid, time: new Date().toISOString() }), [noteSignerFor(attacker, genuine.origin)]);
+    const extended = await resigned(lines, { ...genuine, rotations: [...genuine.rotations, { seq: 36, statement }], key: attacker.kid }, attacker);
+    expect((await verifyExport(extended, await withAttacker())).failure).toMatchObject({ code: "rotation_invalid", seq: 36 });
+  });
+
+  it("the genuine manifest with its rotations removed, reordered or placed inside the range fails", async () => {
+    const lines = await exportLines(id, "?from=1&to=20");
+    const genuine = manifestOf(lines);
+    const [first, second] = genuine.rotations as [ExportRotation, ExportRotation];
+    const options = await verifierOptions();
+    // Only the log's keys could re-sign these; the test signs with C, the key the log names now.
+    const keyNow = await importLogSigningKey(sourceC);
+    const cases: [ExportRotation[], string, number | null][] = [
+      [[], "manifest_mismatch", null],
+      [[second], "rotation_invalid", 35],
+      [[second, first], "rotation_invalid", 35],
+      [[{ ...first, seq: 20 }, second], "rotation_invalid", 20],
+    ];
+    for (const [rotations, code, seq] of cases) {
+      const failure = (await verifyExport(await resigned(lines, { ...genuine, rotations }, keyNow), options)).failure;
+      expect(failure).toMatchObject({ code, seq });
+    }
   });
 });

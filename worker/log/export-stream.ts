@@ -2,7 +2,7 @@ import { fromHex } from "../encoding.ts";
 import { WardenError } from "../errors.ts";
 import { parseStrictJson } from "../json/strict.ts";
 import type { LogEntry } from "./chain.ts";
-import { EXPORT_FORMAT, manifestHash, type ExportManifest, type ExportRecord, type ExportSlice } from "./export.ts";
+import { EXPORT_FORMAT, manifestHash, type ExportManifest, type ExportManifestBody, type ExportRecord, type ExportSlice } from "./export.ts";
 import { MerkleAccumulator, type Frontier } from "./merkle.ts";
 
 /** Entries read from the Durable Object per call when an export streams the unarchived tail. */
@@ -12,7 +12,7 @@ const TAIL_PAGE = 500;
 export interface ExportSource {
   exportTree(size: number): Promise<Frontier | null>;
   exportSlice(cursor: number, limit: number): Promise<ExportSlice>;
-  signExportManifest(manifest: Omit<ExportManifest, "key" | "format" | "origin">): Promise<string>;
+  signExportManifest(manifest: ExportManifestBody): Promise<string>;
 }
 
 export interface ExportParams {

@@ -128,6 +128,8 @@ export interface VerifyReport {
   checkpoint: CheckpointReport | null;
   held: CheckpointReport | null;
   manifestKey: string | null;
+  /** Rotations after the range, carried by the manifest, that lead from the key entry `to` names to the manifest's signer. */
+  manifestRotations: number;
   /** Witnesses whose cosignatures of the export's checkpoint verified. */
   witnesses: string[];
   warnings: string[];
@@ -218,6 +220,7 @@ export class ExportVerifier {
     checkpoint: null,
     held: null,
     manifestKey: null,
+    manifestRotations: 0,
     witnesses: [],
     warnings: [],
     failure: null,
@@ -481,6 +484,43 @@ export class ExportVerifier {
     }
   }
 
+  /**
+   * The key that signs the manifest must be the one the log named at `to`, or be reached from it
+   * by the rotations after `to` the manifest carries, each signed by the key it retires and the
+   * one it names: a key merely published (trusted) signs no manifest unless the log's keys lead to it.
+   */
+  private async checkManifestKey(manifest: ExportManifest, signer: string): Promise<void> {
+    const header = this.opened;
+    const rotations: unknown = manifest.rotations ?? [];
+    if (!Array.isArray(rotations)) throw new AuditFailure("manifest_invalid", null, "the export manifest's rotations are not a list");
+    let key = this.lastKey;
+    let after = header.to;
+    for (const item of rotations as unknown[]) {
+      if (!isRecord(item) || typeof item["seq"] !== "number" || !Number.isSafeInteger(item["seq"]) || typeof item["statement"] !== "string") {
+        throw new AuditFailure("manifest_invalid", null, "the export manifest lists a rotation that is not {seq, statement}");
+      }
+      const seq = item["seq"];
+      const statement = item["statement"];
+      const fail = (why: string) => new AuditFailure("rotation_invalid", seq, `the manifest's key rotation at seq ${seq} ${why}`);
+      if (seq <= after) throw fail(`is not after ${after === header.to ? `the range (to ${header.to})` : `the rotation before it (seq ${after})`}`);
+      let rotation;
+      try {
+        rotation = parseRotationText(parseNote(statement).text);
+      } catch (error) {
+        throw fail(`statement does not verify (${(error as Error).message})`);
+      }
+      if (key !== null && rotation.from !== key) throw fail(`retires ${rotation.from}, but the log named ${key}`);
+      await this.checkRotationStatement(statement, rotation.from, rotation.to, "this log", fail);
+      key = rotation.to;
+      after = seq;
+    }
+    this.report.manifestRotations = rotations.length;
+    if (key !== null && signer !== key) {
+      const how = rotations.length === 0 ? "" : ` after the ${rotations.length} rotation(s) the manifest carries`;
+      throw new AuditFailure("manifest_mismatch", null, `the signed manifest disagrees with the export: it is signed by ${signer}, but the log names ${key}${how}`);
+    }
+  }
+
   private checkMac(entry: LogEntry): void {
     // Asked to check HMACs (--hmac-key), an entry that cannot be checked fails: stripping every mac must not verify.
     const asked = this.macKeys.size > 0;
@@ -673,7 +713,7 @@ export class ExportVerifier {
     if (manifest.checkpoint !== header.checkpoint) throw mismatch("the checkpoint differs from the header's");
     if (canonical(manifest.segments) !== canonical(this.segmentsSeen)) throw mismatch("the segments differ from the ones in the export");
     if (manifest.key !== signer.id) throw mismatch(`it says key ${manifest.key} signed it, but ${signer.id} did`);
-    if (this.lastKey !== null && signer.id !== this.lastKey) throw mismatch(`it is signed by ${signer.id}, but the log names ${this.lastKey}`);
+    await this.checkManifestKey(manifest, signer.id);
     const checkpoint = this.exportCheckpoint;
     if (checkpoint && !this.report.checkpoint?.compared) {
       if (checkpoint.size > manifest.heads.head.seq) throw mismatch(`its checkpoint (size ${checkpoint.size}) is beyond the log's head ${manifest.heads.head.seq}`);

@@ -79,10 +79,25 @@ export interface ExportManifest {
   segments: { first: number; last: number; manifest: string }[];
   /** The latest checkpoint the log had signed when the export began (a signed note), or null. */
   checkpoint: string | null;
-  /** Thumbprint of the key that signed this manifest. */
+  /**
+   * The statements of the log's key rotations after entry `to` (each `{seq, statement}`: the
+   * rotation entry's seq and its statement, signed by the retiring and the new key), oldest
+   * first: they lead from the key entry `to` names to `key`. Empty when that key signs.
+   */
+  rotations: ExportRotation[];
+  /** Thumbprint of the key that signed this manifest: the key the log names when it signs. */
   key: string;
   generated_at: string;
 }
+
+/** A key rotation after an export's range, as its manifest carries it. */
+export interface ExportRotation {
+  seq: number;
+  statement: string;
+}
+
+/** What the export stream gives the log to sign; the log adds its origin, the key and the rotations that lead to it. */
+export type ExportManifestBody = Omit<ExportManifest, "format" | "origin" | "rotations" | "key">;
 
 /** Records of an export file besides the entries themselves (which are lines without `kind`). */
 /** The first line of an export. */
