@@ -150,7 +150,8 @@ function describe(report: VerifyReport): string[] {
     lines.push(`  ok  consistent with your checkpoint of size ${size}${compared ? "" : " (outside the range: only checked not to be newer)"}`);
   }
   if (report.witnesses.length > 0) lines.push(`  ok  checkpoint cosigned by ${report.witnesses.join(", ")}`);
-  lines.push(`  ok  export manifest signed by ${report.manifestKey}`);
+  const linked = report.manifestRotations > 0 ? `, reached from the key seq ${report.range?.to} names by ${report.manifestRotations} later rotation(s) signed by old and new key` : "";
+  lines.push(`  ok  export manifest signed by ${report.manifestKey}${linked}`);
   for (const warning of report.warnings) lines.push(`  !!  ${warning}`);
   return lines;
 }
