@@ -238,6 +238,49 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     expect(["collateral_expired", "crl_expired"]).toContain(stale.body.evidence_code);
   });
 
+  it("TDX: a revoked platform cannot replay older genuine collateral: the cached revoking CRL is used, a refusal stays a refusal, and the cache is not rolled back", async () => {
+    const DAY = 86_400_000;
+    const gen = await tdxHierarchy("revoked");
+    const t = await tenant(GEN_TIME, { tdxTrust: async () => gen.trust });
+    const revokedPck = await gen.platform("7a01");
+    const honestPck = await gen.platform("7a02");
+    // Genuine collateral from before the revocation (its PCK CRL still inside its 30 days) and today's, whose PCK CRL lists 7a01.
+    const before = await gen.collateral({ issued: GEN_TIME - 20 * DAY, pckCrlThisUpdate: GEN_TIME - 20 * DAY });
+    const current = await gen.collateral({ pckCrlThisUpdate: GEN_TIME - DAY, revoked: ["7a01"] });
+    const olderEvaluation = await gen.collateral({ issued: GEN_TIME - 20 * DAY, pckCrlThisUpdate: GEN_TIME - 20 * DAY, evaluationNumberDelta: -1 });
+
+    // Another platform of the FMSPC sends today's collateral: verified and cached.
+    const honest = await device(t);
+    const first = await present(honest, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(honest, nonce), honestPck)), collateral: current }));
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const tag = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", gen.rootSpki as Uint8Array<ArrayBuffer>))).slice(0, 16);
+    const key = (await collateralKeys()).find((k) => k.startsWith(`attestation-collateral/${tag}/`))!;
+    const cachedCrl = async () => (JSON.parse(await (await env.BUNDLES.get(key))!.text()) as Record<string, string>)["pck_crl"];
+    expect(await cachedCrl()).toBe(current["pck_crl"]);
+
+    const victim = await device(t);
+    const attempt = (collateral?: Record<string, string>) =>
+      present(victim, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(victim, nonce), revokedPck)), ...(collateral ? { collateral } : {}) }));
+    for (const [what, collateral] of [
+      ["the cache", undefined],
+      ["today's collateral", current],
+      ["older collateral of the same TCB evaluation", before],
+      ["older collateral of an earlier TCB evaluation", olderEvaluation],
+    ] as const) {
+      const refused = await attempt(collateral);
+      expect(refused.status, `${what}: ${JSON.stringify(refused.body)}`).toBe(401);
+      expect(refused.body, what).toMatchObject({ code: "evidence_rejected", evidence_code: "certificate_revoked" });
+    }
+    // The cache still holds the revoking CRL: the revoked platform gets nothing by sending nothing afterwards.
+    expect(await cachedCrl()).toBe(current["pck_crl"]);
+    expect((await attempt()).body).toMatchObject({ evidence_code: "certificate_revoked" });
+
+    // The honest platform replaying the older collateral is still appraised, with the cached CRL, and does not roll the cache back either.
+    const replayed = await present(honest, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(honest, nonce), honestPck)), collateral: before }));
+    expect(replayed.status, JSON.stringify(replayed.body)).toBe(201);
+    expect(await cachedCrl()).toBe(current["pck_crl"]);
+  });
+
   it.each([
     ["tdx", () => ({ type: "tdx" as const, quote: b64(t1Quote()), collateral: t1Collateral() })],
     ["sev-snp", () => ({ type: "sev-snp" as const, report: b64(snp.s2.report), certs: { endorsement_key: b64(snp.s2.vcek) } })],
@@ -508,12 +551,23 @@ async function resignSnp(base: Uint8Array, key: CryptoKeyPair, reportData: Uint8
   return r;
 }
 
+interface CollateralOptions {
+  evaluationNumberDelta?: number;
+  /** TCB Info and QE Identity issueDate (default a day before GEN_TIME). */
+  issued?: number;
+  /** The PCK CRL's thisUpdate (default a day before GEN_TIME; valid 30 days from it) and the serials it lists. */
+  pckCrlThisUpdate?: number;
+  revoked?: string[];
+}
+
 /** An Intel-like root, PCK Platform CA, PCK leaf (t1's SGX extension) and TCB signer; quotes and dcap-qvl collateral re-signed from t1. */
 async function tdxHierarchy(label = "gen"): Promise<{
   trust: TdxTrust;
   rootSpki: Uint8Array;
-  quote: (reportData: Uint8Array) => Promise<Uint8Array>;
-  collateral: (o?: { evaluationNumberDelta?: number }) => Promise<Record<string, string>>;
+  quote: (reportData: Uint8Array, platform?: Issued) => Promise<Uint8Array>;
+  collateral: (o?: CollateralOptions) => Promise<Record<string, string>>;
+  /** Another platform of the same FMSPC: a PCK leaf of the same Platform CA with this serial. */
+  platform: (serial: string) => Promise<Issued>;
 }> {
   const real = parseTdxQuote(t1Quote());
   const [realLeaf, realPlatform, realRoot] = parseCertificatesPem(new TextDecoder().decode(real.pckChain).replace(/\0+$/, ""));
@@ -521,28 +575,31 @@ async function tdxHierarchy(label = "gen"): Promise<{
   const sgxExt = realLeaf!.extensions.get(SGX_EXTENSIONS_OID)!.value.slice();
   const root = await issue({ name: name(realRoot), keyLabel: `${label} intel root`, ca: { ca: true, pathLen: 1 }, keyUsage: CA_USAGE });
   const platformCa = await issue({ name: name(realPlatform), issuer: root, keyLabel: `${label} platform ca`, ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-  const pck: Issued = await issue({
-    name: name(realLeaf),
-    issuer: platformCa,
-    keyLabel: `${label} pck`,
-    ca: { ca: false },
-    keyUsage: LEAF_USAGE | x509.KeyUsageFlags.nonRepudiation,
-    extensions: [new x509.Extension(SGX_EXTENSIONS_OID, false, sgxExt)],
-  });
+  const platform = (serial?: string): Promise<Issued> =>
+    issue({
+      name: name(realLeaf),
+      issuer: platformCa,
+      keyLabel: `${label} pck${serial ? ` ${serial}` : ""}`,
+      ...(serial ? { serial } : {}),
+      ca: { ca: false },
+      keyUsage: LEAF_USAGE | x509.KeyUsageFlags.nonRepudiation,
+      extensions: [new x509.Extension(SGX_EXTENSIONS_OID, false, sgxExt)],
+    });
+  const pck = await platform();
   const tcbSigner = await issue({ name: "CN=Intel SGX TCB Signing, O=Intel Corporation, L=Santa Clara, ST=CA, C=US", issuer: root, keyLabel: `${label} tcb signer`, keyUsage: LEAF_USAGE });
   const trust: TdxTrust = { anchors: [await trustAnchor("generated Intel root", parseCertificate(root.der))] };
   const sign = async (key: CryptoKey, data: Uint8Array) => new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key, data));
   const u16 = (n: number) => Uint8Array.of(n & 0xff, n >> 8);
   const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24);
 
-  async function quote(reportData: Uint8Array): Promise<Uint8Array> {
+  async function quote(reportData: Uint8Array, leaf: Issued = pck): Promise<Uint8Array> {
     const attKeys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
     const attKey = new Uint8Array((await crypto.subtle.exportKey("raw", attKeys.publicKey)) as ArrayBuffer).subarray(1);
     const qeReport = real.qeReport.raw.slice();
     qeReport.set(new Uint8Array(64), 320);
     qeReport.set(new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(attKey, real.qeAuthData))), 320);
-    const qeSig = await sign(pck.keys.privateKey, qeReport);
-    const pem = new TextEncoder().encode([pck, platformCa, root].map((c) => c.cert.toString("pem")).join("\n") + "\n");
+    const qeSig = await sign(leaf.keys.privateKey, qeReport);
+    const pem = new TextEncoder().encode([leaf, platformCa, root].map((c) => c.cert.toString("pem")).join("\n") + "\n");
     const signed = real.signed.slice();
     // TD report 1.0 REPORTDATA: bytes 520..583 of the body, after the 48-byte header.
     signed.set(reportData, 48 + 520);
@@ -552,18 +609,20 @@ async function tdxHierarchy(label = "gen"): Promise<{
     return concatBytes(signed, u32(sigData.length), sigData);
   }
 
-  async function collateral(o: { evaluationNumberDelta?: number } = {}): Promise<Record<string, string>> {
+  async function collateral(o: CollateralOptions = {}): Promise<Record<string, string>> {
     const c = collateralFromDcapQvl(tdx.t1.collateralJson);
     // Issued around GEN_TIME (and re-signed), valid for 30 days.
+    const issued = o.issued ?? GEN_TIME - 86_400_000;
     const window = (body: string) =>
       body
-        .replace(/"issueDate":"[^"]*"/, `"issueDate":"${new Date(GEN_TIME - 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z")}"`)
+        .replace(/"issueDate":"[^"]*"/, `"issueDate":"${new Date(issued).toISOString().replace(/\.\d{3}Z$/, "Z")}"`)
         .replace(/"nextUpdate":"[^"]*"/, `"nextUpdate":"${new Date(GEN_TIME + 30 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z")}"`);
     const qeIdentity = window(c.qeIdentity.body);
     const tcbInfo = window(c.tcbInfo.body).replace(/"tcbEvaluationDataNumber":(\d+)/, (_m, n: string) => `"tcbEvaluationDataNumber":${Number(n) + (o.evaluationNumberDelta ?? 0)}`);
     const chain = [tcbSigner, root].map((x) => x.cert.toString("pem")).join("\n");
     const day = 86400e3;
     const times = { thisUpdate: new Date(GEN_TIME - day), nextUpdate: new Date(GEN_TIME + 10 * day) };
+    const pckCrlTimes = o.pckCrlThisUpdate === undefined ? times : { thisUpdate: new Date(o.pckCrlThisUpdate), nextUpdate: new Date(o.pckCrlThisUpdate + 30 * day) };
     return {
       tcb_info: tcbInfo,
       tcb_info_signature: toHex(await sign(tcbSigner.keys.privateKey, new TextEncoder().encode(tcbInfo))),
@@ -571,9 +630,9 @@ async function tdxHierarchy(label = "gen"): Promise<{
       qe_identity: qeIdentity,
       qe_identity_signature: toHex(await sign(tcbSigner.keys.privateKey, new TextEncoder().encode(qeIdentity))),
       qe_identity_issuer_chain: chain,
-      pck_crl: toHex(await crl(platformCa, times)),
+      pck_crl: toHex(await crl(platformCa, { ...pckCrlTimes, revoked: o.revoked ?? [] })),
       root_ca_crl: toHex(await crl(root, times)),
     };
   }
-  return { trust, rootSpki: parseCertificate(root.der).spki, quote, collateral };
+  return { trust, rootSpki: parseCertificate(root.der).spki, quote, collateral, platform };
 }

@@ -9,7 +9,7 @@ import { EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { fromHex } from "../verifiers/reader.ts";
 import { parseAzureVtpmEvidence, parseSnpReport, REPORT_SIZE, type AzureVtpmClaims } from "../verifiers/sev-snp/index.ts";
-import { collateralFromDcapQvl, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
+import { collateralFromDcapQvl, newestDcapQvlCollateral, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
 import { parseCertificatesPem } from "../verifiers/x509/certificate.ts";
 import { SnpEndorsements, TdxCollateral, anchorTag, collateralSources } from "./collateral.ts";
 import { requireReferenceValues } from "./reference.ts";
@@ -152,7 +152,7 @@ export function azureClaims(claims: AzureVtpmClaims): AttestationClaims {
   };
 }
 
-/** TDX: collateral from the request (a candidate), else the verified cache by FMSPC, else Intel PCS when configured. */
+/** TDX: collateral from the request (a candidate, never older piece by piece than the cache's), else the verified cache by FMSPC, else Intel PCS when configured. */
 export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evidence: TdxSessionEvidence, reportData: Binding, now: number): Promise<Appraised> {
   const reference = await requireReferenceValues(ctx, appraiser, "tdx", now);
   const manifest = reference.values as TdxManifest;
@@ -164,39 +164,31 @@ export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
   const cached = await collateral.cached();
   const attempt = (text: string) => verifier.verify({ quote }, { now: new Date(now), trustAnchors, collateral: collateralFromDcapQvl(text) });
 
+  // The request's collateral is a candidate: each piece older than the verified cached copy's (a
+  // PCK CRL from before a revocation, an earlier TCB evaluation) is replaced by the cached one, so
+  // revocation and TCB recovery are not something the attested party can opt out of by replaying
+  // older genuine collateral. The result is verified once, as a whole; a refusal is a refusal.
+  const offered = evidence.collateral ? JSON.stringify(evidence.collateral) : undefined;
+  let text = offered !== undefined && cached ? newestDcapQvlCollateral(offered, cached.text) : (offered ?? cached?.text);
   let verified: VerifiedTdxQuote;
-  let keep: string | undefined;
-  if (evidence.collateral) {
-    const text = JSON.stringify(evidence.collateral);
+  if (text === undefined) {
+    text = await collateral.fromPcs();
+    if (!text) throw new MalformedEvidenceError("malformed_evidence", `no TDX collateral for FMSPC ${fmspc} in the request, the cache or Intel PCS`);
     verified = await attempt(text);
-    if (verified.tcbInfo.tcbEvaluationDataNumber >= (cached?.evaluationDataNumber ?? -1)) keep = text;
-    else if (cached) {
-      // A candidate older than the verified cached collateral cannot roll the TCB evaluation back.
-      try {
-        verified = await attempt(cached.text);
-      } catch (error) {
-        if (!(error instanceof EvidenceError) || error.family !== "verification") throw error;
-      }
-    }
-  } else if (cached) {
+  } else {
     try {
-      verified = await attempt(cached.text);
+      verified = await attempt(text);
     } catch (error) {
-      // Stale cached collateral is refreshed from Intel PCS when that is configured, else refused.
+      // Stale collateral is refreshed from Intel PCS when that is configured, else refused.
       const stale = error instanceof EvidenceError && ["collateral_expired", "crl_expired"].includes(error.code);
       const fresh = stale ? await collateral.fromPcs() : undefined;
       if (!fresh) throw error;
-      verified = await attempt(fresh);
-      keep = fresh;
+      text = newestDcapQvlCollateral(fresh, text);
+      verified = await attempt(text);
     }
-  } else {
-    const fresh = await collateral.fromPcs();
-    if (!fresh) throw new MalformedEvidenceError("malformed_evidence", `no TDX collateral for FMSPC ${fmspc} in the request, the cache or Intel PCS`);
-    verified = await attempt(fresh);
-    keep = fresh;
   }
-  // Verified to the trust anchors and current: keep it for requests without collateral.
-  if (keep !== undefined) await collateral.remember(keep, verified, now);
+  // Verified to the trust anchors and current, and no piece older than the cache's: keep it for requests without collateral.
+  if (text !== cached?.text) await collateral.remember(text, verified, now);
   const claims = verifier.appraise(verified, tdxReference(manifest, reportData));
   return {
     policy: reference.policy,

@@ -7,6 +7,7 @@ import {
   appraiseTdx,
   collateralFromDcapQvl,
   collateralFromPcs,
+  newestDcapQvlCollateral,
   parseTdxQuote,
   pinnedTdxTrust,
   SGX_EXTENSIONS_OID,
@@ -395,6 +396,53 @@ describe("TDX with generated hierarchies", () => {
   it.each(cases)("$name → $code", async ({ build, code }) => {
     const { quote, collateral: c } = await build();
     expect(await codeOf(() => verify(quote, c))).toBe(code);
+  });
+
+  it("newest collateral of two: each piece by its own age, the held one on any sign of being newer, the candidate on a tie", async () => {
+    const number = (n: number) => new x509.Extension("2.5.29.20", false, Uint8Array.of(0x02, 0x01, n));
+    const at = (days: number) => new Date(T1_TIME.getTime() + days * day);
+    const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+    async function dcap(o: { tcbIssued: Date; evaluationDelta?: number; pckCrl?: Uint8Array; rootCaCrl?: Uint8Array }): Promise<string> {
+      const c = t1Collateral();
+      const tcbText = c.tcbInfo.body
+        .replace(/"issueDate":"[^"]*"/, `"issueDate":"${iso(o.tcbIssued)}"`)
+        .replace(/"tcbEvaluationDataNumber":(\d+)/, (_m, n: string) => `"tcbEvaluationDataNumber":${Number(n) + (o.evaluationDelta ?? 0)}`);
+      const chain = [tcbSigner, root].map((x) => x.cert.toString("pem")).join("\n");
+      return JSON.stringify({
+        tcb_info: tcbText,
+        tcb_info_signature: toHex(await sign(tcbSigner.keys.privateKey, new TextEncoder().encode(tcbText))),
+        tcb_info_issuer_chain: chain,
+        qe_identity: c.qeIdentity.body,
+        qe_identity_signature: toHex(c.qeIdentity.signature),
+        qe_identity_issuer_chain: chain,
+        ...(o.pckCrl ? { pck_crl: toHex(o.pckCrl) } : {}),
+        ...(o.rootCaCrl ? { root_ca_crl: toHex(o.rootCaCrl) } : {}),
+      });
+    }
+    const pieces = (text: string) => JSON.parse(text) as Record<string, string>;
+    const rootCrl = await crl(root, { thisUpdate: at(-1), nextUpdate: at(10), crlNumber: number(9) });
+    const heldPck = await crl(platformCa, { thisUpdate: at(-1), nextUpdate: at(10), crlNumber: number(20) });
+    const held = await dcap({ tcbIssued: at(-1), pckCrl: heldPck, rootCaCrl: rootCrl });
+
+    // An older PCK CRL (thisUpdate, no cRLNumber), one as old with a lower cRLNumber, a later one with a lower cRLNumber, an earlier TCB Info of the same evaluation, one of an earlier evaluation: the held piece.
+    for (const candidate of [
+      await dcap({ tcbIssued: at(-1), pckCrl: await crl(platformCa, { thisUpdate: at(-20), nextUpdate: at(10), crlNumber: null }), rootCaCrl: rootCrl }),
+      await dcap({ tcbIssued: at(-1), pckCrl: await crl(platformCa, { thisUpdate: at(-1), nextUpdate: at(10), crlNumber: number(19) }), rootCaCrl: rootCrl }),
+      await dcap({ tcbIssued: at(-1), pckCrl: await crl(platformCa, { thisUpdate: at(0), nextUpdate: at(10), crlNumber: number(19) }), rootCaCrl: rootCrl }),
+    ]) {
+      expect(pieces(newestDcapQvlCollateral(candidate, held))["pck_crl"]).toBe(toHex(heldPck));
+    }
+    for (const candidate of [await dcap({ tcbIssued: at(-2), pckCrl: heldPck, rootCaCrl: rootCrl }), await dcap({ tcbIssued: at(0), evaluationDelta: -1, pckCrl: heldPck, rootCaCrl: rootCrl })]) {
+      expect(pieces(newestDcapQvlCollateral(candidate, held))["tcb_info"]).toBe(pieces(held)["tcb_info"]);
+    }
+    // A CRL the candidate lacks is the held one.
+    expect(pieces(newestDcapQvlCollateral(await dcap({ tcbIssued: at(-1) }), held))).toMatchObject({ pck_crl: toHex(heldPck), root_ca_crl: toHex(rootCrl) });
+    // Newer, or as new: the candidate's, piece by piece.
+    const newerPck = await crl(platformCa, { thisUpdate: at(0), nextUpdate: at(10), crlNumber: number(21) });
+    const newer = await dcap({ tcbIssued: at(-2), pckCrl: newerPck, rootCaCrl: rootCrl });
+    expect(pieces(newestDcapQvlCollateral(newer, held))).toMatchObject({ pck_crl: toHex(newerPck), tcb_info: pieces(held)["tcb_info"] });
+    const tie = await dcap({ tcbIssued: at(-1), pckCrl: await crl(platformCa, { thisUpdate: at(-1), nextUpdate: at(10), crlNumber: number(20) }), rootCaCrl: rootCrl });
+    expect(newestDcapQvlCollateral(tie, held)).toBe(JSON.stringify(pieces(tie)));
   });
 
   it("TCB status and advisories: only UpToDate passes unless allowlisted with its advisories; Revoked never", async () => {

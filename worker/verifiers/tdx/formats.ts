@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { MalformedEvidenceError } from "../errors.ts";
 import { fromHex } from "../reader.ts";
+import { parseCrl, type Crl } from "../x509/certificate.ts";
 import { parseCollateralJson, signatureBytes, signedCollateralFromPcs } from "./collateral.ts";
 import { parseStrictJson } from "../../json/strict.ts";
 import type { TdxCollateral } from "./verify.ts";
@@ -36,6 +37,79 @@ export function collateralFromDcapQvl(text: string): TdxCollateral {
     ...(c.pck_crl ? { pckCrl: fromHex(c.pck_crl, "pck_crl") } : {}),
     ...(c.root_ca_crl ? { rootCaCrl: fromHex(c.root_ca_crl, "root_ca_crl") } : {}),
   };
+}
+
+type DcapQvl = z.infer<typeof DcapQvlSchema>;
+
+/** What a value reads as, or undefined when it does not read (the verifier will say why). */
+function readable<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A signed document's age: its TCB evaluation data number, then its issue date. */
+function documentAge(body: string): { evaluation: number; issued: number } | undefined {
+  const value = readable(() => parseCollateralJson(body, "collateral")) as Record<string, unknown> | undefined;
+  const evaluation = value?.["tcbEvaluationDataNumber"];
+  const issued = typeof value?.["issueDate"] === "string" ? Date.parse(value["issueDate"]) : NaN;
+  return typeof evaluation === "number" && Number.isSafeInteger(evaluation) && !Number.isNaN(issued) ? { evaluation, issued } : undefined;
+}
+
+/** True unless `held` is newer than `candidate` by either measure (a document both older and newer keeps `held`). */
+function documentNotOlder(candidate: string, held: string): boolean {
+  const c = documentAge(candidate);
+  const h = documentAge(held);
+  if (!c || !h) return true;
+  return c.evaluation >= h.evaluation && c.issued >= h.issued;
+}
+
+/** The same, for CRLs of one issuer: thisUpdate, and cRLNumber when both carry one. CRLs of different issuers are not compared. */
+function crlNotOlder(candidate: string, held: string): boolean {
+  const c: Crl | undefined = readable(() => parseCrl(fromHex(candidate)));
+  const h: Crl | undefined = readable(() => parseCrl(fromHex(held)));
+  if (!c || !h || c.issuerKey !== h.issuerKey) return true;
+  if (c.thisUpdate.getTime() < h.thisUpdate.getTime()) return false;
+  if (c.crlNumber !== undefined && h.crlNumber !== undefined && BigInt(`0x${c.crlNumber}`) < BigInt(`0x${h.crlNumber}`)) return false;
+  return true;
+}
+
+/**
+ * dcap-qvl collateral made of the newest of each piece of `candidate` (a client's, or a fresh
+ * download) and `held` (the verified cached copy): TCB Info and QE Identity by
+ * tcbEvaluationDataNumber and issueDate, the PCK and Root CA CRLs by thisUpdate and cRLNumber.
+ * A piece of `held` newer than the candidate's replaces it, so replaying older genuine collateral
+ * (a PCK CRL from before a revocation, a TCB evaluation from before a recovery) does not roll
+ * back what the verifier appraises with, and a CRL the candidate lacks is the held one; ties and pieces that do not read go to the candidate,
+ * so what the client sent is verified as sent. Nothing here verifies: the result is verified
+ * as a whole before it is used or kept.
+ */
+export function newestDcapQvlCollateral(candidate: string, held: string): string {
+  const read = (text: string, what: string): DcapQvl => {
+    const parsed = DcapQvlSchema.safeParse(parseCollateralJson(text, what));
+    if (!parsed.success) throw new MalformedEvidenceError("malformed_evidence", `${what}: missing or invalid members`);
+    return parsed.data;
+  };
+  const c = read(candidate, "dcap-qvl collateral");
+  const h = read(held, "held dcap-qvl collateral");
+  const tcb = documentNotOlder(c.tcb_info, h.tcb_info) ? c : h;
+  const qe = documentNotOlder(c.qe_identity, h.qe_identity) ? c : h;
+  // A CRL the candidate lacks is the held one: more revocation data, never less.
+  const pck = c.pck_crl === undefined ? h : h.pck_crl === undefined || crlNotOlder(c.pck_crl, h.pck_crl) ? c : h;
+  const root = c.root_ca_crl === undefined ? h : h.root_ca_crl === undefined || crlNotOlder(c.root_ca_crl, h.root_ca_crl) ? c : h;
+  return JSON.stringify({
+    tcb_info: tcb.tcb_info,
+    tcb_info_signature: tcb.tcb_info_signature,
+    tcb_info_issuer_chain: tcb.tcb_info_issuer_chain,
+    qe_identity: qe.qe_identity,
+    qe_identity_signature: qe.qe_identity_signature,
+    qe_identity_issuer_chain: qe.qe_identity_issuer_chain,
+    ...(pck.pck_crl !== undefined ? { pck_crl: pck.pck_crl } : {}),
+    ...(pck.pck_crl_issuer_chain !== undefined ? { pck_crl_issuer_chain: pck.pck_crl_issuer_chain } : {}),
+    ...(root.root_ca_crl !== undefined ? { root_ca_crl: root.root_ca_crl } : {}),
+  });
 }
 
 /** True when `text` looks like dcap-qvl collateral JSON (for input sniffing; text that is not strict JSON is not). */

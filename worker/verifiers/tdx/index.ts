@@ -15,4 +15,4 @@ export {
 export { matchPlatformTcb, matchTdxModule, matchQeIdentity, mergeTcb, type TcbResult } from "./tcb.ts";
 export { verifyTdxQuote, pinnedTdxTrust, type TdxEvidence, type TdxCollateral, type TdxTrust, type TdxVerifyOptions, type VerifiedTdxQuote } from "./verify.ts";
 export { appraiseTdx, tdxClaims, tcbStatusAccepted, type TdxReferenceValues, type TdxClaims, type AcceptedTcbStatus } from "./appraise.ts";
-export { collateralFromDcapQvl, collateralFromPcs, isDcapQvlCollateral, type PcsResponses } from "./formats.ts";
+export { collateralFromDcapQvl, collateralFromPcs, isDcapQvlCollateral, newestDcapQvlCollateral, type PcsResponses } from "./formats.ts";
