@@ -66,6 +66,7 @@ const verify: Command = {
       selection: { type: "string" },
       manifest: { type: "string" },
       "allow-debug": { type: "boolean" },
+      "allow-migration-agent": { type: "boolean" },
       ...JSON_OPTION,
     });
     const type = oneOf(VERIFY, "type", required<string>(VERIFY, values, "type"), TYPES);
@@ -73,7 +74,7 @@ const verify: Command = {
     const now = values.now === undefined ? new Date() : parseTime(VERIFY, values.now);
     let result: { valid: boolean; type: string; code?: string | undefined; message?: string | undefined };
     if (type === "tpm" || type === "tpm-ek") {
-      const { type: _type, evidence: _evidence, "allow-debug": _debug, collateral: _collateral, json: _json, now: _now, ...rest } = values;
+      const { type: _type, evidence: _evidence, "allow-debug": _debug, "allow-migration-agent": _migration, collateral: _collateral, json: _json, now: _now, ...rest } = values;
       result = await tpmEvidenceResult({ type, evidence, now, ...rest }, readInput);
     } else if (type === "tpm-eventlog") {
       result = { type, ...(await verifyEventLog({ evidence: await readInput(evidence), pcrs: await readInput(required<string>(VERIFY, values, "pcrs")) })) };
@@ -98,6 +99,7 @@ const verify: Command = {
           collateral: await Promise.all((values.collateral ?? []).map(readInput)),
           now,
           allowDebug: values["allow-debug"] ?? false,
+          allowMigrationAgent: values["allow-migration-agent"] ?? false,
         })),
       };
     }

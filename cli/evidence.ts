@@ -37,7 +37,7 @@ import { KdsOid } from "../worker/verifiers/sev-snp/endorsement.ts";
 
 /** Help of `warden evidence verify --type sev-snp | tdx`: usage and the formats each option reads. */
 export const CVM_EVIDENCE_HELP = [
-  "warden evidence verify --type sev-snp | tdx --evidence <file> [--certs <file>]... [--collateral <file>]... [--now <RFC 3339>] [--allow-debug]",
+  "warden evidence verify --type sev-snp | tdx --evidence <file> [--certs <file>]... [--collateral <file>]... [--now <RFC 3339>] [--allow-debug] [--allow-migration-agent]",
   "",
   "Checks an AMD SEV-SNP report or an Intel TDX quote offline against the AMD and Intel roots pinned",
   "in the repository. --now is optional (default: now); collateral carries its own validity, so",
@@ -71,6 +71,8 @@ export interface EvidenceVerifyArgs {
   vmpls?: readonly number[];
   /** Accept debug guests / TDs (default false). */
   allowDebug?: boolean;
+  /** SEV-SNP: accept guests whose policy allows a migration agent, POLICY.MIGRATE_MA (default false). */
+  allowMigrationAgent?: boolean;
   /** TDX: non-UpToDate TCB statuses accepted, each with the advisories accepted with it. */
   acceptedTcbStatuses?: readonly { status: Exclude<TcbStatus, "UpToDate" | "Revoked">; advisoryIds: readonly string[] }[];
 }
@@ -240,6 +242,7 @@ async function verifySnp(args: EvidenceVerifyArgs, warnings: string[]): Promise<
       minimumTcb: { Milan: zeroTcb, Genoa: zeroTcb, Turin: { ...zeroTcb, fmc: 0 } },
       allowedVmpls: args.vmpls ?? [0],
       allowDebug: args.allowDebug ?? false,
+      allowMigrationAgent: args.allowMigrationAgent ?? false,
       signingKeys: ["vcek", "vlek"],
       reportData: "unchecked",
     });

@@ -25,6 +25,11 @@ export const SnpManifestSchema = z.strictObject({
   minimum_tcb: z.strictObject({ Milan: SnpTcbSchema.optional(), Genoa: SnpTcbSchema.optional(), Turin: SnpTcbSchema.optional() }),
   allowed_vmpls: z.array(z.int().min(0).max(3)).min(1).max(4).default([0]),
   signing_keys: z.array(z.enum(["vcek", "vlek"])).min(1).max(2).default(["vcek"]),
+  /**
+   * Whether a guest whose policy allows a migration agent (POLICY.MIGRATE_MA) may pass; default
+   * false. The agent can export guest memory and the bit is outside the measurement.
+   */
+  allow_migration_agent: z.boolean().default(false),
   /** Azure confidential VMs: allowed values (SHA-256 hex) per vTPM PCR index; PCRs not listed are reported only. */
   vtpm_pcrs: z.record(z.string().regex(/^(0|[1-9]\d?)$/), z.array(z.string().regex(/^[0-9a-fA-F]{64}$/, "32 bytes of hex")).min(1).max(64)).default({}),
 });
@@ -61,6 +66,7 @@ export function snpReference(m: SnpManifest, reportData: Uint8Array): SnpReferen
     minimumTcb,
     allowedVmpls: m.allowed_vmpls,
     allowDebug: false,
+    allowMigrationAgent: m.allow_migration_agent,
     signingKeys: m.signing_keys,
     reportData,
   };

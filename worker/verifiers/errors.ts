@@ -83,6 +83,8 @@ export type VerificationFailureCode =
 
 export type AppraisalFailureCode =
   | "debug_not_allowed"
+  /** SEV-SNP: the guest policy lets a migration agent (POLICY.MIGRATE_MA) export the guest's memory, and the reference values do not allow it. */
+  | "migration_agent_not_allowed"
   | "vmpl_not_allowed"
   | "signing_key_not_allowed"
   | "measurement_not_allowed"
@@ -172,6 +174,7 @@ const FAMILY: { readonly [C in EvidenceErrorCode]: EvidenceErrorFamily } = {
   event_log_event_not_allowed: "verification",
   vtpm_key_invalid: "verification",
   debug_not_allowed: "appraisal",
+  migration_agent_not_allowed: "appraisal",
   vmpl_not_allowed: "appraisal",
   signing_key_not_allowed: "appraisal",
   measurement_not_allowed: "appraisal",

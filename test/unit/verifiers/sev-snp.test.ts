@@ -21,6 +21,7 @@ import {
 } from "../../../worker/verifiers/sev-snp/index.ts";
 import { parseCertificate, parseCertificatesPem, pemBlocks } from "../../../worker/verifiers/x509/certificate.ts";
 import { trustAnchorsFromPem, validatePath } from "../../../worker/verifiers/x509/path.ts";
+import { SnpManifestSchema, snpReference } from "../../../worker/policy/cvm-reference.ts";
 
 import pinMilan from "../../../worker/verifiers/sev-snp/roots/ask_ark_milan.pem?raw";
 import pinMilanVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_milan_vlek.pem?raw";
@@ -429,6 +430,23 @@ describe("SEV-SNP with generated hierarchies", () => {
     expect(v.product).toBe("Milan");
     // The real AMD roots do not trust it.
     expect(await codeOf(() => verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: trust }))).toBe("certificate_signature_invalid");
+  });
+
+  it("a guest whose policy allows a migration agent (POLICY.MIGRATE_MA) is refused unless the reference values allow one", async () => {
+    const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+    const report = await resign(snp.s2.report, vcek.keys, (_r, v) => v.setUint32(0x08, v.getUint32(0x08, true) | (1 << 18), true));
+    const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust });
+    expect(verified.report.policy.migrateMa).toBe(true);
+    expect(await codeOf(() => appraiseSnp(verified, permissive()))).toBe("migration_agent_not_allowed");
+    expect(appraiseSnp(verified, permissive({ allowMigrationAgent: true })).policy).toBe("0000000000070000");
+    // What the route appraises with: a bundle's section, where the switch is off unless named.
+    const binding = verified.report.reportData.slice();
+    const section = { measurements: "any", minimum_tcb: { Milan: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } } };
+    expect(await codeOf(() => appraiseSnp(verified, snpReference(SnpManifestSchema.parse(section), binding)))).toBe("migration_agent_not_allowed");
+    expect(appraiseSnp(verified, snpReference(SnpManifestSchema.parse({ ...section, allow_migration_agent: true }), binding)).policy).toBe("0000000000070000");
+    // The same report without the bit passes the default.
+    const plain = await verifySnpReport({ report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust });
+    expect(appraiseSnp(plain, snpReference(SnpManifestSchema.parse(section), plain.report.reportData.slice())).policy).toBe("0000000000030000");
   });
 
   type GenCase = { name: string; build: () => Promise<{ evidence: SnpEvidence; trust?: SnpTrust }>; code: EvidenceErrorCode | "ok" };

@@ -21,6 +21,12 @@ export interface SnpReferenceValues {
   readonly allowedVmpls?: readonly number[];
   /** Debug guests (POLICY.DEBUG) are refused unless this is true: a debug guest's memory is readable by the host. */
   readonly allowDebug?: boolean;
+  /**
+   * Guests whose policy allows a migration agent (POLICY.MIGRATE_MA, bit 18) are refused unless
+   * this is true: the agent can export the guest's memory, and the bit is not part of the
+   * measurement, so a host can set it when launching an approved image.
+   */
+  readonly allowMigrationAgent?: boolean;
   /** Endorsement key types accepted; default ["vcek"]. VLEK evidence is refused unless "vlek" is listed. */
   readonly signingKeys?: readonly SigningKeyKind[];
   /**
@@ -81,7 +87,7 @@ export function snpClaims(verified: VerifiedSnpReport): SnpClaims {
 
 /**
  * Appraises a verified report against reference values: key type, product,
- * debug policy, VMPL, REPORT_DATA binding, MEASUREMENT, HOST_DATA, ID and
+ * debug and migration-agent policy, VMPL, REPORT_DATA binding, MEASUREMENT, HOST_DATA, ID and
  * author key digests, and REPORTED_TCB at or above the product's minimum.
  * Never re-parses; throws {@link AppraisalError} with the first failing check.
  */
@@ -102,6 +108,7 @@ export function appraiseSnp(verified: VerifiedSnpReport, reference: SnpReference
   const minimum = reference.minimumTcb[verified.product];
   if (!minimum) throw new AppraisalError("product_not_allowed", `no minimum TCB configured for ${verified.product}`);
   if (r.policy.debug && reference.allowDebug !== true) throw new AppraisalError("debug_not_allowed", "guest policy allows debugging");
+  if (r.policy.migrateMa && reference.allowMigrationAgent !== true) throw new AppraisalError("migration_agent_not_allowed", "guest policy allows a migration agent (MIGRATE_MA)");
   const vmpls = reference.allowedVmpls ?? [0];
   if (!vmpls.includes(r.vmpl)) throw new AppraisalError("vmpl_not_allowed", `VMPL ${r.vmpl} is not allowed`);
   if (reference.reportData !== "unchecked" && !bytesEqual(r.reportData, reference.reportData)) {
