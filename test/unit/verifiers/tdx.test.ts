@@ -289,10 +289,10 @@ describe("TDX with generated hierarchies", () => {
     return concatBytes(signed, u32(sigData.length), sigData);
   }
 
-  async function collateral(o: { tcbInfoText?: string; pckCrlRevoked?: string[]; rootCrlRevoked?: string[]; signer?: Issued } = {}): Promise<TdxCollateral> {
+  async function collateral(o: { tcbInfoText?: string; pckCrlRevoked?: string[]; rootCrlRevoked?: string[]; signer?: Issued; chain?: Issued[] } = {}): Promise<TdxCollateral> {
     const c = t1Collateral();
     const signer = o.signer ?? tcbSigner;
-    const chain = [signer, root].map((x) => x.cert.toString("pem")).join("\n");
+    const chain = (o.chain ?? [signer, root]).map((x) => x.cert.toString("pem")).join("\n");
     const tcbText = o.tcbInfoText ?? c.tcbInfo.body;
     return {
       tcbInfo: { body: tcbText, signature: await sign(signer.keys.privateKey, new TextEncoder().encode(tcbText)), issuerChain: chain },
@@ -443,6 +443,25 @@ describe("TDX with generated hierarchies", () => {
     expect(pieces(newestDcapQvlCollateral(newer, held))).toMatchObject({ pck_crl: toHex(newerPck), tcb_info: pieces(held)["tcb_info"] });
     const tie = await dcap({ tcbIssued: at(-1), pckCrl: await crl(platformCa, { thisUpdate: at(-1), nextUpdate: at(10), crlNumber: number(20) }), rootCaCrl: rootCrl });
     expect(newestDcapQvlCollateral(tie, held)).toBe(JSON.stringify(pieces(tie)));
+  });
+
+  it("TCB Info and QE Identity only from the Intel SGX TCB Signing certificate, issued by the root itself, even with revocation unchecked (the CLI without CRLs)", async () => {
+    // Anyone holding a platform's PCK key could otherwise sign every TCB level UpToDate, under an evaluation number no genuine collateral reaches.
+    const forged = t1Collateral()
+      .tcbInfo.body.replace(/"tcbStatus":"[A-Za-z]+"/g, '"tcbStatus":"UpToDate"')
+      .replace(/"tcbEvaluationDataNumber":\d+/, '"tcbEvaluationDataNumber":999999');
+    const unchecked = async (c: TdxCollateral) => verifyTdxQuote({ quote: await buildQuote() }, { now: T1_TIME, trustAnchors: genTrust, collateral: c, revocation: "unchecked" });
+    expect(await codeOf(async () => unchecked(await collateral({ tcbInfoText: forged, signer: pck, chain: [pck, platformCa, root] })))).toBe("chain_untrusted");
+    // A leaf straight under the root that is not the TCB Signing certificate: its name is refused.
+    const otherLeaf = await issue({ name: "CN=Intel SGX PCK Certificate, O=Intel Corporation, L=Santa Clara, ST=CA, C=US", issuer: root, keyLabel: "gen other leaf", keyUsage: LEAF_USAGE });
+    expect(await codeOf(async () => unchecked(await collateral({ tcbInfoText: forged, signer: otherLeaf })))).toBe("chain_untrusted");
+    // The right name one CA down (under the PCK Platform CA): the path is one certificate too long.
+    const nested = await issue({ name: tcbSigner.cert.subjectName, issuer: platformCa, keyLabel: "gen nested tcb signer", keyUsage: LEAF_USAGE });
+    expect(await codeOf(async () => unchecked(await collateral({ tcbInfoText: forged, signer: nested, chain: [nested, platformCa, root] })))).toBe("path_length_exceeded");
+    expect(await codeOf(async () => verify(await buildQuote(), await collateral({ tcbInfoText: forged, signer: nested, chain: [nested, platformCa, root] })))).toBe("path_length_exceeded");
+    // The TCB Signing certificate itself, with or without the root after it: verified.
+    expect((await unchecked(await collateral())).tcb.status).toBe("UpToDate");
+    expect((await unchecked(await collateral({ chain: [tcbSigner] }))).tcb.status).toBe("UpToDate");
   });
 
   it("TCB status and advisories: only UpToDate passes unless allowlisted with its advisories; Revoked never", async () => {

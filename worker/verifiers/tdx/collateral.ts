@@ -2,14 +2,14 @@ import { z } from "zod";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "../../json/strict.ts";
 import { EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
 import { concatBytes, fromHex } from "../reader.ts";
-import { ecdsaVerifyKey, memoised, parseCertificatesPem, type Certificate, type Crl } from "../x509/certificate.ts";
+import { ecdsaVerifyKey, memoised, nameValues, parseCertificatesPem, type Certificate, type Crl } from "../x509/certificate.ts";
 import { validatePath, type TrustAnchor } from "../x509/path.ts";
 
 /**
  * Intel PCS collateral for TDX: TCB Info (`id` "TDX", version 3) and QE
  * Identity (`id` "TD_QE", version 2), each a JSON object signed with ECDSA
- * P-256 / SHA-256 (raw r‖s, hex) by the Intel SGX TCB Signing certificate,
- * whose chain ends at the Intel SGX Root CA. The signature covers the exact
+ * P-256 / SHA-256 (raw r‖s, hex) by the Intel SGX TCB Signing certificate
+ * (that common name), issued directly by the Intel SGX Root CA. The signature covers the exact
  * bytes of the object as they appear in the PCS response body, so the text is
  * kept as received and never re-serialised.
  */
@@ -232,15 +232,27 @@ export interface CollateralCheck {
  */
 const verifiedDocuments = new WeakMap<SignedCollateral, { certs: Certificate[]; value: unknown; what: string }>();
 
+/** The common name of Intel's TCB Info / QE Identity signer, as in its certificate (and Intel's QVL). */
+export const TCB_SIGNER_CN = "Intel SGX TCB Signing";
+const COMMON_NAME = "2.5.4.3";
+
 async function verifySigned<T>(doc: SignedCollateral, check: CollateralCheck, what: string, parse: (value: unknown) => T): Promise<T> {
   const known = verifiedDocuments.get(doc);
   const certs = known?.certs ?? parseCertificatesPem(doc.issuerChain, `${what} issuer chain`);
   const [signer, ...rest] = certs;
   if (!signer) malformed(`${what}: empty issuer chain`);
+  // As Intel's QVL: the signer is the Intel SGX TCB Signing certificate, issued by the root itself.
+  // Any other leaf under the root (a PCK, whose key sits in every platform) must not vouch for TCB levels.
+  const names = nameValues(signer.subject, COMMON_NAME, `${what} signer subject`);
+  if (names.length !== 1 || names[0] !== TCB_SIGNER_CN) {
+    throw new EvidenceVerificationError("chain_untrusted", `${what}: signed by ${signer.subjectText}, not the ${TCB_SIGNER_CN} certificate`);
+  }
   await validatePath(signer, {
     now: check.now,
     anchors: check.anchors,
+    // Signer → root, nothing between (the chain's second certificate is the root itself).
     intermediates: rest,
+    maxIntermediates: 0,
     crls: check.rootCrls,
     requireCrls: check.requireCrls,
     leafKeyUsage: ["digitalSignature"],

@@ -714,6 +714,28 @@ function comparableText(tag: number, value: Uint8Array): string | undefined {
 }
 
 /**
+ * The values of a DER Name's attributes of type `oid` (e.g. "2.5.4.3", commonName), decoded
+ * exactly as their string type says; a value that does not decode as a string is left out.
+ * For a pinned comparison such as the TDX TCB signer's common name.
+ */
+export function nameValues(name: Uint8Array, oid: string, what = "Name"): string[] {
+  const out: string[] = [];
+  for (const rdn of childrenOf(expectTag(parseNode(name, what), Tag.SEQUENCE, what), what)) {
+    for (const atv of childrenOf(expectTag(rdn, Tag.SET, what), what)) {
+      const [type, value] = childrenOf(atv, what);
+      if (!type || !value || oidValue(type, what) !== oid) continue;
+      const decode = STRING_DECODERS[value.tag];
+      try {
+        if (decode) out.push(decode(value.value));
+      } catch {
+        // Not a string of its type: not a value that can equal a pinned text.
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * The comparison form of a DER Name (RFC 5280 §7.1, RFC 4518): RDN by RDN,
  * the attributes of each RDN as a set, string values decoded whatever their
  * string type, NFKC-normalised, case-folded, with insignificant spaces
