@@ -19,6 +19,8 @@ describe("manifest attestation.sev_snp / attestation.tdx", () => {
     expect(snp).toMatchObject({ measurements: [hex48], hostData: "any", allowedVmpls: [0], signingKeys: ["vcek"], allowDebug: false, minimumTcb: { Milan: { snp: 8 } } });
     expect(snp.minimumTcb.Genoa).toBeUndefined();
     expect(snp.allowMigrationAgent).toBe(false);
+    const turin = BundleManifestSchema.parse({ ...base, attestation: { sev_snp: { measurements: "any", minimum_tcb: { Turin: { fmc: 1, bootloader: 0, tee: 0, snp: 0, microcode: 0 } } } } });
+    expect(snpReference(turin.attestation!.sev_snp!, binding).minimumTcb.Turin).toEqual({ fmc: 1, bootloader: 0, tee: 0, snp: 0, microcode: 0 });
     const tdx = tdxReference(m.attestation!.tdx!, binding);
     expect(tdx).toMatchObject({ mrTd: "any", allowDebug: false, requireSeptVeDisable: true, acceptedTcbStatuses: [{ status: "SWHardeningNeeded", advisoryIds: ["INTEL-SA-00615"] }] });
     expect(tdx.rtmr?.[0]).toEqual([hex48]);
@@ -30,6 +32,7 @@ describe("manifest attestation.sev_snp / attestation.tdx", () => {
     ["an unknown product", { sev_snp: { measurements: "any", minimum_tcb: { Rome: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } } } }],
     ["a debug switch (debug is always refused)", { sev_snp: { measurements: "any", minimum_tcb: {}, allow_debug: true } }],
     ["VMPL 4", { sev_snp: { measurements: "any", minimum_tcb: {}, allowed_vmpls: [4] } }],
+    ["a Turin minimum TCB without the FMC SPL", { sev_snp: { measurements: "any", minimum_tcb: { Turin: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } } } }],
     ["a migration-agent switch that is not a boolean", { sev_snp: { measurements: "any", minimum_tcb: {}, allow_migration_agent: "yes" } }],
     ["Revoked as an accepted TCB status", { tdx: { mrtd: "any", accepted_tcb_statuses: [{ status: "Revoked", advisory_ids: [] }] } }],
     ["UpToDate as an accepted TCB status", { tdx: { mrtd: "any", accepted_tcb_statuses: [{ status: "UpToDate" }] } }],

@@ -15,6 +15,8 @@ const allowlist = (bytes: number) =>
 
 const spl = z.int().min(0).max(255);
 const SnpTcbSchema = z.strictObject({ fmc: spl.optional(), bootloader: spl, tee: spl, snp: spl, microcode: spl });
+/** Turin's TCB_VERSION has an FMC SPL: its minimum must name one, else any FMC firmware would pass. */
+const TurinTcbSchema = z.strictObject({ fmc: spl, bootloader: spl, tee: spl, snp: spl, microcode: spl });
 
 export const SnpManifestSchema = z.strictObject({
   measurements: allowlist(48),
@@ -22,7 +24,7 @@ export const SnpManifestSchema = z.strictObject({
   id_key_digests: allowlist(48).default("any"),
   author_key_digests: allowlist(48).default("any"),
   /** Minimum REPORTED_TCB per product; a product without an entry is refused. */
-  minimum_tcb: z.strictObject({ Milan: SnpTcbSchema.optional(), Genoa: SnpTcbSchema.optional(), Turin: SnpTcbSchema.optional() }),
+  minimum_tcb: z.strictObject({ Milan: SnpTcbSchema.optional(), Genoa: SnpTcbSchema.optional(), Turin: TurinTcbSchema.optional() }),
   allowed_vmpls: z.array(z.int().min(0).max(3)).min(1).max(4).default([0]),
   signing_keys: z.array(z.enum(["vcek", "vlek"])).min(1).max(2).default(["vcek"]),
   /**

@@ -449,6 +449,45 @@ describe("SEV-SNP with generated hierarchies", () => {
     expect(appraiseSnp(plain, snpReference(SnpManifestSchema.parse(section), plain.report.reportData.slice())).policy).toBe("0000000000030000");
   });
 
+  it("a Turin minimum TCB that names no FMC SPL is refused as reference values, not read as FMC 0", async () => {
+    // A Turin hierarchy (the real names), and s2 re-signed as a Turin VCEK's report: Turin TCB layout, 8-byte hwID.
+    const [realAsk, realArk] = parseCertificatesPem(amdRoots.turin);
+    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+    const turinArk = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen turin ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    const turinAsk = await issue({ name: name(realAsk), issuer: turinArk, alg: "RSA-PSS", keyLabel: "gen turin ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const turinTrust = await snpTrustFromChains([{ product: "Turin", kind: "vcek", pem: pem(turinAsk, turinArk) }]);
+    const tcb = Uint8Array.of(1, 4, 0, 9, 0, 0, 0, 0x45); // FMC 1, bootloader 4, TEE 0, SNP 9, microcode 0x45
+    const hwid = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    const vcek = await issue({
+      name: "CN=SEV-VCEK, O=Advanced Micro Devices",
+      issuer: turinAsk,
+      alg: "P-384",
+      keyLabel: "gen turin vcek",
+      extensions: [
+        intExt(KdsOid.structVersion, 0),
+        ia5(KdsOid.productName, "Turin"),
+        intExt(KdsOid.fmcSpl, tcb[0]!),
+        intExt(KdsOid.blSpl, tcb[1]!),
+        intExt(KdsOid.teeSpl, tcb[2]!),
+        intExt(KdsOid.snpSpl, tcb[3]!),
+        intExt(KdsOid.ucodeSpl, tcb[7]!),
+        new x509.Extension(KdsOid.hwid, false, hwid),
+      ],
+    });
+    const report = await resign(snp.s2.report, vcek.keys, (r) => {
+      r.set(tcb, 0x180);
+      r.fill(0, 0x1a0, 0x1e0);
+      r.set(hwid, 0x1a0);
+    });
+    const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: turinTrust });
+    expect(verified.product).toBe("Turin");
+    expect(verified.reportedTcb).toEqual({ fmc: 1, bootloader: 4, tee: 0, snp: 9, microcode: 0x45 });
+    const rest = { bootloader: 4, tee: 0, snp: 9, microcode: 0x45 };
+    expect(await codeOf(() => appraiseSnp(verified, permissive({ minimumTcb: { Turin: rest } })))).toBe("invalid_reference_values");
+    expect(await codeOf(() => appraiseSnp(verified, permissive({ minimumTcb: { Turin: { ...rest, fmc: 2 } } })))).toBe("tcb_below_minimum");
+    expect(appraiseSnp(verified, permissive({ minimumTcb: { Turin: { ...rest, fmc: 1 } } })).reportedTcb.fmc).toBe(1);
+  });
+
   type GenCase = { name: string; build: () => Promise<{ evidence: SnpEvidence; trust?: SnpTrust }>; code: EvidenceErrorCode | "ok" };
   const cases: GenCase[] = [
     {

@@ -15,7 +15,7 @@ export interface SnpReferenceValues {
   readonly idKeyDigests?: Allowlist;
   /** Allowed AUTHOR_KEY_DIGEST values (48-byte hex); default "any". */
   readonly authorKeyDigests?: Allowlist;
-  /** Minimum REPORTED_TCB per product, component by component; a product without an entry is refused. */
+  /** Minimum REPORTED_TCB per product, component by component; a product without an entry is refused, and Turin's must name `fmc`. */
   readonly minimumTcb: Partial<Record<SnpProduct, SnpTcb>>;
   /** VMPLs the report may come from; default [0] (the most privileged level, where an SVSM-less guest kernel runs). */
   readonly allowedVmpls?: readonly number[];
@@ -107,6 +107,8 @@ export function appraiseSnp(verified: VerifiedSnpReport, reference: SnpReference
   }
   const minimum = reference.minimumTcb[verified.product];
   if (!minimum) throw new AppraisalError("product_not_allowed", `no minimum TCB configured for ${verified.product}`);
+  // Turin reports an FMC SPL; a minimum without one would accept any (tcbAtLeast reads a missing component as 0).
+  if (verified.product === "Turin" && minimum.fmc === undefined) throw new EvidenceConfigurationError("invalid_reference_values", "the Turin minimum TCB names no FMC SPL");
   if (r.policy.debug && reference.allowDebug !== true) throw new AppraisalError("debug_not_allowed", "guest policy allows debugging");
   if (r.policy.migrateMa && reference.allowMigrationAgent !== true) throw new AppraisalError("migration_agent_not_allowed", "guest policy allows a migration agent (MIGRATE_MA)");
   const vmpls = reference.allowedVmpls ?? [0];
