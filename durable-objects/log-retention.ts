@@ -126,18 +126,26 @@ export class LogRetention {
    * logs what it deleted (`retention.expired`). A segment is deleted only once its R2 objects are
    * past the archive's lock as R2 itself dates them, so Warden never asks for a deletion the lock
    * forbids. True when something was deleted.
+   *
+   * The sweep awaits R2 between deletions, and the object serves other requests meanwhile — a
+   * legal hold among them. So the device's hold is read again immediately before each deletion
+   * is issued, with no await in between, and the sweep stops at the first hold it sees: once
+   * `legalHold()` has committed, no deletion is issued. One already issued cannot be taken back:
+   * each is noted once R2 has answered, and `retention.expired` names what was deleted.
    */
   async expire(now: number): Promise<boolean> {
     const device = this.log.device();
     if (!device) return false;
     const retention = this.retention(device.tenant);
-    // A hold read from storage now, and the tenant's read from R2: a tenant hold that cannot be read holds.
+    // The tenant's hold is read from R2 before anything is chosen: a tenant hold that cannot be read holds.
     // A held sweep is not a complete one: the first alarm after the lift sweeps.
-    if (this.hold() !== null) return false;
     if (await this.io.tenantHeld(device.tenant)) return false;
-    let backlog = false;
+    if (this.hold() !== null) return false;
 
     const segments: { idx: number; first: number; last: number }[] = [];
+    let vaultValues = 0;
+    let held = false;
+    let backlog = false;
     const rows = this.log.sql
       .exec<{ idx: number; manifest: string }>(
         "SELECT idx, manifest FROM segments WHERE state = 'sealed' AND idx NOT IN (SELECT idx FROM expired_segments) ORDER BY last LIMIT ?",
@@ -150,28 +158,44 @@ export class LogRetention {
       const keys = segmentKeys(manifest.tenant, manifest.device, manifest.first, manifest.last);
       const stored = await this.io.archive.head(keys.entries);
       if (stored && stored.uploaded.getTime() + retention.archiveLockDays * DAY_MS > now) break;
+      // Checked with no await before the delete is issued: a hold set while `head` was awaited stops it.
+      if (this.hold() !== null) {
+        held = true;
+        break;
+      }
       await this.io.archive.delete([keys.entries, keys.manifest]);
       segments.push({ idx: row.idx, first: manifest.first, last: manifest.last });
     }
     // A full batch deleted: older segments may still be due.
     if (segments.length === SEGMENTS_PER_RUN) backlog = true;
 
-    let vaultValues = 0;
     let cursor: string | undefined;
-    for (let page = 0; page < VAULT_PAGES_PER_RUN; page += 1) {
+    for (let page = 0; page < VAULT_PAGES_PER_RUN && !held; page += 1) {
       const listing = await this.io.vault.list({ prefix: vaultPrefix(device.tenant, device.id), limit: 1000, ...(cursor ? { cursor } : {}) });
       // Aged by R2's own upload time: what the bucket holds, however it got there, is swept (orphans included).
       const due = listing.objects.filter((object) => object.uploaded.getTime() + retention.vaultDays * DAY_MS <= now).map((object) => object.key);
+      // As for segments: a hold set while the listing was awaited stops the sweep before it deletes.
+      if (this.hold() !== null) {
+        held = true;
+        break;
+      }
       if (due.length > 0) await this.io.vault.delete(due);
       vaultValues += due.length;
       if (!listing.truncated) break;
       cursor = listing.cursor;
       if (page === VAULT_PAGES_PER_RUN - 1) backlog = true;
     }
-    this.sweptAt = now;
-    this.backlog = backlog;
+    this.record(segments, vaultValues, retention, now);
+    if (!held) {
+      this.sweptAt = now;
+      this.backlog = backlog;
+    }
+    return segments.length > 0 || vaultValues > 0;
+  }
 
-    if (segments.length === 0 && vaultValues === 0) return false;
+  /** Notes the deleted segments and logs `retention.expired`, in one transaction; nothing when nothing was deleted. */
+  private record(segments: readonly { idx: number; first: number; last: number }[], vaultValues: number, retention: Retention, now: number): void {
+    if (segments.length === 0 && vaultValues === 0) return;
     const data: { [key: string]: JsonValue } = {
       segments: segments.map(({ first, last }) => ({ first, last })),
       vault_values: vaultValues,
@@ -188,6 +212,5 @@ export class LogRetention {
       data,
       now,
     );
-    return true;
   }
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { verifyExport } from "../../worker/log/export-verify.ts";
+import { segmentKeys } from "../../worker/log/export.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { privacyKeys } from "../../worker/privacy/keys.ts";
 import { DAY_MS } from "../../worker/privacy/retention.ts";
@@ -168,6 +169,96 @@ describe("retention", () => {
       ["admin.legal_hold_set", "regulator inquiry"],
       ["admin.legal_hold_lifted", "closed"],
     ]);
+  });
+
+  describe("a legal hold set while a sweep awaits R2", () => {
+    /** `bucket` with `name` replaced: the rest is the bucket's own. */
+    function withMethod<T extends object>(bucket: T, name: string, method: unknown): T {
+      return new Proxy(bucket, {
+        get(target, property) {
+          if (property === name) return method;
+          const value = Reflect.get(target, property) as unknown;
+          return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    }
+
+    /** Sets the device's hold through its object (as the route does) while the sweep's read is pending; its entry's seq. */
+    function holdOnce(id: string): { set: () => Promise<void>; seq: () => number | null } {
+      let seq: number | null = null;
+      return {
+        set: async () => {
+          if (seq !== null) return;
+          const result = await deviceStub(id).legalHold({ on: true, by: "admin", reason: "litigation", now: Date.now() });
+          if (!result.ok) throw new Error(`hold refused: ${result.code}`);
+          seq = result.log.seq;
+        },
+        seq: () => seq,
+      };
+    }
+
+    async function entriesAfter(stub: Stub, seq: number): Promise<LogEntry[]> {
+      return (await liveEntries(stub)).filter((entry) => entry.seq > seq);
+    }
+
+    it("while the tenant's hold is read: nothing is deleted, nothing logged as deleted", async () => {
+      const { id, stub, keys } = await archivedDevice();
+      const hold = holdOnce(id);
+      await configure(stub, {
+        io: {
+          now: () => Date.now() + EIGHT_YEARS,
+          tenantHeld: async () => {
+            await hold.set();
+            return false;
+          },
+        },
+      });
+      await runAlarms(stub, 1);
+      expect(hold.seq()).toEqual(expect.any(Number));
+      expect(await archiveKeys(env.TENANT, id)).toEqual(expect.arrayContaining(keys));
+      expect(await vaultKeys(env.TENANT, id)).toHaveLength(3);
+      expect((await entriesAfter(stub, hold.seq()!)).map((entry) => entry.type)).not.toContain("retention.expired");
+      expect((await stub.standing())?.retainedFrom).toBe(1);
+    });
+
+    it("while a segment's age is read: the deletion already issued is logged, none after it is issued", async () => {
+      const { id, stub, keys } = await archivedDevice();
+      const hold = holdOnce(id);
+      let heads = 0;
+      const archive = withMethod(env.ARCHIVE, "head", async (key: string) => {
+        heads += 1;
+        // The first segment's head answers; the hold lands while the second's is awaited.
+        if (heads === 2) await hold.set();
+        return env.ARCHIVE.head(key);
+      });
+      await configure(stub, { io: { now: () => Date.now() + EIGHT_YEARS, archive } });
+      await runAlarms(stub, 1);
+      expect(hold.seq()).toEqual(expect.any(Number));
+      const remaining = await archiveKeys(env.TENANT, id);
+      const [first, second] = [segmentKeys(env.TENANT, id, 1, 10), segmentKeys(env.TENANT, id, 11, 20)];
+      expect(keys).toEqual(expect.arrayContaining([first.entries, second.entries]));
+      expect(remaining).not.toContain(first.entries);
+      expect(remaining).toEqual(expect.arrayContaining([second.entries, second.manifest]));
+      expect(await vaultKeys(env.TENANT, id)).toHaveLength(3);
+      const expired = (await entriesAfter(stub, hold.seq()!)).filter((entry) => entry.type === "retention.expired");
+      expect(expired.map((entry) => entry.data)).toEqual([expect.objectContaining({ segments: [{ first: 1, last: 10 }], vault_values: 0, retained_from: 11 })]);
+      expect((await stub.standing())?.retainedFrom).toBe(11);
+    });
+
+    it("while the vault is listed: no vault value is deleted", async () => {
+      const { id, stub } = await archivedDevice();
+      const hold = holdOnce(id);
+      const vault = withMethod(env.VAULT, "list", async (options: R2ListOptions) => {
+        await hold.set();
+        return env.VAULT.list(options);
+      });
+      // Past vault retention only: the sweep goes straight to the vault.
+      await configure(stub, { io: { now: () => Date.now() + 91 * DAY_MS, vault } });
+      await runAlarms(stub, 1);
+      expect(hold.seq()).toEqual(expect.any(Number));
+      expect(await vaultKeys(env.TENANT, id)).toHaveLength(3);
+      expect((await entriesAfter(stub, hold.seq()!)).map((entry) => entry.type)).not.toContain("retention.expired");
+    });
   });
 
   it("refuses legal-hold orders without a reason, from others than admins, and for unknown devices", async () => {
