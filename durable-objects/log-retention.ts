@@ -130,8 +130,9 @@ export class LogRetention {
    * The sweep awaits R2 between deletions, and the object serves other requests meanwhile — a
    * legal hold among them. So the device's hold is read again immediately before each deletion
    * is issued, with no await in between, and the sweep stops at the first hold it sees: once
-   * `legalHold()` has committed, no deletion is issued. One already issued cannot be taken back:
-   * each is noted once R2 has answered, and `retention.expired` names what was deleted.
+   * `legalHold()` has committed, no deletion is issued. One already issued cannot be taken back;
+   * each is noted only once R2 has answered, and what was noted is recorded however the sweep
+   * ends (a hold, a failure), so `retention.expired` names exactly what was deleted.
    */
   async expire(now: number): Promise<boolean> {
     const device = this.log.device();
@@ -146,46 +147,50 @@ export class LogRetention {
     let vaultValues = 0;
     let held = false;
     let backlog = false;
-    const rows = this.log.sql
-      .exec<{ idx: number; manifest: string }>(
-        "SELECT idx, manifest FROM segments WHERE state = 'sealed' AND idx NOT IN (SELECT idx FROM expired_segments) ORDER BY last LIMIT ?",
-        SEGMENTS_PER_RUN,
-      )
-      .toArray();
-    for (const row of rows) {
-      const manifest = JSON.parse(row.manifest) as SegmentManifest;
-      if (Date.parse(manifest.sealed_at) + retention.auditDays * DAY_MS > now) break;
-      const keys = segmentKeys(manifest.tenant, manifest.device, manifest.first, manifest.last);
-      const stored = await this.io.archive.head(keys.entries);
-      if (stored && stored.uploaded.getTime() + retention.archiveLockDays * DAY_MS > now) break;
-      // Checked with no await before the delete is issued: a hold set while `head` was awaited stops it.
-      if (this.hold() !== null) {
-        held = true;
-        break;
+    try {
+      const rows = this.log.sql
+        .exec<{ idx: number; manifest: string }>(
+          "SELECT idx, manifest FROM segments WHERE state = 'sealed' AND idx NOT IN (SELECT idx FROM expired_segments) ORDER BY last LIMIT ?",
+          SEGMENTS_PER_RUN,
+        )
+        .toArray();
+      for (const row of rows) {
+        const manifest = JSON.parse(row.manifest) as SegmentManifest;
+        if (Date.parse(manifest.sealed_at) + retention.auditDays * DAY_MS > now) break;
+        const keys = segmentKeys(manifest.tenant, manifest.device, manifest.first, manifest.last);
+        const stored = await this.io.archive.head(keys.entries);
+        if (stored && stored.uploaded.getTime() + retention.archiveLockDays * DAY_MS > now) break;
+        // Checked with no await before the delete is issued: a hold set while `head` was awaited stops it.
+        if (this.hold() !== null) {
+          held = true;
+          break;
+        }
+        await this.io.archive.delete([keys.entries, keys.manifest]);
+        segments.push({ idx: row.idx, first: manifest.first, last: manifest.last });
       }
-      await this.io.archive.delete([keys.entries, keys.manifest]);
-      segments.push({ idx: row.idx, first: manifest.first, last: manifest.last });
-    }
-    // A full batch deleted: older segments may still be due.
-    if (segments.length === SEGMENTS_PER_RUN) backlog = true;
+      // A full batch deleted: older segments may still be due.
+      if (segments.length === SEGMENTS_PER_RUN) backlog = true;
 
-    let cursor: string | undefined;
-    for (let page = 0; page < VAULT_PAGES_PER_RUN && !held; page += 1) {
-      const listing = await this.io.vault.list({ prefix: vaultPrefix(device.tenant, device.id), limit: 1000, ...(cursor ? { cursor } : {}) });
-      // Aged by R2's own upload time: what the bucket holds, however it got there, is swept (orphans included).
-      const due = listing.objects.filter((object) => object.uploaded.getTime() + retention.vaultDays * DAY_MS <= now).map((object) => object.key);
-      // As for segments: a hold set while the listing was awaited stops the sweep before it deletes.
-      if (this.hold() !== null) {
-        held = true;
-        break;
+      let cursor: string | undefined;
+      for (let page = 0; page < VAULT_PAGES_PER_RUN && !held; page += 1) {
+        const listing = await this.io.vault.list({ prefix: vaultPrefix(device.tenant, device.id), limit: 1000, ...(cursor ? { cursor } : {}) });
+        // Aged by R2's own upload time: what the bucket holds, however it got there, is swept (orphans included).
+        const due = listing.objects.filter((object) => object.uploaded.getTime() + retention.vaultDays * DAY_MS <= now).map((object) => object.key);
+        // As for segments: a hold set while the listing was awaited stops the sweep before it deletes.
+        if (this.hold() !== null) {
+          held = true;
+          break;
+        }
+        if (due.length > 0) await this.io.vault.delete(due);
+        vaultValues += due.length;
+        if (!listing.truncated) break;
+        cursor = listing.cursor;
+        if (page === VAULT_PAGES_PER_RUN - 1) backlog = true;
       }
-      if (due.length > 0) await this.io.vault.delete(due);
-      vaultValues += due.length;
-      if (!listing.truncated) break;
-      cursor = listing.cursor;
-      if (page === VAULT_PAGES_PER_RUN - 1) backlog = true;
+    } finally {
+      // Whatever stopped the sweep, what it deleted is recorded.
+      this.record(segments, vaultValues, retention, now);
     }
-    this.record(segments, vaultValues, retention, now);
     if (!held) {
       this.sweptAt = now;
       this.backlog = backlog;

@@ -245,6 +245,25 @@ describe("retention", () => {
       expect((await stub.standing())?.retainedFrom).toBe(11);
     });
 
+    it("a sweep that fails part-way records the deletions R2 confirmed, and the next one goes on from there", async () => {
+      const { stub } = await archivedDevice();
+      let deletes = 0;
+      const archive = withMethod(env.ARCHIVE, "delete", async (keys: string[]) => {
+        deletes += 1;
+        if (deletes === 2) throw new Error("R2 unavailable");
+        return env.ARCHIVE.delete(keys);
+      });
+      await configure(stub, { io: { now: () => Date.now() + EIGHT_YEARS, archive } });
+      await runAlarms(stub, 1);
+      expect((await stub.standing())?.retainedFrom).toBe(11);
+      const logged = () => liveEntries(stub).then((entries) => entries.filter((entry) => entry.type === "retention.expired").map((entry) => entry.data["segments"]));
+      expect(await logged()).toEqual([[{ first: 1, last: 10 }]]);
+      await configure(stub, { io: { archive: env.ARCHIVE } });
+      await runAlarms(stub, 1);
+      expect((await stub.standing())?.retainedFrom).toBe(21);
+      expect(await logged()).toEqual([[{ first: 1, last: 10 }], [{ first: 11, last: 20 }]]);
+    });
+
     it("while the vault is listed: no vault value is deleted", async () => {
       const { id, stub } = await archivedDevice();
       const hold = holdOnce(id);
