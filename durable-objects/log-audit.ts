@@ -31,7 +31,7 @@ export class LogAudit {
   ) {
     this.retention = new LogRetention(log, io);
     this.archive = new LogArchive(log, io, () => this.signing.latestCheckpointRow(), (minutes) => this.retention.operationalMs(minutes), (seq) => this.retention.expired(seq));
-    this.tree = new LogTree(log, this.archive);
+    this.tree = new LogTree(log, this.archive, () => this.retention.expiredTree());
     this.signing = new LogSigning(
       log,
       io,

@@ -1,4 +1,5 @@
 import type { JsonValue } from "../worker/log/canonical.ts";
+import type { Frontier } from "../worker/log/merkle.ts";
 import { segmentKeys, type SegmentManifest } from "../worker/log/export.ts";
 import { vaultPrefix } from "../worker/privacy/vault.ts";
 import { DAY_MS, type Retention } from "../worker/privacy/retention.ts";
@@ -34,6 +35,13 @@ export interface LegalHold {
  * the primary key, where `MAX(last)` would read them all (test/integration/query-plans.test.ts).
  */
 export const RETAINED_FROM = "SELECT last FROM expired_segments ORDER BY idx DESC LIMIT 1";
+
+/**
+ * The manifest of the newest deleted segment: its `tree` is the compact range over every entry
+ * retention deleted, what proofs about kept entries need of them (durable-objects/log-tree.ts).
+ * Both by primary key.
+ */
+export const EXPIRED_TREE = "SELECT manifest FROM segments WHERE idx = (SELECT idx FROM expired_segments ORDER BY idx DESC LIMIT 1)";
 
 /** How often retention sweeps a device when nothing is left over from the last sweep. */
 export const RETENTION_CHECK_MS = 86_400_000;
@@ -87,6 +95,12 @@ export class LogRetention {
   retainedFrom(): number {
     const row = this.log.sql.exec<{ last: number }>(RETAINED_FROM).toArray()[0];
     return (row?.last ?? 0) + 1;
+  }
+
+  /** The compact range over the entries deleted with their segments (its size is the last of them), or null when none was. */
+  expiredTree(): Frontier | null {
+    const row = this.log.sql.exec<{ manifest: string }>(EXPIRED_TREE).toArray()[0];
+    return row ? (JSON.parse(row.manifest) as SegmentManifest).tree : null;
   }
 
   /** Whether entry `seq` was deleted with its segment. */

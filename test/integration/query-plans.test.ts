@@ -4,7 +4,7 @@ import { PRUNE_EXPIRED } from "../../durable-objects/EventFeed.ts";
 import { HOLD_QUERIES } from "../../durable-objects/ReviewHolds.ts";
 import { OUTBOX_QUERIES } from "../../durable-objects/ReviewOutbox.ts";
 import { SEGMENT_QUERIES } from "../../durable-objects/log-archive.ts";
-import { RETAINED_FROM } from "../../durable-objects/log-retention.ts";
+import { EXPIRED_TREE, RETAINED_FROM } from "../../durable-objects/log-retention.ts";
 import { registeredDevice } from "../audit-helpers.ts";
 import { uniqueId } from "../helpers.ts";
 import { holdsStub, outboxStub } from "../review-helpers.ts";
@@ -60,6 +60,7 @@ describe("statements on a growing table read through an index", () => {
         holding: read(SEGMENT_QUERIES.sealedHolding, 505, 505),
         beyondSealed: read(SEGMENT_QUERIES.sealedHolding, 1005, 1005),
         retainedFrom: read(RETAINED_FROM),
+        expiredTree: read(EXPIRED_TREE),
       };
       // Made-up rows: gone before the device's alarm could read them as its archive.
       sql.exec("DELETE FROM segments");
@@ -72,6 +73,7 @@ describe("statements on a growing table read through an index", () => {
       holding: { rows: ["manifest 51"], rowsRead: 1 },
       beyondSealed: { rows: [], rowsRead: 1 },
       retainedFrom: { rows: [400], rowsRead: 1 },
+      expiredTree: { rows: ["manifest 40"], rowsRead: 2 },
     });
   });
 

@@ -2,7 +2,11 @@ import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
+import type { JsonValue } from "../../worker/log/canonical.ts";
 import { verifyExport } from "../../worker/log/export-verify.ts";
+import { verifyReceipt } from "../../worker/log/receipt.ts";
+import { parseWitnessVkey, verifyCosignatures, type WitnessConfig } from "../../worker/log/witness.ts";
+import type { AuditIoChange } from "../worker.ts";
 import { segmentKeys } from "../../worker/log/export.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { privacyKeys } from "../../worker/privacy/keys.ts";
@@ -277,6 +281,85 @@ describe("retention", () => {
       expect(hold.seq()).toEqual(expect.any(Number));
       expect(await vaultKeys(env.TENANT, id)).toHaveLength(3);
       expect((await entriesAfter(stub, hold.seq()!)).map((entry) => entry.type)).not.toContain("retention.expired");
+    });
+  });
+
+  describe("proofs about what retention kept", () => {
+    const witnessKey = parseWitnessVkey(Reflect.get(env, "TEST_WITNESS_VKEY") as string);
+    const witnessed: WitnessConfig[] = [{ key: witnessKey, url: "https://witness.warden.test" }];
+    const WINDOW = { from: "1970-01-01T00:00:00Z", to: "9999-01-01T00:00:00Z" };
+
+    /**
+     * Entries 1-25 with a decision at 2 and one at 22, a quarantine (package evidence) at 23;
+     * segments 1-10 and 11-20 sealed, signed up to 25. `expire` then moves the clock eight years
+     * on: retention deletes both segments and cuts at 21, inside the first block of 256 leaves.
+     */
+    async function sealedDevice(io: AuditIoChange["io"] = {}) {
+      const { id, stub } = await registeredDevice();
+      await configure(stub, { tuning: TUNING, io });
+      const append = async (type: string, data: Record<string, JsonValue>) => {
+        const appended = await stub.append(type, data, Date.now());
+        if (!appended.ok) throw new Error(appended.code);
+        return appended.log.seq;
+      };
+      const oldDecision = uniqueId("old-decision");
+      expect(await append("decision", { decision_id: oldDecision, decision: "allow" })).toBe(2);
+      await appendMany(stub, 19);
+      const decision = uniqueId("kept-decision");
+      expect(await append("decision", { decision_id: decision, decision: "allow" })).toBe(22);
+      expect(await append("device.quarantined", { by: "admin", reason: "probe", changed: true })).toBe(23);
+      await appendMany(stub, 2);
+      await alarm(stub);
+      expect((await stub.checkpoint(Date.now())).checkpoint?.size).toBe(25);
+      expect((await liveEntries(stub))[0]?.seq).toBe(21);
+      const expire = async () => {
+        await configure(stub, { io: { now: () => Date.now() + EIGHT_YEARS } });
+        await alarm(stub);
+        expect((await stub.standing())?.retainedFrom).toBe(21);
+      };
+      return { id, stub, oldDecision, decision, expire };
+    }
+
+    function receipt(id: string, decision: string, seq: number): Promise<Response> {
+      return auditorGet(`/v1/decisions/${decision}/receipt?seq=${seq}&device=${id}`);
+    }
+
+    it("a receipt for a kept decision verifies offline", async () => {
+      const { id, decision, expire } = await sealedDevice();
+      await expire();
+      const response = await receipt(id, decision, 22);
+      expect(response.status, await response.clone().text()).toBe(200);
+      expect(await verifyReceipt(await response.text(), { keys: (await publishedLogKeys()).keys })).toMatchObject({ ok: true, seq: 22 });
+    });
+
+    it("compliance evidence for a kept entry: the same inclusion proof as before retention", async () => {
+      const { stub, expire } = await sealedDevice();
+      const page = () => stub.complianceEvidence({ size: 25, after: 20, limit: 10, ...WINDOW });
+      const before = await page();
+      expect(before.parts.map((part) => (JSON.parse(part.entry) as LogEntry).seq)).toEqual([23]);
+      await expire();
+      expect(await page()).toEqual(before);
+    });
+
+    it("the witness cosigns the checkpoints after retention, and a witnessed export from the cut verifies", async () => {
+      const { id, stub, expire } = await sealedDevice({ witnesses: () => witnessed });
+      const cosigned = async () => {
+        const checkpoint = (await stub.checkpoint(Date.now())).checkpoint!;
+        return { size: checkpoint.size, witnesses: (await verifyCosignatures(checkpoint.note, [witnessKey])).length };
+      };
+      expect(await cosigned()).toEqual({ size: 25, witnesses: 1 });
+      await expire();
+      await appendMany(stub, 6);
+      await configure(stub, { io: { now: () => Date.now() + EIGHT_YEARS + 60_000 } });
+      await alarm(stub, 3);
+      const after = await cosigned();
+      expect(after.size).toBeGreaterThan(31);
+      expect(after.witnesses).toBe(1);
+      const exported = await auditorGet(`/v1/devices/${id}/export?from=21`);
+      expect(exported.status).toBe(200);
+      const report = await verifyExport((await exported.text()).trimEnd().split("\n"), { keys: (await publishedLogKeys()).keys, witnesses: [witnessKey] });
+      expect(report.failure).toBeNull();
+      expect(report).toMatchObject({ ok: true, range: { from: 21 } });
     });
   });
 
