@@ -666,20 +666,26 @@ export class DeviceLog extends DurableObject<Env> {
    * What a receipt of decision `decisionId` at `seq` needs: the entry, the entries it rests on
    * (its session, the review evidence of its hold), a checkpoint covering all of them (signed
    * now if none does yet, and cosigned by the configured witnesses), and each entry's inclusion
-   * proof to it. `unknown_decision` when the entry at `seq` is not that decision.
+   * proof to it. `unknown_decision` when the entry at `seq` is not that decision,
+   * `log_range_expired` when retention deleted it; related entries it deleted are left out.
    */
   async receipt(args: { seq: number; decisionId: string; now: number }): Promise<
-    GenericOutcome<{ origin: string; checkpoint: string; entry: ReceiptPart; related: ReceiptPart[] }, "not_found" | "unknown_decision" | "configuration_error">
+    GenericOutcome<{ origin: string; checkpoint: string; entry: ReceiptPart; related: ReceiptPart[] }, "not_found" | "unknown_decision" | "configuration_error" | "log_range_expired">
   > {
     const device = this.readDevice();
     if (!device) return { ok: false, code: "not_found" };
     if (!Number.isSafeInteger(args.seq) || args.seq < 1 || args.seq > this.head.seq) return { ok: false, code: "unknown_decision" };
+    // Retention deleted it: refused as such (an error thrown here would reach the route as a bare 500).
+    if (this.audit.retention.expired(args.seq)) return { ok: false, code: "log_range_expired" };
     const { tree } = this.audit;
     const text = await tree.entryText(args.seq);
     const entry = text === null ? null : (JSON.parse(text) as LogEntry);
     if (!entry || entry.type !== "decision" || entry.data["decision_id"] !== args.decisionId) return { ok: false, code: "unknown_decision" };
     const refs = [`decision:${args.decisionId}`, ...(typeof entry.data["session"] === "string" ? [`session:${entry.data["session"]}`] : [])];
-    const relatedSeqs = refs.flatMap((ref) => this.sql.exec<{ seq: number }>("SELECT seq FROM entry_refs WHERE ref = ? ORDER BY seq", ref).toArray().map((row) => row.seq));
+    // A related entry retention deleted (a session opened before the cut) is left out: the receipt carries what the log still holds.
+    const relatedSeqs = refs
+      .flatMap((ref) => this.sql.exec<{ seq: number }>("SELECT seq FROM entry_refs WHERE ref = ? ORDER BY seq", ref).toArray().map((row) => row.seq))
+      .filter((seq) => !this.audit.retention.expired(seq));
     const needed = Math.max(args.seq, ...relatedSeqs);
     const checkpoint = await this.audit.freshCheckpoint(args.now, needed);
     if (!checkpoint || checkpoint.size < needed) return { ok: false, code: "configuration_error" };

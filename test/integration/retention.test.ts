@@ -290,7 +290,8 @@ describe("retention", () => {
     const WINDOW = { from: "1970-01-01T00:00:00Z", to: "9999-01-01T00:00:00Z" };
 
     /**
-     * Entries 1-25 with a decision at 2 and one at 22, a quarantine (package evidence) at 23;
+     * Entries 1-25 with a decision at 2 and one at 22 naming the session opened at 3, a
+     * quarantine (package evidence) at 23;
      * segments 1-10 and 11-20 sealed, signed up to 25. `expire` then moves the clock eight years
      * on: retention deletes both segments and cuts at 21, inside the first block of 256 leaves.
      */
@@ -304,9 +305,11 @@ describe("retention", () => {
       };
       const oldDecision = uniqueId("old-decision");
       expect(await append("decision", { decision_id: oldDecision, decision: "allow" })).toBe(2);
-      await appendMany(stub, 19);
+      const session = uniqueId("session");
+      expect(await append("session.opened", { session_id: session })).toBe(3);
+      await appendMany(stub, 18);
       const decision = uniqueId("kept-decision");
-      expect(await append("decision", { decision_id: decision, decision: "allow" })).toBe(22);
+      expect(await append("decision", { decision_id: decision, decision: "allow", session })).toBe(22);
       expect(await append("device.quarantined", { by: "admin", reason: "probe", changed: true })).toBe(23);
       await appendMany(stub, 2);
       await alarm(stub);
@@ -330,6 +333,20 @@ describe("retention", () => {
       const response = await receipt(id, decision, 22);
       expect(response.status, await response.clone().text()).toBe(200);
       expect(await verifyReceipt(await response.text(), { keys: (await publishedLogKeys()).keys })).toMatchObject({ ok: true, seq: 22 });
+    });
+
+    it("a receipt for a deleted decision is refused log_range_expired; a kept one leaves out its deleted session", async () => {
+      const { id, oldDecision, decision, expire } = await sealedDevice();
+      const keys = (await publishedLogKeys()).keys;
+      const before = await receipt(id, decision, 22);
+      expect((await verifyReceipt(await before.text(), { keys })).related).toEqual([{ seq: 3, type: "session.opened" }]);
+      await expire();
+      const refused = await receipt(id, oldDecision, 2);
+      expect(refused.status).toBe(410);
+      expect(await refused.json()).toMatchObject({ code: "log_range_expired" });
+      const after = await receipt(id, decision, 22);
+      expect(after.status, await after.clone().text()).toBe(200);
+      expect(await verifyReceipt(await after.text(), { keys })).toMatchObject({ ok: true, seq: 22, related: [] });
     });
 
     it("compliance evidence for a kept entry: the same inclusion proof as before retention", async () => {

@@ -13,6 +13,7 @@ export async function decisionReceipt(ctx: ServiceContext, store: DurableObjectS
   const outcome = await store.receipt({ ...args, now: ctx.deps.now() });
   if (!outcome.ok) {
     if (outcome.code === "configuration_error") throw new ConfigurationError("configuration_error", "no checkpoint covers the decision (is LOG_SIGNING_KEY set?)");
+    if (outcome.code === "log_range_expired") throw new WardenError(outcome.code, `entry ${args.seq} was deleted with its segment at the end of its retention`);
     throw new WardenError(outcome.code, outcome.code === "not_found" ? "no such device" : `seq ${args.seq} is not decision ${args.decisionId}`);
   }
   const size = Number(outcome.checkpoint.split("\n")[1]);

@@ -170,7 +170,7 @@ audit.openapi(
     },
     responses: {
       200: { description: "The receipt (compact JSON: keep it byte for byte)", content: { "application/json": { schema: z.record(z.string(), z.unknown()).openapi("DecisionReceipt") } } },
-      ...problems(400, 401, 403, 404),
+      ...problems(400, 401, 403, 404, 410),
     },
   }),
   async (c) => {
