@@ -719,14 +719,16 @@ export class DeviceLog extends DurableObject<Env> {
   /**
    * The package evidence entries (attestation, review, quarantine, revocation) with seq in
    * (`after`, `size`] whose time is in the window, at most `limit`, each with its inclusion proof
-   * to the checkpoint of `size`; `next` continues.
+   * to the checkpoint of `size`; `next` continues. Entries retention deleted are left out.
    */
   async complianceEvidence(args: { size: number; after: number; limit: number; from: string; to: string }): Promise<{
     parts: (ReceiptPart & { kind: PackageEvidenceKind })[];
     next: number | null;
   }> {
+    // Evidence entries retention deleted are past their retention: the package carries what the log still holds.
+    const after = Math.max(args.after, this.audit.retention.retainedFrom() - 1);
     const rows = this.sql
-      .exec<{ ref: string; seq: number }>(`SELECT ref, seq FROM entry_refs WHERE ref IN (${EVIDENCE_PLACEHOLDERS}) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, ...EVIDENCE_REFS, args.after, args.size, args.limit)
+      .exec<{ ref: string; seq: number }>(`SELECT ref, seq FROM entry_refs WHERE ref IN (${EVIDENCE_PLACEHOLDERS}) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, ...EVIDENCE_REFS, after, args.size, args.limit)
       .toArray();
     const { tree } = this.audit;
     const source = tree.source(args.size);

@@ -290,8 +290,8 @@ describe("retention", () => {
     const WINDOW = { from: "1970-01-01T00:00:00Z", to: "9999-01-01T00:00:00Z" };
 
     /**
-     * Entries 1-25 with a decision at 2 and one at 22 naming the session opened at 3, a
-     * quarantine (package evidence) at 23;
+     * Entries 1-25 with a decision at 2 and one at 22 naming the session opened at 3,
+     * quarantines (package evidence) at 4 and 23;
      * segments 1-10 and 11-20 sealed, signed up to 25. `expire` then moves the clock eight years
      * on: retention deletes both segments and cuts at 21, inside the first block of 256 leaves.
      */
@@ -307,7 +307,8 @@ describe("retention", () => {
       expect(await append("decision", { decision_id: oldDecision, decision: "allow" })).toBe(2);
       const session = uniqueId("session");
       expect(await append("session.opened", { session_id: session })).toBe(3);
-      await appendMany(stub, 18);
+      expect(await append("device.quarantined", { by: "admin", reason: "deleted evidence", changed: true })).toBe(4);
+      await appendMany(stub, 17);
       const decision = uniqueId("kept-decision");
       expect(await append("decision", { decision_id: decision, decision: "allow", session })).toBe(22);
       expect(await append("device.quarantined", { by: "admin", reason: "probe", changed: true })).toBe(23);
@@ -356,6 +357,16 @@ describe("retention", () => {
       expect(before.parts.map((part) => (JSON.parse(part.entry) as LogEntry).seq)).toEqual([23]);
       await expire();
       expect(await page()).toEqual(before);
+    });
+
+    it("the package's evidence pages from the start leave out what retention deleted", async () => {
+      const { stub, expire } = await sealedDevice();
+      // The package pages from after: 0.
+      const page = () => stub.complianceEvidence({ size: 25, after: 0, limit: 10, ...WINDOW });
+      const before = await page();
+      expect(before.parts.map((part) => (JSON.parse(part.entry) as LogEntry).seq)).toEqual([4, 23]);
+      await expire();
+      expect(await page()).toEqual({ parts: [before.parts[1]], next: null });
     });
 
     it("the witness cosigns the checkpoints after retention, and a witnessed export from the cut verifies", async () => {
