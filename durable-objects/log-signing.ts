@@ -10,7 +10,7 @@ import { EMPTY_FRONTIER, extendFrontier, frontierRoot, type Frontier } from "../
 import { parseNote, signNote } from "../worker/log/note.ts";
 import { rotationText } from "../worker/log/rotation.ts";
 import type { AuditIo, LogAccess } from "./log-io.ts";
-import { putCreateOnly } from "../worker/r2.ts";
+import { putCreateOnly, putUnlessPresent } from "../worker/r2.ts";
 import { STORED_LEVEL, type LogTree } from "./log-tree.ts";
 
 /**
@@ -68,6 +68,11 @@ export class LogSigning {
         kid TEXT NOT NULL,
         frontier TEXT NOT NULL,
         note TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS log_key_rotations (
+        to_kid TEXT PRIMARY KEY,
+        from_kid TEXT NOT NULL,
+        statement TEXT NOT NULL
       );
     `);
   }
@@ -177,6 +182,26 @@ export class LogSigning {
   }
 
   /**
+   * Writes each rotation statement this log signed and the archive does not have yet to
+   * `log-keys/rotations/<from>/<to>.note`: the published key set lists a retired key only when
+   * such a statement, signed by it and by a key still trusted, vouches for it. One statement per
+   * pair of keys is enough, so the first device to rotate writes it and an object already there
+   * counts as written (the key set checks what it reads). Best effort like `publish`: a failure
+   * is retried with the next signature and never undoes the rotation.
+   */
+  private async publishRotations(): Promise<void> {
+    const pending = this.log.sql.exec<{ to_kid: string; from_kid: string; statement: string }>("SELECT to_kid, from_kid, statement FROM log_key_rotations").toArray();
+    for (const row of pending) {
+      try {
+        await putUnlessPresent(this.io.archive, `log-keys/rotations/${row.from_kid}/${row.to_kid}.note`, row.statement, { contentType: "text/plain; charset=utf-8" });
+        this.log.sql.exec("DELETE FROM log_key_rotations WHERE to_kid = ? AND from_kid = ?", row.to_kid, row.from_kid);
+      } catch (error) {
+        console.error(JSON.stringify({ event: "audit.publish_rotation_failed", from: row.from_kid, to: row.to_kid, error: String(error) }));
+      }
+    }
+  }
+
+  /**
    * Rotation: the new key is named from the rotation entry on. The entry carries a note over
    * `{origin, from, to, time}` signed by the old key and the new one, so a verifier who trusts
    * the old key learns the new one from the log itself, and one who holds both sees they agreed.
@@ -197,6 +222,8 @@ export class LogSigning {
         () => {
           if (this.keyKid !== old) throw new WardenError("internal_error", "the log key changed during rotation");
           this.log.sql.exec("INSERT INTO log_keys (kid, jwk, first_seq) VALUES (?, ?, ?)", next.kid, JSON.stringify(next.publicJwk), this.log.head().seq + 1);
+          // Kept until the archive has it (publishRotations), so a failed write is retried after a restart too.
+          this.log.sql.exec("INSERT OR REPLACE INTO log_key_rotations (to_kid, from_kid, statement) VALUES (?, ?, ?)", next.kid, old, statement);
           this.keyKid = next.kid;
         },
         "log.key_rotated",
@@ -205,6 +232,7 @@ export class LogSigning {
       );
       await this.publish(keys.previous);
       await this.publish(next);
+      await this.publishRotations();
       return true;
     });
   }
@@ -288,6 +316,7 @@ export class LogSigning {
         this.signedSize = checkpoint.size;
       });
       await this.publish(key);
+      await this.publishRotations();
     });
   }
 

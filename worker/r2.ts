@@ -13,3 +13,12 @@ export async function putCreateOnly(archive: R2Bucket, key: string, body: string
   if (existing === null) throw new WardenError("storage_error", `the archive refused to create ${key} but does not have it`);
   if ((await existing.text()) !== body) throw new WardenError("storage_error", `${key} exists in the archive with other bytes; it is never overwritten`);
 }
+
+/**
+ * Writes `body` under `key` unless an object is there already, whatever it holds (that one is
+ * kept: nothing is overwritten). For objects where any one of several writers' versions will
+ * do, and which the reader checks on its own.
+ */
+export async function putUnlessPresent(archive: R2Bucket, key: string, body: string, options: { contentType: string }): Promise<void> {
+  await archive.put(key, body, { onlyIf: { etagDoesNotMatch: "*" }, httpMetadata: { contentType: options.contentType } });
+}
