@@ -2,8 +2,10 @@ import { env, runInDurableObject, SELF } from "cloudflare:test";
 import type { DeviceLog } from "../durable-objects/DeviceLog.ts";
 import { useAuditIo, type AuditIoChange } from "./worker.ts";
 import type { LogEntry } from "../worker/log/chain.ts";
-import { importLogPublicKey, type LogKey, type LogPublicJwk } from "../worker/log/keys.ts";
-import { BASE_URL, newClient } from "./helpers.ts";
+import { importLogPublicKey, importLogSigningKey, noteSignerFor, type LogKey, type LogPublicJwk } from "../worker/log/keys.ts";
+import { signNote } from "../worker/log/note.ts";
+import { rotationText } from "../worker/log/rotation.ts";
+import { BASE_URL, newClient, workerFetch } from "./helpers.ts";
 
 /** Helpers of the audit-trail tests: a device's Durable Object, its tuning and I/O, the published log keys. */
 
@@ -65,9 +67,17 @@ export function auditorGet(path: string, headers: Record<string, string> = {}): 
   return SELF.fetch(new Request(`${BASE_URL}${path}`, { headers: { authorization: `Bearer ${env.AUDITOR_TOKEN}`, ...headers } }));
 }
 
-/** The published log keys (/.well-known/warden-log-keys.json), as JWKs and imported. */
-export async function publishedLogKeys(): Promise<{ jwks: { keys: LogPublicJwk[] }; keys: LogKey[] }> {
-  const response = await SELF.fetch(`${BASE_URL}/.well-known/warden-log-keys.json`);
+/**
+ * The published log keys (/.well-known/warden-log-keys.json), as JWKs and imported. With
+ * `configured`, as a deployment with those log keys (the objects' keys, when a test rotated
+ * them) answers from a listing of the archive made now: a key is published from the
+ * configuration, or as retired when a trusted one vouches for it.
+ */
+export async function publishedLogKeys(configured?: { current: string; previous?: string }): Promise<{ jwks: { keys: LogPublicJwk[] }; keys: LogKey[] }> {
+  const fetch = configured
+    ? workerFetch({ env: { LOG_SIGNING_KEY: configured.current, LOG_SIGNING_KEY_PREVIOUS: configured.previous, LOG_KEYS_REFRESH_SECONDS: "0" } })
+    : (request: Request) => SELF.fetch(request);
+  const response = await fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
   const jwks = (await response.json()) as { keys: LogPublicJwk[] };
   return { jwks, keys: await Promise.all(jwks.keys.map((jwk) => importLogPublicKey(jwk))) };
 }
@@ -76,4 +86,18 @@ export async function publishedLogKeys(): Promise<{ jwks: { keys: LogPublicJwk[]
 export async function freshLogSigningKey(): Promise<string> {
   const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
   return JSON.stringify(await crypto.subtle.exportKey("jwk", pair.privateKey));
+}
+
+/**
+ * A retired log key as a rotation leaves it in the archive: its public JWK under `log-keys/`,
+ * and the statement of its rotation to `to` (default the configured LOG_SIGNING_KEY), signed by
+ * both, which is what makes the key set publish it.
+ */
+export async function archivedRetiredKey(to: string = env.LOG_SIGNING_KEY!, origin = "warden.example.com/log/test/retired"): Promise<LogKey> {
+  const from = await importLogSigningKey(await freshLogSigningKey());
+  const next = await importLogSigningKey(to);
+  await env.ARCHIVE.put(`log-keys/${from.kid}.json`, JSON.stringify(from.publicJwk));
+  const statement = await signNote(rotationText({ origin, from: from.kid, to: next.kid, time: new Date().toISOString() }), [noteSignerFor(from, origin), noteSignerFor(next, origin)]);
+  await env.ARCHIVE.put(`log-keys/rotations/${from.kid}/${next.kid}.note`, statement);
+  return from;
 }

@@ -140,7 +140,9 @@ describe("export", () => {
     await alarm(stub);
     await appendMany(stub, 2);
     const lines = await exportLines(id);
-    const report = await verifyExport(lines, await verifierOptions());
+    // The set a deployment publishes during the rotation: the new key current, the old one previous.
+    const rotating = { ...options, keys: (await publishedLogKeys({ current: newSource, previous: env.LOG_SIGNING_KEY! })).keys };
+    const report = await verifyExport(lines, rotating);
     expect(report.failure).toBeNull();
     expect(report).toMatchObject({ ok: true, rotations: 1, entries: 34 });
     expect(report.manifestKey).toBe((await importLogSigningKey(newSource)).kid);
@@ -155,8 +157,9 @@ describe("export", () => {
       const body = { ...entry, data: { ...entry.data, statement: forged } };
       return { ...body, hash: entryHash(body) };
     });
-    const failure = (await verifyExport(tampered, await verifierOptions())).failure;
+    const failure = (await verifyExport(tampered, rotating)).failure;
     expect(failure).toMatchObject({ code: "rotation_invalid", seq: rotationSeq });
+    expect(failure!.message).toContain("does not verify");
   });
 
   it("is for admins and auditors only; unknown devices and empty ranges are refused", async () => {
@@ -495,6 +498,14 @@ describe("an export of a range that ends before a log key rotation", () => {
   let keyC: string;
   let sourceC: string;
 
+  /**
+   * The verifier's options with the key set as the deployment publishes it now, C alone
+   * configured: A and B are published as retired, each vouched for by the statement of its
+   * rotation the log wrote to the archive.
+   */
+  async function deployedOptions(): Promise<VerifyOptions> {
+    return { ...options, keys: (await publishedLogKeys({ current: sourceC })).keys };
+  }
   /** The manifest of an export. */
   function manifestOf(lines: string[]): ExportManifest {
     return JSON.parse(parseNote((JSON.parse(lines.at(-1)!) as { note: string }).note).text) as ExportManifest;
@@ -538,7 +549,7 @@ describe("an export of a range that ends before a log key rotation", () => {
     ["ending at the last rotation", "?from=30&to=35", 0],
   ])("verifies a range %s: the manifest, signed by the key the log names now, carries the rotations after it", async (_name, query, carried) => {
     const lines = await exportLines(id, query);
-    const report = await verifyExport(lines, await verifierOptions());
+    const report = await verifyExport(lines, await deployedOptions());
     expect(report.failure).toBeNull();
     expect(report).toMatchObject({ ok: true, manifestKey: keyC, manifestRotations: carried });
     expect(manifestOf(lines).rotations.map((rotation) => rotation.seq)).toEqual([32, 35].slice(2 - carried));
@@ -547,8 +558,8 @@ describe("an export of a range that ends before a log key rotation", () => {
   it("a manifest re-signed by a trusted key the log's rotations do not lead to fails, however its rotations are changed", async () => {
     const lines = await exportLines(id, "?from=1&to=20");
     const attacker = await importLogSigningKey(await freshLogSigningKey());
-    // The attacker's key is trusted (say it was written into the archive's log-keys/ prefix).
-    const withAttacker = async () => ({ ...(await verifierOptions()), keys: [...(await publishedLogKeys()).keys, attacker] });
+    // The attacker's key is trusted (as any key written into the archive's log-keys/ prefix was, before a rotation had to vouch for it).
+    const withAttacker = async () => ({ ...(await deployedOptions()), keys: [...(await publishedLogKeys({ current: sourceC })).keys, attacker] });
     const genuine = manifestOf(lines);
 
     const kept = await resigned(lines, { ...genuine, key: attacker.kid }, attacker);
@@ -569,7 +580,7 @@ describe("an export of a range that ends before a log key rotation", () => {
     const lines = await exportLines(id, "?from=1&to=20");
     const genuine = manifestOf(lines);
     const [first, second] = genuine.rotations as [ExportRotation, ExportRotation];
-    const options = await verifierOptions();
+    const options = await deployedOptions();
     // Only the log's keys could re-sign these; the test signs with C, the key the log names now.
     const keyNow = await importLogSigningKey(sourceC);
     const cases: [ExportRotation[], string, number | null][] = [
