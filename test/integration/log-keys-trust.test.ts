@@ -1,0 +1,222 @@
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
+import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
+import { entryHash, type LogEntry } from "../../worker/log/chain.ts";
+import { checkpointText } from "../../worker/log/checkpoint.ts";
+import { verifyExport } from "../../worker/log/export-verify.ts";
+import type { ExportManifest } from "../../worker/log/export.ts";
+import { importLogSigningKey, logKeyIdOf, noteSignerFor, type LogKey } from "../../worker/log/keys.ts";
+import { EMPTY_FRONTIER, extendFrontier, frontierRoot } from "../../worker/log/merkle.ts";
+import { ed25519KeyId, parseNote, signNote } from "../../worker/log/note.ts";
+import { rotationText } from "../../worker/log/rotation.ts";
+import { activate, BASE_URL, workerFetch } from "../helpers.ts";
+import { appendMany, archivedRetiredKey, auditorGet, configure, deviceStub, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice, restart, runAlarms } from "../audit-helpers.ts";
+
+/**
+ * The retired keys `/.well-known/warden-log-keys.json` publishes are those a trusted key vouches
+ * for, through the rotation statement both signed: a key written into the archive by anyone who
+ * can write the bucket (and holds no signing key) is not published, and a log forged with it
+ * does not verify against the published set.
+ */
+
+type Stub = DurableObjectStub<DeviceLog>;
+
+const TUNING = { checkpointEntries: 1000, checkpointSeconds: 3600, segmentEntries: 1000, segmentMinutes: 600, retrySeconds: 30 };
+
+beforeAll(async () => {
+  await activate();
+});
+
+async function exportLines(id: string): Promise<string[]> {
+  const response = await auditorGet(`/v1/devices/${id}/export`);
+  expect(response.status).toBe(200);
+  return (await response.text()).split("\n").filter((line) => line.length > 0);
+}
+
+/** Rotates the object's log key to `next` (the one it names now configured as previous) and lets its alarm do it. */
+async function rotate(stub: Stub, previous: string, next: string): Promise<void> {
+  await configure(stub, { io: { keys: () => ({ current: next, previous }) } });
+  await runAlarms(stub, 1);
+  await appendMany(stub, 1);
+}
+
+/** What an attacker with write access to the archive (no signing key, no HMAC key) makes of an export: every entry naming their key, hashes recomputed, checkpoint and manifest signed with it. */
+async function forgeExport(lines: string[], evil: LogKey): Promise<string[]> {
+  const header = JSON.parse(lines[0]!) as { origin: string };
+  const entries = lines.slice(1, -1).map((line) => JSON.parse(line) as LogEntry);
+  let prev = "0".repeat(64);
+  const forged = entries.map((entry) => {
+    const { hash: _hash, mac: _mac, mac_key: _macKey, ...body } = entry;
+    const next = { ...body, prev, key: evil.kid, data: entry.seq === 1 ? { ...entry.data, user: "someone-else" } : entry.data };
+    const rewritten = { ...next, hash: entryHash(next) } as LogEntry;
+    prev = rewritten.hash;
+    return rewritten;
+  });
+  const head = forged.at(-1)!;
+  const root = frontierRoot(extendFrontier(EMPTY_FRONTIER, forged.map((entry) => entry.hash))).toString("hex");
+  const checkpoint = await signNote(checkpointText({ origin: header.origin, size: forged.length, root, head: head.hash, time: new Date().toISOString() }), [noteSignerFor(evil, header.origin)]);
+  const manifest = JSON.parse(parseNote((JSON.parse(lines.at(-1)!) as { note: string }).note).text) as ExportManifest;
+  const forgedManifest = { ...manifest, checkpoint, key: evil.kid, heads: { start: "0".repeat(64), end: head.hash, head: { seq: forged.length, hash: head.hash } } };
+  const note = await signNote(`${canonicalJson(forgedManifest as unknown as JsonValue)}\n`, [noteSignerFor(evil, header.origin)]);
+  return [JSON.stringify({ ...header, checkpoint }), ...forged.map((entry) => JSON.stringify(entry)), JSON.stringify({ kind: "manifest", note })];
+}
+
+describe("retired log keys", () => {
+  it("a key written into log-keys/ with no rotation statement is not published, and an export forged with it does not verify (P5)", async () => {
+    const { id, stub } = await registeredDevice();
+    await configure(stub, { tuning: TUNING });
+    await appendMany(stub, 4);
+    await stub.checkpoint(Date.now());
+    const lines = await exportLines(id);
+    const evil = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${evil.kid}.json`, JSON.stringify(evil.publicJwk));
+
+    const { keys } = await publishedLogKeys({ current: env.LOG_SIGNING_KEY! });
+    expect(keys.map((key) => key.kid)).not.toContain(evil.kid);
+    // The genuine export verifies against that set; the forgery does not.
+    expect((await verifyExport(lines, { keys })).failure).toBeNull();
+    const report = await verifyExport(await forgeExport(lines, evil), { keys });
+    expect(report.ok).toBe(false);
+    // Its checkpoint, the first thing checked, is signed by a key the set does not have.
+    expect(report.failure).toMatchObject({ code: "checkpoint_invalid" });
+  });
+
+  it("after a rotation, the old key is published once it is no longer configured, through the statement the rotation wrote, and old exports verify", async () => {
+    const { id, stub } = await registeredDevice();
+    await configure(stub, { tuning: TUNING });
+    await appendMany(stub, 3);
+    await stub.checkpoint(Date.now());
+    const before = await exportLines(id);
+    const oldKid = logKeyIdOf(env.LOG_SIGNING_KEY)!;
+    const newSource = await freshLogSigningKey();
+    const newKid = logKeyIdOf(newSource)!;
+    await rotate(stub, env.LOG_SIGNING_KEY!, newSource);
+    expect((await liveEntries(stub)).filter((entry) => entry.type === "log.key_rotated")).toHaveLength(1);
+
+    const statement = await env.ARCHIVE.get(`log-keys/rotations/${oldKid}/${newKid}.note`);
+    expect(statement).not.toBeNull();
+    // LOG_SIGNING_KEY_PREVIOUS removed: the old key is published as retired, vouched for by the new one.
+    const { jwks, keys } = await publishedLogKeys({ current: newSource });
+    expect(jwks.keys.find((key) => key.kid === oldKid)?.status).toBe("retired");
+    expect(jwks.keys.find((key) => key.kid === newKid)?.status).toBe("current");
+    expect((await verifyExport(before, { keys })).failure).toBeNull();
+    const after = await verifyExport(await exportLines(id), { keys });
+    expect(after.failure).toBeNull();
+    expect(after).toMatchObject({ ok: true, rotations: 1 });
+  });
+
+  it("a statement signed by an attacker's key does not vouch for it, whether it carries a trusted key's name and ID without its signature or no second signature at all", async () => {
+    const trusted = await importLogSigningKey(env.LOG_SIGNING_KEY!);
+    const origin = "warden.example.com/log/test/forged";
+    const claimed = await importLogSigningKey(await freshLogSigningKey());
+    const alone = await importLogSigningKey(await freshLogSigningKey());
+    for (const evil of [claimed, alone]) await env.ARCHIVE.put(`log-keys/${evil.kid}.json`, JSON.stringify(evil.publicJwk));
+    const text = (evil: LogKey) => rotationText({ origin, from: evil.kid, to: trusted.kid, time: new Date().toISOString() });
+    // The second line names the trusted key (its name and key ID) but carries the attacker's signature.
+    const posing = { ...noteSignerFor(claimed, origin), keyId: ed25519KeyId(origin, trusted.publicRaw) };
+    await env.ARCHIVE.put(`log-keys/rotations/${claimed.kid}/${trusted.kid}.note`, await signNote(text(claimed), [noteSignerFor(claimed, origin), posing]));
+    await env.ARCHIVE.put(`log-keys/rotations/${alone.kid}/${trusted.kid}.note`, await signNote(text(alone), [noteSignerFor(alone, origin)]));
+    // A key vouched for properly, in the same listing: the walk did run.
+    const genuine = await archivedRetiredKey();
+
+    const kids = (await publishedLogKeys({ current: env.LOG_SIGNING_KEY! })).keys.map((key) => key.kid);
+    expect(kids).toContain(genuine.kid);
+    expect(kids).not.toContain(claimed.kid);
+    expect(kids).not.toContain(alone.kid);
+  });
+
+  it("follows a chain of rotations back from the configured key: A→B→C with only C configured publishes A and B, and the log verifies across both", async () => {
+    const { id, stub } = await registeredDevice();
+    await configure(stub, { tuning: TUNING });
+    await appendMany(stub, 2);
+    const a = env.LOG_SIGNING_KEY!;
+    const b = await freshLogSigningKey();
+    const c = await freshLogSigningKey();
+    await rotate(stub, a, b);
+    await rotate(stub, b, c);
+
+    const { jwks, keys } = await publishedLogKeys({ current: c });
+    const status = (source: string) => jwks.keys.find((key) => key.kid === logKeyIdOf(source))?.status;
+    expect([status(a), status(b), status(c)]).toEqual(["retired", "retired", "current"]);
+    const report = await verifyExport(await exportLines(id), { keys });
+    expect(report.failure).toBeNull();
+    expect(report).toMatchObject({ ok: true, rotations: 2 });
+  });
+
+  it("a circle of rotation statements ends: each key is taken once", async () => {
+    // X→Y and Y→X, both signed by both, and Y→the configured key.
+    const x = await importLogSigningKey(await freshLogSigningKey());
+    const y = await archivedRetiredKey();
+    const origin = "warden.example.com/log/test/circle";
+    await env.ARCHIVE.put(`log-keys/${x.kid}.json`, JSON.stringify(x.publicJwk));
+    for (const [from, to] of [
+      [x, y],
+      [y, x],
+    ] as const) {
+      const statement = await signNote(rotationText({ origin, from: from.kid, to: to.kid, time: new Date().toISOString() }), [noteSignerFor(from, origin), noteSignerFor(to, origin)]);
+      await env.ARCHIVE.put(`log-keys/rotations/${from.kid}/${to.kid}.note`, statement);
+    }
+    // The real bucket, counting what is read from it.
+    const reads: string[] = [];
+    const archive = new Proxy(env.ARCHIVE, {
+      get(bucket, property) {
+        const value = Reflect.get(bucket, property) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (property === "get") reads.push(args[0] as string);
+          return (value as (...args: unknown[]) => unknown).apply(bucket, args);
+        };
+      },
+    });
+    const fetch = workerFetch({ env: { ARCHIVE: archive, LOG_KEYS_REFRESH_SECONDS: "0" } });
+    const response = await fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
+    expect(response.status).toBe(200);
+    const { keys } = (await response.json()) as { keys: { kid: string; status: string }[] };
+    expect(keys.filter((key) => key.kid === x.kid || key.kid === y.kid).map((key) => key.status)).toEqual(["retired", "retired"]);
+    // Each statement of the circle was read once at most: X is not taken again from Y→X.
+    const circle = [`${y.kid}/`, `${x.kid}/`].flatMap((from) => reads.filter((read) => read.startsWith(`log-keys/rotations/${from}`)));
+    expect(circle.length).toBe(new Set(circle).size);
+    expect(reads.filter((read) => read === `log-keys/rotations/${y.kid}/${x.kid}.note`)).toHaveLength(0);
+  });
+
+  it("a rotation whose statement the archive refused writes it with a later signature, after a restart too", async () => {
+    const { id, stub } = await registeredDevice();
+    let refusals = 0;
+    // The real bucket, except that it refuses to write rotation statements until told otherwise.
+    let refuse = true;
+    const archive = new Proxy(env.ARCHIVE, {
+      get(bucket, property) {
+        if (property === "put") {
+          return (key: string, ...rest: unknown[]) => {
+            if (refuse && key.startsWith("log-keys/rotations/")) {
+              refusals += 1;
+              return Promise.reject(new Error("injected: R2 is unavailable"));
+            }
+            return (bucket.put as (...args: unknown[]) => Promise<R2Object | null>)(key, ...rest);
+          };
+        }
+        const value = Reflect.get(bucket, property) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(bucket) : value;
+      },
+    });
+    await configure(stub, { tuning: TUNING, io: { archive } });
+    const newSource = await freshLogSigningKey();
+    const name = `log-keys/rotations/${logKeyIdOf(env.LOG_SIGNING_KEY)}/${logKeyIdOf(newSource)}.note`;
+    await rotate(stub, env.LOG_SIGNING_KEY!, newSource);
+    expect(refusals).toBeGreaterThan(0);
+    expect(await env.ARCHIVE.head(name)).toBeNull();
+    // The rotation stands: the log names the new key.
+    expect((await liveEntries(stub)).at(-1)!.key).toBe(logKeyIdOf(newSource));
+
+    refuse = false;
+    await restart(stub);
+    const fresh = deviceStub(id);
+    // The next signature: a checkpoint falls due at the next entry.
+    await configure(fresh, { tuning: { checkpointEntries: 1 } });
+    await appendMany(fresh, 1);
+    await runAlarms(fresh, 1);
+    expect(await env.ARCHIVE.head(name)).not.toBeNull();
+    expect((await publishedLogKeys({ current: newSource })).keys.map((key) => key.kid)).toContain(logKeyIdOf(env.LOG_SIGNING_KEY));
+  });
+});
