@@ -13,7 +13,7 @@ const ROTATION_OBJECT = /^log-keys\/rotations\/([A-Za-z0-9_-]{43})\/([A-Za-z0-9_
 /** No public JWK is larger; a bigger object under the key prefix is not read. */
 const MAX_KEY_BYTES = 4096;
 /** Statements checked per listing at most (each costs two reads and two signature checks): the archive, not the request, sets how many there are. */
-export const MAX_ROTATION_CHECKS = 1000;
+const MAX_ROTATION_CHECKS = 1000;
 
 /** Seconds an isolate trusts its listing of the archive's keys (`LOG_KEYS_REFRESH_SECONDS`, default 300: the answer's own max-age). */
 function refreshMs(env: Pick<Env, "LOG_KEYS_REFRESH_SECONDS">): number {
