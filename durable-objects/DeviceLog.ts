@@ -780,7 +780,7 @@ export class DeviceLog extends DurableObject<Env> {
       this.noteStanding(log.seq, "device.quarantined", { by, reason, now });
       this.history.queueAdmin("admin.device_quarantined", { device, by, reason, jti: null, device_log: { seq: log.seq, hash: log.hash } }, now);
       // As an admin's quarantine does: the device's holds that could still hand it a token end.
-      if (record && record.status === "active") this.history.queueHoldCancellation(by, reason, now);
+      if (record && record.status === "active") this.history.queueHoldCancellation(by, reason, now, log.seq);
     } else if (follow.type === "playbook.review_all") {
       const hold = follow.data as unknown as PlaybookHold;
       this.history.setHold(hold);
@@ -806,7 +806,7 @@ export class DeviceLog extends DurableObject<Env> {
       try {
         for (let owed = this.history.pendingHoldCancellations(); owed.length > 0; owed = this.history.pendingHoldCancellations()) {
           for (const cancellation of owed) {
-            await this.io.holds(device.tenant).cancelForDevice({ device: device.id, reason: cancellation.reason, by: cancellation.by, now: Math.max(cancellation.at, this.io.now()), upTo: cancellation.at });
+            await this.io.holds(device.tenant).cancelForDevice({ device: device.id, reason: cancellation.reason, by: cancellation.by, now: Math.max(cancellation.at, this.io.now()), beforeSeq: cancellation.seq });
             this.history.holdsCancelled(cancellation.id);
           }
         }

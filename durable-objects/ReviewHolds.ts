@@ -101,7 +101,7 @@ interface ChallengeRow {
 export const HOLD_QUERIES = {
   pendingOfDevice: "SELECT count(*) AS n FROM holds WHERE json_extract(record, '$.requester.device') = ? AND status = 'pending'",
   liveForDevice:
-    "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) AND created_at <= ? ORDER BY created_at, rowid",
+    "SELECT * FROM holds WHERE json_extract(record, '$.requester.device') = ? AND (status = 'pending' OR (outcome = 'permit' AND released_at IS NULL)) AND json_extract(record, '$.decision_log.seq') < ? ORDER BY created_at, rowid",
 } as const;
 
 /**
@@ -316,16 +316,19 @@ export class ReviewHolds extends DurableObject<Env> {
    * must not release an action after it). Each becomes `cancelled` with outcome deny, with
    * `review.cancelled` queued for the device log and a `review.cancelled` webhook, in one
    * transaction. `logged` says whether every entry reached the log before this returned.
-   * With `upTo` (a playbook's quarantine, delivered after the fact and retried until it lands),
-   * only holds made by then end: one made after an admin released the device is not that
-   * quarantine's to end. Repeating it changes nothing more.
+   * With `beforeSeq` (a playbook's quarantine, delivered after the fact and retried until it
+   * lands: the seq of its `device.quarantined` entry), only holds of decisions the device log
+   * put before it end: one of a decision after an admin released the device is not that
+   * quarantine's to end. The log's order, not the requests' clocks: a request that started
+   * before the quarantining one may have logged its review just before it, with a later `now`.
+   * Repeating it changes nothing more.
    */
-  async cancelForDevice(args: { device: string; reason: string; by: string; now: number; upTo?: number }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
+  async cancelForDevice(args: { device: string; reason: string; by: string; now: number; beforeSeq?: number }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
     const { device, reason, by, now } = args;
     const cancelled = this.ctx.storage.transactionSync(() => {
       this.advance(now);
       const rows = this.sql
-        .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device, args.upTo ?? Number.MAX_SAFE_INTEGER)
+        .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device, args.beforeSeq ?? Number.MAX_SAFE_INTEGER)
         .toArray();
       return rows.map((row) => {
         const hold = this.view(row);

@@ -78,7 +78,8 @@ export class DeviceHistory {
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         by TEXT NOT NULL,
         reason TEXT NOT NULL,
-        at INTEGER NOT NULL
+        at INTEGER NOT NULL,
+        seq INTEGER NOT NULL
       );
     `);
   }
@@ -190,16 +191,19 @@ export class DeviceHistory {
   /**
    * Queues the end of the device's review holds a playbook's quarantine owes (the tenant's holds
    * object cannot be called inside this transaction), written in the same transaction as the
-   * `device.quarantined` it follows: `at` is the quarantine's time, and holds made after it are
-   * not the quarantine's to end.
+   * `device.quarantined` it follows: `at` is the quarantine's time, `seq` its entry's, and holds
+   * of decisions logged after it are not the quarantine's to end.
    */
-  queueHoldCancellation(by: string, reason: string, at: number): void {
-    this.host.sql.exec("INSERT INTO hold_cancellations (by, reason, at) VALUES (?, ?, ?)", by, reason, at);
+  queueHoldCancellation(by: string, reason: string, at: number, seq: number): void {
+    this.host.sql.exec("INSERT INTO hold_cancellations (by, reason, at, seq) VALUES (?, ?, ?, ?)", by, reason, at, seq);
     this.queuedAdmin = true;
   }
 
-  pendingHoldCancellations(): { id: number; by: string; reason: string; at: number }[] {
-    return this.host.sql.exec<{ id: number; by: string; reason: string; at: number }>("SELECT id, by, reason, at FROM hold_cancellations ORDER BY id LIMIT 50").toArray().map((row) => ({ ...row }));
+  pendingHoldCancellations(): { id: number; by: string; reason: string; at: number; seq: number }[] {
+    return this.host.sql
+      .exec<{ id: number; by: string; reason: string; at: number; seq: number }>("SELECT id, by, reason, at, seq FROM hold_cancellations ORDER BY id LIMIT 50")
+      .toArray()
+      .map((row) => ({ ...row }));
   }
 
   holdsCancelled(id: number): void {
