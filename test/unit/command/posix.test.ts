@@ -331,6 +331,17 @@ const BASH_ARITHMETIC: Row[] = [
   ["a['$(id)']=1 && echo hi", [{"p":"","f":["config_overrides"]},"!","echo hi"], []],
   ["a=(['$(id)']=1) && echo hi", [{"p":"","f":["config_overrides"]},"!","echo hi"], []],
   ["cat <<EOF\n$(( '$(id)' ))\nEOF", ["cat","!"], []],
+  // A variable name's subscript is arithmetic too: `[[ -v ]]` and the builtins that take a name.
+  ["[[ -v 'a[$(id)]' ]] && echo hi", ["!","echo hi"], []],
+  ["test -v 'a[$(id)]' && echo hi", [{"p":"test","a":["-v","a[$(id)]"],"o":true},"echo hi"], []],
+  ["[ -v 'a[$(id)]' ] && echo hi", [{"p":"[","a":["-v","a[$(id)]","]"],"o":true},"echo hi"], []],
+  ["unset 'a[$(id)]'", [{"p":"unset","a":["a[$(id)]"],"o":true}], []],
+  ["printf -v 'a[$(id)]' %s x", [{"p":"printf","a":["-v","a[$(id)]","%s","x"],"o":true}], []],
+  ["read 'a[$(id)]'", [{"p":"read","a":["a[$(id)]"],"o":true}], []],
+  ["declare 'a[$(id)]=1'", [{"p":"declare","a":["a[$(id)]=1"],"o":true}], []],
+  ["let 'a[$(id)]=1'", [{"p":"let","a":["a[$(id)]=1"],"o":true}], []],
+  // A subscript without code is only a name.
+  ["unset 'a[1]'", [{"p":"unset","a":["a[1]"]}], []],
   // Unquoted, the substitutions are read as commands; without one, arithmetic is only a value.
   ["echo $(( `id -u` + 1 ))", [{"p":"echo","a":["$(( `id -u` + 1 ))"],"u":[0]},"id -u"], []],
   ["echo ${x[$(id -u)]}", [{"p":"echo","a":["${x[$(id -u)]}"],"u":[0]},"id -u"], []],

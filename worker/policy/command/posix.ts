@@ -44,6 +44,18 @@ const CODE_MARK = /[$`]|[<>]\(/;
 const QUOTE_MARK = /['"\\]/;
 // `[[ … ]]` operators whose operands are evaluated as arithmetic.
 const ARITHMETIC_TEST = /^-(?:eq|ne|lt|le|gt|ge)$/;
+/**
+ * Builtins that take a variable name, whose subscript bash evaluates as arithmetic:
+ * `unset 'a[$(cmd)]'`, `printf -v 'a[$(cmd)]' …`, `read`, `declare`/`typeset`/`local`, `let`,
+ * `test -v`/`[ -v` (each runs cmd in bash 5.2). An argument of theirs with a subscript, a quote
+ * and an expansion mark is read as arithmetic code is.
+ */
+const NAME_BUILTINS = new Set(["unset", "printf", "read", "declare", "typeset", "local", "export", "readonly", "let", "test", "["]);
+
+/** A word holding a subscript with a quote (or backslash) and an expansion mark: code bash runs when it evaluates the subscript. */
+function subscriptCode(text: string): boolean {
+  return text.includes("[") && QUOTE_MARK.test(text) && CODE_MARK.test(text);
+}
 
 /**
  * Parses a POSIX-family line into its simple commands, in source order, a command
@@ -171,6 +183,10 @@ class PosixWalker {
       case "TestBinary":
         if (ARITHMETIC_TEST.test(node.operator)) texts.push(node.left.text, node.right.text);
         break;
+      case "TestUnary":
+        // `[[ -v 'a[$(cmd)]' ]]`: the name's subscript is evaluated.
+        if (node.operator === "-v") texts.push(node.operand.text);
+        break;
       default:
         return false;
     }
@@ -217,6 +233,7 @@ class PosixWalker {
     if (state.tainted) opaque = "parse_error";
     else if (zshOnly) opaque = "unsupported_syntax";
     else if (words[0] !== undefined && words[0].unknown !== null) opaque = "program_not_literal";
+    else if (words.some((word) => NAME_BUILTINS.has(word.text)) && node.suffix.some((item) => (item.type === "Word" || item.type === "Assignment") && subscriptCode(item.text))) opaque = "arithmetic_code";
 
     this.out.push({ words, assignments, redirections, wrappers: state.wrappers, opaque });
     forEachChild(node, (child) => this.nested(child, state));
