@@ -70,9 +70,10 @@ export class LogSigning {
         note TEXT NOT NULL
       );
       CREATE TABLE IF NOT EXISTS log_key_rotations (
-        to_kid TEXT PRIMARY KEY,
+        to_kid TEXT NOT NULL,
         from_kid TEXT NOT NULL,
-        statement TEXT NOT NULL
+        statement TEXT NOT NULL,
+        PRIMARY KEY (from_kid, to_kid)
       );
     `);
   }

@@ -14,12 +14,13 @@ import type { LogAccess } from "./log-io.ts";
  *
  * Entries retention deleted (durable-objects/log-retention.ts) cannot be read again, but what a
  * proof about a kept entry needs of them is the compact range over them — the tree the newest
- * deleted segment's manifest carries, kept in its row: every subtree of a proof of a leaf at or
- * past the cut, or of consistency from a size at or past it, lies wholly on one side of the cut,
- * and one below it is a node of that range (a subtree strictly inside one would have a parent
- * spanning the cut, hence no kept leaf on the path through it). So proofs about kept entries are
- * the same bytes after retention as before; only one needing a deleted leaf is refused
- * (`log_range_expired`).
+ * deleted segment's manifest carries, kept in its row. A subtree a proof of a leaf at or past the
+ * cut (or of consistency from a size at or past it) needs is either wholly at or past the cut,
+ * read from kept leaves; or wholly below it, and then a node of that range (one strictly inside a
+ * node would have a parent wholly below the cut, so no kept leaf's path passes it); or it spans
+ * the cut, and is hashed from its two children, each again one of these. So proofs about kept
+ * entries are the same bytes after retention as before; only one needing a deleted leaf is
+ * refused (`log_range_expired`).
  */
 
 /** Subtrees of 256 leaves and up are stored: some 2 rows per 256 entries, never pruned. */

@@ -63,13 +63,23 @@ function unreadable(key: string, error: unknown): void {
   console.error(JSON.stringify({ event: "log_keys.unreadable", key, error: String(error) }));
 }
 
+/**
+ * An object's bytes, at most `limit`: the listing's size is checked first, and the read itself is
+ * bounded too, since the object can be replaced between the listing and the read.
+ */
 async function readBytes(archive: R2Bucket, key: string, size: number, limit: number): Promise<Uint8Array | null> {
   if (size > limit) {
     unreadable(key, `larger than ${limit} bytes`);
     return null;
   }
-  const stored = await archive.get(key);
-  return stored ? new Uint8Array(await stored.arrayBuffer()) : null;
+  const stored = await archive.get(key, { range: { offset: 0, length: limit + 1 } });
+  if (!stored) return null;
+  const bytes = new Uint8Array(await stored.arrayBuffer());
+  if (bytes.length > limit) {
+    unreadable(key, `larger than ${limit} bytes`);
+    return null;
+  }
+  return bytes;
 }
 
 /** The public key archived under `kid`, read strictly (R2 can be written around Warden: wrangler r2 object put); null when it is not one. */
