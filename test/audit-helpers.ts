@@ -101,3 +101,14 @@ export async function archivedRetiredKey(to: string = env.LOG_SIGNING_KEY!, orig
   await env.ARCHIVE.put(`log-keys/rotations/${from.kid}/${next.kid}.note`, statement);
   return from;
 }
+
+/** `target` (a bucket, a stub) with its method `name` replaced by `method`: everything else is the target's own. */
+export function withMethod<T extends object>(target: T, name: string, method: unknown): T {
+  return new Proxy(target, {
+    get(wrapped, property) {
+      if (property === name) return method;
+      const value = Reflect.get(wrapped, property) as unknown;
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(wrapped) : value;
+    },
+  });
+}

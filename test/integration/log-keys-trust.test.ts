@@ -11,7 +11,7 @@ import { EMPTY_FRONTIER, extendFrontier, frontierRoot } from "../../worker/log/m
 import { ed25519KeyId, parseNote, signNote } from "../../worker/log/note.ts";
 import { rotationText } from "../../worker/log/rotation.ts";
 import { activate, BASE_URL, workerFetch } from "../helpers.ts";
-import { appendMany, archivedRetiredKey, auditorGet, configure, deviceStub, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice, restart, runAlarms } from "../audit-helpers.ts";
+import { appendMany, archivedRetiredKey, auditorGet, configure, deviceStub, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice, restart, runAlarms, withMethod } from "../audit-helpers.ts";
 
 /**
  * The retired keys `/.well-known/warden-log-keys.json` publishes are those a trusted key vouches
@@ -159,15 +159,9 @@ describe("retired log keys", () => {
     }
     // The real bucket, counting what is read from it.
     const reads: string[] = [];
-    const archive = new Proxy(env.ARCHIVE, {
-      get(bucket, property) {
-        const value = Reflect.get(bucket, property) as unknown;
-        if (typeof value !== "function") return value;
-        return (...args: unknown[]) => {
-          if (property === "get") reads.push(args[0] as string);
-          return (value as (...args: unknown[]) => unknown).apply(bucket, args);
-        };
-      },
+    const archive = withMethod(env.ARCHIVE, "get", (...args: Parameters<R2Bucket["get"]>) => {
+      reads.push(args[0]);
+      return env.ARCHIVE.get(...args);
     });
     const fetch = workerFetch({ env: { ARCHIVE: archive, LOG_KEYS_REFRESH_SECONDS: "0" } });
     const response = await fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
@@ -185,20 +179,12 @@ describe("retired log keys", () => {
     let refusals = 0;
     // The real bucket, except that it refuses to write rotation statements until told otherwise.
     let refuse = true;
-    const archive = new Proxy(env.ARCHIVE, {
-      get(bucket, property) {
-        if (property === "put") {
-          return (key: string, ...rest: unknown[]) => {
-            if (refuse && key.startsWith("log-keys/rotations/")) {
-              refusals += 1;
-              return Promise.reject(new Error("injected: R2 is unavailable"));
-            }
-            return (bucket.put as (...args: unknown[]) => Promise<R2Object | null>)(key, ...rest);
-          };
-        }
-        const value = Reflect.get(bucket, property) as unknown;
-        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(bucket) : value;
-      },
+    const archive = withMethod(env.ARCHIVE, "put", (key: string, ...rest: unknown[]) => {
+      if (refuse && key.startsWith("log-keys/rotations/")) {
+        refusals += 1;
+        return Promise.reject(new Error("injected: R2 is unavailable"));
+      }
+      return (env.ARCHIVE.put as (...args: unknown[]) => Promise<R2Object | null>)(key, ...rest);
     });
     await configure(stub, { tuning: TUNING, io: { archive } });
     const newSource = await freshLogSigningKey();

@@ -8,7 +8,7 @@ import type { OcsfEvent } from "../../worker/events/ocsf.ts";
 import { MAX_TOKENISED_PER_REQUEST } from "../../worker/privacy/service.ts";
 import { vaultKey, vaultPrefix } from "../../worker/privacy/vault.ts";
 import { asPerson } from "../access-helpers.ts";
-import { configure, deviceStub, runAlarms } from "../audit-helpers.ts";
+import { configure, deviceStub, runAlarms, withMethod } from "../audit-helpers.ts";
 import { faulty } from "../review-helpers.ts";
 import { BASE_URL, activate, agent, defaultSources, eventually, fileAction, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 
@@ -202,13 +202,7 @@ describe("masking", () => {
   it("masking that fails part-way deletes what it had stored; the decision denies unlogged", async () => {
     await activate(permitAll, tenant);
     let puts = 0;
-    const secondPutFails = new Proxy(env.VAULT, {
-      get(bucket, property) {
-        if (property === "put") return (...args: Parameters<R2Bucket["put"]>) => ((puts += 1) === 2 ? Promise.reject(new Error("injected: the vault refused a write")) : bucket.put(...args));
-        const value: unknown = Reflect.get(bucket, property);
-        return typeof value === "function" ? value.bind(bucket) : value;
-      },
-    });
+    const secondPutFails = withMethod(env.VAULT, "put", (...args: Parameters<R2Bucket["put"]>) => ((puts += 1) === 2 ? Promise.reject(new Error("injected: the vault refused a write")) : env.VAULT.put(...args)));
     const device = await readyDevice({ fetch: workerFetch({ tenant, env: { VAULT: secondPutFails } }) });
     const answer = await device.decide(request());
     expect(answer.body).toMatchObject({ decision: "deny", reason_code: "log_append_failed", log: null });

@@ -12,7 +12,7 @@ import { parseMacKey } from "../../worker/log/mac.ts";
 import { privacyKeys } from "../../worker/privacy/keys.ts";
 import { DAY_MS } from "../../worker/privacy/retention.ts";
 import { vaultMasker, vaultPrefix } from "../../worker/privacy/vault.ts";
-import { appendMany, auditorGet, configure, deviceStub, liveEntries, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
+import { appendMany, auditorGet, configure, deviceStub, liveEntries, publishedLogKeys, registeredDevice, runAlarms, withMethod } from "../audit-helpers.ts";
 import { BASE_URL, newClient, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 
 // Retention and legal holds (docs/privacy.md): the device's alarm, run with a clock the test
@@ -176,17 +176,6 @@ describe("retention", () => {
   });
 
   describe("a legal hold set while a sweep awaits R2", () => {
-    /** `bucket` with `name` replaced: the rest is the bucket's own. */
-    function withMethod<T extends object>(bucket: T, name: string, method: unknown): T {
-      return new Proxy(bucket, {
-        get(target, property) {
-          if (property === name) return method;
-          const value = Reflect.get(target, property) as unknown;
-          return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-    }
-
     /** Sets the device's hold through its object (as the route does) while the sweep's read is pending; its entry's seq. */
     function holdOnce(id: string): { set: () => Promise<void>; seq: () => number | null } {
       let seq: number | null = null;
