@@ -66,6 +66,7 @@ async function tenant(now: number, deps: Partial<Deps> = {}): Promise<Tenant> {
   if (published.status !== 200) throw new Error(JSON.stringify(published.body));
   return { now, fetch: workerFetch({ tenant: name, deps: { now: () => now, ...deps } }) };
 }
+
 /** A tenant whose active bundle is the example one, with no `attestation` section. */
 async function tenantWithoutAttestation(name = uniqueId("cvm-bare")): Promise<Tenant> {
   const published = await publish(defaultSources, { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
