@@ -6,7 +6,8 @@ import type { Deps } from "../../worker/context.ts";
 import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
 import { concatBytes, fromHex, toHex } from "../../worker/verifiers/reader.ts";
 import { parseSnpReport, snpTrustFromChains, KdsOid, type SnpTrust } from "../../worker/verifiers/sev-snp/index.ts";
-import { parseTdxQuote, pckInfo, tdxQuoteLength, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
+import { parseTdxQuote, pckInfo, pinnedTdxTrust, tdxQuoteLength, verifyTdxQuote, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
+import { TdxCollateral } from "../../worker/attestation/collateral.ts";
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
 import { deviceStub } from "../audit-helpers.ts";
@@ -432,6 +433,23 @@ describe("POST /v1/attestation/results: a signed EAR for relying parties other t
     const client = await device(t);
     await client.openSession();
     expect((await client.authorized("POST", "/v1/attestation/results", { evidence: quote, nonce: "00".repeat(16) })).status).toBe(403);
+  });
+});
+
+describe("the TDX collateral cache", () => {
+  it("a request writes only over the copy it read: one written since, by another request, is kept", async () => {
+    const verified = await verifyTdxQuote({ quote: t1Quote() }, { now: new Date(T1_TIME), trustAnchors: await pinnedTdxTrust(), collateral: collateralFromDcapQvl(tdx.t1.collateralJson) });
+    const cache = new TdxCollateral({ cache: env.BUNDLES, fetch: (request) => fetch(request), amdKds: undefined, intelPcs: undefined }, uniqueId("anchors"), "00906ed50000");
+    const [older, newer] = ['{"copy":"older"}', '{"copy":"newer"}'];
+    // Two requests found the cache empty: the second to write finds the first's copy, and keeps it.
+    expect(await cache.remember(newer, verified, T1_TIME, null)).toBe(true);
+    expect(await cache.remember(older, verified, T1_TIME, null)).toBe(false);
+    expect((await cache.cached())?.text).toBe(newer);
+    // Two read that copy: the first writes over it, and the second finds it changed.
+    const read = await cache.cached();
+    expect(await cache.remember(older, verified, T1_TIME, read)).toBe(true);
+    expect(await cache.remember(newer, verified, T1_TIME, read)).toBe(false);
+    expect((await cache.cached())?.text).toBe(older);
   });
 });
 

@@ -99,16 +99,22 @@ export class TdxCollateral {
     return `${PREFIX}/${this.anchors}/tdx/fmspc/${this.fmspc.toLowerCase()}.json`;
   }
 
-  /** The verified cached collateral and its TCB evaluation data number, if any. */
-  async cached(): Promise<{ text: string; evaluationDataNumber: number } | null> {
+  /** The verified cached collateral, its TCB evaluation data number and its etag, if any. */
+  async cached(): Promise<{ text: string; evaluationDataNumber: number; etag: string } | null> {
     const object = await this.sources.cache.get(this.key);
     if (!object) return null;
-    return { text: await object.text(), evaluationDataNumber: Number(object.customMetadata?.["tcb_evaluation_data_number"] ?? -1) };
+    return { text: await object.text(), evaluationDataNumber: Number(object.customMetadata?.["tcb_evaluation_data_number"] ?? -1), etag: object.etag };
   }
 
-  /** Keeps collateral that verified, for quotes sent without it. */
-  async remember(text: string, verified: VerifiedTdxQuote, now: number): Promise<void> {
-    await this.sources.cache.put(this.key, text, {
+  /**
+   * Keeps collateral that verified, for quotes sent without it, only over the copy it was compared
+   * with (`read`, or none): what it holds is the newest of its request and that copy, not of one
+   * written since by another request, which a write over it could roll back. A write that finds
+   * the copy changed keeps the other; it answers whether this one was kept.
+   */
+  async remember(text: string, verified: VerifiedTdxQuote, now: number, read: { etag: string } | null): Promise<boolean> {
+    const written = await this.sources.cache.put(this.key, text, {
+      onlyIf: read ? { etagMatches: read.etag } : { etagDoesNotMatch: "*" },
       customMetadata: {
         fmspc: this.fmspc,
         tcb_evaluation_data_number: String(verified.tcbInfo.tcbEvaluationDataNumber),
@@ -116,6 +122,7 @@ export class TdxCollateral {
         verified_at: new Date(now).toISOString(),
       },
     });
+    return written !== null;
   }
 
   /** Intel PCS v4 collateral for this FMSPC, only when configured; undefined when unreachable or unusable. */

@@ -188,7 +188,7 @@ export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
     }
   }
   // Verified to the trust anchors and current, and no piece older than the cache's: keep it for requests without collateral.
-  if (text !== cached?.text) await collateral.remember(text, verified, now);
+  if (text !== cached?.text) await collateral.remember(text, verified, now, cached);
   const claims = verifier.appraise(verified, tdxReference(manifest, reportData));
   return {
     policy: reference.policy,
