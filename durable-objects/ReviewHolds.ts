@@ -171,6 +171,10 @@ export class ReviewHolds extends DurableObject<Env> {
           reviewer TEXT NOT NULL,
           at INTEGER NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS quarantine_fences (
+          device TEXT PRIMARY KEY,
+          before_seq INTEGER NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS tickets (
           item TEXT PRIMARY KEY,
           review_id TEXT NOT NULL,
@@ -201,13 +205,19 @@ export class ReviewHolds extends DurableObject<Env> {
    * an identical request while one waits joins it instead of queueing twice. `requesterUser` is
    * the requesting device's registered user, kept beside the signed record: they may not approve it.
    */
-  async hold(input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null }, now: number): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" }> {
+  async hold(
+    input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null },
+    now: number,
+  ): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" | "device_quarantined" }> {
     const first = input.ladder[0];
     if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
       const existing = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending'", input.record.action_hash).toArray()[0];
       if (existing) return { created: false, hold: this.view(existing) };
+      // A decision the device log put before a quarantine whose cancellation already ran here: its hold would escape it.
+      const fence = this.sql.exec<{ before_seq: number }>("SELECT before_seq FROM quarantine_fences WHERE device = ?", input.record.requester.device).toArray()[0];
+      if (fence && input.record.decision_log.seq < fence.before_seq) return { refused: "device_quarantined" as const };
       if (this.sql.exec<{ n: number }>(HOLD_QUERIES.pendingOfDevice, input.record.requester.device).one().n >= MAX_PENDING_HOLDS_PER_DEVICE) return { refused: "device_hold_limit" as const };
       this.sql.exec(
         "INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at, requester_user) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)",
@@ -321,12 +331,29 @@ export class ReviewHolds extends DurableObject<Env> {
    * put before it end: one of a decision after an admin released the device is not that
    * quarantine's to end. The log's order, not the requests' clocks: a request that started
    * before the quarantining one may have logged its review just before it, with a later `now`.
-   * Repeating it changes nothing more.
+   * Repeating it changes nothing more. `quarantineSeq`, the seq of the `device.quarantined` entry
+   * this cancellation follows, fences the device: a hold asked for afterwards for a decision the log
+   * put before it (its review was logged just before the quarantine, its hold made just after the
+   * cancellation) is refused.
    */
-  async cancelForDevice(args: { device: string; reason: string; by: string; now: number; beforeSeq?: number }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
+  async cancelForDevice(args: {
+    device: string;
+    reason: string;
+    by: string;
+    now: number;
+    beforeSeq?: number;
+    quarantineSeq?: number;
+  }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
     const { device, reason, by, now } = args;
     const cancelled = this.ctx.storage.transactionSync(() => {
       this.advance(now);
+      if (args.quarantineSeq !== undefined) {
+        this.sql.exec(
+          "INSERT INTO quarantine_fences (device, before_seq) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET before_seq = max(before_seq, excluded.before_seq)",
+          device,
+          args.quarantineSeq,
+        );
+      }
       const rows = this.sql
         .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device, args.beforeSeq ?? Number.MAX_SAFE_INTEGER)
         .toArray();

@@ -6,7 +6,7 @@ import type { LogEntry } from "../../worker/log/chain.ts";
 import { verifyExport } from "../../worker/log/export-verify.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { cancelDeviceHolds } from "../../worker/review/holds.ts";
-import { publishedLogKeys } from "../audit-helpers.ts";
+import { publishedLogKeys, withMethod } from "../audit-helpers.ts";
 import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, outboxStub, verdictOptions, sendVerdict, waitOn, type Reviewer } from "../review-helpers.ts";
 
@@ -65,7 +65,7 @@ describe("cancelling a device's holds", () => {
     // A reviewer looking at the pending hold when the quarantine comes.
     const options = await verdictOptions(fetch, reviewer, pending, "approve");
 
-    const result = await cancelDeviceHolds(ctx, quarantined.deviceId, { reason: "EDR alert 4711", by: "admin" });
+    const result = await cancelDeviceHolds(ctx, quarantined.deviceId, { reason: "EDR alert 4711", by: "admin", quarantineSeq: null });
     expect(result).toEqual({
       cancelled: [
         { id: pending, previous: "pending" },
@@ -119,7 +119,7 @@ describe("cancelling a device's holds", () => {
     const started = Date.now();
     const waiting = waitOn(device, id, 20);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect((await cancelDeviceHolds(ctx, device.deviceId, { reason: "EDR alert 4712", by: "admin" })).cancelled).toEqual([{ id, previous: "pending" }]);
+    expect((await cancelDeviceHolds(ctx, device.deviceId, { reason: "EDR alert 4712", by: "admin", quarantineSeq: null })).cancelled).toEqual([{ id, previous: "pending" }]);
     const seen = await waiting;
     expect(seen.body).toMatchObject({ status: "cancelled", decision: "deny" });
     expect(seen.body.token).toBeUndefined();
@@ -127,7 +127,38 @@ describe("cancelling a device's holds", () => {
   });
 
   it("cancels nothing twice, and nothing for a device without holds", async () => {
-    expect(await cancelDeviceHolds(ctx, quarantined.deviceId, { reason: "again", by: "admin" })).toEqual({ cancelled: [], logged: true });
-    expect(await cancelDeviceHolds(ctx, "no-such-device", { reason: "x", by: "admin" })).toEqual({ cancelled: [], logged: true });
+    expect(await cancelDeviceHolds(ctx, quarantined.deviceId, { reason: "again", by: "admin", quarantineSeq: null })).toEqual({ cancelled: [], logged: true });
+    expect(await cancelDeviceHolds(ctx, "no-such-device", { reason: "x", by: "admin", quarantineSeq: null })).toEqual({ cancelled: [], logged: true });
+  });
+});
+
+describe("an admin's quarantine racing a review", () => {
+  it("a hold asked for after the quarantine's cancellation, for a review logged before the quarantine, is refused: the decision denies", async () => {
+    const raceTenant = uniqueId("qr");
+    await activate(defaultSources, raceTenant);
+    const plain = workerFetch({ tenant: raceTenant });
+    let deviceId = "";
+    let quarantine: Promise<unknown> | null = null;
+    // The tenant's holds, except that the admin quarantines the device after its review is logged and before its hold arrives.
+    const racing = workerFetch({
+      tenant: raceTenant,
+      deps: {
+        reviewHolds: (bindings, name) => {
+          const holds = bindings.REVIEW_HOLDS.get(bindings.REVIEW_HOLDS.idFromName(name));
+          return withMethod(holds, "hold", async (...args: Parameters<typeof holds.hold>) => {
+            quarantine ??= call(plain, "POST", `/v1/devices/${deviceId}/quarantine`, { reason: "EDR alert 4713" }, admin);
+            await quarantine;
+            return holds.hold(...args);
+          });
+        },
+      },
+    });
+    const device = await readyDevice({ fetch: racing });
+    deviceId = device.deviceId;
+    const decided = await device.decide(heldAction());
+    expect(quarantine).not.toBeNull();
+    expect(decided.body).toMatchObject({ decision: "deny", reason_code: "review_unavailable" });
+    const pending = await call<{ reviews: { requester: { device: string } }[] }>(plain, "GET", "/v1/reviews?status=pending", undefined, admin);
+    expect(pending.body.reviews.filter((review) => review.requester.device === deviceId)).toEqual([]);
   });
 });

@@ -28,7 +28,7 @@ export async function quarantineDevice(ctx: ServiceContext, deviceId: string, or
   if (!outcome.ok) throw new StateError(outcome.code, `device ${deviceId} cannot be quarantined`);
   // After the standing changed: a hold made meanwhile by a decision logged just before can never be
   // collected, since the device's every request (a review poll too) is now refused.
-  const holds = await cancelDeviceHolds(ctx, deviceId, { reason: order.reason, by: order.by });
+  const holds = await cancelDeviceHolds(ctx, deviceId, { reason: order.reason, by: order.by, quarantineSeq: outcome.log.seq });
   await recordAdmin(ctx, "admin.device_quarantined", deviceId, order, outcome.log, now);
   return { changed: outcome.changed, log: outcome.log, cancelled_holds: holds.cancelled.map((hold) => hold.id) };
 }

@@ -197,13 +197,15 @@ export async function reviewPageData(scope: ReviewScope, signedIn: { id: string 
  * each becomes `cancelled` with outcome deny, `review.cancelled` (with `by` and `reason`) goes to
  * the device log and a signed `review.cancelled` webhook to the tier's channel. `logged` is false
  * when some entry is still on its way to the log (the outbox keeps retrying it); the holds are
- * cancelled either way.
+ * cancelled either way. `quarantineSeq`, the quarantine's entry in the device log, fences the
+ * device against a hold asked for later for a decision logged before it; null when no entry
+ * stands behind the cancellation.
  */
 export async function cancelDeviceHolds(
   ctx: Pick<ServiceContext, "env" | "deps">,
   device: string,
-  args: { reason: string; by: string },
+  args: { reason: string; by: string; quarantineSeq: number | null },
 ): Promise<{ cancelled: { id: string; previous: HoldState["status"] }[]; logged: boolean }> {
   const { env, deps } = ctx;
-  return deps.reviewHolds(env, env.TENANT).cancelForDevice({ device, reason: args.reason, by: args.by, now: deps.now() });
+  return deps.reviewHolds(env, env.TENANT).cancelForDevice({ device, reason: args.reason, by: args.by, now: deps.now(), ...(args.quarantineSeq !== null ? { quarantineSeq: args.quarantineSeq } : {}) });
 }
