@@ -635,7 +635,7 @@ app.post("/bench/breakdown", async (c) => {
   const sample = await signToken();
   const tokenInput = new TextEncoder().encode(sample.token.slice(0, sample.token.lastIndexOf(".")));
   const steps: Record<string, () => Promise<Timing>> = {
-    sessionJwtVerify: () => timeAsync(() => verifyWardenJwt(body.token, key, "warden-session+jwt", now), run),
+    sessionJwtVerify: () => timeAsync(() => verifyWardenJwt(body.token, key, "warden-session+jwt", now, c.env.TENANT), run),
     bundleLookup: () => (lookup ? timeAsync(lookup, run) : Promise.reject(new Error("no known bundle lookup in worker/policy/store.ts"))),
     requestSchemaParse: async () => timeIt(() => ActionRequestSchema.safeParse(body.decision), run),
     decide: async () => timeIt(() => decide(bundle, body.decision, device, now, facts), run),

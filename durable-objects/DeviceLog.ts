@@ -802,7 +802,7 @@ export class DeviceLog extends DurableObject<Env> {
     this.delivering ??= (async () => {
       const device = this.readDevice();
       if (!device) return;
-      let failed = false;
+      // A failure waits for the alarm, which both callers bring within the retry delay while anything is owed.
       try {
         for (let owed = this.history.pendingHoldCancellations(); owed.length > 0; owed = this.history.pendingHoldCancellations()) {
           for (const cancellation of owed) {
@@ -811,7 +811,6 @@ export class DeviceLog extends DurableObject<Env> {
           }
         }
       } catch (error) {
-        failed = true;
         console.error(JSON.stringify({ event: "playbook.hold_cancellation_failed", device: device.id, error: String(error) }));
       }
       const registry = this.env.BUNDLE_REGISTRY.get(this.env.BUNDLE_REGISTRY.idFromName(device.tenant));
@@ -823,10 +822,8 @@ export class DeviceLog extends DurableObject<Env> {
           }
         }
       } catch (error) {
-        failed = true;
         console.error(JSON.stringify({ event: "playbook.admin_record_failed", device: device.id, error: String(error) }));
       }
-      if (failed) this.audit.retrySoon();
     })().finally(() => {
       this.delivering = null;
     });

@@ -111,16 +111,14 @@ export function personOf(c: Context<AppEnv>): Person {
 
 async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceSession> {
   const now = c.var.deps.now();
-  const claims = await verifiedSession(token, await signingKey(c.env.SIGNING_KEY), now);
+  const claims = await verifiedSession(token, await signingKey(c.env.SIGNING_KEY), now, c.env.TENANT);
   const cnf = claims["cnf"] as { jkt?: unknown } | undefined;
-  const { tnt, os, assurance, grp, sh } = claims as Record<string, unknown>;
+  const { os, assurance, grp, sh } = claims as Record<string, unknown>;
   const shell = sh === undefined ? undefined : SHELLS.find((known) => known === sh);
   const groups = Array.isArray(grp) && grp.every((group) => typeof group === "string") ? (grp as string[]) : null;
-  if (typeof cnf?.jkt !== "string" || typeof tnt !== "string" || typeof os !== "string" || typeof assurance !== "string" || groups === null || (sh !== undefined && shell === undefined)) {
+  if (typeof cnf?.jkt !== "string" || typeof os !== "string" || typeof assurance !== "string" || groups === null || (sh !== undefined && shell === undefined)) {
     throw new VerificationError("invalid_token", "the session token lacks its binding claims");
   }
-  // A session token from another tenant's deployment sharing the key is not ours to honour.
-  if (tnt !== c.env.TENANT) throw new VerificationError("invalid_token", "the session belongs to another tenant");
   const { proof } = await verifyDpopProof(c.req.header("dpop"), {
     method: c.req.method,
     url: c.req.url,
@@ -130,7 +128,7 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
   });
   return {
     deviceId: claims.sub as string,
-    tenant: tnt,
+    tenant: c.env.TENANT,
     jkt: cnf.jkt,
     os: os as DeviceOs,
     shell,
@@ -150,12 +148,12 @@ async function deviceSession(c: Context<AppEnv>, token: string): Promise<DeviceS
 const verifiedSessions = new Map<string, JWTPayload>();
 const MAX_VERIFIED_SESSIONS = 4096;
 
-async function verifiedSession(token: string, key: SigningKey, now: number): Promise<JWTPayload> {
-  const cacheKey = `${key.kid} ${token}`;
+async function verifiedSession(token: string, key: SigningKey, now: number, tenant: string): Promise<JWTPayload> {
+  const cacheKey = `${tenant} ${key.kid} ${token}`;
   const cached = verifiedSessions.get(cacheKey);
   if (cached && typeof cached.exp === "number" && cached.exp * 1000 > now) return cached;
   verifiedSessions.delete(cacheKey);
-  const claims = await verifyWardenJwt(token, key, "warden-session+jwt", now);
+  const claims = await verifyWardenJwt(token, key, "warden-session+jwt", now, tenant);
   if (verifiedSessions.size >= MAX_VERIFIED_SESSIONS) verifiedSessions.clear();
   verifiedSessions.set(cacheKey, claims);
   return claims;

@@ -388,6 +388,7 @@ describe("the playbook", () => {
       // Owed, with the alarm set to come back for it.
       expect(await runInDurableObject(stub, (_log: DeviceLog, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM hold_cancellations").one().n)).toBe(1);
       const alarm = await runInDurableObject(stub, (_log: DeviceLog, state) => state.storage.getAlarm());
+      expect(alarm).not.toBeNull();
       expect(alarm! - Date.now()).toBeLessThanOrEqual(30_000);
 
       // Released before the retry landed; a hold made after the release is not the quarantine's.

@@ -1,7 +1,6 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
-import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import type { OcsfEvent } from "../../worker/events/ocsf.ts";
@@ -9,7 +8,7 @@ import { MAX_TOKENISED_PER_REQUEST } from "../../worker/privacy/service.ts";
 import { vaultKey, vaultPrefix } from "../../worker/privacy/vault.ts";
 import { asPerson } from "../access-helpers.ts";
 import { configure, deviceStub, runAlarms, withMethod } from "../audit-helpers.ts";
-import { faulty } from "../review-helpers.ts";
+import { admin, call as reviewCall, faulty } from "../review-helpers.ts";
 import { BASE_URL, activate, agent, defaultSources, eventually, fileAction, logOf, publish, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 
 // Masking and the vault (docs/privacy.md): a tenant of this file's own whose bundle hashes,
@@ -190,10 +189,7 @@ describe("masking", () => {
     const device = await readyDevice({ fetch });
     // A first decision, with nothing to tokenise, has this isolate keep the session as verified.
     expect((await device.decide(fileAction("file.read", "/home/dev/workspace/README.md"))).body.decision).toBe("permit");
-    const revoked = await fetch(
-      new Request(`${BASE_URL}/v1/devices/${device.deviceId}/sessions/revoke`, { method: "POST", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ reason: "laptop reported stolen" }) }),
-    );
-    expect(revoked.status).toBe(200);
+    expect((await reviewCall(fetch, "POST", `/v1/devices/${device.deviceId}/sessions/revoke`, { reason: "laptop reported stolen" }, admin)).status).toBe(200);
     const refused = await device.decide(request());
     expect([refused.status, (refused.body as { code?: string }).code]).toEqual([401, "session_revoked"]);
     expect(await storedFor(device)).toEqual([]);
@@ -212,7 +208,7 @@ describe("masking", () => {
 
   it("keeps what it stored when the append's answer is lost: the entry committed names it", async () => {
     await activate(permitAll, tenant);
-    const lost = faulty((): DurableObjectStub<DeviceLog> => env.DEVICES.get(env.DEVICES.idFromName(`${tenant}/${deviceId}`)), "recordDecisions", "after");
+    const lost = faulty(() => deviceStub(deviceId, tenant), "recordDecisions", "after");
     let deviceId = "";
     const device = await readyDevice({ fetch: workerFetch({ tenant, deps: { deviceStore: (_bindings, _tenant, id) => (id === deviceId ? lost.stub() : deviceStub(id, tenant)) } }) });
     deviceId = device.deviceId;

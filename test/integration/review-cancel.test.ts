@@ -8,7 +8,7 @@ import { parseMacKey } from "../../worker/log/mac.ts";
 import { cancelDeviceHolds } from "../../worker/review/holds.ts";
 import { publishedLogKeys, withMethod } from "../audit-helpers.ts";
 import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
-import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, outboxStub, verdictOptions, sendVerdict, waitOn, type Reviewer } from "../review-helpers.ts";
+import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, holdsStub, outboxStub, verdictOptions, sendVerdict, waitOn, type Reviewer } from "../review-helpers.ts";
 
 /**
  * Cancelling a device's holds, as the quarantine flow does (`cancelDeviceHolds`): every hold of
@@ -138,13 +138,13 @@ describe("an admin's quarantine racing a review", () => {
     await activate(defaultSources, raceTenant);
     const plain = workerFetch({ tenant: raceTenant });
     let deviceId = "";
-    let quarantine: Promise<unknown> | null = null;
+    let quarantine = null as Promise<{ status: number }> | null;
     // The tenant's holds, except that the admin quarantines the device after its review is logged and before its hold arrives.
     const racing = workerFetch({
       tenant: raceTenant,
       deps: {
-        reviewHolds: (bindings, name) => {
-          const holds = bindings.REVIEW_HOLDS.get(bindings.REVIEW_HOLDS.idFromName(name));
+        reviewHolds: (_bindings, name) => {
+          const holds = holdsStub(name);
           return withMethod(holds, "hold", async (...args: Parameters<typeof holds.hold>) => {
             quarantine ??= call(plain, "POST", `/v1/devices/${deviceId}/quarantine`, { reason: "EDR alert 4713" }, admin);
             await quarantine;
@@ -156,7 +156,8 @@ describe("an admin's quarantine racing a review", () => {
     const device = await readyDevice({ fetch: racing });
     deviceId = device.deviceId;
     const decided = await device.decide(heldAction());
-    expect(quarantine).not.toBeNull();
+    // The quarantine landed between the review's append and its hold.
+    expect((await quarantine)?.status).toBe(200);
     expect(decided.body).toMatchObject({ decision: "deny", reason_code: "review_unavailable" });
     const pending = await call<{ reviews: { requester: { device: string } }[] }>(plain, "GET", "/v1/reviews?status=pending", undefined, admin);
     expect(pending.body.reviews.filter((review) => review.requester.device === deviceId)).toEqual([]);

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { WardenClient, generateDeviceKey } from "../../cli/client.ts";
 import { BASE_URL, activate, defaultSources, fileAction, logOf, newClient, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
 import { deviceStub } from "../audit-helpers.ts";
+import { admin, call } from "../review-helpers.ts";
 
 beforeAll(async () => {
   await activate();
@@ -15,6 +16,11 @@ const permitted = fileAction("file.write", "/home/dev/workspace/a.txt");
 async function forgedSession(client: WardenClient, key: CryptoKey, alg: string, header: Record<string, unknown> = {}): Promise<string> {
   const claims = decodeJwt(client.sessionToken!);
   return new SignJWT(claims).setProtectedHeader({ alg, typ: "warden-session+jwt", ...header }).sign(key);
+}
+
+/** The `kid` a token was signed under, to re-sign its claims as the server would. */
+function decodeProtectedKid(token: string): string {
+  return (JSON.parse(new TextDecoder().decode(base64url.decode(token.split(".")[0]!))) as { kid: string }).kid;
 }
 
 async function serverKey(): Promise<CryptoKey> {
@@ -414,13 +420,33 @@ describe("what an action token is bound to besides the device key", () => {
     const client = await readyDevice();
     const { body } = await client.decide(permitted);
     expect(decodeJwt(body.token!)["sid"]).toBe(decodeJwt(client.sessionToken!).jti);
-    const revoked = await workerFetch()(
-      new Request(`${BASE_URL}/v1/devices/${client.deviceId}/sessions/revoke`, { method: "POST", headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ reason: "token seen in a crash dump" }) }),
-    );
-    expect(revoked.status).toBe(200);
+    expect((await call(workerFetch(), "POST", `/v1/devices/${client.deviceId}/sessions/revoke`, { reason: "token seen in a crash dump" }, admin)).status).toBe(200);
     const refused = await client.redeem<{ code: string }>(body.token!, permitted.action);
     expect([refused.status, refused.body.code]).toEqual([401, "session_revoked"]);
     expect((await logOf(client)).filter((entry) => entry.type.startsWith("action."))).toEqual([]);
+  });
+
+  it("a session token from another tenant's deployment sharing the key is refused (invalid_token)", async () => {
+    const other = uniqueId("tokens-other");
+    await activate(defaultSources, other);
+    const home = await readyDevice();
+    const there = new WardenClient({ url: BASE_URL, deviceId: home.deviceId, key: home.key, fetch: workerFetch({ tenant: other }) });
+    expect((await there.register(env.ADMIN_TOKEN)).status).toBe(201);
+    const refused = await there.authorized<{ code: string }>("POST", "/v1/decisions", permitted, home.sessionToken!);
+    expect([refused.status, refused.body.code]).toEqual([401, "invalid_token"]);
+    // Control: at home it decides.
+    expect((await home.decide(permitted)).body.decision).toBe("permit");
+  });
+
+  it("an action token without the session it was issued under (sid), as issued before that claim, is refused (invalid_token)", async () => {
+    const client = await readyDevice();
+    const { body } = await client.decide(permitted);
+    const { sid: _sid, ...claims } = decodeJwt(body.token!);
+    const unbound = await new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", typ: "warden-action+jwt", kid: decodeProtectedKid(body.token!) }).sign(await serverKey());
+    const refused = await client.redeem<{ code: string }>(unbound, permitted.action);
+    expect([refused.status, refused.body.code]).toEqual([401, "invalid_token"]);
+    // Control: the token as issued redeems.
+    expect((await client.redeem(body.token!, permitted.action)).status).toBe(200);
   });
 
   it("a token never outlives its session", async () => {

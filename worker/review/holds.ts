@@ -152,7 +152,7 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
     return { hold: (await holds.state(hold.id, now)) ?? hold };
   }
   // Handed again past its expiry, or after the device used it, it would only be refused at redemption: not signed.
-  if (actionTokenExpiresAt(released.releasedAt, released.hold.token_ttl) <= now) return { hold: released.hold };
+  if (actionTokenExpiresAt(released.releasedAt, released.hold.token_ttl, device.sessionExpiresAt) <= now) return { hold: released.hold };
   if (released.repeated && (await deps.deviceStore(env, device.tenant, device.deviceId).actionTokenSettled(released.jti))) return { hold: released.hold };
   const { record } = released.hold.shown;
   const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {

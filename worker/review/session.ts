@@ -51,9 +51,9 @@ export async function reviewerSession(c: Context<AppEnv>): Promise<ReviewerSessi
   if (!token) return { state: "none" };
   let reviewer: SignedInReviewer;
   try {
-    const claims = await verifyWardenJwt(token, await signingKey(c.env.SIGNING_KEY), "warden-reviewer+jwt", c.var.deps.now());
-    const { tnt, cid } = claims as Record<string, unknown>;
-    if (tnt !== c.env.TENANT || typeof claims.sub !== "string" || typeof cid !== "string") return { state: "none" };
+    const claims = await verifyWardenJwt(token, await signingKey(c.env.SIGNING_KEY), "warden-reviewer+jwt", c.var.deps.now(), c.env.TENANT);
+    const { cid } = claims as Record<string, unknown>;
+    if (typeof claims.sub !== "string" || typeof cid !== "string") return { state: "none" };
     reviewer = { id: claims.sub, credential: cid };
   } catch {
     return { state: "none" };

@@ -35,19 +35,14 @@ export interface ActionTokenClaims {
 /** The longest an action token lives, whatever its bundle asks. */
 const MAX_ACTION_TOKEN_SECONDS = 60;
 
-/** The lifetime an action token gets for the `ttlSeconds` its bundle asks. */
-function actionTokenTtl(ttlSeconds: number): number {
-  return Math.min(ttlSeconds, MAX_ACTION_TOKEN_SECONDS);
+/** The lifetime (s) an action token issued at `now` gets for the `ttlSeconds` its bundle asks, under a session expiring at `sessionExpiresAt` (ms): never past the session. */
+function actionTokenTtl(now: number, ttlSeconds: number, sessionExpiresAt: number): number {
+  return Math.max(0, Math.min(ttlSeconds, MAX_ACTION_TOKEN_SECONDS, Math.floor(sessionExpiresAt / 1000) - Math.floor(now / 1000)));
 }
 
-/** When an action token issued at `now` for `ttlSeconds` expires, in ms: what `issueActionToken` answers, without signing. */
-export function actionTokenExpiresAt(now: number, ttlSeconds: number): number {
-  return tokenExpiresAt(now, actionTokenTtl(ttlSeconds));
-}
-
-/** The lifetime of a token issued at `now` under a session expiring at `sessionExpiresAt`: never past the session. */
-function lifetimeUnder(now: number, ttlSeconds: number, sessionExpiresAt: number): number {
-  return Math.max(0, Math.min(actionTokenTtl(ttlSeconds), Math.floor(sessionExpiresAt / 1000) - Math.floor(now / 1000)));
+/** When an action token issued at `now` for `ttlSeconds` under that session expires, in ms: what `issueActionToken` answers, without signing. */
+export function actionTokenExpiresAt(now: number, ttlSeconds: number, sessionExpiresAt: number): number {
+  return tokenExpiresAt(now, actionTokenTtl(now, ttlSeconds, sessionExpiresAt));
 }
 
 /**
@@ -90,14 +85,13 @@ export function issueActionToken(
       policy: args.policy,
       scope: { ...args.scope },
     },
-    { now: args.now, ttlSeconds: lifetimeUnder(args.now, args.ttlSeconds, args.session.expiresAt) },
+    { now: args.now, ttlSeconds: actionTokenTtl(args.now, args.ttlSeconds, args.session.expiresAt) },
   );
 }
 
-/** Verifies an action token of `tenant`'s deployment: one issued by another sharing the key is not ours to honour. */
 export async function verifyActionToken(token: string, key: SigningKey, now: number, tenant: string): Promise<ActionTokenClaims> {
-  const claims = await verifyWardenJwt(token, key, "warden-action+jwt", now);
-  const { cnf, decision_id, policy, scope, sub, jti, exp, os, sh, grp, tnt, sid } = claims as Record<string, unknown>;
+  const claims = await verifyWardenJwt(token, key, "warden-action+jwt", now, tenant);
+  const { cnf, decision_id, policy, scope, sub, jti, exp, os, sh, grp, sid } = claims as Record<string, unknown>;
   const jkt = (cnf as { jkt?: unknown } | undefined)?.jkt;
   const shell = sh === undefined ? undefined : SHELLS.find((known) => known === sh);
   if (
@@ -113,7 +107,6 @@ export async function verifyActionToken(token: string, key: SigningKey, now: num
   ) {
     throw new VerificationError("invalid_token", "the action token lacks its scope or binding");
   }
-  if (tnt !== tenant) throw new VerificationError("invalid_token", "the action token belongs to another tenant");
   return { device: sub as string, session: sid, os, shell, groups: grp as string[], jkt, jti: jti as string, decisionId: decision_id, policy, scope, expiresAt: (exp as number) * 1000 };
 }
 

@@ -50,13 +50,15 @@ export async function signWardenJwt(
 
 /**
  * Verifies a token Warden issued: EdDSA only (so `none` and HMAC are refused before any
- * key is used), our `kid`, the expected `typ` and audience, and `exp` against `now`.
+ * key is used), our `kid`, the expected `typ` and audience, `exp` against `now`, and the
+ * deployment's `tenant` (`tnt`): another tenant's deployment sharing the key is not ours to honour.
  */
 export async function verifyWardenJwt(
   token: string,
   key: SigningKey,
   typ: WardenTokenType,
   now: number,
+  tenant: string,
 ): Promise<JWTPayload> {
   try {
     // Two equal claims (`sub`, `scope`…) are refused here rather than read as jose's JSON.parse reads them.
@@ -70,6 +72,7 @@ export async function verifyWardenJwt(
       requiredClaims: ["exp", "iat", "sub", "jti"],
     });
     if (protectedHeader.kid !== key.kid) throw new VerificationError("invalid_token", "token was signed by another key");
+    if (payload["tnt"] !== tenant) throw new VerificationError("invalid_token", "the token belongs to another tenant");
     return payload;
   } catch (cause) {
     if (cause instanceof VerificationError) throw cause;

@@ -83,7 +83,7 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
     // conditions the commands run in.
     const first = new Analyzer();
     first.line(line, base, [], { flags: [], targets: [], redirections: [] });
-    const otherCwds = first.directoryChanges.length === 0 ? [] : reachable(directoryChanges(line, base), base);
+    const otherCwds = first.directoryChanges.length === 0 ? [] : reachable(line.includes("~+") ? directoryChanges(line, base) : first.directoryChanges, base);
     const analyzer = otherCwds.length === 0 ? first : new Analyzer();
     if (analyzer !== first) analyzer.line(line, { ...base, otherCwds }, [], { flags: [], targets: [], redirections: [] });
     const commands = analyzer.commands;
@@ -110,9 +110,10 @@ function directory(value: string | undefined, os: DeviceOs): string | null {
 }
 
 /**
- * The `cd`s of a line that has some, read as if it could already be anywhere. The first reading
- * took `~+` ($PWD) as the starting directory, but in `cd /a; cd ~+/b` it is `/a`: with an
- * unknown directory among the line's, `~+` has no value and such a `cd` leads somewhere unknown.
+ * The `cd`s of a line that has some and names `~+`, read as if it could already be anywhere. The
+ * first reading took `~+` ($PWD) as the starting directory, but in `cd /a; cd ~+/b` it is `/a`:
+ * with an unknown directory among the line's, `~+` has no value and such a `cd` leads somewhere
+ * unknown. Without `~+` the first reading's `cd`s are these, and the line is not read again.
  */
 function directoryChanges(line: string, base: ParseContext): (Word | null)[] {
   const anywhere = new Analyzer();
