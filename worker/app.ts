@@ -3,7 +3,8 @@ import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
 import { EvidenceRefusal, MalformedInputError, WardenError } from "./errors.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "./json/strict.ts";
-import { runtimeDeps, type Deps } from "./context.ts";
+import type { Context, Next } from "hono";
+import { runtimeDeps, type AppEnv, type Deps } from "./context.ts";
 import { describeApi, router } from "./openapi.ts";
 import { problemFor, problemResponse } from "./problem.ts";
 import { actions } from "./routes/actions.ts";
@@ -37,6 +38,25 @@ const EVIDENCE_ROUTES: ReadonlySet<string> = new Set(["/v1/sessions", "/v1/attes
 
 const JSON_MEDIA_TYPE = /^application\/json(\s*;|$)/i;
 
+/** Reads the (size-capped) body with the strict JSON reader, which every route's validator then reads through. */
+async function readStrictJson(c: Context<AppEnv>, next: Next): Promise<void> {
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  // No text at all is left to the route: one without a body ignores it, one with a body schema refuses it.
+  if (bytes.length === 0) return next();
+  let body: JsonValue;
+  try {
+    body = parseStrictJson(bytes);
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error;
+    // Refused through onError, so it is logged; the reader's message names its code and offset, never the input.
+    throw new MalformedInputError("malformed_json", `the body is not strict JSON (${error.message})`, { cause: error });
+  }
+  // Hono's json() re-parses the cached text with JSON.parse; every validator reads through it, so it
+  // answers with the strict reading instead (seeding bodyCache cannot: json() reads only its "text").
+  c.req.json = <T>() => Promise.resolve(body as T);
+  return next();
+}
+
 /** Builds the Warden app around its dependencies; `worker/index.ts` passes the runtime ones. */
 export function createApp(deps: Deps = runtimeDeps) {
   const app = router();
@@ -45,35 +65,17 @@ export function createApp(deps: Deps = runtimeDeps) {
     c.set("deps", deps);
     await next();
   });
-  app.use("/v1/*", async function requireJson(c, next) {
-    if (c.req.method === "POST" || c.req.method === "PUT") {
-      const type = c.req.header("content-type") ?? "";
-      if (!JSON_MEDIA_TYPE.test(type)) return problemResponse("unsupported_media_type");
-    }
-    return next();
-  });
   const limitDefault = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problemResponse("payload_too_large") });
   const limitEvidence = bodyLimit({ maxSize: MAX_EVIDENCE_BODY_BYTES, onError: () => problemResponse("payload_too_large") });
-  app.use("/v1/*", function limitBody(c, next) {
-    return (EVIDENCE_ROUTES.has(c.req.path) ? limitEvidence : limitDefault)(c, next);
-  });
+  // One middleware for the media type, the size cap and the strict read: each step read the
+  // headers again and added an async layer to every request on the decision path.
   app.use("/v1/*", async function strictJsonBody(c, next) {
-    if (!c.req.raw.body || !JSON_MEDIA_TYPE.test(c.req.header("content-type") ?? "")) return next();
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
-    // No text at all is left to the route: one without a body ignores it, one with a body schema refuses it.
-    if (bytes.length === 0) return next();
-    let body: JsonValue;
-    try {
-      body = parseStrictJson(bytes);
-    } catch (error) {
-      if (!(error instanceof StrictJsonError)) throw error;
-      // Refused through onError, so it is logged; the reader's message names its code and offset, never the input.
-      throw new MalformedInputError("malformed_json", `the body is not strict JSON (${error.message})`, { cause: error });
-    }
-    // Hono's json() re-parses the cached text with JSON.parse; every validator reads through it, so it
-    // answers with the strict reading instead (seeding bodyCache cannot: json() reads only its "text").
-    c.req.json = <T>() => Promise.resolve(body as T);
-    return next();
+    const type = c.req.raw.headers.get("content-type") ?? "";
+    const json = JSON_MEDIA_TYPE.test(type);
+    if ((c.req.method === "POST" || c.req.method === "PUT") && !json) return problemResponse("unsupported_media_type");
+    if (!c.req.raw.body) return next();
+    const limit = EVIDENCE_ROUTES.has(c.req.path) ? limitEvidence : limitDefault;
+    return limit(c, json ? () => readStrictJson(c, next) : next);
   });
 
   app.route("/", wellKnown);

@@ -188,6 +188,25 @@ describe("DPoP proofs (RFC 9449)", () => {
     expect((await decideWith(client, await proofWith(client, { claims: { exp: now + 30, nbf: now - 1 } }))).status).toBe(200);
   });
 
+  it("a proof longer than 4,096 characters is refused unread (invalid_dpop_proof), even signed; control: one just under the cap", async () => {
+    const client = await readyDevice();
+    const unpadded = (await proofWith(client, { claims: { pad: "" } })).length;
+    /** A proof by the device key padded by a claim until its length first passes `floor` (base64url: 4 characters per 3 bytes). */
+    const proofLongerThan = async (floor: number) => {
+      for (let pad = Math.floor(((floor - unpadded) * 3) / 4) - 4; ; pad += 1) {
+        const proof = await proofWith(client, { claims: { pad: "x".repeat(pad) } });
+        if (proof.length > floor) return proof;
+      }
+    };
+    const within = await proofLongerThan(4090);
+    expect(within.length).toBeLessThanOrEqual(4096);
+    expect((await decideWith(client, within)).status).toBe(200);
+    const over = await proofLongerThan(4096);
+    expect(over.length).toBeLessThanOrEqual(4100);
+    const { status, body } = await decideWith(client, over);
+    expect({ status, code: body.code }).toEqual({ status: 401, code: "invalid_dpop_proof" });
+  });
+
   it("a proof with alg none or a symmetric key is refused", async () => {
     const client = await readyDevice();
     const header = base64url.encode(JSON.stringify({ alg: "none", typ: "dpop+jwt", jwk: client.key.publicJwk }));

@@ -38,7 +38,7 @@ actions.openapi(
       "refused for good (`token_policy_changed`, logged) and the agent asks again. A token is bound to the deployment's tenant (`tnt`; another tenant's is " +
       "`invalid_token`) and to the session it was issued under (`sid`; it expires no later than that session, and once the session is revoked it is " +
       "refused with `session_revoked`, nothing spent).",
-    request: { ...jsonBody(RedeemSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    request: { ...jsonBody(RedeemSchema) },
     responses: {
       200: { description: "Redeemed and logged", content: { "application/json": { schema: RedeemedSchema } } },
       ...problems(400, 401, 403, 409, 413, 415),
@@ -73,7 +73,7 @@ actions.openapi(
       "person reviewed it. The entry names the decision (`decision_id` at `decision_seq`), which must be this device's; the DPoP proof is spent " +
       "with the append. Keep the returned `log` position: `warden shim log-check` compares it with the log later.",
     security: deviceSecurity,
-    request: { ...jsonBody(OutcomeRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    request: { ...jsonBody(OutcomeRequestSchema) },
     responses: {
       201: { description: "Recorded", content: { "application/json": { schema: RecordedOutcomeSchema } } },
       ...problems(400, 401, 403, 404, 413, 415),

@@ -66,7 +66,7 @@ attestation.openapi(
     summary: "Open a device session by signing a server nonce",
     description:
       "The DPoP header carries a proof (RFC 9449) made with the registered device key whose `nonce` claim is the nonce from POST /v1/attestation/nonce. The first valid proof consumes the nonce; it cannot open a second session.",
-    request: { ...jsonBody(SessionRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    request: { ...jsonBody(SessionRequestSchema) },
     responses: {
       201: { description: "A session token bound to the device key", content: { "application/json": { schema: SessionSchema } } },
       ...problems(400, 401, 403, 404, 409, 413, 415),

@@ -56,7 +56,7 @@ decisions.openapi(
     tags: ["decisions"],
     summary: "Decide permit, deny or review for one agent action",
     security: deviceSecurity,
-    request: { ...jsonBody(ActionRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    request: { ...jsonBody(ActionRequestSchema) },
     responses: {
       200: { description: "The decision, already in the device's log", content: { "application/json": { schema: DecisionSchema } } },
       ...problems(400, 401, 403, 413, 415),
@@ -76,7 +76,7 @@ decisions.openapi(
     tags: ["decisions"],
     summary: "Decide up to 30 actions of one device, logged together",
     security: deviceSecurity,
-    request: { ...jsonBody(BatchRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    request: { ...jsonBody(BatchRequestSchema) },
     responses: {
       200: { description: "One decision per action, in request order", content: { "application/json": { schema: BatchSchema } } },
       ...problems(400, 401, 403, 413, 415),

@@ -79,7 +79,7 @@ tpm.openapi(
     summary: "Enroll the device's TPM: EK certificate chain, AK profile, credential challenge",
     description:
       "Needs a bootstrap token from POST /v1/devices/{id}/tpm/bootstrap and a DPoP proof by the device's registered key. Answers with TPM2_ActivateCredential inputs; POST /v1/attestation/tpm/activate completes the enrollment.",
-    request: { ...jsonBody(EnrollRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    request: { ...jsonBody(EnrollRequestSchema) },
     responses: {
       201: { description: "The credential challenge", content: { "application/json": { schema: ChallengeSchema } } },
       ...problems(400, 401, 403, 404, 409, 413, 415),
@@ -97,7 +97,7 @@ tpm.openapi(
     security: dpopProofSecurity,
     summary: "Complete TPM enrollment with the credential TPM2_ActivateCredential recovered",
     description: "One attempt per challenge: a wrong credential discards it (logged) and enrollment starts over with a new bootstrap token.",
-    request: { ...jsonBody(ActivateRequestSchema), headers: z.object({ dpop: z.string().max(4096) }) },
+    request: { ...jsonBody(ActivateRequestSchema) },
     responses: {
       200: { description: "Enrolled", content: { "application/json": { schema: EnrolledSchema } } },
       ...problems(400, 401, 403, 404, 409, 413, 415),

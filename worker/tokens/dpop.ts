@@ -12,6 +12,8 @@ export type DeviceKeyAlgorithm = (typeof DEVICE_KEY_ALGORITHMS)[number];
 const PROOF_MAX_AGE_SECONDS = 60;
 const PROOF_MAX_SKEW_SECONDS = 5;
 const MAX_JTI_LENGTH = 128;
+/** A proof is a compact JWS with one small public key in its header; anything longer is not one (and is not parsed). */
+const MAX_DPOP_PROOF_LENGTH = 4096;
 
 /** The public part of a device key, reduced to the members its thumbprint covers. */
 export function devicePublicJwk(jwk: JWK): { jwk: JWK; alg: DeviceKeyAlgorithm } {
@@ -98,6 +100,7 @@ function accessTokenHash(token: string): Promise<string> {
  */
 export async function verifyDpopProof(proof: string | undefined, expect: DpopExpectations): Promise<VerifiedProof> {
   if (!proof) throw new VerificationError("invalid_dpop_proof", "the DPoP header is missing");
+  if (proof.length > MAX_DPOP_PROOF_LENGTH) throw new VerificationError("invalid_dpop_proof", `the DPoP header is longer than ${MAX_DPOP_PROOF_LENGTH} characters`);
   let header;
   let payload;
   try {
