@@ -221,7 +221,7 @@ async function decideAll(ctx: ServiceContext, session: DeviceSession, requests: 
   let consentAttempts = 1;
   for (;;) {
     const { pending, after } = await prepareAll(ctx, session, requests, now, choice, history, consents);
-    const logged = await logAndAnswer(ctx, session, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS, privacyOf(choice.ok ? choice.bundle : null), tokenised);
+    const logged = await logAndAnswer(ctx, session, store, pending, now, bundle, turn, consents.version, consentAttempts === CONSENT_ATTEMPTS, privacyOf(choice.ok ? choice.bundle : null), tokenised);
     if ("staleConsents" in logged) {
       consents = rememberConsents(session, logged.staleConsents);
       consentAttempts += 1;
@@ -466,6 +466,7 @@ function answerOf(pending: PendingDecision, log: AppendedEntry | null, held?: He
 async function logAndAnswer(
   ctx: ServiceContext,
   session: DeviceSession,
+  store: ReturnType<ServiceContext["deps"]["deviceStore"]>,
   pending: PendingDecision[],
   now: number,
   bundle: DecisionBundle | null,
@@ -475,7 +476,6 @@ async function logAndAnswer(
   privacy: PrivacyPolicy,
   tokenised: TokenisedValues,
 ): Promise<DecisionAnswer[] | { staleHistory: HistorySnapshot } | { staleConsents: DeviceConsents }> {
-  const store = ctx.deps.deviceStore(ctx.env, session.tenant, session.deviceId);
   const unlogged = (reason: string) => {
     console.error(JSON.stringify({ event: "decision.log_append_failed", device: session.deviceId, error: reason }));
     return pending.map((item) => {
