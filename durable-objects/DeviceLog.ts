@@ -334,7 +334,7 @@ export class DeviceLog extends DurableObject<Env> {
    */
   async recordDecisions(
     args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined; bundle?: DecisionBundle | null; turn?: string | null },
-  ): Promise<Outcome<{ logs: AppendedEntry[]; quarantined: boolean; endsQuarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null; user: string | null }> | StaleDecisions> {
+  ): Promise<Outcome<{ logs: AppendedEntry[]; endsQuarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null; user: string | null }> | StaleDecisions> {
     let stale = false;
     try {
       return this.transaction(() => {
@@ -346,7 +346,7 @@ export class DeviceLog extends DurableObject<Env> {
         // Decided with another copy of the user's consents than this one (a revocation landed since):
         // nothing is spent or logged (`logs` is empty), and the caller decides again with `stale`.
         const consents = this.consentState(device);
-        if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], quarantined: false, endsQuarantined: false, rewrites: [], hold: null, stale: consents, user: device.user ?? null } as const;
+        if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], endsQuarantined: false, rewrites: [], hold: null, stale: consents, user: device.user ?? null } as const;
         if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
         if (args.bundle) this.adoptInTransaction(device.id, args.bundle, args.now);
         const logs: AppendedEntry[] = [];
@@ -357,9 +357,8 @@ export class DeviceLog extends DurableObject<Env> {
           rewrites.push(rewrite);
           logs.push(this.appendInTransaction(device.id, "decision", data, args.now));
         }
-        const quarantined = rewrites.length > 0 && rewrites.every((rewrite) => rewrite === "device_quarantined");
         const endsQuarantined = this.readDevice()?.status === "quarantined";
-        return { ok: true, logs, quarantined, endsQuarantined, rewrites, hold: this.history.hold, stale: null, user: device.user ?? null } as const;
+        return { ok: true, logs, endsQuarantined, rewrites, hold: this.history.hold, stale: null, user: device.user ?? null } as const;
       });
     } catch (error) {
       if (!(error instanceof StaleHistory)) throw error;

@@ -5,7 +5,7 @@ import type { CompiledBundle } from "../policy/bundle.ts";
 import { privacyKeys } from "./keys.ts";
 import { maskDecision, type Masker, type Tokenised } from "./mask.ts";
 import { DROP_ALL, compilePrivacy, treatmentsOf, type PrivacyPolicy } from "./policy.ts";
-import { openVaultValue, vaultKey, vaultMasker, type VaultIo, type VaultMasker } from "./vault.ts";
+import { discardVaultValues, openVaultValue, vaultMasker, type VaultIo, type VaultMasker } from "./vault.ts";
 
 /**
  * The privacy flows: masking a device's decisions before they are logged, and a privacy
@@ -92,13 +92,7 @@ export async function maskForLog(
  */
 export async function discardTokenised(ctx: ServiceContext, tenant: string, tokenised: TokenisedValues): Promise<void> {
   const stored = await Promise.allSettled(tokenised.values());
-  const keys = stored.flatMap((outcome) => (outcome.status === "fulfilled" ? [vaultKey(tenant, outcome.value.ref)] : [])).filter((key) => key !== null);
-  if (keys.length === 0) return;
-  try {
-    await ctx.env.VAULT.delete(keys);
-  } catch (error) {
-    console.error(JSON.stringify({ event: "vault.discard_failed", tenant, values: keys.length, error: String(error) }));
-  }
+  await discardVaultValues(vaultIo(ctx), tenant, stored.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value.ref] : [])));
 }
 
 /** What a privacy officer gets back from the vault. */

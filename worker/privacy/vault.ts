@@ -39,6 +39,17 @@ export function vaultKey(tenant: string, ref: string): string | null {
   return parts ? `${vaultPrefix(tenant, parts["device"] as string)}${parts["token"] as string}` : null;
 }
 
+/** Deletes the values of `refs` (a failure is logged and left to retention, which sweeps values no entry names). */
+export async function discardVaultValues(io: Pick<VaultIo, "bucket">, tenant: string, refs: readonly string[]): Promise<void> {
+  const keys = refs.map((ref) => vaultKey(tenant, ref)).filter((key) => key !== null);
+  if (keys.length === 0) return;
+  try {
+    await io.bucket.delete(keys);
+  } catch (error) {
+    console.error(JSON.stringify({ event: "vault.discard_failed", tenant, values: keys.length, error: String(error) }));
+  }
+}
+
 /** The additional data every value is sealed with: a ciphertext copied to another tenant or reference does not open. */
 function additionalData(tenant: string, ref: string, kid: string): Uint8Array {
   return new TextEncoder().encode(`${VAULT_FORMAT}\n${tenant}\n${ref}\n${kid}`);
