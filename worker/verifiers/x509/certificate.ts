@@ -356,6 +356,8 @@ export function parseCertificate(der: Uint8Array, what = "certificate"): Certifi
     // UTCTime through 2049, GeneralizedTime after (RFC 5280 §4.1.2.5); timeValue refuses any other form (fractions, offsets).
     const [notBeforeNode, notAfterNode] = childrenOf(validityNode, `${what}.validity`) as [DerNode, DerNode];
     const extensions = extensionsOf(tbs.extensions, `${what}.extensions`);
+    const issuerKey = nameKey(issuer.raw, `${what}.issuer`);
+    const subjectKey = nameKey(subject.raw, `${what}.subject`);
     return {
       der,
       tbs: tbsNode.raw,
@@ -365,8 +367,8 @@ export function parseCertificate(der: Uint8Array, what = "certificate"): Certifi
       signatureAlgorithm: signatureAlgorithmOf(outerAlg, `${what}.signatureAlgorithm`),
       issuer: issuer.raw,
       subject: subject.raw,
-      issuerKey: nameKey(issuer.raw, `${what}.issuer`),
-      subjectKey: nameKey(subject.raw, `${what}.subject`),
+      issuerKey,
+      subjectKey,
       notBefore: timeValue(notBeforeNode, `${what}.notBefore`),
       notAfter: timeValue(notAfterNode, `${what}.notAfter`),
       spki: spki.raw,
@@ -377,7 +379,7 @@ export function parseCertificate(der: Uint8Array, what = "certificate"): Certifi
       ...keyIdentifiers(extensions, what),
       extKeyUsage: parseExtKeyUsage(extensions.get(OID.extKeyUsage), `${what}.extendedKeyUsage`),
       // RFC 5280 §6.1: self-issued when the two Names match (§7.1), not only when their bytes are equal.
-      selfIssued: nameKey(issuer.raw, what) === nameKey(subject.raw, what),
+      selfIssued: issuerKey === subjectKey,
       signatureValue: octetAlignedBits(signatureNode, `${what}.signatureValue`),
       subjectText: nameText(subject.raw, "<empty subject>"),
     };
@@ -713,6 +715,26 @@ function comparableText(tag: number, value: Uint8Array): string | undefined {
   }
 }
 
+/** One attribute of a DER Name: its type's OID and its value as encoded. */
+interface NameAttribute {
+  type: string;
+  value: DerNode;
+}
+
+/** A DER Name RDN by RDN, each AttributeTypeAndValue read strictly (a type, a value, nothing after): the one walk every reading of a Name makes. */
+function nameAttributes(name: Uint8Array, what: string): NameAttribute[][] {
+  return childrenOf(expectTag(parseNode(name, what), Tag.SEQUENCE, what), what).map((rdn) =>
+    childrenOf(expectTag(rdn, Tag.SET, what), what).map((atv) => {
+      const seq = new DerSequence(atv, `${what}.AttributeTypeAndValue`);
+      const type = oidValue(seq.next(Tag.OID, "type"), what);
+      const value = childrenOf(atv, what)[1] as DerNode;
+      seq.next(value.tag, "value");
+      seq.end();
+      return { type, value };
+    }),
+  );
+}
+
 /**
  * The values of a DER Name's attributes of type `oid` (e.g. "2.5.4.3", commonName), decoded
  * exactly as their string type says; a value that does not decode as a string is left out.
@@ -720,16 +742,13 @@ function comparableText(tag: number, value: Uint8Array): string | undefined {
  */
 export function nameValues(name: Uint8Array, oid: string, what = "Name"): string[] {
   const out: string[] = [];
-  for (const rdn of childrenOf(expectTag(parseNode(name, what), Tag.SEQUENCE, what), what)) {
-    for (const atv of childrenOf(expectTag(rdn, Tag.SET, what), what)) {
-      const [type, value] = childrenOf(atv, what);
-      if (!type || !value || oidValue(type, what) !== oid) continue;
-      const decode = STRING_DECODERS[value.tag];
-      try {
-        if (decode) out.push(decode(value.value));
-      } catch {
-        // Not a string of its type: not a value that can equal a pinned text.
-      }
+  for (const { type, value } of nameAttributes(name, what).flat()) {
+    const decode = STRING_DECODERS[value.tag];
+    if (type !== oid || !decode) continue;
+    try {
+      out.push(decode(value.value));
+    } catch {
+      // Not a string of its type: not a value that can equal a pinned text.
     }
   }
   return out;
@@ -745,15 +764,10 @@ export function nameValues(name: Uint8Array, oid: string, what = "Name"): string
  * issuer's own certificate says PrintableString.
  */
 export function nameKey(name: Uint8Array, what = "Name"): string {
-  return childrenOf(expectTag(parseNode(name, what), Tag.SEQUENCE, what), what)
+  return nameAttributes(name, what)
     .map((rdn) =>
-      childrenOf(expectTag(rdn, Tag.SET, what), what)
-        .map((atv) => {
-          const seq = new DerSequence(atv, `${what}.AttributeTypeAndValue`);
-          const type = oidValue(seq.next(Tag.OID, "type"), what);
-          const value = childrenOf(atv, what)[1] as DerNode;
-          seq.next(value.tag, "value");
-          seq.end();
+      rdn
+        .map(({ type, value }) => {
           const text = comparableText(value.tag, value.value);
           return JSON.stringify(text === undefined ? [type, "der", toHex(value.raw)] : [type, "text", text]);
         })
@@ -780,15 +794,9 @@ const NAME_LABELS: Readonly<Record<string, string>> = {
  */
 export function nameText(name: Uint8Array, empty = "<empty name>"): string {
   try {
-    const parts: string[] = [];
-    for (const rdn of childrenOf(parseNode(name, "Name"), "Name")) {
-      for (const atv of childrenOf(rdn, "RDN")) {
-        const [type, value] = childrenOf(atv, "AttributeTypeAndValue");
-        if (!type || !value) continue;
-        const oid = oidValue(type, "Name");
-        parts.push(`${NAME_LABELS[oid] ?? oid}=${new TextDecoder().decode(value.value)}`);
-      }
-    }
+    const parts = nameAttributes(name, "Name")
+      .flat()
+      .map(({ type, value }) => `${NAME_LABELS[type] ?? type}=${new TextDecoder().decode(value.value)}`);
     return parts.length === 0 ? empty : parts.join(", ");
   } catch {
     return "(unreadable name)";
