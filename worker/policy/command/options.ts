@@ -60,6 +60,13 @@ export interface OptionSpec {
   /** An option the row does not know: a plain switch ("ignore", default) or the whole command opaque. */
   unknown?: "ignore" | "opaque";
   syntax?: OptionSyntax;
+  /**
+   * Options may start with an en dash, em dash or horizontal bar as well (`windows` syntax):
+   * powershell.exe's and pwsh's own command line take any dash for a switch's hyphen
+   * (CommandLineParameterParser, CharExtensions.IsDash), so `pwsh –Command …` runs code.
+   * Only the option's name is respelled; its value keeps the spelling a program run from it sees.
+   */
+  anyDash?: boolean;
 }
 
 export interface ParsedOption {
@@ -97,7 +104,7 @@ export function parseOptions(args: readonly Word[], spec: OptionSpec, stopAt = f
   for (let i = 0; i < args.length; i += 1) {
     const word = args[i] as Word;
     const text = word.text;
-    if (ended || word.unknown !== null || !isOption(word, syntax)) {
+    if (ended || word.unknown !== null || !isOption(word, syntax, spec.anyDash === true)) {
       // A non-literal word where an option could be: the program may read it
       // as an option the row cannot see; recorded as an operand, and as opaque
       // when the row says its options matter.
@@ -120,10 +127,10 @@ export function parseOptions(args: readonly Word[], spec: OptionSpec, stopAt = f
   return result;
 }
 
-function isOption(word: Word, syntax: OptionSyntax): boolean {
+function isOption(word: Word, syntax: OptionSyntax, anyDash: boolean): boolean {
   const text = word.text;
   if (syntax === "powershell") return word.param === true;
-  if (syntax === "windows") return text.length > 1 && (text.startsWith("/") || text.startsWith("-"));
+  if (syntax === "windows") return text.length > 1 && (text.startsWith("/") || text.startsWith("-") || (anyDash && asciiDash(text) !== text));
   return text.length > 1 && text.startsWith("-");
 }
 
@@ -156,7 +163,7 @@ function parseOne(args: readonly Word[], i: number, spec: OptionSpec, syntax: Op
     const rawName = cut < 0 ? text : text.slice(0, cut);
     const inline = cut < 0 ? null : text.slice(cut + 1);
     const caseless = syntax === "powershell" || syntax === "windows";
-    const spelled = syntax === "powershell" ? asciiDash(rawName) : rawName;
+    const spelled = syntax === "powershell" || spec.anyDash === true ? asciiDash(rawName) : rawName;
     const name = complete(spelled, [...Object.keys(values), ...Object.keys(switches), ...Object.keys(attached)], caseless, syntax !== "windows");
     if (name === null) {
       unknown();

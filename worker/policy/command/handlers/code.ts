@@ -4,7 +4,7 @@
  */
 import type { Invocation } from "../invocation.ts";
 import { literal, type ParseContext, type Word } from "../model.ts";
-import { asciiDash, parseOptions, type OptionSpec, type ParsedArgs } from "../options.ts";
+import type { OptionSpec, ParsedArgs } from "../options.ts";
 import { all, assignmentFlags, CONFIG, plain } from "../rows.ts";
 import { firstOperand, joined, nested, operandWords, shellGrammar, spawnCode, text, wrap, wrapCode } from "./common.ts";
 
@@ -230,9 +230,10 @@ const POWERSHELL_EXE: OptionSpec = {
   },
   switches: plain("-noprofile", "-nop", "-noninteractive", "-noni", "-nologo", "-noexit", "-sta", "-mta", "-login", "-l", "-interactive", "-i", "-help", "-?"),
   permute: false,
+  anyDash: true,
 };
 export function powershellExe(invocation: Invocation): void {
-  const parsed = invocation.options(POWERSHELL_EXE, cliSwitches(invocation.args), true);
+  const parsed = invocation.options(POWERSHELL_EXE, invocation.args, true);
   const encoded = parsed.options.find((option) => option.effect?.marker === "encoded");
   if (encoded !== undefined) {
     const decoded = encoded.value === null ? null : decodeEncodedCommand(encoded.value);
@@ -258,19 +259,6 @@ export function powershellExe(invocation: Invocation): void {
     return;
   }
   wrapCode(invocation, joined(words), "powershell");
-}
-
-/**
- * The arguments with powershell.exe's and pwsh's own switches spelled with a
- * hyphen: their command-line parser takes any dash for one (PowerShell's
- * CommandLineParameterParser, CharExtensions.IsDash), so `pwsh –Command …` runs
- * code. Only the words read as switches are respelled: the values and code they
- * carry keep their spelling, since a program run from that code sees `–x` as written.
- */
-function cliSwitches(args: readonly Word[]): Word[] {
-  const respelled = args.map((word) => (word.unknown === null ? { ...word, text: asciiDash(word.text) } : word));
-  const switches = new Set(parseOptions(respelled, POWERSHELL_EXE, true).options.map((option) => option.index));
-  return args.map((word, index) => (switches.has(index) ? (respelled[index] as Word) : word));
 }
 
 /** `-EncodedCommand`: base64 of UTF-16LE. Null when it is not exactly that. */
