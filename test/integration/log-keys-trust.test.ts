@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { entryHash, type LogEntry } from "../../worker/log/chain.ts";
@@ -8,7 +8,7 @@ import { verifyExport } from "../../worker/log/export-verify.ts";
 import type { ExportManifest } from "../../worker/log/export.ts";
 import { importLogSigningKey, logKeyIdOf, noteSignerFor, type LogKey } from "../../worker/log/keys.ts";
 import { EMPTY_FRONTIER, extendFrontier, frontierRoot } from "../../worker/log/merkle.ts";
-import { ed25519KeyId, parseNote, signNote } from "../../worker/log/note.ts";
+import { ed25519KeyId, MAX_NOTE_BYTES, parseNote, signNote } from "../../worker/log/note.ts";
 import { rotationText } from "../../worker/log/rotation.ts";
 import { activate, BASE_URL, workerFetch } from "../helpers.ts";
 import { appendMany, archivedRetiredKey, auditorGet, configure, deviceStub, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice, restart, runAlarms, withMethod } from "../audit-helpers.ts";
@@ -204,5 +204,167 @@ describe("retired log keys", () => {
     await runAlarms(fresh, 1);
     expect(await env.ARCHIVE.head(name)).not.toBeNull();
     expect((await publishedLogKeys({ current: newSource })).keys.map((key) => key.kid)).toContain(logKeyIdOf(env.LOG_SIGNING_KEY));
+  });
+});
+
+/** The name of the statement of a rotation from `from` to `to` in the archive. */
+function statementName(from: LogKey, to: LogKey): string {
+  return `log-keys/rotations/${from.kid}/${to.kid}.note`;
+}
+
+/** The statement of a rotation from `from` to `to`, signed by both, as a log writes it. */
+function rotationStatement(from: LogKey, to: LogKey, origin = "warden.example.com/log/test/listing"): Promise<string> {
+  return signNote(rotationText({ origin, from: from.kid, to: to.kid, time: new Date().toISOString() }), [noteSignerFor(from, origin), noteSignerFor(to, origin)]);
+}
+
+/**
+ * The published key set of a deployment configured with `current` alone, listed now from
+ * `archive` (default the real bucket): the kids published, every read of the archive (its key
+ * and the bytes asked for), and the events the listing logged — it runs in this isolate, so its
+ * console is the test's.
+ */
+async function listing(current: string, archive: R2Bucket = env.ARCHIVE): Promise<{ kids: string[]; reads: { key: string; length: number | undefined }[]; events: Record<string, unknown>[] }> {
+  const reads: { key: string; length: number | undefined }[] = [];
+  const counted = withMethod(archive, "get", (key: string, options?: R2GetOptions) => {
+    const range = options?.range;
+    reads.push({ key, length: range !== undefined && "length" in range ? range.length : undefined });
+    return archive.get(key, options);
+  });
+  const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
+  try {
+    const fetch = workerFetch({ env: { ARCHIVE: counted, LOG_SIGNING_KEY: current, LOG_SIGNING_KEY_PREVIOUS: undefined, LOG_KEYS_REFRESH_SECONDS: "0" } });
+    const response = await fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
+    expect(response.status).toBe(200);
+    const { keys } = (await response.json()) as { keys: { kid: string }[] };
+    const events = logged.mock.calls.flatMap(([line]) => {
+      try {
+        return typeof line === "string" ? [JSON.parse(line) as Record<string, unknown>] : [];
+      } catch {
+        return [];
+      }
+    });
+    return { kids: keys.map((key) => key.kid), reads, events };
+  } finally {
+    logged.mockRestore();
+  }
+}
+
+/** A fresh key configured as the deployment's only one, so that only the test's statements lead to it. */
+async function freshTrustedKey(): Promise<{ source: string; key: LogKey }> {
+  const source = await freshLogSigningKey();
+  return { source, key: await importLogSigningKey(source) };
+}
+
+const unreadable = (key: string) => expect.objectContaining({ event: "log_keys.unreadable", key });
+
+describe("what the log-key listing refuses (left out, logged as log_keys.unreadable with the object's name)", () => {
+  it("a key over 4096 bytes or a statement over 64 KiB, as listed, is left out without being read", async () => {
+    const trusted = await freshTrustedKey();
+    // A JWK padded with whitespace is still the key, and its statement is genuine: only its size refuses it.
+    const bigKey = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${bigKey.kid}.json`, JSON.stringify(bigKey.publicJwk) + " ".repeat(4096));
+    await env.ARCHIVE.put(statementName(bigKey, trusted.key), await rotationStatement(bigKey, trusted.key));
+    const bigStatement = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${bigStatement.kid}.json`, JSON.stringify(bigStatement.publicJwk));
+    await env.ARCHIVE.put(statementName(bigStatement, trusted.key), (await rotationStatement(bigStatement, trusted.key)) + " ".repeat(MAX_NOTE_BYTES));
+    // The walk ran: a key vouched for properly, in the same listing, is published.
+    const genuine = await archivedRetiredKey(trusted.source);
+
+    const { kids, reads, events } = await listing(trusted.source);
+    expect(kids).toContain(genuine.kid);
+    expect(kids).not.toContain(bigKey.kid);
+    expect(kids).not.toContain(bigStatement.kid);
+    // Refused by the listed size: neither object costs a read.
+    const read = reads.map((entry) => entry.key);
+    expect(read).not.toContain(`log-keys/${bigKey.kid}.json`);
+    expect(read).not.toContain(statementName(bigStatement, trusted.key));
+    expect(events).toEqual(expect.arrayContaining([unreadable(`log-keys/${bigKey.kid}.json`), unreadable(statementName(bigStatement, trusted.key))]));
+  });
+
+  it("a key listed small and replaced by a larger object before it is read is refused by the read's own bound (at most 4097 bytes asked for)", async () => {
+    const trusted = await freshTrustedKey();
+    const replaced = await importLogSigningKey(await freshLogSigningKey());
+    const name = `log-keys/${replaced.kid}.json`;
+    await env.ARCHIVE.put(name, JSON.stringify(replaced.publicJwk));
+    await env.ARCHIVE.put(statementName(replaced, trusted.key), await rotationStatement(replaced, trusted.key));
+    // The real bucket, except that once the page listing the key is read, the key is replaced by itself padded past 4096 bytes:
+    // its first 4097 bytes are still the key (JSON allows the whitespace), so only the length read refuses it.
+    const archive = withMethod(env.ARCHIVE, "list", async (options?: R2ListOptions) => {
+      const page = await env.ARCHIVE.list(options);
+      if (page.objects.some((object) => object.key === name && object.size <= 4096)) await env.ARCHIVE.put(name, JSON.stringify(replaced.publicJwk) + " ".repeat(8192));
+      return page;
+    });
+
+    const { kids, reads, events } = await listing(trusted.source, archive);
+    expect(kids).not.toContain(replaced.kid);
+    expect(reads.filter((entry) => entry.key === name)).toEqual([{ key: name, length: 4097 }]);
+    expect(events).toContainEqual(unreadable(name));
+  });
+
+  it("a key object holding another key, or whose kid is not its thumbprint, is left out although a genuine statement vouches for the key it holds", async () => {
+    const trusted = await freshTrustedKey();
+    // Under A's name, B's key; the statement at A's path is B's, signed by B and the trusted key.
+    const named = await importLogSigningKey(await freshLogSigningKey());
+    const held = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${named.kid}.json`, JSON.stringify(held.publicJwk));
+    await env.ARCHIVE.put(statementName(named, trusted.key), await rotationStatement(held, trusted.key));
+    // Under C's own name, C's key carrying another kid.
+    const relabelled = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${relabelled.kid}.json`, JSON.stringify({ ...relabelled.publicJwk, kid: named.kid }));
+    await env.ARCHIVE.put(statementName(relabelled, trusted.key), await rotationStatement(relabelled, trusted.key));
+
+    const { kids, events } = await listing(trusted.source);
+    expect(kids).not.toContain(held.kid);
+    expect(kids).not.toContain(named.kid);
+    expect(kids).not.toContain(relabelled.kid);
+    expect(events).toEqual(expect.arrayContaining([unreadable(`log-keys/${named.kid}.json`), unreadable(`log-keys/${relabelled.kid}.json`)]));
+  });
+
+  it("a statement that is not UTF-8, or starts with a byte order mark, vouches for nothing although its text verifies once decoded leniently", async () => {
+    const trusted = await freshTrustedKey();
+    // Signed over an origin with U+FFFD; stored with 0xFF in its place, which a lenient decoder turns back into U+FFFD.
+    const invalid = await importLogSigningKey(await freshLogSigningKey());
+    const note = new TextEncoder().encode(await rotationStatement(invalid, trusted.key, "warden.example.com/log/test/\ufffd"));
+    const at = note.findIndex((byte, index) => byte === 0xef && note[index + 1] === 0xbf && note[index + 2] === 0xbd);
+    const bytes = Uint8Array.from([...note.subarray(0, at), 0xff, ...note.subarray(at + 3)]);
+    await env.ARCHIVE.put(`log-keys/${invalid.kid}.json`, JSON.stringify(invalid.publicJwk));
+    await env.ARCHIVE.put(statementName(invalid, trusted.key), bytes);
+    // A BOM before a genuine statement: a decoder that strips it would read the statement.
+    const bom = await importLogSigningKey(await freshLogSigningKey());
+    await env.ARCHIVE.put(`log-keys/${bom.kid}.json`, JSON.stringify(bom.publicJwk));
+    await env.ARCHIVE.put(statementName(bom, trusted.key), Uint8Array.from([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(await rotationStatement(bom, trusted.key))]));
+
+    const { kids, events } = await listing(trusted.source);
+    expect(kids).not.toContain(invalid.kid);
+    expect(kids).not.toContain(bom.kid);
+    expect(events).toEqual(expect.arrayContaining([unreadable(statementName(invalid, trusted.key)), unreadable(statementName(bom, trusted.key))]));
+  });
+
+  it("checks at most 1000 statements per listing (log_keys.check_limit), keeping the keys vouched for before the limit", async () => {
+    const trusted = await freshTrustedKey();
+    // Statements are checked in the listing's order, by the name of the key they retire: 1000 unreadable ones named "M…" sit between a genuine key named before them and one named after.
+    const named = async (wanted: (first: string) => boolean): Promise<LogKey> => {
+      for (;;) {
+        const key = await importLogSigningKey(await freshLogSigningKey());
+        if (wanted(key.kid[0]!)) return key;
+      }
+    };
+    const early = await named((first) => first < "M");
+    const late = await named((first) => first > "M");
+    for (const key of [early, late]) {
+      await env.ARCHIVE.put(`log-keys/${key.kid}.json`, JSON.stringify(key.publicJwk));
+      await env.ARCHIVE.put(statementName(key, trusted.key), await rotationStatement(key, trusted.key));
+    }
+    const filler = Array.from({ length: 1000 }, (_, index) => `M${String(index).padStart(42, "0")}`);
+    for (let start = 0; start < filler.length; start += 100) {
+      await Promise.all(
+        filler.slice(start, start + 100).flatMap((kid) => [env.ARCHIVE.put(`log-keys/${kid}.json`, "{}"), env.ARCHIVE.put(`log-keys/rotations/${kid}/${trusted.key.kid}.note`, "not a statement\n")]),
+      );
+    }
+
+    const { kids, events } = await listing(trusted.source);
+    expect(kids).toContain(early.kid);
+    expect(kids).not.toContain(late.kid);
+    expect(events).toContainEqual({ event: "log_keys.check_limit", checked: 1000 });
   });
 });
