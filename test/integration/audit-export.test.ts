@@ -5,7 +5,7 @@ import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { entryHash, type LogEntry } from "../../worker/log/chain.ts";
 import { checkpointText, parseCheckpointText } from "../../worker/log/checkpoint.ts";
-import { importLogSigningKey, noteSignerFor } from "../../worker/log/keys.ts";
+import { importLogSigningKey, noteSignerFor, type LogKey } from "../../worker/log/keys.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { parseNote, signNote } from "../../worker/log/note.ts";
 import { appendMany, auditorGet, configure, freshLogSigningKey, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
@@ -496,6 +496,7 @@ describe("an export of a range that ends before a log key rotation", () => {
   let keyA: string;
   let keyB: string;
   let keyC: string;
+  let sourceB: string;
   let sourceC: string;
 
   /**
@@ -520,7 +521,7 @@ describe("an export of a range that ends before a log key rotation", () => {
     // Segments 1-10 and 11-20, a checkpoint at 26, 27-30 unsigned; then A → B at 32 and B → C at 35.
     const device = await archivedDevice();
     id = device.id;
-    const sourceB = await freshLogSigningKey();
+    sourceB = await freshLogSigningKey();
     sourceC = await freshLogSigningKey();
     keyA = (await importLogSigningKey(env.LOG_SIGNING_KEY)).kid;
     keyB = (await importLogSigningKey(sourceB)).kid;
@@ -592,6 +593,37 @@ describe("an export of a range that ends before a log key rotation", () => {
     for (const [rotations, code, seq] of cases) {
       const failure = (await verifyExport(await resigned(lines, { ...genuine, rotations }, keyNow), options)).failure;
       expect(failure).toMatchObject({ code, seq });
+    }
+  });
+
+  it("a manifest whose rotations are not a list of {seq, statement} is manifest_invalid; a statement that is not a rotation of this log by two trusted keys is rotation_invalid at its seq", async () => {
+    const lines = await exportLines(id, "?from=1&to=20");
+    const genuine = manifestOf(lines);
+    const [first] = genuine.rotations as [ExportRotation, ExportRotation];
+    const options = await deployedOptions();
+    const keyNow = await importLogSigningKey(sourceC);
+    const [a, b] = [await importLogSigningKey(env.LOG_SIGNING_KEY), await importLogSigningKey(sourceB)];
+    const untrusted = await importLogSigningKey(await freshLogSigningKey());
+    const statement = (from: LogKey, to: LogKey, signers: LogKey[], origin = genuine.origin) =>
+      signNote(rotationText({ origin, from: from.kid, to: to.kid, time: new Date().toISOString() }), signers.map((key) => noteSignerFor(key, origin)));
+    const cases: [string, unknown, "manifest_invalid" | "rotation_invalid", number | null][] = [
+      ["an object", { 0: first }, "manifest_invalid", null],
+      ["a string", "rotations", "manifest_invalid", null],
+      ["a number in the list", [32], "manifest_invalid", null],
+      ["null in the list", [null], "manifest_invalid", null],
+      ["a seq that is a string", [{ ...first, seq: "32" }], "manifest_invalid", null],
+      ["a seq that is not an integer", [{ ...first, seq: 32.5 }], "manifest_invalid", null],
+      ["no statement", [{ seq: 32 }], "manifest_invalid", null],
+      ["a statement that is not text", [{ seq: 32, statement: { note: first.statement } }], "manifest_invalid", null],
+      ["a statement that is not a signed note", [{ seq: 32, statement: "from A to B" }], "rotation_invalid", 32],
+      ["a signed note that is not a rotation (the export's checkpoint)", [{ seq: 32, statement: genuine.checkpoint }], "rotation_invalid", 32],
+      ["A → B signed by A alone", [{ seq: 32, statement: await statement(a, b, [a]) }], "rotation_invalid", 32],
+      ["A → B signed by both under another log's origin", [{ seq: 32, statement: await statement(a, b, [a, b], `${genuine.origin}-other`) }], "rotation_invalid", 32],
+      ["A → a key the auditor does not trust, signed by both", [{ seq: 32, statement: await statement(a, untrusted, [a, untrusted]) }], "rotation_invalid", 32],
+    ];
+    for (const [name, rotations, code, seq] of cases) {
+      const failure = (await verifyExport(await resigned(lines, { ...genuine, rotations } as unknown as ExportManifest, keyNow), options)).failure;
+      expect(failure, name).toMatchObject({ code, seq });
     }
   });
 });
