@@ -1,4 +1,4 @@
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { byteLines, verifyExport, type VerifyOptions } from "../../worker/log/export-verify.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
@@ -8,10 +8,11 @@ import { checkpointText, parseCheckpointText } from "../../worker/log/checkpoint
 import { importLogSigningKey, noteSignerFor, type LogKey } from "../../worker/log/keys.ts";
 import { parseMacKey } from "../../worker/log/mac.ts";
 import { parseNote, signNote } from "../../worker/log/note.ts";
-import { appendMany, auditorGet, configure, freshLogSigningKey, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
+import { appendMany, auditorGet, configure, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice, runAlarms } from "../audit-helpers.ts";
 import { activate, fileAction, readyDevice } from "../helpers.ts";
 import { exportRecords } from "../../worker/log/export-stream.ts";
-import type { ExportManifest, ExportRotation } from "../../worker/log/export.ts";
+import type { ExportManifest, ExportManifestBody, ExportRotation } from "../../worker/log/export.ts";
+import { EMPTY_FRONTIER } from "../../worker/log/merkle.ts";
 import { rotationText } from "../../worker/log/rotation.ts";
 
 type Stub = DurableObjectStub<DeviceLog>;
@@ -625,5 +626,61 @@ describe("an export of a range that ends before a log key rotation", () => {
       const failure = (await verifyExport(await resigned(lines, { ...genuine, rotations } as unknown as ExportManifest, keyNow), options)).failure;
       expect(failure, name).toMatchObject({ code, seq });
     }
+  });
+});
+
+describe("an export manifest over a key table that disagrees with the log's entries", () => {
+  it("is refused storage_error when the entry where a key took over is not its rotation (moved, past the head, retyped, naming another key, without its statement), and the export ends without a manifest", async () => {
+    const { id, stub } = await registeredDevice();
+    await configure(stub, { tuning: { ...SMALL, checkpointEntries: 1000, segmentEntries: 1000 } });
+    await appendMany(stub, 2);
+    const sourceB = await freshLogSigningKey();
+    await configure(stub, { io: { keys: () => ({ current: sourceB, previous: env.LOG_SIGNING_KEY }) } });
+    await runAlarms(stub, 1);
+    await appendMany(stub, 2);
+    const [keyA, keyB] = [(await importLogSigningKey(env.LOG_SIGNING_KEY)).kid, (await importLogSigningKey(sourceB)).kid];
+    const entries = await liveEntries(stub);
+    const rotation = entries.find((entry) => entry.type === "log.key_rotated")!;
+    expect(rotation.data["to"]).toBe(keyB);
+    const head = entries.at(-1)!;
+
+    // What the export stream asks the log to sign for entries 1-2, before the rotation.
+    const body: ExportManifestBody = {
+      tenant: env.TENANT,
+      device: id,
+      range: { from: 1, to: 2 },
+      count: 2,
+      heads: { start: "0".repeat(64), end: entries[1]!.hash, head: { seq: head.seq, hash: head.hash } },
+      tree: EMPTY_FRONTIER,
+      segments: [],
+      checkpoint: null,
+      generated_at: new Date().toISOString(),
+    };
+    const sign = () => runInDurableObject(stub, (instance: DeviceLog) => instance.signExportManifest(body));
+    const sql = (query: string, ...bindings: (string | number)[]) => runInDurableObject(stub, (_instance: DeviceLog, state) => void state.storage.sql.exec(query, ...bindings));
+    const stored = JSON.stringify(rotation);
+    const storeRotation = (change: (entry: LogEntry) => LogEntry) => sql("UPDATE log SET entry = ? WHERE seq = ?", JSON.stringify(change(rotation)), rotation.seq);
+    // Control: intact, the manifest carries the rotation's statement.
+    expect((JSON.parse(parseNote(await sign()).text) as ExportManifest).rotations).toEqual([{ seq: rotation.seq, statement: rotation.data["statement"] }]);
+
+    const cases: [string, () => Promise<void>, () => Promise<void>][] = [
+      ["the key's row points at the entry after its rotation", () => sql("UPDATE log_keys SET first_seq = ? WHERE kid = ?", rotation.seq + 1, keyB), () => sql("UPDATE log_keys SET first_seq = ? WHERE kid = ?", rotation.seq, keyB)],
+      ["the key's row points past the head", () => sql("UPDATE log_keys SET first_seq = ? WHERE kid = ?", head.seq + 10, keyB), () => sql("UPDATE log_keys SET first_seq = ? WHERE kid = ?", rotation.seq, keyB)],
+      ["the rotation entry is of another type", () => storeRotation((entry) => ({ ...entry, type: "log.key_named" })), () => sql("UPDATE log SET entry = ? WHERE seq = ?", stored, rotation.seq)],
+      ["the rotation entry names another key", () => storeRotation((entry) => ({ ...entry, data: { ...entry.data, to: keyA } })), () => sql("UPDATE log SET entry = ? WHERE seq = ?", stored, rotation.seq)],
+      ["the rotation entry has no statement", () => storeRotation(({ data: { statement: _statement, ...data }, ...entry }) => ({ ...entry, data })), () => sql("UPDATE log SET entry = ? WHERE seq = ?", stored, rotation.seq)],
+    ];
+    for (const [name, corrupt, restore] of cases) {
+      await corrupt();
+      await expect(sign(), name).rejects.toMatchObject({ code: "storage_error" });
+      await restore();
+    }
+    expect((JSON.parse(parseNote(await sign()).text) as ExportManifest).rotations).toHaveLength(1);
+
+    // Over the wire the export has already begun when its manifest is signed: the body fails instead of ending, so no manifest vouches for it.
+    await cases[0]![1]();
+    const response = await auditorGet(`/v1/devices/${id}/export?from=1&to=2`);
+    expect(response.status).toBe(200);
+    await expect(response.text()).rejects.toThrow();
   });
 });
