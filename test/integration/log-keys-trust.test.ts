@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
@@ -204,6 +204,44 @@ describe("retired log keys", () => {
     await runAlarms(fresh, 1);
     expect(await env.ARCHIVE.head(name)).not.toBeNull();
     expect((await publishedLogKeys({ current: newSource })).keys.map((key) => key.kid)).toContain(logKeyIdOf(env.LOG_SIGNING_KEY));
+  });
+
+  it("each rotation's statement waits in log_key_rotations until the archive has it: two refused in a row are both kept with their keys, then written as signed and their rows removed", async () => {
+    // Two rows never share a key here: a log names each key once (log_keys is keyed by kid), so the table's (from, to) key is not what this pins.
+    const { stub } = await registeredDevice();
+    let refuse = true;
+    const archive = withMethod(env.ARCHIVE, "put", (key: string, ...rest: unknown[]) => {
+      if (refuse && key.startsWith("log-keys/rotations/")) return Promise.reject(new Error("injected: R2 is unavailable"));
+      return (env.ARCHIVE.put as (...args: unknown[]) => Promise<R2Object | null>)(key, ...rest);
+    });
+    await configure(stub, { tuning: TUNING, io: { archive } });
+    const a = env.LOG_SIGNING_KEY!;
+    const b = await freshLogSigningKey();
+    const c = await freshLogSigningKey();
+    await rotate(stub, a, b);
+    await rotate(stub, b, c);
+    const pending = () =>
+      runInDurableObject(stub, (_instance: DeviceLog, state) =>
+        state.storage.sql.exec<{ from_kid: string; to_kid: string; statement: string }>("SELECT from_kid, to_kid, statement FROM log_key_rotations ORDER BY rowid").toArray(),
+      );
+    // The rows hold what the rotation entries carry, each under its pair of keys.
+    const rotations = (await liveEntries(stub)).filter((entry) => entry.type === "log.key_rotated").map((entry) => ({ from_kid: entry.data["from"], to_kid: entry.data["to"], statement: entry.data["statement"] }));
+    expect(rotations.map((row) => [row.from_kid, row.to_kid])).toEqual([
+      [logKeyIdOf(a), logKeyIdOf(b)],
+      [logKeyIdOf(b), logKeyIdOf(c)],
+    ]);
+    expect(await pending()).toEqual(rotations);
+    for (const row of rotations) expect(await env.ARCHIVE.head(`log-keys/rotations/${String(row.from_kid)}/${String(row.to_kid)}.note`)).toBeNull();
+
+    // The next signature writes both, as signed, and only then lets the rows go.
+    refuse = false;
+    await configure(stub, { tuning: { checkpointEntries: 1 } });
+    await appendMany(stub, 1);
+    await runAlarms(stub, 1);
+    expect(await pending()).toEqual([]);
+    for (const row of rotations) expect(await (await env.ARCHIVE.get(`log-keys/rotations/${String(row.from_kid)}/${String(row.to_kid)}.note`))?.text()).toBe(row.statement);
+    const kids = (await publishedLogKeys({ current: c })).keys.map((key) => key.kid);
+    expect(kids).toEqual(expect.arrayContaining([logKeyIdOf(a), logKeyIdOf(b)]));
   });
 });
 
