@@ -74,7 +74,8 @@ export class LogWitnessing {
         this.failedAt.delete(witness.key.vkey);
       } catch (error) {
         this.failedAt.set(witness.key.vkey, now);
-        failures.push(`${witness.key.name}: ${String(error)}`);
+        // With its code: a witness that last cosigned before the retention cut (log_range_expired) can never be brought forward, unlike one that is down.
+        failures.push(`${witness.key.name}: ${error instanceof WardenError ? `${error.code}: ${error.message}` : String(error)}`);
       }
     }
     if (failures.length > 0) throw new WardenError("storage_error", `witnesses did not cosign checkpoint ${latest.size}: ${failures.join("; ")}`);

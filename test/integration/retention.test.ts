@@ -1,5 +1,5 @@
 import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import type { JsonValue } from "../../worker/log/canonical.ts";
@@ -356,6 +356,44 @@ describe("retention", () => {
       expect(before.parts.map((part) => (JSON.parse(part.entry) as LogEntry).seq)).toEqual([4, 23]);
       await expire();
       expect(await page()).toEqual({ parts: [before.parts[1]], next: null });
+    });
+
+    it("a witness that last cosigned before the cut is not asked again: the consistency proof from its size needs a deleted leaf (log_range_expired)", async () => {
+      const { stub } = await registeredDevice();
+      let asked = 0;
+      const witnessFetch = (request: Request) => {
+        asked += 1;
+        return env.WITNESS!.fetch(request);
+      };
+      await configure(stub, { tuning: { ...TUNING, checkpointEntries: 1000 }, io: { witnesses: () => witnessed, witnessFetch } });
+      await appendMany(stub, 4);
+      const first = (await stub.checkpoint(Date.now())).checkpoint!;
+      expect(first.size).toBe(5);
+      expect(await verifyCosignatures(first.note, [witnessKey])).toHaveLength(1);
+      // The witness out of the configuration while 6-25 are appended and sealed, and retention cuts at 21.
+      await configure(stub, { tuning: TUNING, io: { witnesses: () => [] } });
+      await appendMany(stub, 20);
+      await alarm(stub);
+      expect((await liveEntries(stub))[0]?.seq).toBe(21);
+      await configure(stub, { io: { now: () => Date.now() + EIGHT_YEARS } });
+      await alarm(stub);
+      expect((await stub.standing())?.retainedFrom).toBe(21);
+
+      // Back: a proof from 5 needs leaf 5 itself, which no node of the compact range over 1-20 (1-16, 17-20) stands for.
+      asked = 0;
+      await configure(stub, { io: { witnesses: () => witnessed } });
+      const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
+      try {
+        const checkpoint = (await stub.checkpoint(Date.now())).checkpoint!;
+        expect(checkpoint.size).toBeGreaterThanOrEqual(25);
+        expect(await verifyCosignatures(checkpoint.note, [witnessKey])).toEqual([]);
+        expect(asked).toBe(0);
+        // The object runs in this isolate: its failure, logged where readers' cosigning failures are, names the code and the leaf.
+        const events = logged.mock.calls.flatMap(([line]) => (typeof line === "string" && line.startsWith("{") ? [JSON.parse(line) as Record<string, unknown>] : []));
+        expect(events).toContainEqual(expect.objectContaining({ event: "audit.witness_failed", error: expect.stringContaining("log_range_expired: entry 5 ") }));
+      } finally {
+        logged.mockRestore();
+      }
     });
 
     it("the witness cosigns the checkpoints after retention, and a witnessed export from the cut verifies", async () => {
