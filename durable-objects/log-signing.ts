@@ -213,6 +213,9 @@ export class LogSigning {
       const old = this.keyKid;
       if (old === null || old === keys.current.kid) return false;
       if (keys.previous?.kid !== old) throw new WardenError("configuration_error", `cannot rotate from ${old}: LOG_SIGNING_KEY_PREVIOUS is not that key`);
+      // A key names one stretch of the log: going back to a retired key would make its entries ambiguous (and log_keys keys by kid).
+      const retired = this.log.sql.exec<{ first_seq: number }>("SELECT first_seq FROM log_keys WHERE kid = ?", keys.current.kid).toArray()[0];
+      if (retired) throw new WardenError("configuration_error", `cannot rotate to ${keys.current.kid}: this log retired that key (it named entries from ${retired.first_seq}); configure a new LOG_SIGNING_KEY`);
       const origin = this.origin();
       const statement = await signNote(rotationText({ origin, from: old, to: keys.current.kid, time: new Date(now).toISOString() }), [
         noteSignerFor(keys.previous, origin),

@@ -1,5 +1,5 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { verifyChain, type LogEntry } from "../../worker/log/chain.ts";
 import { parseCheckpointText } from "../../worker/log/checkpoint.ts";
@@ -177,6 +177,32 @@ describe("log key rotation", () => {
     expect(after.size).toBeGreaterThanOrEqual(5);
     // The checkpoint from before the rotation still verifies with the retired key.
     await expect(verifyNote(parseNote(before.note), [noteVerifierFor(oldKey, origin)])).resolves.toHaveLength(1);
+  });
+
+  it("never goes back to a key the log retired: the rotation is refused (configuration_error, logged) and entries and checkpoints stay under the key in use", async () => {
+    const { id, stub } = await registeredDevice();
+    await appendMany(stub, 2);
+    const first = env.LOG_SIGNING_KEY!;
+    const second = await freshLogSigningKey();
+    const secondKid = (await importLogSigningKey(second)).kid;
+    await configure(stub, { io: { keys: () => ({ current: second, previous: first }) } });
+    await runInAlarmOrNow(stub);
+    await configure(stub, { io: { keys: () => ({ current: first, previous: second }) }, tuning: { checkpointEntries: 1 } });
+    const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      await appendMany(stub, 1);
+      await runInAlarmOrNow(stub);
+      const failures = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as { event: string; error: string }).filter((line) => line.event === "audit.rotation_failed");
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures[0]!.error).toContain(`cannot rotate to ${logKeyIdOf(first)}: this log retired that key`);
+    } finally {
+      logged.mockRestore();
+    }
+    const entries = await liveEntries(stub);
+    expect(entries.filter((entry) => entry.type === "log.key_rotated")).toHaveLength(1);
+    expect(entries.at(-1)!.key).toBe(secondKid);
+    const checkpoint = await checkpointOf(id);
+    expect({ key: checkpoint.key, size: checkpoint.size }).toEqual({ key: secondKid, size: entries.at(-1)!.seq });
   });
 
   it("without the previous key configured, does not happen: entries keep naming the old key and nothing new is signed", async () => {
