@@ -371,9 +371,9 @@ describe("enrollment refusals", () => {
   });
 
   it.each([
-    ["a bootstrap token not of this device", false],
-    ["its evidence (an unrestricted AK)", true],
-  ])("a request refused for %s spends its proof: replayed, it is refused again and logged once", async (_why, validToken) => {
+    ["a bootstrap token not of this device", false, { code: "bootstrap_invalid" }, "bootstrap_invalid"],
+    ["its evidence (an unrestricted AK)", true, { code: "evidence_rejected", evidence_code: "ak_not_restricted" }, "ak_not_restricted"],
+  ])("a request refused for %s spends its proof: replayed, it is refused again and logged once", async (_why, validToken, firstRefusal, loggedCode) => {
     const client = await device(t);
     const info = await tpmInfo("a");
     const dpop = await client.proof("POST", "/v1/attestation/tpm/enroll");
@@ -388,7 +388,10 @@ describe("enrollment refusals", () => {
     const refusals = [];
     for (let attempt = 0; attempt < 3; attempt += 1) refusals.push(await client.request<{ code: string }>("POST", "/v1/attestation/tpm/enroll", body, { dpop }));
     expect(refusals.map((refused) => refused.status)).toEqual([401, 401, 401]);
-    expect((await logOf(client)).filter((entry) => entry.type === "tpm.enrollment_refused")).toHaveLength(1);
+    // The first refusal names its cause by code: a 401 alone would pass for any refusal (a bad DPoP proof, an unknown device).
+    expect(refusals[0]!.body).toMatchObject(firstRefusal);
+    const logged = (await logOf(client)).filter((entry) => entry.type === "tpm.enrollment_refused");
+    expect(logged.map((entry) => entry.data["code"])).toEqual([loggedCode]);
   });
 
   it("re-enrolling with another AK or EK → 409 tpm_binding_conflict (logged); an admin rebind token allows it", async () => {
