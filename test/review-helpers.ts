@@ -201,6 +201,20 @@ export function faulty<T extends object>(make: () => T, method: string, when: "b
   };
 }
 
+/**
+ * Every hold of `device` in the tenant's holds, in any status (by `holds_device`, the index the
+ * object keeps on the record's device): `pending()` shows pending holds only, so a hold made and
+ * then cancelled, approved or expired would pass there for no hold.
+ */
+export function holdsOfDevice(tenant: string, device: string): Promise<{ id: string; status: string }[]> {
+  return runInDurableObject(holdsStub(tenant), (_running: ReviewHolds, state) =>
+    state.storage.sql
+      .exec<{ id: string; status: string }>("SELECT id, status FROM holds WHERE json_extract(record, '$.requester.device') = ? ORDER BY created_at, rowid", device)
+      .toArray()
+      .map((row) => ({ id: row.id, status: row.status })),
+  );
+}
+
 /** When the object's alarm is set (ms), or null. */
 export function alarmOf(stub: DurableObjectStub<ReviewHolds> | DurableObjectStub<ReviewOutbox>): Promise<number | null> {
   return runInDurableObject(stub as DurableObjectStub<ReviewHolds>, (_running: ReviewHolds, state) => state.storage.getAlarm());

@@ -13,7 +13,7 @@ import { openBundle, type CompiledBundle } from "../../worker/policy/bundle.ts";
 import { checkPrecompiled } from "../../worker/policy/compile.ts";
 import { configure, deviceStub, publishedLogKeys, runAlarms } from "../audit-helpers.ts";
 import { BASE_URL, action, activate, agent, defaultSources, fileAction, logOf, newClient, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
-import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, holdsStub, waitOn } from "../review-helpers.ts";
+import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, holdsOfDevice, waitOn } from "../review-helpers.ts";
 
 // History-aware policy end to end (docs/history.md): the example bundle's three rules decided by
 // real devices, the device's own object keeping the features in its append transactions, the
@@ -393,15 +393,41 @@ describe("the playbook", () => {
       expect(report.failure).toBeNull();
     });
 
-    it("a decision held earlier in the batch that quarantines gets no hold: it denies device_quarantined", async () => {
+    it.each([
+      ["the holds reached at the commit", false],
+      // The quarantine's fence is not there yet when the batch would ask for the hold: only the batch itself keeps it from being made.
+      ["the holds unreachable from the device at the commit, the cancellation landing later by the alarm", true],
+    ])("a decision held earlier in the batch that quarantines gets no hold (%s): it denies device_quarantined", async (_when, cancellationLate) => {
       const { fetch, tenant } = await tenantWith({ findings: [{ rule: "probe-burst", action: "quarantine" }] });
       const device = await readyDevice({ fetch });
+      const stub = deviceStub(device.deviceId, tenant);
+      if (cancellationLate) {
+        await configure(stub, {
+          io: {
+            holds: () => {
+              throw new Error("holds unavailable");
+            },
+          },
+        });
+      }
       const batch = await device.decideBatch([heldAction(), ...Array.from({ length: 10 }, () => denied)]);
       expect(batch.body.decisions[0]).toMatchObject({ decision: "deny", reason_code: "device_quarantined" });
       expect(batch.body.decisions[0]!.review).toBeUndefined();
-      // Logged as the review it was decided; no hold was made for it.
+      if (cancellationLate) await configure(stub, { io: { holds: undefined } });
+      // Once the quarantine's cancellation has run (after the commit, not awaited by the answer), a hold the batch made would be ended, no longer pending.
+      // When it failed at the commit, the alarm delivers it; a run may join the commit's delivery still under way, so it runs until nothing is owed.
+      await expect
+        .poll(
+          async () => {
+            if (cancellationLate) await runAlarms(stub, 1);
+            return runInDurableObject(stub, (_log: DeviceLog, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM hold_cancellations").one().n);
+          },
+          { timeout: 5000 },
+        )
+        .toBe(0);
+      // Logged as the review it was decided; no hold was made for it, in any status: one made and then cancelled would not be pending either.
       expect((await logOf(device)).find((entry) => entry.type === "decision")?.data).toMatchObject({ decision: "review" });
-      expect((await holdsStub(tenant).pending(Date.now())).filter((hold) => hold.shown.record.requester.device === device.deviceId)).toEqual([]);
+      expect(await holdsOfDevice(tenant, device.deviceId)).toEqual([]);
     });
 
     it("the holds object unreachable at the commit: the alarm ends the holds made by the quarantine, and none made after the release", async () => {
