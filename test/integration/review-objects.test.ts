@@ -203,6 +203,44 @@ describe("holds kept from before the requester's user was", () => {
     expect((await inHolds(columns)).match(/requester_user/g)).toHaveLength(1);
     expect(await inHolds((state) => state.storage.sql.exec("SELECT id, requester_user FROM holds").toArray())).toEqual([{ id: "old", requester_user: null }]);
   });
+
+  it("a real hold from before: a reviewer listing its device is refused (self_approval), another reviewer's approval is accepted and redeemed; a hold made after refuses the device's user", async () => {
+    const w = world();
+    await activate(defaultSources, w.tenant);
+    const user = `${uniqueId("fay")}@example.com`;
+    const laptop = await readyDevice({ fetch: w.fetch, now: () => w.clock.now, user });
+    const own = await enrolledReviewer(w.fetch, uniqueId("gus"), [laptop.deviceId]);
+    const person = await enrolledReviewer(w.fetch, user, []);
+    const other = await enrolledReviewer(w.fetch, uniqueId("hal"));
+    const request = heldAction();
+    const decided = await laptop.decide(request);
+    expect(decided.body.decision).toBe("review");
+    const old = (decided.body.review as unknown as { id: string }).id;
+
+    // The table as an earlier version kept it (no requester_user, so the hold's user is not known), then the object's next start.
+    await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => {
+      state.storage.sql.exec("ALTER TABLE holds DROP COLUMN requester_user");
+      void new ReviewHolds(state, env, holdsIo(env));
+    });
+    expect(await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => state.storage.sql.exec("SELECT id, requester_user FROM holds").toArray())).toEqual([{ id: old, requester_user: null }]);
+
+    // The reviewer's devices still separate duties on it.
+    const self = await verdictOptions(w.fetch, own, old, "approve");
+    expect(self.status).toBe(403);
+    expect(self.body.code).toBe("self_approval");
+    // The device's user is not known on it: only their devices could refuse them (the limit the migration's comment names).
+    expect((await verdictOptions(w.fetch, person, old, "approve")).status).toBe(200);
+    // An unknown user refuses no one else: another reviewer's approval is accepted, and the device gets its token.
+    expect((await giveVerdict(w.fetch, other, old, "approve")).body).toMatchObject({ status: "approved", approvals: [{ reviewer: other.id }] });
+    const read = await waitOn(laptop, old);
+    expect((await laptop.redeem(read.body.token!, request.action)).status).toBe(200);
+
+    // A hold made after the migration keeps its user, and refuses them.
+    const fresh = await held(laptop);
+    const refused = await verdictOptions(w.fetch, person, fresh, "approve");
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe("self_approval");
+  });
 });
 
 describe("evidence from the holds to the device log", () => {
