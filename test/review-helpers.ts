@@ -201,6 +201,44 @@ export function faulty<T extends object>(make: () => T, method: string, when: "b
   };
 }
 
+/** Stubs that let something else happen in the window after one call, sharing whether it ran. */
+export interface Interleaved<T> {
+  /** A stub made now, in the caller's context. */
+  stub(): T;
+  readonly ran: boolean;
+}
+
+/**
+ * Stubs from `make` whose first call of `method` runs in full, then `between` runs, and only then
+ * does the answer reach the caller: what another request does in that window (an admin's
+ * revocation between a verdict's counter check and its commit). Later calls pass straight through.
+ */
+export function interleaved<T extends object>(make: () => T, method: string, between: () => Promise<void>): Interleaved<T> {
+  let ran = false;
+  const wrap = (target: T): T =>
+    new Proxy(target, {
+      get(stub, property) {
+        if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(stub, property);
+        const real = (...args: unknown[]) => (stub as unknown as Methods)[property]!(...args);
+        if (property !== method) return real;
+        return async (...args: unknown[]) => {
+          const answer = await real(...args);
+          if (!ran) {
+            ran = true;
+            await between();
+          }
+          return answer;
+        };
+      },
+    });
+  return {
+    stub: () => wrap(make()),
+    get ran() {
+      return ran;
+    },
+  };
+}
+
 /**
  * Every hold of `device` in the tenant's holds, in any status (by `holds_device`, the index the
  * object keeps on the record's device): `pending()` shows pending holds only, so a hold made and

@@ -17,6 +17,7 @@ import {
   holdAsAdmin,
   holdsStub,
   holdsWith,
+  interleaved,
   outboxStub,
   outboxWith,
   registryStub,
@@ -152,19 +153,21 @@ describe("a verdict across the registry and the holds", () => {
   });
 
   it("a verdict whose passkey was revoked between its counter check and its commit is refused (passkey_revoked)", async () => {
+    const revokedOne = await enrolledReviewer(w.fetch, uniqueId("ian"));
     const review = await held(client);
-    const options = await verdictOptions(w.fetch, reviewer, review, "approve");
-    const record = (await registryStub(w.tenant).reviewer(reviewer.id))!;
-    // Steps 1-3 of a verdict done (challenge taken, assertion verified, counter moved); then the passkey is revoked.
-    expect((await holdsStub(w.tenant).takeChallenge(options.body.options.challenge, w.clock.now)).ok).toBe(true);
-    expect(await holdsStub(w.tenant).withdrawCredential({ reviewer: reviewer.id, credential: reviewer.authenticator.id, reason: "passkey stolen", by: "admin", now: w.clock.now })).toEqual({ withdrawn: [] });
-    const committed = await holdsStub(w.tenant).commitVerdict({
-      challenge: options.body.options.challenge,
-      reviewer: record,
-      evidence: { credential_id: reviewer.authenticator.id, credential_public_key: "", assertion: { id: reviewer.authenticator.id, clientDataJSON: "", authenticatorData: "", signature: "", userHandle: null } },
-      now: w.clock.now,
+    const options = await verdictOptions(w.fetch, revokedOne, review, "approve");
+    const assertion = await revokedOne.authenticator.assert(options.body.options);
+    // The admin's revocation lands after the registry verified the assertion and moved its counter (steps 1-3), before the holds commit (step 4).
+    const registry = interleaved(() => registryStub(w.tenant), "useCredential", async () => {
+      const revoked = await call(w.fetch, "DELETE", `/v1/reviewers/${revokedOne.id}/passkeys/${revokedOne.authenticator.id}`, { reason: "passkey stolen" }, admin);
+      expect(revoked.status).toBe(200);
     });
-    expect(committed).toEqual({ ok: false, code: "passkey_revoked" });
+    const refused = await sendVerdict(workerFetch({ tenant: w.tenant, deps: { now: () => w.clock.now, reviewerRegistry: () => registry.stub() } }), review, assertion);
+    expect(registry.ran).toBe(true);
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe("passkey_revoked");
+    // The assertion was real and passed the registry: its counter was taken, so the refusal is the commit's.
+    expect((await registryStub(w.tenant).credential(assertion.id))?.counter).toBe(revokedOne.authenticator.counter);
     expect(await holdAsAdmin(w.fetch, review)).toMatchObject({ status: "pending", approvals: [] });
     expect(await evidence(w, client.deviceId, review)).toEqual([]);
   });
