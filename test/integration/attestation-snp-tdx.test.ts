@@ -7,7 +7,7 @@ import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
 import { concatBytes, fromHex, toHex } from "../../worker/verifiers/reader.ts";
 import { parseSnpReport, snpTrustFromChains, KdsOid, type SnpTrust } from "../../worker/verifiers/sev-snp/index.ts";
 import { parseTdxQuote, pckInfo, pinnedTdxTrust, tdxQuoteLength, verifyTdxQuote, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
-import { TdxCollateral } from "../../worker/attestation/collateral.ts";
+import { TdxCollateral, anchorTag } from "../../worker/attestation/collateral.ts";
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
 import { deviceStub } from "../audit-helpers.ts";
@@ -451,6 +451,39 @@ describe("the TDX collateral cache", () => {
     expect(await cache.remember(newer, verified, T1_TIME, read)).toBe(false);
     expect((await cache.cached())?.text).toBe(older);
   });
+
+  // The cache is written only with collateral that verified, so a copy that does not read was not written by
+  // Warden as it is (a damaged object, another version's form, a foreign write): it holds nothing verified.
+  it.each([
+    ["not JSON", '{"tcb_info":'],
+    ["JSON of another form", '{"copy":"older"}'],
+    ["dcap-qvl members of the wrong type", JSON.stringify({ tcb_info: 1, tcb_info_signature: 2, tcb_info_issuer_chain: 3, qe_identity: 4, qe_identity_signature: 5, qe_identity_issuer_chain: 6 })],
+  ])("a cached copy that is %s is not trusted: the request's collateral verifies alone and replaces it; without any, a stable refusal", async (_what, malformed) => {
+    const gen = await tdxHierarchy("malformed cache");
+    const t = await tenant(GEN_TIME, { tdxTrust: async () => gen.trust });
+    const client = await device(t);
+    const [leaf] = parseCertificatesPem(new TextDecoder().decode(parseTdxQuote(await gen.quote(new Uint8Array(64))).pckChain).replace(/\0+$/, ""));
+    const key = `attestation-collateral/${anchorTag(gen.trust.anchors.map((anchor) => anchor.certificate.spki))}/tdx/fmspc/${pckInfo(leaf!).fmspc.toLowerCase()}.json`;
+    const plant = () => env.BUNDLES.put(key, malformed, { customMetadata: { tcb_evaluation_data_number: "999999" } });
+
+    // No collateral in the request, none usable in the cache, no Intel PCS: refused as missing collateral, and logged.
+    await plant();
+    const refused = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ code: "evidence_malformed", evidence_code: "malformed_evidence" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "tdx", code: "malformed_evidence" } });
+    expect(await (await env.BUNDLES.get(key))!.text()).toBe(malformed);
+
+    // The request's collateral is verified as sent, and kept in place of the copy that did not read.
+    const collateral = await gen.collateral();
+    const session = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))), collateral }));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(session.body.assurance).toBe("tdx");
+    expect(JSON.parse(await (await env.BUNDLES.get(key))!.text())).toEqual(collateral);
+    // From then on a quote without collateral verifies from the cache.
+    const again = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+  });
 });
 
 describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel PCS that the test run serves)", () => {
@@ -474,11 +507,8 @@ describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel
     return { now: GEN_TIME, fetch, kds, pcs };
   }
 
-  it("TDX: with no collateral in the request or the cache, Intel PCS's is fetched, verified, cached and not asked for again", async () => {
-    // Keys of their own: the anchors key the collateral cache, so no other test's entry answers.
-    const gen = await tdxHierarchy("pcs");
-    const t = await vendorTenant({ tdxTrust: async () => gen.trust });
-    const client = await device(t);
+  /** Serves `gen`'s collateral as Intel PCS v4 would, at the tenant's PCS host; answers the quotes' FMSPC. */
+  async function servePcs(t: { pcs: string }, gen: Awaited<ReturnType<typeof tdxHierarchy>>): Promise<string> {
     const dcap = await gen.collateral();
     const [leaf] = parseCertificatesPem(new TextDecoder().decode(parseTdxQuote(await gen.quote(new Uint8Array(64))).pckChain).replace(/\0+$/, ""));
     const fmspc = pckInfo(leaf!).fmspc;
@@ -490,6 +520,15 @@ describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel
     });
     await serve(`${t.pcs}/sgx/certification/v4/pckcrl?ca=platform&encoding=der`, fromHex(dcap["pck_crl"]!));
     await serve(`${t.pcs}/sgx/certification/v4/rootcacrl`, fromHex(dcap["root_ca_crl"]!));
+    return fmspc;
+  }
+
+  it("TDX: with no collateral in the request or the cache, Intel PCS's is fetched, verified, cached and not asked for again", async () => {
+    // Keys of their own: the anchors key the collateral cache, so no other test's entry answers.
+    const gen = await tdxHierarchy("pcs");
+    const t = await vendorTenant({ tdxTrust: async () => gen.trust });
+    const client = await device(t);
+    await servePcs(t, gen);
 
     const session = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
     expect(session.status, JSON.stringify(session.body)).toBe(201);
@@ -498,6 +537,20 @@ describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel
     const again = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
     expect(again.status, JSON.stringify(again.body)).toBe(201);
     expect(await asked(t.pcs)).toHaveLength(4);
+  });
+
+  it("TDX: a cached copy that does not read counts as none: Intel PCS's collateral is fetched, verified and written over it", async () => {
+    const gen = await tdxHierarchy("pcs over a malformed copy");
+    const t = await vendorTenant({ tdxTrust: async () => gen.trust });
+    const client = await device(t);
+    const fmspc = await servePcs(t, gen);
+    const key = `attestation-collateral/${anchorTag(gen.trust.anchors.map((anchor) => anchor.certificate.spki))}/tdx/fmspc/${fmspc.toLowerCase()}.json`;
+    await env.BUNDLES.put(key, '{"copy":"older"}');
+
+    const session = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(await asked(t.pcs)).toHaveLength(4);
+    expect(collateralFromDcapQvl(await (await env.BUNDLES.get(key))!.text()).tcbInfo.body).toContain(`"fmspc":"${fmspc}"`);
   });
 
   it("SEV-SNP: with no VCEK in the request or the cache, AMD KDS's for the report's product, chip and TCB is fetched and cached", async () => {

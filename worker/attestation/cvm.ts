@@ -162,6 +162,8 @@ export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
   const trustAnchors = await (ctx.deps.tdxTrust?.() ?? verifier.pinnedTrust());
   const collateral = new TdxCollateral(collateralSources(ctx), anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki)), fmspc);
   const cached = await collateral.cached();
+  const held = cached && readsAsDcapQvl(cached.text) ? cached.text : undefined;
+  if (cached && held === undefined) console.error(JSON.stringify({ event: "attestation.collateral_cache_unreadable", fmspc }));
   const attempt = (text: string) => verifier.verify({ quote }, { now: new Date(now), trustAnchors, collateral: collateralFromDcapQvl(text) });
 
   // The request's collateral is a candidate: each piece older than the verified cached copy's (a
@@ -169,7 +171,7 @@ export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
   // revocation and TCB recovery are not something the attested party can opt out of by replaying
   // older genuine collateral. The result is verified once, as a whole; a refusal is a refusal.
   const offered = evidence.collateral ? JSON.stringify(evidence.collateral) : undefined;
-  let text = offered !== undefined && cached ? newestDcapQvlCollateral(offered, cached.text) : (offered ?? cached?.text);
+  let text = offered !== undefined && held !== undefined ? newestDcapQvlCollateral(offered, held) : (offered ?? held);
   let verified: VerifiedTdxQuote;
   if (text === undefined) {
     text = await collateral.fromPcs();
@@ -210,6 +212,23 @@ export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
       rtmr: [...claims.rtmr],
     },
   };
+}
+
+/**
+ * Whether the cached copy reads as dcap-qvl collateral. Only collateral that verified is written
+ * there, so a copy that does not read (a damaged object, another version's form) holds nothing
+ * verified: it is neither compared with nor used, only written over by collateral that verifies —
+ * refusing the request's collateral for it would blame the device and keep refusing every quote of
+ * the FMSPC, while it guards no more than a deleted copy does.
+ */
+function readsAsDcapQvl(text: string): boolean {
+  try {
+    collateralFromDcapQvl(text);
+    return true;
+  } catch (error) {
+    if (error instanceof EvidenceError) return false;
+    throw error;
+  }
 }
 
 function quoteFmspc(quote: Uint8Array): string {
