@@ -5,6 +5,8 @@ import type { JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import type { OcsfEvent } from "../../worker/events/ocsf.ts";
 import { MAX_TOKENISED_PER_REQUEST } from "../../worker/privacy/service.ts";
+import { CONSENT_ATTEMPTS } from "../../worker/decisions/service.ts";
+import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { vaultKey, vaultPrefix } from "../../worker/privacy/vault.ts";
 import { asPerson } from "../access-helpers.ts";
 import { configure, deviceStub, runAlarms, withMethod } from "../audit-helpers.ts";
@@ -220,6 +222,93 @@ describe("masking", () => {
     const entry = (await logOf(device)).filter((logged) => logged.type === "decision").at(-1)!;
     const ref = (contextOf(entry)["token"] as { vault: string }).vault;
     expect(await storedFor(device)).toContain(vaultKey(tenant, ref));
+  });
+
+  describe("a request whose consents changed before every attempt's append (the last denies unlogged)", () => {
+    /**
+     * A tenant of its own under the example bundle (it reads consents) with this file's privacy section, and a device of a
+     * person. While `changing`, an admin records a consent for them just before each of the device's appends, through the
+     * ledger, which moves the device's copy on: every attempt is decided on a copy its append finds stale. The app's VAULT
+     * is the real bucket counting its writes and deletes, its delete replaced by `vault.delete` when given.
+     */
+    async function consentsChangingAtEveryAppend(vault: { delete?: (keys: string | string[]) => Promise<void> } = {}) {
+      const consentTenant = uniqueId("privacy-consent");
+      await activate({ ...defaultSources, manifest }, consentTenant);
+      const user = `${uniqueId("una")}@example.com`;
+      const plain = workerFetch({ tenant: consentTenant });
+      const counts = { appends: 0, puts: 0, deletes: 0 };
+      const state = { changing: false };
+      const counting = withMethod(
+        withMethod(env.VAULT, "put", (...args: Parameters<R2Bucket["put"]>) => ((counts.puts += 1), env.VAULT.put(...args))),
+        "delete",
+        (keys: string | string[]) => ((counts.deletes += 1), (vault.delete ?? ((doomed: string | string[]) => env.VAULT.delete(doomed)))(keys)),
+      );
+      const via = workerFetch({
+        tenant: consentTenant,
+        env: { VAULT: counting },
+        deps: {
+          deviceStore: (bindings, name, id) => {
+            const stub = bindings.DEVICES.get(bindings.DEVICES.idFromName(`${name}/${id}`));
+            const recordDecisions = async (args: Parameters<DeviceLog["recordDecisions"]>[0]) => {
+              if (state.changing) {
+                counts.appends += 1;
+                const given = await reviewCall(
+                  plain,
+                  "POST",
+                  "/v1/consents",
+                  { actor_id: user, method: "cli", scope: { paths: [`/home/dev/Documents/n${counts.appends}/**`], actions: ["file.read"] }, purpose: "summarise my notes", expiry: new Date(Date.now() + 86_400_000).toISOString(), consent_version: "2026-01" },
+                  admin,
+                );
+                expect(given.status).toBe(201);
+              }
+              return stub.recordDecisions(args);
+            };
+            return new Proxy(stub, { get: (target, property) => (property === "recordDecisions" ? recordDecisions : Reflect.get(target, property)) });
+          },
+        },
+      });
+      const device = await readyDevice({ fetch: via, user });
+      const stored = async () => (await env.VAULT.list({ prefix: vaultPrefix(consentTenant, device.deviceId) })).objects.map((object) => object.key);
+      const write = { ...fileAction("file.write", "/home/dev/workspace/src/app.ts"), context: { token: TOKEN } };
+      // A decision logged first, with the same value under a reference of its own.
+      const first = await device.decide(write);
+      expect(first.body).toMatchObject({ decision: "permit", log: { seq: expect.any(Number) } });
+      const entry = (await logOf(device)).find((logged) => logged.data["decision_id"] === first.body.decision_id)!;
+      const loggedRef = (contextOf(entry)["token"] as { vault: string }).vault;
+      const loggedKey = vaultKey(consentTenant, loggedRef);
+      expect(await stored()).toEqual([loggedKey]);
+      const before = { ...counts };
+
+      state.changing = true;
+      const answer = await device.decide(write);
+      state.changing = false;
+      expect(counts.appends).toBe(CONSENT_ATTEMPTS);
+      // Tokenised once for all its attempts, and logged by none of them: it denies, without a token.
+      expect(counts.puts - before.puts).toBe(1);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ decision: "deny", reason_code: "log_append_failed", log: null });
+      expect(answer.body.token).toBeUndefined();
+      expect((await logOf(device)).filter((logged) => logged.type === "decision").map((logged) => logged.data["decision_id"])).toEqual([first.body.decision_id]);
+      return { device, counts: { deletes: counts.deletes - before.deletes }, stored, loggedRef, loggedKey, plain, write };
+    }
+
+    it("the last attempt's clean-up deletes the values it tokenised from the vault; the logged decision's stays, and reads back", async () => {
+      const { counts, stored, loggedRef, loggedKey, plain } = await consentsChangingAtEveryAppend();
+      expect(counts.deletes).toBe(1);
+      expect(await stored()).toEqual([loggedKey]);
+      const read = await call(plain, "GET", `/v1/vault/${loggedRef}?reason=audit`, asOfficer);
+      expect(read.body).toMatchObject({ value: TOKEN });
+    });
+
+    it("a vault delete that fails leaves the value to retention: the answer is the same denial, the logged decision's value stays, and the device decides on", async () => {
+      const { device, counts, stored, loggedKey, write } = await consentsChangingAtEveryAppend({ delete: () => Promise.reject(new Error("injected: the vault refused a delete")) });
+      expect(counts.deletes).toBe(1);
+      const kept = await stored();
+      expect(kept).toHaveLength(2);
+      expect(kept).toContain(loggedKey);
+      const next = await device.decide(write);
+      expect(next.body).toMatchObject({ decision: "permit", log: { seq: expect.any(Number) } });
+    });
   });
 
   it("with no VAULT_KEYS a bundle that tokenises logs nothing raw: the decision denies unlogged", async () => {

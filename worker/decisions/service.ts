@@ -63,7 +63,7 @@ function rememberHistory(key: string, spec: string, snapshot: HistorySnapshot | 
 }
 
 /** A consent copy that changed again while a batch was decided twice is rare; a third change denies the batch unlogged. */
-const CONSENT_ATTEMPTS = 3;
+export const CONSENT_ATTEMPTS = 3;
 
 /** A decision as the device receives it (`POST /v1/decisions`). */
 export interface DecisionAnswer {
