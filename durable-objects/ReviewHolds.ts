@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { ConfigurationError, type Outcome } from "../worker/errors.ts";
-import type { JsonValue } from "../worker/log/canonical.ts";
+import { sha256Hex } from "../worker/encoding.ts";
+import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
 import { challengeFor, challengeStatement, holdSha256, recordSha256, type ChallengeStatement, type HoldRecord, type HoldShown, type ReviewStatus, type TierStep, type Verdict } from "../worker/review/record.ts";
 import { TICKET_SERVICES, type TicketService } from "../worker/review/ticket-templates.ts";
 import { renderTicket } from "../worker/review/tickets.ts";
@@ -105,6 +106,16 @@ export const HOLD_QUERIES = {
 } as const;
 
 /**
+ * The identity holds were stored under before `action_hash` was keyed: the unkeyed SHA-256 of the
+ * same `{tenant, device, agent, action}`. Computed here only to find such a hold still pending, so
+ * an identical action joins it as it always did; never stored, logged or shown for a new hold.
+ */
+function legacyActionHash(record: HoldRecord): string {
+  const { tenant, requester, agent, action } = record;
+  return sha256Hex(canonicalJson({ tenant, device: requester.device, agent, action } as unknown as JsonValue));
+}
+
+/**
  * One per tenant (named `<tenant>`): holds awaiting review, their approvals, the verdict
  * challenges that commit to them, and the deadline alarm that escalates and expires them.
  * Every change writes its evidence and notifications to `handoff` in the same transaction;
@@ -202,18 +213,21 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /**
    * Queues a hold, or returns the pending one for the same action (same `action_hash`):
-   * an identical request while one waits joins it instead of queueing twice. `requesterUser` is
-   * the requesting device's registered user, kept beside the signed record: they may not approve it.
+   * an identical request while one waits joins it instead of queueing twice. `formerHashes` are
+   * the same action's hashes under the tenant's older keys (a pending hold made before a key
+   * rotation is joined too); a hold made before action hashes were keyed is found by its unkeyed
+   * hash ({@link legacyActionHash}). `requesterUser` is the requesting device's registered user,
+   * kept beside the signed record: they may not approve it.
    */
   async hold(
-    input: { record: HoldRecord; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null },
+    input: { record: HoldRecord; formerHashes?: string[]; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null },
     now: number,
   ): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" | "device_quarantined" }> {
     const first = input.ladder[0];
     if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
-      const existing = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending'", input.record.action_hash).toArray()[0];
+      const existing = this.pendingFor([input.record.action_hash, ...(input.formerHashes ?? []), legacyActionHash(input.record)]);
       if (existing) return { created: false, hold: this.view(existing) };
       // A decision the device log put before a quarantine whose cancellation already ran here: its hold would escape it.
       const fence = this.sql.exec<{ before_seq: number }>("SELECT before_seq FROM quarantine_fences WHERE device = ?", input.record.requester.device).toArray()[0];
@@ -645,6 +659,15 @@ export class ReviewHolds extends DurableObject<Env> {
   }
 
   // ── internals ──────────────────────────────────────────────────────────
+
+  /** The pending hold stored under the first of `hashes` that has one. */
+  private pendingFor(hashes: string[]): HoldRow | undefined {
+    for (const hash of hashes) {
+      const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending'", hash).toArray()[0];
+      if (row) return row;
+    }
+    return undefined;
+  }
 
   private row(id: string): HoldRow | null {
     return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE id = ?", id).toArray()[0] ?? null;

@@ -50,11 +50,26 @@ describe("what a verdict commits to", () => {
     expect(challengeFor(challengeStatement(shown, { verdict: "approve", reviewer: "alice", nonce: "m" }))).not.toBe(base);
   });
 
-  it("the action hash ignores key order but not content", () => {
-    const { agent, action } = shown.record;
+});
+
+describe("the action hash", () => {
+  const { agent, action } = shown.record;
+  const identity = { tenant: "t", device: "laptop-1", agent, action };
+  const raw = (bytes: Uint8Array) => crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const keyBytes = new Uint8Array(32).fill(7);
+
+  it("ignores key order but not content", async () => {
+    const key = await raw(keyBytes);
     const reordered = { sends_external: false, inputs_sha256: null, targets: action.targets, type: action.type };
-    expect(actionHash({ tenant: "t", device: "laptop-1", agent, action: reordered })).toBe(actionHash({ tenant: "t", device: "laptop-1", agent, action }));
-    expect(actionHash({ tenant: "t", device: "laptop-2", agent, action })).not.toBe(actionHash({ tenant: "t", device: "laptop-1", agent, action }));
+    expect(await actionHash(key, { ...identity, action: reordered })).toBe(await actionHash(key, identity));
+    expect(await actionHash(key, { ...identity, device: "laptop-2" })).not.toBe(await actionHash(key, identity));
+  });
+
+  it("is HMAC-SHA-256 of the RFC 8785 identity under the key: not the unkeyed SHA-256, and another under another key", async () => {
+    const hash = await actionHash(await raw(keyBytes), identity);
+    expect(hash).toBe(createHmac("sha256", keyBytes).update(canonicalJson(identity as never)).digest("hex"));
+    expect(hash).not.toBe(sha256Hex(canonicalJson(identity as never)));
+    expect(await actionHash(await raw(new Uint8Array(32).fill(8)), identity)).not.toBe(hash);
   });
 });
 

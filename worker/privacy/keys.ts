@@ -10,8 +10,9 @@ import { parseStrictJson } from "../json/strict.ts";
  * (rotation: put a new key first, keep the old ones until nothing under them is retained).
  *
  * Keys are never used as they are: HKDF-SHA-256 derives, per tenant and per purpose, an AES-GCM
- * key for the vault and an HMAC key for hashing, so one secret serving two tenants, or both
- * purposes, never puts the same key to two uses.
+ * key for the vault, an HMAC key for hashing logged values and an HMAC key for review holds'
+ * action hashes (worker/review/record.ts `actionHash`), so one secret serving two tenants, or
+ * several purposes, never puts the same key to two uses.
  */
 
 const OctKeySchema = z.object({
@@ -21,13 +22,15 @@ const OctKeySchema = z.object({
 });
 const KeySetSchema = z.object({ keys: z.array(OctKeySchema).min(1).max(16) });
 
-export type PrivacyPurpose = "vault" | "hash";
+export type PrivacyPurpose = "vault" | "hash" | "action";
 
 /** The derived keys of one secret key. */
 export interface PrivacyKey {
   kid: string;
   vault: CryptoKey;
   hash: CryptoKey;
+  /** HMAC-SHA-256 key of a held action's identity (`action_hash`): what joins an identical action to its pending hold. */
+  action: CryptoKey;
 }
 
 export interface PrivacyKeys {
@@ -42,11 +45,14 @@ const SALT = new TextEncoder().encode("warden.privacy.v1");
 async function derive(secret: Uint8Array, tenant: string, kid: string): Promise<PrivacyKey> {
   const material = await crypto.subtle.importKey("raw", secret, "HKDF", false, ["deriveKey"]);
   const info = (purpose: PrivacyPurpose) => new TextEncoder().encode(`${purpose}\n${tenant}`);
-  const [vault, hash] = await Promise.all([
+  const hmac = (purpose: PrivacyPurpose) =>
+    crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: SALT, info: info(purpose) }, material, { name: "HMAC", hash: "SHA-256", length: 256 }, false, ["sign"]);
+  const [vault, hash, action] = await Promise.all([
     crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: SALT, info: info("vault") }, material, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]),
-    crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: SALT, info: info("hash") }, material, { name: "HMAC", hash: "SHA-256", length: 256 }, false, ["sign"]),
+    hmac("hash"),
+    hmac("action"),
   ]);
-  return { kid, vault, hash };
+  return { kid, vault, hash, action };
 }
 
 /** Keys by (secret text, tenant): derived once per isolate. */

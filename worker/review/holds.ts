@@ -10,6 +10,7 @@ import type { JsonValue } from "../log/canonical.ts";
 import { ConfigurationError, StateError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
+import { privacyKeys } from "../privacy/keys.ts";
 import { actionTokenExpiresAt, issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { actionHash, contextHash, type HoldRecord, type TierStep } from "./record.ts";
@@ -79,6 +80,12 @@ export async function holdForReview(
       inputs_sha256: args.request.action.inputs_sha256 ?? null,
       sends_external: args.request.action.sends_external ?? false,
     };
+    // Keyed per tenant (worker/privacy/keys.ts): under the current key for the record, and under each older key too, so an
+    // identical action still joins a hold made before a rotation of VAULT_KEYS.
+    const keys = await privacyKeys(env.VAULT_KEYS, session.tenant);
+    const identity = { tenant: session.tenant, device: session.deviceId, agent, action };
+    const older = [...keys.byKid.values()].filter((key) => key !== keys.current);
+    const [hash, ...formerHashes] = await Promise.all([keys.current, ...older].map((key) => actionHash(key.action, identity)));
     const record: HoldRecord = {
       review_id: deps.newId(),
       decision_id: args.decisionId,
@@ -89,10 +96,10 @@ export async function holdForReview(
       context_sha256: contextHash(args.loggedContext),
       policy: { digest: args.policy, reasons: [...args.verdict.reasons] },
       decision_log: { seq: args.log.seq, hash: args.log.hash },
-      action_hash: actionHash({ tenant: session.tenant, device: session.deviceId, agent, action }),
+      action_hash: hash as string,
       created_at: new Date(now).toISOString(),
     };
-    const held = await deps.reviewHolds(env, session.tenant).hold({ record, ladder: args.ladder, tokenTtl: args.tokenTtl, requesterUser: args.requesterUser }, now);
+    const held = await deps.reviewHolds(env, session.tenant).hold({ record, formerHashes, ladder: args.ladder, tokenTtl: args.tokenTtl, requesterUser: args.requesterUser }, now);
     if ("refused" in held) {
       console.warn(JSON.stringify({ event: "review.hold_refused", device: session.deviceId, decision_id: args.decisionId, reason: held.refused }));
       return { ok: false };

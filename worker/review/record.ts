@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { sha256Hex } from "../encoding.ts";
+import { sha256Hex, utf8Bytes } from "../encoding.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
 import type { ResolvedTarget } from "../policy/decide.ts";
 import type { TicketTemplates } from "./ticket-templates.ts";
@@ -32,7 +32,7 @@ export interface HoldRecord {
    * only by `decision_id`; notifications and tickets carry it as proof.
    */
   decision_log: { seq: number; hash: string };
-  /** Identity of the action (see `actionHash`): a pending hold is never queued twice. */
+  /** Identity of the action, keyed (see `actionHash`): a pending hold is never queued twice. */
   action_hash: string;
   created_at: string;
 }
@@ -80,14 +80,26 @@ export interface ChallengeStatement {
   nonce: string;
 }
 
-/** Identity of an action for de-duplication: who asks, with which agent, to do what. */
-export function actionHash(args: {
-  tenant: string;
-  device: string;
-  agent: HoldRecord["agent"];
-  action: HoldRecord["action"];
-}): string {
-  return sha256Hex(canonicalJson({ tenant: args.tenant, device: args.device, agent: args.agent, action: args.action } as unknown as JsonValue));
+/**
+ * Identity of an action for de-duplication: who asks, with which agent, to do what — the action
+ * exactly as policy judged it, raw values included, so two actions that differ only in a secret
+ * never join one hold. Lower-case hex HMAC-SHA-256 of the RFC 8785 form of
+ * `{tenant, device, agent, action}` under `key`, the tenant's action-hash key
+ * (worker/privacy/keys.ts, derived from `VAULT_KEYS`). Keyed because it travels where the raw
+ * action does not — the hold's record, `review.*` entries, verdict statements — and an unkeyed
+ * digest there would let anyone who reads it test guesses at a short secret in a target offline.
+ */
+export async function actionHash(
+  key: CryptoKey,
+  args: {
+    tenant: string;
+    device: string;
+    agent: HoldRecord["agent"];
+    action: HoldRecord["action"];
+  },
+): Promise<string> {
+  const canonical = canonicalJson({ tenant: args.tenant, device: args.device, agent: args.agent, action: args.action } as unknown as JsonValue);
+  return Buffer.from(await crypto.subtle.sign("HMAC", key, utf8Bytes(canonical))).toString("hex");
 }
 
 /** SHA-256 of the context as logged (null when the request had none). */

@@ -27,7 +27,11 @@ const HoldRecordSchema = z
       .openapi({ description: "SHA-256 (hex) of the RFC 8785 form of the caller's context as the decision's log entry holds it, after the bundle's privacy masking; null without a context" }),
     policy: z.object({ digest: z.string(), reasons: z.array(z.string()) }),
     decision_log: z.object({ seq: z.int(), hash: z.string() }).openapi({ description: "Where the decision that raised the hold is in the device log" }),
-    action_hash: z.string(),
+    action_hash: z.string().openapi({
+      description:
+        "The action's identity, which joins an identical action to this hold while it is pending: HMAC-SHA-256 (hex) of the RFC 8785 form of tenant, device, agent and the action as policy judged it, " +
+        "under the tenant's action-hash key (derived from VAULT_KEYS), so it cannot be used to test guesses at a value in the action. A hold made before the hash was keyed keeps the unkeyed SHA-256 it was made with",
+    }),
     created_at: z.string(),
   })
   .openapi("HoldRecord", { description: "The canonical held action a reviewer sees and approves; inputs and context appear only as hashes" });
