@@ -8,6 +8,7 @@ import { renderTicket } from "../worker/review/tickets.ts";
 import type { HoldState, HoldTicket, OpenedTicket, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
 import { CHALLENGE_TTL_MS, MAX_WAIT_SECONDS, type HoldWaiter } from "../worker/review/types.ts";
 import type { ReviewEvent } from "../worker/review/webhook.ts";
+import type { ActionScope } from "../worker/tokens/action.ts";
 import type { ReviewOutbox } from "./ReviewOutbox.ts";
 
 /**
@@ -79,6 +80,8 @@ interface HoldRow {
   token_jti: string | null;
   /** The requesting device's registered user when the hold was made, or null (none, or a hold from before it was kept). */
   requester_user: string | null;
+  /** JSON `ActionScope`: the action as policy judged it, raw, for the token an approval releases; never shown. Null on a hold from before it was kept. */
+  scope: string | null;
   [key: string]: SqlStorageValue;
 }
 
@@ -107,12 +110,20 @@ export const HOLD_QUERIES = {
 
 /**
  * The identity holds were stored under before `action_hash` was keyed: the unkeyed SHA-256 of the
- * same `{tenant, device, agent, action}`. Computed here only to find such a hold still pending, so
- * an identical action joins it as it always did; never stored, logged or shown for a new hold.
+ * same `{tenant, device, agent, action}`, the action with its raw targets (`scope`'s; the record
+ * shows them masked). Computed here only to find such a hold still pending, so an identical action
+ * joins it as it always did; never stored, logged or shown for a new hold.
  */
-function legacyActionHash(record: HoldRecord): string {
+function legacyActionHash(record: HoldRecord, scope: ActionScope): string {
   const { tenant, requester, agent, action } = record;
-  return sha256Hex(canonicalJson({ tenant, device: requester.device, agent, action } as unknown as JsonValue));
+  return sha256Hex(canonicalJson({ tenant, device: requester.device, agent, action: { ...action, targets: scope.targets } } as unknown as JsonValue));
+}
+
+/** What the token an approval releases is scoped to: the row's `scope`, or, for a hold from before it was kept, its record's action, which then held the raw targets. */
+function scopeOf(row: HoldRow, record: HoldRecord): ActionScope {
+  if (row.scope !== null) return JSON.parse(row.scope) as ActionScope;
+  const { type, targets, inputs_sha256 } = record.action;
+  return { action: type, targets, ...(inputs_sha256 !== null ? { inputs_sha256 } : {}) };
 }
 
 /**
@@ -152,7 +163,8 @@ export class ReviewHolds extends DurableObject<Env> {
           released_at INTEGER,
           token_jti TEXT,
           items INTEGER NOT NULL DEFAULT 0,
-          requester_user TEXT
+          requester_user TEXT,
+          scope TEXT
         );
         CREATE UNIQUE INDEX IF NOT EXISTS holds_pending_action ON holds (action_hash) WHERE status = 'pending';
         CREATE INDEX IF NOT EXISTS holds_status_deadline ON holds (status, deadline);
@@ -206,6 +218,9 @@ export class ReviewHolds extends DurableObject<Env> {
       // Holds from before the requester's user was kept: theirs is unknown (null), and only the reviewer's `devices` separate duties on them.
       const holds = this.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holds'").one().sql;
       if (!holds.includes("requester_user")) this.sql.exec("ALTER TABLE holds ADD COLUMN requester_user TEXT");
+      // Holds from before the token's scope was kept apart: their record holds the raw action and their action hash is
+      // the unkeyed one; a null scope marks them (`legacyActionHash`, `scopeOf`).
+      if (!/\bscope\b/.test(holds)) this.sql.exec("ALTER TABLE holds ADD COLUMN scope TEXT");
     });
   }
 
@@ -216,25 +231,27 @@ export class ReviewHolds extends DurableObject<Env> {
    * an identical request while one waits joins it instead of queueing twice. `formerHashes` are
    * the same action's hashes under the tenant's older keys (a pending hold made before a key
    * rotation is joined too); a hold made before action hashes were keyed is found by its unkeyed
-   * hash ({@link legacyActionHash}). `requesterUser` is the requesting device's registered user,
-   * kept beside the signed record: they may not approve it.
+   * hash ({@link legacyActionHash}). `scope` is the action as policy judged it, raw values
+   * included, which the token an approval releases is scoped to: kept beside the record (whose
+   * targets are masked as the log holds them) and never shown. `requesterUser` is the requesting
+   * device's registered user, kept beside the signed record too: they may not approve it.
    */
   async hold(
-    input: { record: HoldRecord; formerHashes?: string[]; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null },
+    input: { record: HoldRecord; scope: ActionScope; formerHashes?: string[]; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null },
     now: number,
   ): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" | "device_quarantined" }> {
     const first = input.ladder[0];
     if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
-      const existing = this.pendingFor([input.record.action_hash, ...(input.formerHashes ?? []), legacyActionHash(input.record)]);
+      const existing = this.joinable(input);
       if (existing) return { created: false, hold: this.view(existing) };
       // A decision the device log put before a quarantine whose cancellation already ran here: its hold would escape it.
       const fence = this.sql.exec<{ before_seq: number }>("SELECT before_seq FROM quarantine_fences WHERE device = ?", input.record.requester.device).toArray()[0];
       if (fence && input.record.decision_log.seq < fence.before_seq) return { refused: "device_quarantined" as const };
       if (this.sql.exec<{ n: number }>(HOLD_QUERIES.pendingOfDevice, input.record.requester.device).one().n >= MAX_PENDING_HOLDS_PER_DEVICE) return { refused: "device_hold_limit" as const };
       this.sql.exec(
-        "INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at, requester_user) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO holds (id, action_hash, status, tier_index, deadline, record, ladder, token_ttl, created_at, requester_user, scope) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)",
         input.record.review_id,
         input.record.action_hash,
         now + first.sla_minutes * 60_000,
@@ -243,6 +260,7 @@ export class ReviewHolds extends DurableObject<Env> {
         input.tokenTtl,
         now,
         input.requesterUser ?? null,
+        JSON.stringify(input.scope),
       );
       const hold = this.view(this.row(input.record.review_id)!);
       this.enqueueWebhook(hold, "review.created", { tier: hold.shown.tier, previous_tier: null, deadline: hold.shown.deadline, by: "policy" }, now);
@@ -306,32 +324,38 @@ export class ReviewHolds extends DurableObject<Env> {
    * handed the same token again (an answer lost on the way must not cost a second review);
    * nothing new is logged.
    */
-  async release(args: { id: string; device: string; jti: string; now: number }): Promise<Outcome<{ hold: HoldState; jti: string; releasedAt: number; repeated: boolean }, "not_found" | "review_not_pending" | "review_evidence_pending">> {
+  async release(args: {
+    id: string;
+    device: string;
+    jti: string;
+    now: number;
+  }): Promise<Outcome<{ hold: HoldState; scope: ActionScope; jti: string; releasedAt: number; repeated: boolean }, "not_found" | "review_not_pending" | "review_evidence_pending">> {
     const started = this.ctx.storage.transactionSync(() => {
       this.advance(args.now);
       const row = this.row(args.id);
       if (!row) return { ok: false as const, code: "not_found" as const };
       const hold = this.view(row);
       if (hold.shown.record.requester.device !== args.device) return { ok: false as const, code: "not_found" as const };
-      if (row.outcome === "permit" && row.released_at !== null && row.token_jti !== null) return { ok: true as const, repeated: true as const, hold, jti: row.token_jti, releasedAt: row.released_at };
+      const scope = scopeOf(row, hold.shown.record);
+      if (row.outcome === "permit" && row.released_at !== null && row.token_jti !== null) return { ok: true as const, repeated: true as const, hold, scope, jti: row.token_jti, releasedAt: row.released_at };
       if (row.outcome !== "permit" || row.released_at !== null) return { ok: false as const, code: "review_not_pending" as const };
       if (row.token_jti === null) {
         this.sql.exec("UPDATE holds SET token_jti = ? WHERE id = ?", args.jti, args.id);
         const { record } = hold.shown;
         this.enqueueEvidence(hold, "review.released", { review_id: hold.id, decision_id: record.decision_id, action_hash: record.action_hash, token_jti: args.jti, by: row.decided_by }, args.now);
       }
-      return { ok: true as const, repeated: false as const, tenant: hold.shown.record.tenant, jti: row.token_jti ?? args.jti };
+      return { ok: true as const, repeated: false as const, tenant: hold.shown.record.tenant, scope, jti: row.token_jti ?? args.jti };
     });
     if (!started.ok) {
       await this.settle(args.now);
       return started;
     }
-    if (started.repeated) return { ok: true, hold: started.hold, jti: started.jti, releasedAt: started.releasedAt, repeated: true };
+    if (started.repeated) return { ok: true, hold: started.hold, scope: started.scope, jti: started.jti, releasedAt: started.releasedAt, repeated: true };
     if (!(await this.settle(args.now, { tenant: started.tenant, review: args.id }))) return { ok: false, code: "review_evidence_pending" };
     // A hold cancelled while its evidence was on the way is not released: no token is signed.
     const marked = this.sql.exec("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL AND outcome = 'permit' RETURNING id", args.now, args.id).toArray();
     if (marked.length !== 1) return { ok: false, code: "review_not_pending" };
-    return { ok: true, hold: this.view(this.row(args.id)!), jti: started.jti, releasedAt: args.now, repeated: false };
+    return { ok: true, hold: this.view(this.row(args.id)!), scope: started.scope, jti: started.jti, releasedAt: args.now, repeated: false };
   }
 
   /**
@@ -660,13 +684,15 @@ export class ReviewHolds extends DurableObject<Env> {
 
   // ── internals ──────────────────────────────────────────────────────────
 
-  /** The pending hold stored under the first of `hashes` that has one. */
-  private pendingFor(hashes: string[]): HoldRow | undefined {
-    for (const hash of hashes) {
+  /** The pending hold an identical action joins: under its hash, its hash under an older key, or (a hold from before keyed hashes) its unkeyed hash. */
+  private joinable(input: { record: HoldRecord; scope: ActionScope; formerHashes?: string[] }): HoldRow | undefined {
+    for (const hash of [input.record.action_hash, ...(input.formerHashes ?? [])]) {
       const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending'", hash).toArray()[0];
       if (row) return row;
     }
-    return undefined;
+    // The unkeyed hash is computed only while such a hold is pending; it ends with its ladder.
+    if (this.sql.exec("SELECT 1 FROM holds WHERE status = 'pending' AND scope IS NULL LIMIT 1").toArray().length === 0) return undefined;
+    return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending' AND scope IS NULL", legacyActionHash(input.record, input.scope)).toArray()[0];
   }
 
   private row(id: string): HoldRow | null {

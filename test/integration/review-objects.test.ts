@@ -184,7 +184,7 @@ describe("a verdict across the registry and the holds", () => {
     await runInDurableObject(holdsStub(w.tenant), async (_running: ReviewHolds, state) => {
       const holds = new ReviewHolds(state, env, holdsIo(env));
       const record = { review_id: "r", action_hash: "h" } as Parameters<ReviewHolds["hold"]>[0]["record"];
-      await expect(holds.hold({ record, ladder: [], tokenTtl: 60 }, w.clock.now)).rejects.toMatchObject({ code: "configuration_error" });
+      await expect(holds.hold({ record, scope: { action: "file.delete", targets: [] }, ladder: [], tokenTtl: 60 }, w.clock.now)).rejects.toMatchObject({ code: "configuration_error" });
     });
   });
 });

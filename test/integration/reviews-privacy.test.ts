@@ -1,22 +1,33 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
-import type { ReviewHolds } from "../../durable-objects/ReviewHolds.ts";
+import { ReviewHolds, holdsIo } from "../../durable-objects/ReviewHolds.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
-import { canonicalJson } from "../../worker/log/canonical.ts";
+import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
-import { activate, agent, defaultSources, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
-import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, holdsStub, waitOn, type Reviewer } from "../review-helpers.ts";
+import { activate, agent, defaultSources, logOf, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
+import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, holdsStub, outboxStub, verdictOptions, waitOn, type HoldBody, type Reviewer } from "../review-helpers.ts";
 
 /**
  * What a hold tells those who read it, against what the device log tells them (docs/privacy.md,
- * "Review holds"): the action hash is keyed, so a short secret in a held action cannot be guessed
- * offline from it. A tenant of this file's own whose bundle holds every command for review and
- * tokenises `--token` values, as the example bundle does.
+ * "Review holds"): the hold shows the action as the log holds it, masked — through the API, the
+ * reviewer page, webhooks, tickets and `review.*` entries — and the action hash is keyed, so a
+ * short secret in a held action cannot be guessed offline from any digest a hold publishes. Only
+ * the token an approval releases carries the raw action. Tenants of this file's own whose bundle
+ * holds every command for review, tokenises `--token` values as the example bundle does, and
+ * opens a Jira issue for each hold.
  */
 
 const SECRET = "hunter22";
 const privacy = { command_args: [{ pattern: "--token[= ](?<value>\\S+)", treatment: "tokenise" }] };
+const JIRA = {
+  fields: {
+    project: { key: "SEC" },
+    issuetype: { name: "Task" },
+    summary: "Warden hold {{review_id}}: {{action_type}} on {{target_count}} targets",
+    description: "record {{record_sha256}} · review {{review_url}} · decision at seq {{log_seq}} ({{log_hash}})",
+  },
+};
 const policies = `@id("permit-all")
 permit (principal, action, resource);
 
@@ -24,7 +35,9 @@ permit (principal, action, resource);
 @review("tier1")
 forbid (principal, action == Action::"command.exec", resource);
 `;
-const sources = { ...defaultSources, policies, manifest: { ...(defaultSources.manifest as Record<string, unknown>), privacy } };
+const manifest = structuredClone(defaultSources.manifest) as { review_tiers: { tickets?: JsonValue }[] };
+manifest.review_tiers[0]!.tickets = { jira: JIRA };
+const sources = { ...defaultSources, policies, manifest: { ...manifest, privacy } };
 
 /** Another VAULT_KEYS than the run's: one fresh key, or it before the run's key (a rotation). */
 const runKeys = JSON.parse(env.VAULT_KEYS!) as { keys: object[] };
@@ -136,7 +149,7 @@ describe("the action hash", () => {
   });
 });
 
-describe("holds made before the action hash was keyed", () => {
+describe("what a hold shows", () => {
   const w = world();
   let client: WardenClient;
   let reviewer: Reviewer;
@@ -147,26 +160,136 @@ describe("holds made before the action hash was keyed", () => {
     reviewer = await enrolledReviewer(w.fetch, uniqueId("ana"));
   });
 
-  /** Rewrites a hold as an earlier version stored it: its action hash the unkeyed SHA-256, in the column and the record. */
-  function asBefore(id: string, hash: string) {
-    return runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => {
-      const sql = state.storage.sql;
-      const { record } = sql.exec<{ record: string }>("SELECT record FROM holds WHERE id = ?", id).one();
-      sql.exec("UPDATE holds SET action_hash = ?, record = ? WHERE id = ?", hash, JSON.stringify({ ...JSON.parse(record), action_hash: hash }), id);
-    });
+  /** The record with its targets as policy judged them, raw: what someone guessing the secret would hash. */
+  function guessed(record: HoldBody["record"], decision: { targets: unknown }) {
+    return { ...record, action: { ...(record as unknown as { action: object }).action, targets: decision.targets } };
   }
 
-  it("a pending one is joined by the identical action, approved, and releases a token for exactly its action", async () => {
+  it("the record served, listed and offered for a verdict has the targets the log has, masked, and no raw value", async () => {
+    const { review, decision } = await held(client);
+    const hold = await holdAsAdmin(w.fetch, review.id);
+    const entry = (await logOf(client)).find((logged) => logged.type === "decision" && logged.data["decision_id"] === decision.decision_id)!;
+    const logged = (entry.data["action"] as { targets: unknown[] }).targets;
+    expect(hold.record.action.targets).toEqual(logged);
+    expect(hold.record.action.targets[0]!.value).toMatch(/^deploy --token \[vault:vault-1:[^\]]+\] --release /);
+    expect(JSON.stringify(hold)).not.toContain(SECRET);
+    expect(JSON.stringify((await waitOn(client, review.id)).body)).not.toContain(SECRET);
+    expect(JSON.stringify((await call(w.fetch, "GET", "/v1/reviews", undefined, admin)).body)).not.toContain(SECRET);
+    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    expect(options.status).toBe(200);
+    expect(JSON.stringify(options.body)).not.toContain(SECRET);
+    // The digest a verdict commits to is over that record: a guess at the secret does not confirm against it.
+    expect(options.body.statement["hold_sha256"]).toBe(hold.hold_sha256);
+    const rest = { tier: hold.tier, deadline: hold.deadline, approvers_required: hold.approvers_required };
+    expect(sha256Hex(canonicalJson({ record: hold.record, ...rest } as never))).toBe(hold.hold_sha256);
+    expect(sha256Hex(canonicalJson({ record: guessed(hold.record, decision), ...rest } as never))).not.toBe(hold.hold_sha256);
+  });
+
+  it("the reviewer page shows the masked targets, never the raw value", async () => {
+    const { review } = await held(client);
+    const page = await call(w.fetch, "GET", "/review", undefined, { cookie: reviewer.cookie });
+    const html = (page.body as { text: string }).text;
+    expect(html).toContain(`data-review-id="${review.id}"`);
+    expect(html).toMatch(/deploy --token \[vault:vault-1:[^\]]+\] --release /);
+    expect(html).not.toContain(SECRET);
+  });
+
+  it("the webhook and the ticket carry no raw value, and their record digest is the masked record's, which a guess does not match", async () => {
+    const { review, decision } = await held(client);
+    await outboxStub(w.tenant).tick(Date.now());
+    const hold = await holdAsAdmin(w.fetch, review.id);
+    const digest = sha256Hex(canonicalJson(hold.record as never));
+    expect(sha256Hex(canonicalJson(guessed(hold.record, decision) as never))).not.toBe(digest);
+
+    const deliveries = (await (await (env as unknown as { WEBHOOK_SINK: Fetcher }).WEBHOOK_SINK.fetch(`http://sink/?review=${review.id}`)).json()) as { body: string }[];
+    const created = deliveries.map((delivery) => JSON.parse(delivery.body) as { type: string; proof: { record_sha256: string } }).find((event) => event.type === "review.created");
+    expect(created?.proof.record_sha256).toBe(digest);
+    for (const delivery of deliveries) expect(delivery.body).not.toContain(SECRET);
+
+    const tickets = (await (await (env as unknown as { TICKETS: Fetcher }).TICKETS.fetch(`http://tickets/?service=jira&review=${review.id}`)).json()) as { body: string }[];
+    expect(tickets).toHaveLength(1);
+    expect(tickets[0]!.body).toContain(`record ${digest}`);
+    expect(tickets[0]!.body).not.toContain(SECRET);
+  });
+
+  it("review.* entries carry no raw value; the approval's statement commits to the masked record; the token is scoped to the raw action and redeems", async () => {
+    const { review, request, decision } = await held(client);
+    const hold = await holdAsAdmin(w.fetch, review.id);
+    expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).status).toBe(200);
+    const released = await waitOn(client, review.id);
+    expect(JSON.stringify({ ...released.body, token: undefined })).not.toContain(SECRET);
+    const claims = JSON.parse(Buffer.from(released.body.token!.split(".")[1]!, "base64url").toString()) as { scope: unknown };
+    expect(claims.scope).toEqual({ action: "command.exec", targets: decision.targets });
+    expect((await client.redeem(released.body.token!, request.action)).status).toBe(200);
+
+    const entries = await reviewEntries(w.fetch, client.deviceId, review.id);
+    expect(entries.map((entry) => entry.type)).toEqual(expect.arrayContaining(["review.approved", "review.released", "review.ticket"]));
+    expect(JSON.stringify(entries)).not.toContain(SECRET);
+    const statement = entries.find((entry) => entry.type === "review.approved")!.data["statement"] as { hold_sha256: string };
+    expect(statement.hold_sha256).toBe(hold.hold_sha256);
+    const ticket = entries.find((entry) => entry.type === "review.ticket")!;
+    expect(ticket.data["record_sha256"]).toBe(sha256Hex(canonicalJson(hold.record as never)));
+  });
+
+  it("the raw action is kept in one place only, the hold's scope, which nothing serves", async () => {
+    const { review } = await held(client);
+    const row = await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) =>
+      state.storage.sql.exec<{ record: string; scope: string }>("SELECT record, scope FROM holds WHERE id = ?", review.id).one(),
+    );
+    expect(row.record).not.toContain(SECRET);
+    expect(row.scope).toContain(SECRET);
+  });
+});
+
+describe("holds made before the hold was masked and its hash keyed", () => {
+  const w = world();
+  let client: WardenClient;
+  let reviewer: Reviewer;
+
+  beforeAll(async () => {
+    await activate(sources, w.tenant);
+    client = await readyDevice({ fetch: w.fetch });
+    reviewer = await enrolledReviewer(w.fetch, uniqueId("ana"));
+  });
+
+  const inHolds = <T>(body: (state: DurableObjectState) => T) => runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => body(state));
+  const columns = (state: DurableObjectState) => state.storage.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holds'").one().sql;
+
+  /**
+   * Rewrites the tenant's holds as the earlier version stored them — no `scope` column; in the record the raw targets
+   * and the unkeyed action hash, which the column has too — then starts the object again over that storage.
+   */
+  async function asBefore(id: string, raw: unknown, hash: string) {
+    await inHolds((state) => {
+      const sql = state.storage.sql;
+      const stored = JSON.parse(sql.exec<{ record: string }>("SELECT record FROM holds WHERE id = ?", id).one().record) as { action: object };
+      sql.exec("ALTER TABLE holds DROP COLUMN scope");
+      sql.exec("UPDATE holds SET action_hash = ?, record = ? WHERE id = ?", hash, JSON.stringify({ ...stored, action: { ...stored.action, targets: raw }, action_hash: hash }), id);
+    });
+    expect(await inHolds(columns)).not.toMatch(/\bscope\b/);
+    await inHolds((state) => void new ReviewHolds(state, env, holdsIo(env)));
+    await inHolds((state) => void new ReviewHolds(state, env, holdsIo(env)));
+  }
+
+  it("get the scope column at the object's next start, empty; a pending one is joined by the identical action, approved, and releases a token for exactly its action", async () => {
     const { review, request, decision } = await held(client);
     const before = unkeyed(w.tenant, client.deviceId, decision);
-    await asBefore(review.id, before);
+    await asBefore(review.id, decision.targets, before);
+    expect((await inHolds(columns)).match(/\bscope\b/g)).toHaveLength(1);
+    expect(await inHolds((state) => state.storage.sql.exec("SELECT scope FROM holds WHERE id = ?", review.id).one())).toEqual({ scope: null });
     expect((await holdAsAdmin(w.fetch, review.id)).record.action_hash).toBe(before);
+
+    // New holds beside it are made as now: masked, keyed, with their scope.
+    const other = await held(client);
+    expect(other.review.id).not.toBe(review.id);
+    expect(JSON.stringify(await holdAsAdmin(w.fetch, other.review.id))).not.toContain(SECRET);
 
     const again = await held(client, request);
     expect(again.review.id).toBe(review.id);
     expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).body).toMatchObject({ status: "approved", decision: "permit" });
     const released = await waitOn(client, review.id);
-    expect(released.body.token).toEqual(expect.any(String));
+    const claims = JSON.parse(Buffer.from(released.body.token!.split(".")[1]!, "base64url").toString()) as { scope: unknown };
+    expect(claims.scope).toEqual({ action: "command.exec", targets: decision.targets });
     expect((await client.redeem(released.body.token!, request.action)).status).toBe(200);
     // Its evidence names the hash it was made under.
     for (const entry of await reviewEntries(w.fetch, client.deviceId, review.id)) expect(entry.data["action_hash"]).toBe(before);

@@ -535,8 +535,11 @@ async function logAndAnswer(
         return answerOf({ ...rest, verdict: failClosed("device_quarantined", item.verdict) }, log);
       }
       // The hold is made only once the decision is in the log; without one there is nothing to wait on, so deny.
+      // What the hold shows of the context and the targets is what the entry holds, masked: never more than the log tells.
       const loggedContext = logged[index]?.["context"] ?? null;
-      const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, loggedContext, requesterUser: user, ...item.review }, now);
+      const loggedAction = logged[index]?.["action"];
+      const loggedTargets = typeof loggedAction === "object" && loggedAction !== null && !Array.isArray(loggedAction) ? (loggedAction["targets"] ?? null) : null;
+      const held = await holdForReview(ctx, session, { decisionId: item.id, log, policy: item.policy, verdict: item.verdict, request: item.request, loggedContext, loggedTargets, requesterUser: user, ...item.review }, now);
       if (!held.ok) return answerOf({ ...item, verdict: failClosed("review_unavailable", item.verdict) }, log);
       return answerOf(item, log, held.review);
     }),

@@ -7,11 +7,11 @@
 import { deviceCall, type DeviceSession, type ServiceContext } from "../context.ts";
 import type { AppendedEntry } from "../domain.ts";
 import type { JsonValue } from "../log/canonical.ts";
-import { ConfigurationError, StateError } from "../errors.ts";
+import { ConfigurationError, StateError, WardenError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
-import { resolvedTargets, type Verdict as PolicyVerdict } from "../policy/decide.ts";
+import { resolvedTargets, type ResolvedTarget, type Verdict as PolicyVerdict } from "../policy/decide.ts";
 import { privacyKeys } from "../privacy/keys.ts";
-import { actionTokenExpiresAt, issueActionToken } from "../tokens/action.ts";
+import { actionTokenExpiresAt, issueActionToken, type ActionScope } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
 import { actionHash, contextHash, type HoldRecord, type TierStep } from "./record.ts";
 import type { ReviewScope } from "./scope.ts";
@@ -35,6 +35,23 @@ export function reviewLadder(bundle: CompiledBundle, tier: string): TierStep[] {
   const tiers = bundle.manifest.review_tiers;
   const start = tiers.findIndex((step) => step.name === tier);
   return tiers.slice(Math.max(start, 0)).map(({ name, sla_minutes, on_timeout, approvers, tickets }) => ({ name, sla_minutes, on_timeout, approvers, ...(tickets ? { tickets } : {}) }));
+}
+
+/**
+ * The targets a hold shows: the decision's log entry's, masked by the bundle's privacy section as
+ * the log holds them, checked to be the judged targets one for one (as many, each of the same
+ * kind) and taking only their `value` from the entry. Anything else throws, and no hold is made:
+ * a hold never shows the raw targets in place of the logged ones.
+ */
+function shownTargets(logged: JsonValue, judged: ResolvedTarget[]): ResolvedTarget[] {
+  if (!Array.isArray(logged) || logged.length !== judged.length) throw new WardenError("internal_error", "the logged targets are not the judged ones");
+  return judged.map((target, index) => {
+    const entry = logged[index];
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry) || entry["kind"] !== target.kind || typeof entry["value"] !== "string") {
+      throw new WardenError("internal_error", "the logged targets are not the judged ones");
+    }
+    return { ...target, value: entry["value"] };
+  });
 }
 
 /**
@@ -62,6 +79,8 @@ export async function holdForReview(
      * the raw context would let anyone who sees the hold guess a masked value and check it).
      */
     loggedContext: JsonValue;
+    /** The action's targets as the decision's entry holds them, after the same masking: what the hold shows. */
+    loggedTargets: JsonValue;
     /** The requesting device's registered user (the device log's, read where the decision was appended), or null: they may not approve the hold. */
     requesterUser: string | null;
     ladder: TierStep[];
@@ -74,16 +93,18 @@ export async function holdForReview(
     if (args.policy === null || args.ladder.length === 0) throw new ConfigurationError("configuration_error", "a review needs its bundle and a tier");
     if (args.log === null) throw new ConfigurationError("configuration_error", "a hold needs its decision in the log");
     const agent = { id: args.request.agent.id, version: args.request.agent.version, artifact_sha256: args.request.agent.artifact_sha256 ?? null };
-    const action = {
+    // The action as policy judged it: what the hash identifies and an approval's token scopes, exactly as a permit's would.
+    const judged = {
       type: args.request.action.type,
       targets: resolvedTargets(args.verdict),
       inputs_sha256: args.request.action.inputs_sha256 ?? null,
       sends_external: args.request.action.sends_external ?? false,
     };
+    const scope: ActionScope = { action: judged.type, targets: judged.targets, ...(judged.inputs_sha256 !== null ? { inputs_sha256: judged.inputs_sha256 } : {}) };
     // Keyed per tenant (worker/privacy/keys.ts): under the current key for the record, and under each older key too, so an
     // identical action still joins a hold made before a rotation of VAULT_KEYS.
     const keys = await privacyKeys(env.VAULT_KEYS, session.tenant);
-    const identity = { tenant: session.tenant, device: session.deviceId, agent, action };
+    const identity = { tenant: session.tenant, device: session.deviceId, agent, action: judged };
     const older = [...keys.byKid.values()].filter((key) => key !== keys.current);
     const [hash, ...formerHashes] = await Promise.all([keys.current, ...older].map((key) => actionHash(key.action, identity)));
     const record: HoldRecord = {
@@ -92,14 +113,14 @@ export async function holdForReview(
       tenant: session.tenant,
       requester: { device: session.deviceId, agent: agent.id },
       agent,
-      action,
+      action: { ...judged, targets: shownTargets(args.loggedTargets, judged.targets) },
       context_sha256: contextHash(args.loggedContext),
       policy: { digest: args.policy, reasons: [...args.verdict.reasons] },
       decision_log: { seq: args.log.seq, hash: args.log.hash },
       action_hash: hash as string,
       created_at: new Date(now).toISOString(),
     };
-    const held = await deps.reviewHolds(env, session.tenant).hold({ record, formerHashes, ladder: args.ladder, tokenTtl: args.tokenTtl, requesterUser: args.requesterUser }, now);
+    const held = await deps.reviewHolds(env, session.tenant).hold({ record, scope, formerHashes, ladder: args.ladder, tokenTtl: args.tokenTtl, requesterUser: args.requesterUser }, now);
     if ("refused" in held) {
       console.warn(JSON.stringify({ event: "review.hold_refused", device: session.deviceId, decision_id: args.decisionId, reason: held.refused }));
       return { ok: false };
@@ -162,6 +183,8 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
   if (actionTokenExpiresAt(released.releasedAt, released.hold.token_ttl, device.sessionExpiresAt) <= now) return { hold: released.hold };
   if (released.repeated && (await deps.deviceStore(env, device.tenant, device.deviceId).actionTokenSettled(released.jti))) return { hold: released.hold };
   const { record } = released.hold.shown;
+  // The scope the holds kept beside the record, never shown: the action as policy judged it, raw values included, so the
+  // token permits exactly the action that was held (the record shows its targets masked).
   const { token, expiresAt } = await issueActionToken(await signingKey(env.SIGNING_KEY), {
     device: device.deviceId,
     tenant: device.tenant,
@@ -173,11 +196,7 @@ async function releaseToken(scope: ReviewScope, hold: HoldState, device: DeviceS
     jti: released.jti,
     decisionId: record.decision_id,
     policy: record.policy.digest,
-    scope: {
-      action: record.action.type,
-      targets: record.action.targets,
-      ...(record.action.inputs_sha256 !== null ? { inputs_sha256: record.action.inputs_sha256 } : {}),
-    },
+    scope: released.scope,
     now: released.releasedAt,
     ttlSeconds: released.hold.token_ttl,
   });

@@ -6,8 +6,12 @@ import type { TicketTemplates } from "./ticket-templates.ts";
 
 /**
  * The canonical record of a held action: exactly what a reviewer is shown and what an
- * approval commits to. Sensitive inputs never enter it — the shim sends only their hash,
- * and the caller's free-form `context` is reduced to a hash of its canonical JSON.
+ * approval commits to. It tells no more than the device log does: the shim sends inputs only as
+ * their hash, the caller's free-form `context` is reduced to a hash of its canonical JSON as
+ * logged, and the targets are shown as the decision's entry holds them, after the bundle's
+ * privacy masking. The raw action — what the token an approval releases is scoped to — is kept
+ * by the holds beside the record, never in it (`ReviewHolds` `scope`); the record commits to it
+ * through the keyed `action_hash`.
  */
 export interface HoldRecord {
   review_id: string;
@@ -18,7 +22,7 @@ export interface HoldRecord {
   agent: { id: string; version: string; artifact_sha256: string | null };
   action: {
     type: string;
-    /** Canonical targets, as policy saw them. */
+    /** Canonical targets as the decision's log entry holds them: masked where the bundle's privacy section says (`[vault:…]`, `[hmac:…]`, `[masked]`). */
     targets: ResolvedTarget[];
     inputs_sha256: string | null;
     sends_external: boolean;

@@ -21,7 +21,8 @@ export interface TicketFacts {
 /**
  * What each variable is read from, and why it is offered. Only identifiers, digests, counts and
  * configuration: targets, inputs and context never reach a ticketing system (agent-chosen paths
- * and URLs may be sensitive); the reviewer sees them behind the review link.
+ * and URLs may be sensitive); the reviewer sees the targets, masked as the device log holds
+ * them, behind the review link.
  */
 const VARIABLES: Record<TicketVariableName, (facts: TicketFacts) => string> = {
   // Which hold, decision and tenant: what the people working the ticket search by.

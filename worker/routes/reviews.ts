@@ -17,7 +17,10 @@ const HoldRecordSchema = z
     agent: z.object({ id: z.string(), version: z.string(), artifact_sha256: z.string().nullable() }),
     action: z.object({
       type: z.string(),
-      targets: z.array(z.object({ kind: z.string(), value: z.string() })),
+      targets: z.array(z.object({ kind: z.string(), value: z.string() })).openapi({
+        description:
+          "Canonical targets as the decision's log entry holds them, after the bundle's privacy masking: a value the bundle tokenises, hashes or drops reads `[vault:<kid>:<ref>]`, `[hmac:<kid>:<mac>]` or `[masked]`, as in the log. The action token an approval releases is scoped to the targets as policy judged them",
+      }),
       inputs_sha256: z.string().nullable(),
       sends_external: z.boolean(),
     }),
@@ -34,7 +37,7 @@ const HoldRecordSchema = z
     }),
     created_at: z.string(),
   })
-  .openapi("HoldRecord", { description: "The canonical held action a reviewer sees and approves; inputs and context appear only as hashes" });
+  .openapi("HoldRecord", { description: "The canonical held action a reviewer sees and approves; inputs and context appear only as hashes, targets masked as the device log holds them" });
 
 const HoldSchema = z
   .object({
