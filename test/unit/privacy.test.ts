@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DROPPED, maskCommand, maskDecision, maskUrl, type Masker } from "../../worker/privacy/mask.ts";
 import { DROP_ALL, compilePrivacy, NO_MASKING } from "../../worker/privacy/policy.ts";
+import { privacyKeys } from "../../worker/privacy/keys.ts";
 import { retentionFor } from "../../worker/privacy/retention.ts";
 
 /** A masker whose outputs name their input, so a test sees what was masked where. */
@@ -53,5 +54,17 @@ describe("retention configuration", () => {
     for (const bad of [JSON.stringify({ audit_days: 365 }), JSON.stringify({ vault_days: 0 }), JSON.stringify({ keep: 1 }), "{", JSON.stringify({ operational_days: 3000, audit_days: 2600 })]) {
       expect(() => retentionFor(bad, "t")).toThrow(expect.objectContaining({ code: "configuration_error" }));
     }
+  });
+});
+
+describe("keys derived from VAULT_KEYS", () => {
+  const source = JSON.stringify({ keys: [{ kty: "oct", kid: "k-1", k: Buffer.alloc(32, 9).toString("base64url") }] });
+  const sign = async (key: CryptoKey) => Buffer.from(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("same bytes"))).toString("hex");
+
+  it("the action-hash key is its own: not the hashing key, and another per tenant", async () => {
+    const a = (await privacyKeys(source, "tenant-a")).current;
+    const b = (await privacyKeys(source, "tenant-b")).current;
+    expect(await sign(a.action)).not.toBe(await sign(a.hash));
+    expect(await sign(a.action)).not.toBe(await sign(b.action));
   });
 });
