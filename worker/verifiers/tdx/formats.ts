@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MalformedEvidenceError } from "../errors.ts";
 import { fromHex } from "../reader.ts";
-import { parseCrl, type Crl } from "../x509/certificate.ts";
+import { crlNotOlder, parseCrl, type Crl } from "../x509/certificate.ts";
 import { parseCollateralJson, signatureBytes, signedCollateralFromPcs } from "./collateral.ts";
 import { parseStrictJson } from "../../json/strict.ts";
 import type { TdxCollateral } from "./verify.ts";
@@ -66,14 +66,11 @@ function documentNotOlder(candidate: string, held: string): boolean {
   return c.evaluation >= h.evaluation && c.issued >= h.issued;
 }
 
-/** The same, for CRLs of one issuer: thisUpdate, and cRLNumber when both carry one. CRLs of different issuers are not compared. */
-function crlNotOlder(candidate: string, held: string): boolean {
+/** The same, for CRLs of one issuer (see crlNotOlder); CRLs that do not read go to the candidate. */
+function crlTextNotOlder(candidate: string, held: string): boolean {
   const c: Crl | undefined = readable(() => parseCrl(fromHex(candidate)));
   const h: Crl | undefined = readable(() => parseCrl(fromHex(held)));
-  if (!c || !h || c.issuerKey !== h.issuerKey) return true;
-  if (c.thisUpdate.getTime() < h.thisUpdate.getTime()) return false;
-  if (c.crlNumber !== undefined && h.crlNumber !== undefined && BigInt(`0x${c.crlNumber}`) < BigInt(`0x${h.crlNumber}`)) return false;
-  return true;
+  return !c || !h || crlNotOlder(c, h);
 }
 
 /**
@@ -97,8 +94,8 @@ export function newestDcapQvlCollateral(candidate: string, held: string): string
   const tcb = documentNotOlder(c.tcb_info, h.tcb_info) ? c : h;
   const qe = documentNotOlder(c.qe_identity, h.qe_identity) ? c : h;
   // A CRL the candidate lacks is the held one: more revocation data, never less.
-  const pck = c.pck_crl === undefined ? h : h.pck_crl === undefined || crlNotOlder(c.pck_crl, h.pck_crl) ? c : h;
-  const root = c.root_ca_crl === undefined ? h : h.root_ca_crl === undefined || crlNotOlder(c.root_ca_crl, h.root_ca_crl) ? c : h;
+  const pck = c.pck_crl === undefined ? h : h.pck_crl === undefined || crlTextNotOlder(c.pck_crl, h.pck_crl) ? c : h;
+  const root = c.root_ca_crl === undefined ? h : h.root_ca_crl === undefined || crlTextNotOlder(c.root_ca_crl, h.root_ca_crl) ? c : h;
   return JSON.stringify({
     tcb_info: tcb.tcb_info,
     tcb_info_signature: tcb.tcb_info_signature,

@@ -490,6 +490,19 @@ export function parseCrl(der: Uint8Array, what = "CRL"): Crl {
   }
 }
 
+/**
+ * True unless `held` is newer than `candidate`, two CRLs of one issuer: by thisUpdate, and by
+ * cRLNumber (RFC 5280 §5.2.3, monotonically increasing) when both carry one. A CRL newer by
+ * either measure wins, so one both older and newer keeps `held`; CRLs of different issuers are
+ * not compared (true). Nothing is verified here.
+ */
+export function crlNotOlder(candidate: Crl, held: Crl): boolean {
+  if (candidate.issuerKey !== held.issuerKey) return true;
+  if (candidate.thisUpdate.getTime() < held.thisUpdate.getTime()) return false;
+  if (candidate.crlNumber !== undefined && held.crlNumber !== undefined && BigInt(`0x${candidate.crlNumber}`) < BigInt(`0x${held.crlNumber}`)) return false;
+  return true;
+}
+
 /** The DER blocks of every `-----BEGIN <label>-----` block in `text`, in order. */
 export function pemBlocks(text: string, label = "CERTIFICATE"): Uint8Array[] {
   const out: Uint8Array[] = [];

@@ -355,24 +355,43 @@ async function checkRevocation(cert: Certificate, issuer: Certificate, options: 
     return;
   }
   for (const crl of crls) {
-    const crlWhat = `CRL of ${issuer.subjectText}`;
-    // RFC 5280 §6.3.3 (f): the CRL issuer must be allowed to sign CRLs, and its signature must verify.
-    if (issuer.keyUsage !== undefined && (issuer.keyUsage & (1 << KeyUsage.cRLSign)) === 0) {
-      throw new EvidenceVerificationError("key_usage_invalid", `${issuer.subjectText}: keyUsage lacks cRLSign`);
-    }
-    if (!(await crlSignedBy(crl, issuer))) throw new EvidenceVerificationError("crl_signature_invalid", `${crlWhat}: signature does not verify`);
-    // A CRL without nextUpdate never goes stale, so it cannot be trusted to be current.
-    if (!crl.nextUpdate) throw new EvidenceVerificationError("crl_expired", `${crlWhat}: nextUpdate absent`);
-    if (!within({ start: crl.thisUpdate, end: crl.nextUpdate }, options.now)) {
-      if (options.now.getTime() < crl.thisUpdate.getTime()) throw new EvidenceVerificationError("crl_not_yet_valid", `${crlWhat}: thisUpdate ${crl.thisUpdate.toISOString()}`);
-      throw new EvidenceVerificationError("crl_expired", `${crlWhat}: nextUpdate ${crl.nextUpdate.toISOString()}`);
-    }
-    for (const [oid, ext] of crl.extensions) {
-      if (ext.critical && !CRL_UNDERSTOOD.has(oid)) {
-        throw new EvidenceVerificationError("unknown_critical_extension", `${crlWhat}: critical extension ${oid}`);
-      }
-    }
-    checkCrlProfile(crl, profile, crlWhat);
+    await checkCrl(crl, issuer, profile, options.now);
     if (crl.revoked.has(cert.serialHex)) throw new EvidenceVerificationError("certificate_revoked", `${what}: serial ${cert.serialHex} is revoked`);
+  }
+}
+
+/**
+ * That `issuer` issued `crl` and that it is usable (RFC 5280 §6.3.3): the issuer may sign CRLs
+ * (cRLSign when it has keyUsage, (f)), the signature verifies under the algorithm allowlist, the
+ * CRL is current at `now` ({@link checkCrlWindow}; skipped when `now` is undefined, for a caller
+ * that picks the newest of several CRLs and checks the window of the one it keeps), every
+ * critical extension is understood, and the family's CRL profile holds.
+ */
+export async function checkCrl(crl: Crl, issuer: Certificate, profile: PathProfile, now: Date | undefined): Promise<void> {
+  const crlWhat = `CRL of ${issuer.subjectText}`;
+  if (issuer.keyUsage !== undefined && (issuer.keyUsage & (1 << KeyUsage.cRLSign)) === 0) {
+    throw new EvidenceVerificationError("key_usage_invalid", `${issuer.subjectText}: keyUsage lacks cRLSign`);
+  }
+  if (!(await crlSignedBy(crl, issuer))) throw new EvidenceVerificationError("crl_signature_invalid", `${crlWhat}: signature does not verify`);
+  if (now !== undefined) checkCrlWindow(crl, now);
+  for (const [oid, ext] of crl.extensions) {
+    if (ext.critical && !CRL_UNDERSTOOD.has(oid)) {
+      throw new EvidenceVerificationError("unknown_critical_extension", `${crlWhat}: critical extension ${oid}`);
+    }
+  }
+  checkCrlProfile(crl, profile, crlWhat);
+}
+
+/**
+ * That `crl` is current at `now`: thisUpdate ≤ now ≤ nextUpdate, compared at whole seconds as
+ * certificate windows are (RFC 5280 §6.3.3 (a)(2) makes a CRL stale only after nextUpdate).
+ */
+export function checkCrlWindow(crl: Crl, now: Date): void {
+  const crlWhat = `CRL of ${crl.issuerText}`;
+  // A CRL without nextUpdate never goes stale, so it cannot be trusted to be current.
+  if (!crl.nextUpdate) throw new EvidenceVerificationError("crl_expired", `${crlWhat}: nextUpdate absent`);
+  if (!within({ start: crl.thisUpdate, end: crl.nextUpdate }, now)) {
+    if (now.getTime() < crl.thisUpdate.getTime()) throw new EvidenceVerificationError("crl_not_yet_valid", `${crlWhat}: thisUpdate ${crl.thisUpdate.toISOString()}`);
+    throw new EvidenceVerificationError("crl_expired", `${crlWhat}: nextUpdate ${crl.nextUpdate.toISOString()}`);
   }
 }
