@@ -9,6 +9,7 @@
  * | --evidence | `{report, quote, vcek}` (v0) or `{version, hcl_report, tpm_quote, vcek}` (v1/v2) |
  * | --certs | another VCEK (DER/PEM) to use instead of the evidence's, or ASK/ARK candidates |
  * | --nonce | the quote's expected extraData, hex; without it the nonce is reported, not checked |
+ * | --collateral | AMD KDS CRLs (DER, PEM or hex); with one, the ASK must be covered by it; without, revocation is not checked (a warning) |
  * | --now | verification time (RFC 3339) |
  */
 import { EvidenceError } from "../worker/verifiers/errors.ts";
@@ -17,7 +18,7 @@ import { KdsOid } from "../worker/verifiers/sev-snp/endorsement.ts";
 import { appraiseAzureVtpm, parseAzureVtpmEvidence, pinnedSnpTrust, verifyAzureVtpm } from "../worker/verifiers/sev-snp/index.ts";
 import { parseAttest } from "../worker/verifiers/tpm/structures.ts";
 import { parseCertificate, pemBlocks } from "../worker/verifiers/x509/certificate.ts";
-import { asText, type EvidenceInput } from "./evidence.ts";
+import { asText, crlBytes, type EvidenceInput } from "./evidence.ts";
 
 export interface AzureVerifyResult {
   valid: boolean;
@@ -38,7 +39,13 @@ function certificates(inputs: readonly EvidenceInput[]): Uint8Array[] {
 }
 
 /** Verifies Azure vTPM evidence; rejections come back as `{ valid: false, code }`. */
-export async function verifyAzureEvidence(args: { evidence: EvidenceInput; certs?: readonly EvidenceInput[]; nonce?: string; now: Date }): Promise<AzureVerifyResult> {
+export async function verifyAzureEvidence(args: {
+  evidence: EvidenceInput;
+  certs?: readonly EvidenceInput[];
+  collateral?: readonly EvidenceInput[];
+  nonce?: string;
+  now: Date;
+}): Promise<AzureVerifyResult> {
   const warnings: string[] = [];
   if (!(args.now instanceof Date) || Number.isNaN(args.now.getTime())) return { valid: false, code: "invalid_reference_values", message: "--now is not a valid time" };
   try {
@@ -52,9 +59,14 @@ export async function verifyAzureEvidence(args: { evidence: EvidenceInput; certs
       nonce = parseAttest(evidence.quoteMessage, "Azure vTPM quote").extraData;
       warnings.push("no --nonce: the quote's extraData is reported, not checked");
     }
+    // As for sev-snp: without a CRL, verified explicitly without revocation and said so (the worker always requires one).
+    const crls = (args.collateral ?? []).flatMap(crlBytes);
+    if (crls.length === 0) warnings.push("revocation not checked: no AMD KDS CRL was supplied (--collateral)");
     const verified = await verifyAzureVtpm(evidence, {
       now: args.now,
       trustAnchors: await pinnedSnpTrust(),
+      revocation: crls.length > 0 ? "require" : "unchecked",
+      ...(crls.length > 0 ? { collateral: { crls } } : {}),
       nonce,
       chain: given.filter((c) => c !== vcek).map((c) => c.der),
     });
@@ -90,9 +102,11 @@ export async function verifyAzureEvidence(args: { evidence: EvidenceInput; certs
 
 /** Help of `warden evidence verify --type azure-snp-vtpm`. */
 export const AZURE_EVIDENCE_HELP = [
-  "warden evidence verify --type azure-snp-vtpm --evidence <az-snp-vtpm JSON> [--certs <VCEK or ASK/ARK>]... [--nonce <hex>] [--now <RFC 3339>]",
+  "warden evidence verify --type azure-snp-vtpm --evidence <az-snp-vtpm JSON> [--certs <VCEK or ASK/ARK>]... [--collateral <AMD KDS CRL>]... [--nonce <hex>] [--now <RFC 3339>]",
   "",
   "Azure confidential VM evidence: the SNP report in the HCL report to the pinned AMD roots,",
   "REPORT_DATA = SHA-256(runtime data), the vTPM quote by the runtime data's HCLAkPub, its",
   "extraData (--nonce) and PCR digest. Prints SNP claims and vTPM PCRs; exits 0 when valid.",
+  "With --collateral (AMD KDS CRLs, DER or PEM) the ASK must be covered by a current CRL of",
+  "the ARK; without, revocation is not checked, and a warning says so.",
 ].join("\n");

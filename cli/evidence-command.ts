@@ -84,6 +84,7 @@ const verify: Command = {
         ...(await verifyAzureEvidence({
           evidence: await readInput(evidence),
           certs: await Promise.all((values.certs ?? []).map(readInput)),
+          collateral: await Promise.all((values.collateral ?? []).map(readInput)),
           ...(values.nonce !== undefined ? { nonce: values.nonce } : {}),
           now,
         })),

@@ -143,7 +143,7 @@ function certificatesOf(inputs: EvidenceInput[]): Certificate[] {
 }
 
 /** CRLs from DER, PEM or hex inputs. */
-function crlBytes(input: EvidenceInput): Uint8Array[] {
+export function crlBytes(input: EvidenceInput): Uint8Array[] {
   const text = asText(input);
   if (text !== undefined) {
     if (text.includes("-----BEGIN X509 CRL-----")) return pemBlocks(text, "X509 CRL");
@@ -230,9 +230,13 @@ async function verifySnp(args: EvidenceVerifyArgs, warnings: string[]): Promise<
   if (!endorsement) fail("SEV-SNP: no VCEK or VLEK certificate (give it with --certs)");
   const others = certs.filter((c) => c !== fromArgs).map((c) => c.der);
   const crls = list(args.collateral).flatMap(crlBytes);
+  // As for TDX: without any CRL the tool still verifies, explicitly without revocation, and says so;
+  // with CRLs, one of the ARK must cover the ASK/ASVK (the worker always requires it).
+  const revocation = crls.length > 0 ? "require" : "unchecked";
+  if (revocation === "unchecked") warnings.push("revocation not checked: no AMD KDS CRL was supplied (--collateral)");
   const verified = await verifySnpReport(
     { report: inputs.report, endorsementKey: endorsement, certificates: others },
-    { now: args.now, trustAnchors: await pinnedSnpTrust(), ...(crls.length > 0 ? { collateral: { crls } } : {}) },
+    { now: args.now, trustAnchors: await pinnedSnpTrust(), revocation, ...(crls.length > 0 ? { collateral: { crls } } : {}) },
   );
   if (inputs.hcl) await verifyHclBinding(inputs.hcl, verified.report.reportData);
   const measurements = snpMeasurements(snpClaims(verified));

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { verifyAzureEvidence } from "../../cli/evidence-azure.ts";
 import { verifyEventLog } from "../../cli/evidence-eventlog.ts";
 import { eventLogCases } from "./verifiers/eventlog-fixtures.ts";
-import { snp } from "./verifiers/fixtures.ts";
+import { amdRoots, snp } from "./verifiers/fixtures.ts";
+import { CA_USAGE, crl, issue, x509 } from "./verifiers/pki.ts";
+import { parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 
 // `warden evidence verify --type tpm-eventlog` on the real logs (cli/evidence-eventlog.ts) and
 // `--type azure-snp-vtpm` on the real Azure CVM evidence (cli/evidence-azure.ts).
@@ -42,15 +44,23 @@ describe("warden evidence verify --type azure-snp-vtpm", () => {
   it("verifies the real Azure evidence with its nonce, prints the SNP claims and the vTPM PCRs", async () => {
     const result = await verifyAzureEvidence({ evidence: snp.s4.evidenceJson, nonce: NONCE, now });
     expect(result).toMatchObject({ valid: true, measurements: { product: "Genoa", vmpl: "0" }, vtpm: { pcr_bank: "sha256", extra_data: NONCE, pcrs: { "0": "afd689d0bb1c5f36f023fbaf574135f555a28a10c1f6b938d2a25e70c7783338" } } });
-    expect(result.warnings).toBeUndefined();
+    // No AMD KDS CRL among the fixtures: revocation is not checked offline without --collateral, and that is said.
+    expect(result.warnings).toEqual(["revocation not checked: no AMD KDS CRL was supplied (--collateral)"]);
   });
 
   it("without --nonce reports the quote's extraData and says it was not checked; a wrong one is refused", async () => {
     const unchecked = await verifyAzureEvidence({ evidence: new TextEncoder().encode(snp.s4.evidenceJson), now });
-    expect(unchecked).toMatchObject({ valid: true, vtpm: { extra_data: NONCE }, warnings: [expect.stringContaining("not checked")] });
+    expect(unchecked).toMatchObject({ valid: true, vtpm: { extra_data: NONCE }, warnings: [expect.stringContaining("extraData is reported, not checked"), expect.stringContaining("revocation not checked")] });
     expect(await verifyAzureEvidence({ evidence: snp.s4.evidenceJson, nonce: "00".repeat(48), now })).toMatchObject({ valid: false, code: "qualifying_data_mismatch" });
     expect(await verifyAzureEvidence({ evidence: snp.s4.evidenceJson, nonce: NONCE, now: new Date("2033-01-01T00:00:00Z") })).toMatchObject({ valid: false, code: "certificate_expired" });
     expect(await verifyAzureEvidence({ evidence: "{}", now })).toMatchObject({ valid: false, code: "malformed_evidence" });
+  });
+
+  it("with --collateral the ASK must be covered by a CRL of ARK-Genoa: one copying its name under another key is refused", async () => {
+    const [, realArk] = parseCertificatesPem(amdRoots.genoa);
+    const fakeArk = await issue({ name: new x509.Name(realArk!.subject.slice()), alg: "RSA-PSS", keyLabel: "cli fake genoa ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    const window = { thisUpdate: new Date(now.getTime() - 86_400_000), nextUpdate: new Date(now.getTime() + 86_400_000) };
+    expect(await verifyAzureEvidence({ evidence: snp.s4.evidenceJson, nonce: NONCE, now, collateral: [await crl(fakeArk, window)] })).toMatchObject({ valid: false, code: "crl_signature_invalid" });
   });
 
   it("takes the VCEK from --certs when given (the same one here)", async () => {

@@ -64,7 +64,10 @@ export interface EvidenceKinds {
     evidence: SnpEvidence;
     trust: SnpTrust;
     collateral: SnpCollateral | undefined;
-    context: VerifyContext<SnpTrust, SnpCollateral | undefined>;
+    context: VerifyContext<SnpTrust, SnpCollateral | undefined> & {
+      /** "unchecked" only as an explicit decision for evidence without an AMD KDS CRL. */
+      readonly revocation?: "require" | "unchecked";
+    };
     verified: VerifiedSnpReport;
     reference: SnpReferenceValues;
     claims: SnpClaims;
@@ -108,6 +111,8 @@ export interface EvidenceKinds {
     context: VerifyContext<SnpTrust, SnpCollateral | undefined> & {
       /** The quote's extraData must be exactly this. */
       readonly nonce: Uint8Array;
+      /** As for sev-snp. */
+      readonly revocation?: "require" | "unchecked";
     };
     verified: VerifiedAzureVtpm;
     reference: AzureVtpmReference;
@@ -135,7 +140,12 @@ export const verifiers: { readonly [T in EvidenceType]: EvidenceVerifier<T> } = 
     type: "sev-snp",
     pinnedTrust: pinnedSnpTrust,
     verify: (evidence, context) =>
-      verifySnpReport(evidence, { now: context.now, trustAnchors: context.trustAnchors, ...(context.collateral ? { collateral: context.collateral } : {}) }),
+      verifySnpReport(evidence, {
+        now: context.now,
+        trustAnchors: context.trustAnchors,
+        ...(context.collateral ? { collateral: context.collateral } : {}),
+        ...(context.revocation ? { revocation: context.revocation } : {}),
+      }),
     appraise: appraiseSnp,
   },
   tdx: {
@@ -148,7 +158,13 @@ export const verifiers: { readonly [T in EvidenceType]: EvidenceVerifier<T> } = 
     type: "azure-snp-vtpm",
     pinnedTrust: pinnedSnpTrust,
     verify: (evidence, context) =>
-      verifyAzureVtpm(evidence, { now: context.now, trustAnchors: context.trustAnchors, nonce: context.nonce, ...(context.collateral ? { collateral: context.collateral } : {}) }),
+      verifyAzureVtpm(evidence, {
+        now: context.now,
+        trustAnchors: context.trustAnchors,
+        nonce: context.nonce,
+        ...(context.collateral ? { collateral: context.collateral } : {}),
+        ...(context.revocation ? { revocation: context.revocation } : {}),
+      }),
     appraise: appraiseAzureVtpm,
   },
   tpm: {

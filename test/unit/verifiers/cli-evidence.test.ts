@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { snp, tdx } from "./fixtures.ts";
 import { evidenceVerify } from "../../../cli/evidence.ts";
 import { toHex } from "../../../worker/verifiers/reader.ts";
+import { parseCertificatesPem } from "../../../worker/verifiers/x509/certificate.ts";
+import { CA_USAGE, crl, issue, x509 } from "./pki.ts";
 
 const TODAY = new Date("2026-11-22T00:00:00Z");
 const t1Chain = () => (JSON.parse(tdx.t1.collateralJson) as { tcb_info_issuer_chain: string }).tcb_info_issuer_chain;
@@ -21,6 +23,18 @@ describe("evidenceVerify: every MANIFEST case in the format its files come in", 
     expect(r.code).toBeUndefined();
     expect(r.measurements?.product).toBe("Milan");
     expect(r.measurements?.report_data).toMatch(/^d447b55d.*ebfd$/);
+    // No CRL given: verified without revocation, and said so.
+    expect(r.warnings).toContain("revocation not checked: no AMD KDS CRL was supplied (--collateral)");
+  });
+
+  it("s2 with --collateral: the ASK must be covered by a CRL of the ARK — one copying ARK-Milan's name under another key, or one of another issuer, is refused", async () => {
+    const [, realArk] = parseCertificatesPem(snp.s2.chainPem);
+    const fakeArk = await issue({ name: new x509.Name(realArk!.subject.slice()), alg: "RSA-PSS", keyLabel: "cli fake ark", ca: { ca: true }, keyUsage: CA_USAGE });
+    const other = await issue({ name: "CN=Some Other CA", alg: "P-256", keyLabel: "cli other ca", ca: { ca: true }, keyUsage: CA_USAGE });
+    const base = { type: "sev-snp" as const, evidence: snp.s2.reportHex, certs: [snp.s2.vcek], now: TODAY };
+    const forged = { thisUpdate: new Date(TODAY.getTime() - 86_400_000), nextUpdate: new Date(TODAY.getTime() + 86_400_000) };
+    expect(await evidenceVerify({ ...base, collateral: [await crl(fakeArk, forged)] })).toMatchObject({ valid: false, code: "crl_signature_invalid" });
+    expect(await evidenceVerify({ ...base, collateral: [await crl(other, forged)] })).toMatchObject({ valid: false, code: "crl_missing" });
   });
 
   it("s3: VLEK at VMPL 1, 2025-06-01 → rejected vmpl_not_allowed; valid when VMPL 1 is accepted; certificate_expired today", async () => {

@@ -15,7 +15,9 @@ describe("verifier registry", () => {
     const v = verifierFor("sev-snp");
     const trustAnchors = await v.pinnedTrust();
     const now = new Date("2026-11-22T00:00:00Z");
-    const verified = await v.verify({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now, trustAnchors, collateral: undefined });
+    // Revocation is required unless unchecked is said; the real s2 has no genuine AMD KDS CRL among the fixtures.
+    await expect(v.verify({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now, trustAnchors, collateral: undefined })).rejects.toMatchObject({ code: "crl_missing" });
+    const verified = await v.verify({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now, trustAnchors, collateral: undefined, revocation: "unchecked" });
     const claims = v.appraise(verified, {
       measurements: [toHex(verified.report.measurement)],
       minimumTcb: { Milan: { bootloader: 3, tee: 0, snp: 8, microcode: 115 } },

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { amdRoots, snp } from "./fixtures.ts";
-import { CA_USAGE, flip, issue, NOW, x509, type Issued } from "./pki.ts";
+import { CA_USAGE, crl, flip, issue, NOW, x509, type Issued } from "./pki.ts";
 import { expectedReportData } from "../../../worker/verifiers/appraisal.ts";
 import type { EvidenceErrorCode } from "../../../worker/verifiers/errors.ts";
 import { toHex } from "../../../worker/verifiers/reader.ts";
@@ -8,12 +8,15 @@ import {
   appraiseSnp,
   endorsementInfo,
   KdsOid,
+  MAX_KDS_CRL_BYTES,
+  newestKdsCrl,
   parseAzureHclReport,
   parseSnpReport,
   pinnedSnpTrust,
   REPORT_SIZE,
   snpTrustFromChains,
   verifyHclBinding,
+  verifyKdsCrl,
   verifySnpReport,
   type SnpEvidence,
   type SnpReferenceValues,
@@ -32,6 +35,9 @@ import pinTurinVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_turin_
 import { codeOf } from "./codes.ts";
 
 const TODAY = new Date("2026-11-22T00:00:00Z");
+// The real reports below verify with revocation explicitly "unchecked": no genuine AMD KDS CRL is
+// among the fixtures (AMD signs them with the ARK, and a CRL is current for days, not for the
+// years a fixture is used). Revocation is tested under generated hierarchies further down.
 const S3_TIME = new Date("2025-06-01T00:00:00Z");
 
 
@@ -91,7 +97,7 @@ describe("SEV-SNP pinned AMD roots", () => {
 
 describe("SEV-SNP MANIFEST cases at their stated times", () => {
   it("s1 (Milan v2, debug policy): verifies; default appraisal rejects debug_not_allowed; accepted only when debug is allowed", async () => {
-    const verified = await verifySnpReport({ report: snp.s1.report, endorsementKey: snp.s1.vcek }, { now: TODAY, trustAnchors: trust });
+    const verified = await verifySnpReport({ report: snp.s1.report, endorsementKey: snp.s1.vcek }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" });
     expect(verified.product).toBe("Milan");
     expect(verified.signingKey).toBe("vcek");
     expect(verified.report.version).toBe(2);
@@ -103,11 +109,11 @@ describe("SEV-SNP MANIFEST cases at their stated times", () => {
     expect(await codeOf(() => appraiseSnp(verified, permissive()))).toBe("debug_not_allowed");
     expect(appraiseSnp(verified, permissive({ allowDebug: true })).debug).toBe(true);
     // Upstream's own test time.
-    await verifySnpReport({ report: snp.s1.report, endorsementKey: snp.s1.vcek }, { now: new Date("2022-09-24T01:00:00Z"), trustAnchors: trust });
+    await verifySnpReport({ report: snp.s1.report, endorsementKey: snp.s1.vcek }, { now: new Date("2022-09-24T01:00:00Z"), trustAnchors: trust, revocation: "unchecked" });
   });
 
   it("s2 (Milan v2): valid, and appraised against its own reference values", async () => {
-    const verified = await verifySnpReport({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now: TODAY, trustAnchors: trust });
+    const verified = await verifySnpReport({ report: snp.s2.report, endorsementKey: snp.s2.vcek }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" });
     expect(verified.reportedTcb).toEqual({ bootloader: 3, tee: 0, snp: 8, microcode: 115 });
     expect(verified.report.policy.raw).toBe(0x30000n);
     expect(verified.report.vmpl).toBe(0);
@@ -128,7 +134,7 @@ describe("SEV-SNP MANIFEST cases at their stated times", () => {
   });
 
   it("s3 (Milan v3, AWS VLEK at VMPL 1) at 2025-06-01: verifies through the ASVK; rejected by default (VLEK, VMPL 1)", async () => {
-    const verified = await verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: S3_TIME, trustAnchors: trust });
+    const verified = await verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: S3_TIME, trustAnchors: trust, revocation: "unchecked" });
     expect(verified.signingKey).toBe("vlek");
     expect(verified.endorsement.cspId).toBe("CN=cc-us-east-2.amazonaws.com");
     expect(verified.chain.path[1]?.subjectText).toContain("CN=SEV-VLEK-Milan");
@@ -145,28 +151,28 @@ describe("SEV-SNP MANIFEST cases at their stated times", () => {
   });
 
   it("s3 after the VLEK expired (today) → certificate_expired", async () => {
-    expect(await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: TODAY, trustAnchors: trust }))).toBe("certificate_expired");
+    expect(await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }))).toBe("certificate_expired");
   });
 
   it("s3 with only the VCEK chain (ASK) trusted → rejected", async () => {
     const vcekOnly = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: amdRoots.milan }]);
     const certs = pemBlocks(snp.s3.chainPem);
     // Even when the evidence brings the ASK, ARK and ASVK itself, the pinned ASK is the only intermediate for Milan VCEKs, and no ASVK is pinned.
-    expect(await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: S3_TIME, trustAnchors: vcekOnly }))).toBe("chain_incomplete");
+    expect(await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek }, { now: S3_TIME, trustAnchors: vcekOnly, revocation: "unchecked" }))).toBe("chain_incomplete");
     const askOnlyFromEvidence = withoutPinned(vcekOnly, ["vcek"]);
     const [ask] = certs;
     expect(
-      await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek, certificates: [ask as Uint8Array] }, { now: S3_TIME, trustAnchors: askOnlyFromEvidence })),
+      await codeOf(() => verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek, certificates: [ask as Uint8Array] }, { now: S3_TIME, trustAnchors: askOnlyFromEvidence, revocation: "unchecked" })),
     ).toBe("chain_incomplete");
     // With the evidence's own ASVK and no pinned ASVK, the chain holds (the ARK is still the pinned one).
-    const verified = await verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek, certificates: certs }, { now: S3_TIME, trustAnchors: askOnlyFromEvidence });
+    const verified = await verifySnpReport({ report: snp.s3.report, endorsementKey: snp.s3.vlek, certificates: certs }, { now: S3_TIME, trustAnchors: askOnlyFromEvidence, revocation: "unchecked" });
     expect(verified.chain.path[1]?.subjectText).toContain("CN=SEV-VLEK-Milan");
   });
 
   it("s4 (Azure Genoa v3 HCL report): the SNP report verifies, and REPORT_DATA commits to the HCL runtime data", async () => {
     const { hcl, report, vcek } = azureReport();
     expect(vcek).toEqual(pemBlocks(snp.s4.vcekPem)[0]);
-    const verified = await verifySnpReport({ report, endorsementKey: vcek }, { now: TODAY, trustAnchors: trust });
+    const verified = await verifySnpReport({ report, endorsementKey: vcek }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" });
     expect(verified.product).toBe("Genoa");
     expect(verified.report.version).toBe(3);
     expect(verified.report.vmpl).toBe(0);
@@ -215,9 +221,9 @@ describe("SEV-SNP negative cases on real reports", () => {
     const short = snp.s2.report.subarray(0, REPORT_SIZE - 1);
     const long = new Uint8Array(REPORT_SIZE + 1);
     long.set(snp.s2.report);
-    expect(await codeOf(() => verifySnpReport({ ...s2(), report: short }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_truncated");
-    expect(await codeOf(() => verifySnpReport({ ...s2(), report: long }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_trailing_data");
-    expect(await codeOf(() => verifySnpReport({ ...s2(), report: new Uint8Array(0) }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_truncated");
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report: short }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }))).toBe("evidence_truncated");
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report: long }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }))).toBe("evidence_trailing_data");
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report: new Uint8Array(0) }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }))).toBe("evidence_truncated");
   });
 
   // Representative offsets: each field of the signed region and of the signature, with the code a one-bit flip must give.
@@ -271,38 +277,38 @@ describe("SEV-SNP negative cases on real reports", () => {
   ];
   it.each(flips.map(([offset, field, code, mask]) => ({ at: `0x${offset.toString(16)}`, offset, field, code, mask: mask ?? 0x01 })))("flip at $at ($field) → $code", async ({ offset, code, mask }) => {
     const report = flip(snp.s2.report, offset, mask);
-    expect(await codeOf(() => verifySnpReport({ ...s2(), report }, { now: TODAY, trustAnchors: trust }))).toBe(code);
+    expect(await codeOf(() => verifySnpReport({ ...s2(), report }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }))).toBe(code);
   });
 
   it("rejects a one-bit flip anywhere in the 0x4A0 bytes", async () => {
     for (let i = 0; i < REPORT_SIZE; i += 3) {
-      const code = await codeOf(() => verifySnpReport({ ...s2(), report: flip(snp.s2.report, i, 0x10) }, { now: TODAY, trustAnchors: trust }));
+      const code = await codeOf(() => verifySnpReport({ ...s2(), report: flip(snp.s2.report, i, 0x10) }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }));
       expect(code, `offset 0x${i.toString(16)}`).not.toBe("ok");
     }
   });
 
   it("rejects another chip's VCEK (valid chain, wrong key)", async () => {
-    expect(await codeOf(() => verifySnpReport({ report: snp.s2.report, endorsementKey: snp.s1.vcek }, { now: TODAY, trustAnchors: trust }))).toBe("evidence_signature_invalid");
+    expect(await codeOf(() => verifySnpReport({ report: snp.s2.report, endorsementKey: snp.s1.vcek }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }))).toBe("evidence_signature_invalid");
   });
 
   it("rejects a VCEK byte flip (certificate signature)", async () => {
     const tbsOffset = 100;
-    expect(await codeOf(() => verifySnpReport({ ...s2(), endorsementKey: flip(snp.s2.vcek, tbsOffset) }, { now: TODAY, trustAnchors: trust }))).not.toBe("ok");
+    expect(await codeOf(() => verifySnpReport({ ...s2(), endorsementKey: flip(snp.s2.vcek, tbsOffset) }, { now: TODAY, trustAnchors: trust, revocation: "unchecked" }))).not.toBe("ok");
   });
 
   it("rejects before and after the VCEK validity window", async () => {
-    expect(await codeOf(() => verifySnpReport(s2(), { now: new Date("2023-04-01T00:00:00Z"), trustAnchors: trust }))).toBe("certificate_not_yet_valid");
-    expect(await codeOf(() => verifySnpReport(s2(), { now: new Date("2030-04-04T00:00:00Z"), trustAnchors: trust }))).toBe("certificate_expired");
+    expect(await codeOf(() => verifySnpReport(s2(), { now: new Date("2023-04-01T00:00:00Z"), trustAnchors: trust, revocation: "unchecked" }))).toBe("certificate_not_yet_valid");
+    expect(await codeOf(() => verifySnpReport(s2(), { now: new Date("2030-04-04T00:00:00Z"), trustAnchors: trust, revocation: "unchecked" }))).toBe("certificate_expired");
   });
 
   it("refuses an empty trust-anchor set and a product without anchors", async () => {
-    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: { anchors: [] } }))).toBe("no_trust_anchors");
+    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: { anchors: [] }, revocation: "unchecked" }))).toBe("no_trust_anchors");
     const genoaOnly: SnpTrust = { anchors: trust.anchors.filter((a) => a.group === "Genoa"), intermediates: trust.intermediates?.filter((e) => e.group === "Genoa") ?? [] };
-    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: genoaOnly }))).toBe("no_trust_anchors");
+    expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: genoaOnly, revocation: "unchecked" }))).toBe("no_trust_anchors");
   });
 
   it("appraisal: measurement, host data, key digests, report data and TCB minimum", async () => {
-    const verified = await verifySnpReport(s2(), { now: TODAY, trustAnchors: trust });
+    const verified = await verifySnpReport(s2(), { now: TODAY, trustAnchors: trust, revocation: "unchecked" });
     const other48 = "ab".repeat(48);
     const cases: [Partial<SnpReferenceValues>, EvidenceErrorCode | "ok"][] = [
       [{ measurements: [other48] }, "measurement_not_allowed"],
@@ -345,6 +351,9 @@ describe("SEV-SNP with generated hierarchies", () => {
   let ask: Issued;
   let asvk: Issued;
   let genTrust: SnpTrust;
+  /** A current CRL of the generated ARK revoking nothing: what AMD KDS serves, so the chains are checked for revocation as the worker checks them. */
+  let arkCrl: Uint8Array;
+  const current = () => ({ collateral: { crls: [arkCrl] } });
   const pem = (...certs: Issued[]) => certs.map((c) => c.cert.toString("pem")).join("\n");
   const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
   const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
@@ -398,6 +407,7 @@ describe("SEV-SNP with generated hierarchies", () => {
       { product: "Milan", kind: "vcek", pem: pem(ask, ark) },
       { product: "Milan", kind: "vlek", pem: pem(asvk, ark) },
     ]);
+    arkCrl = await crl(ark);
   });
 
   const s2Tcb = () => parseSnpReport(snp.s2.report).reportedTcb.slice();
@@ -412,30 +422,30 @@ describe("SEV-SNP with generated hierarchies", () => {
     const ask2 = await issue({ name: ask.cert.subjectName, issuer: ark2, alg: "RSA-PSS", keyLabel: "gen ask 2", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
     const rotated = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask2, ark2) }, { product: "Milan", kind: "vcek", pem: pem(ask, ark) }]);
     expect(rotated.anchors).toHaveLength(2);
-    expect((await verifySnpReport(evidence, { now: NOW, trustAnchors: rotated })).chain.anchor.certificate.der).toEqual(parseCertificate(ark.der).der);
+    expect((await verifySnpReport(evidence, { now: NOW, trustAnchors: rotated, ...current() })).chain.anchor.certificate.der).toEqual(parseCertificate(ark.der).der);
     // AMD retires the ARK (and so its chain) before the certificate says: no Milan anchor is left at NOW.
     const retired = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask, ark), validFor: { end: new Date(NOW.getTime() - 86_400_000) } }]);
-    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: retired }))).toBe("no_trust_anchors");
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: retired, ...current() }))).toBe("no_trust_anchors");
     // Only the pinned ASK is outside its window: the evidence's own copy must not stand in for it.
     const askRetired: SnpTrust = { anchors: genTrust.anchors, intermediates: (genTrust.intermediates ?? []).map((e) => (e.purpose === "vcek" ? { ...e, validFor: { start: e.validFor.start, end: new Date(NOW.getTime() - 1000) } } : e)) };
-    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askRetired }))).toBe("certificate_expired");
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askRetired, ...current() }))).toBe("certificate_expired");
     const askNotYet: SnpTrust = { anchors: genTrust.anchors, intermediates: (genTrust.intermediates ?? []).map((e) => (e.purpose === "vcek" ? { ...e, validFor: { start: new Date(NOW.getTime() + 1000), end: e.validFor.end } } : e)) };
-    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askNotYet }))).toBe("certificate_not_yet_valid");
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: askNotYet, ...current() }))).toBe("certificate_not_yet_valid");
   });
 
   it("accepts a re-signed report under the generated chain (the P1363 conversion and every binding hold)", async () => {
     const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
     const report = await resign(snp.s2.report, vcek.keys);
-    const v = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust });
+    const v = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust, ...current() });
     expect(v.product).toBe("Milan");
     // The real AMD roots do not trust it.
-    expect(await codeOf(() => verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: trust }))).toBe("certificate_signature_invalid");
+    expect(await codeOf(() => verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: trust, ...current() }))).toBe("certificate_signature_invalid");
   });
 
   it("a guest whose policy allows a migration agent (POLICY.MIGRATE_MA) is refused unless the reference values allow one", async () => {
     const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
     const report = await resign(snp.s2.report, vcek.keys, (_r, v) => v.setUint32(0x08, v.getUint32(0x08, true) | (1 << 18), true));
-    const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust });
+    const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust, ...current() });
     expect(verified.report.policy.migrateMa).toBe(true);
     expect(await codeOf(() => appraiseSnp(verified, permissive()))).toBe("migration_agent_not_allowed");
     expect(appraiseSnp(verified, permissive({ allowMigrationAgent: true })).policy).toBe("0000000000070000");
@@ -445,7 +455,7 @@ describe("SEV-SNP with generated hierarchies", () => {
     expect(await codeOf(() => appraiseSnp(verified, snpReference(SnpManifestSchema.parse(section), binding)))).toBe("migration_agent_not_allowed");
     expect(appraiseSnp(verified, snpReference(SnpManifestSchema.parse({ ...section, allow_migration_agent: true }), binding)).policy).toBe("0000000000070000");
     // The same report without the bit passes the default.
-    const plain = await verifySnpReport({ report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust });
+    const plain = await verifySnpReport({ report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust, ...current() });
     expect(appraiseSnp(plain, snpReference(SnpManifestSchema.parse(section), plain.report.reportData.slice())).policy).toBe("0000000000030000");
   });
 
@@ -456,6 +466,7 @@ describe("SEV-SNP with generated hierarchies", () => {
     const turinArk = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen turin ark", ca: { ca: true }, keyUsage: CA_USAGE });
     const turinAsk = await issue({ name: name(realAsk), issuer: turinArk, alg: "RSA-PSS", keyLabel: "gen turin ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
     const turinTrust = await snpTrustFromChains([{ product: "Turin", kind: "vcek", pem: pem(turinAsk, turinArk) }]);
+    const turinCrl = { collateral: { crls: [await crl(turinArk)] } };
     const tcb = Uint8Array.of(1, 4, 0, 9, 0, 0, 0, 0x45); // FMC 1, bootloader 4, TEE 0, SNP 9, microcode 0x45
     const hwid = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
     const vcek = await issue({
@@ -479,7 +490,7 @@ describe("SEV-SNP with generated hierarchies", () => {
       r.fill(0, 0x1a0, 0x1e0);
       r.set(hwid, 0x1a0);
     });
-    const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: turinTrust });
+    const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: turinTrust, ...turinCrl });
     expect(verified.product).toBe("Turin");
     expect(verified.reportedTcb).toEqual({ fmc: 1, bootloader: 4, tee: 0, snp: 9, microcode: 0x45 });
     const rest = { bootloader: 4, tee: 0, snp: 9, microcode: 0x45 };
@@ -627,7 +638,120 @@ describe("SEV-SNP with generated hierarchies", () => {
   it.each(cases)("$name → $code", async ({ build, code }) => {
     const { evidence, trust: t } = await build();
     const crls = (evidence as { crls?: Uint8Array[] }).crls;
-    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: t ?? genTrust, ...(crls ? { collateral: { crls } } : {}) }))).toBe(code);
+    expect(await codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: t ?? genTrust, collateral: { crls: [arkCrl, ...(crls ?? [])] } }))).toBe(code);
+  });
+
+  describe("revocation: a CRL of the ARK covering the ASK / ASVK (AMD KDS /vcek|vlek/v1/{product}/crl)", () => {
+    const DAY = 86_400_000;
+    const at = (days: number) => new Date(NOW.getTime() + days * DAY);
+    const vcekEvidence = async (): Promise<SnpEvidence> => {
+      const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+      return { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der };
+    };
+    const vlekEvidence = async (): Promise<SnpEvidence> => {
+      const vlek = await endorsementKey(asvk, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+      return { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der };
+    };
+    const run = async (evidence: SnpEvidence, crls: Uint8Array[] | undefined, revocation?: "require" | "unchecked") =>
+      codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: genTrust, ...(crls ? { collateral: { crls } } : {}), ...(revocation ? { revocation } : {}) }));
+
+    type RevocationCase = [what: string, expected: EvidenceErrorCode | "ok", crls: () => Promise<Uint8Array[]>];
+    const revocationCases: RevocationCase[] = [
+      ["no CRL at all (required by default)", "crl_missing", async () => []],
+      ["a current CRL of the ARK revoking nothing", "ok", async () => [await crl(ark, { thisUpdate: at(-1), nextUpdate: at(6) })]],
+      ["the ARK's CRL lists the ASK", "certificate_revoked", async () => [await crl(ark, { revoked: [ask.cert.serialNumber] })]],
+      ["the ARK's CRL lists the ASVK only (not this chain's)", "ok", async () => [await crl(ark, { revoked: [asvk.cert.serialNumber] })]],
+      ["the ARK's CRL is past its nextUpdate", "crl_expired", async () => [await crl(ark, { thisUpdate: at(-10), nextUpdate: at(-1) })]],
+      ["the ARK's CRL is not yet issued", "crl_not_yet_valid", async () => [await crl(ark, { thisUpdate: at(1), nextUpdate: at(8) })]],
+      ["the ARK's CRL has no nextUpdate", "crl_expired", async () => [await crl(ark, { nextUpdate: null })]],
+      [
+        "a CRL naming the ARK, signed by another key",
+        "crl_signature_invalid",
+        async () => [await crl(await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "other ark key", ca: { ca: true }, keyUsage: CA_USAGE }))],
+      ],
+      ["only a CRL of the ASK (it covers the VCEK, not the ASK)", "crl_missing", async () => [await crl(ask)]],
+    ];
+    it.each(revocationCases)("VCEK chain, %s → %s", async (_what, expected, crls) => {
+      expect(await run(await vcekEvidence(), await crls())).toBe(expected);
+    });
+
+    it("without any CRL, revocation explicitly unchecked verifies", async () => {
+      expect(await run(await vcekEvidence(), undefined, "unchecked")).toBe("ok");
+      expect(await run(await vcekEvidence(), undefined)).toBe("crl_missing");
+    });
+
+    it("VLEK chain: the ASVK must be covered, and is revoked by the ARK's CRL listing it", async () => {
+      const evidence = await vlekEvidence();
+      expect(await run(evidence, [])).toBe("crl_missing");
+      expect(await run(evidence, [arkCrl])).toBe("ok");
+      expect(await run(evidence, [await crl(ark, { revoked: [asvk.cert.serialNumber] })])).toBe("certificate_revoked");
+      expect(await run(evidence, [await crl(ark, { revoked: [ask.cert.serialNumber] })])).toBe("ok");
+    });
+
+    it("a supplied CRL is checked even when revocation is unchecked", async () => {
+      expect(await run(await vcekEvidence(), [await crl(ark, { revoked: [ask.cert.serialNumber] })], "unchecked")).toBe("certificate_revoked");
+    });
+  });
+
+  describe("AMD KDS CRLs: verifyKdsCrl and newestKdsCrl", () => {
+    const DAY = 86_400_000;
+    const at = (days: number) => new Date(NOW.getTime() + days * DAY);
+    const number = (n: number) => new x509.Extension("2.5.29.20", false, Uint8Array.of(0x02, 0x01, n));
+    const options = () => ({ now: NOW, trustAnchors: genTrust, product: "Milan" as const });
+
+    it("a CRL of the product's ARK verifies (window left to the caller: a stale one too); its bytes are a copy", async () => {
+      const der = await crl(ark, { thisUpdate: at(-10), nextUpdate: at(-1) });
+      const verified = await verifyKdsCrl(der, options());
+      expect(verified?.crl.thisUpdate).toEqual(at(-10));
+      expect(verified?.product).toBe("Milan");
+      der.fill(0);
+      expect(verified?.der[0]).toBe(0x30);
+    });
+
+    it("refuses what is not the ARK's: another key under its name, bytes that do not parse, more than the cap; no ARK trusted now", async () => {
+      const impostor = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "other ark key", ca: { ca: true }, keyUsage: CA_USAGE });
+      expect(await codeOf(async () => verifyKdsCrl(await crl(impostor), options()))).toBe("crl_signature_invalid");
+      expect(await codeOf(async () => verifyKdsCrl(flip(await crl(ark), 40), options()))).not.toBe("ok");
+      expect(await codeOf(async () => verifyKdsCrl(Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01), options()))).toBe("malformed_certificate");
+      expect(await codeOf(async () => verifyKdsCrl(new Uint8Array(MAX_KDS_CRL_BYTES + 1), options()))).toBe("malformed_evidence");
+      const retired = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask, ark), validFor: { end: at(-1) } }]);
+      expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), trustAnchors: retired }))).toBe("no_trust_anchors");
+      expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), trustAnchors: { anchors: [] } }))).toBe("no_trust_anchors");
+    });
+
+    it("a CRL of another issuer (the ASK, another product's ARK) is not a candidate: null", async () => {
+      expect(await verifyKdsCrl(await crl(ask), options())).toBeNull();
+      const [genoaAsk, genoaArkReal] = parseCertificatesPem(amdRoots.genoa);
+      const genoaArk = await issue({ name: new x509.Name(genoaArkReal!.subject.slice()), alg: "RSA-PSS", keyLabel: "gen genoa ark", ca: { ca: true }, keyUsage: CA_USAGE });
+      const genoaIssued = await issue({ name: new x509.Name(genoaAsk!.subject.slice()), issuer: genoaArk, alg: "RSA-PSS", keyLabel: "gen genoa ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+      const both = await snpTrustFromChains([
+        { product: "Milan", kind: "vcek", pem: pem(ask, ark) },
+        { product: "Genoa", kind: "vcek", pem: pem(genoaIssued, genoaArk) },
+      ]);
+      expect(await verifyKdsCrl(await crl(ark), { ...options(), trustAnchors: both, product: "Genoa" })).toBeNull();
+      expect(await verifyKdsCrl(await crl(genoaArk), { ...options(), trustAnchors: both, product: "Genoa" })).toMatchObject({ product: "Genoa" });
+      // A product without a trusted ARK at all is a configuration error, not "no candidate".
+      expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), product: "Turin" }))).toBe("no_trust_anchors");
+    });
+
+    it("newest by thisUpdate or cRLNumber; the earlier in the list on a tie or when they disagree", async () => {
+      const v = async (o: Parameters<typeof crl>[1]) => (await verifyKdsCrl(await crl(ark, o), options()))!;
+      const old = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: number(3) });
+      const newerTime = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: number(3) });
+      const newerNumber = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: number(4) });
+      const tie = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: number(3) });
+      const laterButLower = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: number(2) });
+      const unnumbered = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: null });
+      expect(newestKdsCrl([old, newerTime])).toBe(newerTime);
+      expect(newestKdsCrl([newerTime, old])).toBe(newerTime);
+      expect(newestKdsCrl([old, newerNumber])).toBe(newerNumber);
+      expect(newestKdsCrl([old, tie])).toBe(old);
+      expect(newestKdsCrl([old, laterButLower])).toBe(old);
+      expect(newestKdsCrl([laterButLower, old])).toBe(laterButLower);
+      expect(newestKdsCrl([old, unnumbered])).toBe(unnumbered);
+      expect(newestKdsCrl([null, undefined, old])).toBe(old);
+      expect(newestKdsCrl([])).toBeUndefined();
+    });
   });
 
   it("the generated hierarchy is what the real one looks like (RSA-PSS ARK/ASK, P-384 VCEK)", async () => {

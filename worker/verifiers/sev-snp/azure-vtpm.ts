@@ -152,6 +152,8 @@ export interface AzureVtpmVerifyOptions {
   readonly now: Date;
   readonly trustAnchors: SnpTrust;
   readonly collateral?: SnpCollateral;
+  /** As for `verifySnpReport`: "require" (default) needs a current CRL of the ARK covering the ASK in `collateral`. */
+  readonly revocation?: "require" | "unchecked";
   /** The quote's extraData must be exactly this (a session's binding, a relying party's nonce). */
   readonly nonce: Uint8Array;
   /** ASK/ARK candidates (DER) for a product whose ASK is not pinned; the ARK is always the trust anchors'. */
@@ -220,7 +222,12 @@ export async function verifyAzureVtpm(evidence: AzureVtpmEvidence, options: Azur
   const hcl = parseAzureHclReport(hclBytes);
   const snp = await verifySnpReport(
     { report: hcl.snpReport, endorsementKey: evidence.vcek, certificates: options.chain ?? [] },
-    { now: options.now, trustAnchors: options.trustAnchors, ...(options.collateral ? { collateral: options.collateral } : {}) },
+    {
+      now: options.now,
+      trustAnchors: options.trustAnchors,
+      ...(options.collateral ? { collateral: options.collateral } : {}),
+      ...(options.revocation ? { revocation: options.revocation } : {}),
+    },
   );
   await verifyHclBinding(hcl, snp.report.reportData);
   // The runtime data was read strictly by parseAzureHclReport; an object is all it can be used as.

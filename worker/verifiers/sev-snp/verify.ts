@@ -3,6 +3,7 @@ import { bytesEqual, isAllZero } from "../reader.ts";
 import { ecdsaVerifyKey, parseCertificate, parseCertificateCached, parseCrl, type Certificate } from "../x509/certificate.ts";
 import { validatePath, type ValidatedPath } from "../x509/path.ts";
 import { trustedAt } from "../x509/trust.ts";
+import { MAX_KDS_CRL_BYTES } from "./crl.ts";
 import { endorsementInfo, type EndorsementInfo } from "./endorsement.ts";
 import { decodeTcb, productFromCpuid, type SnpProduct, type SnpTcb } from "./product.ts";
 import { parseSnpReport, type SnpReport } from "./report.ts";
@@ -11,7 +12,6 @@ import type { SnpTrust } from "./trust.ts";
 /** Size caps applied before any parsing (STYLE §8). */
 const MAX_CERT_BYTES = 16 * 1024;
 const MAX_EXTRA_CERTS = 8;
-const MAX_CRL_BYTES = 256 * 1024;
 /** Larger than a report, so that a report with trailing bytes is reported as such. */
 const MAX_REPORT_INPUT = 64 * 1024;
 
@@ -29,7 +29,7 @@ export interface SnpEvidence {
   readonly certificates?: readonly Uint8Array[];
 }
 
-/** Collateral: AMD KDS CRLs (DER), checked against the ARK when supplied. */
+/** Collateral: AMD KDS CRLs (DER), each checked against its issuer (the ARK) when it names one of the path. */
 export interface SnpCollateral {
   readonly crls?: readonly Uint8Array[];
 }
@@ -38,6 +38,13 @@ export interface SnpVerifyOptions {
   readonly now: Date;
   readonly trustAnchors: SnpTrust;
   readonly collateral?: SnpCollateral;
+  /**
+   * "require" (default): a CRL of the ARK (AMD KDS `/vcek|vlek/v1/{product}/crl`) must be among
+   * the collateral and cover the ASK or ASVK of the path — signed by the ARK, current, not
+   * listing it — else `crl_missing`. "unchecked": an explicit decision to verify without
+   * revocation data (the offline CLI given no CRL); supplied CRLs are still checked.
+   */
+  readonly revocation?: "require" | "unchecked";
 }
 
 /** A report whose signature, certificate chain and TCB/chip bindings verified. Claims are not yet appraised. */
@@ -85,7 +92,8 @@ function snapshot(bytes: Uint8Array, cap: number, what: string): Uint8Array {
  * 2. select the product from the certificate (and check it against the
  *    report's CPUID for version 3+) and the key type from the certificate;
  * 3. validate V[CL]EK ← ASK/ASVK ← ARK at `now` against the pinned anchors,
- *    with the pinned intermediate for that key type, and any CRLs;
+ *    with the pinned intermediate for that key type, and the CRLs — one of
+ *    the ARK covering the ASK/ASVK unless `revocation` is "unchecked";
  * 4. verify the report's ECDSA P-384 signature over bytes 0x000–0x29F;
  * 5. bind report and certificate: SIGNING_KEY matches the key type,
  *    REPORTED_TCB equals the certificate's TCB, CHIP_ID equals its hwID (VCEK).
@@ -117,11 +125,12 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
   }
   const intermediates: Certificate[] =
     pinned.length > 0 ? pinned : extra.map((der, i) => parseCertificate(snapshot(der, MAX_CERT_BYTES, "certificate"), `certificate[${i}]`));
+  const crls = crlsIn.map((der, i) => parseCrl(snapshot(der, MAX_KDS_CRL_BYTES, "CRL"), `CRL[${i}]`));
   const chain = await validatePath(endorsementCert, {
     now,
     anchors: arks,
     intermediates,
-    crls: crlsIn.map((der, i) => parseCrl(snapshot(der, MAX_CRL_BYTES, "CRL"), `CRL[${i}]`)),
+    crls,
     maxIntermediates: 1,
     profile: "sev-snp",
   });
@@ -133,6 +142,12 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
     (pinned.length > 0 ? !pinned.some((p) => bytesEqual(via.spki, p.spki)) : !via.subjectText.split(", ").includes(`CN=${expectedName}`))
   ) {
     throw new EvidenceVerificationError("chain_untrusted", `${kind.toUpperCase()} is not issued by ${expectedName}`);
+  }
+  // validatePath applied every CRL of an issuer on the path; revocation of the intermediate is
+  // not the evidence's to omit: a CRL of the ARK must have been among them. The ASK and ASVK
+  // publish no CRL (AMD supersedes V[CL]EKs by TCB), so the V[CL]EK itself needs none.
+  if ((options.revocation ?? "require") === "require" && !crls.some((crl) => crl.issuerKey === via.issuerKey)) {
+    throw new EvidenceVerificationError("crl_missing", `no CRL of the ${product} ARK covers ${expectedName}`);
   }
 
   const key = await ecdsaVerifyKey(endorsementCert, "P-384", "SHA-384");
