@@ -8,6 +8,7 @@
  */
 import { toBase64 } from "../encoding.ts";
 import { StrictJsonError, parseStrictJson, type JsonValue } from "../json/strict.ts";
+import { boundedBytes } from "../net/bounded-body.ts";
 import { checkOutboundUrl, outboundDevelopment } from "../net/outbound-url.ts";
 import type { TicketService } from "./ticket-templates.ts";
 
@@ -62,34 +63,6 @@ export function ticketRequest(service: TicketService, target: { base: string; au
     body,
     signal,
   });
-}
-
-/** The response body's first `max` bytes, and whether there was more (the rest is not read). */
-async function boundedBytes(response: Response, max: number): Promise<{ bytes: Uint8Array; truncated: boolean }> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  let truncated = false;
-  const reader = response.body?.getReader();
-  while (reader) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (length + value.length > max) {
-      chunks.push(value.subarray(0, max - length));
-      length = max;
-      truncated = true;
-      await reader.cancel();
-      break;
-    }
-    chunks.push(value);
-    length += value.length;
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return { bytes, truncated };
 }
 
 function member(value: JsonValue, name: string): JsonValue | undefined {
