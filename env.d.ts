@@ -69,7 +69,12 @@ declare global {
     ACCESS_AUD?: string;
     /** JSON: for each of admin, auditor, privacy-officer, reviewer, the `emails` and `groups` that hold it. */
     ACCESS_ROLES?: string;
-    /** AMD KDS base URL (https); unset, SEV-SNP VCEKs come only from requests and the verified cache. */
+    /**
+     * AMD KDS base URL (https; https://kdsintf.amd.com when unset, as wrangler.jsonc sets it): asked for the CRL of a
+     * SEV-SNP report's product and key type when neither the request nor the R2 cache has a current one, and for a VCEK a
+     * request lacks. Empty (or not https) turns it off: SEV-SNP evidence then verifies only with a CRL from the request
+     * or the cache.
+     */
     AMD_KDS_URL?: string;
     /** Intel PCS base URL (https); unset, TDX collateral comes only from requests and the verified cache. */
     INTEL_PCS_URL?: string;

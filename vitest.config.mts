@@ -7,6 +7,7 @@ import { JIRA_API_TOKEN, JIRA_HOST, JIRA_USER, SERVICENOW_HOST, SERVICENOW_PASSW
 import { webhookSink } from "./test/setup/webhook-sink.ts";
 import { tpmHostBinding } from "./test/setup/tpm-binding.ts";
 import { vendorServices } from "./test/setup/vendor-services.ts";
+import { AMD_KDS_HOST, amdKds } from "./test/setup/amd-kds.ts";
 import { SIEM_SECRETS, SIEM_SINKS, siemSink } from "./test/setup/siem-sink.ts";
 import { ACCESS_AUD, ACCESS_TEAM_HOST, accessIssuerControl, accessPrivateJwk } from "./test/setup/access-issuer.ts";
 
@@ -86,9 +87,12 @@ export default defineConfig({
           LOG_KEYS_REFRESH_SECONDS: "0",
           // Test-only: the witness's verifier key, for tests that configure a log to be witnessed.
           TEST_WITNESS_VKEY: witnessVkey,
+          // AMD KDS is the local one (test/setup/amd-kds.ts), in a scope where nothing is served: no test asks AMD.
+          // Tests that need CRLs give their tenant a scope of their own.
+          AMD_KDS_URL: `https://${AMD_KDS_HOST}/unserved`,
         },
         outboundService: outbound,
-        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices, ACCESS_ISSUER: accessIssuerControl, WITNESS: "warden-witness" },
+        serviceBindings: { WEBHOOK_SINK: webhookSink, TICKETS: ticketSink, SIEM_SINK: siemSink, TPM_HOST: tpmHostBinding, VENDOR_SERVICES: vendorServices, AMD_KDS: amdKds, ACCESS_ISSUER: accessIssuerControl, WITNESS: "warden-witness" },
         // Deliveries are batched for a tenth of a second and retried three times before the dead-letter queue.
         queueConsumers: {
           "warden-events": { maxBatchSize: 100, maxBatchTimeout: 0.1, maxRetries: 3, deadLetterQueue: "warden-events-dlq" },
@@ -117,7 +121,8 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, "test/node/**"],
     testTimeout: 30_000,
     // A loopback host in front of real software TPMs (swtpm + tpm2-tools), made on first use.
+    // A local AMD KDS over loopback HTTP, serving the CRLs and VCEKs tests put in their scopes (test/setup/amd-kds.ts).
     // Every OCSF event the suite produces is validated; the run fails on any invalid one (test/setup/ocsf-audit.ts).
-    globalSetup: ["test/setup/swtpm.ts", "test/setup/ocsf-audit.ts"],
+    globalSetup: ["test/setup/swtpm.ts", "test/setup/amd-kds.ts", "test/setup/ocsf-audit.ts"],
   },
 });

@@ -251,7 +251,10 @@ export interface TpmSessionEvidence {
   /** The TCG event log (binary_bios_measurements), base64: replayed against the quoted PCRs. */
   event_log?: string;
 }
-/** An SEV-SNP report (base64 or hex) whose REPORT_DATA is SHA-512(nonce ‖ jkt), with the VCEK/VLEK certificate unless Warden has it cached. */
+/**
+ * An SEV-SNP report (base64 or hex) whose REPORT_DATA is SHA-512(nonce ‖ jkt), with the VCEK/VLEK certificate unless Warden has it
+ * cached; `collateral.crls` may offer AMD KDS CRLs (base64 DER), used only when newer than the one Warden holds.
+ */
 export interface SnpSessionEvidence {
   type: "sev-snp";
   report: string;
@@ -268,6 +271,8 @@ export interface TdxSessionEvidence {
 export interface AzureSnpVtpmSessionEvidence {
   type: "azure-snp-vtpm";
   evidence: Record<string, unknown>;
+  /** AMD KDS CRLs (base64 DER), as for SEV-SNP. */
+  collateral?: { crls?: string[] };
 }
 export type SessionEvidence = TpmSessionEvidence;
 /** Any evidence POST /v1/sessions accepts. */

@@ -5,7 +5,7 @@ import type { AnySessionEvidence, WardenClient } from "../../cli/client.ts";
 import type { Deps } from "../../worker/context.ts";
 import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
 import { concatBytes, fromHex, toHex } from "../../worker/verifiers/reader.ts";
-import { parseSnpReport, snpTrustFromChains, KdsOid, type SnpTrust } from "../../worker/verifiers/sev-snp/index.ts";
+import { parseSnpReport } from "../../worker/verifiers/sev-snp/index.ts";
 import { parseTdxQuote, pckInfo, pinnedTdxTrust, tdxQuoteLength, verifyTdxQuote, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
 import { TdxCollateral, anchorTag } from "../../worker/attestation/collateral.ts";
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
@@ -15,6 +15,7 @@ import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from
 import { earAppraisal, validateEar, type EarClaimsSet } from "../../worker/attestation/ear.ts";
 import { amdRoots, snp, tdx } from "../unit/verifiers/fixtures.ts";
 import { CA_USAGE, LEAF_USAGE, NOW, crl, issue, x509, type Issued } from "../unit/verifiers/pki.ts";
+import { b64, localKds, resignSnp, snpHierarchy, type SnpHierarchy } from "../cvm-helpers.ts";
 
 /** Warden's claims inside an EAR (its one submod's `warden_claims`). */
 function appraisalOf(ear: unknown): Record<string, unknown> {
@@ -26,13 +27,11 @@ function appraisalOf(ear: unknown): Record<string, unknown> {
 // Issue 5 through the worker (real Durable Objects, real R2): SEV-SNP reports and TDX quotes on
 // POST /v1/sessions. Real hardware evidence cannot carry our nonce, so (a) real fixtures at their
 // MANIFEST time must fail on the REPORT_DATA binding alone, and (b) reports re-signed under chains
-// generated here (trust anchors injected through deps) must open sev-snp / tdx sessions.
+// generated here (trust anchors injected through deps) must open sev-snp / tdx sessions. Real
+// SEV-SNP evidence stops earlier: the worker needs a current AMD KDS CRL of AMD's ARK, and none
+// can be made here (test/integration/attestation-snp-revocation.test.ts tests revocation), so the
+// re-signed SEV-SNP evidence carries a CRL of its generated ARK, from the request or the local KDS.
 
-const b64 = (bytes: Uint8Array) => {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-};
 const T1_TIME = Date.parse("2025-07-01T00:00:00Z");
 // Within s2's (and s1's) VCEK validity and after the real clock: the audit trail archives entries that look old by the
 // real clock, so tests that read the live device log run at injected times in the future.
@@ -61,11 +60,18 @@ interface Tenant {
   fetch: (request: Request) => Promise<Response>;
   now: number;
 }
-async function tenant(now: number, deps: Partial<Deps> = {}): Promise<Tenant> {
+async function tenant(now: number, deps: Partial<Deps> = {}, vars: Partial<Env> = {}): Promise<Tenant> {
   const name = uniqueId("cvm");
   const published = await publish(sources(), { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
   if (published.status !== 200) throw new Error(JSON.stringify(published.body));
-  return { now, fetch: workerFetch({ tenant: name, deps: { now: () => now, ...deps } }) };
+  return { now, fetch: workerFetch({ tenant: name, deps: { now: () => now, ...deps }, env: vars }) };
+}
+
+/** A scope of the local AMD KDS (test/setup/amd-kds.ts) serving `crls` by KDS path, as a tenant's AMD_KDS_URL. */
+async function kdsServing(crls: Record<string, Uint8Array>): Promise<{ AMD_KDS_URL: string }> {
+  const kds = localKds();
+  for (const [path, der] of Object.entries(crls)) await kds.serve(path, der);
+  return { AMD_KDS_URL: kds.url };
 }
 
 /** A tenant whose active bundle is the example one, with no `attestation` section. */
@@ -122,21 +128,28 @@ describe("real fixture evidence: everything verifies, only the binding to our no
     expect(refused.body).toMatchObject({ code: "evidence_rejected", evidence_code: "collateral_signature_invalid" });
   });
 
-  it("SEV-SNP s2 (hex report) inside its VCEK validity → report_data_mismatch; the VCEK is cached and used without it", async () => {
+  it("SEV-SNP s2 (hex report) inside its VCEK validity, with no AMD KDS CRL to be had → 401 crl_missing, logged; a CRL copying ARK-Milan's name under another key → crl_signature_invalid", async () => {
+    // No genuine CRL of AMD's ARK can be made here, and the local KDS serves none: revocation cannot be established, so nothing is accepted.
     const t = await tenant(S2_TIME);
     const client = await device(t);
     const first = await present(client, async () => ({ type: "sev-snp", report: snp.s2.reportHex.trim(), certs: { endorsement_key: b64(snp.s2.vcek) } }));
-    expect(first.status, JSON.stringify(first.body)).toBe(403);
-    expect(first.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
-    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "sev-snp", code: "report_data_mismatch", family: "appraisal" } });
-    const second = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s2.report) }));
-    expect(second.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "report_data_mismatch" });
+    expect(first.status, JSON.stringify(first.body)).toBe(401);
+    expect(first.body).toMatchObject({ code: "evidence_rejected", evidence_code: "crl_missing" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "sev-snp", code: "crl_missing", family: "verification" } });
+    const [, realArk] = parseCertificatesPem(amdRoots.milan);
+    const impostor = await issue({ name: new x509.Name(realArk!.subject.slice()), alg: "RSA-PSS", keyLabel: "impostor ark-milan", ca: { ca: true }, keyUsage: CA_USAGE });
+    const forged = await crl(impostor, { thisUpdate: new Date(S2_TIME - 86_400_000), nextUpdate: new Date(S2_TIME + 86_400_000) });
+    const second = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s2.report), certs: { endorsement_key: b64(snp.s2.vcek) }, collateral: { crls: [b64(forged)] } }));
+    expect(second.status).toBe(401);
+    expect(second.body).toMatchObject({ code: "evidence_rejected", evidence_code: "crl_signature_invalid" });
   });
 
-  it("SEV-SNP s1 (debug policy) is refused on its debug bit first; a truncated report is evidence_malformed", async () => {
-    const t = await tenant(S2_TIME);
+  it("SEV-SNP s1's debug policy (re-signed under a generated chain, with its ARK's CRL) is refused on its debug bit; a truncated report is evidence_malformed", async () => {
+    const h = await snpHierarchy("s1 debug", "Milan", new Date(GEN_TIME));
+    const vcek = await h.vcek(snp.s1.report);
+    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, await kdsServing({ "/vcek/v1/Milan/crl": await h.crl() }));
     const client = await device(t);
-    const debug = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s1.report), certs: { endorsement_key: b64(snp.s1.vcek) } }));
+    const debug = await present(client, async (nonce) => ({ type: "sev-snp", report: b64(await resignSnp(snp.s1.report, vcek.keys, await bindingFor(client, nonce))), certs: { endorsement_key: b64(vcek.der) } }));
     expect(debug.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "debug_not_allowed" });
     const short = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s2.report.subarray(0, 1000)), certs: { endorsement_key: b64(snp.s2.vcek) } }));
     expect(short.status).toBe(400);
@@ -148,20 +161,18 @@ describe("real fixture evidence: everything verifies, only the binding to our no
 });
 
 describe("evidence re-signed under chains generated here, REPORT_DATA bound to the nonce", () => {
-  it("SEV-SNP: session with assurance sev-snp, appraisal in the token and the device log; the real AMD roots refuse it", async () => {
-    const [realAsk, realArk] = parseCertificatesPem(amdRoots.milan);
-    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
-    const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen ark", ca: { ca: true }, keyUsage: CA_USAGE });
-    const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-    const trust: SnpTrust = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: [ask, ark].map((c) => c.cert.toString("pem")).join("\n") }]);
+  it("SEV-SNP: session with assurance sev-snp, appraisal in the token and the device log, VCEK and CRL cached for the next; the real AMD roots refuse it", async () => {
+    const h = await snpHierarchy("gen", "Milan", new Date(GEN_TIME));
     const parsed = parseSnpReport(snp.s2.report);
-    const vcek = await issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: "gen vcek", extensions: kdsExtensions(parsed.reportedTcb, parsed.chipId) });
+    const vcek = await h.vcek(snp.s2.report);
+    // The generated ARK's CRL, in the request: AMD KDS (here the local one, serving nothing in this tenant's scope) is not needed.
+    const arkCrl = await h.crl();
 
-    const evidence = (client: WardenClient) => async (nonce: string): Promise<AnySessionEvidence> => {
+    const evidence = (client: WardenClient, sendAll = true) => async (nonce: string): Promise<AnySessionEvidence> => {
       const report = await resignSnp(snp.s2.report, vcek.keys, await bindingFor(client, nonce));
-      return { type: "sev-snp", report: b64(report), certs: { endorsement_key: b64(vcek.der) } };
+      return { type: "sev-snp", report: b64(report), ...(sendAll ? { certs: { endorsement_key: b64(vcek.der) }, collateral: { crls: [b64(arkCrl)] } } : {}) };
     };
-    const t = await tenant(GEN_TIME, { snpTrust: async () => trust });
+    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust });
     const client = await device(t);
     const session = await present(client, evidence(client));
     expect(session.status, JSON.stringify(session.body)).toBe(201);
@@ -178,11 +189,15 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     expect(opened.data).toMatchObject({ assurance: "sev-snp" });
     expect(appraisalOf(opened.data["attestation"])).toMatchObject({ type: "sev-snp", measurement: toHex(parsed.measurement) });
 
-    // The same evidence under the pinned AMD roots (a tenant without injected anchors): the generated ARK copies the real name, not its key.
+    // Without VCEK or CRL in the request: both come from the verified R2 cache.
+    const again = await present(client, evidence(client, false));
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+
+    // The same evidence under the pinned AMD roots (a tenant without injected anchors): the generated ARK copies the real name, not its key — its CRL is no CRL of AMD's ARK.
     const pinned = await tenant(GEN_TIME);
     const other = await device(pinned);
     const refused = await present(other, evidence(other));
-    expect(refused.body).toMatchObject({ code: "evidence_rejected" });
+    expect(refused.body).toMatchObject({ code: "evidence_rejected", evidence_code: "crl_signature_invalid" });
   });
 
   it("TDX: session with assurance tdx, a decision only tdx satisfies, and the cached collateral on a second session", async () => {
@@ -326,54 +341,59 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
   });
 });
 
+const AZURE_RUNTIME = 0x4c0;
+const azureFixture = () => JSON.parse(snp.s4.evidenceJson) as { report: number[]; quote: { message: number[]; signature: number[]; pcrs: number[][] }; vcek: string };
+
+/**
+ * s4 (a real Azure CVM's evidence) re-signed under a generated Genoa hierarchy and vTPM key:
+ * `evidence(extraData)` is the fixture with our AK in HCLAkPub (same length), REPORT_DATA over
+ * the new runtime data, and a quote over `extraData`; the PCRs are the fixture's.
+ */
+async function resignedAzure(label: string): Promise<{ h: SnpHierarchy; evidence: (extraData: Uint8Array) => Promise<Record<string, unknown>> }> {
+  const h = await snpHierarchy(label, "Genoa", new Date(GEN_TIME));
+  const hcl = Uint8Array.from(azureFixture().report);
+  const vcek = await h.vcek(hcl.subarray(0x20, 0x20 + 0x4a0));
+  const ak = (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  const akN = ((await crypto.subtle.exportKey("jwk", ak.publicKey)) as JsonWebKey).n!;
+  const evidence = async (extraData: Uint8Array) => {
+    const report = hcl.slice();
+    const size = new DataView(report.buffer).getUint32(AZURE_RUNTIME + 16, true);
+    const text = new TextDecoder().decode(report.subarray(AZURE_RUNTIME + 20, AZURE_RUNTIME + 20 + size));
+    const at = text.indexOf('"n":"') + 5;
+    const end = text.indexOf('"', at);
+    expect(akN.length).toBe(end - at);
+    report.set(new TextEncoder().encode(akN), AZURE_RUNTIME + 20 + at);
+    const runtimeDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", report.subarray(AZURE_RUNTIME + 20, AZURE_RUNTIME + 20 + size)));
+    report.set(await resignSnp(report.subarray(0x20, 0x20 + 0x4a0), vcek.keys, concatBytes(runtimeDigest, new Uint8Array(32))), 0x20);
+    const q = azureFixture().quote;
+    const message = Uint8Array.from(q.message);
+    // TPMS_ATTEST: magic 4, type 2, qualifiedSigner (2 + 34), extraData (2 + 48), then the rest.
+    const before = message.subarray(0, 6 + 2 + 34);
+    const after = message.subarray(6 + 2 + 34 + 2 + 48);
+    const quote = concatBytes(before, Uint8Array.of(0, extraData.length), extraData, after);
+    const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", ak.privateKey, quote));
+    return { report: [...report], quote: { message: [...quote], signature: [...signature], pcrs: q.pcrs }, vcek: vcek.cert.toString("pem") };
+  };
+  return { h, evidence };
+}
+
 describe("Azure confidential VMs (HCL report + vTPM quote) on POST /v1/sessions", () => {
   // Within the s4 VCEK's validity (2025-01-24..2032-01-24) and after the real clock.
   const AZURE_TIME = S2_TIME;
-  const RUNTIME = 0x4c0;
-  const fixture = () => JSON.parse(snp.s4.evidenceJson) as { report: number[]; quote: { message: number[]; signature: number[]; pcrs: number[][] }; vcek: string };
 
-  it("the real Azure evidence verifies up to the nonce: its quote answers trustee's challenge, not ours → 401 qualifying_data_mismatch, logged", async () => {
+  it("the real Azure evidence, with no AMD KDS CRL to be had, is refused like SEV-SNP's → 401 crl_missing, logged", async () => {
+    // Revocation of its ASK cannot be established (no genuine CRL of AMD's ARK here): the HCL wrapper is no way around it.
     const t = await tenant(AZURE_TIME);
     const client = await device(t);
-    const refused = await present(client, async () => ({ type: "azure-snp-vtpm", evidence: fixture() }));
+    const refused = await present(client, async () => ({ type: "azure-snp-vtpm", evidence: azureFixture() }));
     expect(refused.status, JSON.stringify(refused.body)).toBe(401);
-    expect(refused.body).toMatchObject({ code: "evidence_rejected", evidence_code: "qualifying_data_mismatch" });
-    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "azure-snp-vtpm", code: "qualifying_data_mismatch" } });
+    expect(refused.body).toMatchObject({ code: "evidence_rejected", evidence_code: "crl_missing" });
+    expect((await logOf(client)).at(-1)).toMatchObject({ type: "attestation.failed", data: { type: "azure-snp-vtpm", code: "crl_missing" } });
   });
 
-  it("re-signed under a generated Genoa chain and vTPM key, bound to our nonce: a session with assurance sev-snp and the vTPM PCRs in its appraisal", async () => {
-    const [realAsk, realArk] = parseCertificatesPem(amdRoots.genoa);
-    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
-    const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen genoa ark", ca: { ca: true }, keyUsage: CA_USAGE });
-    const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen genoa ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-    const trust: SnpTrust = await snpTrustFromChains([{ product: "Genoa", kind: "vcek", pem: [ask, ark].map((c) => c.cert.toString("pem")).join("\n") }]);
-    const hcl = Uint8Array.from(fixture().report);
-    const parsed = parseSnpReport(hcl.subarray(0x20, 0x20 + 0x4a0));
-    const vcek = await issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: "gen genoa vcek", extensions: kdsExtensions(parsed.reportedTcb, parsed.chipId, "Genoa") });
-    const ak = (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
-    const akN = ((await crypto.subtle.exportKey("jwk", ak.publicKey)) as JsonWebKey).n!;
-
-    /** The fixture with our AK in HCLAkPub (same length), REPORT_DATA over the new runtime data, and a quote over `extraData`. */
-    const evidence = async (extraData: Uint8Array) => {
-      const report = hcl.slice();
-      const size = new DataView(report.buffer).getUint32(RUNTIME + 16, true);
-      const text = new TextDecoder().decode(report.subarray(RUNTIME + 20, RUNTIME + 20 + size));
-      const at = text.indexOf('"n":"') + 5;
-      const end = text.indexOf('"', at);
-      expect(akN.length).toBe(end - at);
-      report.set(new TextEncoder().encode(akN), RUNTIME + 20 + at);
-      const runtimeDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", report.subarray(RUNTIME + 20, RUNTIME + 20 + size)));
-      report.set(await resignSnp(report.subarray(0x20, 0x20 + 0x4a0), vcek.keys, concatBytes(runtimeDigest, new Uint8Array(32))), 0x20);
-      const q = fixture().quote;
-      const message = Uint8Array.from(q.message);
-      // TPMS_ATTEST: magic 4, type 2, qualifiedSigner (2 + 34), extraData (2 + 48), then the rest.
-      const before = message.subarray(0, 6 + 2 + 34);
-      const after = message.subarray(6 + 2 + 34 + 2 + 48);
-      const quote = concatBytes(before, Uint8Array.of(0, extraData.length), extraData, after);
-      const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", ak.privateKey, quote));
-      return { report: [...report], quote: { message: [...quote], signature: [...signature], pcrs: q.pcrs }, vcek: vcek.cert.toString("pem") };
-    };
-    const t = await tenant(GEN_TIME, { snpTrust: async () => trust });
+  it("re-signed under a generated Genoa chain and vTPM key, bound to our nonce, its ARK's CRL from KDS: a session with assurance sev-snp and the vTPM PCRs in its appraisal; the ASK revoked → refused", async () => {
+    const { h, evidence } = await resignedAzure("gen genoa");
+    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, await kdsServing({ "/vcek/v1/Genoa/crl": await h.crl() }));
     const client = await device(t);
     const qualifying = async (nonce: string) =>
       new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(base64url.decode(nonce), base64url.decode(await calculateJwkThumbprint(client.key.publicJwk, "sha256")))));
@@ -390,6 +410,12 @@ describe("Azure confidential VMs (HCL report + vTPM quote) on POST /v1/sessions"
     // The nonce without the device key (trustee's convention) is not our binding.
     const bare = await present(client, async (nonce) => ({ type: "azure-snp-vtpm", evidence: await evidence(base64url.decode(nonce)) }));
     expect(bare.body).toMatchObject({ code: "evidence_rejected", evidence_code: "qualifying_data_mismatch" });
+    // A newer CRL of the ARK listing the ASK, as any request may bring: refused, and from then on for every Azure report under that ASK.
+    const revoking = await h.crl({ thisUpdate: new Date(GEN_TIME - 3_600_000), revoked: [h.ask] });
+    const revoked = await present(client, async (nonce) => ({ type: "azure-snp-vtpm", evidence: await evidence(await qualifying(nonce)), collateral: { crls: [b64(revoking)] } }));
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(401);
+    expect(revoked.body).toMatchObject({ code: "evidence_rejected", evidence_code: "certificate_revoked" });
+    expect((await present(client, async (nonce) => ({ type: "azure-snp-vtpm", evidence: await evidence(await qualifying(nonce)) }))).body).toMatchObject({ evidence_code: "certificate_revoked" });
   });
 });
 
@@ -398,13 +424,14 @@ describe("POST /v1/attestation/results: a signed EAR for relying parties other t
   const results = (t: Tenant, body: unknown, token: string = env.AUDITOR_TOKEN) =>
     t.fetch(new Request("https://warden.test/v1/attestation/results", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) }));
 
-  it("the real Azure CVM evidence with the relying party's nonce (trustee's): an EAR signed by the JWKS key, valid against the draft", async () => {
-    const t = await tenant(S2_TIME);
-    const response = await results(t, { evidence: { type: "azure-snp-vtpm", evidence: JSON.parse(snp.s4.evidenceJson) }, nonce: AZURE_NONCE });
+  it("Azure CVM evidence (s4 re-signed under a generated chain, its ARK's CRL from KDS) with the relying party's nonce (trustee's): an EAR signed by the JWKS key, valid against the draft", async () => {
+    const { h, evidence } = await resignedAzure("results genoa");
+    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, await kdsServing({ "/vcek/v1/Genoa/crl": await h.crl() }));
+    const response = await results(t, { evidence: { type: "azure-snp-vtpm", evidence: await evidence(fromHex(AZURE_NONCE)) }, nonce: AZURE_NONCE });
     const body = (await response.json()) as { ear: string; claims: EarClaimsSet; expires_at: string };
     expect(response.status, JSON.stringify(body)).toBe(200);
     const jwks = (await (await t.fetch(new Request("https://warden.test/.well-known/jwks.json"))).json()) as { keys: JsonWebKey[] };
-    const { payload, protectedHeader } = await jwtVerify(body.ear, await importJWK(jwks.keys[0] as JWK, "EdDSA"), { typ: "eat+jwt", issuer: "warden", currentDate: new Date(S2_TIME) });
+    const { payload, protectedHeader } = await jwtVerify(body.ear, await importJWK(jwks.keys[0] as JWK, "EdDSA"), { typ: "eat+jwt", issuer: "warden", currentDate: new Date(GEN_TIME) });
     expect(protectedHeader).toMatchObject({ alg: "EdDSA", typ: "eat+jwt" });
     expect(validateEar(payload)).toEqual([]);
     expect(payload).toMatchObject({ ...body.claims, exp: (payload.iat as number) + 300 });
@@ -413,10 +440,13 @@ describe("POST /v1/attestation/results: a signed EAR for relying parties other t
     expect(appraisalOf(body.claims)).toMatchObject({ product: "Genoa", vtpm: { pcrs: { "0": "afd689d0bb1c5f36f023fbaf574135f555a28a10c1f6b938d2a25e70c7783338" } } });
   });
 
-  it("SEV-SNP s2: REPORT_DATA is the relying party's nonce; another nonce is refused as for sessions", async () => {
-    const t = await tenant(S2_TIME);
+  it("SEV-SNP (s2 re-signed under a generated chain, its ARK's CRL in the request): REPORT_DATA is the relying party's nonce; another nonce is refused as for sessions", async () => {
+    const h = await snpHierarchy("results milan", "Milan", new Date(GEN_TIME));
+    const vcek = await h.vcek(snp.s2.report);
+    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust });
     const reportData = toHex(parseSnpReport(snp.s2.report).reportData);
-    const evidence = { type: "sev-snp", report: b64(snp.s2.report), certs: { endorsement_key: b64(snp.s2.vcek) } };
+    const report = await resignSnp(snp.s2.report, vcek.keys, fromHex(reportData));
+    const evidence = { type: "sev-snp", report: b64(report), certs: { endorsement_key: b64(vcek.der) }, collateral: { crls: [b64(await h.crl())] } };
     const ok = await results(t, { evidence, nonce: reportData });
     expect(ok.status, await ok.clone().text()).toBe(200);
     const wrong = await results(t, { evidence, nonce: "00".repeat(32) });
@@ -486,25 +516,24 @@ describe("the TDX collateral cache", () => {
   });
 });
 
-describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel PCS that the test run serves)", () => {
+describe("collateral from the vendors' services (a stand-in for Intel PCS, and the local AMD KDS, that the test run serves)", () => {
   const vendors = (env as unknown as { VENDOR_SERVICES: Fetcher }).VENDOR_SERVICES;
   const serve = (path: string, body: Uint8Array | string, headers: Record<string, string> = {}, status = 200) =>
     vendors.fetch("http://vendors/__serve", { method: "PUT", body: JSON.stringify({ path, status, headers, body: b64(typeof body === "string" ? new TextEncoder().encode(body) : body) }) });
   const asked = async (host: string) => ((await (await vendors.fetch("http://vendors/__requests")).json()) as string[]).filter((key) => key.startsWith(host));
 
-  /** A tenant whose deps send outbound requests to the stand-ins, with KDS and PCS at hosts of its own. */
-  async function vendorTenant(deps: Partial<Deps>): Promise<Tenant & { kds: string; pcs: string }> {
+  /** A tenant whose deps send outbound requests to the stand-in, with PCS at a host of its own. */
+  async function vendorTenant(deps: Partial<Deps>): Promise<Tenant & { pcs: string }> {
     const name = uniqueId("vendors");
     const published = await publish(sources(), { tenant: name, createdAt: new Date("2023-01-01T00:00:00Z"), expiresAt: new Date("2031-06-01T00:00:00Z") });
     if (published.status !== 200) throw new Error(JSON.stringify(published.body));
-    const kds = `kds-${name}.vendors.test`;
     const pcs = `pcs-${name}.vendors.test`;
     const fetch = workerFetch({
       tenant: name,
       deps: { now: () => GEN_TIME, fetch: (request) => vendors.fetch(request), ...deps },
-      env: { AMD_KDS_URL: `https://${kds}`, INTEL_PCS_URL: `https://${pcs}/` },
+      env: { INTEL_PCS_URL: `https://${pcs}/` },
     });
-    return { now: GEN_TIME, fetch, kds, pcs };
+    return { now: GEN_TIME, fetch, pcs };
   }
 
   /** Serves `gen`'s collateral as Intel PCS v4 would, at the tenant's PCS host; answers the quotes' FMSPC. */
@@ -553,30 +582,29 @@ describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel
     expect(collateralFromDcapQvl(await (await env.BUNDLES.get(key))!.text()).tcbInfo.body).toContain(`"fmspc":"${fmspc}"`);
   });
 
-  it("SEV-SNP: with no VCEK in the request or the cache, AMD KDS's for the report's product, chip and TCB is fetched and cached", async () => {
-    const [realAsk, realArk] = parseCertificatesPem(amdRoots.milan);
-    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
-    const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "kds ark", ca: { ca: true }, keyUsage: CA_USAGE });
-    const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "kds ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-    const trust = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: [ask, ark].map((c) => c.cert.toString("pem")).join("\n") }]);
+  it("SEV-SNP: with no VCEK or CRL in the request or the cache, AMD KDS's (the local one) — the VCEK for the report's product, chip and TCB, the CRL for its product — are fetched and cached", async () => {
+    const h = await snpHierarchy("kds vcek", "Milan", new Date(GEN_TIME));
     // Version 3 carries CPUID, which names the product KDS is asked for (family 0x19, model 0x01: Milan).
     const v3 = snp.s2.report.slice();
     v3.set([3, 0, 0, 0], 0);
     v3.set([0x19, 0x01, 0x01], 0x188);
     const parsed = parseSnpReport(v3);
-    const vcek = await issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: "gen vcek", extensions: kdsExtensions(parsed.reportedTcb, parsed.chipId) });
-    const t = await vendorTenant({ snpTrust: async () => trust });
-    const client = await device(t);
+    const vcek = await h.vcek(v3);
+    const kds = localKds();
     const tcb = parsed.reportedTcb;
-    await serve(`${t.kds}/vcek/v1/Milan/${toHex(parsed.chipId)}?blSPL=${tcb[0]}&teeSPL=${tcb[1]}&snpSPL=${tcb[6]}&ucodeSPL=${tcb[7]}`, vcek.der);
+    const vcekPath = `/vcek/v1/Milan/${toHex(parsed.chipId)}?blSPL=${tcb[0]}&teeSPL=${tcb[1]}&snpSPL=${tcb[6]}&ucodeSPL=${tcb[7]}`;
+    await kds.serve(vcekPath, vcek.der);
+    await kds.serve("/vcek/v1/Milan/crl", await h.crl());
+    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, { AMD_KDS_URL: kds.url });
+    const client = await device(t);
 
     const evidence = async (nonce: string): Promise<AnySessionEvidence> => ({ type: "sev-snp", report: b64(await resignSnp(v3, vcek.keys, await bindingFor(client, nonce))) });
     const session = await present(client, evidence);
     expect(session.status, JSON.stringify(session.body)).toBe(201);
     expect(session.body.assurance).toBe("sev-snp");
-    expect(await asked(t.kds)).toHaveLength(1);
+    expect(await kds.requests()).toEqual([vcekPath, "/vcek/v1/Milan/crl"]);
     expect((await present(client, evidence)).status).toBe(201);
-    expect(await asked(t.kds)).toHaveLength(1);
+    expect(await kds.requests()).toHaveLength(2);
   });
 
   it("a vendor service that has nothing leaves the evidence without collateral: refused as malformed and logged", async () => {
@@ -591,38 +619,7 @@ describe("collateral from the vendors' services (stand-ins for AMD KDS and Intel
   });
 });
 
-// ——— helpers adapted from test/unit/verifiers/{sev-snp,tdx}.test.ts ———
-
-function kdsExtensions(tcb: Uint8Array, hwid: Uint8Array, product = "Milan-B0"): x509.Extension[] {
-  const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
-  const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
-  return [
-    intExt(KdsOid.structVersion, 0),
-    ia5(KdsOid.productName, product),
-    intExt(KdsOid.blSpl, tcb[0]!),
-    intExt(KdsOid.teeSpl, tcb[1]!),
-    intExt(KdsOid.spl4, tcb[2]!),
-    intExt(KdsOid.spl5, tcb[3]!),
-    intExt(KdsOid.spl6, tcb[4]!),
-    intExt(KdsOid.spl7, tcb[5]!),
-    intExt(KdsOid.snpSpl, tcb[6]!),
-    intExt(KdsOid.ucodeSpl, tcb[7]!),
-    new x509.Extension(KdsOid.hwid, false, hwid.slice()),
-  ];
-}
-
-/** `base` with REPORT_DATA (0x50..0x8F) replaced, re-signed by `key` (ECDSA P-384 / SHA-384, r and s little-endian). */
-async function resignSnp(base: Uint8Array, key: CryptoKeyPair, reportData: Uint8Array): Promise<Uint8Array> {
-  const r = base.slice();
-  r.set(reportData, 0x50);
-  const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, key.privateKey, r.subarray(0, 0x2a0)));
-  r.fill(0, 0x2a0);
-  for (let j = 0; j < 48; j++) {
-    r[0x2a0 + j] = sig[47 - j]!;
-    r[0x2e8 + j] = sig[95 - j]!;
-  }
-  return r;
-}
+// ——— helpers adapted from test/unit/verifiers/tdx.test.ts (the SEV-SNP ones are in test/cvm-helpers.ts) ———
 
 interface CollateralOptions {
   evaluationNumberDelta?: number;

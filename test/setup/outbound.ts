@@ -4,6 +4,7 @@
  * refused, since tests have no outbound network.
  */
 import { accessIssuer, isAccessTeam } from "./access-issuer.ts";
+import { AMD_KDS_HOST, amdKds } from "./amd-kds.ts";
 import { OCSF_AUDIT_HOST, ocsfAuditOutbound } from "./ocsf-audit.ts";
 import { SIEM_HOST, siemOutbound } from "./siem-sink.ts";
 import { JIRA_HOST, SERVICENOW_HOST, ticketServices } from "./ticket-services.ts";
@@ -15,6 +16,7 @@ const HOSTS: Record<string, (request: Request) => Promise<Response>> = {
   [SERVICENOW_HOST]: ticketServices,
   [SIEM_HOST]: siemOutbound,
   [OCSF_AUDIT_HOST]: ocsfAuditOutbound,
+  [AMD_KDS_HOST]: amdKds,
 };
 
 export function outbound(request: Request): Promise<Response> {

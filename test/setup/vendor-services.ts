@@ -1,8 +1,9 @@
 /**
- * miniflare service binding `VENDOR_SERVICES` (wired in vitest.config.mts): a stand-in for AMD
- * KDS and Intel PCS, running in Node. Tests tell it what to serve (`PUT /__serve` with the path and
- * query, status, headers and base64 body) and read back what it was asked (`GET /__requests`);
- * the worker under test reaches it through the `fetch` its deps inject.
+ * miniflare service binding `VENDOR_SERVICES` (wired in vitest.config.mts): a stand-in for Intel
+ * PCS, running in Node (AMD KDS is a real local server: test/setup/amd-kds.ts). Tests tell it
+ * what to serve (`PUT /__serve` with the path and query, status, headers and base64 body) and
+ * read back what it was asked (`GET /__requests`); the worker under test reaches it through the
+ * `fetch` its deps inject.
  */
 
 interface Served {

@@ -1,26 +1,32 @@
 import type { ServiceContext } from "../context.ts";
 import { sha256Hex } from "../encoding.ts";
+import { boundedBytes } from "../net/bounded-body.ts";
 import { concatBytes, toHex } from "../verifiers/reader.ts";
-import { decodeTcb, productFromCpuid, type SnpReport } from "../verifiers/sev-snp/index.ts";
+import { decodeTcb, MAX_KDS_CRL_BYTES, productFromCpuid, type KdsCrl, type SigningKeyKind, type SnpProduct, type SnpReport } from "../verifiers/sev-snp/index.ts";
 import { collateralFromPcs, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
 
 /**
  * Where attestation collateral comes from besides the request. What a client sends is only a
- * candidate; once verification passed it is cached in R2 (by FMSPC for TDX, by chip id and TCB
- * for an SNP VCEK), so later evidence verifies without it and offline. AMD KDS and Intel PCS are
- * asked only when their URLs are configured (off by default), through the injected `fetch`.
+ * candidate; once verified it is cached in R2 (by FMSPC for TDX, by chip id and TCB for an SNP
+ * VCEK, by product and key type for an AMD KDS CRL), so later evidence verifies without it and
+ * offline. AMD KDS is asked at `AMD_KDS_URL` (https://kdsintf.amd.com unless configured; empty
+ * turns it off), Intel PCS only when `INTEL_PCS_URL` is configured, both through the injected
+ * `fetch`.
  */
 export interface CollateralSources {
   cache: R2Bucket;
   fetch: (request: Request) => Promise<Response>;
-  /** AMD KDS base URL (https, no trailing slash), when configured. */
+  /** AMD KDS base URL (https, no trailing slash), unless turned off. */
   amdKds: string | undefined;
   /** Intel PCS base URL (https, no trailing slash), when configured. */
   intelPcs: string | undefined;
 }
 
+/** AMD's Key Distribution Service, asked when `AMD_KDS_URL` is not set. */
+export const DEFAULT_AMD_KDS_URL = "https://kdsintf.amd.com";
+
 export function collateralSources(ctx: ServiceContext): CollateralSources {
-  return { cache: ctx.env.BUNDLES, fetch: ctx.deps.fetch, amdKds: httpsBase(ctx.env.AMD_KDS_URL), intelPcs: httpsBase(ctx.env.INTEL_PCS_URL) };
+  return { cache: ctx.env.BUNDLES, fetch: ctx.deps.fetch, amdKds: httpsBase(ctx.env.AMD_KDS_URL ?? DEFAULT_AMD_KDS_URL), intelPcs: httpsBase(ctx.env.INTEL_PCS_URL) };
 }
 
 function httpsBase(value: string | undefined): string | undefined {
@@ -82,6 +88,80 @@ export class SnpEndorsements {
       return response.ok ? new Uint8Array(await response.arrayBuffer()) : undefined;
     } catch {
       // Unreachable: the caller reports the missing certificate.
+      return undefined;
+    }
+  }
+}
+
+/** How long an AMD KDS CRL download may take, answer and body: KDS answers in well under a second. */
+export const KDS_CRL_TIMEOUT_MS = 5_000;
+
+/**
+ * The AMD KDS CRL of one product and key type — the VCEK chain's (`/vcek/v1/{product}/crl`,
+ * revoking ASKs) or the VLEK chain's (`/vlek/v1/{product}/crl`, revoking ASVKs) — cached in R2
+ * once verified. The copy is replaced only by a newer verified CRL, and only over the copy it was
+ * compared with (conditional on its etag, create-only when there was none), so it never goes
+ * back to an older list: a client replaying a CRL from before a revocation meets the newer one.
+ */
+export class SnpCrls {
+  constructor(
+    private readonly sources: CollateralSources,
+    private readonly anchors: string,
+    readonly product: SnpProduct,
+    readonly kind: SigningKeyKind,
+  ) {}
+
+  private get key(): string {
+    return `${PREFIX}/${this.anchors}/sev-snp/crl/${this.kind}/${this.product.toLowerCase()}.der`;
+  }
+
+  /** The cached CRL's bytes and etag, if any (verified when written; the caller verifies it again, as it does every candidate). */
+  async cached(): Promise<{ der: Uint8Array; etag: string } | null> {
+    const object = await this.sources.cache.get(this.key);
+    if (!object) return null;
+    return { der: new Uint8Array(await object.arrayBuffer()), etag: object.etag };
+  }
+
+  /**
+   * Keeps a verified, current CRL newer than the copy `read` (or the first one, when `read` is
+   * null), only if that copy is still the one cached: a copy written since by another request is
+   * kept, since it may be newer still. Answers whether this one was kept.
+   */
+  async remember(verified: KdsCrl, now: number, read: { etag: string } | null): Promise<boolean> {
+    const written = await this.sources.cache.put(this.key, verified.der, {
+      onlyIf: read ? { etagMatches: read.etag } : { etagDoesNotMatch: "*" },
+      customMetadata: {
+        product: this.product,
+        kind: this.kind,
+        this_update: verified.crl.thisUpdate.toISOString(),
+        ...(verified.crl.nextUpdate ? { next_update: verified.crl.nextUpdate.toISOString() } : {}),
+        ...(verified.crl.crlNumber !== undefined ? { crl_number: verified.crl.crlNumber } : {}),
+        verified_at: new Date(now).toISOString(),
+      },
+    });
+    return written !== null;
+  }
+
+  /**
+   * The CRL AMD KDS serves for this product and key type, as bytes to verify; undefined when KDS
+   * is turned off, unreachable, slower than {@link KDS_CRL_TIMEOUT_MS}, answers anything but 200,
+   * or sends more than {@link MAX_KDS_CRL_BYTES} (declared or read).
+   */
+  async fromKds(): Promise<Uint8Array | undefined> {
+    const base = this.sources.amdKds;
+    if (!base) return undefined;
+    try {
+      // The signal bounds the whole exchange, body included: a server that trickles bytes is cut off too.
+      const response = await this.sources.fetch(new Request(`${base}/${this.kind}/v1/${this.product}/crl`, { signal: AbortSignal.timeout(KDS_CRL_TIMEOUT_MS) }));
+      const declared = Number(response.headers.get("content-length") ?? "0");
+      if (!response.ok || declared > MAX_KDS_CRL_BYTES) {
+        await response.body?.cancel();
+        return undefined;
+      }
+      const { bytes, truncated } = await boundedBytes(response, MAX_KDS_CRL_BYTES);
+      return truncated ? undefined : bytes;
+    } catch {
+      // Unreachable or cut off: the caller refuses the evidence for want of a current CRL.
       return undefined;
     }
   }

@@ -5,13 +5,24 @@ import { fromBase64 } from "../encoding.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import { azureVtpmReference, snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
 import { expectedQualifyingData, expectedReportData } from "../verifiers/appraisal.ts";
-import { EvidenceError, MalformedEvidenceError } from "../verifiers/errors.ts";
+import { EvidenceError, EvidenceVerificationError, MalformedEvidenceError } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { fromHex } from "../verifiers/reader.ts";
-import { parseAzureVtpmEvidence, parseSnpReport, REPORT_SIZE, type AzureVtpmClaims } from "../verifiers/sev-snp/index.ts";
+import {
+  endorsementInfo,
+  newestKdsCrl,
+  parseAzureVtpmEvidence,
+  parseSnpReport,
+  REPORT_SIZE,
+  verifyKdsCrl,
+  type AzureVtpmClaims,
+  type KdsCrl,
+  type SnpTrust,
+} from "../verifiers/sev-snp/index.ts";
 import { collateralFromDcapQvl, newestDcapQvlCollateral, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
-import { parseCertificatesPem } from "../verifiers/x509/certificate.ts";
-import { SnpEndorsements, TdxCollateral, anchorTag, collateralSources } from "./collateral.ts";
+import { parseCertificateCached, parseCertificatesPem } from "../verifiers/x509/certificate.ts";
+import { checkCrlWindow } from "../verifiers/x509/path.ts";
+import { SnpCrls, SnpEndorsements, TdxCollateral, anchorTag, collateralSources } from "./collateral.ts";
 import { requireReferenceValues } from "./reference.ts";
 import type { AzureSnpVtpmSessionEvidence, SnpSessionEvidence, TdxSessionEvidence } from "./schemas.ts";
 
@@ -63,7 +74,65 @@ function reportBytes(text: string): Uint8Array {
   return evidenceBytes(text, "report");
 }
 
-/** SEV-SNP: verify (chain to the pinned ARK), appraise against `attestation.sev_snp`, cache the endorsement key. */
+/**
+ * The AMD KDS CRL SEV-SNP evidence is verified with, for the product and key type of its
+ * V[CL]EK: revocation of the ASK (VCEK chain) or ASVK (VLEK chain) is not the client's to opt
+ * out of. Candidates are the request's CRLs (each one naming the product's ARK must verify to
+ * it, else the evidence is refused) and the verified cached copy; the newest wins
+ * (`newestKdsCrl`: thisUpdate, cRLNumber, the cached copy unless plainly older). Only when that
+ * is not current is AMD KDS asked, and its CRL competes the same way. The winner must be
+ * current (thisUpdate ≤ now ≤ nextUpdate), else `crl_expired` / `crl_not_yet_valid`; none at
+ * all is `crl_missing`. A winner newer than the cached copy replaces it (conditionally: see
+ * `SnpCrls.remember`), before the evidence is verified: a CRL is verified on its own, and the
+ * one that refuses a revoked chain is what must stay cached for the next request.
+ *
+ * So a client that omits its CRL, or replays one from before its ASK was revoked, is appraised
+ * with the newest CRL Warden has seen. What remains is CRL semantics: until the cache or a
+ * request brings a CRL listing the revocation, an older CRL inside its own validity is still
+ * current (KDS is not asked while one is).
+ *
+ * Answers the CRLs to verify with: the winner, and the request's CRLs of other issuers (a CRL
+ * of no ARK of this product is no candidate here, and the path validator applies it where it
+ * names an issuer of the chain, as before).
+ */
+async function currentSnpCrls(ctx: ServiceContext, trustAnchors: SnpTrust, anchors: string, endorsementKey: Uint8Array, offered: readonly Uint8Array[], now: number): Promise<Uint8Array[]> {
+  const { product, kind } = endorsementInfo(parseCertificateCached(endorsementKey, "V[CL]EK certificate"));
+  const crls = new SnpCrls(collateralSources(ctx), anchors, product, kind);
+  const at = new Date(now);
+  const options = { now: at, trustAnchors, product };
+  const candidates: KdsCrl[] = [];
+  const others: Uint8Array[] = [];
+  for (const [i, der] of offered.entries()) {
+    const verified = await verifyKdsCrl(der, options, `collateral.crls[${i}]`);
+    if (verified) candidates.push(verified);
+    else others.push(der);
+  }
+  const read = await crls.cached();
+  // A cached copy that no longer verifies is no candidate (and is written over by the next winner).
+  const held = read ? await verifyKdsCrl(read.der, options, "cached AMD KDS CRL").catch(() => null) : null;
+  const current = (c: KdsCrl): boolean => {
+    try {
+      checkCrlWindow(c.crl, at);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // The held copy first: a candidate replaces it only when plainly newer.
+  let best = newestKdsCrl([held, ...candidates]);
+  if (!best || !current(best)) {
+    const fetched = await crls.fromKds();
+    // What KDS sent is verified like any candidate; a CRL that does not verify is as good as none.
+    const fresh = fetched ? await verifyKdsCrl(fetched, options, "AMD KDS CRL").catch(() => null) : null;
+    best = newestKdsCrl([best, fresh]);
+  }
+  if (!best) throw new EvidenceVerificationError("crl_missing", `no CRL of ARK-${product} for the ${kind.toUpperCase()} chain in the request, the cache or AMD KDS`);
+  checkCrlWindow(best.crl, at);
+  if (best !== held) await crls.remember(best, now, read);
+  return [best.der, ...others];
+}
+
+/** SEV-SNP: verify (chain to the pinned ARK, a current AMD KDS CRL), appraise against `attestation.sev_snp`, cache the endorsement key. */
 export async function snpEvidence(ctx: ServiceContext, appraiser: Appraiser, evidence: SnpSessionEvidence, reportData: Binding, now: number): Promise<Appraised> {
   const reference = await requireReferenceValues(ctx, appraiser, "sev_snp", now);
   const manifest = reference.values as SnpManifest;
@@ -71,14 +140,16 @@ export async function snpEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
   const parsed = parseSnpReport(report);
   const verifier = verifierFor("sev-snp");
   const trustAnchors = await (ctx.deps.snpTrust?.() ?? verifier.pinnedTrust());
-  const endorsements = new SnpEndorsements(collateralSources(ctx), anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki)));
+  const anchors = anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki));
+  const endorsements = new SnpEndorsements(collateralSources(ctx), anchors);
   const offered = evidence.certs?.endorsement_key;
   const endorsementKey = await endorsements.find(parsed, offered === undefined ? undefined : evidenceBytes(offered, "certs.endorsement_key"));
   if (!endorsementKey) throw new MalformedEvidenceError("malformed_evidence", "no VCEK/VLEK certificate in the request, the cache or AMD KDS");
-  const crls = (evidence.collateral?.crls ?? []).map((der, i) => evidenceBytes(der, `collateral.crls[${i}]`));
+  const offeredCrls = (evidence.collateral?.crls ?? []).map((der, i) => evidenceBytes(der, `collateral.crls[${i}]`));
+  const crls = await currentSnpCrls(ctx, trustAnchors, anchors, endorsementKey.der, offeredCrls, now);
   const verified = await verifier.verify(
     { report, endorsementKey: endorsementKey.der, certificates: (evidence.certs?.chain ?? []).map((der, i) => evidenceBytes(der, `certs.chain[${i}]`)) },
-    { now: new Date(now), trustAnchors, collateral: crls.length ? { crls } : undefined },
+    { now: new Date(now), trustAnchors, collateral: { crls }, revocation: "require" },
   );
   // Verified: the endorsement key chains to the trust anchors and matches this chip and TCB.
   if (endorsementKey.fresh && verified.signingKey === "vcek") await endorsements.remember(parsed, endorsementKey.der, verified.product, now);
@@ -107,9 +178,10 @@ export async function snpEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
 }
 
 /**
- * Azure confidential VM: the HCL report's SNP half verified to the pinned AMD roots, the vTPM
- * quote by the AK the report attests, its extraData the binding; appraised against
- * `attestation.sev_snp` (report) and its `vtpm_pcrs` (quote).
+ * Azure confidential VM: the HCL report's SNP half verified to the pinned AMD roots with a
+ * current AMD KDS CRL (as for SEV-SNP: an Azure-shaped wrapper must not be a way around
+ * revocation), the vTPM quote by the AK the report attests, its extraData the binding;
+ * appraised against `attestation.sev_snp` (report) and its `vtpm_pcrs` (quote).
  */
 export async function azureEvidence(ctx: ServiceContext, appraiser: Appraiser, evidence: AzureSnpVtpmSessionEvidence, qualifyingData: Binding, now: number): Promise<Appraised> {
   const reference = await requireReferenceValues(ctx, appraiser, "sev_snp", now);
@@ -117,7 +189,10 @@ export async function azureEvidence(ctx: ServiceContext, appraiser: Appraiser, e
   const parsed = parseAzureVtpmEvidence(evidence.evidence);
   const verifier = verifierFor("azure-snp-vtpm");
   const trustAnchors = await (ctx.deps.snpTrust?.() ?? verifier.pinnedTrust());
-  const verified = await verifier.verify(parsed, { now: new Date(now), trustAnchors, collateral: undefined, nonce: qualifyingData });
+  const anchors = anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki));
+  const offeredCrls = (evidence.collateral?.crls ?? []).map((der, i) => evidenceBytes(der, `collateral.crls[${i}]`));
+  const crls = await currentSnpCrls(ctx, trustAnchors, anchors, parsed.vcek, offeredCrls, now);
+  const verified = await verifier.verify(parsed, { now: new Date(now), trustAnchors, collateral: { crls }, nonce: qualifyingData, revocation: "require" });
   return {
     policy: reference.policy,
     executablesAppraised: manifest.measurements !== "any" || Object.keys(manifest.vtpm_pcrs).length > 0,

@@ -18,17 +18,30 @@ export const TpmEvidenceSchema = z
   })
   .openapi("TpmEvidence");
 
+/**
+ * AMD KDS CRLs a request may offer. Revocation is never optional: the worker verifies SEV-SNP
+ * evidence only with a current CRL of the product's ARK, the newest of these, its verified
+ * cached copy and (when neither is current) AMD KDS's.
+ */
+const SnpCrlsSchema = z
+  .strictObject({ crls: z.array(base64(350_000)).max(4).default([]) })
+  .optional()
+  .openapi({
+    description:
+      "AMD KDS CRLs (DER, base64: GET /vcek/v1/{product}/crl or /vlek/v1/{product}/crl), candidates only. Each one naming the product's ARK must be signed by it; the newest of these, the copy Warden verified and cached, and — when neither is current — the one AMD KDS serves is used, and it must be current (thisUpdate ≤ now ≤ nextUpdate). Without a current CRL the evidence is refused (evidence_rejected: crl_missing, crl_expired); an older CRL than the cached one changes nothing.",
+  });
+
 export const SnpEvidenceSchema = z
   .strictObject({
     type: z.literal("sev-snp"),
     report: z.string().max(8192).regex(/^[A-Za-z0-9+/]*={0,2}$|^[0-9a-fA-F]*$/).openapi({ description: "ATTESTATION_REPORT (0x4A0 bytes), base64 or hex" }),
     certs: z
       .strictObject({
-        endorsement_key: base64(16_384).optional().openapi({ description: "VCEK or VLEK certificate, DER, base64 (else the cached one for this chip and TCB)" }),
+        endorsement_key: base64(16_384).optional().openapi({ description: "VCEK or VLEK certificate, DER, base64 (else the cached one for this chip and TCB, else AMD KDS's for a report of version 3 or later)" }),
         chain: z.array(base64(16_384)).max(4).default([]).openapi({ description: "ASK/ASVK/ARK, DER, base64 (the pinned ones are used for known products)" }),
       })
       .optional(),
-    collateral: z.strictObject({ crls: z.array(base64(350_000)).max(4).default([]) }).optional().openapi({ description: "AMD KDS CRLs, DER, base64" }),
+    collateral: SnpCrlsSchema,
   })
   .openapi("SevSnpEvidence");
 
@@ -52,6 +65,7 @@ export const AzureSnpVtpmEvidenceSchema = z
         description:
           "The az-snp-vtpm attester's JSON, either shape: {report: [HCL report bytes], quote: {signature, message, pcrs} as byte arrays, vcek: PEM} or {version: 1|2, hcl_report: base64url, tpm_quote: {signature, message, pcrs} as hex, vcek: base64url DER}. The quote's extraData is SHA-256(nonce ‖ jkt).",
       }),
+    collateral: SnpCrlsSchema,
   })
   .openapi("AzureSnpVtpmEvidence");
 

@@ -1,0 +1,161 @@
+/**
+ * SEV-SNP material generated at test time for the workerd integration tests: AMD-like
+ * hierarchies (an RSA-PSS ARK, ASK and ASVK carrying the real ones' names byte for byte, with
+ * keys of the test's own), V[CL]EKs with the KDS extensions, reports re-signed under them, and
+ * the ARK's CRLs as AMD KDS serves them. Real reports carry AMD's signature and cannot carry our
+ * nonce, nor can a CRL be made for AMD's ARK: so what must verify is re-signed here, and the
+ * trust anchors are injected through `deps.snpTrust`, and the CRLs served by the local AMD KDS
+ * (test/setup/amd-kds.ts) or sent in the request.
+ */
+import { env } from "cloudflare:test";
+import { KdsOid, parseSnpReport, snpTrustFromChains, type SnpTrust } from "../worker/verifiers/sev-snp/index.ts";
+import { parseCertificate, parseCertificatesPem } from "../worker/verifiers/x509/certificate.ts";
+import { uniqueId } from "./helpers.ts";
+import { AMD_KDS_HOST } from "./setup/amd-kds.ts";
+import { amdRoots } from "./unit/verifiers/fixtures.ts";
+import { CA_USAGE, NOW, crl, issue, x509, type Issued } from "./unit/verifiers/pki.ts";
+
+/** Standard base64 of bytes, as the API's evidence members take them. */
+export const b64 = (bytes: Uint8Array): string => {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+};
+
+/** The KDS extensions of a Milan/Genoa VCEK (hwID) or VLEK (CSP id) for `tcb` (REPORTED_TCB's 8 bytes). */
+export function kdsExtensions(tcb: Uint8Array, id: { hwid: Uint8Array } | { cspId: string }, product = "Milan-B0"): x509.Extension[] {
+  const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
+  const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
+  return [
+    intExt(KdsOid.structVersion, 0),
+    ia5(KdsOid.productName, product),
+    intExt(KdsOid.blSpl, tcb[0]!),
+    intExt(KdsOid.teeSpl, tcb[1]!),
+    intExt(KdsOid.spl4, tcb[2]!),
+    intExt(KdsOid.spl5, tcb[3]!),
+    intExt(KdsOid.spl6, tcb[4]!),
+    intExt(KdsOid.spl7, tcb[5]!),
+    intExt(KdsOid.snpSpl, tcb[6]!),
+    intExt(KdsOid.ucodeSpl, tcb[7]!),
+    "hwid" in id ? new x509.Extension(KdsOid.hwid, false, id.hwid.slice()) : ia5(KdsOid.cspId, id.cspId),
+  ];
+}
+
+/** `base` with REPORT_DATA (0x50..0x8F) replaced and `edit` applied, re-signed by `key` (ECDSA P-384 / SHA-384, r and s little-endian). */
+export async function resignSnp(base: Uint8Array, key: CryptoKeyPair, reportData: Uint8Array, edit: (r: Uint8Array, v: DataView) => void = () => {}): Promise<Uint8Array> {
+  const r = base.slice();
+  r.set(reportData, 0x50);
+  edit(r, new DataView(r.buffer, r.byteOffset, r.byteLength));
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, key.privateKey, r.subarray(0, 0x2a0)));
+  r.fill(0, 0x2a0);
+  for (let j = 0; j < 48; j++) {
+    r[0x2a0 + j] = sig[47 - j]!;
+    r[0x2e8 + j] = sig[95 - j]!;
+  }
+  return r;
+}
+
+const DAY = 86_400_000;
+
+/** An ARK's CRL as KDS serves it: by default issued a day before `at`, current for a week, revoking nothing. */
+export interface ArkCrlOptions {
+  thisUpdate?: Date;
+  nextUpdate?: Date;
+  revoked?: Issued[];
+  /** A cRLNumber; none by default (AMD's specification says nothing of one), so ordering is by thisUpdate. */
+  number?: number;
+  /** Sign with another key under the ARK's name (a forgery). */
+  forged?: boolean;
+}
+
+export interface SnpHierarchy {
+  ark: Issued;
+  ask: Issued;
+  asvk: Issued;
+  trust: SnpTrust;
+  /** Test-time trust for `deps.snpTrust`. */
+  snpTrust: () => Promise<SnpTrust>;
+  /** The anchors' tag in R2 keys: attestation-collateral/<tag>/… (worker/attestation/collateral.ts). */
+  tag: string;
+  /** A CRL of this ARK. */
+  crl: (o?: ArkCrlOptions) => Promise<Uint8Array>;
+  /** A VCEK for `report`'s chip and TCB, under the ASK. */
+  vcek: (report: Uint8Array) => Promise<Issued>;
+  /** A VLEK for `report`'s TCB, under the ASVK. */
+  vlek: (report: Uint8Array) => Promise<Issued>;
+}
+
+/**
+ * A Milan or Genoa hierarchy of keys made for `label` (each label its own keys, so its R2 cache
+ * entries are its own), valid at `at` (the CRLs' default times are relative to it).
+ */
+export async function snpHierarchy(label: string, product: "Milan" | "Genoa" = "Milan", at: Date = NOW): Promise<SnpHierarchy> {
+  const [realAsk, realArk] = parseCertificatesPem(product === "Milan" ? amdRoots.milan : amdRoots.genoa);
+  const [realAsvk] = parseCertificatesPem(product === "Milan" ? amdRoots.milanVlek : amdRoots.genoaVlek);
+  const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
+  const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: `${label} ark`, ca: { ca: true }, keyUsage: CA_USAGE });
+  const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: `${label} ask`, ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+  const asvk = await issue({ name: name(realAsvk), issuer: ark, alg: "RSA-PSS", keyLabel: `${label} asvk`, ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+  const pem = (...certs: Issued[]) => certs.map((c) => c.cert.toString("pem")).join("\n");
+  const trust = await snpTrustFromChains([
+    { product, kind: "vcek", pem: pem(ask, ark) },
+    { product, kind: "vlek", pem: pem(asvk, ark) },
+  ]);
+  const spki = parseCertificate(ark.der).spki;
+  const tag = [...new Uint8Array(await crypto.subtle.digest("SHA-256", spki as Uint8Array<ArrayBuffer>))]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("")
+    .slice(0, 16);
+  const productName = product === "Milan" ? "Milan-B0" : "Genoa";
+  return {
+    ark,
+    ask,
+    asvk,
+    trust,
+    snpTrust: async () => trust,
+    tag,
+    crl: async (o = {}) => {
+      const signer = o.forged ? await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: `${label} forged ark`, ca: { ca: true }, keyUsage: CA_USAGE }) : ark;
+      return crl(ark, {
+        thisUpdate: o.thisUpdate ?? new Date(at.getTime() - DAY),
+        nextUpdate: o.nextUpdate ?? new Date(at.getTime() + 7 * DAY),
+        revoked: (o.revoked ?? []).map((c) => c.cert.serialNumber),
+        crlNumber: o.number === undefined ? null : new x509.Extension("2.5.29.20", false, Uint8Array.of(0x02, 0x01, o.number)),
+        signer,
+      });
+    },
+    vcek: (report) => {
+      const parsed = parseSnpReport(report);
+      return issue({ name: "CN=SEV-VCEK, O=Advanced Micro Devices", issuer: ask, alg: "P-384", keyLabel: `${label} vcek`, extensions: kdsExtensions(parsed.reportedTcb, { hwid: parsed.chipId }, productName) });
+    },
+    vlek: (report) => {
+      const parsed = parseSnpReport(report);
+      return issue({ name: "CN=SEV-VLEK, O=Advanced Micro Devices", issuer: asvk, alg: "P-384", keyLabel: `${label} vlek`, extensions: kdsExtensions(parsed.reportedTcb, { cspId: "CN=cloud.example" }, productName) });
+    },
+  };
+}
+
+export type KdsMode = "up" | "down" | "hang" | "huge-streamed";
+
+/** A scope of the local AMD KDS (test/setup/amd-kds.ts): the AMD_KDS_URL of a tenant, what it serves there, its mode, what it was asked. */
+export interface LocalKds {
+  url: string;
+  serve(path: string, body: Uint8Array): Promise<void>;
+  mode(mode: KdsMode): Promise<void>;
+  requests(): Promise<string[]>;
+}
+
+export function localKds(scope = uniqueId("kds")): LocalKds {
+  const binding = (env as unknown as { AMD_KDS: Fetcher }).AMD_KDS;
+  const control = async (op: string, init?: RequestInit) => {
+    const response = await binding.fetch(`https://${AMD_KDS_HOST}/${scope}/__control/${op}`, init);
+    if (!response.ok) throw new Error(`local KDS ${op}: ${response.status}`);
+    return response;
+  };
+  return {
+    url: `https://${AMD_KDS_HOST}/${scope}`,
+    serve: async (path, body) => void (await control(`serve?path=${encodeURIComponent(path)}`, { method: "PUT", body })),
+    mode: async (mode) => void (await control("mode", { method: "PUT", body: mode })),
+    requests: async () => (await (await control("requests")).json()) as string[],
+  };
+}
