@@ -244,6 +244,27 @@ describe("SEV-SNP revocation: a current AMD KDS CRL before any SEV-SNP evidence 
     expect((await cachedCrl(h, "vcek"))?.der).not.toEqual(vlekCrl);
   });
 
+  it("a cached copy that does not verify (damaged in R2) is no candidate: KDS's CRL is used and written over it; a product without a trusted ARK is a configuration error, and KDS is not asked", async () => {
+    const h = await snpHierarchy("rev damaged");
+    const kds = localKds();
+    const served = await h.crl();
+    await kds.serve(VCEK_CRL, served);
+    await env.BUNDLES.put(`attestation-collateral/${h.tag}/sev-snp/crl/vcek/milan.der`, Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00));
+    const t = await snpTenant(h, kds);
+    const client = await device(t);
+    const session = await present(client, evidenceOf(h, client));
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect((await cachedCrl(h))?.der).toEqual(served);
+
+    // A Genoa VCEK where only Milan is trusted: the trust store's fault, said as such (500), not a missing CRL.
+    const genoa = await snpHierarchy("rev damaged genoa", "Genoa");
+    const other = await device(t);
+    const refused = await present(other, evidenceOf(genoa, other));
+    expect(refused.status, JSON.stringify(refused.body)).toBe(500);
+    expect(refused.body).toMatchObject({ code: "configuration_error", evidence_code: "no_trust_anchors" });
+    expect(await kds.requests()).toEqual([VCEK_CRL]);
+  });
+
   it(`bounds on KDS: a body streaming more than 256 KiB is cut off at the bound, and an answer that does not come within ${KDS_CRL_TIMEOUT_MS / 1000} s is abandoned; neither is a CRL (crl_missing)`, async () => {
     const h = await snpHierarchy("rev bounds");
     const kds = localKds();
