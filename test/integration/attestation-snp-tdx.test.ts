@@ -607,6 +607,31 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
     expect(await kds.requests()).toHaveLength(2);
   });
 
+  it("SEV-SNP: a cached VCEK that does not read as a certificate counts as none: AMD KDS's is fetched, verified and written over it", async () => {
+    const h = await snpHierarchy("kds vcek over a damaged copy", "Milan", new Date(GEN_TIME));
+    const v3 = snp.s2.report.slice();
+    v3.set([3, 0, 0, 0], 0);
+    v3.set([0x19, 0x01, 0x01], 0x188);
+    const parsed = parseSnpReport(v3);
+    const vcek = await h.vcek(v3);
+    const kds = localKds();
+    const tcb = parsed.reportedTcb;
+    const vcekPath = `/vcek/v1/Milan/${toHex(parsed.chipId)}?blSPL=${tcb[0]}&teeSPL=${tcb[1]}&snpSPL=${tcb[6]}&ucodeSPL=${tcb[7]}`;
+    await kds.serve(vcekPath, vcek.der);
+    await kds.serve("/vcek/v1/Milan/crl", await h.crl());
+    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, { AMD_KDS_URL: kds.url });
+    const client = await device(t);
+    const anchors = anchorTag((await h.snpTrust()).anchors.map((anchor) => anchor.certificate.spki));
+    const key = `attestation-collateral/${anchors}/sev-snp/vcek/${toHex(parsed.chipId)}/${toHex(tcb)}.der`;
+    await env.BUNDLES.put(key, vcek.der.slice(0, 100));
+
+    const evidence = async (nonce: string): Promise<AnySessionEvidence> => ({ type: "sev-snp", report: b64(await resignSnp(v3, vcek.keys, await bindingFor(client, nonce))) });
+    const session = await present(client, evidence);
+    expect(session.status, JSON.stringify(session.body)).toBe(201);
+    expect(await kds.requests()).toContain(vcekPath);
+    expect(new Uint8Array(await (await env.BUNDLES.get(key))!.arrayBuffer())).toEqual(new Uint8Array(vcek.der));
+  });
+
   it("a vendor service that has nothing leaves the evidence without collateral: refused as malformed and logged", async () => {
     const gen = await tdxHierarchy("no pcs");
     const t = await vendorTenant({ tdxTrust: async () => gen.trust });

@@ -1,9 +1,11 @@
 import type { ServiceContext } from "../context.ts";
 import { sha256Hex } from "../encoding.ts";
 import { boundedBytes } from "../net/bounded-body.ts";
+import { EvidenceError } from "../verifiers/errors.ts";
 import { concatBytes, toHex } from "../verifiers/reader.ts";
 import { decodeTcb, MAX_KDS_CRL_BYTES, productFromCpuid, type KdsCrl, type SigningKeyKind, type SnpProduct, type SnpReport } from "../verifiers/sev-snp/index.ts";
 import { collateralFromPcs, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
+import { parseCertificateCached } from "../verifiers/x509/certificate.ts";
 
 /**
  * Where attestation collateral comes from besides the request. What a client sends is only a
@@ -54,11 +56,21 @@ export class SnpEndorsements {
     return `${PREFIX}/${this.anchors}/sev-snp/vcek/${toHex(report.chipId)}/${toHex(report.reportedTcb)}.der`;
   }
 
-  /** The request's certificate, else the verified cached one, else AMD KDS's; `fresh` when it did not come from the cache. */
+  /**
+   * The request's certificate, else the verified cached one, else AMD KDS's; `fresh` when it did
+   * not come from the cache. A cached copy that does not read as a certificate (damaged) holds
+   * nothing verified: it counts as none, so AMD KDS's is fetched and, once it verifies, written
+   * over it — kept, it would refuse every report of that chip and TCB sent without a VCEK.
+   */
   async find(report: SnpReport, offered: Uint8Array | undefined): Promise<{ der: Uint8Array; fresh: boolean } | null> {
     if (offered) return { der: offered, fresh: true };
-    const cached = await this.sources.cache.get(this.key(report));
-    if (cached) return { der: new Uint8Array(await cached.arrayBuffer()), fresh: false };
+    const key = this.key(report);
+    const cached = await this.sources.cache.get(key);
+    if (cached) {
+      const der = new Uint8Array(await cached.arrayBuffer());
+      if (readsAsCertificate(der)) return { der, fresh: false };
+      console.error(JSON.stringify({ event: "attestation.collateral_cache_unreadable", key }));
+    }
     const fetched = await this.fromKds(report);
     return fetched ? { der: fetched, fresh: true } : null;
   }
@@ -242,5 +254,15 @@ export class TdxCollateral {
       // Unreachable or unusable: the caller reports missing collateral.
       return undefined;
     }
+  }
+}
+
+function readsAsCertificate(der: Uint8Array): boolean {
+  try {
+    parseCertificateCached(der, "cached V[CL]EK certificate");
+    return true;
+  } catch (error) {
+    if (error instanceof EvidenceError) return false;
+    throw error;
   }
 }
