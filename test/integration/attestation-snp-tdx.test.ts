@@ -582,8 +582,9 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
     expect(collateralFromDcapQvl(await (await env.BUNDLES.get(key))!.text()).tcbInfo.body).toContain(`"fmspc":"${fmspc}"`);
   });
 
-  it("SEV-SNP: with no VCEK or CRL in the request or the cache, AMD KDS's (the local one) — the VCEK for the report's product, chip and TCB, the CRL for its product — are fetched and cached", async () => {
-    const h = await snpHierarchy("kds vcek", "Milan", new Date(GEN_TIME));
+  /** A v3 Milan report under a generated hierarchy whose VCEK and CRL the local AMD KDS serves, a tenant asking it, and a device there. */
+  async function servedByKds(label: string) {
+    const h = await snpHierarchy(label, "Milan", new Date(GEN_TIME));
     // Version 3 carries CPUID, which names the product KDS is asked for (family 0x19, model 0x01: Milan).
     const v3 = snp.s2.report.slice();
     v3.set([3, 0, 0, 0], 0);
@@ -597,8 +598,13 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
     await kds.serve("/vcek/v1/Milan/crl", await h.crl());
     const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, { AMD_KDS_URL: kds.url });
     const client = await device(t);
-
+    const anchors = anchorTag((await h.snpTrust()).anchors.map((anchor) => anchor.certificate.spki));
     const evidence = async (nonce: string): Promise<AnySessionEvidence> => ({ type: "sev-snp", report: b64(await resignSnp(v3, vcek.keys, await bindingFor(client, nonce))) });
+    return { kds, vcek, vcekPath, client, evidence, cacheKey: `attestation-collateral/${anchors}/sev-snp/vcek/${toHex(parsed.chipId)}/${toHex(tcb)}.der` };
+  }
+
+  it("SEV-SNP: with no VCEK or CRL in the request or the cache, AMD KDS's (the local one) — the VCEK for the report's product, chip and TCB, the CRL for its product — are fetched and cached", async () => {
+    const { kds, vcekPath, client, evidence } = await servedByKds("kds vcek");
     const session = await present(client, evidence);
     expect(session.status, JSON.stringify(session.body)).toBe(201);
     expect(session.body.assurance).toBe("sev-snp");
@@ -608,28 +614,12 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
   });
 
   it("SEV-SNP: a cached VCEK that does not read as a certificate counts as none: AMD KDS's is fetched, verified and written over it", async () => {
-    const h = await snpHierarchy("kds vcek over a damaged copy", "Milan", new Date(GEN_TIME));
-    const v3 = snp.s2.report.slice();
-    v3.set([3, 0, 0, 0], 0);
-    v3.set([0x19, 0x01, 0x01], 0x188);
-    const parsed = parseSnpReport(v3);
-    const vcek = await h.vcek(v3);
-    const kds = localKds();
-    const tcb = parsed.reportedTcb;
-    const vcekPath = `/vcek/v1/Milan/${toHex(parsed.chipId)}?blSPL=${tcb[0]}&teeSPL=${tcb[1]}&snpSPL=${tcb[6]}&ucodeSPL=${tcb[7]}`;
-    await kds.serve(vcekPath, vcek.der);
-    await kds.serve("/vcek/v1/Milan/crl", await h.crl());
-    const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, { AMD_KDS_URL: kds.url });
-    const client = await device(t);
-    const anchors = anchorTag((await h.snpTrust()).anchors.map((anchor) => anchor.certificate.spki));
-    const key = `attestation-collateral/${anchors}/sev-snp/vcek/${toHex(parsed.chipId)}/${toHex(tcb)}.der`;
-    await env.BUNDLES.put(key, vcek.der.slice(0, 100));
-
-    const evidence = async (nonce: string): Promise<AnySessionEvidence> => ({ type: "sev-snp", report: b64(await resignSnp(v3, vcek.keys, await bindingFor(client, nonce))) });
+    const { kds, vcek, vcekPath, client, evidence, cacheKey } = await servedByKds("kds vcek over a damaged copy");
+    await env.BUNDLES.put(cacheKey, vcek.der.slice(0, 100));
     const session = await present(client, evidence);
     expect(session.status, JSON.stringify(session.body)).toBe(201);
     expect(await kds.requests()).toContain(vcekPath);
-    expect(new Uint8Array(await (await env.BUNDLES.get(key))!.arrayBuffer())).toEqual(new Uint8Array(vcek.der));
+    expect(new Uint8Array(await (await env.BUNDLES.get(cacheKey))!.arrayBuffer())).toEqual(new Uint8Array(vcek.der));
   });
 
   it("a vendor service that has nothing leaves the evidence without collateral: refused as malformed and logged", async () => {
