@@ -8,12 +8,12 @@
  * (test/setup/amd-kds.ts) or sent in the request.
  */
 import { env } from "cloudflare:test";
-import { KdsOid, parseSnpReport, snpTrustFromChains, type SnpTrust } from "../worker/verifiers/sev-snp/index.ts";
-import { parseCertificate, parseCertificatesPem } from "../worker/verifiers/x509/certificate.ts";
+import { parseSnpReport, snpTrustFromChains, type SnpTrust } from "../worker/verifiers/sev-snp/index.ts";
+import { parseCertificate } from "../worker/verifiers/x509/certificate.ts";
 import { uniqueId } from "./helpers.ts";
 import { AMD_KDS_HOST } from "./setup/amd-kds.ts";
-import { amdRoots } from "./unit/verifiers/fixtures.ts";
-import { CA_USAGE, NOW, crl, issue, x509, type Issued } from "./unit/verifiers/pki.ts";
+import { CA_USAGE, NOW, crl, issue, type Issued } from "./unit/verifiers/pki.ts";
+import { amdLikeCas, crlNumber, kdsExtensions, pem } from "./unit/verifiers/snp-gen.ts";
 
 /** Standard base64 of bytes, as the API's evidence members take them. */
 export const b64 = (bytes: Uint8Array): string => {
@@ -21,39 +21,6 @@ export const b64 = (bytes: Uint8Array): string => {
   for (const b of bytes) s += String.fromCharCode(b);
   return btoa(s);
 };
-
-/** The KDS extensions of a Milan/Genoa VCEK (hwID) or VLEK (CSP id) for `tcb` (REPORTED_TCB's 8 bytes). */
-export function kdsExtensions(tcb: Uint8Array, id: { hwid: Uint8Array } | { cspId: string }, product = "Milan-B0"): x509.Extension[] {
-  const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
-  const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
-  return [
-    intExt(KdsOid.structVersion, 0),
-    ia5(KdsOid.productName, product),
-    intExt(KdsOid.blSpl, tcb[0]!),
-    intExt(KdsOid.teeSpl, tcb[1]!),
-    intExt(KdsOid.spl4, tcb[2]!),
-    intExt(KdsOid.spl5, tcb[3]!),
-    intExt(KdsOid.spl6, tcb[4]!),
-    intExt(KdsOid.spl7, tcb[5]!),
-    intExt(KdsOid.snpSpl, tcb[6]!),
-    intExt(KdsOid.ucodeSpl, tcb[7]!),
-    "hwid" in id ? new x509.Extension(KdsOid.hwid, false, id.hwid.slice()) : ia5(KdsOid.cspId, id.cspId),
-  ];
-}
-
-/** `base` with REPORT_DATA (0x50..0x8F) replaced and `edit` applied, re-signed by `key` (ECDSA P-384 / SHA-384, r and s little-endian). */
-export async function resignSnp(base: Uint8Array, key: CryptoKeyPair, reportData: Uint8Array, edit: (r: Uint8Array, v: DataView) => void = () => {}): Promise<Uint8Array> {
-  const r = base.slice();
-  r.set(reportData, 0x50);
-  edit(r, new DataView(r.buffer, r.byteOffset, r.byteLength));
-  const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, key.privateKey, r.subarray(0, 0x2a0)));
-  r.fill(0, 0x2a0);
-  for (let j = 0; j < 48; j++) {
-    r[0x2a0 + j] = sig[47 - j]!;
-    r[0x2e8 + j] = sig[95 - j]!;
-  }
-  return r;
-}
 
 const DAY = 86_400_000;
 
@@ -90,13 +57,7 @@ export interface SnpHierarchy {
  * entries are its own), valid at `at` (the CRLs' default times are relative to it).
  */
 export async function snpHierarchy(label: string, product: "Milan" | "Genoa" = "Milan", at: Date = NOW): Promise<SnpHierarchy> {
-  const [realAsk, realArk] = parseCertificatesPem(product === "Milan" ? amdRoots.milan : amdRoots.genoa);
-  const [realAsvk] = parseCertificatesPem(product === "Milan" ? amdRoots.milanVlek : amdRoots.genoaVlek);
-  const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
-  const ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: `${label} ark`, ca: { ca: true }, keyUsage: CA_USAGE });
-  const ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: `${label} ask`, ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-  const asvk = await issue({ name: name(realAsvk), issuer: ark, alg: "RSA-PSS", keyLabel: `${label} asvk`, ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-  const pem = (...certs: Issued[]) => certs.map((c) => c.cert.toString("pem")).join("\n");
+  const { ark, ask, asvk } = await amdLikeCas(label, product);
   const trust = await snpTrustFromChains([
     { product, kind: "vcek", pem: pem(ask, ark) },
     { product, kind: "vlek", pem: pem(asvk, ark) },
@@ -120,7 +81,7 @@ export async function snpHierarchy(label: string, product: "Milan" | "Genoa" = "
         thisUpdate: o.thisUpdate ?? new Date(at.getTime() - DAY),
         nextUpdate: o.nextUpdate ?? new Date(at.getTime() + 7 * DAY),
         revoked: (o.revoked ?? []).map((c) => c.cert.serialNumber),
-        crlNumber: o.number === undefined ? null : new x509.Extension("2.5.29.20", false, Uint8Array.of(0x02, 0x01, o.number)),
+        crlNumber: o.number === undefined ? null : crlNumber(o.number),
         signer,
       });
     },

@@ -5,10 +5,11 @@ import type { AnySessionEvidence, WardenClient } from "../../cli/client.ts";
 import { KDS_CRL_TIMEOUT_MS, SnpCrls } from "../../worker/attestation/collateral.ts";
 import { MAX_KDS_CRL_BYTES, verifyKdsCrl } from "../../worker/verifiers/sev-snp/index.ts";
 import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
-import { b64, localKds, resignSnp, snpHierarchy, type LocalKds, type SnpHierarchy } from "../cvm-helpers.ts";
+import { b64, localKds, snpHierarchy, type LocalKds, type SnpHierarchy } from "../cvm-helpers.ts";
 import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
 import { NOW } from "../unit/verifiers/pki.ts";
 import { snp } from "../unit/verifiers/fixtures.ts";
+import { resignSnp, vlekReport } from "../unit/verifiers/snp-gen.ts";
 
 // SEV-SNP revocation through POST /v1/sessions (real Durable Objects, real R2, a real local AMD
 // KDS over HTTP: test/setup/amd-kds.ts). The worker verifies SEV-SNP evidence only with a current
@@ -50,9 +51,7 @@ function evidenceOf(h: SnpHierarchy, client: WardenClient, crls: Uint8Array[] = 
   return async (nonce: string): Promise<AnySessionEvidence> => {
     const binding = await expectedReportData(base64url.decode(nonce), base64url.decode(await calculateJwkThumbprint(client.key.publicJwk, "sha256")));
     const endorsement = key === "vcek" ? await h.vcek(snp.s2.report) : await h.vlek(snp.s2.report);
-    // A VLEK report: SIGNING_KEY = 1 (bits 2–4 of 0x48) and no CHIP_ID.
-    const vlek = (r: Uint8Array, v: DataView) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0));
-    const report = await resignSnp(snp.s2.report, endorsement.keys, binding, key === "vlek" ? vlek : undefined);
+    const report = await resignSnp(snp.s2.report, endorsement.keys, { reportData: binding, ...(key === "vlek" ? { edit: vlekReport } : {}) });
     return { type: "sev-snp", report: b64(report), certs: { endorsement_key: b64(endorsement.der) }, ...(crls.length ? { collateral: { crls: crls.map(b64) } } : {}) };
   };
 }

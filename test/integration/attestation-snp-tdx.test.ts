@@ -15,7 +15,8 @@ import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from
 import { earAppraisal, validateEar, type EarClaimsSet } from "../../worker/attestation/ear.ts";
 import { amdRoots, snp, tdx } from "../unit/verifiers/fixtures.ts";
 import { CA_USAGE, LEAF_USAGE, NOW, crl, issue, x509, type Issued } from "../unit/verifiers/pki.ts";
-import { b64, localKds, resignSnp, snpHierarchy, type SnpHierarchy } from "../cvm-helpers.ts";
+import { b64, localKds, snpHierarchy, type SnpHierarchy } from "../cvm-helpers.ts";
+import { resignSnp } from "../unit/verifiers/snp-gen.ts";
 
 /** Warden's claims inside an EAR (its one submod's `warden_claims`). */
 function appraisalOf(ear: unknown): Record<string, unknown> {
@@ -149,7 +150,7 @@ describe("real fixture evidence: everything verifies, only the binding to our no
     const vcek = await h.vcek(snp.s1.report);
     const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, await kdsServing({ "/vcek/v1/Milan/crl": await h.crl() }));
     const client = await device(t);
-    const debug = await present(client, async (nonce) => ({ type: "sev-snp", report: b64(await resignSnp(snp.s1.report, vcek.keys, await bindingFor(client, nonce))), certs: { endorsement_key: b64(vcek.der) } }));
+    const debug = await present(client, async (nonce) => ({ type: "sev-snp", report: b64(await resignSnp(snp.s1.report, vcek.keys, { reportData: await bindingFor(client, nonce) })), certs: { endorsement_key: b64(vcek.der) } }));
     expect(debug.body).toMatchObject({ code: "evidence_not_allowed", evidence_code: "debug_not_allowed" });
     const short = await present(client, async () => ({ type: "sev-snp", report: b64(snp.s2.report.subarray(0, 1000)), certs: { endorsement_key: b64(snp.s2.vcek) } }));
     expect(short.status).toBe(400);
@@ -169,7 +170,7 @@ describe("evidence re-signed under chains generated here, REPORT_DATA bound to t
     const arkCrl = await h.crl();
 
     const evidence = (client: WardenClient, sendAll = true) => async (nonce: string): Promise<AnySessionEvidence> => {
-      const report = await resignSnp(snp.s2.report, vcek.keys, await bindingFor(client, nonce));
+      const report = await resignSnp(snp.s2.report, vcek.keys, { reportData: await bindingFor(client, nonce) });
       return { type: "sev-snp", report: b64(report), ...(sendAll ? { certs: { endorsement_key: b64(vcek.der) }, collateral: { crls: [b64(arkCrl)] } } : {}) };
     };
     const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust });
@@ -364,7 +365,7 @@ async function resignedAzure(label: string): Promise<{ h: SnpHierarchy; evidence
     expect(akN.length).toBe(end - at);
     report.set(new TextEncoder().encode(akN), AZURE_RUNTIME + 20 + at);
     const runtimeDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", report.subarray(AZURE_RUNTIME + 20, AZURE_RUNTIME + 20 + size)));
-    report.set(await resignSnp(report.subarray(0x20, 0x20 + 0x4a0), vcek.keys, concatBytes(runtimeDigest, new Uint8Array(32))), 0x20);
+    report.set(await resignSnp(report.subarray(0x20, 0x20 + 0x4a0), vcek.keys, { reportData: concatBytes(runtimeDigest, new Uint8Array(32)) }), 0x20);
     const q = azureFixture().quote;
     const message = Uint8Array.from(q.message);
     // TPMS_ATTEST: magic 4, type 2, qualifiedSigner (2 + 34), extraData (2 + 48), then the rest.
@@ -445,7 +446,7 @@ describe("POST /v1/attestation/results: a signed EAR for relying parties other t
     const vcek = await h.vcek(snp.s2.report);
     const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust });
     const reportData = toHex(parseSnpReport(snp.s2.report).reportData);
-    const report = await resignSnp(snp.s2.report, vcek.keys, fromHex(reportData));
+    const report = await resignSnp(snp.s2.report, vcek.keys, { reportData: fromHex(reportData) });
     const evidence = { type: "sev-snp", report: b64(report), certs: { endorsement_key: b64(vcek.der) }, collateral: { crls: [b64(await h.crl())] } };
     const ok = await results(t, { evidence, nonce: reportData });
     expect(ok.status, await ok.clone().text()).toBe(200);
@@ -599,7 +600,7 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
     const t = await tenant(GEN_TIME, { snpTrust: h.snpTrust }, { AMD_KDS_URL: kds.url });
     const client = await device(t);
     const anchors = anchorTag((await h.snpTrust()).anchors.map((anchor) => anchor.certificate.spki));
-    const evidence = async (nonce: string): Promise<AnySessionEvidence> => ({ type: "sev-snp", report: b64(await resignSnp(v3, vcek.keys, await bindingFor(client, nonce))) });
+    const evidence = async (nonce: string): Promise<AnySessionEvidence> => ({ type: "sev-snp", report: b64(await resignSnp(v3, vcek.keys, { reportData: await bindingFor(client, nonce) })) });
     return { kds, vcek, vcekPath, client, evidence, cacheKey: `attestation-collateral/${anchors}/sev-snp/vcek/${toHex(parsed.chipId)}/${toHex(tcb)}.der` };
   }
 

@@ -7,7 +7,6 @@ import { toHex } from "../../../worker/verifiers/reader.ts";
 import {
   appraiseSnp,
   endorsementInfo,
-  KdsOid,
   MAX_KDS_CRL_BYTES,
   newestKdsCrl,
   parseAzureHclReport,
@@ -33,6 +32,7 @@ import pinGenoaVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_genoa_
 import pinTurin from "../../../worker/verifiers/sev-snp/roots/ask_ark_turin_vcek.pem?raw";
 import pinTurinVlek from "../../../worker/verifiers/sev-snp/roots/ask_ark_turin_vlek.pem?raw";
 import { codeOf } from "./codes.ts";
+import { amdLikeCas, crlNumber, kdsExtensions, pem, resignSnp, vlekReport } from "./snp-gen.ts";
 
 const TODAY = new Date("2026-11-22T00:00:00Z");
 // The real reports below verify with revocation explicitly "unchecked": no genuine AMD KDS CRL is
@@ -354,54 +354,14 @@ describe("SEV-SNP with generated hierarchies", () => {
   /** A current CRL of the generated ARK revoking nothing: what AMD KDS serves, so the chains are checked for revocation as the worker checks them. */
   let arkCrl: Uint8Array;
   const current = () => ({ collateral: { crls: [arkCrl] } });
-  const pem = (...certs: Issued[]) => certs.map((c) => c.cert.toString("pem")).join("\n");
-  const intExt = (oid: string, v: number) => new x509.Extension(oid, false, v < 0x80 ? Uint8Array.of(2, 1, v) : Uint8Array.of(2, 2, 0, v));
-  const ia5 = (oid: string, s: string) => new x509.Extension(oid, false, Uint8Array.of(0x16, s.length, ...new TextEncoder().encode(s)));
-
-  function kdsExtensions(o: { product?: string; tcb: Uint8Array; hwid?: Uint8Array; cspId?: string }): x509.Extension[] {
-    const t = o.tcb;
-    const exts = [
-      intExt(KdsOid.structVersion, 0),
-      ia5(KdsOid.productName, o.product ?? "Milan-B0"),
-      intExt(KdsOid.blSpl, t[0]!),
-      intExt(KdsOid.teeSpl, t[1]!),
-      intExt(KdsOid.spl4, t[2]!),
-      intExt(KdsOid.spl5, t[3]!),
-      intExt(KdsOid.spl6, t[4]!),
-      intExt(KdsOid.spl7, t[5]!),
-      intExt(KdsOid.snpSpl, t[6]!),
-      intExt(KdsOid.ucodeSpl, t[7]!),
-    ];
-    if (o.hwid) exts.push(new x509.Extension(KdsOid.hwid, false, o.hwid));
-    if (o.cspId) exts.push(ia5(KdsOid.cspId, o.cspId));
-    return exts;
-  }
-
   async function endorsementKey(issuer: Issued, exts: x509.Extension[], name = "CN=SEV-VCEK, O=Advanced Micro Devices"): Promise<Issued> {
     return issue({ name, issuer, alg: "P-384", keyLabel: "gen vcek", extensions: exts });
   }
 
-  /** `base` (a real report) with `edit` applied, re-signed by `key` (ECDSA P-384 / SHA-384, r and s little-endian). */
-  async function resign(base: Uint8Array, key: CryptoKeyPair, edit: (r: Uint8Array, v: DataView) => void = () => {}): Promise<Uint8Array> {
-    const r = base.slice();
-    edit(r, new DataView(r.buffer));
-    const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-384" }, key.privateKey, r.subarray(0, 0x2a0)));
-    r.fill(0, 0x2a0);
-    for (let j = 0; j < 48; j++) {
-      r[0x2a0 + j] = sig[47 - j]!;
-      r[0x2e8 + j] = sig[95 - j]!;
-    }
-    return r;
-  }
-
   beforeAll(async () => {
     // The generated ARK, ASK and ASVK carry the real ones' subject names, byte for byte.
-    const [realAsk, realArk] = parseCertificatesPem(amdRoots.milan);
-    const [realAsvk] = parseCertificatesPem(amdRoots.milanVlek);
-    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
-    ark = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen ark", ca: { ca: true }, keyUsage: CA_USAGE });
-    ask = await issue({ name: name(realAsk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-    asvk = await issue({ name: name(realAsvk), issuer: ark, alg: "RSA-PSS", keyLabel: "gen asvk", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    ({ ark, ask, asvk } = await amdLikeCas("gen"));
+    const [realAsk] = parseCertificatesPem(amdRoots.milan);
     expect(parseCertificate(ask.der).subject).toEqual(realAsk!.subject);
     genTrust = await snpTrustFromChains([
       { product: "Milan", kind: "vcek", pem: pem(ask, ark) },
@@ -414,8 +374,8 @@ describe("SEV-SNP with generated hierarchies", () => {
   const s2Chip = () => parseSnpReport(snp.s2.report).chipId.slice();
 
   it("trust windows: a rotated ARK beside the old one; an ARK retired early; a pinned ASK outside its window is not replaced by the evidence's", async () => {
-    const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-    const report = await resign(snp.s2.report, vcek.keys);
+    const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+    const report = await resignSnp(snp.s2.report, vcek.keys);
     const evidence = { report, endorsementKey: vcek.der, certificates: [ask.der] };
     // Rotation: a second Milan ARK and its ASK may sit beside the first; the VCEK's own chain is found.
     const ark2 = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "gen ark 2", ca: { ca: true }, keyUsage: CA_USAGE });
@@ -434,8 +394,8 @@ describe("SEV-SNP with generated hierarchies", () => {
   });
 
   it("accepts a re-signed report under the generated chain (the P1363 conversion and every binding hold)", async () => {
-    const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-    const report = await resign(snp.s2.report, vcek.keys);
+    const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+    const report = await resignSnp(snp.s2.report, vcek.keys);
     const v = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust, ...current() });
     expect(v.product).toBe("Milan");
     // The real AMD roots do not trust it.
@@ -443,8 +403,8 @@ describe("SEV-SNP with generated hierarchies", () => {
   });
 
   it("a guest whose policy allows a migration agent (POLICY.MIGRATE_MA) is refused unless the reference values allow one", async () => {
-    const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-    const report = await resign(snp.s2.report, vcek.keys, (_r, v) => v.setUint32(0x08, v.getUint32(0x08, true) | (1 << 18), true));
+    const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+    const report = await resignSnp(snp.s2.report, vcek.keys, { edit: (_r, v) => v.setUint32(0x08, v.getUint32(0x08, true) | (1 << 18), true) });
     const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust, ...current() });
     expect(verified.report.policy.migrateMa).toBe(true);
     expect(await codeOf(() => appraiseSnp(verified, permissive()))).toBe("migration_agent_not_allowed");
@@ -455,16 +415,13 @@ describe("SEV-SNP with generated hierarchies", () => {
     expect(await codeOf(() => appraiseSnp(verified, snpReference(SnpManifestSchema.parse(section), binding)))).toBe("migration_agent_not_allowed");
     expect(appraiseSnp(verified, snpReference(SnpManifestSchema.parse({ ...section, allow_migration_agent: true }), binding)).policy).toBe("0000000000070000");
     // The same report without the bit passes the default.
-    const plain = await verifySnpReport({ report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust, ...current() });
+    const plain = await verifySnpReport({ report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der }, { now: NOW, trustAnchors: genTrust, ...current() });
     expect(appraiseSnp(plain, snpReference(SnpManifestSchema.parse(section), plain.report.reportData.slice())).policy).toBe("0000000000030000");
   });
 
   it("a Turin minimum TCB that names no FMC SPL is refused as reference values, not read as FMC 0", async () => {
     // A Turin hierarchy (the real names), and s2 re-signed as a Turin VCEK's report: Turin TCB layout, 8-byte hwID.
-    const [realAsk, realArk] = parseCertificatesPem(amdRoots.turin);
-    const name = (c: { subject: Uint8Array } | undefined) => new x509.Name(c!.subject.slice());
-    const turinArk = await issue({ name: name(realArk), alg: "RSA-PSS", keyLabel: "gen turin ark", ca: { ca: true }, keyUsage: CA_USAGE });
-    const turinAsk = await issue({ name: name(realAsk), issuer: turinArk, alg: "RSA-PSS", keyLabel: "gen turin ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+    const { ark: turinArk, ask: turinAsk } = await amdLikeCas("gen turin", "Turin");
     const turinTrust = await snpTrustFromChains([{ product: "Turin", kind: "vcek", pem: pem(turinAsk, turinArk) }]);
     const turinCrl = { collateral: { crls: [await crl(turinArk)] } };
     const tcb = Uint8Array.of(1, 4, 0, 9, 0, 0, 0, 0x45); // FMC 1, bootloader 4, TEE 0, SNP 9, microcode 0x45
@@ -474,22 +431,13 @@ describe("SEV-SNP with generated hierarchies", () => {
       issuer: turinAsk,
       alg: "P-384",
       keyLabel: "gen turin vcek",
-      extensions: [
-        intExt(KdsOid.structVersion, 0),
-        ia5(KdsOid.productName, "Turin"),
-        intExt(KdsOid.fmcSpl, tcb[0]!),
-        intExt(KdsOid.blSpl, tcb[1]!),
-        intExt(KdsOid.teeSpl, tcb[2]!),
-        intExt(KdsOid.snpSpl, tcb[3]!),
-        intExt(KdsOid.ucodeSpl, tcb[7]!),
-        new x509.Extension(KdsOid.hwid, false, hwid),
-      ],
+      extensions: kdsExtensions(tcb, { hwid }, "Turin"),
     });
-    const report = await resign(snp.s2.report, vcek.keys, (r) => {
+    const report = await resignSnp(snp.s2.report, vcek.keys, { edit: (r) => {
       r.set(tcb, 0x180);
       r.fill(0, 0x1a0, 0x1e0);
       r.set(hwid, 0x1a0);
-    });
+    } });
     const verified = await verifySnpReport({ report, endorsementKey: vcek.der }, { now: NOW, trustAnchors: turinTrust, ...turinCrl });
     expect(verified.product).toBe("Turin");
     expect(verified.reportedTcb).toEqual({ fmc: 1, bootloader: 4, tee: 0, snp: 9, microcode: 0x45 });
@@ -506,50 +454,50 @@ describe("SEV-SNP with generated hierarchies", () => {
       build: async () => {
         const tcb = s2Tcb();
         tcb[6] = (tcb[6] as number) + 1;
-        const vcek = await endorsementKey(ask, kdsExtensions({ tcb, hwid: s2Chip() }));
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
+        const vcek = await endorsementKey(ask, kdsExtensions(tcb, { hwid: s2Chip() }));
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
       },
       code: "tcb_mismatch",
     },
     {
       name: "VCEK hwID differs from CHIP_ID",
       build: async () => {
-        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: new Uint8Array(64).fill(0x5a) }));
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
+        const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: new Uint8Array(64).fill(0x5a) }));
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
       },
       code: "chip_id_mismatch",
     },
     {
       name: "CHIP_ID masked (all zero) with a VCEK",
       build: async () => {
-        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys, (r) => r.fill(0, 0x1a0, 0x1e0)), endorsementKey: vcek.der } };
+        const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys, { edit: (r) => r.fill(0, 0x1a0, 0x1e0) }), endorsementKey: vcek.der } };
       },
       code: "chip_id_mismatch",
     },
     {
       name: "report says VLEK, certificate is a VCEK",
       build: async () => {
-        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys, (_r, v) => v.setUint32(0x48, 1 << 2, true)), endorsementKey: vcek.der } };
+        const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys, { edit: (_r, v) => v.setUint32(0x48, 1 << 2, true) }), endorsementKey: vcek.der } };
       },
       code: "endorsement_key_mismatch",
     },
     {
       name: "VLEK certificate issued by the ASK instead of the ASVK (the pinned ASVK has another name)",
       build: async () => {
-        const vlek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
-        return { evidence: { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der } };
+        const vlek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+        return { evidence: { report: await resignSnp(snp.s2.report, vlek.keys, { edit: vlekReport }), endorsementKey: vlek.der } };
       },
       code: "chain_incomplete",
     },
     {
       name: "VLEK under the ASK, with the ASK supplied by the evidence and no ASVK pinned",
       build: async () => {
-        const vlek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+        const vlek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
         const noPinned: SnpTrust = withoutPinned(genTrust, ["vcek", "vlek"]);
         return {
-          evidence: { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der, certificates: [ask.der] },
+          evidence: { report: await resignSnp(snp.s2.report, vlek.keys, { edit: vlekReport }), endorsementKey: vlek.der, certificates: [ask.der] },
           trust: noPinned,
         };
       },
@@ -558,23 +506,23 @@ describe("SEV-SNP with generated hierarchies", () => {
     {
       name: "VLEK under the ASVK is accepted (control)",
       build: async () => {
-        const vlek = await endorsementKey(asvk, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
-        return { evidence: { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der } };
+        const vlek = await endorsementKey(asvk, kdsExtensions(s2Tcb(), { cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+        return { evidence: { report: await resignSnp(snp.s2.report, vlek.keys, { edit: vlekReport }), endorsementKey: vlek.der } };
       },
       code: "ok",
     },
     {
       name: "v3 report whose CPUID says Genoa, certificate says Milan",
       build: async () => {
-        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
         return {
           evidence: {
-            report: await resign(snp.s2.report, vcek.keys, (r, v) => {
+            report: await resignSnp(snp.s2.report, vcek.keys, { edit: (r, v) => {
               v.setUint32(0, 3, true);
               r[0x188] = 0x19;
               r[0x189] = 0x11;
               r[0x18a] = 0x01;
-            }),
+            } }),
             endorsementKey: vcek.der,
           },
         };
@@ -586,9 +534,9 @@ describe("SEV-SNP with generated hierarchies", () => {
       build: async () => {
         const fakeArk = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "fake ark", ca: { ca: true }, keyUsage: CA_USAGE });
         const fakeAsk = await issue({ name: ask.cert.subjectName, issuer: fakeArk, alg: "RSA-PSS", keyLabel: "fake ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-        const vcek = await endorsementKey(fakeAsk, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        const vcek = await endorsementKey(fakeAsk, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
         const noPinnedAsk: SnpTrust = withoutPinned(genTrust, ["vcek"]);
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der, certificates: [fakeAsk.der, fakeArk.der] }, trust: noPinnedAsk };
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der, certificates: [fakeAsk.der, fakeArk.der] }, trust: noPinnedAsk };
       },
       code: "chain_untrusted",
     },
@@ -596,32 +544,32 @@ describe("SEV-SNP with generated hierarchies", () => {
       name: "fake ASK copying SEV-Milan's subject while the ASK is pinned",
       build: async () => {
         const fakeAsk = await issue({ name: ask.cert.subjectName, issuer: ark, issuerName: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "fake ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
-        const vcek = await endorsementKey(fakeAsk, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der, certificates: [fakeAsk.der] } };
+        const vcek = await endorsementKey(fakeAsk, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der, certificates: [fakeAsk.der] } };
       },
       code: "certificate_signature_invalid",
     },
     {
       name: "VCEK signed directly by the ARK",
       build: async () => {
-        const vcek = await endorsementKey(ark, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
+        const vcek = await endorsementKey(ark, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der } };
       },
       code: "chain_untrusted",
     },
     {
       name: "VCEK revoked by a CRL of the ASK",
       build: async () => {
-        const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
+        const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
         const { crl } = await import("./pki.ts");
-        return { evidence: { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der, crls: [await crl(ask, { revoked: [vcek.cert.serialNumber] })] } as SnpEvidence & { crls: Uint8Array[] } };
+        return { evidence: { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der, crls: [await crl(ask, { revoked: [vcek.cert.serialNumber] })] } as SnpEvidence & { crls: Uint8Array[] } };
       },
       code: "certificate_revoked",
     },
     {
       name: "VCEK with a P-256 key",
       build: async () => {
-        const vcek = await issue({ name: "CN=SEV-VCEK", issuer: ask, alg: "P-256", extensions: kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }) });
+        const vcek = await issue({ name: "CN=SEV-VCEK", issuer: ask, alg: "P-256", extensions: kdsExtensions(s2Tcb(), { hwid: s2Chip() }) });
         return { evidence: { report: snp.s2.report, endorsementKey: vcek.der } };
       },
       code: "unsupported_algorithm",
@@ -645,12 +593,12 @@ describe("SEV-SNP with generated hierarchies", () => {
     const DAY = 86_400_000;
     const at = (days: number) => new Date(NOW.getTime() + days * DAY);
     const vcekEvidence = async (): Promise<SnpEvidence> => {
-      const vcek = await endorsementKey(ask, kdsExtensions({ tcb: s2Tcb(), hwid: s2Chip() }));
-      return { report: await resign(snp.s2.report, vcek.keys), endorsementKey: vcek.der };
+      const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+      return { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der };
     };
     const vlekEvidence = async (): Promise<SnpEvidence> => {
-      const vlek = await endorsementKey(asvk, kdsExtensions({ tcb: s2Tcb(), cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
-      return { report: await resign(snp.s2.report, vlek.keys, (r, v) => (v.setUint32(0x48, 1 << 2, true), r.fill(0, 0x1a0, 0x1e0))), endorsementKey: vlek.der };
+      const vlek = await endorsementKey(asvk, kdsExtensions(s2Tcb(), { cspId: "CN=cloud.example" }), "CN=SEV-VLEK, O=Advanced Micro Devices");
+      return { report: await resignSnp(snp.s2.report, vlek.keys, { edit: vlekReport }), endorsementKey: vlek.der };
     };
     const run = async (evidence: SnpEvidence, crls: Uint8Array[] | undefined, revocation?: "require" | "unchecked") =>
       codeOf(() => verifySnpReport(evidence, { now: NOW, trustAnchors: genTrust, ...(crls ? { collateral: { crls } } : {}), ...(revocation ? { revocation } : {}) }));
@@ -696,7 +644,6 @@ describe("SEV-SNP with generated hierarchies", () => {
   describe("AMD KDS CRLs: verifyKdsCrl and newestKdsCrl", () => {
     const DAY = 86_400_000;
     const at = (days: number) => new Date(NOW.getTime() + days * DAY);
-    const number = (n: number) => new x509.Extension("2.5.29.20", false, Uint8Array.of(0x02, 0x01, n));
     const options = () => ({ now: NOW, trustAnchors: genTrust, product: "Milan" as const });
 
     it("a CRL of the product's ARK verifies (window left to the caller: a stale one too); its bytes are a copy", async () => {
@@ -721,9 +668,7 @@ describe("SEV-SNP with generated hierarchies", () => {
 
     it("a CRL of another issuer (the ASK, another product's ARK) is not a candidate: null", async () => {
       expect(await verifyKdsCrl(await crl(ask), options())).toBeNull();
-      const [genoaAsk, genoaArkReal] = parseCertificatesPem(amdRoots.genoa);
-      const genoaArk = await issue({ name: new x509.Name(genoaArkReal!.subject.slice()), alg: "RSA-PSS", keyLabel: "gen genoa ark", ca: { ca: true }, keyUsage: CA_USAGE });
-      const genoaIssued = await issue({ name: new x509.Name(genoaAsk!.subject.slice()), issuer: genoaArk, alg: "RSA-PSS", keyLabel: "gen genoa ask", ca: { ca: true, pathLen: 0 }, keyUsage: CA_USAGE });
+      const { ark: genoaArk, ask: genoaIssued } = await amdLikeCas("gen genoa", "Genoa");
       const both = await snpTrustFromChains([
         { product: "Milan", kind: "vcek", pem: pem(ask, ark) },
         { product: "Genoa", kind: "vcek", pem: pem(genoaIssued, genoaArk) },
@@ -736,11 +681,11 @@ describe("SEV-SNP with generated hierarchies", () => {
 
     it("newest by thisUpdate or cRLNumber; the earlier in the list on a tie or when they disagree", async () => {
       const v = async (o: Parameters<typeof crl>[1]) => (await verifyKdsCrl(await crl(ark, o), options()))!;
-      const old = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: number(3) });
-      const newerTime = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: number(3) });
-      const newerNumber = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: number(4) });
-      const tie = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: number(3) });
-      const laterButLower = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: number(2) });
+      const old = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: crlNumber(3) });
+      const newerTime = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: crlNumber(3) });
+      const newerNumber = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: crlNumber(4) });
+      const tie = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: crlNumber(3) });
+      const laterButLower = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: crlNumber(2) });
       const unnumbered = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: null });
       expect(newestKdsCrl([old, newerTime])).toBe(newerTime);
       expect(newestKdsCrl([newerTime, old])).toBe(newerTime);
