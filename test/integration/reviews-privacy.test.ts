@@ -48,13 +48,35 @@ const KEYS = {
   rotated: JSON.stringify({ keys: [freshKey, ...runKeys.keys] }),
 };
 
-/** A tenant of its own, its app under the VAULT_KEYS `keys.use` names (the run's unless a test switches). */
+/**
+ * A tenant of its own, its app under the VAULT_KEYS `keys.use` names (the run's unless a test
+ * switches), with this file's bundle active, a ready device and an enrolled reviewer. Called in a
+ * describe body: the device and reviewer are made in its beforeAll, so they are read through
+ * getters, which the tests reach only once it has run.
+ */
 function world() {
   const tenant = uniqueId("hp");
   const keys = { use: "run" as keyof typeof KEYS };
   const apps = Object.fromEntries(Object.entries(KEYS).map(([name, value]) => [name, workerFetch({ tenant, env: { VAULT_KEYS: value } })])) as Record<keyof typeof KEYS, Fetch>;
   const fetch: Fetch = (request) => apps[keys.use](request);
-  return { tenant, keys, fetch };
+  let client: WardenClient | undefined;
+  let reviewer: Reviewer | undefined;
+  beforeAll(async () => {
+    await activate(sources, tenant);
+    client = await readyDevice({ fetch });
+    reviewer = await enrolledReviewer(fetch, uniqueId("ana"));
+  });
+  return {
+    tenant,
+    keys,
+    fetch,
+    get client(): WardenClient {
+      return client!;
+    },
+    get reviewer(): Reviewer {
+      return reviewer!;
+    },
+  };
 }
 
 /** A command held for review whose `--token` value the log tokenises. Unique per call. */
@@ -84,27 +106,19 @@ async function reviewEntries(fetch: Fetch, device: string, review: string): Prom
 
 describe("the action hash", () => {
   const w = world();
-  let client: WardenClient;
-  let reviewer: Reviewer;
-
-  beforeAll(async () => {
-    await activate(sources, w.tenant);
-    client = await readyDevice({ fetch: w.fetch });
-    reviewer = await enrolledReviewer(w.fetch, uniqueId("ana"));
-  });
 
   it("is keyed: not the unkeyed SHA-256 of the action, and another under other VAULT_KEYS; review.* entries carry the keyed one", async () => {
     const request = heldCommand();
-    const { review, decision } = await held(client, request);
+    const { review, decision } = await held(w.client, request);
     const hold = await holdAsAdmin(w.fetch, review.id);
     expect(hold.record.action_hash).toMatch(/^[0-9a-f]{64}$/);
     // The unkeyed digest would let whoever reads the hash test guesses at the secret offline.
-    expect(hold.record.action_hash).not.toBe(unkeyed(w.tenant, client.deviceId, decision));
+    expect(hold.record.action_hash).not.toBe(unkeyed(w.tenant, w.client.deviceId, decision));
 
     // The same action under another key is another identity: a hold of its own, not this one joined.
     w.keys.use = "fresh";
     try {
-      const other = await held(client, request);
+      const other = await held(w.client, request);
       expect(other.review.id).not.toBe(review.id);
       const otherHold = await holdAsAdmin(w.fetch, other.review.id);
       expect(otherHold.record.action_hash).toMatch(/^[0-9a-f]{64}$/);
@@ -113,8 +127,8 @@ describe("the action hash", () => {
       w.keys.use = "run";
     }
 
-    expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).status).toBe(200);
-    const entries = await reviewEntries(w.fetch, client.deviceId, review.id);
+    expect((await giveVerdict(w.fetch, w.reviewer, review.id, "approve")).status).toBe(200);
+    const entries = await reviewEntries(w.fetch, w.client.deviceId, review.id);
     expect(entries.map((entry) => entry.type)).toContain("review.approved");
     for (const entry of entries) expect(entry.data["action_hash"]).toBe(hold.record.action_hash);
     const approved = entries.find((entry) => entry.type === "review.approved")!;
@@ -123,42 +137,34 @@ describe("the action hash", () => {
 
   it("an identical action joins its pending hold across a rotation of VAULT_KEYS, and not under a key the hold was not made with", async () => {
     const request = heldCommand();
-    const { review } = await held(client, request);
+    const { review } = await held(w.client, request);
     const before = await holdAsAdmin(w.fetch, review.id);
     w.keys.use = "rotated";
     try {
       // The new key hashes first; the run's key, now the older one, still finds the hold.
-      expect((await held(client, request)).review.id).toBe(review.id);
+      expect((await held(w.client, request)).review.id).toBe(review.id);
       expect((await holdAsAdmin(w.fetch, review.id)).record.action_hash).toBe(before.record.action_hash);
       w.keys.use = "fresh";
-      expect((await held(client, request)).review.id).not.toBe(review.id);
+      expect((await held(w.client, request)).review.id).not.toBe(review.id);
     } finally {
       w.keys.use = "run";
     }
   });
 
   it("approval still releases a token scoped to exactly the action policy judged, which redeems", async () => {
-    const { review, request, decision } = await held(client);
-    await giveVerdict(w.fetch, reviewer, review.id, "approve");
-    const released = await waitOn(client, review.id);
+    const { review, request, decision } = await held(w.client);
+    await giveVerdict(w.fetch, w.reviewer, review.id, "approve");
+    const released = await waitOn(w.client, review.id);
     expect(released.body).toMatchObject({ status: "approved", released: true });
     const claims = JSON.parse(Buffer.from(released.body.token!.split(".")[1]!, "base64url").toString()) as { scope: { action: string; targets: unknown[] } };
     expect(claims.scope).toEqual({ action: "command.exec", targets: decision.targets });
     expect(JSON.stringify(claims.scope)).toContain(SECRET);
-    expect((await client.redeem(released.body.token!, request.action)).status).toBe(200);
+    expect((await w.client.redeem(released.body.token!, request.action)).status).toBe(200);
   });
 });
 
 describe("what a hold shows", () => {
   const w = world();
-  let client: WardenClient;
-  let reviewer: Reviewer;
-
-  beforeAll(async () => {
-    await activate(sources, w.tenant);
-    client = await readyDevice({ fetch: w.fetch });
-    reviewer = await enrolledReviewer(w.fetch, uniqueId("ana"));
-  });
 
   /** The record with its targets as policy judged them, raw: what someone guessing the secret would hash. */
   function guessed(record: HoldBody["record"], decision: { targets: unknown }) {
@@ -166,16 +172,16 @@ describe("what a hold shows", () => {
   }
 
   it("the record served, listed and offered for a verdict has the targets the log has, masked, and no raw value", async () => {
-    const { review, decision } = await held(client);
+    const { review, decision } = await held(w.client);
     const hold = await holdAsAdmin(w.fetch, review.id);
-    const entry = (await logOf(client)).find((logged) => logged.type === "decision" && logged.data["decision_id"] === decision.decision_id)!;
+    const entry = (await logOf(w.client)).find((logged) => logged.type === "decision" && logged.data["decision_id"] === decision.decision_id)!;
     const logged = (entry.data["action"] as { targets: unknown[] }).targets;
     expect(hold.record.action.targets).toEqual(logged);
     expect(hold.record.action.targets[0]!.value).toMatch(/^deploy --token \[vault:vault-1:[^\]]+\] --release /);
     expect(JSON.stringify(hold)).not.toContain(SECRET);
-    expect(JSON.stringify((await waitOn(client, review.id)).body)).not.toContain(SECRET);
+    expect(JSON.stringify((await waitOn(w.client, review.id)).body)).not.toContain(SECRET);
     expect(JSON.stringify((await call(w.fetch, "GET", "/v1/reviews", undefined, admin)).body)).not.toContain(SECRET);
-    const options = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    const options = await verdictOptions(w.fetch, w.reviewer, review.id, "approve");
     expect(options.status).toBe(200);
     expect(JSON.stringify(options.body)).not.toContain(SECRET);
     // The digest a verdict commits to is over that record: a guess at the secret does not confirm against it.
@@ -186,8 +192,8 @@ describe("what a hold shows", () => {
   });
 
   it("the reviewer page shows the masked targets, never the raw value", async () => {
-    const { review } = await held(client);
-    const page = await call(w.fetch, "GET", "/review", undefined, { cookie: reviewer.cookie });
+    const { review } = await held(w.client);
+    const page = await call(w.fetch, "GET", "/review", undefined, { cookie: w.reviewer.cookie });
     const html = (page.body as { text: string }).text;
     expect(html).toContain(`data-review-id="${review.id}"`);
     expect(html).toMatch(/deploy --token \[vault:vault-1:[^\]]+\] --release /);
@@ -195,7 +201,7 @@ describe("what a hold shows", () => {
   });
 
   it("the webhook and the ticket carry no raw value, and their record digest is the masked record's, which a guess does not match", async () => {
-    const { review, decision } = await held(client);
+    const { review, decision } = await held(w.client);
     await outboxStub(w.tenant).tick(Date.now());
     const hold = await holdAsAdmin(w.fetch, review.id);
     const digest = sha256Hex(canonicalJson(hold.record as never));
@@ -213,16 +219,16 @@ describe("what a hold shows", () => {
   });
 
   it("review.* entries carry no raw value; the approval's statement commits to the masked record; the token is scoped to the raw action and redeems", async () => {
-    const { review, request, decision } = await held(client);
+    const { review, request, decision } = await held(w.client);
     const hold = await holdAsAdmin(w.fetch, review.id);
-    expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).status).toBe(200);
-    const released = await waitOn(client, review.id);
+    expect((await giveVerdict(w.fetch, w.reviewer, review.id, "approve")).status).toBe(200);
+    const released = await waitOn(w.client, review.id);
     expect(JSON.stringify({ ...released.body, token: undefined })).not.toContain(SECRET);
     const claims = JSON.parse(Buffer.from(released.body.token!.split(".")[1]!, "base64url").toString()) as { scope: unknown };
     expect(claims.scope).toEqual({ action: "command.exec", targets: decision.targets });
-    expect((await client.redeem(released.body.token!, request.action)).status).toBe(200);
+    expect((await w.client.redeem(released.body.token!, request.action)).status).toBe(200);
 
-    const entries = await reviewEntries(w.fetch, client.deviceId, review.id);
+    const entries = await reviewEntries(w.fetch, w.client.deviceId, review.id);
     expect(entries.map((entry) => entry.type)).toEqual(expect.arrayContaining(["review.approved", "review.released", "review.ticket"]));
     expect(JSON.stringify(entries)).not.toContain(SECRET);
     const statement = entries.find((entry) => entry.type === "review.approved")!.data["statement"] as { hold_sha256: string };
@@ -232,7 +238,7 @@ describe("what a hold shows", () => {
   });
 
   it("the raw action is kept in one place only, the hold's scope, which nothing serves", async () => {
-    const { review } = await held(client);
+    const { review } = await held(w.client);
     const row = await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) =>
       state.storage.sql.exec<{ record: string; scope: string }>("SELECT record, scope FROM holds WHERE id = ?", review.id).one(),
     );
@@ -243,14 +249,6 @@ describe("what a hold shows", () => {
 
 describe("holds made before the hold was masked and its hash keyed", () => {
   const w = world();
-  let client: WardenClient;
-  let reviewer: Reviewer;
-
-  beforeAll(async () => {
-    await activate(sources, w.tenant);
-    client = await readyDevice({ fetch: w.fetch });
-    reviewer = await enrolledReviewer(w.fetch, uniqueId("ana"));
-  });
 
   const inHolds = <T>(body: (state: DurableObjectState) => T) => runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => body(state));
   const columns = (state: DurableObjectState) => state.storage.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holds'").one().sql;
@@ -272,26 +270,26 @@ describe("holds made before the hold was masked and its hash keyed", () => {
   }
 
   it("get the scope column at the object's next start, empty; a pending one is joined by the identical action, approved, and releases a token for exactly its action", async () => {
-    const { review, request, decision } = await held(client);
-    const before = unkeyed(w.tenant, client.deviceId, decision);
+    const { review, request, decision } = await held(w.client);
+    const before = unkeyed(w.tenant, w.client.deviceId, decision);
     await asBefore(review.id, decision.targets, before);
     expect((await inHolds(columns)).match(/\bscope\b/g)).toHaveLength(1);
     expect(await inHolds((state) => state.storage.sql.exec("SELECT scope FROM holds WHERE id = ?", review.id).one())).toEqual({ scope: null });
     expect((await holdAsAdmin(w.fetch, review.id)).record.action_hash).toBe(before);
 
     // New holds beside it are made as now: masked, keyed, with their scope.
-    const other = await held(client);
+    const other = await held(w.client);
     expect(other.review.id).not.toBe(review.id);
     expect(JSON.stringify(await holdAsAdmin(w.fetch, other.review.id))).not.toContain(SECRET);
 
-    const again = await held(client, request);
+    const again = await held(w.client, request);
     expect(again.review.id).toBe(review.id);
-    expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).body).toMatchObject({ status: "approved", decision: "permit" });
-    const released = await waitOn(client, review.id);
+    expect((await giveVerdict(w.fetch, w.reviewer, review.id, "approve")).body).toMatchObject({ status: "approved", decision: "permit" });
+    const released = await waitOn(w.client, review.id);
     const claims = JSON.parse(Buffer.from(released.body.token!.split(".")[1]!, "base64url").toString()) as { scope: unknown };
     expect(claims.scope).toEqual({ action: "command.exec", targets: decision.targets });
-    expect((await client.redeem(released.body.token!, request.action)).status).toBe(200);
+    expect((await w.client.redeem(released.body.token!, request.action)).status).toBe(200);
     // Its evidence names the hash it was made under.
-    for (const entry of await reviewEntries(w.fetch, client.deviceId, review.id)) expect(entry.data["action_hash"]).toBe(before);
+    for (const entry of await reviewEntries(w.fetch, w.client.deviceId, review.id)) expect(entry.data["action_hash"]).toBe(before);
   });
 });
