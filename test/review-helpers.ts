@@ -133,7 +133,8 @@ export function registryStub(tenant: string): DurableObjectStub<ReviewerRegistry
   return env.REVIEWERS.get(env.REVIEWERS.idFromName(tenant));
 }
 
-type Methods = Record<string, (...args: unknown[]) => unknown>;
+type Method = (...args: unknown[]) => unknown;
+type Methods = Record<string, Method>;
 /** A stub of an object with injected I/O; its alarm handler can be run like any method. */
 export type Injected<O extends ReviewHolds | ReviewOutbox> = DurableObjectStub<O> & { alarm(): Promise<void> };
 
@@ -162,6 +163,21 @@ export function outboxWith(stub: DurableObjectStub<ReviewOutbox>, io: Partial<Ou
   return injected(stub, (state) => new ReviewOutbox(state, env, { ...outboxIo(env), ...io }));
 }
 
+/**
+ * `target` (a stub) with `method` replaced by what `around` makes of the real call, every other
+ * method passing straight through. `id` and `name` are properties, not methods, and `then` must
+ * stay the stub's own, or awaiting the proxy would take it for a promise: those are read as they are.
+ */
+function aroundMethod<T extends object>(target: T, method: string, around: (real: Method) => Method): T {
+  return new Proxy(target, {
+    get(stub, property) {
+      if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(stub, property);
+      const real: Method = (...args) => (stub as unknown as Methods)[property]!(...args);
+      return property === method ? around(real) : real;
+    },
+  });
+}
+
 /** Stubs that fail as configured, sharing one count of failures. */
 export interface Faulty<T> {
   /** A stub made now, in the caller's context: a stub made in one Durable Object cannot be used from another. */
@@ -177,24 +193,16 @@ export interface Faulty<T> {
 export function faulty<T extends object>(make: () => T, method: string, when: "before" | "after", times = 1): Faulty<T> {
   let left = times;
   let failures = 0;
-  const wrap = (target: T): T =>
-    new Proxy(target, {
-      get(stub, property) {
-        if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(stub, property);
-        const real = (...args: unknown[]) => (stub as unknown as Methods)[property]!(...args);
-        if (property !== method) return real;
-        return async (...args: unknown[]) => {
-          if (left === 0) return real(...args);
-          left -= 1;
-          failures += 1;
-          if (when === "before") throw new Error(`injected: ${method} never reached the object`);
-          await real(...args);
-          throw new Error(`injected: the answer to ${method} was lost`);
-        };
-      },
-    });
   return {
-    stub: () => wrap(make()),
+    stub: () =>
+      aroundMethod(make(), method, (real) => async (...args) => {
+        if (left === 0) return real(...args);
+        left -= 1;
+        failures += 1;
+        if (when === "before") throw new Error(`injected: ${method} never reached the object`);
+        await real(...args);
+        throw new Error(`injected: the answer to ${method} was lost`);
+      }),
     get failures() {
       return failures;
     },
@@ -215,24 +223,16 @@ export interface Interleaved<T> {
  */
 export function interleaved<T extends object>(make: () => T, method: string, between: () => Promise<void>): Interleaved<T> {
   let ran = false;
-  const wrap = (target: T): T =>
-    new Proxy(target, {
-      get(stub, property) {
-        if (typeof property !== "string" || property === "id" || property === "name" || property === "then") return Reflect.get(stub, property);
-        const real = (...args: unknown[]) => (stub as unknown as Methods)[property]!(...args);
-        if (property !== method) return real;
-        return async (...args: unknown[]) => {
-          const answer = await real(...args);
-          if (!ran) {
-            ran = true;
-            await between();
-          }
-          return answer;
-        };
-      },
-    });
   return {
-    stub: () => wrap(make()),
+    stub: () =>
+      aroundMethod(make(), method, (real) => async (...args) => {
+        const answer = await real(...args);
+        if (!ran) {
+          ran = true;
+          await between();
+        }
+        return answer;
+      }),
     get ran() {
       return ran;
     },
