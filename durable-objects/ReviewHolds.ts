@@ -732,14 +732,15 @@ export class ReviewHolds extends DurableObject<Env> {
   private verdictRefusal(hold: HoldState, requesterUser: string | null, reviewer: ReviewerRecord, verdict: Verdict): VerdictRefusal | null {
     if (this.barred(reviewer.id)) return "reviewer_removed";
     if (hold.status !== "pending") return "review_not_pending";
-    if (verdict === "approve") {
-      // Separation of duties: the device's own user (and so any agent on it) cannot release its hold —
-      // whether an admin listed the device among the reviewer's, or the device is registered to the reviewer
-      // (both name the person by their e-mail, which every entry point lower-cases; compared so here too).
+    // Separation of duties: the device's own user (and so any agent on it) can neither release its hold nor
+    // steer it to another tier's approvers — whether an admin listed the device among the reviewer's, or the
+    // device is registered to the reviewer (both name the person by their e-mail, which every entry point
+    // lower-cases; compared so here too). Rejecting their own request stays theirs to do.
+    if (verdict === "approve" || verdict === "escalate") {
       if (reviewer.devices.includes(hold.shown.record.requester.device)) return "self_approval";
       if (requesterUser !== null && requesterUser.toLowerCase() === reviewer.id.toLowerCase()) return "self_approval";
-      if (hold.approvals.some((approval) => approval.reviewer === reviewer.id)) return "duplicate_approver";
     }
+    if (verdict === "approve" && hold.approvals.some((approval) => approval.reviewer === reviewer.id)) return "duplicate_approver";
     if (verdict === "escalate" && hold.ladder.length <= hold.ladder.findIndex((step) => step.name === hold.shown.tier) + 1) return "review_at_last_tier";
     return null;
   }

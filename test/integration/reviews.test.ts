@@ -448,11 +448,13 @@ describe("refusals", () => {
     reviewer = await enrolledReviewer(w.fetch, uniqueId("carol"));
   });
 
-  it("self-approval: the reviewer who uses the requesting device → self_approval", async () => {
+  it("self-approval: the reviewer who uses the requesting device → self_approval, to approve and to escalate; rejecting stays theirs", async () => {
     const own = await enrolledReviewer(w.fetch, uniqueId("dave"), [client.deviceId]);
     const { review } = await held(client);
     expect((await verdictOptions(w.fetch, own, review.id, "approve")).body.code).toBe("self_approval");
     expect((await verdictOptions(w.fetch, own, review.id, "approve")).status).toBe(403);
+    // Nor may they send it to another tier's approvers.
+    expect((await verdictOptions(w.fetch, own, review.id, "escalate")).body.code).toBe("self_approval");
     // Even with a challenge obtained for another verdict, an approval cannot be assembled from it.
     const reject = await verdictOptions(w.fetch, own, review.id, "reject");
     expect(reject.status).toBe(200);
@@ -467,6 +469,7 @@ describe("refusals", () => {
     const self = await verdictOptions(w.fetch, own, review.id, "approve");
     expect(self.status).toBe(403);
     expect(self.body.code).toBe("self_approval");
+    expect((await verdictOptions(w.fetch, own, review.id, "escalate")).body.code).toBe("self_approval");
     expect((await holdAsAdmin(w.fetch, review.id)).status).toBe("pending");
     // Another reviewer's approval is accepted, and the device gets its token.
     expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).body).toMatchObject({ status: "approved", approvals: [{ reviewer: reviewer.id }] });
