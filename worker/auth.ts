@@ -188,7 +188,7 @@ export async function deviceInReach(c: Context<AppEnv>, id: string) {
   if (caller.role === "device") {
     if (caller.session.deviceId !== id) throw new WardenError("not_found", "no such device");
     const spent = await store.spendProof(deviceCall(caller.session), deps.now());
-    if (!spent.ok) throw new WardenError(spent.code, "the proof was already used");
+    if (!spent.ok) throw new WardenError(spent.code, "the device's object refused the read (its proof, session or standing)");
   }
   return store;
 }

@@ -144,7 +144,7 @@ export async function waitOnHold(scope: ReviewScope, device: DeviceSession | nul
   const holds = deps.reviewHolds(env, env.TENANT);
   if (device) {
     const spent = await deps.deviceStore(env, device.tenant, device.deviceId).spendProof(deviceCall(device), deps.now());
-    if (!spent.ok) throw new StateError(spent.code, "the proof was already used");
+    if (!spent.ok) throw new StateError(spent.code, "the device's object refused the read (its proof, session or standing)");
   }
   // Another device's hold is not merely forbidden but invisible.
   const visible = (state: HoldState | null): state is HoldState => state !== null && (!device || state.shown.record.requester.device === device.deviceId);
