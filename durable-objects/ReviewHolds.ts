@@ -8,7 +8,7 @@ import { renderTicket } from "../worker/review/tickets.ts";
 import type { HoldState, HoldTicket, OpenedTicket, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
 import { CHALLENGE_TTL_MS, MAX_WAIT_SECONDS, type HoldWaiter } from "../worker/review/types.ts";
 import type { ReviewEvent } from "../worker/review/webhook.ts";
-import type { ActionScope } from "../worker/tokens/action.ts";
+import { MAX_ACTION_TOKEN_SECONDS, type ActionScope } from "../worker/tokens/action.ts";
 import type { ReviewOutbox } from "./ReviewOutbox.ts";
 
 /**
@@ -109,6 +109,13 @@ export const HOLD_QUERIES = {
 } as const;
 
 /**
+ * Drops the raw scope of holds released longer ago than any action token lives: a repeated
+ * release past that signs nothing (worker/review/holds.ts), so the raw values the log masks are
+ * kept no longer than a token could still need them. Run at every `advance`.
+ */
+export const DROP_RELEASED_SCOPES = "UPDATE holds SET scope = NULL WHERE scope IS NOT NULL AND released_at <= ?";
+
+/**
  * The identity holds were stored under before `action_hash` was keyed: the unkeyed SHA-256 of the
  * same `{tenant, device, agent, action}`, the action with its raw targets (`scope`'s; the record
  * shows them masked). Computed here only to find such a hold still pending, so an identical action
@@ -119,7 +126,11 @@ function legacyActionHash(record: HoldRecord, scope: ActionScope): string {
   return sha256Hex(canonicalJson({ tenant, device: requester.device, agent, action: { ...action, targets: scope.targets } } as unknown as JsonValue));
 }
 
-/** What the token an approval releases is scoped to: the row's `scope`, or, for a hold from before it was kept, its record's action, which then held the raw targets. */
+/**
+ * What the token an approval releases is scoped to: the row's `scope`, or, for a hold from before
+ * it was kept, its record's action, which then held the raw targets. (A scope dropped past its
+ * tokens' life also reads as the record's: the release signs nothing then.)
+ */
 function scopeOf(row: HoldRow, record: HoldRecord): ActionScope {
   if (row.scope !== null) return JSON.parse(row.scope) as ActionScope;
   const { type, targets, inputs_sha256 } = record.action;
@@ -221,6 +232,7 @@ export class ReviewHolds extends DurableObject<Env> {
       // Holds from before the token's scope was kept apart: their record holds the raw action and their action hash is
       // the unkeyed one; a null scope marks them (`legacyActionHash`, `scopeOf`).
       if (!/\bscope\b/.test(holds)) this.sql.exec("ALTER TABLE holds ADD COLUMN scope TEXT");
+      this.sql.exec("CREATE INDEX IF NOT EXISTS holds_scope_released ON holds (released_at) WHERE scope IS NOT NULL");
     });
   }
 
@@ -755,6 +767,8 @@ export class ReviewHolds extends DurableObject<Env> {
 
   private decide(id: string, status: ReviewStatus, outcome: "permit" | "deny", at: number, by: string): void {
     this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ? WHERE id = ?", status, outcome, at, by, id);
+    // A hold that ends without a permit releases no token: the raw scope it kept for one goes with it.
+    if (outcome === "deny") this.sql.exec("UPDATE holds SET scope = NULL WHERE id = ?", id);
     // Ended even if the transaction rolls back: the wait then reads the hold still pending. A woken device's
     // release queues behind the hand-off of this decision's evidence (`settle`), so it finds the evidence logged.
     for (const waiter of HOLD_WAITERS) for (const end of [...(this.waits.get(waitKey(id, waiter)) ?? [])]) end();
@@ -774,6 +788,7 @@ export class ReviewHolds extends DurableObject<Env> {
    * deadline, so a device log's times never run backwards. Runs inside a transaction.
    */
   private advance(now: number): void {
+    this.sql.exec(DROP_RELEASED_SCOPES, now - MAX_ACTION_TOKEN_SECONDS * 1000);
     for (;;) {
       const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE status = 'pending' AND deadline <= ? ORDER BY deadline, id LIMIT 1", now).toArray()[0];
       if (!row) return;

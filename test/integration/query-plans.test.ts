@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { PRUNE_EXPIRED } from "../../durable-objects/EventFeed.ts";
-import { HOLD_QUERIES } from "../../durable-objects/ReviewHolds.ts";
+import { DROP_RELEASED_SCOPES, HOLD_QUERIES } from "../../durable-objects/ReviewHolds.ts";
 import { OUTBOX_QUERIES } from "../../durable-objects/ReviewOutbox.ts";
 import { SEGMENT_QUERIES } from "../../durable-objects/log-archive.ts";
 import { EXPIRED_TREE, RETAINED_FROM } from "../../durable-objects/log-retention.ts";
@@ -95,6 +95,10 @@ describe("statements on a growing table read through an index", () => {
   it("the review holds of one device: counted at every new hold, cancelled by a quarantine", async () => {
     const stub = holdsStub(uniqueId("plans"));
     for (const statement of Object.values(HOLD_QUERIES)) expectSearchOf(await planOf(stub, statement), "holds_device");
+  });
+
+  it("the review holds' drop of released scopes (at every advance, over holds kept for good)", async () => {
+    expectSearchOf(await planOf(holdsStub(uniqueId("plans")), DROP_RELEASED_SCOPES), "holds_scope_released");
   });
 
   it("the event feed's retention prune (after every push)", async () => {

@@ -237,6 +237,27 @@ describe("what a hold shows", () => {
     expect(ticket.data["record_sha256"]).toBe(sha256Hex(canonicalJson(hold.record as never)));
   });
 
+  const scopeOf = (tenant: string, id: string) =>
+    runInDurableObject(holdsStub(tenant), (_running: ReviewHolds, state) => state.storage.sql.exec<{ scope: string | null }>("SELECT scope FROM holds WHERE id = ?", id).one().scope);
+
+  it("a hold that ends without a permit drops its raw scope at once; a released one, once no token it releases can still be used", async () => {
+    const rejected = (await held(w.client)).review;
+    expect(await scopeOf(w.tenant, rejected.id)).toContain(SECRET);
+    expect((await giveVerdict(w.fetch, w.reviewer, rejected.id, "reject")).status).toBe(200);
+    expect(await scopeOf(w.tenant, rejected.id)).toBeNull();
+
+    const approved = (await held(w.client)).review;
+    await giveVerdict(w.fetch, w.reviewer, approved.id, "approve");
+    const released = await waitOn(w.client, approved.id);
+    expect(released.body).toMatchObject({ released: true, token: expect.any(String) });
+    // Still within the token's life: a repeated release signs it again from the scope.
+    expect(await scopeOf(w.tenant, approved.id)).toContain(SECRET);
+    await holdsStub(w.tenant).state(approved.id, Date.now() + 59_000);
+    expect(await scopeOf(w.tenant, approved.id)).toContain(SECRET);
+    await holdsStub(w.tenant).state(approved.id, Date.now() + 61_000);
+    expect(await scopeOf(w.tenant, approved.id)).toBeNull();
+  });
+
   it("the raw action is kept in one place only, the hold's scope, which nothing serves", async () => {
     const { review } = await held(w.client);
     const row = await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) =>
@@ -261,6 +282,7 @@ describe("holds made before the hold was masked and its hash keyed", () => {
     await inHolds((state) => {
       const sql = state.storage.sql;
       const stored = JSON.parse(sql.exec<{ record: string }>("SELECT record FROM holds WHERE id = ?", id).one().record) as { action: object };
+      sql.exec("DROP INDEX holds_scope_released");
       sql.exec("ALTER TABLE holds DROP COLUMN scope");
       sql.exec("UPDATE holds SET action_hash = ?, record = ? WHERE id = ?", hash, JSON.stringify({ ...stored, action: { ...stored.action, targets: raw }, action_hash: hash }), id);
     });

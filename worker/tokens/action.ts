@@ -33,7 +33,7 @@ export interface ActionTokenClaims {
 }
 
 /** The longest an action token lives, whatever its bundle asks. */
-const MAX_ACTION_TOKEN_SECONDS = 60;
+export const MAX_ACTION_TOKEN_SECONDS = 60;
 
 /** The lifetime (s) an action token issued at `now` gets for the `ttlSeconds` its bundle asks, under a session expiring at `sessionExpiresAt` (ms): never past the session. */
 function actionTokenTtl(now: number, ttlSeconds: number, sessionExpiresAt: number): number {
