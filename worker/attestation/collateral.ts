@@ -191,11 +191,11 @@ export class TdxCollateral {
     return `${PREFIX}/${this.anchors}/tdx/fmspc/${this.fmspc.toLowerCase()}.json`;
   }
 
-  /** The verified cached collateral, its TCB evaluation data number and its etag, if any. */
-  async cached(): Promise<{ text: string; evaluationDataNumber: number; etag: string } | null> {
+  /** The verified cached collateral and its etag, if any (the newest piece is chosen from the text itself, not the object's metadata). */
+  async cached(): Promise<{ text: string; etag: string } | null> {
     const object = await this.sources.cache.get(this.key);
     if (!object) return null;
-    return { text: await object.text(), evaluationDataNumber: Number(object.customMetadata?.["tcb_evaluation_data_number"] ?? -1), etag: object.etag };
+    return { text: await object.text(), etag: object.etag };
   }
 
   /**
