@@ -107,8 +107,8 @@ export interface HistorySpec {
 
 /**
  * The bundle a device's history is kept under: its declarations, its digest (named by playbook
- * actions as `playbook:<digest>`) and its review tiers (for the playbook's hold): what the
- * device's Durable Object adopts (a decision names it by digest, DecisionBundleRef).
+ * actions as `playbook:<digest>`) and its review tiers (for the playbook's hold). What the
+ * decision service hands the device's Durable Object.
  */
 export interface DecisionBundle {
   digest: string;
