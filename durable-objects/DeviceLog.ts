@@ -16,7 +16,7 @@ import { WARDEN_VERSION } from "../worker/version.ts";
 import { TpmEnrollment, type TpmBinding, type TpmOutcome } from "./tpm-enrollment.ts";
 import type { DeviceConsents } from "../worker/consent/types.ts";
 import type { ActiveConsent } from "../worker/consent/scope.ts";
-import type { DecisionBundle, DecisionBundleRef } from "../worker/history/declarations.ts";
+import type { DecisionBundle } from "../worker/history/declarations.ts";
 import type { LiveNonce } from "../worker/attestation/nonces.ts";
 import { asLogged, type FollowEntry, type PlaybookHold, type Rewrite, type Standing } from "../worker/history/effects.ts";
 import { viewOfEntry } from "../worker/history/views.ts";
@@ -45,16 +45,6 @@ export interface StaleDecisions {
   ok: false;
   code: "history_stale";
   stale: HistorySnapshot;
-}
-
-/**
- * Decisions under a bundle named by its history spec's digest (DecisionBundleRef) when this
- * object keeps another spec: nothing was spent or appended; call again with the whole bundle.
- * Not an error code either.
- */
-export interface HistorySpecNeeded {
-  ok: false;
-  code: "history_spec_needed";
 }
 
 /** What the `spent` table keeps until it expires: DPoP proofs and action tokens by `jti`, server nonces by value. */
@@ -343,8 +333,8 @@ export class DeviceLog extends DurableObject<Env> {
    * nothing either, and get this copy back (`stale`) to decide again with.
    */
   async recordDecisions(
-    args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined; bundle?: DecisionBundle | DecisionBundleRef | null; turn?: string | null },
-  ): Promise<Outcome<{ logs: AppendedEntry[]; endsQuarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null; user: string | null }> | StaleDecisions | HistorySpecNeeded> {
+    args: DeviceCall & { now: number; decisions: { [key: string]: JsonValue }[]; consents?: { version: number } | undefined; bundle?: DecisionBundle | null; turn?: string | null },
+  ): Promise<Outcome<{ logs: AppendedEntry[]; endsQuarantined: boolean; rewrites: Rewrite[]; hold: PlaybookHold | null; stale: DeviceConsents | null; user: string | null }> | StaleDecisions> {
     let stale = false;
     try {
       return this.transaction(() => {
@@ -357,11 +347,8 @@ export class DeviceLog extends DurableObject<Env> {
         // nothing is spent or logged (`logs` is empty), and the caller decides again with `stale`.
         const consents = this.consentState(device);
         if (args.consents && args.consents.version !== consents.version) return { ok: true, logs: [], endsQuarantined: false, rewrites: [], hold: null, stale: consents, user: device.user ?? null } as const;
-        const { bundle } = args;
-        // Before the spend: the caller makes the same call again with the whole bundle.
-        if (bundle && !("history" in bundle) && bundle.historyDigest !== this.history.specDigest) return { ok: false, code: "history_spec_needed" } as const;
         if (!this.spend(args.proof, "dpop", args.now)) return { ok: false, code: "replay_detected" } as const;
-        if (bundle && "history" in bundle) this.adoptInTransaction(device.id, bundle, args.now);
+        if (args.bundle) this.adoptInTransaction(device.id, args.bundle, args.now);
         const logs: AppendedEntry[] = [];
         const rewrites: Rewrite[] = [];
         for (const decided of args.decisions) {

@@ -255,50 +255,6 @@ describe("this isolate's copy of a device's history", () => {
   });
 });
 
-describe("the history spec a decision hands the device's object", () => {
-  it("crosses only when the object keeps another spec: a new device's first decision is asked for it, its next ones name it by digest; nothing is spent or logged on the ask", async () => {
-    // Policies that read no feature: no history read adopts the spec first, so the first decision's call does.
-    const tenant = uniqueId("spec");
-    await activate({ ...defaultSources, policies: '@id("permit-all")\npermit (principal, action, resource);\n' }, tenant);
-    const calls: ("ref" | "whole" | "none")[] = [];
-    const counting = workerFetch({
-      tenant,
-      deps: {
-        deviceStore: (bindings, named, id) => {
-          const stub = bindings.DEVICES.get(bindings.DEVICES.idFromName(`${named}/${id}`));
-          return new Proxy(stub, {
-            get: (target, name) => {
-              const member = Reflect.get(target, name);
-              if (name !== "recordDecisions") return member;
-              return (args: Parameters<DeviceLog["recordDecisions"]>[0]) => {
-                calls.push(!args.bundle ? "none" : "history" in args.bundle ? "whole" : "ref");
-                return (member as DeviceLog["recordDecisions"])(args);
-              };
-            },
-          });
-        },
-      },
-    });
-    const device = await readyDevice({ fetch: counting });
-    const read = fileAction("file.read", "/x");
-    expect((await device.decide(read)).body.decision).toBe("permit");
-    expect(calls).toEqual(["ref", "whole"]);
-    expect((await device.decide(read)).body.decision).toBe("permit");
-    expect(calls).toEqual(["ref", "whole", "ref"]);
-    const log = await logOf(device);
-    expect(log.map((entry) => entry.type).filter((type) => type === "decision" || type === "history.adopted")).toEqual(["history.adopted", "decision", "decision"]);
-
-    // The object itself: a spec it does not keep is asked for before the proof is spent, so the same proof goes through after.
-    const stub = deviceStub(device.deviceId, tenant);
-    const session = { id: (JSON.parse(atob(device.sessionToken!.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))) as { jti: string }).jti };
-    const proof = { jti: crypto.randomUUID(), expiresAt: Date.now() + 60_000 };
-    const asked = await stub.recordDecisions({ proof, session, now: Date.now(), decisions: [{ decision_id: "d-other", decision: "permit" }], bundle: { digest: "sha256:other", historyDigest: "sha256:another-spec", tiers: [] } });
-    expect(asked).toEqual({ ok: false, code: "history_spec_needed" });
-    expect((await logOf(device)).at(-1)!.seq).toBe(log.at(-1)!.seq);
-    expect((await stub.recordDecisions({ proof, session, now: Date.now(), decisions: [{ decision_id: "d-plain", decision: "permit" }] })).ok).toBe(true);
-  });
-});
-
 describe("the playbook", () => {
   const playbookBundle = (playbook: Record<string, unknown>): BundleSources => ({
     ...defaultSources,

@@ -4,7 +4,7 @@ import { deviceCall, type DeviceSession, type ServiceContext } from "../context.
 import type { AppendedEntry } from "../domain.ts";
 import { StateError } from "../errors.ts";
 import { HistoryCursor, runtimeFor } from "../history/cursor.ts";
-import { decisionBundle, decisionBundleRef } from "../history/deciding.ts";
+import { decisionBundle } from "../history/deciding.ts";
 import type { DecisionBundle } from "../history/declarations.ts";
 import { heldVerdict, type DecisionHistory, type HistoryState } from "../history/effects.ts";
 import { requestPrograms } from "../history/views.ts";
@@ -494,18 +494,14 @@ async function logAndAnswer(
   let outcome;
   try {
     const consents = pending.some((item) => item.usesConsent) ? { version: consentVersion } : undefined;
-    const call = { ...deviceCall(session), now, decisions: logged, consents, turn };
-    // The history spec by its digest; the whole of it only when the object keeps another (a new bundle, a new device).
-    outcome = await store.recordDecisions({ ...call, bundle: bundle && decisionBundleRef(bundle) });
-    if (!outcome.ok && outcome.code === "history_spec_needed") outcome = await store.recordDecisions({ ...call, bundle });
+    outcome = await store.recordDecisions({ ...deviceCall(session), now, decisions: logged, consents, bundle, turn });
   } catch (error) {
     return unlogged(String(error));
   }
   if (!outcome.ok) {
     if (outcome.code === "history_stale") return { staleHistory: (outcome as { stale: unknown }).stale as HistorySnapshot };
     await discardTokenised(ctx, session.tenant, tokenised);
-    // Asked for the spec again after it was given (it never is): an object fault, as any other.
-    throw new StateError(outcome.code === "history_spec_needed" ? "internal_error" : outcome.code, "the decision could not be recorded");
+    throw new StateError(outcome.code, "the decision could not be recorded");
   }
   if (outcome.stale) {
     if (!lastConsentAttempt) return { staleConsents: outcome.stale };

@@ -1,15 +1,10 @@
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { bundleFor, loadDeployment } from "../policy/store.ts";
-import type { DecisionBundle, DecisionBundleRef } from "./declarations.ts";
+import type { DecisionBundle } from "./declarations.ts";
 
 /** What the device's Durable Object keeps history under, from a compiled bundle. */
 export function decisionBundle(bundle: CompiledBundle): DecisionBundle {
   return { digest: bundle.digest, history: bundle.history, tiers: [...bundle.tierOrder] };
-}
-
-/** The same bundle with its history spec by digest (see DecisionBundleRef). */
-export function decisionBundleRef(bundle: DecisionBundle): DecisionBundleRef {
-  return { digest: bundle.digest, historyDigest: bundle.history.digest, tiers: bundle.tiers };
 }
 
 /**

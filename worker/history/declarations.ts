@@ -116,17 +116,6 @@ export interface DecisionBundle {
   tiers: string[];
 }
 
-/**
- * A DecisionBundle with its history spec named by digest only: what a decision hands the device's
- * Durable Object, which keeps the spec it adopted and asks for the whole one (`history_spec_needed`)
- * only when it keeps another, so the declarations are not copied into every decision's call.
- */
-export interface DecisionBundleRef {
-  digest: string;
-  historyDigest: string;
-  tiers: string[];
-}
-
 /** Bounds (docs/history.md › Bounds): per bundle, and so per device. */
 export const LIMITS = {
   features: 32,
