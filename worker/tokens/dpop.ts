@@ -158,36 +158,11 @@ export async function verifyDpopProof(proof: string | undefined, expect: DpopExp
 }
 
 function sameTarget(htu: string, requestUrl: string): boolean {
-  const claimed = targetOf(htu);
-  const actual = targetOf(requestUrl);
-  return claimed !== null && actual !== null && claimed.protocol === actual.protocol && claimed.host === actual.host && claimed.pathname === actual.pathname;
-}
-
-/**
- * The parts of a URL `htu` is compared on, by the URL's exact text: a device sends the same `htu`
- * to the same URL on every request, and parsing both took two URL parses per proof.
- */
-const targets = new Map<string, Pick<URL, "protocol" | "host" | "pathname"> | null>();
-const MAX_TARGETS = 256;
-/** Longer URL texts are parsed each time, so that what a client sends cannot grow the cache past a few hundred KiB. */
-const MAX_CACHED_URL_LENGTH = 512;
-
-function targetOf(url: string): Pick<URL, "protocol" | "host" | "pathname"> | null {
-  if (url.length > MAX_CACHED_URL_LENGTH) return parsedTarget(url);
-  let target = targets.get(url);
-  if (target === undefined) {
-    target = parsedTarget(url);
-    if (targets.size >= MAX_TARGETS) targets.clear();
-    targets.set(url, target);
-  }
-  return target;
-}
-
-function parsedTarget(url: string): Pick<URL, "protocol" | "host" | "pathname"> | null {
   try {
-    const { protocol, host, pathname } = new URL(url);
-    return { protocol, host, pathname };
+    const claimed = new URL(htu);
+    const actual = new URL(requestUrl);
+    return claimed.protocol === actual.protocol && claimed.host === actual.host && claimed.pathname === actual.pathname;
   } catch {
-    return null;
+    return false;
   }
 }
