@@ -7,7 +7,7 @@ import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
 import { concatBytes, fromHex, toHex } from "../../worker/verifiers/reader.ts";
 import { parseSnpReport } from "../../worker/verifiers/sev-snp/index.ts";
 import { parseTdxQuote, pckInfo, pinnedTdxTrust, tdxQuoteLength, verifyTdxQuote, SGX_EXTENSIONS_OID, collateralFromDcapQvl, type TdxTrust } from "../../worker/verifiers/tdx/index.ts";
-import { TdxCollateral, anchorTag } from "../../worker/attestation/collateral.ts";
+import { KDS_TIMEOUT_MS, TdxCollateral, anchorTag } from "../../worker/attestation/collateral.ts";
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
 import { deviceStub } from "../audit-helpers.ts";
@@ -622,6 +622,25 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
     expect(await kds.requests()).toContain(vcekPath);
     expect(new Uint8Array(await (await env.BUNDLES.get(cacheKey))!.arrayBuffer())).toEqual(new Uint8Array(vcek.der));
   });
+
+  it(`SEV-SNP: a VCEK download is bounded as the CRL's is: a body streaming past 16 KiB is cut off, an answer that does not come within ${KDS_TIMEOUT_MS / 1000} s is abandoned; neither is a VCEK`, async () => {
+    const { kds, vcekPath, client, evidence } = await servedByKds("kds vcek bounds");
+    const timed = async () => {
+      const started = Date.now();
+      const answer = await present(client, evidence);
+      return { answer, waited: Date.now() - started };
+    };
+    await kds.mode("huge-streamed");
+    const streamed = await timed();
+    expect(streamed.answer.body).toMatchObject({ code: "evidence_malformed", evidence_code: "malformed_evidence" });
+    expect(streamed.waited).toBeLessThan(KDS_TIMEOUT_MS / 2);
+    await kds.mode("hang");
+    const hung = await timed();
+    expect(hung.answer.body).toMatchObject({ code: "evidence_malformed", evidence_code: "malformed_evidence" });
+    expect(hung.waited).toBeGreaterThanOrEqual(KDS_TIMEOUT_MS - 500);
+    expect(hung.waited).toBeLessThan(KDS_TIMEOUT_MS + 10_000);
+    expect(await kds.requests()).toEqual([vcekPath, vcekPath]);
+  }, 40_000);
 
   it("a vendor service that has nothing leaves the evidence without collateral: refused as malformed and logged", async () => {
     const gen = await tdxHierarchy("no pcs");

@@ -95,18 +95,36 @@ export class SnpEndorsements {
       ucodeSPL: String(tcb.microcode),
       ...(tcb.fmc !== undefined ? { fmcSPL: String(tcb.fmc) } : {}),
     });
-    try {
-      const response = await this.sources.fetch(new Request(`${base}/vcek/v1/${product}/${hwid}?${query}`));
-      return response.ok ? new Uint8Array(await response.arrayBuffer()) : undefined;
-    } catch {
-      // Unreachable: the caller reports the missing certificate.
-      return undefined;
-    }
+    // Unreachable, cut off or too large: the caller reports the missing certificate.
+    return kdsBytes(this.sources, `${base}/vcek/v1/${product}/${hwid}?${query}`, MAX_KDS_VCEK_BYTES);
   }
 }
 
-/** How long an AMD KDS CRL download may take, answer and body: KDS answers in well under a second. */
-export const KDS_CRL_TIMEOUT_MS = 5_000;
+/** How long an AMD KDS download may take, answer and body: KDS answers in well under a second. */
+export const KDS_TIMEOUT_MS = 5_000;
+/** A VCEK is some 1.4 KB of DER; the verifier takes at most 16 KiB of certificate. */
+const MAX_KDS_VCEK_BYTES = 16 * 1024;
+
+/**
+ * What AMD KDS answers at `url`, as bytes; undefined when it is unreachable, slower than
+ * {@link KDS_TIMEOUT_MS}, answers anything but 200, or sends more than `max` bytes (declared or
+ * read). The one way both downloads (VCEK, CRL) reach KDS.
+ */
+async function kdsBytes(sources: CollateralSources, url: string, max: number): Promise<Uint8Array | undefined> {
+  try {
+    // The signal bounds the whole exchange, body included: a server that trickles bytes is cut off too.
+    const response = await sources.fetch(new Request(url, { signal: AbortSignal.timeout(KDS_TIMEOUT_MS) }));
+    const declared = Number(response.headers.get("content-length") ?? "0");
+    if (!response.ok || declared > max) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const { bytes, truncated } = await boundedBytes(response, max);
+    return truncated ? undefined : bytes;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The AMD KDS CRL of one product and key type — the VCEK chain's (`/vcek/v1/{product}/crl`,
@@ -156,26 +174,12 @@ export class SnpCrls {
 
   /**
    * The CRL AMD KDS serves for this product and key type, as bytes to verify; undefined when KDS
-   * is turned off, unreachable, slower than {@link KDS_CRL_TIMEOUT_MS}, answers anything but 200,
-   * or sends more than {@link MAX_KDS_CRL_BYTES} (declared or read).
+   * is turned off or the download fails its bounds (`kdsBytes`, at most {@link MAX_KDS_CRL_BYTES}):
+   * the caller refuses the evidence for want of a current CRL.
    */
   async fromKds(): Promise<Uint8Array | undefined> {
     const base = this.sources.amdKds;
-    if (!base) return undefined;
-    try {
-      // The signal bounds the whole exchange, body included: a server that trickles bytes is cut off too.
-      const response = await this.sources.fetch(new Request(`${base}/${this.kind}/v1/${this.product}/crl`, { signal: AbortSignal.timeout(KDS_CRL_TIMEOUT_MS) }));
-      const declared = Number(response.headers.get("content-length") ?? "0");
-      if (!response.ok || declared > MAX_KDS_CRL_BYTES) {
-        await response.body?.cancel();
-        return undefined;
-      }
-      const { bytes, truncated } = await boundedBytes(response, MAX_KDS_CRL_BYTES);
-      return truncated ? undefined : bytes;
-    } catch {
-      // Unreachable or cut off: the caller refuses the evidence for want of a current CRL.
-      return undefined;
-    }
+    return base ? kdsBytes(this.sources, `${base}/${this.kind}/v1/${this.product}/crl`, MAX_KDS_CRL_BYTES) : undefined;
   }
 }
 
