@@ -805,7 +805,7 @@ export class DeviceLog extends DurableObject<Env> {
       try {
         for (let owed = this.history.pendingHoldCancellations(); owed.length > 0; owed = this.history.pendingHoldCancellations()) {
           for (const cancellation of owed) {
-            await this.io.holds(device.tenant).cancelForDevice({ device: device.id, reason: cancellation.reason, by: cancellation.by, now: Math.max(cancellation.at, this.io.now()), beforeSeq: cancellation.seq, quarantineSeq: cancellation.seq });
+            await this.io.holds(device.tenant).cancelForDevice({ device: device.id, reason: cancellation.reason, by: cancellation.by, now: Math.max(cancellation.at, this.io.now()), quarantineSeq: cancellation.seq });
             this.history.holdsCancelled(cancellation.id);
           }
         }

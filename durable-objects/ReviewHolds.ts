@@ -376,22 +376,20 @@ export class ReviewHolds extends DurableObject<Env> {
    * must not release an action after it). Each becomes `cancelled` with outcome deny, with
    * `review.cancelled` queued for the device log and a `review.cancelled` webhook, in one
    * transaction. `logged` says whether every entry reached the log before this returned.
-   * With `beforeSeq` (a playbook's quarantine, delivered after the fact and retried until it
-   * lands: the seq of its `device.quarantined` entry), only holds of decisions the device log
-   * put before it end: one of a decision after an admin released the device is not that
-   * quarantine's to end. The log's order, not the requests' clocks: a request that started
-   * before the quarantining one may have logged its review just before it, with a later `now`.
-   * Repeating it changes nothing more. `quarantineSeq`, the seq of the `device.quarantined` entry
-   * this cancellation follows, fences the device: a hold asked for afterwards for a decision the log
-   * put before it (its review was logged just before the quarantine, its hold made just after the
-   * cancellation) is refused.
+   * With `quarantineSeq`, the seq of the `device.quarantined` entry this cancellation follows (an
+   * admin's, or a playbook's delivered after the fact and retried until it lands), only holds of
+   * decisions the device log put before it end: one of a decision after an admin released the
+   * device is not that quarantine's to end. The log's order, not the requests' clocks: a request
+   * that started before the quarantining one may have logged its review just before it, with a
+   * later `now`. Repeating it changes nothing more. It also fences the device: a hold asked for
+   * afterwards for a decision the log put before it (its review was logged just before the
+   * quarantine, its hold made just after the cancellation) is refused.
    */
   async cancelForDevice(args: {
     device: string;
     reason: string;
     by: string;
     now: number;
-    beforeSeq?: number;
     quarantineSeq?: number;
   }): Promise<{ cancelled: { id: string; previous: ReviewStatus }[]; logged: boolean }> {
     const { device, reason, by, now } = args;
@@ -405,7 +403,7 @@ export class ReviewHolds extends DurableObject<Env> {
         );
       }
       const rows = this.sql
-        .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device, args.beforeSeq ?? Number.MAX_SAFE_INTEGER)
+        .exec<HoldRow>(HOLD_QUERIES.liveForDevice, device, args.quarantineSeq ?? Number.MAX_SAFE_INTEGER)
         .toArray();
       return rows.map((row) => {
         const hold = this.view(row);
@@ -766,9 +764,8 @@ export class ReviewHolds extends DurableObject<Env> {
   }
 
   private decide(id: string, status: ReviewStatus, outcome: "permit" | "deny", at: number, by: string): void {
-    this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ? WHERE id = ?", status, outcome, at, by, id);
     // A hold that ends without a permit releases no token: the raw scope it kept for one goes with it.
-    if (outcome === "deny") this.sql.exec("UPDATE holds SET scope = NULL WHERE id = ?", id);
+    this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ?, scope = CASE WHEN ? = 'deny' THEN NULL ELSE scope END WHERE id = ?", status, outcome, at, by, outcome, id);
     // Ended even if the transaction rolls back: the wait then reads the hold still pending. A woken device's
     // release queues behind the hand-off of this decision's evidence (`settle`), so it finds the evidence logged.
     for (const waiter of HOLD_WAITERS) for (const end of [...(this.waits.get(waitKey(id, waiter)) ?? [])]) end();

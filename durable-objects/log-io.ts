@@ -12,7 +12,7 @@ import { retentionFor, tenantHoldKey, type Retention } from "../worker/privacy/r
  */
 export interface DeviceHolds {
   /** `ReviewHolds.cancelForDevice`. */
-  cancelForDevice(args: { device: string; reason: string; by: string; now: number; beforeSeq?: number; quarantineSeq?: number }): Promise<unknown>;
+  cancelForDevice(args: { device: string; reason: string; by: string; now: number; quarantineSeq?: number }): Promise<unknown>;
 }
 
 /**
