@@ -183,3 +183,10 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** One capped copy of untrusted input: later mutation by the caller cannot change what was verified. */
+export function snapshotBytes(bytes: Uint8Array, cap: number, what: string): Uint8Array {
+  if (!(bytes instanceof Uint8Array)) throw new MalformedEvidenceError("malformed_evidence", `${what}: not bytes`);
+  if (bytes.length > cap) throw new MalformedEvidenceError("malformed_evidence", `${what}: ${bytes.length} bytes, at most ${cap}`);
+  return bytes.slice();
+}

@@ -650,7 +650,6 @@ describe("SEV-SNP with generated hierarchies", () => {
       const der = await crl(ark, { thisUpdate: at(-10), nextUpdate: at(-1) });
       const verified = await verifyKdsCrl(der, options());
       expect(verified?.crl.thisUpdate).toEqual(at(-10));
-      expect(verified?.product).toBe("Milan");
       der.fill(0);
       expect(verified?.der[0]).toBe(0x30);
     });
@@ -674,7 +673,8 @@ describe("SEV-SNP with generated hierarchies", () => {
         { product: "Genoa", kind: "vcek", pem: pem(genoaIssued, genoaArk) },
       ]);
       expect(await verifyKdsCrl(await crl(ark), { ...options(), trustAnchors: both, product: "Genoa" })).toBeNull();
-      expect(await verifyKdsCrl(await crl(genoaArk), { ...options(), trustAnchors: both, product: "Genoa" })).toMatchObject({ product: "Genoa" });
+      const genoaCrl = await crl(genoaArk);
+      expect((await verifyKdsCrl(genoaCrl, { ...options(), trustAnchors: both, product: "Genoa" }))?.der).toEqual(genoaCrl);
       // A product without a trusted ARK at all is a configuration error, not "no candidate".
       expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), product: "Turin" }))).toBe("no_trust_anchors");
     });

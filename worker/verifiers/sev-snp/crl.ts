@@ -1,4 +1,5 @@
-import { EvidenceConfigurationError, MalformedEvidenceError } from "../errors.ts";
+import { EvidenceConfigurationError } from "../errors.ts";
+import { snapshotBytes } from "../reader.ts";
 import { crlNotOlder, parseCrl, type Crl } from "../x509/certificate.ts";
 import { checkCrl } from "../x509/path.ts";
 import { trustedAt } from "../x509/trust.ts";
@@ -24,7 +25,6 @@ export const MAX_KDS_CRL_BYTES = 256 * 1024;
 export interface KdsCrl {
   readonly der: Uint8Array;
   readonly crl: Crl;
-  readonly product: SnpProduct;
 }
 
 export interface KdsCrlOptions {
@@ -44,13 +44,10 @@ export interface KdsCrlOptions {
  *
  * Answers null for a CRL whose issuer names no ARK of the product (another product's, another
  * family's: not a candidate here); a CRL that names the ARK and is not signed by its key is
- * `crl_signature_invalid`, and one whose bytes do not parse `malformed_certificate`.
+ * `crl_signature_invalid`, and one whose bytes do not parse `malformed_evidence`.
  */
 export async function verifyKdsCrl(der: Uint8Array, options: KdsCrlOptions, what = "AMD KDS CRL"): Promise<KdsCrl | null> {
-  if (!(der instanceof Uint8Array)) throw new MalformedEvidenceError("malformed_evidence", `${what}: not bytes`);
-  if (der.length > MAX_KDS_CRL_BYTES) throw new MalformedEvidenceError("malformed_evidence", `${what}: ${der.length} bytes, at most ${MAX_KDS_CRL_BYTES}`);
-  // One copy of untrusted input: later mutation by the caller cannot change what was verified.
-  const bytes = der.slice();
+  const bytes = snapshotBytes(der, MAX_KDS_CRL_BYTES, what);
   const crl = parseCrl(bytes, what);
   const { product, now } = options;
   if (options.trustAnchors.anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", "no AMD trust anchors configured");
@@ -63,7 +60,7 @@ export async function verifyKdsCrl(der: Uint8Array, options: KdsCrlOptions, what
   for (const ark of named) {
     try {
       await checkCrl(crl, ark.certificate, "sev-snp", undefined);
-      return { der: bytes, crl, product };
+      return { der: bytes, crl };
     } catch (error) {
       failure = error;
     }

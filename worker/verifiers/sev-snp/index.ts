@@ -4,7 +4,7 @@ export { productFromCpuid, decodeTcb, tcbAtLeast, type SnpProduct, type SnpTcb }
 export { endorsementInfo, KdsOid, type EndorsementInfo } from "./endorsement.ts";
 export { pinnedSnpTrust, snpTrustFromChains, PINNED_KDS_CHAINS, type SnpTrust, type KdsCertChain } from "./trust.ts";
 export { verifySnpReport, snpSignatureP1363, type SnpEvidence, type SnpCollateral, type SnpVerifyOptions, type VerifiedSnpReport } from "./verify.ts";
-export { verifyKdsCrl, newestKdsCrl, kdsCrlNewer, MAX_KDS_CRL_BYTES, type KdsCrl, type KdsCrlOptions } from "./crl.ts";
+export { verifyKdsCrl, newestKdsCrl, MAX_KDS_CRL_BYTES, type KdsCrl } from "./crl.ts";
 export { appraiseSnp, snpClaims, type SnpReferenceValues, type SnpClaims } from "./appraise.ts";
 export { parseAzureHclReport, verifyHclBinding, type AzureHclReport } from "./azure.ts";
 export {

@@ -1,5 +1,5 @@
 import { EvidenceConfigurationError, EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
-import { bytesEqual, isAllZero } from "../reader.ts";
+import { bytesEqual, isAllZero, snapshotBytes } from "../reader.ts";
 import { ecdsaVerifyKey, parseCertificate, parseCertificateCached, parseCrl, type Certificate } from "../x509/certificate.ts";
 import { validatePath, type ValidatedPath } from "../x509/path.ts";
 import { trustedAt } from "../x509/trust.ts";
@@ -77,13 +77,6 @@ export function snpSignatureP1363(report: SnpReport): Uint8Array | undefined {
   return out;
 }
 
-function snapshot(bytes: Uint8Array, cap: number, what: string): Uint8Array {
-  if (!(bytes instanceof Uint8Array)) throw new MalformedEvidenceError("malformed_evidence", `${what}: not bytes`);
-  if (bytes.length > cap) throw new MalformedEvidenceError("malformed_evidence", `${what}: ${bytes.length} bytes, at most ${cap}`);
-  // One copy of untrusted input: later mutation by the caller cannot change what was verified.
-  return bytes.slice();
-}
-
 /**
  * Verifies SEV-SNP evidence (no appraisal):
  *
@@ -102,8 +95,8 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
   const { now, trustAnchors } = options;
   if (trustAnchors.anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", "no AMD trust anchors configured");
 
-  const report = parseSnpReport(snapshot(evidence.report, MAX_REPORT_INPUT, "SEV-SNP report"));
-  const endorsementCert = parseCertificateCached(snapshot(evidence.endorsementKey, MAX_CERT_BYTES, "V[CL]EK certificate"), "V[CL]EK certificate");
+  const report = parseSnpReport(snapshotBytes(evidence.report, MAX_REPORT_INPUT, "SEV-SNP report"));
+  const endorsementCert = parseCertificateCached(snapshotBytes(evidence.endorsementKey, MAX_CERT_BYTES, "V[CL]EK certificate"), "V[CL]EK certificate");
   const extra = evidence.certificates ?? [];
   if (extra.length > MAX_EXTRA_CERTS) throw new MalformedEvidenceError("malformed_evidence", `${extra.length} certificates, at most ${MAX_EXTRA_CERTS}`);
   const crlsIn = options.collateral?.crls ?? [];
@@ -124,8 +117,8 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
     throw new EvidenceVerificationError(early ? "certificate_not_yet_valid" : "certificate_expired", `no pinned ${expectedName} is valid at ${now.toISOString()}`);
   }
   const intermediates: Certificate[] =
-    pinned.length > 0 ? pinned : extra.map((der, i) => parseCertificate(snapshot(der, MAX_CERT_BYTES, "certificate"), `certificate[${i}]`));
-  const crls = crlsIn.map((der, i) => parseCrl(snapshot(der, MAX_KDS_CRL_BYTES, "CRL"), `CRL[${i}]`));
+    pinned.length > 0 ? pinned : extra.map((der, i) => parseCertificate(snapshotBytes(der, MAX_CERT_BYTES, "certificate"), `certificate[${i}]`));
+  const crls = crlsIn.map((der, i) => parseCrl(snapshotBytes(der, MAX_KDS_CRL_BYTES, "CRL"), `CRL[${i}]`));
   const chain = await validatePath(endorsementCert, {
     now,
     anchors: arks,
