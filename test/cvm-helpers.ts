@@ -8,19 +8,16 @@
  * (test/setup/amd-kds.ts) or sent in the request.
  */
 import { env } from "cloudflare:test";
+import { anchorTag } from "../worker/attestation/collateral.ts";
+import { toBase64 } from "../worker/encoding.ts";
 import { parseSnpReport, snpTrustFromChains, type SnpTrust } from "../worker/verifiers/sev-snp/index.ts";
-import { parseCertificate } from "../worker/verifiers/x509/certificate.ts";
 import { uniqueId } from "./helpers.ts";
 import { AMD_KDS_HOST } from "./setup/amd-kds.ts";
 import { CA_USAGE, NOW, crl, issue, type Issued } from "./unit/verifiers/pki.ts";
 import { amdLikeCas, crlNumber, kdsExtensions, pem } from "./unit/verifiers/snp-gen.ts";
 
 /** Standard base64 of bytes, as the API's evidence members take them. */
-export const b64 = (bytes: Uint8Array): string => {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-};
+export const b64 = toBase64;
 
 const DAY = 86_400_000;
 
@@ -62,11 +59,8 @@ export async function snpHierarchy(label: string, product: "Milan" | "Genoa" = "
     { product, kind: "vcek", pem: pem(ask, ark) },
     { product, kind: "vlek", pem: pem(asvk, ark) },
   ]);
-  const spki = parseCertificate(ark.der).spki;
-  const tag = [...new Uint8Array(await crypto.subtle.digest("SHA-256", spki as Uint8Array<ArrayBuffer>))]
-    .map((b) => b.toString(16).padStart(2, "0"))
-    .join("")
-    .slice(0, 16);
+  // The worker's own function: a key it does not compute would let a planted copy miss its entry and a test pass anyway.
+  const tag = anchorTag(trust.anchors.map((anchor) => anchor.certificate.spki));
   const productName = product === "Milan" ? "Milan-B0" : "Genoa";
   return {
     ark,
