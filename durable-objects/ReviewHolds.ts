@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { ConfigurationError, type Outcome } from "../worker/errors.ts";
 import { sha256Hex } from "../worker/encoding.ts";
-import { canonicalJson, type JsonValue } from "../worker/log/canonical.ts";
-import { challengeFor, challengeStatement, holdSha256, recordSha256, type ChallengeStatement, type HoldRecord, type HoldShown, type ReviewStatus, type TierStep, type Verdict } from "../worker/review/record.ts";
+import type { JsonValue } from "../worker/log/canonical.ts";
+import { actionIdentity, challengeFor, challengeStatement, scopeOfAction, holdSha256, recordSha256, type ChallengeStatement, type HoldRecord, type HoldShown, type ReviewStatus, type TierStep, type Verdict } from "../worker/review/record.ts";
 import { TICKET_SERVICES, type TicketService } from "../worker/review/ticket-templates.ts";
 import { renderTicket } from "../worker/review/tickets.ts";
 import type { HoldState, HoldTicket, OpenedTicket, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
@@ -123,7 +123,7 @@ export const DROP_RELEASED_SCOPES = "UPDATE holds SET scope = NULL WHERE scope I
  */
 function legacyActionHash(record: HoldRecord, scope: ActionScope): string {
   const { tenant, requester, agent, action } = record;
-  return sha256Hex(canonicalJson({ tenant, device: requester.device, agent, action: { ...action, targets: scope.targets } } as unknown as JsonValue));
+  return sha256Hex(actionIdentity({ tenant, device: requester.device, agent, action: { ...action, targets: scope.targets } }));
 }
 
 /**
@@ -132,9 +132,7 @@ function legacyActionHash(record: HoldRecord, scope: ActionScope): string {
  * tokens' life also reads as the record's: the release signs nothing then.)
  */
 function scopeOf(row: HoldRow, record: HoldRecord): ActionScope {
-  if (row.scope !== null) return JSON.parse(row.scope) as ActionScope;
-  const { type, targets, inputs_sha256 } = record.action;
-  return { action: type, targets, ...(inputs_sha256 !== null ? { inputs_sha256 } : {}) };
+  return row.scope !== null ? (JSON.parse(row.scope) as ActionScope) : scopeOfAction(record.action);
 }
 
 /**

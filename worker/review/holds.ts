@@ -11,9 +11,9 @@ import { ConfigurationError, StateError, WardenError } from "../errors.ts";
 import type { CompiledBundle } from "../policy/bundle.ts";
 import { resolvedTargets, type ResolvedTarget, type Verdict as PolicyVerdict } from "../policy/decide.ts";
 import { privacyKeys } from "../privacy/keys.ts";
-import { actionTokenExpiresAt, issueActionToken, type ActionScope } from "../tokens/action.ts";
+import { actionTokenExpiresAt, issueActionToken } from "../tokens/action.ts";
 import { signingKey } from "../tokens/keys.ts";
-import { actionHash, contextHash, type HoldRecord, type TierStep } from "./record.ts";
+import { actionHash, contextHash, scopeOfAction, type HoldRecord, type TierStep } from "./record.ts";
 import type { ReviewScope } from "./scope.ts";
 import type { HoldState, ReviewerRecord } from "./types.ts";
 
@@ -100,7 +100,7 @@ export async function holdForReview(
       inputs_sha256: args.request.action.inputs_sha256 ?? null,
       sends_external: args.request.action.sends_external ?? false,
     };
-    const scope: ActionScope = { action: judged.type, targets: judged.targets, ...(judged.inputs_sha256 !== null ? { inputs_sha256: judged.inputs_sha256 } : {}) };
+    const scope = scopeOfAction(judged);
     // Keyed per tenant (worker/privacy/keys.ts): under the current key for the record, and under each older key too, so an
     // identical action still joins a hold made before a rotation of VAULT_KEYS.
     const keys = await privacyKeys(env.VAULT_KEYS, session.tenant);

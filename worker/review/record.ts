@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { sha256Hex, utf8Bytes } from "../encoding.ts";
 import { canonicalJson, type JsonValue } from "../log/canonical.ts";
 import type { ResolvedTarget } from "../policy/decide.ts";
+import type { ActionScope } from "../tokens/action.ts";
 import type { TicketTemplates } from "./ticket-templates.ts";
 
 /**
@@ -93,17 +94,26 @@ export interface ChallengeStatement {
  * action does not — the hold's record, `review.*` entries, verdict statements — and an unkeyed
  * digest there would let anyone who reads it test guesses at a short secret in a target offline.
  */
-export async function actionHash(
-  key: CryptoKey,
-  args: {
-    tenant: string;
-    device: string;
-    agent: HoldRecord["agent"];
-    action: HoldRecord["action"];
-  },
-): Promise<string> {
-  const canonical = canonicalJson({ tenant: args.tenant, device: args.device, agent: args.agent, action: args.action } as unknown as JsonValue);
-  return Buffer.from(await crypto.subtle.sign("HMAC", key, utf8Bytes(canonical))).toString("hex");
+export async function actionHash(key: CryptoKey, args: ActionIdentity): Promise<string> {
+  return Buffer.from(await crypto.subtle.sign("HMAC", key, utf8Bytes(actionIdentity(args)))).toString("hex");
+}
+
+/** Who asks, with which agent, to do what: the action as policy judged it. */
+export interface ActionIdentity {
+  tenant: string;
+  device: string;
+  agent: HoldRecord["agent"];
+  action: HoldRecord["action"];
+}
+
+/** The RFC 8785 text an action hash covers, keyed (`actionHash`) or, for holds made before it was keyed, not. */
+export function actionIdentity(args: ActionIdentity): string {
+  return canonicalJson({ tenant: args.tenant, device: args.device, agent: args.agent, action: args.action } as unknown as JsonValue);
+}
+
+/** The scope of the token that permits `action`: exactly a permit's (worker/tokens/action.ts). */
+export function scopeOfAction(action: Pick<HoldRecord["action"], "type" | "targets" | "inputs_sha256">): ActionScope {
+  return { action: action.type, targets: action.targets, ...(action.inputs_sha256 !== null ? { inputs_sha256: action.inputs_sha256 } : {}) };
 }
 
 /** SHA-256 of the context as logged (null when the request had none). */
