@@ -1,4 +1,5 @@
 import { createExecutionContext, env, SELF } from "cloudflare:test";
+import { vi } from "vitest";
 import defaultPolicies from "../policy-bundles/default/policies.cedar?raw";
 import defaultSchema from "../policy-bundles/default/schema.cedarschema?raw";
 import defaultManifest from "../policy-bundles/default/manifest.json";
@@ -177,5 +178,21 @@ export async function eventually<T>(probe: () => Promise<T | null>, ms = 20_000)
     if (value !== null) return value;
     if (Date.now() > deadline) throw new Error("timed out waiting");
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Runs `body` with `console.error` captured and answers what it returned beside the structured
+ * events (one JSON object per line) logged meanwhile: the worker and its objects run in the
+ * tests' isolate, so what an operator would read in the logs can be asserted.
+ */
+export async function withLoggedEvents<T>(body: () => Promise<T>): Promise<{ result: T; events: Record<string, unknown>[] }> {
+  const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
+  try {
+    const result = await body();
+    const events = logged.mock.calls.flatMap(([line]) => (typeof line === "string" && line.startsWith("{") ? [JSON.parse(line) as Record<string, unknown>] : []));
+    return { result, events };
+  } finally {
+    logged.mockRestore();
   }
 }

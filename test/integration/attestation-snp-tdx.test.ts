@@ -11,7 +11,7 @@ import { KDS_TIMEOUT_MS, TdxCollateral, anchorTag } from "../../worker/attestati
 import { parseCertificate, parseCertificatesPem } from "../../worker/verifiers/x509/certificate.ts";
 import { trustAnchor } from "../../worker/verifiers/x509/path.ts";
 import { deviceStub } from "../audit-helpers.ts";
-import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
+import { defaultSources, logOf, newClient, publish, uniqueId, withLoggedEvents, workerFetch } from "../helpers.ts";
 import { earAppraisal, validateEar, type EarClaimsSet } from "../../worker/attestation/ear.ts";
 import { amdRoots, snp, tdx } from "../unit/verifiers/fixtures.ts";
 import { CA_USAGE, LEAF_USAGE, NOW, crl, issue, x509, type Issued } from "../unit/verifiers/pki.ts";
@@ -576,11 +576,17 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
     const fmspc = await servePcs(t, gen);
     const key = `attestation-collateral/${anchorTag(gen.trust.anchors.map((anchor) => anchor.certificate.spki))}/tdx/fmspc/${fmspc.toLowerCase()}.json`;
     await env.BUNDLES.put(key, '{"copy":"older"}');
+    const quoted = async (nonce: string) => ({ type: "tdx" as const, quote: b64(await gen.quote(await bindingFor(client, nonce))) });
 
-    const session = await present(client, async (nonce) => ({ type: "tdx", quote: b64(await gen.quote(await bindingFor(client, nonce))) }));
+    // The operator is told which FMSPC's copy did not read; once PCS's is written over it, nothing more is.
+    const { result: session, events } = await withLoggedEvents(() => present(client, quoted));
     expect(session.status, JSON.stringify(session.body)).toBe(201);
     expect(await asked(t.pcs)).toHaveLength(4);
     expect(collateralFromDcapQvl(await (await env.BUNDLES.get(key))!.text()).tcbInfo.body).toContain(`"fmspc":"${fmspc}"`);
+    expect(events.filter((event) => event["event"] === "attestation.collateral_cache_unreadable")).toEqual([{ event: "attestation.collateral_cache_unreadable", fmspc }]);
+    const again = await withLoggedEvents(() => present(client, quoted));
+    expect(again.result.status).toBe(201);
+    expect(again.events.map((event) => event["event"])).not.toContain("attestation.collateral_cache_unreadable");
   });
 
   /** A v3 Milan report under a generated hierarchy whose VCEK and CRL the local AMD KDS serves, a tenant asking it, and a device there. */
@@ -617,10 +623,14 @@ describe("collateral from the vendors' services (a stand-in for Intel PCS, and t
   it("SEV-SNP: a cached VCEK that does not read as a certificate counts as none: AMD KDS's is fetched, verified and written over it", async () => {
     const { kds, vcek, vcekPath, client, evidence, cacheKey } = await servedByKds("kds vcek over a damaged copy");
     await env.BUNDLES.put(cacheKey, vcek.der.slice(0, 100));
-    const session = await present(client, evidence);
+    const { result: session, events } = await withLoggedEvents(() => present(client, evidence));
     expect(session.status, JSON.stringify(session.body)).toBe(201);
     expect(await kds.requests()).toContain(vcekPath);
     expect(new Uint8Array(await (await env.BUNDLES.get(cacheKey))!.arrayBuffer())).toEqual(new Uint8Array(vcek.der));
+    expect(events.filter((event) => event["event"] === "attestation.collateral_cache_unreadable")).toEqual([{ event: "attestation.collateral_cache_unreadable", key: cacheKey }]);
+    const again = await withLoggedEvents(() => present(client, evidence));
+    expect(again.result.status).toBe(201);
+    expect(again.events.map((event) => event["event"])).not.toContain("attestation.collateral_cache_unreadable");
   });
 
   it(`SEV-SNP: a VCEK download is bounded as the CRL's is: a body streaming past 16 KiB is cut off, an answer that does not come within ${KDS_TIMEOUT_MS / 1000} s is abandoned; neither is a VCEK`, async () => {

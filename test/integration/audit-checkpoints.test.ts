@@ -1,5 +1,5 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { verifyChain, type LogEntry } from "../../worker/log/chain.ts";
 import { parseCheckpointText } from "../../worker/log/checkpoint.ts";
@@ -8,7 +8,7 @@ import { GENESIS_MAC, entryMac, parseMacKey } from "../../worker/log/mac.ts";
 import { EMPTY_FRONTIER, extendFrontier, frontierRoot } from "../../worker/log/merkle.ts";
 import { parseNote, verifyNote } from "../../worker/log/note.ts";
 import { parseRotationText } from "../../worker/log/rotation.ts";
-import { activate, BASE_URL, readyDevice, workerFetch } from "../helpers.ts";
+import { activate, BASE_URL, readyDevice, withLoggedEvents, workerFetch } from "../helpers.ts";
 import { appendMany, archivedRetiredKey, auditorGet, configure, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice } from "../audit-helpers.ts";
 import { faulty } from "../review-helpers.ts";
 
@@ -188,16 +188,13 @@ describe("log key rotation", () => {
     await configure(stub, { io: { keys: () => ({ current: second, previous: first }) } });
     await runInAlarmOrNow(stub);
     await configure(stub, { io: { keys: () => ({ current: first, previous: second }) }, tuning: { checkpointEntries: 1 } });
-    const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
-    try {
+    const { events } = await withLoggedEvents(async () => {
       await appendMany(stub, 1);
       await runInAlarmOrNow(stub);
-      const failures = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as { event: string; error: string }).filter((line) => line.event === "audit.rotation_failed");
-      expect(failures.length).toBeGreaterThan(0);
-      expect(failures[0]!.error).toContain(`cannot rotate to ${logKeyIdOf(first)}: this log retired that key`);
-    } finally {
-      logged.mockRestore();
-    }
+    });
+    const failures = events.filter((line) => line["event"] === "audit.rotation_failed");
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures[0]!["error"]).toContain(`cannot rotate to ${logKeyIdOf(first)}: this log retired that key`);
     const entries = await liveEntries(stub);
     expect(entries.filter((entry) => entry.type === "log.key_rotated")).toHaveLength(1);
     expect(entries.at(-1)!.key).toBe(secondKid);

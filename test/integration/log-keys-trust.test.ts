@@ -1,5 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import { entryHash, type LogEntry } from "../../worker/log/chain.ts";
@@ -10,7 +10,7 @@ import { importLogSigningKey, logKeyIdOf, noteSignerFor, type LogKey } from "../
 import { EMPTY_FRONTIER, extendFrontier, frontierRoot } from "../../worker/log/merkle.ts";
 import { ed25519KeyId, MAX_NOTE_BYTES, parseNote, signNote } from "../../worker/log/note.ts";
 import { rotationText } from "../../worker/log/rotation.ts";
-import { activate, BASE_URL, workerFetch } from "../helpers.ts";
+import { activate, BASE_URL, withLoggedEvents, workerFetch } from "../helpers.ts";
 import { appendMany, archivedRetiredKey, auditorGet, configure, deviceStub, freshLogSigningKey, liveEntries, publishedLogKeys, registeredDevice, restart, runAlarms, withMethod } from "../audit-helpers.ts";
 
 /**
@@ -268,23 +268,14 @@ async function listing(current: string, archive: R2Bucket = env.ARCHIVE): Promis
     reads.push({ key, length: range !== undefined && "length" in range ? range.length : undefined });
     return archive.get(key, options);
   });
-  const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
-  try {
+  const { result: kids, events } = await withLoggedEvents(async () => {
     const fetch = workerFetch({ env: { ARCHIVE: counted, LOG_SIGNING_KEY: current, LOG_SIGNING_KEY_PREVIOUS: undefined, LOG_KEYS_REFRESH_SECONDS: "0" } });
     const response = await fetch(new Request(`${BASE_URL}/.well-known/warden-log-keys.json`));
     expect(response.status).toBe(200);
     const { keys } = (await response.json()) as { keys: { kid: string }[] };
-    const events = logged.mock.calls.flatMap(([line]) => {
-      try {
-        return typeof line === "string" ? [JSON.parse(line) as Record<string, unknown>] : [];
-      } catch {
-        return [];
-      }
-    });
-    return { kids: keys.map((key) => key.kid), reads, events };
-  } finally {
-    logged.mockRestore();
-  }
+    return keys.map((key) => key.kid);
+  });
+  return { kids, reads, events };
 }
 
 /** A fresh key configured as the deployment's only one, so that only the test's statements lead to it. */
