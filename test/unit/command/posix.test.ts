@@ -366,6 +366,39 @@ const BASH_PWD: Row[] = [
   ["cd /tmp && echo x >> ~-/.bashrc", ["cd /tmp","echo x"], ["1:w ?expansion ~-/.bashrc"]],
 ];
 
+// bash's brace expansion: an argument with a literal brace expression is the words bash passes
+// (worker/policy/command/braces.ts); with anything bash could read otherwise, it stays unknown.
+const BASH_BRACES: Row[] = [
+  ["cp a{,.bak}", ["cp a a.bak"], ["r /home/dev/proj/a","w /home/dev/proj/a.bak"]],
+  ["rm -rf /{etc,usr}", ["rm -rf /etc /usr"], ["d /etc","d /usr"]],
+  ["mkdir -p src/{a,b/{c,d}}", ["mkdir -p src/a src/b/c src/b/d"], ["w /home/dev/proj/src/a","w /home/dev/proj/src/b/c","w /home/dev/proj/src/b/d"]],
+  ["cat ~/.ssh/{id_rsa,id_ed25519}", ["cat /home/dev/.ssh/id_rsa /home/dev/.ssh/id_ed25519"], ["r /home/dev/.ssh/id_rsa","r /home/dev/.ssh/id_ed25519"]],
+  ["tar czf b.tgz {src,docs}/{a,b}", ["tar czf b.tgz src/a src/b docs/a docs/b"], ["w /home/dev/proj/b.tgz","r /home/dev/proj/src/a","r /home/dev/proj/src/b","r /home/dev/proj/docs/a","r /home/dev/proj/docs/b"]],
+  ["touch f{08..10}", ["touch f08 f09 f10"], ["w /home/dev/proj/f08","w /home/dev/proj/f09","w /home/dev/proj/f10"]],
+  // An option can come out of braces as well as a path.
+  ["rm {-rf,/}", ["rm -rf /"], ["d /"]],
+  ["cat \"a b\"{1,2}", [{"p":"cat","a":["a b1","a b2"]}], ["r /home/dev/proj/a b1","r /home/dev/proj/a b2"]],
+  // Bash's rules, not the parser's: a `}` closes nothing before a comma, so this deletes `x}` and /etc.
+  ["rm -rf {x},/etc}", ["rm -rf x} /etc"], ["d /home/dev/proj/x}","d /etc"]],
+  ["cat ${HOME}/{a,b}", ["cat /home/dev/a /home/dev/b"], ["r /home/dev/a","r /home/dev/b"]],
+  // Quoted or escaped, a comma or a brace is text.
+  ["cat {\"a,b\"}", ["cat {a,b}"], ["r /home/dev/proj/{a,b}"]],
+  ["cat \\{a,b}", ["cat {a,b}"], ["r /home/dev/proj/{a,b}"]],
+  // `{a}` is no expansion to bash either.
+  ["cat {a}", ["cat {a}"], ["r /home/dev/proj/{a}"]],
+  // Braces that complete a tilde prefix name other users' homes; a tilde inside braces is expanded after them.
+  ["cat ~{root,dev}/x", [{"p":"cat","a":["~{root,dev}/x"],"u":[0]}], ["r ?expansion ~{root,dev}/x"]],
+  ["cat {~,x}/a", ["cat {~,x}/a ~0"], ["r ?expansion {~,x}/a"]],
+  ["cat $D/{a,b}", [{"p":"cat","a":["$D/{a,b}"],"u":[0]}], ["r ?expansion $D/{a,b}"]],
+  ["rm *.{js,ts}", ["rm *.{js,ts} ~0"], ["d ?glob *.{js,ts}"]],
+  // More words than one argument may stand for.
+  ["rm f{1..65}", ["rm f{1..65} ~0"], ["d ?expansion f{1..65}"]],
+  // Not in the program word, nor in a redirection (an error to bash).
+  ["{cat,/etc/shadow}", ["!"], []],
+  ["sudo {rm,ls} -rf /tmp/x", [{"p":"","a":["ls","-rf","/tmp/x"],"w":["sudo"],"f":["elevated"],"s":"","o":true}], []],
+  ["echo x > {a,b}", ["echo x"], ["w ?expansion {a,b}"]],
+];
+
 // zsh on macOS: names folded, zsh-only constructs refused.
 const ZSH: Row[] = [
   ["cat /Users/dev/.ssh/id_rsa", ["cat /Users/dev/.ssh/id_rsa"], ["r /Users/dev/.ssh/id_rsa"]],
@@ -385,6 +418,8 @@ const ZSH: Row[] = [
   ["noglob curl http://example.com/?a=1", ["noglob>curl http://example.com/?a=1 ~0"], ["u ?glob http://example.com/?a=1"]],
   ["sudo -u root ls /var/root", ["sudo>ls /var/root #elevated"], ["r /var/root"]],
   ["caffeinate -i make", ["caffeinate>make"], []],
+  // zsh's brace rules are not bash's (BRACE_CCL, `{a-c}`): unknown.
+  ["rm /{etc,usr}", ["rm /{etc,usr} ~0"], ["d ?expansion /{etc,usr}"]],
   ["script out.log make", ["script out.log make #spawns","script>make"], ["w /Users/dev/proj/out.log"]],
   ["git status", ["git status"], []],
   ["npm test", ["npm test"], []],
@@ -416,6 +451,9 @@ const SH: Row[] = [
   ["dd if=in.bin of=~/out.bin", ["dd if=in.bin of=~/out.bin"], ["r /home/dev/proj/in.bin","w ?tilde ~/out.bin"]],
   ["echo a=~/x", ["echo a=~/x"], []],
   ["sh -c 'cat ~/.profile'", ["sh>cat /home/dev/.profile"], ["r /home/dev/.profile"]],
+  // dash passes braces on as they are; Warden does not guess, and bash inside reads them as bash.
+  ["cat /{etc,usr}/passwd", ["cat /{etc,usr}/passwd ~0"], ["r ?expansion /{etc,usr}/passwd"]],
+  ["bash -c 'rm -rf /{etc,usr}'", ["bash>rm -rf /etc /usr"], ["d /etc","d /usr"]],
 ];
 
 describe("bash on linux", () => {
@@ -431,6 +469,10 @@ describe("bash arithmetic: quotes do not hide substitutions", () => {
 
 describe("bash ~+ and ~- follow the line's cds", () => {
   it.each(BASH_PWD)("%s", (...row) => checkRow(LINUX, row));
+});
+
+describe("bash brace expansion", () => {
+  it.each(BASH_BRACES)("%s", (...row) => checkRow(LINUX, row));
 });
 
 describe("zsh on macos", () => {

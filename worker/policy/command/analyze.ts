@@ -99,7 +99,7 @@ export class Analyzer {
       this.emit(this.bare("", [], wrappers, inherited, false));
       return;
     }
-    const program = programWord.unknown === null ? programName(programWord.text, ctx) : null;
+    const program = programWord.unknown === null && programWord.braced !== true ? programName(programWord.text, ctx) : null;
     if (program === null || wrappers.length > MAX_WRAPPERS) {
       this.emit(this.bare("", args, wrappers, inherited, true));
       return;

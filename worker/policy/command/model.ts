@@ -21,6 +21,12 @@ export interface Word {
   param?: boolean;
   /** PowerShell only: the elements of an unquoted comma list `a,b,c`, which binds as several values. */
   items?: string[];
+  /**
+   * bash only: one of the words a brace expression made (`{rm,ls}` is `rm` and `ls`). Known, but
+   * the line never shows it as a word: as a program (after a wrapper: `sudo {rm,ls} -rf /`) it
+   * is not literal, as in program position.
+   */
+  braced?: true;
 }
 
 /** Why a grammar could not make sense of a command. */

@@ -9,7 +9,6 @@ import { forEachChild, parse } from "unbash";
 import type {
   Assignment,
   Command,
-  CommandArgument,
   DoubleQuotedChild,
   ParameterExpansionPart,
   ParsedScript,
@@ -18,6 +17,7 @@ import type {
   Word as UnbashWord,
   WordPart,
 } from "unbash";
+import { braceExpand, type BraceToken } from "./braces.ts";
 import { MAX_NESTED_SYNTAX, type ParseContext, type RawCommand, type RawRedirection, type Word, type WordUnknown } from "./model.ts";
 
 interface WalkState {
@@ -221,9 +221,11 @@ class PosixWalker {
       zshOnly ||= this.zshOnly(node.name, true);
     }
     for (const item of node.suffix) {
-      if (item.type === "Word" || item.type === "Assignment") {
+      if (item.type === "Word") {
+        words.push(...this.braceExpanded(item));
+        zshOnly ||= this.zshOnly(item, false);
+      } else if (item.type === "Assignment") {
         words.push(this.argument(item));
-        zshOnly ||= item.type === "Word" && this.zshOnly(item, false);
       } else {
         redirections.push(this.redirection(item));
       }
@@ -261,8 +263,50 @@ class PosixWalker {
     return { op: redirect.operator, fd, target };
   }
 
-  private argument(item: CommandArgument): Word {
-    if (item.type === "Word") return this.word(item, false);
+  /**
+   * An argument's words after bash's brace expansion (worker/policy/command/braces.ts): `a{,.bak}`
+   * is two arguments, and `{x},/etc}` too, which unbash reads as one literal word. Only bash
+   * expands braces here (dash passes them on; zsh's rules differ and stay unknown), and only in a
+   * word whose other parts are known. A tilde is read only as the word's own `~/` prefix: one the
+   * braces complete or put at a word's start (`~{a,b}`, `{~,x}/a`) stays unknown, as does a word
+   * that braces would turn into a glob or an empty word (which bash drops unless quoted).
+   */
+  private braceExpanded(word: UnbashWord): Word[] {
+    if (this.ctx.shell !== "bash" || !word.text.includes("{")) return [this.word(word, false)];
+    const unknownWord = (why: WordUnknown): Word[] => [{ text: word.text, unknown: why }];
+    // Without parts, unbash read the word as one literal (`{x},/etc}` among them).
+    const parts: readonly WordPart[] | null = word.parts ?? (/['"$`]/.test(word.text) ? null : [{ type: "Literal", pos: word.pos, end: word.end, value: word.value, text: word.text }]);
+    if (parts === null) return unknownWord("expansion");
+    let unknown: WordUnknown | null = null;
+    const note = (why: WordUnknown): void => {
+      unknown = worseUnknown(unknown, why);
+    };
+    const tokens: BraceToken[] = [];
+    for (const [index, part] of parts.entries()) {
+      if (part.type === "Literal" || part.type === "BraceExpansion") {
+        // Quotes inside braces are parts of their own, whose places in the text unbash does not give.
+        if (part.type === "BraceExpansion" && part.parts !== undefined) return unknownWord("expansion");
+        tokens.push(...unquotedTokens(part.text));
+      } else tokens.push({ value: this.part(part, index === 0, note) });
+    }
+    if (unknown !== null) return unknownWord(unknown);
+    const expanded = braceExpand(tokens);
+    if (expanded === null) return unknownWord("expansion");
+    const [only] = expanded;
+    if (expanded.length === 1 && only !== undefined && only.length === tokens.length && only.every((token, index) => token === tokens[index])) return [this.word(word, false)];
+    // Every word keeps the preamble before the first brace, so a `~/` prefix starts each of them.
+    const home = this.ctx.home;
+    const tilde = tokens[0] === "~";
+    if (tilde && (tokens[1] !== "/" || home === null)) return unknownWord(home === null ? "home_unknown" : "expansion");
+    if (expanded.some((expansion) => expansion.some((token, index) => token === "~" && !(tilde && index === 0)))) return unknownWord("expansion");
+    if (tokens.some((token) => token === "*" || token === "?" || token === "[")) return unknownWord("glob");
+    const homeText = home === null ? "" : home.endsWith("/") || home.endsWith("\\") ? home.slice(0, -1) : home;
+    const words = expanded.map((expansion) => expansion.map((token, index) => (tilde && index === 0 ? homeText : typeof token === "string" ? token : token.value)).join(""));
+    if (words.includes("")) return unknownWord("expansion");
+    return words.map((text) => ({ text, unknown: null, braced: true }));
+  }
+
+  private argument(item: Assignment): Word {
     // `export X=$(…)`, `declare a=b`: declaration builtins take assignments as arguments.
     const value = this.assignmentValue(item);
     if (value.unknown !== null) return { text: item.text, unknown: value.unknown };
@@ -283,7 +327,7 @@ class PosixWalker {
     let text = "";
     let unknown: WordUnknown | null = null;
     const note = (why: WordUnknown): void => {
-      if (unknown === null || why === "expansion" || (why === "home_unknown" && unknown === "glob")) unknown = why;
+      unknown = worseUnknown(unknown, why);
     };
     if (parts === undefined) {
       text = word.value;
@@ -387,6 +431,26 @@ class PosixWalker {
     if (prefix === "~+") return this.ctx.cwd === null || this.ctx.otherCwds.length > 0 ? null : joinHome(this.ctx.cwd, rest);
     return null;
   }
+}
+
+/** A literal's source text as brace expansion sees it: a backslash quotes the character after it (a backslash-newline is nothing). */
+function unquotedTokens(source: string): BraceToken[] {
+  const tokens: BraceToken[] = [];
+  for (let i = 0; i < source.length; i += 1) {
+    const char = source[i] as string;
+    if (char !== "\\") tokens.push(char);
+    else {
+      const next = source[i + 1];
+      tokens.push({ value: next === undefined || next === "\n" ? "" : next });
+      i += 1;
+    }
+  }
+  return tokens;
+}
+
+/** What a word with parts unknown for `current` and for `why` is unknown for: an expansion outweighs a missing home, which outweighs a glob. */
+function worseUnknown(current: WordUnknown | null, why: WordUnknown): WordUnknown {
+  return current === null || why === "expansion" || (why === "home_unknown" && current === "glob") ? why : current;
 }
 
 /** Why a tilde prefix has no value: `~+` and `~-` are variables (`$PWD`, `$OLDPWD`); the others need a home. */

@@ -1,0 +1,130 @@
+/**
+ * Bash's brace expansion (`a{,.bak}`, `src/{a,b/{c,d}}`, `f{08..10}`), read by bash's own rules
+ * rather than by where a parser thinks a brace expression starts and ends: to bash,
+ * `{x},/etc}` is `x}` and `/etc` (a `}` closes nothing until a comma or `..` came before it).
+ *
+ * A word is a list of tokens: unquoted characters, which may be brace syntax, and atoms (quoted
+ * text, escaped characters, known expansions), which never are. Sequences are read in the forms
+ * whose terms are certain; any other `..` sequence, or a word that would expand to more than
+ * {@link MAX_BRACE_WORDS} words, reads as null, and the caller keeps the word unknown.
+ */
+
+/** An unquoted character, or text that brace syntax cannot see into. */
+export type BraceToken = string | { readonly value: string };
+
+/** Words one argument may expand to; past it the argument stays unknown (each word is a target policy judges). */
+export const MAX_BRACE_WORDS = 64;
+
+/** Bounds on what is read at all: tokens in the word and unquoted `{` in it (bash rescans the rest of the word at each). */
+export const MAX_BRACE_TOKENS = 1024;
+export const MAX_BRACE_OPENERS = 32;
+
+const NUMBER_SEQUENCE = /^(-?[0-9]{1,9})\.\.(-?[0-9]{1,9})(?:\.\.([1-9][0-9]{0,8}))?$/;
+const LETTER_SEQUENCE = /^(?:([a-z])\.\.([a-z])|([A-Z])\.\.([A-Z]))(?:\.\.([1-9][0-9]{0,8}))?$/;
+
+/** The words bash makes of `tokens`, in its order; null when they are not certain or too many. */
+export function braceExpand(tokens: readonly BraceToken[]): BraceToken[][] | null {
+  if (tokens.length > MAX_BRACE_TOKENS || tokens.filter((token) => token === "{").length > MAX_BRACE_OPENERS) return null;
+  return expand(tokens);
+}
+
+function expand(tokens: readonly BraceToken[]): BraceToken[][] | null {
+  // The first `{` that opens a brace expression: one with a closing `}` after it.
+  let open = -1;
+  for (let from = 0; ; ) {
+    const at = seek(tokens, from, "{");
+    if (at < 0) break;
+    if (seek(tokens, at + 1, "}") >= 0) {
+      open = at;
+      break;
+    }
+    from = at + 1;
+  }
+  if (open < 0) return [[...tokens]];
+  const close = seek(tokens, open + 1, "}");
+  const amble = tokens.slice(open + 1, close);
+  const rest = tokens.slice(close + 1);
+  let alternatives: BraceToken[][] | null;
+  if (amble.includes(",")) alternatives = expandAlternatives(amble);
+  else {
+    const terms = sequence(amble);
+    if (terms === null) return null;
+    // Not a sequence: the braces stay as they are, and what follows them is still read.
+    if (terms === "literal") {
+      if (rest.length === 0) return [[...tokens]];
+      alternatives = [tokens.slice(open, close + 1)];
+    } else alternatives = terms.map((term) => [{ value: term }]);
+  }
+  const tails = rest.length === 0 ? [[]] : expand(rest);
+  if (alternatives === null || tails === null || alternatives.length * tails.length > MAX_BRACE_WORDS) return null;
+  const preamble = tokens.slice(0, open);
+  return alternatives.flatMap((alternative) => tails.map((tail) => [...preamble, ...alternative, ...tail]));
+}
+
+/** The alternatives of a brace body, each expanded in turn, one after the other. */
+function expandAlternatives(amble: readonly BraceToken[]): BraceToken[][] | null {
+  const words: BraceToken[][] = [];
+  for (let start = 0; ; ) {
+    const comma = seek(amble, start, ",");
+    const piece = expand(amble.slice(start, comma < 0 ? amble.length : comma));
+    if (piece === null || words.length + piece.length > MAX_BRACE_WORDS) return null;
+    words.push(...piece);
+    if (comma < 0) return words;
+    start = comma + 1;
+  }
+}
+
+/**
+ * Where, from `from`, bash finds the `wanted` character at brace level 0: a `}` only once a comma
+ * or a `..` (not right before a `}`) came before it at that level; a `{` not when it starts the
+ * text and is followed by its end or by `}`. -1 when it does not.
+ */
+function seek(tokens: readonly BraceToken[], from: number, wanted: "{" | "}" | ","): number {
+  let level = 0;
+  let separators = wanted === "}" ? 0 : 1;
+  for (let i = from; i < tokens.length; i += 1) {
+    const token = tokens[i];
+    if (typeof token !== "string") continue;
+    if (token === wanted && level === 0 && separators > 0) {
+      const next = tokens[i + 1];
+      if (token === "{" && i === 0 && (next === undefined || next === "}")) continue;
+      return i;
+    }
+    if (token === "{") level += 1;
+    else if (token === "}" && level > 0) level -= 1;
+    else if (wanted === "}" && level === 0 && (token === "," || (token === "." && tokens[i + 1] === "." && tokens[i + 2] !== "}"))) separators += 1;
+  }
+  return -1;
+}
+
+/**
+ * A brace body without a comma: `literal` when bash would not read it as a sequence (no `..`, or
+ * a quoted character in it), its terms when it is one of the forms read here (integers, padded
+ * to the wider end when an end has a leading zero, or letters of one case, with a positive
+ * step), null for any other `..` body, whose reading by bash is not reproduced.
+ */
+function sequence(amble: readonly BraceToken[]): string[] | "literal" | null {
+  if (amble.some((token) => typeof token !== "string")) return "literal";
+  const body = amble.join("");
+  if (!body.includes("..")) return "literal";
+  const numbers = NUMBER_SEQUENCE.exec(body);
+  if (numbers !== null) {
+    const [, from = "", to = "", step = "1"] = numbers;
+    const padded = /^-?0[0-9]/.test(from) || /^-?0[0-9]/.test(to);
+    if (padded && (from.startsWith("-") || to.startsWith("-"))) return null;
+    const width = padded ? Math.max(from.length, to.length) : 0;
+    return steps(Number(from), Number(to), Number(step), (value) => String(value).padStart(width, "0"));
+  }
+  const letters = LETTER_SEQUENCE.exec(body);
+  if (letters === null) return null;
+  const [, lowFrom, lowTo, upFrom, upTo, step = "1"] = letters;
+  return steps((lowFrom ?? upFrom ?? "").charCodeAt(0), (lowTo ?? upTo ?? "").charCodeAt(0), Number(step), (code) => String.fromCharCode(code));
+}
+
+function steps(from: number, to: number, step: number, term: (value: number) => string): string[] | null {
+  if (Math.floor(Math.abs(to - from) / step) + 1 > MAX_BRACE_WORDS) return null;
+  const direction = to >= from ? 1 : -1;
+  const terms: string[] = [];
+  for (let value = from; direction > 0 ? value <= to : value >= to; value += direction * step) terms.push(term(value));
+  return terms;
+}
