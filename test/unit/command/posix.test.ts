@@ -395,6 +395,7 @@ const BASH_BRACES: Row[] = [
   ["rm f{1..65}", ["rm f{1..65} ~0"], ["d ?expansion f{1..65}"]],
   // Not in the program word, nor in a redirection (an error to bash).
   ["{cat,/etc/shadow}", ["!"], []],
+  ["{x},/etc}", [{"p":"","a":[],"o":true}], []],
   ["sudo {rm,ls} -rf /tmp/x", [{"p":"","a":["ls","-rf","/tmp/x"],"w":["sudo"],"f":["elevated"],"s":"","o":true}], []],
   ["echo x > {a,b}", ["echo x"], ["w ?expansion {a,b}"]],
 ];

@@ -217,7 +217,9 @@ class PosixWalker {
       else redirections.push(this.redirection(item));
     }
     if (node.name !== undefined) {
-      words.push(this.word(node.name, true));
+      // A program word braces change (`{x},/etc}` runs `x}`) is not literal, whichever words it makes.
+      const [named, ...more] = this.braceExpanded(node.name);
+      words.push(named === undefined || more.length > 0 || named.braced === true ? { text: node.name.text, unknown: "expansion" } : named.unknown !== null ? named : this.word(node.name, true));
       zshOnly ||= this.zshOnly(node.name, true);
     }
     for (const item of node.suffix) {
