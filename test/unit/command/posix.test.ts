@@ -366,6 +366,20 @@ const BASH_PWD: Row[] = [
   ["cd /tmp && echo x >> ~-/.bashrc", ["cd /tmp","echo x"], ["1:w ?expansion ~-/.bashrc"]],
 ];
 
+// Words bash reads otherwise than the parser did (found by test/node/bash-words.test.ts): ANSI-C
+// quoting decoded by bash's rules, a tilde prefix with a quoted character in it, a trailing escaped blank.
+const BASH_WORDS: Row[] = [
+  ["cat $'\\x2fetc/shadow'", ["cat /etc/shadow"], ["r /etc/shadow"]],
+  ["cat $'\\x{2f}etc/shadow'", [{"p":"cat","a":["$'\\x{2f}etc/shadow'"],"u":[0]}], ["r ?expansion $'\\x{2f}etc/shadow'"]],
+  ["cat $'\\057etc/shadow'", ["cat /etc/shadow"], ["r /etc/shadow"]],
+  ["cat $'/etc/shadow\\0.txt'", ["cat /etc/shadow"], ["r /etc/shadow"]],
+  ["cat $'\\u002fetc'", ["cat /etc"], ["r /etc"]],
+  ["cat $'\\u00e9'", [{"p":"cat","a":["$'\\u00e9'"],"u":[0]}], ["r ?expansion $'\\u00e9'"]],
+  ["cat ~\"/.ssh/id_rsa\"", [{"p":"cat","a":["~/.ssh/id_rsa"]}], ["r ?tilde ~/.ssh/id_rsa"]],
+  ["cat ~\\/.ssh/id_rsa", [{"p":"cat","a":["~/.ssh/id_rsa"]}], ["r ?tilde ~/.ssh/id_rsa"]],
+  ["rm foo\\ ", [{"p":"rm","a":["foo "]}], ["d /home/dev/proj/foo "]],
+];
+
 // bash's brace expansion: an argument with a literal brace expression is the words bash passes
 // (worker/policy/command/braces.ts); with anything bash could read otherwise, it stays unknown.
 const BASH_BRACES: Row[] = [
@@ -470,6 +484,10 @@ describe("bash arithmetic: quotes do not hide substitutions", () => {
 
 describe("bash ~+ and ~- follow the line's cds", () => {
   it.each(BASH_PWD)("%s", (...row) => checkRow(LINUX, row));
+});
+
+describe("bash words as bash reads them", () => {
+  it.each(BASH_WORDS)("%s", (...row) => checkRow(LINUX, row));
 });
 
 describe("bash brace expansion", () => {

@@ -65,7 +65,7 @@ function screen(raw: string): TargetRejection | null {
 export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResult<CommandAnalysis> {
   const problem = screen(raw);
   if (problem !== null) return { ok: false, reason: problem };
-  const line = raw.normalize("NFC").trim();
+  const line = trimmed(raw.normalize("NFC"), env.shell);
   if (line === "") return { ok: false, reason: "empty" };
   const { os, shell } = env;
   const base: ParseContext = {
@@ -101,6 +101,17 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
       value: { line, shell, commands: [{ program: "", args: [], unknownArgs: [], subcommand: "", wrappers: [], redirections: [], flags: [], opaque: true }], targets: [] },
     };
   }
+}
+
+/**
+ * The line without leading and trailing blanks, but for a POSIX shell the blank a trailing
+ * backslash escapes: `rm foo\\ ` removes `foo `, and a backslash-newline at the end is nothing.
+ */
+function trimmed(line: string, shell: CommandEnvironment["shell"]): string {
+  const start = line.trimStart();
+  const end = start.trimEnd();
+  const escapesBlank = end.length < start.length && (shell === "bash" || shell === "sh" || shell === "zsh") && /(?:^|[^\\])(?:\\\\)*\\$/.test(end);
+  return escapesBlank ? start.slice(0, end.length + 1) : end;
 }
 
 /** An absolute directory in device syntax, or null (an unusable value is as good as none). */

@@ -17,6 +17,7 @@ import type {
   Word as UnbashWord,
   WordPart,
 } from "unbash";
+import { decodeAnsiC } from "./ansi-c.ts";
 import { braceExpand, type BraceToken } from "./braces.ts";
 import { MAX_NESTED_SYNTAX, type ParseContext, type RawCommand, type RawRedirection, type Word, type WordUnknown } from "./model.ts";
 
@@ -334,14 +335,14 @@ class PosixWalker {
     if (parts === undefined) {
       text = word.value;
       if (word.text.startsWith("~")) {
-        const tilde = this.tilde(text);
+        const tilde = tildePrefixQuoted(word.text, false) ? text : this.tilde(text);
         if (tilde === null) note(tildeUnknown(text));
         else text = tilde;
       } else if (!program && this.ctx.shell === "bash" && !assignment) {
         // Bash (not sh, not zsh) also expands `~` after the `=` of an
         // assignment-shaped argument: `dd of=~/x` writes under home.
         const equals = /^([A-Za-z_][A-Za-z0-9_]*=)(~.*)$/.exec(word.text);
-        if (equals !== null && NAME.test((equals[1] ?? "").slice(0, -1))) {
+        if (equals !== null && NAME.test((equals[1] ?? "").slice(0, -1)) && !tildePrefixQuoted(equals[2] ?? "", false)) {
           const value = word.value.slice((equals[1] ?? "").length);
           const tilde = this.tilde(value);
           if (tilde === null) note(tildeUnknown(value));
@@ -351,15 +352,16 @@ class PosixWalker {
       return unknown === null ? { text, unknown: null } : { text: word.text, unknown };
     }
     parts.forEach((part, index) => {
-      text += this.part(part, index === 0, note);
+      text += this.part(part, index === 0, note, index < parts.length - 1);
     });
     return unknown === null ? { text, unknown: null } : { text: word.text, unknown };
   }
 
-  private part(part: WordPart, first: boolean, note: (why: WordUnknown) => void): string {
+  /** `continues`: more parts of the word follow this one. */
+  private part(part: WordPart, first: boolean, note: (why: WordUnknown) => void, continues = false): string {
     switch (part.type) {
       case "Literal": {
-        if (first && part.text.startsWith("~")) {
+        if (first && part.text.startsWith("~") && !tildePrefixQuoted(part.text, continues)) {
           const tilde = this.tilde(part.value);
           if (tilde === null) note(tildeUnknown(part.value));
           return tilde ?? part.value;
@@ -367,8 +369,13 @@ class PosixWalker {
         return part.value;
       }
       case "SingleQuoted":
-      case "AnsiCQuoted":
         return part.value;
+      case "AnsiCQuoted": {
+        // Decoded here, by bash's rules: unbash leaves `$'\\x{2f}etc'` as it is, which bash reads as /etc.
+        const value = part.text.startsWith("$'") && part.text.endsWith("'") ? decodeAnsiC(part.text.slice(2, -1)) : null;
+        if (value === null) note("expansion");
+        return value ?? part.text;
+      }
       case "DoubleQuoted":
       case "LocaleString":
         return part.parts.map((child) => this.quotedChild(child, note)).join("");
@@ -453,6 +460,16 @@ function unquotedTokens(source: string): BraceToken[] {
 /** What a word with parts unknown for `current` and for `why` is unknown for: an expansion outweighs a missing home, which outweighs a glob. */
 function worseUnknown(current: WordUnknown | null, why: WordUnknown): WordUnknown {
   return current === null || why === "expansion" || (why === "home_unknown" && current === "glob") ? why : current;
+}
+
+/**
+ * Whether the tilde prefix at the start of `source` (up to its first unquoted `/`) has a quoted
+ * character in it, which makes it text to bash (`~\\/x`, `~"/x"`, `~"$HOME"`): a backslash before
+ * the first slash, or no slash in this literal while quoted parts of the word follow (`continues`).
+ */
+function tildePrefixQuoted(source: string, continues: boolean): boolean {
+  const slash = source.indexOf("/");
+  return (slash < 0 ? source : source.slice(0, slash)).includes("\\") || (slash < 0 && continues);
 }
 
 /** Why a tilde prefix has no value: `~+` and `~-` are variables (`$PWD`, `$OLDPWD`); the others need a home. */

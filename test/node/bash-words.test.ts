@@ -1,0 +1,143 @@
+/**
+ * Warden's reading of bash arguments against bash itself, the shell that will run the line: for
+ * every argument Warden reads as known, the words must be the ones bash passes, in bash's order.
+ * A parser that reads a word otherwise than bash lets policy judge one action while another runs
+ * (unbash read `{x},/etc}` as one literal word; bash passes `x}` and `/etc`). Arguments are
+ * hand-picked and drawn by seeded generators, so every run checks the same ones; no generated
+ * text can run anything (no substitution, operator or unquoted blank is ever drawn).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { analyzeCommand } from "../../worker/policy/command/index.ts";
+
+/** mulberry32, as test/unit/command/properties.test.ts. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// An empty working directory (globs match nothing and stay as written) and a home that both sides use.
+const cwd = mkdtempSync(join(tmpdir(), "warden-bash-words-"));
+const HOME = "/home/dev";
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+/**
+ * The words bash passes for each argument, from one bash run. Every word is printed as `W` and the
+ * word, then NUL (no argument can hold a NUL), and every argument ends with `E` and NUL; a first
+ * word of its own tells no words (bash drops an empty word braces made) from one empty word.
+ */
+function bashWords(args: readonly string[]): string[][] {
+  const script = args.map((arg) => `printf 'W%s\\0' - ${arg}\nprintf 'E\\0'`).join("\n");
+  const out = execFileSync("bash", ["--norc", "--noprofile"], { input: script, encoding: "utf8", cwd, env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME, LC_ALL: "C.UTF-8" } });
+  const words: string[][] = [[]];
+  for (const item of out.split("\0").slice(0, -1)) {
+    if (item === "E") words.push([]);
+    else (words.at(-1) as string[]).push(item.slice(1));
+  }
+  // One record per argument, each opened by its own first word: nothing ran together.
+  expect(words.length).toBe(args.length + 1);
+  expect(words.slice(0, args.length).every((each) => each[0] === "-")).toBe(true);
+  return words.slice(0, args.length).map((each) => each.slice(1));
+}
+
+/** Checks every argument Warden reads as known against bash; answers how many it read and how many of those were several words. */
+function againstBash(args: readonly string[]): { read: number; several: number } {
+  const expected = bashWords(args);
+  let read = 0;
+  let several = 0;
+  args.forEach((arg, index) => {
+    const analysis = analyzeCommand(`cat ${arg}`, { os: "linux", shell: "bash", cwd, home: HOME });
+    if (!analysis.ok) return;
+    const commands = analysis.value.commands;
+    const [command] = commands;
+    if (commands.length !== 1 || command === undefined || command.program !== "cat" || command.opaque || command.unknownArgs.length > 0 || command.redirections.length > 0) return;
+    read += 1;
+    if (command.args.length > 1) several += 1;
+    expect(command.args, arg).toEqual(expected[index]);
+  });
+  return { read, several };
+}
+
+describe("bash brace expansion, against bash", () => {
+  const CHOSEN = [
+    "a{,.bak}", "/{etc,usr}", "src/{a,b/{c,d}}", "{src,docs}/{a,b}", "f{08..10}", "{1..10..3}", "{5..1..2}", "{-2..2}",
+    "{a..e}", "{E..A}", "{a..k..3}", "{1..010}", "{-01..1}", "{a}", "{}", "{,}", "x{,}y", "{a,b}c}", "{a,{b}}", "{a{b,c}}",
+    "{a..B}", "{1..a}", "{1..3..0}", "{1..3..-1}", "a{b,c}d{e,f}", "{a,b,}", "{{a,b},c}", "-{r,f}", "{a,b}{1..2}", "{x..x}",
+    "{x},/etc}", "{\"a,b\"}", "\\{a,b}", "{a\\,b,c}", "'{'a,b}", "~/{a,b}", "$HOME/{a,b}", "${HOME}{a,b}",
+  ];
+  const PLAIN = ["a", "b", "x/", "0", "1", "-", ".", "=", "@", "%", "+", ":", "z9"];
+  const SEQUENCES = ["1..3", "3..1", "a..c", "C..A", "08..11", "1..10..3", "-2..2", "1..a", "01..-1", "a..", "..3", "1..3..0", "x..y..2"];
+  const STRAY = ["{", "}", ",", "..", "{}", "}{", "\\,", "\\{", "'}'", "\",\""];
+
+  /** Brace syntax, mostly well formed: plain text, brace lists (nested, with empty alternatives), sequences, stray or quoted braces, commas and dots. */
+  function drawn(count: number): string[] {
+    const next = random(11);
+    const pick = (items: readonly string[]) => items[Math.floor(next() * items.length)] as string;
+    const piece = (depth: number): string => {
+      const roll = next();
+      if (roll < 0.3 || depth > 2) return pick(PLAIN);
+      if (roll < 0.75) return `{${Array.from({ length: Math.floor(next() * 4) }, () => (next() < 0.2 ? "" : piece(depth + 1))).join(",")}}`;
+      if (roll < 0.9) return `{${pick(SEQUENCES)}}`;
+      return pick(STRAY);
+    };
+    return Array.from({ length: count }, () => Array.from({ length: 1 + Math.floor(next() * 4) }, () => piece(0)).join(""));
+  }
+
+  it("every argument Warden reads as known is the words bash passes, in bash's order", () => {
+    const args = [...CHOSEN, ...drawn(3000)].filter((arg) => arg.includes("{"));
+    const { read, several } = againstBash(args);
+    // Not a vacuous pass: most arguments are read, and many of them expand.
+    expect(read).toBeGreaterThan(args.length / 2);
+    expect(several).toBeGreaterThan(args.length / 5);
+  });
+});
+
+describe("bash quoting, escapes and expansions, against bash", () => {
+  const CHOSEN = [
+    "a\\ b", "'a b'", "\"a b\"", "a'b'c", "\"a\\\"b\"", "\"a\\b\"", "\"\\\\\"", "\"\\$HOME\"", "'$HOME'", "$'a\\nb'", "$'\\x41\\101\\u0041'",
+    "$'\\''", "$'\\x2fetc'", "$'\\057etc'", "$\"a\"", "~", "~/x", "x~", "a=~/x", "~+", "#x", "a#b", "\\#x", "$HOME", "${HOME}x", "\"$HOME\"",
+    "''", "\"\"", "a''", "$'\\c@'", "$'\\e'", "\\\na", "$'\\xZZ'", "$'\\400'", "$'\\U0001F600'",
+    // Read otherwise by the parser once: braced hex, a quoted tilde prefix, an escaped blank ending the line.
+    "$'\\x{2f}etc'", "$'\\x2f'etc", "~\"/x\"", "~\\/x", "~\"$HOME\"", "a=~\"/x\"", "a\\ ",
+  ];
+  const UNQUOTED = ["a", "/", ".", "-", "=", ":", "~", "#", "%", "@", "+", ",", "0", "{", "}", "*", "?", "[a]"];
+  const ESCAPED = ["\\a", "\\ ", "\\'", "\\\"", "\\$", "\\\\", "\\{", "\\*", "\\#", "\\~", "\\\n"];
+  const SINGLE = ["a", " ", "$", "\\", "\"", "{", ",", "*", "#", "~", "\\n"];
+  const DOUBLE = ["a", " ", "\\\"", "\\\\", "\\$", "\\a", "'", "{", ",", "*", "#", "~", "$HOME", "${HOME}", "$x", "\\\n"];
+  const ANSI_C = ["a", " ", "\\n", "\\t", "\\x41", "\\x2f", "\\101", "\\0", "\\u00e9", "\\\\", "\\'", "\"", "$", "{", "\\a", "\\x", "\\u", "\\E", "\\cA"];
+  const EXPANSIONS = ["$HOME", "${HOME}", "$x", "${x}"];
+
+  /** Words made of unquoted characters, escapes, quoted strings of three kinds, locale strings and parameter expansions. */
+  function drawn(count: number): string[] {
+    const next = random(12);
+    const pick = (items: readonly string[]) => items[Math.floor(next() * items.length)] as string;
+    const some = (items: readonly string[]) => Array.from({ length: Math.floor(next() * 4) }, () => pick(items)).join("");
+    const piece = (): string => {
+      const roll = next();
+      if (roll < 0.3) return pick(UNQUOTED);
+      if (roll < 0.45) return pick(ESCAPED);
+      if (roll < 0.6) return `'${some(SINGLE).replaceAll("'", "")}'`;
+      if (roll < 0.75) return `"${some(DOUBLE)}"`;
+      if (roll < 0.9) return `$'${some(ANSI_C)}'`;
+      if (roll < 0.95) return `$"${some(["a", " ", "b"])}"`;
+      return pick(EXPANSIONS);
+    };
+    // A comment (`#` starting the word) would run on past a quoted newline into the lines after it.
+    return Array.from({ length: count }, () => Array.from({ length: 1 + Math.floor(next() * 4) }, piece).join("")).filter((arg) => !(arg.startsWith("#") && arg.includes("\n")));
+  }
+
+  it("every argument Warden reads as known is the words bash passes", () => {
+    const args = [...CHOSEN, ...drawn(3000)];
+    const { read } = againstBash(args);
+    expect(read).toBeGreaterThan(args.length / 2);
+  });
+});
