@@ -109,6 +109,15 @@ export const HOLD_QUERIES = {
 } as const;
 
 /**
+ * The pending hold an identical action joins, among the holds under any of its hashes (a JSON array: under the current
+ * key first, then each older key): the first hash's, as if each were asked for in turn. One indexed lookup per hash
+ * (`holds_pending_action`, unique, so at most one hold each) in one statement, however many keys `VAULT_KEYS` keeps.
+ * CROSS JOIN keeps the hashes the outer loop: SQLite does not reorder it.
+ */
+export const JOINABLE_HOLD =
+  "SELECT holds.* FROM json_each(?) AS hash CROSS JOIN holds ON holds.action_hash = hash.value WHERE holds.status = 'pending' ORDER BY hash.key LIMIT 1";
+
+/**
  * Drops the raw scope of holds released longer ago than any action token lives: a repeated
  * release past that signs nothing (worker/review/holds.ts), so the raw values the log masks are
  * kept no longer than a token could still need them. Run at every `advance`.
@@ -694,10 +703,8 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /** The pending hold an identical action joins: under its hash, its hash under an older key, or (a hold from before keyed hashes) its unkeyed hash. */
   private joinable(input: { record: HoldRecord; scope: ActionScope; formerHashes?: string[] }): HoldRow | undefined {
-    for (const hash of [input.record.action_hash, ...(input.formerHashes ?? [])]) {
-      const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending'", hash).toArray()[0];
-      if (row) return row;
-    }
+    const row = this.sql.exec<HoldRow>(JOINABLE_HOLD, JSON.stringify([input.record.action_hash, ...(input.formerHashes ?? [])])).toArray()[0];
+    if (row) return row;
     // The unkeyed hash is computed only while such a hold is pending; it ends with its ladder.
     if (this.sql.exec("SELECT 1 FROM holds WHERE status = 'pending' AND scope IS NULL LIMIT 1").toArray().length === 0) return undefined;
     return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending' AND scope IS NULL", legacyActionHash(input.record, input.scope)).toArray()[0];

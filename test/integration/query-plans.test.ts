@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { PRUNE_EXPIRED } from "../../durable-objects/EventFeed.ts";
-import { DROP_RELEASED_SCOPES, HOLD_QUERIES } from "../../durable-objects/ReviewHolds.ts";
+import { DROP_RELEASED_SCOPES, HOLD_QUERIES, JOINABLE_HOLD } from "../../durable-objects/ReviewHolds.ts";
 import { OUTBOX_QUERIES } from "../../durable-objects/ReviewOutbox.ts";
 import { SEGMENT_QUERIES } from "../../durable-objects/log-archive.ts";
 import { EXPIRED_TREE, RETAINED_FROM } from "../../durable-objects/log-retention.ts";
@@ -95,6 +95,13 @@ describe("statements on a growing table read through an index", () => {
   it("the review holds of one device: counted at every new hold, cancelled by a quarantine", async () => {
     const stub = holdsStub(uniqueId("plans"));
     for (const statement of Object.values(HOLD_QUERIES)) expectSearchOf(await planOf(stub, statement), "holds_device");
+  });
+
+  it("the review holds' lookup of the pending hold an action joins (at every hold), under every key VAULT_KEYS keeps", async () => {
+    // The outer loop walks the statement's own array of hashes (one per key), never the holds; each is one search of the unique index.
+    const plan = await planOf(holdsStub(uniqueId("plans")), JOINABLE_HOLD);
+    expect(plan).toContain("SEARCH holds USING INDEX holds_pending_action (action_hash=?)");
+    for (const step of plan) expect(step).toMatch(/^(SCAN hash VIRTUAL TABLE INDEX \d+:|SEARCH holds USING INDEX holds_pending_action \(action_hash=\?\)|USE TEMP B-TREE FOR ORDER BY)$/);
   });
 
   it("the review holds' drop of released scopes (at every advance, over holds kept for good)", async () => {
