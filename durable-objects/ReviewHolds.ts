@@ -120,9 +120,13 @@ export const JOINABLE_HOLD =
 /**
  * Drops the raw scope of holds released longer ago than any action token lives: a repeated
  * release past that signs nothing (worker/review/holds.ts), so the raw values the log masks are
- * kept no longer than a token could still need them. Run at every `advance`.
+ * kept no longer than a token could still need them. Run by `advance` when one is due
+ * ({@link EARLIEST_RELEASED_SCOPE}).
  */
 export const DROP_RELEASED_SCOPES = "UPDATE holds SET scope = NULL WHERE scope IS NOT NULL AND released_at <= ?";
+
+/** When the earliest released hold that still keeps its scope was released (null: none does): the next scope the sweep can drop. */
+export const EARLIEST_RELEASED_SCOPE = "SELECT min(released_at) AS t FROM holds WHERE scope IS NOT NULL";
 
 /**
  * The identity holds were stored under before `action_hash` was keyed: the unkeyed SHA-256 of the
@@ -158,6 +162,11 @@ export class ReviewHolds extends DurableObject<Env> {
   private handing: Promise<unknown> = Promise.resolve();
   /** The open waits (`waitDecided`) by hold and waiter, oldest first: each ends its wait when called. */
   private readonly waits = new Map<string, Set<() => void>>();
+  /**
+   * {@link EARLIEST_RELEASED_SCOPE} as last read (undefined: to be read again). `advance` sweeps only once it is due, so the
+   * holds' every call does not run the sweep for nothing; a release and a sweep set it to be read again.
+   */
+  private earliestReleasedScope: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env, io: HoldsIo = holdsIo(env)) {
     super(ctx, env);
@@ -374,6 +383,8 @@ export class ReviewHolds extends DurableObject<Env> {
     // A hold cancelled while its evidence was on the way is not released: no token is signed.
     const marked = this.sql.exec("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL AND outcome = 'permit' RETURNING id", args.now, args.id).toArray();
     if (marked.length !== 1) return { ok: false, code: "review_not_pending" };
+    // Its scope falls due a token's life from now, maybe before the one the sweep waits for.
+    this.earliestReleasedScope = undefined;
     return { ok: true, hold: this.view(this.row(args.id)!), scope: started.scope, jti: started.jti, releasedAt: args.now, repeated: false };
   }
 
@@ -790,7 +801,7 @@ export class ReviewHolds extends DurableObject<Env> {
    * deadline, so a device log's times never run backwards. Runs inside a transaction.
    */
   private advance(now: number): void {
-    this.sql.exec(DROP_RELEASED_SCOPES, now - MAX_ACTION_TOKEN_SECONDS * 1000);
+    this.dropReleasedScopes(now);
     for (;;) {
       const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE status = 'pending' AND deadline <= ? ORDER BY deadline, id LIMIT 1", now).toArray()[0];
       if (!row) return;
@@ -809,6 +820,19 @@ export class ReviewHolds extends DurableObject<Env> {
         this.enqueueWebhook(hold, "review.expired", { tier: hold.shown.tier, previous_tier: null, deadline: null, outcome, by: "timeout" }, now);
       }
     }
+  }
+
+  /**
+   * Drops the scopes due by `now` ({@link DROP_RELEASED_SCOPES}), when one is: the same scopes at the same call as a sweep
+   * at every `advance` would. After a sweep the earliest is read again, not taken from it: the transaction it runs in
+   * may yet roll back, keeping what it dropped. Runs inside a transaction.
+   */
+  private dropReleasedScopes(now: number): void {
+    const cutoff = now - MAX_ACTION_TOKEN_SECONDS * 1000;
+    if (this.earliestReleasedScope === undefined) this.earliestReleasedScope = this.sql.exec<{ t: number | null }>(EARLIEST_RELEASED_SCOPE).one().t;
+    if (this.earliestReleasedScope === null || this.earliestReleasedScope > cutoff) return;
+    this.sql.exec(DROP_RELEASED_SCOPES, cutoff);
+    this.earliestReleasedScope = undefined;
   }
 
   /** The hold's next item key, `<review id>#<n>`: stable across every hand-off and delivery attempt. */

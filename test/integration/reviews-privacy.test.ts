@@ -1,10 +1,11 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
-import { ReviewHolds, holdsIo } from "../../durable-objects/ReviewHolds.ts";
+import { DROP_RELEASED_SCOPES, ReviewHolds, holdsIo } from "../../durable-objects/ReviewHolds.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
+import type { HoldRecord } from "../../worker/review/record.ts";
 import { activate, agent, defaultSources, logOf, readyDevice, uniqueId, workerFetch, type Fetch } from "../helpers.ts";
 import { admin, call, enrolledReviewer, giveVerdict, holdAsAdmin, holdsStub, outboxStub, verdictOptions, waitOn, type HoldBody, type Reviewer } from "../review-helpers.ts";
 
@@ -269,6 +270,73 @@ describe("what a hold shows", () => {
     );
     expect(row.record).not.toContain(SECRET);
     expect(row.scope).toContain(SECRET);
+  });
+});
+
+describe("the sweep of released scopes", () => {
+  const w = world();
+
+  const scopeOf = (id: string) =>
+    runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => state.storage.sql.exec<{ scope: string | null }>("SELECT scope FROM holds WHERE id = ?", id).one().scope);
+
+  /**
+   * How often the tenant's holds ran the sweep (`DROP_RELEASED_SCOPES`) while `calls` ran on an instance of them built over
+   * their real storage: the storage's own `exec` is wrapped for that long, counting the statements on their way to it.
+   */
+  async function sweepsDuring(calls: (holds: ReviewHolds) => Promise<unknown>): Promise<number> {
+    return runInDurableObject(holdsStub(w.tenant), async (_running: ReviewHolds, state) => {
+      const { sql } = state.storage;
+      expect(state.storage.sql).toBe(sql);
+      const exec = sql.exec.bind(sql);
+      let sweeps = 0;
+      sql.exec = ((query: string, ...bindings: SqlStorageValue[]) => {
+        if (query === DROP_RELEASED_SCOPES) sweeps += 1;
+        return exec(query, ...bindings);
+      }) as SqlStorage["exec"];
+      try {
+        await calls(new ReviewHolds(state, env, holdsIo(env)));
+      } finally {
+        delete (sql as Partial<SqlStorage>).exec;
+      }
+      return sweeps;
+    });
+  }
+
+  it("runs only once a released scope is due, at the first call past it, as it did at every call", async () => {
+    const { review } = await held(w.client);
+    await giveVerdict(w.fetch, w.reviewer, review.id, "approve");
+    const at = Date.now();
+    expect(
+      await sweepsDuring(async (holds) => {
+        // Read before the release: nothing released keeps a scope yet. The release itself must make the sweep look again.
+        await holds.state(review.id, at);
+        expect(await holds.release({ id: review.id, device: w.client.deviceId, jti: uniqueId("jti"), now: at })).toMatchObject({ ok: true, repeated: false });
+        for (const after of [0, 30_000, 59_000]) await holds.state(review.id, at + after);
+        expect(await scopeOf(review.id)).toContain(SECRET);
+        await holds.state(review.id, at + 61_000);
+        expect(await scopeOf(review.id)).toBeNull();
+        await holds.state(review.id, at + 62_000);
+      }),
+    ).toBe(1);
+  });
+
+  it("a sweep whose transaction rolled back is run again at the next call", async () => {
+    const { review } = await held(w.client);
+    await giveVerdict(w.fetch, w.reviewer, review.id, "approve");
+    expect((await waitOn(w.client, review.id)).body).toMatchObject({ released: true, token: expect.any(String) });
+    const at = Date.now();
+    // A hold under an id already taken: the sweep runs at its advance, then its insert fails and takes the sweep back with it.
+    const taken = (await held(w.client)).review.id;
+    const clash = { review_id: taken, action_hash: "0".repeat(64), requester: { device: w.client.deviceId, agent: agent.id }, decision_log: { seq: 1, hash: "" } } as HoldRecord;
+    const ladder = [{ name: "tier1", sla_minutes: 60, on_timeout: "deny" as const, approvers: 1 }];
+    expect(
+      await sweepsDuring(async (holds) => {
+        await expect(holds.hold({ record: clash, scope: { action: "command.exec", targets: [] }, ladder, tokenTtl: 60 }, at + 61_000)).rejects.toThrow();
+        expect(await scopeOf(review.id)).toContain(SECRET);
+        await holds.state(review.id, at + 62_000);
+      }),
+    ).toBe(2);
+    expect(await scopeOf(review.id)).toBeNull();
   });
 });
 
