@@ -5,7 +5,7 @@ import type { JsonValue } from "../worker/log/canonical.ts";
 import { actionIdentity, challengeFor, challengeStatement, scopeOfAction, holdSha256, recordSha256, type ChallengeStatement, type HoldRecord, type HoldShown, type ReviewStatus, type TierStep, type Verdict } from "../worker/review/record.ts";
 import { TICKET_SERVICES, type TicketService } from "../worker/review/ticket-templates.ts";
 import { renderTicket } from "../worker/review/tickets.ts";
-import type { HoldState, HoldTicket, OpenedTicket, OutboxItem, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
+import type { HoldState, HoldTicket, OpenedTicket, OutboxItem, RegisteredRequester, ReviewerRecord, VerdictChallenge, VerdictEvidence } from "../worker/review/types.ts";
 import { CHALLENGE_TTL_MS, MAX_WAIT_SECONDS, type HoldWaiter } from "../worker/review/types.ts";
 import type { ReviewEvent } from "../worker/review/webhook.ts";
 import { MAX_ACTION_TOKEN_SECONDS, type ActionScope } from "../worker/tokens/action.ts";
@@ -149,6 +149,16 @@ function scopeOf(row: HoldRow, record: HoldRecord): ActionScope {
 }
 
 /**
+ * Whom a verdict on `row` checks its requesting device's user against: the user the hold kept, else — a hold from before
+ * it was kept, or of a device registered without one — the user the device's registration names (`registered`, which
+ * the verdict service read; a registration is never changed once made). Undefined when neither is known.
+ */
+function requesterOf(row: HoldRow, registered: RegisteredRequester | undefined): string | null | undefined {
+  if (row.requester_user !== null) return row.requester_user;
+  return registered ? registered.user : undefined;
+}
+
+/**
  * One per tenant (named `<tenant>`): holds awaiting review, their approvals, the verdict
  * challenges that commit to them, and the deadline alarm that escalates and expires them.
  * Every change writes its evidence and notifications to `handoff` in the same transaction;
@@ -242,7 +252,8 @@ export class ReviewHolds extends DurableObject<Env> {
           item TEXT NOT NULL
         );
       `);
-      // Holds from before the requester's user was kept: theirs is unknown (null), and only the reviewer's `devices` separate duties on them.
+      // Holds from before the requester's user was kept: theirs is null here, and a verdict on them is checked against the user
+      // the device's registration names (`requesterToRead`).
       const holds = this.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holds'").one().sql;
       if (!holds.includes("requester_user")) this.sql.exec("ALTER TABLE holds ADD COLUMN requester_user TEXT");
       // Holds from before the token's scope was kept apart: their record holds the raw action and their action hash is
@@ -567,6 +578,18 @@ export class ReviewHolds extends DurableObject<Env> {
   // ── verdicts ───────────────────────────────────────────────────────────
 
   /**
+   * The requesting device of hold `id` when the hold did not keep whom the device is registered to (a hold from before
+   * `requester_user`, or of a device registered without a user), else null: the verdict service then reads the device's
+   * registration and passes what it names to {@link prepareVerdict} and {@link commitVerdict} as `registered`.
+   */
+  requesterToRead(id: string): { tenant: string; device: string } | null {
+    const row = this.sql
+      .exec<{ tenant: string; device: string }>("SELECT json_extract(record, '$.tenant') AS tenant, json_extract(record, '$.requester.device') AS device FROM holds WHERE id = ? AND requester_user IS NULL", id)
+      .toArray()[0];
+    return row ?? null;
+  }
+
+  /**
    * Issues the challenge for one reviewer's verdict on the hold as it stands. `shownSha256`
    * is the digest of the hold the page rendered: if it changed since, the reviewer must look
    * again. `reviewer` comes from the reviewer registry (records never change once stored).
@@ -578,13 +601,15 @@ export class ReviewHolds extends DurableObject<Env> {
     shownSha256: string;
     nonce: string;
     now: number;
+    /** For a hold that did not keep its requester's user: whom its device's registration names ({@link requesterToRead}). */
+    registered?: RegisteredRequester;
   }): Promise<Outcome<{ statement: ChallengeStatement; challenge: string; hold: HoldState }, "not_found" | VerdictRefusal>> {
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(args.now);
       const row = this.row(args.id);
       if (!row) return { ok: false as const, code: "not_found" as const };
       const hold = this.view(row);
-      const refusal = this.verdictRefusal(hold, row.requester_user, args.reviewer, args.verdict) ?? (hold.hold_sha256 !== args.shownSha256 ? ("review_record_changed" as const) : null);
+      const refusal = this.verdictRefusal(hold, requesterOf(row, args.registered), args.reviewer, args.verdict) ?? (hold.hold_sha256 !== args.shownSha256 ? ("review_record_changed" as const) : null);
       if (refusal) return { ok: false as const, code: refusal };
       const statement = challengeStatement(hold.shown, { verdict: args.verdict, reviewer: args.reviewer.id, nonce: args.nonce });
       const challenge = challengeFor(statement);
@@ -639,6 +664,8 @@ export class ReviewHolds extends DurableObject<Env> {
     reviewer: ReviewerRecord;
     evidence: VerdictEvidence;
     now: number;
+    /** As for {@link prepareVerdict}. */
+    registered?: RegisteredRequester;
   }): Promise<Outcome<{ hold: HoldState; logged: boolean }, "challenge_invalid" | "replay_detected" | "not_found" | "passkey_revoked" | VerdictRefusal>> {
     const { reviewer, evidence, now } = args;
     const result = this.ctx.storage.transactionSync(() => {
@@ -655,7 +682,7 @@ export class ReviewHolds extends DurableObject<Env> {
       if (hold.status !== "pending") return { ok: false as const, code: "review_not_pending" as const };
       const current = challengeFor(challengeStatement(hold.shown, { verdict: statement.verdict, reviewer: reviewer.id, nonce: statement.nonce }));
       if (current !== args.challenge) return { ok: false as const, code: "review_record_changed" as const };
-      const refusal = this.verdictRefusal(hold, holdRow.requester_user, reviewer, statement.verdict);
+      const refusal = this.verdictRefusal(hold, requesterOf(holdRow, args.registered), reviewer, statement.verdict);
       if (refusal) return { ok: false as const, code: refusal };
       // A passkey revoked after this verdict's counter check: the revocation withdrew what it gave, and it gives nothing more.
       if (this.credentialRevoked(evidence.credential_id)) return { ok: false as const, code: "passkey_revoked" as const };
@@ -754,16 +781,21 @@ export class ReviewHolds extends DurableObject<Env> {
     };
   }
 
-  /** Why `reviewer` may not give `verdict` on `hold` (whose requesting device is registered to `requesterUser`) now, if they may not. */
-  private verdictRefusal(hold: HoldState, requesterUser: string | null, reviewer: ReviewerRecord, verdict: Verdict): VerdictRefusal | null {
+  /**
+   * Why `reviewer` may not give `verdict` on `hold` now, if they may not. `requesterUser` is whom the requesting device is
+   * registered to (null: no one), or undefined when that is not known ({@link requesterOf}).
+   */
+  private verdictRefusal(hold: HoldState, requesterUser: string | null | undefined, reviewer: ReviewerRecord, verdict: Verdict): VerdictRefusal | null {
     if (this.barred(reviewer.id)) return "reviewer_removed";
     if (hold.status !== "pending") return "review_not_pending";
     // Separation of duties: the device's own user (and so any agent on it) can neither release its hold nor
     // steer it to another tier's approvers — whether an admin listed the device among the reviewer's, or the
     // device is registered to the reviewer (both name the person by their e-mail, which every entry point
-    // lower-cases; compared so here too). Rejecting their own request stays theirs to do.
+    // lower-cases; compared so here too). Rejecting their own request stays theirs to do. A requester not
+    // known may be the reviewer: no one approves or escalates then (fail closed).
     if (verdict === "approve" || verdict === "escalate") {
       if (reviewer.devices.includes(hold.shown.record.requester.device)) return "self_approval";
+      if (requesterUser === undefined) return "self_approval";
       if (requesterUser !== null && requesterUser.toLowerCase() === reviewer.id.toLowerCase()) return "self_approval";
     }
     if (verdict === "approve" && hold.approvals.some((approval) => approval.reviewer === reviewer.id)) return "duplicate_approver";

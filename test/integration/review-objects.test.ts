@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import type { DeviceLog } from "../../durable-objects/DeviceLog.ts";
 import { ReviewHolds, holdsIo } from "../../durable-objects/ReviewHolds.ts";
+import { runtimeDeps } from "../../worker/context.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { segmentKeys } from "../../worker/log/export.ts";
 import type { EvidenceItem } from "../../worker/review/types.ts";
@@ -190,7 +191,7 @@ describe("a verdict across the registry and the holds", () => {
 });
 
 describe("holds kept from before the requester's user was", () => {
-  it("get the column at the object's next start, empty: their approvals are checked against the reviewer's devices only", async () => {
+  it("get the column at the object's next start, empty", async () => {
     const tenant = uniqueId("mig");
     const columns = (state: DurableObjectState) => state.storage.sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'holds'").one().sql;
     const inHolds = <T>(body: (state: DurableObjectState) => T) => runInDurableObject(holdsStub(tenant), (_running: ReviewHolds, state) => body(state));
@@ -207,7 +208,7 @@ describe("holds kept from before the requester's user was", () => {
     expect(await inHolds((state) => state.storage.sql.exec("SELECT id, requester_user FROM holds").toArray())).toEqual([{ id: "old", requester_user: null }]);
   });
 
-  it("a real hold from before: a reviewer listing its device is refused (self_approval), another reviewer's approval is accepted and redeemed; a hold made after refuses the device's user", async () => {
+  it("a real hold from before: its device's registered user and a reviewer listing the device are refused (self_approval); with the registration unreadable everyone is, to approve and escalate; another reviewer's approval is accepted and redeemed", async () => {
     const w = world();
     await activate(defaultSources, w.tenant);
     const user = `${uniqueId("fay")}@example.com`;
@@ -220,29 +221,47 @@ describe("holds kept from before the requester's user was", () => {
     expect(decided.body.decision).toBe("review");
     const old = (decided.body.review as unknown as { id: string }).id;
 
-    // The table as an earlier version kept it (no requester_user, so the hold's user is not known), then the object's next start.
+    // The table as an earlier version kept it (no requester_user, so the hold does not say whose device it is), then the object's next start.
     await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => {
       state.storage.sql.exec("ALTER TABLE holds DROP COLUMN requester_user");
       void new ReviewHolds(state, env, holdsIo(env));
     });
     expect(await runInDurableObject(holdsStub(w.tenant), (_running: ReviewHolds, state) => state.storage.sql.exec("SELECT id, requester_user FROM holds").toArray())).toEqual([{ id: old, requester_user: null }]);
 
-    // The reviewer's devices still separate duties on it.
-    const self = await verdictOptions(w.fetch, own, old, "approve");
-    expect(self.status).toBe(403);
-    expect(self.body.code).toBe("self_approval");
-    // The device's user is not known on it: only their devices could refuse them (the limit the migration's comment names).
-    expect((await verdictOptions(w.fetch, person, old, "approve")).status).toBe(200);
-    // An unknown user refuses no one else: another reviewer's approval is accepted, and the device gets its token.
+    // The reviewer's devices still separate duties on it, and the device's registration names its user: refused too.
+    for (const reviewer of [own, person]) {
+      for (const verdict of ["approve", "escalate"] as const) {
+        const self = await verdictOptions(w.fetch, reviewer, old, verdict);
+        expect([reviewer.id, verdict, self.status, self.body.code]).toEqual([reviewer.id, verdict, 403, "self_approval"]);
+      }
+    }
+    // Rejecting their own request stays theirs to do.
+    expect((await verdictOptions(w.fetch, person, old, "reject")).status).toBe(200);
+
+    // The registration unreadable (the device's object failing): no one may approve or escalate, a rejection is still offered.
+    const unreadable = workerFetch({
+      tenant: w.tenant,
+      deps: { now: () => w.clock.now, deviceStore: (env, tenant, device) => faulty(() => runtimeDeps.deviceStore(env, tenant, device), "device", "before", Infinity).stub() },
+    });
+    for (const verdict of ["approve", "escalate"] as const) expect((await verdictOptions(unreadable, other, old, verdict)).body.code).toBe("self_approval");
+    expect((await verdictOptions(unreadable, other, old, "reject")).status).toBe(200);
+    // Nor is an approval whose challenge was issued while it was readable applied while it is not: the commit reads it again.
+    const options = await verdictOptions(w.fetch, other, old, "approve");
+    expect(options.status).toBe(200);
+    const refused = await sendVerdict(unreadable, old, await other.authenticator.assert(options.body.options));
+    expect([refused.status, refused.body.code]).toEqual([403, "self_approval"]);
+    expect(await holdAsAdmin(w.fetch, old)).toMatchObject({ status: "pending", approvals: [] });
+
+    // Another reviewer's approval is accepted, and the device gets its token.
     expect((await giveVerdict(w.fetch, other, old, "approve")).body).toMatchObject({ status: "approved", approvals: [{ reviewer: other.id }] });
     const read = await waitOn(laptop, old);
     expect((await laptop.redeem(read.body.token!, request.action)).status).toBe(200);
 
     // A hold made after the migration keeps its user, and refuses them.
     const fresh = await held(laptop);
-    const refused = await verdictOptions(w.fetch, person, fresh, "approve");
-    expect(refused.status).toBe(403);
-    expect(refused.body.code).toBe("self_approval");
+    const refusedFresh = await verdictOptions(w.fetch, person, fresh, "approve");
+    expect(refusedFresh.status).toBe(403);
+    expect(refusedFresh.body.code).toBe("self_approval");
   });
 });
 

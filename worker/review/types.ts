@@ -87,6 +87,13 @@ export interface VerdictChallenge {
   expires_at: number;
 }
 
+/**
+ * Whom a hold's requesting device is registered to, as the verdict service read it from the device's registration for a
+ * hold that did not keep it (`ReviewHolds.requesterToRead`): `user` null when the device was registered without one; null
+ * when the registration could not be read, and then no one may approve or escalate the hold.
+ */
+export type RegisteredRequester = { user: string | null } | null;
+
 /** How long an issued challenge may be answered. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 

@@ -6,7 +6,7 @@ import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON 
 import { StateError, VerificationError } from "../errors.ts";
 import type { ChallengeStatement, Verdict } from "./record.ts";
 import type { ReviewScope } from "./scope.ts";
-import type { HoldState } from "./types.ts";
+import type { HoldState, RegisteredRequester } from "./types.ts";
 import { assertionOptions, parseClientData, reviewConfig, toBase64url, verifyAssertion } from "./webauthn.ts";
 
 /**
@@ -24,13 +24,15 @@ export async function verdictOptions(
   const standing = await registry.standing({ reviewer: signedIn.id, credential: signedIn.credential });
   if (!standing.ok) throw new VerificationError(standing.code, "the reviewer session does not stand");
   const { reviewer } = standing;
-  const prepared = await deps.reviewHolds(env, env.TENANT).prepareVerdict({
+  const holds = deps.reviewHolds(env, env.TENANT);
+  const prepared = await holds.prepareVerdict({
     id: args.id,
     reviewer,
     verdict: args.verdict,
     shownSha256: args.shownSha256,
     nonce: toBase64url(deps.randomBytes(16)),
     now: deps.now(),
+    ...(await registeredRequester(scope, holds, args.id)),
   });
   if (!prepared.ok) throw new StateError(prepared.code, `no ${args.verdict} challenge for this hold`);
   const options = await assertionOptions(config, { challenge: prepared.challenge, allow: await registry.credentialIds(reviewer.id) });
@@ -38,9 +40,29 @@ export async function verdictOptions(
 }
 
 /**
- * Applies a verdict given with a passkey assertion. Order across the two objects:
+ * For a hold that did not keep whom its requesting device is registered to (one made before holds kept it, or of a
+ * device registered without a user), whom the device's registration names, read now from the device's object as a
+ * decision reads it there (`recordDecisions`' `user`); nothing for a hold that kept it. A registration that cannot be
+ * read gives null: the holds then refuse an approval or escalation, and a rejection still goes through.
+ */
+async function registeredRequester(scope: ReviewScope, holds: ReturnType<ReviewScope["deps"]["reviewHolds"]>, id: string): Promise<{ registered?: RegisteredRequester }> {
+  const { env, deps } = scope;
+  const requester = await holds.requesterToRead(id);
+  if (requester === null) return {};
+  try {
+    const device = await deps.deviceStore(env, requester.tenant, requester.device).device();
+    return { registered: device ? { user: device.user ?? null } : null };
+  } catch (error) {
+    console.error(JSON.stringify({ event: "review.requester_unreadable", review: id, device: requester.device, error: String(error) }));
+    return { registered: null };
+  }
+}
+
+/**
+ * Applies a verdict given with a passkey assertion. Order across the objects:
  *
  * 1. the holds spend the challenge (a response that fails any later check has used it up);
+ *    for a hold that did not keep its requester's user, the device's registration is read;
  * 2. the assertion is verified against the credential the registry holds;
  * 3. the registry moves the credential's counter forward (check-and-set), refusing a removed
  *    reviewer or a revoked passkey;
@@ -62,6 +84,7 @@ export async function giveVerdict(scope: ReviewScope, args: { id: string; respon
   if (!taken.ok) throw new VerificationError(taken.code, "the challenge cannot be used");
   const { row } = taken;
   if (row.review_id !== args.id) throw new VerificationError("review_mismatch", "the assertion was made for another review");
+  const requester = await registeredRequester(scope, holds, row.review_id);
   const credential = await registry.credential(response.id);
   if (!credential || credential.reviewer !== row.reviewer) throw new VerificationError("webauthn_invalid", "the passkey is not the signed-in reviewer's");
   const { newCounter } = await verifyAssertion(response, config, row.challenge, credential);
@@ -83,6 +106,7 @@ export async function giveVerdict(scope: ReviewScope, args: { id: string; respon
       },
     },
     now: deps.now(),
+    ...requester,
   });
   if (!committed.ok) throw new StateError(committed.code, `the ${row.statement.verdict} cannot be applied`);
   if (!committed.logged) console.warn(JSON.stringify({ event: "review.evidence_deferred", review: args.id }));

@@ -161,7 +161,8 @@ reviews.openapi(
       "The challenge is SHA-256 over the RFC 8785 form of `statement`: review id, action hash, decision id, requester, tier, deadline, " +
       "the digest of the hold as shown, the verdict, the reviewer and a nonce. It is single use and expires after 5 minutes or at the deadline. " +
       "A verdict the reviewer may not give is refused here already: an approval or an escalation of a hold raised from a device they use, " +
-      "listed in their `devices` or registered to them (`self_approval`), or a second approval (`duplicate_approver`).",
+      "listed in their `devices` or registered to them (`self_approval`; on a hold from before holds kept the device's user, the user its " +
+      "registration names, and anyone's while that registration cannot be read), or a second approval (`duplicate_approver`).",
     request: { params: ReviewIdParams, ...jsonBody(OptionsRequestSchema) },
     responses: {
       200: {
@@ -193,7 +194,7 @@ reviews.openapi(
       "one issued for another hold (`review_mismatch`), a hold that changed since (`review_record_changed`), another origin or RP ID " +
       "(`webauthn_origin_mismatch`), no user verification, a signature counter that did not grow (`counter_regression`), an approval " +
       "or escalation of a hold raised from a device the reviewer uses, listed in their `devices` or registered to them (its `user` is the reviewer's id) " +
-      "(`self_approval`), a second one by the same reviewer (`duplicate_approver`), a removed reviewer " +
+      "(`self_approval`, also anyone's on a hold from before holds kept the device's user while its registration cannot be read), a second one by the same reviewer (`duplicate_approver`), a removed reviewer " +
       "(`reviewer_removed`) or a revoked passkey (`passkey_revoked`). The raw assertion " +
       "is appended to the requesting device's log.",
     request: { params: ReviewIdParams, ...jsonBody(z.strictObject({ response: AssertionSchema }).openapi("VerdictRequest")) },
