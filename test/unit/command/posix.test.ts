@@ -469,6 +469,11 @@ const SH: Row[] = [
   // dash passes braces on as they are; Warden does not guess, and bash inside reads them as bash.
   ["cat /{etc,usr}/passwd", ["cat /{etc,usr}/passwd ~0"], ["r ?expansion /{etc,usr}/passwd"]],
   ["bash -c 'rm -rf /{etc,usr}'", ["bash>rm -rf /etc /usr"], ["d /etc","d /usr"]],
+  // dash (0.5.12) has no ANSI-C or locale strings and no `~+`: `$'/../.ssh/id_rsa'` is `$/../.ssh/id_rsa`,
+  // the working directory's .ssh; Warden does not guess which sh runs.
+  ["cat $'/../.ssh/id_rsa'", [{"p":"cat","a":["$'/../.ssh/id_rsa'"],"u":[0]}], ["r ?expansion $'/../.ssh/id_rsa'"]],
+  ["cat $\"x\"", [{"p":"cat","a":["$\"x\""],"u":[0]}], ["r ?expansion $\"x\""]],
+  ["cat ~+/a", [{"p":"cat","a":["~+/a"],"u":[0]}], ["r ?expansion ~+/a"]],
 ];
 
 describe("bash on linux", () => {

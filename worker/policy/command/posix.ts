@@ -371,13 +371,20 @@ class PosixWalker {
       case "SingleQuoted":
         return part.value;
       case "AnsiCQuoted": {
-        // Decoded here, by bash's rules: unbash leaves `$'\\x{2f}etc'` as it is, which bash reads as /etc.
-        const value = part.text.startsWith("$'") && part.text.endsWith("'") ? decodeAnsiC(part.text.slice(2, -1)) : null;
+        // Decoded here, by bash's rules: unbash leaves `$'\\x{2f}etc'` as it is, which bash reads as /etc. dash before
+        // 0.5.13 (Debian 12, Ubuntu 24.04) reads `$` and a quoted string: `$'/../.ssh/x'` under /home/dev is its .ssh.
+        const value = this.ctx.shell !== "sh" && part.text.startsWith("$'") && part.text.endsWith("'") ? decodeAnsiC(part.text.slice(2, -1)) : null;
         if (value === null) note("expansion");
         return value ?? part.text;
       }
-      case "DoubleQuoted":
       case "LocaleString":
+        // `$"x"` is `x` to bash and `$x` to dash.
+        if (this.ctx.shell === "sh") {
+          note("expansion");
+          return part.text;
+        }
+        return part.parts.map((child) => this.quotedChild(child, note)).join("");
+      case "DoubleQuoted":
         return part.parts.map((child) => this.quotedChild(child, note)).join("");
       case "SimpleExpansion":
       case "ParameterExpansion": {
@@ -437,7 +444,8 @@ class PosixWalker {
     const prefix = slash < 0 ? value : value.slice(0, slash);
     const rest = slash < 0 ? "" : value.slice(slash);
     if (prefix === "~") return this.ctx.home === null ? null : joinHome(this.ctx.home, rest);
-    if (prefix === "~+") return this.ctx.cwd === null || this.ctx.otherCwds.length > 0 ? null : joinHome(this.ctx.cwd, rest);
+    // dash has no `~+`: a file of that name.
+    if (prefix === "~+" && this.ctx.shell !== "sh") return this.ctx.cwd === null || this.ctx.otherCwds.length > 0 ? null : joinHome(this.ctx.cwd, rest);
     return null;
   }
 }
