@@ -5,6 +5,7 @@
 # - swtpm (the software TPM), swtpm-tools (swtpm_setup and swtpm_localca: manufacture a
 #   TPM state with EK certificates from a local CA) and tpm2-tools: test/setup/swtpm.ts.
 # - chromium: test/browser/review-page.spec.ts.
+# - bash, dash and zsh: test/node/bash-words.test.ts reads command words against each shell.
 set -eu
 
 missing=""
@@ -12,6 +13,9 @@ need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
 need swtpm swtpm
 need swtpm_setup swtpm-tools
 need tpm2_createek tpm2-tools
+need bash bash
+need dash dash
+need zsh zsh
 # Headless Chromium for the reviewer-page test (test/browser/, playwright-core drives it).
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$missing chromium"
 

@@ -433,6 +433,13 @@ const ZSH: Row[] = [
   ["noglob curl http://example.com/?a=1", ["noglob>curl http://example.com/?a=1 ~0"], ["u ?glob http://example.com/?a=1"]],
   ["sudo -u root ls /var/root", ["sudo>ls /var/root #elevated"], ["r /var/root"]],
   ["caffeinate -i make", ["caffeinate>make"], []],
+  // Read against zsh itself (test/node/bash-words.test.ts): no locale strings (`$"x"` is `$x`), its own
+  // ANSI-C escapes, a tilde prefix with a quoted character or after empty quotes either way: unknown.
+  ["cat $\"/../.ssh/id_rsa\"", [{"p":"cat","a":["$\"/../.ssh/id_rsa\""],"u":[0]}], ["r ?expansion $\"/../.ssh/id_rsa\""]],
+  ["cat $'\\x2fetc'", [{"p":"cat","a":["$'\\x2fetc'"],"u":[0]}], ["r ?expansion $'\\x2fetc'"]],
+  ["cat $'/etc/shadow'", ["cat /etc/shadow"], ["r /etc/shadow"]],
+  ["cat ~\"/.ssh/id_rsa\"", [{"p":"cat","a":["~\"/.ssh/id_rsa\""],"u":[0]}], ["r ?expansion ~\"/.ssh/id_rsa\""]],
+  ["cat ''~/.ssh/id_rsa", [{"p":"cat","a":["''~/.ssh/id_rsa"],"u":[0]}], ["r ?expansion ''~/.ssh/id_rsa"]],
   // zsh's brace rules are not bash's (BRACE_CCL, `{a-c}`): unknown.
   ["rm /{etc,usr}", ["rm /{etc,usr} ~0"], ["d ?expansion /{etc,usr}"]],
   ["script out.log make", ["script out.log make #spawns","script>make"], ["w /Users/dev/proj/out.log"]],

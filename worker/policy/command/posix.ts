@@ -335,14 +335,15 @@ class PosixWalker {
     if (parts === undefined) {
       text = word.value;
       if (word.text.startsWith("~")) {
-        const tilde = tildePrefixQuoted(word.text, false) ? text : this.tilde(text);
-        if (tilde === null) note(tildeUnknown(text));
+        const reading = tildeReading(word.text, false, this.ctx.shell);
+        const tilde = reading === "text" ? text : reading === "expand" ? this.tilde(text) : null;
+        if (tilde === null) note(reading === "unknown" ? "expansion" : tildeUnknown(text));
         else text = tilde;
       } else if (!program && this.ctx.shell === "bash" && !assignment) {
         // Bash (not sh, not zsh) also expands `~` after the `=` of an
         // assignment-shaped argument: `dd of=~/x` writes under home.
         const equals = /^([A-Za-z_][A-Za-z0-9_]*=)(~.*)$/.exec(word.text);
-        if (equals !== null && NAME.test((equals[1] ?? "").slice(0, -1)) && !tildePrefixQuoted(equals[2] ?? "", false)) {
+        if (equals !== null && NAME.test((equals[1] ?? "").slice(0, -1)) && tildeReading(equals[2] ?? "", false, this.ctx.shell) === "expand") {
           const value = word.value.slice((equals[1] ?? "").length);
           const tilde = this.tilde(value);
           if (tilde === null) note(tildeUnknown(value));
@@ -361,9 +362,12 @@ class PosixWalker {
   private part(part: WordPart, first: boolean, note: (why: WordUnknown) => void, continues = false): string {
     switch (part.type) {
       case "Literal": {
-        if (first && part.text.startsWith("~") && !tildePrefixQuoted(part.text, continues)) {
-          const tilde = this.tilde(part.value);
-          if (tilde === null) note(tildeUnknown(part.value));
+        // zsh expands a `~` that empty quotes put at a word's start (`''~` is the home): one after them is not certain there.
+        if (!first && this.ctx.shell === "zsh" && part.text.includes("~")) note("expansion");
+        const reading = first && part.text.startsWith("~") ? tildeReading(part.text, continues, this.ctx.shell) : "text";
+        if (reading !== "text") {
+          const tilde = reading === "expand" ? this.tilde(part.value) : null;
+          if (tilde === null) note(reading === "unknown" ? "expansion" : tildeUnknown(part.value));
           return tilde ?? part.value;
         }
         return part.value;
@@ -373,13 +377,15 @@ class PosixWalker {
       case "AnsiCQuoted": {
         // Decoded here, by bash's rules: unbash leaves `$'\\x{2f}etc'` as it is, which bash reads as /etc. dash before
         // 0.5.13 (Debian 12, Ubuntu 24.04) reads `$` and a quoted string: `$'/../.ssh/x'` under /home/dev is its .ssh.
-        const value = this.ctx.shell !== "sh" && part.text.startsWith("$'") && part.text.endsWith("'") ? decodeAnsiC(part.text.slice(2, -1)) : null;
+        // zsh decodes escapes its own way (`$'\\xZZ'`, `$'\\c@'`): only a string without one is certain there.
+        const body = part.text.startsWith("$'") && part.text.endsWith("'") ? part.text.slice(2, -1) : null;
+        const value = body === null || this.ctx.shell === "sh" ? null : this.ctx.shell === "zsh" ? (body.includes("\\") ? null : body) : decodeAnsiC(body);
         if (value === null) note("expansion");
         return value ?? part.text;
       }
       case "LocaleString":
-        // `$"x"` is `x` to bash and `$x` to dash.
-        if (this.ctx.shell === "sh") {
+        // `$"x"` is `x` to bash and `$x` to dash and zsh.
+        if (this.ctx.shell !== "bash") {
           note("expansion");
           return part.text;
         }
@@ -471,13 +477,16 @@ function worseUnknown(current: WordUnknown | null, why: WordUnknown): WordUnknow
 }
 
 /**
- * Whether the tilde prefix at the start of `source` (up to its first unquoted `/`) has a quoted
- * character in it, which makes it text to bash (`~\\/x`, `~"/x"`, `~"$HOME"`): a backslash before
- * the first slash, or no slash in this literal while quoted parts of the word follow (`continues`).
+ * How the shell reads the tilde prefix at the start of `source` (up to its first unquoted `/`):
+ * expanded, unless a character in it is quoted — a backslash before the first slash, or no slash
+ * in this literal while quoted parts of the word follow (`continues`). Then bash and dash leave it
+ * as text (`~\\/x`, `~"/x"`, `~"$HOME"`), and zsh does either (`~"/x"` is the home's x, `~"#"` text).
  */
-function tildePrefixQuoted(source: string, continues: boolean): boolean {
+function tildeReading(source: string, continues: boolean, shell: ParseContext["shell"]): "expand" | "text" | "unknown" {
   const slash = source.indexOf("/");
-  return (slash < 0 ? source : source.slice(0, slash)).includes("\\") || (slash < 0 && continues);
+  const quoted = (slash < 0 ? source : source.slice(0, slash)).includes("\\") || (slash < 0 && continues);
+  if (!quoted) return "expand";
+  return shell === "zsh" ? "unknown" : "text";
 }
 
 /** Why a tilde prefix has no value: `~+` and `~-` are variables (`$PWD`, `$OLDPWD`); the others need a home. */
