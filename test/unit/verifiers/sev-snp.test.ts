@@ -1,4 +1,6 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificateList } from "@peculiar/asn1-x509";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { amdRoots, snp } from "./fixtures.ts";
 import { CA_USAGE, crl, flip, issue, NOW, x509, type Issued } from "./pki.ts";
 import { expectedReportData } from "../../../worker/verifiers/appraisal.ts";
@@ -677,6 +679,25 @@ describe("SEV-SNP with generated hierarchies", () => {
       expect((await verifyKdsCrl(genoaCrl, { ...options(), trustAnchors: both, product: "Genoa" }))?.der).toEqual(genoaCrl);
       // A product without a trusted ARK at all is a configuration error, not "no candidate".
       expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), product: "Turin" }))).toBe("no_trust_anchors");
+    });
+
+    it("a request reads each CRL once: the route's choice (verifyKdsCrl) and the verifier share one parse of the same bytes", async () => {
+      const vcek = await endorsementKey(ask, kdsExtensions(s2Tcb(), { hwid: s2Chip() }));
+      const evidence = { report: await resignSnp(snp.s2.report, vcek.keys), endorsementKey: vcek.der };
+      // Fresh bytes (RSA-PSS and ECDSA signatures are randomised), so nothing earlier in this isolate parsed them.
+      const ofArk = await crl(ark, { thisUpdate: at(-1), nextUpdate: at(6) });
+      const ofAsk = await crl(ask);
+      // Observed where every CRL parse goes, asn1-x509's CertificateList decoding: no hook in the code under test.
+      const parses = vi.spyOn(AsnConvert, "parse");
+      try {
+        // As worker/attestation/cvm.ts does: each CRL of the request checked against the ARK, then the evidence verified with them.
+        const chosen = await verifyKdsCrl(ofArk, options());
+        expect(await verifyKdsCrl(ofAsk, options())).toBeNull();
+        await verifySnpReport(evidence, { now: NOW, trustAnchors: genTrust, collateral: { crls: [chosen!.der, ofAsk] } });
+        expect(parses.mock.calls.filter(([, type]) => type === CertificateList)).toHaveLength(2);
+      } finally {
+        parses.mockRestore();
+      }
     });
 
     it("newest by thisUpdate or cRLNumber; the earlier in the list on a tie or when they disagree", async () => {

@@ -1,4 +1,6 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificateList } from "@peculiar/asn1-x509";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { tdx } from "./fixtures.ts";
 import { CA_USAGE, crl, flip, issue, LEAF_USAGE, x509, type Issued } from "./pki.ts";
 import type { EvidenceErrorCode } from "../../../worker/verifiers/errors.ts";
@@ -443,6 +445,36 @@ describe("TDX with generated hierarchies", () => {
     expect(pieces(newestDcapQvlCollateral(newer, held))).toMatchObject({ pck_crl: toHex(newerPck), tcb_info: pieces(held)["tcb_info"] });
     const tie = await dcap({ tcbIssued: at(-1), pckCrl: await crl(platformCa, { thisUpdate: at(-1), nextUpdate: at(10), crlNumber: number(20) }), rootCaCrl: rootCrl });
     expect(newestDcapQvlCollateral(tie, held)).toBe(JSON.stringify(pieces(tie)));
+  });
+
+  it("a session reads each CRL once: the route's choice of the newest collateral (twice, on a refresh) and the verifications share one parse of the same bytes", async () => {
+    const dcapText = (c: TdxCollateral) =>
+      JSON.stringify({
+        tcb_info: c.tcbInfo.body,
+        tcb_info_signature: toHex(c.tcbInfo.signature),
+        tcb_info_issuer_chain: c.tcbInfo.issuerChain,
+        qe_identity: c.qeIdentity.body,
+        qe_identity_signature: toHex(c.qeIdentity.signature),
+        qe_identity_issuer_chain: c.qeIdentity.issuerChain,
+        pck_crl: toHex(c.pckCrl!),
+        root_ca_crl: toHex(c.rootCaCrl!),
+      });
+    // Each collateral() signs two fresh CRLs (ECDSA signatures are randomised): bytes nothing earlier in this isolate parsed.
+    const [held, offered, refreshed] = [dcapText(await collateral()), dcapText(await collateral()), dcapText(await collateral())];
+    const quote = await buildQuote();
+    // Observed where every CRL parse goes, asn1-x509's CertificateList decoding: no hook in the code under test.
+    const parses = vi.spyOn(AsnConvert, "parse");
+    try {
+      // As worker/attestation/cvm.ts does: the request's collateral against the cached copy, verified; then, as when it
+      // was stale, Intel PCS's against that text, verified again.
+      let text = newestDcapQvlCollateral(offered, held);
+      await verify(quote, collateralFromDcapQvl(text));
+      text = newestDcapQvlCollateral(refreshed, text);
+      expect((await verify(quote, collateralFromDcapQvl(text))).tcb.status).toBe("UpToDate");
+      expect(parses.mock.calls.filter(([, type]) => type === CertificateList)).toHaveLength(6);
+    } finally {
+      parses.mockRestore();
+    }
   });
 
   it("TCB Info and QE Identity only from the Intel SGX TCB Signing certificate, issued by the root itself, even with revocation unchecked (the CLI without CRLs)", async () => {

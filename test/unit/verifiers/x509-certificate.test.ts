@@ -2,7 +2,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate as AsnCertificate } from "@peculiar/asn1-x509";
 import { beforeAll, describe, expect, it } from "vitest";
 import { concatBytes, toHex } from "../../../worker/verifiers/reader.ts";
-import { certificateSignedBy, nameKey, nameText, parseCertificate, parseCrl } from "../../../worker/verifiers/x509/certificate.ts";
+import { certificateSignedBy, nameKey, nameText, parseCertificate, parseCrl, parseCrlCached } from "../../../worker/verifiers/x509/certificate.ts";
 import { parseNode, strictDer, timeValue } from "../../../worker/verifiers/x509/der.ts";
 import { trustAnchor, validatePath } from "../../../worker/verifiers/x509/path.ts";
 import { codeOf } from "./codes.ts";
@@ -90,6 +90,18 @@ describe("fields decoded by asn1-x509", () => {
     const list = parseCrl(await crl(h.intermediate, { revoked: ["0abc"] }));
     expect(list.revoked.has("0abc")).toBe(true);
     expect(list.crlNumber).toBeDefined();
+  });
+
+  it("parseCrlCached reads the same bytes once, from a private copy; bytes that do not parse are never kept, so each caller refuses them under its own label", async () => {
+    const der = await crl(h.intermediate);
+    const first = parseCrlCached(der, "PCK CRL");
+    expect(parseCrlCached(der.slice(), "Root CA CRL")).toBe(first);
+    der.fill(0);
+    expect(first.der[0]).toBe(0x30);
+    const broken = Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01);
+    for (const what of ["Root CA CRL", "cached AMD KDS CRL"]) {
+      expect(() => parseCrlCached(broken, what)).toThrow(expect.objectContaining({ code: "malformed_certificate", message: expect.stringMatching(new RegExp(`^${what}: `)) }));
+    }
   });
 });
 

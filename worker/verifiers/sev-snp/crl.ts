@@ -1,6 +1,6 @@
 import { EvidenceConfigurationError } from "../errors.ts";
 import { snapshotBytes } from "../reader.ts";
-import { crlNotOlder, parseCrl, type Crl } from "../x509/certificate.ts";
+import { crlNotOlder, parseCrlCached, type Crl } from "../x509/certificate.ts";
 import { checkCrl } from "../x509/path.ts";
 import { trustedAt } from "../x509/trust.ts";
 import type { SnpProduct } from "./product.ts";
@@ -48,7 +48,7 @@ export interface KdsCrlOptions {
  */
 export async function verifyKdsCrl(der: Uint8Array, options: KdsCrlOptions, what = "AMD KDS CRL"): Promise<KdsCrl | null> {
   const bytes = snapshotBytes(der, MAX_KDS_CRL_BYTES, what);
-  const crl = parseCrl(bytes, what);
+  const crl = parseCrlCached(bytes, what);
   const { product, now } = options;
   if (options.trustAnchors.anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", "no AMD trust anchors configured");
   const arks = trustedAt(options.trustAnchors, now).anchors.filter((a) => a.group === product);

@@ -1,6 +1,6 @@
 import { EvidenceConfigurationError, EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
 import { bytesEqual, isAllZero, snapshotBytes } from "../reader.ts";
-import { ecdsaVerifyKey, parseCertificate, parseCertificateCached, parseCrl, type Certificate } from "../x509/certificate.ts";
+import { ecdsaVerifyKey, parseCertificate, parseCertificateCached, parseCrlCached, type Certificate } from "../x509/certificate.ts";
 import { validatePath, type ValidatedPath } from "../x509/path.ts";
 import { trustedAt } from "../x509/trust.ts";
 import { MAX_KDS_CRL_BYTES } from "./crl.ts";
@@ -118,7 +118,8 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
   }
   const intermediates: Certificate[] =
     pinned.length > 0 ? pinned : extra.map((der, i) => parseCertificate(snapshotBytes(der, MAX_CERT_BYTES, "certificate"), `certificate[${i}]`));
-  const crls = crlsIn.map((der, i) => parseCrl(snapshotBytes(der, MAX_KDS_CRL_BYTES, "CRL"), `CRL[${i}]`));
+  // The route has read these CRLs already, choosing the newest: the same bytes are not parsed again.
+  const crls = crlsIn.map((der, i) => parseCrlCached(snapshotBytes(der, MAX_KDS_CRL_BYTES, "CRL"), `CRL[${i}]`));
   const chain = await validatePath(endorsementCert, {
     now,
     anchors: arks,

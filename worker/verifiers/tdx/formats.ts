@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { MalformedEvidenceError } from "../errors.ts";
 import { fromHex } from "../reader.ts";
-import { crlNotOlder, parseCrl, type Crl } from "../x509/certificate.ts";
+import { crlNotOlder, parseCrlCached, type Crl } from "../x509/certificate.ts";
 import { parseCollateralJson, signatureBytes, signedCollateralFromPcs } from "./collateral.ts";
 import { parseStrictJson } from "../../json/strict.ts";
 import type { TdxCollateral } from "./verify.ts";
@@ -68,8 +68,8 @@ function documentNotOlder(candidate: string, held: string): boolean {
 
 /** The same, for CRLs of one issuer (see crlNotOlder); CRLs that do not read go to the candidate. */
 function crlTextNotOlder(candidate: string, held: string): boolean {
-  const c: Crl | undefined = readable(() => parseCrl(fromHex(candidate)));
-  const h: Crl | undefined = readable(() => parseCrl(fromHex(held)));
+  const c: Crl | undefined = readable(() => parseCrlCached(fromHex(candidate)));
+  const h: Crl | undefined = readable(() => parseCrlCached(fromHex(held)));
   return !c || !h || crlNotOlder(c, h);
 }
 

@@ -1,6 +1,6 @@
 import { EvidenceConfigurationError, EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
 import { bytesEqual, concatBytes, isAllZero, toHex } from "../reader.ts";
-import { ecdsaVerifyKey, parseCertificate, parseCertificatesPem, parseCrl, pemBlocks, type Certificate, type Crl } from "../x509/certificate.ts";
+import { ecdsaVerifyKey, parseCertificate, parseCertificatesPem, parseCrlCached, pemBlocks, type Certificate, type Crl } from "../x509/certificate.ts";
 import { trustAnchor, validatePath, type TrustAnchor, type ValidatedPath } from "../x509/path.ts";
 import { trustedAt, type TrustMaterial } from "../x509/trust.ts";
 import { verifyQeIdentity, verifyTcbInfo, type CollateralCheck, type SignedCollateral, type TcbInfo } from "./collateral.ts";
@@ -87,15 +87,9 @@ async function importAttestationKey(raw: Uint8Array): Promise<CryptoKey> {
   return key;
 }
 
-/** Parsed CRLs by the caller's byte array: collateral kept by the route is parsed once per isolate. */
-const crlCache = new WeakMap<Uint8Array, Crl>();
+/** A CRL of the collateral, read once for the route's choice of the newest collateral and this verification. */
 function crlOf(bytes: Uint8Array, what: string): Crl {
-  let crl = crlCache.get(bytes);
-  if (!crl) {
-    crl = parseCrl(snapshot(bytes, MAX_CRL, what), what);
-    crlCache.set(bytes, crl);
-  }
-  return crl;
+  return parseCrlCached(snapshot(bytes, MAX_CRL, what), what);
 }
 
 /** Parsed PCK chains by their text: a platform sends the same chain in every quote. Bounded. */

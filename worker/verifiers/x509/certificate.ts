@@ -418,23 +418,43 @@ export function peekCertificate(der: Uint8Array, what = "certificate"): Certific
   }
 }
 
-const certificateCache = new Map<string, Certificate>();
-const CERTIFICATE_CACHE_LIMIT = 256;
-
 /**
- * {@link parseCertificate} through a bounded per-isolate cache keyed by the
- * DER bytes: a device sends the same VCEK or PCK chain with every report.
- * The cached certificate is parsed from a private copy, so later changes to
- * `der` cannot reach it. Parsing failures are not cached.
+ * Parse results kept per isolate for objects met more than once: in one request (the CRL the
+ * route chooses is the one the verifier then reads; the V[CL]EK the route reads its product from
+ * is the one it verifies) and across requests (a device sends the same VCEK with every report).
+ * Keyed by the whole DER, never by a digest or a name that someone could make collide. The kept
+ * object is parsed from a private copy, so later changes to the caller's bytes cannot reach it.
+ * Only successes are kept: bytes that do not parse are parsed again wherever they are met and
+ * refused under that caller's label. Bounded in entries (the oldest goes first) and in the size of
+ * one entry (a larger object is parsed each time, not kept), so at most entries × size bytes.
  */
+class ParsedByBytes<T> {
+  private readonly entries = new Map<string, T>();
+
+  constructor(
+    private readonly parse: (der: Uint8Array, what: string) => T,
+    private readonly maxEntries: number,
+    private readonly maxEntryBytes: number,
+  ) {}
+
+  get(der: Uint8Array, what: string): T {
+    if (der.length > this.maxEntryBytes) return this.parse(der.slice(), what);
+    const id = latin1(der);
+    const hit = this.entries.get(id);
+    if (hit) return hit;
+    const parsed = this.parse(der.slice(), what);
+    this.entries.set(id, parsed);
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    return parsed;
+  }
+}
+
+/** A VCEK or VLEK is some 1.4 KB; the SEV-SNP verifier takes at most 16 KiB of certificate. */
+const parsedCertificates = new ParsedByBytes(parseCertificate, 256, 16 * 1024);
+
+/** {@link parseCertificate} through the per-isolate cache ({@link ParsedByBytes}). */
 export function parseCertificateCached(der: Uint8Array, what = "certificate"): Certificate {
-  const id = latin1(der);
-  const hit = certificateCache.get(id);
-  if (hit) return hit;
-  const cert = parseCertificate(der.slice(), what);
-  certificateCache.set(id, cert);
-  if (certificateCache.size > CERTIFICATE_CACHE_LIMIT) certificateCache.delete(certificateCache.keys().next().value as string);
-  return cert;
+  return parsedCertificates.get(der, what);
 }
 
 /**
@@ -488,6 +508,14 @@ export function parseCrl(der: Uint8Array, what = "CRL"): Crl {
     if (cause instanceof EvidenceVerificationError) throw cause;
     malformedCert(what, cause);
   }
+}
+
+/** AMD's KDS CRLs and Intel's PCK and Root CA CRLs are a few kilobytes each. */
+const parsedCrls = new ParsedByBytes(parseCrl, 64, 64 * 1024);
+
+/** {@link parseCrl} through the per-isolate cache ({@link ParsedByBytes}): what picks the newest CRL and what verifies with it read it once. */
+export function parseCrlCached(der: Uint8Array, what = "CRL"): Crl {
+  return parsedCrls.get(der, what);
 }
 
 /**
