@@ -3,13 +3,13 @@ import { base64url, calculateJwkThumbprint } from "jose";
 import { describe, expect, it } from "vitest";
 import type { AnySessionEvidence, WardenClient } from "../../cli/client.ts";
 import { KDS_TIMEOUT_MS, SnpCrls } from "../../worker/attestation/collateral.ts";
-import { MAX_KDS_CRL_BYTES, verifyKdsCrl } from "../../worker/verifiers/sev-snp/index.ts";
+import { MAX_KDS_CRL_BYTES, snpTrustFromChains, verifyKdsCrl } from "../../worker/verifiers/sev-snp/index.ts";
 import { expectedReportData } from "../../worker/verifiers/appraisal.ts";
 import { b64, localKds, snpHierarchy, type LocalKds, type SnpHierarchy } from "../cvm-helpers.ts";
 import { defaultSources, logOf, newClient, publish, uniqueId, workerFetch } from "../helpers.ts";
 import { NOW } from "../unit/verifiers/pki.ts";
 import { snp } from "../unit/verifiers/fixtures.ts";
-import { resignSnp, vlekReport } from "../unit/verifiers/snp-gen.ts";
+import { pem, resignSnp, vlekReport } from "../unit/verifiers/snp-gen.ts";
 
 // SEV-SNP revocation through POST /v1/sessions (real Durable Objects, real R2, a real local AMD
 // KDS over HTTP: test/setup/amd-kds.ts). The worker verifies SEV-SNP evidence only with a current
@@ -264,6 +264,22 @@ describe("SEV-SNP revocation: a current AMD KDS CRL before any SEV-SNP evidence 
     expect(await kds.requests()).toEqual([VCEK_CRL]);
   });
 
+  it("no AMD trust anchor configured, or none valid at the evidence time: the trust store's fault (500 configuration_error / no_trust_anchors), and KDS is not asked", async () => {
+    const h = await snpHierarchy("rev no anchors");
+    const kds = localKds();
+    await kds.serve(VCEK_CRL, await h.crl());
+    // AMD retired the ARK (and so its chain) the day before the evidence.
+    const retired = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(h.ask, h.ark), validFor: { end: at(-1) } }]);
+    for (const trust of [{ anchors: [] }, retired]) {
+      const t = await snpTenant({ ...h, snpTrust: async () => trust }, kds);
+      const client = await device(t);
+      const refused = await present(client, evidenceOf(h, client));
+      expect(refused.status, JSON.stringify(refused.body)).toBe(500);
+      expect(refused.body).toMatchObject({ code: "configuration_error", evidence_code: "no_trust_anchors" });
+    }
+    expect(await kds.requests()).toEqual([]);
+  });
+
   it(`bounds on KDS: a body streaming more than 256 KiB is cut off at the bound, and an answer that does not come within ${KDS_TIMEOUT_MS / 1000} s is abandoned; neither is a CRL (crl_missing)`, async () => {
     const h = await snpHierarchy("rev bounds");
     const kds = localKds();
@@ -298,7 +314,7 @@ describe("the AMD KDS CRL cache and download (SnpCrls)", () => {
   it("a request writes only over the copy it read: one written since, by another request, is kept", async () => {
     const h = await snpHierarchy("rev cache race");
     const trust = await h.snpTrust();
-    const verify = async (der: Uint8Array) => (await verifyKdsCrl(der, { now: NOW, trustAnchors: trust, product: "Milan" }))!;
+    const verify = async (der: Uint8Array) => (await verifyKdsCrl(der, trust.anchors))!;
     const crls = new SnpCrls(sources(refuse), h.tag, "Milan", "vcek");
     const [older, newer] = [await verify(await h.crl({ thisUpdate: at(-2) })), await verify(await h.crl({ thisUpdate: at(-1) }))];
     // Two requests found the cache empty: the second to write finds the first's copy, and keeps it.

@@ -5,7 +5,7 @@ import { fromBase64 } from "../encoding.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import { azureVtpmReference, snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
 import { expectedQualifyingData, expectedReportData } from "../verifiers/appraisal.ts";
-import { EvidenceConfigurationError, EvidenceError, EvidenceVerificationError, MalformedEvidenceError } from "../verifiers/errors.ts";
+import { EvidenceError, EvidenceVerificationError, MalformedEvidenceError } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { fromHex } from "../verifiers/reader.ts";
 import {
@@ -22,7 +22,7 @@ import {
 import { collateralFromDcapQvl, newestDcapQvlCollateral, parseTdxQuote, pckInfo, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
 import { parseCertificateCached, parseCertificatesPem } from "../verifiers/x509/certificate.ts";
 import { checkCrlWindow } from "../verifiers/x509/path.ts";
-import { trustedAt } from "../verifiers/x509/trust.ts";
+import { anchorsAt } from "../verifiers/x509/trust.ts";
 import { SnpCrls, SnpEndorsements, TdxCollateral, anchorTag, collateralSources } from "./collateral.ts";
 import { requireReferenceValues } from "./reference.ts";
 import type { AzureSnpVtpmSessionEvidence, SnpSessionEvidence, TdxSessionEvidence } from "./schemas.ts";
@@ -100,11 +100,8 @@ async function currentSnpCrls(ctx: ServiceContext, trustAnchors: SnpTrust, ancho
   const { product, kind } = endorsementInfo(parseCertificateCached(endorsementKey, "V[CL]EK certificate"));
   const at = new Date(now);
   // No ARK for the product is the store's fault, not the device's: said as such, and KDS is not asked for a CRL nothing could verify.
-  if (!trustedAt(trustAnchors, at).anchors.some((a) => a.group === product)) {
-    throw new EvidenceConfigurationError("no_trust_anchors", `no AMD trust anchor for ${product} valid at ${at.toISOString()}`);
-  }
+  const arks = anchorsAt(trustAnchors, at, { vendor: "AMD", group: product });
   const crls = new SnpCrls(collateralSources(ctx), anchors, product, kind);
-  const options = { now: at, trustAnchors, product };
   // A cached copy or a download that does not verify is no candidate; anything but an evidence error is a fault of ours, and surfaces.
   const unlessRefused = (check: Promise<KdsCrl | null>): Promise<KdsCrl | null> =>
     check.catch((error: unknown) => {
@@ -114,13 +111,13 @@ async function currentSnpCrls(ctx: ServiceContext, trustAnchors: SnpTrust, ancho
   const candidates: KdsCrl[] = [];
   const others: Uint8Array[] = [];
   for (const [i, der] of offered.entries()) {
-    const verified = await verifyKdsCrl(der, options, `collateral.crls[${i}]`);
+    const verified = await verifyKdsCrl(der, arks, `collateral.crls[${i}]`);
     if (verified) candidates.push(verified);
     else others.push(der);
   }
   const read = await crls.cached();
   // A cached copy that no longer verifies is no candidate (and is written over by the next winner).
-  const held = read ? await unlessRefused(verifyKdsCrl(read.der, options, "cached AMD KDS CRL")) : null;
+  const held = read ? await unlessRefused(verifyKdsCrl(read.der, arks, "cached AMD KDS CRL")) : null;
   const current = (c: KdsCrl): boolean => {
     try {
       checkCrlWindow(c.crl, at);
@@ -134,7 +131,7 @@ async function currentSnpCrls(ctx: ServiceContext, trustAnchors: SnpTrust, ancho
   if (!best || !current(best)) {
     const fetched = await crls.fromKds();
     // What KDS sent is verified like any candidate; a CRL that does not verify is as good as none.
-    const fresh = fetched ? await unlessRefused(verifyKdsCrl(fetched, options, "AMD KDS CRL")) : null;
+    const fresh = fetched ? await unlessRefused(verifyKdsCrl(fetched, arks, "AMD KDS CRL")) : null;
     best = newestKdsCrl([best, fresh]);
   }
   if (!best) throw new EvidenceVerificationError("crl_missing", `no CRL of ARK-${product} for the ${kind.toUpperCase()} chain in the request, the cache or AMD KDS`);

@@ -20,11 +20,13 @@ import {
   verifyKdsCrl,
   verifySnpReport,
   type SnpEvidence,
+  type SnpProduct,
   type SnpReferenceValues,
   type SnpTrust,
 } from "../../../worker/verifiers/sev-snp/index.ts";
 import { parseCertificate, parseCertificatesPem, pemBlocks } from "../../../worker/verifiers/x509/certificate.ts";
 import { trustAnchorsFromPem, validatePath } from "../../../worker/verifiers/x509/path.ts";
+import { anchorsAt } from "../../../worker/verifiers/x509/trust.ts";
 import { SnpManifestSchema, snpReference } from "../../../worker/policy/cvm-reference.ts";
 
 import pinMilan from "../../../worker/verifiers/sev-snp/roots/ask_ark_milan.pem?raw";
@@ -307,6 +309,8 @@ describe("SEV-SNP negative cases on real reports", () => {
     expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: { anchors: [] }, revocation: "unchecked" }))).toBe("no_trust_anchors");
     const genoaOnly: SnpTrust = { anchors: trust.anchors.filter((a) => a.group === "Genoa"), intermediates: trust.intermediates?.filter((e) => e.group === "Genoa") ?? [] };
     expect(await codeOf(() => verifySnpReport(s2(), { now: TODAY, trustAnchors: genoaOnly, revocation: "unchecked" }))).toBe("no_trust_anchors");
+    // Said by the trust store's check (x509/trust.ts anchorsAt), naming the product and the time.
+    await expect(verifySnpReport(s2(), { now: TODAY, trustAnchors: genoaOnly, revocation: "unchecked" })).rejects.toThrow(`no AMD trust anchor for Milan valid at ${TODAY.toISOString()}`);
   });
 
   it("appraisal: measurement, host data, key digests, report data and TCB minimum", async () => {
@@ -646,39 +650,44 @@ describe("SEV-SNP with generated hierarchies", () => {
   describe("AMD KDS CRLs: verifyKdsCrl and newestKdsCrl", () => {
     const DAY = 86_400_000;
     const at = (days: number) => new Date(NOW.getTime() + days * DAY);
-    const options = () => ({ now: NOW, trustAnchors: genTrust, product: "Milan" as const });
+    /** The route's ARKs: the product's, trusted at the evidence time (anchorsAt, as worker/attestation/cvm.ts). */
+    const arks = (trust: SnpTrust = genTrust, product: SnpProduct = "Milan") => anchorsAt(trust, NOW, { vendor: "AMD", group: product });
 
     it("a CRL of the product's ARK verifies (window left to the caller: a stale one too); its bytes are a copy", async () => {
       const der = await crl(ark, { thisUpdate: at(-10), nextUpdate: at(-1) });
-      const verified = await verifyKdsCrl(der, options());
+      const verified = await verifyKdsCrl(der, arks());
       expect(verified?.crl.thisUpdate).toEqual(at(-10));
       der.fill(0);
       expect(verified?.der[0]).toBe(0x30);
     });
 
-    it("refuses what is not the ARK's: another key under its name, bytes that do not parse, more than the cap; no ARK trusted now", async () => {
+    it("refuses what is not the ARK's: another key under its name, bytes that do not parse, more than the cap", async () => {
       const impostor = await issue({ name: ark.cert.subjectName, alg: "RSA-PSS", keyLabel: "other ark key", ca: { ca: true }, keyUsage: CA_USAGE });
-      expect(await codeOf(async () => verifyKdsCrl(await crl(impostor), options()))).toBe("crl_signature_invalid");
-      expect(await codeOf(async () => verifyKdsCrl(flip(await crl(ark), 40), options()))).not.toBe("ok");
-      expect(await codeOf(async () => verifyKdsCrl(Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01), options()))).toBe("malformed_certificate");
-      expect(await codeOf(async () => verifyKdsCrl(new Uint8Array(MAX_KDS_CRL_BYTES + 1), options()))).toBe("malformed_evidence");
+      expect(await codeOf(async () => verifyKdsCrl(await crl(impostor), arks()))).toBe("crl_signature_invalid");
+      expect(await codeOf(async () => verifyKdsCrl(flip(await crl(ark), 40), arks()))).not.toBe("ok");
+      expect(await codeOf(async () => verifyKdsCrl(Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01), arks()))).toBe("malformed_certificate");
+      expect(await codeOf(async () => verifyKdsCrl(new Uint8Array(MAX_KDS_CRL_BYTES + 1), arks()))).toBe("malformed_evidence");
+    });
+
+    it("the ARKs a CRL is verified against: the product's, trusted now; none configured, none for the product, none valid now → no_trust_anchors, not \"no candidate\"", async () => {
+      expect(arks().map((a) => a.group)).toEqual(["Milan"]);
       const retired = await snpTrustFromChains([{ product: "Milan", kind: "vcek", pem: pem(ask, ark), validFor: { end: at(-1) } }]);
-      expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), trustAnchors: retired }))).toBe("no_trust_anchors");
-      expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), trustAnchors: { anchors: [] } }))).toBe("no_trust_anchors");
+      expect(await codeOf(() => arks(retired))).toBe("no_trust_anchors");
+      expect(await codeOf(() => arks({ anchors: [] }))).toBe("no_trust_anchors");
+      expect(await codeOf(() => arks(genTrust, "Turin"))).toBe("no_trust_anchors");
+      expect(() => arks(retired)).toThrow(`no AMD trust anchor for Milan valid at ${NOW.toISOString()}`);
     });
 
     it("a CRL of another issuer (the ASK, another product's ARK) is not a candidate: null", async () => {
-      expect(await verifyKdsCrl(await crl(ask), options())).toBeNull();
+      expect(await verifyKdsCrl(await crl(ask), arks())).toBeNull();
       const { ark: genoaArk, ask: genoaIssued } = await amdLikeCas("gen genoa", "Genoa");
       const both = await snpTrustFromChains([
         { product: "Milan", kind: "vcek", pem: pem(ask, ark) },
         { product: "Genoa", kind: "vcek", pem: pem(genoaIssued, genoaArk) },
       ]);
-      expect(await verifyKdsCrl(await crl(ark), { ...options(), trustAnchors: both, product: "Genoa" })).toBeNull();
+      expect(await verifyKdsCrl(await crl(ark), arks(both, "Genoa"))).toBeNull();
       const genoaCrl = await crl(genoaArk);
-      expect((await verifyKdsCrl(genoaCrl, { ...options(), trustAnchors: both, product: "Genoa" }))?.der).toEqual(genoaCrl);
-      // A product without a trusted ARK at all is a configuration error, not "no candidate".
-      expect(await codeOf(async () => verifyKdsCrl(await crl(ark), { ...options(), product: "Turin" }))).toBe("no_trust_anchors");
+      expect((await verifyKdsCrl(genoaCrl, arks(both, "Genoa")))?.der).toEqual(genoaCrl);
     });
 
     it("a request reads each CRL once: the route's choice (verifyKdsCrl) and the verifier share one parse of the same bytes", async () => {
@@ -691,8 +700,8 @@ describe("SEV-SNP with generated hierarchies", () => {
       const parses = vi.spyOn(AsnConvert, "parse");
       try {
         // As worker/attestation/cvm.ts does: each CRL of the request checked against the ARK, then the evidence verified with them.
-        const chosen = await verifyKdsCrl(ofArk, options());
-        expect(await verifyKdsCrl(ofAsk, options())).toBeNull();
+        const chosen = await verifyKdsCrl(ofArk, arks());
+        expect(await verifyKdsCrl(ofAsk, arks())).toBeNull();
         await verifySnpReport(evidence, { now: NOW, trustAnchors: genTrust, collateral: { crls: [chosen!.der, ofAsk] } });
         expect(parses.mock.calls.filter(([, type]) => type === CertificateList)).toHaveLength(2);
       } finally {
@@ -701,7 +710,7 @@ describe("SEV-SNP with generated hierarchies", () => {
     });
 
     it("newest by thisUpdate or cRLNumber; the earlier in the list on a tie or when they disagree", async () => {
-      const v = async (o: Parameters<typeof crl>[1]) => (await verifyKdsCrl(await crl(ark, o), options()))!;
+      const v = async (o: Parameters<typeof crl>[1]) => (await verifyKdsCrl(await crl(ark, o), arks()))!;
       const old = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: crlNumber(3) });
       const newerTime = await v({ thisUpdate: at(-1), nextUpdate: at(5), crlNumber: crlNumber(3) });
       const newerNumber = await v({ thisUpdate: at(-5), nextUpdate: at(5), crlNumber: crlNumber(4) });

@@ -216,6 +216,8 @@ describe("TDX negative cases on real quotes", () => {
 
   it("refuses an empty anchor set and a foreign anchor", async () => {
     expect(await run(t1(), { trustAnchors: { anchors: [] } })).toBe("no_trust_anchors");
+    // Said by the trust store's check (x509/trust.ts anchorsAt), before anything of the evidence is judged.
+    await expect(verifyTdxQuote({ quote: t1() }, { now: T1_TIME, trustAnchors: { anchors: [] }, collateral: {} as TdxCollateral })).rejects.toThrow("no Intel trust anchors configured");
     const other = await issue({ name: "CN=Other Root", ca: { ca: true }, keyUsage: CA_USAGE });
     // The quote's own copy of the Intel root is then just a self-signed certificate that is not an anchor.
     expect(await run(t1(), { trustAnchors: { anchors: [await trustAnchor("other", parseCertificate(other.der))] } })).toBe("chain_untrusted");
@@ -334,6 +336,7 @@ describe("TDX with generated hierarchies", () => {
   it("an Intel root outside its trust window leaves no anchor: no_trust_anchors", async () => {
     const retired = { anchors: [await trustAnchor("generated Intel root", parseCertificate(root.der), { group: "Intel", validFor: { end: new Date(T1_TIME.getTime() - 1000) } })] };
     expect(await codeOf(async () => verify(await buildQuote(), await collateral(), retired))).toBe("no_trust_anchors");
+    await expect(verify(await buildQuote(), await collateral(), retired)).rejects.toThrow(`no Intel trust anchor valid at ${T1_TIME.toISOString()}`);
   });
 
   type Case = { name: string; build: () => Promise<{ quote: Uint8Array; collateral: TdxCollateral }>; code: EvidenceErrorCode };

@@ -1,10 +1,6 @@
-import { EvidenceConfigurationError } from "../errors.ts";
 import { snapshotBytes } from "../reader.ts";
 import { crlNotOlder, parseCrlCached, type Crl } from "../x509/certificate.ts";
-import { checkCrl } from "../x509/path.ts";
-import { trustedAt } from "../x509/trust.ts";
-import type { SnpProduct } from "./product.ts";
-import type { SnpTrust } from "./trust.ts";
+import { checkCrl, type TrustAnchor } from "../x509/path.ts";
 
 /**
  * AMD KDS CRLs (KDS specification, pub. 57230, "Get CRL": `/vcek/v1/{product}/crl` and
@@ -21,38 +17,29 @@ import type { SnpTrust } from "./trust.ts";
 /** Size cap before parsing (STYLE §8): AMD's CRLs are a few kilobytes; the verifier's own cap. */
 export const MAX_KDS_CRL_BYTES = 256 * 1024;
 
-/** A CRL that a pinned ARK of `product` issued, its signature verified; its window not yet checked. */
+/** A CRL that a pinned ARK of the report's product issued, its signature verified; its window not yet checked. */
 export interface KdsCrl {
   readonly der: Uint8Array;
   readonly crl: Crl;
 }
 
-export interface KdsCrlOptions {
-  /** The time the ARK must be trusted at (its window, the trust material's). */
-  readonly now: Date;
-  readonly trustAnchors: SnpTrust;
-  readonly product: SnpProduct;
-}
-
 /**
- * Verifies that `der` is a CRL of a pinned ARK of `options.product` trusted at `now`: the size
+ * Verifies that `der` is a CRL of one of `arks`, the pinned ARKs of the report's product trusted
+ * at the evidence time (the caller's `anchorsAt`, which refuses a product without one): the size
  * cap, strict DER (x509/certificate.ts), an issuer Name equal to such an ARK's subject, then that
  * ARK's signature (the shared allowlist and WebCrypto), critical extensions and the SEV-SNP CRL
  * profile (x509/path.ts `checkCrl`). The window is left to the caller, who keeps the newest of
  * several CRLs and then checks that one's (`checkCrlWindow`), so that an older current CRL never
  * stands in for a newer stale one.
  *
- * Answers null for a CRL whose issuer names no ARK of the product (another product's, another
- * family's: not a candidate here); a CRL that names the ARK and is not signed by its key is
- * `crl_signature_invalid`, and one whose bytes do not parse `malformed_evidence`.
+ * Answers null for a CRL whose issuer names none of `arks` (another product's, another family's:
+ * not a candidate here); a CRL that names an ARK and is not signed by its key is
+ * `crl_signature_invalid`, one whose bytes do not parse `malformed_certificate` (over the cap,
+ * `malformed_evidence`).
  */
-export async function verifyKdsCrl(der: Uint8Array, options: KdsCrlOptions, what = "AMD KDS CRL"): Promise<KdsCrl | null> {
+export async function verifyKdsCrl(der: Uint8Array, arks: readonly TrustAnchor[], what = "AMD KDS CRL"): Promise<KdsCrl | null> {
   const bytes = snapshotBytes(der, MAX_KDS_CRL_BYTES, what);
   const crl = parseCrlCached(bytes, what);
-  const { product, now } = options;
-  if (options.trustAnchors.anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", "no AMD trust anchors configured");
-  const arks = trustedAt(options.trustAnchors, now).anchors.filter((a) => a.group === product);
-  if (arks.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", `no AMD trust anchor for ${product} valid at ${now.toISOString()}`);
   const named = arks.filter((a) => a.subjectKey === crl.issuerKey);
   if (named.length === 0) return null;
   // Several ARKs of one product may share a name (rotation): the CRL is the ARK's whose key signed it.

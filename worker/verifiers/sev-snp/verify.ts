@@ -1,8 +1,8 @@
-import { EvidenceConfigurationError, EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
+import { EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
 import { bytesEqual, isAllZero, snapshotBytes } from "../reader.ts";
 import { ecdsaVerifyKey, parseCertificate, parseCertificateCached, parseCrlCached, type Certificate } from "../x509/certificate.ts";
 import { validatePath, type ValidatedPath } from "../x509/path.ts";
-import { trustedAt } from "../x509/trust.ts";
+import { anchorsAt, within } from "../x509/trust.ts";
 import { MAX_KDS_CRL_BYTES } from "./crl.ts";
 import { endorsementInfo, type EndorsementInfo } from "./endorsement.ts";
 import { decodeTcb, productFromCpuid, type SnpProduct, type SnpTcb } from "./product.ts";
@@ -93,8 +93,6 @@ export function snpSignatureP1363(report: SnpReport): Uint8Array | undefined {
  */
 export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyOptions): Promise<VerifiedSnpReport> {
   const { now, trustAnchors } = options;
-  if (trustAnchors.anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", "no AMD trust anchors configured");
-
   const report = parseSnpReport(snapshotBytes(evidence.report, MAX_REPORT_INPUT, "SEV-SNP report"));
   const endorsementCert = parseCertificateCached(snapshotBytes(evidence.endorsementKey, MAX_CERT_BYTES, "V[CL]EK certificate"), "V[CL]EK certificate");
   const extra = evidence.certificates ?? [];
@@ -105,11 +103,9 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
   const { product, kind } = endorsement;
 
   // Trust material of this product valid at the evidence time (an ARK or ASK outside its window is never a candidate).
-  const usable = trustedAt(trustAnchors, now);
-  const arks = usable.anchors.filter((a) => a.group === product);
-  if (arks.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", `no AMD trust anchor for ${product} valid at ${now.toISOString()}`);
+  const arks = anchorsAt(trustAnchors, now, { vendor: "AMD", group: product });
   const pinnedAll = (trustAnchors.intermediates ?? []).filter((e) => e.group === product && e.purpose === kind);
-  const pinned = usable.intermediates.filter((e) => e.group === product && e.purpose === kind).map((e) => e.certificate);
+  const pinned = pinnedAll.filter((e) => within(e.validFor, now)).map((e) => e.certificate);
   const expectedName = intermediateName(product, kind);
   if (pinnedAll.length > 0 && pinned.length === 0) {
     // Pinned, but none valid now: evidence-supplied certificates must not take the pinned ones' place.

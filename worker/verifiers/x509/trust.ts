@@ -75,6 +75,21 @@ export function trustedAt<Anchor extends TrustEntry>(material: TrustMaterial<Anc
 }
 
 /**
+ * The anchors of `material` that may end a path at `at` (the evidence time), only those of
+ * `group` when the family picks its roots by group (the SEV-SNP product). None is
+ * `no_trust_anchors`, a configuration error (the store needs updating, the device is not at
+ * fault), whose message names the vendor, the group and the time. Every SEV-SNP and TDX caller
+ * decides it here.
+ */
+export function anchorsAt<Anchor extends TrustEntry>(material: TrustMaterial<Anchor>, at: Date, of: { readonly vendor: string; readonly group?: string }): Anchor[] {
+  const anchors = material.anchors.filter((a) => within(a.validFor, at) && (of.group === undefined || a.group === of.group));
+  if (anchors.length > 0) return anchors;
+  if (material.anchors.length === 0) throw new EvidenceConfigurationError("no_trust_anchors", `no ${of.vendor} trust anchors configured`);
+  const group = of.group === undefined ? "" : ` for ${of.group}`;
+  throw new EvidenceConfigurationError("no_trust_anchors", `no ${of.vendor} trust anchor${group} valid at ${at.toISOString()}`);
+}
+
+/**
  * Path material from DER that is parsed on first use: its subject and window
  * come from {@link peekCertificate}, so a store of many intermediates can be
  * indexed and filtered by time without decoding any of them. The parse result
