@@ -193,6 +193,11 @@ describe("certificate-path validation with generated hierarchies", () => {
     ["CRL issued in the future", async () => base(h.leaf, [h.intermediate], { crls: [parseCrl(await crl(h.intermediate, { thisUpdate: at(86400e3) }))] }), "crl_not_yet_valid"],
     ["CRLs required but none supplied", async () => base(h.leaf, [h.intermediate], { requireCrls: true }), "crl_missing"],
     ["CRLs required, root CRL missing", async () => base(h.leaf, [h.intermediate], { requireCrls: true, crls: [parseCrl(await crl(h.intermediate))] }), "crl_missing"],
+    // "anchor" (SEV-SNP): only the certificate the anchor issued needs its CRL, the leaf none.
+    ["the anchor's CRL required and supplied, none for the leaf", async () => base(h.leaf, [h.intermediate], { requireCrls: "anchor", crls: [parseCrl(await crl(h.root))] }), "ok"],
+    ["the anchor's CRL required, none supplied", async () => base(h.leaf, [h.intermediate], { requireCrls: "anchor" }), "crl_missing"],
+    ["the anchor's CRL required, only the intermediate's supplied", async () => base(h.leaf, [h.intermediate], { requireCrls: "anchor", crls: [parseCrl(await crl(h.intermediate))] }), "crl_missing"],
+    ["the anchor's CRL required, the anchor's listing the intermediate", async () => base(h.leaf, [h.intermediate], { requireCrls: "anchor", crls: [parseCrl(await crl(h.root, { revoked: [h.intermediate.cert.serialNumber] }))] }), "certificate_revoked"],
     [
       "CRL from an issuer whose keyUsage lacks cRLSign",
       async () => {

@@ -121,6 +121,8 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
     anchors: arks,
     intermediates,
     crls,
+    // Revocation of the intermediate is not the evidence's to omit: a CRL of the ARK must cover the ASK or ASVK.
+    requireCrls: (options.revocation ?? "require") === "require" ? "anchor" : false,
     maxIntermediates: 1,
     profile: "sev-snp",
   });
@@ -132,12 +134,6 @@ export async function verifySnpReport(evidence: SnpEvidence, options: SnpVerifyO
     (pinned.length > 0 ? !pinned.some((p) => bytesEqual(via.spki, p.spki)) : !via.subjectText.split(", ").includes(`CN=${expectedName}`))
   ) {
     throw new EvidenceVerificationError("chain_untrusted", `${kind.toUpperCase()} is not issued by ${expectedName}`);
-  }
-  // validatePath applied every CRL of an issuer on the path; revocation of the intermediate is
-  // not the evidence's to omit: a CRL of the ARK must have been among them. The ASK and ASVK
-  // publish no CRL (AMD supersedes V[CL]EKs by TCB), so the V[CL]EK itself needs none.
-  if ((options.revocation ?? "require") === "require" && !crls.some((crl) => crl.issuerKey === via.issuerKey)) {
-    throw new EvidenceVerificationError("crl_missing", `no CRL of the ${product} ARK covers ${expectedName}`);
   }
 
   const key = await ecdsaVerifyKey(endorsementCert, "P-384", "SHA-384");

@@ -42,8 +42,13 @@ export interface PathOptions {
   readonly store?: readonly TrustEntry[];
   /** CRLs to apply: each one to the certificates issued by its issuer, after checking its signature and window. */
   readonly crls?: readonly Crl[];
-  /** When true, every certificate of the path (not the anchor) must be covered by a supplied CRL (`crl_missing`). */
-  readonly requireCrls?: boolean;
+  /**
+   * Which certificates of the path (never the anchor) must be covered by a supplied CRL of their
+   * issuer, else `crl_missing`: true, every one (TDX: the PCK CRL and the Root CA CRL); "anchor",
+   * the one the anchor issued (SEV-SNP: the ARK's CRL covers the ASK or ASVK, whose V[CL]EKs no
+   * CRL lists, AMD superseding them by TCB instead).
+   */
+  readonly requireCrls?: boolean | "anchor";
   /** Critical extensions of the leaf that the caller itself processes (e.g. the TPM EK's subjectAltName). */
   readonly leafCriticalExtensions?: readonly string[];
   /**
@@ -327,7 +332,7 @@ async function checkPath(path: readonly Certificate[], anchor: TrustAnchor, opti
     const position: PathPosition = i === 0 ? "leaf" : "intermediate";
     checkWindow({ start: cert.notBefore, end: cert.notAfter }, options.now, what);
     checkCritical(cert, i === 0 ? leafHandled : pathHandled, what);
-    await checkRevocation(cert, issuer, options, profile, what);
+    await checkRevocation(cert, issuer, i === path.length - 1, options, profile, what);
     if (i > 0) {
       checkCa(cert, what);
       // §6.1.4 (l): self-issued certificates (key rollover) do not count against the path length.
@@ -348,10 +353,11 @@ async function checkPath(path: readonly Certificate[], anchor: TrustAnchor, opti
   }
 }
 
-async function checkRevocation(cert: Certificate, issuer: Certificate, options: PathOptions, profile: PathProfile, what: string): Promise<void> {
+async function checkRevocation(cert: Certificate, issuer: Certificate, issuedByAnchor: boolean, options: PathOptions, profile: PathProfile, what: string): Promise<void> {
   const crls = (options.crls ?? []).filter((crl) => crl.issuerKey === cert.issuerKey);
   if (crls.length === 0) {
-    if (options.requireCrls) throw new EvidenceVerificationError("crl_missing", `${what}: no CRL from its issuer was supplied`);
+    const required = options.requireCrls === true || (options.requireCrls === "anchor" && issuedByAnchor);
+    if (required) throw new EvidenceVerificationError("crl_missing", `${what}: no CRL from its issuer was supplied`);
     return;
   }
   for (const crl of crls) {
