@@ -1,7 +1,7 @@
 import type { ServiceContext } from "../context.ts";
 import { sha256Hex } from "../encoding.ts";
 import { boundedBytes } from "../net/bounded-body.ts";
-import { EvidenceError } from "../verifiers/errors.ts";
+import { readable } from "../verifiers/errors.ts";
 import { concatBytes, toHex } from "../verifiers/reader.ts";
 import { decodeTcb, MAX_KDS_CRL_BYTES, productFromCpuid, type KdsCrl, type SigningKeyKind, type SnpProduct, type SnpReport } from "../verifiers/sev-snp/index.ts";
 import { collateralFromPcs, type VerifiedTdxQuote } from "../verifiers/tdx/index.ts";
@@ -68,7 +68,7 @@ export class SnpEndorsements {
     const cached = await this.sources.cache.get(key);
     if (cached) {
       const der = new Uint8Array(await cached.arrayBuffer());
-      if (readsAsCertificate(der)) return { der, fresh: false };
+      if (readable(() => parseCertificateCached(der, "cached V[CL]EK certificate"))) return { der, fresh: false };
       console.error(JSON.stringify({ event: "attestation.collateral_cache_unreadable", key }));
     }
     const fetched = await this.fromKds(report);
@@ -258,15 +258,5 @@ export class TdxCollateral {
       // Unreachable or unusable: the caller reports missing collateral.
       return undefined;
     }
-  }
-}
-
-function readsAsCertificate(der: Uint8Array): boolean {
-  try {
-    parseCertificateCached(der, "cached V[CL]EK certificate");
-    return true;
-  } catch (error) {
-    if (error instanceof EvidenceError) return false;
-    throw error;
   }
 }

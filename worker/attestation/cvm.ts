@@ -5,7 +5,7 @@ import { fromBase64 } from "../encoding.ts";
 import type { JsonValue } from "../log/canonical.ts";
 import { azureVtpmReference, snpReference, tdxReference, type SnpManifest, type TdxManifest } from "../policy/cvm-reference.ts";
 import { expectedQualifyingData, expectedReportData } from "../verifiers/appraisal.ts";
-import { EvidenceError, EvidenceVerificationError, MalformedEvidenceError } from "../verifiers/errors.ts";
+import { EvidenceError, EvidenceVerificationError, MalformedEvidenceError, readable } from "../verifiers/errors.ts";
 import { verifierFor } from "../verifiers/index.ts";
 import { fromHex } from "../verifiers/reader.ts";
 import {
@@ -245,7 +245,11 @@ export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
   const trustAnchors = await (ctx.deps.tdxTrust?.() ?? verifier.pinnedTrust());
   const collateral = new TdxCollateral(collateralSources(ctx), anchorTag(trustAnchors.anchors.map((a) => a.certificate.spki)), fmspc);
   const cached = await collateral.cached();
-  const held = cached && readsAsDcapQvl(cached.text) ? cached.text : undefined;
+  // Only collateral that verified is written there, so a copy that does not read (a damaged object, another version's
+  // form) holds nothing verified: neither compared with nor used, only written over by collateral that verifies.
+  // Refusing the request's collateral for it would blame the device and refuse every quote of the FMSPC, while it
+  // guards no more than a deleted copy does.
+  const held = cached && readable(() => collateralFromDcapQvl(cached.text)) ? cached.text : undefined;
   if (cached && held === undefined) console.error(JSON.stringify({ event: "attestation.collateral_cache_unreadable", fmspc }));
   const attempt = (text: string) => verifier.verify({ quote }, { now: new Date(now), trustAnchors, collateral: collateralFromDcapQvl(text) });
 
@@ -295,23 +299,6 @@ export async function tdxEvidence(ctx: ServiceContext, appraiser: Appraiser, evi
       rtmr: [...claims.rtmr],
     },
   };
-}
-
-/**
- * Whether the cached copy reads as dcap-qvl collateral. Only collateral that verified is written
- * there, so a copy that does not read (a damaged object, another version's form) holds nothing
- * verified: it is neither compared with nor used, only written over by collateral that verifies —
- * refusing the request's collateral for it would blame the device and keep refusing every quote of
- * the FMSPC, while it guards no more than a deleted copy does.
- */
-function readsAsDcapQvl(text: string): boolean {
-  try {
-    collateralFromDcapQvl(text);
-    return true;
-  } catch (error) {
-    if (error instanceof EvidenceError) return false;
-    throw error;
-  }
 }
 
 function quoteFmspc(quote: Uint8Array): string {

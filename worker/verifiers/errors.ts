@@ -252,3 +252,18 @@ export class EvidenceConfigurationError extends EvidenceError {
     super(code, message, options);
   }
 }
+
+/**
+ * What `read` answers, or undefined when it refuses its input with an {@link EvidenceError}: for
+ * a caller that only asks whether something reads (a cached copy, a candidate to compare, input
+ * to sniff) and leaves saying why to the verifier that reads it for real. Any other error is a
+ * fault of ours, not of the input, and surfaces.
+ */
+export function readable<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof EvidenceError) return undefined;
+    throw error;
+  }
+}

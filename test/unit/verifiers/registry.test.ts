@@ -3,7 +3,7 @@ import { snp, tdx } from "./fixtures.ts";
 import { EVIDENCE_TYPES, evidenceErrorFamily, verifierFor, verifiers, verifyAndAppraise, type EvidenceErrorCode } from "../../../worker/verifiers/index.ts";
 import { collateralFromDcapQvl, tdxQuoteLength } from "../../../worker/verifiers/tdx/index.ts";
 import { toHex } from "../../../worker/verifiers/reader.ts";
-import { EvidenceError } from "../../../worker/verifiers/errors.ts";
+import { EvidenceError, MalformedEvidenceError, readable } from "../../../worker/verifiers/errors.ts";
 
 describe("verifier registry", () => {
   it("has exactly one verifier per evidence type, keyed by its type", () => {
@@ -46,5 +46,20 @@ describe("verifier registry", () => {
     expect(e).toMatchObject({ code: "tcb_mismatch", family: "verification", name: "EvidenceError" });
     const sample: EvidenceErrorCode[] = ["evidence_truncated", "certificate_revoked", "debug_not_allowed", "no_trust_anchors"];
     expect(sample.map(evidenceErrorFamily)).toEqual(["malformed", "verification", "appraisal", "configuration"]);
+  });
+
+  it("readable: what a read answers; undefined when the input is refused; any other error, a fault of ours, surfaces", () => {
+    expect(readable(() => 1)).toBe(1);
+    expect(readable(() => collateralFromDcapQvl("{"))).toBeUndefined();
+    expect(
+      readable(() => {
+        throw new MalformedEvidenceError("malformed_certificate", "x");
+      }),
+    ).toBeUndefined();
+    expect(() =>
+      readable(() => {
+        throw new TypeError("a bug, not bad input");
+      }),
+    ).toThrow(TypeError);
   });
 });

@@ -9,6 +9,7 @@ import {
   appraiseTdx,
   collateralFromDcapQvl,
   collateralFromPcs,
+  isDcapQvlCollateral,
   newestDcapQvlCollateral,
   parseTdxQuote,
   pinnedTdxTrust,
@@ -230,6 +231,15 @@ describe("TDX negative cases on real quotes", () => {
     expect(() => topLevelMembers('{"tcbInfo":{},"tcbInfo":{},"signature":"00"}')).toThrow(expect.objectContaining({ code: "malformed_evidence" }));
     expect(() => topLevelMembers('{"a":[1,{"b":"}"}],"c":true,"d":null,"e":-1.5e3}')).not.toThrow();
     expect(topLevelMembers('{"a":[1,{"b":"}\\""}],"c":true}').get("a")).toBe('[1,{"b":"}\\""}]');
+  });
+
+  it("pieces that do not read go to the candidate when choosing the newest (the verifier says why); input sniffing takes strict JSON with both documents only", () => {
+    const held = tdx.t1.collateralJson;
+    const broken = JSON.stringify({ ...(JSON.parse(held) as Record<string, string>), pck_crl: "00", tcb_info: "{" });
+    expect(JSON.parse(newestDcapQvlCollateral(broken, held))).toMatchObject({ pck_crl: "00", tcb_info: "{" });
+    expect(isDcapQvlCollateral(held)).toBe(true);
+    expect(isDcapQvlCollateral("{")).toBe(false);
+    expect(isDcapQvlCollateral('{"tcb_info":"{}"}')).toBe(false);
   });
 
   it("collateral that is not strict JSON is malformed, before any signature is checked (real t1 and t3 texts)", async () => {

@@ -1,9 +1,8 @@
 import { z } from "zod";
-import { MalformedEvidenceError } from "../errors.ts";
+import { MalformedEvidenceError, readable } from "../errors.ts";
 import { fromHex } from "../reader.ts";
 import { crlNotOlder, parseCrlCached, type Crl } from "../x509/certificate.ts";
 import { parseCollateralJson, signatureBytes, signedCollateralFromPcs } from "./collateral.ts";
-import { parseStrictJson } from "../../json/strict.ts";
 import type { TdxCollateral } from "./verify.ts";
 
 /**
@@ -40,15 +39,6 @@ export function collateralFromDcapQvl(text: string): TdxCollateral {
 }
 
 type DcapQvl = z.infer<typeof DcapQvlSchema>;
-
-/** What a value reads as, or undefined when it does not read (the verifier will say why). */
-function readable<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch {
-    return undefined;
-  }
-}
 
 /** A signed document's age: its TCB evaluation data number, then its issue date. */
 function documentAge(body: string): { evaluation: number; issued: number } | undefined {
@@ -111,12 +101,8 @@ export function newestDcapQvlCollateral(candidate: string, held: string): string
 
 /** True when `text` looks like dcap-qvl collateral JSON (for input sniffing; text that is not strict JSON is not). */
 export function isDcapQvlCollateral(text: string): boolean {
-  try {
-    const v = parseStrictJson(text);
-    return typeof v === "object" && v !== null && "tcb_info" in v && "qe_identity" in v;
-  } catch {
-    return false;
-  }
+  const v = readable(() => parseCollateralJson(text, "collateral"));
+  return typeof v === "object" && v !== null && "tcb_info" in v && "qe_identity" in v;
 }
 
 /** Raw Intel PCS v4 responses: the bodies as received, the issuer-chain headers (URL-decoded PEM), and the CRLs (DER). */
