@@ -218,9 +218,7 @@ class PosixWalker {
       else redirections.push(this.redirection(item));
     }
     if (node.name !== undefined) {
-      // A program word braces change (`{x},/etc}` runs `x}`) is not literal, whichever words it makes.
-      const [named, ...more] = this.braceExpanded(node.name);
-      words.push(named === undefined || more.length > 0 || named.braced === true ? { text: node.name.text, unknown: "expansion" } : named.unknown !== null ? named : this.word(node.name, true));
+      words.push(this.programWord(node.name));
       zshOnly ||= this.zshOnly(node.name, true);
     }
     for (const item of node.suffix) {
@@ -264,6 +262,14 @@ class PosixWalker {
       return { op: redirect.operator, fd, target: null, duplicate: true };
     }
     return { op: redirect.operator, fd, target };
+  }
+
+  /** The program word: one that brace expansion changes (`{x},/etc}` runs `x}`) is not literal, whichever words it makes. */
+  private programWord(name: UnbashWord): Word {
+    if (this.ctx.shell !== "bash" || !name.text.includes("{")) return this.word(name, true);
+    const [expanded, ...more] = this.braceExpanded(name);
+    if (expanded === undefined || more.length > 0 || expanded.braced === true) return { text: name.text, unknown: "expansion" };
+    return expanded.unknown !== null ? expanded : this.word(name, true);
   }
 
   /**
