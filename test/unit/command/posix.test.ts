@@ -373,8 +373,8 @@ const BASH_WORDS: Row[] = [
   ["cat $'\\x{2f}etc/shadow'", [{"p":"cat","a":["$'\\x{2f}etc/shadow'"],"u":[0]}], ["r ?expansion $'\\x{2f}etc/shadow'"]],
   ["cat $'\\057etc/shadow'", ["cat /etc/shadow"], ["r /etc/shadow"]],
   ["cat $'/etc/shadow\\0.txt'", ["cat /etc/shadow"], ["r /etc/shadow"]],
-  ["cat $'\\u002fetc'", ["cat /etc"], ["r /etc"]],
-  ["cat $'\\u00e9'", [{"p":"cat","a":["$'\\u00e9'"],"u":[0]}], ["r ?expansion $'\\u00e9'"]],
+  // bash 3.2 (macOS's) has no `\u`: `$'\u002fetc'` is `\u002fetc` there.
+  ["cat $'\\u002fetc'", [{"p":"cat","a":["$'\\u002fetc'"],"u":[0]}], ["r ?expansion $'\\u002fetc'"]],
   ["cat ~\"/.ssh/id_rsa\"", [{"p":"cat","a":["~/.ssh/id_rsa"]}], ["r ?tilde ~/.ssh/id_rsa"]],
   ["cat ~\\/.ssh/id_rsa", [{"p":"cat","a":["~/.ssh/id_rsa"]}], ["r ?tilde ~/.ssh/id_rsa"]],
   ["rm foo\\ ", [{"p":"rm","a":["foo "]}], ["d /home/dev/proj/foo "]],
