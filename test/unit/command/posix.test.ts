@@ -388,7 +388,9 @@ const BASH_BRACES: Row[] = [
   ["mkdir -p src/{a,b/{c,d}}", ["mkdir -p src/a src/b/c src/b/d"], ["w /home/dev/proj/src/a","w /home/dev/proj/src/b/c","w /home/dev/proj/src/b/d"]],
   ["cat ~/.ssh/{id_rsa,id_ed25519}", ["cat /home/dev/.ssh/id_rsa /home/dev/.ssh/id_ed25519"], ["r /home/dev/.ssh/id_rsa","r /home/dev/.ssh/id_ed25519"]],
   ["tar czf b.tgz {src,docs}/{a,b}", ["tar czf b.tgz src/a src/b docs/a docs/b"], ["w /home/dev/proj/b.tgz","r /home/dev/proj/src/a","r /home/dev/proj/src/b","r /home/dev/proj/docs/a","r /home/dev/proj/docs/b"]],
-  ["touch f{08..10}", ["touch f08 f09 f10"], ["w /home/dev/proj/f08","w /home/dev/proj/f09","w /home/dev/proj/f10"]],
+  ["touch f{8..10}", ["touch f8 f9 f10"], ["w /home/dev/proj/f8","w /home/dev/proj/f9","w /home/dev/proj/f10"]],
+  // Padding and steps are bash 4's: bash 3.2 (macOS's) reads `f{08..10}` as f8 f9 f10 and `{1..9..2}` as text.
+  ["touch f{08..10}", ["touch f{08..10} ~0"], ["w ?expansion f{08..10}"]],
   // An option can come out of braces as well as a path.
   ["rm {-rf,/}", ["rm -rf /"], ["d /"]],
   ["cat \"a b\"{1,2}", [{"p":"cat","a":["a b1","a b2"]}], ["r /home/dev/proj/a b1","r /home/dev/proj/a b2"]],

@@ -1,11 +1,11 @@
 /**
- * Bash's brace expansion (`a{,.bak}`, `src/{a,b/{c,d}}`, `f{08..10}`), read by bash's own rules
+ * Bash's brace expansion (`a{,.bak}`, `src/{a,b/{c,d}}`, `f{1..3}`), read by bash's own rules
  * rather than by where a parser thinks a brace expression starts and ends: to bash,
  * `{x},/etc}` is `x}` and `/etc` (a `}` closes nothing until a comma or `..` came before it).
  *
  * A word is a list of tokens: unquoted characters, which may be brace syntax, and atoms (quoted
  * text, escaped characters, known expansions), which never are. Sequences are read in the forms
- * whose terms are certain; any other `..` sequence, or a word that would expand to more than
+ * whose terms every bash from 3.2 on agrees on; any other `..` sequence, or a word that would expand to more than
  * {@link MAX_BRACE_WORDS} words, reads as null, and the caller keeps the word unknown.
  */
 
@@ -19,8 +19,9 @@ export const MAX_BRACE_WORDS = 64;
 export const MAX_BRACE_TOKENS = 1024;
 export const MAX_BRACE_OPENERS = 32;
 
-const NUMBER_SEQUENCE = /^(-?[0-9]{1,9})\.\.(-?[0-9]{1,9})(?:\.\.([1-9][0-9]{0,8}))?$/;
-const LETTER_SEQUENCE = /^(?:([a-z])\.\.([a-z])|([A-Z])\.\.([A-Z]))(?:\.\.([1-9][0-9]{0,8}))?$/;
+// The sequences bash 3.2 (macOS's) reads as bash 5 does: no zero padding and no step, both bash 4.
+const NUMBER_SEQUENCE = /^(-?(?:0|[1-9][0-9]{0,8}))\.\.(-?(?:0|[1-9][0-9]{0,8}))$/;
+const LETTER_SEQUENCE = /^(?:([a-z])\.\.([a-z])|([A-Z])\.\.([A-Z]))$/;
 
 /** The words bash makes of `tokens`, in its order; null when they are not certain or too many. */
 export function braceExpand(tokens: readonly BraceToken[]): BraceToken[][] | null {
@@ -99,32 +100,26 @@ function seek(tokens: readonly BraceToken[], from: number, wanted: "{" | "}" | "
 
 /**
  * A brace body without a comma: `literal` when bash would not read it as a sequence (no `..`, or
- * a quoted character in it), its terms when it is one of the forms read here (integers, padded
- * to the wider end when an end has a leading zero, or letters of one case, with a positive
- * step), null for any other `..` body, whose reading by bash is not reproduced.
+ * a quoted character in it), its terms when it is one every bash reads alike (integers, or
+ * letters of one case), null for any other `..` body (`{08..10}` is padded by bash 4 and not by
+ * bash 3.2, `{1..9..2}` a sequence to one and text to the other).
  */
 function sequence(amble: readonly BraceToken[]): string[] | "literal" | null {
   if (amble.some((token) => typeof token !== "string")) return "literal";
   const body = amble.join("");
   if (!body.includes("..")) return "literal";
   const numbers = NUMBER_SEQUENCE.exec(body);
-  if (numbers !== null) {
-    const [, from = "", to = "", step = "1"] = numbers;
-    const padded = /^-?0[0-9]/.test(from) || /^-?0[0-9]/.test(to);
-    if (padded && (from.startsWith("-") || to.startsWith("-"))) return null;
-    const width = padded ? Math.max(from.length, to.length) : 0;
-    return steps(Number(from), Number(to), Number(step), (value) => String(value).padStart(width, "0"));
-  }
+  if (numbers !== null) return steps(Number(numbers[1]), Number(numbers[2]), String);
   const letters = LETTER_SEQUENCE.exec(body);
   if (letters === null) return null;
-  const [, lowFrom, lowTo, upFrom, upTo, step = "1"] = letters;
-  return steps((lowFrom ?? upFrom ?? "").charCodeAt(0), (lowTo ?? upTo ?? "").charCodeAt(0), Number(step), (code) => String.fromCharCode(code));
+  const [, lowFrom, lowTo, upFrom, upTo] = letters;
+  return steps((lowFrom ?? upFrom ?? "").charCodeAt(0), (lowTo ?? upTo ?? "").charCodeAt(0), (code) => String.fromCharCode(code));
 }
 
-function steps(from: number, to: number, step: number, term: (value: number) => string): string[] | null {
-  if (Math.floor(Math.abs(to - from) / step) + 1 > MAX_BRACE_WORDS) return null;
+function steps(from: number, to: number, term: (value: number) => string): string[] | null {
+  if (Math.abs(to - from) + 1 > MAX_BRACE_WORDS) return null;
   const direction = to >= from ? 1 : -1;
   const terms: string[] = [];
-  for (let value = from; direction > 0 ? value <= to : value >= to; value += direction * step) terms.push(term(value));
+  for (let value = from; value !== to + direction; value += direction) terms.push(term(value));
   return terms;
 }
