@@ -19,7 +19,8 @@ export function codexShell(context: MapContext): Shell {
 
 /**
  * POSIX words of a line that is nothing but words: single quotes, double quotes (with
- * `\"`, `\\`, `\$` and `` \` `` escapes) and backslashes. Anything a shell would act on
+ * `\"`, `\\`, `\$` and `` \` `` escapes) and backslashes; a backslash-newline is nothing, in
+ * double quotes too. Anything a shell would act on
  * (operators, substitutions, globs, unbalanced quotes) gives null: such a line is sent whole.
  */
 export function plainWords(line: string): string[] | null {
@@ -45,15 +46,20 @@ export function plainWords(line: string): string[] | null {
           break;
         }
         if (inner === "$" || inner === "`") return null;
-        if (inner === "\\" && at + 1 < line.length && '"\\$`'.includes(line[at + 1]!)) at += 1;
-        text += line[at]!;
+        const escaped = inner === "\\" ? line[at + 1] : undefined;
+        if (escaped !== undefined && '"\\$`\n'.includes(escaped)) {
+          at += 1;
+          // A backslash-newline is a line continuation: bash drops both.
+          if (escaped !== "\n") text += escaped;
+        } else text += inner;
       }
       if (!closed) return null;
       word = (word ?? "") + text;
     } else if (char === "\\") {
       if (at + 1 >= line.length) return null;
       at += 1;
-      word = (word ?? "") + line[at]!;
+      // A backslash-newline is a line continuation: bash drops both.
+      if (line[at] !== "\n") word = (word ?? "") + line[at]!;
     } else if (/[;&|<>()$`*?[\]{}~#!=\n\r]/.test(char)) {
       // Unquoted, these make the line more than words (or might): it is not unwrapped.
       return null;

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { plainWords } from "../../cli/hooks/codex.ts";
 import { analyzeCommand } from "../../worker/policy/command/index.ts";
 
 /** mulberry32, as test/unit/command/properties.test.ts. */
@@ -166,5 +167,20 @@ describe("quoting, escapes and expansions, against bash, dash and zsh", () => {
     const args = [...CHOSEN, ...drawn(3000), "$\"/../.ssh/id_rsa\"", "a{b,c}", "~\"/x\"", "~\"#\""];
     const { read } = againstShell("zsh", args);
     expect(read).toBeGreaterThan(args.length / 3);
+  });
+});
+
+// The Codex hook unwraps `bash -lc '<script>'` itself (cli/hooks/codex.ts `plainWords`): a second
+// reader of POSIX words, which must give bash's words or give up (null: the line is sent whole).
+describe("the Codex hook's plain words, against bash", () => {
+  const PIECES = ["a", "-lc", "/etc/x", "'a b'", "'\\'", "'\"'", "\"a b\"", "\"\\\"\"", "\"\\\\\"", "\"\\a\"", "\"\\\n\"", "\"a\nb\"", "\\ ", "\\a", "\\\\", "\\'", "''", "\"\"", "\t", " "];
+
+  it("every line it reads as words is the words bash passes", () => {
+    const next = random(13);
+    const lines = Array.from({ length: 3000 }, () => Array.from({ length: 1 + Math.floor(next() * 6) }, () => PIECES[Math.floor(next() * PIECES.length)] as string).join(""));
+    const read = lines.filter((line) => plainWords(line) !== null);
+    const expected = shellWords("bash", read);
+    read.forEach((line, index) => expect(plainWords(line), line).toEqual(expected[index]));
+    expect(read.length).toBeGreaterThan(lines.length / 2);
   });
 });
