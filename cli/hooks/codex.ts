@@ -96,29 +96,44 @@ export interface PatchFiles {
   deleted: string[];
 }
 
+// Codex (codex-rs/apply-patch, Rust) trims a hunk's header line of Unicode White_Space, which
+// holds U+0085 and not U+FEFF; JavaScript's \s the other way round. Only the rest is read alike.
+const EDGE_SPACE = /^\s+|\s+$/g;
+const AMBIGUOUS_EDGE = /^\s*[\u0085\ufeff]|[\u0085\ufeff]\s*$/;
+const MOVE_TO = "*** Move to: ";
+
 /**
- * Reads the file operations of a Codex patch. Hunk lines are not interpreted (the hash binds
- * them); an unknown `***` header, a missing envelope or a patch that names no file is an
- * unknown shape, never a guess.
+ * Reads the file operations of a Codex patch as Codex reads them: a header is a line that starts
+ * with `*** ` once trimmed (Codex trims a hunk's first line, so `  *** Delete File: x` after an
+ * added file's lines deletes x), its path everything after the marker; a move is read from the
+ * line as it stands. Hunk lines are not interpreted (the hash binds them); an unknown `***`
+ * header, a missing envelope, a line whose edges Codex would trim otherwise, or a patch that
+ * names no file is an unknown shape, never a guess.
  */
 export function patchFiles(patch: string, cwd: string): PatchFiles {
   const lines = patch.split(/\r?\n/);
-  const first = lines.findIndex((line) => line.trim() !== "");
-  const last = lines.findLastIndex((line) => line.trim() !== "");
-  if (first < 0 || lines[first]!.trim() !== "*** Begin Patch" || lines[last]!.trim() !== "*** End Patch") {
+  const ambiguous = lines.find((line) => AMBIGUOUS_EDGE.test(line));
+  if (ambiguous !== undefined) throw new HookFailure("unknown_tool_shape", `apply_patch: a line begins or ends with U+0085 or U+FEFF, which Codex trims otherwise: ${JSON.stringify(ambiguous.slice(0, 80))}`);
+  const trimmed = lines.map((line) => line.replace(EDGE_SPACE, ""));
+  const first = trimmed.findIndex((line) => line !== "");
+  const last = trimmed.findLastIndex((line) => line !== "");
+  if (first < 0 || trimmed[first] !== "*** Begin Patch" || trimmed[last] !== "*** End Patch") {
     throw new HookFailure("unknown_tool_shape", "apply_patch: the patch must start with *** Begin Patch and end with *** End Patch");
   }
   const written: string[] = [];
   const deleted: string[] = [];
   let updating: string | null = null;
-  for (const line of lines.slice(first + 1, last)) {
+  for (let index = first + 1; index < last; index += 1) {
+    const line = trimmed[index]!;
     if (!line.startsWith("*** ")) continue;
     const header = /^\*\*\* (Add File|Update File|Delete File|Move to): (.+)$/.exec(line);
     if (!header) {
-      if (line.trim() === "*** End of File") continue;
+      if (line === "*** End of File") continue;
       throw new HookFailure("unknown_tool_shape", `apply_patch: unknown header ${JSON.stringify(line.slice(0, 80))}`);
     }
-    const path = absolutePath(header[2]!.trim(), cwd);
+    // Codex takes a move's path from the line untrimmed (trailing blanks are part of the name).
+    const raw = lines[index]!;
+    const path = absolutePath(header[1] === "Move to" && raw.startsWith(MOVE_TO) ? raw.slice(MOVE_TO.length) : header[2]!, cwd);
     switch (header[1]) {
       case "Add File":
         written.push(path);

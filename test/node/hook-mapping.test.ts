@@ -157,8 +157,28 @@ describe("apply_patch files", () => {
     expect(patchFiles(patch, "/w")).toEqual({ written: ["/w/new.ts", "/w/moved.ts", "/w/kept.ts"], deleted: ["/abs/old.ts", "/w/gone.ts"] });
   });
 
+  // Codex trims a hunk's header line and takes everything after the marker as the path (codex-rs/apply-patch parser.rs).
+  it("reads headers as Codex does: indented after an added file's lines, the path's own blanks, a move's trailing blanks", () => {
+    const patch = [
+      "*** Begin Patch",
+      "*** Add File: notes.txt",
+      "+x",
+      "  *** Delete File: /home/dev/.ssh/authorized_keys",
+      "\t*** Update File:  spaced.ts",
+      "*** Move to: moved.ts  ",
+      "@@",
+      "-a",
+      "+b",
+      "*** End Patch",
+    ].join("\r\n");
+    expect(patchFiles(patch, "/w")).toEqual({ written: ["/w/notes.txt", "/w/moved.ts  "], deleted: ["/home/dev/.ssh/authorized_keys", "/w/ spaced.ts"] });
+  });
+
   const broken: [name: string, patch: string][] = [
     ["no envelope", "*** Add File: a\n+x"],
+    // Rust trims U+0085 and not U+FEFF; JavaScript the other way round.
+    ["a header behind U+0085", "*** Begin Patch\n*** Add File: a\n+x\n\u0085*** Delete File: b\n*** End Patch"],
+    ["a path ending in U+FEFF", "*** Begin Patch\n*** Add File: a\ufeff\n+x\n*** End Patch"],
     ["no end", "*** Begin Patch\n*** Add File: a\n+x"],
     ["an unknown header", "*** Begin Patch\n*** Chmod File: a\n*** End Patch"],
     ["a move without an update", "*** Begin Patch\n*** Move to: b\n*** End Patch"],
