@@ -1,4 +1,4 @@
-import { absolutePath, fileAction, shellNamed, stringField, toolAction, type AgentMapping, type MapContext, type PlannedAction, type ToolCall } from "./mapping.ts";
+import { absolutePath, fileAction, shellNamed, stringField, toolAction, type AgentMapping, type MapContext, type PlannedAction } from "./mapping.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
 import { HookFailure } from "./protocol.ts";
 
@@ -169,11 +169,55 @@ function chunks(paths: string[]): string[][] {
   return out;
 }
 
-function applyPatch(call: ToolCall, context: MapContext): PlannedAction[] {
-  const patch = stringField(call, "command");
-  const { written, deleted } = patchFiles(patch, context.cwd);
+function patchActions(patch: string, cwd: string): PlannedAction[] {
+  const { written, deleted } = patchFiles(patch, cwd);
   const inputs = sha256Hex(patch);
   return [...chunks(written).map((paths) => fileAction("file.write", paths, inputs)), ...chunks(deleted).map((paths) => fileAction("file.delete", paths, inputs))];
+}
+
+const PATCH_COMMAND = /^(?:apply_patch|applypatch)$/;
+// Codex's own shape of a script it applies (a here-document, alone or after one `cd`), as it writes it.
+const HEREDOC_PATCH = /^(?:cd ([^\s'"\\$`;&|<>(){}*?[\]~#]+) && )?(?:apply_patch|applypatch) <<(['"]?)([A-Za-z_]\w*)\2\n([\s\S]*?)\n\3\n?$/;
+// A script Codex may take for one (its tree-sitter query reads more spellings than the shape above).
+const PATCH_SCRIPT = /^\s*(?:cd\b[^\n]*&&\s*)?(?:apply_patch|applypatch)\b/;
+
+/**
+ * The script of a shell invocation as Codex picks it out for apply_patch (`parse_shell_script`):
+ * `bash`/`zsh`/`sh` with `-c` or `-lc`, PowerShell with `-Command` (after `-NoProfile`, if any),
+ * `cmd` with `/c`; the script is the last word. Null for anything else.
+ */
+function shellScript(words: readonly string[]): string | null {
+  const [program, ...rest] = words;
+  const shell = program === undefined ? undefined : shellNamed(program, ["bash", "zsh", "sh", "pwsh", "powershell", "cmd"]);
+  const flags = rest.slice(0, -1);
+  if (shell === undefined || rest.length < 2) return null;
+  const flag = (shell === "pwsh" || shell === "powershell") && flags.length === 2 && flags[0]!.toLowerCase() === "-noprofile" ? flags[1]! : flags.length === 1 ? flags[0]! : null;
+  if (flag === null) return null;
+  const reads = shell === "cmd" ? flag.toLowerCase() === "/c" : shell === "pwsh" || shell === "powershell" ? flag.toLowerCase() === "-command" : flag === "-c" || flag === "-lc";
+  return reads ? rest.at(-1)! : null;
+}
+
+/**
+ * The patch of a shell call Codex applies itself instead of running it (codex-rs/apply-patch
+ * invocation.rs): `apply_patch <patch>` as argv, or a shell script ({@link shellScript}) that is
+ * `[cd <dir> && ]apply_patch <<'EOF' … EOF` alone; null for any other line. A line Codex may take
+ * for such a call in a form not read here is refused, never run past policy as a command.
+ */
+export function interceptedPatch(line: string, cwd: string): { patch: string; cwd: string } | null {
+  const words = plainWords(line);
+  if (words === null) {
+    if (PATCH_SCRIPT.test(line)) throw new HookFailure("unknown_tool_shape", "Bash: an apply_patch call Codex applies itself, in a form Warden does not read; send it as the apply_patch tool");
+    return null;
+  }
+  if (words.length === 2 && PATCH_COMMAND.test(words[0]!)) return { patch: words[1]!.replaceAll("\r\n", "\n"), cwd };
+  const script = shellScript(words);
+  if (script === null || !PATCH_SCRIPT.test(script)) {
+    if (words.length > 0 && PATCH_COMMAND.test(words[0]!)) throw new HookFailure("unknown_tool_shape", "Bash: apply_patch with other than one patch argument");
+    return null;
+  }
+  const heredoc = HEREDOC_PATCH.exec(script);
+  if (heredoc === null) throw new HookFailure("unknown_tool_shape", "Bash: an apply_patch script Codex applies itself, in a form Warden does not read; send it as the apply_patch tool");
+  return { patch: heredoc[4]!.replaceAll("\r\n", "\n"), cwd: heredoc[1] === undefined ? cwd : absolutePath(heredoc[1], cwd) };
 }
 
 /** Codex's table: its shell tools, apply_patch and file read, then MCP tools and everything else. */
@@ -183,15 +227,19 @@ export const codex: AgentMapping = {
     Bash: {
       why: "Codex's shell tools (shell, shell_command, exec_command, and input typed into a running shell): command.exec of the line in the shell that runs it; a typed-in line runs in `workdir` when Codex names it",
       plan: (call, context) => {
-        const { value, shell } = codexCommand(stringField(call, "command"), context);
+        const line = stringField(call, "command");
         const workdir = call.input["workdir"];
         const cwd = typeof workdir === "string" && workdir.length > 0 ? absolutePath(workdir, context.cwd) : context.cwd;
+        // Codex applies such a call itself: the shell never runs it, the patch's files change.
+        const intercepted = interceptedPatch(line, cwd);
+        if (intercepted) return patchActions(intercepted.patch, intercepted.cwd);
+        const { value, shell } = codexCommand(line, context);
         return [{ action: { type: "command.exec", targets: [{ kind: "command", value, cwd, home: context.home, shell }] }, files: [] }];
       },
     },
     apply_patch: {
       why: "Codex's file edit: file.write of every file it adds or updates (and a move's destination), file.delete of every file it deletes (and a move's source), each bound to SHA-256 of the whole patch",
-      plan: applyPatch,
+      plan: (call, context) => patchActions(stringField(call, "command"), context.cwd),
     },
     Read: {
       why: "Codex's file-read tool, where enabled (same `file_path` as Claude Code's Read): file.read of that path",

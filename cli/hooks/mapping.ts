@@ -126,10 +126,8 @@ export function toolAction(type: "mcp.call" | "agent.tool", call: ToolCall): Pla
   return { action: { type, targets: [{ kind: "tool", value: call.name }], inputs_sha256: canonicalSha256(call.input) }, files: [] };
 }
 
-type Shell = "bash" | "sh" | "zsh" | "powershell";
-
-/** The basename of a shell path when it is one of `allowed` (`/opt/homebrew/bin/zsh` → zsh). */
-export function shellNamed<S extends Shell>(path: string | undefined, allowed: readonly S[]): S | undefined {
+/** The basename of a shell path, lower case and without `.exe`, when it is one of `allowed` (`/opt/homebrew/bin/zsh` → zsh). */
+export function shellNamed<S extends string>(path: string | undefined, allowed: readonly S[]): S | undefined {
   if (!path) return undefined;
   const name = path.split(/[\\/]/).pop()!.toLowerCase().replace(/\.exe$/, "");
   return allowed.find((shell) => shell === name);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CLAUDE_SEARCH_PROVIDER, claudeBashShell, claudeCode } from "../../cli/hooks/claude-code.ts";
-import { codex, codexCommand, patchFiles, plainWords } from "../../cli/hooks/codex.ts";
+import { codex, codexCommand, interceptedPatch, patchFiles, plainWords } from "../../cli/hooks/codex.ts";
 import { globDirectory, planCall, type AgentMapping, type MapContext, type PlannedAction } from "../../cli/hooks/mapping.ts";
 import { HookFailure, parseHookInput } from "../../cli/hooks/protocol.ts";
 import { canonicalJson } from "../../worker/log/canonical.ts";
@@ -187,6 +187,38 @@ describe("apply_patch files", () => {
   for (const [name, patch] of broken) {
     it(`refuses ${name}`, () => expect(() => patchFiles(patch, "/w")).toThrow(expect.objectContaining({ code: "unknown_tool_shape" })));
   }
+});
+
+// Codex applies these shell calls itself (codex-rs/apply-patch invocation.rs): the shell never runs them.
+describe("Codex shell calls that are patches", () => {
+  const patch = "*** Begin Patch\n*** Delete File: b\n*** End Patch";
+  const quoted = (text: string) => `'${text.replaceAll("'", `'"'"'`)}'`;
+  const read: [line: string, expected: { patch: string; cwd: string }][] = [
+    [`apply_patch ${quoted(patch)}`, { patch, cwd: "/w" }],
+    [`applypatch ${quoted(patch.replaceAll("\n", "\r\n"))}`, { patch, cwd: "/w" }],
+    [`bash -lc ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF\n`)}`, { patch, cwd: "/w" }],
+    [`/bin/zsh -c ${quoted(`cd sub && apply_patch <<EOF\n${patch}\nEOF`)}`, { patch, cwd: "/w/sub" }],
+    [`powershell.exe -NoProfile -Command ${quoted(`apply_patch <<"EOF"\n${patch}\nEOF`)}`, { patch, cwd: "/w" }],
+    [`cmd /C ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF`)}`, { patch, cwd: "/w" }],
+  ];
+  for (const [line, expected] of read) it(`reads ${JSON.stringify(line.slice(0, 40))}`, () => expect(interceptedPatch(line, "/w")).toEqual(expected));
+
+  it("plans the patch's files, not a command", () => {
+    const planned = planCall(codex, { name: "Bash", input: { command: `bash -lc ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF`)}` } }, context);
+    expect(planned).toEqual([{ action: { type: "file.delete", targets: [{ kind: "path", value: "/home/dev/workspace/b" }], inputs_sha256: sha256(patch) }, files: ["/home/dev/workspace/b"] }]);
+  });
+
+  // What Codex may take for such a call, spelled in a way this reader does not follow: refused, not run past policy as a command.
+  const refused = [
+    `bash -lc ${quoted(`apply_patch  <<'EOF'\n${patch}\nEOF`)}`,
+    `bash -lc ${quoted(`cd "a b" && apply_patch <<'EOF'\n${patch}\nEOF`)}`,
+    `apply_patch ${quoted(patch)} extra`,
+    `apply_patch "${patch}$x"`,
+  ];
+  for (const line of refused) it(`refuses ${JSON.stringify(line.slice(0, 40))}`, () => expect(() => interceptedPatch(line, "/w")).toThrow(expect.objectContaining({ code: "unknown_tool_shape" })));
+
+  const commands = ["grep -r apply_patch src", `bash -lc ${quoted("echo hi && apply_patch")}`, "git log --grep applypatch", "bash -lc 'ls'"];
+  for (const line of commands) it(`leaves ${JSON.stringify(line)} a command`, () => expect(interceptedPatch(line, "/w")).toBeNull());
 });
 
 describe("hook input", () => {
