@@ -13,18 +13,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { plainWords } from "../../cli/hooks/codex.ts";
 import { analyzeCommand } from "../../worker/policy/command/index.ts";
-
-/** mulberry32, as test/unit/command/properties.test.ts. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { pick, random } from "../seeded.ts";
 
 // An empty working directory (globs match nothing and stay as written) and a home that both sides use.
 const cwd = mkdtempSync(join(tmpdir(), "warden-bash-words-"));
@@ -92,13 +81,12 @@ describe("bash brace expansion, against bash", () => {
   /** Brace syntax, mostly well formed: plain text, brace lists (nested, with empty alternatives), sequences, stray or quoted braces, commas and dots. */
   function drawn(count: number): string[] {
     const next = random(11);
-    const pick = (items: readonly string[]) => items[Math.floor(next() * items.length)] as string;
     const piece = (depth: number): string => {
       const roll = next();
-      if (roll < 0.3 || depth > 2) return pick(PLAIN);
+      if (roll < 0.3 || depth > 2) return pick(next, PLAIN);
       if (roll < 0.75) return `{${Array.from({ length: Math.floor(next() * 4) }, () => (next() < 0.2 ? "" : piece(depth + 1))).join(",")}}`;
-      if (roll < 0.9) return `{${pick(SEQUENCES)}}`;
-      return pick(STRAY);
+      if (roll < 0.9) return `{${pick(next, SEQUENCES)}}`;
+      return pick(next, STRAY);
     };
     return Array.from({ length: count }, () => Array.from({ length: 1 + Math.floor(next() * 4) }, () => piece(0)).join(""));
   }
@@ -130,17 +118,16 @@ describe("quoting, escapes and expansions, against bash, dash and zsh", () => {
   /** Words made of unquoted characters, escapes, quoted strings of three kinds, locale strings and parameter expansions. */
   function drawn(count: number): string[] {
     const next = random(12);
-    const pick = (items: readonly string[]) => items[Math.floor(next() * items.length)] as string;
-    const some = (items: readonly string[]) => Array.from({ length: Math.floor(next() * 4) }, () => pick(items)).join("");
+    const some = (items: readonly string[]) => Array.from({ length: Math.floor(next() * 4) }, () => pick(next, items)).join("");
     const piece = (): string => {
       const roll = next();
-      if (roll < 0.3) return pick(UNQUOTED);
-      if (roll < 0.45) return pick(ESCAPED);
+      if (roll < 0.3) return pick(next, UNQUOTED);
+      if (roll < 0.45) return pick(next, ESCAPED);
       if (roll < 0.6) return `'${some(SINGLE).replaceAll("'", "")}'`;
       if (roll < 0.75) return `"${some(DOUBLE)}"`;
       if (roll < 0.9) return `$'${some(ANSI_C)}'`;
       if (roll < 0.95) return `$"${some(["a", " ", "b"])}"`;
-      return pick(EXPANSIONS);
+      return pick(next, EXPANSIONS);
     };
     // A comment (`#` starting the word) would run on past a quoted newline into the lines after it.
     return Array.from({ length: count }, () => Array.from({ length: 1 + Math.floor(next() * 4) }, piece).join("")).filter((arg) => !(arg.startsWith("#") && arg.includes("\n")));
@@ -177,7 +164,7 @@ describe("the Codex hook's plain words, against bash", () => {
 
   it("every line it reads as words is the words bash passes", () => {
     const next = random(13);
-    const lines = Array.from({ length: 3000 }, () => Array.from({ length: 1 + Math.floor(next() * 6) }, () => PIECES[Math.floor(next() * PIECES.length)] as string).join(""));
+    const lines = Array.from({ length: 3000 }, () => Array.from({ length: 1 + Math.floor(next() * 6) }, () => pick(next, PIECES)).join(""));
     const read = lines.filter((line) => plainWords(line) !== null);
     const expected = shellWords("bash", read);
     read.forEach((line, index) => expect(plainWords(line), line).toEqual(expected[index]));

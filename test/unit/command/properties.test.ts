@@ -11,23 +11,8 @@ import { analyzeCommand, COMMAND_FLAGS, defaultShell, MAX_IMPLIED_TARGETS, SHELL
 import { commandLineToArgv } from "../../../worker/policy/command/argv.ts";
 import { decodeEncodedCommand } from "../../../worker/policy/command/handlers/code.ts";
 import type { TargetRejection } from "../../../worker/policy/targets.ts";
+import { pick, random } from "../../seeded.ts";
 import { checkRow, LINUX, WINDOWS, type Row } from "./expect.ts";
-
-/** mulberry32: small, fast, deterministic. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function pick<T>(next: () => number, items: readonly T[]): T {
-  return items[Math.floor(next() * items.length)] as T;
-}
 
 function envFor(shell: Shell): CommandEnvironment {
   return shell === "powershell" || shell === "cmd" ? { ...WINDOWS, shell } : { ...LINUX, shell };
