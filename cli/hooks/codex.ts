@@ -97,9 +97,16 @@ export interface PatchFiles {
 }
 
 // Codex (codex-rs/apply-patch, Rust) trims a hunk's header line of Unicode White_Space, which
-// holds U+0085 and not U+FEFF; JavaScript's \s the other way round. Only the rest is read alike.
-const EDGE_SPACE = /^\s+|\s+$/g;
-const AMBIGUOUS_EDGE = /^\s*[\u0085\ufeff]|[\u0085\ufeff]\s*$/;
+// holds U+0085 and not U+FEFF; JavaScript's trim the other way round. Only the rest is read alike.
+const EDGE_BLANK = /[\s\u0085]/;
+
+/** Whether a blank at either edge of `line` is one Rust and JavaScript trim differently (U+0085, U+FEFF); linear in the line. */
+function ambiguousEdge(line: string): boolean {
+  const differs = (char: string) => char === "\u0085" || char === "\ufeff";
+  for (let at = 0; at < line.length && EDGE_BLANK.test(line[at]!); at += 1) if (differs(line[at]!)) return true;
+  for (let at = line.length - 1; at >= 0 && EDGE_BLANK.test(line[at]!); at -= 1) if (differs(line[at]!)) return true;
+  return false;
+}
 const MOVE_TO = "*** Move to: ";
 
 /**
@@ -112,9 +119,9 @@ const MOVE_TO = "*** Move to: ";
  */
 export function patchFiles(patch: string, cwd: string): PatchFiles {
   const lines = patch.split(/\r?\n/);
-  const ambiguous = lines.find((line) => AMBIGUOUS_EDGE.test(line));
+  const ambiguous = lines.find(ambiguousEdge);
   if (ambiguous !== undefined) throw new HookFailure("unknown_tool_shape", `apply_patch: a line begins or ends with U+0085 or U+FEFF, which Codex trims otherwise: ${JSON.stringify(ambiguous.slice(0, 80))}`);
-  const trimmed = lines.map((line) => line.replace(EDGE_SPACE, ""));
+  const trimmed = lines.map((line) => line.trim());
   const first = trimmed.findIndex((line) => line !== "");
   const last = trimmed.findLastIndex((line) => line !== "");
   if (first < 0 || trimmed[first] !== "*** Begin Patch" || trimmed[last] !== "*** End Patch") {
@@ -176,48 +183,44 @@ function patchActions(patch: string, cwd: string): PlannedAction[] {
 }
 
 const PATCH_COMMAND = /^(?:apply_patch|applypatch)$/;
-// Codex's own shape of a script it applies (a here-document, alone or after one `cd`), as it writes it.
-const HEREDOC_PATCH = /^(?:cd ([^\s'"\\$`;&|<>(){}*?[\]~#]+) && )?(?:apply_patch|applypatch) <<(['"]?)([A-Za-z_]\w*)\2\n([\s\S]*?)\n\3\n?$/;
-// A script Codex may take for one (its tree-sitter query reads more spellings than the shape above).
-const PATCH_SCRIPT = /^\s*(?:cd\b[^\n]*&&\s*)?(?:apply_patch|applypatch)\b/;
+// Codex's own shape of a script it applies, as it writes it: a here-document alone or after one `cd`, its delimiter
+// quoted so that the body is text to every reader (unquoted, a shell that runs the line expands `$(…)` in it).
+const HEREDOC_PATCH = /^(?:cd ([^\s'"\\$`;&|<>(){}*?[\]~#]+) && )?(?:apply_patch|applypatch) <<(['"])([A-Za-z_]\w*)\2\n([\s\S]*?)\n\3\n?$/;
 
 /**
  * The script of a shell invocation as Codex picks it out for apply_patch (`parse_shell_script`):
  * `bash`/`zsh`/`sh` with `-c` or `-lc`, PowerShell with `-Command` (after `-NoProfile`, if any),
- * `cmd` with `/c`; the script is the last word. Null for anything else.
+ * `cmd` with `/c`; the script is the last word. Null for anything else. The shell is named by
+ * the file stem of its path, as Codex names it (`/bin/sh.distrib` is sh; `\\` separates only on Windows).
  */
-function shellScript(words: readonly string[]): string | null {
+function shellScript(words: readonly string[], platform: NodeJS.Platform): string | null {
   const [program, ...rest] = words;
-  const shell = program === undefined ? undefined : shellNamed(program, ["bash", "zsh", "sh", "pwsh", "powershell", "cmd"]);
+  if (program === undefined || rest.length < 2) return null;
+  const base = program.split(platform === "win32" ? /[\\/]/ : "/").pop()!;
+  const shell = (base.lastIndexOf(".") > 0 ? base.slice(0, base.lastIndexOf(".")) : base).toLowerCase();
   const flags = rest.slice(0, -1);
-  if (shell === undefined || rest.length < 2) return null;
-  const flag = (shell === "pwsh" || shell === "powershell") && flags.length === 2 && flags[0]!.toLowerCase() === "-noprofile" ? flags[1]! : flags.length === 1 ? flags[0]! : null;
+  const powershell = shell === "pwsh" || shell === "powershell";
+  const flag = powershell && flags.length === 2 && flags[0]!.toLowerCase() === "-noprofile" ? flags[1]! : flags.length === 1 ? flags[0]! : null;
   if (flag === null) return null;
-  const reads = shell === "cmd" ? flag.toLowerCase() === "/c" : shell === "pwsh" || shell === "powershell" ? flag.toLowerCase() === "-command" : flag === "-c" || flag === "-lc";
+  const reads = shell === "cmd" ? flag.toLowerCase() === "/c" : powershell ? flag.toLowerCase() === "-command" : ["bash", "zsh", "sh"].includes(shell) && (flag === "-c" || flag === "-lc");
   return reads ? rest.at(-1)! : null;
 }
 
 /**
  * The patch of a shell call Codex applies itself instead of running it (codex-rs/apply-patch
- * invocation.rs): `apply_patch <patch>` as argv, or a shell script ({@link shellScript}) that is
- * `[cd <dir> && ]apply_patch <<'EOF' … EOF` alone; null for any other line. A line Codex may take
- * for such a call in a form not read here is refused, never run past policy as a command.
+ * invocation.rs): `apply_patch <patch>` as argv, or a script ({@link shellScript}; a line Codex
+ * runs with the user's shell is itself one) that is `[cd <dir> && ]apply_patch <<'EOF' … EOF`
+ * alone; null for any other line. Any other call of apply_patch stays a command, which the
+ * command analysis marks opaque: what it writes is not read from a line.
  */
-export function interceptedPatch(line: string, cwd: string): { patch: string; cwd: string } | null {
+export function interceptedPatch(line: string, context: Pick<MapContext, "cwd" | "platform">): { patch: string; cwd: string } | null {
   const words = plainWords(line);
-  if (words === null) {
-    if (PATCH_SCRIPT.test(line)) throw new HookFailure("unknown_tool_shape", "Bash: an apply_patch call Codex applies itself, in a form Warden does not read; send it as the apply_patch tool");
-    return null;
-  }
-  if (words.length === 2 && PATCH_COMMAND.test(words[0]!)) return { patch: words[1]!.replaceAll("\r\n", "\n"), cwd };
-  const script = shellScript(words);
-  if (script === null || !PATCH_SCRIPT.test(script)) {
-    if (words.length > 0 && PATCH_COMMAND.test(words[0]!)) throw new HookFailure("unknown_tool_shape", "Bash: apply_patch with other than one patch argument");
-    return null;
-  }
-  const heredoc = HEREDOC_PATCH.exec(script);
-  if (heredoc === null) throw new HookFailure("unknown_tool_shape", "Bash: an apply_patch script Codex applies itself, in a form Warden does not read; send it as the apply_patch tool");
-  return { patch: heredoc[4]!.replaceAll("\r\n", "\n"), cwd: heredoc[1] === undefined ? cwd : absolutePath(heredoc[1], cwd) };
+  if (words !== null && words.length === 2 && PATCH_COMMAND.test(words[0]!)) return { patch: words[1]!.replaceAll("\r\n", "\n"), cwd: context.cwd };
+  const script = words === null ? line : shellScript(words, context.platform);
+  const heredoc = script === null ? null : HEREDOC_PATCH.exec(script);
+  // The body ends at the first line that is its delimiter, to a shell and to Codex: a patch holding one is not this shape.
+  if (heredoc === null || heredoc[4]!.split("\n").includes(heredoc[3]!)) return null;
+  return { patch: heredoc[4]!.replaceAll("\r\n", "\n"), cwd: heredoc[1] === undefined ? context.cwd : absolutePath(heredoc[1], context.cwd) };
 }
 
 /** Codex's table: its shell tools, apply_patch and file read, then MCP tools and everything else. */
@@ -231,7 +234,7 @@ export const codex: AgentMapping = {
         const workdir = call.input["workdir"];
         const cwd = typeof workdir === "string" && workdir.length > 0 ? absolutePath(workdir, context.cwd) : context.cwd;
         // Codex applies such a call itself: the shell never runs it, the patch's files change.
-        const intercepted = interceptedPatch(line, cwd);
+        const intercepted = interceptedPatch(line, { cwd, platform: context.platform });
         if (intercepted) return patchActions(intercepted.patch, intercepted.cwd);
         const { value, shell } = codexCommand(line, context);
         return [{ action: { type: "command.exec", targets: [{ kind: "command", value, cwd, home: context.home, shell }] }, files: [] }];

@@ -126,8 +126,10 @@ export function toolAction(type: "mcp.call" | "agent.tool", call: ToolCall): Pla
   return { action: { type, targets: [{ kind: "tool", value: call.name }], inputs_sha256: canonicalSha256(call.input) }, files: [] };
 }
 
-/** The basename of a shell path, lower case and without `.exe`, when it is one of `allowed` (`/opt/homebrew/bin/zsh` → zsh). */
-export function shellNamed<S extends string>(path: string | undefined, allowed: readonly S[]): S | undefined {
+type Shell = "bash" | "sh" | "zsh" | "powershell";
+
+/** The basename of a shell path when it is one of `allowed` (`/opt/homebrew/bin/zsh` → zsh). */
+export function shellNamed<S extends Shell>(path: string | undefined, allowed: readonly S[]): S | undefined {
   if (!path) return undefined;
   const name = path.split(/[\\/]/).pop()!.toLowerCase().replace(/\.exe$/, "");
   return allowed.find((shell) => shell === name);

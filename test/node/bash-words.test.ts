@@ -73,10 +73,12 @@ describe("bash brace expansion, against bash", () => {
     "{a..e}", "{E..A}", "{a..k..3}", "{1..010}", "{-01..1}", "{a}", "{}", "{,}", "x{,}y", "{a,b}c}", "{a,{b}}", "{a{b,c}}",
     "{a..B}", "{1..a}", "{1..3..0}", "{1..3..-1}", "a{b,c}d{e,f}", "{a,b,}", "{{a,b},c}", "-{r,f}", "{a,b}{1..2}", "{x..x}",
     "{x},/etc}", "{\"a,b\"}", "\\{a,b}", "{a\\,b,c}", "'{'a,b}", "~/{a,b}", "$HOME/{a,b}", "${HOME}{a,b}",
+    // A `{` after an escaped blank, and a quoted part beside `..`: bash's readings, found by review.
+    "x\\ {}/,a}/../y", "x{','..c}", "x{}','..c}", "a{}'/,'..c/}/../y", "x\\ {a,b}",
   ];
   const PLAIN = ["a", "b", "x/", "0", "1", "-", ".", "=", "@", "%", "+", ":", "z9"];
   const SEQUENCES = ["1..3", "3..1", "a..c", "C..A", "08..11", "1..10..3", "-2..2", "1..a", "01..-1", "a..", "..3", "1..3..0", "x..y..2"];
-  const STRAY = ["{", "}", ",", "..", "{}", "}{", "\\,", "\\{", "'}'", "\",\""];
+  const STRAY = ["{", "}", ",", "..", "{}", "}{", "\\,", "\\{", "'}'", "\",\"", "\\ ", "','", "'..'"];
 
   /** Brace syntax, mostly well formed: plain text, brace lists (nested, with empty alternatives), sequences, stray or quoted braces, commas and dots. */
   function drawn(count: number): string[] {

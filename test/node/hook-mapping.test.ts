@@ -193,32 +193,43 @@ describe("apply_patch files", () => {
 describe("Codex shell calls that are patches", () => {
   const patch = "*** Begin Patch\n*** Delete File: b\n*** End Patch";
   const quoted = (text: string) => `'${text.replaceAll("'", `'"'"'`)}'`;
+  const at = { cwd: "/w", platform: "linux" as const };
   const read: [line: string, expected: { patch: string; cwd: string }][] = [
     [`apply_patch ${quoted(patch)}`, { patch, cwd: "/w" }],
     [`applypatch ${quoted(patch.replaceAll("\n", "\r\n"))}`, { patch, cwd: "/w" }],
     [`bash -lc ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF\n`)}`, { patch, cwd: "/w" }],
-    [`/bin/zsh -c ${quoted(`cd sub && apply_patch <<EOF\n${patch}\nEOF`)}`, { patch, cwd: "/w/sub" }],
+    [`/bin/zsh -c ${quoted(`cd sub && apply_patch <<"PATCH"\n${patch}\nPATCH`)}`, { patch, cwd: "/w/sub" }],
+    // Codex names the shell by its file stem: Debian's /bin/sh.distrib is sh.
+    [`/bin/sh.distrib -c ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF`)}`, { patch, cwd: "/w" }],
     [`powershell.exe -NoProfile -Command ${quoted(`apply_patch <<"EOF"\n${patch}\nEOF`)}`, { patch, cwd: "/w" }],
     [`cmd /C ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF`)}`, { patch, cwd: "/w" }],
+    // A line Codex runs with the user's shell is itself the script.
+    [`apply_patch <<'EOF'\n${patch}\nEOF`, { patch, cwd: "/w" }],
   ];
-  for (const [line, expected] of read) it(`reads ${JSON.stringify(line.slice(0, 40))}`, () => expect(interceptedPatch(line, "/w")).toEqual(expected));
+  for (const [line, expected] of read) it(`reads ${JSON.stringify(line.slice(0, 40))}`, () => expect(interceptedPatch(line, at)).toEqual(expected));
 
   it("plans the patch's files, not a command", () => {
     const planned = planCall(codex, { name: "Bash", input: { command: `bash -lc ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF`)}` } }, context);
     expect(planned).toEqual([{ action: { type: "file.delete", targets: [{ kind: "path", value: "/home/dev/workspace/b" }], inputs_sha256: sha256(patch) }, files: ["/home/dev/workspace/b"] }]);
   });
 
-  // What Codex may take for such a call, spelled in a way this reader does not follow: refused, not run past policy as a command.
-  const refused = [
+  // Not the shape Codex writes, or one a shell reads otherwise: a command, whose apply_patch the analysis marks opaque.
+  const commands = [
+    // Unquoted, a shell that runs the line expands `$(…)` in the body.
+    `bash -lc ${quoted(`apply_patch <<EOF\n${patch}\n+$(id)\nEOF`)}`,
+    // The body ends at the first delimiter line: what follows it is a command.
+    `bash -lc ${quoted(`apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: a\n+x\nEOF\necho PWNED\n*** End Patch\nEOF`)}`,
     `bash -lc ${quoted(`apply_patch  <<'EOF'\n${patch}\nEOF`)}`,
     `bash -lc ${quoted(`cd "a b" && apply_patch <<'EOF'\n${patch}\nEOF`)}`,
+    `bash -lc ${quoted(`\\\napply_patch <<'EOF'\n${patch}\nEOF`)}`,
     `apply_patch ${quoted(patch)} extra`,
-    `apply_patch "${patch}$x"`,
+    "printf %s \"$P\" | apply_patch",
+    // On Linux a backslash is part of a file name: `a\bash` is not bash.
+    `a\\bash -lc ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF`)}`,
+    "grep -r apply_patch src",
+    "bash -lc 'ls'",
   ];
-  for (const line of refused) it(`refuses ${JSON.stringify(line.slice(0, 40))}`, () => expect(() => interceptedPatch(line, "/w")).toThrow(expect.objectContaining({ code: "unknown_tool_shape" })));
-
-  const commands = ["grep -r apply_patch src", `bash -lc ${quoted("echo hi && apply_patch")}`, "git log --grep applypatch", "bash -lc 'ls'"];
-  for (const line of commands) it(`leaves ${JSON.stringify(line)} a command`, () => expect(interceptedPatch(line, "/w")).toBeNull());
+  for (const line of commands) it(`leaves ${JSON.stringify(line.slice(0, 50))} a command`, () => expect(interceptedPatch(line, at)).toBeNull());
 });
 
 describe("hook input", () => {

@@ -380,6 +380,13 @@ const BASH_WORDS: Row[] = [
   ["rm foo\\ ", [{"p":"rm","a":["foo "]}], ["d /home/dev/proj/foo "]],
 ];
 
+// Codex's patch tool, on PATH in its sessions: it writes what the patch names, which no row reads (the Codex hook
+// plans the calls Codex applies itself as file actions).
+const PATCH_TOOL: Row[] = [
+  ["apply_patch <<'EOF'\n*** Begin Patch\n*** Delete File: b\n*** End Patch\nEOF", ["apply_patch !"], []],
+  ["printf %s \"$P\" | applypatch", [{"p":"printf","a":["%s","\"$P\""],"u":[1]},"applypatch !"], []],
+];
+
 // bash's brace expansion: an argument with a literal brace expression is the words bash passes
 // (worker/policy/command/braces.ts); with anything bash could read otherwise, it stays unknown.
 const BASH_BRACES: Row[] = [
@@ -400,6 +407,13 @@ const BASH_BRACES: Row[] = [
   // Quoted or escaped, a comma or a brace is text.
   ["cat {\"a,b\"}", ["cat {a,b}"], ["r /home/dev/proj/{a,b}"]],
   ["cat \\{a,b}", ["cat {a,b}"], ["r /home/dev/proj/{a,b}"]],
+  // Found by review: a quoted comma beside `..` (bash drops the braces), a `{` after an escaped blank, a redirection's braces.
+  ["cat x{','..c}", [{"p":"cat","a":["x{','..c}"],"u":[0]}], ["r ?expansion x{','..c}"]],
+  ["cat x\\ {}/,a}/y", [{"p":"cat","a":["x\\ {}/,a}/y"],"u":[0]}], ["r ?expansion x\\ {}/,a}/y"]],
+  ["cat < /etc/shado{w..w}", ["cat"], ["r /etc/shadow"]],
+  ["cat < x{}\",\"..c}", ["cat"], ["r ?expansion x{}\",\"..c}"]],
+  // bash expands a `~` after a `:` in an argument shaped like an assignment.
+  ["echo a=x:~/y", [{"p":"echo","a":["a=x:~/y"],"u":[0]}], []],
   // `{a}` is no expansion to bash either.
   ["cat {a}", ["cat {a}"], ["r /home/dev/proj/{a}"]],
   // Braces that complete a tilde prefix name other users' homes; a tilde inside braces is expanded after them.
@@ -502,6 +516,10 @@ describe("bash ~+ and ~- follow the line's cds", () => {
 
 describe("bash words as bash reads them", () => {
   it.each(BASH_WORDS)("%s", (...row) => checkRow(LINUX, row));
+});
+
+describe("Codex's apply_patch", () => {
+  it.each(PATCH_TOOL)("%s", (...row) => checkRow(LINUX, row));
 });
 
 describe("bash brace expansion", () => {

@@ -32,7 +32,7 @@ export function decodeAnsiC(body: string): string | null {
 /** The escape whose letter is at `at` (after a backslash): its text and how many characters it took; null when not certain. */
 function readEscape(body: string, at: number): { text: string; length: number } | null {
   const next = body[at];
-  if (next === undefined) return { text: "\\", length: 0 };
+  if (next === undefined) return null;
   const simple = SIMPLE[next];
   if (simple !== undefined) return { text: simple, length: 1 };
   const octal = OCTAL.exec(body.slice(at))?.[0];

@@ -26,7 +26,13 @@ const LETTER_SEQUENCE = /^(?:([a-z])\.\.([a-z])|([A-Z])\.\.([A-Z]))$/;
 /** The words bash makes of `tokens`, in its order; null when they are not certain or too many. */
 export function braceExpand(tokens: readonly BraceToken[]): BraceToken[][] | null {
   if (tokens.length > MAX_BRACE_TOKENS || tokens.filter((token) => token === "{").length > MAX_BRACE_OPENERS) return null;
+  // Bash skips a `{` that follows a blank (an escaped one, in a word) when a blank or `}` comes after it: not reproduced.
+  if (tokens.some((token, at) => token === "{" && at > 0 && blankEnded(tokens[at - 1]))) return null;
   return expand(tokens);
+}
+
+function blankEnded(token: BraceToken | undefined): boolean {
+  return token !== undefined && typeof token !== "string" && /\s$/.test(token.value);
 }
 
 function expand(tokens: readonly BraceToken[]): BraceToken[][] | null {
@@ -99,13 +105,14 @@ function seek(tokens: readonly BraceToken[], from: number, wanted: "{" | "}" | "
 }
 
 /**
- * A brace body without a comma: `literal` when bash would not read it as a sequence (no `..`, or
- * a quoted character in it), its terms when it is one every bash reads alike (integers, or
- * letters of one case), null for any other `..` body (`{08..10}` is padded by bash 4 and not by
- * bash 3.2, `{1..9..2}` a sequence to one and text to the other).
+ * A brace body without a comma: `literal` when bash would not read it as a sequence (no `..`),
+ * its terms when it is one every bash reads alike (integers, or letters of one case), null for
+ * a body with a quoted part (bash 5.2 looks for a comma there past quotes: `x{','..c}` is `x,..c`)
+ * or any other `..` body (`{08..10}` is padded by bash 4 and not by bash 3.2, `{1..9..2}` a
+ * sequence to one and text to the other).
  */
 function sequence(amble: readonly BraceToken[]): string[] | "literal" | null {
-  if (amble.some((token) => typeof token !== "string")) return "literal";
+  if (amble.some((token) => typeof token !== "string")) return null;
   const body = amble.join("");
   if (!body.includes("..")) return "literal";
   const numbers = NUMBER_SEQUENCE.exec(body);

@@ -38,6 +38,7 @@ interface WalkState {
 const ZSH_ONLY = /\$[~=^]|\$\{[(~=^]/;
 const ZSH_EQUALS = /^=[A-Za-z0-9_.+-]/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ASSIGNMENT_SHAPED = /^[A-Za-z_][A-Za-z0-9_]*=/;
 // Characters that carry no quoting, expansion, globbing or tilde meaning in any position.
 const PLAIN_WORD = /^[A-Za-z0-9_.\/:@%+,-]+$/;
 const CODE_MARK = /[$`]|[<>]\(/;
@@ -255,13 +256,19 @@ class PosixWalker {
     const fd = redirect.descriptor?.type === "FileDescriptor" ? redirect.descriptor.value : null;
     if (redirect.type === "HereDoc") return { op: redirect.operator, fd, target: null };
     if (redirect.type === "HereString") return { op: redirect.operator, fd, target: null };
-    const target = redirect.target === undefined ? null : this.word(redirect.target, false);
+    const target = redirect.target === undefined ? null : this.redirectionTarget(redirect.target);
     // `2>&1`, `>&-`, `<&3`: descriptor duplication, not a file. `>& file` (no
     // number) is Bash's spelling of `&> file`.
     if ((redirect.operator === ">&" || redirect.operator === "<&") && target !== null && /^(?:[0-9]+-?|-)$/.test(target.text)) {
       return { op: redirect.operator, fd, target: null, duplicate: true };
     }
     return { op: redirect.operator, fd, target };
+  }
+
+  /** A redirection's file: bash expands braces in it too (`< x{}","..c}` opens `x},..c`); more than one word is an error. */
+  private redirectionTarget(target: UnbashWord): Word {
+    const [expanded, ...more] = this.braceExpanded(target);
+    return expanded === undefined || more.length > 0 ? { text: target.text, unknown: "expansion" } : expanded;
   }
 
   /** The program word: one that brace expansion changes (`{x},/etc}` runs `x}`) is not literal, whichever words it makes. */
@@ -309,7 +316,7 @@ class PosixWalker {
     if (tilde && (tokens[1] !== "/" || home === null)) return unknownWord(home === null ? "home_unknown" : "expansion");
     if (expanded.some((expansion) => expansion.some((token, index) => token === "~" && !(tilde && index === 0)))) return unknownWord("expansion");
     if (tokens.some((token) => token === "*" || token === "?" || token === "[")) return unknownWord("glob");
-    const homeText = home === null ? "" : home.endsWith("/") || home.endsWith("\\") ? home.slice(0, -1) : home;
+    const homeText = tilde && home !== null ? (home.endsWith("/") || home.endsWith("\\") ? home.slice(0, -1) : home) : "~";
     const words = expanded.map((expansion) => expansion.map((token, index) => (tilde && index === 0 ? homeText : typeof token === "string" ? token : token.value)).join(""));
     if (words.includes("")) return unknownWord("expansion");
     return words.map((text) => ({ text, unknown: null, braced: true }));
@@ -332,6 +339,8 @@ class PosixWalker {
     // Plain words (most of them) are their own value.
     if (PLAIN_WORD.test(word.text)) return { text: word.text, unknown: null };
     if (this.ctx.shell === "zsh" && ZSH_EQUALS.test(word.text)) return { text: word.text, unknown: "expansion" };
+    // A `~` after a `:` is expanded too in an assignment's value (`PATH=x:~/bin`), and by bash in an argument shaped like one.
+    if (word.text.includes(":~") && (assignment || (!program && this.ctx.shell === "bash" && ASSIGNMENT_SHAPED.test(word.text)))) return { text: word.text, unknown: "expansion" };
     const parts = word.parts;
     let text = "";
     let unknown: WordUnknown | null = null;

@@ -223,6 +223,9 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // emulate -c and zsh's builtin helpers evaluate strings.
   { names: ["emulate"], shells: ["zsh"], opaque: true },
   { names: ["bind", "complete", "compgen", "enable", "autoload", "zmodload"], shells: ["bash", "sh", "zsh"], opaque: true },
+  // Codex's patch tool, on PATH in its sessions: it writes and deletes the files a patch on stdin or in its argument
+  // names, which no table row reads (the Codex hook plans the patch calls Codex applies itself as file actions).
+  { names: ["apply_patch", "applypatch"], opaque: true },
 
   // ---- wrappers: the operands after their own options are a command they run
   { names: ["sudo", "sudoedit"], run: h.sudo },
