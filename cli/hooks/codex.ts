@@ -108,6 +108,7 @@ function ambiguousEdge(line: string): boolean {
   return false;
 }
 const MOVE_TO = "*** Move to: ";
+const HOME_RELATIVE = /^~(?:$|[\\/])/;
 
 /**
  * Reads the file operations of a Codex patch as Codex reads them: a header is a line that starts
@@ -140,7 +141,10 @@ export function patchFiles(patch: string, cwd: string): PatchFiles {
     }
     // Codex takes a move's path from the line untrimmed (trailing blanks are part of the name).
     const raw = lines[index]!;
-    const path = absolutePath(header[1] === "Move to" && raw.startsWith(MOVE_TO) ? raw.slice(MOVE_TO.length) : header[2]!, cwd);
+    const named = header[1] === "Move to" && raw.startsWith(MOVE_TO) ? raw.slice(MOVE_TO.length) : header[2]!;
+    // Some Codex versions resolve a leading `~` to the home, others a directory named `~`: not guessed.
+    if (HOME_RELATIVE.test(named)) throw new HookFailure("unknown_tool_shape", `apply_patch: a path under ~, which Codex versions resolve differently: ${JSON.stringify(named.slice(0, 80))}`);
+    const path = absolutePath(named, cwd);
     switch (header[1]) {
       case "Add File":
         written.push(path);
@@ -213,14 +217,19 @@ function shellScript(words: readonly string[], platform: NodeJS.Platform): strin
  * alone; null for any other line. Any other call of apply_patch stays a command, which the
  * command analysis marks opaque: what it writes is not read from a line.
  */
-export function interceptedPatch(line: string, context: Pick<MapContext, "cwd" | "platform">): { patch: string; cwd: string } | null {
+export function interceptedPatch(line: string, context: Pick<MapContext, "cwd" | "platform" | "env">): { patch: string; cwd: string } | null {
   const words = plainWords(line);
   if (words !== null && words.length === 2 && PATCH_COMMAND.test(words[0]!)) return { patch: words[1]!.replaceAll("\r\n", "\n"), cwd: context.cwd };
-  const script = words === null ? line : shellScript(words, context.platform);
+  // A raw line is Codex's only when it runs it as `$SHELL -lc <line>` with a shell it reads scripts of.
+  const rawScript = words === null && shellScript([context.env["SHELL"] ?? "", "-lc", line], context.platform) !== null;
+  const script = words === null ? (rawScript ? line : null) : shellScript(words, context.platform);
   const heredoc = script === null ? null : HEREDOC_PATCH.exec(script);
-  // The body ends at the first line that is its delimiter, to a shell and to Codex: a patch holding one is not this shape.
-  if (heredoc === null || heredoc[4]!.split("\n").includes(heredoc[3]!)) return null;
-  return { patch: heredoc[4]!.replaceAll("\r\n", "\n"), cwd: heredoc[1] === undefined ? context.cwd : absolutePath(heredoc[1], context.cwd) };
+  if (heredoc === null) return null;
+  const [, directory, , delimiter, body] = heredoc as unknown as [string, string | undefined, string, string, string];
+  // The body ends at the first line that begins with its delimiter, for Codex's parser (a shell ends it at one that is
+  // the delimiter); and a number is no `cd` path to Codex's query: either way Codex does not apply it, a shell runs it.
+  if (body.split("\n").some((bodyLine) => bodyLine.startsWith(delimiter)) || (directory !== undefined && /^-?(?:0x)?[0-9]+$/i.test(directory))) return null;
+  return { patch: body.replaceAll("\r\n", "\n"), cwd: directory === undefined ? context.cwd : absolutePath(directory, context.cwd) };
 }
 
 /** Codex's table: its shell tools, apply_patch and file read, then MCP tools and everything else. */
@@ -232,9 +241,10 @@ export const codex: AgentMapping = {
       plan: (call, context) => {
         const line = stringField(call, "command");
         const workdir = call.input["workdir"];
+        if (typeof workdir === "string" && HOME_RELATIVE.test(workdir)) throw new HookFailure("unknown_tool_shape", "Bash: a workdir under ~, which Codex versions resolve differently");
         const cwd = typeof workdir === "string" && workdir.length > 0 ? absolutePath(workdir, context.cwd) : context.cwd;
         // Codex applies such a call itself: the shell never runs it, the patch's files change.
-        const intercepted = interceptedPatch(line, { cwd, platform: context.platform });
+        const intercepted = interceptedPatch(line, { ...context, cwd });
         if (intercepted) return patchActions(intercepted.patch, intercepted.cwd);
         const { value, shell } = codexCommand(line, context);
         return [{ action: { type: "command.exec", targets: [{ kind: "command", value, cwd, home: context.home, shell }] }, files: [] }];

@@ -75,6 +75,8 @@ describe("bash brace expansion, against bash", () => {
     "{x},/etc}", "{\"a,b\"}", "\\{a,b}", "{a\\,b,c}", "'{'a,b}", "~/{a,b}", "$HOME/{a,b}", "${HOME}{a,b}",
     // A `{` after an escaped blank, and a quoted part beside `..`: bash's readings, found by review.
     "x\\ {}/,a}/../y", "x{','..c}", "x{}','..c}", "a{}'/,'..c/}/../y", "x\\ {a,b}",
+    // A backslash-newline between them is gone before bash reads braces.
+    "y{a,b}\\\n{}/../x,/../T}", "\\ \\\n{},a}",
   ];
   const PLAIN = ["a", "b", "x/", "0", "1", "-", ".", "=", "@", "%", "+", ":", "z9"];
   const SEQUENCES = ["1..3", "3..1", "a..c", "C..A", "08..11", "1..10..3", "-2..2", "1..a", "01..-1", "a..", "..3", "1..3..0", "x..y..2"];

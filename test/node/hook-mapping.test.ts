@@ -193,7 +193,7 @@ describe("apply_patch files", () => {
 describe("Codex shell calls that are patches", () => {
   const patch = "*** Begin Patch\n*** Delete File: b\n*** End Patch";
   const quoted = (text: string) => `'${text.replaceAll("'", `'"'"'`)}'`;
-  const at = { cwd: "/w", platform: "linux" as const };
+  const at = { cwd: "/w", platform: "linux" as const, env: { SHELL: "/bin/bash" } };
   const read: [line: string, expected: { patch: string; cwd: string }][] = [
     [`apply_patch ${quoted(patch)}`, { patch, cwd: "/w" }],
     [`applypatch ${quoted(patch.replaceAll("\n", "\r\n"))}`, { patch, cwd: "/w" }],
@@ -228,8 +228,26 @@ describe("Codex shell calls that are patches", () => {
     `a\\bash -lc ${quoted(`apply_patch <<'EOF'\n${patch}\nEOF`)}`,
     "grep -r apply_patch src",
     "bash -lc 'ls'",
+    // Codex's parser ends the body at a line that begins with the delimiter; its query takes no number for `cd`.
+    `bash -lc ${quoted(`apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: a\n+x\nEOFX\n*** End Patch\nEOF`)}`,
+    `bash -lc ${quoted(`cd 123 && apply_patch <<'EOF'\n${patch}\nEOF`)}`,
   ];
   for (const line of commands) it(`leaves ${JSON.stringify(line.slice(0, 50))} a command`, () => expect(interceptedPatch(line, at)).toBeNull());
+
+  it("reads a raw line as Codex's only under a shell Codex reads scripts of", () => {
+    const line = `apply_patch <<'EOF'\n${patch}\nEOF`;
+    expect(interceptedPatch(line, { ...at, env: { SHELL: "/usr/bin/zsh" } })).toEqual({ patch, cwd: "/w" });
+    expect(interceptedPatch(line, { ...at, env: { SHELL: "/usr/bin/fish" } })).toBeNull();
+    expect(interceptedPatch(line, { ...at, env: {} })).toBeNull();
+  });
+
+  // Some Codex versions expand a leading `~` in a patch's paths and in `workdir`, others do not.
+  it("refuses a path or a workdir under ~", () => {
+    for (const header of ["*** Add File: ~/.bashrc\n+x", "*** Update File: a\n*** Move to: ~/b\n@@\n-a\n+b", "*** Delete File: ~"]) {
+      expect(() => patchFiles(`*** Begin Patch\n${header}\n*** End Patch`, "/w")).toThrow(expect.objectContaining({ code: "unknown_tool_shape" }));
+    }
+    expect(() => planCall(codex, { name: "Bash", input: { command: "ls", workdir: "~/x" } }, context)).toThrow(expect.objectContaining({ code: "unknown_tool_shape" }));
+  });
 });
 
 describe("hook input", () => {

@@ -412,8 +412,12 @@ const BASH_BRACES: Row[] = [
   ["cat x\\ {}/,a}/y", [{"p":"cat","a":["x\\ {}/,a}/y"],"u":[0]}], ["r ?expansion x\\ {}/,a}/y"]],
   ["cat < /etc/shado{w..w}", ["cat"], ["r /etc/shadow"]],
   ["cat < x{}\",\"..c}", ["cat"], ["r ?expansion x{}\",\"..c}"]],
-  // bash expands a `~` after a `:` in an argument shaped like an assignment.
+  // bash expands a `~` after a `:` in an argument shaped like an assignment, and after its `=` or `+=` also before quotes.
   ["echo a=x:~/y", [{"p":"echo","a":["a=x:~/y"],"u":[0]}], []],
+  ["dd if=x of=~/\".bashrc\"", [{"p":"dd","a":["if=x","of=~/\".bashrc\""],"u":[1],"o":true}], ["r /home/dev/proj/x"]],
+  ["echo a+=~/x", [{"p":"echo","a":["a+=~/x"],"u":[0]}], []],
+  // A no-break space is no blank to bash: the word keeps it.
+  ["cat x\u00a0", [{"p":"cat","a":["x\u00a0"]}], ["r /home/dev/proj/x\u00a0"]],
   // `{a}` is no expansion to bash either.
   ["cat {a}", ["cat {a}"], ["r /home/dev/proj/{a}"]],
   // Braces that complete a tilde prefix name other users' homes; a tilde inside braces is expanded after them.

@@ -104,14 +104,17 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
 }
 
 /**
- * The line without leading and trailing blanks, but for a POSIX shell the blank a trailing
- * backslash escapes: `rm foo\\ ` removes `foo `, and a backslash-newline at the end is nothing.
+ * The line without leading and trailing blanks. For a POSIX shell a blank is a space, a tab or a
+ * newline (`x\u00a0` is a word of its own to bash), and one a trailing backslash escapes stays:
+ * `rm foo\\ ` removes `foo `, and a backslash-newline at the end is nothing.
  */
 function trimmed(line: string, shell: CommandEnvironment["shell"]): string {
-  const start = line.trimStart();
-  const end = start.trimEnd();
-  const escapesBlank = end.length < start.length && (shell === "bash" || shell === "sh" || shell === "zsh") && /(?:^|[^\\])(?:\\\\)*\\$/.test(end);
-  return escapesBlank ? start.slice(0, end.length + 1) : end;
+  if (shell !== "bash" && shell !== "sh" && shell !== "zsh") return line.trim();
+  const start = line.replace(/^[ \t\n]+/, "");
+  let end = start.length;
+  while (end > 0 && " \t\n".includes(start[end - 1] as string)) end -= 1;
+  const escapesBlank = end < start.length && /(?:^|[^\\])(?:\\\\)*\\$/.test(start.slice(0, end));
+  return start.slice(0, escapesBlank ? end + 1 : end);
 }
 
 /** An absolute directory in device syntax, or null (an unusable value is as good as none). */

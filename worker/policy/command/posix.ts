@@ -38,7 +38,7 @@ interface WalkState {
 const ZSH_ONLY = /\$[~=^]|\$\{[(~=^]/;
 const ZSH_EQUALS = /^=[A-Za-z0-9_.+-]/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const ASSIGNMENT_SHAPED = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const ASSIGNMENT_SHAPED = /^[A-Za-z_][A-Za-z0-9_]*\+?=/;
 // Characters that carry no quoting, expansion, globbing or tilde meaning in any position.
 const PLAIN_WORD = /^[A-Za-z0-9_.\/:@%+,-]+$/;
 const CODE_MARK = /[$`]|[<>]\(/;
@@ -339,8 +339,12 @@ class PosixWalker {
     // Plain words (most of them) are their own value.
     if (PLAIN_WORD.test(word.text)) return { text: word.text, unknown: null };
     if (this.ctx.shell === "zsh" && ZSH_EQUALS.test(word.text)) return { text: word.text, unknown: "expansion" };
-    // A `~` after a `:` is expanded too in an assignment's value (`PATH=x:~/bin`), and by bash in an argument shaped like one.
-    if (word.text.includes(":~") && (assignment || (!program && this.ctx.shell === "bash" && ASSIGNMENT_SHAPED.test(word.text)))) return { text: word.text, unknown: "expansion" };
+    // A `~` after a `:` is expanded too in an assignment's value (`PATH=x:~/bin`), and by bash in an argument shaped like
+    // one, as after its `=` or `+=`; the literal form `NAME=~…` is read below, every other such argument is not.
+    const shaped = !program && !assignment && this.ctx.shell === "bash" && ASSIGNMENT_SHAPED.exec(word.text);
+    if ((word.text.includes(":~") && (assignment || shaped)) || (shaped && word.text.startsWith("~", shaped[0].length) && (shaped[0].endsWith("+=") || word.parts !== undefined))) {
+      return { text: word.text, unknown: "expansion" };
+    }
     const parts = word.parts;
     let text = "";
     let unknown: WordUnknown | null = null;
@@ -471,17 +475,19 @@ class PosixWalker {
   }
 }
 
-/** A literal's source text as brace expansion sees it: a backslash quotes the character after it (a backslash-newline is nothing). */
+/**
+ * A literal's source text as brace expansion sees it: a backslash quotes the character after it,
+ * and a backslash-newline is gone before braces are read (it must not stand between a `{` and
+ * what bash looks at beside it).
+ */
 function unquotedTokens(source: string): BraceToken[] {
   const tokens: BraceToken[] = [];
   for (let i = 0; i < source.length; i += 1) {
     const char = source[i] as string;
+    const next = source[i + 1];
     if (char !== "\\") tokens.push(char);
-    else {
-      const next = source[i + 1];
-      tokens.push({ value: next === undefined || next === "\n" ? "" : next });
-      i += 1;
-    }
+    else if (next !== "\n") tokens.push({ value: next ?? "" });
+    if (char === "\\") i += 1;
   }
   return tokens;
 }
