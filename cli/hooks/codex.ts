@@ -220,12 +220,11 @@ function shellScript(words: readonly string[], platform: NodeJS.Platform): strin
 export function interceptedPatch(line: string, context: Pick<MapContext, "cwd" | "platform" | "env">): { patch: string; cwd: string } | null {
   const words = plainWords(line);
   if (words !== null && words.length === 2 && PATCH_COMMAND.test(words[0]!)) return { patch: words[1]!.replaceAll("\r\n", "\n"), cwd: context.cwd };
-  // A raw line is Codex's only when it runs it as `$SHELL -lc <line>` with a shell it reads scripts of.
-  const rawScript = words === null && shellScript([context.env["SHELL"] ?? "", "-lc", line], context.platform) !== null;
-  const script = words === null ? (rawScript ? line : null) : shellScript(words, context.platform);
+  // A raw line Codex runs as `$SHELL -lc <line>`: its script when $SHELL is a shell Codex reads scripts of.
+  const script = shellScript(words ?? [context.env["SHELL"] ?? "", "-lc", line], context.platform);
   const heredoc = script === null ? null : HEREDOC_PATCH.exec(script);
   if (heredoc === null) return null;
-  const [, directory, , delimiter, body] = heredoc as unknown as [string, string | undefined, string, string, string];
+  const [, directory, , delimiter = "", body = ""] = heredoc;
   // The body ends at the first line that begins with its delimiter, for Codex's parser (a shell ends it at one that is
   // the delimiter); and a number is no `cd` path to Codex's query: either way Codex does not apply it, a shell runs it.
   if (body.split("\n").some((bodyLine) => bodyLine.startsWith(delimiter)) || (directory !== undefined && /^-?(?:0x)?[0-9]+$/i.test(directory))) return null;

@@ -316,8 +316,10 @@ class PosixWalker {
     if (tilde && (tokens[1] !== "/" || home === null)) return unknownWord(home === null ? "home_unknown" : "expansion");
     if (expanded.some((expansion) => expansion.some((token, index) => token === "~" && !(tilde && index === 0)))) return unknownWord("expansion");
     if (tokens.some((token) => token === "*" || token === "?" || token === "[")) return unknownWord("glob");
-    const homeText = tilde && home !== null ? (home.endsWith("/") || home.endsWith("\\") ? home.slice(0, -1) : home) : "~";
-    const words = expanded.map((expansion) => expansion.map((token, index) => (tilde && index === 0 ? homeText : typeof token === "string" ? token : token.value)).join(""));
+    const words = expanded.map((expansion) => {
+      const text = expansion.slice(tilde ? 1 : 0).map((token) => (typeof token === "string" ? token : token.value)).join("");
+      return tilde && home !== null ? joinHome(home, text) : text;
+    });
     if (words.includes("")) return unknownWord("expansion");
     return words.map((text) => ({ text, unknown: null, braced: true }));
   }

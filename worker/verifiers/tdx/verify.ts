@@ -1,5 +1,5 @@
 import { EvidenceVerificationError, MalformedEvidenceError } from "../errors.ts";
-import { bytesEqual, concatBytes, isAllZero, toHex } from "../reader.ts";
+import { bytesEqual, concatBytes, isAllZero, snapshotBytes, toHex } from "../reader.ts";
 import { ecdsaVerifyKey, parseCertificate, parseCertificatesPem, parseCrlCached, pemBlocks, type Certificate, type Crl } from "../x509/certificate.ts";
 import { trustAnchor, validatePath, type TrustAnchor, type ValidatedPath } from "../x509/path.ts";
 import { anchorsAt, type TrustMaterial } from "../x509/trust.ts";
@@ -69,12 +69,6 @@ export function pinnedTdxTrust(): Promise<TdxTrust> {
   return pinned;
 }
 
-function snapshot(bytes: Uint8Array, cap: number, what: string): Uint8Array {
-  if (!(bytes instanceof Uint8Array)) throw new MalformedEvidenceError("malformed_evidence", `${what}: not bytes`);
-  if (bytes.length > cap) throw new MalformedEvidenceError("malformed_evidence", `${what}: ${bytes.length} bytes, at most ${cap}`);
-  return bytes.slice();
-}
-
 /** Imported attestation keys by their bytes: a QE keeps its key across many quotes. Bounded; failures are not kept. */
 const attestationKeys = new Map<string, CryptoKey>();
 async function importAttestationKey(raw: Uint8Array): Promise<CryptoKey> {
@@ -89,7 +83,7 @@ async function importAttestationKey(raw: Uint8Array): Promise<CryptoKey> {
 
 /** A CRL of the collateral, read once for the route's choice of the newest collateral and this verification. */
 function crlOf(bytes: Uint8Array, what: string): Crl {
-  return parseCrlCached(snapshot(bytes, MAX_CRL, what), what);
+  return parseCrlCached(snapshotBytes(bytes, MAX_CRL, what), what);
 }
 
 /** Parsed PCK chains by their text: a platform sends the same chain in every quote. Bounded. */
@@ -140,7 +134,7 @@ export async function verifyTdxQuote(evidence: TdxEvidence, options: TdxVerifyOp
   // The roots valid at the evidence time, in the manner of the other families (a rotated Intel root would sit beside the old one);
   // none is the store's fault, said before anything of the evidence is judged.
   const anchors = anchorsAt(trustAnchors, now, { vendor: "Intel" });
-  const quote = parseTdxQuote(snapshot(evidence.quote, MAX_QUOTE, "TDX quote"));
+  const quote = parseTdxQuote(snapshotBytes(evidence.quote, MAX_QUOTE, "TDX quote"));
 
   const requireCrls = (options.revocation ?? "require") === "require";
   if (requireCrls && (!collateral.pckCrl || !collateral.rootCaCrl)) {
