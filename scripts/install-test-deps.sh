@@ -6,7 +6,18 @@
 #   TPM state with EK certificates from a local CA) and tpm2-tools: test/setup/swtpm.ts.
 # - chromium: test/browser/review-page.spec.ts.
 # - bash, dash and zsh: test/node/bash-words.test.ts reads command words against each shell.
+# - Claude Code and Codex, from npm, pinned by test/agents/package-lock.json: test/node/agents-live.test.ts
+#   drives the real agents. Installed without their install scripts (the tests start each
+#   through its vendor's launcher, which finds the platform's binary), and again only when the
+#   lock file changed.
 set -eu
+
+agents="$(dirname "$0")/../test/agents"
+if ! cmp -s "$agents/package-lock.json" "$agents/node_modules/.installed-lock.json"; then
+  echo "install-test-deps: installing the agents in test/agents (npm ci)" >&2
+  npm ci --prefix "$agents" --ignore-scripts --no-audit --no-fund --loglevel=error
+  cp "$agents/package-lock.json" "$agents/node_modules/.installed-lock.json"
+fi
 
 missing=""
 need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }

@@ -133,4 +133,5 @@ export const claudeCode: AgentMapping = {
   },
   successExitStatus: 0,
   answersAllow: true,
+  comparesReadings: false,
 };

@@ -1,5 +1,8 @@
+import { existsSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { absolutePath, fileAction, shellNamed, stringField, toolAction, type AgentMapping, type MapContext, type PlannedAction } from "./mapping.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
+import type { DeviceOs, Shell as AnyShell } from "../../worker/policy/targets.ts";
 import { HookFailure } from "./protocol.ts";
 
 /**
@@ -9,10 +12,8 @@ import { HookFailure } from "./protocol.ts";
  * MCP tools as `mcp__<server>__<tool>`.
  */
 
-type Shell = "bash" | "sh" | "zsh" | "powershell";
-
-/** The shell Codex runs a command string in: PowerShell on Windows, else the user's $SHELL when it is a POSIX one. */
-export function codexShell(context: MapContext): Shell {
+/** The shell Codex runs a command string in when the model names none: PowerShell on Windows, else the user's $SHELL when it is a POSIX one. */
+export function codexShell(context: MapContext): AnyShell {
   if (context.platform === "win32") return "powershell";
   return shellNamed(context.env["SHELL"], ["bash", "zsh", "sh"]) ?? "bash";
 }
@@ -72,22 +73,67 @@ export function plainWords(line: string): string[] | null {
 }
 
 /**
- * What Codex will run, in which shell. Its argv-based shell tool reaches the hook as the argv
- * shell-quoted and joined (`bash -lc 'git status'`); when the line is exactly a shell with
- * `-c`/`-lc` and one script, policy sees that script in that shell. Any other line is what the
- * user's shell runs, sent whole.
+ * What Codex will run, in which shells. Its argv-based shell tool reaches the hook as the argv
+ * shell-quoted and joined (`bash -lc 'git status'`): when the line is exactly a POSIX shell with
+ * `-c`/`-lc` and one script, that shell runs the script — Codex runs the argv, and any POSIX
+ * shell that runs the line reads its plain words alike (so not where Codex may run PowerShell or
+ * cmd, which read quotes otherwise). Any other line may run in any shell Codex offers the model ({@link codexShells}),
+ * so policy judges it as each of them reads it ({@link codexReadings}).
  */
-export function codexCommand(line: string, context: MapContext): { value: string; shell: Shell } {
-  const words = plainWords(line);
+export function codexCommand(line: string, context: MapContext): { value: string; shells: AnyShell[] } {
+  const shells = codexShells(context);
+  const words = shells.every((shell) => shell === "bash" || shell === "zsh" || shell === "sh") ? plainWords(line) : null;
   if (words && words.length === 3 && (words[1] === "-c" || words[1] === "-lc")) {
     const shell = shellNamed(words[0], ["bash", "zsh", "sh"]);
-    if (shell && words[2]!.length > 0) return { value: words[2]!, shell };
+    if (shell && words[2]!.length > 0) return { value: words[2]!, shells: [shell] };
   }
   if (words && words.length >= 3 && /^(pwsh|powershell)(\.exe)?$/i.test(words[0]!.split(/[\\/]/).pop()!)) {
     const flag = words.at(-2)!.toLowerCase();
-    if ((flag === "-command" || flag === "-c") && words.at(-1)!.length > 0) return { value: words.at(-1)!, shell: "powershell" };
+    if ((flag === "-command" || flag === "-c") && words.at(-1)!.length > 0) return { value: words.at(-1)!, shells: ["powershell"] };
   }
-  return { value: line, shell: codexShell(context) };
+  return { value: line, shells: codexReadings(line, shells, context) };
+}
+
+/**
+ * The shells a line may run in under Codex, its default first. The model names the shell of each
+ * call (exec_command's `shell`), and Codex does not pass that argument to the hook: Codex runs
+ * bash, zsh or sh when the name, or a path's file stem, says so; PowerShell where pwsh or
+ * powershell is installed; cmd on Windows; and for any other name /bin/sh (cmd.exe on Windows).
+ */
+export function codexShells(context: MapContext): AnyShell[] {
+  const fallback: AnyShell[] = context.platform === "win32" ? ["powershell", "cmd", "bash", "sh", "zsh"] : ["bash", "zsh", "sh"];
+  if (context.platform !== "win32" && powershellInstalled(context.env)) fallback.push("powershell");
+  const preferred = codexShell(context);
+  return [preferred, ...fallback.filter((shell) => shell !== preferred)];
+}
+
+function powershellInstalled(env: MapContext["env"]): boolean {
+  const dirs = (env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "");
+  return existsSync("/usr/local/bin/pwsh") || dirs.some((dir) => existsSync(join(dir, "pwsh")) || existsSync(join(dir, "powershell")));
+}
+
+const DEVICE_OS: Partial<Record<NodeJS.Platform, DeviceOs>> = { darwin: "macos", win32: "windows" };
+
+/**
+ * The shells among `shells` whose reading of `line` differs from every earlier one's. A line
+ * that means the same in each (`git status`) is judged once, in the first; one that does not
+ * (`ls > =x` writes ./=x in bash and the `x` on PATH in zsh) is judged as each distinct reading,
+ * and every reading must be permitted. Readings are compared as Warden's own analysis gives
+ * them: the commands run, their arguments, flags and redirections, and the files and URLs implied.
+ */
+export function codexReadings(line: string, shells: readonly AnyShell[], context: MapContext): AnyShell[] {
+  const { analyse } = context;
+  // Without the analysis no two readings are known to agree: each shell is judged.
+  if (!analyse) return [...shells];
+  const os = DEVICE_OS[context.platform] ?? "linux";
+  const seen = new Set<string>();
+  return shells.filter((shell) => {
+    const analysis = analyse(line, { os, shell, cwd: context.cwd, home: context.home });
+    const reading = JSON.stringify(analysis.ok ? [analysis.value.commands, analysis.value.targets] : analysis.reason);
+    if (seen.has(reading)) return false;
+    seen.add(reading);
+    return true;
+  });
 }
 
 /** The files one apply_patch changes, from its headers (`*** Add File:`, `*** Update File:`, `*** Move to:`, `*** Delete File:`). */
@@ -245,8 +291,8 @@ export const codex: AgentMapping = {
         // Codex applies such a call itself: the shell never runs it, the patch's files change.
         const intercepted = interceptedPatch(line, { ...context, cwd });
         if (intercepted) return patchActions(intercepted.patch, intercepted.cwd);
-        const { value, shell } = codexCommand(line, context);
-        return [{ action: { type: "command.exec", targets: [{ kind: "command", value, cwd, home: context.home, shell }] }, files: [] }];
+        const { value, shells } = codexCommand(line, { ...context, cwd });
+        return shells.map((shell) => ({ action: { type: "command.exec", targets: [{ kind: "command", value, cwd, home: context.home, shell }] }, files: [] }));
       },
     },
     apply_patch: {
@@ -268,4 +314,5 @@ export const codex: AgentMapping = {
   },
   successExitStatus: null,
   answersAllow: false,
+  comparesReadings: true,
 };

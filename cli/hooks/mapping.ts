@@ -3,6 +3,8 @@ import { existsSync } from "node:fs";
 import { isAbsolute, resolve, sep } from "node:path";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import type { DecisionRequest, DecisionTarget } from "../client.ts";
+import type { CommandAnalysis, CommandEnvironment } from "../../worker/policy/command/types.ts";
+import type { TargetResult } from "../../worker/policy/targets.ts";
 import { HookFailure } from "./protocol.ts";
 
 /**
@@ -11,12 +13,17 @@ import { HookFailure } from "./protocol.ts";
  * helpers here are what the rows share; docs/hooks.md renders the tables.
  */
 
+/** Warden's own analysis of a command line (worker/policy/command), as a mapping compares a line's readings with it. */
+export type CommandAnalyser = (line: string, env: CommandEnvironment) => TargetResult<CommandAnalysis>;
+
 /** Where the call runs: the session's directory, the OS user's home, and the platform's shells. */
 export interface MapContext {
   cwd: string;
   home: string;
   platform: NodeJS.Platform;
   env: Record<string, string | undefined>;
+  /** Present for a mapping that {@link AgentMapping.comparesReadings}: most of the hook's code, so loaded only then. */
+  analyse?: CommandAnalyser;
 }
 
 /** One action to decide, with the files whose bytes the outcome reports once the tool has run. */
@@ -61,6 +68,8 @@ export interface AgentMapping {
    * Codex's own approval flow goes on; a deny is honoured by both.
    */
   answersAllow: boolean;
+  /** Whether its rows compare how shells read a line (Codex: the model picks the shell), so the hook loads {@link MapContext.analyse}. */
+  comparesReadings: boolean;
 }
 
 /** The actions for one call: the row for its name, the MCP row, or the catch-all row. */

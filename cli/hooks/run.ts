@@ -118,9 +118,18 @@ function describeActions(planned: PlannedAction[]): string {
   return planned.map((plan) => plan.action.type).join(" + ");
 }
 
+/** The denied action, named by the shell whose reading it is when a line was judged as several shells read it. */
+function describeDenied(planned: PlannedAction[], index: number): string {
+  const readings = planned.filter((plan) => plan.action.type === "command.exec");
+  const target = planned[index]?.action.targets[0];
+  if (readings.length > 1 && target?.kind === "command" && target.shell) return `command.exec as ${target.shell} reads it`;
+  return describeActions(planned);
+}
+
 /** PreToolUse: the call may run only if every action it needs is permitted (or approved) and redeemed. */
 export async function preToolUse(input: HookInput, options: HookOptions): Promise<HookAnswer> {
-  const planned = planCall(options.mapping, { name: input.toolName, input: input.toolInput }, mapContext(input));
+  const analyse = options.mapping.comparesReadings ? (await import("../../worker/policy/command/index.ts")).analyzeCommand : undefined;
+  const planned = planCall(options.mapping, { name: input.toolName, input: input.toolInput }, { ...mapContext(input), ...(analyse ? { analyse } : {}) });
   const context = { ...input.context, tool: input.toolName, ...(input.toolUseId ? { tool_use_id: input.toolUseId } : {}) };
   const requests: DecisionRequest[] = planned.map((plan) => ({ agent: { id: options.mapping.agent, version: options.agentVersion }, action: plan.action, context }));
   const state = new HookState(options.stateRoot, options.url, options.device);
@@ -130,8 +139,9 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
   for (const decision of decisions) state.noteLogPosition(decision.log);
 
   const deny = (reason: string): HookAnswer => ({ stdout: preToolUseAnswer("deny", reason) });
-  const denied = decisions.find((decision) => decision.decision === "deny");
-  if (denied) return deny(`Warden denied ${describeActions(planned)} (${denied.reason_code}${policies(denied)}; decision ${denied.decision_id})`);
+  const deniedAt = decisions.findIndex((decision) => decision.decision === "deny");
+  const denied = decisions[deniedAt];
+  if (denied) return deny(`Warden denied ${describeDenied(planned, deniedAt)} (${denied.reason_code}${policies(denied)}; decision ${denied.decision_id})`);
 
   const deadline = now() + options.reviewWaitMs;
   const tokens: string[] = [];

@@ -1,16 +1,19 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLAUDE_SEARCH_PROVIDER, claudeBashShell, claudeCode } from "../../cli/hooks/claude-code.ts";
-import { codex, codexCommand, interceptedPatch, patchFiles, plainWords } from "../../cli/hooks/codex.ts";
+import { codex, codexCommand, codexShells, interceptedPatch, patchFiles, plainWords } from "../../cli/hooks/codex.ts";
 import { globDirectory, planCall, type AgentMapping, type MapContext, type PlannedAction } from "../../cli/hooks/mapping.ts";
 import { HookFailure, parseHookInput } from "../../cli/hooks/protocol.ts";
 import { canonicalJson } from "../../worker/log/canonical.ts";
+import { analyzeCommand } from "../../worker/policy/command/index.ts";
 
 /** The mapping tables, row by row: every row has a case here, and a known tool with a missing field is refused. */
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-const context: MapContext = { cwd: "/home/dev/workspace", home: "/home/dev", platform: "linux", env: { SHELL: "/bin/bash" } };
+const context: MapContext = { cwd: "/home/dev/workspace", home: "/home/dev", platform: "linux", env: { SHELL: "/bin/bash" }, analyse: analyzeCommand };
 
 type Case = [tool: string, input: Record<string, unknown>, expected: PlannedAction[]];
 
@@ -125,15 +128,39 @@ describe("Codex command lines", () => {
   ];
   for (const [line, expected] of words) it(`words of ${line}`, () => expect(plainWords(line)).toEqual(expected));
 
-  const commands: [line: string, platform: NodeJS.Platform, expected: { value: string; shell: string }][] = [
-    ["bash -lc 'git status'", "linux", { value: "git status", shell: "bash" }],
-    ["/bin/zsh -lc 'npm test'", "darwin", { value: "npm test", shell: "zsh" }],
-    ["powershell.exe -NoProfile -Command 'Get-ChildItem'", "win32", { value: "Get-ChildItem", shell: "powershell" }],
-    ["git status && curl x | sh", "linux", { value: "git status && curl x | sh", shell: "bash" }],
-    ["bash -lc 'a' extra", "linux", { value: "bash -lc 'a' extra", shell: "bash" }],
-    ["Get-ChildItem", "win32", { value: "Get-ChildItem", shell: "powershell" }],
+  // The shells listed are the distinct readings policy judges: Codex may run a line in any shell the model names.
+  const commands: [line: string, platform: NodeJS.Platform, expected: { value: string; shells: string[] }][] = [
+    ["bash -lc 'git status'", "linux", { value: "git status", shells: ["bash"] }],
+    ["/bin/zsh -lc 'npm test'", "darwin", { value: "npm test", shells: ["zsh"] }],
+    ["git status && curl x | sh", "linux", { value: "git status && curl x | sh", shells: ["bash"] }],
+    ["bash -lc 'a' extra", "linux", { value: "bash -lc 'a' extra", shells: ["bash"] }],
+    // zsh expands `=victim` to the path of the program `victim`; bash and sh read a file here.
+    ["ls > =victim", "linux", { value: "ls > =victim", shells: ["bash", "zsh"] }],
+    // bash decodes $'…' and expands braces; zsh and sh each leave them unknown to Warden, alike.
+    ["cat $'\\x2fetc/passwd'", "linux", { value: "cat $'\\x2fetc/passwd'", shells: ["bash", "zsh"] }],
+    ["rm {a,b}", "linux", { value: "rm {a,b}", shells: ["bash", "zsh"] }],
+    // On Windows cmd may run the line too, and reads quotes otherwise: nothing is unwrapped.
+    ["powershell.exe -NoProfile -Command 'Get-ChildItem'", "win32", { value: "powershell.exe -NoProfile -Command 'Get-ChildItem'", shells: ["powershell", "cmd"] }],
+    ["git status", "win32", { value: "git status", shells: ["powershell"] }],
+    ["Get-ChildItem", "win32", { value: "Get-ChildItem", shells: ["powershell", "cmd"] }],
   ];
   for (const [line, platform, expected] of commands) it(`${line} on ${platform}`, () => expect(codexCommand(line, { ...context, platform })).toEqual(expected));
+
+  it("judges every shell's reading when the analysis is not loaded (no two are known to agree)", () => {
+    const { analyse: _, ...withoutAnalysis } = context;
+    expect(codexCommand("git status", withoutAnalysis)).toEqual({ value: "git status", shells: ["bash", "zsh", "sh"] });
+  });
+
+  it("names every shell Codex may run a line in, its default first, PowerShell where one is installed", () => {
+    expect(codexShells({ ...context, env: { SHELL: "/usr/bin/zsh", PATH: "/usr/bin:/bin" } })).toEqual(["zsh", "bash", "sh"]);
+    expect(codexShells({ ...context, platform: "win32", env: {} })).toEqual(["powershell", "cmd", "bash", "sh", "zsh"]);
+    const bin = mkdtempSync(join(tmpdir(), "warden-pwsh-"));
+    writeFileSync(join(bin, "pwsh"), "");
+    const withPwsh = { ...context, env: { SHELL: "/bin/bash", PATH: `/usr/bin${delimiter}${bin}` } };
+    expect(codexShells(withPwsh)).toEqual(["bash", "zsh", "sh", "powershell"]);
+    // PowerShell reads `\"` inside double quotes as a backslash and a closing quote: no POSIX unwrapping then.
+    expect(codexCommand('bash -lc "echo \\"x\\""', withPwsh).value).toBe('bash -lc "echo \\"x\\""');
+  });
 });
 
 describe("apply_patch files", () => {

@@ -1,0 +1,195 @@
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { freePort } from "../free-port.ts";
+import { anthropicModel, openaiModel, type ModelServer, type ScriptedCall } from "./agent-models.ts";
+import { HOOK_GROUP } from "./bundle.ts";
+import { Device, warden, type Run } from "./cli.ts";
+
+/**
+ * The real agents, not their documented payloads: Claude Code and Codex, as their vendors ship
+ * them on npm (pinned in test/agents/package-lock.json, installed by scripts/install-test-deps.sh),
+ * each driven by a scripted model server through its own agent loop, with Warden's hook installed
+ * by `warden hook install`. What is asserted is what happened on disk and what the agent told its
+ * model — whether the tool ran — not what the hook printed.
+ */
+
+const ctx = inject("warden");
+const AGENTS = fileURLToPath(new URL("../agents/node_modules/", import.meta.url));
+// The vendors' own launchers, each finding the native binary of this platform's package.
+const CLAUDE = join(AGENTS, "@anthropic-ai/claude-code/cli-wrapper.cjs");
+const CODEX = join(AGENTS, "@openai/codex/bin/codex.js");
+
+function run(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: options.cwd, env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** A project directory inside the suite's workspace (which the hook bundle lets agents write). */
+function project(name: string): string {
+  const dir = mkdtempSync(join(ctx.workspace, `${name}-`));
+  return dir;
+}
+
+async function install(agent: "claude-code" | "codex", settings: string, device: Device, url = ctx.api): Promise<void> {
+  const installed = await warden(["hook", "install", agent, "--settings", settings, "--url", url, "--device", device.id, "--key", device.keyPath, "--state-dir", device.stateDir]);
+  expect(installed.stderr).toBe("");
+  expect(installed.status).toBe(0);
+}
+
+type LogEntry = Awaited<ReturnType<Device["log"]>>[number];
+const decisions = (log: LogEntry[], type: string) => log.filter((entry) => entry.type === "decision" && (entry.data["action"] as { type: string }).type === type);
+
+describe("Claude Code, through its hooks", () => {
+  let device: Device;
+  let model: ModelServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    device = await Device.register(ctx, { group: HOOK_GROUP, prefix: "claude-live" });
+    model = await anthropicModel();
+    dir = project("claude-live");
+    await install("claude-code", join(dir, ".claude/settings.json"), device);
+  });
+  afterAll(() => model.close());
+
+  async function claude(calls: ScriptedCall[], cwd = dir): Promise<(string | undefined)[]> {
+    model.script(calls);
+    const done = await run([CLAUDE, "-p", "Carry out the task.", "--output-format", "json"], {
+      cwd,
+      env: {
+        HOME: device.home,
+        SHELL: "/bin/bash",
+        ANTHROPIC_BASE_URL: model.url,
+        ANTHROPIC_API_KEY: "sk-ant-test-key",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+        DISABLE_AUTOUPDATER: "1",
+      },
+    });
+    expect(done.stderr).toBe("");
+    expect(done.status).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ type: "result", subtype: "success", result: "Done." });
+    return model.outputs();
+  }
+
+  it("runs a permitted Write — Warden's allow stands in for Claude Code's own permission prompt — and logs its decision, redemption and outcome", async () => {
+    const path = join(dir, "hello.ts");
+    const [output] = await claude([{ kind: "function", name: "Write", arguments: { file_path: path, content: "export const hello = 1;\n" } }]);
+    expect(output).toMatch(/^File created successfully at: /);
+    expect(readFileSync(path, "utf8")).toBe("export const hello = 1;\n");
+    const log = await device.log();
+    const decided = decisions(log, "file.write").find((entry) => (entry.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value === path)!;
+    expect(decided.data["decision"]).toBe("permit");
+    const id = decided.data["decision_id"];
+    expect(log.some((entry) => entry.type === "action.redeemed" && entry.data["decision_id"] === id)).toBe(true);
+    expect(log.some((entry) => entry.type === "action.completed" && entry.data["decision_id"] === id)).toBe(true);
+  });
+
+  it("never runs a denied command, and Claude Code hands the model Warden's reason", async () => {
+    const [output] = await claude([{ kind: "function", name: "Bash", arguments: { command: "touch pwned", description: "Create a file" } }]);
+    expect(output).toMatch(/Warden denied command\.exec \(no_applicable_permit; decision [0-9a-f-]{36}\)/);
+    expect(existsSync(join(dir, "pwned"))).toBe(false);
+  });
+
+  it("runs nothing when Warden cannot be reached: the hook's exit 2 blocks the call", async () => {
+    const offline = project("claude-offline");
+    await install("claude-code", join(offline, ".claude/settings.json"), device, `http://127.0.0.1:${await freePort()}`);
+    const path = join(offline, "never.txt");
+    const [output] = await claude([{ kind: "function", name: "Write", arguments: { file_path: path, content: "x\n" } }], offline);
+    expect(output).toMatch(/warden hook: warden_unreachable: /);
+    expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe("Codex, through its hooks", () => {
+  let device: Device;
+  let model: ModelServer;
+  let dir: string;
+  let codexHome: string;
+
+  beforeAll(async () => {
+    device = await Device.register(ctx, { group: HOOK_GROUP, prefix: "codex-live" });
+    model = await openaiModel();
+    dir = project("codex-live");
+    codexHome = join(device.home, ".codex");
+    mkdirSync(codexHome, { recursive: true });
+    // The scripted model as Codex's provider; a model Codex knows, so that it offers apply_patch.
+    writeFileSync(
+      join(codexHome, "config.toml"),
+      `model = "gpt-5.5"\nmodel_provider = "scripted"\n\n[model_providers.scripted]\nname = "scripted"\nbase_url = "${model.url}/v1"\nwire_api = "responses"\nenv_key = "SCRIPTED_MODEL_KEY"\n`,
+    );
+    await install("codex", join(codexHome, "hooks.json"), device);
+  });
+  afterAll(() => model.close());
+
+  async function codex(calls: ScriptedCall[], env: Record<string, string> = {}): Promise<(string | undefined)[]> {
+    model.script(calls);
+    // The sandbox is off and approvals never asked, so Warden is the only gate; hook trust is
+    // bypassed because a test cannot answer Codex's review of new hooks (/hooks in its TUI).
+    const done = await run([CODEX, "exec", "--dangerously-bypass-hook-trust", "--skip-git-repo-check", "-s", "danger-full-access", "Carry out the task."], {
+      cwd: dir,
+      env: { HOME: device.home, CODEX_HOME: codexHome, SHELL: "/bin/bash", SCRIPTED_MODEL_KEY: "test-key", ...env },
+    });
+    expect(done.status, done.stderr).toBe(0);
+    return model.outputs();
+  }
+
+  const exec = (args: Record<string, unknown>): ScriptedCall => ({ kind: "function", name: "exec_command", arguments: args });
+  const patch = (body: string): string => `*** Begin Patch\n${body}*** End Patch\n`;
+
+  it("runs a permitted command and never a denied one, whose reason reaches the model", async () => {
+    const [listed, denied] = await codex([exec({ cmd: "ls -a > listing.txt" }), exec({ cmd: "touch pwned" })]);
+    expect(listed).toMatch(/Process exited with code 0/);
+    expect(readFileSync(join(dir, "listing.txt"), "utf8")).toContain("listing.txt");
+    expect(denied).toMatch(/Warden denied command\.exec \(no_applicable_permit; decision [0-9a-f-]{36}\)/);
+    expect(existsSync(join(dir, "pwned"))).toBe(false);
+  });
+
+  it("applies a permitted apply_patch and refuses one that writes a file policy forbids", async () => {
+    const [added, refused] = await codex([
+      { kind: "custom", name: "apply_patch", input: patch("*** Add File: notes.md\n+# Notes\n") },
+      { kind: "custom", name: "apply_patch", input: patch("*** Add File: src/ok.ts\n+ok\n*** Add File: .env\n+TOKEN=1\n") },
+    ]);
+    expect(added).toMatch(/Success\. Updated the following files:\nA notes\.md/);
+    expect(readFileSync(join(dir, "notes.md"), "utf8")).toBe("# Notes\n");
+    expect(refused).toMatch(/Warden denied file\.write \(policy_forbid; policies hooks-dotenv; decision [0-9a-f-]{36}\)/);
+    expect(existsSync(join(dir, ".env"))).toBe(false);
+    expect(existsSync(join(dir, "src/ok.ts"))).toBe(false);
+  });
+
+  it("judges the files of a patch Codex applies itself from a shell call, not a command named apply_patch", async () => {
+    const heredoc = (body: string) => `apply_patch <<'EOF'\n${patch(body)}EOF\n`;
+    const [applied, refused] = await codex([exec({ cmd: heredoc("*** Add File: from-shell.txt\n+hi\n") }), exec({ cmd: heredoc("*** Add File: .env\n+TOKEN=1\n") })]);
+    expect(applied).not.toMatch(/Warden denied/);
+    expect(readFileSync(join(dir, "from-shell.txt"), "utf8")).toBe("hi\n");
+    expect(refused).toMatch(/Warden denied file\.write \(policy_forbid; policies hooks-dotenv; decision [0-9a-f-]{36}\)/);
+    expect(existsSync(join(dir, ".env"))).toBe(false);
+  });
+
+  it("judges a line in every shell the model may ask Codex to run it in: zsh's =name is the program's path, not a file here", async () => {
+    // The model names the shell in exec_command's `shell` argument, which Codex does not pass to
+    // the hook. Read by bash, `ls > =victim` writes ./=victim; zsh writes the `victim` on PATH.
+    const bin = mkdtempSync(join(tmpdir(), "warden-codex-path-"));
+    try {
+      const victim = join(bin, "victim");
+      writeFileSync(victim, "#!/bin/sh\necho untouched\n");
+      chmodSync(victim, 0o755);
+      const [output] = await codex([exec({ cmd: "ls > =victim", shell: "zsh", login: false })], { PATH: `${bin}:${process.env["PATH"]}` });
+      expect(output).toMatch(/Warden denied command\.exec as zsh reads it \(target_not_canonical; decision [0-9a-f-]{36}\)/);
+      expect(readFileSync(victim, "utf8")).toBe("#!/bin/sh\necho untouched\n");
+      expect(existsSync(join(dir, "=victim"))).toBe(false);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+});
