@@ -192,4 +192,19 @@ describe("Codex, through its hooks", () => {
       rmSync(bin, { recursive: true, force: true });
     }
   });
+
+  it("runs the system's shell for a `shell` that names a file with a shell's name, never that file (what the readings rely on)", async () => {
+    const bin = mkdtempSync(join(tmpdir(), "warden-codex-shell-"));
+    try {
+      const marker = join(bin, "ran");
+      writeFileSync(join(bin, "bash"), `#!/bin/sh\ntouch ${marker}\n`);
+      chmodSync(join(bin, "bash"), 0o755);
+      const [output] = await codex([exec({ cmd: "ls -a > by-named-shell.txt", shell: join(bin, "bash") })]);
+      expect(output).toMatch(/Process exited with code 0/);
+      expect(readFileSync(join(dir, "by-named-shell.txt"), "utf8")).toContain("by-named-shell.txt");
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
 });

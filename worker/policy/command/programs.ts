@@ -210,6 +210,11 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["wsl"], os: ["windows"], run: h.wsl },
   { names: ["powershell", "pwsh", "powershell_ise"], run: h.powershellExe },
 
+  // Database shells, debuggers and terminal multiplexers take commands — from their arguments, a
+  // file or stdin — that include running a shell (`sqlite3 db '.shell id'`, psql `\!`, gdb `shell`,
+  // a tmux window): what they run is code the line does not show, whatever their operands.
+  { names: ["sqlite3", "psql", "mysql", "mariadb", "gdb", "lldb", "tmux", "screen"], flags: ["inline_code"] },
+
   // ---- evaluation of strings and files
   // eval runs its arguments as code: literal → parsed again, anything else opaque.
   { names: ["eval"], shells: ["bash", "sh", "zsh"], run: h.evalBuiltin },
