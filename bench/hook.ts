@@ -19,8 +19,11 @@ export interface HookBench {
   nodeMs: { median: number; min: number };
   warmMs: { median: number; min: number };
   coldMs: { median: number; min: number };
+  /** `warden hook codex`, warm, on a Bash line: it also loads the command analysis and reads the line in each shell Codex may use. */
+  codexMs: { median: number; min: number };
   warmRatio: number;
   coldRatio: number;
+  codexRatio: number;
 }
 
 /** Wall milliseconds of one process run to exit, with `stdin`. */
@@ -69,6 +72,20 @@ export async function runHook(url: string, adminToken: string, options: { runs: 
       tool_use_id: "toolu_bench",
     });
     const hookArgs = [join(root, "bin/warden.js"), "hook", "claude-code", "--url", url, "--device", client.deviceId, "--key", keyPath, "--state-dir", stateDir];
+    // A Codex command the example bundle permits: Codex's permit is silence and exit 0.
+    const codexInput = JSON.stringify({
+      session_id: "bench",
+      turn_id: "bench-turn",
+      transcript_path: join(dir, "rollout.jsonl"),
+      cwd: "/home/dev/workspace",
+      hook_event_name: "PreToolUse",
+      model: "gpt-5.5",
+      permission_mode: "default",
+      tool_name: "Bash",
+      tool_input: { command: "git status" },
+      tool_use_id: "call_bench",
+    });
+    const codexArgs = [join(root, "bin/warden.js"), "hook", "codex", "--url", url, "--device", client.deviceId, "--key", keyPath, "--state-dir", stateDir];
     const env = { ...process.env, HOME: dir };
     const hook = async () => {
       const run = await timed(hookArgs, input, env);
@@ -76,24 +93,34 @@ export async function runHook(url: string, adminToken: string, options: { runs: 
       return run.ms;
     };
 
+    const codex = async () => {
+      const run = await timed(codexArgs, codexInput, env);
+      if (run.status !== 0 || run.stdout !== "") throw new Error(`the Codex hook did not permit: exit ${run.status} ${run.stdout} ${run.stderr}`);
+      return run.ms;
+    };
+
     // Warm-up: the page cache, the isolate, the device's Durable Object.
     for (let index = 0; index < 3; index += 1) {
       await timed(["-e", "0"], "", env);
       await hook();
+      await codex();
     }
     const node: number[] = [];
     const warm: number[] = [];
     const cold: number[] = [];
+    const codexWarm: number[] = [];
     for (let index = 0; index < options.runs; index += 1) {
       node.push((await timed(["-e", "0"], "", env)).ms);
       warm.push(await hook());
+      codexWarm.push(await codex());
       rmSync(stateDir, { recursive: true, force: true });
       cold.push(await hook());
     }
-    const result = { runs: options.runs, nodeMs: stats(node), warmMs: stats(warm), coldMs: stats(cold), warmRatio: 0, coldRatio: 0 };
+    const result = { runs: options.runs, nodeMs: stats(node), warmMs: stats(warm), coldMs: stats(cold), codexMs: stats(codexWarm), warmRatio: 0, coldRatio: 0, codexRatio: 0 };
     result.warmRatio = result.warmMs.median / result.nodeMs.median;
     result.coldRatio = result.coldMs.median / result.nodeMs.median;
-    log(`  ${options.runs} interleaved runs each of node -e 0, a warm and a cold hook call`);
+    result.codexRatio = result.codexMs.median / result.nodeMs.median;
+    log(`  ${options.runs} interleaved runs each of node -e 0, a warm and a cold Claude Code hook call and a warm Codex one`);
     return result;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -375,12 +375,13 @@ if (results.command) {
 if (results.hook) {
   const k = results.hook;
   out.push("");
-  out.push(`H. one \`warden hook claude-code\` call (PreToolUse Read, permitted and redeemed), spawned, wall time; median (fastest) of ${k.runs} interleaved runs`);
+  out.push(`H. one \`warden hook claude-code\` call (PreToolUse Read, permitted and redeemed) and one \`warden hook codex\` call (Bash, permitted), spawned, wall time; median (fastest) of ${k.runs} interleaved runs`);
   const widths = [44, 16, 10, 8];
   out.push(row(["", "ms", "× node", "goal"], widths));
   out.push(row(["node -e 0", `${ms(k.nodeMs.median)} (${ms(k.nodeMs.min)})`, "1.00", ""], widths));
   out.push(row(["warm: saved session and key", `${ms(k.warmMs.median)} (${ms(k.warmMs.min)})`, k.warmRatio.toFixed(2), k.warmRatio <= 6 ? "≤ 6 met" : "≤ 6 missed"], widths));
   out.push(row(["cold: new nonce and session first", `${ms(k.coldMs.median)} (${ms(k.coldMs.min)})`, k.coldRatio.toFixed(2), k.coldRatio <= 12 ? "≤ 12 met" : "≤ 12 missed"], widths));
+  out.push(row(["codex, warm: Bash git status in each shell", `${ms(k.codexMs.median)} (${ms(k.codexMs.min)})`, k.codexRatio.toFixed(2), k.codexRatio <= 6 ? "≤ 6 met" : "≤ 6 missed"], widths));
 }
 
 if (results.events) {

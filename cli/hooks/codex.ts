@@ -303,6 +303,10 @@ export const codex: AgentMapping = {
       why: "Codex's file-read tool, where enabled (same `file_path` as Claude Code's Read): file.read of that path",
       plan: (call, context) => [fileAction("file.read", [absolutePath(stringField(call, "file_path"), context.cwd)])],
     },
+    view_image: {
+      why: "Codex's image viewer reads a local file and hands its bytes to the model: file.read of `path`, so the bundle's file rules judge it as they judge any read",
+      plan: (call, context) => [fileAction("file.read", [absolutePath(stringField(call, "path"), context.cwd)])],
+    },
   },
   mcp: {
     why: "An MCP server's tool acts outside the device: mcp.call naming server and tool, bound to its arguments",

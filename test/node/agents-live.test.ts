@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,7 @@ import { freePort } from "../free-port.ts";
 import { anthropicModel, openaiModel, type ModelServer, type ScriptedCall } from "./agent-models.ts";
 import { HOOK_GROUP } from "./bundle.ts";
 import { Device, warden, type Run } from "./cli.ts";
+import { canonicalJson } from "../../worker/log/canonical.ts";
 
 /**
  * The real agents, not their documented payloads: Claude Code and Codex, as their vendors ship
@@ -18,6 +20,7 @@ import { Device, warden, type Run } from "./cli.ts";
  */
 
 const ctx = inject("warden");
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 const AGENTS = fileURLToPath(new URL("../agents/node_modules/", import.meta.url));
 // The vendors' own launchers, each finding the native binary of this platform's package.
 const CLAUDE = join(AGENTS, "@anthropic-ai/claude-code/cli-wrapper.cjs");
@@ -95,6 +98,34 @@ describe("Claude Code, through its hooks", () => {
     expect(log.some((entry) => entry.type === "action.completed" && entry.data["decision_id"] === id)).toBe(true);
   });
 
+  it("reads and edits a file, the edit's decision bound to the edit itself, and never reads .env", async () => {
+    const path = join(dir, "edit-me.ts");
+    writeFileSync(path, 'export const name = "world";\n');
+    writeFileSync(join(dir, ".env"), "TOKEN=never-shown\n");
+    const [read, edited, secret] = await claude([
+      { kind: "function", name: "Read", arguments: { file_path: path } },
+      { kind: "function", name: "Edit", arguments: { file_path: path, old_string: "world", new_string: "warden", replace_all: false } },
+      { kind: "function", name: "Read", arguments: { file_path: join(dir, ".env") } },
+    ]);
+    expect(read).toContain('export const name = "world";');
+    expect(edited).toMatch(/has been updated/);
+    expect(readFileSync(path, "utf8")).toBe('export const name = "warden";\n');
+    expect(secret).toMatch(/Warden denied file\.read \(policy_forbid; policies hooks-dotenv; decision [0-9a-f-]{36}\)/);
+    expect(secret).not.toContain("never-shown");
+    const edit = decisions(await device.log(), "file.write").find((entry) => (entry.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value === path)!;
+    expect((edit.data["action"] as { inputs_sha256: string }).inputs_sha256).toBe(sha256(canonicalJson([{ new_string: "warden", old_string: "world", replace_all: false }])));
+  });
+
+  it("records a permitted command that failed with its exit status (PostToolUseFailure)", async () => {
+    const [output] = await claude([{ kind: "function", name: "Bash", arguments: { command: "ls does-not-exist", description: "List a missing file" } }]);
+    expect(output).toMatch(/No such file or directory/);
+    const log = await device.log();
+    const decided = decisions(log, "command.exec").find((entry) => (entry.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value === "ls does-not-exist")!;
+    expect(decided.data["decision"]).toBe("permit");
+    const completed = log.find((entry) => entry.type === "action.completed" && entry.data["decision_id"] === decided.data["decision_id"])!;
+    expect(completed.data).toMatchObject({ succeeded: false, exit_status: 2 });
+  });
+
   it("never runs a denied command, and Claude Code hands the model Warden's reason", async () => {
     const [output] = await claude([{ kind: "function", name: "Bash", arguments: { command: "touch pwned", description: "Create a file" } }]);
     expect(output).toMatch(/Warden denied command\.exec \(no_applicable_permit; decision [0-9a-f-]{36}\)/);
@@ -153,6 +184,9 @@ describe("Codex, through its hooks", () => {
     expect(readFileSync(join(dir, "listing.txt"), "utf8")).toContain("listing.txt");
     expect(denied).toMatch(/Warden denied command\.exec \(no_applicable_permit; decision [0-9a-f-]{36}\)/);
     expect(existsSync(join(dir, "pwned"))).toBe(false);
+    const log = await device.log();
+    const listing = decisions(log, "command.exec").find((entry) => (entry.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value === "ls -a > listing.txt")!;
+    expect(log.find((entry) => entry.type === "action.completed" && entry.data["decision_id"] === listing.data["decision_id"])?.data).toMatchObject({ succeeded: true });
   });
 
   it("applies a permitted apply_patch and refuses one that writes a file policy forbids", async () => {
@@ -165,6 +199,21 @@ describe("Codex, through its hooks", () => {
     expect(refused).toMatch(/Warden denied file\.write \(policy_forbid; policies hooks-dotenv; decision [0-9a-f-]{36}\)/);
     expect(existsSync(join(dir, ".env"))).toBe(false);
     expect(existsSync(join(dir, "src/ok.ts"))).toBe(false);
+  });
+
+  it("judges view_image as a read of its file: an image in the project is shown, .env is not", async () => {
+    // The smallest PNG: one transparent pixel.
+    writeFileSync(join(dir, "pixel.png"), Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=", "base64"));
+    mkdirSync(join(dir, "conf"));
+    writeFileSync(join(dir, "conf/.env"), "TOKEN=never-shown\n");
+    const [shown, refused] = await codex([
+      { kind: "function", name: "view_image", arguments: { path: "pixel.png" } },
+      { kind: "function", name: "view_image", arguments: { path: "conf/.env" } },
+    ]);
+    expect(shown).not.toMatch(/Warden denied|blocked/);
+    expect(refused).toMatch(/Warden denied file\.read \(policy_forbid; policies hooks-dotenv; decision [0-9a-f-]{36}\)/);
+    const reads = decisions(await device.log(), "file.read").map((entry) => [(entry.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value, entry.data["decision"]]);
+    expect(reads).toEqual(expect.arrayContaining([[join(dir, "pixel.png"), "permit"], [join(dir, "conf/.env"), "deny"]]));
   });
 
   it("judges the files of a patch Codex applies itself from a shell call, not a command named apply_patch", async () => {

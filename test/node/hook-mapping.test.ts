@@ -60,6 +60,7 @@ const codexCases: Case[] = [
     [{ action: { type: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a.ts" }], inputs_sha256: sha256("*** Begin Patch\n*** Add File: a.ts\n+x\n*** End Patch") }, files: ["/home/dev/workspace/a.ts"] }],
   ],
   ["Read", { file_path: "/etc/hosts" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/etc/hosts" }] }, files: [] }]],
+  ["view_image", { path: "shots/ui.png" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/home/dev/workspace/shots/ui.png" }] }, files: [] }]],
 ];
 
 function rows(mapping: AgentMapping, cases: Case[]) {
