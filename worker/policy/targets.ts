@@ -557,12 +557,16 @@ function ambiguousAuthority(raw: string): TargetRejection | null {
   // WHATWG percent-decodes a host (`evil%2Eexample`), curl and Go do not; IDNA 2003 (Python)
   // and UTS 46 (WHATWG, curl) map non-ASCII hosts differently (`ß`, `ς`, full-width dots).
   if (/[%\u0080-\u{10FFFF}]/u.test(authority)) return "url_ambiguous";
+  // A dot segment spelled with `%2e` (`/a/%2e%2e/b`): WHATWG resolves it (`/b`); curl, wget and
+  // Go send it as written, and a server that routes on the raw path reads a segment inside `/a/`.
+  const path = (end < 0 ? "" : rest.slice(2 + end)).split(/[?#]/, 1)[0]!;
+  if (path.split("/").some((segment) => /%2e/i.test(segment) && /^(?:\.|%2e){1,2}$/i.test(segment))) return "url_ambiguous";
   return null;
 }
 
 function canonicalUrlPath(pathname: string): TargetResult<string> {
-  // The parser already resolved `.`, `..` and their `%2e` spellings; an encoded
-  // separator survives it and becomes one when the server decodes.
+  // The parser already resolved `.` and `..` (their `%2e` spellings were refused before it); an
+  // encoded separator survives it and becomes one when the server decodes.
   if (/%(?:2f|5c)/i.test(pathname)) return reject("invalid_url");
   const decoded = percentDecodeOnce(pathname);
   if (!decoded.ok) return decoded;
