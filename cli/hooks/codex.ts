@@ -159,8 +159,8 @@ const HOME_RELATIVE = /^~(?:$|[\\/])/;
 /**
  * Reads the file operations of a Codex patch as Codex reads them: a header is a line that starts
  * with `*** ` once trimmed (Codex trims a hunk's first line, so `  *** Delete File: x` after an
- * added file's lines deletes x), its path everything after the marker; a move is read from the
- * line as it stands. Hunk lines are not interpreted (the hash binds them); an unknown `***`
+ * added file's lines deletes x), its path everything after the marker; a move line with blanks
+ * around it is refused (Codex versions read it differently). Hunk lines are not interpreted (the hash binds them); an unknown `***`
  * header, a missing envelope, a line whose edges Codex would trim otherwise, or a patch that
  * names no file is an unknown shape, never a guess.
  */
@@ -185,9 +185,12 @@ export function patchFiles(patch: string, cwd: string): PatchFiles {
       if (line === "*** End of File") continue;
       throw new HookFailure("unknown_tool_shape", `apply_patch: unknown header ${JSON.stringify(line.slice(0, 80))}`);
     }
-    // Codex takes a move's path from the line untrimmed (trailing blanks are part of the name).
-    const raw = lines[index]!;
-    const named = header[1] === "Move to" && raw.startsWith(MOVE_TO) ? raw.slice(MOVE_TO.length) : header[2]!;
+    const named = header[2]!;
+    // Codex 0.171 reads a move's path from the trimmed line (checked against its binary); the
+    // source of earlier releases takes it from the line as it stands. Only a move both read alike is read.
+    if (header[1] === "Move to" && lines[index] !== MOVE_TO + named) {
+      throw new HookFailure("unknown_tool_shape", `apply_patch: a *** Move to: line with blanks around it, which Codex versions read differently: ${JSON.stringify(lines[index]!.slice(0, 80))}`);
+    }
     // Some Codex versions resolve a leading `~` to the home, others a directory named `~`: not guessed.
     if (HOME_RELATIVE.test(named)) throw new HookFailure("unknown_tool_shape", `apply_patch: a path under ~, which Codex versions resolve differently: ${JSON.stringify(named.slice(0, 80))}`);
     const path = absolutePath(named, cwd);
