@@ -129,6 +129,34 @@ export const DROP_RELEASED_SCOPES = "UPDATE holds SET scope = NULL WHERE scope I
 export const EARLIEST_RELEASED_SCOPE = "SELECT min(released_at) AS t FROM holds WHERE scope IS NOT NULL";
 
 /**
+ * How long after its verdict an approval may still be released to its device. A reviewer approved
+ * the action as it was asked then: an identical request within this time collects the approval
+ * (`hold` returns the approved hold, so "approve, then retry" works once the agent's wait has
+ * ended), and after it nothing releases the approval — the device asks again and a person looks
+ * again.
+ */
+export const APPROVAL_RELEASE_MS = 15 * 60_000;
+
+// An approval not yet released, nor reserved for a release (its `jti`): still collectable until its window ends.
+const UNCOLLECTED = "outcome = 'permit' AND released_at IS NULL AND token_jti IS NULL";
+
+/**
+ * The approved hold an identical action collects: under any of its hashes (current key first), decided within
+ * {@link APPROVAL_RELEASE_MS} of now under the same bundle (its token names the bundle; another would refuse it at
+ * redemption), its scope kept. Through `holds_uncollected_action`.
+ */
+export const COLLECTABLE_HOLD = `SELECT holds.* FROM json_each(?) AS hash CROSS JOIN holds ON holds.action_hash = hash.value WHERE ${UNCOLLECTED} AND holds.decided_at > ? AND holds.scope IS NOT NULL AND json_extract(holds.record, '$.policy.digest') = ? ORDER BY hash.key, holds.decided_at DESC LIMIT 1`;
+
+/**
+ * Drops the raw scope of approvals whose release window ended uncollected: nothing can release them any more. Through
+ * `holds_scope_uncollected`, named: left to choose, SQLite reads `holds_scope_released` for their null release time.
+ */
+export const DROP_UNCOLLECTED_SCOPES = `UPDATE holds INDEXED BY holds_scope_uncollected SET scope = NULL WHERE scope IS NOT NULL AND ${UNCOLLECTED} AND decided_at <= ?`;
+
+/** When the earliest uncollected approval that still keeps its scope was decided (null: none is): min() over its index's first entry. */
+export const EARLIEST_UNCOLLECTED_SCOPE = `SELECT min(decided_at) AS t FROM holds INDEXED BY holds_scope_uncollected WHERE scope IS NOT NULL AND ${UNCOLLECTED}`;
+
+/**
  * The identity holds were stored under before `action_hash` was keyed: the unkeyed SHA-256 of the
  * same `{tenant, device, agent, action}`, the action with its raw targets (`scope`'s; the record
  * shows them masked). Computed here only to find such a hold still pending, so an identical action
@@ -177,6 +205,8 @@ export class ReviewHolds extends DurableObject<Env> {
    * holds' every call does not run the sweep for nothing; a release and a sweep set it to be read again.
    */
   private earliestReleasedScope: number | null | undefined;
+  /** {@link EARLIEST_UNCOLLECTED_SCOPE} as last read, likewise (undefined: to be read again); an approval sets it to be read again. */
+  private earliestUncollectedScope: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env, io: HoldsIo = holdsIo(env)) {
     super(ctx, env);
@@ -260,6 +290,8 @@ export class ReviewHolds extends DurableObject<Env> {
       // the unkeyed one; a null scope marks them (`legacyActionHash`, `scopeOf`).
       if (!/\bscope\b/.test(holds)) this.sql.exec("ALTER TABLE holds ADD COLUMN scope TEXT");
       this.sql.exec("CREATE INDEX IF NOT EXISTS holds_scope_released ON holds (released_at) WHERE scope IS NOT NULL");
+      this.sql.exec(`CREATE INDEX IF NOT EXISTS holds_uncollected_action ON holds (action_hash, decided_at) WHERE ${UNCOLLECTED}`);
+      this.sql.exec(`CREATE INDEX IF NOT EXISTS holds_scope_uncollected ON holds (decided_at) WHERE scope IS NOT NULL AND ${UNCOLLECTED}`);
     });
   }
 
@@ -267,7 +299,8 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /**
    * Queues a hold, or returns the pending one for the same action (same `action_hash`):
-   * an identical request while one waits joins it instead of queueing twice. `formerHashes` are
+   * an identical request while one waits joins it instead of queueing twice, and one within
+   * {@link APPROVAL_RELEASE_MS} of an approval not yet released collects it. `formerHashes` are
    * the same action's hashes under the tenant's older keys (a pending hold made before a key
    * rotation is joined too); a hold made before action hashes were keyed is found by its unkeyed
    * hash ({@link legacyActionHash}). `scope` is the action as policy judged it, raw values
@@ -283,7 +316,7 @@ export class ReviewHolds extends DurableObject<Env> {
     if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
-      const existing = this.joinable(input);
+      const existing = this.joinable(input) ?? this.collectable(input, now);
       if (existing) return { created: false, hold: this.view(existing) };
       // A decision the device log put before a quarantine whose cancellation already ran here: its hold would escape it.
       const fence = this.sql.exec<{ before_seq: number }>("SELECT before_seq FROM quarantine_fences WHERE device = ?", input.record.requester.device).toArray()[0];
@@ -378,6 +411,11 @@ export class ReviewHolds extends DurableObject<Env> {
       const scope = scopeOf(row, hold.shown.record);
       if (row.outcome === "permit" && row.released_at !== null && row.token_jti !== null) return { ok: true as const, repeated: true as const, hold, scope, jti: row.token_jti, releasedAt: row.released_at };
       if (row.outcome !== "permit" || row.released_at !== null) return { ok: false as const, code: "review_not_pending" as const };
+      // Past its window an approval releases nothing (one whose release began within it, its `jti` reserved, completes).
+      if (row.token_jti === null && (row.decided_at === null || args.now >= row.decided_at + APPROVAL_RELEASE_MS)) {
+        this.sql.exec("UPDATE holds SET scope = NULL WHERE id = ?", args.id);
+        return { ok: false as const, code: "review_not_pending" as const };
+      }
       if (row.token_jti === null) {
         this.sql.exec("UPDATE holds SET token_jti = ? WHERE id = ?", args.jti, args.id);
         const { record } = hold.shown;
@@ -748,6 +786,12 @@ export class ReviewHolds extends DurableObject<Env> {
     return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending' AND scope IS NULL", legacyActionHash(input.record, input.scope)).toArray()[0];
   }
 
+  /** The approval an identical action collects ({@link COLLECTABLE_HOLD}): decided within its release window, not yet released. */
+  private collectable(input: { record: HoldRecord; formerHashes?: string[] }, now: number): HoldRow | undefined {
+    const hashes = JSON.stringify([input.record.action_hash, ...(input.formerHashes ?? [])]);
+    return this.sql.exec<HoldRow>(COLLECTABLE_HOLD, hashes, now - APPROVAL_RELEASE_MS, input.record.policy.digest).toArray()[0];
+  }
+
   private row(id: string): HoldRow | null {
     return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE id = ?", id).toArray()[0] ?? null;
   }
@@ -814,6 +858,8 @@ export class ReviewHolds extends DurableObject<Env> {
   private decide(id: string, status: ReviewStatus, outcome: "permit" | "deny", at: number, by: string): void {
     // A hold that ends without a permit releases no token: the raw scope it kept for one goes with it.
     this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ?, scope = CASE WHEN ? = 'deny' THEN NULL ELSE scope END WHERE id = ?", status, outcome, at, by, outcome, id);
+    // An approval's scope falls due at the end of its release window, maybe before the one the sweep waits for.
+    if (outcome === "permit") this.earliestUncollectedScope = undefined;
     // Ended even if the transaction rolls back: the wait then reads the hold still pending. A woken device's
     // release queues behind the hand-off of this decision's evidence (`settle`), so it finds the evidence logged.
     for (const waiter of HOLD_WAITERS) for (const end of [...(this.waits.get(waitKey(id, waiter)) ?? [])]) end();
@@ -834,6 +880,7 @@ export class ReviewHolds extends DurableObject<Env> {
    */
   private advance(now: number): void {
     this.dropReleasedScopes(now);
+    this.dropUncollectedScopes(now);
     for (;;) {
       const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE status = 'pending' AND deadline <= ? ORDER BY deadline, id LIMIT 1", now).toArray()[0];
       if (!row) return;
@@ -865,6 +912,15 @@ export class ReviewHolds extends DurableObject<Env> {
     if (this.earliestReleasedScope === null || this.earliestReleasedScope > cutoff) return;
     this.sql.exec(DROP_RELEASED_SCOPES, cutoff);
     this.earliestReleasedScope = undefined;
+  }
+
+  /** Drops the scopes of approvals whose release window ended by `now` ({@link DROP_UNCOLLECTED_SCOPES}), when one did, as {@link dropReleasedScopes} does. */
+  private dropUncollectedScopes(now: number): void {
+    const cutoff = now - APPROVAL_RELEASE_MS;
+    if (this.earliestUncollectedScope === undefined) this.earliestUncollectedScope = this.sql.exec<{ t: number | null }>(EARLIEST_UNCOLLECTED_SCOPE).one().t;
+    if (this.earliestUncollectedScope === null || this.earliestUncollectedScope > cutoff) return;
+    this.sql.exec(DROP_UNCOLLECTED_SCOPES, cutoff);
+    this.earliestUncollectedScope = undefined;
   }
 
   /** The hold's next item key, `<review id>#<n>`: stable across every hand-off and delivery attempt. */

@@ -77,8 +77,8 @@ export function plainWords(line: string): string[] | null {
  * shell-quoted and joined (`bash -lc 'git status'`): when the line is exactly a POSIX shell with
  * `-c`/`-lc` and one script, that shell runs the script — Codex runs the argv, and any POSIX
  * shell that runs the line reads its plain words alike (so not where Codex may run PowerShell or
- * cmd, which read quotes otherwise). Any other line may run in any shell Codex offers the model ({@link codexShells}),
- * so policy judges it as each of them reads it ({@link codexReadings}).
+ * cmd, which read quotes otherwise). Any other line may run in any shell Codex offers the model
+ * ({@link codexShells}), so policy judges it as each of them reads it ({@link codexReadings}).
  */
 export function codexCommand(line: string, context: MapContext): { value: string; shells: AnyShell[] } {
   const shells = codexShells(context);
@@ -160,9 +160,9 @@ const HOME_RELATIVE = /^~(?:$|[\\/])/;
  * Reads the file operations of a Codex patch as Codex reads them: a header is a line that starts
  * with `*** ` once trimmed (Codex trims a hunk's first line, so `  *** Delete File: x` after an
  * added file's lines deletes x), its path everything after the marker; a move line with blanks
- * around it is refused (Codex versions read it differently). Hunk lines are not interpreted (the hash binds them); an unknown `***`
- * header, a missing envelope, a line whose edges Codex would trim otherwise, or a patch that
- * names no file is an unknown shape, never a guess.
+ * around it is refused (Codex versions read it differently). Hunk lines are not interpreted (the
+ * hash binds them); an unknown `***` header, a missing envelope, a line whose edges Codex would
+ * trim otherwise, or a patch that names no file is an unknown shape, never a guess.
  */
 export function patchFiles(patch: string, cwd: string): PatchFiles {
   const lines = patch.split(/\r?\n/);

@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { PRUNE_EXPIRED } from "../../durable-objects/EventFeed.ts";
-import { DROP_RELEASED_SCOPES, EARLIEST_RELEASED_SCOPE, HOLD_QUERIES, JOINABLE_HOLD } from "../../durable-objects/ReviewHolds.ts";
+import { COLLECTABLE_HOLD, DROP_RELEASED_SCOPES, DROP_UNCOLLECTED_SCOPES, EARLIEST_RELEASED_SCOPE, EARLIEST_UNCOLLECTED_SCOPE, HOLD_QUERIES, JOINABLE_HOLD } from "../../durable-objects/ReviewHolds.ts";
 import { OUTBOX_QUERIES } from "../../durable-objects/ReviewOutbox.ts";
 import { SEGMENT_QUERIES } from "../../durable-objects/log-archive.ts";
 import { EXPIRED_TREE, RETAINED_FROM } from "../../durable-objects/log-retention.ts";
@@ -109,6 +109,18 @@ describe("statements on a growing table read through an index", () => {
     expectSearchOf(await planOf(stub, DROP_RELEASED_SCOPES), "holds_scope_released");
     // min() over the index: its first entry with a release time, not every hold that keeps a scope.
     expect(await planOf(stub, EARLIEST_RELEASED_SCOPE)).toEqual(["SEARCH holds USING INDEX holds_scope_released"]);
+  });
+
+  it("the review holds' lookup of the approval an action collects (at every hold), under every key VAULT_KEYS keeps", async () => {
+    const plan = await planOf(holdsStub(uniqueId("plans")), COLLECTABLE_HOLD);
+    expect(plan).toContain("SEARCH holds USING INDEX holds_uncollected_action (action_hash=? AND decided_at>?)");
+    for (const step of plan) expect(step).toMatch(/^(SCAN hash VIRTUAL TABLE INDEX \d+:|SEARCH holds USING INDEX holds_uncollected_action \(action_hash=\? AND decided_at>\?\)|USE TEMP B-TREE FOR ORDER BY)$/);
+  });
+
+  it("the review holds' drop of the scopes of approvals never collected, and the read of when one is due", async () => {
+    const stub = holdsStub(uniqueId("plans"));
+    expectSearchOf(await planOf(stub, DROP_UNCOLLECTED_SCOPES), "holds_scope_uncollected");
+    expect(await planOf(stub, EARLIEST_UNCOLLECTED_SCOPE)).toEqual(["SEARCH holds USING INDEX holds_scope_uncollected"]);
   });
 
   it("the event feed's retention prune (after every push)", async () => {

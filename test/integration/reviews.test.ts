@@ -1,11 +1,11 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { verifyAuthenticationResponse } from "@simplewebauthn/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { WardenClient } from "../../cli/client.ts";
 import type { LogEntry } from "../../worker/log/chain.ts";
 import { sha256Hex } from "../../worker/encoding.ts";
 import { canonicalJson } from "../../worker/log/canonical.ts";
-import { MAX_PENDING_HOLDS_PER_DEVICE, MAX_WAITS_PER_HOLD } from "../../durable-objects/ReviewHolds.ts";
+import { APPROVAL_RELEASE_MS, MAX_PENDING_HOLDS_PER_DEVICE, MAX_WAITS_PER_HOLD, type ReviewHolds } from "../../durable-objects/ReviewHolds.ts";
 import { challengeFor, type ChallengeStatement } from "../../worker/review/record.ts";
 import { webhookSignature } from "../../worker/review/webhook.ts";
 import { action, activate, defaultSources, readyDevice, uniqueId, workerFetch } from "../helpers.ts";
@@ -57,6 +57,11 @@ async function held(client: WardenClient, request = heldAction()) {
   expect(decided.body.decision).toBe("review");
   const review = decided.body.review as unknown as { id: string; tier: string; deadline: string };
   return { review, request, decision: decided.body };
+}
+
+/** Whether the tenant's holds still keep hold `id`'s raw scope (what a release would sign a token for). */
+function scopeKept(tenant: string, id: string): Promise<boolean> {
+  return runInDurableObject(holdsStub(tenant), (_holds: ReviewHolds, state) => state.storage.sql.exec<{ scope: string | null }>("SELECT scope FROM holds WHERE id = ?", id).one().scope !== null);
 }
 
 async function deviceLog(w: ReturnType<typeof world>, device: string): Promise<LogEntry[]> {
@@ -255,6 +260,74 @@ describe("holds", () => {
     expect(html).not.toContain("<img src=x");
     expect(html).not.toContain("forged");
     expect(html).toMatch(/<button type="button" class="approve"[^>]*>Approve<\/button>/);
+  });
+});
+
+describe("an approval's release window", () => {
+  const w = world();
+  let client: WardenClient;
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+    client = await deviceIn(w);
+  });
+
+  /** An approval of a held action by a reviewer enrolled now (each test moves the clock past a sign-in's life). */
+  async function approved(): Promise<Awaited<ReturnType<typeof held>>> {
+    const reviewer = await enrolledReviewer(w.fetch, uniqueId("alice"));
+    const hold = await held(client);
+    expect((await giveVerdict(w.fetch, reviewer, hold.review.id, "approve")).body).toMatchObject({ status: "approved" });
+    return hold;
+  }
+
+  /** Moves the clock by `ms`; the device opens a new session, as a device that comes back later does. */
+  async function later(ms: number): Promise<void> {
+    w.clock.now += ms;
+    await client.openSession();
+  }
+
+  it("an approval given after the device stopped waiting is collected by a retry of the identical action, within its window", async () => {
+    const { review, request } = await approved();
+    await later(APPROVAL_RELEASE_MS - MINUTE);
+    const retried = await held(client, request);
+    expect(retried.review.id).toBe(review.id);
+    const released = await waitOn(client, review.id);
+    expect(released.body).toMatchObject({ status: "approved", released: true, token: expect.any(String) });
+    expect((await client.redeem(released.body.token!, request.action)).status).toBe(200);
+    // Collected once: the next identical request is a new question.
+    expect((await held(client, request)).review.id).not.toBe(review.id);
+  });
+
+  it("past its window an approval releases nothing and keeps no raw scope; the identical action is asked again", async () => {
+    const { review, request } = await approved();
+    await later(APPROVAL_RELEASE_MS);
+    const late = await waitOn(client, review.id);
+    expect(late.body).toMatchObject({ status: "approved", released: false });
+    expect(late.body.token).toBeUndefined();
+    expect(await scopeKept(w.tenant, review.id)).toBe(false);
+    const again = await held(client, request);
+    expect(again.review.id).not.toBe(review.id);
+    expect((await waitOn(client, again.review.id)).body).toMatchObject({ status: "pending" });
+  });
+
+  it("an approval never read again loses its raw scope when its window ends", async () => {
+    const { review } = await approved();
+    expect(await scopeKept(w.tenant, review.id)).toBe(true);
+    await later(APPROVAL_RELEASE_MS + MINUTE);
+    // Any call of the tenant's holds runs the sweep.
+    await held(client);
+    expect(await scopeKept(w.tenant, review.id)).toBe(false);
+  });
+
+  it("an approval under another bundle is not collected: its token would name a bundle no longer active", async () => {
+    const { review, request } = await approved();
+    await activate({ ...defaultSources, policies: `${defaultSources.policies}\n// another bundle\n` }, w.tenant);
+    try {
+      const retried = await held(client, request);
+      expect(retried.review.id).not.toBe(review.id);
+    } finally {
+      await activate(defaultSources, w.tenant);
+    }
   });
 });
 
