@@ -355,6 +355,7 @@ describe("holds made before the hold was masked and its hash keyed", () => {
       const sql = state.storage.sql;
       const stored = JSON.parse(sql.exec<{ record: string }>("SELECT record FROM holds WHERE id = ?", id).one().record) as { action: object };
       sql.exec("DROP INDEX holds_scope_released");
+      sql.exec("DROP INDEX holds_scope_uncollected");
       sql.exec("ALTER TABLE holds DROP COLUMN scope");
       sql.exec("UPDATE holds SET action_hash = ?, record = ? WHERE id = ?", hash, JSON.stringify({ ...stored, action: { ...stored.action, targets: raw }, action_hash: hash }), id);
     });
