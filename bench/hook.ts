@@ -71,7 +71,7 @@ export async function runHook(url: string, adminToken: string, options: { runs: 
       tool_input: { file_path: "/home/dev/workspace/src/app.ts" },
       tool_use_id: "toolu_bench",
     });
-    const hookArgs = [join(root, "bin/warden.js"), "hook", "claude-code", "--url", url, "--device", client.deviceId, "--key", keyPath, "--state-dir", stateDir];
+    const argsOf = (agent: "claude-code" | "codex") => [join(root, "bin/warden.js"), "hook", agent, "--url", url, "--device", client.deviceId, "--key", keyPath, "--state-dir", stateDir];
     // A Codex command the example bundle permits: Codex's permit is silence and exit 0.
     const codexInput = JSON.stringify({
       session_id: "bench",
@@ -85,19 +85,16 @@ export async function runHook(url: string, adminToken: string, options: { runs: 
       tool_input: { command: "git status" },
       tool_use_id: "call_bench",
     });
-    const codexArgs = [join(root, "bin/warden.js"), "hook", "codex", "--url", url, "--device", client.deviceId, "--key", keyPath, "--state-dir", stateDir];
     const env = { ...process.env, HOME: dir };
-    const hook = async () => {
-      const run = await timed(hookArgs, input, env);
-      if (run.status !== 0 || !run.stdout.includes('"allow"')) throw new Error(`the hook did not allow: exit ${run.status} ${run.stdout} ${run.stderr}`);
+    /** One timed hook call, which must have answered as a permit (`permitted` reads its stdout). */
+    const call = async (args: string[], stdin: string, permitted: (stdout: string) => boolean) => {
+      const run = await timed(args, stdin, env);
+      if (run.status !== 0 || !permitted(run.stdout)) throw new Error(`the hook did not permit: exit ${run.status} ${run.stdout} ${run.stderr}`);
       return run.ms;
     };
+    const hook = () => call(argsOf("claude-code"), input, (stdout) => stdout.includes('"allow"'));
 
-    const codex = async () => {
-      const run = await timed(codexArgs, codexInput, env);
-      if (run.status !== 0 || run.stdout !== "") throw new Error(`the Codex hook did not permit: exit ${run.status} ${run.stdout} ${run.stderr}`);
-      return run.ms;
-    };
+    const codex = () => call(argsOf("codex"), codexInput, (stdout) => stdout === "");
 
     // Warm-up: the page cache, the isolate, the device's Durable Object.
     for (let index = 0; index < 3; index += 1) {

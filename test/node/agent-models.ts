@@ -25,6 +25,35 @@ export interface ModelServer {
 
 type Body = Record<string, unknown>;
 
+/** What both servers keep: the calls still to make, the ids they were made under, and what the agent reported for each. */
+class Turns {
+  private queue: ScriptedCall[] = [];
+  private issued: string[] = [];
+  private readonly reports = new Map<string, string>();
+
+  play(calls: ScriptedCall[]): void {
+    this.queue = [...calls];
+    this.issued = [];
+  }
+
+  /** The next call of the script, if any is left. */
+  next(): ScriptedCall | undefined {
+    return this.queue.shift();
+  }
+
+  made(id: string): void {
+    this.issued.push(id);
+  }
+
+  reported(id: string, output: string): void {
+    this.reports.set(id, output);
+  }
+
+  server(url: string, server: Server): ModelServer {
+    return { url, script: (calls) => this.play(calls), outputs: () => this.issued.map((id) => this.reports.get(id)), close: closer(server) };
+  }
+}
+
 async function readJson(request: IncomingMessage): Promise<Body> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
@@ -61,9 +90,7 @@ function closer(server: Server): () => Promise<void> {
  * a turn after the script has run out get a closing text.
  */
 export async function anthropicModel(): Promise<ModelServer> {
-  let queue: ScriptedCall[] = [];
-  let issued: string[] = [];
-  const results = new Map<string, string>();
+  const turns = new Turns();
   let turn = 0;
   const { server, url } = await listen((request, body, response) => {
     if (request.method !== "POST" || !request.url?.startsWith("/v1/messages")) return void response.writeHead(404).end();
@@ -72,17 +99,17 @@ export async function anthropicModel(): Promise<ModelServer> {
     for (const message of messages) {
       if (message.role !== "user" || !Array.isArray(message.content)) continue;
       for (const block of message.content as { type: string; tool_use_id?: string; content?: unknown }[]) {
-        if (block.type === "tool_result" && block.tool_use_id) results.set(block.tool_use_id, toolResultText(block.content));
+        if (block.type === "tool_result" && block.tool_use_id) turns.reported(block.tool_use_id, toolResultText(block.content));
       }
     }
     const inLoop = Array.isArray(body["tools"]) && (body["tools"] as unknown[]).length > 0;
-    const call = inLoop ? queue.shift() : undefined;
+    const call = inLoop ? turns.next() : undefined;
     const model = String(body["model"] ?? "claude");
     const message = { id: `msg_${++turn}`, type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 1 } };
     const events: { event: string; data: unknown }[] = [{ event: "message_start", data: { type: "message_start", message } }];
     if (call?.kind === "function") {
       const id = `toolu_${String(turn).padStart(4, "0")}`;
-      issued.push(id);
+      turns.made(id);
       events.push(
         { event: "content_block_start", data: { type: "content_block_start", index: 0, content_block: { type: "tool_use", id, name: call.name, input: {} } } },
         { event: "content_block_delta", data: { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: JSON.stringify(call.arguments) } } },
@@ -100,15 +127,7 @@ export async function anthropicModel(): Promise<ModelServer> {
     );
     sse(response, events);
   });
-  return {
-    url,
-    script: (calls) => {
-      queue = [...calls];
-      issued = [];
-    },
-    outputs: () => issued.map((id) => results.get(id)),
-    close: closer(server),
-  };
+  return turns.server(url, server);
 }
 
 function toolResultText(content: unknown): string {
@@ -123,18 +142,16 @@ function toolResultText(content: unknown): string {
  * (`apply_patch`, which takes the patch as free text) — or a closing message.
  */
 export async function openaiModel(): Promise<ModelServer> {
-  let queue: ScriptedCall[] = [];
-  let issued: string[] = [];
-  const results = new Map<string, string>();
+  const turns = new Turns();
   let turn = 0;
   const { server, url } = await listen((request, body, response) => {
     if (request.method !== "POST" || !request.url?.endsWith("/responses")) return void response.writeHead(404).end();
     for (const item of (body["input"] ?? []) as { type: string; call_id?: string; output?: unknown }[]) {
-      if ((item.type === "function_call_output" || item.type === "custom_tool_call_output") && item.call_id) results.set(item.call_id, toolResultText(item.output));
+      if ((item.type === "function_call_output" || item.type === "custom_tool_call_output") && item.call_id) turns.reported(item.call_id, toolResultText(item.output));
     }
-    const call = queue.shift();
+    const call = turns.next();
     const id = `call_${String(++turn).padStart(4, "0")}`;
-    if (call) issued.push(id);
+    if (call) turns.made(id);
     const item =
       call?.kind === "function"
         ? { type: "function_call", id: `fc_${turn}`, call_id: id, name: call.name, arguments: JSON.stringify(call.arguments) }
@@ -148,13 +165,5 @@ export async function openaiModel(): Promise<ModelServer> {
       { event: "response.completed", data: { type: "response.completed", response: { id: `resp_${turn}`, usage } } },
     ]);
   });
-  return {
-    url,
-    script: (calls) => {
-      queue = [...calls];
-      issued = [];
-    },
-    outputs: () => issued.map((id) => results.get(id)),
-    close: closer(server),
-  };
+  return turns.server(url, server);
 }

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../free-port.ts";
 import { anthropicModel, openaiModel, type ModelServer, type ScriptedCall } from "./agent-models.ts";
 import { HOOK_GROUP } from "./bundle.ts";
-import { Device, warden, type Run } from "./cli.ts";
+import { Device, node, warden, type Run } from "./cli.ts";
 import { canonicalJson } from "../../worker/log/canonical.ts";
 
 /**
@@ -27,15 +26,7 @@ const CLAUDE = join(AGENTS, "@anthropic-ai/claude-code/cli-wrapper.cjs");
 const CODEX = join(AGENTS, "@openai/codex/bin/codex.js");
 
 function run(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: options.cwd, env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
+  return node(args, { cwd: options.cwd, env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...options.env } });
 }
 
 /** A project directory inside the suite's workspace (which the hook bundle lets agents write). */

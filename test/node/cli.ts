@@ -17,8 +17,13 @@ export interface Run {
 }
 
 export function warden(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  return node([WARDEN_BIN, ...args], { cwd: root, env: { ...process.env, ...options.env }, ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) });
+}
+
+/** Runs a Node script as a subprocess with `stdin` (default empty) and collects its exit status and output. */
+export function node(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string }): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WARDEN_BIN, ...args], { cwd: root, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
