@@ -143,9 +143,11 @@ const UNCOLLECTED = "outcome = 'permit' AND released_at IS NULL AND token_jti IS
 /**
  * The approved hold an identical action collects: under any of its hashes (current key first), decided within
  * {@link APPROVAL_RELEASE_MS} of now under the same bundle (its token names the bundle; another would refuse it at
- * redemption), its scope kept. Through `holds_uncollected_action`.
+ * redemption) and the same ladder of tiers — the action hash leaves out the context, on which the tier policy asks for
+ * can depend (history), so an approval at a lower tier than the one now asked for is not collected —, its scope kept.
+ * Through `holds_uncollected_action`.
  */
-export const COLLECTABLE_HOLD = `SELECT holds.* FROM json_each(?) AS hash CROSS JOIN holds ON holds.action_hash = hash.value WHERE ${UNCOLLECTED} AND holds.decided_at > ? AND holds.scope IS NOT NULL AND json_extract(holds.record, '$.policy.digest') = ? ORDER BY hash.key, holds.decided_at DESC LIMIT 1`;
+export const COLLECTABLE_HOLD = `SELECT holds.* FROM json_each(?) AS hash CROSS JOIN holds ON holds.action_hash = hash.value WHERE ${UNCOLLECTED} AND holds.decided_at > ? AND holds.scope IS NOT NULL AND json_extract(holds.record, '$.policy.digest') = ? AND holds.ladder = ? ORDER BY hash.key, holds.decided_at DESC LIMIT 1`;
 
 /**
  * Drops the raw scope of approvals whose release window ended uncollected: nothing can release them any more. Through
@@ -786,10 +788,10 @@ export class ReviewHolds extends DurableObject<Env> {
     return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending' AND scope IS NULL", legacyActionHash(input.record, input.scope)).toArray()[0];
   }
 
-  /** The approval an identical action collects ({@link COLLECTABLE_HOLD}): decided within its release window, not yet released. */
-  private collectable(input: { record: HoldRecord; formerHashes?: string[] }, now: number): HoldRow | undefined {
+  /** The approval an identical action collects ({@link COLLECTABLE_HOLD}): decided within its release window under the same bundle and ladder, not yet released. */
+  private collectable(input: { record: HoldRecord; formerHashes?: string[]; ladder: TierStep[] }, now: number): HoldRow | undefined {
     const hashes = JSON.stringify([input.record.action_hash, ...(input.formerHashes ?? [])]);
-    return this.sql.exec<HoldRow>(COLLECTABLE_HOLD, hashes, now - APPROVAL_RELEASE_MS, input.record.policy.digest).toArray()[0];
+    return this.sql.exec<HoldRow>(COLLECTABLE_HOLD, hashes, now - APPROVAL_RELEASE_MS, input.record.policy.digest, JSON.stringify(input.ladder)).toArray()[0];
   }
 
   private row(id: string): HoldRow | null {

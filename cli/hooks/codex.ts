@@ -12,10 +12,16 @@ import { HookFailure } from "./protocol.ts";
  * MCP tools as `mcp__<server>__<tool>`.
  */
 
-/** The shell Codex runs a command string in when the model names none: PowerShell on Windows, else the user's $SHELL when it is a POSIX one. */
+/**
+ * The shell Codex runs a command string in when the model names none: PowerShell on Windows, else
+ * the user's login shell (the passwd entry's, as Codex reads it; `$SHELL` when it cannot be read)
+ * when it is one Codex runs, else bash.
+ */
 export function codexShell(context: MapContext): AnyShell {
   if (context.platform === "win32") return "powershell";
-  return shellNamed(context.env["SHELL"], ["bash", "zsh", "sh"]) ?? "bash";
+  const login = context.loginShell ?? context.env["SHELL"];
+  if (/^(pwsh|powershell)(\.exe)?$/i.test(login?.split(/[\\/]/).pop() ?? "")) return "powershell";
+  return shellNamed(login, ["bash", "zsh", "sh"]) ?? "bash";
 }
 
 /**
@@ -308,7 +314,12 @@ export const codex: AgentMapping = {
     },
     view_image: {
       why: "Codex's image viewer reads a local file and hands its bytes to the model: file.read of `path`, so the bundle's file rules judge it as they judge any read",
-      plan: (call, context) => [fileAction("file.read", [absolutePath(stringField(call, "path"), context.cwd)])],
+      plan: (call, context) => {
+        const path = stringField(call, "path");
+        // Codex 0.171 reads `~/x` as a directory named `~`; other versions expand it to the home: not guessed.
+        if (HOME_RELATIVE.test(path)) throw new HookFailure("unknown_tool_shape", "view_image: a path under ~, which Codex versions resolve differently");
+        return [fileAction("file.read", [absolutePath(path, context.cwd)])];
+      },
     },
   },
   mcp: {

@@ -22,6 +22,8 @@ export interface MapContext {
   home: string;
   platform: NodeJS.Platform;
   env: Record<string, string | undefined>;
+  /** The OS user's login shell (the passwd entry's), where the platform has one: Codex's default shell. */
+  loginShell?: string;
   /** Present for a mapping that {@link AgentMapping.comparesReadings}: most of the hook's code, so loaded only then. */
   analyse?: CommandAnalyser;
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, userInfo } from "node:os";
 import { ClientError, type DecisionRequest, type DecisionResponse, type ReviewResponse, type WardenClient } from "../client.ts";
 import { canonicalSha256, planCall, type AgentMapping, type MapContext, type PlannedAction } from "./mapping.ts";
 import { HookFailure, preToolUseAnswer, type HookInput } from "./protocol.ts";
@@ -40,7 +40,17 @@ export interface HookAnswer {
 const now = () => Date.now();
 
 function mapContext(input: HookInput): MapContext {
-  return { cwd: input.cwd, home: homedir(), platform: process.platform, env: process.env };
+  const loginShell = passwdShell();
+  return { cwd: input.cwd, home: homedir(), platform: process.platform, env: process.env, ...(loginShell ? { loginShell } : {}) };
+}
+
+/** The OS user's login shell from the passwd entry; none on Windows, or without an entry. */
+function passwdShell(): string | undefined {
+  try {
+    return userInfo().shell ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Network and protocol failures as their stable hook codes. */

@@ -319,6 +319,22 @@ describe("an approval's release window", () => {
     expect(await scopeKept(w.tenant, review.id)).toBe(false);
   });
 
+  it("an approval at a lower tier than the one now asked for is not collected (the action hash leaves out the context a tier can depend on)", async () => {
+    const { review } = await approved();
+    // The identical action (same hash, record, scope, bundle) asked again, as policy would ask it after the device's
+    // history moved it to a higher tier: only the ladder differs.
+    const stored = await runInDurableObject(holdsStub(w.tenant), (_holds: ReviewHolds, state) =>
+      state.storage.sql.exec<{ record: string; scope: string; ladder: string; token_ttl: number }>("SELECT record, scope, ladder, token_ttl FROM holds WHERE id = ?", review.id).one(),
+    );
+    const ladder = JSON.parse(stored.ladder) as { name: string; sla_minutes: number; on_timeout: "permit" | "deny"; approvers: number }[];
+    const asked = (steps: typeof ladder) =>
+      holdsStub(w.tenant).hold({ record: { ...JSON.parse(stored.record), review_id: uniqueId("rv") }, scope: JSON.parse(stored.scope), ladder: steps, tokenTtl: stored.token_ttl }, w.clock.now);
+    expect(await asked(ladder)).toMatchObject({ created: false, hold: { id: review.id } });
+    const higher = await asked(ladder.slice(1));
+    expect(higher).toMatchObject({ created: true });
+    expect((higher as { hold: { id: string } }).hold.id).not.toBe(review.id);
+  });
+
   it("an approval under another bundle is not collected: its token would name a bundle no longer active", async () => {
     const { review, request } = await approved();
     await activate({ ...defaultSources, policies: `${defaultSources.policies}\n// another bundle\n` }, w.tenant);

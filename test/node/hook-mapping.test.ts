@@ -147,6 +147,13 @@ describe("Codex command lines", () => {
   ];
   for (const [line, platform, expected] of commands) it(`${line} on ${platform}`, () => expect(codexCommand(line, { ...context, platform })).toEqual(expected));
 
+  it("takes Codex's default shell from the login shell (the passwd entry), before $SHELL; a login PowerShell makes every line PowerShell's too", () => {
+    expect(codexShells({ ...context, loginShell: "/usr/bin/zsh", env: { SHELL: "/bin/bash", PATH: "/usr/bin" } })).toEqual(["zsh", "bash", "sh"]);
+    const pwsh = { ...context, loginShell: "/opt/microsoft/powershell/7/pwsh", env: { SHELL: "/bin/bash", PATH: "/usr/bin" } };
+    expect(codexShells(pwsh)).toEqual(["powershell", "bash", "zsh", "sh"]);
+    expect(codexCommand("bash -lc 'git status'", pwsh).value).toBe("bash -lc 'git status'");
+  });
+
   it("judges every shell's reading when the analysis is not loaded (no two are known to agree)", () => {
     const { analyse: _, ...withoutAnalysis } = context;
     expect(codexCommand("git status", withoutAnalysis)).toEqual({ value: "git status", shells: ["bash", "zsh", "sh"] });
@@ -273,11 +280,12 @@ describe("Codex shell calls that are patches", () => {
   });
 
   // Some Codex versions expand a leading `~` in a patch's paths and in `workdir`, others do not.
-  it("refuses a path or a workdir under ~", () => {
+  it("refuses a path, a workdir or an image under ~", () => {
     for (const header of ["*** Add File: ~/.bashrc\n+x", "*** Update File: a\n*** Move to: ~/b\n@@\n-a\n+b", "*** Delete File: ~"]) {
       expect(() => patchFiles(`*** Begin Patch\n${header}\n*** End Patch`, "/w")).toThrow(expect.objectContaining({ code: "unknown_tool_shape" }));
     }
     expect(() => planCall(codex, { name: "Bash", input: { command: "ls", workdir: "~/x" } }, context)).toThrow(expect.objectContaining({ code: "unknown_tool_shape" }));
+    expect(() => planCall(codex, { name: "view_image", input: { path: "~/Pictures/id.png" } }, context)).toThrow(expect.objectContaining({ code: "unknown_tool_shape" }));
   });
 });
 

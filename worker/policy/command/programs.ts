@@ -213,7 +213,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // Database shells, debuggers and terminal multiplexers take commands — from their arguments, a
   // file or stdin — that include running a shell (`sqlite3 db '.shell id'`, psql `\!`, gdb `shell`,
   // a tmux window): what they run is code the line does not show, whatever their operands.
-  { names: ["sqlite3", "psql", "mysql", "mariadb", "gdb", "lldb", "tmux", "screen"], flags: ["inline_code"] },
+  { names: ["sqlite3", "duckdb", "psql", "mysql", "mariadb", "mysqlsh", "sqlcmd", "gdb", "gdb-multiarch", "rust-gdb", "lldb", "rust-lldb", "expect", "tmux", "screen", "byobu", "zellij", "dtach", "abduco"], flags: ["inline_code"] },
 
   // ---- evaluation of strings and files
   // eval runs its arguments as code: literal → parsed again, anything else opaque.
@@ -427,13 +427,14 @@ const ROWS_BY_NAME: ReadonlyMap<string, readonly ProgramRow[]> = (() => {
   return map;
 })();
 
-// Versioned interpreter names (`python3.12`, `pip3.11`, `node18`) share their family's row.
-const VERSIONED = /^(python|pip|pypy|ruby|perl|php|lua|node)[0-9.]+$/;
+// Versioned interpreter names (`python3.12`, `pip3.11`, `node18`; `lldb-15`, `psql-16` as distributions name
+// theirs) share their family's row.
+const VERSIONED = /^(python|pip|pypy|ruby|perl|php|lua|node)[0-9.]+$|^(lldb|gdb|psql|mysql|sqlite3)-[0-9.]+$/;
 
 /** The row for a canonical program name in this environment, if any. */
 export function findRow(program: string, ctx: ParseContext): ProgramRow | undefined {
   const versioned = VERSIONED.exec(program);
-  const name = versioned !== null ? (versioned[1] === "pip" ? "pip" : (versioned[1] as string)) : program;
+  const name = versioned !== null ? ((versioned[1] ?? versioned[2]) as string) : program;
   const rows = ROWS_BY_NAME.get(name) ?? [];
   const applies = (row: ProgramRow): boolean => (row.shells === undefined || row.shells.includes(ctx.shell)) && (row.os === undefined || row.os.includes(ctx.os));
   // A row for this very shell (cmd's `find`, `timeout`) wins over a general one (GNU find, timeout).
