@@ -301,7 +301,8 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /**
    * Queues a hold, or returns the pending one for the same action (same `action_hash`):
-   * an identical request while one waits joins it instead of queueing twice, and one within
+   * an identical request while one waits joins it instead of queueing twice (refused,
+   * `review_tier_changed`, when policy asked it at other tiers than the pending hold's), and one within
    * {@link APPROVAL_RELEASE_MS} of an approval not yet released collects it. `formerHashes` are
    * the same action's hashes under the tenant's older keys (a pending hold made before a key
    * rotation is joined too); a hold made before action hashes were keyed is found by its unkeyed
@@ -313,12 +314,16 @@ export class ReviewHolds extends DurableObject<Env> {
   async hold(
     input: { record: HoldRecord; scope: ActionScope; formerHashes?: string[]; ladder: TierStep[]; tokenTtl: number; requesterUser?: string | null },
     now: number,
-  ): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" | "device_quarantined" }> {
+  ): Promise<{ created: boolean; hold: HoldState } | { refused: "device_hold_limit" | "device_quarantined" | "review_tier_changed" }> {
     const first = input.ladder[0];
     if (!first) throw new ConfigurationError("configuration_error", "a hold needs at least one tier");
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
-      const existing = this.joinable(input) ?? this.collectable(input, now);
+      const pending = this.joinable(input);
+      // The identical action asked at other tiers than the pending hold's (the context policy read moved it, as history
+      // can): joining would let the pending hold's tiers decide it, and a second pending hold of one action cannot be.
+      if (pending && pending.ladder !== JSON.stringify(input.ladder)) return { refused: "review_tier_changed" as const };
+      const existing = pending ?? this.collectable(input, now);
       if (existing) return { created: false, hold: this.view(existing) };
       // A decision the device log put before a quarantine whose cancellation already ran here: its hold would escape it.
       const fence = this.sql.exec<{ before_seq: number }>("SELECT before_seq FROM quarantine_fences WHERE device = ?", input.record.requester.device).toArray()[0];

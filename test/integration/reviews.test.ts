@@ -335,6 +335,18 @@ describe("an approval's release window", () => {
     expect((higher as { hold: { id: string } }).hold.id).not.toBe(review.id);
   });
 
+  it("an identical action asked at other tiers than its pending hold's is refused (review_tier_changed), not joined", async () => {
+    const { review } = await held(client);
+    const stored = await runInDurableObject(holdsStub(w.tenant), (_holds: ReviewHolds, state) =>
+      state.storage.sql.exec<{ record: string; scope: string; ladder: string; token_ttl: number }>("SELECT record, scope, ladder, token_ttl FROM holds WHERE id = ?", review.id).one(),
+    );
+    const ladder = JSON.parse(stored.ladder) as { name: string; sla_minutes: number; on_timeout: "permit" | "deny"; approvers: number }[];
+    const asked = (steps: typeof ladder) =>
+      holdsStub(w.tenant).hold({ record: { ...JSON.parse(stored.record), review_id: uniqueId("rv") }, scope: JSON.parse(stored.scope), ladder: steps, tokenTtl: stored.token_ttl }, w.clock.now);
+    expect(await asked(ladder.slice(1))).toEqual({ refused: "review_tier_changed" });
+    expect(await asked(ladder)).toMatchObject({ created: false, hold: { id: review.id, status: "pending" } });
+  });
+
   it("an approval under another bundle is not collected: its token would name a bundle no longer active", async () => {
     const { review, request } = await approved();
     await activate({ ...defaultSources, policies: `${defaultSources.policies}\n// another bundle\n` }, w.tenant);
