@@ -140,6 +140,10 @@ export const APPROVAL_RELEASE_MS = 15 * 60_000;
 // An approval not yet released, nor reserved for a release (its `jti`): still collectable until its window ends.
 const UNCOLLECTED = "outcome = 'permit' AND released_at IS NULL AND token_jti IS NULL";
 
+// A hold whose approvals still matter: pending, or approved and not released yet (a removed reviewer's or a revoked
+// passkey's approval of it is withdrawn).
+const STANDING = "(holds.status = 'pending' OR (holds.status = 'approved' AND holds.released_at IS NULL))";
+
 /**
  * The approved hold an identical action collects: under any of its hashes (current key first), decided within
  * {@link APPROVAL_RELEASE_MS} of now under the same bundle (its token names the bundle; another would refuse it at
@@ -502,8 +506,9 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /**
    * Bars a removed reviewer: every verdict challenge issued to them is void (spent, and any
-   * later presentation is `reviewer_removed`), and their approvals of holds still pending no
-   * longer count — each withdrawal goes to the device log as `review.approval_withdrawn`.
+   * later presentation is `reviewer_removed`), and their approvals of holds still pending, or
+   * approved and not yet released, no longer count — each withdrawal goes to the device log as
+   * `review.approval_withdrawn`, and an approved hold is cancelled.
    * Repeating it changes nothing more.
    */
   async barReviewer(args: { reviewer: string; reason: string; by: string; now: number }): Promise<{ voided: number; withdrawn: string[] }> {
@@ -513,7 +518,7 @@ export class ReviewHolds extends DurableObject<Env> {
       this.sql.exec("INSERT INTO barred (reviewer, at) VALUES (?, ?) ON CONFLICT (reviewer) DO NOTHING", reviewer, now);
       const voided = this.sql.exec("UPDATE challenges SET consumed_at = ? WHERE reviewer = ? AND consumed_at IS NULL RETURNING challenge", now, reviewer).toArray().length;
       const rows = this.sql
-        .exec<HoldRow>("SELECT holds.* FROM holds JOIN approvals ON approvals.review_id = holds.id WHERE approvals.reviewer = ? AND holds.status = 'pending' ORDER BY holds.created_at, holds.rowid", reviewer)
+        .exec<HoldRow>(`SELECT holds.* FROM holds JOIN approvals ON approvals.review_id = holds.id WHERE approvals.reviewer = ? AND ${STANDING} ORDER BY holds.created_at, holds.rowid`, reviewer)
         .toArray();
       return { voided, withdrawn: this.withdrawApprovals(rows, { reviewer, credential: null, by, reason }, now) };
     });
@@ -522,9 +527,9 @@ export class ReviewHolds extends DurableObject<Env> {
   }
 
   /**
-   * Takes back what a revoked passkey gave: its approvals of holds still pending no longer
-   * count — each withdrawal goes to the device log as `review.approval_withdrawn`, naming the
-   * credential — and a verdict it gave whose commit comes after this is refused
+   * Takes back what a revoked passkey gave: its approvals of holds still pending, or approved and
+   * not yet released (then cancelled), no longer count — each withdrawal goes to the device log as
+   * `review.approval_withdrawn`, naming the credential — and a verdict it gave whose commit comes after this is refused
    * (`passkey_revoked`). The reviewer's approvals made with another passkey stand. Repeating it
    * changes nothing more.
    */
@@ -535,7 +540,7 @@ export class ReviewHolds extends DurableObject<Env> {
       this.sql.exec("INSERT INTO revoked_credentials (credential, reviewer, at) VALUES (?, ?, ?) ON CONFLICT (credential) DO NOTHING", credential, reviewer, now);
       const rows = this.sql
         .exec<HoldRow>(
-          "SELECT holds.* FROM holds JOIN approvals ON approvals.review_id = holds.id WHERE approvals.reviewer = ? AND approvals.credential_id = ? AND holds.status = 'pending' ORDER BY holds.created_at, holds.rowid",
+          `SELECT holds.* FROM holds JOIN approvals ON approvals.review_id = holds.id WHERE approvals.reviewer = ? AND approvals.credential_id = ? AND ${STANDING} ORDER BY holds.created_at, holds.rowid`,
           reviewer,
           credential,
         )
@@ -546,10 +551,16 @@ export class ReviewHolds extends DurableObject<Env> {
     return result;
   }
 
-  /** Deletes `reviewer`'s approval of each hold in `rows` and queues its `review.approval_withdrawn`; inside a transaction. */
+  /**
+   * Deletes `reviewer`'s approval of each hold in `rows` and queues its `review.approval_withdrawn`; a hold the approval
+   * had already decided, not yet released, is cancelled as well (`review.cancelled`): it would otherwise hand the device
+   * a token on the word of a reviewer no longer trusted. Inside a transaction.
+   */
   private withdrawApprovals(rows: HoldRow[], args: { reviewer: string; credential: string | null; by: string; reason: string }, now: number): string[] {
     const { reviewer, credential, by, reason } = args;
-    for (const row of rows) {
+    // An approval past its release window, never collected, can hand nothing: it is left as it was decided.
+    const live = rows.filter((row) => row.status === "pending" || row.token_jti !== null || (row.decided_at !== null && now < row.decided_at + APPROVAL_RELEASE_MS));
+    for (const row of live) {
       this.sql.exec("DELETE FROM approvals WHERE review_id = ? AND reviewer = ?", row.id, reviewer);
       const hold = this.view(row);
       const { record } = hold.shown;
@@ -569,8 +580,12 @@ export class ReviewHolds extends DurableObject<Env> {
         },
         now,
       );
+      if (row.status === "pending") continue;
+      this.decide(row.id, "cancelled", "deny", now, by);
+      this.enqueueEvidence(hold, "review.cancelled", { review_id: hold.id, decision_id: record.decision_id, action_hash: record.action_hash, previous: row.status, outcome: "deny", by, reason }, now);
+      this.enqueueWebhook(hold, "review.cancelled", { tier: hold.shown.tier, previous_tier: null, deadline: null, outcome: "deny", by }, now);
     }
-    return rows.map((row) => row.id);
+    return live.map((row) => row.id);
   }
 
   /**

@@ -265,3 +265,41 @@ describe("revoking a passkey", () => {
     expect((await call(w.fetch, "DELETE", `/v1/reviewers/${dave.id}/passkeys/${dave.authenticator.id}`, { reason: "mine" }, { cookie: dave.cookie })).body.code).toBe("forbidden");
   });
 });
+
+describe("an approval given but not yet released, when its reviewer or passkey is taken back", () => {
+  const w = world();
+  let client: WardenClient;
+
+  beforeAll(async () => {
+    await activate(defaultSources, w.tenant);
+    client = await readyDevice({ fetch: w.fetch, now: () => w.clock.now });
+  });
+
+  async function approvedBy(reviewer: Reviewer): Promise<string> {
+    const id = await held(client);
+    expect((await giveVerdict(w.fetch, reviewer, id, "approve")).body).toMatchObject({ status: "approved" });
+    return id;
+  }
+
+  async function deviceLogOf(id: string): Promise<string[]> {
+    const page = await call<{ entries: LogEntry[] }>(w.fetch, "GET", `/v1/devices/${client.deviceId}/log?limit=1000`, undefined, admin);
+    return page.body.entries.filter((entry) => entry.data["review_id"] === id).map((entry) => entry.type);
+  }
+
+  for (const [what, takeBack] of [
+    ["the reviewer is removed", (reviewer: Reviewer) => call<{ withdrawn_approvals: string[] }>(w.fetch, "DELETE", `/v1/reviewers/${reviewer.id}`, { reason: "left" }, admin)],
+    ["the passkey is revoked", (reviewer: Reviewer) => call<{ withdrawn_approvals: string[] }>(w.fetch, "DELETE", `/v1/reviewers/${reviewer.id}/passkeys/${reviewer.authenticator.id}`, { reason: "stolen" }, admin)],
+  ] as const) {
+    it(`is withdrawn and the hold cancelled when ${what}: the device gets no token`, async () => {
+      const reviewer = await enrolledReviewer(w.fetch, uniqueId("erin"));
+      const id = await approvedBy(reviewer);
+      expect((await takeBack(reviewer)).body.withdrawn_approvals).toEqual([id]);
+      const read = await call<{ status: string; token?: string }>(w.fetch, "GET", `/v1/reviews/${id}`, undefined, admin);
+      expect(read.body.status).toBe("cancelled");
+      const answer = await client.waitForReview(id, { timeoutMs: 5_000, waitSeconds: 0 });
+      expect(answer.body).toMatchObject({ status: "cancelled", released: false });
+      expect(answer.body.token).toBeUndefined();
+      expect(await deviceLogOf(id)).toEqual(expect.arrayContaining(["review.approved", "review.approval_withdrawn", "review.cancelled"]));
+    });
+  }
+});
