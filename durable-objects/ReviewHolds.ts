@@ -144,6 +144,11 @@ const UNCOLLECTED = "outcome = 'permit' AND released_at IS NULL AND token_jti IS
 // passkey's approval of it is withdrawn).
 const STANDING = "(holds.status = 'pending' OR (holds.status = 'approved' AND holds.released_at IS NULL))";
 
+/** Whether an approved hold may still be released at `now`: within its window, or its release begun (its `jti` reserved, so it completes). */
+function releasable(row: HoldRow, now: number): boolean {
+  return row.token_jti !== null || (row.decided_at !== null && now < row.decided_at + APPROVAL_RELEASE_MS);
+}
+
 /**
  * The approved hold an identical action collects: under any of its hashes (current key first), decided within
  * {@link APPROVAL_RELEASE_MS} of now under the same bundle (its token names the bundle; another would refuse it at
@@ -199,6 +204,35 @@ function requesterOf(row: HoldRow, registered: RegisteredRequester | undefined):
  * they reach the tenant's `ReviewOutbox` in that order, each under a stable key. Every
  * method takes `now` (ms); only `alarm()` reads the clock.
  */
+/**
+ * A sweep of the raw scopes holds keep, run by `advance` only once one is due, so the holds' every call does not run
+ * it for nothing: `earliest` reads when the first kept scope began its lifetime (null: none is kept), `drop` drops every
+ * one that began before a cutoff. The earliest is kept in memory and read again after a sweep — not taken from it, whose
+ * transaction may yet roll back, keeping what it dropped — or once a new scope may fall due first (`stale`).
+ */
+class ScopeSweep {
+  private earliest: number | null | undefined;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly queries: { earliest: string; drop: string },
+    private readonly lifetimeMs: number,
+  ) {}
+
+  stale(): void {
+    this.earliest = undefined;
+  }
+
+  /** Drops the scopes due by `now`, when one is. Runs inside a transaction. */
+  run(now: number): void {
+    const cutoff = now - this.lifetimeMs;
+    if (this.earliest === undefined) this.earliest = this.sql.exec<{ t: number | null }>(this.queries.earliest).one().t;
+    if (this.earliest === null || this.earliest > cutoff) return;
+    this.sql.exec(this.queries.drop, cutoff);
+    this.earliest = undefined;
+  }
+}
+
 export class ReviewHolds extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly io: HoldsIo;
@@ -206,18 +240,17 @@ export class ReviewHolds extends DurableObject<Env> {
   private handing: Promise<unknown> = Promise.resolve();
   /** The open waits (`waitDecided`) by hold and waiter, oldest first: each ends its wait when called. */
   private readonly waits = new Map<string, Set<() => void>>();
-  /**
-   * {@link EARLIEST_RELEASED_SCOPE} as last read (undefined: to be read again). `advance` sweeps only once it is due, so the
-   * holds' every call does not run the sweep for nothing; a release and a sweep set it to be read again.
-   */
-  private earliestReleasedScope: number | null | undefined;
-  /** {@link EARLIEST_UNCOLLECTED_SCOPE} as last read, likewise (undefined: to be read again); an approval sets it to be read again. */
-  private earliestUncollectedScope: number | null | undefined;
+  /** Scopes of released holds, due a token's life after the release; a release makes the earliest stale. */
+  private readonly releasedScopes: ScopeSweep;
+  /** Scopes of approvals never collected, due at the end of their release window; an approval makes the earliest stale. */
+  private readonly uncollectedScopes: ScopeSweep;
 
   constructor(ctx: DurableObjectState, env: Env, io: HoldsIo = holdsIo(env)) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.io = io;
+    this.releasedScopes = new ScopeSweep(this.sql, { earliest: EARLIEST_RELEASED_SCOPE, drop: DROP_RELEASED_SCOPES }, MAX_ACTION_TOKEN_SECONDS * 1000);
+    this.uncollectedScopes = new ScopeSweep(this.sql, { earliest: EARLIEST_UNCOLLECTED_SCOPE, drop: DROP_UNCOLLECTED_SCOPES }, APPROVAL_RELEASE_MS);
     void ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(`
         CREATE TABLE IF NOT EXISTS holds (
@@ -422,8 +455,7 @@ export class ReviewHolds extends DurableObject<Env> {
       const scope = scopeOf(row, hold.shown.record);
       if (row.outcome === "permit" && row.released_at !== null && row.token_jti !== null) return { ok: true as const, repeated: true as const, hold, scope, jti: row.token_jti, releasedAt: row.released_at };
       if (row.outcome !== "permit" || row.released_at !== null) return { ok: false as const, code: "review_not_pending" as const };
-      // Past its window an approval releases nothing (one whose release began within it, its `jti` reserved, completes).
-      if (row.token_jti === null && (row.decided_at === null || args.now >= row.decided_at + APPROVAL_RELEASE_MS)) {
+      if (!releasable(row, args.now)) {
         this.sql.exec("UPDATE holds SET scope = NULL WHERE id = ?", args.id);
         return { ok: false as const, code: "review_not_pending" as const };
       }
@@ -444,7 +476,7 @@ export class ReviewHolds extends DurableObject<Env> {
     const marked = this.sql.exec("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL AND outcome = 'permit' RETURNING id", args.now, args.id).toArray();
     if (marked.length !== 1) return { ok: false, code: "review_not_pending" };
     // Its scope falls due a token's life from now, maybe before the one the sweep waits for.
-    this.earliestReleasedScope = undefined;
+    this.releasedScopes.stale();
     return { ok: true, hold: this.view(this.row(args.id)!), scope: started.scope, jti: started.jti, releasedAt: args.now, repeated: false };
   }
 
@@ -559,7 +591,7 @@ export class ReviewHolds extends DurableObject<Env> {
   private withdrawApprovals(rows: HoldRow[], args: { reviewer: string; credential: string | null; by: string; reason: string }, now: number): string[] {
     const { reviewer, credential, by, reason } = args;
     // An approval past its release window, never collected, can hand nothing: it is left as it was decided.
-    const live = rows.filter((row) => row.status === "pending" || row.token_jti !== null || (row.decided_at !== null && now < row.decided_at + APPROVAL_RELEASE_MS));
+    const live = rows.filter((row) => row.status === "pending" || releasable(row, now));
     for (const row of live) {
       this.sql.exec("DELETE FROM approvals WHERE review_id = ? AND reviewer = ?", row.id, reviewer);
       const hold = this.view(row);
@@ -881,7 +913,7 @@ export class ReviewHolds extends DurableObject<Env> {
     // A hold that ends without a permit releases no token: the raw scope it kept for one goes with it.
     this.sql.exec("UPDATE holds SET status = ?, outcome = ?, decided_at = ?, decided_by = ?, scope = CASE WHEN ? = 'deny' THEN NULL ELSE scope END WHERE id = ?", status, outcome, at, by, outcome, id);
     // An approval's scope falls due at the end of its release window, maybe before the one the sweep waits for.
-    if (outcome === "permit") this.earliestUncollectedScope = undefined;
+    if (outcome === "permit") this.uncollectedScopes.stale();
     // Ended even if the transaction rolls back: the wait then reads the hold still pending. A woken device's
     // release queues behind the hand-off of this decision's evidence (`settle`), so it finds the evidence logged.
     for (const waiter of HOLD_WAITERS) for (const end of [...(this.waits.get(waitKey(id, waiter)) ?? [])]) end();
@@ -901,8 +933,8 @@ export class ReviewHolds extends DurableObject<Env> {
    * deadline, so a device log's times never run backwards. Runs inside a transaction.
    */
   private advance(now: number): void {
-    this.dropReleasedScopes(now);
-    this.dropUncollectedScopes(now);
+    this.releasedScopes.run(now);
+    this.uncollectedScopes.run(now);
     for (;;) {
       const row = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE status = 'pending' AND deadline <= ? ORDER BY deadline, id LIMIT 1", now).toArray()[0];
       if (!row) return;
@@ -921,28 +953,6 @@ export class ReviewHolds extends DurableObject<Env> {
         this.enqueueWebhook(hold, "review.expired", { tier: hold.shown.tier, previous_tier: null, deadline: null, outcome, by: "timeout" }, now);
       }
     }
-  }
-
-  /**
-   * Drops the scopes due by `now` ({@link DROP_RELEASED_SCOPES}), when one is: the same scopes at the same call as a sweep
-   * at every `advance` would. After a sweep the earliest is read again, not taken from it: the transaction it runs in
-   * may yet roll back, keeping what it dropped. Runs inside a transaction.
-   */
-  private dropReleasedScopes(now: number): void {
-    const cutoff = now - MAX_ACTION_TOKEN_SECONDS * 1000;
-    if (this.earliestReleasedScope === undefined) this.earliestReleasedScope = this.sql.exec<{ t: number | null }>(EARLIEST_RELEASED_SCOPE).one().t;
-    if (this.earliestReleasedScope === null || this.earliestReleasedScope > cutoff) return;
-    this.sql.exec(DROP_RELEASED_SCOPES, cutoff);
-    this.earliestReleasedScope = undefined;
-  }
-
-  /** Drops the scopes of approvals whose release window ended by `now` ({@link DROP_UNCOLLECTED_SCOPES}), when one did, as {@link dropReleasedScopes} does. */
-  private dropUncollectedScopes(now: number): void {
-    const cutoff = now - APPROVAL_RELEASE_MS;
-    if (this.earliestUncollectedScope === undefined) this.earliestUncollectedScope = this.sql.exec<{ t: number | null }>(EARLIEST_UNCOLLECTED_SCOPE).one().t;
-    if (this.earliestUncollectedScope === null || this.earliestUncollectedScope > cutoff) return;
-    this.sql.exec(DROP_UNCOLLECTED_SCOPES, cutoff);
-    this.earliestUncollectedScope = undefined;
   }
 
   /** The hold's next item key, `<review id>#<n>`: stable across every hand-off and delivery attempt. */

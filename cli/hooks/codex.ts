@@ -19,9 +19,7 @@ import { HookFailure } from "./protocol.ts";
  */
 export function codexShell(context: MapContext): AnyShell {
   if (context.platform === "win32") return "powershell";
-  const login = context.loginShell ?? context.env["SHELL"];
-  if (/^(pwsh|powershell)(\.exe)?$/i.test(login?.split(/[\\/]/).pop() ?? "")) return "powershell";
-  return shellNamed(login, ["bash", "zsh", "sh"]) ?? "bash";
+  return shellNamed(context.loginShell ?? context.env["SHELL"], ["bash", "zsh", "sh", "powershell"]) ?? "bash";
 }
 
 /**
@@ -93,7 +91,7 @@ export function codexCommand(line: string, context: MapContext): { value: string
     const shell = shellNamed(words[0], ["bash", "zsh", "sh"]);
     if (shell && words[2]!.length > 0) return { value: words[2]!, shells: [shell] };
   }
-  if (words && words.length >= 3 && /^(pwsh|powershell)(\.exe)?$/i.test(words[0]!.split(/[\\/]/).pop()!)) {
+  if (words && words.length >= 3 && shellNamed(words[0], ["powershell"])) {
     const flag = words.at(-2)!.toLowerCase();
     if ((flag === "-command" || flag === "-c") && words.at(-1)!.length > 0) return { value: words.at(-1)!, shells: ["powershell"] };
   }

@@ -139,11 +139,11 @@ export function toolAction(type: "mcp.call" | "agent.tool", call: ToolCall): Pla
 
 type Shell = "bash" | "sh" | "zsh" | "powershell";
 
-/** The basename of a shell path when it is one of `allowed` (`/opt/homebrew/bin/zsh` → zsh). */
+/** The shell a path names by its basename, when it is one of `allowed` (`/opt/homebrew/bin/zsh` → zsh, `pwsh.exe` → powershell). */
 export function shellNamed<S extends Shell>(path: string | undefined, allowed: readonly S[]): S | undefined {
   if (!path) return undefined;
   const name = path.split(/[\\/]/).pop()!.toLowerCase().replace(/\.exe$/, "");
-  return allowed.find((shell) => shell === name);
+  return allowed.find((shell) => shell === (name === "pwsh" ? "powershell" : name));
 }
 
 /** Whether a zsh is installed where agents look for one first. */

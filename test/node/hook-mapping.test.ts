@@ -154,6 +154,14 @@ describe("Codex command lines", () => {
     expect(codexCommand("bash -lc 'git status'", pwsh).value).toBe("bash -lc 'git status'");
   });
 
+  it("a line no shell's analysis reads (a control character) is one reading: Warden refuses it once, for its reason", () => {
+    expect(codexCommand("ls \u0007", context)).toEqual({ value: "ls \u0007", shells: ["bash"] });
+  });
+
+  it("names PowerShell by pwsh too, with or without .exe", () => {
+    expect(codexCommand("pwsh.exe -Command Get-Item", context)).toEqual({ value: "Get-Item", shells: ["powershell"] });
+  });
+
   it("judges every shell's reading when the analysis is not loaded (no two are known to agree)", () => {
     const { analyse: _, ...withoutAnalysis } = context;
     expect(codexCommand("git status", withoutAnalysis)).toEqual({ value: "git status", shells: ["bash", "zsh", "sh"] });

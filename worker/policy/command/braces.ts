@@ -38,17 +38,18 @@ function blankEnded(token: BraceToken | undefined): boolean {
 function expand(tokens: readonly BraceToken[]): BraceToken[][] | null {
   // The first `{` that opens a brace expression: one with a closing `}` after it.
   let open = -1;
+  let close = -1;
   for (let from = 0; ; ) {
     const at = seek(tokens, from, "{");
     if (at < 0) break;
-    if (seek(tokens, at + 1, "}") >= 0) {
+    close = seek(tokens, at + 1, "}");
+    if (close >= 0) {
       open = at;
       break;
     }
     from = at + 1;
   }
   if (open < 0) return [[...tokens]];
-  const close = seek(tokens, open + 1, "}");
   const amble = tokens.slice(open + 1, close);
   const rest = tokens.slice(close + 1);
   let alternatives: BraceToken[][] | null;

@@ -37,7 +37,6 @@ interface WalkState {
 // reads them as extended globs, which are refused separately.
 const ZSH_ONLY = /\$[~=^]|\$\{[(~=^]/;
 const ZSH_EQUALS = /^=[A-Za-z0-9_.+-]/;
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ASSIGNMENT_SHAPED = /^[A-Za-z_][A-Za-z0-9_]*\+?=/;
 // Characters that carry no quoting, expansion, globbing or tilde meaning in any position.
 const PLAIN_WORD = /^[A-Za-z0-9_.\/:@%+,-]+$/;
@@ -363,12 +362,13 @@ class PosixWalker {
       } else if (!program && this.ctx.shell === "bash" && !assignment) {
         // Bash (not sh, not zsh) also expands `~` after the `=` of an
         // assignment-shaped argument: `dd of=~/x` writes under home.
-        const equals = /^([A-Za-z_][A-Za-z0-9_]*=)(~.*)$/.exec(word.text);
-        if (equals !== null && NAME.test((equals[1] ?? "").slice(0, -1)) && tildeReading(equals[2] ?? "", false, this.ctx.shell) === "expand") {
-          const value = word.value.slice((equals[1] ?? "").length);
+        // `shaped` is its `NAME=` (a `NAME+=~` was refused above).
+        const prefix = shaped ? shaped[0] : "";
+        if (prefix !== "" && word.text.startsWith("~", prefix.length) && tildeReading(word.text.slice(prefix.length), false, this.ctx.shell) === "expand") {
+          const value = word.value.slice(prefix.length);
           const tilde = this.tilde(value);
           if (tilde === null) note(tildeUnknown(value));
-          else text = (equals[1] ?? "") + tilde;
+          else text = prefix + tilde;
         }
       }
       return unknown === null ? { text, unknown: null } : { text: word.text, unknown };
