@@ -6,7 +6,8 @@
 #   TPM state with EK certificates from a local CA) and tpm2-tools: test/setup/swtpm.ts.
 # - chromium: test/browser/review-page.spec.ts.
 # - bash, dash and zsh: test/node/bash-words.test.ts reads command words against each shell.
-# - curl: test/node/curl-urls.test.ts compares Warden's reading of URLs with the requests curl makes.
+# - curl and python3: test/node/url-clients.test.ts compares Warden's reading of URLs with the
+#   requests curl and Python's urllib make.
 # - Claude Code and Codex, from npm, pinned by test/agents/package-lock.json: test/node/agents-live.test.ts
 #   drives the real agents. Installed without their install scripts (the tests start each
 #   through its vendor's launcher, which finds the platform's binary), and again only when the
@@ -29,6 +30,7 @@ need bash bash
 need dash dash
 need zsh zsh
 need curl curl
+need python3 python3
 # Headless Chromium for the reviewer-page test (test/browser/, playwright-core drives it).
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$missing chromium"
 

@@ -89,7 +89,7 @@ export interface CanonicalUrl {
   host: string;
   /** The explicit port, or the scheme's default (80 or 443). */
   port: number;
-  /** The percent-encoded path, dot segments resolved. */
+  /** The percent-encoded path (it has no dot segments: a URL with one is refused). */
   path: string;
 }
 
@@ -447,8 +447,8 @@ function windowsSegment(part: string, verbatim: boolean): TargetResult<string> {
  * trailing dot on the host is removed, percent-encoded unreserved characters
  * in the path are decoded and the remaining escapes uppercased. Paths that a
  * server could decode into a different path than the one the policy saw (an
- * encoded `/` or `\`, dot segments with parameters or trailing spaces, a second
- * layer of encoding, overlong UTF-8) are refused. The query is kept verbatim.
+ * encoded `/` or `\`, a dot segment, also with parameters or trailing spaces, a
+ * second layer of encoding, overlong UTF-8) are refused. The query is kept verbatim.
  */
 export function canonicalizeUrl(raw: string): TargetResult<CanonicalUrl> {
   if (raw.trim() === "") return reject("empty");
@@ -557,16 +557,17 @@ function ambiguousAuthority(raw: string): TargetRejection | null {
   // WHATWG percent-decodes a host (`evil%2Eexample`), curl and Go do not; IDNA 2003 (Python)
   // and UTS 46 (WHATWG, curl) map non-ASCII hosts differently (`ß`, `ς`, full-width dots).
   if (/[%\u0080-\u{10FFFF}]/u.test(authority)) return "url_ambiguous";
-  // A dot segment spelled with `%2e` (`/a/%2e%2e/b`): WHATWG resolves it (`/b`); curl, wget and
-  // Go send it as written, and a server that routes on the raw path reads a segment inside `/a/`.
+  // A dot segment (`/a/../b`, `/a/%2e%2e/b`): WHATWG resolves it (`/b`), and so does curl unless
+  // told `--path-as-is`, but not its `%2e` spelling; Python's urllib and Go's net/http send either
+  // as written; a server that routes on the raw path reads a segment inside `/a/`.
   const path = (end < 0 ? "" : rest.slice(2 + end)).split(/[?#]/, 1)[0]!;
-  if (path.split("/").some((segment) => /%2e/i.test(segment) && /^(?:\.|%2e){1,2}$/i.test(segment))) return "url_ambiguous";
+  if (path.split("/").some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment))) return "url_ambiguous";
   return null;
 }
 
 function canonicalUrlPath(pathname: string): TargetResult<string> {
-  // The parser already resolved `.` and `..` (their `%2e` spellings were refused before it); an
-  // encoded separator survives it and becomes one when the server decodes.
+  // No dot segment reaches the parser (refused before it); an encoded separator becomes one when
+  // the server decodes.
   if (/%(?:2f|5c)/i.test(pathname)) return reject("invalid_url");
   const decoded = percentDecodeOnce(pathname);
   if (!decoded.ok) return decoded;
