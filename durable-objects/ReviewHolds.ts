@@ -338,9 +338,9 @@ export class ReviewHolds extends DurableObject<Env> {
 
   /**
    * Queues a hold, or returns the pending one for the same action (same `action_hash`):
-   * an identical request while one waits joins it instead of queueing twice (refused,
-   * `review_tier_changed`, when policy asked it at other tiers than the pending hold's), and one within
-   * {@link APPROVAL_RELEASE_MS} of an approval not yet released collects it. `formerHashes` are
+   * an identical request while one waits joins it instead of queueing twice — at the tier policy
+   * asks now ({@link joinAsked}) — and one within {@link APPROVAL_RELEASE_MS} of an approval not
+   * yet released collects it. `formerHashes` are
    * the same action's hashes under the tenant's older keys (a pending hold made before a key
    * rotation is joined too); a hold made before action hashes were keyed is found by its unkeyed
    * hash ({@link legacyActionHash}). `scope` is the action as policy judged it, raw values
@@ -357,11 +357,12 @@ export class ReviewHolds extends DurableObject<Env> {
     const result = this.ctx.storage.transactionSync(() => {
       this.advance(now);
       const pending = this.joinable(input);
-      // The identical action asked at other tiers than the pending hold's (the context policy read moved it, as history
-      // can): joining would let the pending hold's tiers decide it, and a second pending hold of one action cannot be.
-      if (pending && pending.ladder !== JSON.stringify(input.ladder)) return { refused: "review_tier_changed" as const };
-      const existing = pending ?? this.collectable(input, now);
-      if (existing) return { created: false, hold: this.view(existing) };
+      if (pending) {
+        const joined = this.joinAsked(pending, input, now);
+        return joined ? { created: false, hold: this.view(joined) } : { refused: "review_tier_changed" as const };
+      }
+      const collected = this.collectable(input, now);
+      if (collected) return { created: false, hold: this.view(collected) };
       // A decision the device log put before a quarantine whose cancellation already ran here: its hold would escape it.
       const fence = this.sql.exec<{ before_seq: number }>("SELECT before_seq FROM quarantine_fences WHERE device = ?", input.record.requester.device).toArray()[0];
       if (fence && input.record.decision_log.seq < fence.before_seq) return { refused: "device_quarantined" as const };
@@ -802,7 +803,7 @@ export class ReviewHolds extends DurableObject<Env> {
         this.decide(hold.id, "rejected", "deny", now, reviewer.id);
         this.enqueueEvidence(hold, "review.rejected", { ...base, outcome: "rejected" }, now);
       } else {
-        const next = this.escalate(holdRow, now + (hold.ladder[holdRow.tier_index + 1]?.sla_minutes ?? 0) * 60_000);
+        const next = this.escalate(holdRow, holdRow.tier_index + 1, now + (hold.ladder[holdRow.tier_index + 1]?.sla_minutes ?? 0) * 60_000);
         this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, by: reviewer.id }, now);
         this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: reviewer.id }, now);
         this.enqueueTickets(hold.id, now);
@@ -838,6 +839,33 @@ export class ReviewHolds extends DurableObject<Env> {
     // The unkeyed hash is computed only while such a hold is pending; it ends with its ladder.
     if (this.sql.exec("SELECT 1 FROM holds WHERE status = 'pending' AND scope IS NULL LIMIT 1").toArray().length === 0) return undefined;
     return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE action_hash = ? AND status = 'pending' AND scope IS NULL", legacyActionHash(input.record, input.scope)).toArray()[0];
+  }
+
+  /**
+   * The pending hold of an identical action, at the tiers policy asks now. Both ladders are tails
+   * of one bundle's tiers; the context policy reads (history) can move the tier between two asks.
+   * Asked above the tier the hold stands at, the hold climbs to the asked tier at once — an
+   * escalation by policy, logged and notified like any other, its deadline that tier's SLA from
+   * now — or a reviewer of the lower tier would decide what policy now sends higher. Asked at or
+   * below it, the hold is joined as it stands, as strict or stricter. Ladders that are not tails of
+   * one another (another bundle's tiers) have no tier in common to compare: null, refused, since
+   * one action cannot have two pending holds.
+   */
+  private joinAsked(row: HoldRow, input: { record: HoldRecord; ladder: TierStep[] }, now: number): HoldRow | null {
+    const held = (JSON.parse(row.ladder) as TierStep[]).map((step) => JSON.stringify(step));
+    const asked = input.ladder.map((step) => JSON.stringify(step));
+    const tailOf = (ladder: string[], tail: string[]) => tail.length <= ladder.length && tail.every((step, index) => step === ladder[ladder.length - tail.length + index]);
+    if (tailOf(asked, held)) return row;
+    if (!tailOf(held, asked)) return null;
+    const to = held.length - asked.length;
+    if (to <= row.tier_index) return row;
+    const hold = this.view(row);
+    const next = this.escalate(row, to, now + (input.ladder[0] as TierStep).sla_minutes * 60_000);
+    const base = { review_id: hold.id, decision_id: hold.shown.record.decision_id, action_hash: hold.shown.record.action_hash, by: "policy", asked_by: input.record.decision_id };
+    this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline }, now);
+    this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "policy" }, now);
+    this.enqueueTickets(hold.id, now);
+    return this.row(row.id);
   }
 
   /** The approval an identical action collects ({@link COLLECTABLE_HOLD}): decided within its release window under the same bundle and ladder, not yet released. */
@@ -919,10 +947,11 @@ export class ReviewHolds extends DurableObject<Env> {
     for (const waiter of HOLD_WAITERS) for (const end of [...(this.waits.get(waitKey(id, waiter)) ?? [])]) end();
   }
 
-  private escalate(row: HoldRow, deadline: number): { tier: string; deadline: string } {
+  /** Moves the hold up its ladder to step `to`, due by `deadline`. */
+  private escalate(row: HoldRow, to: number, deadline: number): { tier: string; deadline: string } {
     const ladder = JSON.parse(row.ladder) as TierStep[];
-    const next = ladder[row.tier_index + 1]!;
-    this.sql.exec("UPDATE holds SET tier_index = ?, deadline = ? WHERE id = ?", row.tier_index + 1, deadline, row.id);
+    const next = ladder[to]!;
+    this.sql.exec("UPDATE holds SET tier_index = ?, deadline = ? WHERE id = ?", to, deadline, row.id);
     return { tier: next.name, deadline: new Date(deadline).toISOString() };
   }
 
@@ -942,7 +971,7 @@ export class ReviewHolds extends DurableObject<Env> {
       const ladder = hold.ladder;
       const base = { review_id: hold.id, decision_id: hold.shown.record.decision_id, action_hash: hold.shown.record.action_hash, by: "sla" };
       if (row.tier_index + 1 < ladder.length) {
-        const next = this.escalate(row, row.deadline + ladder[row.tier_index + 1]!.sla_minutes * 60_000);
+        const next = this.escalate(row, row.tier_index + 1, row.deadline + ladder[row.tier_index + 1]!.sla_minutes * 60_000);
         this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, missed: hold.shown.deadline }, now);
         this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "sla" }, now);
         this.enqueueTickets(hold.id, now);

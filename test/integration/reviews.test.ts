@@ -335,7 +335,7 @@ describe("an approval's release window", () => {
     expect((higher as { hold: { id: string } }).hold.id).not.toBe(review.id);
   });
 
-  it("an identical action asked at other tiers than its pending hold's is refused (review_tier_changed), not joined", async () => {
+  it("an identical action asked at other tiers than its pending hold's: above it, the hold climbs; at or below it, it is joined as it stands; other tiers, refused", async () => {
     const { review } = await held(client);
     const stored = await runInDurableObject(holdsStub(w.tenant), (_holds: ReviewHolds, state) =>
       state.storage.sql.exec<{ record: string; scope: string; ladder: string; token_ttl: number }>("SELECT record, scope, ladder, token_ttl FROM holds WHERE id = ?", review.id).one(),
@@ -343,8 +343,15 @@ describe("an approval's release window", () => {
     const ladder = JSON.parse(stored.ladder) as { name: string; sla_minutes: number; on_timeout: "permit" | "deny"; approvers: number }[];
     const asked = (steps: typeof ladder) =>
       holdsStub(w.tenant).hold({ record: { ...JSON.parse(stored.record), review_id: uniqueId("rv") }, scope: JSON.parse(stored.scope), ladder: steps, tokenTtl: stored.token_ttl }, w.clock.now);
-    expect(await asked(ladder.slice(1))).toEqual({ refused: "review_tier_changed" });
-    expect(await asked(ladder)).toMatchObject({ created: false, hold: { id: review.id, status: "pending" } });
+    // Tiers of another list (another bundle's): no tier in common to compare.
+    expect(await asked([{ ...ladder[0]!, sla_minutes: 7 }])).toEqual({ refused: "review_tier_changed" });
+    expect(await asked(ladder)).toMatchObject({ created: false, hold: { id: review.id, status: "pending", shown: { tier: "tier1" } } });
+    expect(await asked(ladder.slice(1))).toMatchObject({ created: false, hold: { id: review.id, status: "pending", shown: { tier: "tier2", deadline: new Date(w.clock.now + 60 * MINUTE).toISOString() } } });
+    // Asked at tier1 again, or at tier2 again: joined where it stands, no second climb.
+    expect(await asked(ladder)).toMatchObject({ created: false, hold: { id: review.id, shown: { tier: "tier2" } } });
+    expect(await asked(ladder.slice(1))).toMatchObject({ created: false, hold: { id: review.id, shown: { tier: "tier2" } } });
+    const climbs = (await deviceLog(w, client.deviceId)).filter((entry) => entry.type === "review.escalated" && entry.data["review_id"] === review.id);
+    expect(climbs.map((entry) => entry.data)).toEqual([expect.objectContaining({ by: "policy", from: "tier1", to: "tier2" })]);
   });
 
   it("an approval under another bundle is not collected: its token would name a bundle no longer active", async () => {
@@ -356,6 +363,45 @@ describe("an approval's release window", () => {
     } finally {
       await activate(defaultSources, w.tenant);
     }
+  });
+});
+
+describe("a tier that rises while the hold waits", () => {
+  const w = world();
+  let client: WardenClient;
+  let reviewer: Reviewer;
+  // History moves the tier of an identical action: a delete after a permitted delete is tier2's to decide.
+  const risingTier = `${defaultSources.policies}
+@id("delete-after-delete")
+@review("tier2")
+forbid (principal, action == Action::"file.delete", resource)
+when { context.history.deletes_60s > 0 };
+`;
+
+  beforeAll(async () => {
+    await activate({ ...defaultSources, policies: risingTier }, w.tenant);
+    client = await deviceIn(w);
+    reviewer = await enrolledReviewer(w.fetch, uniqueId("alice"));
+  });
+
+  it("the identical action asked again at tier2 moves its pending tier1 hold to tier2: a tier1 verdict prepared before no longer applies", async () => {
+    const { review, request } = await held(client);
+    expect(review.tier).toBe("tier1");
+    const prepared = await verdictOptions(w.fetch, reviewer, review.id, "approve");
+    expect(prepared.status).toBe(200);
+    const deleted = await client.decide(action("file.delete", [{ kind: "path", value: `/home/dev/workspace/${uniqueId("tmp")}.txt` }]));
+    expect(deleted.body.decision).toBe("permit");
+
+    const again = await held(client, request);
+    expect(again.review).toEqual({ id: review.id, tier: "tier2", deadline: new Date(w.clock.now + 60 * MINUTE).toISOString() });
+    expect((await waitOn(client, review.id)).body).toMatchObject({ status: "pending", tier: "tier2" });
+    const climb = (await deviceLog(w, client.deviceId)).find((entry) => entry.type === "review.escalated" && entry.data["review_id"] === review.id);
+    expect(climb?.data).toMatchObject({ by: "policy", from: "tier1", to: "tier2", asked_by: again.decision.decision_id, decision_id: (await holdAsAdmin(w.fetch, review.id)).record.decision_id });
+
+    // The assertion over the tier1 statement: the hold it was made for is not the hold now.
+    const stale = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(prepared.body.options));
+    expect(stale.body).toMatchObject({ code: "review_record_changed" });
+    expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).body).toMatchObject({ status: "approved", tier: "tier2" });
   });
 });
 

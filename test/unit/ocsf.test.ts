@@ -376,7 +376,14 @@ describe("events from logs driven through the worker", () => {
     }
     expect(eventOf(onlyEntry("review.rejected"), device())).toMatchObject({ action_id: 2, disposition_id: 25 });
     expect(eventOf(onlyEntry("review.escalated", world.deviceLog, (e) => e.data["by"] !== "sla"), device())).toMatchObject({ action_id: 99, action: "Escalate", disposition_id: 14 });
-    expect(eventOf(onlyEntry("review.escalated", world.deviceLog, (e) => e.data["by"] === "sla"), device())).toMatchObject({ actor: { app_uid: "warden", invoked_by: "review SLA" } });
+    const bySla = onlyEntry("review.escalated", world.deviceLog, (e) => e.data["by"] === "sla");
+    expect(eventOf(bySla, device())).toMatchObject({ actor: { app_uid: "warden", invoked_by: "review SLA" }, message: "review escalated by its SLA" });
+    // Policy's climb (the identical action asked at a higher tier) is entered as the SLA's is, with `by: "policy"` and no `missed`.
+    const { missed: _missed, ...climb } = bySla.data;
+    expect(eventOf({ ...bySla, data: { ...climb, by: "policy", asked_by: "d-asking" } }, device())).toMatchObject({
+      actor: { app_uid: "warden", invoked_by: "review policy" },
+      message: "review escalated by policy: the identical action was asked at a higher tier",
+    });
     expect(eventOf(onlyEntry("review.expired"), device())).toMatchObject({ action_id: 2, disposition_id: 2, api: { response: { data: { review: { outcome: "deny", rule: "on_timeout" } } } } });
   });
 

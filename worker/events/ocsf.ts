@@ -563,11 +563,11 @@ const VERDICTS = {
   escalate: { action: 99, caption: "Escalate", disposition: 14 },
 } as const;
 
-/** `review.approved` / `review.rejected` / `review.escalated` (a reviewer's, or the SLA's). */
+/** `review.approved` / `review.rejected` / `review.escalated` (a reviewer's, the SLA's, or policy's: an identical action asked at a higher tier). */
 function reviewVerdict(entry: MappedEntry, verdict: keyof typeof VERDICTS): Shape {
   const d = entry.data;
   const who = text(d["reviewer"]);
-  const bySla = who === undefined;
+  const byWarden = who === undefined ? (text(d["by"]) === "policy" ? "policy" : "SLA") : null;
   // Only the tier is read from the signed statement; its nonce and the assertion stay in the log.
   const tier = text(record(d["statement"])?.["tier"]) ?? text(d["from"]);
   const approvals = count(d["approvals"]);
@@ -575,7 +575,7 @@ function reviewVerdict(entry: MappedEntry, verdict: keyof typeof VERDICTS): Shap
   return reviewShape(entry, {
     activity: 3,
     operation: `review.${verdict}`,
-    actor: bySla ? { ...WARDEN, invoked_by: "review SLA" } : { user: reviewer(who), authorizations: [{ decision: verdict }] },
+    actor: who === undefined ? { ...WARDEN, invoked_by: `review ${byWarden}` } : { user: reviewer(who), authorizations: [{ decision: verdict }] },
     severity: verdict === "approve" ? 1 : 2,
     verdict: VERDICTS[verdict],
     review: {
@@ -589,7 +589,7 @@ function reviewVerdict(entry: MappedEntry, verdict: keyof typeof VERDICTS): Shap
       missed: text(d["missed"]),
     },
     detail: approvals !== undefined && required !== undefined ? `${approvals} of ${required} approvals` : undefined,
-    message: bySla ? "review escalated by its SLA" : `review ${verdict} by ${who}`,
+    message: byWarden === "policy" ? "review escalated by policy: the identical action was asked at a higher tier" : byWarden ? "review escalated by its SLA" : `review ${verdict} by ${who}`,
   });
 }
 
