@@ -977,7 +977,9 @@ export class ReviewHolds extends DurableObject<Env> {
         this.enqueueTickets(hold.id, now);
       } else {
         const outcome = ladder[row.tier_index]!.on_timeout;
-        this.decide(row.id, "expired", outcome, row.deadline, "timeout");
+        // Decided when the rule is applied, not at the missed deadline: a permit's release window counts from it, and an
+        // alarm that ran later than the window would otherwise give a permit nothing could ever hand over.
+        this.decide(row.id, "expired", outcome, now, "timeout");
         this.enqueueEvidence(hold, "review.expired", { ...base, tier: hold.shown.tier, missed: hold.shown.deadline, outcome, rule: "on_timeout" }, now);
         this.enqueueWebhook(hold, "review.expired", { tier: hold.shown.tier, previous_tier: null, deadline: null, outcome, by: "timeout" }, now);
       }

@@ -927,5 +927,14 @@ describe("escalation", () => {
     const answer = await waitOn(device, review.id);
     expect(answer.body).toMatchObject({ status: "expired", decision: "permit" });
     expect(answer.body.token).toEqual(expect.any(String));
+
+    // Applied longer than a release window after the last deadline (nothing ran the hold's alarm till then):
+    // the window counts from when the rule was applied, so the permit it gave can still be handed over.
+    const { review: late } = await held(device);
+    t.clock.now += 300 * MINUTE + APPROVAL_RELEASE_MS + MINUTE;
+    await device.openSession();
+    const lateAnswer = await waitOn(device, late.id);
+    expect(lateAnswer.body).toMatchObject({ status: "expired", decision: "permit", released: true });
+    expect(lateAnswer.body.token).toEqual(expect.any(String));
   });
 });
