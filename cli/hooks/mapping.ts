@@ -33,6 +33,8 @@ export interface PlannedAction {
   action: DecisionRequest["action"];
   /** Files the action writes (hashed after the tool ran) or deletes (reported with a null hash). */
   files: string[];
+  /** For a file reached through symbolic links (cli/hooks/links.ts): the path the call named, which leads to it. */
+  through?: string;
 }
 
 /** A tool call by name, with its (untrusted, unchecked) input object. */

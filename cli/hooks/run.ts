@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { ClientError, type DecisionRequest, type DecisionResponse, type ReviewResponse, type WardenClient } from "../client.ts";
+import { reachedThroughLinks } from "./links.ts";
 import { canonicalSha256, planCall, type AgentMapping, type MapContext, type PlannedAction } from "./mapping.ts";
 import { HookFailure, preToolUseAnswer, type HookInput } from "./protocol.ts";
 import { connect, refused, withSession } from "./session.ts";
@@ -128,12 +129,21 @@ function describeActions(planned: PlannedAction[]): string {
   return planned.map((plan) => plan.action.type).join(" + ");
 }
 
-/** The denied action, named by the shell whose reading it is when a line was judged as several shells read it. */
+/** The denied action, named by the shell whose reading it is when a line was judged as several shells read it, or by the link it was reached through. */
 function describeDenied(planned: PlannedAction[], index: number): string {
-  const readings = planned.filter((plan) => plan.action.type === "command.exec");
-  const target = planned[index]?.action.targets[0];
+  const plan = planned[index];
+  if (plan?.through !== undefined) return `${plan.action.type} of ${plan.action.targets[0]?.value}, where ${plan.through} leads through a symbolic link`;
+  const readings = planned.filter((each) => each.action.type === "command.exec");
+  const target = plan?.action.targets[0];
   if (readings.length > 1 && target?.kind === "command" && target.shell) return `command.exec as ${target.shell} reads it`;
-  return describeActions(planned);
+  return describeActions(planned.filter((each) => each.through === undefined));
+}
+
+/** The first denial among `decisions`, as the agent is told it; null when none denies. */
+function denial(planned: PlannedAction[], decisions: DecisionResponse[]): string | null {
+  const at = decisions.findIndex((decision) => decision.decision === "deny");
+  const denied = decisions[at];
+  return denied ? `Warden denied ${describeDenied(planned, at)} (${denied.reason_code}${policies(denied)}; decision ${denied.decision_id})` : null;
 }
 
 /** PreToolUse: the call may run only if every action it needs is permitted (or approved) and redeemed. */
@@ -149,9 +159,20 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
   for (const decision of decisions) state.noteLogPosition(decision.log);
 
   const deny = (reason: string): HookAnswer => ({ stdout: preToolUseAnswer("deny", reason) });
-  const deniedAt = decisions.findIndex((decision) => decision.decision === "deny");
-  const denied = decisions[deniedAt];
-  if (denied) return deny(`Warden denied ${describeDenied(planned, deniedAt)} (${denied.reason_code}${policies(denied)}; decision ${denied.decision_id})`);
+  const denied = denial(planned, decisions);
+  if (denied) return deny(denied);
+  // The files the call's paths lead to through symbolic links, decided beside what the call named.
+  const linked = process.platform === "win32" ? [] : reachedThroughLinks(planned, decisions);
+  if (linked.length > 0) {
+    const linkedRequests = linked.map((plan) => ({ agent: requests[0]!.agent, action: plan.action, context: { ...context, reached_through: plan.through! } }));
+    const more = await decideAll(client, state, linkedRequests);
+    for (const decision of more) state.noteLogPosition(decision.log);
+    planned.push(...linked);
+    requests.push(...linkedRequests);
+    decisions.push(...more);
+    const deniedLink = denial(planned, decisions);
+    if (deniedLink) return deny(deniedLink);
+  }
 
   const deadline = now() + options.reviewWaitMs;
   const tokens: string[] = [];

@@ -34,13 +34,16 @@ describe("every bypass of the issue, through the API", () => {
 
   it("the answer and the log show what the arguments imply, each under its own action", async () => {
     const client = devices.get("linux")!;
-    const request = { agent: { id: "claude-code", version: "2.1.0" }, action: { type: "command.exec", targets: [{ kind: "command" as const, value: "cat README.md /etc/shadow > out.txt", cwd: "/home/dev/workspace" }] } };
+    const request = { agent: { id: "claude-code", version: "2.1.0" }, action: { type: "command.exec", targets: [{ kind: "command" as const, value: "cat README.md /etc/shadow docs/../notes.md > out.txt", cwd: "/home/dev/workspace" }] } };
     const { body } = await client.decide(request);
     expect(body).toMatchObject({ decision: "deny", reasons: ["secrets-never"] });
+    expect(body.derived).toHaveLength(4);
     expect(body.derived).toEqual(
       expect.arrayContaining([
         { action: "file.read", kind: "path", value: "/home/dev/workspace/README.md", from: 0 },
         { action: "file.read", kind: "path", value: "/etc/shadow", from: 0 },
+        // As named too, where that is not the canonical path: a hook follows symbolic links from it, `..` and all.
+        { action: "file.read", kind: "path", value: "/home/dev/workspace/notes.md", named: "/home/dev/workspace/docs/../notes.md", from: 0 },
         { action: "file.write", kind: "path", value: "/home/dev/workspace/out.txt", from: 0 },
       ]),
     );

@@ -159,9 +159,14 @@ function summarise(analysis: CommandAnalysis, from: number): CommandSummary {
   return { from, programs: [...programs], flags: [...flags].sort(), opaque: analysis.commands.some((command) => command.opaque) };
 }
 
-/** A target a command line implies (an argument or a redirection), judged under its own action. */
+/**
+ * A target a command line implies (an argument or a redirection), judged under its own action.
+ * `named`: a path as the line names it, made absolute but not resolved, where that is not its
+ * canonical `value` (`link/../x`): the OS walks `..` from where a symbolic link led, so a hook on
+ * the device follows the links from it (cli/hooks/links.ts).
+ */
 export type DerivedVerdictTarget =
-  | { action: DerivedAction; kind: "path" | "url"; value: string; from: number }
+  | { action: DerivedAction; kind: "path" | "url"; value: string; named?: string; from: number }
   | { action: DerivedAction; kind: "path" | "url"; rejected: TargetRejection | UnresolvedReason; from: number };
 
 /** A submitted target in canonical form, with what policy sees of it. */
@@ -328,7 +333,8 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
             derived.push({ action: implied.action, kind: implied.kind, rejected: entity.rejected, from });
             rejected = true;
           } else {
-            derived.push({ action: implied.action, kind: implied.kind, value: entity.value, from });
+            const named = "value" in implied && implied.kind === "path" && implied.value !== entity.value ? { named: implied.value } : {};
+            derived.push({ action: implied.action, kind: implied.kind, value: entity.value, ...named, from });
             evaluations.push({ action: implied.action, entity: entity.entity, derived: true });
           }
         }

@@ -29,6 +29,7 @@ const DecisionSchema = z
           action: z.enum(["file.read", "file.write", "file.delete", "http.request"]),
           kind: z.enum(["path", "url"]),
           value: z.string().optional(),
+          named: z.string().optional().openapi({ description: "A path as the command line names it, made absolute but not resolved, where that differs from value (link/../x): hooks follow symbolic links from it" }),
           rejected: z.string().optional(),
           from: z.int().openapi({ description: "Index of the command target it comes from" }),
         }),

@@ -1,0 +1,136 @@
+/**
+ * Symbolic links on the device (cli/hooks/links.ts). `realPath` is held to the kernel on a real
+ * directory tree: for each path, the file it names is the one `realpathSync.native` (the C
+ * library's realpath(3), which asks the kernel) finds, or — for a path whose last component is not there —
+ * the one a write creates. Then the hook end to end against Warden: a call whose path leads out of
+ * the workspace through a link is denied, naming the file it leads to, and nothing runs.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { reachedThroughLinks, realPath } from "../../cli/hooks/links.ts";
+import { fileAction } from "../../cli/hooks/mapping.ts";
+import { HOOK_GROUP } from "./bundle.ts";
+import { Device, decisionOf } from "./cli.ts";
+
+const ctx = inject("warden");
+
+describe("realPath, against the kernel", () => {
+  // outside/secret.txt, outside/dir/; root/ holds the links.
+  const base = realpathSync(mkdtempSync(join(tmpdir(), "warden-links-")));
+  const outside = join(base, "outside");
+  const root = join(base, "root");
+  beforeAll(() => {
+    mkdirSync(join(outside, "dir"), { recursive: true });
+    mkdirSync(join(root, "sub"), { recursive: true });
+    writeFileSync(join(outside, "secret.txt"), "secret");
+    writeFileSync(join(outside, "dir", "file.txt"), "file");
+    writeFileSync(join(root, "plain.txt"), "plain");
+    symlinkSync(outside, join(root, "abs"));
+    symlinkSync("../outside/secret.txt", join(root, "rel"));
+    symlinkSync("abs/dir", join(root, "chain"));
+    symlinkSync(join(outside, "dir"), join(root, "sub", "up"));
+    symlinkSync(join(outside, "created.txt"), join(root, "dangling"));
+    symlinkSync("loop-b", join(root, "loop-a"));
+    symlinkSync("loop-a", join(root, "loop-b"));
+  });
+
+  it.each([
+    ["plain.txt", "root/plain.txt"],
+    ["abs/secret.txt", "outside/secret.txt"],
+    ["rel", "outside/secret.txt"],
+    ["chain/file.txt", "outside/dir/file.txt"],
+    // `..` after a link is the parent of where the link led, not of the link.
+    ["sub/up/../secret.txt", "outside/secret.txt"],
+    ["abs/dir/../secret.txt", "outside/secret.txt"],
+  ])("%s is %s, as realpath(3) finds it", (named, reached) => {
+    // Not path.join, and the native realpath: both of Node's own collapse `..` in the text before anything looks at a link.
+    const path = `${root}/${named}`;
+    expect(realpathSync.native(path)).toBe(join(base, reached));
+    expect(realPath(path)).toBe(join(base, reached));
+  });
+
+  it("a path not there yet is where a write creates it: through the links of its directories, and through a dangling link at its end", () => {
+    expect(realPath(join(root, "abs", "new.txt"))).toBe(join(outside, "new.txt"));
+    expect(realPath(join(root, "nowhere", "new.txt"))).toBe(join(root, "nowhere", "new.txt"));
+    const dangling = join(root, "dangling");
+    expect(realPath(dangling)).toBe(join(outside, "created.txt"));
+    writeFileSync(dangling, "written through the link");
+    expect(readFileSync(join(outside, "created.txt"), "utf8")).toBe("written through the link");
+  });
+
+  it("unlinking a link removes the link itself: its last component is not followed, its directories are", () => {
+    expect(realPath(join(root, "abs"), false)).toBe(join(root, "abs"));
+    expect(realPath(join(root, "chain", "file.txt"), false)).toBe(join(outside, "dir", "file.txt"));
+  });
+
+  it("a call's linked files: each path it names or Warden derived that leads elsewhere, once, a write keeping its content's hash; deleting a link is no such path", () => {
+    const derived = (action: "file.read" | "file.delete", value: string) => ({ action, kind: "path" as const, value, from: 0 });
+    const answer = (...paths: ReturnType<typeof derived>[]) => ({ decision: "permit" as const, reason_code: "policy_permit", reasons: [], policy: null, decision_id: "d", log: null, targets: [], derived: paths });
+    const linked = reachedThroughLinks(
+      [fileAction("file.write", [join(root, "abs", "new.txt")], "c0ffee"), fileAction("file.delete", [join(root, "abs")]), { action: { type: "command.exec", targets: [{ kind: "command", value: "cat rel abs/secret.txt plain.txt; rm chain" }] }, files: [] }],
+      [answer(), answer(), answer(derived("file.read", join(root, "rel")), derived("file.read", join(root, "abs", "secret.txt")), derived("file.read", join(root, "plain.txt")), derived("file.delete", join(root, "chain")))],
+    );
+    expect(linked).toEqual([
+      { action: { type: "file.write", targets: [{ kind: "path", value: join(outside, "new.txt") }], inputs_sha256: "c0ffee" }, files: [join(outside, "new.txt")], through: join(root, "abs", "new.txt") },
+      { action: { type: "file.read", targets: [{ kind: "path", value: join(outside, "secret.txt") }] }, files: [], through: join(root, "rel") },
+    ]);
+  });
+
+  it("links that loop reach nothing: the kernel refuses the path, and so does realPath (null)", () => {
+    expect(() => realpathSync.native(join(root, "loop-a", "x"))).toThrow(/ELOOP/);
+    expect(realPath(join(root, "loop-a", "x"))).toBeNull();
+  });
+});
+
+describe("warden hook, through a link out of the workspace", () => {
+  let device: Device;
+  // A link in the workspace to a directory outside it, as a checked-out repository can carry one.
+  const outside = realpathSync(mkdtempSync(join(tmpdir(), "warden-outside-")));
+  let link: string;
+  let inner: string;
+
+  beforeAll(async () => {
+    device = await Device.register(ctx, { group: HOOK_GROUP });
+    writeFileSync(join(outside, "id_rsa"), "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    link = join(ctx.workspace, `keys-${Date.now()}`);
+    symlinkSync(outside, link);
+    inner = join(ctx.workspace, `inner-${Date.now()}`);
+    mkdirSync(join(ctx.workspace, "real-src"), { recursive: true });
+    symlinkSync(join(ctx.workspace, "real-src"), inner);
+  });
+
+  const call = (tool: string, toolInput: Record<string, unknown>) =>
+    JSON.stringify({ session_id: "links", cwd: ctx.workspace, permission_mode: "default", hook_event_name: "PreToolUse", tool_name: tool, tool_input: toolInput, tool_use_id: `toolu_${Date.now()}` });
+
+  it.each([
+    ["Read", () => ({ file_path: join(link, "id_rsa") }), "file.read", () => join(outside, "id_rsa")],
+    ["Write", () => ({ file_path: join(link, "authorized_keys"), content: "ssh-ed25519 AAAA attacker\n" }), "file.write", () => join(outside, "authorized_keys")],
+    ["Bash", () => ({ command: `ls ${link.slice(ctx.workspace.length + 1)}/` }), "file.read", () => outside],
+    // Judged as the workspace itself (`..` of the link's name); the OS lists the parent of where the link led.
+    ["Bash", () => ({ command: `ls ${link.slice(ctx.workspace.length + 1)}/..` }), "file.read", () => dirname(outside)],
+  ])("%s: permitted as a workspace path, denied as the file the link leads to", async (tool, toolInput, type, reached) => {
+    const run = await device.hook("claude-code", call(tool, toolInput()));
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+    expect(decisionOf(run)).toMatchObject({
+      permissionDecision: "deny",
+      permissionDecisionReason: expect.stringMatching(new RegExp(`^Warden denied ${type.replace(".", "\\.")} of ${reached()}, where ${link}[^ ]* leads through a symbolic link \\(no_applicable_permit; decision [0-9a-f-]{36}\\)$`)),
+    });
+    const decisions = (await device.log()).filter((entry) => entry.type === "decision").slice(-2);
+    expect(decisions.map((entry) => entry.data["decision"])).toEqual(["permit", "deny"]);
+    expect(decisions[1]!.data["context"]).toMatchObject({ reached_through: expect.stringContaining(link) });
+    // Neither permit was redeemed: nothing ran.
+    const ids = decisions.map((entry) => entry.data["decision_id"]);
+    expect((await device.log()).some((entry) => entry.type === "action.redeemed" && ids.includes(entry.data["decision_id"]))).toBe(false);
+  });
+
+  it("a link that stays in the workspace: both paths permitted, both tokens redeemed, allow", async () => {
+    const run = await device.hook("claude-code", call("Read", { file_path: join(inner, "app.ts") }));
+    expect(decisionOf(run)).toMatchObject({ permissionDecision: "allow" });
+    const log = await device.log();
+    const decisions = log.filter((entry) => entry.type === "decision").slice(-2);
+    expect(decisions.map((entry) => (entry.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value)).toEqual([join(inner, "app.ts"), join(ctx.workspace, "real-src", "app.ts")]);
+    for (const decided of decisions) expect(log.some((entry) => entry.type === "action.redeemed" && entry.data["decision_id"] === decided.data["decision_id"])).toBe(true);
+  });
+});
