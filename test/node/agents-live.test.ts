@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,6 +105,22 @@ describe("Claude Code, through its hooks", () => {
     expect(secret).not.toContain("never-shown");
     const edit = decisions(await device.log(), "file.write").find((entry) => (entry.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value === path)!;
     expect((edit.data["action"] as { inputs_sha256: string }).inputs_sha256).toBe(sha256(canonicalJson([{ new_string: "warden", old_string: "world", replace_all: false }])));
+  });
+
+  it("never reads a file outside the project through a link inside it: Read and ls both denied, naming the file the link leads to", async () => {
+    const outside = mkdtempSync(join(tmpdir(), "claude-outside-"));
+    writeFileSync(join(outside, "id_rsa"), "PRIVATE-KEY-never-shown\n");
+    // As a checked-out repository can carry one.
+    symlinkSync(outside, join(dir, "keys"));
+    const [read, listed] = await claude([
+      { kind: "function", name: "Read", arguments: { file_path: join(dir, "keys", "id_rsa") } },
+      { kind: "function", name: "Bash", arguments: { command: "ls -l keys/", description: "List the keys" } },
+    ]);
+    const reached = (path: string) => new RegExp(`Warden denied file\\.read of ${realpathSync(path)}, where ${join(dir, "keys")}[^ ]* leads through a symbolic link \\(no_applicable_permit; decision [0-9a-f-]{36}\\)`);
+    expect(read).toMatch(reached(join(outside, "id_rsa")));
+    expect(read).not.toContain("never-shown");
+    expect(listed).toMatch(reached(outside));
+    expect(listed).not.toContain("id_rsa");
   });
 
   it("records a permitted command that failed with its exit status (PostToolUseFailure)", async () => {
