@@ -23,7 +23,8 @@ const MAX_LINKS = 40;
  * The file the OS reaches for the absolute `path`: each component in turn, each symbolic link
  * replaced by its target (an absolute target restarts at `/`, a relative one at the link's
  * directory), `..` taken from where the links led, as the kernel walks it — not from the text.
- * `followLast` false leaves the last component as it is: unlinking a link removes the link. A
+ * `followLast` false leaves the last component as it is: unlinking a link removes the link (but
+ * not with a `/` after it, which makes the kernel follow it). A
  * component that is not there ends the links: what follows it can be created or refused, never
  * reached through one. null when the links loop (the OS refuses the path: nothing is reached).
  */
@@ -39,7 +40,8 @@ export function realPath(path: string, followLast = true): string | null {
       continue;
     }
     const here = `/${[...reached, name].join("/")}`;
-    const target = pending.every((rest) => rest === "" || rest === ".") && !followLast ? undefined : linkTarget(here);
+    // Only a last component is left as it is: `link/` and `link/.` go through the link (`rm -r link/` empties its target).
+    const target = pending.length === 0 && !followLast ? undefined : linkTarget(here);
     if (target === undefined) {
       reached.push(name);
       continue;

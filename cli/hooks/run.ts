@@ -164,7 +164,8 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
   // The files the call's paths lead to through symbolic links, decided beside what the call named.
   const linked = process.platform === "win32" ? [] : reachedThroughLinks(planned, decisions);
   if (linked.length > 0) {
-    const linkedRequests = linked.map((plan) => ({ agent: requests[0]!.agent, action: plan.action, context: { ...context, reached_through: plan.through! } }));
+    // The path it came through, for the log (a context value holds up to 1,024 characters; the entry names the real path anyway).
+    const linkedRequests = linked.map((plan) => ({ agent: requests[0]!.agent, action: plan.action, context: plan.through!.length <= 1024 ? { ...context, reached_through: plan.through! } : context }));
     const more = await decideAll(client, state, linkedRequests);
     for (const decision of more) state.noteLogPosition(decision.log);
     planned.push(...linked);

@@ -62,6 +62,9 @@ describe("realPath, against the kernel", () => {
 
   it("unlinking a link removes the link itself: its last component is not followed, its directories are", () => {
     expect(realPath(join(root, "abs"), false)).toBe(join(root, "abs"));
+    // With a `/` after it, the kernel follows the link: `rm -r abs/` empties the directory it leads to.
+    expect(realPath(`${join(root, "abs")}/`, false)).toBe(outside);
+    expect(realPath(`${join(root, "abs")}/.`, false)).toBe(outside);
     expect(realPath(join(root, "chain", "file.txt"), false)).toBe(join(outside, "dir", "file.txt"));
   });
 
