@@ -13,6 +13,7 @@ import {
   type MapContext,
   type PlannedAction,
   type ToolCall,
+  type ToolRule,
 } from "./mapping.ts";
 import { HookFailure } from "./protocol.ts";
 
@@ -38,6 +39,40 @@ function command(call: ToolCall, context: MapContext, shell: "bash" | "zsh" | "p
   return [{ action: { type: "command.exec", targets: [{ kind: "command", value: stringField(call, "command"), cwd: context.cwd, home: context.home, shell }] }, files: [] }];
 }
 
+/**
+ * A path field as Claude Code reads it: Claude Code trims the text and expands a leading `~`
+ * before it opens anything, and hands some tools' paths to the hook as the model wrote them
+ * (Glob's and Grep's `path`, checked against 2.1.332), which the hook and Warden would read as
+ * written — `~` a directory of that name in the session directory. Such a path is refused rather
+ * than read either way; any other is made absolute against the session directory.
+ */
+function claudePath(call: ToolCall, field: string, context: MapContext, value: string | undefined = stringField(call, field)): string {
+  if (value.startsWith("~") || value !== value.trim()) {
+    throw new HookFailure("unknown_tool_shape", `${call.name}: tool_input.${field} starts with ~ or has blanks around it, which Claude Code reads otherwise than as written; send an absolute path`);
+  }
+  return absolutePath(value, context.cwd);
+}
+
+/**
+ * The built-in rows, each refusing a call meant for another machine: with remote tools on,
+ * Claude Code runs a call that names `_host` on that machine, while this hook would judge it
+ * against this device's files, directories and shell.
+ */
+function onThisMachine(rows: Record<string, ToolRule>): Record<string, ToolRule> {
+  return Object.fromEntries(
+    Object.entries(rows).map(([name, rule]) => [
+      name,
+      {
+        why: rule.why,
+        plan: (call: ToolCall, context: MapContext) => {
+          if (Object.hasOwn(call.input, "_host")) throw new HookFailure("unknown_tool_shape", `${call.name}: tool_input._host runs the call on another machine, which this device's hook cannot judge`);
+          return rule.plan(call, context);
+        },
+      },
+    ]),
+  );
+}
+
 /** The edit a tool makes, as JSON: `inputs_sha256` is SHA-256 of its RFC 8785 form (docs/hooks.md). */
 function editInputs(call: ToolCall, edits: unknown): string {
   if (!Array.isArray(edits) || edits.length === 0) throw new HookFailure("unknown_tool_shape", `${call.name}: tool_input.edits must be a non-empty array`);
@@ -59,7 +94,7 @@ export const CLAUDE_SEARCH_PROVIDER = "https://api.anthropic.com/";
 /** Claude Code's table: one row per built-in tool, then MCP tools and everything else. */
 export const claudeCode: AgentMapping = {
   agent: "claude-code",
-  tools: {
+  tools: onThisMachine({
     Bash: {
       why: "A shell line: the worker analyses every simple command in it, in the shell Claude Code runs it in, from the session directory",
       plan: (call, context) => command(call, context, claudeBashShell(context)),
@@ -70,20 +105,24 @@ export const claudeCode: AgentMapping = {
     },
     Read: {
       why: "Reads one file: file.read of that path",
-      plan: (call, context) => [fileAction("file.read", [absolutePath(stringField(call, "file_path"), context.cwd)])],
+      plan: (call, context) => [fileAction("file.read", [claudePath(call, "file_path", context)])],
     },
     Glob: {
       why: "Lists files: file.read of the directory the pattern reaches, which an absolute or ../ pattern moves outside `path`",
       plan: (call, context) => {
-        const root = absolutePath(optionalString(call, "path") ?? context.cwd, context.cwd);
-        return [fileAction("file.read", [globDirectory(stringField(call, "pattern"), root)])];
+        const path = optionalString(call, "path");
+        const root = path === undefined ? context.cwd : claudePath(call, "path", context, path);
+        const pattern = stringField(call, "pattern");
+        if (pattern.startsWith("~") || pattern !== pattern.trim()) throw new HookFailure("unknown_tool_shape", "Glob: tool_input.pattern starts with ~ or has blanks around it, which Claude Code reads otherwise than as written");
+        return [fileAction("file.read", [globDirectory(pattern, root)])];
       },
     },
     Grep: {
       why: "Searches file contents under `path` (a file or a directory; the session directory when absent): file.read of it",
       plan: (call, context) => {
         stringField(call, "pattern");
-        return [fileAction("file.read", [absolutePath(optionalString(call, "path") ?? context.cwd, context.cwd)])];
+        const path = optionalString(call, "path");
+        return [fileAction("file.read", [path === undefined ? context.cwd : claudePath(call, "path", context, path)])];
       },
     },
     Write: {
@@ -91,16 +130,16 @@ export const claudeCode: AgentMapping = {
       plan: (call, context) => {
         const content = call.input["content"];
         if (typeof content !== "string") throw new HookFailure("unknown_tool_shape", "Write: tool_input.content must be a string");
-        return [fileAction("file.write", [absolutePath(stringField(call, "file_path"), context.cwd)], sha256Hex(content))];
+        return [fileAction("file.write", [claudePath(call, "file_path", context)], sha256Hex(content))];
       },
     },
     Edit: {
       why: "A string replacement in a file: file.write bound to the edit (old, new, replace_all)",
-      plan: (call, context) => [fileAction("file.write", [absolutePath(stringField(call, "file_path"), context.cwd)], editInputs(call, [call.input]))],
+      plan: (call, context) => [fileAction("file.write", [claudePath(call, "file_path", context)], editInputs(call, [call.input]))],
     },
     MultiEdit: {
       why: "Several replacements in one file (older Claude Code): file.write bound to every edit, in order",
-      plan: (call, context) => [fileAction("file.write", [absolutePath(stringField(call, "file_path"), context.cwd)], editInputs(call, call.input["edits"]))],
+      plan: (call, context) => [fileAction("file.write", [claudePath(call, "file_path", context)], editInputs(call, call.input["edits"]))],
     },
     NotebookEdit: {
       why: "Replaces, inserts or deletes one notebook cell: a write of the notebook file, bound to the cell edit",
@@ -109,7 +148,7 @@ export const claudeCode: AgentMapping = {
         const source = call.input["new_source"];
         if (typeof source !== "string") throw new HookFailure("unknown_tool_shape", "NotebookEdit: tool_input.new_source must be a string");
         const inputs = canonicalSha256({ cell_id: cell_id ?? null, cell_type: cell_type ?? null, edit_mode: edit_mode ?? "replace", new_source: source });
-        return [fileAction("file.write", [absolutePath(stringField(call, "notebook_path"), context.cwd)], inputs)];
+        return [fileAction("file.write", [claudePath(call, "notebook_path", context)], inputs)];
       },
     },
     WebFetch: {
@@ -122,7 +161,7 @@ export const claudeCode: AgentMapping = {
         { action: { type: "http.request", targets: [{ kind: "url", value: CLAUDE_SEARCH_PROVIDER }], inputs_sha256: sha256Hex(stringField(call, "query")), sends_external: true }, files: [] },
       ],
     },
-  },
+  }),
   mcp: {
     why: "An MCP server's tool acts outside the device: mcp.call naming server and tool, bound to its arguments",
     plan: (call) => [toolAction("mcp.call", call)],
@@ -133,5 +172,7 @@ export const claudeCode: AgentMapping = {
   },
   successExitStatus: 0,
   answersAllow: true,
+  // Leaving the sandbox (or widening its network) is a prompt of Claude Code's own: Warden's permit must not answer it.
+  keepsOwnPrompt: (call) => call.input["dangerouslyDisableSandbox"] === true || call.input["allowed_domains"] !== undefined,
   comparesReadings: false,
 };

@@ -72,6 +72,11 @@ export interface AgentMapping {
    * Codex's own approval flow goes on; a deny is honoured by both.
    */
   answersAllow: boolean;
+  /**
+   * Calls whose own permission prompt the agent keeps even after a permit: the hook stays silent
+   * on them instead of answering "allow", which would stand in for that prompt.
+   */
+  keepsOwnPrompt?: (call: ToolCall) => boolean;
   /** Whether its rows compare how shells read a line (Codex: the model picks the shell), so the hook loads {@link MapContext.analyse}. */
   comparesReadings: boolean;
 }

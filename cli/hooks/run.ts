@@ -207,7 +207,8 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
     state.savePending(input.toolUseId, pending);
   }
   const how = reviewId !== undefined ? `approved in review ${reviewId}` : `permitted${policies(decisions[0]!)}`;
-  return { stdout: options.mapping.answersAllow ? preToolUseAnswer("allow", `Warden ${how}; decision ${decisions.map((d) => d.decision_id).join(", ")}`) : "" };
+  const answersAllow = options.mapping.answersAllow && !options.mapping.keepsOwnPrompt?.({ name: input.toolName, input: input.toolInput });
+  return { stdout: answersAllow ? preToolUseAnswer("allow", `Warden ${how}; decision ${decisions.map((d) => d.decision_id).join(", ")}`) : "" };
 }
 
 /** SHA-256 (hex) of a file's bytes, streamed; null when it is gone or not a regular file. */
@@ -223,6 +224,8 @@ async function fileHash(path: string): Promise<string | null> {
 
 /** A command's exit status: a number the response names, "Exit code N" in the text, or the agent's rule for success. */
 function exitStatus(input: HookInput, mapping: AgentMapping): number | null {
+  // A command run in the background is reported when it started, not when it ended: its status is not known yet.
+  if (input.toolInput["run_in_background"] === true) return null;
   const response = input.toolResponse as Record<string, unknown> | undefined;
   for (const field of ["exit_code", "exitCode"]) {
     const value = typeof response === "object" && response !== null ? response[field] : undefined;

@@ -105,6 +105,39 @@ describe("the directory a glob reaches", () => {
   for (const [pattern, root, expected] of cases) it(`${pattern} under ${root}`, () => expect(globDirectory(pattern, root)).toBe(expected));
 });
 
+describe("Claude Code paths it reads otherwise than as written", () => {
+  // Claude Code trims a path and expands `~` before it opens anything, and hands Glob's and Grep's `path` to the
+  // hook as the model wrote it (2.1.332): `~` would be judged a directory named `~` in the workspace.
+  const refused: [tool: string, input: Record<string, unknown>][] = [
+    ["Grep", { pattern: "PRIVATE KEY", path: "~" }],
+    ["Glob", { pattern: "*", path: "~/.ssh" }],
+    ["Grep", { pattern: "x", path: " /home/dev/.ssh" }],
+    ["Glob", { pattern: "*", path: "/home/dev/.ssh\n" }],
+    ["Glob", { pattern: "~/.ssh/*" }],
+    ["Read", { file_path: "~/.aws/credentials" }],
+    ["Write", { file_path: "/home/dev/workspace/a ", content: "x" }],
+    ["Edit", { file_path: "~/.bashrc", old_string: "a", new_string: "b" }],
+    ["NotebookEdit", { notebook_path: "~/n.ipynb", new_source: "x" }],
+  ];
+  for (const [tool, input] of refused) {
+    it(`refuses ${tool} ${JSON.stringify(input)}`, () => expect(() => planCall(claudeCode, { name: tool, input }, context)).toThrow(expect.objectContaining({ code: "unknown_tool_shape" })));
+  }
+
+  it("reads a ~ that is not at the start, or inside a name, as written", () => {
+    expect(planCall(claudeCode, { name: "Grep", input: { pattern: "x", path: "/home/dev/workspace/a~b" } }, context)[0]!.action.targets).toEqual([{ kind: "path", value: "/home/dev/workspace/a~b" }]);
+  });
+});
+
+describe("Claude Code calls for another machine", () => {
+  for (const tool of ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "PowerShell"]) {
+    it(`refuses ${tool} with _host: it would run there, judged here`, () => {
+      expect(() => planCall(claudeCode, { name: tool, input: { command: "rm -rf build", file_path: "/home/dev/workspace/a", content: "", old_string: "a", new_string: "b", pattern: "*", _host: "prod-box" } }, context)).toThrow(
+        expect.objectContaining({ code: "unknown_tool_shape", message: expect.stringContaining("_host") }),
+      );
+    });
+  }
+});
+
 describe("Claude Code's Bash shell", () => {
   const cases: [env: Record<string, string>, platform: NodeJS.Platform, expected: string][] = [
     [{ CLAUDE_CODE_SHELL: "/opt/homebrew/bin/zsh", SHELL: "/bin/bash" }, "darwin", "zsh"],

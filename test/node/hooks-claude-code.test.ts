@@ -86,6 +86,17 @@ describe("warden hook claude-code, PreToolUse", () => {
     });
   }
 
+  it("a permitted command that leaves Claude Code's sandbox gets no allow: Claude Code's own prompt for it stays, Warden's permit is redeemed", async () => {
+    for (const extra of ['"dangerouslyDisableSandbox": true', '"allowed_domains": ["example.com"]']) {
+      const run = await device.hook("claude-code", input("pre-bash").replace('"run_in_background": false', `"run_in_background": false, ${extra}`));
+      expect(run).toEqual({ status: 0, stdout: "", stderr: "" });
+      const log = await device.log();
+      const decided = log.findLast((entry) => entry.type === "decision")!;
+      expect(decided.data["decision"]).toBe("permit");
+      expect(log.some((entry) => entry.type === "action.redeemed" && entry.data["decision_id"] === decided.data["decision_id"])).toBe(true);
+    }
+  });
+
   it("review → waits silently, a reviewer approves with a passkey → allow", async () => {
     const waiting = await Device.register(ctx, { group: HOOK_GROUP });
     const hook = waiting.hook("claude-code", input("pre-webfetch"), ["--review-wait", "60"]);
@@ -225,6 +236,14 @@ describe("warden hook claude-code, PostToolUse", () => {
     expect(decisionOf(await device.hook("claude-code", input("pre-bash")))?.permissionDecision).toBe("allow");
     expect(await device.hook("claude-code", input("post-bash"))).toEqual({ status: 0, stdout: "", stderr: "" });
     expect((await device.log()).at(-1)!.data).toMatchObject({ tool: { name: "Bash" }, succeeded: true, exit_status: 0 });
+  });
+
+  it("a command run in the background is recorded when it started: its exit status is not known yet (null), never a 0 it did not have", async () => {
+    const background = (text: string) => text.replace('"run_in_background": false', '"run_in_background": true').replace("toolu_01BashGitStatus", "toolu_01BashBackground");
+    expect(decisionOf(await device.hook("claude-code", background(input("pre-bash"))))?.permissionDecision).toBe("allow");
+    const post = background(input("post-bash")).replace(/"tool_response": \{[^}]*\}/, '"tool_response": { "backgroundTaskId": "bash_1" }');
+    expect(await device.hook("claude-code", post)).toEqual({ status: 0, stdout: "", stderr: "" });
+    expect((await device.log()).at(-1)!.data).toMatchObject({ tool: { name: "Bash", use_id: "toolu_01BashBackground" }, succeeded: true, exit_status: null });
   });
 
   it("the log with its outcomes verifies with warden audit verify", async () => {
