@@ -57,9 +57,9 @@ describe("Claude Code, through its hooks", () => {
   });
   afterAll(() => model.close());
 
-  async function claude(calls: ScriptedCall[], cwd = dir): Promise<(string | undefined)[]> {
+  async function claude(calls: ScriptedCall[], cwd = dir, extra: string[] = []): Promise<(string | undefined)[]> {
     model.script(calls);
-    const done = await run([CLAUDE, "-p", "Carry out the task.", "--output-format", "json"], {
+    const done = await run([CLAUDE, "-p", "Carry out the task.", "--output-format", "json", ...extra], {
       cwd,
       env: {
         HOME: device.home,
@@ -121,6 +121,14 @@ describe("Claude Code, through its hooks", () => {
     expect(read).not.toContain("never-shown");
     expect(listed).toMatch(reached(outside));
     expect(listed).not.toContain("id_rsa");
+  });
+
+  it("never searches the home directory for a Grep whose path is ~: Claude Code would expand it, the hook refuses it", async () => {
+    writeFileSync(join(device.home, "notes.txt"), "PRIVATE-home-value\n");
+    // The native build offers Grep only when the launch names it.
+    const [output] = await claude([{ kind: "function", name: "Grep", arguments: { pattern: "PRIVATE", path: "~", output_mode: "content" } }], dir, ["--tools", "Grep"]);
+    expect(output).toMatch(/warden hook: unknown_tool_shape: Grep: tool_input\.path starts with ~ or has blanks around it/);
+    expect(output).not.toContain("PRIVATE-home-value");
   });
 
   it("records a permitted command that failed with its exit status (PostToolUseFailure)", async () => {
