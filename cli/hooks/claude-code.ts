@@ -1,3 +1,5 @@
+import { accessSync, constants, statSync } from "node:fs";
+import { basename, delimiter, join } from "node:path";
 import { sha256Hex } from "../../worker/encoding.ts";
 import {
   absolutePath,
@@ -5,10 +7,8 @@ import {
   fileAction,
   globDirectory,
   optionalString,
-  shellNamed,
   stringField,
   toolAction,
-  zshInstalled,
   type AgentMapping,
   type MapContext,
   type PlannedAction,
@@ -24,15 +24,41 @@ import { HookFailure } from "./protocol.ts";
  * change there cannot widen what a decision covers.
  */
 
+/** Where Claude Code looks for a shell by name after CLAUDE_CODE_SHELL, $SHELL and PATH. */
+const SHELL_DIRECTORIES = ["/bin", "/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"];
+
 /**
- * The shell Claude Code runs the Bash tool in: Git Bash on Windows; elsewhere
- * CLAUDE_CODE_SHELL or $SHELL when it is bash or zsh, else the first zsh, then bash, it finds
- * (env-vars reference, CLAUDE_CODE_SHELL). The hook runs in Claude Code's environment, so it
- * sees the same variables.
+ * The shell Claude Code runs the Bash tool in, found as Claude Code 2.1.332 finds it: Git Bash
+ * on Windows; elsewhere the first executable of CLAUDE_CODE_SHELL and $SHELL whose path merely
+ * contains "bash" or "zsh" (`rbash` counts), then the preferred shell on PATH (bash when $SHELL's
+ * name is bash, else zsh), both in the usual directories, then the other on PATH. The hook runs in
+ * Claude Code's environment, so it sees the same variables and files. Read by the name of the
+ * program found; one named neither (`/opt/bash-5/bin/sh`) is refused, since which grammar it
+ * speaks cannot be told.
  */
 export function claudeBashShell(context: MapContext): "bash" | "zsh" {
   if (context.platform === "win32") return "bash";
-  return shellNamed(context.env["CLAUDE_CODE_SHELL"], ["bash", "zsh"]) ?? shellNamed(context.env["SHELL"], ["bash", "zsh"]) ?? (zshInstalled() ? "zsh" : "bash");
+  const { env } = context;
+  const named = [env["CLAUDE_CODE_SHELL"], env["SHELL"]].filter((path): path is string => path !== undefined && (path.includes("bash") || path.includes("zsh")));
+  const [preferred, other] = basename(env["SHELL"] ?? "") === "bash" ? (["bash", "zsh"] as const) : (["zsh", "bash"] as const);
+  const onPath = (name: string) => (env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "").map((dir) => join(dir, name)).find(executable);
+  const chosen = [...named, onPath(preferred), ...[preferred, other].flatMap((name) => SHELL_DIRECTORIES.map((dir) => `${dir}/${name}`)), onPath(other)].find((path) => path !== undefined && executable(path));
+  // None at all: Claude Code runs no Bash call, and the line's reading does not matter.
+  if (chosen === undefined) return "bash";
+  const name = basename(chosen);
+  if (name.includes("zsh")) return "zsh";
+  if (name.includes("bash")) return "bash";
+  throw new HookFailure("configuration_error", `Claude Code would run Bash calls in ${chosen}, which is not named bash or zsh: the hook cannot tell how it reads a line`);
+}
+
+/** A file this user may execute (a directory named zsh is no shell). */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function command(call: ToolCall, context: MapContext, shell: "bash" | "zsh" | "powershell"): PlannedAction[] {

@@ -1,5 +1,4 @@
 import { sha256Hex } from "../../worker/encoding.ts";
-import { existsSync } from "node:fs";
 import { isAbsolute, resolve, sep } from "node:path";
 import { canonicalJson, type JsonValue } from "../../worker/log/canonical.ts";
 import type { DecisionRequest, DecisionTarget } from "../client.ts";
@@ -151,9 +150,4 @@ export function shellNamed<S extends Shell>(path: string | undefined, allowed: r
   if (!path) return undefined;
   const name = path.split(/[\\/]/).pop()!.toLowerCase().replace(/\.exe$/, "");
   return allowed.find((shell) => shell === (name === "pwsh" ? "powershell" : name));
-}
-
-/** Whether a zsh is installed where agents look for one first. */
-export function zshInstalled(): boolean {
-  return ["/bin/zsh", "/usr/bin/zsh", "/usr/local/bin/zsh", "/opt/homebrew/bin/zsh"].some((path) => existsSync(path));
 }

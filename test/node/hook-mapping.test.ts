@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLAUDE_SEARCH_PROVIDER, claudeBashShell, claudeCode } from "../../cli/hooks/claude-code.ts";
 import { codex, codexCommand, codexShells, interceptedPatch, patchFiles, plainWords } from "../../cli/hooks/codex.ts";
@@ -138,15 +138,34 @@ describe("Claude Code calls for another machine", () => {
   }
 });
 
-describe("Claude Code's Bash shell", () => {
-  const cases: [env: Record<string, string>, platform: NodeJS.Platform, expected: string][] = [
-    [{ CLAUDE_CODE_SHELL: "/opt/homebrew/bin/zsh", SHELL: "/bin/bash" }, "darwin", "zsh"],
-    [{ CLAUDE_CODE_SHELL: "/usr/bin/fish", SHELL: "/bin/bash" }, "linux", "bash"],
-    [{ SHELL: "/bin/zsh" }, "linux", "zsh"],
-    [{ SHELL: "C:\\Program Files\\Git\\bin\\bash.exe" }, "win32", "bash"],
-    [{ SHELL: "/bin/zsh" }, "win32", "bash"],
+describe("Claude Code's Bash shell, found as Claude Code finds it", () => {
+  // Shells as files: executables named as Claude Code looks for them, in directories of their own.
+  const shells = mkdtempSync(join(tmpdir(), "warden-shells-"));
+  const shell = (path: string, mode = 0o755) => {
+    mkdirSync(dirname(join(shells, path)), { recursive: true });
+    writeFileSync(join(shells, path), "#!/bin/sh\n", { mode });
+    return join(shells, path);
+  };
+  const zshOnPath = dirname(shell("path-only/zsh"));
+  const rbash = shell("restricted/rbash");
+  const customZsh = shell("custom/zsh");
+  const notExecutable = shell("plain/zsh", 0o644);
+  const bash5Sh = shell("bash-5/bin/sh");
+  const cases: [name: string, env: Record<string, string>, platform: NodeJS.Platform, expected: string][] = [
+    ["CLAUDE_CODE_SHELL first", { CLAUDE_CODE_SHELL: customZsh, SHELL: "/bin/bash" }, "linux", "zsh"],
+    ["a path that merely contains bash (rbash)", { CLAUDE_CODE_SHELL: rbash, SHELL: "/bin/sh", PATH: zshOnPath }, "linux", "bash"],
+    ["a named shell not executable is passed over", { CLAUDE_CODE_SHELL: notExecutable, SHELL: "/bin/bash" }, "linux", "bash"],
+    ["fish is no candidate", { CLAUDE_CODE_SHELL: "/usr/bin/fish", SHELL: "/bin/bash" }, "linux", "bash"],
+    // What the hook used to miss: zsh only on PATH (nix, linuxbrew) is Claude Code's pick over bash in /bin.
+    ["zsh on PATH before the usual directories", { SHELL: "/bin/sh", PATH: zshOnPath }, "linux", "zsh"],
+    ["$SHELL named bash prefers bash", { SHELL: "/nonexistent/bash", PATH: zshOnPath }, "linux", "bash"],
+    ["Git Bash on Windows", { SHELL: "/bin/zsh" }, "win32", "bash"],
   ];
-  for (const [env, platform, expected] of cases) it(`${JSON.stringify(env)} on ${platform}`, () => expect(claudeBashShell({ ...context, env, platform })).toBe(expected));
+  for (const [name, env, platform, expected] of cases) it(name, () => expect(claudeBashShell({ ...context, env, platform })).toBe(expected));
+
+  it("refuses a shell named neither bash nor zsh that Claude Code would run: its grammar cannot be told", () => {
+    expect(() => claudeBashShell({ ...context, env: { CLAUDE_CODE_SHELL: bash5Sh, SHELL: "/bin/sh" }, platform: "linux" })).toThrow(expect.objectContaining({ code: "configuration_error" }));
+  });
 });
 
 describe("Codex command lines", () => {
