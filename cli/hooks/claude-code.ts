@@ -129,6 +129,17 @@ export const claudeCode: AgentMapping = {
       why: "Windows' native shell tool: the same line analysis, as PowerShell parses it",
       plan: (call, context) => command(call, context, "powershell"),
     },
+    Monitor: {
+      why: "Watches a shell command's output, or a WebSocket, and streams what arrives to the model: command.exec of the command as the Bash tool's shell reads it, or an http.request to the ws(s) URL that sends data off the device (the URL is agent-chosen)",
+      plan: (call, context) => {
+        const ws = call.input["ws"];
+        if (ws === undefined) return command(call, context, claudeBashShell(context));
+        if (call.input["command"] !== undefined || typeof ws !== "object" || ws === null) throw new HookFailure("unknown_tool_shape", "Monitor: tool_input needs one of command (a string) or ws (an object with url)");
+        const url = (ws as Record<string, unknown>)["url"];
+        if (typeof url !== "string" || url.length === 0) throw new HookFailure("unknown_tool_shape", "Monitor: tool_input.ws.url must be a non-empty string");
+        return [{ action: { type: "http.request", targets: [{ kind: "url", value: url }], sends_external: true }, files: [] }];
+      },
+    },
     Read: {
       why: "Reads one file: file.read of that path",
       plan: (call, context) => [fileAction("file.read", [claudePath(call, "file_path", context)])],

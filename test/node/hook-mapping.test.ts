@@ -21,6 +21,7 @@ const claudeCases: Case[] = [
   ["Bash", { command: "git status" }, [{ action: { type: "command.exec", targets: [{ kind: "command", value: "git status", cwd: "/home/dev/workspace", home: "/home/dev", shell: "bash" }] }, files: [] }]],
   ["PowerShell", { command: "Get-ChildItem" }, [{ action: { type: "command.exec", targets: [{ kind: "command", value: "Get-ChildItem", cwd: "/home/dev/workspace", home: "/home/dev", shell: "powershell" }] }, files: [] }]],
   ["Read", { file_path: "src/a.ts" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/home/dev/workspace/src/a.ts" }] }, files: [] }]],
+  ["Monitor", { description: "Watch the build", timeout_ms: 60000, command: "npm run build -- --watch" }, [{ action: { type: "command.exec", targets: [{ kind: "command", value: "npm run build -- --watch", cwd: "/home/dev/workspace", home: "/home/dev", shell: "bash" }] }, files: [] }]],
   ["Glob", { pattern: "../../etc/**/*.conf" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/home/etc" }] }, files: [] }]],
   ["Grep", { pattern: "TODO" }, [{ action: { type: "file.read", targets: [{ kind: "path", value: "/home/dev/workspace" }] }, files: [] }]],
   ["Write", { file_path: "/home/dev/workspace/a", content: "hi\n" }, [{ action: { type: "file.write", targets: [{ kind: "path", value: "/home/dev/workspace/a" }], inputs_sha256: sha256("hi\n") }, files: ["/home/dev/workspace/a"] }]],
@@ -126,6 +127,17 @@ describe("Claude Code paths it reads otherwise than as written", () => {
   it("reads a ~ that is not at the start, or inside a name, as written", () => {
     expect(planCall(claudeCode, { name: "Grep", input: { pattern: "x", path: "/home/dev/workspace/a~b" } }, context)[0]!.action.targets).toEqual([{ kind: "path", value: "/home/dev/workspace/a~b" }]);
   });
+});
+
+describe("Claude Code's Monitor", () => {
+  it("a WebSocket is an http.request to its URL, sending data off the device", () => {
+    expect(planCall(claudeCode, { name: "Monitor", input: { description: "Feed", ws: { url: "wss://feed.example/events", protocols: ["v1"] } } }, context)).toEqual([
+      { action: { type: "http.request", targets: [{ kind: "url", value: "wss://feed.example/events" }], sends_external: true }, files: [] },
+    ]);
+  });
+  for (const input of [{ command: "ls", ws: { url: "wss://a.example/" } }, { ws: "wss://a.example/" }, { ws: { url: "" } }]) {
+    it(`refuses ${JSON.stringify(input)}`, () => expect(() => planCall(claudeCode, { name: "Monitor", input }, context)).toThrow(expect.objectContaining({ code: "unknown_tool_shape" })));
+  }
 });
 
 describe("Claude Code calls for another machine", () => {

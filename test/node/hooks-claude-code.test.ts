@@ -33,6 +33,7 @@ describe("warden hook claude-code, PreToolUse", () => {
   // One fixture per row of the mapping table, each expected to be permitted by the suite's bundle.
   const permitted: Record<string, string> = {
     Bash: "pre-bash",
+    Monitor: "pre-monitor",
     Read: "pre-read",
     Glob: "pre-glob",
     Grep: "pre-grep",
