@@ -803,7 +803,7 @@ export class ReviewHolds extends DurableObject<Env> {
         this.decide(hold.id, "rejected", "deny", now, reviewer.id);
         this.enqueueEvidence(hold, "review.rejected", { ...base, outcome: "rejected" }, now);
       } else {
-        const next = this.escalate(holdRow, holdRow.tier_index + 1, now + (hold.ladder[holdRow.tier_index + 1]?.sla_minutes ?? 0) * 60_000);
+        const next = this.escalate(holdRow, now + (hold.ladder[holdRow.tier_index + 1]?.sla_minutes ?? 0) * 60_000);
         this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, by: reviewer.id }, now);
         this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: reviewer.id }, now);
         this.enqueueTickets(hold.id, now);
@@ -846,7 +846,8 @@ export class ReviewHolds extends DurableObject<Env> {
    * of one bundle's tiers; the context policy reads (history) can move the tier between two asks.
    * Asked above the tier the hold stands at, the hold climbs to the asked tier at once — an
    * escalation by policy, logged and notified like any other, its deadline that tier's SLA from
-   * now — or a reviewer of the lower tier would decide what policy now sends higher. Asked at or
+   * now, its ladder from then on the asked one (so a retry at those tiers collects its approval) —
+   * or a reviewer of the lower tier would decide what policy now sends higher. Asked at or
    * below it, the hold is joined as it stands, as strict or stricter. Ladders that are not tails of
    * one another (another bundle's tiers) have no tier in common to compare: null, refused, since
    * one action cannot have two pending holds.
@@ -860,7 +861,9 @@ export class ReviewHolds extends DurableObject<Env> {
     const to = held.length - asked.length;
     if (to <= row.tier_index) return row;
     const hold = this.view(row);
-    const next = this.escalate(row, to, now + (input.ladder[0] as TierStep).sla_minutes * 60_000);
+    const deadline = now + (input.ladder[0] as TierStep).sla_minutes * 60_000;
+    this.sql.exec("UPDATE holds SET ladder = ?, tier_index = 0, deadline = ? WHERE id = ?", JSON.stringify(input.ladder), deadline, row.id);
+    const next = { tier: (input.ladder[0] as TierStep).name, deadline: new Date(deadline).toISOString() };
     const base = { review_id: hold.id, decision_id: hold.shown.record.decision_id, action_hash: hold.shown.record.action_hash, by: "policy", asked_by: input.record.decision_id };
     this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline }, now);
     this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "policy" }, now);
@@ -947,11 +950,10 @@ export class ReviewHolds extends DurableObject<Env> {
     for (const waiter of HOLD_WAITERS) for (const end of [...(this.waits.get(waitKey(id, waiter)) ?? [])]) end();
   }
 
-  /** Moves the hold up its ladder to step `to`, due by `deadline`. */
-  private escalate(row: HoldRow, to: number, deadline: number): { tier: string; deadline: string } {
+  private escalate(row: HoldRow, deadline: number): { tier: string; deadline: string } {
     const ladder = JSON.parse(row.ladder) as TierStep[];
-    const next = ladder[to]!;
-    this.sql.exec("UPDATE holds SET tier_index = ?, deadline = ? WHERE id = ?", to, deadline, row.id);
+    const next = ladder[row.tier_index + 1]!;
+    this.sql.exec("UPDATE holds SET tier_index = ?, deadline = ? WHERE id = ?", row.tier_index + 1, deadline, row.id);
     return { tier: next.name, deadline: new Date(deadline).toISOString() };
   }
 
@@ -971,7 +973,7 @@ export class ReviewHolds extends DurableObject<Env> {
       const ladder = hold.ladder;
       const base = { review_id: hold.id, decision_id: hold.shown.record.decision_id, action_hash: hold.shown.record.action_hash, by: "sla" };
       if (row.tier_index + 1 < ladder.length) {
-        const next = this.escalate(row, row.tier_index + 1, row.deadline + ladder[row.tier_index + 1]!.sla_minutes * 60_000);
+        const next = this.escalate(row, row.deadline + ladder[row.tier_index + 1]!.sla_minutes * 60_000);
         this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, missed: hold.shown.deadline }, now);
         this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "sla" }, now);
         this.enqueueTickets(hold.id, now);

@@ -5,6 +5,9 @@
 import type { JWK } from "jose";
 import type { DeviceOs, Shell } from "./policy/targets.ts";
 
+/** The longest text value a decision request's `context` holds (worker/decisions/request.ts; the hooks fill it too). */
+export const MAX_CONTEXT_TEXT = 1024;
+
 /** Assurance a device session can carry: how the device proved what it runs. */
 export type Assurance = "software" | "tpm" | "sev-snp" | "tdx";
 

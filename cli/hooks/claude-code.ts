@@ -114,6 +114,9 @@ function editInputs(call: ToolCall, edits: unknown): string {
   );
 }
 
+/** The tools that run a command in Claude Code's (possibly sandboxed) shell. */
+const SHELL_TOOLS: ReadonlySet<string> = new Set(["Bash", "PowerShell", "Monitor"]);
+
 /** The origin of the Anthropic API, where WebSearch queries go (tools reference: "Anthropic's web search backend"). */
 export const CLAUDE_SEARCH_PROVIDER = "https://api.anthropic.com/";
 
@@ -137,7 +140,8 @@ export const claudeCode: AgentMapping = {
         if (call.input["command"] !== undefined || typeof ws !== "object" || ws === null) throw new HookFailure("unknown_tool_shape", "Monitor: tool_input needs one of command (a string) or ws (an object with url)");
         const url = (ws as Record<string, unknown>)["url"];
         if (typeof url !== "string" || url.length === 0) throw new HookFailure("unknown_tool_shape", "Monitor: tool_input.ws.url must be a non-empty string");
-        return [{ action: { type: "http.request", targets: [{ kind: "url", value: url }], sends_external: true }, files: [] }];
+        // Bound to the whole `ws`: its protocols are agent-chosen and sent with the connection.
+        return [{ action: { type: "http.request", targets: [{ kind: "url", value: url }], inputs_sha256: canonicalSha256(ws), sends_external: true }, files: [] }];
       },
     },
     Read: {
@@ -209,7 +213,10 @@ export const claudeCode: AgentMapping = {
   },
   successExitStatus: 0,
   answersAllow: true,
-  // Leaving the sandbox (or widening its network) is a prompt of Claude Code's own: Warden's permit must not answer it.
-  keepsOwnPrompt: (call) => call.input["dangerouslyDisableSandbox"] === true || call.input["allowed_domains"] !== undefined,
+  // Leaving the sandbox (or widening its network, `allowed_domains` on the shell tools — on WebSearch it filters results)
+  // is a prompt of Claude Code's own: Warden's permit must not answer it.
+  keepsOwnPrompt: (call) => SHELL_TOOLS.has(call.name) && (call.input["dangerouslyDisableSandbox"] === true || call.input["allowed_domains"] !== undefined),
+  // Monitor always runs in the background, a Bash call when asked to: PostToolUse comes when it started.
+  reportsAtStart: (call) => call.name === "Monitor" || (call.name === "Bash" && call.input["run_in_background"] === true),
   comparesReadings: false,
 };

@@ -11,7 +11,8 @@ import { fileAction, type PlannedAction } from "./mapping.ts";
  * decided a call it follows the links of every path the call reaches (the paths it names and the
  * ones Warden derived from its command lines) and has Warden decide each file they lead to as
  * well: the call runs only if those are permitted too. A link never widens what runs; it can only
- * add a decision.
+ * add a decision. Not seen: links a program follows on its own below a directory it was given
+ * (`zip -r`, `grep -R`, `find -L`), and links the call itself makes before it uses them.
  *
  * POSIX only (Linux, macOS); Windows' links and junctions are not followed (docs/hooks.md).
  */
@@ -67,19 +68,25 @@ const FILE_ACTIONS: ReadonlySet<string> = new Set(["file.read", "file.write", "f
 
 /**
  * The decisions a call needs for the files its paths lead to through links: for each path of a
- * file action the call plans and each path Warden derived from its command lines (each as named,
- * before `..` is resolved), a file action of the same kind on the real path, where that is not
- * the path Warden judged; a write keeps its content's hash. `through` names the path it came from.
+ * file action the call plans and each path Warden derived from its command lines, a file action
+ * of the same kind on each real path that is not the path Warden judged; a write keeps its
+ * content's hash, and `through` names the path it came from. A path is followed twice where it
+ * holds a `..`: as named, since the kernel takes each `..` from where the links before it led,
+ * and as Warden read it, `..` resolved as text first, as a shell's `cd` and Claude Code's own
+ * path handling do. `loops` are the paths whose links loop: what they reach cannot be told.
  */
-export function reachedThroughLinks(planned: readonly PlannedAction[], decisions: readonly DecisionResponse[]): PlannedAction[] {
+export function reachedThroughLinks(planned: readonly PlannedAction[], decisions: readonly DecisionResponse[]): { linked: PlannedAction[]; loops: string[] } {
   const seen = new Set<string>();
-  const found: PlannedAction[] = [];
-  // From the path as named, `..` and all: the kernel takes each `..` from where the links before it led.
+  const linked: PlannedAction[] = [];
+  const loops: string[] = [];
   const reach = (type: "file.read" | "file.write" | "file.delete", named: string, inputs: string | undefined) => {
-    const real = realPath(named, type !== "file.delete");
-    if (real === null || real === posix.resolve(named) || seen.has(`${type} ${real}`)) return;
-    seen.add(`${type} ${real}`);
-    found.push({ ...fileAction(type, [real], inputs), through: named });
+    const judged = posix.resolve(named);
+    for (const real of new Set([realPath(named, type !== "file.delete"), realPath(judged, type !== "file.delete")])) {
+      if (real === null) loops.push(named);
+      if (real === null || real === judged || seen.has(`${type} ${real}`)) continue;
+      seen.add(`${type} ${real}`);
+      linked.push({ ...fileAction(type, [real], inputs), through: named });
+    }
   };
   planned.forEach((plan, index) => {
     const { type, targets, inputs_sha256: inputs } = plan.action;
@@ -89,5 +96,5 @@ export function reachedThroughLinks(planned: readonly PlannedAction[], decisions
       if (derived.kind === "path" && named !== undefined && derived.action !== "http.request") reach(derived.action, named, undefined);
     }
   });
-  return found;
+  return { linked, loops };
 }

@@ -76,6 +76,8 @@ export interface AgentMapping {
    * on them instead of answering "allow", which would stand in for that prompt.
    */
   keepsOwnPrompt?: (call: ToolCall) => boolean;
+  /** Calls whose PostToolUse comes when they started, not when they ended: their exit status is not known then. */
+  reportsAtStart?: (call: ToolCall) => boolean;
   /** Whether its rows compare how shells read a line (Codex: the model picks the shell), so the hook loads {@link MapContext.analyse}. */
   comparesReadings: boolean;
 }

@@ -8,6 +8,7 @@ import { HookFailure, preToolUseAnswer, type HookInput } from "./protocol.ts";
 import { connect, refused, withSession } from "./session.ts";
 import { HookState, type PendingCall } from "./state.ts";
 import { StrictJsonError } from "../../worker/json/strict.ts";
+import { MAX_CONTEXT_TEXT } from "../../worker/domain.ts";
 
 /**
  * One hook invocation, start to finish. PreToolUse: map the call (the agent's table), ask
@@ -136,7 +137,7 @@ function describeDenied(planned: PlannedAction[], index: number): string {
   const readings = planned.filter((each) => each.action.type === "command.exec");
   const target = plan?.action.targets[0];
   if (readings.length > 1 && target?.kind === "command" && target.shell) return `command.exec as ${target.shell} reads it`;
-  return describeActions(planned.filter((each) => each.through === undefined));
+  return describeActions(planned);
 }
 
 /** The first denial among `decisions`, as the agent is told it; null when none denies. */
@@ -162,10 +163,11 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
   const denied = denial(planned, decisions);
   if (denied) return deny(denied);
   // The files the call's paths lead to through symbolic links, decided beside what the call named.
-  const linked = process.platform === "win32" ? [] : reachedThroughLinks(planned, decisions);
+  const { linked, loops } = process.platform === "win32" ? { linked: [], loops: [] } : reachedThroughLinks(planned, decisions);
+  if (loops.length > 0) return deny(`Warden: ${loops[0]} leads through symbolic links that loop; which file the call would reach cannot be told`);
   if (linked.length > 0) {
-    // The path it came through, for the log (a context value holds up to 1,024 characters; the entry names the real path anyway).
-    const linkedRequests = linked.map((plan) => ({ agent: requests[0]!.agent, action: plan.action, context: plan.through!.length <= 1024 ? { ...context, reached_through: plan.through! } : context }));
+    // The path it came through, for the log, where a context value can hold it (the entry names the real path anyway).
+    const linkedRequests = linked.map((plan) => ({ agent: requests[0]!.agent, action: plan.action, context: plan.through!.length <= MAX_CONTEXT_TEXT ? { ...context, reached_through: plan.through! } : context }));
     const more = await decideAll(client, state, linkedRequests);
     for (const decision of more) state.noteLogPosition(decision.log);
     planned.push(...linked);
@@ -224,8 +226,7 @@ async function fileHash(path: string): Promise<string | null> {
 
 /** A command's exit status: a number the response names, "Exit code N" in the text, or the agent's rule for success. */
 function exitStatus(input: HookInput, mapping: AgentMapping): number | null {
-  // A command run in the background is reported when it started, not when it ended: its status is not known yet.
-  if (input.toolInput["run_in_background"] === true) return null;
+  if (mapping.reportsAtStart?.({ name: input.toolName, input: input.toolInput })) return null;
   const response = input.toolResponse as Record<string, unknown> | undefined;
   for (const field of ["exit_code", "exitCode"]) {
     const value = typeof response === "object" && response !== null ? response[field] : undefined;

@@ -402,6 +402,10 @@ when { context.history.deletes_60s > 0 };
     const stale = await sendVerdict(w.fetch, review.id, await reviewer.authenticator.assert(prepared.body.options));
     expect(stale.body).toMatchObject({ code: "review_record_changed" });
     expect((await giveVerdict(w.fetch, reviewer, review.id, "approve")).body).toMatchObject({ status: "approved", tier: "tier2" });
+    // The hold's ladder is now the one policy asks: a retry at tier2 collects the approval, and its token.
+    const retried = await held(client, request);
+    expect(retried.review.id).toBe(review.id);
+    expect((await waitOn(client, review.id)).body).toMatchObject({ status: "approved", released: true, token: expect.any(String) });
   });
 });
 

@@ -75,15 +75,32 @@ describe("realPath, against the kernel", () => {
       [fileAction("file.write", [join(root, "abs", "new.txt")], "c0ffee"), fileAction("file.delete", [join(root, "abs")]), { action: { type: "command.exec", targets: [{ kind: "command", value: "cat rel abs/secret.txt plain.txt; rm chain" }] }, files: [] }],
       [answer(), answer(), answer(derived("file.read", join(root, "rel")), derived("file.read", join(root, "abs", "secret.txt")), derived("file.read", join(root, "plain.txt")), derived("file.delete", join(root, "chain")))],
     );
-    expect(linked).toEqual([
-      { action: { type: "file.write", targets: [{ kind: "path", value: join(outside, "new.txt") }], inputs_sha256: "c0ffee" }, files: [join(outside, "new.txt")], through: join(root, "abs", "new.txt") },
-      { action: { type: "file.read", targets: [{ kind: "path", value: join(outside, "secret.txt") }] }, files: [], through: join(root, "rel") },
-    ]);
+    expect(linked).toEqual({
+      linked: [
+        { action: { type: "file.write", targets: [{ kind: "path", value: join(outside, "new.txt") }], inputs_sha256: "c0ffee" }, files: [join(outside, "new.txt")], through: join(root, "abs", "new.txt") },
+        { action: { type: "file.read", targets: [{ kind: "path", value: join(outside, "secret.txt") }] }, files: [], through: join(root, "rel") },
+      ],
+      loops: [],
+    });
   });
 
-  it("links that loop reach nothing: the kernel refuses the path, and so does realPath (null)", () => {
+  it("a path with `..` is followed as named and as Warden read it: the kernel walks `..` from where a link led, a shell's cd and Claude Code resolve it as text", () => {
+    // abs/../rel: the kernel reaches base/rel (nothing there); as text it is rel, a link to outside/secret.txt.
+    const named = `${root}/abs/../rel`;
+    expect(reachedThroughLinks([fileAction("file.read", [named])], [])).toEqual({
+      linked: [
+        { action: { type: "file.read", targets: [{ kind: "path", value: join(base, "rel") }] }, files: [], through: named },
+        { action: { type: "file.read", targets: [{ kind: "path", value: join(outside, "secret.txt") }] }, files: [], through: named },
+      ],
+      loops: [],
+    });
+  });
+
+  it("links that loop reach nothing: the kernel refuses the path, and so does realPath (null), which a call is refused for", () => {
     expect(() => realpathSync.native(join(root, "loop-a", "x"))).toThrow(/ELOOP/);
     expect(realPath(join(root, "loop-a", "x"))).toBeNull();
+    // The call's own command could replace the loop before it opens the path: what it reaches cannot be told.
+    expect(reachedThroughLinks([fileAction("file.read", [join(root, "loop-a", "x")])], []).loops).toEqual([join(root, "loop-a", "x")]);
   });
 });
 
@@ -126,6 +143,17 @@ describe("warden hook, through a link out of the workspace", () => {
     // Neither permit was redeemed: nothing ran.
     const ids = decisions.map((entry) => entry.data["decision_id"]);
     expect((await device.log()).some((entry) => entry.type === "action.redeemed" && ids.includes(entry.data["decision_id"]))).toBe(false);
+  });
+
+  it("a path through links that loop: denied by the hook, nothing asked of Warden", async () => {
+    const loop = join(ctx.workspace, `loop-${Date.now()}`);
+    symlinkSync(`${loop}-b`, loop);
+    symlinkSync(loop, `${loop}-b`);
+    const before = (await device.log()).filter((entry) => entry.type === "decision").length;
+    const run = await device.hook("claude-code", call("Read", { file_path: join(loop, "x") }));
+    expect(decisionOf(run)).toEqual({ hookEventName: "PreToolUse", permissionDecision: "deny", permissionDecisionReason: `Warden: ${join(loop, "x")} leads through symbolic links that loop; which file the call would reach cannot be told` });
+    // The path as named was decided (a workspace read, permitted); nothing more, and nothing redeemed.
+    expect((await device.log()).filter((entry) => entry.type === "decision").length).toBe(before + 1);
   });
 
   it("a link that stays in the workspace: both paths permitted, both tokens redeemed, allow", async () => {

@@ -130,10 +130,23 @@ describe("Claude Code paths it reads otherwise than as written", () => {
 });
 
 describe("Claude Code's Monitor", () => {
-  it("a WebSocket is an http.request to its URL, sending data off the device", () => {
+  it("a WebSocket is an http.request to its URL, sending data off the device, bound to the URL and its protocols", () => {
     expect(planCall(claudeCode, { name: "Monitor", input: { description: "Feed", ws: { url: "wss://feed.example/events", protocols: ["v1"] } } }, context)).toEqual([
-      { action: { type: "http.request", targets: [{ kind: "url", value: "wss://feed.example/events" }], sends_external: true }, files: [] },
+      { action: { type: "http.request", targets: [{ kind: "url", value: "wss://feed.example/events" }], inputs_sha256: sha256('{"protocols":["v1"],"url":"wss://feed.example/events"}'), sends_external: true }, files: [] },
     ]);
+  });
+
+  it("runs in the background, as a Bash call asked to does: its outcome has no exit status", () => {
+    expect(claudeCode.reportsAtStart!({ name: "Monitor", input: { command: "tail -f log" } })).toBe(true);
+    expect(claudeCode.reportsAtStart!({ name: "Bash", input: { command: "sleep 9", run_in_background: true } })).toBe(true);
+    expect(claudeCode.reportsAtStart!({ name: "Bash", input: { command: "ls" } })).toBe(false);
+  });
+
+  it("keeps Claude Code's own prompt for leaving the sandbox on the shell tools only: WebSearch's allowed_domains filters results", () => {
+    expect(claudeCode.keepsOwnPrompt!({ name: "Bash", input: { command: "npm test", dangerouslyDisableSandbox: true } })).toBe(true);
+    expect(claudeCode.keepsOwnPrompt!({ name: "Monitor", input: { command: "curl x", allowed_domains: ["x.example"] } })).toBe(true);
+    expect(claudeCode.keepsOwnPrompt!({ name: "Bash", input: { command: "npm test", dangerouslyDisableSandbox: false } })).toBe(false);
+    expect(claudeCode.keepsOwnPrompt!({ name: "WebSearch", input: { query: "warden", allowed_domains: ["docs.example"] } })).toBe(false);
   });
   for (const input of [{ command: "ls", ws: { url: "wss://a.example/" } }, { ws: "wss://a.example/" }, { ws: { url: "" } }]) {
     it(`refuses ${JSON.stringify(input)}`, () => expect(() => planCall(claudeCode, { name: "Monitor", input }, context)).toThrow(expect.objectContaining({ code: "unknown_tool_shape" })));

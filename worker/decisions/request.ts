@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { Sha256HexSchema } from "../openapi.ts";
 import { SHELLS } from "../policy/targets.ts";
+import { MAX_CONTEXT_TEXT } from "../domain.ts";
 
 const TargetValue = z.string().min(1).max(8192);
 
@@ -37,7 +38,7 @@ export const ActionRequestSchema = z
       sends_external: z.boolean().optional(),
     }),
     context: z
-      .record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
+      .record(z.string().max(64), z.union([z.string().max(MAX_CONTEXT_TEXT), z.number(), z.boolean()]))
       .refine((record) => Object.keys(record).length <= 32, "at most 32 context keys")
       .optional()
       .openapi({ description: "Caller's context (task id, ticket…): logged with the decision, not seen by policy" }),

@@ -567,7 +567,8 @@ const VERDICTS = {
 function reviewVerdict(entry: MappedEntry, verdict: keyof typeof VERDICTS): Shape {
   const d = entry.data;
   const who = text(d["reviewer"]);
-  const byWarden = who === undefined ? (text(d["by"]) === "policy" ? "policy" : "SLA") : null;
+  // Warden's own escalations name what moved them: an identical action asked higher ("policy"), else the SLA.
+  const by = text(d["by"]) === "policy" ? "policy" : "SLA";
   // Only the tier is read from the signed statement; its nonce and the assertion stay in the log.
   const tier = text(record(d["statement"])?.["tier"]) ?? text(d["from"]);
   const approvals = count(d["approvals"]);
@@ -575,7 +576,7 @@ function reviewVerdict(entry: MappedEntry, verdict: keyof typeof VERDICTS): Shap
   return reviewShape(entry, {
     activity: 3,
     operation: `review.${verdict}`,
-    actor: who === undefined ? { ...WARDEN, invoked_by: `review ${byWarden}` } : { user: reviewer(who), authorizations: [{ decision: verdict }] },
+    actor: who === undefined ? { ...WARDEN, invoked_by: `review ${by}` } : { user: reviewer(who), authorizations: [{ decision: verdict }] },
     severity: verdict === "approve" ? 1 : 2,
     verdict: VERDICTS[verdict],
     review: {
@@ -589,7 +590,7 @@ function reviewVerdict(entry: MappedEntry, verdict: keyof typeof VERDICTS): Shap
       missed: text(d["missed"]),
     },
     detail: approvals !== undefined && required !== undefined ? `${approvals} of ${required} approvals` : undefined,
-    message: byWarden === "policy" ? "review escalated by policy: the identical action was asked at a higher tier" : byWarden ? "review escalated by its SLA" : `review ${verdict} by ${who}`,
+    message: who !== undefined ? `review ${verdict} by ${who}` : by === "policy" ? "review escalated by policy: the identical action was asked at a higher tier" : "review escalated by its SLA",
   });
 }
 

@@ -155,7 +155,9 @@ export const PROGRAMS: readonly ProgramRow[] = [
 
   // ---- deleters
   // `rm -rf ~/` is a file.delete of home; -r and -f change nothing about what is named.
-  { names: ["rm", "rmdir", "unlink", "shred", "srm", "trash", "trash-put", "grm"], options: { values: plain("-n", "--iterations", "-s", "--size", "--random-source", "--interactive") }, operands: { each: ["delete"] } },
+  { names: ["rm", "rmdir", "unlink", "trash", "trash-put", "grm"], options: { values: plain("--interactive") }, operands: { each: ["delete"] } },
+  // shred and srm overwrite what each operand opens (through a symbolic link, the file it leads to) before they may remove it.
+  { names: ["shred", "srm"], options: { values: plain("-n", "--iterations", "-s", "--size", "--random-source") }, operands: { each: ["write", "delete"] } },
 
   // ---- network (curl, wget manuals; OpenSSH manuals)
   // curl: URLs; -o/--output-dir/-D/-c/--trace write; -T, -d @f, -F x=@f, --data-binary @f read
