@@ -162,6 +162,10 @@ const BASH: Row[] = [
   ["mv old.txt new.txt", ["mv old.txt new.txt"], ["r /home/dev/proj/old.txt","d /home/dev/proj/old.txt","w /home/dev/proj/new.txt"]],
   ["install -m 755 bin/tool /usr/local/bin/tool", ["install -m 755 bin/tool /usr/local/bin/tool @bin/tool"], ["r /home/dev/proj/bin/tool","w /usr/local/bin/tool"]],
   ["ln -s /etc/passwd link", ["ln -s /etc/passwd link"], ["r /etc/passwd","w /home/dev/proj/link"]],
+  // A symbolic link's relative target is resolved from the link's directory: the destination's parent, or the destination should it be a directory.
+  ["ln -sf ../.ssh sub/k", ["ln -sf ../.ssh sub/k"], ["r /home/dev/proj/sub/../.ssh","r /home/dev/proj/sub/k/../.ssh","w /home/dev/proj/sub/k"]],
+  ["ln -s -t keys ../../.aws", ["ln -s -t keys ../../.aws"], ["r /home/dev/proj/keys/../../.aws","w /home/dev/proj/keys"]],
+  ["ln ../shared/a.txt b.txt", ["ln ../shared/a.txt b.txt"], ["r /home/dev/proj/../shared/a.txt","w /home/dev/proj/b.txt"]],
   ["tee /tmp/log.txt", ["tee /tmp/log.txt"], ["w /tmp/log.txt"]],
   ["touch .env", ["touch .env"], ["w /home/dev/proj/.env"]],
   ["mkdir -p build/out", ["mkdir -p build/out"], ["w /home/dev/proj/build/out"]],

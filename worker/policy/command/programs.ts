@@ -133,7 +133,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // mv: sources are read and deleted (moved away), the destination written.
   { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") } }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest" } },
   // ln: the link name is written; its target is exposed through it.
-  { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest" } },
+  { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") }, switches: all({ marker: "symbolic" }, "-s", "--symbolic") }, run: h.ln },
   // tee writes every operand (and its stdout).
   { names: ["tee"], options: { values: plain("--output-error") }, operands: { each: ["write"] } },
   { names: ["touch", "mkdir", "mkfifo", "mknod", "truncate", "fallocate"], options: { values: { ...plain("-m", "--mode", "-d", "--date", "-t", "-s", "--size", "-l", "--length", "-o", "--offset", "-Z", "--context"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },

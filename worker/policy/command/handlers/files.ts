@@ -106,6 +106,40 @@ export function tar(invocation: Invocation): void {
   }
 }
 
+/**
+ * ln: each source is read (a hard link is one more name of that file; a symbolic one, one more
+ * way to it) and the last operand, or -t's directory, written. A symbolic link stores a relative
+ * target as text, which the kernel resolves from the link's own directory, not from where ln ran:
+ * `ln -s ../.ssh sub/k` makes sub/k lead to ./.ssh. So with -s a relative source is read from the
+ * link's directory — the destination's parent, and the destination itself, which is where the
+ * link goes should it be a directory (the line cannot say).
+ */
+export function ln(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  const words = operandWords(parsed);
+  const into = parsed.markers.has("dest");
+  const dest = !into && words.length >= 2 ? words[words.length - 1] : undefined;
+  const sources = dest === undefined ? words : words.slice(0, -1);
+  if (dest !== undefined) invocation.target("write", dest);
+  const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
+  const linkDirectories = (): string[] | null => {
+    const named = intoDirectory ?? dest;
+    // One operand: the link is made in the working directory, where the source already resolves.
+    if (named === undefined) return [];
+    if (named === null || named.unknown !== null || invocation.ctx.cwd === null) return null;
+    const absolute = named.text.startsWith("/") ? named.text : `${invocation.ctx.cwd}/${named.text}`;
+    const parent = absolute.replace(/\/+$/, "").replace(/\/[^/]*$/, "") || "/";
+    return intoDirectory !== null ? [absolute] : [parent, absolute];
+  };
+  const symbolic = parsed.markers.has("symbolic") && invocation.ctx.os !== "windows";
+  for (const source of sources) {
+    const directories = symbolic && source.unknown === null && !source.text.startsWith("/") ? linkDirectories() : [];
+    // Not known where the link goes (an expansion, another working directory): read from here as well as anything can be.
+    if (directories === null || directories.length === 0 || invocation.ctx.otherCwds.length > 0) invocation.target("read", source);
+    for (const directory of directories ?? []) invocation.target("read", source, { ...invocation.ctx, cwd: directory, otherCwds: [] });
+  }
+}
+
 export function zip(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
