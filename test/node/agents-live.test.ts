@@ -216,6 +216,14 @@ describe("Codex, through its hooks", () => {
     expect(existsSync(join(dir, "src/ok.ts"))).toBe(false);
   });
 
+  it("never writes through a link in the project to a file outside it: the patch is denied naming the file it leads to", async () => {
+    const outside = mkdtempSync(join(tmpdir(), "codex-outside-"));
+    symlinkSync(outside, join(dir, "dotssh"));
+    const [refused] = await codex([{ kind: "custom", name: "apply_patch", input: patch("*** Add File: dotssh/authorized_keys\n+ssh-ed25519 AAAA attacker\n") }]);
+    expect(refused).toMatch(new RegExp(`Warden denied file\\.write of ${join(realpathSync(outside), "authorized_keys")}, where ${join(dir, "dotssh", "authorized_keys")} leads through a symbolic link \\(no_applicable_permit; decision [0-9a-f-]{36}\\)`));
+    expect(existsSync(join(outside, "authorized_keys"))).toBe(false);
+  });
+
   it("judges view_image as a read of its file: an image in the project is shown, .env is not", async () => {
     // The smallest PNG: one transparent pixel.
     writeFileSync(join(dir, "pixel.png"), Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=", "base64"));
