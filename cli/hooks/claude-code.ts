@@ -193,14 +193,15 @@ export const claudeCode: AgentMapping = {
       },
     },
     WebFetch: {
-      why: "Fetches an agent-chosen URL (and runs an agent-written prompt on it): an http.request that sends data off the device, since neither the URL nor the prompt can be shown free of workspace data",
-      plan: (call) => [{ action: { type: "http.request", targets: [{ kind: "url", value: stringField(call, "url") }], sends_external: true }, files: [] }],
+      why: "Fetches an agent-chosen URL (and runs an agent-written prompt on it): an http.request that sends data off the device, since neither the URL nor the prompt can be shown free of workspace data, bound to the whole input (the prompt too)",
+      plan: (call) => [{ action: { type: "http.request", targets: [{ kind: "url", value: stringField(call, "url") }], inputs_sha256: canonicalSha256(call.input), sends_external: true }, files: [] }],
     },
     WebSearch: {
-      why: "Sends an agent-written query to Anthropic's search backend: an http.request to that provider, sending data off the device, bound to the query",
-      plan: (call) => [
-        { action: { type: "http.request", targets: [{ kind: "url", value: CLAUDE_SEARCH_PROVIDER }], inputs_sha256: sha256Hex(stringField(call, "query")), sends_external: true }, files: [] },
-      ],
+      why: "Sends an agent-written query to Anthropic's search backend: an http.request to that provider, sending data off the device, bound to the whole input (the query and its domain filters)",
+      plan: (call) => {
+        stringField(call, "query");
+        return [{ action: { type: "http.request", targets: [{ kind: "url", value: CLAUDE_SEARCH_PROVIDER }], inputs_sha256: canonicalSha256(call.input), sends_external: true }, files: [] }];
+      },
     },
   }),
   mcp: {

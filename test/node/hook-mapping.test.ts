@@ -49,8 +49,16 @@ const claudeCases: Case[] = [
     { notebook_path: "/w/n.ipynb", new_source: "1+1", cell_id: "c1" },
     [{ action: { type: "file.write", targets: [{ kind: "path", value: "/w/n.ipynb" }], inputs_sha256: sha256(canonicalJson({ cell_id: "c1", cell_type: null, edit_mode: "replace", new_source: "1+1" })) }, files: ["/w/n.ipynb"] }],
   ],
-  ["WebFetch", { url: "https://example.com/x", prompt: "summarise" }, [{ action: { type: "http.request", targets: [{ kind: "url", value: "https://example.com/x" }], sends_external: true }, files: [] }]],
-  ["WebSearch", { query: "cedar policy" }, [{ action: { type: "http.request", targets: [{ kind: "url", value: CLAUDE_SEARCH_PROVIDER }], inputs_sha256: sha256("cedar policy"), sends_external: true }, files: [] }]],
+  [
+    "WebFetch",
+    { url: "https://example.com/x", prompt: "summarise" },
+    [{ action: { type: "http.request", targets: [{ kind: "url", value: "https://example.com/x" }], inputs_sha256: sha256('{"prompt":"summarise","url":"https://example.com/x"}'), sends_external: true }, files: [] }],
+  ],
+  [
+    "WebSearch",
+    { query: "cedar policy", allowed_domains: ["cedarpolicy.com"] },
+    [{ action: { type: "http.request", targets: [{ kind: "url", value: CLAUDE_SEARCH_PROVIDER }], inputs_sha256: sha256('{"allowed_domains":["cedarpolicy.com"],"query":"cedar policy"}'), sends_external: true }, files: [] }],
+  ],
 ];
 
 const codexCases: Case[] = [
