@@ -804,9 +804,7 @@ export class ReviewHolds extends DurableObject<Env> {
         this.enqueueEvidence(hold, "review.rejected", { ...base, outcome: "rejected" }, now);
       } else {
         const next = this.escalate(holdRow, now + (hold.ladder[holdRow.tier_index + 1]?.sla_minutes ?? 0) * 60_000);
-        this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, by: reviewer.id }, now);
-        this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: reviewer.id }, now);
-        this.enqueueTickets(hold.id, now);
+        this.announceEscalation(hold, next, reviewer.id, { ...base, by: reviewer.id }, now);
       }
       return { ok: true as const, hold: this.view(this.row(hold.id)!) };
     });
@@ -865,9 +863,7 @@ export class ReviewHolds extends DurableObject<Env> {
     this.sql.exec("UPDATE holds SET ladder = ?, tier_index = 0, deadline = ? WHERE id = ?", JSON.stringify(input.ladder), deadline, row.id);
     const next = { tier: (input.ladder[0] as TierStep).name, deadline: new Date(deadline).toISOString() };
     const base = { review_id: hold.id, decision_id: hold.shown.record.decision_id, action_hash: hold.shown.record.action_hash, by: "policy", asked_by: input.record.decision_id };
-    this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline }, now);
-    this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "policy" }, now);
-    this.enqueueTickets(hold.id, now);
+    this.announceEscalation(hold, next, "policy", base, now);
     return this.row(row.id);
   }
 
@@ -974,9 +970,7 @@ export class ReviewHolds extends DurableObject<Env> {
       const base = { review_id: hold.id, decision_id: hold.shown.record.decision_id, action_hash: hold.shown.record.action_hash, by: "sla" };
       if (row.tier_index + 1 < ladder.length) {
         const next = this.escalate(row, row.deadline + ladder[row.tier_index + 1]!.sla_minutes * 60_000);
-        this.enqueueEvidence(hold, "review.escalated", { ...base, from: hold.shown.tier, to: next.tier, deadline: next.deadline, missed: hold.shown.deadline }, now);
-        this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by: "sla" }, now);
-        this.enqueueTickets(hold.id, now);
+        this.announceEscalation(hold, next, "sla", { ...base, missed: hold.shown.deadline }, now);
       } else {
         const outcome = ladder[row.tier_index]!.on_timeout;
         // Decided when the rule is applied, not at the missed deadline: a permit's release window counts from it, and an
@@ -986,6 +980,16 @@ export class ReviewHolds extends DurableObject<Env> {
         this.enqueueWebhook(hold, "review.expired", { tier: hold.shown.tier, previous_tier: null, deadline: null, outcome, by: "timeout" }, now);
       }
     }
+  }
+
+  /**
+   * Announces a hold's move from the tier `hold` shows to `next`, by a reviewer, the SLA or policy: the evidence (`data`
+   * names who or what moved it), the webhook, and the tickets the new tier asks for. Inside a transaction.
+   */
+  private announceEscalation(hold: HoldState, next: { tier: string; deadline: string }, by: string, data: { [key: string]: JsonValue }, now: number): void {
+    this.enqueueEvidence(hold, "review.escalated", { ...data, from: hold.shown.tier, to: next.tier, deadline: next.deadline }, now);
+    this.enqueueWebhook(hold, "review.escalated", { tier: next.tier, previous_tier: hold.shown.tier, deadline: next.deadline, by }, now);
+    this.enqueueTickets(hold.id, now);
   }
 
   /** The hold's next item key, `<review id>#<n>`: stable across every hand-off and delivery attempt. */

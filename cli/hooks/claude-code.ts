@@ -41,8 +41,9 @@ export function claudeBashShell(context: MapContext): "bash" | "zsh" {
   const { env } = context;
   const named = [env["CLAUDE_CODE_SHELL"], env["SHELL"]].filter((path): path is string => path !== undefined && (path.includes("bash") || path.includes("zsh")));
   const [preferred, other] = basename(env["SHELL"] ?? "") === "bash" ? (["bash", "zsh"] as const) : (["zsh", "bash"] as const);
-  const onPath = (name: string) => (env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "").map((dir) => join(dir, name)).find(executable);
-  const chosen = [...named, onPath(preferred), ...[preferred, other].flatMap((name) => SHELL_DIRECTORIES.map((dir) => `${dir}/${name}`)), onPath(other)].find((path) => path !== undefined && executable(path));
+  // Every place a search of PATH would look, in order: the first executable among them is what it finds.
+  const onPath = (name: string) => (env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "").map((dir) => join(dir, name));
+  const chosen = [...named, ...onPath(preferred), ...[preferred, other].flatMap((name) => SHELL_DIRECTORIES.map((dir) => `${dir}/${name}`)), ...onPath(other)].find(executable);
   // None at all: Claude Code runs no Bash call, and the line's reading does not matter.
   if (chosen === undefined) return "bash";
   const name = basename(chosen);
@@ -73,10 +74,15 @@ function command(call: ToolCall, context: MapContext, shell: "bash" | "zsh" | "p
  * than read either way; any other is made absolute against the session directory.
  */
 function claudePath(call: ToolCall, field: string, context: MapContext, value: string | undefined = stringField(call, field)): string {
+  return absolutePath(readAsWritten(call, field, value), context.cwd);
+}
+
+/** `value` of `field`, unless Claude Code reads it otherwise than as written: a leading `~`, blanks around it. */
+function readAsWritten(call: ToolCall, field: string, value: string): string {
   if (value.startsWith("~") || value !== value.trim()) {
     throw new HookFailure("unknown_tool_shape", `${call.name}: tool_input.${field} starts with ~ or has blanks around it, which Claude Code reads otherwise than as written; send an absolute path`);
   }
-  return absolutePath(value, context.cwd);
+  return value;
 }
 
 /**
@@ -153,9 +159,7 @@ export const claudeCode: AgentMapping = {
       plan: (call, context) => {
         const path = optionalString(call, "path");
         const root = path === undefined ? context.cwd : claudePath(call, "path", context, path);
-        const pattern = stringField(call, "pattern");
-        if (pattern.startsWith("~") || pattern !== pattern.trim()) throw new HookFailure("unknown_tool_shape", "Glob: tool_input.pattern starts with ~ or has blanks around it, which Claude Code reads otherwise than as written");
-        return [fileAction("file.read", [globDirectory(pattern, root)])];
+        return [fileAction("file.read", [globDirectory(readAsWritten(call, "pattern", stringField(call, "pattern")), root)])];
       },
     },
     Grep: {

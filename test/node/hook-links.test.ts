@@ -145,6 +145,17 @@ describe("warden hook, through a link out of the workspace", () => {
     expect((await device.log()).some((entry) => entry.type === "action.redeemed" && ids.includes(entry.data["decision_id"]))).toBe(false);
   });
 
+  it("a path through a link longer than a context value holds: decided all the same, its entry without reached_through", async () => {
+    // Five 250-character names not there yet, under the link: over the 1,024 characters a context value may hold.
+    const long = join(link, ...Array.from({ length: 5 }, (_, index) => `${index}`.padEnd(250, "x")), "id_rsa");
+    const run = await device.hook("claude-code", call("Read", { file_path: long }));
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+    expect(decisionOf(run)).toMatchObject({ permissionDecision: "deny", permissionDecisionReason: expect.stringContaining("leads through a symbolic link (no_applicable_permit;") });
+    const linked = (await device.log()).filter((entry) => entry.type === "decision").at(-1)!;
+    expect((linked.data["action"] as { submitted: { value: string }[] }).submitted[0]!.value).toBe(long.replace(link, outside));
+    expect(linked.data["context"]).not.toHaveProperty("reached_through");
+  });
+
   it("a path through links that loop: denied by the hook, nothing asked of Warden", async () => {
     const loop = join(ctx.workspace, `loop-${Date.now()}`);
     symlinkSync(`${loop}-b`, loop);

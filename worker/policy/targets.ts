@@ -458,8 +458,8 @@ export function canonicalizeUrl(raw: string): TargetResult<CanonicalUrl> {
   // string the agent did not send.
   const problem = screenText(raw, false);
   if (problem !== null) return reject(problem);
-  const authority = ambiguousAuthority(raw);
-  if (authority !== null) return reject(authority);
+  const ambiguous = ambiguousReading(raw);
+  if (ambiguous !== null) return reject(ambiguous);
   const socketScheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(raw)?.[1]?.toLowerCase();
   if (socketScheme !== undefined && SOCKET_SCHEMES.has(socketScheme)) return canonicalizeSocketUrl(raw, socketScheme);
 
@@ -528,13 +528,14 @@ function canonicalizeSocketUrl(raw: string, scheme: string): TargetResult<Canoni
 }
 
 /**
- * Refuses URLs whose host depends on which parser reads them. WHATWG (browsers, Node, workerd)
- * decides here, but the request is made by curl, wget, git, Python or Go, which follow RFC 3986
- * (or, for Python's `urlsplit`, their own rules): `https://registry.npmjs.org\@evil.example/` is
- * registry.npmjs.org to WHATWG (a `\` ends the host of a special URL) and evil.example to curl
- * (`registry.npmjs.org\` is userinfo). So the authority must be one every family reads alike.
+ * Refuses URLs whose host, or whose path's dot segments, depend on which parser reads them.
+ * WHATWG (browsers, Node, workerd) decides here, but the request is made by curl, wget, git,
+ * Python or Go, which follow RFC 3986 (or, for Python's `urlsplit`, their own rules):
+ * `https://registry.npmjs.org\@evil.example/` is registry.npmjs.org to WHATWG (a `\` ends the
+ * host of a special URL) and evil.example to curl (`registry.npmjs.org\` is userinfo). So the
+ * authority, and the path's segments, must be ones every family reads alike.
  */
-function ambiguousAuthority(raw: string): TargetRejection | null {
+function ambiguousReading(raw: string): TargetRejection | null {
   // Whitespace anywhere: WHATWG strips it at the ends, clients split or encode it.
   if (/\s/u.test(raw)) return "url_ambiguous";
   // A `\` is a path separator to WHATWG (in special URLs) and a literal to everyone else.

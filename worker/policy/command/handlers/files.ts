@@ -3,7 +3,7 @@
  * Each handler is referenced from one row of programs.ts, whose comment says what it stops.
  */
 import type { Invocation } from "../invocation.ts";
-import { literal, type Word } from "../model.ts";
+import { literal, type ParseContext, type Word } from "../model.ts";
 import type { Effect, OptionSpec } from "../options.ts";
 import { splitRemote } from "../paths.ts";
 import { all, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
@@ -117,27 +117,28 @@ export function tar(invocation: Invocation): void {
 export function ln(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
-  const into = parsed.markers.has("dest");
-  const dest = !into && words.length >= 2 ? words[words.length - 1] : undefined;
+  const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
+  const dest = intoDirectory === null && words.length >= 2 ? words[words.length - 1] : undefined;
   const sources = dest === undefined ? words : words.slice(0, -1);
   if (dest !== undefined) invocation.target("write", dest);
-  const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
-  const linkDirectories = (): string[] | null => {
-    const named = intoDirectory ?? dest;
-    // One operand: the link is made in the working directory, where the source already resolves.
-    if (named === undefined) return [];
-    if (named === null || named.unknown !== null || invocation.ctx.cwd === null) return null;
-    const absolute = named.text.startsWith("/") ? named.text : `${invocation.ctx.cwd}/${named.text}`;
-    const parent = absolute.replace(/\/+$/, "").replace(/\/[^/]*$/, "") || "/";
-    return intoDirectory !== null ? [absolute] : [parent, absolute];
-  };
-  const symbolic = parsed.markers.has("symbolic") && invocation.ctx.os !== "windows";
+  const directories = parsed.markers.has("symbolic") && invocation.ctx.os !== "windows" ? linkDirectories(invocation.ctx, intoDirectory, dest) : [];
   for (const source of sources) {
-    const directories = symbolic && source.unknown === null && !source.text.startsWith("/") ? linkDirectories() : [];
+    const from = source.unknown === null && !source.text.startsWith("/") ? directories : [];
     // Not known where the link goes (an expansion, another working directory): read from here as well as anything can be.
-    if (directories === null || directories.length === 0 || invocation.ctx.otherCwds.length > 0) invocation.target("read", source);
-    for (const directory of directories ?? []) invocation.target("read", source, { ...invocation.ctx, cwd: directory, otherCwds: [] });
+    if (from === null || from.length === 0 || invocation.ctx.otherCwds.length > 0) invocation.target("read", source);
+    for (const directory of from ?? []) invocation.target("read", source, { ...invocation.ctx, cwd: directory, otherCwds: [] });
   }
+}
+
+/** The directories a symbolic link made by ln can be in: none to add for one made here, null when not known. */
+function linkDirectories(ctx: ParseContext, intoDirectory: Word | null, dest: Word | undefined): string[] | null {
+  const named = intoDirectory ?? dest;
+  // One operand: the link is made in the working directory, where the source already resolves.
+  if (named === undefined) return [];
+  if (named.unknown !== null || ctx.cwd === null) return null;
+  const absolute = named.text.startsWith("/") ? named.text : `${ctx.cwd}/${named.text}`;
+  const parent = absolute.replace(/\/+$/, "").replace(/\/[^/]*$/, "") || "/";
+  return intoDirectory !== null ? [absolute] : [parent, absolute];
 }
 
 export function zip(invocation: Invocation, row: ProgramRow): void {
