@@ -1,4 +1,4 @@
-import { lstatSync, readlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, statSync, type Dirent } from "node:fs";
 import { posix } from "node:path";
 import type { DecisionResponse } from "../client.ts";
 import { fileAction, type PlannedAction } from "./mapping.ts";
@@ -11,8 +11,9 @@ import { fileAction, type PlannedAction } from "./mapping.ts";
  * decided a call it follows the links of every path the call reaches (the paths it names and the
  * ones Warden derived from its command lines) and has Warden decide each file they lead to as
  * well: the call runs only if those are permitted too. A link never widens what runs; it can only
- * add a decision. Not seen: links a program follows on its own below a directory it was given
- * (`zip -r`, `grep -R`, `find -L`), and links the call itself makes before it uses them.
+ * add a decision. A program that walks a directory and follows the links below it (`grep -R`,
+ * `zip -r`, `find -L`: Warden marks its path `follows_links_below`) has the links below that
+ * directory followed the same way. Not seen: links the call itself makes before it uses them.
  *
  * POSIX only (Linux, macOS); Windows' links and junctions are not followed (docs/hooks.md).
  */
@@ -64,6 +65,75 @@ function linkTarget(path: string): string | undefined {
   }
 }
 
+/**
+ * Entries a hook looks at below the directories one call's programs walk through links: past
+ * them the hook cannot tell what the call reaches in the time it has, and blocks the call.
+ */
+export const MAX_WALKED_ENTRIES = 100_000;
+
+/** Files outside a walked directory that links below it may lead to, per call, before the hook blocks the call. */
+export const MAX_WALKED_LINKS = 64;
+
+/**
+ * What the links below the directory `root` lead to outside it, as a program that walks it and
+ * follows every link does (`grep -R`): each link's real path, and the links below where a link
+ * led to a directory in turn (each directory walked once, as the programs detect loops). A link
+ * that leads inside `root` reaches what the walk reaches anyway. null when `root`'s walk passes
+ * `budget.entries`; a directory this user cannot read is not walked (the program cannot either).
+ */
+function linksBelow(root: string, budget: { entries: number }): { link: string; real: string }[] | null {
+  const inside = (path: string) => path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
+  const reached: { link: string; real: string }[] = [];
+  const walked = new Set<string>();
+  const pending = [root];
+  while (pending.length > 0) {
+    const directory = pending.pop() as string;
+    if (walked.has(directory)) continue;
+    walked.add(directory);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(directory, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    if ((budget.entries -= entries.length) < 0) return null;
+    for (const entry of entries) {
+      const path = posix.join(directory, entry.name);
+      // Some file systems do not say an entry's type in the listing: ask for it.
+      const known = entry.isFile() || entry.isDirectory() || entry.isSymbolicLink() ? entry : lstatOrNull(path);
+      if (known?.isDirectory()) pending.push(path);
+      if (!known?.isSymbolicLink()) continue;
+      const real = realPath(path);
+      // A link that loops or leads nowhere: the program skips it, reaching nothing.
+      if (real === null || !exists(real)) continue;
+      if (!inside(real)) reached.push({ link: path, real });
+      if (isDirectory(real)) pending.push(real);
+    }
+  }
+  return reached;
+}
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function exists(path: string): boolean {
+  return lstatOrNull(path) !== null;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+type FileAction = "file.read" | "file.write" | "file.delete";
 const FILE_ACTIONS: ReadonlySet<string> = new Set(["file.read", "file.write", "file.delete"]);
 
 /**
@@ -73,28 +143,64 @@ const FILE_ACTIONS: ReadonlySet<string> = new Set(["file.read", "file.write", "f
  * content's hash, and `through` names the path it came from. A path is followed twice where it
  * holds a `..`: as named, since the kernel takes each `..` from where the links before it led,
  * and as Warden read it, `..` resolved as text first, as a shell's `cd` and Claude Code's own
- * path handling do. `loops` are the paths whose links loop: what they reach cannot be told.
+ * path handling do. A derived path marked `follows_links_below` has the links below it followed
+ * too (`through` then names the link found there). `blocked` says why the call cannot be judged
+ * when it cannot: links that loop (what the call reaches cannot be told), or a walk past
+ * `limits.entries` entries or `limits.links` links leading out.
  */
-export function reachedThroughLinks(planned: readonly PlannedAction[], decisions: readonly DecisionResponse[]): { linked: PlannedAction[]; loops: string[] } {
+export function reachedThroughLinks(
+  planned: readonly PlannedAction[],
+  decisions: readonly DecisionResponse[],
+  limits: { entries: number; links: number } = { entries: MAX_WALKED_ENTRIES, links: MAX_WALKED_LINKS },
+): { linked: PlannedAction[]; blocked: string | null } {
   const seen = new Set<string>();
   const linked: PlannedAction[] = [];
-  const loops: string[] = [];
-  const reach = (type: "file.read" | "file.write" | "file.delete", named: string, inputs: string | undefined) => {
+  let blocked: string | null = null;
+  const budget = { entries: limits.entries };
+  let walkedLinks = 0;
+  /** Adds the decision of `real`, unless the call already has it; true when added. */
+  const add = (type: FileAction, real: string, inputs: string | undefined, through: string): boolean => {
+    if (seen.has(`${type} ${real}`)) return false;
+    seen.add(`${type} ${real}`);
+    linked.push({ ...fileAction(type, [real], inputs), through });
+    return true;
+  };
+  /** The real paths `named` leads to (once or twice, see above), each decided where it is not the path judged. */
+  const reach = (type: FileAction, named: string, inputs: string | undefined): string[] => {
     const judged = posix.resolve(named);
+    const reals: string[] = [];
     for (const real of new Set([realPath(named, type !== "file.delete"), realPath(judged, type !== "file.delete")])) {
-      if (real === null) loops.push(named);
-      if (real === null || real === judged || seen.has(`${type} ${real}`)) continue;
-      seen.add(`${type} ${real}`);
-      linked.push({ ...fileAction(type, [real], inputs), through: named });
+      if (real === null) {
+        blocked ??= `${named} leads through symbolic links that loop; which file the call would reach cannot be told`;
+        continue;
+      }
+      reals.push(real);
+      if (real !== judged) add(type, real, inputs, named);
+    }
+    return reals;
+  };
+  const walk = (type: FileAction, root: string, named: string) => {
+    const below = linksBelow(root, budget);
+    if (below === null) {
+      blocked ??= `${named} is walked through the symbolic links below it, and holds more than ${limits.entries} entries to look at; name a narrower path, or leave out the option that follows links`;
+      return;
+    }
+    for (const { link, real } of below) {
+      if (add(type, real, undefined, link) && (walkedLinks += 1) > limits.links) {
+        blocked ??= `more than ${limits.links} symbolic links below ${named} lead out of it; name a narrower path, or leave out the option that follows links`;
+        return;
+      }
     }
   };
   planned.forEach((plan, index) => {
     const { type, targets, inputs_sha256: inputs } = plan.action;
-    if (FILE_ACTIONS.has(type)) for (const target of targets) if (target.kind === "path") reach(type as "file.read" | "file.write" | "file.delete", target.value, inputs);
+    if (FILE_ACTIONS.has(type)) for (const target of targets) if (target.kind === "path") reach(type as FileAction, target.value, inputs);
     for (const derived of decisions[index]?.derived ?? []) {
       const named = derived.named ?? derived.value;
-      if (derived.kind === "path" && named !== undefined && derived.action !== "http.request") reach(derived.action, named, undefined);
+      if (derived.kind !== "path" || named === undefined || derived.action === "http.request") continue;
+      const reals = reach(derived.action, named, undefined);
+      if (derived.follows_links_below === true) for (const root of reals) if (isDirectory(root)) walk(derived.action, root, named);
     }
   });
-  return { linked, loops };
+  return { linked, blocked };
 }

@@ -163,8 +163,8 @@ export async function preToolUse(input: HookInput, options: HookOptions): Promis
   const denied = denial(planned, decisions);
   if (denied) return deny(denied);
   // The files the call's paths lead to through symbolic links, decided beside what the call named.
-  const { linked, loops } = process.platform === "win32" ? { linked: [], loops: [] } : reachedThroughLinks(planned, decisions);
-  if (loops.length > 0) return deny(`Warden: ${loops[0]} leads through symbolic links that loop; which file the call would reach cannot be told`);
+  const { linked, blocked } = process.platform === "win32" ? { linked: [], blocked: null } : reachedThroughLinks(planned, decisions);
+  if (blocked !== null) return deny(`Warden: ${blocked}`);
   if (linked.length > 0) {
     // The path it came through, for the log, where a context value can hold it (the entry names the real path anyway).
     const linkedRequests = linked.map((plan) => ({ agent: requests[0]!.agent, action: plan.action, context: plan.through!.length <= MAX_CONTEXT_TEXT ? { ...context, reached_through: plan.through! } : context }));

@@ -51,6 +51,18 @@ describe("every bypass of the issue, through the API", () => {
     expect((entry.data["action"] as { derived: unknown }).derived).toEqual(body.derived);
   });
 
+  it("a directory a program walks through the links below it is marked so, in the answer and the log; one it walks without them is not", async () => {
+    const client = devices.get("linux")!;
+    const request = { agent: { id: "claude-code", version: "2.1.0" }, action: { type: "command.exec", targets: [{ kind: "command" as const, value: "grep -R TODO src && grep -r TODO docs", cwd: "/home/dev/workspace" }] } };
+    const { body } = await client.decide(request);
+    expect(body.derived).toEqual([
+      { action: "file.read", kind: "path", value: "/home/dev/workspace/src", follows_links_below: true, from: 0 },
+      { action: "file.read", kind: "path", value: "/home/dev/workspace/docs", from: 0 },
+    ]);
+    const entry = (await logOf(client)).find((e) => e.type === "decision" && e.data["decision_id"] === body.decision_id)!;
+    expect((entry.data["action"] as { derived: unknown }).derived).toEqual(body.derived);
+  });
+
   it("an action whose lines together imply more than 256 files is denied, the line that crosses the bound refused as too_many_targets", async () => {
     const client = devices.get("linux")!;
     const line = (prefix: string) => `cat ${Array.from({ length: 200 }, (_, index) => `${prefix}${index}`).join(" ")}`;

@@ -5,6 +5,7 @@
  * the one a write creates. Then the hook end to end against Warden: a call whose path leads out of
  * the workspace through a link is denied, naming the file it leads to, and nothing runs.
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -80,7 +81,7 @@ describe("realPath, against the kernel", () => {
         { action: { type: "file.write", targets: [{ kind: "path", value: join(outside, "new.txt") }], inputs_sha256: "c0ffee" }, files: [join(outside, "new.txt")], through: join(root, "abs", "new.txt") },
         { action: { type: "file.read", targets: [{ kind: "path", value: join(outside, "secret.txt") }] }, files: [], through: join(root, "rel") },
       ],
-      loops: [],
+      blocked: null,
     });
   });
 
@@ -92,7 +93,7 @@ describe("realPath, against the kernel", () => {
         { action: { type: "file.read", targets: [{ kind: "path", value: join(base, "rel") }] }, files: [], through: named },
         { action: { type: "file.read", targets: [{ kind: "path", value: join(outside, "secret.txt") }] }, files: [], through: named },
       ],
-      loops: [],
+      blocked: null,
     });
   });
 
@@ -100,7 +101,85 @@ describe("realPath, against the kernel", () => {
     expect(() => realpathSync.native(join(root, "loop-a", "x"))).toThrow(/ELOOP/);
     expect(realPath(join(root, "loop-a", "x"))).toBeNull();
     // The call's own command could replace the loop before it opens the path: what it reaches cannot be told.
-    expect(reachedThroughLinks([fileAction("file.read", [join(root, "loop-a", "x")])], []).loops).toEqual([join(root, "loop-a", "x")]);
+    expect(reachedThroughLinks([fileAction("file.read", [join(root, "loop-a", "x")])], []).blocked).toBe(`${join(root, "loop-a", "x")} leads through symbolic links that loop; which file the call would reach cannot be told`);
+  });
+});
+
+describe("links below a directory a program walks through them, against grep -R and find -L", () => {
+  // repo/ holds docs -> keys/ (which holds more -> elsewhere/), a file link, a link back into repo,
+  // a dangling link and a loop: what grep -R and find -L reach through them is held to the walk.
+  const base = realpathSync(mkdtempSync(join(tmpdir(), "warden-walk-")));
+  const repo = join(base, "repo");
+  const keys = join(base, "keys");
+  const elsewhere = join(base, "elsewhere");
+  const walked = (value: string, action: "file.read" | "file.write" | "file.delete" = "file.read") => ({ action, kind: "path" as const, value, follows_links_below: true as const, from: 0 });
+  const answer = (...derived: ReturnType<typeof walked>[]) => ({ decision: "permit" as const, reason_code: "policy_permit", reasons: [], policy: null, decision_id: "d", log: null, targets: [], derived });
+  const line = { action: { type: "command.exec", targets: [{ kind: "command" as const, value: "grep -R KEY repo" }] }, files: [] };
+  beforeAll(() => {
+    for (const directory of [join(repo, "src", "deep"), join(keys, "sub"), elsewhere]) mkdirSync(directory, { recursive: true });
+    writeFileSync(join(repo, "src", "deep", "app.ts"), "KEY in the repo\n");
+    writeFileSync(join(keys, "id_rsa"), "KEY outside\n");
+    writeFileSync(join(keys, "sub", "token"), "KEY outside, deeper\n");
+    writeFileSync(join(elsewhere, "notes"), "KEY two links away\n");
+    writeFileSync(join(base, "single"), "KEY through a file link\n");
+    symlinkSync(keys, join(repo, "src", "deep", "docs"));
+    symlinkSync(elsewhere, join(keys, "sub", "more"));
+    symlinkSync("../single", join(repo, "single"));
+    symlinkSync("src", join(repo, "back"));
+    symlinkSync(join(base, "gone"), join(repo, "dangling"));
+    symlinkSync("loop-b", join(repo, "loop-a"));
+    symlinkSync("loop-a", join(repo, "loop-b"));
+  });
+
+  /** The files a program run on repo reaches, as real paths, those outside repo only. */
+  const reachedBy = (program: string, args: string[]): string[] => {
+    const run = (() => {
+      try {
+        return execFileSync(program, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+      } catch (error) {
+        // Both exit 1 over the loop and the dangling link, having listed everything else.
+        return (error as { stdout: string }).stdout;
+      }
+    })();
+    return [...new Set(run.split("\n").filter((path) => path !== "").map((path) => realpathSync(path)))].filter((path) => !path.startsWith(`${repo}/`)).sort();
+  };
+
+  it.each([
+    ["grep -R", "grep", ["-R", "-l", "KEY", "repo"]],
+    ["find -L", "find", ["-L", "repo", "-type", "f"]],
+  ])("every file %s reaches out of the directory is one the hook decides, or below one", (_, program, args) => {
+    const { linked, blocked } = reachedThroughLinks([line], [answer(walked(repo))]);
+    expect(blocked).toBeNull();
+    const decided = linked.map((plan) => plan.action.targets[0]!.value);
+    const reached = reachedBy(program, args.map((arg) => (arg === "repo" ? repo : arg)));
+    expect(reached).toEqual([join(elsewhere, "notes"), join(keys, "id_rsa"), join(keys, "sub", "token"), join(base, "single")]);
+    for (const file of reached) expect(decided.some((path) => file === path || file.startsWith(`${path}/`))).toBe(true);
+    // The directories the links lead to, the file link, nothing inside the repo, nothing a dangling link or a loop names.
+    expect(linked.map((plan) => [plan.action.type, plan.action.targets[0]!.value, plan.through]).sort()).toEqual([
+      ["file.read", elsewhere, join(keys, "sub", "more")],
+      ["file.read", keys, join(repo, "src", "deep", "docs")],
+      ["file.read", join(base, "single"), join(repo, "single")],
+    ]);
+  });
+
+  it("grep -r, which follows only the links it was given, reaches nothing out of the directory; nor does a path Warden did not mark", () => {
+    expect(reachedBy("grep", ["-r", "-l", "KEY", repo])).toEqual([]);
+    expect(reachedThroughLinks([line], [answer({ ...walked(repo), follows_links_below: undefined as never })]).linked).toEqual([]);
+  });
+
+  it("a write walked through links (chown -RL) decides writes; the walk starts where a link given as the path leads", () => {
+    const named = join(repo, "src", "deep", "docs");
+    const { linked } = reachedThroughLinks([line], [answer(walked(named, "file.write"))]);
+    expect(linked.map((plan) => [plan.action.type, plan.action.targets[0]!.value, plan.through]).sort()).toEqual([
+      ["file.write", elsewhere, join(keys, "sub", "more")],
+      ["file.write", keys, named],
+    ]);
+  });
+
+  it("a walk with more entries, or more links out, than the hook looks at blocks the call, saying what to do instead", () => {
+    expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 5, links: 64 }).blocked).toBe(`${repo} is walked through the symbolic links below it, and holds more than 5 entries to look at; name a narrower path, or leave out the option that follows links`);
+    expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 100, links: 2 }).blocked).toBe(`more than 2 symbolic links below ${repo} lead out of it; name a narrower path, or leave out the option that follows links`);
+    expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 100, links: 3 }).blocked).toBeNull();
   });
 });
 
@@ -164,6 +243,34 @@ describe("warden hook, through a link out of the workspace", () => {
     const run = await device.hook("claude-code", call("Read", { file_path: join(loop, "x") }));
     expect(decisionOf(run)).toEqual({ hookEventName: "PreToolUse", permissionDecision: "deny", permissionDecisionReason: `Warden: ${join(loop, "x")} leads through symbolic links that loop; which file the call would reach cannot be told` });
     // The path as named was decided (a workspace read, permitted); nothing more, and nothing redeemed.
+    expect((await device.log()).filter((entry) => entry.type === "decision").length).toBe(before + 1);
+  });
+
+  it.each([
+    ["grep -R PRIVATE", "file.read"],
+    ["tar -xf payload.tar -C", "file.write"],
+  ])("%s on a checkout holding a link out of the workspace: the program would go through it, so the hook decides where it leads, and denies", async (command, type) => {
+    const repo = join(ctx.workspace, `checkout-${Date.now()}`);
+    mkdirSync(repo);
+    writeFileSync(join(repo, "README.md"), "no key here\n");
+    symlinkSync(outside, join(repo, "docs"));
+    const run = await device.hook("claude-code", call("Bash", { command: `${command} ${repo.slice(ctx.workspace.length + 1)}` }));
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+    expect(decisionOf(run)).toMatchObject({
+      permissionDecision: "deny",
+      permissionDecisionReason: expect.stringMatching(new RegExp(`^Warden denied ${type.replace(".", "\\.")} of ${outside}, where ${join(repo, "docs")} leads through a symbolic link \\(no_applicable_permit; decision [0-9a-f-]{36}\\)$`)),
+    });
+    const linked = (await device.log()).filter((entry) => entry.type === "decision").at(-1)!;
+    expect(linked.data["context"]).toMatchObject({ reached_through: join(repo, "docs") });
+  });
+
+  it("grep -r, which follows only the links it is given, on the same checkout: nothing more to decide, allow", async () => {
+    const repo = join(ctx.workspace, `checkout-r-${Date.now()}`);
+    mkdirSync(repo);
+    symlinkSync(outside, join(repo, "docs"));
+    const before = (await device.log()).filter((entry) => entry.type === "decision").length;
+    const run = await device.hook("claude-code", call("Bash", { command: `grep -r PRIVATE ${repo.slice(ctx.workspace.length + 1)}` }));
+    expect(decisionOf(run)).toMatchObject({ permissionDecision: "allow" });
     expect((await device.log()).filter((entry) => entry.type === "decision").length).toBe(before + 1);
   });
 

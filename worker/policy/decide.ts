@@ -163,10 +163,11 @@ function summarise(analysis: CommandAnalysis, from: number): CommandSummary {
  * A target a command line implies (an argument or a redirection), judged under its own action.
  * `named`: a path as the line names it, made absolute but not resolved, where that is not its
  * canonical `value` (`link/../x`): the OS walks `..` from where a symbolic link led, so a hook on
- * the device follows the links from it (cli/hooks/links.ts).
+ * the device follows the links from it (cli/hooks/links.ts). `follows_links_below`: the program
+ * walks the directory and follows the links it finds below it (`grep -R`), which the hook follows too.
  */
 export type DerivedVerdictTarget =
-  | { action: DerivedAction; kind: "path" | "url"; value: string; named?: string; from: number }
+  | { action: DerivedAction; kind: "path" | "url"; value: string; named?: string; follows_links_below?: true; from: number }
   | { action: DerivedAction; kind: "path" | "url"; rejected: TargetRejection | UnresolvedReason; from: number };
 
 /** A submitted target in canonical form, with what policy sees of it. */
@@ -334,7 +335,8 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
             rejected = true;
           } else {
             const named = "value" in implied && implied.kind === "path" && implied.value !== entity.value ? { named: implied.value } : {};
-            derived.push({ action: implied.action, kind: implied.kind, value: entity.value, ...named, from });
+            const walked = "followsLinksBelow" in implied ? { follows_links_below: true as const } : {};
+            derived.push({ action: implied.action, kind: implied.kind, value: entity.value, ...named, ...walked, from });
             evaluations.push({ action: implied.action, entity: entity.entity, derived: true });
           }
         }

@@ -30,6 +30,7 @@ const DecisionSchema = z
           kind: z.enum(["path", "url"]),
           value: z.string().optional(),
           named: z.string().optional().openapi({ description: "A path as the command line names it, made absolute but not resolved, where that differs from value (link/../x): hooks follow symbolic links from it" }),
+          follows_links_below: z.literal(true).optional().openapi({ description: "The program walks this directory and follows the symbolic links it finds below it (grep -R, rg -L, find -L, zip -r): hooks follow them too" }),
           rejected: z.string().optional(),
           from: z.int().openapi({ description: "Index of the command target it comes from" }),
         }),

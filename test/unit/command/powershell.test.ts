@@ -173,7 +173,7 @@ const POWERSHELL: Row[] = [
   ["Get-Content (Join-Path $HOME '.ssh\\id_rsa')", [{"p":"get-content","a":["(Join-Path $HOME '.ssh\\id_rsa')"],"u":[0]},"join-path C:\\Users\\dev .ssh\\id_rsa"], ["r ?expansion (Join-Path $HOME '.ssh\\id_rsa')"]],
   ["ssh git@github.com", ["ssh git@github.com"], ["u ssh://github.com:22/"]],
   ["scp .\\file.txt user@host:/tmp/", ["scp .\\file.txt user@host:/tmp/"], ["r C:\\work\\proj\\.\\file.txt","u ssh://host:22/"]],
-  ["tar -xf archive.tar.gz", ["tar -xf archive.tar.gz"], ["r C:\\work\\proj\\archive.tar.gz","w C:\\work\\proj"]],
+  ["tar -xf archive.tar.gz", ["tar -xf archive.tar.gz"], ["r C:\\work\\proj\\archive.tar.gz","w* C:\\work\\proj"]],
   ["docker ps -a", ["docker ps -a"], []],
   ["kubectl logs deploy/api", ["kubectl logs deploy/api"], []],
   ["code .", ["code ."], ["r C:\\work\\proj","w C:\\work\\proj"]],

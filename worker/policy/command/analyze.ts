@@ -201,7 +201,7 @@ class Recorder implements Invocation {
     private readonly directoryChanges: (Word | null)[],
   ) {}
 
-  target(role: Role, word: Word, at: ParseContext = this.ctx): void {
+  target(role: Role, word: Word, at: ParseContext = this.ctx, followsLinksBelow = false): void {
     switch (role) {
       case "read":
       case "write":
@@ -210,7 +210,7 @@ class Recorder implements Invocation {
         // PowerShell expands `~` in provider paths (and, since 7.4, for native programs).
         for (const cwd of [at.cwd, ...at.otherCwds]) {
           const resolved = resolvePath(word, { ...at, cwd }, { tildeIsHome: at.shell === "powershell" });
-          if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved });
+          if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved, ...(followsLinksBelow && "value" in resolved ? { followsLinksBelow: true } : {}) });
         }
         return;
       case "url": {
@@ -239,10 +239,10 @@ class Recorder implements Invocation {
     this.targets.push(target);
   }
 
-  workingDirectory(action: "file.read" | "file.write" | "file.delete"): void {
+  workingDirectory(action: "file.read" | "file.write" | "file.delete", followsLinksBelow = false): void {
     for (const cwd of [this.ctx.cwd, ...this.ctx.otherCwds]) {
       if (cwd === null) this.pending({ action, kind: "path", unresolved: "relative_without_cwd", raw: "." });
-      else this.pending({ action, kind: "path", value: cwd });
+      else this.pending({ action, kind: "path", value: cwd, ...(followsLinksBelow ? { followsLinksBelow: true } : {}) });
     }
   }
 

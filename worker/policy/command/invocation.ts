@@ -9,7 +9,7 @@ import type { Effect, OptionSpec, ParsedArgs, Role } from "./options.ts";
 
 /** A target before it is attached to a command index. */
 export type PendingTarget =
-  | { action: DerivedAction; kind: "path" | "url"; value: string }
+  | { action: DerivedAction; kind: "path" | "url"; value: string; followsLinksBelow?: true }
   | { action: DerivedAction; kind: "path" | "url"; unresolved: UnresolvedReason; raw: string };
 
 /** What runs next when a row hands the arguments on. */
@@ -29,12 +29,15 @@ export interface Invocation {
   /** The environment the program runs in; rows that change directory update `cwd`. */
   ctx: ParseContext;
 
-  /** Records `word` as a target of `role` (resolving paths against `ctx` or `at`). */
-  target(role: Role, word: Word, at?: ParseContext): void;
+  /**
+   * Records `word` as a target of `role` (resolving paths against `ctx` or `at`). `followsLinksBelow`:
+   * the program walks it and follows the symbolic links it finds below it.
+   */
+  target(role: Role, word: Word, at?: ParseContext, followsLinksBelow?: boolean): void;
   /** Records an already-resolved target. */
   pending(target: PendingTarget): void;
   /** Records the working directory (each one the line may be in) as a target of `action`: the program was given no path. */
-  workingDirectory(action: "file.read" | "file.write" | "file.delete"): void;
+  workingDirectory(action: "file.read" | "file.write" | "file.delete", followsLinksBelow?: boolean): void;
   /** Records a directory change (`cd`), which later relative paths of the line may resolve against; null: not known. */
   changesDirectory(dir: Word | null): void;
   flag(flag: CommandFlag): void;

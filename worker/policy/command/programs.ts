@@ -14,7 +14,7 @@ import { foldCase } from "../targets.ts";
 import type { ParseContext } from "./model.ts";
 import type { Effect, OptionSpec } from "./options.ts";
 import * as h from "./handlers/index.ts";
-import { all, CONFIG, NONE, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "./rows.ts";
+import { all, CONFIG, marked, NONE, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "./rows.ts";
 
 export { assignmentFlags, runRow } from "./rows.ts";
 
@@ -24,10 +24,13 @@ const GREP: OptionSpec = {
   values: {
     ...all({ marker: "pattern" }, "-e", "--regexp"),
     ...all({ marker: "pattern", target: ["read"] }, "-f", "--file"),
-    ...plain("-A", "-B", "-C", "-m", "--max-count", "--after-context", "--before-context", "--context", "--label", "--include", "--exclude", "--exclude-dir", "-d", "--directories", "-D", "--devices", "--binary-files", "--color", "--colour"),
+    ...plain("-A", "-B", "-C", "-m", "--max-count", "--after-context", "--before-context", "--context", "--label", "--include", "--exclude", "--exclude-dir", "-D", "--devices", "--binary-files", "--color", "--colour"),
+    // `-d recurse` is -r; any other action also reads the working directory when no file is named, which is only more.
+    ...all({ marker: "recursive" }, "-d", "--directories"),
     ...all(R, "--exclude-from"),
   },
-  switches: all({ marker: "recursive" }, "-r", "-R", "--recursive", "--dereference-recursive"),
+  // -R follows every symbolic link below the directories it walks; -r only those it was given.
+  switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "follows-links" }, "-R", "--dereference-recursive") },
 };
 
 // ripgrep: pattern then paths, the working directory by default. `--pre`
@@ -42,7 +45,7 @@ const RG: OptionSpec = {
     ...all(R, "--ignore-file"),
     ...plain("-A", "-B", "-C", "-m", "-g", "--glob", "--iglob", "-t", "--type", "-T", "--type-not", "--type-add", "-j", "--threads", "-M", "--max-columns", "--max-depth", "--max-filesize", "--pre-glob", "--hyperlink-format", "-r", "--replace", "--color", "--colors", "--sort", "--sortr", "-E", "--encoding", "--context-separator", "--field-match-separator", "--path-separator", "--engine", "--dfa-size-limit", "--regex-size-limit"),
   },
-  switches: {},
+  switches: all({ marker: "follows-links" }, "-L", "--follow"),
 };
 
 // jq: the filter first unless --from-file; --rawfile/--slurpfile read files.
@@ -83,7 +86,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["uniq"], options: { values: plain("-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars", "--group", "--all-repeated") }, operands: { each: ["read"], last: ["write"] } },
   { names: ["cmp"], options: { values: plain("-i", "-n", "--ignore-initial", "--bytes") }, operands: { each: ["read"] } },
   { names: ["comm"], options: { values: plain("--output-delimiter") }, operands: { each: ["read"] } },
-  { names: ["diff", "diff3", "sdiff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color") }, operands: { each: ["read"] } },
+  { names: ["diff", "diff3", "sdiff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color"), switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "no-dereference" }, "--no-dereference") } }, operands: { each: ["read"], followsLinks: (markers) => markers.has("recursive") && !markers.has("no-dereference") } },
   { names: ["paste"], options: { values: plain("-d", "--delimiters") }, operands: { each: ["read"] } },
   { names: ["join"], options: { values: plain("-1", "-2", "-j", "-t", "-e", "-o", "-a", "-v") }, operands: { each: ["read"] } },
   { names: ["expand", "unexpand", "fold", "fmt"], options: { values: plain("-t", "--tabs", "-w", "--width", "-p", "--prefix", "-g", "--goal") }, operands: { each: ["read"] } },
@@ -111,9 +114,9 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // ls, tree, du: paths are read (listed); the working directory when none is given.
   { names: ["ls", "ll", "la", "dir", "vdir", "tree", "du", "exa", "eza", "lsd"], shells: ["bash", "sh", "zsh"], options: { values: plain("-I", "--ignore", "-w", "--width", "-T", "--tabsize", "--block-size", "--color", "--time-style", "--format", "--sort", "--time", "--hide", "--quoting-style", "--indicator-style", "-L", "-P", "--max-depth", "-d", "--exclude", "-B", "-t", "--threshold", "--level") }, operands: { each: ["read"], cwd: true } },
   // grep family: pattern first unless -e/-f; `grep -r pattern` reads the working directory.
-  { names: ["grep", "egrep", "fgrep", "zgrep", "ggrep"], options: GREP, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: "recursive" } },
-  { names: ["rg", "ripgrep"], options: RG, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: true } },
-  { names: ["ag", "ack"], options: { values: plain("-G", "--file-search-regex", "--ignore", "--ignore-dir", "-A", "-B", "-C", "-m", "--depth") }, operands: { skip: 1, each: ["read"], cwd: true } },
+  { names: ["grep", "egrep", "fgrep", "zgrep", "ggrep"], options: GREP, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: ["recursive", "follows-links"], followsLinks: marked("follows-links") } },
+  { names: ["rg", "ripgrep"], options: RG, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
+  { names: ["ag", "ack"], options: { values: plain("-G", "--file-search-regex", "--ignore", "--ignore-dir", "-A", "-B", "-C", "-m", "--depth"), switches: all({ marker: "follows-links" }, "-f", "--follow") }, operands: { skip: 1, each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
   { names: ["jq", "gojq", "yq"], options: JQ, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
   // awk: the program is code (system(), pipes to commands, output redirection);
   // -f reads the program from a file the policy cannot see.
@@ -129,7 +132,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
 
   // ---- writers (coreutils manual §11, §12)
   // cp/install: sources read, the last operand (or -t DIR) written.
-  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--backup", "--preserve", "--no-preserve", "--reflink", "--sparse", "--context") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest" } },
+  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--backup", "--preserve", "--no-preserve", "--reflink", "--sparse", "--context") }, switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), intoLinks: marked("recursive") } },
   // mv: sources are read and deleted (moved away), the destination written.
   { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") } }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest" } },
   // ln: the link name is written; its target is exposed through it.
@@ -138,7 +141,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["tee"], options: { values: plain("--output-error") }, operands: { each: ["write"] } },
   { names: ["touch", "mkdir", "mkfifo", "mknod", "truncate", "fallocate"], options: { values: { ...plain("-m", "--mode", "-d", "--date", "-t", "-s", "--size", "-l", "--length", "-o", "--offset", "-Z", "--context"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
   // chmod/chown/chgrp: the mode or owner first, unless --reference gives it.
-  { names: ["chmod", "chown", "chgrp", "chattr", "setfacl"], options: { values: { ...all({ marker: "reference", target: ["read"] }, "--reference"), ...plain("--from", "-m", "-x", "-M", "-X") } }, operands: { skip: 1, skipUnless: "reference", each: ["write"] } },
+  { names: ["chmod", "chown", "chgrp", "chattr", "setfacl"], options: { values: { ...all({ marker: "reference", target: ["read"] }, "--reference"), ...plain("--from", "-m", "-x", "-M", "-X") }, switches: all({ marker: "follows-links" }, "-L", "-H") }, operands: { skip: 1, skipUnless: "reference", each: ["write"], followsLinks: marked("follows-links") } },
   // patch writes the files the patch names (unknown here): the working directory; -i reads the patch, -o writes.
   { names: ["patch"], options: { values: { ...all(R, "-i", "--input"), ...all(W, "-o", "--output", "-r", "--reject-file"), ...all({ chdir: true }, "-d", "--directory"), ...plain("-p", "--strip", "-F", "--fuzz", "-z", "--suffix", "-B", "--prefix", "-V", "--version-control", "-D", "--ifdef") } }, run: h.patch },
   // dd: `if=` is read, `of=` written (`dd of=/dev/sda`).

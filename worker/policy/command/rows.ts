@@ -20,8 +20,16 @@ export interface Operands {
   /** The last operand when there are at least two (the destination of cp, mv …), unless the marker is set. */
   last?: readonly Role[];
   lastUnless?: string;
-  /** With no target operand the program works on the current directory (ls, find, grep -r). */
-  cwd?: boolean | string;
+  /** With no target operand the program works on the current directory (ls, find): always, or once one of these markers is set (grep -r). */
+  cwd?: boolean | readonly string[];
+  /**
+   * Whether, with the options it was given (their markers), the program walks the directories its
+   * `each` operands name (and the working directory) following the symbolic links it finds below
+   * them (`grep -R`, `rg -L`, `diff -r`).
+   */
+  followsLinks?: (markers: ReadonlySet<string>) => boolean;
+  /** Whether the program copies a tree into its `last` operand, writing through the links it finds there (`cp -r` onto a link to a file). */
+  intoLinks?: (markers: ReadonlySet<string>) => boolean;
   /** The operands after the skipped ones are a command this program runs (`sudo`, `timeout 5`, `nice`). */
   run?: boolean;
   /** Flags the wrapped command runs with (`elevated` for sudo). */
@@ -52,6 +60,11 @@ export const U: Effect = { target: ["url"] };
 export const NONE: Effect = {};
 export const SPAWN_PROGRAM: Effect = { spawn: "program" };
 export const CONFIG: Effect = { flags: ["config_overrides"] };
+
+/** A row's `followsLinks` when any of these markers says so. */
+export function marked(...markers: string[]): (set: ReadonlySet<string>) => boolean {
+  return (set) => markers.some((marker) => set.has(marker));
+}
 
 /** Options taking a value that is not a target (`-n 20`). */
 export function plain(...names: string[]): Record<string, Effect> {
@@ -85,12 +98,14 @@ function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" |
     return;
   }
   const hasLast = operands.last !== undefined && rest.length >= 2 && !(operands.lastUnless !== undefined && parsed.markers.has(operands.lastUnless));
+  const followsLinks = operands.followsLinks?.(parsed.markers) ?? false;
+  const intoLinks = operands.intoLinks?.(parsed.markers) ?? false;
   rest.forEach((word, index) => {
-    const roles = hasLast && index === rest.length - 1 ? (operands.last ?? []) : (operands.each ?? []);
-    for (const role of roles) invocation.target(role, word);
+    const last = hasLast && index === rest.length - 1;
+    for (const role of last ? (operands.last ?? []) : (operands.each ?? [])) invocation.target(role, word, undefined, last ? intoLinks : followsLinks);
   });
   const cwd = operands.cwd;
-  if (rest.length === 0 && (cwd === true || (typeof cwd === "string" && parsed.markers.has(cwd)))) invocation.workingDirectory("file.read");
+  if (rest.length === 0 && (cwd === true || (Array.isArray(cwd) && cwd.some((marker) => parsed.markers.has(marker))))) invocation.workingDirectory("file.read", followsLinks);
 }
 
 // Variables a program run with them cannot be turned into another program by:

@@ -120,6 +120,12 @@ export type DerivedTarget =
       kind: "path" | "url";
       /** Absolute path in device syntax (the caller canonicalises it) or URL. */
       value: string;
+      /**
+       * The program walks this directory and follows the symbolic links it finds below it
+       * (`grep -R`, `rg -L`, `find -L`, `zip -r`): what they lead to is read as well, and only
+       * the device can see them (a hook follows them, cli/hooks/links.ts).
+       */
+      followsLinksBelow?: true;
       /** Index into {@link CommandAnalysis.commands} of the command it came from. */
       command: number;
     }

@@ -70,6 +70,8 @@ export function tar(invocation: Invocation): void {
       ...all({ marker: "stdout" }, "-O", "--to-stdout"),
       ...all({ marker: "remove" }, "--remove-files"),
       ...all({ marker: "force-local" }, "--force-local"),
+      // Archives what the links below the members lead to instead of the links.
+      ...all({ marker: "follows-links" }, "-h", "--dereference"),
     },
     attached: { "--checkpoint-action": {} },
   };
@@ -97,12 +99,13 @@ export function tar(invocation: Invocation): void {
   const members = operandWords(parsed);
   if (mode === "create") {
     for (const member of members) {
-      invocation.target("read", member);
+      invocation.target("read", member, undefined, parsed.markers.has("follows-links"));
       if (parsed.markers.has("remove")) invocation.target("delete", member);
     }
   } else if (mode === "extract" && !parsed.markers.has("stdout")) {
-    // Extraction writes where -C pointed (or the working directory).
-    invocation.workingDirectory("file.write");
+    // Extraction writes where -C pointed (or the working directory), and through a link to a
+    // directory already there that a member's path names (GNU tar keeps it for a member with no directory entry).
+    invocation.workingDirectory("file.write", true);
   }
 }
 
@@ -141,18 +144,30 @@ function linkDirectories(ctx: ParseContext, intoDirectory: Word | null, dest: Wo
   return intoDirectory !== null ? [absolute] : [parent, absolute];
 }
 
+/**
+ * zip: the archive written, the other operands read. Recursing (-r, -R), zip stores what the
+ * links below them lead to unless -y (--symlinks) stores the links themselves. zip takes
+ * clustered letters (`-rq`, `-ry`) that the row's single-dash options do not split: a cluster
+ * with an r or R recurses, and one with a y before any letter that takes a value stores links.
+ */
 export function zip(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
+  const clusters = parsed.options.map((option) => option.name).filter((name) => /^-[A-Za-z0-9]+$/.test(name));
+  const recurses = clusters.some((name) => /[rR]/.test(name)) || parsed.options.some((option) => /^--recurse-(?:paths|patterns)$/.test(option.name));
+  const storesLinks = clusters.some((name) => /^-[^bintxOPsZ]*y/.test(name)) || parsed.options.some((option) => option.name === "--symlinks");
   if (words[0] !== undefined) invocation.target("write", words[0]);
-  for (const word of words.slice(1)) invocation.target("read", word);
+  for (const word of words.slice(1)) invocation.target("read", word, undefined, recurses && !storesLinks);
   if (parsed.markers.has("move")) for (const word of words.slice(1)) invocation.target("delete", word);
 }
 
-const UNZIP: OptionSpec = { values: { ...all({ marker: "exdir", target: ["write"] }, "-d"), ...plain("-x", "-P", "-O", "-I") }, switches: all({ marker: "no-write" }, "-l", "-t", "-p", "-c", "-v", "-z", "-Z") };
+const UNZIP: OptionSpec = { values: { ...all({ marker: "exdir" }, "-d"), ...plain("-x", "-P", "-O", "-I") }, switches: all({ marker: "no-write" }, "-l", "-t", "-p", "-c", "-v", "-z", "-Z") };
+/** unzip: the archive read; the members written into -d's directory or the working directory, and through the links to directories already there. */
 export function unzip(invocation: Invocation): void {
   const parsed = invocation.options(UNZIP);
   const words = operandWords(parsed);
   if (words[0] !== undefined) invocation.target("read", words[0]);
-  if (!parsed.markers.has("exdir") && !parsed.markers.has("no-write")) invocation.workingDirectory("file.write");
+  const exdir = parsed.options.find((option) => option.effect?.marker === "exdir")?.value;
+  if (exdir !== undefined && exdir !== null) invocation.target("write", exdir, undefined, true);
+  else if (!parsed.markers.has("no-write")) invocation.workingDirectory("file.write", true);
 }

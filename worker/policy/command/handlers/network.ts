@@ -157,6 +157,8 @@ function sshOptions(invocation: Invocation, parsed: ParsedArgs): void {
 
 const SCP: OptionSpec = {
   values: { ...all(R, "-i", "-F"), ...all({ marker: "option" }, "-o"), ...all({ marker: "jump" }, "-J"), ...all(SPAWN_PROGRAM, "-S", "-D"), ...all(R, "-b"), ...plain("-P", "-c", "-l", "-X", "-B", "-s", "-R") },
+  // Copying a directory, scp sends what the links below it lead to, and writes through the links below where it copies to.
+  switches: all({ marker: "recursive" }, "-r"),
 };
 export function scp(invocation: Invocation): void {
   const parsed = invocation.options(SCP);
@@ -168,12 +170,13 @@ export function scp(invocation: Invocation): void {
     if (destination !== undefined) remote(invocation, destination, "read", port);
     return;
   }
-  words.forEach((word, index) => remote(invocation, word, index === words.length - 1 && words.length > 1 ? "write" : "read", port));
+  words.forEach((word, index) => remote(invocation, word, index === words.length - 1 && words.length > 1 ? "write" : "read", port, parsed.markers.has("recursive")));
 }
 
-function remote(invocation: Invocation, word: Word, local: "read" | "write" | "delete", port: string | null): void {
+/** One scp or rsync operand: a host's, or a local file of `local`'s role; `walked`: through the links below it. */
+function remote(invocation: Invocation, word: Word, local: "read" | "write" | "delete", port: string | null, walked = false): void {
   if (word.unknown !== null) {
-    invocation.target(local, word);
+    invocation.target(local, word, undefined, walked);
     return;
   }
   const side = splitRemote(word.text, invocation.ctx);
@@ -182,7 +185,7 @@ function remote(invocation: Invocation, word: Word, local: "read" | "write" | "d
     if (rsyncUrl !== null) invocation.pending({ action: "http.request", kind: "url", ...sshUrl(rsyncUrl[1] ?? "", rsyncUrl[2] ?? port) });
     else invocation.pending({ action: "http.request", kind: "url", ...sshUrl(side.remote, port) });
   } else {
-    invocation.target(local, word);
+    invocation.target(local, word, undefined, walked);
   }
 }
 
@@ -197,6 +200,10 @@ const RSYNC: OptionSpec = {
   switches: {
     ...all({ marker: "delete" }, "--delete", "--delete-before", "--delete-during", "--delete-delay", "--delete-after", "--delete-excluded", "--del"),
     ...all({ marker: "remove-source" }, "--remove-source-files"),
+    // Send what the links below the sources lead to (all, those leading out of the tree, those to directories).
+    ...all({ marker: "follows-links" }, "-L", "--copy-links", "--copy-unsafe-links", "-k", "--copy-dirlinks"),
+    // Write through the links to directories below the destination.
+    ...all({ marker: "into-links" }, "-K", "--keep-dirlinks"),
   },
 };
 export function rsync(invocation: Invocation): void {
@@ -205,8 +212,8 @@ export function rsync(invocation: Invocation): void {
   const port = parsed.options.find((option) => option.name === "--port")?.value?.text ?? null;
   words.forEach((word, index) => {
     const destination = index === words.length - 1 && words.length > 1;
-    remote(invocation, word, destination ? "write" : "read", port);
-    if (destination && parsed.markers.has("delete")) remote(invocation, word, "delete", port);
+    remote(invocation, word, destination ? "write" : "read", port, parsed.markers.has(destination ? "into-links" : "follows-links"));
+    if (destination && parsed.markers.has("delete")) remote(invocation, word, "delete", port, parsed.markers.has("into-links"));
     if (!destination && parsed.markers.has("remove-source")) remote(invocation, word, "delete", port);
   });
 }

@@ -174,8 +174,13 @@ const FIND_VALUE_TESTS = new Set([
 export function find(invocation: Invocation): void {
   const args = invocation.args;
   let i = 0;
-  // Leading -H -L -P -D x -Ox options.
-  while (i < args.length && /^-(?:[HLP]|D|O[0-9]?)$/.test(args[i]?.text ?? "")) i += args[i]?.text === "-D" ? 2 : 1;
+  // Leading -H -L -P -D x -Ox options. -L (or -follow among the expressions) walks through every
+  // symbolic link below the start paths; -H and -P do not.
+  let followsLinks = false;
+  while (i < args.length && /^-(?:[HLP]|D|O[0-9]?)$/.test(args[i]?.text ?? "")) {
+    if (/^-[HLP]$/.test(args[i]?.text ?? "")) followsLinks = args[i]?.text === "-L";
+    i += args[i]?.text === "-D" ? 2 : 1;
+  }
   const starts: Word[] = [];
   while (i < args.length) {
     const word = args[i] as Word;
@@ -183,9 +188,10 @@ export function find(invocation: Invocation): void {
     starts.push(word);
     i += 1;
   }
+  followsLinks ||= args.slice(i).some((word) => word.unknown === null && word.text === "-follow");
   const startsOrCwd = (role: "read" | "delete"): void => {
-    if (starts.length === 0) invocation.workingDirectory(`file.${role}`);
-    for (const start of starts) invocation.target(role, start);
+    if (starts.length === 0) invocation.workingDirectory(`file.${role}`, followsLinks);
+    for (const start of starts) invocation.target(role, start, undefined, followsLinks);
   };
   startsOrCwd("read");
   while (i < args.length) {
