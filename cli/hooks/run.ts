@@ -99,6 +99,14 @@ function policies(decision: DecisionResponse): string {
   return decision.reasons.length > 0 ? `; policies ${decision.reasons.join(", ")}` : "";
 }
 
+/** Why Warden could not judge a path the call's lines imply, so that the agent can write the call otherwise. */
+function refusals(decision: DecisionResponse): string {
+  const reasons = [...new Set(decision.derived.flatMap((target) => (target.rejected === undefined ? [] : [target.rejected])))];
+  if (reasons.length === 0) return "";
+  const madeLinks = reasons.includes("links_made") ? "; an earlier command of the line can make symbolic links on a later one's path: run it in a call of its own first" : "";
+  return `; paths refused as ${reasons.join(", ")}${madeLinks}`;
+}
+
 /** The reviewer page, where the hold can be found and approved. */
 function reviewLink(url: string, id: string): string {
   return `${url}/review#hold-${encodeURIComponent(id)}`;
@@ -144,7 +152,7 @@ function describeDenied(planned: PlannedAction[], index: number): string {
 function denial(planned: PlannedAction[], decisions: DecisionResponse[]): string | null {
   const at = decisions.findIndex((decision) => decision.decision === "deny");
   const denied = decisions[at];
-  return denied ? `Warden denied ${describeDenied(planned, at)} (${denied.reason_code}${policies(denied)}; decision ${denied.decision_id})` : null;
+  return denied ? `Warden denied ${describeDenied(planned, at)} (${denied.reason_code}${policies(denied)}${refusals(denied)}; decision ${denied.decision_id})` : null;
 }
 
 /** PreToolUse: the call may run only if every action it needs is permitted (or approved) and redeemed. */

@@ -257,7 +257,7 @@ describe("Codex, through its hooks", () => {
       writeFileSync(victim, "#!/bin/sh\necho untouched\n");
       chmodSync(victim, 0o755);
       const [output] = await codex([exec({ cmd: "ls > =victim", shell: "zsh", login: false })], { PATH: `${bin}:${process.env["PATH"]}` });
-      expect(output).toMatch(/Warden denied command\.exec as zsh reads it \(target_not_canonical; decision [0-9a-f-]{36}\)/);
+      expect(output).toMatch(/Warden denied command\.exec as zsh reads it \(target_not_canonical; paths refused as expansion; decision [0-9a-f-]{36}\)/);
       expect(readFileSync(victim, "utf8")).toBe("#!/bin/sh\necho untouched\n");
       expect(existsSync(join(dir, "=victim"))).toBe(false);
     } finally {

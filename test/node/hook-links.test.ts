@@ -6,7 +6,7 @@
  * the workspace through a link is denied, naming the file it leads to, and nothing runs.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
@@ -262,6 +262,26 @@ describe("warden hook, through a link out of the workspace", () => {
     });
     const linked = (await device.log()).filter((entry) => entry.type === "decision").at(-1)!;
     expect(linked.data["context"]).toMatchObject({ reached_through: join(repo, "docs") });
+  });
+
+  it("a line whose own command makes the link it then reads through: the link is not there to follow, so Warden refuses the path and the hook denies", async () => {
+    // An archive carrying docs -> outside: extracted, then read through, in one line.
+    const made = join(ctx.workspace, `made-${Date.now()}`);
+    mkdirSync(join(made, "src"), { recursive: true });
+    symlinkSync(outside, join(made, "src", "docs"));
+    execFileSync("tar", ["-cf", join(made, "payload.tar"), "-C", join(made, "src"), "docs"]);
+    const line = `tar -xf payload.tar -C out && cat out/docs/id_rsa`;
+    // Run as it is, the line prints the key.
+    mkdirSync(join(made, "try", "out"), { recursive: true });
+    execFileSync("cp", [join(made, "payload.tar"), join(made, "try")]);
+    expect(execFileSync("sh", ["-c", line], { cwd: join(made, "try"), encoding: "utf8" })).toContain("PRIVATE KEY");
+    mkdirSync(join(made, "out"));
+    const run = await device.hook("claude-code", JSON.stringify({ session_id: "links", cwd: made, permission_mode: "default", hook_event_name: "PreToolUse", tool_name: "Bash", tool_input: { command: line }, tool_use_id: `toolu_${Date.now()}` }));
+    expect(decisionOf(run)).toMatchObject({
+      permissionDecision: "deny",
+      permissionDecisionReason: expect.stringMatching(/^Warden denied command\.exec \(target_not_canonical; paths refused as links_made; an earlier command of the line can make symbolic links on a later one's path: run it in a call of its own first; decision [0-9a-f-]{36}\)$/),
+    });
+    expect(existsSync(join(made, "out", "docs"))).toBe(false);
   });
 
   it("grep -r, which follows only the links it is given, on the same checkout: nothing more to decide, allow", async () => {

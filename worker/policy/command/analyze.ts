@@ -5,7 +5,7 @@
  * MAX_NESTED_CODE levels.
  */
 import { MAX_NESTED_CODE, MAX_WRAPPERS, type ParseContext, type RawCommand, type RawRedirection, type Word } from "./model.ts";
-import type { Continuation, Invocation, PendingTarget } from "./invocation.ts";
+import type { Continuation, Invocation, PendingTarget, TargetMarks } from "./invocation.ts";
 import { parseOptions, type Effect, type OptionSpec, type ParsedArgs, type Role } from "./options.ts";
 import { resolvePath, resolveUrl, sshUrl, splitRemote } from "./paths.ts";
 import { parsePosix } from "./posix.ts";
@@ -13,6 +13,7 @@ import { parsePowerShell } from "./powershell.ts";
 import { parseCmd } from "./cmd.ts";
 import { assignmentFlags, findRow, programName, runRow } from "./programs.ts";
 import type { CommandFlag, DerivedTarget, Redirection, SimpleCommand } from "./types.ts";
+import { canonicalizePath, foldCase, type DeviceOs } from "../targets.ts";
 
 /** Flags, targets and redirections a wrapper passes to what it runs. */
 interface Inherited {
@@ -37,9 +38,22 @@ function parseLine(source: string, ctx: ParseContext): RawCommand[] {
   }
 }
 
+/** The pending form of what a program does to a path besides reading or writing it. */
+function marked(marks: TargetMarks): { followsLinksBelow?: true; makesLinks?: "at" | "below" } {
+  return { ...(marks.followsLinksBelow === true ? { followsLinksBelow: true } : {}), ...(marks.makesLinks ? { makesLinks: marks.makesLinks } : {}) };
+}
+
+/** Where a command of the line can make symbolic links: at `under` and below it, only below it, or anywhere (`under` null). */
+interface LinkMaker {
+  command: number;
+  under: string | null;
+  at: boolean;
+}
+
 export class Analyzer {
   readonly commands: SimpleCommand[] = [];
   readonly targets: DerivedTarget[] = [];
+  readonly linkMakers: LinkMaker[] = [];
   /** Every `cd` of the line, in the order met (null: to a directory not known). */
   readonly directoryChanges: (Word | null)[] = [];
 
@@ -126,6 +140,7 @@ export class Analyzer {
     // Programs without subcommands: the first argument that is not an option.
     command.subcommand = invocation.subcommand ?? args.find((arg) => arg.unknown === null && !arg.text.startsWith("-"))?.text ?? "";
     this.emit(command);
+    if (invocation.linksAnywhere) this.linkMakers.push({ command: this.commands.length - 1, under: null, at: true });
     if (invocation.isOpaque) return;
     for (const entry of invocation.continuations) {
       if (entry === folding) continue;
@@ -173,12 +188,40 @@ export class Analyzer {
     rest.flags = [...new Set(rest.flags)].sort();
     this.commands.push(rest);
     const seen = new Set<string>();
-    for (const target of pending) {
+    for (const each of pending) {
+      let target = each;
+      if ("value" in each && each.makesLinks !== undefined) {
+        const { makesLinks: _made, ...rest } = each;
+        target = rest;
+        this.linkMakers.push({ command: index, under: each.value, at: each.makesLinks === "at" });
+      }
       const key = JSON.stringify(target);
       if (seen.has(key)) continue;
       seen.add(key);
       this.targets.push({ ...target, command: index });
     }
+  }
+
+  /**
+   * The line's targets, each path a command reaches after another may have made symbolic links on
+   * its way refused as `links_made`: where that one makes them (or anywhere, for git's checkouts),
+   * or — walked through its links — above it. The device's links are followed when a
+   * hook answers, before the line runs; those the line makes are not there yet, so which file such
+   * a path reaches cannot be told (`tar -xf repo.tar && cat repo/docs/id_rsa`). A path is taken
+   * below a directory both as written and with its `.`/`..` resolved, since a `..` after a link
+   * climbs from where the link led. Not on windows, whose links the hooks do not follow either.
+   */
+  targetsAfterLinks(os: DeviceOs): DerivedTarget[] {
+    if (os === "windows" || this.linkMakers.length === 0) return this.targets;
+    return this.targets.map((target) => {
+      if (target.kind !== "path" || !("value" in target)) return target;
+      const reached = this.linkMakers.some(
+        (maker) =>
+          maker.command < target.command &&
+          (maker.under === null || within(target.value, maker.under, maker.at, os) || (target.followsLinksBelow === true && within(maker.under, target.value, true, os))),
+      );
+      return reached ? { action: target.action, kind: target.kind, unresolved: "links_made" as const, raw: target.value, command: target.command } : target;
+    });
   }
 }
 
@@ -190,6 +233,7 @@ class Recorder implements Invocation {
   readonly passedFlags: CommandFlag[] = [];
   subcommand: string | null = null;
   isOpaque = false;
+  linksAnywhere = false;
   readonly continuations: { next: Continuation; fold: boolean }[] = [];
 
 
@@ -201,7 +245,7 @@ class Recorder implements Invocation {
     private readonly directoryChanges: (Word | null)[],
   ) {}
 
-  target(role: Role, word: Word, at: ParseContext = this.ctx, followsLinksBelow = false): void {
+  target(role: Role, word: Word, at: ParseContext = this.ctx, marks: TargetMarks = {}): void {
     switch (role) {
       case "read":
       case "write":
@@ -210,7 +254,7 @@ class Recorder implements Invocation {
         // PowerShell expands `~` in provider paths (and, since 7.4, for native programs).
         for (const cwd of [at.cwd, ...at.otherCwds]) {
           const resolved = resolvePath(word, { ...at, cwd }, { tildeIsHome: at.shell === "powershell" });
-          if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved, ...(followsLinksBelow && "value" in resolved ? { followsLinksBelow: true } : {}) });
+          if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved, ...("value" in resolved ? marked(marks) : {}) });
         }
         return;
       case "url": {
@@ -239,11 +283,15 @@ class Recorder implements Invocation {
     this.targets.push(target);
   }
 
-  workingDirectory(action: "file.read" | "file.write" | "file.delete", followsLinksBelow = false): void {
+  workingDirectory(action: "file.read" | "file.write" | "file.delete", marks: TargetMarks = {}): void {
     for (const cwd of [this.ctx.cwd, ...this.ctx.otherCwds]) {
       if (cwd === null) this.pending({ action, kind: "path", unresolved: "relative_without_cwd", raw: "." });
-      else this.pending({ action, kind: "path", value: cwd, ...(followsLinksBelow ? { followsLinksBelow: true } : {}) });
+      else this.pending({ action, kind: "path", value: cwd, ...marked(marks) });
     }
+  }
+
+  makesLinksAnywhere(): void {
+    this.linksAnywhere = true;
   }
 
   changesDirectory(dir: Word | null): void {
@@ -303,3 +351,17 @@ class Recorder implements Invocation {
   }
 }
 
+/** Whether `path` is below the directory `directory` (or is it, with `self`), as written or in canonical form (`.` and `..` resolved as text, case folded on macos). */
+function within(path: string, directory: string, self: boolean, os: DeviceOs): boolean {
+  const canonical = (text: string) => {
+    const result = canonicalizePath(text, os);
+    return result.ok ? result.value.path : text;
+  };
+  return [
+    [path, directory],
+    [canonical(path), canonical(directory)],
+  ].some(([inside = "", outer = ""]) => {
+    const [path, prefix] = [inside, outer.endsWith("/") ? outer : `${outer}/`].map((text) => (os === "macos" ? foldCase(text) : text)) as [string, string];
+    return (self && (path === prefix.slice(0, -1) || path === prefix)) || (path.length > prefix.length && path.startsWith(prefix));
+  });
+}

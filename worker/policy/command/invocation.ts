@@ -7,9 +7,21 @@ import type { CommandFlag, DerivedAction, UnresolvedReason } from "./types.ts";
 import type { ParseContext, Word } from "./model.ts";
 import type { Effect, OptionSpec, ParsedArgs, Role } from "./options.ts";
 
+/**
+ * What a program does to a path besides reading or writing it. `followsLinksBelow`: it walks the
+ * directory and follows the symbolic links below it (`grep -R`), or writes a tree into it through
+ * the links already there (`tar -x`). `makesLinks`: it can make symbolic links there — at the path
+ * itself and below it (`ln -s`, a copy), or only below it (an archive extracted into it, a clone)
+ * — so a later command of the line cannot be judged by the links the device has now.
+ */
+export interface TargetMarks {
+  followsLinksBelow?: boolean;
+  makesLinks?: "at" | "below" | false;
+}
+
 /** A target before it is attached to a command index. */
 export type PendingTarget =
-  | { action: DerivedAction; kind: "path" | "url"; value: string; followsLinksBelow?: true }
+  | { action: DerivedAction; kind: "path" | "url"; value: string; followsLinksBelow?: true; makesLinks?: "at" | "below" }
   | { action: DerivedAction; kind: "path" | "url"; unresolved: UnresolvedReason; raw: string };
 
 /** What runs next when a row hands the arguments on. */
@@ -29,15 +41,14 @@ export interface Invocation {
   /** The environment the program runs in; rows that change directory update `cwd`. */
   ctx: ParseContext;
 
-  /**
-   * Records `word` as a target of `role` (resolving paths against `ctx` or `at`). `followsLinksBelow`:
-   * the program walks it and follows the symbolic links it finds below it.
-   */
-  target(role: Role, word: Word, at?: ParseContext, followsLinksBelow?: boolean): void;
+  /** Records `word` as a target of `role` (resolving paths against `ctx` or `at`), with what else the program does there. */
+  target(role: Role, word: Word, at?: ParseContext, marks?: TargetMarks): void;
   /** Records an already-resolved target. */
   pending(target: PendingTarget): void;
   /** Records the working directory (each one the line may be in) as a target of `action`: the program was given no path. */
-  workingDirectory(action: "file.read" | "file.write" | "file.delete", followsLinksBelow?: boolean): void;
+  workingDirectory(action: "file.read" | "file.write" | "file.delete", marks?: TargetMarks): void;
+  /** The program can make symbolic links anywhere a later command of the line may look (git's checkouts write the whole work tree). */
+  makesLinksAnywhere(): void;
   /** Records a directory change (`cd`), which later relative paths of the line may resolve against; null: not known. */
   changesDirectory(dir: Word | null): void;
   flag(flag: CommandFlag): void;

@@ -4,7 +4,7 @@
  * for programs whose arguments are a language of their own call handlers.ts.
  */
 import type { DeviceOs } from "../targets.ts";
-import type { Invocation } from "./invocation.ts";
+import type { Invocation, TargetMarks } from "./invocation.ts";
 import type { Word } from "./model.ts";
 import type { Effect, OptionSpec, Role } from "./options.ts";
 import type { CommandFlag, Shell } from "./types.ts";
@@ -28,8 +28,8 @@ export interface Operands {
    * them (`grep -R`, `rg -L`, `diff -r`).
    */
   followsLinks?: (markers: ReadonlySet<string>) => boolean;
-  /** Whether the program copies a tree into its `last` operand, writing through the links it finds there (`cp -r` onto a link to a file). */
-  intoLinks?: (markers: ReadonlySet<string>) => boolean;
+  /** What else the program does to its `last` operand (`cp -r` writes a tree through the links there and copies links into it). */
+  lastMarks?: (markers: ReadonlySet<string>) => TargetMarks;
   /** The operands after the skipped ones are a command this program runs (`sudo`, `timeout 5`, `nice`). */
   run?: boolean;
   /** Flags the wrapped command runs with (`elevated` for sudo). */
@@ -99,13 +99,13 @@ function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" |
   }
   const hasLast = operands.last !== undefined && rest.length >= 2 && !(operands.lastUnless !== undefined && parsed.markers.has(operands.lastUnless));
   const followsLinks = operands.followsLinks?.(parsed.markers) ?? false;
-  const intoLinks = operands.intoLinks?.(parsed.markers) ?? false;
+  const lastMarks = operands.lastMarks?.(parsed.markers) ?? {};
   rest.forEach((word, index) => {
     const last = hasLast && index === rest.length - 1;
-    for (const role of last ? (operands.last ?? []) : (operands.each ?? [])) invocation.target(role, word, undefined, last ? intoLinks : followsLinks);
+    for (const role of last ? (operands.last ?? []) : (operands.each ?? [])) invocation.target(role, word, undefined, last ? lastMarks : { followsLinksBelow: followsLinks });
   });
   const cwd = operands.cwd;
-  if (rest.length === 0 && (cwd === true || (Array.isArray(cwd) && cwd.some((marker) => parsed.markers.has(marker))))) invocation.workingDirectory("file.read", followsLinks);
+  if (rest.length === 0 && (cwd === true || (Array.isArray(cwd) && cwd.some((marker) => parsed.markers.has(marker))))) invocation.workingDirectory("file.read", { followsLinksBelow: followsLinks });
 }
 
 // Variables a program run with them cannot be turned into another program by:

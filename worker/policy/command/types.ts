@@ -111,7 +111,9 @@ export type UnresolvedReason =
   /** A windows path relative to a drive's own current directory (`C:foo`). */
   | "drive_relative"
   /** A POSIX-style absolute path under Git Bash on windows whose windows location is unknown (`/usr/x`). */
-  | "posix_path_on_windows";
+  | "posix_path_on_windows"
+  /** Reached after an earlier command of the line can have made symbolic links on its way (`tar -x`, `ln -s`, `git checkout`). */
+  | "links_made";
 
 /** A target implied by an argument or redirection: evaluated by the caller under `action` like a direct target. */
 export type DerivedTarget =

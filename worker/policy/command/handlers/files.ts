@@ -13,9 +13,9 @@ import { operandWords, spawnCode } from "./common.ts";
 export function patch(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
-  // `patch FILE PATCHFILE`; without FILE the patch names the files, under the directory.
+  // `patch FILE PATCHFILE`; without FILE the patch names the files, under the directory (git-style patches can make symbolic links there).
   if (words[0] !== undefined) invocation.target("write", words[0]);
-  else invocation.workingDirectory("file.write");
+  else invocation.workingDirectory("file.write", { makesLinks: "below" });
   if (words[1] !== undefined) invocation.target("read", words[1]);
 }
 
@@ -99,13 +99,13 @@ export function tar(invocation: Invocation): void {
   const members = operandWords(parsed);
   if (mode === "create") {
     for (const member of members) {
-      invocation.target("read", member, undefined, parsed.markers.has("follows-links"));
+      invocation.target("read", member, undefined, { followsLinksBelow: parsed.markers.has("follows-links") });
       if (parsed.markers.has("remove")) invocation.target("delete", member);
     }
   } else if (mode === "extract" && !parsed.markers.has("stdout")) {
     // Extraction writes where -C pointed (or the working directory), and through a link to a
     // directory already there that a member's path names (GNU tar keeps it for a member with no directory entry).
-    invocation.workingDirectory("file.write", true);
+    invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
   }
 }
 
@@ -123,8 +123,10 @@ export function ln(invocation: Invocation, row: ProgramRow): void {
   const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
   const dest = intoDirectory === null && words.length >= 2 ? words[words.length - 1] : undefined;
   const sources = dest === undefined ? words : words.slice(0, -1);
-  if (dest !== undefined) invocation.target("write", dest);
-  const directories = parsed.markers.has("symbolic") && invocation.ctx.os !== "windows" ? linkDirectories(invocation.ctx, intoDirectory, dest) : [];
+  const symbolic = parsed.markers.has("symbolic");
+  if (dest !== undefined) invocation.target("write", dest, undefined, { makesLinks: symbolic && "at" });
+  if (intoDirectory !== null && symbolic) invocation.target("write", intoDirectory, undefined, { makesLinks: "below" });
+  const directories = symbolic && invocation.ctx.os !== "windows" ? linkDirectories(invocation.ctx, intoDirectory, dest) : [];
   for (const source of sources) {
     const from = source.unknown === null && !source.text.startsWith("/") ? directories : [];
     // Not known where the link goes (an expansion, another working directory): read from here as well as anything can be.
@@ -157,7 +159,7 @@ export function zip(invocation: Invocation, row: ProgramRow): void {
   const recurses = clusters.some((name) => /[rR]/.test(name)) || parsed.options.some((option) => /^--recurse-(?:paths|patterns)$/.test(option.name));
   const storesLinks = clusters.some((name) => /^-[^bintxOPsZ]*y/.test(name)) || parsed.options.some((option) => option.name === "--symlinks");
   if (words[0] !== undefined) invocation.target("write", words[0]);
-  for (const word of words.slice(1)) invocation.target("read", word, undefined, recurses && !storesLinks);
+  for (const word of words.slice(1)) invocation.target("read", word, undefined, { followsLinksBelow: recurses && !storesLinks });
   if (parsed.markers.has("move")) for (const word of words.slice(1)) invocation.target("delete", word);
 }
 
@@ -168,6 +170,6 @@ export function unzip(invocation: Invocation): void {
   const words = operandWords(parsed);
   if (words[0] !== undefined) invocation.target("read", words[0]);
   const exdir = parsed.options.find((option) => option.effect?.marker === "exdir")?.value;
-  if (exdir !== undefined && exdir !== null) invocation.target("write", exdir, undefined, true);
-  else if (!parsed.markers.has("no-write")) invocation.workingDirectory("file.write", true);
+  if (exdir !== undefined && exdir !== null) invocation.target("write", exdir, undefined, { followsLinksBelow: true, makesLinks: "below" });
+  else if (!parsed.markers.has("no-write")) invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
 }

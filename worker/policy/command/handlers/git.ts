@@ -134,14 +134,53 @@ const GIT_REMOTE_OPTIONS: OptionSpec = {
   },
 };
 
+/** Subcommands that write the work tree from what the repository holds, symbolic links included. */
+const WORK_TREE_WRITERS = new Set(["checkout", "switch", "pull", "merge", "reset", "stash", "restore", "cherry-pick", "revert", "rebase", "am", "apply", "read-tree", "checkout-index", "worktree", "sparse-checkout", "bisect", "submodule"]);
+
+/**
+ * Whether the subcommand can write the work tree — the whole of it, wherever the repository's top
+ * is — and so make symbolic links there. Forms that only make a branch, read, or touch the index
+ * do not; a word that is not literal may be any form.
+ */
+function writesWorkTree(subcommand: string, rest: readonly Word[]): boolean {
+  if (!WORK_TREE_WRITERS.has(subcommand)) return false;
+  if (rest.some((word) => word.unknown !== null)) return true;
+  const words = rest.map((word) => word.text);
+  const operands = words.filter((word) => !word.startsWith("-"));
+  const has = (pattern: RegExp) => words.some((word) => pattern.test(word));
+  switch (subcommand) {
+    case "checkout":
+      return !(has(/^-[bB]$|^--orphan$/) && operands.length <= 1);
+    case "switch":
+      return !(has(/^-[cC]$|^--(?:create|force-create|orphan)$/) && operands.length <= 1);
+    case "reset":
+      return has(/^--(?:hard|merge|keep)$/);
+    case "stash":
+      return !["list", "show", "drop", "clear", "create", "store"].includes(operands[0] ?? "");
+    case "restore":
+      return !has(/^(?:-S|--staged)$/) || has(/^(?:-W|--worktree)$/);
+    case "worktree":
+      return operands[0] === "add";
+    case "bisect":
+      return !["log", "visualize", "view", "terms"].includes(operands[0] ?? "");
+    case "submodule":
+      return ["update", "add"].includes(operands[0] ?? "");
+    case "apply":
+      return !has(/^--(?:check|stat|numstat|summary)$/) || has(/^--apply$/);
+    default:
+      return true;
+  }
+}
+
 function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonly Word[], original: ParseContext): void {
+  if (writesWorkTree(subcommand, rest)) invocation.makesLinksAnywhere();
   switch (subcommand) {
     case "clone": {
       const parsed = invocation.options(GIT_REMOTE_OPTIONS, rest);
       const [repository, directory] = operandWords(parsed);
       if (repository !== undefined) gitRemote(invocation, repository, original);
-      if (directory !== undefined) invocation.target("write", directory);
-      else invocation.workingDirectory("file.write");
+      if (directory !== undefined) invocation.target("write", directory, undefined, { makesLinks: "below" });
+      else invocation.workingDirectory("file.write", { makesLinks: "below" });
       return;
     }
     case "fetch":

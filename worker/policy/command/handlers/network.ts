@@ -2,7 +2,7 @@
  * Network clients: URLs, hosts, the files they send or write, and the commands ssh-family options run.
  * Each handler is referenced from one row of programs.ts, whose comment says what it stops.
  */
-import type { Invocation } from "../invocation.ts";
+import type { Invocation, TargetMarks } from "../invocation.ts";
 import { literal, type Word } from "../model.ts";
 import type { OptionSpec, ParsedArgs } from "../options.ts";
 import { splitRemote, sshUrl } from "../paths.ts";
@@ -170,13 +170,13 @@ export function scp(invocation: Invocation): void {
     if (destination !== undefined) remote(invocation, destination, "read", port);
     return;
   }
-  words.forEach((word, index) => remote(invocation, word, index === words.length - 1 && words.length > 1 ? "write" : "read", port, parsed.markers.has("recursive")));
+  words.forEach((word, index) => remote(invocation, word, index === words.length - 1 && words.length > 1 ? "write" : "read", port, { followsLinksBelow: parsed.markers.has("recursive") }));
 }
 
-/** One scp or rsync operand: a host's, or a local file of `local`'s role; `walked`: through the links below it. */
-function remote(invocation: Invocation, word: Word, local: "read" | "write" | "delete", port: string | null, walked = false): void {
+/** One scp or rsync operand: a host's, or a local file of `local`'s role, with what else the program does to it. */
+function remote(invocation: Invocation, word: Word, local: "read" | "write" | "delete", port: string | null, marks: TargetMarks = {}): void {
   if (word.unknown !== null) {
-    invocation.target(local, word, undefined, walked);
+    invocation.target(local, word, undefined, marks);
     return;
   }
   const side = splitRemote(word.text, invocation.ctx);
@@ -185,7 +185,7 @@ function remote(invocation: Invocation, word: Word, local: "read" | "write" | "d
     if (rsyncUrl !== null) invocation.pending({ action: "http.request", kind: "url", ...sshUrl(rsyncUrl[1] ?? "", rsyncUrl[2] ?? port) });
     else invocation.pending({ action: "http.request", kind: "url", ...sshUrl(side.remote, port) });
   } else {
-    invocation.target(local, word, undefined, walked);
+    invocation.target(local, word, undefined, marks);
   }
 }
 
@@ -212,8 +212,10 @@ export function rsync(invocation: Invocation): void {
   const port = parsed.options.find((option) => option.name === "--port")?.value?.text ?? null;
   words.forEach((word, index) => {
     const destination = index === words.length - 1 && words.length > 1;
-    remote(invocation, word, destination ? "write" : "read", port, parsed.markers.has(destination ? "into-links" : "follows-links"));
-    if (destination && parsed.markers.has("delete")) remote(invocation, word, "delete", port, parsed.markers.has("into-links"));
+    // A destination receives the sources' links as links (-a, -l), unless they are copied as files.
+    const marks = destination ? { followsLinksBelow: parsed.markers.has("into-links"), makesLinks: !parsed.markers.has("follows-links") && ("at" as const) } : { followsLinksBelow: parsed.markers.has("follows-links") };
+    remote(invocation, word, destination ? "write" : "read", port, marks);
+    if (destination && parsed.markers.has("delete")) remote(invocation, word, "delete", port, { followsLinksBelow: parsed.markers.has("into-links") });
     if (!destination && parsed.markers.has("remove-source")) remote(invocation, word, "delete", port);
   });
 }

@@ -190,8 +190,8 @@ export function find(invocation: Invocation): void {
   }
   followsLinks ||= args.slice(i).some((word) => word.unknown === null && word.text === "-follow");
   const startsOrCwd = (role: "read" | "delete"): void => {
-    if (starts.length === 0) invocation.workingDirectory(`file.${role}`, followsLinks);
-    for (const start of starts) invocation.target(role, start, undefined, followsLinks);
+    if (starts.length === 0) invocation.workingDirectory(`file.${role}`, { followsLinksBelow: followsLinks });
+    for (const start of starts) invocation.target(role, start, undefined, { followsLinksBelow: followsLinks });
   };
   startsOrCwd("read");
   while (i < args.length) {
