@@ -181,7 +181,8 @@ const CMD: Row[] = [
   ["nuget restore", ["nuget restore"], []],
   ["py -3 script.py", ["py -3 script.py"], ["r C:\\work\\proj\\script.py"]],
   ["pip install -r requirements.txt", ["pip install -r requirements.txt"], ["r C:\\work\\proj\\requirements.txt"]],
-  ["java -jar app.jar", ["java -jar app.jar"], []],
+  // The jar is the program that runs: read.
+  ["java -jar app.jar", ["java -jar app.jar @"], ["r C:\\work\\proj\\app.jar"]],
   ["echo \"unterminated", [{"p":"","a":["unterminated"],"s":"","o":true}], []],
   ["(echo unbalanced", [{"p":"","a":["unbalanced"],"s":"","o":true}], []],
   ["echo a & & echo b", [{"p":"","a":["a"],"s":"","o":true},{"p":"","a":["b"],"s":"","o":true}], []],

@@ -378,7 +378,12 @@ const LINKS_BELOW: Row[] = [
   ["chmod -R 600 src", ["chmod -R 600 src"], ["w /home/dev/proj/src"]],
   ["unzip a.zip", ["unzip a.zip"], ["r /home/dev/proj/a.zip","w* /home/dev/proj"]],
   ["unzip -o a.zip -d out", ["unzip -o a.zip -d out"], ["r /home/dev/proj/a.zip","w* /home/dev/proj/out"]],
-  ["unzip -l a.zip", ["unzip -l a.zip"], ["r /home/dev/proj/a.zip"]],
+  ["unzip -l a.zip", ["unzip -l a.zip"], ["r /home/dev/proj/a.zip"]],  ["ls -RL src", ["ls -RL src"], ["r* /home/dev/proj/src"]],
+  ["ls -R src", ["ls -R src"], ["r /home/dev/proj/src"]],
+  ["ls -L src", ["ls -L src"], ["r /home/dev/proj/src"]],
+  ["tree -l src", ["tree -l src"], ["r* /home/dev/proj/src"]],
+  ["du -L src", ["du -L src"], ["r* /home/dev/proj/src"]],
+  ["fd -L x src", ["fd -L x src"], ["r* /home/dev/proj/src"]],
 ];
 
 // A path a later command reaches where an earlier one can make symbolic links (an archive

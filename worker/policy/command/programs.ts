@@ -14,7 +14,7 @@ import { foldCase } from "../targets.ts";
 import type { ParseContext } from "./model.ts";
 import type { Effect, OptionSpec } from "./options.ts";
 import * as h from "./handlers/index.ts";
-import { all, CONFIG, marked, NONE, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "./rows.ts";
+import { all, CONFIG, marked, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "./rows.ts";
 
 export { assignmentFlags, runRow } from "./rows.ts";
 
@@ -24,13 +24,15 @@ const GREP: OptionSpec = {
   values: {
     ...all({ marker: "pattern" }, "-e", "--regexp"),
     ...all({ marker: "pattern", target: ["read"] }, "-f", "--file"),
-    ...plain("-A", "-B", "-C", "-m", "--max-count", "--after-context", "--before-context", "--context", "--label", "--include", "--exclude", "--exclude-dir", "-D", "--devices", "--binary-files", "--color", "--colour"),
+    ...plain("-A", "-B", "-C", "-m", "--max-count", "--after-context", "--before-context", "--context", "--label", "--include", "--exclude", "--exclude-dir", "-D", "--devices", "--binary-files"),
     // `-d recurse` is -r; any other action also reads the working directory when no file is named, which is only more.
     ...all({ marker: "recursive" }, "-d", "--directories"),
     ...all(R, "--exclude-from"),
   },
+  // --color's value is optional, so only ever attached (`--color=always`).
+  attached: plain("--color", "--colour"),
   // -R follows every symbolic link below the directories it walks; -r only those it was given.
-  switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "follows-links" }, "-R", "--dereference-recursive") },
+  switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "follows-links" }, "-R", "--dereference-recursive"), ...plain("-U", "--binary") },
 };
 
 // ripgrep: pattern then paths, the working directory by default. `--pre`
@@ -48,16 +50,6 @@ const RG: OptionSpec = {
   switches: all({ marker: "follows-links" }, "-L", "--follow"),
 };
 
-// jq: the filter first unless --from-file; --rawfile/--slurpfile read files.
-const JQ: OptionSpec = {
-  values: {
-    ...all({ marker: "pattern", target: ["read"] }, "-f", "--from-file"),
-    ...plain("--arg", "--argjson", "--indent", "-L"),
-    "--rawfile": NONE,
-    "--slurpfile": NONE,
-  },
-};
-
 const COREUTILS_TARGET_DIR: Record<string, Effect> = all({ marker: "dest", target: ["write"] }, "-t", "--target-directory");
 
 /**
@@ -73,25 +65,36 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["tac"], options: { values: plain("-s", "--separator") }, operands: { each: ["read"] } },
   { names: ["nl"], options: { values: plain("-b", "-d", "-f", "-h", "-i", "-l", "-n", "-s", "-v", "-w", "--body-numbering", "--section-delimiter", "--footer-numbering", "--header-numbering", "--line-increment", "--join-blank-lines", "--number-format", "--number-separator", "--starting-line-number", "--number-width") }, operands: { each: ["read"] } },
   // less/more: a `+cmd` operand runs a pager command first; `!` and `|` in it run a shell.
-  { names: ["less", "more", "most", "zless", "zmore"], options: { values: plain("-b", "-h", "-j", "-k", "-o", "-O", "-p", "-P", "-t", "-T", "-x", "-y", "-z", "-n", "--buffers", "--jump-target", "--log-file", "--LOG-FILE", "--pattern", "--prompt", "--tag", "--tabs", "--max-scroll", "--window") }, run: h.pager },
+  // less: -o/-O copy what is shown into a file; -k reads a key file. (more's and most's own options are switches, or +cmd.)
+  { names: ["less", "zless"], options: { values: { ...all(W, "-o", "-O", "--log-file", "--LOG-FILE"), ...all(R, "-k", "--lesskey-file", "-T", "--tag-file"), ...plain("-b", "--buffers", "-h", "--max-back-scroll", "-j", "--jump-target", "-p", "--pattern", "-P", "--prompt", "-t", "--tag", "-x", "--tabs", "-y", "--max-forw-scroll", "-z", "--window") } }, run: h.pager },
+  { names: ["more", "zmore", "most"], options: { values: plain("-n", "--lines") }, run: h.pager },
   // bat: --pager runs a program of the line's choosing.
   { names: ["bat", "batcat"], options: { values: { ...all(SPAWN_PROGRAM, "--pager"), ...plain("-l", "--language", "-H", "--highlight-line", "-r", "--line-range", "--theme", "--style", "--tabs", "--map-syntax", "-m", "--file-name", "--wrap", "--color", "--italic-text", "--decorations", "--paging", "--terminal-width") } }, operands: { each: ["read"] } },
   { names: ["strings"], options: { values: plain("-n", "-t", "-e", "-T", "--bytes", "--radix", "--encoding", "--target", "--output-separator") }, operands: { each: ["read"] } },
-  { names: ["od"], options: { values: plain("-A", "-j", "-N", "-t", "-w", "-S", "--address-radix", "--skip-bytes", "--read-bytes", "--format", "--width", "--strings") }, operands: { each: ["read"] } },
-  { names: ["xxd"], options: { values: plain("-c", "-g", "-l", "-o", "-s", "-n", "-cols", "-groupsize", "-len", "-seek", "-name") }, operands: { each: ["read"], last: ["write"] } },
+  { names: ["od"], options: { values: plain("-A", "-j", "-N", "-t", "-S", "--address-radix", "--skip-bytes", "--read-bytes", "--format"), attached: plain("-w", "--width", "--strings") }, operands: { each: ["read"] } },
+  // xxd's options are words of their own (`-ps`, `-cols 8`), not clusters of letters.
+  { names: ["xxd"], options: { syntax: "single-dash", values: plain("-c", "-g", "-l", "-o", "-s", "-n", "-R", "-cols", "-groupsize", "-len", "-seek", "-name", "-offset") }, operands: { each: ["read"], last: ["write"] } },
   { names: ["hexdump", "hd"], options: { values: { ...plain("-e", "-n", "-s"), ...all(R, "-f") } }, operands: { each: ["read"] } },
   { names: ["file"], options: { values: { ...all(R, "-m", "--magic-file", "-f", "--files-from"), ...plain("-F", "--separator", "-e", "--exclude", "-P", "--parameter") } }, operands: { each: ["read"] } },
   { names: ["stat"], options: { values: plain("-c", "--format", "--printf") }, operands: { each: ["read"] } },
-  { names: ["base64", "base32", "basenc"], options: { values: plain("-w", "--wrap") }, operands: { each: ["read"] } },
-  { names: ["uniq"], options: { values: plain("-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars", "--group", "--all-repeated") }, operands: { each: ["read"], last: ["write"] } },
+  // base64 on macOS reads -i and writes -o.
+  { names: ["base64", "base32", "basenc"], options: { values: { ...plain("-w", "--wrap", "-b", "--break"), ...all(R, "-i", "--input"), ...all(W, "-o", "--output") } }, operands: { each: ["read"] } },
+  { names: ["uniq"], options: { values: plain("-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars"), attached: plain("--group", "--all-repeated") }, operands: { each: ["read"], last: ["write"] } },
   { names: ["cmp"], options: { values: plain("-i", "-n", "--ignore-initial", "--bytes") }, operands: { each: ["read"] } },
   { names: ["comm"], options: { values: plain("--output-delimiter") }, operands: { each: ["read"] } },
-  { names: ["diff", "diff3", "sdiff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color"), switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "no-dereference" }, "--no-dereference") } }, operands: { each: ["read"], followsLinks: (markers) => markers.has("recursive") && !markers.has("no-dereference") } },
+  // diff3 and sdiff: --diff-program runs a program of its choosing; sdiff's -W is a switch, its -o the merged output.
+  { names: ["diff3"], options: { values: { ...all(SPAWN_PROGRAM, "--diff-program"), ...plain("-L", "--label") } }, operands: { each: ["read"] } },
+  { names: ["sdiff"], options: { values: { ...all(SPAWN_PROGRAM, "--diff-program"), ...all(W, "-o", "--output"), ...plain("-w", "--width", "-I", "--ignore-matching-lines", "--tabsize") } }, operands: { each: ["read"] } },
+  { names: ["diff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color"), switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "no-dereference" }, "--no-dereference") } }, operands: { each: ["read"], followsLinks: (markers) => markers.has("recursive") && !markers.has("no-dereference") } },
   { names: ["paste"], options: { values: plain("-d", "--delimiters") }, operands: { each: ["read"] } },
   { names: ["join"], options: { values: plain("-1", "-2", "-j", "-t", "-e", "-o", "-a", "-v") }, operands: { each: ["read"] } },
-  { names: ["expand", "unexpand", "fold", "fmt"], options: { values: plain("-t", "--tabs", "-w", "--width", "-p", "--prefix", "-g", "--goal") }, operands: { each: ["read"] } },
-  { names: ["column"], options: { values: plain("-s", "-o", "-c", "-N", "-R", "-E", "-H", "-l", "-O", "-W", "-d", "--separator", "--output-separator", "--output-width", "--table-columns", "--table-right", "--table-noextreme", "--table-hide", "--table-order", "--table-wrap", "--table-name", "--tree", "--tree-id", "--tree-parent") }, operands: { each: ["read"] } },
-  { names: ["pr"], options: { values: plain("-h", "--header", "-l", "--length", "-w", "--width", "-W", "--page-width", "-o", "--indent", "-s", "-S", "-e", "-i", "-N", "--first-line-number", "-n") }, operands: { each: ["read"] } },
+  { names: ["expand", "unexpand", "fold"], options: { values: plain("-t", "--tabs", "-w", "--width") }, operands: { each: ["read"] } },
+  // fmt's -t is --tagged-paragraph, a switch; BSD fmt's -p is one too.
+  { names: ["fmt"], os: ["macos"], options: { values: plain("-w", "-d", "-l") }, operands: { each: ["read"] } },
+  { names: ["fmt"], options: { values: plain("-w", "--width", "-p", "--prefix", "-g", "--goal") }, operands: { each: ["read"] } },
+  { names: ["column"], options: { values: plain("-s", "-o", "-c", "-N", "-R", "-E", "-H", "-l", "-O", "-W", "-n", "-r", "-i", "-p", "--separator", "--output-separator", "--output-width", "--table-columns", "--table-right", "--table-noextreme", "--table-hide", "--table-order", "--table-wrap", "--table-name", "--tree", "--tree-id", "--tree-parent") }, operands: { each: ["read"] } },
+  // pr: -n, -s, -S, -e and -i take an optional value, only ever attached (`-n:3`).
+  { names: ["pr"], options: { values: plain("-h", "--header", "-l", "--length", "-w", "--width", "-W", "--page-width", "-o", "--indent", "-N", "--first-line-number"), attached: plain("-n", "--number-lines", "-s", "--separator", "-S", "--sep-string", "-e", "--expand-tabs", "-i", "--output-tabs") }, operands: { each: ["read"] } },
   { names: ["iconv"], options: { values: { ...plain("-f", "-t", "--from-code", "--to-code"), ...all(W, "-o", "--output") } }, operands: { each: ["read"] } },
   { names: ["look"], options: { values: plain("-t", "--terminate") }, operands: { skip: 1, each: ["read"] } },
   { names: ["readlink", "realpath"], options: { values: plain("--relative-to", "--relative-base") }, operands: { each: ["read"] } },
@@ -112,12 +115,18 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // hash -p PATH NAME makes NAME run PATH.
   { names: ["hash"], shells: ["bash", "sh", "zsh"], options: { values: { "-p": CONFIG } } },
   // ls, tree, du: paths are read (listed); the working directory when none is given.
-  { names: ["ls", "ll", "la", "dir", "vdir", "tree", "du", "exa", "eza", "lsd"], shells: ["bash", "sh", "zsh"], options: { values: plain("-I", "--ignore", "-w", "--width", "-T", "--tabsize", "--block-size", "--color", "--time-style", "--format", "--sort", "--time", "--hide", "--quoting-style", "--indicator-style", "-L", "-P", "--max-depth", "-d", "--exclude", "-B", "-t", "--threshold", "--level") }, operands: { each: ["read"], cwd: true } },
+  // Listers, each with its own options: one's switch is another's option with a value (`ls -t`, `tree -L 2`, `du -t 1M`).
+  // Listing through the links below (ls -RL, tree -l, du -L) reads the names and sizes of what they lead to.
+  { names: ["ls", "ll", "la", "dir", "vdir"], shells: ["bash", "sh", "zsh"], options: { values: plain("-I", "--ignore", "-w", "--width", "-T", "--tabsize", "--block-size", "--time-style", "--format", "--sort", "--time", "--hide", "--quoting-style", "--indicator-style"), attached: plain("--color", "--colour", "--hyperlink", "--classify", "-F"), switches: { ...all({ marker: "recursive" }, "-R", "--recursive"), ...all({ marker: "dereference" }, "-L", "--dereference") } }, operands: { each: ["read"], cwd: true, followsLinks: (markers) => markers.has("recursive") && markers.has("dereference") } },
+  { names: ["tree"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("-L", "-P", "-I", "--filelimit", "--timefmt", "-H", "-T", "--charset", "--sort"), ...all(W, "-o"), ...all(R, "--fromfile", "--gitfile", "--infile") }, switches: all({ marker: "follows-links" }, "-l") }, operands: { each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
+  { names: ["du"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("-d", "--max-depth", "-t", "--threshold", "-B", "--block-size", "--exclude", "--time-style"), ...all(R, "-X", "--exclude-from", "--files0-from") }, attached: plain("--time"), switches: all({ marker: "follows-links" }, "-L", "--dereference") }, operands: { each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
+  { names: ["exa", "eza"], shells: ["bash", "sh", "zsh"], options: { values: plain("-L", "--level", "-I", "--ignore-glob", "-s", "--sort", "-t", "--time", "--time-style", "-w", "--width", "--color-scale-mode"), attached: plain("--color", "--colour", "--color-scale", "--colour-scale", "--icons", "--hyperlink") }, operands: { each: ["read"], cwd: true } },
+  { names: ["lsd"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("--depth", "-I", "--ignore-glob", "--color", "--icon", "--icon-theme", "--date", "--sort", "--group-dirs", "--blocks", "--size", "--permission", "--hyperlink", "--header"), ...all(R, "--config-file") }, switches: { ...all({ marker: "recursive" }, "-R", "--recursive", "--tree"), ...all({ marker: "dereference" }, "-L", "--dereference") } }, operands: { each: ["read"], cwd: true, followsLinks: (markers) => markers.has("recursive") && markers.has("dereference") } },
   // grep family: pattern first unless -e/-f; `grep -r pattern` reads the working directory.
   { names: ["grep", "egrep", "fgrep", "zgrep", "ggrep"], options: GREP, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: ["recursive", "follows-links"], followsLinks: marked("follows-links") } },
   { names: ["rg", "ripgrep"], options: RG, operands: { skip: 1, skipUnless: "pattern", each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
   { names: ["ag", "ack"], options: { values: plain("-G", "--file-search-regex", "--ignore", "--ignore-dir", "-A", "-B", "-C", "-m", "--depth"), switches: all({ marker: "follows-links" }, "-f", "--follow") }, operands: { skip: 1, each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
-  { names: ["jq", "gojq", "yq"], options: JQ, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
+  { names: ["jq", "gojq", "yq"], run: h.jq },
   // awk: the program is code (system(), pipes to commands, output redirection);
   // -f reads the program from a file the policy cannot see.
   { names: ["awk", "gawk", "mawk", "nawk"], run: h.awk },
@@ -127,23 +136,31 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // find: start paths are read; -exec/-execdir/-ok run programs, -delete deletes,
   // -fprint* write (findutils manual §3).
   { names: ["find", "gfind"], run: h.find },
-  { names: ["fd", "fdfind"], options: { values: { ...all({ spawn: "program-file" }, "-x", "--exec", "-X", "--exec-batch"), ...plain("-e", "--extension", "-t", "--type", "-d", "--max-depth", "--min-depth", "-E", "--exclude", "-S", "--size", "--changed-within", "--changed-before", "-j", "--threads", "--color", "-c", "--ignore-file", "--base-directory", "--path-separator", "--search-path") } }, operands: { skip: 1, each: ["read"], cwd: true } },
+  { names: ["fd", "fdfind"], options: { values: { ...all({ spawn: "program-file" }, "-x", "--exec", "-X", "--exec-batch"), ...plain("-e", "--extension", "-t", "--type", "-d", "--max-depth", "--min-depth", "-E", "--exclude", "-S", "--size", "--changed-within", "--changed-before", "-j", "--threads", "--color", "-c", "--path-separator"), ...all(R, "--ignore-file", "--search-path", "--base-directory") }, switches: { ...all({ marker: "follows-links" }, "-L", "--follow"), ...plain("-H", "--hidden", "-I", "--no-ignore", "-u", "--unrestricted", "-a", "--absolute-path", "-l", "--list-details", "-0", "--print0", "-p", "--full-path", "-s", "--case-sensitive", "-i", "--ignore-case", "-g", "--glob", "-F", "--fixed-strings", "--ignore") } }, operands: { skip: 1, each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
   // get-content / select-string and friends are PowerShell rows below.
 
   // ---- writers (coreutils manual §11, §12)
   // cp/install: sources read, the last operand (or -t DIR) written.
-  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--backup", "--preserve", "--no-preserve", "--reflink", "--sparse", "--context") }, switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive"), ...all({ marker: "no-dereference" }, "-P", "-d", "--no-dereference") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), lastMarks: (markers) => ({ followsLinksBelow: markers.has("recursive"), makesLinks: (markers.has("recursive") || markers.has("no-dereference")) && "at" }) } },
+  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--no-preserve", "--sparse") }, attached: plain("--backup", "--preserve", "--reflink", "--context"), switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive"), ...all({ marker: "no-dereference" }, "-P", "-d", "--no-dereference") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), lastMarks: (markers) => ({ followsLinksBelow: markers.has("recursive"), makesLinks: (markers.has("recursive") || markers.has("no-dereference")) && "at" }) } },
   // mv: sources are read and deleted (moved away), the destination written.
-  { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") } }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest" } },
+  { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup", "--context") }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest" } },
   // ln: the link name is written; its target is exposed through it.
-  { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--backup") }, switches: all({ marker: "symbolic" }, "-s", "--symbolic") }, run: h.ln },
+  { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup"), switches: all({ marker: "symbolic" }, "-s", "--symbolic") }, run: h.ln },
   // tee writes every operand (and its stdout).
-  { names: ["tee"], options: { values: plain("--output-error") }, operands: { each: ["write"] } },
-  { names: ["touch", "mkdir", "mkfifo", "mknod", "truncate", "fallocate"], options: { values: { ...plain("-m", "--mode", "-d", "--date", "-t", "-s", "--size", "-l", "--length", "-o", "--offset", "-Z", "--context"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
+  { names: ["tee"], options: { attached: plain("--output-error") }, operands: { each: ["write"] } },
+  { names: ["touch"], options: { values: { ...plain("-d", "--date", "-t", "--time"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
+  { names: ["mkdir", "mkfifo", "mknod"], options: { values: plain("-m", "--mode"), attached: plain("--context") }, operands: { each: ["write"] } },
+  { names: ["truncate"], options: { values: { ...plain("-s", "--size"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
+  { names: ["fallocate"], options: { values: plain("-l", "--length", "-o", "--offset") }, operands: { each: ["write"] } },
   // chmod/chown/chgrp: the mode or owner first, unless --reference gives it.
-  { names: ["chmod", "chown", "chgrp", "chattr", "setfacl"], options: { values: { ...all({ marker: "reference", target: ["read"] }, "--reference"), ...plain("--from", "-m", "-x", "-M", "-X") }, switches: all({ marker: "follows-links" }, "-L", "-H") }, operands: { skip: 1, skipUnless: "reference", each: ["write"], followsLinks: marked("follows-links") } },
+  // chown/chgrp: the owner first unless --reference gave it; -L (and -H, which changes what each link below leads to) follow links.
+  { names: ["chown", "chgrp"], options: { values: { ...all({ marker: "reference", target: ["read"] }, "--reference"), ...plain("--from") }, switches: all({ marker: "follows-links" }, "-L", "-H") }, operands: { skip: 1, skipUnless: "reference", each: ["write"], followsLinks: marked("follows-links") } },
+  // chmod's `-x` and chattr's `-i` are modes, not options (their handlers); every setfacl operand is a file.
+  { names: ["chmod"], options: { values: all({ marker: "reference", target: ["read"] }, "--reference") }, run: h.chmod },
+  { names: ["chattr"], options: { values: plain("-v", "-p") }, run: h.chattr },
+  { names: ["setfacl"], options: { values: { ...plain("-m", "--modify", "-x", "--remove", "--set"), ...all(R, "-M", "--modify-file", "-X", "--remove-file", "--set-file", "--restore") }, switches: all({ marker: "follows-links" }, "-L", "--logical") }, operands: { each: ["write"], followsLinks: marked("follows-links") } },
   // patch writes the files the patch names (unknown here): the working directory; -i reads the patch, -o writes.
-  { names: ["patch"], options: { values: { ...all(R, "-i", "--input"), ...all(W, "-o", "--output", "-r", "--reject-file"), ...all({ chdir: true }, "-d", "--directory"), ...plain("-p", "--strip", "-F", "--fuzz", "-z", "--suffix", "-B", "--prefix", "-V", "--version-control", "-D", "--ifdef") } }, run: h.patch },
+  { names: ["patch"], options: { values: { ...all(R, "-i", "--input"), ...all(W, "-o", "--output", "-r", "--reject-file"), ...all({ chdir: true }, "-d", "--directory"), ...plain("-p", "--strip", "-F", "--fuzz", "-z", "--suffix", "-B", "--prefix", "-V", "--version-control", "-D", "--ifdef", "-g", "--get") } }, run: h.patch },
   // dd: `if=` is read, `of=` written (`dd of=/dev/sda`).
   { names: ["dd"], run: h.dd },
   // tar: -c reads members and writes the archive, -x reads the archive and writes
@@ -151,14 +168,14 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // --checkpoint-action=exec, --info-script and --rsh-command run programs (GNU tar manual).
   { names: ["tar", "gtar", "bsdtar"], run: h.tar },
   // zip: the archive written, members read; `-TT cmd` runs cmd to test the archive.
-  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s", "-sp"), ...all(W, "-O", "--output-file") }, switches: all({ marker: "move" }, "-m", "--move") }, run: h.zip },
+  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s"), ...all(W, "-O", "--output-file") }, switches: all({ marker: "move" }, "-m", "--move") }, run: h.zip },
   // unzip: the archive read, extracted into -d or the working directory.
   { names: ["unzip"], run: h.unzip },
-  { names: ["gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress", "brotli"], options: { values: { ...all(W, "-o", "--output"), ...plain("-S", "--suffix", "-T", "--threads", "-b", "--memlimit", "--format", "-F", "-C", "--check") } }, operands: { each: ["read", "write"] } },
+  { names: ["gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress", "brotli"], options: { values: { ...all(W, "-o", "--output"), ...plain("-S", "--suffix", "-T", "--threads", "-b", "--memlimit", "--format", "-F") }, attached: plain("--check") }, operands: { each: ["read", "write"] } },
 
   // ---- deleters
   // `rm -rf ~/` is a file.delete of home; -r and -f change nothing about what is named.
-  { names: ["rm", "rmdir", "unlink", "trash", "trash-put", "grm"], options: { values: plain("--interactive") }, operands: { each: ["delete"] } },
+  { names: ["rm", "rmdir", "unlink", "trash", "trash-put", "grm"], options: { attached: plain("--interactive") }, operands: { each: ["delete"] } },
   // shred and srm overwrite what each operand opens (through a symbolic link, the file it leads to) before they may remove it.
   { names: ["shred", "srm"], options: { values: plain("-n", "--iterations", "-s", "--size", "--random-source") }, operands: { each: ["write", "delete"] } },
 
@@ -169,7 +186,8 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // wget: URLs; downloads land in -P or the working directory; -O/-o/-a write;
   // --post-file/--body-file send files; -i reads URLs from a file; -e runs a wgetrc command.
   { names: ["wget", "wget2"], run: h.wget },
-  { names: ["http", "https", "xh", "httpie"], options: { values: { ...all(W, "-o", "--output", "--download"), ...plain("-a", "--auth", "-A", "--auth-type", "--session", "--verify", "--cert", "--cert-key", "--proxy", "--timeout", "-v", "--print", "-p", "--pretty", "-s", "--style") } }, operands: { skip: 0, each: [] }, run: h.httpie },
+  // httpie: -v and -d (--download, into the working directory unless -o names the file) are switches.
+  { names: ["http", "https", "xh", "httpie"], options: { values: { ...all({ marker: "output", target: ["write"] }, "-o", "--output"), ...all(R, "--cert", "--cert-key"), ...plain("-a", "--auth", "-A", "--auth-type", "--session", "--verify", "--proxy", "--timeout", "--print", "-p", "--pretty", "-s", "--style") }, switches: { ...all({ marker: "download" }, "-d", "--download"), ...plain("-v", "--verbose", "-b", "--body", "-h", "--headers", "-f", "--form", "-j", "--json", "-F", "--follow", "-c", "--continue", "-q", "--quiet") } }, operands: { skip: 0, each: [] }, run: h.httpie },
   // ssh: the destination, with -p; -o ProxyCommand/LocalCommand run commands locally;
   // -F reads a config that may; -i reads a private key; -J adds a jump host.
   { names: ["ssh", "autossh", "mosh"], run: h.ssh },
@@ -180,7 +198,8 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // nc / ncat / socat / telnet: raw connections; -e/-c and EXEC:/SYSTEM: run programs.
   { names: ["nc", "ncat", "netcat", "telnet"], run: h.netcat },
   { names: ["socat"], run: h.socat },
-  { names: ["ftp", "tftp", "lftp", "aria2c", "axel"], operands: { each: ["url"] } },
+  { names: ["ftp", "tftp", "lftp"], operands: { each: ["url"] } },
+  { names: ["aria2c", "axel"], options: { values: { ...all(W, "-o", "--out", "--output", "-d", "--dir"), ...all(R, "-i", "--input-file"), ...plain("-x", "-s", "-n", "--num-connections", "-j", "-k", "--header", "-H", "-U", "--user-agent", "--max-connection-per-server", "--split", "--min-split-size") } }, operands: { each: ["url"] } },
 
   // ---- version control and package managers
   // git: -c, --config-env, -C, --exec-path, --git-dir/--work-tree and unknown subcommands (aliases)
@@ -205,7 +224,8 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["ruby", "irb"], run: h.ruby },
   { names: ["php"], run: h.php },
   // java -jar FILE runs the archive.
-  { names: ["java", "javaw"], options: { values: { ...all(R, "-jar"), ...plain("-cp", "-classpath", "--class-path", "-p", "--module-path", "-m", "--module", "--add-opens", "--add-exports") }, permute: false }, operands: { each: [] } },
+  // java's options are words of their own (`-jar`, `-cp`), not clusters of letters.
+  { names: ["java", "javaw"], options: { syntax: "single-dash", values: { ...all(R, "-jar"), ...plain("-cp", "-classpath", "--class-path", "-p", "--module-path", "-m", "--module", "--add-opens", "--add-exports", "--add-modules") }, permute: false }, operands: { each: [] } },
   { names: ["lua", "luajit", "rscript", "osascript", "tclsh", "wish", "julia", "elixir", "erl", "groovy", "jshell", "scala", "kotlin"], run: h.interpreter },
   // shells: -c bodies are parsed again; a shell with no script reads code from stdin (`curl … | sh`).
   { names: ["bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "yash", "fish", "tcsh", "csh", "rbash"], run: h.shell },
@@ -264,7 +284,11 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // man runs a pager (-P, MANPAGER) on the page.
   { names: ["man"], options: { values: { ...all(SPAWN_PROGRAM, "-P", "--pager"), ...all(SPAWN_PROGRAM, "-H", "--html"), ...plain("-M", "--manpath", "-S", "-s", "-L", "-E", "-C", "-m", "-p", "-R") } } },
   // editors run arbitrary commands (`vim -c '!…'`); they read and write their files.
-  { names: ["vim", "vi", "nvim", "view", "ex", "emacs", "nano", "pico", "micro", "code", "subl", "ed", "hx", "kak"], options: { values: { ...all({ flags: ["inline_code"] }, "-c", "--cmd", "-S", "--eval", "--execute", "-l", "--load"), ...plain("-u", "-U", "-i", "-T", "-w", "-W", "-s", "--goto", "-g", "--profile", "--user-data-dir", "--extensions-dir") } }, operands: { each: ["read", "write"] } },
+  // Each editor with its own options (vim's -w writes a file, nano's is a switch); vim's `+cmd` runs an Ex command.
+  { names: ["vim", "vi", "nvim", "view", "ex", "vimdiff", "rvim"], run: h.vim },
+  { names: ["emacs", "emacsclient"], options: { syntax: "single-dash", values: { ...all({ flags: ["inline_code"] }, "--eval", "--execute", "-eval", "-execute", "-f", "-funcall", "--funcall"), ...all({ flags: ["inline_code"], target: ["read"] }, "-l", "--load", "-load", "--script", "-script"), ...plain("-L", "--directory", "-u", "--user", "--init-directory", "-t", "--terminal", "-d", "--display", "--daemon", "-s", "--socket-name", "-a", "--alternate-editor") } }, operands: { each: ["read", "write"] } },
+  { names: ["nano", "pico", "rnano"], options: { values: { ...all({ spawn: "program" }, "-s", "--speller"), ...all({ target: ["read"], flags: ["config_overrides"] }, "-f", "--rcfile"), ...all(W, "-C", "--backupdir"), ...plain("-T", "--tabsize", "-Y", "--syntax", "-o", "--operatingdir", "-r", "--fill", "-Q", "--quotestr", "-X", "--wordchars", "-J", "--guidestripe") } }, operands: { each: ["read", "write"] } },
+  { names: ["code", "code-insiders", "codium", "cursor", "subl", "micro", "hx", "kak", "ed"], options: { values: { ...all({ flags: ["inline_code"] }, "-e"), ...all({ flags: ["remote_code"] }, "--install-extension"), ...all(R, "-c", "--config"), ...plain("--profile", "--user-data-dir", "--extensions-dir", "--locale", "--log", "-p", "--prompt", "--command") }, switches: all({ marker: "goto" }, "-g", "--goto") }, run: h.editor },
   // ssh-keygen/ssh-add read keys; openssl/gpg read and write the files named by their options.
   { names: ["openssl", "gpg", "gpg2", "age", "ssh-keygen", "ssh-add", "ssh-copy-id", "keytool", "certtool"], run: h.crypto },
   // open (macOS), xdg-open: hand a file or URL to its default application.
@@ -277,7 +301,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["bitsadmin"], os: ["windows"], run: h.bitsadmin },
   // robocopy SRC DST: /MOV, /MOVE delete the source, /MIR and /PURGE delete in the destination.
   { names: ["robocopy"], os: ["windows"], run: h.robocopy },
-  { names: ["xcopy"], os: ["windows"], options: { syntax: "windows", values: plain("/exclude", "/d") }, operands: { each: ["read"], last: ["write"], cwd: false } },
+  { names: ["xcopy"], os: ["windows"], options: { syntax: "windows", attached: plain("/exclude", "/d") }, operands: { each: ["read"], last: ["write"], cwd: false } },
   // runas /user:X "cmd": another user's rights.
   { names: ["runas"], os: ["windows"], run: h.runas },
   // mshta, rundll32, regsvr32, wscript, cscript run code from files or URLs (LOLBins).
@@ -285,13 +309,15 @@ export const PROGRAMS: readonly ProgramRow[] = [
 
   // ---- cmd.exe builtins
   { names: ["type", "more"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["read"] } },
-  { names: ["dir", "tree"], shells: ["cmd"], options: { syntax: "windows", values: plain("/a", "/o", "/t") }, operands: { each: ["read"], cwd: true } },
+  { names: ["dir", "tree"], shells: ["cmd"], options: { syntax: "windows", attached: plain("/a", "/o", "/t") }, operands: { each: ["read"], cwd: true } },
   // find.exe / findstr.exe (also under PowerShell, where `find` is not GNU find).
-  { names: ["findstr", "find"], shells: ["cmd", "powershell"], options: { syntax: "windows", values: { ...all({ marker: "pattern", target: ["read"] }, "/g"), ...all(R, "/f"), ...plain("/c", "/d", "/a") } }, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
-  { names: ["copy", "move"], shells: ["cmd"], options: { syntax: "windows", values: plain("/d") }, run: h.cmdCopy },
+  // findstr's /c:string is the pattern; find's /c counts.
+  { names: ["findstr"], shells: ["cmd", "powershell"], options: { syntax: "windows", values: { ...all({ marker: "pattern", target: ["read"] }, "/g"), ...all(R, "/f") }, attached: { ...all({ marker: "pattern" }, "/c"), ...plain("/d", "/a") } }, operands: { skip: 1, skipUnless: "pattern", each: ["read"] } },
+  { names: ["find"], shells: ["cmd", "powershell"], options: { syntax: "windows", attached: plain("/off", "/offline") }, operands: { skip: 1, each: ["read"] } },
+  { names: ["copy", "move"], shells: ["cmd"], options: { syntax: "windows", attached: plain("/d") }, run: h.cmdCopy },
   // mklink LINK TARGET: the link is written, the target exposed through it.
   { names: ["mklink"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["write"], last: ["read"] } },
-  { names: ["del", "erase", "rd", "rmdir"], shells: ["cmd"], options: { syntax: "windows", values: plain("/a") }, operands: { each: ["delete"] } },
+  { names: ["del", "erase", "rd", "rmdir"], shells: ["cmd"], options: { syntax: "windows", attached: plain("/a") }, operands: { each: ["delete"] } },
   { names: ["md", "mkdir"], shells: ["cmd"], options: { syntax: "windows" }, operands: { each: ["write"] } },
   { names: ["ren", "rename"], shells: ["cmd"], run: h.cmdRename },
   { names: ["cd", "chdir", "pushd", "popd"], shells: ["cmd"], run: h.cd },

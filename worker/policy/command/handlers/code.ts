@@ -16,7 +16,9 @@ const NODE: OptionSpec = {
     ...all({ marker: "run" }, "--run"),
     ...plain("--input-type", "--conditions", "-C", "--stack-size", "--max-old-space-size", "--inspect-port", "--title", "--redirect-warnings", "--test-reporter", "--test-reporter-destination", "--test-name-pattern", "--test-concurrency", "--disable-warning", "--watch-path", "--diagnostic-dir", "--report-dir", "--secure-heap", "--openssl-config", "--icu-data-dir", "--experimental-policy", "--unhandled-rejections", "--heapsnapshot-signal", "--cpu-prof-dir", "--heap-prof-dir"),
   },
-  switches: all({ marker: "check" }, "-c", "--check", "-v", "--version", "-h", "--help", "--test", "-i", "--interactive"),
+  switches: { ...all({ marker: "check" }, "-c", "--check", "-v", "--version", "-h", "--help", "--test", "-i", "--interactive"), ...plain("--watch", "--cpu-prof", "--heap-prof", "--enable-source-maps", "--trace-warnings", "--no-warnings", "--experimental-strip-types", "--expose-gc") },
+  // Optional values, only ever attached (`--inspect=9229`): the word after a bare one is the script.
+  attached: plain("--inspect", "--inspect-brk", "--inspect-wait"),
   permute: false,
 };
 export function node(invocation: Invocation): void {
@@ -87,7 +89,8 @@ export function php(invocation: Invocation): void {
 
 // Generic `-e CODE` interpreters: osascript, lua, Rscript, julia, elixir …
 const GENERIC_INTERPRETER: OptionSpec = {
-  values: { ...all({ marker: "code", flags: ["inline_code"] }, "-e", "--eval", "-E", "--expression"), ...all({ flags: ["config_overrides"] }, "-l", "-r", "--require", "-I", "-pa", "-pz") },
+  // julia: -t and -p take counts, -L runs a file first, -J loads a system image.
+  values: { ...all({ marker: "code", flags: ["inline_code"] }, "-e", "--eval", "-E", "--expression"), ...all({ flags: ["config_overrides"] }, "-l", "-r", "--require", "-I", "-pa", "-pz"), ...all({ flags: ["config_overrides"], target: ["read"] }, "-L", "--load", "-J", "--sysimage"), ...plain("-t", "--threads", "-p", "--procs", "-O", "--optimize", "-C", "--cpu-target") },
   switches: all({ marker: "check" }, "-v", "--version", "-h", "--help"),
   permute: false,
 };

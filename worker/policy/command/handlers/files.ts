@@ -39,7 +39,7 @@ const TAR_VALUES: Record<string, Effect> = {
   ...all(R, "-X", "--exclude-from", "-g", "--listed-incremental", "--newer-mtime-than"),
   ...all(SPAWN_PROGRAM, "-I", "--use-compress-program", "--rsh-command", "--rmt-command"),
   ...all({ spawn: "shell" }, "--to-command", "-F", "--info-script", "--new-volume-script"),
-  ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "-N", "--newer", "--after-date", "--exclude", "--owner", "--group", "--mode", "--mtime", "--strip-components", "--transform", "--xform", "--checkpoint", "--label", "-V", "--suffix", "--backup", "--occurrence", "--record-size", "--sort", "--warning", "--quoting-style", "--anchored", "--wildcards"),
+  ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "-N", "--newer", "--after-date", "--exclude", "--owner", "--group", "--mode", "--mtime", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
 };
 const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
   "-c": "create", "--create": "create", "-r": "create", "--append": "create", "-u": "create", "--update": "create", "-A": "create", "--catenate": "create", "--concatenate": "create",
@@ -73,7 +73,8 @@ export function tar(invocation: Invocation): void {
       // Archives what the links below the members lead to instead of the links.
       ...all({ marker: "follows-links" }, "-h", "--dereference"),
     },
-    attached: { "--checkpoint-action": {} },
+    // Optional values, only ever attached (`--backup=numbered`).
+    attached: { "--checkpoint-action": {}, ...plain("--checkpoint", "--backup", "--occurrence") },
   };
   const original = invocation.ctx;
   const parsed = invocation.options(spec, args);
@@ -149,8 +150,9 @@ function linkDirectories(ctx: ParseContext, intoDirectory: Word | null, dest: Wo
 /**
  * zip: the archive written, the other operands read. Recursing (-r, -R), zip stores what the
  * links below them lead to unless -y (--symlinks) stores the links themselves. zip takes
- * clustered letters (`-rq`, `-ry`) that the row's single-dash options do not split: a cluster
- * with an r or R recurses, and one with a y before any letter that takes a value stores links.
+ * clustered letters (`-rq`, `-ry`, `-rm`) that the row's single-dash options do not split: a
+ * cluster with an r or R recurses, and one with a y (stores links) or an m (deletes what it
+ * archived) before any letter that takes a value does so.
  */
 export function zip(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
@@ -158,9 +160,10 @@ export function zip(invocation: Invocation, row: ProgramRow): void {
   const clusters = parsed.options.map((option) => option.name).filter((name) => /^-[A-Za-z0-9]+$/.test(name));
   const recurses = clusters.some((name) => /[rR]/.test(name)) || parsed.options.some((option) => /^--recurse-(?:paths|patterns)$/.test(option.name));
   const storesLinks = clusters.some((name) => /^-[^bintxOPsZ]*y/.test(name)) || parsed.options.some((option) => option.name === "--symlinks");
+  const moves = parsed.markers.has("move") || clusters.some((name) => /^-[^bintxOPsZ]*m/.test(name));
   if (words[0] !== undefined) invocation.target("write", words[0]);
   for (const word of words.slice(1)) invocation.target("read", word, undefined, { followsLinksBelow: recurses && !storesLinks });
-  if (parsed.markers.has("move")) for (const word of words.slice(1)) invocation.target("delete", word);
+  if (moves) for (const word of words.slice(1)) invocation.target("delete", word);
 }
 
 const UNZIP: OptionSpec = { values: { ...all({ marker: "exdir" }, "-d"), ...plain("-x", "-P", "-O", "-I") }, switches: all({ marker: "no-write" }, "-l", "-t", "-p", "-c", "-v", "-z", "-Z") };
@@ -172,4 +175,27 @@ export function unzip(invocation: Invocation): void {
   const exdir = parsed.options.find((option) => option.effect?.marker === "exdir")?.value;
   if (exdir !== undefined && exdir !== null) invocation.target("write", exdir, undefined, { followsLinksBelow: true, makesLinks: "below" });
   else if (!parsed.markers.has("no-write")) invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
+}
+
+// A chmod mode: symbolic (`u+x`, `-w`, `go-rwx,a+X`) or octal (`755`, `-0022`).
+const MODE_CLAUSE = "(?:[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+|[-+=]?[0-7]+)";
+const MODE = new RegExp(`^${MODE_CLAUSE}(?:,${MODE_CLAUSE})*$`);
+
+/**
+ * chmod: `chmod -x f` takes x away from f — a word that reads as a mode is the mode, even with a
+ * dash before it (GNU chmod reads it so), not an option. The files after it are written.
+ */
+export function chmod(invocation: Invocation, row: ProgramRow): void {
+  const modeAt = invocation.args.findIndex((word) => word.unknown === null && word.text.startsWith("-") && MODE.test(word.text));
+  const args = modeAt < 0 ? invocation.args : invocation.args.filter((_, index) => index !== modeAt);
+  const parsed = invocation.options(row.options ?? {}, args);
+  const words = operandWords(parsed);
+  const files = modeAt >= 0 || parsed.markers.has("reference") ? words : words.slice(1);
+  for (const file of files) invocation.target("write", file);
+}
+
+/** chattr: `-i`, `+a`, `=e` are attributes to take away, add or set, not options; the files after them are written. */
+export function chattr(invocation: Invocation, row: ProgramRow): void {
+  const args = invocation.args.filter((word) => word.unknown !== null || !/^[-+=][aAcCdDeijmPsStTuFx]+$/.test(word.text));
+  for (const file of operandWords(invocation.options(row.options ?? {}, args))) invocation.target("write", file);
 }

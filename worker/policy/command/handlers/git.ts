@@ -124,15 +124,22 @@ const GIT_BLAME: OptionSpec = {
   attached: plain("-C", "-M", "--abbrev"),
 };
 
+// clone, fetch, pull, push and ls-remote. Optional values are only ever attached
+// (`--rebase=merges`, `--force-with-lease=main`, `-Skey`); -u and -s differ by subcommand (below).
 const GIT_REMOTE_OPTIONS: OptionSpec = {
   values: {
-    ...all({ flags: ["config_overrides"], spawn: "shell" }, "-u", "--upload-pack", "--receive-pack", "--exec"),
+    ...all({ flags: ["config_overrides"], spawn: "shell" }, "--upload-pack", "--receive-pack", "--exec"),
     ...all({ marker: "config", flags: ["config_overrides"] }, "-c", "--config"),
     ...all({ target: ["read"], flags: ["config_overrides"] }, "--template", "--reference", "--reference-if-able"),
     ...all({ marker: "separate" }, "--separate-git-dir"),
-    ...plain("-b", "--branch", "-o", "--origin", "--depth", "--shallow-since", "--shallow-exclude", "-j", "--jobs", "--filter", "--server-option", "--bundle-uri", "-t", "--track", "-m", "--master", "--push-option", "--recurse-submodules-default", "--negotiation-tip", "--refmap", "--deepen", "--name", "--ref-format", "--sort", "--upload-pack-option", "-X", "--strategy-option", "-s", "--strategy", "--gpg-sign", "-S", "--signed", "--force-with-lease", "--rebase"),
+    ...plain("-b", "--branch", "-o", "--origin", "--depth", "--shallow-since", "--shallow-exclude", "-j", "--jobs", "--filter", "--server-option", "--bundle-uri", "--push-option", "--recurse-submodules-default", "--negotiation-tip", "--refmap", "--deepen", "--ref-format", "-X", "--strategy-option", "--strategy"),
   },
+  attached: plain("--force-with-lease", "--rebase", "-r", "--signed", "--gpg-sign", "-S", "--recurse-submodules"),
+  switches: plain("-f", "--force", "-t", "--tags", "--all", "--mirror", "--prune", "-p", "-q", "--quiet", "-v", "--verbose", "--dry-run", "-n", "--no-verify", "--bare", "--single-branch", "--no-tags", "--ff-only", "--no-rebase", "--atomic", "--force-if-includes", "--set-upstream", "--shared"),
 };
+// clone's -u names the upload-pack program (run by a shell), its -s is --shared; pull's -s is --strategy, and -u is a switch elsewhere.
+const GIT_CLONE_OPTIONS: OptionSpec = { ...GIT_REMOTE_OPTIONS, values: { ...GIT_REMOTE_OPTIONS.values, ...all({ flags: ["config_overrides"], spawn: "shell" }, "-u") }, switches: { ...GIT_REMOTE_OPTIONS.switches, "-s": {} } };
+const GIT_TRANSFER_OPTIONS: OptionSpec = { ...GIT_REMOTE_OPTIONS, values: { ...GIT_REMOTE_OPTIONS.values, "-s": {} }, switches: { ...GIT_REMOTE_OPTIONS.switches, "-u": {} } };
 
 /** Subcommands that write the work tree from what the repository holds, symbolic links included. */
 const WORK_TREE_WRITERS = new Set(["checkout", "switch", "pull", "merge", "reset", "stash", "restore", "cherry-pick", "revert", "rebase", "am", "apply", "read-tree", "checkout-index", "worktree", "sparse-checkout", "bisect", "submodule"]);
@@ -176,7 +183,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
   if (writesWorkTree(subcommand, rest)) invocation.makesLinksAnywhere();
   switch (subcommand) {
     case "clone": {
-      const parsed = invocation.options(GIT_REMOTE_OPTIONS, rest);
+      const parsed = invocation.options(GIT_CLONE_OPTIONS, rest);
       const [repository, directory] = operandWords(parsed);
       if (repository !== undefined) gitRemote(invocation, repository, original);
       if (directory !== undefined) invocation.target("write", directory, undefined, { makesLinks: "below" });
@@ -187,7 +194,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
     case "pull":
     case "push":
     case "ls-remote": {
-      const parsed = invocation.options(GIT_REMOTE_OPTIONS, rest);
+      const parsed = invocation.options(GIT_TRANSFER_OPTIONS, rest);
       const repository = operandWords(parsed)[0];
       // A remote name resolves through config the line does not show; see docs/commands.md.
       if (repository !== undefined && looksLikeRemoteUrl(repository)) gitRemote(invocation, repository, original);
@@ -225,7 +232,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
       return;
     }
     case "rebase":
-      invocation.options({ values: { ...all({ spawn: "shell" }, "-x", "--exec"), ...plain("--onto", "-s", "--strategy", "-X", "--strategy-option", "-S", "--gpg-sign", "-C", "--whitespace") } }, rest);
+      invocation.options({ values: { ...all({ spawn: "shell" }, "-x", "--exec"), ...plain("--onto", "-s", "--strategy", "-X", "--strategy-option", "-C", "--whitespace") }, attached: plain("-S", "--gpg-sign") }, rest);
       return;
     case "bisect": {
       const words = [...rest];
@@ -285,7 +292,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
       return;
     }
     case "archive": {
-      const parsed = invocation.options({ values: { ...all(W, "-o", "--output"), ...all({ marker: "remote" }, "--remote"), ...all({ spawn: "shell", flags: ["config_overrides"] }, "--exec"), ...plain("--format", "--prefix", "--add-file", "--add-virtual-file", "--mtime") } }, rest);
+      const parsed = invocation.options({ values: { ...all(W, "-o", "--output"), ...all({ marker: "remote" }, "--remote"), ...all({ spawn: "shell", flags: ["config_overrides"] }, "--exec"), ...all(R, "--add-file"), ...plain("--format", "--prefix", "--add-virtual-file", "--mtime") } }, rest);
       const remoteOption = parsed.options.find((option) => option.name === "--remote");
       if (remoteOption?.value !== undefined && remoteOption.value !== null) gitRemote(invocation, remoteOption.value, original);
       return;

@@ -21,7 +21,7 @@ const CURL: OptionSpec = {
     ...all(CONFIG, "--resolve", "--connect-to"),
     ...plain("--data-raw", "--form-string", "-H", "--header", "-A", "--user-agent", "-e", "--referer", "-X", "--request", "-u", "--user", "-m", "--max-time", "--connect-timeout", "--retry", "--retry-delay", "--retry-max-time", "-r", "--range", "-C", "--continue-at", "-Y", "--speed-limit", "-y", "--speed-time", "-z", "--time-cond", "--max-filesize", "--limit-rate", "--max-redirs", "--oauth2-bearer", "--url-query", "--interface", "--local-port", "--dns-servers", "--ciphers", "--tls-max", "--proxy-user", "-U", "--noproxy", "--expect100-timeout", "--happy-eyeballs-timeout-ms", "-Q", "--quote", "--mail-from", "--mail-rcpt", "--aws-sigv4", "--variable", "--expand-url", "--create-file-mode", "--parallel-max", "--keepalive-time"),
   },
-  switches: { ...all({ marker: "remote-name" }, "-O", "--remote-name", "--remote-name-all", "-J", "--remote-header-name"), ...all({ marker: "globoff" }, "-g", "--globoff") },
+  switches: { ...all({ marker: "remote-name" }, "-O", "--remote-name", "--remote-name-all", "-J", "--remote-header-name"), ...all({ marker: "globoff" }, "-g", "--globoff"), ...plain("-I", "--head", "-n", "--netrc", "-Z", "--parallel", "--crlf", "-v", "--verbose", "-s", "--silent", "-S", "--show-error", "-f", "--fail", "-L", "--location", "-k", "--insecure", "-i", "--include") },
 };
 export function curl(invocation: Invocation): void {
   const parsed = invocation.options(CURL);
@@ -103,6 +103,7 @@ export function httpie(invocation: Invocation, row: ProgramRow): void {
   // `http [METHOD] URL [items]`: the URL is the first operand that is not a method.
   const url = words.find((word) => !/^[A-Z]+$/.test(word.text));
   if (url !== undefined) invocation.target("url", url);
+  if (parsed.markers.has("download") && !parsed.markers.has("output")) invocation.workingDirectory("file.write");
   for (const word of words) {
     const file = /^[^=@:]+(?:=@|@|:=@)(.+)$/.exec(word.text);
     if (word.unknown === null && file !== null) invocation.target("read", literal(file[1] ?? ""));
@@ -122,8 +123,10 @@ const SSH: OptionSpec = {
   },
   permute: false,
 };
+// autossh's -M takes the monitoring port (ssh's own -M is a switch).
+const AUTOSSH: OptionSpec = { ...SSH, values: { ...SSH.values, ...plain("-M") } };
 export function ssh(invocation: Invocation): void {
-  const parsed = invocation.options(SSH, invocation.args, true);
+  const parsed = invocation.options(invocation.program === "autossh" ? AUTOSSH : SSH, invocation.args, true);
   sshOptions(invocation, parsed);
   const port = parsed.options.find((option) => option.name === "-p")?.value?.text ?? null;
   const destination = firstOperand(parsed);
@@ -155,19 +158,24 @@ function sshOptions(invocation: Invocation, parsed: ParsedArgs): void {
   }
 }
 
+// scp's -B, -R and -s are switches; sftp's take a value (buffer size, requests, subsystem).
 const SCP: OptionSpec = {
-  values: { ...all(R, "-i", "-F"), ...all({ marker: "option" }, "-o"), ...all({ marker: "jump" }, "-J"), ...all(SPAWN_PROGRAM, "-S", "-D"), ...all(R, "-b"), ...plain("-P", "-c", "-l", "-X", "-B", "-s", "-R") },
+  values: { ...all(R, "-i", "-F"), ...all({ marker: "option" }, "-o"), ...all({ marker: "jump" }, "-J"), ...all(SPAWN_PROGRAM, "-S", "-D"), ...all(R, "-b"), ...plain("-P", "-c", "-l", "-X") },
   // Copying a directory, scp sends what the links below it lead to, and writes through the links below where it copies to.
   switches: all({ marker: "recursive" }, "-r"),
 };
+const SFTP: OptionSpec = { values: { ...(SCP.values ?? {}), ...plain("-B", "-R", "-s") } };
 export function scp(invocation: Invocation): void {
-  const parsed = invocation.options(SCP);
+  const parsed = invocation.options(invocation.program === "sftp" ? SFTP : SCP);
   sshOptions(invocation, parsed);
   const port = parsed.options.find((option) => option.name === "-P")?.value?.text ?? null;
   const words = operandWords(parsed);
   if (invocation.program === "sftp") {
+    // sftp's one operand is always a host (`[user@]host[:path]`), with or without a colon.
     const destination = words[0];
-    if (destination !== undefined) remote(invocation, destination, "read", port);
+    if (destination === undefined) return;
+    if (destination.unknown === null && !destination.text.includes(":")) invocation.pending({ action: "http.request", kind: "url", ...sshUrl(destination.text, port) });
+    else remote(invocation, destination, "read", port);
     return;
   }
   words.forEach((word, index) => remote(invocation, word, index === words.length - 1 && words.length > 1 ? "write" : "read", port, { followsLinksBelow: parsed.markers.has("recursive") }));
@@ -204,6 +212,8 @@ const RSYNC: OptionSpec = {
     ...all({ marker: "follows-links" }, "-L", "--copy-links", "--copy-unsafe-links", "-k", "--copy-dirlinks"),
     // Write through the links to directories below the destination.
     ...all({ marker: "into-links" }, "-K", "--keep-dirlinks"),
+    // Listed so that they are never read as the value options they begin (`--partial-dir`, `--backup-dir`).
+    ...plain("-a", "--archive", "-r", "--recursive", "-v", "--verbose", "-z", "--compress", "-c", "--checksum", "-b", "--backup", "-g", "--group", "-o", "--owner", "-p", "--perms", "-t", "--times", "-P", "--partial", "--progress", "-n", "--dry-run", "-u", "--update", "-h", "--human-readable", "-l", "--links", "-H", "--hard-links", "-x", "--one-file-system"),
   },
 };
 export function rsync(invocation: Invocation): void {
@@ -225,7 +235,7 @@ const NETCAT: OptionSpec = {
     ...all(SPAWN_PROGRAM, "-e", "--exec"),
     ...all({ spawn: "shell" }, "-c", "--sh-exec", "--lua-exec"),
     ...all(W, "-o", "--output"),
-    ...plain("-p", "-s", "-w", "-i", "-q", "-x", "-X", "-W", "-T", "-I", "-O", "-b", "--proxy", "--proxy-type", "--source-port", "--wait"),
+    ...plain("-p", "-s", "-w", "-i", "-q", "-x", "-X", "-W", "-T", "-I", "-O", "--proxy", "--proxy-type", "--source-port", "--wait"),
   },
   switches: { ...all({ marker: "udp" }, "-u", "--udp"), ...all({ marker: "listen" }, "-l", "--listen") },
 };
@@ -244,7 +254,8 @@ export function netcat(invocation: Invocation): void {
 }
 
 export function socat(invocation: Invocation): void {
-  const parsed = invocation.options({ values: plain("-d", "-D", "-L", "-W", "-b", "-T", "-t", "-lf") });
+  // -d (-dd …) and -D are switches.
+  const parsed = invocation.options({ values: plain("-L", "-W", "-b", "-T", "-t", "-lf") });
   for (const word of operandWords(parsed)) {
     if (word.unknown !== null) {
       invocation.opaque();

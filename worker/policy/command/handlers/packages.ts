@@ -31,7 +31,8 @@ export function tool(invocation: Invocation): void {
     const rest = first === undefined ? [] : invocation.args.slice(first.index + 1);
     if (first?.word.text === "eval") invocation.flag("inline_code");
     if (first?.word.text === "run" || first?.word.text === "x") {
-      const script = operandWords(invocation.options({ values: plain("--allow-read", "--allow-write", "--allow-net", "--allow-env", "--allow-run", "--config", "-c", "--import-map", "--location", "--seed", "--v8-flags") }, rest, true))[0];
+      // The --allow-* lists are only ever attached (`--allow-net=host`): the word after a bare one is the script.
+      const script = operandWords(invocation.options({ values: plain("--config", "-c", "--import-map", "--location", "--seed", "--env-file", "--lock", "--cert", "--inspect-brk"), attached: plain("--allow-read", "--allow-write", "--allow-net", "--allow-env", "--allow-run", "--allow-ffi", "--allow-sys", "--allow-import", "--allow-all", "--deny-read", "--deny-write", "--deny-net", "--deny-env", "--deny-run", "--v8-flags", "-R", "-W", "-N", "-E", "-S", "-I") }, rest, true))[0];
       if (script !== undefined && /^(?:https?|jsr|npm):/.test(script.text)) {
         invocation.flag("remote_code");
         invocation.target("url", script);
@@ -56,8 +57,10 @@ const NPM_GLOBAL: OptionSpec = {
     ...all({ spawn: "shell" }, "-c", "--call"),
     ...plain("-w", "--workspace", "--filter", "-F", "--loglevel", "--tag", "--access", "--otp", "--omit", "--include", "--install-strategy", "--cache", "--reporter", "--network-timeout", "--mutex", "--modules-folder", "--scope", "--before"),
   },
-  switches: { "--": {} },
+  switches: { "--": {}, ...plain("-g", "--global", "-D", "--save-dev", "-E", "--save-exact", "-S", "--save", "-O", "--save-optional", "--no-save", "-y", "--yes", "-f", "--force", "--ignore-scripts", "--legacy-peer-deps", "--frozen-lockfile", "--production", "--prod", "--dev", "--silent", "-s", "-q", "--quiet") },
 };
+// pnpm's -w is --workspace-root, a switch; npm's and yarn's take a workspace's name.
+const PNPM_GLOBAL: OptionSpec = { ...NPM_GLOBAL, values: Object.fromEntries(Object.entries(NPM_GLOBAL.values ?? {}).filter(([name]) => name !== "-w")) };
 // Package specs that are not registry names fetch code from elsewhere (npm-install(1) forms).
 const NPM_REMOTE_SPEC = /^(?:https?:\/\/|git(?:\+[a-z]+)?:\/\/|git\+|github:|gitlab:|bitbucket:|gist:|ssh:\/\/|file:)|^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(?:#.*)?$|\.(?:tgz|tar\.gz|tar)$/i;
 
@@ -67,7 +70,8 @@ export function npm(invocation: Invocation): void {
     const eval_ = invocation.options({ values: all({ marker: "code", flags: ["inline_code"] }, "-e", "--eval", "-p", "--print"), permute: false }, invocation.args, true);
     if (eval_.markers.has("code")) return;
   }
-  const parsed = invocation.options(NPM_GLOBAL, invocation.args, true);
+  const spec = invocation.program === "pnpm" ? PNPM_GLOBAL : NPM_GLOBAL;
+  const parsed = invocation.options(spec, invocation.args, true);
   const first = firstOperand(parsed);
   if (first === undefined) return;
   if (first.word.unknown !== null) {
@@ -81,7 +85,7 @@ export function npm(invocation: Invocation): void {
   const install = ["install", "i", "add", "ci", "update", "up", "upgrade", "isntall", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal", "link", "ln"].includes(subcommand);
   const runsRemote = (subcommand === "exec" || subcommand === "x") && manager === "npm";
   if (install) {
-    const specs = operandWords(invocation.options(NPM_GLOBAL, rest));
+    const specs = operandWords(invocation.options(spec, rest));
     const list = manager === "yarn" && text(specs[0]) === "global" ? specs.slice(1) : specs;
     for (const spec of list) npmSpec(invocation, spec);
     return;
@@ -90,12 +94,12 @@ export function npm(invocation: Invocation): void {
     // `npm init x` runs create-x from the registry; `npm init` alone only writes package.json.
     if ((subcommand === "init" || subcommand === "create") && rest.filter((word) => !word.text.startsWith("-")).length === 0) return;
     invocation.flag("remote_code");
-    const command = operandWords(invocation.options(NPM_GLOBAL, rest, true));
+    const command = operandWords(invocation.options(spec, rest, true));
     if (command.length > 0 && subcommand !== "init" && subcommand !== "create") spawnArgv(invocation, packageCommand(command));
     return;
   }
   if (subcommand === "config" || subcommand === "set") {
-    const words = operandWords(invocation.options(NPM_GLOBAL, rest));
+    const words = operandWords(invocation.options(spec, rest));
     if (subcommand === "set" || ["set", "edit", "delete", "rm"].includes(text(words[0]) ?? "")) invocation.flag("config_overrides");
     return;
   }
@@ -148,13 +152,17 @@ const PIP_OPTIONS: OptionSpec = {
     ...all(CONFIG, "--config-settings", "-C", "--global-option", "--build-option", "--trusted-host", "--python"),
     ...plain("--platform", "--python-version", "--implementation", "--abi", "--upgrade-strategy", "--progress-bar", "--root-user-action", "--only-binary", "--no-binary", "--timeout", "--retries", "--exists-action", "--extra", "--group", "--with", "-p", "--package"),
   },
+  // Listed so that they are never read as the value options they begin (`--upgrade-strategy`, `--prefix`).
+  switches: plain("-U", "--upgrade", "--pre", "--user", "--no-deps", "--force-reinstall", "-I", "--ignore-installed", "--no-cache-dir", "-q", "--quiet", "-v", "--verbose", "--dry-run", "--break-system-packages", "--dev"),
 };
+// pdm's -d is --dev, a switch; pip's takes a directory.
+const PDM_OPTIONS: OptionSpec = { ...PIP_OPTIONS, values: Object.fromEntries(Object.entries(PIP_OPTIONS.values ?? {}).filter(([name]) => name !== "-d")), switches: { ...PIP_OPTIONS.switches, "-d": {} } };
 export function pip(invocation: Invocation): void {
   let args = [...invocation.args];
   const program = invocation.program;
   // `uv pip install`, `uv tool run`, `pipx run`: the real subcommand is one further in.
   if (program === "uv" && (text(args[0]) === "pip" || text(args[0]) === "tool")) args = args.slice(1);
-  const parsed = invocation.options(PIP_OPTIONS, args);
+  const parsed = invocation.options(program === "pdm" ? PDM_OPTIONS : PIP_OPTIONS, args);
   const words = operandWords(parsed);
   const subcommand = text(words[0]) ?? "";
   invocation.setSubcommand(subcommand);

@@ -5,7 +5,7 @@
 import type { Invocation } from "../invocation.ts";
 import { literal, type Word } from "../model.ts";
 import type { OptionSpec } from "../options.ts";
-import { all, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
+import { all, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "../rows.ts";
 import { operandWords, spawnArgv, wrap, wrapCode } from "./common.ts";
 
 
@@ -35,8 +35,14 @@ const SED: OptionSpec = {
   attached: all({ marker: "in-place" }, "-i", "--in-place"),
   switches: all({ marker: "in-place" }, "-I"),
 };
+// BSD sed (macOS): -i takes the backup suffix as a word of its own (`sed -i '' s/a/b/ f`), and -l
+// (line-buffered) is a switch.
+const BSD_SED: OptionSpec = {
+  values: { ...all({ marker: "script" }, "-e", "--expression"), ...all({ marker: "script-file", target: ["read"] }, "-f", "--file"), ...all({ marker: "in-place" }, "-i") },
+  switches: all({ marker: "in-place" }, "-I"),
+};
 export function sed(invocation: Invocation): void {
-  const parsed = invocation.options(SED);
+  const parsed = invocation.options(invocation.ctx.os === "macos" && invocation.program === "sed" ? BSD_SED : SED);
   const words = operandWords(parsed);
   const scripts: Word[] = parsed.options.filter((option) => option.name === "-e" || option.name === "--expression").flatMap((option) => (option.value === null ? [] : [option.value]));
   let files = words;
@@ -174,14 +180,17 @@ const FIND_VALUE_TESTS = new Set([
 export function find(invocation: Invocation): void {
   const args = invocation.args;
   let i = 0;
-  // Leading -H -L -P -D x -Ox options. -L (or -follow among the expressions) walks through every
-  // symbolic link below the start paths; -H and -P do not.
+  // Leading -H -L -P -D x -Ox options (and BSD's -E -X -d -s -x, and -f PATH, a start path). -L
+  // (or -follow among the expressions) walks through every symbolic link below the start paths;
+  // -H and -P do not.
   let followsLinks = false;
-  while (i < args.length && /^-(?:[HLP]|D|O[0-9]?)$/.test(args[i]?.text ?? "")) {
-    if (/^-[HLP]$/.test(args[i]?.text ?? "")) followsLinks = args[i]?.text === "-L";
-    i += args[i]?.text === "-D" ? 2 : 1;
-  }
   const starts: Word[] = [];
+  while (i < args.length && /^-(?:[HLPEXdsx]|D|f|O[0-9]?)$/.test(args[i]?.text ?? "")) {
+    const option = args[i]?.text ?? "";
+    if (/^-[HLP]$/.test(option)) followsLinks = option === "-L";
+    if (option === "-f" && args[i + 1] !== undefined) starts.push(args[i + 1] as Word);
+    i += option === "-D" || option === "-f" ? 2 : 1;
+  }
   while (i < args.length) {
     const word = args[i] as Word;
     if (word.unknown === null && (word.text.startsWith("-") || word.text === "(" || word.text === "!" || word.text === ",")) break;
@@ -265,13 +274,25 @@ export function xargs(invocation: Invocation): void {
 }
 
 // GNU parallel: the command runs once per input (`:::` lists, `::::` files, or stdin); `{}` is each.
+// GNU parallel's options before the command: an option it does not list may take a value, which
+// would then be read as the program (`parallel -n 1 rm …` runs rm, not `1`), so it is opaque.
+const PARALLEL: OptionSpec = {
+  values: {
+    ...all(R, "-a", "--arg-file", "--basefile", "--bf", "--sshloginfile", "--slf"),
+    ...all(W, "--joblog", "--results", "--res"),
+    ...all(SPAWN_PROGRAM, "--ssh"),
+    ...plain("-j", "--jobs", "-P", "--max-procs", "-S", "--sshlogin", "--tmpdir", "--delay", "--timeout", "--retries", "-C", "--colsep", "--workdir", "--wd", "-n", "--max-args", "-N", "--max-replace-args", "-L", "--max-lines", "-s", "--max-chars", "-E", "-d", "--delimiter", "-I", "--halt", "--halt-on-error", "--header", "--env", "--nice", "--memfree", "--load", "--termseq", "--rpl", "--tagstring", "--block", "--block-size", "--recstart", "--recend", "--group-by", "--id", "--limit", "--return", "--trc", "--transferfile", "--tf"),
+  },
+  switches: plain("-k", "--keep-order", "-q", "--quote", "-X", "--xargs", "-m", "-u", "--ungroup", "--line-buffer", "--lb", "--dry-run", "--dryrun", "--shuf", "--plus", "--tag", "-t", "--verbose", "-v", "-0", "--null", "-r", "--no-run-if-empty", "--pipe", "--pipepart", "--round-robin", "--bar", "--eta", "--progress", "--will-cite", "--group", "--keep-order", "--files", "--cat", "--fifo", "--no-notice", "--silent", "--nonall", "--onall", "--transfer", "--cleanup", "--ungroup"),
+  unknown: "opaque",
+  permute: false,
+};
+
 export function parallel(invocation: Invocation): void {
   const args = invocation.args;
   const separator = args.findIndex((word) => /^:{3,4}\+?$/.test(word.text));
   const before = separator < 0 ? [...args] : args.slice(0, separator);
-  let i = 0;
-  while (i < before.length && before[i]?.text.startsWith("-") === true) i += /^-(?:j|S|a|-jobs|-sshlogin|-arg-file|-joblog|-results|-tmpdir|-delay|-timeout|-retries|-colsep|-basefile|-workdir)$/.test(before[i]?.text ?? "") ? 2 : 1;
-  const command = before.slice(i);
+  const command = operandWords(invocation.options(PARALLEL, before, true));
   if (command.length === 0) {
     invocation.opaque();
     return;
@@ -292,7 +313,9 @@ export function parallel(invocation: Invocation): void {
 
 export function pager(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
-  for (const word of operandWords(parsed)) {
+  const words = operandWords(parsed);
+  invocation.setSubcommand(words[0]?.unknown === null ? words[0].text : "");
+  for (const word of words) {
     if (word.unknown === null && word.text.startsWith("+")) {
       // `less '+!cmd'`, `less '+|cmd'`: the initial command runs a shell command.
       if (/[!|]/.test(word.text)) invocation.flag("inline_code");
@@ -306,4 +329,76 @@ export function open(invocation: Invocation): void {
   invocation.flag("spawns");
   const parsed = invocation.options({ values: { ...all(SPAWN_PROGRAM, "-a"), ...plain("-b", "--args") } });
   for (const word of operandWords(parsed)) invocation.target(word.unknown === null && /^[a-z][a-z0-9+.-]*:/i.test(word.text) ? "url" : "read", word);
+}
+
+/**
+ * vim and its kin: `-c`, `--cmd` and `+cmd` run Ex commands (`+!curl …|sh`), `-S`, `-u`, `-U` and
+ * (outside Ex mode) `-s` read a file of commands, `-w`/`-W` write one. In Ex mode (`ex`, `-e`, `-E`)
+ * `-s` only silences. Files are read and written.
+ */
+export function vim(invocation: Invocation): void {
+  const exMode = invocation.program === "ex" || invocation.args.some((word) => word.unknown === null && /^-[a-zA-Z]*[eE]/.test(word.text) && !word.text.startsWith("--"));
+  const script = { flags: ["inline_code"] as const, target: ["read"] as const };
+  const parsed = invocation.options({
+    values: {
+      ...all({ flags: ["inline_code"] }, "-c", "--cmd", "--remote-expr", "--remote-send"),
+      ...all(script, "-S", "-u", "-U"),
+      ...(exMode ? {} : all(script, "-s")),
+      ...all(W, "-w", "-W"),
+      ...all({ target: ["read", "write"] }, "-i"),
+      ...plain("-T", "-t", "-q", "--servername", "--listen"),
+    },
+  });
+  const words = operandWords(parsed);
+  invocation.setSubcommand(words[0]?.unknown === null ? words[0].text : "");
+  for (const word of words) {
+    if (word.unknown === null && word.text.startsWith("+")) {
+      if (!/^\+[0-9]*$/.test(word.text)) invocation.flag("inline_code");
+      continue;
+    }
+    invocation.target("read", word);
+    invocation.target("write", word);
+  }
+}
+
+// jq: the filter first unless -f gave it; the files after it are read. yq's -i rewrites them.
+const JQ: OptionSpec = {
+  values: { ...all({ marker: "pattern", target: ["read"] }, "-f", "--from-file"), ...plain("--indent", "-L") },
+  switches: { ...plain("-s", "--slurp", "-r", "--raw-output", "-n", "--null-input", "-c", "--compact-output", "-e", "--exit-status", "-j", "--join-output", "-a", "--ascii-output", "-S", "--sort-keys", "--tab", "--args", "--jsonargs", "--seq", "--stream", "-C", "-M"), ...all({ marker: "in-place" }, "-i", "--inplace") },
+};
+/** Options followed by two words: a name, and a value or (--rawfile, --slurpfile) a file that is read. */
+const JQ_PAIRS: Readonly<Record<string, boolean>> = { "--arg": false, "--argjson": false, "--rawfile": true, "--slurpfile": true };
+
+export function jq(invocation: Invocation): void {
+  const args: Word[] = [];
+  for (let i = 0; i < invocation.args.length; i += 1) {
+    const word = invocation.args[i] as Word;
+    const readsFile = word.unknown === null ? JQ_PAIRS[word.text] : undefined;
+    if (readsFile === undefined) {
+      args.push(word);
+      continue;
+    }
+    const file = invocation.args[i + 2];
+    if (readsFile && file !== undefined) invocation.target("read", file);
+    i += 2;
+  }
+  const parsed = invocation.options(JQ, args);
+  const words = operandWords(parsed);
+  const files = parsed.markers.has("pattern") ? words : words.slice(1);
+  for (const file of files) {
+    invocation.target("read", file);
+    if (invocation.program === "yq" && parsed.markers.has("in-place")) invocation.target("write", file);
+  }
+}
+
+/** Other editors: their files are read and written; with VS Code's -g (--goto) a file is named `file:line[:column]`. */
+export function editor(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  const words = operandWords(parsed);
+  invocation.setSubcommand(words[0]?.unknown === null ? words[0].text : "");
+  for (const word of words) {
+    const file = parsed.markers.has("goto") && word.unknown === null ? literal(word.text.replace(/(?::[0-9]+){1,2}$/, "")) : word;
+    invocation.target("read", file);
+    invocation.target("write", file);
+  }
 }

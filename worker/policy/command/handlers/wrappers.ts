@@ -4,9 +4,9 @@
  */
 import type { Invocation } from "../invocation.ts";
 import { literal, type Word } from "../model.ts";
-import type { OptionSpec } from "../options.ts";
+import type { Effect, OptionSpec } from "../options.ts";
 import { resolvePath, sshUrl } from "../paths.ts";
-import { all, assignmentFlags, NONE, plain, R, W } from "../rows.ts";
+import { all, assignmentFlags, NONE, plain, R, SPAWN_PROGRAM, W } from "../rows.ts";
 import { joined, operandWords, spawnArgv, spawnCode, text, wrap, wrapCode } from "./common.ts";
 
 
@@ -112,36 +112,50 @@ export function env(invocation: Invocation): void {
   wrap(invocation, command);
 }
 
-// Wrappers whose own options are few and never change what they run.
+// Wrappers whose own options are few and never change what they run: their options that take a
+// value, the arguments of their own before the command (taskset's mask, chrt's priority,
+// faketime's timestamp), and the switches with which they run no command (taskset -p on a pid).
 const SIMPLE_WRAPPER_VALUES: Readonly<Record<string, readonly string[]>> = {
   exec: ["-a"],
   command: [],
   builtin: [],
   time: ["-f", "--format", "-o", "--output"],
-  taskset: ["-p", "--pid"],
+  taskset: [],
   numactl: ["-C", "-N", "-m", "-p", "-i", "--physcpubind", "--cpunodebind", "--membind", "--preferred", "--interleave"],
-  chrt: [],
+  chrt: ["-T", "--sched-runtime", "-P", "--sched-period", "-D", "--sched-deadline"],
   prlimit: ["-p", "--pid"],
-  strace: ["-e", "-o", "-p", "-s", "-u", "-E", "-P", "-a", "-b", "-I", "-O", "-S", "-X"],
-  ltrace: ["-e", "-o", "-p", "-s", "-u", "-a", "-n", "-l"],
+  strace: ["-e", "-o", "--output", "-p", "--attach", "-s", "--string-limit", "-u", "--user", "-E", "--env", "-P", "--trace-path", "-a", "--columns", "-b", "--detach-on", "-I", "--interruptible", "-O", "-S", "--summary-sort-by", "-X", "--const-print-style"],
+  ltrace: ["-e", "-o", "--output", "-p", "-s", "-u", "-a", "--align", "-n", "--indent", "-l", "--library"],
   valgrind: [],
   "systemd-run": ["-u", "--unit", "-p", "--property", "--description", "--slice", "-E", "--setenv", "--uid", "--gid", "--working-directory"],
-  faketime: ["-f"],
+  faketime: ["--date-prog"],
+  caffeinate: ["-t", "-w"],
+  proxychains: ["-f"],
+  proxychains4: ["-f"],
+  torsocks: ["-u", "--user", "-p", "--pass", "-a", "--address", "-P", "--port"],
 };
+const SIMPLE_WRAPPER_OWN_ARGUMENTS: Readonly<Record<string, number>> = { taskset: 1, chrt: 1, faketime: 1 };
+const SIMPLE_WRAPPER_NO_COMMAND: Readonly<Record<string, readonly string[]>> = { taskset: ["-p", "--pid"], chrt: ["-p", "--pid", "-m", "--max"] };
+const SIMPLE_WRAPPER_EFFECTS: Readonly<Record<string, Effect>> = { "-o": W, "--output": W, "-f": R, "--date-prog": SPAWN_PROGRAM };
+
 export function simpleWrapper(invocation: Invocation): void {
   const program = invocation.program;
   const values = SIMPLE_WRAPPER_VALUES[program] ?? [];
-  const parsed = invocation.options({ values: Object.fromEntries(values.map((name) => [name, name === "-o" || name === "--output" ? W : NONE])), permute: false }, invocation.args, true);
+  const parsed = invocation.options({ values: Object.fromEntries(values.map((name) => [name, SIMPLE_WRAPPER_EFFECTS[name] ?? NONE])), permute: false }, invocation.args, true);
   // `command -v x` / `command -V x` only look x up.
   if ((program === "command" || program === "builtin") && parsed.options.some((option) => option.name === "-v" || option.name === "-V")) return;
+  if (SIMPLE_WRAPPER_NO_COMMAND[program]?.some((name) => parsed.options.some((option) => option.name === name))) return;
   if (program === "systemd-run" || program === "firejail") invocation.flag("elevated");
-  const command = operandWords(parsed);
+  // chrt's priority may be left out for policies without one: a number is the priority, anything else the command.
+  const own = program === "chrt" && !/^[0-9]+$/.test(operandWords(parsed)[0]?.text ?? "") ? 0 : (SIMPLE_WRAPPER_OWN_ARGUMENTS[program] ?? 0);
+  const command = operandWords(parsed).slice(own);
   if (program === "time" && command.length === 0) return;
   wrap(invocation, command);
 }
 
 export function watch(invocation: Invocation): void {
-  const parsed = invocation.options({ values: plain("-n", "--interval", "-d", "--differences", "-q", "--equexit", "--chgexit"), switches: all({ marker: "exec" }, "-x", "--exec"), permute: false }, invocation.args, true);
+  // -d's value is optional and only attached (`-d=permanent`); -g (--chgexit) is a switch.
+  const parsed = invocation.options({ values: plain("-n", "--interval", "-q", "--equexit"), attached: plain("-d", "--differences"), switches: all({ marker: "exec" }, "-x", "--exec"), permute: false }, invocation.args, true);
   const command = operandWords(parsed);
   if (command.length === 0) return;
   // watch runs `sh -c "<operands joined>"` unless -x.
@@ -177,23 +191,40 @@ export function flock(invocation: Invocation): void {
   }
 }
 
+// Each key tool with its own options: one's switch is another's option with a value (gpg's -b
+// detaches a signature, ssh-keygen's -b takes a size; age's -p asks for a passphrase).
+const CRYPTO: Readonly<Record<string, OptionSpec>> = {
+  openssl: {
+    syntax: "single-dash",
+    values: { ...all(R, "-in", "-inkey", "-CAfile", "-CApath", "-cert", "-key", "-signkey", "-config", "-kfile", "-CA", "-CAkey", "-certfile", "-prverify", "-signature"), ...all(W, "-out", "-keyout", "-sigout"), ...all({ spawn: "program" }, "-pass-cmd"), ...plain("-passin", "-passout", "-pass", "-subj", "-days", "-newkey", "-digest", "-cipher", "-set_serial", "-extensions", "-reqexts", "-name", "-curve", "-pkeyopt", "-md", "-algorithm", "-connect", "-servername", "-inform", "-outform", "-keyform", "-certform") },
+  },
+  keytool: {
+    syntax: "single-dash",
+    values: { ...all({ target: ["read", "write"] }, "-keystore", "-file", "-destkeystore", "-srckeystore"), ...plain("-alias", "-storepass", "-keypass", "-dname", "-keyalg", "-keysize", "-validity", "-storetype", "-ext", "-sigalg", "-destalias", "-srcalias", "-deststorepass", "-srcstorepass", "-startdate") },
+  },
+  gpg: {
+    values: { ...all(W, "-o", "--output"), ...all(R, "-f", "--recipient-file", "--keyring", "--secret-keyring", "--passphrase-file", "--homedir", "--import-options"), ...all({ spawn: "program" }, "--exec-path"), ...plain("-r", "--recipient", "-R", "--hidden-recipient", "-u", "--local-user", "--default-key", "--passphrase", "--trust-model", "--cipher-algo", "--digest-algo", "--compress-algo", "-z", "--keyserver", "--recv-keys", "--pinentry-mode", "--set-notation", "--status-fd", "--logger-fd", "--passphrase-fd") },
+  },
+  age: { values: { ...all(W, "-o", "--output"), ...all(R, "-R", "--recipients-file", "-i", "--identity"), ...plain("-r", "--recipient") } },
+  "ssh-keygen": {
+    // -f: the key it reads, or the one it writes; -p changes a key's passphrase in place.
+    values: { ...all({ target: ["read", "write"] }, "-f"), ...all(R, "-s", "-D"), ...plain("-t", "-b", "-C", "-N", "-P", "-m", "-I", "-n", "-V", "-O", "-E", "-a", "-Z", "-F", "-R", "-r", "-Y", "-z", "-w", "-M", "-J", "-j", "-K") },
+  },
+  "ssh-add": { values: plain("-t", "-E", "-S", "-h", "-H") },
+  "ssh-copy-id": { values: { ...all(R, "-i", "-F"), ...plain("-p", "-o", "-t") } },
+  certtool: {
+    values: { ...all(R, "--infile", "--load-privkey", "--load-pubkey", "--load-certificate", "--load-ca-certificate", "--load-ca-privkey", "--load-crl", "--template", "--load-request", "--load-data"), ...all(W, "--outfile"), ...plain("--hash", "--sec-param", "--bits", "--key-type", "--password", "--pkcs-cipher") },
+  },
+};
+
 export function crypto(invocation: Invocation): void {
-  const parsed = invocation.options({
-    values: {
-      ...all(R, "-in", "-inkey", "-CAfile", "-cert", "-key", "-signkey", "-config", "-i", "--keyring", "--secret-keyring", "-keystore", "-file"),
-      // ssh-keygen -f: the key it reads, or the one it writes.
-      ...all({ target: ["read", "write"] }, "-f"),
-      ...all(W, "-out", "-o", "--output", "-keyout"),
-      ...all({ spawn: "program" }, "--exec-path", "-pass-cmd"),
-      ...plain("-passin", "-passout", "-subj", "-days", "-newkey", "-t", "-b", "-C", "-N", "-m", "-r", "--recipient", "-u", "--local-user", "-alias", "-storepass", "-keypass", "-dname", "-keyalg", "-keysize", "-validity", "-digest", "-md", "-cipher", "-p"),
-    },
-    syntax: invocation.program === "openssl" || invocation.program === "keytool" ? "single-dash" : "gnu",
-  });
+  const program = invocation.program === "gpg2" ? "gpg" : invocation.program;
+  const parsed = invocation.options(CRYPTO[program] ?? {});
   const operands = operandWords(parsed);
   invocation.setSubcommand(text(operands[0]) ?? "");
-  const files = invocation.program === "openssl" || invocation.program === "keytool" ? operands.slice(1) : operands;
+  const files = program === "openssl" || program === "keytool" ? operands.slice(1) : operands;
   for (const file of files) {
-    if (invocation.program === "ssh-copy-id") invocation.pending({ action: "http.request", kind: "url", ...sshUrl(file.text, null) });
+    if (program === "ssh-copy-id") invocation.pending({ action: "http.request", kind: "url", ...sshUrl(file.text, null) });
     else invocation.target("read", file);
   }
 }
