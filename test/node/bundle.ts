@@ -22,7 +22,7 @@ when { resource.segments.contains(".env") };
 
 @id("hooks-commands")
 permit (principal, action == Action::"command.exec", resource)
-when { !resource.chained && ["git", "npm", "ls", "grep", "tar"].contains(resource.program) };
+when { !resource.chained && ["git", "npm", "ls", "grep", "tar", "cp"].contains(resource.program) };
 
 @id("hooks-web")
 permit (principal, action == Action::"http.request", resource)

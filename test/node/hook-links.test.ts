@@ -264,6 +264,18 @@ describe("warden hook, through a link out of the workspace", () => {
     expect(linked.data["context"]).toMatchObject({ reached_through: join(repo, "docs") });
   });
 
+  it("cp of a file into a directory where a link of that name already waits: cp would write through it, so the hook decides the file it leads to, and denies", async () => {
+    const repo = join(ctx.workspace, `build-${Date.now()}`);
+    mkdirSync(join(repo, "build"), { recursive: true });
+    writeFileSync(join(repo, "authorized_keys"), "ssh-ed25519 AAAA attacker\n");
+    symlinkSync(join(outside, "authorized_keys"), join(repo, "build", "authorized_keys"));
+    const run = await device.hook("claude-code", JSON.stringify({ session_id: "links", cwd: repo, permission_mode: "default", hook_event_name: "PreToolUse", tool_name: "Bash", tool_input: { command: "cp authorized_keys build/" }, tool_use_id: `toolu_${Date.now()}` }));
+    expect(decisionOf(run)).toMatchObject({
+      permissionDecision: "deny",
+      permissionDecisionReason: expect.stringMatching(new RegExp(`^Warden denied file\\.write of ${join(outside, "authorized_keys")}, where ${join(repo, "build", "authorized_keys")} leads through a symbolic link \\(no_applicable_permit; decision [0-9a-f-]{36}\\)$`)),
+    });
+  });
+
   it("a line whose own command makes the link it then reads through: the link is not there to follow, so Warden refuses the path and the hook denies", async () => {
     // An archive carrying docs -> outside: extracted, then read through, in one line.
     const made = join(ctx.workspace, `made-${Date.now()}`);

@@ -6,7 +6,7 @@
 import type { DeviceOs } from "../targets.ts";
 import type { Invocation, TargetMarks } from "./invocation.ts";
 import type { Word } from "./model.ts";
-import type { Effect, OptionSpec, Role } from "./options.ts";
+import type { Effect, OptionSpec, ParsedArgs, Role } from "./options.ts";
 import type { CommandFlag, Shell } from "./types.ts";
 
 /** What the operands (non-option arguments) of a program are. */
@@ -85,8 +85,8 @@ export function runRow(row: ProgramRow, invocation: Invocation): void {
   applyOperands(invocation, row);
 }
 
-/** The declarative part of a row: options, then operands. Exported for handlers that extend it. */
-function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" | "operands">, args: readonly Word[] = invocation.args): void {
+/** The declarative part of a row: options, then operands; what it parsed, for handlers that extend it. */
+export function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" | "operands">, args: readonly Word[] = invocation.args): ParsedArgs {
   const operands = row.operands ?? {};
   const parsed = invocation.options(row.options ?? {}, args, operands.run === true);
   const words = parsed.operands.map((operand) => operand.word);
@@ -95,7 +95,7 @@ function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" |
   const rest = words.slice(skip);
   if (operands.run === true) {
     if (rest.length > 0) invocation.then({ kind: "argv", words: rest, ctx: invocation.ctx }, true, operands.runFlags ?? []);
-    return;
+    return parsed;
   }
   const hasLast = operands.last !== undefined && rest.length >= 2 && !(operands.lastUnless !== undefined && parsed.markers.has(operands.lastUnless));
   const followsLinks = operands.followsLinks?.(parsed.markers) ?? false;
@@ -106,6 +106,7 @@ function applyOperands(invocation: Invocation, row: Pick<ProgramRow, "options" |
   });
   const cwd = operands.cwd;
   if (rest.length === 0 && (cwd === true || (Array.isArray(cwd) && cwd.some((marker) => parsed.markers.has(marker))))) invocation.workingDirectory("file.read", { followsLinksBelow: followsLinks });
+  return parsed;
 }
 
 // Variables a program run with them cannot be turned into another program by:

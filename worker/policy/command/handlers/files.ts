@@ -6,7 +6,7 @@ import type { Invocation } from "../invocation.ts";
 import { literal, type ParseContext, type Word } from "../model.ts";
 import type { Effect, OptionSpec } from "../options.ts";
 import { splitRemote } from "../paths.ts";
-import { all, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
+import { all, applyOperands, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
 import { operandWords, spawnCode } from "./common.ts";
 
 
@@ -198,4 +198,23 @@ export function chmod(invocation: Invocation, row: ProgramRow): void {
 export function chattr(invocation: Invocation, row: ProgramRow): void {
   const args = invocation.args.filter((word) => word.unknown !== null || !/^[-+=][aAcCdDeijmPsStTuFx]+$/.test(word.text));
   for (const file of operandWords(invocation.options(row.options ?? {}, args))) invocation.target("write", file);
+}
+
+/**
+ * cp (and install): the table row's sources and destination, and, for each source named as
+ * text, `<destination>/<its name>` written as well — where cp writes when the destination is a
+ * directory, opening (through a link already there) the file it finds. The line cannot say
+ * whether the destination is a directory; a file's `<file>/<name>` is a path nothing reaches.
+ */
+export function cp(invocation: Invocation, row: ProgramRow): void {
+  const parsed = applyOperands(invocation, row);
+  if (invocation.ctx.os === "windows") return;
+  const words = operandWords(parsed);
+  const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
+  const destination = intoDirectory ?? (words.length >= 2 ? words[words.length - 1] : undefined);
+  if (destination === undefined || destination.unknown !== null) return;
+  for (const source of intoDirectory !== null ? words : words.slice(0, -1)) {
+    const name = source.unknown === null ? source.text.replace(/\/+$/, "").split("/").pop() : undefined;
+    if (name !== undefined && name !== "" && name !== "." && name !== "..") invocation.target("write", literal(`${destination.text.replace(/\/+$/, "")}/${name}`));
+  }
 }
