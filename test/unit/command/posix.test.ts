@@ -390,6 +390,7 @@ const LINKS_BELOW: Row[] = [
 // extracted, a tree copied, ln -s, git's checkouts) is refused as links_made: the links the
 // device has now are not the ones it will reach.
 const LINKS_MADE: Row[] = [
+  ["mv evil docs && cat docs/id_rsa", ["mv evil docs","cat docs/id_rsa"], ["r /home/dev/proj/evil","d /home/dev/proj/evil","w /home/dev/proj/docs","1:r ?links_made /home/dev/proj/docs/id_rsa"]],
   ["tar -xf repo.tar && cat repo/docs/id_rsa", ["tar -xf repo.tar","cat repo/docs/id_rsa"], ["r /home/dev/proj/repo.tar","w* /home/dev/proj","1:r ?links_made /home/dev/proj/repo/docs/id_rsa"]],
   ["tar -xf a.tar -C out && cat README.md", ["tar -xf a.tar -C out","cat README.md"], ["r /home/dev/proj/a.tar","w* /home/dev/proj/out","1:r /home/dev/proj/README.md"]],
   ["tar -xf a.tar -C out && grep -R KEY .", ["tar -xf a.tar -C out","grep -R KEY ."], ["r /home/dev/proj/a.tar","w* /home/dev/proj/out","1:r ?links_made /home/dev/proj"]],

@@ -143,8 +143,8 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // cp/install: sources read, the last operand (or -t DIR) written.
   // cp/install: into a directory they write dir/<source's name>, through a link already there (its handler).
   { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--no-preserve", "--sparse") }, attached: plain("--backup", "--preserve", "--reflink", "--context"), switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive"), ...all({ marker: "no-dereference" }, "-P", "-d", "--no-dereference") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), lastMarks: (markers) => ({ followsLinksBelow: markers.has("recursive"), makesLinks: (markers.has("recursive") || markers.has("no-dereference")) && "at" }) } , run: h.cp },
-  // mv: sources are read and deleted (moved away), the destination written.
-  { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup", "--context") }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest" } },
+  // mv: sources are read and deleted (moved away), the destination written — with a link moved there, a link.
+  { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup", "--context") }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest", lastMarks: () => ({ makesLinks: "at" }) } },
   // ln: the link name is written; its target is exposed through it.
   { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup"), switches: all({ marker: "symbolic" }, "-s", "--symbolic") }, run: h.ln },
   // tee writes every operand (and its stdout).
