@@ -390,17 +390,21 @@ const LINKS_BELOW: Row[] = [
 // extracted, a tree copied, ln -s, git's checkouts) is refused as links_made: the links the
 // device has now are not the ones it will reach.
 const LINKS_MADE: Row[] = [
+  // In any order: a pipeline runs its commands together, a loop again; what the maker reads itself is not refused.
+  ["(sleep 1; cat repo/docs/id_rsa) | tar -xf repo.tar", ["sleep 1","cat repo/docs/id_rsa","tar -xf repo.tar"], ["1:r ?links_made /home/dev/proj/repo/docs/id_rsa","2:r /home/dev/proj/repo.tar","2:w* /home/dev/proj"]],
+  ["curl -o a.tgz https://x.example/a.tgz && tar -xzf a.tgz", ["curl -o a.tgz https://x.example/a.tgz","tar -xzf a.tgz"], ["w /home/dev/proj/a.tgz","u https://x.example/a.tgz","1:r /home/dev/proj/a.tgz","1:w* /home/dev/proj"]],
+  ["for i in 1 2; do cat repo/docs/id_rsa; tar -xf repo.tar; done", ["cat repo/docs/id_rsa","tar -xf repo.tar"], ["r ?links_made /home/dev/proj/repo/docs/id_rsa","1:r /home/dev/proj/repo.tar","1:w* /home/dev/proj"]],
   ["mv evil docs && cat docs/id_rsa", ["mv evil docs","cat docs/id_rsa"], ["r /home/dev/proj/evil","d /home/dev/proj/evil","w /home/dev/proj/docs","1:r ?links_made /home/dev/proj/docs/id_rsa"]],
   ["tar -xf repo.tar && cat repo/docs/id_rsa", ["tar -xf repo.tar","cat repo/docs/id_rsa"], ["r /home/dev/proj/repo.tar","w* /home/dev/proj","1:r ?links_made /home/dev/proj/repo/docs/id_rsa"]],
   ["tar -xf a.tar -C out && cat README.md", ["tar -xf a.tar -C out","cat README.md"], ["r /home/dev/proj/a.tar","w* /home/dev/proj/out","1:r /home/dev/proj/README.md"]],
   ["tar -xf a.tar -C out && grep -R KEY .", ["tar -xf a.tar -C out","grep -R KEY ."], ["r /home/dev/proj/a.tar","w* /home/dev/proj/out","1:r ?links_made /home/dev/proj"]],
   ["tar -xf a.tar -C out && grep -r KEY .", ["tar -xf a.tar -C out","grep -r KEY ."], ["r /home/dev/proj/a.tar","w* /home/dev/proj/out","1:r /home/dev/proj"]],
   ["unzip a.zip && ls", ["unzip a.zip","ls"], ["r /home/dev/proj/a.zip","w* /home/dev/proj","1:r /home/dev/proj"]],
-  ["unzip a.zip && rm a.zip", ["unzip a.zip","rm a.zip"], ["r /home/dev/proj/a.zip","w* /home/dev/proj","1:d ?links_made /home/dev/proj/a.zip"]],
+  ["unzip a.zip && rm a.zip", ["unzip a.zip","rm a.zip"], ["r /home/dev/proj/a.zip","w* /home/dev/proj","1:d /home/dev/proj/a.zip"]],
   ["ln -s ~/.ssh/id_rsa k && cat k", ["ln -s /home/dev/.ssh/id_rsa k","cat k"], ["w /home/dev/proj/k","r /home/dev/.ssh/id_rsa","1:r ?links_made /home/dev/proj/k"]],
   ["ln -s ~/.ssh k && cat k/id_rsa", ["ln -s /home/dev/.ssh k","cat k/id_rsa"], ["w /home/dev/proj/k","r /home/dev/.ssh","1:r ?links_made /home/dev/proj/k/id_rsa"]],
   ["ln -s ~/.ssh k && cat kk", ["ln -s /home/dev/.ssh k","cat kk"], ["w /home/dev/proj/k","r /home/dev/.ssh","1:r /home/dev/proj/kk"]],
-  ["cat k/x; ln -s ~/.ssh k", ["cat k/x","ln -s /home/dev/.ssh k"], ["r /home/dev/proj/k/x","1:w /home/dev/proj/k","1:r /home/dev/.ssh"]],
+  ["cat k/x; ln -s ~/.ssh k", ["cat k/x","ln -s /home/dev/.ssh k"], ["r ?links_made /home/dev/proj/k/x","1:w /home/dev/proj/k","1:r /home/dev/.ssh"]],
   ["git checkout evil && cat docs/id_rsa", ["git checkout evil","cat docs/id_rsa"], ["1:r ?links_made /home/dev/proj/docs/id_rsa"]],
   ["git checkout -b feat && cat docs/x", ["git checkout -b feat","cat docs/x"], ["1:r /home/dev/proj/docs/x"]],
   ["git reset --soft HEAD~1 && cat docs/x", ["git reset --soft HEAD~1","cat docs/x"], ["1:r /home/dev/proj/docs/x"]],

@@ -203,21 +203,27 @@ export class Analyzer {
   }
 
   /**
-   * The line's targets, each path a command reaches after another may have made symbolic links on
-   * its way refused as `links_made`: where that one makes them (or anywhere, for git's checkouts),
-   * or — walked through its links — above it. The device's links are followed when a
-   * hook answers, before the line runs; those the line makes are not there yet, so which file such
-   * a path reaches cannot be told (`tar -xf repo.tar && cat repo/docs/id_rsa`). A path is taken
-   * below a directory both as written and with its `.`/`..` resolved, since a `..` after a link
-   * climbs from where the link led. Not on windows, whose links the hooks do not follow either.
+   * The line's targets, each path another command reaches where one may make symbolic links
+   * refused as `links_made`: where that one makes them (or anywhere, for git's checkouts), or —
+   * walked through its links — above it. The device's links are followed when a hook answers,
+   * before the line runs; those the line makes are not there yet, so which file such a path
+   * reaches cannot be told (`tar -xf repo.tar && cat repo/docs/id_rsa`). In whatever order they
+   * are written: a pipeline runs its commands together, a loop runs them again, a function or a
+   * trap later. The files the maker itself reads (the archive it extracts, downloaded just before
+   * it) are not refused. A path is taken below a directory both as written and with its `.`/`..`
+   * resolved, since a `..` after a link climbs from where the link led. Not on windows, whose
+   * links the hooks do not follow either.
    */
   targetsAfterLinks(os: DeviceOs): DerivedTarget[] {
     if (os === "windows" || this.linkMakers.length === 0) return this.targets;
+    // What each maker reads: its archive, its sources.
+    const inputs = new Map(this.linkMakers.map((maker) => [maker.command, new Set(this.targets.flatMap((target) => (target.command === maker.command && target.action === "file.read" && "value" in target ? [target.value] : [])))]));
     return this.targets.map((target) => {
       if (target.kind !== "path" || !("value" in target)) return target;
       const reached = this.linkMakers.some(
         (maker) =>
-          maker.command < target.command &&
+          maker.command !== target.command &&
+          !(inputs.get(maker.command)?.has(target.value) ?? false) &&
           (maker.under === null || within(target.value, maker.under, maker.at, os) || (target.followsLinksBelow === true && within(maker.under, target.value, true, os))),
       );
       return reached ? { action: target.action, kind: target.kind, unresolved: "links_made" as const, raw: target.value, command: target.command } : target;

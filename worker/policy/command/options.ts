@@ -180,9 +180,7 @@ function parseOne(args: readonly Word[], i: number, spec: OptionSpec, syntax: Op
         return 0;
       }
       push(name, next, valueEffect, i + 1);
-      // Completed from a prefix: the program may have a switch of exactly that name the row does
-      // not list (curl's --head, the row's --header), so the next word is its operand as well.
-      return isPrefix(spelled, name, caseless) ? 0 : 1;
+      return 1;
     }
     const attachedEffect = attached[name];
     if (attachedEffect !== undefined) {
@@ -230,11 +228,6 @@ function parseOne(args: readonly Word[], i: number, spec: OptionSpec, syntax: Op
 /** PowerShell takes an en dash, em dash or horizontal bar for a parameter's hyphen (language spec §2.2.2 dash), and so does its command line. */
 export function asciiDash(text: string): string {
   return text.replace(/^[\u2013\u2014\u2015]/, "-");
-}
-
-/** Whether `name` was completed from `spelled` rather than written out. */
-function isPrefix(spelled: string, name: string, caseless: boolean): boolean {
-  return caseless ? spelled.toLowerCase() !== name.toLowerCase() : spelled !== name;
 }
 
 /** Exact spelling, or the one known spelling it is a unique prefix of (GNU long options, PowerShell parameters). */
