@@ -157,7 +157,7 @@ const BASH: Row[] = [
   ["tree -L 2", ["tree -L 2 @"], ["r /home/dev/proj"]],
   ["du -sh node_modules", ["du -sh node_modules"], ["r /home/dev/proj/node_modules"]],
   ["ls", ["ls"], ["r /home/dev/proj"]],
-  ["cp -r src/ /tmp/src-backup", ["cp -r src/ /tmp/src-backup"], ["r /home/dev/proj/src/","w* /tmp/src-backup","w /tmp/src-backup/src"]],
+  ["cp -r src/ /tmp/src-backup", ["cp -r src/ /tmp/src-backup"], ["r /home/dev/proj/src/","w /tmp/src-backup","w* /tmp/src-backup/src"]],
   ["cp -t /tmp/dest a.txt b.txt", ["cp -t /tmp/dest a.txt b.txt @a.txt"], ["w /tmp/dest","r /home/dev/proj/a.txt","r /home/dev/proj/b.txt","w /tmp/dest/a.txt","w /tmp/dest/b.txt"]],
   ["mv old.txt new.txt", ["mv old.txt new.txt"], ["r /home/dev/proj/old.txt","d /home/dev/proj/old.txt","w /home/dev/proj/new.txt"]],
   ["install -m 755 bin/tool /usr/local/bin/tool", ["install -m 755 bin/tool /usr/local/bin/tool @bin/tool"], ["r /home/dev/proj/bin/tool","w /usr/local/bin/tool","w /usr/local/bin/tool/tool"]],
@@ -349,8 +349,8 @@ const LINKS_BELOW: Row[] = [
   ["find -L -P . -name x", ["find -L -P . -name x"], ["r /home/dev/proj"]],
   ["find -H . -name x", ["find -H . -name x"], ["r /home/dev/proj"]],
   ["find -L src -delete", ["find -L src -delete"], ["r* /home/dev/proj/src","d* /home/dev/proj/src"]],
-  ["cp -rL src /tmp/out", ["cp -rL src /tmp/out"], ["r* /home/dev/proj/src","w* /tmp/out","w /tmp/out/src"]],
-  ["cp -aL src /tmp/out", ["cp -aL src /tmp/out"], ["r* /home/dev/proj/src","w* /tmp/out","w /tmp/out/src"]],
+  ["cp -rL src /tmp/out", ["cp -rL src /tmp/out"], ["r* /home/dev/proj/src","w /tmp/out","w* /tmp/out/src"]],
+  ["cp -aL src /tmp/out", ["cp -aL src /tmp/out"], ["r* /home/dev/proj/src","w /tmp/out","w* /tmp/out/src"]],
   ["cp a.txt /tmp/out", ["cp a.txt /tmp/out"], ["r /home/dev/proj/a.txt","w /tmp/out","w /tmp/out/a.txt"]],
   ["tar -chf out.tar src", ["tar -chf out.tar src"], ["w /home/dev/proj/out.tar","r* /home/dev/proj/src"]],
   ["tar chf out.tar src", ["tar chf out.tar src"], ["w /home/dev/proj/out.tar","r* /home/dev/proj/src"]],
@@ -390,6 +390,16 @@ const LINKS_BELOW: Row[] = [
 // extracted, a tree copied, ln -s, git's checkouts) is refused as links_made: the links the
 // device has now are not the ones it will reach.
 const LINKS_MADE: Row[] = [
+  // Makers found by review: -t directories, tar -P and cpio (anywhere), gh's checkouts, git mv; cp -r walks only where it lands.
+  ["cp -r -t src docs2 && cat src/docs2/k/id_rsa", ["cp -r -t src docs2 @docs2","cat src/docs2/k/id_rsa"], ["w /home/dev/proj/src","r /home/dev/proj/docs2","w* /home/dev/proj/src/docs2","1:r ?links_made /home/dev/proj/src/docs2/k/id_rsa"]],
+  ["mv -t d x && cat d/x/id_rsa", ["mv -t d x @x","cat d/x/id_rsa"], ["w /home/dev/proj/d","r /home/dev/proj/x","d /home/dev/proj/x","1:r ?links_made /home/dev/proj/d/x/id_rsa"]],
+  ["tar -xPf r.tar && cat /tmp/evil/id_rsa", ["tar -xPf r.tar","cat /tmp/evil/id_rsa"], ["r /home/dev/proj/r.tar","w* /home/dev/proj","w /","1:r ?links_made /tmp/evil/id_rsa"]],
+  ["cpio -idm < r.cpio && cat x/id_rsa", ["cpio -idm","cat x/id_rsa"], ["r /home/dev/proj/r.cpio","w* /home/dev/proj","w /","1:r ?links_made /home/dev/proj/x/id_rsa"]],
+  ["gh pr checkout 12 && cat docs/id_rsa", ["gh pr checkout 12","cat docs/id_rsa"], ["1:r ?links_made /home/dev/proj/docs/id_rsa"]],
+  ["gh repo clone o/r && cat r/docs/id_rsa", ["gh repo clone o/r","cat r/docs/id_rsa"], ["w /home/dev/proj","1:r ?links_made /home/dev/proj/r/docs/id_rsa"]],
+  ["git mv a b && cat b/x", ["git mv a b","cat b/x"], ["r /home/dev/proj/a","d /home/dev/proj/a","w /home/dev/proj/b","1:r ?links_made /home/dev/proj/b/x"]],
+  ["cp -r assets packages/app/", ["cp -r assets packages/app/"], ["r /home/dev/proj/assets","w /home/dev/proj/packages/app/","w* /home/dev/proj/packages/app/assets"]],
+  ["cp -r src/. dst", ["cp -r src/. dst"], ["r /home/dev/proj/src/.","w /home/dev/proj/dst","w* /home/dev/proj/dst"]],
   // In any order: a pipeline runs its commands together, a loop again; what the maker reads itself is not refused.
   ["(sleep 1; cat repo/docs/id_rsa) | tar -xf repo.tar", ["sleep 1","cat repo/docs/id_rsa","tar -xf repo.tar"], ["1:r ?links_made /home/dev/proj/repo/docs/id_rsa","2:r /home/dev/proj/repo.tar","2:w* /home/dev/proj"]],
   ["curl -o a.tgz https://x.example/a.tgz && tar -xzf a.tgz", ["curl -o a.tgz https://x.example/a.tgz","tar -xzf a.tgz"], ["w /home/dev/proj/a.tgz","u https://x.example/a.tgz","1:r /home/dev/proj/a.tgz","1:w* /home/dev/proj"]],
@@ -410,7 +420,7 @@ const LINKS_MADE: Row[] = [
   ["git reset --soft HEAD~1 && cat docs/x", ["git reset --soft HEAD~1","cat docs/x"], ["1:r /home/dev/proj/docs/x"]],
   ["git clone https://x.example/r.git r && cat r/docs/id_rsa", ["git clone https://x.example/r.git r","cat r/docs/id_rsa"], ["u https://x.example/r.git","w /home/dev/proj/r","1:r ?links_made /home/dev/proj/r/docs/id_rsa"]],
   ["git clone https://x.example/r.git r && cat README.md", ["git clone https://x.example/r.git r","cat README.md"], ["u https://x.example/r.git","w /home/dev/proj/r","1:r /home/dev/proj/README.md"]],
-  ["cp -r src dst && cat dst/docs/id_rsa", ["cp -r src dst","cat dst/docs/id_rsa"], ["r /home/dev/proj/src","w* /home/dev/proj/dst","w /home/dev/proj/dst/src","1:r ?links_made /home/dev/proj/dst/docs/id_rsa"]],
+  ["cp -r src dst && cat dst/docs/id_rsa", ["cp -r src dst","cat dst/docs/id_rsa"], ["r /home/dev/proj/src","w /home/dev/proj/dst","w* /home/dev/proj/dst/src","1:r ?links_made /home/dev/proj/dst/docs/id_rsa"]],
   ["cp a b && cat b", ["cp a b","cat b"], ["r /home/dev/proj/a","w /home/dev/proj/b","w /home/dev/proj/b/a","1:r /home/dev/proj/b"]],
   ["cp -P a b && cat b", ["cp -P a b","cat b"], ["r /home/dev/proj/a","w /home/dev/proj/b","w /home/dev/proj/b/a","1:r ?links_made /home/dev/proj/b"]],
   ["rsync -a src/ dst/ && cat dst/docs/x", ["rsync -a src/ dst/","cat dst/docs/x"], ["r /home/dev/proj/src/","w /home/dev/proj/dst/","1:r ?links_made /home/dev/proj/dst/docs/x"]],

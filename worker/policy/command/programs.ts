@@ -142,9 +142,9 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // ---- writers (coreutils manual §11, §12)
   // cp/install: sources read, the last operand (or -t DIR) written.
   // cp/install: into a directory they write dir/<source's name>, through a link already there (its handler).
-  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--no-preserve", "--sparse") }, attached: plain("--backup", "--preserve", "--reflink", "--context"), switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive"), ...all({ marker: "no-dereference" }, "-P", "-d", "--no-dereference") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), lastMarks: (markers) => ({ followsLinksBelow: markers.has("recursive"), makesLinks: (markers.has("recursive") || markers.has("no-dereference")) && "at" }) } , run: h.cp },
+  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--no-preserve", "--sparse") }, attached: plain("--backup", "--preserve", "--reflink", "--context"), switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive"), ...all({ marker: "no-dereference" }, "-P", "-d", "--no-dereference") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), lastMarks: (markers) => ({ makesLinks: (markers.has("recursive") || markers.has("no-dereference")) && "at" }) }, run: h.cp },
   // mv: sources are read and deleted (moved away), the destination written — with a link moved there, a link.
-  { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup", "--context") }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest", lastMarks: () => ({ makesLinks: "at" }) } },
+  { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup", "--context") }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest", lastMarks: () => ({ makesLinks: "at" }) }, run: h.mv },
   // ln: the link name is written; its target is exposed through it.
   { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup"), switches: all({ marker: "symbolic" }, "-s", "--symbolic") }, run: h.ln },
   // tee writes every operand (and its stdout).
@@ -206,7 +206,10 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // git: -c, --config-env, -C, --exec-path, --git-dir/--work-tree and unknown subcommands (aliases)
   // change what git runs; remotes are URLs; ext:: runs a command; core.pager & co are code.
   { names: ["git"], run: h.git },
-  { names: ["gh", "glab"], run: h.subcommandOnly },
+  // gh/glab: `pr checkout` and `repo clone` write a work tree from what a repository holds, links included.
+  { names: ["gh", "glab"], run: h.forge },
+  // cpio: -i extracts (absolute names as they are, unless --no-absolute-filenames), -p copies into a directory; the names come from stdin.
+  { names: ["cpio"], run: h.cpio },
   // npm/pnpm/yarn/bun: install specs that are URLs, git or tarballs fetch code that runs;
   // exec/npx/dlx/create/init run a registry package; --userconfig, --script-shell,
   // --node-options and --registry change what runs.

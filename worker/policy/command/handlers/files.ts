@@ -41,6 +41,8 @@ const TAR_VALUES: Record<string, Effect> = {
   ...all({ spawn: "shell" }, "--to-command", "-F", "--info-script", "--new-volume-script"),
   ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "-N", "--newer", "--after-date", "--exclude", "--owner", "--group", "--mode", "--mtime", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
 };
+// -P keeps the leading `/` of members' names: extraction writes, and makes links, anywhere.
+const TAR_ABSOLUTE = all({ marker: "absolute" }, "-P", "--absolute-names");
 const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
   "-c": "create", "--create": "create", "-r": "create", "--append": "create", "-u": "create", "--update": "create", "-A": "create", "--catenate": "create", "--concatenate": "create",
   "-x": "extract", "--extract": "extract", "--get": "extract",
@@ -72,6 +74,7 @@ export function tar(invocation: Invocation): void {
       ...all({ marker: "force-local" }, "--force-local"),
       // Archives what the links below the members lead to instead of the links.
       ...all({ marker: "follows-links" }, "-h", "--dereference"),
+      ...TAR_ABSOLUTE,
     },
     // Optional values, only ever attached (`--backup=numbered`).
     attached: { "--checkpoint-action": {}, ...plain("--checkpoint", "--backup", "--occurrence") },
@@ -107,6 +110,10 @@ export function tar(invocation: Invocation): void {
     // Extraction writes where -C pointed (or the working directory), and through a link to a
     // directory already there that a member's path names (GNU tar keeps it for a member with no directory entry).
     invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
+    if (parsed.markers.has("absolute") && invocation.ctx.os !== "windows") {
+      invocation.pending({ action: "file.write", kind: "path", value: "/" });
+      invocation.makesLinksAnywhere();
+    }
   }
 }
 
@@ -209,12 +216,46 @@ export function chattr(invocation: Invocation, row: ProgramRow): void {
 export function cp(invocation: Invocation, row: ProgramRow): void {
   const parsed = applyOperands(invocation, row);
   if (invocation.ctx.os === "windows") return;
+  const recursive = parsed.markers.has("recursive");
   const words = operandWords(parsed);
   const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
+  if (intoDirectory !== null && (recursive || parsed.markers.has("no-dereference"))) invocation.target("write", intoDirectory, undefined, { makesLinks: "below" });
   const destination = intoDirectory ?? (words.length >= 2 ? words[words.length - 1] : undefined);
-  if (destination === undefined || destination.unknown !== null) return;
+  if (destination === undefined) return;
+  // A tree copied into the destination is written through the links below where it lands:
+  // dest/<name>, or the destination itself when it takes the contents (`src/.`, -T, a name not known).
+  let intoItself = parsed.options.some((option) => option.name === "-T" || option.name === "--no-target-directory") || destination.unknown !== null;
   for (const source of intoDirectory !== null ? words : words.slice(0, -1)) {
-    const name = source.unknown === null ? source.text.replace(/\/+$/, "").split("/").pop() : undefined;
-    if (name !== undefined && name !== "" && name !== "." && name !== "..") invocation.target("write", literal(`${destination.text.replace(/\/+$/, "")}/${name}`));
+    const name = source.unknown === null && destination.unknown === null ? source.text.replace(/\/+$/, "").split("/").pop() : undefined;
+    if (name === undefined || name === "" || name === "." || name === "..") {
+      intoItself = true;
+      continue;
+    }
+    invocation.target("write", literal(`${destination.text.replace(/\/+$/, "")}/${name}`), undefined, { followsLinksBelow: recursive });
   }
+  if (recursive && intoItself) invocation.target("write", destination, undefined, { followsLinksBelow: true });
+}
+
+/** mv: the table row's, and with -t, links moved into that directory. */
+export function mv(invocation: Invocation, row: ProgramRow): void {
+  const parsed = applyOperands(invocation, row);
+  const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
+  if (intoDirectory !== null) invocation.target("write", intoDirectory, undefined, { makesLinks: "below" });
+}
+
+const CPIO: OptionSpec = {
+  values: { ...all({ chdir: true }, "-D", "--directory"), ...all({ target: ["read"] }, "-I"), ...all({ target: ["write"] }, "-O"), ...all({ target: ["read", "write"] }, "-F", "--file"), ...plain("-H", "--format", "-R", "--owner", "-E", "--pattern-file", "-M", "--message", "-C", "--io-size", "--block-size") },
+  switches: { ...all({ marker: "extract" }, "-i", "--extract"), ...all({ marker: "create" }, "-o", "--create"), ...all({ marker: "pass" }, "-p", "--pass-through"), ...all({ marker: "relative" }, "--no-absolute-filenames"), ...all({ marker: "list" }, "-t", "--list") },
+};
+/** cpio: names arrive on stdin; -i extracts where the archive's names say (anywhere, with absolute ones), -p copies into a directory. */
+export function cpio(invocation: Invocation): void {
+  const parsed = invocation.options(CPIO);
+  const words = operandWords(parsed);
+  if (parsed.markers.has("create") || parsed.markers.has("pass")) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: "-" });
+  if (parsed.markers.has("pass")) for (const directory of words) invocation.target("write", directory, undefined, { followsLinksBelow: true, makesLinks: "below" });
+  if (!parsed.markers.has("extract") || parsed.markers.has("list")) return;
+  invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
+  if (parsed.markers.has("relative") || invocation.ctx.os === "windows") return;
+  invocation.pending({ action: "file.write", kind: "path", value: "/" });
+  invocation.makesLinksAnywhere();
 }

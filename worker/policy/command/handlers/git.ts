@@ -283,7 +283,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
     case "mv": {
       const words = operandWords(invocation.options({}, rest));
       words.forEach((word, index) => {
-        if (index === words.length - 1 && words.length > 1) invocation.target("write", word);
+        if (index === words.length - 1 && words.length > 1) invocation.target("write", word, undefined, { makesLinks: "at" });
         else {
           invocation.target("read", word);
           invocation.target("delete", word);

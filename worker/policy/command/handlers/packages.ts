@@ -12,6 +12,19 @@ export function subcommandOnly(invocation: Invocation): void {
   invocation.setSubcommand(invocation.args.find((arg) => arg.unknown === null && !arg.text.startsWith("-"))?.text ?? "");
 }
 
+/** gh and glab: `pr checkout` (`mr checkout`) writes the work tree, `repo clone REPO [DIR]` a new one. */
+export function forge(invocation: Invocation): void {
+  subcommandOnly(invocation);
+  const words = invocation.args.filter((arg) => !arg.text.startsWith("-"));
+  const [group, action] = [words[0]?.text, words[1]?.text];
+  if ((group === "pr" || group === "mr") && action === "checkout") invocation.makesLinksAnywhere();
+  if (group === "repo" && action === "clone") {
+    const directory = words[3];
+    if (directory !== undefined) invocation.target("write", directory, undefined, { makesLinks: "below" });
+    else invocation.workingDirectory("file.write", { makesLinks: "below" });
+  }
+}
+
 // Build tools and CLIs with subcommands: global options skipped; -C/--directory
 // and -f/--file change which project runs; the project itself runs code.
 const TOOL_GLOBALS: OptionSpec = {
