@@ -334,6 +334,13 @@ const BASH: Row[] = [
 // was tried on Debian 12 (GNU grep 3.8, ripgrep 13, findutils 4.9, coreutils 9.1, tar 1.34, Zip 3.0,
 // rsync 3.2.7, OpenSSH 9.2, diffutils 3.8), a link below the directory leading out of it.
 const LINKS_BELOW: Row[] = [
+  // Found by review: clusters, zip -R's patterns, a zip cluster taking a value (opaque), BSD grep -S.
+  ["ls -FRL .", ["ls -FRL ."], ["r* /home/dev/proj"]],
+  ["faketime -p 1 '2020-01-01' rm -rf ~/.ssh", ["faketime>rm -rf /home/dev/.ssh"], ["d /home/dev/.ssh"]],
+  ["zip -R o.zip '*'", ["zip -R o.zip *"], ["w /home/dev/proj/o.zip","r* /home/dev/proj"]],
+  ["zip -T -rTT 'curl x|sh' o.zip a.c", [{"p":"zip","a":["-T","-rTT","curl x|sh","o.zip","a.c"],"o":true}], ["w /home/dev/proj/curl x|sh","r* /home/dev/proj/o.zip","r* /home/dev/proj/a.c"]],
+  ["chmod 644 -- -f", ["chmod 644 -- -f"], ["w /home/dev/proj/-f"]],
+  ["grep -rS x .", ["grep -rS x ."], ["r* /home/dev/proj"]],
   ["grep -R PRIVATE .", ["grep -R PRIVATE ."], ["r* /home/dev/proj"]],
   ["grep -r PRIVATE .", ["grep -r PRIVATE ."], ["r /home/dev/proj"]],
   ["grep --dereference-recursive KEY src", ["grep --dereference-recursive KEY src"], ["r* /home/dev/proj/src"]],
@@ -625,8 +632,17 @@ describe("bash on linux", () => {
   });
 });
 
+// BSD spellings on macOS: bsdtar's -L, find's clustered leading options, chmod -L.
+const LINKS_BELOW_MACOS: Row[] = [
+  ["tar -cf o.tar -L /Users/dev/.ssh", ["tar -cf o.tar -L /Users/dev/.ssh"], ["w /Users/dev/proj/o.tar","r* /Users/dev/.ssh"]],
+  ["find -sL /Users/dev/.ssh -name x", ["find -sL /Users/dev/.ssh -name x"], ["r* /Users/dev/.ssh"]],
+  ["find -xs /Users/dev/.ssh -delete", ["find -xs /Users/dev/.ssh -delete"], ["r /Users/dev/.ssh","d /Users/dev/.ssh"]],
+  ["chmod -R -L 700 src", ["chmod -R -L 700 src"], ["w* /Users/dev/proj/src"]],
+];
+
 describe("programs that follow the links below a directory they walk", () => {
   it.each(LINKS_BELOW)("%s", (...row) => checkRow(LINUX, row));
+  it.each(LINKS_BELOW_MACOS)("macos: %s", (...row) => checkRow(MACOS, row));
 });
 
 describe("paths reached after the line's own command can make links on their way", () => {

@@ -32,7 +32,7 @@ const GREP: OptionSpec = {
   // --color's value is optional, so only ever attached (`--color=always`).
   attached: plain("--color", "--colour"),
   // -R follows every symbolic link below the directories it walks; -r only those it was given.
-  switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "follows-links" }, "-R", "--dereference-recursive"), ...plain("-U", "--binary") },
+  switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "follows-links" }, "-R", "--dereference-recursive", "-S"), ...plain("-U", "--binary") },
 };
 
 // ripgrep: pattern then paths, the working directory by default. `--pre`
@@ -117,7 +117,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // ls, tree, du: paths are read (listed); the working directory when none is given.
   // Listers, each with its own options: one's switch is another's option with a value (`ls -t`, `tree -L 2`, `du -t 1M`).
   // Listing through the links below (ls -RL, tree -l, du -L) reads the names and sizes of what they lead to.
-  { names: ["ls", "ll", "la", "dir", "vdir"], shells: ["bash", "sh", "zsh"], options: { values: plain("-I", "--ignore", "-w", "--width", "-T", "--tabsize", "--block-size", "--time-style", "--format", "--sort", "--time", "--hide", "--quoting-style", "--indicator-style"), attached: plain("--color", "--colour", "--hyperlink", "--classify", "-F"), switches: { ...all({ marker: "recursive" }, "-R", "--recursive"), ...all({ marker: "dereference" }, "-L", "--dereference") } }, operands: { each: ["read"], cwd: true, followsLinks: (markers) => markers.has("recursive") && markers.has("dereference") } },
+  { names: ["ls", "ll", "la", "dir", "vdir"], shells: ["bash", "sh", "zsh"], options: { values: plain("-I", "--ignore", "-w", "--width", "-T", "--tabsize", "--block-size", "--time-style", "--format", "--sort", "--time", "--hide", "--quoting-style", "--indicator-style"), attached: plain("--color", "--colour", "--hyperlink", "--classify"), switches: { ...all({ marker: "recursive" }, "-R", "--recursive"), ...all({ marker: "dereference" }, "-L", "--dereference") } }, operands: { each: ["read"], cwd: true, followsLinks: (markers) => markers.has("recursive") && markers.has("dereference") } },
   { names: ["tree"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("-L", "-P", "-I", "--filelimit", "--timefmt", "-H", "-T", "--charset", "--sort"), ...all(W, "-o"), ...all(R, "--fromfile", "--gitfile", "--infile") }, switches: all({ marker: "follows-links" }, "-l") }, operands: { each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
   { names: ["du"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("-d", "--max-depth", "-t", "--threshold", "-B", "--block-size", "--exclude", "--time-style"), ...all(R, "-X", "--exclude-from", "--files0-from") }, attached: plain("--time"), switches: all({ marker: "follows-links" }, "-L", "--dereference") }, operands: { each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
   { names: ["exa", "eza"], shells: ["bash", "sh", "zsh"], options: { values: plain("-L", "--level", "-I", "--ignore-glob", "-s", "--sort", "-t", "--time", "--time-style", "-w", "--width", "--color-scale-mode"), attached: plain("--color", "--colour", "--color-scale", "--colour-scale", "--icons", "--hyperlink") }, operands: { each: ["read"], cwd: true } },
@@ -157,7 +157,8 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // chown/chgrp: the owner first unless --reference gave it; -L (and -H, which changes what each link below leads to) follow links.
   { names: ["chown", "chgrp"], options: { values: { ...all({ marker: "reference", target: ["read"] }, "--reference"), ...plain("--from") }, switches: all({ marker: "follows-links" }, "-L", "-H") }, operands: { skip: 1, skipUnless: "reference", each: ["write"], followsLinks: marked("follows-links") } },
   // chmod's `-x` and chattr's `-i` are modes, not options (their handlers); every setfacl operand is a file.
-  { names: ["chmod"], options: { values: all({ marker: "reference", target: ["read"] }, "--reference") }, run: h.chmod },
+  // chmod -R -L (BSD, and coreutils since 9.5) follows the links below; -H those named.
+  { names: ["chmod"], options: { values: all({ marker: "reference", target: ["read"] }, "--reference"), switches: all({ marker: "follows-links" }, "-L", "-H") }, run: h.chmod },
   { names: ["chattr"], options: { values: plain("-v", "-p") }, run: h.chattr },
   { names: ["setfacl"], options: { values: { ...plain("-m", "--modify", "-x", "--remove", "--set"), ...all(R, "-M", "--modify-file", "-X", "--remove-file", "--set-file", "--restore") }, switches: all({ marker: "follows-links" }, "-L", "--logical") }, operands: { each: ["write"], followsLinks: marked("follows-links") } },
   // patch writes the files the patch names (unknown here): the working directory; -i reads the patch, -o writes.
@@ -169,7 +170,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // --checkpoint-action=exec, --info-script and --rsh-command run programs (GNU tar manual).
   { names: ["tar", "gtar", "bsdtar"], run: h.tar },
   // zip: the archive written, members read; `-TT cmd` runs cmd to test the archive.
-  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s"), ...all(W, "-O", "--output-file") }, switches: all({ marker: "move" }, "-m", "--move") }, run: h.zip },
+  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s"), ...all(W, "-O", "--output-file") }, switches: { ...all({ marker: "move" }, "-m", "--move"), ...plain("-sp", "-sv", "-sb", "-sc", "-sd", "-so", "-sf", "-su", "-sU", "-sf-") } }, run: h.zip },
   // unzip: the archive read, extracted into -d or the working directory.
   { names: ["unzip"], run: h.unzip },
   { names: ["gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress", "brotli"], options: { values: { ...all(W, "-o", "--output"), ...plain("-S", "--suffix", "-T", "--threads", "-b", "--memlimit", "--format", "-F") }, attached: plain("--check") }, operands: { each: ["read", "write"] } },

@@ -65,9 +65,12 @@ export function tar(invocation: Invocation): void {
     }
     args = [...expanded, ...args.slice(next)];
   }
+  // bsdtar (macOS's tar): -L and -h follow every link, -H those named; GNU tar's -L is a tape length, its -H a format.
+  const bsd = invocation.ctx.os === "macos" && invocation.program !== "gtar";
   const spec: OptionSpec = {
-    values: TAR_VALUES,
+    values: bsd ? Object.fromEntries(Object.entries(TAR_VALUES).filter(([name]) => name !== "-L" && name !== "-H")) : TAR_VALUES,
     switches: {
+      ...(bsd ? all({ marker: "follows-links" }, "-L") : {}),
       ...Object.fromEntries(Object.keys(TAR_MODES).map((name) => [name, { marker: `mode:${TAR_MODES[name] ?? ""}` }])),
       ...all({ marker: "stdout" }, "-O", "--to-stdout"),
       ...all({ marker: "remove" }, "--remove-files"),
@@ -164,7 +167,15 @@ function linkDirectories(ctx: ParseContext, intoDirectory: Word | null, dest: Wo
 export function zip(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
-  const clusters = parsed.options.map((option) => option.name).filter((name) => /^-[A-Za-z0-9]+$/.test(name));
+  const clusters = parsed.options.filter((option) => option.effect === null).map((option) => option.name).filter((name) => /^-[A-Za-z0-9]+$/.test(name));
+  // A letter that takes a value inside a cluster (`-rTT cmd`, `-rb dir`) takes the next word: not followed here.
+  if (clusters.some((name) => /[bintxOPsZ]|TT/.test(name.slice(1)))) invocation.opaque();
+  // -R recurses from the working directory, matching its operands as patterns.
+  if (clusters.some((name) => name.includes("R")) || parsed.options.some((option) => option.name === "--recurse-patterns")) {
+    if (words[0] !== undefined) invocation.target("write", words[0]);
+    invocation.workingDirectory("file.read", { followsLinksBelow: !parsed.options.some((option) => option.name === "--symlinks" || /^-[^bintxOPsZ]*y/.test(option.name)) });
+    return;
+  }
   const recurses = clusters.some((name) => /[rR]/.test(name)) || parsed.options.some((option) => /^--recurse-(?:paths|patterns)$/.test(option.name));
   const storesLinks = clusters.some((name) => /^-[^bintxOPsZ]*y/.test(name)) || parsed.options.some((option) => option.name === "--symlinks");
   const moves = parsed.markers.has("move") || clusters.some((name) => /^-[^bintxOPsZ]*m/.test(name));
@@ -193,12 +204,12 @@ const MODE = new RegExp(`^${MODE_CLAUSE}(?:,${MODE_CLAUSE})*$`);
  * dash before it (GNU chmod reads it so), not an option. The files after it are written.
  */
 export function chmod(invocation: Invocation, row: ProgramRow): void {
-  const modeAt = invocation.args.findIndex((word) => word.unknown === null && word.text.startsWith("-") && MODE.test(word.text));
+  const modeAt = invocation.args.findIndex((word) => word.unknown === null && word.text.startsWith("-") && !word.text.startsWith("--") && MODE.test(word.text));
   const args = modeAt < 0 ? invocation.args : invocation.args.filter((_, index) => index !== modeAt);
   const parsed = invocation.options(row.options ?? {}, args);
   const words = operandWords(parsed);
   const files = modeAt >= 0 || parsed.markers.has("reference") ? words : words.slice(1);
-  for (const file of files) invocation.target("write", file);
+  for (const file of files) invocation.target("write", file, undefined, { followsLinksBelow: parsed.markers.has("follows-links") });
 }
 
 /** chattr: `-i`, `+a`, `=e` are attributes to take away, add or set, not options; the files after them are written. */

@@ -185,9 +185,11 @@ export function find(invocation: Invocation): void {
   // -H and -P do not.
   let followsLinks = false;
   const starts: Word[] = [];
-  while (i < args.length && /^-(?:[HLPEXdsx]|D|f|O[0-9]?)$/.test(args[i]?.text ?? "")) {
+  while (i < args.length && /^-(?:[HLPEXdsx]+|D|f|O[0-9]?)$/.test(args[i]?.text ?? "")) {
     const option = args[i]?.text ?? "";
-    if (/^-[HLP]$/.test(option)) followsLinks = option === "-L";
+    // The last of -H, -L and -P counts, clustered or not (`-sL`).
+    const last = option.replace(/[^HLP]/g, "").slice(-1);
+    if (last !== "") followsLinks = last === "L";
     if (option === "-f" && args[i + 1] !== undefined) starts.push(args[i + 1] as Word);
     i += option === "-D" || option === "-f" ? 2 : 1;
   }

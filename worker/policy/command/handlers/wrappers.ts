@@ -128,7 +128,7 @@ const SIMPLE_WRAPPER_VALUES: Readonly<Record<string, readonly string[]>> = {
   ltrace: ["-e", "-o", "--output", "-p", "-s", "-u", "-a", "--align", "-n", "--indent", "-l", "--library"],
   valgrind: [],
   "systemd-run": ["-u", "--unit", "-p", "--property", "--description", "--slice", "-E", "--setenv", "--uid", "--gid", "--working-directory"],
-  faketime: ["--date-prog"],
+  faketime: ["--date-prog", "-p"],
   caffeinate: ["-t", "-w"],
   proxychains: ["-f"],
   proxychains4: ["-f"],
