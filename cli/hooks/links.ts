@@ -28,7 +28,8 @@ const MAX_LINKS = 40;
  * `followLast` false leaves the last component as it is: unlinking a link removes the link (but
  * not with a `/` after it, which makes the kernel follow it). A
  * component that is not there ends the links: what follows it can be created or refused, never
- * reached through one. null when the links loop (the OS refuses the path: nothing is reached).
+ * reached through one. null when the links loop (the OS refuses the path: nothing is reached);
+ * throws {@link UnreadableLink} where a directory on the way cannot be read by this user.
  */
 export function realPath(path: string, followLast = true): string | null {
   let pending = path.split("/");
@@ -55,12 +56,27 @@ export function realPath(path: string, followLast = true): string | null {
   return `/${reached.join("/")}`;
 }
 
-/** The target of the link at `path`; undefined when it is no link, or nothing (readable) is there. */
+/**
+ * A path whose links cannot be read by this user: whether it leads elsewhere cannot be told, and
+ * the call itself may first make it readable (`chmod 755 d && grep -R x .`).
+ */
+export class UnreadableLink extends Error {
+  constructor(readonly path: string) {
+    super(`${path} cannot be read by this user`);
+  }
+}
+
+function unreadable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "EACCES" || code === "EPERM";
+}
+
+/** The target of the link at `path`; undefined when it is no link or nothing is there. Throws {@link UnreadableLink}. */
 function linkTarget(path: string): string | undefined {
   try {
     return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
-  } catch {
-    // Not there, or not for this user: the agent, which runs as this user, reaches nothing through it either.
+  } catch (error) {
+    if (unreadable(error)) throw new UnreadableLink(path);
     return undefined;
   }
 }
@@ -79,7 +95,7 @@ export const MAX_WALKED_LINKS = 64;
  * follows every link does (`grep -R`): each link's real path, and the links below where a link
  * led to a directory in turn (each directory walked once, as the programs detect loops). A link
  * that leads inside `root` reaches what the walk reaches anyway. null when `root`'s walk passes
- * `budget.entries`; a directory this user cannot read is not walked (the program cannot either).
+ * `budget.entries`; a directory this user cannot read throws {@link UnreadableLink}.
  */
 function linksBelow(root: string, budget: { entries: number }): { link: string; real: string }[] | null {
   const inside = (path: string) => path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
@@ -93,7 +109,8 @@ function linksBelow(root: string, budget: { entries: number }): { link: string; 
     let entries: Dirent[];
     try {
       entries = readdirSync(directory, { withFileTypes: true });
-    } catch {
+    } catch (error) {
+      if (unreadable(error)) throw new UnreadableLink(directory);
       continue;
     }
     if ((budget.entries -= entries.length) < 0) return null;
@@ -169,7 +186,15 @@ export function reachedThroughLinks(
   const reach = (type: FileAction, named: string, inputs: string | undefined): string[] => {
     const judged = posix.resolve(named);
     const reals: string[] = [];
-    for (const real of new Set([realPath(named, type !== "file.delete"), realPath(judged, type !== "file.delete")])) {
+    let found: (string | null)[];
+    try {
+      found = [realPath(named, type !== "file.delete"), realPath(judged, type !== "file.delete")];
+    } catch (error) {
+      if (!(error instanceof UnreadableLink)) throw error;
+      blocked ??= `${named} leads through ${error.path}, which this user cannot read; which file the call would reach cannot be told`;
+      return [];
+    }
+    for (const real of new Set(found)) {
       if (real === null) {
         blocked ??= `${named} leads through symbolic links that loop; which file the call would reach cannot be told`;
         continue;
@@ -180,7 +205,14 @@ export function reachedThroughLinks(
     return reals;
   };
   const walk = (type: FileAction, root: string, named: string) => {
-    const below = linksBelow(root, budget);
+    let below: { link: string; real: string }[] | null;
+    try {
+      below = linksBelow(root, budget);
+    } catch (error) {
+      if (!(error instanceof UnreadableLink)) throw error;
+      blocked ??= `${named} is walked through the symbolic links below it, and ${error.path} cannot be read by this user; which files the call would reach cannot be told`;
+      return;
+    }
     if (below === null) {
       blocked ??= `${named} is walked through the symbolic links below it, and holds more than ${limits.entries} entries to look at; name a narrower path, or leave out the option that follows links`;
       return;

@@ -6,9 +6,10 @@
  * the workspace through a link is denied, naming the file it leads to, and nothing runs.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { reachedThroughLinks, realPath } from "../../cli/hooks/links.ts";
 import { fileAction } from "../../cli/hooks/mapping.ts";
@@ -173,6 +174,32 @@ describe("links below a directory a program walks through them, against grep -R 
     expect(linked.map((plan) => [plan.action.type, plan.action.targets[0]!.value, plan.through]).sort()).toEqual([
       ["file.write", elsewhere, join(keys, "sub", "more")],
       ["file.write", keys, named],
+    ]);
+  });
+
+  it("a directory this user cannot read, below a walked one or on a path's way: what is behind it cannot be told (the call may chmod it first), so the call is blocked", () => {
+    // Run as a user the permissions apply to: root reads everything.
+    const tree = realpathSync(mkdtempSync(join(tmpdir(), "warden-unreadable-")));
+    mkdirSync(join(tree, "repo", "locked"), { recursive: true });
+    mkdirSync(join(tree, "outside"));
+    symlinkSync(join(tree, "outside"), join(tree, "repo", "locked", "docs"));
+    const script = join(tree, "walk.mts");
+    writeFileSync(script, `import { reachedThroughLinks } from ${JSON.stringify(fileURLToPath(new URL("../../cli/hooks/links.ts", import.meta.url)))};
+const walked = { action: "file.read", kind: "path", value: ${JSON.stringify(join(tree, "repo"))}, follows_links_below: true, from: 0 };
+const answer = (derived) => ({ decision: "permit", reason_code: "policy_permit", reasons: [], policy: null, decision_id: "d", log: null, targets: [], derived });
+const line = { action: { type: "command.exec", targets: [{ kind: "command", value: "x" }] }, files: [] };
+const named = { action: { type: "file.read", targets: [{ kind: "path", value: ${JSON.stringify(join(tree, "repo", "locked", "docs", "k"))} }] }, files: [] };
+console.log(JSON.stringify([reachedThroughLinks([line], [answer([walked])]).blocked, reachedThroughLinks([named], [answer([])]).blocked]));
+`);
+    for (const path of [tree, join(tree, "repo"), join(tree, "outside")]) chmodSync(path, 0o755);
+    chmodSync(script, 0o644);
+    chmodSync(join(tree, "repo", "locked"), 0o000);
+    const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
+    const asUser = process.getuid?.() === 0 ? ["runuser", ["-u", "nobody", "--", tsx, script]] as const : [tsx, [script]] as const;
+    const out = execFileSync(asUser[0], [...asUser[1]], { encoding: "utf8" });
+    expect(JSON.parse(out)).toEqual([
+      `${join(tree, "repo")} is walked through the symbolic links below it, and ${join(tree, "repo", "locked")} cannot be read by this user; which files the call would reach cannot be told`,
+      `${join(tree, "repo", "locked", "docs", "k")} leads through ${join(tree, "repo", "locked", "docs")}, which this user cannot read; which file the call would reach cannot be told`,
     ]);
   });
 
