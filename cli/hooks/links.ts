@@ -204,7 +204,7 @@ export function reachedThroughLinks(
     }
     return reals;
   };
-  const walk = (type: FileAction, root: string, named: string) => {
+  const walk = (type: FileAction, root: string, named: string, check?: (real: string) => void) => {
     let below: { link: string; real: string }[] | null;
     try {
       below = linksBelow(root, budget);
@@ -218,11 +218,26 @@ export function reachedThroughLinks(
       return;
     }
     for (const { link, real } of below) {
+      check?.(real);
       if (add(type, real, undefined, link) && (walkedLinks += 1) > limits.links) {
         blocked ??= `more than ${limits.links} symbolic links below ${named} lead out of it; name a narrower path, or leave out the option that follows links`;
         return;
       }
     }
+  };
+  // Where the call's lines can make links (`tar -x -C out`), wherever the device's links put it.
+  const makers = decisions.flatMap((decision) =>
+    (decision?.derived ?? []).flatMap((derived) => {
+      const named = derived.named ?? derived.value;
+      if (derived.makes_links === undefined || derived.kind !== "path" || named === undefined) return [];
+      const at = derived.makes_links === "at";
+      return [...new Set([named, posix.resolve(named)].map((form) => readablePath(form, !at) ?? posix.resolve(form)))].map((real) => ({ real, at, named }));
+    }),
+  );
+  /** Blocks the call when `path` is where a maker makes links, or (`walked`) holds such a place. */
+  const clearOfMakers = (path: string, named: string, walked: boolean) => {
+    const maker = makers.find((each) => within(path, each.real, each.at) || (walked && within(each.real, path, true)));
+    if (maker !== undefined) blocked ??= `${named} leads to ${maker.named}, where another command of the line can make symbolic links, through the links on its way; run that command in a call of its own first`;
   };
   planned.forEach((plan, index) => {
     const { type, targets, inputs_sha256: inputs } = plan.action;
@@ -231,8 +246,25 @@ export function reachedThroughLinks(
       const named = derived.named ?? derived.value;
       if (derived.kind !== "path" || named === undefined || derived.action === "http.request") continue;
       const reals = reach(derived.action, named, undefined);
-      if (derived.follows_links_below === true) for (const root of reals) if (isDirectory(root)) walk(derived.action, root, named);
+      const walked = derived.follows_links_below === true;
+      if (derived.after_links_made === true) for (const real of reals) clearOfMakers(real, named, walked);
+      if (walked) for (const root of reals) if (isDirectory(root)) walk(derived.action, root, named, derived.after_links_made === true ? (real) => clearOfMakers(real, named, true) : undefined);
     }
   });
   return { linked, blocked };
+}
+
+/** `path` below `directory`, or (with `self`) `directory` itself. */
+function within(path: string, directory: string, self: boolean): boolean {
+  return (self && path === directory) || path.startsWith(directory.endsWith("/") ? directory : `${directory}/`);
+}
+
+/** The real path, or null when it cannot be told (links that loop, a directory this user cannot read). */
+function readablePath(path: string, followLast: boolean): string | null {
+  try {
+    return realPath(path, followLast);
+  } catch (error) {
+    if (error instanceof UnreadableLink) return null;
+    throw error;
+  }
 }

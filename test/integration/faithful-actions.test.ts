@@ -63,6 +63,20 @@ describe("every bypass of the issue, through the API", () => {
     expect((entry.data["action"] as { derived: unknown }).derived).toEqual(body.derived);
   });
 
+  it("where a line makes links, the answer says so, and marks the other paths a hook checks against it; a path where they are made as written is refused", async () => {
+    const client = devices.get("linux")!;
+    const decide = (value: string) => client.decide({ agent: { id: "claude-code", version: "2.1.0" }, action: { type: "command.exec", targets: [{ kind: "command" as const, value, cwd: "/home/dev/workspace" }] } });
+    const { body } = await decide("tar -xf a.tar -C out && cat README.md");
+    expect(body.derived).toEqual([
+      { action: "file.read", kind: "path", value: "/home/dev/workspace/a.tar", from: 0 },
+      { action: "file.write", kind: "path", value: "/home/dev/workspace/out", follows_links_below: true, makes_links: "below", from: 0 },
+      { action: "file.read", kind: "path", value: "/home/dev/workspace/README.md", after_links_made: true, from: 0 },
+    ]);
+    const refused = await decide("tar -xf a.tar -C out && cat out/docs/id_rsa");
+    expect(refused.body).toMatchObject({ decision: "deny", reason_code: "target_not_canonical" });
+    expect(refused.body.derived[2]).toEqual({ action: "file.read", kind: "path", rejected: "links_made", from: 0 });
+  });
+
   it("an action whose lines together imply more than 256 files is denied, the line that crosses the bound refused as too_many_targets", async () => {
     const client = devices.get("linux")!;
     const line = (prefix: string) => `cat ${Array.from({ length: 200 }, (_, index) => `${prefix}${index}`).join(" ")}`;

@@ -24,6 +24,11 @@ when { resource.segments.contains(".env") };
 permit (principal, action == Action::"command.exec", resource)
 when { !resource.chained && ["git", "npm", "ls", "grep", "tar", "cp"].contains(resource.program) };
 
+// Lines of tar and grep alone, chained: the link tests extract and then read in one line.
+@id("hooks-archive-lines")
+permit (principal, action == Action::"command.exec", resource)
+when { ["tar", "grep"].contains(resource.program) };
+
 @id("hooks-web")
 permit (principal, action == Action::"http.request", resource)
 when { resource.scheme == "https" };

@@ -203,6 +203,22 @@ console.log(JSON.stringify([reachedThroughLinks([line], [answer([walked])]).bloc
     ]);
   });
 
+  it("a path another command of the line may make links on the way to, through the device's links: not refused as written, blocked by the hook", () => {
+    // made/ is where `tar -x -C made` makes links; lnk -> made is already there, as is repo/src/deep/docs -> keys.
+    const made = join(base, "made");
+    mkdirSync(made, { recursive: true });
+    symlinkSync(made, join(base, "lnk"));
+    const maker = { action: "file.write" as const, kind: "path" as const, value: made, follows_links_below: true as const, makes_links: "below" as const, from: 0 };
+    const reading = (value: string, more: object = {}) => ({ action: "file.read" as const, kind: "path" as const, value, after_links_made: true as const, ...more, from: 0 });
+    const through = reachedThroughLinks([line], [answer(maker as never, reading(join(base, "lnk", "docs", "id_rsa")) as never)]);
+    expect(through.blocked).toBe(`${join(base, "lnk", "docs", "id_rsa")} leads to ${made}, where another command of the line can make symbolic links, through the links on its way; run that command in a call of its own first`);
+    // A walk that reaches it through a link below (repo's docs -> keys, and keys is where links are made).
+    const keysMaker = { ...maker, value: keys };
+    expect(reachedThroughLinks([line], [answer(keysMaker as never, reading(repo, { follows_links_below: true }) as never)]).blocked).toBe(`${repo} leads to ${keys}, where another command of the line can make symbolic links, through the links on its way; run that command in a call of its own first`);
+    // Elsewhere: nothing to block.
+    expect(reachedThroughLinks([line], [answer(maker as never, reading(join(repo, "src", "deep", "app.ts")) as never)]).blocked).toBeNull();
+  });
+
   it("a walk with more entries, or more links out, than the hook looks at blocks the call, saying what to do instead", () => {
     expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 5, links: 64 }).blocked).toBe(`${repo} is walked through the symbolic links below it, and holds more than 5 entries to look at; name a narrower path, or leave out the option that follows links`);
     expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 100, links: 2 }).blocked).toBe(`more than 2 symbolic links below ${repo} lead out of it; name a narrower path, or leave out the option that follows links`);
@@ -321,6 +337,25 @@ describe("warden hook, through a link out of the workspace", () => {
       permissionDecisionReason: expect.stringMatching(/^Warden denied command\.exec \(target_not_canonical; paths refused as links_made; an earlier command of the line can make symbolic links on a later one's path: run it in a call of its own first; decision [0-9a-f-]{36}\)$/),
     });
     expect(existsSync(join(made, "out", "docs"))).toBe(false);
+  });
+
+  it("the same through a link already in the workspace: the line names lnk/…, the archive's link lands in made/, lnk leads there; the hook follows lnk and denies", async () => {
+    const root = join(ctx.workspace, `through-${Date.now()}`);
+    mkdirSync(join(root, "src"), { recursive: true });
+    symlinkSync(outside, join(root, "src", "docs"));
+    execFileSync("tar", ["-cf", join(root, "payload.tar"), "-C", join(root, "src"), "docs"]);
+    mkdirSync(join(root, "made"));
+    symlinkSync(join(root, "made"), join(root, "lnk"));
+    const line = "tar -xf payload.tar -C made && grep -h KEY lnk/docs/id_rsa";
+    // Run as it is (in a copy), the line prints the key.
+    const copy = join(root, "copy");
+    mkdirSync(join(copy, "made"), { recursive: true });
+    symlinkSync(join(copy, "made"), join(copy, "lnk"));
+    execFileSync("cp", [join(root, "payload.tar"), copy]);
+    expect(execFileSync("sh", ["-c", line], { cwd: copy, encoding: "utf8" })).toContain("PRIVATE KEY");
+    const run = await device.hook("claude-code", JSON.stringify({ session_id: "links", cwd: root, permission_mode: "default", hook_event_name: "PreToolUse", tool_name: "Bash", tool_input: { command: line }, tool_use_id: `toolu_${Date.now()}` }));
+    expect(decisionOf(run)).toEqual({ hookEventName: "PreToolUse", permissionDecision: "deny", permissionDecisionReason: `Warden: ${join(root, "lnk", "docs", "id_rsa")} leads to ${join(root, "made")}, where another command of the line can make symbolic links, through the links on its way; run that command in a call of its own first` });
+    expect(existsSync(join(root, "made", "docs"))).toBe(false);
   });
 
   it("grep -r, which follows only the links it is given, on the same checkout: nothing more to decide, allow", async () => {

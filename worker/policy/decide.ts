@@ -165,9 +165,11 @@ function summarise(analysis: CommandAnalysis, from: number): CommandSummary {
  * canonical `value` (`link/../x`): the OS walks `..` from where a symbolic link led, so a hook on
  * the device follows the links from it (cli/hooks/links.ts). `follows_links_below`: the program
  * walks the directory and follows the links it finds below it (`grep -R`), which the hook follows too.
+ * `makes_links`: the program can make links there (`tar -x`); `after_links_made`: another command
+ * of the line can, and the hook checks this path does not lead there through the device's links.
  */
 export type DerivedVerdictTarget =
-  | { action: DerivedAction; kind: "path" | "url"; value: string; named?: string; follows_links_below?: true; from: number }
+  | { action: DerivedAction; kind: "path" | "url"; value: string; named?: string; follows_links_below?: true; makes_links?: "at" | "below"; after_links_made?: true; from: number }
   | { action: DerivedAction; kind: "path" | "url"; rejected: TargetRejection | UnresolvedReason; from: number };
 
 /** A submitted target in canonical form, with what policy sees of it. */
@@ -335,8 +337,8 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
             rejected = true;
           } else {
             const named = "value" in implied && implied.kind === "path" && implied.value !== entity.value ? { named: implied.value } : {};
-            const walked = "followsLinksBelow" in implied ? { follows_links_below: true as const } : {};
-            derived.push({ action: implied.action, kind: implied.kind, value: entity.value, ...named, ...walked, from });
+            const links = "value" in implied ? { ...(implied.followsLinksBelow ? { follows_links_below: true as const } : {}), ...(implied.makesLinks ? { makes_links: implied.makesLinks } : {}), ...(implied.afterLinksMade ? { after_links_made: true as const } : {}) } : {};
+            derived.push({ action: implied.action, kind: implied.kind, value: entity.value, ...named, ...links, from });
             evaluations.push({ action: implied.action, entity: entity.entity, derived: true });
           }
         }

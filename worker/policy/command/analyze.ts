@@ -187,18 +187,20 @@ export class Analyzer {
     const { pending, ...rest } = command;
     rest.flags = [...new Set(rest.flags)].sort();
     this.commands.push(rest);
-    const seen = new Set<string>();
+    // One target per path and role; one that makes links keeps saying so.
+    const seen = new Map<string, DerivedTarget>();
     for (const each of pending) {
-      let target = each;
-      if ("value" in each && each.makesLinks !== undefined) {
-        const { makesLinks: _made, ...rest } = each;
-        target = rest;
-        this.linkMakers.push({ command: index, under: each.value, at: each.makesLinks === "at" });
-      }
+      const { makesLinks, ...target } = "value" in each ? each : { ...each, makesLinks: undefined };
+      if (makesLinks !== undefined && "value" in each) this.linkMakers.push({ command: index, under: each.value, at: makesLinks === "at" });
       const key = JSON.stringify(target);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      this.targets.push({ ...target, command: index });
+      const found = seen.get(key);
+      if (found !== undefined) {
+        if (makesLinks !== undefined && "value" in found && found.makesLinks !== "at") found.makesLinks = makesLinks;
+        continue;
+      }
+      const derived: DerivedTarget = { ...target, ...(makesLinks !== undefined ? { makesLinks } : {}), command: index };
+      seen.set(key, derived);
+      this.targets.push(derived);
     }
   }
 
@@ -226,7 +228,10 @@ export class Analyzer {
           !(inputs.get(maker.command)?.has(target.value) ?? false) &&
           (maker.under === null || within(target.value, maker.under, maker.at, os) || (target.followsLinksBelow === true && within(maker.under, target.value, true, os))),
       );
-      return reached ? { action: target.action, kind: target.kind, unresolved: "links_made" as const, raw: target.value, command: target.command } : target;
+      if (reached) return { action: target.action, kind: target.kind, unresolved: "links_made" as const, raw: target.value, command: target.command };
+      // Not there as written; the device's links may lead there all the same.
+      const after = this.linkMakers.some((maker) => maker.under !== null && maker.command !== target.command && !(inputs.get(maker.command)?.has(target.value) ?? false));
+      return after ? { ...target, afterLinksMade: true as const } : target;
     });
   }
 }

@@ -128,6 +128,14 @@ export type DerivedTarget =
        * the device can see them (a hook follows them, cli/hooks/links.ts).
        */
       followsLinksBelow?: true;
+      /** The program can make symbolic links at this path and below it, or only below it (`ln -s`, `tar -x`). */
+      makesLinks?: "at" | "below";
+      /**
+       * Another command of the line can make symbolic links (`makesLinks`) and this path is not
+       * where it makes them as written; a hook checks that it is not there once the device's
+       * links are followed either (`lnk -> out` and `tar -x -C out && cat lnk/k`).
+       */
+      afterLinksMade?: true;
       /** Index into {@link CommandAnalysis.commands} of the command it came from. */
       command: number;
     }
