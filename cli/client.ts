@@ -336,7 +336,7 @@ export interface DecisionResponse {
   log: { seq: number; hash: string } | null;
   targets: { kind: string; value?: string; rejected?: string; shell?: string; cwd?: string; home?: string }[];
   /** Files and URLs the command targets imply, each judged under its own action; `from` is the target's index. */
-  derived: { action: "file.read" | "file.write" | "file.delete" | "http.request"; kind: "path" | "url"; value?: string; named?: string; follows_links_below?: true; makes_links?: "at" | "below"; after_links_made?: true; rejected?: string; from: number }[];
+  derived: { action: "file.read" | "file.write" | "file.delete" | "http.request"; kind: "path" | "url"; value?: string; named?: string; follows_links_below?: true; makes_links?: true; after_links_made?: true; rejected?: string; from: number }[];
   token?: string;
   token_expires_at?: string;
   review?: { id: string; tier: string; deadline: string };

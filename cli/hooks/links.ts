@@ -31,7 +31,7 @@ const MAX_LINKS = 40;
  * reached through one. null when the links loop (the OS refuses the path: nothing is reached);
  * throws {@link UnreadableLink} where a directory on the way cannot be read by this user.
  */
-export function realPath(path: string, followLast = true): string | null {
+export function realPath(path: string, followLast = true, options: ReadOptions = {}): string | null {
   let pending = path.split("/");
   let reached: string[] = [];
   let links = 0;
@@ -43,8 +43,9 @@ export function realPath(path: string, followLast = true): string | null {
       continue;
     }
     const here = `/${[...reached, name].join("/")}`;
+    options.visit?.(here);
     // Only a last component is left as it is: `link/` and `link/.` go through the link (`rm -r link/` empties its target).
-    const target = pending.length === 0 && !followLast ? undefined : linkTarget(here);
+    const target = pending.length === 0 && !followLast ? undefined : linkTarget(here, options.unreadable ?? "block");
     if (target === undefined) {
       reached.push(name);
       continue;
@@ -71,12 +72,23 @@ function unreadable(error: unknown): boolean {
   return code === "EACCES" || code === "EPERM";
 }
 
-/** The target of the link at `path`; undefined when it is no link or nothing is there. Throws {@link UnreadableLink}. */
-function linkTarget(path: string): string | undefined {
+/**
+ * How a walk of the links treats a directory this user cannot read: "block" throws
+ * {@link UnreadableLink} (the call can change permissions first), "skip" takes it as no link (the
+ * agent, running as this user, reaches nothing through it). `visit` sees every path the walk
+ * passes through, a component not there yet included.
+ */
+export interface ReadOptions {
+  unreadable?: "block" | "skip";
+  visit?: (path: string) => void;
+}
+
+/** The target of the link at `path`; undefined when it is no link or nothing is there. */
+function linkTarget(path: string, onUnreadable: "block" | "skip"): string | undefined {
   try {
     return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
   } catch (error) {
-    if (unreadable(error)) throw new UnreadableLink(path);
+    if (unreadable(error) && onUnreadable === "block") throw new UnreadableLink(path);
     return undefined;
   }
 }
@@ -94,10 +106,11 @@ export const MAX_WALKED_LINKS = 64;
  * What the links below the directory `root` lead to outside it, as a program that walks it and
  * follows every link does (`grep -R`): each link's real path, and the links below where a link
  * led to a directory in turn (each directory walked once, as the programs detect loops). A link
- * that leads inside `root` reaches what the walk reaches anyway. null when `root`'s walk passes
- * `budget.entries`; a directory this user cannot read throws {@link UnreadableLink}.
+ * that leads inside `root` reaches what the walk reaches anyway; one that leads nowhere yet is
+ * reported too (the call may make what it names). null when `root`'s walk passes
+ * `budget.entries`; a directory this user cannot read is as `options.unreadable` says.
  */
-function linksBelow(root: string, budget: { entries: number }): { link: string; real: string }[] | null {
+function linksBelow(root: string, budget: { entries: number }, options: ReadOptions): { link: string; real: string }[] | null {
   const inside = (path: string) => path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
   const reached: { link: string; real: string }[] = [];
   const walked = new Set<string>();
@@ -110,7 +123,7 @@ function linksBelow(root: string, budget: { entries: number }): { link: string; 
     try {
       entries = readdirSync(directory, { withFileTypes: true });
     } catch (error) {
-      if (unreadable(error)) throw new UnreadableLink(directory);
+      if (unreadable(error) && options.unreadable !== "skip") throw new UnreadableLink(directory);
       continue;
     }
     if ((budget.entries -= entries.length) < 0) return null;
@@ -120,9 +133,9 @@ function linksBelow(root: string, budget: { entries: number }): { link: string; 
       const known = entry.isFile() || entry.isDirectory() || entry.isSymbolicLink() ? entry : lstatOrNull(path);
       if (known?.isDirectory()) pending.push(path);
       if (!known?.isSymbolicLink()) continue;
-      const real = realPath(path);
-      // A link that loops or leads nowhere: the program skips it, reaching nothing.
-      if (real === null || !exists(real)) continue;
+      const real = realPath(path, true, options);
+      // A link that loops: the program skips it, reaching nothing.
+      if (real === null) continue;
       if (!inside(real)) reached.push({ link: path, real });
       if (isDirectory(real)) pending.push(real);
     }
@@ -136,10 +149,6 @@ function lstatOrNull(path: string) {
   } catch {
     return null;
   }
-}
-
-function exists(path: string): boolean {
-  return lstatOrNull(path) !== null;
 }
 
 function isDirectory(path: string): boolean {
@@ -182,13 +191,15 @@ export function reachedThroughLinks(
     linked.push({ ...fileAction(type, [real], inputs), through });
     return true;
   };
-  /** The real paths `named` leads to (once or twice, see above), each decided where it is not the path judged. */
-  const reach = (type: FileAction, named: string, inputs: string | undefined): string[] => {
+  // A directory this user cannot read blocks a call that can change permissions first; otherwise it hides nothing the agent could reach.
+  const read: ReadOptions = { unreadable: planned.some((plan) => plan.action.targets.some((target) => target.kind === "command" && PERMISSION_CHANGERS.test(target.value))) ? "block" : "skip" };
+  /** The real paths `named` leads to (once or twice, see above), each decided where it is not the path judged; `visit` sees the paths on the way. */
+  const reach = (type: FileAction, named: string, inputs: string | undefined, visit?: (path: string) => void): string[] => {
     const judged = posix.resolve(named);
     const reals: string[] = [];
     let found: (string | null)[];
     try {
-      found = [realPath(named, type !== "file.delete"), realPath(judged, type !== "file.delete")];
+      found = [realPath(named, type !== "file.delete", { ...read, visit }), realPath(judged, type !== "file.delete", { ...read, visit })];
     } catch (error) {
       if (!(error instanceof UnreadableLink)) throw error;
       blocked ??= `${named} leads through ${error.path}, which this user cannot read; which file the call would reach cannot be told`;
@@ -204,10 +215,10 @@ export function reachedThroughLinks(
     }
     return reals;
   };
-  const walk = (type: FileAction, root: string, named: string, check?: (real: string) => void) => {
+  const walk = (type: FileAction, root: string, named: string, check?: (real: string) => void, visit?: (path: string) => void) => {
     let below: { link: string; real: string }[] | null;
     try {
-      below = linksBelow(root, budget);
+      below = linksBelow(root, budget, { ...read, visit });
     } catch (error) {
       if (!(error instanceof UnreadableLink)) throw error;
       blocked ??= `${named} is walked through the symbolic links below it, and ${error.path} cannot be read by this user; which files the call would reach cannot be told`;
@@ -225,18 +236,19 @@ export function reachedThroughLinks(
       }
     }
   };
-  // Where the call's lines can make links (`tar -x -C out`), wherever the device's links put it.
+  // Where the call's lines can make links (`tar -x -C out`), wherever the device's links put it:
+  // the place as named, and where it leads when it is a link itself (`dst -> sub`; `cp -r pkg dst`).
   const makers = decisions.flatMap((decision) =>
     (decision?.derived ?? []).flatMap((derived) => {
       const named = derived.named ?? derived.value;
-      if (derived.makes_links === undefined || derived.kind !== "path" || named === undefined) return [];
-      const at = derived.makes_links === "at";
-      return [...new Set([named, posix.resolve(named)].map((form) => readablePath(form, !at) ?? posix.resolve(form)))].map((real) => ({ real, at, named }));
+      if (derived.makes_links !== true || derived.kind !== "path" || named === undefined) return [];
+      const forms = [named, posix.resolve(named)].flatMap((form) => [readablePath(form, true, read), readablePath(form, false, read), posix.resolve(form)]);
+      return [...new Set(forms.filter((form): form is string => form !== null))].map((real) => ({ real, named }));
     }),
   );
-  /** Blocks the call when `path` is where a maker makes links, or (`walked`) holds such a place. */
+  /** Blocks the call when `path` is below where a maker makes links, or (`walked`) holds such a place. */
   const clearOfMakers = (path: string, named: string, walked: boolean) => {
-    const maker = makers.find((each) => within(path, each.real, each.at) || (walked && within(each.real, path, true)));
+    const maker = makers.find((each) => within(path, each.real, false) || (walked && within(each.real, path, true)));
     if (maker !== undefined) blocked ??= `${named} leads to ${maker.named}, where another command of the line can make symbolic links, through the links on its way; run that command in a call of its own first`;
   };
   planned.forEach((plan, index) => {
@@ -245,24 +257,30 @@ export function reachedThroughLinks(
     for (const derived of decisions[index]?.derived ?? []) {
       const named = derived.named ?? derived.value;
       if (derived.kind !== "path" || named === undefined || derived.action === "http.request") continue;
-      const reals = reach(derived.action, named, undefined);
       const walked = derived.follows_links_below === true;
-      if (derived.after_links_made === true) for (const real of reals) clearOfMakers(real, named, walked);
-      if (walked) for (const root of reals) if (isDirectory(root)) walk(derived.action, root, named, derived.after_links_made === true ? (real) => clearOfMakers(real, named, true) : undefined);
+      const checked = derived.after_links_made === true;
+      // Every path the kernel passes through on the way, a component not there yet included (`lnk -> out/g/../../k`).
+      const reals = reach(derived.action, named, undefined, checked ? (path) => clearOfMakers(path, named, false) : undefined);
+      if (checked) for (const real of reals) clearOfMakers(real, named, walked);
+      if (walked) for (const root of reals) if (isDirectory(root)) walk(derived.action, root, named, checked ? (real) => clearOfMakers(real, named, true) : undefined, checked ? (path) => clearOfMakers(path, named, false) : undefined);
     }
   });
   return { linked, blocked };
 }
 
-/** `path` below `directory`, or (with `self`) `directory` itself. */
+/** Programs that can make a directory this user cannot read readable before the call reads it. */
+const PERMISSION_CHANGERS = /(?:^|[\s;&|(`/])(?:chmod|chown|chgrp|chattr|setfacl|sudo|doas|su|pkexec|runuser|setpriv|install)(?=[\s;&|)`]|$)/;
+
+/** `path` below `directory`, or (with `self`) `directory` itself; case folded where the file system folds it (macOS). */
 function within(path: string, directory: string, self: boolean): boolean {
-  return (self && path === directory) || path.startsWith(directory.endsWith("/") ? directory : `${directory}/`);
+  const [inside, outer] = process.platform === "darwin" ? [path.toLowerCase(), directory.toLowerCase()] : [path, directory];
+  return (self && inside === outer) || inside.startsWith(outer.endsWith("/") ? outer : `${outer}/`);
 }
 
 /** The real path, or null when it cannot be told (links that loop, a directory this user cannot read). */
-function readablePath(path: string, followLast: boolean): string | null {
+function readablePath(path: string, followLast: boolean, options: ReadOptions): string | null {
   try {
-    return realPath(path, followLast);
+    return realPath(path, followLast, options);
   } catch (error) {
     if (error instanceof UnreadableLink) return null;
     throw error;

@@ -69,7 +69,7 @@ describe("every bypass of the issue, through the API", () => {
     const { body } = await decide("tar -xf a.tar -C out && cat README.md");
     expect(body.derived).toEqual([
       { action: "file.read", kind: "path", value: "/home/dev/workspace/a.tar", from: 0 },
-      { action: "file.write", kind: "path", value: "/home/dev/workspace/out", follows_links_below: true, makes_links: "below", from: 0 },
+      { action: "file.write", kind: "path", value: "/home/dev/workspace/out", follows_links_below: true, makes_links: true, from: 0 },
       { action: "file.read", kind: "path", value: "/home/dev/workspace/README.md", after_links_made: true, from: 0 },
     ]);
     const refused = await decide("tar -xf a.tar -C out && cat out/docs/id_rsa");

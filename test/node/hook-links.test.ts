@@ -155,9 +155,10 @@ describe("links below a directory a program walks through them, against grep -R 
     const reached = reachedBy(program, args.map((arg) => (arg === "repo" ? repo : arg)));
     expect(reached).toEqual([join(elsewhere, "notes"), join(keys, "id_rsa"), join(keys, "sub", "token"), join(base, "single")]);
     for (const file of reached) expect(decided.some((path) => file === path || file.startsWith(`${path}/`))).toBe(true);
-    // The directories the links lead to, the file link, nothing inside the repo, nothing a dangling link or a loop names.
+    // The directories the links lead to, the file link, where the dangling link would lead (the call may make it), nothing inside the repo, nothing a loop names.
     expect(linked.map((plan) => [plan.action.type, plan.action.targets[0]!.value, plan.through]).sort()).toEqual([
       ["file.read", elsewhere, join(keys, "sub", "more")],
+      ["file.read", join(base, "gone"), join(repo, "dangling")],
       ["file.read", keys, join(repo, "src", "deep", "docs")],
       ["file.read", join(base, "single"), join(repo, "single")],
     ]);
@@ -177,7 +178,7 @@ describe("links below a directory a program walks through them, against grep -R 
     ]);
   });
 
-  it("a directory this user cannot read, below a walked one or on a path's way: what is behind it cannot be told (the call may chmod it first), so the call is blocked", () => {
+  it("a directory this user cannot read, below a walked one or on a path's way, in a call that can change permissions: what is behind it cannot be told, so the call is blocked", () => {
     // Run as a user the permissions apply to: root reads everything.
     const tree = realpathSync(mkdtempSync(join(tmpdir(), "warden-unreadable-")));
     mkdirSync(join(tree, "repo", "locked"), { recursive: true });
@@ -187,9 +188,15 @@ describe("links below a directory a program walks through them, against grep -R 
     writeFileSync(script, `import { reachedThroughLinks } from ${JSON.stringify(fileURLToPath(new URL("../../cli/hooks/links.ts", import.meta.url)))};
 const walked = { action: "file.read", kind: "path", value: ${JSON.stringify(join(tree, "repo"))}, follows_links_below: true, from: 0 };
 const answer = (derived) => ({ decision: "permit", reason_code: "policy_permit", reasons: [], policy: null, decision_id: "d", log: null, targets: [], derived });
-const line = { action: { type: "command.exec", targets: [{ kind: "command", value: "x" }] }, files: [] };
+const line = (value) => ({ action: { type: "command.exec", targets: [{ kind: "command", value }] }, files: [] });
+const chmodFirst = line("chmod 755 repo/locked && grep -R KEY repo");
 const named = { action: { type: "file.read", targets: [{ kind: "path", value: ${JSON.stringify(join(tree, "repo", "locked", "docs", "k"))} }] }, files: [] };
-console.log(JSON.stringify([reachedThroughLinks([line], [answer([walked])]).blocked, reachedThroughLinks([named], [answer([])]).blocked]));
+console.log(JSON.stringify([
+  reachedThroughLinks([chmodFirst], [answer([walked])]).blocked,
+  reachedThroughLinks([chmodFirst, named], [answer([]), answer([])]).blocked,
+  // A line that cannot change permissions reaches nothing through it: the agent runs as this user.
+  reachedThroughLinks([line("grep -R KEY repo")], [answer([walked])]).blocked,
+]));
 `);
     for (const path of [tree, join(tree, "repo"), join(tree, "outside")]) chmodSync(path, 0o755);
     chmodSync(script, 0o644);
@@ -200,6 +207,7 @@ console.log(JSON.stringify([reachedThroughLinks([line], [answer([walked])]).bloc
     expect(JSON.parse(out)).toEqual([
       `${join(tree, "repo")} is walked through the symbolic links below it, and ${join(tree, "repo", "locked")} cannot be read by this user; which files the call would reach cannot be told`,
       `${join(tree, "repo", "locked", "docs", "k")} leads through ${join(tree, "repo", "locked", "docs")}, which this user cannot read; which file the call would reach cannot be told`,
+      null,
     ]);
   });
 
@@ -208,7 +216,7 @@ console.log(JSON.stringify([reachedThroughLinks([line], [answer([walked])]).bloc
     const made = join(base, "made");
     mkdirSync(made, { recursive: true });
     symlinkSync(made, join(base, "lnk"));
-    const maker = { action: "file.write" as const, kind: "path" as const, value: made, follows_links_below: true as const, makes_links: "below" as const, from: 0 };
+    const maker = { action: "file.write" as const, kind: "path" as const, value: made, follows_links_below: true as const, makes_links: true as const, from: 0 };
     const reading = (value: string, more: object = {}) => ({ action: "file.read" as const, kind: "path" as const, value, after_links_made: true as const, ...more, from: 0 });
     const through = reachedThroughLinks([line], [answer(maker as never, reading(join(base, "lnk", "docs", "id_rsa")) as never)]);
     expect(through.blocked).toBe(`${join(base, "lnk", "docs", "id_rsa")} leads to ${made}, where another command of the line can make symbolic links, through the links on its way; run that command in a call of its own first`);
@@ -219,10 +227,30 @@ console.log(JSON.stringify([reachedThroughLinks([line], [answer([walked])]).bloc
     expect(reachedThroughLinks([line], [answer(maker as never, reading(join(repo, "src", "deep", "app.ts")) as never)]).blocked).toBeNull();
   });
 
+  it("found by review: a link to where links are not made yet, a `..` after a component not there yet, a maker that is itself a link", () => {
+    const tree = realpathSync(mkdtempSync(join(tmpdir(), "warden-makers-")));
+    mkdirSync(join(tree, "src"));
+    mkdirSync(join(tree, "sub"));
+    symlinkSync("../out/k", join(tree, "src", "dl"));
+    symlinkSync("out/g/../../id_rsa", join(tree, "lnk"));
+    symlinkSync("sub", join(tree, "dst"));
+    const makes = (value: string) => ({ action: "file.write" as const, kind: "path" as const, value, makes_links: true as const, from: 0 });
+    const after = (value: string, more: object = {}) => ({ action: "file.read" as const, kind: "path" as const, value, after_links_made: true as const, ...more, from: 0 });
+    const blocked = (...derived: object[]) => reachedThroughLinks([line], [answer(...(derived as never[]))]).blocked;
+    // `mkdir -p out && tar -xf a.tar -C out && grep -R TOP src`: src/dl leads into out/, which does not exist yet.
+    expect(blocked(makes(join(tree, "out")), after(join(tree, "src"), { follows_links_below: true }))).toMatch(/^.*\/src leads to .*\/out, where another command of the line can make symbolic links/);
+    // `tar -xf e.tar -C out && cat lnk`: lnk passes through out/g (not there yet) before its `..`s.
+    expect(blocked(makes(join(tree, "out")), after(join(tree, "lnk")))).toMatch(/^.*\/lnk leads to .*\/out, where/);
+    // `cp -r pkg dst && cat sub/pkg/k/id_rsa`: dst is a link to sub, where cp puts pkg's links.
+    expect(blocked(makes(join(tree, "dst")), after(join(tree, "sub", "pkg", "k", "id_rsa")))).toMatch(/^.*\/sub\/pkg\/k\/id_rsa leads to .*\/dst, where/);
+    // The place itself (`unzip x.zip -d out && ls out`) is no path below it.
+    expect(blocked(makes(join(tree, "out")), after(join(tree, "out")))).toBeNull();
+  });
+
   it("a walk with more entries, or more links out, than the hook looks at blocks the call, saying what to do instead", () => {
     expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 5, links: 64 }).blocked).toBe(`${repo} is walked through the symbolic links below it, and holds more than 5 entries to look at; name a narrower path, or leave out the option that follows links`);
     expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 100, links: 2 }).blocked).toBe(`more than 2 symbolic links below ${repo} lead out of it; name a narrower path, or leave out the option that follows links`);
-    expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 100, links: 3 }).blocked).toBeNull();
+    expect(reachedThroughLinks([line], [answer(walked(repo))], { entries: 100, links: 4 }).blocked).toBeNull();
   });
 });
 

@@ -169,7 +169,7 @@ function summarise(analysis: CommandAnalysis, from: number): CommandSummary {
  * of the line can, and the hook checks this path does not lead there through the device's links.
  */
 export type DerivedVerdictTarget =
-  | { action: DerivedAction; kind: "path" | "url"; value: string; named?: string; follows_links_below?: true; makes_links?: "at" | "below"; after_links_made?: true; from: number }
+  | { action: DerivedAction; kind: "path" | "url"; value: string; named?: string; follows_links_below?: true; makes_links?: true; after_links_made?: true; from: number }
   | { action: DerivedAction; kind: "path" | "url"; rejected: TargetRejection | UnresolvedReason; from: number };
 
 /** A submitted target in canonical form, with what policy sees of it. */
@@ -337,7 +337,7 @@ export function decide(bundle: CompiledBundle, request: ActionRequest, device: D
             rejected = true;
           } else {
             const named = "value" in implied && implied.kind === "path" && implied.value !== entity.value ? { named: implied.value } : {};
-            const links = "value" in implied ? { ...(implied.followsLinksBelow ? { follows_links_below: true as const } : {}), ...(implied.makesLinks ? { makes_links: implied.makesLinks } : {}), ...(implied.afterLinksMade ? { after_links_made: true as const } : {}) } : {};
+            const links = "value" in implied ? { ...(implied.followsLinksBelow ? { follows_links_below: true as const } : {}), ...(implied.makesLinks ? { makes_links: true as const } : {}), ...(implied.afterLinksMade ? { after_links_made: true as const } : {}) } : {};
             derived.push({ action: implied.action, kind: implied.kind, value: entity.value, ...named, ...links, from });
             evaluations.push({ action: implied.action, entity: entity.entity, derived: true });
           }

@@ -31,7 +31,7 @@ const DecisionSchema = z
           value: z.string().optional(),
           named: z.string().optional().openapi({ description: "A path as the command line names it, made absolute but not resolved, where that differs from value (link/../x): hooks follow symbolic links from it" }),
           follows_links_below: z.literal(true).optional().openapi({ description: "The program walks this directory and follows the symbolic links it finds below it (grep -R, rg -L, find -L, zip -r), or writes a tree through the links already below it (tar -x): hooks follow them too" }),
-          makes_links: z.enum(["at", "below"]).optional().openapi({ description: "The program can make symbolic links at this path and below it (ln -s, cp -r), or only below it (tar -x, git clone)" }),
+          makes_links: z.literal(true).optional().openapi({ description: "The program can make symbolic links below this path, or put one at it (tar -x, git clone, cp -r, ln -s)" }),
           after_links_made: z.literal(true).optional().openapi({ description: "Another command of the line can make symbolic links (makes_links): hooks check this path does not lead there through the device's links" }),
           rejected: z.string().optional(),
           from: z.int().openapi({ description: "Index of the command target it comes from" }),

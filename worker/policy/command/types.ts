@@ -128,8 +128,8 @@ export type DerivedTarget =
        * the device can see them (a hook follows them, cli/hooks/links.ts).
        */
       followsLinksBelow?: true;
-      /** The program can make symbolic links at this path and below it, or only below it (`ln -s`, `tar -x`). */
-      makesLinks?: "at" | "below";
+      /** The program can make symbolic links below this path, or put one at it (`tar -x`, `ln -s`). */
+      makesLinks?: true;
       /**
        * Another command of the line can make symbolic links (`makesLinks`) and this path is not
        * where it makes them as written; a hook checks that it is not there once the device's

@@ -15,7 +15,7 @@ export function patch(invocation: Invocation, row: ProgramRow): void {
   const words = operandWords(parsed);
   // `patch FILE PATCHFILE`; without FILE the patch names the files, under the directory (git-style patches can make symbolic links there).
   if (words[0] !== undefined) invocation.target("write", words[0]);
-  else invocation.workingDirectory("file.write", { makesLinks: "below" });
+  else invocation.workingDirectory("file.write", { makesLinks: true });
   if (words[1] !== undefined) invocation.target("read", words[1]);
 }
 
@@ -112,7 +112,7 @@ export function tar(invocation: Invocation): void {
   } else if (mode === "extract" && !parsed.markers.has("stdout")) {
     // Extraction writes where -C pointed (or the working directory), and through a link to a
     // directory already there that a member's path names (GNU tar keeps it for a member with no directory entry).
-    invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
+    invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: true });
     if (parsed.markers.has("absolute") && invocation.ctx.os !== "windows") {
       invocation.pending({ action: "file.write", kind: "path", value: "/" });
       invocation.makesLinksAnywhere();
@@ -135,8 +135,8 @@ export function ln(invocation: Invocation, row: ProgramRow): void {
   const dest = intoDirectory === null && words.length >= 2 ? words[words.length - 1] : undefined;
   const sources = dest === undefined ? words : words.slice(0, -1);
   const symbolic = parsed.markers.has("symbolic");
-  if (dest !== undefined) invocation.target("write", dest, undefined, { makesLinks: symbolic && "at" });
-  if (intoDirectory !== null && symbolic) invocation.target("write", intoDirectory, undefined, { makesLinks: "below" });
+  if (dest !== undefined) invocation.target("write", dest, undefined, { makesLinks: symbolic });
+  if (intoDirectory !== null && symbolic) invocation.target("write", intoDirectory, undefined, { makesLinks: true });
   const directories = symbolic && invocation.ctx.os !== "windows" ? linkDirectories(invocation.ctx, intoDirectory, dest) : [];
   for (const source of sources) {
     const from = source.unknown === null && !source.text.startsWith("/") ? directories : [];
@@ -191,8 +191,8 @@ export function unzip(invocation: Invocation): void {
   const words = operandWords(parsed);
   if (words[0] !== undefined) invocation.target("read", words[0]);
   const exdir = parsed.options.find((option) => option.effect?.marker === "exdir")?.value;
-  if (exdir !== undefined && exdir !== null) invocation.target("write", exdir, undefined, { followsLinksBelow: true, makesLinks: "below" });
-  else if (!parsed.markers.has("no-write")) invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
+  if (exdir !== undefined && exdir !== null) invocation.target("write", exdir, undefined, { followsLinksBelow: true, makesLinks: true });
+  else if (!parsed.markers.has("no-write")) invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: true });
 }
 
 // A chmod mode: symbolic (`u+x`, `-w`, `go-rwx,a+X`) or octal (`755`, `-0022`).
@@ -230,7 +230,7 @@ export function cp(invocation: Invocation, row: ProgramRow): void {
   const recursive = parsed.markers.has("recursive");
   const words = operandWords(parsed);
   const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
-  if (intoDirectory !== null && (recursive || parsed.markers.has("no-dereference"))) invocation.target("write", intoDirectory, undefined, { makesLinks: "below" });
+  if (intoDirectory !== null && (recursive || parsed.markers.has("no-dereference"))) invocation.target("write", intoDirectory, undefined, { makesLinks: true });
   const destination = intoDirectory ?? (words.length >= 2 ? words[words.length - 1] : undefined);
   if (destination === undefined) return;
   // A tree copied into the destination is written through the links below where it lands:
@@ -251,7 +251,7 @@ export function cp(invocation: Invocation, row: ProgramRow): void {
 export function mv(invocation: Invocation, row: ProgramRow): void {
   const parsed = applyOperands(invocation, row);
   const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
-  if (intoDirectory !== null) invocation.target("write", intoDirectory, undefined, { makesLinks: "below" });
+  if (intoDirectory !== null) invocation.target("write", intoDirectory, undefined, { makesLinks: true });
 }
 
 const CPIO: OptionSpec = {
@@ -263,9 +263,9 @@ export function cpio(invocation: Invocation): void {
   const parsed = invocation.options(CPIO);
   const words = operandWords(parsed);
   if (parsed.markers.has("create") || parsed.markers.has("pass")) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: "-" });
-  if (parsed.markers.has("pass")) for (const directory of words) invocation.target("write", directory, undefined, { followsLinksBelow: true, makesLinks: "below" });
+  if (parsed.markers.has("pass")) for (const directory of words) invocation.target("write", directory, undefined, { followsLinksBelow: true, makesLinks: true });
   if (!parsed.markers.has("extract") || parsed.markers.has("list")) return;
-  invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: "below" });
+  invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: true });
   if (parsed.markers.has("relative") || invocation.ctx.os === "windows") return;
   invocation.pending({ action: "file.write", kind: "path", value: "/" });
   invocation.makesLinksAnywhere();

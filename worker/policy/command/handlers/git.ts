@@ -179,6 +179,21 @@ function writesWorkTree(subcommand: string, rest: readonly Word[]): boolean {
   }
 }
 
+/**
+ * A clone with no directory named: git writes the working directory's `<repository's name>`
+ * (`…/r.git` → `r`), where its links are made; the working directory itself when the name
+ * cannot be read from the line.
+ */
+export function cloneInto(invocation: Invocation, repository: Word | undefined): void {
+  const name = repository?.unknown === null ? /([^/:\\]+?)(?:\.git)?\/*$/.exec(repository.text)?.[1] : undefined;
+  if (name === undefined || name === "." || name === "..") {
+    invocation.workingDirectory("file.write", { makesLinks: true });
+    return;
+  }
+  invocation.workingDirectory("file.write");
+  invocation.target("write", literal(name), undefined, { makesLinks: true });
+}
+
 function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonly Word[], original: ParseContext): void {
   if (writesWorkTree(subcommand, rest)) invocation.makesLinksAnywhere();
   switch (subcommand) {
@@ -186,8 +201,8 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
       const parsed = invocation.options(GIT_CLONE_OPTIONS, rest);
       const [repository, directory] = operandWords(parsed);
       if (repository !== undefined) gitRemote(invocation, repository, original);
-      if (directory !== undefined) invocation.target("write", directory, undefined, { makesLinks: "below" });
-      else invocation.workingDirectory("file.write", { makesLinks: "below" });
+      if (directory !== undefined) invocation.target("write", directory, undefined, { makesLinks: true });
+      else cloneInto(invocation, repository);
       return;
     }
     case "fetch":
@@ -283,7 +298,7 @@ function gitSubcommand(invocation: Invocation, subcommand: string, rest: readonl
     case "mv": {
       const words = operandWords(invocation.options({}, rest));
       words.forEach((word, index) => {
-        if (index === words.length - 1 && words.length > 1) invocation.target("write", word, undefined, { makesLinks: "at" });
+        if (index === words.length - 1 && words.length > 1) invocation.target("write", word, undefined, { makesLinks: true });
         else {
           invocation.target("read", word);
           invocation.target("delete", word);

@@ -223,7 +223,7 @@ export function rsync(invocation: Invocation): void {
   words.forEach((word, index) => {
     const destination = index === words.length - 1 && words.length > 1;
     // A destination receives the sources' links as links (-a, -l), unless they are copied as files.
-    const marks = destination ? { followsLinksBelow: parsed.markers.has("into-links"), makesLinks: !parsed.markers.has("follows-links") && ("at" as const) } : { followsLinksBelow: parsed.markers.has("follows-links") };
+    const marks = destination ? { followsLinksBelow: parsed.markers.has("into-links"), makesLinks: !parsed.markers.has("follows-links") } : { followsLinksBelow: parsed.markers.has("follows-links") };
     remote(invocation, word, destination ? "write" : "read", port, marks);
     if (destination && parsed.markers.has("delete")) remote(invocation, word, "delete", port, { followsLinksBelow: parsed.markers.has("into-links") });
     if (!destination && parsed.markers.has("remove-source")) remote(invocation, word, "delete", port);

@@ -7,21 +7,29 @@ import { literal, type Word } from "../model.ts";
 import type { OptionSpec } from "../options.ts";
 import { all, CONFIG, plain, R, U } from "../rows.ts";
 import { firstOperand, operandWords, packageCommand, spawnArgv, text } from "./common.ts";
+import { cloneInto } from "./git.ts";
 
 export function subcommandOnly(invocation: Invocation): void {
   invocation.setSubcommand(invocation.args.find((arg) => arg.unknown === null && !arg.text.startsWith("-"))?.text ?? "");
 }
 
-/** gh and glab: `pr checkout` (`mr checkout`) writes the work tree, `repo clone REPO [DIR]` a new one. */
+/**
+ * gh and glab: `pr checkout` (its alias `co`, glab's `mr checkout`) and `repo fork --clone`
+ * write a work tree from what a repository holds, links included; `repo clone REPO [DIR] [-- git
+ * flags]` a new one. -R/--repo may come before the subcommand.
+ */
+const FORGE: OptionSpec = { values: plain("-R", "--repo", "-b", "--branch", "-u", "--upstream-remote-name", "--remote-name"), attached: plain("--clone") };
 export function forge(invocation: Invocation): void {
   subcommandOnly(invocation);
-  const words = invocation.args.filter((arg) => !arg.text.startsWith("-"));
+  const end = invocation.args.findIndex((arg) => arg.text === "--");
+  const words = operandWords(invocation.options(FORGE, end < 0 ? invocation.args : invocation.args.slice(0, end)));
   const [group, action] = [words[0]?.text, words[1]?.text];
-  if ((group === "pr" || group === "mr") && action === "checkout") invocation.makesLinksAnywhere();
+  if (group === "co" || ((group === "pr" || group === "mr") && action === "checkout")) invocation.makesLinksAnywhere();
+  if (group === "repo" && action === "fork" && invocation.args.some((arg) => /^--clone(?:=true)?$/.test(arg.text))) cloneInto(invocation, words[2]);
   if (group === "repo" && action === "clone") {
     const directory = words[3];
-    if (directory !== undefined) invocation.target("write", directory, undefined, { makesLinks: "below" });
-    else invocation.workingDirectory("file.write", { makesLinks: "below" });
+    if (directory !== undefined) invocation.target("write", directory, undefined, { makesLinks: true });
+    else cloneInto(invocation, words[2]);
   }
 }
 
