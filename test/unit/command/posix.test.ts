@@ -397,6 +397,14 @@ const LINKS_BELOW: Row[] = [
 // extracted, a tree copied, ln -s, git's checkouts) is refused as links_made: the links the
 // device has now are not the ones it will reach.
 const LINKS_MADE: Row[] = [
+  // cpio's remote archives and --rsh-command, unzip -: (members' ../ kept), chmod's mode only before --, bsdtar by name.
+  ["cpio -o -F localhost:/tmp/x --rsh-command=./evil.sh", ["cpio -o -F localhost:/tmp/x --rsh-command=./evil.sh #spawns","cpio>evil.sh"], ["u ssh://localhost:22/","r ?stdin -","1:r /home/dev/proj/./evil.sh"]],
+  ["cpio -o -O out.cpio", ["cpio -o -O out.cpio"], ["w /home/dev/proj/out.cpio","r ?stdin -"]],
+  ["cpio -i -I in.cpio --no-absolute-filenames", ["cpio -i -I in.cpio --no-absolute-filenames"], ["r /home/dev/proj/in.cpio","w* /home/dev/proj"]],
+  ["unzip -: x.zip -d out && cat ../pub/k", ["unzip -: x.zip -d out","cat ../pub/k"], ["r /home/dev/proj/x.zip","w* /home/dev/proj/out","w /","1:r ?links_made /home/dev/proj/../pub/k"]],
+  ["chmod 644 -- -w", ["chmod 644 -- -w"], ["w /home/dev/proj/-w"]],
+  ["chmod --reference=a -- -w", ["chmod --reference=a -- -w"], ["r /home/dev/proj/a","w /home/dev/proj/-w"]],
+  ["bsdtar -cf o.tar -L d", ["bsdtar -cf o.tar -L d"], ["w /home/dev/proj/o.tar","r* /home/dev/proj/d"]],
   // A second review: no exemption for the maker's inputs read after it; a plain &&/; line's earlier commands run before it; a name deleted directly in the place; gh's spellings.
   ["tar -xf x.tar && cat x.tar", ["tar -xf x.tar","cat x.tar"], ["r /home/dev/proj/x.tar","w* /home/dev/proj","1:r ?links_made /home/dev/proj/x.tar"]],
   ["tar -xf y.tar && echo x >> y.tar", ["tar -xf y.tar","echo x"], ["r /home/dev/proj/y.tar","w* /home/dev/proj","1:w ?links_made /home/dev/proj/y.tar"]],
@@ -647,6 +655,7 @@ describe("bash on linux", () => {
 
 // BSD spellings on macOS: bsdtar's -L, find's clustered leading options, chmod -L.
 const LINKS_BELOW_MACOS: Row[] = [
+  ["tar cLf o.tar docs", ["tar cLf o.tar docs"], ["w /Users/dev/proj/o.tar","r* /Users/dev/proj/docs"]],
   ["tar -cf o.tar -L /Users/dev/.ssh", ["tar -cf o.tar -L /Users/dev/.ssh"], ["w /Users/dev/proj/o.tar","r* /Users/dev/.ssh"]],
   ["find -sL /Users/dev/.ssh -name x", ["find -sL /Users/dev/.ssh -name x"], ["r* /Users/dev/.ssh"]],
   ["find -xs /Users/dev/.ssh -delete", ["find -xs /Users/dev/.ssh -delete"], ["r /Users/dev/.ssh","d /Users/dev/.ssh"]],

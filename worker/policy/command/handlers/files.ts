@@ -50,6 +50,9 @@ const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
 };
 export function tar(invocation: Invocation): void {
   let args = [...invocation.args];
+  // bsdtar (macOS's tar): -L and -h follow every link, -H those named; GNU tar's -L is a tape length, its -H a format.
+  const bsd = invocation.program === "bsdtar" || (invocation.ctx.os === "macos" && invocation.program !== "gtar");
+  const values = bsd ? Object.fromEntries(Object.entries(TAR_VALUES).filter(([name]) => name !== "-L" && name !== "-H")) : TAR_VALUES;
   // Old-style bundled letters: `tar xzf a.tgz` is `tar -x -z -f a.tgz`.
   const first = args[0];
   if (first !== undefined && first.unknown === null && /^[A-Za-z]+$/.test(first.text)) {
@@ -58,17 +61,15 @@ export function tar(invocation: Invocation): void {
     let next = 1;
     for (const letter of letters) {
       expanded.push(literal(`-${letter}`));
-      if (TAR_VALUES[`-${letter}`] !== undefined && args[next] !== undefined) {
+      if (values[`-${letter}`] !== undefined && args[next] !== undefined) {
         expanded.push(args[next] as Word);
         next += 1;
       }
     }
     args = [...expanded, ...args.slice(next)];
   }
-  // bsdtar (macOS's tar): -L and -h follow every link, -H those named; GNU tar's -L is a tape length, its -H a format.
-  const bsd = invocation.ctx.os === "macos" && invocation.program !== "gtar";
   const spec: OptionSpec = {
-    values: bsd ? Object.fromEntries(Object.entries(TAR_VALUES).filter(([name]) => name !== "-L" && name !== "-H")) : TAR_VALUES,
+    values,
     switches: {
       ...(bsd ? all({ marker: "follows-links" }, "-L") : {}),
       ...Object.fromEntries(Object.keys(TAR_MODES).map((name) => [name, { marker: `mode:${TAR_MODES[name] ?? ""}` }])),
@@ -184,7 +185,7 @@ export function zip(invocation: Invocation, row: ProgramRow): void {
   if (moves) for (const word of words.slice(1)) invocation.target("delete", word);
 }
 
-const UNZIP: OptionSpec = { values: { ...all({ marker: "exdir" }, "-d"), ...plain("-x", "-P", "-O", "-I") }, switches: all({ marker: "no-write" }, "-l", "-t", "-p", "-c", "-v", "-z", "-Z") };
+const UNZIP: OptionSpec = { values: { ...all({ marker: "exdir" }, "-d"), ...plain("-x", "-P", "-O", "-I") }, switches: { ...all({ marker: "no-write" }, "-l", "-t", "-p", "-c", "-v", "-z", "-Z"), ...all({ marker: "anywhere" }, "-:") } };
 /** unzip: the archive read; the members written into -d's directory or the working directory, and through the links to directories already there. */
 export function unzip(invocation: Invocation): void {
   const parsed = invocation.options(UNZIP);
@@ -193,6 +194,11 @@ export function unzip(invocation: Invocation): void {
   const exdir = parsed.options.find((option) => option.effect?.marker === "exdir")?.value;
   if (exdir !== undefined && exdir !== null) invocation.target("write", exdir, undefined, { followsLinksBelow: true, makesLinks: true });
   else if (!parsed.markers.has("no-write")) invocation.workingDirectory("file.write", { followsLinksBelow: true, makesLinks: true });
+  // -: keeps members' `../`: they are written, and links made, anywhere.
+  if (parsed.markers.has("anywhere") && !parsed.markers.has("no-write") && invocation.ctx.os !== "windows") {
+    invocation.pending({ action: "file.write", kind: "path", value: "/" });
+    invocation.makesLinksAnywhere();
+  }
 }
 
 // A chmod mode: symbolic (`u+x`, `-w`, `go-rwx,a+X`) or octal (`755`, `-0022`).
@@ -204,7 +210,8 @@ const MODE = new RegExp(`^${MODE_CLAUSE}(?:,${MODE_CLAUSE})*$`);
  * dash before it (GNU chmod reads it so), not an option. The files after it are written.
  */
 export function chmod(invocation: Invocation, row: ProgramRow): void {
-  const modeAt = invocation.args.findIndex((word) => word.unknown === null && word.text.startsWith("-") && !word.text.startsWith("--") && MODE.test(word.text));
+  const end = invocation.args.findIndex((word) => word.unknown === null && word.text === "--");
+  const modeAt = invocation.args.findIndex((word, index) => (end < 0 || index < end) && word.unknown === null && word.text.startsWith("-") && !word.text.startsWith("--") && MODE.test(word.text));
   const args = modeAt < 0 ? invocation.args : invocation.args.filter((_, index) => index !== modeAt);
   const parsed = invocation.options(row.options ?? {}, args);
   const words = operandWords(parsed);
@@ -255,13 +262,21 @@ export function mv(invocation: Invocation, row: ProgramRow): void {
 }
 
 const CPIO: OptionSpec = {
-  values: { ...all({ chdir: true }, "-D", "--directory"), ...all({ target: ["read"] }, "-I"), ...all({ target: ["write"] }, "-O"), ...all({ target: ["read", "write"] }, "-F", "--file"), ...plain("-H", "--format", "-R", "--owner", "-E", "--pattern-file", "-M", "--message", "-C", "--io-size", "--block-size") },
-  switches: { ...all({ marker: "extract" }, "-i", "--extract"), ...all({ marker: "create" }, "-o", "--create"), ...all({ marker: "pass" }, "-p", "--pass-through"), ...all({ marker: "relative" }, "--no-absolute-filenames"), ...all({ marker: "list" }, "-t", "--list") },
+  // An archive named `host:path` is reached through the --rsh-command program (rsh or ssh), unless --force-local.
+  values: { ...all({ chdir: true }, "-D", "--directory"), ...all({ marker: "archive" }, "-I", "-O", "-F", "--file"), ...all(SPAWN_PROGRAM, "--rsh-command"), ...plain("-H", "--format", "-R", "--owner", "-E", "--pattern-file", "-M", "--message", "-C", "--io-size", "--block-size") },
+  switches: { ...all({ marker: "extract" }, "-i", "--extract"), ...all({ marker: "create" }, "-o", "--create"), ...all({ marker: "pass" }, "-p", "--pass-through"), ...all({ marker: "relative" }, "--no-absolute-filenames"), ...all({ marker: "list" }, "-t", "--list"), ...all({ marker: "force-local" }, "--force-local") },
 };
 /** cpio: names arrive on stdin; -i extracts where the archive's names say (anywhere, with absolute ones), -p copies into a directory. */
 export function cpio(invocation: Invocation): void {
+  const original = invocation.ctx;
   const parsed = invocation.options(CPIO);
   const words = operandWords(parsed);
+  for (const option of parsed.options) {
+    const archive = option.effect?.marker === "archive" ? option.value : null;
+    if (archive === null) continue;
+    if (archive.unknown === null && !parsed.markers.has("force-local") && "remote" in splitRemote(archive.text, original)) invocation.target("remote", archive, original);
+    else invocation.target(option.name === "-O" || (option.name !== "-I" && parsed.markers.has("create")) ? "write" : "read", archive, original);
+  }
   if (parsed.markers.has("create") || parsed.markers.has("pass")) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: "-" });
   if (parsed.markers.has("pass")) for (const directory of words) invocation.target("write", directory, undefined, { followsLinksBelow: true, makesLinks: true });
   if (!parsed.markers.has("extract") || parsed.markers.has("list")) return;
