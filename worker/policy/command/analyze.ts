@@ -377,7 +377,7 @@ function within(path: string, directory: string, os: DeviceOs): boolean {
     [path, directory],
     [canonical(path), canonical(directory)],
   ].some(([inside = "", outer = ""]) => {
-    const [path, prefix] = [inside, outer.endsWith("/") ? outer : `${outer}/`].map((text) => (os === "macos" ? foldCase(text) : text)) as [string, string];
-    return path.length > prefix.length && path.startsWith(prefix);
+    const [below, prefix] = [inside, outer.endsWith("/") ? outer : `${outer}/`].map((text) => (os === "macos" ? foldCase(text) : text)) as [string, string];
+    return below.length > prefix.length && below.startsWith(prefix);
   });
 }

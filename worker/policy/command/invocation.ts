@@ -48,7 +48,7 @@ export interface Invocation {
   pending(target: PendingTarget): void;
   /** Records the working directory (each one the line may be in) as a target of `action`: the program was given no path. */
   workingDirectory(action: "file.read" | "file.write" | "file.delete", marks?: TargetMarks): void;
-  /** The program can make symbolic links anywhere a later command of the line may look (git's checkouts write the whole work tree). */
+  /** The program can make symbolic links anywhere another command of the line may look (git's checkouts write the whole work tree). */
   makesLinksAnywhere(): void;
   /** Records a directory change (`cd`), which later relative paths of the line may resolve against; null: not known. */
   changesDirectory(dir: Word | null): void;
