@@ -397,6 +397,9 @@ const LINKS_BELOW: Row[] = [
 // extracted, a tree copied, ln -s, git's checkouts) is refused as links_made: the links the
 // device has now are not the ones it will reach.
 const LINKS_MADE: Row[] = [
+  // cp copies its sources in turn (a later one read below where an earlier one landed is refused); --parents lands at dest/<whole path>.
+  ["cp -r a/docs2 docs2/k/id_rsa .", ["cp -r a/docs2 docs2/k/id_rsa ."], ["r /home/dev/proj/a/docs2","r /home/dev/proj/docs2/k/id_rsa","w /home/dev/proj","w* /home/dev/proj/./docs2","r ?links_made docs2/k/id_rsa","w* /home/dev/proj/./id_rsa"]],
+  ["cp --parents a/b/file dst", ["cp --parents a/b/file dst"], ["r /home/dev/proj/a/b/file","w /home/dev/proj/dst","w /home/dev/proj/dst/a/b/file"]],
   // cpio's remote archives and --rsh-command, unzip -: (members' ../ kept), chmod's mode only before --, bsdtar by name.
   ["cpio -o -F localhost:/tmp/x --rsh-command=./evil.sh", ["cpio -o -F localhost:/tmp/x --rsh-command=./evil.sh #spawns","cpio>evil.sh"], ["u ssh://localhost:22/","r ?stdin -","1:r /home/dev/proj/./evil.sh"]],
   ["cpio -o -O out.cpio", ["cpio -o -O out.cpio"], ["w /home/dev/proj/out.cpio","r ?stdin -"]],

@@ -5,7 +5,7 @@
 import type { Invocation } from "../invocation.ts";
 import { literal, type ParseContext, type Word } from "../model.ts";
 import type { Effect, OptionSpec } from "../options.ts";
-import { splitRemote } from "../paths.ts";
+import { resolvePath, splitRemote } from "../paths.ts";
 import { all, applyOperands, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
 import { operandWords, spawnCode } from "./common.ts";
 
@@ -243,15 +243,31 @@ export function cp(invocation: Invocation, row: ProgramRow): void {
   // A tree copied into the destination is written through the links below where it lands:
   // dest/<name>, or the destination itself when it takes the contents (`src/.`, -T, a name not known).
   let intoItself = parsed.options.some((option) => option.name === "-T" || option.name === "--no-target-directory") || destination.unknown !== null;
+  // With --parents a source lands at dest/<its whole path>, through the links on the way there.
+  const parents = parsed.options.some((option) => option.name === "--parents");
+  const landed: string[] = [];
   for (const source of intoDirectory !== null ? words : words.slice(0, -1)) {
-    const name = source.unknown === null && destination.unknown === null ? source.text.replace(/\/+$/, "").split("/").pop() : undefined;
-    if (name === undefined || name === "" || name === "." || name === "..") {
+    // cp copies its sources in turn: one read below where an earlier one landed goes through the links that one brought.
+    const from = absolute(source, invocation.ctx);
+    if (from !== null && landed.some((place) => from.startsWith(`${place}/`))) invocation.pending({ action: "file.read", kind: "path", unresolved: "links_made", raw: source.text });
+    const name = source.unknown === null && destination.unknown === null ? (parents ? source.text.replace(/^(?:\.\/)+/, "") : source.text.replace(/\/+$/, "").split("/").pop()) : undefined;
+    if (name === undefined || name === "" || name === "." || name === ".." || name.startsWith("/")) {
       intoItself = true;
       continue;
     }
-    invocation.target("write", literal(`${destination.text.replace(/\/+$/, "")}/${name}`), undefined, { followsLinksBelow: recursive });
+    const place = literal(`${destination.text.replace(/\/+$/, "")}/${name}`);
+    invocation.target("write", place, undefined, { followsLinksBelow: recursive });
+    const at = absolute(place, invocation.ctx);
+    if (at !== null && (recursive || parsed.markers.has("no-dereference"))) landed.push(at);
   }
   if (recursive && intoItself) invocation.target("write", destination, undefined, { followsLinksBelow: true });
+}
+
+/** A word's absolute path in the line's working directory, `.` segments and trailing `/` dropped; null when not known. */
+function absolute(word: Word, ctx: ParseContext): string | null {
+  const resolved = resolvePath(word, ctx);
+  if (resolved === null || !("value" in resolved)) return null;
+  return resolved.value.replace(/\/\.(?=\/|$)/g, "").replace(/\/+$/, "") || "/";
 }
 
 /** mv: the table row's, and with -t, links moved into that directory. */
