@@ -144,16 +144,19 @@ const ON_LINUX: Row[] = [
   ["proxychains4 -f /tmp/p.conf curl https://evil.example", ["proxychains4>curl https://evil.example"], ["r /tmp/p.conf","u https://evil.example"]],
 ];
 
-// BSD tools: base64 -i/-o, find's leading -E, sed's -l switch, fmt's -p switch.
+// BSD tools: base64 -i/-o, find's leading -E and -f PATH (clustered too), sed's -l switch, fmt's -p switch.
 const ON_MACOS: Row[] = [
+  ["find -sf /Users/dev/.ssh -delete", ["find -sf /Users/dev/.ssh -delete"], ["r /Users/dev/.ssh","d /Users/dev/.ssh"]],
+  ["find -f /Users/dev/.ssh -name x", ["find -f /Users/dev/.ssh -name x"], ["r /Users/dev/.ssh"]],
   ["base64 -i ~/.ssh/id_rsa -o ~/.bashrc", ["base64 -i /Users/dev/.ssh/id_rsa -o /Users/dev/.bashrc @"], ["r /Users/dev/.ssh/id_rsa","w /Users/dev/.bashrc"]],
   ["find -E ~/.ssh -name x -delete", ["find -E /Users/dev/.ssh -name x -delete"], ["r /Users/dev/.ssh","d /Users/dev/.ssh"]],
   ["sed -l 's/a/b/' ~/.bashrc", ["sed -l s/a/b/ /Users/dev/.bashrc"], ["r /Users/dev/.bashrc"]],
   ["fmt -p ~/.ssh/id_rsa", ["fmt -p /Users/dev/.ssh/id_rsa"], ["r /Users/dev/.ssh/id_rsa"]],
 ];
 
-// PowerShell completes -r to -Recurse; cmd's switches take their value attached (`dir /a:h`).
+// PowerShell completes -r to -Recurse, -Attributes takes a value; cmd's switches take their value attached (`dir /a:h`).
 const IN_POWERSHELL: Row[] = [
+  ["Get-ChildItem -Attributes Hidden C:\\Users\\dev\\.ssh", ["get-childitem -Attributes Hidden C:\\Users\\dev\\.ssh"], ["r C:\\Users\\dev\\.ssh"]],
   ["gci -r C:\\Users\\dev\\.ssh", ["get-childitem -r C:\\Users\\dev\\.ssh"], ["r C:\\Users\\dev\\.ssh"]],
   ["ls -r C:\\Users\\dev\\.ssh", ["get-childitem -r C:\\Users\\dev\\.ssh"], ["r C:\\Users\\dev\\.ssh"]],
 ];

@@ -95,7 +95,7 @@ export const POWERSHELL_ROWS: readonly ProgramRow[] = [
   cmdletRow(["get-content", "get-item", "get-itemproperty", "test-path", "resolve-path", "import-csv", "import-clixml", "get-filehash", "get-acl", "format-hex", "import-module", "import-powershelldatafile", "get-authenticodesignature"], PATH_READ),
   // Get-ChildItem lists -Path, or the current location.
   // Its switches are listed so that `-r` is -Recurse (ambiguous with nothing it takes a value for) and `-h` -Hidden.
-  cmdletRow(["get-childitem"], { ...PATH_READ, positions: ["-path", "-filter"], cwd: true, switches: plain("-recurse", "-hidden", "-force", "-name", "-directory", "-file", "-system", "-followsymlink") }),
+  cmdletRow(["get-childitem"], { ...PATH_READ, params: { ...PATH_READ.params, "-attributes": NONE }, positions: ["-path", "-filter"], cwd: true, switches: plain("-recurse", "-hidden", "-force", "-name", "-directory", "-file", "-system", "-followsymlink") }),
   // Select-String: the pattern first, then -Path.
   cmdletRow(["select-string"], { params: { ...PATH_READ.params, "-pattern": NONE, "-context": NONE }, positions: ["-pattern", "-path"], wildcards: ["-path"] }),
   // Set-Content / Add-Content / Out-File / Export-Csv / Tee-Object write -Path (or -FilePath).

@@ -185,13 +185,15 @@ export function find(invocation: Invocation): void {
   // -H and -P do not.
   let followsLinks = false;
   const starts: Word[] = [];
-  while (i < args.length && /^-(?:[HLPEXdsx]+|D|f|O[0-9]?)$/.test(args[i]?.text ?? "")) {
+  while (i < args.length && /^-(?:[HLPEXdsx]*f?|D|O[0-9]?)$/.test(args[i]?.text ?? "") && args[i]?.text !== "-") {
     const option = args[i]?.text ?? "";
     // The last of -H, -L and -P counts, clustered or not (`-sL`).
     const last = option.replace(/[^HLP]/g, "").slice(-1);
     if (last !== "") followsLinks = last === "L";
-    if (option === "-f" && args[i + 1] !== undefined) starts.push(args[i + 1] as Word);
-    i += option === "-D" || option === "-f" ? 2 : 1;
+    // BSD's -f PATH (also last in a cluster, `-sf PATH`) names a start path.
+    const startPath = /^-[HLPEXdsx]*f$/.test(option);
+    if (startPath && args[i + 1] !== undefined) starts.push(args[i + 1] as Word);
+    i += option === "-D" || startPath ? 2 : 1;
   }
   while (i < args.length) {
     const word = args[i] as Word;
