@@ -111,7 +111,6 @@ export const MAX_WALKED_LINKS = 64;
  * `budget.entries`; a directory this user cannot read is as `options.unreadable` says.
  */
 function linksBelow(root: string, budget: { entries: number }, options: ReadOptions): { link: string; real: string }[] | null {
-  const inside = (path: string) => path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`);
   const reached: { link: string; real: string }[] = [];
   const walked = new Set<string>();
   const pending = [root];
@@ -136,7 +135,7 @@ function linksBelow(root: string, budget: { entries: number }, options: ReadOpti
       const real = realPath(path, true, options);
       // A link that loops: the program skips it, reaching nothing.
       if (real === null) continue;
-      if (!inside(real)) reached.push({ link: path, real });
+      if (!within(real, root, true)) reached.push({ link: path, real });
       if (isDirectory(real)) pending.push(real);
     }
   }
@@ -260,9 +259,10 @@ export function reachedThroughLinks(
       const walked = derived.follows_links_below === true;
       const checked = derived.after_links_made === true;
       // Every path the kernel passes through on the way, a component not there yet included (`lnk -> out/g/../../k`).
-      const reals = reach(derived.action, named, undefined, checked ? (path) => clearOfMakers(path, named, false) : undefined);
+      const onTheWay = checked ? (path: string) => clearOfMakers(path, named, false) : undefined;
+      const reals = reach(derived.action, named, undefined, onTheWay);
       if (checked) for (const real of reals) clearOfMakers(real, named, walked);
-      if (walked) for (const root of reals) if (isDirectory(root)) walk(derived.action, root, named, checked ? (real) => clearOfMakers(real, named, true) : undefined, checked ? (path) => clearOfMakers(path, named, false) : undefined);
+      if (walked) for (const root of reals) if (isDirectory(root)) walk(derived.action, root, named, checked ? (real) => clearOfMakers(real, named, true) : undefined, onTheWay);
     }
   });
   return { linked, blocked };

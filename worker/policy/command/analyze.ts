@@ -39,7 +39,7 @@ function parseLine(source: string, ctx: ParseContext): RawCommand[] {
 }
 
 /** The pending form of what a program does to a path besides reading or writing it. */
-function marked(marks: TargetMarks): { followsLinksBelow?: true; makesLinks?: true } {
+function pendingMarks(marks: TargetMarks): { followsLinksBelow?: true; makesLinks?: true } {
   return { ...(marks.followsLinksBelow === true ? { followsLinksBelow: true } : {}), ...(marks.makesLinks === true ? { makesLinks: true } : {}) };
 }
 
@@ -219,14 +219,17 @@ export class Analyzer {
    */
   targetsAfterLinks(os: DeviceOs, ordered: boolean): DerivedTarget[] {
     if (os === "windows" || this.linkMakers.length === 0) return this.targets;
+    // Each place in both its forms once, not once per path it is held against.
+    const places = this.linkMakers.map((maker) => ({ ...maker, forms: maker.under === null ? null : pathForms(maker.under, os) }));
     return this.targets.map((target) => {
       if (target.kind !== "path" || !("value" in target)) return target;
-      const makers = this.linkMakers.filter((maker) => maker.command !== target.command && !(ordered && target.command < maker.command));
+      const makers = places.filter((maker) => maker.command !== target.command && !(ordered && target.command < maker.command));
+      const forms = pathForms(target.value, os);
       const refused = makers.some(
         (maker) =>
-          maker.under === null ||
-          (within(target.value, maker.under, os) && !(target.action === "file.delete" && removesName(target.value, maker.under, os))) ||
-          (target.followsLinksBelow === true && (maker.under === target.value || within(maker.under, target.value, os))),
+          maker.forms === null ||
+          (below(forms, maker.forms) && !(target.action === "file.delete" && removesName(target.value, maker.forms, os))) ||
+          (target.followsLinksBelow === true && (maker.under === target.value || below(maker.forms, forms))),
       );
       if (refused) return { action: target.action, kind: target.kind, unresolved: "links_made" as const, raw: target.value, command: target.command };
       return makers.length > 0 ? { ...target, afterLinksMade: true as const } : target;
@@ -263,7 +266,7 @@ class Recorder implements Invocation {
         // PowerShell expands `~` in provider paths (and, since 7.4, for native programs).
         for (const cwd of [at.cwd, ...at.otherCwds]) {
           const resolved = resolvePath(word, { ...at, cwd }, { tildeIsHome: at.shell === "powershell" });
-          if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved, ...("value" in resolved ? marked(marks) : {}) });
+          if (resolved !== null) this.pending({ action: `file.${role}`, kind: "path", ...resolved, ...("value" in resolved ? pendingMarks(marks) : {}) });
         }
         return;
       case "url": {
@@ -295,7 +298,7 @@ class Recorder implements Invocation {
   workingDirectory(action: "file.read" | "file.write" | "file.delete", marks: TargetMarks = {}): void {
     for (const cwd of [this.ctx.cwd, ...this.ctx.otherCwds]) {
       if (cwd === null) this.pending({ action, kind: "path", unresolved: "relative_without_cwd", raw: "." });
-      else this.pending({ action, kind: "path", value: cwd, ...marked(marks) });
+      else this.pending({ action, kind: "path", value: cwd, ...pendingMarks(marks) });
     }
   }
 
@@ -360,24 +363,26 @@ class Recorder implements Invocation {
   }
 }
 
-/** A delete of a name directly in `directory` (no `/` after it): it removes what is there, a link included, without following it. */
-function removesName(path: string, directory: string, os: DeviceOs): boolean {
-  if (path.endsWith("/") || path.endsWith("/.")) return false;
-  const parent = path.slice(0, path.lastIndexOf("/")) || "/";
-  return !within(parent, directory, os);
+/** A path as written and in canonical form (`.` and `..` resolved as text), case folded on macos. */
+type PathForms = readonly [written: string, canonical: string];
+
+function pathForms(path: string, os: DeviceOs): PathForms {
+  const result = canonicalizePath(path, os);
+  const fold = (text: string) => (os === "macos" ? foldCase(text) : text);
+  return [fold(path), fold(result.ok ? result.value.path : path)];
 }
 
-/** Whether `path` is below the directory `directory`, as written or in canonical form (`.` and `..` resolved as text, case folded on macos). */
-function within(path: string, directory: string, os: DeviceOs): boolean {
-  const canonical = (text: string) => {
-    const result = canonicalizePath(text, os);
-    return result.ok ? result.value.path : text;
-  };
-  return [
-    [path, directory],
-    [canonical(path), canonical(directory)],
-  ].some(([inside = "", outer = ""]) => {
-    const [below, prefix] = [inside, outer.endsWith("/") ? outer : `${outer}/`].map((text) => (os === "macos" ? foldCase(text) : text)) as [string, string];
-    return below.length > prefix.length && below.startsWith(prefix);
+/** Whether `path` is below the directory `directory`, in either form (each against the same form). */
+function below(path: PathForms, directory: PathForms): boolean {
+  return path.some((form, index) => {
+    const outer = directory[index] as string;
+    const prefix = outer.endsWith("/") ? outer : `${outer}/`;
+    return form.length > prefix.length && form.startsWith(prefix);
   });
+}
+
+/** A delete of a name directly in `directory` (no `/` after it): it removes what is there, a link included, without following it. */
+function removesName(path: string, directory: PathForms, os: DeviceOs): boolean {
+  if (path.endsWith("/") || path.endsWith("/.")) return false;
+  return !below(pathForms(path.slice(0, path.lastIndexOf("/")) || "/", os), directory);
 }

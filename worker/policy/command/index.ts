@@ -92,7 +92,8 @@ export function analyzeCommand(raw: string, env: CommandEnvironment): TargetResu
       commands.push({ program: "", args: [], unknownArgs: [], subcommand: "", wrappers: [], redirections: [], flags: [], opaque: true });
     }
     if (analyzer.targets.length > MAX_IMPLIED_TARGETS) return { ok: false, reason: "too_many_targets" };
-    return { ok: true, value: { line, shell, commands, targets: analyzer.targetsAfterLinks(os, runsInOrder(line, shell)) } };
+    const targets = analyzer.linkMakers.length === 0 ? analyzer.targets : analyzer.targetsAfterLinks(os, runsInOrder(line, shell));
+    return { ok: true, value: { line, shell, commands, targets } };
   } catch {
     // Nothing above throws by design; if something does (a grammar bug, stack
     // exhaustion), the line is opaque rather than an exception on the decision path.

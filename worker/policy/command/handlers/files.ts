@@ -41,8 +41,6 @@ const TAR_VALUES: Record<string, Effect> = {
   ...all({ spawn: "shell" }, "--to-command", "-F", "--info-script", "--new-volume-script"),
   ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "-N", "--newer", "--after-date", "--exclude", "--owner", "--group", "--mode", "--mtime", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
 };
-// -P keeps the leading `/` of members' names: extraction writes, and makes links, anywhere.
-const TAR_ABSOLUTE = all({ marker: "absolute" }, "-P", "--absolute-names");
 const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
   "-c": "create", "--create": "create", "-r": "create", "--append": "create", "-u": "create", "--update": "create", "-A": "create", "--catenate": "create", "--concatenate": "create",
   "-x": "extract", "--extract": "extract", "--get": "extract",
@@ -78,7 +76,8 @@ export function tar(invocation: Invocation): void {
       ...all({ marker: "force-local" }, "--force-local"),
       // Archives what the links below the members lead to instead of the links.
       ...all({ marker: "follows-links" }, "-h", "--dereference"),
-      ...TAR_ABSOLUTE,
+      // -P keeps the leading `/` of members' names: extraction writes, and makes links, anywhere.
+      ...all({ marker: "absolute" }, "-P", "--absolute-names"),
     },
     // Optional values, only ever attached (`--backup=numbered`).
     attached: { "--checkpoint-action": {}, ...plain("--checkpoint", "--backup", "--occurrence") },
@@ -168,19 +167,20 @@ function linkDirectories(ctx: ParseContext, intoDirectory: Word | null, dest: Wo
 export function zip(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
-  const clusters = parsed.options.filter((option) => option.effect === null).map((option) => option.name).filter((name) => /^-[A-Za-z0-9]+$/.test(name));
+  const clusters = parsed.options.filter((option) => option.effect === null).map((option) => option.name.slice(1)).filter((letters) => /^[A-Za-z0-9]+$/.test(letters));
+  const inCluster = (letters: RegExp) => clusters.some((cluster) => letters.test(cluster));
+  const named = (name: string) => parsed.options.some((option) => option.name === name);
   // A letter that takes a value inside a cluster (`-rTT cmd`, `-rb dir`) takes the next word: not followed here.
-  if (clusters.some((name) => /[bintxOPsZ]|TT/.test(name.slice(1)))) invocation.opaque();
+  if (inCluster(/[bintxOPsZ]|TT/)) invocation.opaque();
+  const storesLinks = inCluster(/y/) || named("--symlinks");
+  if (words[0] !== undefined) invocation.target("write", words[0]);
   // -R recurses from the working directory, matching its operands as patterns.
-  if (clusters.some((name) => name.includes("R")) || parsed.options.some((option) => option.name === "--recurse-patterns")) {
-    if (words[0] !== undefined) invocation.target("write", words[0]);
-    invocation.workingDirectory("file.read", { followsLinksBelow: !parsed.options.some((option) => option.name === "--symlinks" || /^-[^bintxOPsZ]*y/.test(option.name)) });
+  if (inCluster(/R/) || named("--recurse-patterns")) {
+    invocation.workingDirectory("file.read", { followsLinksBelow: !storesLinks });
     return;
   }
-  const recurses = clusters.some((name) => /[rR]/.test(name)) || parsed.options.some((option) => /^--recurse-(?:paths|patterns)$/.test(option.name));
-  const storesLinks = clusters.some((name) => /^-[^bintxOPsZ]*y/.test(name)) || parsed.options.some((option) => option.name === "--symlinks");
-  const moves = parsed.markers.has("move") || clusters.some((name) => /^-[^bintxOPsZ]*m/.test(name));
-  if (words[0] !== undefined) invocation.target("write", words[0]);
+  const recurses = inCluster(/r/) || named("--recurse-paths");
+  const moves = parsed.markers.has("move") || inCluster(/m/);
   for (const word of words.slice(1)) invocation.target("read", word, undefined, { followsLinksBelow: recurses && !storesLinks });
   if (moves) for (const word of words.slice(1)) invocation.target("delete", word);
 }
