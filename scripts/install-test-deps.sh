@@ -8,6 +8,8 @@
 # - bash, dash and zsh: test/node/bash-words.test.ts reads command words against each shell.
 # - curl and python3: test/node/url-clients.test.ts compares Warden's reading of URLs with the
 #   requests curl and Python's urllib make.
+# - strace, and the programs test/node/command-strace.test.ts runs under it to hold the command
+#   tables to what each one does (most come with Debian; these do not always).
 # - Claude Code and Codex, from npm, pinned by test/agents/package-lock.json: test/node/agents-live.test.ts
 #   drives the real agents. Installed without their install scripts (the tests start each
 #   through its vendor's launcher, which finds the platform's binary), and again only when the
@@ -31,6 +33,24 @@ need dash dash
 need zsh zsh
 need curl curl
 need python3 python3
+need strace strace
+need unshare util-linux
+need rsync rsync
+need jq jq
+need xxd xxd
+need zip zip
+need unzip unzip
+need tree tree
+need wget wget
+need file file
+need zstd zstd
+need xz xz-utils
+need bzip2 bzip2
+need setfacl acl
+need column bsdextrautils
+need hexdump bsdextrautils
+need less less
+need diff3 diffutils
 # Headless Chromium for the reviewer-page test (test/browser/, playwright-core drives it).
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$missing chromium"
 

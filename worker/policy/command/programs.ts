@@ -50,6 +50,8 @@ const RG: OptionSpec = {
   switches: all({ marker: "follows-links" }, "-L", "--follow"),
 };
 
+// Standard output, listing or testing: nothing is written beside the file; -d decompresses.
+const COMPRESSOR_SWITCHES: Record<string, Effect> = { ...all({ marker: "stdout" }, "-c", "--stdout", "--to-stdout", "-l", "--list", "-t", "--test"), ...all({ marker: "decompress" }, "-d", "--decompress", "--uncompress") };
 const COREUTILS_TARGET_DIR: Record<string, Effect> = all({ marker: "dest", target: ["write"] }, "-t", "--target-directory");
 
 /**
@@ -66,7 +68,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["nl"], options: { values: plain("-b", "-d", "-f", "-h", "-i", "-l", "-n", "-s", "-v", "-w", "--body-numbering", "--section-delimiter", "--footer-numbering", "--header-numbering", "--line-increment", "--join-blank-lines", "--number-format", "--number-separator", "--starting-line-number", "--number-width") }, operands: { each: ["read"] } },
   // less/more: a `+cmd` operand runs a pager command first; `!` and `|` in it run a shell.
   // less: -o/-O copy what is shown into a file; -k reads a key file. (more's and most's own options are switches, or +cmd.)
-  { names: ["less", "zless"], options: { values: { ...all(W, "-o", "-O", "--log-file", "--LOG-FILE"), ...all(R, "-k", "--lesskey-file", "-T", "--tag-file"), ...plain("-b", "--buffers", "-h", "--max-back-scroll", "-j", "--jump-target", "-p", "--pattern", "-P", "--prompt", "-t", "--tag", "-x", "--tabs", "-y", "--max-forw-scroll", "-z", "--window") } }, run: h.pager },
+  { names: ["less", "zless"], options: { values: { ...all(W, "-o", "-O", "--log-file", "--LOG-FILE"), ...all(R, "-k", "--lesskey-file", "-T", "--tag-file"), ...plain("-b", "--buffers", "-h", "--max-back-scroll", "-j", "--jump-target", "-p", "--pattern", "-P", "--prompt", "-t", "--tag", "-x", "--tabs", "-y", "--max-forw-scroll", "-z", "--window", "--wheel-lines") }, switches: plain("--wordwrap") }, run: h.pager },
   { names: ["more", "zmore", "most"], options: { values: plain("-n", "--lines") }, run: h.pager },
   // bat: --pager runs a program of the line's choosing.
   { names: ["bat", "batcat"], options: { values: { ...all(SPAWN_PROGRAM, "--pager"), ...plain("-l", "--language", "-H", "--highlight-line", "-r", "--line-range", "--theme", "--style", "--tabs", "--map-syntax", "-m", "--file-name", "--wrap", "--color", "--italic-text", "--decorations", "--paging", "--terminal-width") } }, operands: { each: ["read"] } },
@@ -74,8 +76,9 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["od"], options: { values: plain("-A", "-j", "-N", "-t", "-S", "--address-radix", "--skip-bytes", "--read-bytes", "--format"), attached: plain("-w", "--width", "--strings") }, operands: { each: ["read"] } },
   // xxd's options are words of their own (`-ps`, `-cols 8`), not clusters of letters.
   { names: ["xxd"], options: { syntax: "single-dash", values: plain("-c", "-g", "-l", "-o", "-s", "-n", "-R", "-cols", "-groupsize", "-len", "-seek", "-name", "-offset") }, operands: { each: ["read"], last: ["write"] } },
-  { names: ["hexdump", "hd"], options: { values: { ...plain("-e", "-n", "-s"), ...all(R, "-f") } }, operands: { each: ["read"] } },
-  { names: ["file"], options: { values: { ...all(R, "-m", "--magic-file", "-f", "--files-from"), ...plain("-F", "--separator", "-e", "--exclude", "-P", "--parameter") } }, operands: { each: ["read"] } },
+  { names: ["hexdump", "hd"], options: { values: { ...plain("-e", "--format", "-n", "--length", "-s", "--skip"), ...all(R, "-f", "--format-file") } }, operands: { each: ["read"] } },
+  // file -C compiles the magic files into <name>.mgc in the working directory: not analysed.
+  { names: ["file"], options: { values: { ...all(R, "-m", "--magic-file", "-f", "--files-from"), ...plain("-F", "--separator", "-e", "--exclude", "-P", "--parameter") }, switches: all({ opaque: true }, "-C", "--compile") }, operands: { each: ["read"] } },
   { names: ["stat"], options: { values: plain("-c", "--format", "--printf") }, operands: { each: ["read"] } },
   // base64 on macOS reads -i and writes -o.
   { names: ["base64", "base32", "basenc"], options: { values: { ...plain("-w", "--wrap", "-b", "--break"), ...all(R, "-i", "--input"), ...all(W, "-o", "--output") } }, operands: { each: ["read"] } },
@@ -85,7 +88,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // diff3 and sdiff: --diff-program runs a program of its choosing; sdiff's -W is a switch, its -o the merged output.
   { names: ["diff3"], options: { values: { ...all(SPAWN_PROGRAM, "--diff-program"), ...plain("-L", "--label") } }, operands: { each: ["read"] } },
   { names: ["sdiff"], options: { values: { ...all(SPAWN_PROGRAM, "--diff-program"), ...all(W, "-o", "--output"), ...plain("-w", "--width", "-I", "--ignore-matching-lines", "--tabsize") } }, operands: { each: ["read"] } },
-  { names: ["diff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color"), switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "no-dereference" }, "--no-dereference") } }, operands: { each: ["read"], followsLinks: (markers) => markers.has("recursive") && !markers.has("no-dereference") } },
+  { names: ["diff"], options: { values: { ...plain("-U", "-C", "-F", "-I", "-x", "-W", "-L", "--label", "--show-function-line", "--ignore-matching-lines", "--exclude", "--width", "--line-format", "--old-line-format", "--new-line-format", "--unchanged-line-format", "--old-group-format", "--new-group-format", "--changed-group-format", "--unchanged-group-format", "--horizon-lines", "--tabsize", "--palette"), ...all(R, "-X", "--exclude-from", "--from-file", "--to-file"), ...all(W, "-o", "--output") }, attached: plain("--unified", "--context", "--color"), switches: { ...all({ marker: "recursive" }, "-r", "--recursive"), ...all({ marker: "no-dereference" }, "--no-dereference"), ...all({ runs: ["pr"] }, "-l", "--paginate") } }, operands: { each: ["read"], followsLinks: (markers) => markers.has("recursive") && !markers.has("no-dereference") } },
   { names: ["paste"], options: { values: plain("-d", "--delimiters") }, operands: { each: ["read"] } },
   { names: ["join"], options: { values: plain("-1", "-2", "-j", "-t", "-e", "-o", "-a", "-v") }, operands: { each: ["read"] } },
   { names: ["expand", "unexpand", "fold"], options: { values: plain("-t", "--tabs", "-w", "--width") }, operands: { each: ["read"] } },
@@ -100,7 +103,9 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["readlink", "realpath"], options: { values: plain("--relative-to", "--relative-base") }, operands: { each: ["read"] } },
   { names: ["xattr"], options: { values: plain("-w", "-d", "-p") }, operands: { each: ["read"] } },
   // head/tail: `-n 20`, `-c 5` take values; `tail -f` keeps reading.
-  { names: ["head", "tail"], options: { values: plain("-n", "-c", "--lines", "--bytes", "-s", "--sleep-interval", "--pid", "--max-unchanged-stats") }, operands: { each: ["read"] } },
+  // head has no --sleep-interval: its `--s` is --silent, not a value option's prefix.
+  { names: ["head"], options: { values: plain("-n", "-c", "--lines", "--bytes") }, operands: { each: ["read"] } },
+  { names: ["tail"], options: { values: plain("-n", "-c", "--lines", "--bytes", "-s", "--sleep-interval", "--pid", "--max-unchanged-stats") }, operands: { each: ["read"] } },
   // sort: `-o FILE` writes, `--compress-program` runs a program, `-T` uses a temp dir.
   { names: ["sort"], options: { values: { ...all(W, "-o", "--output"), ...all(SPAWN_PROGRAM, "--compress-program"), ...all(R, "--files0-from"), ...plain("-k", "--key", "-t", "--field-separator", "-S", "--buffer-size", "-T", "--temporary-directory", "--parallel", "--batch-size", "--sort", "--random-source") } }, operands: { each: ["read"] } },
   // cut: `-d`, `-f`, `-c`, `-b` take values.
@@ -118,7 +123,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // Listers, each with its own options: one's switch is another's option with a value (`ls -t`, `tree -L 2`, `du -t 1M`).
   // Listing through the links below (ls -RL, tree -l, du -L) reads the names and sizes of what they lead to.
   { names: ["ls", "ll", "la", "dir", "vdir"], shells: ["bash", "sh", "zsh"], options: { values: plain("-I", "--ignore", "-w", "--width", "-T", "--tabsize", "--block-size", "--time-style", "--format", "--sort", "--time", "--hide", "--quoting-style", "--indicator-style"), attached: plain("--color", "--colour", "--hyperlink", "--classify"), switches: { ...all({ marker: "recursive" }, "-R", "--recursive"), ...all({ marker: "dereference" }, "-L", "--dereference") } }, operands: { each: ["read"], cwd: true, followsLinks: (markers) => markers.has("recursive") && markers.has("dereference") } },
-  { names: ["tree"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("-L", "-P", "-I", "--filelimit", "--timefmt", "-H", "-T", "--charset", "--sort"), ...all(W, "-o"), ...all(R, "--fromfile", "--gitfile", "--infile") }, switches: all({ marker: "follows-links" }, "-l") }, operands: { each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
+  { names: ["tree"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("-L", "-P", "-I", "--filelimit", "--timefmt", "-H", "-T", "--charset", "--sort"), ...all(W, "-o"), ...all(R, "--gitfile", "--infofile") }, switches: { ...all({ marker: "follows-links" }, "-l"), ...plain("--fromfile", "--fflinks") } }, operands: { each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
   { names: ["du"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("-d", "--max-depth", "-t", "--threshold", "-B", "--block-size", "--exclude", "--time-style"), ...all(R, "-X", "--exclude-from", "--files0-from") }, attached: plain("--time"), switches: all({ marker: "follows-links" }, "-L", "--dereference") }, operands: { each: ["read"], cwd: true, followsLinks: marked("follows-links") } },
   { names: ["exa", "eza"], shells: ["bash", "sh", "zsh"], options: { values: plain("-L", "--level", "-I", "--ignore-glob", "-s", "--sort", "-t", "--time", "--time-style", "-w", "--width", "--color-scale-mode"), attached: plain("--color", "--colour", "--color-scale", "--colour-scale", "--icons", "--hyperlink") }, operands: { each: ["read"], cwd: true } },
   { names: ["lsd"], shells: ["bash", "sh", "zsh"], options: { values: { ...plain("--depth", "-I", "--ignore-glob", "--color", "--icon", "--icon-theme", "--date", "--sort", "--group-dirs", "--blocks", "--size", "--permission", "--hyperlink", "--header"), ...all(R, "--config-file") }, switches: { ...all({ marker: "recursive" }, "-R", "--recursive", "--tree"), ...all({ marker: "dereference" }, "-L", "--dereference") } }, operands: { each: ["read"], cwd: true, followsLinks: (markers) => markers.has("recursive") && markers.has("dereference") } },
@@ -142,7 +147,9 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // ---- writers (coreutils manual §11, §12)
   // cp/install: sources read, the last operand (or -t DIR) written.
   // cp/install: into a directory they write dir/<source's name>, through a link already there (its handler).
-  { names: ["cp", "install", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "--no-preserve", "--sparse") }, attached: plain("--backup", "--preserve", "--reflink", "--context"), switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive"), ...all({ marker: "no-dereference" }, "-P", "-d", "--no-dereference") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), lastMarks: (markers) => ({ makesLinks: markers.has("recursive") || markers.has("no-dereference") }) }, run: h.cp },
+  { names: ["cp", "gcp"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "--no-preserve", "--sparse") }, attached: plain("--backup", "--preserve", "--reflink", "--context"), switches: { ...all({ marker: "follows-links" }, "-L", "--dereference"), ...all({ marker: "recursive" }, "-r", "-R", "--recursive", "-a", "--archive"), ...all({ marker: "no-dereference" }, "-P", "-d", "--no-dereference") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest", followsLinks: marked("follows-links"), lastMarks: (markers) => ({ makesLinks: markers.has("recursive") || markers.has("no-dereference") }) }, run: h.cp },
+  // install: cp's operands, but -d makes every operand a directory, -s runs strip (--strip-program another program), and its `--o` is --owner.
+  { names: ["install", "ginstall"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group"), ...all(SPAWN_PROGRAM, "--strip-program") }, attached: plain("--backup", "--context"), switches: { ...all({ marker: "directories" }, "-d", "--directory"), ...all({ runs: ["strip"] }, "-s", "--strip") } }, operands: { each: ["read"], last: ["write"], lastUnless: "dest" }, run: h.install },
   // mv: sources are read and deleted (moved away), the destination written — with a link moved there, a link.
   { names: ["mv", "gmv"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup", "--context") }, operands: { each: ["read", "delete"], last: ["write"], lastUnless: "dest", lastMarks: () => ({ makesLinks: true }) }, run: h.mv },
   // ln: the link name is written; its target is exposed through it.
@@ -170,16 +177,24 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // --checkpoint-action=exec, --info-script and --rsh-command run programs (GNU tar manual).
   { names: ["tar", "gtar", "bsdtar"], run: h.tar },
   // zip: the archive written, members read; `-TT cmd` runs cmd to test the archive.
-  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s"), ...all(W, "-O", "--output-file") }, switches: { ...all({ marker: "move" }, "-m", "--move"), ...plain("-sp", "-sv", "-sb", "-sc", "-sd", "-so", "-sf", "-su", "-sU", "-sf-") } }, run: h.zip },
+  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s"), ...all(W, "-O", "--output-file", "-lf", "--logfile-path") }, switches: { ...all({ marker: "move" }, "-m", "--move"), ...plain("-la", "-li", "-sp", "-sv", "-sb", "-sc", "-sd", "-so", "-sf", "-su", "-sU", "-sf-") } }, run: h.zip },
   // unzip: the archive read, extracted into -d or the working directory.
   { names: ["unzip"], run: h.unzip },
-  { names: ["gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "compress", "uncompress", "brotli"], options: { values: { ...all(W, "-o", "--output"), ...plain("-S", "--suffix", "-T", "--threads", "-b", "--memlimit", "--format", "-F") }, attached: plain("--check") }, operands: { each: ["read", "write"] } },
+  // Compressors replace each file with a copy beside it under a name of their making (`x` → `x.gz`, and back with -d): their handler adds it.
+  { names: ["gzip", "gunzip"], options: { values: all({ marker: "suffix" }, "-S", "--suffix"), switches: COMPRESSOR_SWITCHES }, operands: { each: ["read", "write"] }, run: h.compressor },
+  { names: ["bzip2", "bunzip2", "compress", "uncompress"], options: { switches: COMPRESSOR_SWITCHES }, operands: { each: ["read", "write"] }, run: h.compressor },
+  { names: ["xz", "unxz", "lzma", "unlzma"], options: { values: { ...all({ marker: "suffix" }, "-S", "--suffix"), ...plain("-F", "--format", "-C", "--check", "-T", "--threads", "-M", "--memlimit", "--memory", "--memlimit-compress", "--memlimit-decompress", "--memlimit-mt-decompress", "--block-size", "--block-list", "--flush-timeout", "--filters", "--filters1", "--filters2", "--filters3", "--filters4", "--filters5", "--filters6", "--filters7", "--filters8", "--filters9", "--filters-help") }, attached: { ...all(R, "--files", "--files0"), ...plain("--lzma1", "--lzma2", "--x86", "--arm", "--armthumb", "--arm64", "--powerpc", "--ia64", "--sparc", "--riscv", "--delta") }, switches: COMPRESSOR_SWITCHES }, operands: { each: ["read", "write"] }, run: h.compressor },
+  // zstd's -T#, -B#, -M#, -b#, -e#, -i# take their number attached only.
+  { names: ["zstd", "unzstd"], options: { values: { ...all({ marker: "output", target: ["write"] }, "-o", "--output-dir-flat", "--output-dir-mirror"), ...all(W, "--trace"), ...all(R, "-D", "--filelist", "--patch-from"), ...plain("--format", "--auto-threads", "--stream-size", "--size-hint", "--target-compressed-block-size", "--maxdict", "--dictID", "--priority") }, attached: plain("-T", "-B", "-M", "-b", "-e", "-i", "--fast", "--long", "--train-cover", "--train-fastcover", "--train-legacy", "--memory", "--memlimit", "--memlimit-decompress", "--threads", "--block-size", "--zstd", "--adapt", "--split"), switches: { ...COMPRESSOR_SWITCHES, ...plain("--rm") } }, operands: { each: ["read", "write"] }, run: h.compressor },
+  { names: ["lz4", "brotli"], options: { values: { ...all({ marker: "output", target: ["write"] }, "-o", "--output"), ...all({ marker: "suffix" }, "-S", "--suffix") }, switches: COMPRESSOR_SWITCHES }, operands: { each: ["read", "write"] }, run: h.compressor },
+  // split writes PREFIX followed by suffixes of its making (`xaa`, `x00`): names the line does not spell. --filter runs a shell command per piece.
+  { names: ["split", "gsplit", "csplit"], options: { values: { ...all({ spawn: "shell" }, "--filter"), ...plain("-a", "--suffix-length", "--additional-suffix", "-b", "--bytes", "-C", "--line-bytes", "-l", "--lines", "-n", "--number", "-t", "--separator", "-f", "--prefix", "-b", "--suffix-format") }, attached: plain("--numeric-suffixes", "--hex-suffixes") }, run: h.split },
 
   // ---- deleters
   // `rm -rf ~/` is a file.delete of home; -r and -f change nothing about what is named.
   { names: ["rm", "rmdir", "unlink", "trash", "trash-put", "grm"], options: { attached: plain("--interactive") }, operands: { each: ["delete"] } },
   // shred and srm overwrite what each operand opens (through a symbolic link, the file it leads to) before they may remove it.
-  { names: ["shred", "srm"], options: { values: plain("-n", "--iterations", "-s", "--size", "--random-source") }, operands: { each: ["write", "delete"] } },
+  { names: ["shred", "srm"], options: { values: { ...plain("-n", "--iterations", "-s", "--size"), ...all(R, "--random-source") } }, operands: { each: ["write", "delete"] } },
 
   // ---- network (curl, wget manuals; OpenSSH manuals)
   // curl: URLs; -o/--output-dir/-D/-c/--trace write; -T, -d @f, -F x=@f, --data-binary @f read

@@ -4,9 +4,9 @@
  */
 import type { Invocation } from "../invocation.ts";
 import { literal, type ParseContext, type Word } from "../model.ts";
-import type { Effect, OptionSpec } from "../options.ts";
+import { parseOptions, type Effect, type OptionSpec } from "../options.ts";
 import { resolvePath, splitRemote } from "../paths.ts";
-import { all, applyOperands, plain, R, SPAWN_PROGRAM, type ProgramRow } from "../rows.ts";
+import { all, applyOperands, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "../rows.ts";
 import { operandWords, spawnCode } from "./common.ts";
 
 
@@ -36,10 +36,22 @@ const TAR_VALUES: Record<string, Effect> = {
   ...all({ marker: "archive" }, "-f", "--file"),
   ...all({ chdir: true }, "-C", "--directory"),
   ...all({ marker: "files-from", target: ["read"] }, "-T", "--files-from"),
-  ...all(R, "-X", "--exclude-from", "-g", "--listed-incremental", "--newer-mtime-than"),
+  ...all(R, "-X", "--exclude-from", "--newer-mtime-than", "--add-file", "--exclude-ignore", "--exclude-ignore-recursive", "--exclude-tag", "--exclude-tag-all", "--exclude-tag-under", "--group-map", "--owner-map"),
+  // The snapshot and volume-number files are read and then updated; the index is written.
+  ...all({ target: ["read", "write"] }, "-g", "--listed-incremental", "--volno-file"),
+  ...all(W, "--index-file"),
   ...all(SPAWN_PROGRAM, "-I", "--use-compress-program", "--rsh-command", "--rmt-command"),
   ...all({ spawn: "shell" }, "--to-command", "-F", "--info-script", "--new-volume-script"),
   ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "-N", "--newer", "--after-date", "--exclude", "--owner", "--group", "--mode", "--mtime", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
+};
+const GNU_TAR_COMPRESSORS: Record<string, Effect> = {
+  ...all({ runs: ["gzip"] }, "-z", "--gzip", "--gunzip", "--ungzip"),
+  ...all({ runs: ["bzip2"] }, "-j", "--bzip2"),
+  ...all({ runs: ["xz"] }, "-J", "--xz", "--lzma"),
+  ...all({ runs: ["lzip"] }, "--lzip"),
+  ...all({ runs: ["lzop"] }, "--lzop"),
+  ...all({ runs: ["zstd"] }, "--zstd"),
+  ...all({ runs: ["compress"] }, "-Z", "--compress", "--uncompress"),
 };
 const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
   "-c": "create", "--create": "create", "-r": "create", "--append": "create", "-u": "create", "--update": "create", "-A": "create", "--catenate": "create", "--concatenate": "create",
@@ -78,6 +90,8 @@ export function tar(invocation: Invocation): void {
       ...all({ marker: "follows-links" }, "-h", "--dereference"),
       // -P keeps the leading `/` of members' names: extraction writes, and makes links, anywhere.
       ...all({ marker: "absolute" }, "-P", "--absolute-names"),
+      // GNU tar runs a compressor (bsdtar, macOS's and Windows' tar, compresses in itself).
+      ...(bsd || invocation.ctx.os === "windows" ? {} : GNU_TAR_COMPRESSORS),
     },
     // Optional values, only ever attached (`--backup=numbered`).
     attached: { "--checkpoint-action": {}, ...plain("--checkpoint", "--backup", "--occurrence") },
@@ -173,10 +187,15 @@ export function zip(invocation: Invocation, row: ProgramRow): void {
   // A letter that takes a value inside a cluster (`-rTT cmd`, `-rb dir`) takes the next word: not followed here.
   if (inCluster(/[bintxOPsZ]|TT/)) invocation.opaque();
   const storesLinks = inCluster(/y/) || named("--symlinks");
-  if (words[0] !== undefined) invocation.target("write", words[0]);
-  // -R recurses from the working directory, matching its operands as patterns.
+  // An archive named without an extension is written as NAME.zip.
+  const archive = words[0];
+  if (archive !== undefined) invocation.target("write", archive.unknown === null && !/\.[^/]*$/.test(archive.text) ? literal(`${archive.text}.zip`) : archive);
+  // -T tests the archive with unzip (-TT names the command instead).
+  if (named("-T") || named("--test") || inCluster(/T/)) invocation.effect({ runs: ["unzip", "-t"] }, null);
+  // -R recurses from the working directory, matching its operands as patterns; one that names a file is added as it is.
   if (inCluster(/R/) || named("--recurse-patterns")) {
     invocation.workingDirectory("file.read", { followsLinksBelow: !storesLinks });
+    for (const word of words.slice(1)) if (!/[*?[]/.test(word.text)) invocation.target("read", word);
     return;
   }
   const recurses = inCluster(/r/) || named("--recurse-paths");
@@ -268,6 +287,52 @@ function absolute(word: Word, ctx: ParseContext): string | null {
   const resolved = resolvePath(word, ctx);
   if (resolved === null || !("value" in resolved)) return null;
   return resolved.value.replace(/\/\.(?=\/|$)/g, "").replace(/\/+$/, "") || "/";
+}
+
+/** What each compressor appends to a file it compresses, and takes off one it decompresses. */
+const COMPRESSED_SUFFIX: Readonly<Record<string, string>> = {
+  gzip: ".gz", gunzip: ".gz", bzip2: ".bz2", bunzip2: ".bz2", xz: ".xz", unxz: ".xz", lzma: ".lzma", unlzma: ".lzma",
+  zstd: ".zst", unzstd: ".zst", lz4: ".lz4", brotli: ".br", compress: ".Z", uncompress: ".Z",
+};
+const DECOMPRESSORS = new Set(["gunzip", "bunzip2", "unxz", "unlzma", "unzstd", "uncompress"]);
+
+/**
+ * gzip and its kin replace each file with a copy beside it under a name of their making:
+ * `x` → `x.gz`, and with -d `x.gz` → `x` (the row reads and writes the file itself). Nothing is
+ * written beside it with -c, -l or -t, or where -o (or zstd's --output-dir-*) names the output.
+ */
+export function compressor(invocation: Invocation, row: ProgramRow): void {
+  const parsed = applyOperands(invocation, row);
+  if (parsed.markers.has("stdout") || parsed.markers.has("output")) return;
+  const suffixWord = parsed.options.find((option) => option.effect?.marker === "suffix")?.value ?? null;
+  const decompress = parsed.markers.has("decompress") || DECOMPRESSORS.has(invocation.program);
+  for (const word of operandWords(parsed)) {
+    if (word.unknown !== null || word.text === "-") continue;
+    if (suffixWord !== null && suffixWord.unknown !== null) {
+      invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${word.text}${suffixWord.text}` });
+      continue;
+    }
+    const suffix = suffixWord?.text ?? COMPRESSED_SUFFIX[invocation.program] ?? "";
+    // gzip -d also takes `.tgz` to `.tar`; a name without the suffix is refused.
+    const output = !decompress ? `${word.text}${suffix}` : word.text.endsWith(suffix) ? word.text.slice(0, -suffix.length) : /\.t[ga]z$/.test(word.text) && suffix === ".gz" ? word.text.replace(/\.t[ga]z$/, ".tar") : null;
+    if (output !== null && output !== "" && suffix !== "") invocation.target("write", literal(output));
+  }
+}
+
+/** split (and csplit) write their pieces as PREFIX followed by suffixes of their making: names no policy can match exactly. */
+export function split(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  const words = operandWords(parsed);
+  const input = words[0];
+  if (input !== undefined && input.text !== "-") invocation.target("read", input);
+  const prefix = invocation.program === "csplit" ? (parsed.options.find((option) => option.name === "-f" || option.name === "--prefix")?.value ?? null) : (words[1] ?? null);
+  invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${prefix?.text ?? "x"}*` });
+}
+
+/** install: cp's reading of its operands, except that with -d every operand is a directory it makes. */
+export function install(invocation: Invocation, row: ProgramRow): void {
+  if (parseOptions(invocation.args, row.options ?? {}, false).markers.has("directories")) applyOperands(invocation, { options: row.options ?? {}, operands: { each: ["write"] } });
+  else cp(invocation, row);
 }
 
 /** mv: the table row's, and with -t, links moved into that directory. */

@@ -81,6 +81,7 @@ const WGET: OptionSpec = {
     ...all(W, "-o", "--output-file", "-a", "--append-output", "--save-cookies", "--warc-file", "--rejected-log"),
     ...all({ target: ["write"], marker: "prefix" }, "-P", "--directory-prefix"),
     ...all(R, "--post-file", "--body-file", "--load-cookies", "--ca-certificate", "--certificate", "--private-key", "--ca-directory", "--crl-file"),
+    ...all(SPAWN_PROGRAM, "--use-askpass"),
     ...all({ target: ["read"], marker: "input-file" }, "-i", "--input-file"),
     ...all({ target: ["read"], opaque: true }, "--config"),
     ...all(CONFIG, "-e", "--execute"),
@@ -201,9 +202,13 @@ const RSYNC: OptionSpec = {
   values: {
     ...all({ spawn: "shell" }, "-e", "--rsh"),
     ...all(R, "--files-from", "--exclude-from", "--include-from", "--password-file", "--filter-file", "--read-batch"),
-    ...all(W, "--log-file", "--write-batch", "--only-write-batch", "--backup-dir", "--temp-dir", "-T", "--partial-dir"),
+    ...all(W, "--log-file", "--backup-dir", "--temp-dir", "-T", "--partial-dir"),
+    // A batch is FILE and the script FILE.sh beside it.
+    ...all({ marker: "batch", target: ["write"] }, "--write-batch", "--only-write-batch"),
+    // Files are compared with, copied or hard-linked from these directories (a relative one is in the destination).
+    ...all({ marker: "basis" }, "--compare-dest", "--copy-dest", "--link-dest"),
     ...all({ marker: "rsync-path" }, "--rsync-path"),
-    ...plain("--exclude", "--include", "-f", "--filter", "--port", "--bwlimit", "--chmod", "--chown", "--usermap", "--groupmap", "--timeout", "--contimeout", "--max-size", "--min-size", "--max-delete", "--modify-window", "--compare-dest", "--copy-dest", "--link-dest", "--suffix", "--info", "--debug", "--out-format", "--log-file-format", "--skip-compress", "--compress-choice", "--checksum-choice", "-B", "--block-size", "--iconv", "--sockopts", "-M", "--remote-option"),
+    ...plain("--exclude", "--include", "-f", "--filter", "--port", "--bwlimit", "--chmod", "--chown", "--usermap", "--groupmap", "--timeout", "--contimeout", "--max-size", "--min-size", "--max-delete", "--modify-window", "--suffix", "--info", "--debug", "--out-format", "--log-file-format", "--skip-compress", "--compress-choice", "--checksum-choice", "-B", "--block-size", "--iconv", "--sockopts", "-M", "--remote-option"),
   },
   switches: {
     ...all({ marker: "delete" }, "--delete", "--delete-before", "--delete-during", "--delete-delay", "--delete-after", "--delete-excluded", "--del"),
@@ -228,6 +233,17 @@ export function rsync(invocation: Invocation): void {
     if (destination && parsed.markers.has("delete")) remote(invocation, word, "delete", port, { followsLinksBelow: parsed.markers.has("into-links") });
     if (!destination && parsed.markers.has("remove-source")) remote(invocation, word, "delete", port);
   });
+  const destination = words.length > 1 ? words[words.length - 1] : undefined;
+  for (const option of parsed.options) {
+    const value = option.value;
+    if (value === null) continue;
+    if (option.effect?.marker === "batch") invocation.target("write", value.unknown === null ? literal(`${value.text}.sh`) : value);
+    if (option.effect?.marker !== "basis") continue;
+    if (value.unknown !== null || value.text.startsWith("/") || value.text.startsWith("~")) invocation.target("read", value);
+    else if (destination === undefined || destination.unknown !== null) invocation.pending({ action: "file.read", kind: "path", unresolved: "expansion", raw: value.text });
+    // On a remote destination the directory is the remote side's.
+    else if (!("remote" in splitRemote(destination.text, invocation.ctx))) invocation.target("read", literal(`${destination.text.replace(/\/+$/, "")}/${value.text}`));
+  }
 }
 
 const NETCAT: OptionSpec = {

@@ -54,10 +54,33 @@ export function sed(invocation: Invocation): void {
   // A script file may hold `e` and `w` commands the policy cannot see.
   if (parsed.markers.has("script-file")) invocation.opaque();
   for (const script of scripts) sedScript(invocation, script);
+  const suffix = parsed.options.find((option) => option.effect?.marker === "in-place")?.value ?? null;
   for (const word of files) {
     invocation.target("read", word);
     if (parsed.markers.has("in-place")) invocation.target("write", word);
+    if (suffix !== null && suffix.text !== "") sedBackup(invocation, word, suffix);
   }
+}
+
+/**
+ * `sed -i SUFFIX` keeps the file as it was under a second name: GNU sed replaces each `*` of the
+ * suffix with the file's name, or appends the suffix to it, and a name with a `/` is a path from
+ * the working directory (another directory: `-i'bak/*'`); BSD sed appends it.
+ */
+function sedBackup(invocation: Invocation, file: Word, suffix: Word): void {
+  if (file.unknown !== null || suffix.unknown !== null) {
+    if (suffix.unknown !== null) invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${file.text}${suffix.text}` });
+    return;
+  }
+  const slash = file.text.lastIndexOf("/");
+  const dir = file.text.slice(0, slash + 1);
+  const base = file.text.slice(slash + 1);
+  if (invocation.ctx.os === "macos") {
+    invocation.target("write", literal(`${file.text}${suffix.text}`));
+    return;
+  }
+  const name = suffix.text.includes("*") ? suffix.text.replaceAll("*", base) : `${base}${suffix.text}`;
+  invocation.target("write", literal(name.includes("/") ? name : `${dir}${name}`));
 }
 
 /**

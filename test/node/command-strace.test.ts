@@ -1,0 +1,54 @@
+/**
+ * The command tables against the programs themselves: every option each program's `--help` lists
+ * (alone, as its shortest unique prefix, and with a path as its value) is run under strace in a
+ * sandbox of its own, and whatever the run read, wrote, deleted, executed or connected to must be
+ * in what Warden's analysis of the same line says (test/node/command-strace.ts has the rules).
+ * A line the analysis refuses, or marks opaque or unresolved, claims nothing and is counted apart.
+ *
+ * Needs strace and unshare (scripts/install-test-deps.sh) and runs as a user allowed to make a
+ * network namespace (root in CI), so that no line reaches anything.
+ */
+import { describe, expect, it } from "vitest";
+import { check, linesFor, PROGRAMS } from "./command-strace.ts";
+import { traceLine } from "./strace.ts";
+
+const CONCURRENCY = 4;
+
+describe("the command tables against strace of the programs", () => {
+  it("the harness sees a read, a write, a delete, a program run and a connection", async () => {
+    const traced = await traceLine("cat ~/.ssh/id_rsa > ~/out; rm ~/.aws/creds.json; curl -s http://127.0.0.1:9/ || true");
+    const seen = traced.accesses.map((access) => (access.kind === "exec" ? `exec ${access.argv0}` : access.kind === "connect" ? `connect ${access.address}:${access.port}` : access.kind === "rename" ? "rename" : `${access.kind} ${access.path.slice(traced.home.length)}`));
+    expect(seen).toEqual(expect.arrayContaining(["read /.ssh/id_rsa", "write /out", "delete /.aws/creds.json", "exec cat", "exec rm", "exec curl", "connect 127.0.0.1:9"]));
+  });
+
+  it("a line whose analysis leaves out what runs is caught", async () => {
+    // `ls -lt DIR` when -t was taken for an option with a value: the analysis listed the working directory only.
+    const result = await check("ls -lt ~/.ssh");
+    expect(result.unjudged).toEqual([]);
+    const wrong = await check("ls -lt ~/.ssh", (line) => line.replace("~/.ssh", "~/proj"));
+    expect(wrong.unjudged?.map((access) => access.kind === "read" && access.path.endsWith("/.ssh"))).toContain(true);
+  });
+
+  for (const program of PROGRAMS) {
+    it(`${program.program}: every option, run, is in the analysis`, { timeout: 300_000 }, async () => {
+      const lines = linesFor(program);
+      expect(lines.length).toBeGreaterThanOrEqual(program.options?.length ?? 5);
+      const failures: string[] = [];
+      let claimed = 0;
+      let next = 0;
+      const worker = async () => {
+        while (next < lines.length) {
+          const line = lines[next++] as string;
+          const result = await check(line);
+          if (result.unjudged === null) continue;
+          claimed++;
+          if (result.unjudged.length > 0) failures.push(`${line}\n    ${result.unjudged.map((access) => JSON.stringify(access)).join("\n    ")}`);
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      expect(failures).toEqual([]);
+      // Most lines must be claims the run can contradict, or the test proves nothing.
+      expect(claimed).toBeGreaterThan(lines.length / 2);
+    });
+  }
+});
