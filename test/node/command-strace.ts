@@ -88,7 +88,31 @@ export const PROGRAMS: readonly ProgramLines[] = [
   { program: "diff3", line: "diff3 {o} ~/.aws/creds.json ~/.ssh/id_rsa ~/proj/src.txt" },
   { program: "sdiff", line: "sdiff {o} ~/.aws/creds.json ~/.ssh/id_rsa" },
   { program: "wget", line: "wget {o} http://127.0.0.1:9/ http://127.0.0.2:9/" },
-  { program: "sed", line: "sed -i{o} -e p ~/.aws/creds.json ~/.ssh/id_rsa", options: [".bak", "'bak-*'", "'../*'", "'../proj/*.orig'"] },
+  // Names as written, from the working directory: sed's backup name is built from them.
+  { program: "sed", line: "sed -i{o} -e p src.txt sub/a.txt", options: [".bak", "'bak-*'", "'../*'", "'.*'", "'*.orig'", "'sub/*'", "'.orig' -i'~'", "'~' -i'.*'"] },
+  { program: "cp", line: "cp {o} ~/proj/src.txt ~/proj/notes.txt", options: ["-b", "--backup", "--backup=numbered", "--backup=t", "--backup=simple", "--backup=never", "--backup=none", "-S .old -b", "--backup=simple --suffix=.orig", "-b ~/proj/sub/a.txt ~/proj"] },
+  { program: "mv", line: "mv {o} ~/proj/src.txt ~/proj/notes.txt", options: ["-b", "--backup=numbered", "--backup=simple -S .old", "-b ~/proj/sub/a.txt ~/proj"] },
+  { program: "ln", line: "ln {o} ~/proj/src.txt ~/proj/notes.txt", options: ["-sb", "-s --backup=numbered", "-f --backup=simple", "-s -b -S .x"] },
+  { program: "install", line: "install {o} ~/proj/src.txt ~/proj/notes.txt", options: ["-b", "--backup=numbered", "-S .old -b", "-d ~/proj/new", "-D"] },
+  { program: "gzip", line: "gzip {o}", options: ["~/proj/src.txt", "-d ~/proj/src.txt", "-S .x ~/proj/src.txt", "-S .a -S .b ~/proj/src.txt", "-r ~/proj/sub", "-k ~/proj/src.txt"] },
+  { program: "zip", line: "zip {o}", options: ["~/proj/arch ~/proj/src.txt", "- ~/proj/src.txt", "-s 1m ~/proj/arch ~/proj/src.txt", "~/proj/dir.d ~/proj/src.txt"] },
+  { program: "rsync", line: "rsync {o} ~/proj/src.txt ~/proj/sub/", options: ["-b --backup-dir=../../.ssh", "--backup-dir=bk -b", "--temp-dir=../tmpd", "--partial-dir=.p", "--link-dest=../../.ssh", "--copy-dest=../../.aws", "--compare-dest=$HOME/.ssh"] },
+  { program: "sha256sum", line: "sha256sum {o}", options: ["-c ~/proj/sums.txt", "--check ~/proj/sums.txt", "-c < ~/proj/sums.txt", "--files0-from=$HOME/proj/list0"] },
+  { program: "wc", line: "wc {o}", options: ["--files0-from=$HOME/proj/list0", "--files0-from ~/proj/list0", "-l --files0-from ~/proj/list0"] },
+  { program: "du", line: "du {o}", options: ["--files0-from=$HOME/proj/list0", "-a --files0-from ~/proj/list0"] },
+  { program: "sort", line: "sort {o}", options: ["--files0-from=$HOME/proj/list0", "-o ~/proj/out --files0-from ~/proj/list0"] },
+  { program: "tar", line: "tar {o} -cf ~/proj/o.tar", options: ["-T ~/proj/list.txt", "--files-from=$HOME/proj/list.txt", "-czT ~/proj/list.txt"] },
+  { program: "rsync", line: "rsync {o} ~/proj ~/proj/sub/", options: ["--files-from=$HOME/proj/list.txt", "-r --files-from ~/proj/list.txt"] },
+  { program: "zip", line: "cat ~/proj/list.txt | zip {o} ~/proj/o.zip", options: ["-@", "-q@", "--names-stdin"] },
+  { program: "mktemp", line: "mktemp {o}", options: ["-p ~/.ssh", "-d -p ~/.ssh", "~/.ssh/kXXXXXX", "-d ~/.ssh/kXXXXXX", "-u ~/.ssh/kXXXXXX", "--tmpdir=$HOME/.ssh kXXXXXX", "kXXXXXX", "-p ~/.ssh -t kXXXXXX"] },
+  {
+    program: "find",
+    line: "find ~/.ssh {o}",
+    options: ["-fprint ~/proj/out", "-fprint0 ~/proj/out", "-fprintf ~/proj/out %p", "-fls ~/proj/out", "-delete", "-exec cat {} ';'", "-exec cat {} +", "-execdir cat {} ';'", "-newer ~/.aws/creds.json", "-anewer ~/.aws/creds.json", "-samefile ~/.aws/creds.json", "-name id_rsa -delete", "-type f -print", "-maxdepth 1 -ls"],
+  },
+  { program: "find", line: "find {o}", options: ["-files0-from ~/proj/list0", "-L ~/.ssh", "-H ~/.ssh -print", "-P ~/.ssh -delete", "-D stat ~/.ssh"] },
+  { program: "dd", line: "dd {o}", options: ['if="$HOME/.ssh/id_rsa" of="$HOME/proj/out"', 'if="$HOME/.ssh/id_rsa"', 'of="$HOME/.ssh/id_rsa" if="$HOME/proj/src.txt" conv=notrunc'] },
+  { program: "script", line: "script {o}", options: ["-q -c true ~/proj/log", "-qc true ~/.bashrc", "-q -c true -O ~/proj/log"] },
   { program: "curl", line: "curl {o} http://127.0.0.1:9/ http://127.0.0.2:9/", help: ["--help", "all"] },
 ];
 
@@ -152,8 +176,18 @@ export interface Unjudged {
 }
 
 const HELPER_DIRS = ["/usr/lib/", "/usr/libexec/", "/lib/"];
-/** Programs that always run another, whatever the line says: part of the program, like git's helpers. */
-const ALWAYS_RUNS: Readonly<Record<string, readonly string[]>> = { diff3: ["diff"], sdiff: ["diff"] };
+/**
+ * The helpers a program runs by itself, whose name the line does not choose: part of the program,
+ * as git's are (the analysis lists a program the line names: `tar -I prog`, `--strip-program`).
+ */
+const HELPERS: Readonly<Record<string, readonly string[]>> = {
+  tar: ["sh", "gzip", "bzip2", "xz", "lzma", "lzip", "lzop", "zstd", "compress"],
+  zip: ["sh", "unzip"],
+  diff: ["pr"],
+  install: ["strip"],
+  diff3: ["diff"],
+  sdiff: ["diff"],
+};
 const SHELLS = new Set(["sh", "dash", "bash"]);
 
 function within(path: string, dir: string): boolean {
@@ -171,7 +205,8 @@ export function unjudged(line: string, traced: Traced): Access[] | null {
   if (!result.ok) return null;
   const analysis: CommandAnalysis = result.value;
   if (analysis.commands.some((command) => command.opaque) || analysis.targets.some((target) => !("value" in target))) return null;
-  const paths = analysis.targets.flatMap((target) => ("value" in target && target.kind === "path" ? [{ action: target.action, value: target.value }] : []));
+  // As the decision path does, paths are taken in canonical form (`proj/../x` is `x`).
+  const paths = analysis.targets.flatMap((target) => ("value" in target && target.kind === "path" ? [{ action: target.action, value: posix.normalize(target.value) }] : []));
   const hosts = new Set(
     analysis.targets.flatMap((target) => {
       if (!("value" in target) || target.kind !== "url") return [];
@@ -182,32 +217,42 @@ export function unjudged(line: string, traced: Traced): Access[] | null {
       }
     }),
   );
-  const programs = new Set(analysis.commands.flatMap((command) => [command.program, ...command.wrappers, ...(ALWAYS_RUNS[command.program] ?? [])].map((name) => posix.basename(name))));
-  // A program that spawns another may do it through `sh -c` (tar's compressors, zip -T's unzip).
+  const programs = new Set(analysis.commands.flatMap((command) => [command.program, ...command.wrappers, ...(HELPERS[command.program] ?? [])].map((name) => posix.basename(name))));
+  // A program that runs one the line names may do it through `sh -c` (`tar -I prog`, `split --filter`).
   if (analysis.commands.some((command) => command.flags.includes("spawns"))) for (const shell of SHELLS) programs.add(shell);
   const out: Access[] = [];
-  // Names a judged file was moved to without replacing anything there (`shred -u` renames the
-  // file it wipes through shorter and shorter names before it unlinks it): the same file.
-  const movedTo: Array<{ action: string; value: string }> = [];
-  const judgedAs = (kind: "read" | "write" | "delete", path: string, syscall: string): boolean =>
-    [...paths, ...movedTo].some((target) => {
+  // Names the run gave a judged file or a file of its own making, which stand for that file:
+  // filled in as the trace is read, in order.
+  const aliases: Array<{ action: string; value: string }> = [];
+  const created = new Set<string>();
+  const readBefore = new Set<string>();
+  const judgedAs = (access: { kind: "read" | "write" | "delete"; path: string; syscall: string; listing?: true; metadata?: true }): boolean =>
+    // What the run made itself it may read, change and remove. Every process may look at the
+    // directory it starts in, or hold it open to come back to (find); listing it is a read.
+    created.has(access.path) ||
+    (access.kind === "read" && access.listing !== true && access.path === traced.cwd) ||
+    [...paths, ...aliases].some((target) => {
+      const { kind, path } = access;
       if (within(path, target.value)) {
-        // Setting back the times of what it read (`tar --atime-preserve`, `file -p`) is not a write.
-        if (kind === "read" || syscall === "utimensat") return true;
+        if (target.action === "file.read" && kind === "read") return true;
+        // What it writes or deletes, a program may read first, list, or look at below it (`rm -r`, `cp -r` onto a tree).
+        if (kind === "read") return path === target.value || access.listing === true || access.metadata === true;
+        // Setting back the times of a file it has just read (`tar --atime-preserve`, `file -p`) is not a write.
+        if (access.syscall === "utimensat" && target.action === "file.read") return readBefore.has(path);
         if (kind === "delete") return target.action === "file.delete" || target.action === "file.write";
         return target.action === "file.write";
       }
-      // Directories on the way to a target: opened to reach it, or made for it (`mkdir -p`).
-      return within(target.value, path) && (kind === "read" || (syscall.startsWith("mkdir") && target.action === "file.write"));
+      // Directories on the way to a target: opened or looked at to reach it, or made for it (`mkdir -p`).
+      return within(target.value, path) && (kind === "read" || (access.syscall.startsWith("mkdir") && target.action === "file.write"));
     });
-  // A file written under a new name next to a judged one and renamed onto it (curl's cookie jar,
-  // sed -i), or removed again by the run (sed -i when the backup could not be made).
+  // A file the run makes beside a judged one and renames onto it (sed -i's copy, zip's and curl's
+  // temporary files, ln -f's new link), or removes again (sed -i's copy when the backup cannot be
+  // made): part of that judged write, from the start.
+  const made = new Set<string>();
   for (const access of traced.accesses) {
-    if (access.kind === "rename" && posix.dirname(access.from) === posix.dirname(access.to) && judgedAs("write", access.to, "rename")) movedTo.push({ action: "file.write", value: access.from });
-  }
-  const removed = new Set(traced.accesses.flatMap((access) => (access.kind === "delete" ? [access.path] : [])));
-  for (const access of traced.accesses) {
-    if (access.kind === "write" && removed.has(access.path) && paths.some((target) => target.action === "file.write" && posix.dirname(target.value) === posix.dirname(access.path))) movedTo.push({ action: "file.write", value: access.path });
+    if (access.kind === "write" && access.created === true) made.add(access.path);
+    if (access.kind === "rename" && made.has(access.from) && posix.dirname(access.from) === posix.dirname(access.to) && judgedAs({ kind: "write", path: access.to, syscall: "rename" })) aliases.push({ action: "file.write", value: access.from });
+    if (access.kind === "delete" && made.has(access.path) && paths.some((target) => target.action === "file.write" && posix.dirname(target.value) === posix.dirname(access.path))) aliases.push({ action: "file.write", value: access.path });
   }
   let first = true;
   for (const access of traced.accesses) {
@@ -225,16 +270,22 @@ export function unjudged(line: string, traced: Traced): Access[] | null {
       continue;
     }
     if (access.kind === "rename") {
-      const fromJudged = !within(access.from, traced.home) || judgedAs("delete", access.from, "rename");
-      if (fromJudged && access.noReplace && posix.dirname(access.from) === posix.dirname(access.to)) {
-        movedTo.push({ action: "file.delete", value: access.to });
+      const sameDirectory = posix.dirname(access.from) === posix.dirname(access.to);
+      const toJudged = !within(access.to, traced.home) || judgedAs({ kind: "write", path: access.to, syscall: "rename" });
+      if (sameDirectory && created.has(access.from) && toJudged) continue;
+      const fromDeleted = !within(access.from, traced.home) || [...paths, ...aliases].some((target) => target.action === "file.delete" && within(access.from, target.value));
+      // A file it deletes, first renamed beside itself without replacing anything (shred -u): still that file.
+      if (sameDirectory && access.noReplace && fromDeleted) {
+        aliases.push({ action: "file.delete", value: access.to });
         continue;
       }
-      if (!fromJudged || (within(access.to, traced.home) && !judgedAs("write", access.to, "rename"))) out.push(access);
+      if (!(fromDeleted || judgedAs({ kind: "delete", path: access.from, syscall: "rename" })) || !toJudged) out.push(access);
       continue;
     }
     if (!within(access.path, traced.home)) continue;
-    if (!judgedAs(access.kind, access.path, access.syscall)) out.push(access);
+    if (!judgedAs(access)) out.push(access);
+    if (access.kind === "write" && access.created === true) created.add(access.path);
+    if (access.kind === "read" && access.metadata !== true && access.listing !== true) readBefore.add(access.path);
   }
   return out;
 }

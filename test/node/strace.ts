@@ -22,10 +22,20 @@ export const FIXTURE: Readonly<Record<string, string>> = {
   "proj/src.txt": "one\ntwo\nsecret\n",
   "proj/notes.txt": "two\nthree\n",
   "proj/sub/a.txt": "a\n",
+  // Lists that name a file outside the project: checksums (`sha256sum -c`), names one per line
+  // (`tar -T`, `zip -@`) and NUL-separated (`du --files0-from`).
+  "proj/sums.txt": `${"0".repeat(64)}  ../.ssh/id_rsa\n`,
+  "proj/list.txt": "../.ssh/id_rsa\n",
+  "proj/list0": "../.ssh/id_rsa\0",
 };
 
 export type Access =
-  | { kind: "read" | "write" | "delete"; path: string; syscall: string }
+  /**
+   * `listing`: a directory's entries read (getdents64); `metadata`: only its status, its access or
+   * its link read (stat, access, readlink), or the file opened without reading it yet (O_PATH, a
+   * directory opened); `created`: opened with O_CREAT, or a link made.
+   */
+  | { kind: "read" | "write" | "delete"; path: string; syscall: string; listing?: true; metadata?: true; created?: true }
   /** `noReplace`: the call would not have replaced a file already at `to` (renameat2's RENAME_NOREPLACE). */
   | { kind: "rename"; from: string; to: string; noReplace: boolean }
   | { kind: "exec"; path: string; argv0: string }
@@ -44,6 +54,9 @@ const SYSCALLS = [
   "mkdir", "mkdirat", "mknod", "mknodat", "truncate", "chmod", "fchmodat", "chown", "lchown", "fchownat", "symlink", "symlinkat",
   "link", "linkat", "utimensat", "utimes", "setxattr", "lsetxattr", "removexattr", "lremovexattr", "connect", "chdir", "fchdir",
   "clone", "clone3", "fork", "vfork",
+  // Changes made through a descriptor, and what only reads a file's status.
+  "fchmod", "fchown", "ftruncate", "fsetxattr", "fremovexattr",
+  "getdents64", "stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getxattr", "lgetxattr", "listxattr", "llistxattr",
 ].join(",");
 
 export async function makeSandbox(): Promise<{ root: string; home: string; cwd: string }> {
@@ -134,10 +147,10 @@ function unescapeC(text: string): string {
   return Buffer.from(bytes).toString("utf8");
 }
 
-/** A directory file descriptor as `strace -y` prints it: `AT_FDCWD</dir>` or `3</dir>`. */
+/** A file descriptor as `strace -y` prints it (`AT_FDCWD</dir>`, `3</dir/file>`, its path C-escaped). */
 function dirOf(arg: string, cwd: string): string | null {
   const match = /^(?:AT_FDCWD|\d+)<(.*)>$/.exec(arg.trim());
-  if (match) return match[1] as string;
+  if (match) return unescapeC(match[1] as string);
   return arg.trim() === "AT_FDCWD" ? cwd : null;
 }
 
@@ -189,7 +202,8 @@ export function readTrace(text: string, startCwd: string): Access[] {
       const dir = dirIndex === undefined ? cwd : (dirOf(args[dirIndex] ?? "", cwd) ?? cwd);
       return resolveIn(dir, value);
     };
-    const add = (kind: "read" | "write" | "delete", value: string) => accesses.push({ kind, path: value, syscall: name });
+    const add = (kind: "read" | "write" | "delete", value: string, marks: { listing?: true; metadata?: true; created?: true } = {}) => accesses.push({ kind, path: value, syscall: name, ...marks });
+    const behind = (index: number) => dirOf(args[index] ?? "", cwd);
     switch (name) {
       case "chdir":
         if (result === "0") cwds.set(pid, path(0));
@@ -210,7 +224,46 @@ export function readTrace(text: string, startCwd: string): Access[] {
       case "creat": {
         const target = name === "open" || name === "creat" ? path(0) : path(1, 0);
         const flags = name === "creat" ? "O_WRONLY|O_CREAT|O_TRUNC" : (args[name === "open" ? 1 : 2] ?? "");
-        add(/O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/.test(flags) ? "write" : "read", target);
+        const writes = /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/.test(flags);
+        add(writes ? "write" : "read", target, {
+          ...(/O_PATH|O_DIRECTORY/.test(flags) && !writes ? { metadata: true as const } : {}),
+          ...(/O_CREAT/.test(flags) ? { created: true as const } : {}),
+        });
+        break;
+      }
+      case "stat":
+      case "lstat":
+      case "access":
+      case "readlink":
+      case "getxattr":
+      case "lgetxattr":
+      case "listxattr":
+      case "llistxattr":
+        add("read", path(0), { metadata: true });
+        break;
+      case "newfstatat":
+      case "statx":
+      case "faccessat":
+      case "faccessat2":
+      case "readlinkat": {
+        // newfstatat(fd, "", …, AT_EMPTY_PATH) is the file behind fd.
+        const empty = (strings(args[1] ?? "")[0] ?? "") === "";
+        const target = empty ? behind(0) : path(1, 0);
+        if (target !== null) add("read", target, { metadata: true });
+        break;
+      }
+      case "getdents64": {
+        const target = behind(0);
+        if (target !== null) add("read", target, { listing: true });
+        break;
+      }
+      case "fchmod":
+      case "fchown":
+      case "ftruncate":
+      case "fsetxattr":
+      case "fremovexattr": {
+        const target = behind(0);
+        if (target !== null) add("write", target);
         break;
       }
       case "unlink":
@@ -249,23 +302,23 @@ export function readTrace(text: string, startCwd: string): Access[] {
       case "utimensat":
         // utimensat(fd, NULL, …) changes the file behind fd.
         if (args[1] === "NULL") {
-          const behind = dirOf(args[0] ?? "", cwd);
-          if (behind !== null) add("write", behind);
+          const target = behind(0);
+          if (target !== null) add("write", target);
         } else add("write", path(1, 0));
         break;
       case "symlink":
-        add("write", path(1));
+        add("write", path(1), { created: true });
         break;
       case "symlinkat":
-        add("write", path(2, 1));
+        add("write", path(2, 1), { created: true });
         break;
       case "link":
         add("read", path(0));
-        add("write", path(1));
+        add("write", path(1), { created: true });
         break;
       case "linkat":
         add("read", path(1, 0));
-        add("write", path(3, 2));
+        add("write", path(3, 2), { created: true });
         break;
       case "connect": {
         const inet = /sa_family=AF_INET6?, sin6?_port=htons\((\d+)\),.*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"\))/.exec(argText);

@@ -337,12 +337,9 @@ class Recorder implements Invocation {
   effect(effect: Effect, value: Word | null): void {
     for (const flag of effect.flags ?? []) this.flag(flag);
     if (effect.opaque === true) this.opaque();
-    if (effect.runs !== undefined) {
-      this.flag("spawns");
-      this.then({ kind: "argv", words: effect.runs.map((text) => ({ text, unknown: null })), ctx: this.ctx }, false);
-    }
     if (value === null) return;
     for (const role of effect.target ?? []) this.target(role, value);
+    if (effect.names !== undefined) this.pending({ action: `file.${effect.names}`, kind: "path", unresolved: "stdin", raw: value.text });
     if (effect.chdir === true) this.chdir(value);
     if (effect.spawn !== undefined) {
       this.flag("spawns");

@@ -43,8 +43,8 @@ export interface Effect {
   spawn?: "program" | "program-file" | "shell";
   /** The value is a directory the program works in (`tar -C`, `git -C`, `make -C`). */
   chdir?: boolean;
-  /** The option makes the program run this command, found on PATH (`diff -l` pipes through `pr`, `zip -T` runs `unzip -t`). */
-  runs?: readonly string[];
+  /** The value is a file listing names the program then works on in this role (`tar -T list`, `du --files0-from=list`): not on the line. */
+  names?: "read" | "write" | "delete";
 }
 
 export type OptionSyntax = "gnu" | "single-dash" | "powershell" | "windows";

@@ -104,7 +104,7 @@ export type UnresolvedReason =
   | "glob"
   /** A placeholder the spawner fills in (`find -exec rm {} \;`, `parallel rm {}`). */
   | "placeholder"
-  /** The names come from standard input (`xargs rm`). */
+  /** The names come from standard input (`xargs rm`) or from a file that lists them (`tar -T list`, `sha256sum -c sums`). */
   | "stdin"
   /** A network argument that is neither a URL nor a host the table knows how to read. */
   | "not_a_url"

@@ -4,7 +4,7 @@
  */
 import type { Invocation } from "../invocation.ts";
 import { literal, type ParseContext, type Word } from "../model.ts";
-import { parseOptions, type Effect, type OptionSpec } from "../options.ts";
+import { parseOptions, type Effect, type OptionSpec, type ParsedArgs } from "../options.ts";
 import { resolvePath, splitRemote } from "../paths.ts";
 import { all, applyOperands, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "../rows.ts";
 import { operandWords, spawnCode } from "./common.ts";
@@ -35,23 +35,16 @@ export function dd(invocation: Invocation): void {
 const TAR_VALUES: Record<string, Effect> = {
   ...all({ marker: "archive" }, "-f", "--file"),
   ...all({ chdir: true }, "-C", "--directory"),
-  ...all({ marker: "files-from", target: ["read"] }, "-T", "--files-from"),
+  ...all({ marker: "files-from", target: ["read"], names: "read" }, "-T", "--files-from"),
   ...all(R, "-X", "--exclude-from", "--newer-mtime-than", "--add-file", "--exclude-ignore", "--exclude-ignore-recursive", "--exclude-tag", "--exclude-tag-all", "--exclude-tag-under", "--group-map", "--owner-map"),
   // The snapshot and volume-number files are read and then updated; the index is written.
   ...all({ target: ["read", "write"] }, "-g", "--listed-incremental", "--volno-file"),
   ...all(W, "--index-file"),
   ...all(SPAWN_PROGRAM, "-I", "--use-compress-program", "--rsh-command", "--rmt-command"),
   ...all({ spawn: "shell" }, "--to-command", "-F", "--info-script", "--new-volume-script"),
-  ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "-N", "--newer", "--after-date", "--exclude", "--owner", "--group", "--mode", "--mtime", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
-};
-const GNU_TAR_COMPRESSORS: Record<string, Effect> = {
-  ...all({ runs: ["gzip"] }, "-z", "--gzip", "--gunzip", "--ungzip"),
-  ...all({ runs: ["bzip2"] }, "-j", "--bzip2"),
-  ...all({ runs: ["xz"] }, "-J", "--xz", "--lzma"),
-  ...all({ runs: ["lzip"] }, "--lzip"),
-  ...all({ runs: ["lzop"] }, "--lzop"),
-  ...all({ runs: ["zstd"] }, "--zstd"),
-  ...all({ runs: ["compress"] }, "-Z", "--compress", "--uncompress"),
+  // A date that begins with `/` or `.` is a file whose times are taken (`--mtime=./ref`).
+  ...all({ marker: "date-or-file" }, "-N", "--newer", "--after-date", "--mtime"),
+  ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "--exclude", "--owner", "--group", "--mode", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
 };
 const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
   "-c": "create", "--create": "create", "-r": "create", "--append": "create", "-u": "create", "--update": "create", "-A": "create", "--catenate": "create", "--concatenate": "create",
@@ -90,8 +83,6 @@ export function tar(invocation: Invocation): void {
       ...all({ marker: "follows-links" }, "-h", "--dereference"),
       // -P keeps the leading `/` of members' names: extraction writes, and makes links, anywhere.
       ...all({ marker: "absolute" }, "-P", "--absolute-names"),
-      // GNU tar runs a compressor (bsdtar, macOS's and Windows' tar, compresses in itself).
-      ...(bsd || invocation.ctx.os === "windows" ? {} : GNU_TAR_COMPRESSORS),
     },
     // Optional values, only ever attached (`--backup=numbered`).
     attached: { "--checkpoint-action": {}, ...plain("--checkpoint", "--backup", "--occurrence") },
@@ -99,6 +90,7 @@ export function tar(invocation: Invocation): void {
   const original = invocation.ctx;
   const parsed = invocation.options(spec, args);
   for (const option of parsed.options) {
+    if (option.effect?.marker === "date-or-file" && option.value !== null && /^[/.]/.test(option.value.text)) invocation.target("read", option.value);
     // --checkpoint-action=exec=CMD runs CMD through sh.
     if (option.name === "--checkpoint-action" && option.value !== null && option.value.text.startsWith("exec=")) {
       spawnCode(invocation, { text: option.value.text.slice(5), unknown: option.value.unknown });
@@ -152,6 +144,8 @@ export function ln(invocation: Invocation, row: ProgramRow): void {
   if (dest !== undefined) invocation.target("write", dest, undefined, { makesLinks: symbolic });
   if (intoDirectory !== null && symbolic) invocation.target("write", intoDirectory, undefined, { makesLinks: true });
   const directories = symbolic && invocation.ctx.os !== "windows" ? linkDirectories(invocation.ctx, intoDirectory, dest) : [];
+  const linkedAt = intoDirectory ?? dest;
+  if (linkedAt !== undefined) backups(invocation, parsed, destinationsOf(linkedAt, sources).slice(intoDirectory !== null ? 1 : 0));
   for (const source of sources) {
     const from = source.unknown === null && !source.text.startsWith("/") ? directories : [];
     // Not known where the link goes (an expansion, another working directory): read from here as well as anything can be.
@@ -187,11 +181,16 @@ export function zip(invocation: Invocation, row: ProgramRow): void {
   // A letter that takes a value inside a cluster (`-rTT cmd`, `-rb dir`) takes the next word: not followed here.
   if (inCluster(/[bintxOPsZ]|TT/)) invocation.opaque();
   const storesLinks = inCluster(/y/) || named("--symlinks");
-  // An archive named without an extension is written as NAME.zip.
+  // An archive named without an extension is written as NAME.zip (`-` is standard output); split
+  // into pieces (-s), also as NAME.z01, NAME.z02 ….
   const archive = words[0];
-  if (archive !== undefined) invocation.target("write", archive.unknown === null && !/\.[^/]*$/.test(archive.text) ? literal(`${archive.text}.zip`) : archive);
-  // -T tests the archive with unzip (-TT names the command instead).
-  if (named("-T") || named("--test") || inCluster(/T/)) invocation.effect({ runs: ["unzip", "-t"] }, null);
+  if (archive !== undefined && archive.text !== "-") {
+    const written = archive.unknown === null && !/\.[^/]*$/.test(archive.text) ? literal(`${archive.text}.zip`) : archive;
+    invocation.target("write", written);
+    if (named("-s") || named("--split-size")) invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${written.text.replace(/\.[^./]*$/, "")}.z*` });
+  }
+  // -@ adds the files named on standard input.
+  if (named("-@") || named("--names-stdin") || parsed.options.some((option) => option.effect === null && /^-[A-Za-z0-9]*@$/.test(option.name))) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: "-" });
   // -R recurses from the working directory, matching its operands as patterns; one that names a file is added as it is.
   if (inCluster(/R/) || named("--recurse-patterns")) {
     invocation.workingDirectory("file.read", { followsLinksBelow: !storesLinks });
@@ -265,6 +264,7 @@ export function cp(invocation: Invocation, row: ProgramRow): void {
   // With --parents a source lands at dest/<its whole path>, through the links on the way there.
   const parents = parsed.options.some((option) => option.name === "--parents");
   const landed: string[] = [];
+  const replaced: Word[] = intoDirectory !== null ? [] : [destination];
   for (const source of intoDirectory !== null ? words : words.slice(0, -1)) {
     // cp copies its sources in turn: one read below where an earlier one landed goes through the links that one brought.
     const from = absolute(source, invocation.ctx);
@@ -276,10 +276,42 @@ export function cp(invocation: Invocation, row: ProgramRow): void {
     }
     const place = literal(`${destination.text.replace(/\/+$/, "")}/${name}`);
     invocation.target("write", place, undefined, { followsLinksBelow: recursive });
+    replaced.push(place);
     const at = absolute(place, invocation.ctx);
     if (at !== null && (recursive || parsed.markers.has("no-dereference"))) landed.push(at);
   }
   if (recursive && intoItself) invocation.target("write", destination, undefined, { followsLinksBelow: true });
+  backups(invocation, parsed, replaced);
+}
+
+/**
+ * cp, mv, ln and install with -b or --backup keep each file a destination replaces under a second
+ * name: `dest~` (or -S's suffix), or `dest.~N~` when numbered (`--backup=numbered`; by default,
+ * or as VERSION_CONTROL says, when numbered backups exist already).
+ */
+function backups(invocation: Invocation, parsed: ParsedArgs, replaced: readonly Word[]): void {
+  const control = parsed.options.filter((option) => option.name === "-b" || option.name === "--backup");
+  if (control.length === 0) return;
+  const mode = control.at(-1)?.value?.text ?? "existing";
+  const spelled = (...names: string[]) => names.some((name) => name === mode || (mode.length >= 2 && name.startsWith(mode)));
+  if (spelled("none", "off")) return;
+  const suffix = parsed.options.filter((option) => option.name === "-S" || option.name === "--suffix").at(-1)?.value ?? null;
+  // A destination written with a trailing `/` is a directory: its entries are replaced, not it.
+  for (const word of replaced.filter((written) => !written.text.endsWith("/"))) {
+    if (word.unknown !== null || (suffix !== null && suffix.unknown !== null)) {
+      invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${word.text}${suffix?.text ?? "~"}` });
+      continue;
+    }
+    const base = word.text.replace(/\/+$/, "");
+    if (!spelled("numbered", "t")) invocation.target("write", literal(`${base}${suffix?.text ?? "~"}`));
+    if (!spelled("simple", "never")) invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${base}.~*~` });
+  }
+}
+
+/** Where a destination operand puts each source: itself, and `dest/<name>` should it be a directory. */
+function destinationsOf(dest: Word, sources: readonly Word[]): Word[] {
+  const names = sources.flatMap((source) => (source.unknown === null && dest.unknown === null ? [source.text.replace(/\/+$/, "").split("/").pop() ?? ""] : []));
+  return [dest, ...names.filter((name) => name !== "" && name !== "." && name !== "..").map((name) => literal(`${dest.text.replace(/\/+$/, "")}/${name}`))];
 }
 
 /** A word's absolute path in the line's working directory, `.` segments and trailing `/` dropped; null when not known. */
@@ -289,33 +321,85 @@ function absolute(word: Word, ctx: ParseContext): string | null {
   return resolved.value.replace(/\/\.(?=\/|$)/g, "").replace(/\/+$/, "") || "/";
 }
 
-/** What each compressor appends to a file it compresses, and takes off one it decompresses. */
-const COMPRESSED_SUFFIX: Readonly<Record<string, string>> = {
-  gzip: ".gz", gunzip: ".gz", bzip2: ".bz2", bunzip2: ".bz2", xz: ".xz", unxz: ".xz", lzma: ".lzma", unlzma: ".lzma",
-  zstd: ".zst", unzstd: ".zst", lz4: ".lz4", brotli: ".br", compress: ".Z", uncompress: ".Z",
+/**
+ * Each compressor's family: the suffix it appends, by the format it writes, and the names it
+ * takes off when it decompresses (first match; `.tgz` becomes `.tar`), with what bzip2 writes for
+ * a name it does not know.
+ */
+interface CompressorFamily {
+  suffixes: Readonly<Record<string, string>>;
+  format: string;
+  strips: ReadonlyArray<readonly [from: string, to: string]>;
+  unknown?: string;
+}
+const GZIP_STRIPS = [[".gz", ""], ["-gz", ""], [".z", ""], ["-z", ""], ["_z", ""], [".tgz", ".tar"], [".taz", ".tar"]] as const;
+const XZ_STRIPS = [[".xz", ""], [".lzma", ""], [".lz", ""], [".txz", ".tar"], [".tlz", ".tar"]] as const;
+const COMPRESSOR_FAMILIES: Readonly<Record<string, CompressorFamily>> = {
+  gzip: { suffixes: { gzip: ".gz" }, format: "gzip", strips: GZIP_STRIPS },
+  bzip2: { suffixes: { bzip2: ".bz2" }, format: "bzip2", strips: [[".bz2", ""], [".bz", ""], [".tbz2", ".tar"], [".tbz", ".tar"]], unknown: ".out" },
+  xz: { suffixes: { xz: ".xz", auto: ".xz", lzma: ".lzma", alone: ".lzma" }, format: "xz", strips: XZ_STRIPS },
+  lzma: { suffixes: { xz: ".xz", auto: ".lzma", lzma: ".lzma", alone: ".lzma" }, format: "lzma", strips: XZ_STRIPS },
+  // zstd also decompresses the other formats it was built with.
+  zstd: { suffixes: { zstd: ".zst", gzip: ".gz", xz: ".xz", lzma: ".lzma", lz4: ".lz4" }, format: "zstd", strips: [[".zst", ""], [".tzst", ".tar"], ...GZIP_STRIPS, ...XZ_STRIPS, [".lz4", ""]] },
+  lz4: { suffixes: { lz4: ".lz4" }, format: "lz4", strips: [[".lz4", ""]] },
+  brotli: { suffixes: { brotli: ".br" }, format: "brotli", strips: [[".br", ""]] },
+  compress: { suffixes: { compress: ".Z" }, format: "compress", strips: [[".Z", ""]] },
 };
-const DECOMPRESSORS = new Set(["gunzip", "bunzip2", "unxz", "unlzma", "unzstd", "uncompress"]);
+const FAMILY_OF: Readonly<Record<string, { family: string; decompress: boolean }>> = {
+  gzip: { family: "gzip", decompress: false }, gunzip: { family: "gzip", decompress: true },
+  bzip2: { family: "bzip2", decompress: false }, bunzip2: { family: "bzip2", decompress: true },
+  xz: { family: "xz", decompress: false }, unxz: { family: "xz", decompress: true },
+  lzma: { family: "lzma", decompress: false }, unlzma: { family: "lzma", decompress: true },
+  zstd: { family: "zstd", decompress: false }, unzstd: { family: "zstd", decompress: true },
+  lz4: { family: "lz4", decompress: false }, brotli: { family: "brotli", decompress: false },
+  compress: { family: "compress", decompress: false }, uncompress: { family: "compress", decompress: true },
+};
+
+/** The name a compressor writes for `name`, or null when it writes none (it refuses the name). */
+function compressedName(name: string, family: CompressorFamily, decompress: boolean, suffix: string | null, format: string): string | null {
+  if (!decompress) {
+    const appended = suffix ?? family.suffixes[format];
+    return appended === undefined ? null : `${name}${appended}`;
+  }
+  // A suffix given with -S is taken off too, before the family's own.
+  const strips: ReadonlyArray<readonly [string, string]> = suffix === null ? family.strips : [[suffix, ""], ...family.strips];
+  const match = strips.find(([from]) => name.length > from.length && name.endsWith(from) && !name.endsWith(`/${from}`));
+  if (match !== undefined) return `${name.slice(0, -match[0].length)}${match[1]}`;
+  return family.unknown === undefined ? null : `${name}${family.unknown}`;
+}
 
 /**
  * gzip and its kin replace each file with a copy beside it under a name of their making:
- * `x` → `x.gz`, and with -d `x.gz` → `x` (the row reads and writes the file itself). Nothing is
- * written beside it with -c, -l or -t, or where -o (or zstd's --output-dir-*) names the output.
+ * `x` → `x.gz`, and decompressing `x.gz` → `x` (the row reads and writes the file itself).
+ * Nothing is written beside it with -c, -l or -t, or where -o (or zstd's --output-dir-*) names
+ * the output; with gzip's -N the name comes from inside the archive.
  */
 export function compressor(invocation: Invocation, row: ProgramRow): void {
   const parsed = applyOperands(invocation, row);
-  if (parsed.markers.has("stdout") || parsed.markers.has("output")) return;
-  const suffixWord = parsed.options.find((option) => option.effect?.marker === "suffix")?.value ?? null;
-  const decompress = parsed.markers.has("decompress") || DECOMPRESSORS.has(invocation.program);
+  const { markers } = parsed;
+  // xz --files without a list reads the names on standard input.
+  if (parsed.options.some((option) => option.effect?.names !== undefined && option.value === null)) invocation.pending({ action: "file.write", kind: "path", unresolved: "stdin", raw: "-" });
+  if (markers.has("stdout") || markers.has("output")) return;
+  const kind = FAMILY_OF[invocation.program];
+  const family = kind === undefined ? undefined : COMPRESSOR_FAMILIES[kind.family];
+  if (kind === undefined || family === undefined) return;
+  const decompress = markers.has("decompress") || kind.decompress;
+  if (decompress && markers.has("stored-name")) {
+    invocation.opaque();
+    return;
+  }
+  // The last -S and --format given are the ones that count.
+  const last = (marker: string) => parsed.options.filter((option) => option.effect?.marker === marker).at(-1)?.value ?? null;
+  const suffixWord = last("suffix");
+  const formatWord = last("format");
   for (const word of operandWords(parsed)) {
     if (word.unknown !== null || word.text === "-") continue;
-    if (suffixWord !== null && suffixWord.unknown !== null) {
-      invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${word.text}${suffixWord.text}` });
+    if (suffixWord?.unknown || formatWord?.unknown) {
+      invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${word.text}${suffixWord?.text ?? ""}` });
       continue;
     }
-    const suffix = suffixWord?.text ?? COMPRESSED_SUFFIX[invocation.program] ?? "";
-    // gzip -d also takes `.tgz` to `.tar`; a name without the suffix is refused.
-    const output = !decompress ? `${word.text}${suffix}` : word.text.endsWith(suffix) ? word.text.slice(0, -suffix.length) : /\.t[ga]z$/.test(word.text) && suffix === ".gz" ? word.text.replace(/\.t[ga]z$/, ".tar") : null;
-    if (output !== null && output !== "" && suffix !== "") invocation.target("write", literal(output));
+    const output = compressedName(word.text, family, decompress, suffixWord?.text ?? null, formatWord?.text.toLowerCase() ?? family.format);
+    if (output !== null && output !== "") invocation.target("write", literal(output));
   }
 }
 
@@ -329,6 +413,40 @@ export function split(invocation: Invocation, row: ProgramRow): void {
   invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${prefix?.text ?? "x"}*` });
 }
 
+/** The checksum tools read their operands; with -c each is a list, and the files it names are read too. */
+export function checksums(invocation: Invocation, row: ProgramRow): void {
+  const parsed = applyOperands(invocation, { options: row.options ?? {}, operands: { each: ["read"] } });
+  if (!parsed.markers.has("check")) return;
+  const lists = operandWords(parsed);
+  for (const list of lists.length > 0 ? lists : [literal("-")]) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: list.text });
+}
+
+/**
+ * mktemp makes a file (or, with -d, a directory) of a random name: in -p's directory, in $TMPDIR
+ * with -t, --tmpdir or no template, otherwise where the template says. The write is judged as one
+ * to that directory, since the name is not known before it runs.
+ */
+export function mktemp(invocation: Invocation, row: ProgramRow): void {
+  const parsed = invocation.options(row.options ?? {});
+  if (parsed.markers.has("dry-run")) return;
+  const template = operandWords(parsed)[0];
+  const dirOption = parsed.options.find((option) => option.effect?.marker === "dir");
+  const inTmpdir = template === undefined || parsed.markers.has("tmpdir") || (dirOption !== undefined && dirOption.value === null);
+  if (dirOption?.value) {
+    invocation.target("write", dirOption.value);
+  } else if (inTmpdir) {
+    // $TMPDIR is /tmp unless the environment says otherwise; macOS gives each user a directory of its own.
+    if (invocation.ctx.os === "linux") invocation.pending({ action: "file.write", kind: "path", value: "/tmp" });
+    else invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: "$TMPDIR" });
+  } else if (template.unknown !== null) {
+    invocation.target("write", template);
+  } else {
+    const slash = template.text.lastIndexOf("/");
+    if (slash < 0) invocation.workingDirectory("file.write");
+    else invocation.target("write", literal(template.text.slice(0, slash) || "/"));
+  }
+}
+
 /** install: cp's reading of its operands, except that with -d every operand is a directory it makes. */
 export function install(invocation: Invocation, row: ProgramRow): void {
   if (parseOptions(invocation.args, row.options ?? {}, false).markers.has("directories")) applyOperands(invocation, { options: row.options ?? {}, operands: { each: ["write"] } });
@@ -340,6 +458,9 @@ export function mv(invocation: Invocation, row: ProgramRow): void {
   const parsed = applyOperands(invocation, row);
   const intoDirectory = parsed.options.find((option) => option.effect?.marker === "dest")?.value ?? null;
   if (intoDirectory !== null) invocation.target("write", intoDirectory, undefined, { makesLinks: true });
+  const words = operandWords(parsed);
+  const dest = intoDirectory ?? (words.length >= 2 ? words[words.length - 1] : undefined);
+  if (dest !== undefined) backups(invocation, parsed, destinationsOf(dest, intoDirectory !== null ? words : words.slice(0, -1)).slice(intoDirectory !== null ? 1 : 0));
 }
 
 const CPIO: OptionSpec = {

@@ -201,12 +201,15 @@ function remote(invocation: Invocation, word: Word, local: "read" | "write" | "d
 const RSYNC: OptionSpec = {
   values: {
     ...all({ spawn: "shell" }, "-e", "--rsh"),
-    ...all(R, "--files-from", "--exclude-from", "--include-from", "--password-file", "--filter-file", "--read-batch"),
-    ...all(W, "--log-file", "--backup-dir", "--temp-dir", "-T", "--partial-dir"),
+    ...all({ target: ["read"], names: "read" }, "--files-from"),
+    ...all(R, "--exclude-from", "--include-from", "--password-file", "--filter-file", "--read-batch"),
+    ...all(W, "--log-file"),
+    // Backups, temporary and partial files go to these directories (a relative one is in the destination).
+    ...all({ marker: "in-destination" }, "--backup-dir", "--temp-dir", "-T", "--partial-dir"),
     // A batch is FILE and the script FILE.sh beside it.
     ...all({ marker: "batch", target: ["write"] }, "--write-batch", "--only-write-batch"),
     // Files are compared with, copied or hard-linked from these directories (a relative one is in the destination).
-    ...all({ marker: "basis" }, "--compare-dest", "--copy-dest", "--link-dest"),
+    ...all({ marker: "from-destination" }, "--compare-dest", "--copy-dest", "--link-dest"),
     ...all({ marker: "rsync-path" }, "--rsync-path"),
     ...plain("--exclude", "--include", "-f", "--filter", "--port", "--bwlimit", "--chmod", "--chown", "--usermap", "--groupmap", "--timeout", "--contimeout", "--max-size", "--min-size", "--max-delete", "--modify-window", "--suffix", "--info", "--debug", "--out-format", "--log-file-format", "--skip-compress", "--compress-choice", "--checksum-choice", "-B", "--block-size", "--iconv", "--sockopts", "-M", "--remote-option"),
   },
@@ -238,11 +241,13 @@ export function rsync(invocation: Invocation): void {
     const value = option.value;
     if (value === null) continue;
     if (option.effect?.marker === "batch") invocation.target("write", value.unknown === null ? literal(`${value.text}.sh`) : value);
-    if (option.effect?.marker !== "basis") continue;
-    if (value.unknown !== null || value.text.startsWith("/") || value.text.startsWith("~")) invocation.target("read", value);
-    else if (destination === undefined || destination.unknown !== null) invocation.pending({ action: "file.read", kind: "path", unresolved: "expansion", raw: value.text });
+    const role = option.effect?.marker === "from-destination" ? "read" : option.effect?.marker === "in-destination" ? "write" : null;
+    if (role === null) continue;
+    if (value.unknown !== null || value.text.startsWith("/") || value.text.startsWith("~")) invocation.target(role, value);
+    // --partial-dir is relative to each file's own directory: with `..` it leaves the destination by as many levels as the file is deep.
+    else if (destination === undefined || destination.unknown !== null || (option.name === "--partial-dir" && /(?:^|\/)\.\.(?:\/|$)/.test(value.text))) invocation.pending({ action: `file.${role}`, kind: "path", unresolved: "expansion", raw: value.text });
     // On a remote destination the directory is the remote side's.
-    else if (!("remote" in splitRemote(destination.text, invocation.ctx))) invocation.target("read", literal(`${destination.text.replace(/\/+$/, "")}/${value.text}`));
+    else if (!("remote" in splitRemote(destination.text, invocation.ctx))) invocation.target(role, literal(`${destination.text.replace(/\/+$/, "")}/${value.text}`));
   }
 }
 

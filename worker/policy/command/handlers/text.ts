@@ -38,8 +38,8 @@ const SED: OptionSpec = {
 // BSD sed (macOS): -i takes the backup suffix as a word of its own (`sed -i '' s/a/b/ f`), and -l
 // (line-buffered) is a switch.
 const BSD_SED: OptionSpec = {
-  values: { ...all({ marker: "script" }, "-e", "--expression"), ...all({ marker: "script-file", target: ["read"] }, "-f", "--file"), ...all({ marker: "in-place" }, "-i") },
-  switches: all({ marker: "in-place" }, "-I"),
+  // BSD sed's -i and -I (the files edited as one) both take the backup's extension, '' for none.
+  values: { ...all({ marker: "script" }, "-e", "--expression"), ...all({ marker: "script-file", target: ["read"] }, "-f", "--file"), ...all({ marker: "in-place" }, "-i", "-I") },
 };
 export function sed(invocation: Invocation): void {
   const parsed = invocation.options(invocation.ctx.os === "macos" && invocation.program === "sed" ? BSD_SED : SED);
@@ -54,7 +54,8 @@ export function sed(invocation: Invocation): void {
   // A script file may hold `e` and `w` commands the policy cannot see.
   if (parsed.markers.has("script-file")) invocation.opaque();
   for (const script of scripts) sedScript(invocation, script);
-  const suffix = parsed.options.find((option) => option.effect?.marker === "in-place")?.value ?? null;
+  // The last -i given is the one sed uses.
+  const suffix = parsed.options.filter((option) => option.effect?.marker === "in-place").at(-1)?.value ?? null;
   for (const word of files) {
     invocation.target("read", word);
     if (parsed.markers.has("in-place")) invocation.target("write", word);
@@ -63,24 +64,18 @@ export function sed(invocation: Invocation): void {
 }
 
 /**
- * `sed -i SUFFIX` keeps the file as it was under a second name: GNU sed replaces each `*` of the
- * suffix with the file's name, or appends the suffix to it, and a name with a `/` is a path from
- * the working directory (another directory: `-i'bak/*'`); BSD sed appends it.
+ * `sed -i SUFFIX` keeps the file as it was under a second name, a path from the working
+ * directory: GNU sed replaces each `*` of the suffix with the file's name as the line gives it,
+ * directories included (`-i'.*' git/hooks/x` writes `.git/hooks/x`), or appends the suffix; BSD
+ * sed appends it.
  */
 function sedBackup(invocation: Invocation, file: Word, suffix: Word): void {
   if (file.unknown !== null || suffix.unknown !== null) {
     if (suffix.unknown !== null) invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${file.text}${suffix.text}` });
     return;
   }
-  const slash = file.text.lastIndexOf("/");
-  const dir = file.text.slice(0, slash + 1);
-  const base = file.text.slice(slash + 1);
-  if (invocation.ctx.os === "macos") {
-    invocation.target("write", literal(`${file.text}${suffix.text}`));
-    return;
-  }
-  const name = suffix.text.includes("*") ? suffix.text.replaceAll("*", base) : `${base}${suffix.text}`;
-  invocation.target("write", literal(name.includes("/") ? name : `${dir}${name}`));
+  const gnuStars = invocation.ctx.os !== "macos" && suffix.text.includes("*");
+  invocation.target("write", literal(gnuStars ? suffix.text.replaceAll("*", file.text) : `${file.text}${suffix.text}`));
 }
 
 /**
@@ -200,6 +195,8 @@ function sedScript(invocation: Invocation, script: Word): void {
 const FIND_VALUE_TESTS = new Set([
   "-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename", "-regex", "-iregex", "-lname", "-ilname", "-type", "-xtype", "-maxdepth", "-mindepth", "-mtime", "-mmin", "-atime", "-amin", "-ctime", "-cmin", "-size", "-perm", "-user", "-group", "-uid", "-gid", "-links", "-inum", "-used", "-printf", "-regextype", "-fstype", "-context", "-samefile", "-newer", "-anewer", "-cnewer", "-newermt", "-newerct", "-newerat", "-newermm",
 ]);
+// -newer FILE and kin (-newerXY with Y one of a, B, c, m; -newerXt takes a date), -samefile FILE.
+const FIND_REFERENCE_TESTS = /^-(?:newer|anewer|cnewer|samefile|newer[aBcm][aBcm])$/;
 export function find(invocation: Invocation): void {
   const args = invocation.args;
   let i = 0;
@@ -263,6 +260,11 @@ export function find(invocation: Invocation): void {
       const file = args[i];
       if (file !== undefined) invocation.target("read", file);
       invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: file?.text ?? "" });
+      i += 1;
+    } else if (FIND_REFERENCE_TESTS.test(name)) {
+      // The file whose times (or identity) the test compares with is looked at.
+      const file = args[i];
+      if (file !== undefined) invocation.target("read", file);
       i += 1;
     } else if (FIND_VALUE_TESTS.has(name)) {
       i += 1;
