@@ -36,7 +36,11 @@ describe("the command tables against strace of the programs", () => {
     ["touch -c -d 2000-01-01 ~/.ssh/id_rsa", "cat ~/.ssh/id_rsa; touch", (access: Access) => access.kind === "write" && access.syscall === "utimensat"],
     ["stat ~/.ssh/id_rsa", "stat", (access: Access) => access.kind === "read" && access.metadata === true && access.path.endsWith("/.ssh/id_rsa")],
     ["ls", "ls ~/.ssh", (access: Access) => access.kind === "read" && access.listing === true && access.path.endsWith("/proj")],
-    ["echo x > ~/.ssh/evil; rm ~/.ssh/evil", "echo x; rm", (access: Access) => access.kind === "write" && access.path.endsWith("/.ssh/evil")],
+    ["echo x > ~/.ssh/evil; rm ~/.ssh/evil", "echo x > ~/.ssh/config; rm", (access: Access) => access.kind === "write" && access.path.endsWith("/.ssh/evil")],
+    ["mv ~/.ssh/id_rsa ~/.ssh/x", "mv ~/.ssh/id_rsa", (access: Access) => access.kind === "rename"],
+    ["cat ~/.ssh/id_rsa", "cat > ~/.ssh/id_rsa", (access: Access) => access.kind === "read" && access.path.endsWith("/.ssh/id_rsa")],
+    ["ls ~/.ssh", "ls ~/.ssh/id_rsa", (access: Access) => access.kind === "read" && access.listing === true],
+    ["ln -s ../.ssh/id_rsa l; cat l", "cat l", (access: Access) => access.kind === "read" && access.syscall === "openat" && access.metadata !== true && access.path.endsWith("/.ssh/id_rsa")],
   ] as const)("a run of `%s` held to the analysis of `%s` is caught", async (line, other, caught) => {
     const result = await check(line, () => other);
     expect(result.unjudged?.some(caught)).toBe(true);
@@ -53,6 +57,10 @@ describe("the command tables against strace of the programs", () => {
         while (next < lines.length) {
           const line = lines[next++] as string;
           const result = await check(line);
+          if (program.unresolved === true) {
+            if (result.unjudged !== null) failures.push(`${line}\n    claimed, but the files it works on come from a list`);
+            continue;
+          }
           if (result.unjudged === null) continue;
           claimed++;
           if (result.unjudged.length > 0) failures.push(`${line}\n    ${result.unjudged.map((access) => JSON.stringify(access)).join("\n    ")}`);

@@ -22,6 +22,8 @@ export interface ProgramLines {
   help?: readonly string[];
   /** Instead of its help's options, these (what follows an option the line already has: `sed -i{o}`). */
   options?: readonly string[];
+  /** Lines whose files come from a list (`tar -T list`): the analysis must not claim to know them. */
+  unresolved?: true;
 }
 
 export const PROGRAMS: readonly ProgramLines[] = [
@@ -89,7 +91,8 @@ export const PROGRAMS: readonly ProgramLines[] = [
   { program: "sdiff", line: "sdiff {o} ~/.aws/creds.json ~/.ssh/id_rsa" },
   { program: "wget", line: "wget {o} http://127.0.0.1:9/ http://127.0.0.2:9/" },
   // Names as written, from the working directory: sed's backup name is built from them.
-  { program: "sed", line: "sed -i{o} -e p src.txt sub/a.txt", options: [".bak", "'bak-*'", "'../*'", "'.*'", "'*.orig'", "'sub/*'", "'.orig' -i'~'", "'~' -i'.*'"] },
+  { program: "sed", line: "sed -i{o} -e p src.txt", options: [".bak", "'bak-*'", "'../*'", "'.*'", "'*.orig'", "'sub/*'", "'.orig' -i'~'", "'~' -i'.*'"] },
+  { program: "sed", line: "sed -i{o} -e p sub/a.txt", options: [".bak", "'../*'", "'.*'", "'*.orig'"] },
   { program: "cp", line: "cp {o} ~/proj/src.txt ~/proj/notes.txt", options: ["-b", "--backup", "--backup=numbered", "--backup=t", "--backup=simple", "--backup=never", "--backup=none", "-S .old -b", "--backup=simple --suffix=.orig", "-b ~/proj/sub/a.txt ~/proj"] },
   { program: "mv", line: "mv {o} ~/proj/src.txt ~/proj/notes.txt", options: ["-b", "--backup=numbered", "--backup=simple -S .old", "-b ~/proj/sub/a.txt ~/proj"] },
   { program: "ln", line: "ln {o} ~/proj/src.txt ~/proj/notes.txt", options: ["-sb", "-s --backup=numbered", "-f --backup=simple", "-s -b -S .x"] },
@@ -97,13 +100,13 @@ export const PROGRAMS: readonly ProgramLines[] = [
   { program: "gzip", line: "gzip {o}", options: ["~/proj/src.txt", "-d ~/proj/src.txt", "-S .x ~/proj/src.txt", "-S .a -S .b ~/proj/src.txt", "-r ~/proj/sub", "-k ~/proj/src.txt"] },
   { program: "zip", line: "zip {o}", options: ["~/proj/arch ~/proj/src.txt", "- ~/proj/src.txt", "-s 1m ~/proj/arch ~/proj/src.txt", "~/proj/dir.d ~/proj/src.txt"] },
   { program: "rsync", line: "rsync {o} ~/proj/src.txt ~/proj/sub/", options: ["-b --backup-dir=../../.ssh", "--backup-dir=bk -b", "--temp-dir=../tmpd", "--partial-dir=.p", "--link-dest=../../.ssh", "--copy-dest=../../.aws", "--compare-dest=$HOME/.ssh"] },
-  { program: "sha256sum", line: "sha256sum {o}", options: ["-c ~/proj/sums.txt", "--check ~/proj/sums.txt", "-c < ~/proj/sums.txt", "--files0-from=$HOME/proj/list0"] },
-  { program: "wc", line: "wc {o}", options: ["--files0-from=$HOME/proj/list0", "--files0-from ~/proj/list0", "-l --files0-from ~/proj/list0"] },
-  { program: "du", line: "du {o}", options: ["--files0-from=$HOME/proj/list0", "-a --files0-from ~/proj/list0"] },
-  { program: "sort", line: "sort {o}", options: ["--files0-from=$HOME/proj/list0", "-o ~/proj/out --files0-from ~/proj/list0"] },
-  { program: "tar", line: "tar {o} -cf ~/proj/o.tar", options: ["-T ~/proj/list.txt", "--files-from=$HOME/proj/list.txt", "-czT ~/proj/list.txt"] },
-  { program: "rsync", line: "rsync {o} ~/proj ~/proj/sub/", options: ["--files-from=$HOME/proj/list.txt", "-r --files-from ~/proj/list.txt"] },
-  { program: "zip", line: "cat ~/proj/list.txt | zip {o} ~/proj/o.zip", options: ["-@", "-q@", "--names-stdin"] },
+  { program: "sha256sum", line: "sha256sum {o}", options: ["-c ~/proj/sums.txt", "--check ~/proj/sums.txt", "-c < ~/proj/sums.txt"], unresolved: true },
+  { program: "wc", line: "wc {o}", options: ["--files0-from=$HOME/proj/list0", "--files0-from ~/proj/list0", "-l --files0-from ~/proj/list0"], unresolved: true },
+  { program: "du", line: "du {o}", options: ["--files0-from=$HOME/proj/list0", "-a --files0-from ~/proj/list0"], unresolved: true },
+  { program: "sort", line: "sort {o}", options: ["--files0-from=$HOME/proj/list0", "-o ~/proj/out --files0-from ~/proj/list0"], unresolved: true },
+  { program: "tar", line: "tar {o} -cf ~/proj/o.tar", options: ["-T ~/proj/list.txt", "--files-from=$HOME/proj/list.txt", "-czT ~/proj/list.txt"], unresolved: true },
+  { program: "rsync", line: "rsync {o} ~/proj ~/proj/sub/", options: ["--files-from=$HOME/proj/list.txt", "-r --files-from ~/proj/list.txt"], unresolved: true },
+  { program: "zip", line: "cat ~/proj/list.txt | zip {o} ~/proj/o.zip", options: ["-@", "-q@", "-@q", "--names-stdin"], unresolved: true },
   { program: "mktemp", line: "mktemp {o}", options: ["-p ~/.ssh", "-d -p ~/.ssh", "~/.ssh/kXXXXXX", "-d ~/.ssh/kXXXXXX", "-u ~/.ssh/kXXXXXX", "--tmpdir=$HOME/.ssh kXXXXXX", "kXXXXXX", "-p ~/.ssh -t kXXXXXX"] },
   {
     program: "find",
@@ -196,11 +199,11 @@ function within(path: string, dir: string): boolean {
 }
 
 /**
- * What the run did that the analysis does not say, or null when the analysis claims nothing
+ * What the run of `ran` did that the analysis of `line` does not say, or null when the analysis claims nothing
  * exact (refused, opaque, or a target it could not resolve): such a line is not permitted as
  * a plain action anyway.
  */
-export function unjudged(line: string, traced: Traced): Access[] | null {
+export function unjudged(line: string, traced: Traced, ran: string = line): Access[] | null {
   const result = analyzeCommand(line, { os: "linux", shell: "bash", cwd: traced.cwd, home: traced.home });
   if (!result.ok) return null;
   const analysis: CommandAnalysis = result.value;
@@ -226,6 +229,7 @@ export function unjudged(line: string, traced: Traced): Access[] | null {
   const aliases: Array<{ action: string; value: string }> = [];
   const created = new Set<string>();
   const readBefore = new Set<string>();
+  const renamedAway: Array<Extract<Access, { kind: "rename" }>> = [];
   const judgedAs = (access: { kind: "read" | "write" | "delete"; path: string; syscall: string; listing?: true; metadata?: true }): boolean =>
     // What the run made itself it may read, change and remove. Every process may look at the
     // directory it starts in, or hold it open to come back to (find); listing it is a read.
@@ -235,22 +239,23 @@ export function unjudged(line: string, traced: Traced): Access[] | null {
       const { kind, path } = access;
       if (within(path, target.value)) {
         if (target.action === "file.read" && kind === "read") return true;
-        // What it writes or deletes, a program may read first, list, or look at below it (`rm -r`, `cp -r` onto a tree).
-        if (kind === "read") return path === target.value || access.listing === true || access.metadata === true;
+        // Below what it writes or deletes, a program may list and look (`rm -r`, `cp -r` onto a tree), not read.
+        if (kind === "read") return access.listing === true || access.metadata === true;
         // Setting back the times of a file it has just read (`tar --atime-preserve`, `file -p`) is not a write.
         if (access.syscall === "utimensat" && target.action === "file.read") return readBefore.has(path);
         if (kind === "delete") return target.action === "file.delete" || target.action === "file.write";
         return target.action === "file.write";
       }
-      // Directories on the way to a target: opened or looked at to reach it, or made for it (`mkdir -p`).
-      return within(target.value, path) && (kind === "read" || (access.syscall.startsWith("mkdir") && target.action === "file.write"));
+      // Directories on the way to a target: looked at to reach it (not listed), or made for it (`mkdir -p`).
+      return within(target.value, path) && ((kind === "read" && access.listing !== true) || (access.syscall.startsWith("mkdir") && target.action === "file.write"));
     });
   // A file the run makes beside a judged one and renames onto it (sed -i's copy, zip's and curl's
   // temporary files, ln -f's new link), or removes again (sed -i's copy when the backup cannot be
   // made): part of that judged write, from the start.
+  // Only names of the program's making count: one the line spells is the line's own action.
   const made = new Set<string>();
   for (const access of traced.accesses) {
-    if (access.kind === "write" && access.created === true) made.add(access.path);
+    if (access.kind === "write" && access.created === true && !ran.includes(posix.basename(access.path))) made.add(access.path);
     if (access.kind === "rename" && made.has(access.from) && posix.dirname(access.from) === posix.dirname(access.to) && judgedAs({ kind: "write", path: access.to, syscall: "rename" })) aliases.push({ action: "file.write", value: access.from });
     if (access.kind === "delete" && made.has(access.path) && paths.some((target) => target.action === "file.write" && posix.dirname(target.value) === posix.dirname(access.path))) aliases.push({ action: "file.write", value: access.path });
   }
@@ -272,11 +277,13 @@ export function unjudged(line: string, traced: Traced): Access[] | null {
     if (access.kind === "rename") {
       const sameDirectory = posix.dirname(access.from) === posix.dirname(access.to);
       const toJudged = !within(access.to, traced.home) || judgedAs({ kind: "write", path: access.to, syscall: "rename" });
-      if (sameDirectory && created.has(access.from) && toJudged) continue;
+      if (sameDirectory && made.has(access.from) && toJudged) continue;
       const fromDeleted = !within(access.from, traced.home) || [...paths, ...aliases].some((target) => target.action === "file.delete" && within(access.from, target.value));
-      // A file it deletes, first renamed beside itself without replacing anything (shred -u): still that file.
+      // A file it deletes, first renamed beside itself without replacing anything (shred -u): still
+      // that file, provided the run deletes it under the new name (or moves it on the same way).
       if (sameDirectory && access.noReplace && fromDeleted) {
         aliases.push({ action: "file.delete", value: access.to });
+        renamedAway.push(access);
         continue;
       }
       if (!(fromDeleted || judgedAs({ kind: "delete", path: access.from, syscall: "rename" })) || !toJudged) out.push(access);
@@ -287,11 +294,13 @@ export function unjudged(line: string, traced: Traced): Access[] | null {
     if (access.kind === "write" && access.created === true) created.add(access.path);
     if (access.kind === "read" && access.metadata !== true && access.listing !== true) readBefore.add(access.path);
   }
+  const gone = new Set(traced.accesses.flatMap((access) => (access.kind === "delete" ? [access.path] : access.kind === "rename" ? [access.from] : [])));
+  for (const rename of renamedAway) if (!gone.has(rename.to)) out.push(rename);
   return out;
 }
 
 /** Runs `line` and holds the run to the analysis of the line (or, to show a wrong analysis is caught, of `analysedAs(line)`). */
 export async function check(line: string, analysedAs: (line: string) => string = (same) => same): Promise<{ line: string; unjudged: Access[] | null; timedOut: boolean }> {
   const traced = await traceLine(line);
-  return { line, unjudged: unjudged(analysedAs(line), traced), timedOut: traced.timedOut };
+  return { line, unjudged: unjudged(analysedAs(line), traced, line), timedOut: traced.timedOut };
 }

@@ -186,9 +186,9 @@ export function readTrace(text: string, startCwd: string): Access[] {
   const cwds = new Map<number, string>();
   const accesses: Access[] = [];
   for (const { pid, call } of calls(text)) {
-    const match = /^(\w+)\((.*)\)\s+=\s+(-?\d+|\?)(?:<[^>]*>)?(?:\s+(\w+))?/.exec(call);
+    const match = /^(\w+)\((.*)\)\s+=\s+(-?\d+|\?)(?:<([^>]*)>)?(?:\s+(\w+))?/.exec(call);
     if (match === null) continue;
-    const [, name, argText, result, errno] = match as unknown as [string, string, string, string, string | undefined];
+    const [, name, argText, result, opened, errno] = match as unknown as [string, string, string, string, string | undefined, string | undefined];
     const cwd = cwds.get(pid) ?? startCwd;
     if (!cwds.has(pid)) cwds.set(pid, cwd);
     if (["clone", "clone3", "fork", "vfork"].includes(name) && /^\d+$/.test(result)) {
@@ -225,10 +225,14 @@ export function readTrace(text: string, startCwd: string): Access[] {
         const target = name === "open" || name === "creat" ? path(0) : path(1, 0);
         const flags = name === "creat" ? "O_WRONLY|O_CREAT|O_TRUNC" : (args[name === "open" ? 1 : 2] ?? "");
         const writes = /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/.test(flags);
-        add(writes ? "write" : "read", target, {
+        const marks = {
           ...(/O_PATH|O_DIRECTORY/.test(flags) && !writes ? { metadata: true as const } : {}),
           ...(/O_CREAT/.test(flags) ? { created: true as const } : {}),
-        });
+        };
+        add(writes ? "write" : "read", target, marks);
+        // What was opened, its links followed (`-y` prints it): a link the run made leads elsewhere.
+        const real = opened === undefined ? null : unescapeC(opened);
+        if (real !== null && real.startsWith("/") && real !== target) add(writes ? "write" : "read", real, marks);
         break;
       }
       case "stat":

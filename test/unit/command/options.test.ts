@@ -199,6 +199,27 @@ const ON_LINUX: Row[] = [
   ["find . -newer ~/.ssh/id_rsa", ["find . -newer /home/dev/.ssh/id_rsa"], ["r /home/dev/proj","r /home/dev/.ssh/id_rsa"]],
   ["realpath --relative-to=/x y", ["realpath --relative-to=/x y"], ["r /x","r /home/dev/proj/y"]],
   ["tar --mtime=./ref -cf o.tar d", ["tar --mtime=./ref -cf o.tar d"], ["r /home/dev/proj/./ref","w /home/dev/proj/o.tar","r /home/dev/proj/d"]],
+  // Found by a second review, each tried with the real program.
+  ["mv -S rc y ~/.bash", ["mv -S rc y /home/dev/.bash @y"], ["r /home/dev/proj/y","d /home/dev/proj/y","w /home/dev/.bash","w /home/dev/.bashrc","w ?glob /home/dev/.bash.~*~","w /home/dev/.bash/yrc","w ?glob /home/dev/.bash/y.~*~"]],
+  ["cp -b -S /x a b", ["cp -b -S /x a b @a"], ["r /home/dev/proj/a","w /home/dev/proj/b","w /home/dev/proj/b/a","w /home/dev/proj/b~","w ?glob b.~*~","w /home/dev/proj/b/a~","w ?glob b/a.~*~"]],
+  ["cp --backup=s a b", ["cp --backup=s a b"], ["r /home/dev/proj/a","w /home/dev/proj/b","w /home/dev/proj/b/a","w /home/dev/proj/b~","w /home/dev/proj/b/a~"]],
+  ["rsync -b --suffix=rc y ~/.bash", ["rsync -b --suffix=rc y /home/dev/.bash"], ["r /home/dev/proj/y","w /home/dev/.bash","w /home/dev/.bashrc"]],
+  ["rsync -b --backup-dir=.ssh y ~/authorized_keys", ["rsync -b --backup-dir=.ssh y /home/dev/authorized_keys"], ["r /home/dev/proj/y","w /home/dev/authorized_keys","w /home/dev/authorized_keys/.ssh","w /home/dev/.ssh"]],
+  ["lz4 -m ~/.ssh/authorized_keys.lz4", ["lz4 -m /home/dev/.ssh/authorized_keys.lz4"], ["r /home/dev/.ssh/authorized_keys.lz4","w /home/dev/.ssh/authorized_keys.lz4","w /home/dev/.ssh/authorized_keys"]],
+  ["unlz4 k.lz4", ["unlz4 k.lz4"], ["r /home/dev/proj/k.lz4","w /home/dev/proj/k.lz4","w /home/dev/proj/k"]],
+  ["gzip -d k.GZ", ["gzip -d k.GZ"], ["r /home/dev/proj/k.GZ","w /home/dev/proj/k.GZ","w /home/dev/proj/k"]],
+  ["uncompress k.gz", ["uncompress k.gz"], ["r /home/dev/proj/k.gz","w /home/dev/proj/k.gz","w /home/dev/proj/k"]],
+  ["gzip -d -S z f.gz", ["gzip -d -S z f.gz @f.gz"], ["r /home/dev/proj/f.gz","w /home/dev/proj/f.gz","w /home/dev/proj/f","w /home/dev/proj/f.g"]],
+  ["unxz -z f", ["unxz -z f"], ["r /home/dev/proj/f","w /home/dev/proj/f","w /home/dev/proj/f.xz"]],
+  ["lzma -F auto f", ["lzma -F auto f @f"], ["r /home/dev/proj/f","w /home/dev/proj/f","w /home/dev/proj/f.xz"]],
+  ["unzstd k.zstd", ["unzstd k.zstd"], ["r /home/dev/proj/k.zstd","w /home/dev/proj/k.zstd","w /home/dev/proj/k"]],
+  ["mktemp -p . ../.ssh/kXXXX", ["mktemp -p . ../.ssh/kXXXX"], ["w /home/dev/proj/./../.ssh"]],
+  ["mktemp --suffix .x ../.ssh/sXXX", ["mktemp --suffix .x ../.ssh/sXXX"], ["w /home/dev/proj/../.ssh"]],
+  ["zip -q --temp-path /tmp ~/.config/autostart/x.desktop payload", ["zip -q --temp-path /tmp /home/dev/.config/autostart/x.desktop payload"], ["w /tmp","w /home/dev/.config/autostart/x.desktop","r /home/dev/proj/payload"]],
+  ["zip -@q o.zip", ["zip -@q o.zip"], ["w /home/dev/proj/o.zip","r ?stdin -"]],
+  ["tar -C /etc --mtime=./ref -cf o.tar d", ["tar -C /etc --mtime=./ref -cf o.tar d"], ["r /home/dev/proj/./ref","w /home/dev/proj/o.tar","r /etc/d"]],
+  ["tar -xf a.tar -T list", ["tar -xf a.tar -T list"], ["r /home/dev/proj/list","r /home/dev/proj/a.tar","w* /home/dev/proj"]],
+  ["rsync --files-from=l host:/src/ d/", ["rsync --files-from=l host:/src/ d/"], ["r /home/dev/proj/l","u ssh://host:22/","w /home/dev/proj/d/"]],
 ];
 
 // BSD tools: base64 -i/-o, find's leading -E and -f PATH (clustered too), sed's -l switch, fmt's -p switch.

@@ -51,7 +51,7 @@ const RG: OptionSpec = {
 };
 
 // Standard output, listing or testing: nothing is written beside the file; -d decompresses.
-const COMPRESSOR_SWITCHES: Record<string, Effect> = { ...all({ marker: "stdout" }, "-c", "--stdout", "--to-stdout", "-l", "--list", "-t", "--test"), ...all({ marker: "decompress" }, "-d", "--decompress", "--uncompress") };
+const COMPRESSOR_SWITCHES: Record<string, Effect> = { ...all({ marker: "stdout" }, "-c", "--stdout", "--to-stdout", "-l", "--list", "-t", "--test"), ...all({ marker: "decompress" }, "-d", "--decompress", "--uncompress"), ...all({ marker: "compress" }, "-z", "--compress") };
 // A list of NUL-separated names: the list is read, and the files it names.
 const FILES0_FROM: Effect = { target: ["read"], names: "read" };
 const COREUTILS_TARGET_DIR: Record<string, Effect> = all({ marker: "dest", target: ["write"] }, "-t", "--target-directory");
@@ -65,7 +65,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // `cat /etc/shadow`, `cat ~/.ssh/id_rsa`: reading a secret is a file.read like any other.
   // Each row lists exactly the options that take a value, so that no file operand is
   // mistaken for an option's value.
-  { names: ["cat", "rev", "tsort", "zcat", "bzcat", "xzcat", "zstdcat", "lzcat", "lsattr", "getfacl", "sum", "md5", "wc"], options: { values: all(FILES0_FROM, "--files0-from") }, operands: { each: ["read"] } },
+  { names: ["cat", "rev", "tsort", "zcat", "bzcat", "xzcat", "zstdcat", "lzcat", "lz4cat", "lsattr", "getfacl", "sum", "md5", "wc"], options: { values: all(FILES0_FROM, "--files0-from") }, operands: { each: ["read"] } },
   // The checksum tools' -c reads each list and then the files it names.
   { names: ["md5sum", "sha1sum", "sha224sum", "sha256sum", "sha384sum", "sha512sum", "b2sum", "cksum", "shasum"], options: { values: plain("-a", "--algorithm", "-l", "--length"), switches: all({ marker: "check" }, "-c", "--check") }, run: h.checksums },
   { names: ["tac"], options: { values: plain("-s", "--separator") }, operands: { each: ["read"] } },
@@ -159,7 +159,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // ln: the link name is written; its target is exposed through it.
   { names: ["ln"], options: { values: { ...COREUTILS_TARGET_DIR, ...plain("-S", "--suffix") }, attached: plain("--backup"), switches: all({ marker: "symbolic" }, "-s", "--symbolic") }, run: h.ln },
   // mktemp makes a file (-d: a directory) of a random name in -p's directory, the template's, or $TMPDIR: a write there.
-  { names: ["mktemp", "gmktemp"], options: { values: all({ marker: "dir" }, "-p"), attached: all({ marker: "dir" }, "--tmpdir"), switches: { ...all({ marker: "dry-run" }, "-u", "--dry-run"), ...all({ marker: "tmpdir" }, "-t") } }, run: h.mktemp },
+  { names: ["mktemp", "gmktemp"], options: { values: { ...all({ marker: "dir" }, "-p"), ...plain("--suffix") }, attached: all({ marker: "dir" }, "--tmpdir"), switches: { ...all({ marker: "dry-run" }, "-u", "--dry-run"), ...all({ marker: "tmpdir" }, "-t") } }, run: h.mktemp },
   // tee writes every operand (and its stdout).
   { names: ["tee"], options: { attached: plain("--output-error") }, operands: { each: ["write"] } },
   { names: ["touch"], options: { values: { ...plain("-d", "--date", "-t", "--time"), ...all(R, "-r", "--reference") } }, operands: { each: ["write"] } },
@@ -182,8 +182,8 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // into -C or the working directory; --to-command, -I, --use-compress-program,
   // --checkpoint-action=exec, --info-script and --rsh-command run programs (GNU tar manual).
   { names: ["tar", "gtar", "bsdtar"], run: h.tar },
-  // zip: the archive written, members read; `-TT cmd` runs cmd to test the archive.
-  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...plain("-x", "-i", "-n", "-P", "--password", "-Z", "-t", "-tt", "-b", "-s"), ...all(W, "-O", "--output-file", "-lf", "--logfile-path") }, switches: { ...all({ marker: "move" }, "-m", "--move"), ...plain("-la", "-li", "-sp", "-sv", "-sb", "-sc", "-sd", "-so", "-sf", "-su", "-sU", "-sf-") } }, run: h.zip },
+  // zip: the archive written, members read; `-TT cmd` runs cmd to test the archive; -b puts its temporary archive in a directory.
+  { names: ["zip"], options: { syntax: "single-dash", values: { ...all({ spawn: "shell" }, "-TT", "--unzip-command"), ...all(W, "-b", "--temp-path"), ...plain("-x", "--exclude", "-i", "--include", "-n", "--suffixes", "-P", "--password", "-Z", "--compression-method", "-t", "--from-date", "-tt", "--before-date", "-s", "--split-size", "-ds", "--dot-size"), ...all(W, "-O", "--output-file", "-lf", "--logfile-path") }, switches: { ...all({ marker: "move" }, "-m", "--move"), ...plain("-la", "-li", "-sp", "-sv", "-sb", "-sc", "-sd", "-so", "-sf", "-su", "-sU", "-sf-") } }, run: h.zip },
   // unzip: the archive read, extracted into -d or the working directory.
   { names: ["unzip"], run: h.unzip },
   // Compressors replace each file with a copy beside it under a name of their making (`x` → `x.gz`, and back with -d): their handler adds it.
@@ -195,7 +195,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   // zstd's -T#, -B#, -M#, -b#, -e#, -i# take their number attached only; --filelist compresses the files a list names.
   { names: ["zstd", "unzstd"], options: { values: { ...all({ marker: "output", target: ["write"] }, "-o", "--output-dir-flat", "--output-dir-mirror"), ...all(W, "--trace"), ...all(R, "-D", "--patch-from"), ...all({ target: ["read"], names: "write" }, "--filelist"), ...all({ marker: "format" }, "--format"), ...plain("--auto-threads", "--stream-size", "--size-hint", "--target-compressed-block-size", "--maxdict", "--dictID", "--priority") }, attached: plain("-T", "-B", "-M", "-b", "-e", "-i", "--fast", "--long", "--train-cover", "--train-fastcover", "--train-legacy", "--memory", "--memlimit", "--memlimit-decompress", "--threads", "--block-size", "--zstd", "--adapt", "--split"), switches: { ...COMPRESSOR_SWITCHES, ...plain("--rm") } }, operands: { each: ["read", "write"] }, run: h.compressor },
   // lz4's -l is its legacy format, not a listing; with two operands the second is the output.
-  { names: ["lz4"], options: { values: { ...all({ marker: "output", target: ["write"] }, "-o", "--output") }, switches: { ...all({ marker: "stdout" }, "-c", "--stdout", "--to-stdout", "-t", "--test", "--list"), ...all({ marker: "decompress" }, "-d", "--decompress", "--uncompress"), ...plain("-l", "-m", "--multiple") } }, operands: { each: ["read", "write"] }, run: h.compressor },
+  { names: ["lz4", "unlz4"], options: { values: { ...all({ marker: "output", target: ["write"] }, "-o", "--output") }, switches: { ...all({ marker: "stdout" }, "-c", "--stdout", "--to-stdout", "-t", "--test", "--list"), ...all({ marker: "decompress" }, "-d", "--decompress", "--uncompress"), ...all({ marker: "compress" }, "-z", "--compress"), ...plain("-l", "-m", "--multiple") } }, operands: { each: ["read", "write"] }, run: h.compressor },
   { names: ["brotli"], options: { values: { ...all({ marker: "output", target: ["write"] }, "-o", "--output"), ...all({ marker: "suffix" }, "-S", "--suffix") }, switches: { ...all({ marker: "stdout" }, "-c", "--stdout", "-t", "--test"), ...all({ marker: "decompress" }, "-d", "--decompress") } }, operands: { each: ["read", "write"] }, run: h.compressor },
   // split writes PREFIX followed by suffixes of its making (`xaa`, `x00`): names the line does not spell. --filter runs a shell command per piece.
   { names: ["split", "gsplit", "csplit"], options: { values: { ...all({ spawn: "shell" }, "--filter"), ...plain("-a", "--suffix-length", "--additional-suffix", "-b", "--bytes", "-C", "--line-bytes", "-l", "--lines", "-n", "--number", "-t", "--separator", "-f", "--prefix", "--suffix-format") }, attached: plain("--numeric-suffixes", "--hex-suffixes") }, run: h.split },

@@ -35,15 +35,15 @@ export function dd(invocation: Invocation): void {
 const TAR_VALUES: Record<string, Effect> = {
   ...all({ marker: "archive" }, "-f", "--file"),
   ...all({ chdir: true }, "-C", "--directory"),
-  ...all({ marker: "files-from", target: ["read"], names: "read" }, "-T", "--files-from"),
-  ...all(R, "-X", "--exclude-from", "--newer-mtime-than", "--add-file", "--exclude-ignore", "--exclude-ignore-recursive", "--exclude-tag", "--exclude-tag-all", "--exclude-tag-under", "--group-map", "--owner-map"),
+  ...all({ marker: "files-from", target: ["read"] }, "-T", "--files-from"),
+  ...all(R, "-X", "--exclude-from", "--add-file", "--exclude-ignore", "--exclude-ignore-recursive", "--exclude-tag", "--exclude-tag-all", "--exclude-tag-under", "--group-map", "--owner-map"),
   // The snapshot and volume-number files are read and then updated; the index is written.
   ...all({ target: ["read", "write"] }, "-g", "--listed-incremental", "--volno-file"),
   ...all(W, "--index-file"),
   ...all(SPAWN_PROGRAM, "-I", "--use-compress-program", "--rsh-command", "--rmt-command"),
   ...all({ spawn: "shell" }, "--to-command", "-F", "--info-script", "--new-volume-script"),
   // A date that begins with `/` or `.` is a file whose times are taken (`--mtime=./ref`).
-  ...all({ marker: "date-or-file" }, "-N", "--newer", "--after-date", "--mtime"),
+  ...all({ marker: "date-or-file" }, "-N", "--newer", "--after-date", "--mtime", "--newer-mtime"),
   ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "--exclude", "--owner", "--group", "--mode", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
 };
 const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
@@ -90,7 +90,8 @@ export function tar(invocation: Invocation): void {
   const original = invocation.ctx;
   const parsed = invocation.options(spec, args);
   for (const option of parsed.options) {
-    if (option.effect?.marker === "date-or-file" && option.value !== null && /^[/.]/.test(option.value.text)) invocation.target("read", option.value);
+    // Read when tar reads its options, before any -C.
+    if (option.effect?.marker === "date-or-file" && option.value !== null && /^[/.]/.test(option.value.text)) invocation.target("read", option.value, original);
     // --checkpoint-action=exec=CMD runs CMD through sh.
     if (option.name === "--checkpoint-action" && option.value !== null && option.value.text.startsWith("exec=")) {
       spawnCode(invocation, { text: option.value.text.slice(5), unknown: option.value.unknown });
@@ -98,6 +99,9 @@ export function tar(invocation: Invocation): void {
   }
   const mode = parsed.markers.has("mode:extract") ? "extract" : parsed.markers.has("mode:create") ? "create" : parsed.markers.has("mode:list") ? "list" : null;
   if (mode === null) invocation.opaque();
+  // -T names the files to archive; extracting or listing, the members to take (inside what is written).
+  const list = parsed.options.find((option) => option.effect?.marker === "files-from");
+  if (mode === "create" && list !== undefined) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: list.value?.text ?? "-" });
   for (const option of parsed.options) {
     if (option.name !== "-f" && option.name !== "--file") continue;
     const archive = option.value;
@@ -187,10 +191,10 @@ export function zip(invocation: Invocation, row: ProgramRow): void {
   if (archive !== undefined && archive.text !== "-") {
     const written = archive.unknown === null && !/\.[^/]*$/.test(archive.text) ? literal(`${archive.text}.zip`) : archive;
     invocation.target("write", written);
-    if (named("-s") || named("--split-size")) invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${written.text.replace(/\.[^./]*$/, "")}.z*` });
+    if (named("-s") || named("--split-size") || inCluster(/s/)) invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${written.text.replace(/\.[^./]*$/, "")}.z*` });
   }
   // -@ adds the files named on standard input.
-  if (named("-@") || named("--names-stdin") || parsed.options.some((option) => option.effect === null && /^-[A-Za-z0-9]*@$/.test(option.name))) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: "-" });
+  if (named("-@") || named("--names-stdin") || parsed.options.some((option) => option.effect === null && /^-[A-Za-z0-9@]*@/.test(option.name))) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: "-" });
   // -R recurses from the working directory, matching its operands as patterns; one that names a file is added as it is.
   if (inCluster(/R/) || named("--recurse-patterns")) {
     invocation.workingDirectory("file.read", { followsLinksBelow: !storesLinks });
@@ -291,11 +295,14 @@ export function cp(invocation: Invocation, row: ProgramRow): void {
  */
 function backups(invocation: Invocation, parsed: ParsedArgs, replaced: readonly Word[]): void {
   const control = parsed.options.filter((option) => option.name === "-b" || option.name === "--backup");
-  if (control.length === 0) return;
-  const mode = control.at(-1)?.value?.text ?? "existing";
-  const spelled = (...names: string[]) => names.some((name) => name === mode || (mode.length >= 2 && name.startsWith(mode)));
-  if (spelled("none", "off")) return;
-  const suffix = parsed.options.filter((option) => option.name === "-S" || option.name === "--suffix").at(-1)?.value ?? null;
+  const suffixes = parsed.options.filter((option) => option.name === "-S" || option.name === "--suffix");
+  // A suffix alone turns backups on too.
+  if (control.length === 0 && suffixes.length === 0) return;
+  const mode = backupControl(control.at(-1)?.value?.text ?? "existing");
+  if (mode === "none") return;
+  // A suffix with a `/` is refused for `~`.
+  const given = suffixes.at(-1)?.value ?? null;
+  const suffix = given !== null && given.unknown === null && given.text.includes("/") ? null : given;
   // A destination written with a trailing `/` is a directory: its entries are replaced, not it.
   for (const word of replaced.filter((written) => !written.text.endsWith("/"))) {
     if (word.unknown !== null || (suffix !== null && suffix.unknown !== null)) {
@@ -303,9 +310,20 @@ function backups(invocation: Invocation, parsed: ParsedArgs, replaced: readonly 
       continue;
     }
     const base = word.text.replace(/\/+$/, "");
-    if (!spelled("numbered", "t")) invocation.target("write", literal(`${base}${suffix?.text ?? "~"}`));
-    if (!spelled("simple", "never")) invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${base}.~*~` });
+    if (mode !== "numbered") invocation.target("write", literal(`${base}${suffix?.text ?? "~"}`));
+    if (mode !== "simple") invocation.pending({ action: "file.write", kind: "path", unresolved: "glob", raw: `${base}.~*~` });
   }
+}
+
+/** --backup's CONTROL, spelled in full or by a unique prefix (argmatch); anything else is refused, read here as existing. */
+function backupControl(text: string): "none" | "numbered" | "simple" | "existing" {
+  const spellings: ReadonlyArray<readonly [string, "none" | "numbered" | "simple" | "existing"]> = [
+    ["none", "none"], ["off", "none"], ["numbered", "numbered"], ["t", "numbered"], ["existing", "existing"], ["nil", "existing"], ["simple", "simple"], ["never", "simple"],
+  ];
+  const exact = spellings.find(([name]) => name === text);
+  const prefixed = spellings.filter(([name]) => text !== "" && name.startsWith(text));
+  const meanings = new Set(prefixed.map(([, meaning]) => meaning));
+  return exact?.[1] ?? (meanings.size === 1 ? (prefixed[0]?.[1] ?? "existing") : "existing");
 }
 
 /** Where a destination operand puts each source: itself, and `dest/<name>` should it be a directory. */
@@ -323,27 +341,30 @@ function absolute(word: Word, ctx: ParseContext): string | null {
 
 /**
  * Each compressor's family: the suffix it appends, by the format it writes, and the names it
- * takes off when it decompresses (first match; `.tgz` becomes `.tar`), with what bzip2 writes for
- * a name it does not know.
+ * takes off when it decompresses (`.tgz` becomes `.tar`), with what bzip2 writes for a name it
+ * does not know.
  */
 interface CompressorFamily {
   suffixes: Readonly<Record<string, string>>;
   format: string;
   strips: ReadonlyArray<readonly [from: string, to: string]>;
+  /** gzip matches its suffixes in any case (`k.GZ`). */
+  caseless?: boolean;
   unknown?: string;
 }
 const GZIP_STRIPS = [[".gz", ""], ["-gz", ""], [".z", ""], ["-z", ""], ["_z", ""], [".tgz", ".tar"], [".taz", ".tar"]] as const;
 const XZ_STRIPS = [[".xz", ""], [".lzma", ""], [".lz", ""], [".txz", ".tar"], [".tlz", ".tar"]] as const;
 const COMPRESSOR_FAMILIES: Readonly<Record<string, CompressorFamily>> = {
-  gzip: { suffixes: { gzip: ".gz" }, format: "gzip", strips: GZIP_STRIPS },
+  gzip: { suffixes: { gzip: ".gz" }, format: "gzip", strips: GZIP_STRIPS, caseless: true },
   bzip2: { suffixes: { bzip2: ".bz2" }, format: "bzip2", strips: [[".bz2", ""], [".bz", ""], [".tbz2", ".tar"], [".tbz", ".tar"]], unknown: ".out" },
   xz: { suffixes: { xz: ".xz", auto: ".xz", lzma: ".lzma", alone: ".lzma" }, format: "xz", strips: XZ_STRIPS },
-  lzma: { suffixes: { xz: ".xz", auto: ".lzma", lzma: ".lzma", alone: ".lzma" }, format: "lzma", strips: XZ_STRIPS },
+  lzma: { suffixes: { xz: ".xz", auto: ".xz", lzma: ".lzma", alone: ".lzma" }, format: "lzma", strips: XZ_STRIPS },
   // zstd also decompresses the other formats it was built with.
-  zstd: { suffixes: { zstd: ".zst", gzip: ".gz", xz: ".xz", lzma: ".lzma", lz4: ".lz4" }, format: "zstd", strips: [[".zst", ""], [".tzst", ".tar"], ...GZIP_STRIPS, ...XZ_STRIPS, [".lz4", ""]] },
+  zstd: { suffixes: { zstd: ".zst", gzip: ".gz", xz: ".xz", lzma: ".lzma", lz4: ".lz4" }, format: "zstd", strips: [[".zst", ""], [".zstd", ""], [".tzst", ".tar"], [".tlz4", ".tar"], ...GZIP_STRIPS, ...XZ_STRIPS, [".lz4", ""]] },
   lz4: { suffixes: { lz4: ".lz4" }, format: "lz4", strips: [[".lz4", ""]] },
   brotli: { suffixes: { brotli: ".br" }, format: "brotli", strips: [[".br", ""]] },
-  compress: { suffixes: { compress: ".Z" }, format: "compress", strips: [[".Z", ""]] },
+  // Debian's compress and uncompress are gzip's (ncompress's read .Z only).
+  compress: { suffixes: { compress: ".Z" }, format: "compress", strips: [[".Z", ""], ...GZIP_STRIPS], caseless: true },
 };
 const FAMILY_OF: Readonly<Record<string, { family: string; decompress: boolean }>> = {
   gzip: { family: "gzip", decompress: false }, gunzip: { family: "gzip", decompress: true },
@@ -351,21 +372,26 @@ const FAMILY_OF: Readonly<Record<string, { family: string; decompress: boolean }
   xz: { family: "xz", decompress: false }, unxz: { family: "xz", decompress: true },
   lzma: { family: "lzma", decompress: false }, unlzma: { family: "lzma", decompress: true },
   zstd: { family: "zstd", decompress: false }, unzstd: { family: "zstd", decompress: true },
-  lz4: { family: "lz4", decompress: false }, brotli: { family: "brotli", decompress: false },
+  lz4: { family: "lz4", decompress: false }, unlz4: { family: "lz4", decompress: true },
+  brotli: { family: "brotli", decompress: false },
   compress: { family: "compress", decompress: false }, uncompress: { family: "compress", decompress: true },
 };
 
-/** The name a compressor writes for `name`, or null when it writes none (it refuses the name). */
-function compressedName(name: string, family: CompressorFamily, decompress: boolean, suffix: string | null, format: string): string | null {
+/**
+ * The names a compressor can write for `name` (none when it refuses it). Decompressing, every
+ * suffix the name ends with is a candidate, -S's among them: which one a program tries first
+ * differs (gzip puts a built-in suffix that ends with -S's first, xz tries -S's last).
+ */
+function compressedNames(name: string, family: CompressorFamily, decompress: boolean, suffix: string | null, format: string): string[] {
   if (!decompress) {
     const appended = suffix ?? family.suffixes[format];
-    return appended === undefined ? null : `${name}${appended}`;
+    return appended === undefined ? [] : [`${name}${appended}`];
   }
-  // A suffix given with -S is taken off too, before the family's own.
-  const strips: ReadonlyArray<readonly [string, string]> = suffix === null ? family.strips : [[suffix, ""], ...family.strips];
-  const match = strips.find(([from]) => name.length > from.length && name.endsWith(from) && !name.endsWith(`/${from}`));
-  if (match !== undefined) return `${name.slice(0, -match[0].length)}${match[1]}`;
-  return family.unknown === undefined ? null : `${name}${family.unknown}`;
+  const fold = (text: string) => (family.caseless === true ? text.toLowerCase() : text);
+  const strips: ReadonlyArray<readonly [string, string]> = suffix === null ? family.strips : [...family.strips, [suffix, ""]];
+  const names = strips.flatMap(([from, to]) => (name.length > from.length && fold(name).endsWith(fold(from)) && !name.endsWith(`/${from}`) ? [`${name.slice(0, -from.length)}${to}`] : []));
+  if (names.length === 0 && family.unknown !== undefined) names.push(`${name}${family.unknown}`);
+  return [...new Set(names)];
 }
 
 /**
@@ -377,29 +403,27 @@ function compressedName(name: string, family: CompressorFamily, decompress: bool
 export function compressor(invocation: Invocation, row: ProgramRow): void {
   const parsed = applyOperands(invocation, row);
   const { markers } = parsed;
-  // xz --files without a list reads the names on standard input.
-  if (parsed.options.some((option) => option.effect?.names !== undefined && option.value === null)) invocation.pending({ action: "file.write", kind: "path", unresolved: "stdin", raw: "-" });
   if (markers.has("stdout") || markers.has("output")) return;
   const kind = FAMILY_OF[invocation.program];
   const family = kind === undefined ? undefined : COMPRESSOR_FAMILIES[kind.family];
   if (kind === undefined || family === undefined) return;
-  const decompress = markers.has("decompress") || kind.decompress;
-  if (decompress && markers.has("stored-name")) {
-    invocation.opaque();
-    return;
-  }
+  // -z compresses whatever the program is called; lz4 decompresses a `.lz4` file unless told otherwise.
+  const decompressing = (word: Word) => !markers.has("compress") && (markers.has("decompress") || kind.decompress || (kind.family === "lz4" && word.text.endsWith(".lz4")));
   // The last -S and --format given are the ones that count.
   const last = (marker: string) => parsed.options.filter((option) => option.effect?.marker === marker).at(-1)?.value ?? null;
   const suffixWord = last("suffix");
   const formatWord = last("format");
   for (const word of operandWords(parsed)) {
     if (word.unknown !== null || word.text === "-") continue;
+    if (decompressing(word) && markers.has("stored-name")) {
+      invocation.opaque();
+      return;
+    }
     if (suffixWord?.unknown || formatWord?.unknown) {
       invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${word.text}${suffixWord?.text ?? ""}` });
       continue;
     }
-    const output = compressedName(word.text, family, decompress, suffixWord?.text ?? null, formatWord?.text.toLowerCase() ?? family.format);
-    if (output !== null && output !== "") invocation.target("write", literal(output));
+    for (const output of compressedNames(word.text, family, decompressing(word), suffixWord?.text ?? null, formatWord?.text.toLowerCase() ?? family.format)) invocation.target("write", literal(output));
   }
 }
 
@@ -432,8 +456,10 @@ export function mktemp(invocation: Invocation, row: ProgramRow): void {
   const template = operandWords(parsed)[0];
   const dirOption = parsed.options.find((option) => option.effect?.marker === "dir");
   const inTmpdir = template === undefined || parsed.markers.has("tmpdir") || (dirOption !== undefined && dirOption.value === null);
+  // A template with a `/` is a path below -p's directory (`mktemp -p . ../x/kXXX`).
+  const below = template !== undefined && template.unknown === null && template.text.includes("/") ? template.text.slice(0, template.text.lastIndexOf("/")) : null;
   if (dirOption?.value) {
-    invocation.target("write", dirOption.value);
+    invocation.target("write", below === null || dirOption.value.unknown !== null ? dirOption.value : literal(`${dirOption.value.text.replace(/\/+$/, "")}/${below}`));
   } else if (inTmpdir) {
     // $TMPDIR is /tmp unless the environment says otherwise; macOS gives each user a directory of its own.
     if (invocation.ctx.os === "linux") invocation.pending({ action: "file.write", kind: "path", value: "/tmp" });

@@ -201,7 +201,7 @@ function remote(invocation: Invocation, word: Word, local: "read" | "write" | "d
 const RSYNC: OptionSpec = {
   values: {
     ...all({ spawn: "shell" }, "-e", "--rsh"),
-    ...all({ target: ["read"], names: "read" }, "--files-from"),
+    ...all({ target: ["read"], marker: "files-from" }, "--files-from"),
     ...all(R, "--exclude-from", "--include-from", "--password-file", "--filter-file", "--read-batch"),
     ...all(W, "--log-file"),
     // Backups, temporary and partial files go to these directories (a relative one is in the destination).
@@ -246,9 +246,33 @@ export function rsync(invocation: Invocation): void {
     if (value.unknown !== null || value.text.startsWith("/") || value.text.startsWith("~")) invocation.target(role, value);
     // --partial-dir is relative to each file's own directory: with `..` it leaves the destination by as many levels as the file is deep.
     else if (destination === undefined || destination.unknown !== null || (option.name === "--partial-dir" && /(?:^|\/)\.\.(?:\/|$)/.test(value.text))) invocation.pending({ action: `file.${role}`, kind: "path", unresolved: "expansion", raw: value.text });
-    // On a remote destination the directory is the remote side's.
-    else if (!("remote" in splitRemote(destination.text, invocation.ctx))) invocation.target(role, literal(`${destination.text.replace(/\/+$/, "")}/${value.text}`));
+    // On a remote destination the directory is the remote side's. Relative to the destination when
+    // it is a directory, else to the directory it is in (a destination without a trailing `/` may be either).
+    else if (local(destination)) for (const base of destinationDirectories(destination)) invocation.target(role, literal(`${base}/${value.text}`));
   }
+  // -b without --backup-dir keeps a replaced file beside itself as FILE~ (or --suffix's): for a
+  // destination that is a file, next to it, outside the destination.
+  const backs = parsed.options.some((option) => option.name === "-b" || option.name === "--backup");
+  if (backs && destination !== undefined && local(destination) && !destination.text.endsWith("/") && !parsed.options.some((option) => option.name === "--backup-dir")) {
+    const suffix = parsed.options.filter((option) => option.name === "--suffix").at(-1)?.value ?? literal("~");
+    if (suffix.unknown !== null) invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${destination.text}${suffix.text}` });
+    else invocation.target("write", literal(`${destination.text}${suffix.text}`));
+  }
+  // --files-from names the files to send, read where the sources are: here, unless they are remote.
+  const list = parsed.options.find((option) => option.effect?.marker === "files-from");
+  if (list !== undefined && words.slice(0, -1).some(local)) invocation.pending({ action: "file.read", kind: "path", unresolved: "stdin", raw: list.value?.text ?? "-" });
+
+  function local(word: Word): boolean {
+    return word.unknown === null && !("remote" in splitRemote(word.text, invocation.ctx));
+  }
+}
+
+/** The directories a relative rsync option directory is taken from: the destination's, and (unless it ends in `/`) its parent's. */
+function destinationDirectories(destination: Word): string[] {
+  const dir = destination.text.replace(/\/+$/, "") || "/";
+  if (destination.text.endsWith("/")) return [dir];
+  const slash = dir.lastIndexOf("/");
+  return [dir, slash < 0 ? "." : dir.slice(0, slash) || "/"];
 }
 
 const NETCAT: OptionSpec = {
