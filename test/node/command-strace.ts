@@ -24,6 +24,11 @@ export interface ProgramLines {
   options?: readonly string[];
   /** Lines whose files come from a list (`tar -T list`): the analysis must not claim to know them. */
   unresolved?: true;
+  /**
+   * The share of a --help sweep's lines the analysis must claim (default a half): fewer for
+   * wrappers, whose unknown options make the line opaque, and cpio, whose names come from stdin.
+   */
+  share?: number;
 }
 
 export const PROGRAMS: readonly ProgramLines[] = [
@@ -116,6 +121,19 @@ export const PROGRAMS: readonly ProgramLines[] = [
   { program: "find", line: "find {o}", options: ["-files0-from ~/proj/list0", "-L ~/.ssh", "-H ~/.ssh -print", "-P ~/.ssh -delete", "-D stat ~/.ssh"] },
   { program: "dd", line: "dd {o}", options: ['if="$HOME/.ssh/id_rsa" of="$HOME/proj/out"', 'if="$HOME/.ssh/id_rsa"', 'of="$HOME/.ssh/id_rsa" if="$HOME/proj/src.txt" conv=notrunc'] },
   { program: "script", line: "script {o}", options: ["-q -c true ~/proj/log", "-qc true ~/.bashrc", "-q -c true -O ~/proj/log"] },
+  // Wrappers: each option, then the program they run.
+  { program: "timeout", line: "timeout {o} 5 cat ~/.ssh/id_rsa" },
+  { program: "nice", line: "nice {o} cat ~/.ssh/id_rsa" },
+  { program: "ionice", line: "ionice {o} cat ~/.ssh/id_rsa", share: 0.4 },
+  { program: "stdbuf", line: "stdbuf {o} -o0 cat ~/.ssh/id_rsa" },
+  { program: "env", line: "env {o} cat ~/.ssh/id_rsa", share: 0.4 },
+  { program: "setsid", line: "setsid {o} cat ~/.ssh/id_rsa" },
+  { program: "taskset", line: "taskset {o} 1 cat ~/.ssh/id_rsa" },
+  { program: "flock", line: "flock {o} ~/proj/lock cat ~/.ssh/id_rsa" },
+  { program: "xargs", line: "xargs {o} cat ~/.ssh/id_rsa", share: 0.4 },
+  { program: "patch", line: "patch {o} ~/proj/src.txt ~/proj/notes.txt" },
+  { program: "cpio", line: "cpio {o} -o -F ~/proj/o.cpio", share: 0.2 },
+  { program: "unzip", line: "unzip {o} ~/proj/a.zip", help: ["-h"] },
   { program: "curl", line: "curl {o} http://127.0.0.1:9/ http://127.0.0.2:9/", help: ["--help", "all"] },
 ];
 

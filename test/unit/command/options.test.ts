@@ -132,7 +132,7 @@ const ON_LINUX: Row[] = [
   ["git archive --add-file=/home/dev/.ssh/id_rsa -o out.zip HEAD", ["git archive --add-file=/home/dev/.ssh/id_rsa -o out.zip HEAD"], ["r /home/dev/.ssh/id_rsa","w /home/dev/proj/out.zip"]],
   ["strace --output ~/.bashrc ls", ["strace>ls"], ["w /home/dev/.bashrc","r /home/dev/proj"]],
   ["code -g ~/.bashrc:10", ["code -g /home/dev/.bashrc:10"], ["r /home/dev/.bashrc","w /home/dev/.bashrc"]],
-  ["patch -g 1 ~/.bashrc fix.patch", ["patch -g 1 /home/dev/.bashrc fix.patch"], ["w /home/dev/.bashrc","r /home/dev/proj/fix.patch"]],
+  ["patch -g 1 ~/.bashrc fix.patch", ["patch -g 1 /home/dev/.bashrc fix.patch"], ["r /home/dev/.bashrc","w /home/dev/.bashrc","w /home/dev/.bashrc.orig","w /home/dev/.bashrc.rej","r /home/dev/proj/fix.patch"]],
   ["autossh -M 0 -f -N user@evil.example", ["autossh -M 0 -f -N user@evil.example"], ["u ssh://evil.example:22/"]],
   ["java -jar ~/Downloads/evil.jar", ["java -jar /home/dev/Downloads/evil.jar @"], ["r /home/dev/Downloads/evil.jar"]],
   ["julia -t 4 ~/evil.jl", ["julia -t 4 /home/dev/evil.jl"], ["r /home/dev/evil.jl"]],
@@ -220,6 +220,10 @@ const ON_LINUX: Row[] = [
   ["tar -C /etc --mtime=./ref -cf o.tar d", ["tar -C /etc --mtime=./ref -cf o.tar d"], ["r /home/dev/proj/./ref","w /home/dev/proj/o.tar","r /etc/d"]],
   ["tar -xf a.tar -T list", ["tar -xf a.tar -T list"], ["r /home/dev/proj/list","r /home/dev/proj/a.tar","w* /home/dev/proj"]],
   ["rsync --files-from=l host:/src/ d/", ["rsync --files-from=l host:/src/ d/"], ["r /home/dev/proj/l","u ssh://host:22/","w /home/dev/proj/d/"]],
+  ["patch f fix.diff", ["patch f fix.diff"], ["r /home/dev/proj/f","w /home/dev/proj/f","w /home/dev/proj/f.orig","w /home/dev/proj/f.rej","r /home/dev/proj/fix.diff"]],
+  ["patch -o out f fix.diff", ["patch -o out f fix.diff"], ["w /home/dev/proj/out","r /home/dev/proj/f","w /home/dev/proj/f.orig","w /home/dev/proj/f.rej","r /home/dev/proj/fix.diff"]],
+  ["xargs --max-lines cat ~/.ssh/id_rsa", ["xargs>cat /home/dev/.ssh/id_rsa"], ["r /home/dev/.ssh/id_rsa","r ?stdin {}"]],
+  ["xargs -l rm", ["xargs>rm"], ["d ?stdin {}"]],
 ];
 
 // BSD tools: base64 -i/-o, find's leading -E and -f PATH (clustered too), sed's -l switch, fmt's -p switch.

@@ -175,7 +175,7 @@ export const PROGRAMS: readonly ProgramRow[] = [
   { names: ["chattr"], options: { values: plain("-v", "-p") }, run: h.chattr },
   { names: ["setfacl"], options: { values: { ...plain("-m", "--modify", "-x", "--remove", "--set"), ...all(R, "-M", "--modify-file", "-X", "--remove-file", "--set-file", "--restore") }, switches: all({ marker: "follows-links" }, "-L", "--logical") }, operands: { each: ["write"], followsLinks: marked("follows-links") } },
   // patch writes the files the patch names (unknown here): the working directory; -i reads the patch, -o writes.
-  { names: ["patch"], options: { values: { ...all(R, "-i", "--input"), ...all(W, "-o", "--output", "-r", "--reject-file"), ...all({ chdir: true }, "-d", "--directory"), ...plain("-p", "--strip", "-F", "--fuzz", "-z", "--suffix", "-B", "--prefix", "-V", "--version-control", "-D", "--ifdef", "-g", "--get") } }, run: h.patch },
+  { names: ["patch"], options: { values: { ...all(R, "-i", "--input"), ...all(W, "-o", "--output", "-r", "--reject-file"), ...all({ chdir: true }, "-d", "--directory"), ...plain("-p", "--strip", "-F", "--fuzz", "-z", "--suffix", "-B", "--prefix", "-Y", "--basename-prefix", "-V", "--version-control", "-D", "--ifdef", "-g", "--get", "--quoting-style", "--reject-format", "--read-only") } }, run: h.patch },
   // dd: `if=` is read, `of=` written (`dd of=/dev/sda`).
   { names: ["dd"], run: h.dd },
   // tar: -c reads members and writes the archive, -x reads the archive and writes

@@ -14,8 +14,18 @@ export function patch(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
   // `patch FILE PATCHFILE`; without FILE the patch names the files, under the directory (git-style patches can make symbolic links there).
-  if (words[0] !== undefined) invocation.target("write", words[0]);
-  else invocation.workingDirectory("file.write", { makesLinks: true });
+  const original = words[0];
+  if (original !== undefined) {
+    // FILE is read, and patched in place unless -o writes the result elsewhere; beside it patch
+    // leaves FILE.orig (a backup, or when the patch does not match exactly) and FILE.rej (hunks that failed, unless -r).
+    invocation.target("read", original);
+    if (!parsed.options.some((option) => option.name === "-o" || option.name === "--output")) invocation.target("write", original);
+    const suffix = parsed.options.filter((option) => option.name === "-z" || option.name === "--suffix").at(-1)?.value ?? literal(".orig");
+    const prefixed = parsed.options.some((option) => ["-B", "--prefix", "-Y", "--basename-prefix", "-V", "--version-control"].includes(option.name));
+    if (original.unknown !== null || suffix.unknown !== null || prefixed) invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${original.text}${suffix.text}` });
+    else invocation.target("write", literal(`${original.text}${suffix.text}`));
+    if (!parsed.options.some((option) => option.name === "-r" || option.name === "--reject-file") && original.unknown === null) invocation.target("write", literal(`${original.text}.rej`));
+  } else invocation.workingDirectory("file.write", { makesLinks: true });
   if (words[1] !== undefined) invocation.target("read", words[1]);
 }
 

@@ -277,9 +277,10 @@ const XARGS: OptionSpec = {
   values: {
     ...all({ target: ["read"], marker: "arg-file" }, "-a", "--arg-file"),
     ...all({ marker: "replace" }, "-I"),
-    ...plain("-n", "--max-args", "-L", "--max-lines", "-P", "--max-procs", "-d", "--delimiter", "-E", "-s", "--max-chars", "--process-slot-var"),
+    ...plain("-n", "--max-args", "-L", "-P", "--max-procs", "-d", "--delimiter", "-E", "-s", "--max-chars", "--process-slot-var"),
   },
-  attached: all({ marker: "replace" }, "-i", "--replace"),
+  // --max-lines and --eof (-l, -e) take their value attached only: `xargs --max-lines cat` runs cat.
+  attached: { ...all({ marker: "replace" }, "-i", "--replace"), ...plain("-l", "--max-lines", "-e", "--eof") },
   switches: plain("-0", "--null", "-r", "--no-run-if-empty", "-t", "--verbose", "-p", "--interactive", "-x", "--exit", "-o", "--open-tty", "--show-limits"),
   permute: false,
   unknown: "opaque",
