@@ -191,11 +191,6 @@ export function linesFor(entry: ProgramLines): string[] {
   return [...lines];
 }
 
-export interface Unjudged {
-  line: string;
-  access: Access;
-}
-
 const HELPER_DIRS = ["/usr/lib/", "/usr/libexec/", "/lib/"];
 /**
  * The helpers a program runs by itself, whose name the line does not choose: part of the program,
@@ -277,6 +272,7 @@ export function unjudged(line: string, traced: Traced, ran: string = line): Acce
     if (access.kind === "rename" && made.has(access.from) && posix.dirname(access.from) === posix.dirname(access.to) && judgedAs({ kind: "write", path: access.to, syscall: "rename" })) aliases.push({ action: "file.write", value: access.from });
     if (access.kind === "delete" && made.has(access.path) && paths.some((target) => target.action === "file.write" && posix.dirname(target.value) === posix.dirname(access.path))) aliases.push({ action: "file.write", value: access.path });
   }
+  // The first program run is the bash the line is given to.
   let first = true;
   for (const access of traced.accesses) {
     if (access.kind === "exec") {
