@@ -4,7 +4,7 @@
  */
 import type { Invocation } from "../invocation.ts";
 import type { ParseContext, Word } from "../model.ts";
-import type { ParsedArgs } from "../options.ts";
+import type { ParsedArgs, ParsedOption } from "../options.ts";
 import type { CommandFlag, Shell } from "../types.ts";
 
 
@@ -14,6 +14,16 @@ export function text(word: Word | undefined): string | null {
 
 export function operandWords(parsed: ParsedArgs): Word[] {
   return parsed.operands.map((operand) => operand.word);
+}
+
+/** The last of these options given (`-S a -S b`: the one with b), which is the one programs go by. */
+export function lastOption(parsed: ParsedArgs, ...names: string[]): ParsedOption | undefined {
+  return parsed.options.findLast((option) => names.includes(option.name));
+}
+
+/** The last option given whose effect carries this marker. */
+export function lastMarked(parsed: ParsedArgs, marker: string): ParsedOption | undefined {
+  return parsed.options.findLast((option) => option.effect?.marker === marker);
 }
 
 export function nested(invocation: Invocation, shell: Shell): ParseContext {

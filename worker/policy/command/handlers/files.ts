@@ -7,7 +7,7 @@ import { literal, type ParseContext, type Word } from "../model.ts";
 import { parseOptions, type Effect, type OptionSpec, type ParsedArgs } from "../options.ts";
 import { resolvePath, splitRemote } from "../paths.ts";
 import { all, applyOperands, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "../rows.ts";
-import { operandWords, spawnCode } from "./common.ts";
+import { lastMarked, lastOption, operandWords, spawnCode } from "./common.ts";
 
 
 export function patch(invocation: Invocation, row: ProgramRow): void {
@@ -19,12 +19,12 @@ export function patch(invocation: Invocation, row: ProgramRow): void {
     // FILE is read, and patched in place unless -o writes the result elsewhere; beside it patch
     // leaves FILE.orig (a backup, or when the patch does not match exactly) and FILE.rej (hunks that failed, unless -r).
     invocation.target("read", original);
-    if (!parsed.options.some((option) => option.name === "-o" || option.name === "--output")) invocation.target("write", original);
-    const suffix = parsed.options.filter((option) => option.name === "-z" || option.name === "--suffix").at(-1)?.value ?? literal(".orig");
-    const prefixed = parsed.options.some((option) => ["-B", "--prefix", "-Y", "--basename-prefix", "-V", "--version-control"].includes(option.name));
+    if (lastOption(parsed, "-o", "--output") === undefined) invocation.target("write", original);
+    const suffix = lastOption(parsed, "-z", "--suffix")?.value ?? literal(".orig");
+    const prefixed = lastOption(parsed, "-B", "--prefix", "-Y", "--basename-prefix", "-V", "--version-control") !== undefined;
     if (original.unknown !== null || suffix.unknown !== null || prefixed) invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${original.text}${suffix.text}` });
     else invocation.target("write", literal(`${original.text}${suffix.text}`));
-    if (!parsed.options.some((option) => option.name === "-r" || option.name === "--reject-file") && original.unknown === null) invocation.target("write", literal(`${original.text}.rej`));
+    if (lastOption(parsed, "-r", "--reject-file") === undefined && original.unknown === null) invocation.target("write", literal(`${original.text}.rej`));
   } else invocation.workingDirectory("file.write", { makesLinks: true });
   if (words[1] !== undefined) invocation.target("read", words[1]);
 }
@@ -56,6 +56,8 @@ const TAR_VALUES: Record<string, Effect> = {
   ...all({ marker: "date-or-file" }, "-N", "--newer", "--after-date", "--mtime", "--newer-mtime"),
   ...plain("-b", "--blocking-factor", "-H", "--format", "-K", "--starting-file", "-L", "--tape-length", "--exclude", "--owner", "--group", "--mode", "--strip-components", "--transform", "--xform", "--label", "-V", "--suffix", "--record-size", "--sort", "--warning", "--quoting-style"),
 };
+// bsdtar's -L and -H are switches (links followed), GNU tar's a tape length and a format.
+const BSDTAR_VALUES: Record<string, Effect> = Object.fromEntries(Object.entries(TAR_VALUES).filter(([name]) => name !== "-L" && name !== "-H"));
 const TAR_MODES: Readonly<Record<string, "create" | "extract" | "list">> = {
   "-c": "create", "--create": "create", "-r": "create", "--append": "create", "-u": "create", "--update": "create", "-A": "create", "--catenate": "create", "--concatenate": "create",
   "-x": "extract", "--extract": "extract", "--get": "extract",
@@ -65,7 +67,7 @@ export function tar(invocation: Invocation): void {
   let args = [...invocation.args];
   // bsdtar (macOS's tar): -L and -h follow every link, -H those named; GNU tar's -L is a tape length, its -H a format.
   const bsd = invocation.program === "bsdtar" || (invocation.ctx.os === "macos" && invocation.program !== "gtar");
-  const values = bsd ? Object.fromEntries(Object.entries(TAR_VALUES).filter(([name]) => name !== "-L" && name !== "-H")) : TAR_VALUES;
+  const values = bsd ? BSDTAR_VALUES : TAR_VALUES;
   // Old-style bundled letters: `tar xzf a.tgz` is `tar -x -z -f a.tgz`.
   const first = args[0];
   if (first !== undefined && first.unknown === null && /^[A-Za-z]+$/.test(first.text)) {
@@ -304,14 +306,14 @@ export function cp(invocation: Invocation, row: ProgramRow): void {
  * or as VERSION_CONTROL says, when numbered backups exist already).
  */
 function backups(invocation: Invocation, parsed: ParsedArgs, replaced: readonly Word[]): void {
-  const control = parsed.options.filter((option) => option.name === "-b" || option.name === "--backup");
-  const suffixes = parsed.options.filter((option) => option.name === "-S" || option.name === "--suffix");
+  const control = lastOption(parsed, "-b", "--backup");
+  const suffixOption = lastOption(parsed, "-S", "--suffix");
   // A suffix alone turns backups on too.
-  if (control.length === 0 && suffixes.length === 0) return;
-  const mode = backupControl(control.at(-1)?.value?.text ?? "existing");
+  if (control === undefined && suffixOption === undefined) return;
+  const mode = backupControl(control?.value?.text ?? "existing");
   if (mode === "none") return;
   // A suffix with a `/` is refused for `~`.
-  const given = suffixes.at(-1)?.value ?? null;
+  const given = suffixOption?.value ?? null;
   const suffix = given !== null && given.unknown === null && given.text.includes("/") ? null : given;
   // A destination written with a trailing `/` is a directory: its entries are replaced, not it.
   for (const word of replaced.filter((written) => !written.text.endsWith("/"))) {
@@ -325,13 +327,15 @@ function backups(invocation: Invocation, parsed: ParsedArgs, replaced: readonly 
   }
 }
 
+type BackupControl = "none" | "numbered" | "simple" | "existing";
+const BACKUP_CONTROLS: ReadonlyArray<readonly [string, BackupControl]> = [
+  ["none", "none"], ["off", "none"], ["numbered", "numbered"], ["t", "numbered"], ["existing", "existing"], ["nil", "existing"], ["simple", "simple"], ["never", "simple"],
+];
+
 /** --backup's CONTROL, spelled in full or by a unique prefix (argmatch); anything else is refused, read here as existing. */
-function backupControl(text: string): "none" | "numbered" | "simple" | "existing" {
-  const spellings: ReadonlyArray<readonly [string, "none" | "numbered" | "simple" | "existing"]> = [
-    ["none", "none"], ["off", "none"], ["numbered", "numbered"], ["t", "numbered"], ["existing", "existing"], ["nil", "existing"], ["simple", "simple"], ["never", "simple"],
-  ];
-  const exact = spellings.find(([name]) => name === text);
-  const prefixed = spellings.filter(([name]) => text !== "" && name.startsWith(text));
+function backupControl(text: string): BackupControl {
+  const exact = BACKUP_CONTROLS.find(([name]) => name === text);
+  const prefixed = BACKUP_CONTROLS.filter(([name]) => text !== "" && name.startsWith(text));
   const meanings = new Set(prefixed.map(([, meaning]) => meaning));
   return exact?.[1] ?? (meanings.size === 1 ? (prefixed[0]?.[1] ?? "existing") : "existing");
 }
@@ -419,13 +423,12 @@ export function compressor(invocation: Invocation, row: ProgramRow): void {
   if (kind === undefined || family === undefined) return;
   // -z compresses whatever the program is called; lz4 decompresses a `.lz4` file unless told otherwise.
   const decompressing = (word: Word) => !markers.has("compress") && (markers.has("decompress") || kind.decompress || (kind.family === "lz4" && word.text.endsWith(".lz4")));
-  // The last -S and --format given are the ones that count.
-  const last = (marker: string) => parsed.options.filter((option) => option.effect?.marker === marker).at(-1)?.value ?? null;
-  const suffixWord = last("suffix");
-  const formatWord = last("format");
+  const suffixWord = lastMarked(parsed, "suffix")?.value ?? null;
+  const formatWord = lastMarked(parsed, "format")?.value ?? null;
   for (const word of operandWords(parsed)) {
     if (word.unknown !== null || word.text === "-") continue;
-    if (decompressing(word) && markers.has("stored-name")) {
+    const decompresses = decompressing(word);
+    if (decompresses && markers.has("stored-name")) {
       invocation.opaque();
       return;
     }
@@ -433,7 +436,7 @@ export function compressor(invocation: Invocation, row: ProgramRow): void {
       invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${word.text}${suffixWord?.text ?? ""}` });
       continue;
     }
-    for (const output of compressedNames(word.text, family, decompressing(word), suffixWord?.text ?? null, formatWord?.text.toLowerCase() ?? family.format)) invocation.target("write", literal(output));
+    for (const output of compressedNames(word.text, family, decompresses, suffixWord?.text ?? null, formatWord?.text.toLowerCase() ?? family.format)) invocation.target("write", literal(output));
   }
 }
 

@@ -7,7 +7,7 @@ import { literal, type Word } from "../model.ts";
 import type { OptionSpec, ParsedArgs } from "../options.ts";
 import { splitRemote, sshUrl } from "../paths.ts";
 import { all, CONFIG, plain, R, SPAWN_PROGRAM, U, W, type ProgramRow } from "../rows.ts";
-import { firstOperand, operandWords, spawnArgv, spawnCode, text } from "./common.ts";
+import { firstOperand, lastOption, operandWords, spawnArgv, spawnCode, text } from "./common.ts";
 
 
 const CURL: OptionSpec = {
@@ -252,9 +252,9 @@ export function rsync(invocation: Invocation): void {
   }
   // -b without --backup-dir keeps a replaced file beside itself as FILE~ (or --suffix's): for a
   // destination that is a file, next to it, outside the destination.
-  const backs = parsed.options.some((option) => option.name === "-b" || option.name === "--backup");
-  if (backs && destination !== undefined && local(destination) && !destination.text.endsWith("/") && !parsed.options.some((option) => option.name === "--backup-dir")) {
-    const suffix = parsed.options.filter((option) => option.name === "--suffix").at(-1)?.value ?? literal("~");
+  const backs = lastOption(parsed, "-b", "--backup") !== undefined && lastOption(parsed, "--backup-dir") === undefined;
+  if (backs && destination !== undefined && local(destination) && !destination.text.endsWith("/")) {
+    const suffix = lastOption(parsed, "--suffix")?.value ?? literal("~");
     if (suffix.unknown !== null) invocation.pending({ action: "file.write", kind: "path", unresolved: "expansion", raw: `${destination.text}${suffix.text}` });
     else invocation.target("write", literal(`${destination.text}${suffix.text}`));
   }

@@ -4,9 +4,9 @@
  */
 import type { Invocation } from "../invocation.ts";
 import { literal, type Word } from "../model.ts";
-import type { OptionSpec } from "../options.ts";
+import type { Effect, OptionSpec } from "../options.ts";
 import { all, plain, R, SPAWN_PROGRAM, W, type ProgramRow } from "../rows.ts";
-import { operandWords, spawnArgv, wrap, wrapCode } from "./common.ts";
+import { lastMarked, operandWords, spawnArgv, text, wrap, wrapCode } from "./common.ts";
 
 
 // awk: program text first unless -f; every awk program is code (system(),
@@ -55,7 +55,7 @@ export function sed(invocation: Invocation): void {
   if (parsed.markers.has("script-file")) invocation.opaque();
   for (const script of scripts) sedScript(invocation, script);
   // The last -i given is the one sed uses.
-  const suffix = parsed.options.filter((option) => option.effect?.marker === "in-place").at(-1)?.value ?? null;
+  const suffix = lastMarked(parsed, "in-place")?.value ?? null;
   for (const word of files) {
     invocation.target("read", word);
     if (parsed.markers.has("in-place")) invocation.target("write", word);
@@ -344,7 +344,7 @@ export function parallel(invocation: Invocation): void {
 export function pager(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
-  invocation.setSubcommand(words[0]?.unknown === null ? words[0].text : "");
+  invocation.setSubcommand(text(words[0]) ?? "");
   for (const word of words) {
     if (word.unknown === null && word.text.startsWith("+")) {
       // `less '+!cmd'`, `less '+|cmd'`: the initial command runs a shell command.
@@ -366,21 +366,22 @@ export function open(invocation: Invocation): void {
  * (outside Ex mode) `-s` read a file of commands, `-w`/`-W` write one. In Ex mode (`ex`, `-e`, `-E`)
  * `-s` only silences. Files are read and written.
  */
+const VIM_SCRIPT: Effect = { flags: ["inline_code"], target: ["read"] };
+const VIM_EX: OptionSpec = {
+  values: {
+    ...all({ flags: ["inline_code"] }, "-c", "--cmd", "--remote-expr", "--remote-send"),
+    ...all(VIM_SCRIPT, "-S", "-u", "-U"),
+    ...all(W, "-w", "-W"),
+    ...all({ target: ["read", "write"] }, "-i"),
+    ...plain("-T", "-t", "-q", "--servername", "--listen"),
+  },
+};
+const VIM: OptionSpec = { values: { ...VIM_EX.values, ...all(VIM_SCRIPT, "-s") } };
 export function vim(invocation: Invocation): void {
   const exMode = invocation.program === "ex" || invocation.args.some((word) => word.unknown === null && /^-[a-zA-Z]*[eE]/.test(word.text) && !word.text.startsWith("--"));
-  const script = { flags: ["inline_code"] as const, target: ["read"] as const };
-  const parsed = invocation.options({
-    values: {
-      ...all({ flags: ["inline_code"] }, "-c", "--cmd", "--remote-expr", "--remote-send"),
-      ...all(script, "-S", "-u", "-U"),
-      ...(exMode ? {} : all(script, "-s")),
-      ...all(W, "-w", "-W"),
-      ...all({ target: ["read", "write"] }, "-i"),
-      ...plain("-T", "-t", "-q", "--servername", "--listen"),
-    },
-  });
+  const parsed = invocation.options(exMode ? VIM_EX : VIM);
   const words = operandWords(parsed);
-  invocation.setSubcommand(words[0]?.unknown === null ? words[0].text : "");
+  invocation.setSubcommand(text(words[0]) ?? "");
   for (const word of words) {
     if (word.unknown === null && word.text.startsWith("+")) {
       if (!/^\+[0-9]*$/.test(word.text)) invocation.flag("inline_code");
@@ -425,7 +426,7 @@ export function jq(invocation: Invocation): void {
 export function editor(invocation: Invocation, row: ProgramRow): void {
   const parsed = invocation.options(row.options ?? {});
   const words = operandWords(parsed);
-  invocation.setSubcommand(words[0]?.unknown === null ? words[0].text : "");
+  invocation.setSubcommand(text(words[0]) ?? "");
   for (const word of words) {
     const file = parsed.markers.has("goto") && word.unknown === null ? literal(word.text.replace(/(?::[0-9]+){1,2}$/, "")) : word;
     invocation.target("read", file);
