@@ -224,10 +224,21 @@ const ON_LINUX: Row[] = [
   ["patch -o out f fix.diff", ["patch -o out f fix.diff"], ["w /home/dev/proj/out","r /home/dev/proj/f","w /home/dev/proj/f.orig","w /home/dev/proj/f.rej","r /home/dev/proj/fix.diff"]],
   ["xargs --max-lines cat ~/.ssh/id_rsa", ["xargs>cat /home/dev/.ssh/id_rsa"], ["r /home/dev/.ssh/id_rsa","r ?stdin {}"]],
   ["xargs -l rm", ["xargs>rm"], ["d ?stdin {}"]],
+  // Names not known until the line runs: the write is unresolved, never dropped.
+  ["gzip -S \"$S\" f", ["gzip -S \"$S\" f ~1"], ["r /home/dev/proj/f","w /home/dev/proj/f","w ?expansion f\"$S\""]],
+  ["cp -b -S \"$S\" a b", ["cp -b -S \"$S\" a b ~2"], ["r /home/dev/proj/a","w /home/dev/proj/b","w /home/dev/proj/b/a","w ?expansion b\"$S\"","w ?expansion b/a\"$S\""]],
+  ["sed -i\"$S\" -e p f", ["sed -i\"$S\" -e p f ~0"], ["r ?expansion -i\"$S\"","r /home/dev/proj/f"]],
+  ["rsync --link-dest=../p src/ \"$D\"", ["rsync --link-dest=../p src/ \"$D\" ~2"], ["r /home/dev/proj/src/","w ?expansion \"$D\"","r ?expansion ../p"]],
+  ["patch -B pre/ f x.diff", ["patch -B pre/ f x.diff"], ["r /home/dev/proj/f","w /home/dev/proj/f","w ?expansion f.orig","w /home/dev/proj/f.rej","r /home/dev/proj/x.diff"]],
+  ["xz --files", ["xz --files"], ["w ?stdin -"]],
+  ["xz --files0", ["xz --files0"], ["w ?stdin -"]],
+  ["xz --files=l", ["xz --files=l"], ["r /home/dev/proj/l","w ?stdin l"]],
 ];
 
 // BSD tools: base64 -i/-o, find's leading -E and -f PATH (clustered too), sed's -l switch, fmt's -p switch.
 const ON_MACOS: Row[] = [
+  ["mktemp", ["mktemp"], ["w ?expansion $TMPDIR"]],
+  ["mktemp -d -t build", ["mktemp -d -t build"], ["w ?expansion $TMPDIR"]],
   ["sed -I '' 'w /Users/dev/.ssh/authorized_keys' f", [{"p":"sed","a":["-I","","w /Users/dev/.ssh/authorized_keys","f"]}], ["w /Users/dev/.ssh/authorized_keys","r /Users/dev/proj/f","w /Users/dev/proj/f"]],
   ["find -sf /Users/dev/.ssh -delete", ["find -sf /Users/dev/.ssh -delete"], ["r /Users/dev/.ssh","d /Users/dev/.ssh"]],
   ["find -f /Users/dev/.ssh -name x", ["find -f /Users/dev/.ssh -name x"], ["r /Users/dev/.ssh"]],

@@ -417,6 +417,8 @@ function compressedNames(name: string, family: CompressorFamily, decompress: boo
 export function compressor(invocation: Invocation, row: ProgramRow): void {
   const parsed = applyOperands(invocation, row);
   const { markers } = parsed;
+  // xz --files without a list reads the names on standard input.
+  if (parsed.options.some((option) => option.effect?.names !== undefined && option.value === null)) invocation.pending({ action: "file.write", kind: "path", unresolved: "stdin", raw: "-" });
   if (markers.has("stdout") || markers.has("output")) return;
   const kind = FAMILY_OF[invocation.program];
   const family = kind === undefined ? undefined : COMPRESSOR_FAMILIES[kind.family];
